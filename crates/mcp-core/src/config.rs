@@ -1,0 +1,447 @@
+//! `mcp_config.json`: the server list shared with Claude Desktop, Cursor and other MCP hosts.
+//!
+//! ```json
+//! { "mcpServers": {
+//!     "github": { "command": "npx", "args": ["-y", "@modelcontextprotocol/server-github"],
+//!                 "env": { "GITHUB_PERSONAL_ACCESS_TOKEN": "${GITHUB_TOKEN}" } },
+//!     "remote": { "url": "https://mcp.example.com/mcp", "headers": { "Authorization": "Bearer ${TOKEN}" } } } }
+//! ```
+//!
+//! Secrets stay out of the file: `${VAR}` (or `${VAR:-default}`) in `command`, `args`, `env`,
+//! `cwd`, `url` and `headers` expands from the environment when a server is resolved. A missing
+//! variable is an error that names the variable and the field, never a value.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Configuration errors. Messages never include the value of a variable or a header.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config `{path}`: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid configuration JSON.
+    #[error("invalid config `{path}` at line {line}, column {column}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What was wrong, with quoted values removed.
+        message: String,
+    },
+    /// A `${VAR}` reference names a variable that is not set.
+    #[error("server `{server}`: environment variable `{var}` is not set (referenced in {field})")]
+    MissingVar {
+        /// The server.
+        server: String,
+        /// The variable.
+        var: String,
+        /// Where it was referenced, e.g. `env.GITHUB_PERSONAL_ACCESS_TOKEN`.
+        field: String,
+    },
+    /// A `${` without its closing brace, or an empty or invalid variable name.
+    #[error("server `{server}`: malformed variable reference in {field}")]
+    BadReference {
+        /// The server.
+        server: String,
+        /// Where.
+        field: String,
+    },
+    /// The entry has neither `command` nor `url`.
+    #[error("server `{server}`: needs either `command` (stdio) or `url` (HTTP)")]
+    NoTransport {
+        /// The server.
+        server: String,
+    },
+    /// No server of that name is configured.
+    #[error("no server named `{name}` in the config (configured: {known})")]
+    UnknownServer {
+        /// The name asked for.
+        name: String,
+        /// The names configured, comma-separated.
+        known: String,
+    },
+}
+
+/// The whole file: servers by name, as written (variables not yet expanded).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct McpConfig {
+    /// The servers.
+    #[serde(rename = "mcpServers", default)]
+    pub servers: BTreeMap<String, ServerEntry>,
+}
+
+/// One server as written in the file.
+#[derive(Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerEntry {
+    /// Program to run (stdio servers).
+    #[serde(default)]
+    pub command: Option<String>,
+    /// Its arguments.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Extra environment variables for it.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Working directory.
+    #[serde(default)]
+    pub cwd: Option<String>,
+    /// Endpoint (HTTP servers).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Extra HTTP headers, e.g. authorization.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Skipped when true.
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+impl fmt::Debug for ServerEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerEntry")
+            .field("command", &self.command)
+            .field("args", &self.args)
+            .field("env", &self.env.keys().collect::<Vec<_>>())
+            .field("cwd", &self.cwd)
+            .field("url", &self.url)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("disabled", &self.disabled)
+            .finish()
+    }
+}
+
+/// A server with every variable expanded, ready to connect to.
+#[derive(Clone)]
+pub enum ServerConfig {
+    /// A child process speaking over stdin/stdout.
+    Stdio(StdioServer),
+    /// A Streamable HTTP endpoint.
+    Http(HttpServer),
+}
+
+impl fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Stdio(s) => s.fmt(f),
+            Self::Http(h) => h.fmt(f),
+        }
+    }
+}
+
+/// A child-process server.
+#[derive(Clone)]
+pub struct StdioServer {
+    /// Program.
+    pub command: String,
+    /// Arguments.
+    pub args: Vec<String>,
+    /// Extra environment (values are secrets: never logged).
+    pub env: BTreeMap<String, String>,
+    /// Working directory.
+    pub cwd: Option<PathBuf>,
+}
+
+impl fmt::Debug for StdioServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StdioServer")
+            .field("command", &self.command)
+            .field("args", &self.args)
+            .field("env", &self.env.keys().collect::<Vec<_>>())
+            .field("cwd", &self.cwd)
+            .finish()
+    }
+}
+
+impl StdioServer {
+    /// A program with arguments and no extra environment.
+    pub fn new(
+        command: impl Into<String>,
+        args: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        Self {
+            command: command.into(),
+            args: args.into_iter().map(Into::into).collect(),
+            env: BTreeMap::new(),
+            cwd: None,
+        }
+    }
+}
+
+/// An HTTP server.
+#[derive(Clone)]
+pub struct HttpServer {
+    /// Endpoint.
+    pub url: String,
+    /// Extra headers (values are secrets: never logged).
+    pub headers: BTreeMap<String, String>,
+}
+
+impl fmt::Debug for HttpServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpServer")
+            .field("url", &self.url)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl McpConfig {
+    /// Reads and parses a file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses configuration text; `path` is only used in errors.
+    pub fn parse(text: &str, path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        serde_json::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.as_ref().to_owned(),
+            line: e.line(),
+            column: e.column(),
+            message: without_quoted_values(&e.to_string()),
+        })
+    }
+
+    /// The names of the servers that are not disabled.
+    pub fn enabled(&self) -> impl Iterator<Item = (&str, &ServerEntry)> {
+        self.servers
+            .iter()
+            .filter(|(_, e)| !e.disabled)
+            .map(|(n, e)| (n.as_str(), e))
+    }
+
+    /// Resolves one server by name with variables from the process environment.
+    pub fn server(&self, name: &str) -> Result<ServerConfig, ConfigError> {
+        let entry = self
+            .servers
+            .get(name)
+            .ok_or_else(|| ConfigError::UnknownServer {
+                name: name.to_owned(),
+                known: self.servers.keys().cloned().collect::<Vec<_>>().join(", "),
+            })?;
+        entry.resolve(name, &|var| std::env::var(var).ok())
+    }
+}
+
+impl ServerEntry {
+    /// Expands every `${VAR}` with `lookup` and decides the transport.
+    pub fn resolve(
+        &self,
+        server: &str,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<ServerConfig, ConfigError> {
+        let expand = |value: &str, field: String| expand(value, lookup, server, field);
+        if let Some(command) = &self.command {
+            let command = expand(command, "command".into())?;
+            let args = self
+                .args
+                .iter()
+                .enumerate()
+                .map(|(i, a)| expand(a, format!("args[{i}]")))
+                .collect::<Result<_, _>>()?;
+            let env = self
+                .env
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), expand(v, format!("env.{k}"))?)))
+                .collect::<Result<_, ConfigError>>()?;
+            let cwd = self
+                .cwd
+                .as_deref()
+                .map(|c| expand(c, "cwd".into()))
+                .transpose()?
+                .map(PathBuf::from);
+            Ok(ServerConfig::Stdio(StdioServer {
+                command,
+                args,
+                env,
+                cwd,
+            }))
+        } else if let Some(url) = &self.url {
+            let url = expand(url, "url".into())?;
+            let headers = self
+                .headers
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), expand(v, format!("headers.{k}"))?)))
+                .collect::<Result<_, ConfigError>>()?;
+            Ok(ServerConfig::Http(HttpServer { url, headers }))
+        } else {
+            Err(ConfigError::NoTransport {
+                server: server.to_owned(),
+            })
+        }
+    }
+}
+
+/// Expands `${VAR}` and `${VAR:-default}` in `value`.
+pub fn expand(
+    value: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    server: &str,
+    field: String,
+) -> Result<String, ConfigError> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            return Err(ConfigError::BadReference {
+                server: server.to_owned(),
+                field,
+            });
+        };
+        let reference = &after[..end];
+        let (name, default) = match reference.split_once(":-") {
+            Some((n, d)) => (n, Some(d)),
+            None => (reference, None),
+        };
+        let valid = !name.is_empty()
+            && !name.starts_with(|c: char| c.is_ascii_digit())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(ConfigError::BadReference {
+                server: server.to_owned(),
+                field,
+            });
+        }
+        match (lookup(name), default) {
+            (Some(v), _) => out.push_str(&v),
+            (None, Some(d)) => out.push_str(d),
+            (None, None) => {
+                return Err(ConfigError::MissingVar {
+                    server: server.to_owned(),
+                    var: name.to_owned(),
+                    field,
+                });
+            }
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Removes `"..."` and `` `...` `` spans from a parser message: they may quote a secret.
+fn without_quoted_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut quote: Option<char> = None;
+    for c in message.chars() {
+        match quote {
+            Some(q) if c == q => {
+                out.push_str("<value>");
+                quote = None;
+            }
+            Some(_) => {}
+            None if c == '"' || c == '`' => quote = Some(c),
+            None => out.push(c),
+        }
+    }
+    // Drop serde_json's own " at line L column C": the error already says where.
+    match out.find(" at line ") {
+        Some(i) => out[..i].to_owned(),
+        None => out,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(var: &str) -> Option<String> {
+        match var {
+            "TOKEN" => Some("s3cr3t".into()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        }
+    }
+
+    fn check(input: &str, expect: Result<&str, &str>) {
+        let got = expand(input, &env, "gh", "env.X".into()).map_err(|e| e.to_string());
+        assert_eq!(
+            got.as_deref().map_err(String::as_str),
+            expect,
+            "input {input:?}"
+        );
+    }
+
+    #[test]
+    fn expansion() {
+        check("plain", Ok("plain"));
+        check("Bearer ${TOKEN}", Ok("Bearer s3cr3t"));
+        check("${TOKEN}${TOKEN}", Ok("s3cr3ts3cr3t"));
+        check("${EMPTY}x", Ok("x"));
+        check("${NOPE:-fallback}", Ok("fallback"));
+        check("${TOKEN:-fallback}", Ok("s3cr3t"));
+        check("$TOKEN and $", Ok("$TOKEN and $"));
+        check(
+            "${NOPE}",
+            Err("server `gh`: environment variable `NOPE` is not set (referenced in env.X)"),
+        );
+        check(
+            "${TOKEN",
+            Err("server `gh`: malformed variable reference in env.X"),
+        );
+        check(
+            "${}",
+            Err("server `gh`: malformed variable reference in env.X"),
+        );
+        check(
+            "${A-B}",
+            Err("server `gh`: malformed variable reference in env.X"),
+        );
+    }
+
+    #[test]
+    fn parse_errors_do_not_quote_values() {
+        let text = r#"{"mcpServers": {"x": {"command": "a", "args": "ghp_secretsecret"}}}"#;
+        let err = McpConfig::parse(text, "cfg.json")
+            .expect_err("args must be an array")
+            .to_string();
+        assert!(!err.contains("ghp_secretsecret"), "{err}");
+        assert!(err.contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn debug_output_hides_env_and_header_values() {
+        let text = r#"{"mcpServers": {"x": {"command": "a", "env": {"K": "v4lue"}}, "y": {"url": "http://h", "headers": {"Authorization": "Bearer t0ken"}}}}"#;
+        let cfg = McpConfig::parse(text, "cfg.json").expect("valid");
+        let shown = format!("{cfg:?} {:?} {:?}", cfg.server("x"), cfg.server("y"));
+        assert!(
+            !shown.contains("v4lue") && !shown.contains("t0ken"),
+            "{shown}"
+        );
+        assert!(shown.contains("Authorization"), "{shown}");
+    }
+
+    #[test]
+    fn entry_without_transport_and_unknown_server_are_named() {
+        let cfg = McpConfig::parse(r#"{"mcpServers": {"x": {"args": []}}}"#, "c").expect("valid");
+        assert_eq!(
+            cfg.server("x").expect_err("no transport").to_string(),
+            "server `x`: needs either `command` (stdio) or `url` (HTTP)"
+        );
+        assert_eq!(
+            cfg.server("y").expect_err("unknown").to_string(),
+            "no server named `y` in the config (configured: x)"
+        );
+    }
+}

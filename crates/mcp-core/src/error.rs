@@ -1,0 +1,92 @@
+//! The Rust error of this crate, apart from the wire's [`ErrorObject`].
+
+use std::time::Duration;
+
+use crate::protocol::ErrorObject;
+
+/// Everything that can go wrong in `mcp-core`.
+///
+/// Messages name the thing that was wrong (the server, the method, the variable) and never
+/// carry a secret value.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The peer answered with a JSON-RPC error.
+    #[error("server `{server}` rejected {method}: {error}")]
+    Rpc {
+        /// The server's name.
+        server: String,
+        /// The method called.
+        method: String,
+        /// What the peer said.
+        error: ErrorObject,
+    },
+    /// No answer within the request's timeout; `notifications/cancelled` was sent.
+    #[error("server `{server}` did not answer {method} within {after:?}")]
+    Timeout {
+        /// The server's name.
+        server: String,
+        /// The method called.
+        method: String,
+        /// The timeout that passed.
+        after: Duration,
+    },
+    /// The connection closed (the server exited or its pipe broke) before the answer came.
+    #[error("server `{server}` closed the connection: {reason}")]
+    Closed {
+        /// The server's name.
+        server: String,
+        /// Exit status and the last lines of its stderr, when known.
+        reason: String,
+    },
+    /// The server process could not be started.
+    #[error("server `{server}`: cannot start `{command}`: {source}")]
+    Spawn {
+        /// The server's name.
+        server: String,
+        /// The command.
+        command: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The peer broke the protocol (an unparseable result, an unknown revision).
+    #[error("server `{server}`: protocol error in {method}: {message}")]
+    Protocol {
+        /// The server's name.
+        server: String,
+        /// The method whose answer was wrong.
+        method: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// The server asked for input (`2026-07-28` input-required result) that the caller must supply.
+    #[error("server `{server}` needs input before {method} can finish")]
+    InputRequired {
+        /// The server's name.
+        server: String,
+        /// The method.
+        method: String,
+        /// What it asked for; retry with the answers.
+        result: Box<crate::protocol::InputRequiredResult>,
+    },
+    /// A configuration problem.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// Reading or writing the transport failed.
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// The wire error, when the peer sent one.
+    pub fn rpc_error(&self) -> Option<&ErrorObject> {
+        match self {
+            Error::Rpc { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}

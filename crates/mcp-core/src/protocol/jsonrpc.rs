@@ -1,0 +1,328 @@
+//! JSON-RPC 2.0 messages and the wire error object.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A JSON object, the shape of `params`, `arguments` and `_meta`.
+pub type JsonObject = serde_json::Map<String, Value>;
+
+/// The `id` of a request: a string or an integer, never null for a request.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RequestId {
+    /// An integer id.
+    Number(i64),
+    /// A string id.
+    String(String),
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Number(n) => write!(f, "{n}"),
+            Self::String(s) => write!(f, "{s:?}"),
+        }
+    }
+}
+
+/// Standard and MCP-specific JSON-RPC error codes.
+pub mod codes {
+    /// The line was not valid JSON.
+    pub const PARSE_ERROR: i64 = -32700;
+    /// Valid JSON, but not a valid JSON-RPC message (or over the size limit).
+    pub const INVALID_REQUEST: i64 = -32600;
+    /// No such method (always answered, never silence).
+    pub const METHOD_NOT_FOUND: i64 = -32601;
+    /// The parameters do not fit the method.
+    pub const INVALID_PARAMS: i64 = -32602;
+    /// The peer failed while handling the request.
+    pub const INTERNAL_ERROR: i64 = -32603;
+    /// A request timed out (SDK convention, not sent on the wire by a server).
+    pub const REQUEST_TIMEOUT: i64 = -32001;
+    /// A resource does not exist (`resources/read`).
+    pub const RESOURCE_NOT_FOUND: i64 = -32002;
+    /// `2026-07-28`: an HTTP header disagrees with the request body's `_meta`.
+    pub const HEADER_MISMATCH: i64 = -32020;
+    /// `2026-07-28`: the request needs a client capability the client did not declare.
+    pub const MISSING_REQUIRED_CLIENT_CAPABILITY: i64 = -32021;
+    /// `2026-07-28`: the request's protocol revision is unknown or unsupported.
+    pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
+}
+
+/// The `error` member of a JSON-RPC error response: what goes on the wire.
+///
+/// This is kept apart from [`crate::Error`], the Rust error of this crate: a peer's error
+/// arrives as an `ErrorObject` inside [`crate::Error::Rpc`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorObject {
+    /// The error code (see [`codes`]).
+    pub code: i64,
+    /// A short, human-readable description.
+    pub message: String,
+    /// Structured detail, defined by the sender.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+}
+
+impl ErrorObject {
+    /// An error with a code and message.
+    pub fn new(code: i64, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            data: None,
+        }
+    }
+
+    /// Adds structured detail.
+    pub fn with_data(mut self, data: Value) -> Self {
+        self.data = Some(data);
+        self
+    }
+
+    /// -32700.
+    pub fn parse_error(message: impl Into<String>) -> Self {
+        Self::new(codes::PARSE_ERROR, message)
+    }
+
+    /// -32600.
+    pub fn invalid_request(message: impl Into<String>) -> Self {
+        Self::new(codes::INVALID_REQUEST, message)
+    }
+
+    /// -32601, naming the method.
+    pub fn method_not_found(method: &str) -> Self {
+        Self::new(
+            codes::METHOD_NOT_FOUND,
+            format!("method not found: {method}"),
+        )
+    }
+
+    /// -32602.
+    pub fn invalid_params(message: impl Into<String>) -> Self {
+        Self::new(codes::INVALID_PARAMS, message)
+    }
+
+    /// -32603.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(codes::INTERNAL_ERROR, message)
+    }
+}
+
+impl fmt::Display for ErrorObject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (code {})", self.message, self.code)
+    }
+}
+
+/// A request: expects exactly one response with the same id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    /// Always `"2.0"`.
+    pub jsonrpc: JsonRpcVersion,
+    /// Correlates the response.
+    pub id: RequestId,
+    /// The method name.
+    pub method: String,
+    /// The parameters, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<JsonObject>,
+}
+
+/// A notification: no id, no response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    /// Always `"2.0"`.
+    pub jsonrpc: JsonRpcVersion,
+    /// The method name.
+    pub method: String,
+    /// The parameters, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<JsonObject>,
+}
+
+/// A response: a result or an error for one request id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    /// Always `"2.0"`.
+    pub jsonrpc: JsonRpcVersion,
+    /// The id of the request answered; `None` (null) only when the request's id could not be read.
+    pub id: Option<RequestId>,
+    /// The outcome.
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// The two ways a request ends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// Success.
+    #[serde(rename = "result")]
+    Result(Value),
+    /// Failure.
+    #[serde(rename = "error")]
+    Error(ErrorObject),
+}
+
+/// Any JSON-RPC message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Message {
+    /// A request.
+    Request(Request),
+    /// A notification.
+    Notification(Notification),
+    /// A response.
+    Response(Response),
+}
+
+/// The `"jsonrpc": "2.0"` marker; anything else fails to deserialize.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct JsonRpcVersion;
+
+impl Serialize for JsonRpcVersion {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("2.0")
+    }
+}
+
+impl<'de> Deserialize<'de> for JsonRpcVersion {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        if s == "2.0" {
+            Ok(JsonRpcVersion)
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "jsonrpc must be \"2.0\", got {s:?}"
+            )))
+        }
+    }
+}
+
+impl Request {
+    /// A request with optional params.
+    pub fn new(id: RequestId, method: impl Into<String>, params: Option<JsonObject>) -> Self {
+        Self {
+            jsonrpc: JsonRpcVersion,
+            id,
+            method: method.into(),
+            params,
+        }
+    }
+}
+
+impl Notification {
+    /// A notification with optional params.
+    pub fn new(method: impl Into<String>, params: Option<JsonObject>) -> Self {
+        Self {
+            jsonrpc: JsonRpcVersion,
+            method: method.into(),
+            params,
+        }
+    }
+}
+
+impl Response {
+    /// A success response.
+    pub fn result(id: RequestId, result: Value) -> Self {
+        Self {
+            jsonrpc: JsonRpcVersion,
+            id: Some(id),
+            outcome: Outcome::Result(result),
+        }
+    }
+
+    /// An error response; `id` is `None` when the request's id could not be read.
+    pub fn error(id: Option<RequestId>, error: ErrorObject) -> Self {
+        Self {
+            jsonrpc: JsonRpcVersion,
+            id,
+            outcome: Outcome::Error(error),
+        }
+    }
+}
+
+/// Why an incoming line is not a message, with the error to answer it by.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejected {
+    /// The request id, when it could be read, so the error can be correlated.
+    pub id: Option<RequestId>,
+    /// -32700 for invalid JSON, -32600 for a JSON value that is not a JSON-RPC message.
+    pub error: ErrorObject,
+}
+
+impl Message {
+    /// Parses one framed message.
+    ///
+    /// Classification follows the members present: `method` with `id` is a request, `method`
+    /// without `id` a notification, `result` or `error` a response. Batches (arrays) are not
+    /// part of MCP since `2025-06-18` and are rejected as invalid requests.
+    pub fn parse(bytes: &[u8]) -> Result<Message, Rejected> {
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| Rejected {
+            id: None,
+            error: ErrorObject::parse_error(format!("invalid JSON: {e}")),
+        })?;
+        Self::from_value(value)
+    }
+
+    /// Classifies an already-parsed JSON value.
+    pub fn from_value(value: Value) -> Result<Message, Rejected> {
+        let Value::Object(obj) = value else {
+            let what = if value.is_array() {
+                "a batch (array)"
+            } else {
+                "not an object"
+            };
+            return Err(Rejected {
+                id: None,
+                error: ErrorObject::invalid_request(format!("invalid request: message is {what}")),
+            });
+        };
+        // Read the id first so that every later complaint can be correlated.
+        let id = obj
+            .get("id")
+            .and_then(|v| serde_json::from_value::<RequestId>(v.clone()).ok());
+        let reject = |msg: String| Rejected {
+            id: id.clone(),
+            error: ErrorObject::invalid_request(msg),
+        };
+        let value = Value::Object(obj);
+        let map = value.as_object().expect("checked above");
+        if map.contains_key("method") {
+            if map.contains_key("id") {
+                if id.is_none() {
+                    return Err(reject(
+                        "invalid request: id must be a string or an integer".into(),
+                    ));
+                }
+                serde_json::from_value(value)
+                    .map(Message::Request)
+                    .map_err(|e| reject(format!("invalid request: {e}")))
+            } else {
+                serde_json::from_value(value)
+                    .map(Message::Notification)
+                    .map_err(|e| reject(format!("invalid notification: {e}")))
+            }
+        } else if map.contains_key("result") || map.contains_key("error") {
+            serde_json::from_value(value)
+                .map(Message::Response)
+                .map_err(|e| reject(format!("invalid response: {e}")))
+        } else {
+            Err(reject(
+                "invalid request: no method, result or error member".into(),
+            ))
+        }
+    }
+
+    /// Serializes to one line of JSON (no trailing newline).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        // Serialization of these types cannot fail: keys are strings and values are JSON already.
+        let r = match self {
+            Message::Request(m) => serde_json::to_vec(m),
+            Message::Notification(m) => serde_json::to_vec(m),
+            Message::Response(m) => serde_json::to_vec(m),
+        };
+        r.unwrap_or_default()
+    }
+}

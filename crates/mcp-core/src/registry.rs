@@ -1,0 +1,218 @@
+//! Resources, prompts, and the link-time registry through which crates contribute them and tools.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::protocol::{GetPromptResult, Prompt, Resource, ResourceContents, ResourceTemplate};
+use crate::tool::{Tool, ToolError, ToolSet};
+
+/// A source of resources: lists them and reads the ones it owns.
+#[async_trait]
+pub trait ResourceProvider: Send + Sync + 'static {
+    /// The concrete resources it offers.
+    fn resources(&self) -> Vec<Resource>;
+    /// The URI templates it offers.
+    fn templates(&self) -> Vec<ResourceTemplate> {
+        Vec::new()
+    }
+    /// Reads `uri`; `None` when the URI is not this provider's.
+    async fn read(&self, uri: &str) -> Option<Result<Vec<ResourceContents>, ToolError>>;
+}
+
+/// A fixed text resource.
+#[derive(Debug, Clone)]
+pub struct TextResource {
+    resource: Resource,
+    text: String,
+}
+
+impl TextResource {
+    /// A resource at `uri` named `name` with the given MIME type and text.
+    pub fn new(
+        uri: impl Into<String>,
+        name: impl Into<String>,
+        mime_type: impl Into<String>,
+        text: impl Into<String>,
+    ) -> Self {
+        let text = text.into();
+        let resource = Resource {
+            uri: uri.into(),
+            name: name.into(),
+            title: None,
+            description: None,
+            mime_type: Some(mime_type.into()),
+            size: Some(text.len() as u64),
+            annotations: None,
+            icons: None,
+            meta: None,
+        };
+        Self { resource, text }
+    }
+}
+
+#[async_trait]
+impl ResourceProvider for TextResource {
+    fn resources(&self) -> Vec<Resource> {
+        vec![self.resource.clone()]
+    }
+
+    async fn read(&self, uri: &str) -> Option<Result<Vec<ResourceContents>, ToolError>> {
+        (uri == self.resource.uri).then(|| {
+            Ok(vec![ResourceContents::text(
+                uri,
+                self.resource.mime_type.clone(),
+                self.text.clone(),
+            )])
+        })
+    }
+}
+
+/// A prompt template.
+#[async_trait]
+pub trait PromptProvider: Send + Sync + 'static {
+    /// Its definition.
+    fn definition(&self) -> &Prompt;
+    /// Renders it with the given arguments.
+    async fn get(&self, arguments: BTreeMap<String, String>) -> Result<GetPromptResult, ToolError>;
+}
+
+/// A prompt rendered by an async function. See [`prompt`].
+pub struct FnPrompt<F> {
+    definition: Prompt,
+    function: F,
+}
+
+impl<F> fmt::Debug for FnPrompt<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FnPrompt")
+            .field("name", &self.definition.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A prompt from its definition and a rendering function; required arguments are checked first.
+pub fn prompt<F, Fut>(definition: Prompt, function: F) -> FnPrompt<F>
+where
+    F: Fn(BTreeMap<String, String>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<GetPromptResult, ToolError>> + Send + 'static,
+{
+    FnPrompt {
+        definition,
+        function,
+    }
+}
+
+#[async_trait]
+impl<F, Fut> PromptProvider for FnPrompt<F>
+where
+    F: Fn(BTreeMap<String, String>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<GetPromptResult, ToolError>> + Send + 'static,
+{
+    fn definition(&self) -> &Prompt {
+        &self.definition
+    }
+
+    async fn get(&self, arguments: BTreeMap<String, String>) -> Result<GetPromptResult, ToolError> {
+        for arg in self.definition.arguments.iter().flatten() {
+            if arg.required == Some(true) && !arguments.contains_key(&arg.name) {
+                return Err(ToolError::msg(format!(
+                    "prompt `{}` needs argument `{}`",
+                    self.definition.name, arg.name
+                )));
+            }
+        }
+        (self.function)(arguments).await
+    }
+}
+
+/// Everything a server can serve: tools, resources, prompts.
+#[derive(Clone, Default)]
+pub struct Registry {
+    /// Tools.
+    pub tools: ToolSet,
+    /// Resource providers, asked in order.
+    pub resources: Vec<Arc<dyn ResourceProvider>>,
+    /// Prompts by name.
+    pub prompts: BTreeMap<String, Arc<dyn PromptProvider>>,
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("tools", &self.tools)
+            .field("resources", &self.resources.len())
+            .field("prompts", &self.prompts.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Everything contributed by the crates linked into this program through [`register!`].
+    pub fn linked() -> Self {
+        let mut registry = Self::new();
+        let mut registrations: Vec<&Registration> =
+            inventory::iter::<Registration>.into_iter().collect();
+        // Link order is unspecified; sort so tool order is stable from build to build.
+        registrations.sort_by_key(|r| r.module);
+        for registration in registrations {
+            (registration.register)(&mut registry);
+        }
+        registry
+    }
+
+    /// Adds a tool.
+    pub fn tool(&mut self, tool: impl Tool) -> &mut Self {
+        self.tools.add(tool);
+        self
+    }
+
+    /// Adds a resource provider.
+    pub fn resource(&mut self, provider: impl ResourceProvider) -> &mut Self {
+        self.resources.push(Arc::new(provider));
+        self
+    }
+
+    /// Adds a prompt.
+    pub fn prompt(&mut self, prompt: impl PromptProvider) -> &mut Self {
+        self.prompts
+            .insert(prompt.definition().name.clone(), Arc::new(prompt));
+        self
+    }
+}
+
+/// A crate's contribution to [`Registry::linked`]. Submit one with [`register!`].
+#[derive(Debug)]
+pub struct Registration {
+    /// The module that registered (for ordering and diagnostics).
+    pub module: &'static str,
+    /// Adds the crate's tools, resources and prompts.
+    pub register: fn(&mut Registry),
+}
+
+inventory::collect!(Registration);
+
+/// Contributes tools, resources and prompts to every program this crate is linked into.
+///
+/// ```
+/// fn tools(registry: &mut mcp_core::Registry) {
+///     // registry.tool(...);
+/// }
+/// mcp_core::register!(tools);
+/// ```
+#[macro_export]
+macro_rules! register {
+    ($register:path) => {
+        $crate::__private::inventory::submit! {
+            $crate::Registration { module: ::core::module_path!(), register: $register }
+        }
+    };
+}

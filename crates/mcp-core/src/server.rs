@@ -1,0 +1,439 @@
+//! Serving a [`Registry`] to clients of either era.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::Result;
+use crate::protocol::*;
+use crate::registry::Registry;
+use crate::tool::ToolContext;
+use crate::transport::DEFAULT_MAX_MESSAGE_BYTES;
+use crate::transport::connection::{self, Handler, Peer, Role};
+
+/// How long clients of `2026-07-28` may cache discovery and list results: the set is fixed for
+/// the life of the server, but a minute keeps a restarted server with new tools from looking stale.
+const LIST_TTL_MS: u64 = 60_000;
+
+/// An MCP server over one [`Registry`]. Cheap to clone; serve as many connections as you like.
+#[derive(Clone, Debug)]
+pub struct Server {
+    inner: Arc<ServerInner>,
+}
+
+#[derive(Debug)]
+struct ServerInner {
+    info: Implementation,
+    instructions: Option<String>,
+    registry: Registry,
+    page_size: usize,
+    max_message_bytes: usize,
+}
+
+/// Builds a [`Server`].
+#[derive(Debug)]
+pub struct ServerBuilder {
+    inner: ServerInner,
+}
+
+impl ServerBuilder {
+    /// Guidance for the model, sent in `initialize` and `server/discover` results.
+    pub fn instructions(mut self, instructions: impl Into<String>) -> Self {
+        self.inner.instructions = Some(instructions.into());
+        self
+    }
+
+    /// Items per page of `tools/list`, `resources/list` and `prompts/list` (default 100).
+    pub fn page_size(mut self, page_size: usize) -> Self {
+        self.inner.page_size = page_size.max(1);
+        self
+    }
+
+    /// The largest message accepted; longer lines are rejected with -32600 (default 16 MiB).
+    pub fn max_message_bytes(mut self, max: usize) -> Self {
+        self.inner.max_message_bytes = max;
+        self
+    }
+
+    /// Finishes.
+    pub fn build(self) -> Server {
+        Server {
+            inner: Arc::new(self.inner),
+        }
+    }
+}
+
+impl Server {
+    /// A builder for a server named by `info` serving `registry`.
+    pub fn builder(info: Implementation, registry: Registry) -> ServerBuilder {
+        ServerBuilder {
+            inner: ServerInner {
+                info,
+                instructions: None,
+                registry,
+                page_size: 100,
+                max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            },
+        }
+    }
+
+    /// Serves one connection until its input ends.
+    pub async fn serve<R, W>(&self, reader: R, writer: W) -> Result<()>
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+        W: AsyncWrite + Send + Unpin + 'static,
+    {
+        let handler = Arc::new(Connection {
+            server: self.inner.clone(),
+            session: Mutex::new(Session::default()),
+        });
+        let options = connection::Options {
+            name: "client".to_owned(),
+            role: Role::Server,
+            max_message_bytes: self.inner.max_message_bytes,
+            close_reason: None,
+        };
+        let (peer, task) = connection::start(reader, writer, handler, options);
+        drop(peer);
+        task.await
+            .map_err(|e| std::io::Error::other(format!("server task failed: {e}")))?;
+        Ok(())
+    }
+
+    /// Serves the process's own stdin and stdout (what a host launching this program expects).
+    #[cfg(feature = "stdio")]
+    pub async fn serve_stdio(&self) -> Result<()> {
+        self.serve(tokio::io::stdin(), tokio::io::stdout()).await
+    }
+}
+
+/// Per-connection state of the handshake era.
+#[derive(Debug, Default)]
+struct Session {
+    version: Option<ProtocolVersion>,
+    client: Option<Implementation>,
+}
+
+struct Connection {
+    server: Arc<ServerInner>,
+    session: Mutex<Session>,
+}
+
+/// How one request is to be answered.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    Handshake,
+    Modern,
+}
+
+#[async_trait]
+impl Handler for Connection {
+    async fn request(
+        &self,
+        peer: Peer,
+        request: Request,
+        cancel: CancellationToken,
+    ) -> Result<Value, ErrorObject> {
+        let params = request.params.unwrap_or_default();
+        let framing = self.framing(&params)?;
+        let s = &self.server;
+        match request.method.as_str() {
+            methods::INITIALIZE => self.initialize(params),
+            methods::DISCOVER => {
+                let result = DiscoverResult {
+                    envelope: ResultEnvelope::default(),
+                    cache: cache_hints(),
+                    supported_versions: ProtocolVersion::all_strings(),
+                    capabilities: s.capabilities(),
+                    instructions: s.instructions.clone(),
+                };
+                s.finish(result, Framing::Modern)
+            }
+            methods::PING => Ok(Value::Object(JsonObject::new())),
+            methods::TOOLS_LIST => {
+                let p: PaginatedParams = parse_params(params)?;
+                let tools: Vec<Tool> = s
+                    .registry
+                    .tools
+                    .iter()
+                    .map(|t| t.definition().clone())
+                    .collect();
+                let (tools, next_cursor) = s.page(tools, p.cursor.as_deref())?;
+                s.finish(
+                    ListToolsResult {
+                        envelope: Default::default(),
+                        cache: cache_hints(),
+                        tools,
+                        next_cursor,
+                    },
+                    framing,
+                )
+            }
+            methods::TOOLS_CALL => {
+                let p: CallToolParams = parse_params(params)?;
+                let tool = s.registry.tools.get(&p.name).ok_or_else(|| {
+                    ErrorObject::invalid_params(format!("unknown tool `{}`", p.name))
+                })?;
+                let cx = ToolContext::for_request(peer, p.meta, cancel.clone());
+                let result = tokio::select! {
+                    r = tool.call(p.arguments.unwrap_or_default(), cx) => r.unwrap_or_else(CallToolResult::from),
+                    () = cancel.cancelled() => CallToolResult::error("cancelled"),
+                };
+                tracing::Span::current().record(
+                    "outcome",
+                    if result.is_error() {
+                        "tool_error"
+                    } else {
+                        "ok"
+                    },
+                );
+                s.finish(result, framing)
+            }
+            methods::RESOURCES_LIST => {
+                let p: PaginatedParams = parse_params(params)?;
+                let all: Vec<Resource> = s
+                    .registry
+                    .resources
+                    .iter()
+                    .flat_map(|r| r.resources())
+                    .collect();
+                let (resources, next_cursor) = s.page(all, p.cursor.as_deref())?;
+                s.finish(
+                    ListResourcesResult {
+                        envelope: Default::default(),
+                        cache: cache_hints(),
+                        resources,
+                        next_cursor,
+                    },
+                    framing,
+                )
+            }
+            methods::RESOURCE_TEMPLATES_LIST => {
+                let p: PaginatedParams = parse_params(params)?;
+                let all: Vec<ResourceTemplate> = s
+                    .registry
+                    .resources
+                    .iter()
+                    .flat_map(|r| r.templates())
+                    .collect();
+                let (resource_templates, next_cursor) = s.page(all, p.cursor.as_deref())?;
+                let result = ListResourceTemplatesResult {
+                    envelope: Default::default(),
+                    cache: cache_hints(),
+                    resource_templates,
+                    next_cursor,
+                };
+                s.finish(result, framing)
+            }
+            methods::RESOURCES_READ => {
+                let p: ReadResourceParams = parse_params(params)?;
+                for provider in &s.registry.resources {
+                    if let Some(read) = provider.read(&p.uri).await {
+                        let contents = read.map_err(|e| {
+                            ErrorObject::internal(format!("reading `{}`: {e}", p.uri))
+                        })?;
+                        return s.finish(
+                            ReadResourceResult {
+                                envelope: Default::default(),
+                                cache: cache_hints(),
+                                contents,
+                            },
+                            framing,
+                        );
+                    }
+                }
+                Err(ErrorObject::new(
+                    codes::RESOURCE_NOT_FOUND,
+                    format!("resource not found: {}", p.uri),
+                )
+                .with_data(serde_json::json!({ "uri": p.uri })))
+            }
+            methods::PROMPTS_LIST => {
+                let p: PaginatedParams = parse_params(params)?;
+                let all: Vec<Prompt> = s
+                    .registry
+                    .prompts
+                    .values()
+                    .map(|p| p.definition().clone())
+                    .collect();
+                let (prompts, next_cursor) = s.page(all, p.cursor.as_deref())?;
+                s.finish(
+                    ListPromptsResult {
+                        envelope: Default::default(),
+                        cache: cache_hints(),
+                        prompts,
+                        next_cursor,
+                    },
+                    framing,
+                )
+            }
+            methods::PROMPTS_GET => {
+                let p: GetPromptParams = parse_params(params)?;
+                let prompt = s.registry.prompts.get(&p.name).ok_or_else(|| {
+                    ErrorObject::invalid_params(format!("unknown prompt `{}`", p.name))
+                })?;
+                let result = prompt
+                    .get(p.arguments.unwrap_or_default())
+                    .await
+                    .map_err(|e| ErrorObject::invalid_params(e.to_string()))?;
+                s.finish(result, framing)
+            }
+            methods::COMPLETE => {
+                let _: CompleteParams = parse_params(params)?;
+                s.finish(CompleteResult::default(), framing)
+            }
+            methods::SET_LEVEL if framing == Framing::Handshake => {
+                let _: SetLevelParams = parse_params(params)?;
+                Ok(Value::Object(JsonObject::new()))
+            }
+            other => Err(ErrorObject::method_not_found(other)),
+        }
+    }
+
+    fn notification(&self, _peer: &Peer, notification: Notification) {
+        tracing::trace!(method = %notification.method, "notification");
+    }
+}
+
+impl Connection {
+    /// Decides the era of one request from its `_meta`, refusing revisions we do not know.
+    fn framing(&self, params: &JsonObject) -> Result<Framing, ErrorObject> {
+        let requested = params
+            .get("_meta")
+            .and_then(Value::as_object)
+            .and_then(|m| m.get(meta_keys::PROTOCOL_VERSION));
+        let Some(requested) = requested else {
+            return Ok(Framing::Handshake);
+        };
+        let text = requested.as_str().unwrap_or_default();
+        match ProtocolVersion::parse(text) {
+            Some(v) if v.era() == Era::Modern => Ok(Framing::Modern),
+            Some(_) => Ok(Framing::Handshake),
+            None => Err(ErrorObject::new(
+                codes::UNSUPPORTED_PROTOCOL_VERSION,
+                format!("unsupported protocol version {requested}"),
+            )
+            .with_data(serde_json::json!({ "supported": ProtocolVersion::all_strings(), "requested": requested }))),
+        }
+    }
+
+    fn initialize(&self, params: JsonObject) -> Result<Value, ErrorObject> {
+        let p: InitializeParams = parse_params(params)?;
+        // Answer with the client's revision when we speak it through the handshake, else our newest.
+        let version = ProtocolVersion::parse(&p.protocol_version)
+            .filter(|v| v.era() == Era::Handshake)
+            .unwrap_or(ProtocolVersion::LATEST_HANDSHAKE);
+        tracing::debug!(client = %p.client_info.name, requested = %p.protocol_version, chosen = %version, "initialize");
+        {
+            let mut session = self.session.lock().unwrap_or_else(PoisonError::into_inner);
+            session.version = Some(version);
+            session.client = Some(p.client_info);
+        }
+        let s = &self.server;
+        let result = InitializeResult {
+            protocol_version: version.as_str().to_owned(),
+            capabilities: s.capabilities(),
+            server_info: s.info.clone(),
+            instructions: s.instructions.clone(),
+        };
+        serde_json::to_value(result).map_err(|e| ErrorObject::internal(e.to_string()))
+    }
+}
+
+impl ServerInner {
+    fn capabilities(&self) -> ServerCapabilities {
+        ServerCapabilities {
+            tools: Some(ListChangedCapability {
+                list_changed: Some(false),
+            }),
+            resources: (!self.resources_empty()).then_some(ResourcesCapability {
+                subscribe: None,
+                list_changed: Some(false),
+            }),
+            prompts: (!self.registry.prompts.is_empty()).then_some(ListChangedCapability {
+                list_changed: Some(false),
+            }),
+            logging: Some(JsonObject::new()),
+            completions: Some(JsonObject::new()),
+            experimental: None,
+            extensions: None,
+        }
+    }
+
+    fn resources_empty(&self) -> bool {
+        self.registry.resources.is_empty()
+    }
+
+    /// One page of `items` after `cursor` (an offset we issued).
+    fn page<T>(
+        &self,
+        items: Vec<T>,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<T>, Option<String>), ErrorObject> {
+        let start = match cursor {
+            None => 0,
+            Some(c) => c
+                .parse::<usize>()
+                .ok()
+                .filter(|&n| n <= items.len())
+                .ok_or_else(|| ErrorObject::invalid_params(format!("invalid cursor {c:?}")))?,
+        };
+        let end = (start + self.page_size).min(items.len());
+        let next = (end < items.len()).then(|| end.to_string());
+        Ok((
+            items.into_iter().skip(start).take(end - start).collect(),
+            next,
+        ))
+    }
+
+    /// Serializes a result, adding the `2026-07-28` fields when the request was modern.
+    fn finish<T: Serialize>(&self, result: T, framing: Framing) -> Result<Value, ErrorObject> {
+        let mut value =
+            serde_json::to_value(result).map_err(|e| ErrorObject::internal(e.to_string()))?;
+        if let Value::Object(map) = &mut value {
+            match framing {
+                Framing::Modern => {
+                    map.insert("resultType".into(), Value::from("complete"));
+                    let meta = map
+                        .entry("_meta")
+                        .or_insert_with(|| Value::Object(JsonObject::new()));
+                    if let Value::Object(meta) = meta {
+                        meta.insert(
+                            meta_keys::SERVER_INFO.into(),
+                            serde_json::to_value(&self.info).unwrap_or_default(),
+                        );
+                    }
+                }
+                Framing::Handshake => {
+                    // Keep results of older revisions free of fields they do not define.
+                    map.remove("ttlMs");
+                    map.remove("cacheScope");
+                }
+            }
+        }
+        Ok(value)
+    }
+}
+
+fn cache_hints() -> CacheHints {
+    CacheHints {
+        ttl_ms: Some(LIST_TTL_MS),
+        cache_scope: Some(CacheScope::Private),
+    }
+}
+
+fn parse_params<T: DeserializeOwned>(params: JsonObject) -> Result<T, ErrorObject> {
+    serde_path_to_error::deserialize(Value::Object(params)).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            ErrorObject::invalid_params(format!("invalid params: {}", e.into_inner()))
+        } else {
+            ErrorObject::invalid_params(format!("invalid params: `{path}`: {}", e.into_inner()))
+        }
+    })
+}

@@ -1,0 +1,453 @@
+//! The `Tool` trait, typed tools from Rust functions, and tool sets.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::protocol::{
+    CallToolResult, JsonObject, Meta, ProgressParams, ProgressToken, Tool as ToolDef,
+    ToolAnnotations, methods,
+};
+use crate::transport::connection::{Peer, to_object};
+
+/// A tool: a definition and an async call. Object-safe, so tool sets hold `Arc<dyn Tool>`.
+///
+/// Failures the model can act on are returned as `Err(ToolError)` (or as a result with
+/// `isError: true`); both reach the model as an `isError` result, never as a protocol error.
+#[async_trait]
+pub trait Tool: Send + Sync + 'static {
+    /// The definition served by `tools/list`.
+    fn definition(&self) -> &ToolDef;
+
+    /// Runs the tool. `arguments` is the `arguments` object of `tools/call` (empty when absent).
+    async fn call(
+        &self,
+        arguments: JsonObject,
+        cx: ToolContext,
+    ) -> Result<CallToolResult, ToolError>;
+}
+
+/// A failure the model should see: becomes a result with `isError: true` and this message.
+///
+/// Any `std::error::Error` converts into it, so `?` works inside tools.
+pub struct ToolError {
+    message: String,
+}
+
+impl ToolError {
+    /// A failure with a message.
+    pub fn msg(message: impl fmt::Display) -> Self {
+        Self {
+            message: message.to_string(),
+        }
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Debug for ToolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.message, f)
+    }
+}
+
+impl fmt::Display for ToolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for ToolError {
+    fn from(e: E) -> Self {
+        Self::msg(e)
+    }
+}
+
+impl From<ToolError> for CallToolResult {
+    fn from(e: ToolError) -> Self {
+        CallToolResult::error(e.message)
+    }
+}
+
+/// What a running tool can see and do besides its arguments.
+#[derive(Clone, Default)]
+pub struct ToolContext {
+    progress: Option<(Peer, ProgressToken)>,
+    cancel: CancellationToken,
+    meta: Option<Meta>,
+}
+
+impl fmt::Debug for ToolContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ToolContext")
+            .field("progress_token", &self.progress.as_ref().map(|(_, t)| t))
+            .field("cancelled", &self.cancel.is_cancelled())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ToolContext {
+    /// A context for calling a tool directly, with no caller to report progress to.
+    pub fn detached() -> Self {
+        Self::default()
+    }
+
+    pub(crate) fn for_request(peer: Peer, meta: Option<Meta>, cancel: CancellationToken) -> Self {
+        let token = meta
+            .as_ref()
+            .and_then(|m| m.get(crate::protocol::meta_keys::PROGRESS_TOKEN))
+            .and_then(|t| serde_json::from_value::<ProgressToken>(t.clone()).ok());
+        Self {
+            progress: token.map(|t| (peer, t)),
+            cancel,
+            meta,
+        }
+    }
+
+    /// Reports progress to the caller, if it asked for progress; otherwise does nothing.
+    pub async fn progress(&self, progress: f64, total: Option<f64>, message: Option<String>) {
+        if let Some((peer, token)) = &self.progress {
+            let params = ProgressParams {
+                progress_token: token.clone(),
+                progress,
+                total,
+                message,
+            };
+            let _ = peer.notify(methods::PROGRESS, to_object(&params)).await;
+        }
+    }
+
+    /// Fires when the caller cancels the call or goes away; long tools should select on it.
+    pub fn cancelled(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    /// The request's `_meta`, if any.
+    pub fn meta(&self) -> Option<&Meta> {
+        self.meta.as_ref()
+    }
+}
+
+/// What a typed tool's function may return.
+pub trait IntoToolResult: Send {
+    /// The `outputSchema` this type implies, if it is structured.
+    fn output_schema() -> Option<JsonObject> {
+        None
+    }
+    /// Converts into a result.
+    fn into_tool_result(self) -> CallToolResult;
+}
+
+impl IntoToolResult for CallToolResult {
+    fn into_tool_result(self) -> CallToolResult {
+        self
+    }
+}
+
+impl IntoToolResult for String {
+    fn into_tool_result(self) -> CallToolResult {
+        CallToolResult::text(self)
+    }
+}
+
+/// A structured result: sent as `structuredContent` (and as JSON text for text-only clients),
+/// with the tool's `outputSchema` derived from `T`.
+#[derive(Debug, Clone)]
+pub struct Json<T>(pub T);
+
+impl<T: Serialize + JsonSchema + Send> IntoToolResult for Json<T> {
+    fn output_schema() -> Option<JsonObject> {
+        Some(schema_for::<T>())
+    }
+    fn into_tool_result(self) -> CallToolResult {
+        match serde_json::to_value(&self.0) {
+            Ok(value) => CallToolResult::structured(value),
+            Err(e) => CallToolResult::error(format!("cannot serialize the result: {e}")),
+        }
+    }
+}
+
+/// The JSON Schema of `T` as an object, the shape MCP wants for input and output schemas.
+pub fn schema_for<T: JsonSchema>() -> JsonObject {
+    let schema = schemars::generate::SchemaSettings::draft2020_12()
+        .into_generator()
+        .into_root_schema_for::<T>();
+    match schema.to_value() {
+        Value::Object(mut map) => {
+            // MCP schemas default to 2020-12; the title only repeats the Rust type's name.
+            map.remove("title");
+            map
+        }
+        _ => JsonObject::from_iter([("type".to_owned(), Value::from("object"))]),
+    }
+}
+
+/// A tool built from an async function of typed arguments. See [`tool`].
+pub struct FnTool<A, F> {
+    definition: ToolDef,
+    function: F,
+    _args: PhantomData<fn(A)>,
+}
+
+impl<A, F> fmt::Debug for FnTool<A, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FnTool")
+            .field("name", &self.definition.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Declares a tool from an async function whose argument type derives `Deserialize` and
+/// `JsonSchema`. The input schema is derived from the type, and arguments are checked against it
+/// before the function runs: a bad argument comes back as an `isError` result naming the field.
+///
+/// ```
+/// use mcp_core::tool::{tool, Json, ToolContext, ToolError};
+///
+/// #[derive(serde::Deserialize, schemars::JsonSchema)]
+/// struct Add { a: i64, b: i64 }
+///
+/// #[derive(serde::Serialize, schemars::JsonSchema)]
+/// struct Sum { sum: i64 }
+///
+/// let add = tool("add", "Adds two integers", |args: Add, _cx: ToolContext| async move {
+///     Ok::<_, ToolError>(Json(Sum { sum: args.a + args.b }))
+/// });
+/// # let _ = add;
+/// ```
+pub fn tool<A, F, Fut, R>(
+    name: impl Into<String>,
+    description: impl Into<String>,
+    function: F,
+) -> FnTool<A, F>
+where
+    A: DeserializeOwned + JsonSchema + Send + 'static,
+    F: Fn(A, ToolContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<R, ToolError>> + Send + 'static,
+    R: IntoToolResult + 'static,
+{
+    let mut definition = ToolDef::new(name, description, schema_for::<A>());
+    definition.output_schema = R::output_schema();
+    FnTool {
+        definition,
+        function,
+        _args: PhantomData,
+    }
+}
+
+impl<A, F> FnTool<A, F> {
+    /// Sets the display title.
+    pub fn title(mut self, title: impl Into<String>) -> Self {
+        self.definition.title = Some(title.into());
+        self
+    }
+
+    /// Sets the behaviour hints.
+    pub fn annotations(mut self, annotations: ToolAnnotations) -> Self {
+        self.definition.annotations = Some(annotations);
+        self
+    }
+}
+
+#[async_trait]
+impl<A, F, Fut, R> Tool for FnTool<A, F>
+where
+    A: DeserializeOwned + JsonSchema + Send + 'static,
+    F: Fn(A, ToolContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<R, ToolError>> + Send + 'static,
+    R: IntoToolResult + 'static,
+{
+    fn definition(&self) -> &ToolDef {
+        &self.definition
+    }
+
+    async fn call(
+        &self,
+        arguments: JsonObject,
+        cx: ToolContext,
+    ) -> Result<CallToolResult, ToolError> {
+        let args = parse_arguments::<A>(&self.definition.name, arguments)?;
+        Ok((self.function)(args, cx).await?.into_tool_result())
+    }
+}
+
+/// Deserializes tool arguments, naming the offending field on failure.
+pub fn parse_arguments<A: DeserializeOwned>(
+    tool: &str,
+    arguments: JsonObject,
+) -> Result<A, ToolError> {
+    let value = Value::Object(arguments);
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            ToolError::msg(format!("invalid arguments for tool `{tool}`: {inner}"))
+        } else {
+            ToolError::msg(format!(
+                "invalid arguments for tool `{tool}`: field `{path}`: {inner}"
+            ))
+        }
+    })
+}
+
+/// Tools by name, in the order added.
+#[derive(Clone, Default)]
+pub struct ToolSet {
+    tools: Vec<Arc<dyn Tool>>,
+    index: HashMap<String, usize>,
+}
+
+impl fmt::Debug for ToolSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.tools.iter().map(|t| &t.definition().name))
+            .finish()
+    }
+}
+
+impl ToolSet {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a tool; a tool of the same name is replaced (and a warning logged).
+    pub fn add(&mut self, tool: impl Tool) -> &mut Self {
+        self.add_arc(Arc::new(tool))
+    }
+
+    /// Adds a shared tool.
+    pub fn add_arc(&mut self, tool: Arc<dyn Tool>) -> &mut Self {
+        let name = tool.definition().name.clone();
+        match self.index.get(&name) {
+            Some(&i) => {
+                tracing::warn!(tool = %name, "a tool of this name was already registered; replacing it");
+                self.tools[i] = tool;
+            }
+            None => {
+                self.index.insert(name, self.tools.len());
+                self.tools.push(tool);
+            }
+        }
+        self
+    }
+
+    /// Looks a tool up by name.
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Tool>> {
+        self.index.get(name).map(|&i| &self.tools[i])
+    }
+
+    /// All tools, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn Tool>> {
+        self.tools.iter()
+    }
+
+    /// How many tools.
+    pub fn len(&self) -> usize {
+        self.tools.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.tools.is_empty()
+    }
+
+    /// Calls a tool by name, turning every failure into an `isError` result.
+    pub async fn call(&self, name: &str, arguments: JsonObject, cx: ToolContext) -> CallToolResult {
+        let Some(tool) = self.get(name) else {
+            return CallToolResult::error(format!("unknown tool `{name}`"));
+        };
+        tool.call(arguments, cx)
+            .await
+            .unwrap_or_else(CallToolResult::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, JsonSchema)]
+    #[allow(dead_code)]
+    struct Args {
+        /// The count.
+        count: u8,
+        label: Option<String>,
+    }
+
+    fn set() -> ToolSet {
+        let mut set = ToolSet::new();
+        set.add(tool(
+            "count",
+            "counts",
+            |a: Args, _cx: ToolContext| async move { Ok::<_, ToolError>(format!("{}", a.count)) },
+        ));
+        set
+    }
+
+    async fn check(args: Value, expect: &str, is_error: bool) {
+        let Value::Object(args) = args else {
+            panic!("test arguments must be an object")
+        };
+        let result = set().call("count", args, ToolContext::detached()).await;
+        assert_eq!(result.text_content(), expect);
+        assert_eq!(result.is_error(), is_error);
+    }
+
+    #[tokio::test]
+    async fn arguments_are_checked_and_the_bad_field_named() {
+        check(serde_json::json!({"count": 3}), "3", false).await;
+        check(
+            serde_json::json!({"count": "three"}),
+            "invalid arguments for tool `count`: field `count`: invalid type: string \"three\", expected u8",
+            true,
+        )
+        .await;
+        check(
+            serde_json::json!({"count": 300}),
+            "invalid arguments for tool `count`: field `count`: invalid value: integer `300`, expected u8",
+            true,
+        )
+        .await;
+        check(
+            serde_json::json!({}),
+            "invalid arguments for tool `count`: missing field `count`",
+            true,
+        )
+        .await;
+    }
+
+    #[test]
+    fn input_schema_is_derived() {
+        let set = set();
+        let def = set.get("count").expect("registered").definition();
+        assert_eq!(def.input_schema["type"], "object");
+        assert_eq!(def.input_schema["required"], serde_json::json!(["count"]));
+        assert_eq!(
+            def.input_schema["properties"]["count"]["description"],
+            "The count."
+        );
+        assert!(def.output_schema.is_none());
+    }
+
+    #[tokio::test]
+    async fn unknown_tool_is_an_error_result() {
+        let result = set()
+            .call("nope", JsonObject::new(), ToolContext::detached())
+            .await;
+        assert!(result.is_error());
+        assert_eq!(result.text_content(), "unknown tool `nope`");
+    }
+}

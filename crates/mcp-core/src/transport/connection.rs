@@ -1,0 +1,516 @@
+//! The JSON-RPC engine shared by client and server: one reader task, one writer task, request
+//! correlation by id, many requests in flight, cancellation in both directions.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::framing::{Frame, LineReader};
+use crate::error::{Error, Result};
+use crate::protocol::jsonrpc::Outcome;
+use crate::protocol::{
+    CancelledParams, ErrorObject, JsonObject, Message, Notification, Request, RequestId, Response,
+    methods,
+};
+
+/// Which side of the connection this engine plays; it decides how bad input is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// Answers malformed lines with -32700 / -32600, as a JSON-RPC server must.
+    Server,
+    /// Logs malformed lines from the server and carries on (servers print junk to stdout).
+    Client,
+}
+
+/// What handles the peer's requests and notifications.
+#[async_trait]
+pub(crate) trait Handler: Send + Sync + 'static {
+    /// Answers one request. `cancel` fires when the peer cancels it or the connection closes.
+    async fn request(
+        &self,
+        peer: Peer,
+        request: Request,
+        cancel: CancellationToken,
+    ) -> Result<Value, ErrorObject>;
+    /// Takes one notification. Called in arrival order on the reader task: keep it short.
+    fn notification(&self, peer: &Peer, notification: Notification);
+}
+
+/// Produces the reason given to pending calls when the input ends (exit status, stderr tail).
+pub(crate) type CloseReason = Pin<Box<dyn Future<Output = String> + Send>>;
+
+/// Options of one connection.
+pub(crate) struct Options {
+    pub name: String,
+    pub role: Role,
+    pub max_message_bytes: usize,
+    pub close_reason: Option<CloseReason>,
+}
+
+/// A cheap handle on a running connection: sends requests and notifications.
+#[derive(Clone)]
+pub(crate) struct Peer {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Peer")
+            .field("name", &self.inner.name)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    name: String,
+    out: mpsc::Sender<Vec<u8>>,
+    /// Ends the writer (closing the output, which tells a stdio server to exit).
+    shutdown: CancellationToken,
+    next_id: AtomicI64,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    pending: HashMap<RequestId, oneshot::Sender<Result<Value>>>,
+    /// Set once the input has ended; later calls fail at once with this reason.
+    closed: Option<String>,
+    /// Requests from the peer being handled, for `notifications/cancelled`.
+    in_flight: HashMap<RequestId, CancellationToken>,
+}
+
+impl Inner {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // No code holding this lock can panic, so a poisoned lock still holds consistent data.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Starts the engine on a reader and writer. Returns the handle and a task that ends when the
+/// input has ended and every request being handled has been answered.
+pub(crate) fn start<R, W>(
+    reader: R,
+    writer: W,
+    handler: Arc<dyn Handler>,
+    options: Options,
+) -> (Peer, tokio::task::JoinHandle<()>)
+where
+    R: AsyncRead + Send + Unpin + 'static,
+    W: AsyncWrite + Send + Unpin + 'static,
+{
+    let (out_tx, out_rx) = mpsc::channel::<Vec<u8>>(1024);
+    let peer = Peer {
+        inner: Arc::new(Inner {
+            name: options.name.clone(),
+            out: out_tx,
+            shutdown: CancellationToken::new(),
+            next_id: AtomicI64::new(1),
+            state: Mutex::new(State::default()),
+        }),
+    };
+    let writer_task = tokio::spawn(write_loop(writer, out_rx, peer.inner.shutdown.clone()));
+    let task = tokio::spawn(read_loop(
+        peer.clone(),
+        reader,
+        handler,
+        options,
+        writer_task,
+    ));
+    (peer, task)
+}
+
+async fn write_loop<W: AsyncWrite + Unpin>(
+    writer: W,
+    mut rx: mpsc::Receiver<Vec<u8>>,
+    shutdown: CancellationToken,
+) {
+    let mut writer = tokio::io::BufWriter::with_capacity(64 * 1024, writer);
+    loop {
+        let line = tokio::select! {
+            biased;
+            line = rx.recv() => match line {
+                Some(line) => line,
+                None => break,
+            },
+            () = shutdown.cancelled() => break,
+        };
+        // Write everything already queued before one flush: pipelined traffic costs one syscall.
+        let mut batch = Some(line);
+        while let Some(line) = batch.take() {
+            if writer.write_all(&line).await.is_err() || writer.write_all(b"\n").await.is_err() {
+                return;
+            }
+            batch = rx.try_recv().ok();
+        }
+        if writer.flush().await.is_err() {
+            return;
+        }
+    }
+    let _ = writer.shutdown().await;
+}
+
+async fn read_loop<R: AsyncRead + Unpin>(
+    peer: Peer,
+    reader: R,
+    handler: Arc<dyn Handler>,
+    options: Options,
+    writer_task: tokio::task::JoinHandle<()>,
+) {
+    let mut lines = LineReader::new(
+        BufReader::with_capacity(64 * 1024, reader),
+        options.max_message_bytes,
+    );
+    let mut handlers = JoinSet::new();
+    loop {
+        let frame = match lines.next().await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
+            Err(e) => {
+                tracing::warn!(peer = %options.name, error = %e, "read failed");
+                break;
+            }
+        };
+        let line = match frame {
+            Frame::Line(line) => line,
+            Frame::Oversized { len } => {
+                let msg = format!(
+                    "message of {len} bytes exceeds the limit of {} bytes",
+                    options.max_message_bytes
+                );
+                tracing::warn!(peer = %options.name, "{msg}");
+                if options.role == Role::Server {
+                    peer.send_message(&Message::Response(Response::error(
+                        None,
+                        ErrorObject::invalid_request(msg),
+                    )));
+                }
+                continue;
+            }
+        };
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match Message::parse(&line) {
+            Err(rejected) => {
+                tracing::warn!(peer = %options.name, error = %rejected.error, "malformed message");
+                if options.role == Role::Server {
+                    peer.send_message(&Message::Response(Response::error(
+                        rejected.id,
+                        rejected.error,
+                    )));
+                }
+            }
+            Ok(Message::Response(response)) => peer.complete(response),
+            Ok(Message::Notification(n)) => {
+                if n.method == methods::CANCELLED {
+                    peer.cancel_in_flight(n.params.as_ref());
+                }
+                handler.notification(&peer, n);
+            }
+            Ok(Message::Request(request)) => {
+                let cancel = CancellationToken::new();
+                let duplicate = {
+                    let mut state = peer.inner.state();
+                    match state.in_flight.entry(request.id.clone()) {
+                        std::collections::hash_map::Entry::Occupied(_) => true,
+                        std::collections::hash_map::Entry::Vacant(v) => {
+                            v.insert(cancel.clone());
+                            false
+                        }
+                    }
+                };
+                if duplicate {
+                    let err = ErrorObject::invalid_request(format!(
+                        "request id {} is already in use",
+                        request.id
+                    ));
+                    peer.send_message(&Message::Response(Response::error(Some(request.id), err)));
+                    continue;
+                }
+                handlers.spawn(handle_request(
+                    peer.clone(),
+                    handler.clone(),
+                    request,
+                    cancel,
+                ));
+            }
+        }
+        // Reap finished handler tasks so the set does not grow with the connection's age.
+        while handlers.try_join_next().is_some() {}
+    }
+
+    // Input ended: stop work for a peer that is gone, then fail everything still waiting.
+    let cancels: Vec<_> = peer.inner.state().in_flight.values().cloned().collect();
+    for c in cancels {
+        c.cancel();
+    }
+    while handlers.join_next().await.is_some() {}
+    let reason = match options.close_reason {
+        Some(reason) => reason.await,
+        None => "end of input".to_owned(),
+    };
+    peer.close(reason);
+    // The writer drains what is queued (it prefers queued lines over the shutdown signal).
+    peer.shutdown();
+    drop(peer);
+    let _ = writer_task.await;
+}
+
+async fn handle_request(
+    peer: Peer,
+    handler: Arc<dyn Handler>,
+    request: Request,
+    cancel: CancellationToken,
+) {
+    let id = request.id.clone();
+    let method = request.method.clone();
+    let tool = tool_name(&request);
+    let span = tracing::info_span!("mcp.request", peer = %peer.inner.name, %method, tool, outcome = tracing::field::Empty, duration_ms = tracing::field::Empty);
+    let started = Instant::now();
+    let outcome = handler
+        .request(peer.clone(), request, cancel.clone())
+        .instrument(span.clone())
+        .await;
+    span.record("duration_ms", started.elapsed().as_secs_f64() * 1000.0);
+    span.record("outcome", if outcome.is_ok() { "ok" } else { "error" });
+    peer.inner.state().in_flight.remove(&id);
+    // A cancelled request gets no response: the peer has said it will ignore one.
+    if cancel.is_cancelled() {
+        return;
+    }
+    let response = match outcome {
+        Ok(result) => Response::result(id, result),
+        Err(error) => Response::error(Some(id), error),
+    };
+    peer.send_message(&Message::Response(response));
+}
+
+fn tool_name(request: &Request) -> Option<String> {
+    if request.method != methods::TOOLS_CALL {
+        return None;
+    }
+    request
+        .params
+        .as_ref()?
+        .get("name")?
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// Removes a pending call when its future is dropped or times out, and tells the peer.
+struct PendingGuard<'a> {
+    peer: &'a Peer,
+    id: RequestId,
+    armed: bool,
+    send_cancel: bool,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let removed = self.peer.inner.state().pending.remove(&self.id).is_some();
+        if removed && self.send_cancel {
+            let params = CancelledParams {
+                request_id: self.id.clone(),
+                reason: Some("request abandoned by the client".into()),
+            };
+            self.peer
+                .notify_lossy(methods::CANCELLED, to_object(&params));
+        }
+    }
+}
+
+impl Peer {
+    /// The peer's name, for errors and logs.
+    pub(crate) fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// A fresh request id.
+    pub(crate) fn next_id(&self) -> RequestId {
+        RequestId::Number(self.inner.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Sends a request and waits for its result.
+    ///
+    /// On timeout, and when the returned future is dropped, the call is forgotten and the peer
+    /// is sent `notifications/cancelled` (except for `initialize` and `server/discover`, which
+    /// the protocol forbids cancelling).
+    pub(crate) async fn request(
+        &self,
+        id: RequestId,
+        method: &str,
+        params: Option<JsonObject>,
+        timeout: Duration,
+    ) -> Result<Value> {
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut state = self.inner.state();
+            if let Some(reason) = &state.closed {
+                return Err(Error::Closed {
+                    server: self.inner.name.clone(),
+                    reason: reason.clone(),
+                });
+            }
+            state.pending.insert(id.clone(), tx);
+        }
+        let send_cancel = method != methods::INITIALIZE && method != methods::DISCOVER;
+        let mut guard = PendingGuard {
+            peer: self,
+            id: id.clone(),
+            armed: true,
+            send_cancel,
+        };
+        let request = Message::Request(Request::new(id, method, params));
+        if self.inner.out.send(request.to_bytes()).await.is_err() {
+            guard.armed = false;
+            self.inner.state().pending.remove(&guard.id);
+            return Err(self.closed_error());
+        }
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(result)) => {
+                guard.armed = false;
+                result.map_err(|e| match e {
+                    Error::Rpc { error, .. } => Error::Rpc {
+                        server: self.inner.name.clone(),
+                        method: method.to_owned(),
+                        error,
+                    },
+                    other => other,
+                })
+            }
+            Ok(Err(_)) => {
+                guard.armed = false;
+                Err(self.closed_error())
+            }
+            Err(_) => {
+                drop(guard);
+                Err(Error::Timeout {
+                    server: self.inner.name.clone(),
+                    method: method.to_owned(),
+                    after: timeout,
+                })
+            }
+        }
+    }
+
+    /// Sends a notification, waiting for room in the outgoing queue.
+    pub(crate) async fn notify(&self, method: &str, params: Option<JsonObject>) -> Result<()> {
+        let bytes = Message::Notification(Notification::new(method, params)).to_bytes();
+        self.inner
+            .out
+            .send(bytes)
+            .await
+            .map_err(|_| self.closed_error())
+    }
+
+    /// Sends a notification without waiting; dropped if the queue is full or closed.
+    pub(crate) fn notify_lossy(&self, method: &str, params: Option<JsonObject>) {
+        let bytes = Message::Notification(Notification::new(method, params)).to_bytes();
+        let _ = self.inner.out.try_send(bytes);
+    }
+
+    fn send_message(&self, message: &Message) {
+        // Responses must not be lost to a momentarily full queue, so wait for room off-task.
+        let bytes = message.to_bytes();
+        if let Err(mpsc::error::TrySendError::Full(bytes)) = self.inner.out.try_send(bytes) {
+            let out = self.inner.out.clone();
+            tokio::spawn(async move {
+                let _ = out.send(bytes).await;
+            });
+        }
+    }
+
+    fn complete(&self, response: Response) {
+        let Some(id) = response.id else {
+            if let Outcome::Error(error) = response.outcome {
+                tracing::warn!(peer = %self.inner.name, %error, "peer reported an error without a request id");
+            }
+            return;
+        };
+        let Some(tx) = self.inner.state().pending.remove(&id) else {
+            tracing::debug!(peer = %self.inner.name, %id, "response to an unknown or abandoned request");
+            return;
+        };
+        let result = match response.outcome {
+            Outcome::Result(value) => Ok(value),
+            Outcome::Error(error) => Err(Error::Rpc {
+                server: self.inner.name.clone(),
+                method: String::new(),
+                error,
+            }),
+        };
+        let _ = tx.send(result);
+    }
+
+    fn cancel_in_flight(&self, params: Option<&JsonObject>) {
+        let Some(params) = params else { return };
+        let Ok(cancelled) =
+            serde_json::from_value::<CancelledParams>(Value::Object(params.clone()))
+        else {
+            return;
+        };
+        if let Some(token) = self.inner.state().in_flight.get(&cancelled.request_id) {
+            tracing::debug!(peer = %self.inner.name, id = %cancelled.request_id, reason = ?cancelled.reason, "request cancelled by peer");
+            token.cancel();
+        }
+    }
+
+    fn close(&self, reason: String) {
+        let pending: Vec<_> = {
+            let mut state = self.inner.state();
+            state.closed = Some(reason.clone());
+            state.pending.drain().map(|(_, tx)| tx).collect()
+        };
+        for tx in pending {
+            let _ = tx.send(Err(Error::Closed {
+                server: self.inner.name.clone(),
+                reason: reason.clone(),
+            }));
+        }
+    }
+
+    fn closed_error(&self) -> Error {
+        let reason = self
+            .inner
+            .state()
+            .closed
+            .clone()
+            .unwrap_or_else(|| "connection closed".to_owned());
+        Error::Closed {
+            server: self.inner.name.clone(),
+            reason,
+        }
+    }
+
+    /// Closes our output once what is queued has been written.
+    pub(crate) fn shutdown(&self) {
+        self.inner.shutdown.cancel();
+    }
+
+    /// True once the input has ended.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.inner.state().closed.is_some()
+    }
+}
+
+/// Serializes a params struct into a JSON object.
+pub(crate) fn to_object<T: serde::Serialize>(value: &T) -> Option<JsonObject> {
+    match serde_json::to_value(value) {
+        Ok(Value::Object(map)) => Some(map),
+        _ => None,
+    }
+}

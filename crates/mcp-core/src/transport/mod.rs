@@ -1,0 +1,8 @@
+//! Transports: newline-delimited framing, the JSON-RPC engine, child processes.
+
+pub(crate) mod connection;
+pub mod framing;
+#[cfg(feature = "stdio")]
+pub(crate) mod process;
+
+pub use framing::DEFAULT_MAX_MESSAGE_BYTES;

@@ -1,0 +1,136 @@
+//! Servers run as child processes speaking MCP over their stdin and stdout.
+
+use std::collections::VecDeque;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+use super::connection::CloseReason;
+use crate::config::StdioServer;
+use crate::error::{Error, Result};
+
+/// How many stderr lines are kept to explain an exit.
+const STDERR_TAIL_LINES: usize = 20;
+
+/// Variables passed through from our environment to every server, as other MCP hosts do; anything
+/// else the server needs must be named in its `env`, so secrets are never handed out by accident.
+const INHERITED_ENV: &[&str] = &[
+    "HOME",
+    "LOGNAME",
+    "PATH",
+    "SHELL",
+    "TERM",
+    "USER",
+    "LANG",
+    "LC_ALL",
+    "TMPDIR",
+    "TZ",
+    "SYSTEMROOT",
+    "APPDATA",
+    "USERPROFILE",
+];
+
+/// A started server process with its pipes.
+pub(crate) struct Spawned {
+    pub stdin: ChildStdin,
+    pub stdout: ChildStdout,
+    pub close_reason: CloseReason,
+    pub child: Arc<tokio::sync::Mutex<Child>>,
+}
+
+/// Starts `server` as a child process.
+pub(crate) fn spawn(name: &str, server: &StdioServer) -> Result<Spawned> {
+    let mut command = Command::new(&server.command);
+    command
+        .args(&server.args)
+        .env_clear()
+        .envs(
+            INHERITED_ENV
+                .iter()
+                .filter_map(|k| std::env::var_os(k).map(|v| (*k, v))),
+        )
+        .envs(&server.env)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(cwd) = &server.cwd {
+        command.current_dir(cwd);
+    }
+    let mut child = command.spawn().map_err(|source| Error::Spawn {
+        server: name.to_owned(),
+        command: server.command.clone(),
+        source,
+    })?;
+    let stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| missing_pipe(name, &server.command))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| missing_pipe(name, &server.command))?;
+    let stderr = child
+        .stderr
+        .take()
+        .ok_or_else(|| missing_pipe(name, &server.command))?;
+
+    let tail = Arc::new(Mutex::new(VecDeque::with_capacity(STDERR_TAIL_LINES)));
+    let stderr_task = {
+        let tail = tail.clone();
+        let name = name.to_owned();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                tracing::debug!(server = %name, "stderr: {line}");
+                let mut tail = tail.lock().unwrap_or_else(PoisonError::into_inner);
+                if tail.len() == STDERR_TAIL_LINES {
+                    tail.pop_front();
+                }
+                tail.push_back(line);
+            }
+        })
+    };
+
+    let child = Arc::new(tokio::sync::Mutex::new(child));
+    let close_reason: CloseReason = {
+        let child = child.clone();
+        Box::pin(async move {
+            // stdout closed: the process is exiting or has exited. Give it a moment, then read
+            // whatever it said last on stderr.
+            let status = {
+                let mut child = child.lock().await;
+                match tokio::time::timeout(Duration::from_secs(2), child.wait()).await {
+                    Ok(Ok(status)) => status.to_string(),
+                    Ok(Err(e)) => format!("exit status unknown ({e})"),
+                    Err(_) => "closed its stdout but is still running".to_owned(),
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_millis(500), stderr_task).await;
+            let tail = tail.lock().unwrap_or_else(PoisonError::into_inner);
+            if tail.is_empty() {
+                format!("process {status}")
+            } else {
+                let lines: Vec<&str> = tail.iter().map(String::as_str).collect();
+                format!("process {status}; last stderr lines:\n{}", lines.join("\n"))
+            }
+        })
+    };
+    Ok(Spawned {
+        stdin,
+        stdout,
+        close_reason,
+        child,
+    })
+}
+
+fn missing_pipe(name: &str, command: &str) -> Error {
+    Error::Spawn {
+        server: name.to_owned(),
+        command: command.to_owned(),
+        source: std::io::Error::other("child pipe not available"),
+    }
+}
