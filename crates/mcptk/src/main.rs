@@ -1,1 +1,228 @@
-fn main() {}
+//! `mcptk`: serve MCP tools, list and call the tools of configured MCP servers.
+
+mod builtin;
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+use futures_util::StreamExt;
+use mcp_core::protocol::{Implementation, JsonObject};
+use mcp_core::{CallEvent, Client, ClientOptions, McpConfig, Registry, Server, ToolContext};
+use serde_json::Value;
+
+/// The name under which the tools built into this binary are addressed.
+const BUILTIN: &str = "builtin";
+
+#[derive(Parser)]
+#[command(name = "mcptk", version, about = "MCP toolkit: serve tools, and list or call the tools of MCP servers")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the registered tools as an MCP server on stdin/stdout (clients of either era).
+    Serve {
+        /// Items per page of list results.
+        #[arg(long, default_value_t = 100)]
+        page_size: usize,
+        /// Largest accepted message in bytes; longer lines are refused with -32600.
+        #[arg(long, default_value_t = mcp_core::transport::DEFAULT_MAX_MESSAGE_BYTES)]
+        max_message_bytes: usize,
+    },
+    /// List the tools of every configured server (and the built-in ones).
+    Tools {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Only this server.
+        #[arg(long)]
+        server: Option<String>,
+        /// Print the full definitions as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Call one tool and print its result; progress is shown on stderr while it runs.
+    Call {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// The server's name in the config, or `builtin`.
+        server: String,
+        /// The tool's name.
+        tool: String,
+        /// Arguments as a JSON object.
+        #[arg(long, default_value = "{}")]
+        args: String,
+    },
+}
+
+#[derive(clap::Args)]
+struct ConfigArgs {
+    /// The `mcp_config.json` to read (default: `$MCPTK_CONFIG`, else `./mcp_config.json` if present).
+    #[arg(long, env = "MCPTK_CONFIG")]
+    config: Option<PathBuf>,
+    /// Seconds a request may take.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+}
+
+impl ConfigArgs {
+    fn load(&self) -> anyhow::Result<McpConfig> {
+        match &self.config {
+            Some(path) => Ok(McpConfig::load(path)?),
+            None if std::path::Path::new("mcp_config.json").exists() => Ok(McpConfig::load("mcp_config.json")?),
+            None => Ok(McpConfig::default()),
+        }
+    }
+
+    fn options(&self) -> ClientOptions {
+        ClientOptions {
+            info: Implementation::new("mcptk", env!("CARGO_PKG_VERSION")),
+            request_timeout: Duration::from_secs(self.timeout),
+            ..ClientOptions::default()
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    // Logs go to stderr: stdout is the protocol channel when serving.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MCPTK_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve { page_size, max_message_bytes } => {
+            let server = Server::builder(Implementation::new("mcptk", env!("CARGO_PKG_VERSION")), Registry::linked())
+                .page_size(page_size)
+                .max_message_bytes(max_message_bytes)
+                .build();
+            server.serve_stdio().await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tools { config, server, json } => list_tools(&config, server.as_deref(), json).await,
+        Command::Call { config, server, tool, args } => call(&config, &server, &tool, &args).await,
+    }
+}
+
+async fn list_tools(args: &ConfigArgs, only: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
+    let config = args.load()?;
+    let mut listing: Vec<(String, anyhow::Result<Vec<mcp_core::protocol::Tool>>)> = Vec::new();
+    if only.is_none() || only == Some(BUILTIN) {
+        let tools = Registry::linked().tools.iter().map(|t| t.definition().clone()).collect();
+        listing.push((BUILTIN.to_owned(), Ok(tools)));
+    }
+    let names: Vec<String> = match only {
+        Some(BUILTIN) => Vec::new(),
+        Some(name) => vec![name.to_owned()],
+        None => config.enabled().map(|(n, _)| n.to_owned()).collect(),
+    };
+    // Servers start in parallel: a slow `npx` download should not serialize the others.
+    let lookups = names.iter().map(|name| {
+        let config = &config;
+        let options = args.options();
+        async move {
+            let result = async {
+                let client = Client::from_config(config, name, options).await?;
+                let tools = client.list_tools().await;
+                client.close().await?;
+                Ok::<_, anyhow::Error>(tools?)
+            }
+            .await;
+            (name.clone(), result)
+        }
+    });
+    listing.extend(futures_util::future::join_all(lookups).await);
+
+    let mut failed = false;
+    let mut out = std::io::stdout().lock();
+    if json {
+        let mut doc = serde_json::Map::new();
+        for (name, result) in &listing {
+            let value = match result {
+                Ok(tools) => serde_json::to_value(tools)?,
+                Err(e) => {
+                    failed = true;
+                    serde_json::json!({ "error": format!("{e:#}") })
+                }
+            };
+            doc.insert(name.clone(), value);
+        }
+        writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+    } else {
+        for (name, result) in &listing {
+            match result {
+                Ok(tools) => {
+                    writeln!(out, "{name} ({} tools)", tools.len())?;
+                    for t in tools {
+                        let description = t.description.as_deref().unwrap_or("").lines().next().unwrap_or("");
+                        writeln!(out, "  {:<32} {description}", t.name)?;
+                    }
+                }
+                Err(e) => {
+                    failed = true;
+                    writeln!(out, "{name}: error: {e:#}")?;
+                }
+            }
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+async fn call(args: &ConfigArgs, server: &str, tool: &str, arguments: &str) -> anyhow::Result<ExitCode> {
+    let arguments: JsonObject = match serde_json::from_str(arguments) {
+        Ok(Value::Object(map)) => map,
+        Ok(_) => bail!("--args must be a JSON object"),
+        Err(e) => bail!("--args is not valid JSON: {e}"),
+    };
+    let result = if server == BUILTIN {
+        Registry::linked().tools.call(tool, arguments, ToolContext::detached()).await
+    } else {
+        let config = args.load()?;
+        let client = Client::from_config(&config, server, args.options())
+            .await
+            .with_context(|| format!("connecting to `{server}`"))?;
+        let mut events = client.call_tool_stream(tool, arguments);
+        let mut result = None;
+        while let Some(event) = events.next().await {
+            match event? {
+                CallEvent::Progress(p) => {
+                    let total = p.total.map(|t| format!("/{t}")).unwrap_or_default();
+                    let message = p.message.map(|m| format!(" {m}")).unwrap_or_default();
+                    eprintln!("progress {}{total}{message}", p.progress);
+                }
+                CallEvent::Result(r) => result = Some(r),
+            }
+        }
+        drop(events);
+        client.close().await?;
+        result.context("the call ended without a result")?
+    };
+    println!("{}", serde_json::to_string_pretty(&result)?);
+    Ok(if result.is_error() { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}

@@ -24,6 +24,9 @@ use crate::protocol::{
     methods,
 };
 
+/// How long requests still being handled may take to answer once the input has ended.
+const DRAIN_GRACE: Duration = Duration::from_secs(10);
+
 /// Which side of the connection this engine plays; it decides how bad input is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
@@ -250,12 +253,16 @@ async fn read_loop<R: AsyncRead + Unpin>(
         while handlers.try_join_next().is_some() {}
     }
 
-    // Input ended: stop work for a peer that is gone, then fail everything still waiting.
-    let cancels: Vec<_> = peer.inner.state().in_flight.values().cloned().collect();
-    for c in cancels {
-        c.cancel();
+    // Input ended. A client may send its last requests and close its output at once, so work in
+    // progress gets a grace period to answer; after that it is cancelled.
+    let drained = tokio::time::timeout(DRAIN_GRACE, async { while handlers.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        let cancels: Vec<_> = peer.inner.state().in_flight.values().cloned().collect();
+        for c in cancels {
+            c.cancel();
+        }
+        while handlers.join_next().await.is_some() {}
     }
-    while handlers.join_next().await.is_some() {}
     let reason = match options.close_reason {
         Some(reason) => reason.await,
         None => "end of input".to_owned(),

@@ -1,0 +1,35 @@
+"""A Python `mcp` SDK 2.x server on stdio. It answers server/discover (2026-07-28) as well as
+initialize, so it checks that our client picks the modern era when it is offered.
+"""
+
+from mcp.server.mcpserver import MCPServer
+
+server = MCPServer("python-modern")
+
+
+@server.tool()
+def multiply(a: int, b: int) -> int:
+    """Multiplies two integers."""
+    return a * b
+
+
+@server.tool()
+def shout(text: str) -> str:
+    """Upper-cases the text."""
+    return text.upper()
+
+
+@server.resource("memo://greeting")
+def greeting() -> str:
+    """A fixed greeting."""
+    return "hello from python"
+
+
+@server.prompt()
+def review(code: str) -> str:
+    """Asks for a code review."""
+    return f"Please review:\n{code}"
+
+
+if __name__ == "__main__":
+    server.run("stdio")
