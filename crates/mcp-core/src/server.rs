@@ -362,6 +362,7 @@ impl ServerInner {
             completions: Some(JsonObject::new()),
             experimental: None,
             extensions: None,
+            other: JsonObject::new(),
         }
     }
 

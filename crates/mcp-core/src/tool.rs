@@ -119,12 +119,7 @@ impl ToolContext {
     /// Reports progress to the caller, if it asked for progress; otherwise does nothing.
     pub async fn progress(&self, progress: f64, total: Option<f64>, message: Option<String>) {
         if let Some((peer, token)) = &self.progress {
-            let params = ProgressParams {
-                progress_token: token.clone(),
-                progress,
-                total,
-                message,
-            };
+            let params = ProgressParams::new(token.clone(), progress, total, message);
             let _ = peer.notify(methods::PROGRESS, to_object(&params)).await;
         }
     }

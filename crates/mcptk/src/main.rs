@@ -18,7 +18,11 @@ use serde_json::Value;
 const BUILTIN: &str = "builtin";
 
 #[derive(Parser)]
-#[command(name = "mcptk", version, about = "MCP toolkit: serve tools, and list or call the tools of MCP servers")]
+#[command(
+    name = "mcptk",
+    version,
+    about = "MCP toolkit: serve tools, and list or call the tools of MCP servers"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -74,7 +78,9 @@ impl ConfigArgs {
     fn load(&self) -> anyhow::Result<McpConfig> {
         match &self.config {
             Some(path) => Ok(McpConfig::load(path)?),
-            None if std::path::Path::new("mcp_config.json").exists() => Ok(McpConfig::load("mcp_config.json")?),
+            None if std::path::Path::new("mcp_config.json").exists() => {
+                Ok(McpConfig::load("mcp_config.json")?)
+            }
             None => Ok(McpConfig::default()),
         }
     }
@@ -99,7 +105,10 @@ fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -117,16 +126,31 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve { page_size, max_message_bytes } => {
-            let server = Server::builder(Implementation::new("mcptk", env!("CARGO_PKG_VERSION")), Registry::linked())
-                .page_size(page_size)
-                .max_message_bytes(max_message_bytes)
-                .build();
+        Command::Serve {
+            page_size,
+            max_message_bytes,
+        } => {
+            let server = Server::builder(
+                Implementation::new("mcptk", env!("CARGO_PKG_VERSION")),
+                Registry::linked(),
+            )
+            .page_size(page_size)
+            .max_message_bytes(max_message_bytes)
+            .build();
             server.serve_stdio().await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Tools { config, server, json } => list_tools(&config, server.as_deref(), json).await,
-        Command::Call { config, server, tool, args } => call(&config, &server, &tool, &args).await,
+        Command::Tools {
+            config,
+            server,
+            json,
+        } => list_tools(&config, server.as_deref(), json).await,
+        Command::Call {
+            config,
+            server,
+            tool,
+            args,
+        } => call(&config, &server, &tool, &args).await,
     }
 }
 
@@ -134,7 +158,11 @@ async fn list_tools(args: &ConfigArgs, only: Option<&str>, json: bool) -> anyhow
     let config = args.load()?;
     let mut listing: Vec<(String, anyhow::Result<Vec<mcp_core::protocol::Tool>>)> = Vec::new();
     if only.is_none() || only == Some(BUILTIN) {
-        let tools = Registry::linked().tools.iter().map(|t| t.definition().clone()).collect();
+        let tools = Registry::linked()
+            .tools
+            .iter()
+            .map(|t| t.definition().clone())
+            .collect();
         listing.push((BUILTIN.to_owned(), Ok(tools)));
     }
     let names: Vec<String> = match only {
@@ -180,7 +208,13 @@ async fn list_tools(args: &ConfigArgs, only: Option<&str>, json: bool) -> anyhow
                 Ok(tools) => {
                     writeln!(out, "{name} ({} tools)", tools.len())?;
                     for t in tools {
-                        let description = t.description.as_deref().unwrap_or("").lines().next().unwrap_or("");
+                        let description = t
+                            .description
+                            .as_deref()
+                            .unwrap_or("")
+                            .lines()
+                            .next()
+                            .unwrap_or("");
                         writeln!(out, "  {:<32} {description}", t.name)?;
                     }
                 }
@@ -191,17 +225,29 @@ async fn list_tools(args: &ConfigArgs, only: Option<&str>, json: bool) -> anyhow
             }
         }
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
-async fn call(args: &ConfigArgs, server: &str, tool: &str, arguments: &str) -> anyhow::Result<ExitCode> {
+async fn call(
+    args: &ConfigArgs,
+    server: &str,
+    tool: &str,
+    arguments: &str,
+) -> anyhow::Result<ExitCode> {
     let arguments: JsonObject = match serde_json::from_str(arguments) {
         Ok(Value::Object(map)) => map,
         Ok(_) => bail!("--args must be a JSON object"),
         Err(e) => bail!("--args is not valid JSON: {e}"),
     };
     let result = if server == BUILTIN {
-        Registry::linked().tools.call(tool, arguments, ToolContext::detached()).await
+        Registry::linked()
+            .tools
+            .call(tool, arguments, ToolContext::detached())
+            .await
     } else {
         let config = args.load()?;
         let client = Client::from_config(&config, server, args.options())
@@ -224,5 +270,9 @@ async fn call(args: &ConfigArgs, server: &str, tool: &str, arguments: &str) -> a
         result.context("the call ended without a result")?
     };
     println!("{}", serde_json::to_string_pretty(&result)?);
-    Ok(if result.is_error() { ExitCode::from(2) } else { ExitCode::SUCCESS })
+    Ok(if result.is_error() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -25,6 +25,12 @@ pub struct Implementation {
     /// Display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    /// What it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Icons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icons: Option<Vec<Icon>>,
     /// Project URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub website_url: Option<String>,
@@ -37,6 +43,8 @@ impl Implementation {
             name: name.into(),
             version: version.into(),
             title: None,
+            description: None,
+            icons: None,
             website_url: None,
         }
     }
@@ -112,6 +120,9 @@ pub struct ClientCapabilities {
     /// Extensions, keyed by identifier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extensions: Option<BTreeMap<String, JsonObject>>,
+    /// Capabilities this crate does not model (e.g. `tasks`), kept so they pass through intact.
+    #[serde(flatten)]
+    pub other: JsonObject,
 }
 
 /// A `listChanged` flag, the shape of several capabilities.
@@ -160,6 +171,9 @@ pub struct ServerCapabilities {
     /// Extensions, keyed by identifier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extensions: Option<BTreeMap<String, JsonObject>>,
+    /// Capabilities this crate does not model (e.g. `tasks`), kept so they pass through intact.
+    #[serde(flatten)]
+    pub other: JsonObject,
 }
 
 /// `initialize` parameters (handshake era).
@@ -613,6 +627,9 @@ pub struct ResourceTemplate {
     /// MIME type of matching resources.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mime_type: Option<String>,
+    /// Icons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icons: Option<Vec<Icon>>,
     /// Hints.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<Annotations>,
@@ -901,14 +918,58 @@ pub enum ProgressToken {
 pub struct ProgressParams {
     /// The request's token.
     pub progress_token: ProgressToken,
-    /// Progress so far; increases with each notification.
-    pub progress: f64,
+    /// Progress so far; increases with each notification. Kept as the JSON number sent (an
+    /// integer stays an integer); see [`ProgressParams::new`] and [`ProgressParams::fraction`].
+    pub progress: serde_json::Number,
     /// The total, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub total: Option<f64>,
+    pub total: Option<serde_json::Number>,
     /// A human-readable status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+}
+
+impl ProgressParams {
+    /// Progress for `token`; whole numbers are sent as JSON integers.
+    pub fn new(
+        progress_token: ProgressToken,
+        progress: f64,
+        total: Option<f64>,
+        message: Option<String>,
+    ) -> Self {
+        Self {
+            progress_token,
+            progress: number(progress),
+            total: total.map(number),
+            message,
+        }
+    }
+
+    /// Progress as a float.
+    pub fn value(&self) -> f64 {
+        self.progress.as_f64().unwrap_or(0.0)
+    }
+
+    /// The total as a float, when known.
+    pub fn total_value(&self) -> Option<f64> {
+        self.total.as_ref().and_then(serde_json::Number::as_f64)
+    }
+
+    /// Progress as a fraction of the total, when the total is known and positive.
+    pub fn fraction(&self) -> Option<f64> {
+        self.total_value()
+            .filter(|t| *t > 0.0)
+            .map(|t| self.value() / t)
+    }
+}
+
+fn number(value: f64) -> serde_json::Number {
+    // Whole numbers within the exactly-representable range go out as integers.
+    if value.fract() == 0.0 && value.abs() < 9_007_199_254_740_992.0 {
+        serde_json::Number::from(value as i64)
+    } else {
+        serde_json::Number::from_f64(value).unwrap_or_else(|| serde_json::Number::from(0))
+    }
 }
 
 /// `notifications/cancelled` parameters.

@@ -255,7 +255,10 @@ async fn read_loop<R: AsyncRead + Unpin>(
 
     // Input ended. A client may send its last requests and close its output at once, so work in
     // progress gets a grace period to answer; after that it is cancelled.
-    let drained = tokio::time::timeout(DRAIN_GRACE, async { while handlers.join_next().await.is_some() {} }).await;
+    let drained = tokio::time::timeout(DRAIN_GRACE, async {
+        while handlers.join_next().await.is_some() {}
+    })
+    .await;
     if drained.is_err() {
         let cancels: Vec<_> = peer.inner.state().in_flight.values().cloned().collect();
         for c in cancels {

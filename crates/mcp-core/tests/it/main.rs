@@ -1,1 +1,3 @@
+//! Integration tests of mcp-core: one binary, one module per area.
 
+mod golden;
