@@ -20,6 +20,9 @@ use crate::transport::connection::{self, Handler, Peer, Role};
 /// the life of the server, but a minute keeps a restarted server with new tools from looking stale.
 const LIST_TTL_MS: u64 = 60_000;
 
+/// How long a cancelled tool may run on to clean up before its future is dropped.
+const CANCEL_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// An MCP server over one [`Registry`]. Cheap to clone; serve as many connections as you like.
 #[derive(Clone, Debug)]
 pub struct Server {
@@ -180,9 +183,14 @@ impl Handler for Connection {
                     ErrorObject::invalid_params(format!("unknown tool `{}`", p.name))
                 })?;
                 let cx = ToolContext::for_request(peer, p.meta, cancel.clone());
+                // A cancelled tool gets a moment to notice and clean up; then it is dropped.
+                let stop = async {
+                    cancel.cancelled().await;
+                    tokio::time::sleep(CANCEL_GRACE).await;
+                };
                 let result = tokio::select! {
                     r = tool.call(p.arguments.unwrap_or_default(), cx) => r.unwrap_or_else(CallToolResult::from),
-                    () = cancel.cancelled() => CallToolResult::error("cancelled"),
+                    () = stop => CallToolResult::error("cancelled"),
                 };
                 tracing::Span::current().record(
                     "outcome",

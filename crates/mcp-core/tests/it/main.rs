@@ -1,3 +1,5 @@
 //! Integration tests of mcp-core: one binary, one module per area.
 
+mod engine;
+mod faults;
 mod golden;
