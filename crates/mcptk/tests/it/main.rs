@@ -1,1 +1,8 @@
+//! Integration tests of `mcptk` and of `mcp-core` against real MCP peers: the Python `mcp` SDK
+//! (1.x and 2.x), the OpenAI Agents SDK, and npm's reference `server-everything`. They are
+//! installed by `cargo xtask setup` (which `cargo xtask test` and CI run first).
 
+mod cli;
+mod python_clients;
+mod real_servers;
+mod support;

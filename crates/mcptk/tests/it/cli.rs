@@ -1,0 +1,106 @@
+//! The `mcptk` command line: `tools` and `call` against configured servers.
+
+use std::process::Command;
+
+use crate::support::mcptk;
+
+fn config_file(name: &str, json: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("mcptk-cli-{}-{name}.json", std::process::id()));
+    std::fs::write(&path, json).expect("writes config");
+    path
+}
+
+fn self_config(name: &str) -> std::path::PathBuf {
+    let json = serde_json::json!({"mcpServers": {
+        "self": {"command": mcptk(), "args": ["serve", "--page-size", "1"]},
+    }});
+    config_file(name, &json.to_string())
+}
+
+#[test]
+fn tools_lists_builtin_and_configured_servers_following_pagination() {
+    let config = self_config("tools");
+    let out = Command::new(mcptk())
+        .args(["tools", "--json", "--config"])
+        .arg(&config)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listing: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON listing");
+    let names = |server: &str| -> Vec<String> {
+        listing[server]
+            .as_array()
+            .expect("tool list")
+            .iter()
+            .map(|t| t["name"].as_str().unwrap_or("").to_owned())
+            .collect()
+    };
+    // The served copy is paged one tool at a time; all three must still be listed.
+    assert_eq!(names("self"), ["echo", "add", "slow"]);
+    assert_eq!(names("builtin"), ["echo", "add", "slow"]);
+    let _ = std::fs::remove_file(config);
+}
+
+#[test]
+fn call_prints_the_result_and_shows_progress() {
+    let config = self_config("call");
+    let out = Command::new(mcptk())
+        .args([
+            "call",
+            "self",
+            "slow",
+            "--args",
+            r#"{"steps": 2, "delay_ms": 5}"#,
+            "--config",
+        ])
+        .arg(&config)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON result");
+    assert_eq!(result["content"][0]["text"], "finished 2 steps");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("progress 1/2 step 1 of 2") && stderr.contains("progress 2/2 step 2 of 2"),
+        "{stderr}"
+    );
+
+    // A tool error is printed and reported through the exit status.
+    let out = Command::new(mcptk())
+        .args(["call", "self", "add", "--args", r#"{"a": 1}"#, "--config"])
+        .arg(&config)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON result");
+    assert_eq!(result["isError"], true);
+    let _ = std::fs::remove_file(config);
+}
+
+#[test]
+fn a_missing_variable_is_reported_by_name() {
+    let config = config_file(
+        "missing-var",
+        r#"{"mcpServers": {"gh": {"command": "true", "env": {"GITHUB_PERSONAL_ACCESS_TOKEN": "${MCPTK_TEST_NO_SUCH_TOKEN}"}}}}"#,
+    );
+    let out = Command::new(mcptk())
+        .args(["call", "gh", "x", "--config"])
+        .arg(&config)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("environment variable `MCPTK_TEST_NO_SUCH_TOKEN` is not set (referenced in env.GITHUB_PERSONAL_ACCESS_TOKEN)"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_file(config);
+}
