@@ -21,6 +21,11 @@ pub use registry::{Registration, Registry};
 pub use server::{Server, ServerBuilder};
 pub use tool::{Json, Tool, ToolContext, ToolError, ToolSet, tool};
 
+/// The README's Rust example, compiled as a doc test so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeExample;
+
 #[doc(hidden)]
 pub mod __private {
     pub use inventory;
