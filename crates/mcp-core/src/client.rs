@@ -608,6 +608,13 @@ impl Client {
 impl Drop for Client {
     fn drop(&mut self) {
         self.peer.shutdown();
+        // Dropped without `close`: do not leave the server process behind.
+        #[cfg(feature = "stdio")]
+        if let Some(child) = &self.child {
+            if let Ok(mut child) = child.try_lock() {
+                let _ = child.start_kill();
+            }
+        }
     }
 }
 

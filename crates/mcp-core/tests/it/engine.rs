@@ -321,3 +321,51 @@ async fn the_server_answers_bad_input_and_keeps_serving() {
     assert_eq!(find(json!(5))["result"], json!({}));
     assert_eq!(answers.len(), 8, "{answers:#?}");
 }
+
+#[tokio::test]
+async fn initialize_negotiates_down_to_older_revisions_and_up_from_unknown_ones() {
+    let init = |id: u32, version: &str| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"initialize","params":{{"protocolVersion":"{version}","capabilities":{{}},"clientInfo":{{"name":"t","version":"1"}}}}}}"#
+        )
+    };
+    let lines = [
+        init(1, "2025-03-26"),
+        init(2, "2025-06-18"),
+        init(3, "2099-01-01"),
+        init(4, "2026-07-28"),
+    ];
+    let answers = raw_exchange(&lines, 1 << 20).await;
+    let chosen = |id: u32| {
+        answers
+            .iter()
+            .find(|a| a["id"] == id)
+            .map(|a| a["result"]["protocolVersion"].clone())
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(chosen(1), "2025-03-26");
+    assert_eq!(chosen(2), "2025-06-18");
+    // An unknown or stateless-era revision in a handshake gets our newest handshake revision.
+    assert_eq!(chosen(3), "2025-11-25");
+    assert_eq!(chosen(4), "2025-11-25");
+}
+
+fn linked_tools(registry: &mut Registry) {
+    registry.tool(tool(
+        "linked_probe",
+        "registered through inventory",
+        |_: Nothing, _cx: ToolContext| async move { Ok::<_, ToolError>(String::from("linked")) },
+    ));
+}
+
+mcp_core::register!(linked_tools);
+
+#[tokio::test]
+async fn tools_registered_by_linked_code_are_collected() {
+    let registry = Registry::linked();
+    let result = registry
+        .tools
+        .call("linked_probe", JsonObject::new(), ToolContext::detached())
+        .await;
+    assert_eq!(result.text_content(), "linked");
+}
