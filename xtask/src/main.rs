@@ -33,6 +33,7 @@ fn main() -> Result<()> {
                 "clippy",
                 "--workspace",
                 "--all-targets",
+                "--all-features",
                 "--locked",
                 "--",
                 "-D",
@@ -112,12 +113,25 @@ fn test() -> Result<()> {
             "nextest",
             "run",
             "--workspace",
+            "--all-features",
             "--locked",
             "--no-fail-fast",
         ]))?;
-        run(Command::new("cargo").args(["test", "--workspace", "--locked", "--doc"]))
+        run(Command::new("cargo").args([
+            "test",
+            "--workspace",
+            "--all-features",
+            "--locked",
+            "--doc",
+        ]))
     } else {
-        run(Command::new("cargo").args(["test", "--workspace", "--locked", "--no-fail-fast"]))
+        run(Command::new("cargo").args([
+            "test",
+            "--workspace",
+            "--all-features",
+            "--locked",
+            "--no-fail-fast",
+        ]))
     }
 }
 

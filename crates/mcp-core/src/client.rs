@@ -648,6 +648,13 @@ async fn send<T: DeserializeOwned>(
     serde_json::from_value(raw).map_err(|e| protocol_error(format!("invalid result: {e}")))
 }
 
+#[async_trait]
+impl crate::tool::CallTool for Client {
+    async fn call_tool(&self, name: &str, arguments: JsonObject) -> Result<CallToolResult> {
+        Client::call_tool(self, name, arguments).await
+    }
+}
+
 /// The stream returned by [`Client::call_tool_stream`].
 pub struct ToolCallStream {
     driver: Option<Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>>>,

@@ -19,7 +19,7 @@ pub use config::{ConfigError, McpConfig, ServerConfig};
 pub use error::{Error, Result};
 pub use registry::{Registration, Registry};
 pub use server::{Server, ServerBuilder};
-pub use tool::{Json, Tool, ToolContext, ToolError, ToolSet, tool};
+pub use tool::{CallTool, Json, Tool, ToolContext, ToolError, ToolSet, tool};
 
 /// The README's Rust example, compiled as a doc test so it stays true.
 #[cfg(doctest)]

@@ -36,6 +36,29 @@ pub trait Tool: Send + Sync + 'static {
     ) -> Result<CallToolResult, ToolError>;
 }
 
+/// Anything tools can be called on by name: a [`crate::Client`] (a remote server) or a
+/// [`ToolSet`] (tools in this process). Typed wrappers are written against this trait, so the same
+/// wrapper drives a real MCP server or its native replacement.
+#[async_trait]
+pub trait CallTool: Send + Sync {
+    /// Calls `name` with `arguments`. A tool failure is `Ok` with `isError: true`.
+    async fn call_tool(&self, name: &str, arguments: JsonObject) -> crate::Result<CallToolResult>;
+}
+
+#[async_trait]
+impl CallTool for ToolSet {
+    async fn call_tool(&self, name: &str, arguments: JsonObject) -> crate::Result<CallToolResult> {
+        Ok(self.call(name, arguments, ToolContext::detached()).await)
+    }
+}
+
+#[async_trait]
+impl<T: CallTool + ?Sized> CallTool for Arc<T> {
+    async fn call_tool(&self, name: &str, arguments: JsonObject) -> crate::Result<CallToolResult> {
+        (**self).call_tool(name, arguments).await
+    }
+}
+
 /// A failure the model should see: becomes a result with `isError: true` and this message.
 ///
 /// Any `std::error::Error` converts into it, so `?` works inside tools.
@@ -252,6 +275,19 @@ impl<A, F> FnTool<A, F> {
     /// Sets the behaviour hints.
     pub fn annotations(mut self, annotations: ToolAnnotations) -> Self {
         self.definition.annotations = Some(annotations);
+        self
+    }
+
+    /// Replaces the derived input schema, e.g. to match another server's schema exactly. The
+    /// arguments are still checked by deserializing into the argument type.
+    pub fn input_schema(mut self, schema: JsonObject) -> Self {
+        self.definition.input_schema = schema;
+        self
+    }
+
+    /// Sets or replaces the output schema.
+    pub fn output_schema(mut self, schema: JsonObject) -> Self {
+        self.definition.output_schema = Some(schema);
         self
     }
 }

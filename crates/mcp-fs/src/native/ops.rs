@@ -1,0 +1,670 @@
+//! The operations behind the native tools. Blocking code over cap-std directory handles; the
+//! tools run it on the blocking thread pool.
+
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use cap_std::fs::{Dir, OpenOptions};
+use serde::Serialize;
+
+use super::confine::{Located, Roots, rel};
+use crate::{Error, Result};
+
+/// Limits of the native backend.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// The largest file read whole (text, media, multiple files, edits): 10 MiB by default.
+    pub max_read_bytes: u64,
+    /// The most entries a tree or search returns: 10,000 by default.
+    pub max_entries: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_read_bytes: 10 * 1024 * 1024,
+            max_entries: 10_000,
+        }
+    }
+}
+
+/// The state the tools share: the roots and the limits.
+#[derive(Debug)]
+pub struct Fs {
+    pub(crate) roots: Roots,
+    pub(crate) limits: Limits,
+}
+
+fn io(path: &str) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| {
+        // cap-std reports an attempt to leave the directory handle as permission denied.
+        if source.kind() == std::io::ErrorKind::PermissionDenied
+            && source.to_string().contains("outside")
+        {
+            Error::denied(
+                path,
+                "it resolves outside the allowed directories (through a symlink or `..`)",
+            )
+        } else {
+            Error::Io {
+                path: path.to_owned(),
+                source,
+            }
+        }
+    }
+}
+
+impl Fs {
+    fn locate(&self, path: &str) -> Result<(Located, &Dir)> {
+        let located = self.roots.locate(path)?;
+        let dir = &self.roots.get(located.root).dir;
+        Ok((located, dir))
+    }
+
+    fn read_capped(&self, path: &str) -> Result<Vec<u8>> {
+        let (located, dir) = self.locate(path)?;
+        let file = dir.open(rel(&located.relative)).map_err(io(path))?;
+        let size = file.metadata().map_err(io(path))?.len();
+        if size > self.limits.max_read_bytes {
+            return Err(Error::TooLarge {
+                path: path.to_owned(),
+                size,
+                limit: self.limits.max_read_bytes,
+            });
+        }
+        let mut bytes = Vec::with_capacity(size as usize);
+        // The size may grow while we read; never read past the limit.
+        file.take(self.limits.max_read_bytes + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io(path))?;
+        if bytes.len() as u64 > self.limits.max_read_bytes {
+            return Err(Error::TooLarge {
+                path: path.to_owned(),
+                size: bytes.len() as u64,
+                limit: self.limits.max_read_bytes,
+            });
+        }
+        Ok(bytes)
+    }
+
+    fn read_string(&self, path: &str) -> Result<String> {
+        let bytes = self.read_capped(path)?;
+        String::from_utf8(bytes).map_err(|_| {
+            Error::InvalidArgument(format!("`{path}` is not UTF-8 text; use read_media_file"))
+        })
+    }
+
+    /// `read_text_file` / `read_file`: whole, first `head` or last `tail` lines.
+    pub fn read_text(
+        &self,
+        path: &str,
+        head: Option<usize>,
+        tail: Option<usize>,
+    ) -> Result<String> {
+        match (head, tail) {
+            (Some(_), Some(_)) => Err(Error::InvalidArgument(
+                "give `head` or `tail`, not both".into(),
+            )),
+            (Some(n), None) => self.head(path, n),
+            (None, Some(n)) => self.tail(path, n),
+            // Like the reference server, a whole read returns the text exactly as stored.
+            (None, None) => self.read_string(path),
+        }
+    }
+
+    fn head(&self, path: &str, lines: usize) -> Result<String> {
+        let (located, dir) = self.locate(path)?;
+        let file = dir.open(rel(&located.relative)).map_err(io(path))?;
+        let mut reader = BufReader::new(file.take(self.limits.max_read_bytes));
+        let mut out = Vec::new();
+        let mut line = String::new();
+        while out.len() < lines {
+            line.clear();
+            if reader.read_line(&mut line).map_err(io(path))? == 0 {
+                break;
+            }
+            out.push(line.strip_suffix('\n').unwrap_or(&line).to_owned());
+        }
+        Ok(out.join("\n"))
+    }
+
+    fn tail(&self, path: &str, lines: usize) -> Result<String> {
+        let (located, dir) = self.locate(path)?;
+        let mut file = dir.open(rel(&located.relative)).map_err(io(path))?;
+        let size = file.metadata().map_err(io(path))?.len();
+        // Read backwards in chunks until enough newlines are seen (or the limit is reached).
+        const CHUNK: u64 = 8192;
+        let mut position = size;
+        let mut buffer: Vec<u8> = Vec::new();
+        while position > 0 && buffer.iter().filter(|&&b| b == b'\n').count() <= lines {
+            if buffer.len() as u64 >= self.limits.max_read_bytes {
+                break;
+            }
+            let step = CHUNK.min(position);
+            position -= step;
+            file.seek(SeekFrom::Start(position)).map_err(io(path))?;
+            let mut chunk = vec![0; step as usize];
+            file.read_exact(&mut chunk).map_err(io(path))?;
+            chunk.extend_from_slice(&buffer);
+            buffer = chunk;
+        }
+        let text = String::from_utf8_lossy(&buffer).replace("\r\n", "\n");
+        let all: Vec<&str> = text.split('\n').collect();
+        let start = all.len().saturating_sub(lines);
+        Ok(all[start..].join("\n"))
+    }
+
+    /// `read_media_file`: base64 data and a MIME type from the extension.
+    pub fn read_media(&self, path: &str) -> Result<(String, String, PathBuf)> {
+        let bytes = self.read_capped(path)?;
+        let located = self.roots.locate(path)?;
+        let mime = mime_for(&located.relative).to_owned();
+        Ok((
+            base64::engine::general_purpose::STANDARD.encode(bytes),
+            mime,
+            self.roots.display(&located),
+        ))
+    }
+
+    /// `read_multiple_files`: each file with its path, failures inline.
+    pub fn read_multiple(&self, paths: &[String]) -> String {
+        let parts: Vec<String> = paths
+            .iter()
+            .map(|p| match self.read_string(p) {
+                Ok(content) => format!("{p}:\n{content}\n"),
+                Err(e) => format!("{p}: Error - {e}"),
+            })
+            .collect();
+        parts.join("\n---\n")
+    }
+
+    /// `write_file`: atomic (temporary file and rename), never following a symlink out.
+    pub fn write(&self, path: &str, content: &str) -> Result<String> {
+        let (located, dir) = self.locate(path)?;
+        atomic_write(dir, &located.relative, content.as_bytes(), path)?;
+        Ok(format!("Successfully wrote to {path}"))
+    }
+
+    /// `edit_file`: apply edits in order; return a unified diff; write unless `dry_run`.
+    pub fn edit(&self, path: &str, edits: &[(String, String)], dry_run: bool) -> Result<String> {
+        let (located, dir) = self.locate(path)?;
+        let original = self.read_string(path)?.replace("\r\n", "\n");
+        let mut modified = original.clone();
+        for (old, new) in edits {
+            modified = apply_edit(
+                &modified,
+                &old.replace("\r\n", "\n"),
+                &new.replace("\r\n", "\n"),
+            )
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!("could not find a match for edit:\n{old}"))
+            })?;
+        }
+        let display = self.roots.display(&located).display().to_string();
+        let diff = super::diff::unified(&original, &modified, &display);
+        let fence = "`".repeat((3..).find(|n| !diff.contains(&"`".repeat(*n))).unwrap_or(3));
+        if !dry_run {
+            atomic_write(dir, &located.relative, modified.as_bytes(), path)?;
+        }
+        Ok(format!("{fence}diff\n{diff}{fence}\n\n"))
+    }
+
+    /// `create_directory`: with parents; fine if it exists.
+    pub fn create_dir(&self, path: &str) -> Result<String> {
+        let (located, dir) = self.locate(path)?;
+        dir.create_dir_all(rel(&located.relative))
+            .map_err(io(path))?;
+        Ok(format!("Successfully created directory {path}"))
+    }
+
+    fn entries(&self, path: &str) -> Result<Vec<(String, bool, u64)>> {
+        let (located, dir) = self.locate(path)?;
+        let mut out = Vec::new();
+        for entry in dir.read_dir(rel(&located.relative)).map_err(io(path))? {
+            let entry = entry.map_err(io(path))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+            out.push((name, is_dir, size));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    /// `list_directory`: `[DIR] name` / `[FILE] name` lines, sorted by name.
+    pub fn list(&self, path: &str) -> Result<String> {
+        let lines: Vec<String> = self
+            .entries(path)?
+            .into_iter()
+            .map(|(name, is_dir, _)| format!("{} {name}", if is_dir { "[DIR]" } else { "[FILE]" }))
+            .collect();
+        Ok(lines.join("\n"))
+    }
+
+    /// `list_directory_with_sizes`: sized lines sorted by name or size, then totals.
+    pub fn list_with_sizes(&self, path: &str, by_size: bool) -> Result<String> {
+        let mut entries = self.entries(path)?;
+        if by_size {
+            entries.sort_by_key(|e| std::cmp::Reverse(e.2));
+        }
+        let mut lines: Vec<String> = entries
+            .iter()
+            .map(|(name, is_dir, size)| {
+                let size = if *is_dir {
+                    String::new()
+                } else {
+                    format!("{:>10}", format_size(*size))
+                };
+                format!(
+                    "{} {name:<30} {size}",
+                    if *is_dir { "[DIR]" } else { "[FILE]" }
+                )
+            })
+            .collect();
+        let files = entries.iter().filter(|e| !e.1).count();
+        let dirs = entries.len() - files;
+        let total: u64 = entries.iter().filter(|e| !e.1).map(|e| e.2).sum();
+        lines.push(String::new());
+        lines.push(format!("Total: {files} files, {dirs} directories"));
+        lines.push(format!("Combined size: {}", format_size(total)));
+        Ok(lines.join("\n"))
+    }
+
+    /// `directory_tree`: nested JSON, 2-space indented, without excluded entries.
+    pub fn tree(&self, path: &str, exclude: &[String]) -> Result<String> {
+        let (located, dir) = self.locate(path)?;
+        let exclude = super::glob::Excludes::new(exclude)?;
+        let mut budget = self.limits.max_entries;
+        let root = dir.open_dir(rel(&located.relative)).map_err(io(path))?;
+        let tree = build_tree(&root, Path::new(""), &exclude, &mut budget, path)?;
+        serde_json::to_string_pretty(&tree).map_err(|e| Error::InvalidArgument(e.to_string()))
+    }
+
+    /// `move_file`: refuses to replace an existing destination.
+    pub fn rename(&self, source: &str, destination: &str) -> Result<String> {
+        let (from, from_dir) = self.locate(source)?;
+        let (to, to_dir) = self.locate(destination)?;
+        if to_dir.symlink_metadata(rel(&to.relative)).is_ok() {
+            return Err(Error::InvalidArgument(format!(
+                "destination already exists: {destination}"
+            )));
+        }
+        if from.relative.as_os_str().is_empty() || to.relative.as_os_str().is_empty() {
+            return Err(Error::denied(
+                source,
+                "an allowed directory itself cannot be moved or replaced",
+            ));
+        }
+        from_dir
+            .rename(&from.relative, to_dir, &to.relative)
+            .map_err(io(source))?;
+        Ok(format!("Successfully moved {source} to {destination}"))
+    }
+
+    /// `search_files`: glob match on paths relative to `path`; full paths, one per line.
+    pub fn search(&self, path: &str, pattern: &str, exclude: &[String]) -> Result<String> {
+        let (located, dir) = self.locate(path)?;
+        let matcher = super::glob::pattern(pattern)?;
+        let exclude = super::glob::Excludes::plain(exclude)?;
+        let base = self.roots.display(&located);
+        let start = dir.open_dir(rel(&located.relative)).map_err(io(path))?;
+        let mut found = Vec::new();
+        search(
+            &start,
+            Path::new(""),
+            &matcher,
+            &exclude,
+            &mut found,
+            self.limits.max_entries,
+            path,
+        )?;
+        if found.is_empty() {
+            return Ok("No matches found".into());
+        }
+        Ok(found
+            .iter()
+            .map(|r| base.join(r).display().to_string())
+            .collect::<Vec<_>>()
+            .join("\n"))
+    }
+
+    /// `get_file_info`: size, times, kind and permissions, one `key: value` per line.
+    pub fn info(&self, path: &str) -> Result<String> {
+        let (located, dir) = self.locate(path)?;
+        let meta = dir.metadata(rel(&located.relative)).map_err(io(path))?;
+        let time = |t: std::io::Result<cap_std::time::SystemTime>| {
+            t.ok()
+                .map(|t| rfc3339(t.into_std()))
+                .unwrap_or_else(|| "unknown".into())
+        };
+        let permissions = {
+            use cap_std::fs::PermissionsExt;
+            format!("{:03o}", meta.permissions().mode() & 0o777)
+        };
+        Ok([
+            format!("size: {}", meta.len()),
+            format!("created: {}", time(meta.created())),
+            format!("modified: {}", time(meta.modified())),
+            format!("accessed: {}", time(meta.accessed())),
+            format!("isDirectory: {}", meta.is_dir()),
+            format!("isFile: {}", meta.is_file()),
+            format!("permissions: {permissions}"),
+        ]
+        .join("\n"))
+    }
+
+    /// `list_allowed_directories`.
+    pub fn allowed(&self) -> String {
+        let dirs: Vec<String> = self
+            .roots
+            .paths()
+            .map(|p| p.display().to_string())
+            .collect();
+        format!("Allowed directories:\n{}", dirs.join("\n"))
+    }
+}
+
+/// Writes through a temporary file in the same directory and renames it over the target, so a
+/// reader never sees half a file and a symlink at the target is replaced, not followed.
+fn atomic_write(dir: &Dir, relative: &Path, bytes: &[u8], shown: &str) -> Result<()> {
+    let name = relative.file_name().ok_or_else(|| {
+        Error::InvalidArgument(format!("`{shown}` names a directory, not a file"))
+    })?;
+    let parent = relative.parent().unwrap_or(Path::new(""));
+    let existing = dir.symlink_metadata(relative).ok();
+    if existing
+        .as_ref()
+        .is_some_and(|m| m.file_type().is_symlink())
+    {
+        return Err(Error::denied(
+            shown,
+            "it is a symbolic link; write to the file it names instead",
+        ));
+    }
+    let existing_mode = existing.filter(|m| m.is_file()).map(|m| m.permissions());
+    let unique = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let temp = parent.join(format!(
+        ".{}.{}.{unique}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    let mut file = dir.open_with(&temp, &options).map_err(io(shown))?;
+    let written = file.write_all(bytes).and_then(|()| file.sync_all());
+    if let Err(source) = written {
+        let _ = dir.remove_file(&temp);
+        return Err(Error::Io {
+            path: shown.to_owned(),
+            source,
+        });
+    }
+    if let Some(permissions) = existing_mode {
+        let _ = file.set_permissions(permissions);
+    }
+    drop(file);
+    if let Err(e) = dir.rename(&temp, dir, relative) {
+        let _ = dir.remove_file(&temp);
+        return Err(io(shown)(e));
+    }
+    Ok(())
+}
+
+/// Replaces the first exact occurrence of `old`; failing that, the first run of lines equal to
+/// `old`'s lines up to surrounding whitespace, keeping the original indentation.
+fn apply_edit(content: &str, old: &str, new: &str) -> Option<String> {
+    if let Some(at) = content.find(old) {
+        let mut out = String::with_capacity(content.len() + new.len());
+        out.push_str(&content[..at]);
+        out.push_str(new);
+        out.push_str(&content[at + old.len()..]);
+        return Some(out);
+    }
+    let old_lines: Vec<&str> = old.split('\n').collect();
+    let lines: Vec<&str> = content.split('\n').collect();
+    if old_lines.len() > lines.len() {
+        return None;
+    }
+    let indent = |s: &str| s.len() - s.trim_start().len();
+    for i in 0..=lines.len() - old_lines.len() {
+        let window = &lines[i..i + old_lines.len()];
+        if window
+            .iter()
+            .zip(&old_lines)
+            .all(|(a, b)| a.trim() == b.trim())
+        {
+            let base = &lines[i][..indent(lines[i])];
+            let replacement: Vec<String> = new
+                .split('\n')
+                .enumerate()
+                .map(|(j, line)| {
+                    if j == 0 {
+                        return format!("{base}{}", line.trim_start());
+                    }
+                    let old_indent = old_lines.get(j).map(|l| indent(l)).unwrap_or(0);
+                    let new_indent = indent(line);
+                    if old_indent > 0 && new_indent > 0 {
+                        format!(
+                            "{base}{}{}",
+                            " ".repeat(new_indent.saturating_sub(old_indent)),
+                            line.trim_start()
+                        )
+                    } else {
+                        line.to_owned()
+                    }
+                })
+                .collect();
+            let mut out: Vec<String> = lines[..i].iter().map(|s| (*s).to_owned()).collect();
+            out.extend(replacement);
+            out.extend(lines[i + old_lines.len()..].iter().map(|s| (*s).to_owned()));
+            return Some(out.join("\n"));
+        }
+    }
+    None
+}
+
+#[derive(Serialize)]
+struct Node {
+    name: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    children: Option<Vec<Node>>,
+}
+
+fn sorted_entries(dir: &Dir, shown: &str) -> Result<Vec<(String, bool)>> {
+    let mut out = Vec::new();
+    for entry in dir.entries().map_err(io(shown))? {
+        let entry = entry.map_err(io(shown))?;
+        // Symlinks are listed but never descended into.
+        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        out.push((entry.file_name().to_string_lossy().into_owned(), is_dir));
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn build_tree(
+    dir: &Dir,
+    prefix: &Path,
+    exclude: &super::glob::Excludes,
+    budget: &mut usize,
+    shown: &str,
+) -> Result<Vec<Node>> {
+    let mut nodes = Vec::new();
+    for (name, is_dir) in sorted_entries(dir, shown)? {
+        let relative = prefix.join(&name);
+        if exclude.matches(&relative) {
+            continue;
+        }
+        if *budget == 0 {
+            return Err(Error::InvalidArgument(format!(
+                "the tree of `{shown}` has too many entries; exclude some or pick a subdirectory"
+            )));
+        }
+        *budget -= 1;
+        let children = if is_dir {
+            let sub = dir.open_dir(&name).map_err(io(shown))?;
+            Some(build_tree(&sub, &relative, exclude, budget, shown)?)
+        } else {
+            None
+        };
+        nodes.push(Node {
+            name,
+            kind: if is_dir { "directory" } else { "file" },
+            children,
+        });
+    }
+    Ok(nodes)
+}
+
+fn search(
+    dir: &Dir,
+    prefix: &Path,
+    pattern: &globset::GlobMatcher,
+    exclude: &super::glob::Excludes,
+    found: &mut Vec<PathBuf>,
+    limit: usize,
+    shown: &str,
+) -> Result<()> {
+    for (name, is_dir) in sorted_entries(dir, shown)? {
+        let relative = prefix.join(&name);
+        if exclude.matches(&relative) {
+            continue;
+        }
+        if pattern.is_match(&relative) {
+            if found.len() == limit {
+                return Err(Error::InvalidArgument(format!(
+                    "more than {limit} matches; narrow the pattern"
+                )));
+            }
+            found.push(relative.clone());
+        }
+        if is_dir {
+            let sub = dir.open_dir(&name).map_err(io(shown))?;
+            search(&sub, &relative, pattern, exclude, found, limit, shown)?;
+        }
+    }
+    Ok(())
+}
+
+/// Sizes as the reference server prints them: bytes below 1 KiB, else two decimals.
+pub(crate) fn format_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    if bytes == 0 {
+        return "0 B".into();
+    }
+    let exponent = ((bytes as f64).ln() / 1024f64.ln()).floor() as usize;
+    if exponent == 0 {
+        return format!("{bytes} B");
+    }
+    let unit = exponent.min(UNITS.len() - 1);
+    format!(
+        "{:.2} {}",
+        bytes as f64 / 1024f64.powi(unit as i32),
+        UNITS[unit]
+    )
+}
+
+fn mime_for(path: &Path) -> &'static str {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "bmp" => "image/bmp",
+        "svg" => "image/svg+xml",
+        "mp3" => "audio/mpeg",
+        "wav" => "audio/wav",
+        "ogg" => "audio/ogg",
+        "flac" => "audio/flac",
+        "m4a" => "audio/mp4",
+        "pdf" => "application/pdf",
+        _ => "application/octet-stream",
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` without a date library.
+fn rfc3339(time: std::time::SystemTime) -> String {
+    let secs = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_formatted_like_the_reference_server() {
+        for (bytes, expect) in [
+            (0, "0 B"),
+            (1, "1 B"),
+            (1023, "1023 B"),
+            (1024, "1.00 KB"),
+            (1536, "1.50 KB"),
+            (5 << 20, "5.00 MB"),
+        ] {
+            assert_eq!(format_size(bytes), expect);
+        }
+    }
+
+    #[test]
+    fn edits_match_exactly_then_by_trimmed_lines_keeping_indentation() {
+        let check = |content: &str, old: &str, new: &str, expect: Option<&str>| {
+            assert_eq!(
+                apply_edit(content, old, new).as_deref(),
+                expect,
+                "{content:?} {old:?}"
+            );
+        };
+        check("a\nb\nc\n", "b", "B", Some("a\nB\nc\n"));
+        check("x x x", "x", "y", Some("y x x"));
+        check(
+            "fn f() {\n    let a = 1;\n}\n",
+            "let a = 1;",
+            "let a = 2;",
+            Some("fn f() {\n    let a = 2;\n}\n"),
+        );
+        check(
+            "    if x {\n        y();\n    }\n",
+            "if x {\n  y();\n}",
+            "if z {\n  w();\n}",
+            Some("    if z {\n    w();\n}\n"),
+        );
+        check("abc", "zzz", "y", None);
+    }
+
+    #[test]
+    fn times_are_rfc3339() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_764_182_400);
+        assert_eq!(rfc3339(t), "2025-11-26T18:40:00Z");
+        assert_eq!(rfc3339(std::time::UNIX_EPOCH), "1970-01-01T00:00:00Z");
+    }
+}

@@ -1,0 +1,336 @@
+//! Hostile paths, each a line of data: every one is refused with a clear error, nothing outside
+//! the allowed directory is read or changed.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use mcp_core::protocol::JsonObject;
+use serde_json::Value;
+
+use crate::support::{SECRET, Scratch};
+
+/// (tool, arguments with {root} and {base} placeholders, words the refusal must contain)
+const CASES: &[(&str, &str, &str)] = &[
+    (
+        "read_text_file",
+        r#"{"path": "{root}/../outside/secret.txt"}"#,
+        "access denied",
+    ),
+    (
+        "read_text_file",
+        r#"{"path": "../outside/secret.txt"}"#,
+        "access denied",
+    ),
+    (
+        "read_text_file",
+        r#"{"path": "inner/../../outside/secret.txt"}"#,
+        "access denied",
+    ),
+    (
+        "read_text_file",
+        r#"{"path": "{base}/allowed_secret/secret.txt"}"#,
+        "outside the allowed directories",
+    ),
+    (
+        "read_text_file",
+        r#"{"path": "{base}/allowed/../allowed_secret/secret.txt"}"#,
+        "access denied",
+    ),
+    (
+        "read_text_file",
+        r#"{"path": "{root}/link_out/secret.txt"}"#,
+        "access denied",
+    ),
+    (
+        "read_text_file",
+        r#"{"path": "relative_link_out/secret.txt"}"#,
+        "access denied",
+    ),
+    (
+        "read_text_file",
+        r#"{"path": "{root}/file_link"}"#,
+        "access denied",
+    ),
+    (
+        "read_text_file",
+        r#"{"path": "{root}/file_link", "head": 1}"#,
+        "access denied",
+    ),
+    (
+        "read_text_file",
+        r#"{"path": "{root}/file_link", "tail": 1}"#,
+        "access denied",
+    ),
+    (
+        "read_text_file",
+        r#"{"path": "/etc/passwd"}"#,
+        "outside the allowed directories",
+    ),
+    (
+        "read_text_file",
+        r#"{"path": "{root}/inner/ok.txt\u0000.png"}"#,
+        "NUL byte",
+    ),
+    (
+        "read_file",
+        r#"{"path": "{root}/link_out/secret.txt"}"#,
+        "access denied",
+    ),
+    (
+        "read_media_file",
+        r#"{"path": "{root}/file_link"}"#,
+        "access denied",
+    ),
+    (
+        "write_file",
+        r#"{"path": "{root}/link_out/new.txt", "content": "x"}"#,
+        "access denied",
+    ),
+    (
+        "write_file",
+        r#"{"path": "{root}/file_link", "content": "overwritten"}"#,
+        "symbolic link",
+    ),
+    (
+        "write_file",
+        r#"{"path": "{base}/outside/secret.txt", "content": "overwritten"}"#,
+        "access denied",
+    ),
+    (
+        "write_file",
+        r#"{"path": "{root}/../allowed_secret/new.txt", "content": "x"}"#,
+        "access denied",
+    ),
+    (
+        "edit_file",
+        r#"{"path": "{root}/file_link", "edits": [{"oldText": "TOP", "newText": "x"}]}"#,
+        "access denied",
+    ),
+    (
+        "edit_file",
+        r#"{"path": "{root}/link_out/secret.txt", "edits": [{"oldText": "TOP", "newText": "x"}]}"#,
+        "access denied",
+    ),
+    (
+        "create_directory",
+        r#"{"path": "{root}/link_out/newdir"}"#,
+        "access denied",
+    ),
+    (
+        "create_directory",
+        r#"{"path": "{base}/outside/newdir"}"#,
+        "access denied",
+    ),
+    (
+        "list_directory",
+        r#"{"path": "{root}/link_out"}"#,
+        "access denied",
+    ),
+    (
+        "list_directory",
+        r#"{"path": "{root}/.."}"#,
+        "access denied",
+    ),
+    (
+        "list_directory_with_sizes",
+        r#"{"path": "{base}/allowed_secret"}"#,
+        "access denied",
+    ),
+    (
+        "directory_tree",
+        r#"{"path": "{root}/relative_link_out"}"#,
+        "access denied",
+    ),
+    ("directory_tree", r#"{"path": "{base}"}"#, "access denied"),
+    (
+        "move_file",
+        r#"{"source": "{base}/outside/secret.txt", "destination": "{root}/stolen.txt"}"#,
+        "access denied",
+    ),
+    (
+        "move_file",
+        r#"{"source": "{root}/inner/ok.txt", "destination": "{root}/link_out/planted.txt"}"#,
+        "access denied",
+    ),
+    (
+        "move_file",
+        r#"{"source": "{root}/inner/ok.txt", "destination": "{base}/outside/planted.txt"}"#,
+        "access denied",
+    ),
+    (
+        "search_files",
+        r#"{"path": "{root}/link_out", "pattern": "*"}"#,
+        "access denied",
+    ),
+    (
+        "search_files",
+        r#"{"path": "{root}/..", "pattern": "**/*"}"#,
+        "access denied",
+    ),
+    (
+        "get_file_info",
+        r#"{"path": "{root}/link_out/secret.txt"}"#,
+        "access denied",
+    ),
+    (
+        "get_file_info",
+        r#"{"path": "{base}/allowed_secret"}"#,
+        "access denied",
+    ),
+];
+
+fn arguments(template: &str, scratch: &Scratch) -> JsonObject {
+    let text = template
+        .replace("{root}", &scratch.root.display().to_string())
+        .replace("{base}", &scratch.base.display().to_string());
+    match serde_json::from_str(&text) {
+        Ok(Value::Object(map)) => map,
+        other => panic!("bad case {template}: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn every_hostile_path_is_refused_and_nothing_outside_changes() {
+    let scratch = Scratch::new();
+    let tools = scratch.tools();
+    let before = scratch.outside_snapshot();
+    let mut failures = Vec::new();
+    for (tool, template, expected) in CASES {
+        let result = tools
+            .call(
+                tool,
+                arguments(template, &scratch),
+                mcp_core::ToolContext::detached(),
+            )
+            .await;
+        let text = result.text_content();
+        if !result.is_error() || !text.contains(expected) || text.contains(SECRET) {
+            failures.push(format!(
+                "{tool} {template}: is_error={} text={text:?}",
+                result.is_error()
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} hostile cases were not refused:\n{}",
+        failures.len(),
+        CASES.len(),
+        failures.join("\n")
+    );
+    assert_eq!(
+        scratch.outside_snapshot(),
+        before,
+        "something outside the root changed"
+    );
+    assert!(
+        scratch.root.join("file_link").is_symlink(),
+        "the symlink itself must be left alone"
+    );
+    assert!(!scratch.root.join("stolen.txt").exists());
+}
+
+#[tokio::test]
+async fn reading_many_files_reports_refusals_inline_without_leaking() {
+    let scratch = Scratch::new();
+    let tools = scratch.tools();
+    let args = arguments(
+        r#"{"paths": ["{root}/inner/ok.txt", "{root}/link_out/secret.txt", "{base}/allowed_secret/secret.txt"]}"#,
+        &scratch,
+    );
+    let result = tools
+        .call(
+            "read_multiple_files",
+            args,
+            mcp_core::ToolContext::detached(),
+        )
+        .await;
+    let text = result.text_content();
+    assert!(text.contains("fine"), "{text}");
+    assert_eq!(text.matches("access denied").count(), 2, "{text}");
+    assert!(!text.contains(SECRET), "{text}");
+}
+
+#[tokio::test]
+async fn trees_and_searches_list_symlinks_but_never_descend_into_them() {
+    let scratch = Scratch::new();
+    let tools = scratch.tools();
+    let cx = mcp_core::ToolContext::detached;
+    let tree = tools
+        .call(
+            "directory_tree",
+            arguments(r#"{"path": "{root}"}"#, &scratch),
+            cx(),
+        )
+        .await;
+    assert!(!tree.is_error(), "{}", tree.text_content());
+    assert!(
+        tree.text_content().contains("link_out") && !tree.text_content().contains("secret.txt"),
+        "{}",
+        tree.text_content()
+    );
+    let found = tools
+        .call(
+            "search_files",
+            arguments(r#"{"path": "{root}", "pattern": "**/*secret*"}"#, &scratch),
+            cx(),
+        )
+        .await;
+    assert_eq!(found.text_content(), "No matches found");
+    // A symlink that stays inside is followed like the reference server does.
+    let inside = tools
+        .call(
+            "read_text_file",
+            arguments(r#"{"path": "{root}/inside_link"}"#, &scratch),
+            cx(),
+        )
+        .await;
+    assert_eq!(inside.text_content(), "fine\n");
+}
+
+#[tokio::test]
+async fn a_symlink_swapped_in_while_reading_never_leaks_the_outside() {
+    // A directory inside the root is replaced by a symlink to the outside, over and over, while
+    // reads go on: confinement is checked by the kernel at each open, so no read may ever see
+    // the outside file.
+    let scratch = Scratch::new();
+    let tools = scratch.tools();
+    let flip = scratch.root.join("flip");
+    std::fs::create_dir(&flip).expect("mkdir");
+    std::fs::write(flip.join("secret.txt"), "inside").expect("write");
+    let stop = Arc::new(AtomicBool::new(false));
+    let flipper = {
+        let (stop, flip, outside) = (stop.clone(), flip.clone(), scratch.base.join("outside"));
+        let staged = scratch.root.join("flip_real");
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let _ = std::fs::rename(&flip, &staged);
+                let _ = std::os::unix::fs::symlink(&outside, &flip);
+                let _ = std::fs::remove_file(&flip);
+                let _ = std::fs::rename(&staged, &flip);
+            }
+        })
+    };
+    let args = arguments(r#"{"path": "{root}/flip/secret.txt"}"#, &scratch);
+    let mut inside_reads = 0;
+    for _ in 0..2000 {
+        let result = tools
+            .call(
+                "read_text_file",
+                args.clone(),
+                mcp_core::ToolContext::detached(),
+            )
+            .await;
+        let text = result.text_content();
+        assert!(!text.contains(SECRET), "the outside file leaked: {text}");
+        if !result.is_error() {
+            inside_reads += 1;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    flipper.join().expect("flipper thread");
+    assert!(
+        inside_reads > 0,
+        "the race never let a legitimate read through; the test proved nothing"
+    );
+}
