@@ -12,10 +12,8 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 /// Python environments: folder under `.tools/` and the requirements file that pins it.
-const PYTHON_ENVS: &[(&str, &str)] = &[
-    ("py-mcp2", "tests/requirements-mcp2.txt"),
-    ("py-mcp1", "tests/requirements-mcp1.txt"),
-];
+const PYTHON_ENVS: &[(&str, &str)] =
+    &[("py-mcp2", "tests/requirements-mcp2.txt"), ("py-mcp1", "tests/requirements-mcp1.txt")];
 
 fn main() -> Result<()> {
     let task = std::env::args().nth(1).unwrap_or_default();
@@ -42,13 +40,7 @@ fn main() -> Result<()> {
             setup(&root)?;
             test()
         }
-        "bench" => run(Command::new("cargo").args([
-            "bench",
-            "-p",
-            "mcp-core",
-            "--bench",
-            "stdio_roundtrip",
-        ])),
+        "bench" => run(Command::new("cargo").args(["bench", "-p", "mcp-core", "--bench", "stdio_roundtrip"])),
         _ => {
             eprintln!("usage: cargo xtask <setup|test|ci|bench>");
             bail!("unknown task {task:?}")
@@ -57,10 +49,7 @@ fn main() -> Result<()> {
 }
 
 fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
 fn setup(root: &Path) -> Result<()> {
@@ -68,16 +57,14 @@ fn setup(root: &Path) -> Result<()> {
     std::fs::create_dir_all(&tools)?;
     for (name, requirements) in PYTHON_ENVS {
         let venv = tools.join(name);
-        let wanted = std::fs::read_to_string(root.join(requirements))
-            .with_context(|| format!("reading {requirements}"))?;
+        let wanted =
+            std::fs::read_to_string(root.join(requirements)).with_context(|| format!("reading {requirements}"))?;
         let stamp = venv.join("installed-requirements.txt");
         if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
             continue;
         }
         eprintln!("xtask: creating Python environment {}", venv.display());
-        run(Command::new(python())
-            .args(["-m", "venv", "--clear"])
-            .arg(&venv))?;
+        run(Command::new(python()).args(["-m", "venv", "--clear"]).arg(&venv))?;
         let pip = venv.join("bin/pip");
         run(Command::new(&pip)
             .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
@@ -86,14 +73,12 @@ fn setup(root: &Path) -> Result<()> {
     }
 
     let node = root.join("tests/node");
-    let lock = std::fs::read_to_string(node.join("package-lock.json"))
-        .context("reading tests/node/package-lock.json")?;
+    let lock =
+        std::fs::read_to_string(node.join("package-lock.json")).context("reading tests/node/package-lock.json")?;
     let stamp = node.join("node_modules/.installed-lock.json");
     if std::fs::read_to_string(&stamp).ok().as_deref() != Some(lock.as_str()) {
         eprintln!("xtask: installing npm test servers into tests/node/node_modules");
-        run(Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(&node))?;
+        run(Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(&node))?;
         std::fs::write(&stamp, lock)?;
     }
     Ok(())
@@ -104,10 +89,7 @@ fn python() -> String {
 }
 
 fn test() -> Result<()> {
-    let nextest = Command::new("cargo")
-        .args(["nextest", "--version"])
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let nextest = Command::new("cargo").args(["nextest", "--version"]).output().is_ok_and(|o| o.status.success());
     if nextest {
         run(Command::new("cargo").args([
             "nextest",
@@ -117,29 +99,15 @@ fn test() -> Result<()> {
             "--locked",
             "--no-fail-fast",
         ]))?;
-        run(Command::new("cargo").args([
-            "test",
-            "--workspace",
-            "--all-features",
-            "--locked",
-            "--doc",
-        ]))
+        run(Command::new("cargo").args(["test", "--workspace", "--all-features", "--locked", "--doc"]))
     } else {
-        run(Command::new("cargo").args([
-            "test",
-            "--workspace",
-            "--all-features",
-            "--locked",
-            "--no-fail-fast",
-        ]))
+        run(Command::new("cargo").args(["test", "--workspace", "--all-features", "--locked", "--no-fail-fast"]))
     }
 }
 
 fn run(command: &mut Command) -> Result<()> {
     eprintln!("xtask: {command:?}");
-    let status = command
-        .status()
-        .with_context(|| format!("cannot run {command:?}"))?;
+    let status = command.status().with_context(|| format!("cannot run {command:?}"))?;
     if !status.success() {
         bail!("{command:?} failed: {status}");
     }

@@ -39,10 +39,7 @@ fn canned_request(id: u64) -> String {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     match std::env::var("MCP_BENCH_ROLE").as_deref() {
         Ok("server") => runtime.block_on(serve()),
         Ok("raw") => runtime.block_on(raw_echo()),
@@ -52,11 +49,7 @@ fn main() {
 
 async fn serve() {
     let mut registry = Registry::new();
-    registry.tool(tool(
-        "echo",
-        "echo",
-        |a: Echo, _cx: ToolContext| async move { Ok::<_, ToolError>(a.text) },
-    ));
+    registry.tool(tool("echo", "echo", |a: Echo, _cx: ToolContext| async move { Ok::<_, ToolError>(a.text) }));
     let server = Server::builder(Implementation::new("bench", "1"), registry).build();
     server.serve_stdio().await.expect("serves");
 }
@@ -67,9 +60,7 @@ async fn raw_echo() {
     let mut id = 0u64;
     while let Ok(Some(_line)) = lines.next_line().await {
         id += 1;
-        out.write_all(canned_response(id).as_bytes())
-            .await
-            .expect("write");
+        out.write_all(canned_response(id).as_bytes()).await.expect("write");
         out.write_all(b"\n").await.expect("write");
         // Flush only when no more input is already buffered, as our engine does.
         if lines.get_ref().buffer().is_empty() {
@@ -79,10 +70,7 @@ async fn raw_echo() {
 }
 
 fn child(role: &str) -> StdioServer {
-    let exe = std::env::current_exe()
-        .expect("own path")
-        .display()
-        .to_string();
+    let exe = std::env::current_exe().expect("own path").display().to_string();
     let mut server = StdioServer::new(exe, Vec::<String>::new());
     server.env.insert("MCP_BENCH_ROLE".into(), role.into());
     server
@@ -93,9 +81,7 @@ fn rate(calls: usize, elapsed: Duration) -> f64 {
 }
 
 async fn measure() {
-    let client = Client::spawn("bench", &child("server"), ClientOptions::default())
-        .await
-        .expect("connects");
+    let client = Client::spawn("bench", &child("server"), ClientOptions::default()).await.expect("connects");
     let mut args = JsonObject::new();
     args.insert("text".into(), "ping".into());
 
@@ -123,10 +109,7 @@ async fn measure() {
     let (raw_sequential, raw_pipelined) = raw_floor().await;
 
     println!("stdio tools/call round trips (echo tool, {IN_FLIGHT} in flight when pipelined)");
-    println!(
-        "  {:<28} {:>12} {:>12} {:>10}",
-        "", "mcp-core", "raw pipe", "ratio"
-    );
+    println!("  {:<28} {:>12} {:>12} {:>10}", "", "mcp-core", "raw pipe", "ratio");
     println!(
         "  {:<28} {:>10.0}/s {:>10.0}/s {:>9.2}x",
         "sequential",
@@ -159,10 +142,7 @@ async fn raw_floor() -> (f64, f64) {
 
     let started = Instant::now();
     for id in 0..SEQUENTIAL_CALLS as u64 {
-        stdin
-            .write_all(format!("{}\n", canned_request(id)).as_bytes())
-            .await
-            .expect("write");
+        stdin.write_all(format!("{}\n", canned_request(id)).as_bytes()).await.expect("write");
         stdin.flush().await.expect("flush");
         line.clear();
         stdout.read_line(&mut line).await.expect("read");
@@ -186,9 +166,7 @@ async fn raw_floor() -> (f64, f64) {
                     }
                 };
                 permit.forget();
-                out.write_all(format!("{}\n", canned_request(id)).as_bytes())
-                    .await
-                    .expect("write");
+                out.write_all(format!("{}\n", canned_request(id)).as_bytes()).await.expect("write");
             }
             out.flush().await.expect("flush");
             out

@@ -104,11 +104,7 @@ impl std::fmt::Debug for Client {
 
 impl Client {
     /// Connects to the server `name` of a configuration file.
-    pub async fn from_config(
-        config: &McpConfig,
-        name: &str,
-        options: ClientOptions,
-    ) -> Result<Client> {
+    pub async fn from_config(config: &McpConfig, name: &str, options: ClientOptions) -> Result<Client> {
         match config.server(name)? {
             #[cfg(feature = "stdio")]
             ServerConfig::Stdio(server) => Self::spawn(name, &server, options).await,
@@ -121,31 +117,17 @@ impl Client {
             ServerConfig::Http(server) => Err(Error::Protocol {
                 server: name.to_owned(),
                 method: "connect".into(),
-                message: format!(
-                    "HTTP transport for {} is not available in this build",
-                    server.url
-                ),
+                message: format!("HTTP transport for {} is not available in this build", server.url),
             }),
         }
     }
 
     /// Starts a server process and connects to it over its stdin and stdout.
     #[cfg(feature = "stdio")]
-    pub async fn spawn(
-        name: &str,
-        server: &crate::config::StdioServer,
-        options: ClientOptions,
-    ) -> Result<Client> {
+    pub async fn spawn(name: &str, server: &crate::config::StdioServer, options: ClientOptions) -> Result<Client> {
         let spawned = crate::transport::process::spawn(name, server)?;
         let child = spawned.child.clone();
-        let mut client = Self::start(
-            name,
-            spawned.stdout,
-            spawned.stdin,
-            Some(spawned.close_reason),
-            options,
-        )
-        .await;
+        let mut client = Self::start(name, spawned.stdout, spawned.stdin, Some(spawned.close_reason), options).await;
         if let Ok(client) = &mut client {
             client.child = Some(child);
         }
@@ -153,12 +135,7 @@ impl Client {
     }
 
     /// Connects over any reader and writer (a socket, a pipe, an in-memory duplex).
-    pub async fn connect<R, W>(
-        name: &str,
-        reader: R,
-        writer: W,
-        options: ClientOptions,
-    ) -> Result<Client>
+    pub async fn connect<R, W>(name: &str, reader: R, writer: W, options: ClientOptions) -> Result<Client>
     where
         R: AsyncRead + Send + Unpin + 'static,
         W: AsyncWrite + Send + Unpin + 'static,
@@ -178,10 +155,7 @@ impl Client {
         W: AsyncWrite + Send + Unpin + 'static,
     {
         let progress: ProgressRoutes = Arc::default();
-        let handler = Arc::new(ClientHandler {
-            progress: progress.clone(),
-            server: name.to_owned(),
-        });
+        let handler = Arc::new(ClientHandler { progress: progress.clone(), server: name.to_owned() });
         let engine_options = connection::Options {
             name: name.to_owned(),
             role: Role::Client,
@@ -211,9 +185,7 @@ impl Client {
             match self.discover().await {
                 Ok(true) => return Ok(()),
                 Ok(false) if self.options.era == EraPreference::Modern => {
-                    return Err(
-                        self.protocol_error(methods::DISCOVER, "server does not speak 2026-07-28")
-                    );
+                    return Err(self.protocol_error(methods::DISCOVER, "server does not speak 2026-07-28"));
                 }
                 Ok(false) => {}
                 Err(e @ (Error::Closed { .. } | Error::Io(_))) => return Err(e),
@@ -231,22 +203,10 @@ impl Client {
         let version = ProtocolVersion::LATEST_MODERN;
         let params = self.stamp(version, JsonObject::new());
         let id = self.peer.next_id();
-        let raw = self
-            .peer
-            .request(
-                id,
-                methods::DISCOVER,
-                Some(params),
-                self.options.connect_timeout,
-            )
-            .await?;
+        let raw = self.peer.request(id, methods::DISCOVER, Some(params), self.options.connect_timeout).await?;
         let result: DiscoverResult = serde_json::from_value(raw)
             .map_err(|e| self.protocol_error(methods::DISCOVER, &format!("invalid result: {e}")))?;
-        if !result
-            .supported_versions
-            .iter()
-            .any(|v| v == version.as_str())
-        {
+        if !result.supported_versions.iter().any(|v| v == version.as_str()) {
             return Ok(false);
         }
         self.version = version;
@@ -268,18 +228,9 @@ impl Client {
             client_info: self.options.info.clone(),
         };
         let id = self.peer.next_id();
-        let raw = self
-            .peer
-            .request(
-                id,
-                methods::INITIALIZE,
-                to_object(&params),
-                self.options.connect_timeout,
-            )
-            .await?;
-        let result: InitializeResult = serde_json::from_value(raw).map_err(|e| {
-            self.protocol_error(methods::INITIALIZE, &format!("invalid result: {e}"))
-        })?;
+        let raw = self.peer.request(id, methods::INITIALIZE, to_object(&params), self.options.connect_timeout).await?;
+        let result: InitializeResult = serde_json::from_value(raw)
+            .map_err(|e| self.protocol_error(methods::INITIALIZE, &format!("invalid result: {e}")))?;
         let version = ProtocolVersion::parse(&result.protocol_version)
             .filter(|v| v.era() == Era::Handshake)
             .ok_or_else(|| {
@@ -300,18 +251,10 @@ impl Client {
 
     /// Adds the `2026-07-28` envelope to a request's params.
     fn stamp(&self, version: ProtocolVersion, mut params: JsonObject) -> JsonObject {
-        let meta = params
-            .entry("_meta")
-            .or_insert_with(|| Value::Object(JsonObject::new()));
+        let meta = params.entry("_meta").or_insert_with(|| Value::Object(JsonObject::new()));
         if let Value::Object(meta) = meta {
-            meta.insert(
-                meta_keys::PROTOCOL_VERSION.into(),
-                Value::from(version.as_str()),
-            );
-            meta.insert(
-                meta_keys::CLIENT_INFO.into(),
-                serde_json::to_value(&self.options.info).unwrap_or_default(),
-            );
+            meta.insert(meta_keys::PROTOCOL_VERSION.into(), Value::from(version.as_str()));
+            meta.insert(meta_keys::CLIENT_INFO.into(), serde_json::to_value(&self.options.info).unwrap_or_default());
             meta.insert(
                 meta_keys::CLIENT_CAPABILITIES.into(),
                 serde_json::to_value(&self.options.capabilities).unwrap_or_default(),
@@ -321,11 +264,7 @@ impl Client {
     }
 
     fn protocol_error(&self, method: &str, message: &str) -> Error {
-        Error::Protocol {
-            server: self.peer.name().to_owned(),
-            method: method.to_owned(),
-            message: message.to_owned(),
-        }
+        Error::Protocol { server: self.peer.name().to_owned(), method: method.to_owned(), message: message.to_owned() }
     }
 
     /// The server's name in the configuration (or as given to [`Client::connect`]).
@@ -364,14 +303,9 @@ impl Client {
     }
 
     /// Sends any request and decodes its result: the one path every typed call takes.
-    pub async fn request<P: Serialize, T: DeserializeOwned>(
-        &self,
-        method: &str,
-        params: &P,
-    ) -> Result<T> {
+    pub async fn request<P: Serialize, T: DeserializeOwned>(&self, method: &str, params: &P) -> Result<T> {
         let id = self.peer.next_id();
-        self.request_with_id(id, method, params, self.options.request_timeout)
-            .await
+        self.request_with_id(id, method, params, self.options.request_timeout).await
     }
 
     async fn request_with_id<P: Serialize, T: DeserializeOwned>(
@@ -381,63 +315,41 @@ impl Client {
         params: &P,
         timeout: Duration,
     ) -> Result<T> {
-        send(
-            self.peer.clone(),
-            id,
-            method.to_owned(),
-            self.prepare(params),
-            timeout,
-        )
-        .await
+        send(self.peer.clone(), id, method.to_owned(), self.prepare(params), timeout).await
     }
 
     /// Serializes params, adding the `2026-07-28` envelope when that is the era.
     fn prepare<P: Serialize>(&self, params: &P) -> JsonObject {
         let params = to_object(params).unwrap_or_default();
-        if self.era() == Era::Modern {
-            self.stamp(self.version, params)
-        } else {
-            params
-        }
+        if self.era() == Era::Modern { self.stamp(self.version, params) } else { params }
     }
 
     /// One page of tools.
     pub async fn list_tools_page(&self, cursor: Option<String>) -> Result<ListToolsResult> {
-        self.request(methods::TOOLS_LIST, &PaginatedParams { meta: None, cursor })
-            .await
+        self.request(methods::TOOLS_LIST, &PaginatedParams { meta: None, cursor }).await
     }
 
     /// Every tool, following `nextCursor` to the end.
     pub async fn list_tools(&self) -> Result<Vec<Tool>> {
-        self.collect_pages(methods::TOOLS_LIST, |r: ListToolsResult| {
-            (r.tools, r.next_cursor)
-        })
-        .await
+        self.collect_pages(methods::TOOLS_LIST, |r: ListToolsResult| (r.tools, r.next_cursor)).await
     }
 
     /// Every resource.
     pub async fn list_resources(&self) -> Result<Vec<Resource>> {
-        self.collect_pages(methods::RESOURCES_LIST, |r: ListResourcesResult| {
-            (r.resources, r.next_cursor)
-        })
-        .await
+        self.collect_pages(methods::RESOURCES_LIST, |r: ListResourcesResult| (r.resources, r.next_cursor)).await
     }
 
     /// Every resource template.
     pub async fn list_resource_templates(&self) -> Result<Vec<ResourceTemplate>> {
-        self.collect_pages(
-            methods::RESOURCE_TEMPLATES_LIST,
-            |r: ListResourceTemplatesResult| (r.resource_templates, r.next_cursor),
-        )
+        self.collect_pages(methods::RESOURCE_TEMPLATES_LIST, |r: ListResourceTemplatesResult| {
+            (r.resource_templates, r.next_cursor)
+        })
         .await
     }
 
     /// Every prompt.
     pub async fn list_prompts(&self) -> Result<Vec<Prompt>> {
-        self.collect_pages(methods::PROMPTS_LIST, |r: ListPromptsResult| {
-            (r.prompts, r.next_cursor)
-        })
-        .await
+        self.collect_pages(methods::PROMPTS_LIST, |r: ListPromptsResult| (r.prompts, r.next_cursor)).await
     }
 
     async fn collect_pages<R: DeserializeOwned, T>(
@@ -448,15 +360,7 @@ impl Client {
         let mut all = Vec::new();
         let mut cursor = None;
         for _ in 0..MAX_PAGES {
-            let page: R = self
-                .request(
-                    method,
-                    &PaginatedParams {
-                        meta: None,
-                        cursor: cursor.take(),
-                    },
-                )
-                .await?;
+            let page: R = self.request(method, &PaginatedParams { meta: None, cursor: cursor.take() }).await?;
             let (items, next) = split(page);
             all.extend(items);
             match next {
@@ -464,19 +368,12 @@ impl Client {
                 _ => return Ok(all),
             }
         }
-        Err(self.protocol_error(
-            method,
-            &format!("more than {MAX_PAGES} pages; the server's cursors may loop"),
-        ))
+        Err(self.protocol_error(method, &format!("more than {MAX_PAGES} pages; the server's cursors may loop")))
     }
 
     /// Calls a tool. A tool failure is `Ok` with `isError: true`; `Err` is for protocol failures.
     pub async fn call_tool(&self, name: &str, arguments: JsonObject) -> Result<CallToolResult> {
-        let params = CallToolParams {
-            name: name.to_owned(),
-            arguments: Some(arguments),
-            ..Default::default()
-        };
+        let params = CallToolParams { name: name.to_owned(), arguments: Some(arguments), ..Default::default() };
         self.request(methods::TOOLS_CALL, &params).await
     }
 
@@ -490,15 +387,9 @@ impl Client {
             RequestId::String(s) => ProgressToken::String(s.clone()),
         };
         let (progress_tx, mut progress_rx) = mpsc::unbounded_channel();
-        self.progress
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(token.clone(), progress_tx);
+        self.progress.lock().unwrap_or_else(PoisonError::into_inner).insert(token.clone(), progress_tx);
         let mut meta = JsonObject::new();
-        meta.insert(
-            meta_keys::PROGRESS_TOKEN.into(),
-            serde_json::to_value(&token).unwrap_or_default(),
-        );
+        meta.insert(meta_keys::PROGRESS_TOKEN.into(), serde_json::to_value(&token).unwrap_or_default());
         let params = CallToolParams {
             meta: Some(meta),
             name: name.to_owned(),
@@ -529,41 +420,20 @@ impl Client {
             while let Ok(p) = progress_rx.try_recv() {
                 let _ = events_tx.send(Ok(CallEvent::Progress(p)));
             }
-            routes
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .remove(&token);
+            routes.lock().unwrap_or_else(PoisonError::into_inner).remove(&token);
             let _ = events_tx.send(outcome.map(CallEvent::Result));
         };
-        ToolCallStream {
-            driver: Some(Box::pin(fut)),
-            events: events_rx,
-        }
+        ToolCallStream { driver: Some(Box::pin(fut)), events: events_rx }
     }
 
     /// Reads a resource.
     pub async fn read_resource(&self, uri: &str) -> Result<ReadResourceResult> {
-        self.request(
-            methods::RESOURCES_READ,
-            &ReadResourceParams {
-                meta: None,
-                uri: uri.to_owned(),
-            },
-        )
-        .await
+        self.request(methods::RESOURCES_READ, &ReadResourceParams { meta: None, uri: uri.to_owned() }).await
     }
 
     /// Renders a prompt.
-    pub async fn get_prompt(
-        &self,
-        name: &str,
-        arguments: BTreeMap<String, String>,
-    ) -> Result<GetPromptResult> {
-        let params = GetPromptParams {
-            meta: None,
-            name: name.to_owned(),
-            arguments: Some(arguments),
-        };
+    pub async fn get_prompt(&self, name: &str, arguments: BTreeMap<String, String>) -> Result<GetPromptResult> {
+        let params = GetPromptParams { meta: None, name: name.to_owned(), arguments: Some(arguments) };
         self.request(methods::PROMPTS_GET, &params).await
     }
 
@@ -573,12 +443,7 @@ impl Client {
         reference: CompletionReference,
         argument: CompletionArgument,
     ) -> Result<CompleteResult> {
-        let params = CompleteParams {
-            meta: None,
-            reference,
-            argument,
-            context: None,
-        };
+        let params = CompleteParams { meta: None, reference, argument, context: None };
         self.request(methods::COMPLETE, &params).await
     }
 
@@ -594,10 +459,7 @@ impl Client {
         #[cfg(feature = "stdio")]
         if let Some(child) = &self.child {
             let mut child = child.lock().await;
-            if tokio::time::timeout(Duration::from_secs(2), child.wait())
-                .await
-                .is_err()
-            {
+            if tokio::time::timeout(Duration::from_secs(2), child.wait()).await.is_err() {
                 child.kill().await?;
             }
         }
@@ -627,23 +489,13 @@ async fn send<T: DeserializeOwned>(
     timeout: Duration,
 ) -> Result<T> {
     let span = tracing::debug_span!("mcp.call", server = %peer.name(), %method);
-    let raw = peer
-        .request(id, &method, Some(params), timeout)
-        .instrument(span)
-        .await?;
-    let protocol_error = |message: String| Error::Protocol {
-        server: peer.name().to_owned(),
-        method: method.clone(),
-        message,
-    };
+    let raw = peer.request(id, &method, Some(params), timeout).instrument(span).await?;
+    let protocol_error =
+        |message: String| Error::Protocol { server: peer.name().to_owned(), method: method.clone(), message };
     if raw.get("resultType").and_then(Value::as_str) == Some("input_required") {
-        let result: InputRequiredResult = serde_json::from_value(raw)
-            .map_err(|e| protocol_error(format!("invalid input-required result: {e}")))?;
-        return Err(Error::InputRequired {
-            server: peer.name().to_owned(),
-            method,
-            result: Box::new(result),
-        });
+        let result: InputRequiredResult =
+            serde_json::from_value(raw).map_err(|e| protocol_error(format!("invalid input-required result: {e}")))?;
+        return Err(Error::InputRequired { server: peer.name().to_owned(), method, result: Box::new(result) });
     }
     serde_json::from_value(raw).map_err(|e| protocol_error(format!("invalid result: {e}")))
 }
@@ -663,9 +515,7 @@ pub struct ToolCallStream {
 
 impl std::fmt::Debug for ToolCallStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ToolCallStream")
-            .field("finished", &self.driver.is_none())
-            .finish()
+        f.debug_struct("ToolCallStream").field("finished", &self.driver.is_none()).finish()
     }
 }
 
@@ -679,10 +529,7 @@ impl ToolCallStream {
                 Some(Ok(CallEvent::Progress(_))) => {}
                 Some(Err(e)) => return Err(e),
                 None => {
-                    return Err(Error::Closed {
-                        server: String::new(),
-                        reason: "call ended without a result".into(),
-                    });
+                    return Err(Error::Closed { server: String::new(), reason: "call ended without a result".into() });
                 }
             }
         }
@@ -716,12 +563,7 @@ struct ClientHandler {
 
 #[async_trait]
 impl Handler for ClientHandler {
-    async fn request(
-        &self,
-        _peer: Peer,
-        request: Request,
-        _cancel: CancellationToken,
-    ) -> Result<Value, ErrorObject> {
+    async fn request(&self, _peer: Peer, request: Request, _cancel: CancellationToken) -> Result<Value, ErrorObject> {
         match request.method.as_str() {
             methods::PING => Ok(Value::Object(JsonObject::new())),
             // Roots, sampling and elicitation are only answered when declared (not yet).
@@ -735,8 +577,7 @@ impl Handler for ClientHandler {
                 let Some(params) = notification.params else {
                     return;
                 };
-                let Ok(progress) = serde_json::from_value::<ProgressParams>(Value::Object(params))
-                else {
+                let Ok(progress) = serde_json::from_value::<ProgressParams>(Value::Object(params)) else {
                     tracing::debug!(server = %self.server, "malformed progress notification");
                     return;
                 };
@@ -747,9 +588,7 @@ impl Handler for ClientHandler {
             }
             methods::MESSAGE => {
                 if let Some(params) = notification.params {
-                    if let Ok(log) =
-                        serde_json::from_value::<LoggingMessageParams>(Value::Object(params))
-                    {
+                    if let Ok(log) = serde_json::from_value::<LoggingMessageParams>(Value::Object(params)) {
                         tracing::info!(server = %self.server, level = ?log.level, logger = ?log.logger, data = %log.data, "server log");
                     }
                 }

@@ -169,10 +169,7 @@ impl fmt::Debug for StdioServer {
 
 impl StdioServer {
     /// A program with arguments and no extra environment.
-    pub fn new(
-        command: impl Into<String>,
-        args: impl IntoIterator<Item = impl Into<String>>,
-    ) -> Self {
+    pub fn new(command: impl Into<String>, args: impl IntoIterator<Item = impl Into<String>>) -> Self {
         Self {
             command: command.into(),
             args: args.into_iter().map(Into::into).collect(),
@@ -204,10 +201,8 @@ impl McpConfig {
     /// Reads and parses a file.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
         Self::parse(&text, path)
     }
 
@@ -223,58 +218,34 @@ impl McpConfig {
 
     /// The names of the servers that are not disabled.
     pub fn enabled(&self) -> impl Iterator<Item = (&str, &ServerEntry)> {
-        self.servers
-            .iter()
-            .filter(|(_, e)| !e.disabled)
-            .map(|(n, e)| (n.as_str(), e))
+        self.servers.iter().filter(|(_, e)| !e.disabled).map(|(n, e)| (n.as_str(), e))
     }
 
     /// Resolves one server by name with variables from the process environment.
     pub fn server(&self, name: &str) -> Result<ServerConfig, ConfigError> {
-        let entry = self
-            .servers
-            .get(name)
-            .ok_or_else(|| ConfigError::UnknownServer {
-                name: name.to_owned(),
-                known: self.servers.keys().cloned().collect::<Vec<_>>().join(", "),
-            })?;
+        let entry = self.servers.get(name).ok_or_else(|| ConfigError::UnknownServer {
+            name: name.to_owned(),
+            known: self.servers.keys().cloned().collect::<Vec<_>>().join(", "),
+        })?;
         entry.resolve(name, &|var| std::env::var(var).ok())
     }
 }
 
 impl ServerEntry {
     /// Expands every `${VAR}` with `lookup` and decides the transport.
-    pub fn resolve(
-        &self,
-        server: &str,
-        lookup: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<ServerConfig, ConfigError> {
+    pub fn resolve(&self, server: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<ServerConfig, ConfigError> {
         let expand = |value: &str, field: String| expand(value, lookup, server, field);
         if let Some(command) = &self.command {
             let command = expand(command, "command".into())?;
-            let args = self
-                .args
-                .iter()
-                .enumerate()
-                .map(|(i, a)| expand(a, format!("args[{i}]")))
-                .collect::<Result<_, _>>()?;
+            let args =
+                self.args.iter().enumerate().map(|(i, a)| expand(a, format!("args[{i}]"))).collect::<Result<_, _>>()?;
             let env = self
                 .env
                 .iter()
                 .map(|(k, v)| Ok((k.clone(), expand(v, format!("env.{k}"))?)))
                 .collect::<Result<_, ConfigError>>()?;
-            let cwd = self
-                .cwd
-                .as_deref()
-                .map(|c| expand(c, "cwd".into()))
-                .transpose()?
-                .map(PathBuf::from);
-            Ok(ServerConfig::Stdio(StdioServer {
-                command,
-                args,
-                env,
-                cwd,
-            }))
+            let cwd = self.cwd.as_deref().map(|c| expand(c, "cwd".into())).transpose()?.map(PathBuf::from);
+            Ok(ServerConfig::Stdio(StdioServer { command, args, env, cwd }))
         } else if let Some(url) = &self.url {
             let url = expand(url, "url".into())?;
             let headers = self
@@ -284,9 +255,7 @@ impl ServerEntry {
                 .collect::<Result<_, ConfigError>>()?;
             Ok(ServerConfig::Http(HttpServer { url, headers }))
         } else {
-            Err(ConfigError::NoTransport {
-                server: server.to_owned(),
-            })
+            Err(ConfigError::NoTransport { server: server.to_owned() })
         }
     }
 }
@@ -304,10 +273,7 @@ pub fn expand(
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
         let Some(end) = after.find('}') else {
-            return Err(ConfigError::BadReference {
-                server: server.to_owned(),
-                field,
-            });
+            return Err(ConfigError::BadReference { server: server.to_owned(), field });
         };
         let reference = &after[..end];
         let (name, default) = match reference.split_once(":-") {
@@ -318,20 +284,13 @@ pub fn expand(
             && !name.starts_with(|c: char| c.is_ascii_digit())
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid {
-            return Err(ConfigError::BadReference {
-                server: server.to_owned(),
-                field,
-            });
+            return Err(ConfigError::BadReference { server: server.to_owned(), field });
         }
         match (lookup(name), default) {
             (Some(v), _) => out.push_str(&v),
             (None, Some(d)) => out.push_str(d),
             (None, None) => {
-                return Err(ConfigError::MissingVar {
-                    server: server.to_owned(),
-                    var: name.to_owned(),
-                    field,
-                });
+                return Err(ConfigError::MissingVar { server: server.to_owned(), var: name.to_owned(), field });
             }
         }
         rest = &after[end + 1..];
@@ -376,11 +335,7 @@ mod tests {
 
     fn check(input: &str, expect: Result<&str, &str>) {
         let got = expand(input, &env, "gh", "env.X".into()).map_err(|e| e.to_string());
-        assert_eq!(
-            got.as_deref().map_err(String::as_str),
-            expect,
-            "input {input:?}"
-        );
+        assert_eq!(got.as_deref().map_err(String::as_str), expect, "input {input:?}");
     }
 
     #[test]
@@ -392,30 +347,16 @@ mod tests {
         check("${NOPE:-fallback}", Ok("fallback"));
         check("${TOKEN:-fallback}", Ok("s3cr3t"));
         check("$TOKEN and $", Ok("$TOKEN and $"));
-        check(
-            "${NOPE}",
-            Err("server `gh`: environment variable `NOPE` is not set (referenced in env.X)"),
-        );
-        check(
-            "${TOKEN",
-            Err("server `gh`: malformed variable reference in env.X"),
-        );
-        check(
-            "${}",
-            Err("server `gh`: malformed variable reference in env.X"),
-        );
-        check(
-            "${A-B}",
-            Err("server `gh`: malformed variable reference in env.X"),
-        );
+        check("${NOPE}", Err("server `gh`: environment variable `NOPE` is not set (referenced in env.X)"));
+        check("${TOKEN", Err("server `gh`: malformed variable reference in env.X"));
+        check("${}", Err("server `gh`: malformed variable reference in env.X"));
+        check("${A-B}", Err("server `gh`: malformed variable reference in env.X"));
     }
 
     #[test]
     fn parse_errors_do_not_quote_values() {
         let text = r#"{"mcpServers": {"x": {"command": "a", "args": "ghp_secretsecret"}}}"#;
-        let err = McpConfig::parse(text, "cfg.json")
-            .expect_err("args must be an array")
-            .to_string();
+        let err = McpConfig::parse(text, "cfg.json").expect_err("args must be an array").to_string();
         assert!(!err.contains("ghp_secretsecret"), "{err}");
         assert!(err.contains("line 1"), "{err}");
     }
@@ -425,10 +366,7 @@ mod tests {
         let text = r#"{"mcpServers": {"x": {"command": "a", "env": {"K": "v4lue"}}, "y": {"url": "http://h", "headers": {"Authorization": "Bearer t0ken"}}}}"#;
         let cfg = McpConfig::parse(text, "cfg.json").expect("valid");
         let shown = format!("{cfg:?} {:?} {:?}", cfg.server("x"), cfg.server("y"));
-        assert!(
-            !shown.contains("v4lue") && !shown.contains("t0ken"),
-            "{shown}"
-        );
+        assert!(!shown.contains("v4lue") && !shown.contains("t0ken"), "{shown}");
         assert!(shown.contains("Authorization"), "{shown}");
     }
 

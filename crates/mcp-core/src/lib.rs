@@ -19,6 +19,8 @@ pub use config::{ConfigError, McpConfig, ServerConfig};
 pub use error::{Error, Result};
 pub use registry::{Registration, Registry};
 pub use server::{Server, ServerBuilder};
+/// Cancellation of a running request, as seen by tools ([`ToolContext::cancelled`]).
+pub use tokio_util::sync::CancellationToken;
 pub use tool::{CallTool, Json, Tool, ToolContext, ToolError, ToolSet, tool};
 
 /// The README's Rust example, compiled as a doc test so it stays true.

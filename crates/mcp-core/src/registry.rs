@@ -61,13 +61,8 @@ impl ResourceProvider for TextResource {
     }
 
     async fn read(&self, uri: &str) -> Option<Result<Vec<ResourceContents>, ToolError>> {
-        (uri == self.resource.uri).then(|| {
-            Ok(vec![ResourceContents::text(
-                uri,
-                self.resource.mime_type.clone(),
-                self.text.clone(),
-            )])
-        })
+        (uri == self.resource.uri)
+            .then(|| Ok(vec![ResourceContents::text(uri, self.resource.mime_type.clone(), self.text.clone())]))
     }
 }
 
@@ -88,9 +83,7 @@ pub struct FnPrompt<F> {
 
 impl<F> fmt::Debug for FnPrompt<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FnPrompt")
-            .field("name", &self.definition.name)
-            .finish_non_exhaustive()
+        f.debug_struct("FnPrompt").field("name", &self.definition.name).finish_non_exhaustive()
     }
 }
 
@@ -100,10 +93,7 @@ where
     F: Fn(BTreeMap<String, String>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<GetPromptResult, ToolError>> + Send + 'static,
 {
-    FnPrompt {
-        definition,
-        function,
-    }
+    FnPrompt { definition, function }
 }
 
 #[async_trait]
@@ -119,10 +109,7 @@ where
     async fn get(&self, arguments: BTreeMap<String, String>) -> Result<GetPromptResult, ToolError> {
         for arg in self.definition.arguments.iter().flatten() {
             if arg.required == Some(true) && !arguments.contains_key(&arg.name) {
-                return Err(ToolError::msg(format!(
-                    "prompt `{}` needs argument `{}`",
-                    self.definition.name, arg.name
-                )));
+                return Err(ToolError::msg(format!("prompt `{}` needs argument `{}`", self.definition.name, arg.name)));
             }
         }
         (self.function)(arguments).await
@@ -159,8 +146,7 @@ impl Registry {
     /// Everything contributed by the crates linked into this program through [`register!`].
     pub fn linked() -> Self {
         let mut registry = Self::new();
-        let mut registrations: Vec<&Registration> =
-            inventory::iter::<Registration>.into_iter().collect();
+        let mut registrations: Vec<&Registration> = inventory::iter::<Registration>.into_iter().collect();
         // Link order is unspecified; sort so tool order is stable from build to build.
         registrations.sort_by_key(|r| r.module);
         for registration in registrations {
@@ -183,8 +169,7 @@ impl Registry {
 
     /// Adds a prompt.
     pub fn prompt(&mut self, prompt: impl PromptProvider) -> &mut Self {
-        self.prompts
-            .insert(prompt.definition().name.clone(), Arc::new(prompt));
+        self.prompts.insert(prompt.definition().name.clone(), Arc::new(prompt));
         self
     }
 }

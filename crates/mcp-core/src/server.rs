@@ -65,9 +65,7 @@ impl ServerBuilder {
 
     /// Finishes.
     pub fn build(self) -> Server {
-        Server {
-            inner: Arc::new(self.inner),
-        }
+        Server { inner: Arc::new(self.inner) }
     }
 }
 
@@ -91,10 +89,7 @@ impl Server {
         R: AsyncRead + Send + Unpin + 'static,
         W: AsyncWrite + Send + Unpin + 'static,
     {
-        let handler = Arc::new(Connection {
-            server: self.inner.clone(),
-            session: Mutex::new(Session::default()),
-        });
+        let handler = Arc::new(Connection { server: self.inner.clone(), session: Mutex::new(Session::default()) });
         let options = connection::Options {
             name: "client".to_owned(),
             role: Role::Server,
@@ -103,8 +98,7 @@ impl Server {
         };
         let (peer, task) = connection::start(reader, writer, handler, options);
         drop(peer);
-        task.await
-            .map_err(|e| std::io::Error::other(format!("server task failed: {e}")))?;
+        task.await.map_err(|e| std::io::Error::other(format!("server task failed: {e}")))?;
         Ok(())
     }
 
@@ -136,12 +130,7 @@ enum Framing {
 
 #[async_trait]
 impl Handler for Connection {
-    async fn request(
-        &self,
-        peer: Peer,
-        request: Request,
-        cancel: CancellationToken,
-    ) -> Result<Value, ErrorObject> {
+    async fn request(&self, peer: Peer, request: Request, cancel: CancellationToken) -> Result<Value, ErrorObject> {
         let params = request.params.unwrap_or_default();
         let framing = self.framing(&params)?;
         let s = &self.server;
@@ -160,28 +149,20 @@ impl Handler for Connection {
             methods::PING => Ok(Value::Object(JsonObject::new())),
             methods::TOOLS_LIST => {
                 let p: PaginatedParams = parse_params(params)?;
-                let tools: Vec<Tool> = s
-                    .registry
-                    .tools
-                    .iter()
-                    .map(|t| t.definition().clone())
-                    .collect();
+                let tools: Vec<Tool> = s.registry.tools.iter().map(|t| t.definition().clone()).collect();
                 let (tools, next_cursor) = s.page(tools, p.cursor.as_deref())?;
                 s.finish(
-                    ListToolsResult {
-                        envelope: Default::default(),
-                        cache: cache_hints(),
-                        tools,
-                        next_cursor,
-                    },
+                    ListToolsResult { envelope: Default::default(), cache: cache_hints(), tools, next_cursor },
                     framing,
                 )
             }
             methods::TOOLS_CALL => {
                 let p: CallToolParams = parse_params(params)?;
-                let tool = s.registry.tools.get(&p.name).ok_or_else(|| {
-                    ErrorObject::invalid_params(format!("unknown tool `{}`", p.name))
-                })?;
+                let tool = s
+                    .registry
+                    .tools
+                    .get(&p.name)
+                    .ok_or_else(|| ErrorObject::invalid_params(format!("unknown tool `{}`", p.name)))?;
                 let cx = ToolContext::for_request(peer, p.meta, cancel.clone());
                 // A cancelled tool gets a moment to notice and clean up; then it is dropped.
                 let stop = async {
@@ -192,43 +173,21 @@ impl Handler for Connection {
                     r = tool.call(p.arguments.unwrap_or_default(), cx) => r.unwrap_or_else(CallToolResult::from),
                     () = stop => CallToolResult::error("cancelled"),
                 };
-                tracing::Span::current().record(
-                    "outcome",
-                    if result.is_error() {
-                        "tool_error"
-                    } else {
-                        "ok"
-                    },
-                );
+                tracing::Span::current().record("outcome", if result.is_error() { "tool_error" } else { "ok" });
                 s.finish(result, framing)
             }
             methods::RESOURCES_LIST => {
                 let p: PaginatedParams = parse_params(params)?;
-                let all: Vec<Resource> = s
-                    .registry
-                    .resources
-                    .iter()
-                    .flat_map(|r| r.resources())
-                    .collect();
+                let all: Vec<Resource> = s.registry.resources.iter().flat_map(|r| r.resources()).collect();
                 let (resources, next_cursor) = s.page(all, p.cursor.as_deref())?;
                 s.finish(
-                    ListResourcesResult {
-                        envelope: Default::default(),
-                        cache: cache_hints(),
-                        resources,
-                        next_cursor,
-                    },
+                    ListResourcesResult { envelope: Default::default(), cache: cache_hints(), resources, next_cursor },
                     framing,
                 )
             }
             methods::RESOURCE_TEMPLATES_LIST => {
                 let p: PaginatedParams = parse_params(params)?;
-                let all: Vec<ResourceTemplate> = s
-                    .registry
-                    .resources
-                    .iter()
-                    .flat_map(|r| r.templates())
-                    .collect();
+                let all: Vec<ResourceTemplate> = s.registry.resources.iter().flat_map(|r| r.templates()).collect();
                 let (resource_templates, next_cursor) = s.page(all, p.cursor.as_deref())?;
                 let result = ListResourceTemplatesResult {
                     envelope: Default::default(),
@@ -242,49 +201,32 @@ impl Handler for Connection {
                 let p: ReadResourceParams = parse_params(params)?;
                 for provider in &s.registry.resources {
                     if let Some(read) = provider.read(&p.uri).await {
-                        let contents = read.map_err(|e| {
-                            ErrorObject::internal(format!("reading `{}`: {e}", p.uri))
-                        })?;
+                        let contents = read.map_err(|e| ErrorObject::internal(format!("reading `{}`: {e}", p.uri)))?;
                         return s.finish(
-                            ReadResourceResult {
-                                envelope: Default::default(),
-                                cache: cache_hints(),
-                                contents,
-                            },
+                            ReadResourceResult { envelope: Default::default(), cache: cache_hints(), contents },
                             framing,
                         );
                     }
                 }
-                Err(ErrorObject::new(
-                    codes::RESOURCE_NOT_FOUND,
-                    format!("resource not found: {}", p.uri),
-                )
-                .with_data(serde_json::json!({ "uri": p.uri })))
+                Err(ErrorObject::new(codes::RESOURCE_NOT_FOUND, format!("resource not found: {}", p.uri))
+                    .with_data(serde_json::json!({ "uri": p.uri })))
             }
             methods::PROMPTS_LIST => {
                 let p: PaginatedParams = parse_params(params)?;
-                let all: Vec<Prompt> = s
-                    .registry
-                    .prompts
-                    .values()
-                    .map(|p| p.definition().clone())
-                    .collect();
+                let all: Vec<Prompt> = s.registry.prompts.values().map(|p| p.definition().clone()).collect();
                 let (prompts, next_cursor) = s.page(all, p.cursor.as_deref())?;
                 s.finish(
-                    ListPromptsResult {
-                        envelope: Default::default(),
-                        cache: cache_hints(),
-                        prompts,
-                        next_cursor,
-                    },
+                    ListPromptsResult { envelope: Default::default(), cache: cache_hints(), prompts, next_cursor },
                     framing,
                 )
             }
             methods::PROMPTS_GET => {
                 let p: GetPromptParams = parse_params(params)?;
-                let prompt = s.registry.prompts.get(&p.name).ok_or_else(|| {
-                    ErrorObject::invalid_params(format!("unknown prompt `{}`", p.name))
-                })?;
+                let prompt = s
+                    .registry
+                    .prompts
+                    .get(&p.name)
+                    .ok_or_else(|| ErrorObject::invalid_params(format!("unknown prompt `{}`", p.name)))?;
                 let result = prompt
                     .get(p.arguments.unwrap_or_default())
                     .await
@@ -311,10 +253,7 @@ impl Handler for Connection {
 impl Connection {
     /// Decides the era of one request from its `_meta`, refusing revisions we do not know.
     fn framing(&self, params: &JsonObject) -> Result<Framing, ErrorObject> {
-        let requested = params
-            .get("_meta")
-            .and_then(Value::as_object)
-            .and_then(|m| m.get(meta_keys::PROTOCOL_VERSION));
+        let requested = params.get("_meta").and_then(Value::as_object).and_then(|m| m.get(meta_keys::PROTOCOL_VERSION));
         let Some(requested) = requested else {
             return Ok(Framing::Handshake);
         };
@@ -356,16 +295,10 @@ impl Connection {
 impl ServerInner {
     fn capabilities(&self) -> ServerCapabilities {
         ServerCapabilities {
-            tools: Some(ListChangedCapability {
-                list_changed: Some(false),
-            }),
-            resources: (!self.resources_empty()).then_some(ResourcesCapability {
-                subscribe: None,
-                list_changed: Some(false),
-            }),
-            prompts: (!self.registry.prompts.is_empty()).then_some(ListChangedCapability {
-                list_changed: Some(false),
-            }),
+            tools: Some(ListChangedCapability { list_changed: Some(false) }),
+            resources: (!self.resources_empty())
+                .then_some(ResourcesCapability { subscribe: None, list_changed: Some(false) }),
+            prompts: (!self.registry.prompts.is_empty()).then_some(ListChangedCapability { list_changed: Some(false) }),
             logging: Some(JsonObject::new()),
             completions: Some(JsonObject::new()),
             experimental: None,
@@ -379,11 +312,7 @@ impl ServerInner {
     }
 
     /// One page of `items` after `cursor` (an offset we issued).
-    fn page<T>(
-        &self,
-        items: Vec<T>,
-        cursor: Option<&str>,
-    ) -> Result<(Vec<T>, Option<String>), ErrorObject> {
+    fn page<T>(&self, items: Vec<T>, cursor: Option<&str>) -> Result<(Vec<T>, Option<String>), ErrorObject> {
         let start = match cursor {
             None => 0,
             Some(c) => c
@@ -394,23 +323,17 @@ impl ServerInner {
         };
         let end = (start + self.page_size).min(items.len());
         let next = (end < items.len()).then(|| end.to_string());
-        Ok((
-            items.into_iter().skip(start).take(end - start).collect(),
-            next,
-        ))
+        Ok((items.into_iter().skip(start).take(end - start).collect(), next))
     }
 
     /// Serializes a result, adding the `2026-07-28` fields when the request was modern.
     fn finish<T: Serialize>(&self, result: T, framing: Framing) -> Result<Value, ErrorObject> {
-        let mut value =
-            serde_json::to_value(result).map_err(|e| ErrorObject::internal(e.to_string()))?;
+        let mut value = serde_json::to_value(result).map_err(|e| ErrorObject::internal(e.to_string()))?;
         if let Value::Object(map) = &mut value {
             match framing {
                 Framing::Modern => {
                     map.insert("resultType".into(), Value::from("complete"));
-                    let meta = map
-                        .entry("_meta")
-                        .or_insert_with(|| Value::Object(JsonObject::new()));
+                    let meta = map.entry("_meta").or_insert_with(|| Value::Object(JsonObject::new()));
                     if let Value::Object(meta) = meta {
                         meta.insert(
                             meta_keys::SERVER_INFO.into(),
@@ -430,10 +353,7 @@ impl ServerInner {
 }
 
 fn cache_hints() -> CacheHints {
-    CacheHints {
-        ttl_ms: Some(LIST_TTL_MS),
-        cache_scope: Some(CacheScope::Private),
-    }
+    CacheHints { ttl_ms: Some(LIST_TTL_MS), cache_scope: Some(CacheScope::Private) }
 }
 
 fn parse_params<T: DeserializeOwned>(params: JsonObject) -> Result<T, ErrorObject> {

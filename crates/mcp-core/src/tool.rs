@@ -14,8 +14,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::protocol::{
-    CallToolResult, JsonObject, Meta, ProgressParams, ProgressToken, Tool as ToolDef,
-    ToolAnnotations, methods,
+    CallToolResult, JsonObject, Meta, ProgressParams, ProgressToken, Tool as ToolDef, ToolAnnotations, methods,
 };
 use crate::transport::connection::{Peer, to_object};
 
@@ -29,11 +28,7 @@ pub trait Tool: Send + Sync + 'static {
     fn definition(&self) -> &ToolDef;
 
     /// Runs the tool. `arguments` is the `arguments` object of `tools/call` (empty when absent).
-    async fn call(
-        &self,
-        arguments: JsonObject,
-        cx: ToolContext,
-    ) -> Result<CallToolResult, ToolError>;
+    async fn call(&self, arguments: JsonObject, cx: ToolContext) -> Result<CallToolResult, ToolError>;
 }
 
 /// Anything tools can be called on by name: a [`crate::Client`] (a remote server) or a
@@ -69,9 +64,7 @@ pub struct ToolError {
 impl ToolError {
     /// A failure with a message.
     pub fn msg(message: impl fmt::Display) -> Self {
-        Self {
-            message: message.to_string(),
-        }
+        Self { message: message.to_string() }
     }
 
     /// The message.
@@ -132,11 +125,7 @@ impl ToolContext {
             .as_ref()
             .and_then(|m| m.get(crate::protocol::meta_keys::PROGRESS_TOKEN))
             .and_then(|t| serde_json::from_value::<ProgressToken>(t.clone()).ok());
-        Self {
-            progress: token.map(|t| (peer, t)),
-            cancel,
-            meta,
-        }
+        Self { progress: token.map(|t| (peer, t)), cancel, meta }
     }
 
     /// Reports progress to the caller, if it asked for progress; otherwise does nothing.
@@ -199,9 +188,7 @@ impl<T: Serialize + JsonSchema + Send> IntoToolResult for Json<T> {
 
 /// The JSON Schema of `T` as an object, the shape MCP wants for input and output schemas.
 pub fn schema_for<T: JsonSchema>() -> JsonObject {
-    let schema = schemars::generate::SchemaSettings::draft2020_12()
-        .into_generator()
-        .into_root_schema_for::<T>();
+    let schema = schemars::generate::SchemaSettings::draft2020_12().into_generator().into_root_schema_for::<T>();
     match schema.to_value() {
         Value::Object(mut map) => {
             // MCP schemas default to 2020-12; the title only repeats the Rust type's name.
@@ -221,9 +208,7 @@ pub struct FnTool<A, F> {
 
 impl<A, F> fmt::Debug for FnTool<A, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FnTool")
-            .field("name", &self.definition.name)
-            .finish_non_exhaustive()
+        f.debug_struct("FnTool").field("name", &self.definition.name).finish_non_exhaustive()
     }
 }
 
@@ -245,11 +230,7 @@ impl<A, F> fmt::Debug for FnTool<A, F> {
 /// });
 /// # let _ = add;
 /// ```
-pub fn tool<A, F, Fut, R>(
-    name: impl Into<String>,
-    description: impl Into<String>,
-    function: F,
-) -> FnTool<A, F>
+pub fn tool<A, F, Fut, R>(name: impl Into<String>, description: impl Into<String>, function: F) -> FnTool<A, F>
 where
     A: DeserializeOwned + JsonSchema + Send + 'static,
     F: Fn(A, ToolContext) -> Fut + Send + Sync + 'static,
@@ -258,11 +239,7 @@ where
 {
     let mut definition = ToolDef::new(name, description, schema_for::<A>());
     definition.output_schema = R::output_schema();
-    FnTool {
-        definition,
-        function,
-        _args: PhantomData,
-    }
+    FnTool { definition, function, _args: PhantomData }
 }
 
 impl<A, F> FnTool<A, F> {
@@ -304,21 +281,14 @@ where
         &self.definition
     }
 
-    async fn call(
-        &self,
-        arguments: JsonObject,
-        cx: ToolContext,
-    ) -> Result<CallToolResult, ToolError> {
+    async fn call(&self, arguments: JsonObject, cx: ToolContext) -> Result<CallToolResult, ToolError> {
         let args = parse_arguments::<A>(&self.definition.name, arguments)?;
         Ok((self.function)(args, cx).await?.into_tool_result())
     }
 }
 
 /// Deserializes tool arguments, naming the offending field on failure.
-pub fn parse_arguments<A: DeserializeOwned>(
-    tool: &str,
-    arguments: JsonObject,
-) -> Result<A, ToolError> {
+pub fn parse_arguments<A: DeserializeOwned>(tool: &str, arguments: JsonObject) -> Result<A, ToolError> {
     let value = Value::Object(arguments);
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
@@ -326,9 +296,7 @@ pub fn parse_arguments<A: DeserializeOwned>(
         if path == "." {
             ToolError::msg(format!("invalid arguments for tool `{tool}`: {inner}"))
         } else {
-            ToolError::msg(format!(
-                "invalid arguments for tool `{tool}`: field `{path}`: {inner}"
-            ))
+            ToolError::msg(format!("invalid arguments for tool `{tool}`: field `{path}`: {inner}"))
         }
     })
 }
@@ -342,9 +310,7 @@ pub struct ToolSet {
 
 impl fmt::Debug for ToolSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list()
-            .entries(self.tools.iter().map(|t| &t.definition().name))
-            .finish()
+        f.debug_list().entries(self.tools.iter().map(|t| &t.definition().name)).finish()
     }
 }
 
@@ -400,9 +366,7 @@ impl ToolSet {
         let Some(tool) = self.get(name) else {
             return CallToolResult::error(format!("unknown tool `{name}`"));
         };
-        tool.call(arguments, cx)
-            .await
-            .unwrap_or_else(CallToolResult::from)
+        tool.call(arguments, cx).await.unwrap_or_else(CallToolResult::from)
     }
 }
 
@@ -420,18 +384,14 @@ mod tests {
 
     fn set() -> ToolSet {
         let mut set = ToolSet::new();
-        set.add(tool(
-            "count",
-            "counts",
-            |a: Args, _cx: ToolContext| async move { Ok::<_, ToolError>(format!("{}", a.count)) },
-        ));
+        set.add(tool("count", "counts", |a: Args, _cx: ToolContext| async move {
+            Ok::<_, ToolError>(format!("{}", a.count))
+        }));
         set
     }
 
     async fn check(args: Value, expect: &str, is_error: bool) {
-        let Value::Object(args) = args else {
-            panic!("test arguments must be an object")
-        };
+        let Value::Object(args) = args else { panic!("test arguments must be an object") };
         let result = set().call("count", args, ToolContext::detached()).await;
         assert_eq!(result.text_content(), expect);
         assert_eq!(result.is_error(), is_error);
@@ -452,12 +412,7 @@ mod tests {
             true,
         )
         .await;
-        check(
-            serde_json::json!({}),
-            "invalid arguments for tool `count`: missing field `count`",
-            true,
-        )
-        .await;
+        check(serde_json::json!({}), "invalid arguments for tool `count`: missing field `count`", true).await;
     }
 
     #[test]
@@ -466,18 +421,13 @@ mod tests {
         let def = set.get("count").expect("registered").definition();
         assert_eq!(def.input_schema["type"], "object");
         assert_eq!(def.input_schema["required"], serde_json::json!(["count"]));
-        assert_eq!(
-            def.input_schema["properties"]["count"]["description"],
-            "The count."
-        );
+        assert_eq!(def.input_schema["properties"]["count"]["description"], "The count.");
         assert!(def.output_schema.is_none());
     }
 
     #[tokio::test]
     async fn unknown_tool_is_an_error_result() {
-        let result = set()
-            .call("nope", JsonObject::new(), ToolContext::detached())
-            .await;
+        let result = set().call("nope", JsonObject::new(), ToolContext::detached()).await;
         assert!(result.is_error());
         assert_eq!(result.text_content(), "unknown tool `nope`");
     }

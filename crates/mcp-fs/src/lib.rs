@@ -71,10 +71,7 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn denied(path: &str, reason: &str) -> Self {
-        Error::Denied {
-            path: path.to_owned(),
-            reason: reason.to_owned(),
-        }
+        Error::Denied { path: path.to_owned(), reason: reason.to_owned() }
     }
 }
 

@@ -94,15 +94,10 @@ impl<C: CallTool> Filesystem<C> {
     }
 
     async fn call(&self, tool: &str, arguments: Value) -> Result<CallToolResult> {
-        let Value::Object(arguments) = arguments else {
-            unreachable!("arguments are built as objects")
-        };
+        let Value::Object(arguments) = arguments else { unreachable!("arguments are built as objects") };
         let result = self.caller.call_tool(tool, arguments).await?;
         if result.is_error() {
-            return Err(Error::Tool {
-                tool: tool.to_owned(),
-                message: result.text_content(),
-            });
+            return Err(Error::Tool { tool: tool.to_owned(), message: result.text_content() });
         }
         Ok(result)
     }
@@ -117,12 +112,7 @@ impl<C: CallTool> Filesystem<C> {
     }
 
     /// `read_text_file`: the whole file, or its first `head` / last `tail` lines.
-    pub async fn read_text_file(
-        &self,
-        path: &str,
-        head: Option<u64>,
-        tail: Option<u64>,
-    ) -> Result<String> {
+    pub async fn read_text_file(&self, path: &str, head: Option<u64>, tail: Option<u64>) -> Result<String> {
         let mut args = json!({ "path": path });
         if let Some(n) = head {
             args["head"] = json!(n);
@@ -140,52 +130,30 @@ impl<C: CallTool> Filesystem<C> {
 
     /// `read_media_file`: base64 data and MIME type.
     pub async fn read_media_file(&self, path: &str) -> Result<Media> {
-        let result = self
-            .call("read_media_file", json!({ "path": path }))
-            .await?;
+        let result = self.call("read_media_file", json!({ "path": path })).await?;
         match result.content.into_iter().next() {
-            Some(Content::Image(b) | Content::Audio(b)) => Ok(Media {
-                data: b.data,
-                mime_type: b.mime_type,
-            }),
+            Some(Content::Image(b) | Content::Audio(b)) => Ok(Media { data: b.data, mime_type: b.mime_type }),
             Some(Content::Resource(r)) => Ok(Media {
                 data: r.resource.blob.unwrap_or_default(),
-                mime_type: r
-                    .resource
-                    .mime_type
-                    .unwrap_or_else(|| "application/octet-stream".into()),
+                mime_type: r.resource.mime_type.unwrap_or_else(|| "application/octet-stream".into()),
             }),
-            other => Err(unexpected(
-                "read_media_file",
-                &format!("no media block: {other:?}"),
-            )),
+            other => Err(unexpected("read_media_file", &format!("no media block: {other:?}"))),
         }
     }
 
     /// `read_multiple_files`: each file's content under its path; failures reported inline.
     pub async fn read_multiple_files(&self, paths: &[&str]) -> Result<String> {
-        self.text("read_multiple_files", json!({ "paths": paths }))
-            .await
+        self.text("read_multiple_files", json!({ "paths": paths })).await
     }
 
     /// `write_file` (also the seed's `write_file(path, content)`).
     pub async fn write_file(&self, path: &str, content: &str) -> Result<String> {
-        self.text("write_file", json!({ "path": path, "content": content }))
-            .await
+        self.text("write_file", json!({ "path": path, "content": content })).await
     }
 
     /// `edit_file`: applies the edits (or only previews them with `dry_run`); returns the diff.
-    pub async fn edit_file(
-        &self,
-        path: &str,
-        edits: &[EditOperation],
-        dry_run: bool,
-    ) -> Result<String> {
-        self.text(
-            "edit_file",
-            json!({ "path": path, "edits": edits, "dryRun": dry_run }),
-        )
-        .await
+    pub async fn edit_file(&self, path: &str, edits: &[EditOperation], dry_run: bool) -> Result<String> {
+        self.text("edit_file", json!({ "path": path, "edits": edits, "dryRun": dry_run })).await
     }
 
     /// `create_directory`, parents included.
@@ -200,20 +168,11 @@ impl<C: CallTool> Filesystem<C> {
             .filter(|l| !l.is_empty())
             .map(|line| {
                 if let Some(name) = line.strip_prefix("[DIR] ") {
-                    Ok(DirEntry {
-                        name: name.to_owned(),
-                        is_dir: true,
-                    })
+                    Ok(DirEntry { name: name.to_owned(), is_dir: true })
                 } else if let Some(name) = line.strip_prefix("[FILE] ") {
-                    Ok(DirEntry {
-                        name: name.to_owned(),
-                        is_dir: false,
-                    })
+                    Ok(DirEntry { name: name.to_owned(), is_dir: false })
                 } else {
-                    Err(unexpected(
-                        "list_directory",
-                        &format!("unrecognised line {line:?}"),
-                    ))
+                    Err(unexpected("list_directory", &format!("unrecognised line {line:?}")))
                 }
             })
             .collect()
@@ -222,80 +181,40 @@ impl<C: CallTool> Filesystem<C> {
     /// `list_directory_with_sizes`, as printed (sorted by size when `by_size`).
     pub async fn list_directory_with_sizes(&self, path: &str, by_size: bool) -> Result<String> {
         let sort_by = if by_size { "size" } else { "name" };
-        self.text(
-            "list_directory_with_sizes",
-            json!({ "path": path, "sortBy": sort_by }),
-        )
-        .await
+        self.text("list_directory_with_sizes", json!({ "path": path, "sortBy": sort_by })).await
     }
 
     /// `directory_tree`, parsed.
-    pub async fn directory_tree(
-        &self,
-        path: &str,
-        exclude_patterns: &[&str],
-    ) -> Result<Vec<TreeEntry>> {
-        let text = self
-            .text(
-                "directory_tree",
-                json!({ "path": path, "excludePatterns": exclude_patterns }),
-            )
-            .await?;
+    pub async fn directory_tree(&self, path: &str, exclude_patterns: &[&str]) -> Result<Vec<TreeEntry>> {
+        let text = self.text("directory_tree", json!({ "path": path, "excludePatterns": exclude_patterns })).await?;
         serde_json::from_str(&text).map_err(|e| unexpected("directory_tree", &e.to_string()))
     }
 
     /// `move_file`.
     pub async fn move_file(&self, source: &str, destination: &str) -> Result<String> {
-        self.text(
-            "move_file",
-            json!({ "source": source, "destination": destination }),
-        )
-        .await
+        self.text("move_file", json!({ "source": source, "destination": destination })).await
     }
 
     /// `search_files`: full paths of the matches (empty when there are none).
-    pub async fn search_files(
-        &self,
-        path: &str,
-        pattern: &str,
-        exclude_patterns: &[&str],
-    ) -> Result<Vec<String>> {
+    pub async fn search_files(&self, path: &str, pattern: &str, exclude_patterns: &[&str]) -> Result<Vec<String>> {
         let text = self
-            .text(
-                "search_files",
-                json!({ "path": path, "pattern": pattern, "excludePatterns": exclude_patterns }),
-            )
+            .text("search_files", json!({ "path": path, "pattern": pattern, "excludePatterns": exclude_patterns }))
             .await?;
         if text.trim() == "No matches found" {
             return Ok(Vec::new());
         }
-        Ok(text
-            .lines()
-            .filter(|l| !l.is_empty())
-            .map(str::to_owned)
-            .collect())
+        Ok(text.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect())
     }
 
     /// `get_file_info`, parsed.
     pub async fn get_file_info(&self, path: &str) -> Result<FileInfo> {
         let text = self.text("get_file_info", json!({ "path": path })).await?;
-        let fields: BTreeMap<String, String> = text
-            .lines()
-            .filter_map(|l| {
-                l.split_once(": ")
-                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            })
-            .collect();
-        let get = |k: &str| {
-            fields
-                .get(k)
-                .cloned()
-                .ok_or_else(|| unexpected("get_file_info", &format!("no `{k}` line")))
-        };
+        let fields: BTreeMap<String, String> =
+            text.lines().filter_map(|l| l.split_once(": ").map(|(k, v)| (k.to_owned(), v.to_owned()))).collect();
+        let get =
+            |k: &str| fields.get(k).cloned().ok_or_else(|| unexpected("get_file_info", &format!("no `{k}` line")));
         Ok(FileInfo {
-            size: get("size")?
-                .parse()
-                .map_err(|_| unexpected("get_file_info", "size is not a number"))?,
+            size: get("size")?.parse().map_err(|_| unexpected("get_file_info", "size is not a number"))?,
             is_directory: get("isDirectory")? == "true",
             is_file: get("isFile")? == "true",
             permissions: get("permissions")?,
@@ -305,21 +224,11 @@ impl<C: CallTool> Filesystem<C> {
 
     /// `list_allowed_directories`.
     pub async fn list_allowed_directories(&self) -> Result<Vec<String>> {
-        let text = self
-            .text("list_allowed_directories", Value::Object(JsonObject::new()))
-            .await?;
-        Ok(text
-            .lines()
-            .skip(1)
-            .filter(|l| !l.is_empty())
-            .map(str::to_owned)
-            .collect())
+        let text = self.text("list_allowed_directories", Value::Object(JsonObject::new())).await?;
+        Ok(text.lines().skip(1).filter(|l| !l.is_empty()).map(str::to_owned).collect())
     }
 }
 
 fn unexpected(tool: &str, message: &str) -> Error {
-    Error::UnexpectedResult {
-        tool: tool.to_owned(),
-        message: message.to_owned(),
-    }
+    Error::UnexpectedResult { tool: tool.to_owned(), message: message.to_owned() }
 }

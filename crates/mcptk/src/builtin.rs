@@ -3,9 +3,7 @@
 
 use std::time::Duration;
 
-use mcp_core::protocol::{
-    Content, GetPromptResult, Prompt, PromptArgument, PromptMessage, Role, ToolAnnotations,
-};
+use mcp_core::protocol::{Content, GetPromptResult, Prompt, PromptArgument, PromptMessage, Role, ToolAnnotations};
 use mcp_core::registry::{TextResource, prompt};
 use mcp_core::{Json, Registry, ToolContext, ToolError, tool};
 use schemars::JsonSchema;

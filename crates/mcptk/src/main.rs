@@ -18,11 +18,7 @@ use serde_json::Value;
 const BUILTIN: &str = "builtin";
 
 #[derive(Parser)]
-#[command(
-    name = "mcptk",
-    version,
-    about = "MCP toolkit: serve tools, and list or call the tools of MCP servers"
-)]
+#[command(name = "mcptk", version, about = "MCP toolkit: serve tools, and list or call the tools of MCP servers")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -30,8 +26,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the registered tools as an MCP server on stdin/stdout (clients of either era).
+    /// Serve tools as an MCP server on stdin/stdout (clients of either era): the built-in tools,
+    /// or a native server (`fs`, `shell`).
     Serve {
+        #[command(subcommand)]
+        native: Option<NativeServer>,
         /// Items per page of list results.
         #[arg(long, default_value_t = 100)]
         page_size: usize,
@@ -64,6 +63,61 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum NativeServer {
+    /// The filesystem tools, confined to DIRS: a drop-in for `npx @modelcontextprotocol/server-filesystem DIRS...`.
+    Fs {
+        /// Allowed directories.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Largest file read whole, in bytes.
+        #[arg(long, default_value_t = 10 * 1024 * 1024)]
+        max_read_bytes: u64,
+    },
+    /// Allowlisted commands from argv arrays, never through a shell.
+    Shell {
+        /// Commands that may run, e.g. `ls,cat,git` (looked up in PATH once, at start).
+        #[arg(long, value_delimiter = ',', required = true)]
+        allow: Vec<String>,
+        /// Shells or interpreters that may run (refused otherwise), e.g. `python3`.
+        #[arg(long, value_delimiter = ',')]
+        allow_interpreter: Vec<String>,
+        /// Directories commands may run in (default: the current directory).
+        #[arg(long)]
+        root: Vec<PathBuf>,
+        /// Default timeout in seconds.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+        /// Bytes kept of each of stdout and stderr.
+        #[arg(long, default_value_t = 1024 * 1024)]
+        max_output_bytes: usize,
+    },
+}
+
+impl NativeServer {
+    fn registry(self) -> anyhow::Result<(Registry, &'static str)> {
+        match self {
+            NativeServer::Fs { dirs, max_read_bytes } => {
+                let limits = mcp_fs::native::Limits { max_read_bytes, ..Default::default() };
+                let server = mcp_fs::native::FsServer::open(&dirs, limits)?;
+                Ok((server.registry(), "mcptk-fs"))
+            }
+            NativeServer::Shell { allow, allow_interpreter, root, timeout, max_output_bytes } => {
+                let roots = if root.is_empty() { vec![std::env::current_dir()?] } else { root };
+                let config = mcp_shell::native::ShellConfig {
+                    allow,
+                    allow_interpreters: allow_interpreter,
+                    roots,
+                    timeout: Duration::from_secs(timeout),
+                    max_output_bytes,
+                    ..Default::default()
+                };
+                Ok((mcp_shell::native::ShellServer::new(config)?.registry(), "mcptk-shell"))
+            }
+        }
+    }
+}
+
 #[derive(clap::Args)]
 struct ConfigArgs {
     /// The `mcp_config.json` to read (default: `$MCPTK_CONFIG`, else `./mcp_config.json` if present).
@@ -78,9 +132,7 @@ impl ConfigArgs {
     fn load(&self) -> anyhow::Result<McpConfig> {
         match &self.config {
             Some(path) => Ok(McpConfig::load(path)?),
-            None if std::path::Path::new("mcp_config.json").exists() => {
-                Ok(McpConfig::load("mcp_config.json")?)
-            }
+            None if std::path::Path::new("mcp_config.json").exists() => Ok(McpConfig::load("mcp_config.json")?),
             None => Ok(McpConfig::default()),
         }
     }
@@ -105,10 +157,7 @@ fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -126,31 +175,20 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve {
-            page_size,
-            max_message_bytes,
-        } => {
-            let server = Server::builder(
-                Implementation::new("mcptk", env!("CARGO_PKG_VERSION")),
-                Registry::linked(),
-            )
-            .page_size(page_size)
-            .max_message_bytes(max_message_bytes)
-            .build();
+        Command::Serve { native, page_size, max_message_bytes } => {
+            let (registry, name) = match native {
+                Some(native) => native.registry()?,
+                None => (Registry::linked(), "mcptk"),
+            };
+            let server = Server::builder(Implementation::new(name, env!("CARGO_PKG_VERSION")), registry)
+                .page_size(page_size)
+                .max_message_bytes(max_message_bytes)
+                .build();
             server.serve_stdio().await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Tools {
-            config,
-            server,
-            json,
-        } => list_tools(&config, server.as_deref(), json).await,
-        Command::Call {
-            config,
-            server,
-            tool,
-            args,
-        } => call(&config, &server, &tool, &args).await,
+        Command::Tools { config, server, json } => list_tools(&config, server.as_deref(), json).await,
+        Command::Call { config, server, tool, args } => call(&config, &server, &tool, &args).await,
     }
 }
 
@@ -158,11 +196,7 @@ async fn list_tools(args: &ConfigArgs, only: Option<&str>, json: bool) -> anyhow
     let config = args.load()?;
     let mut listing: Vec<(String, anyhow::Result<Vec<mcp_core::protocol::Tool>>)> = Vec::new();
     if only.is_none() || only == Some(BUILTIN) {
-        let tools = Registry::linked()
-            .tools
-            .iter()
-            .map(|t| t.definition().clone())
-            .collect();
+        let tools = Registry::linked().tools.iter().map(|t| t.definition().clone()).collect();
         listing.push((BUILTIN.to_owned(), Ok(tools)));
     }
     let names: Vec<String> = match only {
@@ -208,13 +242,7 @@ async fn list_tools(args: &ConfigArgs, only: Option<&str>, json: bool) -> anyhow
                 Ok(tools) => {
                     writeln!(out, "{name} ({} tools)", tools.len())?;
                     for t in tools {
-                        let description = t
-                            .description
-                            .as_deref()
-                            .unwrap_or("")
-                            .lines()
-                            .next()
-                            .unwrap_or("");
+                        let description = t.description.as_deref().unwrap_or("").lines().next().unwrap_or("");
                         writeln!(out, "  {:<32} {description}", t.name)?;
                     }
                 }
@@ -225,29 +253,17 @@ async fn list_tools(args: &ConfigArgs, only: Option<&str>, json: bool) -> anyhow
             }
         }
     }
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
-async fn call(
-    args: &ConfigArgs,
-    server: &str,
-    tool: &str,
-    arguments: &str,
-) -> anyhow::Result<ExitCode> {
+async fn call(args: &ConfigArgs, server: &str, tool: &str, arguments: &str) -> anyhow::Result<ExitCode> {
     let arguments: JsonObject = match serde_json::from_str(arguments) {
         Ok(Value::Object(map)) => map,
         Ok(_) => bail!("--args must be a JSON object"),
         Err(e) => bail!("--args is not valid JSON: {e}"),
     };
     let result = if server == BUILTIN {
-        Registry::linked()
-            .tools
-            .call(tool, arguments, ToolContext::detached())
-            .await
+        Registry::linked().tools.call(tool, arguments, ToolContext::detached()).await
     } else {
         let config = args.load()?;
         let client = Client::from_config(&config, server, args.options())
@@ -270,9 +286,5 @@ async fn call(
         result.context("the call ended without a result")?
     };
     println!("{}", serde_json::to_string_pretty(&result)?);
-    Ok(if result.is_error() {
-        ExitCode::from(2)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if result.is_error() { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }

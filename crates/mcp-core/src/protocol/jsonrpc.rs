@@ -69,11 +69,7 @@ pub struct ErrorObject {
 impl ErrorObject {
     /// An error with a code and message.
     pub fn new(code: i64, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            data: None,
-        }
+        Self { code, message: message.into(), data: None }
     }
 
     /// Adds structured detail.
@@ -94,10 +90,7 @@ impl ErrorObject {
 
     /// -32601, naming the method.
     pub fn method_not_found(method: &str) -> Self {
-        Self::new(
-            codes::METHOD_NOT_FOUND,
-            format!("method not found: {method}"),
-        )
+        Self::new(codes::METHOD_NOT_FOUND, format!("method not found: {method}"))
     }
 
     /// -32602.
@@ -193,9 +186,7 @@ impl<'de> Deserialize<'de> for JsonRpcVersion {
         if s == "2.0" {
             Ok(JsonRpcVersion)
         } else {
-            Err(serde::de::Error::custom(format!(
-                "jsonrpc must be \"2.0\", got {s:?}"
-            )))
+            Err(serde::de::Error::custom(format!("jsonrpc must be \"2.0\", got {s:?}")))
         }
     }
 }
@@ -203,43 +194,26 @@ impl<'de> Deserialize<'de> for JsonRpcVersion {
 impl Request {
     /// A request with optional params.
     pub fn new(id: RequestId, method: impl Into<String>, params: Option<JsonObject>) -> Self {
-        Self {
-            jsonrpc: JsonRpcVersion,
-            id,
-            method: method.into(),
-            params,
-        }
+        Self { jsonrpc: JsonRpcVersion, id, method: method.into(), params }
     }
 }
 
 impl Notification {
     /// A notification with optional params.
     pub fn new(method: impl Into<String>, params: Option<JsonObject>) -> Self {
-        Self {
-            jsonrpc: JsonRpcVersion,
-            method: method.into(),
-            params,
-        }
+        Self { jsonrpc: JsonRpcVersion, method: method.into(), params }
     }
 }
 
 impl Response {
     /// A success response.
     pub fn result(id: RequestId, result: Value) -> Self {
-        Self {
-            jsonrpc: JsonRpcVersion,
-            id: Some(id),
-            outcome: Outcome::Result(result),
-        }
+        Self { jsonrpc: JsonRpcVersion, id: Some(id), outcome: Outcome::Result(result) }
     }
 
     /// An error response; `id` is `None` when the request's id could not be read.
     pub fn error(id: Option<RequestId>, error: ErrorObject) -> Self {
-        Self {
-            jsonrpc: JsonRpcVersion,
-            id,
-            outcome: Outcome::Error(error),
-        }
+        Self { jsonrpc: JsonRpcVersion, id, outcome: Outcome::Error(error) }
     }
 }
 
@@ -259,59 +233,40 @@ impl Message {
     /// without `id` a notification, `result` or `error` a response. Batches (arrays) are not
     /// part of MCP since `2025-06-18` and are rejected as invalid requests.
     pub fn parse(bytes: &[u8]) -> Result<Message, Rejected> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| Rejected {
-            id: None,
-            error: ErrorObject::parse_error(format!("invalid JSON: {e}")),
-        })?;
+        let value: Value = serde_json::from_slice(bytes)
+            .map_err(|e| Rejected { id: None, error: ErrorObject::parse_error(format!("invalid JSON: {e}")) })?;
         Self::from_value(value)
     }
 
     /// Classifies an already-parsed JSON value.
     pub fn from_value(value: Value) -> Result<Message, Rejected> {
         let Value::Object(obj) = value else {
-            let what = if value.is_array() {
-                "a batch (array)"
-            } else {
-                "not an object"
-            };
+            let what = if value.is_array() { "a batch (array)" } else { "not an object" };
             return Err(Rejected {
                 id: None,
                 error: ErrorObject::invalid_request(format!("invalid request: message is {what}")),
             });
         };
         // Read the id first so that every later complaint can be correlated.
-        let id = obj
-            .get("id")
-            .and_then(|v| serde_json::from_value::<RequestId>(v.clone()).ok());
-        let reject = |msg: String| Rejected {
-            id: id.clone(),
-            error: ErrorObject::invalid_request(msg),
-        };
+        let id = obj.get("id").and_then(|v| serde_json::from_value::<RequestId>(v.clone()).ok());
+        let reject = |msg: String| Rejected { id: id.clone(), error: ErrorObject::invalid_request(msg) };
         let value = Value::Object(obj);
         let map = value.as_object().expect("checked above");
         if map.contains_key("method") {
             if map.contains_key("id") {
                 if id.is_none() {
-                    return Err(reject(
-                        "invalid request: id must be a string or an integer".into(),
-                    ));
+                    return Err(reject("invalid request: id must be a string or an integer".into()));
                 }
-                serde_json::from_value(value)
-                    .map(Message::Request)
-                    .map_err(|e| reject(format!("invalid request: {e}")))
+                serde_json::from_value(value).map(Message::Request).map_err(|e| reject(format!("invalid request: {e}")))
             } else {
                 serde_json::from_value(value)
                     .map(Message::Notification)
                     .map_err(|e| reject(format!("invalid notification: {e}")))
             }
         } else if map.contains_key("result") || map.contains_key("error") {
-            serde_json::from_value(value)
-                .map(Message::Response)
-                .map_err(|e| reject(format!("invalid response: {e}")))
+            serde_json::from_value(value).map(Message::Response).map_err(|e| reject(format!("invalid response: {e}")))
         } else {
-            Err(reject(
-                "invalid request: no method, result or error member".into(),
-            ))
+            Err(reject("invalid request: no method, result or error member".into()))
         }
     }
 

@@ -4,8 +4,6 @@ pub mod jsonrpc;
 pub mod types;
 pub mod version;
 
-pub use jsonrpc::{
-    ErrorObject, JsonObject, Message, Notification, Request, RequestId, Response, codes,
-};
+pub use jsonrpc::{ErrorObject, JsonObject, Message, Notification, Request, RequestId, Response, codes};
 pub use types::*;
 pub use version::{Era, ProtocolVersion, meta_keys};

@@ -304,11 +304,7 @@ pub struct Tool {
 
 impl Tool {
     /// A tool with a name, a description and an input schema.
-    pub fn new(
-        name: impl Into<String>,
-        description: impl Into<String>,
-        input_schema: JsonObject,
-    ) -> Self {
+    pub fn new(name: impl Into<String>, description: impl Into<String>, input_schema: JsonObject) -> Self {
         Self {
             name: name.into(),
             title: None,
@@ -398,29 +394,18 @@ pub struct CallToolResult {
 impl CallToolResult {
     /// A successful result with one text block.
     pub fn text(text: impl Into<String>) -> Self {
-        Self {
-            content: vec![Content::text(text)],
-            ..Self::default()
-        }
+        Self { content: vec![Content::text(text)], ..Self::default() }
     }
 
     /// A tool error the model can act on: `isError: true` with one text block.
     pub fn error(message: impl Into<String>) -> Self {
-        Self {
-            content: vec![Content::text(message)],
-            is_error: Some(true),
-            ..Self::default()
-        }
+        Self { content: vec![Content::text(message)], is_error: Some(true), ..Self::default() }
     }
 
     /// A structured result, with the JSON also given as text for clients that read only text.
     pub fn structured(value: Value) -> Self {
         let text = value.to_string();
-        Self {
-            content: vec![Content::text(text)],
-            structured_content: Some(value),
-            ..Self::default()
-        }
+        Self { content: vec![Content::text(text)], structured_content: Some(value), ..Self::default() }
     }
 
     /// True when `isError` is set.
@@ -557,21 +542,12 @@ pub enum Content {
 impl Content {
     /// A text block.
     pub fn text(text: impl Into<String>) -> Self {
-        Content::Text(TextContent {
-            text: text.into(),
-            annotations: None,
-            meta: None,
-        })
+        Content::Text(TextContent { text: text.into(), annotations: None, meta: None })
     }
 
     /// An image block from base64 data.
     pub fn image(data: impl Into<String>, mime_type: impl Into<String>) -> Self {
-        Content::Image(BinaryContent {
-            data: data.into(),
-            mime_type: mime_type.into(),
-            annotations: None,
-            meta: None,
-        })
+        Content::Image(BinaryContent { data: data.into(), mime_type: mime_type.into(), annotations: None, meta: None })
     }
 }
 
@@ -660,18 +636,8 @@ pub struct ResourceContents {
 
 impl ResourceContents {
     /// Text contents.
-    pub fn text(
-        uri: impl Into<String>,
-        mime_type: Option<String>,
-        text: impl Into<String>,
-    ) -> Self {
-        Self {
-            uri: uri.into(),
-            mime_type,
-            text: Some(text.into()),
-            blob: None,
-            meta: None,
-        }
+    pub fn text(uri: impl Into<String>, mime_type: Option<String>, text: impl Into<String>) -> Self {
+        Self { uri: uri.into(), mime_type, text: Some(text.into()), blob: None, meta: None }
     }
 }
 
@@ -931,18 +897,8 @@ pub struct ProgressParams {
 
 impl ProgressParams {
     /// Progress for `token`; whole numbers are sent as JSON integers.
-    pub fn new(
-        progress_token: ProgressToken,
-        progress: f64,
-        total: Option<f64>,
-        message: Option<String>,
-    ) -> Self {
-        Self {
-            progress_token,
-            progress: number(progress),
-            total: total.map(number),
-            message,
-        }
+    pub fn new(progress_token: ProgressToken, progress: f64, total: Option<f64>, message: Option<String>) -> Self {
+        Self { progress_token, progress: number(progress), total: total.map(number), message }
     }
 
     /// Progress as a float.
@@ -957,9 +913,7 @@ impl ProgressParams {
 
     /// Progress as a fraction of the total, when the total is known and positive.
     pub fn fraction(&self) -> Option<f64> {
-        self.total_value()
-            .filter(|t| *t > 0.0)
-            .map(|t| self.value() / t)
+        self.total_value().filter(|t| *t > 0.0).map(|t| self.value() / t)
     }
 }
 

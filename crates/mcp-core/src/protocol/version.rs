@@ -38,13 +38,8 @@ pub enum Era {
 
 impl ProtocolVersion {
     /// Every revision, oldest first.
-    pub const ALL: [ProtocolVersion; 5] = [
-        Self::V2024_11_05,
-        Self::V2025_03_26,
-        Self::V2025_06_18,
-        Self::V2025_11_25,
-        Self::V2026_07_28,
-    ];
+    pub const ALL: [ProtocolVersion; 5] =
+        [Self::V2024_11_05, Self::V2025_03_26, Self::V2025_06_18, Self::V2025_11_25, Self::V2026_07_28];
     /// The newest revision of the stateless era.
     pub const LATEST_MODERN: ProtocolVersion = Self::V2026_07_28;
     /// The newest revision reachable through `initialize`.

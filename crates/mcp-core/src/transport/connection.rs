@@ -20,8 +20,7 @@ use super::framing::{Frame, LineReader};
 use crate::error::{Error, Result};
 use crate::protocol::jsonrpc::Outcome;
 use crate::protocol::{
-    CancelledParams, ErrorObject, JsonObject, Message, Notification, Request, RequestId, Response,
-    methods,
+    CancelledParams, ErrorObject, JsonObject, Message, Notification, Request, RequestId, Response, methods,
 };
 
 /// How long requests still being handled may take to answer once the input has ended.
@@ -40,12 +39,7 @@ pub(crate) enum Role {
 #[async_trait]
 pub(crate) trait Handler: Send + Sync + 'static {
     /// Answers one request. `cancel` fires when the peer cancels it or the connection closes.
-    async fn request(
-        &self,
-        peer: Peer,
-        request: Request,
-        cancel: CancellationToken,
-    ) -> Result<Value, ErrorObject>;
+    async fn request(&self, peer: Peer, request: Request, cancel: CancellationToken) -> Result<Value, ErrorObject>;
     /// Takes one notification. Called in arrival order on the reader task: keep it short.
     fn notification(&self, peer: &Peer, notification: Notification);
 }
@@ -69,9 +63,7 @@ pub(crate) struct Peer {
 
 impl std::fmt::Debug for Peer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Peer")
-            .field("name", &self.inner.name)
-            .finish_non_exhaustive()
+        f.debug_struct("Peer").field("name", &self.inner.name).finish_non_exhaustive()
     }
 }
 
@@ -123,21 +115,11 @@ where
         }),
     };
     let writer_task = tokio::spawn(write_loop(writer, out_rx, peer.inner.shutdown.clone()));
-    let task = tokio::spawn(read_loop(
-        peer.clone(),
-        reader,
-        handler,
-        options,
-        writer_task,
-    ));
+    let task = tokio::spawn(read_loop(peer.clone(), reader, handler, options, writer_task));
     (peer, task)
 }
 
-async fn write_loop<W: AsyncWrite + Unpin>(
-    writer: W,
-    mut rx: mpsc::Receiver<Vec<u8>>,
-    shutdown: CancellationToken,
-) {
+async fn write_loop<W: AsyncWrite + Unpin>(writer: W, mut rx: mpsc::Receiver<Vec<u8>>, shutdown: CancellationToken) {
     let mut writer = tokio::io::BufWriter::with_capacity(64 * 1024, writer);
     loop {
         let line = tokio::select! {
@@ -170,10 +152,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
     options: Options,
     writer_task: tokio::task::JoinHandle<()>,
 ) {
-    let mut lines = LineReader::new(
-        BufReader::with_capacity(64 * 1024, reader),
-        options.max_message_bytes,
-    );
+    let mut lines = LineReader::new(BufReader::with_capacity(64 * 1024, reader), options.max_message_bytes);
     let mut handlers = JoinSet::new();
     loop {
         let frame = match lines.next().await {
@@ -187,16 +166,10 @@ async fn read_loop<R: AsyncRead + Unpin>(
         let line = match frame {
             Frame::Line(line) => line,
             Frame::Oversized { len } => {
-                let msg = format!(
-                    "message of {len} bytes exceeds the limit of {} bytes",
-                    options.max_message_bytes
-                );
+                let msg = format!("message of {len} bytes exceeds the limit of {} bytes", options.max_message_bytes);
                 tracing::warn!(peer = %options.name, "{msg}");
                 if options.role == Role::Server {
-                    peer.send_message(&Message::Response(Response::error(
-                        None,
-                        ErrorObject::invalid_request(msg),
-                    )));
+                    peer.send_message(&Message::Response(Response::error(None, ErrorObject::invalid_request(msg))));
                 }
                 continue;
             }
@@ -208,10 +181,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
             Err(rejected) => {
                 tracing::warn!(peer = %options.name, error = %rejected.error, "malformed message");
                 if options.role == Role::Server {
-                    peer.send_message(&Message::Response(Response::error(
-                        rejected.id,
-                        rejected.error,
-                    )));
+                    peer.send_message(&Message::Response(Response::error(rejected.id, rejected.error)));
                 }
             }
             Ok(Message::Response(response)) => peer.complete(response),
@@ -234,19 +204,11 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     }
                 };
                 if duplicate {
-                    let err = ErrorObject::invalid_request(format!(
-                        "request id {} is already in use",
-                        request.id
-                    ));
+                    let err = ErrorObject::invalid_request(format!("request id {} is already in use", request.id));
                     peer.send_message(&Message::Response(Response::error(Some(request.id), err)));
                     continue;
                 }
-                handlers.spawn(handle_request(
-                    peer.clone(),
-                    handler.clone(),
-                    request,
-                    cancel,
-                ));
+                handlers.spawn(handle_request(peer.clone(), handler.clone(), request, cancel));
             }
         }
         // Reap finished handler tasks so the set does not grow with the connection's age.
@@ -255,10 +217,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
 
     // Input ended. A client may send its last requests and close its output at once, so work in
     // progress gets a grace period to answer; after that it is cancelled.
-    let drained = tokio::time::timeout(DRAIN_GRACE, async {
-        while handlers.join_next().await.is_some() {}
-    })
-    .await;
+    let drained = tokio::time::timeout(DRAIN_GRACE, async { while handlers.join_next().await.is_some() {} }).await;
     if drained.is_err() {
         let cancels: Vec<_> = peer.inner.state().in_flight.values().cloned().collect();
         for c in cancels {
@@ -277,21 +236,13 @@ async fn read_loop<R: AsyncRead + Unpin>(
     let _ = writer_task.await;
 }
 
-async fn handle_request(
-    peer: Peer,
-    handler: Arc<dyn Handler>,
-    request: Request,
-    cancel: CancellationToken,
-) {
+async fn handle_request(peer: Peer, handler: Arc<dyn Handler>, request: Request, cancel: CancellationToken) {
     let id = request.id.clone();
     let method = request.method.clone();
     let tool = tool_name(&request);
     let span = tracing::info_span!("mcp.request", peer = %peer.inner.name, %method, tool, outcome = tracing::field::Empty, duration_ms = tracing::field::Empty);
     let started = Instant::now();
-    let outcome = handler
-        .request(peer.clone(), request, cancel.clone())
-        .instrument(span.clone())
-        .await;
+    let outcome = handler.request(peer.clone(), request, cancel.clone()).instrument(span.clone()).await;
     span.record("duration_ms", started.elapsed().as_secs_f64() * 1000.0);
     span.record("outcome", if outcome.is_ok() { "ok" } else { "error" });
     peer.inner.state().in_flight.remove(&id);
@@ -310,12 +261,7 @@ fn tool_name(request: &Request) -> Option<String> {
     if request.method != methods::TOOLS_CALL {
         return None;
     }
-    request
-        .params
-        .as_ref()?
-        .get("name")?
-        .as_str()
-        .map(str::to_owned)
+    request.params.as_ref()?.get("name")?.as_str().map(str::to_owned)
 }
 
 /// Removes a pending call when its future is dropped or times out, and tells the peer.
@@ -333,12 +279,9 @@ impl Drop for PendingGuard<'_> {
         }
         let removed = self.peer.inner.state().pending.remove(&self.id).is_some();
         if removed && self.send_cancel {
-            let params = CancelledParams {
-                request_id: self.id.clone(),
-                reason: Some("request abandoned by the client".into()),
-            };
-            self.peer
-                .notify_lossy(methods::CANCELLED, to_object(&params));
+            let params =
+                CancelledParams { request_id: self.id.clone(), reason: Some("request abandoned by the client".into()) };
+            self.peer.notify_lossy(methods::CANCELLED, to_object(&params));
         }
     }
 }
@@ -370,20 +313,12 @@ impl Peer {
         {
             let mut state = self.inner.state();
             if let Some(reason) = &state.closed {
-                return Err(Error::Closed {
-                    server: self.inner.name.clone(),
-                    reason: reason.clone(),
-                });
+                return Err(Error::Closed { server: self.inner.name.clone(), reason: reason.clone() });
             }
             state.pending.insert(id.clone(), tx);
         }
         let send_cancel = method != methods::INITIALIZE && method != methods::DISCOVER;
-        let mut guard = PendingGuard {
-            peer: self,
-            id: id.clone(),
-            armed: true,
-            send_cancel,
-        };
+        let mut guard = PendingGuard { peer: self, id: id.clone(), armed: true, send_cancel };
         let request = Message::Request(Request::new(id, method, params));
         if self.inner.out.send(request.to_bytes()).await.is_err() {
             guard.armed = false;
@@ -394,11 +329,9 @@ impl Peer {
             Ok(Ok(result)) => {
                 guard.armed = false;
                 result.map_err(|e| match e {
-                    Error::Rpc { error, .. } => Error::Rpc {
-                        server: self.inner.name.clone(),
-                        method: method.to_owned(),
-                        error,
-                    },
+                    Error::Rpc { error, .. } => {
+                        Error::Rpc { server: self.inner.name.clone(), method: method.to_owned(), error }
+                    }
                     other => other,
                 })
             }
@@ -408,11 +341,7 @@ impl Peer {
             }
             Err(_) => {
                 drop(guard);
-                Err(Error::Timeout {
-                    server: self.inner.name.clone(),
-                    method: method.to_owned(),
-                    after: timeout,
-                })
+                Err(Error::Timeout { server: self.inner.name.clone(), method: method.to_owned(), after: timeout })
             }
         }
     }
@@ -420,11 +349,7 @@ impl Peer {
     /// Sends a notification, waiting for room in the outgoing queue.
     pub(crate) async fn notify(&self, method: &str, params: Option<JsonObject>) -> Result<()> {
         let bytes = Message::Notification(Notification::new(method, params)).to_bytes();
-        self.inner
-            .out
-            .send(bytes)
-            .await
-            .map_err(|_| self.closed_error())
+        self.inner.out.send(bytes).await.map_err(|_| self.closed_error())
     }
 
     /// Sends a notification without waiting; dropped if the queue is full or closed.
@@ -457,20 +382,14 @@ impl Peer {
         };
         let result = match response.outcome {
             Outcome::Result(value) => Ok(value),
-            Outcome::Error(error) => Err(Error::Rpc {
-                server: self.inner.name.clone(),
-                method: String::new(),
-                error,
-            }),
+            Outcome::Error(error) => Err(Error::Rpc { server: self.inner.name.clone(), method: String::new(), error }),
         };
         let _ = tx.send(result);
     }
 
     fn cancel_in_flight(&self, params: Option<&JsonObject>) {
         let Some(params) = params else { return };
-        let Ok(cancelled) =
-            serde_json::from_value::<CancelledParams>(Value::Object(params.clone()))
-        else {
+        let Ok(cancelled) = serde_json::from_value::<CancelledParams>(Value::Object(params.clone())) else {
             return;
         };
         if let Some(token) = self.inner.state().in_flight.get(&cancelled.request_id) {
@@ -486,24 +405,13 @@ impl Peer {
             state.pending.drain().map(|(_, tx)| tx).collect()
         };
         for tx in pending {
-            let _ = tx.send(Err(Error::Closed {
-                server: self.inner.name.clone(),
-                reason: reason.clone(),
-            }));
+            let _ = tx.send(Err(Error::Closed { server: self.inner.name.clone(), reason: reason.clone() }));
         }
     }
 
     fn closed_error(&self) -> Error {
-        let reason = self
-            .inner
-            .state()
-            .closed
-            .clone()
-            .unwrap_or_else(|| "connection closed".to_owned());
-        Error::Closed {
-            server: self.inner.name.clone(),
-            reason,
-        }
+        let reason = self.inner.state().closed.clone().unwrap_or_else(|| "connection closed".to_owned());
+        Error::Closed { server: self.inner.name.clone(), reason }
     }
 
     /// Closes our output once what is queued has been written.

@@ -30,12 +30,7 @@ pub struct LineReader<R> {
 impl<R: AsyncBufRead + Unpin> LineReader<R> {
     /// A reader that rejects lines of more than `max` bytes.
     pub fn new(inner: R, max: usize) -> Self {
-        Self {
-            inner,
-            max,
-            buf: Vec::new(),
-            skipping: None,
-        }
+        Self { inner, max, buf: Vec::new(), skipping: None }
     }
 
     /// The next frame, or `None` at end of input.
@@ -129,14 +124,7 @@ mod tests {
     #[tokio::test]
     async fn oversized_line_is_skipped_and_reading_resumes() {
         let got = frames(b"0123456789ABCDEF\nok\n0123456789ABC", 8).await;
-        assert_eq!(
-            got,
-            vec![
-                Frame::Oversized { len: 16 },
-                Frame::Line(b"ok".to_vec()),
-                Frame::Oversized { len: 13 }
-            ]
-        );
+        assert_eq!(got, vec![Frame::Oversized { len: 16 }, Frame::Line(b"ok".to_vec()), Frame::Oversized { len: 13 }]);
     }
 
     #[tokio::test]

@@ -47,11 +47,7 @@ pub(crate) fn spawn(name: &str, server: &StdioServer) -> Result<Spawned> {
     command
         .args(&server.args)
         .env_clear()
-        .envs(
-            INHERITED_ENV
-                .iter()
-                .filter_map(|k| std::env::var_os(k).map(|v| (*k, v))),
-        )
+        .envs(INHERITED_ENV.iter().filter_map(|k| std::env::var_os(k).map(|v| (*k, v))))
         .envs(&server.env)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -65,18 +61,9 @@ pub(crate) fn spawn(name: &str, server: &StdioServer) -> Result<Spawned> {
         command: server.command.clone(),
         source,
     })?;
-    let stdin = child
-        .stdin
-        .take()
-        .ok_or_else(|| missing_pipe(name, &server.command))?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| missing_pipe(name, &server.command))?;
-    let stderr = child
-        .stderr
-        .take()
-        .ok_or_else(|| missing_pipe(name, &server.command))?;
+    let stdin = child.stdin.take().ok_or_else(|| missing_pipe(name, &server.command))?;
+    let stdout = child.stdout.take().ok_or_else(|| missing_pipe(name, &server.command))?;
+    let stderr = child.stderr.take().ok_or_else(|| missing_pipe(name, &server.command))?;
 
     let tail = Arc::new(Mutex::new(VecDeque::with_capacity(STDERR_TAIL_LINES)));
     let stderr_task = {
@@ -119,12 +106,7 @@ pub(crate) fn spawn(name: &str, server: &StdioServer) -> Result<Spawned> {
             }
         })
     };
-    Ok(Spawned {
-        stdin,
-        stdout,
-        close_reason,
-        child,
-    })
+    Ok(Spawned { stdin, stdout, close_reason, child })
 }
 
 fn missing_pipe(name: &str, command: &str) -> Error {

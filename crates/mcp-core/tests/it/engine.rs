@@ -8,8 +8,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use mcp_core::protocol::{Era, Implementation, JsonObject, ProtocolVersion, codes};
 use mcp_core::{
-    CallEvent, Client, ClientOptions, EraPreference, Error, Registry, Server, ToolContext,
-    ToolError, tool,
+    CallEvent, Client, ClientOptions, EraPreference, Error, Registry, Server, ToolContext, ToolError, tool,
 };
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -25,14 +24,10 @@ struct Nothing {}
 
 fn registry(cancel_seen: Arc<AtomicBool>) -> Registry {
     let mut registry = Registry::new();
-    registry.tool(tool(
-        "sleep",
-        "sleeps, then returns its tag",
-        |a: Sleep, _cx: ToolContext| async move {
-            tokio::time::sleep(Duration::from_millis(a.ms)).await;
-            Ok::<_, ToolError>(a.tag)
-        },
-    ));
+    registry.tool(tool("sleep", "sleeps, then returns its tag", |a: Sleep, _cx: ToolContext| async move {
+        tokio::time::sleep(Duration::from_millis(a.ms)).await;
+        Ok::<_, ToolError>(a.tag)
+    }));
     registry.tool(tool(
         "wait_for_cancel",
         "reports progress once, then waits to be cancelled",
@@ -47,30 +42,22 @@ fn registry(cancel_seen: Arc<AtomicBool>) -> Registry {
         },
     ));
     for n in 0..3 {
-        registry.tool(tool(
-            format!("filler_{n}"),
-            "pads the list",
-            |_: Nothing, _cx: ToolContext| async move { Ok::<_, ToolError>(String::new()) },
-        ));
+        registry.tool(tool(format!("filler_{n}"), "pads the list", |_: Nothing, _cx: ToolContext| async move {
+            Ok::<_, ToolError>(String::new())
+        }));
     }
     registry
 }
 
 async fn pair(options: ClientOptions, page_size: usize) -> (Client, Arc<AtomicBool>) {
     let seen = Arc::new(AtomicBool::new(false));
-    let server = Server::builder(
-        Implementation::new("test-server", "1.0"),
-        registry(seen.clone()),
-    )
-    .page_size(page_size)
-    .build();
+    let server =
+        Server::builder(Implementation::new("test-server", "1.0"), registry(seen.clone())).page_size(page_size).build();
     let (client_io, server_io) = tokio::io::duplex(64 * 1024);
     let (server_read, server_write) = tokio::io::split(server_io);
     tokio::spawn(async move { server.serve(server_read, server_write).await });
     let (client_read, client_write) = tokio::io::split(client_io);
-    let client = Client::connect("test", client_read, client_write, options)
-        .await
-        .expect("connects");
+    let client = Client::connect("test", client_read, client_write, options).await.expect("connects");
     (client, seen)
 }
 
@@ -86,15 +73,9 @@ async fn eras_are_negotiated_both_ways() {
     let (modern, _) = pair(ClientOptions::default(), 100).await;
     assert_eq!(modern.protocol_version(), ProtocolVersion::V2026_07_28);
     assert_eq!(modern.era(), Era::Modern);
-    assert_eq!(
-        modern.server_info().map(|i| i.name.as_str()),
-        Some("test-server")
-    );
+    assert_eq!(modern.server_info().map(|i| i.name.as_str()), Some("test-server"));
 
-    let legacy_options = ClientOptions {
-        era: EraPreference::Handshake,
-        ..ClientOptions::default()
-    };
+    let legacy_options = ClientOptions { era: EraPreference::Handshake, ..ClientOptions::default() };
     let (legacy, _) = pair(legacy_options, 100).await;
     assert_eq!(legacy.protocol_version(), ProtocolVersion::V2025_11_25);
     assert_eq!(legacy.era(), Era::Handshake);
@@ -102,10 +83,7 @@ async fn eras_are_negotiated_both_ways() {
     // Both eras see the same tools and results.
     for client in [&modern, &legacy] {
         assert_eq!(client.list_tools().await.expect("lists").len(), 5);
-        let r = client
-            .call_tool("sleep", args(json!({"ms": 1, "tag": "x"})))
-            .await
-            .expect("calls");
+        let r = client.call_tool("sleep", args(json!({"ms": 1, "tag": "x"}))).await.expect("calls");
         assert_eq!(r.text_content(), "x");
     }
 }
@@ -117,20 +95,12 @@ async fn many_calls_in_flight_on_one_connection_complete_out_of_order() {
         let client = &client;
         async move {
             // Later calls sleep less, so answers come back in reverse order.
-            let r = client
-                .call_tool(
-                    "sleep",
-                    args(json!({"ms": 64 - i, "tag": format!("call-{i}")})),
-                )
-                .await;
+            let r = client.call_tool("sleep", args(json!({"ms": 64 - i, "tag": format!("call-{i}")}))).await;
             (i, r)
         }
     });
     for (i, result) in futures_util::future::join_all(calls).await {
-        assert_eq!(
-            result.expect("answered").text_content(),
-            format!("call-{i}")
-        );
+        assert_eq!(result.expect("answered").text_content(), format!("call-{i}"));
     }
 }
 
@@ -142,26 +112,10 @@ async fn pagination_is_followed_to_the_end_and_bad_cursors_are_refused() {
     assert!(first.next_cursor.is_some());
     let all = client.list_tools().await.expect("all pages");
     let names: Vec<_> = all.iter().map(|t| t.name.as_str()).collect();
-    assert_eq!(
-        names,
-        [
-            "sleep",
-            "wait_for_cancel",
-            "filler_0",
-            "filler_1",
-            "filler_2"
-        ]
-    );
+    assert_eq!(names, ["sleep", "wait_for_cancel", "filler_0", "filler_1", "filler_2"]);
 
-    let err = client
-        .list_tools_page(Some("not-a-cursor".into()))
-        .await
-        .expect_err("bad cursor");
-    assert_eq!(
-        err.rpc_error().map(|e| e.code),
-        Some(codes::INVALID_PARAMS),
-        "{err}"
-    );
+    let err = client.list_tools_page(Some("not-a-cursor".into())).await.expect_err("bad cursor");
+    assert_eq!(err.rpc_error().map(|e| e.code), Some(codes::INVALID_PARAMS), "{err}");
 }
 
 #[tokio::test]
@@ -184,15 +138,9 @@ async fn progress_streams_and_dropping_the_stream_cancels_the_call_on_the_server
 
 #[tokio::test]
 async fn a_timeout_cancels_the_tool_on_the_server() {
-    let options = ClientOptions {
-        request_timeout: Duration::from_millis(200),
-        ..ClientOptions::default()
-    };
+    let options = ClientOptions { request_timeout: Duration::from_millis(200), ..ClientOptions::default() };
     let (client, cancel_seen) = pair(options, 100).await;
-    let err = client
-        .call_tool("wait_for_cancel", JsonObject::new())
-        .await
-        .expect_err("times out");
+    let err = client.call_tool("wait_for_cancel", JsonObject::new()).await.expect_err("times out");
     assert!(matches!(err, Error::Timeout { .. }), "{err}");
     for _ in 0..100 {
         if cancel_seen.load(Ordering::SeqCst) {
@@ -206,32 +154,16 @@ async fn a_timeout_cancels_the_tool_on_the_server() {
 #[tokio::test]
 async fn unknown_methods_and_tools_are_protocol_errors_and_bad_arguments_are_tool_errors() {
     let (client, _) = pair(ClientOptions::default(), 100).await;
-    let err = client
-        .request::<_, Value>("bogus/method", &json!({}))
-        .await
-        .expect_err("unknown");
+    let err = client.request::<_, Value>("bogus/method", &json!({})).await.expect_err("unknown");
     let rpc = err.rpc_error().expect("a JSON-RPC error");
-    assert_eq!(
-        (rpc.code, rpc.message.as_str()),
-        (codes::METHOD_NOT_FOUND, "method not found: bogus/method")
-    );
+    assert_eq!((rpc.code, rpc.message.as_str()), (codes::METHOD_NOT_FOUND, "method not found: bogus/method"));
 
-    let err = client
-        .call_tool("no_such_tool", JsonObject::new())
-        .await
-        .expect_err("unknown tool");
+    let err = client.call_tool("no_such_tool", JsonObject::new()).await.expect_err("unknown tool");
     assert_eq!(err.rpc_error().map(|e| e.code), Some(codes::INVALID_PARAMS));
 
-    let bad = client
-        .call_tool("sleep", args(json!({"ms": "soon", "tag": "x"})))
-        .await
-        .expect("a result");
+    let bad = client.call_tool("sleep", args(json!({"ms": "soon", "tag": "x"}))).await.expect("a result");
     assert!(bad.is_error());
-    assert!(
-        bad.text_content().contains("field `ms`"),
-        "{}",
-        bad.text_content()
-    );
+    assert!(bad.text_content().contains("field `ms`"), "{}", bad.text_content());
 }
 
 /// Writes raw lines to a server and reads its raw answers.
@@ -245,10 +177,7 @@ async fn raw_exchange(lines: &[String], max_message_bytes: usize) -> Vec<Value> 
     let writer = {
         let payload: String = lines.iter().map(|l| format!("{l}\n")).collect();
         async move {
-            client_io
-                .write_all(payload.as_bytes())
-                .await
-                .expect("write");
+            client_io.write_all(payload.as_bytes()).await.expect("write");
             client_io.shutdown().await.expect("close our output");
             client_io
         }
@@ -259,19 +188,13 @@ async fn raw_exchange(lines: &[String], max_message_bytes: usize) -> Vec<Value> 
     while let Some(line) = reader.next_line().await.expect("read") {
         answers.push(serde_json::from_str(&line).expect("the server writes JSON"));
     }
-    serving
-        .await
-        .expect("server task")
-        .expect("server ends cleanly");
+    serving.await.expect("server task").expect("server ends cleanly");
     answers
 }
 
 #[tokio::test]
 async fn the_server_answers_bad_input_and_keeps_serving() {
-    let big = format!(
-        r#"{{"jsonrpc":"2.0","id":99,"method":"ping","params":{{"pad":"{}"}}}}"#,
-        "x".repeat(4096)
-    );
+    let big = format!(r#"{{"jsonrpc":"2.0","id":99,"method":"ping","params":{{"pad":"{}"}}}}"#, "x".repeat(4096));
     let lines = [
         "this is not json".to_owned(),
         "[]".to_owned(),
@@ -283,40 +206,20 @@ async fn the_server_answers_bad_input_and_keeps_serving() {
         r#"{"jsonrpc":"2.0","id":5,"method":"ping"}"#.to_owned(),
     ];
     let answers = raw_exchange(&lines, 1024).await;
-    let find = |id: Value| {
+    let find = |id: Value| answers.iter().find(|a| a["id"] == id).cloned().unwrap_or(Value::Null);
+    let nulls: Vec<i64> =
+        answers.iter().filter(|a| a["id"].is_null()).map(|a| a["error"]["code"].as_i64().unwrap_or(0)).collect();
+    // Invalid JSON, a batch, and the oversized line have no readable id.
+    assert_eq!(nulls, [codes::PARSE_ERROR, codes::INVALID_REQUEST, codes::INVALID_REQUEST], "{answers:#?}");
+    assert!(
         answers
             .iter()
-            .find(|a| a["id"] == id)
-            .cloned()
-            .unwrap_or(Value::Null)
-    };
-    let nulls: Vec<i64> = answers
-        .iter()
-        .filter(|a| a["id"].is_null())
-        .map(|a| a["error"]["code"].as_i64().unwrap_or(0))
-        .collect();
-    // Invalid JSON, a batch, and the oversized line have no readable id.
-    assert_eq!(
-        nulls,
-        [
-            codes::PARSE_ERROR,
-            codes::INVALID_REQUEST,
-            codes::INVALID_REQUEST
-        ],
-        "{answers:#?}"
+            .any(|a| { a["error"]["message"].as_str().is_some_and(|m| m.contains("exceeds the limit of 1024 bytes")) })
     );
-    assert!(answers.iter().any(|a| {
-        a["error"]["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("exceeds the limit of 1024 bytes"))
-    }));
     assert_eq!(find(json!(1))["error"]["code"], codes::METHOD_NOT_FOUND);
     assert_eq!(find(json!(2))["error"]["code"], codes::INVALID_REQUEST);
     assert_eq!(find(json!(3))["error"]["code"], codes::INVALID_PARAMS);
-    assert_eq!(
-        find(json!(4))["error"]["code"],
-        codes::UNSUPPORTED_PROTOCOL_VERSION
-    );
+    assert_eq!(find(json!(4))["error"]["code"], codes::UNSUPPORTED_PROTOCOL_VERSION);
     assert_eq!(find(json!(4))["error"]["data"]["requested"], "1999-01-01");
     assert_eq!(find(json!(5))["result"], json!({}));
     assert_eq!(answers.len(), 8, "{answers:#?}");
@@ -329,19 +232,10 @@ async fn initialize_negotiates_down_to_older_revisions_and_up_from_unknown_ones(
             r#"{{"jsonrpc":"2.0","id":{id},"method":"initialize","params":{{"protocolVersion":"{version}","capabilities":{{}},"clientInfo":{{"name":"t","version":"1"}}}}}}"#
         )
     };
-    let lines = [
-        init(1, "2025-03-26"),
-        init(2, "2025-06-18"),
-        init(3, "2099-01-01"),
-        init(4, "2026-07-28"),
-    ];
+    let lines = [init(1, "2025-03-26"), init(2, "2025-06-18"), init(3, "2099-01-01"), init(4, "2026-07-28")];
     let answers = raw_exchange(&lines, 1 << 20).await;
     let chosen = |id: u32| {
-        answers
-            .iter()
-            .find(|a| a["id"] == id)
-            .map(|a| a["result"]["protocolVersion"].clone())
-            .unwrap_or(Value::Null)
+        answers.iter().find(|a| a["id"] == id).map(|a| a["result"]["protocolVersion"].clone()).unwrap_or(Value::Null)
     };
     assert_eq!(chosen(1), "2025-03-26");
     assert_eq!(chosen(2), "2025-06-18");
@@ -351,11 +245,9 @@ async fn initialize_negotiates_down_to_older_revisions_and_up_from_unknown_ones(
 }
 
 fn linked_tools(registry: &mut Registry) {
-    registry.tool(tool(
-        "linked_probe",
-        "registered through inventory",
-        |_: Nothing, _cx: ToolContext| async move { Ok::<_, ToolError>(String::from("linked")) },
-    ));
+    registry.tool(tool("linked_probe", "registered through inventory", |_: Nothing, _cx: ToolContext| async move {
+        Ok::<_, ToolError>(String::from("linked"))
+    }));
 }
 
 mcp_core::register!(linked_tools);
@@ -363,9 +255,6 @@ mcp_core::register!(linked_tools);
 #[tokio::test]
 async fn tools_registered_by_linked_code_are_collected() {
     let registry = Registry::linked();
-    let result = registry
-        .tools
-        .call("linked_probe", JsonObject::new(), ToolContext::detached())
-        .await;
+    let result = registry.tools.call("linked_probe", JsonObject::new(), ToolContext::detached()).await;
     assert_eq!(result.text_content(), "linked");
 }

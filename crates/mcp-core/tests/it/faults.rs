@@ -10,18 +10,13 @@ use mcp_core::protocol::JsonObject;
 use mcp_core::{Client, ClientOptions, Error, McpConfig};
 
 fn fixture() -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/misbehaving_server.py")
-        .display()
-        .to_string()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/misbehaving_server.py").display().to_string()
 }
 
 async fn start(mode: &str, extra: &[&str], options: ClientOptions) -> Client {
     let mut args = vec![fixture(), mode.to_owned()];
     args.extend(extra.iter().map(|s| (*s).to_owned()));
-    Client::spawn("faulty", &StdioServer::new("python3", args), options)
-        .await
-        .expect("handshake succeeds")
+    Client::spawn("faulty", &StdioServer::new("python3", args), options).await.expect("handshake succeeds")
 }
 
 #[tokio::test]
@@ -31,26 +26,17 @@ async fn a_server_that_exits_mid_call_fails_every_pending_call_with_its_status_a
     // Three calls in flight; the first makes the server exit, so all three must fail at once.
     let calls = (0..3).map(|_| client.call_tool("work", JsonObject::new()));
     let results = futures_util::future::join_all(calls).await;
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "pending calls must fail promptly"
-    );
+    assert!(started.elapsed() < Duration::from_secs(5), "pending calls must fail promptly");
     for result in results {
         let err = result.expect_err("the server died");
         let text = err.to_string();
         assert!(matches!(err, Error::Closed { .. }), "{text}");
         assert!(text.contains("server `faulty`"), "{text}");
         assert!(text.contains("exit status: 3"), "{text}");
-        assert!(
-            text.contains("fatal: simulated crash while working"),
-            "{text}"
-        );
+        assert!(text.contains("fatal: simulated crash while working"), "{text}");
     }
     // Later calls fail immediately with the same explanation.
-    let later = client
-        .call_tool("work", JsonObject::new())
-        .await
-        .expect_err("closed");
+    let later = client.call_tool("work", JsonObject::new()).await.expect_err("closed");
     assert!(later.to_string().contains("exit status: 3"), "{later}");
 }
 
@@ -58,46 +44,25 @@ async fn a_server_that_exits_mid_call_fails_every_pending_call_with_its_status_a
 async fn a_hung_call_times_out_and_the_server_is_told_to_cancel() {
     let log = std::env::temp_dir().join(format!("mcp-core-hang-{}.log", std::process::id()));
     let _ = std::fs::remove_file(&log);
-    let options = ClientOptions {
-        request_timeout: Duration::from_millis(300),
-        ..ClientOptions::default()
-    };
+    let options = ClientOptions { request_timeout: Duration::from_millis(300), ..ClientOptions::default() };
     let client = start("hang", &[log.to_str().expect("utf-8 temp path")], options).await;
     let started = Instant::now();
-    let err = client
-        .call_tool("work", JsonObject::new())
-        .await
-        .expect_err("never answered");
+    let err = client.call_tool("work", JsonObject::new()).await.expect_err("never answered");
     assert!(started.elapsed() < Duration::from_secs(3));
     assert!(matches!(err, Error::Timeout { .. }), "{err}");
-    assert_eq!(
-        err.to_string(),
-        "server `faulty` did not answer tools/call within 300ms"
-    );
+    assert_eq!(err.to_string(), "server `faulty` did not answer tools/call within 300ms");
 
     // The server must receive notifications/cancelled naming the request it was sent.
     let deadline = Instant::now() + Duration::from_secs(5);
     let (call_id, cancelled) = loop {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
-        let messages: Vec<serde_json::Value> = text
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect();
-        let call = messages
-            .iter()
-            .find(|m| m["method"] == "tools/call")
-            .map(|m| m["id"].clone());
-        let cancel = messages
-            .iter()
-            .find(|m| m["method"] == "notifications/cancelled")
-            .cloned();
+        let messages: Vec<serde_json::Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        let call = messages.iter().find(|m| m["method"] == "tools/call").map(|m| m["id"].clone());
+        let cancel = messages.iter().find(|m| m["method"] == "notifications/cancelled").cloned();
         if let (Some(call), Some(cancel)) = (call, cancel) {
             break (call, cancel);
         }
-        assert!(
-            Instant::now() < deadline,
-            "no notifications/cancelled reached the server:\n{text}"
-        );
+        assert!(Instant::now() < deadline, "no notifications/cancelled reached the server:\n{text}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!(cancelled["params"]["requestId"], call_id);
@@ -110,10 +75,7 @@ async fn a_hung_call_times_out_and_the_server_is_told_to_cancel() {
 async fn junk_on_the_servers_stdout_is_skipped() {
     let client = start("garbage", &[], ClientOptions::default()).await;
     for n in 1..=3 {
-        let result = client
-            .call_tool("work", JsonObject::new())
-            .await
-            .expect("junk is ignored");
+        let result = client.call_tool("work", JsonObject::new()).await.expect("junk is ignored");
         assert_eq!(result.text_content(), format!("call {n} ok"));
     }
 }
@@ -128,15 +90,9 @@ async fn an_oversized_message_from_the_server_is_refused_without_losing_the_conn
     let client = start("oversized", &[], options).await;
     // The 2 MiB answer is dropped, so that call cannot complete: it times out instead of the
     // client buffering the whole line.
-    let err = client
-        .call_tool("work", JsonObject::new())
-        .await
-        .expect_err("oversized answer is refused");
+    let err = client.call_tool("work", JsonObject::new()).await.expect_err("oversized answer is refused");
     assert!(matches!(err, Error::Timeout { .. }), "{err}");
-    let next = client
-        .call_tool("work", JsonObject::new())
-        .await
-        .expect("the connection survives");
+    let next = client.call_tool("work", JsonObject::new()).await.expect("the connection survives");
     assert_eq!(next.text_content(), "call 2 ok");
 }
 
@@ -145,9 +101,7 @@ async fn a_missing_variable_is_named_and_its_neighbours_values_are_not_shown() {
     let text = r#"{"mcpServers": {"gh": {"command": "python3", "args": ["-c", "pass"],
         "env": {"TOKEN": "${MCP_CORE_TEST_UNSET_VARIABLE}", "OTHER": "${HOME}"}}}}"#;
     let config = McpConfig::parse(text, "mcp_config.json").expect("valid json");
-    let err = Client::from_config(&config, "gh", ClientOptions::default())
-        .await
-        .expect_err("variable is unset");
+    let err = Client::from_config(&config, "gh", ClientOptions::default()).await.expect_err("variable is unset");
     let message = err.to_string();
     assert_eq!(
         message,
@@ -161,12 +115,6 @@ async fn a_missing_variable_is_named_and_its_neighbours_values_are_not_shown() {
 #[tokio::test]
 async fn a_command_that_does_not_exist_is_a_spawn_error_naming_it() {
     let server = StdioServer::new("/nonexistent/mcp-server-binary", Vec::<String>::new());
-    let err = Client::spawn("ghost", &server, ClientOptions::default())
-        .await
-        .expect_err("cannot start");
-    assert!(
-        err.to_string()
-            .starts_with("server `ghost`: cannot start `/nonexistent/mcp-server-binary`"),
-        "{err}"
-    );
+    let err = Client::spawn("ghost", &server, ClientOptions::default()).await.expect_err("cannot start");
+    assert!(err.to_string().starts_with("server `ghost`: cannot start `/nonexistent/mcp-server-binary`"), "{err}");
 }

@@ -33,14 +33,10 @@ fn json_files(dir: &Path) -> Vec<PathBuf> {
 
 /// Parses `value` as `T` and serializes it again; the result must equal the input.
 fn round_trip<T: Serialize + DeserializeOwned>(value: &Value, what: &str) -> Result<(), String> {
-    let typed: T = serde_json::from_value(value.clone())
-        .map_err(|e| format!("{what}: does not parse: {e}"))?;
-    let back =
-        serde_json::to_value(&typed).map_err(|e| format!("{what}: does not serialize: {e}"))?;
+    let typed: T = serde_json::from_value(value.clone()).map_err(|e| format!("{what}: does not parse: {e}"))?;
+    let back = serde_json::to_value(&typed).map_err(|e| format!("{what}: does not serialize: {e}"))?;
     if &back != value {
-        return Err(format!(
-            "{what}: changed in the round trip\n  in:  {value}\n  out: {back}"
-        ));
+        return Err(format!("{what}: changed in the round trip\n  in:  {value}\n  out: {back}"));
     }
     Ok(())
 }
@@ -51,9 +47,7 @@ fn check_typed(ty: &str, value: &Value) -> Result<(), String> {
         "AudioContent" | "ImageContent" | "TextContent" | "EmbeddedResource" | "ResourceLink" => {
             round_trip::<Content>(value, ty)
         }
-        "BlobResourceContents" | "TextResourceContents" => {
-            round_trip::<ResourceContents>(value, ty)
-        }
+        "BlobResourceContents" | "TextResourceContents" => round_trip::<ResourceContents>(value, ty),
         "CallToolResult" => round_trip::<CallToolResult>(value, ty),
         "CompleteResult" => round_trip::<CompleteResult>(value, ty),
         "DiscoverResult" => round_trip::<DiscoverResult>(value, ty),
@@ -106,13 +100,10 @@ fn result_type(result: &Value) -> &'static str {
 
 /// Round-trips a whole JSON-RPC message and its typed params or result.
 fn check_message(value: &Value, what: &str) -> Result<(), String> {
-    let message =
-        Message::from_value(value.clone()).map_err(|r| format!("{what}: rejected: {}", r.error))?;
+    let message = Message::from_value(value.clone()).map_err(|r| format!("{what}: rejected: {}", r.error))?;
     let back: Value = serde_json::from_slice(&message.to_bytes()).map_err(|e| e.to_string())?;
     if &back != value {
-        return Err(format!(
-            "{what}: message changed\n  in:  {value}\n  out: {back}"
-        ));
+        return Err(format!("{what}: message changed\n  in:  {value}\n  out: {back}"));
     }
     let params = Value::Object(match &message {
         Message::Request(r) => r.params.clone().unwrap_or_default(),
@@ -120,10 +111,7 @@ fn check_message(value: &Value, what: &str) -> Result<(), String> {
         Message::Response(r) => match &r.outcome {
             jsonrpc::Outcome::Result(result) => return check_typed(result_type(result), result),
             jsonrpc::Outcome::Error(e) => {
-                return round_trip::<ErrorObject>(
-                    &serde_json::to_value(e).unwrap_or_default(),
-                    what,
-                );
+                return round_trip::<ErrorObject>(&serde_json::to_value(e).unwrap_or_default(), what);
             }
         },
     });
@@ -135,11 +123,9 @@ fn check_message(value: &Value, what: &str) -> Result<(), String> {
     match method {
         "initialize" => round_trip::<InitializeParams>(&params, what),
         "tools/call" => round_trip::<CallToolParams>(&params, what),
-        "tools/list"
-        | "resources/list"
-        | "prompts/list"
-        | "resources/templates/list"
-        | "server/discover" => round_trip::<PaginatedParams>(&params, what),
+        "tools/list" | "resources/list" | "prompts/list" | "resources/templates/list" | "server/discover" => {
+            round_trip::<PaginatedParams>(&params, what)
+        }
         "resources/read" => round_trip::<ReadResourceParams>(&params, what),
         "prompts/get" => round_trip::<GetPromptParams>(&params, what),
         "completion/complete" => round_trip::<CompleteParams>(&params, what),
@@ -153,97 +139,47 @@ fn check_message(value: &Value, what: &str) -> Result<(), String> {
 
 fn check_file(path: &Path) -> Result<(), String> {
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-    let value: Value =
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    let what = path
-        .strip_prefix(golden_dir())
-        .unwrap_or(path)
-        .display()
-        .to_string();
+    let value: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let what = path.strip_prefix(golden_dir()).unwrap_or(path).display().to_string();
     if value.get("jsonrpc").is_some() {
         return check_message(&value, &what);
     }
-    let ty = path
-        .parent()
-        .and_then(Path::file_name)
-        .and_then(|n| n.to_str())
-        .unwrap_or_default();
+    let ty = path.parent().and_then(Path::file_name).and_then(|n| n.to_str()).unwrap_or_default();
     check_typed(ty, &value)
 }
 
 #[test]
 fn specification_examples_round_trip() {
     let files = json_files(&golden_dir());
-    assert!(
-        files.len() > 80,
-        "golden files missing: found {}",
-        files.len()
-    );
+    assert!(files.len() > 80, "golden files missing: found {}", files.len());
     let failures: Vec<String> = files.iter().filter_map(|f| check_file(f).err()).collect();
-    assert!(
-        failures.is_empty(),
-        "{} of {} examples failed:\n{}",
-        failures.len(),
-        files.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {} examples failed:\n{}", failures.len(), files.len(), failures.join("\n"));
 }
 
 #[test]
 fn absent_result_type_reads_as_complete_and_input_required_is_recognised() {
-    let legacy: CallToolResult =
-        serde_json::from_value(serde_json::json!({"content": []})).expect("parses");
+    let legacy: CallToolResult = serde_json::from_value(serde_json::json!({"content": []})).expect("parses");
     assert_eq!(legacy.envelope.result_type, None);
     let modern: CallToolResult =
-        serde_json::from_value(serde_json::json!({"content": [], "resultType": "complete"}))
-            .expect("parses");
+        serde_json::from_value(serde_json::json!({"content": [], "resultType": "complete"})).expect("parses");
     assert_eq!(modern.envelope.result_type, Some(ResultType::Complete));
     let other: CallToolResult =
-        serde_json::from_value(serde_json::json!({"content": [], "resultType": "someday"}))
-            .expect("parses");
-    assert_eq!(
-        other.envelope.result_type,
-        Some(ResultType::Other("someday".into()))
-    );
+        serde_json::from_value(serde_json::json!({"content": [], "resultType": "someday"})).expect("parses");
+    assert_eq!(other.envelope.result_type, Some(ResultType::Other("someday".into())));
 }
 
 #[test]
 fn malformed_messages_are_classified() {
     fn check(input: &str, code: i64, id: Option<RequestId>) {
         let rejected = Message::parse(input.as_bytes()).expect_err(input);
-        assert_eq!(
-            (rejected.error.code, rejected.id),
-            (code, id),
-            "{input}: {}",
-            rejected.error.message
-        );
+        assert_eq!((rejected.error.code, rejected.id), (code, id), "{input}: {}", rejected.error.message);
     }
     check("not json", codes::PARSE_ERROR, None);
     check("[]", codes::INVALID_REQUEST, None);
     check("42", codes::INVALID_REQUEST, None);
-    check(
-        r#"{"jsonrpc":"1.0","id":7,"method":"ping"}"#,
-        codes::INVALID_REQUEST,
-        Some(RequestId::Number(7)),
-    );
-    check(
-        r#"{"jsonrpc":"2.0","id":"a"}"#,
-        codes::INVALID_REQUEST,
-        Some(RequestId::String("a".into())),
-    );
-    check(
-        r#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#,
-        codes::INVALID_REQUEST,
-        None,
-    );
-    check(
-        r#"{"jsonrpc":"2.0","id":1.5,"method":"ping"}"#,
-        codes::INVALID_REQUEST,
-        None,
-    );
-    check(
-        r#"{"jsonrpc":"2.0","id":1,"method":7}"#,
-        codes::INVALID_REQUEST,
-        Some(RequestId::Number(1)),
-    );
+    check(r#"{"jsonrpc":"1.0","id":7,"method":"ping"}"#, codes::INVALID_REQUEST, Some(RequestId::Number(7)));
+    check(r#"{"jsonrpc":"2.0","id":"a"}"#, codes::INVALID_REQUEST, Some(RequestId::String("a".into())));
+    check(r#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#, codes::INVALID_REQUEST, None);
+    check(r#"{"jsonrpc":"2.0","id":1.5,"method":"ping"}"#, codes::INVALID_REQUEST, None);
+    check(r#"{"jsonrpc":"2.0","id":1,"method":7}"#, codes::INVALID_REQUEST, Some(RequestId::Number(1)));
 }

@@ -41,32 +41,18 @@ impl Roots {
         let mut roots = Vec::new();
         for dir in dirs {
             let given = dir.as_ref();
-            let path = given.canonicalize().map_err(|source| Error::Io {
-                path: given.display().to_string(),
-                source,
-            })?;
+            let path =
+                given.canonicalize().map_err(|source| Error::Io { path: given.display().to_string(), source })?;
             if !path.is_dir() {
-                return Err(Error::InvalidArgument(format!(
-                    "`{}` is not a directory",
-                    given.display()
-                )));
+                return Err(Error::InvalidArgument(format!("`{}` is not a directory", given.display())));
             }
-            let handle =
-                Dir::open_ambient_dir(&path, ambient_authority()).map_err(|source| Error::Io {
-                    path: path.display().to_string(),
-                    source,
-                })?;
+            let handle = Dir::open_ambient_dir(&path, ambient_authority())
+                .map_err(|source| Error::Io { path: path.display().to_string(), source })?;
             let alias = (given != path && given.is_absolute()).then(|| given.to_path_buf());
-            roots.push(Root {
-                path,
-                alias,
-                dir: handle,
-            });
+            roots.push(Root { path, alias, dir: handle });
         }
         if roots.is_empty() {
-            return Err(Error::InvalidArgument(
-                "at least one allowed directory is needed".into(),
-            ));
+            return Err(Error::InvalidArgument("at least one allowed directory is needed".into()));
         }
         Ok(Roots { roots })
     }
@@ -111,10 +97,7 @@ impl Roots {
                     &format!("it is outside the allowed directories ({})", self.list()),
                 ));
             };
-            Ok(Located {
-                root,
-                relative: normalize(&rest).ok_or_else(|| self.escapes(requested))?,
-            })
+            Ok(Located { root, relative: normalize(&rest).ok_or_else(|| self.escapes(requested))? })
         } else {
             let relative = normalize(path).ok_or_else(|| self.escapes(requested))?;
             Ok(Located { root: 0, relative })
@@ -124,26 +107,15 @@ impl Roots {
     /// The absolute path of a located path, for messages and results.
     pub(crate) fn display(&self, located: &Located) -> PathBuf {
         let root = &self.roots[located.root].path;
-        if located.relative.as_os_str().is_empty() {
-            root.clone()
-        } else {
-            root.join(&located.relative)
-        }
+        if located.relative.as_os_str().is_empty() { root.clone() } else { root.join(&located.relative) }
     }
 
     fn escapes(&self, requested: &str) -> Error {
-        Error::denied(
-            requested,
-            &format!("it climbs out of the allowed directories ({})", self.list()),
-        )
+        Error::denied(requested, &format!("it climbs out of the allowed directories ({})", self.list()))
     }
 
     fn list(&self) -> String {
-        self.roots
-            .iter()
-            .map(|r| r.path.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
+        self.roots.iter().map(|r| r.path.display().to_string()).collect::<Vec<_>>().join(", ")
     }
 }
 
@@ -176,11 +148,7 @@ fn expand_home(path: &str) -> String {
 
 /// The path to hand to cap-std for a relative location (`.` for the root itself).
 pub(crate) fn rel(relative: &Path) -> &Path {
-    if relative.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        relative
-    }
+    if relative.as_os_str().is_empty() { Path::new(".") } else { relative }
 }
 
 #[cfg(test)]
@@ -190,11 +158,7 @@ mod tests {
     #[test]
     fn normalize_resolves_dots_and_refuses_climbing_out() {
         let check = |input: &str, expect: Option<&str>| {
-            assert_eq!(
-                normalize(Path::new(input)),
-                expect.map(PathBuf::from),
-                "{input}"
-            );
+            assert_eq!(normalize(Path::new(input)), expect.map(PathBuf::from), "{input}");
         };
         check("a/b", Some("a/b"));
         check("./a/./b/", Some("a/b"));

@@ -10,11 +10,7 @@ const CONTEXT: usize = 4;
 /// The diff from `old` to `new` of the file shown as `path`.
 pub(crate) fn unified(old: &str, new: &str, path: &str) -> String {
     let mut out = String::new();
-    let _ = write!(
-        out,
-        "Index: {path}\n{}\n--- {path}\toriginal\n+++ {path}\tmodified\n",
-        "=".repeat(67)
-    );
+    let _ = write!(out, "Index: {path}\n{}\n--- {path}\toriginal\n+++ {path}\tmodified\n", "=".repeat(67));
     let diff = TextDiff::from_lines(old, new);
     for group in diff.grouped_ops(CONTEXT) {
         let (Some(first), Some(last)) = (group.first(), group.last()) else {
@@ -23,11 +19,7 @@ pub(crate) fn unified(old: &str, new: &str, path: &str) -> String {
         let old_range = first.old_range().start..last.old_range().end;
         let new_range = first.new_range().start..last.new_range().end;
         let start = |range: &std::ops::Range<usize>| {
-            if range.is_empty() {
-                range.start
-            } else {
-                range.start + 1
-            }
+            if range.is_empty() { range.start } else { range.start + 1 }
         };
         let _ = writeln!(
             out,
@@ -62,24 +54,13 @@ mod tests {
     // Expected texts produced by the `diff` package's createTwoFilesPatch, which the reference
     // server uses.
     fn check(old: &str, new: &str, hunks: &str) {
-        let head = format!(
-            "Index: /f\n{}\n--- /f\toriginal\n+++ /f\tmodified\n",
-            "=".repeat(67)
-        );
-        assert_eq!(
-            unified(old, new, "/f"),
-            format!("{head}{hunks}"),
-            "{old:?} -> {new:?}"
-        );
+        let head = format!("Index: /f\n{}\n--- /f\toriginal\n+++ /f\tmodified\n", "=".repeat(67));
+        assert_eq!(unified(old, new, "/f"), format!("{head}{hunks}"), "{old:?} -> {new:?}");
     }
 
     #[test]
     fn matches_the_reference_layout() {
-        check(
-            "a\nb\nc\n",
-            "a\nB\nc\n",
-            "@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n",
-        );
+        check("a\nb\nc\n", "a\nB\nc\n", "@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n");
         check(
             "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n11\n12\n13\n14\n15\n",
             "1\n2\nX\n4\n5\n6\n7\n8\n9\n10\n11\n12\nY\n14\n15\n",

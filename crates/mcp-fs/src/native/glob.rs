@@ -35,9 +35,7 @@ impl Excludes {
                 set.add(build(&format!("**/{p}/**"))?);
             }
         }
-        set.build()
-            .map(Excludes)
-            .map_err(|e| Error::InvalidArgument(e.to_string()))
+        set.build().map(Excludes).map_err(|e| Error::InvalidArgument(e.to_string()))
     }
 
     /// For `search_files`: the patterns as written.
@@ -46,9 +44,7 @@ impl Excludes {
         for p in patterns {
             set.add(build(p)?);
         }
-        set.build()
-            .map(Excludes)
-            .map_err(|e| Error::InvalidArgument(e.to_string()))
+        set.build().map(Excludes).map_err(|e| Error::InvalidArgument(e.to_string()))
     }
 
     pub(crate) fn matches(&self, relative: &Path) -> bool {
@@ -63,11 +59,7 @@ mod tests {
     #[test]
     fn star_stays_in_one_component_and_double_star_crosses() {
         let check = |pat: &str, path: &str, expect: bool| {
-            assert_eq!(
-                pattern(pat).expect("valid").is_match(path),
-                expect,
-                "{pat} vs {path}"
-            );
+            assert_eq!(pattern(pat).expect("valid").is_match(path), expect, "{pat} vs {path}");
         };
         check("*.txt", "a.txt", true);
         check("*.txt", "dir/a.txt", false);

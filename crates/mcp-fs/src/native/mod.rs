@@ -21,8 +21,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use mcp_core::protocol::{
-    BinaryContent, CallToolResult, Content, EmbeddedResource, JsonObject, ResourceContents,
-    ToolAnnotations,
+    BinaryContent, CallToolResult, Content, EmbeddedResource, JsonObject, ResourceContents, ToolAnnotations,
 };
 use mcp_core::{Registry, ToolContext, ToolError, tool};
 use schemars::JsonSchema;
@@ -40,16 +39,8 @@ pub struct FsServer {
 
 impl FsServer {
     /// Allows `dirs` (each must exist and be a directory).
-    pub fn open<P: AsRef<Path>>(
-        dirs: impl IntoIterator<Item = P>,
-        limits: Limits,
-    ) -> crate::Result<Self> {
-        Ok(Self {
-            fs: Arc::new(Fs {
-                roots: Roots::open(dirs)?,
-                limits,
-            }),
-        })
+    pub fn open<P: AsRef<Path>>(dirs: impl IntoIterator<Item = P>, limits: Limits) -> crate::Result<Self> {
+        Ok(Self { fs: Arc::new(Fs { roots: Roots::open(dirs)?, limits }) })
     }
 
     /// The canonical allowed directories.
@@ -74,9 +65,7 @@ impl FsServer {
             let f = f.clone();
             async move {
                 let (head, tail) = (count("head", a.head)?, count("tail", a.tail)?);
-                blocking(move || f.read_text(&a.path, head, tail))
-                    .await
-                    .map(text)
+                blocking(move || f.read_text(&a.path, head, tail)).await.map(text)
             }
         };
         registry.tool(
@@ -87,15 +76,11 @@ impl FsServer {
                 .annotations(read_only()),
         );
         registry.tool(
-            tool(
-                "read_file",
-                "Deprecated alias of read_text_file.",
-                read_text,
-            )
-            .title("Read File (Deprecated)")
-            .input_schema(read_text_schema())
-            .output_schema(text_output())
-            .annotations(read_only()),
+            tool("read_file", "Deprecated alias of read_text_file.", read_text)
+                .title("Read File (Deprecated)")
+                .input_schema(read_text_schema())
+                .output_schema(text_output())
+                .annotations(read_only()),
         );
 
         let f = fs.clone();
@@ -269,10 +254,14 @@ impl FsServer {
 
         let f = fs.clone();
         registry.tool(
-            tool("list_allowed_directories", "Lists the directories this server may access; everything beneath them is accessible too.", move |_: NoArgs, _cx: ToolContext| {
-                let f = f.clone();
-                async move { Ok::<_, ToolError>(text(f.allowed())) }
-            })
+            tool(
+                "list_allowed_directories",
+                "Lists the directories this server may access; everything beneath them is accessible too.",
+                move |_: NoArgs, _cx: ToolContext| {
+                    let f = f.clone();
+                    async move { Ok::<_, ToolError>(text(f.allowed())) }
+                },
+            )
             .title("List Allowed Directories")
             .input_schema(schema(json!({}), &[]))
             .output_schema(text_output())
@@ -282,9 +271,7 @@ impl FsServer {
 }
 
 /// Runs blocking filesystem work off the async threads.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> crate::Result<T> + Send + 'static,
-) -> Result<T, ToolError> {
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> crate::Result<T> + Send + 'static) -> Result<T, ToolError> {
     match tokio::task::spawn_blocking(work).await {
         Ok(result) => result.map_err(ToolError::from),
         Err(e) => Err(ToolError::msg(format!("filesystem task failed: {e}"))),
@@ -305,9 +292,7 @@ fn count(name: &str, value: Option<f64>) -> Result<Option<usize>, ToolError> {
     match value {
         None => Ok(None),
         Some(v) if v.is_finite() && v >= 0.0 && v.fract() == 0.0 => Ok(Some(v as usize)),
-        Some(v) => Err(ToolError::msg(format!(
-            "`{name}` must be a whole number of lines, not {v}"
-        ))),
+        Some(v) => Err(ToolError::msg(format!("`{name}` must be a whole number of lines, not {v}"))),
     }
 }
 

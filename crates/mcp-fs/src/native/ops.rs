@@ -22,10 +22,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            max_read_bytes: 10 * 1024 * 1024,
-            max_entries: 10_000,
-        }
+        Self { max_read_bytes: 10 * 1024 * 1024, max_entries: 10_000 }
     }
 }
 
@@ -39,18 +36,10 @@ pub struct Fs {
 fn io(path: &str) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| {
         // cap-std reports an attempt to leave the directory handle as permission denied.
-        if source.kind() == std::io::ErrorKind::PermissionDenied
-            && source.to_string().contains("outside")
-        {
-            Error::denied(
-                path,
-                "it resolves outside the allowed directories (through a symlink or `..`)",
-            )
+        if source.kind() == std::io::ErrorKind::PermissionDenied && source.to_string().contains("outside") {
+            Error::denied(path, "it resolves outside the allowed directories (through a symlink or `..`)")
         } else {
-            Error::Io {
-                path: path.to_owned(),
-                source,
-            }
+            Error::Io { path: path.to_owned(), source }
         }
     }
 }
@@ -67,17 +56,11 @@ impl Fs {
         let file = dir.open(rel(&located.relative)).map_err(io(path))?;
         let size = file.metadata().map_err(io(path))?.len();
         if size > self.limits.max_read_bytes {
-            return Err(Error::TooLarge {
-                path: path.to_owned(),
-                size,
-                limit: self.limits.max_read_bytes,
-            });
+            return Err(Error::TooLarge { path: path.to_owned(), size, limit: self.limits.max_read_bytes });
         }
         let mut bytes = Vec::with_capacity(size as usize);
         // The size may grow while we read; never read past the limit.
-        file.take(self.limits.max_read_bytes + 1)
-            .read_to_end(&mut bytes)
-            .map_err(io(path))?;
+        file.take(self.limits.max_read_bytes + 1).read_to_end(&mut bytes).map_err(io(path))?;
         if bytes.len() as u64 > self.limits.max_read_bytes {
             return Err(Error::TooLarge {
                 path: path.to_owned(),
@@ -90,22 +73,14 @@ impl Fs {
 
     fn read_string(&self, path: &str) -> Result<String> {
         let bytes = self.read_capped(path)?;
-        String::from_utf8(bytes).map_err(|_| {
-            Error::InvalidArgument(format!("`{path}` is not UTF-8 text; use read_media_file"))
-        })
+        String::from_utf8(bytes)
+            .map_err(|_| Error::InvalidArgument(format!("`{path}` is not UTF-8 text; use read_media_file")))
     }
 
     /// `read_text_file` / `read_file`: whole, first `head` or last `tail` lines.
-    pub fn read_text(
-        &self,
-        path: &str,
-        head: Option<usize>,
-        tail: Option<usize>,
-    ) -> Result<String> {
+    pub fn read_text(&self, path: &str, head: Option<usize>, tail: Option<usize>) -> Result<String> {
         match (head, tail) {
-            (Some(_), Some(_)) => Err(Error::InvalidArgument(
-                "give `head` or `tail`, not both".into(),
-            )),
+            (Some(_), Some(_)) => Err(Error::InvalidArgument("give `head` or `tail`, not both".into())),
             (Some(n), None) => self.head(path, n),
             (None, Some(n)) => self.tail(path, n),
             // Like the reference server, a whole read returns the text exactly as stored.
@@ -160,11 +135,7 @@ impl Fs {
         let bytes = self.read_capped(path)?;
         let located = self.roots.locate(path)?;
         let mime = mime_for(&located.relative).to_owned();
-        Ok((
-            base64::engine::general_purpose::STANDARD.encode(bytes),
-            mime,
-            self.roots.display(&located),
-        ))
+        Ok((base64::engine::general_purpose::STANDARD.encode(bytes), mime, self.roots.display(&located)))
     }
 
     /// `read_multiple_files`: each file with its path, failures inline.
@@ -192,14 +163,8 @@ impl Fs {
         let original = self.read_string(path)?.replace("\r\n", "\n");
         let mut modified = original.clone();
         for (old, new) in edits {
-            modified = apply_edit(
-                &modified,
-                &old.replace("\r\n", "\n"),
-                &new.replace("\r\n", "\n"),
-            )
-            .ok_or_else(|| {
-                Error::InvalidArgument(format!("could not find a match for edit:\n{old}"))
-            })?;
+            modified = apply_edit(&modified, &old.replace("\r\n", "\n"), &new.replace("\r\n", "\n"))
+                .ok_or_else(|| Error::InvalidArgument(format!("could not find a match for edit:\n{old}")))?;
         }
         let display = self.roots.display(&located).display().to_string();
         let diff = super::diff::unified(&original, &modified, &display);
@@ -213,8 +178,7 @@ impl Fs {
     /// `create_directory`: with parents; fine if it exists.
     pub fn create_dir(&self, path: &str) -> Result<String> {
         let (located, dir) = self.locate(path)?;
-        dir.create_dir_all(rel(&located.relative))
-            .map_err(io(path))?;
+        dir.create_dir_all(rel(&located.relative)).map_err(io(path))?;
         Ok(format!("Successfully created directory {path}"))
     }
 
@@ -251,15 +215,8 @@ impl Fs {
         let mut lines: Vec<String> = entries
             .iter()
             .map(|(name, is_dir, size)| {
-                let size = if *is_dir {
-                    String::new()
-                } else {
-                    format!("{:>10}", format_size(*size))
-                };
-                format!(
-                    "{} {name:<30} {size}",
-                    if *is_dir { "[DIR]" } else { "[FILE]" }
-                )
+                let size = if *is_dir { String::new() } else { format!("{:>10}", format_size(*size)) };
+                format!("{} {name:<30} {size}", if *is_dir { "[DIR]" } else { "[FILE]" })
             })
             .collect();
         let files = entries.iter().filter(|e| !e.1).count();
@@ -286,19 +243,12 @@ impl Fs {
         let (from, from_dir) = self.locate(source)?;
         let (to, to_dir) = self.locate(destination)?;
         if to_dir.symlink_metadata(rel(&to.relative)).is_ok() {
-            return Err(Error::InvalidArgument(format!(
-                "destination already exists: {destination}"
-            )));
+            return Err(Error::InvalidArgument(format!("destination already exists: {destination}")));
         }
         if from.relative.as_os_str().is_empty() || to.relative.as_os_str().is_empty() {
-            return Err(Error::denied(
-                source,
-                "an allowed directory itself cannot be moved or replaced",
-            ));
+            return Err(Error::denied(source, "an allowed directory itself cannot be moved or replaced"));
         }
-        from_dir
-            .rename(&from.relative, to_dir, &to.relative)
-            .map_err(io(source))?;
+        from_dir.rename(&from.relative, to_dir, &to.relative).map_err(io(source))?;
         Ok(format!("Successfully moved {source} to {destination}"))
     }
 
@@ -310,23 +260,11 @@ impl Fs {
         let base = self.roots.display(&located);
         let start = dir.open_dir(rel(&located.relative)).map_err(io(path))?;
         let mut found = Vec::new();
-        search(
-            &start,
-            Path::new(""),
-            &matcher,
-            &exclude,
-            &mut found,
-            self.limits.max_entries,
-            path,
-        )?;
+        search(&start, Path::new(""), &matcher, &exclude, &mut found, self.limits.max_entries, path)?;
         if found.is_empty() {
             return Ok("No matches found".into());
         }
-        Ok(found
-            .iter()
-            .map(|r| base.join(r).display().to_string())
-            .collect::<Vec<_>>()
-            .join("\n"))
+        Ok(found.iter().map(|r| base.join(r).display().to_string()).collect::<Vec<_>>().join("\n"))
     }
 
     /// `get_file_info`: size, times, kind and permissions, one `key: value` per line.
@@ -334,9 +272,7 @@ impl Fs {
         let (located, dir) = self.locate(path)?;
         let meta = dir.metadata(rel(&located.relative)).map_err(io(path))?;
         let time = |t: std::io::Result<cap_std::time::SystemTime>| {
-            t.ok()
-                .map(|t| rfc3339(t.into_std()))
-                .unwrap_or_else(|| "unknown".into())
+            t.ok().map(|t| rfc3339(t.into_std())).unwrap_or_else(|| "unknown".into())
         };
         let permissions = {
             use cap_std::fs::PermissionsExt;
@@ -356,11 +292,7 @@ impl Fs {
 
     /// `list_allowed_directories`.
     pub fn allowed(&self) -> String {
-        let dirs: Vec<String> = self
-            .roots
-            .paths()
-            .map(|p| p.display().to_string())
-            .collect();
+        let dirs: Vec<String> = self.roots.paths().map(|p| p.display().to_string()).collect();
         format!("Allowed directories:\n{}", dirs.join("\n"))
     }
 }
@@ -368,40 +300,24 @@ impl Fs {
 /// Writes through a temporary file in the same directory and renames it over the target, so a
 /// reader never sees half a file and a symlink at the target is replaced, not followed.
 fn atomic_write(dir: &Dir, relative: &Path, bytes: &[u8], shown: &str) -> Result<()> {
-    let name = relative.file_name().ok_or_else(|| {
-        Error::InvalidArgument(format!("`{shown}` names a directory, not a file"))
-    })?;
+    let name = relative
+        .file_name()
+        .ok_or_else(|| Error::InvalidArgument(format!("`{shown}` names a directory, not a file")))?;
     let parent = relative.parent().unwrap_or(Path::new(""));
     let existing = dir.symlink_metadata(relative).ok();
-    if existing
-        .as_ref()
-        .is_some_and(|m| m.file_type().is_symlink())
-    {
-        return Err(Error::denied(
-            shown,
-            "it is a symbolic link; write to the file it names instead",
-        ));
+    if existing.as_ref().is_some_and(|m| m.file_type().is_symlink()) {
+        return Err(Error::denied(shown, "it is a symbolic link; write to the file it names instead"));
     }
     let existing_mode = existing.filter(|m| m.is_file()).map(|m| m.permissions());
-    let unique = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let temp = parent.join(format!(
-        ".{}.{}.{unique}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    let unique = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let temp = parent.join(format!(".{}.{}.{unique}.tmp", name.to_string_lossy(), std::process::id()));
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     let mut file = dir.open_with(&temp, &options).map_err(io(shown))?;
     let written = file.write_all(bytes).and_then(|()| file.sync_all());
     if let Err(source) = written {
         let _ = dir.remove_file(&temp);
-        return Err(Error::Io {
-            path: shown.to_owned(),
-            source,
-        });
+        return Err(Error::Io { path: shown.to_owned(), source });
     }
     if let Some(permissions) = existing_mode {
         let _ = file.set_permissions(permissions);
@@ -432,11 +348,7 @@ fn apply_edit(content: &str, old: &str, new: &str) -> Option<String> {
     let indent = |s: &str| s.len() - s.trim_start().len();
     for i in 0..=lines.len() - old_lines.len() {
         let window = &lines[i..i + old_lines.len()];
-        if window
-            .iter()
-            .zip(&old_lines)
-            .all(|(a, b)| a.trim() == b.trim())
-        {
+        if window.iter().zip(&old_lines).all(|(a, b)| a.trim() == b.trim()) {
             let base = &lines[i][..indent(lines[i])];
             let replacement: Vec<String> = new
                 .split('\n')
@@ -448,11 +360,7 @@ fn apply_edit(content: &str, old: &str, new: &str) -> Option<String> {
                     let old_indent = old_lines.get(j).map(|l| indent(l)).unwrap_or(0);
                     let new_indent = indent(line);
                     if old_indent > 0 && new_indent > 0 {
-                        format!(
-                            "{base}{}{}",
-                            " ".repeat(new_indent.saturating_sub(old_indent)),
-                            line.trim_start()
-                        )
+                        format!("{base}{}{}", " ".repeat(new_indent.saturating_sub(old_indent)), line.trim_start())
                     } else {
                         line.to_owned()
                     }
@@ -513,11 +421,7 @@ fn build_tree(
         } else {
             None
         };
-        nodes.push(Node {
-            name,
-            kind: if is_dir { "directory" } else { "file" },
-            children,
-        });
+        nodes.push(Node { name, kind: if is_dir { "directory" } else { "file" }, children });
     }
     Ok(nodes)
 }
@@ -538,9 +442,7 @@ fn search(
         }
         if pattern.is_match(&relative) {
             if found.len() == limit {
-                return Err(Error::InvalidArgument(format!(
-                    "more than {limit} matches; narrow the pattern"
-                )));
+                return Err(Error::InvalidArgument(format!("more than {limit} matches; narrow the pattern")));
             }
             found.push(relative.clone());
         }
@@ -563,18 +465,11 @@ pub(crate) fn format_size(bytes: u64) -> String {
         return format!("{bytes} B");
     }
     let unit = exponent.min(UNITS.len() - 1);
-    format!(
-        "{:.2} {}",
-        bytes as f64 / 1024f64.powi(unit as i32),
-        UNITS[unit]
-    )
+    format!("{:.2} {}", bytes as f64 / 1024f64.powi(unit as i32), UNITS[unit])
 }
 
 fn mime_for(path: &Path) -> &'static str {
-    let ext = path
-        .extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
+    let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
     match ext.as_str() {
         "png" => "image/png",
         "jpg" | "jpeg" => "image/jpeg",
@@ -594,10 +489,7 @@ fn mime_for(path: &Path) -> &'static str {
 
 /// `YYYY-MM-DDTHH:MM:SSZ` without a date library.
 fn rfc3339(time: std::time::SystemTime) -> String {
-    let secs = time
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let secs = time.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Civil-from-days (Howard Hinnant's algorithm).
     let z = days + 719_468;
@@ -609,12 +501,7 @@ fn rfc3339(time: std::time::SystemTime) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 #[cfg(test)]
@@ -623,14 +510,9 @@ mod tests {
 
     #[test]
     fn sizes_are_formatted_like_the_reference_server() {
-        for (bytes, expect) in [
-            (0, "0 B"),
-            (1, "1 B"),
-            (1023, "1023 B"),
-            (1024, "1.00 KB"),
-            (1536, "1.50 KB"),
-            (5 << 20, "5.00 MB"),
-        ] {
+        for (bytes, expect) in
+            [(0, "0 B"), (1, "1 B"), (1023, "1023 B"), (1024, "1.00 KB"), (1536, "1.50 KB"), (5 << 20, "5.00 MB")]
+        {
             assert_eq!(format_size(bytes), expect);
         }
     }
@@ -638,20 +520,11 @@ mod tests {
     #[test]
     fn edits_match_exactly_then_by_trimmed_lines_keeping_indentation() {
         let check = |content: &str, old: &str, new: &str, expect: Option<&str>| {
-            assert_eq!(
-                apply_edit(content, old, new).as_deref(),
-                expect,
-                "{content:?} {old:?}"
-            );
+            assert_eq!(apply_edit(content, old, new).as_deref(), expect, "{content:?} {old:?}");
         };
         check("a\nb\nc\n", "b", "B", Some("a\nB\nc\n"));
         check("x x x", "x", "y", Some("y x x"));
-        check(
-            "fn f() {\n    let a = 1;\n}\n",
-            "let a = 1;",
-            "let a = 2;",
-            Some("fn f() {\n    let a = 2;\n}\n"),
-        );
+        check("fn f() {\n    let a = 1;\n}\n", "let a = 1;", "let a = 2;", Some("fn f() {\n    let a = 2;\n}\n"));
         check(
             "    if x {\n        y();\n    }\n",
             "if x {\n  y();\n}",

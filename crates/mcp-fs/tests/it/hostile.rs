@@ -11,172 +11,48 @@ use crate::support::{SECRET, Scratch};
 
 /// (tool, arguments with {root} and {base} placeholders, words the refusal must contain)
 const CASES: &[(&str, &str, &str)] = &[
-    (
-        "read_text_file",
-        r#"{"path": "{root}/../outside/secret.txt"}"#,
-        "access denied",
-    ),
-    (
-        "read_text_file",
-        r#"{"path": "../outside/secret.txt"}"#,
-        "access denied",
-    ),
-    (
-        "read_text_file",
-        r#"{"path": "inner/../../outside/secret.txt"}"#,
-        "access denied",
-    ),
-    (
-        "read_text_file",
-        r#"{"path": "{base}/allowed_secret/secret.txt"}"#,
-        "outside the allowed directories",
-    ),
-    (
-        "read_text_file",
-        r#"{"path": "{base}/allowed/../allowed_secret/secret.txt"}"#,
-        "access denied",
-    ),
-    (
-        "read_text_file",
-        r#"{"path": "{root}/link_out/secret.txt"}"#,
-        "access denied",
-    ),
-    (
-        "read_text_file",
-        r#"{"path": "relative_link_out/secret.txt"}"#,
-        "access denied",
-    ),
-    (
-        "read_text_file",
-        r#"{"path": "{root}/file_link"}"#,
-        "access denied",
-    ),
-    (
-        "read_text_file",
-        r#"{"path": "{root}/file_link", "head": 1}"#,
-        "access denied",
-    ),
-    (
-        "read_text_file",
-        r#"{"path": "{root}/file_link", "tail": 1}"#,
-        "access denied",
-    ),
-    (
-        "read_text_file",
-        r#"{"path": "/etc/passwd"}"#,
-        "outside the allowed directories",
-    ),
-    (
-        "read_text_file",
-        r#"{"path": "{root}/inner/ok.txt\u0000.png"}"#,
-        "NUL byte",
-    ),
-    (
-        "read_file",
-        r#"{"path": "{root}/link_out/secret.txt"}"#,
-        "access denied",
-    ),
-    (
-        "read_media_file",
-        r#"{"path": "{root}/file_link"}"#,
-        "access denied",
-    ),
-    (
-        "write_file",
-        r#"{"path": "{root}/link_out/new.txt", "content": "x"}"#,
-        "access denied",
-    ),
-    (
-        "write_file",
-        r#"{"path": "{root}/file_link", "content": "overwritten"}"#,
-        "symbolic link",
-    ),
-    (
-        "write_file",
-        r#"{"path": "{base}/outside/secret.txt", "content": "overwritten"}"#,
-        "access denied",
-    ),
-    (
-        "write_file",
-        r#"{"path": "{root}/../allowed_secret/new.txt", "content": "x"}"#,
-        "access denied",
-    ),
-    (
-        "edit_file",
-        r#"{"path": "{root}/file_link", "edits": [{"oldText": "TOP", "newText": "x"}]}"#,
-        "access denied",
-    ),
+    ("read_text_file", r#"{"path": "{root}/../outside/secret.txt"}"#, "access denied"),
+    ("read_text_file", r#"{"path": "../outside/secret.txt"}"#, "access denied"),
+    ("read_text_file", r#"{"path": "inner/../../outside/secret.txt"}"#, "access denied"),
+    ("read_text_file", r#"{"path": "{base}/allowed_secret/secret.txt"}"#, "outside the allowed directories"),
+    ("read_text_file", r#"{"path": "{base}/allowed/../allowed_secret/secret.txt"}"#, "access denied"),
+    ("read_text_file", r#"{"path": "{root}/link_out/secret.txt"}"#, "access denied"),
+    ("read_text_file", r#"{"path": "relative_link_out/secret.txt"}"#, "access denied"),
+    ("read_text_file", r#"{"path": "{root}/file_link"}"#, "access denied"),
+    ("read_text_file", r#"{"path": "{root}/file_link", "head": 1}"#, "access denied"),
+    ("read_text_file", r#"{"path": "{root}/file_link", "tail": 1}"#, "access denied"),
+    ("read_text_file", r#"{"path": "/etc/passwd"}"#, "outside the allowed directories"),
+    ("read_text_file", r#"{"path": "{root}/inner/ok.txt\u0000.png"}"#, "NUL byte"),
+    ("read_file", r#"{"path": "{root}/link_out/secret.txt"}"#, "access denied"),
+    ("read_media_file", r#"{"path": "{root}/file_link"}"#, "access denied"),
+    ("write_file", r#"{"path": "{root}/link_out/new.txt", "content": "x"}"#, "access denied"),
+    ("write_file", r#"{"path": "{root}/file_link", "content": "overwritten"}"#, "symbolic link"),
+    ("write_file", r#"{"path": "{base}/outside/secret.txt", "content": "overwritten"}"#, "access denied"),
+    ("write_file", r#"{"path": "{root}/../allowed_secret/new.txt", "content": "x"}"#, "access denied"),
+    ("edit_file", r#"{"path": "{root}/file_link", "edits": [{"oldText": "TOP", "newText": "x"}]}"#, "access denied"),
     (
         "edit_file",
         r#"{"path": "{root}/link_out/secret.txt", "edits": [{"oldText": "TOP", "newText": "x"}]}"#,
         "access denied",
     ),
-    (
-        "create_directory",
-        r#"{"path": "{root}/link_out/newdir"}"#,
-        "access denied",
-    ),
-    (
-        "create_directory",
-        r#"{"path": "{base}/outside/newdir"}"#,
-        "access denied",
-    ),
-    (
-        "list_directory",
-        r#"{"path": "{root}/link_out"}"#,
-        "access denied",
-    ),
-    (
-        "list_directory",
-        r#"{"path": "{root}/.."}"#,
-        "access denied",
-    ),
-    (
-        "list_directory_with_sizes",
-        r#"{"path": "{base}/allowed_secret"}"#,
-        "access denied",
-    ),
-    (
-        "directory_tree",
-        r#"{"path": "{root}/relative_link_out"}"#,
-        "access denied",
-    ),
+    ("create_directory", r#"{"path": "{root}/link_out/newdir"}"#, "access denied"),
+    ("create_directory", r#"{"path": "{base}/outside/newdir"}"#, "access denied"),
+    ("list_directory", r#"{"path": "{root}/link_out"}"#, "access denied"),
+    ("list_directory", r#"{"path": "{root}/.."}"#, "access denied"),
+    ("list_directory_with_sizes", r#"{"path": "{base}/allowed_secret"}"#, "access denied"),
+    ("directory_tree", r#"{"path": "{root}/relative_link_out"}"#, "access denied"),
     ("directory_tree", r#"{"path": "{base}"}"#, "access denied"),
-    (
-        "move_file",
-        r#"{"source": "{base}/outside/secret.txt", "destination": "{root}/stolen.txt"}"#,
-        "access denied",
-    ),
+    ("move_file", r#"{"source": "{base}/outside/secret.txt", "destination": "{root}/stolen.txt"}"#, "access denied"),
     (
         "move_file",
         r#"{"source": "{root}/inner/ok.txt", "destination": "{root}/link_out/planted.txt"}"#,
         "access denied",
     ),
-    (
-        "move_file",
-        r#"{"source": "{root}/inner/ok.txt", "destination": "{base}/outside/planted.txt"}"#,
-        "access denied",
-    ),
-    (
-        "search_files",
-        r#"{"path": "{root}/link_out", "pattern": "*"}"#,
-        "access denied",
-    ),
-    (
-        "search_files",
-        r#"{"path": "{root}/..", "pattern": "**/*"}"#,
-        "access denied",
-    ),
-    (
-        "get_file_info",
-        r#"{"path": "{root}/link_out/secret.txt"}"#,
-        "access denied",
-    ),
-    (
-        "get_file_info",
-        r#"{"path": "{base}/allowed_secret"}"#,
-        "access denied",
-    ),
+    ("move_file", r#"{"source": "{root}/inner/ok.txt", "destination": "{base}/outside/planted.txt"}"#, "access denied"),
+    ("search_files", r#"{"path": "{root}/link_out", "pattern": "*"}"#, "access denied"),
+    ("search_files", r#"{"path": "{root}/..", "pattern": "**/*"}"#, "access denied"),
+    ("get_file_info", r#"{"path": "{root}/link_out/secret.txt"}"#, "access denied"),
+    ("get_file_info", r#"{"path": "{base}/allowed_secret"}"#, "access denied"),
 ];
 
 fn arguments(template: &str, scratch: &Scratch) -> JsonObject {
@@ -196,19 +72,10 @@ async fn every_hostile_path_is_refused_and_nothing_outside_changes() {
     let before = scratch.outside_snapshot();
     let mut failures = Vec::new();
     for (tool, template, expected) in CASES {
-        let result = tools
-            .call(
-                tool,
-                arguments(template, &scratch),
-                mcp_core::ToolContext::detached(),
-            )
-            .await;
+        let result = tools.call(tool, arguments(template, &scratch), mcp_core::ToolContext::detached()).await;
         let text = result.text_content();
         if !result.is_error() || !text.contains(expected) || text.contains(SECRET) {
-            failures.push(format!(
-                "{tool} {template}: is_error={} text={text:?}",
-                result.is_error()
-            ));
+            failures.push(format!("{tool} {template}: is_error={} text={text:?}", result.is_error()));
         }
     }
     assert!(
@@ -218,15 +85,8 @@ async fn every_hostile_path_is_refused_and_nothing_outside_changes() {
         CASES.len(),
         failures.join("\n")
     );
-    assert_eq!(
-        scratch.outside_snapshot(),
-        before,
-        "something outside the root changed"
-    );
-    assert!(
-        scratch.root.join("file_link").is_symlink(),
-        "the symlink itself must be left alone"
-    );
+    assert_eq!(scratch.outside_snapshot(), before, "something outside the root changed");
+    assert!(scratch.root.join("file_link").is_symlink(), "the symlink itself must be left alone");
     assert!(!scratch.root.join("stolen.txt").exists());
 }
 
@@ -238,13 +98,7 @@ async fn reading_many_files_reports_refusals_inline_without_leaking() {
         r#"{"paths": ["{root}/inner/ok.txt", "{root}/link_out/secret.txt", "{base}/allowed_secret/secret.txt"]}"#,
         &scratch,
     );
-    let result = tools
-        .call(
-            "read_multiple_files",
-            args,
-            mcp_core::ToolContext::detached(),
-        )
-        .await;
+    let result = tools.call("read_multiple_files", args, mcp_core::ToolContext::detached()).await;
     let text = result.text_content();
     assert!(text.contains("fine"), "{text}");
     assert_eq!(text.matches("access denied").count(), 2, "{text}");
@@ -256,35 +110,18 @@ async fn trees_and_searches_list_symlinks_but_never_descend_into_them() {
     let scratch = Scratch::new();
     let tools = scratch.tools();
     let cx = mcp_core::ToolContext::detached;
-    let tree = tools
-        .call(
-            "directory_tree",
-            arguments(r#"{"path": "{root}"}"#, &scratch),
-            cx(),
-        )
-        .await;
+    let tree = tools.call("directory_tree", arguments(r#"{"path": "{root}"}"#, &scratch), cx()).await;
     assert!(!tree.is_error(), "{}", tree.text_content());
     assert!(
         tree.text_content().contains("link_out") && !tree.text_content().contains("secret.txt"),
         "{}",
         tree.text_content()
     );
-    let found = tools
-        .call(
-            "search_files",
-            arguments(r#"{"path": "{root}", "pattern": "**/*secret*"}"#, &scratch),
-            cx(),
-        )
-        .await;
+    let found =
+        tools.call("search_files", arguments(r#"{"path": "{root}", "pattern": "**/*secret*"}"#, &scratch), cx()).await;
     assert_eq!(found.text_content(), "No matches found");
     // A symlink that stays inside is followed like the reference server does.
-    let inside = tools
-        .call(
-            "read_text_file",
-            arguments(r#"{"path": "{root}/inside_link"}"#, &scratch),
-            cx(),
-        )
-        .await;
+    let inside = tools.call("read_text_file", arguments(r#"{"path": "{root}/inside_link"}"#, &scratch), cx()).await;
     assert_eq!(inside.text_content(), "fine\n");
 }
 
@@ -314,13 +151,7 @@ async fn a_symlink_swapped_in_while_reading_never_leaks_the_outside() {
     let args = arguments(r#"{"path": "{root}/flip/secret.txt"}"#, &scratch);
     let mut inside_reads = 0;
     for _ in 0..2000 {
-        let result = tools
-            .call(
-                "read_text_file",
-                args.clone(),
-                mcp_core::ToolContext::detached(),
-            )
-            .await;
+        let result = tools.call("read_text_file", args.clone(), mcp_core::ToolContext::detached()).await;
         let text = result.text_content();
         assert!(!text.contains(SECRET), "the outside file leaked: {text}");
         if !result.is_error() {
@@ -329,8 +160,5 @@ async fn a_symlink_swapped_in_while_reading_never_leaks_the_outside() {
     }
     stop.store(true, Ordering::Relaxed);
     flipper.join().expect("flipper thread");
-    assert!(
-        inside_reads > 0,
-        "the race never let a legitimate read through; the test proved nothing"
-    );
+    assert!(inside_reads > 0, "the race never let a legitimate read through; the test proved nothing");
 }

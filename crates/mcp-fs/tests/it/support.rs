@@ -25,26 +25,15 @@ impl Scratch {
         std::fs::write(base.join("allowed/inner/ok.txt"), "fine\n").expect("write");
         std::fs::write(base.join("allowed_secret/secret.txt"), SECRET).expect("write");
         std::fs::write(base.join("outside/secret.txt"), SECRET).expect("write");
-        std::os::unix::fs::symlink(base.join("outside"), root.join("link_out"))
-            .expect("dir symlink");
-        std::os::unix::fs::symlink("../outside", root.join("relative_link_out"))
-            .expect("relative dir symlink");
-        std::os::unix::fs::symlink(base.join("outside/secret.txt"), root.join("file_link"))
-            .expect("file symlink");
-        std::os::unix::fs::symlink("inner/ok.txt", root.join("inside_link"))
-            .expect("inside symlink");
-        Scratch {
-            _dir: dir,
-            base,
-            root,
-        }
+        std::os::unix::fs::symlink(base.join("outside"), root.join("link_out")).expect("dir symlink");
+        std::os::unix::fs::symlink("../outside", root.join("relative_link_out")).expect("relative dir symlink");
+        std::os::unix::fs::symlink(base.join("outside/secret.txt"), root.join("file_link")).expect("file symlink");
+        std::os::unix::fs::symlink("inner/ok.txt", root.join("inside_link")).expect("inside symlink");
+        Scratch { _dir: dir, base, root }
     }
 
     pub fn tools(&self) -> ToolSet {
-        FsServer::open([&self.root], Limits::default())
-            .expect("opens")
-            .registry()
-            .tools
+        FsServer::open([&self.root], Limits::default()).expect("opens").registry().tools
     }
 
     /// Every file outside the root with its content, to prove nothing there changed.
@@ -64,10 +53,7 @@ fn snapshot(dir: &Path, out: &mut Vec<(PathBuf, String)>) {
         if path.is_dir() {
             snapshot(&path, out);
         } else {
-            out.push((
-                path.clone(),
-                std::fs::read_to_string(&path).unwrap_or_default(),
-            ));
+            out.push((path.clone(), std::fs::read_to_string(&path).unwrap_or_default()));
         }
     }
 }

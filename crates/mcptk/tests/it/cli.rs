@@ -20,16 +20,8 @@ fn self_config(name: &str) -> std::path::PathBuf {
 #[test]
 fn tools_lists_builtin_and_configured_servers_following_pagination() {
     let config = self_config("tools");
-    let out = Command::new(mcptk())
-        .args(["tools", "--json", "--config"])
-        .arg(&config)
-        .output()
-        .expect("runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new(mcptk()).args(["tools", "--json", "--config"]).arg(&config).output().expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let listing: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON listing");
     let names = |server: &str| -> Vec<String> {
         listing[server]
@@ -49,29 +41,15 @@ fn tools_lists_builtin_and_configured_servers_following_pagination() {
 fn call_prints_the_result_and_shows_progress() {
     let config = self_config("call");
     let out = Command::new(mcptk())
-        .args([
-            "call",
-            "self",
-            "slow",
-            "--args",
-            r#"{"steps": 2, "delay_ms": 5}"#,
-            "--config",
-        ])
+        .args(["call", "self", "slow", "--args", r#"{"steps": 2, "delay_ms": 5}"#, "--config"])
         .arg(&config)
         .output()
         .expect("runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON result");
     assert_eq!(result["content"][0]["text"], "finished 2 steps");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("progress 1/2 step 1 of 2") && stderr.contains("progress 2/2 step 2 of 2"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("progress 1/2 step 1 of 2") && stderr.contains("progress 2/2 step 2 of 2"), "{stderr}");
 
     // A tool error is printed and reported through the exit status.
     let out = Command::new(mcptk())
@@ -91,16 +69,50 @@ fn a_missing_variable_is_reported_by_name() {
         "missing-var",
         r#"{"mcpServers": {"gh": {"command": "true", "env": {"GITHUB_PERSONAL_ACCESS_TOKEN": "${MCPTK_TEST_NO_SUCH_TOKEN}"}}}}"#,
     );
-    let out = Command::new(mcptk())
-        .args(["call", "gh", "x", "--config"])
-        .arg(&config)
-        .output()
-        .expect("runs");
+    let out = Command::new(mcptk()).args(["call", "gh", "x", "--config"]).arg(&config).output().expect("runs");
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("environment variable `MCPTK_TEST_NO_SUCH_TOKEN` is not set (referenced in env.GITHUB_PERSONAL_ACCESS_TOKEN)"),
         "{stderr}"
     );
+    let _ = std::fs::remove_file(config);
+}
+
+#[test]
+fn serve_fs_and_serve_shell_are_drop_in_servers() {
+    let dir = std::env::temp_dir().join(format!("mcptk-cli-native-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let dir = dir.canonicalize().expect("canonical");
+    std::fs::write(dir.join("note.txt"), "one\ntwo\nthree\n").expect("write");
+    let json = serde_json::json!({"mcpServers": {
+        "fs": {"command": mcptk(), "args": ["serve", "fs", dir.display().to_string()]},
+        "sh": {"command": mcptk(), "args": ["serve", "shell", "--allow", "wc,ls", "--root", dir.display().to_string()]},
+    }});
+    let config = config_file("native", &json.to_string());
+    let call = |server: &str, tool: &str, args: serde_json::Value| {
+        let out = Command::new(mcptk())
+            .args(["call", server, tool, "--args", &args.to_string(), "--config"])
+            .arg(&config)
+            .output()
+            .expect("runs");
+        let result: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        (out.status.code(), result)
+    };
+    let path = dir.join("note.txt").display().to_string();
+    let (code, result) = call("fs", "read_text_file", serde_json::json!({"path": path, "tail": 2}));
+    assert_eq!((code, result["structuredContent"]["content"].as_str()), (Some(0), Some("three\n")));
+    let (code, result) = call("fs", "read_text_file", serde_json::json!({"path": "/etc/hostname"}));
+    assert_eq!(code, Some(2));
+    assert!(result["content"][0]["text"].as_str().unwrap_or("").contains("access denied"), "{result}");
+
+    let (code, result) = call("sh", "shell_execute", serde_json::json!({"command": ["wc", "-l", "note.txt"]}));
+    assert_eq!(code, Some(0), "{result}");
+    assert_eq!(result["structuredContent"]["stdout"].as_str().map(str::trim), Some("3 note.txt"));
+    let (code, result) = call("sh", "execute", serde_json::json!({"command": "ls; rm -rf /"}));
+    assert_eq!(code, Some(2));
+    assert!(result["content"][0]["text"].as_str().unwrap_or("").contains("`;`"), "{result}");
+    let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_file(config);
 }

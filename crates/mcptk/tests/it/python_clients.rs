@@ -18,15 +18,8 @@ fn python_sdk_2_probes_server_discover_and_uses_the_modern_era() {
         "invalid arguments for tool `add`: field `b`: invalid type: string \"forty\", expected i64"
     );
     assert_eq!(seen["slow"], "finished 3 steps");
-    assert_eq!(
-        seen["progress"],
-        json!([[1.0, 3.0], [2.0, 3.0], [3.0, 3.0]])
-    );
-    assert!(
-        seen["resource"]
-            .as_str()
-            .is_some_and(|t| t.starts_with("mcptk "))
-    );
+    assert_eq!(seen["progress"], json!([[1.0, 3.0], [2.0, 3.0], [3.0, 3.0]]));
+    assert!(seen["resource"].as_str().is_some_and(|t| t.starts_with("mcptk ")));
     assert_eq!(seen["prompt"], "Please greet Ada warmly.");
 }
 

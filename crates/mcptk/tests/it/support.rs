@@ -45,10 +45,7 @@ pub fn everything() -> StdioServer {
 /// A Python `mcp` 2.x server speaking `2026-07-28`.
 pub fn python_modern_server() -> StdioServer {
     let script = root().join("tests/python/server_modern.py");
-    StdioServer::new(
-        python_mcp2().display().to_string(),
-        [script.display().to_string()],
-    )
+    StdioServer::new(python_mcp2().display().to_string(), [script.display().to_string()])
 }
 
 /// Runs a Python client script against `mcptk serve` and parses the JSON it prints.
@@ -60,11 +57,7 @@ pub fn run_python_client(python: PathBuf, script: &str) -> serde_json::Value {
         .expect("python starts");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "{script} failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        output.status
-    );
+    assert!(output.status.success(), "{script} failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}", output.status);
     serde_json::from_str(stdout.trim())
         .unwrap_or_else(|e| panic!("{script} printed no JSON ({e}):\n{stdout}\n{stderr}"))
 }

@@ -1,0 +1,458 @@
+//! What may run: allowlisted executables resolved at start, argv checked against chaining,
+//! redirection and option injection, working directories confined to the roots.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use crate::{Error, Result};
+
+/// Programs that run other programs or code: refused unless named in `allow_interpreters`.
+pub const INTERPRETERS: &[&str] = &[
+    "sh",
+    "bash",
+    "dash",
+    "zsh",
+    "ksh",
+    "csh",
+    "tcsh",
+    "fish",
+    "ash",
+    "busybox",
+    "python",
+    "python2",
+    "python3",
+    "perl",
+    "ruby",
+    "node",
+    "nodejs",
+    "deno",
+    "bun",
+    "php",
+    "lua",
+    "tclsh",
+    "wish",
+    "awk",
+    "gawk",
+    "mawk",
+    "nawk",
+    "env",
+    "xargs",
+    "nice",
+    "nohup",
+    "timeout",
+    "stdbuf",
+    "setsid",
+    "sudo",
+    "doas",
+    "su",
+    "runuser",
+    "chroot",
+    "strace",
+    "ltrace",
+    "gdb",
+    "watch",
+    "script",
+    "expect",
+    "osascript",
+    "pwsh",
+    "powershell",
+    "cmd",
+];
+
+/// Options that make common tools run commands or write files of the caller's choosing (the
+/// argument-injection class of CVE-2025-68144), refused by default. `--opt` also covers `--opt=...`.
+pub fn default_denied_options() -> BTreeMap<String, Vec<String>> {
+    let table: &[(&str, &[&str])] = &[
+        (
+            "git",
+            &[
+                "--output",
+                "-o",
+                "--upload-pack",
+                "-u",
+                "--receive-pack",
+                "--exec",
+                "-c",
+                "--config-env",
+                "--exec-path",
+                "--ext-diff",
+                "--textconv",
+                "--open-files-in-pager",
+                "-O",
+            ],
+        ),
+        ("find", &["-exec", "-execdir", "-ok", "-okdir", "-delete", "-fprint", "-fprint0", "-fprintf", "-fls"]),
+        ("rg", &["--pre", "--pre-glob", "--search-zip", "-z"]),
+        (
+            "tar",
+            &[
+                "--to-command",
+                "--use-compress-program",
+                "-I",
+                "--checkpoint-action",
+                "--info-script",
+                "-F",
+                "--new-volume-script",
+                "--rmt-command",
+                "--rsh-command",
+            ],
+        ),
+        (
+            "curl",
+            &[
+                "-o",
+                "--output",
+                "-O",
+                "--remote-name",
+                "-K",
+                "--config",
+                "--output-dir",
+                "-D",
+                "--dump-header",
+                "-T",
+                "--upload-file",
+            ],
+        ),
+        (
+            "wget",
+            &[
+                "-O",
+                "--output-document",
+                "-o",
+                "--output-file",
+                "-P",
+                "--directory-prefix",
+                "--use-askpass",
+                "-e",
+                "--execute",
+            ],
+        ),
+        ("rsync", &["-e", "--rsh", "--rsync-path"]),
+        ("ssh", &["-o", "-F", "-L", "-R", "-D", "-W", "-J", "-S"]),
+        ("scp", &["-o", "-F", "-S"]),
+        ("zip", &["-T", "-TT", "--unzip-command"]),
+        ("sed", &["-i", "--in-place", "-e", "--expression", "-f", "--file"]),
+        ("sort", &["-o", "--output", "--compress-program"]),
+        ("less", &["-o", "--log-file", "-O", "--LOG-FILE"]),
+        ("man", &["-P", "--pager", "-H", "--html"]),
+        ("npm", &["--script-shell", "--node-options"]),
+        ("cargo", &["--config", "-Z"]),
+        ("make", &["-f", "--file", "--makefile", "-C", "--directory", "--eval", "-E"]),
+    ];
+    table.iter().map(|(cmd, opts)| ((*cmd).to_owned(), opts.iter().map(|o| (*o).to_owned()).collect())).collect()
+}
+
+/// Arguments meant to chain or redirect through a shell, which never runs here: refused so the
+/// model learns at once that they do nothing, and so no downstream tool re-reads them as shell.
+const CHAINING: &[(&str, &str)] = &[
+    (";", "`;` (command chaining)"),
+    ("&&", "`&&` (command chaining)"),
+    ("||", "`||` (command chaining)"),
+    ("|", "`|` (pipe)"),
+    ("`", "a backtick (command substitution)"),
+    ("$(", "`$(` (command substitution)"),
+    ("\n", "a newline (command chaining)"),
+    ("\r", "a carriage return"),
+    ("\0", "a NUL byte"),
+];
+
+const REDIRECTIONS: &[&str] = &[">", ">>", "<", "<<", "<<<", "2>", "2>>", "&>", "&>>", "2>&1", ">&2", "&"];
+
+/// Settings of the native shell server. Every field has a safe default except the allowlist.
+#[derive(Debug, Clone)]
+pub struct ShellConfig {
+    /// Program names that may run (bare names, looked up in `PATH` once at start).
+    pub allow: Vec<String>,
+    /// Shells and interpreters (see [`INTERPRETERS`]) that may run; they are refused otherwise.
+    pub allow_interpreters: Vec<String>,
+    /// Directories commands may run in (and beneath). The first is the default.
+    pub roots: Vec<PathBuf>,
+    /// Default timeout (30 s) and the most a caller may ask for (10 min).
+    pub timeout: std::time::Duration,
+    /// The most a caller may ask for.
+    pub max_timeout: std::time::Duration,
+    /// Bytes kept of each of stdout and stderr (1 MiB); the rest is counted and dropped.
+    pub max_output_bytes: usize,
+    /// Environment variables passed through to commands; everything else is removed.
+    pub env_allow: Vec<String>,
+    /// Options refused per program (see [`default_denied_options`]).
+    pub denied_options: BTreeMap<String, Vec<String>>,
+    /// The `PATH` searched for allowed programs (default: this process's `PATH`).
+    pub search_path: Option<String>,
+}
+
+impl Default for ShellConfig {
+    fn default() -> Self {
+        Self {
+            allow: Vec::new(),
+            allow_interpreters: Vec::new(),
+            roots: Vec::new(),
+            timeout: std::time::Duration::from_secs(30),
+            max_timeout: std::time::Duration::from_secs(600),
+            max_output_bytes: 1024 * 1024,
+            env_allow: ["PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TERM", "TZ", "USER", "LOGNAME", "TMPDIR"]
+                .map(str::to_owned)
+                .to_vec(),
+            denied_options: default_denied_options(),
+            search_path: None,
+        }
+    }
+}
+
+/// The checked policy: programs resolved to absolute paths, roots canonical.
+#[derive(Debug)]
+pub struct Policy {
+    pub(crate) programs: BTreeMap<String, PathBuf>,
+    pub(crate) roots: Vec<PathBuf>,
+    pub(crate) config: ShellConfig,
+}
+
+impl Policy {
+    /// Resolves every allowed program and root, failing on the first that does not exist.
+    pub fn new(config: ShellConfig) -> Result<Policy> {
+        let interpreters: BTreeSet<&str> = INTERPRETERS.iter().copied().collect();
+        let search = config.search_path.clone().or_else(|| std::env::var("PATH").ok()).unwrap_or_default();
+        let mut programs = BTreeMap::new();
+        let allowed_interpreters: BTreeSet<&str> = config.allow_interpreters.iter().map(String::as_str).collect();
+        for name in config.allow.iter().chain(&config.allow_interpreters) {
+            check_bare_name(name).map_err(|e| Error::Config(e.to_string()))?;
+            if interpreters.contains(name.as_str()) && !allowed_interpreters.contains(name.as_str()) {
+                return Err(Error::Config(format!(
+                    "`{name}` is a shell or interpreter that can run anything; allow it explicitly as an interpreter if that is intended"
+                )));
+            }
+            let path = find_in_path(name, &search)
+                .ok_or_else(|| Error::Config(format!("allowed command `{name}` was not found in PATH")))?;
+            programs.insert(name.clone(), path);
+        }
+        if programs.is_empty() {
+            return Err(Error::Config("no command is allowed; name at least one".into()));
+        }
+        let mut roots = Vec::new();
+        for root in &config.roots {
+            let canonical =
+                root.canonicalize().map_err(|e| Error::Config(format!("root `{}`: {e}", root.display())))?;
+            if !canonical.is_dir() {
+                return Err(Error::Config(format!("root `{}` is not a directory", root.display())));
+            }
+            roots.push(canonical);
+        }
+        if roots.is_empty() {
+            return Err(Error::Config("no working directory is allowed; name at least one root".into()));
+        }
+        Ok(Policy { programs, roots, config })
+    }
+
+    /// The absolute program for `argv`, after every check on its arguments.
+    pub fn check(&self, argv: &[String]) -> Result<PathBuf> {
+        let Some(name) = argv.first() else {
+            return Err(Error::Refused("the command is empty".into()));
+        };
+        check_bare_name(name)?;
+        let program = self.programs.get(name).ok_or_else(|| {
+            let allowed: Vec<&str> = self.programs.keys().map(String::as_str).collect();
+            Error::Refused(format!("`{name}` is not an allowed command (allowed: {})", allowed.join(", ")))
+        })?;
+        // An interpreter the operator allowed by name exists to run scripts: its arguments are
+        // scripts, so shell syntax in them is expected rather than an injection.
+        if self.config.allow_interpreters.iter().any(|i| i == name) {
+            return Ok(program.clone());
+        }
+        let denied = self.config.denied_options.get(name.as_str());
+        let mut options_done = false;
+        for (i, arg) in argv.iter().enumerate().skip(1) {
+            for (needle, what) in CHAINING {
+                if arg.contains(needle) {
+                    return Err(Error::Refused(format!(
+                        "argument {i} contains {what}; commands run without a shell, one at a time"
+                    )));
+                }
+            }
+            if REDIRECTIONS.contains(&arg.as_str()) {
+                return Err(Error::Refused(format!(
+                    "argument {i} is the redirection `{arg}`; commands run without a shell, so pass input as stdin instead"
+                )));
+            }
+            if arg == "--" {
+                options_done = true;
+                continue;
+            }
+            if options_done || !arg.starts_with('-') {
+                continue;
+            }
+            for option in denied.into_iter().flatten() {
+                let hit = arg == option
+                    || (option.starts_with("--") && arg.starts_with(&format!("{option}=")))
+                    // A short option with its value attached (`-ofile`).
+                    || (!option.starts_with("--") && option.len() == 2 && arg.starts_with(option.as_str()) && !arg.starts_with("--"));
+                if hit {
+                    return Err(Error::Refused(format!(
+                        "option `{option}` of `{name}` is refused: it can run commands or write files outside the tool's contract"
+                    )));
+                }
+            }
+        }
+        Ok(program.clone())
+    }
+
+    /// The canonical working directory for a requested one (default: the first root).
+    pub fn directory(&self, requested: Option<&str>) -> Result<PathBuf> {
+        let Some(requested) = requested.filter(|d| !d.is_empty()) else {
+            return Ok(self.roots[0].clone());
+        };
+        if requested.starts_with('-') {
+            return Err(Error::Refused(format!("the directory `{requested}` begins with `-`; give a path")));
+        }
+        if requested.contains('\0') {
+            return Err(Error::Refused("the directory contains a NUL byte".into()));
+        }
+        let path = Path::new(requested);
+        let absolute = if path.is_absolute() { path.to_path_buf() } else { self.roots[0].join(path) };
+        let canonical = absolute.canonicalize().map_err(|e| Error::Refused(format!("directory `{requested}`: {e}")))?;
+        // Component-wise comparison of canonical paths: symlinks are already resolved, and
+        // `/data/allowed_secret` does not start with `/data/allowed`.
+        if !self.roots.iter().any(|root| canonical.starts_with(root)) {
+            let roots: Vec<String> = self.roots.iter().map(|r| r.display().to_string()).collect();
+            return Err(Error::Refused(format!(
+                "directory `{requested}` is outside the allowed directories ({})",
+                roots.join(", ")
+            )));
+        }
+        if !canonical.is_dir() {
+            return Err(Error::Refused(format!("`{requested}` is not a directory")));
+        }
+        Ok(canonical)
+    }
+
+    /// The environment commands get: only the allowed variables that are set.
+    pub(crate) fn environment(&self) -> Vec<(String, String)> {
+        self.config.env_allow.iter().filter_map(|k| std::env::var(k).ok().map(|v| (k.clone(), v))).collect()
+    }
+}
+
+/// A program name must be bare: no path, no quoting, no whitespace, not an option.
+fn check_bare_name(name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::Refused("the command name is empty".into()));
+    }
+    if name.contains('/') {
+        return Err(Error::Refused(format!("`{name}` is path-qualified; name the allowed command without a path")));
+    }
+    if name.starts_with('-') {
+        return Err(Error::Refused(format!("the command name `{name}` begins with `-`")));
+    }
+    if name.chars().any(|c| c.is_whitespace() || "'\"`$\\;&|<>(){}*?[]!~".contains(c)) {
+        return Err(Error::Refused(format!("the command name `{name}` contains quoting or shell syntax")));
+    }
+    Ok(())
+}
+
+fn find_in_path(name: &str, search: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    search.split(':').filter(|d| !d.is_empty()).find_map(|dir| {
+        let candidate = Path::new(dir).join(name);
+        let meta = std::fs::metadata(&candidate).ok()?;
+        (meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+            .then(|| candidate.canonicalize().unwrap_or(candidate))
+    })
+}
+
+/// Splits a command line into arguments the way a POSIX shell would tokenize words (single and
+/// double quotes, backslash escapes), refusing everything a shell would treat as syntax.
+pub fn split_command_line(line: &str) -> Result<Vec<String>> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars().peekable();
+    let syntax = |c: char| {
+        Error::Refused(format!("the command line contains `{c}`, which needs a shell; commands run without one"))
+    };
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => word.push(c),
+                        None => return Err(Error::Refused("unterminated single quote".into())),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\')) => word.push(c),
+                            Some(c) => {
+                                word.push('\\');
+                                word.push(c);
+                            }
+                            None => return Err(Error::Refused("unterminated double quote".into())),
+                        },
+                        Some(c @ ('`' | '$')) => return Err(syntax(c)),
+                        Some(c) => word.push(c),
+                        None => return Err(Error::Refused("unterminated double quote".into())),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                match chars.next() {
+                    Some(c) => word.push(c),
+                    None => return Err(Error::Refused("a trailing backslash".into())),
+                }
+            }
+            ';' | '&' | '|' | '`' | '$' | '<' | '>' | '(' | ')' | '\n' | '\r' | '*' | '?' | '{' | '}' | '~' | '#' => {
+                return Err(syntax(c));
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    Ok(words)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_lines_split_like_a_shell_without_running_one() {
+        let check = |line: &str, expect: std::result::Result<&[&str], &str>| {
+            let got = split_command_line(line).map_err(|e| e.to_string());
+            match (got, expect) {
+                (Ok(words), Ok(expected)) => assert_eq!(words, expected, "{line}"),
+                (Err(message), Err(needle)) => assert!(message.contains(needle), "{line}: {message}"),
+                (got, expected) => panic!("{line}: got {got:?}, expected {expected:?}"),
+            }
+        };
+        check("ls -la", Ok(&["ls", "-la"]));
+        check("  git   log  --oneline ", Ok(&["git", "log", "--oneline"]));
+        check("echo 'a b' \"c d\" e\\ f", Ok(&["echo", "a b", "c d", "e f"]));
+        check("echo 'semi;colon'", Ok(&["echo", "semi;colon"]));
+        check("echo \"\\\"q\\\"\"", Ok(&["echo", "\"q\""]));
+        check("ls; rm -rf /", Err("`;`"));
+        check("ls && rm x", Err("`&`"));
+        check("cat x | sh", Err("`|`"));
+        check("echo `id`", Err("contains ```"));
+        check("echo $(id)", Err("`$`"));
+        check("echo \"$(id)\"", Err("`$`"));
+        check("ls > out", Err("`>`"));
+        check("ls\nrm x", Err("`\n`"));
+        check("echo 'open", Err("unterminated"));
+    }
+}

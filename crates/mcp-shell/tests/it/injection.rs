@@ -1,0 +1,104 @@
+//! Injection attempts, each a line of data: all refused with a clear error, nothing run.
+
+use mcp_core::ToolContext;
+use mcp_core::protocol::JsonObject;
+use serde_json::Value;
+
+use crate::support::Sandbox;
+
+/// (tool, arguments with {root}/{base}/{marker} placeholders, words the refusal must contain)
+const CASES: &[(&str, &str, &str)] = &[
+    ("shell_execute", r#"{"command": ["touch", "{marker}; id"]}"#, "`;`"),
+    ("shell_execute", r#"{"command": ["touch", "a", "&&", "touch", "{marker}"]}"#, "`&&`"),
+    ("shell_execute", r#"{"command": ["echo", "x", "|", "touch", "{marker}"]}"#, "`|`"),
+    ("shell_execute", r#"{"command": ["echo", "`touch {marker}`"]}"#, "backtick"),
+    ("shell_execute", r#"{"command": ["echo", "$(touch {marker})"]}"#, "`$(`"),
+    ("shell_execute", r#"{"command": ["echo", "a\ntouch {marker}"]}"#, "newline"),
+    ("shell_execute", r#"{"command": ["echo", "x", ">", "{marker}"]}"#, "redirection"),
+    ("shell_execute", r#"{"command": ["touch"], "directory": "{base}/outside"}"#, "outside the allowed directories"),
+    (
+        "shell_execute",
+        r#"{"command": ["touch", "x"], "directory": "{base}/work_secret"}"#,
+        "outside the allowed directories",
+    ),
+    (
+        "shell_execute",
+        r#"{"command": ["touch", "x"], "directory": "{root}/link_out"}"#,
+        "outside the allowed directories",
+    ),
+    ("shell_execute", r#"{"command": ["touch", "x"], "directory": "{root}/.."}"#, "outside the allowed directories"),
+    ("shell_execute", r#"{"command": ["touch", "x"], "directory": "-rf"}"#, "begins with `-`"),
+    ("shell_execute", r#"{"command": ["/usr/bin/touch", "{marker}"]}"#, "path-qualified"),
+    ("shell_execute", r#"{"command": ["./touch", "{marker}"]}"#, "path-qualified"),
+    ("shell_execute", r#"{"command": ["'touch'", "{marker}"]}"#, "quoting"),
+    ("shell_execute", r#"{"command": ["\"touch\"", "{marker}"]}"#, "quoting"),
+    ("shell_execute", r#"{"command": ["touch {marker}"]}"#, "path-qualified"),
+    ("shell_execute", r#"{"command": ["touch x"]}"#, "quoting or shell syntax"),
+    ("shell_execute", r#"{"command": ["sh", "-c", "touch {marker}"]}"#, "not an allowed command"),
+    ("shell_execute", r#"{"command": ["bash", "-c", "touch {marker}"]}"#, "not an allowed command"),
+    ("shell_execute", r#"{"command": ["rm", "-rf", "{root}"]}"#, "not an allowed command"),
+    ("shell_execute", r#"{"command": ["-touch"]}"#, "begins with `-`"),
+    ("shell_execute", r#"{"command": []}"#, "empty"),
+    ("shell_execute", r#"{"command": ["git", "diff", "--output={marker}"]}"#, "option `--output`"),
+    ("shell_execute", r#"{"command": ["git", "diff", "--output", "{marker}"]}"#, "option `--output`"),
+    ("shell_execute", r#"{"command": ["git", "-c", "core.pager=touch {marker}", "log"]}"#, "option `-c`"),
+    ("shell_execute", r#"{"command": ["git", "fetch", "--upload-pack=touch {marker}"]}"#, "option `--upload-pack`"),
+    ("shell_execute", r#"{"command": ["find", ".", "-exec", "touch", "{marker}", ";"]}"#, "option `-exec`"),
+    ("shell_execute", r#"{"command": ["find", ".", "-execdir", "touch", "{marker}", "+"]}"#, "option `-execdir`"),
+    ("shell_execute", r#"{"command": ["find", ".", "-delete"]}"#, "option `-delete`"),
+    ("shell_execute", r#"{"command": ["find", ".", "-fprint", "{marker}"]}"#, "option `-fprint`"),
+    ("execute", r#"{"command": "touch a; touch {marker}"}"#, "`;`"),
+    ("execute", r#"{"command": "touch a && touch {marker}"}"#, "`&`"),
+    ("execute", r#"{"command": "echo x | touch {marker}"}"#, "`|`"),
+    ("execute", r#"{"command": "echo $(touch {marker})"}"#, "`$`"),
+    ("execute", r#"{"command": "echo `touch {marker}`"}"#, "```"),
+    ("execute", r#"{"command": "echo x > {marker}"}"#, "`>`"),
+    ("execute", r#"{"command": "touch a\ntouch {marker}"}"#, "needs a shell"),
+    ("execute", r#"{"command": "'/usr/bin/touch' {marker}"}"#, "path-qualified"),
+    ("execute", r#"{"command": "git diff --output={marker}"}"#, "option `--output`"),
+    ("execute", r#"{"command": "touch x", "cwd": "{base}/outside"}"#, "outside the allowed directories"),
+    ("execute", r#"{"command": "touch x", "cwd": "--help"}"#, "begins with `-`"),
+];
+
+fn arguments(template: &str, sandbox: &Sandbox, marker: &str) -> JsonObject {
+    let text = template
+        .replace("{root}", &sandbox.root.display().to_string())
+        .replace("{base}", &sandbox.base.display().to_string())
+        .replace("{marker}", marker);
+    match serde_json::from_str(&text) {
+        Ok(Value::Object(map)) => map,
+        other => panic!("bad case {template}: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn every_injection_attempt_is_refused_and_nothing_runs() {
+    let sandbox = Sandbox::new();
+    let tools = sandbox.tools(&["touch", "echo", "git", "find", "ls"], &[]);
+    let marker = sandbox.base.join("outside/PWNED").display().to_string();
+    let mut failures = Vec::new();
+    for (tool, template, expected) in CASES {
+        let result = tools.call(tool, arguments(template, &sandbox, &marker), ToolContext::detached()).await;
+        let text = result.text_content();
+        if !result.is_error() || !text.contains(expected) {
+            failures.push(format!("{tool} {template}: is_error={} text={text:?}", result.is_error()));
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} cases not refused:\n{}", failures.len(), CASES.len(), failures.join("\n"));
+    assert!(!std::path::Path::new(&marker).exists(), "an injected command ran");
+    for dir in ["outside", "work_secret"] {
+        assert_eq!(std::fs::read_dir(sandbox.base.join(dir)).expect("readable").count(), 0, "{dir} changed");
+    }
+}
+
+#[test]
+fn interpreters_need_to_be_allowed_by_name_and_missing_programs_fail_at_start() {
+    let sandbox = Sandbox::new();
+    let err = mcp_shell::native::ShellServer::new(sandbox.config(&["ls", "bash"], &[])).expect_err("bash refused");
+    assert!(err.to_string().contains("`bash` is a shell or interpreter"), "{err}");
+    let err = mcp_shell::native::ShellServer::new(sandbox.config(&["no-such-program-xyz"], &[])).expect_err("missing");
+    assert!(err.to_string().contains("`no-such-program-xyz` was not found in PATH"), "{err}");
+    let err = mcp_shell::native::ShellServer::new(sandbox.config(&["/bin/ls"], &[])).expect_err("path-qualified");
+    assert!(err.to_string().contains("path-qualified"), "{err}");
+    mcp_shell::native::ShellServer::new(sandbox.config(&["ls"], &["sh"])).expect("sh allowed by name");
+}

@@ -1,0 +1,122 @@
+//! Real commands: output, exit status, stdin, caps, environment, timeouts that kill the whole
+//! process group, and output streamed as progress through a real MCP connection.
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use mcp_core::protocol::{Implementation, JsonObject};
+use mcp_core::{CallEvent, Client, ClientOptions, Server, ToolContext};
+use mcp_shell::native::{ShellConfig, ShellServer};
+use mcp_shell::{ExecOutput, Shell};
+use serde_json::{Value, json};
+
+use crate::support::Sandbox;
+
+fn args(value: Value) -> JsonObject {
+    match value {
+        Value::Object(map) => map,
+        _ => panic!("arguments must be an object"),
+    }
+}
+
+#[tokio::test]
+async fn commands_run_with_their_output_exit_status_and_stdin() {
+    let sandbox = Sandbox::new();
+    let shell = Shell::new(sandbox.tools(&["ls", "cat", "false", "wc"], &[]));
+    let listing = shell.shell_execute(&["ls"], None, None, None).await.expect("runs");
+    assert!(listing.success());
+    assert!(listing.stdout.contains("hello.txt") && listing.stdout.contains("sub"), "{listing:?}");
+
+    let sub = shell.execute("ls -a", Some("sub")).await.expect("runs");
+    assert_eq!(sub.stdout, ".\n..\n");
+
+    let failed = shell.shell_execute(&["false"], None, None, None).await.expect("a result");
+    assert_eq!(failed.exit_code, Some(1));
+    assert!(!failed.success());
+
+    let counted = shell.shell_execute(&["wc", "-l"], Some("a\nb\nc\n"), None, None).await.expect("runs");
+    assert_eq!(counted.stdout.trim(), "3");
+
+    let quoted = shell.execute("cat 'hello.txt'", None).await.expect("runs");
+    assert_eq!(quoted.stdout, "hello\n");
+    let missing = shell.execute("cat \"no such file\"", None).await.expect("runs");
+    assert!(missing.stderr.contains("no such file"), "{missing:?}");
+}
+
+#[tokio::test]
+async fn output_is_capped_and_the_cut_is_marked() {
+    let sandbox = Sandbox::new();
+    let config = ShellConfig { max_output_bytes: 1000, ..sandbox.config(&["head"], &[]) };
+    let tools = ShellServer::new(config).expect("valid").registry().tools;
+    let result = tools
+        .call("shell_execute", args(json!({"command": ["head", "-c", "100000", "/dev/zero"]})), ToolContext::detached())
+        .await;
+    let output: ExecOutput =
+        serde_json::from_value(result.structured_content.clone().expect("structured")).expect("shape");
+    assert_eq!(output.stdout.len(), 1000);
+    assert!(output.stdout_truncated && output.success(), "{output:?}");
+    assert!(result.text_content().contains("[stdout truncated]"));
+}
+
+#[tokio::test]
+async fn the_environment_is_reduced_to_the_allowlist() {
+    // Only allowlisted variables may reach the command, whatever this process has set.
+    let sandbox = Sandbox::new();
+    let shell = Shell::new(sandbox.tools(&["printenv"], &[]));
+    let env = shell.shell_execute(&["printenv"], None, None, None).await.expect("runs");
+    assert!(env.stdout.contains("PATH="), "{env:?}");
+    for line in env.stdout.lines() {
+        let name = line.split('=').next().unwrap_or_default();
+        assert!(ShellConfig::default().env_allow.iter().any(|a| a == name), "unexpected variable {name}");
+    }
+}
+
+#[tokio::test]
+async fn a_timeout_kills_the_whole_process_group() {
+    let sandbox = Sandbox::new();
+    let shell = Shell::new(sandbox.tools(&["ls"], &["sh"]));
+    let started = Instant::now();
+    // The shell starts a grandchild that would outlive it, prints its pid, and waits.
+    let output =
+        shell.shell_execute(&["sh", "-c", "sleep 60 & echo $!; wait"], None, None, Some(1)).await.expect("a result");
+    assert!(output.timed_out, "{output:?}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // Had only the shell been killed, its `sleep 60` would live on, re-parented to init.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let survivors = std::fs::read_dir("/proc")
+        .expect("procfs")
+        .filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::read_to_string(e.path().join("cmdline")).ok())
+        .filter(|cmd| cmd.replace('\0', " ").trim() == "sleep 60")
+        .count();
+    assert_eq!(survivors, 0, "a process started by the timed-out command survived");
+}
+
+#[tokio::test]
+async fn output_streams_as_progress_over_mcp() {
+    let sandbox = Sandbox::new();
+    let registry = ShellServer::new(sandbox.config(&["ls"], &["sh"])).expect("valid").registry();
+    let server = Server::builder(Implementation::new("shell", "1"), registry).build();
+    let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+    let (r, w) = tokio::io::split(server_io);
+    tokio::spawn(async move { server.serve(r, w).await });
+    let (r, w) = tokio::io::split(client_io);
+    let client = Client::connect("shell", r, w, ClientOptions::default()).await.expect("connects");
+
+    let mut stream = client.call_tool_stream(
+        "shell_execute",
+        args(json!({"command": ["sh", "-c", "echo first; sleep 0.3; echo second"]})),
+    );
+    let mut chunks = Vec::new();
+    let mut result = None;
+    while let Some(event) = stream.next().await {
+        match event.expect("no protocol error") {
+            CallEvent::Progress(p) => chunks.push(p.message.unwrap_or_default()),
+            CallEvent::Result(r) => result = Some(r),
+        }
+    }
+    assert_eq!(chunks, ["first\n", "second\n"], "each chunk arrives as it is written");
+    let result = result.expect("a result");
+    assert!(!result.is_error());
+    assert!(result.text_content().contains("exit status: 0"));
+}
