@@ -40,7 +40,13 @@ fn main() -> Result<()> {
             setup(&root)?;
             test()
         }
-        "bench" => run(Command::new("cargo").args(["bench", "-p", "mcp-core", "--bench", "stdio_roundtrip"])),
+        "bench" => {
+            setup(&root)?;
+            for (package, bench) in [("mcp-core", "stdio_roundtrip"), ("mcp-fs", "read_text_file")] {
+                run(Command::new("cargo").args(["bench", "--all-features", "-p", package, "--bench", bench]))?;
+            }
+            Ok(())
+        }
         _ => {
             eprintln!("usage: cargo xtask <setup|test|ci|bench>");
             bail!("unknown task {task:?}")
