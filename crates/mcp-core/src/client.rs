@@ -53,6 +53,8 @@ pub struct ClientOptions {
     pub era: EraPreference,
     /// The largest message accepted from the server (default 16 MiB).
     pub max_message_bytes: usize,
+    /// Receives the server's notifications other than progress (e.g. `tools/list_changed`).
+    pub notifications: Option<mpsc::UnboundedSender<Notification>>,
 }
 
 impl Default for ClientOptions {
@@ -64,6 +66,7 @@ impl Default for ClientOptions {
             connect_timeout: Duration::from_secs(30),
             era: EraPreference::Auto,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            notifications: None,
         }
     }
 }
@@ -155,7 +158,11 @@ impl Client {
         W: AsyncWrite + Send + Unpin + 'static,
     {
         let progress: ProgressRoutes = Arc::default();
-        let handler = Arc::new(ClientHandler { progress: progress.clone(), server: name.to_owned() });
+        let handler = Arc::new(ClientHandler {
+            progress: progress.clone(),
+            server: name.to_owned(),
+            notifications: options.notifications.clone(),
+        });
         let engine_options = connection::Options {
             name: name.to_owned(),
             role: Role::Client,
@@ -300,6 +307,11 @@ impl Client {
     /// True once the server has gone away.
     pub fn is_closed(&self) -> bool {
         self.peer.is_closed()
+    }
+
+    /// Completes when the server has gone away (at once if it already has).
+    pub async fn closed(&self) {
+        self.peer.closed().await;
     }
 
     /// Sends any request and decodes its result: the one path every typed call takes.
@@ -559,6 +571,7 @@ impl Stream for ToolCallStream {
 struct ClientHandler {
     progress: ProgressRoutes,
     server: String,
+    notifications: Option<mpsc::UnboundedSender<Notification>>,
 }
 
 #[async_trait]
@@ -593,7 +606,12 @@ impl Handler for ClientHandler {
                     }
                 }
             }
-            other => tracing::debug!(server = %self.server, method = %other, "notification"),
+            other => {
+                tracing::debug!(server = %self.server, method = %other, "notification");
+                if let Some(sink) = &self.notifications {
+                    let _ = sink.send(notification);
+                }
+            }
         }
     }
 }

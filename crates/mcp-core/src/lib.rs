@@ -8,6 +8,8 @@
 pub mod client;
 pub mod config;
 pub mod error;
+#[cfg(feature = "pipeline")]
+pub mod pipeline;
 pub mod protocol;
 pub mod registry;
 pub mod server;

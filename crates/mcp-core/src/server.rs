@@ -1,6 +1,6 @@
 //! Serving a [`Registry`] to clients of either era.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::Result;
 use crate::protocol::*;
 use crate::registry::Registry;
-use crate::tool::ToolContext;
+use crate::tool::{ToolContext, ToolSet};
 use crate::transport::DEFAULT_MAX_MESSAGE_BYTES;
 use crate::transport::connection::{self, Handler, Peer, Role};
 
@@ -29,13 +29,28 @@ pub struct Server {
     inner: Arc<ServerInner>,
 }
 
-#[derive(Debug)]
+/// Decides whether a tool is listed to a caller (`principal`, `tool`). Listing is not protection:
+/// calls must be authorized too (the gateway's pipeline does that).
+pub type ToolFilter = Arc<dyn Fn(&str, &Tool) -> bool + Send + Sync>;
+
 struct ServerInner {
     info: Implementation,
     instructions: Option<String>,
     registry: Registry,
+    /// The tools, replaceable while serving (see [`Server::replace_tools`]).
+    tools: RwLock<Arc<ToolSet>>,
+    filter: Option<ToolFilter>,
+    principal: Arc<str>,
     page_size: usize,
     max_message_bytes: usize,
+    /// Tells every connection that the tool list changed.
+    list_changed: tokio::sync::broadcast::Sender<()>,
+}
+
+impl std::fmt::Debug for ServerInner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("info", &self.info).field("registry", &self.registry).finish_non_exhaustive()
+    }
 }
 
 /// Builds a [`Server`].
@@ -63,6 +78,20 @@ impl ServerBuilder {
         self
     }
 
+    /// Hides tools from `tools/list` per caller. Calls are not affected: authorize them in the
+    /// tools themselves or in a pipeline.
+    pub fn tool_filter(mut self, filter: ToolFilter) -> Self {
+        self.inner.filter = Some(filter);
+        self
+    }
+
+    /// The principal of callers on this server's connections (default `stdio`): whoever can
+    /// write to the server's input. Transports with authentication set their own.
+    pub fn principal(mut self, principal: impl Into<Arc<str>>) -> Self {
+        self.inner.principal = principal.into();
+        self
+    }
+
     /// Finishes.
     pub fn build(self) -> Server {
         Server { inner: Arc::new(self.inner) }
@@ -72,15 +101,31 @@ impl ServerBuilder {
 impl Server {
     /// A builder for a server named by `info` serving `registry`.
     pub fn builder(info: Implementation, registry: Registry) -> ServerBuilder {
+        let tools = RwLock::new(Arc::new(registry.tools.clone()));
         ServerBuilder {
             inner: ServerInner {
                 info,
                 instructions: None,
                 registry,
+                tools,
+                filter: None,
+                principal: Arc::from("stdio"),
                 page_size: 100,
                 max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+                list_changed: tokio::sync::broadcast::channel(16).0,
             },
         }
+    }
+
+    /// Replaces the served tools and sends `notifications/tools/list_changed` to every connection.
+    pub fn replace_tools(&self, tools: ToolSet) {
+        *self.inner.tools.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(tools);
+        let _ = self.inner.list_changed.send(());
+    }
+
+    /// The tools served now.
+    pub fn tools(&self) -> Arc<ToolSet> {
+        self.inner.current_tools()
     }
 
     /// Serves one connection until its input ends.
@@ -96,9 +141,19 @@ impl Server {
             max_message_bytes: self.inner.max_message_bytes,
             close_reason: None,
         };
+        let mut changes = self.inner.list_changed.subscribe();
         let (peer, task) = connection::start(reader, writer, handler, options);
-        drop(peer);
-        task.await.map_err(|e| std::io::Error::other(format!("server task failed: {e}")))?;
+        // Forward tool-list changes to this client for as long as the connection lives.
+        let forwarder = tokio::spawn(async move {
+            while let Ok(()) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) = changes.recv().await {
+                if peer.is_closed() || peer.notify(methods::TOOLS_LIST_CHANGED, None).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let finished = task.await;
+        forwarder.abort();
+        finished.map_err(|e| std::io::Error::other(format!("server task failed: {e}")))?;
         Ok(())
     }
 
@@ -149,7 +204,14 @@ impl Handler for Connection {
             methods::PING => Ok(Value::Object(JsonObject::new())),
             methods::TOOLS_LIST => {
                 let p: PaginatedParams = parse_params(params)?;
-                let tools: Vec<Tool> = s.registry.tools.iter().map(|t| t.definition().clone()).collect();
+                let principal = s.principal.clone();
+                let tools: Vec<Tool> = s
+                    .current_tools()
+                    .iter()
+                    .map(|t| t.definition())
+                    .filter(|d| s.filter.as_ref().is_none_or(|f| f(&principal, d)))
+                    .cloned()
+                    .collect();
                 let (tools, next_cursor) = s.page(tools, p.cursor.as_deref())?;
                 s.finish(
                     ListToolsResult { envelope: Default::default(), cache: cache_hints(), tools, next_cursor },
@@ -159,11 +221,12 @@ impl Handler for Connection {
             methods::TOOLS_CALL => {
                 let p: CallToolParams = parse_params(params)?;
                 let tool = s
-                    .registry
-                    .tools
+                    .current_tools()
                     .get(&p.name)
+                    .cloned()
                     .ok_or_else(|| ErrorObject::invalid_params(format!("unknown tool `{}`", p.name)))?;
-                let cx = ToolContext::for_request(peer, p.meta, cancel.clone());
+                let client = self.client_info(p.meta.as_ref());
+                let cx = ToolContext::for_request(peer, p.meta, cancel.clone(), Some(s.principal.clone()), client);
                 // A cancelled tool gets a moment to notice and clean up; then it is dropped.
                 let stop = async {
                     cancel.cancelled().await;
@@ -251,6 +314,14 @@ impl Handler for Connection {
 }
 
 impl Connection {
+    /// The caller's identity: from the handshake, or from a modern request's `_meta`.
+    fn client_info(&self, meta: Option<&JsonObject>) -> Option<Arc<Implementation>> {
+        if let Some(info) = meta.and_then(|m| m.get(meta_keys::CLIENT_INFO)) {
+            return serde_json::from_value(info.clone()).ok().map(Arc::new);
+        }
+        self.session.lock().unwrap_or_else(PoisonError::into_inner).client.clone().map(Arc::new)
+    }
+
     /// Decides the era of one request from its `_meta`, refusing revisions we do not know.
     fn framing(&self, params: &JsonObject) -> Result<Framing, ErrorObject> {
         let requested = params.get("_meta").and_then(Value::as_object).and_then(|m| m.get(meta_keys::PROTOCOL_VERSION));
@@ -293,9 +364,13 @@ impl Connection {
 }
 
 impl ServerInner {
+    fn current_tools(&self) -> Arc<ToolSet> {
+        self.tools.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
     fn capabilities(&self) -> ServerCapabilities {
         ServerCapabilities {
-            tools: Some(ListChangedCapability { list_changed: Some(false) }),
+            tools: Some(ListChangedCapability { list_changed: Some(true) }),
             resources: (!self.resources_empty())
                 .then_some(ResourcesCapability { subscribe: None, list_changed: Some(false) }),
             prompts: (!self.registry.prompts.is_empty()).then_some(ListChangedCapability { list_changed: Some(false) }),

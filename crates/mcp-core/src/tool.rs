@@ -103,6 +103,8 @@ pub struct ToolContext {
     progress: Option<(Peer, ProgressToken)>,
     cancel: CancellationToken,
     meta: Option<Meta>,
+    principal: Option<Arc<str>>,
+    client: Option<Arc<crate::protocol::Implementation>>,
 }
 
 impl fmt::Debug for ToolContext {
@@ -120,12 +122,34 @@ impl ToolContext {
         Self::default()
     }
 
-    pub(crate) fn for_request(peer: Peer, meta: Option<Meta>, cancel: CancellationToken) -> Self {
+    pub(crate) fn for_request(
+        peer: Peer,
+        meta: Option<Meta>,
+        cancel: CancellationToken,
+        principal: Option<Arc<str>>,
+        client: Option<Arc<crate::protocol::Implementation>>,
+    ) -> Self {
         let token = meta
             .as_ref()
             .and_then(|m| m.get(crate::protocol::meta_keys::PROGRESS_TOKEN))
             .and_then(|t| serde_json::from_value::<ProgressToken>(t.clone()).ok());
-        Self { progress: token.map(|t| (peer, t)), cancel, meta }
+        Self { progress: token.map(|t| (peer, t)), cancel, meta, principal, client }
+    }
+
+    /// Who is calling, as established by the transport (e.g. `stdio`, or a token's identity).
+    pub fn principal(&self) -> Option<&str> {
+        self.principal.as_deref()
+    }
+
+    /// The calling client's self-reported identity, when known.
+    pub fn client(&self) -> Option<&crate::protocol::Implementation> {
+        self.client.as_deref()
+    }
+
+    /// The same context acting for `principal` (used by tests and in-process callers).
+    pub fn with_principal(mut self, principal: impl Into<Arc<str>>) -> Self {
+        self.principal = Some(principal.into());
+        self
     }
 
     /// Reports progress to the caller, if it asked for progress; otherwise does nothing.

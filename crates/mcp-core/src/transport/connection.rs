@@ -74,6 +74,8 @@ struct Inner {
     shutdown: CancellationToken,
     next_id: AtomicI64,
     state: Mutex<State>,
+    /// Wakes whoever waits for the connection to close.
+    closed: tokio::sync::Notify,
 }
 
 #[derive(Default)]
@@ -112,6 +114,7 @@ where
             shutdown: CancellationToken::new(),
             next_id: AtomicI64::new(1),
             state: Mutex::new(State::default()),
+            closed: tokio::sync::Notify::new(),
         }),
     };
     let writer_task = tokio::spawn(write_loop(writer, out_rx, peer.inner.shutdown.clone()));
@@ -407,6 +410,19 @@ impl Peer {
         for tx in pending {
             let _ = tx.send(Err(Error::Closed { server: self.inner.name.clone(), reason: reason.clone() }));
         }
+        self.inner.closed.notify_waiters();
+    }
+
+    /// Completes once the input has ended.
+    pub(crate) async fn closed(&self) {
+        let notified = self.inner.closed.notified();
+        tokio::pin!(notified);
+        // Register before checking, so a close between the check and the wait is not missed.
+        notified.as_mut().enable();
+        if self.is_closed() {
+            return;
+        }
+        notified.await;
     }
 
     fn closed_error(&self) -> Error {

@@ -3,3 +3,4 @@
 mod engine;
 mod faults;
 mod golden;
+mod pipeline;

@@ -1,0 +1,576 @@
+//! The one pipeline every tool call passes through, native or remote: tower [`Layer`]s over a
+//! [`Service`] that takes a [`ToolCall`].
+//!
+//! This crate provides the endpoint plumbing and the protocol-level layers (schema validation,
+//! timeout, retries for read-only and idempotent tools, a concurrency limit, tracing and
+//! metrics); `mcp-security` and `mcp-audit` provide authorization, rate limiting and audit as
+//! layers of the same shape. [`PipelineTool`] serves a pipeline as an ordinary [`Tool`].
+//!
+//! [`Layer`]: tower_layer::Layer
+//! [`Service`]: tower_service::Service
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use tower_layer::Layer;
+use tower_service::Service;
+use tracing::Instrument;
+
+use crate::protocol::{CallToolResult, JsonObject, Tool as ToolDef};
+use crate::tool::{Tool, ToolContext, ToolError};
+
+/// A tool call on its way through the pipeline.
+#[derive(Debug, Clone)]
+pub struct ToolCall {
+    /// The upstream server's name (`""` for tools in this process).
+    pub server: String,
+    /// The tool's name at the upstream.
+    pub tool: String,
+    /// The name the caller used (namespaced by a gateway).
+    pub exposed: String,
+    /// The arguments.
+    pub arguments: JsonObject,
+    /// The upstream definition: schemas and annotations.
+    pub definition: Arc<ToolDef>,
+    /// Who is calling.
+    pub principal: String,
+    /// The calling client's name, when known.
+    pub client: Option<String>,
+    /// Correlates the audit record, the trace and the logs of this call.
+    pub trace_id: String,
+    /// Progress reporting and cancellation of the original request.
+    pub context: ToolContext,
+}
+
+impl ToolCall {
+    /// True when the tool says it changes nothing.
+    pub fn read_only(&self) -> bool {
+        self.definition.annotations.as_ref().and_then(|a| a.read_only_hint) == Some(true)
+    }
+
+    /// True when calling it twice has the effect of calling it once.
+    pub fn idempotent(&self) -> bool {
+        self.read_only() || self.definition.annotations.as_ref().and_then(|a| a.idempotent_hint) == Some(true)
+    }
+}
+
+/// Why a call did not reach a result. Every variant becomes an `isError` result for the model,
+/// with a message that says what happened and what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// Refused by policy.
+    #[error("denied by policy rule `{rule}`: {reason}")]
+    Denied {
+        /// The rule that decided.
+        rule: String,
+        /// Why.
+        reason: String,
+    },
+    /// Over a rate limit.
+    #[error("{0}")]
+    RateLimited(String),
+    /// The arguments do not match the tool's input schema.
+    #[error("invalid arguments for `{tool}`: {message}")]
+    InvalidArguments {
+        /// The tool.
+        tool: String,
+        /// Every violation, with its JSON path.
+        message: String,
+    },
+    /// No result within the timeout.
+    #[error("`{tool}` did not finish within {after:?}")]
+    Timeout {
+        /// The tool.
+        tool: String,
+        /// The timeout.
+        after: Duration,
+    },
+    /// The upstream server failed (gone, restarting, protocol error).
+    #[error("{0}")]
+    Upstream(String),
+}
+
+impl CallError {
+    /// A short label for metrics and audit: `denied`, `rate_limited`, `invalid_arguments`,
+    /// `timeout`, `upstream_error`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CallError::Denied { .. } => "denied",
+            CallError::RateLimited(_) => "rate_limited",
+            CallError::InvalidArguments { .. } => "invalid_arguments",
+            CallError::Timeout { .. } => "timeout",
+            CallError::Upstream(_) => "upstream_error",
+        }
+    }
+
+    /// Worth retrying for a tool that is safe to repeat.
+    fn transient(&self) -> bool {
+        matches!(self, CallError::Timeout { .. } | CallError::Upstream(_))
+    }
+}
+
+/// The outcome label of a finished call, for metrics and audit.
+pub fn outcome(result: &Result<CallToolResult, CallError>) -> &'static str {
+    match result {
+        Ok(r) if r.is_error() => "tool_error",
+        Ok(_) => "ok",
+        Err(e) => e.kind(),
+    }
+}
+
+/// A boxed future of a call's outcome.
+pub type CallFuture = Pin<Box<dyn Future<Output = Result<CallToolResult, CallError>> + Send>>;
+
+/// The pipeline's type: any stack of layers over an endpoint, boxed.
+pub type ToolService = tower::util::BoxCloneSyncService<ToolCall, CallToolResult, CallError>;
+
+/// Where calls finally go: a remote server or tools in this process.
+#[async_trait]
+pub trait Endpoint: Send + Sync + 'static {
+    /// Performs the call.
+    async fn call(&self, call: ToolCall) -> Result<CallToolResult, CallError>;
+}
+
+/// An endpoint as the innermost service of a pipeline.
+pub fn endpoint(endpoint: Arc<dyn Endpoint>) -> ToolService {
+    ToolService::new(tower::service_fn(move |call: ToolCall| {
+        let endpoint = endpoint.clone();
+        async move { endpoint.call(call).await }
+    }))
+}
+
+/// Boxes a service built from layers.
+pub fn boxed<S>(service: S) -> ToolService
+where
+    S: Service<ToolCall, Response = CallToolResult, Error = CallError> + Clone + Send + Sync + 'static,
+    S::Future: Send + 'static,
+{
+    ToolService::new(service)
+}
+
+/// Implements `poll_ready` for layers whose inner service is always ready (all of ours).
+macro_rules! ready_passthrough {
+    () => {
+        fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), CallError>> {
+            self.inner.poll_ready(cx)
+        }
+    };
+}
+
+// -------------------------------------------------------------------------------------------
+// Validation
+// -------------------------------------------------------------------------------------------
+
+/// Checks arguments against the tool's input schema (JSON Schema) before anything else runs.
+#[derive(Clone, Default)]
+pub struct ValidateLayer {
+    cache: Arc<Mutex<HashMap<(String, String), (usize, Arc<jsonschema::Validator>)>>>,
+}
+
+impl fmt::Debug for ValidateLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ValidateLayer").finish_non_exhaustive()
+    }
+}
+
+impl<S> Layer<S> for ValidateLayer {
+    type Service = Validate<S>;
+    fn layer(&self, inner: S) -> Validate<S> {
+        Validate { inner, layer: self.clone() }
+    }
+}
+
+/// See [`ValidateLayer`].
+#[derive(Clone, Debug)]
+pub struct Validate<S> {
+    inner: S,
+    layer: ValidateLayer,
+}
+
+impl ValidateLayer {
+    /// The compiled validator of a definition, compiled once per definition.
+    fn validator(&self, call: &ToolCall) -> Result<Arc<jsonschema::Validator>, CallError> {
+        let key = (call.server.clone(), call.tool.clone());
+        let identity = Arc::as_ptr(&call.definition) as usize;
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((seen, validator)) = cache.get(&key) {
+            if *seen == identity {
+                return Ok(validator.clone());
+            }
+        }
+        let schema = serde_json::Value::Object(call.definition.input_schema.clone());
+        let validator = jsonschema::validator_for(&schema).map_err(|e| {
+            CallError::Upstream(format!("the input schema of `{}` is not valid JSON Schema: {e}", call.exposed))
+        })?;
+        let validator = Arc::new(validator);
+        cache.insert(key, (identity, validator.clone()));
+        Ok(validator)
+    }
+}
+
+impl<S> Service<ToolCall> for Validate<S>
+where
+    S: Service<ToolCall, Response = CallToolResult, Error = CallError> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = CallToolResult;
+    type Error = CallError;
+    type Future = CallFuture;
+    ready_passthrough!();
+
+    fn call(&mut self, call: ToolCall) -> CallFuture {
+        let checked = self.layer.validator(&call).and_then(|validator| {
+            let instance = serde_json::Value::Object(call.arguments.clone());
+            let problems: Vec<String> = validator
+                .iter_errors(&instance)
+                .map(|e| {
+                    let path = e.instance_path().to_string();
+                    if path.is_empty() { e.to_string() } else { format!("at `{path}`: {e}") }
+                })
+                .collect();
+            if problems.is_empty() {
+                Ok(())
+            } else {
+                Err(CallError::InvalidArguments { tool: call.exposed.clone(), message: problems.join("; ") })
+            }
+        });
+        let mut inner = self.inner.clone();
+        Box::pin(async move {
+            checked?;
+            inner.call(call).await
+        })
+    }
+}
+
+// -------------------------------------------------------------------------------------------
+// Timeout
+// -------------------------------------------------------------------------------------------
+
+/// Ends a call that takes longer than its timeout (the caller's request is cancelled upstream).
+#[derive(Clone, Debug)]
+pub struct TimeoutLayer {
+    default: Duration,
+    per_server: Arc<HashMap<String, Duration>>,
+}
+
+impl TimeoutLayer {
+    /// `default` for every server, with overrides per server name.
+    pub fn new(default: Duration, per_server: HashMap<String, Duration>) -> Self {
+        Self { default, per_server: Arc::new(per_server) }
+    }
+}
+
+impl<S> Layer<S> for TimeoutLayer {
+    type Service = Timeout<S>;
+    fn layer(&self, inner: S) -> Timeout<S> {
+        Timeout { inner, layer: self.clone() }
+    }
+}
+
+/// See [`TimeoutLayer`].
+#[derive(Clone, Debug)]
+pub struct Timeout<S> {
+    inner: S,
+    layer: TimeoutLayer,
+}
+
+impl<S> Service<ToolCall> for Timeout<S>
+where
+    S: Service<ToolCall, Response = CallToolResult, Error = CallError> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = CallToolResult;
+    type Error = CallError;
+    type Future = CallFuture;
+    ready_passthrough!();
+
+    fn call(&mut self, call: ToolCall) -> CallFuture {
+        let after = self.layer.per_server.get(&call.server).copied().unwrap_or(self.layer.default);
+        let tool = call.exposed.clone();
+        let future = self.inner.call(call);
+        Box::pin(
+            async move { tokio::time::timeout(after, future).await.unwrap_or(Err(CallError::Timeout { tool, after })) },
+        )
+    }
+}
+
+// -------------------------------------------------------------------------------------------
+// Retry
+// -------------------------------------------------------------------------------------------
+
+/// Retries transient failures (timeouts, a server gone) with exponential backoff, but only for
+/// tools that are read-only or idempotent: repeating anything else could do its effect twice.
+#[derive(Clone, Debug)]
+pub struct RetryLayer {
+    attempts: u32,
+    base_delay: Duration,
+}
+
+impl RetryLayer {
+    /// Up to `attempts` tries in all, waiting `base_delay`, then twice that, and so on.
+    pub fn new(attempts: u32, base_delay: Duration) -> Self {
+        Self { attempts: attempts.max(1), base_delay }
+    }
+}
+
+impl<S> Layer<S> for RetryLayer {
+    type Service = Retry<S>;
+    fn layer(&self, inner: S) -> Retry<S> {
+        Retry { inner, layer: self.clone() }
+    }
+}
+
+/// See [`RetryLayer`].
+#[derive(Clone, Debug)]
+pub struct Retry<S> {
+    inner: S,
+    layer: RetryLayer,
+}
+
+impl<S> Service<ToolCall> for Retry<S>
+where
+    S: Service<ToolCall, Response = CallToolResult, Error = CallError> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = CallToolResult;
+    type Error = CallError;
+    type Future = CallFuture;
+    ready_passthrough!();
+
+    fn call(&mut self, call: ToolCall) -> CallFuture {
+        let mut inner = self.inner.clone();
+        let RetryLayer { attempts, base_delay } = self.layer.clone();
+        Box::pin(async move {
+            let attempts = if call.idempotent() { attempts } else { 1 };
+            let mut delay = base_delay;
+            let mut attempt = 1;
+            loop {
+                let result = inner.call(call.clone()).await;
+                match result {
+                    Err(e) if e.transient() && attempt < attempts && !call.context.cancelled().is_cancelled() => {
+                        tracing::debug!(tool = %call.exposed, attempt, error = %e, "retrying");
+                        tokio::time::sleep(delay).await;
+                        delay = delay.saturating_mul(2);
+                        attempt += 1;
+                    }
+                    other => return other,
+                }
+            }
+        })
+    }
+}
+
+// -------------------------------------------------------------------------------------------
+// Concurrency
+// -------------------------------------------------------------------------------------------
+
+/// At most `limit` calls at once; more wait their turn.
+#[derive(Clone, Debug)]
+pub struct ConcurrencyLayer {
+    permits: Arc<tokio::sync::Semaphore>,
+}
+
+impl ConcurrencyLayer {
+    /// A limit shared by every service this layer wraps.
+    pub fn new(limit: usize) -> Self {
+        Self { permits: Arc::new(tokio::sync::Semaphore::new(limit.max(1))) }
+    }
+}
+
+impl<S> Layer<S> for ConcurrencyLayer {
+    type Service = Concurrency<S>;
+    fn layer(&self, inner: S) -> Concurrency<S> {
+        Concurrency { inner, permits: self.permits.clone() }
+    }
+}
+
+/// See [`ConcurrencyLayer`].
+#[derive(Clone, Debug)]
+pub struct Concurrency<S> {
+    inner: S,
+    permits: Arc<tokio::sync::Semaphore>,
+}
+
+impl<S> Service<ToolCall> for Concurrency<S>
+where
+    S: Service<ToolCall, Response = CallToolResult, Error = CallError> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = CallToolResult;
+    type Error = CallError;
+    type Future = CallFuture;
+    ready_passthrough!();
+
+    fn call(&mut self, call: ToolCall) -> CallFuture {
+        let mut inner = self.inner.clone();
+        let permits = self.permits.clone();
+        Box::pin(async move {
+            let _permit = permits
+                .acquire_owned()
+                .await
+                .map_err(|_| CallError::Upstream("the gateway is shutting down".into()))?;
+            inner.call(call).await
+        })
+    }
+}
+
+// -------------------------------------------------------------------------------------------
+// Tracing and metrics
+// -------------------------------------------------------------------------------------------
+
+/// A `tracing` span per call (server, tool, principal, outcome, duration) and metrics:
+/// `mcp_tool_calls_total{server,tool,outcome}` and `mcp_tool_duration_seconds{server,tool}` (the
+/// seed's `mcp.tool.duration`).
+#[derive(Clone, Debug, Default)]
+pub struct ObserveLayer;
+
+impl<S> Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+    fn layer(&self, inner: S) -> Observe<S> {
+        Observe { inner }
+    }
+}
+
+/// See [`ObserveLayer`].
+#[derive(Clone, Debug)]
+pub struct Observe<S> {
+    inner: S,
+}
+
+impl<S> Service<ToolCall> for Observe<S>
+where
+    S: Service<ToolCall, Response = CallToolResult, Error = CallError> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = CallToolResult;
+    type Error = CallError;
+    type Future = CallFuture;
+    ready_passthrough!();
+
+    fn call(&mut self, call: ToolCall) -> CallFuture {
+        let span = tracing::info_span!(
+            "mcp.tool_call",
+            server = %call.server,
+            tool = %call.tool,
+            principal = %call.principal,
+            trace_id = %call.trace_id,
+            outcome = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
+        );
+        let (server, tool) = (call.server.clone(), call.tool.clone());
+        let future = self.inner.call(call);
+        let record = span.clone();
+        Box::pin(
+            async move {
+                let started = Instant::now();
+                let result = future.await;
+                let elapsed = started.elapsed();
+                let label = outcome(&result);
+                record.record("outcome", label);
+                record.record("duration_ms", elapsed.as_secs_f64() * 1000.0);
+                metrics::counter!("mcp_tool_calls_total", "server" => server.clone(), "tool" => tool.clone(), "outcome" => label)
+                    .increment(1);
+                metrics::histogram!("mcp_tool_duration_seconds", "server" => server, "tool" => tool)
+                    .record(elapsed.as_secs_f64());
+                result
+            }
+            .instrument(span),
+        )
+    }
+}
+
+// -------------------------------------------------------------------------------------------
+// Serving a pipeline as a tool
+// -------------------------------------------------------------------------------------------
+
+/// A tool whose calls go through a pipeline to an upstream tool. Failures of the pipeline come
+/// back to the model as `isError` results.
+#[derive(Clone)]
+pub struct PipelineTool {
+    exposed: ToolDef,
+    server: String,
+    upstream: Arc<ToolDef>,
+    service: ToolService,
+}
+
+impl fmt::Debug for PipelineTool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PipelineTool").field("name", &self.exposed.name).field("server", &self.server).finish()
+    }
+}
+
+impl PipelineTool {
+    /// `upstream` (a tool of `server`) served under `exposed_name` through `service`.
+    pub fn new(
+        exposed_name: impl Into<String>,
+        server: impl Into<String>,
+        upstream: ToolDef,
+        service: ToolService,
+    ) -> Self {
+        let mut exposed = upstream.clone();
+        exposed.name = exposed_name.into();
+        Self { exposed, server: server.into(), upstream: Arc::new(upstream), service }
+    }
+
+    /// The upstream server's name.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// The upstream definition.
+    pub fn upstream(&self) -> &ToolDef {
+        &self.upstream
+    }
+}
+
+#[async_trait]
+impl Tool for PipelineTool {
+    fn definition(&self) -> &ToolDef {
+        &self.exposed
+    }
+
+    async fn call(&self, arguments: JsonObject, cx: ToolContext) -> Result<CallToolResult, ToolError> {
+        let call = ToolCall {
+            server: self.server.clone(),
+            tool: self.upstream.name.clone(),
+            exposed: self.exposed.name.clone(),
+            arguments,
+            definition: self.upstream.clone(),
+            principal: cx.principal().unwrap_or("anonymous").to_owned(),
+            client: cx.client().map(|c| c.name.clone()),
+            trace_id: new_trace_id(),
+            context: cx,
+        };
+        let mut service = self.service.clone();
+        Ok(match tower::ServiceExt::ready(&mut service).await {
+            Ok(ready) => ready.call(call).await.unwrap_or_else(|e| CallToolResult::error(e.to_string())),
+            Err(e) => CallToolResult::error(e.to_string()),
+        })
+    }
+}
+
+/// A random 128-bit id in hex, in the W3C trace-id shape.
+pub fn new_trace_id() -> String {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    // Two independently seeded SipHashers over a counter and the time: unique and unguessable
+    // enough for correlation, with no extra dependency.
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let mut halves = [0u64; 2];
+    for half in &mut halves {
+        let mut h = RandomState::new().build_hasher();
+        h.write_u64(n);
+        h.write_u128(nanos);
+        *half = h.finish();
+    }
+    format!("{:016x}{:016x}", halves[0], halves[1])
+}

@@ -1,0 +1,124 @@
+//! The pipeline's own layers over a scripted endpoint.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use mcp_core::pipeline::{
+    CallError, ConcurrencyLayer, Endpoint, ObserveLayer, PipelineTool, RetryLayer, TimeoutLayer, ToolCall,
+    ValidateLayer, boxed, endpoint,
+};
+use mcp_core::protocol::{CallToolResult, JsonObject, Tool, ToolAnnotations};
+use mcp_core::{Tool as _, ToolContext};
+use serde_json::{Value, json};
+use tower_layer::Layer;
+
+/// Fails with a transient error `failures` times, sleeps `delay`, then echoes the arguments.
+struct Scripted {
+    calls: AtomicUsize,
+    failures: usize,
+    delay: Duration,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+}
+
+#[async_trait]
+impl Endpoint for Scripted {
+    async fn call(&self, call: ToolCall) -> Result<CallToolResult, CallError> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(self.delay).await;
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if n < self.failures {
+            return Err(CallError::Upstream("server `s` is restarting".into()));
+        }
+        Ok(CallToolResult::structured(Value::Object(call.arguments)))
+    }
+}
+
+fn scripted(failures: usize, delay: Duration) -> Arc<Scripted> {
+    Arc::new(Scripted {
+        calls: AtomicUsize::new(0),
+        failures,
+        delay,
+        in_flight: AtomicUsize::new(0),
+        max_in_flight: AtomicUsize::new(0),
+    })
+}
+
+fn definition(read_only: bool) -> Tool {
+    let schema = json!({"type": "object", "properties": {"n": {"type": "integer", "minimum": 0}, "tag": {"type": "string"}}, "required": ["n"], "additionalProperties": false});
+    let mut tool = Tool::new("work", "does work", schema.as_object().cloned().unwrap_or_default());
+    tool.annotations = Some(ToolAnnotations { read_only_hint: Some(read_only), ..Default::default() });
+    tool
+}
+
+fn args(value: Value) -> JsonObject {
+    value.as_object().cloned().unwrap_or_default()
+}
+
+fn tool(target: Arc<Scripted>, read_only: bool, timeout: Duration) -> PipelineTool {
+    let stack = ObserveLayer.layer(
+        ValidateLayer::default().layer(
+            ConcurrencyLayer::new(2).layer(
+                TimeoutLayer::new(timeout, Default::default())
+                    .layer(RetryLayer::new(3, Duration::from_millis(5)).layer(endpoint(target))),
+            ),
+        ),
+    );
+    PipelineTool::new("s__work", "s", definition(read_only), boxed(stack))
+}
+
+#[tokio::test]
+async fn arguments_are_checked_against_the_schema_with_their_paths() {
+    let target = scripted(0, Duration::ZERO);
+    let t = tool(target.clone(), true, Duration::from_secs(5));
+    let ok = t.call(args(json!({"n": 1})), ToolContext::detached()).await.expect("result");
+    assert!(!ok.is_error(), "{}", ok.text_content());
+    let bad = t.call(args(json!({"n": -1, "extra": true})), ToolContext::detached()).await.expect("result");
+    assert!(bad.is_error());
+    let text = bad.text_content();
+    assert!(text.starts_with("invalid arguments for `s__work`:"), "{text}");
+    assert!(text.contains("at `/n`") && text.contains("extra"), "{text}");
+    assert_eq!(target.calls.load(Ordering::SeqCst), 1, "invalid calls never reach the endpoint");
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_only_for_tools_safe_to_repeat() {
+    let read_only = scripted(2, Duration::ZERO);
+    let result = tool(read_only.clone(), true, Duration::from_secs(5))
+        .call(args(json!({"n": 1})), ToolContext::detached())
+        .await
+        .expect("result");
+    assert!(!result.is_error(), "{}", result.text_content());
+    assert_eq!(read_only.calls.load(Ordering::SeqCst), 3);
+
+    let writer = scripted(2, Duration::ZERO);
+    let result = tool(writer.clone(), false, Duration::from_secs(5))
+        .call(args(json!({"n": 1})), ToolContext::detached())
+        .await
+        .expect("result");
+    assert!(result.is_error());
+    assert_eq!(result.text_content(), "server `s` is restarting");
+    assert_eq!(writer.calls.load(Ordering::SeqCst), 1, "a tool that may change things is never repeated");
+}
+
+#[tokio::test]
+async fn slow_calls_time_out_and_concurrency_is_bounded() {
+    let slow = scripted(0, Duration::from_millis(300));
+    let result = tool(slow, false, Duration::from_millis(50))
+        .call(args(json!({"n": 1})), ToolContext::detached())
+        .await
+        .expect("result");
+    assert_eq!(result.text_content(), "`s__work` did not finish within 50ms");
+
+    let busy = scripted(0, Duration::from_millis(30));
+    let t = tool(busy.clone(), false, Duration::from_secs(5));
+    let calls = (0..8).map(|n| t.call(args(json!({"n": n})), ToolContext::detached()));
+    for result in futures_util::future::join_all(calls).await {
+        assert!(!result.expect("result").is_error());
+    }
+    assert_eq!(busy.max_in_flight.load(Ordering::SeqCst), 2);
+}
