@@ -168,10 +168,13 @@ macro_rules! ready_passthrough {
 // Validation
 // -------------------------------------------------------------------------------------------
 
+/// Compiled validators by (server, tool), with the identity of the definition they came from.
+type ValidatorCache = HashMap<(String, String), (usize, Arc<jsonschema::Validator>)>;
+
 /// Checks arguments against the tool's input schema (JSON Schema) before anything else runs.
 #[derive(Clone, Default)]
 pub struct ValidateLayer {
-    cache: Arc<Mutex<HashMap<(String, String), (usize, Arc<jsonschema::Validator>)>>>,
+    cache: Arc<Mutex<ValidatorCache>>,
 }
 
 impl fmt::Debug for ValidateLayer {
