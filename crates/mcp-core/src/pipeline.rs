@@ -168,8 +168,9 @@ macro_rules! ready_passthrough {
 // Validation
 // -------------------------------------------------------------------------------------------
 
-/// Compiled validators by (server, tool), with the identity of the definition they came from.
-type ValidatorCache = HashMap<(String, String), (usize, Arc<jsonschema::Validator>)>;
+/// Compiled validators by (server, tool), with the definition they were compiled from (held, so
+/// that its identity cannot be reused by a different definition).
+type ValidatorCache = HashMap<(String, String), (Arc<ToolDef>, Arc<jsonschema::Validator>)>;
 
 /// Checks arguments against the tool's input schema (JSON Schema) before anything else runs.
 #[derive(Clone, Default)]
@@ -201,10 +202,9 @@ impl ValidateLayer {
     /// The compiled validator of a definition, compiled once per definition.
     fn validator(&self, call: &ToolCall) -> Result<Arc<jsonschema::Validator>, CallError> {
         let key = (call.server.clone(), call.tool.clone());
-        let identity = Arc::as_ptr(&call.definition) as usize;
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((seen, validator)) = cache.get(&key) {
-            if *seen == identity {
+            if Arc::ptr_eq(seen, &call.definition) {
                 return Ok(validator.clone());
             }
         }
@@ -213,7 +213,7 @@ impl ValidateLayer {
             CallError::Upstream(format!("the input schema of `{}` is not valid JSON Schema: {e}", call.exposed))
         })?;
         let validator = Arc::new(validator);
-        cache.insert(key, (identity, validator.clone()));
+        cache.insert(key, (call.definition.clone(), validator.clone()));
         Ok(validator)
     }
 }
