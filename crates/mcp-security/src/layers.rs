@@ -1,0 +1,274 @@
+//! The security layers of the pipeline, and the seed's `check_access` tool.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use mcp_core::pipeline::{CallError, CallFuture, ToolCall};
+use mcp_core::protocol::{CallToolResult, Content, Tool};
+use mcp_core::{ToolContext, ToolError};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::{PinMode, Pins, Policy, RateLimits, Redactor, Subject};
+
+/// Decides every call by the [`Policy`] (and refuses tools whose pinned definition changed).
+#[derive(Clone, Debug)]
+pub struct AuthorizeLayer {
+    policy: Arc<Policy>,
+    pins: Option<Arc<Pins>>,
+}
+
+impl AuthorizeLayer {
+    /// Authorization by `policy`, with pin checks when `pins` is given.
+    pub fn new(policy: Arc<Policy>, pins: Option<Arc<Pins>>) -> Self {
+        Self { policy, pins }
+    }
+}
+
+impl<S> Layer<S> for AuthorizeLayer {
+    type Service = Authorize<S>;
+    fn layer(&self, inner: S) -> Authorize<S> {
+        Authorize { inner, layer: self.clone() }
+    }
+}
+
+/// See [`AuthorizeLayer`].
+#[derive(Clone, Debug)]
+pub struct Authorize<S> {
+    inner: S,
+    layer: AuthorizeLayer,
+}
+
+impl<S> Service<ToolCall> for Authorize<S>
+where
+    S: Service<ToolCall, Response = CallToolResult, Error = CallError> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = CallToolResult;
+    type Error = CallError;
+    type Future = CallFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), CallError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, call: ToolCall) -> CallFuture {
+        if let Some(pins) = &self.layer.pins {
+            if pins.is_flagged(&call.server, &call.tool) {
+                match pins.mode() {
+                    PinMode::Refuse => {
+                        let reason = format!(
+                            "the definition of `{}` changed since it was pinned in {}; an operator must approve it (`mcptk pin update`)",
+                            call.exposed,
+                            pins.path().display()
+                        );
+                        return Box::pin(async move { Err(CallError::Denied { rule: "tool-pinning".into(), reason }) });
+                    }
+                    PinMode::Warn => {
+                        tracing::warn!(tool = %call.exposed, "calling a tool whose definition changed since it was pinned");
+                    }
+                }
+            }
+        }
+        let decision = self.layer.policy.decide(&Subject {
+            principal: &call.principal,
+            server: &call.server,
+            tool: &call.tool,
+            exposed: &call.exposed,
+            definition: &call.definition,
+            arguments: Some(&call.arguments),
+        });
+        if !decision.allowed {
+            return Box::pin(async move { Err(CallError::Denied { rule: decision.rule, reason: decision.reason }) });
+        }
+        tracing::debug!(rule = %decision.rule, tool = %call.exposed, "allowed");
+        let mut inner = self.inner.clone();
+        Box::pin(async move { inner.call(call).await })
+    }
+}
+
+/// Refuses calls over a [`RateLimits`] limit with a message naming the limit and the wait.
+#[derive(Clone, Debug)]
+pub struct RateLimitLayer {
+    limits: RateLimits,
+}
+
+impl RateLimitLayer {
+    /// Limits calls by `limits`.
+    pub fn new(limits: RateLimits) -> Self {
+        Self { limits }
+    }
+}
+
+impl<S> Layer<S> for RateLimitLayer {
+    type Service = RateLimit<S>;
+    fn layer(&self, inner: S) -> RateLimit<S> {
+        RateLimit { inner, limits: self.limits.clone() }
+    }
+}
+
+/// See [`RateLimitLayer`].
+#[derive(Clone, Debug)]
+pub struct RateLimit<S> {
+    inner: S,
+    limits: RateLimits,
+}
+
+impl<S> Service<ToolCall> for RateLimit<S>
+where
+    S: Service<ToolCall, Response = CallToolResult, Error = CallError> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = CallToolResult;
+    type Error = CallError;
+    type Future = CallFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), CallError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, call: ToolCall) -> CallFuture {
+        if let Err(message) = self.limits.check(&call.principal, &call.exposed) {
+            return Box::pin(async move { Err(CallError::RateLimited(message)) });
+        }
+        let mut inner = self.inner.clone();
+        Box::pin(async move { inner.call(call).await })
+    }
+}
+
+/// Masks secrets in results and error messages on their way back to the caller.
+#[derive(Clone, Debug)]
+pub struct RedactLayer {
+    redactor: Arc<Redactor>,
+    results: bool,
+}
+
+impl RedactLayer {
+    /// Masks errors always, and results when `results` is true.
+    pub fn new(redactor: Arc<Redactor>, results: bool) -> Self {
+        Self { redactor, results }
+    }
+}
+
+impl<S> Layer<S> for RedactLayer {
+    type Service = Redact<S>;
+    fn layer(&self, inner: S) -> Redact<S> {
+        Redact { inner, layer: self.clone() }
+    }
+}
+
+/// See [`RedactLayer`].
+#[derive(Clone, Debug)]
+pub struct Redact<S> {
+    inner: S,
+    layer: RedactLayer,
+}
+
+impl<S> Service<ToolCall> for Redact<S>
+where
+    S: Service<ToolCall, Response = CallToolResult, Error = CallError> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = CallToolResult;
+    type Error = CallError;
+    type Future = CallFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), CallError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, call: ToolCall) -> CallFuture {
+        let future = self.inner.call(call);
+        let RedactLayer { redactor, results } = self.layer.clone();
+        Box::pin(async move {
+            match future.await {
+                Ok(mut result) => {
+                    if results || result.is_error() {
+                        mask_result(&redactor, &mut result);
+                    }
+                    Ok(result)
+                }
+                Err(CallError::Upstream(message)) => Err(CallError::Upstream(redactor.text(&message).into_owned())),
+                Err(other) => Err(other),
+            }
+        })
+    }
+}
+
+fn mask_result(redactor: &Redactor, result: &mut CallToolResult) {
+    for block in &mut result.content {
+        match block {
+            Content::Text(t) => {
+                if let std::borrow::Cow::Owned(masked) = redactor.text(&t.text) {
+                    t.text = masked;
+                }
+            }
+            Content::Resource(r) => {
+                if let Some(text) = r.resource.text.as_mut() {
+                    if let std::borrow::Cow::Owned(masked) = redactor.text(text) {
+                        *text = masked;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(structured) = result.structured_content.as_mut() {
+        redactor.json(structured);
+    }
+}
+
+/// Finds a tool by the name a caller sees: its server and upstream definition.
+pub type Resolver = Arc<dyn Fn(&str) -> Option<(String, Tool)> + Send + Sync>;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct CheckAccessArgs {
+    /// The tool to ask about, by the name you see it under.
+    resource: String,
+    /// `call` (may I call it?) or `list` (would it be listed to me?).
+    action: String,
+}
+
+/// The seed's `check_access(resource, action)`: asks the policy, without calling anything.
+pub fn check_access_tool(policy: Arc<Policy>, resolve: Resolver) -> impl mcp_core::Tool {
+    mcp_core::tool(
+        "check_access",
+        "Asks the gateway's access policy whether you may `call` (or would be `list`ed) a tool, by the name you see it under. Answers with the decision and the rule that made it; calls nothing.",
+        move |a: CheckAccessArgs, cx: ToolContext| {
+            let (policy, resolve) = (policy.clone(), resolve.clone());
+            async move {
+                let principal = cx.principal().unwrap_or("anonymous").to_owned();
+                let Some((server, definition)) = resolve(&a.resource) else {
+                    return Err(ToolError::msg(format!("no tool named `{}`", a.resource)));
+                };
+                let decision = match a.action.as_str() {
+                    "call" => policy.decide(&Subject {
+                        principal: &principal,
+                        server: &server,
+                        tool: &definition.name,
+                        exposed: &a.resource,
+                        definition: &definition,
+                        arguments: None,
+                    }),
+                    "list" => {
+                        let allowed = policy.visible(&principal, &server, &a.resource, &definition);
+                        crate::Decision {
+                            allowed,
+                            rule: "listing".into(),
+                            reason: format!(
+                                "`{}` is {} to `{principal}`",
+                                a.resource,
+                                if allowed { "listed" } else { "hidden" }
+                            ),
+                        }
+                    }
+                    other => return Err(ToolError::msg(format!("`action` must be `call` or `list`, not `{other}`"))),
+                };
+                Ok(mcp_core::Json(serde_json::to_value(&decision).unwrap_or_default()))
+            }
+        },
+    )
+}

@@ -1,0 +1,91 @@
+//! Policy decisions, each a line of data.
+
+use mcp_core::protocol::{JsonObject, Tool, ToolAnnotations};
+use mcp_security::{Policy, PolicyConfig, Subject};
+use serde_json::{Value, json};
+
+fn tool(name: &str, read_only: Option<bool>) -> Tool {
+    let mut t = Tool::new(name, "", json!({"type": "object"}).as_object().cloned().unwrap_or_default());
+    t.annotations = read_only.map(|r| ToolAnnotations { read_only_hint: Some(r), ..Default::default() });
+    t
+}
+
+fn policy(config: Value) -> Policy {
+    Policy::new(serde_json::from_value::<PolicyConfig>(config).expect("valid config")).expect("compiles")
+}
+
+fn decide(p: &Policy, principal: &str, server: &str, t: &Tool, args: Value) -> (bool, String) {
+    let args: JsonObject = args.as_object().cloned().unwrap_or_default();
+    let exposed = format!("{server}__{}", t.name);
+    let d = p.decide(&Subject {
+        principal,
+        server,
+        tool: &t.name,
+        exposed: &exposed,
+        definition: t,
+        arguments: Some(&args),
+    });
+    (d.allowed, d.rule)
+}
+
+#[test]
+fn rules_decide_in_order_and_name_themselves() {
+    let p = policy(json!({"rules": [
+        {"name": "no-secrets", "effect": "deny", "tools": ["read_*"], "arguments": {"path": {"glob": "*secret*"}}},
+        {"name": "fs-data", "effect": "allow", "servers": ["fs"], "tools": ["read_*", "list_*"], "arguments": {"path": {"path": "/srv/data/**"}}},
+        {"name": "ops-all", "effect": "allow", "principals": ["ops-*"]},
+        {"name": "readers", "effect": "allow", "annotations": {"readOnlyHint": true}, "servers": ["github"]},
+        {"name": "modes", "effect": "allow", "tools": ["set_mode"], "arguments": {"mode": {"values": ["fast", "safe"]}}}
+    ]}));
+    let read = tool("read_text_file", Some(true));
+    let write = tool("write_file", Some(false));
+    let cases: &[(&str, &str, &Tool, Value, bool, &str)] = &[
+        ("alice", "fs", &read, json!({"path": "/srv/data/a.txt"}), true, "fs-data"),
+        ("alice", "fs", &read, json!({"path": "/srv/data/../../etc/passwd"}), false, "default"),
+        ("alice", "fs", &read, json!({"path": "/srv/data/secret.txt"}), false, "no-secrets"),
+        ("alice", "fs", &read, json!({"path": "/srv/datafile"}), false, "default"),
+        ("alice", "fs", &read, json!({"path": "relative/a.txt"}), false, "default"),
+        ("alice", "fs", &read, json!({}), false, "default"),
+        ("alice", "fs", &write, json!({"path": "/srv/data/a.txt"}), false, "default"),
+        ("ops-bob", "fs", &write, json!({"path": "/etc/x"}), true, "ops-all"),
+        ("alice", "github", &tool("list_issues", Some(true)), json!({}), true, "readers"),
+        ("alice", "github", &tool("create_issue", None), json!({}), false, "default"),
+        ("alice", "x", &tool("set_mode", None), json!({"mode": "fast"}), true, "modes"),
+        ("alice", "x", &tool("set_mode", None), json!({"mode": "rm -rf"}), false, "default"),
+    ];
+    for (principal, server, t, args, allowed, rule) in cases {
+        assert_eq!(
+            decide(&p, principal, server, t, args.clone()),
+            (*allowed, (*rule).to_owned()),
+            "{principal} {server} {} {args}",
+            t.name
+        );
+    }
+}
+
+#[test]
+fn read_only_mode_refuses_anything_not_annotated_read_only() {
+    let p = policy(json!({"read_only": true}));
+    assert_eq!(decide(&p, "a", "s", &tool("get", Some(true)), json!({})), (true, "default".into()));
+    assert_eq!(decide(&p, "a", "s", &tool("put", Some(false)), json!({})), (false, "read-only mode".into()));
+    assert_eq!(decide(&p, "a", "s", &tool("unknown", None), json!({})), (false, "read-only mode".into()));
+}
+
+#[test]
+fn no_rules_allow_everything_and_any_rule_makes_the_default_deny() {
+    assert!(decide(&policy(json!({})), "a", "s", &tool("t", None), json!({})).0);
+    let p = policy(json!({"rules": [{"name": "only-x", "effect": "allow", "tools": ["x"]}]}));
+    assert_eq!(decide(&p, "a", "s", &tool("t", None), json!({})), (false, "default".into()));
+    assert!(p.visible("a", "s", "s__x", &tool("x", None)));
+    assert!(!p.visible("a", "s", "s__t", &tool("t", None)));
+}
+
+#[test]
+fn invalid_configuration_names_the_rule() {
+    let bad = serde_json::from_value::<PolicyConfig>(
+        json!({"rules": [{"name": "broken", "effect": "allow", "tools": ["a[b"]}]}),
+    )
+    .expect("parses");
+    let err = Policy::new(bad).expect_err("invalid glob").to_string();
+    assert!(err.contains("rule `broken`") && err.contains("a[b"), "{err}");
+}
