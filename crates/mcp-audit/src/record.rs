@@ -1,0 +1,103 @@
+//! One audit record and its place in the hash chain.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// The `prev` of the first record.
+pub const GENESIS: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+
+/// What a caller records; the log adds the sequence number, time and chain.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NewRecord {
+    /// `tool_call`, `event` (from `log_event`) or `recovery` (written by the log itself).
+    pub kind: String,
+    /// Who called.
+    pub principal: String,
+    /// The client's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    /// The upstream server.
+    pub server: String,
+    /// The tool, by its upstream name.
+    pub tool: String,
+    /// The arguments with secrets masked.
+    pub arguments: Value,
+    /// SHA-256 of the arguments as given (canonical JSON), to prove what was sent without keeping it.
+    pub arguments_digest: String,
+    /// `allow` or `deny`.
+    pub decision: String,
+    /// The rule that decided, when a rule did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// `ok`, `tool_error`, `denied`, `rate_limited`, `invalid_arguments`, `timeout`, `upstream_error`, `event`.
+    pub outcome: String,
+    /// What went wrong, secrets masked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// How long the call took.
+    pub duration_ms: f64,
+    /// Correlates traces and logs.
+    pub trace_id: String,
+}
+
+/// A record as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// 1, 2, 3, ... without gaps.
+    pub seq: u64,
+    /// UTC, RFC 3339 with milliseconds.
+    pub time: String,
+    /// The caller's part.
+    #[serde(flatten)]
+    pub body: NewRecord,
+    /// The `hash` of the record before (or [`GENESIS`]).
+    pub prev: String,
+    /// SHA-256 over this record's canonical JSON without `hash`.
+    pub hash: String,
+}
+
+impl AuditRecord {
+    /// Seals a record into the chain.
+    pub fn seal(seq: u64, time: String, body: NewRecord, prev: String) -> Self {
+        let mut record = AuditRecord { seq, time, body, prev, hash: String::new() };
+        record.hash = record.compute_hash();
+        record
+    }
+
+    /// The hash this record should have.
+    pub fn compute_hash(&self) -> String {
+        let mut value = serde_json::to_value(self).unwrap_or(Value::Null);
+        if let Value::Object(map) = &mut value {
+            map.remove("hash");
+        }
+        // serde_json's maps keep keys sorted, so this text is canonical.
+        digest(&serde_json::to_string(&value).unwrap_or_default())
+    }
+}
+
+fn digest(text: &str) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())))
+}
+
+/// The digest recorded for a call's arguments.
+pub fn arguments_digest(arguments: &Value) -> String {
+    digest(&serde_json::to_string(arguments).unwrap_or_default())
+}
+
+/// Now, as RFC 3339 UTC with milliseconds.
+pub(crate) fn now() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let (secs, millis) = (now.as_secs() as i64, now.subsec_millis());
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}

@@ -1,0 +1,124 @@
+//! The chain catches every kind of tampering; a torn last line is cut and recorded on reopen.
+
+use std::path::Path;
+
+use mcp_audit::{AuditLog, AuditOptions, NewRecord, verify};
+
+fn record(n: usize) -> NewRecord {
+    NewRecord {
+        kind: "tool_call".into(),
+        principal: "alice".into(),
+        server: "fs".into(),
+        tool: "read_text_file".into(),
+        arguments: serde_json::json!({ "path": format!("/data/{n}.txt") }),
+        decision: "allow".into(),
+        outcome: "ok".into(),
+        trace_id: format!("trace-{n}"),
+        ..NewRecord::default()
+    }
+}
+
+async fn write_log(path: &Path, n: usize) {
+    let log = AuditLog::open(path, AuditOptions::default()).expect("opens");
+    let appends = (0..n).map(|i| log.append(record(i)));
+    let seqs: Vec<u64> = futures_collect(appends).await;
+    let mut sorted = seqs.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, (1..=n as u64).collect::<Vec<_>>(), "every append acknowledged with its own sequence number");
+}
+
+async fn futures_collect<F: std::future::Future<Output = mcp_audit::Result<u64>>>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<u64> {
+    let handles: Vec<_> = futures.collect();
+    let mut out = Vec::new();
+    for f in handles {
+        out.push(f.await.expect("appended"));
+    }
+    out
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path).expect("readable").lines().map(str::to_owned).collect()
+}
+
+fn rewrite(path: &Path, lines: &[String]) {
+    std::fs::write(path, lines.iter().map(|l| format!("{l}\n")).collect::<String>()).expect("writes");
+}
+
+#[tokio::test]
+async fn an_intact_log_verifies() {
+    let dir = tempfile::tempdir().expect("temp");
+    let path = dir.path().join("audit.jsonl");
+    write_log(&path, 20).await;
+    let report = verify(&path).expect("reads");
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(report.records, 20);
+}
+
+#[tokio::test]
+async fn edits_deletions_insertions_and_reorderings_are_named() {
+    type Tamper = fn(&mut Vec<String>);
+    let cases: &[(&str, Tamper, usize, &str)] = &[
+        ("edit", |l| l[4] = l[4].replace("/data/4.txt", "/data/innocent.txt"), 5, "edited"),
+        (
+            "delete",
+            |l| {
+                l.remove(6);
+            },
+            7,
+            "records were deleted",
+        ),
+        (
+            "insert",
+            |l| {
+                let copy = l[2].clone();
+                l.insert(8, copy);
+            },
+            9,
+            "inserted or reordered",
+        ),
+        ("reorder", |l| l.swap(3, 4), 4, "reordered"),
+        (
+            "cut the end",
+            |l| {
+                l.pop();
+            },
+            10,
+            "cut from the end",
+        ),
+        ("garbage", |l| l[1] = "{not json".into(), 2, "not a valid record"),
+    ];
+    for (what, tamper, line, reason) in cases {
+        let dir = tempfile::tempdir().expect("temp");
+        let path = dir.path().join("audit.jsonl");
+        write_log(&path, 10).await;
+        let mut content = lines(&path);
+        tamper(&mut content);
+        rewrite(&path, &content);
+        let report = verify(&path).expect("reads");
+        let problem = report.problem.unwrap_or_else(|| panic!("{what}: not detected"));
+        assert_eq!(problem.line, *line, "{what}: {problem:?}");
+        assert!(problem.reason.contains(reason), "{what}: {problem:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_torn_last_line_is_cut_and_recorded_and_the_chain_continues() {
+    let dir = tempfile::tempdir().expect("temp");
+    let path = dir.path().join("audit.jsonl");
+    write_log(&path, 5).await;
+    // A crash in the middle of writing a sixth record.
+    let mut torn = std::fs::read(&path).expect("reads");
+    torn.extend_from_slice(br#"{"seq":6,"time":"2026-11-26T00:00:00.000Z","kind":"tool_"#);
+    std::fs::write(&path, torn).expect("writes");
+
+    let log = AuditLog::open(&path, AuditOptions::default()).expect("reopens");
+    let seq = log.append(record(99)).await.expect("appends");
+    assert_eq!(seq, 7, "the recovery note is record 6, the new record 7");
+    let report = verify(&path).expect("reads");
+    assert!(report.ok(), "{report:?}");
+    let records = mcp_audit::read_records(&path).expect("reads");
+    assert_eq!(records[5].body.kind, "recovery");
+    assert!(records[5].body.error.as_deref().unwrap_or("").contains("torn final line"));
+}
