@@ -130,7 +130,7 @@ pub fn log_event_tool(log: AuditLog, redactor: Arc<Redactor>) -> impl mcp_core::
                     kind: "event".into(),
                     principal: cx.principal().unwrap_or("anonymous").to_owned(),
                     client: cx.client().map(|c| c.name.clone()),
-                    server: String::new(),
+                    server: "gateway".into(),
                     tool: "log_event".into(),
                     arguments_digest: arguments_digest(&raw),
                     arguments,

@@ -309,6 +309,11 @@ impl Client {
         self.peer.is_closed()
     }
 
+    /// Why the connection closed (exit status, last stderr lines), once it has.
+    pub fn close_reason(&self) -> Option<String> {
+        self.peer.close_reason()
+    }
+
     /// Completes when the server has gone away (at once if it already has).
     pub async fn closed(&self) {
         self.peer.closed().await;

@@ -8,6 +8,7 @@
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod naming;
 #[cfg(feature = "pipeline")]
 pub mod pipeline;
 pub mod protocol;

@@ -1,6 +1,8 @@
 //! `mcptk`: serve MCP tools, list and call the tools of configured MCP servers.
 
+mod admin;
 mod builtin;
+mod gateway;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -26,11 +28,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve tools as an MCP server on stdin/stdout (clients of either era): the built-in tools,
-    /// or a native server (`fs`, `shell`).
+    /// Serve on stdin/stdout (clients of either era): the gateway in front of every configured
+    /// server plus the native tools (the default), or one native server alone.
     Serve {
         #[command(subcommand)]
         native: Option<NativeServer>,
+        /// The gateway configuration (an `mcp_config.json` is one too). Without it: the native
+        /// filesystem rooted here, read-only shell commands, an audit log under `.mcptk/`.
+        #[arg(long, env = "MCPTK_CONFIG", global = true)]
+        config: Option<PathBuf>,
         /// Items per page of list results.
         #[arg(long, default_value_t = 100)]
         page_size: usize,
@@ -49,6 +55,22 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check a gateway configuration: every server resolves, every rule compiles. Names missing
+    /// variables, never prints a value.
+    Config {
+        #[command(subcommand)]
+        action: admin::ConfigAction,
+    },
+    /// Read, verify and export the audit log.
+    Audit {
+        #[command(subcommand)]
+        action: admin::AuditAction,
+    },
+    /// Manage the tool-definition pin lock.
+    Pin {
+        #[command(subcommand)]
+        action: admin::PinAction,
+    },
     /// Call one tool and print its result; progress is shown on stderr while it runs.
     Call {
         #[command(flatten)]
@@ -65,6 +87,8 @@ enum Command {
 
 #[derive(Subcommand)]
 enum NativeServer {
+    /// The built-in protocol demo tools: `echo`, `add`, `slow` (progress), a resource, a prompt.
+    Builtin,
     /// The filesystem tools, confined to DIRS: a drop-in for `npx @modelcontextprotocol/server-filesystem DIRS...`.
     Fs {
         /// Allowed directories.
@@ -97,6 +121,7 @@ enum NativeServer {
 impl NativeServer {
     fn registry(self) -> anyhow::Result<(Registry, &'static str)> {
         match self {
+            NativeServer::Builtin => Ok((Registry::linked(), "mcptk")),
             NativeServer::Fs { dirs, max_read_bytes } => {
                 let limits = mcp_fs::native::Limits { max_read_bytes, ..Default::default() };
                 let server = mcp_fs::native::FsServer::open(&dirs, limits)?;
@@ -175,11 +200,8 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve { native, page_size, max_message_bytes } => {
-            let (registry, name) = match native {
-                Some(native) => native.registry()?,
-                None => (Registry::linked(), "mcptk"),
-            };
+        Command::Serve { native: Some(native), config: _, page_size, max_message_bytes } => {
+            let (registry, name) = native.registry()?;
             let server = Server::builder(Implementation::new(name, env!("CARGO_PKG_VERSION")), registry)
                 .page_size(page_size)
                 .max_message_bytes(max_message_bytes)
@@ -187,6 +209,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             server.serve_stdio().await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Serve { native: None, config, .. } => {
+            let gateway = gateway::Gateway::start(admin::gateway_config(config.as_deref())?).await?;
+            gateway.server().serve_stdio().await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config { action } => admin::config(action),
+        Command::Audit { action } => admin::audit(action).await,
+        Command::Pin { action } => admin::pin(action).await,
         Command::Tools { config, server, json } => list_tools(&config, server.as_deref(), json).await,
         Command::Call { config, server, tool, args } => call(&config, &server, &tool, &args).await,
     }

@@ -435,6 +435,11 @@ impl Peer {
         self.inner.shutdown.cancel();
     }
 
+    /// Why the connection closed, once it has.
+    pub(crate) fn close_reason(&self) -> Option<String> {
+        self.inner.state().closed.clone()
+    }
+
     /// True once the input has ended.
     pub(crate) fn is_closed(&self) -> bool {
         self.inner.state().closed.is_some()

@@ -12,7 +12,7 @@ fn config_file(name: &str, json: &str) -> std::path::PathBuf {
 
 fn self_config(name: &str) -> std::path::PathBuf {
     let json = serde_json::json!({"mcpServers": {
-        "self": {"command": mcptk(), "args": ["serve", "--page-size", "1"]},
+        "self": {"command": mcptk(), "args": ["serve", "builtin", "--page-size", "1"]},
     }});
     config_file(name, &json.to_string())
 }

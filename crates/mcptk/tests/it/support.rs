@@ -52,7 +52,7 @@ pub fn python_modern_server() -> StdioServer {
 pub fn run_python_client(python: PathBuf, script: &str) -> serde_json::Value {
     let output = Command::new(python)
         .arg(root().join("tests/python").join(script))
-        .args([mcptk().as_str(), "serve"])
+        .args([mcptk().as_str(), "serve", "builtin"])
         .output()
         .expect("python starts");
     let stdout = String::from_utf8_lossy(&output.stdout);

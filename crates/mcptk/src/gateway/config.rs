@@ -1,0 +1,280 @@
+//! The gateway configuration file: one JSON document, every setting optional with a safe default.
+//! See `docs/gateway.md` for an annotated example.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use mcp_core::McpConfig;
+use mcp_core::config::ServerEntry;
+use mcp_security::{PinsConfig, PolicyConfig, RateLimit, RedactionConfig};
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct GatewayConfig {
+    /// A `mcp_config.json` (the Claude Desktop / Cursor format) to read servers from.
+    #[serde(default)]
+    pub servers_file: Option<PathBuf>,
+    /// Servers given inline, in the same format.
+    #[serde(default, rename = "mcpServers")]
+    pub mcp_servers: BTreeMap<String, ServerEntry>,
+    /// Native servers served by the gateway itself.
+    #[serde(default)]
+    pub native: NativeConfig,
+    /// The principal of stdio callers (default `stdio`).
+    #[serde(default)]
+    pub principal: Option<String>,
+    /// Access policy (absent: everything allowed).
+    #[serde(default)]
+    pub policy: Option<PolicyConfig>,
+    /// Rate limits (absent: none).
+    #[serde(default)]
+    pub rate_limits: Vec<RateLimit>,
+    /// Tool-definition pinning (absent: off).
+    #[serde(default)]
+    pub pinning: Option<PinsConfig>,
+    /// Secret redaction (always on; this adds variables).
+    #[serde(default)]
+    pub redaction: RedactionConfig,
+    /// The audit log.
+    #[serde(default)]
+    pub audit: AuditConfig,
+    /// Timeouts.
+    #[serde(default)]
+    pub timeouts: TimeoutConfig,
+    /// Retries of read-only and idempotent tools.
+    #[serde(default)]
+    pub retries: RetryConfig,
+    /// Calls in flight at once, over all servers (default 64).
+    #[serde(default)]
+    pub concurrency: Option<usize>,
+    /// Restarting servers that exit.
+    #[serde(default)]
+    pub restart: RestartConfig,
+}
+
+/// Native servers.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NativeConfig {
+    /// The filesystem server, as `fs`.
+    #[serde(default)]
+    pub fs: Option<NativeFs>,
+    /// The shell server, as `shell`.
+    #[serde(default)]
+    pub shell: Option<NativeShell>,
+    /// The built-in protocol demo tools (`echo`, `add`, `slow`), as `builtin`.
+    #[serde(default)]
+    pub builtin: bool,
+}
+
+/// The native filesystem server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NativeFs {
+    /// Allowed directories.
+    pub roots: Vec<PathBuf>,
+}
+
+/// The native shell server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NativeShell {
+    /// Allowed commands.
+    pub allow: Vec<String>,
+    /// Allowed interpreters.
+    #[serde(default)]
+    pub allow_interpreters: Vec<String>,
+    /// Allowed working directories.
+    pub roots: Vec<PathBuf>,
+}
+
+/// The audit log.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// The JSON Lines file (default `.mcptk/audit.jsonl`).
+    #[serde(default = "default_audit_path")]
+    pub path: PathBuf,
+    /// `fsync` each batch before answering (default true).
+    #[serde(default = "yes")]
+    pub fsync: bool,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self { path: default_audit_path(), fsync: true }
+    }
+}
+
+fn default_audit_path() -> PathBuf {
+    PathBuf::from(".mcptk/audit.jsonl")
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Timeouts of calls.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutConfig {
+    /// Seconds any call may take (default 60).
+    #[serde(default = "default_timeout")]
+    pub default_secs: u64,
+    /// Per-server overrides, in seconds.
+    #[serde(default)]
+    pub servers: HashMap<String, u64>,
+}
+
+impl Default for TimeoutConfig {
+    fn default() -> Self {
+        Self { default_secs: default_timeout(), servers: HashMap::new() }
+    }
+}
+
+fn default_timeout() -> u64 {
+    60
+}
+
+/// Retries.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Tries in all for read-only and idempotent tools (default 3; 1 disables retries).
+    #[serde(default = "default_attempts")]
+    pub attempts: u32,
+    /// First wait in milliseconds, doubled each time (default 200).
+    #[serde(default = "default_retry_delay")]
+    pub base_delay_ms: u64,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self { attempts: default_attempts(), base_delay_ms: default_retry_delay() }
+    }
+}
+
+fn default_attempts() -> u32 {
+    3
+}
+
+fn default_retry_delay() -> u64 {
+    200
+}
+
+/// Restarts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestartConfig {
+    /// First wait before restarting an exited server, in milliseconds (default 500).
+    #[serde(default = "default_restart_delay")]
+    pub initial_delay_ms: u64,
+    /// The longest wait, in milliseconds (default 30000).
+    #[serde(default = "default_restart_max")]
+    pub max_delay_ms: u64,
+}
+
+impl Default for RestartConfig {
+    fn default() -> Self {
+        Self { initial_delay_ms: default_restart_delay(), max_delay_ms: default_restart_max() }
+    }
+}
+
+fn default_restart_delay() -> u64 {
+    500
+}
+
+fn default_restart_max() -> u64 {
+    30_000
+}
+
+impl GatewayConfig {
+    /// Reads a gateway configuration file. Relative paths in it are relative to its folder.
+    pub fn load(path: &Path) -> anyhow::Result<GatewayConfig> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read `{}`", path.display()))?;
+        let mut config: GatewayConfig = serde_json::from_str(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "invalid gateway config `{}` at line {}, column {}: {}",
+                path.display(),
+                e.line(),
+                e.column(),
+                strip_values(&e.to_string())
+            )
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let rebase = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        if let Some(f) = config.servers_file.as_mut() {
+            rebase(f);
+        }
+        rebase(&mut config.audit.path);
+        if let Some(p) = config.pinning.as_mut() {
+            rebase(&mut p.lock_file);
+        }
+        if let Some(fs) = config.native.fs.as_mut() {
+            fs.roots.iter_mut().for_each(rebase);
+        }
+        if let Some(sh) = config.native.shell.as_mut() {
+            sh.roots.iter_mut().for_each(rebase);
+        }
+        Ok(config)
+    }
+
+    /// The embedded defaults used when no file is given: the native filesystem rooted at the
+    /// current directory, read-only shell commands there, and an audit log under `.mcptk/`.
+    pub fn embedded(cwd: PathBuf) -> GatewayConfig {
+        GatewayConfig {
+            native: NativeConfig {
+                fs: Some(NativeFs { roots: vec![cwd.clone()] }),
+                shell: Some(NativeShell {
+                    allow: ["ls", "cat", "head", "tail", "wc", "grep", "stat", "du", "pwd"].map(str::to_owned).to_vec(),
+                    allow_interpreters: Vec::new(),
+                    roots: vec![cwd.clone()],
+                }),
+                builtin: false,
+            },
+            audit: AuditConfig { path: cwd.join(".mcptk/audit.jsonl"), fsync: true },
+            ..GatewayConfig::default()
+        }
+    }
+
+    /// Every remote server: the servers file first, then inline entries (which win on a clash).
+    pub fn servers(&self) -> anyhow::Result<McpConfig> {
+        let mut config = match &self.servers_file {
+            Some(path) => McpConfig::load(path)?,
+            None => McpConfig::default(),
+        };
+        config.servers.extend(self.mcp_servers.clone());
+        Ok(config)
+    }
+
+    /// The per-server timeouts.
+    pub fn timeouts(&self) -> (Duration, HashMap<String, Duration>) {
+        let per = self.timeouts.servers.iter().map(|(k, v)| (k.clone(), Duration::from_secs(*v))).collect();
+        (Duration::from_secs(self.timeouts.default_secs.max(1)), per)
+    }
+}
+
+/// Removes quoted spans from a parser message: they may quote a secret.
+fn strip_values(message: &str) -> String {
+    let mut out = String::new();
+    let mut quoted = false;
+    for c in message.chars() {
+        if c == '"' || c == '`' {
+            if quoted {
+                out.push_str("<value>");
+            }
+            quoted = !quoted;
+        } else if !quoted {
+            out.push(c);
+        }
+    }
+    out.split(" at line ").next().unwrap_or_default().to_owned()
+}

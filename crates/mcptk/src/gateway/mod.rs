@@ -1,0 +1,258 @@
+//! The gateway: every configured server and the native tools, served as one MCP server, every
+//! call through one pipeline (redaction, audit, policy, rate limits, validation, concurrency,
+//! timeout, retries, tracing and metrics).
+
+pub mod config;
+mod upstream;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use mcp_audit::{AuditLayer, AuditLog, AuditOptions};
+use mcp_core::config::ServerConfig;
+use mcp_core::naming::NameMap;
+use mcp_core::pipeline::{
+    self, CallError, ConcurrencyLayer, Endpoint, ObserveLayer, PipelineTool, RetryLayer, TimeoutLayer, ToolCall,
+    ToolService, ValidateLayer,
+};
+use mcp_core::protocol::{CallToolResult, Implementation, Tool};
+use mcp_core::{Registry, Server, ToolSet};
+use mcp_security::{AuthorizeLayer, PinMode, Pins, Policy, RateLimitLayer, RateLimits, RedactLayer, Redactor};
+use tower_layer::Layer;
+
+pub use config::GatewayConfig;
+use upstream::Upstream;
+
+/// The server name under which the gateway's own tools (`check_access`, `log_event`) appear.
+const GATEWAY: &str = "gateway";
+
+/// A running gateway.
+pub struct Gateway {
+    server: Server,
+    state: Arc<State>,
+}
+
+struct State {
+    service: ToolService,
+    names: Mutex<NameMap>,
+    /// Exposed name → (server, upstream definition), for the list filter and `check_access`.
+    exposed: Exposed,
+    local: HashMap<String, ToolSet>,
+    upstreams: Vec<Arc<Upstream>>,
+    policy: Arc<Policy>,
+    pins: Option<Arc<Pins>>,
+    server: std::sync::OnceLock<Server>,
+}
+
+type Exposed = Arc<Mutex<HashMap<String, (String, Tool)>>>;
+
+struct Routes {
+    local: HashMap<String, ToolSet>,
+    upstreams: HashMap<String, Arc<Upstream>>,
+}
+
+#[async_trait]
+impl Endpoint for Routes {
+    async fn call(&self, call: ToolCall) -> Result<CallToolResult, CallError> {
+        if let Some(tools) = self.local.get(&call.server) {
+            let Some(tool) = tools.get(&call.tool) else {
+                return Err(CallError::Upstream(format!("no tool `{}` on `{}`", call.tool, call.server)));
+            };
+            return Ok(tool
+                .call(call.arguments.clone(), call.context.clone())
+                .await
+                .unwrap_or_else(CallToolResult::from));
+        }
+        match self.upstreams.get(&call.server) {
+            Some(upstream) => upstream.call(&call).await,
+            None => Err(CallError::Upstream(format!("no server named `{}`", call.server))),
+        }
+    }
+}
+
+impl Gateway {
+    /// Builds the gateway from its configuration and starts every server.
+    pub async fn start(config: GatewayConfig) -> anyhow::Result<Gateway> {
+        let servers = config.servers()?;
+        // Every secret the configuration references is masked wherever it might show up.
+        let mut secrets: Vec<String> = Vec::new();
+        for (name, entry) in servers.enabled() {
+            match entry.resolve(name, &|v| std::env::var(v).ok()).with_context(|| format!("server `{name}`"))? {
+                ServerConfig::Stdio(s) => secrets.extend(s.env.into_values()),
+                ServerConfig::Http(h) => secrets.extend(h.headers.into_values()),
+            }
+        }
+        let redactor = Arc::new(Redactor::from_env(&config.redaction.env).with_secrets(secrets));
+
+        let policy = Arc::new(match config.policy.clone() {
+            Some(p) => Policy::new(p)?,
+            None => Policy::allow_all(),
+        });
+        let pins = config.pinning.as_ref().map(Pins::open).transpose()?.map(Arc::new);
+        let audit =
+            AuditLog::open(&config.audit.path, AuditOptions { fsync: config.audit.fsync, ..Default::default() })
+                .with_context(|| format!("opening the audit log `{}`", config.audit.path.display()))?;
+
+        let mut local = HashMap::new();
+        if let Some(fs) = &config.native.fs {
+            local.insert(
+                "fs".to_owned(),
+                mcp_fs::native::FsServer::open(&fs.roots, Default::default())?.registry().tools,
+            );
+        }
+        if let Some(sh) = &config.native.shell {
+            let shell = mcp_shell::native::ShellConfig {
+                allow: sh.allow.clone(),
+                allow_interpreters: sh.allow_interpreters.clone(),
+                roots: sh.roots.clone(),
+                ..Default::default()
+            };
+            local.insert("shell".to_owned(), mcp_shell::native::ShellServer::new(shell)?.registry().tools);
+        }
+        if config.native.builtin {
+            local.insert("builtin".to_owned(), Registry::linked().tools);
+        }
+        let exposed: Exposed = Arc::default();
+        let mut gateway_tools = ToolSet::new();
+        let lookup = exposed.clone();
+        gateway_tools.add(mcp_security::check_access_tool(
+            policy.clone(),
+            Arc::new(move |name: &str| lookup.lock().unwrap_or_else(PoisonError::into_inner).get(name).cloned()),
+        ));
+        gateway_tools.add(mcp_audit::log_event_tool(audit.clone(), redactor.clone()));
+        local.insert(GATEWAY.to_owned(), gateway_tools);
+
+        let upstreams: Vec<Arc<Upstream>> =
+            servers.enabled().map(|(name, _)| Upstream::new(name, servers.clone(), config.restart.clone())).collect();
+        let routes = Routes {
+            local: local.clone(),
+            upstreams: upstreams.iter().map(|u| (u.name().to_owned(), u.clone())).collect(),
+        };
+        let (timeout, per_server) = config.timeouts();
+        let retry = RetryLayer::new(config.retries.attempts, Duration::from_millis(config.retries.base_delay_ms));
+        let inner = TimeoutLayer::new(timeout, per_server).layer(retry.layer(pipeline::endpoint(Arc::new(routes))));
+        let inner = ConcurrencyLayer::new(config.concurrency.unwrap_or(64)).layer(inner);
+        let inner = ValidateLayer::default().layer(inner);
+        let inner = RateLimitLayer::new(RateLimits::new(config.rate_limits.clone())?).layer(inner);
+        let inner = AuthorizeLayer::new(policy.clone(), pins.clone()).layer(inner);
+        let inner = AuditLayer::new(audit.clone(), redactor.clone()).layer(inner);
+        let inner = RedactLayer::new(redactor.clone(), !config.redaction.skip_results).layer(inner);
+        let service = pipeline::boxed(ObserveLayer.layer(inner));
+
+        let state = Arc::new(State {
+            service,
+            names: Mutex::new(NameMap::new()),
+            exposed,
+            local,
+            upstreams,
+            policy,
+            pins,
+            server: std::sync::OnceLock::new(),
+        });
+
+        let filter_state = Arc::downgrade(&state);
+        let principal = config.principal.clone().unwrap_or_else(|| "stdio".into());
+        let server = Server::builder(Implementation::new("mcptk", env!("CARGO_PKG_VERSION")), Registry::new())
+            .principal(principal)
+            .instructions("Tools of several MCP servers behind one gateway; names are `server__tool`.")
+            .tool_filter(Arc::new(move |principal, tool| {
+                filter_state.upgrade().is_some_and(|s| s.listed(principal, tool))
+            }))
+            .build();
+        let _ = state.server.set(server.clone());
+
+        // Start every server; rebuild the tool list whenever one (re)starts or changes its tools.
+        let (changed_tx, mut changed) = tokio::sync::mpsc::unbounded_channel();
+        for upstream in &state.upstreams {
+            tokio::spawn(upstream.clone().supervise(changed_tx.clone()));
+        }
+        for upstream in &state.upstreams {
+            upstream.started(Duration::from_secs(60)).await;
+        }
+        state.rebuild();
+        let weak = Arc::downgrade(&state);
+        tokio::spawn(async move {
+            while changed.recv().await.is_some() {
+                // Coalesce bursts (several servers starting at once) into one rebuild.
+                while changed.try_recv().is_ok() {}
+                match weak.upgrade() {
+                    Some(state) => state.rebuild(),
+                    None => break,
+                }
+            }
+        });
+        Ok(Gateway { server, state })
+    }
+
+    /// The MCP server to serve.
+    pub fn server(&self) -> &Server {
+        &self.server
+    }
+
+    /// Records the current definitions of every server as approved in the pin lock.
+    pub fn approve_pins(&self) -> anyhow::Result<usize> {
+        let Some(pins) = &self.state.pins else { anyhow::bail!("pinning is not configured (no `pinning.lock_file`)") };
+        let mut count = 0;
+        for upstream in &self.state.upstreams {
+            let tools = upstream.tools();
+            count += tools.len();
+            pins.approve(upstream.name(), &tools)?;
+        }
+        Ok(count)
+    }
+}
+
+impl State {
+    /// Re-reads every server's tools, checks pins, and replaces the served list.
+    fn rebuild(&self) {
+        let mut tools = ToolSet::new();
+        let mut exposed = HashMap::new();
+        let mut names = self.names.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut add = |server: &str, definition: Tool| {
+            let name = names.expose(server, &definition.name);
+            exposed.insert(name.clone(), (server.to_owned(), definition.clone()));
+            tools.add(PipelineTool::new(name, server, definition, self.service.clone()));
+        };
+        let mut local: Vec<_> = self.local.iter().collect();
+        local.sort_by(|a, b| a.0.cmp(b.0));
+        for (server, set) in local {
+            for tool in set.iter() {
+                add(server, tool.definition().clone());
+            }
+        }
+        for upstream in &self.upstreams {
+            let definitions = upstream.tools();
+            if let Some(pins) = &self.pins {
+                if let Err(e) = pins.check(upstream.name(), &definitions) {
+                    tracing::error!(error = %e, "pin check failed");
+                }
+            }
+            for definition in definitions {
+                add(upstream.name(), definition);
+            }
+        }
+        if let Some(pins) = &self.pins {
+            pins.seal();
+        }
+        drop(names);
+        *self.exposed.lock().unwrap_or_else(PoisonError::into_inner) = exposed;
+        if let Some(server) = self.server.get() {
+            server.replace_tools(tools);
+        }
+    }
+
+    /// Whether `tool` (by its exposed definition) is listed to `principal`.
+    fn listed(&self, principal: &str, tool: &Tool) -> bool {
+        let exposed = self.exposed.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some((server, upstream)) = exposed.get(&tool.name) else { return false };
+        if let Some(pins) = &self.pins {
+            if pins.mode() == PinMode::Refuse && pins.is_flagged(server, &upstream.name) {
+                return false;
+            }
+        }
+        self.policy.visible(principal, server, &tool.name, upstream)
+    }
+}

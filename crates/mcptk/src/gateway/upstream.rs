@@ -1,0 +1,152 @@
+//! A configured server the gateway talks to: started, watched, and restarted with backoff when it
+//! exits; its calls fail cleanly while it is down.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use mcp_core::pipeline::{CallError, ToolCall};
+use mcp_core::protocol::{CallToolResult, Implementation, Tool, methods};
+use mcp_core::{CallEvent, Client, ClientOptions, Error, McpConfig};
+use tokio::sync::{RwLock, mpsc};
+
+use super::config::RestartConfig;
+
+enum State {
+    Starting,
+    Up(Arc<Client>),
+    Down { reason: String, retry_at: Instant },
+}
+
+/// One supervised server.
+pub struct Upstream {
+    name: String,
+    config: McpConfig,
+    restart: RestartConfig,
+    state: RwLock<State>,
+    /// The last tool list seen; kept while the server restarts so its tools stay listed and their
+    /// calls fail with a clear "restarting" error instead of "unknown tool".
+    tools: std::sync::RwLock<Vec<Tool>>,
+}
+
+impl Upstream {
+    /// A server `name` of `config`, not yet started.
+    pub fn new(name: &str, config: McpConfig, restart: RestartConfig) -> Arc<Upstream> {
+        Arc::new(Upstream {
+            name: name.to_owned(),
+            config,
+            restart,
+            state: RwLock::new(State::Starting),
+            tools: std::sync::RwLock::new(Vec::new()),
+        })
+    }
+
+    /// The server's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The last known tools.
+    pub fn tools(&self) -> Vec<Tool> {
+        self.tools.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Runs the server for the life of the gateway, sending `()` on `changed` whenever its tool
+    /// list may have changed (started, refreshed after `list_changed`).
+    pub async fn supervise(self: Arc<Self>, changed: mpsc::UnboundedSender<()>) {
+        let initial = Duration::from_millis(self.restart.initial_delay_ms);
+        let max = Duration::from_millis(self.restart.max_delay_ms.max(self.restart.initial_delay_ms));
+        let mut delay = initial;
+        loop {
+            let (notes_tx, mut notes) = mpsc::unbounded_channel();
+            let options = ClientOptions {
+                info: Implementation::new("mcptk-gateway", env!("CARGO_PKG_VERSION")),
+                notifications: Some(notes_tx),
+                ..ClientOptions::default()
+            };
+            let started = Instant::now();
+            let reason = match self.start(options).await {
+                Ok(client) => {
+                    let _ = changed.send(());
+                    loop {
+                        tokio::select! {
+                            () = client.closed() => break client.close_reason().unwrap_or_else(|| "connection closed".into()),
+                            Some(note) = notes.recv() => {
+                                if note.method == methods::TOOLS_LIST_CHANGED {
+                                    if let Ok(tools) = client.list_tools().await {
+                                        *self.tools.write().unwrap_or_else(std::sync::PoisonError::into_inner) = tools;
+                                        let _ = changed.send(());
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                Err(e) => e.to_string(),
+            };
+            // A server that ran for a while earns a quick restart; one that keeps failing backs off.
+            if started.elapsed() > max {
+                delay = initial;
+            }
+            tracing::warn!(server = %self.name, %reason, retry_in = ?delay, "server is down; restarting");
+            *self.state.write().await = State::Down { reason, retry_at: Instant::now() + delay };
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(max);
+        }
+    }
+
+    async fn start(&self, options: ClientOptions) -> Result<Arc<Client>, Error> {
+        let client = Arc::new(Client::from_config(&self.config, &self.name, options).await?);
+        let tools = client.list_tools().await?;
+        tracing::info!(server = %self.name, tools = tools.len(), version = %client.protocol_version(), "server started");
+        *self.tools.write().unwrap_or_else(std::sync::PoisonError::into_inner) = tools;
+        *self.state.write().await = State::Up(client.clone());
+        Ok(client)
+    }
+
+    /// Waits (up to `patience`) until the first start attempt has finished.
+    pub async fn started(&self, patience: Duration) {
+        let deadline = Instant::now() + patience;
+        while matches!(*self.state.read().await, State::Starting) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Calls a tool, forwarding its progress to the caller.
+    pub async fn call(&self, call: &ToolCall) -> Result<CallToolResult, CallError> {
+        let client = match &*self.state.read().await {
+            State::Up(client) => client.clone(),
+            State::Starting => {
+                return Err(CallError::Upstream(format!("server `{}` is still starting; try again shortly", self.name)));
+            }
+            State::Down { reason, retry_at } => {
+                let wait = retry_at.saturating_duration_since(Instant::now());
+                return Err(CallError::Upstream(format!(
+                    "server `{}` is not running ({reason}); restarting in {:.1}s",
+                    self.name,
+                    wait.as_secs_f64()
+                )));
+            }
+        };
+        let mut events = client.call_tool_stream(&call.tool, call.arguments.clone());
+        while let Some(event) = events.next().await {
+            match event {
+                Ok(CallEvent::Progress(p)) => {
+                    call.context.progress(p.value(), p.total_value(), p.message).await;
+                }
+                Ok(CallEvent::Result(result)) => return Ok(result),
+                Err(Error::Closed { reason, .. }) => {
+                    return Err(CallError::Upstream(format!(
+                        "server `{}` exited during the call ({reason}); it is being restarted",
+                        self.name
+                    )));
+                }
+                Err(Error::Timeout { after, .. }) => {
+                    return Err(CallError::Timeout { tool: call.exposed.clone(), after });
+                }
+                Err(e) => return Err(CallError::Upstream(e.to_string())),
+            }
+        }
+        Err(CallError::Upstream(format!("server `{}` ended the call without a result", self.name)))
+    }
+}
