@@ -38,10 +38,10 @@ enum Command {
         #[arg(long, env = "MCPTK_CONFIG", global = true)]
         config: Option<PathBuf>,
         /// Items per page of list results.
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, default_value_t = 100, global = true)]
         page_size: usize,
         /// Largest accepted message in bytes; longer lines are refused with -32600.
-        #[arg(long, default_value_t = mcp_core::transport::DEFAULT_MAX_MESSAGE_BYTES)]
+        #[arg(long, default_value_t = mcp_core::transport::DEFAULT_MAX_MESSAGE_BYTES, global = true)]
         max_message_bytes: usize,
     },
     /// List the tools of every configured server (and the built-in ones).
@@ -209,8 +209,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             server.serve_stdio().await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { native: None, config, .. } => {
-            let gateway = gateway::Gateway::start(admin::gateway_config(config.as_deref())?).await?;
+        Command::Serve { native: None, config, page_size, max_message_bytes } => {
+            let config = admin::gateway_config(config.as_deref())?;
+            let gateway =
+                gateway::Gateway::start_with(config, |b| b.page_size(page_size).max_message_bytes(max_message_bytes))
+                    .await?;
             gateway.server().serve_stdio().await?;
             Ok(ExitCode::SUCCESS)
         }

@@ -76,6 +76,14 @@ impl Endpoint for Routes {
 impl Gateway {
     /// Builds the gateway from its configuration and starts every server.
     pub async fn start(config: GatewayConfig) -> anyhow::Result<Gateway> {
+        Self::start_with(config, |builder| builder).await
+    }
+
+    /// Like [`Gateway::start`], with a chance to adjust the MCP server (page size, limits).
+    pub async fn start_with(
+        config: GatewayConfig,
+        adjust: impl FnOnce(mcp_core::ServerBuilder) -> mcp_core::ServerBuilder,
+    ) -> anyhow::Result<Gateway> {
         let servers = config.servers()?;
         // Every secret the configuration references is masked wherever it might show up.
         let mut secrets: Vec<String> = Vec::new();
@@ -155,13 +163,13 @@ impl Gateway {
 
         let filter_state = Arc::downgrade(&state);
         let principal = config.principal.clone().unwrap_or_else(|| "stdio".into());
-        let server = Server::builder(Implementation::new("mcptk", env!("CARGO_PKG_VERSION")), Registry::new())
+        let builder = Server::builder(Implementation::new("mcptk", env!("CARGO_PKG_VERSION")), Registry::new())
             .principal(principal)
             .instructions("Tools of several MCP servers behind one gateway; names are `server__tool`.")
             .tool_filter(Arc::new(move |principal, tool| {
                 filter_state.upgrade().is_some_and(|s| s.listed(principal, tool))
-            }))
-            .build();
+            }));
+        let server = adjust(builder).build();
         let _ = state.server.set(server.clone());
 
         // Start every server; rebuild the tool list whenever one (re)starts or changes its tools.

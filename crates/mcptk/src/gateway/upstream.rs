@@ -117,7 +117,10 @@ impl Upstream {
         let client = match &*self.state.read().await {
             State::Up(client) => client.clone(),
             State::Starting => {
-                return Err(CallError::Upstream(format!("server `{}` is still starting; try again shortly", self.name)));
+                return Err(CallError::Upstream(format!(
+                    "server `{}` is still starting; try again shortly",
+                    self.name
+                )));
             }
             State::Down { reason, retry_at } => {
                 let wait = retry_at.saturating_duration_since(Instant::now());
