@@ -1,6 +1,6 @@
 //! Checking the chain: the first record that does not follow from the one before is named.
 
-use std::io::BufRead;
+use std::io::BufRead as _;
 use std::path::Path;
 
 use serde::Serialize;
@@ -29,6 +29,9 @@ pub struct VerifyReport {
     pub last_hash: String,
     /// The first problem, if any.
     pub problem: Option<Problem>,
+    /// Bytes of an unterminated last line: a write cut short by a crash, never acknowledged. It
+    /// is not tampering; reopening the log removes it and records that it did.
+    pub torn_tail: Option<usize>,
 }
 
 impl VerifyReport {
@@ -49,10 +52,23 @@ pub fn verify(path: impl AsRef<Path>) -> Result<VerifyReport> {
         records,
         last_hash: prev.to_owned(),
         problem: Some(Problem { line, seq, reason }),
+        torn_tail: None,
     };
-    for (index, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let number = index + 1;
-        let line = line.map_err(io)?;
+    let mut reader = std::io::BufReader::new(file);
+    let mut raw = Vec::new();
+    let mut number = 0;
+    let mut torn_tail = None;
+    loop {
+        raw.clear();
+        if reader.read_until(b'\n', &mut raw).map_err(io)? == 0 {
+            break;
+        }
+        number += 1;
+        if raw.last() != Some(&b'\n') {
+            torn_tail = Some(raw.len());
+            break;
+        }
+        let line = String::from_utf8_lossy(&raw[..raw.len() - 1]).into_owned();
         let record: AuditRecord = match serde_json::from_str(&line) {
             Ok(r) => r,
             Err(e) => return Ok(report(number, None, format!("not a valid record ({e})"), expected_seq - 1, &prev)),
@@ -108,7 +124,7 @@ pub fn verify(path: impl AsRef<Path>) -> Result<VerifyReport> {
             }
         }
     }
-    Ok(VerifyReport { records, last_hash: prev, problem: None })
+    Ok(VerifyReport { records, last_hash: prev, problem: None, torn_tail })
 }
 
 /// Every record of the log, in order (for `tail` and `export`); unreadable lines are skipped.

@@ -135,6 +135,12 @@ pub async fn audit(action: AuditAction) -> anyhow::Result<ExitCode> {
             match &report.problem {
                 None => {
                     writeln!(out, "ok: {} records, last hash {}", report.records, report.last_hash)?;
+                    if let Some(bytes) = report.torn_tail {
+                        writeln!(
+                            out,
+                            "note: a torn last line of {bytes} bytes follows (a write cut short by a crash, never acknowledged); it is removed when the log is next opened"
+                        )?;
+                    }
                     Ok(ExitCode::SUCCESS)
                 }
                 Some(p) => {

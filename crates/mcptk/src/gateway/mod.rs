@@ -45,6 +45,8 @@ struct State {
     policy: Arc<Policy>,
     pins: Option<Arc<Pins>>,
     server: std::sync::OnceLock<Server>,
+    /// The definitions last served, to announce only real changes.
+    served: Mutex<Vec<Tool>>,
 }
 
 type Exposed = Arc<Mutex<HashMap<String, (String, Tool)>>>;
@@ -159,6 +161,7 @@ impl Gateway {
             policy,
             pins,
             server: std::sync::OnceLock::new(),
+            served: Mutex::default(),
         });
 
         let filter_state = Arc::downgrade(&state);
@@ -247,6 +250,12 @@ impl State {
         }
         drop(names);
         *self.exposed.lock().unwrap_or_else(PoisonError::into_inner) = exposed;
+        let definitions: Vec<Tool> = tools.iter().map(|t| t.definition().clone()).collect();
+        let mut served = self.served.lock().unwrap_or_else(PoisonError::into_inner);
+        if *served == definitions {
+            return;
+        }
+        *served = definitions;
         if let Some(server) = self.server.get() {
             server.replace_tools(tools);
         }

@@ -3,6 +3,7 @@
 //! installed by `cargo xtask setup` (which `cargo xtask test` and CI run first).
 
 mod cli;
+mod gateway;
 mod python_clients;
 mod real_servers;
 mod support;
