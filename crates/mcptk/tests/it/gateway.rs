@@ -196,8 +196,7 @@ async fn a_server_that_dies_fails_its_call_cleanly_is_restarted_and_serves_again
         "restart": {"initial_delay_ms": 100},
         "retries": {"attempts": 1}
     }));
-    let (notes_tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
-    let client = gateway(&config, ClientOptions { notifications: Some(notes_tx), ..ClientOptions::default() }).await;
+    let client = gateway(&config, ClientOptions::default()).await;
     let failed = client.call_tool("flaky__work", JsonObject::new()).await.expect("a result, not a protocol error");
     assert!(failed.is_error());
     let text = failed.text_content();
