@@ -31,6 +31,26 @@ pub use tool::{CallTool, Json, Tool, ToolContext, ToolError, ToolSet, tool};
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeExample;
 
+/// A random 128-bit identifier in hex (session ids, trace ids): unique and unguessable enough
+/// for correlation and for session ids that are also checked against the caller.
+pub fn random_id() -> String {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    // Independently seeded SipHashers over a counter and the time; std seeds each RandomState
+    // from the operating system's random source.
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let mut halves = [0u64; 2];
+    for half in &mut halves {
+        let mut h = RandomState::new().build_hasher();
+        h.write_u64(n);
+        h.write_u128(nanos);
+        *half = h.finish();
+    }
+    format!("{:016x}{:016x}", halves[0], halves[1])
+}
+
 #[doc(hidden)]
 pub mod __private {
     pub use inventory;

@@ -561,19 +561,5 @@ impl Tool for PipelineTool {
 
 /// A random 128-bit id in hex, in the W3C trace-id shape.
 pub fn new_trace_id() -> String {
-    use std::collections::hash_map::RandomState;
-    use std::hash::{BuildHasher, Hasher};
-    // Two independently seeded SipHashers over a counter and the time: unique and unguessable
-    // enough for correlation, with no extra dependency.
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    let mut halves = [0u64; 2];
-    for half in &mut halves {
-        let mut h = RandomState::new().build_hasher();
-        h.write_u64(n);
-        h.write_u128(nanos);
-        *half = h.finish();
-    }
-    format!("{:016x}{:016x}", halves[0], halves[1])
+    crate::random_id()
 }

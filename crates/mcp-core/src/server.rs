@@ -134,7 +134,7 @@ impl Server {
         R: AsyncRead + Send + Unpin + 'static,
         W: AsyncWrite + Send + Unpin + 'static,
     {
-        let handler = Arc::new(Connection { server: self.inner.clone(), session: Mutex::new(Session::default()) });
+        let handler = self.connection(self.inner.principal.clone());
         let options = connection::Options {
             name: "client".to_owned(),
             role: Role::Server,
@@ -157,6 +157,16 @@ impl Server {
         Ok(())
     }
 
+    /// A fresh connection handler (its own handshake state) for `principal`.
+    pub(crate) fn connection(&self, principal: Arc<str>) -> Arc<Connection> {
+        Arc::new(Connection { server: self.inner.clone(), session: Mutex::new(Session::default()), principal })
+    }
+
+    /// Subscribes to tool-list changes (for transports that push notifications themselves).
+    pub(crate) fn list_changes(&self) -> tokio::sync::broadcast::Receiver<()> {
+        self.inner.list_changed.subscribe()
+    }
+
     /// Serves the process's own stdin and stdout (what a host launching this program expects).
     #[cfg(feature = "stdio")]
     pub async fn serve_stdio(&self) -> Result<()> {
@@ -171,9 +181,11 @@ struct Session {
     client: Option<Implementation>,
 }
 
-struct Connection {
+pub(crate) struct Connection {
     server: Arc<ServerInner>,
     session: Mutex<Session>,
+    /// Who is calling on this connection.
+    principal: Arc<str>,
 }
 
 /// How one request is to be answered.
@@ -204,7 +216,7 @@ impl Handler for Connection {
             methods::PING => Ok(Value::Object(JsonObject::new())),
             methods::TOOLS_LIST => {
                 let p: PaginatedParams = parse_params(params)?;
-                let principal = s.principal.clone();
+                let principal = self.principal.clone();
                 let tools: Vec<Tool> = s
                     .current_tools()
                     .iter()
@@ -226,7 +238,7 @@ impl Handler for Connection {
                     .cloned()
                     .ok_or_else(|| ErrorObject::invalid_params(format!("unknown tool `{}`", p.name)))?;
                 let client = self.client_info(p.meta.as_ref());
-                let cx = ToolContext::for_request(peer, p.meta, cancel.clone(), Some(s.principal.clone()), client);
+                let cx = ToolContext::for_request(peer, p.meta, cancel.clone(), Some(self.principal.clone()), client);
                 // A cancelled tool gets a moment to notice and clean up; then it is dropped.
                 let stop = async {
                     cancel.cancelled().await;

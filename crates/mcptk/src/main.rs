@@ -43,6 +43,8 @@ enum Command {
         /// Largest accepted message in bytes; longer lines are refused with -32600.
         #[arg(long, default_value_t = mcp_core::transport::DEFAULT_MAX_MESSAGE_BYTES, global = true)]
         max_message_bytes: usize,
+        #[command(flatten)]
+        http: HttpArgs,
     },
     /// List the tools of every configured server (and the built-in ones).
     Tools {
@@ -83,6 +85,52 @@ enum Command {
         #[arg(long, default_value = "{}")]
         args: String,
     },
+}
+
+/// Serving over Streamable HTTP instead of stdio.
+#[derive(clap::Args)]
+struct HttpArgs {
+    /// Serve over HTTP on this address (e.g. `127.0.0.1:8080`) instead of stdin/stdout.
+    #[arg(long, global = true)]
+    http: Option<std::net::SocketAddr>,
+    /// The environment variable holding the bearer token clients must present (required to
+    /// listen beyond loopback). The token itself never goes on the command line.
+    #[arg(long, default_value = "MCPTK_HTTP_TOKEN", global = true)]
+    token_env: String,
+    /// A browser origin to allow besides loopback ones (repeatable).
+    #[arg(long, global = true)]
+    allow_origin: Vec<String>,
+    /// A host name to accept besides loopback ones (repeatable; needed beyond loopback).
+    #[arg(long, global = true)]
+    allow_host: Vec<String>,
+    /// Seconds an idle handshake-era session lives.
+    #[arg(long, default_value_t = 1800, global = true)]
+    session_ttl: u64,
+}
+
+impl HttpArgs {
+    fn options(&self) -> mcp_core::transport::http::HttpOptions {
+        let mut options = mcp_core::transport::http::HttpOptions {
+            allowed_origins: self.allow_origin.clone(),
+            allowed_hosts: self.allow_host.clone(),
+            session_ttl: Duration::from_secs(self.session_ttl),
+            ..Default::default()
+        };
+        if let Ok(token) = std::env::var(&self.token_env) {
+            if !token.is_empty() {
+                options.tokens.insert(token, "http".into());
+            }
+        }
+        options
+    }
+
+    /// Serves `server` on stdio, or over HTTP with `extra` routes (e.g. `/metrics`).
+    async fn serve(&self, server: Server, extra: Option<axum::Router>) -> anyhow::Result<()> {
+        match self.http {
+            Some(addr) => Ok(mcp_core::transport::http::serve(server, addr, self.options(), extra).await?),
+            None => Ok(server.serve_stdio().await?),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -200,21 +248,26 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve { native: Some(native), config: _, page_size, max_message_bytes } => {
+        Command::Serve { native: Some(native), config: _, page_size, max_message_bytes, http } => {
             let (registry, name) = native.registry()?;
             let server = Server::builder(Implementation::new(name, env!("CARGO_PKG_VERSION")), registry)
                 .page_size(page_size)
                 .max_message_bytes(max_message_bytes)
                 .build();
-            server.serve_stdio().await?;
+            http.serve(server, None).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { native: None, config, page_size, max_message_bytes } => {
+        Command::Serve { native: None, config, page_size, max_message_bytes, http } => {
             let config = admin::gateway_config(config.as_deref())?;
+            // Metrics are recorded always; over HTTP they are served for Prometheus at /metrics.
+            let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().ok();
             let gateway =
                 gateway::Gateway::start_with(config, |b| b.page_size(page_size).max_message_bytes(max_message_bytes))
                     .await?;
-            gateway.server().serve_stdio().await?;
+            let extra = metrics.map(|handle| {
+                axum::Router::new().route("/metrics", axum::routing::get(move || std::future::ready(handle.render())))
+            });
+            http.serve(gateway.server().clone(), extra).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Config { action } => admin::config(action),

@@ -372,7 +372,23 @@ impl Peer {
         }
     }
 
-    fn complete(&self, response: Response) {
+    /// A peer with no reader of its own: what it sends goes to `out`, and responses to its
+    /// requests are delivered with [`Peer::complete`] (the HTTP transport does both).
+    pub(crate) fn detached(name: &str, out: mpsc::Sender<Vec<u8>>) -> Peer {
+        Peer {
+            inner: Arc::new(Inner {
+                name: name.to_owned(),
+                out,
+                shutdown: CancellationToken::new(),
+                next_id: AtomicI64::new(1),
+                state: Mutex::new(State::default()),
+                closed: tokio::sync::Notify::new(),
+            }),
+        }
+    }
+
+    /// Delivers a response to a request this peer sent.
+    pub(crate) fn complete(&self, response: Response) {
         let Some(id) = response.id else {
             if let Outcome::Error(error) = response.outcome {
                 tracing::warn!(peer = %self.inner.name, %error, "peer reported an error without a request id");

@@ -2,6 +2,8 @@
 
 pub(crate) mod connection;
 pub mod framing;
+#[cfg(feature = "http-server")]
+pub mod http;
 #[cfg(feature = "stdio")]
 pub(crate) mod process;
 

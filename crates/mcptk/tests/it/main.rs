@@ -4,6 +4,7 @@
 
 mod cli;
 mod gateway;
+mod http;
 mod python_clients;
 mod real_servers;
 mod support;

@@ -1,0 +1,200 @@
+//! `mcptk serve --http`: both eras over Streamable HTTP, and the transport's defences.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::mcptk;
+
+struct Served {
+    child: Child,
+    url: String,
+    base: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+async fn serve(args: &[&str], token: Option<&str>) -> Served {
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut command = Command::new(mcptk());
+    command.args(args).args(["--http", &addr]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    command.env_remove("MCPTK_HTTP_TOKEN");
+    if let Some(token) = token {
+        command.env("MCPTK_HTTP_TOKEN", token);
+    }
+    let served = Served {
+        child: command.spawn().expect("starts"),
+        url: format!("http://{addr}/mcp"),
+        base: format!("http://{addr}"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(&addr).await.is_err() {
+        assert!(Instant::now() < deadline, "the server did not start listening");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    served
+}
+
+fn modern(method: &str, params: Value) -> Value {
+    let mut params = params;
+    params["_meta"]["io.modelcontextprotocol/protocolVersion"] = json!("2026-07-28");
+    params["_meta"]["io.modelcontextprotocol/clientCapabilities"] = json!({});
+    json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+}
+
+fn post(url: &str, body: &Value) -> reqwest::RequestBuilder {
+    reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(body.to_string())
+}
+
+/// A POST whose client only accepts a JSON answer.
+fn post_json(url: &str, body: &Value) -> reqwest::RequestBuilder {
+    reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json")
+        .body(body.to_string())
+}
+
+#[tokio::test]
+async fn the_modern_era_streams_progress_over_sse_and_checks_headers() {
+    let s = serve(&["serve", "builtin"], None).await;
+    let body = modern(
+        "tools/call",
+        json!({"name": "slow", "arguments": {"steps": 3, "delay_ms": 10}, "_meta": {"progressToken": "p1"}}),
+    );
+    let response = post(&s.url, &body)
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "slow")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let text = response.text().await.expect("body");
+    let events: Vec<Value> =
+        text.lines().filter_map(|l| l.strip_prefix("data: ")).filter_map(|d| serde_json::from_str(d).ok()).collect();
+    let progress: Vec<i64> = events
+        .iter()
+        .filter(|e| e["method"] == "notifications/progress")
+        .filter_map(|e| e["params"]["progress"].as_i64())
+        .collect();
+    assert_eq!(progress, [1, 2, 3]);
+    let last = events.last().expect("events");
+    assert_eq!(last["result"]["content"][0]["text"], "finished 3 steps");
+    assert_eq!(last["result"]["resultType"], "complete");
+
+    // Headers that disagree with the body are refused with -32020.
+    let list = modern("tools/list", json!({}));
+    for (version, method) in [("2025-11-25", "tools/list"), ("2026-07-28", "tools/call")] {
+        let request = post(&s.url, &list).header("mcp-protocol-version", version).header("mcp-method", method);
+        let response = request.send().await.expect("answers");
+        let header = format!("{version} {method}");
+        assert_eq!(response.status(), 400, "{header}");
+        let error: Value = response.json().await.expect("json");
+        assert_eq!(error["error"]["code"], -32020, "{header}: {error}");
+    }
+    let unversioned = post(&s.url, &list).send().await.expect("answers");
+    assert_eq!(unversioned.status(), 400);
+}
+
+#[tokio::test]
+async fn handshake_sessions_start_expire_and_end() {
+    let s = serve(&["serve", "builtin", "--session-ttl", "1"], None).await;
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let response = post(&s.url, &init).send().await.expect("answers");
+    assert_eq!(response.status(), 200);
+    let session = response.headers()["mcp-session-id"].to_str().expect("ascii").to_owned();
+    let result: Value = response.json().await.expect("json");
+    assert_eq!(result["result"]["protocolVersion"], "2025-06-18");
+
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "add", "arguments": {"a": 2, "b": 3}}});
+    let ok = post_json(&s.url, &call).header("mcp-session-id", &session).send().await.expect("answers");
+    let ok: Value = ok.json().await.expect("json");
+    assert_eq!(ok["result"]["structuredContent"]["sum"], 5);
+
+    let missing = post(&s.url, &call).send().await.expect("answers");
+    assert_eq!(missing.status(), 400, "no session id");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let expired = post(&s.url, &call).header("mcp-session-id", &session).send().await.expect("answers");
+    assert_eq!(expired.status(), 404, "an expired session is gone");
+
+    let response = post(&s.url, &init).send().await.expect("answers");
+    let session = response.headers()["mcp-session-id"].to_str().expect("ascii").to_owned();
+    let deleted =
+        reqwest::Client::new().delete(&s.url).header("mcp-session-id", &session).send().await.expect("answers");
+    assert_eq!(deleted.status(), 204);
+    let after = post(&s.url, &call).header("mcp-session-id", &session).send().await.expect("answers");
+    assert_eq!(after.status(), 404);
+}
+
+#[tokio::test]
+async fn foreign_origins_missing_tokens_and_huge_bodies_are_refused() {
+    let s = serve(&["serve", "builtin"], Some("s3cret-token-value")).await;
+    let ping = modern("tools/list", json!({}));
+    let send = |request: reqwest::RequestBuilder| async move {
+        request.header("mcp-protocol-version", "2026-07-28").send().await.expect("answers").status().as_u16()
+    };
+    assert_eq!(send(post(&s.url, &ping)).await, 401, "no token");
+    assert_eq!(send(post(&s.url, &ping).bearer_auth("wrong")).await, 401, "wrong token");
+    assert_eq!(send(post(&s.url, &ping).bearer_auth("s3cret-token-value")).await, 200, "right token");
+    let foreign = post(&s.url, &ping).bearer_auth("s3cret-token-value").header("origin", "http://evil.example");
+    assert_eq!(send(foreign).await, 403, "a foreign origin (DNS rebinding)");
+    let local = post(&s.url, &ping).bearer_auth("s3cret-token-value").header("origin", &s.base);
+    assert_eq!(send(local).await, 200, "a loopback origin");
+    let huge = reqwest::Client::new()
+        .post(&s.url)
+        .bearer_auth("s3cret-token-value")
+        .header("content-type", "application/json")
+        .body(vec![b' '; 8 * 1024 * 1024])
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(huge.status(), 413);
+}
+
+#[test]
+fn listening_beyond_loopback_needs_a_token() {
+    let out = Command::new(mcptk())
+        .args(["serve", "builtin", "--http", &format!("0.0.0.0:{}", free_port())])
+        .env_remove("MCPTK_HTTP_TOKEN")
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("without authentication"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn the_gateway_serves_prometheus_metrics() {
+    let dir = tempfile::tempdir().expect("temp");
+    let config = dir.path().join("gateway.json");
+    let audit = dir.path().join("audit.jsonl");
+    std::fs::write(&config, json!({"native": {"builtin": true}, "audit": {"path": audit}}).to_string()).expect("write");
+    let s = serve(&["serve", "--config", &config.display().to_string()], None).await;
+    let call = modern("tools/call", json!({"name": "builtin__add", "arguments": {"a": 1, "b": 2}}));
+    let response = post_json(&s.url, &call).header("mcp-protocol-version", "2026-07-28").send().await.expect("answers");
+    let result: Value = response.json().await.expect("json");
+    assert_eq!(result["result"]["structuredContent"]["sum"], 3, "{result}");
+    let metrics = reqwest::get(format!("{}/metrics", s.base)).await.expect("answers").text().await.expect("text");
+    assert!(metrics.contains("mcp_tool_calls_total{server=\"builtin\",tool=\"add\",outcome=\"ok\"} 1"), "{metrics}");
+    assert!(metrics.contains("mcp_tool_duration_seconds"), "{metrics}");
+}
