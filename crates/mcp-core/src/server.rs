@@ -163,6 +163,7 @@ impl Server {
     }
 
     /// Subscribes to tool-list changes (for transports that push notifications themselves).
+    #[cfg(feature = "http-server")]
     pub(crate) fn list_changes(&self) -> tokio::sync::broadcast::Receiver<()> {
         self.inner.list_changed.subscribe()
     }
@@ -202,6 +203,16 @@ impl Handler for Connection {
         let framing = self.framing(&params)?;
         let s = &self.server;
         match request.method.as_str() {
+            // The stateless era removed the handshake, ping, setLevel and subscriptions.
+            methods::INITIALIZE
+            | methods::PING
+            | methods::SET_LEVEL
+            | "resources/subscribe"
+            | "resources/unsubscribe"
+                if framing == Framing::Modern =>
+            {
+                Err(ErrorObject::method_not_found(&request.method))
+            }
             methods::INITIALIZE => self.initialize(params),
             methods::DISCOVER => {
                 let result = DiscoverResult {
@@ -283,7 +294,8 @@ impl Handler for Connection {
                         );
                     }
                 }
-                Err(ErrorObject::new(codes::RESOURCE_NOT_FOUND, format!("resource not found: {}", p.uri))
+                // -32602 with the URI, as SEP-2164 settled (older servers used -32002).
+                Err(ErrorObject::invalid_params(format!("resource not found: {}", p.uri))
                     .with_data(serde_json::json!({ "uri": p.uri })))
             }
             methods::PROMPTS_LIST => {

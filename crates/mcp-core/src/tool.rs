@@ -101,6 +101,8 @@ impl From<ToolError> for CallToolResult {
 #[derive(Clone, Default)]
 pub struct ToolContext {
     progress: Option<(Peer, ProgressToken)>,
+    /// The caller's connection, for log messages.
+    peer: Option<Peer>,
     cancel: CancellationToken,
     meta: Option<Meta>,
     principal: Option<Arc<str>>,
@@ -133,7 +135,7 @@ impl ToolContext {
             .as_ref()
             .and_then(|m| m.get(crate::protocol::meta_keys::PROGRESS_TOKEN))
             .and_then(|t| serde_json::from_value::<ProgressToken>(t.clone()).ok());
-        Self { progress: token.map(|t| (peer, t)), cancel, meta, principal, client }
+        Self { progress: token.map(|t| (peer.clone(), t)), peer: Some(peer), cancel, meta, principal, client }
     }
 
     /// Who is calling, as established by the transport (e.g. `stdio`, or a token's identity).
@@ -157,6 +159,26 @@ impl ToolContext {
         if let Some((peer, token)) = &self.progress {
             let params = ProgressParams::new(token.clone(), progress, total, message);
             let _ = peer.notify(methods::PROGRESS, to_object(&params)).await;
+        }
+    }
+
+    /// Sends a log message (`notifications/message`) to the caller while the tool runs. In the
+    /// stateless era only callers that asked for logs (a `logLevel` in the request's `_meta`) get
+    /// them, and only at or above that level.
+    pub async fn log(&self, level: crate::protocol::LoggingLevel, logger: Option<&str>, data: serde_json::Value) {
+        if let Some(meta) = &self.meta {
+            if meta.contains_key(crate::protocol::meta_keys::PROTOCOL_VERSION) {
+                let wanted = meta
+                    .get(crate::protocol::meta_keys::LOG_LEVEL)
+                    .and_then(|v| serde_json::from_value::<crate::protocol::LoggingLevel>(v.clone()).ok());
+                if wanted.is_none_or(|w| level < w) {
+                    return;
+                }
+            }
+        }
+        if let Some(peer) = &self.peer {
+            let params = crate::protocol::LoggingMessageParams { level, logger: logger.map(str::to_owned), data };
+            let _ = peer.notify(methods::MESSAGE, to_object(&params)).await;
         }
     }
 

@@ -374,6 +374,7 @@ impl Peer {
 
     /// A peer with no reader of its own: what it sends goes to `out`, and responses to its
     /// requests are delivered with [`Peer::complete`] (the HTTP transport does both).
+    #[cfg(feature = "http-server")]
     pub(crate) fn detached(name: &str, out: mpsc::Sender<Vec<u8>>) -> Peer {
         Peer {
             inner: Arc::new(Inner {

@@ -172,8 +172,10 @@ pub async fn serve(
 }
 
 fn rpc_error(status: StatusCode, id: Option<RequestId>, error: ErrorObject) -> Response {
-    let body = Message::Response(RpcResponse::error(id, error)).to_bytes();
-    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    let body = Message::Response(RpcResponse::error(id, error.clone())).to_bytes();
+    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    response.extensions_mut().insert(error);
+    response
 }
 
 fn host_of(value: &str) -> &str {
@@ -306,21 +308,38 @@ async fn handle_request(app: &Arc<App>, headers: &HeaderMap, principal: String, 
         .map(str::to_owned);
     let header_version = header(VERSION_HEADER);
 
-    if let Some(version) = &meta_version {
-        // The stateless era: headers must agree with the body.
-        let mismatch = |what: String| {
-            rpc_error(StatusCode::BAD_REQUEST, Some(id.clone()), ErrorObject::new(codes::HEADER_MISMATCH, what))
+    let modern_header = header_version
+        .as_deref()
+        .and_then(ProtocolVersion::parse)
+        .is_some_and(|v| v.era() == crate::protocol::Era::Modern);
+    if meta_version.is_some() || modern_header {
+        // The stateless era: the envelope must be complete and the headers must agree with it.
+        let refuse = |code: i64, what: String| {
+            rpc_error(StatusCode::BAD_REQUEST, Some(id.clone()), ErrorObject::new(code, what))
         };
+        let meta = request.params.as_ref().and_then(|p| p.get("_meta")).and_then(Value::as_object);
+        let missing: Vec<&str> = [meta_keys::PROTOCOL_VERSION, meta_keys::CLIENT_CAPABILITIES]
+            .into_iter()
+            .filter(|k| meta.is_none_or(|m| !m.contains_key(*k)))
+            .collect();
+        if !missing.is_empty() {
+            return refuse(
+                codes::INVALID_PARAMS,
+                format!("invalid params: missing _meta keys: {}", missing.join(", ")),
+            );
+        }
+        let version = meta_version.clone().unwrap_or_default();
         match &header_version {
-            None => return mismatch("missing MCP-Protocol-Version header".into()),
-            Some(h) if h != version => {
-                return mismatch(format!(
-                    "MCP-Protocol-Version header {h} does not match _meta protocol version {version}"
-                ));
+            None => return refuse(codes::HEADER_MISMATCH, "missing MCP-Protocol-Version header".into()),
+            Some(h) if *h != version => {
+                return refuse(
+                    codes::HEADER_MISMATCH,
+                    format!("MCP-Protocol-Version header {h} does not match _meta protocol version {version}"),
+                );
             }
             _ => {}
         }
-        if ProtocolVersion::parse(version).is_none() {
+        if ProtocolVersion::parse(&version).is_none() {
             let error = ErrorObject::new(
                 codes::UNSUPPORTED_PROTOCOL_VERSION,
                 format!("unsupported protocol version {version}"),
@@ -328,20 +347,42 @@ async fn handle_request(app: &Arc<App>, headers: &HeaderMap, principal: String, 
             .with_data(serde_json::json!({ "supported": ProtocolVersion::all_strings(), "requested": version }));
             return rpc_error(StatusCode::BAD_REQUEST, Some(id), error);
         }
-        if let Some(m) = header(METHOD_HEADER) {
-            if m != request.method {
-                return mismatch(format!("Mcp-Method header {m} does not match the method {}", request.method));
+        match header(METHOD_HEADER) {
+            None => return refuse(codes::HEADER_MISMATCH, "missing Mcp-Method header".into()),
+            Some(m) if m != request.method => {
+                return refuse(
+                    codes::HEADER_MISMATCH,
+                    format!("Mcp-Method header {m} does not match the method {}", request.method),
+                );
             }
+            _ => {}
         }
-        if let Some(n) = header(NAME_HEADER) {
-            let key = if request.method == methods::RESOURCES_READ { "uri" } else { "name" };
+        let name_key = match request.method.as_str() {
+            methods::TOOLS_CALL | methods::PROMPTS_GET => Some("name"),
+            methods::RESOURCES_READ => Some("uri"),
+            _ => None,
+        };
+        if let Some(key) = name_key {
             let body_name = request.params.as_ref().and_then(|p| p.get(key)).and_then(Value::as_str).unwrap_or("");
-            if n != body_name {
-                return mismatch(format!("Mcp-Name header {n} does not match {key} {body_name}"));
+            match header(NAME_HEADER) {
+                None => return refuse(codes::HEADER_MISMATCH, "missing Mcp-Name header".into()),
+                Some(n) if n != body_name => {
+                    return refuse(
+                        codes::HEADER_MISMATCH,
+                        format!("Mcp-Name header {n} does not match {key} {body_name}"),
+                    );
+                }
+                _ => {}
             }
         }
         let connection = app.server.connection(Arc::from(principal));
-        return respond(connection, request, headers, None).await;
+        let mut response = respond(connection, request, headers, None).await;
+        // A method the stateless era does not have is "not found" at the HTTP level too.
+        if response.status() == StatusCode::OK && response.headers().get(METHOD_NOT_FOUND_MARK).is_some() {
+            *response.status_mut() = StatusCode::NOT_FOUND;
+        }
+        response.headers_mut().remove(METHOD_NOT_FOUND_MARK);
+        return response;
     }
 
     // The handshake era.
@@ -364,6 +405,7 @@ async fn handle_request(app: &Arc<App>, headers: &HeaderMap, principal: String, 
             next_event: AtomicU64::new(0),
         });
         let mut response = respond(session.connection.clone(), request, headers, None).await;
+        response.headers_mut().remove(METHOD_NOT_FOUND_MARK);
         if response.status() == StatusCode::OK {
             let session_id = new_session_id();
             if let Ok(value) = HeaderValue::from_str(&session_id) {
@@ -375,9 +417,18 @@ async fn handle_request(app: &Arc<App>, headers: &HeaderMap, principal: String, 
     }
     let session = match app.session(headers) {
         Ok(s) => s,
-        Err(response) => return *response,
+        Err(response) => {
+            // Name the request the refusal is for.
+            let mut response = *response;
+            if let Some(error) = refusal_error(&response) {
+                response = rpc_error(response.status(), Some(id), error);
+            }
+            return response;
+        }
     };
-    respond(session.connection.clone(), request, headers, Some(session)).await
+    let mut response = respond(session.connection.clone(), request, headers, Some(session)).await;
+    response.headers_mut().remove(METHOD_NOT_FOUND_MARK);
+    response
 }
 
 /// Runs one request and answers it as JSON, or as an SSE stream of its notifications followed by
@@ -436,15 +487,25 @@ async fn respond(
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
+/// An internal marker header: the answer is -32601 (the caller maps it to 404 where the era wants).
+const METHOD_NOT_FOUND_MARK: &str = "x-mcptk-method-not-found";
+
 fn json_answer(bytes: Vec<u8>) -> Response {
-    // A JSON-RPC error for an unknown method keeps HTTP 200: the HTTP exchange itself succeeded.
-    let status = match Message::parse(&bytes) {
-        Ok(Message::Response(RpcResponse { outcome: Outcome::Error(e), .. })) if e.code == codes::INVALID_REQUEST => {
-            StatusCode::BAD_REQUEST
-        }
-        _ => StatusCode::OK,
+    let error = match Message::parse(&bytes) {
+        Ok(Message::Response(RpcResponse { outcome: Outcome::Error(e), .. })) => Some(e.code),
+        _ => None,
     };
-    (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+    let status = if error == Some(codes::INVALID_REQUEST) { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response();
+    if error == Some(codes::METHOD_NOT_FOUND) {
+        response.headers_mut().insert(METHOD_NOT_FOUND_MARK, HeaderValue::from_static("1"));
+    }
+    response
+}
+
+/// The error object of a refusal we built, so it can be re-issued with the request's id.
+fn refusal_error(response: &Response) -> Option<ErrorObject> {
+    response.extensions().get::<ErrorObject>().cloned()
 }
 
 /// Cancels a request when the client goes away before its answer.

@@ -1,0 +1,275 @@
+//! The fixture server of the official MCP conformance suite (`@modelcontextprotocol/conformance`):
+//! the tools, resources and prompts its server scenarios expect, served over Streamable HTTP with
+//! nothing but mcp-core's public API.
+//!
+//! Usage: `conformance-server [ADDR]` (default `127.0.0.1:3001`); the endpoint is `/mcp`.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use mcp_core::protocol::{
+    BinaryContent, CallToolResult, Content, EmbeddedResource, GetPromptResult, Implementation, JsonObject,
+    LoggingLevel, Prompt, PromptArgument, PromptMessage, Resource, ResourceContents, ResourceTemplate, Role,
+};
+use mcp_core::registry::{ResourceProvider, TextResource, prompt};
+use mcp_core::{Registry, Server, ToolContext, ToolError, tool};
+use serde_json::{Value, json};
+
+/// A 1x1 red PNG.
+const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
+/// A tiny WAV header (silence).
+const WAV: &str = "UklGRiQAAABXQVZFZm10IBAAAAABAAEAQB8AAEAfAAABAAgAZGF0YQAAAAA=";
+
+fn object(value: Value) -> JsonObject {
+    value.as_object().cloned().unwrap_or_default()
+}
+
+fn no_arguments() -> JsonObject {
+    object(json!({"type": "object", "properties": {}}))
+}
+
+fn text_resource(uri: &str, text: &str) -> ResourceContents {
+    ResourceContents::text(uri, Some("text/plain".into()), text)
+}
+
+fn registry() -> Registry {
+    let mut r = Registry::new();
+    let simple = |name: &str, description: &str, result: CallToolResult| {
+        tool(name, description, move |_: JsonObject, _cx: ToolContext| {
+            let result = result.clone();
+            async move { Ok::<_, ToolError>(result) }
+        })
+        .input_schema(no_arguments())
+    };
+    r.tool(simple(
+        "test_simple_text",
+        "Returns simple text",
+        CallToolResult::text("This is a simple text response for testing."),
+    ));
+    r.tool(simple(
+        "test_image_content",
+        "Returns an image",
+        CallToolResult { content: vec![Content::image(PNG, "image/png")], ..Default::default() },
+    ));
+    r.tool(simple(
+        "test_audio_content",
+        "Returns audio",
+        CallToolResult {
+            content: vec![Content::Audio(BinaryContent {
+                data: WAV.into(),
+                mime_type: "audio/wav".into(),
+                annotations: None,
+                meta: None,
+            })],
+            ..Default::default()
+        },
+    ));
+    let embedded = Content::Resource(EmbeddedResource {
+        resource: text_resource("test://embedded-resource", "This is an embedded resource content."),
+        annotations: None,
+        meta: None,
+    });
+    r.tool(simple(
+        "test_embedded_resource",
+        "Returns an embedded resource",
+        CallToolResult { content: vec![embedded.clone()], ..Default::default() },
+    ));
+    r.tool(simple(
+        "test_multiple_content_types",
+        "Returns text, an image and a resource",
+        CallToolResult {
+            content: vec![Content::text("Multiple content types test:"), Content::image(PNG, "image/png"), embedded],
+            ..Default::default()
+        },
+    ));
+    r.tool(simple(
+        "test_error_handling",
+        "Always fails",
+        CallToolResult::error("This tool intentionally returns an error for testing"),
+    ));
+    r.tool(
+        tool(
+            "test_tool_with_logging",
+            "Logs three messages while it runs",
+            |_: JsonObject, cx: ToolContext| async move {
+                for (i, message) in
+                    ["Tool execution started", "Tool processing data", "Tool execution completed"].iter().enumerate()
+                {
+                    if i > 0 {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    cx.log(LoggingLevel::Info, Some("conformance"), json!(message)).await;
+                }
+                Ok::<_, ToolError>(String::from("Tool with logging executed successfully"))
+            },
+        )
+        .input_schema(no_arguments()),
+    );
+    r.tool(
+        tool(
+            "test_logging_tool",
+            "Logs one message (only to callers that asked for logs)",
+            |_: JsonObject, cx: ToolContext| async move {
+                cx.log(LoggingLevel::Info, Some("conformance"), json!("a log message from test_logging_tool")).await;
+                Ok::<_, ToolError>(String::from("logged"))
+            },
+        )
+        .input_schema(no_arguments()),
+    );
+    r.tool(
+        tool(
+            "test_tool_with_progress",
+            "Reports progress 0, 50 and 100 of 100",
+            |_: JsonObject, cx: ToolContext| async move {
+                for (i, step) in [0.0, 50.0, 100.0].into_iter().enumerate() {
+                    if i > 0 {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    cx.progress(step, Some(100.0), None).await;
+                }
+                Ok::<_, ToolError>(String::from("Tool with progress executed successfully"))
+            },
+        )
+        .input_schema(no_arguments()),
+    );
+    r.tool(
+        tool("json_schema_2020_12_tool", "Tool with JSON Schema 2020-12 features", |_: JsonObject, _cx: ToolContext| async move {
+            Ok::<_, ToolError>(String::from("ok"))
+        })
+        .input_schema(object(json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "type": "object",
+            "$defs": {"address": {"$anchor": "addressDef", "type": "object", "properties": {"street": {"type": "string"}, "city": {"type": "string"}}}},
+            "properties": {
+                "name": {"type": "string"},
+                "address": {"$ref": "#/$defs/address"},
+                "contactMethod": {"type": "string", "enum": ["phone", "email"]},
+                "phone": {"type": "string"},
+                "email": {"type": "string"}
+            },
+            "allOf": [{"anyOf": [{"required": ["phone"]}, {"required": ["email"]}]}],
+            "if": {"properties": {"contactMethod": {"const": "phone"}}, "required": ["contactMethod"]},
+            "then": {"required": ["phone"]},
+            "else": {"required": ["email"]},
+            "additionalProperties": false
+        }))),
+    );
+
+    r.resource(TextResource::new(
+        "test://static-text",
+        "static-text",
+        "text/plain",
+        "This is the content of the static text resource.",
+    ));
+    r.resource(Fixtures);
+
+    let message = |text: String| PromptMessage { role: Role::User, content: Content::text(text) };
+    let definition = |name: &str, arguments: Option<Vec<PromptArgument>>| Prompt {
+        name: name.into(),
+        title: None,
+        description: Some(format!("The {name} prompt")),
+        arguments,
+        icons: None,
+        meta: None,
+    };
+    let result =
+        |messages: Vec<PromptMessage>| GetPromptResult { envelope: Default::default(), description: None, messages };
+    r.prompt(prompt(definition("test_simple_prompt", None), move |_| async move {
+        Ok(result(vec![message("This is a simple prompt for testing.".into())]))
+    }));
+    let argument = |name: &str| PromptArgument {
+        name: name.into(),
+        title: None,
+        description: Some(format!("{name} argument")),
+        required: Some(true),
+    };
+    r.prompt(prompt(
+        definition("test_prompt_with_arguments", Some(vec![argument("arg1"), argument("arg2")])),
+        move |args| async move {
+            let (a, b) = (args.get("arg1").cloned().unwrap_or_default(), args.get("arg2").cloned().unwrap_or_default());
+            Ok(result(vec![message(format!("Prompt with arguments: arg1='{a}', arg2='{b}'"))]))
+        },
+    ));
+    r.prompt(prompt(
+        definition("test_prompt_with_embedded_resource", Some(vec![argument("resourceUri")])),
+        move |args| async move {
+            let uri = args.get("resourceUri").cloned().unwrap_or_else(|| "test://example-resource".into());
+            let resource = Content::Resource(EmbeddedResource {
+                resource: text_resource(&uri, "Embedded resource content for testing."),
+                annotations: None,
+                meta: None,
+            });
+            Ok(result(vec![
+                PromptMessage { role: Role::User, content: resource },
+                message("Please process the embedded resource above.".into()),
+            ]))
+        },
+    ));
+    r.prompt(prompt(definition("test_prompt_with_image", None), move |_| async move {
+        Ok(result(vec![
+            PromptMessage { role: Role::User, content: Content::image(PNG, "image/png") },
+            message("Please analyze the image above.".into()),
+        ]))
+    }));
+    r
+}
+
+/// The binary resource and the template `test://template/{id}/data`.
+struct Fixtures;
+
+#[async_trait]
+impl ResourceProvider for Fixtures {
+    fn resources(&self) -> Vec<Resource> {
+        vec![Resource {
+            uri: "test://static-binary".into(),
+            name: "static-binary".into(),
+            title: None,
+            description: Some("A tiny PNG".into()),
+            mime_type: Some("image/png".into()),
+            size: None,
+            annotations: None,
+            icons: None,
+            meta: None,
+        }]
+    }
+
+    fn templates(&self) -> Vec<ResourceTemplate> {
+        vec![ResourceTemplate {
+            uri_template: "test://template/{id}/data".into(),
+            name: "template".into(),
+            title: None,
+            description: Some("Data by id".into()),
+            mime_type: Some("application/json".into()),
+            icons: None,
+            annotations: None,
+            meta: None,
+        }]
+    }
+
+    async fn read(&self, uri: &str) -> Option<Result<Vec<ResourceContents>, ToolError>> {
+        if uri == "test://static-binary" {
+            return Some(Ok(vec![ResourceContents {
+                uri: uri.into(),
+                mime_type: Some("image/png".into()),
+                text: None,
+                blob: Some(PNG.into()),
+                meta: None,
+            }]));
+        }
+        let id = uri.strip_prefix("test://template/")?.strip_suffix("/data")?;
+        let text = json!({"id": id, "templateTest": true, "data": format!("Data for ID: {id}")}).to_string();
+        Some(Ok(vec![ResourceContents::text(uri, Some("application/json".into()), text)]))
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:3001".into()).parse()?;
+    let server =
+        Server::builder(Implementation::new("mcptk-conformance-server", env!("CARGO_PKG_VERSION")), registry())
+            .instructions("The conformance fixture server of mcptk.")
+            .build();
+    let options = mcp_core::transport::http::HttpOptions::default();
+    mcp_core::transport::http::serve(server, addr, options, None).await?;
+    Ok(())
+}
