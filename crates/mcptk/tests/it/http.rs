@@ -148,7 +148,14 @@ async fn foreign_origins_missing_tokens_and_huge_bodies_are_refused() {
     let s = serve(&["serve", "builtin"], Some("s3cret-token-value")).await;
     let ping = modern("tools/list", json!({}));
     let send = |request: reqwest::RequestBuilder| async move {
-        request.header("mcp-protocol-version", "2026-07-28").send().await.expect("answers").status().as_u16()
+        request
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/list")
+            .send()
+            .await
+            .expect("answers")
+            .status()
+            .as_u16()
     };
     assert_eq!(send(post(&s.url, &ping)).await, 401, "no token");
     assert_eq!(send(post(&s.url, &ping).bearer_auth("wrong")).await, 401, "wrong token");
@@ -191,7 +198,13 @@ async fn the_gateway_serves_prometheus_metrics() {
     std::fs::write(&config, json!({"native": {"builtin": true}, "audit": {"path": audit}}).to_string()).expect("write");
     let s = serve(&["serve", "--config", &config.display().to_string()], None).await;
     let call = modern("tools/call", json!({"name": "builtin__add", "arguments": {"a": 1, "b": 2}}));
-    let response = post_json(&s.url, &call).header("mcp-protocol-version", "2026-07-28").send().await.expect("answers");
+    let response = post_json(&s.url, &call)
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "builtin__add")
+        .send()
+        .await
+        .expect("answers");
     let result: Value = response.json().await.expect("json");
     assert_eq!(result["result"]["structuredContent"]["sum"], 3, "{result}");
     let metrics = reqwest::get(format!("{}/metrics", s.base)).await.expect("answers").text().await.expect("text");
