@@ -117,10 +117,13 @@ impl Client {
                 method: "connect".into(),
                 message: "stdio servers need the `stdio` feature of mcp-core".into(),
             }),
+            #[cfg(feature = "http-client")]
+            ServerConfig::Http(server) => Self::connect_http(name, &server, options).await,
+            #[cfg(not(feature = "http-client"))]
             ServerConfig::Http(server) => Err(Error::Protocol {
                 server: name.to_owned(),
                 method: "connect".into(),
-                message: format!("HTTP transport for {} is not available in this build", server.url),
+                message: format!("HTTP servers ({}) need the `http-client` feature of mcp-core", server.url),
             }),
         }
     }
@@ -146,6 +149,20 @@ impl Client {
         Self::start(name, reader, writer, None, options).await
     }
 
+    /// Connects to a Streamable HTTP server (either era; the era is detected as for stdio).
+    #[cfg(feature = "http-client")]
+    pub async fn connect_http(
+        name: &str,
+        server: &crate::config::HttpServer,
+        options: ClientOptions,
+    ) -> Result<Client> {
+        let (url, headers) = (server.url.clone(), server.headers.clone());
+        Self::start_with(name, options, move |handler| {
+            crate::transport::http_client::start(name, &url, &headers, handler)
+        })
+        .await
+    }
+
     async fn start<R, W>(
         name: &str,
         reader: R,
@@ -157,19 +174,29 @@ impl Client {
         R: AsyncRead + Send + Unpin + 'static,
         W: AsyncWrite + Send + Unpin + 'static,
     {
-        let progress: ProgressRoutes = Arc::default();
-        let handler = Arc::new(ClientHandler {
-            progress: progress.clone(),
-            server: name.to_owned(),
-            notifications: options.notifications.clone(),
-        });
         let engine_options = connection::Options {
             name: name.to_owned(),
             role: Role::Client,
             max_message_bytes: options.max_message_bytes,
             close_reason,
         };
-        let (peer, _task) = connection::start(reader, writer, handler, engine_options);
+        Self::start_with(name, options, move |handler| Ok(connection::start(reader, writer, handler, engine_options).0))
+            .await
+    }
+
+    /// Builds the client on a transport started by `transport` with the client's handler.
+    async fn start_with(
+        name: &str,
+        options: ClientOptions,
+        transport: impl FnOnce(Arc<dyn Handler>) -> Result<Peer>,
+    ) -> Result<Client> {
+        let progress: ProgressRoutes = Arc::default();
+        let handler = Arc::new(ClientHandler {
+            progress: progress.clone(),
+            server: name.to_owned(),
+            notifications: options.notifications.clone(),
+        });
+        let peer = transport(handler)?;
         let mut client = Client {
             peer,
             options,

@@ -187,31 +187,10 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     peer.send_message(&Message::Response(Response::error(rejected.id, rejected.error)));
                 }
             }
-            Ok(Message::Response(response)) => peer.complete(response),
-            Ok(Message::Notification(n)) => {
-                if n.method == methods::CANCELLED {
-                    peer.cancel_in_flight(n.params.as_ref());
+            Ok(message) => {
+                if let Some(work) = peer.receive(message, &handler) {
+                    handlers.spawn(work);
                 }
-                handler.notification(&peer, n);
-            }
-            Ok(Message::Request(request)) => {
-                let cancel = CancellationToken::new();
-                let duplicate = {
-                    let mut state = peer.inner.state();
-                    match state.in_flight.entry(request.id.clone()) {
-                        std::collections::hash_map::Entry::Occupied(_) => true,
-                        std::collections::hash_map::Entry::Vacant(v) => {
-                            v.insert(cancel.clone());
-                            false
-                        }
-                    }
-                };
-                if duplicate {
-                    let err = ErrorObject::invalid_request(format!("request id {} is already in use", request.id));
-                    peer.send_message(&Message::Response(Response::error(Some(request.id), err)));
-                    continue;
-                }
-                handlers.spawn(handle_request(peer.clone(), handler.clone(), request, cancel));
             }
         }
         // Reap finished handler tasks so the set does not grow with the connection's age.
@@ -295,6 +274,47 @@ impl Peer {
         &self.inner.name
     }
 
+    /// Takes one message from the other side: completes a pending call, passes a notification to
+    /// the handler, or returns the work that answers a request (for the caller to spawn).
+    pub(crate) fn receive(
+        &self,
+        message: Message,
+        handler: &Arc<dyn Handler>,
+    ) -> Option<impl Future<Output = ()> + Send + 'static> {
+        match message {
+            Message::Response(response) => {
+                self.complete(response);
+                None
+            }
+            Message::Notification(n) => {
+                if n.method == methods::CANCELLED {
+                    self.cancel_in_flight(n.params.as_ref());
+                }
+                handler.notification(self, n);
+                None
+            }
+            Message::Request(request) => {
+                let cancel = CancellationToken::new();
+                let duplicate = {
+                    let mut state = self.inner.state();
+                    match state.in_flight.entry(request.id.clone()) {
+                        std::collections::hash_map::Entry::Occupied(_) => true,
+                        std::collections::hash_map::Entry::Vacant(v) => {
+                            v.insert(cancel.clone());
+                            false
+                        }
+                    }
+                };
+                if duplicate {
+                    let err = ErrorObject::invalid_request(format!("request id {} is already in use", request.id));
+                    self.send_message(&Message::Response(Response::error(Some(request.id), err)));
+                    return None;
+                }
+                Some(handle_request(self.clone(), handler.clone(), request, cancel))
+            }
+        }
+    }
+
     /// A fresh request id.
     pub(crate) fn next_id(&self) -> RequestId {
         RequestId::Number(self.inner.next_id.fetch_add(1, Ordering::Relaxed))
@@ -374,7 +394,7 @@ impl Peer {
 
     /// A peer with no reader of its own: what it sends goes to `out`, and responses to its
     /// requests are delivered with [`Peer::complete`] (the HTTP transport does both).
-    #[cfg(feature = "http-server")]
+    #[cfg(any(feature = "http-server", feature = "http-client"))]
     pub(crate) fn detached(name: &str, out: mpsc::Sender<Vec<u8>>) -> Peer {
         Peer {
             inner: Arc::new(Inner {
@@ -418,7 +438,14 @@ impl Peer {
         }
     }
 
-    fn close(&self, reason: String) {
+    /// Fires when our side asks the connection to shut down.
+    #[cfg(feature = "http-client")]
+    pub(crate) fn shutdown_requested(&self) -> CancellationToken {
+        self.inner.shutdown.clone()
+    }
+
+    /// Marks the connection closed and fails every pending call with `reason`.
+    pub(crate) fn close(&self, reason: String) {
         let pending: Vec<_> = {
             let mut state = self.inner.state();
             state.closed = Some(reason.clone());

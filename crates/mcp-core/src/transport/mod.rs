@@ -4,6 +4,8 @@ pub(crate) mod connection;
 pub mod framing;
 #[cfg(feature = "http-server")]
 pub mod http;
+#[cfg(feature = "http-client")]
+pub(crate) mod http_client;
 #[cfg(feature = "stdio")]
 pub(crate) mod process;
 

@@ -211,3 +211,64 @@ async fn the_gateway_serves_prometheus_metrics() {
     assert!(metrics.contains("mcp_tool_calls_total{server=\"builtin\",tool=\"add\",outcome=\"ok\"} 1"), "{metrics}");
     assert!(metrics.contains("mcp_tool_duration_seconds"), "{metrics}");
 }
+
+#[tokio::test]
+async fn our_http_client_speaks_both_eras_and_streams_progress() {
+    use futures_util::StreamExt;
+    use mcp_core::config::HttpServer;
+    use mcp_core::protocol::Era;
+    use mcp_core::{CallEvent, Client, ClientOptions};
+
+    async fn progress_of(client: &Client, tool: &str, arguments: Value) -> (Vec<f64>, String) {
+        let mut stream = client.call_tool_stream(tool, arguments.as_object().cloned().unwrap_or_default());
+        let (mut seen, mut text) = (Vec::new(), String::new());
+        while let Some(event) = stream.next().await {
+            match event.expect("no protocol error") {
+                CallEvent::Progress(p) => seen.push(p.value()),
+                CallEvent::Result(r) => text = r.text_content(),
+            }
+        }
+        (seen, text)
+    }
+
+    // Our server: the stateless era.
+    let ours = serve(&["serve", "builtin"], None).await;
+    let server = HttpServer { url: ours.url.clone(), headers: Default::default() };
+    let client = Client::connect_http("ours", &server, ClientOptions::default()).await.expect("connects");
+    assert_eq!(client.era(), Era::Modern);
+    let (seen, text) = progress_of(&client, "slow", json!({"steps": 3, "delay_ms": 10})).await;
+    assert_eq!((seen, text.as_str()), (vec![1.0, 2.0, 3.0], "finished 3 steps"));
+    assert_eq!(client.list_tools().await.expect("lists").len(), 3);
+    client.close().await.expect("closes");
+
+    // npm's reference server over Streamable HTTP: the handshake era, with a session.
+    let port = free_port();
+    let bin = crate::support::installed("tests/node/node_modules/.bin/mcp-server-everything");
+    let mut everything = Command::new(bin)
+        .arg("streamableHttp")
+        .env("PORT", port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(Instant::now() < deadline, "server-everything did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let server = HttpServer { url: format!("http://localhost:{port}/mcp"), headers: Default::default() };
+    let client = Client::connect_http("everything", &server, ClientOptions::default()).await.expect("connects");
+    assert_eq!(client.era(), Era::Handshake);
+    let echo = client
+        .call_tool("echo", json!({"message": "over http"}).as_object().cloned().unwrap_or_default())
+        .await
+        .expect("echo");
+    assert_eq!(echo.text_content(), "Echo: over http");
+    let (seen, text) = progress_of(&client, "trigger-long-running-operation", json!({"duration": 1, "steps": 2})).await;
+    assert_eq!(seen, [1.0, 2.0]);
+    assert!(text.contains("Long running operation completed"), "{text}");
+    assert!(!client.list_resources().await.expect("lists").is_empty());
+    client.close().await.expect("closes");
+    let _ = everything.kill();
+    let _ = everything.wait();
+}

@@ -1,0 +1,325 @@
+//! The client side of Streamable HTTP, for both eras, as a transport under the same engine the
+//! stdio client uses: every message the client sends becomes a POST; answers come back as JSON or
+//! as an SSE stream whose notifications and requests are handled like those read from a pipe.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::connection::{Handler, Peer};
+use crate::protocol::{ErrorObject, Message, Request, RequestId, Response, meta_keys, methods};
+
+const SESSION: &str = "mcp-session-id";
+const VERSION: &str = "mcp-protocol-version";
+
+/// rustls needs a process-wide crypto provider; ours is ring (no aws-lc, no OpenSSL).
+fn install_crypto_provider() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+struct State {
+    http: reqwest::Client,
+    url: String,
+    headers: HeaderMap,
+    /// The handshake era's session and negotiated revision.
+    session: Mutex<Option<String>>,
+    version: Mutex<Option<String>>,
+    /// POSTs in flight by request id, so a cancellation can abort them.
+    posts: Mutex<HashMap<RequestId, tokio::task::AbortHandle>>,
+    peer: Peer,
+    handler: Arc<dyn Handler>,
+}
+
+/// Starts the transport; the returned peer is the client's connection.
+pub(crate) fn start(
+    name: &str,
+    url: &str,
+    headers: &BTreeMap<String, String>,
+    handler: Arc<dyn Handler>,
+) -> crate::Result<Peer> {
+    install_crypto_provider();
+    let mut header_map = HeaderMap::new();
+    for (k, v) in headers {
+        let name_ok = HeaderName::from_bytes(k.as_bytes());
+        let value_ok = HeaderValue::from_str(v);
+        match (name_ok, value_ok) {
+            (Ok(n), Ok(mut val)) => {
+                val.set_sensitive(true);
+                header_map.insert(n, val);
+            }
+            // Name the header, never the value: it is likely a secret.
+            _ => {
+                return Err(crate::Error::Protocol {
+                    server: name.to_owned(),
+                    method: "connect".into(),
+                    message: format!("header `{k}` is not a valid HTTP header"),
+                });
+            }
+        }
+    }
+    let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(30)).build().map_err(|e| {
+        crate::Error::Protocol {
+            server: name.to_owned(),
+            method: "connect".into(),
+            message: format!("cannot build the HTTP client: {e}"),
+        }
+    })?;
+    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(1024);
+    let peer = Peer::detached(name, out_tx);
+    let state = Arc::new(State {
+        http,
+        url: url.to_owned(),
+        headers: header_map,
+        session: Mutex::new(None),
+        version: Mutex::new(None),
+        posts: Mutex::default(),
+        peer: peer.clone(),
+        handler,
+    });
+    let shutdown = peer.shutdown_requested();
+    tokio::spawn(async move {
+        loop {
+            let bytes = tokio::select! {
+                bytes = out_rx.recv() => match bytes { Some(b) => b, None => break },
+                () = shutdown.cancelled() => break,
+            };
+            let Ok(message) = Message::parse(&bytes) else { continue };
+            match message {
+                Message::Request(request) => {
+                    let id = request.id.clone();
+                    let task = tokio::spawn(post_request(state.clone(), request, bytes));
+                    state.posts.lock().unwrap_or_else(PoisonError::into_inner).insert(id, task.abort_handle());
+                }
+                Message::Notification(n) => {
+                    let session = state.session.lock().unwrap_or_else(PoisonError::into_inner).clone();
+                    if n.method == methods::CANCELLED && session.is_none() {
+                        // The stateless era has no notifications from the client: closing the
+                        // request's stream is the cancellation.
+                        let id = n
+                            .params
+                            .as_ref()
+                            .and_then(|p| p.get("requestId"))
+                            .and_then(|v| serde_json::from_value::<RequestId>(v.clone()).ok());
+                        if let Some(task) =
+                            id.and_then(|id| state.posts.lock().unwrap_or_else(PoisonError::into_inner).remove(&id))
+                        {
+                            task.abort();
+                        }
+                        continue;
+                    }
+                    let state = state.clone();
+                    tokio::spawn(async move { post_other(&state, bytes).await });
+                }
+                Message::Response(_) => {
+                    let state = state.clone();
+                    tokio::spawn(async move { post_other(&state, bytes).await });
+                }
+            }
+        }
+        // Closing: end the session politely, then fail whatever is still waiting.
+        let session = state.session.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        if let Some(session) = session {
+            let _ = state.http.delete(&state.url).headers(state.headers.clone()).header(SESSION, session).send().await;
+        }
+        state.peer.close("the client closed the connection".into());
+    });
+    Ok(peer)
+}
+
+fn base_headers(state: &State) -> HeaderMap {
+    let mut headers = state.headers.clone();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(ACCEPT, HeaderValue::from_static("application/json, text/event-stream"));
+    if let Some(session) = state.session.lock().unwrap_or_else(PoisonError::into_inner).as_deref() {
+        if let Ok(v) = HeaderValue::from_str(session) {
+            headers.insert(SESSION, v);
+        }
+    }
+    if let Some(version) = state.version.lock().unwrap_or_else(PoisonError::into_inner).as_deref() {
+        if let Ok(v) = HeaderValue::from_str(version) {
+            headers.insert(VERSION, v);
+        }
+    }
+    headers
+}
+
+/// Notifications and answers to server requests: fire and forget (the server answers 202).
+async fn post_other(state: &State, body: Vec<u8>) {
+    if let Err(e) = state.http.post(&state.url).headers(base_headers(state)).body(body).send().await {
+        tracing::debug!(server = %state.peer.name(), error = %e, "posting a notification failed");
+    }
+}
+
+async fn post_request(state: Arc<State>, request: Request, body: Vec<u8>) {
+    let id = request.id.clone();
+    let mut headers = base_headers(&state);
+    // The stateless envelope's headers mirror the body.
+    let meta_version = request
+        .params
+        .as_ref()
+        .and_then(|p| p.get("_meta"))
+        .and_then(Value::as_object)
+        .and_then(|m| m.get(meta_keys::PROTOCOL_VERSION))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    if let Some(version) = &meta_version {
+        if let Ok(v) = HeaderValue::from_str(version) {
+            headers.insert(VERSION, v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&request.method) {
+            headers.insert("mcp-method", v);
+        }
+        let key = match request.method.as_str() {
+            methods::TOOLS_CALL | methods::PROMPTS_GET => Some("name"),
+            methods::RESOURCES_READ => Some("uri"),
+            _ => None,
+        };
+        if let Some(name) = key.and_then(|k| request.params.as_ref()?.get(k)?.as_str().map(str::to_owned)) {
+            if let Ok(v) = HeaderValue::from_str(&name) {
+                headers.insert("mcp-name", v);
+            }
+        }
+    }
+    let outcome = async {
+        let response = state.http.post(&state.url).headers(headers).body(body).send().await?;
+        if request.method == methods::INITIALIZE {
+            if let Some(session) = response.headers().get(SESSION).and_then(|v| v.to_str().ok()) {
+                *state.session.lock().unwrap_or_else(PoisonError::into_inner) = Some(session.to_owned());
+            }
+        }
+        let status = response.status();
+        let sse = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|c| c.starts_with("text/event-stream"));
+        if sse {
+            read_events(&state, response, Some(&id)).await;
+            return Ok::<_, reqwest::Error>(());
+        }
+        let bytes = response.bytes().await?;
+        match Message::parse(&bytes) {
+            Ok(Message::Response(mut answer)) => {
+                // Some servers answer a refused request with `"id": null`; it still answers this POST.
+                if answer.id.is_none() {
+                    answer.id = Some(id.clone());
+                }
+                deliver(&state, &request, answer)
+            }
+            _ if bytes.is_empty() && status.is_success() => {}
+            _ => {
+                // Not JSON-RPC: turn the HTTP failure into an error the client can act on.
+                let snippet: String = String::from_utf8_lossy(&bytes).chars().take(200).collect();
+                let error = ErrorObject::new(
+                    if status.as_u16() == 404 {
+                        crate::protocol::codes::METHOD_NOT_FOUND
+                    } else {
+                        crate::protocol::codes::INVALID_REQUEST
+                    },
+                    format!("HTTP {status} from the server: {snippet}"),
+                );
+                state.peer.complete(Response::error(Some(id.clone()), error));
+            }
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = outcome {
+        let error = ErrorObject::new(TRANSPORT_ERROR, format!("HTTP request failed: {e}"));
+        state.peer.complete(Response::error(Some(id.clone()), error));
+    }
+    state.posts.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
+}
+
+/// A JSON-RPC code for failures of the HTTP exchange itself (server unreachable, connection reset).
+pub(crate) const TRANSPORT_ERROR: i64 = -32000;
+
+fn deliver(state: &Arc<State>, request: &Request, answer: Response) {
+    if request.method == methods::INITIALIZE {
+        if let crate::protocol::jsonrpc::Outcome::Result(result) = &answer.outcome {
+            if let Some(version) = result.get("protocolVersion").and_then(Value::as_str) {
+                *state.version.lock().unwrap_or_else(PoisonError::into_inner) = Some(version.to_owned());
+                open_session_stream(state.clone());
+            }
+        }
+    }
+    state.peer.complete(answer);
+}
+
+/// Reads an SSE body: every event is a JSON-RPC message, handled like one read from a pipe.
+/// Returns the id of the last event (for resumption).
+async fn read_events(
+    state: &Arc<State>,
+    response: reqwest::Response,
+    _for_request: Option<&RequestId>,
+) -> Option<String> {
+    let mut stream = response.bytes_stream();
+    let mut buffer = String::new();
+    let mut data = String::new();
+    let mut last_id = None;
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else { break };
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find('\n') {
+            let line: String = buffer.drain(..=end).collect();
+            let line = line.trim_end_matches(['\n', '\r']);
+            if line.is_empty() {
+                if !data.is_empty() {
+                    if let Ok(message) = Message::parse(data.as_bytes()) {
+                        if let Some(work) = state.peer.receive(message, &state.handler) {
+                            tokio::spawn(work);
+                        }
+                    }
+                    data.clear();
+                }
+            } else if let Some(value) = line.strip_prefix("data:") {
+                if !data.is_empty() {
+                    data.push('\n');
+                }
+                data.push_str(value.strip_prefix(' ').unwrap_or(value));
+            } else if let Some(value) = line.strip_prefix("id:") {
+                last_id = Some(value.trim().to_owned());
+            }
+        }
+    }
+    last_id
+}
+
+/// The handshake era's GET stream of server notifications, reconnected with `Last-Event-ID`.
+fn open_session_stream(state: Arc<State>) {
+    tokio::spawn(async move {
+        let mut last_id: Option<String> = None;
+        let mut delay = Duration::from_millis(200);
+        loop {
+            if state.peer.is_closed() {
+                return;
+            }
+            let mut headers = base_headers(&state);
+            headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
+            if let Some(id) = last_id.as_deref().and_then(|i| HeaderValue::from_str(i).ok()) {
+                headers.insert("last-event-id", id);
+            }
+            match state.http.get(&state.url).headers(headers).send().await {
+                Ok(response) if response.status().is_success() => {
+                    delay = Duration::from_millis(200);
+                    if let Some(id) = read_events(&state, response, None).await {
+                        last_id = Some(id);
+                    }
+                }
+                // 405: the server offers no stream; anything else ends the attempts too.
+                Ok(_) => return,
+                Err(_) => {}
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(30));
+        }
+    });
+}
