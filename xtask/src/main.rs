@@ -93,7 +93,7 @@ const REQUIREMENT_SETS: &[&str] = &["2025-11-25", "2026-07-28"];
 fn conformance(root: &Path) -> Result<()> {
     let dir = root.join("tests/conformance");
     npm_ci(&dir)?;
-    run(Command::new("cargo").args(["build", "--locked", "-p", "mcp-conformance", "--bin", "conformance-server"]))?;
+    run(Command::new("cargo").args(["build", "--locked", "-p", "mcp-conformance", "--bins"]))?;
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
     let server_bin = target.join("debug/conformance-server");
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
@@ -114,33 +114,34 @@ fn conformance(root: &Path) -> Result<()> {
     let path = format!("{}:{}", node_bin.display(), std::env::var("PATH").unwrap_or_default());
     let mut summary = Vec::new();
     let mut failed = false;
+    let suite = dir.join("node_modules/.bin/conformance");
+    let client_bin = target.join("debug/conformance-client");
+    let server_url = format!("http://localhost:{port}/mcp");
     for set in REQUIREMENT_SETS {
-        let output = Command::new(dir.join("node_modules/.bin/conformance"))
-            .args([
-                "server",
-                "--url",
-                &format!("http://localhost:{port}/mcp"),
-                "--requirements",
-                set,
-                "--expected-failures",
-            ])
-            .arg(dir.join(format!("expected-failures-{set}.yml")))
-            .arg("-o")
-            .arg(target.join("conformance").join(set))
-            .env("PATH", &path)
-            .env("NO_COLOR", "1")
-            .output()?;
-        let text = String::from_utf8_lossy(&output.stdout);
-        print!("{text}");
-        eprint!("{}", String::from_utf8_lossy(&output.stderr));
-        let total = text.lines().rev().find(|l| l.starts_with("Total:")).unwrap_or("Total: unknown").to_owned();
-        let verdict = if output.status.success() { "all failures expected" } else { "UNEXPECTED RESULTS" };
-        failed |= !output.status.success();
-        summary.push(format!("server, {set}: {} ({verdict})", total.trim_start_matches("Total: ")));
+        for (mode, subject) in
+            [("server", ["--url", server_url.as_str()]), ("client", ["--command", &client_bin.to_string_lossy()])]
+        {
+            let output = Command::new(&suite)
+                .arg(mode)
+                .args(subject)
+                .args(["--requirements", set, "--expected-failures"])
+                .arg(dir.join(format!("expected-failures-{set}.yml")))
+                .arg("-o")
+                .arg(target.join("conformance").join(format!("{mode}-{set}")))
+                .env("PATH", &path)
+                .env("NO_COLOR", "1")
+                .output()?;
+            let text = String::from_utf8_lossy(&output.stdout);
+            print!("{text}");
+            eprint!("{}", String::from_utf8_lossy(&output.stderr));
+            let total = text.lines().rev().find(|l| l.starts_with("Total:")).unwrap_or("Total: unknown").to_owned();
+            let verdict = if output.status.success() { "all failures expected" } else { "UNEXPECTED RESULTS" };
+            failed |= !output.status.success();
+            summary.push(format!("{mode}, {set}: {} ({verdict})", total.trim_start_matches("Total: ")));
+        }
     }
     let _ = server.kill();
     let _ = server.wait();
-    summary.push("client scenarios: not run yet (the HTTP client transport does not exist yet)".into());
     eprintln!("\nconformance summary:\n  {}", summary.join("\n  "));
     if failed {
         bail!("the conformance suite found unexpected failures or a stale expected-failures entry");

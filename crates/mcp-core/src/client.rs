@@ -237,7 +237,22 @@ impl Client {
         let version = ProtocolVersion::LATEST_MODERN;
         let params = self.stamp(version, JsonObject::new());
         let id = self.peer.next_id();
-        let raw = self.peer.request(id, methods::DISCOVER, Some(params), self.options.connect_timeout).await?;
+        let first = self.peer.request(id, methods::DISCOVER, Some(params.clone()), self.options.connect_timeout).await;
+        let raw = match first {
+            // Rejected with -32022 naming a revision we speak: try once more with it.
+            Err(Error::Rpc { error, .. })
+                if error.code == codes::UNSUPPORTED_PROTOCOL_VERSION
+                    && error
+                        .data
+                        .as_ref()
+                        .and_then(|d| serde_json::from_value::<UnsupportedVersionData>(d.clone()).ok())
+                        .is_some_and(|d| d.supported.iter().any(|v| v == version.as_str())) =>
+            {
+                let id = self.peer.next_id();
+                self.peer.request(id, methods::DISCOVER, Some(params), self.options.connect_timeout).await?
+            }
+            other => other?,
+        };
         let result: DiscoverResult = serde_json::from_value(raw)
             .map_err(|e| self.protocol_error(methods::DISCOVER, &format!("invalid result: {e}")))?;
         if !result.supported_versions.iter().any(|v| v == version.as_str()) {

@@ -438,6 +438,12 @@ impl Peer {
         }
     }
 
+    /// True while a request of ours with this id awaits its answer.
+    #[cfg(feature = "http-client")]
+    pub(crate) fn is_pending(&self, id: &RequestId) -> bool {
+        self.inner.state().pending.contains_key(id)
+    }
+
     /// Fires when our side asks the connection to shut down.
     #[cfg(feature = "http-client")]
     pub(crate) fn shutdown_requested(&self) -> CancellationToken {

@@ -202,7 +202,14 @@ async fn post_request(state: Arc<State>, request: Request, body: Vec<u8>) {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|c| c.starts_with("text/event-stream"));
         if sse {
-            read_events(&state, response, Some(&id)).await;
+            let ended = read_events(&state, response).await;
+            // The server may end the stream before the answer and expect us to resume it on the
+            // session's GET stream with Last-Event-ID, after its `retry` delay.
+            let answered = !state.peer.is_pending(&id);
+            let has_session = state.session.lock().unwrap_or_else(PoisonError::into_inner).is_some();
+            if !answered && has_session {
+                resume(&state, &id, ended).await;
+            }
             return Ok::<_, reqwest::Error>(());
         }
         let bytes = response.bytes().await?;
@@ -254,17 +261,41 @@ fn deliver(state: &Arc<State>, request: &Request, answer: Response) {
     state.peer.complete(answer);
 }
 
+/// Where an SSE stream ended: the last event id and the server's `retry` advice.
+#[derive(Debug, Default, Clone)]
+struct StreamEnd {
+    last_id: Option<String>,
+    retry: Option<Duration>,
+}
+
+/// Resumes a request whose stream ended early, on the GET stream, until it is answered.
+async fn resume(state: &Arc<State>, id: &RequestId, mut end: StreamEnd) {
+    for _ in 0..5 {
+        tokio::time::sleep(end.retry.unwrap_or(Duration::from_secs(1))).await;
+        let mut headers = base_headers(state);
+        headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
+        if let Some(last) = end.last_id.as_deref().and_then(|i| HeaderValue::from_str(i).ok()) {
+            headers.insert("last-event-id", last);
+        }
+        let Ok(response) = state.http.get(&state.url).headers(headers).send().await else { continue };
+        if !response.status().is_success() {
+            return;
+        }
+        let next = read_events(state, response).await;
+        if !state.peer.is_pending(id) {
+            return;
+        }
+        end = StreamEnd { last_id: next.last_id.or(end.last_id), retry: next.retry.or(end.retry) };
+    }
+}
+
 /// Reads an SSE body: every event is a JSON-RPC message, handled like one read from a pipe.
-/// Returns the id of the last event (for resumption).
-async fn read_events(
-    state: &Arc<State>,
-    response: reqwest::Response,
-    _for_request: Option<&RequestId>,
-) -> Option<String> {
+async fn read_events(state: &Arc<State>, response: reqwest::Response) -> StreamEnd {
     let mut stream = response.bytes_stream();
     let mut buffer = String::new();
     let mut data = String::new();
     let mut last_id = None;
+    let mut retry = None;
     while let Some(chunk) = stream.next().await {
         let Ok(chunk) = chunk else { break };
         buffer.push_str(&String::from_utf8_lossy(&chunk));
@@ -287,10 +318,12 @@ async fn read_events(
                 data.push_str(value.strip_prefix(' ').unwrap_or(value));
             } else if let Some(value) = line.strip_prefix("id:") {
                 last_id = Some(value.trim().to_owned());
+            } else if let Some(value) = line.strip_prefix("retry:") {
+                retry = value.trim().parse::<u64>().ok().map(Duration::from_millis);
             }
         }
     }
-    last_id
+    StreamEnd { last_id, retry }
 }
 
 /// The handshake era's GET stream of server notifications, reconnected with `Last-Event-ID`.
@@ -309,9 +342,10 @@ fn open_session_stream(state: Arc<State>) {
             }
             match state.http.get(&state.url).headers(headers).send().await {
                 Ok(response) if response.status().is_success() => {
-                    delay = Duration::from_millis(200);
-                    if let Some(id) = read_events(&state, response, None).await {
-                        last_id = Some(id);
+                    let end = read_events(&state, response).await;
+                    delay = end.retry.unwrap_or(Duration::from_millis(200));
+                    if end.last_id.is_some() {
+                        last_id = end.last_id;
                     }
                 }
                 // 405: the server offers no stream; anything else ends the attempts too.
