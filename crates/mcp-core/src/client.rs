@@ -149,7 +149,9 @@ impl Client {
         Self::start(name, reader, writer, None, options).await
     }
 
-    /// Connects to a Streamable HTTP server (either era; the era is detected as for stdio).
+    /// Connects to an HTTP server, picking the transport and era by itself: Streamable HTTP
+    /// (either era, detected as for stdio), or the old HTTP+SSE transport of `2024-11-05` when the
+    /// URL ends in `/sse` or the server refuses Streamable HTTP's POST with 404 or 405.
     #[cfg(feature = "http-client")]
     pub async fn connect_http(
         name: &str,
@@ -157,10 +159,23 @@ impl Client {
         options: ClientOptions,
     ) -> Result<Client> {
         let (url, headers) = (server.url.clone(), server.headers.clone());
-        Self::start_with(name, options, move |handler| {
-            crate::transport::http_client::start(name, &url, &headers, handler)
-        })
-        .await
+        if !url.trim_end_matches('/').ends_with("/sse") {
+            let attempt = Self::start_with(name, options.clone(), |handler| {
+                crate::transport::http_client::start(name, &url, &headers, handler)
+            })
+            .await;
+            let old_server = |e: &Error| {
+                e.rpc_error().is_some_and(|r| r.message.starts_with("HTTP 404") || r.message.starts_with("HTTP 405"))
+            };
+            match attempt {
+                Err(e) if old_server(&e) => tracing::debug!(server = name, "no Streamable HTTP; trying HTTP+SSE"),
+                other => return other,
+            }
+        }
+        let handler = Self::handler(name, &options);
+        let peer = crate::transport::http_client::start_legacy_sse(name, &url, &headers, handler.clone()).await?;
+        let options = ClientOptions { era: EraPreference::Handshake, ..options };
+        Self::start_on(name, options, handler, peer).await
     }
 
     async fn start<R, W>(
@@ -184,19 +199,28 @@ impl Client {
             .await
     }
 
+    fn handler(name: &str, options: &ClientOptions) -> Arc<ClientHandler> {
+        Arc::new(ClientHandler {
+            progress: Arc::default(),
+            server: name.to_owned(),
+            notifications: options.notifications.clone(),
+        })
+    }
+
     /// Builds the client on a transport started by `transport` with the client's handler.
     async fn start_with(
         name: &str,
         options: ClientOptions,
         transport: impl FnOnce(Arc<dyn Handler>) -> Result<Peer>,
     ) -> Result<Client> {
-        let progress: ProgressRoutes = Arc::default();
-        let handler = Arc::new(ClientHandler {
-            progress: progress.clone(),
-            server: name.to_owned(),
-            notifications: options.notifications.clone(),
-        });
-        let peer = transport(handler)?;
+        let handler = Self::handler(name, &options);
+        let peer = transport(handler.clone())?;
+        Self::start_on(name, options, handler, peer).await
+    }
+
+    /// Builds the client on a running transport whose messages go to `handler`.
+    async fn start_on(name: &str, options: ClientOptions, handler: Arc<ClientHandler>, peer: Peer) -> Result<Client> {
+        let progress = handler.progress.clone();
         let mut client = Client {
             peer,
             options,

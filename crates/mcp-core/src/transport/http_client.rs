@@ -17,8 +17,9 @@ use crate::protocol::{ErrorObject, Message, Request, RequestId, Response, meta_k
 const SESSION: &str = "mcp-session-id";
 const VERSION: &str = "mcp-protocol-version";
 
-/// rustls needs a process-wide crypto provider; ours is ring (no aws-lc, no OpenSSL).
-fn install_crypto_provider() {
+/// rustls needs a process-wide crypto provider; ours is ring (no aws-lc, no OpenSSL). Programs
+/// that build their own `reqwest` clients in the same process call this first.
+pub fn install_crypto_provider() {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -356,4 +357,117 @@ fn open_session_stream(state: Arc<State>) {
             delay = (delay * 2).min(Duration::from_secs(30));
         }
     });
+}
+
+/// The old HTTP+SSE transport (`2024-11-05`): a GET opens the event stream, whose first `endpoint`
+/// event names where to POST messages; every answer comes back on the stream.
+pub(crate) async fn start_legacy_sse(
+    name: &str,
+    url: &str,
+    headers: &BTreeMap<String, String>,
+    handler: Arc<dyn Handler>,
+) -> crate::Result<Peer> {
+    install_crypto_provider();
+    let protocol =
+        |message: String| crate::Error::Protocol { server: name.to_owned(), method: "connect".into(), message };
+    let mut header_map = HeaderMap::new();
+    for (k, v) in headers {
+        match (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+            (Ok(n), Ok(mut val)) => {
+                val.set_sensitive(true);
+                header_map.insert(n, val);
+            }
+            _ => return Err(protocol(format!("header `{k}` is not a valid HTTP header"))),
+        }
+    }
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| protocol(format!("cannot build the HTTP client: {e}")))?;
+    let response = http
+        .get(url)
+        .headers(header_map.clone())
+        .header(ACCEPT, "text/event-stream")
+        .send()
+        .await
+        .map_err(|e| protocol(format!("GET {url} failed: {e}")))?;
+    if !response.status().is_success() {
+        return Err(protocol(format!("GET {url} answered HTTP {}", response.status())));
+    }
+    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(1024);
+    let peer = Peer::detached(name, out_tx);
+    let (endpoint_tx, endpoint_rx) = tokio::sync::oneshot::channel::<String>();
+
+    // The event stream: the endpoint first, then messages, until it ends.
+    {
+        let peer = peer.clone();
+        let base = response.url().clone();
+        tokio::spawn(async move {
+            let mut endpoint_tx = Some(endpoint_tx);
+            let mut stream = response.bytes_stream();
+            let (mut buffer, mut data, mut event) = (String::new(), String::new(), String::new());
+            while let Some(Ok(chunk)) = stream.next().await {
+                buffer.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(end) = buffer.find('\n') {
+                    let line: String = buffer.drain(..=end).collect();
+                    let line = line.trim_end_matches(['\n', '\r']);
+                    if line.is_empty() {
+                        if event == "endpoint" {
+                            if let (Some(tx), Ok(resolved)) = (endpoint_tx.take(), base.join(data.trim())) {
+                                let _ = tx.send(resolved.to_string());
+                            }
+                        } else if !data.is_empty() {
+                            if let Ok(message) = Message::parse(data.as_bytes()) {
+                                if let Some(work) = peer.receive(message, &handler) {
+                                    tokio::spawn(work);
+                                }
+                            }
+                        }
+                        data.clear();
+                        event.clear();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        if !data.is_empty() {
+                            data.push('\n');
+                        }
+                        data.push_str(v.strip_prefix(' ').unwrap_or(v));
+                    } else if let Some(v) = line.strip_prefix("event:") {
+                        event = v.trim().to_owned();
+                    }
+                }
+            }
+            peer.close("the server ended its event stream".into());
+        });
+    }
+    let endpoint = tokio::time::timeout(Duration::from_secs(30), endpoint_rx)
+        .await
+        .map_err(|_| protocol(format!("{url} sent no endpoint event within 30s")))?
+        .map_err(|_| protocol(format!("{url} ended its stream before naming an endpoint")))?;
+
+    // Every outgoing message is a POST to the endpoint; the answers arrive on the stream.
+    let shutdown = peer.shutdown_requested();
+    let closer = peer.clone();
+    tokio::spawn(async move {
+        loop {
+            let bytes = tokio::select! {
+                bytes = out_rx.recv() => match bytes { Some(b) => b, None => break },
+                () = shutdown.cancelled() => break,
+            };
+            let request = http
+                .post(&endpoint)
+                .headers(header_map.clone())
+                .header(CONTENT_TYPE, "application/json")
+                .body(bytes.clone());
+            let failed = match request.send().await {
+                Ok(r) if r.status().is_success() => None,
+                Ok(r) => Some(format!("HTTP {}", r.status())),
+                Err(e) => Some(e.to_string()),
+            };
+            if let (Some(reason), Ok(Message::Request(sent))) = (failed, Message::parse(&bytes)) {
+                let error = ErrorObject::new(TRANSPORT_ERROR, format!("POST to {endpoint} failed: {reason}"));
+                closer.complete(Response::error(Some(sent.id), error));
+            }
+        }
+        closer.close("the client closed the connection".into());
+    });
+    Ok(peer)
 }

@@ -6,6 +6,8 @@ pub mod framing;
 pub mod http;
 #[cfg(feature = "http-client")]
 pub(crate) mod http_client;
+#[cfg(feature = "http-client")]
+pub use http_client::install_crypto_provider;
 #[cfg(feature = "stdio")]
 pub(crate) mod process;
 

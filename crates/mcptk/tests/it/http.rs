@@ -25,6 +25,8 @@ fn free_port() -> u16 {
 }
 
 async fn serve(args: &[&str], token: Option<&str>) -> Served {
+    // These tests build reqwest clients of their own; rustls needs its provider (ring) first.
+    mcp_core::transport::install_crypto_provider();
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
     let mut command = Command::new(mcptk());
@@ -271,4 +273,105 @@ async fn our_http_client_speaks_both_eras_and_streams_progress() {
     client.close().await.expect("closes");
     let _ = everything.kill();
     let _ = everything.wait();
+}
+
+#[tokio::test]
+async fn the_old_http_sse_transport_is_used_for_an_old_style_server() {
+    use futures_util::StreamExt;
+    use mcp_core::config::HttpServer;
+    use mcp_core::protocol::Era;
+    use mcp_core::{CallEvent, Client, ClientOptions};
+
+    let port = free_port();
+    let bin = crate::support::installed("tests/node/node_modules/.bin/mcp-server-everything");
+    let mut old = Command::new(bin)
+        .arg("sse")
+        .env("PORT", port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(Instant::now() < deadline, "the old-style server did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let server = HttpServer { url: format!("http://localhost:{port}/sse"), headers: Default::default() };
+    let client = Client::connect_http("old", &server, ClientOptions::default()).await.expect("connects over HTTP+SSE");
+    assert_eq!(client.era(), Era::Handshake);
+    let echo = client
+        .call_tool("echo", json!({"message": "old transport"}).as_object().cloned().unwrap_or_default())
+        .await
+        .expect("echo");
+    assert_eq!(echo.text_content(), "Echo: old transport");
+    let mut stream = client.call_tool_stream(
+        "trigger-long-running-operation",
+        json!({"duration": 1, "steps": 2}).as_object().cloned().unwrap_or_default(),
+    );
+    let mut progress = 0;
+    let mut done = false;
+    while let Some(event) = stream.next().await {
+        match event.expect("no protocol error") {
+            CallEvent::Progress(_) => progress += 1,
+            CallEvent::Result(r) => done = r.text_content().contains("completed"),
+        }
+    }
+    assert_eq!((progress, done), (2, true));
+    client.close().await.expect("closes");
+    let _ = old.kill();
+    let _ = old.wait();
+}
+
+#[tokio::test]
+async fn a_dropped_session_stream_is_resumed_with_last_event_id() {
+    let dir = tempfile::tempdir().expect("temp");
+    let config = dir.path().join("gateway.json");
+    let fixture = crate::support::root().join("tests/fixtures/misbehaving_server.py").display().to_string();
+    std::fs::write(
+        &config,
+        json!({"mcpServers": {"growing": {"command": "python3", "args": [fixture, "grow"]}}, "audit": {"path": dir.path().join("audit.jsonl")}}).to_string(),
+    )
+    .expect("write");
+    let s = serve(&["serve", "--config", &config.display().to_string()], None).await;
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let response = post(&s.url, &init).send().await.expect("answers");
+    let session = response.headers()["mcp-session-id"].to_str().expect("ascii").to_owned();
+
+    // Open the session's stream, then drop it: the client has gone away for a while.
+    let first = reqwest::Client::new()
+        .get(&s.url)
+        .header("mcp-session-id", &session)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(first.status(), 200);
+    drop(first);
+
+    // While it is away, the upstream adds a tool, which the gateway announces on the stream.
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "growing__work", "arguments": {}}});
+    post_json(&s.url, &call).header("mcp-session-id", &session).send().await.expect("answers");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Reconnecting with the last event seen (none: 0) replays what was missed.
+    let resumed = reqwest::Client::new()
+        .get(&s.url)
+        .header("mcp-session-id", &session)
+        .header("accept", "text/event-stream")
+        .header("last-event-id", "0")
+        .send()
+        .await
+        .expect("stream");
+    let mut body = resumed.bytes_stream();
+    let mut text = String::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    use futures_util::StreamExt;
+    while !text.contains("notifications/tools/list_changed") {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(remaining, body.next()).await {
+            Ok(Some(Ok(chunk))) => text.push_str(&String::from_utf8_lossy(&chunk)),
+            _ => panic!("the missed event was not replayed: {text:?}"),
+        }
+    }
+    assert!(text.contains("id: 1"), "{text}");
 }
