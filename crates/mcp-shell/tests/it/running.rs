@@ -78,16 +78,16 @@ async fn a_timeout_kills_the_whole_process_group() {
     let started = Instant::now();
     // The shell starts a grandchild that would outlive it, prints its pid, and waits.
     let output =
-        shell.shell_execute(&["sh", "-c", "sleep 60 & echo $!; wait"], None, None, Some(1)).await.expect("a result");
+        shell.shell_execute(&["sh", "-c", "sleep 73.21 & echo $!; wait"], None, None, Some(1)).await.expect("a result");
     assert!(output.timed_out, "{output:?}");
     assert!(started.elapsed() < Duration::from_secs(10));
-    // Had only the shell been killed, its `sleep 60` would live on, re-parented to init.
+    // Had only the shell been killed, its `sleep 73.21` would live on, re-parented to init.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let survivors = std::fs::read_dir("/proc")
         .expect("procfs")
         .filter_map(|e| e.ok())
         .filter_map(|e| std::fs::read_to_string(e.path().join("cmdline")).ok())
-        .filter(|cmd| cmd.replace('\0', " ").trim() == "sleep 60")
+        .filter(|cmd| cmd.replace('\0', " ").trim() == "sleep 73.21")
         .count();
     assert_eq!(survivors, 0, "a process started by the timed-out command survived");
 }
