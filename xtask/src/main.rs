@@ -46,9 +46,12 @@ fn main() -> Result<()> {
         }
         "bench" => {
             setup(&root)?;
-            for (package, bench) in
-                [("mcp-core", "stdio_roundtrip"), ("mcp-fs", "read_text_file"), ("mcp-audit", "pipeline")]
-            {
+            for (package, bench) in [
+                ("mcp-core", "stdio_roundtrip"),
+                ("mcp-core", "http_load"),
+                ("mcp-fs", "read_text_file"),
+                ("mcp-audit", "pipeline"),
+            ] {
                 run(Command::new("cargo").args(["bench", "--all-features", "-p", package, "--bench", bench]))?;
             }
             Ok(())
