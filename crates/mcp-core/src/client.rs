@@ -37,6 +37,27 @@ pub enum EraPreference {
     Modern,
 }
 
+/// Answers the requests a server sends to the client: sampling, elicitation, roots. Declare the
+/// matching capabilities in [`ClientOptions::capabilities`] too. Every method defaults to
+/// "not supported" (-32601).
+#[async_trait]
+pub trait InputHandler: Send + Sync + std::fmt::Debug {
+    /// `sampling/createMessage`: run the model and return a `CreateMessageResult`.
+    async fn sample(&self, params: JsonObject) -> Result<Value, ErrorObject> {
+        let _ = params;
+        Err(ErrorObject::method_not_found("sampling/createMessage"))
+    }
+    /// `elicitation/create`: ask the user and return an `ElicitResult` (`action`, `content`).
+    async fn elicit(&self, params: JsonObject) -> Result<Value, ErrorObject> {
+        let _ = params;
+        Err(ErrorObject::method_not_found("elicitation/create"))
+    }
+    /// `roots/list`: the roots the server may use.
+    async fn roots(&self) -> Result<Value, ErrorObject> {
+        Err(ErrorObject::method_not_found("roots/list"))
+    }
+}
+
 /// Client settings; every field has a safe default.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
@@ -55,6 +76,8 @@ pub struct ClientOptions {
     pub max_message_bytes: usize,
     /// Receives the server's notifications other than progress (e.g. `tools/list_changed`).
     pub notifications: Option<mpsc::UnboundedSender<Notification>>,
+    /// Answers the server's requests for sampling, elicitation and roots.
+    pub input: Option<Arc<dyn InputHandler>>,
 }
 
 impl Default for ClientOptions {
@@ -67,6 +90,7 @@ impl Default for ClientOptions {
             era: EraPreference::Auto,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             notifications: None,
+            input: None,
         }
     }
 }
@@ -204,6 +228,7 @@ impl Client {
             progress: Arc::default(),
             server: name.to_owned(),
             notifications: options.notifications.clone(),
+            input: options.input.clone(),
         })
     }
 
@@ -643,15 +668,19 @@ struct ClientHandler {
     progress: ProgressRoutes,
     server: String,
     notifications: Option<mpsc::UnboundedSender<Notification>>,
+    input: Option<Arc<dyn InputHandler>>,
 }
 
 #[async_trait]
 impl Handler for ClientHandler {
     async fn request(&self, _peer: Peer, request: Request, _cancel: CancellationToken) -> Result<Value, ErrorObject> {
-        match request.method.as_str() {
-            methods::PING => Ok(Value::Object(JsonObject::new())),
-            // Roots, sampling and elicitation are only answered when declared (not yet).
-            other => Err(ErrorObject::method_not_found(other)),
+        let params = request.params.unwrap_or_default();
+        match (request.method.as_str(), &self.input) {
+            (methods::PING, _) => Ok(Value::Object(JsonObject::new())),
+            ("sampling/createMessage", Some(input)) => input.sample(params).await,
+            ("elicitation/create", Some(input)) => input.elicit(params).await,
+            ("roots/list", Some(input)) => input.roots().await,
+            (other, _) => Err(ErrorObject::method_not_found(other)),
         }
     }
 

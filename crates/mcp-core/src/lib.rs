@@ -17,7 +17,7 @@ pub mod server;
 pub mod tool;
 pub mod transport;
 
-pub use client::{CallEvent, Client, ClientOptions, EraPreference, ToolCallStream};
+pub use client::{CallEvent, Client, ClientOptions, EraPreference, InputHandler, ToolCallStream};
 pub use config::{ConfigError, McpConfig, ServerConfig};
 pub use error::{Error, Result};
 pub use registry::{Registration, Registry};

@@ -180,6 +180,7 @@ impl Server {
 struct Session {
     version: Option<ProtocolVersion>,
     client: Option<Implementation>,
+    capabilities: Option<ClientCapabilities>,
 }
 
 pub(crate) struct Connection {
@@ -249,7 +250,9 @@ impl Handler for Connection {
                     .cloned()
                     .ok_or_else(|| ErrorObject::invalid_params(format!("unknown tool `{}`", p.name)))?;
                 let client = self.client_info(p.meta.as_ref());
-                let cx = ToolContext::for_request(peer, p.meta, cancel.clone(), Some(self.principal.clone()), client);
+                let capabilities = self.client_capabilities(p.meta.as_ref());
+                let cx = ToolContext::for_request(peer, p.meta, cancel.clone(), Some(self.principal.clone()), client)
+                    .with_client_capabilities(capabilities, framing == Framing::Modern);
                 // A cancelled tool gets a moment to notice and clean up; then it is dropped.
                 let stop = async {
                     cancel.cancelled().await;
@@ -346,6 +349,14 @@ impl Connection {
         self.session.lock().unwrap_or_else(PoisonError::into_inner).client.clone().map(Arc::new)
     }
 
+    /// The caller's capabilities: from the handshake, or from a modern request's `_meta`.
+    fn client_capabilities(&self, meta: Option<&JsonObject>) -> Option<ClientCapabilities> {
+        if let Some(caps) = meta.and_then(|m| m.get(meta_keys::CLIENT_CAPABILITIES)) {
+            return serde_json::from_value(caps.clone()).ok();
+        }
+        self.session.lock().unwrap_or_else(PoisonError::into_inner).capabilities.clone()
+    }
+
     /// Decides the era of one request from its `_meta`, refusing revisions we do not know.
     fn framing(&self, params: &JsonObject) -> Result<Framing, ErrorObject> {
         let requested = params.get("_meta").and_then(Value::as_object).and_then(|m| m.get(meta_keys::PROTOCOL_VERSION));
@@ -375,6 +386,7 @@ impl Connection {
             let mut session = self.session.lock().unwrap_or_else(PoisonError::into_inner);
             session.version = Some(version);
             session.client = Some(p.client_info);
+            session.capabilities = Some(p.capabilities);
         }
         let s = &self.server;
         let result = InitializeResult {

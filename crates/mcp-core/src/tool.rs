@@ -107,6 +107,9 @@ pub struct ToolContext {
     meta: Option<Meta>,
     principal: Option<Arc<str>>,
     client: Option<Arc<crate::protocol::Implementation>>,
+    capabilities: Option<Arc<crate::protocol::ClientCapabilities>>,
+    /// True for a stateless-era request, which cannot send requests to the client.
+    stateless: bool,
 }
 
 impl fmt::Debug for ToolContext {
@@ -135,7 +138,59 @@ impl ToolContext {
             .as_ref()
             .and_then(|m| m.get(crate::protocol::meta_keys::PROGRESS_TOKEN))
             .and_then(|t| serde_json::from_value::<ProgressToken>(t.clone()).ok());
-        Self { progress: token.map(|t| (peer.clone(), t)), peer: Some(peer), cancel, meta, principal, client }
+        Self {
+            progress: token.map(|t| (peer.clone(), t)),
+            peer: Some(peer),
+            cancel,
+            meta,
+            principal,
+            client,
+            capabilities: None,
+            stateless: false,
+        }
+    }
+
+    pub(crate) fn with_client_capabilities(
+        mut self,
+        capabilities: Option<crate::protocol::ClientCapabilities>,
+        stateless: bool,
+    ) -> Self {
+        self.capabilities = capabilities.map(Arc::new);
+        self.stateless = stateless;
+        self
+    }
+
+    /// What the calling client declared it can do, when known.
+    pub fn client_capabilities(&self) -> Option<&crate::protocol::ClientCapabilities> {
+        self.capabilities.as_deref()
+    }
+
+    /// Sends a request to the client (`sampling/createMessage`, `elicitation/create`,
+    /// `roots/list`) and waits up to `timeout` for its answer. The client must have declared the
+    /// matching capability; requests of the stateless era cannot be answered this way.
+    pub async fn request_client(
+        &self,
+        method: &str,
+        params: JsonObject,
+        timeout: std::time::Duration,
+    ) -> Result<Value, ToolError> {
+        let capability = match method {
+            "sampling/createMessage" => self.capabilities.as_ref().is_some_and(|c| c.sampling.is_some()),
+            "elicitation/create" => self.capabilities.as_ref().is_some_and(|c| c.elicitation.is_some()),
+            "roots/list" => self.capabilities.as_ref().is_some_and(|c| c.roots.is_some()),
+            _ => true,
+        };
+        if !capability {
+            return Err(ToolError::msg(format!("the client did not declare the capability `{method}` needs")));
+        }
+        if self.stateless {
+            return Err(ToolError::msg(format!("`{method}` cannot be sent to a client of the stateless protocol era")));
+        }
+        let Some(peer) = &self.peer else {
+            return Err(ToolError::msg("no client to ask: the tool was called in process"));
+        };
+        let id = peer.next_id();
+        peer.request(id, method, Some(params), timeout).await.map_err(|e| ToolError::msg(format!("{method}: {e}")))
     }
 
     /// Who is calling, as established by the transport (e.g. `stdio`, or a token's identity).

@@ -2,13 +2,49 @@
 //! scenario in `MCP_CONFORMANCE_SCENARIO` and, when given, the protocol revision in
 //! `MCP_CONFORMANCE_PROTOCOL_VERSION`. Built only on mcp-core's public API.
 
+use std::sync::Arc;
+
+use async_trait::async_trait;
 use mcp_core::config::HttpServer;
-use mcp_core::protocol::{Implementation, JsonObject, ProtocolVersion};
-use mcp_core::{Client, ClientOptions, EraPreference};
-use serde_json::json;
+use mcp_core::protocol::{ClientCapabilities, ErrorObject, Implementation, JsonObject, ProtocolVersion};
+use mcp_core::{Client, ClientOptions, EraPreference, InputHandler};
+use serde_json::{Value, json};
+
+/// Answers the server's questions the way a user who accepts every default would.
+#[derive(Debug)]
+struct AcceptDefaults;
+
+#[async_trait]
+impl InputHandler for AcceptDefaults {
+    async fn elicit(&self, params: JsonObject) -> Result<Value, ErrorObject> {
+        // Fill every field that has a default (SEP-1034): what a form shows pre-filled.
+        let mut content = JsonObject::new();
+        if let Some(properties) =
+            params.get("requestedSchema").and_then(|s| s.get("properties")).and_then(Value::as_object)
+        {
+            for (name, schema) in properties {
+                if let Some(default) = schema.get("default") {
+                    content.insert(name.clone(), default.clone());
+                }
+            }
+        }
+        Ok(json!({"action": "accept", "content": content}))
+    }
+
+    async fn sample(&self, _params: JsonObject) -> Result<Value, ErrorObject> {
+        Ok(
+            json!({"role": "assistant", "content": {"type": "text", "text": "a sampled answer"}, "model": "conformance-model", "stopReason": "endTurn"}),
+        )
+    }
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Diagnostics go to stderr (the suite keeps it with the results); `MCPTK_LOG=debug` for more.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("MCPTK_LOG").unwrap_or_else(|_| "warn".into()))
+        .init();
     let url = std::env::args().nth(1).ok_or_else(|| anyhow::anyhow!("usage: conformance-client SERVER_URL"))?;
     let scenario = std::env::var("MCP_CONFORMANCE_SCENARIO").unwrap_or_default();
     // Dated revisions up to 2025-11-25 use the handshake; 2026-07-28 is stateless.
@@ -17,9 +53,16 @@ async fn main() -> anyhow::Result<()> {
         Some(_) => EraPreference::Handshake,
         None => EraPreference::Auto,
     };
+    let capabilities = ClientCapabilities {
+        elicitation: Some(JsonObject::new()),
+        sampling: Some(JsonObject::new()),
+        ..ClientCapabilities::default()
+    };
     let options = ClientOptions {
         info: Implementation::new("mcptk-conformance-client", env!("CARGO_PKG_VERSION")),
         era,
+        capabilities,
+        input: Some(Arc::new(AcceptDefaults)),
         ..ClientOptions::default()
     };
     let client = Client::connect_http("conformance", &HttpServer { url, headers: Default::default() }, options).await?;

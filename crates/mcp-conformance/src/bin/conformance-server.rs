@@ -155,6 +155,82 @@ fn registry() -> Registry {
         }))),
     );
 
+    // Requests to the client (the handshake era; the client must declare the capability).
+    const ASK: Duration = Duration::from_secs(30);
+    r.tool(
+        tool("test_sampling", "Asks the client's model to answer a prompt", |a: JsonObject, cx: ToolContext| async move {
+            let prompt = a.get("prompt").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let params = object(json!({"messages": [{"role": "user", "content": {"type": "text", "text": prompt}}], "maxTokens": 100}));
+            let answer = cx.request_client("sampling/createMessage", params, ASK).await?;
+            let text = answer["content"]["text"].as_str().unwrap_or_default().to_owned();
+            Ok::<_, ToolError>(format!("LLM response: {text}"))
+        })
+        .input_schema(object(json!({"type": "object", "properties": {"prompt": {"type": "string"}}, "required": ["prompt"]}))),
+    );
+    r.tool(
+        tool(
+            "test_elicitation",
+            "Asks the user for a username and email",
+            |a: JsonObject, cx: ToolContext| async move {
+                let message = a.get("message").and_then(Value::as_str).unwrap_or_default().to_owned();
+                let schema = json!({"type": "object", "properties": {
+                "username": {"type": "string", "description": "User's response"},
+                "email": {"type": "string", "description": "User's email address"}
+            }, "required": ["username", "email"]});
+                let answer = cx
+                    .request_client(
+                        "elicitation/create",
+                        object(json!({"message": message, "requestedSchema": schema})),
+                        ASK,
+                    )
+                    .await?;
+                Ok::<_, ToolError>(format!("User response: action={}, content={}", answer["action"], answer["content"]))
+            },
+        )
+        .input_schema(object(
+            json!({"type": "object", "properties": {"message": {"type": "string"}}, "required": ["message"]}),
+        )),
+    );
+    r.tool(
+        tool(
+            "test_elicitation_sep1034_defaults",
+            "Elicits values that all have defaults",
+            |_: JsonObject, cx: ToolContext| async move {
+                let schema = json!({"type": "object", "properties": {
+                    "name": {"type": "string", "default": "John Doe"},
+                    "age": {"type": "integer", "default": 30},
+                    "score": {"type": "number", "default": 95.5},
+                    "status": {"type": "string", "enum": ["active", "inactive", "pending"], "default": "active"},
+                    "verified": {"type": "boolean", "default": true}
+                }});
+                let params = object(json!({"message": "Please review your details", "requestedSchema": schema}));
+                let answer = cx.request_client("elicitation/create", params, ASK).await?;
+                Ok::<_, ToolError>(format!(
+                    "Elicitation completed: action={}, content={}",
+                    answer["action"], answer["content"]
+                ))
+            },
+        )
+        .input_schema(no_arguments()),
+    );
+    r.tool(
+        tool("test_elicitation_sep1330_enums", "Elicits a choice from every kind of enum", |_: JsonObject, cx: ToolContext| async move {
+            let schema = json!({"type": "object", "properties": {
+                "untitledSingle": {"type": "string", "enum": ["option1", "option2", "option3"]},
+                "titledSingle": {"type": "string", "oneOf": [
+                    {"const": "value1", "title": "First Option"}, {"const": "value2", "title": "Second Option"}, {"const": "value3", "title": "Third Option"}]},
+                "legacyEnum": {"type": "string", "enum": ["opt1", "opt2", "opt3"], "enumNames": ["Option One", "Option Two", "Option Three"]},
+                "untitledMulti": {"type": "array", "items": {"type": "string", "enum": ["option1", "option2", "option3"]}},
+                "titledMulti": {"type": "array", "items": {"anyOf": [
+                    {"const": "value1", "title": "First Choice"}, {"const": "value2", "title": "Second Choice"}, {"const": "value3", "title": "Third Choice"}]}}
+            }});
+            let params = object(json!({"message": "Pick some options", "requestedSchema": schema}));
+            let answer = cx.request_client("elicitation/create", params, ASK).await?;
+            Ok::<_, ToolError>(format!("Elicitation completed: action={}, content={}", answer["action"], answer["content"]))
+        })
+        .input_schema(no_arguments()),
+    );
+
     r.resource(TextResource::new(
         "test://static-text",
         "static-text",

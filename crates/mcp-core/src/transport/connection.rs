@@ -315,6 +315,12 @@ impl Peer {
         }
     }
 
+    /// True when both handles are the same connection.
+    #[cfg(feature = "http-server")]
+    pub(crate) fn same(&self, other: &Peer) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// A fresh request id.
     pub(crate) fn next_id(&self) -> RequestId {
         RequestId::Number(self.inner.next_id.fetch_add(1, Ordering::Relaxed))
@@ -396,12 +402,15 @@ impl Peer {
     /// requests are delivered with [`Peer::complete`] (the HTTP transport does both).
     #[cfg(any(feature = "http-server", feature = "http-client"))]
     pub(crate) fn detached(name: &str, out: mpsc::Sender<Vec<u8>>) -> Peer {
+        // Several detached peers may share one session; random starting ids keep the ids of
+        // their requests apart so answers can be routed to whichever peer asked.
+        let start = i64::from_str_radix(&crate::random_id()[..12], 16).unwrap_or(1);
         Peer {
             inner: Arc::new(Inner {
                 name: name.to_owned(),
                 out,
                 shutdown: CancellationToken::new(),
-                next_id: AtomicI64::new(1),
+                next_id: AtomicI64::new(start),
                 state: Mutex::new(State::default()),
                 closed: tokio::sync::Notify::new(),
             }),

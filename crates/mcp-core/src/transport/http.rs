@@ -93,6 +93,8 @@ struct App {
 
 struct Session {
     connection: Arc<Connection>,
+    /// Peers of requests being handled, which may be waiting for the client's answers.
+    peers: Mutex<Vec<Peer>>,
     /// Requests from the client being handled, for `notifications/cancelled`.
     in_flight: Mutex<HashMap<RequestId, CancellationToken>>,
     last_used: Mutex<Instant>,
@@ -290,8 +292,16 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
             }
             StatusCode::ACCEPTED.into_response()
         }
-        // Answers to server-to-client requests: none are sent yet, so there is nothing to route.
-        Message::Response(_) => StatusCode::ACCEPTED.into_response(),
+        // Answers to our requests to the client: whichever request of the session asked gets it.
+        Message::Response(answer) => {
+            if let Ok(session) = app.session(&headers) {
+                let peers = session.peers.lock().unwrap_or_else(PoisonError::into_inner).clone();
+                for peer in peers {
+                    peer.complete(answer.clone());
+                }
+            }
+            StatusCode::ACCEPTED.into_response()
+        }
     }
 }
 
@@ -398,6 +408,7 @@ async fn handle_request(app: &Arc<App>, headers: &HeaderMap, principal: String, 
     if request.method == methods::INITIALIZE {
         let session = Arc::new(Session {
             connection: app.server.connection(Arc::from(principal)),
+            peers: Mutex::default(),
             in_flight: Mutex::default(),
             last_used: Mutex::new(Instant::now()),
             stream: Mutex::new(None),
@@ -448,14 +459,19 @@ async fn respond(
     }
     let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(256);
     let peer = Peer::detached("client", out_tx);
+    if let Some(session) = &session {
+        session.peers.lock().unwrap_or_else(PoisonError::into_inner).push(peer.clone());
+    }
     let task = {
         let cancel = cancel.clone();
         let session = session.clone();
         let id = id.clone();
+        let peer_for_cleanup = peer.clone();
         tokio::spawn(async move {
             let outcome = connection.request(peer, request, cancel).await;
             if let Some(session) = session {
                 session.in_flight.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
+                session.peers.lock().unwrap_or_else(PoisonError::into_inner).retain(|p| !p.same(&peer_for_cleanup));
             }
             let response = match outcome {
                 Ok(result) => RpcResponse::result(id, result),

@@ -203,7 +203,7 @@ async fn post_request(state: Arc<State>, request: Request, body: Vec<u8>) {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|c| c.starts_with("text/event-stream"));
         if sse {
-            let ended = read_events(&state, response).await;
+            let ended = read_events(&state, response, Some(&request)).await;
             // The server may end the stream before the answer and expect us to resume it on the
             // session's GET stream with Last-Event-ID, after its `retry` delay.
             let answered = !state.peer.is_pending(&id);
@@ -282,7 +282,7 @@ async fn resume(state: &Arc<State>, id: &RequestId, mut end: StreamEnd) {
         if !response.status().is_success() {
             return;
         }
-        let next = read_events(state, response).await;
+        let next = read_events(state, response, None).await;
         if !state.peer.is_pending(id) {
             return;
         }
@@ -290,8 +290,9 @@ async fn resume(state: &Arc<State>, id: &RequestId, mut end: StreamEnd) {
     }
 }
 
-/// Reads an SSE body: every event is a JSON-RPC message, handled like one read from a pipe.
-async fn read_events(state: &Arc<State>, response: reqwest::Response) -> StreamEnd {
+/// Reads an SSE body: every event is a JSON-RPC message, handled like one read from a pipe. The
+/// answer to `request` (when given) goes through [`deliver`], which notes what a handshake settles.
+async fn read_events(state: &Arc<State>, response: reqwest::Response, request: Option<&Request>) -> StreamEnd {
     let mut stream = response.bytes_stream();
     let mut buffer = String::new();
     let mut data = String::new();
@@ -305,10 +306,18 @@ async fn read_events(state: &Arc<State>, response: reqwest::Response) -> StreamE
             let line = line.trim_end_matches(['\n', '\r']);
             if line.is_empty() {
                 if !data.is_empty() {
-                    if let Ok(message) = Message::parse(data.as_bytes()) {
-                        if let Some(work) = state.peer.receive(message, &state.handler) {
-                            tokio::spawn(work);
+                    match Message::parse(data.as_bytes()) {
+                        Ok(Message::Response(answer)) if request.is_some_and(|r| answer.id.as_ref() == Some(&r.id)) => {
+                            if let Some(request) = request {
+                                deliver(state, request, answer);
+                            }
                         }
+                        Ok(message) => {
+                            if let Some(work) = state.peer.receive(message, &state.handler) {
+                                tokio::spawn(work);
+                            }
+                        }
+                        Err(_) => {}
                     }
                     data.clear();
                 }
@@ -343,7 +352,7 @@ fn open_session_stream(state: Arc<State>) {
             }
             match state.http.get(&state.url).headers(headers).send().await {
                 Ok(response) if response.status().is_success() => {
-                    let end = read_events(&state, response).await;
+                    let end = read_events(&state, response, None).await;
                     delay = end.retry.unwrap_or(Duration::from_millis(200));
                     if end.last_id.is_some() {
                         last_id = end.last_id;

@@ -258,3 +258,60 @@ async fn tools_registered_by_linked_code_are_collected() {
     let result = registry.tools.call("linked_probe", JsonObject::new(), ToolContext::detached()).await;
     assert_eq!(result.text_content(), "linked");
 }
+
+#[derive(Debug)]
+struct Answers;
+
+#[async_trait::async_trait]
+impl mcp_core::InputHandler for Answers {
+    async fn elicit(&self, params: JsonObject) -> Result<Value, mcp_core::protocol::ErrorObject> {
+        let question = params.get("message").and_then(Value::as_str).unwrap_or_default();
+        Ok(json!({"action": "accept", "content": {"answer": format!("yes to {question}")}}))
+    }
+}
+
+#[tokio::test]
+async fn a_tool_can_ask_the_client_when_it_declared_the_capability() {
+    let mut registry = Registry::new();
+    registry.tool(tool("ask", "asks the user", |_: Nothing, cx: ToolContext| async move {
+        let answer = cx
+            .request_client(
+                "elicitation/create",
+                json!({"message": "deploy?", "requestedSchema": {"type": "object"}})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+                Duration::from_secs(5),
+            )
+            .await?;
+        Ok::<_, ToolError>(answer["content"]["answer"].as_str().unwrap_or_default().to_owned())
+    }));
+    let server = Server::builder(Implementation::new("asker", "1"), registry).build();
+    let connect = |options: ClientOptions| {
+        let server = server.clone();
+        async move {
+            let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+            let (r, w) = tokio::io::split(server_io);
+            tokio::spawn(async move { server.serve(r, w).await });
+            let (r, w) = tokio::io::split(client_io);
+            Client::connect("asker", r, w, options).await.expect("connects")
+        }
+    };
+    let capable = ClientOptions {
+        era: EraPreference::Handshake,
+        capabilities: mcp_core::protocol::ClientCapabilities {
+            elicitation: Some(JsonObject::new()),
+            ..Default::default()
+        },
+        input: Some(std::sync::Arc::new(Answers)),
+        ..ClientOptions::default()
+    };
+    let client = connect(capable).await;
+    let result = client.call_tool("ask", JsonObject::new()).await.expect("a result");
+    assert_eq!(result.text_content(), "yes to deploy?");
+
+    let plain = connect(ClientOptions { era: EraPreference::Handshake, ..ClientOptions::default() }).await;
+    let refused = plain.call_tool("ask", JsonObject::new()).await.expect("a result");
+    assert!(refused.is_error());
+    assert!(refused.text_content().contains("did not declare the capability"), "{}", refused.text_content());
+}
