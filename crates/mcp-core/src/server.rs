@@ -45,6 +45,8 @@ struct ServerInner {
     max_message_bytes: usize,
     /// Tells every connection that the tool list changed.
     list_changed: tokio::sync::broadcast::Sender<()>,
+    /// Tells every connection that a resource changed (sent to those subscribed to it).
+    resource_updates: tokio::sync::broadcast::Sender<String>,
 }
 
 impl std::fmt::Debug for ServerInner {
@@ -113,6 +115,7 @@ impl Server {
                 page_size: 100,
                 max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
                 list_changed: tokio::sync::broadcast::channel(16).0,
+                resource_updates: tokio::sync::broadcast::channel(256).0,
             },
         }
     }
@@ -121,6 +124,12 @@ impl Server {
     pub fn replace_tools(&self, tools: ToolSet) {
         *self.inner.tools.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(tools);
         let _ = self.inner.list_changed.send(());
+    }
+
+    /// Announces that the resource at `uri` changed: clients subscribed to it (handshake era)
+    /// are sent `notifications/resources/updated`.
+    pub fn notify_resource_updated(&self, uri: impl Into<String>) {
+        let _ = self.inner.resource_updates.send(uri.into());
     }
 
     /// The tools served now.
@@ -135,6 +144,8 @@ impl Server {
         W: AsyncWrite + Send + Unpin + 'static,
     {
         let handler = self.connection(self.inner.principal.clone());
+        let subscriptions = handler.clone();
+        let mut updates = self.inner.resource_updates.subscribe();
         let options = connection::Options {
             name: "client".to_owned(),
             role: Role::Server,
@@ -145,8 +156,23 @@ impl Server {
         let (peer, task) = connection::start(reader, writer, handler, options);
         // Forward tool-list changes to this client for as long as the connection lives.
         let forwarder = tokio::spawn(async move {
-            while let Ok(()) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) = changes.recv().await {
-                if peer.is_closed() || peer.notify(methods::TOOLS_LIST_CHANGED, None).await.is_err() {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                let sent = tokio::select! {
+                    change = changes.recv() => match change {
+                        Ok(()) | Err(RecvError::Lagged(_)) => peer.notify(methods::TOOLS_LIST_CHANGED, None).await,
+                        Err(RecvError::Closed) => break,
+                    },
+                    update = updates.recv() => match update {
+                        Ok(uri) if subscriptions.subscribed(&uri) => {
+                            let params = serde_json::json!({ "uri": uri });
+                            peer.notify(methods::RESOURCE_UPDATED, params.as_object().cloned()).await
+                        }
+                        Ok(_) | Err(RecvError::Lagged(_)) => Ok(()),
+                        Err(RecvError::Closed) => break,
+                    },
+                };
+                if sent.is_err() || peer.is_closed() {
                     break;
                 }
             }
@@ -160,6 +186,12 @@ impl Server {
     /// A fresh connection handler (its own handshake state) for `principal`.
     pub(crate) fn connection(&self, principal: Arc<str>) -> Arc<Connection> {
         Arc::new(Connection { server: self.inner.clone(), session: Mutex::new(Session::default()), principal })
+    }
+
+    /// Subscribes to resource updates (for transports that push notifications themselves).
+    #[cfg(feature = "http-server")]
+    pub(crate) fn resource_updates(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.inner.resource_updates.subscribe()
     }
 
     /// Subscribes to tool-list changes (for transports that push notifications themselves).
@@ -181,6 +213,8 @@ struct Session {
     version: Option<ProtocolVersion>,
     client: Option<Implementation>,
     capabilities: Option<ClientCapabilities>,
+    /// Resource URIs the client subscribed to.
+    subscriptions: std::collections::HashSet<String>,
 }
 
 pub(crate) struct Connection {
@@ -220,7 +254,7 @@ impl Handler for Connection {
                     envelope: ResultEnvelope::default(),
                     cache: cache_hints(),
                     supported_versions: ProtocolVersion::all_strings(),
-                    capabilities: s.capabilities(),
+                    capabilities: s.capabilities(Framing::Modern),
                     instructions: s.instructions.clone(),
                 };
                 s.finish(result, Framing::Modern)
@@ -327,6 +361,16 @@ impl Handler for Connection {
                 let _: CompleteParams = parse_params(params)?;
                 s.finish(CompleteResult::default(), framing)
             }
+            methods::SUBSCRIBE | methods::UNSUBSCRIBE => {
+                let p: ReadResourceParams = parse_params(params)?;
+                let mut session = self.session.lock().unwrap_or_else(PoisonError::into_inner);
+                if request.method == methods::SUBSCRIBE {
+                    session.subscriptions.insert(p.uri);
+                } else {
+                    session.subscriptions.remove(&p.uri);
+                }
+                Ok(Value::Object(JsonObject::new()))
+            }
             methods::SET_LEVEL if framing == Framing::Handshake => {
                 let _: SetLevelParams = parse_params(params)?;
                 Ok(Value::Object(JsonObject::new()))
@@ -347,6 +391,11 @@ impl Connection {
             return serde_json::from_value(info.clone()).ok().map(Arc::new);
         }
         self.session.lock().unwrap_or_else(PoisonError::into_inner).client.clone().map(Arc::new)
+    }
+
+    /// True when this connection's client subscribed to `uri`.
+    pub(crate) fn subscribed(&self, uri: &str) -> bool {
+        self.session.lock().unwrap_or_else(PoisonError::into_inner).subscriptions.contains(uri)
     }
 
     /// The caller's capabilities: from the handshake, or from a modern request's `_meta`.
@@ -391,7 +440,7 @@ impl Connection {
         let s = &self.server;
         let result = InitializeResult {
             protocol_version: version.as_str().to_owned(),
-            capabilities: s.capabilities(),
+            capabilities: s.capabilities(Framing::Handshake),
             server_info: s.info.clone(),
             instructions: s.instructions.clone(),
         };
@@ -404,11 +453,13 @@ impl ServerInner {
         self.tools.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
-    fn capabilities(&self) -> ServerCapabilities {
+    fn capabilities(&self, framing: Framing) -> ServerCapabilities {
+        // Subscriptions are a handshake-era feature (the stateless era replaced them).
+        let subscribe = (framing == Framing::Handshake).then_some(true);
         ServerCapabilities {
             tools: Some(ListChangedCapability { list_changed: Some(true) }),
             resources: (!self.resources_empty())
-                .then_some(ResourcesCapability { subscribe: None, list_changed: Some(false) }),
+                .then_some(ResourcesCapability { subscribe, list_changed: Some(false) }),
             prompts: (!self.registry.prompts.is_empty()).then_some(ListChangedCapability { list_changed: Some(false) }),
             logging: Some(JsonObject::new()),
             completions: Some(JsonObject::new()),

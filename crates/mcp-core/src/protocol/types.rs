@@ -1014,4 +1014,10 @@ pub mod methods {
     pub const MESSAGE: &str = "notifications/message";
     /// The tool list changed.
     pub const TOOLS_LIST_CHANGED: &str = "notifications/tools/list_changed";
+    /// Subscribe to a resource's changes (handshake era).
+    pub const SUBSCRIBE: &str = "resources/subscribe";
+    /// End a subscription (handshake era).
+    pub const UNSUBSCRIBE: &str = "resources/unsubscribe";
+    /// A subscribed resource changed.
+    pub const RESOURCE_UPDATED: &str = "notifications/resources/updated";
 }

@@ -126,18 +126,35 @@ pub fn router(server: Server, options: HttpOptions) -> Router {
     let path = options.path.clone();
     let limit = options.max_body_bytes;
     let app = Arc::new(App { server: server.clone(), options, sessions: Mutex::default() });
-    // Tool-list changes go to every session's stream.
+    // Tool-list changes go to every session's stream; resource updates to the subscribed ones.
     let mut changes = server.list_changes();
+    let mut updates = server.resource_updates();
     let weak = Arc::downgrade(&app);
     tokio::spawn(async move {
-        while let Ok(()) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) = changes.recv().await {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            let (note, uri) = tokio::select! {
+                change = changes.recv() => match change {
+                    Ok(()) | Err(RecvError::Lagged(_)) => (crate::protocol::Notification::new(methods::TOOLS_LIST_CHANGED, None), None),
+                    Err(RecvError::Closed) => break,
+                },
+                update = updates.recv() => match update {
+                    Ok(uri) => {
+                        let params = serde_json::json!({ "uri": uri }).as_object().cloned();
+                        (crate::protocol::Notification::new(methods::RESOURCE_UPDATED, params), Some(uri))
+                    }
+                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => break,
+                },
+            };
             let Some(app) = weak.upgrade() else { break };
-            let note = Message::Notification(crate::protocol::Notification::new(methods::TOOLS_LIST_CHANGED, None));
-            let data = String::from_utf8_lossy(&note.to_bytes()).into_owned();
+            let data = String::from_utf8_lossy(&Message::Notification(note).to_bytes()).into_owned();
             let sessions: Vec<_> =
                 app.sessions.lock().unwrap_or_else(PoisonError::into_inner).values().cloned().collect();
             for session in sessions {
-                session.push(data.clone());
+                if uri.as_deref().is_none_or(|u| session.connection.subscribed(u)) {
+                    session.push(data.clone());
+                }
             }
         }
     });

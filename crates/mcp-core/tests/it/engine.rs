@@ -315,3 +315,38 @@ async fn a_tool_can_ask_the_client_when_it_declared_the_capability() {
     assert!(refused.is_error());
     assert!(refused.text_content().contains("did not declare the capability"), "{}", refused.text_content());
 }
+
+#[tokio::test]
+async fn subscribed_clients_hear_of_resource_updates_until_they_unsubscribe() {
+    let mut registry = Registry::new();
+    registry.resource(mcp_core::registry::TextResource::new("test://watched", "watched", "text/plain", "v1"));
+    let server = Server::builder(Implementation::new("watcher", "1"), registry).build();
+    let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+    let (r, w) = tokio::io::split(server_io);
+    let serving = server.clone();
+    tokio::spawn(async move { serving.serve(r, w).await });
+    let (notes_tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
+    let (r, w) = tokio::io::split(client_io);
+    let options =
+        ClientOptions { era: EraPreference::Handshake, notifications: Some(notes_tx), ..ClientOptions::default() };
+    let client = Client::connect("watcher", r, w, options).await.expect("connects");
+    assert_eq!(client.capabilities().resources.as_ref().and_then(|r| r.subscribe), Some(true));
+
+    let _: Value = client.request("resources/subscribe", &json!({"uri": "test://watched"})).await.expect("subscribes");
+    server.notify_resource_updated("test://other");
+    server.notify_resource_updated("test://watched");
+    let note =
+        tokio::time::timeout(Duration::from_secs(5), notes.recv()).await.expect("in time").expect("a notification");
+    assert_eq!(
+        (note.method.as_str(), note.params.as_ref().map(|p| p["uri"].clone())),
+        ("notifications/resources/updated", Some(json!("test://watched")))
+    );
+
+    let _: Value =
+        client.request("resources/unsubscribe", &json!({"uri": "test://watched"})).await.expect("unsubscribes");
+    server.notify_resource_updated("test://watched");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), notes.recv()).await.is_err(),
+        "no updates after unsubscribing"
+    );
+}
