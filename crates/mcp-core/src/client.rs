@@ -26,6 +26,9 @@ use crate::transport::connection::{self, CloseReason, Handler, Peer, Role, to_ob
 /// Upper bound on pages followed by the `list_*` helpers, against servers that loop.
 const MAX_PAGES: usize = 1000;
 
+/// Upper bound on rounds of input-required results answered for one call.
+const MAX_INPUT_ROUNDS: usize = 8;
+
 /// How the client picks the protocol era.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EraPreference {
@@ -480,9 +483,45 @@ impl Client {
     }
 
     /// Calls a tool. A tool failure is `Ok` with `isError: true`; `Err` is for protocol failures.
+    ///
+    /// When the server answers with an input-required result (`2026-07-28`) and an
+    /// [`InputHandler`] is configured, its questions are answered and the call retried with the
+    /// answers and the server's request state, for up to 8 rounds.
     pub async fn call_tool(&self, name: &str, arguments: JsonObject) -> Result<CallToolResult> {
-        let params = CallToolParams { name: name.to_owned(), arguments: Some(arguments), ..Default::default() };
-        self.request(methods::TOOLS_CALL, &params).await
+        let mut params = CallToolParams { name: name.to_owned(), arguments: Some(arguments), ..Default::default() };
+        for _ in 0..MAX_INPUT_ROUNDS {
+            match self.request(methods::TOOLS_CALL, &params).await {
+                Err(Error::InputRequired { result, .. }) if self.options.input.is_some() => {
+                    params.input_responses = Some(self.answer_inputs(&result).await?);
+                    params.request_state = result.request_state.clone();
+                }
+                other => return other,
+            }
+        }
+        Err(self
+            .protocol_error(methods::TOOLS_CALL, &format!("still asking for input after {MAX_INPUT_ROUNDS} rounds")))
+    }
+
+    /// Answers each request of an input-required result with the configured [`InputHandler`].
+    async fn answer_inputs(&self, result: &InputRequiredResult) -> Result<JsonObject> {
+        let Some(input) = &self.options.input else { return Ok(JsonObject::new()) };
+        let mut answers = JsonObject::new();
+        for (key, request) in result.input_requests.iter().flatten() {
+            let params = request.params.clone().unwrap_or_default();
+            let answer = match request.method.as_str() {
+                "elicitation/create" => input.elicit(params).await,
+                "sampling/createMessage" => input.sample(params).await,
+                "roots/list" => input.roots().await,
+                other => Err(ErrorObject::method_not_found(other)),
+            };
+            let answer = answer.map_err(|error| Error::Rpc {
+                server: self.peer.name().to_owned(),
+                method: request.method.clone(),
+                error,
+            })?;
+            answers.insert(key.clone(), answer);
+        }
+        Ok(answers)
     }
 
     /// Calls a tool and streams its progress notifications, then its result.

@@ -286,15 +286,24 @@ impl Handler for Connection {
                 let client = self.client_info(p.meta.as_ref());
                 let capabilities = self.client_capabilities(p.meta.as_ref());
                 let cx = ToolContext::for_request(peer, p.meta, cancel.clone(), Some(self.principal.clone()), client)
-                    .with_client_capabilities(capabilities, framing == Framing::Modern);
+                    .with_client_capabilities(capabilities, framing == Framing::Modern)
+                    .with_input(p.input_responses, p.request_state);
                 // A cancelled tool gets a moment to notice and clean up; then it is dropped.
                 let stop = async {
                     cancel.cancelled().await;
                     tokio::time::sleep(CANCEL_GRACE).await;
                 };
-                let result = tokio::select! {
-                    r = tool.call(p.arguments.unwrap_or_default(), cx) => r.unwrap_or_else(CallToolResult::from),
-                    () = stop => CallToolResult::error("cancelled"),
+                let outcome = tokio::select! {
+                    r = tool.call(p.arguments.unwrap_or_default(), cx) => r,
+                    () = stop => Ok(CallToolResult::error("cancelled")),
+                };
+                let result = match outcome {
+                    Ok(result) => result,
+                    Err(e) => match e.input() {
+                        Some(input) if framing == Framing::Modern => return s.finish(input.clone(), framing),
+                        _ if e.is_invalid_params() => return Err(ErrorObject::invalid_params(e.message().to_owned())),
+                        _ => CallToolResult::from(e),
+                    },
                 };
                 tracing::Span::current().record("outcome", if result.is_error() { "tool_error" } else { "ok" });
                 s.finish(result, framing)
@@ -494,7 +503,7 @@ impl ServerInner {
         if let Value::Object(map) = &mut value {
             match framing {
                 Framing::Modern => {
-                    map.insert("resultType".into(), Value::from("complete"));
+                    map.entry("resultType").or_insert_with(|| Value::from("complete"));
                     let meta = map.entry("_meta").or_insert_with(|| Value::Object(JsonObject::new()));
                     if let Value::Object(meta) = meta {
                         meta.insert(

@@ -1,6 +1,6 @@
 //! The `Tool` trait, typed tools from Rust functions, and tool sets.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -59,17 +59,56 @@ impl<T: CallTool + ?Sized> CallTool for Arc<T> {
 /// Any `std::error::Error` converts into it, so `?` works inside tools.
 pub struct ToolError {
     message: String,
+    /// Set when the tool cannot finish without answers from the client (`2026-07-28`).
+    input: Option<Box<crate::protocol::InputRequiredResult>>,
+    /// Answer with a protocol error (-32602) instead of an `isError` result.
+    invalid_params: bool,
 }
 
 impl ToolError {
     /// A failure with a message.
     pub fn msg(message: impl fmt::Display) -> Self {
-        Self { message: message.to_string() }
+        Self { message: message.to_string(), input: None, invalid_params: false }
+    }
+
+    /// The request itself is malformed (e.g. a forged `requestState`): the caller gets JSON-RPC
+    /// error -32602 rather than a tool result.
+    pub fn invalid_params(message: impl fmt::Display) -> Self {
+        Self { message: message.to_string(), input: None, invalid_params: true }
+    }
+
+    /// True for [`ToolError::invalid_params`].
+    pub fn is_invalid_params(&self) -> bool {
+        self.invalid_params
+    }
+
+    /// The tool needs answers first: the server answers with an input-required result carrying
+    /// `requests` (key → `{method, params}`) and `state` (echoed back on the retry; seal it with
+    /// [`ToolContext::seal_state`] so it cannot be forged).
+    pub fn input_required(requests: BTreeMap<String, crate::protocol::InputRequest>, state: Option<String>) -> Self {
+        let result = crate::protocol::InputRequiredResult {
+            envelope: crate::protocol::ResultEnvelope {
+                meta: None,
+                result_type: Some(crate::protocol::ResultType::InputRequired),
+            },
+            input_requests: (!requests.is_empty()).then_some(requests),
+            request_state: state,
+        };
+        Self {
+            message: "the tool needs input from the client".into(),
+            input: Some(Box::new(result)),
+            invalid_params: false,
+        }
     }
 
     /// The message.
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// The input-required result, when the tool asked for input.
+    pub fn input(&self) -> Option<&crate::protocol::InputRequiredResult> {
+        self.input.as_deref()
     }
 }
 
@@ -110,6 +149,8 @@ pub struct ToolContext {
     capabilities: Option<Arc<crate::protocol::ClientCapabilities>>,
     /// True for a stateless-era request, which cannot send requests to the client.
     stateless: bool,
+    input_responses: Option<Arc<JsonObject>>,
+    request_state: Option<Arc<str>>,
 }
 
 impl fmt::Debug for ToolContext {
@@ -147,7 +188,15 @@ impl ToolContext {
             client,
             capabilities: None,
             stateless: false,
+            input_responses: None,
+            request_state: None,
         }
+    }
+
+    pub(crate) fn with_input(mut self, responses: Option<JsonObject>, state: Option<String>) -> Self {
+        self.input_responses = responses.map(Arc::new);
+        self.request_state = state.map(Arc::from);
+        self
     }
 
     pub(crate) fn with_client_capabilities(
@@ -158,6 +207,34 @@ impl ToolContext {
         self.capabilities = capabilities.map(Arc::new);
         self.stateless = stateless;
         self
+    }
+
+    /// Answers from the client to an earlier input-required result (`2026-07-28`), by key.
+    pub fn input_responses(&self) -> Option<&JsonObject> {
+        self.input_responses.as_deref()
+    }
+
+    /// The request state echoed back by the client, if any (check it with [`ToolContext::open_state`]).
+    pub fn request_state(&self) -> Option<&str> {
+        self.request_state.as_deref()
+    }
+
+    /// Protects `state` against forgery: the client gets it back only as an opaque token.
+    pub fn seal_state(&self, state: &str) -> String {
+        format!("{}.{}", state_tag(state), hex_encode(state.as_bytes()))
+    }
+
+    /// The state inside a token made by [`ToolContext::seal_state`] in this process; an error if
+    /// the token was altered.
+    pub fn open_state(&self, token: &str) -> Result<String, ToolError> {
+        let refused = || ToolError::invalid_params("invalid requestState: it was altered or not issued by this server");
+        let (tag, body) = token.split_once('.').ok_or_else(refused)?;
+        let bytes = hex_decode(body).ok_or_else(refused)?;
+        let state = String::from_utf8(bytes).map_err(|_| refused())?;
+        if state_tag(&state) != tag {
+            return Err(refused());
+        }
+        Ok(state)
     }
 
     /// What the calling client declared it can do, when known.
@@ -246,6 +323,26 @@ impl ToolContext {
     pub fn meta(&self) -> Option<&Meta> {
         self.meta.as_ref()
     }
+}
+
+/// A keyed tag over `state`: SipHash with a key drawn at random once per process.
+fn state_tag(state: &str) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static KEY: std::sync::OnceLock<std::collections::hash_map::RandomState> = std::sync::OnceLock::new();
+    let mut hasher = KEY.get_or_init(std::collections::hash_map::RandomState::new).build_hasher();
+    hasher.write(state.as_bytes());
+    format!("{:016x}", hasher.finish())
+}
+
+fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn hex_decode(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
 }
 
 /// What a typed tool's function may return.

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mcp_core::protocol::{
-    BinaryContent, CallToolResult, Content, EmbeddedResource, GetPromptResult, Implementation, JsonObject,
-    LoggingLevel, Prompt, PromptArgument, PromptMessage, Resource, ResourceContents, ResourceTemplate, Role,
+    BinaryContent, CallToolResult, Content, EmbeddedResource, GetPromptResult, Implementation, InputRequest,
+    JsonObject, LoggingLevel, Prompt, PromptArgument, PromptMessage, Resource, ResourceContents, ResourceTemplate,
+    Role,
 };
 use mcp_core::registry::{ResourceProvider, TextResource, prompt};
 use mcp_core::{Registry, Server, ToolContext, ToolError, tool};
@@ -227,6 +228,141 @@ fn registry() -> Registry {
             let params = object(json!({"message": "Pick some options", "requestedSchema": schema}));
             let answer = cx.request_client("elicitation/create", params, ASK).await?;
             Ok::<_, ToolError>(format!("Elicitation completed: action={}, content={}", answer["action"], answer["content"]))
+        })
+        .input_schema(no_arguments()),
+    );
+
+    // Input-required results (the stateless era): ask, then finish once the answers come back.
+    let mrtr = |name: &str,
+                requests: fn() -> Vec<(&'static str, &'static str, Value)>,
+                finish: fn(&JsonObject) -> String,
+                stateful: bool| {
+        tool(
+            name,
+            "Needs input from the client before it can finish",
+            move |_: JsonObject, cx: ToolContext| async move {
+                if stateful {
+                    if let Some(token) = cx.request_state() {
+                        cx.open_state(token)?;
+                    }
+                }
+                let answers = cx.input_responses().cloned().unwrap_or_default();
+                // An answer that is not an object is no answer: ask again.
+                let missing: Vec<_> = requests()
+                    .into_iter()
+                    .filter(|(key, _, _)| !answers.get(*key).is_some_and(Value::is_object))
+                    .collect();
+                if missing.is_empty() {
+                    let text = finish(&answers);
+                    return Ok::<_, ToolError>(if stateful && cx.request_state().is_some() {
+                        format!("{text} (state-ok)")
+                    } else {
+                        text
+                    });
+                }
+                let asks = missing
+                    .into_iter()
+                    .map(|(key, method, params)| {
+                        (key.to_owned(), InputRequest { method: method.into(), params: params.as_object().cloned() })
+                    })
+                    .collect();
+                let state = stateful.then(|| cx.seal_state("round-1"));
+                Err(ToolError::input_required(asks, state))
+            },
+        )
+        .input_schema(no_arguments())
+    };
+    fn ask_name() -> Vec<(&'static str, &'static str, Value)> {
+        vec![(
+            "user_name",
+            "elicitation/create",
+            json!({"message": "What is your name?", "requestedSchema": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}}),
+        )]
+    }
+    fn ask_capital() -> Vec<(&'static str, &'static str, Value)> {
+        vec![(
+            "capital_question",
+            "sampling/createMessage",
+            json!({"messages": [{"role": "user", "content": {"type": "text", "text": "What is the capital of France?"}}], "maxTokens": 100}),
+        )]
+    }
+    fn ask_roots() -> Vec<(&'static str, &'static str, Value)> {
+        vec![("client_roots", "roots/list", json!({}))]
+    }
+    fn ask_confirm() -> Vec<(&'static str, &'static str, Value)> {
+        vec![(
+            "confirm",
+            "elicitation/create",
+            json!({"message": "Please confirm", "requestedSchema": {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}}),
+        )]
+    }
+    fn ask_all() -> Vec<(&'static str, &'static str, Value)> {
+        let mut all = ask_name();
+        all.push(("greeting", "sampling/createMessage", json!({"messages": [{"role": "user", "content": {"type": "text", "text": "Generate a greeting"}}], "maxTokens": 50})));
+        all.extend(ask_roots());
+        all
+    }
+    r.tool(mrtr(
+        "test_input_required_result_elicitation",
+        ask_name,
+        |a| format!("Hello, {}!", a["user_name"]["content"]["name"].as_str().unwrap_or("stranger")),
+        false,
+    ));
+    r.tool(mrtr(
+        "test_input_required_result_sampling",
+        ask_capital,
+        |a| format!("The model said: {}", a["capital_question"]["content"]["text"].as_str().unwrap_or("")),
+        false,
+    ));
+    r.tool(mrtr(
+        "test_input_required_result_list_roots",
+        ask_roots,
+        |a| format!("Roots: {}", a["client_roots"]["roots"]),
+        false,
+    ));
+    r.tool(mrtr("test_input_required_result_request_state", ask_confirm, |_| "Confirmed".into(), true));
+    r.tool(mrtr("test_input_required_result_multiple_inputs", ask_all, |a| format!("Got {} answers", a.len()), true));
+    r.tool(mrtr("test_input_required_result_tampered_state", ask_confirm, |_| "Confirmed".into(), true));
+    r.tool(
+        tool("test_input_required_result_multi_round", "Asks twice before it finishes", |_: JsonObject, cx: ToolContext| async move {
+            let round = match cx.request_state() {
+                Some(token) => cx.open_state(token)?,
+                None => "round-0".into(),
+            };
+            let answers = cx.input_responses().cloned().unwrap_or_default();
+            let ask = |key: &str, message: &str, field: &str| -> Result<String, ToolError> {
+                let params = json!({"message": message, "requestedSchema": {"type": "object", "properties": {field: {"type": "string"}}, "required": [field]}});
+                let request = InputRequest { method: "elicitation/create".into(), params: params.as_object().cloned() };
+                Err(ToolError::input_required([(key.to_owned(), request)].into_iter().collect(), Some(cx.seal_state(if key == "step1" { "round-1" } else { "round-2" }))))
+            };
+            match (round.as_str(), answers.contains_key("step1"), answers.contains_key("step2")) {
+                ("round-1", true, _) => ask("step2", "Step 2: What is your favorite color?", "color"),
+                ("round-2", _, true) => Ok(format!("Done after two rounds: color {}", answers["step2"]["content"]["color"])),
+                _ => ask("step1", "Step 1: What is your name?", "name"),
+            }
+        })
+        .input_schema(no_arguments()),
+    );
+    r.tool(
+        tool("test_input_required_result_capabilities", "Asks only for what the client can answer", |_: JsonObject, cx: ToolContext| async move {
+            if cx.input_responses().is_some() {
+                return Ok::<_, ToolError>(String::from("Thanks"));
+            }
+            let caps = cx.client_capabilities().cloned().unwrap_or_default();
+            let mut asks = std::collections::BTreeMap::new();
+            if caps.elicitation.is_some() {
+                asks.insert("name".to_owned(), InputRequest { method: "elicitation/create".into(), params: json!({"message": "Name?", "requestedSchema": {"type": "object", "properties": {"name": {"type": "string"}}}}).as_object().cloned() });
+            }
+            if caps.sampling.is_some() {
+                asks.insert("sample".to_owned(), InputRequest { method: "sampling/createMessage".into(), params: json!({"messages": [{"role": "user", "content": {"type": "text", "text": "Hi"}}], "maxTokens": 10}).as_object().cloned() });
+            }
+            if caps.roots.is_some() {
+                asks.insert("roots".to_owned(), InputRequest { method: "roots/list".into(), params: Some(JsonObject::new()) });
+            }
+            if asks.is_empty() {
+                return Ok(String::from("Nothing to ask: the client declared no capabilities"));
+            }
+            Err(ToolError::input_required(asks, None))
         })
         .input_schema(no_arguments()),
     );

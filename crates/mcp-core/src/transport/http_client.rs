@@ -116,13 +116,11 @@ pub(crate) fn start(
                         }
                         continue;
                     }
-                    let state = state.clone();
-                    tokio::spawn(async move { post_other(&state, bytes).await });
+                    // In order: `notifications/initialized` must reach the server before the
+                    // requests that follow it.
+                    post_other(&state, bytes).await;
                 }
-                Message::Response(_) => {
-                    let state = state.clone();
-                    tokio::spawn(async move { post_other(&state, bytes).await });
-                }
+                Message::Response(_) => post_other(&state, bytes).await,
             }
         }
         // Closing: end the session politely, then fail whatever is still waiting.
