@@ -350,3 +350,59 @@ async fn subscribed_clients_hear_of_resource_updates_until_they_unsubscribe() {
         "no updates after unsubscribing"
     );
 }
+
+#[tokio::test]
+async fn input_required_results_are_answered_and_retried_in_the_stateless_era() {
+    let mut registry = Registry::new();
+    registry.tool(tool("greet", "asks for a name first", |_: Nothing, cx: ToolContext| async move {
+        if let Some(token) = cx.request_state() {
+            assert_eq!(cx.open_state(token)?, "asked-name");
+        }
+        match cx.input_responses().and_then(|a| a.get("who")) {
+            Some(answer) => {
+                Ok::<_, ToolError>(format!("Hello, {}!", answer["content"]["answer"].as_str().unwrap_or("?")))
+            }
+            None => {
+                let params = json!({"message": "name?", "requestedSchema": {"type": "object"}}).as_object().cloned();
+                let request = mcp_core::protocol::InputRequest { method: "elicitation/create".into(), params };
+                Err(ToolError::input_required(
+                    [("who".to_owned(), request)].into_iter().collect(),
+                    Some(cx.seal_state("asked-name")),
+                ))
+            }
+        }
+    }));
+    let server = Server::builder(Implementation::new("asker", "1"), registry).build();
+    let connect = |options: ClientOptions| {
+        let server = server.clone();
+        async move {
+            let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+            let (r, w) = tokio::io::split(server_io);
+            tokio::spawn(async move { server.serve(r, w).await });
+            let (r, w) = tokio::io::split(client_io);
+            Client::connect("asker", r, w, options).await.expect("connects")
+        }
+    };
+    let answering = ClientOptions { input: Some(std::sync::Arc::new(Answers)), ..ClientOptions::default() };
+    let client = connect(answering).await;
+    assert_eq!(client.era(), Era::Modern);
+    let result = client.call_tool("greet", JsonObject::new()).await.expect("a result after one round");
+    assert_eq!(result.text_content(), "Hello, yes to name?!");
+
+    // Without a handler the question reaches the caller; a forged state is refused with -32602.
+    let plain = connect(ClientOptions::default()).await;
+    let Err(Error::InputRequired { result, .. }) = plain.call_tool("greet", JsonObject::new()).await else {
+        panic!("expected an input-required result")
+    };
+    assert!(result.input_requests.as_ref().is_some_and(|r| r.contains_key("who")));
+    let forged = mcp_core::protocol::CallToolParams {
+        name: "greet".into(),
+        input_responses: Some(
+            json!({"who": {"action": "accept", "content": {"answer": "x"}}}).as_object().cloned().unwrap_or_default(),
+        ),
+        request_state: Some("0000000000000000.61736b65642d6e616d65".into()),
+        ..Default::default()
+    };
+    let err = plain.request::<_, Value>("tools/call", &forged).await.expect_err("forged state");
+    assert_eq!(err.rpc_error().map(|e| e.code), Some(codes::INVALID_PARAMS), "{err}");
+}
