@@ -138,9 +138,9 @@ enum NativeServer {
     /// The built-in protocol demo tools: `echo`, `add`, `slow` (progress), a resource, a prompt.
     Builtin,
     /// The filesystem tools, confined to DIRS: a drop-in for `npx @modelcontextprotocol/server-filesystem DIRS...`.
+    /// A client that provides roots replaces DIRS with its roots; without DIRS, roots are required.
     Fs {
         /// Allowed directories.
-        #[arg(required = true)]
         dirs: Vec<PathBuf>,
         /// Largest file read whole, in bytes.
         #[arg(long, default_value_t = 10 * 1024 * 1024)]
@@ -172,7 +172,11 @@ impl NativeServer {
             NativeServer::Builtin => Ok((Registry::linked(), "mcptk")),
             NativeServer::Fs { dirs, max_read_bytes } => {
                 let limits = mcp_fs::native::Limits { max_read_bytes, ..Default::default() };
-                let server = mcp_fs::native::FsServer::open(&dirs, limits)?;
+                let server = if dirs.is_empty() {
+                    mcp_fs::native::FsServer::from_client_roots(limits)
+                } else {
+                    mcp_fs::native::FsServer::open(&dirs, limits)?
+                };
                 Ok((server.registry(), "mcptk-fs"))
             }
             NativeServer::Shell { allow, allow_interpreter, root, timeout, max_output_bytes } => {

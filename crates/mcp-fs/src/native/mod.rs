@@ -34,18 +34,68 @@ pub use ops::{Fs, Limits};
 /// The native filesystem tools over a set of allowed directories.
 #[derive(Debug, Clone)]
 pub struct FsServer {
-    fs: Arc<Fs>,
+    fs: Arc<Source>,
+}
+
+/// Where the allowed directories come from: the command line, or the client's roots.
+#[derive(Debug)]
+struct Source {
+    configured: Option<Arc<Fs>>,
+    limits: Limits,
+    /// The last roots a client gave, and the filesystem opened on them.
+    from_client: std::sync::Mutex<Option<(Vec<std::path::PathBuf>, Arc<Fs>)>>,
+}
+
+impl Source {
+    /// The filesystem for this call: the client's roots when it offers them (as the reference
+    /// server does), else the configured directories.
+    async fn resolve(&self, cx: &ToolContext) -> Result<Arc<Fs>, ToolError> {
+        if cx.client_capabilities().is_some_and(|c| c.roots.is_some()) {
+            let answer = cx.request_client("roots/list", Default::default(), std::time::Duration::from_secs(10)).await;
+            let roots: Vec<std::path::PathBuf> = answer
+                .ok()
+                .and_then(|v| v.get("roots").and_then(serde_json::Value::as_array).cloned())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|r| r.get("uri").and_then(serde_json::Value::as_str))
+                .filter_map(|uri| uri.strip_prefix("file://"))
+                .map(std::path::PathBuf::from)
+                .collect();
+            if !roots.is_empty() {
+                let mut cache = self.from_client.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if let Some((seen, fs)) = cache.as_ref() {
+                    if *seen == roots {
+                        return Ok(fs.clone());
+                    }
+                }
+                let fs = Arc::new(Fs { roots: Roots::open(&roots)?, limits: self.limits.clone() });
+                *cache = Some((roots, fs.clone()));
+                return Ok(fs);
+            }
+        }
+        self.configured.clone().ok_or_else(|| {
+            ToolError::msg(
+                "no allowed directories: start the server with directories, or use a client that provides roots",
+            )
+        })
+    }
 }
 
 impl FsServer {
     /// Allows `dirs` (each must exist and be a directory).
     pub fn open<P: AsRef<Path>>(dirs: impl IntoIterator<Item = P>, limits: Limits) -> crate::Result<Self> {
-        Ok(Self { fs: Arc::new(Fs { roots: Roots::open(dirs)?, limits }) })
+        let fs = Arc::new(Fs { roots: Roots::open(dirs)?, limits: limits.clone() });
+        Ok(Self { fs: Arc::new(Source { configured: Some(fs), limits, from_client: Default::default() }) })
     }
 
-    /// The canonical allowed directories.
+    /// A server whose allowed directories are the roots each client provides (none otherwise).
+    pub fn from_client_roots(limits: Limits) -> Self {
+        Self { fs: Arc::new(Source { configured: None, limits, from_client: Default::default() }) }
+    }
+
+    /// The canonical allowed directories given at start (the client's roots may replace them).
     pub fn allowed(&self) -> Vec<std::path::PathBuf> {
-        self.fs.roots.paths().map(Path::to_path_buf).collect()
+        self.fs.configured.iter().flat_map(|fs| fs.roots.paths().map(Path::to_path_buf)).collect()
     }
 
     /// A registry with every tool, ready to serve.
@@ -61,9 +111,10 @@ impl FsServer {
         let read_only = || annotations(true, false, false);
 
         let f = fs.clone();
-        let read_text = move |a: ReadTextArgs, _cx: ToolContext| {
+        let read_text = move |a: ReadTextArgs, cx: ToolContext| {
             let f = f.clone();
             async move {
+                let f = f.resolve(&cx).await?;
                 let (head, tail) = (count("head", a.head)?, count("tail", a.tail)?);
                 blocking(move || f.read_text(&a.path, head, tail)).await.map(text)
             }
@@ -85,9 +136,10 @@ impl FsServer {
 
         let f = fs.clone();
         registry.tool(
-            tool("read_media_file", "Reads an image or audio file as base64 with its MIME type; any other file comes back as an embedded binary resource. Only within the allowed directories.", move |a: PathArgs, _cx: ToolContext| {
+            tool("read_media_file", "Reads an image or audio file as base64 with its MIME type; any other file comes back as an embedded binary resource. Only within the allowed directories.", move |a: PathArgs, cx: ToolContext| {
                 let f = f.clone();
                 async move {
+                    let f = f.resolve(&cx).await?;
                     let (data, mime, path) = blocking(move || f.read_media(&a.path)).await?;
                     let block = if mime.starts_with("image/") || mime.starts_with("audio/") {
                         let binary = BinaryContent { data, mime_type: mime.clone(), annotations: None, meta: None };
@@ -109,9 +161,10 @@ impl FsServer {
 
         let f = fs.clone();
         registry.tool(
-            tool("read_multiple_files", "Reads several text files at once; each comes back under its path, and a file that cannot be read reports its error without failing the others. Only within the allowed directories.", move |a: MultiArgs, _cx: ToolContext| {
+            tool("read_multiple_files", "Reads several text files at once; each comes back under its path, and a file that cannot be read reports its error without failing the others. Only within the allowed directories.", move |a: MultiArgs, cx: ToolContext| {
                 let f = f.clone();
                 async move {
+                    let f = f.resolve(&cx).await?;
                     if a.paths.is_empty() {
                         return Err(ToolError::msg("`paths` needs at least one path"));
                     }
@@ -126,9 +179,10 @@ impl FsServer {
 
         let f = fs.clone();
         registry.tool(
-            tool("write_file", "Creates a file or replaces its whole content, atomically (a temporary file renamed into place). Only within the allowed directories.", move |a: WriteArgs, _cx: ToolContext| {
+            tool("write_file", "Creates a file or replaces its whole content, atomically (a temporary file renamed into place). Only within the allowed directories.", move |a: WriteArgs, cx: ToolContext| {
                 let f = f.clone();
-                async move { blocking(move || f.write(&a.path, &a.content)).await.map(text) }
+                async move {
+                    let f = f.resolve(&cx).await?; blocking(move || f.write(&a.path, &a.content)).await.map(text) }
             })
             .title("Write File")
             .input_schema(schema(json!({"path": {"type": "string"}, "content": {"type": "string"}}), &["path", "content"]))
@@ -138,9 +192,10 @@ impl FsServer {
 
         let f = fs.clone();
         registry.tool(
-            tool("edit_file", "Replaces text in a file, edit by edit (exact text first, then line by line ignoring surrounding whitespace), and returns a unified diff. With dryRun the file is left unchanged. Only within the allowed directories.", move |a: EditArgs, _cx: ToolContext| {
+            tool("edit_file", "Replaces text in a file, edit by edit (exact text first, then line by line ignoring surrounding whitespace), and returns a unified diff. With dryRun the file is left unchanged. Only within the allowed directories.", move |a: EditArgs, cx: ToolContext| {
                 let f = f.clone();
                 async move {
+                    let f = f.resolve(&cx).await?;
                     let edits: Vec<(String, String)> = a.edits.into_iter().map(|e| (e.old_text, e.new_text)).collect();
                     blocking(move || f.edit(&a.path, &edits, a.dry_run)).await.map(text)
                 }
@@ -163,9 +218,10 @@ impl FsServer {
 
         let f = fs.clone();
         registry.tool(
-            tool("create_directory", "Creates a directory and any missing parents; succeeds if it already exists. Only within the allowed directories.", move |a: PathArgs, _cx: ToolContext| {
+            tool("create_directory", "Creates a directory and any missing parents; succeeds if it already exists. Only within the allowed directories.", move |a: PathArgs, cx: ToolContext| {
                 let f = f.clone();
-                async move { blocking(move || f.create_dir(&a.path)).await.map(text) }
+                async move {
+                    let f = f.resolve(&cx).await?; blocking(move || f.create_dir(&a.path)).await.map(text) }
             })
             .title("Create Directory")
             .input_schema(path_schema())
@@ -175,9 +231,10 @@ impl FsServer {
 
         let f = fs.clone();
         registry.tool(
-            tool("list_directory", "Lists a directory, one entry per line prefixed [DIR] or [FILE], sorted by name. Only within the allowed directories.", move |a: PathArgs, _cx: ToolContext| {
+            tool("list_directory", "Lists a directory, one entry per line prefixed [DIR] or [FILE], sorted by name. Only within the allowed directories.", move |a: PathArgs, cx: ToolContext| {
                 let f = f.clone();
-                async move { blocking(move || f.list(&a.path)).await.map(text) }
+                async move {
+                    let f = f.resolve(&cx).await?; blocking(move || f.list(&a.path)).await.map(text) }
             })
             .title("List Directory")
             .input_schema(path_schema())
@@ -187,9 +244,10 @@ impl FsServer {
 
         let f = fs.clone();
         registry.tool(
-            tool("list_directory_with_sizes", "Lists a directory with file sizes, sorted by name or by size (largest first), followed by totals. Only within the allowed directories.", move |a: SizesArgs, _cx: ToolContext| {
+            tool("list_directory_with_sizes", "Lists a directory with file sizes, sorted by name or by size (largest first), followed by totals. Only within the allowed directories.", move |a: SizesArgs, cx: ToolContext| {
                 let f = f.clone();
                 async move {
+                    let f = f.resolve(&cx).await?;
                     let by_size = match a.sort_by.as_deref() {
                         None | Some("name") => false,
                         Some("size") => true,
@@ -206,9 +264,10 @@ impl FsServer {
 
         let f = fs.clone();
         registry.tool(
-            tool("directory_tree", "Returns the tree under a directory as indented JSON: each entry has `name`, `type` (file or directory) and, for directories, `children`. Symlinks are listed, not followed. Only within the allowed directories.", move |a: TreeArgs, _cx: ToolContext| {
+            tool("directory_tree", "Returns the tree under a directory as indented JSON: each entry has `name`, `type` (file or directory) and, for directories, `children`. Symlinks are listed, not followed. Only within the allowed directories.", move |a: TreeArgs, cx: ToolContext| {
                 let f = f.clone();
-                async move { blocking(move || f.tree(&a.path, &a.exclude_patterns)).await.map(text) }
+                async move {
+                    let f = f.resolve(&cx).await?; blocking(move || f.tree(&a.path, &a.exclude_patterns)).await.map(text) }
             })
             .title("Directory Tree")
             .input_schema(schema(json!({"path": {"type": "string"}, "excludePatterns": {"type": "array", "items": {"type": "string"}, "default": []}}), &["path"]))
@@ -218,9 +277,10 @@ impl FsServer {
 
         let f = fs.clone();
         registry.tool(
-            tool("move_file", "Moves or renames a file or directory; fails if the destination exists. Both paths must be within the allowed directories.", move |a: MoveArgs, _cx: ToolContext| {
+            tool("move_file", "Moves or renames a file or directory; fails if the destination exists. Both paths must be within the allowed directories.", move |a: MoveArgs, cx: ToolContext| {
                 let f = f.clone();
-                async move { blocking(move || f.rename(&a.source, &a.destination)).await.map(text) }
+                async move {
+                    let f = f.resolve(&cx).await?; blocking(move || f.rename(&a.source, &a.destination)).await.map(text) }
             })
             .title("Move File")
             .input_schema(schema(json!({"source": {"type": "string"}, "destination": {"type": "string"}}), &["source", "destination"]))
@@ -230,9 +290,10 @@ impl FsServer {
 
         let f = fs.clone();
         registry.tool(
-            tool("search_files", "Finds files and directories under a path whose relative path matches a glob (`*.rs` in the directory itself, `**/*.rs` at any depth). Returns full paths, one per line. Only within the allowed directories.", move |a: SearchArgs, _cx: ToolContext| {
+            tool("search_files", "Finds files and directories under a path whose relative path matches a glob (`*.rs` in the directory itself, `**/*.rs` at any depth). Returns full paths, one per line. Only within the allowed directories.", move |a: SearchArgs, cx: ToolContext| {
                 let f = f.clone();
-                async move { blocking(move || f.search(&a.path, &a.pattern, &a.exclude_patterns)).await.map(text) }
+                async move {
+                    let f = f.resolve(&cx).await?; blocking(move || f.search(&a.path, &a.pattern, &a.exclude_patterns)).await.map(text) }
             })
             .title("Search Files")
             .input_schema(schema(json!({"path": {"type": "string"}, "pattern": {"type": "string"}, "excludePatterns": {"type": "array", "items": {"type": "string"}, "default": []}}), &["path", "pattern"]))
@@ -242,9 +303,10 @@ impl FsServer {
 
         let f = fs.clone();
         registry.tool(
-            tool("get_file_info", "Returns size, creation, modification and access times, kind and permissions of a file or directory. Only within the allowed directories.", move |a: PathArgs, _cx: ToolContext| {
+            tool("get_file_info", "Returns size, creation, modification and access times, kind and permissions of a file or directory. Only within the allowed directories.", move |a: PathArgs, cx: ToolContext| {
                 let f = f.clone();
-                async move { blocking(move || f.info(&a.path)).await.map(text) }
+                async move {
+                    let f = f.resolve(&cx).await?; blocking(move || f.info(&a.path)).await.map(text) }
             })
             .title("Get File Info")
             .input_schema(path_schema())
@@ -257,9 +319,12 @@ impl FsServer {
             tool(
                 "list_allowed_directories",
                 "Lists the directories this server may access; everything beneath them is accessible too.",
-                move |_: NoArgs, _cx: ToolContext| {
+                move |_: NoArgs, cx: ToolContext| {
                     let f = f.clone();
-                    async move { Ok::<_, ToolError>(text(f.allowed())) }
+                    async move {
+                        let f = f.resolve(&cx).await?;
+                        Ok::<_, ToolError>(text(f.allowed()))
+                    }
                 },
             )
             .title("List Allowed Directories")

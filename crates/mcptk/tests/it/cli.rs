@@ -116,3 +116,48 @@ fn serve_fs_and_serve_shell_are_drop_in_servers() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_file(config);
 }
+
+#[derive(Debug)]
+struct OneRoot(String);
+
+#[async_trait::async_trait]
+impl mcp_core::InputHandler for OneRoot {
+    async fn roots(&self) -> Result<serde_json::Value, mcp_core::protocol::ErrorObject> {
+        Ok(serde_json::json!({"roots": [{"uri": format!("file://{}", self.0), "name": "project"}]}))
+    }
+}
+
+#[tokio::test]
+async fn serve_fs_takes_its_directories_from_the_clients_roots() {
+    let dir = tempfile::tempdir().expect("temp");
+    let root = dir.path().canonicalize().expect("canonical");
+    std::fs::write(root.join("inside.txt"), "from the client's root\n").expect("write");
+    let options = mcp_core::ClientOptions {
+        era: mcp_core::EraPreference::Handshake,
+        capabilities: mcp_core::protocol::ClientCapabilities { roots: Some(Default::default()), ..Default::default() },
+        input: Some(std::sync::Arc::new(OneRoot(root.display().to_string()))),
+        ..Default::default()
+    };
+    let server = mcp_core::config::StdioServer::new(mcptk(), ["serve", "fs"]);
+    let client = mcp_core::Client::spawn("fs", &server, options).await.expect("starts without directories");
+    let args = |v: serde_json::Value| v.as_object().cloned().unwrap_or_default();
+    let allowed = client.call_tool("list_allowed_directories", Default::default()).await.expect("result");
+    assert_eq!(allowed.text_content(), format!("Allowed directories:\n{}", root.display()));
+    let read = client
+        .call_tool("read_text_file", args(serde_json::json!({"path": root.join("inside.txt")})))
+        .await
+        .expect("result");
+    assert_eq!(read.text_content(), "from the client's root\n");
+    let outside =
+        client.call_tool("read_text_file", args(serde_json::json!({"path": "/etc/hostname"}))).await.expect("result");
+    assert!(outside.is_error());
+
+    // A client without roots gets a clear error from a server started without directories.
+    let plain = mcp_core::Client::spawn("fs", &server, mcp_core::ClientOptions::default()).await.expect("starts");
+    let refused = plain.call_tool("list_allowed_directories", Default::default()).await.expect("result");
+    assert!(
+        refused.is_error() && refused.text_content().contains("no allowed directories"),
+        "{}",
+        refused.text_content()
+    );
+}
