@@ -12,11 +12,15 @@
 mod layer;
 mod log;
 mod record;
+#[cfg(feature = "sql")]
+mod sql;
 mod verify;
 
 pub use layer::{AuditLayer, log_event_tool};
 pub use log::{AuditLog, AuditOptions};
 pub use record::{AuditRecord, GENESIS, NewRecord, arguments_digest};
+#[cfg(feature = "sql")]
+pub use sql::SqlSink;
 pub use verify::{Problem, VerifyReport, read_records, verify};
 
 /// Everything that can go wrong in `mcp-audit`.

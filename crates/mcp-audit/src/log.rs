@@ -18,11 +18,13 @@ pub struct AuditOptions {
     pub fsync: bool,
     /// The most records written in one batch (default 1024).
     pub max_batch: usize,
+    /// Receives every batch once it is durable (the SQL sink's channel).
+    pub mirror: Option<tokio::sync::mpsc::UnboundedSender<Vec<AuditRecord>>>,
 }
 
 impl Default for AuditOptions {
     fn default() -> Self {
-        Self { fsync: true, max_batch: 1024 }
+        Self { fsync: true, max_batch: 1024, mirror: None }
     }
 }
 
@@ -199,17 +201,22 @@ impl Writer {
         let first_seq = self.head.seq + 1;
         let mut text = Vec::with_capacity(batch.len() * 512);
         let mut head = self.head.clone();
+        let mut sealed = Vec::with_capacity(batch.len());
         for pending in batch {
             let record = AuditRecord::seal(head.seq + 1, now(), pending.body.clone(), head.hash.clone());
             serde_json::to_writer(&mut text, &record).map_err(std::io::Error::other)?;
             text.push(b'\n');
-            head = Head { seq: record.seq, hash: record.hash };
+            head = Head { seq: record.seq, hash: record.hash.clone() };
+            sealed.push(record);
         }
         self.file.write_all(&text)?;
         if self.options.fsync {
             self.file.sync_data()?;
         }
         self.head = head;
+        if let Some(mirror) = &self.options.mirror {
+            let _ = mirror.send(sealed);
+        }
         // The head file lets `verify` notice records cut from the end; it is advisory, so it is
         // replaced atomically but not fsynced (after a crash it may lag, never lead).
         let head_file = head_path(&self.path);

@@ -102,11 +102,15 @@ pub struct AuditConfig {
     /// `fsync` each batch before answering (default true).
     #[serde(default = "yes")]
     pub fsync: bool,
+    /// Also mirror records into this database (`sqlite://file?mode=rwc` or `postgres://...`;
+    /// `${VAR}` expands from the environment, so a password stays out of the file).
+    #[serde(default)]
+    pub sql: Option<String>,
 }
 
 impl Default for AuditConfig {
     fn default() -> Self {
-        Self { path: default_audit_path(), fsync: true }
+        Self { path: default_audit_path(), fsync: true, sql: None }
     }
 }
 
@@ -240,7 +244,7 @@ impl GatewayConfig {
                 }),
                 builtin: false,
             },
-            audit: AuditConfig { path: cwd.join(".mcptk/audit.jsonl"), fsync: true },
+            audit: AuditConfig { path: cwd.join(".mcptk/audit.jsonl"), fsync: true, sql: None },
             ..GatewayConfig::default()
         }
     }

@@ -102,9 +102,21 @@ impl Gateway {
             None => Policy::allow_all(),
         });
         let pins = config.pinning.as_ref().map(Pins::open).transpose()?.map(Arc::new);
-        let audit =
-            AuditLog::open(&config.audit.path, AuditOptions { fsync: config.audit.fsync, ..Default::default() })
-                .with_context(|| format!("opening the audit log `{}`", config.audit.path.display()))?;
+        // The optional database mirror catches up from the file before new records arrive.
+        let mirror = match &config.audit.sql {
+            Some(url) => {
+                let url = mcp_core::config::expand(url, &|v| std::env::var(v).ok(), "audit", "audit.sql".into())?;
+                let sink =
+                    mcp_audit::SqlSink::connect(&url).await.context("connecting the audit database (audit.sql)")?;
+                Some(sink.start(&config.audit.path).await?)
+            }
+            None => None,
+        };
+        let audit = AuditLog::open(
+            &config.audit.path,
+            AuditOptions { fsync: config.audit.fsync, mirror, ..Default::default() },
+        )
+        .with_context(|| format!("opening the audit log `{}`", config.audit.path.display()))?;
 
         let mut local = HashMap::new();
         if let Some(fs) = &config.native.fs {

@@ -336,3 +336,37 @@ fn config_check_names_missing_variables_without_printing_values() {
         assert!(!text.contains(&home), "a value was printed: {text}");
     }
 }
+
+#[tokio::test]
+async fn audit_records_are_mirrored_into_a_database() {
+    let s = Scratch::new();
+    let db = s.path.join("audit.db");
+    let config = s.config(json!({
+        "native": {"fs": {"roots": [s.p("")]}},
+        "audit": {"path": s.audit(), "sql": format!("sqlite://{}?mode=rwc", db.display())}
+    }));
+    let client = gateway(&config, ClientOptions::default()).await;
+    client.call_tool("fs__list_allowed_directories", JsonObject::new()).await.expect("a result");
+    let denied =
+        client.call_tool("fs__read_text_file", args(json!({"path": "/etc/hostname"}))).await.expect("a result");
+    assert!(denied.is_error());
+    client.close().await.expect("closes");
+
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&format!("sqlite://{}", db.display())).await.expect("opens the database");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let rows: Vec<(String, String, String)> = loop {
+        let rows = sqlx::query_as("SELECT tool, outcome, hash FROM mcp_audit ORDER BY seq")
+            .fetch_all(&pool)
+            .await
+            .expect("rows");
+        if rows.len() >= 2 || Instant::now() > deadline {
+            break rows;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let hashes: Vec<String> =
+        audit_records(&s.audit()).iter().map(|r| r["hash"].as_str().unwrap_or("").to_owned()).collect();
+    assert_eq!(rows.iter().map(|r| r.2.clone()).collect::<Vec<_>>(), hashes, "the table mirrors the chained file");
+    assert_eq!(rows[0].0, "list_allowed_directories");
+}
