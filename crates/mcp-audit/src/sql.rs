@@ -11,6 +11,12 @@ use tokio::sync::mpsc;
 use crate::record::AuditRecord;
 use crate::{Error, Result};
 
+/// How long to wait before retrying records the database refused.
+const RETRY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// The most refused records kept for retrying.
+const MAX_PENDING: usize = 100_000;
+
 /// Rows are keyed by `seq`, so copying a record twice changes nothing.
 const CREATE: &str = "CREATE TABLE IF NOT EXISTS mcp_audit (
     seq BIGINT PRIMARY KEY,
@@ -54,6 +60,10 @@ impl SqlSink {
         sqlx::any::install_default_drivers();
         let kind = url.split(':').next().unwrap_or("sql").to_owned();
         let pool = AnyPoolOptions::new().max_connections(2).connect(url).await.map_err(sql_error(&kind))?;
+        if kind == "sqlite" {
+            // Write-ahead logging: readers of the table (reports, dashboards) never block its writer.
+            sqlx::query("PRAGMA journal_mode=WAL").execute(&pool).await.map_err(sql_error(&kind))?;
+        }
         sqlx::query(CREATE).execute(&pool).await.map_err(sql_error(&kind))?;
         Ok(SqlSink { pool, kind })
     }
@@ -111,8 +121,8 @@ impl SqlSink {
     }
 
     /// Catches up from `log`, then returns the channel the log's writer mirrors new records into
-    /// (see [`crate::AuditOptions::mirror`]). Insert failures are logged and retried with the next
-    /// batch's catch-up on restart; the file never waits for the database.
+    /// (see [`crate::AuditOptions::mirror`]). Refused writes are retried; the file never waits
+    /// for the database.
     pub async fn start(self, log: &Path) -> Result<mpsc::UnboundedSender<Vec<AuditRecord>>> {
         let copied = self.catch_up(log).await?;
         if copied > 0 {
@@ -120,10 +130,35 @@ impl SqlSink {
         }
         let (tx, mut rx) = mpsc::unbounded_channel::<Vec<AuditRecord>>();
         tokio::spawn(async move {
-            while let Some(batch) = rx.recv().await {
-                if let Err(e) = self.insert(&batch).await {
-                    tracing::warn!(error = %e, "audit database write failed; it catches up from the file on restart");
+            // Records the database refused (busy, down) wait here and are retried; past the cap the
+            // oldest are dropped, as the file still holds them and a restart catches up.
+            let mut pending: Vec<AuditRecord> = Vec::new();
+            loop {
+                let next = if pending.is_empty() {
+                    rx.recv().await
+                } else {
+                    tokio::select! {
+                        batch = rx.recv() => batch,
+                        () = tokio::time::sleep(RETRY) => Some(Vec::new()),
+                    }
+                };
+                let Some(batch) = next else { break };
+                pending.extend(batch);
+                if pending.is_empty() {
+                    continue;
                 }
+                match self.insert(&pending).await {
+                    Ok(()) => pending.clear(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, waiting = pending.len(), "audit database write failed; retrying");
+                        if pending.len() > MAX_PENDING {
+                            pending.drain(..pending.len() - MAX_PENDING);
+                        }
+                    }
+                }
+            }
+            if !pending.is_empty() {
+                let _ = self.insert(&pending).await;
             }
         });
         Ok(tx)

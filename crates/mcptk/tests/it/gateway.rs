@@ -51,7 +51,9 @@ impl Scratch {
 }
 
 async fn gateway(config: &Path, options: ClientOptions) -> Client {
-    let server = StdioServer::new(mcptk(), ["serve", "--config", &config.display().to_string()]);
+    let mut server = StdioServer::new(mcptk(), ["serve", "--config", &config.display().to_string()]);
+    // Warnings go to the gateway's stderr, whose last lines explain a gateway that exits.
+    server.env.insert("MCPTK_LOG".into(), "warn".into());
     Client::spawn("gateway", &server, options).await.expect("the gateway starts")
 }
 
