@@ -31,6 +31,26 @@ pub use tool::{CallTool, Json, Tool, ToolContext, ToolError, ToolSet, tool};
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeExample;
 
+/// A time as RFC 3339 in UTC (`2026-11-26T18:40:00Z`, or with `.mmm` milliseconds when
+/// `millis`), without a date library.
+pub fn rfc3339(time: std::time::SystemTime, millis: bool) -> String {
+    let since = time.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let fraction = if millis { format!(".{:03}", since.subsec_millis()) } else { String::new() };
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}{fraction}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
 /// A random 128-bit identifier in hex (session ids, trace ids): unique and unguessable enough
 /// for correlation and for session ids that are also checked against the caller.
 pub fn random_id() -> String {

@@ -48,6 +48,25 @@ async fn serve(args: &[&str], token: Option<&str>) -> Served {
     served
 }
 
+/// npm's `server-everything` over HTTP (`mode` is `streamableHttp` or the old `sse`), listening.
+async fn everything_http(mode: &str) -> (Child, u16) {
+    let port = free_port();
+    let bin = crate::support::installed("tests/node/node_modules/.bin/mcp-server-everything");
+    let child = Command::new(bin)
+        .arg(mode)
+        .env("PORT", port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(Instant::now() < deadline, "server-everything ({mode}) did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (child, port)
+}
+
 fn modern(method: &str, params: Value) -> Value {
     let mut params = params;
     params["_meta"]["io.modelcontextprotocol/protocolVersion"] = json!("2026-07-28");
@@ -244,20 +263,7 @@ async fn our_http_client_speaks_both_eras_and_streams_progress() {
     client.close().await.expect("closes");
 
     // npm's reference server over Streamable HTTP: the handshake era, with a session.
-    let port = free_port();
-    let bin = crate::support::installed("tests/node/node_modules/.bin/mcp-server-everything");
-    let mut everything = Command::new(bin)
-        .arg("streamableHttp")
-        .env("PORT", port.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starts");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(Instant::now() < deadline, "server-everything did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (mut everything, port) = everything_http("streamableHttp").await;
     let server = HttpServer { url: format!("http://localhost:{port}/mcp"), headers: Default::default() };
     let client = Client::connect_http("everything", &server, ClientOptions::default()).await.expect("connects");
     assert_eq!(client.era(), Era::Handshake);
@@ -282,20 +288,7 @@ async fn the_old_http_sse_transport_is_used_for_an_old_style_server() {
     use mcp_core::protocol::Era;
     use mcp_core::{CallEvent, Client, ClientOptions};
 
-    let port = free_port();
-    let bin = crate::support::installed("tests/node/node_modules/.bin/mcp-server-everything");
-    let mut old = Command::new(bin)
-        .arg("sse")
-        .env("PORT", port.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starts");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(Instant::now() < deadline, "the old-style server did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (mut old, port) = everything_http("sse").await;
     let server = HttpServer { url: format!("http://localhost:{port}/sse"), headers: Default::default() };
     let client = Client::connect_http("old", &server, ClientOptions::default()).await.expect("connects over HTTP+SSE");
     assert_eq!(client.era(), Era::Handshake);
