@@ -66,12 +66,21 @@ pub(crate) fn spawn(name: &str, server: &StdioServer) -> Result<Spawned> {
     let stderr = child.stderr.take().ok_or_else(|| missing_pipe(name, &server.command))?;
 
     let tail = Arc::new(Mutex::new(VecDeque::with_capacity(STDERR_TAIL_LINES)));
+    // The values handed to the server in its environment are secrets as often as not: a server
+    // that prints one must not get it into our logs or into the error that explains its exit.
+    let mut secrets: Vec<String> = server.env.values().filter(|v| v.len() >= 6).cloned().collect();
+    secrets.sort_by_key(|v| std::cmp::Reverse(v.len()));
     let stderr_task = {
         let tail = tail.clone();
         let name = name.to_owned();
         tokio::spawn(async move {
             let mut lines = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
+            while let Ok(Some(mut line)) = lines.next_line().await {
+                for secret in &secrets {
+                    if line.contains(secret.as_str()) {
+                        line = line.replace(secret.as_str(), "[REDACTED]");
+                    }
+                }
                 tracing::debug!(server = %name, "stderr: {line}");
                 let mut tail = tail.lock().unwrap_or_else(PoisonError::into_inner);
                 if tail.len() == STDERR_TAIL_LINES {

@@ -118,3 +118,17 @@ async fn a_command_that_does_not_exist_is_a_spawn_error_naming_it() {
     let err = Client::spawn("ghost", &server, ClientOptions::default()).await.expect_err("cannot start");
     assert!(err.to_string().starts_with("server `ghost`: cannot start `/nonexistent/mcp-server-binary`"), "{err}");
 }
+
+#[tokio::test]
+async fn a_secret_the_server_prints_is_masked_in_the_exit_error() {
+    let mut server = StdioServer::new(
+        "python3",
+        ["-c".to_owned(), "import os, sys; sys.stderr.write('auth failed with token ' + os.environ['API_TOKEN'] + '\\n'); sys.exit(4)".to_owned()],
+    );
+    server.env.insert("API_TOKEN".into(), "tok-3f9a8b7c6d5e".into());
+    let options = ClientOptions { connect_timeout: Duration::from_secs(5), ..ClientOptions::default() };
+    let err = Client::spawn("leaky", &server, options).await.expect_err("the server exits");
+    let text = err.to_string();
+    assert!(text.contains("auth failed with token [REDACTED]"), "{text}");
+    assert!(!text.contains("tok-3f9a8b7c6d5e"), "{text}");
+}
