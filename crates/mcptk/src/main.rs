@@ -94,7 +94,9 @@ struct HttpArgs {
     #[arg(long, global = true)]
     http: Option<std::net::SocketAddr>,
     /// The environment variable holding the bearer token clients must present (required to
-    /// listen beyond loopback). The token itself never goes on the command line.
+    /// listen beyond loopback); callers with it are the principal `http`. The token itself never
+    /// goes on the command line. For several callers, `MCPTK_HTTP_TOKENS` holds
+    /// `principal=token` pairs separated by commas, so policy rules can tell them apart.
     #[arg(long, default_value = "MCPTK_HTTP_TOKEN", global = true)]
     token_env: String,
     /// A browser origin to allow besides loopback ones (repeatable).
@@ -119,6 +121,13 @@ impl HttpArgs {
         if let Ok(token) = std::env::var(&self.token_env) {
             if !token.is_empty() {
                 options.tokens.insert(token, "http".into());
+            }
+        }
+        for pair in std::env::var("MCPTK_HTTP_TOKENS").unwrap_or_default().split(',') {
+            if let Some((principal, token)) = pair.split_once('=') {
+                if !principal.trim().is_empty() && !token.trim().is_empty() {
+                    options.tokens.insert(token.trim().to_owned(), principal.trim().to_owned());
+                }
             }
         }
         options

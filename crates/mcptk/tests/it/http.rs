@@ -31,7 +31,7 @@ async fn serve(args: &[&str], token: Option<&str>) -> Served {
     let addr = format!("127.0.0.1:{port}");
     let mut command = Command::new(mcptk());
     command.args(args).args(["--http", &addr]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-    command.env_remove("MCPTK_HTTP_TOKEN");
+    command.env_remove("MCPTK_HTTP_TOKEN").env_remove("MCPTK_HTTP_TOKENS");
     if let Some(token) = token {
         command.env("MCPTK_HTTP_TOKEN", token);
     }
@@ -367,4 +367,57 @@ async fn a_dropped_session_stream_is_resumed_with_last_event_id() {
         }
     }
     assert!(text.contains("id: 1"), "{text}");
+}
+
+#[tokio::test]
+async fn each_token_is_its_own_principal_for_the_policy() {
+    let dir = tempfile::tempdir().expect("temp");
+    let config = dir.path().join("gateway.json");
+    let audit = dir.path().join("audit.jsonl");
+    let policy =
+        json!({"rules": [{"name": "alice-adds", "effect": "allow", "principals": ["alice"], "tools": ["add"]}]});
+    std::fs::write(
+        &config,
+        json!({"native": {"builtin": true}, "audit": {"path": audit}, "policy": policy}).to_string(),
+    )
+    .expect("write");
+    mcp_core::transport::install_crypto_provider();
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(mcptk())
+        .args(["serve", "--config", &config.display().to_string(), "--http", &addr])
+        .env_remove("MCPTK_HTTP_TOKEN")
+        .env("MCPTK_HTTP_TOKENS", "alice=token-of-alice-1,bob=token-of-bob-22")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(&addr).await.is_err() {
+        assert!(Instant::now() < deadline, "the gateway did not start listening");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let url = format!("http://{addr}/mcp");
+    let call = modern("tools/call", json!({"name": "builtin__add", "arguments": {"a": 1, "b": 2}}));
+    let as_caller = |token: &'static str| {
+        post_json(&url, &call)
+            .bearer_auth(token)
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", "builtin__add")
+            .send()
+    };
+    let alice: Value = as_caller("token-of-alice-1").await.expect("answers").json().await.expect("json");
+    assert_eq!(alice["result"]["structuredContent"]["sum"], 3, "{alice}");
+    let bob: Value = as_caller("token-of-bob-22").await.expect("answers").json().await.expect("json");
+    assert_eq!(bob["result"]["isError"], true, "{bob}");
+    let _ = child.kill();
+    let _ = child.wait();
+    let principals: Vec<String> = std::fs::read_to_string(&audit)
+        .expect("audit")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|r| format!("{}:{}", r["principal"].as_str().unwrap_or(""), r["decision"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(principals, ["alice:allow", "bob:deny"]);
 }
