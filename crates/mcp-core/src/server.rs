@@ -301,7 +301,12 @@ impl Handler for Connection {
                     Ok(result) => result,
                     Err(e) => match e.input() {
                         Some(input) if framing == Framing::Modern => return s.finish(input.clone(), framing),
-                        _ if e.is_invalid_params() => return Err(ErrorObject::invalid_params(e.message().to_owned())),
+                        _ if e.protocol_error().is_some() => {
+                            return Err(e
+                                .protocol_error()
+                                .cloned()
+                                .unwrap_or_else(|| ErrorObject::internal(e.message().to_owned())));
+                        }
                         _ => CallToolResult::from(e),
                     },
                 };

@@ -61,25 +61,38 @@ pub struct ToolError {
     message: String,
     /// Set when the tool cannot finish without answers from the client (`2026-07-28`).
     input: Option<Box<crate::protocol::InputRequiredResult>>,
-    /// Answer with a protocol error (-32602) instead of an `isError` result.
-    invalid_params: bool,
+    /// Answer with this JSON-RPC error instead of an `isError` result.
+    protocol: Option<crate::protocol::ErrorObject>,
 }
 
 impl ToolError {
     /// A failure with a message.
     pub fn msg(message: impl fmt::Display) -> Self {
-        Self { message: message.to_string(), input: None, invalid_params: false }
+        Self { message: message.to_string(), input: None, protocol: None }
     }
 
     /// The request itself is malformed (e.g. a forged `requestState`): the caller gets JSON-RPC
     /// error -32602 rather than a tool result.
     pub fn invalid_params(message: impl fmt::Display) -> Self {
-        Self { message: message.to_string(), input: None, invalid_params: true }
+        let message = message.to_string();
+        Self { protocol: Some(crate::protocol::ErrorObject::invalid_params(message.clone())), message, input: None }
     }
 
-    /// True for [`ToolError::invalid_params`].
-    pub fn is_invalid_params(&self) -> bool {
-        self.invalid_params
+    /// The tool needs a client capability the caller did not declare (`sampling`, `elicitation`,
+    /// `roots`): JSON-RPC error -32021 naming it.
+    pub fn missing_capability(capability: &str) -> Self {
+        let message = format!("this tool needs the client capability `{capability}`, which the client did not declare");
+        let error = crate::protocol::ErrorObject::new(
+            crate::protocol::codes::MISSING_REQUIRED_CLIENT_CAPABILITY,
+            message.clone(),
+        )
+        .with_data(serde_json::json!({ "requiredCapabilities": { capability: {} } }));
+        Self { message, input: None, protocol: Some(error) }
+    }
+
+    /// The JSON-RPC error to answer with, when this is not a tool failure but a protocol one.
+    pub fn protocol_error(&self) -> Option<&crate::protocol::ErrorObject> {
+        self.protocol.as_ref()
     }
 
     /// The tool needs answers first: the server answers with an input-required result carrying
@@ -94,11 +107,7 @@ impl ToolError {
             input_requests: (!requests.is_empty()).then_some(requests),
             request_state: state,
         };
-        Self {
-            message: "the tool needs input from the client".into(),
-            input: Some(Box::new(result)),
-            invalid_params: false,
-        }
+        Self { message: "the tool needs input from the client".into(), input: Some(Box::new(result)), protocol: None }
     }
 
     /// The message.
@@ -251,14 +260,16 @@ impl ToolContext {
         params: JsonObject,
         timeout: std::time::Duration,
     ) -> Result<Value, ToolError> {
-        let capability = match method {
-            "sampling/createMessage" => self.capabilities.as_ref().is_some_and(|c| c.sampling.is_some()),
-            "elicitation/create" => self.capabilities.as_ref().is_some_and(|c| c.elicitation.is_some()),
-            "roots/list" => self.capabilities.as_ref().is_some_and(|c| c.roots.is_some()),
-            _ => true,
+        let (declared, capability) = match method {
+            "sampling/createMessage" => (self.capabilities.as_ref().is_some_and(|c| c.sampling.is_some()), "sampling"),
+            "elicitation/create" => {
+                (self.capabilities.as_ref().is_some_and(|c| c.elicitation.is_some()), "elicitation")
+            }
+            "roots/list" => (self.capabilities.as_ref().is_some_and(|c| c.roots.is_some()), "roots"),
+            _ => (true, ""),
         };
-        if !capability {
-            return Err(ToolError::msg(format!("the client did not declare the capability `{method}` needs")));
+        if !declared {
+            return Err(ToolError::missing_capability(capability));
         }
         if self.stateless {
             return Err(ToolError::msg(format!("`{method}` cannot be sent to a client of the stateless protocol era")));

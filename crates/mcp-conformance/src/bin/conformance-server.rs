@@ -344,6 +344,23 @@ fn registry() -> Registry {
         .input_schema(no_arguments()),
     );
     r.tool(
+        tool(
+            "test_missing_capability",
+            "Needs the client's sampling capability",
+            |_: JsonObject, cx: ToolContext| async move {
+                if cx.client_capabilities().is_none_or(|c| c.sampling.is_none()) {
+                    return Err(ToolError::missing_capability("sampling"));
+                }
+                let params = object(
+                    json!({"messages": [{"role": "user", "content": {"type": "text", "text": "Hi"}}], "maxTokens": 10}),
+                );
+                let answer = cx.request_client("sampling/createMessage", params, ASK).await?;
+                Ok::<_, ToolError>(format!("sampled: {}", answer["content"]["text"]))
+            },
+        )
+        .input_schema(no_arguments()),
+    );
+    r.tool(
         tool("test_input_required_result_capabilities", "Asks only for what the client can answer", |_: JsonObject, cx: ToolContext| async move {
             if cx.input_responses().is_some() {
                 return Ok::<_, ToolError>(String::from("Thanks"));

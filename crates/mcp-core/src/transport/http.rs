@@ -508,10 +508,28 @@ async fn respond(
         return json_answer(bytes);
     }
 
+    // Until the request says something before its answer, nothing is committed: a call that
+    // finishes without notifications is answered as plain JSON, with the HTTP status its answer
+    // calls for (400 for a missing client capability, say).
+    let guard = CancelOnDrop::new(cancel);
+    let mut task = task;
+    let first = tokio::select! {
+        biased;
+        note = out_rx.recv() => note,
+        finished = &mut task => {
+            guard.disarm();
+            return json_answer(finished.unwrap_or_default());
+        }
+    };
+    // The request's connection closed without a word: its answer is all there is.
+    let Some(first) = first else {
+        let bytes = task.await.unwrap_or_default();
+        guard.disarm();
+        return json_answer(bytes);
+    };
     // An SSE stream: the request's notifications as they come, then its response. Dropping the
     // stream (the client closed it) cancels the request.
-    let guard = CancelOnDrop::new(cancel);
-    let stream = async_stream(out_rx, task, guard);
+    let stream = async_stream(first, out_rx, task, guard);
     Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "text/event-stream")
@@ -528,7 +546,10 @@ fn json_answer(bytes: Vec<u8>) -> Response {
         Ok(Message::Response(RpcResponse { outcome: Outcome::Error(e), .. })) => Some(e.code),
         _ => None,
     };
-    let status = if error == Some(codes::INVALID_REQUEST) { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let status = match error {
+        Some(codes::INVALID_REQUEST | codes::MISSING_REQUIRED_CLIENT_CAPABILITY) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::OK,
+    };
     let mut response = (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response();
     if error == Some(codes::METHOD_NOT_FOUND) {
         response.headers_mut().insert(METHOD_NOT_FOUND_MARK, HeaderValue::from_static("1"));
@@ -567,14 +588,17 @@ impl Drop for CancelOnDrop {
 }
 
 fn async_stream(
+    first: Vec<u8>,
     mut notes: mpsc::Receiver<Vec<u8>>,
     task: tokio::task::JoinHandle<Vec<u8>>,
     guard: CancelOnDrop,
 ) -> impl futures_core::Stream<Item = Result<Bytes, std::io::Error>> + Send {
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(64);
+    let _ =
+        tx.try_send(Ok(Bytes::from(format!("id: 1\nevent: message\ndata: {}\n\n", String::from_utf8_lossy(&first)))));
     tokio::spawn(async move {
         let mut task = task;
-        let mut event = 0u64;
+        let mut event = 1u64;
         let mut send = |data: &[u8]| {
             event += 1;
             Bytes::from(format!("id: {event}\nevent: message\ndata: {}\n\n", String::from_utf8_lossy(data)))

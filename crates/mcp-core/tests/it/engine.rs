@@ -311,9 +311,10 @@ async fn a_tool_can_ask_the_client_when_it_declared_the_capability() {
     assert_eq!(result.text_content(), "yes to deploy?");
 
     let plain = connect(ClientOptions { era: EraPreference::Handshake, ..ClientOptions::default() }).await;
-    let refused = plain.call_tool("ask", JsonObject::new()).await.expect("a result");
-    assert!(refused.is_error());
-    assert!(refused.text_content().contains("did not declare the capability"), "{}", refused.text_content());
+    let refused = plain.call_tool("ask", JsonObject::new()).await.expect_err("a protocol error");
+    let error = refused.rpc_error().expect("JSON-RPC error");
+    assert_eq!(error.code, codes::MISSING_REQUIRED_CLIENT_CAPABILITY, "{refused}");
+    assert_eq!(error.data.as_ref().map(|d| d["requiredCapabilities"].clone()), Some(json!({"elicitation": {}})));
 }
 
 #[tokio::test]
