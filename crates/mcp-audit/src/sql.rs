@@ -59,7 +59,9 @@ impl SqlSink {
     pub async fn connect(url: &str) -> Result<SqlSink> {
         sqlx::any::install_default_drivers();
         let kind = url.split(':').next().unwrap_or("sql").to_owned();
-        let pool = AnyPoolOptions::new().max_connections(2).connect(url).await.map_err(sql_error(&kind))?;
+        // SQLite serializes writers anyway; one connection avoids contention within the pool.
+        let connections = if kind == "sqlite" { 1 } else { 2 };
+        let pool = AnyPoolOptions::new().max_connections(connections).connect(url).await.map_err(sql_error(&kind))?;
         if kind == "sqlite" {
             // Write-ahead logging: readers of the table (reports, dashboards) never block its writer.
             sqlx::query("PRAGMA journal_mode=WAL").execute(&pool).await.map_err(sql_error(&kind))?;
