@@ -578,10 +578,26 @@ impl Client {
         self.request(methods::RESOURCES_READ, &ReadResourceParams { meta: None, uri: uri.to_owned() }).await
     }
 
-    /// Renders a prompt.
+    /// Renders a prompt, answering input-required results like [`Client::call_tool`] does.
     pub async fn get_prompt(&self, name: &str, arguments: BTreeMap<String, String>) -> Result<GetPromptResult> {
-        let params = GetPromptParams { meta: None, name: name.to_owned(), arguments: Some(arguments) };
-        self.request(methods::PROMPTS_GET, &params).await
+        let mut params = GetPromptParams {
+            meta: None,
+            name: name.to_owned(),
+            arguments: Some(arguments),
+            input_responses: None,
+            request_state: None,
+        };
+        for _ in 0..MAX_INPUT_ROUNDS {
+            match self.request(methods::PROMPTS_GET, &params).await {
+                Err(Error::InputRequired { result, .. }) if self.options.input.is_some() => {
+                    params.input_responses = Some(self.answer_inputs(&result).await?);
+                    params.request_state = result.request_state.clone();
+                }
+                other => return other,
+            }
+        }
+        Err(self
+            .protocol_error(methods::PROMPTS_GET, &format!("still asking for input after {MAX_INPUT_ROUNDS} rounds")))
     }
 
     /// Asks for completions of a prompt or template argument.

@@ -73,6 +73,17 @@ pub trait PromptProvider: Send + Sync + 'static {
     fn definition(&self) -> &Prompt;
     /// Renders it with the given arguments.
     async fn get(&self, arguments: BTreeMap<String, String>) -> Result<GetPromptResult, ToolError>;
+
+    /// Renders it with the request's context too (answers to input it asked for, the client's
+    /// capabilities). By default, [`PromptProvider::get`].
+    async fn get_with(
+        &self,
+        arguments: BTreeMap<String, String>,
+        cx: &crate::ToolContext,
+    ) -> Result<GetPromptResult, ToolError> {
+        let _ = cx;
+        self.get(arguments).await
+    }
 }
 
 /// A prompt rendered by an async function. See [`prompt`].

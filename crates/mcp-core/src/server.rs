@@ -365,11 +365,18 @@ impl Handler for Connection {
                     .prompts
                     .get(&p.name)
                     .ok_or_else(|| ErrorObject::invalid_params(format!("unknown prompt `{}`", p.name)))?;
-                let result = prompt
-                    .get(p.arguments.unwrap_or_default())
-                    .await
-                    .map_err(|e| ErrorObject::invalid_params(e.to_string()))?;
-                s.finish(result, framing)
+                let capabilities = self.client_capabilities(p.meta.as_ref());
+                let cx = ToolContext::for_request(peer, p.meta, cancel.clone(), Some(self.principal.clone()), None)
+                    .with_client_capabilities(capabilities, framing == Framing::Modern)
+                    .with_input(p.input_responses, p.request_state);
+                match prompt.get_with(p.arguments.unwrap_or_default(), &cx).await {
+                    Ok(result) => s.finish(result, framing),
+                    Err(e) => match (e.input(), e.protocol_error()) {
+                        (Some(input), _) if framing == Framing::Modern => s.finish(input.clone(), framing),
+                        (_, Some(error)) => Err(error.clone()),
+                        _ => Err(ErrorObject::invalid_params(e.to_string())),
+                    },
+                }
             }
             methods::COMPLETE => {
                 let _: CompleteParams = parse_params(params)?;

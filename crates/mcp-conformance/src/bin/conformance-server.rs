@@ -12,7 +12,7 @@ use mcp_core::protocol::{
     JsonObject, LoggingLevel, Prompt, PromptArgument, PromptMessage, Resource, ResourceContents, ResourceTemplate,
     Role,
 };
-use mcp_core::registry::{ResourceProvider, TextResource, prompt};
+use mcp_core::registry::{PromptProvider, ResourceProvider, TextResource, prompt};
 use mcp_core::{Registry, Server, ToolContext, ToolError, tool};
 use serde_json::{Value, json};
 
@@ -434,6 +434,7 @@ fn registry() -> Registry {
             ]))
         },
     ));
+    r.prompt(ContextPrompt(definition("test_input_required_result_prompt", None)));
     r.prompt(prompt(definition("test_prompt_with_image", None), move |_| async move {
         Ok(result(vec![
             PromptMessage { role: Role::User, content: Content::image(PNG, "image/png") },
@@ -441,6 +442,42 @@ fn registry() -> Registry {
         ]))
     }));
     r
+}
+
+/// A prompt that asks the client for context before it renders (input-required, `2026-07-28`).
+struct ContextPrompt(Prompt);
+
+#[async_trait]
+impl PromptProvider for ContextPrompt {
+    fn definition(&self) -> &Prompt {
+        &self.0
+    }
+
+    async fn get(&self, _arguments: std::collections::BTreeMap<String, String>) -> Result<GetPromptResult, ToolError> {
+        Err(ToolError::msg("this prompt needs context from the client, which only the stateless era can ask for"))
+    }
+
+    async fn get_with(
+        &self,
+        _arguments: std::collections::BTreeMap<String, String>,
+        cx: &ToolContext,
+    ) -> Result<GetPromptResult, ToolError> {
+        let answer = cx.input_responses().and_then(|a| a.get("user_context")).filter(|a| a.is_object());
+        let Some(answer) = answer else {
+            let params = json!({"message": "What context should the prompt use?", "requestedSchema": {"type": "object", "properties": {"context": {"type": "string"}}, "required": ["context"]}});
+            let request = InputRequest { method: "elicitation/create".into(), params: params.as_object().cloned() };
+            return Err(ToolError::input_required([("user_context".to_owned(), request)].into_iter().collect(), None));
+        };
+        let context = answer["content"]["context"].as_str().unwrap_or("none").to_owned();
+        Ok(GetPromptResult {
+            envelope: Default::default(),
+            description: None,
+            messages: vec![PromptMessage {
+                role: Role::User,
+                content: Content::text(format!("Use this context: {context}")),
+            }],
+        })
+    }
 }
 
 /// The binary resource and the template `test://template/{id}/data`.

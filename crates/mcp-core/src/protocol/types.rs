@@ -769,6 +769,12 @@ pub struct GetPromptParams {
     /// Argument values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arguments: Option<BTreeMap<String, String>>,
+    /// Answers to an earlier [`InputRequiredResult`] (`2026-07-28`).
+    #[serde(default, rename = "inputResponses", skip_serializing_if = "Option::is_none")]
+    pub input_responses: Option<JsonObject>,
+    /// Opaque state echoed back from an earlier [`InputRequiredResult`] (`2026-07-28`).
+    #[serde(default, rename = "requestState", skip_serializing_if = "Option::is_none")]
+    pub request_state: Option<String>,
 }
 
 /// One message of a prompt.
