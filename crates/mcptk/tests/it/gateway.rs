@@ -365,7 +365,7 @@ async fn audit_records_are_mirrored_into_a_database() {
         if rows.len() >= 2 || Instant::now() > deadline {
             break rows;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let hashes: Vec<String> =
         audit_records(&s.audit()).iter().map(|r| r["hash"].as_str().unwrap_or("").to_owned()).collect();
