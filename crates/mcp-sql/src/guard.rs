@@ -1,0 +1,229 @@
+//! The statement guard: the first of the two locks that keep a read-only connection read-only.
+//!
+//! A statement is parsed with the dialect of the database it will run on and let through only when it
+//! is exactly one read: a query (`SELECT`, `VALUES`, `WITH ... SELECT`, set operations of those) or an
+//! `EXPLAIN` of one. Inside the query nothing may write: no `SELECT ... INTO`, no data-modifying
+//! common table expression, no row locks, no function with a side effect outside the query (killing a
+//! backend, reading or writing server files, large objects, sequences, settings, loading extensions).
+//!
+//! The second lock is the database's own: the statement also runs in a read-only transaction, so a
+//! function missing from the list below still cannot write.
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{Expr, ObjectName, Query, SetExpr, Statement, TableFactor, Visit, Visitor};
+use sqlparser::dialect::{GenericDialect, MySqlDialect, PostgreSqlDialect, SQLiteDialect};
+use sqlparser::parser::Parser;
+
+use crate::SqlError;
+
+/// The SQL dialect a statement is parsed with: the database's own, so that what we check is what it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Postgres,
+    Sqlite,
+    MySql,
+    Generic,
+}
+
+impl Dialect {
+    /// The dialect of a connection URL's scheme (`postgres://`, `sqlite:`, `mysql://`, `mariadb://`).
+    pub fn from_url(url: &str) -> Self {
+        let scheme = url.split(':').next().unwrap_or_default().to_ascii_lowercase();
+        match scheme.as_str() {
+            "postgres" | "postgresql" => Dialect::Postgres,
+            "sqlite" => Dialect::Sqlite,
+            "mysql" | "mariadb" => Dialect::MySql,
+            _ => Dialect::Generic,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Dialect::Postgres => "PostgreSQL",
+            Dialect::Sqlite => "SQLite",
+            Dialect::MySql => "MySQL",
+            Dialect::Generic => "generic SQL",
+        }
+    }
+
+    /// Parses `sql` into its statements.
+    pub fn parse(self, sql: &str) -> Result<Vec<Statement>, SqlError> {
+        let parsed = match self {
+            Dialect::Postgres => Parser::parse_sql(&PostgreSqlDialect {}, sql),
+            Dialect::Sqlite => Parser::parse_sql(&SQLiteDialect {}, sql),
+            Dialect::MySql => Parser::parse_sql(&MySqlDialect {}, sql),
+            Dialect::Generic => Parser::parse_sql(&GenericDialect {}, sql),
+        };
+        parsed.map_err(|e| SqlError::Parse { dialect: self.name(), message: e.to_string() })
+    }
+}
+
+/// Functions whose effect reaches outside the query, matched on the last part of their name,
+/// case-insensitively. Exact names first, then prefixes that cover whole families.
+const SIDE_EFFECT_FUNCTIONS: &[&str] = &[
+    // PostgreSQL: other sessions, server files, programs, settings, sequences.
+    "pg_terminate_backend",
+    "pg_cancel_backend",
+    "pg_reload_conf",
+    "pg_rotate_logfile",
+    "pg_promote",
+    "pg_switch_wal",
+    "pg_checkpoint",
+    "set_config",
+    "nextval",
+    "setval",
+    "query_to_xml",
+    "query_to_xml_and_xmlschema",
+    "query_to_xmlschema",
+    "cursor_to_xml",
+    "pg_import_system_collations",
+    "txid_current",
+    "pg_current_xact_id",
+    // SQLite: native code and files.
+    "load_extension",
+    "writefile",
+    "readfile",
+    "fts3_tokenizer",
+    "edit",
+    // MySQL / MariaDB: server files, locks, deliberate stalls.
+    "load_file",
+    "get_lock",
+    "release_lock",
+    "release_all_locks",
+    "sleep",
+    "benchmark",
+    "sys_exec",
+    "sys_eval",
+];
+
+const SIDE_EFFECT_PREFIXES: &[&str] = &[
+    "lo_",
+    "dblink",
+    "pg_read_",
+    "pg_ls_",
+    "pg_stat_file",
+    "pg_file_",
+    "pg_advisory",
+    "pg_try_advisory",
+    "pg_create_",
+    "pg_drop_",
+    "pg_replication_",
+    "pg_logical_",
+    "pg_stat_reset",
+    "pg_wal_replay_",
+    "pg_backup_",
+    "pg_start_backup",
+    "pg_stop_backup",
+];
+
+fn side_effect_function(name: &ObjectName) -> Option<String> {
+    let last = name.0.last()?.as_ident()?.value.to_ascii_lowercase();
+    let listed =
+        SIDE_EFFECT_FUNCTIONS.contains(&last.as_str()) || SIDE_EFFECT_PREFIXES.iter().any(|p| last.starts_with(p));
+    listed.then(|| name.to_string())
+}
+
+/// Checks that `sql` is exactly one read statement in `dialect`, and returns it parsed.
+pub fn check_read_only(dialect: Dialect, sql: &str) -> Result<Statement, SqlError> {
+    let mut statements = dialect.parse(sql)?;
+    match statements.len() {
+        0 => Err(SqlError::Empty),
+        1 => {
+            let statement = statements.remove(0);
+            check_statement(&statement)?;
+            Ok(statement)
+        }
+        count => Err(SqlError::Stacked { count }),
+    }
+}
+
+fn check_statement(statement: &Statement) -> Result<(), SqlError> {
+    match statement {
+        Statement::Query(query) => match query.visit(&mut ReadOnly) {
+            ControlFlow::Break(err) => Err(err),
+            ControlFlow::Continue(()) => Ok(()),
+        },
+        // EXPLAIN ANALYZE runs the statement, so the statement itself must pass.
+        Statement::Explain { statement, .. } => check_statement(statement),
+        other => Err(SqlError::NotRead { kind: statement_kind(other) }),
+    }
+}
+
+/// The leading keywords of a statement (`DELETE`, `COPY`, `CREATE TABLE`), to name it in an error.
+pub(crate) fn statement_kind(statement: &Statement) -> String {
+    let text = statement.to_string();
+    let mut words = text.split_whitespace();
+    let first = words.next().unwrap_or("?").to_ascii_uppercase();
+    match first.as_str() {
+        "CREATE" | "DROP" | "ALTER" | "TRUNCATE" | "GRANT" | "REVOKE" => match words.next() {
+            Some(second) => format!("{first} {}", second.to_ascii_uppercase()),
+            None => first,
+        },
+        _ => first,
+    }
+}
+
+/// Walks every query, subquery and expression of a read statement and stops at the first write.
+struct ReadOnly;
+
+impl ReadOnly {
+    fn check_body(body: &SetExpr) -> ControlFlow<SqlError> {
+        match body {
+            SetExpr::Select(select) => match &select.into {
+                Some(into) => ControlFlow::Break(SqlError::SelectInto { target: into.name.to_string() }),
+                None => ControlFlow::Continue(()),
+            },
+            SetExpr::SetOperation { left, right, .. } => {
+                Self::check_body(left)?;
+                Self::check_body(right)
+            }
+            SetExpr::Insert(s) | SetExpr::Update(s) | SetExpr::Delete(s) | SetExpr::Merge(s) => {
+                ControlFlow::Break(SqlError::NestedWrite { kind: statement_kind(s) })
+            }
+            SetExpr::Query(_) | SetExpr::Values(_) | SetExpr::Table(_) => ControlFlow::Continue(()),
+        }
+    }
+}
+
+impl Visitor for ReadOnly {
+    type Break = SqlError;
+
+    fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<SqlError> {
+        if let Some(lock) = query.locks.first() {
+            return ControlFlow::Break(SqlError::Locking { clause: lock.to_string() });
+        }
+        Self::check_body(&query.body)
+    }
+
+    fn pre_visit_statement(&mut self, statement: &Statement) -> ControlFlow<SqlError> {
+        // The top statement is checked before the walk; any statement met inside a query writes.
+        ControlFlow::Break(SqlError::NestedWrite { kind: statement_kind(statement) })
+    }
+
+    fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<SqlError> {
+        if let Expr::Function(function) = expr
+            && let Some(name) = side_effect_function(&function.name)
+        {
+            return ControlFlow::Break(SqlError::SideEffectFunction { name });
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_relation(&mut self, relation: &ObjectName) -> ControlFlow<SqlError> {
+        // Table functions in FROM (`FROM pg_ls_dir('/')`) are named like relations.
+        match side_effect_function(relation) {
+            Some(name) => ControlFlow::Break(SqlError::SideEffectFunction { name }),
+            None => ControlFlow::Continue(()),
+        }
+    }
+
+    fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<SqlError> {
+        if let TableFactor::Function { name, .. } = factor
+            && let Some(name) = side_effect_function(name)
+        {
+            return ControlFlow::Break(SqlError::SideEffectFunction { name });
+        }
+        ControlFlow::Continue(())
+    }
+}

@@ -1,0 +1,99 @@
+//! The read-only guard against data-driven suites: every case in `data/refused.txt` is refused for the
+//! reason it names, every case in `data/allowed.txt` passes.
+
+use mcp_sql::{Dialect, SqlError, check_read_only};
+
+struct Case<'a> {
+    line: usize,
+    dialects: Vec<Dialect>,
+    fields: Vec<&'a str>,
+}
+
+fn cases(text: &str, fields: usize) -> Vec<Case<'_>> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .map(|(i, l)| {
+            let parts: Vec<&str> = l.splitn(fields, '|').map(str::trim).collect();
+            assert_eq!(parts.len(), fields, "line {}: expected {fields} fields: {l}", i + 1);
+            let dialects = match parts[0] {
+                "all" => vec![Dialect::Postgres, Dialect::Sqlite, Dialect::MySql],
+                "pg" => vec![Dialect::Postgres],
+                "sqlite" => vec![Dialect::Sqlite],
+                "mysql" => vec![Dialect::MySql],
+                other => panic!("line {}: unknown dialect {other}", i + 1),
+            };
+            Case { line: i + 1, dialects, fields: parts[1..].to_vec() }
+        })
+        .collect()
+}
+
+fn reason(err: &SqlError) -> &'static str {
+    match err {
+        SqlError::Parse { .. } => "parse",
+        SqlError::Empty => "empty",
+        SqlError::Stacked { .. } => "stacked",
+        SqlError::NotRead { .. } => "not-read",
+        SqlError::NestedWrite { .. } => "nested-write",
+        SqlError::SelectInto { .. } => "select-into",
+        SqlError::Locking { .. } => "locking",
+        SqlError::SideEffectFunction { .. } => "function",
+    }
+}
+
+#[test]
+fn every_refused_case_is_refused_for_its_reason() {
+    let cases = cases(include_str!("data/refused.txt"), 3);
+    assert!(cases.len() >= 60, "the suite shrank: {} cases", cases.len());
+    let mut wrong = Vec::new();
+    for case in &cases {
+        let (expected, sql) = (case.fields[0], case.fields[1]);
+        for dialect in &case.dialects {
+            match check_read_only(*dialect, sql) {
+                Ok(_) => wrong.push(format!("line {}: {dialect:?} let through: {sql}", case.line)),
+                Err(err) if reason(&err) != expected => wrong.push(format!(
+                    "line {}: {dialect:?} refused for {} instead of {expected}: {err}",
+                    case.line,
+                    reason(&err)
+                )),
+                Err(_) => {}
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn every_allowed_case_passes() {
+    let mut wrong = Vec::new();
+    for case in cases(include_str!("data/allowed.txt"), 2) {
+        for dialect in &case.dialects {
+            if let Err(err) = check_read_only(*dialect, case.fields[0]) {
+                wrong.push(format!("line {}: {dialect:?}: {err}", case.line));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn errors_name_what_was_wrong() {
+    let err = check_read_only(Dialect::Postgres, "COMMIT; DELETE FROM users").expect_err("refused");
+    assert_eq!(err.to_string(), "only one statement may run at a time; found 2 (stacked statements are refused)");
+    let err = check_read_only(Dialect::Postgres, "SELECT pg_catalog.pg_terminate_backend(1)").expect_err("refused");
+    assert!(err.to_string().contains("pg_catalog.pg_terminate_backend"), "{err}");
+    let err = check_read_only(Dialect::Postgres, "WITH d AS (DELETE FROM users RETURNING *) SELECT * FROM d")
+        .expect_err("refused");
+    assert!(err.to_string().contains("DELETE"), "{err}");
+    let err = check_read_only(Dialect::Sqlite, "DROP TABLE users").expect_err("refused");
+    assert!(err.to_string().starts_with("DROP TABLE is not a read statement"), "{err}");
+}
+
+#[test]
+fn dialect_follows_the_url_scheme() {
+    assert_eq!(Dialect::from_url("postgres://u@h/db"), Dialect::Postgres);
+    assert_eq!(Dialect::from_url("postgresql://u@h/db"), Dialect::Postgres);
+    assert_eq!(Dialect::from_url("sqlite::memory:"), Dialect::Sqlite);
+    assert_eq!(Dialect::from_url("mariadb://h/db"), Dialect::MySql);
+    assert_eq!(Dialect::from_url("oracle://h"), Dialect::Generic);
+}
