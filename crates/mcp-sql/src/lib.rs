@@ -5,8 +5,12 @@
 //! backend runs what passes inside a read-only transaction as well, so that one gap is not a hole.
 
 mod guard;
+#[cfg(feature = "native")]
+mod native;
 
 pub use guard::{Dialect, check_read_only};
+#[cfg(feature = "native")]
+pub use native::{Database, Limits, QueryResult, ResultColumn};
 
 /// Why a statement was refused or failed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -27,4 +31,12 @@ pub enum SqlError {
     Locking { clause: String },
     #[error("the function {name} has effects outside the query and is refused")]
     SideEffectFunction { name: String },
+    #[error("no native backend for `{scheme}:` URLs (SQLite and PostgreSQL are supported)")]
+    Unsupported { scheme: String },
+    #[error("the statement ran past its timeout of {after:?} and was abandoned")]
+    Timeout { after: std::time::Duration },
+    #[error("column `{column}` has type {type_name}, which has no JSON form here; cast it (`{column}::text`)")]
+    UnsupportedType { column: String, type_name: String },
+    #[error("database error: {0}")]
+    Database(String),
 }

@@ -38,6 +38,7 @@ fn reason(err: &SqlError) -> &'static str {
         SqlError::SelectInto { .. } => "select-into",
         SqlError::Locking { .. } => "locking",
         SqlError::SideEffectFunction { .. } => "function",
+        other => panic!("the guard never returns {other:?}"),
     }
 }
 

@@ -1,0 +1,319 @@
+//! The native backend: named connections through sqlx, read-only twice over.
+//!
+//! A read-only connection runs a statement only when [`check_read_only`] lets it through, and then
+//! inside the database's own read-only mode: PostgreSQL `SET TRANSACTION READ ONLY` (rolled back
+//! afterwards), SQLite `PRAGMA query_only` on every pooled connection. Results are capped in rows and
+//! bytes, with the truncation marked, and a statement that runs past its timeout is abandoned (and
+//! on PostgreSQL cancelled by the server's `statement_timeout`).
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use futures_util::TryStreamExt as _;
+use serde::Serialize;
+use serde_json::{Number, Value};
+use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
+use sqlx::{Column as _, Row as _, TypeInfo as _, ValueRef as _};
+
+use crate::{Dialect, SqlError, check_read_only};
+
+/// Caps on one statement. The defaults are safe for a model's context window.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_rows: usize,
+    pub max_bytes: usize,
+    pub statement_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_rows: 1000, max_bytes: 1 << 20, statement_timeout: Duration::from_secs(30) }
+    }
+}
+
+/// A column of a result: its name and the database's name for its type.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ResultColumn {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub type_name: String,
+}
+
+/// The rows of a query, as JSON values, and whether (and why) they stop short.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct QueryResult {
+    pub columns: Vec<ResultColumn>,
+    pub rows: Vec<Vec<Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// One named, pooled, read-only database connection.
+#[derive(Debug, Clone)]
+pub struct Database {
+    pool: Pool,
+    dialect: Dialect,
+    limits: Limits,
+}
+
+fn db_error(e: sqlx::Error) -> SqlError {
+    SqlError::Database(e.to_string())
+}
+
+impl Database {
+    /// Connects to `url` (`sqlite::memory:`, `sqlite:path.db`, `postgres://...`).
+    pub async fn connect(url: &str, limits: Limits) -> Result<Self, SqlError> {
+        let dialect = Dialect::from_url(url);
+        let pool = match dialect {
+            Dialect::Sqlite => {
+                let options: SqliteConnectOptions = url.parse().map_err(db_error)?;
+                let options = options.pragma("query_only", "ON");
+                // One connection for an in-memory database: each connection would be its own database.
+                let max = if url.contains(":memory:") { 1 } else { 4 };
+                Pool::Sqlite(
+                    SqlitePoolOptions::new().max_connections(max).connect_with(options).await.map_err(db_error)?,
+                )
+            }
+            Dialect::Postgres => Pool::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(4)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(url)
+                    .await
+                    .map_err(db_error)?,
+            ),
+            Dialect::MySql | Dialect::Generic => {
+                return Err(SqlError::Unsupported { scheme: url.split(':').next().unwrap_or_default().to_string() });
+            }
+        };
+        Ok(Database { pool, dialect, limits })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Runs one read statement with bound parameters (`$1` on PostgreSQL, `?` on SQLite).
+    pub async fn query(&self, sql: &str, params: &[Value]) -> Result<QueryResult, SqlError> {
+        check_read_only(self.dialect, sql)?;
+        let timeout = self.limits.statement_timeout;
+        match tokio::time::timeout(timeout + Duration::from_millis(500), self.run(sql, params)).await {
+            Ok(result) => result,
+            Err(_) => Err(SqlError::Timeout { after: timeout }),
+        }
+    }
+
+    async fn run(&self, sql: &str, params: &[Value]) -> Result<QueryResult, SqlError> {
+        let mut out = Collector::new(&self.limits);
+        match &self.pool {
+            Pool::Postgres(pool) => {
+                let mut tx = pool.begin().await.map_err(db_error)?;
+                sqlx::query("SET TRANSACTION READ ONLY").execute(&mut *tx).await.map_err(db_error)?;
+                let ms = self.limits.statement_timeout.as_millis().max(1);
+                sqlx::query(&format!("SET LOCAL statement_timeout = {ms}"))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                let mut query = sqlx::query(sql);
+                for p in params {
+                    query = bind_pg(query, p);
+                }
+                let mut rows = query.fetch(&mut *tx);
+                while let Some(row) = rows.try_next().await.map_err(db_error)? {
+                    if !out.push_pg(&row)? {
+                        break;
+                    }
+                }
+                drop(rows);
+                tx.rollback().await.map_err(db_error)?;
+            }
+            Pool::Sqlite(pool) => {
+                let mut conn = pool.acquire().await.map_err(db_error)?;
+                // SQLite has no statement timeout: a progress handler interrupts the statement
+                // at the deadline, so a runaway query stops instead of holding a worker forever.
+                let deadline = std::time::Instant::now() + self.limits.statement_timeout;
+                conn.lock_handle()
+                    .await
+                    .map_err(db_error)?
+                    .set_progress_handler(10_000, move || std::time::Instant::now() < deadline);
+                let mut query = sqlx::query(sql);
+                for p in params {
+                    query = bind_sqlite(query, p);
+                }
+                let outcome = async {
+                    let mut rows = query.fetch(&mut *conn);
+                    while let Some(row) = rows.try_next().await.map_err(|e| {
+                        if std::time::Instant::now() >= deadline {
+                            SqlError::Timeout { after: self.limits.statement_timeout }
+                        } else {
+                            db_error(e)
+                        }
+                    })? {
+                        if !out.push_sqlite(&row)? {
+                            break;
+                        }
+                    }
+                    Ok::<(), SqlError>(())
+                }
+                .await;
+                conn.lock_handle().await.map_err(db_error)?.remove_progress_handler();
+                outcome?;
+            }
+        }
+        Ok(out.finish())
+    }
+}
+
+macro_rules! bind_json {
+    ($name:ident, $db:ty) => {
+        fn $name<'q>(
+            query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
+            value: &Value,
+        ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>> {
+            match value {
+                Value::Null => query.bind(None::<String>),
+                Value::Bool(b) => query.bind(*b),
+                Value::Number(n) => match n.as_i64() {
+                    Some(i) => query.bind(i),
+                    None => query.bind(n.as_f64().unwrap_or(f64::NAN)),
+                },
+                Value::String(s) => query.bind(s.clone()),
+                other => query.bind(other.to_string()),
+            }
+        }
+    };
+}
+bind_json!(bind_pg, sqlx::Postgres);
+bind_json!(bind_sqlite, sqlx::Sqlite);
+
+/// Gathers rows until a cap is reached.
+struct Collector<'a> {
+    limits: &'a Limits,
+    columns: Vec<ResultColumn>,
+    rows: Vec<Vec<Value>>,
+    bytes: usize,
+    truncated: Option<String>,
+}
+
+impl<'a> Collector<'a> {
+    fn new(limits: &'a Limits) -> Self {
+        Collector { limits, columns: Vec::new(), rows: Vec::new(), bytes: 0, truncated: None }
+    }
+
+    /// Adds a row; false once a cap is reached (the row over the cap is left out and marked).
+    fn push(&mut self, row: Vec<Value>) -> bool {
+        if self.rows.len() >= self.limits.max_rows {
+            self.truncated = Some(format!(
+                "more than {} rows; only the first {} are shown",
+                self.limits.max_rows, self.limits.max_rows
+            ));
+            return false;
+        }
+        let size: usize = row.iter().map(|v| v.to_string().len() + 1).sum();
+        if self.bytes + size > self.limits.max_bytes {
+            self.truncated =
+                Some(format!("the result passed {} bytes after {} rows", self.limits.max_bytes, self.rows.len()));
+            return false;
+        }
+        self.bytes += size;
+        self.rows.push(row);
+        true
+    }
+
+    fn push_pg(&mut self, row: &PgRow) -> Result<bool, SqlError> {
+        if self.columns.is_empty() {
+            self.columns = columns(row);
+        }
+        let mut values = Vec::with_capacity(row.len());
+        for (i, column) in self.columns.iter().enumerate() {
+            values.push(pg_value(row, i, column)?);
+        }
+        Ok(self.push(values))
+    }
+
+    fn push_sqlite(&mut self, row: &SqliteRow) -> Result<bool, SqlError> {
+        if self.columns.is_empty() {
+            self.columns = columns(row);
+        }
+        let values = (0..row.len()).map(|i| sqlite_value(row, i)).collect::<Result<_, _>>()?;
+        Ok(self.push(values))
+    }
+
+    fn finish(self) -> QueryResult {
+        QueryResult { columns: self.columns, rows: self.rows, truncated: self.truncated }
+    }
+}
+
+fn columns<R: sqlx::Row>(row: &R) -> Vec<ResultColumn> {
+    row.columns()
+        .iter()
+        .map(|c| ResultColumn { name: c.name().to_string(), type_name: c.type_info().name().to_string() })
+        .collect()
+}
+
+fn float(f: f64) -> Value {
+    Number::from_f64(f).map_or(Value::Null, Value::Number)
+}
+
+fn base64(bytes: &[u8]) -> Value {
+    Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+fn pg_value(row: &PgRow, i: usize, column: &ResultColumn) -> Result<Value, SqlError> {
+    if row.try_get_raw(i).map_err(db_error)?.is_null() {
+        return Ok(Value::Null);
+    }
+    let get_err = db_error;
+    let value = match column.type_name.as_str() {
+        "BOOL" => Value::Bool(row.try_get(i).map_err(get_err)?),
+        "INT2" => Value::from(row.try_get::<i16, _>(i).map_err(get_err)?),
+        "INT4" => Value::from(row.try_get::<i32, _>(i).map_err(get_err)?),
+        "INT8" => Value::from(row.try_get::<i64, _>(i).map_err(get_err)?),
+        "OID" => Value::from(row.try_get::<sqlx::postgres::types::Oid, _>(i).map_err(get_err)?.0),
+        "FLOAT4" => float(f64::from(row.try_get::<f32, _>(i).map_err(get_err)?)),
+        "FLOAT8" => float(row.try_get::<f64, _>(i).map_err(get_err)?),
+        "NUMERIC" => Value::String(row.try_get::<rust_decimal::Decimal, _>(i).map_err(get_err)?.to_string()),
+        "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CHAR" | "CITEXT" | "UNKNOWN" => {
+            Value::String(row.try_get_unchecked::<String, _>(i).map_err(get_err)?)
+        }
+        "JSON" | "JSONB" => row.try_get::<Value, _>(i).map_err(get_err)?,
+        "UUID" => Value::String(row.try_get::<uuid::Uuid, _>(i).map_err(get_err)?.to_string()),
+        "BYTEA" => base64(&row.try_get::<Vec<u8>, _>(i).map_err(get_err)?),
+        "TIMESTAMPTZ" => {
+            Value::String(row.try_get::<chrono::DateTime<chrono::Utc>, _>(i).map_err(get_err)?.to_rfc3339())
+        }
+        "TIMESTAMP" => Value::String(row.try_get::<chrono::NaiveDateTime, _>(i).map_err(get_err)?.to_string()),
+        "DATE" => Value::String(row.try_get::<chrono::NaiveDate, _>(i).map_err(get_err)?.to_string()),
+        "TIME" => Value::String(row.try_get::<chrono::NaiveTime, _>(i).map_err(get_err)?.to_string()),
+        "TEXT[]" | "VARCHAR[]" | "NAME[]" => Value::from(row.try_get::<Vec<String>, _>(i).map_err(get_err)?),
+        "INT4[]" => Value::from(row.try_get::<Vec<i32>, _>(i).map_err(get_err)?),
+        "INT8[]" => Value::from(row.try_get::<Vec<i64>, _>(i).map_err(get_err)?),
+        other => {
+            return Err(SqlError::UnsupportedType { column: column.name.clone(), type_name: other.to_string() });
+        }
+    };
+    Ok(value)
+}
+
+fn sqlite_value(row: &SqliteRow, i: usize) -> Result<Value, SqlError> {
+    let raw = row.try_get_raw(i).map_err(db_error)?;
+    if raw.is_null() {
+        return Ok(Value::Null);
+    }
+    // SQLite types values, not columns: decode by the value's storage class.
+    let storage = raw.type_info().name().to_string();
+    let value = match storage.as_str() {
+        "INTEGER" => Value::from(row.try_get_unchecked::<i64, _>(i).map_err(db_error)?),
+        "REAL" => float(row.try_get_unchecked::<f64, _>(i).map_err(db_error)?),
+        "BLOB" => base64(&row.try_get_unchecked::<Vec<u8>, _>(i).map_err(db_error)?),
+        _ => Value::String(row.try_get_unchecked::<String, _>(i).map_err(db_error)?),
+    };
+    Ok(value)
+}

@@ -1,0 +1,262 @@
+//! The native backend against real databases: SQLite (a file) always, PostgreSQL when
+//! `MCPTK_TEST_POSTGRES_URL` is set (CI starts Debian's PostgreSQL and sets it, with
+//! `MCPTK_REQUIRE_POSTGRES=1` making its absence a failure). The same suite runs on both.
+
+use std::time::Duration;
+
+use mcp_sql::{Database, Dialect, Limits, SqlError};
+use serde_json::{Value, json};
+
+const SETUP: &str = "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, score REAL);
+    CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INTEGER, total INTEGER);
+    INSERT INTO users (id, name, score) VALUES (1, 'ada', 9.5), (2, 'bob', NULL), (3, 'eve', 1.25);
+    INSERT INTO orders (id, user_id, total) VALUES (10, 1, 100), (11, 3, 7);";
+
+/// A database with the fixture tables, a writer to inspect it behind the backend's back, and the URL
+/// the backend under test connects with.
+struct Fixture {
+    dialect: Dialect,
+    url: String,
+    writer: Writer,
+    _dir: Option<tempfile::TempDir>,
+}
+
+enum Writer {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl Fixture {
+    async fn sqlite() -> Fixture {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite:{}", dir.path().join("t.db").display());
+        let options: sqlx::sqlite::SqliteConnectOptions =
+            url.parse::<sqlx::sqlite::SqliteConnectOptions>().expect("url").create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.expect("sqlite");
+        sqlx::raw_sql(SETUP).execute(&pool).await.expect("setup");
+        Fixture { dialect: Dialect::Sqlite, url, writer: Writer::Sqlite(pool), _dir: Some(dir) }
+    }
+
+    /// A fresh schema on the test server, made the search path of every connection to it.
+    async fn postgres() -> Option<Fixture> {
+        let Ok(base) = std::env::var("MCPTK_TEST_POSTGRES_URL") else {
+            assert!(
+                std::env::var("MCPTK_REQUIRE_POSTGRES").is_err(),
+                "MCPTK_REQUIRE_POSTGRES is set but MCPTK_TEST_POSTGRES_URL is not"
+            );
+            eprintln!("skipped PostgreSQL: set MCPTK_TEST_POSTGRES_URL to run against it");
+            return None;
+        };
+        let schema = format!("mcp_sql_{}", std::process::id() ^ rand_suffix());
+        let admin = sqlx::PgPool::connect(&base).await.expect("postgres");
+        sqlx::raw_sql(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.expect("schema");
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+        let pool = sqlx::PgPool::connect(&url).await.expect("postgres");
+        sqlx::raw_sql(SETUP).execute(&pool).await.expect("setup");
+        Some(Fixture { dialect: Dialect::Postgres, url, writer: Writer::Postgres(pool), _dir: None })
+    }
+
+    async fn all() -> Vec<Fixture> {
+        let mut all = vec![Fixture::sqlite().await];
+        all.extend(Fixture::postgres().await);
+        all
+    }
+
+    async fn database(&self, limits: Limits) -> Database {
+        Database::connect(&self.url, limits).await.expect("connect")
+    }
+
+    /// Everything in the fixture tables, read by the writer, to show nothing changed.
+    async fn snapshot(&self) -> String {
+        let query = match self.dialect {
+            Dialect::Postgres => {
+                "SELECT string_agg(id || '=' || name || '=' || coalesce(score::text, '-'), ',' ORDER BY id) FROM users"
+            }
+            _ => {
+                "SELECT group_concat(id || '=' || name || '=' || coalesce(score, '-'), ',') FROM (SELECT * FROM users ORDER BY id)"
+            }
+        };
+        let orders = "SELECT count(*) FROM orders";
+        match &self.writer {
+            Writer::Sqlite(p) => {
+                let u: String = sqlx::query_scalar(query).fetch_one(p).await.expect("snapshot");
+                let o: i64 = sqlx::query_scalar(orders).fetch_one(p).await.expect("snapshot");
+                format!("{u}|{o}")
+            }
+            Writer::Postgres(p) => {
+                let u: String = sqlx::query_scalar(query).fetch_one(p).await.expect("snapshot");
+                let o: i64 = sqlx::query_scalar(orders).fetch_one(p).await.expect("snapshot");
+                format!("{u}|{o}")
+            }
+        }
+    }
+
+    async fn execute(&self, sql: &str) {
+        match &self.writer {
+            Writer::Sqlite(p) => sqlx::raw_sql(sql).execute(p).await.map(drop),
+            Writer::Postgres(p) => sqlx::raw_sql(sql).execute(p).await.map(drop),
+        }
+        .expect("writer statement");
+    }
+}
+
+fn rand_suffix() -> u32 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos())
+}
+
+fn param(dialect: Dialect, n: usize) -> String {
+    match dialect {
+        Dialect::Postgres => format!("${n}"),
+        _ => "?".to_string(),
+    }
+}
+
+#[tokio::test]
+async fn reads_with_bound_parameters_and_typed_results() {
+    for f in Fixture::all().await {
+        let db = f.database(Limits::default()).await;
+        let sql = format!(
+            "SELECT id, name, score FROM users WHERE name = {} OR id = {} ORDER BY id",
+            param(f.dialect, 1),
+            param(f.dialect, 2)
+        );
+        // The name parameter carries an injection attempt: bound, it is only a string.
+        let result = db.query(&sql, &[json!("ada' OR '1'='1"), json!(3)]).await.expect("query");
+        let names: Vec<&str> = result.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["id", "name", "score"], "{:?}", f.dialect);
+        assert_eq!(result.rows, vec![vec![json!(3), json!("eve"), json!(1.25)]], "{:?}", f.dialect);
+        assert_eq!(result.truncated, None);
+
+        let result = db.query("SELECT id, score FROM users ORDER BY id", &[]).await.expect("query");
+        assert_eq!(result.rows[1], vec![json!(2), Value::Null], "NULL comes back as null");
+    }
+}
+
+#[tokio::test]
+async fn every_refused_statement_leaves_the_database_unchanged() {
+    let cases = include_str!("data/refused.txt");
+    for f in Fixture::all().await {
+        let db = f.database(Limits::default()).await;
+        let before = f.snapshot().await;
+        let tag = match f.dialect {
+            Dialect::Postgres => "pg",
+            _ => "sqlite",
+        };
+        let mut ran = 0;
+        for line in cases.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
+            let parts: Vec<&str> = line.splitn(3, '|').map(str::trim).collect();
+            if parts[0] != "all" && parts[0] != tag {
+                continue;
+            }
+            ran += 1;
+            let err = db.query(parts[2], &[]).await.expect_err(parts[2]);
+            assert!(!matches!(err, SqlError::Database(_)), "refused only by the database: {line}: {err}");
+        }
+        assert!(ran > 20, "{:?}: only {ran} cases", f.dialect);
+        assert_eq!(f.snapshot().await, before, "{:?}: the database changed", f.dialect);
+    }
+}
+
+#[tokio::test]
+async fn the_read_only_mode_is_a_second_lock() {
+    for f in Fixture::all().await {
+        let db = f.database(Limits::default()).await;
+        let before = f.snapshot().await;
+        match f.dialect {
+            Dialect::Postgres => {
+                // A function the guard cannot know writes: only the read-only transaction stops it.
+                f.execute(
+                    "CREATE FUNCTION purge() RETURNS integer LANGUAGE sql VOLATILE AS \
+                     'DELETE FROM users; SELECT 0'",
+                )
+                .await;
+                let err = db.query("SELECT purge()", &[]).await.expect_err("purge ran");
+                assert!(err.to_string().contains("read-only transaction"), "{err}");
+            }
+            _ => {
+                let result = db.query("SELECT * FROM pragma_query_only", &[]).await.expect("pragma");
+                assert_eq!(result.rows, vec![vec![json!(1)]], "query_only is on");
+            }
+        }
+        assert_eq!(f.snapshot().await, before, "{:?}", f.dialect);
+    }
+}
+
+#[tokio::test]
+async fn results_are_capped_and_the_cut_is_marked() {
+    for f in Fixture::all().await {
+        let rows = f.database(Limits { max_rows: 2, ..Limits::default() }).await;
+        let result = rows.query("SELECT id FROM users ORDER BY id", &[]).await.expect("query");
+        assert_eq!(result.rows, vec![vec![json!(1)], vec![json!(2)]]);
+        assert!(result.truncated.as_deref().is_some_and(|t| t.contains("more than 2 rows")));
+
+        let bytes = f.database(Limits { max_bytes: 12, ..Limits::default() }).await;
+        let result = bytes.query("SELECT name FROM users ORDER BY id", &[]).await.expect("query");
+        assert_eq!(result.rows.len(), 2, "{:?}", result);
+        assert!(result.truncated.as_deref().is_some_and(|t| t.contains("12 bytes")));
+    }
+}
+
+#[tokio::test]
+async fn a_runaway_statement_is_stopped_at_its_timeout() {
+    for f in Fixture::all().await {
+        let limits = Limits { statement_timeout: Duration::from_millis(300), ..Limits::default() };
+        let db = f.database(limits).await;
+        let sql = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) \
+                   SELECT count(*) FROM n";
+        let err = db.query(sql, &[]).await.expect_err("endless query returned");
+        let text = err.to_string();
+        assert!(text.contains("timeout") || text.contains("statement timeout"), "{:?}: {text}", f.dialect);
+        // The connection is still usable afterwards.
+        db.query("SELECT 1", &[]).await.expect("usable after a timeout");
+    }
+}
+
+#[tokio::test]
+async fn postgres_types_have_json_forms() {
+    let Some(f) = Fixture::postgres().await else { return };
+    let db = f.database(Limits::default()).await;
+    let sql = "SELECT true AS b, 7::int2 AS s, 2::int8 AS l, 1.50::numeric AS n, 0.5::float4 AS f, \
+               '{\"a\": [1]}'::jsonb AS j, 'hi'::bytea AS bin, DATE '2026-11-26' AS d, \
+               TIMESTAMPTZ '2026-11-26 10:00:00+00' AS ts, \
+               '6f1c1b1e-8a44-4c5e-9d0e-0b5f7f5d2a10'::uuid AS u, ARRAY['x', 'y'] AS arr, NULL::int AS nothing";
+    let result = db.query(sql, &[]).await.expect("query");
+    let types: Vec<&str> = result.columns.iter().map(|c| c.type_name.as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "BOOL",
+            "INT2",
+            "INT8",
+            "NUMERIC",
+            "FLOAT4",
+            "JSONB",
+            "BYTEA",
+            "DATE",
+            "TIMESTAMPTZ",
+            "UUID",
+            "TEXT[]",
+            "INT4"
+        ]
+    );
+    assert_eq!(
+        result.rows[0],
+        vec![
+            json!(true),
+            json!(7),
+            json!(2),
+            json!("1.50"),
+            json!(0.5),
+            json!({"a": [1]}),
+            json!("aGk="),
+            json!("2026-11-26"),
+            json!("2026-11-26T10:00:00+00:00"),
+            json!("6f1c1b1e-8a44-4c5e-9d0e-0b5f7f5d2a10"),
+            json!(["x", "y"]),
+            Value::Null,
+        ]
+    );
+    let err = db.query("SELECT '127.0.0.1'::inet AS addr", &[]).await.expect_err("inet has no JSON form");
+    assert!(err.to_string().contains("`addr` has type INET"), "{err}");
+}
