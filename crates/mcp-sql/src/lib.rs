@@ -7,10 +7,14 @@
 mod guard;
 #[cfg(feature = "native")]
 mod native;
+#[cfg(feature = "native")]
+mod server;
 
 pub use guard::{Dialect, check_read_only};
 #[cfg(feature = "native")]
 pub use native::{Database, Limits, QueryResult, ResultColumn};
+#[cfg(feature = "native")]
+pub use server::SqlServer;
 
 /// Why a statement was refused or failed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -33,7 +33,7 @@ impl Default for Limits {
 }
 
 /// A column of a result: its name and the database's name for its type.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema, PartialEq, Eq)]
 pub struct ResultColumn {
     pub name: String,
     #[serde(rename = "type")]
@@ -41,7 +41,7 @@ pub struct ResultColumn {
 }
 
 /// The rows of a query, as JSON values, and whether (and why) they stop short.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema, PartialEq)]
 pub struct QueryResult {
     pub columns: Vec<ResultColumn>,
     pub rows: Vec<Vec<Value>>,

@@ -173,10 +173,26 @@ enum NativeServer {
         #[arg(long, default_value_t = 1024 * 1024)]
         max_output_bytes: usize,
     },
+    /// Read-only SQL over one database: `read_query`, `query`, `list_tables`, `describe_table`.
+    Sql {
+        /// The database: `sqlite:path.db`, `sqlite::memory:` (the default), `postgres://user@host/db`.
+        /// A password is best given as `${VAR}` in a config file or through PGPASSWORD.
+        #[arg(default_value = "sqlite::memory:")]
+        url: String,
+        /// Rows returned at most; the cut is marked.
+        #[arg(long, default_value_t = 1000)]
+        max_rows: usize,
+        /// Bytes of rows returned at most; the cut is marked.
+        #[arg(long, default_value_t = 1024 * 1024)]
+        max_bytes: usize,
+        /// Seconds a statement may run.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+    },
 }
 
 impl NativeServer {
-    fn registry(self) -> anyhow::Result<(Registry, &'static str)> {
+    async fn registry(self) -> anyhow::Result<(Registry, &'static str)> {
         match self {
             NativeServer::Builtin => Ok((Registry::linked(), "mcptk")),
             NativeServer::Fs { dirs, max_read_bytes } => {
@@ -199,6 +215,11 @@ impl NativeServer {
                     ..Default::default()
                 };
                 Ok((mcp_shell::native::ShellServer::new(config)?.registry(), "mcptk-shell"))
+            }
+            NativeServer::Sql { url, max_rows, max_bytes, timeout } => {
+                let limits = mcp_sql::Limits { max_rows, max_bytes, statement_timeout: Duration::from_secs(timeout) };
+                let db = mcp_sql::Database::connect(&url, limits).await?;
+                Ok((mcp_sql::SqlServer::new(db).registry(), "mcptk-sql"))
             }
         }
     }
@@ -262,7 +283,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve { native: Some(native), config: _, page_size, max_message_bytes, http } => {
-            let (registry, name) = native.registry()?;
+            let (registry, name) = native.registry().await?;
             let server = Server::builder(Implementation::new(name, env!("CARGO_PKG_VERSION")), registry)
                 .page_size(page_size)
                 .max_message_bytes(max_message_bytes)

@@ -117,6 +117,63 @@ fn serve_fs_and_serve_shell_are_drop_in_servers() {
     let _ = std::fs::remove_file(config);
 }
 
+#[tokio::test]
+async fn serve_sql_is_a_read_only_drop_in_server() {
+    let dir = tempfile::tempdir().expect("temp");
+    let url = format!("sqlite:{}", dir.path().join("shop.db").display());
+    let options: sqlx::sqlite::SqliteConnectOptions = url.parse().expect("url");
+    let pool = sqlx::SqlitePool::connect_with(options.create_if_missing(true)).await.expect("sqlite");
+    sqlx::raw_sql(
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, price REAL DEFAULT 0);
+         INSERT INTO items (id, name, price) VALUES (1, 'tea', 2.5), (2, 'cake', 4.0);",
+    )
+    .execute(&pool)
+    .await
+    .expect("setup");
+
+    let server = mcp_core::config::StdioServer::new(mcptk(), ["serve", "sql", url.as_str(), "--max-rows", "1"]);
+    let client = mcp_core::Client::spawn("sql", &server, mcp_core::ClientOptions::default()).await.expect("starts");
+    let args = |v: serde_json::Value| v.as_object().cloned().unwrap_or_default();
+    let names: Vec<String> = client.list_tools().await.expect("tools").into_iter().map(|t| t.name).collect();
+    for expected in ["read_query", "query", "list_tables", "describe_table"] {
+        assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
+    }
+
+    let tables = client.call_tool("list_tables", Default::default()).await.expect("result");
+    assert_eq!(
+        tables.structured_content.as_ref().map(|v| v["rows"].clone()),
+        Some(serde_json::json!([["main", "items", "table"]]))
+    );
+    let described =
+        client.call_tool("describe_table", args(serde_json::json!({"table_name": "items"}))).await.expect("result");
+    let rows = described.structured_content.expect("structured")["rows"].clone();
+    assert_eq!(rows[0], serde_json::json!(["id", "INTEGER", 1, null, 1]), "{rows}");
+
+    let read = client
+        .call_tool(
+            "read_query",
+            args(
+                serde_json::json!({"query": "SELECT name, price FROM items WHERE id >= ? ORDER BY id", "params": [1]}),
+            ),
+        )
+        .await
+        .expect("result");
+    let read = read.structured_content.expect("structured");
+    assert_eq!(read["rows"], serde_json::json!([["tea", 2.5]]));
+    assert_eq!(read["truncated"], "more than 1 rows; only the first 1 are shown");
+
+    for (sql, says) in [
+        ("COMMIT; DELETE FROM items", "stacked"),
+        ("DELETE FROM items", "DELETE is not a read statement"),
+        ("SELECT load_extension('/tmp/x.so')", "load_extension"),
+    ] {
+        let refused = client.call_tool("query", args(serde_json::json!({"sql": sql}))).await.expect("result");
+        assert!(refused.is_error() && refused.text_content().contains(says), "{sql}: {}", refused.text_content());
+    }
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM items").fetch_one(&pool).await.expect("count");
+    assert_eq!(count, 2, "nothing was deleted");
+}
+
 #[derive(Debug)]
 struct OneRoot(String);
 

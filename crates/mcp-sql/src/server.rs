@@ -1,0 +1,169 @@
+//! The native SQL tools over one [`Database`], named and shaped like the reference servers' so that a
+//! client written for them works unchanged: `read_query` / `list_tables` / `describe_table` (the
+//! SQLite server) and `query` (the Postgres server). Every one is a read through the guard.
+
+use std::sync::Arc;
+
+use mcp_core::protocol::ToolAnnotations;
+use mcp_core::{Json, Registry, ToolContext, ToolError, tool};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::{Database, Dialect, QueryResult};
+
+/// The SQL tools over one database.
+#[derive(Debug, Clone)]
+pub struct SqlServer {
+    db: Arc<Database>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ReadQueryArgs {
+    /// One read statement (SELECT, WITH ... SELECT, VALUES, EXPLAIN).
+    query: String,
+    /// Values for the statement's placeholders (`?` on SQLite, `$1` on PostgreSQL), bound, never spliced.
+    #[serde(default)]
+    params: Vec<Value>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct QueryArgs {
+    /// One read statement (SELECT, WITH ... SELECT, VALUES, EXPLAIN).
+    sql: String,
+    /// Values for the statement's placeholders, bound, never spliced.
+    #[serde(default)]
+    params: Vec<Value>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct NoArgs {}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct DescribeArgs {
+    /// The table (or view) to describe.
+    table_name: String,
+}
+
+fn read_only() -> ToolAnnotations {
+    ToolAnnotations {
+        title: None,
+        read_only_hint: Some(true),
+        destructive_hint: Some(false),
+        idempotent_hint: Some(true),
+        open_world_hint: Some(false),
+    }
+}
+
+impl SqlServer {
+    pub fn new(db: Database) -> Self {
+        SqlServer { db: Arc::new(db) }
+    }
+
+    /// A registry with the SQL tools.
+    pub fn registry(&self) -> Registry {
+        let mut registry = Registry::new();
+        self.register(&mut registry);
+        registry
+    }
+
+    /// Adds the SQL tools to `registry`.
+    pub fn register(&self, registry: &mut Registry) {
+        let db = self.db.clone();
+        registry.tool(
+            tool(
+                "read_query",
+                "Runs one read-only SQL statement and returns its columns (with types) and rows. \
+                 Placeholders take values from `params`. Writes, stacked statements and \
+                 side-effecting functions are refused.",
+                move |a: ReadQueryArgs, _cx: ToolContext| {
+                    let db = db.clone();
+                    async move { run(&db, &a.query, &a.params).await }
+                },
+            )
+            .title("Read Query")
+            .annotations(read_only()),
+        );
+        let db = self.db.clone();
+        registry.tool(
+            tool("query", "Run a read-only SQL query", move |a: QueryArgs, _cx: ToolContext| {
+                let db = db.clone();
+                async move { run(&db, &a.sql, &a.params).await }
+            })
+            .title("Query")
+            .annotations(read_only()),
+        );
+        let db = self.db.clone();
+        registry.tool(
+            tool("list_tables", "Lists the tables and views of the database.", move |_: NoArgs, _cx: ToolContext| {
+                let db = db.clone();
+                async move {
+                    let sql = match db.dialect() {
+                        Dialect::Postgres => {
+                            "SELECT table_schema::text AS schema, table_name::text AS name, \
+                                 table_type::text AS type FROM information_schema.tables \
+                                 WHERE table_schema NOT IN ('pg_catalog', 'information_schema') \
+                                 ORDER BY 1, 2"
+                        }
+                        _ => {
+                            "SELECT 'main' AS schema, name, type FROM sqlite_master \
+                                 WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' ORDER BY name"
+                        }
+                    };
+                    run(&db, sql, &[]).await
+                }
+            })
+            .title("List Tables")
+            .annotations(read_only()),
+        );
+        let db = self.db.clone();
+        registry.tool(
+            tool(
+                "describe_table",
+                "Describes a table's columns: name, type, whether it may be null, default, primary key.",
+                move |a: DescribeArgs, _cx: ToolContext| {
+                    let db = db.clone();
+                    async move { describe(&db, &a.table_name).await }
+                },
+            )
+            .title("Describe Table")
+            .annotations(read_only()),
+        );
+    }
+}
+
+async fn run(db: &Database, sql: &str, params: &[Value]) -> Result<Json<QueryResult>, ToolError> {
+    Ok(Json(db.query(sql, params).await?))
+}
+
+async fn describe(db: &Database, table: &str) -> Result<Json<QueryResult>, ToolError> {
+    let (sql, param) = match db.dialect() {
+        Dialect::Postgres => (
+            "SELECT c.column_name::text AS name, c.data_type::text AS type, \
+             (c.is_nullable = 'YES') AS nullable, c.column_default::text AS default, \
+             EXISTS (SELECT 1 FROM information_schema.key_column_usage k \
+                     JOIN information_schema.table_constraints t \
+                       ON t.constraint_name = k.constraint_name AND t.table_schema = k.table_schema \
+                     WHERE t.constraint_type = 'PRIMARY KEY' AND k.table_schema = c.table_schema \
+                       AND k.table_name = c.table_name AND k.column_name = c.column_name) AS primary_key \
+             FROM information_schema.columns c \
+             WHERE c.table_name = $1 AND c.table_schema::text = ANY(current_schemas(false)) \
+             ORDER BY c.ordinal_position",
+            table,
+        ),
+        _ => (
+            "SELECT name, type, (\"notnull\" = 0) AS nullable, dflt_value AS \"default\", (pk > 0) AS primary_key \
+             FROM pragma_table_info(?) ORDER BY cid",
+            table,
+        ),
+    };
+    let result = db.query(sql, &[Value::from(param)]).await?;
+    if result.rows.is_empty() {
+        return Err(ToolError::msg(format!("no table or view named `{table}`")));
+    }
+    Ok(Json(result))
+}
