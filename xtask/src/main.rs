@@ -50,6 +50,7 @@ fn main() -> Result<()> {
                 ("mcp-core", "stdio_roundtrip"),
                 ("mcp-core", "http_load"),
                 ("mcp-fs", "read_text_file"),
+                ("mcp-sql", "query_roundtrip"),
                 ("mcp-audit", "pipeline"),
             ] {
                 run(Command::new("cargo").args(["bench", "--all-features", "-p", package, "--bench", bench]))?;

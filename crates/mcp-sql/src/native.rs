@@ -1,7 +1,7 @@
 //! The native backend: named connections through sqlx, read-only twice over.
 //!
 //! A read-only connection runs a statement only when [`check_read_only`] lets it through, and then
-//! inside the database's own read-only mode: PostgreSQL `SET TRANSACTION READ ONLY` (rolled back
+//! inside the database's own read-only mode: PostgreSQL `BEGIN READ ONLY` (rolled back
 //! afterwards), SQLite `PRAGMA query_only` on every pooled connection. Results are capped in rows and
 //! bytes, with the truncation marked, and a statement that runs past its timeout is abandoned (and
 //! on PostgreSQL cancelled by the server's `statement_timeout`).
@@ -12,7 +12,7 @@ use base64::Engine as _;
 use futures_util::TryStreamExt as _;
 use serde::Serialize;
 use serde_json::{Number, Value};
-use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
 use sqlx::{Column as _, Row as _, TypeInfo as _, ValueRef as _};
 
@@ -81,14 +81,20 @@ impl Database {
                     SqlitePoolOptions::new().max_connections(max).connect_with(options).await.map_err(db_error)?,
                 )
             }
-            Dialect::Postgres => Pool::Postgres(
-                PgPoolOptions::new()
-                    .max_connections(4)
-                    .acquire_timeout(Duration::from_secs(10))
-                    .connect(url)
-                    .await
-                    .map_err(db_error)?,
-            ),
+            Dialect::Postgres => {
+                // The statement timeout rides in the startup packet: no extra round trip per query.
+                let options: PgConnectOptions = url.parse().map_err(db_error)?;
+                let ms = limits.statement_timeout.as_millis().max(1).to_string();
+                let options = options.options([("statement_timeout", ms)]);
+                Pool::Postgres(
+                    PgPoolOptions::new()
+                        .max_connections(4)
+                        .acquire_timeout(Duration::from_secs(10))
+                        .connect_with(options)
+                        .await
+                        .map_err(db_error)?,
+                )
+            }
             Dialect::MySql | Dialect::Generic => {
                 return Err(SqlError::Unsupported { scheme: url.split(':').next().unwrap_or_default().to_string() });
             }
@@ -114,13 +120,8 @@ impl Database {
         let mut out = Collector::new(&self.limits);
         match &self.pool {
             Pool::Postgres(pool) => {
-                let mut tx = pool.begin().await.map_err(db_error)?;
-                sqlx::query("SET TRANSACTION READ ONLY").execute(&mut *tx).await.map_err(db_error)?;
-                let ms = self.limits.statement_timeout.as_millis().max(1);
-                sqlx::query(&format!("SET LOCAL statement_timeout = {ms}"))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
+                // Rolled back when done, or when dropped mid-way (a timeout): never left open.
+                let mut tx = pool.begin_with("BEGIN READ ONLY").await.map_err(db_error)?;
                 let mut query = sqlx::query(sql);
                 for p in params {
                     query = bind_pg(query, p);
@@ -138,6 +139,7 @@ impl Database {
                 let mut conn = pool.acquire().await.map_err(db_error)?;
                 // SQLite has no statement timeout: a progress handler interrupts the statement
                 // at the deadline, so a runaway query stops instead of holding a worker forever.
+                // Only this code uses the pool, and each statement replaces the handler first.
                 let deadline = std::time::Instant::now() + self.limits.statement_timeout;
                 conn.lock_handle()
                     .await
@@ -163,7 +165,6 @@ impl Database {
                     Ok::<(), SqlError>(())
                 }
                 .await;
-                conn.lock_handle().await.map_err(db_error)?.remove_progress_handler();
                 outcome?;
             }
         }
