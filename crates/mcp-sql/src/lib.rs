@@ -9,15 +9,46 @@ mod guard;
 mod native;
 #[cfg(feature = "native")]
 mod server;
+mod wrappers;
 
 pub use guard::{Dialect, check_read_only};
+pub use wrappers::Sql;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A column of a result: its name and the database's name for its type (empty when the server
+/// does not say).
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
+pub struct ResultColumn {
+    pub name: String,
+    #[serde(rename = "type", default)]
+    pub type_name: String,
+}
+
+/// The rows of a query, as JSON values in column order, and whether (and why) they stop short.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema, PartialEq)]
+pub struct QueryResult {
+    pub columns: Vec<ResultColumn>,
+    pub rows: Vec<Vec<Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<String>,
+}
+
+impl QueryResult {
+    /// The values of the column called `name`, one per row.
+    pub fn column(&self, name: &str) -> Option<Vec<&Value>> {
+        let i = self.columns.iter().position(|c| c.name == name)?;
+        Some(self.rows.iter().filter_map(|r| r.get(i)).collect())
+    }
+}
 #[cfg(feature = "native")]
-pub use native::{Database, Limits, QueryResult, ResultColumn};
+pub use native::{Database, Limits};
 #[cfg(feature = "native")]
 pub use server::SqlServer;
 
 /// Why a statement was refused or failed.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 pub enum SqlError {
     #[error("the statement does not parse as {dialect}: {message}")]
     Parse { dialect: &'static str, message: String },
@@ -43,4 +74,10 @@ pub enum SqlError {
     UnsupportedType { column: String, type_name: String },
     #[error("database error: {0}")]
     Database(String),
+    #[error("tool `{tool}` failed: {message}")]
+    Tool { tool: String, message: String },
+    #[error("tool `{tool}` answered in a form that is not a result set: {message}")]
+    Unreadable { tool: String, message: String },
+    #[error(transparent)]
+    Call(#[from] mcp_core::Error),
 }

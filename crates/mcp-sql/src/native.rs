@@ -10,13 +10,12 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use futures_util::TryStreamExt as _;
-use serde::Serialize;
 use serde_json::{Number, Value};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
 use sqlx::{Column as _, Row as _, TypeInfo as _, ValueRef as _};
 
-use crate::{Dialect, SqlError, check_read_only};
+use crate::{Dialect, QueryResult, ResultColumn, SqlError, check_read_only};
 
 /// Caps on one statement. The defaults are safe for a model's context window.
 #[derive(Debug, Clone)]
@@ -30,23 +29,6 @@ impl Default for Limits {
     fn default() -> Self {
         Limits { max_rows: 1000, max_bytes: 1 << 20, statement_timeout: Duration::from_secs(30) }
     }
-}
-
-/// A column of a result: its name and the database's name for its type.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema, PartialEq, Eq)]
-pub struct ResultColumn {
-    pub name: String,
-    #[serde(rename = "type")]
-    pub type_name: String,
-}
-
-/// The rows of a query, as JSON values, and whether (and why) they stop short.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema, PartialEq)]
-pub struct QueryResult {
-    pub columns: Vec<ResultColumn>,
-    pub rows: Vec<Vec<Value>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub truncated: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -1,0 +1,96 @@
+//! The typed wrappers against our native server and against the reference Postgres server from npm
+//! (`@modelcontextprotocol/server-postgres`, installed by `cargo xtask setup`): the same question
+//! gets the same columns and rows from both.
+
+use std::path::Path;
+
+use mcp_core::config::StdioServer;
+use mcp_core::{Client, ClientOptions};
+use mcp_sql::{Database, Limits, Sql, SqlError, SqlServer};
+use serde_json::json;
+
+async fn sqlite_fixture(dir: &Path) -> String {
+    let url = format!("sqlite:{}", dir.join("w.db").display());
+    let options: sqlx::sqlite::SqliteConnectOptions = url.parse().expect("url");
+    let pool = sqlx::SqlitePool::connect_with(options.create_if_missing(true)).await.expect("sqlite");
+    sqlx::raw_sql(
+        "CREATE TABLE books (id INTEGER PRIMARY KEY, title TEXT NOT NULL, year INTEGER);
+         CREATE VIEW old_books AS SELECT * FROM books WHERE year < 1900;
+         INSERT INTO books VALUES (1, 'Emma', 1815), (2, 'Ulysses', 1922);",
+    )
+    .execute(&pool)
+    .await
+    .expect("setup");
+    url
+}
+
+#[tokio::test]
+async fn wrappers_read_the_native_server() {
+    let dir = tempfile::tempdir().expect("temp");
+    let url = sqlite_fixture(dir.path()).await;
+    let db = Database::connect(&url, Limits::default()).await.expect("connect");
+    let sql = Sql::new(SqlServer::new(db).registry().tools);
+
+    assert_eq!(sql.list_tables().await.expect("tables"), ["books", "old_books"]);
+    let books = sql.read_query("SELECT title, year FROM books WHERE year > ?", &[json!(1900)]).await.expect("read");
+    assert_eq!(books.rows, vec![vec![json!("Ulysses"), json!(1922)]]);
+    let described = sql.describe_table("books").await.expect("describe");
+    assert_eq!(described.column("name").expect("name column"), [&json!("id"), &json!("title"), &json!("year")]);
+
+    match sql.query("DELETE FROM books").await {
+        Err(SqlError::Tool { tool, message }) => {
+            assert_eq!(tool, "query");
+            assert!(message.contains("DELETE is not a read statement"), "{message}");
+        }
+        other => panic!("a write came back as {other:?}"),
+    }
+    match sql.describe_table("no_such_table").await {
+        Err(SqlError::Tool { message, .. }) => assert!(message.contains("no_such_table"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn wrappers_agree_across_the_reference_postgres_server_and_ours() {
+    let Ok(url) = std::env::var("MCPTK_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var("MCPTK_REQUIRE_POSTGRES").is_err(),
+            "MCPTK_REQUIRE_POSTGRES is set but MCPTK_TEST_POSTGRES_URL is not"
+        );
+        eprintln!("skipped: set MCPTK_TEST_POSTGRES_URL to run against PostgreSQL");
+        return;
+    };
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/node/node_modules/.bin/mcp-server-postgres");
+    assert!(bin.exists(), "{} is missing: run `cargo xtask setup`", bin.display());
+
+    let table = format!("wrap_books_{}", std::process::id());
+    let pool = sqlx::PgPool::connect(&url).await.expect("postgres");
+    sqlx::raw_sql(&format!(
+        "CREATE TABLE {table} (id int4 PRIMARY KEY, title text NOT NULL, note text);
+         INSERT INTO {table} VALUES (1, 'Emma', NULL), (2, 'Ulysses', 'long');"
+    ))
+    .execute(&pool)
+    .await
+    .expect("setup");
+
+    let reference =
+        Client::spawn("pg", &StdioServer::new(bin.display().to_string(), [url.clone()]), ClientOptions::default())
+            .await
+            .expect("the reference server starts");
+    let theirs = Sql::new(reference);
+    let ours =
+        Sql::new(SqlServer::new(Database::connect(&url, Limits::default()).await.expect("connect")).registry().tools);
+
+    let question = format!("SELECT id, title, note FROM {table} ORDER BY id");
+    let a = theirs.query(&question).await.expect("reference answer");
+    let b = ours.query(&question).await.expect("our answer");
+    let names = |r: &mcp_sql::QueryResult| r.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&a), ["id", "title", "note"]);
+    assert_eq!(names(&a), names(&b));
+    assert_eq!(a.rows, b.rows);
+    assert_eq!(a.rows[0], vec![json!(1), json!("Emma"), serde_json::Value::Null]);
+    // Ours also says what type each column has.
+    assert_eq!(b.columns.iter().map(|c| c.type_name.as_str()).collect::<Vec<_>>(), ["INT4", "TEXT", "TEXT"]);
+
+    sqlx::raw_sql(&format!("DROP TABLE {table}")).execute(&pool).await.expect("cleanup");
+}
