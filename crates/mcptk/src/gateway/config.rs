@@ -69,6 +69,26 @@ pub struct NativeConfig {
     /// The built-in protocol demo tools (`echo`, `add`, `slow`), as `builtin`.
     #[serde(default)]
     pub builtin: bool,
+    /// Named read-only database connections, each served under its name.
+    #[serde(default)]
+    pub sql: BTreeMap<String, NativeSql>,
+}
+
+/// One read-only database connection of the native SQL server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NativeSql {
+    /// `sqlite:path.db` (relative to this file), `sqlite::memory:`, `postgres://...`; `${VAR}` expanded.
+    pub url: String,
+    /// Rows returned at most (default 1000).
+    #[serde(default)]
+    pub max_rows: Option<usize>,
+    /// Bytes of rows returned at most (default 1 MiB).
+    #[serde(default)]
+    pub max_bytes: Option<usize>,
+    /// Seconds a statement may run (default 30).
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
 }
 
 /// The native filesystem server.
@@ -228,6 +248,16 @@ impl GatewayConfig {
         if let Some(sh) = config.native.shell.as_mut() {
             sh.roots.iter_mut().for_each(rebase);
         }
+        for db in config.native.sql.values_mut() {
+            // A relative SQLite file is relative to this file, like every other path.
+            if let Some(path) = db.url.strip_prefix("sqlite:")
+                && !path.starts_with(':')
+                && !path.starts_with('/')
+                && !path.starts_with("//")
+            {
+                db.url = format!("sqlite:{}", base.join(path).display());
+            }
+        }
         Ok(config)
     }
 
@@ -243,6 +273,7 @@ impl GatewayConfig {
                     roots: vec![cwd.clone()],
                 }),
                 builtin: false,
+                sql: BTreeMap::new(),
             },
             audit: AuditConfig { path: cwd.join(".mcptk/audit.jsonl"), fsync: true, sql: None },
             ..GatewayConfig::default()

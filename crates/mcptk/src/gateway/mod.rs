@@ -95,6 +95,21 @@ impl Gateway {
                 ServerConfig::Http(h) => secrets.extend(h.headers.into_values()),
             }
         }
+        for db in config.native.sql.values() {
+            // A database password given as `${VAR}` in a URL is a secret too.
+            let seen = std::cell::RefCell::new(Vec::new());
+            let _ = mcp_core::config::expand(
+                &db.url,
+                &|v| {
+                    let value = std::env::var(v).ok();
+                    seen.borrow_mut().extend(value.clone());
+                    value
+                },
+                "native.sql",
+                "url".into(),
+            );
+            secrets.extend(seen.into_inner());
+        }
         let redactor = Arc::new(Redactor::from_env(&config.redaction.env).with_secrets(secrets));
 
         let policy = Arc::new(match config.policy.clone() {
@@ -136,6 +151,23 @@ impl Gateway {
         }
         if config.native.builtin {
             local.insert("builtin".to_owned(), Registry::linked().tools);
+        }
+        for (name, db) in &config.native.sql {
+            let field = format!("native.sql.{name}.url");
+            if local.contains_key(name) || name == GATEWAY || config.mcp_servers.contains_key(name) {
+                anyhow::bail!("native.sql.{name}: the name `{name}` is already taken by another server");
+            }
+            let url = mcp_core::config::expand(&db.url, &|v| std::env::var(v).ok(), "native.sql", field.clone())?;
+            let defaults = mcp_sql::Limits::default();
+            let limits = mcp_sql::Limits {
+                max_rows: db.max_rows.unwrap_or(defaults.max_rows),
+                max_bytes: db.max_bytes.unwrap_or(defaults.max_bytes),
+                statement_timeout: db.timeout_secs.map_or(defaults.statement_timeout, Duration::from_secs),
+            };
+            let database = mcp_sql::Database::connect(&url, limits)
+                .await
+                .with_context(|| format!("connecting the database `{name}` ({field})"))?;
+            local.insert(name.clone(), mcp_sql::SqlServer::new(database).registry().tools);
         }
         let exposed: Exposed = Arc::default();
         let mut gateway_tools = ToolSet::new();

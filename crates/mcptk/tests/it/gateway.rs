@@ -140,6 +140,44 @@ async fn read_only_mode_refuses_tools_that_change_things() {
 }
 
 #[tokio::test]
+async fn named_databases_are_served_read_only_and_every_refusal_is_audited() {
+    let s = Scratch::new();
+    let options: sqlx::sqlite::SqliteConnectOptions =
+        format!("sqlite:{}", s.path.join("shop.db").display()).parse().expect("url");
+    let pool = sqlx::SqlitePool::connect_with(options.create_if_missing(true)).await.expect("sqlite");
+    sqlx::raw_sql("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO items VALUES (1, 'tea');")
+        .execute(&pool)
+        .await
+        .expect("setup");
+    // The database file is given relative to the configuration file.
+    let config = s.config(json!({
+        "native": {"sql": {"shop": {"url": "sqlite:shop.db", "max_rows": 5}}},
+        "audit": {"path": s.audit()}
+    }));
+    let client = gateway(&config, ClientOptions::default()).await;
+    let listed = names(&client).await;
+    for tool in ["shop__read_query", "shop__query", "shop__list_tables", "shop__describe_table"] {
+        assert!(listed.contains(&tool.to_owned()), "{tool} missing from {listed:?}");
+    }
+    let read = client
+        .call_tool("shop__read_query", args(json!({"query": "SELECT name FROM items WHERE id = ?", "params": [1]})))
+        .await
+        .expect("a result");
+    assert_eq!(read.structured_content.map(|v| v["rows"].clone()), Some(json!([["tea"]])));
+    let escape =
+        client.call_tool("shop__query", args(json!({"sql": "COMMIT; DELETE FROM items"}))).await.expect("a result");
+    assert!(escape.is_error() && escape.text_content().contains("stacked"), "{}", escape.text_content());
+    client.close().await.expect("closes");
+
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM items").fetch_one(&pool).await.expect("count");
+    assert_eq!(count, 1);
+    let records = audit_records(&s.audit());
+    let refused = records.iter().find(|r| r["tool"] == "query").expect("the refused statement is audited");
+    assert_eq!((refused["server"].as_str(), refused["outcome"].as_str()), (Some("shop"), Some("tool_error")));
+    assert!(records.iter().any(|r| r["tool"] == "read_query" && r["outcome"] == "ok"));
+}
+
+#[tokio::test]
 async fn rate_limits_refuse_with_a_clear_error() {
     let s = Scratch::new();
     let config = s.config(json!({
