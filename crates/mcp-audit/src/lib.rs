@@ -20,7 +20,7 @@ pub use layer::{AuditLayer, log_event_tool};
 pub use log::{AuditLog, AuditOptions};
 pub use record::{AuditRecord, GENESIS, NewRecord, arguments_digest};
 #[cfg(feature = "sql")]
-pub use sql::SqlSink;
+pub use sql::{MirrorDrain, SqlSink};
 pub use verify::{Problem, VerifyReport, read_records, verify};
 
 /// Everything that can go wrong in `mcp-audit`.

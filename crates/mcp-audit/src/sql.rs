@@ -6,7 +6,7 @@ use std::path::Path;
 
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::record::AuditRecord;
 use crate::{Error, Result};
@@ -123,26 +123,35 @@ impl SqlSink {
     }
 
     /// Catches up from `log`, then returns the channel the log's writer mirrors new records into
-    /// (see [`crate::AuditOptions::mirror`]). Refused writes are retried; the file never waits
-    /// for the database.
-    pub async fn start(self, log: &Path) -> Result<mpsc::UnboundedSender<Vec<AuditRecord>>> {
+    /// (see [`crate::AuditOptions::mirror`]) and a [`MirrorDrain`] to call before the process
+    /// exits. Refused writes are retried; the file never waits for the database.
+    pub async fn start(self, log: &Path) -> Result<(mpsc::UnboundedSender<Vec<AuditRecord>>, MirrorDrain)> {
         let copied = self.catch_up(log).await?;
         if copied > 0 {
             tracing::info!(copied, "audit database caught up from the log file");
         }
         let (tx, mut rx) = mpsc::unbounded_channel::<Vec<AuditRecord>>();
+        let (drain_tx, mut drain_rx) = mpsc::unbounded_channel::<oneshot::Sender<bool>>();
         tokio::spawn(async move {
             // Records the database refused (busy, down) wait here and are retried; past the cap the
             // oldest are dropped, as the file still holds them and a restart catches up.
             let mut pending: Vec<AuditRecord> = Vec::new();
             loop {
-                let next = if pending.is_empty() {
-                    rx.recv().await
-                } else {
-                    tokio::select! {
-                        batch = rx.recv() => batch,
-                        () = tokio::time::sleep(RETRY) => Some(Vec::new()),
+                let next = tokio::select! {
+                    batch = rx.recv() => batch,
+                    Some(done) = drain_rx.recv() => {
+                        // Everything sent before the request is already in the channel.
+                        while let Ok(batch) = rx.try_recv() {
+                            pending.extend(batch);
+                        }
+                        let ok = pending.is_empty() || self.insert(&pending).await.is_ok();
+                        if ok {
+                            pending.clear();
+                        }
+                        let _ = done.send(ok);
+                        Some(Vec::new())
                     }
+                    () = tokio::time::sleep(RETRY), if !pending.is_empty() => Some(Vec::new()),
                 };
                 let Some(batch) = next else { break };
                 pending.extend(batch);
@@ -163,6 +172,24 @@ impl SqlSink {
                 let _ = self.insert(&pending).await;
             }
         });
-        Ok(tx)
+        Ok((tx, MirrorDrain { requests: drain_tx }))
+    }
+}
+
+/// Waits until the database holds every record mirrored so far: a process that exits without it
+/// may leave the last records to the next start's catch-up.
+#[derive(Debug, Clone)]
+pub struct MirrorDrain {
+    requests: mpsc::UnboundedSender<oneshot::Sender<bool>>,
+}
+
+impl MirrorDrain {
+    /// True once every record sent so far is in the database; false on timeout or a refused write.
+    pub async fn drain(&self, timeout: std::time::Duration) -> bool {
+        let (done, wait) = oneshot::channel();
+        if self.requests.send(done).is_err() {
+            return false;
+        }
+        matches!(tokio::time::timeout(timeout, wait).await, Ok(Ok(true)))
     }
 }

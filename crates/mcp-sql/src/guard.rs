@@ -140,14 +140,65 @@ pub fn check_read_only(dialect: Dialect, sql: &str) -> Result<Statement, SqlErro
 
 fn check_statement(statement: &Statement) -> Result<(), SqlError> {
     match statement {
-        Statement::Query(query) => match query.visit(&mut ReadOnly) {
-            ControlFlow::Break(err) => Err(err),
-            ControlFlow::Continue(()) => Ok(()),
-        },
+        Statement::Query(query) => walk(query.as_ref(), true),
         // EXPLAIN ANALYZE runs the statement, so the statement itself must pass.
         Statement::Explain { statement, .. } => check_statement(statement),
         other => Err(SqlError::NotRead { kind: statement_kind(other) }),
     }
+}
+
+fn walk<V: Visit + ?Sized>(node: &V, read_only: bool) -> Result<(), SqlError> {
+    match node.visit(&mut Checker { read_only }) {
+        ControlFlow::Break(err) => Err(err),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+/// Checks that `sql` is exactly one statement a writable connection may run, and returns it parsed.
+///
+/// Writes to tables are let through; what reaches outside the database's data is not: `COPY`
+/// (server files and programs), attaching files, transaction control (each statement is its own
+/// transaction), settings, extensions, functions and procedures (code), roles and grants, and the
+/// side-effecting functions refused on read-only connections too.
+pub fn check_write(dialect: Dialect, sql: &str) -> Result<Statement, SqlError> {
+    let mut statements = dialect.parse(sql)?;
+    let statement = match statements.len() {
+        0 => return Err(SqlError::Empty),
+        1 => statements.remove(0),
+        count => return Err(SqlError::Stacked { count }),
+    };
+    let refused = matches!(
+        statement,
+        Statement::Copy { .. }
+            | Statement::AttachDatabase { .. }
+            | Statement::AttachDuckDBDatabase { .. }
+            | Statement::StartTransaction { .. }
+            | Statement::Commit { .. }
+            | Statement::Rollback { .. }
+            | Statement::Savepoint { .. }
+            | Statement::ReleaseSavepoint { .. }
+            | Statement::Set { .. }
+            | Statement::CreateExtension { .. }
+            | Statement::CreateFunction { .. }
+            | Statement::CreateProcedure { .. }
+            | Statement::CreateTrigger { .. }
+            | Statement::Call { .. }
+            | Statement::Execute { .. }
+            | Statement::Grant { .. }
+            | Statement::Revoke { .. }
+            | Statement::CreateRole { .. }
+            | Statement::AlterRole { .. }
+            | Statement::Kill { .. }
+            | Statement::LoadData { .. }
+            | Statement::Load { .. }
+            | Statement::Install { .. }
+            | Statement::Unload { .. }
+    );
+    if refused {
+        return Err(SqlError::NotAllowed { kind: statement_kind(&statement) });
+    }
+    walk(&statement, false)?;
+    Ok(statement)
 }
 
 /// The leading keywords of a statement (`DELETE`, `COPY`, `CREATE TABLE`), to name it in an error.
@@ -164,10 +215,13 @@ pub(crate) fn statement_kind(statement: &Statement) -> String {
     }
 }
 
-/// Walks every query, subquery and expression of a read statement and stops at the first write.
-struct ReadOnly;
+/// Walks every query, subquery and expression of a statement and stops at the first side effect
+/// (and, when `read_only`, at the first write).
+struct Checker {
+    read_only: bool,
+}
 
-impl ReadOnly {
+impl Checker {
     fn check_body(body: &SetExpr) -> ControlFlow<SqlError> {
         match body {
             SetExpr::Select(select) => match &select.into {
@@ -186,10 +240,13 @@ impl ReadOnly {
     }
 }
 
-impl Visitor for ReadOnly {
+impl Visitor for Checker {
     type Break = SqlError;
 
     fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<SqlError> {
+        if !self.read_only {
+            return ControlFlow::Continue(());
+        }
         if let Some(lock) = query.locks.first() {
             return ControlFlow::Break(SqlError::Locking { clause: lock.to_string() });
         }
@@ -197,7 +254,10 @@ impl Visitor for ReadOnly {
     }
 
     fn pre_visit_statement(&mut self, statement: &Statement) -> ControlFlow<SqlError> {
-        // The top statement is checked before the walk; any statement met inside a query writes.
+        // A read's top statement is checked before the walk; any statement met inside a query writes.
+        if !self.read_only {
+            return ControlFlow::Continue(());
+        }
         ControlFlow::Break(SqlError::NestedWrite { kind: statement_kind(statement) })
     }
 

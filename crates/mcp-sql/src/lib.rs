@@ -11,7 +11,7 @@ mod native;
 mod server;
 mod wrappers;
 
-pub use guard::{Dialect, check_read_only};
+pub use guard::{Dialect, check_read_only, check_write};
 pub use wrappers::Sql;
 
 use serde::{Deserialize, Serialize};
@@ -33,6 +33,9 @@ pub struct QueryResult {
     pub rows: Vec<Vec<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub truncated: Option<String>,
+    /// Rows changed, for a statement that writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows_affected: Option<u64>,
 }
 
 impl QueryResult {
@@ -58,6 +61,8 @@ pub enum SqlError {
     Stacked { count: usize },
     #[error("{kind} is not a read statement; this connection is read-only")]
     NotRead { kind: String },
+    #[error("{kind} reaches outside the database's data and is refused, even on a writable connection")]
+    NotAllowed { kind: String },
     #[error("a query may not write: it contains {kind} (data-modifying statements inside a query are refused)")]
     NestedWrite { kind: String },
     #[error("SELECT ... INTO {target} writes a table; this connection is read-only")]
@@ -72,6 +77,8 @@ pub enum SqlError {
     Timeout { after: std::time::Duration },
     #[error("column `{column}` has type {type_name}, which has no JSON form here; cast it (`{column}::text`)")]
     UnsupportedType { column: String, type_name: String },
+    #[error("this connection is read-only; writing needs `write: true` in its configuration")]
+    ReadOnlyConnection,
     #[error("database error: {0}")]
     Database(String),
     #[error("tool `{tool}` failed: {message}")]

@@ -15,7 +15,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
 use sqlx::{Column as _, Row as _, TypeInfo as _, ValueRef as _};
 
-use crate::{Dialect, QueryResult, ResultColumn, SqlError, check_read_only};
+use crate::{Dialect, QueryResult, ResultColumn, SqlError, check_read_only, check_write};
 
 /// Caps on one statement. The defaults are safe for a model's context window.
 #[derive(Debug, Clone)]
@@ -43,6 +43,7 @@ pub struct Database {
     pool: Pool,
     dialect: Dialect,
     limits: Limits,
+    writable: bool,
 }
 
 fn db_error(e: sqlx::Error) -> SqlError {
@@ -52,11 +53,22 @@ fn db_error(e: sqlx::Error) -> SqlError {
 impl Database {
     /// Connects to `url` (`sqlite::memory:`, `sqlite:path.db`, `postgres://...`).
     pub async fn connect(url: &str, limits: Limits) -> Result<Self, SqlError> {
+        Self::open(url, limits, false).await
+    }
+
+    /// Connects to `url` for writing too: [`Database::execute`] runs one checked statement per
+    /// call in its own transaction. Reads through [`Database::query`] stay read-only.
+    pub async fn connect_writable(url: &str, limits: Limits) -> Result<Self, SqlError> {
+        Self::open(url, limits, true).await
+    }
+
+    async fn open(url: &str, limits: Limits, writable: bool) -> Result<Self, SqlError> {
         let dialect = Dialect::from_url(url);
         let pool = match dialect {
             Dialect::Sqlite => {
                 let options: SqliteConnectOptions = url.parse().map_err(db_error)?;
-                let options = options.pragma("query_only", "ON");
+                // Reads on a writable connection stay read-only through the guard alone.
+                let options = if writable { options } else { options.pragma("query_only", "ON") };
                 // One connection for an in-memory database: each connection would be its own database.
                 let max = if url.contains(":memory:") { 1 } else { 4 };
                 Pool::Sqlite(
@@ -81,11 +93,75 @@ impl Database {
                 return Err(SqlError::Unsupported { scheme: url.split(':').next().unwrap_or_default().to_string() });
             }
         };
-        Ok(Database { pool, dialect, limits })
+        Ok(Database { pool, dialect, limits, writable })
     }
 
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    /// Whether this connection was opened for writing.
+    pub fn writable(&self) -> bool {
+        self.writable
+    }
+
+    /// Runs one statement that may write (see [`check_write`]) in its own transaction, and returns
+    /// the rows it returns (`RETURNING`) and how many rows it changed.
+    pub async fn execute(&self, sql: &str, params: &[Value]) -> Result<QueryResult, SqlError> {
+        if !self.writable {
+            return Err(SqlError::ReadOnlyConnection);
+        }
+        check_write(self.dialect, sql)?;
+        let timeout = self.limits.statement_timeout;
+        match tokio::time::timeout(timeout + Duration::from_millis(500), self.write(sql, params)).await {
+            Ok(result) => result,
+            Err(_) => Err(SqlError::Timeout { after: timeout }),
+        }
+    }
+
+    async fn write(&self, sql: &str, params: &[Value]) -> Result<QueryResult, SqlError> {
+        let mut out = Collector::new(&self.limits);
+        let mut affected = 0;
+        match &self.pool {
+            Pool::Postgres(pool) => {
+                let mut tx = pool.begin().await.map_err(db_error)?;
+                let mut query = sqlx::query(sql);
+                for p in params {
+                    query = bind_pg(query, p);
+                }
+                let mut results = sqlx::Executor::fetch_many(&mut *tx, query);
+                while let Some(item) = results.try_next().await.map_err(db_error)? {
+                    match item {
+                        sqlx::Either::Left(done) => affected += done.rows_affected(),
+                        sqlx::Either::Right(row) => {
+                            out.push_pg(&row)?;
+                        }
+                    }
+                }
+                drop(results);
+                tx.commit().await.map_err(db_error)?;
+            }
+            Pool::Sqlite(pool) => {
+                let mut query = sqlx::query(sql);
+                for p in params {
+                    query = bind_sqlite(query, p);
+                }
+                let deadline = std::time::Instant::now() + self.limits.statement_timeout;
+                let mut conn = sqlite_connection(pool, deadline).await?;
+                let mut results = sqlx::Executor::fetch_many(&mut *conn, query);
+                while let Some(item) = results.try_next().await.map_err(db_error)? {
+                    match item {
+                        sqlx::Either::Left(done) => affected += done.rows_affected(),
+                        sqlx::Either::Right(row) => {
+                            out.push_sqlite(&row)?;
+                        }
+                    }
+                }
+            }
+        }
+        let mut result = out.finish();
+        result.rows_affected = Some(affected);
+        Ok(result)
     }
 
     /// Runs one read statement with bound parameters (`$1` on PostgreSQL, `?` on SQLite).
@@ -118,15 +194,8 @@ impl Database {
                 tx.rollback().await.map_err(db_error)?;
             }
             Pool::Sqlite(pool) => {
-                let mut conn = pool.acquire().await.map_err(db_error)?;
-                // SQLite has no statement timeout: a progress handler interrupts the statement
-                // at the deadline, so a runaway query stops instead of holding a worker forever.
-                // Only this code uses the pool, and each statement replaces the handler first.
                 let deadline = std::time::Instant::now() + self.limits.statement_timeout;
-                conn.lock_handle()
-                    .await
-                    .map_err(db_error)?
-                    .set_progress_handler(10_000, move || std::time::Instant::now() < deadline);
+                let mut conn = sqlite_connection(pool, deadline).await?;
                 let mut query = sqlx::query(sql);
                 for p in params {
                     query = bind_sqlite(query, p);
@@ -152,6 +221,21 @@ impl Database {
         }
         Ok(out.finish())
     }
+}
+
+/// A pooled SQLite connection whose statements are interrupted at `deadline`: SQLite has no
+/// statement timeout, so a progress handler stops a runaway statement instead of leaving it to hold
+/// a worker forever. Only this code uses the pool, and each statement replaces the handler first.
+async fn sqlite_connection(
+    pool: &SqlitePool,
+    deadline: std::time::Instant,
+) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>, SqlError> {
+    let mut conn = pool.acquire().await.map_err(db_error)?;
+    conn.lock_handle()
+        .await
+        .map_err(db_error)?
+        .set_progress_handler(10_000, move || std::time::Instant::now() < deadline);
+    Ok(conn)
 }
 
 macro_rules! bind_json {
@@ -230,7 +314,7 @@ impl<'a> Collector<'a> {
     }
 
     fn finish(self) -> QueryResult {
-        QueryResult { columns: self.columns, rows: self.rows, truncated: self.truncated }
+        QueryResult { columns: self.columns, rows: self.rows, truncated: self.truncated, rows_affected: None }
     }
 }
 

@@ -1,6 +1,7 @@
 //! The native SQL tools over one [`Database`], named and shaped like the reference servers' so that a
 //! client written for them works unchanged: `read_query` / `list_tables` / `describe_table` (the
-//! SQLite server) and `query` (the Postgres server). Every one is a read through the guard.
+//! SQLite server) and `query` (the Postgres server). Every one is a read through the guard; a
+//! connection opened for writing adds `write_query`.
 
 use std::sync::Arc;
 
@@ -71,8 +72,31 @@ impl SqlServer {
         registry
     }
 
-    /// Adds the SQL tools to `registry`.
+    /// Adds the SQL tools to `registry` (`write_query` only when the connection is writable).
     pub fn register(&self, registry: &mut Registry) {
+        if self.db.writable() {
+            let db = self.db.clone();
+            registry.tool(
+                tool(
+                    "write_query",
+                    "Runs one INSERT, UPDATE, DELETE or CREATE/ALTER/DROP statement in its own transaction and \
+                     returns how many rows changed (and any RETURNING rows). Stacked statements, COPY, \
+                     transaction control, settings, extensions and functions are refused.",
+                    move |a: ReadQueryArgs, _cx: ToolContext| {
+                        let db = db.clone();
+                        async move { Ok(Json(db.execute(&a.query, &a.params).await?)) }
+                    },
+                )
+                .title("Write Query")
+                .annotations(ToolAnnotations {
+                    title: None,
+                    read_only_hint: Some(false),
+                    destructive_hint: Some(true),
+                    idempotent_hint: Some(false),
+                    open_world_hint: Some(false),
+                }),
+            );
+        }
         let db = self.db.clone();
         registry.tool(
             tool(

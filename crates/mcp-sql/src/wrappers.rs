@@ -98,7 +98,7 @@ fn from_objects(rows: Vec<Vec<(String, Value)>>) -> QueryResult {
                 .collect()
         })
         .collect();
-    QueryResult { columns, rows, truncated: None }
+    QueryResult { columns, rows, ..QueryResult::default() }
 }
 
 /// A JSON array of objects, keeping each object's keys in their written order.

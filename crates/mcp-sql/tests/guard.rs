@@ -1,7 +1,7 @@
 //! The read-only guard against data-driven suites: every case in `data/refused.txt` is refused for the
 //! reason it names, every case in `data/allowed.txt` passes.
 
-use mcp_sql::{Dialect, SqlError, check_read_only};
+use mcp_sql::{Dialect, SqlError, check_read_only, check_write};
 
 struct Case<'a> {
     line: usize,
@@ -38,6 +38,7 @@ fn reason(err: &SqlError) -> &'static str {
         SqlError::SelectInto { .. } => "select-into",
         SqlError::Locking { .. } => "locking",
         SqlError::SideEffectFunction { .. } => "function",
+        SqlError::NotAllowed { .. } => "not-allowed",
         other => panic!("the guard never returns {other:?}"),
     }
 }
@@ -97,4 +98,26 @@ fn dialect_follows_the_url_scheme() {
     assert_eq!(Dialect::from_url("sqlite::memory:"), Dialect::Sqlite);
     assert_eq!(Dialect::from_url("mariadb://h/db"), Dialect::MySql);
     assert_eq!(Dialect::from_url("oracle://h"), Dialect::Generic);
+}
+
+#[test]
+fn a_writable_connection_still_refuses_what_reaches_outside_the_data() {
+    let mut wrong = Vec::new();
+    for case in cases(include_str!("data/write.txt"), 3) {
+        let (expected, sql) = (case.fields[0], case.fields[1]);
+        for dialect in &case.dialects {
+            match (check_write(*dialect, sql), expected) {
+                (Ok(_), "ok") => {}
+                (Ok(_), _) => wrong.push(format!("line {}: {dialect:?} let through: {sql}", case.line)),
+                (Err(err), "ok") => wrong.push(format!("line {}: {dialect:?} refused: {err}", case.line)),
+                (Err(err), _) if reason(&err) != expected => wrong.push(format!(
+                    "line {}: {dialect:?} refused for {} instead of {expected}: {err}",
+                    case.line,
+                    reason(&err)
+                )),
+                (Err(_), _) => {}
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

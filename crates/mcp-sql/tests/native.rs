@@ -260,3 +260,32 @@ async fn postgres_types_have_json_forms() {
     let err = db.query("SELECT '127.0.0.1'::inet AS addr", &[]).await.expect_err("inet has no JSON form");
     assert!(err.to_string().contains("`addr` has type INET"), "{err}");
 }
+
+#[tokio::test]
+async fn a_writable_connection_writes_one_checked_statement_at_a_time() {
+    for f in Fixture::all().await {
+        let read_only = f.database(Limits::default()).await;
+        let insert = format!(
+            "INSERT INTO orders (id, user_id, total) VALUES (20, {}, {})",
+            param(f.dialect, 1),
+            param(f.dialect, 2)
+        );
+        match read_only.execute(&insert, &[json!(2), json!(5)]).await {
+            Err(SqlError::ReadOnlyConnection) => {}
+            other => panic!("a read-only connection wrote: {other:?}"),
+        }
+
+        let db = Database::connect_writable(&f.url, Limits::default()).await.expect("connect");
+        let done = db.execute(&insert, &[json!(2), json!(5)]).await.expect("insert");
+        assert_eq!(done.rows_affected, Some(1), "{:?}", f.dialect);
+        let done =
+            db.execute("UPDATE orders SET total = total + 1 WHERE user_id IN (1, 3)", &[]).await.expect("update");
+        assert_eq!(done.rows_affected, Some(2));
+        let err = db.execute("DELETE FROM orders; DROP TABLE users", &[]).await.expect_err("stacked");
+        assert!(matches!(err, SqlError::Stacked { count: 2 }), "{err}");
+        // Reads on a writable connection are still held to the read-only rule.
+        let err = db.query("DELETE FROM orders", &[]).await.expect_err("a write through query");
+        assert!(matches!(err, SqlError::NotRead { .. }), "{err}");
+        assert!(f.snapshot().await.ends_with("|3"), "one order added: {}", f.snapshot().await);
+    }
+}

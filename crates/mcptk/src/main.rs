@@ -188,6 +188,9 @@ enum NativeServer {
         /// Seconds a statement may run.
         #[arg(long, default_value_t = 30)]
         timeout: u64,
+        /// Also serve `write_query` (one checked statement per call, in its own transaction).
+        #[arg(long)]
+        write: bool,
     },
 }
 
@@ -216,9 +219,13 @@ impl NativeServer {
                 };
                 Ok((mcp_shell::native::ShellServer::new(config)?.registry(), "mcptk-shell"))
             }
-            NativeServer::Sql { url, max_rows, max_bytes, timeout } => {
+            NativeServer::Sql { url, max_rows, max_bytes, timeout, write } => {
                 let limits = mcp_sql::Limits { max_rows, max_bytes, statement_timeout: Duration::from_secs(timeout) };
-                let db = mcp_sql::Database::connect(&url, limits).await?;
+                let db = if write {
+                    mcp_sql::Database::connect_writable(&url, limits).await?
+                } else {
+                    mcp_sql::Database::connect(&url, limits).await?
+                };
                 Ok((mcp_sql::SqlServer::new(db).registry(), "mcptk-sql"))
             }
         }
@@ -301,7 +308,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let extra = metrics.map(|handle| {
                 axum::Router::new().route("/metrics", axum::routing::get(move || std::future::ready(handle.render())))
             });
-            http.serve(gateway.server().clone(), extra).await?;
+            let served = http.serve(gateway.server().clone(), extra).await;
+            gateway.shutdown().await;
+            served?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Config { action } => admin::config(action),

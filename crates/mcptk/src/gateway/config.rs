@@ -89,6 +89,9 @@ pub struct NativeSql {
     /// Seconds a statement may run (default 30).
     #[serde(default)]
     pub timeout_secs: Option<u64>,
+    /// Also serve `write_query` (default false: read-only).
+    #[serde(default)]
+    pub write: bool,
 }
 
 /// The native filesystem server.

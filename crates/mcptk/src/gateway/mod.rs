@@ -33,6 +33,7 @@ const GATEWAY: &str = "gateway";
 pub struct Gateway {
     server: Server,
     state: Arc<State>,
+    mirror: Option<mcp_audit::MirrorDrain>,
 }
 
 struct State {
@@ -118,14 +119,15 @@ impl Gateway {
         });
         let pins = config.pinning.as_ref().map(Pins::open).transpose()?.map(Arc::new);
         // The optional database mirror catches up from the file before new records arrive.
-        let mirror = match &config.audit.sql {
+        let (mirror, drain) = match &config.audit.sql {
             Some(url) => {
                 let url = mcp_core::config::expand(url, &|v| std::env::var(v).ok(), "audit", "audit.sql".into())?;
                 let sink =
                     mcp_audit::SqlSink::connect(&url).await.context("connecting the audit database (audit.sql)")?;
-                Some(sink.start(&config.audit.path).await?)
+                let (sender, drain) = sink.start(&config.audit.path).await?;
+                (Some(sender), Some(drain))
             }
-            None => None,
+            None => (None, None),
         };
         let audit = AuditLog::open(
             &config.audit.path,
@@ -164,9 +166,12 @@ impl Gateway {
                 max_bytes: db.max_bytes.unwrap_or(defaults.max_bytes),
                 statement_timeout: db.timeout_secs.map_or(defaults.statement_timeout, Duration::from_secs),
             };
-            let database = mcp_sql::Database::connect(&url, limits)
-                .await
-                .with_context(|| format!("connecting the database `{name}` ({field})"))?;
+            let database = if db.write {
+                mcp_sql::Database::connect_writable(&url, limits).await
+            } else {
+                mcp_sql::Database::connect(&url, limits).await
+            }
+            .with_context(|| format!("connecting the database `{name}` ({field})"))?;
             local.insert(name.clone(), mcp_sql::SqlServer::new(database).registry().tools);
         }
         let exposed: Exposed = Arc::default();
@@ -239,7 +244,17 @@ impl Gateway {
                 }
             }
         });
-        Ok(Gateway { server, state })
+        Ok(Gateway { server, state, mirror: drain })
+    }
+
+    /// Call once serving has ended: waits (a few seconds at most) until the audit database holds
+    /// every record, so a clean exit leaves nothing to the next start's catch-up.
+    pub async fn shutdown(&self) {
+        if let Some(mirror) = &self.mirror
+            && !mirror.drain(Duration::from_secs(5)).await
+        {
+            tracing::warn!("the audit database is behind the log file; the next start catches it up");
+        }
     }
 
     /// The MCP server to serve.
