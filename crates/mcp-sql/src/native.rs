@@ -46,6 +46,13 @@ pub struct Database {
     writable: bool,
 }
 
+/// Whether the column `c` (of `information_schema.columns`) is part of its table's primary key.
+const PG_PRIMARY_KEY: &str = "EXISTS (SELECT 1 FROM information_schema.key_column_usage k \
+     JOIN information_schema.table_constraints t \
+       ON t.constraint_name = k.constraint_name AND t.table_schema = k.table_schema \
+     WHERE t.constraint_type = 'PRIMARY KEY' AND k.table_schema = c.table_schema \
+       AND k.table_name = c.table_name AND k.column_name = c.column_name) AS primary_key";
+
 fn db_error(e: sqlx::Error) -> SqlError {
     SqlError::Database(e.to_string())
 }
@@ -98,6 +105,52 @@ impl Database {
 
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    /// Every column of every table and view (`table`, `column`, `type`, `nullable`, `primary_key`),
+    /// in table then column order: the live schema, as a model or a person reads it.
+    pub async fn schema(&self) -> Result<QueryResult, SqlError> {
+        let sql = match self.dialect {
+            Dialect::Postgres => format!(
+                "SELECT c.table_name::text AS \"table\", c.column_name::text AS \"column\", \
+                 c.data_type::text AS type, (c.is_nullable = 'YES') AS nullable, {PG_PRIMARY_KEY} \
+                 FROM information_schema.columns c \
+                 WHERE c.table_schema::text = ANY(current_schemas(false)) \
+                 ORDER BY c.table_name, c.ordinal_position"
+            ),
+            _ => "SELECT m.name AS \"table\", p.name AS \"column\", p.type AS type, \
+                 (p.\"notnull\" = 0) AS nullable, (p.pk > 0) AS primary_key \
+                 FROM sqlite_master m JOIN pragma_table_info(m.name) p \
+                 WHERE m.type IN ('table', 'view') AND m.name NOT LIKE 'sqlite_%' \
+                 ORDER BY m.name, p.cid"
+                .to_owned(),
+        };
+        let mut result = self.query(&sql, &[]).await?;
+        // A schema is read whole: the row cap is for query results, not for this.
+        if result.truncated.is_some() {
+            result.truncated = Some(format!(
+                "the schema has more columns than the row cap ({}); use list_tables and describe_table",
+                self.limits.max_rows
+            ));
+        }
+        Ok(result)
+    }
+
+    /// One row per column of `table` (`name`, `type`, `nullable`, `default`, `primary_key`).
+    pub async fn describe(&self, table: &str) -> Result<QueryResult, SqlError> {
+        let sql = match self.dialect {
+            Dialect::Postgres => format!(
+                "SELECT c.column_name::text AS name, c.data_type::text AS type, \
+                 (c.is_nullable = 'YES') AS nullable, c.column_default::text AS default, {PG_PRIMARY_KEY} \
+                 FROM information_schema.columns c \
+                 WHERE c.table_name = $1 AND c.table_schema::text = ANY(current_schemas(false)) \
+                 ORDER BY c.ordinal_position"
+            ),
+            _ => "SELECT name, type, (\"notnull\" = 0) AS nullable, dflt_value AS \"default\", \
+                  (pk > 0) AS primary_key FROM pragma_table_info(?) ORDER BY cid"
+                .to_owned(),
+        };
+        self.query(&sql, &[Value::from(table)]).await
     }
 
     /// Whether this connection was opened for writing.

@@ -147,6 +147,20 @@ impl SqlServer {
         let db = self.db.clone();
         registry.tool(
             tool(
+                "show_schema",
+                "Shows the whole schema at once: one row per column of every table and view, with its \
+                 type, whether it may be null and whether it is part of the primary key.",
+                move |_: NoArgs, _cx: ToolContext| {
+                    let db = db.clone();
+                    async move { Ok(Json(db.schema().await?)) }
+                },
+            )
+            .title("Show Schema")
+            .annotations(read_only()),
+        );
+        let db = self.db.clone();
+        registry.tool(
+            tool(
                 "describe_table",
                 "Describes a table's columns: name, type, whether it may be null, default, primary key.",
                 move |a: DescribeArgs, _cx: ToolContext| {
@@ -165,27 +179,7 @@ async fn run(db: &Database, sql: &str, params: &[Value]) -> Result<Json<QueryRes
 }
 
 async fn describe(db: &Database, table: &str) -> Result<Json<QueryResult>, ToolError> {
-    let (sql, param) = match db.dialect() {
-        Dialect::Postgres => (
-            "SELECT c.column_name::text AS name, c.data_type::text AS type, \
-             (c.is_nullable = 'YES') AS nullable, c.column_default::text AS default, \
-             EXISTS (SELECT 1 FROM information_schema.key_column_usage k \
-                     JOIN information_schema.table_constraints t \
-                       ON t.constraint_name = k.constraint_name AND t.table_schema = k.table_schema \
-                     WHERE t.constraint_type = 'PRIMARY KEY' AND k.table_schema = c.table_schema \
-                       AND k.table_name = c.table_name AND k.column_name = c.column_name) AS primary_key \
-             FROM information_schema.columns c \
-             WHERE c.table_name = $1 AND c.table_schema::text = ANY(current_schemas(false)) \
-             ORDER BY c.ordinal_position",
-            table,
-        ),
-        _ => (
-            "SELECT name, type, (\"notnull\" = 0) AS nullable, dflt_value AS \"default\", (pk > 0) AS primary_key \
-             FROM pragma_table_info(?) ORDER BY cid",
-            table,
-        ),
-    };
-    let result = db.query(sql, &[Value::from(param)]).await?;
+    let result = db.describe(table).await?;
     if result.rows.is_empty() {
         return Err(ToolError::msg(format!("no table or view named `{table}`")));
     }

@@ -289,3 +289,30 @@ async fn a_writable_connection_writes_one_checked_statement_at_a_time() {
         assert!(f.snapshot().await.ends_with("|3"), "one order added: {}", f.snapshot().await);
     }
 }
+
+#[tokio::test]
+async fn the_schema_lists_every_column_of_every_table() {
+    for f in Fixture::all().await {
+        let db = f.database(Limits::default()).await;
+        let schema = db.schema().await.expect("schema");
+        let names: Vec<&str> = schema.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["table", "column", "type", "nullable", "primary_key"]);
+        let pairs: Vec<String> = schema
+            .rows
+            .iter()
+            .map(|r| format!("{}.{}", r[0].as_str().unwrap_or("?"), r[1].as_str().unwrap_or("?")))
+            .collect();
+        assert_eq!(
+            pairs,
+            ["orders.id", "orders.user_id", "orders.total", "users.id", "users.name", "users.score"],
+            "{:?}",
+            f.dialect
+        );
+        let name = schema.rows.iter().find(|r| r[1] == "name").expect("users.name");
+        let pk = schema.rows.iter().find(|r| r[0] == "users" && r[1] == "id").expect("users.id");
+        // SQLite answers booleans as integers, PostgreSQL as booleans.
+        let truthy = |v: &Value| v == &json!(true) || v == &json!(1);
+        assert!(!truthy(&name[3]) && !truthy(&name[4]), "name is NOT NULL and not a key: {name:?}");
+        assert!(truthy(&pk[4]), "id is the primary key: {pk:?}");
+    }
+}

@@ -135,7 +135,7 @@ async fn serve_sql_is_a_read_only_drop_in_server() {
     let client = mcp_core::Client::spawn("sql", &server, mcp_core::ClientOptions::default()).await.expect("starts");
     let args = |v: serde_json::Value| v.as_object().cloned().unwrap_or_default();
     let names: Vec<String> = client.list_tools().await.expect("tools").into_iter().map(|t| t.name).collect();
-    for expected in ["read_query", "query", "list_tables", "describe_table"] {
+    for expected in ["read_query", "query", "list_tables", "describe_table", "show_schema"] {
         assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
     }
 
