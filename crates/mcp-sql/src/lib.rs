@@ -4,6 +4,8 @@
 //! that lets through exactly one read statement, parsed with the database's own dialect. The native
 //! backend runs what passes inside a read-only transaction as well, so that one gap is not a hole.
 
+#[cfg(feature = "native")]
+mod generate;
 mod guard;
 #[cfg(feature = "native")]
 mod native;
@@ -46,6 +48,8 @@ impl QueryResult {
     }
 }
 #[cfg(feature = "native")]
+pub use generate::{Generated, Generator, GeneratorConfig};
+#[cfg(feature = "native")]
 pub use native::{Database, Limits};
 #[cfg(feature = "native")]
 pub use server::SqlServer;
@@ -79,6 +83,10 @@ pub enum SqlError {
     UnsupportedType { column: String, type_name: String },
     #[error("this connection is read-only; writing needs `write: true` in its configuration")]
     ReadOnlyConnection,
+    #[error("generating SQL: {0}")]
+    Generation(String),
+    #[error("the generated statement reads tables that do not exist ({tables}): {sql}")]
+    UnknownTables { sql: String, tables: String },
     #[error("database error: {0}")]
     Database(String),
     #[error("tool `{tool}` failed: {message}")]

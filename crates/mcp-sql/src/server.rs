@@ -11,12 +11,27 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::{Database, Dialect, QueryResult};
+use crate::{Database, Dialect, Generator, QueryResult};
 
 /// The SQL tools over one database.
 #[derive(Debug, Clone)]
 pub struct SqlServer {
     db: Arc<Database>,
+    generator: Option<Arc<Generator>>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct GenerateArgs {
+    /// What the query should answer, in plain words.
+    description: String,
+    /// Also return the database's plan for the statement (default true): proof that it runs.
+    #[serde(default = "yes")]
+    explain: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -62,7 +77,13 @@ fn read_only() -> ToolAnnotations {
 
 impl SqlServer {
     pub fn new(db: Database) -> Self {
-        SqlServer { db: Arc::new(db) }
+        SqlServer { db: Arc::new(db), generator: None }
+    }
+
+    /// Adds `generate_query`: natural language to checked SQL through `generator`.
+    pub fn with_generator(mut self, generator: Generator) -> Self {
+        self.generator = Some(Arc::new(generator));
+        self
     }
 
     /// A registry with the SQL tools.
@@ -74,6 +95,23 @@ impl SqlServer {
 
     /// Adds the SQL tools to `registry` (`write_query` only when the connection is writable).
     pub fn register(&self, registry: &mut Registry) {
+        if let Some(generator) = &self.generator {
+            let (db, generator) = (self.db.clone(), generator.clone());
+            registry.tool(
+                tool(
+                    "generate_query",
+                    "Writes one read-only SQL query for a question in plain words, from the live schema. \
+                     The statement is checked (a single read naming only existing tables) and, by default, \
+                     explained by the database; it is returned, not run.",
+                    move |a: GenerateArgs, _cx: ToolContext| {
+                        let (db, generator) = (db.clone(), generator.clone());
+                        async move { Ok(Json(generator.generate(&db, &a.description, a.explain).await?)) }
+                    },
+                )
+                .title("Generate Query")
+                .annotations(ToolAnnotations { open_world_hint: Some(true), ..read_only() }),
+            );
+        }
         if self.db.writable() {
             let db = self.db.clone();
             registry.tool(

@@ -316,3 +316,104 @@ async fn the_schema_lists_every_column_of_every_table() {
         assert!(truthy(&pk[4]), "id is the primary key: {pk:?}");
     }
 }
+
+/// A local stand-in for an OpenAI-compatible endpoint: answers each chat request with the next
+/// scripted (status, content) and keeps what it was sent.
+/// Each request's `Authorization` header and JSON body.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<(Option<String>, Value)>>>;
+
+struct FakeModel {
+    base_url: String,
+    seen: Seen,
+}
+
+impl FakeModel {
+    async fn start(script: Vec<(u16, &'static str)>) -> FakeModel {
+        use axum::http::{HeaderMap, StatusCode, header};
+        let script = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::from(script)));
+        let seen: Seen = Seen::default();
+        let (s, k) = (script.clone(), seen.clone());
+        let app = axum::Router::new().route(
+            "/v1/chat/completions",
+            axum::routing::post(move |headers: HeaderMap, body: String| {
+                let (script, seen) = (s.clone(), k.clone());
+                async move {
+                    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+                    seen.lock().expect("lock").push((auth, serde_json::from_str(&body).unwrap_or(Value::Null)));
+                    let (status, content) =
+                        script.lock().expect("lock").pop_front().unwrap_or((500, "script exhausted"));
+                    let body = if status == 200 {
+                        json!({"id": "c1", "object": "chat.completion", "model": "fake",
+                               "choices": [{"index": 0, "finish_reason": "stop",
+                                            "message": {"role": "assistant", "content": content}}]})
+                    } else {
+                        json!({"error": {"message": content, "type": "server_error"}})
+                    };
+                    (
+                        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                        [(header::CONTENT_TYPE, "application/json")],
+                        body.to_string(),
+                    )
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        FakeModel { base_url: format!("http://{addr}/v1"), seen }
+    }
+
+    fn generator(&self) -> mcp_sql::Generator {
+        mcp_sql::Generator::new(mcp_sql::GeneratorConfig {
+            base_url: self.base_url.clone(),
+            model: "fake-sql".into(),
+            api_key: Some("sk-test-not-a-real-key".into()),
+            timeout: Duration::from_secs(10),
+        })
+        .expect("generator")
+    }
+}
+
+#[tokio::test]
+async fn generated_sql_is_checked_against_the_rules_and_the_live_schema() {
+    for f in Fixture::all().await {
+        let db = f.database(Limits::default()).await;
+        let model = FakeModel::start(vec![
+            (200, "Here you go:\n```sql\nSELECT name FROM users WHERE score > 5;\n```"),
+            (200, "DELETE FROM users"),
+            (200, "SELECT * FROM customers JOIN users ON users.id = customers.id"),
+            (200, "WITH top AS (SELECT id FROM users) SELECT count(*) FROM top"),
+            (503, "the model is overloaded"),
+        ])
+        .await;
+        let generator = model.generator();
+
+        let good = generator.generate(&db, "who scores above five?", true).await.expect("generated");
+        assert_eq!(good.sql, "SELECT name FROM users WHERE score > 5");
+        assert!(good.plan.is_some_and(|p| !p.rows.is_empty()), "{:?}: the statement was explained", f.dialect);
+        {
+            let seen = model.seen.lock().expect("lock");
+            let (auth, request) = &seen[0];
+            assert_eq!(auth.as_deref(), Some("Bearer sk-test-not-a-real-key"));
+            assert_eq!(request["model"], "fake-sql");
+            let system = request["messages"][0]["content"].as_str().unwrap_or("");
+            assert!(
+                system.contains("users(id") && system.contains("orders(id"),
+                "the live schema is in the prompt: {system}"
+            );
+            assert_eq!(request["messages"][1]["content"], "who scores above five?");
+        }
+
+        let err = generator.generate(&db, "remove everyone", true).await.expect_err("a write");
+        assert!(matches!(err, SqlError::NotRead { .. }), "{err}");
+        let err = generator.generate(&db, "customers", false).await.expect_err("unknown table");
+        assert!(matches!(&err, SqlError::UnknownTables { tables, .. } if tables == "customers"), "{err}");
+        let cte = generator.generate(&db, "how many users", false).await.expect("a CTE is not an unknown table");
+        assert!(cte.plan.is_none());
+        let err = generator.generate(&db, "anything", false).await.expect_err("overloaded");
+        let text = err.to_string();
+        assert!(text.contains("503") && text.contains("the model is overloaded"), "{text}");
+        assert!(!text.contains("sk-test"), "the key leaked into an error: {text}");
+        assert_eq!(f.snapshot().await.split('|').nth(1), Some("2"), "nothing was run");
+    }
+}

@@ -191,6 +191,12 @@ enum NativeServer {
         /// Also serve `write_query` (one checked statement per call, in its own transaction).
         #[arg(long)]
         write: bool,
+        /// Serve `generate_query` (natural language to checked SQL) with this chat model.
+        #[arg(long)]
+        generate_model: Option<String>,
+        /// The OpenAI-compatible endpoint for `generate_query`; the key is read from OPENAI_API_KEY.
+        #[arg(long, env = "OPENAI_BASE_URL", default_value = "https://api.openai.com/v1")]
+        generate_base_url: String,
     },
 }
 
@@ -219,14 +225,23 @@ impl NativeServer {
                 };
                 Ok((mcp_shell::native::ShellServer::new(config)?.registry(), "mcptk-shell"))
             }
-            NativeServer::Sql { url, max_rows, max_bytes, timeout, write } => {
+            NativeServer::Sql { url, max_rows, max_bytes, timeout, write, generate_model, generate_base_url } => {
                 let limits = mcp_sql::Limits { max_rows, max_bytes, statement_timeout: Duration::from_secs(timeout) };
                 let db = if write {
                     mcp_sql::Database::connect_writable(&url, limits).await?
                 } else {
                     mcp_sql::Database::connect(&url, limits).await?
                 };
-                Ok((mcp_sql::SqlServer::new(db).registry(), "mcptk-sql"))
+                let mut server = mcp_sql::SqlServer::new(db);
+                if let Some(model) = generate_model {
+                    server = server.with_generator(mcp_sql::Generator::new(mcp_sql::GeneratorConfig {
+                        base_url: generate_base_url,
+                        model,
+                        api_key: std::env::var("OPENAI_API_KEY").ok(),
+                        timeout: Duration::from_secs(60),
+                    })?);
+                }
+                Ok((server.registry(), "mcptk-sql"))
             }
         }
     }

@@ -92,6 +92,22 @@ pub struct NativeSql {
     /// Also serve `write_query` (default false: read-only).
     #[serde(default)]
     pub write: bool,
+    /// Serve `generate_query` through an OpenAI-compatible chat endpoint.
+    #[serde(default)]
+    pub generate: Option<NativeSqlGenerate>,
+}
+
+/// The chat model behind `generate_query`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NativeSqlGenerate {
+    pub model: String,
+    /// Default `https://api.openai.com/v1`.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Usually `${OPENAI_API_KEY}`; expanded, and masked like every referenced secret.
+    #[serde(default)]
+    pub api_key: Option<String>,
 }
 
 /// The native filesystem server.

@@ -97,18 +97,21 @@ impl Gateway {
             }
         }
         for db in config.native.sql.values() {
-            // A database password given as `${VAR}` in a URL is a secret too.
+            // A database password given as `${VAR}` in a URL, and a model's key, are secrets too.
             let seen = std::cell::RefCell::new(Vec::new());
-            let _ = mcp_core::config::expand(
-                &db.url,
-                &|v| {
-                    let value = std::env::var(v).ok();
-                    seen.borrow_mut().extend(value.clone());
-                    value
-                },
-                "native.sql",
-                "url".into(),
-            );
+            let key = db.generate.as_ref().and_then(|g| g.api_key.as_deref());
+            for text in std::iter::once(db.url.as_str()).chain(key) {
+                let _ = mcp_core::config::expand(
+                    text,
+                    &|v| {
+                        let value = std::env::var(v).ok();
+                        seen.borrow_mut().extend(value.clone());
+                        value
+                    },
+                    "native.sql",
+                    "url".into(),
+                );
+            }
             secrets.extend(seen.into_inner());
         }
         let redactor = Arc::new(Redactor::from_env(&config.redaction.env).with_secrets(secrets));
@@ -172,7 +175,22 @@ impl Gateway {
                 mcp_sql::Database::connect(&url, limits).await
             }
             .with_context(|| format!("connecting the database `{name}` ({field})"))?;
-            local.insert(name.clone(), mcp_sql::SqlServer::new(database).registry().tools);
+            let mut server = mcp_sql::SqlServer::new(database);
+            if let Some(generate) = &db.generate {
+                let key_field = format!("native.sql.{name}.generate.api_key");
+                let api_key = generate
+                    .api_key
+                    .as_deref()
+                    .map(|k| mcp_core::config::expand(k, &|v| std::env::var(v).ok(), "native.sql", key_field.clone()))
+                    .transpose()?;
+                server = server.with_generator(mcp_sql::Generator::new(mcp_sql::GeneratorConfig {
+                    base_url: generate.base_url.clone().unwrap_or_else(|| "https://api.openai.com/v1".to_owned()),
+                    model: generate.model.clone(),
+                    api_key,
+                    timeout: Duration::from_secs(60),
+                })?);
+            }
+            local.insert(name.clone(), server.registry().tools);
         }
         let exposed: Exposed = Arc::default();
         let mut gateway_tools = ToolSet::new();

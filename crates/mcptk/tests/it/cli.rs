@@ -174,6 +174,41 @@ async fn serve_sql_is_a_read_only_drop_in_server() {
     assert_eq!(count, 2, "nothing was deleted");
 }
 
+#[tokio::test]
+async fn serve_sql_generates_checked_queries_through_a_chat_endpoint() {
+    // A stand-in for an OpenAI-compatible endpoint that always proposes the same statement.
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(|| async {
+            let body = serde_json::json!({"choices": [{"index": 0, "message": {"role": "assistant",
+                "content": "```sql\nSELECT count(*) FROM items\n```"}}]});
+            ([(axum::http::header::CONTENT_TYPE, "application/json")], body.to_string())
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}/v1", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let dir = tempfile::tempdir().expect("temp");
+    let url = format!("sqlite:{}", dir.path().join("g.db").display());
+    let options: sqlx::sqlite::SqliteConnectOptions = url.parse().expect("url");
+    let pool = sqlx::SqlitePool::connect_with(options.create_if_missing(true)).await.expect("sqlite");
+    sqlx::raw_sql("CREATE TABLE items (id INTEGER PRIMARY KEY)").execute(&pool).await.expect("setup");
+
+    let mut server = mcp_core::config::StdioServer::new(
+        mcptk(),
+        ["serve", "sql", url.as_str(), "--generate-model", "fake", "--generate-base-url", base.as_str()],
+    );
+    server.env.insert("OPENAI_API_KEY".into(), "sk-test-cli".into());
+    let client = mcp_core::Client::spawn("sql", &server, mcp_core::ClientOptions::default()).await.expect("starts");
+    let args = serde_json::json!({"description": "how many items?"}).as_object().cloned().unwrap_or_default();
+    let result = client.call_tool("generate_query", args).await.expect("result");
+    assert!(!result.is_error(), "{}", result.text_content());
+    let generated = result.structured_content.expect("structured");
+    assert_eq!(generated["sql"], "SELECT count(*) FROM items");
+    assert!(generated["plan"]["rows"].as_array().is_some_and(|r| !r.is_empty()), "{generated}");
+}
+
 #[derive(Debug)]
 struct OneRoot(String);
 
