@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use mcp_audit::{AuditLayer, AuditLog, AuditOptions, NewRecord};
+use mcp_core::pipeline::Layer;
 use mcp_core::pipeline::{
     self, CallError, ConcurrencyLayer, Endpoint, ObserveLayer, PipelineTool, RetryLayer, TimeoutLayer, ToolCall,
     ValidateLayer,
@@ -15,7 +16,6 @@ use mcp_core::pipeline::{
 use mcp_core::protocol::{CallToolResult, JsonObject};
 use mcp_core::{Tool, ToolContext, ToolError, ToolSet, tool};
 use mcp_security::{AuthorizeLayer, Policy, PolicyConfig, RateLimitLayer, RateLimits, RedactLayer, Redactor};
-use tower_layer::Layer;
 
 const CALLS: usize = 20_000;
 

@@ -1,18 +1,14 @@
 //! Recording every call of the pipeline, and the seed's `log_event` tool.
 
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Instant;
 
-use mcp_core::pipeline::{CallError, CallFuture, ToolCall, outcome};
-use mcp_core::protocol::CallToolResult;
+use mcp_core::pipeline::{CallError, CallFuture, Next, Stage, ToolCall, outcome};
 use mcp_core::{ToolContext, ToolError};
 use mcp_security::Redactor;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
-use tower_layer::Layer;
-use tower_service::Service;
 
 use crate::AuditLog;
 use crate::record::{NewRecord, arguments_digest};
@@ -31,37 +27,13 @@ impl AuditLayer {
     }
 }
 
-impl<S> Layer<S> for AuditLayer {
-    type Service = Audit<S>;
-    fn layer(&self, inner: S) -> Audit<S> {
-        Audit { inner, layer: self.clone() }
-    }
-}
+mcp_core::stage_layer!(AuditLayer);
 
-/// See [`AuditLayer`].
-#[derive(Clone, Debug)]
-pub struct Audit<S> {
-    inner: S,
-    layer: AuditLayer,
-}
-
-impl<S> Service<ToolCall> for Audit<S>
-where
-    S: Service<ToolCall, Response = CallToolResult, Error = CallError> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = CallToolResult;
-    type Error = CallError;
-    type Future = CallFuture;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), CallError>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, call: ToolCall) -> CallFuture {
+impl Stage for AuditLayer {
+    fn call<S: Next>(&self, inner: &mut S, call: ToolCall) -> CallFuture {
         let raw = Value::Object(call.arguments.clone());
         let mut arguments = raw.clone();
-        self.layer.redactor.json(&mut arguments);
+        self.redactor.json(&mut arguments);
         let base = NewRecord {
             kind: "tool_call".into(),
             principal: call.principal.clone(),
@@ -73,8 +45,8 @@ where
             trace_id: call.trace_id.clone(),
             ..NewRecord::default()
         };
-        let future = self.inner.call(call);
-        let AuditLayer { log, redactor } = self.layer.clone();
+        let future = inner.call(call);
+        let AuditLayer { log, redactor } = self.clone();
         Box::pin(async move {
             let started = Instant::now();
             let result = future.await;

@@ -18,7 +18,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use tower_layer::Layer;
+pub use tower_layer::Layer;
 use tower_service::Service;
 use tracing::Instrument;
 
@@ -155,11 +155,64 @@ where
     ToolService::new(service)
 }
 
-/// Implements `poll_ready` for layers whose inner service is always ready (all of ours).
-macro_rules! ready_passthrough {
-    () => {
-        fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), CallError>> {
-            self.inner.poll_ready(cx)
+/// The rest of the pipeline, as a stage sees it.
+pub trait Next:
+    Service<ToolCall, Response = CallToolResult, Error = CallError, Future: Send + 'static> + Clone + Send + 'static
+{
+}
+
+impl<S> Next for S
+where
+    S: Service<ToolCall, Response = CallToolResult, Error = CallError> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+}
+
+/// One step of the pipeline: what it does with a call, handing it on to `inner` (or not). A stage
+/// is its own tower `Layer` through [`stage_layer!`](crate::stage_layer); the service plumbing is
+/// [`Staged`]'s, written once.
+pub trait Stage: Clone + Send + Sync + 'static {
+    /// Handles `call`, usually by calling `inner` with it.
+    fn call<S: Next>(&self, inner: &mut S, call: ToolCall) -> CallFuture;
+}
+
+/// A [`Stage`] over the rest of the pipeline, as a tower `Service`.
+#[derive(Clone, Debug)]
+pub struct Staged<T, S> {
+    stage: T,
+    inner: S,
+}
+
+impl<T, S> Staged<T, S> {
+    /// `stage` in front of `inner`.
+    pub fn new(stage: T, inner: S) -> Self {
+        Self { stage, inner }
+    }
+}
+
+impl<T: Stage, S: Next> Service<ToolCall> for Staged<T, S> {
+    type Response = CallToolResult;
+    type Error = CallError;
+    type Future = CallFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), CallError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, call: ToolCall) -> CallFuture {
+        self.stage.call(&mut self.inner, call)
+    }
+}
+
+/// Makes a [`Stage`] a tower `Layer` (a foreign trait, hence a macro rather than a blanket impl).
+#[macro_export]
+macro_rules! stage_layer {
+    ($stage:ty) => {
+        impl<S> $crate::pipeline::Layer<S> for $stage {
+            type Service = $crate::pipeline::Staged<$stage, S>;
+            fn layer(&self, inner: S) -> Self::Service {
+                $crate::pipeline::Staged::new(self.clone(), inner)
+            }
         }
     };
 }
@@ -184,20 +237,6 @@ impl fmt::Debug for ValidateLayer {
     }
 }
 
-impl<S> Layer<S> for ValidateLayer {
-    type Service = Validate<S>;
-    fn layer(&self, inner: S) -> Validate<S> {
-        Validate { inner, layer: self.clone() }
-    }
-}
-
-/// See [`ValidateLayer`].
-#[derive(Clone, Debug)]
-pub struct Validate<S> {
-    inner: S,
-    layer: ValidateLayer,
-}
-
 impl ValidateLayer {
     /// The compiled validator of a definition, compiled once per definition.
     fn validator(&self, call: &ToolCall) -> Result<Arc<jsonschema::Validator>, CallError> {
@@ -218,18 +257,11 @@ impl ValidateLayer {
     }
 }
 
-impl<S> Service<ToolCall> for Validate<S>
-where
-    S: Service<ToolCall, Response = CallToolResult, Error = CallError> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = CallToolResult;
-    type Error = CallError;
-    type Future = CallFuture;
-    ready_passthrough!();
+stage_layer!(ValidateLayer);
 
-    fn call(&mut self, call: ToolCall) -> CallFuture {
-        let checked = self.layer.validator(&call).and_then(|validator| {
+impl Stage for ValidateLayer {
+    fn call<S: Next>(&self, inner: &mut S, call: ToolCall) -> CallFuture {
+        let checked = self.validator(&call).and_then(|validator| {
             let instance = serde_json::Value::Object(call.arguments.clone());
             let problems: Vec<String> = validator
                 .iter_errors(&instance)
@@ -244,7 +276,7 @@ where
                 Err(CallError::InvalidArguments { tool: call.exposed.clone(), message: problems.join("; ") })
             }
         });
-        let mut inner = self.inner.clone();
+        let mut inner = inner.clone();
         Box::pin(async move {
             checked?;
             inner.call(call).await
@@ -270,34 +302,13 @@ impl TimeoutLayer {
     }
 }
 
-impl<S> Layer<S> for TimeoutLayer {
-    type Service = Timeout<S>;
-    fn layer(&self, inner: S) -> Timeout<S> {
-        Timeout { inner, layer: self.clone() }
-    }
-}
+stage_layer!(TimeoutLayer);
 
-/// See [`TimeoutLayer`].
-#[derive(Clone, Debug)]
-pub struct Timeout<S> {
-    inner: S,
-    layer: TimeoutLayer,
-}
-
-impl<S> Service<ToolCall> for Timeout<S>
-where
-    S: Service<ToolCall, Response = CallToolResult, Error = CallError> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = CallToolResult;
-    type Error = CallError;
-    type Future = CallFuture;
-    ready_passthrough!();
-
-    fn call(&mut self, call: ToolCall) -> CallFuture {
-        let after = self.layer.per_server.get(&call.server).copied().unwrap_or(self.layer.default);
+impl Stage for TimeoutLayer {
+    fn call<S: Next>(&self, inner: &mut S, call: ToolCall) -> CallFuture {
+        let after = self.per_server.get(&call.server).copied().unwrap_or(self.default);
         let tool = call.exposed.clone();
-        let future = self.inner.call(call);
+        let future = inner.call(call);
         Box::pin(
             async move { tokio::time::timeout(after, future).await.unwrap_or(Err(CallError::Timeout { tool, after })) },
         )
@@ -323,33 +334,12 @@ impl RetryLayer {
     }
 }
 
-impl<S> Layer<S> for RetryLayer {
-    type Service = Retry<S>;
-    fn layer(&self, inner: S) -> Retry<S> {
-        Retry { inner, layer: self.clone() }
-    }
-}
+stage_layer!(RetryLayer);
 
-/// See [`RetryLayer`].
-#[derive(Clone, Debug)]
-pub struct Retry<S> {
-    inner: S,
-    layer: RetryLayer,
-}
-
-impl<S> Service<ToolCall> for Retry<S>
-where
-    S: Service<ToolCall, Response = CallToolResult, Error = CallError> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = CallToolResult;
-    type Error = CallError;
-    type Future = CallFuture;
-    ready_passthrough!();
-
-    fn call(&mut self, call: ToolCall) -> CallFuture {
-        let mut inner = self.inner.clone();
-        let RetryLayer { attempts, base_delay } = self.layer.clone();
+impl Stage for RetryLayer {
+    fn call<S: Next>(&self, inner: &mut S, call: ToolCall) -> CallFuture {
+        let mut inner = inner.clone();
+        let RetryLayer { attempts, base_delay } = self.clone();
         Box::pin(async move {
             let attempts = if call.idempotent() { attempts } else { 1 };
             let mut delay = base_delay;
@@ -387,32 +377,11 @@ impl ConcurrencyLayer {
     }
 }
 
-impl<S> Layer<S> for ConcurrencyLayer {
-    type Service = Concurrency<S>;
-    fn layer(&self, inner: S) -> Concurrency<S> {
-        Concurrency { inner, permits: self.permits.clone() }
-    }
-}
+stage_layer!(ConcurrencyLayer);
 
-/// See [`ConcurrencyLayer`].
-#[derive(Clone, Debug)]
-pub struct Concurrency<S> {
-    inner: S,
-    permits: Arc<tokio::sync::Semaphore>,
-}
-
-impl<S> Service<ToolCall> for Concurrency<S>
-where
-    S: Service<ToolCall, Response = CallToolResult, Error = CallError> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = CallToolResult;
-    type Error = CallError;
-    type Future = CallFuture;
-    ready_passthrough!();
-
-    fn call(&mut self, call: ToolCall) -> CallFuture {
-        let mut inner = self.inner.clone();
+impl Stage for ConcurrencyLayer {
+    fn call<S: Next>(&self, inner: &mut S, call: ToolCall) -> CallFuture {
+        let mut inner = inner.clone();
         let permits = self.permits.clone();
         Box::pin(async move {
             let _permit = permits
@@ -434,30 +403,10 @@ where
 #[derive(Clone, Debug, Default)]
 pub struct ObserveLayer;
 
-impl<S> Layer<S> for ObserveLayer {
-    type Service = Observe<S>;
-    fn layer(&self, inner: S) -> Observe<S> {
-        Observe { inner }
-    }
-}
+stage_layer!(ObserveLayer);
 
-/// See [`ObserveLayer`].
-#[derive(Clone, Debug)]
-pub struct Observe<S> {
-    inner: S,
-}
-
-impl<S> Service<ToolCall> for Observe<S>
-where
-    S: Service<ToolCall, Response = CallToolResult, Error = CallError> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = CallToolResult;
-    type Error = CallError;
-    type Future = CallFuture;
-    ready_passthrough!();
-
-    fn call(&mut self, call: ToolCall) -> CallFuture {
+impl Stage for ObserveLayer {
+    fn call<S: Next>(&self, inner: &mut S, call: ToolCall) -> CallFuture {
         let span = tracing::info_span!(
             "mcp.tool_call",
             server = %call.server,
@@ -468,7 +417,7 @@ where
             duration_ms = tracing::field::Empty,
         );
         let (server, tool) = (call.server.clone(), call.tool.clone());
-        let future = self.inner.call(call);
+        let future = inner.call(call);
         let record = span.clone();
         Box::pin(
             async move {

@@ -1,15 +1,12 @@
 //! The security layers of the pipeline, and the seed's `check_access` tool.
 
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use mcp_core::pipeline::{CallError, CallFuture, ToolCall};
+use mcp_core::pipeline::{CallError, CallFuture, Next, Stage, ToolCall};
 use mcp_core::protocol::{CallToolResult, Content, Tool};
 use mcp_core::{ToolContext, ToolError};
 use schemars::JsonSchema;
 use serde::Deserialize;
-use tower_layer::Layer;
-use tower_service::Service;
 
 use crate::{PinMode, Pins, Policy, RateLimits, Redactor, Subject};
 
@@ -27,35 +24,11 @@ impl AuthorizeLayer {
     }
 }
 
-impl<S> Layer<S> for AuthorizeLayer {
-    type Service = Authorize<S>;
-    fn layer(&self, inner: S) -> Authorize<S> {
-        Authorize { inner, layer: self.clone() }
-    }
-}
+mcp_core::stage_layer!(AuthorizeLayer);
 
-/// See [`AuthorizeLayer`].
-#[derive(Clone, Debug)]
-pub struct Authorize<S> {
-    inner: S,
-    layer: AuthorizeLayer,
-}
-
-impl<S> Service<ToolCall> for Authorize<S>
-where
-    S: Service<ToolCall, Response = CallToolResult, Error = CallError> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = CallToolResult;
-    type Error = CallError;
-    type Future = CallFuture;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), CallError>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, call: ToolCall) -> CallFuture {
-        if let Some(pins) = &self.layer.pins {
+impl Stage for AuthorizeLayer {
+    fn call<S: Next>(&self, inner: &mut S, call: ToolCall) -> CallFuture {
+        if let Some(pins) = &self.pins {
             if pins.is_flagged(&call.server, &call.tool) {
                 match pins.mode() {
                     PinMode::Refuse => {
@@ -72,7 +45,7 @@ where
                 }
             }
         }
-        let decision = self.layer.policy.decide(&Subject {
+        let decision = self.policy.decide(&Subject {
             principal: &call.principal,
             server: &call.server,
             tool: &call.tool,
@@ -84,7 +57,7 @@ where
             return Box::pin(async move { Err(CallError::Denied { rule: decision.rule, reason: decision.reason }) });
         }
         tracing::debug!(rule = %decision.rule, tool = %call.exposed, "allowed");
-        let mut inner = self.inner.clone();
+        let mut inner = inner.clone();
         Box::pin(async move { inner.call(call).await })
     }
 }
@@ -102,38 +75,14 @@ impl RateLimitLayer {
     }
 }
 
-impl<S> Layer<S> for RateLimitLayer {
-    type Service = RateLimit<S>;
-    fn layer(&self, inner: S) -> RateLimit<S> {
-        RateLimit { inner, limits: self.limits.clone() }
-    }
-}
+mcp_core::stage_layer!(RateLimitLayer);
 
-/// See [`RateLimitLayer`].
-#[derive(Clone, Debug)]
-pub struct RateLimit<S> {
-    inner: S,
-    limits: RateLimits,
-}
-
-impl<S> Service<ToolCall> for RateLimit<S>
-where
-    S: Service<ToolCall, Response = CallToolResult, Error = CallError> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = CallToolResult;
-    type Error = CallError;
-    type Future = CallFuture;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), CallError>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, call: ToolCall) -> CallFuture {
+impl Stage for RateLimitLayer {
+    fn call<S: Next>(&self, inner: &mut S, call: ToolCall) -> CallFuture {
         if let Err(message) = self.limits.check(&call.principal, &call.exposed) {
             return Box::pin(async move { Err(CallError::RateLimited(message)) });
         }
-        let mut inner = self.inner.clone();
+        let mut inner = inner.clone();
         Box::pin(async move { inner.call(call).await })
     }
 }
@@ -152,36 +101,12 @@ impl RedactLayer {
     }
 }
 
-impl<S> Layer<S> for RedactLayer {
-    type Service = Redact<S>;
-    fn layer(&self, inner: S) -> Redact<S> {
-        Redact { inner, layer: self.clone() }
-    }
-}
+mcp_core::stage_layer!(RedactLayer);
 
-/// See [`RedactLayer`].
-#[derive(Clone, Debug)]
-pub struct Redact<S> {
-    inner: S,
-    layer: RedactLayer,
-}
-
-impl<S> Service<ToolCall> for Redact<S>
-where
-    S: Service<ToolCall, Response = CallToolResult, Error = CallError> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = CallToolResult;
-    type Error = CallError;
-    type Future = CallFuture;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), CallError>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, call: ToolCall) -> CallFuture {
-        let future = self.inner.call(call);
-        let RedactLayer { redactor, results } = self.layer.clone();
+impl Stage for RedactLayer {
+    fn call<S: Next>(&self, inner: &mut S, call: ToolCall) -> CallFuture {
+        let future = inner.call(call);
+        let RedactLayer { redactor, results } = self.clone();
         Box::pin(async move {
             match future.await {
                 Ok(mut result) => {
