@@ -14,6 +14,8 @@ pub mod pipeline;
 pub mod protocol;
 pub mod registry;
 pub mod server;
+#[cfg(feature = "pipeline")]
+pub mod supervised;
 pub mod tool;
 pub mod transport;
 

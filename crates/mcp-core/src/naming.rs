@@ -26,16 +26,27 @@ impl NameMap {
     /// the same pair, whatever order pairs are added in, except when two pairs collide after
     /// sanitizing; then the later one gets a distinguishing suffix.
     pub fn expose(&mut self, server: &str, tool: &str) -> String {
+        let wanted = format!("{server}{SEPARATOR}{tool}");
+        self.assign(server, tool, wanted)
+    }
+
+    /// Like [`NameMap::expose`] without the server prefix: for a tool set of one server, whose
+    /// names only need to be made valid (and are kept as they are when they already are).
+    pub fn expose_bare(&mut self, server: &str, tool: &str) -> String {
+        self.assign(server, tool, tool.to_owned())
+    }
+
+    fn assign(&mut self, server: &str, tool: &str, wanted: String) -> String {
         let key = (server.to_owned(), tool.to_owned());
         if let Some(name) = self.forward.get(&key) {
             return name.clone();
         }
-        let plain = format!("{}{SEPARATOR}{}", sanitize(server), sanitize(tool));
-        let exact = plain == format!("{server}{SEPARATOR}{tool}");
-        let mut name = if plain.len() <= MAX_NAME && exact { plain } else { hashed(&plain, server, tool, 0) };
+        let plain = sanitize(&wanted);
+        let fits = !plain.is_empty() && plain.len() <= MAX_NAME && plain == wanted;
+        let mut name = if fits { plain.clone() } else { hashed(&plain, server, tool, 0) };
         let mut attempt = 1;
         while self.back.contains_key(&name) {
-            name = hashed(&format!("{}{SEPARATOR}{}", sanitize(server), sanitize(tool)), server, tool, attempt);
+            name = hashed(&plain, server, tool, attempt);
             attempt += 1;
         }
         self.forward.insert(key.clone(), name.clone());
@@ -102,5 +113,17 @@ mod tests {
             assert_eq!(map.expose(server, tool), name, "stable");
         }
         assert_eq!(map.expose("fs", "read_text_file"), "fs__read_text_file");
+    }
+
+    #[test]
+    fn bare_names_are_kept_when_valid_and_made_valid_otherwise() {
+        let mut map = NameMap::new();
+        assert_eq!(map.expose_bare("k8s", "pods_list"), "pods_list");
+        let slash = map.expose_bare("k8s", "pods/list");
+        assert!(valid(&slash) && slash != "pods_list", "{slash}");
+        let empty = map.expose_bare("k8s", "");
+        assert!(valid(&empty), "{empty:?}");
+        assert_eq!(map.resolve(&slash), Some(("k8s", "pods/list")));
+        assert_eq!(map.resolve("pods_list"), Some(("k8s", "pods_list")));
     }
 }

@@ -160,7 +160,12 @@ pub struct ToolContext {
     stateless: bool,
     input_responses: Option<Arc<JsonObject>>,
     request_state: Option<Arc<str>>,
+    /// Where progress goes when the caller is in this process (an agent run), not a peer.
+    progress_fn: Option<ProgressFn>,
 }
+
+/// Receives `(progress, total, message)` reports of a tool called in-process.
+pub type ProgressFn = Arc<dyn Fn(f64, Option<f64>, Option<String>) + Send + Sync>;
 
 impl fmt::Debug for ToolContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -199,6 +204,7 @@ impl ToolContext {
             stateless: false,
             input_responses: None,
             request_state: None,
+            progress_fn: None,
         }
     }
 
@@ -297,8 +303,23 @@ impl ToolContext {
         self
     }
 
+    /// This context with progress reported to `report` (for a caller in this process).
+    pub fn with_progress_fn(mut self, report: ProgressFn) -> Self {
+        self.progress_fn = Some(report);
+        self
+    }
+
+    /// This context cancelled by `cancel`.
+    pub fn with_cancel(mut self, cancel: CancellationToken) -> Self {
+        self.cancel = cancel;
+        self
+    }
+
     /// Reports progress to the caller, if it asked for progress; otherwise does nothing.
     pub async fn progress(&self, progress: f64, total: Option<f64>, message: Option<String>) {
+        if let Some(report) = &self.progress_fn {
+            report(progress, total, message.clone());
+        }
         if let Some((peer, token)) = &self.progress {
             let params = ProgressParams::new(token.clone(), progress, total, message);
             let _ = peer.notify(methods::PROGRESS, to_object(&params)).await;

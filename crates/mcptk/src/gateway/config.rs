@@ -227,6 +227,16 @@ impl Default for RestartConfig {
     }
 }
 
+impl RestartConfig {
+    /// The restart schedule this describes.
+    pub fn backoff(&self) -> mcp_core::supervised::Backoff {
+        mcp_core::supervised::Backoff {
+            initial: std::time::Duration::from_millis(self.initial_delay_ms),
+            max: std::time::Duration::from_millis(self.max_delay_ms),
+        }
+    }
+}
+
 fn default_restart_delay() -> u64 {
     500
 }

@@ -3,7 +3,6 @@
 //! timeout, retries, tracing and metrics).
 
 pub mod config;
-mod upstream;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -19,12 +18,12 @@ use mcp_core::pipeline::{
     ToolService, ValidateLayer,
 };
 use mcp_core::protocol::{CallToolResult, Implementation, Tool};
+use mcp_core::supervised::Upstream;
 use mcp_core::{Registry, Server, ToolSet};
 use mcp_security::{AuthorizeLayer, PinMode, Pins, Policy, RateLimitLayer, RateLimits, RedactLayer, Redactor};
 use tower_layer::Layer;
 
 pub use config::GatewayConfig;
-use upstream::Upstream;
 
 /// The server name under which the gateway's own tools (`check_access`, `log_event`) appear.
 const GATEWAY: &str = "gateway";
@@ -203,7 +202,7 @@ impl Gateway {
         local.insert(GATEWAY.to_owned(), gateway_tools);
 
         let upstreams: Vec<Arc<Upstream>> =
-            servers.enabled().map(|(name, _)| Upstream::new(name, servers.clone(), config.restart.clone())).collect();
+            servers.enabled().map(|(name, _)| Upstream::new(name, servers.clone(), config.restart.backoff())).collect();
         let routes = Routes {
             local: local.clone(),
             upstreams: upstreams.iter().map(|u| (u.name().to_owned(), u.clone())).collect(),

@@ -1,16 +1,31 @@
-//! A configured server the gateway talks to: started, watched, and restarted with backoff when it
-//! exits; its calls fail cleanly while it is down.
+//! A configured server kept running: started, watched, and restarted with backoff when it exits;
+//! its calls fail cleanly while it is down, and its tool list is refreshed on `list_changed`.
+//! The gateway and the agent loop both reach remote servers through it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use mcp_core::pipeline::{CallError, ToolCall};
-use mcp_core::protocol::{CallToolResult, Implementation, Tool, methods};
-use mcp_core::{CallEvent, Client, ClientOptions, Error, McpConfig};
 use tokio::sync::{RwLock, mpsc};
 
-use super::config::RestartConfig;
+use crate::pipeline::{CallError, ToolCall};
+use crate::protocol::{CallToolResult, Implementation, Tool, methods};
+use crate::{CallEvent, Client, ClientOptions, Error, McpConfig};
+
+/// How long to wait before restarting an exited server: doubling from `initial` up to `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// The first wait.
+    pub initial: Duration,
+    /// The longest wait.
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self { initial: Duration::from_millis(500), max: Duration::from_secs(30) }
+    }
+}
 
 enum State {
     Starting,
@@ -22,20 +37,30 @@ enum State {
 pub struct Upstream {
     name: String,
     config: McpConfig,
-    restart: RestartConfig,
+    restart: Backoff,
+    /// Bumped whenever the tool list may have changed, so callers can cache what they derive
+    /// from it.
+    generation: std::sync::atomic::AtomicU64,
     state: RwLock<State>,
     /// The last tool list seen; kept while the server restarts so its tools stay listed and their
     /// calls fail with a clear "restarting" error instead of "unknown tool".
     tools: std::sync::RwLock<Vec<Tool>>,
 }
 
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream").field("name", &self.name).field("generation", &self.generation()).finish()
+    }
+}
+
 impl Upstream {
     /// A server `name` of `config`, not yet started.
-    pub fn new(name: &str, config: McpConfig, restart: RestartConfig) -> Arc<Upstream> {
+    pub fn new(name: &str, config: McpConfig, restart: Backoff) -> Arc<Upstream> {
         Arc::new(Upstream {
             name: name.to_owned(),
             config,
             restart,
+            generation: std::sync::atomic::AtomicU64::new(0),
             state: RwLock::new(State::Starting),
             tools: std::sync::RwLock::new(Vec::new()),
         })
@@ -51,11 +76,31 @@ impl Upstream {
         self.tools.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
+    /// Counts changes of the tool list (starts and `list_changed` refreshes).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn set_tools(&self, tools: Vec<Tool>) {
+        *self.tools.write().unwrap_or_else(std::sync::PoisonError::into_inner) = tools;
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// Starts supervising in the background and waits (up to `patience`) for the first start
+    /// attempt: the way to use a server without a gateway around it.
+    pub async fn launch(name: &str, config: McpConfig, restart: Backoff, patience: Duration) -> Arc<Upstream> {
+        let upstream = Upstream::new(name, config, restart);
+        let (changed, _) = mpsc::unbounded_channel();
+        tokio::spawn(upstream.clone().supervise(changed));
+        upstream.started(patience).await;
+        upstream
+    }
+
     /// Runs the server for the life of the gateway, sending `()` on `changed` whenever its tool
     /// list may have changed (started, refreshed after `list_changed`).
     pub async fn supervise(self: Arc<Self>, changed: mpsc::UnboundedSender<()>) {
-        let initial = Duration::from_millis(self.restart.initial_delay_ms);
-        let max = Duration::from_millis(self.restart.max_delay_ms.max(self.restart.initial_delay_ms));
+        let initial = self.restart.initial;
+        let max = self.restart.max.max(initial);
         let mut delay = initial;
         loop {
             let (notes_tx, mut notes) = mpsc::unbounded_channel();
@@ -74,7 +119,7 @@ impl Upstream {
                             Some(note) = notes.recv() => {
                                 if note.method == methods::TOOLS_LIST_CHANGED {
                                     if let Ok(tools) = client.list_tools().await {
-                                        *self.tools.write().unwrap_or_else(std::sync::PoisonError::into_inner) = tools;
+                                        self.set_tools(tools);
                                         let _ = changed.send(());
                                     }
                                 }
@@ -99,7 +144,7 @@ impl Upstream {
         let client = Arc::new(Client::from_config(&self.config, &self.name, options).await?);
         let tools = client.list_tools().await?;
         tracing::info!(server = %self.name, tools = tools.len(), version = %client.protocol_version(), "server started");
-        *self.tools.write().unwrap_or_else(std::sync::PoisonError::into_inner) = tools;
+        self.set_tools(tools);
         *self.state.write().await = State::Up(client.clone());
         Ok(client)
     }
