@@ -1,0 +1,421 @@
+//! The model side: an OpenAI-compatible endpoint through `async-openai`, Chat Completions or
+//! Responses, streamed or not, and the conversation kept in the chosen API's own shape.
+
+use std::time::Duration;
+
+use async_openai::config::OpenAIConfig;
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::Error;
+use crate::tools::{FunctionTools, ToolOutput};
+
+/// Which API the model is reached through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Api {
+    /// `POST /chat/completions`.
+    #[default]
+    Chat,
+    /// `POST /responses`.
+    Responses,
+}
+
+/// Where the model is and how to talk to it.
+#[derive(Clone)]
+pub struct ModelConfig {
+    /// The model's name.
+    pub model: String,
+    /// The API base URL, up to and including `/v1` (default `OPENAI_BASE_URL`, else OpenAI's).
+    pub base_url: Option<String>,
+    /// The key (default `OPENAI_API_KEY`). Never logged.
+    pub api_key: Option<String>,
+    /// Chat Completions or Responses.
+    pub api: Api,
+    /// Stream the answer (text deltas as they come).
+    pub stream: bool,
+    /// How long to wait for the first byte of an answer.
+    pub connect_timeout: Duration,
+    /// Longest silence while reading an answer.
+    pub read_timeout: Duration,
+}
+
+impl std::fmt::Debug for ModelConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelConfig")
+            .field("model", &self.model)
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "***"))
+            .field("api", &self.api)
+            .field("stream", &self.stream)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ModelConfig {
+    /// `model` over Chat Completions, streamed; base URL and key from the usual environment.
+    pub fn new(model: impl Into<String>) -> Self {
+        Self {
+            model: model.into(),
+            base_url: std::env::var("OPENAI_BASE_URL").ok().filter(|s| !s.is_empty()),
+            api_key: std::env::var("OPENAI_API_KEY").ok().filter(|s| !s.is_empty()),
+            api: Api::Chat,
+            stream: true,
+            connect_timeout: Duration::from_secs(30),
+            read_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// A tool call the model asked for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelToolCall {
+    /// The call's id (`tool_call_id` / `call_id`).
+    pub id: String,
+    /// The function's name.
+    pub name: String,
+    /// The raw argument string.
+    pub arguments: String,
+}
+
+/// One answer of the model.
+#[derive(Debug, Clone, Default)]
+pub struct ModelTurn {
+    /// Its text.
+    pub text: String,
+    /// The tools it wants called (possibly several at once).
+    pub tool_calls: Vec<ModelToolCall>,
+    /// Responses: the output items, replayed as input next turn.
+    items: Vec<Value>,
+}
+
+/// The conversation so far, in the API's own shape (messages or input items).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Conversation {
+    api: Api,
+    instructions: Option<String>,
+    items: Vec<Value>,
+}
+
+impl Conversation {
+    /// A conversation that starts with `input` from the user.
+    pub fn new(api: Api, instructions: Option<&str>, input: &str) -> Self {
+        let mut items = Vec::new();
+        if api == Api::Chat
+            && let Some(instructions) = instructions
+        {
+            items.push(json!({"role": "system", "content": instructions}));
+        }
+        items.push(json!({"role": "user", "content": input}));
+        Self { api, instructions: instructions.map(str::to_owned), items }
+    }
+
+    /// The messages or items, as sent.
+    pub fn items(&self) -> &[Value] {
+        &self.items
+    }
+
+    /// Records the model's answer.
+    pub fn push_turn(&mut self, turn: &ModelTurn) {
+        match self.api {
+            Api::Chat => {
+                let mut message = json!({"role": "assistant", "content": turn.text});
+                if !turn.tool_calls.is_empty() {
+                    if turn.text.is_empty() {
+                        message["content"] = Value::Null;
+                    }
+                    message["tool_calls"] = turn
+                        .tool_calls
+                        .iter()
+                        .map(|c| {
+                            json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}})
+                        })
+                        .collect();
+                }
+                self.items.push(message);
+            }
+            Api::Responses => self.items.extend(turn.items.iter().cloned()),
+        }
+    }
+
+    /// Records the outputs of the tools of one turn, in the order they were asked for.
+    pub fn push_tool_outputs(&mut self, outputs: &[(ModelToolCall, ToolOutput)]) {
+        match self.api {
+            Api::Chat => {
+                for (call, output) in outputs {
+                    let mut text = output.text.clone();
+                    if !output.images.is_empty() {
+                        text.push_str(&format!("\n({} image(s) follow in the next message)", output.images.len()));
+                    }
+                    self.items.push(json!({"role": "tool", "tool_call_id": call.id, "content": text}));
+                }
+                // Tool messages hold text only; images go in a user message right after them.
+                let images: Vec<Value> = outputs
+                    .iter()
+                    .flat_map(|(_, o)| o.images.iter())
+                    .map(|url| json!({"type": "image_url", "image_url": {"url": url}}))
+                    .collect();
+                if !images.is_empty() {
+                    let mut content = vec![json!({"type": "text", "text": "Images returned by the tools above:"})];
+                    content.extend(images);
+                    self.items.push(json!({"role": "user", "content": content}));
+                }
+            }
+            Api::Responses => {
+                for (call, output) in outputs {
+                    self.items.push(json!({
+                        "type": "function_call_output",
+                        "call_id": call.id,
+                        "output": output.responses_output(),
+                    }));
+                }
+            }
+        }
+    }
+}
+
+/// A model behind an OpenAI-compatible endpoint.
+pub struct Model {
+    client: async_openai::Client<OpenAIConfig>,
+    config: ModelConfig,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model").field("config", &self.config).finish()
+    }
+}
+
+impl Model {
+    /// A client for the model in `config`.
+    pub fn new(config: ModelConfig) -> Result<Self, Error> {
+        mcp_core::transport::install_crypto_provider();
+        let mut openai = OpenAIConfig::new()
+            .with_api_base(config.base_url.clone().unwrap_or_else(|| "https://api.openai.com/v1".to_owned()));
+        // An empty key for local endpoints that need none; `OpenAIConfig::new` would read the
+        // environment again otherwise.
+        openai = openai.with_api_key(config.api_key.clone().unwrap_or_default());
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .read_timeout(config.read_timeout)
+            .build()
+            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self { client: async_openai::Client::with_config(openai).with_http_client(http), config })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// Asks the model for its next answer; `on_text` gets text as it streams.
+    pub async fn turn(
+        &self,
+        conversation: &Conversation,
+        tools: &FunctionTools,
+        on_text: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<ModelTurn, Error> {
+        let span = tracing::info_span!("generation", model = %self.config.model, api = ?self.config.api);
+        let _entered = span.enter();
+        let stream = self.config.stream;
+        match self.config.api {
+            Api::Chat => {
+                let mut request = json!({
+                    "model": self.config.model,
+                    "messages": conversation.items,
+                    "stream": stream,
+                });
+                if !tools.is_empty() {
+                    request["tools"] = Value::Array(tools.chat_json());
+                    request["parallel_tool_calls"] = json!(true);
+                }
+                if stream {
+                    let mut chunks = self
+                        .client
+                        .chat()
+                        .create_stream_byot::<Value, Value>(request)
+                        .await
+                        .map_err(|e| Error::model(&self.config, e))?;
+                    let mut turn = ChatAccumulator::default();
+                    while let Some(chunk) = chunks.next().await {
+                        let chunk = chunk.map_err(|e| Error::model(&self.config, e))?;
+                        turn.add(&chunk, on_text)?;
+                    }
+                    Ok(turn.finish())
+                } else {
+                    let answer: Value =
+                        self.client.chat().create_byot(request).await.map_err(|e| Error::model(&self.config, e))?;
+                    let turn = chat_answer(&answer)?;
+                    if !turn.text.is_empty() {
+                        on_text(&turn.text);
+                    }
+                    Ok(turn)
+                }
+            }
+            Api::Responses => {
+                let mut request = json!({
+                    "model": self.config.model,
+                    "input": conversation.items,
+                    "stream": stream,
+                });
+                if let Some(instructions) = &conversation.instructions {
+                    request["instructions"] = json!(instructions);
+                }
+                if !tools.is_empty() {
+                    request["tools"] = Value::Array(tools.responses_json());
+                    request["parallel_tool_calls"] = json!(true);
+                }
+                if stream {
+                    let mut events = self
+                        .client
+                        .responses()
+                        .create_stream_byot::<Value, Value>(request)
+                        .await
+                        .map_err(|e| Error::model(&self.config, e))?;
+                    while let Some(event) = events.next().await {
+                        let event = event.map_err(|e| Error::model(&self.config, e))?;
+                        match event.get("type").and_then(Value::as_str).unwrap_or_default() {
+                            "response.output_text.delta" => {
+                                if let Some(delta) = event.get("delta").and_then(Value::as_str) {
+                                    on_text(delta);
+                                }
+                            }
+                            "response.completed" | "response.incomplete" => {
+                                return responses_answer(event.get("response").unwrap_or(&Value::Null));
+                            }
+                            "response.failed" | "error" => {
+                                let error = event.pointer("/response/error").or_else(|| event.get("error"));
+                                return Err(Error::Model(format!(
+                                    "the model failed: {}",
+                                    error.map_or_else(|| event.to_string(), describe_error)
+                                )));
+                            }
+                            _ => {}
+                        }
+                    }
+                    Err(Error::Model("the model's stream ended before the response was complete".into()))
+                } else {
+                    let answer: Value = self
+                        .client
+                        .responses()
+                        .create_byot(request)
+                        .await
+                        .map_err(|e| Error::model(&self.config, e))?;
+                    let turn = responses_answer(&answer)?;
+                    if !turn.text.is_empty() {
+                        on_text(&turn.text);
+                    }
+                    Ok(turn)
+                }
+            }
+        }
+    }
+}
+
+fn describe_error(error: &Value) -> String {
+    error.get("message").and_then(Value::as_str).map_or_else(|| error.to_string(), str::to_owned)
+}
+
+/// A whole Chat Completions answer.
+fn chat_answer(answer: &Value) -> Result<ModelTurn, Error> {
+    let message = answer
+        .pointer("/choices/0/message")
+        .ok_or_else(|| Error::Model(format!("the model's answer has no message: {}", truncate(answer))))?;
+    let text = message.get("content").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let tool_calls = message
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .map(|calls| {
+            calls
+                .iter()
+                .map(|c| ModelToolCall {
+                    id: c.get("id").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                    name: c.pointer("/function/name").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                    arguments: c.pointer("/function/arguments").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(ModelTurn { text, tool_calls, items: Vec::new() })
+}
+
+/// Chat Completions chunks put together: text, and tool calls assembled by index.
+#[derive(Default)]
+struct ChatAccumulator {
+    text: String,
+    calls: Vec<ModelToolCall>,
+}
+
+impl ChatAccumulator {
+    fn add(&mut self, chunk: &Value, on_text: &mut (dyn FnMut(&str) + Send)) -> Result<(), Error> {
+        if let Some(error) = chunk.get("error") {
+            return Err(Error::Model(format!("the model failed: {}", describe_error(error))));
+        }
+        let Some(delta) = chunk.pointer("/choices/0/delta") else { return Ok(()) };
+        if let Some(text) = delta.get("content").and_then(Value::as_str) {
+            self.text.push_str(text);
+            on_text(text);
+        }
+        for call in delta.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
+            let index = call.get("index").and_then(Value::as_u64).unwrap_or(self.calls.len() as u64) as usize;
+            if index > self.calls.len() + 128 {
+                return Err(Error::Model(format!("the model sent tool call index {index} out of sequence")));
+            }
+            while self.calls.len() <= index {
+                self.calls.push(ModelToolCall { id: String::new(), name: String::new(), arguments: String::new() });
+            }
+            let slot = &mut self.calls[index];
+            if let Some(id) = call.get("id").and_then(Value::as_str) {
+                slot.id = id.to_owned();
+            }
+            if let Some(name) = call.pointer("/function/name").and_then(Value::as_str) {
+                slot.name.push_str(name);
+            }
+            if let Some(arguments) = call.pointer("/function/arguments").and_then(Value::as_str) {
+                slot.arguments.push_str(arguments);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> ModelTurn {
+        ModelTurn { text: self.text, tool_calls: self.calls, items: Vec::new() }
+    }
+}
+
+/// A whole Responses answer: text from `message` items, calls from `function_call` items.
+fn responses_answer(response: &Value) -> Result<ModelTurn, Error> {
+    let output = response
+        .get("output")
+        .and_then(Value::as_array)
+        .ok_or_else(|| Error::Model(format!("the model's response has no output: {}", truncate(response))))?;
+    let mut turn = ModelTurn::default();
+    for item in output {
+        match item.get("type").and_then(Value::as_str).unwrap_or_default() {
+            "message" => {
+                for part in item.get("content").and_then(Value::as_array).into_iter().flatten() {
+                    if part.get("type").and_then(Value::as_str) == Some("output_text") {
+                        turn.text.push_str(part.get("text").and_then(Value::as_str).unwrap_or_default());
+                    }
+                }
+            }
+            "function_call" => turn.tool_calls.push(ModelToolCall {
+                id: item.get("call_id").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                name: item.get("name").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                arguments: item.get("arguments").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            }),
+            _ => {}
+        }
+        turn.items.push(item.clone());
+    }
+    Ok(turn)
+}
+
+fn truncate(value: &Value) -> String {
+    let text = value.to_string();
+    match text.char_indices().nth(300) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text,
+    }
+}
