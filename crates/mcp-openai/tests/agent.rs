@@ -1,0 +1,496 @@
+//! The agent loop against a local endpoint that answers like the OpenAI API (scripted turns; no
+//! live model runs here), over Chat Completions and Responses, streamed and not.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mcp_core::protocol::CallToolResult;
+use mcp_core::{Json, ToolContext, ToolError, ToolSet, tool};
+use mcp_openai::fake::{FakeModel, Reply};
+use mcp_openai::{Agent, Api, Approvals, Decision, Event, Model, ModelConfig, RunOutcome, Toolbox};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+const KEY: &str = "sk-test-agent-key-0123456789";
+const COMBOS: [(Api, bool); 4] =
+    [(Api::Chat, false), (Api::Chat, true), (Api::Responses, false), (Api::Responses, true)];
+
+#[derive(Deserialize, JsonSchema)]
+struct AddArgs {
+    a: i64,
+    b: i64,
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct Empty {}
+
+struct Counters {
+    deleted: AtomicUsize,
+    barrier: tokio::sync::Barrier,
+}
+
+fn tools(counters: Arc<Counters>) -> ToolSet {
+    let mut set = ToolSet::new();
+    set.add(tool("add", "Adds two integers.", |args: AddArgs, _cx: ToolContext| async move {
+        Ok::<_, ToolError>(Json(json!({"sum": args.a + args.b})))
+    }));
+    // `times` is optional and not nullable: a null reaching the tool would fail validation.
+    set.add(
+        tool("repeat", "Repeats text.", |args: Value, _cx: ToolContext| async move {
+            let text = args["text"].as_str().unwrap_or_default().to_owned();
+            let times = args.get("times").and_then(Value::as_u64).unwrap_or(1) as usize;
+            Ok::<_, ToolError>(text.repeat(times))
+        })
+        .input_schema(
+            json!({"type": "object", "properties": {"text": {"type": "string"}, "times": {"type": "integer", "minimum": 1}}, "required": ["text"]})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        ),
+    );
+    set.add(tool("fail", "Always fails.", |_: Empty, _cx: ToolContext| async move {
+        Err::<String, _>(ToolError::msg("disk full on /var"))
+    }));
+    let c = counters.clone();
+    set.add(tool("delete", "Deletes everything.", move |_: Empty, _cx: ToolContext| {
+        let c = c.clone();
+        async move {
+            c.deleted.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, ToolError>("deleted".to_owned())
+        }
+    }));
+    // Both halves must be running at once to get past the barrier.
+    for name in ["left", "right"] {
+        let c = counters.clone();
+        set.add(tool(name, "Meets the other half.", move |_: Empty, _cx: ToolContext| {
+            let c = c.clone();
+            async move {
+                match tokio::time::timeout(Duration::from_secs(5), c.barrier.wait()).await {
+                    Ok(_) => Ok::<_, ToolError>(format!("{name} met")),
+                    Err(_) => Err(ToolError::msg("the other half never ran at the same time")),
+                }
+            }
+        }));
+    }
+    set.add(tool("work", "Works in steps.", |_: Empty, cx: ToolContext| async move {
+        for step in 1..=3 {
+            cx.progress(f64::from(step), Some(3.0), Some(format!("step {step}"))).await;
+        }
+        Ok::<_, ToolError>("worked".to_owned())
+    }));
+    set.add(tool("picture", "Returns an image.", |_: Empty, _cx: ToolContext| async move {
+        let mut result = CallToolResult::text("a red dot");
+        result.content.push(mcp_core::protocol::Content::image("aGVsbG8=", "image/png"));
+        Ok::<_, ToolError>(result)
+    }));
+    set
+}
+
+fn counters() -> Arc<Counters> {
+    Arc::new(Counters { deleted: AtomicUsize::new(0), barrier: tokio::sync::Barrier::new(2) })
+}
+
+fn model(fake: &FakeModel, api: Api, stream: bool) -> Arc<Model> {
+    let mut config = ModelConfig::new("fake-model");
+    config.base_url = Some(fake.base_url.clone());
+    config.api_key = Some(KEY.into());
+    config.api = api;
+    config.stream = stream;
+    Arc::new(Model::new(config).expect("model"))
+}
+
+fn agent(fake: &FakeModel, api: Api, stream: bool, toolbox: Toolbox) -> Agent {
+    let mut agent = Agent::new("tester", model(fake, api, stream), Arc::new(toolbox));
+    agent.instructions = Some("Use the tools.".into());
+    agent
+}
+
+/// The tool outputs the model was sent in request `n` (0-based), by call id.
+fn tool_outputs(fake: &FakeModel, n: usize) -> Vec<(String, Value)> {
+    let seen = fake.seen();
+    let body = &seen[n].body;
+    match seen[n].path.as_str() {
+        "chat/completions" => body["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .filter(|m| m["role"] == "tool")
+            .map(|m| (m["tool_call_id"].as_str().unwrap_or_default().to_owned(), m["content"].clone()))
+            .collect(),
+        _ => body["input"]
+            .as_array()
+            .expect("input")
+            .iter()
+            .filter(|i| i["type"] == "function_call_output")
+            .map(|i| (i["call_id"].as_str().unwrap_or_default().to_owned(), i["output"].clone()))
+            .collect(),
+    }
+}
+
+fn finished(outcome: RunOutcome) -> (String, usize) {
+    match outcome {
+        RunOutcome::Finished { output, turns, .. } => (output, turns),
+        RunOutcome::Interrupted(state) => panic!("interrupted: {:?}", state.pending),
+    }
+}
+
+async fn collect(mut rx: mpsc::UnboundedReceiver<Event>) -> Vec<Event> {
+    let mut events = Vec::new();
+    while let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
+        events.push(e);
+    }
+    events
+}
+
+#[tokio::test]
+async fn a_run_calls_tools_and_ends_with_the_answer_in_every_api_and_mode() {
+    for (api, stream) in COMBOS {
+        let fake = FakeModel::start([Reply::calls([("add", json!({"a": 2, "b": 40}))]), Reply::text("The sum is 42.")])
+            .await
+            .expect("fake");
+        let toolbox = Toolbox::builder().server("local", tools(counters())).build();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let outcome = agent(&fake, api, stream, toolbox).run("What is 2 + 40?", Some(tx)).await.expect("run");
+        let (output, turns) = finished(outcome);
+        assert_eq!((output.as_str(), turns), ("The sum is 42.", 2), "{api:?} stream={stream}");
+
+        let seen = fake.seen();
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seen[0].authorization.as_deref(), Some(format!("Bearer {KEY}").as_str()));
+        assert_eq!(seen[0].body["stream"], json!(stream));
+        // The tools went out in the API's own format, strict stated.
+        let tool_list = seen[0].body["tools"].as_array().expect("tools");
+        let add =
+            tool_list.iter().find(|t| t["name"] == "add" || t["function"]["name"] == "add").expect("add is offered");
+        match api {
+            Api::Chat => {
+                assert_eq!(add["function"]["strict"], true);
+                assert_eq!(seen[0].body["messages"][0], json!({"role": "system", "content": "Use the tools."}));
+            }
+            Api::Responses => {
+                assert_eq!(add["strict"], true);
+                assert_eq!(seen[0].body["instructions"], "Use the tools.");
+            }
+        }
+        let outputs = tool_outputs(&fake, 1);
+        assert_eq!(outputs.len(), 1);
+        assert_eq!(outputs[0].1, json!(r#"{"sum":42}"#), "{api:?} stream={stream}");
+
+        let events = collect(rx).await;
+        assert!(matches!(events.first(), Some(Event::TurnStarted { turn: 1 })), "{events:?}");
+        assert!(events.iter().any(|e| matches!(e, Event::ToolStarted { name, .. } if name == "add")));
+        assert!(events.iter().any(
+            |e| matches!(e, Event::ToolResult { output, .. } if output.text == r#"{"sum":42}"# && !output.is_error)
+        ));
+        assert_eq!(events.last(), Some(&Event::Final("The sum is 42.".into())));
+        let deltas: Vec<&str> =
+            events.iter().filter_map(|e| if let Event::TextDelta(t) = e { Some(t.as_str()) } else { None }).collect();
+        assert_eq!(deltas.concat(), "The sum is 42.");
+        if stream {
+            assert!(deltas.len() >= 3, "streamed text arrives in pieces: {deltas:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn parallel_calls_run_at_the_same_time_and_answer_in_order() {
+    for (api, stream) in COMBOS {
+        let fake =
+            FakeModel::start([Reply::calls([("left", json!({})), ("right", json!({}))]), Reply::text("both met")])
+                .await
+                .expect("fake");
+        let toolbox = Toolbox::builder().server("local", tools(counters())).build();
+        let (output, _) = finished(agent(&fake, api, stream, toolbox).run("meet", None).await.expect("run"));
+        assert_eq!(output, "both met");
+        let outputs = tool_outputs(&fake, 1);
+        let texts: Vec<&Value> = outputs.iter().map(|(_, v)| v).collect();
+        assert_eq!(texts, [&json!("left met"), &json!("right met")], "{api:?} stream={stream}");
+        assert_eq!(outputs[0].0, "call_1_0");
+        assert_eq!(outputs[1].0, "call_1_1");
+    }
+}
+
+#[tokio::test]
+async fn failures_go_back_to_the_model_and_the_run_goes_on() {
+    for (api, stream) in COMBOS {
+        let policy = mcp_security::Policy::new(
+            serde_json::from_value(json!({"rules": [
+                {"name": "no-delete", "effect": "deny", "tools": ["delete"]}
+            ], "default": "allow"}))
+            .expect("policy config"),
+        )
+        .expect("policy");
+        let counters = counters();
+        let toolbox = Toolbox::builder()
+            .server("local", tools(counters.clone()))
+            .layer(mcp_security::AuthorizeLayer::new(Arc::new(policy), None))
+            .build();
+        let fake = FakeModel::start([
+            Reply::calls([
+                ("fail", json!({})),
+                ("delete", json!({})),
+                ("no_such_tool", json!({})),
+                ("add", json!({"a": "two", "b": 1})),
+            ]),
+            Reply::raw_call("add", "{not json"),
+            Reply::text("I could not do it."),
+        ])
+        .await
+        .expect("fake");
+        let (output, turns) = finished(agent(&fake, api, stream, toolbox).run("try", None).await.expect("run"));
+        assert_eq!((output.as_str(), turns), ("I could not do it.", 3));
+        let outputs: Vec<String> =
+            tool_outputs(&fake, 1).into_iter().map(|(_, v)| v.as_str().unwrap_or_default().to_owned()).collect();
+        assert_eq!(outputs.len(), 4, "{outputs:?}");
+        assert_eq!(outputs[0], "Error: disk full on /var");
+        assert!(outputs[1].contains("denied by policy rule `no-delete`"), "{}", outputs[1]);
+        assert!(outputs[2].contains("there is no such tool") && outputs[2].contains("add"), "{}", outputs[2]);
+        assert!(outputs[3].contains("invalid arguments for `add`") && outputs[3].contains("/a"), "{}", outputs[3]);
+        assert_eq!(counters.deleted.load(Ordering::SeqCst), 0, "the denied tool never ran");
+        let third = tool_outputs(&fake, 2);
+        let last = third.last().expect("output").1.as_str().unwrap_or_default().to_owned();
+        assert!(last.contains("not valid JSON"), "{last}");
+    }
+}
+
+#[tokio::test]
+async fn nulls_for_omitted_optional_parameters_never_reach_the_tool() {
+    let fake = FakeModel::start([
+        Reply::calls([("repeat", json!({"text": "ab", "times": null})), ("repeat", json!({"text": "cd", "times": 2}))]),
+        Reply::text("done"),
+    ])
+    .await
+    .expect("fake");
+    let toolbox = Toolbox::builder().server("local", tools(counters())).build();
+    finished(agent(&fake, Api::Chat, true, toolbox).run("repeat", None).await.expect("run"));
+    let outputs: Vec<Value> = tool_outputs(&fake, 1).into_iter().map(|(_, v)| v).collect();
+    assert_eq!(outputs, [json!("ab"), json!("cdcd")]);
+    let seen = fake.seen();
+    let schema = &seen[0].body["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .find(|t| t["function"]["name"] == "repeat")
+        .expect("repeat")["function"]["parameters"];
+    assert_eq!(schema["required"], json!(["text", "times"]));
+    assert_eq!(schema["properties"]["times"]["type"], json!(["integer", "null"]));
+}
+
+#[tokio::test]
+async fn approvals_pause_the_run_and_resume_it_with_the_decision() {
+    for (api, stream) in COMBOS {
+        let counters = counters();
+        let fake = FakeModel::start([
+            Reply::calls([("delete", json!({})), ("add", json!({"a": 1, "b": 1}))]),
+            Reply::text("deleted, and 2"),
+            Reply::calls([("delete", json!({}))]),
+            Reply::text("left alone"),
+        ])
+        .await
+        .expect("fake");
+        let toolbox = Toolbox::builder().server("local", tools(counters.clone())).build();
+        let mut agent = agent(&fake, api, stream, toolbox);
+        agent.approvals = Approvals::Tools(["delete".to_owned()].into());
+
+        let (tx, rx) = mpsc::unbounded_channel();
+        let RunOutcome::Interrupted(state) = agent.run("clean up", Some(tx)).await.expect("run") else {
+            panic!("expected a pause");
+        };
+        assert_eq!(state.pending.len(), 1);
+        assert_eq!((state.pending[0].name.as_str(), state.pending[0].server.as_str()), ("delete", "local"));
+        assert_eq!(counters.deleted.load(Ordering::SeqCst), 0, "nothing ran while paused");
+        assert_eq!(fake.seen().len(), 1);
+        let events = collect(rx).await;
+        assert!(events.iter().any(|e| matches!(e, Event::ApprovalRequested(p) if p.name == "delete")));
+        assert!(!events.iter().any(|e| matches!(e, Event::ToolStarted { .. })));
+
+        // The state survives a trip through JSON (another process may decide).
+        let state = serde_json::from_str(&serde_json::to_string(&state).expect("ser")).expect("de");
+        let id = |s: &mcp_openai::RunState| s.pending[0].id.clone();
+        let decisions = HashMap::from([(id(&state), Decision::Approve)]);
+        let (output, turns) = finished(agent.resume(state, decisions, None).await.expect("resume"));
+        assert_eq!((output.as_str(), turns), ("deleted, and 2", 2));
+        assert_eq!(counters.deleted.load(Ordering::SeqCst), 1);
+        let outputs: Vec<Value> = tool_outputs(&fake, 1).into_iter().map(|(_, v)| v).collect();
+        assert_eq!(outputs, [json!("deleted"), json!(r#"{"sum":2}"#)]);
+
+        // Rejected: the model reads why, the tool does not run.
+        let RunOutcome::Interrupted(state) = agent.run("again", None).await.expect("run") else { panic!("pause") };
+        let decisions = HashMap::from([(id(&state), Decision::Reject("not on Fridays".into()))]);
+        let (output, _) = finished(agent.resume(state.clone(), decisions, None).await.expect("resume"));
+        assert_eq!(output, "left alone");
+        assert_eq!(counters.deleted.load(Ordering::SeqCst), 1);
+        let rejected = tool_outputs(&fake, 3);
+        assert!(rejected[0].1.as_str().unwrap_or_default().contains("not approved: not on Fridays"), "{rejected:?}");
+
+        // A missing decision is an error, not a silent approval.
+        let error = agent.resume(state, HashMap::new(), None).await.expect_err("no decision");
+        assert!(error.to_string().contains("no decision"), "{error}");
+    }
+}
+
+#[tokio::test]
+async fn an_approval_callback_decides_without_pausing() {
+    let counters = counters();
+    let fake =
+        FakeModel::start([Reply::calls([("delete", json!({})), ("add", json!({"a": 1, "b": 2}))]), Reply::text("ok")])
+            .await
+            .expect("fake");
+    let toolbox = Toolbox::builder().server("local", tools(counters.clone())).build();
+    let mut agent = agent(&fake, Api::Responses, true, toolbox);
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let log = asked.clone();
+    agent.approvals = Approvals::Callback(Arc::new(move |call| {
+        log.lock().expect("lock").push(call.name.clone());
+        let decision =
+            if call.name == "delete" { Decision::Reject("read-only session".into()) } else { Decision::Approve };
+        Box::pin(async move { Some(decision) })
+    }));
+    finished(agent.run("go", None).await.expect("run"));
+    assert_eq!(*asked.lock().expect("lock"), ["delete", "add"]);
+    assert_eq!(counters.deleted.load(Ordering::SeqCst), 0);
+    let outputs: Vec<Value> = tool_outputs(&fake, 1).into_iter().map(|(_, v)| v).collect();
+    assert!(outputs[0].as_str().unwrap_or_default().contains("read-only session"));
+    assert_eq!(outputs[1], json!(r#"{"sum":3}"#));
+}
+
+#[tokio::test]
+async fn progress_images_and_filters() {
+    let fake = FakeModel::start([
+        Reply::calls([("work", json!({})), ("picture", json!({}))]),
+        Reply::text("seen"),
+        Reply::calls([("picture", json!({}))]),
+        Reply::text("seen again"),
+    ])
+    .await
+    .expect("fake");
+    let toolbox = Toolbox::builder().server("local", tools(counters())).block(["delete", "local__fail"]).build();
+    let agent = agent(&fake, Api::Chat, false, toolbox);
+    let (tx, rx) = mpsc::unbounded_channel();
+    finished(agent.run("work", Some(tx)).await.expect("run"));
+    let events = collect(rx).await;
+    let steps: Vec<Option<String>> = events
+        .iter()
+        .filter_map(|e| if let Event::ToolProgress { message, .. } = e { Some(message.clone()) } else { None })
+        .collect();
+    assert_eq!(steps, [Some("step 1".into()), Some("step 2".into()), Some("step 3".into())]);
+    let offered: Vec<String> = fake.seen()[0].body["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(!offered.contains(&"delete".to_owned()) && !offered.contains(&"fail".to_owned()), "{offered:?}");
+    assert!(offered.contains(&"add".to_owned()));
+    // Chat: the image follows the tool messages as a user message with a data URL.
+    let messages = fake.seen()[1].body["messages"].as_array().expect("messages").clone();
+    let last = messages.last().expect("last");
+    assert_eq!(last["role"], "user");
+    assert_eq!(last["content"][1]["image_url"]["url"], "data:image/png;base64,aGVsbG8=");
+
+    // Responses: the image is part of the function call output.
+    let agent =
+        self::agent(&fake, Api::Responses, false, Toolbox::builder().server("local", tools(counters())).build());
+    finished(agent.run("picture", None).await.expect("run"));
+    let output = &tool_outputs(&fake, 3)[0].1;
+    assert_eq!(output[0], json!({"type": "input_text", "text": "a red dot"}));
+    assert_eq!(output[1], json!({"type": "input_image", "image_url": "data:image/png;base64,aGVsbG8="}));
+}
+
+#[tokio::test]
+async fn the_turn_limit_ends_a_run_that_never_answers() {
+    let fake = FakeModel::start((0..5).map(|_| Reply::calls([("add", json!({"a": 1, "b": 1}))]))).await.expect("fake");
+    let mut agent = agent(&fake, Api::Chat, true, Toolbox::builder().server("local", tools(counters())).build());
+    agent.max_turns = 3;
+    let error = agent.run("loop", None).await.expect_err("limit");
+    assert_eq!(error.to_string(), "no final answer within 3 turns");
+    assert_eq!(fake.seen().len(), 3);
+}
+
+#[tokio::test]
+async fn endpoint_failures_name_the_model_and_never_the_key() {
+    for (api, stream) in COMBOS {
+        let fake = FakeModel::start([Reply::Error(401, "Incorrect API key provided".into())]).await.expect("fake");
+        let agent = agent(&fake, api, stream, Toolbox::builder().server("local", tools(counters())).build());
+        let error = agent.run("hi", None).await.expect_err("fails").to_string();
+        assert!(error.contains("fake-model") && error.contains("Incorrect API key provided"), "{error}");
+        assert!(!error.contains(KEY), "{error}");
+    }
+    // Nothing listening at all.
+    let mut config = ModelConfig::new("fake-model");
+    config.base_url = Some("http://127.0.0.1:9/v1".into());
+    config.api_key = Some(KEY.into());
+    let agent = Agent::new(
+        "t",
+        Arc::new(Model::new(config).expect("model")),
+        Arc::new(Toolbox::builder().server("local", tools(counters())).build()),
+    );
+    let error = agent.run("hi", None).await.expect_err("fails").to_string();
+    assert!(error.contains("127.0.0.1:9") && !error.contains(KEY), "{error}");
+}
+
+#[tokio::test]
+async fn tool_lists_are_converted_once_and_again_when_they_change() {
+    struct Changing(Mutex<ToolSet>);
+    #[async_trait::async_trait]
+    impl mcp_openai::ToolSource for Changing {
+        async fn tools(&self) -> Result<Vec<mcp_core::protocol::Tool>, mcp_core::pipeline::CallError> {
+            Ok(self.0.lock().expect("lock").iter().map(|t| t.definition().clone()).collect())
+        }
+        async fn call(
+            &self,
+            call: &mcp_core::pipeline::ToolCall,
+        ) -> Result<CallToolResult, mcp_core::pipeline::CallError> {
+            let set = self.0.lock().expect("lock").clone();
+            mcp_openai::ToolSource::call(&set, call).await
+        }
+    }
+    let source = Arc::new(Changing(Mutex::new(tools(counters()))));
+    let toolbox = Toolbox::builder().server("one", source.clone()).server("two", tools(counters())).build();
+    let first = toolbox.function_tools().await;
+    assert!(Arc::ptr_eq(&first, &toolbox.function_tools().await), "unchanged lists reuse the conversion");
+    assert!(first.get("one__add").is_some() && first.get("two__add").is_some());
+    let mut smaller = ToolSet::new();
+    smaller.add(tool("only", "The only tool.", |_: Empty, _cx: ToolContext| async move {
+        Ok::<_, ToolError>("x".to_owned())
+    }));
+    *source.0.lock().expect("lock") = smaller;
+    let second = toolbox.function_tools().await;
+    assert!(!Arc::ptr_eq(&first, &second));
+    assert!(second.get("one__only").is_some() && second.get("one__add").is_none());
+}
+
+#[tokio::test]
+async fn spans_are_named_like_the_agents_sdk() {
+    use tracing_subscriber::layer::SubscriberExt;
+    #[derive(Clone, Default)]
+    struct Names(Arc<Mutex<Vec<String>>>);
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Names {
+        fn on_new_span(
+            &self,
+            attrs: &tracing::span::Attributes<'_>,
+            _id: &tracing::span::Id,
+            _cx: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            self.0.lock().expect("lock").push(attrs.metadata().name().to_owned());
+        }
+    }
+    let names = Names::default();
+    let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(names.clone()));
+    let fake =
+        FakeModel::start([Reply::calls([("add", json!({"a": 1, "b": 2}))]), Reply::text("3")]).await.expect("fake");
+    finished(
+        agent(&fake, Api::Chat, true, Toolbox::builder().server("local", tools(counters())).build())
+            .run("add", None)
+            .await
+            .expect("run"),
+    );
+    let seen = names.0.lock().expect("lock").clone();
+    for expected in ["agent", "turn", "mcp_tools", "generation", "function"] {
+        assert!(seen.contains(&expected.to_owned()), "no `{expected}` span in {seen:?}");
+    }
+}
