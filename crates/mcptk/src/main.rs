@@ -1,6 +1,7 @@
 //! `mcptk`: serve MCP tools, list and call the tools of configured MCP servers.
 
 mod admin;
+mod agent;
 mod builtin;
 mod gateway;
 
@@ -73,6 +74,9 @@ enum Command {
         #[command(subcommand)]
         action: admin::PinAction,
     },
+    /// Work on a task with a model (any OpenAI-compatible endpoint) and the gateway's tools;
+    /// streams the answer, tool calls and progress.
+    Agent(agent::AgentArgs),
     /// Call one tool and print its result; progress is shown on stderr while it runs.
     Call {
         #[command(flatten)]
@@ -328,6 +332,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             served?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Agent(args) => agent::run(args).await,
         Command::Config { action } => admin::config(action),
         Command::Audit { action } => admin::audit(action).await,
         Command::Pin { action } => admin::pin(action).await,

@@ -54,6 +54,69 @@ pub struct GatewayConfig {
     /// Restarting servers that exit.
     #[serde(default)]
     pub restart: RestartConfig,
+    /// `mcptk agent`: the model and the rules of a run over the gateway's tools.
+    #[serde(default)]
+    pub agent: AgentConfig,
+}
+
+/// The agent run by `mcptk agent`. Command-line options take precedence.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// The model (default `OPENAI_MODEL`).
+    #[serde(default)]
+    pub model: Option<String>,
+    /// The OpenAI-compatible endpoint, up to `/v1` (default `OPENAI_BASE_URL`, else OpenAI's).
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Usually `${OPENAI_API_KEY}` (the default); expanded, and masked like every secret.
+    #[serde(default)]
+    pub api_key: Option<String>,
+    /// `chat` (Chat Completions, the default) or `responses`.
+    #[serde(default)]
+    pub api: Option<mcp_openai::Api>,
+    /// Stream the model's answers (default true).
+    #[serde(default)]
+    pub stream: Option<bool>,
+    /// System instructions.
+    #[serde(default)]
+    pub instructions: Option<String>,
+    /// Model turns a run may take (default 10).
+    #[serde(default)]
+    pub max_turns: Option<usize>,
+    /// Which calls wait for the operator's approval: `never` (default), `always`, or a list of
+    /// tool names.
+    #[serde(default)]
+    pub approvals: Option<ApprovalsConfig>,
+    /// Offer only these tools (exposed names).
+    #[serde(default)]
+    pub allow: Option<Vec<String>>,
+    /// Never offer these tools (exposed names).
+    #[serde(default)]
+    pub block: Vec<String>,
+    /// Seconds one tool call may take (default 60).
+    #[serde(default)]
+    pub tool_timeout_secs: Option<u64>,
+}
+
+/// Which calls need approval.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ApprovalsConfig {
+    /// `never` or `always`.
+    Mode(ApprovalMode),
+    /// These tools.
+    Tools(Vec<String>),
+}
+
+/// `never` or `always`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalMode {
+    /// No call waits.
+    Never,
+    /// Every call waits.
+    Always,
 }
 
 /// Native servers.

@@ -95,23 +95,12 @@ impl Gateway {
                 ServerConfig::Http(h) => secrets.extend(h.headers.into_values()),
             }
         }
-        for db in config.native.sql.values() {
-            // A database password given as `${VAR}` in a URL, and a model's key, are secrets too.
-            let seen = std::cell::RefCell::new(Vec::new());
-            let key = db.generate.as_ref().and_then(|g| g.api_key.as_deref());
-            for text in std::iter::once(db.url.as_str()).chain(key) {
-                let _ = mcp_core::config::expand(
-                    text,
-                    &|v| {
-                        let value = std::env::var(v).ok();
-                        seen.borrow_mut().extend(value.clone());
-                        value
-                    },
-                    "native.sql",
-                    "url".into(),
-                );
-            }
-            secrets.extend(seen.into_inner());
+        // A database password given as `${VAR}` in a URL, and a model's key, are secrets too.
+        let referenced = config.native.sql.values().flat_map(|db| {
+            std::iter::once(db.url.as_str()).chain(db.generate.as_ref().and_then(|g| g.api_key.as_deref()))
+        });
+        for text in referenced.chain(config.agent.api_key.as_deref()) {
+            secrets.extend(referenced_values(text));
         }
         let redactor = Arc::new(Redactor::from_env(&config.redaction.env).with_secrets(secrets));
 
@@ -279,6 +268,11 @@ impl Gateway {
         &self.server
     }
 
+    /// Whether `tool` (an exposed definition) is offered to `principal` under the policy.
+    pub fn visible(&self, principal: &str, tool: &Tool) -> bool {
+        self.state.listed(principal, tool)
+    }
+
     /// Records the current definitions of every server as approved in the pin lock.
     pub fn approve_pins(&self) -> anyhow::Result<usize> {
         let Some(pins) = &self.state.pins else { anyhow::bail!("pinning is not configured (no `pinning.lock_file`)") };
@@ -290,6 +284,18 @@ impl Gateway {
         }
         Ok(count)
     }
+}
+
+/// The values of the environment variables `text` references as `${VAR}`.
+fn referenced_values(text: &str) -> Vec<String> {
+    let seen = std::cell::RefCell::new(Vec::new());
+    let lookup = |name: &str| {
+        let value = std::env::var(name).ok();
+        seen.borrow_mut().extend(value.clone());
+        value
+    };
+    let _ = mcp_core::config::expand(text, &lookup, "", String::new());
+    seen.into_inner()
 }
 
 impl State {

@@ -2,6 +2,7 @@
 //! (1.x and 2.x), the OpenAI Agents SDK, and npm's reference `server-everything`. They are
 //! installed by `cargo xtask setup` (which `cargo xtask test` and CI run first).
 
+mod agent;
 mod cli;
 mod gateway;
 mod http;
