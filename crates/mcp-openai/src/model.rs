@@ -39,6 +39,8 @@ pub struct ModelConfig {
     pub connect_timeout: Duration,
     /// Longest silence while reading an answer.
     pub read_timeout: Duration,
+    /// Sampling temperature, when not the endpoint's default.
+    pub temperature: Option<f32>,
 }
 
 impl std::fmt::Debug for ModelConfig {
@@ -64,6 +66,7 @@ impl ModelConfig {
             stream: true,
             connect_timeout: Duration::from_secs(30),
             read_timeout: Duration::from_secs(300),
+            temperature: None,
         }
     }
 }
@@ -230,6 +233,9 @@ impl Model {
                     request["tools"] = Value::Array(tools.chat_json());
                     request["parallel_tool_calls"] = json!(true);
                 }
+                if let Some(t) = self.config.temperature {
+                    request["temperature"] = json!(t);
+                }
                 if stream {
                     let mut chunks = self
                         .client
@@ -265,6 +271,9 @@ impl Model {
                 if !tools.is_empty() {
                     request["tools"] = Value::Array(tools.responses_json());
                     request["parallel_tool_calls"] = json!(true);
+                }
+                if let Some(t) = self.config.temperature {
+                    request["temperature"] = json!(t);
                 }
                 if stream {
                     let mut events = self

@@ -87,6 +87,10 @@ pub enum SqlError {
     Generation(String),
     #[error("the generated statement reads tables that do not exist ({tables}): {sql}")]
     UnknownTables { sql: String, tables: String },
+    #[error(
+        "the generated statement names columns that do not exist ({columns}; the tables it reads have {known}): {sql}"
+    )]
+    UnknownColumns { sql: String, columns: String, known: String },
     #[error("database error: {0}")]
     Database(String),
     #[error("tool `{tool}` failed: {message}")]

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use mcp_openai::fake::{FakeModel, Reply};
 use mcp_sql::{Database, Dialect, Limits, SqlError};
 use serde_json::{Value, json};
 
@@ -317,84 +318,42 @@ async fn the_schema_lists_every_column_of_every_table() {
     }
 }
 
-/// A local stand-in for an OpenAI-compatible endpoint: answers each chat request with the next
-/// scripted (status, content) and keeps what it was sent.
-/// Each request's `Authorization` header and JSON body.
-type Seen = std::sync::Arc<std::sync::Mutex<Vec<(Option<String>, Value)>>>;
-
-struct FakeModel {
-    base_url: String,
-    seen: Seen,
-}
-
-impl FakeModel {
-    async fn start(script: Vec<(u16, &'static str)>) -> FakeModel {
-        use axum::http::{HeaderMap, StatusCode, header};
-        let script = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::from(script)));
-        let seen: Seen = Seen::default();
-        let (s, k) = (script.clone(), seen.clone());
-        let app = axum::Router::new().route(
-            "/v1/chat/completions",
-            axum::routing::post(move |headers: HeaderMap, body: String| {
-                let (script, seen) = (s.clone(), k.clone());
-                async move {
-                    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
-                    seen.lock().expect("lock").push((auth, serde_json::from_str(&body).unwrap_or(Value::Null)));
-                    let (status, content) =
-                        script.lock().expect("lock").pop_front().unwrap_or((500, "script exhausted"));
-                    let body = if status == 200 {
-                        json!({"id": "c1", "object": "chat.completion", "model": "fake",
-                               "choices": [{"index": 0, "finish_reason": "stop",
-                                            "message": {"role": "assistant", "content": content}}]})
-                    } else {
-                        json!({"error": {"message": content, "type": "server_error"}})
-                    };
-                    (
-                        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                        [(header::CONTENT_TYPE, "application/json")],
-                        body.to_string(),
-                    )
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        FakeModel { base_url: format!("http://{addr}/v1"), seen }
-    }
-
-    fn generator(&self) -> mcp_sql::Generator {
-        mcp_sql::Generator::new(mcp_sql::GeneratorConfig {
-            base_url: self.base_url.clone(),
-            model: "fake-sql".into(),
-            api_key: Some("sk-test-not-a-real-key".into()),
-            timeout: Duration::from_secs(10),
-        })
-        .expect("generator")
-    }
+/// A generator asking the local stand-in for an OpenAI-compatible endpoint (no live model here).
+fn generator(model: &FakeModel) -> mcp_sql::Generator {
+    mcp_sql::Generator::new(mcp_sql::GeneratorConfig {
+        base_url: model.base_url.clone(),
+        model: "fake-sql".into(),
+        api_key: Some("sk-test-not-a-real-key".into()),
+        timeout: Duration::from_secs(10),
+    })
+    .expect("generator")
 }
 
 #[tokio::test]
 async fn generated_sql_is_checked_against_the_rules_and_the_live_schema() {
     for f in Fixture::all().await {
         let db = f.database(Limits::default()).await;
-        let model = FakeModel::start(vec![
-            (200, "Here you go:\n```sql\nSELECT name FROM users WHERE score > 5;\n```"),
-            (200, "DELETE FROM users"),
-            (200, "SELECT * FROM customers JOIN users ON users.id = customers.id"),
-            (200, "WITH top AS (SELECT id FROM users) SELECT count(*) FROM top"),
-            (503, "the model is overloaded"),
-        ])
-        .await;
-        let generator = model.generator();
+        let mut script = vec![
+            Reply::text("Here you go:\n```sql\nSELECT name FROM users WHERE score > 5;\n```"),
+            Reply::text("DELETE FROM users"),
+            Reply::text("SELECT * FROM customers JOIN users ON users.id = customers.id"),
+            Reply::text("WITH top AS (SELECT id FROM users) SELECT count(*) FROM top"),
+            Reply::text("SELECT u.name, u.emial FROM users u JOIN orders o ON o.user_id = u.id WHERE o.totl > 1"),
+            Reply::text("SELECT name AS who, score * 2 AS doubled FROM users WHERE score > 1 ORDER BY doubled"),
+        ];
+        // Server errors are retried three times before they are reported.
+        script.extend((0..4).map(|_| Reply::Error(503, "the model is overloaded".into())));
+        let model = FakeModel::start(script).await.expect("fake model");
+        let generator = generator(&model);
 
         let good = generator.generate(&db, "who scores above five?", true).await.expect("generated");
         assert_eq!(good.sql, "SELECT name FROM users WHERE score > 5");
         assert!(good.plan.is_some_and(|p| !p.rows.is_empty()), "{:?}: the statement was explained", f.dialect);
         {
-            let seen = model.seen.lock().expect("lock");
-            let (auth, request) = &seen[0];
+            let seen = model.seen();
+            let (auth, request) = (&seen[0].authorization, &seen[0].body);
             assert_eq!(auth.as_deref(), Some("Bearer sk-test-not-a-real-key"));
+            assert_eq!(request["temperature"], 0.0);
             assert_eq!(request["model"], "fake-sql");
             let system = request["messages"][0]["content"].as_str().unwrap_or("");
             assert!(
@@ -410,6 +369,16 @@ async fn generated_sql_is_checked_against_the_rules_and_the_live_schema() {
         assert!(matches!(&err, SqlError::UnknownTables { tables, .. } if tables == "customers"), "{err}");
         let cte = generator.generate(&db, "how many users", false).await.expect("a CTE is not an unknown table");
         assert!(cte.plan.is_none());
+        let err = generator.generate(&db, "names and emails", false).await.expect_err("unknown columns");
+        match &err {
+            SqlError::UnknownColumns { columns, known, .. } => {
+                assert_eq!(columns, "u.emial, o.totl", "{:?}", f.dialect);
+                assert!(known.contains("users(id, name, score)"), "{known}");
+            }
+            other => panic!("{:?}: {other}", f.dialect),
+        }
+        let aliased = generator.generate(&db, "doubled scores", true).await.expect("aliases are its own names");
+        assert!(aliased.plan.is_some());
         let err = generator.generate(&db, "anything", false).await.expect_err("overloaded");
         let text = err.to_string();
         assert!(text.contains("503") && text.contains("the model is overloaded"), "{text}");

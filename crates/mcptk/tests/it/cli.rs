@@ -176,18 +176,12 @@ async fn serve_sql_is_a_read_only_drop_in_server() {
 
 #[tokio::test]
 async fn serve_sql_generates_checked_queries_through_a_chat_endpoint() {
-    // A stand-in for an OpenAI-compatible endpoint that always proposes the same statement.
-    let app = axum::Router::new().route(
-        "/v1/chat/completions",
-        axum::routing::post(|| async {
-            let body = serde_json::json!({"choices": [{"index": 0, "message": {"role": "assistant",
-                "content": "```sql\nSELECT count(*) FROM items\n```"}}]});
-            ([(axum::http::header::CONTENT_TYPE, "application/json")], body.to_string())
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let base = format!("http://{}/v1", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    // A local stand-in for an OpenAI-compatible endpoint (no live model here).
+    let fake =
+        mcp_openai::fake::FakeModel::start([mcp_openai::fake::Reply::text("```sql\nSELECT count(*) FROM items\n```")])
+            .await
+            .expect("fake model");
+    let base = fake.base_url.clone();
 
     let dir = tempfile::tempdir().expect("temp");
     let url = format!("sqlite:{}", dir.path().join("g.db").display());
