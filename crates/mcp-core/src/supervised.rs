@@ -10,7 +10,7 @@ use tokio::sync::{RwLock, mpsc};
 
 use crate::pipeline::{CallError, ToolCall};
 use crate::protocol::{CallToolResult, Implementation, Tool, methods};
-use crate::{CallEvent, Client, ClientOptions, Error, McpConfig};
+use crate::{CallEvent, CallTool, Client, ClientOptions, Error, McpConfig, ToolContext};
 
 /// How long to wait before restarting an exited server: doubling from `initial` up to `max`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,5 +196,30 @@ impl Upstream {
             }
         }
         Err(CallError::Upstream(format!("server `{}` ended the call without a result", self.name)))
+    }
+}
+
+/// Calls a tool of the server directly (outside any pipeline): for tools used by other tools, such
+/// as a SQL-generation server behind `generate_query`.
+#[async_trait::async_trait]
+impl CallTool for Upstream {
+    async fn call_tool(&self, name: &str, arguments: crate::protocol::JsonObject) -> crate::Result<CallToolResult> {
+        let definition = self
+            .tools()
+            .into_iter()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| Tool::new(name, "", Default::default()));
+        let call = ToolCall {
+            server: self.name.clone(),
+            tool: name.to_owned(),
+            exposed: name.to_owned(),
+            arguments,
+            definition: Arc::new(definition),
+            principal: "internal".to_owned(),
+            client: None,
+            trace_id: crate::pipeline::new_trace_id(),
+            context: ToolContext::detached(),
+        };
+        Ok(self.call(&call).await.unwrap_or_else(|e| CallToolResult::error(e.to_string())))
     }
 }

@@ -14,7 +14,7 @@ mod server;
 mod wrappers;
 
 pub use guard::{Dialect, check_read_only, check_write};
-pub use wrappers::Sql;
+pub use wrappers::{Sql, SqlGeneration};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -52,7 +52,7 @@ pub use generate::{Generated, Generator, GeneratorConfig};
 #[cfg(feature = "native")]
 pub use native::{Database, Limits};
 #[cfg(feature = "native")]
-pub use server::SqlServer;
+pub use server::{Connections, SqlServer};
 
 /// Why a statement was refused or failed.
 #[derive(Debug, thiserror::Error)]

@@ -212,6 +212,105 @@ impl SqlServer {
     }
 }
 
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ExecuteArgs {
+    /// The connection's name (see `list_connections`).
+    connection: String,
+    /// One read statement (SELECT, WITH ... SELECT, VALUES, EXPLAIN).
+    query: String,
+    /// Values for the statement's placeholders, bound, never spliced.
+    #[serde(default)]
+    params: Vec<Value>,
+}
+
+/// Several named databases behind one server: the seed's `database.execute_query(connection,
+/// query)`, and `list_connections`. Every statement is a read through the guard, whatever the
+/// connection was opened for; writes go through that connection's own `write_query`.
+#[derive(Debug, Clone, Default)]
+pub struct Connections {
+    databases: std::collections::BTreeMap<String, Arc<Database>>,
+}
+
+impl Connections {
+    /// No connections yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds the database of `server` under `name`.
+    pub fn add(&mut self, name: impl Into<String>, server: &SqlServer) -> &mut Self {
+        self.databases.insert(name.into(), server.db.clone());
+        self
+    }
+
+    /// A registry with `execute_query` and `list_connections`.
+    pub fn registry(&self) -> Registry {
+        let mut registry = Registry::new();
+        let databases = Arc::new(self.databases.clone());
+        let dbs = databases.clone();
+        registry.tool(
+            tool(
+                "execute_query",
+                "Runs one read-only SQL statement on the named connection and returns its columns (with \
+                 types) and rows. Placeholders take values from `params`.",
+                move |a: ExecuteArgs, _cx: ToolContext| {
+                    let dbs = dbs.clone();
+                    async move {
+                        let Some(db) = dbs.get(&a.connection) else {
+                            let known: Vec<&str> = dbs.keys().map(String::as_str).collect();
+                            return Err(ToolError::invalid_params(format!(
+                                "no connection named `{}`; the connections are: {}",
+                                a.connection,
+                                known.join(", ")
+                            )));
+                        };
+                        run(db, &a.query, &a.params).await
+                    }
+                },
+            )
+            .title("Execute Query")
+            .annotations(read_only()),
+        );
+        registry.tool(
+            tool(
+                "list_connections",
+                "Lists the database connections: name, dialect, and whether writes are enabled on it.",
+                move |_: NoArgs, _cx: ToolContext| {
+                    let dbs = databases.clone();
+                    async move {
+                        let rows: Vec<Vec<Value>> = dbs
+                            .iter()
+                            .map(|(name, db)| {
+                                vec![
+                                    Value::from(name.as_str()),
+                                    Value::from(format!("{:?}", db.dialect()).to_lowercase()),
+                                    Value::from(db.writable()),
+                                ]
+                            })
+                            .collect();
+                        let column =
+                            |name: &str, ty: &str| crate::ResultColumn { name: name.into(), type_name: ty.into() };
+                        Ok::<_, ToolError>(Json(QueryResult {
+                            columns: vec![
+                                column("name", "text"),
+                                column("dialect", "text"),
+                                column("writable", "boolean"),
+                            ],
+                            rows,
+                            truncated: None,
+                            rows_affected: None,
+                        }))
+                    }
+                },
+            )
+            .title("List Connections")
+            .annotations(read_only()),
+        );
+        registry
+    }
+}
+
 async fn run(db: &Database, sql: &str, params: &[Value]) -> Result<Json<QueryResult>, ToolError> {
     Ok(Json(db.query(sql, params).await?))
 }

@@ -48,6 +48,12 @@ impl<C: CallTool> Sql<C> {
         Ok(names.into_iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
     }
 
+    /// `execute_query` (the seed's `database.execute_query(connection, query)`): one read
+    /// statement on a named connection of a server with several.
+    pub async fn execute_query(&self, connection: &str, query: &str) -> Result<QueryResult, SqlError> {
+        self.call("execute_query", json!({ "connection": connection, "query": query })).await
+    }
+
     /// `describe_table`: one row per column of `table_name`.
     pub async fn describe_table(&self, table_name: &str) -> Result<QueryResult, SqlError> {
         self.call("describe_table", json!({ "table_name": table_name })).await
@@ -60,6 +66,32 @@ impl<C: CallTool> Sql<C> {
         };
         let result = self.caller.call_tool(tool, args).await?;
         parse(tool, &result)
+    }
+}
+
+/// Typed access to a SQL-generation server: the seed's `sql_generation.create_query(description,
+/// schema)`.
+#[derive(Debug, Clone)]
+pub struct SqlGeneration<C> {
+    caller: C,
+}
+
+impl<C: CallTool> SqlGeneration<C> {
+    /// Wraps a connection to a SQL-generation server.
+    pub fn new(caller: C) -> Self {
+        SqlGeneration { caller }
+    }
+
+    /// `create_query`: SQL answering `description` over `schema` (as the server's text; see
+    /// [`crate::Generator::mcp`] for the checked path).
+    pub async fn create_query(&self, description: &str, schema: &str) -> Result<String, SqlError> {
+        let args = json!({ "description": description, "schema": schema });
+        let args = args.as_object().cloned().unwrap_or_default();
+        let result = self.caller.call_tool("create_query", args).await?;
+        if result.is_error() {
+            return Err(SqlError::Tool { tool: "create_query".into(), message: result.text_content() });
+        }
+        Ok(result.text_content())
     }
 }
 

@@ -94,3 +94,67 @@ async fn wrappers_agree_across_the_reference_postgres_server_and_ours() {
 
     sqlx::raw_sql(&format!("DROP TABLE {table}")).execute(&pool).await.expect("cleanup");
 }
+
+/// The seed's two calls: `database.execute_query(connection, query)` over named connections, and
+/// `sql_generation.create_query(description, schema)` against a real SQL-generation MCP server
+/// (a Python `mcp` 2.x script, installed by `cargo xtask setup`), then checked by our generator.
+#[tokio::test]
+async fn the_seeds_execute_query_and_create_query() {
+    let dir = tempfile::tempdir().expect("temp");
+    let url = sqlite_fixture(dir.path()).await;
+    let library = SqlServer::new(Database::connect(&url, Limits::default()).await.expect("connect"));
+    let scratch = SqlServer::new(Database::connect("sqlite::memory:", Limits::default()).await.expect("memory"));
+    let mut connections = mcp_sql::Connections::new();
+    connections.add("library", &library).add("scratch", &scratch);
+    let database = Sql::new(connections.registry().tools);
+
+    let rows = database.execute_query("library", "SELECT title FROM books ORDER BY id").await.expect("query");
+    assert_eq!(rows.rows, vec![vec![json!("Emma")], vec![json!("Ulysses")]]);
+    match database.execute_query("nowhere", "SELECT 1").await {
+        Err(SqlError::Tool { message, .. }) => {
+            assert!(
+                message.contains("no connection named `nowhere`") && message.contains("library, scratch"),
+                "{message}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    match database.execute_query("library", "DROP TABLE books").await {
+        Err(SqlError::Tool { message, .. }) => assert!(message.contains("not a read statement"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let python = root.join(".tools/py-mcp2/bin/python");
+    assert!(python.exists(), "{} is missing: run `cargo xtask setup`", python.display());
+    let server = StdioServer::new(
+        python.display().to_string(),
+        [root.join("tests/python/sqlgen_server.py").display().to_string()],
+    );
+    let client = std::sync::Arc::new(Client::spawn("sqlgen", &server, ClientOptions::default()).await.expect("starts"));
+    let generation = mcp_sql::SqlGeneration::new(client.clone());
+    let text = generation.create_query("how many books?", "books(id integer)").await.expect("create_query");
+    assert!(text.contains("SELECT count(*) AS n FROM items") && text.contains("books(id integer)"), "{text}");
+    match generation.create_query("something odd", "").await {
+        Err(SqlError::Tool { tool, message }) => {
+            assert_eq!(tool, "create_query");
+            assert!(message.contains("no idea how to answer"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // The same server behind `generate_query`: its SQL is held to the same checks.
+    let db = Database::connect_writable("sqlite::memory:", Limits::default()).await.expect("memory");
+    db.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)", &[]).await.expect("create");
+    let generator = mcp_sql::Generator::mcp(client.clone(), "create_query");
+    let generated = generator.generate(&db, "how many items are there?", true).await.expect("generated");
+    assert!(generated.sql.ends_with("SELECT count(*) AS n FROM items"), "{}", generated.sql);
+    assert!(generated.sql.contains("items(id INTEGER, name TEXT)"), "the live schema was sent: {}", generated.sql);
+    assert!(generated.plan.is_some());
+    let invented = generator.generate(&db, "the invented colour", false).await.expect_err("no such column");
+    assert!(invented.to_string().contains("colour"), "{invented}");
+    let dropped = generator.generate(&db, "drop it all", false).await.expect_err("a write");
+    assert!(matches!(dropped, SqlError::NotRead { .. }), "{dropped}");
+    let failed = generator.generate(&db, "nonsense", false).await.expect_err("the tool failed");
+    assert!(failed.to_string().contains("`create_query` failed") && failed.to_string().contains("no idea"), "{failed}");
+}

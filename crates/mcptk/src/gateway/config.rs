@@ -160,11 +160,19 @@ pub struct NativeSql {
     pub generate: Option<NativeSqlGenerate>,
 }
 
-/// The chat model behind `generate_query`.
+/// What writes the SQL behind `generate_query`: a chat model (`model`, `base_url`, `api_key`), or
+/// a SQL-generation MCP server of `mcpServers` (`server`, and its `tool`, default `create_query`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NativeSqlGenerate {
-    pub model: String,
+    #[serde(default)]
+    pub model: Option<String>,
+    /// A server of `mcpServers` whose tool writes the SQL from `{description, schema}`.
+    #[serde(default)]
+    pub server: Option<String>,
+    /// That server's tool (default `create_query`).
+    #[serde(default)]
+    pub tool: Option<String>,
     /// Default `https://api.openai.com/v1`.
     #[serde(default)]
     pub base_url: Option<String>,

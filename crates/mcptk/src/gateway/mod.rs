@@ -28,6 +28,9 @@ pub use config::GatewayConfig;
 /// The server name under which the gateway's own tools (`check_access`, `log_event`) appear.
 const GATEWAY: &str = "gateway";
 
+/// The server name under which every named database is reachable by `execute_query(connection, query)`.
+const DATABASE: &str = "database";
+
 /// A running gateway.
 pub struct Gateway {
     server: Server,
@@ -126,6 +129,8 @@ impl Gateway {
         )
         .with_context(|| format!("opening the audit log `{}`", config.audit.path.display()))?;
 
+        let upstreams: Vec<Arc<Upstream>> =
+            servers.enabled().map(|(name, _)| Upstream::new(name, servers.clone(), config.restart.backoff())).collect();
         let mut local = HashMap::new();
         if let Some(fs) = &config.native.fs {
             local.insert(
@@ -145,6 +150,7 @@ impl Gateway {
         if config.native.builtin {
             local.insert("builtin".to_owned(), Registry::linked().tools);
         }
+        let mut connections = mcp_sql::Connections::new();
         for (name, db) in &config.native.sql {
             let field = format!("native.sql.{name}.url");
             if local.contains_key(name) || name == GATEWAY || config.mcp_servers.contains_key(name) {
@@ -165,20 +171,16 @@ impl Gateway {
             .with_context(|| format!("connecting the database `{name}` ({field})"))?;
             let mut server = mcp_sql::SqlServer::new(database);
             if let Some(generate) = &db.generate {
-                let key_field = format!("native.sql.{name}.generate.api_key");
-                let api_key = generate
-                    .api_key
-                    .as_deref()
-                    .map(|k| mcp_core::config::expand(k, &|v| std::env::var(v).ok(), "native.sql", key_field.clone()))
-                    .transpose()?;
-                server = server.with_generator(mcp_sql::Generator::new(mcp_sql::GeneratorConfig {
-                    base_url: generate.base_url.clone().unwrap_or_else(|| "https://api.openai.com/v1".to_owned()),
-                    model: generate.model.clone(),
-                    api_key,
-                    timeout: Duration::from_secs(60),
-                })?);
+                server = server.with_generator(sql_generator(name, generate, &upstreams)?);
             }
+            connections.add(name.clone(), &server);
             local.insert(name.clone(), server.registry().tools);
+        }
+        // Every named database also behind one `database` server (the seed's
+        // `database.execute_query(connection, query)`), unless that name is taken.
+        if !config.native.sql.is_empty() && !local.contains_key(DATABASE) && !config.mcp_servers.contains_key(DATABASE)
+        {
+            local.insert(DATABASE.to_owned(), connections.registry().tools);
         }
         let exposed: Exposed = Arc::default();
         let mut gateway_tools = ToolSet::new();
@@ -190,8 +192,6 @@ impl Gateway {
         gateway_tools.add(mcp_audit::log_event_tool(audit.clone(), redactor.clone()));
         local.insert(GATEWAY.to_owned(), gateway_tools);
 
-        let upstreams: Vec<Arc<Upstream>> =
-            servers.enabled().map(|(name, _)| Upstream::new(name, servers.clone(), config.restart.backoff())).collect();
         let routes = Routes {
             local: local.clone(),
             upstreams: upstreams.iter().map(|u| (u.name().to_owned(), u.clone())).collect(),
@@ -283,6 +283,38 @@ impl Gateway {
             pins.approve(upstream.name(), &tools)?;
         }
         Ok(count)
+    }
+}
+
+/// The generator behind the `generate_query` of the database `name`.
+fn sql_generator(
+    name: &str,
+    generate: &config::NativeSqlGenerate,
+    upstreams: &[Arc<Upstream>],
+) -> anyhow::Result<mcp_sql::Generator> {
+    match (&generate.model, &generate.server) {
+        (Some(model), None) => {
+            let key_field = format!("native.sql.{name}.generate.api_key");
+            let api_key = generate
+                .api_key
+                .as_deref()
+                .map(|k| mcp_core::config::expand(k, &|v| std::env::var(v).ok(), "native.sql", key_field.clone()))
+                .transpose()?;
+            Ok(mcp_sql::Generator::new(mcp_sql::GeneratorConfig {
+                base_url: generate.base_url.clone().unwrap_or_else(|| "https://api.openai.com/v1".to_owned()),
+                model: model.clone(),
+                api_key,
+                timeout: Duration::from_secs(60),
+            })?)
+        }
+        (None, Some(server)) => {
+            let upstream = upstreams.iter().find(|u| u.name() == server).with_context(|| {
+                format!("native.sql.{name}.generate.server: no enabled server `{server}` in mcpServers")
+            })?;
+            let tool = generate.tool.clone().unwrap_or_else(|| "create_query".to_owned());
+            Ok(mcp_sql::Generator::mcp(upstream.clone(), tool))
+        }
+        _ => anyhow::bail!("native.sql.{name}.generate: give either `model` or `server`, not both or neither"),
     }
 }
 

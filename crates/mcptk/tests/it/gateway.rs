@@ -139,9 +139,8 @@ async fn read_only_mode_refuses_tools_that_change_things() {
     client.close().await.expect("closes");
 }
 
-#[tokio::test]
-async fn named_databases_are_served_read_only_and_every_refusal_is_audited() {
-    let s = Scratch::new();
+/// `shop.db` in the scratch folder, with one item.
+async fn shop_db(s: &Scratch) -> sqlx::SqlitePool {
     let options: sqlx::sqlite::SqliteConnectOptions =
         format!("sqlite:{}", s.path.join("shop.db").display()).parse().expect("url");
     let pool = sqlx::SqlitePool::connect_with(options.create_if_missing(true)).await.expect("sqlite");
@@ -149,6 +148,13 @@ async fn named_databases_are_served_read_only_and_every_refusal_is_audited() {
         .execute(&pool)
         .await
         .expect("setup");
+    pool
+}
+
+#[tokio::test]
+async fn named_databases_are_served_read_only_and_every_refusal_is_audited() {
+    let s = Scratch::new();
+    let pool = shop_db(&s).await;
     // The database file is given relative to the configuration file.
     let config = s.config(json!({
         "native": {"sql": {"shop": {"url": "sqlite:shop.db", "max_rows": 5}}},
@@ -175,6 +181,51 @@ async fn named_databases_are_served_read_only_and_every_refusal_is_audited() {
     let refused = records.iter().find(|r| r["tool"] == "query").expect("the refused statement is audited");
     assert_eq!((refused["server"].as_str(), refused["outcome"].as_str()), (Some("shop"), Some("tool_error")));
     assert!(records.iter().any(|r| r["tool"] == "read_query" && r["outcome"] == "ok"));
+}
+
+#[tokio::test]
+async fn databases_answer_execute_query_by_connection_and_generate_through_a_sql_generation_server() {
+    let s = Scratch::new();
+    let pool = shop_db(&s).await;
+    let sqlgen = root().join("tests/python/sqlgen_server.py").display().to_string();
+    let config = s.config(json!({
+        "mcpServers": {"sqlgen": {"command": python_mcp2(), "args": [sqlgen]}},
+        "native": {"sql": {
+            "shop": {"url": "sqlite:shop.db", "generate": {"server": "sqlgen"}},
+            "scratch": {"url": "sqlite::memory:"}
+        }},
+        "audit": {"path": s.audit()}
+    }));
+    let client = gateway(&config, ClientOptions::default()).await;
+    let listed = names(&client).await;
+    for tool in ["database__execute_query", "database__list_connections", "shop__generate_query"] {
+        assert!(listed.contains(&tool.to_owned()), "{tool} missing from {listed:?}");
+    }
+    let read = client
+        .call_tool("database__execute_query", args(json!({"connection": "shop", "query": "SELECT name FROM items"})))
+        .await
+        .expect("a result");
+    assert_eq!(read.structured_content.map(|v| v["rows"].clone()), Some(json!([["tea"]])));
+    let listed = client.call_tool("database__list_connections", args(json!({}))).await.expect("a result");
+    assert_eq!(
+        listed.structured_content.map(|v| v["rows"].clone()),
+        Some(json!([["scratch", "sqlite", false], ["shop", "sqlite", false]]))
+    );
+    let generated = client
+        .call_tool("shop__generate_query", args(json!({"description": "how many items?"})))
+        .await
+        .expect("result");
+    assert!(!generated.is_error(), "{}", generated.text_content());
+    let generated = generated.structured_content.expect("structured");
+    assert!(generated["sql"].as_str().is_some_and(|s| s.ends_with("SELECT count(*) AS n FROM items")), "{generated}");
+    let refused = client
+        .call_tool("shop__generate_query", args(json!({"description": "drop everything"})))
+        .await
+        .expect("result");
+    assert!(refused.is_error() && refused.text_content().contains("DROP"), "{}", refused.text_content());
+    client.close().await.expect("closes");
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM items").fetch_one(&pool).await.expect("count");
+    assert_eq!(count, 1);
 }
 
 #[tokio::test]
