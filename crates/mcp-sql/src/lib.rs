@@ -75,7 +75,7 @@ pub enum SqlError {
     Locking { clause: String },
     #[error("the function {name} has effects outside the query and is refused")]
     SideEffectFunction { name: String },
-    #[error("no native backend for `{scheme}:` URLs (SQLite and PostgreSQL are supported)")]
+    #[error("no native backend for `{scheme}:` URLs (SQLite, PostgreSQL and MySQL/MariaDB are supported)")]
     Unsupported { scheme: String },
     #[error("the statement ran past its timeout of {after:?} and was abandoned")]
     Timeout { after: std::time::Duration },

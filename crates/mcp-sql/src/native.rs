@@ -1,8 +1,9 @@
 //! The native backend: named connections through sqlx, read-only twice over.
 //!
 //! A read-only connection runs a statement only when [`check_read_only`] lets it through, and then
-//! inside the database's own read-only mode: PostgreSQL `BEGIN READ ONLY` (rolled back
-//! afterwards), SQLite `PRAGMA query_only` on every pooled connection. Results are capped in rows and
+//! inside the database's own read-only mode: PostgreSQL `BEGIN READ ONLY` and MySQL/MariaDB
+//! `START TRANSACTION READ ONLY` (rolled back afterwards), SQLite `PRAGMA query_only` on every
+//! pooled connection. Results are capped in rows and
 //! bytes, with the truncation marked, and a statement that runs past its timeout is abandoned (and
 //! on PostgreSQL cancelled by the server's `statement_timeout`).
 
@@ -11,6 +12,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use futures_util::TryStreamExt as _;
 use serde_json::{Number, Value};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlRow};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
 use sqlx::{Column as _, Row as _, TypeInfo as _, ValueRef as _};
@@ -35,6 +37,7 @@ impl Default for Limits {
 enum Pool {
     Sqlite(SqlitePool),
     Postgres(PgPool),
+    MySql(MySqlPool),
 }
 
 /// One named, pooled, read-only database connection.
@@ -53,8 +56,22 @@ const PG_PRIMARY_KEY: &str = "EXISTS (SELECT 1 FROM information_schema.key_colum
      WHERE t.constraint_type = 'PRIMARY KEY' AND k.table_schema = c.table_schema \
        AND k.table_name = c.table_name AND k.column_name = c.column_name) AS primary_key";
 
+/// Whether the column `c` (of MySQL's `information_schema.columns`) is part of the primary key.
+const MYSQL_PRIMARY_KEY: &str = "(c.column_key = 'PRI') AS primary_key";
+
 fn db_error(e: sqlx::Error) -> SqlError {
     SqlError::Database(e.to_string())
+}
+
+/// MySQL/MariaDB errors, with their statement timeouts (MariaDB 1969, MySQL 3024) named as such.
+fn mysql_error(e: sqlx::Error, timeout: Duration) -> SqlError {
+    if let sqlx::Error::Database(db) = &e
+        && let Some(mysql) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+        && matches!(mysql.number(), 1969 | 3024)
+    {
+        return SqlError::Timeout { after: timeout };
+    }
+    db_error(e)
 }
 
 impl Database {
@@ -96,7 +113,29 @@ impl Database {
                         .map_err(db_error)?,
                 )
             }
-            Dialect::MySql | Dialect::Generic => {
+            Dialect::MySql => {
+                let options: MySqlConnectOptions = url.parse().map_err(db_error)?;
+                let timeout = limits.statement_timeout;
+                let pool = MySqlPoolOptions::new()
+                    .max_connections(4)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .after_connect(move |conn, _| {
+                        Box::pin(async move {
+                            // MariaDB counts seconds (any statement), MySQL milliseconds (SELECT only).
+                            let mariadb = format!("SET SESSION max_statement_time = {}", timeout.as_secs_f64());
+                            if sqlx::Executor::execute(&mut *conn, mariadb.as_str()).await.is_err() {
+                                let mysql = format!("SET SESSION max_execution_time = {}", timeout.as_millis().max(1));
+                                sqlx::Executor::execute(&mut *conn, mysql.as_str()).await?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .connect_with(options)
+                    .await
+                    .map_err(db_error)?;
+                Pool::MySql(pool)
+            }
+            Dialect::Generic => {
                 return Err(SqlError::Unsupported { scheme: url.split(':').next().unwrap_or_default().to_string() });
             }
         };
@@ -116,6 +155,12 @@ impl Database {
                  c.data_type::text AS type, (c.is_nullable = 'YES') AS nullable, {PG_PRIMARY_KEY} \
                  FROM information_schema.columns c \
                  WHERE c.table_schema::text = ANY(current_schemas(false)) \
+                 ORDER BY c.table_name, c.ordinal_position"
+            ),
+            Dialect::MySql => format!(
+                "SELECT c.table_name AS `table`, c.column_name AS `column`, c.data_type AS type, \
+                 (c.is_nullable = 'YES') AS nullable, {MYSQL_PRIMARY_KEY} \
+                 FROM information_schema.columns c WHERE c.table_schema = DATABASE() \
                  ORDER BY c.table_name, c.ordinal_position"
             ),
             _ => "SELECT m.name AS \"table\", p.name AS \"column\", p.type AS type, \
@@ -145,6 +190,11 @@ impl Database {
                  FROM information_schema.columns c \
                  WHERE c.table_name = $1 AND c.table_schema::text = ANY(current_schemas(false)) \
                  ORDER BY c.ordinal_position"
+            ),
+            Dialect::MySql => format!(
+                "SELECT c.column_name AS name, c.data_type AS type, (c.is_nullable = 'YES') AS nullable, \
+                 c.column_default AS `default`, {MYSQL_PRIMARY_KEY} FROM information_schema.columns c \
+                 WHERE c.table_schema = DATABASE() AND c.table_name = ? ORDER BY c.ordinal_position"
             ),
             _ => "SELECT name, type, (\"notnull\" = 0) AS nullable, dflt_value AS \"default\", \
                   (pk > 0) AS primary_key FROM pragma_table_info(?) ORDER BY cid"
@@ -188,6 +238,25 @@ impl Database {
                         sqlx::Either::Left(done) => affected += done.rows_affected(),
                         sqlx::Either::Right(row) => {
                             out.push_pg(&row)?;
+                        }
+                    }
+                }
+                drop(results);
+                tx.commit().await.map_err(db_error)?;
+            }
+            Pool::MySql(pool) => {
+                let timeout = self.limits.statement_timeout;
+                let mut tx = pool.begin().await.map_err(db_error)?;
+                let mut query = sqlx::query(sql);
+                for p in params {
+                    query = bind_mysql(query, p);
+                }
+                let mut results = sqlx::Executor::fetch_many(&mut *tx, query);
+                while let Some(item) = results.try_next().await.map_err(|e| mysql_error(e, timeout))? {
+                    match item {
+                        sqlx::Either::Left(done) => affected += done.rows_affected(),
+                        sqlx::Either::Right(row) => {
+                            out.push_mysql(&row)?;
                         }
                     }
                 }
@@ -240,6 +309,22 @@ impl Database {
                 let mut rows = query.fetch(&mut *tx);
                 while let Some(row) = rows.try_next().await.map_err(db_error)? {
                     if !out.push_pg(&row)? {
+                        break;
+                    }
+                }
+                drop(rows);
+                tx.rollback().await.map_err(db_error)?;
+            }
+            Pool::MySql(pool) => {
+                let timeout = self.limits.statement_timeout;
+                let mut tx = pool.begin_with("START TRANSACTION READ ONLY").await.map_err(db_error)?;
+                let mut query = sqlx::query(sql);
+                for p in params {
+                    query = bind_mysql(query, p);
+                }
+                let mut rows = query.fetch(&mut *tx);
+                while let Some(row) = rows.try_next().await.map_err(|e| mysql_error(e, timeout))? {
+                    if !out.push_mysql(&row)? {
                         break;
                     }
                 }
@@ -312,6 +397,7 @@ macro_rules! bind_json {
 }
 bind_json!(bind_pg, sqlx::Postgres);
 bind_json!(bind_sqlite, sqlx::Sqlite);
+bind_json!(bind_mysql, sqlx::MySql);
 
 /// Gathers rows until a cap is reached.
 struct Collector<'a> {
@@ -354,6 +440,17 @@ impl<'a> Collector<'a> {
         let mut values = Vec::with_capacity(row.len());
         for (i, column) in self.columns.iter().enumerate() {
             values.push(pg_value(row, i, column)?);
+        }
+        Ok(self.push(values))
+    }
+
+    fn push_mysql(&mut self, row: &MySqlRow) -> Result<bool, SqlError> {
+        if self.columns.is_empty() {
+            self.columns = columns(row);
+        }
+        let mut values = Vec::with_capacity(row.len());
+        for (i, column) in self.columns.iter().enumerate() {
+            values.push(mysql_value(row, i, column)?);
         }
         Ok(self.push(values))
     }
@@ -434,6 +531,46 @@ fn sqlite_value(row: &SqliteRow, i: usize) -> Result<Value, SqlError> {
         "REAL" => float(row.try_get_unchecked::<f64, _>(i).map_err(db_error)?),
         "BLOB" => base64(&row.try_get_unchecked::<Vec<u8>, _>(i).map_err(db_error)?),
         _ => Value::String(row.try_get_unchecked::<String, _>(i).map_err(db_error)?),
+    };
+    Ok(value)
+}
+
+fn mysql_value(row: &MySqlRow, i: usize, column: &ResultColumn) -> Result<Value, SqlError> {
+    if row.try_get_raw(i).map_err(db_error)?.is_null() {
+        return Ok(Value::Null);
+    }
+    let e = db_error;
+    let value = match column.type_name.as_str() {
+        "BOOLEAN" => Value::Bool(row.try_get_unchecked::<bool, _>(i).map_err(e)?),
+        "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "BIGINT" | "YEAR" => {
+            Value::from(row.try_get_unchecked::<i64, _>(i).map_err(e)?)
+        }
+        "TINYINT UNSIGNED" | "SMALLINT UNSIGNED" | "MEDIUMINT UNSIGNED" | "INT UNSIGNED" | "BIGINT UNSIGNED"
+        | "BIT" => Value::from(row.try_get_unchecked::<u64, _>(i).map_err(e)?),
+        "FLOAT" => float(f64::from(row.try_get_unchecked::<f32, _>(i).map_err(e)?)),
+        "DOUBLE" => float(row.try_get_unchecked::<f64, _>(i).map_err(e)?),
+        "DECIMAL" => Value::String(row.try_get::<rust_decimal::Decimal, _>(i).map_err(e)?.to_string()),
+        "CHAR" | "VARCHAR" | "TEXT" | "TINYTEXT" | "MEDIUMTEXT" | "LONGTEXT" | "ENUM" | "SET" => {
+            Value::String(row.try_get_unchecked::<String, _>(i).map_err(e)?)
+        }
+        "JSON" => row.try_get::<Value, _>(i).map_err(e)?,
+        // Text in a binary collation (MariaDB's JSON, `utf8mb4_bin` columns) arrives as a blob: it
+        // comes back as text when it is UTF-8, as base64 otherwise.
+        "BLOB" | "TINYBLOB" | "MEDIUMBLOB" | "LONGBLOB" => {
+            let bytes = row.try_get_unchecked::<Vec<u8>, _>(i).map_err(e)?;
+            match String::from_utf8(bytes) {
+                Ok(text) => Value::String(text),
+                Err(raw) => base64(raw.as_bytes()),
+            }
+        }
+        "BINARY" | "VARBINARY" => base64(&row.try_get_unchecked::<Vec<u8>, _>(i).map_err(e)?),
+        "DATE" => Value::String(row.try_get::<chrono::NaiveDate, _>(i).map_err(e)?.to_string()),
+        "DATETIME" => Value::String(row.try_get::<chrono::NaiveDateTime, _>(i).map_err(e)?.to_string()),
+        "TIMESTAMP" => Value::String(row.try_get::<chrono::DateTime<chrono::Utc>, _>(i).map_err(e)?.to_rfc3339()),
+        "TIME" => Value::String(row.try_get::<chrono::NaiveTime, _>(i).map_err(e)?.to_string()),
+        other => {
+            return Err(SqlError::UnsupportedType { column: column.name.clone(), type_name: other.to_string() });
+        }
     };
     Ok(value)
 }

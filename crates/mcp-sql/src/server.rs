@@ -171,6 +171,10 @@ impl SqlServer {
                                  WHERE table_schema NOT IN ('pg_catalog', 'information_schema') \
                                  ORDER BY 1, 2"
                         }
+                        Dialect::MySql => {
+                            "SELECT table_schema AS `schema`, table_name AS name, table_type AS type \
+                                 FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY 2"
+                        }
                         _ => {
                             "SELECT 'main' AS schema, name, type FROM sqlite_master \
                                  WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' ORDER BY name"

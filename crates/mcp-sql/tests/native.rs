@@ -1,6 +1,7 @@
 //! The native backend against real databases: SQLite (a file) always, PostgreSQL when
-//! `MCPTK_TEST_POSTGRES_URL` is set (CI starts Debian's PostgreSQL and sets it, with
-//! `MCPTK_REQUIRE_POSTGRES=1` making its absence a failure). The same suite runs on both.
+//! `MCPTK_TEST_POSTGRES_URL` is set and MariaDB (or MySQL) when `MCPTK_TEST_MYSQL_URL` is (CI
+//! starts Debian's packages and sets both, with `MCPTK_REQUIRE_POSTGRES=1` and
+//! `MCPTK_REQUIRE_MYSQL=1` making their absence a failure). The same suite runs on all three.
 
 use std::time::Duration;
 
@@ -25,6 +26,7 @@ struct Fixture {
 enum Writer {
     Sqlite(sqlx::SqlitePool),
     Postgres(sqlx::PgPool),
+    MySql(sqlx::MySqlPool),
 }
 
 impl Fixture {
@@ -58,9 +60,30 @@ impl Fixture {
         Some(Fixture { dialect: Dialect::Postgres, url, writer: Writer::Postgres(pool), _dir: None })
     }
 
+    /// A fresh database on the test server.
+    async fn mysql() -> Option<Fixture> {
+        let Ok(base) = std::env::var("MCPTK_TEST_MYSQL_URL") else {
+            assert!(
+                std::env::var("MCPTK_REQUIRE_MYSQL").is_err(),
+                "MCPTK_REQUIRE_MYSQL is set but MCPTK_TEST_MYSQL_URL is not"
+            );
+            eprintln!("skipped MySQL/MariaDB: set MCPTK_TEST_MYSQL_URL to run against it");
+            return None;
+        };
+        let name = format!("mcp_sql_{}", std::process::id() ^ rand_suffix());
+        let admin = sqlx::MySqlPool::connect(&base).await.expect("mysql");
+        sqlx::raw_sql(&format!("CREATE DATABASE {name}")).execute(&admin).await.expect("database");
+        let server = base.rsplit_once('/').map_or(base.as_str(), |(server, _)| server);
+        let url = format!("{server}/{name}");
+        let pool = sqlx::MySqlPool::connect(&url).await.expect("mysql");
+        sqlx::raw_sql(SETUP).execute(&pool).await.expect("setup");
+        Some(Fixture { dialect: Dialect::MySql, url, writer: Writer::MySql(pool), _dir: None })
+    }
+
     async fn all() -> Vec<Fixture> {
         let mut all = vec![Fixture::sqlite().await];
         all.extend(Fixture::postgres().await);
+        all.extend(Fixture::mysql().await);
         all
     }
 
@@ -73,6 +96,10 @@ impl Fixture {
         let query = match self.dialect {
             Dialect::Postgres => {
                 "SELECT string_agg(id || '=' || name || '=' || coalesce(score::text, '-'), ',' ORDER BY id) FROM users"
+            }
+            Dialect::MySql => {
+                "SELECT CAST(group_concat(concat(id, '=', name, '=', coalesce(score, '-')) ORDER BY id SEPARATOR ',') \
+                 AS CHAR) FROM users"
             }
             _ => {
                 "SELECT group_concat(id || '=' || name || '=' || coalesce(score, '-'), ',') FROM (SELECT * FROM users ORDER BY id)"
@@ -90,6 +117,11 @@ impl Fixture {
                 let o: i64 = sqlx::query_scalar(orders).fetch_one(p).await.expect("snapshot");
                 format!("{u}|{o}")
             }
+            Writer::MySql(p) => {
+                let u: String = sqlx::query_scalar(query).fetch_one(p).await.expect("snapshot");
+                let o: i64 = sqlx::query_scalar(orders).fetch_one(p).await.expect("snapshot");
+                format!("{u}|{o}")
+            }
         }
     }
 
@@ -97,6 +129,7 @@ impl Fixture {
         match &self.writer {
             Writer::Sqlite(p) => sqlx::raw_sql(sql).execute(p).await.map(drop),
             Writer::Postgres(p) => sqlx::raw_sql(sql).execute(p).await.map(drop),
+            Writer::MySql(p) => sqlx::raw_sql(sql).execute(p).await.map(drop),
         }
         .expect("writer statement");
     }
@@ -142,6 +175,7 @@ async fn every_refused_statement_leaves_the_database_unchanged() {
         let before = f.snapshot().await;
         let tag = match f.dialect {
             Dialect::Postgres => "pg",
+            Dialect::MySql => "mysql",
             _ => "sqlite",
         };
         let mut ran = 0;
@@ -175,6 +209,15 @@ async fn the_read_only_mode_is_a_second_lock() {
                 let err = db.query("SELECT purge()", &[]).await.expect_err("purge ran");
                 assert!(err.to_string().contains("read-only transaction"), "{err}");
             }
+            Dialect::MySql => {
+                f.execute(
+                    "CREATE FUNCTION wipe() RETURNS INT MODIFIES SQL DATA \
+                     BEGIN DELETE FROM users; RETURN 0; END",
+                )
+                .await;
+                let err = db.query("SELECT wipe()", &[]).await.expect_err("wipe ran");
+                assert!(err.to_string().contains("READ ONLY transaction"), "{err}");
+            }
             _ => {
                 let result = db.query("SELECT * FROM pragma_query_only", &[]).await.expect("pragma");
                 assert_eq!(result.rows, vec![vec![json!(1)]], "query_only is on");
@@ -204,8 +247,14 @@ async fn a_runaway_statement_is_stopped_at_its_timeout() {
     for f in Fixture::all().await {
         let limits = Limits { statement_timeout: Duration::from_millis(300), ..Limits::default() };
         let db = f.database(limits).await;
-        let sql = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) \
-                   SELECT count(*) FROM n";
+        let sql = match f.dialect {
+            // MariaDB stops recursion after 1000 rounds by default: a cross join runs long instead.
+            Dialect::MySql => {
+                "SELECT count(*) FROM information_schema.collations a, information_schema.collations b, \
+                 information_schema.collations c, information_schema.collations d"
+            }
+            _ => "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT count(*) FROM n",
+        };
         let err = db.query(sql, &[]).await.expect_err("endless query returned");
         let text = err.to_string();
         assert!(text.contains("timeout") || text.contains("statement timeout"), "{:?}: {text}", f.dialect);
@@ -260,6 +309,40 @@ async fn postgres_types_have_json_forms() {
     );
     let err = db.query("SELECT '127.0.0.1'::inet AS addr", &[]).await.expect_err("inet has no JSON form");
     assert!(err.to_string().contains("`addr` has type INET"), "{err}");
+}
+
+#[tokio::test]
+async fn mysql_types_have_json_forms() {
+    let Some(f) = Fixture::mysql().await else { return };
+    f.execute(
+        "CREATE TABLE kinds (b BOOLEAN, t TINYINT, u INT UNSIGNED, big BIGINT, d DECIMAL(6,2), \
+         x DOUBLE, v VARCHAR(10), bin VARBINARY(4), day DATE, at DATETIME, j JSON, e ENUM('a','b'));
+         INSERT INTO kinds VALUES (TRUE, -3, 4000000000, 9007199254740993, 1.50, 0.25, 'hi', 'hi', \
+         '2026-11-26', '2026-11-26 10:00:00', '{\"a\": [1]}', 'b'), \
+         (NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);",
+    )
+    .await;
+    let db = f.database(Limits::default()).await;
+    let result = db.query("SELECT * FROM kinds", &[]).await.expect("query");
+    let first = &result.rows[0];
+    assert_eq!(first[0], json!(true), "{:?}", result.columns);
+    assert_eq!(
+        &first[1..8],
+        &[
+            json!(-3),
+            json!(4_000_000_000u64),
+            json!(9_007_199_254_740_993i64),
+            json!("1.50"),
+            json!(0.25),
+            json!("hi"),
+            json!("aGk=")
+        ]
+    );
+    assert_eq!(&first[8..10], &[json!("2026-11-26"), json!("2026-11-26 10:00:00")]);
+    // MariaDB keeps JSON as text; MySQL has a JSON type.
+    assert!(first[10] == json!({"a": [1]}) || first[10] == json!("{\"a\": [1]}"), "{} {:?}", first[10], result.columns);
+    assert_eq!(first[11], json!("b"));
+    assert!(result.rows[1].iter().all(Value::is_null), "{:?}", result.rows[1]);
 }
 
 #[tokio::test]

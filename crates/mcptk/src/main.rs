@@ -179,7 +179,8 @@ enum NativeServer {
     },
     /// Read-only SQL over one database: `read_query`, `query`, `list_tables`, `describe_table`.
     Sql {
-        /// The database: `sqlite:path.db`, `sqlite::memory:` (the default), `postgres://user@host/db`.
+        /// The database: `sqlite:path.db`, `sqlite::memory:` (the default), `postgres://user@host/db`,
+        /// `mysql://user@host/db` (MySQL or MariaDB).
         /// A password is best given as `${VAR}` in a config file or through PGPASSWORD.
         #[arg(default_value = "sqlite::memory:")]
         url: String,
