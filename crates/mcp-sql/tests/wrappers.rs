@@ -158,3 +158,44 @@ async fn the_seeds_execute_query_and_create_query() {
     let failed = generator.generate(&db, "nonsense", false).await.expect_err("the tool failed");
     assert!(failed.to_string().contains("`create_query` failed") && failed.to_string().contains("no idea"), "{failed}");
 }
+
+/// The reference SQLite server from PyPI (`mcp-server-sqlite`, on the Python SDK 1.x, installed by
+/// `cargo xtask setup`), which answers with the Python `repr` of its rows, and ours, on the same
+/// file: the same questions read the same through the wrappers.
+#[tokio::test]
+async fn wrappers_agree_across_the_reference_sqlite_server_and_ours() {
+    let dir = tempfile::tempdir().expect("temp");
+    let url = sqlite_fixture(dir.path()).await;
+    let file = dir.path().join("w.db");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let bin = root.join(".tools/py-mcp1/bin/mcp-server-sqlite");
+    assert!(bin.exists(), "{} is missing: run `cargo xtask setup`", bin.display());
+    let server = StdioServer::new(bin.display().to_string(), ["--db-path".to_owned(), file.display().to_string()]);
+    let reference = Sql::new(Client::spawn("sqlite-ref", &server, ClientOptions::default()).await.expect("starts"));
+    let ours =
+        Sql::new(SqlServer::new(Database::connect(&url, Limits::default()).await.expect("connect")).registry().tools);
+
+    for query in [
+        "SELECT id, title, year FROM books ORDER BY id",
+        "SELECT title, year * 1.5 AS scaled, NULL AS missing FROM books WHERE year > 1900",
+        "SELECT count(*) AS n FROM books",
+    ] {
+        let theirs = reference.read_query(query, &[]).await.expect("reference read");
+        let mine = ours.read_query(query, &[]).await.expect("our read");
+        let names = |r: &mcp_sql::QueryResult| r.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&theirs), names(&mine), "{query}");
+        assert_eq!(theirs.rows, mine.rows, "{query}");
+    }
+    assert!(reference.list_tables().await.expect("tables").contains(&"books".to_owned()));
+    let theirs = reference.describe_table("books").await.expect("describe");
+    let mine = ours.describe_table("books").await.expect("describe");
+    assert_eq!(theirs.column("name"), mine.column("name"));
+    assert_eq!(theirs.column("type"), mine.column("type"));
+    // The reference server reports failures as text; the wrapper says what it got.
+    match reference.read_query("SELECT * FROM no_such_table", &[]).await {
+        Err(SqlError::Unreadable { message, .. } | SqlError::Tool { message, .. }) => {
+            assert!(message.contains("no such table"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
