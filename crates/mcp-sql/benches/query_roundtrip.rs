@@ -1,6 +1,7 @@
 //! A one-row query's round trip, measured side by side in one run: sqlx directly, our `Database`
 //! in-process (statement guard plus read-only mode), and our MCP server over stdio (`read_query`).
-//! SQLite always; PostgreSQL too when `MCPTK_TEST_POSTGRES_URL` is set. Run with `cargo xtask bench`.
+//! SQLite always; PostgreSQL and MySQL/MariaDB too when `MCPTK_TEST_POSTGRES_URL` and
+//! `MCPTK_TEST_MYSQL_URL` are set. Run with `cargo xtask bench`.
 //!
 //! The MCP server is this benchmark re-executed with `MCP_BENCH_SQL_URL` set.
 
@@ -34,24 +35,17 @@ fn rate(started: Instant) -> f64 {
     CALLS as f64 / started.elapsed().as_secs_f64()
 }
 
-async fn direct_sqlite(url: &str, sql: &str) -> f64 {
-    let pool = sqlx::SqlitePool::connect(url).await.expect("sqlite");
-    let started = Instant::now();
-    for i in 0..CALLS {
-        let rows = sqlx::query(sql).bind((i % 1000) as i64 + 1).fetch_all(&pool).await.expect("query");
-        assert_eq!(rows.len(), 1);
-    }
-    rate(started)
-}
-
-async fn direct_postgres(url: &str, sql: &str) -> f64 {
-    let pool = sqlx::PgPool::connect(url).await.expect("postgres");
-    let started = Instant::now();
-    for i in 0..CALLS {
-        let rows = sqlx::query(sql).bind((i % 1000) as i64 + 1).fetch_all(&pool).await.expect("query");
-        assert_eq!(rows.len(), 1);
-    }
-    rate(started)
+/// sqlx alone on `$pool`: the floor the other two are measured against.
+macro_rules! direct {
+    ($pool:ty, $url:expr, $sql:expr) => {{
+        let pool = <$pool>::connect($url).await.expect("connects");
+        let started = Instant::now();
+        for i in 0..CALLS {
+            let rows = sqlx::query($sql).bind((i % 1000) as i64 + 1).fetch_all(&pool).await.expect("query");
+            assert_eq!(rows.len(), 1);
+        }
+        rate(started)
+    }};
 }
 
 async fn in_process(url: &str, sql: &str) -> f64 {
@@ -90,8 +84,9 @@ async fn report(name: &str, url: &str, dialect: Dialect) {
     // Warm-up, then the three side by side.
     let _ = in_process(url, sql).await;
     let direct = match dialect {
-        Dialect::Postgres => direct_postgres(url, sql).await,
-        _ => direct_sqlite(url, sql).await,
+        Dialect::Postgres => direct!(sqlx::PgPool, url, sql),
+        Dialect::MySql => direct!(sqlx::MySqlPool, url, sql),
+        _ => direct!(sqlx::SqlitePool, url, sql),
     };
     let guarded = in_process(url, sql).await;
     let mcp = over_mcp(url, sql).await;
@@ -118,6 +113,13 @@ async fn measure() {
         let pool = sqlx::PgPool::connect(&url).await.expect("postgres");
         sqlx::raw_sql(SETUP).execute(&pool).await.expect("setup");
         report("PostgreSQL", &url, Dialect::Postgres).await;
+        sqlx::raw_sql("DROP TABLE bench_items").execute(&pool).await.expect("cleanup");
+    }
+    if let Ok(url) = std::env::var("MCPTK_TEST_MYSQL_URL") {
+        let pool = sqlx::MySqlPool::connect(&url).await.expect("mysql");
+        // `||` is OR on MySQL: the names are built with concat().
+        sqlx::raw_sql(&SETUP.replace("'item ' || i", "concat('item ', i)")).execute(&pool).await.expect("setup");
+        report("MariaDB", &url, Dialect::MySql).await;
         sqlx::raw_sql("DROP TABLE bench_items").execute(&pool).await.expect("cleanup");
     }
 }
