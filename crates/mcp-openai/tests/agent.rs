@@ -494,3 +494,25 @@ async fn spans_are_named_like_the_agents_sdk() {
         assert!(seen.contains(&expected.to_owned()), "no `{expected}` span in {seen:?}");
     }
 }
+
+/// Against a live endpoint, when one is configured (`MCPTK_LIVE_MODEL` plus the usual
+/// `OPENAI_API_KEY` / `OPENAI_BASE_URL`); CI has none, so there it says it was skipped.
+#[tokio::test]
+async fn a_live_model_uses_the_tools_when_configured() {
+    let (Ok(model), Ok(_key)) = (std::env::var("MCPTK_LIVE_MODEL"), std::env::var("OPENAI_API_KEY")) else {
+        eprintln!("skipped: set MCPTK_LIVE_MODEL and OPENAI_API_KEY to run against a live endpoint");
+        return;
+    };
+    for api in [Api::Chat, Api::Responses] {
+        let mut config = ModelConfig::new(model.clone());
+        config.api = api;
+        let toolbox = Toolbox::builder().server("local", tools(counters())).build();
+        let mut agent = Agent::new("live", Arc::new(Model::new(config).expect("model")), Arc::new(toolbox));
+        agent.instructions = Some("Use the add tool for arithmetic, then answer with the number only.".into());
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (output, _) = finished(agent.run("What is 1234 + 4321?", Some(tx)).await.expect("run"));
+        assert!(output.contains("5555"), "{api:?}: {output}");
+        let events = collect(rx).await;
+        assert!(events.iter().any(|e| matches!(e, Event::ToolStarted { name, .. } if name == "add")), "{api:?}");
+    }
+}

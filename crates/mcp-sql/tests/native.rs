@@ -469,3 +469,27 @@ async fn generated_sql_is_checked_against_the_rules_and_the_live_schema() {
         assert_eq!(f.snapshot().await.split('|').nth(1), Some("2"), "nothing was run");
     }
 }
+
+/// Against a live endpoint, when one is configured (`MCPTK_LIVE_MODEL` plus the usual
+/// `OPENAI_API_KEY` / `OPENAI_BASE_URL`); CI has none, so there it says it was skipped.
+#[tokio::test]
+async fn a_live_model_writes_checked_sql_when_configured() {
+    let (Ok(model), Ok(key)) = (std::env::var("MCPTK_LIVE_MODEL"), std::env::var("OPENAI_API_KEY")) else {
+        eprintln!("skipped: set MCPTK_LIVE_MODEL and OPENAI_API_KEY to run against a live endpoint");
+        return;
+    };
+    let generator = mcp_sql::Generator::new(mcp_sql::GeneratorConfig {
+        base_url: std::env::var("OPENAI_BASE_URL").unwrap_or_else(|_| "https://api.openai.com/v1".into()),
+        model,
+        api_key: Some(key),
+        timeout: Duration::from_secs(60),
+    })
+    .expect("generator");
+    for f in Fixture::all().await {
+        let db = f.database(Limits::default()).await;
+        let generated =
+            generator.generate(&db, "the name of the user with the highest score", true).await.expect("sql");
+        let rows = db.query(&generated.sql, &[]).await.expect("runs");
+        assert_eq!(rows.rows.first().and_then(|r| r.first()), Some(&json!("ada")), "{}", generated.sql);
+    }
+}
