@@ -77,7 +77,9 @@ pub struct ClientOptions {
     pub era: EraPreference,
     /// The largest message accepted from the server (default 16 MiB).
     pub max_message_bytes: usize,
-    /// Receives the server's notifications other than progress (e.g. `tools/list_changed`).
+    /// Receives the server's notifications other than progress (e.g. `tools/list_changed`). In
+    /// the `2026-07-28` era the client then keeps a `subscriptions/listen` stream open for tool
+    /// changes (its acknowledgement arrives here too).
     pub notifications: Option<mpsc::UnboundedSender<Notification>>,
     /// Answers the server's requests for sampling, elicitation and roots.
     pub input: Option<Arc<dyn InputHandler>>,
@@ -263,7 +265,43 @@ impl Client {
         let span = tracing::info_span!("mcp.connect", server = %name);
         let _enter = span.enter();
         client.negotiate().await?;
+        client.listen_for_changes();
         Ok(client)
+    }
+
+    /// In the stateless era a server announces changes only on a `subscriptions/listen` stream:
+    /// when the caller wants notifications and the server's tool list can change, keep one open
+    /// (reopened if the server ends it) for as long as the connection lives.
+    fn listen_for_changes(&self) {
+        let wanted = self.options.notifications.is_some()
+            && self.era() == Era::Modern
+            && self.capabilities.tools.as_ref().and_then(|t| t.list_changed) == Some(true);
+        if !wanted {
+            return;
+        }
+        let peer = self.peer.clone();
+        let mut params = JsonObject::new();
+        params.insert("notifications".into(), serde_json::json!({"toolsListChanged": true}));
+        let params = self.stamp(self.version, params);
+        // The stream has no deadline; ending the connection ends it.
+        let forever = Duration::from_secs(60 * 60 * 24 * 365);
+        tokio::spawn(async move {
+            loop {
+                let id = peer.next_id();
+                let outcome = peer.request(id, methods::SUBSCRIPTIONS_LISTEN, Some(params.clone()), forever).await;
+                if peer.is_closed() {
+                    break;
+                }
+                match outcome {
+                    Err(Error::Rpc { error, .. }) if error.code == codes::METHOD_NOT_FOUND => break,
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::debug!(server = %peer.name(), error = %e, "listen stream ended; reopening");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
     }
 
     async fn negotiate(&mut self) -> Result<()> {

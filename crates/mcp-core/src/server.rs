@@ -159,8 +159,12 @@ impl Server {
             use tokio::sync::broadcast::error::RecvError;
             loop {
                 let sent = tokio::select! {
+                    // A stateless-era client hears of changes only on a `subscriptions/listen` stream.
                     change = changes.recv() => match change {
-                        Ok(()) | Err(RecvError::Lagged(_)) => peer.notify(methods::TOOLS_LIST_CHANGED, None).await,
+                        Ok(()) | Err(RecvError::Lagged(_)) if subscriptions.handshaken() => {
+                            peer.notify(methods::TOOLS_LIST_CHANGED, None).await
+                        }
+                        Ok(()) | Err(RecvError::Lagged(_)) => Ok(()),
                         Err(RecvError::Closed) => break,
                     },
                     update = updates.recv() => match update {
@@ -249,6 +253,9 @@ impl Handler for Connection {
                 Err(ErrorObject::method_not_found(&request.method))
             }
             methods::INITIALIZE => self.initialize(params),
+            methods::SUBSCRIPTIONS_LISTEN if framing == Framing::Modern => {
+                self.listen(peer, request.id, params, cancel).await
+            }
             methods::DISCOVER => {
                 let result = DiscoverResult {
                     envelope: ResultEnvelope::default(),
@@ -406,12 +413,88 @@ impl Handler for Connection {
 }
 
 impl Connection {
+    /// `subscriptions/listen`: acknowledges what it will send (only what was asked for and the
+    /// server has), then sends those notifications, each tagged with the stream's id, until the
+    /// client goes away (closing the stream cancels the request) or the server shuts down.
+    async fn listen(
+        &self,
+        peer: Peer,
+        id: RequestId,
+        params: JsonObject,
+        cancel: CancellationToken,
+    ) -> Result<Value, ErrorObject> {
+        #[derive(serde::Deserialize)]
+        struct ListenParams {
+            notifications: SubscriptionFilter,
+        }
+        let asked: ListenParams = parse_params(params)?;
+        let asked = asked.notifications;
+        let s = &self.server;
+        // Subscribe before acknowledging, so nothing that happens in between is missed.
+        let mut tool_changes = s.list_changed.subscribe();
+        let mut resource_updates = s.resource_updates.subscribe();
+        let has_resources = !s.resources_empty();
+        let honored = SubscriptionFilter {
+            tools_list_changed: asked.tools_list_changed.filter(|&on| on),
+            // This server's prompt and resource lists do not change while it runs.
+            prompts_list_changed: None,
+            resources_list_changed: None,
+            resource_subscriptions: asked.resource_subscriptions.filter(|uris| has_resources && !uris.is_empty()),
+        };
+        let tag = |mut params: JsonObject| {
+            let mut meta = JsonObject::new();
+            meta.insert(meta_keys::SUBSCRIPTION_ID.to_owned(), serde_json::to_value(&id).unwrap_or(Value::Null));
+            params.insert("_meta".to_owned(), Value::Object(meta));
+            Some(params)
+        };
+        let mut ack = JsonObject::new();
+        ack.insert("notifications".to_owned(), serde_json::to_value(&honored).unwrap_or_default());
+        peer.notify(methods::SUBSCRIPTIONS_ACKNOWLEDGED, tag(ack))
+            .await
+            .map_err(|e| ErrorObject::internal(e.to_string()))?;
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            let sent = tokio::select! {
+                () = cancel.cancelled() => break,
+                change = tool_changes.recv() => match change {
+                    Ok(()) | Err(RecvError::Lagged(_)) if honored.tools_list_changed == Some(true) => {
+                        peer.notify(methods::TOOLS_LIST_CHANGED, tag(JsonObject::new())).await
+                    }
+                    Ok(()) | Err(RecvError::Lagged(_)) => Ok(()),
+                    Err(RecvError::Closed) => break,
+                },
+                update = resource_updates.recv() => match update {
+                    Ok(uri) if honored.resource_subscriptions.as_ref().is_some_and(|u| u.contains(&uri)) => {
+                        let mut params = JsonObject::new();
+                        params.insert("uri".to_owned(), Value::String(uri));
+                        peer.notify(methods::RESOURCE_UPDATED, tag(params)).await
+                    }
+                    Ok(_) | Err(RecvError::Lagged(_)) => Ok(()),
+                    Err(RecvError::Closed) => break,
+                },
+            };
+            if sent.is_err() || peer.is_closed() {
+                break;
+            }
+        }
+        let mut meta = JsonObject::new();
+        meta.insert(meta_keys::SUBSCRIPTION_ID.to_owned(), serde_json::to_value(&id).unwrap_or(Value::Null));
+        let mut result = JsonObject::new();
+        result.insert("_meta".to_owned(), Value::Object(meta));
+        s.finish(result, Framing::Modern)
+    }
+
     /// The caller's identity: from the handshake, or from a modern request's `_meta`.
     fn client_info(&self, meta: Option<&JsonObject>) -> Option<Arc<Implementation>> {
         if let Some(info) = meta.and_then(|m| m.get(meta_keys::CLIENT_INFO)) {
             return serde_json::from_value(info.clone()).ok().map(Arc::new);
         }
         self.session.lock().unwrap_or_else(PoisonError::into_inner).client.clone().map(Arc::new)
+    }
+
+    /// True once a client completed the `initialize` handshake on this connection.
+    pub(crate) fn handshaken(&self) -> bool {
+        self.session.lock().unwrap_or_else(PoisonError::into_inner).version.is_some()
     }
 
     /// True when this connection's client subscribed to `uri`.
@@ -474,9 +557,10 @@ impl ServerInner {
         self.tools.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
-    fn capabilities(&self, framing: Framing) -> ServerCapabilities {
-        // Subscriptions are a handshake-era feature (the stateless era replaced them).
-        let subscribe = (framing == Framing::Handshake).then_some(true);
+    fn capabilities(&self, _framing: Framing) -> ServerCapabilities {
+        // Resource subscriptions: `resources/subscribe` in the handshake era, the
+        // `resourceSubscriptions` of `subscriptions/listen` in the stateless one.
+        let subscribe = Some(true);
         ServerCapabilities {
             tools: Some(ListChangedCapability { list_changed: Some(true) }),
             resources: (!self.resources_empty())

@@ -321,6 +321,40 @@ fn registry() -> Registry {
         false,
     ));
     r.tool(mrtr("test_input_required_result_request_state", ask_confirm, |_| "Confirmed".into(), true));
+    // What a tool that needs the user says mid-call in the stateless era: an input-required result
+    // on the request's own stream, never a request of its own.
+    r.tool(mrtr(
+        "test_streaming_elicitation",
+        ask_name,
+        |a| format!("Hello, {}!", a["user_name"]["content"]["name"].as_str().unwrap_or("stranger")),
+        false,
+    ));
+    r.tool(
+        tool(
+            "test_trigger_tool_change",
+            "Adds or removes a tool, so listeners get notifications/tools/list_changed",
+            move |_: JsonObject, _cx: ToolContext| async move {
+                let server = SERVER.get().ok_or_else(|| ToolError::msg("the server is not running yet"))?;
+                let mut tools = (*server.tools()).clone();
+                let added = if tools.get(DYNAMIC_TOOL).is_some() {
+                    tools = tools.iter().filter(|t| t.definition().name != DYNAMIC_TOOL).fold(
+                        mcp_core::ToolSet::new(),
+                        |mut set, t| {
+                            set.add_arc(t.clone());
+                            set
+                        },
+                    );
+                    false
+                } else {
+                    tools.add(simple(DYNAMIC_TOOL, "Appears and disappears", CallToolResult::text("dynamic")));
+                    true
+                };
+                server.replace_tools(tools);
+                Ok::<_, ToolError>(if added { "added a tool" } else { "removed a tool" }.to_owned())
+            },
+        )
+        .input_schema(no_arguments()),
+    );
     r.tool(mrtr("test_input_required_result_multiple_inputs", ask_all, |a| format!("Got {} answers", a.len()), true));
     r.tool(mrtr("test_input_required_result_tampered_state", ask_confirm, |_| "Confirmed".into(), true));
     r.tool(
@@ -528,6 +562,12 @@ impl ResourceProvider for Fixtures {
     }
 }
 
+/// The running server, for the tool that changes the tool list.
+static SERVER: std::sync::OnceLock<Server> = std::sync::OnceLock::new();
+
+/// The tool `test_trigger_tool_change` adds and removes.
+const DYNAMIC_TOOL: &str = "test_dynamic_tool";
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:3001".into()).parse()?;
@@ -535,6 +575,7 @@ async fn main() -> anyhow::Result<()> {
         Server::builder(Implementation::new("mcptk-conformance-server", env!("CARGO_PKG_VERSION")), registry())
             .instructions("The conformance fixture server of mcptk.")
             .build();
+    let _ = SERVER.set(server.clone());
     let options = mcp_core::transport::http::HttpOptions::default();
     mcp_core::transport::http::serve(server, addr, options, None).await?;
     Ok(())

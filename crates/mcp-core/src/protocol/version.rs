@@ -93,6 +93,8 @@ pub mod meta_keys {
     pub const SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
     /// The lowest log level the client wants delivered for this request.
     pub const LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
+    /// The listen stream a notification was delivered on: the id of its `subscriptions/listen`.
+    pub const SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
     /// The token that ties `notifications/progress` to a request (both eras).
     pub const PROGRESS_TOKEN: &str = "progressToken";
 }

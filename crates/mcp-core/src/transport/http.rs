@@ -468,8 +468,15 @@ async fn respond(
     session: Option<Arc<Session>>,
 ) -> Response {
     let id = request.id.clone();
-    let wants_stream = request.method == methods::TOOLS_CALL
-        && headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/event-stream"));
+    let accepts_stream =
+        headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/event-stream"));
+    let listen = request.method == methods::SUBSCRIPTIONS_LISTEN;
+    if listen && !accepts_stream {
+        let error =
+            ErrorObject::invalid_request("subscriptions/listen answers with a stream: send Accept: text/event-stream");
+        return json_answer(Message::Response(RpcResponse::error(Some(id), error)).to_bytes());
+    }
+    let wants_stream = (request.method == methods::TOOLS_CALL || listen) && accepts_stream;
     let cancel = CancellationToken::new();
     if let Some(session) = &session {
         session.in_flight.lock().unwrap_or_else(PoisonError::into_inner).insert(id.clone(), cancel.clone());

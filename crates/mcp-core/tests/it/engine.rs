@@ -407,3 +407,64 @@ async fn input_required_results_are_answered_and_retried_in_the_stateless_era() 
     let err = plain.request::<_, Value>("tools/call", &forged).await.expect_err("forged state");
     assert_eq!(err.rpc_error().map(|e| e.code), Some(codes::INVALID_PARAMS), "{err}");
 }
+
+async fn next_note(
+    notes: &mut tokio::sync::mpsc::UnboundedReceiver<mcp_core::protocol::Notification>,
+) -> Option<mcp_core::protocol::Notification> {
+    tokio::time::timeout(Duration::from_secs(5), notes.recv()).await.ok().flatten()
+}
+
+/// `subscriptions/listen` (`2026-07-28`): a client that wants notifications opens a stream by
+/// itself; the stream is acknowledged first, then carries only what was asked for, each
+/// notification tagged with the stream's id, and nothing reaches a stateless client outside it.
+#[tokio::test]
+async fn a_listen_stream_acknowledges_then_delivers_only_what_was_asked_for() {
+    let seen = Arc::new(AtomicBool::new(false));
+    let server = Server::builder(Implementation::new("test-server", "1.0"), registry(seen)).build();
+    let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+    let (server_read, server_write) = tokio::io::split(server_io);
+    let serving = server.clone();
+    tokio::spawn(async move { serving.serve(server_read, server_write).await });
+    let (notes_tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
+    let options = ClientOptions { notifications: Some(notes_tx), ..ClientOptions::default() };
+    let (client_read, client_write) = tokio::io::split(client_io);
+    let client = Arc::new(Client::connect("test", client_read, client_write, options).await.expect("connects"));
+    assert_eq!(client.era(), Era::Modern);
+
+    let ack = next_note(&mut notes).await.expect("the client's own stream is acknowledged");
+    assert_eq!(ack.method, "notifications/subscriptions/acknowledged");
+    let params = ack.params.clone().unwrap_or_default();
+    assert_eq!(params["notifications"], json!({"toolsListChanged": true}));
+    let id = params["_meta"]["io.modelcontextprotocol/subscriptionId"].clone();
+    assert!(!id.is_null(), "{params:?}");
+
+    // A second stream asking only for prompt changes: this server has no prompts, so nothing
+    // is honored, and a tool change must not reach it.
+    let listener = client.clone();
+    let narrow = tokio::spawn(async move {
+        listener
+            .request::<_, Value>("subscriptions/listen", &json!({"notifications": {"promptsListChanged": true}}))
+            .await
+    });
+    let ack = next_note(&mut notes).await.expect("the second stream is acknowledged");
+    assert_eq!(ack.method, "notifications/subscriptions/acknowledged");
+    assert_eq!(ack.params.clone().unwrap_or_default()["notifications"], json!({}));
+
+    server.replace_tools(registry(Arc::default()).tools);
+    let change = next_note(&mut notes).await.expect("the change");
+    assert_eq!(change.method, "notifications/tools/list_changed");
+    assert_eq!(change.params.unwrap_or_default()["_meta"]["io.modelcontextprotocol/subscriptionId"], id);
+    // Exactly one: none on the prompts-only stream, none untagged outside any stream.
+    let extra = tokio::time::timeout(Duration::from_millis(300), notes.recv()).await;
+    assert!(extra.is_err(), "unexpected notification: {extra:?}");
+    narrow.abort();
+
+    // The handshake era has no such method.
+    let legacy_options = ClientOptions { era: EraPreference::Handshake, ..ClientOptions::default() };
+    let (legacy, _) = pair(legacy_options, 100).await;
+    let refused = legacy.request::<_, Value>("subscriptions/listen", &json!({"notifications": {}})).await;
+    assert!(
+        matches!(refused, Err(Error::Rpc { ref error, .. }) if error.code == codes::METHOD_NOT_FOUND),
+        "{refused:?}"
+    );
+}
