@@ -38,6 +38,22 @@ impl InputHandler for AcceptDefaults {
     }
 }
 
+/// `toolCalls` of the scenario's context (`MCP_CONFORMANCE_CONTEXT`): `(name, arguments)` pairs.
+fn context_tool_calls() -> Option<Vec<(String, JsonObject)>> {
+    let context: serde_json::Value = serde_json::from_str(&std::env::var("MCP_CONFORMANCE_CONTEXT").ok()?).ok()?;
+    let calls = context.get("toolCalls")?.as_array()?;
+    Some(
+        calls
+            .iter()
+            .filter_map(|c| {
+                let name = c.get("name")?.as_str()?.to_owned();
+                let arguments = c.get("arguments").and_then(serde_json::Value::as_object).cloned().unwrap_or_default();
+                Some((name, arguments))
+            })
+            .collect(),
+    )
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // Diagnostics go to stderr (the suite keeps it with the results); `MCPTK_LOG=debug` for more.
@@ -82,6 +98,20 @@ async fn main() -> anyhow::Result<()> {
             let args: JsonObject = json!({"a": 2, "b": 3}).as_object().cloned().unwrap_or_default();
             let result = client.call_tool("add_numbers", args).await?;
             println!("{}", result.text_content());
+        }
+        "sep-2322-client-request-state" => {
+            // Every tool of this scenario is a different input-required flow: call them all.
+            for tool in &tools {
+                let result = client.call_tool(&tool.name, JsonObject::new()).await?;
+                println!("{}: {}", tool.name, result.text_content());
+            }
+        }
+        _ if context_tool_calls().is_some() => {
+            // The scenario says which tools to call with which arguments.
+            for (name, arguments) in context_tool_calls().unwrap_or_default() {
+                let result = client.call_tool(&name, arguments).await?;
+                println!("{name}: {}", result.text_content());
+            }
         }
         _ => {
             // Exercise the first tool the scenario offers, if any.

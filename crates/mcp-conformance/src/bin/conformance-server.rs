@@ -329,6 +329,18 @@ fn registry() -> Registry {
         |a| format!("Hello, {}!", a["user_name"]["content"]["name"].as_str().unwrap_or("stranger")),
         false,
     ));
+    // An argument mirrored into a header (`x-mcp-header`): the transport checks the two agree.
+    r.tool(
+        tool("test_custom_header_tool", "Echoes a region that is also sent as Mcp-Param-Region", |a: JsonObject, _cx: ToolContext| async move {
+            Ok::<_, ToolError>(format!("region: {}", a.get("region").and_then(Value::as_str).unwrap_or("")))
+        })
+        .input_schema(
+            json!({"type": "object", "properties": {"region": {"type": "string", "x-mcp-header": "Region"}}, "required": ["region"]})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        ),
+    );
     r.tool(
         tool(
             "test_trigger_tool_change",

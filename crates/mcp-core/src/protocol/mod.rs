@@ -1,6 +1,7 @@
 //! The wire: JSON-RPC 2.0 framing types and MCP messages of both protocol eras.
 
 pub mod jsonrpc;
+pub mod param_headers;
 pub mod types;
 pub mod version;
 

@@ -402,6 +402,20 @@ async fn handle_request(app: &Arc<App>, headers: &HeaderMap, principal: String, 
                 _ => {}
             }
         }
+        // Arguments the tool mirrors into `Mcp-Param-*` headers must agree with the body.
+        if request.method == methods::TOOLS_CALL {
+            let params = request.params.as_ref();
+            let name = params.and_then(|p| p.get("name")).and_then(Value::as_str).unwrap_or("");
+            if let Some(tool) = app.server.tools().get(name) {
+                let arguments = params.and_then(|p| p.get("arguments")).and_then(Value::as_object);
+                let lookup = |h: &str| headers.get(h).and_then(|v| v.to_str().ok()).map(str::to_owned);
+                if let Err(what) =
+                    crate::protocol::param_headers::check(&tool.definition().input_schema, arguments, lookup)
+                {
+                    return refuse(codes::HEADER_MISMATCH, what);
+                }
+            }
+        }
         let connection = app.server.connection(Arc::from(principal));
         let mut response = respond(connection, request, headers, None).await;
         // A method the stateless era does not have is "not found" at the HTTP level too.

@@ -12,7 +12,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::connection::{Handler, Peer};
-use crate::protocol::{ErrorObject, Message, Request, RequestId, Response, meta_keys, methods};
+use crate::protocol::{ErrorObject, Message, Request, RequestId, Response, meta_keys, methods, param_headers};
 
 const SESSION: &str = "mcp-session-id";
 const VERSION: &str = "mcp-protocol-version";
@@ -35,6 +35,8 @@ struct State {
     version: Mutex<Option<String>>,
     /// POSTs in flight by request id, so a cancellation can abort them.
     posts: Mutex<HashMap<RequestId, tokio::task::AbortHandle>>,
+    /// Per tool, the arguments it mirrors into `Mcp-Param-*` headers (from `tools/list`).
+    param_headers: Mutex<HashMap<String, Vec<(String, String)>>>,
     peer: Peer,
     handler: Arc<dyn Handler>,
 }
@@ -82,6 +84,7 @@ pub(crate) fn start(
         session: Mutex::new(None),
         version: Mutex::new(None),
         posts: Mutex::default(),
+        param_headers: Mutex::default(),
         peer: peer.clone(),
         handler,
     });
@@ -185,6 +188,20 @@ async fn post_request(state: Arc<State>, request: Request, body: Vec<u8>) {
             if let Ok(v) = HeaderValue::from_str(&name) {
                 headers.insert("mcp-name", v);
             }
+            // Arguments the tool marks with `x-mcp-header` go in `Mcp-Param-*` headers too.
+            if request.method == methods::TOOLS_CALL {
+                let marked = state.param_headers.lock().unwrap_or_else(PoisonError::into_inner).get(&name).cloned();
+                let arguments = request.params.as_ref().and_then(|p| p.get("arguments")).and_then(Value::as_object);
+                for (property, header) in marked.unwrap_or_default() {
+                    let Some(value) = arguments.and_then(|a| a.get(&property)).and_then(param_headers::encode) else {
+                        continue;
+                    };
+                    let name = format!("{}{}", param_headers::PREFIX, header.to_ascii_lowercase());
+                    if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(&value)) {
+                        headers.insert(k, v);
+                    }
+                }
+            }
         }
     }
     let outcome = async {
@@ -249,6 +266,20 @@ async fn post_request(state: Arc<State>, request: Request, body: Vec<u8>) {
 pub(crate) const TRANSPORT_ERROR: i64 = -32000;
 
 fn deliver(state: &Arc<State>, request: &Request, answer: Response) {
+    // Remember which arguments each tool mirrors into headers, for its calls.
+    if request.method == methods::TOOLS_LIST {
+        if let crate::protocol::jsonrpc::Outcome::Result(result) = &answer.outcome {
+            let mut known = state.param_headers.lock().unwrap_or_else(PoisonError::into_inner);
+            for tool in result.get("tools").and_then(Value::as_array).into_iter().flatten() {
+                let (Some(name), Some(schema)) =
+                    (tool.get("name").and_then(Value::as_str), tool.get("inputSchema").and_then(Value::as_object))
+                else {
+                    continue;
+                };
+                known.insert(name.to_owned(), param_headers::marked(schema));
+            }
+        }
+    }
     if request.method == methods::INITIALIZE {
         if let crate::protocol::jsonrpc::Outcome::Result(result) = &answer.outcome {
             if let Some(version) = result.get("protocolVersion").and_then(Value::as_str) {
