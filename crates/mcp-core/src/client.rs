@@ -528,16 +528,75 @@ impl Client {
     pub async fn call_tool(&self, name: &str, arguments: JsonObject) -> Result<CallToolResult> {
         let mut params = CallToolParams { name: name.to_owned(), arguments: Some(arguments), ..Default::default() };
         for _ in 0..MAX_INPUT_ROUNDS {
-            match self.request(methods::TOOLS_CALL, &params).await {
+            match self.request::<_, Value>(methods::TOOLS_CALL, &params).await {
                 Err(Error::InputRequired { result, .. }) if self.options.input.is_some() => {
                     params.input_responses = Some(self.answer_inputs(&result).await?);
                     params.request_state = result.request_state.clone();
                 }
-                other => return other,
+                Ok(raw) if raw.get("resultType").and_then(Value::as_str) == Some("task") => {
+                    return self.follow_task(&raw).await;
+                }
+                Ok(raw) => {
+                    return serde_json::from_value(raw)
+                        .map_err(|e| self.protocol_error(methods::TOOLS_CALL, &format!("invalid result: {e}")));
+                }
+                Err(e) => return Err(e),
             }
         }
         Err(self
             .protocol_error(methods::TOOLS_CALL, &format!("still asking for input after {MAX_INPUT_ROUNDS} rounds")))
+    }
+
+    /// Follows a call the server turned into a task (tasks extension, when the client declared it):
+    /// polls `tasks/get` at the server's pace, answers its questions with the [`InputHandler`]
+    /// through `tasks/update`, and returns the result once there is one.
+    async fn follow_task(&self, created: &Value) -> Result<CallToolResult> {
+        let id = created.get("taskId").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let failed = |what: String| self.protocol_error(methods::TASKS_GET, &format!("task `{id}` {what}"));
+        let mut interval = created.get("pollIntervalMs").and_then(Value::as_u64).unwrap_or(500);
+        let mut answered_rounds = 0;
+        loop {
+            tokio::time::sleep(Duration::from_millis(interval.clamp(20, 5_000))).await;
+            let task: Value = self.request(methods::TASKS_GET, &serde_json::json!({ "taskId": id })).await?;
+            interval = task.get("pollIntervalMs").and_then(Value::as_u64).unwrap_or(interval);
+            match task.get("status").and_then(Value::as_str).unwrap_or_default() {
+                "completed" => {
+                    let result = task.get("result").cloned().unwrap_or_default();
+                    return serde_json::from_value(result).map_err(|e| failed(format!("has an invalid result: {e}")));
+                }
+                "failed" => {
+                    let error: ErrorObject = task
+                        .get("error")
+                        .and_then(|e| serde_json::from_value(e.clone()).ok())
+                        .unwrap_or_else(|| ErrorObject::internal("the task failed without saying why"));
+                    return Err(Error::Rpc {
+                        server: self.peer.name().to_owned(),
+                        method: methods::TOOLS_CALL.into(),
+                        error,
+                    });
+                }
+                "cancelled" => return Err(failed("was cancelled".into())),
+                "input_required" => {
+                    let asked: InputRequiredResult = serde_json::from_value(task.clone())
+                        .map_err(|e| failed(format!("asks for input in an invalid form: {e}")))?;
+                    if self.options.input.is_none() {
+                        return Err(Error::InputRequired {
+                            server: self.peer.name().to_owned(),
+                            method: methods::TOOLS_CALL.into(),
+                            result: Box::new(asked),
+                        });
+                    }
+                    answered_rounds += 1;
+                    if answered_rounds > MAX_INPUT_ROUNDS {
+                        return Err(failed(format!("still asks for input after {MAX_INPUT_ROUNDS} rounds")));
+                    }
+                    let answers = self.answer_inputs(&asked).await?;
+                    let update = serde_json::json!({ "taskId": id, "inputResponses": answers });
+                    self.request::<_, Value>(methods::TASKS_UPDATE, &update).await?;
+                }
+                _ => {}
+            }
+        }
     }
 
     /// Answers each request of an input-required result with the configured [`InputHandler`].

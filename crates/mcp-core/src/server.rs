@@ -47,6 +47,8 @@ struct ServerInner {
     list_changed: tokio::sync::broadcast::Sender<()>,
     /// Tells every connection that a resource changed (sent to those subscribed to it).
     resource_updates: tokio::sync::broadcast::Sender<String>,
+    /// Tool calls running as tasks (tasks extension).
+    tasks: crate::tasks::Tasks,
 }
 
 impl std::fmt::Debug for ServerInner {
@@ -116,6 +118,7 @@ impl Server {
                 max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
                 list_changed: tokio::sync::broadcast::channel(16).0,
                 resource_updates: tokio::sync::broadcast::channel(256).0,
+                tasks: crate::tasks::Tasks::default(),
             },
         }
     }
@@ -292,17 +295,44 @@ impl Handler for Connection {
                     .ok_or_else(|| ErrorObject::invalid_params(format!("unknown tool `{}`", p.name)))?;
                 let client = self.client_info(p.meta.as_ref());
                 let capabilities = self.client_capabilities(p.meta.as_ref());
-                let cx = ToolContext::for_request(peer, p.meta, cancel.clone(), Some(self.principal.clone()), client)
-                    .with_client_capabilities(capabilities, framing == Framing::Modern)
-                    .with_input(p.input_responses, p.request_state);
-                // A cancelled tool gets a moment to notice and clean up; then it is dropped.
-                let stop = async {
-                    cancel.cancelled().await;
-                    tokio::time::sleep(CANCEL_GRACE).await;
-                };
-                let outcome = tokio::select! {
-                    r = tool.call(p.arguments.unwrap_or_default(), cx) => r,
-                    () = stop => Ok(CallToolResult::error("cancelled")),
+                let tasks_negotiated = wants_tasks(capabilities.as_ref());
+                let support = crate::tasks::task_support(tool.definition());
+                if support == crate::tasks::TaskSupport::Required && !tasks_negotiated {
+                    return Err(crate::tasks::missing_extension(&format!("the tool `{}`", p.name)));
+                }
+                let as_task = tasks_negotiated && support != crate::tasks::TaskSupport::Forbidden;
+                // A task outlives its request: it is stopped by `tasks/cancel`, not by the caller leaving.
+                let task_cancel = CancellationToken::new();
+                let run_cancel = if as_task { task_cancel.clone() } else { cancel.clone() };
+                let cx = ToolContext::for_request(peer, p.meta, run_cancel, Some(self.principal.clone()), client)
+                    .with_client_capabilities(capabilities, framing == Framing::Modern);
+                let arguments = p.arguments.unwrap_or_default();
+                let outcome = if as_task {
+                    let rerun: crate::tasks::Rerun = {
+                        let (tool, arguments) = (tool.clone(), arguments.clone());
+                        Arc::new(move |cx: ToolContext| {
+                            let (tool, arguments) = (tool.clone(), arguments.clone());
+                            Box::pin(async move { tool.call(arguments, cx).await })
+                        })
+                    };
+                    let first = rerun(cx.clone().with_input(p.input_responses, p.request_state));
+                    match s.tasks.start(first, rerun, cx, task_cancel) {
+                        Ok(outcome) => outcome,
+                        Err(created) => {
+                            tracing::Span::current().record("outcome", "task");
+                            return s.finish(created, framing);
+                        }
+                    }
+                } else {
+                    // A cancelled tool gets a moment to notice and clean up; then it is dropped.
+                    let stop = async {
+                        cancel.cancelled().await;
+                        tokio::time::sleep(CANCEL_GRACE).await;
+                    };
+                    tokio::select! {
+                        r = tool.call(arguments, cx.with_input(p.input_responses, p.request_state)) => r,
+                        () = stop => Ok(CallToolResult::error("cancelled")),
+                    }
                 };
                 let result = match outcome {
                     Ok(result) => result,
@@ -319,6 +349,36 @@ impl Handler for Connection {
                 };
                 tracing::Span::current().record("outcome", if result.is_error() { "tool_error" } else { "ok" });
                 s.finish(result, framing)
+            }
+            methods::TASKS_GET | methods::TASKS_UPDATE | methods::TASKS_CANCEL => {
+                #[derive(serde::Deserialize)]
+                #[serde(rename_all = "camelCase")]
+                struct TaskParams {
+                    #[serde(rename = "_meta", default)]
+                    meta: Option<JsonObject>,
+                    task_id: String,
+                    #[serde(default)]
+                    input_responses: Option<JsonObject>,
+                }
+                let p: TaskParams = parse_params(params)?;
+                if !wants_tasks(self.client_capabilities(p.meta.as_ref()).as_ref()) {
+                    return Err(crate::tasks::missing_extension(&format!("`{}`", request.method)));
+                }
+                let answer = match request.method.as_str() {
+                    methods::TASKS_GET => s.tasks.detail(&p.task_id)?,
+                    methods::TASKS_UPDATE => {
+                        let answers = p
+                            .input_responses
+                            .ok_or_else(|| ErrorObject::invalid_params("tasks/update needs `inputResponses`"))?;
+                        s.tasks.answer(&p.task_id, answers)?;
+                        JsonObject::new()
+                    }
+                    _ => {
+                        s.tasks.cancel(&p.task_id)?;
+                        JsonObject::new()
+                    }
+                };
+                s.finish(answer, framing)
             }
             methods::RESOURCES_LIST => {
                 let p: PaginatedParams = parse_params(params)?;
@@ -569,7 +629,7 @@ impl ServerInner {
             logging: Some(JsonObject::new()),
             completions: Some(JsonObject::new()),
             experimental: None,
-            extensions: None,
+            extensions: Some([(crate::tasks::EXTENSION.to_owned(), JsonObject::new())].into_iter().collect()),
             other: JsonObject::new(),
         }
     }
@@ -617,6 +677,11 @@ impl ServerInner {
         }
         Ok(value)
     }
+}
+
+/// Whether the caller declared the tasks extension.
+fn wants_tasks(capabilities: Option<&ClientCapabilities>) -> bool {
+    capabilities.and_then(|c| c.extensions.as_ref()).is_some_and(|e| e.contains_key(crate::tasks::EXTENSION))
 }
 
 fn cache_hints() -> CacheHints {

@@ -485,6 +485,13 @@ impl<A, F> FnTool<A, F> {
         self
     }
 
+    /// How the tool runs (`execution`), e.g. `{"taskSupport": "optional"}` to run as a task when the
+    /// caller negotiated the tasks extension (see [`crate::tasks`]).
+    pub fn execution(mut self, execution: JsonObject) -> Self {
+        self.definition.execution = Some(execution);
+        self
+    }
+
     /// Replaces the derived input schema, e.g. to match another server's schema exactly. The
     /// arguments are still checked by deserializing into the argument type.
     pub fn input_schema(mut self, schema: JsonObject) -> Self {

@@ -329,6 +329,7 @@ fn registry() -> Registry {
         |a| format!("Hello, {}!", a["user_name"]["content"]["name"].as_str().unwrap_or("stranger")),
         false,
     ));
+    tasks_fixtures(&mut r);
     // An argument mirrored into a header (`x-mcp-header`): the transport checks the two agree.
     r.tool(
         tool("test_custom_header_tool", "Echoes a region that is also sent as Mcp-Param-Region", |a: JsonObject, _cx: ToolContext| async move {
@@ -572,6 +573,139 @@ impl ResourceProvider for Fixtures {
         let text = json!({"id": id, "templateTest": true, "data": format!("Data for ID: {id}")}).to_string();
         Some(Ok(vec![ResourceContents::text(uri, Some("application/json".into()), text)]))
     }
+}
+
+/// A tool definition's `execution`, declaring how it runs as a task.
+fn task_support(level: &str) -> JsonObject {
+    json!({"taskSupport": level}).as_object().cloned().unwrap_or_default()
+}
+
+fn schema(value: Value) -> JsonObject {
+    value.as_object().cloned().unwrap_or_default()
+}
+
+/// An `elicitation/create` request asking one yes/no or text question.
+fn ask(message: &str, field: &str, kind: &str) -> InputRequest {
+    InputRequest {
+        method: "elicitation/create".into(),
+        params: json!({"message": message, "requestedSchema": {"type": "object", "properties": {field: {"type": kind}}, "required": [field]}})
+            .as_object()
+            .cloned(),
+    }
+}
+
+/// The tools the tasks extension's scenarios call (SEP-2663).
+fn tasks_fixtures(r: &mut Registry) {
+    let mut greet =
+        tool("greet", "Greets someone, at once (never a task)", |a: JsonObject, _cx: ToolContext| async move {
+            Ok::<_, ToolError>(format!("Hello, {}!", a.get("name").and_then(Value::as_str).unwrap_or("World")))
+        })
+        .input_schema(schema(json!({"type": "object", "properties": {"name": {"type": "string"}}})));
+    greet = greet.execution(task_support("forbidden"));
+    r.tool(greet);
+    r.tool(
+        tool(
+            "slow_compute",
+            "Sleeps for `seconds`, then answers; runs as a task",
+            |a: JsonObject, cx: ToolContext| async move {
+                let seconds = a.get("seconds").and_then(Value::as_f64).unwrap_or(1.0).max(0.0);
+                // Always waits at least once, so the call becomes a task.
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs_f64(seconds).max(Duration::from_millis(1))) => {}
+                    () = cx.cancelled().cancelled() => return Ok::<_, ToolError>("cancelled".to_owned()),
+                }
+                Ok(format!("Computed after {seconds} seconds"))
+            },
+        )
+        .input_schema(schema(json!({"type": "object", "properties": {"seconds": {"type": "number"}}})))
+        .execution(task_support("optional")),
+    );
+    r.tool(
+        tool(
+            "failing_job",
+            "Fails as a tool after about a second; task required",
+            |_: JsonObject, _cx: ToolContext| async move {
+                tokio::time::sleep(Duration::from_millis(800)).await;
+                Err::<String, _>(ToolError::msg("the job failed: the input was rejected"))
+            },
+        )
+        .input_schema(no_arguments())
+        .execution(task_support("required")),
+    );
+    r.tool(
+        tool("protocol_error_job", "Crashes (panics) inside its task", |_: JsonObject, _cx: ToolContext| async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if std::env::var_os("MCPTK_NEVER_SET_THIS").is_none() {
+                panic!("protocol_error_job crashed on purpose");
+            }
+            Ok::<_, ToolError>(String::new())
+        })
+        .input_schema(no_arguments())
+        .execution(task_support("optional")),
+    );
+    r.tool(
+        tool(
+            "confirm_delete",
+            "Asks for confirmation, then deletes; runs as a task",
+            |_: JsonObject, cx: ToolContext| async move {
+                tokio::task::yield_now().await;
+                match cx.input_responses().and_then(|a| a.get("confirm")) {
+                    None => Err(ToolError::input_required(
+                        [("confirm".to_owned(), ask("Delete everything?", "confirmed", "boolean"))].into(),
+                        None,
+                    )),
+                    Some(answer) => {
+                        let yes = answer["content"]["confirmed"].as_bool().unwrap_or(false);
+                        Ok::<_, ToolError>(if yes { "Deleted".to_owned() } else { "Kept".to_owned() })
+                    }
+                }
+            },
+        )
+        .input_schema(no_arguments())
+        .execution(task_support("optional")),
+    );
+    r.tool(
+        tool(
+            "multi_input",
+            "Asks two questions at once; runs as a task",
+            |_: JsonObject, cx: ToolContext| async move {
+                tokio::task::yield_now().await;
+                let answers = cx.input_responses().cloned().unwrap_or_default();
+                if answers.contains_key("first") && answers.contains_key("second") {
+                    return Ok::<_, ToolError>(format!("Got {} answers", answers.len()));
+                }
+                let asks = [
+                    ("first".to_owned(), ask("First question?", "answer", "string")),
+                    ("second".to_owned(), ask("Second question?", "answer", "string")),
+                ];
+                Err(ToolError::input_required(asks.into(), None))
+            },
+        )
+        .input_schema(no_arguments())
+        .execution(task_support("optional")),
+    );
+    r.tool(
+        tool(
+            "test_tool_with_task",
+            "Asks a name at once, then works on it as a task",
+            |_: JsonObject, cx: ToolContext| async move {
+                let Some(name) = cx
+                    .input_responses()
+                    .and_then(|a| a.get("user_name"))
+                    .map(|a| a["content"]["name"].as_str().unwrap_or("stranger").to_owned())
+                else {
+                    return Err(ToolError::input_required(
+                        [("user_name".to_owned(), ask("What is your name?", "name", "string"))].into(),
+                        Some(cx.seal_state("asked")),
+                    ));
+                };
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                Ok::<_, ToolError>(format!("Hello, {name}! Your task is done."))
+            },
+        )
+        .input_schema(no_arguments())
+        .execution(task_support("required")),
+    );
 }
 
 /// The running server, for the tool that changes the tool list.

@@ -1026,6 +1026,12 @@ pub mod methods {
     pub const UNSUBSCRIBE: &str = "resources/unsubscribe";
     /// A subscribed resource changed.
     pub const RESOURCE_UPDATED: &str = "notifications/resources/updated";
+    /// A task's state, and its result once it has one (tasks extension).
+    pub const TASKS_GET: &str = "tasks/get";
+    /// Answers to a task's questions (tasks extension).
+    pub const TASKS_UPDATE: &str = "tasks/update";
+    /// Stop a task (tasks extension).
+    pub const TASKS_CANCEL: &str = "tasks/cancel";
     /// Open a stream of notifications (`2026-07-28`; replaces the GET stream and subscribe).
     pub const SUBSCRIPTIONS_LISTEN: &str = "subscriptions/listen";
     /// The first message of a listen stream: what the server agreed to send.

@@ -387,6 +387,7 @@ async fn handle_request(app: &Arc<App>, headers: &HeaderMap, principal: String, 
         let name_key = match request.method.as_str() {
             methods::TOOLS_CALL | methods::PROMPTS_GET => Some("name"),
             methods::RESOURCES_READ => Some("uri"),
+            methods::TASKS_GET | methods::TASKS_UPDATE | methods::TASKS_CANCEL => Some("taskId"),
             _ => None,
         };
         if let Some(key) = name_key {

@@ -182,6 +182,7 @@ async fn post_request(state: Arc<State>, request: Request, body: Vec<u8>) {
         let key = match request.method.as_str() {
             methods::TOOLS_CALL | methods::PROMPTS_GET => Some("name"),
             methods::RESOURCES_READ => Some("uri"),
+            methods::TASKS_GET | methods::TASKS_UPDATE | methods::TASKS_CANCEL => Some("taskId"),
             _ => None,
         };
         if let Some(name) = key.and_then(|k| request.params.as_ref()?.get(k)?.as_str().map(str::to_owned)) {

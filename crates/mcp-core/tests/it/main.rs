@@ -4,3 +4,4 @@ mod engine;
 mod faults;
 mod golden;
 mod pipeline;
+mod tasks;

@@ -1,0 +1,169 @@
+//! The tasks extension between our client and our server: a call that has to wait becomes a
+//! task the client follows to its result, answers questions for, and can cancel; a crashing tool
+//! fails its task and the server carries on; callers without the extension get plain results.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mcp_core::protocol::{ClientCapabilities, ErrorObject, Implementation, InputRequest, JsonObject, codes};
+use mcp_core::tasks::EXTENSION;
+use mcp_core::{Client, ClientOptions, Error, InputHandler, Registry, Server, ToolContext, ToolError, tool};
+use serde_json::{Value, json};
+
+#[derive(Debug)]
+struct Confirms;
+
+#[async_trait::async_trait]
+impl InputHandler for Confirms {
+    async fn elicit(&self, _params: JsonObject) -> Result<Value, ErrorObject> {
+        Ok(json!({"action": "accept", "content": {"confirmed": true}}))
+    }
+}
+
+fn execution(level: &str) -> JsonObject {
+    json!({"taskSupport": level}).as_object().cloned().unwrap_or_default()
+}
+
+fn registry() -> Registry {
+    let mut r = Registry::new();
+    r.tool(
+        tool("slow", "Sleeps `ms`, then answers", |a: JsonObject, _cx: ToolContext| async move {
+            tokio::time::sleep(Duration::from_millis(a.get("ms").and_then(Value::as_u64).unwrap_or(50))).await;
+            Ok::<_, ToolError>("done".to_owned())
+        })
+        .execution(execution("optional")),
+    );
+    r.tool(
+        tool("confirm", "Asks, then answers", |_: JsonObject, cx: ToolContext| async move {
+            tokio::task::yield_now().await;
+            match cx.input_responses().and_then(|a| a.get("ok")) {
+                Some(answer) => Ok::<_, ToolError>(format!("confirmed: {}", answer["content"]["confirmed"])),
+                None => {
+                    let ask = InputRequest {
+                        method: "elicitation/create".into(),
+                        params: json!({"message": "Sure?", "requestedSchema": {"type": "object", "properties": {"confirmed": {"type": "boolean"}}}}).as_object().cloned(),
+                    };
+                    Err(ToolError::input_required(BTreeMap::from([("ok".to_owned(), ask)]), None))
+                }
+            }
+        })
+        .execution(execution("optional")),
+    );
+    r.tool(
+        tool("crash", "Panics inside its task", |_: JsonObject, _cx: ToolContext| async move {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            if std::env::var_os("MCPTK_NEVER_SET_THIS").is_none() {
+                panic!("crashed on purpose");
+            }
+            Ok::<_, ToolError>(String::new())
+        })
+        .execution(execution("optional")),
+    );
+    r.tool(
+        tool("only_task", "Runs only as a task", |_: JsonObject, _cx: ToolContext| async move {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            Ok::<_, ToolError>("as a task".to_owned())
+        })
+        .execution(execution("required")),
+    );
+    r
+}
+
+async fn client(server: &Server, with_tasks: bool) -> Client {
+    let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+    let (server_read, server_write) = tokio::io::split(server_io);
+    let serving = server.clone();
+    tokio::spawn(async move { serving.serve(server_read, server_write).await });
+    let mut capabilities = ClientCapabilities { elicitation: Some(JsonObject::new()), ..Default::default() };
+    if with_tasks {
+        capabilities.extensions = Some([(EXTENSION.to_owned(), JsonObject::new())].into_iter().collect());
+    }
+    let options = ClientOptions { capabilities, input: Some(Arc::new(Confirms)), ..ClientOptions::default() };
+    let (read, write) = tokio::io::split(client_io);
+    Client::connect("tasks", read, write, options).await.expect("connects")
+}
+
+fn args(value: Value) -> JsonObject {
+    value.as_object().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn calls_that_wait_become_tasks_the_client_follows() {
+    let server = Server::builder(Implementation::new("tasks", "1"), registry()).build();
+    let client = client(&server, true).await;
+    let extensions = client.capabilities().extensions.clone().unwrap_or_default();
+    assert!(extensions.contains_key(EXTENSION), "the server advertises the extension");
+
+    // The raw exchange: a CreateTaskResult, then the result inlined on tasks/get.
+    let created: Value =
+        client.request("tools/call", &json!({"name": "slow", "arguments": {"ms": 50}})).await.expect("call");
+    assert_eq!(created["resultType"], "task", "{created}");
+    assert_eq!(created["status"], "working");
+    assert!(created["ttlMs"].as_u64().is_some() && created.get("requestState").is_none(), "{created}");
+    let id = created["taskId"].as_str().expect("id").to_owned();
+    let mut done = Value::Null;
+    for _ in 0..100 {
+        done = client.request("tasks/get", &json!({"taskId": id})).await.expect("get");
+        if done["status"] == "completed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(done["result"]["content"][0]["text"], "done", "{done}");
+
+    // The typed call follows the task by itself, answering questions on the way.
+    assert_eq!(client.call_tool("slow", args(json!({"ms": 30}))).await.expect("slow").text_content(), "done");
+    assert_eq!(
+        client.call_tool("confirm", JsonObject::new()).await.expect("confirm").text_content(),
+        "confirmed: true"
+    );
+
+    // A crashing tool fails its task with an internal error; the server carries on.
+    match client.call_tool("crash", JsonObject::new()).await {
+        Err(Error::Rpc { error, .. }) => assert_eq!(error.code, codes::INTERNAL_ERROR, "{error:?}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        client.call_tool("only_task", JsonObject::new()).await.expect("after the crash").text_content(),
+        "as a task"
+    );
+
+    // Cancelling a running task; the cancel is acknowledged and the status says so.
+    let created: Value =
+        client.request("tools/call", &json!({"name": "slow", "arguments": {"ms": 10_000}})).await.expect("call");
+    let id = created["taskId"].as_str().expect("id").to_owned();
+    let ack: Value = client.request("tasks/cancel", &json!({"taskId": id})).await.expect("cancel");
+    assert_eq!(ack["resultType"], "complete");
+    let state: Value = client.request("tasks/get", &json!({"taskId": id})).await.expect("get");
+    assert_eq!(state["status"], "cancelled");
+    let again: Value = client.request("tasks/cancel", &json!({"taskId": id})).await.expect("idempotent");
+    assert_eq!(again["resultType"], "complete");
+    let unknown = client.request::<_, Value>("tasks/get", &json!({"taskId": "nope"})).await;
+    assert!(matches!(unknown, Err(Error::Rpc { ref error, .. }) if error.code == codes::INVALID_PARAMS), "{unknown:?}");
+}
+
+#[tokio::test]
+async fn callers_without_the_extension_get_plain_results_or_a_clear_refusal() {
+    let server = Server::builder(Implementation::new("tasks", "1"), registry()).build();
+    let client = client(&server, false).await;
+    let plain: Value =
+        client.request("tools/call", &json!({"name": "slow", "arguments": {"ms": 10}})).await.expect("call");
+    assert_eq!(plain["resultType"], "complete", "{plain}");
+    assert_eq!(plain["content"][0]["text"], "done");
+    for refused in [
+        client.request::<_, Value>("tools/call", &json!({"name": "only_task", "arguments": {}})).await,
+        client.request::<_, Value>("tasks/get", &json!({"taskId": "x"})).await,
+    ] {
+        match refused {
+            Err(Error::Rpc { error, .. }) => {
+                assert_eq!(error.code, codes::MISSING_REQUIRED_CLIENT_CAPABILITY);
+                assert_eq!(
+                    error.data.as_ref().map(|d| d["requiredCapabilities"]["extensions"].clone()),
+                    Some(json!({EXTENSION: {}}))
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
