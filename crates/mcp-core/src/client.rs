@@ -83,6 +83,9 @@ pub struct ClientOptions {
     pub notifications: Option<mpsc::UnboundedSender<Notification>>,
     /// Answers the server's requests for sampling, elicitation and roots.
     pub input: Option<Arc<dyn InputHandler>>,
+    /// OAuth for HTTP servers that ask for it (`401` with `WWW-Authenticate: Bearer`).
+    #[cfg(feature = "http-client")]
+    pub oauth: Option<Arc<crate::transport::oauth::OAuthConfig>>,
 }
 
 impl Default for ClientOptions {
@@ -96,6 +99,8 @@ impl Default for ClientOptions {
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             notifications: None,
             input: None,
+            #[cfg(feature = "http-client")]
+            oauth: None,
         }
     }
 }
@@ -190,7 +195,7 @@ impl Client {
         let (url, headers) = (server.url.clone(), server.headers.clone());
         if !url.trim_end_matches('/').ends_with("/sse") {
             let attempt = Self::start_with(name, options.clone(), |handler| {
-                crate::transport::http_client::start(name, &url, &headers, handler)
+                crate::transport::http_client::start(name, &url, &headers, options.oauth.clone(), handler)
             })
             .await;
             let old_server = |e: &Error| {

@@ -38,6 +38,50 @@ impl InputHandler for AcceptDefaults {
     }
 }
 
+/// Plays the user at the authorization server: follows the authorization URL up to the redirect
+/// back to us and returns it (the suite's authorization server approves at once).
+#[derive(Debug)]
+struct StopAtRedirect {
+    http: reqwest::Client,
+}
+
+#[async_trait::async_trait]
+impl mcp_core::transport::oauth::Authorizer for StopAtRedirect {
+    async fn authorize(&self, url: &str) -> Result<String, String> {
+        let response = self.http.get(url).send().await.map_err(|e| e.to_string())?;
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| format!("the authorization server answered {} without a redirect", response.status()))?;
+        let base = reqwest::Url::parse(url).map_err(|e| e.to_string())?;
+        base.join(location).map(|u| u.to_string()).map_err(|e| e.to_string())
+    }
+}
+
+/// OAuth as this client does it: dynamic registration (or the context's pre-registered client,
+/// or a Client ID Metadata Document where the server supports one).
+fn oauth() -> anyhow::Result<Arc<mcp_core::transport::oauth::OAuthConfig>> {
+    mcp_core::transport::install_crypto_provider();
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let context: serde_json::Value =
+        std::env::var("MCP_CONFORMANCE_CONTEXT").ok().and_then(|c| serde_json::from_str(&c).ok()).unwrap_or_default();
+    let field = |k: &str| context.get(k).and_then(serde_json::Value::as_str).map(str::to_owned);
+    Ok(Arc::new(mcp_core::transport::oauth::OAuthConfig {
+        redirect_uri: "http://localhost:3000/callback".into(),
+        client_name: "mcptk-conformance-client".into(),
+        client_id: field("client_id"),
+        client_secret: field("client_secret"),
+        client_metadata_url: Some("https://conformance-test.local/client-metadata.json".into()),
+        scopes: None,
+        // The machine-to-machine scenarios configure a client that has no user.
+        client_credentials: std::env::var("MCP_CONFORMANCE_SCENARIO")
+            .is_ok_and(|s| s.starts_with("auth/client-credentials")),
+        private_key_pem: field("private_key_pem"),
+        authorizer: Arc::new(StopAtRedirect { http }),
+    }))
+}
+
 /// `toolCalls` of the scenario's context (`MCP_CONFORMANCE_CONTEXT`): `(name, arguments)` pairs.
 fn context_tool_calls() -> Option<Vec<(String, JsonObject)>> {
     let context: serde_json::Value = serde_json::from_str(&std::env::var("MCP_CONFORMANCE_CONTEXT").ok()?).ok()?;
@@ -79,6 +123,7 @@ async fn main() -> anyhow::Result<()> {
         era,
         capabilities,
         input: Some(Arc::new(AcceptDefaults)),
+        oauth: Some(oauth()?),
         ..ClientOptions::default()
     };
     let client = Client::connect_http("conformance", &HttpServer { url, headers: Default::default() }, options).await?;

@@ -12,6 +12,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::connection::{Handler, Peer};
+use super::oauth::{self, OAuthConfig};
 use crate::protocol::{ErrorObject, Message, Request, RequestId, Response, meta_keys, methods, param_headers};
 
 const SESSION: &str = "mcp-session-id";
@@ -37,6 +38,12 @@ struct State {
     posts: Mutex<HashMap<RequestId, tokio::task::AbortHandle>>,
     /// Per tool, the arguments it mirrors into `Mcp-Param-*` headers (from `tools/list`).
     param_headers: Mutex<HashMap<String, Vec<(String, String)>>>,
+    /// OAuth, when the server asks for it and the client is set up for it.
+    oauth: Option<Arc<OAuthConfig>>,
+    /// One authorization at a time; the others wait for its token.
+    auth: tokio::sync::Mutex<oauth::Session>,
+    /// The current access token, for the headers of every request.
+    token: Mutex<Option<String>>,
     peer: Peer,
     handler: Arc<dyn Handler>,
 }
@@ -46,6 +53,7 @@ pub(crate) fn start(
     name: &str,
     url: &str,
     headers: &BTreeMap<String, String>,
+    oauth: Option<Arc<OAuthConfig>>,
     handler: Arc<dyn Handler>,
 ) -> crate::Result<Peer> {
     install_crypto_provider();
@@ -85,6 +93,9 @@ pub(crate) fn start(
         version: Mutex::new(None),
         posts: Mutex::default(),
         param_headers: Mutex::default(),
+        oauth,
+        auth: tokio::sync::Mutex::default(),
+        token: Mutex::default(),
         peer: peer.clone(),
         handler,
     });
@@ -150,7 +161,57 @@ fn base_headers(state: &State) -> HeaderMap {
             headers.insert(VERSION, v);
         }
     }
+    if let Some(token) = state.token.lock().unwrap_or_else(PoisonError::into_inner).as_deref() {
+        if let Ok(mut v) = HeaderValue::from_str(&format!("Bearer {token}")) {
+            v.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, v);
+        }
+    }
     headers
+}
+
+/// POSTs `body`; when the server answers 401 (or 403 for a wider scope) and OAuth is set up,
+/// authorizes and sends it again, a bounded number of times.
+async fn post_authorized(
+    state: &State,
+    mut headers: HeaderMap,
+    body: Vec<u8>,
+) -> Result<reqwest::Response, reqwest::Error> {
+    let mut attempts = 0;
+    loop {
+        let sent_token = state.token.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let response = state.http.post(&state.url).headers(headers.clone()).body(body.clone()).send().await?;
+        let status = response.status().as_u16();
+        let Some(config) = state.oauth.as_ref().filter(|_| status == 401 || status == 403) else {
+            return Ok(response);
+        };
+        let challenge = oauth::parse_challenge(
+            response.headers().get(reqwest::header::WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).unwrap_or(""),
+        );
+        if (status == 403 && challenge.error.as_deref() != Some("insufficient_scope"))
+            || attempts >= oauth::MAX_ATTEMPTS
+        {
+            return Ok(response);
+        }
+        attempts += 1;
+        let mut session = state.auth.lock().await;
+        // Another request may have authorized while this one waited.
+        let current = state.token.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        if current.is_none() || current == sent_token {
+            if let Err(why) = oauth::authorize(&state.http, config, &state.url, &challenge, &mut session).await {
+                tracing::warn!(server = %state.peer.name(), %why, "authorization failed");
+                return Ok(response);
+            }
+            *state.token.lock().unwrap_or_else(PoisonError::into_inner) = session.access_token.clone();
+        }
+        drop(session);
+        if let Some(token) = state.token.lock().unwrap_or_else(PoisonError::into_inner).as_deref() {
+            if let Ok(mut v) = HeaderValue::from_str(&format!("Bearer {token}")) {
+                v.set_sensitive(true);
+                headers.insert(reqwest::header::AUTHORIZATION, v);
+            }
+        }
+    }
 }
 
 /// Notifications and answers to server requests: fire and forget (the server answers 202).
@@ -206,7 +267,7 @@ async fn post_request(state: Arc<State>, request: Request, body: Vec<u8>) {
         }
     }
     let outcome = async {
-        let response = state.http.post(&state.url).headers(headers).body(body).send().await?;
+        let response = post_authorized(&state, headers, body).await?;
         if request.method == methods::INITIALIZE {
             if let Some(session) = response.headers().get(SESSION).and_then(|v| v.to_str().ok()) {
                 *state.session.lock().unwrap_or_else(PoisonError::into_inner) = Some(session.to_owned());

@@ -7,6 +7,8 @@ pub mod http;
 #[cfg(feature = "http-client")]
 pub(crate) mod http_client;
 #[cfg(feature = "http-client")]
+pub mod oauth;
+#[cfg(feature = "http-client")]
 pub use http_client::install_crypto_provider;
 #[cfg(feature = "stdio")]
 pub(crate) mod process;

@@ -1,0 +1,522 @@
+//! OAuth 2.1 for the HTTP client, as MCP's authorization spec lays it out: a `401` names the
+//! protected resource's metadata (RFC 9728; else the well-known locations, path first), that
+//! names the authorization server, whose metadata (RFC 8414 or OpenID discovery, path-aware) gives
+//! the endpoints; the client registers (a pre-registered id, a Client ID Metadata Document URL,
+//! or dynamic registration, RFC 7591), sends the user through the authorization code flow with
+//! PKCE (S256) and the resource indicator (RFC 8707), checks the response's `iss` (RFC 9207), and
+//! exchanges the code. A `403 insufficient_scope` asks again with the wider scope, a bounded number
+//! of times. Tokens never appear in logs or errors.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use reqwest::Url;
+use serde_json::Value;
+use sha2::Digest as _;
+
+/// Sends the user to the authorization URL and returns the URL the authorization server
+/// redirected back to (with `code`, `state`, maybe `iss`): a browser and a local listener in an
+/// interactive program, an HTTP client that stops at the redirect in tests.
+#[async_trait::async_trait]
+pub trait Authorizer: Send + Sync + std::fmt::Debug {
+    /// Returns the redirect URL, or why the user did not get there.
+    async fn authorize(&self, authorization_url: &str) -> Result<String, String>;
+}
+
+/// How this client takes part in OAuth.
+#[derive(Clone)]
+pub struct OAuthConfig {
+    /// Where the authorization server sends the user back (registered with it).
+    pub redirect_uri: String,
+    /// The name shown to the user when registering dynamically.
+    pub client_name: String,
+    /// A pre-registered client id (and secret), used instead of registering.
+    pub client_id: Option<String>,
+    /// The secret of a pre-registered confidential client.
+    pub client_secret: Option<String>,
+    /// A Client ID Metadata Document URL, used as the client id where the server supports it.
+    pub client_metadata_url: Option<String>,
+    /// Scopes to ask for when the server names none.
+    pub scopes: Option<String>,
+    /// Machine to machine: the client credentials grant with the configured client, no user.
+    pub client_credentials: bool,
+    /// A PKCS#8 PEM P-256 key: authenticate to the token endpoint with a signed JWT
+    /// (`private_key_jwt`, ES256) instead of a secret.
+    pub private_key_pem: Option<String>,
+    /// Brings the user to the authorization server and back.
+    pub authorizer: Arc<dyn Authorizer>,
+}
+
+impl std::fmt::Debug for OAuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthConfig")
+            .field("redirect_uri", &self.redirect_uri)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "<redacted>"))
+            .field("client_credentials", &self.client_credentials)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The most authorizations in a row for one request (scope step-ups included).
+pub(crate) const MAX_ATTEMPTS: usize = 3;
+
+/// What a `401`/`403` said in `WWW-Authenticate: Bearer ...`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Challenge {
+    pub resource_metadata: Option<String>,
+    pub scope: Option<String>,
+    pub error: Option<String>,
+}
+
+/// Parses the Bearer challenge's parameters (quoted or token values).
+pub(crate) fn parse_challenge(header: &str) -> Challenge {
+    let mut out = Challenge::default();
+    let rest = header.trim();
+    let rest = rest.strip_prefix("Bearer").or_else(|| rest.strip_prefix("bearer")).unwrap_or(rest);
+    let mut chars = rest.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| *c == ',' || c.is_whitespace()) {
+            chars.next();
+        }
+        let key: String = std::iter::from_fn(|| chars.next_if(|c| *c != '=' && *c != ',')).collect();
+        if key.is_empty() {
+            break;
+        }
+        if chars.next_if_eq(&'=').is_none() {
+            continue;
+        }
+        let value: String = if chars.next_if_eq(&'"').is_some() {
+            let mut v = String::new();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => v.extend(chars.next()),
+                    '"' => break,
+                    c => v.push(c),
+                }
+            }
+            v
+        } else {
+            std::iter::from_fn(|| chars.next_if(|c| *c != ',')).collect::<String>().trim().to_owned()
+        };
+        match key.trim() {
+            "resource_metadata" => out.resource_metadata = Some(value),
+            "scope" => out.scope = Some(value),
+            "error" => out.error = Some(value),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The token and what was learned on the way to it.
+#[derive(Default)]
+pub(crate) struct Session {
+    pub access_token: Option<String>,
+    refresh_token: Option<String>,
+    /// The registration, with the authorization server it is valid at.
+    client: Option<(String, Registered)>,
+    /// The scope asked for last: a step-up asks for it and the new one together (SEP-2350).
+    requested_scope: Option<String>,
+}
+
+#[derive(Clone)]
+struct Registered {
+    id: String,
+    secret: Option<String>,
+    method: String,
+    key_pem: Option<String>,
+}
+
+struct Server {
+    issuer: String,
+    authorization_endpoint: String,
+    token_endpoint: String,
+    registration_endpoint: Option<String>,
+    metadata: Value,
+}
+
+/// One authorization for the MCP server at `mcp_url` after `challenge`; the new access token
+/// is left in `session`.
+pub(crate) async fn authorize(
+    http: &reqwest::Client,
+    config: &OAuthConfig,
+    mcp_url: &str,
+    challenge: &Challenge,
+    session: &mut Session,
+) -> Result<(), String> {
+    let mcp = Url::parse(mcp_url).map_err(|e| format!("the server URL {mcp_url} is invalid: {e}"))?;
+    let (resource, prm) = protected_resource(http, &mcp, challenge).await?;
+    let issuer = prm
+        .as_ref()
+        .and_then(|p| p["authorization_servers"].as_array()?.first()?.as_str().map(str::to_owned))
+        .unwrap_or_else(|| origin(&mcp));
+    let server = authorization_server(http, &issuer).await?;
+
+    // The scope: what the challenge asks for, else what the resource offers, else ours.
+    let scope = challenge
+        .scope
+        .clone()
+        .or_else(|| {
+            let offered: Vec<&str> =
+                prm.as_ref()?.get("scopes_supported")?.as_array()?.iter().filter_map(Value::as_str).collect();
+            (!offered.is_empty()).then(|| offered.join(" "))
+        })
+        .or_else(|| config.scopes.clone());
+    let scope = match (session.requested_scope.take(), scope) {
+        (Some(before), Some(now)) => {
+            let mut all: Vec<&str> = before.split_whitespace().collect();
+            for s in now.split_whitespace() {
+                if !all.contains(&s) {
+                    all.push(s);
+                }
+            }
+            Some(all.join(" "))
+        }
+        (before, now) => now.or(before),
+    };
+    session.requested_scope = scope.clone();
+
+    if config.client_credentials {
+        let id = config.client_id.clone().ok_or("the client credentials grant needs a configured client id")?;
+        let methods = auth_methods(&server);
+        let method = if config.private_key_pem.is_some() {
+            "private_key_jwt"
+        } else if methods.contains(&"client_secret_basic") {
+            "client_secret_basic"
+        } else {
+            "client_secret_post"
+        };
+        let client = Registered {
+            id,
+            secret: config.client_secret.clone(),
+            method: method.into(),
+            key_pem: config.private_key_pem.clone(),
+        };
+        let mut form = vec![("grant_type", "client_credentials".to_owned()), ("resource", resource)];
+        if let Some(scope) = &scope {
+            form.push(("scope", scope.clone()));
+        }
+        let token = token_request(http, &server, &client, form).await?;
+        session.access_token = Some(token.0);
+        return Ok(());
+    }
+
+    // A registration belongs to one authorization server; a resource that moved to another
+    // means registering again there.
+    let client = match &session.client {
+        Some((at, client)) if *at == server.issuer => client.clone(),
+        _ => {
+            let client = register(http, config, &server).await?;
+            session.client = Some((server.issuer.clone(), client.clone()));
+            client
+        }
+    };
+
+    let verifier = format!("{}{}", crate::random_id(), crate::random_id());
+    let challenge_s256 =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+    let state = crate::random_id();
+    let mut url = Url::parse(&server.authorization_endpoint)
+        .map_err(|e| format!("the authorization endpoint is not a URL: {e}"))?;
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("response_type", "code")
+            .append_pair("client_id", &client.id)
+            .append_pair("redirect_uri", &config.redirect_uri)
+            .append_pair("code_challenge", &challenge_s256)
+            .append_pair("code_challenge_method", "S256")
+            .append_pair("state", &state)
+            .append_pair("resource", &resource);
+        if let Some(scope) = &scope {
+            q.append_pair("scope", scope);
+        }
+    }
+    let back = config.authorizer.authorize(url.as_str()).await?;
+    let back = Url::parse(&back).map_err(|e| format!("the authorization redirect is not a URL: {e}"))?;
+    let param = |name: &str| back.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+    if let Some(error) = param("error") {
+        let detail = param("error_description").map(|d| format!(": {d}")).unwrap_or_default();
+        return Err(format!("the authorization server refused: {error}{detail}"));
+    }
+    if param("state").as_deref() != Some(state.as_str()) {
+        return Err("the authorization response's state does not match the request (possible CSRF)".into());
+    }
+    // RFC 9207: the response names its issuer; it must be the one we asked.
+    let iss_supported = server.metadata["authorization_response_iss_parameter_supported"].as_bool() == Some(true);
+    match param("iss") {
+        Some(iss) if iss != server.issuer => {
+            return Err(format!("the authorization response comes from issuer {iss}, not {}", server.issuer));
+        }
+        None if iss_supported => {
+            return Err("the authorization server promised an `iss` parameter and sent none".into());
+        }
+        _ => {}
+    }
+    let code = param("code").ok_or("the authorization response carries no code")?;
+
+    let mut form = vec![
+        ("grant_type", "authorization_code".to_owned()),
+        ("code", code),
+        ("redirect_uri", config.redirect_uri.clone()),
+        ("code_verifier", verifier),
+        ("resource", resource.clone()),
+    ];
+    if let Some(scope) = &scope {
+        form.push(("scope", scope.clone()));
+    }
+    let token = token_request(http, &server, &client, form).await?;
+    session.access_token = Some(token.0);
+    session.refresh_token = token.1.or(session.refresh_token.take());
+    tracing::debug!(granted = ?token.2.or(scope), "authorized");
+    Ok(())
+}
+
+/// The resource identifier and metadata: from the challenge's URL, else the well-known
+/// locations (the path-based one first); without any, the server's own URL (older servers).
+async fn protected_resource(
+    http: &reqwest::Client,
+    mcp: &Url,
+    challenge: &Challenge,
+) -> Result<(String, Option<Value>), String> {
+    let mut candidates = Vec::new();
+    if let Some(url) = &challenge.resource_metadata {
+        candidates.push(url.clone());
+    }
+    let path = mcp.path().trim_end_matches('/');
+    if !path.is_empty() {
+        candidates.push(format!("{}/.well-known/oauth-protected-resource{path}", origin(mcp)));
+    }
+    candidates.push(format!("{}/.well-known/oauth-protected-resource", origin(mcp)));
+    for url in candidates {
+        if let Some(prm) = get_json(http, &url).await {
+            let resource = prm["resource"].as_str().map(str::to_owned).unwrap_or_else(|| mcp.to_string());
+            // The metadata must describe this server (RFC 9728 §3.3), or a token meant for it
+            // could be asked for another.
+            let covers = Url::parse(&resource).is_ok_and(|r| {
+                r.origin() == mcp.origin()
+                    && mcp.path().trim_end_matches('/').starts_with(r.path().trim_end_matches('/'))
+            });
+            if !covers {
+                return Err(format!("the protected resource metadata at {url} is for {resource}, not {mcp}"));
+            }
+            return Ok((resource, Some(prm)));
+        }
+    }
+    Ok((mcp.to_string(), None))
+}
+
+/// The authorization server's metadata, tried at RFC 8414's and OpenID's locations (path-aware),
+/// with its issuer checked; without any, the endpoints at its root (older servers).
+async fn authorization_server(http: &reqwest::Client, issuer: &str) -> Result<Server, String> {
+    let url = Url::parse(issuer).map_err(|e| format!("the authorization server {issuer} is not a URL: {e}"))?;
+    let base = origin(&url);
+    let path = url.path().trim_end_matches('/');
+    let candidates = if path.is_empty() {
+        vec![
+            format!("{base}/.well-known/oauth-authorization-server"),
+            format!("{base}/.well-known/openid-configuration"),
+        ]
+    } else {
+        vec![
+            format!("{base}/.well-known/oauth-authorization-server{path}"),
+            format!("{base}/.well-known/openid-configuration{path}"),
+            format!("{base}{path}/.well-known/openid-configuration"),
+        ]
+    };
+    for candidate in candidates {
+        let Some(metadata) = get_json(http, &candidate).await else { continue };
+        let named = metadata["issuer"].as_str().unwrap_or_default();
+        if named.trim_end_matches('/') != issuer.trim_end_matches('/') {
+            return Err(format!("the authorization server metadata at {candidate} names issuer {named}, not {issuer}"));
+        }
+        let endpoint = |key: &str| metadata[key].as_str().map(str::to_owned);
+        return Ok(Server {
+            issuer: named.to_owned(),
+            authorization_endpoint: endpoint("authorization_endpoint")
+                .ok_or("the authorization server metadata has no authorization_endpoint")?,
+            token_endpoint: endpoint("token_endpoint")
+                .ok_or("the authorization server metadata has no token_endpoint")?,
+            registration_endpoint: endpoint("registration_endpoint"),
+            metadata,
+        });
+    }
+    Ok(Server {
+        issuer: issuer.to_owned(),
+        authorization_endpoint: format!("{base}/authorize"),
+        token_endpoint: format!("{base}/token"),
+        registration_endpoint: Some(format!("{base}/register")),
+        metadata: Value::Null,
+    })
+}
+
+/// Who we are to the authorization server.
+fn auth_methods(server: &Server) -> Vec<&str> {
+    server.metadata["token_endpoint_auth_methods_supported"]
+        .as_array()
+        .map(|m| m.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_else(|| vec!["client_secret_basic"])
+}
+
+async fn register(http: &reqwest::Client, config: &OAuthConfig, server: &Server) -> Result<Registered, String> {
+    let methods = auth_methods(server);
+    if let Some(id) = &config.client_id {
+        let method = match &config.client_secret {
+            None => "none",
+            Some(_) if methods.contains(&"client_secret_basic") => "client_secret_basic",
+            Some(_) => "client_secret_post",
+        };
+        return Ok(Registered {
+            id: id.clone(),
+            secret: config.client_secret.clone(),
+            method: method.into(),
+            key_pem: None,
+        });
+    }
+    if server.metadata["client_id_metadata_document_supported"].as_bool() == Some(true)
+        && let Some(url) = &config.client_metadata_url
+    {
+        return Ok(Registered { id: url.clone(), secret: None, method: "none".into(), key_pem: None });
+    }
+    let endpoint = server
+        .registration_endpoint
+        .as_ref()
+        .ok_or("the authorization server offers no registration and no client id is configured")?;
+    let method =
+        if methods.contains(&"none") { "none" } else { methods.first().copied().unwrap_or("client_secret_basic") };
+    let body = serde_json::json!({
+        "client_name": config.client_name,
+        "redirect_uris": [config.redirect_uri],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": method,
+        "application_type": "native",
+    });
+    let response = http
+        .post(endpoint)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .map_err(|e| format!("registering with {endpoint}: {}", e.without_url()))?;
+    let status = response.status();
+    let answer: Value = serde_json::from_slice(&response.bytes().await.map_err(|e| e.to_string())?).unwrap_or_default();
+    if !status.is_success() {
+        return Err(format!("registration at {endpoint} was refused ({status}): {}", answer["error"]));
+    }
+    Ok(Registered {
+        id: answer["client_id"].as_str().ok_or("the registration answer has no client_id")?.to_owned(),
+        secret: answer["client_secret"].as_str().map(str::to_owned),
+        method: answer["token_endpoint_auth_method"].as_str().unwrap_or(method).to_owned(),
+        key_pem: None,
+    })
+}
+
+/// `(access, refresh, scope)` from the token endpoint.
+async fn token_request(
+    http: &reqwest::Client,
+    server: &Server,
+    client: &Registered,
+    mut form: Vec<(&str, String)>,
+) -> Result<(String, Option<String>, Option<String>), String> {
+    let mut request = http.post(&server.token_endpoint);
+    match (client.method.as_str(), &client.secret) {
+        ("client_secret_basic", Some(secret)) => {
+            let encode = |s: &str| url_form_encode(s);
+            let pair = format!("{}:{}", encode(&client.id), encode(secret));
+            let value = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair));
+            request = request.header(reqwest::header::AUTHORIZATION, value);
+        }
+        ("client_secret_post", Some(secret)) => {
+            form.push(("client_id", client.id.clone()));
+            form.push(("client_secret", secret.clone()));
+        }
+        ("private_key_jwt", _) => {
+            let pem = client.key_pem.as_deref().ok_or("private_key_jwt needs a private key")?;
+            form.push(("client_id", client.id.clone()));
+            form.push(("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into()));
+            form.push(("client_assertion", es256_assertion(pem, &client.id, &server.issuer)?));
+        }
+        _ => form.push(("client_id", client.id.clone())),
+    }
+    let body: String = form.iter().map(|(k, v)| format!("{}={}", k, url_form_encode(v))).collect::<Vec<_>>().join("&");
+    let response = request
+        .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| format!("asking {} for a token: {}", server.token_endpoint, e.without_url()))?;
+    let status = response.status();
+    let answer: Value = serde_json::from_slice(&response.bytes().await.map_err(|e| e.to_string())?).unwrap_or_default();
+    if !status.is_success() {
+        let description = answer["error_description"].as_str().map(|d| format!(": {d}")).unwrap_or_default();
+        return Err(format!("the token endpoint refused ({status}): {}{description}", answer["error"]));
+    }
+    let access = answer["access_token"].as_str().ok_or("the token answer has no access_token")?.to_owned();
+    Ok((access, answer["refresh_token"].as_str().map(str::to_owned), answer["scope"].as_str().map(str::to_owned)))
+}
+
+/// A client assertion (RFC 7523): a JWT about `client_id`, for `audience`, signed with ES256.
+fn es256_assertion(pem: &str, client_id: &str, audience: &str) -> Result<String, String> {
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).map(str::trim).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .map_err(|e| format!("the private key is not PEM: {e}"))?;
+    let rng = ring::rand::SystemRandom::new();
+    let key = ring::signature::EcdsaKeyPair::from_pkcs8(&ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING, &der, &rng)
+        .map_err(|e| format!("the private key is not a PKCS#8 P-256 key: {e}"))?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let header = b64(br#"{"alg":"ES256","typ":"JWT"}"#);
+    let claims = serde_json::json!({
+        "iss": client_id, "sub": client_id, "aud": audience,
+        "iat": now, "exp": now + 300, "jti": crate::random_id(),
+    });
+    let input = format!("{header}.{}", b64(claims.to_string().as_bytes()));
+    let signature = key.sign(&rng, input.as_bytes()).map_err(|_| "signing the client assertion failed".to_owned())?;
+    Ok(format!("{input}.{}", b64(signature.as_ref())))
+}
+
+async fn get_json(http: &reqwest::Client, url: &str) -> Option<Value> {
+    let response = http.get(url).header(reqwest::header::ACCEPT, "application/json").send().await.ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    serde_json::from_slice(&response.bytes().await.ok()?).ok().filter(Value::is_object)
+}
+
+fn origin(url: &Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+/// `application/x-www-form-urlencoded` encoding of one value.
+fn url_form_encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => out.push(b as char),
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenges_parse_quoted_and_bare_values() {
+        let c = parse_challenge(
+            r#"Bearer error="insufficient_scope", scope="files:read files:write", resource_metadata="https://x.test/.well-known/oauth-protected-resource/mcp""#,
+        );
+        assert_eq!(c.error.as_deref(), Some("insufficient_scope"));
+        assert_eq!(c.scope.as_deref(), Some("files:read files:write"));
+        assert_eq!(c.resource_metadata.as_deref(), Some("https://x.test/.well-known/oauth-protected-resource/mcp"));
+        let bare = parse_challenge("Bearer realm=mcp, scope=read");
+        assert_eq!(bare.scope.as_deref(), Some("read"));
+        assert_eq!(parse_challenge("Bearer"), Challenge::default());
+        assert_eq!(url_form_encode("a b&c=d/é"), "a+b%26c%3Dd%2F%C3%A9");
+    }
+}
