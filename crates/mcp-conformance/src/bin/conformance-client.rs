@@ -78,6 +78,13 @@ fn oauth() -> anyhow::Result<Arc<mcp_core::transport::oauth::OAuthConfig>> {
         client_credentials: std::env::var("MCP_CONFORMANCE_SCENARIO")
             .is_ok_and(|s| s.starts_with("auth/client-credentials")),
         private_key_pem: field("private_key_pem"),
+        jwt_bearer_assertion: field("valid_jwt"),
+        enterprise: match (field("idp_token_endpoint"), field("idp_client_id"), field("idp_id_token")) {
+            (Some(token_endpoint), Some(client_id), Some(id_token)) => {
+                Some(mcp_core::transport::oauth::EnterpriseIdentity { token_endpoint, client_id, id_token })
+            }
+            _ => None,
+        },
         authorizer: Arc::new(StopAtRedirect { http }),
     }))
 }

@@ -44,6 +44,8 @@ struct State {
     auth: tokio::sync::Mutex<oauth::Session>,
     /// The current access token, for the headers of every request.
     token: Mutex<Option<String>>,
+    /// The key the token is bound to (DPoP), when it is.
+    dpop: Mutex<Option<Arc<oauth::DpopKey>>>,
     peer: Peer,
     handler: Arc<dyn Handler>,
 }
@@ -96,6 +98,7 @@ pub(crate) fn start(
         oauth,
         auth: tokio::sync::Mutex::default(),
         token: Mutex::default(),
+        dpop: Mutex::default(),
         peer: peer.clone(),
         handler,
     });
@@ -161,13 +164,30 @@ fn base_headers(state: &State) -> HeaderMap {
             headers.insert(VERSION, v);
         }
     }
-    if let Some(token) = state.token.lock().unwrap_or_else(PoisonError::into_inner).as_deref() {
-        if let Ok(mut v) = HeaderValue::from_str(&format!("Bearer {token}")) {
-            v.set_sensitive(true);
-            headers.insert(reqwest::header::AUTHORIZATION, v);
+    apply_auth(state, &mut headers);
+    headers
+}
+
+/// The access token (and, for a DPoP-bound one, a fresh proof for this POST).
+fn apply_auth(state: &State, headers: &mut HeaderMap) {
+    let Some(token) = state.token.lock().unwrap_or_else(PoisonError::into_inner).clone() else { return };
+    let dpop = state.dpop.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let scheme = if dpop.is_some() { "DPoP" } else { "Bearer" };
+    if let Ok(mut v) = HeaderValue::from_str(&format!("{scheme} {token}")) {
+        v.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, v);
+    }
+    if let Some(key) = dpop {
+        let nonce = key.nonce.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        match key.proof("POST", &state.url, Some(&token), nonce.as_deref()) {
+            Ok(proof) => {
+                if let Ok(v) = HeaderValue::from_str(&proof) {
+                    headers.insert("dpop", v);
+                }
+            }
+            Err(why) => tracing::warn!(server = %state.peer.name(), %why, "no DPoP proof"),
         }
     }
-    headers
 }
 
 /// POSTs `body`; when the server answers 401 (or 403 for a wider scope) and OAuth is set up,
@@ -188,6 +208,17 @@ async fn post_authorized(
         let challenge = oauth::parse_challenge(
             response.headers().get(reqwest::header::WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).unwrap_or(""),
         );
+        // A DPoP resource server asking for a nonce: the same token, a proof with the nonce.
+        let offered = response.headers().get("DPoP-Nonce").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let key = state.dpop.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        if let (Some(key), Some(nonce), Some("use_dpop_nonce")) = (key, offered, challenge.error.as_deref()) {
+            if attempts < oauth::MAX_ATTEMPTS {
+                attempts += 1;
+                *key.nonce.lock().unwrap_or_else(PoisonError::into_inner) = Some(nonce);
+                apply_auth(state, &mut headers);
+                continue;
+            }
+        }
         if (status == 403 && challenge.error.as_deref() != Some("insufficient_scope"))
             || attempts >= oauth::MAX_ATTEMPTS
         {
@@ -202,15 +233,11 @@ async fn post_authorized(
                 tracing::warn!(server = %state.peer.name(), %why, "authorization failed");
                 return Ok(response);
             }
+            *state.dpop.lock().unwrap_or_else(PoisonError::into_inner) = session.dpop.clone();
             *state.token.lock().unwrap_or_else(PoisonError::into_inner) = session.access_token.clone();
         }
         drop(session);
-        if let Some(token) = state.token.lock().unwrap_or_else(PoisonError::into_inner).as_deref() {
-            if let Ok(mut v) = HeaderValue::from_str(&format!("Bearer {token}")) {
-                v.set_sensitive(true);
-                headers.insert(reqwest::header::AUTHORIZATION, v);
-            }
-        }
+        apply_auth(state, &mut headers);
     }
 }
 

@@ -40,11 +40,38 @@ pub struct OAuthConfig {
     pub scopes: Option<String>,
     /// Machine to machine: the client credentials grant with the configured client, no user.
     pub client_credentials: bool,
+    /// A workload identity token: the JWT bearer grant (RFC 7523) with it as the assertion,
+    /// no user (workload identity federation). A rejection is reported, not retried.
+    pub jwt_bearer_assertion: Option<String>,
+    /// Enterprise-managed authorization: the user's identity token is exchanged at the
+    /// enterprise's identity provider for an identity assertion grant (ID-JAG, RFC 8693), which
+    /// the JWT bearer grant then trades for an access token.
+    pub enterprise: Option<EnterpriseIdentity>,
     /// A PKCS#8 PEM P-256 key: authenticate to the token endpoint with a signed JWT
     /// (`private_key_jwt`, ES256) instead of a secret.
     pub private_key_pem: Option<String>,
     /// Brings the user to the authorization server and back.
     pub authorizer: Arc<dyn Authorizer>,
+}
+
+/// The enterprise identity provider and the user's token there.
+#[derive(Clone)]
+pub struct EnterpriseIdentity {
+    /// The identity provider's token endpoint.
+    pub token_endpoint: String,
+    /// This client's id at the identity provider.
+    pub client_id: String,
+    /// The user's ID token from the identity provider.
+    pub id_token: String,
+}
+
+impl std::fmt::Debug for EnterpriseIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnterpriseIdentity")
+            .field("token_endpoint", &self.token_endpoint)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for OAuthConfig {
@@ -73,7 +100,7 @@ pub(crate) struct Challenge {
 pub(crate) fn parse_challenge(header: &str) -> Challenge {
     let mut out = Challenge::default();
     let rest = header.trim();
-    let rest = rest.strip_prefix("Bearer").or_else(|| rest.strip_prefix("bearer")).unwrap_or(rest);
+    let rest = ["Bearer", "bearer", "DPoP", "dpop"].iter().find_map(|p| rest.strip_prefix(p)).unwrap_or(rest);
     let mut chars = rest.chars().peekable();
     loop {
         while chars.peek().is_some_and(|c| *c == ',' || c.is_whitespace()) {
@@ -118,6 +145,67 @@ pub(crate) struct Session {
     client: Option<(String, Registered)>,
     /// The scope asked for last: a step-up asks for it and the new one together (SEP-2350).
     requested_scope: Option<String>,
+    /// The key the token is bound to, when the authorization server does DPoP.
+    pub dpop: Option<Arc<DpopKey>>,
+}
+
+/// A DPoP key (RFC 9449): each request carries a fresh proof signed with it, so a stolen token is
+/// useless without the key.
+pub struct DpopKey {
+    key: ring::signature::EcdsaKeyPair,
+    jwk: Value,
+    rng: ring::rand::SystemRandom,
+    /// The nonce the resource server asked proofs to carry.
+    pub(crate) nonce: std::sync::Mutex<Option<String>>,
+}
+
+impl std::fmt::Debug for DpopKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DpopKey").finish_non_exhaustive()
+    }
+}
+
+impl DpopKey {
+    fn generate() -> Result<Self, String> {
+        use ring::signature::KeyPair as _;
+        let rng = ring::rand::SystemRandom::new();
+        let alg = &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING;
+        let pkcs8 =
+            ring::signature::EcdsaKeyPair::generate_pkcs8(alg, &rng).map_err(|_| "generating a DPoP key failed")?;
+        let key = ring::signature::EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng)
+            .map_err(|_| "loading the DPoP key failed".to_owned())?;
+        // An uncompressed P-256 point: 0x04, then x and y.
+        let point = key.public_key().as_ref();
+        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        let jwk = serde_json::json!({"kty": "EC", "crv": "P-256", "x": b64(&point[1..33]), "y": b64(&point[33..65])});
+        Ok(Self { key, jwk, rng, nonce: std::sync::Mutex::default() })
+    }
+
+    /// A proof for one request (`htm`, `htu` without query or fragment), bound to the access
+    /// token when there is one (`ath`), carrying `nonce` when the server asked for one.
+    pub(crate) fn proof(
+        &self,
+        method: &str,
+        url: &str,
+        access_token: Option<&str>,
+        nonce: Option<&str>,
+    ) -> Result<String, String> {
+        let htu = url.split(['?', '#']).next().unwrap_or(url);
+        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        let header = serde_json::json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": self.jwk});
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let mut claims = serde_json::json!({"jti": crate::random_id(), "htm": method, "htu": htu, "iat": now});
+        if let Some(token) = access_token {
+            claims["ath"] = Value::String(b64(&sha2::Sha256::digest(token.as_bytes())));
+        }
+        if let Some(nonce) = nonce {
+            claims["nonce"] = Value::String(nonce.to_owned());
+        }
+        let input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
+        let signature =
+            self.key.sign(&self.rng, input.as_bytes()).map_err(|_| "signing a DPoP proof failed".to_owned())?;
+        Ok(format!("{input}.{}", b64(signature.as_ref())))
+    }
 }
 
 #[derive(Clone)]
@@ -152,6 +240,11 @@ pub(crate) async fn authorize(
         .and_then(|p| p["authorization_servers"].as_array()?.first()?.as_str().map(str::to_owned))
         .unwrap_or_else(|| origin(&mcp));
     let server = authorization_server(http, &issuer).await?;
+    let dpop_algs = server.metadata["dpop_signing_alg_values_supported"].as_array();
+    if session.dpop.is_none() && dpop_algs.is_some_and(|a| a.iter().any(|v| v == "ES256")) {
+        session.dpop = Some(Arc::new(DpopKey::generate()?));
+    }
+    let dpop = session.dpop.clone();
 
     // The scope: what the challenge asks for, else what the resource offers, else ours.
     let scope = challenge
@@ -177,6 +270,30 @@ pub(crate) async fn authorize(
     };
     session.requested_scope = scope.clone();
 
+    let assertion = match (&config.enterprise, &config.jwt_bearer_assertion) {
+        (Some(identity), _) => Some(identity_assertion_grant(http, identity, &server.issuer, &resource).await?),
+        (None, Some(assertion)) => Some(assertion.clone()),
+        (None, None) => None,
+    };
+    if let Some(assertion) = assertion {
+        let client = Registered {
+            id: config.client_id.clone().unwrap_or_default(),
+            secret: config.client_secret.clone(),
+            method: if config.client_secret.is_some() { "client_secret_basic" } else { "none" }.into(),
+            key_pem: None,
+        };
+        let mut form = vec![
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer".to_owned()),
+            ("assertion", assertion),
+            ("resource", resource),
+        ];
+        if let Some(scope) = &scope {
+            form.push(("scope", scope.clone()));
+        }
+        let token = token_request(http, &server, &client, form, dpop.as_deref()).await?;
+        session.access_token = Some(token.0);
+        return Ok(());
+    }
     if config.client_credentials {
         let id = config.client_id.clone().ok_or("the client credentials grant needs a configured client id")?;
         let methods = auth_methods(&server);
@@ -197,7 +314,7 @@ pub(crate) async fn authorize(
         if let Some(scope) = &scope {
             form.push(("scope", scope.clone()));
         }
-        let token = token_request(http, &server, &client, form).await?;
+        let token = token_request(http, &server, &client, form, dpop.as_deref()).await?;
         session.access_token = Some(token.0);
         return Ok(());
     }
@@ -265,7 +382,7 @@ pub(crate) async fn authorize(
     if let Some(scope) = &scope {
         form.push(("scope", scope.clone()));
     }
-    let token = token_request(http, &server, &client, form).await?;
+    let token = token_request(http, &server, &client, form, dpop.as_deref()).await?;
     session.access_token = Some(token.0);
     session.refresh_token = token.1.or(session.refresh_token.take());
     tracing::debug!(granted = ?token.2.or(scope), "authorized");
@@ -418,6 +535,7 @@ async fn token_request(
     server: &Server,
     client: &Registered,
     mut form: Vec<(&str, String)>,
+    dpop: Option<&DpopKey>,
 ) -> Result<(String, Option<String>, Option<String>), String> {
     let mut request = http.post(&server.token_endpoint);
     match (client.method.as_str(), &client.secret) {
@@ -437,23 +555,73 @@ async fn token_request(
             form.push(("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into()));
             form.push(("client_assertion", es256_assertion(pem, &client.id, &server.issuer)?));
         }
-        _ => form.push(("client_id", client.id.clone())),
+        _ if !client.id.is_empty() => form.push(("client_id", client.id.clone())),
+        _ => {}
     }
     let body: String = form.iter().map(|(k, v)| format!("{}={}", k, url_form_encode(v))).collect::<Vec<_>>().join("&");
-    let response = request
+    let request = request.header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded").body(body);
+    // With DPoP, a proof rides along; a `use_dpop_nonce` answer is retried once with the nonce.
+    let mut nonce: Option<String> = None;
+    let answer = loop {
+        let mut attempt = request.try_clone().ok_or("the token request cannot be repeated")?;
+        if let Some(key) = dpop {
+            attempt = attempt.header("DPoP", key.proof("POST", &server.token_endpoint, None, nonce.as_deref())?);
+        }
+        let response = attempt
+            .send()
+            .await
+            .map_err(|e| format!("asking {} for a token: {}", server.token_endpoint, e.without_url()))?;
+        let status = response.status();
+        let offered = response.headers().get("DPoP-Nonce").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let answer: Value =
+            serde_json::from_slice(&response.bytes().await.map_err(|e| e.to_string())?).unwrap_or_default();
+        if status.is_success() {
+            break answer;
+        }
+        if dpop.is_some() && nonce.is_none() && answer["error"] == "use_dpop_nonce" && offered.is_some() {
+            nonce = offered;
+            continue;
+        }
+        let description = answer["error_description"].as_str().map(|d| format!(": {d}")).unwrap_or_default();
+        return Err(format!("the token endpoint refused ({status}): {}{description}", answer["error"]));
+    };
+    let access = answer["access_token"].as_str().ok_or("the token answer has no access_token")?.to_owned();
+    Ok((access, answer["refresh_token"].as_str().map(str::to_owned), answer["scope"].as_str().map(str::to_owned)))
+}
+
+/// Trades the user's ID token for an identity assertion grant for `audience` (RFC 8693).
+async fn identity_assertion_grant(
+    http: &reqwest::Client,
+    identity: &EnterpriseIdentity,
+    audience: &str,
+    resource: &str,
+) -> Result<String, String> {
+    let form = [
+        ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+        ("subject_token", identity.id_token.as_str()),
+        ("subject_token_type", "urn:ietf:params:oauth:token-type:id_token"),
+        ("requested_token_type", "urn:ietf:params:oauth:token-type:id-jag"),
+        ("audience", audience),
+        ("resource", resource),
+        ("client_id", identity.client_id.as_str()),
+    ];
+    let body: String = form.iter().map(|(k, v)| format!("{k}={}", url_form_encode(v))).collect::<Vec<_>>().join("&");
+    let response = http
+        .post(&identity.token_endpoint)
         .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .body(body)
         .send()
         .await
-        .map_err(|e| format!("asking {} for a token: {}", server.token_endpoint, e.without_url()))?;
+        .map_err(|e| format!("exchanging the identity token at {}: {}", identity.token_endpoint, e.without_url()))?;
     let status = response.status();
     let answer: Value = serde_json::from_slice(&response.bytes().await.map_err(|e| e.to_string())?).unwrap_or_default();
     if !status.is_success() {
-        let description = answer["error_description"].as_str().map(|d| format!(": {d}")).unwrap_or_default();
-        return Err(format!("the token endpoint refused ({status}): {}{description}", answer["error"]));
+        return Err(format!("the identity provider refused the exchange ({status}): {}", answer["error"]));
     }
-    let access = answer["access_token"].as_str().ok_or("the token answer has no access_token")?.to_owned();
-    Ok((access, answer["refresh_token"].as_str().map(str::to_owned), answer["scope"].as_str().map(str::to_owned)))
+    answer["access_token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| "the identity provider returned no assertion".into())
 }
 
 /// A client assertion (RFC 7523): a JWT about `client_id`, for `audience`, signed with ES256.
