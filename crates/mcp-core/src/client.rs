@@ -193,6 +193,15 @@ impl Client {
         options: ClientOptions,
     ) -> Result<Client> {
         let (url, headers) = (server.url.clone(), server.headers.clone());
+        // An `oauth` block in the configuration, and no OAuth set up in code: the interactive way.
+        let mut options = options;
+        if options.oauth.is_none()
+            && let Some(entry) = &server.oauth
+        {
+            let config =
+                crate::transport::oauth::OAuthConfig::interactive(entry, &options.info.name).map_err(Error::Io)?;
+            options.oauth = Some(Arc::new(config));
+        }
         if !url.trim_end_matches('/').ends_with("/sse") {
             let attempt = Self::start_with(name, options.clone(), |handler| {
                 crate::transport::http_client::start(name, &url, &headers, options.oauth.clone(), handler)

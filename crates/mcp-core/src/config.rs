@@ -106,9 +106,46 @@ pub struct ServerEntry {
     /// Extra HTTP headers, e.g. authorization.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// OAuth for an HTTP server that asks for it: `{}` for dynamic registration, or a
+    /// pre-registered client (`client_id`, `client_secret` as `${VAR}`), `scopes`,
+    /// `client_metadata_url`, `redirect_port`.
+    #[serde(default)]
+    pub oauth: Option<OAuthEntry>,
     /// Skipped when true.
     #[serde(default)]
     pub disabled: bool,
+}
+
+/// The `oauth` block of an HTTP server entry.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthEntry {
+    /// A pre-registered client id.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// Its secret, best as `${VAR}`.
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// Scopes to ask for when the server names none.
+    #[serde(default)]
+    pub scopes: Option<String>,
+    /// A Client ID Metadata Document URL, used where the authorization server supports it.
+    #[serde(default)]
+    pub client_metadata_url: Option<String>,
+    /// The loopback port the browser is sent back to (default: any free one).
+    #[serde(default)]
+    pub redirect_port: Option<u16>,
+}
+
+impl fmt::Debug for OAuthEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuthEntry")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "<redacted>"))
+            .field("scopes", &self.scopes)
+            .field("redirect_port", &self.redirect_port)
+            .finish_non_exhaustive()
+    }
 }
 
 impl fmt::Debug for ServerEntry {
@@ -180,12 +217,14 @@ impl StdioServer {
 }
 
 /// An HTTP server.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct HttpServer {
     /// Endpoint.
     pub url: String,
     /// Extra headers (values are secrets: never logged).
     pub headers: BTreeMap<String, String>,
+    /// OAuth settings (secrets expanded), when the entry has an `oauth` block.
+    pub oauth: Option<OAuthEntry>,
 }
 
 impl fmt::Debug for HttpServer {
@@ -193,6 +232,7 @@ impl fmt::Debug for HttpServer {
         f.debug_struct("HttpServer")
             .field("url", &self.url)
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("oauth", &self.oauth)
             .finish()
     }
 }
@@ -253,7 +293,17 @@ impl ServerEntry {
                 .iter()
                 .map(|(k, v)| Ok((k.clone(), expand(v, format!("headers.{k}"))?)))
                 .collect::<Result<_, ConfigError>>()?;
-            Ok(ServerConfig::Http(HttpServer { url, headers }))
+            let oauth = self
+                .oauth
+                .as_ref()
+                .map(|o| {
+                    let mut o = o.clone();
+                    o.client_id = o.client_id.map(|v| expand(&v, "oauth.client_id".into())).transpose()?;
+                    o.client_secret = o.client_secret.map(|v| expand(&v, "oauth.client_secret".into())).transpose()?;
+                    Ok::<_, ConfigError>(o)
+                })
+                .transpose()?;
+            Ok(ServerConfig::Http(HttpServer { url, headers, oauth }))
         } else {
             Err(ConfigError::NoTransport { server: server.to_owned() })
         }
@@ -359,6 +409,26 @@ mod tests {
         let err = McpConfig::parse(text, "cfg.json").expect_err("args must be an array").to_string();
         assert!(!err.contains("ghp_secretsecret"), "{err}");
         assert!(err.contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn oauth_blocks_expand_their_secrets_and_never_show_them() {
+        let config: McpConfig = serde_json::from_str(
+            r#"{"mcpServers": {"remote": {"url": "https://mcp.example.com/mcp",
+                "oauth": {"client_id": "mcptk", "client_secret": "${TOKEN}", "scopes": "read", "redirect_port": 8976}}}}"#,
+        )
+        .expect("parses");
+        let ServerConfig::Http(server) = config.servers["remote"].resolve("remote", &env).expect("resolves") else {
+            panic!("an HTTP server")
+        };
+        let oauth = server.oauth.clone().expect("oauth");
+        assert_eq!(oauth.client_secret.as_deref(), env("TOKEN").as_deref());
+        assert_eq!((oauth.client_id.as_deref(), oauth.redirect_port), (Some("mcptk"), Some(8976)));
+        let shown = format!("{server:?}");
+        assert!(!shown.contains(&env("TOKEN").unwrap_or_default()) && shown.contains("redacted"), "{shown}");
+        let bad =
+            serde_json::from_str::<McpConfig>(r#"{"mcpServers": {"r": {"url": "u", "oauth": {"clientId": "x"}}}}"#);
+        assert!(bad.is_err(), "unknown oauth keys are refused");
     }
 
     #[test]

@@ -46,7 +46,7 @@ async fn marked_arguments_travel_as_headers_and_must_agree_with_the_body() {
     let url = start().await;
     let client = Client::connect_http(
         "params",
-        &HttpServer { url: url.clone(), headers: Default::default() },
+        &HttpServer { url: url.clone(), headers: Default::default(), oauth: None },
         ClientOptions::default(),
     )
     .await
