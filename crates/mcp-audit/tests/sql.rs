@@ -2,6 +2,9 @@
 //! `MCPTK_TEST_POSTGRES_URL`, which CI sets after starting Debian's PostgreSQL (and where
 //! `MCPTK_REQUIRE_POSTGRES=1` makes its absence a failure rather than a skip).
 
+#[path = "../../../tests/support/databases.rs"]
+mod databases;
+
 use std::time::Duration;
 
 use mcp_audit::{AuditLog, AuditOptions, NewRecord, SqlSink, read_records};
@@ -60,14 +63,7 @@ async fn sqlite_mirrors_the_log() {
 
 #[tokio::test]
 async fn postgres_mirrors_the_log() {
-    let Ok(url) = std::env::var("MCPTK_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var("MCPTK_REQUIRE_POSTGRES").is_err(),
-            "MCPTK_REQUIRE_POSTGRES is set but MCPTK_TEST_POSTGRES_URL is not"
-        );
-        eprintln!("skipped: set MCPTK_TEST_POSTGRES_URL to run against PostgreSQL");
-        return;
-    };
+    let Some(url) = databases::postgres_url() else { return };
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(&url).await.expect("connects");
     sqlx::query("DROP TABLE IF EXISTS mcp_audit").execute(&pool).await.expect("fresh table");

@@ -3,6 +3,9 @@
 //! starts Debian's packages and sets both, with `MCPTK_REQUIRE_POSTGRES=1` and
 //! `MCPTK_REQUIRE_MYSQL=1` making their absence a failure). The same suite runs on all three.
 
+#[path = "../../../tests/support/databases.rs"]
+mod databases;
+
 use std::time::Duration;
 
 use mcp_openai::fake::{FakeModel, Reply};
@@ -42,14 +45,7 @@ impl Fixture {
 
     /// A fresh schema on the test server, made the search path of every connection to it.
     async fn postgres() -> Option<Fixture> {
-        let Ok(base) = std::env::var("MCPTK_TEST_POSTGRES_URL") else {
-            assert!(
-                std::env::var("MCPTK_REQUIRE_POSTGRES").is_err(),
-                "MCPTK_REQUIRE_POSTGRES is set but MCPTK_TEST_POSTGRES_URL is not"
-            );
-            eprintln!("skipped PostgreSQL: set MCPTK_TEST_POSTGRES_URL to run against it");
-            return None;
-        };
+        let base = databases::postgres_url()?;
         let schema = format!("mcp_sql_{}", std::process::id() ^ rand_suffix());
         let admin = sqlx::PgPool::connect(&base).await.expect("postgres");
         sqlx::raw_sql(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.expect("schema");
@@ -62,14 +58,7 @@ impl Fixture {
 
     /// A fresh database on the test server.
     async fn mysql() -> Option<Fixture> {
-        let Ok(base) = std::env::var("MCPTK_TEST_MYSQL_URL") else {
-            assert!(
-                std::env::var("MCPTK_REQUIRE_MYSQL").is_err(),
-                "MCPTK_REQUIRE_MYSQL is set but MCPTK_TEST_MYSQL_URL is not"
-            );
-            eprintln!("skipped MySQL/MariaDB: set MCPTK_TEST_MYSQL_URL to run against it");
-            return None;
-        };
+        let base = databases::mysql_url()?;
         let name = format!("mcp_sql_{}", std::process::id() ^ rand_suffix());
         let admin = sqlx::MySqlPool::connect(&base).await.expect("mysql");
         sqlx::raw_sql(&format!("CREATE DATABASE {name}")).execute(&admin).await.expect("database");

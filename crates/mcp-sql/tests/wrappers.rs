@@ -2,6 +2,9 @@
 //! (`@modelcontextprotocol/server-postgres`, installed by `cargo xtask setup`): the same question
 //! gets the same columns and rows from both.
 
+#[path = "../../../tests/support/databases.rs"]
+mod databases;
+
 use std::path::Path;
 
 use mcp_core::config::StdioServer;
@@ -52,14 +55,7 @@ async fn wrappers_read_the_native_server() {
 
 #[tokio::test]
 async fn wrappers_agree_across_the_reference_postgres_server_and_ours() {
-    let Ok(url) = std::env::var("MCPTK_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var("MCPTK_REQUIRE_POSTGRES").is_err(),
-            "MCPTK_REQUIRE_POSTGRES is set but MCPTK_TEST_POSTGRES_URL is not"
-        );
-        eprintln!("skipped: set MCPTK_TEST_POSTGRES_URL to run against PostgreSQL");
-        return;
-    };
+    let Some(url) = databases::postgres_url() else { return };
     let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/node/node_modules/.bin/mcp-server-postgres");
     assert!(bin.exists(), "{} is missing: run `cargo xtask setup`", bin.display());
 
