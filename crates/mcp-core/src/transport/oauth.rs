@@ -585,7 +585,7 @@ async fn register(http: &reqwest::Client, config: &OAuthConfig, server: &Server)
         .await
         .map_err(|e| format!("registering with {endpoint}: {}", e.without_url()))?;
     let status = response.status();
-    let answer: Value = serde_json::from_slice(&response.bytes().await.map_err(|e| e.to_string())?).unwrap_or_default();
+    let answer = json_body(response).await?;
     if !status.is_success() {
         return Err(format!("registration at {endpoint} was refused ({status}): {}", answer["error"]));
     }
@@ -626,7 +626,7 @@ async fn token_request(
         _ if !client.id.is_empty() => form.push(("client_id", client.id.clone())),
         _ => {}
     }
-    let body: String = form.iter().map(|(k, v)| format!("{}={}", k, url_form_encode(v))).collect::<Vec<_>>().join("&");
+    let body = form_body(form.iter().map(|(k, v)| (*k, v.as_str())));
     let request = request.header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded").body(body);
     // With DPoP, a proof rides along; a `use_dpop_nonce` answer is retried once with the nonce.
     let mut nonce: Option<String> = None;
@@ -641,8 +641,7 @@ async fn token_request(
             .map_err(|e| format!("asking {} for a token: {}", server.token_endpoint, e.without_url()))?;
         let status = response.status();
         let offered = response.headers().get("DPoP-Nonce").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let answer: Value =
-            serde_json::from_slice(&response.bytes().await.map_err(|e| e.to_string())?).unwrap_or_default();
+        let answer = json_body(response).await?;
         if status.is_success() {
             break answer;
         }
@@ -673,7 +672,7 @@ async fn identity_assertion_grant(
         ("resource", resource),
         ("client_id", identity.client_id.as_str()),
     ];
-    let body: String = form.iter().map(|(k, v)| format!("{k}={}", url_form_encode(v))).collect::<Vec<_>>().join("&");
+    let body = form_body(form.iter().copied());
     let response = http
         .post(&identity.token_endpoint)
         .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
@@ -682,7 +681,7 @@ async fn identity_assertion_grant(
         .await
         .map_err(|e| format!("exchanging the identity token at {}: {}", identity.token_endpoint, e.without_url()))?;
     let status = response.status();
-    let answer: Value = serde_json::from_slice(&response.bytes().await.map_err(|e| e.to_string())?).unwrap_or_default();
+    let answer = json_body(response).await?;
     if !status.is_success() {
         return Err(format!("the identity provider refused the exchange ({status}): {}", answer["error"]));
     }
@@ -723,6 +722,17 @@ async fn get_json(http: &reqwest::Client, url: &str) -> Option<Value> {
 
 fn origin(url: &Url) -> String {
     url.origin().ascii_serialization()
+}
+
+/// A response body as JSON (`null` when it is not JSON: the status then says what happened).
+async fn json_body(response: reqwest::Response) -> Result<Value, String> {
+    let bytes = response.bytes().await.map_err(|e| format!("reading the answer: {}", e.without_url()))?;
+    Ok(serde_json::from_slice(&bytes).unwrap_or_default())
+}
+
+/// A form body from its fields.
+fn form_body<'a>(fields: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    fields.map(|(k, v)| format!("{k}={}", url_form_encode(v))).collect::<Vec<_>>().join("&")
 }
 
 /// `application/x-www-form-urlencoded` encoding of one value.
