@@ -300,6 +300,8 @@ impl Client {
         // The stream has no deadline; ending the connection ends it.
         let forever = Duration::from_secs(60 * 60 * 24 * 365);
         tokio::spawn(async move {
+            // A server that keeps refusing the stream is left alone after a few tries.
+            let mut refusals = 0;
             loop {
                 let id = peer.next_id();
                 let outcome = peer.request(id, methods::SUBSCRIPTIONS_LISTEN, Some(params.clone()), forever).await;
@@ -308,10 +310,19 @@ impl Client {
                 }
                 match outcome {
                     Err(Error::Rpc { error, .. }) if error.code == codes::METHOD_NOT_FOUND => break,
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::debug!(server = %peer.name(), error = %e, "listen stream ended; reopening");
+                    Ok(_) => {
+                        // Ended gracefully (a server restarting, say): reopen, without spinning.
+                        refusals = 0;
                         tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    Err(e) => {
+                        refusals += 1;
+                        if refusals >= 5 {
+                            tracing::debug!(server = %peer.name(), error = %e, "the server keeps refusing a listen stream; giving up");
+                            break;
+                        }
+                        tracing::debug!(server = %peer.name(), error = %e, "listen stream ended; reopening");
+                        tokio::time::sleep(Duration::from_secs(refusals)).await;
                     }
                 }
             }
