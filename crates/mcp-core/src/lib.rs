@@ -1,6 +1,6 @@
 //! The Model Context Protocol for Rust: protocol types of both eras (`2026-07-28` stateless and
 //! the `2025-11-25` handshake, down to `2025-03-26`), JSON-RPC 2.0 over newline-delimited
-//! streams, a client and a server, and the [`Tool`](tool::Tool) trait that tool crates implement.
+//! streams, a client and a server, and the [`Tool`] trait that tool crates implement.
 //!
 //! Tool crates contribute tools through [`register!`]; a program collects whatever is linked with
 //! [`Registry::linked`] and serves it with [`Server`].

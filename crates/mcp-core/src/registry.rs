@@ -154,7 +154,7 @@ impl Registry {
         Self::default()
     }
 
-    /// Everything contributed by the crates linked into this program through [`register!`].
+    /// Everything contributed by the crates linked into this program through [`register!`](crate::register).
     pub fn linked() -> Self {
         let mut registry = Self::new();
         let mut registrations: Vec<&Registration> = inventory::iter::<Registration>.into_iter().collect();
@@ -185,7 +185,7 @@ impl Registry {
     }
 }
 
-/// A crate's contribution to [`Registry::linked`]. Submit one with [`register!`].
+/// A crate's contribution to [`Registry::linked`]. Submit one with [`register!`](crate::register).
 #[derive(Debug)]
 pub struct Registration {
     /// The module that registered (for ordering and diagnostics).
