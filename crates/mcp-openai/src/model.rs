@@ -41,6 +41,9 @@ pub struct ModelConfig {
     pub read_timeout: Duration,
     /// Sampling temperature, when not the endpoint's default.
     pub temperature: Option<f32>,
+    /// `parallel_tool_calls`, when not the endpoint's default (OpenAI's is on; some compatible
+    /// endpoints refuse the field, so it is sent only when set).
+    pub parallel_tool_calls: Option<bool>,
 }
 
 impl std::fmt::Debug for ModelConfig {
@@ -67,6 +70,7 @@ impl ModelConfig {
             connect_timeout: Duration::from_secs(30),
             read_timeout: Duration::from_secs(300),
             temperature: None,
+            parallel_tool_calls: None,
         }
     }
 }
@@ -231,7 +235,9 @@ impl Model {
                 });
                 if !tools.is_empty() {
                     request["tools"] = Value::Array(tools.chat_json());
-                    request["parallel_tool_calls"] = json!(true);
+                    if let Some(parallel) = self.config.parallel_tool_calls {
+                        request["parallel_tool_calls"] = json!(parallel);
+                    }
                 }
                 if let Some(t) = self.config.temperature {
                     request["temperature"] = json!(t);
@@ -270,7 +276,9 @@ impl Model {
                 }
                 if !tools.is_empty() {
                     request["tools"] = Value::Array(tools.responses_json());
-                    request["parallel_tool_calls"] = json!(true);
+                    if let Some(parallel) = self.config.parallel_tool_calls {
+                        request["parallel_tool_calls"] = json!(parallel);
+                    }
                 }
                 if let Some(t) = self.config.temperature {
                     request["temperature"] = json!(t);

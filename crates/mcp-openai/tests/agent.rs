@@ -162,6 +162,7 @@ async fn a_run_calls_tools_and_ends_with_the_answer_in_every_api_and_mode() {
         assert_eq!(seen.len(), 2);
         assert_eq!(seen[0].authorization.as_deref(), Some(format!("Bearer {KEY}").as_str()));
         assert_eq!(seen[0].body["stream"], json!(stream));
+        assert!(seen[0].body.get("parallel_tool_calls").is_none(), "sent only when configured");
         // The tools went out in the API's own format, strict stated.
         let tool_list = seen[0].body["tools"].as_array().expect("tools");
         let add =
@@ -204,8 +205,15 @@ async fn parallel_calls_run_at_the_same_time_and_answer_in_order() {
                 .await
                 .expect("fake");
         let toolbox = Toolbox::builder().server("local", tools(counters())).build();
-        let (output, _) = finished(agent(&fake, api, stream, toolbox).run("meet", None).await.expect("run"));
+        let mut config = ModelConfig::new("fake-model");
+        config.base_url = Some(fake.base_url.clone());
+        config.api = api;
+        config.stream = stream;
+        config.parallel_tool_calls = Some(true);
+        let agent = Agent::new("tester", Arc::new(Model::new(config).expect("model")), Arc::new(toolbox));
+        let (output, _) = finished(agent.run("meet", None).await.expect("run"));
         assert_eq!(output, "both met");
+        assert_eq!(fake.seen()[0].body["parallel_tool_calls"], true);
         let outputs = tool_outputs(&fake, 1);
         let texts: Vec<&Value> = outputs.iter().map(|(_, v)| v).collect();
         assert_eq!(texts, [&json!("left met"), &json!("right met")], "{api:?} stream={stream}");
