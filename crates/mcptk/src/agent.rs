@@ -71,6 +71,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         None => settings.api.unwrap_or_default(),
     };
     model.stream = !args.no_stream && settings.stream.unwrap_or(true);
+    model.parallel_tool_calls = settings.parallel_tool_calls;
     let model = Arc::new(Model::new(model)?);
 
     let principal = config.principal.clone().unwrap_or_else(|| "agent".to_owned());
@@ -81,7 +82,8 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         .server("gateway", gateway.server().clone())
         .block(settings.block.clone())
         .filter(move |_, tool| visible.visible(&filter_principal, tool))
-        .timeout(Duration::from_secs(settings.tool_timeout_secs.unwrap_or(60)));
+        .timeout(Duration::from_secs(settings.tool_timeout_secs.unwrap_or(60)))
+        .structured(settings.structured);
     if let Some(allow) = settings.allow.clone() {
         toolbox = toolbox.allow(allow);
     }

@@ -97,6 +97,12 @@ pub struct AgentConfig {
     /// Seconds one tool call may take (default 60).
     #[serde(default)]
     pub tool_timeout_secs: Option<u64>,
+    /// Also show the model tools' `structuredContent` as JSON (default: only when there is no text).
+    #[serde(default)]
+    pub structured: bool,
+    /// Send `parallel_tool_calls` with this value (default: leave it to the endpoint).
+    #[serde(default)]
+    pub parallel_tool_calls: Option<bool>,
 }
 
 /// Which calls need approval.

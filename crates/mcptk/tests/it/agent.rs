@@ -84,7 +84,8 @@ async fn the_agent_command_runs_tools_through_the_gateway_pipeline_and_streams_e
                 {"name": "no-secrets", "effect": "deny", "tools": ["read_text_file"],
                  "arguments": {"path": {"path": format!("{}/secret*", base.display())}}}
             ], "default": "allow"},
-            "agent": {"model": "fake-model", "api_key": "${OPENAI_API_KEY}", "instructions": "Be brief.", "max_turns": 5}
+            "agent": {"model": "fake-model", "api_key": "${OPENAI_API_KEY}", "instructions": "Be brief.", "max_turns": 5,
+                      "parallel_tool_calls": true}
         }),
     );
     for api in ["chat", "responses"] {
@@ -137,6 +138,11 @@ async fn the_agent_command_runs_tools_through_the_gateway_pipeline_and_streams_e
         let seen = fake.seen();
         assert_eq!(seen[0].path, if api == "chat" { "chat/completions" } else { "responses" });
         assert_eq!(seen[0].authorization.as_deref(), Some(format!("Bearer {KEY}").as_str()));
+        assert_eq!(seen[0].body["parallel_tool_calls"], true);
+        assert_eq!(
+            seen[0].body["instructions"].as_str().or(seen[0].body["messages"][0]["content"].as_str()),
+            Some("Be brief.")
+        );
         let offered = seen[0].body["tools"].to_string();
         assert!(offered.contains("fs__read_text_file") && offered.contains("builtin__add"), "{offered}");
         assert!(!offered.contains("fs__write_file"), "a tool the policy denies outright is not offered");
