@@ -274,7 +274,7 @@ impl Toolbox {
             arguments,
             definition: Arc::new(tool.definition.clone()),
             principal: principal.to_owned(),
-            client: Some("mcptk-agent".to_owned()),
+            client: Some("mcp-openai".to_owned()),
             trace_id: pipeline::new_trace_id(),
             context: cx,
         };
