@@ -46,6 +46,10 @@ struct State {
     token: Mutex<Option<String>>,
     /// The key the token is bound to (DPoP), when it is.
     dpop: Mutex<Option<Arc<oauth::DpopKey>>>,
+    /// True while the session's GET stream is being opened: requests wait for it, so what the
+    /// server sends on it is never sent before the stream exists.
+    stream_opening: std::sync::atomic::AtomicBool,
+    stream_opened: tokio::sync::Notify,
     peer: Peer,
     handler: Arc<dyn Handler>,
 }
@@ -99,6 +103,8 @@ pub(crate) fn start(
         auth: tokio::sync::Mutex::default(),
         token: Mutex::default(),
         dpop: Mutex::default(),
+        stream_opening: std::sync::atomic::AtomicBool::new(false),
+        stream_opened: tokio::sync::Notify::new(),
         peer: peer.clone(),
         handler,
     });
@@ -250,6 +256,11 @@ async fn post_other(state: &State, body: Vec<u8>) {
 
 async fn post_request(state: Arc<State>, request: Request, body: Vec<u8>) {
     let id = request.id.clone();
+    // Right after the handshake, let the session's stream open first (a second at most).
+    let opened = state.stream_opened.notified();
+    if request.method != methods::INITIALIZE && state.stream_opening.load(std::sync::atomic::Ordering::Acquire) {
+        let _ = tokio::time::timeout(Duration::from_secs(1), opened).await;
+    }
     let mut headers = base_headers(&state);
     // The stateless envelope's headers mirror the body.
     let meta_version = request
@@ -456,6 +467,7 @@ async fn read_events(state: &Arc<State>, response: reqwest::Response, request: O
 
 /// The handshake era's GET stream of server notifications, reconnected with `Last-Event-ID`.
 fn open_session_stream(state: Arc<State>) {
+    state.stream_opening.store(true, std::sync::atomic::Ordering::Release);
     tokio::spawn(async move {
         let mut last_id: Option<String> = None;
         let mut delay = Duration::from_millis(200);
@@ -468,7 +480,11 @@ fn open_session_stream(state: Arc<State>) {
             if let Some(id) = last_id.as_deref().and_then(|i| HeaderValue::from_str(i).ok()) {
                 headers.insert("last-event-id", id);
             }
-            match state.http.get(&state.url).headers(headers).send().await {
+            let answer = state.http.get(&state.url).headers(headers).send().await;
+            if state.stream_opening.swap(false, std::sync::atomic::Ordering::AcqRel) {
+                state.stream_opened.notify_waiters();
+            }
+            match answer {
                 Ok(response) if response.status().is_success() => {
                     let end = read_events(&state, response, None).await;
                     delay = end.retry.unwrap_or(Duration::from_millis(200));
