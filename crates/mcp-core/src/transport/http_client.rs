@@ -170,12 +170,20 @@ fn base_headers(state: &State) -> HeaderMap {
             headers.insert(VERSION, v);
         }
     }
-    apply_auth(state, &mut headers);
+    apply_auth(state, &mut headers, "POST");
     headers
 }
 
-/// The access token (and, for a DPoP-bound one, a fresh proof for this POST).
-fn apply_auth(state: &State, headers: &mut HeaderMap) {
+/// Headers for a GET on the endpoint (the session's stream, a resumption).
+fn get_headers(state: &State) -> HeaderMap {
+    let mut headers = base_headers(state);
+    headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
+    apply_auth(state, &mut headers, "GET");
+    headers
+}
+
+/// The access token (and, for a DPoP-bound one, a fresh proof for a request with `method`).
+fn apply_auth(state: &State, headers: &mut HeaderMap, method: &str) {
     let Some(token) = state.token.lock().unwrap_or_else(PoisonError::into_inner).clone() else { return };
     let dpop = state.dpop.lock().unwrap_or_else(PoisonError::into_inner).clone();
     let scheme = if dpop.is_some() { "DPoP" } else { "Bearer" };
@@ -185,7 +193,7 @@ fn apply_auth(state: &State, headers: &mut HeaderMap) {
     }
     if let Some(key) = dpop {
         let nonce = key.nonce.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        match key.proof("POST", &state.url, Some(&token), nonce.as_deref()) {
+        match key.proof(method, &state.url, Some(&token), nonce.as_deref()) {
             Ok(proof) => {
                 if let Ok(v) = HeaderValue::from_str(&proof) {
                     headers.insert("dpop", v);
@@ -221,7 +229,7 @@ async fn post_authorized(
             if attempts < oauth::MAX_ATTEMPTS {
                 attempts += 1;
                 *key.nonce.lock().unwrap_or_else(PoisonError::into_inner) = Some(nonce);
-                apply_auth(state, &mut headers);
+                apply_auth(state, &mut headers, "POST");
                 continue;
             }
         }
@@ -243,7 +251,7 @@ async fn post_authorized(
             *state.token.lock().unwrap_or_else(PoisonError::into_inner) = session.access_token.clone();
         }
         drop(session);
-        apply_auth(state, &mut headers);
+        apply_auth(state, &mut headers, "POST");
     }
 }
 
@@ -402,8 +410,7 @@ struct StreamEnd {
 async fn resume(state: &Arc<State>, id: &RequestId, mut end: StreamEnd) {
     for _ in 0..5 {
         tokio::time::sleep(end.retry.unwrap_or(Duration::from_secs(1))).await;
-        let mut headers = base_headers(state);
-        headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
+        let mut headers = get_headers(state);
         if let Some(last) = end.last_id.as_deref().and_then(|i| HeaderValue::from_str(i).ok()) {
             headers.insert("last-event-id", last);
         }
@@ -475,8 +482,7 @@ fn open_session_stream(state: Arc<State>) {
             if state.peer.is_closed() {
                 return;
             }
-            let mut headers = base_headers(&state);
-            headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
+            let mut headers = get_headers(&state);
             if let Some(id) = last_id.as_deref().and_then(|i| HeaderValue::from_str(i).ok()) {
                 headers.insert("last-event-id", id);
             }
