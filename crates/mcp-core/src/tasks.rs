@@ -131,8 +131,8 @@ impl Task {
         let mut out = JsonObject::new();
         out.insert("taskId".into(), json!(self.id));
         out.insert("status".into(), json!(state.status.as_str()));
-        out.insert("createdAt".into(), json!(rfc3339(self.created)));
-        out.insert("lastUpdatedAt".into(), json!(rfc3339(state.updated)));
+        out.insert("createdAt".into(), json!(crate::rfc3339(self.created, false)));
+        out.insert("lastUpdatedAt".into(), json!(crate::rfc3339(state.updated, false)));
         out.insert("ttlMs".into(), json!(TTL.as_millis() as u64));
         out.insert("pollIntervalMs".into(), json!(POLL_INTERVAL.as_millis() as u64));
         if let Some(message) = &state.message {
@@ -337,23 +337,6 @@ fn inline(result: &CallToolResult) -> Value {
     value
 }
 
-/// `2026-11-26T22:20:00Z`.
-fn rfc3339(time: SystemTime) -> String {
-    let secs = time.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rest / 3600, rest % 3600 / 60, rest % 60)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,8 +344,11 @@ mod tests {
     #[test]
     fn timestamps_are_rfc3339_utc() {
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_651_200 + 3723);
-        assert_eq!(rfc3339(t), "2026-11-26T01:02:03Z");
-        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00Z");
+        assert_eq!(crate::rfc3339(t, false), "2026-11-26T01:02:03Z");
+        assert_eq!(crate::rfc3339(SystemTime::UNIX_EPOCH, false), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            crate::rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400), false),
+            "2000-02-29T00:00:00Z"
+        );
     }
 }

@@ -1040,6 +1040,16 @@ pub mod methods {
     pub const PROMPTS_LIST_CHANGED: &str = "notifications/prompts/list_changed";
     /// The resource list changed.
     pub const RESOURCES_LIST_CHANGED: &str = "notifications/resources/list_changed";
+
+    /// The params field a request's `Mcp-Name` header mirrors, for the methods that have one.
+    pub fn name_field(method: &str) -> Option<&'static str> {
+        match method {
+            TOOLS_CALL | PROMPTS_GET => Some("name"),
+            RESOURCES_READ => Some("uri"),
+            TASKS_GET | TASKS_UPDATE | TASKS_CANCEL => Some("taskId"),
+            _ => None,
+        }
+    }
 }
 
 /// The notifications a client opts in to on a `subscriptions/listen` stream (`2026-07-28`); the

@@ -384,12 +384,7 @@ async fn handle_request(app: &Arc<App>, headers: &HeaderMap, principal: String, 
             }
             _ => {}
         }
-        let name_key = match request.method.as_str() {
-            methods::TOOLS_CALL | methods::PROMPTS_GET => Some("name"),
-            methods::RESOURCES_READ => Some("uri"),
-            methods::TASKS_GET | methods::TASKS_UPDATE | methods::TASKS_CANCEL => Some("taskId"),
-            _ => None,
-        };
+        let name_key = methods::name_field(&request.method);
         if let Some(key) = name_key {
             let body_name = request.params.as_ref().and_then(|p| p.get(key)).and_then(Value::as_str).unwrap_or("");
             match header(NAME_HEADER) {

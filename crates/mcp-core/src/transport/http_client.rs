@@ -157,6 +157,18 @@ pub(crate) fn start(
 }
 
 fn base_headers(state: &State) -> HeaderMap {
+    headers_for(state, "POST")
+}
+
+/// Headers for a GET on the endpoint (the session's stream, a resumption).
+fn get_headers(state: &State) -> HeaderMap {
+    let mut headers = headers_for(state, "GET");
+    headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
+    headers
+}
+
+/// The configured headers, the session's, and the credentials for a request with `method`.
+fn headers_for(state: &State, method: &str) -> HeaderMap {
     let mut headers = state.headers.clone();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(ACCEPT, HeaderValue::from_static("application/json, text/event-stream"));
@@ -170,15 +182,7 @@ fn base_headers(state: &State) -> HeaderMap {
             headers.insert(VERSION, v);
         }
     }
-    apply_auth(state, &mut headers, "POST");
-    headers
-}
-
-/// Headers for a GET on the endpoint (the session's stream, a resumption).
-fn get_headers(state: &State) -> HeaderMap {
-    let mut headers = base_headers(state);
-    headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
-    apply_auth(state, &mut headers, "GET");
+    apply_auth(state, &mut headers, method);
     headers
 }
 
@@ -286,12 +290,7 @@ async fn post_request(state: Arc<State>, request: Request, body: Vec<u8>) {
         if let Ok(v) = HeaderValue::from_str(&request.method) {
             headers.insert("mcp-method", v);
         }
-        let key = match request.method.as_str() {
-            methods::TOOLS_CALL | methods::PROMPTS_GET => Some("name"),
-            methods::RESOURCES_READ => Some("uri"),
-            methods::TASKS_GET | methods::TASKS_UPDATE | methods::TASKS_CANCEL => Some("taskId"),
-            _ => None,
-        };
+        let key = methods::name_field(&request.method);
         if let Some(name) = key.and_then(|k| request.params.as_ref()?.get(k)?.as_str().map(str::to_owned)) {
             if let Ok(v) = HeaderValue::from_str(&name) {
                 headers.insert("mcp-name", v);

@@ -338,47 +338,44 @@ pub(crate) async fn authorize(
     };
     session.requested_scope = scope.clone();
 
+    // Grants without a user: a JWT bearer assertion (workload identity, or an ID-JAG from the
+    // enterprise's identity provider), or the client's own credentials.
     let assertion = match (&config.enterprise, &config.jwt_bearer_assertion) {
         (Some(identity), _) => Some(identity_assertion_grant(http, identity, &server.issuer, &resource).await?),
         (None, Some(assertion)) => Some(assertion.clone()),
         (None, None) => None,
     };
-    if let Some(assertion) = assertion {
-        let client = Registered {
-            id: config.client_id.clone().unwrap_or_default(),
-            secret: config.client_secret.clone(),
-            method: if config.client_secret.is_some() { "client_secret_basic" } else { "none" }.into(),
-            key_pem: None,
-        };
-        let mut form = vec![
-            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer".to_owned()),
-            ("assertion", assertion),
-            ("resource", resource),
-        ];
-        if let Some(scope) = &scope {
-            form.push(("scope", scope.clone()));
+    let direct = match assertion {
+        Some(assertion) => Some((
+            Registered {
+                id: config.client_id.clone().unwrap_or_default(),
+                secret: config.client_secret.clone(),
+                method: if config.client_secret.is_some() { "client_secret_basic" } else { "none" }.into(),
+                key_pem: None,
+            },
+            vec![("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer".to_owned()), ("assertion", assertion)],
+        )),
+        None if config.client_credentials => {
+            let id = config.client_id.clone().ok_or("the client credentials grant needs a configured client id")?;
+            let method = if config.private_key_pem.is_some() {
+                "private_key_jwt"
+            } else if auth_methods(&server).contains(&"client_secret_basic") {
+                "client_secret_basic"
+            } else {
+                "client_secret_post"
+            };
+            let client = Registered {
+                id,
+                secret: config.client_secret.clone(),
+                method: method.into(),
+                key_pem: config.private_key_pem.clone(),
+            };
+            Some((client, vec![("grant_type", "client_credentials".to_owned())]))
         }
-        let token = token_request(http, &server, &client, form, dpop.as_deref()).await?;
-        session.access_token = Some(token.0);
-        return Ok(());
-    }
-    if config.client_credentials {
-        let id = config.client_id.clone().ok_or("the client credentials grant needs a configured client id")?;
-        let methods = auth_methods(&server);
-        let method = if config.private_key_pem.is_some() {
-            "private_key_jwt"
-        } else if methods.contains(&"client_secret_basic") {
-            "client_secret_basic"
-        } else {
-            "client_secret_post"
-        };
-        let client = Registered {
-            id,
-            secret: config.client_secret.clone(),
-            method: method.into(),
-            key_pem: config.private_key_pem.clone(),
-        };
-        let mut form = vec![("grant_type", "client_credentials".to_owned()), ("resource", resource)];
+        None => None,
+    };
+    if let Some((client, mut form)) = direct {
+        form.push(("resource", resource));
         if let Some(scope) = &scope {
             form.push(("scope", scope.clone()));
         }
