@@ -278,7 +278,10 @@ impl Handler for Connection {
                     .iter()
                     .map(|t| t.definition())
                     .filter(|d| s.filter.as_ref().is_none_or(|f| f(&principal, d)))
-                    .cloned()
+                    .map(|d| match framing {
+                        Framing::Modern => d.for_modern_era(),
+                        Framing::Handshake => d.for_handshake_era(),
+                    })
                     .collect();
                 let (tools, next_cursor) = s.page(tools, p.cursor.as_deref())?;
                 s.finish(
@@ -348,6 +351,10 @@ impl Handler for Connection {
                     },
                 };
                 tracing::Span::current().record("outcome", if result.is_error() { "tool_error" } else { "ok" });
+                let result = match framing {
+                    Framing::Modern => result,
+                    Framing::Handshake => result.for_handshake_era(),
+                };
                 s.finish(result, framing)
             }
             methods::TASKS_GET | methods::TASKS_UPDATE | methods::TASKS_CANCEL => {

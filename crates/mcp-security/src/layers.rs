@@ -192,7 +192,7 @@ pub fn check_access_tool(policy: Arc<Policy>, resolve: Resolver) -> impl mcp_cor
                     }
                     other => return Err(ToolError::msg(format!("`action` must be `call` or `list`, not `{other}`"))),
                 };
-                Ok(mcp_core::Json(serde_json::to_value(&decision).unwrap_or_default()))
+                Ok(mcp_core::Json(decision))
             }
         },
     )

@@ -100,7 +100,7 @@ pub struct Subject<'a> {
 }
 
 /// A decision and the rule that made it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Decision {
     /// Allowed or not.
     pub allowed: bool,

@@ -317,6 +317,57 @@ impl Tool {
             meta: None,
         }
     }
+
+    /// This definition as clients of the handshake era (`2025-11-25` and older) must see it:
+    /// there every `inputSchema` and `outputSchema` is an object schema (`"type": "object"`, each
+    /// property a schema object), and real clients reject the whole list otherwise. An output
+    /// that is not an object (an array, any value) has no schema there: the tool is listed
+    /// without `outputSchema`, and [`CallToolResult::for_handshake_era`] drops the matching
+    /// `structuredContent` (its JSON is still in the text content).
+    pub fn for_handshake_era(&self) -> Tool {
+        let mut tool = self.clone();
+        tool.input_schema = object_schema(&tool.input_schema);
+        tool.output_schema = tool.output_schema.as_ref().filter(|s| declares_object(s)).map(object_schema);
+        tool
+    }
+
+    /// This definition as clients of `2026-07-28` must see it: the input schema is an object
+    /// schema; any JSON Schema may describe the output.
+    pub fn for_modern_era(&self) -> Tool {
+        let mut tool = self.clone();
+        if !declares_object(&tool.input_schema) {
+            tool.input_schema = object_schema(&tool.input_schema);
+        }
+        tool
+    }
+}
+
+/// Whether `schema` says its instances are objects, the only shape older revisions allow.
+fn declares_object(schema: &JsonObject) -> bool {
+    schema.get("type").and_then(Value::as_str) == Some("object")
+}
+
+/// `schema` as an object schema: `"type": "object"` (arguments are always an object, so this
+/// only states what holds), and boolean property schemas as their object equivalents
+/// (`true` is `{}`, `false` is `{"not": {}}`), which older revisions' schema requires.
+fn object_schema(schema: &JsonObject) -> JsonObject {
+    let mut schema = schema.clone();
+    schema.insert("type".into(), Value::from("object"));
+    if let Some(Value::Object(properties)) = schema.get_mut("properties") {
+        for property in properties.values_mut() {
+            if let Value::Bool(accepts) = property {
+                let mut object = JsonObject::new();
+                if !*accepts {
+                    object.insert("not".into(), Value::Object(JsonObject::new()));
+                }
+                *property = Value::Object(object);
+            }
+        }
+    } else if schema.contains_key("properties") {
+        // Not a map of schemas: meaningless, and it makes strict clients reject the list.
+        schema.remove("properties");
+    }
+    schema
 }
 
 /// An icon for display.
@@ -406,6 +457,15 @@ impl CallToolResult {
     pub fn structured(value: Value) -> Self {
         let text = value.to_string();
         Self { content: vec![Content::text(text)], structured_content: Some(value), ..Self::default() }
+    }
+
+    /// This result as a client of the handshake era must see it: `structuredContent` is an
+    /// object there; any other value is dropped (the text content carries it).
+    pub fn for_handshake_era(mut self) -> Self {
+        if self.structured_content.as_ref().is_some_and(|v| !v.is_object()) {
+            self.structured_content = None;
+        }
+        self
     }
 
     /// True when `isError` is set.

@@ -468,3 +468,53 @@ async fn a_listen_stream_acknowledges_then_delivers_only_what_was_asked_for() {
         "{refused:?}"
     );
 }
+
+/// Tools whose output is not an object (any value, an array) and whose input schema has a
+/// boolean property schema: legal in `2026-07-28`, rejected by every handshake-era client unless
+/// the server reshapes them.
+fn loose_schemas() -> Registry {
+    let mut registry = Registry::new();
+    registry.tool(
+        tool("anything", "returns any JSON value", |_: Nothing, _cx: ToolContext| async move {
+            Ok::<_, ToolError>(mcp_core::Json(json!(["a", "b"])))
+        })
+        .input_schema(args(json!({"properties": {"x": true, "y": false}}))),
+    );
+    registry.tool(tool("object", "returns an object", |_: Nothing, _cx: ToolContext| async move {
+        Ok::<_, ToolError>(mcp_core::Json(json!({"ok": true})))
+    }));
+    registry
+}
+
+async fn loose_pair(era: EraPreference) -> Client {
+    let server = Server::builder(Implementation::new("loose", "1.0"), loose_schemas()).build();
+    let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+    let (server_read, server_write) = tokio::io::split(server_io);
+    tokio::spawn(async move { server.serve(server_read, server_write).await });
+    let (client_read, client_write) = tokio::io::split(client_io);
+    let options = ClientOptions { era, ..ClientOptions::default() };
+    Client::connect("test", client_read, client_write, options).await.expect("connects")
+}
+
+#[tokio::test]
+async fn handshake_era_lists_only_object_schemas_and_object_structured_content() {
+    let legacy = loose_pair(EraPreference::Handshake).await;
+    let tools = legacy.list_tools().await.expect("lists");
+    let anything = tools.iter().find(|t| t.name == "anything").expect("listed");
+    assert_eq!(anything.input_schema["type"], "object");
+    assert_eq!(anything.input_schema["properties"], json!({"x": {}, "y": {"not": {}}}));
+    assert_eq!(anything.output_schema, None, "a non-object output has no schema in this era");
+    let object = tools.iter().find(|t| t.name == "object").expect("listed");
+    assert!(object.output_schema.is_none(), "serde_json::Value declares no object type");
+    let result = legacy.call_tool("anything", JsonObject::new()).await.expect("calls");
+    assert_eq!(result.structured_content, None);
+    assert_eq!(result.text_content(), r#"["a","b"]"#);
+
+    let modern = loose_pair(EraPreference::Auto).await;
+    let tools = modern.list_tools().await.expect("lists");
+    let anything = tools.iter().find(|t| t.name == "anything").expect("listed");
+    assert_eq!(anything.input_schema["type"], "object", "input schemas are objects in every era");
+    assert!(anything.output_schema.is_some(), "any output schema is allowed in 2026-07-28");
+    let result = modern.call_tool("anything", JsonObject::new()).await.expect("calls");
+    assert_eq!(result.structured_content, Some(json!(["a", "b"])));
+}
