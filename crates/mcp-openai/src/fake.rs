@@ -73,6 +73,8 @@ struct State {
     script: Mutex<VecDeque<Reply>>,
     seen: Mutex<Vec<Seen>>,
     counter: std::sync::atomic::AtomicUsize,
+    /// Answer streamed requests with a plain JSON body, as some compatible endpoints do.
+    never_stream: std::sync::atomic::AtomicBool,
 }
 
 /// A running fake endpoint.
@@ -117,6 +119,12 @@ impl FakeModel {
         Ok(FakeModel { base_url: format!("http://{addr}/v1"), state })
     }
 
+    /// From now on, answers every request with a plain JSON body, also when it asks to stream
+    /// (some OpenAI-compatible endpoints ignore `stream`).
+    pub fn never_stream(&self) {
+        self.state.never_stream.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Adds replies to the end of the script.
     pub fn push(&self, replies: impl IntoIterator<Item = Reply>) {
         self.state.script.lock().unwrap_or_else(PoisonError::into_inner).extend(replies);
@@ -152,7 +160,8 @@ impl State {
         }
         let n = self.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         let model = body.get("model").and_then(Value::as_str).unwrap_or("fake").to_owned();
-        let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
+        let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false)
+            && !self.never_stream.load(std::sync::atomic::Ordering::Relaxed);
         match reply {
             Reply::Error(status, message) => error(status, &message),
             Reply::Turn { text, calls } => match (path, stream) {

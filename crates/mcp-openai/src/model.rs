@@ -186,6 +186,9 @@ impl Conversation {
 pub struct Model {
     client: async_openai::Client<OpenAIConfig>,
     config: ModelConfig,
+    /// Set once the endpoint answered a streamed request with no stream (a plain JSON body):
+    /// later turns ask without streaming.
+    no_stream: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Model {
@@ -208,7 +211,11 @@ impl Model {
             .read_timeout(config.read_timeout)
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Self { client: async_openai::Client::with_config(openai).with_http_client(http), config })
+        Ok(Self {
+            client: async_openai::Client::with_config(openai).with_http_client(http),
+            config,
+            no_stream: std::sync::atomic::AtomicBool::new(false),
+        })
     }
 
     /// The configuration.
@@ -225,7 +232,33 @@ impl Model {
     ) -> Result<ModelTurn, Error> {
         let span = tracing::info_span!("generation", model = %self.config.model, api = ?self.config.api);
         let _entered = span.enter();
-        let stream = self.config.stream;
+        let stream = self.config.stream && !self.no_stream.load(std::sync::atomic::Ordering::Relaxed);
+        match self.ask(conversation, tools, on_text, stream).await? {
+            Some(turn) => Ok(turn),
+            None => {
+                // A stream without a single event: endpoints that ignore `stream` answer with a
+                // plain JSON body, which holds no events. Ask again without streaming (and keep
+                // to that), so the answer is read rather than taken for an empty one.
+                tracing::warn!(
+                    model = %self.config.model,
+                    "the endpoint answered a streamed request without a stream; asking without streaming"
+                );
+                self.no_stream.store(true, std::sync::atomic::Ordering::Relaxed);
+                self.ask(conversation, tools, on_text, false)
+                    .await?
+                    .ok_or_else(|| Error::Model("the endpoint answered without a stream and without an answer".into()))
+            }
+        }
+    }
+
+    /// One request; `None` when a streamed request brought no event at all.
+    async fn ask(
+        &self,
+        conversation: &Conversation,
+        tools: &FunctionTools,
+        on_text: &mut (dyn FnMut(&str) + Send),
+        stream: bool,
+    ) -> Result<Option<ModelTurn>, Error> {
         match self.config.api {
             Api::Chat => {
                 let mut request = json!({
@@ -250,11 +283,13 @@ impl Model {
                         .await
                         .map_err(|e| Error::model(&self.config, e))?;
                     let mut turn = ChatAccumulator::default();
+                    let mut events = 0usize;
                     while let Some(chunk) = chunks.next().await {
                         let chunk = chunk.map_err(|e| Error::model(&self.config, e))?;
+                        events += 1;
                         turn.add(&chunk, on_text)?;
                     }
-                    Ok(turn.finish())
+                    Ok((events > 0).then(|| turn.finish()))
                 } else {
                     let answer: Value =
                         self.client.chat().create_byot(request).await.map_err(|e| Error::model(&self.config, e))?;
@@ -262,7 +297,7 @@ impl Model {
                     if !turn.text.is_empty() {
                         on_text(&turn.text);
                     }
-                    Ok(turn)
+                    Ok(Some(turn))
                 }
             }
             Api::Responses => {
@@ -290,8 +325,10 @@ impl Model {
                         .create_stream_byot::<Value, Value>(request)
                         .await
                         .map_err(|e| Error::model(&self.config, e))?;
+                    let mut seen = 0usize;
                     while let Some(event) = events.next().await {
                         let event = event.map_err(|e| Error::model(&self.config, e))?;
+                        seen += 1;
                         match event.get("type").and_then(Value::as_str).unwrap_or_default() {
                             "response.output_text.delta" => {
                                 if let Some(delta) = event.get("delta").and_then(Value::as_str) {
@@ -299,7 +336,7 @@ impl Model {
                                 }
                             }
                             "response.completed" | "response.incomplete" => {
-                                return responses_answer(event.get("response").unwrap_or(&Value::Null));
+                                return responses_answer(event.get("response").unwrap_or(&Value::Null)).map(Some);
                             }
                             "response.failed" | "error" => {
                                 let error = event.pointer("/response/error").or_else(|| event.get("error"));
@@ -310,6 +347,9 @@ impl Model {
                             }
                             _ => {}
                         }
+                    }
+                    if seen == 0 {
+                        return Ok(None);
                     }
                     Err(Error::Model("the model's stream ended before the response was complete".into()))
                 } else {
@@ -323,7 +363,7 @@ impl Model {
                     if !turn.text.is_empty() {
                         on_text(&turn.text);
                     }
-                    Ok(turn)
+                    Ok(Some(turn))
                 }
             }
         }

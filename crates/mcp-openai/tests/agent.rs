@@ -524,3 +524,20 @@ async fn a_live_model_uses_the_tools_when_configured() {
         assert!(events.iter().any(|e| matches!(e, Event::ToolStarted { name, .. } if name == "add")), "{api:?}");
     }
 }
+
+#[tokio::test]
+async fn an_endpoint_that_ignores_stream_is_read_not_taken_for_an_empty_answer() {
+    for api in [Api::Chat, Api::Responses] {
+        // The first streamed request gets a plain JSON body (no events); the model asks again
+        // without streaming, so the scripted tool call is played twice.
+        let add = || Reply::calls([("add", json!({"a": 2, "b": 40}))]);
+        let fake = FakeModel::start([add(), add(), Reply::text("The sum is 42.")]).await.expect("fake");
+        fake.never_stream();
+        let toolbox = Toolbox::builder().server("local", tools(counters())).build();
+        let outcome = agent(&fake, api, true, toolbox).run("What is 2 + 40?", None).await.expect("run");
+        assert_eq!(finished(outcome), ("The sum is 42.".to_owned(), 2), "{api:?}");
+        let streamed: Vec<Value> = fake.seen().iter().map(|s| s.body["stream"].clone()).collect();
+        assert_eq!(streamed, [json!(true), json!(false), json!(false)], "{api:?}: later turns stay unstreamed");
+        assert_eq!(tool_outputs(&fake, 2), [("call_2_0".to_owned(), json!(r#"{"sum":42}"#))], "{api:?}");
+    }
+}
