@@ -149,6 +149,14 @@ impl Upstream {
         Ok(client)
     }
 
+    /// Why the server is not running, or `None` while it is up (or still starting).
+    pub async fn down_reason(&self) -> Option<String> {
+        match &*self.state.read().await {
+            State::Down { reason, .. } => Some(reason.clone()),
+            State::Up(_) | State::Starting => None,
+        }
+    }
+
     /// Waits (up to `patience`) until the first start attempt has finished.
     pub async fn started(&self, patience: Duration) {
         let deadline = Instant::now() + patience;

@@ -10,11 +10,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use clap::{Parser, Subcommand};
-use futures_util::StreamExt;
+use std::sync::Arc;
+
 use mcp_core::protocol::{Implementation, JsonObject};
-use mcp_core::{CallEvent, Client, ClientOptions, McpConfig, Registry, Server, ToolContext};
+use mcp_core::{Registry, Server, ToolContext};
 use serde_json::Value;
 
 /// The name under which the tools built into this binary are addressed.
@@ -252,31 +253,27 @@ impl NativeServer {
     }
 }
 
+/// Which gateway `tools` and `call` look at: the same as `mcptk serve` with the same options.
 #[derive(clap::Args)]
 struct ConfigArgs {
-    /// The `mcp_config.json` to read (default: `$MCPTK_CONFIG`, else `./mcp_config.json` if present).
+    /// The gateway configuration (an `mcp_config.json` is one too). Without it: the embedded
+    /// defaults `mcptk serve` uses (the native filesystem rooted here, read-only shell commands).
     #[arg(long, env = "MCPTK_CONFIG")]
     config: Option<PathBuf>,
-    /// Seconds a request may take.
-    #[arg(long, default_value_t = 60)]
-    timeout: u64,
+    /// Seconds a call may take (default: the configuration's, else 60).
+    #[arg(long)]
+    timeout: Option<u64>,
 }
 
 impl ConfigArgs {
-    fn load(&self) -> anyhow::Result<McpConfig> {
-        match &self.config {
-            Some(path) => Ok(McpConfig::load(path)?),
-            None if std::path::Path::new("mcp_config.json").exists() => Ok(McpConfig::load("mcp_config.json")?),
-            None => Ok(McpConfig::default()),
+    /// Starts the gateway `mcptk serve` would start; `builtin` named by the caller is added.
+    async fn gateway(&self, wants_builtin: bool) -> anyhow::Result<gateway::Gateway> {
+        let mut config = admin::gateway_config(self.config.as_deref())?;
+        config.native.builtin |= wants_builtin;
+        if let Some(secs) = self.timeout {
+            config.timeouts.default_secs = secs;
         }
-    }
-
-    fn options(&self) -> ClientOptions {
-        ClientOptions {
-            info: Implementation::new("mcptk", env!("CARGO_PKG_VERSION")),
-            request_timeout: Duration::from_secs(self.timeout),
-            ..ClientOptions::default()
-        }
+        gateway::Gateway::start(config).await
     }
 }
 
@@ -343,45 +340,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 async fn list_tools(args: &ConfigArgs, only: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
-    let config = args.load()?;
-    let mut listing: Vec<(String, anyhow::Result<Vec<mcp_core::protocol::Tool>>)> = Vec::new();
-    if only.is_none() || only == Some(BUILTIN) {
-        let tools = Registry::linked().tools.iter().map(|t| t.definition().clone()).collect();
-        listing.push((BUILTIN.to_owned(), Ok(tools)));
-    }
-    let names: Vec<String> = match only {
-        Some(BUILTIN) => Vec::new(),
-        Some(name) => vec![name.to_owned()],
-        None => config.enabled().map(|(n, _)| n.to_owned()).collect(),
-    };
-    // Servers start in parallel: a slow `npx` download should not serialize the others.
-    let lookups = names.iter().map(|name| {
-        let config = &config;
-        let options = args.options();
-        async move {
-            let result = async {
-                let client = Client::from_config(config, name, options).await?;
-                let tools = client.list_tools().await;
-                client.close().await?;
-                Ok::<_, anyhow::Error>(tools?)
-            }
-            .await;
-            (name.clone(), result)
+    let gateway = args.gateway(only == Some(BUILTIN)).await?;
+    let mut listing = gateway.catalog(gateway.principal()).await;
+    gateway.shutdown().await;
+    if let Some(only) = only {
+        listing.retain(|(name, _)| name == only);
+        if listing.is_empty() {
+            bail!("no server named `{only}` (see `mcptk tools`)");
         }
-    });
-    listing.extend(futures_util::future::join_all(lookups).await);
+    }
 
-    let mut failed = false;
+    let failed = listing.iter().any(|(_, result)| result.is_err());
     let mut out = std::io::stdout().lock();
     if json {
         let mut doc = serde_json::Map::new();
         for (name, result) in &listing {
             let value = match result {
                 Ok(tools) => serde_json::to_value(tools)?,
-                Err(e) => {
-                    failed = true;
-                    serde_json::json!({ "error": format!("{e:#}") })
-                }
+                Err(e) => serde_json::json!({ "error": e }),
             };
             doc.insert(name.clone(), value);
         }
@@ -396,10 +372,7 @@ async fn list_tools(args: &ConfigArgs, only: Option<&str>, json: bool) -> anyhow
                         writeln!(out, "  {:<32} {description}", t.name)?;
                     }
                 }
-                Err(e) => {
-                    failed = true;
-                    writeln!(out, "{name}: error: {e:#}")?;
-                }
+                Err(e) => writeln!(out, "{name}: error: {e}")?,
             }
         }
     }
@@ -412,29 +385,18 @@ async fn call(args: &ConfigArgs, server: &str, tool: &str, arguments: &str) -> a
         Ok(_) => bail!("--args must be a JSON object"),
         Err(e) => bail!("--args is not valid JSON: {e}"),
     };
-    let result = if server == BUILTIN {
-        Registry::linked().tools.call(tool, arguments, ToolContext::detached()).await
-    } else {
-        let config = args.load()?;
-        let client = Client::from_config(&config, server, args.options())
-            .await
-            .with_context(|| format!("connecting to `{server}`"))?;
-        let mut events = client.call_tool_stream(tool, arguments);
-        let mut result = None;
-        while let Some(event) = events.next().await {
-            match event? {
-                CallEvent::Progress(p) => {
-                    let total = p.total.map(|t| format!("/{t}")).unwrap_or_default();
-                    let message = p.message.map(|m| format!(" {m}")).unwrap_or_default();
-                    eprintln!("progress {}{total}{message}", p.progress);
-                }
-                CallEvent::Result(r) => result = Some(r),
-            }
-        }
-        drop(events);
-        client.close().await?;
-        result.context("the call ended without a result")?
-    };
+    let gateway = args.gateway(server == BUILTIN).await?;
+    // Progress goes to stderr while the call runs; the call goes through the gateway's pipeline
+    // (policy, audit, limits) as the local principal, like a call from a stdio client.
+    let progress: mcp_core::tool::ProgressFn = Arc::new(|value, total, message| {
+        let total = total.map(|t| format!("/{t}")).unwrap_or_default();
+        let message = message.map(|m| format!(" {m}")).unwrap_or_default();
+        eprintln!("progress {value}{total}{message}");
+    });
+    let cx = ToolContext::detached().with_principal(gateway.principal().to_owned()).with_progress_fn(progress);
+    let result = gateway.call(server, tool, arguments, cx).await;
+    gateway.shutdown().await;
+    let result = result?;
     println!("{}", serde_json::to_string_pretty(&result)?);
     Ok(if result.is_error() { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }

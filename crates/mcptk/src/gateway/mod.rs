@@ -34,6 +34,8 @@ const DATABASE: &str = "database";
 /// A running gateway.
 pub struct Gateway {
     server: Server,
+    /// The principal of local callers (stdio, the CLI).
+    principal: String,
     state: Arc<State>,
     mirror: Option<mcp_audit::MirrorDrain>,
 }
@@ -250,7 +252,12 @@ impl Gateway {
                 }
             }
         });
-        Ok(Gateway { server, state, mirror: drain })
+        Ok(Gateway {
+            server,
+            principal: config.principal.clone().unwrap_or_else(|| "stdio".into()),
+            state,
+            mirror: drain,
+        })
     }
 
     /// Call once serving has ended: waits (a few seconds at most) until the audit database holds
@@ -263,9 +270,66 @@ impl Gateway {
         }
     }
 
+    /// The principal of local callers: stdio clients and the command line (`principal` in the
+    /// configuration, default `stdio`).
+    pub fn principal(&self) -> &str {
+        &self.principal
+    }
+
     /// The MCP server to serve.
     pub fn server(&self) -> &Server {
         &self.server
+    }
+
+    /// What `principal` sees, by server (sorted by name): each server's tools under their own
+    /// names (as [`Gateway::call`] takes them), or why the server is not running.
+    pub async fn catalog(&self, principal: &str) -> Vec<(String, Result<Vec<Tool>, String>)> {
+        let mut by_server: std::collections::BTreeMap<String, Result<Vec<Tool>, String>> =
+            self.state.local.keys().map(|name| (name.clone(), Ok(Vec::new()))).collect();
+        for upstream in &self.state.upstreams {
+            let status = match upstream.down_reason().await {
+                Some(reason) => Err(reason),
+                None => Ok(Vec::new()),
+            };
+            by_server.insert(upstream.name().to_owned(), status);
+        }
+        let served = self.server.tools();
+        let exposed = self.state.exposed.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        for tool in served.iter() {
+            let definition = tool.definition();
+            let Some((server, own)) = exposed.get(&definition.name) else { continue };
+            if let Some(Ok(tools)) = by_server.get_mut(server)
+                && self.state.listed(principal, definition)
+            {
+                tools.push(own.clone());
+            }
+        }
+        by_server.into_iter().collect()
+    }
+
+    /// Calls `server`'s tool `tool` (its own name, not the exposed one) through the pipeline,
+    /// as the caller `cx` names.
+    pub async fn call(
+        &self,
+        server: &str,
+        tool: &str,
+        arguments: mcp_core::protocol::JsonObject,
+        cx: mcp_core::ToolContext,
+    ) -> anyhow::Result<CallToolResult> {
+        let exposed = {
+            let exposed = self.state.exposed.lock().unwrap_or_else(PoisonError::into_inner);
+            exposed.iter().find(|(_, (s, d))| s == server && d.name == tool).map(|(name, _)| name.clone())
+        };
+        let known = self.state.local.contains_key(server) || self.state.upstreams.iter().any(|u| u.name() == server);
+        let Some(exposed) = exposed else {
+            if known {
+                anyhow::bail!("the server `{server}` has no tool `{tool}` (see `mcptk tools --server {server}`)");
+            }
+            anyhow::bail!("no server named `{server}` (see `mcptk tools`)");
+        };
+        let served = self.server.tools();
+        let handle = served.get(&exposed).with_context(|| format!("the tool `{exposed}` is not served"))?;
+        Ok(handle.call(arguments, cx).await.unwrap_or_else(CallToolResult::from))
     }
 
     /// Whether `tool` (an exposed definition) is offered to `principal` under the policy.

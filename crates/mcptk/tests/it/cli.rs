@@ -17,10 +17,23 @@ fn self_config(name: &str) -> std::path::PathBuf {
     config_file(name, &json.to_string())
 }
 
+/// A fresh working directory (the gateway keeps its audit log under it).
+fn workdir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("mcptk-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    dir.canonicalize().expect("canonical")
+}
+
 #[test]
-fn tools_lists_builtin_and_configured_servers_following_pagination() {
+fn tools_lists_configured_servers_following_pagination() {
     let config = self_config("tools");
-    let out = Command::new(mcptk()).args(["tools", "--json", "--config"]).arg(&config).output().expect("runs");
+    let out = Command::new(mcptk())
+        .args(["tools", "--json", "--config"])
+        .arg(&config)
+        .current_dir(workdir("tools"))
+        .output()
+        .expect("runs");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let listing: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON listing");
     let names = |server: &str| -> Vec<String> {
@@ -33,8 +46,53 @@ fn tools_lists_builtin_and_configured_servers_following_pagination() {
     };
     // The served copy is paged one tool at a time; all three must still be listed.
     assert_eq!(names("self"), ["echo", "add", "slow"]);
-    assert_eq!(names("builtin"), ["echo", "add", "slow"]);
+    assert_eq!(names("gateway"), ["check_access", "log_event"]);
+    assert!(listing.get("builtin").is_none(), "only what `mcptk serve` serves: {listing}");
     let _ = std::fs::remove_file(config);
+}
+
+#[test]
+fn without_a_config_tools_and_call_see_what_serve_serves_through_its_pipeline() {
+    let dir = workdir("embedded");
+    std::fs::write(dir.join("note.txt"), "from the embedded gateway\n").expect("write");
+    let out = Command::new(mcptk()).args(["tools", "--json"]).current_dir(&dir).env_remove("MCPTK_CONFIG").output();
+    let out = out.expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let listing: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON listing");
+    let servers: Vec<&String> = listing.as_object().expect("by server").keys().collect();
+    assert_eq!(servers, ["fs", "gateway", "shell"]);
+    assert!(listing["fs"].as_array().expect("fs tools").iter().any(|t| t["name"] == "read_text_file"));
+
+    let out = Command::new(mcptk())
+        .args(["call", "fs", "read_text_file", "--args", r#"{"path": "note.txt"}"#])
+        .current_dir(&dir)
+        .env_remove("MCPTK_CONFIG")
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON result");
+    assert_eq!(result["content"][0]["text"], "from the embedded gateway\n");
+    // The call went through the gateway's pipeline: it is in the audit log, as the local principal.
+    let log = std::fs::read_to_string(dir.join(".mcptk/audit.jsonl")).expect("audit log");
+    let records: Vec<serde_json::Value> =
+        log.lines().map(|line| serde_json::from_str(line).expect("a JSON record")).collect();
+    assert!(
+        records.iter().any(|r| r["server"] == "fs" && r["tool"] == "read_text_file" && r["principal"] == "stdio"),
+        "{log}"
+    );
+
+    // `builtin`, named, is reachable too; an unknown server is named in the error.
+    let out = Command::new(mcptk())
+        .args(["call", "builtin", "add", "--args", r#"{"a": 2, "b": 40}"#])
+        .current_dir(&dir)
+        .output()
+        .expect("runs");
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON result");
+    assert_eq!(result["structuredContent"]["sum"], 42);
+    let out = Command::new(mcptk()).args(["call", "nowhere", "x"]).current_dir(&dir).output().expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no server named `nowhere`"));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -43,6 +101,7 @@ fn call_prints_the_result_and_shows_progress() {
     let out = Command::new(mcptk())
         .args(["call", "self", "slow", "--args", r#"{"steps": 2, "delay_ms": 5}"#, "--config"])
         .arg(&config)
+        .current_dir(workdir("call"))
         .output()
         .expect("runs");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -55,6 +114,7 @@ fn call_prints_the_result_and_shows_progress() {
     let out = Command::new(mcptk())
         .args(["call", "self", "add", "--args", r#"{"a": 1}"#, "--config"])
         .arg(&config)
+        .current_dir(workdir("call"))
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));
@@ -69,7 +129,12 @@ fn a_missing_variable_is_reported_by_name() {
         "missing-var",
         r#"{"mcpServers": {"gh": {"command": "true", "env": {"GITHUB_PERSONAL_ACCESS_TOKEN": "${MCPTK_TEST_NO_SUCH_TOKEN}"}}}}"#,
     );
-    let out = Command::new(mcptk()).args(["call", "gh", "x", "--config"]).arg(&config).output().expect("runs");
+    let out = Command::new(mcptk())
+        .args(["call", "gh", "x", "--config"])
+        .arg(&config)
+        .current_dir(workdir("missing-var"))
+        .output()
+        .expect("runs");
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -94,6 +159,7 @@ fn serve_fs_and_serve_shell_are_drop_in_servers() {
         let out = Command::new(mcptk())
             .args(["call", server, tool, "--args", &args.to_string(), "--config"])
             .arg(&config)
+            .current_dir(&dir)
             .output()
             .expect("runs");
         let result: serde_json::Value = serde_json::from_slice(&out.stdout)
