@@ -54,24 +54,20 @@ pub fn rfc3339(time: std::time::SystemTime, millis: bool) -> String {
     format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}{fraction}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
-/// A random 128-bit identifier in hex (session ids, trace ids): unique and unguessable enough
-/// for correlation and for session ids that are also checked against the caller.
+/// A random 128-bit identifier in hex from the operating system's cryptographic random source:
+/// session ids, task ids, OAuth `state`, PKCE verifiers, trace ids.
 pub fn random_id() -> String {
-    use std::collections::hash_map::RandomState;
-    use std::hash::{BuildHasher, Hasher};
-    // Independently seeded SipHashers over a counter and the time; std seeds each RandomState
-    // from the operating system's random source.
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    let mut halves = [0u64; 2];
-    for half in &mut halves {
-        let mut h = RandomState::new().build_hasher();
-        h.write_u64(n);
-        h.write_u128(nanos);
-        *half = h.finish();
-    }
-    format!("{:016x}{:016x}", halves[0], halves[1])
+    random_bytes::<16>().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `N` bytes from the operating system's cryptographic random source.
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    // Without the OS's random source no identifier or key could be trusted: stop rather than
+    // hand out guessable ones.
+    #[allow(clippy::expect_used)]
+    getrandom::fill(&mut bytes).expect("the operating system's random source is unavailable");
+    bytes
 }
 
 #[doc(hidden)]

@@ -246,7 +246,7 @@ impl ToolContext {
         let (tag, body) = token.split_once('.').ok_or_else(refused)?;
         let bytes = hex_decode(body).ok_or_else(refused)?;
         let state = String::from_utf8(bytes).map_err(|_| refused())?;
-        if state_tag(&state) != tag {
+        if !state_tag_matches(&state, tag) {
             return Err(refused());
         }
         Ok(state)
@@ -357,13 +357,27 @@ impl ToolContext {
     }
 }
 
-/// A keyed tag over `state`: SipHash with a key drawn at random once per process.
+/// HMAC-SHA256 of `state` under a key drawn from the OS's random source once per process.
+fn state_mac(state: &str) -> hmac::Hmac<sha2::Sha256> {
+    use hmac::Mac as _;
+    // One block of key, the most HMAC-SHA256 uses as is.
+    static KEY: std::sync::OnceLock<[u8; 64]> = std::sync::OnceLock::new();
+    let key = KEY.get_or_init(crate::random_bytes::<64>);
+    let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::digest::KeyInit>::new(key.into());
+    mac.update(state.as_bytes());
+    mac
+}
+
+/// The hex tag of `state`.
 fn state_tag(state: &str) -> String {
-    use std::hash::{BuildHasher, Hasher};
-    static KEY: std::sync::OnceLock<std::collections::hash_map::RandomState> = std::sync::OnceLock::new();
-    let mut hasher = KEY.get_or_init(std::collections::hash_map::RandomState::new).build_hasher();
-    hasher.write(state.as_bytes());
-    format!("{:016x}", hasher.finish())
+    use hmac::Mac as _;
+    hex_encode(&state_mac(state).finalize().into_bytes())
+}
+
+/// Whether `tag` (hex) is `state`'s tag, compared in constant time.
+fn state_tag_matches(state: &str, tag: &str) -> bool {
+    use hmac::Mac as _;
+    hex_decode(tag).is_some_and(|tag| state_mac(state).verify_slice(&tag).is_ok())
 }
 
 fn hex_encode(bytes: &[u8]) -> String {
