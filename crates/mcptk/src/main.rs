@@ -113,6 +113,9 @@ struct HttpArgs {
     /// Seconds an idle handshake-era session lives.
     #[arg(long, default_value_t = 1800, global = true)]
     session_ttl: u64,
+    /// Handshake-era sessions kept at once; one more ends the one idle the longest.
+    #[arg(long, default_value_t = 10_000, global = true)]
+    max_sessions: usize,
 }
 
 impl HttpArgs {
@@ -121,6 +124,7 @@ impl HttpArgs {
             allowed_origins: self.allow_origin.clone(),
             allowed_hosts: self.allow_host.clone(),
             session_ttl: Duration::from_secs(self.session_ttl),
+            max_sessions: self.max_sessions,
             ..Default::default()
         };
         if let Ok(token) = std::env::var(&self.token_env) {

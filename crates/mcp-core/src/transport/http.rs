@@ -49,6 +49,9 @@ pub struct HttpOptions {
     pub max_body_bytes: usize,
     /// How long an idle handshake-era session lives (default 30 minutes).
     pub session_ttl: Duration,
+    /// The most handshake-era sessions kept at once (default 10,000); opening one more ends the
+    /// one idle the longest.
+    pub max_sessions: usize,
 }
 
 impl Default for HttpOptions {
@@ -60,6 +63,7 @@ impl Default for HttpOptions {
             tokens: BTreeMap::new(),
             max_body_bytes: 4 * 1024 * 1024,
             session_ttl: Duration::from_secs(30 * 60),
+            max_sessions: 10_000,
         }
     }
 }
@@ -73,6 +77,7 @@ impl std::fmt::Debug for HttpOptions {
             .field("principals", &self.tokens.values().collect::<Vec<_>>())
             .field("max_body_bytes", &self.max_body_bytes)
             .field("session_ttl", &self.session_ttl)
+            .field("max_sessions", &self.max_sessions)
             .finish()
     }
 }
@@ -88,10 +93,43 @@ const REPLAY_EVENTS: usize = 256;
 struct App {
     server: Server,
     options: HttpOptions,
-    sessions: Mutex<HashMap<String, Arc<Session>>>,
+    sessions: Mutex<Sessions>,
+}
+
+/// The handshake-era sessions, by id.
+#[derive(Default)]
+struct Sessions {
+    by_id: HashMap<String, Arc<Session>>,
+    /// When expired sessions were last swept out.
+    swept: Option<Instant>,
+}
+
+impl Sessions {
+    /// Drops sessions idle longer than `ttl` (at most once a second: lookups stay O(1)).
+    fn sweep(&mut self, ttl: Duration) {
+        if self.swept.is_some_and(|at| at.elapsed() < Duration::from_secs(1)) {
+            return;
+        }
+        self.swept = Some(Instant::now());
+        self.by_id.retain(|_, s| s.idle() < ttl);
+    }
+
+    /// Adds a session, ending the one idle the longest when `max` are open already.
+    fn insert(&mut self, id: String, session: Arc<Session>, ttl: Duration, max: usize) {
+        self.sweep(ttl);
+        while self.by_id.len() >= max.max(1) {
+            let oldest = self.by_id.iter().max_by_key(|(_, s)| s.idle()).map(|(id, _)| id.clone());
+            let Some(oldest) = oldest else { break };
+            tracing::info!("the session limit is reached; ending the session idle the longest");
+            self.by_id.remove(&oldest);
+        }
+        self.by_id.insert(id, session);
+    }
 }
 
 struct Session {
+    /// Who opened it: only the same principal may use it.
+    principal: Arc<str>,
     connection: Arc<Connection>,
     /// Peers of requests being handled, which may be waiting for the client's answers.
     peers: Mutex<Vec<Peer>>,
@@ -106,6 +144,10 @@ struct Session {
 }
 
 impl Session {
+    fn idle(&self) -> Duration {
+        self.last_used.lock().unwrap_or_else(PoisonError::into_inner).elapsed()
+    }
+
     fn push(&self, data: String) {
         let id = self.next_event.fetch_add(1, Ordering::Relaxed) + 1;
         {
@@ -121,8 +163,29 @@ impl Session {
     }
 }
 
-/// The HTTP routes for `server` (merge your own, e.g. `/metrics`, before serving).
-pub fn router(server: Server, options: HttpOptions) -> Router {
+/// The HTTP routes for `server`. Routes of your own (e.g. `/metrics`) go in `extra`: they are
+/// served behind the same Host, Origin and bearer-token checks as the MCP endpoint.
+pub fn router(server: Server, options: HttpOptions, extra: Option<Router>) -> Router {
+    let (routes, app) = mcp_routes(server, options);
+    match extra {
+        Some(extra) => routes.merge(extra.layer(axum::middleware::from_fn_with_state(app, admitted))),
+        None => routes,
+    }
+}
+
+/// Lets a request through to a route of the embedder's only once it passes [`App::admit`].
+async fn admitted(
+    State(app): State<Arc<App>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match app.admit(request.headers()) {
+        Ok(_) => next.run(request).await,
+        Err(refusal) => *refusal,
+    }
+}
+
+fn mcp_routes(server: Server, options: HttpOptions) -> (Router, Arc<App>) {
     let path = options.path.clone();
     let limit = options.max_body_bytes;
     let app = Arc::new(App { server: server.clone(), options, sessions: Mutex::default() });
@@ -150,7 +213,7 @@ pub fn router(server: Server, options: HttpOptions) -> Router {
             let Some(app) = weak.upgrade() else { break };
             let data = String::from_utf8_lossy(&Message::Notification(note).to_bytes()).into_owned();
             let sessions: Vec<_> =
-                app.sessions.lock().unwrap_or_else(PoisonError::into_inner).values().cloned().collect();
+                app.sessions.lock().unwrap_or_else(PoisonError::into_inner).by_id.values().cloned().collect();
             for session in sessions {
                 if uri.as_deref().is_none_or(|u| session.connection.subscribed(u)) {
                     session.push(data.clone());
@@ -158,10 +221,11 @@ pub fn router(server: Server, options: HttpOptions) -> Router {
             }
         }
     });
-    Router::new()
+    let routes = Router::new()
         .route(&path, axum::routing::post(post).get(get).delete(delete))
         .layer(DefaultBodyLimit::max(limit))
-        .with_state(app)
+        .with_state(app.clone());
+    (routes, app)
 }
 
 /// Serves `server` on `addr` until the task is dropped. Refuses a non-loopback address unless
@@ -177,10 +241,7 @@ pub async fn serve(
             "refusing to serve on {addr} without authentication: configure a bearer token, or bind to loopback"
         )));
     }
-    let mut routes = router(server, options);
-    if let Some(extra) = extra {
-        routes = routes.merge(extra);
-    }
+    let routes = router(server, options, extra);
     use axum::serve::ListenerExt as _;
     let listener = tokio::net::TcpListener::bind(addr).await?.tap_io(|tcp| {
         // Small JSON-RPC messages must not wait for Nagle's algorithm.
@@ -251,7 +312,8 @@ impl App {
         })
     }
 
-    fn session(&self, headers: &HeaderMap) -> Result<Arc<Session>, Box<Response>> {
+    /// The session the request names, if it exists and `principal` opened it.
+    fn session(&self, headers: &HeaderMap, principal: &str) -> Result<Arc<Session>, Box<Response>> {
         let Some(id) = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()) else {
             return Err(Box::new(rpc_error(
                 StatusCode::BAD_REQUEST,
@@ -261,13 +323,21 @@ impl App {
         };
         let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
         let ttl = self.options.session_ttl;
-        sessions.retain(|_, s| s.last_used.lock().unwrap_or_else(PoisonError::into_inner).elapsed() < ttl);
-        match sessions.get(id) {
-            Some(session) => {
+        sessions.sweep(ttl);
+        match sessions.by_id.get(id) {
+            Some(session) if session.idle() < ttl && *session.principal == *principal => {
                 *session.last_used.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
                 Ok(session.clone())
             }
-            None => Err(Box::new(rpc_error(
+            Some(session) if session.idle() < ttl => {
+                tracing::warn!(%principal, "refused a session opened by another principal");
+                Err(Box::new(rpc_error(
+                    StatusCode::FORBIDDEN,
+                    None,
+                    ErrorObject::invalid_request("this session was opened by another principal"),
+                )))
+            }
+            _ => Err(Box::new(rpc_error(
                 StatusCode::NOT_FOUND,
                 None,
                 ErrorObject::invalid_request("unknown or expired session"),
@@ -297,7 +367,7 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
         Message::Request(request) => handle_request(&app, &headers, principal, request).await,
         Message::Notification(note) => {
             if note.method == methods::CANCELLED {
-                if let (Ok(session), Some(params)) = (app.session(&headers), note.params) {
+                if let (Ok(session), Some(params)) = (app.session(&headers, &principal), note.params) {
                     if let Some(id) =
                         params.get("requestId").and_then(|v| serde_json::from_value::<RequestId>(v.clone()).ok())
                     {
@@ -311,7 +381,7 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
         }
         // Answers to our requests to the client: whichever request of the session asked gets it.
         Message::Response(answer) => {
-            if let Ok(session) = app.session(&headers) {
+            if let Ok(session) = app.session(&headers, &principal) {
                 let peers = session.peers.lock().unwrap_or_else(PoisonError::into_inner).clone();
                 for peer in peers {
                     peer.complete(answer.clone());
@@ -432,9 +502,11 @@ async fn handle_request(app: &Arc<App>, headers: &HeaderMap, principal: String, 
             );
         }
     }
+    let principal: Arc<str> = Arc::from(principal);
     if request.method == methods::INITIALIZE {
         let session = Arc::new(Session {
-            connection: app.server.connection(Arc::from(principal)),
+            principal: principal.clone(),
+            connection: app.server.connection(principal),
             peers: Mutex::default(),
             in_flight: Mutex::default(),
             last_used: Mutex::new(Instant::now()),
@@ -449,11 +521,12 @@ async fn handle_request(app: &Arc<App>, headers: &HeaderMap, principal: String, 
             if let Ok(value) = HeaderValue::from_str(&session_id) {
                 response.headers_mut().insert(SESSION_HEADER, value);
             }
-            app.sessions.lock().unwrap_or_else(PoisonError::into_inner).insert(session_id, session);
+            let (ttl, max) = (app.options.session_ttl, app.options.max_sessions);
+            app.sessions.lock().unwrap_or_else(PoisonError::into_inner).insert(session_id, session, ttl, max);
         }
         return response;
     }
-    let session = match app.session(headers) {
+    let session = match app.session(headers, &principal) {
         Ok(s) => s,
         Err(response) => {
             // Name the request the refusal is for.
@@ -647,14 +720,15 @@ fn tokio_stream_from<T: Send + 'static>(mut rx: mpsc::Receiver<T>) -> impl futur
 }
 
 async fn get(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    if let Err(response) = app.admit(&headers) {
-        return *response;
-    }
+    let principal = match app.admit(&headers) {
+        Ok(p) => p,
+        Err(response) => return *response,
+    };
     if headers.get(SESSION_HEADER).is_none() {
         // The stateless era has no standalone stream.
         return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST")]).into_response();
     }
-    let session = match app.session(&headers) {
+    let session = match app.session(&headers, &principal) {
         Ok(s) => s,
         Err(response) => return *response,
     };
@@ -686,13 +760,18 @@ async fn get(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
 }
 
 async fn delete(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    if let Err(response) = app.admit(&headers) {
-        return *response;
-    }
+    let principal = match app.admit(&headers) {
+        Ok(p) => p,
+        Err(response) => return *response,
+    };
     let Some(id) = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()) else {
         return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST")]).into_response();
     };
-    match app.sessions.lock().unwrap_or_else(PoisonError::into_inner).remove(id) {
+    // Only its owner may end a session.
+    if let Err(response) = app.session(&headers, &principal) {
+        return *response;
+    }
+    match app.sessions.lock().unwrap_or_else(PoisonError::into_inner).by_id.remove(id) {
         Some(_) => StatusCode::NO_CONTENT.into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
     }

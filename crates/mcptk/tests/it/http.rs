@@ -25,6 +25,11 @@ fn free_port() -> u16 {
 }
 
 async fn serve(args: &[&str], token: Option<&str>) -> Served {
+    serve_env(args, &token.map(|t| ("MCPTK_HTTP_TOKEN", t)).into_iter().collect::<Vec<_>>()).await
+}
+
+/// `mcptk ARGS --http ADDR` with `env` set (no token variables besides those), listening.
+async fn serve_env(args: &[&str], env: &[(&str, &str)]) -> Served {
     // These tests build reqwest clients of their own; rustls needs its provider (ring) first.
     mcp_core::transport::install_crypto_provider();
     let port = free_port();
@@ -32,9 +37,7 @@ async fn serve(args: &[&str], token: Option<&str>) -> Served {
     let mut command = Command::new(mcptk());
     command.args(args).args(["--http", &addr]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
     command.env_remove("MCPTK_HTTP_TOKEN").env_remove("MCPTK_HTTP_TOKENS");
-    if let Some(token) = token {
-        command.env("MCPTK_HTTP_TOKEN", token);
-    }
+    command.envs(env.iter().copied());
     let served = Served {
         child: command.spawn().expect("starts"),
         url: format!("http://{addr}/mcp"),
@@ -420,4 +423,91 @@ async fn each_token_is_its_own_principal_for_the_policy() {
         .map(|r| format!("{}:{}", r["principal"].as_str().unwrap_or(""), r["decision"].as_str().unwrap_or("")))
         .collect();
     assert_eq!(principals, ["alice:allow", "bob:deny"]);
+}
+
+/// A gateway with the demo tools, two callers (alice and bob) and its audit log in `dir`.
+async fn two_principal_gateway(dir: &std::path::Path, extra: &[&str]) -> Served {
+    let config = dir.join("gateway.json");
+    let audit = dir.join("audit.jsonl");
+    std::fs::write(&config, json!({"native": {"builtin": true}, "audit": {"path": audit}}).to_string()).expect("write");
+    let config = config.display().to_string();
+    let mut args = vec!["serve", "--config", config.as_str()];
+    args.extend_from_slice(extra);
+    serve_env(&args, &[("MCPTK_HTTP_TOKENS", "alice=token-of-alice-1,bob=token-of-bob-22")]).await
+}
+
+fn initialize() -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+}
+
+#[tokio::test]
+async fn a_session_serves_only_the_principal_that_opened_it() {
+    let dir = tempfile::tempdir().expect("temp");
+    let s = two_principal_gateway(dir.path(), &[]).await;
+    let opened = post(&s.url, &initialize()).bearer_auth("token-of-alice-1").send().await.expect("answers");
+    assert_eq!(opened.status(), 200);
+    let session = opened.headers()["mcp-session-id"].to_str().expect("ascii").to_owned();
+    assert_eq!(session.len(), 32, "128 random bits in hex");
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "builtin__add", "arguments": {"a": 2, "b": 3}}});
+
+    // Bob holds a valid token but not this session: POST, GET and DELETE are refused.
+    let stolen = post_json(&s.url, &call).bearer_auth("token-of-bob-22").header("mcp-session-id", &session);
+    let stolen = stolen.send().await.expect("answers");
+    assert_eq!(stolen.status(), 403);
+    let text = stolen.text().await.expect("text");
+    assert!(text.contains("opened by another principal") && text.contains(r#""id":2"#), "{text}");
+    let client = reqwest::Client::new();
+    let get = client.get(&s.url).bearer_auth("token-of-bob-22").header("mcp-session-id", &session);
+    assert_eq!(get.header("accept", "text/event-stream").send().await.expect("answers").status(), 403);
+    let delete = client.delete(&s.url).bearer_auth("token-of-bob-22").header("mcp-session-id", &session);
+    assert_eq!(delete.send().await.expect("answers").status(), 403);
+
+    // Alice's session survived, and her calls are hers.
+    let mine = post_json(&s.url, &call).bearer_auth("token-of-alice-1").header("mcp-session-id", &session);
+    let mine: Value = mine.send().await.expect("answers").json().await.expect("json");
+    assert_eq!(mine["result"]["structuredContent"]["sum"], 5, "{mine}");
+    drop(s);
+    let principals: Vec<String> = std::fs::read_to_string(dir.path().join("audit.jsonl"))
+        .expect("audit")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|r| r["kind"] == "tool_call")
+        .map(|r| r["principal"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert!(!principals.is_empty() && principals.iter().all(|p| p == "alice"), "{principals:?}");
+}
+
+#[tokio::test]
+async fn metrics_are_behind_the_same_token_and_host_checks() {
+    let dir = tempfile::tempdir().expect("temp");
+    let s = two_principal_gateway(dir.path(), &[]).await;
+    let metrics = format!("{}/metrics", s.base);
+    let client = reqwest::Client::new();
+    assert_eq!(client.get(&metrics).send().await.expect("answers").status(), 401, "no token");
+    let wrong = client.get(&metrics).bearer_auth("not-a-token");
+    assert_eq!(wrong.send().await.expect("answers").status(), 401, "a wrong token");
+    let rebound = client.get(&metrics).bearer_auth("token-of-bob-22").header("host", "evil.example");
+    assert_eq!(rebound.send().await.expect("answers").status(), 403, "a foreign Host");
+    let ok = client.get(&metrics).bearer_auth("token-of-bob-22").send().await.expect("answers");
+    assert_eq!(ok.status(), 200);
+}
+
+#[tokio::test]
+async fn sessions_are_capped_and_the_longest_idle_one_goes_first() {
+    let dir = tempfile::tempdir().expect("temp");
+    let s = two_principal_gateway(dir.path(), &["--max-sessions", "2"]).await;
+    let mut sessions = Vec::new();
+    for _ in 0..3 {
+        let opened = post(&s.url, &initialize()).bearer_auth("token-of-alice-1").send().await.expect("answers");
+        sessions.push(opened.headers()["mcp-session-id"].to_str().expect("ascii").to_owned());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let list = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list", "params": {}});
+    let status = |session: String| {
+        let request = post_json(&s.url, &list).bearer_auth("token-of-alice-1").header("mcp-session-id", session);
+        async move { request.send().await.expect("answers").status().as_u16() }
+    };
+    assert_eq!(status(sessions[0].clone()).await, 404, "the oldest session was ended");
+    assert_eq!(status(sessions[1].clone()).await, 200);
+    assert_eq!(status(sessions[2].clone()).await, 200);
 }
