@@ -236,6 +236,7 @@ impl Client {
             name: name.to_owned(),
             role: Role::Client,
             max_message_bytes: options.max_message_bytes,
+            max_in_flight: connection::DEFAULT_MAX_IN_FLIGHT,
             close_reason,
         };
         Self::start_with(name, options, move |handler| Ok(connection::start(reader, writer, handler, engine_options).0))

@@ -43,6 +43,7 @@ struct ServerInner {
     principal: Arc<str>,
     page_size: usize,
     max_message_bytes: usize,
+    max_in_flight: usize,
     /// Tells every connection that the tool list changed.
     list_changed: tokio::sync::broadcast::Sender<()>,
     /// Tells every connection that a resource changed (sent to those subscribed to it).
@@ -82,6 +83,14 @@ impl ServerBuilder {
         self
     }
 
+    /// Requests of one connection handled at once (default 256). Past it the server stops
+    /// reading that connection until answers are written: a client that sends without reading
+    /// stalls itself, not the server.
+    pub fn max_in_flight(mut self, max: usize) -> Self {
+        self.inner.max_in_flight = max.max(1);
+        self
+    }
+
     /// Hides tools from `tools/list` per caller. Calls are not affected: authorize them in the
     /// tools themselves or in a pipeline.
     pub fn tool_filter(mut self, filter: ToolFilter) -> Self {
@@ -116,6 +125,7 @@ impl Server {
                 principal: Arc::from("stdio"),
                 page_size: 100,
                 max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+                max_in_flight: connection::DEFAULT_MAX_IN_FLIGHT,
                 list_changed: tokio::sync::broadcast::channel(16).0,
                 resource_updates: tokio::sync::broadcast::channel(256).0,
                 tasks: crate::tasks::Tasks::default(),
@@ -153,6 +163,7 @@ impl Server {
             name: "client".to_owned(),
             role: Role::Server,
             max_message_bytes: self.inner.max_message_bytes,
+            max_in_flight: self.inner.max_in_flight,
             close_reason: None,
         };
         let mut changes = self.inner.list_changed.subscribe();
@@ -332,8 +343,16 @@ impl Handler for Connection {
                         cancel.cancelled().await;
                         tokio::time::sleep(CANCEL_GRACE).await;
                     };
+                    // A tool that panics fails this call only, as a tool error the model sees.
+                    let run = std::panic::AssertUnwindSafe(
+                        tool.call(arguments, cx.with_input(p.input_responses, p.request_state)),
+                    );
                     tokio::select! {
-                        r = tool.call(arguments, cx.with_input(p.input_responses, p.request_state)) => r,
+                        r = futures_util::FutureExt::catch_unwind(run) => r.unwrap_or_else(|panic| {
+                            let what = connection::panic_message(panic.as_ref());
+                            tracing::error!(tool = %p.name, panic = %what, "a tool panicked");
+                            Ok(CallToolResult::error(format!("the tool `{}` failed unexpectedly: {what}", p.name)))
+                        }),
                         () = stop => Ok(CallToolResult::error("cancelled")),
                     }
                 };

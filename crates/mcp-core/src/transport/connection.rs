@@ -26,6 +26,13 @@ use crate::protocol::{
 /// How long requests still being handled may take to answer once the input has ended.
 const DRAIN_GRACE: Duration = Duration::from_secs(10);
 
+/// Requests from the peer handled at once on one connection (default). Past it the reader
+/// waits: a peer that sends and never reads stalls itself instead of growing our memory.
+pub(crate) const DEFAULT_MAX_IN_FLIGHT: usize = 256;
+
+/// Lines queued for the writer at most.
+const OUT_QUEUE: usize = 1024;
+
 /// Which side of the connection this engine plays; it decides how bad input is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
@@ -52,6 +59,8 @@ pub(crate) struct Options {
     pub name: String,
     pub role: Role,
     pub max_message_bytes: usize,
+    /// Requests from the peer handled at once; the reader waits for a slot past it.
+    pub max_in_flight: usize,
     pub close_reason: Option<CloseReason>,
 }
 
@@ -106,7 +115,7 @@ where
     R: AsyncRead + Send + Unpin + 'static,
     W: AsyncWrite + Send + Unpin + 'static,
 {
-    let (out_tx, out_rx) = mpsc::channel::<Vec<u8>>(1024);
+    let (out_tx, out_rx) = mpsc::channel::<Vec<u8>>(OUT_QUEUE);
     let peer = Peer {
         inner: Arc::new(Inner {
             name: options.name.clone(),
@@ -157,6 +166,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
 ) {
     let mut lines = LineReader::new(BufReader::with_capacity(64 * 1024, reader), options.max_message_bytes);
     let mut handlers = JoinSet::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(options.max_in_flight.max(1)));
     loop {
         let frame = match lines.next().await {
             Ok(Some(frame)) => frame,
@@ -172,7 +182,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 let msg = format!("message of {len} bytes exceeds the limit of {} bytes", options.max_message_bytes);
                 tracing::warn!(peer = %options.name, "{msg}");
                 if options.role == Role::Server {
-                    peer.send_message(&Message::Response(Response::error(None, ErrorObject::invalid_request(msg))));
+                    peer.answer(&Message::Response(Response::error(None, ErrorObject::invalid_request(msg)))).await;
                 }
                 continue;
             }
@@ -184,12 +194,18 @@ async fn read_loop<R: AsyncRead + Unpin>(
             Err(rejected) => {
                 tracing::warn!(peer = %options.name, error = %rejected.error, "malformed message");
                 if options.role == Role::Server {
-                    peer.send_message(&Message::Response(Response::error(rejected.id, rejected.error)));
+                    peer.answer(&Message::Response(Response::error(rejected.id, rejected.error))).await;
                 }
             }
             Ok(message) => {
                 if let Some(work) = peer.receive(message, &handler) {
-                    handlers.spawn(work);
+                    // Wait for a slot: the answer of each request holds one until it is queued
+                    // for writing, so a peer that never reads stops being read from.
+                    let Ok(slot) = slots.clone().acquire_owned().await else { break };
+                    handlers.spawn(async move {
+                        work.await;
+                        drop(slot);
+                    });
                 }
             }
         }
@@ -219,12 +235,19 @@ async fn read_loop<R: AsyncRead + Unpin>(
 }
 
 async fn handle_request(peer: Peer, handler: Arc<dyn Handler>, request: Request, cancel: CancellationToken) {
+    use futures_util::FutureExt as _;
     let id = request.id.clone();
     let method = request.method.clone();
     let tool = tool_name(&request);
     let span = tracing::info_span!("mcp.request", peer = %peer.inner.name, %method, tool, outcome = tracing::field::Empty, duration_ms = tracing::field::Empty);
     let started = Instant::now();
-    let outcome = handler.request(peer.clone(), request, cancel.clone()).instrument(span.clone()).await;
+    let work = handler.request(peer.clone(), request, cancel.clone()).instrument(span.clone());
+    // A handler that panics answers -32603 and the connection goes on serving.
+    let outcome = std::panic::AssertUnwindSafe(work).catch_unwind().await.unwrap_or_else(|panic| {
+        let what = panic_message(panic.as_ref());
+        tracing::error!(peer = %peer.inner.name, %method, panic = %what, "a request handler panicked");
+        Err(ErrorObject::internal(format!("internal error while handling {method}: {what}")))
+    });
     span.record("duration_ms", started.elapsed().as_secs_f64() * 1000.0);
     span.record("outcome", if outcome.is_ok() { "ok" } else { "error" });
     peer.inner.state().in_flight.remove(&id);
@@ -236,7 +259,16 @@ async fn handle_request(peer: Peer, handler: Arc<dyn Handler>, request: Request,
         Ok(result) => Response::result(id, result),
         Err(error) => Response::error(Some(id), error),
     };
-    peer.send_message(&Message::Response(response));
+    peer.answer(&Message::Response(response)).await;
+}
+
+/// The text a panic carried, if it is text.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
 fn tool_name(request: &Request) -> Option<String> {
@@ -280,7 +312,8 @@ impl Peer {
         &self,
         message: Message,
         handler: &Arc<dyn Handler>,
-    ) -> Option<impl Future<Output = ()> + Send + 'static> {
+    ) -> Option<futures_util::future::BoxFuture<'static, ()>> {
+        use futures_util::FutureExt as _;
         match message {
             Message::Response(response) => {
                 self.complete(response);
@@ -307,10 +340,11 @@ impl Peer {
                 };
                 if duplicate {
                     let err = ErrorObject::invalid_request(format!("request id {} is already in use", request.id));
-                    self.send_message(&Message::Response(Response::error(Some(request.id), err)));
-                    return None;
+                    let peer = self.clone();
+                    let refusal = Message::Response(Response::error(Some(request.id), err));
+                    return Some(async move { peer.answer(&refusal).await }.boxed());
                 }
-                Some(handle_request(self.clone(), handler.clone(), request, cancel))
+                Some(handle_request(self.clone(), handler.clone(), request, cancel).boxed())
             }
         }
     }
@@ -387,15 +421,10 @@ impl Peer {
         let _ = self.inner.out.try_send(bytes);
     }
 
-    fn send_message(&self, message: &Message) {
-        // Responses must not be lost to a momentarily full queue, so wait for room off-task.
-        let bytes = message.to_bytes();
-        if let Err(mpsc::error::TrySendError::Full(bytes)) = self.inner.out.try_send(bytes) {
-            let out = self.inner.out.clone();
-            tokio::spawn(async move {
-                let _ = out.send(bytes).await;
-            });
-        }
+    /// Queues an answer for writing, waiting for room: whoever answers holds its request's
+    /// slot until then, which is what bounds a connection whose peer does not read.
+    async fn answer(&self, message: &Message) {
+        let _ = self.inner.out.send(message.to_bytes()).await;
     }
 
     /// A peer with no reader of its own: what it sends goes to `out`, and responses to its

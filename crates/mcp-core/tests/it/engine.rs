@@ -518,3 +518,71 @@ async fn handshake_era_lists_only_object_schemas_and_object_structured_content()
     let result = modern.call_tool("anything", JsonObject::new()).await.expect("calls");
     assert_eq!(result.structured_content, Some(json!(["a", "b"])));
 }
+
+#[tokio::test]
+async fn a_tool_that_panics_fails_its_call_and_the_connection_keeps_serving() {
+    let mut registry = Registry::new();
+    registry.tool(tool("explode", "panics", |_: Nothing, _cx: ToolContext| async move {
+        if true {
+            panic!("boom at step 3");
+        }
+        Ok::<_, ToolError>(String::new())
+    }));
+    registry.tool(tool("fine", "answers", |_: Nothing, _cx: ToolContext| async move {
+        Ok::<_, ToolError>(String::from("still here"))
+    }));
+    let server = Server::builder(Implementation::new("panicky", "1.0"), registry).build();
+    let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+    let (server_read, server_write) = tokio::io::split(server_io);
+    tokio::spawn(async move { server.serve(server_read, server_write).await });
+    let (client_read, client_write) = tokio::io::split(client_io);
+    let client = Client::connect("test", client_read, client_write, ClientOptions::default()).await.expect("connects");
+    let result = client.call_tool("explode", JsonObject::new()).await.expect("an answer, not a lost request");
+    assert!(result.is_error());
+    assert_eq!(result.text_content(), "the tool `explode` failed unexpectedly: boom at step 3");
+    let after = client.call_tool("fine", JsonObject::new()).await.expect("still serving");
+    assert_eq!(after.text_content(), "still here");
+}
+
+#[tokio::test]
+async fn a_peer_that_sends_and_never_reads_is_no_longer_read_from() {
+    let server =
+        Server::builder(Implementation::new("bounded", "1.0"), registry(Arc::default())).max_in_flight(8).build();
+    let (client_io, server_io) = tokio::io::duplex(16 * 1024);
+    let (server_read, server_write) = tokio::io::split(server_io);
+    tokio::spawn(async move { server.serve(server_read, server_write).await });
+    let (client_read, mut client_write) = tokio::io::split(client_io);
+    // 20,000 pipelined requests (about 1.5 MB, with answers about 30 times larger): without
+    // backpressure the server would read them all and hold every answer in memory.
+    const REQUESTS: usize = 20_000;
+    let mut lines = Vec::new();
+    lines.extend_from_slice(
+        br#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#,
+    );
+    lines.push(b'\n');
+    for id in 1..=REQUESTS {
+        lines.extend_from_slice(format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/list"}}"#).as_bytes());
+        lines.push(b'\n');
+    }
+    let writer = tokio::spawn(async move {
+        client_write.write_all(&lines).await.expect("writes");
+        client_write
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!writer.is_finished(), "the server must stop reading a peer that does not read its answers");
+
+    // Once the peer reads, every request is answered, in full.
+    let mut reader = BufReader::new(client_read).lines();
+    let mut answered = 0;
+    while answered <= REQUESTS {
+        let line = tokio::time::timeout(Duration::from_secs(30), reader.next_line())
+            .await
+            .expect("answers keep coming")
+            .expect("reads")
+            .expect("a line");
+        let answer: Value = serde_json::from_str(&line).expect("JSON");
+        assert!(answer.get("result").is_some(), "{answer}");
+        answered += 1;
+    }
+    let _writer = writer.await.expect("the writer finishes once answers are read");
+}
