@@ -7,5 +7,7 @@ mod cli;
 mod gateway;
 mod http;
 mod python_clients;
+mod real_clients;
 mod real_servers;
+mod schemas;
 mod support;

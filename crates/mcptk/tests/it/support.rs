@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use mcp_core::config::StdioServer;
+use serde_json::{Value, json};
 
 /// The workspace root.
 pub fn root() -> PathBuf {
@@ -60,4 +61,372 @@ pub fn run_python_client(python: PathBuf, script: &str) -> serde_json::Value {
     assert!(output.status.success(), "{script} failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}", output.status);
     serde_json::from_str(stdout.trim())
         .unwrap_or_else(|e| panic!("{script} printed no JSON ({e}):\n{stdout}\n{stderr}"))
+}
+
+/// The text of the file every scratch directory holds.
+pub const HELLO: &str = "hello from mcptk\n";
+
+/// A directory for one `mcptk serve` under test: it runs there with `HOME` pointing there too, so
+/// nothing is read from or written to the real home. Holds `hello.txt` and the SQLite database
+/// `shop.db` (table `items`: tea 2.5, cake 4.0).
+pub struct Scratch {
+    _dir: tempfile::TempDir,
+    /// The directory, canonical (the filesystem server reports canonical paths).
+    pub path: PathBuf,
+}
+
+impl Scratch {
+    pub fn new() -> Scratch {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().canonicalize().expect("canonical temp dir");
+        std::fs::write(path.join("hello.txt"), HELLO).expect("writes hello.txt");
+        let url = format!("sqlite:{}", path.join("shop.db").display());
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        runtime.block_on(async {
+            let options: sqlx::sqlite::SqliteConnectOptions = url.parse().expect("sqlite url");
+            let pool = sqlx::SqlitePool::connect_with(options.create_if_missing(true)).await.expect("creates shop.db");
+            sqlx::raw_sql(
+                "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, price REAL NOT NULL);
+                 INSERT INTO items (id, name, price) VALUES (1, 'tea', 2.5), (2, 'cake', 4.0);",
+            )
+            .execute(&pool)
+            .await
+            .expect("fills shop.db");
+            pool.close().await;
+        });
+        Scratch { _dir: dir, path }
+    }
+
+    /// A path inside, as a string.
+    pub fn join(&self, relative: &str) -> String {
+        self.path.join(relative).display().to_string()
+    }
+
+    /// `command` set up to run here: working directory, `HOME`, and no gateway config from the
+    /// environment (the default gateway must run on its embedded defaults).
+    pub fn confine<'c>(&self, command: &'c mut Command) -> &'c mut Command {
+        command.current_dir(&self.path).env("HOME", &self.path).env_remove("MCPTK_CONFIG").env_remove("MCPTK_LOG")
+    }
+}
+
+/// A tool call the interop tests make, and what its result must hold.
+#[derive(Clone)]
+pub struct PlannedCall {
+    pub tool: &'static str,
+    pub arguments: Value,
+    /// Text the result's text content must contain.
+    pub text: String,
+    /// Members the structured content must have, with these values (others may be present).
+    pub structured: Option<Value>,
+}
+
+impl PlannedCall {
+    fn new(tool: &'static str, arguments: Value, text: impl Into<String>) -> PlannedCall {
+        PlannedCall { tool, arguments, text: text.into(), structured: None }
+    }
+
+    fn structured(mut self, members: Value) -> PlannedCall {
+        self.structured = Some(members);
+        self
+    }
+
+    /// Checks one call's result as a client reported it: its text and structured content.
+    /// `Err` says what differs.
+    pub fn check(&self, is_error: bool, text: &str, structured: &Value) -> Result<(), String> {
+        let tool = self.tool;
+        if is_error {
+            return Err(format!("{tool}: an error result: {text}"));
+        }
+        if !text.contains(&self.text) {
+            return Err(format!("{tool}: the text {text:?} does not contain {:?}", self.text));
+        }
+        if let Some(Value::Object(members)) = &self.structured {
+            for (key, want) in members {
+                if structured.get(key) != Some(want) {
+                    return Err(format!("{tool}: structured content {structured} has no `{key}`: {want}"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One way users run `mcptk serve`, with the tools it must list and the calls the interop tests
+/// make (one at least of each native server it serves).
+pub struct Served {
+    pub name: &'static str,
+    /// Arguments after `mcptk`.
+    pub args: Vec<String>,
+    /// Names it must list (among others).
+    pub lists: Vec<&'static str>,
+    pub calls: Vec<PlannedCall>,
+}
+
+impl Served {
+    /// Every way of serving the interop tests cover, by name.
+    pub const NAMES: [&'static str; 5] = ["gateway", "builtin", "fs", "shell", "sql"];
+
+    /// `name` (one of [`Served::NAMES`]) serving from `scratch`.
+    pub fn new(name: &str, scratch: &Scratch) -> Served {
+        let hello = scratch.join("hello.txt");
+        let strings = |args: &[&str]| args.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let cat = || json!({"command": ["cat", "hello.txt"]});
+        let shell_result = json!({"exitCode": 0, "stdout": HELLO});
+        match name {
+            // The default gateway on its embedded defaults: fs rooted here, read-only shell.
+            "gateway" => Served {
+                name: "gateway",
+                args: strings(&["serve"]),
+                lists: vec![
+                    "gateway__check_access",
+                    "gateway__log_event",
+                    "fs__read_text_file",
+                    "fs__list_allowed_directories",
+                    "shell__shell_execute",
+                    "shell__execute",
+                ],
+                calls: vec![
+                    PlannedCall::new("fs__read_text_file", json!({"path": hello}), HELLO.trim_end()),
+                    PlannedCall::new("shell__shell_execute", cat(), HELLO.trim_end()).structured(shell_result),
+                    PlannedCall::new(
+                        "gateway__check_access",
+                        json!({"resource": "fs__read_text_file", "action": "call"}),
+                        "allowed",
+                    )
+                    .structured(json!({"allowed": true, "rule": "default"})),
+                    PlannedCall::new(
+                        "gateway__log_event",
+                        json!({"action": "interop.check"}),
+                        "recorded as audit record",
+                    ),
+                ],
+            },
+            "builtin" => Served {
+                name: "builtin",
+                args: strings(&["serve", "builtin"]),
+                lists: vec!["echo", "add", "slow"],
+                calls: vec![
+                    PlannedCall::new("echo", json!({"text": "héllo, interop"}), "héllo, interop"),
+                    PlannedCall::new("add", json!({"a": 2, "b": 40}), "42").structured(json!({"sum": 42})),
+                ],
+            },
+            "fs" => Served {
+                name: "fs",
+                args: vec!["serve".into(), "fs".into(), scratch.path.display().to_string()],
+                lists: vec!["read_text_file", "list_directory", "list_allowed_directories", "write_file"],
+                calls: vec![
+                    PlannedCall::new("read_text_file", json!({"path": hello}), HELLO.trim_end()),
+                    PlannedCall::new("list_directory", json!({"path": scratch.join("")}), "[FILE] hello.txt"),
+                ],
+            },
+            "shell" => Served {
+                name: "shell",
+                args: vec![
+                    "serve".into(),
+                    "shell".into(),
+                    "--allow".into(),
+                    "ls,cat".into(),
+                    "--root".into(),
+                    scratch.path.display().to_string(),
+                ],
+                lists: vec!["shell_execute", "execute"],
+                calls: vec![
+                    PlannedCall::new("shell_execute", cat(), HELLO.trim_end()).structured(shell_result),
+                    PlannedCall::new("execute", json!({"command": "ls"}), "shop.db"),
+                ],
+            },
+            "sql" => Served {
+                name: "sql",
+                args: vec!["serve".into(), "sql".into(), format!("sqlite:{}", scratch.join("shop.db"))],
+                lists: vec!["read_query", "query", "list_tables", "describe_table"],
+                calls: vec![
+                    PlannedCall::new(
+                        "read_query",
+                        json!({"query": "SELECT name, price FROM items ORDER BY id"}),
+                        "tea",
+                    ),
+                    PlannedCall::new("list_tables", json!({}), "items")
+                        .structured(json!({"rows": [["main", "items", "table"]]})),
+                ],
+            },
+            other => panic!("no served configuration named {other}"),
+        }
+    }
+
+    /// The plan handed to a client script: `{"calls": [{"name", "arguments"}]}`.
+    pub fn plan(&self) -> Value {
+        let calls: Vec<Value> = self.calls.iter().map(|c| json!({"name": c.tool, "arguments": c.arguments})).collect();
+        json!({ "calls": calls })
+    }
+}
+
+/// The revisions of the `initialize` handshake era that `mcptk serve` speaks, oldest first.
+pub const HANDSHAKE_REVISIONS: [&str; 3] = ["2025-03-26", "2025-06-18", "2025-11-25"];
+/// The stateless revision: `server/discover`, and `_meta` on every request.
+pub const MODERN_REVISION: &str = "2026-07-28";
+
+/// `mcptk` driven over stdio with raw JSON-RPC lines in one protocol revision, as a client of
+/// that revision would: nothing of our own client in between.
+pub struct Wire {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    lines: std::sync::mpsc::Receiver<String>,
+    next_id: u64,
+    revision: &'static str,
+}
+
+impl Wire {
+    /// Starts `mcptk` with `served`'s arguments in `scratch` and opens the session in
+    /// `revision`: `initialize` then `notifications/initialized`, or `server/discover` in
+    /// the modern era. Returns the wire and the answer to the opening request.
+    pub fn open(served: &Served, scratch: &Scratch, revision: &'static str) -> (Wire, Value) {
+        use std::io::BufRead as _;
+        use std::process::Stdio;
+
+        let mut command = Command::new(mcptk());
+        scratch.confine(command.args(&served.args)).stdin(Stdio::piped()).stdout(Stdio::piped());
+        let mut child = command.spawn().expect("mcptk starts");
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut wire = Wire { child, stdin, lines, next_id: 0, revision };
+        let opened = if revision == MODERN_REVISION {
+            wire.request("server/discover", json!({}))
+        } else {
+            let opened = wire.request(
+                "initialize",
+                json!({
+                    "protocolVersion": revision,
+                    "capabilities": {},
+                    "clientInfo": {"name": "mcptk-wire-tests", "version": "1.0.0"},
+                }),
+            );
+            wire.notify("notifications/initialized");
+            opened
+        };
+        let opened = opened.unwrap_or_else(|e| panic!("{} in {revision}: the session did not open: {e}", served.name));
+        (wire, opened)
+    }
+
+    /// Sends a request and waits for its answer: the result, or the JSON-RPC error object.
+    /// In the modern era the request carries the revision, client info and capabilities in
+    /// `_meta`. Notifications that arrive meanwhile are skipped; requests from the server are
+    /// refused with -32601 (this client declares no capabilities).
+    pub fn request(&mut self, method: &str, mut params: Value) -> Result<Value, Value> {
+        self.next_id += 1;
+        let id = self.next_id;
+        if self.revision == MODERN_REVISION {
+            params["_meta"] = json!({
+                "io.modelcontextprotocol/protocolVersion": MODERN_REVISION,
+                "io.modelcontextprotocol/clientInfo": {"name": "mcptk-wire-tests", "version": "1.0.0"},
+                "io.modelcontextprotocol/clientCapabilities": {},
+            });
+        }
+        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(std::time::Duration::from_secs(60))
+                .unwrap_or_else(|e| panic!("no answer to {method} in {}: {e}", self.revision));
+            let message: Value =
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON on stdout ({e}): {line}"));
+            if message.get("method").is_some() {
+                if let Some(request_id) = message.get("id") {
+                    let refusal = json!({"code": -32601, "message": "this client serves no requests"});
+                    self.send(&json!({"jsonrpc": "2.0", "id": request_id, "error": refusal}));
+                }
+                continue;
+            }
+            if message["id"] != json!(id) {
+                panic!("an answer to an unknown request while waiting for {method} (id {id}): {line}");
+            }
+            return match (message.get("result"), message.get("error")) {
+                (Some(result), None) => Ok(result.clone()),
+                (None, Some(error)) => Err(error.clone()),
+                _ => panic!("neither a result nor an error: {line}"),
+            };
+        }
+    }
+
+    /// Every page of a list method: the results, in order.
+    pub fn pages(&mut self, method: &str) -> Vec<Value> {
+        let mut pages = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let params = match &cursor {
+                Some(c) => json!({"cursor": c}),
+                None => json!({}),
+            };
+            let page = self.request(method, params).unwrap_or_else(|e| panic!("{method} in {}: {e}", self.revision));
+            cursor = page.get("nextCursor").and_then(Value::as_str).map(str::to_owned);
+            pages.push(page);
+            if cursor.is_none() {
+                return pages;
+            }
+            assert!(pages.len() < 100, "{method} in {}: more than 100 pages", self.revision);
+        }
+    }
+
+    fn notify(&mut self, method: &str) {
+        self.send(&json!({"jsonrpc": "2.0", "method": method}));
+    }
+
+    fn send(&mut self, message: &Value) {
+        use std::io::Write as _;
+        writeln!(self.stdin, "{message}").and_then(|()| self.stdin.flush()).expect("mcptk reads its stdin");
+    }
+}
+
+impl Drop for Wire {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `command` to its end, within `limit`: its exit status (`None` when it was killed for
+/// running longer), stdout and stderr.
+pub fn run_within(
+    command: &mut Command,
+    limit: std::time::Duration,
+) -> (Option<std::process::ExitStatus>, String, String) {
+    use std::io::Read as _;
+    use std::process::Stdio;
+
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+    let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("piped stdout")));
+    let stderr = drain(Box::new(child.stderr.take().expect("piped stderr")));
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        match child.try_wait().expect("waits for the child") {
+            Some(status) => break Some(status),
+            None if std::time::Instant::now() > deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            None => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    };
+    (status, stdout.join().unwrap_or_default(), stderr.join().unwrap_or_default())
 }

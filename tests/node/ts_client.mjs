@@ -1,0 +1,68 @@
+// Runs a small plan against a stdio MCP server with the official TypeScript SDK 1.x (the client
+// Claude Desktop, Cursor and VS Code embed): list every tool (all pages), then call the planned
+// tools, and print one JSON object with what the client saw.
+//
+// Usage: node ts_client.mjs PLAN COMMAND [ARGS...]
+// PLAN is JSON: {"calls": [{"name": "echo", "arguments": {"text": "hi"}}]}.
+//
+// Prints {"client", "protocol_version", "server_name", "tools": [names], "calls": [{"name",
+// "is_error", "text", "structured"}], "errors": ["step: message"]}. The SDK checks every result
+// with its own schemas (and structured content against the tool's outputSchema); a step it
+// refuses is reported in `errors` and the plan goes on.
+
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+
+const [planText, command, ...args] = process.argv.slice(2);
+const plan = JSON.parse(planText);
+const out = { client: "ts-sdk-1", protocol_version: null, server_name: null, tools: null, calls: [], errors: [] };
+
+async function step(name, action) {
+  try {
+    return await action();
+  } catch (error) {
+    out.errors.push(`${name}: ${error instanceof Error ? error.message : String(error)}`);
+    return undefined;
+  }
+}
+
+const transport = new StdioClientTransport({ command, args, stderr: "inherit" });
+// The SDK hands the negotiated version to transports that want it (HTTP puts it in a header).
+transport.setProtocolVersion = (version) => {
+  out.protocol_version = version;
+};
+const client = new Client({ name: "mcptk-tests", version: "1.0.0" });
+
+await step("connect", () => client.connect(transport));
+if (out.errors.length === 0) {
+  out.server_name = client.getServerVersion()?.name ?? null;
+  out.tools = await step("tools/list", async () => {
+    const names = [];
+    let cursor;
+    for (let page = 0; page < 100; page++) {
+      const result = await client.listTools(cursor === undefined ? {} : { cursor });
+      names.push(...result.tools.map((t) => t.name));
+      cursor = result.nextCursor;
+      if (!cursor) return names;
+    }
+    throw new Error("more than 100 pages of tools");
+  });
+  for (const call of plan.calls ?? []) {
+    const result = await step(`tools/call ${call.name}`, () =>
+      client.callTool({ name: call.name, arguments: call.arguments ?? {} }),
+    );
+    if (result !== undefined) {
+      out.calls.push({
+        name: call.name,
+        is_error: result.isError === true,
+        text: (result.content ?? [])
+          .filter((c) => c.type === "text")
+          .map((c) => c.text)
+          .join("\n"),
+        structured: result.structuredContent ?? null,
+      });
+    }
+  }
+  await step("close", () => client.close());
+}
+process.stdout.write(JSON.stringify(out) + "\n");
