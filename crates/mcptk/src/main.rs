@@ -156,10 +156,14 @@ enum NativeServer {
     /// The built-in protocol demo tools: `echo`, `add`, `slow` (progress), a resource, a prompt.
     Builtin,
     /// The filesystem tools, confined to DIRS: a drop-in for `npx @modelcontextprotocol/server-filesystem DIRS...`.
-    /// A client that provides roots replaces DIRS with its roots; without DIRS, roots are required.
+    /// Without DIRS, the client's roots are the allowed directories (a client without roots gets
+    /// an error); with DIRS, a client's roots never widen them (see --client-roots).
     Fs {
         /// Allowed directories.
         dirs: Vec<PathBuf>,
+        /// Let each client's roots narrow DIRS to where both agree (never widen them).
+        #[arg(long)]
+        client_roots: bool,
         /// Largest file read whole, in bytes.
         #[arg(long, default_value_t = 10 * 1024 * 1024)]
         max_read_bytes: u64,
@@ -214,12 +218,17 @@ impl NativeServer {
     async fn registry(self) -> anyhow::Result<(Registry, &'static str)> {
         match self {
             NativeServer::Builtin => Ok((Registry::linked(), "mcptk")),
-            NativeServer::Fs { dirs, max_read_bytes } => {
+            NativeServer::Fs { dirs, client_roots, max_read_bytes } => {
                 let limits = mcp_fs::native::Limits { max_read_bytes, ..Default::default() };
                 let server = if dirs.is_empty() {
                     mcp_fs::native::FsServer::from_client_roots(limits)
                 } else {
-                    mcp_fs::native::FsServer::open(&dirs, limits)?
+                    let client_roots = if client_roots {
+                        mcp_fs::native::ClientRoots::Narrow
+                    } else {
+                        mcp_fs::native::ClientRoots::Ignore
+                    };
+                    mcp_fs::native::FsServer::open_with(&dirs, client_roots, limits)?
                 };
                 Ok((server.registry(), "mcptk-fs"))
             }

@@ -37,39 +37,59 @@ pub struct FsServer {
     fs: Arc<Source>,
 }
 
-/// Where the allowed directories come from: the command line, or the client's roots.
+/// What a client's roots (`roots/list`) may do to the allowed directories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientRoots {
+    /// They are not asked for: the configured directories are the allowed ones (the default).
+    #[default]
+    Ignore,
+    /// They narrow the configured directories (the intersection), never widen them: a client
+    /// root inside an allowed directory is kept, an allowed directory inside a client root is
+    /// kept, and anything else is dropped.
+    Narrow,
+}
+
+/// Where the allowed directories come from: the operator, narrowed by the client's roots when
+/// enabled, or (with none configured) the client's roots alone.
 #[derive(Debug)]
 struct Source {
     configured: Option<Arc<Fs>>,
+    client_roots: ClientRoots,
     limits: Limits,
     /// The last roots a client gave, and the filesystem opened on them.
     from_client: std::sync::Mutex<Option<(Vec<std::path::PathBuf>, Arc<Fs>)>>,
 }
 
 impl Source {
-    /// The filesystem for this call: the client's roots when it offers them (as the reference
-    /// server does), else the configured directories.
+    /// The filesystem for this call.
     async fn resolve(&self, cx: &ToolContext) -> Result<Arc<Fs>, ToolError> {
-        if cx.client_capabilities().is_some_and(|c| c.roots.is_some()) {
+        let asks = match (&self.configured, self.client_roots) {
+            (Some(_), ClientRoots::Ignore) => false,
+            _ => cx.client_capabilities().is_some_and(|c| c.roots.is_some()),
+        };
+        if asks {
             let answer = cx.request_client("roots/list", Default::default(), std::time::Duration::from_secs(10)).await;
-            let roots: Vec<std::path::PathBuf> = answer
+            let declared: Vec<std::path::PathBuf> = answer
                 .ok()
                 .and_then(|v| v.get("roots").and_then(serde_json::Value::as_array).cloned())
                 .unwrap_or_default()
                 .iter()
                 .filter_map(|r| r.get("uri").and_then(serde_json::Value::as_str))
-                .filter_map(|uri| uri.strip_prefix("file://"))
-                .map(std::path::PathBuf::from)
+                .filter_map(file_uri_path)
                 .collect();
-            if !roots.is_empty() {
+            if !declared.is_empty() {
                 let mut cache = self.from_client.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 if let Some((seen, fs)) = cache.as_ref() {
-                    if *seen == roots {
+                    if *seen == declared {
                         return Ok(fs.clone());
                     }
                 }
-                let fs = Arc::new(Fs { roots: Roots::open(&roots)?, limits: self.limits.clone() });
-                *cache = Some((roots, fs.clone()));
+                let allowed = match &self.configured {
+                    Some(configured) => narrow(&configured.roots.paths().collect::<Vec<_>>(), &declared)?,
+                    None => declared.clone(),
+                };
+                let fs = Arc::new(Fs { roots: Roots::open(&allowed)?, limits: self.limits.clone() });
+                *cache = Some((declared, fs.clone()));
                 return Ok(fs);
             }
         }
@@ -81,19 +101,91 @@ impl Source {
     }
 }
 
+/// The path of a `file://` URI (percent-decoded), or `None` for any other URI.
+fn file_uri_path(uri: &str) -> Option<std::path::PathBuf> {
+    let rest = uri.strip_prefix("file://")?;
+    // `file://localhost/path` and `file:///path` name the same local file.
+    let rest = rest.strip_prefix("localhost").unwrap_or(rest);
+    let bytes = rest.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?;
+            decoded.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            decoded.push(bytes[i]);
+            i += 1;
+        }
+    }
+    use std::os::unix::ffi::OsStringExt as _;
+    Some(std::path::PathBuf::from(std::ffi::OsString::from_vec(decoded)))
+}
+
+/// The directories both the operator (`configured`, canonical) and the client (`declared`)
+/// allow: the deeper of each overlapping pair, compared by whole components after resolving
+/// symlinks. None overlapping is an error: the client asked for less than nothing.
+fn narrow(configured: &[&Path], declared: &[std::path::PathBuf]) -> Result<Vec<std::path::PathBuf>, ToolError> {
+    let mut kept: Vec<std::path::PathBuf> = Vec::new();
+    for root in declared {
+        // A root that does not exist allows nothing.
+        let Ok(root) = root.canonicalize() else { continue };
+        for &allowed in configured {
+            let deeper = if root.starts_with(allowed) {
+                root.clone()
+            } else if allowed.starts_with(&root) {
+                allowed.to_path_buf()
+            } else {
+                continue;
+            };
+            if !kept.contains(&deeper) {
+                kept.push(deeper);
+            }
+        }
+    }
+    if kept.is_empty() {
+        let shown: Vec<String> = declared.iter().map(|p| p.display().to_string()).collect();
+        return Err(ToolError::msg(format!(
+            "access denied: the client's roots ({}) lie outside the allowed directories",
+            shown.join(", ")
+        )));
+    }
+    Ok(kept)
+}
+
 impl FsServer {
-    /// Allows `dirs` (each must exist and be a directory).
+    /// Allows `dirs` (each must exist and be a directory); a client's roots are not asked for.
     pub fn open<P: AsRef<Path>>(dirs: impl IntoIterator<Item = P>, limits: Limits) -> crate::Result<Self> {
+        Self::open_with(dirs, ClientRoots::Ignore, limits)
+    }
+
+    /// Allows `dirs`, narrowed by each client's roots when `client_roots` says so.
+    pub fn open_with<P: AsRef<Path>>(
+        dirs: impl IntoIterator<Item = P>,
+        client_roots: ClientRoots,
+        limits: Limits,
+    ) -> crate::Result<Self> {
         let fs = Arc::new(Fs { roots: Roots::open(dirs)?, limits: limits.clone() });
-        Ok(Self { fs: Arc::new(Source { configured: Some(fs), limits, from_client: Default::default() }) })
+        Ok(Self {
+            fs: Arc::new(Source { configured: Some(fs), client_roots, limits, from_client: Default::default() }),
+        })
     }
 
-    /// A server whose allowed directories are the roots each client provides (none otherwise).
+    /// A server whose allowed directories are the roots each client provides (none otherwise):
+    /// for an operator who configured no directory and leaves the choice to the client.
     pub fn from_client_roots(limits: Limits) -> Self {
-        Self { fs: Arc::new(Source { configured: None, limits, from_client: Default::default() }) }
+        Self {
+            fs: Arc::new(Source {
+                configured: None,
+                client_roots: ClientRoots::Narrow,
+                limits,
+                from_client: Default::default(),
+            }),
+        }
     }
 
-    /// The canonical allowed directories given at start (the client's roots may replace them).
+    /// The canonical allowed directories given at start (a client's roots may only narrow them).
     pub fn allowed(&self) -> Vec<std::path::PathBuf> {
         self.fs.configured.iter().flat_map(|fs| fs.roots.paths().map(Path::to_path_buf)).collect()
     }

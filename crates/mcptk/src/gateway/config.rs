@@ -193,6 +193,10 @@ pub struct NativeSqlGenerate {
 pub struct NativeFs {
     /// Allowed directories.
     pub roots: Vec<PathBuf>,
+    /// Let each client's roots narrow `roots` to where both agree (default false: a client's
+    /// roots are ignored). They never widen what is configured.
+    #[serde(default)]
+    pub client_roots: bool,
 }
 
 /// The native shell server.
@@ -372,7 +376,7 @@ impl GatewayConfig {
     pub fn embedded(cwd: PathBuf) -> GatewayConfig {
         GatewayConfig {
             native: NativeConfig {
-                fs: Some(NativeFs { roots: vec![cwd.clone()] }),
+                fs: Some(NativeFs { roots: vec![cwd.clone()], client_roots: false }),
                 shell: Some(NativeShell {
                     allow: ["ls", "cat", "head", "tail", "wc", "grep", "stat", "du", "pwd"].map(str::to_owned).to_vec(),
                     allow_interpreters: Vec::new(),

@@ -137,7 +137,17 @@ impl Gateway {
         if let Some(fs) = &config.native.fs {
             local.insert(
                 "fs".to_owned(),
-                mcp_fs::native::FsServer::open(&fs.roots, Default::default())?.registry().tools,
+                mcp_fs::native::FsServer::open_with(
+                    &fs.roots,
+                    if fs.client_roots {
+                        mcp_fs::native::ClientRoots::Narrow
+                    } else {
+                        mcp_fs::native::ClientRoots::Ignore
+                    },
+                    Default::default(),
+                )?
+                .registry()
+                .tools,
             );
         }
         if let Some(sh) = &config.native.shell {

@@ -313,3 +313,74 @@ async fn serve_fs_takes_its_directories_from_the_clients_roots() {
         refused.text_content()
     );
 }
+
+#[derive(Debug)]
+struct DeclaredRoots(Vec<std::path::PathBuf>);
+
+#[async_trait::async_trait]
+impl mcp_core::InputHandler for DeclaredRoots {
+    async fn roots(&self) -> Result<serde_json::Value, mcp_core::protocol::ErrorObject> {
+        let roots: Vec<serde_json::Value> =
+            self.0.iter().map(|p| serde_json::json!({"uri": format!("file://{}", p.display())})).collect();
+        Ok(serde_json::json!({ "roots": roots }))
+    }
+}
+
+/// Starts `args` as a stdio server for a client that declares `roots`, and returns what the
+/// server then allows (`list_allowed_directories`, one path per line) and the client.
+async fn allowed_with_roots(
+    args: &[&str],
+    cwd: &std::path::Path,
+    roots: &[std::path::PathBuf],
+) -> (Vec<String>, mcp_core::Client) {
+    // Roots are asked for in the handshake era (the stateless era has no server-to-client requests).
+    let options = mcp_core::ClientOptions {
+        era: mcp_core::EraPreference::Handshake,
+        capabilities: mcp_core::protocol::ClientCapabilities { roots: Some(Default::default()), ..Default::default() },
+        input: Some(std::sync::Arc::new(DeclaredRoots(roots.to_vec()))),
+        ..Default::default()
+    };
+    let mut server = mcp_core::config::StdioServer::new(mcptk(), args.iter().copied());
+    server.cwd = Some(cwd.to_path_buf());
+    let client = mcp_core::Client::spawn("fs", &server, options).await.expect("starts");
+    let tool = if args.len() == 1 { "fs__list_allowed_directories" } else { "list_allowed_directories" };
+    let listed = client.call_tool(tool, Default::default()).await.expect("result");
+    let text = listed.text_content();
+    let lines = text.lines().skip_while(|l| !l.starts_with('/')).map(str::to_owned).collect();
+    (lines, client)
+}
+
+#[tokio::test]
+async fn a_clients_roots_never_widen_the_configured_directories() {
+    let dir = tempfile::tempdir().expect("temp");
+    let base = dir.path().canonicalize().expect("canonical");
+    let allowed = base.join("allowed");
+    let sub = allowed.join("sub");
+    std::fs::create_dir_all(&sub).expect("mkdir");
+    std::fs::create_dir_all(base.join("elsewhere")).expect("mkdir");
+    std::fs::write(allowed.join("top.txt"), "top\n").expect("write");
+    let shown = |p: &std::path::Path| vec![p.display().to_string()];
+    let root = std::path::PathBuf::from("/");
+    let allowed_arg = allowed.display().to_string();
+
+    // Without --client-roots, declared roots are ignored, "/" included.
+    let (listed, _) = allowed_with_roots(&["serve", "fs", &allowed_arg], &base, &[root.clone()]).await;
+    assert_eq!(listed, shown(&allowed));
+    // With it, "/" narrows to the configured directory, and a deeper root narrows further.
+    let narrowing = ["serve", "fs", &allowed_arg, "--client-roots"];
+    let (listed, _) = allowed_with_roots(&narrowing, &base, &[root.clone()]).await;
+    assert_eq!(listed, shown(&allowed));
+    let (listed, client) = allowed_with_roots(&narrowing, &base, &[sub.clone()]).await;
+    assert_eq!(listed, shown(&sub));
+    let args = serde_json::json!({"path": allowed.join("top.txt")}).as_object().cloned().unwrap_or_default();
+    let outside_sub = client.call_tool("read_text_file", args).await.expect("result");
+    assert!(outside_sub.is_error(), "{}", outside_sub.text_content());
+    // A root that overlaps nothing allows nothing, and says so.
+    let (_, client) = allowed_with_roots(&narrowing, &base, &[base.join("elsewhere")]).await;
+    let refused = client.call_tool("list_allowed_directories", Default::default()).await.expect("result");
+    assert!(refused.is_error() && refused.text_content().contains("lie outside the allowed directories"));
+
+    // The default gateway (rooted at its working directory) ignores a client's "/" too.
+    let (listed, _) = allowed_with_roots(&["serve"], &allowed, &[root]).await;
+    assert_eq!(listed, shown(&allowed));
+}
