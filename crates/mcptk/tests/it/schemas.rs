@@ -10,6 +10,9 @@ use serde_json::{Value, json};
 
 use crate::support::{HANDSHAKE_REVISIONS, MODERN_REVISION, Scratch, Served, Wire, root};
 
+/// Items per page of list results here.
+const PAGE_SIZE: usize = 4;
+
 /// One revision's schema document.
 struct Spec {
     revision: &'static str,
@@ -81,7 +84,9 @@ fn declared_schemas_compile(tool: &Value) -> Vec<String> {
 fn problems(served_name: &str, revision: &'static str) -> Vec<String> {
     let spec = Spec::load(revision);
     let scratch = Scratch::new();
-    let served = Served::new(served_name, &scratch);
+    let mut served = Served::new(served_name, &scratch);
+    // Small pages, so that every page (and its nextCursor) is checked, not just the one.
+    served.args.extend([String::from("--page-size"), PAGE_SIZE.to_string()]);
     let (mut wire, opened) = Wire::open(&served, &scratch, revision);
     let mut problems = Vec::new();
     let whole = |_: &str| "the result".to_owned();
@@ -106,9 +111,17 @@ fn problems(served_name: &str, revision: &'static str) -> Vec<String> {
 
     // Every page of tools/list.
     let mut tools: Vec<Value> = Vec::new();
-    for page in wire.pages("tools/list") {
-        problems.extend(spec.violations("ListToolsResult", &page, |path| tool_at(&page, path)));
+    let pages = wire.pages("tools/list");
+    for page in &pages {
+        problems.extend(spec.violations("ListToolsResult", page, |path| tool_at(page, path)));
         tools.extend(page["tools"].as_array().cloned().unwrap_or_default());
+    }
+    if pages.len() != tools.len().div_ceil(PAGE_SIZE).max(1) {
+        problems.push(format!(
+            "tools/list: {} tools came in {} pages of at most {PAGE_SIZE}",
+            tools.len(),
+            pages.len()
+        ));
     }
     let names: BTreeSet<&str> = tools.iter().filter_map(|t| t["name"].as_str()).collect();
     for wanted in &served.lists {
