@@ -1,6 +1,8 @@
 //! Integration tests of `mcptk` and of `mcp-core` against real MCP peers: the Python `mcp` SDK
-//! (1.x and 2.x), the OpenAI Agents SDK, and npm's reference `server-everything`. They are
-//! installed by `cargo xtask setup` (which `cargo xtask test` and CI run first).
+//! (1.x and 2.x), the OpenAI Agents SDK, the TypeScript SDK 1.x and the MCP Inspector CLI, and
+//! npm's reference `server-everything`; and of what `mcptk serve` answers against the
+//! specification's JSON Schemas (`tests/schema/`). The peers are installed by `cargo xtask setup`
+//! (which `cargo xtask test` and CI run first).
 
 mod agent;
 mod cli;
