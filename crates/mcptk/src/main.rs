@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 use std::sync::Arc;
 
@@ -45,6 +45,13 @@ enum Command {
         /// Largest accepted message in bytes; longer lines are refused with -32600.
         #[arg(long, default_value_t = mcp_core::transport::DEFAULT_MAX_MESSAGE_BYTES, global = true)]
         max_message_bytes: usize,
+        /// With one native server: append a tamper-evident record of every call to this audit
+        /// log (the gateway takes its log from its configuration).
+        #[arg(long, global = true)]
+        audit: Option<PathBuf>,
+        /// With one native server: seconds a call may take before it is cancelled.
+        #[arg(long, default_value_t = 300, global = true)]
+        call_timeout: u64,
         #[command(flatten)]
         http: HttpArgs,
     },
@@ -319,8 +326,17 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve { native: Some(native), config: _, page_size, max_message_bytes, http } => {
+        Command::Serve { native: Some(native), config: _, page_size, max_message_bytes, audit, call_timeout, http } => {
             let (registry, name) = native.registry().await?;
+            let audit = audit
+                .map(|path| {
+                    mcp_audit::AuditLog::open(&path, Default::default())
+                        .with_context(|| format!("opening the audit log `{}`", path.display()))
+                })
+                .transpose()?;
+            let server_name = name.trim_start_matches("mcptk-").trim_start_matches("mcptk");
+            let server_name = if server_name.is_empty() { BUILTIN } else { server_name };
+            let registry = gateway::serve_alone(registry, server_name, audit, Duration::from_secs(call_timeout));
             let server = Server::builder(Implementation::new(name, env!("CARGO_PKG_VERSION")), registry)
                 .page_size(page_size)
                 .max_message_bytes(max_message_bytes)
@@ -328,7 +344,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             http.serve(server, None).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { native: None, config, page_size, max_message_bytes, http } => {
+        Command::Serve { native: None, config, page_size, max_message_bytes, audit, call_timeout: _, http } => {
+            if audit.is_some() {
+                bail!("--audit is for one native server; the gateway's audit log is `audit.path` in its configuration");
+            }
             let config = admin::gateway_config(config.as_deref())?;
             // Metrics are recorded always; over HTTP they are served for Prometheus at /metrics.
             let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().ok();

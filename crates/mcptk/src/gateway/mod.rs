@@ -163,6 +163,9 @@ impl Gateway {
             local.insert("builtin".to_owned(), Registry::linked().tools);
         }
         let mut connections = mcp_sql::Connections::new();
+        // Parts of the gateway that call tools themselves do so through the pipeline, bound to
+        // it once it exists.
+        let mut callers: Vec<Arc<ThroughPipeline>> = Vec::new();
         for (name, db) in &config.native.sql {
             let field = format!("native.sql.{name}.url");
             if local.contains_key(name) || name == GATEWAY || config.mcp_servers.contains_key(name) {
@@ -183,7 +186,7 @@ impl Gateway {
             .with_context(|| format!("connecting the database `{name}` ({field})"))?;
             let mut server = mcp_sql::SqlServer::new(database);
             if let Some(generate) = &db.generate {
-                server = server.with_generator(sql_generator(name, generate, &upstreams)?);
+                server = server.with_generator(sql_generator(name, generate, &upstreams, &mut callers)?);
             }
             connections.add(name.clone(), &server);
             local.insert(name.clone(), server.registry().tools);
@@ -241,6 +244,9 @@ impl Gateway {
             }));
         let server = adjust(builder).build();
         let _ = state.server.set(server.clone());
+        for caller in &callers {
+            let _ = caller.state.set(Arc::downgrade(&state));
+        }
 
         // Start every server; rebuild the tool list whenever one (re)starts or changes its tools.
         let (changed_tx, mut changed) = tokio::sync::mpsc::unbounded_channel();
@@ -326,20 +332,7 @@ impl Gateway {
         arguments: mcp_core::protocol::JsonObject,
         cx: mcp_core::ToolContext,
     ) -> anyhow::Result<CallToolResult> {
-        let exposed = {
-            let exposed = self.state.exposed.lock().unwrap_or_else(PoisonError::into_inner);
-            exposed.iter().find(|(_, (s, d))| s == server && d.name == tool).map(|(name, _)| name.clone())
-        };
-        let known = self.state.local.contains_key(server) || self.state.upstreams.iter().any(|u| u.name() == server);
-        let Some(exposed) = exposed else {
-            if known {
-                anyhow::bail!("the server `{server}` has no tool `{tool}` (see `mcptk tools --server {server}`)");
-            }
-            anyhow::bail!("no server named `{server}` (see `mcptk tools`)");
-        };
-        let served = self.server.tools();
-        let handle = served.get(&exposed).with_context(|| format!("the tool `{exposed}` is not served"))?;
-        Ok(handle.call(arguments, cx).await.unwrap_or_else(CallToolResult::from))
+        self.state.call(server, tool, arguments, cx).await
     }
 
     /// Whether `tool` (an exposed definition) is offered to `principal` under the policy.
@@ -365,6 +358,7 @@ fn sql_generator(
     name: &str,
     generate: &config::NativeSqlGenerate,
     upstreams: &[Arc<Upstream>],
+    callers: &mut Vec<Arc<ThroughPipeline>>,
 ) -> anyhow::Result<mcp_sql::Generator> {
     match (&generate.model, &generate.server) {
         (Some(model), None) => {
@@ -382,14 +376,68 @@ fn sql_generator(
             })?)
         }
         (None, Some(server)) => {
-            let upstream = upstreams.iter().find(|u| u.name() == server).with_context(|| {
-                format!("native.sql.{name}.generate.server: no enabled server `{server}` in mcpServers")
-            })?;
+            if !upstreams.iter().any(|u| u.name() == server) {
+                anyhow::bail!("native.sql.{name}.generate.server: no enabled server `{server}` in mcpServers");
+            }
             let tool = generate.tool.clone().unwrap_or_else(|| "create_query".to_owned());
-            Ok(mcp_sql::Generator::mcp(upstream.clone(), tool))
+            // Policy, rate limits and audit see these calls as the principal `sql:NAME`.
+            let caller = Arc::new(ThroughPipeline {
+                server: server.clone(),
+                principal: format!("sql:{name}"),
+                state: std::sync::OnceLock::new(),
+            });
+            callers.push(caller.clone());
+            Ok(mcp_sql::Generator::mcp(caller, tool))
         }
         _ => anyhow::bail!("native.sql.{name}.generate: give either `model` or `server`, not both or neither"),
     }
+}
+
+/// Calls one server's tools through the gateway's pipeline as `principal`.
+struct ThroughPipeline {
+    server: String,
+    principal: String,
+    state: std::sync::OnceLock<std::sync::Weak<State>>,
+}
+
+#[async_trait]
+impl mcp_core::CallTool for ThroughPipeline {
+    async fn call_tool(
+        &self,
+        name: &str,
+        arguments: mcp_core::protocol::JsonObject,
+    ) -> mcp_core::Result<CallToolResult> {
+        let Some(state) = self.state.get().and_then(std::sync::Weak::upgrade) else {
+            return Ok(CallToolResult::error("the gateway is not running"));
+        };
+        let cx = mcp_core::ToolContext::detached().with_principal(self.principal.clone());
+        Ok(state
+            .call(&self.server, name, arguments, cx)
+            .await
+            .unwrap_or_else(|e| CallToolResult::error(format!("{e:#}"))))
+    }
+}
+
+/// One native server served on its own (`mcptk serve builtin|fs|shell|sql`): its tools keep
+/// their names and every call goes through the pipeline's stages (schema validation, timeout,
+/// tracing and metrics, and the audit when a log is given), as in the gateway.
+pub fn serve_alone(mut registry: Registry, server: &str, audit: Option<AuditLog>, timeout: Duration) -> Registry {
+    let routes =
+        Routes { local: HashMap::from([(server.to_owned(), registry.tools.clone())]), upstreams: HashMap::new() };
+    let inner = TimeoutLayer::new(timeout, HashMap::new()).layer(pipeline::endpoint(Arc::new(routes)));
+    let inner = pipeline::boxed(ValidateLayer::default().layer(inner));
+    let inner = match audit {
+        Some(log) => pipeline::boxed(AuditLayer::new(log, Arc::new(Redactor::default())).layer(inner)),
+        None => inner,
+    };
+    let service = pipeline::boxed(ObserveLayer.layer(inner));
+    let mut piped = ToolSet::new();
+    for tool in registry.tools.iter() {
+        let definition = tool.definition().clone();
+        piped.add(PipelineTool::new(definition.name.clone(), server, definition, service.clone()));
+    }
+    registry.tools = piped;
+    registry
 }
 
 /// The values of the environment variables `text` references as `${VAR}`.
@@ -405,6 +453,30 @@ fn referenced_values(text: &str) -> Vec<String> {
 }
 
 impl State {
+    /// Calls `server`'s tool `tool` as it is served: through the pipeline.
+    async fn call(
+        &self,
+        server: &str,
+        tool: &str,
+        arguments: mcp_core::protocol::JsonObject,
+        cx: mcp_core::ToolContext,
+    ) -> anyhow::Result<CallToolResult> {
+        let exposed = {
+            let exposed = self.exposed.lock().unwrap_or_else(PoisonError::into_inner);
+            exposed.iter().find(|(_, (s, d))| s == server && d.name == tool).map(|(name, _)| name.clone())
+        };
+        let known = self.local.contains_key(server) || self.upstreams.iter().any(|u| u.name() == server);
+        let Some(exposed) = exposed else {
+            if known {
+                anyhow::bail!("the server `{server}` has no tool `{tool}` (see `mcptk tools --server {server}`)");
+            }
+            anyhow::bail!("no server named `{server}` (see `mcptk tools`)");
+        };
+        let served = self.server.get().context("the gateway is not serving yet")?.tools();
+        let handle = served.get(&exposed).with_context(|| format!("the tool `{exposed}` is not served"))?;
+        Ok(handle.call(arguments, cx).await.unwrap_or_else(CallToolResult::from))
+    }
+
     /// Re-reads every server's tools, checks pins, and replaces the served list.
     fn rebuild(&self) {
         let mut tools = ToolSet::new();

@@ -364,13 +364,13 @@ async fn a_clients_roots_never_widen_the_configured_directories() {
     let allowed_arg = allowed.display().to_string();
 
     // Without --client-roots, declared roots are ignored, "/" included.
-    let (listed, _) = allowed_with_roots(&["serve", "fs", &allowed_arg], &base, &[root.clone()]).await;
+    let (listed, _) = allowed_with_roots(&["serve", "fs", &allowed_arg], &base, std::slice::from_ref(&root)).await;
     assert_eq!(listed, shown(&allowed));
     // With it, "/" narrows to the configured directory, and a deeper root narrows further.
     let narrowing = ["serve", "fs", &allowed_arg, "--client-roots"];
-    let (listed, _) = allowed_with_roots(&narrowing, &base, &[root.clone()]).await;
+    let (listed, _) = allowed_with_roots(&narrowing, &base, std::slice::from_ref(&root)).await;
     assert_eq!(listed, shown(&allowed));
-    let (listed, client) = allowed_with_roots(&narrowing, &base, &[sub.clone()]).await;
+    let (listed, client) = allowed_with_roots(&narrowing, &base, std::slice::from_ref(&sub)).await;
     assert_eq!(listed, shown(&sub));
     let args = serde_json::json!({"path": allowed.join("top.txt")}).as_object().cloned().unwrap_or_default();
     let outside_sub = client.call_tool("read_text_file", args).await.expect("result");

@@ -226,6 +226,13 @@ async fn databases_answer_execute_query_by_connection_and_generate_through_a_sql
     client.close().await.expect("closes");
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM items").fetch_one(&pool).await.expect("count");
     assert_eq!(count, 1);
+    // The generator's calls to the SQL-generation server went through the pipeline too, as the
+    // principal `sql:shop`.
+    let generator_calls = audit_records(&s.audit())
+        .into_iter()
+        .filter(|r| r["server"] == "sqlgen" && r["tool"] == "create_query" && r["principal"] == "sql:shop")
+        .count();
+    assert!(generator_calls >= 2, "{:?}", audit_records(&s.audit()));
 }
 
 #[tokio::test]
@@ -460,4 +467,94 @@ async fn audit_records_are_mirrored_into_a_database() {
         audit_records(&s.audit()).iter().map(|r| r["hash"].as_str().unwrap_or("").to_owned()).collect();
     assert_eq!(rows.iter().map(|r| r.2.clone()).collect::<Vec<_>>(), hashes, "the table mirrors the chained file");
     assert_eq!(rows[0].0, "list_allowed_directories");
+}
+
+/// Every tool the gateway serves (native, its own, an upstream's) is reached only through its
+/// pipeline: with a policy that refuses everything, every one of them is refused and audited.
+#[tokio::test]
+async fn every_served_tool_is_reached_only_through_the_pipeline() {
+    let s = Scratch::new();
+    let _pool = shop_db(&s).await;
+    let base = json!({
+        "mcpServers": {"everything": {"command": everything().command, "args": ["stdio"]}},
+        "native": {
+            "fs": {"roots": [s.p("data")]},
+            "shell": {"allow": ["ls"], "roots": [s.p("")]},
+            "builtin": true,
+            "sql": {"shop": {"url": "sqlite:shop.db"}}
+        },
+        "audit": {"path": s.audit()}
+    });
+    // What is served, listed by a gateway that allows everything.
+    let open = gateway(&s.config(base.clone()), ClientOptions::default()).await;
+    let served = names(&open).await;
+    open.close().await.expect("closes");
+    for prefix in ["fs__", "shell__", "builtin__", "shop__", "database__", "gateway__", "everything__"] {
+        assert!(served.iter().any(|n| n.starts_with(prefix)), "no {prefix} tool in {served:?}");
+    }
+
+    let mut closed = base;
+    closed["policy"] = json!({"rules": [{"name": "nothing", "effect": "deny", "principals": ["*"], "tools": ["*"]}]});
+    std::fs::remove_file(s.audit()).expect("fresh audit log");
+    let client = gateway(&s.config(closed), ClientOptions::default()).await;
+    let mut called = 0;
+    for name in &served {
+        let result = match client.call_tool(name, JsonObject::new()).await {
+            Ok(result) => result,
+            // A tool that runs only as a task is refused before anything runs, for want of the
+            // tasks extension: nothing reached it either.
+            Err(e)
+                if e.rpc_error()
+                    .is_some_and(|r| r.code == mcp_core::protocol::codes::MISSING_REQUIRED_CLIENT_CAPABILITY) =>
+            {
+                continue;
+            }
+            Err(e) => panic!("{name}: {e}"),
+        };
+        assert!(result.is_error(), "{name} ran: {}", result.text_content());
+        assert!(
+            result.text_content().starts_with("denied by policy rule `nothing`"),
+            "{name}: {}",
+            result.text_content()
+        );
+        called += 1;
+    }
+    assert!(called + 1 >= served.len(), "at most the one task-only tool is refused before the pipeline");
+    client.close().await.expect("closes");
+    let denied: Vec<Value> = audit_records(&s.audit()).into_iter().filter(|r| r["decision"] == "deny").collect();
+    assert_eq!(denied.len(), called, "every call refused and audited once");
+}
+
+/// `mcptk serve X` runs every call through the pipeline too: with `--audit`, each tool's call
+/// leaves a record, whatever the tool.
+#[tokio::test]
+async fn each_native_server_alone_runs_its_calls_through_the_pipeline() {
+    let s = Scratch::new();
+    let _pool = shop_db(&s).await;
+    let servers: [(&str, Vec<String>); 4] = [
+        ("builtin", vec!["serve".into(), "builtin".into()]),
+        ("fs", vec!["serve".into(), "fs".into(), s.p("data")]),
+        ("shell", vec!["serve".into(), "shell".into(), "--allow".into(), "ls".into(), "--root".into(), s.p("")]),
+        ("sql", vec!["serve".into(), "sql".into(), format!("sqlite:{}", s.p("shop.db"))]),
+    ];
+    for (name, command) in servers {
+        let log = s.path.join(format!("{name}-audit.jsonl"));
+        let mut command = command;
+        command.extend(["--audit".to_owned(), log.display().to_string()]);
+        let server = StdioServer::new(mcptk(), command);
+        let client = Client::spawn(name, &server, ClientOptions::default()).await.expect("starts");
+        let tools = names(&client).await;
+        for tool in &tools {
+            // Any arguments do: a call the schema check refuses is audited like one that ran.
+            client.call_tool(tool, args(json!({"no_such_argument": [1, 2, 3]}))).await.expect("an answer");
+        }
+        client.close().await.expect("closes");
+        let records = audit_records(&log);
+        for tool in &tools {
+            assert!(
+                records.iter().any(|r| r["tool"] == tool.as_str() && r["server"] == name),
+                "`mcptk serve {name}`: no audit record for {tool}: {records:?}"
+            );
+        }
+    }
 }

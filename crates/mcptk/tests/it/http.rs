@@ -257,7 +257,7 @@ async fn our_http_client_speaks_both_eras_and_streams_progress() {
 
     // Our server: the stateless era.
     let ours = serve(&["serve", "builtin"], None).await;
-    let server = HttpServer { url: ours.url.clone(), headers: Default::default(), oauth: None };
+    let server = HttpServer { url: ours.url.clone(), headers: Default::default(), oauth: None, ..Default::default() };
     let client = Client::connect_http("ours", &server, ClientOptions::default()).await.expect("connects");
     assert_eq!(client.era(), Era::Modern);
     let (seen, text) = progress_of(&client, "slow", json!({"steps": 3, "delay_ms": 10})).await;
@@ -267,7 +267,12 @@ async fn our_http_client_speaks_both_eras_and_streams_progress() {
 
     // npm's reference server over Streamable HTTP: the handshake era, with a session.
     let (mut everything, port) = everything_http("streamableHttp").await;
-    let server = HttpServer { url: format!("http://localhost:{port}/mcp"), headers: Default::default(), oauth: None };
+    let server = HttpServer {
+        url: format!("http://localhost:{port}/mcp"),
+        headers: Default::default(),
+        oauth: None,
+        ..Default::default()
+    };
     let client = Client::connect_http("everything", &server, ClientOptions::default()).await.expect("connects");
     assert_eq!(client.era(), Era::Handshake);
     let echo = client
@@ -292,7 +297,12 @@ async fn the_old_http_sse_transport_is_used_for_an_old_style_server() {
     use mcp_core::{CallEvent, Client, ClientOptions};
 
     let (mut old, port) = everything_http("sse").await;
-    let server = HttpServer { url: format!("http://localhost:{port}/sse"), headers: Default::default(), oauth: None };
+    let server = HttpServer {
+        url: format!("http://localhost:{port}/sse"),
+        headers: Default::default(),
+        oauth: None,
+        ..Default::default()
+    };
     let client = Client::connect_http("old", &server, ClientOptions::default()).await.expect("connects over HTTP+SSE");
     assert_eq!(client.era(), Era::Handshake);
     let echo = client
