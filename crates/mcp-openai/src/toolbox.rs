@@ -75,11 +75,13 @@ impl<T: ToolSource + ?Sized> ToolSource for Arc<T> {
 /// Decides whether a tool (by server and definition) is offered to the model.
 pub type ToolFilter = Arc<dyn Fn(&str, &Tool) -> bool + Send + Sync>;
 
-type Wrap = Box<dyn FnOnce(ToolService) -> ToolService + Send>;
+type Wrap = Box<dyn Fn(ToolService) -> ToolService + Send + Sync>;
 
 /// Builds a [`Toolbox`].
 pub struct ToolboxBuilder {
     sources: Vec<(String, Arc<dyn ToolSource>)>,
+    /// Sources whose calls run through a pipeline of their own.
+    piped: HashSet<String>,
     allow: Option<HashSet<String>>,
     block: HashSet<String>,
     filter: Option<ToolFilter>,
@@ -98,6 +100,16 @@ impl ToolboxBuilder {
     /// Adds the tools of `source` under the server name `name`.
     pub fn server(mut self, name: impl Into<String>, source: impl ToolSource) -> Self {
         self.sources.push((name.into(), Arc::new(source)));
+        self
+    }
+
+    /// Adds the tools of `source`, whose calls already run through a pipeline of their own (a
+    /// gateway's server): the toolbox neither validates nor counts them again, it only applies
+    /// its timeout and the layers added.
+    pub fn piped_server(mut self, name: impl Into<String>, source: impl ToolSource) -> Self {
+        let name = name.into();
+        self.piped.insert(name.clone());
+        self.sources.push((name, Arc::new(source)));
         self
     }
 
@@ -135,7 +147,7 @@ impl ToolboxBuilder {
     /// layer added is the outermost.
     pub fn layer<L>(mut self, layer: L) -> Self
     where
-        L: Layer<ToolService> + Send + 'static,
+        L: Layer<ToolService> + Send + Sync + 'static,
         L::Service: tower_service::Service<ToolCall, Response = CallToolResult, Error = CallError>
             + Clone
             + Send
@@ -148,15 +160,21 @@ impl ToolboxBuilder {
     }
 
     /// The toolbox: every call validated against the tool's own schema, timed out, traced and
-    /// counted, inside the layers added.
+    /// counted (by the source's own pipeline for piped sources), inside the layers added.
     pub fn build(self) -> Toolbox {
         let routes = Routes { sources: self.sources.clone() };
-        let inner = TimeoutLayer::new(self.timeout, Default::default()).layer(pipeline::endpoint(Arc::new(routes)));
-        let mut service = pipeline::boxed(ObserveLayer.layer(ValidateLayer::default().layer(inner)));
-        for wrap in self.layers.into_iter().rev() {
+        let inner = pipeline::boxed(
+            TimeoutLayer::new(self.timeout, Default::default()).layer(pipeline::endpoint(Arc::new(routes))),
+        );
+        let mut service = pipeline::boxed(ObserveLayer.layer(ValidateLayer::default().layer(inner.clone())));
+        let mut direct = inner;
+        for wrap in self.layers.iter().rev() {
             service = wrap(service);
+            direct = wrap(direct);
         }
         Toolbox {
+            piped: self.piped,
+            direct,
             sources: self.sources,
             allow: self.allow,
             block: self.block,
@@ -188,6 +206,9 @@ type Listing = Vec<(String, Vec<Tool>)>;
 /// the lists, and called through the pipeline.
 pub struct Toolbox {
     sources: Vec<(String, Arc<dyn ToolSource>)>,
+    piped: HashSet<String>,
+    /// The pipeline for calls to piped sources: timeout and layers only.
+    direct: ToolService,
     allow: Option<HashSet<String>>,
     block: HashSet<String>,
     filter: Option<ToolFilter>,
@@ -210,6 +231,7 @@ impl Toolbox {
     pub fn builder() -> ToolboxBuilder {
         ToolboxBuilder {
             sources: Vec::new(),
+            piped: HashSet::new(),
             allow: None,
             block: HashSet::new(),
             filter: None,
@@ -278,7 +300,7 @@ impl Toolbox {
             trace_id: pipeline::new_trace_id(),
             context: cx,
         };
-        let mut service = self.service.clone();
+        let mut service = if self.piped.contains(&call.server) { self.direct.clone() } else { self.service.clone() };
         let outcome = match tower::ServiceExt::ready(&mut service).await {
             Ok(ready) => tower_service::Service::call(ready, call).await,
             Err(e) => Err(e),

@@ -79,7 +79,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     let visible = gateway.clone();
     let filter_principal = principal.clone();
     let mut toolbox = Toolbox::builder()
-        .server("gateway", gateway.server().clone())
+        .piped_server("gateway", gateway.server().clone())
         .block(settings.block.clone())
         .filter(move |_, tool| visible.visible(&filter_principal, tool))
         .timeout(Duration::from_secs(settings.tool_timeout_secs.unwrap_or(60)))
