@@ -14,6 +14,11 @@ use crate::AuditLog;
 use crate::record::{NewRecord, arguments_digest};
 
 /// Writes one record per call (allowed, denied or failed) and answers only once it is durable.
+///
+/// Fails closed: while the log cannot make records durable ([`AuditLog::health`]) a call is
+/// refused before it runs, and a call whose record could not be made durable is answered with an
+/// error, never its result. A call whose caller stops waiting (a cancelled request, a client
+/// gone) is still recorded, as `cancelled`.
 #[derive(Clone, Debug)]
 pub struct AuditLayer {
     log: AuditLog,
@@ -31,9 +36,14 @@ mcp_core::stage_layer!(AuditLayer);
 
 impl Stage for AuditLayer {
     fn call<S: Next>(&self, inner: &mut S, call: ToolCall) -> CallFuture {
+        if let Err(e) = self.log.health() {
+            let refusal = format!("`{}` was not run: {e}", call.exposed);
+            return Box::pin(async move { Err(CallError::Upstream(refusal)) });
+        }
         let raw = Value::Object(call.arguments.clone());
         let mut arguments = raw.clone();
         self.redactor.json(&mut arguments);
+        let exposed = call.exposed.clone();
         let base = NewRecord {
             kind: "tool_call".into(),
             principal: call.principal.clone(),
@@ -47,9 +57,10 @@ impl Stage for AuditLayer {
         };
         let future = inner.call(call);
         let AuditLayer { log, redactor } = self.clone();
+        let mut unfinished = Unfinished { log: log.clone(), record: base, started: Instant::now(), armed: true };
         Box::pin(async move {
-            let started = Instant::now();
             let result = future.await;
+            let base = unfinished.finish();
             let (decision, rule) = match &result {
                 Err(CallError::Denied { rule, .. }) => ("deny", Some(rule.clone())),
                 Err(CallError::RateLimited(_)) => ("deny", Some("rate-limit".to_owned())),
@@ -65,15 +76,52 @@ impl Stage for AuditLayer {
                 rule,
                 outcome: outcome(&result).into(),
                 error: error.map(|e| redactor.text(&e).into_owned()),
-                duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+                duration_ms: unfinished.started.elapsed().as_secs_f64() * 1000.0,
                 ..base
             };
-            if let Err(e) = log.append(record).await {
-                // The call has already happened; losing its record is reported loudly.
-                tracing::error!(error = %e, "audit record not written");
+            match log.append(record).await {
+                Ok(_) => result,
+                // Never answered as if it had been recorded.
+                Err(e) => Err(CallError::Upstream(format!("`{exposed}` ran, but its result is withheld: {e}"))),
             }
-            result
         })
+    }
+}
+
+/// A call's record until the call finishes. If the call's future is dropped first (the request
+/// was cancelled, its client went away), the record is queued on drop as `cancelled`: the writer
+/// makes it durable without anyone waiting for it.
+struct Unfinished {
+    log: AuditLog,
+    record: NewRecord,
+    started: Instant,
+    armed: bool,
+}
+
+impl Unfinished {
+    /// The record, for the caller to complete and write.
+    fn finish(&mut self) -> NewRecord {
+        self.armed = false;
+        std::mem::take(&mut self.record)
+    }
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let base = std::mem::take(&mut self.record);
+        let record = NewRecord {
+            decision: "unknown".into(),
+            outcome: "cancelled".into(),
+            error: Some("the caller stopped waiting before the call finished (request cancelled or client gone); whether the tool completed is unknown".into()),
+            duration_ms: self.started.elapsed().as_secs_f64() * 1000.0,
+            ..base
+        };
+        if let Err(e) = self.log.submit(record) {
+            tracing::error!(error = %e, "the record of a cancelled call was not written");
+        }
     }
 }
 

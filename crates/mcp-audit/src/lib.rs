@@ -6,11 +6,20 @@
 //!   durable with one `fsync`; [`AuditLog::append`] returns only after that, so an acknowledged
 //!   record survives a crash. A torn last line (a crash mid-write, never acknowledged) is cut off
 //!   when the log is reopened, and the cut is itself recorded.
+//! - Fail closed: a record that cannot be made durable (a failed write or `fsync`, the file
+//!   removed or replaced, the writer stopped) is an error, and the log then refuses every record
+//!   until it is reopened; [`AuditLog::health`] says whether it takes records and why not.
+//! - Segments: the live file is sealed into a numbered segment when it grows past a size, listed
+//!   in a manifest whose entries are chained too; opening reads only the ends of the files.
 //! - [`AuditLayer`] records every call that passes the pipeline, allowed or denied, with redacted
-//!   arguments and their digest; [`log_event_tool`] is the seed's `log_event(action, details)`.
+//!   arguments and their digest, and answers only once the record is durable; a call abandoned
+//!   by its caller is recorded as `cancelled`. [`log_event_tool`] is the seed's
+//!   `log_event(action, details)`.
 
+mod files;
 mod layer;
 mod log;
+mod mirror;
 mod record;
 #[cfg(feature = "sql")]
 mod sql;
@@ -18,16 +27,17 @@ mod verify;
 
 pub use layer::{AuditLayer, log_event_tool};
 pub use log::{AuditLog, AuditOptions};
+pub use mirror::{Mirror, MirrorBatch, MirrorReceiver};
 pub use record::{AuditRecord, GENESIS, NewRecord, arguments_digest};
 #[cfg(feature = "sql")]
 pub use sql::{MirrorDrain, SqlSink};
-pub use verify::{Problem, VerifyReport, read_records, verify};
+pub use verify::{Problem, Records, VerifyReport, read_records, records, verify};
 
 /// Everything that can go wrong in `mcp-audit`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The log file could not be opened, read or written.
+    /// A file of the log could not be opened, read or written.
     #[error("audit log `{path}`: {source}")]
     Io {
         /// The file.
@@ -36,9 +46,30 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The log's writer has stopped (after an I/O failure); nothing more can be recorded.
-    #[error("the audit log writer has stopped: {0}")]
-    Stopped(String),
+    /// The path is a device, a FIFO, a directory or a socket (or a link to one).
+    #[error("audit log `{path}` is {kind}, not a regular file")]
+    NotRegular {
+        /// The file.
+        path: String,
+        /// What it is instead.
+        kind: &'static str,
+    },
+    /// The log cannot make records durable, and refuses them until it is reopened.
+    #[error("audit log `{path}` cannot make records durable: {reason}; it takes no more records until it is reopened")]
+    Unhealthy {
+        /// The live file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// Where the chain continues cannot be found without guessing.
+    #[error("audit log `{path}` is damaged: {reason}")]
+    Corrupt {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 /// `Result` with this crate's [`Error`].

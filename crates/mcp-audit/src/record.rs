@@ -25,12 +25,13 @@ pub struct NewRecord {
     pub arguments: Value,
     /// SHA-256 of the arguments as given (canonical JSON), to prove what was sent without keeping it.
     pub arguments_digest: String,
-    /// `allow` or `deny`.
+    /// `allow` or `deny`; `unknown` for a call abandoned before it finished.
     pub decision: String,
     /// The rule that decided, when a rule did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
-    /// `ok`, `tool_error`, `denied`, `rate_limited`, `invalid_arguments`, `timeout`, `upstream_error`, `event`.
+    /// `ok`, `tool_error`, `denied`, `rate_limited`, `invalid_arguments`, `timeout`, `upstream_error`,
+    /// `event`, or `cancelled` (the caller stopped waiting: a cancelled request, a client gone).
     pub outcome: String,
     /// What went wrong, secrets masked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -67,13 +68,19 @@ impl AuditRecord {
 
     /// The hash this record should have.
     pub fn compute_hash(&self) -> String {
-        let mut value = serde_json::to_value(self).unwrap_or(Value::Null);
-        if let Value::Object(map) = &mut value {
-            map.remove("hash");
-        }
-        // serde_json's maps keep keys sorted, so this text is canonical.
-        digest(&serde_json::to_string(&value).unwrap_or_default())
+        hash_without_hash_field(self)
     }
+}
+
+/// SHA-256 over the canonical JSON of `value` without its `hash` field: how records and manifest
+/// entries are sealed.
+pub(crate) fn hash_without_hash_field<T: Serialize>(value: &T) -> String {
+    let mut value = serde_json::to_value(value).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut value {
+        map.remove("hash");
+    }
+    // serde_json's maps keep keys sorted, so this text is canonical.
+    digest(&serde_json::to_string(&value).unwrap_or_default())
 }
 
 fn digest(text: &str) -> String {

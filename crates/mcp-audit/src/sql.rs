@@ -1,21 +1,27 @@
 //! The optional SQL sink: every record, as committed to the file, mirrored into a table of SQLite
-//! or PostgreSQL. The file stays the source of truth; on start the table catches up from it, so a
-//! record the database missed (it was down, the process crashed) is copied later, never lost.
+//! or PostgreSQL. The file stays the source of truth: on start the table catches up from it, and
+//! whenever the mirror falls behind (its bounded queue overflowed, the database refused a write)
+//! it copies from the file again, so a record the database missed is copied later, never lost.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
+use crate::mirror::{Mirror, MirrorReceiver};
 use crate::record::AuditRecord;
 use crate::{Error, Result};
 
-/// How long to wait before retrying records the database refused.
+/// How long to wait before copying from the file again after a failure.
 const RETRY: std::time::Duration = std::time::Duration::from_millis(250);
 
-/// The most refused records kept for retrying.
-const MAX_PENDING: usize = 100_000;
+/// The records the mirror's queue holds by default (a few tens of MiB at most).
+const MIRROR_QUEUE: usize = 65_536;
+
+/// Records copied from the file per transaction.
+const CHUNK: usize = 500;
 
 /// Rows are keyed by `seq`, so copying a record twice changes nothing.
 const CREATE: &str = "CREATE TABLE IF NOT EXISTS mcp_audit (
@@ -79,6 +85,31 @@ impl SqlSink {
         Ok(row.0.unwrap_or(0).max(0) as u64)
     }
 
+    /// The first sequence number the table lacks, and the highest it holds. A gap (a batch
+    /// dropped while later ones were stored) counts, not only the end.
+    async fn first_missing(&self) -> Result<(u64, u64)> {
+        let (count, low, high): (i64, Option<i64>, Option<i64>) =
+            sqlx::query_as("SELECT COUNT(*), MIN(seq), MAX(seq) FROM mcp_audit")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(sql_error(&self.kind))?;
+        let high = high.unwrap_or(0).max(0);
+        let first = match low {
+            Some(1) if count == high => high + 1,
+            Some(1) => {
+                let gap: (Option<i64>,) = sqlx::query_as(
+                    "SELECT MIN(seq) + 1 FROM mcp_audit a WHERE NOT EXISTS (SELECT 1 FROM mcp_audit b WHERE b.seq = a.seq + 1)",
+                )
+                .fetch_one(&self.pool)
+                .await
+                .map_err(sql_error(&self.kind))?;
+                gap.0.unwrap_or(high + 1)
+            }
+            _ => 1,
+        };
+        Ok((first.max(1) as u64, high as u64))
+    }
+
     /// Stores records (those already there are left alone).
     pub async fn insert(&self, records: &[AuditRecord]) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(sql_error(&self.kind))?;
@@ -109,70 +140,115 @@ impl SqlSink {
         tx.commit().await.map_err(sql_error(&self.kind))
     }
 
-    /// Copies every record of the log file the table does not have yet. Returns how many.
+    /// Copies every record of the log (all its segments) that the table lacks, gaps included,
+    /// streaming the file from the first one missing. Returns how many were copied.
     pub async fn catch_up(&self, log: &Path) -> Result<usize> {
-        if !log.exists() {
+        if !crate::files::Layout::new(log).exists() {
             return Ok(0);
         }
-        let last = self.last_seq().await?;
-        let missing: Vec<AuditRecord> = crate::read_records(log)?.into_iter().filter(|r| r.seq > last).collect();
-        for chunk in missing.chunks(500) {
-            self.insert(chunk).await?;
+        let mut copied = 0;
+        // A second pass finds what a segment sealed during the first one moved.
+        for _ in 0..3 {
+            let (from, _) = self.first_missing().await?;
+            let mut chunk = Vec::with_capacity(CHUNK);
+            for record in crate::verify::records_from(log, from)? {
+                let record = record?;
+                if record.seq < from {
+                    continue;
+                }
+                chunk.push(record);
+                if chunk.len() == CHUNK {
+                    self.insert(&chunk).await?;
+                    copied += chunk.len();
+                    chunk.clear();
+                }
+            }
+            if !chunk.is_empty() {
+                self.insert(&chunk).await?;
+                copied += chunk.len();
+            }
+            let (missing, high) = self.first_missing().await?;
+            if missing > high {
+                break;
+            }
         }
-        Ok(missing.len())
+        Ok(copied)
     }
 
-    /// Catches up from `log`, then returns the channel the log's writer mirrors new records into
-    /// (see [`crate::AuditOptions::mirror`]) and a [`MirrorDrain`] to call before the process
-    /// exits. Refused writes are retried; the file never waits for the database.
-    pub async fn start(self, log: &Path) -> Result<(mpsc::UnboundedSender<Vec<AuditRecord>>, MirrorDrain)> {
+    /// Catches up from `log`, then returns the queue the log's writer mirrors new records into
+    /// (see [`crate::AuditOptions::mirror`]; it holds 65 536 records) and a
+    /// [`MirrorDrain`] to call before the process exits. The file never waits for the database.
+    pub async fn start(self, log: &Path) -> Result<(Mirror, MirrorDrain)> {
+        self.start_bounded(log, MIRROR_QUEUE).await
+    }
+
+    /// [`start`](Self::start) with a queue of `capacity` records. When the queue is full, batches
+    /// are dropped from it (with a warning) and copied from the file instead; so are batches the
+    /// database refused, retried until it takes them.
+    pub async fn start_bounded(self, log: &Path, capacity: usize) -> Result<(Mirror, MirrorDrain)> {
         let copied = self.catch_up(log).await?;
         if copied > 0 {
             tracing::info!(copied, "audit database caught up from the log file");
         }
-        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<AuditRecord>>();
-        let (drain_tx, mut drain_rx) = mpsc::unbounded_channel::<oneshot::Sender<bool>>();
-        tokio::spawn(async move {
-            // Records the database refused (busy, down) wait here and are retried; past the cap the
-            // oldest are dropped, as the file still holds them and a restart catches up.
-            let mut pending: Vec<AuditRecord> = Vec::new();
-            loop {
-                let next = tokio::select! {
-                    batch = rx.recv() => batch,
-                    Some(done) = drain_rx.recv() => {
-                        // Everything sent before the request is already in the channel.
-                        while let Ok(batch) = rx.try_recv() {
-                            pending.extend(batch);
-                        }
-                        let ok = pending.is_empty() || self.insert(&pending).await.is_ok();
-                        if ok {
-                            pending.clear();
-                        }
-                        let _ = done.send(ok);
-                        Some(Vec::new())
+        let (mirror, receiver) = Mirror::bounded(capacity);
+        let (requests, drains) = mpsc::unbounded_channel::<oneshot::Sender<bool>>();
+        tokio::spawn(self.mirror(log.to_path_buf(), receiver, drains));
+        Ok((mirror, MirrorDrain { requests }))
+    }
+
+    /// Stores what the log sends; when behind, copies from the file instead, every [`RETRY`] at
+    /// most, until it has everything.
+    async fn mirror(
+        self,
+        log: PathBuf,
+        mut receiver: MirrorReceiver,
+        mut drains: mpsc::UnboundedReceiver<oneshot::Sender<bool>>,
+    ) {
+        let mut behind = false;
+        let mut next_try = Instant::now();
+        let mut open = true;
+        while open {
+            let mut drained = None;
+            // Once behind, batches are not stored one by one: the catch-up copies them from the file.
+            tokio::select! {
+                batch = receiver.recv() => match batch {
+                    Some(batch) => behind = behind || self.store(&batch.records).await.is_err(),
+                    None => open = false,
+                },
+                Some(done) = drains.recv() => {
+                    // Everything sent before the request is already queued.
+                    while let Some(batch) = receiver.try_recv() {
+                        behind = behind || self.store(&batch.records).await.is_err();
                     }
-                    () = tokio::time::sleep(RETRY), if !pending.is_empty() => Some(Vec::new()),
-                };
-                let Some(batch) = next else { break };
-                pending.extend(batch);
-                if pending.is_empty() {
-                    continue;
+                    next_try = Instant::now();
+                    drained = Some(done);
                 }
-                match self.insert(&pending).await {
-                    Ok(()) => pending.clear(),
+                () = tokio::time::sleep_until(next_try), if behind => {}
+            }
+            behind = behind || receiver.take_dropped().is_some();
+            if behind && (Instant::now() >= next_try || drained.is_some() || !open) {
+                match self.catch_up(&log).await {
+                    Ok(copied) => {
+                        tracing::info!(copied, "audit database caught up from the log file");
+                        behind = false;
+                    }
                     Err(e) => {
-                        tracing::warn!(error = %e, waiting = pending.len(), "audit database write failed; retrying");
-                        if pending.len() > MAX_PENDING {
-                            pending.drain(..pending.len() - MAX_PENDING);
-                        }
+                        tracing::warn!(error = %e, "audit database catch-up failed; retrying");
+                        next_try = Instant::now() + RETRY;
                     }
                 }
             }
-            if !pending.is_empty() {
-                let _ = self.insert(&pending).await;
+            if let Some(done) = drained {
+                let _ = done.send(!behind);
             }
-        });
-        Ok((tx, MirrorDrain { requests: drain_tx }))
+        }
+    }
+
+    /// Stores a batch while the mirror keeps up; once behind, the file is copied instead.
+    async fn store(&self, records: &[AuditRecord]) -> Result<()> {
+        self.insert(records).await.inspect_err(|e| {
+            tracing::warn!(error = %e, "audit database write failed; the records will be copied from the log file");
+        })
     }
 }
 

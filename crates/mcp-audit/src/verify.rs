@@ -1,18 +1,24 @@
-//! Checking the chain: the first record that does not follow from the one before is named.
+//! Checking the chain across every segment and the manifest (the first thing that does not
+//! follow is named), and reading the records back.
 
-use std::io::BufRead as _;
-use std::path::Path;
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::log::{Head, head_path};
+use crate::files::{self, Entry, Layout, io_error};
+use crate::log::Head;
 use crate::record::{AuditRecord, GENESIS};
 use crate::{Error, Result};
 
 /// The first problem found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
-    /// 1-based line number in the file.
+    /// The file it is in (a segment, the manifest or the live file), by name.
+    pub file: String,
+    /// 1-based line number in that file; 0 when it concerns the whole file.
     pub line: usize,
     /// The record's sequence number, when it could be read.
     pub seq: Option<u64>,
@@ -25,6 +31,8 @@ pub struct Problem {
 pub struct VerifyReport {
     /// Records checked up to the first problem (all of them when there is none).
     pub records: u64,
+    /// Sealed segments checked before the live file.
+    pub segments: usize,
     /// The hash of the last good record.
     pub last_hash: String,
     /// The first problem, if any.
@@ -41,96 +49,282 @@ impl VerifyReport {
     }
 }
 
-/// Checks every record of the log at `path`.
-pub fn verify(path: impl AsRef<Path>) -> Result<VerifyReport> {
-    let path = path.as_ref();
-    let io = |source| Error::Io { path: path.display().to_string(), source };
-    let file = std::fs::File::open(path).map_err(io)?;
-    let mut expected_seq = 1u64;
-    let mut prev = GENESIS.to_owned();
-    let report = |line: usize, seq: Option<u64>, reason: String, records: u64, prev: &str| VerifyReport {
-        records,
-        last_hash: prev.to_owned(),
-        problem: Some(Problem { line, seq, reason }),
-        torn_tail: None,
-    };
-    let mut reader = std::io::BufReader::new(file);
-    let mut raw = Vec::new();
-    let mut number = 0;
-    let mut torn_tail = None;
-    loop {
-        raw.clear();
-        if reader.read_until(b'\n', &mut raw).map_err(io)? == 0 {
-            break;
-        }
-        number += 1;
-        if raw.last() != Some(&b'\n') {
-            torn_tail = Some(raw.len());
-            break;
-        }
-        let line = String::from_utf8_lossy(&raw[..raw.len() - 1]).into_owned();
-        let record: AuditRecord = match serde_json::from_str(&line) {
-            Ok(r) => r,
-            Err(e) => return Ok(report(number, None, format!("not a valid record ({e})"), expected_seq - 1, &prev)),
-        };
-        if record.hash != record.compute_hash() {
-            return Ok(report(
-                number,
-                Some(record.seq),
-                "its hash does not match its content: the record was edited".into(),
-                expected_seq - 1,
-                &prev,
-            ));
-        }
-        if record.seq != expected_seq {
-            let reason = if record.seq > expected_seq {
-                format!("sequence jumps from {} to {}: records were deleted or reordered", expected_seq - 1, record.seq)
-            } else {
-                format!(
-                    "sequence goes back from {} to {}: records were inserted or reordered",
-                    expected_seq - 1,
-                    record.seq
-                )
-            };
-            return Ok(report(number, Some(record.seq), reason, expected_seq - 1, &prev));
-        }
-        if record.prev != prev {
-            return Ok(report(
-                number,
-                Some(record.seq),
-                "it does not link to the record before it: a record was replaced, inserted or reordered".into(),
-                expected_seq - 1,
-                &prev,
-            ));
-        }
-        prev = record.hash;
-        expected_seq += 1;
+fn name(path: &Path) -> String {
+    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// The chain as walked so far.
+struct Walk {
+    next_seq: u64,
+    prev: String,
+    segments: usize,
+    torn_tail: Option<usize>,
+    /// Complete lines of the file walked last.
+    lines: usize,
+}
+
+impl Walk {
+    fn records(&self) -> u64 {
+        self.next_seq - 1
     }
-    let records = expected_seq - 1;
+
+    fn report(&self, problem: Option<Problem>) -> VerifyReport {
+        VerifyReport {
+            records: self.records(),
+            segments: self.segments,
+            last_hash: self.prev.clone(),
+            problem,
+            torn_tail: self.torn_tail,
+        }
+    }
+
+    /// Checks that the records of `path` continue the chain. Only the live file may end torn.
+    fn file(&mut self, path: &Path, live: bool) -> Result<Option<Problem>> {
+        let file = files::open_read(path)?;
+        let io = io_error(path);
+        let problem =
+            |line: usize, seq: Option<u64>, reason: String| Ok(Some(Problem { file: name(path), line, seq, reason }));
+        let mut reader = BufReader::new(file);
+        let mut raw = Vec::new();
+        let mut number = 0;
+        loop {
+            self.lines = number;
+            raw.clear();
+            if reader.read_until(b'\n', &mut raw).map_err(&io)? == 0 {
+                return Ok(None);
+            }
+            number += 1;
+            if raw.last() != Some(&b'\n') {
+                if live {
+                    self.torn_tail = Some(raw.len());
+                    return Ok(None);
+                }
+                return problem(number, None, "a sealed segment ends in a partial line: it was cut or edited".into());
+            }
+            let line = String::from_utf8_lossy(&raw[..raw.len() - 1]).into_owned();
+            let record: AuditRecord = match serde_json::from_str(&line) {
+                Ok(r) => r,
+                Err(e) => return problem(number, None, format!("not a valid record ({e})")),
+            };
+            if record.hash != record.compute_hash() {
+                let reason = "its hash does not match its content: the record was edited";
+                return problem(number, Some(record.seq), reason.into());
+            }
+            let last = self.records();
+            if record.seq > self.next_seq {
+                let reason = format!("sequence jumps from {last} to {}: records were deleted or reordered", record.seq);
+                return problem(number, Some(record.seq), reason);
+            }
+            if record.seq < self.next_seq {
+                let reason =
+                    format!("sequence goes back from {last} to {}: records were inserted or reordered", record.seq);
+                return problem(number, Some(record.seq), reason);
+            }
+            if record.prev != self.prev {
+                let reason = "it does not link to the record before it: a record was replaced, inserted or reordered";
+                return problem(number, Some(record.seq), reason.into());
+            }
+            self.prev = record.hash;
+            self.next_seq += 1;
+        }
+    }
+
+    /// Checks a sealed segment against its manifest entry.
+    fn segment(&mut self, layout: &Layout, entry: &Entry) -> Result<Option<Problem>> {
+        let path = layout.dir().join(&entry.file);
+        let whole = |reason: String| Ok(Some(Problem { file: entry.file.clone(), line: 0, seq: None, reason }));
+        if !path.exists() {
+            return whole(format!(
+                "the segment holding records {} to {} is missing: it was removed or renamed",
+                entry.first_seq, entry.last_seq
+            ));
+        }
+        if let Some(problem) = self.file(&path, false)? {
+            return Ok(Some(problem));
+        }
+        self.segments += 1;
+        if self.records() != entry.last_seq || self.prev != entry.last_hash {
+            return whole(format!(
+                "the segment ends at record {} but the manifest sealed it at record {} with another hash: it was cut, extended or replaced",
+                self.records(),
+                entry.last_seq
+            ));
+        }
+        Ok(None)
+    }
+}
+
+/// Checks every entry of the manifest: each sealed by its hash, linked to the one before,
+/// numbered in order and continuing the sequence.
+fn check_manifest(layout: &Layout) -> Result<std::result::Result<Vec<Entry>, Problem>> {
+    let file = name(&layout.manifest());
+    let mut entries: Vec<Entry> = Vec::new();
+    for (line, entry) in files::read_manifest(layout)? {
+        let problem = |seq: Option<u64>, reason: String| Ok(Err(Problem { file: file.clone(), line, seq, reason }));
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => return problem(None, format!("not a valid manifest entry ({e})")),
+        };
+        let before = entries.last();
+        let expected = Entry::seal(layout, before, entry.last_seq, entry.last_hash.clone());
+        if entry.hash != entry.compute_hash() {
+            return problem(Some(entry.first_seq), "its hash does not match its content: the entry was edited".into());
+        }
+        if entry.prev != before.map_or(GENESIS, |e| e.hash.as_str()) {
+            let reason = "it does not link to the entry before it: entries were removed, inserted or reordered";
+            return problem(Some(entry.first_seq), reason.into());
+        }
+        if (entry.number, &entry.file, entry.first_seq) != (expected.number, &expected.file, expected.first_seq)
+            || entry.last_seq < entry.first_seq
+        {
+            return problem(
+                Some(entry.first_seq),
+                format!(
+                    "it lists segment {} `{}` with records {} to {}, but segment {} `{}` starting at record {} comes next",
+                    entry.number,
+                    entry.file,
+                    entry.first_seq,
+                    entry.last_seq,
+                    expected.number,
+                    expected.file,
+                    expected.first_seq
+                ),
+            );
+        }
+        entries.push(entry);
+    }
+    Ok(Ok(entries))
+}
+
+/// Checks every record of the log whose live file is `path`: the manifest, each sealed segment
+/// in order (continuing the chain across their boundaries and ending where the manifest sealed
+/// it), then the live file. A log of one file with no manifest is checked the same way.
+pub fn verify(path: impl AsRef<Path>) -> Result<VerifyReport> {
+    let layout = Layout::new(path.as_ref());
+    files::check_regular(&layout.live)?;
+    let mut walk = Walk { next_seq: 1, prev: GENESIS.to_owned(), segments: 0, torn_tail: None, lines: 0 };
+    let entries = match check_manifest(&layout)? {
+        Ok(entries) => entries,
+        Err(problem) => return Ok(walk.report(Some(problem))),
+    };
+    for entry in &entries {
+        if let Some(problem) = walk.segment(&layout, entry)? {
+            return Ok(walk.report(Some(problem)));
+        }
+    }
+    // A segment sealed just before a crash, before the manifest listed it: opening lists it.
+    let unlisted = layout.segment(entries.last().map_or(1, |e| e.number + 1));
+    let mut next = entries.len() as u64 + 1;
+    if unlisted.exists() {
+        if let Some(problem) = walk.file(&unlisted, false)? {
+            return Ok(walk.report(Some(problem)));
+        }
+        walk.segments += 1;
+        next += 1;
+    }
+    let stray = layout.segment(next);
+    if stray.exists() {
+        let reason = "a segment file that the manifest does not list: segments were removed or added".into();
+        return Ok(walk.report(Some(Problem { file: name(&stray), line: 0, seq: None, reason })));
+    }
+    // The live file (absent only between sealing a segment and starting the next file).
+    if layout.live.exists() || walk.segments == 0 {
+        if let Some(problem) = walk.file(&layout.live, true)? {
+            return Ok(walk.report(Some(problem)));
+        }
+    }
     // The head file records how far the chain got; a log shorter than that lost its end.
-    if let Ok(text) = std::fs::read_to_string(head_path(path)) {
+    let records = walk.records();
+    if let Some(text) = read_head(&layout.head()) {
         if let Ok(head) = serde_json::from_str::<Head>(&text) {
             if head.seq > records {
-                return Ok(report(
-                    records as usize + 1,
-                    Some(records + 1),
-                    format!(
-                        "the log ends at record {records} but had reached record {}: records were cut from the end",
-                        head.seq
-                    ),
-                    records,
-                    &prev,
-                ));
+                let reason = format!(
+                    "the log ends at record {records} but had reached record {}: records were cut from the end",
+                    head.seq
+                );
+                let line = walk.lines + 1;
+                let problem = Problem { file: name(&layout.live), line, seq: Some(records + 1), reason };
+                return Ok(walk.report(Some(problem)));
             }
         }
     }
-    Ok(VerifyReport { records, last_hash: prev, problem: None, torn_tail })
+    Ok(walk.report(None))
 }
 
-/// Every record of the log, in order (for `tail` and `export`); unreadable lines are skipped.
+/// The head file's text, if it is there (a few dozen bytes; read no more than that).
+fn read_head(path: &Path) -> Option<String> {
+    use std::io::Read as _;
+    let mut text = String::new();
+    files::open_read(path).ok()?.take(4096).read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
+/// Every record of a log in order, across its segments (for `tail` and `export`); unreadable
+/// lines are skipped. See [`records`] to stream them instead.
 pub fn read_records(path: impl AsRef<Path>) -> Result<Vec<AuditRecord>> {
-    let path = path.as_ref();
-    let text =
-        std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
-    Ok(text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
+    records(path)?.collect()
+}
+
+/// The records of the log whose live file is `path`, streamed in order across its segments;
+/// unreadable lines are skipped.
+pub fn records(path: impl AsRef<Path>) -> Result<Records> {
+    records_from(path.as_ref(), 0)
+}
+
+/// The records from sequence number `from` on (and possibly some before): sealed segments that
+/// end before it are not read.
+pub(crate) fn records_from(path: &Path, from: u64) -> Result<Records> {
+    let layout = Layout::new(path);
+    files::check_regular(&layout.live)?;
+    if !layout.exists() {
+        // As for any file that is not there.
+        files::open_read(&layout.live)?;
+    }
+    let files = files::parts(&layout)?
+        .into_iter()
+        .filter(|part| part.entry.as_ref().is_none_or(|e| e.last_seq >= from))
+        .map(|part| part.path)
+        .collect();
+    Ok(Records { files, current: None, line: Vec::new() })
+}
+
+/// An iterator over a log's records: see [`records`].
+#[derive(Debug)]
+pub struct Records {
+    files: VecDeque<PathBuf>,
+    current: Option<(PathBuf, BufReader<File>)>,
+    line: Vec<u8>,
+}
+
+impl Iterator for Records {
+    type Item = Result<AuditRecord>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let (path, reader) = match &mut self.current {
+                Some(current) => current,
+                None => {
+                    let path = self.files.pop_front()?;
+                    let file = match files::open_read(&path) {
+                        Ok(file) => file,
+                        // Sealed away between listing and reading: the segment holds it now.
+                        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => continue,
+                        Err(e) => return Some(Err(e)),
+                    };
+                    self.current.insert((path, BufReader::new(file)))
+                }
+            };
+            self.line.clear();
+            match reader.read_until(b'\n', &mut self.line) {
+                Ok(0) => self.current = None,
+                Ok(_) if self.line.last() != Some(&b'\n') => self.current = None,
+                Ok(_) => {
+                    if let Ok(record) = serde_json::from_slice(&self.line) {
+                        return Some(Ok(record));
+                    }
+                }
+                Err(e) => return Some(Err(io_error(path)(e))),
+            }
+        }
+    }
 }

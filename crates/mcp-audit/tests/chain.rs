@@ -2,25 +2,14 @@
 
 use std::path::Path;
 
-use mcp_audit::{AuditLog, AuditOptions, NewRecord, verify};
+mod common;
 
-fn record(n: usize) -> NewRecord {
-    NewRecord {
-        kind: "tool_call".into(),
-        principal: "alice".into(),
-        server: "fs".into(),
-        tool: "read_text_file".into(),
-        arguments: serde_json::json!({ "path": format!("/data/{n}.txt") }),
-        decision: "allow".into(),
-        outcome: "ok".into(),
-        trace_id: format!("trace-{n}"),
-        ..NewRecord::default()
-    }
-}
+use common::{lines, record, rewrite};
+use mcp_audit::{AuditLog, AuditOptions, verify};
 
 async fn write_log(path: &Path, n: usize) {
     let log = AuditLog::open(path, AuditOptions::default()).expect("opens");
-    let appends = (0..n).map(|i| log.append(record(i)));
+    let appends = (0..n).map(|i| log.append(record(i as u64)));
     let seqs: Vec<u64> = futures_collect(appends).await;
     let mut sorted = seqs.clone();
     sorted.sort_unstable();
@@ -36,14 +25,6 @@ async fn futures_collect<F: std::future::Future<Output = mcp_audit::Result<u64>>
         out.push(f.await.expect("appended"));
     }
     out
-}
-
-fn lines(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path).expect("readable").lines().map(str::to_owned).collect()
-}
-
-fn rewrite(path: &Path, lines: &[String]) {
-    std::fs::write(path, lines.iter().map(|l| format!("{l}\n")).collect::<String>()).expect("writes");
 }
 
 #[tokio::test]

@@ -1,0 +1,200 @@
+//! The live file is sealed into numbered segments chained by a manifest: the chain verifies across
+//! them, readers read across them, tampering with a segment or the manifest is named, and a crash
+//! at any step of sealing leaves a log that verifies and that opening completes.
+
+use std::path::PathBuf;
+
+mod common;
+
+use common::{lines, record, rewrite};
+use mcp_audit::{AuditLog, AuditOptions, read_records, verify};
+
+/// Small segments: a dozen records each.
+fn options() -> AuditOptions {
+    AuditOptions { segment_bytes: 4096, ..AuditOptions::default() }
+}
+
+struct Log {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl Log {
+    async fn new(records: u64) -> Log {
+        let dir = tempfile::tempdir().expect("temp");
+        let path = dir.path().join("audit.jsonl");
+        let log = AuditLog::open(&path, options()).expect("opens");
+        for n in 1..=records {
+            assert_eq!(log.append(record(n)).await.expect("appends"), n);
+        }
+        Log { _dir: dir, path }
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.path.with_file_name(name)
+    }
+
+    fn segment(&self, n: u64) -> PathBuf {
+        self.file(&format!("audit.jsonl.{n:06}"))
+    }
+
+    fn segments(&self) -> u64 {
+        (1..).take_while(|n| self.segment(*n).exists()).count() as u64
+    }
+
+    fn manifest(&self) -> PathBuf {
+        self.file("audit.jsonl.manifest")
+    }
+}
+
+#[tokio::test]
+async fn the_chain_verifies_and_reads_across_segments_and_continues_after_reopening() {
+    let log = Log::new(100).await;
+    let sealed = log.segments();
+    assert!(sealed >= 5, "only {sealed} segments");
+    assert_eq!(lines(&log.manifest()).len() as u64, sealed, "one manifest entry per segment");
+    for n in 1..=sealed {
+        let size = std::fs::metadata(log.segment(n)).expect("a segment").len();
+        assert!((4096..4096 + 1024).contains(&size), "segment {n} is {size} bytes");
+    }
+    let report = verify(&log.path).expect("reads");
+    assert!(report.ok(), "{report:?}");
+    assert_eq!((report.records, report.segments as u64), (100, sealed));
+    let seqs: Vec<u64> = read_records(&log.path).expect("reads").iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, (1..=100).collect::<Vec<_>>());
+
+    let reopened = AuditLog::open(&log.path, options()).expect("reopens");
+    assert_eq!(reopened.append(record(101)).await.expect("appends"), 101);
+    let report = verify(&log.path).expect("reads");
+    assert!(report.ok() && report.records == 101, "{report:?}");
+}
+
+#[tokio::test]
+async fn removed_reordered_cut_or_edited_segments_and_manifest_entries_are_named() {
+    type Tamper = fn(&Log);
+    let cases: &[(&str, Tamper, &str, &str)] = &[
+        ("remove", |l| std::fs::remove_file(l.segment(2)).expect("removes"), "audit.jsonl.000002", "missing"),
+        (
+            "reorder",
+            |l| {
+                let temp = l.file("temp");
+                std::fs::rename(l.segment(2), &temp).expect("renames");
+                std::fs::rename(l.segment(3), l.segment(2)).expect("renames");
+                std::fs::rename(&temp, l.segment(3)).expect("renames");
+            },
+            "audit.jsonl.000002",
+            "reordered",
+        ),
+        (
+            "edit a record",
+            |l| {
+                let mut content = lines(&l.segment(1));
+                content[3] = content[3].replace("/data/4.txt", "/data/innocent.txt");
+                rewrite(&l.segment(1), &content);
+            },
+            "audit.jsonl.000001",
+            "edited",
+        ),
+        (
+            "cut a segment's end",
+            |l| {
+                let mut content = lines(&l.segment(2));
+                content.pop();
+                rewrite(&l.segment(2), &content);
+            },
+            "audit.jsonl.000002",
+            "cut, extended or replaced",
+        ),
+        (
+            "edit the manifest",
+            |l| {
+                let mut content = lines(&l.manifest());
+                content[1] = content[1].replace("\"last_seq\":", "\"last_seq\":1");
+                rewrite(&l.manifest(), &content);
+            },
+            "audit.jsonl.manifest",
+            "edited",
+        ),
+        (
+            "remove a manifest entry",
+            |l| {
+                let mut content = lines(&l.manifest());
+                content.remove(0);
+                rewrite(&l.manifest(), &content);
+            },
+            "audit.jsonl.manifest",
+            "does not link",
+        ),
+        (
+            "remove the oldest segment and its entry",
+            |l| {
+                std::fs::remove_file(l.segment(1)).expect("removes");
+                let mut content = lines(&l.manifest());
+                content.remove(0);
+                rewrite(&l.manifest(), &content);
+            },
+            "audit.jsonl.manifest",
+            "does not link",
+        ),
+    ];
+    for (what, tamper, file, reason) in cases {
+        let log = Log::new(60).await;
+        tamper(&log);
+        let report = verify(&log.path).expect("reads");
+        let problem = report.problem.unwrap_or_else(|| panic!("{what}: not detected"));
+        assert_eq!(problem.file, *file, "{what}: {problem:?}");
+        assert!(problem.reason.contains(reason), "{what}: {problem:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_crash_after_sealing_a_segment_but_before_listing_it_is_completed_on_open() {
+    let log = Log::new(30).await;
+    let sealed = log.segments();
+    // The live file renamed to the next segment, and then the crash: no entry, no live file.
+    std::fs::rename(&log.path, log.segment(sealed + 1)).expect("renames");
+    let report = verify(&log.path).expect("reads");
+    assert!(report.ok() && report.records == 30, "a sealed but unlisted segment still verifies: {report:?}");
+
+    let reopened = AuditLog::open(&log.path, options()).expect("reopens");
+    assert_eq!(lines(&log.manifest()).len() as u64, sealed + 1, "the segment is listed");
+    assert_eq!(reopened.append(record(31)).await.expect("appends"), 31);
+    let report = verify(&log.path).expect("reads");
+    assert!(report.ok() && report.records == 31 && report.segments as u64 == sealed + 1, "{report:?}");
+}
+
+#[tokio::test]
+async fn a_torn_manifest_entry_is_cut_on_open() {
+    let log = Log::new(30).await;
+    let mut manifest = std::fs::read(log.manifest()).expect("reads");
+    manifest.extend_from_slice(br#"{"number":9,"file":"aud"#);
+    std::fs::write(log.manifest(), manifest).expect("writes");
+    let report = verify(&log.path).expect("reads");
+    assert!(report.ok(), "a torn last entry was never relied on: {report:?}");
+
+    let reopened = AuditLog::open(&log.path, options()).expect("reopens");
+    assert_eq!(reopened.append(record(31)).await.expect("appends"), 31);
+    assert!(std::fs::read(log.manifest()).expect("reads").ends_with(b"\n"));
+    let report = verify(&log.path).expect("reads");
+    assert!(report.ok(), "{report:?}");
+}
+
+#[tokio::test]
+async fn a_log_of_one_file_without_a_manifest_is_continued_into_segments() {
+    let dir = tempfile::tempdir().expect("temp");
+    let path = dir.path().join("audit.jsonl");
+    let old =
+        AuditLog::open(&path, AuditOptions { segment_bytes: u64::MAX, ..AuditOptions::default() }).expect("opens");
+    for n in 1..=20 {
+        old.append(record(n)).await.expect("appends");
+    }
+    drop(old);
+    let log = AuditLog::open(&path, options()).expect("reopens");
+    for n in 21..=40 {
+        log.append(record(n)).await.expect("appends");
+    }
+    assert!(path.with_file_name("audit.jsonl.000001").exists());
+    let report = verify(&path).expect("reads");
+    assert!(report.ok() && report.records == 40, "{report:?}");
+    assert_eq!(read_records(&path).expect("reads").len(), 40);
+}
