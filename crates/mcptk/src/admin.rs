@@ -34,7 +34,8 @@ pub enum AuditAction {
         #[arg(short = 'n', long, default_value_t = 20)]
         lines: usize,
     },
-    /// Check the hash chain; names the first bad record. Exit status 1 when the log is damaged.
+    /// Check the hash chain across every segment and the manifest; names the first bad record or
+    /// file. Exit status 1 when the log is damaged.
     Verify {
         /// The log.
         #[arg(long, default_value = ".mcptk/audit.jsonl")]
@@ -118,8 +119,15 @@ pub async fn audit(action: AuditAction) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match action {
         AuditAction::Tail { log, lines } => {
-            let records = mcp_audit::read_records(&log)?;
-            for record in records.iter().skip(records.len().saturating_sub(lines)) {
+            // Streamed across the segments, keeping only the last `lines`.
+            let mut records = std::collections::VecDeque::with_capacity(lines.min(4096) + 1);
+            for record in mcp_audit::records(&log)? {
+                records.push_back(record?);
+                if records.len() > lines {
+                    records.pop_front();
+                }
+            }
+            for record in &records {
                 let b = &record.body;
                 let rule = b.rule.as_deref().map(|r| format!(" rule={r}")).unwrap_or_default();
                 writeln!(
@@ -134,7 +142,11 @@ pub async fn audit(action: AuditAction) -> anyhow::Result<ExitCode> {
             let report = mcp_audit::verify(&log)?;
             match &report.problem {
                 None => {
-                    writeln!(out, "ok: {} records, last hash {}", report.records, report.last_hash)?;
+                    let segments = match report.segments {
+                        0 => String::new(),
+                        n => format!(" in {n} sealed segments and the live file"),
+                    };
+                    writeln!(out, "ok: {} records{segments}, last hash {}", report.records, report.last_hash)?;
                     if let Some(bytes) = report.torn_tail {
                         writeln!(
                             out,
@@ -145,18 +157,19 @@ pub async fn audit(action: AuditAction) -> anyhow::Result<ExitCode> {
                 }
                 Some(p) => {
                     let seq = p.seq.map(|s| format!(" (record {s})")).unwrap_or_default();
-                    writeln!(out, "bad record at line {}{seq}: {}", p.line, p.reason)?;
+                    let line = if p.line == 0 { String::new() } else { format!(" at line {}", p.line) };
+                    writeln!(out, "bad `{}`{line}{seq}: {}", p.file, p.reason)?;
                     writeln!(out, "the {} records before it verify", report.records)?;
                     Ok(ExitCode::FAILURE)
                 }
             }
         }
         AuditAction::Export { log, format } => {
-            let records = mcp_audit::read_records(&log)?;
+            let records = mcp_audit::records(&log)?;
             match format.as_str() {
                 "jsonl" => {
                     for r in records {
-                        writeln!(out, "{}", serde_json::to_string(&r)?)?;
+                        writeln!(out, "{}", serde_json::to_string(&r?)?)?;
                     }
                 }
                 "csv" => {
@@ -165,6 +178,7 @@ pub async fn audit(action: AuditAction) -> anyhow::Result<ExitCode> {
                         "seq,time,principal,client,server,tool,decision,rule,outcome,duration_ms,trace_id,arguments_digest,error,hash"
                     )?;
                     for r in records {
+                        let r = r?;
                         let b = &r.body;
                         let fields = [
                             r.seq.to_string(),
