@@ -135,6 +135,9 @@ impl std::fmt::Debug for Policy {
     }
 }
 
+/// The names of the decisions no configured rule makes; a rule named so would make them ambiguous.
+const RESERVED_NAMES: &[&str] = &["default", "read-only mode"];
+
 fn glob(pattern: &str, rule: &str) -> Result<GlobMatcher> {
     Glob::new(pattern)
         .map(|g| g.compile_matcher())
@@ -154,6 +157,12 @@ impl Policy {
         for rule in config.rules {
             if !names.insert(rule.name.clone()) {
                 return Err(Error::Config(format!("two rules are named `{}`", rule.name)));
+            }
+            if RESERVED_NAMES.contains(&rule.name.as_str()) {
+                return Err(Error::Config(format!(
+                    "a rule may not be named `{}`: decisions no rule makes are named so",
+                    rule.name
+                )));
             }
             let mut arguments = Vec::new();
             for (name, c) in &rule.arguments {

@@ -89,3 +89,20 @@ fn invalid_configuration_names_the_rule() {
     let err = Policy::new(bad).expect_err("invalid glob").to_string();
     assert!(err.contains("rule `broken`") && err.contains("a[b"), "{err}");
 }
+
+#[test]
+fn a_rule_may_not_take_the_name_of_a_decision_no_rule_makes() {
+    // Found by the `policy` fuzz target: a rule named `default` allowed what the log then said
+    // the default had decided.
+    #[derive(serde::Deserialize)]
+    struct Case {
+        policy: PolicyConfig,
+    }
+    let case: Case =
+        serde_json::from_str(include_str!("../../../fuzz/regressions/policy/reserved-rule-name.json")).expect("parses");
+    let err = Policy::new(case.policy).expect_err("a reserved name").to_string();
+    assert!(err.contains("`default`"), "{err}");
+    let read_only = json!({"rules": [{"name": "read-only mode", "effect": "deny"}]});
+    let err = Policy::new(serde_json::from_value(read_only).expect("parses")).expect_err("a reserved name").to_string();
+    assert!(err.contains("`read-only mode`"), "{err}");
+}
