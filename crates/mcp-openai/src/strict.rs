@@ -117,6 +117,11 @@ pub fn convert(input_schema: &Map<String, Value>) -> Result<Strict, String> {
     if !defs_out.is_empty() {
         schema.insert("$defs".into(), Value::Object(defs_out));
     }
+    // Strict mode resolves every reference: one to nothing (or into another part of the
+    // schema) cannot be sent.
+    if let Some((path, target, _)) = converter.refs.iter().find(|(_, _, name)| !converter.defs.contains_key(name)) {
+        return Err(format!("`{path}` refers to `{target}`, which is not one of the schema's definitions"));
+    }
     if converter.properties > MAX_PROPERTIES {
         return Err(format!("{} properties; strict mode takes at most {MAX_PROPERTIES}", converter.properties));
     }
@@ -217,6 +222,8 @@ fn strip_object(
 #[derive(Default)]
 struct Converter {
     defs: BTreeMap<String, Shape>,
+    /// Every reference met: where, as written, and the definition it names.
+    refs: Vec<(String, String, String)>,
     properties: usize,
     enum_values: usize,
 }
@@ -306,6 +313,7 @@ impl Converter {
                         .or_else(|| target.strip_prefix("#/definitions/"))
                         .ok_or_else(|| format!("`{path}` refers to `{target}`, outside the schema's definitions"))?;
                     out.insert(key.clone(), json!(format!("#/$defs/{name}")));
+                    self.refs.push((path.to_owned(), target.to_owned(), name.to_owned()));
                     shape = Shape::Ref(name.to_owned());
                 }
                 // Object keywords on a node that is not an object carry no meaning.
@@ -397,6 +405,11 @@ impl Converter {
             self.properties += 1;
             let (mut converted, shape) = self.node(prop, &format!("{path}.{name}"), depth + 1)?;
             let added = if required.contains(&name.as_str()) { false } else { make_nullable(&mut converted) };
+            // A `null` added to an enum is one more value for strict mode's limit.
+            if added && converted.get("enum").and_then(Value::as_array).is_some_and(|e| e.last() == Some(&Value::Null))
+            {
+                self.enum_values += 1;
+            }
             shapes.insert(name.clone(), (added, shape));
             props_out.insert(name.clone(), converted);
         }
@@ -443,11 +456,10 @@ impl Converter {
         out.insert("properties".into(), Value::Object(properties));
         out.insert("required".into(), Value::Array(keys));
         out.insert("additionalProperties".into(), json!(false));
-        let note = format!(
-            "a list of exactly {} values, given as an object keyed \"0\" to \"{}\"",
-            prefix.len(),
-            prefix.len() - 1
-        );
+        let note = match prefix.len() {
+            0 => "an empty list, given as an empty object".to_owned(),
+            n => format!("a list of exactly {n} values, given as an object keyed \"0\" to \"{}\"", n - 1),
+        };
         describe(&mut out, vec![note]);
         Ok((Value::Object(out), Shape::Tuple(shapes)))
     }
@@ -490,15 +502,17 @@ impl Converter {
     }
 }
 
-/// True when `null` is already an accepted value.
+/// True when `null` is already an accepted value: every keyword that restricts it lets it through
+/// (they all apply at once). A reference is not followed, so it counts as not accepting `null`.
 fn accepts_null(schema: &Map<String, Value>) -> bool {
-    schema.get("type").is_some_and(|t| type_includes(t, "null"))
-        || schema.get("const").is_some_and(Value::is_null)
-        || schema.get("enum").and_then(Value::as_array).is_some_and(|e| e.iter().any(Value::is_null))
-        || schema
-            .get("anyOf")
-            .and_then(Value::as_array)
-            .is_some_and(|branches| branches.iter().any(|b| b.as_object().is_some_and(accepts_null)))
+    let says = ["type", "const", "enum", "anyOf"].iter().any(|k| schema.contains_key(*k));
+    let typed = schema.get("type").is_none_or(|t| type_includes(t, "null"));
+    let constant = schema.get("const").is_none_or(Value::is_null);
+    let listed = schema.get("enum").is_none_or(|e| e.as_array().is_some_and(|e| e.iter().any(Value::is_null)));
+    let branch = schema.get("anyOf").is_none_or(|branches| {
+        branches.as_array().is_some_and(|b| b.iter().any(|b| b.as_object().is_some_and(accepts_null)))
+    });
+    says && !schema.contains_key("$ref") && typed && constant && listed && branch
 }
 
 /// Lets `schema` accept `null` too; false when it already did.
@@ -507,29 +521,36 @@ fn make_nullable(schema: &mut Value) -> bool {
     if accepts_null(map) {
         return false;
     }
-    if let Some(Value::Array(branches)) = map.get_mut("anyOf") {
+    let choice = ["$ref", "const", "anyOf"].iter().any(|k| map.contains_key(*k));
+    // A type (and an enum of values) alone: add `null` to both.
+    if !choice && (map.contains_key("type") || map.contains_key("enum")) {
+        if let Some(Value::Array(values)) = map.get_mut("enum")
+            && !values.contains(&Value::Null)
+        {
+            values.push(Value::Null);
+        }
+        match map.get_mut("type") {
+            Some(Value::String(t)) if t != "null" => {
+                let t = std::mem::take(t);
+                map.insert("type".into(), json!([t, "null"]));
+            }
+            Some(Value::Array(types)) if !types.contains(&json!("null")) => types.push(json!("null")),
+            _ => {}
+        }
+        return true;
+    }
+    // A choice alone: one more branch.
+    let beside = ["type", "const", "enum", "$ref"].iter().any(|k| map.contains_key(*k));
+    if !beside && let Some(Value::Array(branches)) = map.get_mut("anyOf") {
         branches.push(json!({"type": "null"}));
         return true;
     }
-    if map.contains_key("$ref") || (map.contains_key("const") && !map.contains_key("type")) {
-        let description = map.remove("description");
-        let inner = std::mem::take(map);
-        map.insert("anyOf".into(), json!([Value::Object(inner), {"type": "null"}]));
-        if let Some(d) = description {
-            map.insert("description".into(), d);
-        }
-        return true;
-    }
-    if let Some(Value::Array(values)) = map.get_mut("enum") {
-        values.push(Value::Null);
-    }
-    match map.get_mut("type") {
-        Some(Value::String(t)) => {
-            let t = std::mem::take(t);
-            map.insert("type".into(), json!([t, "null"]));
-        }
-        Some(Value::Array(types)) => types.push(json!("null")),
-        _ => {}
+    // Anything else (a reference, a constant, a choice beside a type): the schema or `null`.
+    let description = map.remove("description");
+    let inner = std::mem::take(map);
+    map.insert("anyOf".into(), json!([Value::Object(inner), {"type": "null"}]));
+    if let Some(d) = description {
+        map.insert("description".into(), d);
     }
     true
 }

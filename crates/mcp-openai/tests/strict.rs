@@ -363,3 +363,56 @@ fn names_are_valid_unique_across_servers_and_map_back() {
     assert_eq!(responses[0]["strict"], true);
     assert!(responses[0].get("function").is_none());
 }
+
+/// A schema kept under `fuzz/regressions/strict/`, where the `strict` fuzz target found it.
+fn regression(name: &str) -> Map<String, Value> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/regressions/strict").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).expect("a JSON object")
+}
+
+#[test]
+fn an_empty_tuple_is_an_empty_closed_object_and_comes_back_as_an_empty_list() {
+    // It panicked: the note counted its last index as `len - 1`.
+    let converted = strict::convert(&regression("empty-tuple.json")).expect("converts");
+    let t = &converted.schema["properties"]["t"];
+    assert_eq!(t["properties"], json!({}));
+    assert_eq!(t["required"], json!([]));
+    assert!(t["description"].as_str().expect("described").contains("an empty list"), "{t}");
+    let mut arguments = json!({"t": {}}).as_object().cloned().expect("object");
+    converted.restore(&mut arguments);
+    assert_eq!(Value::Object(arguments), json!({"t": []}));
+}
+
+#[test]
+fn a_reference_to_no_definition_is_not_sent_strict() {
+    // Strict mode resolves every `$ref`; this one named nothing, and was sent as strict.
+    let error = strict::convert(&regression("dangling-ref.json")).expect_err("a dangling reference");
+    assert!(error.contains("#/$defs/nothere") && error.contains(".r"), "{error}");
+}
+
+#[test]
+fn the_null_added_to_an_optional_enum_counts_toward_the_limit() {
+    // 1000 values were within the limit, and the `null` that keeps the parameter optional made 1001.
+    let error = strict::convert(&regression("optional-enum-at-the-limit.json")).expect_err("over the limit");
+    assert!(error.contains("1001 enum values"), "{error}");
+}
+
+#[test]
+fn optional_parameters_accept_null_whatever_keywords_stand_beside_their_type() {
+    // An enum holding `null` beside a type without it, a constant beside a type, a choice beside
+    // a type: each was taken as accepting `null` already, or given a `null` another keyword refused,
+    // so the model could not leave the parameter out.
+    let original = regression("optional-beside-other-keywords.json");
+    let converted = strict::convert(&original).expect("converts");
+    let parameters = Value::Object(converted.schema.clone());
+    assert_strict_shape(&parameters, "t");
+    let sent = json!({"a": null, "c": null, "t": null});
+    valid(&parameters, &sent).expect("every optional parameter may be null");
+    let mut arguments = sent.as_object().cloned().expect("object");
+    converted.restore(&mut arguments);
+    assert_eq!(Value::Object(arguments.clone()), json!({}));
+    valid(&Value::Object(original), &Value::Object(arguments)).expect("left out, as the tool allows");
+    valid(&parameters, &json!({"a": 1, "c": 5, "t": "abc"})).expect("real values still fit");
+    valid(&parameters, &json!({"a": 2, "c": 5, "t": "abc"})).expect_err("the enum still holds");
+}
