@@ -33,6 +33,9 @@ pub struct Server {
 /// calls must be authorized too (the gateway's pipeline does that).
 pub type ToolFilter = Arc<dyn Fn(&str, &Tool) -> bool + Send + Sync>;
 
+/// Answers `completion/complete`: suggestions for an argument of a prompt or resource template.
+pub type Completer = Arc<dyn Fn(&CompleteParams) -> Completion + Send + Sync>;
+
 struct ServerInner {
     info: Implementation,
     instructions: Option<String>,
@@ -40,6 +43,10 @@ struct ServerInner {
     /// The tools, replaceable while serving (see [`Server::replace_tools`]).
     tools: RwLock<Arc<ToolSet>>,
     filter: Option<ToolFilter>,
+    /// `completion/complete`, declared only when set.
+    completer: Option<Completer>,
+    /// Whether resources change and their updates are sent (`resources.subscribe`).
+    announces_updates: bool,
     principal: Arc<str>,
     page_size: usize,
     max_message_bytes: usize,
@@ -91,6 +98,21 @@ impl ServerBuilder {
         self
     }
 
+    /// Answers `completion/complete` with `completer` and declares the `completions` capability
+    /// (without one, the capability is not declared and the method is not found).
+    pub fn completions(mut self, completer: Completer) -> Self {
+        self.inner.completer = Some(completer);
+        self
+    }
+
+    /// Declares that resources change and that their updates are sent (call
+    /// [`Server::notify_resource_updated`]): clients may subscribe. Off by default, so no client
+    /// waits for updates that never come.
+    pub fn resource_updates(mut self, on: bool) -> Self {
+        self.inner.announces_updates = on;
+        self
+    }
+
     /// Hides tools from `tools/list` per caller. Calls are not affected: authorize them in the
     /// tools themselves or in a pipeline.
     pub fn tool_filter(mut self, filter: ToolFilter) -> Self {
@@ -122,6 +144,8 @@ impl Server {
                 registry,
                 tools,
                 filter: None,
+                completer: None,
+                announces_updates: false,
                 principal: Arc::from("stdio"),
                 page_size: 100,
                 max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
@@ -233,6 +257,8 @@ struct Session {
     capabilities: Option<ClientCapabilities>,
     /// Resource URIs the client subscribed to.
     subscriptions: std::collections::HashSet<String>,
+    /// The least severe log level the client wants (`logging/setLevel`); all until it says.
+    log_level: Option<LoggingLevel>,
 }
 
 pub(crate) struct Connection {
@@ -319,7 +345,8 @@ impl Handler for Connection {
                 let task_cancel = CancellationToken::new();
                 let run_cancel = if as_task { task_cancel.clone() } else { cancel.clone() };
                 let cx = ToolContext::for_request(peer, p.meta, run_cancel, Some(self.principal.clone()), client)
-                    .with_client_capabilities(capabilities, framing == Framing::Modern);
+                    .with_client_capabilities(capabilities, framing == Framing::Modern)
+                    .with_log_level(self.session.lock().unwrap_or_else(PoisonError::into_inner).log_level);
                 let arguments = p.arguments.unwrap_or_default();
                 let outcome = if as_task {
                     let rerun: crate::tasks::Rerun = {
@@ -472,8 +499,14 @@ impl Handler for Connection {
                 }
             }
             methods::COMPLETE => {
-                let _: CompleteParams = parse_params(params)?;
-                s.finish(CompleteResult::default(), framing)
+                let Some(completer) = &s.completer else {
+                    return Err(ErrorObject::method_not_found(&request.method));
+                };
+                let p: CompleteParams = parse_params(params)?;
+                s.finish(CompleteResult { envelope: Default::default(), completion: completer(&p) }, framing)
+            }
+            methods::SUBSCRIBE | methods::UNSUBSCRIBE if !s.announces_updates => {
+                Err(ErrorObject::method_not_found(&request.method))
             }
             methods::SUBSCRIBE | methods::UNSUBSCRIBE => {
                 let p: ReadResourceParams = parse_params(params)?;
@@ -486,7 +519,8 @@ impl Handler for Connection {
                 Ok(Value::Object(JsonObject::new()))
             }
             methods::SET_LEVEL if framing == Framing::Handshake => {
-                let _: SetLevelParams = parse_params(params)?;
+                let p: SetLevelParams = parse_params(params)?;
+                self.session.lock().unwrap_or_else(PoisonError::into_inner).log_level = Some(p.level);
                 Ok(Value::Object(JsonObject::new()))
             }
             other => Err(ErrorObject::method_not_found(other)),
@@ -646,14 +680,14 @@ impl ServerInner {
     fn capabilities(&self, _framing: Framing) -> ServerCapabilities {
         // Resource subscriptions: `resources/subscribe` in the handshake era, the
         // `resourceSubscriptions` of `subscriptions/listen` in the stateless one.
-        let subscribe = Some(true);
+        let subscribe = Some(self.announces_updates);
         ServerCapabilities {
             tools: Some(ListChangedCapability { list_changed: Some(true) }),
             resources: (!self.resources_empty())
                 .then_some(ResourcesCapability { subscribe, list_changed: Some(false) }),
             prompts: (!self.registry.prompts.is_empty()).then_some(ListChangedCapability { list_changed: Some(false) }),
             logging: Some(JsonObject::new()),
-            completions: Some(JsonObject::new()),
+            completions: self.completer.is_some().then(JsonObject::new),
             experimental: None,
             extensions: Some([(crate::tasks::EXTENSION.to_owned(), JsonObject::new())].into_iter().collect()),
             other: JsonObject::new(),

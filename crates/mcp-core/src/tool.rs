@@ -162,6 +162,8 @@ pub struct ToolContext {
     request_state: Option<Arc<str>>,
     /// Where progress goes when the caller is in this process (an agent run), not a peer.
     progress_fn: Option<ProgressFn>,
+    /// Handshake era: the least severe log level the client asked for (`logging/setLevel`).
+    log_level: Option<crate::protocol::LoggingLevel>,
 }
 
 /// Receives `(progress, total, message)` reports of a tool called in-process.
@@ -205,7 +207,14 @@ impl ToolContext {
             input_responses: None,
             request_state: None,
             progress_fn: None,
+            log_level: None,
         }
+    }
+
+    /// The least severe level the client asked to be sent (`logging/setLevel`).
+    pub(crate) fn with_log_level(mut self, level: Option<crate::protocol::LoggingLevel>) -> Self {
+        self.log_level = level;
+        self
     }
 
     pub(crate) fn with_input(mut self, responses: Option<JsonObject>, state: Option<String>) -> Self {
@@ -339,6 +348,9 @@ impl ToolContext {
                     return;
                 }
             }
+        }
+        if self.log_level.is_some_and(|wanted| level < wanted) {
+            return;
         }
         if let Some(peer) = &self.peer {
             let params = crate::protocol::LoggingMessageParams { level, logger: logger.map(str::to_owned), data };

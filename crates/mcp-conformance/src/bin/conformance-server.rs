@@ -711,6 +711,19 @@ fn tasks_fixtures(r: &mut Registry) {
 /// The running server, for the tool that changes the tool list.
 static SERVER: std::sync::OnceLock<Server> = std::sync::OnceLock::new();
 
+/// Suggestions for the arguments of `test_prompt_with_arguments`: the known values that start
+/// with what was typed.
+fn complete(params: &mcp_core::protocol::CompleteParams) -> mcp_core::protocol::Completion {
+    const KNOWN: &[&str] = &["test", "testing", "test_value", "other"];
+    let values: Vec<String> = match &params.reference {
+        mcp_core::protocol::CompletionReference::Prompt { name } if name == "test_prompt_with_arguments" => {
+            KNOWN.iter().filter(|v| v.starts_with(params.argument.value.as_str())).map(|v| (*v).to_owned()).collect()
+        }
+        _ => Vec::new(),
+    };
+    mcp_core::protocol::Completion { total: Some(values.len() as u64), values, has_more: Some(false) }
+}
+
 /// The tool `test_trigger_tool_change` adds and removes.
 const DYNAMIC_TOOL: &str = "test_dynamic_tool";
 
@@ -720,6 +733,8 @@ async fn main() -> anyhow::Result<()> {
     let server =
         Server::builder(Implementation::new("mcptk-conformance-server", env!("CARGO_PKG_VERSION")), registry())
             .instructions("The conformance fixture server of mcptk.")
+            .completions(std::sync::Arc::new(complete))
+            .resource_updates(true)
             .build();
     let _ = SERVER.set(server.clone());
     let options = mcp_core::transport::http::HttpOptions::default();

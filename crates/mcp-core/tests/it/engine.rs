@@ -321,7 +321,7 @@ async fn a_tool_can_ask_the_client_when_it_declared_the_capability() {
 async fn subscribed_clients_hear_of_resource_updates_until_they_unsubscribe() {
     let mut registry = Registry::new();
     registry.resource(mcp_core::registry::TextResource::new("test://watched", "watched", "text/plain", "v1"));
-    let server = Server::builder(Implementation::new("watcher", "1"), registry).build();
+    let server = Server::builder(Implementation::new("watcher", "1"), registry).resource_updates(true).build();
     let (client_io, server_io) = tokio::io::duplex(64 * 1024);
     let (r, w) = tokio::io::split(server_io);
     let serving = server.clone();
@@ -585,4 +585,73 @@ async fn a_peer_that_sends_and_never_reads_is_no_longer_read_from() {
         answered += 1;
     }
     let _writer = writer.await.expect("the writer finishes once answers are read");
+}
+
+#[tokio::test]
+async fn capabilities_are_declared_only_where_they_work() {
+    // A plain server: no completer, no resource updates.
+    let (client, _) = pair(ClientOptions { era: EraPreference::Handshake, ..ClientOptions::default() }, 100).await;
+    assert!(client.capabilities().completions.is_none(), "no completer, no completions");
+    let params = json!({"ref": {"type": "ref/prompt", "name": "p"}, "argument": {"name": "a", "value": "x"}});
+    let refused = client.request::<_, Value>("completion/complete", &params).await.expect_err("not offered");
+    assert_eq!(refused.rpc_error().map(|e| e.code), Some(codes::METHOD_NOT_FOUND));
+    let refused = client.request::<_, Value>("resources/subscribe", &json!({"uri": "x://y"})).await;
+    assert_eq!(refused.expect_err("not offered").rpc_error().map(|e| e.code), Some(codes::METHOD_NOT_FOUND));
+
+    // With a completer and resource updates, both are declared and answered.
+    let completer: mcp_core::Completer =
+        Arc::new(|p: &mcp_core::protocol::CompleteParams| mcp_core::protocol::Completion {
+            values: vec![format!("{}-done", p.argument.value)],
+            total: None,
+            has_more: None,
+        });
+    let server = Server::builder(Implementation::new("full", "1.0"), registry(Arc::default()))
+        .completions(completer)
+        .resource_updates(true)
+        .build();
+    let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+    let (server_read, server_write) = tokio::io::split(server_io);
+    tokio::spawn(async move { server.serve(server_read, server_write).await });
+    let (client_read, client_write) = tokio::io::split(client_io);
+    let options = ClientOptions { era: EraPreference::Handshake, ..ClientOptions::default() };
+    let client = Client::connect("test", client_read, client_write, options).await.expect("connects");
+    assert!(client.capabilities().completions.is_some());
+    let params = json!({"ref": {"type": "ref/prompt", "name": "p"}, "argument": {"name": "a", "value": "x"}});
+    let answer: Value = client.request("completion/complete", &params).await.expect("answered");
+    assert_eq!(answer["completion"]["values"], json!(["x-done"]));
+}
+
+#[tokio::test]
+async fn log_messages_below_the_level_a_client_set_are_not_sent() {
+    let mut registry = Registry::new();
+    registry.tool(tool("chatty", "logs at two levels", |_: Nothing, cx: ToolContext| async move {
+        cx.log(mcp_core::protocol::LoggingLevel::Debug, None, json!("debug detail")).await;
+        cx.log(mcp_core::protocol::LoggingLevel::Warning, None, json!("a warning")).await;
+        Ok::<_, ToolError>(String::from("done"))
+    }));
+    let server = Server::builder(Implementation::new("logs", "1.0"), registry).build();
+    let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+    let (server_read, server_write) = tokio::io::split(server_io);
+    tokio::spawn(async move { server.serve(server_read, server_write).await });
+    let (client_read, mut client_write) = tokio::io::split(client_io);
+    let mut lines = BufReader::new(client_read).lines();
+    let send = |line: String| line + "\n";
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    client_write.write_all(send(init.to_owned()).as_bytes()).await.expect("writes");
+    lines.next_line().await.expect("reads").expect("initialized");
+    let level = r#"{"jsonrpc":"2.0","id":2,"method":"logging/setLevel","params":{"level":"warning"}}"#;
+    let call = r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"chatty","arguments":{}}}"#;
+    client_write.write_all(send(level.to_owned()).as_bytes()).await.expect("writes");
+    lines.next_line().await.expect("reads").expect("level set");
+    client_write.write_all(send(call.to_owned()).as_bytes()).await.expect("writes");
+    let mut logged = Vec::new();
+    loop {
+        let line = lines.next_line().await.expect("reads").expect("a line");
+        let message: Value = serde_json::from_str(&line).expect("JSON");
+        if message["id"] == 3 {
+            break;
+        }
+        logged.push(message["params"]["data"].clone());
+    }
+    assert_eq!(logged, [json!("a warning")]);
 }
