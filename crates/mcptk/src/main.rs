@@ -349,8 +349,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 bail!("--audit is for one native server; the gateway's audit log is `audit.path` in its configuration");
             }
             let config = admin::gateway_config(config.as_deref())?;
-            // Metrics are recorded always; over HTTP they are served for Prometheus at /metrics.
-            let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().ok();
+            // Over HTTP, metrics are recorded and served for Prometheus at /metrics, with their
+            // histograms drained every few seconds whether or not anyone scrapes. On stdio nothing
+            // could read them, so nothing records them.
+            let metrics = http
+                .http
+                .is_some()
+                .then(|| metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().ok())
+                .flatten();
+            if let Some(handle) = metrics.clone() {
+                tokio::spawn(async move {
+                    let mut every = tokio::time::interval(Duration::from_secs(5));
+                    loop {
+                        every.tick().await;
+                        handle.run_upkeep();
+                    }
+                });
+            }
             let gateway =
                 gateway::Gateway::start_with(config, |b| b.page_size(page_size).max_message_bytes(max_message_bytes))
                     .await?;
