@@ -34,7 +34,7 @@ fn main() {
         for clients in [1usize, 16, 64] {
             let mut connections = Vec::new();
             for _ in 0..clients {
-                let server = HttpServer { url: url.clone(), headers: Default::default(), oauth: None };
+                let server = HttpServer::new(url.clone());
                 connections.push(Arc::new(
                     Client::connect_http("bench", &server, ClientOptions::default()).await.expect("connects"),
                 ));

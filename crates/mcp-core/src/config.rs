@@ -9,7 +9,9 @@
 //!
 //! Secrets stay out of the file: `${VAR}` (or `${VAR:-default}`) in `command`, `args`, `env`,
 //! `cwd`, `url` and `headers` expands from the environment when a server is resolved. A missing
-//! variable is an error that names the variable and the field, never a value.
+//! variable is an error that names the variable and the field, never a value. What the variables
+//! of an HTTP entry expanded to is kept with it ([`HttpServer::secrets`]), so that every message
+//! about that server can mask them ([`Scrubber`]); URLs are shown through [`display_url`].
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -155,7 +157,7 @@ impl fmt::Debug for ServerEntry {
             .field("args", &self.args)
             .field("env", &self.env.keys().collect::<Vec<_>>())
             .field("cwd", &self.cwd)
-            .field("url", &self.url)
+            .field("url", &self.url.as_deref().map(display_url))
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .field("disabled", &self.disabled)
             .finish()
@@ -225,15 +227,30 @@ pub struct HttpServer {
     pub headers: BTreeMap<String, String>,
     /// OAuth settings (secrets expanded), when the entry has an `oauth` block.
     pub oauth: Option<OAuthEntry>,
+    /// What the entry's `${VAR}` references expanded to (in `url`, `headers`, `oauth`): masked
+    /// as `***` in every message about this server. Filled by [`ServerEntry::resolve`].
+    pub secrets: Vec<String>,
 }
 
 impl fmt::Debug for HttpServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpServer")
-            .field("url", &self.url)
+            .field("url", &self.scrubber().url(&self.url))
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .field("oauth", &self.oauth)
-            .finish()
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpServer {
+    /// An endpoint with no extra headers, OAuth or secrets.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self { url: url.into(), ..Self::default() }
+    }
+
+    /// The scrubber for messages about this server: its expanded secrets masked.
+    pub fn scrubber(&self) -> Scrubber {
+        Scrubber::new(self.secrets.iter().cloned())
     }
 }
 
@@ -287,26 +304,34 @@ impl ServerEntry {
             let cwd = self.cwd.as_deref().map(|c| expand(c, "cwd".into())).transpose()?.map(PathBuf::from);
             Ok(ServerConfig::Stdio(StdioServer { command, args, env, cwd }))
         } else if let Some(url) = &self.url {
-            let url = expand(url, "url".into())?;
-            let headers = self
-                .headers
-                .iter()
-                .map(|(k, v)| Ok((k.clone(), expand(v, format!("headers.{k}"))?)))
-                .collect::<Result<_, ConfigError>>()?;
-            let oauth = self
-                .oauth
-                .as_ref()
-                .map(|o| {
-                    let mut o = o.clone();
-                    o.client_id = o.client_id.map(|v| expand(&v, "oauth.client_id".into())).transpose()?;
-                    o.client_secret = o.client_secret.map(|v| expand(&v, "oauth.client_secret".into())).transpose()?;
-                    Ok::<_, ConfigError>(o)
-                })
-                .transpose()?;
-            Ok(ServerConfig::Http(HttpServer { url, headers, oauth }))
+            self.resolve_http(server, url, lookup).map(ServerConfig::Http)
         } else {
             Err(ConfigError::NoTransport { server: server.to_owned() })
         }
+    }
+
+    /// The HTTP transport's settings, with what every variable expanded to kept as secrets.
+    fn resolve_http(
+        &self,
+        server: &str,
+        url: &str,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<HttpServer, ConfigError> {
+        let mut secrets = Vec::new();
+        let mut expand = |value: &str, field: String| expand_into(value, lookup, server, field, &mut secrets);
+        let url = expand(url, "url".into())?;
+        let mut headers = BTreeMap::new();
+        for (k, v) in &self.headers {
+            headers.insert(k.clone(), expand(v, format!("headers.{k}"))?);
+        }
+        let mut oauth = self.oauth.clone();
+        if let Some(o) = &mut oauth {
+            o.client_id = o.client_id.take().map(|v| expand(&v, "oauth.client_id".into())).transpose()?;
+            o.client_secret = o.client_secret.take().map(|v| expand(&v, "oauth.client_secret".into())).transpose()?;
+        }
+        secrets.sort();
+        secrets.dedup();
+        Ok(HttpServer { url, headers, oauth, secrets })
     }
 }
 
@@ -316,6 +341,18 @@ pub fn expand(
     lookup: &dyn Fn(&str) -> Option<String>,
     server: &str,
     field: String,
+) -> Result<String, ConfigError> {
+    expand_into(value, lookup, server, field, &mut Vec::new())
+}
+
+/// [`expand`], adding to `expanded` every value a variable of the environment expanded to (a
+/// `:-default` is written in the file, so it is no secret).
+fn expand_into(
+    value: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    server: &str,
+    field: String,
+    expanded: &mut Vec<String>,
 ) -> Result<String, ConfigError> {
     let mut out = String::with_capacity(value.len());
     let mut rest = value;
@@ -337,7 +374,12 @@ pub fn expand(
             return Err(ConfigError::BadReference { server: server.to_owned(), field });
         }
         match (lookup(name), default) {
-            (Some(v), _) => out.push_str(&v),
+            (Some(v), _) => {
+                out.push_str(&v);
+                if !v.is_empty() {
+                    expanded.push(v);
+                }
+            }
             (None, Some(d)) => out.push_str(d),
             (None, None) => {
                 return Err(ConfigError::MissingVar { server: server.to_owned(), var: name.to_owned(), field });
@@ -369,6 +411,111 @@ fn without_quoted_values(message: &str) -> String {
         Some(i) => out[..i].to_owned(),
         None => out,
     }
+}
+
+/// A URL as it may be shown: without user info or fragment, each query value as `***`
+/// (`https://user:pw@host/mcp?key=k1` → `https://host/mcp?key=***`). A secret elsewhere in it (the
+/// path, the host) is for a [`Scrubber`], which knows the values.
+pub fn display_url(url: &str) -> String {
+    let url = url.trim();
+    let (scheme, rest) = match url.find("://") {
+        Some(i) => url.split_at(i + 3),
+        None => ("", url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, after) = rest.split_at(authority_end);
+    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let after = after.split('#').next().unwrap_or_default();
+    let mut out = format!("{scheme}{host}");
+    match after.split_once('?') {
+        None => out.push_str(after),
+        Some((path, query)) => {
+            out.push_str(path);
+            out.push('?');
+            let masked: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) => format!("{key}=***"),
+                    None if pair.is_empty() => String::new(),
+                    None => "***".to_owned(),
+                })
+                .collect();
+            out.push_str(&masked.join("&"));
+        }
+    }
+    out
+}
+
+/// Masks known secret values in text: every occurrence of one, as written or as it appears
+/// percent-encoded, form-encoded or escaped in JSON, becomes `***`. The one place messages about
+/// an HTTP server go through before they are shown, logged or returned.
+#[derive(Clone, Default)]
+pub struct Scrubber {
+    /// The forms to mask, longest first (a secret containing another is masked whole).
+    forms: Vec<String>,
+}
+
+impl fmt::Debug for Scrubber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scrubber").field("forms", &self.forms.len()).finish()
+    }
+}
+
+impl Scrubber {
+    /// A scrubber for these values (empty ones are ignored).
+    pub fn new(secrets: impl IntoIterator<Item = String>) -> Self {
+        let mut forms = Vec::new();
+        for secret in secrets.into_iter().filter(|s| !s.is_empty()) {
+            let json = serde_json::to_string(&secret).unwrap_or_default();
+            let json = json.trim_matches('"').to_owned();
+            let encoded = percent_encode(&secret, false);
+            let form = percent_encode(&secret, true);
+            forms.extend([secret, json, encoded, form]);
+        }
+        forms.retain(|f| !f.is_empty());
+        forms.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        forms.dedup();
+        Self { forms }
+    }
+
+    /// Adds more values to mask (e.g. OAuth credentials given in code).
+    pub fn with(mut self, secrets: impl IntoIterator<Item = String>) -> Self {
+        let more = Self::new(secrets);
+        self.forms.extend(more.forms);
+        self.forms.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        self.forms.dedup();
+        self
+    }
+
+    /// `text` with every secret replaced by `***`.
+    pub fn text(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for form in &self.forms {
+            if out.contains(form.as_str()) {
+                out = out.replace(form.as_str(), "***");
+            }
+        }
+        out
+    }
+
+    /// A URL as it may be shown: [`display_url`], then the secrets masked.
+    pub fn url(&self, url: &str) -> String {
+        self.text(&display_url(url))
+    }
+}
+
+/// Percent-encoding of everything but RFC 3986's unreserved characters; `form` encodes a space as
+/// `+` (`application/x-www-form-urlencoded`).
+fn percent_encode(value: &str, form: bool) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => out.push(char::from(b)),
+            b' ' if form => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -451,5 +598,54 @@ mod tests {
             cfg.server("y").expect_err("unknown").to_string(),
             "no server named `y` in the config (configured: x)"
         );
+    }
+
+    #[test]
+    fn urls_are_shown_without_user_info_query_values_or_fragment() {
+        for (url, shown) in [
+            ("https://user:pw@mcp.example.com/mcp?key=k1&x=2#frag", "https://mcp.example.com/mcp?key=***&x=***"),
+            ("http://127.0.0.1:8080/mcp", "http://127.0.0.1:8080/mcp"),
+            ("https://tok@host?flag&a=", "https://host?***&a=***"),
+            ("https://host/p@th/sse?", "https://host/p@th/sse?"),
+            ("not a url ?secret", "not a url ?***"),
+        ] {
+            assert_eq!(display_url(url), shown, "{url}");
+        }
+    }
+
+    #[test]
+    fn http_entries_keep_what_their_variables_expanded_to_and_never_show_it() {
+        let lookup = |var: &str| match var {
+            "TOKEN" => Some("t0k3n".to_owned()),
+            "KEY" => Some("k e/y".to_owned()),
+            "TENANT" => Some("acme-42".to_owned()),
+            "SECRET" => Some("cl13nt".to_owned()),
+            _ => None,
+        };
+        let config: McpConfig = serde_json::from_str(
+            r#"{"mcpServers": {"remote": {
+                "url": "https://user:${TOKEN}@127.0.0.1:${PORT:-8443}/t/${TENANT}/mcp?key=${KEY}",
+                "headers": {"X-Api-Key": "${KEY}"},
+                "oauth": {"client_id": "mcptk", "client_secret": "${SECRET}"}}}}"#,
+        )
+        .expect("parses");
+        let ServerConfig::Http(server) = config.servers["remote"].resolve("remote", &lookup).expect("resolves") else {
+            panic!("an HTTP server")
+        };
+        assert_eq!(server.url, "https://user:t0k3n@127.0.0.1:8443/t/acme-42/mcp?key=k e/y");
+        assert_eq!(server.secrets, ["acme-42", "cl13nt", "k e/y", "t0k3n"], "a `:-default` is no secret");
+        let shown = format!("{server:?} {:?}", config.servers["remote"]);
+        for secret in ["t0k3n", "k e/y", "acme-42", "cl13nt"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("https://127.0.0.1:8443/t/***/mcp?key=***"), "{shown}");
+
+        // As written, percent-encoded, form-encoded, escaped in JSON: all masked.
+        let scrub = server.scrubber();
+        let echoed = "no route for /t/acme-42/mcp?key=k%20e%2Fy (key k+e%2Fy): k e/y";
+        assert_eq!(scrub.text(echoed), "no route for /t/***/mcp?key=*** (key ***): ***");
+        let quoted = Scrubber::new([r#"a"b\c"#.to_owned()]);
+        assert_eq!(quoted.text(r#"{"error": "bad a\"b\\c"}"#), r#"{"error": "bad ***"}"#);
+        assert_eq!(Scrubber::new([String::new()]).text("nothing to mask"), "nothing to mask");
     }
 }

@@ -44,13 +44,9 @@ async fn start() -> String {
 #[tokio::test]
 async fn marked_arguments_travel_as_headers_and_must_agree_with_the_body() {
     let url = start().await;
-    let client = Client::connect_http(
-        "params",
-        &HttpServer { url: url.clone(), headers: Default::default(), oauth: None },
-        ClientOptions::default(),
-    )
-    .await
-    .expect("connects");
+    let client = Client::connect_http("params", &HttpServer::new(url.clone()), ClientOptions::default())
+        .await
+        .expect("connects");
     client.list_tools().await.expect("lists");
     for region in ["us-west1", " padded ", "Zürich", "line1\nline2"] {
         let args =

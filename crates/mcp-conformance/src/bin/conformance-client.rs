@@ -133,9 +133,7 @@ async fn main() -> anyhow::Result<()> {
         oauth: Some(oauth()?),
         ..ClientOptions::default()
     };
-    let client =
-        Client::connect_http("conformance", &HttpServer { url, headers: Default::default(), oauth: None }, options)
-            .await?;
+    let client = Client::connect_http("conformance", &HttpServer::new(url), options).await?;
     let tools = client.list_tools().await?;
     match scenario.as_str() {
         "json-schema-2020-12-preservation" => {
