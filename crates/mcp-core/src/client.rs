@@ -157,7 +157,10 @@ impl Client {
             ServerConfig::Http(server) => Err(Error::Protocol {
                 server: name.to_owned(),
                 method: "connect".into(),
-                message: format!("HTTP servers ({}) need the `http-client` feature of mcp-core", server.url),
+                message: format!(
+                    "HTTP servers ({}) need the `http-client` feature of mcp-core",
+                    server.scrubber().url(&server.url)
+                ),
             }),
         }
     }
@@ -185,14 +188,16 @@ impl Client {
 
     /// Connects to an HTTP server, picking the transport and era by itself: Streamable HTTP
     /// (either era, detected as for stdio), or the old HTTP+SSE transport of `2024-11-05` when the
-    /// URL ends in `/sse` or the server refuses Streamable HTTP's POST with 404 or 405.
+    /// URL ends in `/sse` or the server refuses Streamable HTTP's POST with 404 or 405. Nothing
+    /// said about the server shows its [`secrets`](crate::config::HttpServer::secrets), and nothing
+    /// read from it may exceed [`ClientOptions::max_message_bytes`].
     #[cfg(feature = "http-client")]
     pub async fn connect_http(
         name: &str,
         server: &crate::config::HttpServer,
         options: ClientOptions,
     ) -> Result<Client> {
-        let (url, headers) = (server.url.clone(), server.headers.clone());
+        let limit = options.max_message_bytes;
         // An `oauth` block in the configuration, and no OAuth set up in code: the interactive way.
         let mut options = options;
         if options.oauth.is_none()
@@ -202,9 +207,9 @@ impl Client {
                 crate::transport::oauth::OAuthConfig::interactive(entry, &options.info.name).map_err(Error::Io)?;
             options.oauth = Some(Arc::new(config));
         }
-        if !url.trim_end_matches('/').ends_with("/sse") {
+        if !crate::transport::http_client::names_legacy_sse(&server.url) {
             let attempt = Self::start_with(name, options.clone(), |handler| {
-                crate::transport::http_client::start(name, &url, &headers, options.oauth.clone(), handler)
+                crate::transport::http_client::start(name, server, options.oauth.clone(), limit, handler)
             })
             .await;
             let old_server = |e: &Error| {
@@ -216,7 +221,7 @@ impl Client {
             }
         }
         let handler = Self::handler(name, &options);
-        let peer = crate::transport::http_client::start_legacy_sse(name, &url, &headers, handler.clone()).await?;
+        let peer = crate::transport::http_client::start_legacy_sse(name, server, limit, handler.clone()).await?;
         let options = ClientOptions { era: EraPreference::Handshake, ..options };
         Self::start_on(name, options, handler, peer).await
     }

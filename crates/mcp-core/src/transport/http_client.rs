@@ -1,18 +1,24 @@
 //! The client side of Streamable HTTP, for both eras, as a transport under the same engine the
 //! stdio client uses: every message the client sends becomes a POST; answers come back as JSON or
 //! as an SSE stream whose notifications and requests are handled like those read from a pipe.
+//!
+//! Whatever this module says about a server (errors, logs) goes through the server's one
+//! [`Scrubber`]: URLs without user info or query values, every expanded secret as `***`. Bodies
+//! are read as they arrive and never beyond `max_message_bytes`; SSE goes through [`sse::Parser`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use reqwest::Url;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::connection::{Handler, Peer};
 use super::oauth::{self, OAuthConfig};
+use super::sse;
+use crate::config::{HttpServer, Scrubber};
 use crate::protocol::{ErrorObject, Message, Request, RequestId, Response, meta_keys, methods, param_headers};
 
 const SESSION: &str = "mcp-session-id";
@@ -27,9 +33,162 @@ pub fn install_crypto_provider() {
     });
 }
 
+/// What both HTTP transports and OAuth share: the client, the scrubber for everything said about
+/// the server, and the size limit of what is read from it.
+pub(crate) struct Http {
+    pub client: reqwest::Client,
+    pub scrub: Scrubber,
+    /// `max_message_bytes`: the most bytes of one body or one SSE event.
+    pub limit: usize,
+}
+
+impl Http {
+    /// A client that connects within 30 s and follows redirects only within an origin (the
+    /// configured headers must not go anywhere else).
+    pub(crate) fn new(scrub: Scrubber, limit: usize) -> Result<Self, String> {
+        install_crypto_provider();
+        let redirects = reqwest::redirect::Policy::custom(|attempt| {
+            let origin = |url: &Url| url.origin().ascii_serialization();
+            let from = attempt.previous().first().map(origin);
+            let to = origin(attempt.url());
+            if attempt.previous().len() > 10 {
+                attempt.error("too many redirects")
+            } else if from.as_ref().is_some_and(|from| *from != to) {
+                let from = from.unwrap_or_default();
+                attempt.error(format!("a redirect from {from} to another origin, {to}, was refused"))
+            } else {
+                attempt.follow()
+            }
+        });
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(30))
+            .redirect(redirects)
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {}", describe(&scrub, e)))?;
+        Ok(Self { client, scrub, limit })
+    }
+
+    /// A URL as it may be shown.
+    pub(crate) fn url(&self, url: &str) -> String {
+        self.scrub.url(url)
+    }
+
+    /// A URL's origin (scheme, host, port) as it may be shown.
+    fn origin(&self, url: &Url) -> String {
+        self.scrub.text(&url.origin().ascii_serialization())
+    }
+
+    /// A failed exchange as it may be shown: without its URL, with its causes, secrets masked.
+    pub(crate) fn error(&self, error: reqwest::Error) -> String {
+        describe(&self.scrub, error)
+    }
+
+    /// A body, read as it arrives and refused as soon as it passes the limit; `what` names it.
+    pub(crate) async fn body(&self, mut response: reqwest::Response, what: &str) -> Result<Vec<u8>, String> {
+        let too_large = || format!("{what} is larger than the limit of {} bytes (max_message_bytes)", self.limit);
+        if response.content_length().is_some_and(|n| n > u64::try_from(self.limit).unwrap_or(u64::MAX)) {
+            return Err(self.scrub.text(&too_large()));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) =
+            response.chunk().await.map_err(|e| self.scrub.text(&format!("reading {what}: {}", self.error(e))))?
+        {
+            if body.len() + chunk.len() > self.limit {
+                return Err(self.scrub.text(&too_large()));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+}
+
+/// A reqwest error without its URL (which may carry secrets), followed by its causes, scrubbed.
+fn describe(scrub: &Scrubber, error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(&error);
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.ends_with(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    scrub.text(&text)
+}
+
+/// Whether `url` names an old HTTP+SSE endpoint: its path ends in `/sse` (a query may follow).
+pub(crate) fn names_legacy_sse(url: &str) -> bool {
+    let path = Url::parse(url).map(|u| u.path().to_owned()).unwrap_or_else(|_| url.to_owned());
+    path.trim_end_matches('/').ends_with("/sse")
+}
+
+/// Same scheme, host and port.
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme() && a.host_str() == b.host_str() && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// The configured headers, marked sensitive; an invalid one is named, never its value.
+fn header_map(name: &str, headers: &BTreeMap<String, String>) -> crate::Result<HeaderMap> {
+    let mut map = HeaderMap::new();
+    for (k, v) in headers {
+        match (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+            (Ok(n), Ok(mut val)) => {
+                val.set_sensitive(true);
+                map.insert(n, val);
+            }
+            _ => {
+                return Err(crate::Error::Protocol {
+                    server: name.to_owned(),
+                    method: "connect".into(),
+                    message: format!("header `{k}` is not a valid HTTP header"),
+                });
+            }
+        }
+    }
+    Ok(map)
+}
+
+/// Where an SSE stream ended: the last event id, the server's `retry` advice, and whether an
+/// event over the limit was skipped.
+#[derive(Debug, Default, Clone)]
+struct StreamEnd {
+    last_id: Option<String>,
+    retry: Option<Duration>,
+    skipped: bool,
+}
+
+/// Reads an SSE body event by event until it ends or `on_event` returns false.
+async fn read_sse(
+    http: &Http,
+    server: &str,
+    mut response: reqwest::Response,
+    mut on_event: impl FnMut(sse::Event) -> bool,
+) -> StreamEnd {
+    let mut parser = sse::Parser::new(http.limit);
+    let mut skipped = false;
+    'read: while let Ok(Some(chunk)) = response.chunk().await {
+        for item in parser.feed(&chunk) {
+            match item {
+                sse::Item::Event(event) => {
+                    if !on_event(event) {
+                        break 'read;
+                    }
+                }
+                sse::Item::TooLarge => {
+                    skipped = true;
+                    tracing::warn!(server, limit = http.limit, "skipped an SSE event larger than max_message_bytes");
+                }
+            }
+        }
+    }
+    StreamEnd { last_id: parser.last_event_id().map(str::to_owned), retry: parser.retry(), skipped }
+}
+
 struct State {
-    http: reqwest::Client,
-    url: String,
+    http: Http,
+    url: Url,
     headers: HeaderMap,
     /// The handshake era's session and negotiated revision.
     session: Mutex<Option<String>>,
@@ -54,47 +213,28 @@ struct State {
     handler: Arc<dyn Handler>,
 }
 
-/// Starts the transport; the returned peer is the client's connection.
+/// Starts the transport; the returned peer is the client's connection. Nothing read from the
+/// server may exceed `max_message_bytes`.
 pub(crate) fn start(
     name: &str,
-    url: &str,
-    headers: &BTreeMap<String, String>,
+    server: &HttpServer,
     oauth: Option<Arc<OAuthConfig>>,
+    max_message_bytes: usize,
     handler: Arc<dyn Handler>,
 ) -> crate::Result<Peer> {
-    install_crypto_provider();
-    let mut header_map = HeaderMap::new();
-    for (k, v) in headers {
-        let name_ok = HeaderName::from_bytes(k.as_bytes());
-        let value_ok = HeaderValue::from_str(v);
-        match (name_ok, value_ok) {
-            (Ok(n), Ok(mut val)) => {
-                val.set_sensitive(true);
-                header_map.insert(n, val);
-            }
-            // Name the header, never the value: it is likely a secret.
-            _ => {
-                return Err(crate::Error::Protocol {
-                    server: name.to_owned(),
-                    method: "connect".into(),
-                    message: format!("header `{k}` is not a valid HTTP header"),
-                });
-            }
-        }
-    }
-    let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(30)).build().map_err(|e| {
-        crate::Error::Protocol {
-            server: name.to_owned(),
-            method: "connect".into(),
-            message: format!("cannot build the HTTP client: {e}"),
-        }
-    })?;
+    let protocol =
+        |message: String| crate::Error::Protocol { server: name.to_owned(), method: "connect".into(), message };
+    let scrub = server.scrubber().with(oauth.as_ref().map(|o| o.secrets()).unwrap_or_default());
+    let http = Http::new(scrub, max_message_bytes).map_err(protocol)?;
+    let url =
+        Url::parse(&server.url).map_err(|e| protocol(format!("{} is not a valid URL: {e}", http.url(&server.url))))?;
+    let headers = header_map(name, &server.headers)?;
     let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(1024);
     let peer = Peer::detached(name, out_tx);
     let state = Arc::new(State {
         http,
-        url: url.to_owned(),
-        headers: header_map,
+        url,
+        headers,
         session: Mutex::new(None),
         version: Mutex::new(None),
         posts: Mutex::default(),
@@ -149,7 +289,14 @@ pub(crate) fn start(
         // Closing: end the session politely, then fail whatever is still waiting.
         let session = state.session.lock().unwrap_or_else(PoisonError::into_inner).clone();
         if let Some(session) = session {
-            let _ = state.http.delete(&state.url).headers(state.headers.clone()).header(SESSION, session).send().await;
+            let _ = state
+                .http
+                .client
+                .delete(state.url.clone())
+                .headers(state.headers.clone())
+                .header(SESSION, session)
+                .send()
+                .await;
         }
         state.peer.close("the client closed the connection".into());
     });
@@ -197,7 +344,7 @@ fn apply_auth(state: &State, headers: &mut HeaderMap, method: &str) {
     }
     if let Some(key) = dpop {
         let nonce = key.nonce.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        match key.proof(method, &state.url, Some(&token), nonce.as_deref()) {
+        match key.proof(method, state.url.as_str(), Some(&token), nonce.as_deref()) {
             Ok(proof) => {
                 if let Ok(v) = HeaderValue::from_str(&proof) {
                     headers.insert("dpop", v);
@@ -209,19 +356,21 @@ fn apply_auth(state: &State, headers: &mut HeaderMap, method: &str) {
 }
 
 /// POSTs `body`; when the server answers 401 (or 403 for a wider scope) and OAuth is set up,
-/// authorizes and sends it again, a bounded number of times.
+/// authorizes and sends it again, a bounded number of times. With the response comes why the
+/// authorization failed, when it did.
 async fn post_authorized(
     state: &State,
     mut headers: HeaderMap,
     body: Vec<u8>,
-) -> Result<reqwest::Response, reqwest::Error> {
+) -> Result<(reqwest::Response, Option<String>), reqwest::Error> {
     let mut attempts = 0;
     loop {
         let sent_token = state.token.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        let response = state.http.post(&state.url).headers(headers.clone()).body(body.clone()).send().await?;
+        let response =
+            state.http.client.post(state.url.clone()).headers(headers.clone()).body(body.clone()).send().await?;
         let status = response.status().as_u16();
         let Some(config) = state.oauth.as_ref().filter(|_| status == 401 || status == 403) else {
-            return Ok(response);
+            return Ok((response, None));
         };
         let challenge = oauth::parse_challenge(
             response.headers().get(reqwest::header::WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).unwrap_or(""),
@@ -240,16 +389,18 @@ async fn post_authorized(
         if (status == 403 && challenge.error.as_deref() != Some("insufficient_scope"))
             || attempts >= oauth::MAX_ATTEMPTS
         {
-            return Ok(response);
+            return Ok((response, None));
         }
         attempts += 1;
         let mut session = state.auth.lock().await;
         // Another request may have authorized while this one waited.
         let current = state.token.lock().unwrap_or_else(PoisonError::into_inner).clone();
         if current.is_none() || current == sent_token {
-            if let Err(why) = oauth::authorize(&state.http, config, &state.url, &challenge, &mut session).await {
+            if let Err(why) = oauth::authorize(&state.http, config, state.url.as_str(), &challenge, &mut session).await
+            {
+                let why = state.http.scrub.text(&why);
                 tracing::warn!(server = %state.peer.name(), %why, "authorization failed");
-                return Ok(response);
+                return Ok((response, Some(why)));
             }
             *state.dpop.lock().unwrap_or_else(PoisonError::into_inner) = session.dpop.clone();
             *state.token.lock().unwrap_or_else(PoisonError::into_inner) = session.access_token.clone();
@@ -261,8 +412,8 @@ async fn post_authorized(
 
 /// Notifications and answers to server requests: fire and forget (the server answers 202).
 async fn post_other(state: &State, body: Vec<u8>) {
-    if let Err(e) = state.http.post(&state.url).headers(base_headers(state)).body(body).send().await {
-        tracing::debug!(server = %state.peer.name(), error = %e, "posting a notification failed");
+    if let Err(e) = state.http.client.post(state.url.clone()).headers(base_headers(state)).body(body).send().await {
+        tracing::debug!(server = %state.peer.name(), error = %state.http.error(e), "posting a notification failed");
     }
 }
 
@@ -312,7 +463,9 @@ async fn post_request(state: Arc<State>, request: Request, body: Vec<u8>) {
         }
     }
     let outcome = async {
-        let response = post_authorized(&state, headers, body).await?;
+        let (response, auth_failure) = post_authorized(&state, headers, body).await.map_err(|e| {
+            format!("HTTP request to {} failed: {}", state.http.url(state.url.as_str()), state.http.error(e))
+        })?;
         if request.method == methods::INITIALIZE {
             if let Some(session) = response.headers().get(SESSION).and_then(|v| v.to_str().ok()) {
                 *state.session.lock().unwrap_or_else(PoisonError::into_inner) = Some(session.to_owned());
@@ -326,6 +479,13 @@ async fn post_request(state: Arc<State>, request: Request, body: Vec<u8>) {
             .is_some_and(|c| c.starts_with("text/event-stream"));
         if sse {
             let ended = read_events(&state, response, Some(&request)).await;
+            if ended.skipped && state.peer.is_pending(&id) {
+                return Err(format!(
+                    "the stream answering {} ended without an answer after an event larger than the limit of {} \
+                     bytes (max_message_bytes) was skipped",
+                    request.method, state.http.limit
+                ));
+            }
             // The server may end the stream before the answer and expect us to resume it on the
             // session's GET stream with Last-Event-ID, after its `retry` delay.
             let answered = !state.peer.is_pending(&id);
@@ -333,9 +493,9 @@ async fn post_request(state: Arc<State>, request: Request, body: Vec<u8>) {
             if !answered && has_session {
                 resume(&state, &id, ended).await;
             }
-            return Ok::<_, reqwest::Error>(());
+            return Ok(());
         }
-        let bytes = response.bytes().await?;
+        let bytes = state.http.body(response, &format!("the answer to {}", request.method)).await?;
         match Message::parse(&bytes) {
             Ok(Message::Response(mut answer)) => {
                 // Some servers answer a refused request with `"id": null`; it still answers this POST.
@@ -346,15 +506,18 @@ async fn post_request(state: Arc<State>, request: Request, body: Vec<u8>) {
             }
             _ if bytes.is_empty() && status.is_success() => {}
             _ => {
-                // Not JSON-RPC: turn the HTTP failure into an error the client can act on.
-                let snippet: String = String::from_utf8_lossy(&bytes).chars().take(200).collect();
+                // Not JSON-RPC: turn the HTTP failure into an error the client can act on. The
+                // body may echo the request (its URL, its headers): scrubbed before it is cut.
+                let body = state.http.scrub.text(&String::from_utf8_lossy(&bytes));
+                let snippet: String = body.chars().take(200).collect();
+                let why = auth_failure.map(|why| format!(" (authorization failed: {why})")).unwrap_or_default();
                 let error = ErrorObject::new(
                     if status.as_u16() == 404 {
                         crate::protocol::codes::METHOD_NOT_FOUND
                     } else {
                         crate::protocol::codes::INVALID_REQUEST
                     },
-                    format!("HTTP {status} from the server: {snippet}"),
+                    format!("HTTP {status} from the server{why}: {snippet}"),
                 );
                 state.peer.complete(Response::error(Some(id.clone()), error));
             }
@@ -362,8 +525,8 @@ async fn post_request(state: Arc<State>, request: Request, body: Vec<u8>) {
         Ok(())
     }
     .await;
-    if let Err(e) = outcome {
-        let error = ErrorObject::new(TRANSPORT_ERROR, format!("HTTP request failed: {e}"));
+    if let Err(why) = outcome {
+        let error = ErrorObject::new(TRANSPORT_ERROR, state.http.scrub.text(&why));
         state.peer.complete(Response::error(Some(id.clone()), error));
     }
     state.posts.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
@@ -398,13 +561,6 @@ fn deliver(state: &Arc<State>, request: &Request, answer: Response) {
     state.peer.complete(answer);
 }
 
-/// Where an SSE stream ended: the last event id and the server's `retry` advice.
-#[derive(Debug, Default, Clone)]
-struct StreamEnd {
-    last_id: Option<String>,
-    retry: Option<Duration>,
-}
-
 /// Resumes a request whose stream ended early, on the GET stream, until it is answered.
 async fn resume(state: &Arc<State>, id: &RequestId, mut end: StreamEnd) {
     for _ in 0..5 {
@@ -413,7 +569,7 @@ async fn resume(state: &Arc<State>, id: &RequestId, mut end: StreamEnd) {
         if let Some(last) = end.last_id.as_deref().and_then(|i| HeaderValue::from_str(i).ok()) {
             headers.insert("last-event-id", last);
         }
-        let Ok(response) = state.http.get(&state.url).headers(headers).send().await else { continue };
+        let Ok(response) = state.http.client.get(state.url.clone()).headers(headers).send().await else { continue };
         if !response.status().is_success() {
             return;
         }
@@ -421,54 +577,33 @@ async fn resume(state: &Arc<State>, id: &RequestId, mut end: StreamEnd) {
         if !state.peer.is_pending(id) {
             return;
         }
-        end = StreamEnd { last_id: next.last_id.or(end.last_id), retry: next.retry.or(end.retry) };
+        end = StreamEnd { last_id: next.last_id.or(end.last_id), retry: next.retry.or(end.retry), skipped: false };
     }
 }
 
 /// Reads an SSE body: every event is a JSON-RPC message, handled like one read from a pipe. The
 /// answer to `request` (when given) goes through [`deliver`], which notes what a handshake settles.
 async fn read_events(state: &Arc<State>, response: reqwest::Response, request: Option<&Request>) -> StreamEnd {
-    let mut stream = response.bytes_stream();
-    let mut buffer = String::new();
-    let mut data = String::new();
-    let mut last_id = None;
-    let mut retry = None;
-    while let Some(chunk) = stream.next().await {
-        let Ok(chunk) = chunk else { break };
-        buffer.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buffer.find('\n') {
-            let line: String = buffer.drain(..=end).collect();
-            let line = line.trim_end_matches(['\n', '\r']);
-            if line.is_empty() {
-                if !data.is_empty() {
-                    match Message::parse(data.as_bytes()) {
-                        Ok(Message::Response(answer)) if request.is_some_and(|r| answer.id.as_ref() == Some(&r.id)) => {
-                            if let Some(request) = request {
-                                deliver(state, request, answer);
-                            }
-                        }
-                        Ok(message) => {
-                            if let Some(work) = state.peer.receive(message, &state.handler) {
-                                tokio::spawn(work);
-                            }
-                        }
-                        Err(_) => {}
-                    }
-                    data.clear();
-                }
-            } else if let Some(value) = line.strip_prefix("data:") {
-                if !data.is_empty() {
-                    data.push('\n');
-                }
-                data.push_str(value.strip_prefix(' ').unwrap_or(value));
-            } else if let Some(value) = line.strip_prefix("id:") {
-                last_id = Some(value.trim().to_owned());
-            } else if let Some(value) = line.strip_prefix("retry:") {
-                retry = value.trim().parse::<u64>().ok().map(Duration::from_millis);
-            }
+    read_sse(&state.http, state.peer.name(), response, |event| {
+        if event.data.is_empty() {
+            return true;
         }
-    }
-    StreamEnd { last_id, retry }
+        match Message::parse(event.data.as_bytes()) {
+            Ok(Message::Response(answer)) if request.is_some_and(|r| answer.id.as_ref() == Some(&r.id)) => {
+                if let Some(request) = request {
+                    deliver(state, request, answer);
+                }
+            }
+            Ok(message) => {
+                if let Some(work) = state.peer.receive(message, &state.handler) {
+                    tokio::spawn(work);
+                }
+            }
+            Err(_) => {}
+        }
+        true
+    })
+    .await
 }
 
 /// The handshake era's GET stream of server notifications, reconnected with `Last-Event-ID`.
@@ -485,7 +620,7 @@ fn open_session_stream(state: Arc<State>) {
             if let Some(id) = last_id.as_deref().and_then(|i| HeaderValue::from_str(i).ok()) {
                 headers.insert("last-event-id", id);
             }
-            let answer = state.http.get(&state.url).headers(headers).send().await;
+            let answer = state.http.client.get(state.url.clone()).headers(headers).send().await;
             if state.stream_opening.swap(false, std::sync::atomic::Ordering::AcqRel) {
                 state.stream_opened.notify_waiters();
             }
@@ -508,88 +643,82 @@ fn open_session_stream(state: Arc<State>) {
 }
 
 /// The old HTTP+SSE transport (`2024-11-05`): a GET opens the event stream, whose first `endpoint`
-/// event names where to POST messages; every answer comes back on the stream.
+/// event names where to POST messages; every answer comes back on the stream. The endpoint must
+/// be on the stream's origin: the configured headers go nowhere else.
 pub(crate) async fn start_legacy_sse(
     name: &str,
-    url: &str,
-    headers: &BTreeMap<String, String>,
+    server: &HttpServer,
+    max_message_bytes: usize,
     handler: Arc<dyn Handler>,
 ) -> crate::Result<Peer> {
-    install_crypto_provider();
     let protocol =
         |message: String| crate::Error::Protocol { server: name.to_owned(), method: "connect".into(), message };
-    let mut header_map = HeaderMap::new();
-    for (k, v) in headers {
-        match (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
-            (Ok(n), Ok(mut val)) => {
-                val.set_sensitive(true);
-                header_map.insert(n, val);
-            }
-            _ => return Err(protocol(format!("header `{k}` is not a valid HTTP header"))),
-        }
-    }
-    let http = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(30))
-        .build()
-        .map_err(|e| protocol(format!("cannot build the HTTP client: {e}")))?;
+    let http = Arc::new(Http::new(server.scrubber(), max_message_bytes).map_err(protocol)?);
+    let shown = http.url(&server.url);
+    let headers = header_map(name, &server.headers)?;
+    let url = Url::parse(&server.url).map_err(|e| protocol(format!("{shown} is not a valid URL: {e}")))?;
     let response = http
+        .client
         .get(url)
-        .headers(header_map.clone())
+        .headers(headers.clone())
         .header(ACCEPT, "text/event-stream")
         .send()
         .await
-        .map_err(|e| protocol(format!("GET {url} failed: {e}")))?;
+        .map_err(|e| protocol(format!("GET {shown} failed: {}", http.error(e))))?;
     if !response.status().is_success() {
-        return Err(protocol(format!("GET {url} answered HTTP {}", response.status())));
+        return Err(protocol(format!("GET {shown} answered HTTP {}", response.status())));
     }
     let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(1024);
     let peer = Peer::detached(name, out_tx);
-    let (endpoint_tx, endpoint_rx) = tokio::sync::oneshot::channel::<String>();
+    let (endpoint_tx, endpoint_rx) = tokio::sync::oneshot::channel::<Result<Url, String>>();
 
     // The event stream: the endpoint first, then messages, until it ends.
-    {
-        let peer = peer.clone();
+    let reader = {
+        let (peer, http) = (peer.clone(), http.clone());
+        // Redirects stay within the configured origin, so this is the stream's origin too.
         let base = response.url().clone();
         tokio::spawn(async move {
             let mut endpoint_tx = Some(endpoint_tx);
-            let mut stream = response.bytes_stream();
-            let (mut buffer, mut data, mut event) = (String::new(), String::new(), String::new());
-            while let Some(Ok(chunk)) = stream.next().await {
-                buffer.push_str(&String::from_utf8_lossy(&chunk));
-                while let Some(end) = buffer.find('\n') {
-                    let line: String = buffer.drain(..=end).collect();
-                    let line = line.trim_end_matches(['\n', '\r']);
-                    if line.is_empty() {
-                        if event == "endpoint" {
-                            if let (Some(tx), Ok(resolved)) = (endpoint_tx.take(), base.join(data.trim())) {
-                                let _ = tx.send(resolved.to_string());
-                            }
-                        } else if !data.is_empty() {
-                            if let Ok(message) = Message::parse(data.as_bytes()) {
-                                if let Some(work) = peer.receive(message, &handler) {
-                                    tokio::spawn(work);
-                                }
-                            }
-                        }
-                        data.clear();
-                        event.clear();
-                    } else if let Some(v) = line.strip_prefix("data:") {
-                        if !data.is_empty() {
-                            data.push('\n');
-                        }
-                        data.push_str(v.strip_prefix(' ').unwrap_or(v));
-                    } else if let Some(v) = line.strip_prefix("event:") {
-                        event = v.trim().to_owned();
+            let server = peer.name().to_owned();
+            read_sse(&http, &server, response, |event| {
+                if event.kind == "endpoint" {
+                    let Some(tx) = endpoint_tx.take() else { return true };
+                    let endpoint = match base.join(event.data.trim()) {
+                        Ok(endpoint) if same_origin(&endpoint, &base) => Ok(endpoint),
+                        Ok(endpoint) => Err(format!(
+                            "the endpoint event names another origin, {}, than the event stream's, {}: nothing \
+                             is sent there",
+                            http.origin(&endpoint),
+                            http.origin(&base)
+                        )),
+                        Err(e) => Err(format!("the endpoint event is not a URL: {e}")),
+                    };
+                    let go_on = endpoint.is_ok();
+                    let _ = tx.send(endpoint);
+                    return go_on;
+                }
+                if let Ok(message) = Message::parse(event.data.as_bytes()) {
+                    if let Some(work) = peer.receive(message, &handler) {
+                        tokio::spawn(work);
                     }
                 }
-            }
+                true
+            })
+            .await;
             peer.close("the server ended its event stream".into());
-        });
-    }
-    let endpoint = tokio::time::timeout(Duration::from_secs(30), endpoint_rx)
-        .await
-        .map_err(|_| protocol(format!("{url} sent no endpoint event within 30s")))?
-        .map_err(|_| protocol(format!("{url} ended its stream before naming an endpoint")))?;
+        })
+    };
+    let endpoint = match tokio::time::timeout(Duration::from_secs(30), endpoint_rx).await {
+        Ok(Ok(Ok(endpoint))) => endpoint,
+        failed => {
+            reader.abort();
+            return Err(protocol(match failed {
+                Ok(Ok(Err(why))) => why,
+                Ok(_) => format!("{shown} ended its stream before naming an endpoint"),
+                Err(_) => format!("{shown} sent no endpoint event within 30s"),
+            }));
+        }
+    };
 
     // Every outgoing message is a POST to the endpoint; the answers arrive on the stream.
     let shutdown = peer.shutdown_requested();
@@ -601,17 +730,21 @@ pub(crate) async fn start_legacy_sse(
                 () = shutdown.cancelled() => break,
             };
             let request = http
-                .post(&endpoint)
-                .headers(header_map.clone())
+                .client
+                .post(endpoint.clone())
+                .headers(headers.clone())
                 .header(CONTENT_TYPE, "application/json")
                 .body(bytes.clone());
             let failed = match request.send().await {
                 Ok(r) if r.status().is_success() => None,
                 Ok(r) => Some(format!("HTTP {}", r.status())),
-                Err(e) => Some(e.to_string()),
+                Err(e) => Some(http.error(e)),
             };
             if let (Some(reason), Ok(Message::Request(sent))) = (failed, Message::parse(&bytes)) {
-                let error = ErrorObject::new(TRANSPORT_ERROR, format!("POST to {endpoint} failed: {reason}"));
+                let error = ErrorObject::new(
+                    TRANSPORT_ERROR,
+                    format!("POST to {} failed: {reason}", http.url(endpoint.as_str())),
+                );
                 closer.complete(Response::error(Some(sent.id), error));
             }
         }

@@ -12,5 +12,7 @@ pub mod oauth;
 pub use http_client::install_crypto_provider;
 #[cfg(feature = "stdio")]
 pub(crate) mod process;
+#[cfg(feature = "http-client")]
+pub(crate) mod sse;
 
 pub use framing::DEFAULT_MAX_MESSAGE_BYTES;

@@ -5,7 +5,8 @@
 //! or dynamic registration, RFC 7591), sends the user through the authorization code flow with
 //! PKCE (S256) and the resource indicator (RFC 8707), checks the response's `iss` (RFC 9207), and
 //! exchanges the code. A `403 insufficient_scope` asks again with the wider scope, a bounded number
-//! of times. Tokens never appear in logs or errors.
+//! of times. Tokens never appear in logs or errors; every document is read up to the client's
+//! `max_message_bytes`, and what a message says goes through the server's scrubber.
 
 use std::sync::Arc;
 
@@ -13,6 +14,8 @@ use base64::Engine as _;
 use reqwest::Url;
 use serde_json::Value;
 use sha2::Digest as _;
+
+use super::http_client::Http;
 
 /// Sends the user to the authorization URL and returns the URL the authorization server
 /// redirected back to (with `code`, `state`, maybe `iss`): a browser and a local listener in an
@@ -142,6 +145,21 @@ impl std::fmt::Debug for EnterpriseIdentity {
     }
 }
 
+impl OAuthConfig {
+    /// The secrets this configuration holds, to be masked in every message.
+    pub(crate) fn secrets(&self) -> Vec<String> {
+        [
+            self.client_secret.clone(),
+            self.jwt_bearer_assertion.clone(),
+            self.enterprise.as_ref().map(|e| e.id_token.clone()),
+            self.private_key_pem.clone(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+}
+
 impl std::fmt::Debug for OAuthConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OAuthConfig")
@@ -258,7 +276,8 @@ impl DpopKey {
         access_token: Option<&str>,
         nonce: Option<&str>,
     ) -> Result<String, String> {
-        let htu = url.split(['?', '#']).next().unwrap_or(url);
+        let htu = without_credentials(url);
+        let htu = htu.split(['?', '#']).next().unwrap_or(&htu);
         let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
         let header = serde_json::json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": self.jwk});
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -295,13 +314,13 @@ struct Server {
 /// One authorization for the MCP server at `mcp_url` after `challenge`; the new access token
 /// is left in `session`.
 pub(crate) async fn authorize(
-    http: &reqwest::Client,
+    http: &Http,
     config: &OAuthConfig,
     mcp_url: &str,
     challenge: &Challenge,
     session: &mut Session,
 ) -> Result<(), String> {
-    let mcp = Url::parse(mcp_url).map_err(|e| format!("the server URL {mcp_url} is invalid: {e}"))?;
+    let mcp = Url::parse(mcp_url).map_err(|e| format!("the server URL {} is invalid: {e}", http.url(mcp_url)))?;
     let (resource, prm) = protected_resource(http, &mcp, challenge).await?;
     let issuer = prm
         .as_ref()
@@ -456,11 +475,7 @@ pub(crate) async fn authorize(
 
 /// The resource identifier and metadata: from the challenge's URL, else the well-known
 /// locations (the path-based one first); without any, the server's own URL (older servers).
-async fn protected_resource(
-    http: &reqwest::Client,
-    mcp: &Url,
-    challenge: &Challenge,
-) -> Result<(String, Option<Value>), String> {
+async fn protected_resource(http: &Http, mcp: &Url, challenge: &Challenge) -> Result<(String, Option<Value>), String> {
     let mut candidates = Vec::new();
     if let Some(url) = &challenge.resource_metadata {
         candidates.push(url.clone());
@@ -471,8 +486,8 @@ async fn protected_resource(
     }
     candidates.push(format!("{}/.well-known/oauth-protected-resource", origin(mcp)));
     for url in candidates {
-        if let Some(prm) = get_json(http, &url).await {
-            let resource = prm["resource"].as_str().map(str::to_owned).unwrap_or_else(|| mcp.to_string());
+        if let Some(prm) = get_json(http, &url, "the protected resource metadata").await? {
+            let resource = prm["resource"].as_str().map(str::to_owned).unwrap_or_else(|| resource_of(mcp));
             // The metadata must describe this server (RFC 9728 §3.3), or a token meant for it
             // could be asked for another.
             let covers = Url::parse(&resource).is_ok_and(|r| {
@@ -480,17 +495,45 @@ async fn protected_resource(
                     && mcp.path().trim_end_matches('/').starts_with(r.path().trim_end_matches('/'))
             });
             if !covers {
-                return Err(format!("the protected resource metadata at {url} is for {resource}, not {mcp}"));
+                return Err(format!(
+                    "the protected resource metadata at {} is for {}, not {}",
+                    http.url(&url),
+                    http.url(&resource),
+                    http.url(mcp.as_str())
+                ));
             }
             return Ok((resource, Some(prm)));
         }
     }
-    Ok((mcp.to_string(), None))
+    Ok((resource_of(mcp), None))
+}
+
+/// The resource indicator of the MCP server at `mcp` (RFC 8707): its URL without user info,
+/// query or fragment, so no credential of the URL travels to the authorization server.
+fn resource_of(mcp: &Url) -> String {
+    let mut resource = mcp.clone();
+    let _ = resource.set_username("");
+    let _ = resource.set_password(None);
+    resource.set_query(None);
+    resource.set_fragment(None);
+    resource.to_string()
+}
+
+/// `url` without user info (a DPoP proof's `htu` names the resource, not the credentials).
+fn without_credentials(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut parsed) => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.to_string()
+        }
+        Err(_) => url.to_owned(),
+    }
 }
 
 /// The authorization server's metadata, tried at RFC 8414's and OpenID's locations (path-aware),
 /// with its issuer checked; without any, the endpoints at its root (older servers).
-async fn authorization_server(http: &reqwest::Client, issuer: &str) -> Result<Server, String> {
+async fn authorization_server(http: &Http, issuer: &str) -> Result<Server, String> {
     let url = Url::parse(issuer).map_err(|e| format!("the authorization server {issuer} is not a URL: {e}"))?;
     let base = origin(&url);
     let path = url.path().trim_end_matches('/');
@@ -507,7 +550,7 @@ async fn authorization_server(http: &reqwest::Client, issuer: &str) -> Result<Se
         ]
     };
     for candidate in candidates {
-        let Some(metadata) = get_json(http, &candidate).await else { continue };
+        let Some(metadata) = get_json(http, &candidate, "the authorization server metadata").await? else { continue };
         let named = metadata["issuer"].as_str().unwrap_or_default();
         if named.trim_end_matches('/') != issuer.trim_end_matches('/') {
             return Err(format!("the authorization server metadata at {candidate} names issuer {named}, not {issuer}"));
@@ -540,7 +583,7 @@ fn auth_methods(server: &Server) -> Vec<&str> {
         .unwrap_or_else(|| vec!["client_secret_basic"])
 }
 
-async fn register(http: &reqwest::Client, config: &OAuthConfig, server: &Server) -> Result<Registered, String> {
+async fn register(http: &Http, config: &OAuthConfig, server: &Server) -> Result<Registered, String> {
     let methods = auth_methods(server);
     if let Some(id) = &config.client_id {
         let method = match &config.client_secret {
@@ -574,17 +617,19 @@ async fn register(http: &reqwest::Client, config: &OAuthConfig, server: &Server)
         "token_endpoint_auth_method": method,
         "application_type": "native",
     });
+    let shown = http.url(endpoint);
     let response = http
+        .client
         .post(endpoint)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .body(body.to_string())
         .send()
         .await
-        .map_err(|e| format!("registering with {endpoint}: {}", e.without_url()))?;
+        .map_err(|e| format!("registering with {shown}: {}", http.error(e)))?;
     let status = response.status();
-    let answer = json_body(response).await?;
+    let answer = json_body(http, response, &format!("the registration answer of {shown}")).await?;
     if !status.is_success() {
-        return Err(format!("registration at {endpoint} was refused ({status}): {}", answer["error"]));
+        return Err(format!("registration at {shown} was refused ({status}): {}", answer["error"]));
     }
     Ok(Registered {
         id: answer["client_id"].as_str().ok_or("the registration answer has no client_id")?.to_owned(),
@@ -596,13 +641,14 @@ async fn register(http: &reqwest::Client, config: &OAuthConfig, server: &Server)
 
 /// `(access, refresh, scope)` from the token endpoint.
 async fn token_request(
-    http: &reqwest::Client,
+    http: &Http,
     server: &Server,
     client: &Registered,
     mut form: Vec<(&str, String)>,
     dpop: Option<&DpopKey>,
 ) -> Result<(String, Option<String>, Option<String>), String> {
-    let mut request = http.post(&server.token_endpoint);
+    let mut request = http.client.post(&server.token_endpoint);
+    let shown = http.url(&server.token_endpoint);
     match (client.method.as_str(), &client.secret) {
         ("client_secret_basic", Some(secret)) => {
             let encode = |s: &str| url_form_encode(s);
@@ -632,13 +678,10 @@ async fn token_request(
         if let Some(key) = dpop {
             attempt = attempt.header("DPoP", key.proof("POST", &server.token_endpoint, None, nonce.as_deref())?);
         }
-        let response = attempt
-            .send()
-            .await
-            .map_err(|e| format!("asking {} for a token: {}", server.token_endpoint, e.without_url()))?;
+        let response = attempt.send().await.map_err(|e| format!("asking {shown} for a token: {}", http.error(e)))?;
         let status = response.status();
         let offered = response.headers().get("DPoP-Nonce").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let answer = json_body(response).await?;
+        let answer = json_body(http, response, &format!("the token answer of {shown}")).await?;
         if status.is_success() {
             break answer;
         }
@@ -655,7 +698,7 @@ async fn token_request(
 
 /// Trades the user's ID token for an identity assertion grant for `audience` (RFC 8693).
 async fn identity_assertion_grant(
-    http: &reqwest::Client,
+    http: &Http,
     identity: &EnterpriseIdentity,
     audience: &str,
     resource: &str,
@@ -670,15 +713,17 @@ async fn identity_assertion_grant(
         ("client_id", identity.client_id.as_str()),
     ];
     let body = form_body(form.iter().copied());
+    let shown = http.url(&identity.token_endpoint);
     let response = http
+        .client
         .post(&identity.token_endpoint)
         .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .body(body)
         .send()
         .await
-        .map_err(|e| format!("exchanging the identity token at {}: {}", identity.token_endpoint, e.without_url()))?;
+        .map_err(|e| format!("exchanging the identity token at {shown}: {}", http.error(e)))?;
     let status = response.status();
-    let answer = json_body(response).await?;
+    let answer = json_body(http, response, &format!("the identity provider's answer at {shown}")).await?;
     if !status.is_success() {
         return Err(format!("the identity provider refused the exchange ({status}): {}", answer["error"]));
     }
@@ -709,21 +754,27 @@ fn es256_assertion(pem: &str, client_id: &str, audience: &str) -> Result<String,
     Ok(format!("{input}.{}", b64(signature.as_ref())))
 }
 
-async fn get_json(http: &reqwest::Client, url: &str) -> Option<Value> {
-    let response = http.get(url).header(reqwest::header::ACCEPT, "application/json").send().await.ok()?;
+/// A JSON object at `url` (`what` names it), or `None` when there is none to read there; a
+/// document over the size limit is an error.
+async fn get_json(http: &Http, url: &str, what: &str) -> Result<Option<Value>, String> {
+    let Ok(response) = http.client.get(url).header(reqwest::header::ACCEPT, "application/json").send().await else {
+        return Ok(None);
+    };
     if !response.status().is_success() {
-        return None;
+        return Ok(None);
     }
-    serde_json::from_slice(&response.bytes().await.ok()?).ok().filter(Value::is_object)
+    let body = http.body(response, &format!("{what} at {}", http.url(url))).await?;
+    Ok(serde_json::from_slice(&body).ok().filter(Value::is_object))
 }
 
 fn origin(url: &Url) -> String {
     url.origin().ascii_serialization()
 }
 
-/// A response body as JSON (`null` when it is not JSON: the status then says what happened).
-async fn json_body(response: reqwest::Response) -> Result<Value, String> {
-    let bytes = response.bytes().await.map_err(|e| format!("reading the answer: {}", e.without_url()))?;
+/// A response body (`what` names it) as JSON (`null` when it is not JSON: the status then says
+/// what happened), read up to the size limit.
+async fn json_body(http: &Http, response: reqwest::Response, what: &str) -> Result<Value, String> {
+    let bytes = http.body(response, what).await?;
     Ok(serde_json::from_slice(&bytes).unwrap_or_default())
 }
 
