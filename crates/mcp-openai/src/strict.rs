@@ -347,6 +347,13 @@ impl Converter {
         if let Some(keyword) = UNSUPPORTED.iter().find(|k| schema.contains_key(**k)) {
             return Err(format!("`{path}` uses `{keyword}`, which strict mode cannot express"));
         }
+        // An object or something else (`["object", "array"]`): closing it as an object would
+        // leave the other kind half described.
+        if let Some(Value::Array(types)) = schema.get("type")
+            && types.iter().any(|t| t != "object" && t != "null")
+        {
+            return Err(format!("`{path}` is an object or another type, which strict mode cannot express"));
+        }
         let empty = Map::new();
         let properties = match schema.get("properties") {
             None => &empty,

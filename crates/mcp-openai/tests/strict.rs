@@ -416,3 +416,12 @@ fn optional_parameters_accept_null_whatever_keywords_stand_beside_their_type() {
     valid(&parameters, &json!({"a": 1, "c": 5, "t": "abc"})).expect("real values still fit");
     valid(&parameters, &json!({"a": 2, "c": 5, "t": "abc"})).expect_err("the enum still holds");
 }
+
+#[test]
+fn an_object_that_may_be_another_type_is_not_sent_strict() {
+    // `["array", "object"]` was closed as an object and sent as an array without `items`.
+    let error = strict::convert(&regression("object-or-array.json")).expect_err("two kinds in one");
+    assert!(error.contains(".path") && error.contains("another type"), "{error}");
+    let nullable = json!({"type": "object", "properties": {"o": {"type": ["object", "null"], "properties": {"a": {"type": "string"}}}}});
+    strict::convert(nullable.as_object().expect("object")).expect("a nullable object is still an object");
+}
