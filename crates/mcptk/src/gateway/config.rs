@@ -30,6 +30,11 @@ pub struct GatewayConfig {
     /// Access policy (absent: everything allowed).
     #[serde(default)]
     pub policy: Option<PolicyConfig>,
+    /// The operator's word on tools' behaviour hints, by exposed name (`server__tool`): the
+    /// hints given replace what the server declares, for listing and for policy rules alike.
+    /// A server's own annotations are its claims; rules on annotations trust them otherwise.
+    #[serde(default)]
+    pub annotations: BTreeMap<String, mcp_core::protocol::ToolAnnotations>,
     /// Rate limits (absent: none).
     #[serde(default)]
     pub rate_limits: Vec<RateLimit>,

@@ -49,6 +49,8 @@ struct State {
     upstreams: Vec<Arc<Upstream>>,
     policy: Arc<Policy>,
     pins: Option<Arc<Pins>>,
+    /// The operator's annotations, by exposed name, over what servers declare.
+    annotations: std::collections::BTreeMap<String, mcp_core::protocol::ToolAnnotations>,
     server: std::sync::OnceLock<Server>,
     /// The definitions last served, to announce only real changes.
     served: Mutex<Vec<Tool>>,
@@ -230,6 +232,7 @@ impl Gateway {
             upstreams,
             policy,
             pins,
+            annotations: config.annotations.clone(),
             server: std::sync::OnceLock::new(),
             served: Mutex::default(),
         });
@@ -393,6 +396,20 @@ fn sql_generator(
     }
 }
 
+/// `declared` with every hint the operator `given` in its place.
+fn overridden(
+    declared: Option<mcp_core::protocol::ToolAnnotations>,
+    given: &mcp_core::protocol::ToolAnnotations,
+) -> mcp_core::protocol::ToolAnnotations {
+    let mut a = declared.unwrap_or_default();
+    a.title = given.title.clone().or(a.title);
+    a.read_only_hint = given.read_only_hint.or(a.read_only_hint);
+    a.destructive_hint = given.destructive_hint.or(a.destructive_hint);
+    a.idempotent_hint = given.idempotent_hint.or(a.idempotent_hint);
+    a.open_world_hint = given.open_world_hint.or(a.open_world_hint);
+    a
+}
+
 /// Calls one server's tools through the gateway's pipeline as `principal`.
 struct ThroughPipeline {
     server: String,
@@ -482,8 +499,12 @@ impl State {
         let mut tools = ToolSet::new();
         let mut exposed = HashMap::new();
         let mut names = self.names.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut add = |server: &str, definition: Tool| {
+        let annotations = &self.annotations;
+        let mut add = |server: &str, mut definition: Tool| {
             let name = names.expose(server, &definition.name);
+            if let Some(given) = annotations.get(&name) {
+                definition.annotations = Some(overridden(definition.annotations.take(), given));
+            }
             exposed.insert(name.clone(), (server.to_owned(), definition.clone()));
             tools.add(PipelineTool::new(name, server, definition, self.service.clone()));
         };
