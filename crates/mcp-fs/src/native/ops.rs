@@ -45,6 +45,13 @@ fn io(path: &str) -> impl FnOnce(std::io::Error) -> Error + '_ {
 }
 
 impl Fs {
+    /// The operations over `dirs` without a server around them, for the fuzz targets.
+    #[cfg(feature = "fuzzing")]
+    #[doc(hidden)]
+    pub fn open<P: AsRef<Path>>(dirs: impl IntoIterator<Item = P>, limits: Limits) -> Result<Fs> {
+        Ok(Fs { roots: Roots::open(dirs)?, limits })
+    }
+
     fn locate(&self, path: &str) -> Result<(Located, &Dir)> {
         let located = self.roots.locate(path)?;
         let dir = &self.roots.get(located.root).dir;
