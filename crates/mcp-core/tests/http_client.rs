@@ -371,7 +371,7 @@ async fn the_error_a_tool_call_returns_carries_no_secret() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_endpoint_event_naming_another_origin_is_refused_and_gets_nothing() {
+async fn another_origin_named_by_an_endpoint_event_or_a_redirect_gets_nothing() {
     logs();
     let (elsewhere, visits) = serve(|_| accepted()).await;
     let senders: Arc<Mutex<Vec<mpsc::UnboundedSender<Vec<u8>>>>> = Arc::default();
@@ -393,6 +393,25 @@ async fn an_endpoint_event_naming_another_origin_is_refused_and_gets_nothing() {
     assert!(
         shown.contains(&format!("http://127.0.0.1:{elsewhere}")) && shown.contains(&format!("http://127.0.0.1:{port}")),
         "both origins named: {shown}"
+    );
+    assert_no_secret("the error", &shown);
+
+    // Nor does a redirect take the configured headers there.
+    let (port, _) = serve(move |_| {
+        let location = format!("location: http://127.0.0.1:{elsewhere}/mcp\r\ncontent-length: 0\r\n");
+        Reply::Pieces(vec![head("307 Temporary Redirect", "text/plain", &location).into_bytes()])
+    })
+    .await;
+    let server = resolve(&format!("http://127.0.0.1:{port}/t/${{TENANT}}/mcp"), &[("X-Api-Key", "${KEY}")]);
+    let error = Client::connect_http("moved", &server, options()).await.expect_err("refused");
+    let sent: Vec<Seen> = visits.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    assert!(sent.is_empty(), "nothing is sent to the other origin: {sent:?}");
+    let shown = error.to_string();
+    assert!(
+        shown.contains(&format!(
+            "a redirect from http://127.0.0.1:{port} to another origin, http://127.0.0.1:{elsewhere}"
+        )),
+        "{shown}"
     );
     assert_no_secret("the error", &shown);
     assert_no_secret("the logs", &logs());

@@ -44,17 +44,19 @@ pub(crate) struct Http {
 
 impl Http {
     /// A client that connects within 30 s and follows redirects only within an origin (the
-    /// configured headers must not go anywhere else).
+    /// configured headers must not go anywhere else), without a `Referer`.
     pub(crate) fn new(scrub: Scrubber, limit: usize) -> Result<Self, String> {
         install_crypto_provider();
         let redirects = reqwest::redirect::Policy::custom(|attempt| {
-            let origin = |url: &Url| url.origin().ascii_serialization();
-            let from = attempt.previous().first().map(origin);
-            let to = origin(attempt.url());
+            let to = attempt.url().origin().ascii_serialization();
+            let crossed = attempt
+                .previous()
+                .first()
+                .filter(|from| !same_origin(from, attempt.url()))
+                .map(|from| from.origin().ascii_serialization());
             if attempt.previous().len() > 10 {
                 attempt.error("too many redirects")
-            } else if from.as_ref().is_some_and(|from| *from != to) {
-                let from = from.unwrap_or_default();
+            } else if let Some(from) = crossed {
                 attempt.error(format!("a redirect from {from} to another origin, {to}, was refused"))
             } else {
                 attempt.follow()
@@ -63,6 +65,8 @@ impl Http {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(30))
             .redirect(redirects)
+            // A redirect's Referer would repeat the URL, query and all.
+            .referer(false)
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {}", describe(&scrub, e)))?;
         Ok(Self { client, scrub, limit })
