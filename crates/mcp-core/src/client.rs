@@ -114,7 +114,23 @@ pub enum CallEvent {
     Result(CallToolResult),
 }
 
-type ProgressRoutes = Arc<Mutex<HashMap<ProgressToken, mpsc::UnboundedSender<ProgressParams>>>>;
+type ProgressRoutes = Arc<Mutex<HashMap<ProgressToken, mpsc::Sender<ProgressParams>>>>;
+
+/// Progress notifications of one call held while its caller is busy; more are dropped (a later
+/// one supersedes them), so a server that floods progress cannot grow our memory.
+const PROGRESS_BACKLOG: usize = 64;
+
+/// Removes a call's progress route when the call ends, however it ends (a dropped stream too).
+struct RouteGuard {
+    routes: ProgressRoutes,
+    token: ProgressToken,
+}
+
+impl Drop for RouteGuard {
+    fn drop(&mut self) {
+        self.routes.lock().unwrap_or_else(PoisonError::into_inner).remove(&self.token);
+    }
+}
 
 /// A connection to one MCP server.
 pub struct Client {
@@ -652,6 +668,11 @@ impl Client {
         Ok(answers)
     }
 
+    /// How many calls are waiting for progress now (calls in flight with a stream).
+    pub fn progress_routes(&self) -> usize {
+        self.progress.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
     /// Calls a tool and streams its progress notifications, then its result.
     ///
     /// Dropping the stream before the result cancels the call (`notifications/cancelled`).
@@ -661,8 +682,9 @@ impl Client {
             RequestId::Number(n) => ProgressToken::Number(*n),
             RequestId::String(s) => ProgressToken::String(s.clone()),
         };
-        let (progress_tx, mut progress_rx) = mpsc::unbounded_channel();
+        let (progress_tx, mut progress_rx) = mpsc::channel(PROGRESS_BACKLOG);
         self.progress.lock().unwrap_or_else(PoisonError::into_inner).insert(token.clone(), progress_tx);
+        let route = RouteGuard { routes: self.progress.clone(), token: token.clone() };
         let mut meta = JsonObject::new();
         meta.insert(meta_keys::PROGRESS_TOKEN.into(), serde_json::to_value(&token).unwrap_or_default());
         let params = CallToolParams {
@@ -681,8 +703,8 @@ impl Client {
         );
         // The call runs inside the stream (no spawned task), so dropping the stream drops the call,
         // which cancels it on the wire.
-        let routes = self.progress.clone();
         let fut = async move {
+            let route = route;
             let mut call = std::pin::pin!(call);
             let outcome = loop {
                 tokio::select! {
@@ -695,7 +717,7 @@ impl Client {
             while let Ok(p) = progress_rx.try_recv() {
                 let _ = events_tx.send(Ok(CallEvent::Progress(p)));
             }
-            routes.lock().unwrap_or_else(PoisonError::into_inner).remove(&token);
+            drop(route);
             let _ = events_tx.send(outcome.map(CallEvent::Result));
         };
         ToolCallStream { driver: Some(Box::pin(fut)), events: events_rx }
@@ -879,7 +901,7 @@ impl Handler for ClientHandler {
                 };
                 let routes = self.progress.lock().unwrap_or_else(PoisonError::into_inner);
                 if let Some(tx) = routes.get(&progress.progress_token) {
-                    let _ = tx.send(progress);
+                    let _ = tx.try_send(progress);
                 }
             }
             methods::MESSAGE => {

@@ -27,6 +27,10 @@ pub const EXTENSION: &str = "io.modelcontextprotocol/tasks";
 /// How long a task stays readable after it is created.
 pub const TTL: Duration = Duration::from_secs(60 * 60);
 
+/// The most tasks one server keeps. Past it, finished tasks go first (oldest first); when
+/// every one is still running, a call that would become a task more is refused.
+pub const MAX_TASKS: usize = 1024;
+
 /// How often clients are asked to poll.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -165,7 +169,12 @@ impl Tasks {
             Ok(std::task::Poll::Pending) => {}
             Err(_) => return Ok(Err(ToolError::msg("the tool failed unexpectedly (it panicked)"))),
         }
-        self.expire();
+        if !self.make_room() {
+            cancel.cancel();
+            return Ok(Err(ToolError::msg(format!(
+                "the server is running {MAX_TASKS} tasks already; try again when one has finished"
+            ))));
+        }
         let now = SystemTime::now();
         let task = Arc::new(Task {
             id: crate::random_id(),
@@ -258,13 +267,37 @@ impl Tasks {
         Ok(())
     }
 
-    /// Forgets tasks past their time to live.
+    /// Forgets tasks past their time to live, stopping those still running.
     fn expire(&self) {
         let now = SystemTime::now();
-        self.tasks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .retain(|_, t| now.duration_since(t.created).map_or(true, |age| age < TTL));
+        self.tasks.lock().unwrap_or_else(PoisonError::into_inner).retain(|_, t| {
+            let live = now.duration_since(t.created).map_or(true, |age| age < TTL);
+            if !live {
+                t.cancel.cancel();
+            }
+            live
+        });
+    }
+
+    /// Expires old tasks and, at the limit, forgets the oldest finished one. False when every
+    /// task kept is still running.
+    fn make_room(&self) -> bool {
+        self.expire();
+        let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
+        while tasks.len() >= MAX_TASKS {
+            let oldest_finished = tasks
+                .values()
+                .filter(|t| !matches!(t.state().status, Status::Working | Status::InputRequired))
+                .min_by_key(|t| t.created)
+                .map(|t| t.id.clone());
+            match oldest_finished {
+                Some(id) => {
+                    tasks.remove(&id);
+                }
+                None => return false,
+            }
+        }
+        true
     }
 }
 

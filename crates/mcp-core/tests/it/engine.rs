@@ -655,3 +655,17 @@ async fn log_messages_below_the_level_a_client_set_are_not_sent() {
     }
     assert_eq!(logged, [json!("a warning")]);
 }
+
+#[tokio::test]
+async fn a_dropped_call_leaves_no_progress_route_behind() {
+    let (client, _) = pair(ClientOptions::default(), 100).await;
+    let mut events = client.call_tool_stream("wait_for_cancel", JsonObject::new());
+    let first = tokio::time::timeout(Duration::from_secs(5), events.next()).await.expect("progress arrives");
+    assert!(matches!(first, Some(Ok(CallEvent::Progress(_)))), "{first:?}");
+    assert_eq!(client.progress_routes(), 1);
+    drop(events);
+    assert_eq!(client.progress_routes(), 0, "the abandoned call's route is gone");
+    // A call that finishes removes its route too.
+    client.call_tool("sleep", args(json!({"ms": 1, "tag": "t"}))).await.expect("result");
+    assert_eq!(client.progress_routes(), 0);
+}

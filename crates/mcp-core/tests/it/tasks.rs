@@ -167,3 +167,27 @@ async fn callers_without_the_extension_get_plain_results_or_a_clear_refusal() {
         }
     }
 }
+
+#[tokio::test]
+async fn tasks_are_capped_and_finished_ones_make_room_first() {
+    let server = Server::builder(Implementation::new("tasks", "1"), registry()).build();
+    let client = client(&server, true).await;
+    let long = json!({"name": "slow", "arguments": {"ms": 600_000}});
+    let mut first = None;
+    for _ in 0..mcp_core::tasks::MAX_TASKS {
+        let created: Value = client.request("tools/call", &long).await.expect("call");
+        assert_eq!(created["resultType"], "task", "{created}");
+        first.get_or_insert_with(|| created["taskId"].as_str().unwrap_or_default().to_owned());
+    }
+    // Every task kept is running: one more is refused, as a tool error the caller can read.
+    let refused: Value = client.request("tools/call", &long).await.expect("call");
+    assert_eq!(refused["isError"], true, "{refused}");
+    assert!(refused["content"][0]["text"].as_str().is_some_and(|t| t.contains("tasks already")), "{refused}");
+    // Once one has finished (here: cancelled), a new call takes its place.
+    let first = first.expect("a task");
+    let _: Value = client.request("tasks/cancel", &json!({"taskId": first})).await.expect("cancel");
+    let created: Value = client.request("tools/call", &long).await.expect("call");
+    assert_eq!(created["resultType"], "task", "{created}");
+    let gone = client.request::<_, Value>("tasks/get", &json!({"taskId": first})).await.expect_err("forgotten");
+    assert_eq!(gone.rpc_error().map(|e| e.code), Some(codes::INVALID_PARAMS));
+}
