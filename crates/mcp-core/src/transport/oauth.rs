@@ -276,8 +276,8 @@ impl DpopKey {
         access_token: Option<&str>,
         nonce: Option<&str>,
     ) -> Result<String, String> {
-        let htu = without_credentials(url);
-        let htu = htu.split(['?', '#']).next().unwrap_or(&htu);
+        let htu =
+            Url::parse(url).map_or_else(|_| url.split(['?', '#']).next().unwrap_or(url).to_owned(), |u| bare_url(&u));
         let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
         let header = serde_json::json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": self.jwk});
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -487,7 +487,7 @@ async fn protected_resource(http: &Http, mcp: &Url, challenge: &Challenge) -> Re
     candidates.push(format!("{}/.well-known/oauth-protected-resource", origin(mcp)));
     for url in candidates {
         if let Some(prm) = get_json(http, &url, "the protected resource metadata").await? {
-            let resource = prm["resource"].as_str().map(str::to_owned).unwrap_or_else(|| resource_of(mcp));
+            let resource = prm["resource"].as_str().map(str::to_owned).unwrap_or_else(|| bare_url(mcp));
             // The metadata must describe this server (RFC 9728 §3.3), or a token meant for it
             // could be asked for another.
             let covers = Url::parse(&resource).is_ok_and(|r| {
@@ -505,30 +505,18 @@ async fn protected_resource(http: &Http, mcp: &Url, challenge: &Challenge) -> Re
             return Ok((resource, Some(prm)));
         }
     }
-    Ok((resource_of(mcp), None))
+    Ok((bare_url(mcp), None))
 }
 
-/// The resource indicator of the MCP server at `mcp` (RFC 8707): its URL without user info,
-/// query or fragment, so no credential of the URL travels to the authorization server.
-fn resource_of(mcp: &Url) -> String {
-    let mut resource = mcp.clone();
-    let _ = resource.set_username("");
-    let _ = resource.set_password(None);
-    resource.set_query(None);
-    resource.set_fragment(None);
-    resource.to_string()
-}
-
-/// `url` without user info (a DPoP proof's `htu` names the resource, not the credentials).
-fn without_credentials(url: &str) -> String {
-    match Url::parse(url) {
-        Ok(mut parsed) => {
-            let _ = parsed.set_username("");
-            let _ = parsed.set_password(None);
-            parsed.to_string()
-        }
-        Err(_) => url.to_owned(),
-    }
+/// `url` without user info, query or fragment: the MCP server's resource indicator (RFC 8707) and
+/// a DPoP proof's `htu`, so that no credential written into the URL travels with either.
+fn bare_url(url: &Url) -> String {
+    let mut bare = url.clone();
+    let _ = bare.set_username("");
+    let _ = bare.set_password(None);
+    bare.set_query(None);
+    bare.set_fragment(None);
+    bare.to_string()
 }
 
 /// The authorization server's metadata, tried at RFC 8414's and OpenID's locations (path-aware),
