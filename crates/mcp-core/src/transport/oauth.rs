@@ -836,6 +836,17 @@ mod tests {
     }
 
     #[test]
+    fn no_credential_of_the_url_travels_in_the_resource_or_a_dpop_proof() {
+        let url = "https://user:pw@mcp.example.com/mcp?key=k3y#frag";
+        assert_eq!(bare_url(&Url::parse(url).expect("a URL")), "https://mcp.example.com/mcp");
+        let proof = DpopKey::generate().expect("a key").proof("POST", url, None, None).expect("a proof");
+        let claims = proof.split('.').nth(1).expect("claims");
+        let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(claims).expect("base64");
+        let claims: Value = serde_json::from_slice(&claims).expect("JSON");
+        assert_eq!(claims["htu"], "https://mcp.example.com/mcp");
+    }
+
+    #[test]
     fn challenges_parse_quoted_and_bare_values() {
         let c = parse_challenge(
             r#"Bearer error="insufficient_scope", scope="files:read files:write", resource_metadata="https://x.test/.well-known/oauth-protected-resource/mcp""#,
