@@ -5,7 +5,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 use super::connection::CloseReason;
@@ -14,6 +14,9 @@ use crate::error::{Error, Result};
 
 /// How many stderr lines are kept to explain an exit.
 const STDERR_TAIL_LINES: usize = 20;
+
+/// The longest stderr line kept; the rest of a longer one is dropped (and marked).
+const STDERR_LINE_BYTES: usize = 4096;
 
 /// Variables passed through from our environment to every server, as other MCP hosts do; anything
 /// else the server needs must be named in its `env`, so secrets are never handed out by accident.
@@ -74,8 +77,9 @@ pub(crate) fn spawn(name: &str, server: &StdioServer) -> Result<Spawned> {
         let tail = tail.clone();
         let name = name.to_owned();
         tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr).lines();
-            while let Ok(Some(mut line)) = lines.next_line().await {
+            let mut lines = StderrLines::new(stderr);
+            // Read to the end: a closed pipe would kill a server that writes to it.
+            while let Some(mut line) = lines.next().await {
                 for secret in &secrets {
                     if line.contains(secret.as_str()) {
                         line = line.replace(secret.as_str(), "[REDACTED]");
@@ -118,10 +122,96 @@ pub(crate) fn spawn(name: &str, server: &StdioServer) -> Result<Spawned> {
     Ok(Spawned { stdin, stdout, close_reason, child })
 }
 
+/// Lines of a child's stderr: split on `\n`, each at most [`STDERR_LINE_BYTES`] (the rest of a
+/// longer line is dropped and the cut marked), bytes that are not UTF-8 shown as U+FFFD.
+struct StderrLines<R> {
+    reader: R,
+    line: Vec<u8>,
+    cut: bool,
+    pending: VecDeque<String>,
+    done: bool,
+}
+
+impl<R: AsyncRead + Unpin> StderrLines<R> {
+    fn new(reader: R) -> Self {
+        Self { reader, line: Vec::new(), cut: false, pending: VecDeque::new(), done: false }
+    }
+
+    fn finish_line(&mut self) {
+        let mut text = String::from_utf8_lossy(&self.line).trim_end_matches('\r').to_owned();
+        if self.cut {
+            text.push_str(" [line cut]");
+        }
+        self.pending.push_back(text);
+        self.line.clear();
+        self.cut = false;
+    }
+
+    /// The next line, or `None` at the end of the stream (or when reading fails).
+    async fn next(&mut self) -> Option<String> {
+        let mut chunk = [0u8; 8192];
+        loop {
+            if let Some(line) = self.pending.pop_front() {
+                return Some(line);
+            }
+            if self.done {
+                return None;
+            }
+            match self.reader.read(&mut chunk).await {
+                Ok(0) | Err(_) => {
+                    self.done = true;
+                    if !self.line.is_empty() || self.cut {
+                        self.finish_line();
+                    }
+                }
+                Ok(n) => {
+                    for &byte in &chunk[..n] {
+                        if byte == b'\n' {
+                            self.finish_line();
+                        } else if self.line.len() < STDERR_LINE_BYTES {
+                            self.line.push(byte);
+                        } else {
+                            self.cut = true;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn missing_pipe(name: &str, command: &str) -> Error {
     Error::Spawn {
         server: name.to_owned(),
         command: command.to_owned(),
         source: std::io::Error::other("child pipe not available"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn all(input: &[u8]) -> Vec<String> {
+        let mut lines = StderrLines::new(input);
+        let mut out = Vec::new();
+        while let Some(line) = lines.next().await {
+            out.push(line);
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn stderr_lines_survive_bad_bytes_long_lines_and_a_missing_last_newline() {
+        let mut input = b"first\r\nbad \xff\xfe bytes\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', 3 * STDERR_LINE_BYTES));
+        input.extend(b"\nlast without newline");
+        let lines = all(&input).await;
+        assert_eq!(lines.len(), 4, "{lines:?}");
+        assert_eq!(lines[0], "first");
+        assert_eq!(lines[1], "bad \u{fffd}\u{fffd} bytes");
+        assert_eq!(lines[2].len(), STDERR_LINE_BYTES + " [line cut]".len());
+        assert!(lines[2].ends_with(" [line cut]"));
+        assert_eq!(lines[3], "last without newline");
     }
 }

@@ -132,3 +132,41 @@ async fn a_secret_the_server_prints_is_masked_in_the_exit_error() {
     assert!(text.contains("auth failed with token [REDACTED]"), "{text}");
     assert!(!text.contains("tok-3f9a8b7c6d5e"), "{text}");
 }
+
+#[tokio::test]
+async fn a_server_whose_stderr_is_not_utf8_keeps_serving_and_its_exit_is_explained() {
+    // Binary junk and a 1 MiB line on stderr first; then a well-behaved handshake and calls.
+    let script = r#"
+import sys, json
+sys.stderr.buffer.write(b"\xff\xfe not utf-8\n" + b"y" * (1 << 20) + b"\n")
+sys.stderr.flush()
+for raw in sys.stdin:
+    msg = json.loads(raw)
+    if msg.get("method") == "initialize":
+        result = {"protocolVersion": "2025-11-25", "capabilities": {"tools": {}}, "serverInfo": {"name": "noisy", "version": "1"}}
+    elif msg.get("method") == "tools/call":
+        sys.stderr.buffer.write(b"\xc3 still noisy\n")
+        sys.stderr.flush()
+        result = {"content": [{"type": "text", "text": "fine"}]}
+    elif "id" in msg:
+        result = {}
+    else:
+        continue
+    sys.stdout.write(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": result}) + "\n")
+    sys.stdout.flush()
+    if msg.get("method") == "tools/call" and msg["params"]["name"] == "quit":
+        sys.stderr.write("bye\n")
+        sys.exit(4)
+"#;
+    let options = ClientOptions { era: mcp_core::EraPreference::Handshake, ..ClientOptions::default() };
+    let client = Client::spawn("noisy", &StdioServer::new("python3", ["-c", script]), options).await.expect("starts");
+    for _ in 0..3 {
+        let result = client.call_tool("work", JsonObject::new()).await.expect("still serving");
+        assert_eq!(result.text_content(), "fine");
+    }
+    let _ = client.call_tool("quit", JsonObject::new()).await;
+    let err = client.call_tool("work", JsonObject::new()).await.expect_err("gone");
+    let text = err.to_string();
+    assert!(text.contains("exit status: 4") && text.contains("bye"), "{text}");
+    assert!(text.contains("[line cut]") && text.contains('\u{fffd}'), "{text}");
+}
