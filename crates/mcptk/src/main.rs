@@ -369,9 +369,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let gateway =
                 gateway::Gateway::start_with(config, |b| b.page_size(page_size).max_message_bytes(max_message_bytes))
                     .await?;
-            let extra = metrics.map(|handle| {
-                axum::Router::new().route("/metrics", axum::routing::get(move || std::future::ready(handle.render())))
-            });
+            // Behind the same checks as /mcp: /metrics for Prometheus, /healthz (503 with the
+            // reason while the audit log cannot make records durable, when every call is refused).
+            let probe = gateway.health_probe();
+            let mut extra = axum::Router::new().route(
+                "/healthz",
+                axum::routing::get(move || {
+                    let answer = match probe() {
+                        Ok(()) => (axum::http::StatusCode::OK, "ok\n".to_owned()),
+                        Err(why) => (axum::http::StatusCode::SERVICE_UNAVAILABLE, format!("unhealthy: {why}\n")),
+                    };
+                    std::future::ready(answer)
+                }),
+            );
+            if let Some(handle) = metrics {
+                extra = extra.route("/metrics", axum::routing::get(move || std::future::ready(handle.render())));
+            }
+            let extra = Some(extra);
             let served = http.serve(gateway.server().clone(), extra).await;
             gateway.shutdown().await;
             served?;

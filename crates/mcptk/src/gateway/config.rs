@@ -231,11 +231,14 @@ pub struct AuditConfig {
     /// `${VAR}` expands from the environment, so a password stays out of the file).
     #[serde(default)]
     pub sql: Option<String>,
+    /// Bytes after which the live file is sealed as a segment (default 64 MiB).
+    #[serde(default)]
+    pub segment_bytes: Option<u64>,
 }
 
 impl Default for AuditConfig {
     fn default() -> Self {
-        Self { path: default_audit_path(), fsync: true, sql: None }
+        Self { path: default_audit_path(), fsync: true, sql: None, segment_bytes: None }
     }
 }
 
@@ -390,7 +393,7 @@ impl GatewayConfig {
                 builtin: false,
                 sql: BTreeMap::new(),
             },
-            audit: AuditConfig { path: cwd.join(".mcptk/audit.jsonl"), fsync: true, sql: None },
+            audit: AuditConfig { path: cwd.join(".mcptk/audit.jsonl"), ..AuditConfig::default() },
             ..GatewayConfig::default()
         }
     }

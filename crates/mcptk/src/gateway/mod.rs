@@ -34,6 +34,8 @@ const DATABASE: &str = "database";
 /// A running gateway.
 pub struct Gateway {
     server: Server,
+    /// Its audit log, whose health is the gateway's.
+    audit: AuditLog,
     /// The principal of local callers (stdio, the CLI).
     principal: String,
     state: Arc<State>,
@@ -129,7 +131,12 @@ impl Gateway {
         };
         let audit = AuditLog::open(
             &config.audit.path,
-            AuditOptions { fsync: config.audit.fsync, mirror, ..Default::default() },
+            AuditOptions {
+                fsync: config.audit.fsync,
+                mirror,
+                segment_bytes: config.audit.segment_bytes.unwrap_or(AuditOptions::default().segment_bytes),
+                ..Default::default()
+            },
         )
         .with_context(|| format!("opening the audit log `{}`", config.audit.path.display()))?;
 
@@ -272,6 +279,7 @@ impl Gateway {
             }
         });
         Ok(Gateway {
+            audit: audit.clone(),
             server,
             principal: config.principal.clone().unwrap_or_else(|| "stdio".into()),
             state,
@@ -293,6 +301,14 @@ impl Gateway {
     /// configuration, default `stdio`).
     pub fn principal(&self) -> &str {
         &self.principal
+    }
+
+    /// Whether the gateway can answer calls, as a function that outlives this handle (for an
+    /// HTTP route): its audit log must be able to make records durable (every call is refused
+    /// otherwise). The error says why not.
+    pub fn health_probe(&self) -> impl Fn() -> Result<(), String> + Clone + Send + Sync + 'static {
+        let audit = self.audit.clone();
+        move || audit.health().map_err(|e| e.to_string())
     }
 
     /// The MCP server to serve.

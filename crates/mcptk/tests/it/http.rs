@@ -521,3 +521,30 @@ async fn sessions_are_capped_and_the_longest_idle_one_goes_first() {
     assert_eq!(status(sessions[1].clone()).await, 200);
     assert_eq!(status(sessions[2].clone()).await, 200);
 }
+
+#[tokio::test]
+async fn the_gateway_reports_itself_unhealthy_and_refuses_calls_when_its_audit_log_is_gone() {
+    let dir = tempfile::tempdir().expect("temp");
+    let s = two_principal_gateway(dir.path(), &[]).await;
+    let health = || reqwest::Client::new().get(format!("{}/healthz", s.base)).bearer_auth("token-of-alice-1").send();
+    assert_eq!(health().await.expect("answers").status(), 200);
+    let call = modern("tools/call", json!({"name": "builtin__add", "arguments": {"a": 1, "b": 2}}));
+    let send_call = || {
+        post_json(&s.url, &call)
+            .bearer_auth("token-of-alice-1")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", "builtin__add")
+            .send()
+    };
+    let ok: Value = send_call().await.expect("answers").json().await.expect("json");
+    assert_eq!(ok["result"]["structuredContent"]["sum"], 3, "{ok}");
+
+    std::fs::remove_file(dir.path().join("audit.jsonl")).expect("the log is removed under the gateway");
+    let unhealthy = health().await.expect("answers");
+    assert_eq!(unhealthy.status(), 503);
+    assert!(unhealthy.text().await.expect("text").contains("audit log"));
+    let refused: Value = send_call().await.expect("answers").json().await.expect("json");
+    assert_eq!(refused["result"]["isError"], true, "{refused}");
+    assert!(refused["result"]["content"][0]["text"].as_str().is_some_and(|t| t.contains("audit")), "{refused}");
+}
