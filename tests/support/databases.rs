@@ -1,26 +1,27 @@
-//! Where the tests find their database servers: a URL from the environment, or a skip that says
-//! so; CI sets the URLs and the `MCPTK_REQUIRE_*` variables that make a missing one a failure.
-//! Included by the test files that need it (`#[path]`), so it is written once.
+//! Where the tests find their database servers: a URL from the environment, which
+//! `cargo xtask test` (the README's test command) sets after installing and starting PostgreSQL
+//! and MariaDB. A missing one fails the test that needs it, saying how to provide it: a suite
+//! never passes by skipping. Included by the test files that need it (`#[path]`), so it is
+//! written once.
 
-/// PostgreSQL: `MCPTK_TEST_POSTGRES_URL`, required when `MCPTK_REQUIRE_POSTGRES` is set.
+/// PostgreSQL: `MCPTK_TEST_POSTGRES_URL`. Always `Some`; the `Option` keeps callers simple.
 #[allow(dead_code)]
 pub fn postgres_url() -> Option<String> {
-    url_from("MCPTK_TEST_POSTGRES_URL", "MCPTK_REQUIRE_POSTGRES", "PostgreSQL")
+    Some(url_from("MCPTK_TEST_POSTGRES_URL", "PostgreSQL"))
 }
 
-/// MySQL or MariaDB: `MCPTK_TEST_MYSQL_URL`, required when `MCPTK_REQUIRE_MYSQL` is set.
+/// MySQL or MariaDB: `MCPTK_TEST_MYSQL_URL`. Always `Some`; the `Option` keeps callers simple.
 #[allow(dead_code)]
 pub fn mysql_url() -> Option<String> {
-    url_from("MCPTK_TEST_MYSQL_URL", "MCPTK_REQUIRE_MYSQL", "MySQL/MariaDB")
+    Some(url_from("MCPTK_TEST_MYSQL_URL", "MySQL/MariaDB"))
 }
 
-fn url_from(var: &str, require: &str, what: &str) -> Option<String> {
+fn url_from(var: &str, what: &str) -> String {
     match std::env::var(var) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(std::env::var(require).is_err(), "{require} is set but {var} is not");
-            eprintln!("skipped {what}: set {var} to run against it");
-            None
-        }
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "{var} is not set: this test runs against a real {what} server. `cargo xtask test` installs and \
+             starts one and sets it; or point {var} at your own"
+        ),
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! - `setup`: install the real MCP peers the tests talk to (Python SDKs in virtual environments
 //!   under `.tools/`, npm servers under `tests/node/node_modules`). Idempotent.
-//! - `test`: `setup`, then every test of the workspace.
+//! - `test`: `setup`, the services the tests need (`tests/services.sh`: PostgreSQL, MariaDB), then
+//!   every test of the workspace.
 //! - `ci`: formatting and lint checks, then `test`. This is what CI runs.
 //! - `conformance`: the official MCP conformance suite against our fixture server, for each
 //!   requirement set, with the expected failures in `tests/conformance/`.
@@ -25,7 +26,7 @@ fn main() -> Result<()> {
         "setup" => setup(&root),
         "test" => {
             setup(&root)?;
-            test()
+            test(&services(&root)?)
         }
         "conformance" => conformance(&root),
         "ci" => {
@@ -41,7 +42,7 @@ fn main() -> Result<()> {
                 "warnings",
             ]))?;
             setup(&root)?;
-            test()?;
+            test(&services(&root)?)?;
             conformance(&root)
         }
         "bench" => {
@@ -169,10 +170,29 @@ fn python() -> String {
     std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned())
 }
 
-fn test() -> Result<()> {
+/// Installs and starts the services the tests talk to (`tests/services.sh`: PostgreSQL and
+/// MariaDB from Debian's packages) and returns the variables that tell the tests where they are.
+fn services(root: &Path) -> Result<Vec<(String, String)>> {
+    eprintln!("xtask: starting the test services (tests/services.sh)");
+    let output = Command::new("bash")
+        .arg(root.join("tests/services.sh"))
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("cannot run tests/services.sh")?;
+    if !output.status.success() {
+        bail!("tests/services.sh failed ({}): the database tests cannot run", output.status);
+    }
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect())
+}
+
+fn test(env: &[(String, String)]) -> Result<()> {
     let nextest = Command::new("cargo").args(["nextest", "--version"]).output().is_ok_and(|o| o.status.success());
     if nextest {
-        run(Command::new("cargo").args([
+        run(Command::new("cargo").envs(env.iter().cloned()).args([
             "nextest",
             "run",
             "--workspace",
@@ -180,9 +200,21 @@ fn test() -> Result<()> {
             "--locked",
             "--no-fail-fast",
         ]))?;
-        run(Command::new("cargo").args(["test", "--workspace", "--all-features", "--locked", "--doc"]))
+        run(Command::new("cargo").envs(env.iter().cloned()).args([
+            "test",
+            "--workspace",
+            "--all-features",
+            "--locked",
+            "--doc",
+        ]))
     } else {
-        run(Command::new("cargo").args(["test", "--workspace", "--all-features", "--locked", "--no-fail-fast"]))
+        run(Command::new("cargo").envs(env.iter().cloned()).args([
+            "test",
+            "--workspace",
+            "--all-features",
+            "--locked",
+            "--no-fail-fast",
+        ]))
     }
 }
 

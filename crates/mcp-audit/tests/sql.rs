@@ -1,6 +1,6 @@
-//! The SQL sink against real databases: embedded SQLite always; PostgreSQL through
-//! `MCPTK_TEST_POSTGRES_URL`, which CI sets after starting Debian's PostgreSQL (and where
-//! `MCPTK_REQUIRE_POSTGRES=1` makes its absence a failure rather than a skip).
+//! The SQL sink against real databases: embedded SQLite and PostgreSQL at
+//! `MCPTK_TEST_POSTGRES_URL`, which `cargo xtask test` sets after starting Debian's PostgreSQL
+//! (a missing one fails, never skips).
 
 mod common;
 #[path = "../../../tests/support/databases.rs"]

@@ -1,7 +1,7 @@
-//! The native backend against real databases: SQLite (a file) always, PostgreSQL when
-//! `MCPTK_TEST_POSTGRES_URL` is set and MariaDB (or MySQL) when `MCPTK_TEST_MYSQL_URL` is (CI
-//! starts Debian's packages and sets both, with `MCPTK_REQUIRE_POSTGRES=1` and
-//! `MCPTK_REQUIRE_MYSQL=1` making their absence a failure). The same suite runs on all three.
+//! The native backend against real databases: SQLite (a file), PostgreSQL at
+//! `MCPTK_TEST_POSTGRES_URL` and MariaDB (or MySQL) at `MCPTK_TEST_MYSQL_URL`, which
+//! `cargo xtask test` sets after starting Debian's packages (a missing one fails, never skips).
+//! The same suite runs on all three.
 
 #[path = "../../../tests/support/databases.rs"]
 mod databases;
