@@ -121,3 +121,22 @@ fn a_writable_connection_still_refuses_what_reaches_outside_the_data() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+#[test]
+fn deep_nesting_is_refused_before_the_parser_spends_minutes_on_it() {
+    // Found by the `sql_guard` fuzz target: these 188 bytes, 29 parentheses deep, kept the parser
+    // backtracking for a minute and a half.
+    let slow = include_str!("../../../fuzz/regressions/sql_guard/exponential-nesting.sql");
+    for dialect in [Dialect::Postgres, Dialect::Sqlite, Dialect::MySql, Dialect::Generic] {
+        let started = std::time::Instant::now();
+        let err = check_read_only(dialect, slow).expect_err("refused");
+        assert!(started.elapsed() < std::time::Duration::from_secs(1), "{dialect:?} took {:?}", started.elapsed());
+        assert!(matches!(err, SqlError::Parse { .. }) && err.to_string().contains("nested"), "{err}");
+        assert!(check_write(dialect, slow).is_err());
+    }
+    // Nesting up to the limit still parses, and parentheses in strings and comments do not count.
+    let nested = format!("SELECT {}1{}", "(".repeat(mcp_sql::MAX_NESTING), ")".repeat(mcp_sql::MAX_NESTING));
+    check_read_only(Dialect::Postgres, &nested).expect("nesting at the limit");
+    let quoted = format!("SELECT '{}' /* {} */", "(".repeat(40), "(".repeat(40));
+    check_read_only(Dialect::Postgres, &quoted).expect("parentheses in a string and a comment");
+}

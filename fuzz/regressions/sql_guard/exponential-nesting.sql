@@ -1,0 +1,1 @@
+SELECT (alesce(naCT (alesce(naLECT (OR(ETEesce(SHEC@ (aCT (alesce(naL.LECT (OR(ETE (aCT (alealesce(naCT (alesce(naLECT (OR(ETEesce(SHEC@ (aCT (alesce(naL.LECT (OR(ETE (aCT (alesce(sce(naL.
