@@ -9,6 +9,7 @@
 //!   endpoint it is refused with 401 (naming the Bearer scheme) or 403 (foreign Origin or Host)
 //!   before anything else happens, or 413 for a body over the limit; elsewhere it gets a 4xx.
 //! - A JSON answer to a request is a JSON-RPC response to that request's id.
+//! - Afterwards, whatever came before, a well-formed `tools/list` is answered with a result.
 #![no_main]
 
 use std::collections::BTreeMap;
@@ -18,6 +19,7 @@ use arbitrary::{Result, Unstructured};
 use axum::body::Body;
 use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use libfuzzer_sys::fuzz_target;
+use mcp_core::protocol::jsonrpc::Outcome;
 use mcp_core::protocol::{Implementation, Message};
 use mcp_core::transport::http::{HttpOptions, router};
 use mcp_core::{Registry, Server};
@@ -263,6 +265,25 @@ async fn run(plan: Plan) {
             }
         }
     }
+
+    // Whatever came before, a well-formed request is still served.
+    let body = format!(r#"{{"jsonrpc":"2.0","id":"final","method":"tools/list","params":{{{MODERN_META}}}}}"#);
+    let request = Request::post("/mcp")
+        .header(header::HOST, "localhost")
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .header(header::ACCEPT, "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/list")
+        .body(Body::from(body))
+        .expect("a valid request");
+    let response = app.oneshot(request).await.expect("the router is infallible");
+    assert_eq!(response.status(), StatusCode::OK, "the server stopped serving");
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("a JSON answer");
+    let answer = Message::parse(&body);
+    assert!(
+        matches!(&answer, Ok(Message::Response(r)) if matches!(r.outcome, Outcome::Result(_))),
+        "the server stopped serving: {answer:?}"
+    );
 }
 
 fuzz_target!(|data: &[u8]| {
