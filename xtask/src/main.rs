@@ -4,10 +4,12 @@
 //!   under `.tools/`, npm servers under `tests/node/node_modules`). Idempotent.
 //! - `test`: `setup`, the services the tests need (`tests/services.sh`: PostgreSQL, MariaDB), then
 //!   every test of the workspace.
-//! - `ci`: formatting and lint checks, then `test`. This is what CI runs.
+//! - `ci`: formatting and lint checks, then `test`, `conformance` and `fuzz`. This is what CI runs.
 //! - `conformance`: the official MCP conformance suite against our fixture server, for each
 //!   requirement set, with the expected failures in `tests/conformance/`.
 //! - `bench`: the benchmarks.
+//! - `fuzz [SECONDS]`: every fuzz target of `fuzz/` for SECONDS (default 20) on a copy of its
+//!   committed corpus and regressions, with nightly and cargo-fuzz (installed when missing).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -43,7 +45,15 @@ fn main() -> Result<()> {
             ]))?;
             setup(&root)?;
             test(&services(&root)?)?;
-            conformance(&root)
+            conformance(&root)?;
+            fuzz(&root, FUZZ_SECONDS)
+        }
+        "fuzz" => {
+            let seconds = match std::env::args().nth(2) {
+                Some(s) => s.parse().with_context(|| format!("SECONDS must be a whole number, not {s:?}"))?,
+                None => FUZZ_SECONDS,
+            };
+            fuzz(&root, seconds)
         }
         "bench" => {
             setup(&root)?;
@@ -59,7 +69,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         _ => {
-            eprintln!("usage: cargo xtask <setup|test|ci|conformance|bench>");
+            eprintln!("usage: cargo xtask <setup|test|ci|conformance|bench|fuzz [SECONDS]>");
             bail!("unknown task {task:?}")
         }
     }
@@ -150,6 +160,97 @@ fn conformance(root: &Path) -> Result<()> {
     eprintln!("\nconformance summary:\n  {}", summary.join("\n  "));
     if failed {
         bail!("the conformance suite found unexpected failures or a stale expected-failures entry");
+    }
+    Ok(())
+}
+
+/// The fuzz targets of `fuzz/`, each run in turn.
+const FUZZ_TARGETS: &[&str] = &["jsonrpc", "dispatch", "http_admission", "sql_guard", "confine", "policy", "strict"];
+
+/// How long each fuzz target runs by default (and in CI).
+const FUZZ_SECONDS: u64 = 20;
+
+/// Builds the fuzz targets with nightly and runs each for `seconds` on a scratch copy of its
+/// committed corpus and regressions (so the tree is left as it is); any crash fails.
+fn fuzz(root: &Path, seconds: u64) -> Result<()> {
+    let toolchains = Command::new("rustup").args(["toolchain", "list"]).output().context("running rustup")?;
+    if !String::from_utf8_lossy(&toolchains.stdout).lines().any(|l| l.starts_with("nightly")) {
+        bail!(
+            "the fuzz targets need the nightly toolchain, which rustup does not list: `rustup toolchain install nightly`"
+        );
+    }
+    let installed =
+        Command::new("cargo").args(["+nightly", "fuzz", "--version"]).output().is_ok_and(|o| o.status.success());
+    if !installed {
+        run(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))?;
+    }
+    // Outside the clone, so a rerun on the same machine rebuilds nothing.
+    let target = std::env::var_os("MCPTK_FUZZ_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/tmp/mcptk-fuzz-target"));
+    // Our crates forbid unsafe code: debug assertions and overflow checks matter, AddressSanitizer
+    // would mostly halve the runs.
+    let cargo_fuzz = |subcommand: &str| {
+        let mut command = Command::new("cargo");
+        command
+            .args(["+nightly", "fuzz", subcommand, "--sanitizer", "none"])
+            .env("CARGO_TARGET_DIR", &target)
+            .current_dir(root);
+        command
+    };
+    let started = std::time::Instant::now();
+    run(&mut cargo_fuzz("build"))?;
+    eprintln!("xtask: fuzz targets built in {:.0?}", started.elapsed());
+
+    let scratch = target.join("runs");
+    let mut failed = Vec::new();
+    for name in FUZZ_TARGETS {
+        let corpus = scratch.join(name).join("corpus");
+        let artifacts = scratch.join(name).join("artifacts");
+        let _ = std::fs::remove_dir_all(scratch.join(name));
+        std::fs::create_dir_all(&corpus)?;
+        std::fs::create_dir_all(&artifacts)?;
+        for committed in ["corpus", "regressions"] {
+            let dir = root.join("fuzz").join(committed).join(name);
+            for entry in std::fs::read_dir(&dir).into_iter().flatten() {
+                let path = entry?.path();
+                let copy =
+                    corpus.join(format!("{committed}-{}", path.file_name().unwrap_or_default().to_string_lossy()));
+                std::fs::copy(&path, &copy).with_context(|| format!("copying {}", path.display()))?;
+            }
+        }
+        // libFuzzer reports every new input: keep that in a log, and show its end on failure.
+        let log = scratch.join(name).join("fuzz.log");
+        let started = std::time::Instant::now();
+        let output = cargo_fuzz("run")
+            .arg(name)
+            .arg(&corpus)
+            .arg("--")
+            .arg(format!("-max_total_time={seconds}"))
+            .arg(format!("-artifact_prefix={}/", artifacts.display()))
+            .args(["-timeout=10", "-rss_limit_mb=4096", "-print_final_stats=1"])
+            .output()
+            .with_context(|| format!("running the fuzz target {name}"))?;
+        let text = String::from_utf8_lossy(&output.stderr);
+        std::fs::write(&log, text.as_bytes())?;
+        let runs = text.lines().find_map(|l| l.strip_prefix("stat::number_of_executed_units:")).unwrap_or(" ?").trim();
+        let verdict = if output.status.success() { "ok" } else { "FAILED" };
+        eprintln!(
+            "xtask: fuzz target {name}: {verdict}, {runs} runs in {:.0?} (log: {})",
+            started.elapsed(),
+            log.display()
+        );
+        if !output.status.success() {
+            let lines: Vec<&str> = text.lines().collect();
+            eprintln!("{}", lines[lines.len().saturating_sub(60)..].join("\n"));
+            failed.push(format!(
+                "{name} (input in {}; replay it with `cargo +nightly fuzz run --sanitizer none {name} FILE`)",
+                artifacts.display()
+            ));
+        }
+    }
+    if !failed.is_empty() {
+        bail!("fuzzing found crashes: {}", failed.join(", "));
     }
     Ok(())
 }
