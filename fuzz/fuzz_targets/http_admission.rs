@@ -6,8 +6,9 @@
 //!
 //! - Nothing panics and no answer is a 5xx: bad input is the client's error.
 //! - With bearer tokens configured, a request without a valid one never gets through: on the MCP
-//!   endpoint it is refused with 401 (naming the Bearer scheme) or 403 (foreign Origin or Host)
-//!   before anything else happens, or 413 for a body over the limit; elsewhere it gets a 4xx.
+//!   endpoint and on a route of the embedder's own (`/metrics`) it is refused with 401 (naming
+//!   the Bearer scheme) or 403 (foreign Origin or Host) before anything else happens, or 413 for a
+//!   body over the limit; elsewhere it gets a 4xx.
 //! - A JSON answer to a request is a JSON-RPC response to that request's id.
 //! - Afterwards, whatever came before, a well-formed `tools/list` is answered with a result.
 #![no_main]
@@ -130,8 +131,11 @@ fn plan_arbitrary(u: &mut Unstructured<'_>) -> Result<Plan> {
             8 => b"HEAD".to_vec(),
             _ => u.arbitrary()?,
         };
-        let path =
-            if u.ratio(9, 10)? { "/mcp".to_owned() } else { word(u, &["/", "/mcp/", "/MCP", "/mcp?x=1", "//mcp"])? };
+        let path = if u.ratio(9, 10)? {
+            "/mcp".to_owned()
+        } else {
+            word(u, &["/", "/mcp/", "/MCP", "/mcp?x=1", "//mcp", "/metrics", "/metrics/"])?
+        };
         let mut headers = Vec::new();
         let known: &[(&str, &[&str])] = &[
             (
@@ -198,14 +202,16 @@ async fn run(plan: Plan) {
         max_body_bytes: MAX_BODY,
         ..HttpOptions::default()
     };
-    let app = router(server(), options, None);
+    // A route of the embedder's own, which the same checks guard.
+    let metrics = axum::Router::new().route("/metrics", axum::routing::get(|| async { "up 1\n" }));
+    let app = router(server(), options, Some(metrics));
     let mut session: Option<String> = None;
     for planned in plan.requests {
         let Ok(method) = Method::from_bytes(&planned.method) else { continue };
         let mut builder = Request::builder().method(method.clone());
         builder =
             builder.uri(if planned.path.parse::<axum::http::Uri>().is_ok() { planned.path.as_str() } else { "/other" });
-        let on_endpoint = builder.uri_ref().is_some_and(|uri| uri.path() == "/mcp");
+        let path = builder.uri_ref().map(|uri| uri.path().to_owned()).unwrap_or_default();
         let mut authorized = false;
         for (name, value) in &planned.headers {
             let value = match &session {
@@ -230,8 +236,12 @@ async fn run(plan: Plan) {
         let status = response.status();
         assert!(!status.is_server_error(), "{method} answered {status}");
         if plan.tokens && !authorized {
-            let handled = matches!(method, Method::GET | Method::HEAD | Method::POST | Method::DELETE);
-            if on_endpoint && handled {
+            let handled = match path.as_str() {
+                "/mcp" => matches!(method, Method::GET | Method::HEAD | Method::POST | Method::DELETE),
+                "/metrics" => matches!(method, Method::GET | Method::HEAD),
+                _ => false,
+            };
+            if handled {
                 let too_large = method == Method::POST && body_len > MAX_BODY;
                 assert!(
                     matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
