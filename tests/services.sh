@@ -1,15 +1,34 @@
 #!/usr/bin/env bash
 # Installs (from Debian's packages, when missing) and starts what the tests talk to: Python's
-# venv, Node's npm, PostgreSQL and MariaDB. Idempotent. Prints the variables the tests read as
-# KEY=VALUE lines on stdout (everything else goes to stderr); `cargo xtask test` passes them on.
-# A URL already set in the environment is kept and its server left alone.
+# venv, Node's npm, PostgreSQL and MariaDB. Idempotent. Writes the variables the tests read as
+# KEY=VALUE lines to the file named by $MCPTK_SERVICES_ENV (stdout when unset; everything else
+# goes to stderr); `cargo xtask test` passes them on. A URL already set in the environment is
+# kept and its server left alone.
+#
+# Every command that may leave a daemon behind (package scripts, pg_ctlcluster, the MariaDB
+# server) runs through `detached`: with no descriptor of ours open, so that nothing waiting for
+# our output to end (a pipe, CI's log) waits for the daemon's lifetime instead.
 set -euo pipefail
-exec 3>&1 1>&2
+if [ -n "${MCPTK_SERVICES_ENV:-}" ]; then exec 3>"$MCPTK_SERVICES_ENV"; else exec 3>&1; fi
+exec 1>&2
+
+log=/var/tmp/mcptk-services.log
+: >"$log"
+detached() {
+  if ! "$@" </dev/null >>"$log" 2>&1 3>&-; then
+    echo "services.sh: '$*' failed; the end of $log:" >&2
+    tail -n 20 "$log" >&2
+    return 1
+  fi
+}
+# The same, for an attempt whose failure is expected on some machines (no init system).
+attempt() { "$@" </dev/null >>"$log" 2>&1 3>&-; }
+export DEBIAN_FRONTEND=noninteractive
 
 updated=
 apt_install() {
-  if [ -z "$updated" ]; then apt-get update -qq; updated=1; fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  if [ -z "$updated" ]; then detached apt-get update -qq; updated=1; fi
+  detached apt-get install -y -qq "$@"
 }
 
 command -v python3 >/dev/null || apt_install python3
@@ -19,10 +38,10 @@ command -v npm >/dev/null || apt_install nodejs npm
 if [ -z "${MCPTK_TEST_POSTGRES_URL:-}" ]; then
   { ls /usr/lib/postgresql/*/bin/postgres && command -v pg_lsclusters; } >/dev/null 2>&1 || apt_install postgresql
   if [ -z "$(pg_lsclusters --no-header 2>/dev/null)" ]; then
-    pg_createcluster "$(ls /usr/lib/postgresql | sort -V | tail -n 1)" main >/dev/null
+    detached pg_createcluster "$(ls /usr/lib/postgresql | sort -V | tail -n 1)" main
   fi
   read -r pg_version pg_name pg_port _ < <(pg_lsclusters --no-header | head -n 1)
-  pg_ctlcluster "$pg_version" "$pg_name" start 2>/dev/null || true
+  attempt pg_ctlcluster "$pg_version" "$pg_name" start || true
   for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p "$pg_port" && break; sleep 1; done
   pg_isready -q -h 127.0.0.1 -p "$pg_port" || { echo "PostgreSQL did not start" >&2; exit 1; }
   su postgres -c "psql -q -p $pg_port -c \"ALTER USER postgres PASSWORD 'mcptk-test'\""
@@ -32,13 +51,13 @@ fi
 if [ -z "${MCPTK_TEST_MYSQL_URL:-}" ]; then
   command -v mariadbd >/dev/null || apt_install mariadb-server
   if ! mariadb-admin ping >/dev/null 2>&1; then
-    { service mariadb start || /etc/init.d/mariadb start; } >/dev/null 2>&1 || true
+    attempt service mariadb start || attempt /etc/init.d/mariadb start || true
   fi
   if ! mariadb-admin ping >/dev/null 2>&1; then
     # No init system: run the server directly.
     mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld
-    [ -d /var/lib/mysql/mysql ] || mariadb-install-db --user=mysql --datadir=/var/lib/mysql >/dev/null
-    (mariadbd --user=mysql --datadir=/var/lib/mysql >/var/tmp/mariadbd.log 2>&1 &)
+    [ -d /var/lib/mysql/mysql ] || detached mariadb-install-db --user=mysql --datadir=/var/lib/mysql
+    (mariadbd --user=mysql --datadir=/var/lib/mysql </dev/null >/var/tmp/mariadbd.log 2>&1 3>&- &)
   fi
   for _ in $(seq 1 30); do mariadb-admin ping >/dev/null 2>&1 && break; sleep 1; done
   mariadb-admin ping >/dev/null 2>&1 || { echo "MariaDB did not start" >&2; exit 1; }

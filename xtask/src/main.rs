@@ -4,6 +4,8 @@
 //!   under `.tools/`, npm servers under `tests/node/node_modules`). Idempotent.
 //! - `test`: `setup`, the services the tests need (`tests/services.sh`: PostgreSQL, MariaDB), then
 //!   every test of the workspace.
+//! - `services`: only the services, printing the variables that locate them (`KEY=VALUE` lines),
+//!   for running single tests by hand.
 //! - `ci`: formatting and lint checks, then `test`, `conformance` and `fuzz`. This is what CI runs.
 //! - `conformance`: the official MCP conformance suite against our fixture server, for each
 //!   requirement set, with the expected failures in `tests/conformance/`.
@@ -29,6 +31,12 @@ fn main() -> Result<()> {
         "test" => {
             setup(&root)?;
             test(&services(&root)?)
+        }
+        "services" => {
+            for (key, value) in services(&root)? {
+                println!("{key}={value}");
+            }
+            Ok(())
         }
         "conformance" => conformance(&root),
         "ci" => {
@@ -69,7 +77,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         _ => {
-            eprintln!("usage: cargo xtask <setup|test|ci|conformance|bench|fuzz [SECONDS]>");
+            eprintln!("usage: cargo xtask <setup|test|services|ci|conformance|bench|fuzz [SECONDS]>");
             bail!("unknown task {task:?}")
         }
     }
@@ -275,15 +283,22 @@ fn python() -> String {
 /// MariaDB from Debian's packages) and returns the variables that tell the tests where they are.
 fn services(root: &Path) -> Result<Vec<(String, String)>> {
     eprintln!("xtask: starting the test services (tests/services.sh)");
-    let output = Command::new("bash")
+    // The variables come back through a file, not a pipe: a daemon that kept a pipe's end open
+    // would keep us waiting for its end of output for as long as it runs.
+    let env_file = std::env::temp_dir().join(format!("mcptk-services-{}.env", std::process::id()));
+    let status = Command::new("bash")
         .arg(root.join("tests/services.sh"))
-        .stderr(std::process::Stdio::inherit())
-        .output()
+        .env("MCPTK_SERVICES_ENV", &env_file)
+        .stdin(std::process::Stdio::null())
+        .status()
         .context("cannot run tests/services.sh")?;
-    if !output.status.success() {
-        bail!("tests/services.sh failed ({}): the database tests cannot run", output.status);
+    let written = std::fs::read_to_string(&env_file);
+    let _ = std::fs::remove_file(&env_file);
+    if !status.success() {
+        bail!("tests/services.sh failed ({status}): the database tests cannot run");
     }
-    Ok(String::from_utf8_lossy(&output.stdout)
+    let written = written.with_context(|| format!("tests/services.sh wrote no {}", env_file.display()))?;
+    Ok(written
         .lines()
         .filter_map(|line| line.split_once('='))
         .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
