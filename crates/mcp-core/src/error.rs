@@ -70,6 +70,22 @@ pub enum Error {
         /// What it asked for; retry with the answers.
         result: Box<crate::protocol::InputRequiredResult>,
     },
+    /// A tool answered with `isError: true` (a typed call turns that into this value).
+    #[error("tool `{tool}` failed: {message}")]
+    ToolFailed {
+        /// The tool's name.
+        tool: String,
+        /// The text the tool gave as its failure.
+        message: String,
+    },
+    /// A typed call's arguments or result did not have the shape the types say.
+    #[error("tool `{tool}`: {message}")]
+    Decode {
+        /// The tool's name.
+        tool: String,
+        /// What did not fit, with serde's path to the field.
+        message: String,
+    },
     /// A configuration problem.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),

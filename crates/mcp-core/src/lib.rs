@@ -19,6 +19,7 @@ pub mod supervised;
 pub mod tasks;
 pub mod tool;
 pub mod transport;
+pub mod typed;
 
 pub use client::{CallEvent, Client, ClientOptions, EraPreference, InputHandler, ToolCallStream};
 pub use config::{ConfigError, McpConfig, ServerConfig};
@@ -28,6 +29,7 @@ pub use server::{Completer, Server, ServerBuilder};
 /// Cancellation of a running request, as seen by tools ([`ToolContext::cancelled`]).
 pub use tokio_util::sync::CancellationToken;
 pub use tool::{CallTool, Json, Tool, ToolContext, ToolError, ToolSet, tool};
+pub use typed::CallToolExt;
 
 /// The README's Rust example, compiled as a doc test so it stays true.
 #[cfg(doctest)]

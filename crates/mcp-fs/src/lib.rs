@@ -48,15 +48,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The server ran the tool and reported a failure (`isError: true`).
-    #[error("tool `{tool}` failed: {message}")]
-    Tool {
-        /// The tool.
-        tool: String,
-        /// What it said.
-        message: String,
-    },
-    /// The call did not complete (server gone, timeout, protocol error).
+    /// The call did not complete (server gone, timeout, protocol error), the tool reported a
+    /// failure ([`mcp_core::Error::ToolFailed`]), or its result did not decode.
     #[error(transparent)]
     Mcp(#[from] mcp_core::Error),
     /// The server's result does not have the expected shape.
@@ -69,6 +62,7 @@ pub enum Error {
     },
 }
 
+#[cfg(feature = "native")]
 impl Error {
     pub(crate) fn denied(path: &str, reason: &str) -> Self {
         Error::Denied { path: path.to_owned(), reason: reason.to_owned() }

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use mcp_core::CallTool;
 use mcp_core::protocol::{CallToolResult, Content, JsonObject};
+use mcp_core::{CallTool, CallToolExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -94,12 +94,7 @@ impl<C: CallTool> Filesystem<C> {
     }
 
     async fn call(&self, tool: &str, arguments: Value) -> Result<CallToolResult> {
-        let Value::Object(arguments) = arguments else { unreachable!("arguments are built as objects") };
-        let result = self.caller.call_tool(tool, arguments).await?;
-        if result.is_error() {
-            return Err(Error::Tool { tool: tool.to_owned(), message: result.text_content() });
-        }
-        Ok(result)
+        Ok(self.caller.call_checked(tool, &arguments).await?)
     }
 
     async fn text(&self, tool: &str, arguments: Value) -> Result<String> {
@@ -186,8 +181,8 @@ impl<C: CallTool> Filesystem<C> {
 
     /// `directory_tree`, parsed.
     pub async fn directory_tree(&self, path: &str, exclude_patterns: &[&str]) -> Result<Vec<TreeEntry>> {
-        let text = self.text("directory_tree", json!({ "path": path, "excludePatterns": exclude_patterns })).await?;
-        serde_json::from_str(&text).map_err(|e| unexpected("directory_tree", &e.to_string()))
+        let args = json!({ "path": path, "excludePatterns": exclude_patterns });
+        Ok(self.caller.call_typed("directory_tree", &args).await?)
     }
 
     /// `move_file`.

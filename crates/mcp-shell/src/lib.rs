@@ -32,15 +32,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The server reported a failure (`isError: true`) that is not a command result.
-    #[error("tool `{tool}` failed: {message}")]
-    Tool {
-        /// The tool.
-        tool: String,
-        /// What it said.
-        message: String,
-    },
-    /// The call did not complete.
+    /// The call did not complete, or the server reported a failure that is not a command result
+    /// ([`mcp_core::Error::ToolFailed`]).
     #[error(transparent)]
     Mcp(#[from] mcp_core::Error),
 }

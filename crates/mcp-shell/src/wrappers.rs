@@ -2,10 +2,11 @@
 
 use mcp_core::CallTool;
 use mcp_core::protocol::CallToolResult;
+use mcp_core::typed::{decode_result, to_arguments};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::{Error, Result};
+use crate::Result;
 
 /// What a command produced.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,21 +81,22 @@ impl<C: CallTool> Shell<C> {
     }
 
     async fn run(&self, tool: &str, args: Value) -> Result<ExecOutput> {
-        let Value::Object(args) = args else { unreachable!("built as an object") };
-        let result = self.caller.call_tool(tool, args).await?;
+        let result = self.caller.call_tool(tool, to_arguments(tool, &args)?).await?;
         parse(tool, result)
     }
 }
 
 /// Reads our structured result, or the plain text blocks other shell servers return.
 fn parse(tool: &str, result: CallToolResult) -> Result<ExecOutput> {
-    if let Some(structured) = &result.structured_content {
-        if let Ok(output) = serde_json::from_value::<ExecOutput>(structured.clone()) {
-            return Ok(output);
-        }
+    // A command that failed is still a command result, even under `isError`.
+    if result.is_error()
+        && let Some(structured) = &result.structured_content
+        && let Ok(output) = serde_json::from_value::<ExecOutput>(structured.clone())
+    {
+        return Ok(output);
     }
-    if result.is_error() {
-        return Err(Error::Tool { tool: tool.to_owned(), message: result.text_content() });
+    if result.structured_content.is_some() || result.is_error() {
+        return Ok(decode_result(tool, &result)?);
     }
     // Other servers: the first text block is stdout, a second one stderr.
     let texts: Vec<String> = result

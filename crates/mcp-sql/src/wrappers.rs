@@ -5,8 +5,9 @@
 
 use std::fmt;
 
-use mcp_core::CallTool;
-use mcp_core::protocol::{CallToolResult, JsonObject};
+use mcp_core::protocol::CallToolResult;
+use mcp_core::typed::decode_result;
+use mcp_core::{CallTool, CallToolExt};
 use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Value, json};
 
@@ -61,12 +62,7 @@ impl<C: CallTool> Sql<C> {
     }
 
     async fn call(&self, tool: &str, args: Value) -> Result<QueryResult, SqlError> {
-        let args: JsonObject = match args {
-            Value::Object(map) => map,
-            _ => JsonObject::new(),
-        };
-        let result = self.caller.call_tool(tool, args).await?;
-        parse(tool, &result)
+        parse(tool, &self.caller.call_checked(tool, &args).await?)
     }
 }
 
@@ -87,22 +83,15 @@ impl<C: CallTool> SqlGeneration<C> {
     /// [`crate::Generator::mcp`] for the checked path).
     pub async fn create_query(&self, description: &str, schema: &str) -> Result<String, SqlError> {
         let args = json!({ "description": description, "schema": schema });
-        let args = args.as_object().cloned().unwrap_or_default();
-        let result = self.caller.call_tool("create_query", args).await?;
-        if result.is_error() {
-            return Err(SqlError::Tool { tool: "create_query".into(), message: result.text_content() });
-        }
-        Ok(result.text_content())
+        Ok(self.caller.call_checked("create_query", &args).await?.text_content())
     }
 }
 
-/// Reads our structured result, or a JSON array of row objects in the text (the reference servers).
+/// Reads our structured result, or a JSON array of row objects in the text (the reference
+/// servers), or the Python `repr` of one (the reference SQLite server).
 fn parse(tool: &str, result: &CallToolResult) -> Result<QueryResult, SqlError> {
-    if result.is_error() {
-        return Err(SqlError::Tool { tool: tool.to_owned(), message: result.text_content() });
-    }
-    if let Some(structured) = &result.structured_content
-        && let Ok(parsed) = serde_json::from_value::<QueryResult>(structured.clone())
+    if result.structured_content.is_some()
+        && let Ok(parsed) = decode_result::<QueryResult>(tool, result)
     {
         return Ok(parsed);
     }

@@ -41,14 +41,16 @@ async fn wrappers_read_the_native_server() {
     assert_eq!(described.column("name").expect("name column"), [&json!("id"), &json!("title"), &json!("year")]);
 
     match sql.query("DELETE FROM books").await {
-        Err(SqlError::Tool { tool, message }) => {
+        Err(SqlError::Call(mcp_core::Error::ToolFailed { tool, message })) => {
             assert_eq!(tool, "query");
             assert!(message.contains("DELETE is not a read statement"), "{message}");
         }
         other => panic!("a write came back as {other:?}"),
     }
     match sql.describe_table("no_such_table").await {
-        Err(SqlError::Tool { message, .. }) => assert!(message.contains("no_such_table"), "{message}"),
+        Err(SqlError::Call(mcp_core::Error::ToolFailed { message, .. })) => {
+            assert!(message.contains("no_such_table"), "{message}")
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -107,7 +109,7 @@ async fn the_seeds_execute_query_and_create_query() {
     let rows = database.execute_query("library", "SELECT title FROM books ORDER BY id").await.expect("query");
     assert_eq!(rows.rows, vec![vec![json!("Emma")], vec![json!("Ulysses")]]);
     match database.execute_query("nowhere", "SELECT 1").await {
-        Err(SqlError::Tool { message, .. }) => {
+        Err(SqlError::Call(mcp_core::Error::ToolFailed { message, .. })) => {
             assert!(
                 message.contains("no connection named `nowhere`") && message.contains("library, scratch"),
                 "{message}"
@@ -116,7 +118,9 @@ async fn the_seeds_execute_query_and_create_query() {
         other => panic!("{other:?}"),
     }
     match database.execute_query("library", "DROP TABLE books").await {
-        Err(SqlError::Tool { message, .. }) => assert!(message.contains("not a read statement"), "{message}"),
+        Err(SqlError::Call(mcp_core::Error::ToolFailed { message, .. })) => {
+            assert!(message.contains("not a read statement"), "{message}")
+        }
         other => panic!("{other:?}"),
     }
 
@@ -132,7 +136,7 @@ async fn the_seeds_execute_query_and_create_query() {
     let text = generation.create_query("how many books?", "books(id integer)").await.expect("create_query");
     assert!(text.contains("SELECT count(*) AS n FROM items") && text.contains("books(id integer)"), "{text}");
     match generation.create_query("something odd", "").await {
-        Err(SqlError::Tool { tool, message }) => {
+        Err(SqlError::Call(mcp_core::Error::ToolFailed { tool, message })) => {
             assert_eq!(tool, "create_query");
             assert!(message.contains("no idea how to answer"), "{message}");
         }
@@ -189,7 +193,7 @@ async fn wrappers_agree_across_the_reference_sqlite_server_and_ours() {
     assert_eq!(theirs.column("type"), mine.column("type"));
     // The reference server reports failures as text; the wrapper says what it got.
     match reference.read_query("SELECT * FROM no_such_table", &[]).await {
-        Err(SqlError::Unreadable { message, .. } | SqlError::Tool { message, .. }) => {
+        Err(SqlError::Unreadable { message, .. } | SqlError::Call(mcp_core::Error::ToolFailed { message, .. })) => {
             assert!(message.contains("no such table"), "{message}")
         }
         other => panic!("{other:?}"),
