@@ -158,6 +158,8 @@ impl std::fmt::Debug for Client {
 impl Client {
     /// Connects to the server `name` of a configuration file.
     pub async fn from_config(config: &McpConfig, name: &str, options: ClientOptions) -> Result<Client> {
+        #[cfg(not(any(feature = "stdio", feature = "http-client")))]
+        let _ = options;
         match config.server(name)? {
             #[cfg(feature = "stdio")]
             ServerConfig::Stdio(server) => Self::spawn(name, &server, options).await,
@@ -766,8 +768,9 @@ impl Client {
         Ok(())
     }
 
-    /// Closes the connection: closes the server's input, waits briefly for it to exit, then kills it.
-    pub async fn close(self) -> Result<()> {
+    /// Closes the connection: closes the server's input, waits briefly for it to exit, then kills
+    /// it. Calls still running on other handles of this client fail with the close reason.
+    pub async fn close(&self) -> Result<()> {
         self.peer.shutdown();
         #[cfg(feature = "stdio")]
         if let Some(child) = &self.child {
@@ -785,10 +788,10 @@ impl Drop for Client {
         self.peer.shutdown();
         // Dropped without `close`: do not leave the server process behind.
         #[cfg(feature = "stdio")]
-        if let Some(child) = &self.child {
-            if let Ok(mut child) = child.try_lock() {
-                let _ = child.start_kill();
-            }
+        if let Some(child) = &self.child
+            && let Ok(mut child) = child.try_lock()
+        {
+            let _ = child.start_kill();
         }
     }
 }
@@ -853,10 +856,10 @@ impl Stream for ToolCallStream {
     type Item = Result<CallEvent>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if let Some(driver) = self.driver.as_mut() {
-            if driver.as_mut().poll(cx).is_ready() {
-                self.driver = None;
-            }
+        if let Some(driver) = self.driver.as_mut()
+            && driver.as_mut().poll(cx).is_ready()
+        {
+            self.driver = None;
         }
         match self.events.poll_recv(cx) {
             Poll::Ready(Some(event)) => Poll::Ready(Some(event)),
@@ -905,10 +908,10 @@ impl Handler for ClientHandler {
                 }
             }
             methods::MESSAGE => {
-                if let Some(params) = notification.params {
-                    if let Ok(log) = serde_json::from_value::<LoggingMessageParams>(Value::Object(params)) {
-                        tracing::info!(server = %self.server, level = ?log.level, logger = ?log.logger, data = %log.data, "server log");
-                    }
+                if let Some(params) = notification.params
+                    && let Ok(log) = serde_json::from_value::<LoggingMessageParams>(Value::Object(params))
+                {
+                    tracing::info!(server = %self.server, level = ?log.level, logger = ?log.logger, data = %log.data, "server log");
                 }
             }
             other => {

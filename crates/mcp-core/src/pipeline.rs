@@ -138,6 +138,70 @@ pub trait Endpoint: Send + Sync + 'static {
     async fn call(&self, call: ToolCall) -> Result<CallToolResult, CallError>;
 }
 
+#[async_trait]
+impl<T: Endpoint + ?Sized> Endpoint for Arc<T> {
+    async fn call(&self, call: ToolCall) -> Result<CallToolResult, CallError> {
+        (**self).call(call).await
+    }
+}
+
+/// Tools in this process: the call's tool by name, every failure an `isError` result.
+#[async_trait]
+impl Endpoint for crate::ToolSet {
+    async fn call(&self, call: ToolCall) -> Result<CallToolResult, CallError> {
+        let Some(tool) = self.get(&call.tool) else {
+            return Err(CallError::Upstream(format!("no tool `{}` on `{}`", call.tool, call.server)));
+        };
+        Ok(tool.call(call.arguments, call.context).await.unwrap_or_else(CallToolResult::from))
+    }
+}
+
+/// A server's tools as they are served now (a gateway's, for instance), called in-process.
+#[async_trait]
+impl Endpoint for crate::Server {
+    async fn call(&self, call: ToolCall) -> Result<CallToolResult, CallError> {
+        Endpoint::call(self.tools().as_ref(), call).await
+    }
+}
+
+/// The endpoint of a gateway or an agent: each call goes to the endpoint of its server (tools
+/// in this process, a supervised server, another pipeline) by the server's name.
+#[derive(Default, Clone)]
+pub struct Routes {
+    servers: HashMap<String, Arc<dyn Endpoint>>,
+}
+
+impl fmt::Debug for Routes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut names: Vec<&str> = self.servers.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        f.debug_struct("Routes").field("servers", &names).finish()
+    }
+}
+
+impl Routes {
+    /// No servers yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Routes calls for `server` to `endpoint` (replacing any earlier one of that name).
+    pub fn add(&mut self, server: impl Into<String>, endpoint: Arc<dyn Endpoint>) -> &mut Self {
+        self.servers.insert(server.into(), endpoint);
+        self
+    }
+}
+
+#[async_trait]
+impl Endpoint for Routes {
+    async fn call(&self, call: ToolCall) -> Result<CallToolResult, CallError> {
+        match self.servers.get(&call.server) {
+            Some(endpoint) => endpoint.call(call).await,
+            None => Err(CallError::Upstream(format!("no server named `{}`", call.server))),
+        }
+    }
+}
+
 /// An endpoint as the innermost service of a pipeline.
 pub fn endpoint(endpoint: Arc<dyn Endpoint>) -> ToolService {
     ToolService::new(tower::service_fn(move |call: ToolCall| {
@@ -242,10 +306,10 @@ impl ValidateLayer {
     fn validator(&self, call: &ToolCall) -> Result<Arc<jsonschema::Validator>, CallError> {
         let key = (call.server.clone(), call.tool.clone());
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((seen, validator)) = cache.get(&key) {
-            if Arc::ptr_eq(seen, &call.definition) {
-                return Ok(validator.clone());
-            }
+        if let Some((seen, validator)) = cache.get(&key)
+            && Arc::ptr_eq(seen, &call.definition)
+        {
+            return Ok(validator.clone());
         }
         let schema = serde_json::Value::Object(call.definition.input_schema.clone());
         let validator = jsonschema::validator_for(&schema).map_err(|e| {

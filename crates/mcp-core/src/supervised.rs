@@ -33,6 +33,9 @@ enum State {
     Down { reason: String, retry_at: Instant },
 }
 
+/// Why a stopped server is down.
+const STOPPED: &str = "stopped";
+
 /// One supervised server.
 pub struct Upstream {
     name: String,
@@ -45,6 +48,8 @@ pub struct Upstream {
     /// The last tool list seen; kept while the server restarts so its tools stay listed and their
     /// calls fail with a clear "restarting" error instead of "unknown tool".
     tools: std::sync::RwLock<Vec<Tool>>,
+    /// Cancelled by [`Upstream::stop`]: supervision ends and the server is closed.
+    stopping: tokio_util::sync::CancellationToken,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -63,6 +68,7 @@ impl Upstream {
             generation: std::sync::atomic::AtomicU64::new(0),
             state: RwLock::new(State::Starting),
             tools: std::sync::RwLock::new(Vec::new()),
+            stopping: tokio_util::sync::CancellationToken::new(),
         })
     }
 
@@ -96,13 +102,20 @@ impl Upstream {
         upstream
     }
 
-    /// Runs the server for the life of the gateway, sending `()` on `changed` whenever its tool
+    /// Ends supervision: the server is closed (its input closed, then killed if it has not exited
+    /// within two seconds) and not restarted; calls fail from then on. [`Upstream::supervise`]
+    /// returns once the server is gone.
+    pub fn stop(&self) {
+        self.stopping.cancel();
+    }
+
+    /// Runs the server until [`Upstream::stop`], sending `()` on `changed` whenever its tool
     /// list may have changed (started, refreshed after `list_changed`).
     pub async fn supervise(self: Arc<Self>, changed: mpsc::UnboundedSender<()>) {
         let initial = self.restart.initial;
         let max = self.restart.max.max(initial);
         let mut delay = initial;
-        loop {
+        'supervising: loop {
             let (notes_tx, mut notes) = mpsc::unbounded_channel();
             let options = ClientOptions {
                 info: Implementation::new("mcptk-gateway", env!("CARGO_PKG_VERSION")),
@@ -110,19 +123,30 @@ impl Upstream {
                 ..ClientOptions::default()
             };
             let started = Instant::now();
-            let reason = match self.start(options).await {
+            let attempt = tokio::select! {
+                attempt = self.start(options) => attempt,
+                // A server still starting is dropped, which kills its process.
+                () = self.stopping.cancelled() => break 'supervising,
+            };
+            let reason = match attempt {
                 Ok(client) => {
                     let _ = changed.send(());
                     loop {
                         tokio::select! {
+                            () = self.stopping.cancelled() => {
+                                *self.state.write().await = State::Down { reason: STOPPED.into(), retry_at: Instant::now() };
+                                if let Err(e) = client.close().await {
+                                    tracing::warn!(server = %self.name, error = %e, "closing the server failed");
+                                }
+                                break 'supervising;
+                            }
                             () = client.closed() => break client.close_reason().unwrap_or_else(|| "connection closed".into()),
                             Some(note) = notes.recv() => {
-                                if note.method == methods::TOOLS_LIST_CHANGED {
-                                    if let Ok(tools) = client.list_tools().await {
+                                if note.method == methods::TOOLS_LIST_CHANGED
+                                    && let Ok(tools) = client.list_tools().await {
                                         self.set_tools(tools);
                                         let _ = changed.send(());
                                     }
-                                }
                             }
                         }
                     }
@@ -135,9 +159,13 @@ impl Upstream {
             }
             tracing::warn!(server = %self.name, %reason, retry_in = ?delay, "server is down; restarting");
             *self.state.write().await = State::Down { reason, retry_at: Instant::now() + delay };
-            tokio::time::sleep(delay).await;
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = self.stopping.cancelled() => break,
+            }
             delay = (delay * 2).min(max);
         }
+        *self.state.write().await = State::Down { reason: STOPPED.into(), retry_at: Instant::now() };
     }
 
     async fn start(&self, options: ClientOptions) -> Result<Arc<Client>, Error> {
@@ -175,6 +203,9 @@ impl Upstream {
                     self.name
                 )));
             }
+            State::Down { .. } if self.stopping.is_cancelled() => {
+                return Err(CallError::Upstream(format!("server `{}` was stopped", self.name)));
+            }
             State::Down { reason, retry_at } => {
                 let wait = retry_at.saturating_duration_since(Instant::now());
                 return Err(CallError::Upstream(format!(
@@ -204,6 +235,14 @@ impl Upstream {
             }
         }
         Err(CallError::Upstream(format!("server `{}` ended the call without a result", self.name)))
+    }
+}
+
+/// The innermost step of a pipeline whose calls go to this server.
+#[async_trait::async_trait]
+impl crate::pipeline::Endpoint for Upstream {
+    async fn call(&self, call: ToolCall) -> Result<CallToolResult, CallError> {
+        Upstream::call(self, &call).await
     }
 }
 

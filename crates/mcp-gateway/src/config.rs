@@ -336,7 +336,11 @@ fn default_restart_max() -> u64 {
 
 impl GatewayConfig {
     /// Reads a gateway configuration file. Relative paths in it are relative to its folder.
-    pub fn load(path: &Path) -> anyhow::Result<GatewayConfig> {
+    pub fn load(path: &Path) -> crate::Result<GatewayConfig> {
+        Ok(Self::read(path)?)
+    }
+
+    fn read(path: &Path) -> anyhow::Result<GatewayConfig> {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read `{}`", path.display()))?;
         let mut config: GatewayConfig = serde_json::from_str(&text).map_err(|e| {
             anyhow::anyhow!(
@@ -399,9 +403,9 @@ impl GatewayConfig {
     }
 
     /// Every remote server: the servers file first, then inline entries (which win on a clash).
-    pub fn servers(&self) -> anyhow::Result<McpConfig> {
+    pub fn servers(&self) -> crate::Result<McpConfig> {
         let mut config = match &self.servers_file {
-            Some(path) => McpConfig::load(path)?,
+            Some(path) => McpConfig::load(path).map_err(anyhow::Error::from)?,
             None => McpConfig::default(),
         };
         config.servers.extend(self.mcp_servers.clone());

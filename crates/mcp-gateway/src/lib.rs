@@ -1,8 +1,31 @@
 //! The gateway: every configured server and the native tools, served as one MCP server, every
 //! call through one pipeline (redaction, audit, policy, rate limits, validation, concurrency,
 //! timeout, retries, tracing and metrics).
+//!
+//! Start one from a configuration file or from a [`GatewayConfig`] built in code, add tool sets
+//! and pipeline layers of your own, serve its [`Server`] on any transport, and shut it down:
+//!
+//! ```no_run
+//! # async fn demo() -> mcp_gateway::Result<()> {
+//! use mcp_core::{Json, ToolContext, ToolSet, tool};
+//! use mcp_gateway::{Gateway, GatewayConfig};
+//!
+//! let mut inventory = ToolSet::new();
+//! inventory.add(tool("count", "How many items are in stock", |_: serde_json::Value, _: ToolContext| async {
+//!     Ok(Json(serde_json::json!({ "count": 42 })))
+//! }));
+//! let gateway = Gateway::builder(GatewayConfig::load("gateway.json".as_ref())?)
+//!     .tools("inventory", inventory)
+//!     .start()
+//!     .await?;
+//! gateway.server().serve_stdio().await?;
+//! gateway.shutdown().await;
+//! # Ok(()) }
+//! ```
 
 pub mod config;
+mod error;
+mod sql_model;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -14,7 +37,7 @@ use mcp_audit::{AuditLayer, AuditLog, AuditOptions};
 use mcp_core::config::ServerConfig;
 use mcp_core::naming::NameMap;
 use mcp_core::pipeline::{
-    self, CallError, ConcurrencyLayer, Endpoint, ObserveLayer, PipelineTool, RetryLayer, TimeoutLayer, ToolCall,
+    self, CallError, ConcurrencyLayer, ObserveLayer, PipelineTool, RetryLayer, Routes, TimeoutLayer, ToolCall,
     ToolService, ValidateLayer,
 };
 use mcp_core::protocol::{CallToolResult, Implementation, Tool};
@@ -24,6 +47,8 @@ use mcp_security::{AuthorizeLayer, PinMode, Pins, Policy, RateLimitLayer, RateLi
 use tower_layer::Layer;
 
 pub use config::GatewayConfig;
+pub use error::{Error, Result};
+pub use sql_model::OpenAiSqlModel;
 
 /// The server name under which the gateway's own tools (`check_access`, `log_event`) appear.
 const GATEWAY: &str = "gateway";
@@ -40,6 +65,30 @@ pub struct Gateway {
     principal: String,
     state: Arc<State>,
     mirror: Option<mcp_audit::MirrorDrain>,
+    /// Supervision of each upstream server, ended by [`Gateway::shutdown`].
+    supervisors: Vec<tokio::task::JoinHandle<()>>,
+    /// The task that rebuilds the tool list when servers change.
+    rebuilder: tokio::task::JoinHandle<()>,
+}
+
+/// A gateway dropped without [`Gateway::shutdown`] still stops its upstream servers (in the
+/// background; their processes are killed if they do not exit).
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        for upstream in &self.state.upstreams {
+            upstream.stop();
+        }
+        self.rebuilder.abort();
+    }
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut servers: Vec<&str> = self.state.local.keys().map(String::as_str).collect();
+        servers.extend(self.state.upstreams.iter().map(|u| u.name()));
+        servers.sort_unstable();
+        f.debug_struct("Gateway").field("principal", &self.principal).field("servers", &servers).finish_non_exhaustive()
+    }
 }
 
 struct State {
@@ -60,236 +109,297 @@ struct State {
 
 type Exposed = Arc<Mutex<HashMap<String, (String, Tool)>>>;
 
-struct Routes {
-    local: HashMap<String, ToolSet>,
-    upstreams: HashMap<String, Arc<Upstream>>,
+type Wrap = Box<dyn FnOnce(ToolService) -> ToolService + Send>;
+
+/// Builds a [`Gateway`]: its configuration, plus tool sets, pipeline layers and server settings
+/// given in code.
+#[must_use]
+pub struct GatewayBuilder {
+    config: GatewayConfig,
+    tools: Vec<(String, ToolSet)>,
+    layers: Vec<Wrap>,
+    adjust: Vec<Box<dyn FnOnce(mcp_core::ServerBuilder) -> mcp_core::ServerBuilder + Send>>,
 }
 
-#[async_trait]
-impl Endpoint for Routes {
-    async fn call(&self, call: ToolCall) -> Result<CallToolResult, CallError> {
-        if let Some(tools) = self.local.get(&call.server) {
-            let Some(tool) = tools.get(&call.tool) else {
-                return Err(CallError::Upstream(format!("no tool `{}` on `{}`", call.tool, call.server)));
-            };
-            return Ok(tool
-                .call(call.arguments.clone(), call.context.clone())
-                .await
-                .unwrap_or_else(CallToolResult::from));
-        }
-        match self.upstreams.get(&call.server) {
-            Some(upstream) => upstream.call(&call).await,
-            None => Err(CallError::Upstream(format!("no server named `{}`", call.server))),
-        }
+impl std::fmt::Debug for GatewayBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayBuilder")
+            .field("tools", &self.tools.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>())
+            .field("layers", &self.layers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl GatewayBuilder {
+    /// Serves `tools` as the server `name` (exposed as `name__tool`), through the same pipeline as
+    /// every other server. The name must not be taken by a configured or native server.
+    pub fn tools(mut self, name: impl Into<String>, tools: ToolSet) -> Self {
+        self.tools.push((name.into(), tools));
+        self
+    }
+
+    /// Adds a pipeline layer. Layers added here see only calls the policy and the rate limits let
+    /// through, inside the audit (their outcome is recorded) and before schema validation; the
+    /// first added is the outermost.
+    pub fn layer<L>(mut self, layer: L) -> Self
+    where
+        L: Layer<ToolService> + Send + 'static,
+        L::Service: tower_service::Service<ToolCall, Response = CallToolResult, Error = CallError>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        <L::Service as tower_service::Service<ToolCall>>::Future: Send + 'static,
+    {
+        self.layers.push(Box::new(move |inner| pipeline::boxed(layer.layer(inner))));
+        self
+    }
+
+    /// Adjusts the MCP server the gateway serves (page size, message limits, instructions).
+    pub fn server(
+        mut self,
+        adjust: impl FnOnce(mcp_core::ServerBuilder) -> mcp_core::ServerBuilder + Send + 'static,
+    ) -> Self {
+        self.adjust.push(Box::new(adjust));
+        self
+    }
+
+    /// Opens the audit log, connects the databases, starts every configured server (waiting up
+    /// to a minute for each first start) and returns the running gateway.
+    pub async fn start(self) -> Result<Gateway> {
+        Ok(start(self).await?)
     }
 }
 
 impl Gateway {
-    /// Builds the gateway from its configuration and starts every server.
-    pub async fn start(config: GatewayConfig) -> anyhow::Result<Gateway> {
-        Self::start_with(config, |builder| builder).await
+    /// A builder over `config` (see [`GatewayConfig::load`] and [`GatewayConfig::embedded`]).
+    pub fn builder(config: GatewayConfig) -> GatewayBuilder {
+        GatewayBuilder { config, tools: Vec::new(), layers: Vec::new(), adjust: Vec::new() }
     }
 
-    /// Like [`Gateway::start`], with a chance to adjust the MCP server (page size, limits).
-    pub async fn start_with(
-        config: GatewayConfig,
-        adjust: impl FnOnce(mcp_core::ServerBuilder) -> mcp_core::ServerBuilder,
-    ) -> anyhow::Result<Gateway> {
-        let servers = config.servers()?;
-        // Every secret the configuration references is masked wherever it might show up.
-        let mut secrets: Vec<String> = Vec::new();
-        for (name, entry) in servers.enabled() {
-            match entry.resolve(name, &|v| std::env::var(v).ok()).with_context(|| format!("server `{name}`"))? {
-                ServerConfig::Stdio(s) => secrets.extend(s.env.into_values()),
-                ServerConfig::Http(h) => secrets.extend(h.headers.into_values()),
-            }
+    /// Builds the gateway from its configuration alone and starts it.
+    pub async fn start(config: GatewayConfig) -> Result<Gateway> {
+        Self::builder(config).start().await
+    }
+}
+
+async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
+    let GatewayBuilder { config, tools: extra_tools, layers, adjust } = builder;
+    let servers = config.servers()?;
+    // Every secret the configuration references is masked wherever it might show up.
+    let mut secrets: Vec<String> = Vec::new();
+    for (name, entry) in servers.enabled() {
+        match entry.resolve(name, &|v| std::env::var(v).ok()).with_context(|| format!("server `{name}`"))? {
+            ServerConfig::Stdio(s) => secrets.extend(s.env.into_values()),
+            ServerConfig::Http(h) => secrets.extend(h.headers.into_values()),
         }
-        // A database password given as `${VAR}` in a URL, and a model's key, are secrets too.
-        let referenced = config.native.sql.values().flat_map(|db| {
+    }
+    // A database password given as `${VAR}` in a URL, and a model's key, are secrets too.
+    let referenced =
+        config.native.sql.values().flat_map(|db| {
             std::iter::once(db.url.as_str()).chain(db.generate.as_ref().and_then(|g| g.api_key.as_deref()))
         });
-        for text in referenced.chain(config.agent.api_key.as_deref()) {
-            secrets.extend(referenced_values(text));
-        }
-        let redactor = Arc::new(Redactor::from_env(&config.redaction.env).with_secrets(secrets));
+    for text in referenced.chain(config.agent.api_key.as_deref()) {
+        secrets.extend(referenced_values(text));
+    }
+    let redactor = Arc::new(Redactor::from_env(&config.redaction.env).with_secrets(secrets));
 
-        let policy = Arc::new(match config.policy.clone() {
-            Some(p) => Policy::new(p)?,
-            None => Policy::allow_all(),
-        });
-        let pins = config.pinning.as_ref().map(Pins::open).transpose()?.map(Arc::new);
-        // The optional database mirror catches up from the file before new records arrive.
-        let (mirror, drain) = match &config.audit.sql {
-            Some(url) => {
-                let url = mcp_core::config::expand(url, &|v| std::env::var(v).ok(), "audit", "audit.sql".into())?;
-                let sink =
-                    mcp_audit::SqlSink::connect(&url).await.context("connecting the audit database (audit.sql)")?;
-                let (sender, drain) = sink.start(&config.audit.path).await?;
-                (Some(sender), Some(drain))
-            }
-            None => (None, None),
+    let policy = Arc::new(match config.policy.clone() {
+        Some(p) => Policy::new(p)?,
+        None => Policy::allow_all(),
+    });
+    let pins = config.pinning.as_ref().map(Pins::open).transpose()?.map(Arc::new);
+    // The optional database mirror catches up from the file before new records arrive.
+    let (mirror, drain) = match &config.audit.sql {
+        Some(url) => {
+            let url = mcp_core::config::expand(url, &|v| std::env::var(v).ok(), "audit", "audit.sql".into())?;
+            let sink = mcp_audit::SqlSink::connect(&url).await.context("connecting the audit database (audit.sql)")?;
+            let (sender, drain) = sink.start(&config.audit.path).await?;
+            (Some(sender), Some(drain))
+        }
+        None => (None, None),
+    };
+    let audit = AuditLog::open(
+        &config.audit.path,
+        AuditOptions {
+            fsync: config.audit.fsync,
+            mirror,
+            segment_bytes: config.audit.segment_bytes.unwrap_or(AuditOptions::default().segment_bytes),
+            ..Default::default()
+        },
+    )
+    .with_context(|| format!("opening the audit log `{}`", config.audit.path.display()))?;
+
+    let upstreams: Vec<Arc<Upstream>> =
+        servers.enabled().map(|(name, _)| Upstream::new(name, servers.clone(), config.restart.backoff())).collect();
+    let mut local = HashMap::new();
+    if let Some(fs) = &config.native.fs {
+        local.insert(
+            "fs".to_owned(),
+            mcp_fs::native::FsServer::open_with(
+                &fs.roots,
+                if fs.client_roots { mcp_fs::native::ClientRoots::Narrow } else { mcp_fs::native::ClientRoots::Ignore },
+                Default::default(),
+            )?
+            .registry()
+            .tools,
+        );
+    }
+    for (name, tools) in extra_tools {
+        if local.contains_key(&name) || name == GATEWAY || config.mcp_servers.contains_key(&name) {
+            anyhow::bail!("tools added as `{name}`: the name `{name}` is already taken by another server");
+        }
+        local.insert(name, tools);
+    }
+    if let Some(sh) = &config.native.shell {
+        let shell = mcp_shell::native::ShellConfig {
+            allow: sh.allow.clone(),
+            allow_interpreters: sh.allow_interpreters.clone(),
+            roots: sh.roots.clone(),
+            ..Default::default()
         };
-        let audit = AuditLog::open(
-            &config.audit.path,
-            AuditOptions {
-                fsync: config.audit.fsync,
-                mirror,
-                segment_bytes: config.audit.segment_bytes.unwrap_or(AuditOptions::default().segment_bytes),
-                ..Default::default()
-            },
-        )
-        .with_context(|| format!("opening the audit log `{}`", config.audit.path.display()))?;
-
-        let upstreams: Vec<Arc<Upstream>> =
-            servers.enabled().map(|(name, _)| Upstream::new(name, servers.clone(), config.restart.backoff())).collect();
-        let mut local = HashMap::new();
-        if let Some(fs) = &config.native.fs {
-            local.insert(
-                "fs".to_owned(),
-                mcp_fs::native::FsServer::open_with(
-                    &fs.roots,
-                    if fs.client_roots {
-                        mcp_fs::native::ClientRoots::Narrow
-                    } else {
-                        mcp_fs::native::ClientRoots::Ignore
-                    },
-                    Default::default(),
-                )?
-                .registry()
-                .tools,
-            );
+        local.insert("shell".to_owned(), mcp_shell::native::ShellServer::new(shell)?.registry().tools);
+    }
+    if config.native.builtin {
+        local.insert("builtin".to_owned(), Registry::linked().tools);
+    }
+    let mut connections = mcp_sql::Connections::new();
+    // Parts of the gateway that call tools themselves do so through the pipeline, bound to
+    // it once it exists.
+    let mut callers: Vec<Arc<ThroughPipeline>> = Vec::new();
+    for (name, db) in &config.native.sql {
+        let field = format!("native.sql.{name}.url");
+        if local.contains_key(name) || name == GATEWAY || config.mcp_servers.contains_key(name) {
+            anyhow::bail!("native.sql.{name}: the name `{name}` is already taken by another server");
         }
-        if let Some(sh) = &config.native.shell {
-            let shell = mcp_shell::native::ShellConfig {
-                allow: sh.allow.clone(),
-                allow_interpreters: sh.allow_interpreters.clone(),
-                roots: sh.roots.clone(),
-                ..Default::default()
-            };
-            local.insert("shell".to_owned(), mcp_shell::native::ShellServer::new(shell)?.registry().tools);
-        }
-        if config.native.builtin {
-            local.insert("builtin".to_owned(), Registry::linked().tools);
-        }
-        let mut connections = mcp_sql::Connections::new();
-        // Parts of the gateway that call tools themselves do so through the pipeline, bound to
-        // it once it exists.
-        let mut callers: Vec<Arc<ThroughPipeline>> = Vec::new();
-        for (name, db) in &config.native.sql {
-            let field = format!("native.sql.{name}.url");
-            if local.contains_key(name) || name == GATEWAY || config.mcp_servers.contains_key(name) {
-                anyhow::bail!("native.sql.{name}: the name `{name}` is already taken by another server");
-            }
-            let url = mcp_core::config::expand(&db.url, &|v| std::env::var(v).ok(), "native.sql", field.clone())?;
-            let defaults = mcp_sql::Limits::default();
-            let limits = mcp_sql::Limits {
-                max_rows: db.max_rows.unwrap_or(defaults.max_rows),
-                max_bytes: db.max_bytes.unwrap_or(defaults.max_bytes),
-                statement_timeout: db.timeout_secs.map_or(defaults.statement_timeout, Duration::from_secs),
-            };
-            let database = if db.write {
-                mcp_sql::Database::connect_writable(&url, limits).await
-            } else {
-                mcp_sql::Database::connect(&url, limits).await
-            }
-            .with_context(|| format!("connecting the database `{name}` ({field})"))?;
-            let mut server = mcp_sql::SqlServer::new(database);
-            if let Some(generate) = &db.generate {
-                server = server.with_generator(sql_generator(name, generate, &upstreams, &mut callers)?);
-            }
-            connections.add(name.clone(), &server);
-            local.insert(name.clone(), server.registry().tools);
-        }
-        // Every named database also behind one `database` server (the seed's
-        // `database.execute_query(connection, query)`), unless that name is taken.
-        if !config.native.sql.is_empty() && !local.contains_key(DATABASE) && !config.mcp_servers.contains_key(DATABASE)
-        {
-            local.insert(DATABASE.to_owned(), connections.registry().tools);
-        }
-        let exposed: Exposed = Arc::default();
-        let mut gateway_tools = ToolSet::new();
-        let lookup = exposed.clone();
-        gateway_tools.add(mcp_security::check_access_tool(
-            policy.clone(),
-            Arc::new(move |name: &str| lookup.lock().unwrap_or_else(PoisonError::into_inner).get(name).cloned()),
-        ));
-        gateway_tools.add(mcp_audit::log_event_tool(audit.clone(), redactor.clone()));
-        local.insert(GATEWAY.to_owned(), gateway_tools);
-
-        let routes = Routes {
-            local: local.clone(),
-            upstreams: upstreams.iter().map(|u| (u.name().to_owned(), u.clone())).collect(),
+        let url = mcp_core::config::expand(&db.url, &|v| std::env::var(v).ok(), "native.sql", field.clone())?;
+        let defaults = mcp_sql::Limits::default();
+        let limits = mcp_sql::Limits {
+            max_rows: db.max_rows.unwrap_or(defaults.max_rows),
+            max_bytes: db.max_bytes.unwrap_or(defaults.max_bytes),
+            statement_timeout: db.timeout_secs.map_or(defaults.statement_timeout, Duration::from_secs),
         };
-        let (timeout, per_server) = config.timeouts();
-        let retry = RetryLayer::new(config.retries.attempts, Duration::from_millis(config.retries.base_delay_ms));
-        let inner = TimeoutLayer::new(timeout, per_server).layer(retry.layer(pipeline::endpoint(Arc::new(routes))));
-        let inner = ConcurrencyLayer::new(config.concurrency.unwrap_or(64)).layer(inner);
-        let inner = ValidateLayer::default().layer(inner);
-        let inner = RateLimitLayer::new(RateLimits::new(config.rate_limits.clone())?).layer(inner);
-        let inner = AuthorizeLayer::new(policy.clone(), pins.clone()).layer(inner);
-        let inner = AuditLayer::new(audit.clone(), redactor.clone()).layer(inner);
-        let inner = RedactLayer::new(redactor.clone(), !config.redaction.skip_results).layer(inner);
-        let service = pipeline::boxed(ObserveLayer.layer(inner));
-
-        let state = Arc::new(State {
-            service,
-            names: Mutex::new(NameMap::new()),
-            exposed,
-            local,
-            upstreams,
-            policy,
-            pins,
-            annotations: config.annotations.clone(),
-            server: std::sync::OnceLock::new(),
-            served: Mutex::default(),
-        });
-
-        let filter_state = Arc::downgrade(&state);
-        let principal = config.principal.clone().unwrap_or_else(|| "stdio".into());
-        let builder = Server::builder(Implementation::new("mcptk", env!("CARGO_PKG_VERSION")), Registry::new())
-            .principal(principal)
-            .instructions("Tools of several MCP servers behind one gateway; names are `server__tool`.")
-            .tool_filter(Arc::new(move |principal, tool| {
-                filter_state.upgrade().is_some_and(|s| s.listed(principal, tool))
-            }));
-        let server = adjust(builder).build();
-        let _ = state.server.set(server.clone());
-        for caller in &callers {
-            let _ = caller.state.set(Arc::downgrade(&state));
+        let database = if db.write {
+            mcp_sql::Database::connect_writable(&url, limits).await
+        } else {
+            mcp_sql::Database::connect(&url, limits).await
         }
+        .with_context(|| format!("connecting the database `{name}` ({field})"))?;
+        let mut server = mcp_sql::SqlServer::new(database);
+        if let Some(generate) = &db.generate {
+            server = server.with_generator(sql_generator(name, generate, &upstreams, &mut callers)?);
+        }
+        connections.add(name.clone(), &server);
+        local.insert(name.clone(), server.registry().tools);
+    }
+    // Every named database also behind one `database` server (the seed's
+    // `database.execute_query(connection, query)`), unless that name is taken.
+    if !config.native.sql.is_empty() && !local.contains_key(DATABASE) && !config.mcp_servers.contains_key(DATABASE) {
+        local.insert(DATABASE.to_owned(), connections.registry().tools);
+    }
+    let exposed: Exposed = Arc::default();
+    let mut gateway_tools = ToolSet::new();
+    let lookup = exposed.clone();
+    gateway_tools.add(mcp_security::check_access_tool(
+        policy.clone(),
+        Arc::new(move |name: &str| lookup.lock().unwrap_or_else(PoisonError::into_inner).get(name).cloned()),
+    ));
+    gateway_tools.add(mcp_audit::log_event_tool(audit.clone(), redactor.clone()));
+    local.insert(GATEWAY.to_owned(), gateway_tools);
 
-        // Start every server; rebuild the tool list whenever one (re)starts or changes its tools.
-        let (changed_tx, mut changed) = tokio::sync::mpsc::unbounded_channel();
-        for upstream in &state.upstreams {
-            tokio::spawn(upstream.clone().supervise(changed_tx.clone()));
-        }
-        for upstream in &state.upstreams {
-            upstream.started(Duration::from_secs(60)).await;
-        }
-        state.rebuild();
-        let weak = Arc::downgrade(&state);
-        tokio::spawn(async move {
-            while changed.recv().await.is_some() {
-                // Coalesce bursts (several servers starting at once) into one rebuild.
-                while changed.try_recv().is_ok() {}
-                match weak.upgrade() {
-                    Some(state) => state.rebuild(),
-                    None => break,
-                }
-            }
-        });
-        Ok(Gateway {
-            audit: audit.clone(),
-            server,
-            principal: config.principal.clone().unwrap_or_else(|| "stdio".into()),
-            state,
-            mirror: drain,
-        })
+    let mut routes = Routes::new();
+    for (name, tools) in &local {
+        routes.add(name.clone(), Arc::new(tools.clone()));
+    }
+    for upstream in &upstreams {
+        routes.add(upstream.name(), upstream.clone());
+    }
+    let (timeout, per_server) = config.timeouts();
+    let retry = RetryLayer::new(config.retries.attempts, Duration::from_millis(config.retries.base_delay_ms));
+    let inner = TimeoutLayer::new(timeout, per_server).layer(retry.layer(pipeline::endpoint(Arc::new(routes))));
+    let inner = ConcurrencyLayer::new(config.concurrency.unwrap_or(64)).layer(inner);
+    let mut inner = pipeline::boxed(ValidateLayer::default().layer(inner));
+    for wrap in layers.into_iter().rev() {
+        inner = wrap(inner);
+    }
+    let inner = RateLimitLayer::new(RateLimits::new(config.rate_limits.clone())?).layer(inner);
+    let inner = AuthorizeLayer::new(policy.clone(), pins.clone()).layer(inner);
+    let inner = AuditLayer::new(audit.clone(), redactor.clone()).layer(inner);
+    let inner = RedactLayer::new(redactor.clone(), !config.redaction.skip_results).layer(inner);
+    let service = pipeline::boxed(ObserveLayer.layer(inner));
+
+    let state = Arc::new(State {
+        service,
+        names: Mutex::new(NameMap::new()),
+        exposed,
+        local,
+        upstreams,
+        policy,
+        pins,
+        annotations: config.annotations.clone(),
+        server: std::sync::OnceLock::new(),
+        served: Mutex::default(),
+    });
+
+    let filter_state = Arc::downgrade(&state);
+    let principal = config.principal.clone().unwrap_or_else(|| "stdio".into());
+    let builder = Server::builder(Implementation::new("mcptk", env!("CARGO_PKG_VERSION")), Registry::new())
+        .principal(principal)
+        .instructions("Tools of several MCP servers behind one gateway; names are `server__tool`.")
+        .tool_filter(Arc::new(move |principal, tool| {
+            filter_state.upgrade().is_some_and(|s| s.listed(principal, tool))
+        }));
+    let server = adjust.into_iter().fold(builder, |builder, adjust| adjust(builder)).build();
+    let _ = state.server.set(server.clone());
+    for caller in &callers {
+        let _ = caller.state.set(Arc::downgrade(&state));
     }
 
-    /// Call once serving has ended: waits (a few seconds at most) until the audit database holds
-    /// every record, so a clean exit leaves nothing to the next start's catch-up.
-    pub async fn shutdown(&self) {
+    // Start every server; rebuild the tool list whenever one (re)starts or changes its tools.
+    let (changed_tx, mut changed) = tokio::sync::mpsc::unbounded_channel();
+    let supervisors =
+        state.upstreams.iter().map(|upstream| tokio::spawn(upstream.clone().supervise(changed_tx.clone()))).collect();
+    for upstream in &state.upstreams {
+        upstream.started(Duration::from_secs(60)).await;
+    }
+    state.rebuild();
+    let weak = Arc::downgrade(&state);
+    let rebuilder = tokio::spawn(async move {
+        while changed.recv().await.is_some() {
+            // Coalesce bursts (several servers starting at once) into one rebuild.
+            while changed.try_recv().is_ok() {}
+            match weak.upgrade() {
+                Some(state) => state.rebuild(),
+                None => break,
+            }
+        }
+    });
+    Ok(Gateway {
+        audit: audit.clone(),
+        server,
+        principal: config.principal.clone().unwrap_or_else(|| "stdio".into()),
+        state,
+        mirror: drain,
+        supervisors,
+        rebuilder,
+    })
+}
+
+impl Gateway {
+    /// Call once serving has ended: stops every upstream server (each closed, then killed if it
+    /// has not exited within two seconds) and the gateway's background work, then waits (a few
+    /// seconds at most) until the audit database holds every record, so a clean exit leaves
+    /// nothing to the next start's catch-up. Records already acknowledged are durable in the log.
+    pub async fn shutdown(mut self) {
+        for upstream in &self.state.upstreams {
+            upstream.stop();
+        }
+        for supervisor in std::mem::take(&mut self.supervisors) {
+            if tokio::time::timeout(Duration::from_secs(10), supervisor).await.is_err() {
+                tracing::warn!("an upstream server did not stop within 10 s");
+            }
+        }
+        self.rebuilder.abort();
         if let Some(mirror) = &self.mirror
             && !mirror.drain(Duration::from_secs(5)).await
         {
@@ -350,8 +460,8 @@ impl Gateway {
         tool: &str,
         arguments: mcp_core::protocol::JsonObject,
         cx: mcp_core::ToolContext,
-    ) -> anyhow::Result<CallToolResult> {
-        self.state.call(server, tool, arguments, cx).await
+    ) -> Result<CallToolResult> {
+        Ok(self.state.call(server, tool, arguments, cx).await?)
     }
 
     /// Whether `tool` (an exposed definition) is offered to `principal` under the policy.
@@ -360,13 +470,15 @@ impl Gateway {
     }
 
     /// Records the current definitions of every server as approved in the pin lock.
-    pub fn approve_pins(&self) -> anyhow::Result<usize> {
-        let Some(pins) = &self.state.pins else { anyhow::bail!("pinning is not configured (no `pinning.lock_file`)") };
+    pub fn approve_pins(&self) -> Result<usize> {
+        let Some(pins) = &self.state.pins else {
+            return Err(anyhow::anyhow!("pinning is not configured (no `pinning.lock_file`)").into());
+        };
         let mut count = 0;
         for upstream in &self.state.upstreams {
             let tools = upstream.tools();
             count += tools.len();
-            pins.approve(upstream.name(), &tools)?;
+            pins.approve(upstream.name(), &tools).map_err(anyhow::Error::from)?;
         }
         Ok(count)
     }
@@ -387,12 +499,9 @@ fn sql_generator(
                 .as_deref()
                 .map(|k| mcp_core::config::expand(k, &|v| std::env::var(v).ok(), "native.sql", key_field.clone()))
                 .transpose()?;
-            Ok(mcp_sql::Generator::new(mcp_sql::GeneratorConfig {
-                base_url: generate.base_url.clone().unwrap_or_else(|| "https://api.openai.com/v1".to_owned()),
-                model: model.clone(),
-                api_key,
-                timeout: Duration::from_secs(60),
-            })?)
+            let base_url = generate.base_url.clone().unwrap_or_else(|| "https://api.openai.com/v1".to_owned());
+            let model = OpenAiSqlModel::new(&base_url, model, api_key, Duration::from_secs(60))?;
+            Ok(mcp_sql::Generator::model(Arc::new(model)))
         }
         (None, Some(server)) => {
             if !upstreams.iter().any(|u| u.name() == server) {
@@ -455,8 +564,8 @@ impl mcp_core::CallTool for ThroughPipeline {
 /// their names and every call goes through the pipeline's stages (schema validation, timeout,
 /// tracing and metrics, and the audit when a log is given), as in the gateway.
 pub fn serve_alone(mut registry: Registry, server: &str, audit: Option<AuditLog>, timeout: Duration) -> Registry {
-    let routes =
-        Routes { local: HashMap::from([(server.to_owned(), registry.tools.clone())]), upstreams: HashMap::new() };
+    let mut routes = Routes::new();
+    routes.add(server, Arc::new(registry.tools.clone()));
     let inner = TimeoutLayer::new(timeout, HashMap::new()).layer(pipeline::endpoint(Arc::new(routes)));
     let inner = pipeline::boxed(ValidateLayer::default().layer(inner));
     let inner = match audit {
@@ -533,10 +642,10 @@ impl State {
         }
         for upstream in &self.upstreams {
             let definitions = upstream.tools();
-            if let Some(pins) = &self.pins {
-                if let Err(e) = pins.check(upstream.name(), &definitions) {
-                    tracing::error!(error = %e, "pin check failed");
-                }
+            if let Some(pins) = &self.pins
+                && let Err(e) = pins.check(upstream.name(), &definitions)
+            {
+                tracing::error!(error = %e, "pin check failed");
             }
             for definition in definitions {
                 add(upstream.name(), definition);
@@ -562,10 +671,11 @@ impl State {
     fn listed(&self, principal: &str, tool: &Tool) -> bool {
         let exposed = self.exposed.lock().unwrap_or_else(PoisonError::into_inner);
         let Some((server, upstream)) = exposed.get(&tool.name) else { return false };
-        if let Some(pins) = &self.pins {
-            if pins.mode() == PinMode::Refuse && pins.is_flagged(server, &upstream.name) {
-                return false;
-            }
+        if let Some(pins) = &self.pins
+            && pins.mode() == PinMode::Refuse
+            && pins.is_flagged(server, &upstream.name)
+        {
+            return false;
         }
         self.policy.visible(principal, server, &tool.name, upstream)
     }

@@ -5,7 +5,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use mcp_core::pipeline::{self, CallError, Endpoint, ObserveLayer, TimeoutLayer, ToolCall, ToolService, ValidateLayer};
+use mcp_core::pipeline::{
+    self, CallError, Endpoint, ObserveLayer, Routes, TimeoutLayer, ToolCall, ToolService, ValidateLayer,
+};
 use mcp_core::protocol::{CallToolResult, Tool};
 use mcp_core::supervised::Upstream;
 use mcp_core::{Server, ToolContext, ToolSet};
@@ -13,26 +15,19 @@ use tower_layer::Layer;
 
 use crate::tools::{FunctionTool, FunctionTools, ToolOutput};
 
-/// A set of tools an agent can use: in-process tools, a supervised server, a gateway.
+/// A set of tools an agent can use: in-process tools, a supervised server, a gateway. Calls reach
+/// it as the [`Endpoint`] of its server in the toolbox's pipeline.
 #[async_trait]
-pub trait ToolSource: Send + Sync + 'static {
+pub trait ToolSource: Endpoint {
     /// The tools offered now. Sources keep their list and refresh it when it changes, so this is
     /// cheap to call every turn.
     async fn tools(&self) -> Result<Vec<Tool>, CallError>;
-
-    /// Calls `call.tool` with `call.arguments`.
-    async fn call(&self, call: &ToolCall) -> Result<CallToolResult, CallError>;
 }
 
 #[async_trait]
 impl ToolSource for ToolSet {
     async fn tools(&self) -> Result<Vec<Tool>, CallError> {
         Ok(self.iter().map(|t| t.definition().clone()).collect())
-    }
-
-    async fn call(&self, call: &ToolCall) -> Result<CallToolResult, CallError> {
-        let tool = self.get(&call.tool).ok_or_else(|| CallError::Upstream(format!("no tool named `{}`", call.tool)))?;
-        Ok(tool.call(call.arguments.clone(), call.context.clone()).await.unwrap_or_else(CallToolResult::from))
     }
 }
 
@@ -43,10 +38,6 @@ impl ToolSource for Upstream {
     async fn tools(&self) -> Result<Vec<Tool>, CallError> {
         Ok(Upstream::tools(self))
     }
-
-    async fn call(&self, call: &ToolCall) -> Result<CallToolResult, CallError> {
-        Upstream::call(self, call).await
-    }
 }
 
 /// The tools an MCP server serves now (a gateway's, for instance), called in-process.
@@ -55,20 +46,12 @@ impl ToolSource for Server {
     async fn tools(&self) -> Result<Vec<Tool>, CallError> {
         Ok(Server::tools(self).iter().map(|t| t.definition().clone()).collect())
     }
-
-    async fn call(&self, call: &ToolCall) -> Result<CallToolResult, CallError> {
-        ToolSource::call(Server::tools(self).as_ref(), call).await
-    }
 }
 
 #[async_trait]
 impl<T: ToolSource + ?Sized> ToolSource for Arc<T> {
     async fn tools(&self) -> Result<Vec<Tool>, CallError> {
         (**self).tools().await
-    }
-
-    async fn call(&self, call: &ToolCall) -> Result<CallToolResult, CallError> {
-        (**self).call(call).await
     }
 }
 
@@ -162,7 +145,10 @@ impl ToolboxBuilder {
     /// The toolbox: every call validated against the tool's own schema, timed out, traced and
     /// counted (by the source's own pipeline for piped sources), inside the layers added.
     pub fn build(self) -> Toolbox {
-        let routes = Routes { sources: self.sources.clone() };
+        let mut routes = Routes::new();
+        for (name, source) in &self.sources {
+            routes.add(name.clone(), source.clone());
+        }
         let inner = pipeline::boxed(
             TimeoutLayer::new(self.timeout, Default::default()).layer(pipeline::endpoint(Arc::new(routes))),
         );
@@ -182,20 +168,6 @@ impl ToolboxBuilder {
             service,
             structured: self.structured,
             cache: Mutex::default(),
-        }
-    }
-}
-
-struct Routes {
-    sources: Vec<(String, Arc<dyn ToolSource>)>,
-}
-
-#[async_trait]
-impl Endpoint for Routes {
-    async fn call(&self, call: ToolCall) -> Result<CallToolResult, CallError> {
-        match self.sources.iter().find(|(name, _)| *name == call.server) {
-            Some((_, source)) => source.call(&call).await,
-            None => Err(CallError::Upstream(format!("no server named `{}`", call.server))),
         }
     }
 }

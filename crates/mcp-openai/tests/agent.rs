@@ -449,12 +449,15 @@ async fn tool_lists_are_converted_once_and_again_when_they_change() {
         async fn tools(&self) -> Result<Vec<mcp_core::protocol::Tool>, mcp_core::pipeline::CallError> {
             Ok(self.0.lock().expect("lock").iter().map(|t| t.definition().clone()).collect())
         }
+    }
+    #[async_trait::async_trait]
+    impl mcp_core::pipeline::Endpoint for Changing {
         async fn call(
             &self,
-            call: &mcp_core::pipeline::ToolCall,
+            call: mcp_core::pipeline::ToolCall,
         ) -> Result<CallToolResult, mcp_core::pipeline::CallError> {
             let set = self.0.lock().expect("lock").clone();
-            mcp_openai::ToolSource::call(&set, call).await
+            mcp_core::pipeline::Endpoint::call(&set, call).await
         }
     }
     let source = Arc::new(Changing(Mutex::new(tools(counters()))));

@@ -1,39 +1,28 @@
-//! Natural language to SQL, from an OpenAI-compatible chat endpoint prompted with the live schema
-//! or from a SQL-generation MCP server's tool (the seed's `create_query(description, schema)`).
+//! Natural language to SQL, from a language model prompted with the live schema ([`SqlModel`]:
+//! this crate knows no model API; the gateway plugs in an OpenAI-compatible one) or from a
+//! SQL-generation MCP server's tool (the seed's `create_query(description, schema)`).
 //! What comes back is never trusted: it must be one read statement (the guard), it may name only
 //! tables and columns that exist, and it can be `EXPLAIN`ed before anyone runs it.
 
 use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
 use std::sync::Arc;
-use std::time::Duration;
 
-use mcp_core::CallTool;
+use async_trait::async_trait;
+use mcp_core::{CallTool, CallToolExt};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sqlparser::ast::{Expr, Query, SelectItem, SetExpr, TableFactor, Visit, Visitor};
 
 use crate::{Database, Dialect, QueryResult, SqlError, check_read_only};
 
-/// Where to ask: an OpenAI-compatible `/chat/completions` endpoint.
-#[derive(Clone)]
-pub struct GeneratorConfig {
-    /// e.g. `https://api.openai.com/v1` or a local server's `/v1`.
-    pub base_url: String,
-    pub model: String,
-    /// Sent as a bearer token; never logged or put in an error.
-    pub api_key: Option<String>,
-    pub timeout: Duration,
-}
-
-impl std::fmt::Debug for GeneratorConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GeneratorConfig")
-            .field("base_url", &self.base_url)
-            .field("model", &self.model)
-            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
-            .finish()
-    }
+/// What SQL generation needs from a language model: its text answer to a system prompt and one
+/// question, deterministic where the model allows. Errors are shown to the caller, so they must
+/// not carry credentials.
+#[async_trait]
+pub trait SqlModel: Send + Sync + std::fmt::Debug {
+    /// The model's answer to `question` under the `system` prompt.
+    async fn answer(&self, system: &str, question: &str) -> Result<String, Box<dyn std::error::Error + Send + Sync>>;
 }
 
 /// A checked statement, and its plan when asked for.
@@ -46,7 +35,7 @@ pub struct Generated {
 
 #[derive(Clone)]
 enum Source {
-    Chat(Arc<mcp_openai::Model>),
+    Chat(Arc<dyn SqlModel>),
     Mcp { caller: Arc<dyn CallTool>, tool: String },
 }
 
@@ -66,16 +55,9 @@ impl std::fmt::Debug for Generator {
 }
 
 impl Generator {
-    /// Through a chat model at an OpenAI-compatible endpoint.
-    pub fn new(config: GeneratorConfig) -> Result<Self, SqlError> {
-        let mut model = mcp_openai::ModelConfig::new(config.model);
-        model.base_url = Some(config.base_url);
-        model.api_key = config.api_key;
-        model.stream = false;
-        model.read_timeout = config.timeout;
-        model.temperature = Some(0.0);
-        let model = mcp_openai::Model::new(model).map_err(|e| SqlError::Generation(e.to_string()))?;
-        Ok(Generator { source: Source::Chat(Arc::new(model)) })
+    /// Through a language model, prompted with the dialect and the live schema.
+    pub fn model(model: Arc<dyn SqlModel>) -> Self {
+        Generator { source: Source::Chat(model) }
     }
 
     /// Through `tool` of a SQL-generation MCP server, called with `{description, schema}` (the
@@ -106,24 +88,23 @@ impl Generator {
     async fn ask(&self, dialect: Dialect, schema: &QueryResult, description: &str) -> Result<String, SqlError> {
         match &self.source {
             Source::Chat(model) => {
-                let conversation =
-                    mcp_openai::Conversation::new(mcp_openai::Api::Chat, Some(&prompt(dialect, schema)), description);
-                let turn = model
-                    .turn(&conversation, &mcp_openai::FunctionTools::default(), &mut |_| {})
+                let text = model
+                    .answer(&prompt(dialect, schema), description)
                     .await
                     .map_err(|e| SqlError::Generation(e.to_string()))?;
-                if turn.text.trim().is_empty() {
+                if text.trim().is_empty() {
                     return Err(SqlError::Generation("the model answered without any text".into()));
                 }
-                Ok(turn.text)
+                Ok(text)
             }
             Source::Mcp { caller, tool } => {
                 let arguments = json!({"description": description, "schema": schema_text(schema)});
-                let arguments = arguments.as_object().cloned().unwrap_or_default();
-                let result = caller.call_tool(tool, arguments).await?;
-                if result.is_error() {
-                    return Err(SqlError::Generation(format!("`{tool}` failed: {}", result.text_content())));
-                }
+                let result = match caller.call_checked(tool, &arguments).await {
+                    Err(mcp_core::Error::ToolFailed { message, .. }) => {
+                        return Err(SqlError::Generation(format!("`{tool}` failed: {message}")));
+                    }
+                    other => other?,
+                };
                 let structured = result.structured_content.as_ref().and_then(|v| {
                     ["sql", "query"].iter().find_map(|k| v.get(*k).and_then(Value::as_str)).map(str::to_owned)
                 });

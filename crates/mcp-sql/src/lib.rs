@@ -48,7 +48,7 @@ impl QueryResult {
     }
 }
 #[cfg(feature = "native")]
-pub use generate::{Generated, Generator, GeneratorConfig};
+pub use generate::{Generated, Generator, SqlModel};
 #[cfg(feature = "native")]
 pub use native::{Database, Limits};
 #[cfg(feature = "native")]
@@ -93,8 +93,6 @@ pub enum SqlError {
     UnknownColumns { sql: String, columns: String, known: String },
     #[error("database error: {0}")]
     Database(String),
-    #[error("tool `{tool}` failed: {message}")]
-    Tool { tool: String, message: String },
     #[error("tool `{tool}` answered in a form that is not a result set: {message}")]
     Unreadable { tool: String, message: String },
     #[error(transparent)]

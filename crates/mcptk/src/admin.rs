@@ -9,7 +9,7 @@ use std::time::Instant;
 use clap::Subcommand;
 use mcp_audit::{AuditLog, AuditOptions, NewRecord};
 
-use crate::gateway::{Gateway, GatewayConfig};
+use mcp_gateway::{Gateway, GatewayConfig};
 
 /// `mcptk config ...`
 #[derive(Subcommand)]
@@ -81,7 +81,7 @@ pub enum PinAction {
 /// The gateway configuration from `path`, or the embedded defaults.
 pub fn gateway_config(path: Option<&Path>) -> anyhow::Result<GatewayConfig> {
     match path {
-        Some(path) => GatewayConfig::load(path),
+        Some(path) => Ok(GatewayConfig::load(path)?),
         None => Ok(GatewayConfig::embedded(std::env::current_dir()?)),
     }
 }
@@ -268,7 +268,9 @@ async fn bench(log: &Path, records: u64, concurrency: usize, print_acks: bool) -
 pub async fn pin(action: PinAction) -> anyhow::Result<ExitCode> {
     let PinAction::Update { config } = action;
     let gateway = Gateway::start(gateway_config(config.as_deref())?).await?;
-    let count = gateway.approve_pins()?;
+    let count = gateway.approve_pins();
+    gateway.shutdown().await;
+    let count = count?;
     println!("approved {count} tool definitions");
     Ok(ExitCode::SUCCESS)
 }

@@ -12,8 +12,8 @@ use anyhow::Context as _;
 use mcp_openai::{Agent, Api, Approvals, Decision, Event, Model, ModelConfig, RunOutcome, Toolbox};
 use serde_json::json;
 
-use crate::gateway::config::{ApprovalMode, ApprovalsConfig};
-use crate::gateway::{Gateway, GatewayConfig};
+use mcp_gateway::config::{ApprovalMode, ApprovalsConfig};
+use mcp_gateway::{Gateway, GatewayConfig};
 
 /// Options of `mcptk agent`.
 #[derive(clap::Args)]
@@ -166,7 +166,10 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     let outcome = agent.run(&args.task, Some(tx)).await;
     drop(agent);
     let _ = printer.await;
-    gateway.shutdown().await;
+    // The agent (and the tool filter holding the gateway) is gone: stop the gateway's servers.
+    if let Ok(gateway) = Arc::try_unwrap(gateway) {
+        gateway.shutdown().await;
+    }
     match outcome {
         Ok(RunOutcome::Finished { .. }) => Ok(ExitCode::SUCCESS),
         Ok(RunOutcome::Interrupted(state)) => {

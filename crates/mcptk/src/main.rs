@@ -3,7 +3,6 @@
 mod admin;
 mod agent;
 mod builtin;
-mod gateway;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -134,16 +133,17 @@ impl HttpArgs {
             max_sessions: self.max_sessions,
             ..Default::default()
         };
-        if let Ok(token) = std::env::var(&self.token_env) {
-            if !token.is_empty() {
-                options.tokens.insert(token, "http".into());
-            }
+        if let Ok(token) = std::env::var(&self.token_env)
+            && !token.is_empty()
+        {
+            options.tokens.insert(token, "http".into());
         }
         for pair in std::env::var("MCPTK_HTTP_TOKENS").unwrap_or_default().split(',') {
-            if let Some((principal, token)) = pair.split_once('=') {
-                if !principal.trim().is_empty() && !token.trim().is_empty() {
-                    options.tokens.insert(token.trim().to_owned(), principal.trim().to_owned());
-                }
+            if let Some((principal, token)) = pair.split_once('=')
+                && !principal.trim().is_empty()
+                && !token.trim().is_empty()
+            {
+                options.tokens.insert(token.trim().to_owned(), principal.trim().to_owned());
             }
         }
         options
@@ -260,12 +260,13 @@ impl NativeServer {
                 };
                 let mut server = mcp_sql::SqlServer::new(db);
                 if let Some(model) = generate_model {
-                    server = server.with_generator(mcp_sql::Generator::new(mcp_sql::GeneratorConfig {
-                        base_url: generate_base_url,
-                        model,
-                        api_key: std::env::var("OPENAI_API_KEY").ok(),
-                        timeout: Duration::from_secs(60),
-                    })?);
+                    let model = mcp_gateway::OpenAiSqlModel::new(
+                        &generate_base_url,
+                        &model,
+                        std::env::var("OPENAI_API_KEY").ok(),
+                        Duration::from_secs(60),
+                    )?;
+                    server = server.with_generator(mcp_sql::Generator::model(Arc::new(model)));
                 }
                 Ok((server.registry(), "mcptk-sql"))
             }
@@ -287,13 +288,13 @@ struct ConfigArgs {
 
 impl ConfigArgs {
     /// Starts the gateway `mcptk serve` would start; `builtin` named by the caller is added.
-    async fn gateway(&self, wants_builtin: bool) -> anyhow::Result<gateway::Gateway> {
+    async fn gateway(&self, wants_builtin: bool) -> anyhow::Result<mcp_gateway::Gateway> {
         let mut config = admin::gateway_config(self.config.as_deref())?;
         config.native.builtin |= wants_builtin;
         if let Some(secs) = self.timeout {
             config.timeouts.default_secs = secs;
         }
-        gateway::Gateway::start(config).await
+        Ok(mcp_gateway::Gateway::start(config).await?)
     }
 }
 
@@ -336,7 +337,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .transpose()?;
             let server_name = name.trim_start_matches("mcptk-").trim_start_matches("mcptk");
             let server_name = if server_name.is_empty() { BUILTIN } else { server_name };
-            let registry = gateway::serve_alone(registry, server_name, audit, Duration::from_secs(call_timeout));
+            let registry = mcp_gateway::serve_alone(registry, server_name, audit, Duration::from_secs(call_timeout));
             let server = Server::builder(Implementation::new(name, env!("CARGO_PKG_VERSION")), registry)
                 .page_size(page_size)
                 .max_message_bytes(max_message_bytes)
@@ -366,9 +367,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                 });
             }
-            let gateway =
-                gateway::Gateway::start_with(config, |b| b.page_size(page_size).max_message_bytes(max_message_bytes))
-                    .await?;
+            let gateway = mcp_gateway::Gateway::builder(config)
+                .server(move |b| b.page_size(page_size).max_message_bytes(max_message_bytes))
+                .start()
+                .await?;
             // Behind the same checks as /mcp: /metrics for Prometheus, /healthz (503 with the
             // reason while the audit log cannot make records durable, when every call is refused).
             let probe = gateway.health_probe();

@@ -219,10 +219,10 @@ fn check(client: RealClient, served_name: &str) {
     if seen["tools"] != json!(listed) {
         problems.push(format!("tools/list: saw {}, the server lists {listed:?}", seen["tools"]));
     }
-    if let Some(revision) = client.revision() {
-        if seen["protocol_version"] != revision {
-            problems.push(format!("settled on revision {}, expected {revision}", seen["protocol_version"]));
-        }
+    if let Some(revision) = client.revision()
+        && seen["protocol_version"] != revision
+    {
+        problems.push(format!("settled on revision {}, expected {revision}", seen["protocol_version"]));
     }
     if client.reports_server_name() && seen["server_name"] != server_name(served_name) {
         problems.push(format!("server name {}, expected {}", seen["server_name"], server_name(served_name)));

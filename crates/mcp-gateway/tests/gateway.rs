@@ -1,0 +1,175 @@
+//! The gateway as a library: built in code, with tool sets and layers of the embedder's own, and
+//! shut down cleanly. The upstream server is the Python SDK's (`cargo xtask setup` installs it).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use mcp_core::pipeline::{CallFuture, Next, Stage, ToolCall};
+use mcp_core::protocol::JsonObject;
+use mcp_core::{CallToolExt, Json, ToolContext, ToolSet, tool};
+use mcp_gateway::{Gateway, GatewayConfig};
+use serde_json::{Value, json};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn config(value: Value) -> GatewayConfig {
+    serde_json::from_value(value).expect("a valid gateway configuration")
+}
+
+fn args(value: Value) -> JsonObject {
+    value.as_object().cloned().unwrap_or_default()
+}
+
+fn inventory() -> ToolSet {
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct Item {
+        name: String,
+    }
+    let mut tools = ToolSet::new();
+    tools.add(tool("count", "How many of an item are in stock", |item: Item, _cx: ToolContext| async move {
+        Ok(Json(json!({ "name": item.name, "count": 42 })))
+    }));
+    tools.add(tool("secret", "The supplier's price list", |_: Value, _cx: ToolContext| async move {
+        Ok("confidential".to_owned())
+    }));
+    tools
+}
+
+/// Counts the calls that reach it.
+#[derive(Clone)]
+struct Counting(Arc<AtomicUsize>);
+
+mcp_core::stage_layer!(Counting);
+
+impl Stage for Counting {
+    fn call<S: Next>(&self, inner: &mut S, call: ToolCall) -> CallFuture {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Box::pin(inner.call(call))
+    }
+}
+
+#[tokio::test]
+async fn tools_and_layers_added_in_code_run_inside_the_policy_and_the_audit() {
+    let dir = tempfile::tempdir().expect("temp");
+    let audit = dir.path().join("audit.jsonl");
+    let config = config(json!({
+        "audit": {"path": audit, "fsync": false},
+        "policy": {"rules": [
+            {"name": "no-prices", "effect": "deny", "principals": ["*"], "servers": ["inventory"], "tools": ["secret"]},
+            {"name": "stock", "effect": "allow", "principals": ["*"], "servers": ["inventory"], "tools": ["*"]}
+        ]}
+    }));
+    let seen = Arc::new(AtomicUsize::new(0));
+    let gateway = Gateway::builder(config)
+        .tools("inventory", inventory())
+        .layer(Counting(seen.clone()))
+        .server(|b| b.page_size(1))
+        .start()
+        .await
+        .expect("starts");
+
+    let listed: Vec<String> = gateway.server().tools().iter().map(|t| t.definition().name.clone()).collect();
+    assert!(listed.contains(&"inventory__count".to_owned()), "{listed:?}");
+    let stock: Value =
+        decode(gateway.call("inventory", "count", args(json!({"name": "bolt"})), cx()).await.expect("called"));
+    assert_eq!(stock, json!({"name": "bolt", "count": 42}));
+    // The embedder's layer sees what the policy lets through, and only that.
+    let denied = gateway.call("inventory", "secret", JsonObject::new(), cx()).await.expect("a result");
+    assert!(denied.is_error() && denied.text_content().contains("no-prices"), "{}", denied.text_content());
+    let invalid = gateway.call("inventory", "count", args(json!({"name": 7})), cx()).await.expect("a result");
+    assert!(invalid.is_error(), "the schema check still runs after the embedder's layer");
+    assert_eq!(seen.load(Ordering::SeqCst), 2, "the allowed calls (valid or not) and not the denied one");
+    gateway.shutdown().await;
+
+    let records = mcp_audit::read_records(&audit).expect("audit records");
+    let outcomes: Vec<(&str, &str, &str)> =
+        records.iter().map(|r| (r.body.tool.as_str(), r.body.decision.as_str(), r.body.outcome.as_str())).collect();
+    assert_eq!(
+        outcomes,
+        [("count", "allow", "ok"), ("secret", "deny", "denied"), ("count", "allow", "invalid_arguments")],
+        "every call, allowed or not, is audited"
+    );
+}
+
+fn cx() -> ToolContext {
+    ToolContext::detached().with_principal("embedder")
+}
+
+fn decode(result: mcp_core::protocol::CallToolResult) -> Value {
+    mcp_core::typed::decode_result("count", &result).expect("decodes")
+}
+
+#[tokio::test]
+async fn a_name_already_taken_is_refused_by_name() {
+    let dir = tempfile::tempdir().expect("temp");
+    let config =
+        config(json!({"native": {"fs": {"roots": [dir.path()]}}, "audit": {"path": dir.path().join("a.jsonl")}}));
+    let err = Gateway::builder(config).tools("fs", inventory()).start().await.expect_err("a clash");
+    assert!(err.to_string().contains("`fs` is already taken"), "{err}");
+}
+
+#[tokio::test]
+async fn typed_calls_go_through_the_gateway_as_through_any_caller() {
+    let dir = tempfile::tempdir().expect("temp");
+    let config = config(json!({"audit": {"path": dir.path().join("a.jsonl"), "fsync": false}}));
+    let gateway = Gateway::builder(config).tools("inventory", inventory()).start().await.expect("starts");
+    // The served tool set is a `CallTool`: exposed names, the whole pipeline.
+    let served = gateway.server().tools();
+    let stock: Value = served.call_typed("inventory__count", &json!({"name": "nut"})).await.expect("typed");
+    assert_eq!(stock["count"], 42);
+    gateway.shutdown().await;
+}
+
+/// The pid of a live process, or `None` once it has exited and been reaped.
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| stat.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
+}
+
+#[tokio::test]
+async fn shutdown_stops_every_upstream_server_and_its_process() {
+    let python = root().join(".tools/py-mcp2/bin/python");
+    assert!(python.exists(), "{} is missing: run `cargo xtask setup`", python.display());
+    let dir = tempfile::tempdir().expect("temp");
+    let pid_file = dir.path().join("upstream.pid");
+    let script = root().join("tests/python/server_modern.py");
+    let command = format!("echo $$ > '{}'; exec '{}' '{}'", pid_file.display(), python.display(), script.display());
+    let config = config(json!({
+        "mcpServers": {"py": {"command": "sh", "args": ["-c", command]}},
+        "audit": {"path": dir.path().join("a.jsonl"), "fsync": false}
+    }));
+    let gateway = Gateway::start(config).await.expect("starts");
+    let product = gateway.call("py", "multiply", args(json!({"a": 6, "b": 7})), cx()).await.expect("called");
+    assert_eq!(product.text_content(), "42");
+    let pid: i32 = std::fs::read_to_string(&pid_file).expect("pid").trim().parse().expect("a pid");
+    assert!(alive(pid), "the upstream server runs");
+
+    tokio::time::timeout(Duration::from_secs(15), gateway.shutdown()).await.expect("shuts down in time");
+    assert!(!alive(pid), "the upstream server's process is gone after shutdown");
+}
+
+#[tokio::test]
+async fn dropping_a_gateway_stops_its_upstream_servers_too() {
+    let python = root().join(".tools/py-mcp2/bin/python");
+    let dir = tempfile::tempdir().expect("temp");
+    let pid_file = dir.path().join("upstream.pid");
+    let script = root().join("tests/python/server_modern.py");
+    let command = format!("echo $$ > '{}'; exec '{}' '{}'", pid_file.display(), python.display(), script.display());
+    let config = config(json!({
+        "mcpServers": {"py": {"command": "sh", "args": ["-c", command]}},
+        "audit": {"path": dir.path().join("a.jsonl"), "fsync": false}
+    }));
+    let gateway = Gateway::start(config).await.expect("starts");
+    let pid: i32 = std::fs::read_to_string(&pid_file).expect("pid").trim().parse().expect("a pid");
+    assert!(alive(pid));
+    drop(gateway);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while alive(pid) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!alive(pid), "the upstream server's process is gone after the gateway was dropped");
+}
