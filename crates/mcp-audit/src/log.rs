@@ -330,11 +330,11 @@ impl Writer {
             }
             // A full live file is sealed before the next batch is written into it, so that
             // nothing changes on disk between an acknowledgement and the next append.
-            if self.live_len >= self.options.segment_bytes.max(1) {
-                if let Err(e) = self.seal() {
-                    self.stop(format!("sealing a full segment failed: {e}"), batch, &receiver);
-                    return;
-                }
+            if self.live_len >= self.options.segment_bytes.max(1)
+                && let Err(e) = self.seal()
+            {
+                self.stop(format!("sealing a full segment failed: {e}"), batch, &receiver);
+                return;
             }
             match self.commit(&batch) {
                 Ok(first_seq) => {

@@ -228,25 +228,24 @@ pub fn verify(path: impl AsRef<Path>) -> Result<VerifyReport> {
         return Ok(walk.report(Some(Problem { file: name(&stray), line: 0, seq: None, reason })));
     }
     // The live file (absent only between sealing a segment and starting the next file).
-    if layout.live.exists() || walk.segments == 0 {
-        if let Some(problem) = walk.file(&layout.live, true)? {
-            return Ok(walk.report(Some(problem)));
-        }
+    if (layout.live.exists() || walk.segments == 0)
+        && let Some(problem) = walk.file(&layout.live, true)?
+    {
+        return Ok(walk.report(Some(problem)));
     }
     // The head file records how far the chain got; a log shorter than that lost its end.
     let records = walk.records();
-    if let Some(text) = read_head(&layout.head()) {
-        if let Ok(head) = serde_json::from_str::<Head>(&text) {
-            if head.seq > records {
-                let reason = format!(
-                    "the log ends at record {records} but had reached record {}: records were cut from the end",
-                    head.seq
-                );
-                let line = walk.lines + 1;
-                let problem = Problem { file: name(&layout.live), line, seq: Some(records + 1), reason };
-                return Ok(walk.report(Some(problem)));
-            }
-        }
+    if let Some(text) = read_head(&layout.head())
+        && let Ok(head) = serde_json::from_str::<Head>(&text)
+        && head.seq > records
+    {
+        let reason = format!(
+            "the log ends at record {records} but had reached record {}: records were cut from the end",
+            head.seq
+        );
+        let line = walk.lines + 1;
+        let problem = Problem { file: name(&layout.live), line, seq: Some(records + 1), reason };
+        return Ok(walk.report(Some(problem)));
     }
     Ok(walk.report(None))
 }

@@ -339,14 +339,14 @@ impl ToolContext {
     /// stateless era only callers that asked for logs (a `logLevel` in the request's `_meta`) get
     /// them, and only at or above that level.
     pub async fn log(&self, level: crate::protocol::LoggingLevel, logger: Option<&str>, data: serde_json::Value) {
-        if let Some(meta) = &self.meta {
-            if meta.contains_key(crate::protocol::meta_keys::PROTOCOL_VERSION) {
-                let wanted = meta
-                    .get(crate::protocol::meta_keys::LOG_LEVEL)
-                    .and_then(|v| serde_json::from_value::<crate::protocol::LoggingLevel>(v.clone()).ok());
-                if wanted.is_none_or(|w| level < w) {
-                    return;
-                }
+        if let Some(meta) = &self.meta
+            && meta.contains_key(crate::protocol::meta_keys::PROTOCOL_VERSION)
+        {
+            let wanted = meta
+                .get(crate::protocol::meta_keys::LOG_LEVEL)
+                .and_then(|v| serde_json::from_value::<crate::protocol::LoggingLevel>(v.clone()).ok());
+            if wanted.is_none_or(|w| level < w) {
+                return;
             }
         }
         if self.log_level.is_some_and(|wanted| level < wanted) {
@@ -397,7 +397,7 @@ fn hex_encode(bytes: &[u8]) -> String {
 }
 
 fn hex_decode(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()

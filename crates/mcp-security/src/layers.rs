@@ -28,20 +28,20 @@ mcp_core::stage_layer!(AuthorizeLayer);
 
 impl Stage for AuthorizeLayer {
     fn call<S: Next>(&self, inner: &mut S, call: ToolCall) -> CallFuture {
-        if let Some(pins) = &self.pins {
-            if pins.is_flagged(&call.server, &call.tool) {
-                match pins.mode() {
-                    PinMode::Refuse => {
-                        let reason = format!(
-                            "the definition of `{}` changed since it was pinned in {}; an operator must approve it (`mcptk pin update`)",
-                            call.exposed,
-                            pins.path().display()
-                        );
-                        return Box::pin(async move { Err(CallError::Denied { rule: "tool-pinning".into(), reason }) });
-                    }
-                    PinMode::Warn => {
-                        tracing::warn!(tool = %call.exposed, "calling a tool whose definition changed since it was pinned");
-                    }
+        if let Some(pins) = &self.pins
+            && pins.is_flagged(&call.server, &call.tool)
+        {
+            match pins.mode() {
+                PinMode::Refuse => {
+                    let reason = format!(
+                        "the definition of `{}` changed since it was pinned in {}; an operator must approve it (`mcptk pin update`)",
+                        call.exposed,
+                        pins.path().display()
+                    );
+                    return Box::pin(async move { Err(CallError::Denied { rule: "tool-pinning".into(), reason }) });
+                }
+                PinMode::Warn => {
+                    tracing::warn!(tool = %call.exposed, "calling a tool whose definition changed since it was pinned");
                 }
             }
         }
@@ -131,10 +131,10 @@ fn mask_result(redactor: &Redactor, result: &mut CallToolResult) {
                 }
             }
             Content::Resource(r) => {
-                if let Some(text) = r.resource.text.as_mut() {
-                    if let std::borrow::Cow::Owned(masked) = redactor.text(text) {
-                        *text = masked;
-                    }
+                if let Some(text) = r.resource.text.as_mut()
+                    && let std::borrow::Cow::Owned(masked) = redactor.text(text)
+                {
+                    *text = masked;
                 }
             }
             _ => {}

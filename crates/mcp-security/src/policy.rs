@@ -279,21 +279,21 @@ fn satisfies(
     plain: Option<&GlobMatcher>,
 ) -> bool {
     let Some(value) = value else { return c.optional };
-    if let Some(values) = &c.values {
-        if !values.contains(value) {
-            return false;
-        }
+    if let Some(values) = &c.values
+        && !values.contains(value)
+    {
+        return false;
     }
     let text = value.as_str();
-    if let Some(max) = c.max_length {
-        if text.is_none_or(|t| t.chars().count() > max) {
-            return false;
-        }
+    if let Some(max) = c.max_length
+        && text.is_none_or(|t| t.chars().count() > max)
+    {
+        return false;
     }
-    if let Some(g) = plain {
-        if text.is_none_or(|t| !g.is_match(t)) {
-            return false;
-        }
+    if let Some(g) = plain
+        && text.is_none_or(|t| !g.is_match(t))
+    {
+        return false;
     }
     if let Some(g) = path {
         match text.and_then(normalize) {

@@ -241,10 +241,8 @@ fn registry() -> Registry {
             name,
             "Needs input from the client before it can finish",
             move |_: JsonObject, cx: ToolContext| async move {
-                if stateful {
-                    if let Some(token) = cx.request_state() {
-                        cx.open_state(token)?;
-                    }
+                if stateful && let Some(token) = cx.request_state() {
+                    cx.open_state(token)?;
                 }
                 let answers = cx.input_responses().cloned().unwrap_or_default();
                 // An answer that is not an object is no answer: ask again.

@@ -366,16 +366,13 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
     match message {
         Message::Request(request) => handle_request(&app, &headers, principal, request).await,
         Message::Notification(note) => {
-            if note.method == methods::CANCELLED {
-                if let (Ok(session), Some(params)) = (app.session(&headers, &principal), note.params) {
-                    if let Some(id) =
-                        params.get("requestId").and_then(|v| serde_json::from_value::<RequestId>(v.clone()).ok())
-                    {
-                        if let Some(token) = session.in_flight.lock().unwrap_or_else(PoisonError::into_inner).get(&id) {
-                            token.cancel();
-                        }
-                    }
-                }
+            if note.method == methods::CANCELLED
+                && let (Ok(session), Some(params)) = (app.session(&headers, &principal), note.params)
+                && let Some(id) =
+                    params.get("requestId").and_then(|v| serde_json::from_value::<RequestId>(v.clone()).ok())
+                && let Some(token) = session.in_flight.lock().unwrap_or_else(PoisonError::into_inner).get(&id)
+            {
+                token.cancel();
             }
             StatusCode::ACCEPTED.into_response()
         }
@@ -493,14 +490,14 @@ async fn handle_request(app: &Arc<App>, headers: &HeaderMap, principal: String, 
     }
 
     // The handshake era.
-    if let Some(h) = &header_version {
-        if ProtocolVersion::parse(h).is_none() {
-            return rpc_error(
-                StatusCode::BAD_REQUEST,
-                Some(id),
-                ErrorObject::invalid_request(format!("unsupported MCP-Protocol-Version {h}")),
-            );
-        }
+    if let Some(h) = &header_version
+        && ProtocolVersion::parse(h).is_none()
+    {
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            Some(id),
+            ErrorObject::invalid_request(format!("unsupported MCP-Protocol-Version {h}")),
+        );
     }
     let principal: Arc<str> = Arc::from(principal);
     if request.method == methods::INITIALIZE {

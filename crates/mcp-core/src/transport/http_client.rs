@@ -323,15 +323,15 @@ fn headers_for(state: &State, method: &str) -> HeaderMap {
     let mut headers = state.headers.clone();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(ACCEPT, HeaderValue::from_static("application/json, text/event-stream"));
-    if let Some(session) = state.session.lock().unwrap_or_else(PoisonError::into_inner).as_deref() {
-        if let Ok(v) = HeaderValue::from_str(session) {
-            headers.insert(SESSION, v);
-        }
+    if let Some(session) = state.session.lock().unwrap_or_else(PoisonError::into_inner).as_deref()
+        && let Ok(v) = HeaderValue::from_str(session)
+    {
+        headers.insert(SESSION, v);
     }
-    if let Some(version) = state.version.lock().unwrap_or_else(PoisonError::into_inner).as_deref() {
-        if let Ok(v) = HeaderValue::from_str(version) {
-            headers.insert(VERSION, v);
-        }
+    if let Some(version) = state.version.lock().unwrap_or_else(PoisonError::into_inner).as_deref()
+        && let Ok(v) = HeaderValue::from_str(version)
+    {
+        headers.insert(VERSION, v);
     }
     apply_auth(state, &mut headers, method);
     headers
@@ -382,13 +382,13 @@ async fn post_authorized(
         // A DPoP resource server asking for a nonce: the same token, a proof with the nonce.
         let offered = response.headers().get("DPoP-Nonce").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let key = state.dpop.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        if let (Some(key), Some(nonce), Some("use_dpop_nonce")) = (key, offered, challenge.error.as_deref()) {
-            if attempts < oauth::MAX_ATTEMPTS {
-                attempts += 1;
-                *key.nonce.lock().unwrap_or_else(PoisonError::into_inner) = Some(nonce);
-                apply_auth(state, &mut headers, "POST");
-                continue;
-            }
+        if let (Some(key), Some(nonce), Some("use_dpop_nonce")) = (key, offered, challenge.error.as_deref())
+            && attempts < oauth::MAX_ATTEMPTS
+        {
+            attempts += 1;
+            *key.nonce.lock().unwrap_or_else(PoisonError::into_inner) = Some(nonce);
+            apply_auth(state, &mut headers, "POST");
+            continue;
         }
         if (status == 403 && challenge.error.as_deref() != Some("insufficient_scope"))
             || attempts >= oauth::MAX_ATTEMPTS
@@ -470,10 +470,10 @@ async fn post_request(state: Arc<State>, request: Request, body: Vec<u8>) {
         let (response, auth_failure) = post_authorized(&state, headers, body).await.map_err(|e| {
             format!("HTTP request to {} failed: {}", state.http.url(state.url.as_str()), state.http.error(e))
         })?;
-        if request.method == methods::INITIALIZE {
-            if let Some(session) = response.headers().get(SESSION).and_then(|v| v.to_str().ok()) {
-                *state.session.lock().unwrap_or_else(PoisonError::into_inner) = Some(session.to_owned());
-            }
+        if request.method == methods::INITIALIZE
+            && let Some(session) = response.headers().get(SESSION).and_then(|v| v.to_str().ok())
+        {
+            *state.session.lock().unwrap_or_else(PoisonError::into_inner) = Some(session.to_owned());
         }
         let status = response.status();
         let sse = response
@@ -541,26 +541,25 @@ pub(crate) const TRANSPORT_ERROR: i64 = -32000;
 
 fn deliver(state: &Arc<State>, request: &Request, answer: Response) {
     // Remember which arguments each tool mirrors into headers, for its calls.
-    if request.method == methods::TOOLS_LIST {
-        if let crate::protocol::jsonrpc::Outcome::Result(result) = &answer.outcome {
-            let mut known = state.param_headers.lock().unwrap_or_else(PoisonError::into_inner);
-            for tool in result.get("tools").and_then(Value::as_array).into_iter().flatten() {
-                let (Some(name), Some(schema)) =
-                    (tool.get("name").and_then(Value::as_str), tool.get("inputSchema").and_then(Value::as_object))
-                else {
-                    continue;
-                };
-                known.insert(name.to_owned(), param_headers::marked(schema));
-            }
+    if request.method == methods::TOOLS_LIST
+        && let crate::protocol::jsonrpc::Outcome::Result(result) = &answer.outcome
+    {
+        let mut known = state.param_headers.lock().unwrap_or_else(PoisonError::into_inner);
+        for tool in result.get("tools").and_then(Value::as_array).into_iter().flatten() {
+            let (Some(name), Some(schema)) =
+                (tool.get("name").and_then(Value::as_str), tool.get("inputSchema").and_then(Value::as_object))
+            else {
+                continue;
+            };
+            known.insert(name.to_owned(), param_headers::marked(schema));
         }
     }
-    if request.method == methods::INITIALIZE {
-        if let crate::protocol::jsonrpc::Outcome::Result(result) = &answer.outcome {
-            if let Some(version) = result.get("protocolVersion").and_then(Value::as_str) {
-                *state.version.lock().unwrap_or_else(PoisonError::into_inner) = Some(version.to_owned());
-                open_session_stream(state.clone());
-            }
-        }
+    if request.method == methods::INITIALIZE
+        && let crate::protocol::jsonrpc::Outcome::Result(result) = &answer.outcome
+        && let Some(version) = result.get("protocolVersion").and_then(Value::as_str)
+    {
+        *state.version.lock().unwrap_or_else(PoisonError::into_inner) = Some(version.to_owned());
+        open_session_stream(state.clone());
     }
     state.peer.complete(answer);
 }
@@ -701,10 +700,10 @@ pub(crate) async fn start_legacy_sse(
                     let _ = tx.send(endpoint);
                     return go_on;
                 }
-                if let Ok(message) = Message::parse(event.data.as_bytes()) {
-                    if let Some(work) = peer.receive(message, &handler) {
-                        tokio::spawn(work);
-                    }
+                if let Ok(message) = Message::parse(event.data.as_bytes())
+                    && let Some(work) = peer.receive(message, &handler)
+                {
+                    tokio::spawn(work);
                 }
                 true
             })

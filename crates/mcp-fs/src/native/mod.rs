@@ -79,10 +79,10 @@ impl Source {
                 .collect();
             if !declared.is_empty() {
                 let mut cache = self.from_client.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                if let Some((seen, fs)) = cache.as_ref() {
-                    if *seen == declared {
-                        return Ok(fs.clone());
-                    }
+                if let Some((seen, fs)) = cache.as_ref()
+                    && *seen == declared
+                {
+                    return Ok(fs.clone());
                 }
                 let allowed = match &self.configured {
                     Some(configured) => narrow(&configured.roots.paths().collect::<Vec<_>>(), &declared)?,
