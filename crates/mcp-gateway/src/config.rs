@@ -146,6 +146,24 @@ pub struct NativeConfig {
     /// Named read-only database connections, each served under its name.
     #[serde(default)]
     pub sql: BTreeMap<String, NativeSql>,
+    /// Perplexity's tools over its API, as `perplexity`.
+    #[serde(default)]
+    pub perplexity: Option<NativePerplexity>,
+}
+
+/// The native Perplexity server: the tools of `@perplexity-ai/mcp-server`, calling the API itself.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NativePerplexity {
+    /// The API key, `${VAR}` expanded (default `${PERPLEXITY_API_KEY}`); masked like every secret.
+    #[serde(default)]
+    pub api_key: Option<String>,
+    /// The API's base URL (default `PERPLEXITY_BASE_URL`, else `https://api.perplexity.ai`).
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Seconds one call may take, a streamed answer included (default 300).
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
 }
 
 /// One read-only database connection of the native SQL server.
@@ -396,6 +414,7 @@ impl GatewayConfig {
                 }),
                 builtin: false,
                 sql: BTreeMap::new(),
+                perplexity: None,
             },
             audit: AuditConfig { path: cwd.join(".mcptk/audit.jsonl"), ..AuditConfig::default() },
             ..GatewayConfig::default()

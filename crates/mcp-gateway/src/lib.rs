@@ -199,7 +199,8 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
         config.native.sql.values().flat_map(|db| {
             std::iter::once(db.url.as_str()).chain(db.generate.as_ref().and_then(|g| g.api_key.as_deref()))
         });
-    for text in referenced.chain(config.agent.api_key.as_deref()) {
+    let perplexity_key = config.native.perplexity.as_ref().map(|p| p.api_key.as_deref().unwrap_or(PERPLEXITY_KEY));
+    for text in referenced.chain(config.agent.api_key.as_deref()).chain(perplexity_key) {
         secrets.extend(referenced_values(text));
     }
     let redactor = Arc::new(Redactor::from_env(&config.redaction.env).with_secrets(secrets));
@@ -250,6 +251,9 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
             anyhow::bail!("tools added as `{name}`: the name `{name}` is already taken by another server");
         }
         local.insert(name, tools);
+    }
+    if let Some(perplexity) = &config.native.perplexity {
+        local.insert(PERPLEXITY.to_owned(), perplexity_tools(perplexity)?);
     }
     if let Some(sh) = &config.native.shell {
         let shell = mcp_shell::native::ShellConfig {
@@ -482,6 +486,26 @@ impl Gateway {
         }
         Ok(count)
     }
+}
+
+/// The server name of the native Perplexity tools, and where their key is by default.
+const PERPLEXITY: &str = "perplexity";
+const PERPLEXITY_KEY: &str = "${PERPLEXITY_API_KEY}";
+
+/// The native Perplexity tools as configured (`native.perplexity`).
+fn perplexity_tools(settings: &config::NativePerplexity) -> anyhow::Result<ToolSet> {
+    let env = |v: &str| std::env::var(v).ok();
+    let field = "native.perplexity.api_key".to_owned();
+    let key = mcp_core::config::expand(settings.api_key.as_deref().unwrap_or(PERPLEXITY_KEY), &env, PERPLEXITY, field)?;
+    let mut perplexity = mcp_perplexity::native::PerplexityConfig::new(key);
+    if let Some(url) = settings.base_url.clone().or_else(|| env("PERPLEXITY_BASE_URL")).filter(|u| !u.is_empty()) {
+        perplexity.base_url = url;
+    }
+    if let Some(secs) = settings.timeout_secs {
+        perplexity.timeout = Duration::from_secs(secs);
+    }
+    let server = mcp_perplexity::native::PerplexityServer::new(perplexity).context("native.perplexity")?;
+    Ok(server.registry().tools)
 }
 
 /// The generator behind the `generate_query` of the database `name`.

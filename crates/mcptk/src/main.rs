@@ -219,12 +219,19 @@ enum NativeServer {
         #[arg(long, env = "OPENAI_BASE_URL", default_value = "https://api.openai.com/v1")]
         generate_base_url: String,
     },
+    /// Perplexity's tools over its API: a drop-in for `npx @perplexity-ai/mcp-server`, configured by
+    /// the same variables (PERPLEXITY_API_KEY, PERPLEXITY_BASE_URL, PERPLEXITY_TIMEOUT_MS,
+    /// PERPLEXITY_PROXY).
+    Perplexity,
 }
 
 impl NativeServer {
     async fn registry(self) -> anyhow::Result<(Registry, &'static str)> {
         match self {
             NativeServer::Builtin => Ok((Registry::linked(), "mcptk")),
+            NativeServer::Perplexity => {
+                Ok((mcp_perplexity::native::PerplexityServer::from_env()?.registry(), "mcptk-perplexity"))
+            }
             NativeServer::Fs { dirs, client_roots, max_read_bytes } => {
                 let limits = mcp_fs::native::Limits { max_read_bytes, ..Default::default() };
                 let server = if dirs.is_empty() {

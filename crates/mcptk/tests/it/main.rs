@@ -8,6 +8,7 @@ mod agent;
 mod cli;
 mod gateway;
 mod http;
+mod perplexity;
 mod python_clients;
 mod real_clients;
 mod real_servers;
