@@ -6,17 +6,30 @@
 //!   every test of the workspace.
 //! - `services`: only the services, printing the variables that locate them (`KEY=VALUE` lines),
 //!   for running single tests by hand.
-//! - `ci`: formatting and lint checks, then `test`, `conformance` and `fuzz`. This is what CI runs.
+//! - `ci`: formatting and lint checks, then `test`, a `release` dry run (without its checks),
+//!   `conformance` and `fuzz`. This is what CI runs.
+//! - `features`: every feature of the umbrella crate (`mcp-toolkit`) builds alone, and with none.
 //! - `conformance`: the official MCP conformance suite against our fixture server, for each
 //!   requirement set, with the expected failures in `tests/conformance/`.
 //! - `bench`: the benchmarks.
 //! - `fuzz [SECONDS]`: every fuzz target of `fuzz/` for SECONDS (default 20) on a copy of its
 //!   committed corpus and regressions, with nightly and cargo-fuzz (installed when missing).
+//! - `release [--execute] [--bump patch|minor|major|X.Y.Z] [--skip-checks]`: the next version
+//!   (default `--bump patch`) written into every manifest that names it, the changelog rolled
+//!   from the commit subjects since the last `v*` tag, every publishable crate packaged and
+//!   verified, and the publish order. A dry run in a temporary worktree unless `--execute`, which
+//!   does it in place, commits, tags and publishes, and prints the `git push` to run. Needs a clean
+//!   tree.
+//! - `dist`: the stripped `mcptk` binary for the host, packed with the README, licenses and
+//!   changelog into `target/dist/mcptk-VERSION-TRIPLE.tar.gz`, with its `.sha256` beside it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+
+mod features;
+mod release;
 
 /// Python environments: folder under `.tools/` and the requirements file that pins it.
 const PYTHON_ENVS: &[(&str, &str)] =
@@ -39,20 +52,13 @@ fn main() -> Result<()> {
             Ok(())
         }
         "conformance" => conformance(&root),
+        "features" => features::run(&root),
         "ci" => {
-            run(Command::new("cargo").args(["fmt", "--all", "--check"]))?;
-            run(Command::new("cargo").args([
-                "clippy",
-                "--workspace",
-                "--all-targets",
-                "--all-features",
-                "--locked",
-                "--",
-                "-D",
-                "warnings",
-            ]))?;
+            checks()?;
+            features::run(&root)?;
             setup(&root)?;
             test(&services(&root)?)?;
+            release::release(&root, &["--skip-checks".to_owned()])?;
             conformance(&root)?;
             fuzz(&root, FUZZ_SECONDS)
         }
@@ -63,24 +69,42 @@ fn main() -> Result<()> {
             };
             fuzz(&root, seconds)
         }
+        "release" => release::release(&root, &std::env::args().skip(2).collect::<Vec<_>>()),
+        "dist" => release::dist(&root),
         "bench" => {
             setup(&root)?;
             for (package, bench) in [
-                ("mcp-core", "stdio_roundtrip"),
-                ("mcp-core", "http_load"),
-                ("mcp-fs", "read_text_file"),
-                ("mcp-sql", "query_roundtrip"),
-                ("mcp-audit", "pipeline"),
+                ("mcptk-core", "stdio_roundtrip"),
+                ("mcptk-core", "http_load"),
+                ("mcptk-fs", "read_text_file"),
+                ("mcptk-sql", "query_roundtrip"),
+                ("mcptk-audit", "pipeline"),
             ] {
                 run(Command::new("cargo").args(["bench", "--all-features", "-p", package, "--bench", bench]))?;
             }
             Ok(())
         }
         _ => {
-            eprintln!("usage: cargo xtask <setup|test|services|ci|conformance|bench|fuzz [SECONDS]>");
+            eprintln!("usage: cargo xtask <setup|test|services|ci|conformance|features|bench|fuzz [SECONDS]|dist>");
+            eprintln!("       cargo xtask release [--execute] [--bump patch|minor|major|X.Y.Z] [--skip-checks]");
             bail!("unknown task {task:?}")
         }
     }
+}
+
+/// The formatting and lint checks of `ci` and `release`.
+fn checks() -> Result<()> {
+    run(Command::new("cargo").args(["fmt", "--all", "--check"]))?;
+    run(Command::new("cargo").args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--all-features",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ]))
 }
 
 fn project_root() -> PathBuf {
