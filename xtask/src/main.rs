@@ -107,8 +107,13 @@ fn checks() -> Result<()> {
     ]))
 }
 
+/// The checkout this run is for: `cargo run` says where xtask's manifest is at run time, which
+/// is right even when a shared target folder holds a binary built from another checkout.
 fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir.parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
 fn setup(root: &Path) -> Result<()> {
