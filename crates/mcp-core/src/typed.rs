@@ -78,43 +78,66 @@ pub fn to_arguments<A: Serialize + ?Sized>(tool: &str, arguments: &A) -> Result<
     }
 }
 
-/// A tool's result as `O`: `isError` is [`Error::ToolFailed`]; then `structuredContent` when
-/// present; else the text blocks parsed as JSON (servers of the handshake era, and those that
-/// never declare an output schema, put their JSON there); else, for a string-like `O`, the text
-/// itself. What does not fit is [`Error::Decode`] with serde's path to the field.
+/// A tool's result as `O`: `isError` is [`Error::ToolFailed`] (its text, or else its structured
+/// content, quoted in part); then `structuredContent`; else, or when that does not decode (some
+/// servers wrap their text in it, as `{"content": "..."}`), the text blocks parsed as JSON
+/// (servers of the handshake era, and those that never declare an output schema, put their JSON
+/// there); else, for a string-like `O`, the text itself; else, for a result with no text, `null`
+/// (so `()` and `Option<T>` decode). What does not fit is [`Error::Decode`] with serde's path to
+/// the field.
 pub fn decode_result<O: DeserializeOwned>(tool: &str, result: &CallToolResult) -> Result<O> {
     if result.is_error() {
-        return Err(Error::ToolFailed { tool: tool.to_owned(), message: result.text_content() });
+        let mut message = result.text_content();
+        if message.trim().is_empty()
+            && let Some(structured) = &result.structured_content
+        {
+            message = structured.to_string();
+        }
+        return Err(Error::ToolFailed { tool: tool.to_owned(), message: quote(&message) });
     }
-    let decode_error = |source: &str, e: serde_path_to_error::Error<serde_json::Error>| Error::Decode {
-        tool: tool.to_owned(),
-        message: format!("{source} does not decode as {}: {e}", std::any::type_name::<O>()),
+    let structured_error = match &result.structured_content {
+        Some(structured) => match serde_path_to_error::deserialize::<_, O>(structured.clone()) {
+            Ok(decoded) => return Ok(decoded),
+            Err(e) => Some(e.to_string()),
+        },
+        None => None,
     };
-    if let Some(structured) = &result.structured_content {
-        return serde_path_to_error::deserialize(structured.clone()).map_err(|e| decode_error("structuredContent", e));
-    }
     let text = result.text_content();
     let parsed = match serde_json::from_str::<Value>(&text) {
         Ok(value) => serde_path_to_error::deserialize::<_, O>(value).map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
-    match parsed {
-        Ok(decoded) => Ok(decoded),
-        Err(json_error) => match serde_json::from_value::<O>(Value::String(text.clone())) {
-            Ok(decoded) => Ok(decoded),
-            Err(_) => {
-                let quoted: String = text.chars().take(QUOTED_CHARS).collect();
-                let ellipsis = if quoted.len() < text.len() { "…" } else { "" };
-                Err(Error::Decode {
-                    tool: tool.to_owned(),
-                    message: format!(
-                        "the result has no structuredContent and its text ({quoted:?}{ellipsis}) does not decode as {}: {json_error}",
-                        std::any::type_name::<O>(),
-                    ),
-                })
-            }
-        },
+    let text_error = match parsed {
+        Ok(decoded) => return Ok(decoded),
+        Err(e) => e,
+    };
+    if let Ok(decoded) = serde_json::from_value::<O>(Value::String(text.clone())) {
+        return Ok(decoded);
     }
+    if text.trim().is_empty()
+        && result.structured_content.is_none()
+        && let Ok(decoded) = serde_json::from_value::<O>(Value::Null)
+    {
+        return Ok(decoded);
+    }
+    let wanted = std::any::type_name::<O>();
+    let message = match structured_error {
+        Some(e) => format!("structuredContent does not decode as {wanted}: {e}"),
+        None => format!(
+            "the result has no structuredContent and its text ({:?}) does not decode as {wanted}: {text_error}",
+            quote(&text)
+        ),
+    };
+    Err(Error::Decode { tool: tool.to_owned(), message })
+}
+
+/// `text`, cut to [`QUOTED_CHARS`] characters and marked when cut.
+fn quote(text: &str) -> String {
+    let mut quoted: String = text.chars().take(QUOTED_CHARS).collect();
+    if quoted.len() < text.len() {
+        quoted.push('…');
+    }
+    quoted
 }
 
 fn kind(value: &Value) -> &'static str {
@@ -174,6 +197,31 @@ mod tests {
         assert!(err.contains("structuredContent") && err.contains("y:"), "{err}");
         let err = decode_result::<Point>("t", &text(r#"{"x": 1, "y": "two"}"#)).expect_err("an error").to_string();
         assert!(err.contains("invalid type"), "{err}");
+    }
+
+    #[test]
+    fn structured_content_that_only_wraps_the_text_falls_back_to_the_text() {
+        let mut result = text(r#"{"x": 5, "y": 6}"#);
+        result.structured_content = Some(json!({"content": "{\"x\": 5, \"y\": 6}"}));
+        assert_eq!(decode_result::<Point>("t", &result).expect("decodes"), Point { x: 5, y: 6 });
+    }
+
+    #[test]
+    fn nothing_decodes_as_unit_or_none() {
+        decode_result::<()>("t", &CallToolResult::default()).expect("unit");
+        assert_eq!(decode_result::<Option<Point>>("t", &text("")).expect("none"), None);
+    }
+
+    #[test]
+    fn a_failure_with_only_structured_content_says_what_it_holds_in_part() {
+        let mut result = CallToolResult { is_error: Some(true), ..CallToolResult::default() };
+        result.structured_content = Some(json!({"reason": "z".repeat(5_000)}));
+        match decode_result::<Point>("t", &result) {
+            Err(Error::ToolFailed { message, .. }) => {
+                assert!(message.contains("reason") && message.chars().count() <= QUOTED_CHARS + 1, "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -152,7 +152,7 @@ pub struct NativeConfig {
 }
 
 /// The native Perplexity server: the tools of `@perplexity-ai/mcp-server`, calling the API itself.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NativePerplexity {
     /// The API key, `${VAR}` expanded (default `${PERPLEXITY_API_KEY}`); masked like every secret.
@@ -164,6 +164,18 @@ pub struct NativePerplexity {
     /// Seconds one call may take, a streamed answer included (default 300).
     #[serde(default)]
     pub timeout_secs: Option<u64>,
+}
+
+/// Shows where the key comes from only when it is a `${VAR}` reference, never a written-out key.
+impl std::fmt::Debug for NativePerplexity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let key = self.api_key.as_deref().map(|k| if k.starts_with("${") && k.ends_with('}') { k } else { "***" });
+        f.debug_struct("NativePerplexity")
+            .field("api_key", &key)
+            .field("base_url", &self.base_url.as_deref().map(mcp_core::config::display_url))
+            .field("timeout_secs", &self.timeout_secs)
+            .finish()
+    }
 }
 
 /// One read-only database connection of the native SQL server.

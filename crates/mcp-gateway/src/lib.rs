@@ -27,7 +27,7 @@ pub mod config;
 mod error;
 mod sql_model;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -194,15 +194,27 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
             ServerConfig::Http(h) => secrets.extend(h.headers.into_values()),
         }
     }
-    // A database password given as `${VAR}` in a URL, and a model's key, are secrets too.
-    let referenced =
-        config.native.sql.values().flat_map(|db| {
-            std::iter::once(db.url.as_str()).chain(db.generate.as_ref().and_then(|g| g.api_key.as_deref()))
-        });
-    let perplexity_key = config.native.perplexity.as_ref().map(|p| p.api_key.as_deref().unwrap_or(PERPLEXITY_KEY));
-    for text in referenced.chain(config.agent.api_key.as_deref()).chain(perplexity_key) {
-        secrets.extend(referenced_values(text));
+    // A database password given as `${VAR}` in a URL is a secret too, and so is every key,
+    // whether given as `${VAR}` or written out.
+    for url in config.native.sql.values().map(|db| db.url.as_str()) {
+        secrets.extend(referenced_values(url));
     }
+    let keys = config.native.sql.values().filter_map(|db| db.generate.as_ref().and_then(|g| g.api_key.as_deref()));
+    for key in keys.chain(config.agent.api_key.as_deref()) {
+        secrets.extend(referenced_values(key));
+        secrets.extend(mcp_core::config::expand(key, &|v| std::env::var(v).ok(), "", String::new()).ok());
+    }
+    let perplexity_key = match &config.native.perplexity {
+        Some(p) => {
+            let field = "native.perplexity.api_key".to_owned();
+            let key = p.api_key.as_deref().unwrap_or(PERPLEXITY_KEY);
+            let key = mcp_core::config::expand(key, &|v| std::env::var(v).ok(), PERPLEXITY, field)?;
+            secrets.push(key.clone());
+            Some(key)
+        }
+        None => None,
+    };
+    secrets.retain(|s| !s.is_empty());
     let redactor = Arc::new(Redactor::from_env(&config.redaction.env).with_secrets(secrets));
 
     let policy = Arc::new(match config.policy.clone() {
@@ -233,27 +245,16 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
 
     let upstreams: Vec<Arc<Upstream>> =
         servers.enabled().map(|(name, _)| Upstream::new(name, servers.clone(), config.restart.backoff())).collect();
+    // Until the gateway exists to stop them, leaving early (an error, or a caller that stops
+    // waiting) stops the upstream servers.
+    let mut stop_on_drop = StopOnDrop(upstreams.clone());
+    let remote: HashSet<String> = servers.enabled().map(|(name, _)| name.to_owned()).collect();
     let mut local = HashMap::new();
     if let Some(fs) = &config.native.fs {
-        local.insert(
-            "fs".to_owned(),
-            mcp_fs::native::FsServer::open_with(
-                &fs.roots,
-                if fs.client_roots { mcp_fs::native::ClientRoots::Narrow } else { mcp_fs::native::ClientRoots::Ignore },
-                Default::default(),
-            )?
-            .registry()
-            .tools,
-        );
-    }
-    for (name, tools) in extra_tools {
-        if local.contains_key(&name) || name == GATEWAY || config.mcp_servers.contains_key(&name) {
-            anyhow::bail!("tools added as `{name}`: the name `{name}` is already taken by another server");
-        }
-        local.insert(name, tools);
-    }
-    if let Some(perplexity) = &config.native.perplexity {
-        local.insert(PERPLEXITY.to_owned(), perplexity_tools(perplexity)?);
+        let client_roots =
+            if fs.client_roots { mcp_fs::native::ClientRoots::Narrow } else { mcp_fs::native::ClientRoots::Ignore };
+        let tools = mcp_fs::native::FsServer::open_with(&fs.roots, client_roots, Default::default())?.registry().tools;
+        claim(&mut local, &remote, "fs", "native.fs", tools)?;
     }
     if let Some(sh) = &config.native.shell {
         let shell = mcp_shell::native::ShellConfig {
@@ -262,10 +263,17 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
             roots: sh.roots.clone(),
             ..Default::default()
         };
-        local.insert("shell".to_owned(), mcp_shell::native::ShellServer::new(shell)?.registry().tools);
+        let tools = mcp_shell::native::ShellServer::new(shell)?.registry().tools;
+        claim(&mut local, &remote, "shell", "native.shell", tools)?;
     }
     if config.native.builtin {
-        local.insert("builtin".to_owned(), Registry::linked().tools);
+        claim(&mut local, &remote, "builtin", "native.builtin", Registry::linked().tools)?;
+    }
+    if let (Some(perplexity), Some(key)) = (&config.native.perplexity, perplexity_key) {
+        claim(&mut local, &remote, PERPLEXITY, "native.perplexity", perplexity_tools(perplexity, key)?)?;
+    }
+    for (name, tools) in extra_tools {
+        claim(&mut local, &remote, &name, &format!("tools added as `{name}`"), tools)?;
     }
     let mut connections = mcp_sql::Connections::new();
     // Parts of the gateway that call tools themselves do so through the pipeline, bound to
@@ -273,7 +281,7 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
     let mut callers: Vec<Arc<ThroughPipeline>> = Vec::new();
     for (name, db) in &config.native.sql {
         let field = format!("native.sql.{name}.url");
-        if local.contains_key(name) || name == GATEWAY || config.mcp_servers.contains_key(name) {
+        if local.contains_key(name) || name == GATEWAY || remote.contains(name) {
             anyhow::bail!("native.sql.{name}: the name `{name}` is already taken by another server");
         }
         let url = mcp_core::config::expand(&db.url, &|v| std::env::var(v).ok(), "native.sql", field.clone())?;
@@ -298,7 +306,7 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
     }
     // Every named database also behind one `database` server (the seed's
     // `database.execute_query(connection, query)`), unless that name is taken.
-    if !config.native.sql.is_empty() && !local.contains_key(DATABASE) && !config.mcp_servers.contains_key(DATABASE) {
+    if !config.native.sql.is_empty() && !local.contains_key(DATABASE) && !remote.contains(DATABASE) {
         local.insert(DATABASE.to_owned(), connections.registry().tools);
     }
     let exposed: Exposed = Arc::default();
@@ -378,6 +386,7 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
             }
         }
     });
+    stop_on_drop.0.clear();
     Ok(Gateway {
         audit: audit.clone(),
         server,
@@ -488,17 +497,43 @@ impl Gateway {
     }
 }
 
+/// Serves `tools` as `name`, refusing a name another server already has (`setting` names where
+/// the name was given).
+fn claim(
+    local: &mut HashMap<String, ToolSet>,
+    remote: &HashSet<String>,
+    name: &str,
+    setting: &str,
+    tools: ToolSet,
+) -> anyhow::Result<()> {
+    if local.contains_key(name) || name == GATEWAY || remote.contains(name) {
+        anyhow::bail!("{setting}: the name `{name}` is already taken by another server");
+    }
+    local.insert(name.to_owned(), tools);
+    Ok(())
+}
+
+/// Stops the upstream servers it holds when dropped, unless emptied first.
+struct StopOnDrop(Vec<Arc<Upstream>>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        for upstream in &self.0 {
+            upstream.stop();
+        }
+    }
+}
+
 /// The server name of the native Perplexity tools, and where their key is by default.
 const PERPLEXITY: &str = "perplexity";
 const PERPLEXITY_KEY: &str = "${PERPLEXITY_API_KEY}";
 
-/// The native Perplexity tools as configured (`native.perplexity`).
-fn perplexity_tools(settings: &config::NativePerplexity) -> anyhow::Result<ToolSet> {
-    let env = |v: &str| std::env::var(v).ok();
-    let field = "native.perplexity.api_key".to_owned();
-    let key = mcp_core::config::expand(settings.api_key.as_deref().unwrap_or(PERPLEXITY_KEY), &env, PERPLEXITY, field)?;
-    let mut perplexity = mcp_perplexity::native::PerplexityConfig::new(key);
-    if let Some(url) = settings.base_url.clone().or_else(|| env("PERPLEXITY_BASE_URL")).filter(|u| !u.is_empty()) {
+/// The native Perplexity tools as configured (`native.perplexity`) over the npm server's own
+/// variables (`PERPLEXITY_BASE_URL`, `PERPLEXITY_TIMEOUT_MS`, `PERPLEXITY_PROXY`), with `key`.
+fn perplexity_tools(settings: &config::NativePerplexity, key: String) -> anyhow::Result<ToolSet> {
+    let vars = |name: &str| if name == "PERPLEXITY_API_KEY" { Some(key.clone()) } else { std::env::var(name).ok() };
+    let mut perplexity = mcp_perplexity::native::PerplexityConfig::from_vars(vars).context("native.perplexity")?;
+    if let Some(url) = settings.base_url.clone().filter(|u| !u.is_empty()) {
         perplexity.base_url = url;
     }
     if let Some(secs) = settings.timeout_secs {

@@ -88,14 +88,14 @@ impl<C: CallTool> Shell<C> {
 
 /// Reads our structured result, or the plain text blocks other shell servers return.
 fn parse(tool: &str, result: CallToolResult) -> Result<ExecOutput> {
-    // A command that failed is still a command result, even under `isError`.
-    if result.is_error()
-        && let Some(structured) = &result.structured_content
+    // Our result, also under `isError`: a command that failed is still a command result.
+    if let Some(structured) = &result.structured_content
         && let Ok(output) = serde_json::from_value::<ExecOutput>(structured.clone())
     {
         return Ok(output);
     }
-    if result.structured_content.is_some() || result.is_error() {
+    if result.is_error() {
+        // `Error::ToolFailed` with the tool's words.
         return Ok(decode_result(tool, &result)?);
     }
     // Other servers: the first text block is stdout, a second one stderr.

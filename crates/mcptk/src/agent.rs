@@ -167,8 +167,10 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     drop(agent);
     let _ = printer.await;
     // The agent (and the tool filter holding the gateway) is gone: stop the gateway's servers.
-    if let Ok(gateway) = Arc::try_unwrap(gateway) {
-        gateway.shutdown().await;
+    match Arc::try_unwrap(gateway) {
+        Ok(gateway) => gateway.shutdown().await,
+        // Still shared: dropping the last handle stops the servers, without waiting for them.
+        Err(_) => tracing::warn!("the gateway is still in use; its servers are stopped without waiting"),
     }
     match outcome {
         Ok(RunOutcome::Finished { .. }) => Ok(ExitCode::SUCCESS),

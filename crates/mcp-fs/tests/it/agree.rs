@@ -59,14 +59,17 @@ async fn run<C: CallTool>(fs: &Filesystem<C>, root: &Path) -> Vec<(String, Strin
     record("mkdir again", &outcome(&fs.create_directory(&p("sub/deeper")).await));
     record("write md", &outcome(&fs.write_file(&p("sub/b.md"), "# B\n").await));
     record("write md deep", &outcome(&fs.write_file(&p("sub/deeper/c.md"), &"c".repeat(2048)).await));
-    let listing: Option<BTreeSet<_>> =
-        fs.list_directory(&r).await.ok().map(|v| v.into_iter().map(|e| (e.name, e.is_dir)).collect());
+    let listing: BTreeSet<_> =
+        fs.list_directory(&r).await.expect("list_directory").into_iter().map(|e| (e.name, e.is_dir)).collect();
     record("list", &listing);
     record("sizes by name", &outcome(&fs.list_directory_with_sizes(&p("sub/deeper"), false).await));
-    record("tree", &fs.directory_tree(&r, &[]).await.ok().map(sorted_tree));
-    record("tree excluding", &fs.directory_tree(&r, &["deeper"]).await.ok().map(sorted_tree));
-    let found: Option<BTreeSet<String>> =
-        fs.search_files(&r, "**/*.md", &[]).await.ok().map(|v| v.into_iter().collect());
+    // These must succeed on both backends: a failure on both would otherwise compare equal.
+    let tree = fs.directory_tree(&r, &[]).await.expect("directory_tree");
+    record("tree", &sorted_tree(tree));
+    let tree = fs.directory_tree(&r, &["deeper"]).await.expect("directory_tree with exclusions");
+    record("tree excluding", &sorted_tree(tree));
+    let found: BTreeSet<String> =
+        fs.search_files(&r, "**/*.md", &[]).await.expect("search_files").into_iter().collect();
     record("search", &found);
     record("search nothing", &outcome(&fs.search_files(&r, "*.nothing", &[]).await));
     record("move", &outcome(&fs.move_file(&p("a.txt"), &p("sub/a2.txt")).await));

@@ -14,7 +14,9 @@ const KEY: &str = "pplx-test-key-0123456789";
 
 type Seen = Arc<Mutex<Vec<(Option<String>, Value)>>>;
 
-/// Answers `POST /search` with one result when the bearer token is [`KEY`], 401 otherwise.
+/// Answers `POST /search` with one result when the bearer token is [`KEY`], 401 otherwise. The
+/// result's snippet echoes the `Authorization` header, as a careless or hostile API might: the key
+/// must not reach the caller.
 async fn search_api() -> (String, Seen) {
     let seen: Seen = Arc::default();
     let record = seen.clone();
@@ -30,7 +32,8 @@ async fn search_api() -> (String, Seen) {
                     return (StatusCode::UNAUTHORIZED, r#"{"error":{"message":"bad key"}}"#.to_owned());
                 }
                 let answer = json!({"id": "s1", "query": body["query"], "results": [
-                    {"title": "Emma (novel)", "url": "https://en.example/emma", "snippet": "A novel by Jane Austen.", "date": "1815-12-23"}
+                    {"title": "Emma (novel)", "url": "https://en.example/emma",
+                     "snippet": format!("A novel by Jane Austen. Asked with: {}", auth.unwrap_or_default()), "date": "1815-12-23"}
                 ]});
                 (StatusCode::OK, answer.to_string())
             }
@@ -59,6 +62,8 @@ async fn serve_perplexity_is_a_drop_in_configured_by_the_npm_servers_variables()
     let found = perplexity.search(&query).await.expect("search");
     assert_eq!(found.results.len(), 1, "{}", found.text);
     assert_eq!(found.results[0].url, "https://en.example/emma");
+    assert!(found.text.contains("Asked with: Bearer"), "the echo came back: {}", found.text);
+    assert!(!found.text.contains(KEY), "the key came back to the caller: {}", found.text);
     let seen = seen.lock().expect("lock").clone();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].0.as_deref(), Some(format!("Bearer {KEY}").as_str()));
@@ -80,13 +85,13 @@ async fn serve_perplexity_without_a_key_says_which_variable_is_missing() {
 }
 
 #[tokio::test]
-async fn the_gateway_serves_perplexity_through_its_pipeline_and_never_records_the_key() {
+async fn the_gateway_serves_perplexity_through_its_pipeline_and_masks_a_written_out_key() {
     let (url, seen) = search_api().await;
     let dir = tempfile::tempdir().expect("temp");
     let audit = dir.path().join("audit.jsonl");
     let config = dir.path().join("gateway.json");
     let gateway = json!({
-        "native": {"perplexity": {"api_key": "${MY_PPLX_KEY}", "base_url": url}},
+        "native": {"perplexity": {"api_key": KEY, "base_url": url}},
         "audit": {"path": audit}
     });
     std::fs::write(&config, gateway.to_string()).expect("config");
@@ -94,17 +99,18 @@ async fn the_gateway_serves_perplexity_through_its_pipeline_and_never_records_th
         .args(["call", "perplexity", "perplexity_search", "--args", r#"{"query": "emma", "max_results": 1}"#])
         .arg("--config")
         .arg(&config)
-        .env("MY_PPLX_KEY", KEY)
+        .env_remove("PERPLEXITY_API_KEY")
         .output()
         .await
         .expect("runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    assert!(stdout.contains("https://en.example/emma"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stdout.contains("https://en.example/emma") && stdout.contains("Asked with: Bearer"), "{stdout}");
     assert_eq!(seen.lock().expect("lock").len(), 1, "the call reached the API once");
     let records = mcp_audit::read_records(&audit).expect("audit");
     assert_eq!(records.len(), 1);
     assert_eq!((records[0].body.server.as_str(), records[0].body.outcome.as_str()), ("perplexity", "ok"));
     let log = std::fs::read_to_string(&audit).expect("audit text");
-    assert!(!log.contains(KEY) && !stdout.contains(KEY), "the key leaked");
+    assert!(!log.contains(KEY) && !stdout.contains(KEY) && !stderr.contains(KEY), "the key leaked");
 }
