@@ -222,6 +222,9 @@ impl Upstream {
                     call.context.progress(p.value(), p.total_value(), p.message).await;
                 }
                 Ok(CallEvent::Result(result)) => return Ok(result),
+                Err(Error::Closed { .. }) if self.stopping.is_cancelled() => {
+                    return Err(CallError::Upstream(format!("server `{}` was stopped during the call", self.name)));
+                }
                 Err(Error::Closed { reason, .. }) => {
                     return Err(CallError::Upstream(format!(
                         "server `{}` exited during the call ({reason}); it is being restarted",

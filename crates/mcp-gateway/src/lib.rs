@@ -407,9 +407,12 @@ impl Gateway {
         for upstream in &self.state.upstreams {
             upstream.stop();
         }
-        for supervisor in std::mem::take(&mut self.supervisors) {
-            if tokio::time::timeout(Duration::from_secs(10), supervisor).await.is_err() {
-                tracing::warn!("an upstream server did not stop within 10 s");
+        // They stop together (each closed, then killed after two seconds): one deadline for all.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        for mut supervisor in std::mem::take(&mut self.supervisors) {
+            if tokio::time::timeout_at(deadline, &mut supervisor).await.is_err() {
+                tracing::warn!("an upstream server did not stop within 10 s; leaving it to be killed");
+                supervisor.abort();
             }
         }
         self.rebuilder.abort();
