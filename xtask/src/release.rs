@@ -53,6 +53,12 @@ fn parse_options(args: &[String]) -> Result<Options> {
             },
         }
     }
+    if options.execute && options.skip_checks {
+        bail!(
+            "--execute refuses --skip-checks: a release is published only after its checks \
+             (cargo fmt --check, cargo clippy) pass; --skip-checks is for dry runs"
+        );
+    }
     Ok(options)
 }
 
@@ -200,8 +206,11 @@ struct Member {
     version: String,
     manifest: PathBuf,
     publish: bool,
-    /// Its normal and build dependencies on other members (dev-dependencies are not published).
+    /// Its normal and build dependencies on other members.
     depends_on: BTreeSet<String>,
+    /// Its dev-dependencies on other members that carry a version requirement: crates.io needs
+    /// those published first too (path-only ones are left out of the published manifest).
+    dev_depends_on: BTreeSet<String>,
 }
 
 #[derive(Debug)]
@@ -229,16 +238,24 @@ fn parse_metadata(json: &str) -> Result<Workspace> {
     let mut members = Vec::new();
     for package in packages {
         let name = package["name"].as_str().context("a package without a name")?;
-        let depends_on = package["dependencies"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|d| matches!(d["kind"].as_str(), None | Some("normal" | "build")))
-            .filter(|d| d["path"].is_string())
-            .filter_map(|d| d["name"].as_str())
-            .filter(|d| names.contains(d) && *d != name)
-            .map(str::to_owned)
-            .collect();
+        let on_members = |dev: bool| -> BTreeSet<String> {
+            package["dependencies"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|d| d["path"].is_string())
+                .filter(|d| match d["kind"].as_str() {
+                    None | Some("normal" | "build") => !dev,
+                    // A dev-dependency without a version (`req` "*") is dropped from the package.
+                    Some("dev") => dev && d["req"].as_str().is_some_and(|req| req.trim() != "*"),
+                    Some(_) => false,
+                })
+                .filter_map(|d| d["name"].as_str())
+                .filter(|d| names.contains(d) && *d != name)
+                .map(str::to_owned)
+                .collect()
+        };
+        let (depends_on, dev_depends_on) = (on_members(false), on_members(true));
         members.push(Member {
             name: name.to_owned(),
             version: package["version"].as_str().unwrap_or_default().to_owned(),
@@ -246,6 +263,7 @@ fn parse_metadata(json: &str) -> Result<Workspace> {
             // `publish = false` is an empty list of registries; absent (null) means crates.io.
             publish: package["publish"].as_array().is_none_or(|registries| !registries.is_empty()),
             depends_on,
+            dev_depends_on,
         });
     }
     members.sort_by(|a, b| a.name.cmp(&b.name));
@@ -259,8 +277,11 @@ fn workspace(dir: &Path) -> Result<Workspace> {
 }
 
 /// The order to publish the publishable members in: each after the members it depends on
-/// (normal and build dependencies), ties broken by name.
+/// (normal and build dependencies, and dev-dependencies with a version, which crates.io checks
+/// too), ties broken by name.
 fn publish_order(members: &[Member]) -> Result<Vec<String>> {
+    const PATH_ONLY: &str = "make that dev-dependency path-only (no `version`, not inherited from a \
+                             [workspace.dependencies] entry with one), so it is left out of the package";
     let by_name: BTreeMap<&str, &Member> = members.iter().map(|m| (m.name.as_str(), m)).collect();
     let mut pending: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for member in members.iter().filter(|m| m.publish) {
@@ -269,7 +290,21 @@ fn publish_order(members: &[Member]) -> Result<Vec<String>> {
                 bail!("{} is published but depends on {dep}, which has publish = false", member.name);
             }
         }
-        let deps = member.depends_on.iter().map(String::as_str).filter(|d| by_name.contains_key(d)).collect();
+        for dep in &member.dev_depends_on {
+            if by_name.get(dep.as_str()).is_some_and(|d| !d.publish) {
+                bail!(
+                    "{} is published with a versioned dev-dependency on {dep}, which has publish = false: {PATH_ONLY}",
+                    member.name
+                );
+            }
+        }
+        let deps = member
+            .depends_on
+            .iter()
+            .chain(&member.dev_depends_on)
+            .map(String::as_str)
+            .filter(|d| by_name.contains_key(d))
+            .collect();
         pending.insert(&member.name, deps);
     }
     let mut order = Vec::new();
@@ -295,7 +330,22 @@ fn publish_order(members: &[Member]) -> Result<Vec<String>> {
             if let Some(at) = path.iter().position(|n| *n == next) {
                 let mut cycle = path[at..].to_vec();
                 cycle.push(next);
-                bail!("the workspace's crates depend on each other in a cycle: {}", cycle.join(" -> "));
+                // The links that are only dev-dependencies are the ones that can be cut.
+                let dev_links: Vec<String> = cycle
+                    .windows(2)
+                    .filter(|link| by_name.get(link[0]).is_some_and(|m| !m.depends_on.contains(link[1])))
+                    .map(|link| format!("{} -> {}", link[0], link[1]))
+                    .collect();
+                let mut message =
+                    format!("the workspace's crates depend on each other in a cycle: {}", cycle.join(" -> "));
+                if !dev_links.is_empty() {
+                    let _ = write!(
+                        message,
+                        " (through the versioned dev-dependency {}: {PATH_ONLY})",
+                        dev_links.join(", ")
+                    );
+                }
+                bail!(message);
             }
             path.push(next);
         }
@@ -473,26 +523,71 @@ struct Worktree {
 
 impl Worktree {
     fn add(repo: &Path) -> Result<Self> {
-        let path = std::env::temp_dir().join(format!("mcptk-release-{}", std::process::id()));
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let path = std::env::temp_dir().join(format!("mcptk-release-{}-{nanos}", std::process::id()));
         if path.exists() {
+            // Only ever this path: `git worktree prune` would also forget the user's other
+            // worktrees whose folders are missing for the moment (an unmounted disk).
+            let _ = Self::remove(repo, &path);
             std::fs::remove_dir_all(&path).with_context(|| format!("removing the stale {}", path.display()))?;
         }
-        // Forget worktrees of earlier runs that were killed before they could clean up.
-        git(repo, &["worktree", "prune"])?;
         git(repo, &[OsStr::new("worktree"), "add".as_ref(), "--detach".as_ref(), path.as_os_str(), "HEAD".as_ref()])?;
         Ok(Self { repo: repo.to_owned(), path })
+    }
+
+    /// `git worktree remove --force` of this one worktree (its record too when its folder is gone).
+    fn remove(repo: &Path, path: &Path) -> Result<String> {
+        git(repo, &[OsStr::new("worktree"), "remove".as_ref(), "--force".as_ref(), path.as_os_str()])
     }
 }
 
 impl Drop for Worktree {
     fn drop(&mut self) {
-        let removed =
-            git(&self.repo, &[OsStr::new("worktree"), "remove".as_ref(), "--force".as_ref(), self.path.as_ref()]);
-        if removed.is_err() {
+        if Self::remove(&self.repo, &self.path).is_err() {
             let _ = std::fs::remove_dir_all(&self.path);
-            let _ = git(&self.repo, &["worktree", "prune"]);
+            if let Err(error) = Self::remove(&self.repo, &self.path) {
+                eprintln!(
+                    "xtask release: could not remove the worktree {}: {error:#}\n\
+                     remove it with `git worktree remove --force {}`",
+                    self.path.display(),
+                    self.path.display()
+                );
+            }
         }
     }
+}
+
+/// Why HEAD may not be what the remote has: `None` when HEAD is its upstream branch (`upstream`
+/// is its name and commit, `None` when there is none).
+fn upstream_problem(head: &str, upstream: Option<(&str, &str)>) -> Option<String> {
+    let short = |commit: &str| commit.trim().chars().take(12).collect::<String>();
+    match upstream {
+        None => Some(
+            "HEAD has no upstream branch (detached, or never pushed with `git push -u`), so nothing shows \
+             that what would be published is on the remote"
+                .to_owned(),
+        ),
+        Some((_, commit)) if commit.trim() == head.trim() => None,
+        Some((name, commit)) => Some(format!(
+            "HEAD ({}) is not its upstream {name} ({}) after `git fetch`: push or pull first, so that what \
+             is published is on the remote",
+            short(head),
+            short(commit)
+        )),
+    }
+}
+
+/// Fetches HEAD's upstream and compares: see [`upstream_problem`].
+fn check_upstream(dir: &Path) -> Result<Option<String>> {
+    let head = git(dir, &["rev-parse", "--verify", "HEAD"])?;
+    let Ok(name) = git(dir, &["rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{u}"]) else {
+        return Ok(upstream_problem(&head, None));
+    };
+    if let Err(error) = git(dir, &["fetch", "--quiet"]) {
+        return Ok(Some(format!("cannot compare HEAD with its upstream {}: {error:#}", name.trim())));
+    }
+    let commit = git(dir, &["rev-parse", "--verify", "@{u}"])?;
+    Ok(upstream_problem(&head, Some((name.trim(), &commit))))
 }
 
 fn relative(path: &Path, base: &Path) -> String {
@@ -513,6 +608,15 @@ pub(crate) fn release(root: &Path, args: &[String]) -> Result<()> {
         }
         Ok(())
     })?;
+    let upstream_warning =
+        steps.run("HEAD is its upstream (git fetch, git rev-parse @{u})", || match check_upstream(root)? {
+            Some(problem) if options.execute => bail!("--execute refuses to publish: {problem}"),
+            Some(problem) => {
+                eprintln!("xtask release: warning: {problem}; --execute would refuse");
+                Ok(Some(problem))
+            }
+            None => Ok(None),
+        })?;
     let (old, new) = steps.run("next version", || {
         let manifest = std::fs::read_to_string(root.join("Cargo.toml")).context("reading Cargo.toml")?;
         let doc: DocumentMut = manifest.parse().context("Cargo.toml is not valid TOML")?;
@@ -585,6 +689,9 @@ pub(crate) fn release(root: &Path, args: &[String]) -> Result<()> {
             println!("  {}", publish(name));
         }
         drop(worktree);
+        if let Some(problem) = upstream_warning {
+            println!("\nwarning: {problem}; --execute would refuse");
+        }
         println!("\nsteps:\n{}", steps.report());
         return Ok(());
     }
@@ -794,9 +901,12 @@ mod tests {
             Options { execute: false, bump: Bump::Patch, skip_checks: false }
         );
         assert_eq!(
-            parse_options(&args(&["--execute", "--bump", "minor", "--skip-checks"])).expect("all"),
-            Options { execute: true, bump: Bump::Minor, skip_checks: true }
+            parse_options(&args(&["--execute", "--bump", "minor"])).expect("all"),
+            Options { execute: true, bump: Bump::Minor, skip_checks: false }
         );
+        assert!(parse_options(&args(&["--bump", "minor", "--skip-checks"])).expect("a dry run").skip_checks);
+        let error = parse_options(&args(&["--execute", "--skip-checks"])).expect_err("no release without checks");
+        assert!(error.to_string().contains("--execute refuses --skip-checks"), "{error}");
         assert_eq!(parse_options(&args(&["--bump=v2.0.0"])).expect("explicit").bump, Bump::To(v("2.0.0")));
         assert!(parse_options(&args(&["--bump"])).is_err());
         assert!(parse_options(&args(&["--bump", "sideways"])).is_err());
@@ -1004,7 +1114,46 @@ mcp-shell = { path = "../mcp-shell", version = "0.1.0" }
             manifest: PathBuf::from(format!("/ws/{name}/Cargo.toml")),
             publish,
             depends_on: names(depends_on),
+            dev_depends_on: BTreeSet::new(),
         }
+    }
+
+    fn with_dev(mut member: Member, dev_depends_on: &[&str]) -> Member {
+        member.dev_depends_on = names(dev_depends_on);
+        member
+    }
+
+    #[test]
+    fn order_follows_versioned_dev_dependencies() {
+        // mcptk-openai's tests use mcptk-security: crates.io needs it published first.
+        let members = [
+            with_dev(member("mcptk-openai", true, &["mcptk-core"]), &["mcptk-core", "mcptk-security"]),
+            member("mcptk-core", true, &[]),
+            member("mcptk-security", true, &["mcptk-core"]),
+        ];
+        assert_eq!(publish_order(&members).expect("an order"), ["mcptk-core", "mcptk-security", "mcptk-openai"]);
+
+        let cycle = [with_dev(member("a", true, &[]), &["b"]), member("b", true, &["a"])];
+        let error = publish_order(&cycle).expect_err("a cycle through a dev-dependency").to_string();
+        assert!(error.starts_with("the workspace's crates depend on each other in a cycle: a -> b -> a"), "{error}");
+        assert!(error.contains("dev-dependency a -> b"), "{error}");
+        assert!(!error.contains("b -> a:"), "{error}");
+        assert!(error.contains("path-only"), "{error}");
+
+        let unpublished = [with_dev(member("a", true, &[]), &["fixture"]), member("fixture", false, &[])];
+        let error = publish_order(&unpublished).expect_err("refused").to_string();
+        assert!(error.contains("dev-dependency on fixture, which has publish = false"), "{error}");
+        assert!(error.contains("path-only"), "{error}");
+    }
+
+    #[test]
+    fn upstream() {
+        let head = "0123456789abcdef0123456789abcdef01234567\n";
+        assert_eq!(upstream_problem(head, Some(("origin/main", "0123456789abcdef0123456789abcdef01234567"))), None);
+        let behind = upstream_problem(head, Some(("origin/main", "fedcba9876543210fedcba9876543210fedcba98\n")))
+            .expect("a difference");
+        assert!(behind.contains("HEAD (0123456789ab) is not its upstream origin/main (fedcba987654)"), "{behind}");
+        assert!(upstream_problem(head, None).expect("no upstream").contains("no upstream"));
     }
 
     #[test]
@@ -1044,11 +1193,14 @@ mcp-shell = { path = "../mcp-shell", version = "0.1.0" }
                 {"id": "path+file:///ws/a#0.1.0", "name": "a", "version": "0.1.0",
                  "manifest_path": "/ws/a/Cargo.toml", "publish": null, "dependencies": [
                     {"name": "serde", "kind": null},
-                    {"name": "b", "kind": null, "path": "/ws/b"},
-                    {"name": "x", "kind": "dev", "path": "/ws/x"}]},
+                    {"name": "b", "kind": null, "path": "/ws/b", "req": "^0.1.0"},
+                    {"name": "x", "kind": "dev", "path": "/ws/x", "req": "*"},
+                    {"name": "a", "kind": "dev", "path": "/ws/a", "req": "^0.1.0"}]},
                 {"id": "path+file:///ws/b#0.1.0", "name": "b", "version": "0.1.0",
                  "manifest_path": "/ws/b/Cargo.toml", "publish": ["crates-io"], "dependencies": [
-                    {"name": "x", "kind": "build", "path": "/ws/x"}]},
+                    {"name": "x", "kind": "build", "path": "/ws/x", "req": "^0.1.0"},
+                    {"name": "a", "kind": "dev", "path": "/ws/a", "req": "^0.1.0"},
+                    {"name": "x", "kind": "dev", "path": "/ws/x", "req": "*"}]},
                 {"id": "path+file:///ws/x#0.1.0", "name": "x", "version": "0.1.0",
                  "manifest_path": "/ws/x/Cargo.toml", "publish": [], "dependencies": []}
             ]
@@ -1061,6 +1213,10 @@ mcp-shell = { path = "../mcp-shell", version = "0.1.0" }
             .map(|m| (m.name.as_str(), m.publish, m.depends_on.iter().map(String::as_str).collect()))
             .collect();
         assert_eq!(summary, [("a", true, vec!["b"]), ("b", true, vec!["x"]), ("x", false, vec![])]);
+        // Only versioned dev-dependencies count (and never one on itself).
+        let dev: Vec<Vec<&str>> =
+            workspace.members.iter().map(|m| m.dev_depends_on.iter().map(String::as_str).collect()).collect();
+        assert_eq!(dev, [vec![], vec!["a"], vec![]]);
         assert!(publish_order(&workspace.members).is_err(), "b builds with x, which is not published");
     }
 
