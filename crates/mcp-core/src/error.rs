@@ -21,6 +21,20 @@ pub enum Error {
         /// What the peer said.
         error: ErrorObject,
     },
+    /// An HTTP server refused the request with an HTTP status and no JSON-RPC answer (a `404`
+    /// from a server without Streamable HTTP, a `401` nobody could authorize).
+    #[error("server `{server}` rejected {method}: {error}")]
+    Http {
+        /// The server's name.
+        server: String,
+        /// The method called.
+        method: String,
+        /// The HTTP status code.
+        status: u16,
+        /// The refusal as a JSON-RPC error: -32601 for `404`, else -32600, with the status and
+        /// the start of the body in its message.
+        error: ErrorObject,
+    },
     /// No answer within the request's timeout; `notifications/cancelled` was sent.
     #[error("server `{server}` did not answer {method} within {after:?}")]
     Timeout {
@@ -98,10 +112,19 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// The wire error, when the peer sent one.
+    /// The wire error, when the peer sent one (or, for [`Error::Http`], the error standing
+    /// for its HTTP refusal).
     pub fn rpc_error(&self) -> Option<&ErrorObject> {
         match self {
-            Error::Rpc { error, .. } => Some(error),
+            Error::Rpc { error, .. } | Error::Http { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status of an HTTP server's refusal ([`Error::Http`]).
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            Error::Http { status, .. } => Some(*status),
             _ => None,
         }
     }

@@ -395,6 +395,9 @@ impl Peer {
                     Error::Rpc { error, .. } => {
                         Error::Rpc { server: self.inner.name.clone(), method: method.to_owned(), error }
                     }
+                    Error::Http { status, error, .. } => {
+                        Error::Http { server: self.inner.name.clone(), method: method.to_owned(), status, error }
+                    }
                     other => other,
                 })
             }
@@ -463,6 +466,17 @@ impl Peer {
             Outcome::Error(error) => Err(Error::Rpc { server: self.inner.name.clone(), method: String::new(), error }),
         };
         let _ = tx.send(result);
+    }
+
+    /// Fails a request this peer sent with `error` (the transport's own failure, not an answer
+    /// of the peer's); its server and method are filled in for the caller.
+    #[cfg(feature = "http-client")]
+    pub(crate) fn fail(&self, id: &RequestId, error: Error) {
+        let Some(tx) = self.inner.state().pending.remove(id) else {
+            tracing::debug!(peer = %self.inner.name, %id, "failure of an unknown or abandoned request");
+            return;
+        };
+        let _ = tx.send(Err(error));
     }
 
     fn cancel_in_flight(&self, params: Option<&JsonObject>) {

@@ -523,7 +523,10 @@ async fn post_request(state: Arc<State>, request: Request, body: Vec<u8>) {
                     },
                     format!("HTTP {status} from the server{why}: {snippet}"),
                 );
-                state.peer.complete(Response::error(Some(id.clone()), error));
+                let server = state.peer.name().to_owned();
+                let refused =
+                    crate::Error::Http { server, method: request.method.clone(), status: status.as_u16(), error };
+                state.peer.fail(&id, refused);
             }
         }
         Ok(())

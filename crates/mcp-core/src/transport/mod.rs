@@ -12,6 +12,7 @@ pub mod oauth;
 pub use http_client::install_crypto_provider;
 #[cfg(feature = "stdio")]
 pub(crate) mod process;
+pub(crate) mod relay;
 #[cfg(feature = "http-client")]
 pub(crate) mod sse;
 

@@ -1,0 +1,227 @@
+//! Connecting: a configured server, a child process, any byte stream or an HTTP server (either
+//! of its transports); each ends in the same [`Client`] once the era is negotiated.
+
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+#[cfg(feature = "http-client")]
+use super::EraPreference;
+use super::handler::ClientHandler;
+use super::{Client, ClientOptions};
+use crate::config::{McpConfig, ServerConfig};
+use crate::error::{Error, Result};
+use crate::protocol::{ProtocolVersion, ServerCapabilities};
+use crate::transport::connection::{self, CloseReason, Handler, Peer, Role};
+
+impl Client {
+    /// Connects to the server `name` of a configuration file.
+    pub async fn from_config(config: &McpConfig, name: &str, options: ClientOptions) -> Result<Client> {
+        #[cfg(not(any(feature = "stdio", feature = "http-client")))]
+        let _ = options;
+        match config.server(name)? {
+            #[cfg(feature = "stdio")]
+            ServerConfig::Stdio(server) => Self::spawn(name, &server, options).await,
+            #[cfg(not(feature = "stdio"))]
+            ServerConfig::Stdio(_) => Err(Error::Protocol {
+                server: name.to_owned(),
+                method: "connect".into(),
+                message: "stdio servers need the `stdio` feature of mcp-core".into(),
+            }),
+            #[cfg(feature = "http-client")]
+            ServerConfig::Http(server) => Self::connect_http(name, &server, options).await,
+            #[cfg(not(feature = "http-client"))]
+            ServerConfig::Http(server) => Err(Error::Protocol {
+                server: name.to_owned(),
+                method: "connect".into(),
+                message: format!(
+                    "HTTP servers ({}) need the `http-client` feature of mcp-core",
+                    server.scrubber().url(&server.url)
+                ),
+            }),
+        }
+    }
+
+    /// Starts a server process and connects to it over its stdin and stdout.
+    #[cfg(feature = "stdio")]
+    pub async fn spawn(name: &str, server: &crate::config::StdioServer, options: ClientOptions) -> Result<Client> {
+        let spawned = crate::transport::process::spawn(name, server)?;
+        let child = spawned.child.clone();
+        let mut client = Self::start(name, spawned.stdout, spawned.stdin, Some(spawned.close_reason), options).await;
+        if let Ok(client) = &mut client {
+            client.child = Some(child);
+        }
+        client
+    }
+
+    /// Connects over any reader and writer (a socket, a pipe, an in-memory duplex).
+    pub async fn connect<R, W>(name: &str, reader: R, writer: W, options: ClientOptions) -> Result<Client>
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+        W: AsyncWrite + Send + Unpin + 'static,
+    {
+        Self::start(name, reader, writer, None, options).await
+    }
+
+    /// Connects to an HTTP server, picking the transport and era by itself: Streamable HTTP
+    /// (either era, detected as for stdio), or the old HTTP+SSE transport of `2024-11-05` when the
+    /// URL ends in `/sse` or the server refuses Streamable HTTP's POST with 404 or 405. Nothing
+    /// said about the server shows its [`secrets`](crate::config::HttpServer::secrets), and nothing
+    /// read from it may exceed [`ClientOptions::max_message_bytes`].
+    #[cfg(feature = "http-client")]
+    pub async fn connect_http(
+        name: &str,
+        server: &crate::config::HttpServer,
+        options: ClientOptions,
+    ) -> Result<Client> {
+        let limit = options.max_message_bytes;
+        // An `oauth` block in the configuration, and no OAuth set up in code: the interactive way.
+        let mut options = options;
+        if options.oauth.is_none()
+            && let Some(entry) = &server.oauth
+        {
+            let config =
+                crate::transport::oauth::OAuthConfig::interactive(entry, &options.info.name).map_err(Error::Io)?;
+            options.oauth = Some(Arc::new(config));
+        }
+        if !crate::transport::http_client::names_legacy_sse(&server.url) {
+            let attempt = Self::start_with(name, options.clone(), |handler| {
+                crate::transport::http_client::start(name, server, options.oauth.clone(), limit, handler)
+            })
+            .await;
+            // A server without Streamable HTTP refuses its POST as a resource it does not have.
+            let old_server = |e: &Error| matches!(e.http_status(), Some(404 | 405));
+            match attempt {
+                Err(e) if old_server(&e) => tracing::debug!(server = name, "no Streamable HTTP; trying HTTP+SSE"),
+                other => return other,
+            }
+        }
+        let handler = ClientHandler::new(name, &options);
+        let peer = crate::transport::http_client::start_legacy_sse(name, server, limit, handler.clone()).await?;
+        let options = ClientOptions { era: EraPreference::Handshake, ..options };
+        Self::start_on(name, options, handler, peer).await
+    }
+
+    async fn start<R, W>(
+        name: &str,
+        reader: R,
+        writer: W,
+        close_reason: Option<CloseReason>,
+        options: ClientOptions,
+    ) -> Result<Client>
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+        W: AsyncWrite + Send + Unpin + 'static,
+    {
+        let engine_options = connection::Options {
+            name: name.to_owned(),
+            role: Role::Client,
+            max_message_bytes: options.max_message_bytes,
+            max_in_flight: connection::DEFAULT_MAX_IN_FLIGHT,
+            close_reason,
+        };
+        Self::start_with(name, options, move |handler| Ok(connection::start(reader, writer, handler, engine_options).0))
+            .await
+    }
+
+    /// Builds the client on a transport started by `transport` with the client's handler.
+    async fn start_with(
+        name: &str,
+        options: ClientOptions,
+        transport: impl FnOnce(Arc<dyn Handler>) -> Result<Peer>,
+    ) -> Result<Client> {
+        let handler = ClientHandler::new(name, &options);
+        let peer = transport(handler.clone())?;
+        Self::start_on(name, options, handler, peer).await
+    }
+
+    /// Builds the client on a running transport whose messages go to `handler`.
+    async fn start_on(name: &str, options: ClientOptions, handler: Arc<ClientHandler>, peer: Peer) -> Result<Client> {
+        let progress = handler.progress.clone();
+        let mut client = Client {
+            peer,
+            options,
+            version: ProtocolVersion::LATEST_HANDSHAKE,
+            server_info: None,
+            capabilities: ServerCapabilities::default(),
+            instructions: None,
+            progress,
+            #[cfg(feature = "stdio")]
+            child: None,
+        };
+        let span = tracing::info_span!("mcp.connect", server = %name);
+        let _enter = span.enter();
+        client.negotiate().await?;
+        client.listen_for_changes();
+        Ok(client)
+    }
+}
+
+#[cfg(all(test, feature = "http-client"))]
+mod tests {
+    use std::sync::{Arc, Mutex, PoisonError};
+
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    use super::*;
+    use crate::config::HttpServer;
+    use crate::protocol::codes;
+
+    /// A server that answers every request with `status` and no body; returns its port and the
+    /// methods of the requests it saw, in order.
+    async fn refusing(status: &'static str) -> (u16, Arc<Mutex<Vec<String>>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
+        let port = listener.local_addr().expect("has an address").port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 4096];
+                // The head, then as much body as it announces.
+                while let Ok(n @ 1..) = stream.read(&mut buffer).await {
+                    request.extend_from_slice(&buffer[..n]);
+                    let text = String::from_utf8_lossy(&request);
+                    let Some(end) = text.find("\r\n\r\n") else { continue };
+                    let length = text[..end]
+                        .lines()
+                        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(str::to_owned))
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    if request.len() >= end + 4 + length {
+                        break;
+                    }
+                }
+                let method = String::from_utf8_lossy(&request).split(' ').next().unwrap_or_default().to_owned();
+                log.lock().unwrap_or_else(PoisonError::into_inner).push(method);
+                let answer = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                let _ = stream.write_all(answer.as_bytes()).await;
+            }
+        });
+        (port, seen)
+    }
+
+    async fn connect(port: u16) -> Result<Client> {
+        let options = ClientOptions { connect_timeout: std::time::Duration::from_secs(5), ..ClientOptions::default() };
+        Client::connect_http("t", &HttpServer::new(format!("http://127.0.0.1:{port}/mcp")), options).await
+    }
+
+    #[tokio::test]
+    async fn a_404_to_the_post_means_the_old_transport_is_tried() {
+        let (port, seen) = refusing("404 Not Found").await;
+        let refused = connect(port).await.expect_err("nothing to connect to");
+        // `server/discover`, then `initialize`, then the old transport's GET of its stream.
+        assert_eq!(*seen.lock().unwrap_or_else(PoisonError::into_inner), ["POST", "POST", "GET"]);
+        assert!(matches!(refused, Error::Protocol { .. }), "{refused:?}");
+    }
+
+    #[tokio::test]
+    async fn other_refusals_carry_their_status_and_are_not_retried_on_the_old_transport() {
+        let (port, seen) = refusing("500 Internal Server Error").await;
+        let refused = connect(port).await.expect_err("nothing to connect to");
+        assert_eq!(*seen.lock().unwrap_or_else(PoisonError::into_inner), ["POST", "POST"]);
+        assert_eq!(refused.http_status(), Some(500), "{refused:?}");
+        assert_eq!(refused.rpc_error().map(|e| e.code), Some(codes::INVALID_REQUEST));
+        assert!(refused.to_string().starts_with("server `t` rejected initialize: HTTP 500"), "{refused}");
+    }
+}

@@ -1,0 +1,80 @@
+//! What the server sends the client besides answers: its requests (sampling, elicitation,
+//! roots, ping) and its notifications (progress to the streamed call it belongs to, logs to
+//! tracing, the rest to the caller's channel).
+
+use std::sync::{Arc, PoisonError};
+
+use async_trait::async_trait;
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::stream::ProgressRoutes;
+use super::{ClientOptions, InputHandler};
+use crate::protocol::*;
+use crate::transport::connection::{Handler, Peer};
+
+/// Takes what the server sends us besides responses.
+pub(super) struct ClientHandler {
+    pub(super) progress: ProgressRoutes,
+    server: String,
+    notifications: Option<mpsc::UnboundedSender<Notification>>,
+    input: Option<Arc<dyn InputHandler>>,
+}
+
+impl ClientHandler {
+    /// The handler of a connection to the server `name`.
+    pub(super) fn new(name: &str, options: &ClientOptions) -> Arc<ClientHandler> {
+        Arc::new(ClientHandler {
+            progress: Arc::default(),
+            server: name.to_owned(),
+            notifications: options.notifications.clone(),
+            input: options.input.clone(),
+        })
+    }
+}
+
+#[async_trait]
+impl Handler for ClientHandler {
+    async fn request(&self, _peer: Peer, request: Request, _cancel: CancellationToken) -> Result<Value, ErrorObject> {
+        let params = request.params.unwrap_or_default();
+        match (request.method.as_str(), &self.input) {
+            (methods::PING, _) => Ok(Value::Object(JsonObject::new())),
+            ("sampling/createMessage", Some(input)) => input.sample(params).await,
+            ("elicitation/create", Some(input)) => input.elicit(params).await,
+            ("roots/list", Some(input)) => input.roots().await,
+            (other, _) => Err(ErrorObject::method_not_found(other)),
+        }
+    }
+
+    fn notification(&self, _peer: &Peer, notification: Notification) {
+        match notification.method.as_str() {
+            methods::PROGRESS => {
+                let Some(params) = notification.params else {
+                    return;
+                };
+                let Ok(progress) = serde_json::from_value::<ProgressParams>(Value::Object(params)) else {
+                    tracing::debug!(server = %self.server, "malformed progress notification");
+                    return;
+                };
+                let routes = self.progress.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some(tx) = routes.get(&progress.progress_token) {
+                    let _ = tx.try_send(progress);
+                }
+            }
+            methods::MESSAGE => {
+                if let Some(params) = notification.params
+                    && let Ok(log) = serde_json::from_value::<LoggingMessageParams>(Value::Object(params))
+                {
+                    tracing::info!(server = %self.server, level = ?log.level, logger = ?log.logger, data = %log.data, "server log");
+                }
+            }
+            other => {
+                tracing::debug!(server = %self.server, method = %other, "notification");
+                if let Some(sink) = &self.notifications {
+                    let _ = sink.send(notification);
+                }
+            }
+        }
+    }
+}

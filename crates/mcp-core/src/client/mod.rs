@@ -1,0 +1,226 @@
+//! The client: connects to a server (child process or any byte stream), detects its era, and
+//! lists and calls its tools, resources and prompts.
+//!
+//! This file holds the public types and the [`Client`] itself; the rest is split by job:
+//! `connect` (transports), `negotiate` (probe `server/discover`, fall back to `initialize`),
+//! `calls` (the typed calls, all through one `send`), `stream` (progress as a `Stream`),
+//! `tasks` (following a call the server turned into a task), `listen` (the stateless era's
+//! `subscriptions/listen` stream) and `handler` (what the server sends us).
+
+mod calls;
+mod connect;
+mod handler;
+mod listen;
+mod negotiate;
+mod stream;
+mod tasks;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+pub use stream::ToolCallStream;
+
+use crate::error::{Error, Result};
+use crate::protocol::*;
+use crate::transport::DEFAULT_MAX_MESSAGE_BYTES;
+use crate::transport::connection::Peer;
+
+/// Upper bound on rounds of input-required results answered for one call.
+const MAX_INPUT_ROUNDS: usize = 8;
+
+/// How the client picks the protocol era.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EraPreference {
+    /// Probe `server/discover`, fall back to `initialize` (the default).
+    Auto,
+    /// Go straight to `initialize` (for servers known to be older).
+    Handshake,
+    /// Require a `2026-07-28` server.
+    Modern,
+}
+
+/// Answers the requests a server sends to the client: sampling, elicitation, roots. Declare the
+/// matching capabilities in [`ClientOptions::capabilities`] too. Every method defaults to
+/// "not supported" (-32601).
+#[async_trait]
+pub trait InputHandler: Send + Sync + std::fmt::Debug {
+    /// `sampling/createMessage`: run the model and return a `CreateMessageResult`.
+    async fn sample(&self, params: JsonObject) -> Result<Value, ErrorObject> {
+        let _ = params;
+        Err(ErrorObject::method_not_found("sampling/createMessage"))
+    }
+    /// `elicitation/create`: ask the user and return an `ElicitResult` (`action`, `content`).
+    async fn elicit(&self, params: JsonObject) -> Result<Value, ErrorObject> {
+        let _ = params;
+        Err(ErrorObject::method_not_found("elicitation/create"))
+    }
+    /// `roots/list`: the roots the server may use.
+    async fn roots(&self) -> Result<Value, ErrorObject> {
+        Err(ErrorObject::method_not_found("roots/list"))
+    }
+}
+
+/// Client settings; every field has a safe default.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Who we are.
+    pub info: Implementation,
+    /// What we support.
+    pub capabilities: ClientCapabilities,
+    /// How long any request may take before it is cancelled (default 60 s).
+    pub request_timeout: Duration,
+    /// How long the `server/discover` probe and `initialize` may take, server start-up included
+    /// (default 30 s: `npx` may download the server first).
+    pub connect_timeout: Duration,
+    /// Era selection.
+    pub era: EraPreference,
+    /// The largest message accepted from the server (default 16 MiB).
+    pub max_message_bytes: usize,
+    /// Receives the server's notifications other than progress (e.g. `tools/list_changed`). In
+    /// the `2026-07-28` era the client then keeps a `subscriptions/listen` stream open for tool
+    /// changes (its acknowledgement arrives here too).
+    pub notifications: Option<mpsc::UnboundedSender<Notification>>,
+    /// Answers the server's requests for sampling, elicitation and roots.
+    pub input: Option<Arc<dyn InputHandler>>,
+    /// OAuth for HTTP servers that ask for it (`401` with `WWW-Authenticate: Bearer`).
+    #[cfg(feature = "http-client")]
+    pub oauth: Option<Arc<crate::transport::oauth::OAuthConfig>>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            info: Implementation::new("mcp-core", env!("CARGO_PKG_VERSION")),
+            capabilities: ClientCapabilities::default(),
+            request_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(30),
+            era: EraPreference::Auto,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            notifications: None,
+            input: None,
+            #[cfg(feature = "http-client")]
+            oauth: None,
+        }
+    }
+}
+
+/// One event of a streamed tool call: progress while it runs, then the result.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallEvent {
+    /// A `notifications/progress` for this call.
+    Progress(ProgressParams),
+    /// The final result; the stream ends after it.
+    Result(CallToolResult),
+}
+
+/// A connection to one MCP server.
+pub struct Client {
+    peer: Peer,
+    options: ClientOptions,
+    version: ProtocolVersion,
+    server_info: Option<Implementation>,
+    capabilities: ServerCapabilities,
+    instructions: Option<String>,
+    progress: stream::ProgressRoutes,
+    #[cfg(feature = "stdio")]
+    child: Option<Arc<tokio::sync::Mutex<tokio::process::Child>>>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("server", &self.peer.name())
+            .field("version", &self.version)
+            .field("server_info", &self.server_info)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// The server's name in the configuration (or as given to [`Client::connect`]).
+    pub fn name(&self) -> &str {
+        self.peer.name()
+    }
+
+    /// The negotiated protocol revision.
+    pub fn protocol_version(&self) -> ProtocolVersion {
+        self.version
+    }
+
+    /// The negotiated era.
+    pub fn era(&self) -> Era {
+        self.version.era()
+    }
+
+    /// The server's self-reported identity, if it gave one.
+    pub fn server_info(&self) -> Option<&Implementation> {
+        self.server_info.as_ref()
+    }
+
+    /// The server's capabilities.
+    pub fn capabilities(&self) -> &ServerCapabilities {
+        &self.capabilities
+    }
+
+    /// The server's instructions for the model, if any.
+    pub fn instructions(&self) -> Option<&str> {
+        self.instructions.as_deref()
+    }
+
+    /// True once the server has gone away.
+    pub fn is_closed(&self) -> bool {
+        self.peer.is_closed()
+    }
+
+    /// Why the connection closed (exit status, last stderr lines), once it has.
+    pub fn close_reason(&self) -> Option<String> {
+        self.peer.close_reason()
+    }
+
+    /// Completes when the server has gone away (at once if it already has).
+    pub async fn closed(&self) {
+        self.peer.closed().await;
+    }
+
+    /// Closes the connection: closes the server's input, waits briefly for it to exit, then kills
+    /// it. Calls still running on other handles of this client fail with the close reason.
+    pub async fn close(&self) -> Result<()> {
+        self.peer.shutdown();
+        #[cfg(feature = "stdio")]
+        if let Some(child) = &self.child {
+            let mut child = child.lock().await;
+            if tokio::time::timeout(Duration::from_secs(2), child.wait()).await.is_err() {
+                child.kill().await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn protocol_error(&self, method: &str, message: &str) -> Error {
+        Error::Protocol { server: self.peer.name().to_owned(), method: method.to_owned(), message: message.to_owned() }
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.peer.shutdown();
+        // Dropped without `close`: do not leave the server process behind.
+        #[cfg(feature = "stdio")]
+        if let Some(child) = &self.child
+            && let Ok(mut child) = child.try_lock()
+        {
+            let _ = child.start_kill();
+        }
+    }
+}
+
+#[async_trait]
+impl crate::tool::CallTool for Client {
+    async fn call_tool(&self, name: &str, arguments: JsonObject) -> Result<CallToolResult> {
+        Client::call_tool(self, name, arguments).await
+    }
+}

@@ -1,0 +1,136 @@
+//! Tool calls as a stream: the call's `notifications/progress` routed to it by progress token,
+//! then its result; dropping the stream cancels the call.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+
+use futures_core::Stream;
+use tokio::sync::mpsc;
+
+use super::calls::send;
+use super::{CallEvent, Client};
+use crate::error::{Error, Result};
+use crate::protocol::*;
+use crate::transport::relay::relay;
+
+/// Where each streamed call's progress goes, by its progress token.
+pub(super) type ProgressRoutes = Arc<Mutex<HashMap<ProgressToken, mpsc::Sender<ProgressParams>>>>;
+
+/// Progress notifications of one call held while its caller is busy; more are dropped (a later
+/// one supersedes them), so a server that floods progress cannot grow our memory.
+const PROGRESS_BACKLOG: usize = 64;
+
+/// Removes a call's progress route when the call ends, however it ends (a dropped stream too).
+struct RouteGuard {
+    routes: ProgressRoutes,
+    token: ProgressToken,
+}
+
+impl Drop for RouteGuard {
+    fn drop(&mut self) {
+        self.routes.lock().unwrap_or_else(PoisonError::into_inner).remove(&self.token);
+    }
+}
+
+impl Client {
+    /// How many calls are waiting for progress now (calls in flight with a stream).
+    pub fn progress_routes(&self) -> usize {
+        self.progress.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    /// Calls a tool and streams its progress notifications, then its result.
+    ///
+    /// Dropping the stream before the result cancels the call (`notifications/cancelled`).
+    pub fn call_tool_stream(&self, name: &str, arguments: JsonObject) -> ToolCallStream {
+        let id = self.peer.next_id();
+        let token = match &id {
+            RequestId::Number(n) => ProgressToken::Number(*n),
+            RequestId::String(s) => ProgressToken::String(s.clone()),
+        };
+        let (progress_tx, mut progress_rx) = mpsc::channel(PROGRESS_BACKLOG);
+        self.progress.lock().unwrap_or_else(PoisonError::into_inner).insert(token.clone(), progress_tx);
+        let route = RouteGuard { routes: self.progress.clone(), token: token.clone() };
+        let mut meta = JsonObject::new();
+        meta.insert(meta_keys::PROGRESS_TOKEN.into(), serde_json::to_value(&token).unwrap_or_default());
+        let params = CallToolParams {
+            meta: Some(meta),
+            name: name.to_owned(),
+            arguments: Some(arguments),
+            ..Default::default()
+        };
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let call = send::<CallToolResult>(
+            self.peer.clone(),
+            id,
+            methods::TOOLS_CALL.to_owned(),
+            self.prepare(&params),
+            self.options.request_timeout,
+        );
+        // The call runs inside the stream (no spawned task), so dropping the stream drops the call,
+        // which cancels it on the wire.
+        let fut = async move {
+            let route = route;
+            // Progress sent just before the result is still delivered first.
+            let outcome = relay(&mut progress_rx, call, std::future::pending(), |p| {
+                let _ = events_tx.send(Ok(CallEvent::Progress(p)));
+                std::future::ready(true)
+            })
+            .await;
+            drop(route);
+            if let Some(outcome) = outcome {
+                let _ = events_tx.send(outcome.map(CallEvent::Result));
+            }
+        };
+        ToolCallStream { driver: Some(Box::pin(fut)), events: events_rx }
+    }
+}
+
+/// The stream returned by [`Client::call_tool_stream`].
+pub struct ToolCallStream {
+    driver: Option<Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>>>,
+    events: mpsc::UnboundedReceiver<Result<CallEvent>>,
+}
+
+impl std::fmt::Debug for ToolCallStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ToolCallStream").field("finished", &self.driver.is_none()).finish()
+    }
+}
+
+impl ToolCallStream {
+    /// Waits for the result, discarding progress.
+    pub async fn result(mut self) -> Result<CallToolResult> {
+        use std::future::poll_fn;
+        loop {
+            match poll_fn(|cx| Pin::new(&mut self).poll_next(cx)).await {
+                Some(Ok(CallEvent::Result(r))) => return Ok(r),
+                Some(Ok(CallEvent::Progress(_))) => {}
+                Some(Err(e)) => return Err(e),
+                None => {
+                    return Err(Error::Closed { server: String::new(), reason: "call ended without a result".into() });
+                }
+            }
+        }
+    }
+}
+
+impl Stream for ToolCallStream {
+    type Item = Result<CallEvent>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(driver) = self.driver.as_mut()
+            && driver.as_mut().poll(cx).is_ready()
+        {
+            self.driver = None;
+        }
+        match self.events.poll_recv(cx) {
+            Poll::Ready(Some(event)) => Poll::Ready(Some(event)),
+            Poll::Ready(None) => Poll::Ready(None),
+            // Once the driver is done every event has been queued, so an empty queue is the end.
+            Poll::Pending if self.driver.is_none() => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}

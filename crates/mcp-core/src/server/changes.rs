@@ -1,0 +1,87 @@
+//! What the server announces to its clients while it runs (the tool list changed, a resource
+//! was updated), and the one loop that forwards those announcements to a client: used for a
+//! stdio connection, a `subscriptions/listen` stream and the HTTP transport's sessions alike.
+
+use std::future::Future;
+
+use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::ServerInner;
+use crate::protocol::{JsonObject, methods};
+
+/// One announcement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Change {
+    /// `notifications/tools/list_changed`.
+    ToolsListChanged,
+    /// `notifications/resources/updated` for this URI.
+    ResourceUpdated(String),
+}
+
+impl Change {
+    /// The notification's method.
+    pub(crate) fn method(&self) -> &'static str {
+        match self {
+            Change::ToolsListChanged => methods::TOOLS_LIST_CHANGED,
+            Change::ResourceUpdated(_) => methods::RESOURCE_UPDATED,
+        }
+    }
+
+    /// The notification's params.
+    pub(crate) fn params(&self) -> Option<JsonObject> {
+        match self {
+            Change::ToolsListChanged => None,
+            Change::ResourceUpdated(uri) => {
+                let mut params = JsonObject::new();
+                params.insert("uri".to_owned(), uri.clone().into());
+                Some(params)
+            }
+        }
+    }
+}
+
+/// One listener's subscription to a server's announcements, from the moment it was taken.
+pub(crate) struct ChangeFeed {
+    tools: broadcast::Receiver<()>,
+    resources: broadcast::Receiver<String>,
+}
+
+impl ChangeFeed {
+    /// Subscribes now: take it before anything that must not miss a change.
+    pub(super) fn subscribe(server: &ServerInner) -> Self {
+        Self { tools: server.list_changed.subscribe(), resources: server.resource_updates.subscribe() }
+    }
+
+    /// Hands every change to `deliver` until it returns false or the server is gone. Tool-list
+    /// changes missed while this listener lagged still count as one; missed resource updates are
+    /// lost (their URIs with them) and skipped.
+    pub(crate) async fn forward<F, Fut>(mut self, mut deliver: F)
+    where
+        F: FnMut(Change) -> Fut,
+        Fut: Future<Output = bool>,
+    {
+        while let Some(change) = self.next().await {
+            if !deliver(change).await {
+                break;
+            }
+        }
+    }
+
+    /// The next change; `None` once the server is gone.
+    async fn next(&mut self) -> Option<Change> {
+        loop {
+            tokio::select! {
+                change = self.tools.recv() => match change {
+                    Ok(()) | Err(RecvError::Lagged(_)) => return Some(Change::ToolsListChanged),
+                    Err(RecvError::Closed) => return None,
+                },
+                update = self.resources.recv() => match update {
+                    Ok(uri) => return Some(Change::ResourceUpdated(uri)),
+                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => return None,
+                },
+            }
+        }
+    }
+}

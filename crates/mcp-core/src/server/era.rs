@@ -1,0 +1,89 @@
+//! The era of one request, and everything that differs by era in what the server answers: the
+//! one place definitions and results are reshaped for a revision.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{Connection, ServerInner};
+use crate::protocol::*;
+
+/// How long clients of `2026-07-28` may cache discovery and list results: the set is fixed for
+/// the life of the server, but a minute keeps a restarted server with new tools from looking stale.
+const LIST_TTL_MS: u64 = 60_000;
+
+/// How one request is to be answered.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Framing {
+    Handshake,
+    Modern,
+}
+
+impl Framing {
+    /// A tool definition as this era lists it (`Tool::for_handshake_era`: object schemas only).
+    pub(super) fn tool(self, definition: &Tool) -> Tool {
+        match self {
+            Framing::Modern => definition.for_modern_era(),
+            Framing::Handshake => definition.for_handshake_era(),
+        }
+    }
+
+    /// A tool's result as this era carries it.
+    pub(super) fn call_result(self, result: CallToolResult) -> CallToolResult {
+        match self {
+            Framing::Modern => result,
+            Framing::Handshake => result.for_handshake_era(),
+        }
+    }
+}
+
+impl Connection {
+    /// Decides the era of one request from its `_meta`, refusing revisions we do not know.
+    pub(super) fn framing(&self, params: &JsonObject) -> Result<Framing, ErrorObject> {
+        let requested = params.get("_meta").and_then(Value::as_object).and_then(|m| m.get(meta_keys::PROTOCOL_VERSION));
+        let Some(requested) = requested else {
+            return Ok(Framing::Handshake);
+        };
+        let text = requested.as_str().unwrap_or_default();
+        match ProtocolVersion::parse(text) {
+            Some(v) if v.era() == Era::Modern => Ok(Framing::Modern),
+            Some(_) => Ok(Framing::Handshake),
+            None => Err(ErrorObject::new(
+                codes::UNSUPPORTED_PROTOCOL_VERSION,
+                format!("unsupported protocol version {requested}"),
+            )
+            .with_data(serde_json::json!({ "supported": ProtocolVersion::all_strings(), "requested": requested }))),
+        }
+    }
+}
+
+impl ServerInner {
+    /// Serializes a result, adding the `2026-07-28` fields when the request was modern.
+    pub(super) fn finish<T: Serialize>(&self, result: T, framing: Framing) -> Result<Value, ErrorObject> {
+        let mut value = serde_json::to_value(result).map_err(|e| ErrorObject::internal(e.to_string()))?;
+        if let Value::Object(map) = &mut value {
+            match framing {
+                Framing::Modern => {
+                    map.entry("resultType").or_insert_with(|| Value::from("complete"));
+                    let meta = map.entry("_meta").or_insert_with(|| Value::Object(JsonObject::new()));
+                    if let Value::Object(meta) = meta {
+                        meta.insert(
+                            meta_keys::SERVER_INFO.into(),
+                            serde_json::to_value(&self.info).unwrap_or_default(),
+                        );
+                    }
+                }
+                Framing::Handshake => {
+                    // Keep results of older revisions free of fields they do not define.
+                    map.remove("ttlMs");
+                    map.remove("cacheScope");
+                }
+            }
+        }
+        Ok(value)
+    }
+}
+
+/// The caching hints of `2026-07-28` results ([`ServerInner::finish`] drops them for older eras).
+pub(super) fn cache_hints() -> CacheHints {
+    CacheHints { ttl_ms: Some(LIST_TTL_MS), cache_scope: Some(CacheScope::Private) }
+}

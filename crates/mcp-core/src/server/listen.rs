@@ -1,0 +1,73 @@
+//! `subscriptions/listen` (the stateless era): a request whose answer is a stream of the
+//! notifications the client asked for, until it cancels.
+
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use super::changes::{Change, ChangeFeed};
+use super::era::Framing;
+use super::{Connection, parse_params};
+use crate::protocol::*;
+use crate::transport::connection::Peer;
+
+impl Connection {
+    /// `subscriptions/listen`: acknowledges what it will send (only what was asked for and the
+    /// server has), then sends those notifications, each tagged with the stream's id, until the
+    /// client goes away (closing the stream cancels the request) or the server shuts down.
+    pub(super) async fn listen(
+        &self,
+        peer: Peer,
+        id: RequestId,
+        params: JsonObject,
+        cancel: CancellationToken,
+    ) -> Result<Value, ErrorObject> {
+        #[derive(serde::Deserialize)]
+        struct ListenParams {
+            notifications: SubscriptionFilter,
+        }
+        let asked: ListenParams = parse_params(params)?;
+        let asked = asked.notifications;
+        let s = &self.server;
+        // Subscribe before acknowledging, so nothing that happens in between is missed.
+        let changes = ChangeFeed::subscribe(s);
+        let has_resources = !s.resources_empty();
+        let honored = SubscriptionFilter {
+            tools_list_changed: asked.tools_list_changed.filter(|&on| on),
+            // This server's prompt and resource lists do not change while it runs.
+            prompts_list_changed: None,
+            resources_list_changed: None,
+            resource_subscriptions: asked.resource_subscriptions.filter(|uris| has_resources && !uris.is_empty()),
+        };
+        let subscription_meta = || {
+            let mut meta = JsonObject::new();
+            meta.insert(meta_keys::SUBSCRIPTION_ID.to_owned(), serde_json::to_value(&id).unwrap_or(Value::Null));
+            Value::Object(meta)
+        };
+        let tag = |mut params: JsonObject| {
+            params.insert("_meta".to_owned(), subscription_meta());
+            Some(params)
+        };
+        let mut ack = JsonObject::new();
+        ack.insert("notifications".to_owned(), serde_json::to_value(&honored).unwrap_or_default());
+        peer.notify(methods::SUBSCRIPTIONS_ACKNOWLEDGED, tag(ack))
+            .await
+            .map_err(|e| ErrorObject::internal(e.to_string()))?;
+        let forwarding = changes.forward(|change| {
+            let wanted = match &change {
+                Change::ToolsListChanged => honored.tools_list_changed == Some(true),
+                Change::ResourceUpdated(uri) => {
+                    honored.resource_subscriptions.as_ref().is_some_and(|u| u.contains(uri))
+                }
+            };
+            let (peer, params) = (&peer, tag(change.params().unwrap_or_default()));
+            async move {
+                let sent = if wanted { peer.notify(change.method(), params).await } else { Ok(()) };
+                sent.is_ok() && !peer.is_closed()
+            }
+        });
+        cancel.run_until_cancelled(forwarding).await;
+        let mut result = JsonObject::new();
+        result.insert("_meta".to_owned(), subscription_meta());
+        s.finish(result, Framing::Modern)
+    }
+}

@@ -1,0 +1,365 @@
+//! Serving a [`Registry`] to clients of either era.
+//!
+//! This file holds the [`Server`], its builder, the per-connection state and the dispatch: each
+//! method has its own handler, grouped by the part of the protocol it belongs to (`lifecycle`,
+//! `tools`, `tasks`, `resources`, `prompts`, `utilities`, `listen`). What changes with the era of
+//! a request lives in `era`; announcing changes to clients, in `changes`.
+
+mod changes;
+mod era;
+mod lifecycle;
+mod listen;
+mod prompts;
+mod resources;
+mod tasks;
+mod tools;
+mod utilities;
+
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::sync::CancellationToken;
+
+#[cfg(feature = "http-server")]
+pub(crate) use changes::Change;
+use changes::ChangeFeed;
+use era::Framing;
+
+use crate::error::Result;
+use crate::protocol::*;
+use crate::registry::Registry;
+use crate::tool::ToolSet;
+use crate::transport::DEFAULT_MAX_MESSAGE_BYTES;
+use crate::transport::connection::{self, Handler, Peer, Role};
+
+/// An MCP server over one [`Registry`]. Cheap to clone; serve as many connections as you like.
+#[derive(Clone, Debug)]
+pub struct Server {
+    inner: Arc<ServerInner>,
+}
+
+/// Decides whether a tool is listed to a caller (`principal`, `tool`). Listing is not protection:
+/// calls must be authorized too (the gateway's pipeline does that).
+pub type ToolFilter = Arc<dyn Fn(&str, &Tool) -> bool + Send + Sync>;
+
+/// Answers `completion/complete`: suggestions for an argument of a prompt or resource template.
+pub type Completer = Arc<dyn Fn(&CompleteParams) -> Completion + Send + Sync>;
+
+struct ServerInner {
+    info: Implementation,
+    instructions: Option<String>,
+    registry: Registry,
+    /// The tools, replaceable while serving (see [`Server::replace_tools`]).
+    tools: RwLock<Arc<ToolSet>>,
+    filter: Option<ToolFilter>,
+    /// `completion/complete`, declared only when set.
+    completer: Option<Completer>,
+    /// Whether resources change and their updates are sent (`resources.subscribe`).
+    announces_updates: bool,
+    principal: Arc<str>,
+    page_size: usize,
+    max_message_bytes: usize,
+    max_in_flight: usize,
+    /// Tells every connection that the tool list changed.
+    list_changed: tokio::sync::broadcast::Sender<()>,
+    /// Tells every connection that a resource changed (sent to those subscribed to it).
+    resource_updates: tokio::sync::broadcast::Sender<String>,
+    /// Tool calls running as tasks (tasks extension).
+    tasks: crate::tasks::Tasks,
+}
+
+impl std::fmt::Debug for ServerInner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("info", &self.info).field("registry", &self.registry).finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Server`].
+#[derive(Debug)]
+pub struct ServerBuilder {
+    inner: ServerInner,
+}
+
+impl ServerBuilder {
+    /// Guidance for the model, sent in `initialize` and `server/discover` results.
+    pub fn instructions(mut self, instructions: impl Into<String>) -> Self {
+        self.inner.instructions = Some(instructions.into());
+        self
+    }
+
+    /// Items per page of `tools/list`, `resources/list` and `prompts/list` (default 100).
+    pub fn page_size(mut self, page_size: usize) -> Self {
+        self.inner.page_size = page_size.max(1);
+        self
+    }
+
+    /// The largest message accepted; longer lines are rejected with -32600 (default 16 MiB).
+    pub fn max_message_bytes(mut self, max: usize) -> Self {
+        self.inner.max_message_bytes = max;
+        self
+    }
+
+    /// Requests of one connection handled at once (default 256). Past it the server stops
+    /// reading that connection until answers are written: a client that sends without reading
+    /// stalls itself, not the server.
+    pub fn max_in_flight(mut self, max: usize) -> Self {
+        self.inner.max_in_flight = max.max(1);
+        self
+    }
+
+    /// Answers `completion/complete` with `completer` and declares the `completions` capability
+    /// (without one, the capability is not declared and the method is not found).
+    pub fn completions(mut self, completer: Completer) -> Self {
+        self.inner.completer = Some(completer);
+        self
+    }
+
+    /// Declares that resources change and that their updates are sent (call
+    /// [`Server::notify_resource_updated`]): clients may subscribe. Off by default, so no client
+    /// waits for updates that never come.
+    pub fn resource_updates(mut self, on: bool) -> Self {
+        self.inner.announces_updates = on;
+        self
+    }
+
+    /// Hides tools from `tools/list` per caller. Calls are not affected: authorize them in the
+    /// tools themselves or in a pipeline.
+    pub fn tool_filter(mut self, filter: ToolFilter) -> Self {
+        self.inner.filter = Some(filter);
+        self
+    }
+
+    /// The principal of callers on this server's connections (default `stdio`): whoever can
+    /// write to the server's input. Transports with authentication set their own.
+    pub fn principal(mut self, principal: impl Into<Arc<str>>) -> Self {
+        self.inner.principal = principal.into();
+        self
+    }
+
+    /// Finishes.
+    pub fn build(self) -> Server {
+        Server { inner: Arc::new(self.inner) }
+    }
+}
+
+impl Server {
+    /// A builder for a server named by `info` serving `registry`.
+    pub fn builder(info: Implementation, registry: Registry) -> ServerBuilder {
+        let tools = RwLock::new(Arc::new(registry.tools.clone()));
+        ServerBuilder {
+            inner: ServerInner {
+                info,
+                instructions: None,
+                registry,
+                tools,
+                filter: None,
+                completer: None,
+                announces_updates: false,
+                principal: Arc::from("stdio"),
+                page_size: 100,
+                max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+                max_in_flight: connection::DEFAULT_MAX_IN_FLIGHT,
+                list_changed: tokio::sync::broadcast::channel(16).0,
+                resource_updates: tokio::sync::broadcast::channel(256).0,
+                tasks: crate::tasks::Tasks::default(),
+            },
+        }
+    }
+
+    /// Replaces the served tools and sends `notifications/tools/list_changed` to every connection.
+    pub fn replace_tools(&self, tools: ToolSet) {
+        *self.inner.tools.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(tools);
+        let _ = self.inner.list_changed.send(());
+    }
+
+    /// Announces that the resource at `uri` changed: clients subscribed to it (handshake era)
+    /// are sent `notifications/resources/updated`.
+    pub fn notify_resource_updated(&self, uri: impl Into<String>) {
+        let _ = self.inner.resource_updates.send(uri.into());
+    }
+
+    /// The tools served now.
+    pub fn tools(&self) -> Arc<ToolSet> {
+        self.inner.current_tools()
+    }
+
+    /// Serves one connection until its input ends.
+    pub async fn serve<R, W>(&self, reader: R, writer: W) -> Result<()>
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+        W: AsyncWrite + Send + Unpin + 'static,
+    {
+        let handler = self.connection(self.inner.principal.clone());
+        let subscriptions = handler.clone();
+        let options = connection::Options {
+            name: "client".to_owned(),
+            role: Role::Server,
+            max_message_bytes: self.inner.max_message_bytes,
+            max_in_flight: self.inner.max_in_flight,
+            close_reason: None,
+        };
+        let changes = ChangeFeed::subscribe(&self.inner);
+        let (peer, task) = connection::start(reader, writer, handler, options);
+        // Forward changes to this client for as long as the connection lives. A stateless-era
+        // client hears of them only on a `subscriptions/listen` stream.
+        let forwarder = tokio::spawn(changes.forward(move |change| {
+            let (peer, subscriptions) = (peer.clone(), subscriptions.clone());
+            async move {
+                let wanted = match &change {
+                    changes::Change::ToolsListChanged => subscriptions.handshaken(),
+                    changes::Change::ResourceUpdated(uri) => subscriptions.subscribed(uri),
+                };
+                let sent = if wanted { peer.notify(change.method(), change.params()).await } else { Ok(()) };
+                sent.is_ok() && !peer.is_closed()
+            }
+        }));
+        let finished = task.await;
+        forwarder.abort();
+        finished.map_err(|e| std::io::Error::other(format!("server task failed: {e}")))?;
+        Ok(())
+    }
+
+    /// A fresh connection handler (its own handshake state) for `principal`.
+    pub(crate) fn connection(&self, principal: Arc<str>) -> Arc<Connection> {
+        Arc::new(Connection { server: self.inner.clone(), session: Mutex::new(Session::default()), principal })
+    }
+
+    /// Subscribes to the server's changes (for transports that push notifications themselves).
+    #[cfg(feature = "http-server")]
+    pub(crate) fn changes(&self) -> ChangeFeed {
+        ChangeFeed::subscribe(&self.inner)
+    }
+
+    /// Serves the process's own stdin and stdout (what a host launching this program expects).
+    #[cfg(feature = "stdio")]
+    pub async fn serve_stdio(&self) -> Result<()> {
+        self.serve(tokio::io::stdin(), tokio::io::stdout()).await
+    }
+}
+
+/// Per-connection state of the handshake era.
+#[derive(Debug, Default)]
+struct Session {
+    version: Option<ProtocolVersion>,
+    client: Option<Implementation>,
+    capabilities: Option<ClientCapabilities>,
+    /// Resource URIs the client subscribed to.
+    subscriptions: std::collections::HashSet<String>,
+    /// The least severe log level the client wants (`logging/setLevel`); all until it says.
+    log_level: Option<LoggingLevel>,
+}
+
+pub(crate) struct Connection {
+    server: Arc<ServerInner>,
+    session: Mutex<Session>,
+    /// Who is calling on this connection.
+    principal: Arc<str>,
+}
+
+#[async_trait]
+impl Handler for Connection {
+    /// Decides the request's era, then hands it to its method's handler.
+    async fn request(&self, peer: Peer, request: Request, cancel: CancellationToken) -> Result<Value, ErrorObject> {
+        let params = request.params.unwrap_or_default();
+        let framing = self.framing(&params)?;
+        let method = request.method.as_str();
+        match method {
+            // The stateless era removed the handshake, ping, setLevel and subscriptions.
+            methods::INITIALIZE | methods::PING | methods::SET_LEVEL | methods::SUBSCRIBE | methods::UNSUBSCRIBE
+                if framing == Framing::Modern =>
+            {
+                Err(ErrorObject::method_not_found(method))
+            }
+            methods::INITIALIZE => self.initialize(params),
+            methods::SUBSCRIPTIONS_LISTEN if framing == Framing::Modern => {
+                self.listen(peer, request.id, params, cancel).await
+            }
+            methods::DISCOVER => self.discover(),
+            methods::PING => self.ping(),
+            methods::TOOLS_LIST => self.list_tools(params, framing),
+            methods::TOOLS_CALL => self.call_tool(peer, params, cancel, framing).await,
+            methods::TASKS_GET | methods::TASKS_UPDATE | methods::TASKS_CANCEL => {
+                self.task_request(method, params, framing)
+            }
+            methods::RESOURCES_LIST => self.list_resources(params, framing),
+            methods::RESOURCE_TEMPLATES_LIST => self.list_resource_templates(params, framing),
+            methods::RESOURCES_READ => self.read_resource(params, framing).await,
+            methods::SUBSCRIBE | methods::UNSUBSCRIBE => self.subscribe(method, params),
+            methods::PROMPTS_LIST => self.list_prompts(params, framing),
+            methods::PROMPTS_GET => self.get_prompt(peer, params, cancel, framing).await,
+            methods::COMPLETE => self.complete(params, framing),
+            methods::SET_LEVEL => self.set_level(params),
+            other => Err(ErrorObject::method_not_found(other)),
+        }
+    }
+
+    fn notification(&self, _peer: &Peer, notification: Notification) {
+        tracing::trace!(method = %notification.method, "notification");
+    }
+}
+
+impl Connection {
+    /// The caller's identity: from the handshake, or from a modern request's `_meta`.
+    fn client_info(&self, meta: Option<&JsonObject>) -> Option<Arc<Implementation>> {
+        if let Some(info) = meta.and_then(|m| m.get(meta_keys::CLIENT_INFO)) {
+            return serde_json::from_value(info.clone()).ok().map(Arc::new);
+        }
+        self.session().client.clone().map(Arc::new)
+    }
+
+    /// The caller's capabilities: from the handshake, or from a modern request's `_meta`.
+    fn client_capabilities(&self, meta: Option<&JsonObject>) -> Option<ClientCapabilities> {
+        if let Some(caps) = meta.and_then(|m| m.get(meta_keys::CLIENT_CAPABILITIES)) {
+            return serde_json::from_value(caps.clone()).ok();
+        }
+        self.session().capabilities.clone()
+    }
+
+    /// True once a client completed the `initialize` handshake on this connection.
+    pub(crate) fn handshaken(&self) -> bool {
+        self.session().version.is_some()
+    }
+
+    /// True when this connection's client subscribed to `uri`.
+    pub(crate) fn subscribed(&self, uri: &str) -> bool {
+        self.session().subscriptions.contains(uri)
+    }
+
+    fn session(&self) -> std::sync::MutexGuard<'_, Session> {
+        self.session.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl ServerInner {
+    fn current_tools(&self) -> Arc<ToolSet> {
+        self.tools.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    fn resources_empty(&self) -> bool {
+        self.registry.resources.is_empty()
+    }
+}
+
+/// Whether the caller declared the tasks extension.
+fn wants_tasks(capabilities: Option<&ClientCapabilities>) -> bool {
+    capabilities.and_then(|c| c.extensions.as_ref()).is_some_and(|e| e.contains_key(crate::tasks::EXTENSION))
+}
+
+/// The result of methods that answer with nothing: `{}`.
+fn empty_result() -> Value {
+    Value::Object(JsonObject::new())
+}
+
+fn parse_params<T: DeserializeOwned>(params: JsonObject) -> Result<T, ErrorObject> {
+    serde_path_to_error::deserialize(Value::Object(params)).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            ErrorObject::invalid_params(format!("invalid params: {}", e.into_inner()))
+        } else {
+            ErrorObject::invalid_params(format!("invalid params: `{path}`: {}", e.into_inner()))
+        }
+    })
+}

@@ -1,0 +1,71 @@
+//! Resource methods: `resources/list`, `resources/templates/list`, `resources/read`, and the
+//! handshake era's `resources/subscribe` and `resources/unsubscribe`.
+
+use serde_json::Value;
+
+use super::era::{Framing, cache_hints};
+use super::{Connection, empty_result, parse_params};
+use crate::protocol::*;
+
+impl Connection {
+    /// `resources/list`: every provider's resources, paged.
+    pub(super) fn list_resources(&self, params: JsonObject, framing: Framing) -> Result<Value, ErrorObject> {
+        let p: PaginatedParams = parse_params(params)?;
+        let s = &self.server;
+        let all: Vec<Resource> = s.registry.resources.iter().flat_map(|r| r.resources()).collect();
+        let (resources, next_cursor) = s.page(all, p.cursor.as_deref())?;
+        s.finish(
+            ListResourcesResult { envelope: Default::default(), cache: cache_hints(), resources, next_cursor },
+            framing,
+        )
+    }
+
+    /// `resources/templates/list`: every provider's templates, paged.
+    pub(super) fn list_resource_templates(&self, params: JsonObject, framing: Framing) -> Result<Value, ErrorObject> {
+        let p: PaginatedParams = parse_params(params)?;
+        let s = &self.server;
+        let all: Vec<ResourceTemplate> = s.registry.resources.iter().flat_map(|r| r.templates()).collect();
+        let (resource_templates, next_cursor) = s.page(all, p.cursor.as_deref())?;
+        let result = ListResourceTemplatesResult {
+            envelope: Default::default(),
+            cache: cache_hints(),
+            resource_templates,
+            next_cursor,
+        };
+        s.finish(result, framing)
+    }
+
+    /// `resources/read`: the first provider that knows the URI reads it.
+    pub(super) async fn read_resource(&self, params: JsonObject, framing: Framing) -> Result<Value, ErrorObject> {
+        let p: ReadResourceParams = parse_params(params)?;
+        let s = &self.server;
+        for provider in &s.registry.resources {
+            if let Some(read) = provider.read(&p.uri).await {
+                let contents = read.map_err(|e| ErrorObject::internal(format!("reading `{}`: {e}", p.uri)))?;
+                return s.finish(
+                    ReadResourceResult { envelope: Default::default(), cache: cache_hints(), contents },
+                    framing,
+                );
+            }
+        }
+        // -32602 with the URI, as SEP-2164 settled (older servers used -32002).
+        Err(ErrorObject::invalid_params(format!("resource not found: {}", p.uri))
+            .with_data(serde_json::json!({ "uri": p.uri })))
+    }
+
+    /// `resources/subscribe` or `resources/unsubscribe` (`method`), offered only when the server
+    /// announces resource updates.
+    pub(super) fn subscribe(&self, method: &str, params: JsonObject) -> Result<Value, ErrorObject> {
+        if !self.server.announces_updates {
+            return Err(ErrorObject::method_not_found(method));
+        }
+        let p: ReadResourceParams = parse_params(params)?;
+        let mut session = self.session();
+        if method == methods::SUBSCRIBE {
+            session.subscriptions.insert(p.uri);
+        } else {
+            session.subscriptions.remove(&p.uri);
+        }
+        Ok(empty_result())
+    }
+}

@@ -1,0 +1,127 @@
+//! Tool methods: `tools/list` (filtered per caller, paged) and `tools/call` (in place, or as a
+//! task when the caller negotiated the tasks extension and the tool allows it).
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use super::era::{Framing, cache_hints};
+use super::{Connection, parse_params, wants_tasks};
+use crate::protocol::*;
+use crate::tasks::{Rerun, TaskSupport};
+use crate::tool::{ToolContext, ToolError};
+use crate::transport::connection::{self, Peer};
+
+/// How long a cancelled tool may run on to clean up before its future is dropped.
+const CANCEL_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl Connection {
+    /// `tools/list`: the tools this caller may see, shaped for the request's era.
+    pub(super) fn list_tools(&self, params: JsonObject, framing: Framing) -> Result<Value, ErrorObject> {
+        let p: PaginatedParams = parse_params(params)?;
+        let s = &self.server;
+        let principal = self.principal.clone();
+        let tools: Vec<Tool> = s
+            .current_tools()
+            .iter()
+            .map(|t| t.definition())
+            .filter(|d| s.filter.as_ref().is_none_or(|f| f(&principal, d)))
+            .map(|d| framing.tool(d))
+            .collect();
+        let (tools, next_cursor) = s.page(tools, p.cursor.as_deref())?;
+        s.finish(ListToolsResult { envelope: Default::default(), cache: cache_hints(), tools, next_cursor }, framing)
+    }
+
+    /// `tools/call`: runs the tool, in place or as a task, and answers with its result (a tool
+    /// failure is an `isError` result; only protocol failures are errors).
+    pub(super) async fn call_tool(
+        &self,
+        peer: Peer,
+        params: JsonObject,
+        cancel: CancellationToken,
+        framing: Framing,
+    ) -> Result<Value, ErrorObject> {
+        let s = &self.server;
+        let p: CallToolParams = parse_params(params)?;
+        let tool = s
+            .current_tools()
+            .get(&p.name)
+            .cloned()
+            .ok_or_else(|| ErrorObject::invalid_params(format!("unknown tool `{}`", p.name)))?;
+        let client = self.client_info(p.meta.as_ref());
+        let capabilities = self.client_capabilities(p.meta.as_ref());
+        let tasks_negotiated = wants_tasks(capabilities.as_ref());
+        let support = crate::tasks::task_support(tool.definition());
+        if support == TaskSupport::Required && !tasks_negotiated {
+            return Err(crate::tasks::missing_extension(&format!("the tool `{}`", p.name)));
+        }
+        let as_task = tasks_negotiated && support != TaskSupport::Forbidden;
+        // A task outlives its request: it is stopped by `tasks/cancel`, not by the caller leaving.
+        let task_cancel = CancellationToken::new();
+        let run_cancel = if as_task { task_cancel.clone() } else { cancel.clone() };
+        let cx = ToolContext::for_request(peer, p.meta, run_cancel, Some(self.principal.clone()), client)
+            .with_client_capabilities(capabilities, framing == Framing::Modern)
+            .with_log_level(self.session().log_level);
+        let arguments = p.arguments.unwrap_or_default();
+        let outcome = if as_task {
+            let rerun: Rerun = {
+                let (tool, arguments) = (tool.clone(), arguments.clone());
+                Arc::new(move |cx: ToolContext| {
+                    let (tool, arguments) = (tool.clone(), arguments.clone());
+                    Box::pin(async move { tool.call(arguments, cx).await })
+                })
+            };
+            let first = rerun(cx.clone().with_input(p.input_responses, p.request_state));
+            match s.tasks.start(first, rerun, cx, task_cancel) {
+                Ok(outcome) => outcome,
+                Err(created) => {
+                    tracing::Span::current().record("outcome", "task");
+                    return s.finish(created, framing);
+                }
+            }
+        } else {
+            let cx = cx.with_input(p.input_responses, p.request_state);
+            run_in_place(tool, &p.name, arguments, cx, &cancel).await
+        };
+        let result = match outcome {
+            Ok(result) => result,
+            Err(e) => match e.input() {
+                Some(input) if framing == Framing::Modern => return s.finish(input.clone(), framing),
+                _ if e.protocol_error().is_some() => {
+                    return Err(e
+                        .protocol_error()
+                        .cloned()
+                        .unwrap_or_else(|| ErrorObject::internal(e.message().to_owned())));
+                }
+                _ => CallToolResult::from(e),
+            },
+        };
+        tracing::Span::current().record("outcome", if result.is_error() { "tool_error" } else { "ok" });
+        s.finish(framing.call_result(result), framing)
+    }
+}
+
+/// Runs a tool for its request. A cancelled tool gets a moment to notice and clean up; then it
+/// is dropped. A tool that panics fails this call only, as a tool error the model sees.
+async fn run_in_place(
+    tool: Arc<dyn crate::tool::Tool>,
+    name: &str,
+    arguments: JsonObject,
+    cx: ToolContext,
+    cancel: &CancellationToken,
+) -> Result<CallToolResult, ToolError> {
+    let stop = async {
+        cancel.cancelled().await;
+        tokio::time::sleep(CANCEL_GRACE).await;
+    };
+    let run = std::panic::AssertUnwindSafe(tool.call(arguments, cx));
+    tokio::select! {
+        r = futures_util::FutureExt::catch_unwind(run) => r.unwrap_or_else(|panic| {
+            let what = connection::panic_message(panic.as_ref());
+            tracing::error!(tool = %name, panic = %what, "a tool panicked");
+            Ok(CallToolResult::error(format!("the tool `{name}` failed unexpectedly: {what}")))
+        }),
+        () = stop => Ok(CallToolResult::error("cancelled")),
+    }
+}

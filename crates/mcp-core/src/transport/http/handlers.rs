@@ -1,0 +1,247 @@
+//! The endpoint's handlers: POST (a request of either era, a notification, or an answer to a
+//! request of ours), GET (the session's notification stream) and DELETE (ending a session).
+
+use std::sync::{Arc, PoisonError};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::output::{answered_method_not_found, refusal_error, respond, rpc_error, session_stream};
+use super::sessions::{Session, new_session_id};
+use super::{App, METHOD_HEADER, NAME_HEADER, SESSION_HEADER, VERSION_HEADER};
+use crate::protocol::{ErrorObject, Message, ProtocolVersion, Request, RequestId, codes, meta_keys, methods};
+
+pub(super) async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    let principal = match app.admit(&headers) {
+        Ok(p) => p,
+        Err(response) => return *response,
+    };
+    let message = match Message::parse(&body) {
+        Ok(m) => m,
+        Err(rejected) => return rpc_error(StatusCode::BAD_REQUEST, rejected.id, rejected.error),
+    };
+    match message {
+        Message::Request(request) => handle_request(&app, &headers, principal, request).await,
+        Message::Notification(note) => {
+            if note.method == methods::CANCELLED
+                && let (Ok(session), Some(params)) = (app.session(&headers, &principal), note.params)
+                && let Some(id) =
+                    params.get("requestId").and_then(|v| serde_json::from_value::<RequestId>(v.clone()).ok())
+                && let Some(token) = session.in_flight.lock().unwrap_or_else(PoisonError::into_inner).get(&id)
+            {
+                token.cancel();
+            }
+            StatusCode::ACCEPTED.into_response()
+        }
+        // Answers to our requests to the client: whichever request of the session asked gets it.
+        Message::Response(answer) => {
+            if let Ok(session) = app.session(&headers, &principal) {
+                let peers = session.peers.lock().unwrap_or_else(PoisonError::into_inner).clone();
+                for peer in peers {
+                    peer.complete(answer.clone());
+                }
+            }
+            StatusCode::ACCEPTED.into_response()
+        }
+    }
+}
+
+/// A request of the stateless era (its `_meta` or its version header says so), else of the
+/// handshake era.
+async fn handle_request(app: &Arc<App>, headers: &HeaderMap, principal: String, request: Request) -> Response {
+    let meta_version = request
+        .params
+        .as_ref()
+        .and_then(|p| p.get("_meta"))
+        .and_then(Value::as_object)
+        .and_then(|m| m.get(meta_keys::PROTOCOL_VERSION))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let header_version = header(headers, VERSION_HEADER);
+    let modern_header = header_version
+        .as_deref()
+        .and_then(ProtocolVersion::parse)
+        .is_some_and(|v| v.era() == crate::protocol::Era::Modern);
+    if meta_version.is_some() || modern_header {
+        stateless_request(app, headers, principal, request, meta_version, header_version).await
+    } else {
+        handshake_request(app, headers, principal, request, header_version).await
+    }
+}
+
+/// The stateless era: the envelope must be complete and the headers must agree with it.
+async fn stateless_request(
+    app: &Arc<App>,
+    headers: &HeaderMap,
+    principal: String,
+    request: Request,
+    meta_version: Option<String>,
+    header_version: Option<String>,
+) -> Response {
+    let id = request.id.clone();
+    let refuse =
+        |code: i64, what: String| rpc_error(StatusCode::BAD_REQUEST, Some(id.clone()), ErrorObject::new(code, what));
+    let meta = request.params.as_ref().and_then(|p| p.get("_meta")).and_then(Value::as_object);
+    let missing: Vec<&str> = [meta_keys::PROTOCOL_VERSION, meta_keys::CLIENT_CAPABILITIES]
+        .into_iter()
+        .filter(|k| meta.is_none_or(|m| !m.contains_key(*k)))
+        .collect();
+    if !missing.is_empty() {
+        return refuse(codes::INVALID_PARAMS, format!("invalid params: missing _meta keys: {}", missing.join(", ")));
+    }
+    let version = meta_version.unwrap_or_default();
+    match &header_version {
+        None => return refuse(codes::HEADER_MISMATCH, "missing MCP-Protocol-Version header".into()),
+        Some(h) if *h != version => {
+            return refuse(
+                codes::HEADER_MISMATCH,
+                format!("MCP-Protocol-Version header {h} does not match _meta protocol version {version}"),
+            );
+        }
+        _ => {}
+    }
+    if ProtocolVersion::parse(&version).is_none() {
+        let error =
+            ErrorObject::new(codes::UNSUPPORTED_PROTOCOL_VERSION, format!("unsupported protocol version {version}"))
+                .with_data(serde_json::json!({ "supported": ProtocolVersion::all_strings(), "requested": version }));
+        return rpc_error(StatusCode::BAD_REQUEST, Some(id), error);
+    }
+    match header(headers, METHOD_HEADER) {
+        None => return refuse(codes::HEADER_MISMATCH, "missing Mcp-Method header".into()),
+        Some(m) if m != request.method => {
+            return refuse(
+                codes::HEADER_MISMATCH,
+                format!("Mcp-Method header {m} does not match the method {}", request.method),
+            );
+        }
+        _ => {}
+    }
+    if let Some(key) = methods::name_field(&request.method) {
+        let body_name = request.params.as_ref().and_then(|p| p.get(key)).and_then(Value::as_str).unwrap_or("");
+        match header(headers, NAME_HEADER) {
+            None => return refuse(codes::HEADER_MISMATCH, "missing Mcp-Name header".into()),
+            Some(n) if n != body_name => {
+                return refuse(codes::HEADER_MISMATCH, format!("Mcp-Name header {n} does not match {key} {body_name}"));
+            }
+            _ => {}
+        }
+    }
+    // Arguments the tool mirrors into `Mcp-Param-*` headers must agree with the body.
+    if request.method == methods::TOOLS_CALL {
+        let params = request.params.as_ref();
+        let name = params.and_then(|p| p.get("name")).and_then(Value::as_str).unwrap_or("");
+        if let Some(tool) = app.server.tools().get(name) {
+            let arguments = params.and_then(|p| p.get("arguments")).and_then(Value::as_object);
+            let lookup = |h: &str| header(headers, h);
+            if let Err(what) = crate::protocol::param_headers::check(&tool.definition().input_schema, arguments, lookup)
+            {
+                return refuse(codes::HEADER_MISMATCH, what);
+            }
+        }
+    }
+    let connection = app.server.connection(Arc::from(principal));
+    let mut response = respond(connection, request, headers, None).await;
+    // A method the stateless era does not have is "not found" at the HTTP level too.
+    if response.status() == StatusCode::OK && answered_method_not_found(&response) {
+        *response.status_mut() = StatusCode::NOT_FOUND;
+    }
+    response
+}
+
+/// The handshake era: `initialize` opens a session, every other request names its session.
+async fn handshake_request(
+    app: &Arc<App>,
+    headers: &HeaderMap,
+    principal: String,
+    request: Request,
+    header_version: Option<String>,
+) -> Response {
+    let id = request.id.clone();
+    if let Some(h) = &header_version
+        && ProtocolVersion::parse(h).is_none()
+    {
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            Some(id),
+            ErrorObject::invalid_request(format!("unsupported MCP-Protocol-Version {h}")),
+        );
+    }
+    let principal: Arc<str> = Arc::from(principal);
+    if request.method == methods::INITIALIZE {
+        let session = Arc::new(Session::new(principal.clone(), app.server.connection(principal)));
+        let mut response = respond(session.connection.clone(), request, headers, None).await;
+        if response.status() == StatusCode::OK {
+            let session_id = new_session_id();
+            if let Ok(value) = HeaderValue::from_str(&session_id) {
+                response.headers_mut().insert(SESSION_HEADER, value);
+            }
+            let (ttl, max) = (app.options.session_ttl, app.options.max_sessions);
+            app.sessions.lock().unwrap_or_else(PoisonError::into_inner).insert(session_id, session, ttl, max);
+        }
+        return response;
+    }
+    let session = match app.session(headers, &principal) {
+        Ok(s) => s,
+        Err(response) => {
+            // Name the request the refusal is for.
+            let mut response = *response;
+            if let Some(error) = refusal_error(&response) {
+                response = rpc_error(response.status(), Some(id), error);
+            }
+            return response;
+        }
+    };
+    respond(session.connection.clone(), request, headers, Some(session)).await
+}
+
+pub(super) async fn get(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let principal = match app.admit(&headers) {
+        Ok(p) => p,
+        Err(response) => return *response,
+    };
+    if headers.get(SESSION_HEADER).is_none() {
+        // The stateless era has no standalone stream.
+        return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST")]).into_response();
+    }
+    let session = match app.session(&headers, &principal) {
+        Ok(s) => s,
+        Err(response) => return *response,
+    };
+    let (tx, rx) = mpsc::channel::<(u64, String)>(256);
+    // Replay what the client missed, then follow live events.
+    let last: Option<u64> = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+    if let Some(last) = last {
+        for event in session.events_after(last) {
+            let _ = tx.try_send(event);
+        }
+    }
+    *session.stream.lock().unwrap_or_else(PoisonError::into_inner) = Some(tx);
+    session_stream(rx)
+}
+
+pub(super) async fn delete(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let principal = match app.admit(&headers) {
+        Ok(p) => p,
+        Err(response) => return *response,
+    };
+    let Some(id) = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()) else {
+        return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST")]).into_response();
+    };
+    // Only its owner may end a session.
+    if let Err(response) = app.session(&headers, &principal) {
+        return *response;
+    }
+    match app.sessions.lock().unwrap_or_else(PoisonError::into_inner).by_id.remove(id) {
+        Some(_) => StatusCode::NO_CONTENT.into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// A header's value as text, when it has one.
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}

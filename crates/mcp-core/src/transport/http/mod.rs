@@ -1,0 +1,171 @@
+//! Streamable HTTP server for both protocol eras.
+//!
+//! - `2026-07-28`: one endpoint, POST only, stateless. `MCP-Protocol-Version` must agree with the
+//!   request's `_meta` (HTTP 400 and -32020 otherwise), as must `Mcp-Method` and `Mcp-Name` when
+//!   sent. Answers are JSON, or an SSE stream for `tools/call` when the client accepts one; closing
+//!   the stream cancels the request.
+//! - `2025-11-25` and older: `initialize` opens a session (`Mcp-Session-Id`; an unknown or expired
+//!   one gets 404), `GET` opens the session's stream for server notifications (resumable with
+//!   `Last-Event-ID`), `DELETE` ends the session.
+//! - Security: a foreign `Origin` or `Host` is refused with 403 (against DNS rebinding), a bearer
+//!   token is required when configured (401), bodies over the limit get 413, and
+//!   [`serve`] refuses to listen beyond loopback without a token.
+//!
+//! This file holds the options, the router and [`serve`]; `admission` decides who gets in,
+//! `sessions` keeps the handshake era's sessions, `handlers` has the POST, GET and DELETE
+//! handlers, and `output` turns a request's outcome into a JSON or SSE answer.
+
+mod admission;
+mod handlers;
+mod output;
+mod sessions;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::response::Response;
+
+use crate::protocol::{Message, Notification};
+use crate::server::{Change, Server};
+use sessions::Sessions;
+
+/// Settings of the HTTP transport; every field has a safe default.
+#[derive(Clone)]
+pub struct HttpOptions {
+    /// The endpoint path (default `/mcp`).
+    pub path: String,
+    /// Browser origins allowed besides loopback ones (e.g. `https://app.example.com`).
+    pub allowed_origins: Vec<String>,
+    /// Host names accepted besides loopback ones (needed when serving beyond loopback).
+    pub allowed_hosts: Vec<String>,
+    /// Bearer tokens and the principal each one stands for. Empty: no authentication (loopback only).
+    pub tokens: BTreeMap<String, String>,
+    /// The largest request body (default 4 MiB).
+    pub max_body_bytes: usize,
+    /// How long an idle handshake-era session lives (default 30 minutes).
+    pub session_ttl: Duration,
+    /// The most handshake-era sessions kept at once (default 10,000); opening one more ends the
+    /// one idle the longest.
+    pub max_sessions: usize,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self {
+            path: "/mcp".into(),
+            allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
+            tokens: BTreeMap::new(),
+            max_body_bytes: 4 * 1024 * 1024,
+            session_ttl: Duration::from_secs(30 * 60),
+            max_sessions: 10_000,
+        }
+    }
+}
+
+impl std::fmt::Debug for HttpOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpOptions")
+            .field("path", &self.path)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("allowed_hosts", &self.allowed_hosts)
+            .field("principals", &self.tokens.values().collect::<Vec<_>>())
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("session_ttl", &self.session_ttl)
+            .field("max_sessions", &self.max_sessions)
+            .finish()
+    }
+}
+
+const SESSION_HEADER: &str = "mcp-session-id";
+const VERSION_HEADER: &str = "mcp-protocol-version";
+const METHOD_HEADER: &str = "mcp-method";
+const NAME_HEADER: &str = "mcp-name";
+
+/// What every handler shares: the server, the options and the sessions.
+struct App {
+    server: Server,
+    options: HttpOptions,
+    sessions: Mutex<Sessions>,
+}
+
+/// The HTTP routes for `server`. Routes of your own (e.g. `/metrics`) go in `extra`: they are
+/// served behind the same Host, Origin and bearer-token checks as the MCP endpoint.
+pub fn router(server: Server, options: HttpOptions, extra: Option<Router>) -> Router {
+    let (routes, app) = mcp_routes(server, options);
+    match extra {
+        Some(extra) => routes.merge(extra.layer(axum::middleware::from_fn_with_state(app, admitted))),
+        None => routes,
+    }
+}
+
+/// Lets a request through to a route of the embedder's only once it passes [`App::admit`].
+async fn admitted(
+    State(app): State<Arc<App>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match app.admit(request.headers()) {
+        Ok(_) => next.run(request).await,
+        Err(refusal) => *refusal,
+    }
+}
+
+fn mcp_routes(server: Server, options: HttpOptions) -> (Router, Arc<App>) {
+    let path = options.path.clone();
+    let limit = options.max_body_bytes;
+    let app = Arc::new(App { server: server.clone(), options, sessions: Mutex::default() });
+    // Tool-list changes go to every session's stream; resource updates to the subscribed ones.
+    let weak = Arc::downgrade(&app);
+    tokio::spawn(server.changes().forward(move |change| {
+        let app = weak.upgrade();
+        async move {
+            let Some(app) = app else { return false };
+            let uri = match &change {
+                Change::ToolsListChanged => None,
+                Change::ResourceUpdated(uri) => Some(uri.as_str()),
+            };
+            let note = Notification::new(change.method(), change.params());
+            let data = String::from_utf8_lossy(&Message::Notification(note).to_bytes()).into_owned();
+            let sessions = app.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).all();
+            for session in sessions {
+                if uri.is_none_or(|u| session.connection.subscribed(u)) {
+                    session.push(data.clone());
+                }
+            }
+            true
+        }
+    }));
+    let routes = Router::new()
+        .route(&path, axum::routing::post(handlers::post).get(handlers::get).delete(handlers::delete))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(app.clone());
+    (routes, app)
+}
+
+/// Serves `server` on `addr` until the task is dropped. Refuses a non-loopback address unless
+/// bearer tokens are configured.
+pub async fn serve(
+    server: Server,
+    addr: SocketAddr,
+    options: HttpOptions,
+    extra: Option<Router>,
+) -> std::io::Result<()> {
+    if !addr.ip().is_loopback() && options.tokens.is_empty() {
+        return Err(std::io::Error::other(format!(
+            "refusing to serve on {addr} without authentication: configure a bearer token, or bind to loopback"
+        )));
+    }
+    let routes = router(server, options, extra);
+    use axum::serve::ListenerExt as _;
+    let listener = tokio::net::TcpListener::bind(addr).await?.tap_io(|tcp| {
+        // Small JSON-RPC messages must not wait for Nagle's algorithm.
+        let _ = tcp.set_nodelay(true);
+    });
+    tracing::info!(%addr, "serving MCP over HTTP");
+    axum::serve(listener, routes.into_make_service()).await
+}
