@@ -72,7 +72,7 @@ pub fn to_arguments<A: Serialize + ?Sized>(tool: &str, arguments: &A) -> Result<
         Ok(Value::Null) => Ok(JsonObject::new()),
         Ok(other) => Err(Error::Decode {
             tool: tool.to_owned(),
-            message: format!("arguments must serialise to a JSON object, not {}", kind(&other)),
+            message: format!("arguments must serialise to a JSON object, not {}", json_kind(&other)),
         }),
         Err(e) => Err(Error::Decode { tool: tool.to_owned(), message: format!("arguments do not serialise: {e}") }),
     }
@@ -140,7 +140,8 @@ fn quote(text: &str) -> String {
     quoted
 }
 
-fn kind(value: &Value) -> &'static str {
+/// What kind of JSON value `value` is, for messages ("not an array").
+pub fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -130,11 +130,10 @@ fn alive(pid: i32) -> bool {
         .is_ok_and(|stat| stat.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
 }
 
-#[tokio::test]
-async fn shutdown_stops_every_upstream_server_and_its_process() {
+/// A gateway in front of the Python SDK's server as `py`, and that server's pid.
+async fn gateway_over_python(dir: &tempfile::TempDir) -> (Gateway, i32) {
     let python = root().join(".tools/py-mcp2/bin/python");
     assert!(python.exists(), "{} is missing: run `cargo xtask setup`", python.display());
-    let dir = tempfile::tempdir().expect("temp");
     let pid_file = dir.path().join("upstream.pid");
     let script = root().join("tests/python/server_modern.py");
     let command = format!("echo $$ > '{}'; exec '{}' '{}'", pid_file.display(), python.display(), script.display());
@@ -143,9 +142,16 @@ async fn shutdown_stops_every_upstream_server_and_its_process() {
         "audit": {"path": dir.path().join("a.jsonl"), "fsync": false}
     }));
     let gateway = Gateway::start(config).await.expect("starts");
+    let pid: i32 = std::fs::read_to_string(&pid_file).expect("pid").trim().parse().expect("a pid");
+    (gateway, pid)
+}
+
+#[tokio::test]
+async fn shutdown_stops_every_upstream_server_and_its_process() {
+    let dir = tempfile::tempdir().expect("temp");
+    let (gateway, pid) = gateway_over_python(&dir).await;
     let product = gateway.call("py", "multiply", args(json!({"a": 6, "b": 7})), cx()).await.expect("called");
     assert_eq!(product.text_content(), "42");
-    let pid: i32 = std::fs::read_to_string(&pid_file).expect("pid").trim().parse().expect("a pid");
     assert!(alive(pid), "the upstream server runs");
 
     tokio::time::timeout(Duration::from_secs(15), gateway.shutdown()).await.expect("shuts down in time");
@@ -154,17 +160,8 @@ async fn shutdown_stops_every_upstream_server_and_its_process() {
 
 #[tokio::test]
 async fn dropping_a_gateway_stops_its_upstream_servers_too() {
-    let python = root().join(".tools/py-mcp2/bin/python");
     let dir = tempfile::tempdir().expect("temp");
-    let pid_file = dir.path().join("upstream.pid");
-    let script = root().join("tests/python/server_modern.py");
-    let command = format!("echo $$ > '{}'; exec '{}' '{}'", pid_file.display(), python.display(), script.display());
-    let config = config(json!({
-        "mcpServers": {"py": {"command": "sh", "args": ["-c", command]}},
-        "audit": {"path": dir.path().join("a.jsonl"), "fsync": false}
-    }));
-    let gateway = Gateway::start(config).await.expect("starts");
-    let pid: i32 = std::fs::read_to_string(&pid_file).expect("pid").trim().parse().expect("a pid");
+    let (gateway, pid) = gateway_over_python(&dir).await;
     assert!(alive(pid));
     drop(gateway);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);

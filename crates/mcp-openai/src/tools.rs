@@ -96,24 +96,15 @@ impl FunctionTool {
         let raw = if raw.trim().is_empty() { "{}" } else { raw };
         let mut arguments = match serde_json::from_str::<Value>(raw) {
             Ok(Value::Object(map)) => map,
-            Ok(other) => return Err(format!("the arguments must be a JSON object, not {}", kind(&other))),
+            Ok(other) => {
+                return Err(format!("the arguments must be a JSON object, not {}", mcp_core::typed::json_kind(&other)));
+            }
             Err(e) => return Err(format!("the arguments are not valid JSON ({e})")),
         };
         if let Some(strict) = &self.strict {
             strict.restore(&mut arguments);
         }
         Ok(arguments)
-    }
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
