@@ -655,6 +655,7 @@ pub(crate) fn release(root: &Path, args: &[String]) -> Result<()> {
         result
     })?;
     let packaged = steps.run("cargo package --workspace --locked (verifies every crate)", || {
+        forget_extracted_sources(&order, &new);
         let mut command = Command::new("cargo");
         command
             .args(["package", "--workspace", "--locked", "--allow-dirty"])
@@ -879,6 +880,29 @@ pub(crate) fn dist(root: &Path) -> Result<()> {
     println!("{}", archive.display());
     println!("{}", checksum.display());
     Ok(())
+}
+
+/// Removes what cargo extracted of our crates at `version` from earlier packaging runs. Cargo
+/// verifies each crate against the others through a local registry whose sources it extracts
+/// once per name and version and then reuses: a second run at the same version (every dry run
+/// on a machine that keeps its cargo home) would verify against the first run's sources. Only
+/// extracted copies go; cargo extracts them again from the `.crate` files when needed.
+fn forget_extracted_sources(names: &[String], version: &Version) {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo")));
+    let Some(sources) = home.map(|h| h.join("registry").join("src")) else { return };
+    let Ok(registries) = std::fs::read_dir(&sources) else { return };
+    for registry in registries.flatten() {
+        for name in names {
+            let extracted = registry.path().join(format!("{name}-{version}"));
+            if extracted.is_dir()
+                && let Err(e) = std::fs::remove_dir_all(&extracted)
+            {
+                eprintln!("xtask release: cannot remove {}: {e}", extracted.display());
+            }
+        }
+    }
 }
 
 #[cfg(test)]
