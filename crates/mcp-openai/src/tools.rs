@@ -210,6 +210,8 @@ impl ToolOutput {
                         )),
                     }
                 }
+                // A kind of block newer than this crate: say it is there rather than drop it silently.
+                _ => parts.push("[content of a kind this client does not know, not shown]".to_owned()),
             }
         }
         if let Some(value) = &result.structured_content {

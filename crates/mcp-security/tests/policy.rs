@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 fn tool(name: &str, read_only: Option<bool>) -> Tool {
     let mut t = Tool::new(name, "", json!({"type": "object"}).as_object().cloned().unwrap_or_default());
-    t.annotations = read_only.map(|r| ToolAnnotations { read_only_hint: Some(r), ..Default::default() });
+    t.annotations = read_only.map(|r| ToolAnnotations::default().with_read_only(r));
     t
 }
 

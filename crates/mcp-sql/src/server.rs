@@ -66,13 +66,7 @@ struct DescribeArgs {
 }
 
 fn read_only() -> ToolAnnotations {
-    ToolAnnotations {
-        title: None,
-        read_only_hint: Some(true),
-        destructive_hint: Some(false),
-        idempotent_hint: Some(true),
-        open_world_hint: Some(false),
-    }
+    ToolAnnotations::default().with_read_only(true).with_destructive(false).with_idempotent(true).with_open_world(false)
 }
 
 impl SqlServer {
@@ -109,7 +103,7 @@ impl SqlServer {
                     },
                 )
                 .title("Generate Query")
-                .annotations(ToolAnnotations { open_world_hint: Some(true), ..read_only() }),
+                .annotations(read_only().with_open_world(true)),
             );
         }
         if self.db.writable() {
@@ -126,13 +120,13 @@ impl SqlServer {
                     },
                 )
                 .title("Write Query")
-                .annotations(ToolAnnotations {
-                    title: None,
-                    read_only_hint: Some(false),
-                    destructive_hint: Some(true),
-                    idempotent_hint: Some(false),
-                    open_world_hint: Some(false),
-                }),
+                .annotations(
+                    ToolAnnotations::default()
+                        .with_read_only(false)
+                        .with_destructive(true)
+                        .with_idempotent(false)
+                        .with_open_world(false),
+                ),
             );
         }
         let db = self.db.clone();

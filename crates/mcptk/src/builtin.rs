@@ -48,13 +48,7 @@ fn default_delay() -> u64 {
 }
 
 fn read_only() -> ToolAnnotations {
-    ToolAnnotations {
-        read_only_hint: Some(true),
-        destructive_hint: Some(false),
-        idempotent_hint: Some(true),
-        open_world_hint: Some(false),
-        ..Default::default()
-    }
+    ToolAnnotations::default().with_read_only(true).with_destructive(false).with_idempotent(true).with_open_world(false)
 }
 
 /// Adds the built-ins to `registry`.
@@ -104,26 +98,19 @@ pub fn register(registry: &mut Registry) {
             concat!("mcptk ", env!("CARGO_PKG_VERSION"), ": an MCP gateway and client"),
         ))
         .prompt(prompt(
-            Prompt {
-                name: "greeting".into(),
-                title: Some("Greeting".into()),
-                description: Some("Asks the model to greet someone by name.".into()),
-                arguments: Some(vec![PromptArgument {
-                    name: "name".into(),
-                    title: None,
-                    description: Some("Who to greet.".into()),
-                    required: Some(true),
-                }]),
-                icons: None,
-                meta: None,
+            {
+                let mut prompt =
+                    Prompt::new("greeting", vec![PromptArgument::new("name", true).with_description("Who to greet.")])
+                        .with_description("Asks the model to greet someone by name.");
+                prompt.title = Some("Greeting".into());
+                prompt
             },
             |args| async move {
                 let name = args.get("name").cloned().unwrap_or_default();
-                Ok(GetPromptResult {
-                    envelope: Default::default(),
-                    description: Some(format!("A greeting for {name}")),
-                    messages: vec![PromptMessage { role: Role::User, content: Content::text(format!("Please greet {name} warmly.")) }],
-                })
+                let message = PromptMessage::new(Role::User, Content::text(format!("Please greet {name} warmly.")));
+                let mut result = GetPromptResult::new(vec![message]);
+                result.description = Some(format!("A greeting for {name}"));
+                Ok(result)
             },
         ));
 }

@@ -120,11 +120,7 @@ async fn main() -> anyhow::Result<()> {
         Some(_) => EraPreference::Handshake,
         None => EraPreference::Auto,
     };
-    let capabilities = ClientCapabilities {
-        elicitation: Some(JsonObject::new()),
-        sampling: Some(JsonObject::new()),
-        ..ClientCapabilities::default()
-    };
+    let capabilities = ClientCapabilities::default().with_elicitation().with_sampling();
     let options = ClientOptions {
         info: Implementation::new("mcptk-conformance-client", env!("CARGO_PKG_VERSION")),
         era,

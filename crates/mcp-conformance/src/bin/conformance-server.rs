@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mcp_core::protocol::{
-    BinaryContent, CallToolResult, Content, EmbeddedResource, GetPromptResult, Implementation, InputRequest,
-    JsonObject, LoggingLevel, Prompt, PromptArgument, PromptMessage, Resource, ResourceContents, ResourceTemplate,
-    Role,
+    CallToolResult, Content, GetPromptResult, Implementation, InputRequest, JsonObject, LoggingLevel, Prompt,
+    PromptArgument, PromptMessage, Resource, ResourceContents, ResourceTemplate, Role,
 };
 use mcp_core::registry::{PromptProvider, ResourceProvider, TextResource, prompt};
 use mcp_core::{Registry, Server, ToolContext, ToolError, tool};
@@ -50,38 +49,24 @@ fn registry() -> Registry {
     r.tool(simple(
         "test_image_content",
         "Returns an image",
-        CallToolResult { content: vec![Content::image(PNG, "image/png")], ..Default::default() },
+        CallToolResult::new(vec![Content::image(PNG, "image/png")]),
     ));
-    r.tool(simple(
-        "test_audio_content",
-        "Returns audio",
-        CallToolResult {
-            content: vec![Content::Audio(BinaryContent {
-                data: WAV.into(),
-                mime_type: "audio/wav".into(),
-                annotations: None,
-                meta: None,
-            })],
-            ..Default::default()
-        },
-    ));
-    let embedded = Content::Resource(EmbeddedResource {
-        resource: text_resource("test://embedded-resource", "This is an embedded resource content."),
-        annotations: None,
-        meta: None,
-    });
+    r.tool(simple("test_audio_content", "Returns audio", CallToolResult::new(vec![Content::audio(WAV, "audio/wav")])));
+    let embedded =
+        Content::resource(text_resource("test://embedded-resource", "This is an embedded resource content."));
     r.tool(simple(
         "test_embedded_resource",
         "Returns an embedded resource",
-        CallToolResult { content: vec![embedded.clone()], ..Default::default() },
+        CallToolResult::new(vec![embedded.clone()]),
     ));
     r.tool(simple(
         "test_multiple_content_types",
         "Returns text, an image and a resource",
-        CallToolResult {
-            content: vec![Content::text("Multiple content types test:"), Content::image(PNG, "image/png"), embedded],
-            ..Default::default()
-        },
+        CallToolResult::new(vec![
+            Content::text("Multiple content types test:"),
+            Content::image(PNG, "image/png"),
+            embedded,
+        ]),
     ));
     r.tool(simple(
         "test_error_handling",
@@ -437,52 +422,37 @@ fn registry() -> Registry {
     ));
     r.resource(Fixtures);
 
-    let message = |text: String| PromptMessage { role: Role::User, content: Content::text(text) };
-    let definition = |name: &str, arguments: Option<Vec<PromptArgument>>| Prompt {
-        name: name.into(),
-        title: None,
-        description: Some(format!("The {name} prompt")),
-        arguments,
-        icons: None,
-        meta: None,
+    let message = |text: String| PromptMessage::new(Role::User, Content::text(text));
+    let definition = |name: &str, arguments: Vec<PromptArgument>| {
+        Prompt::new(name, arguments).with_description(format!("The {name} prompt"))
     };
-    let result =
-        |messages: Vec<PromptMessage>| GetPromptResult { envelope: Default::default(), description: None, messages };
-    r.prompt(prompt(definition("test_simple_prompt", None), move |_| async move {
+    let result = GetPromptResult::new;
+    r.prompt(prompt(definition("test_simple_prompt", vec![]), move |_| async move {
         Ok(result(vec![message("This is a simple prompt for testing.".into())]))
     }));
-    let argument = |name: &str| PromptArgument {
-        name: name.into(),
-        title: None,
-        description: Some(format!("{name} argument")),
-        required: Some(true),
-    };
+    let argument = |name: &str| PromptArgument::new(name, true).with_description(format!("{name} argument"));
     r.prompt(prompt(
-        definition("test_prompt_with_arguments", Some(vec![argument("arg1"), argument("arg2")])),
+        definition("test_prompt_with_arguments", vec![argument("arg1"), argument("arg2")]),
         move |args| async move {
             let (a, b) = (args.get("arg1").cloned().unwrap_or_default(), args.get("arg2").cloned().unwrap_or_default());
             Ok(result(vec![message(format!("Prompt with arguments: arg1='{a}', arg2='{b}'"))]))
         },
     ));
     r.prompt(prompt(
-        definition("test_prompt_with_embedded_resource", Some(vec![argument("resourceUri")])),
+        definition("test_prompt_with_embedded_resource", vec![argument("resourceUri")]),
         move |args| async move {
             let uri = args.get("resourceUri").cloned().unwrap_or_else(|| "test://example-resource".into());
-            let resource = Content::Resource(EmbeddedResource {
-                resource: text_resource(&uri, "Embedded resource content for testing."),
-                annotations: None,
-                meta: None,
-            });
+            let resource = Content::resource(text_resource(&uri, "Embedded resource content for testing."));
             Ok(result(vec![
-                PromptMessage { role: Role::User, content: resource },
+                PromptMessage::new(Role::User, resource),
                 message("Please process the embedded resource above.".into()),
             ]))
         },
     ));
-    r.prompt(ContextPrompt(definition("test_input_required_result_prompt", None)));
-    r.prompt(prompt(definition("test_prompt_with_image", None), move |_| async move {
+    r.prompt(ContextPrompt(definition("test_input_required_result_prompt", vec![])));
+    r.prompt(prompt(definition("test_prompt_with_image", vec![]), move |_| async move {
         Ok(result(vec![
-            PromptMessage { role: Role::User, content: Content::image(PNG, "image/png") },
+            PromptMessage::new(Role::User, Content::image(PNG, "image/png")),
             message("Please analyze the image above.".into()),
         ]))
     }));
@@ -514,14 +484,10 @@ impl PromptProvider for ContextPrompt {
             return Err(ToolError::input_required([("user_context".to_owned(), request)].into_iter().collect(), None));
         };
         let context = answer["content"]["context"].as_str().unwrap_or("none").to_owned();
-        Ok(GetPromptResult {
-            envelope: Default::default(),
-            description: None,
-            messages: vec![PromptMessage {
-                role: Role::User,
-                content: Content::text(format!("Use this context: {context}")),
-            }],
-        })
+        Ok(GetPromptResult::new(vec![PromptMessage::new(
+            Role::User,
+            Content::text(format!("Use this context: {context}")),
+        )]))
     }
 }
 
@@ -531,41 +497,22 @@ struct Fixtures;
 #[async_trait]
 impl ResourceProvider for Fixtures {
     fn resources(&self) -> Vec<Resource> {
-        vec![Resource {
-            uri: "test://static-binary".into(),
-            name: "static-binary".into(),
-            title: None,
-            description: Some("A tiny PNG".into()),
-            mime_type: Some("image/png".into()),
-            size: None,
-            annotations: None,
-            icons: None,
-            meta: None,
-        }]
+        let mut resource = Resource::new("test://static-binary", "static-binary");
+        resource.description = Some("A tiny PNG".into());
+        resource.mime_type = Some("image/png".into());
+        vec![resource]
     }
 
     fn templates(&self) -> Vec<ResourceTemplate> {
-        vec![ResourceTemplate {
-            uri_template: "test://template/{id}/data".into(),
-            name: "template".into(),
-            title: None,
-            description: Some("Data by id".into()),
-            mime_type: Some("application/json".into()),
-            icons: None,
-            annotations: None,
-            meta: None,
-        }]
+        let mut template = ResourceTemplate::new("test://template/{id}/data", "template");
+        template.description = Some("Data by id".into());
+        template.mime_type = Some("application/json".into());
+        vec![template]
     }
 
     async fn read(&self, uri: &str) -> Option<Result<Vec<ResourceContents>, ToolError>> {
         if uri == "test://static-binary" {
-            return Some(Ok(vec![ResourceContents {
-                uri: uri.into(),
-                mime_type: Some("image/png".into()),
-                text: None,
-                blob: Some(PNG.into()),
-                meta: None,
-            }]));
+            return Some(Ok(vec![ResourceContents::blob(uri, Some("image/png".into()), PNG)]));
         }
         let id = uri.strip_prefix("test://template/")?.strip_suffix("/data")?;
         let text = json!({"id": id, "templateTest": true, "data": format!("Data for ID: {id}")}).to_string();
@@ -719,7 +666,7 @@ fn complete(params: &mcp_core::protocol::CompleteParams) -> mcp_core::protocol::
         }
         _ => Vec::new(),
     };
-    mcp_core::protocol::Completion { total: Some(values.len() as u64), values, has_more: Some(false) }
+    mcp_core::protocol::Completion::new(values)
 }
 
 /// The tool `test_trigger_tool_change` adds and removes.

@@ -17,6 +17,7 @@ pub type Meta = JsonObject;
 /// Name and version of a client or server implementation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct Implementation {
     /// Programmatic name.
     pub name: String,
@@ -76,6 +77,7 @@ pub enum ResultType {
 /// Fields every `2026-07-28` result carries; absent on older results (then read as complete).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ResultEnvelope {
     /// `_meta`, e.g. the server-info stamp.
     #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
@@ -88,6 +90,7 @@ pub struct ResultEnvelope {
 /// Cache hints of `2026-07-28` list and read results.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct CacheHints {
     /// How long the client may consider the result fresh, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -104,6 +107,7 @@ pub struct CacheHints {
 /// What a client can do.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ClientCapabilities {
     /// Supports `roots/list`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -123,6 +127,26 @@ pub struct ClientCapabilities {
     /// Capabilities this crate does not model (e.g. `tasks`), kept so they pass through intact.
     #[serde(flatten)]
     pub other: JsonObject,
+}
+
+impl ClientCapabilities {
+    /// Declares `roots/list` support.
+    pub fn with_roots(mut self) -> Self {
+        self.roots = Some(JsonObject::new());
+        self
+    }
+
+    /// Declares sampling support.
+    pub fn with_sampling(mut self) -> Self {
+        self.sampling = Some(JsonObject::new());
+        self
+    }
+
+    /// Declares elicitation support.
+    pub fn with_elicitation(mut self) -> Self {
+        self.elicitation = Some(JsonObject::new());
+        self
+    }
 }
 
 /// A `listChanged` flag, the shape of several capabilities.
@@ -149,6 +173,7 @@ pub struct ResourcesCapability {
 /// What a server offers.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ServerCapabilities {
     /// Tools.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -179,6 +204,7 @@ pub struct ServerCapabilities {
 /// `initialize` parameters (handshake era).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct InitializeParams {
     /// The newest revision the client speaks.
     pub protocol_version: String,
@@ -189,9 +215,21 @@ pub struct InitializeParams {
     pub client_info: Implementation,
 }
 
+impl InitializeParams {
+    /// The parameters a client sends: the revision it asks for, what it can do, who it is.
+    pub fn new(
+        protocol_version: impl Into<String>,
+        capabilities: ClientCapabilities,
+        client_info: Implementation,
+    ) -> Self {
+        Self { protocol_version: protocol_version.into(), capabilities, client_info }
+    }
+}
+
 /// `initialize` result (handshake era).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct InitializeResult {
     /// The revision the server chose.
     pub protocol_version: String,
@@ -208,6 +246,7 @@ pub struct InitializeResult {
 /// `server/discover` result (`2026-07-28`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct DiscoverResult {
     /// Common result fields.
     #[serde(flatten)]
@@ -253,6 +292,7 @@ pub struct PaginatedParams {
 /// Hints about a tool's behaviour. Untrusted unless the server is trusted.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ToolAnnotations {
     /// Display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -271,9 +311,42 @@ pub struct ToolAnnotations {
     pub open_world_hint: Option<bool>,
 }
 
+impl ToolAnnotations {
+    /// With a display name.
+    pub fn with_title(mut self, title: impl Into<String>) -> Self {
+        self.title = Some(title.into());
+        self
+    }
+
+    /// Whether the tool leaves its environment unchanged.
+    pub fn with_read_only(mut self, read_only: bool) -> Self {
+        self.read_only_hint = Some(read_only);
+        self
+    }
+
+    /// Whether the tool may destroy data.
+    pub fn with_destructive(mut self, destructive: bool) -> Self {
+        self.destructive_hint = Some(destructive);
+        self
+    }
+
+    /// Whether a repeated call with the same arguments has no further effect.
+    pub fn with_idempotent(mut self, idempotent: bool) -> Self {
+        self.idempotent_hint = Some(idempotent);
+        self
+    }
+
+    /// Whether the tool reaches an open world.
+    pub fn with_open_world(mut self, open_world: bool) -> Self {
+        self.open_world_hint = Some(open_world);
+        self
+    }
+}
+
 /// A tool definition as listed by `tools/list`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct Tool {
     /// Unique name within the server.
     pub name: String,
@@ -340,6 +413,24 @@ impl Tool {
         }
         tool
     }
+
+    /// With a display name.
+    pub fn with_title(mut self, title: impl Into<String>) -> Self {
+        self.title = Some(title.into());
+        self
+    }
+
+    /// With the schema of its structured results.
+    pub fn with_output_schema(mut self, schema: JsonObject) -> Self {
+        self.output_schema = Some(schema);
+        self
+    }
+
+    /// With behaviour hints.
+    pub fn with_annotations(mut self, annotations: ToolAnnotations) -> Self {
+        self.annotations = Some(annotations);
+        self
+    }
 }
 
 /// Whether `schema` says its instances are objects, the only shape older revisions allow.
@@ -373,6 +464,7 @@ fn object_schema(schema: &JsonObject) -> JsonObject {
 /// An icon for display.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct Icon {
     /// URL or data URL.
     pub src: String,
@@ -390,6 +482,7 @@ pub struct Icon {
 /// `tools/list` result.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ListToolsResult {
     /// Common result fields.
     #[serde(flatten)]
@@ -407,6 +500,7 @@ pub struct ListToolsResult {
 /// `tools/call` parameters.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct CallToolParams {
     /// `_meta` (progress token; the `2026-07-28` envelope).
     #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
@@ -424,9 +518,17 @@ pub struct CallToolParams {
     pub request_state: Option<String>,
 }
 
+impl CallToolParams {
+    /// A call of `name` with `arguments`.
+    pub fn new(name: impl Into<String>, arguments: Option<JsonObject>) -> Self {
+        Self { name: name.into(), arguments, ..Self::default() }
+    }
+}
+
 /// `tools/call` result.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct CallToolResult {
     /// Common result fields.
     #[serde(flatten)]
@@ -485,11 +587,29 @@ impl CallToolResult {
             .collect();
         texts.join("\n")
     }
+
+    /// A successful result made of `content`.
+    pub fn new(content: Vec<Content>) -> Self {
+        Self { content, ..Self::default() }
+    }
+
+    /// With structured content beside the content blocks.
+    pub fn with_structured(mut self, value: Value) -> Self {
+        self.structured_content = Some(value);
+        self
+    }
+
+    /// Marked as a failure the model should see (or not).
+    pub fn with_error(mut self, is_error: bool) -> Self {
+        self.is_error = Some(is_error);
+        self
+    }
 }
 
 /// A result that asks the client for input before the request can finish (`2026-07-28`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct InputRequiredResult {
     /// Common result fields (`resultType: "input_required"`).
     #[serde(flatten)]
@@ -519,6 +639,7 @@ pub struct InputRequest {
 /// Audience and priority hints on content.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct Annotations {
     /// Who the content is for: `user`, `assistant`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -543,6 +664,7 @@ pub enum Role {
 
 /// Text content.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TextContent {
     /// The text.
     pub text: String,
@@ -557,6 +679,7 @@ pub struct TextContent {
 /// Image or audio content, base64-encoded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct BinaryContent {
     /// Base64 data.
     pub data: String,
@@ -570,8 +693,16 @@ pub struct BinaryContent {
     pub meta: Option<Meta>,
 }
 
+impl BinaryContent {
+    /// Base64 `data` of `mime_type`.
+    pub fn new(data: impl Into<String>, mime_type: impl Into<String>) -> Self {
+        Self { data: data.into(), mime_type: mime_type.into(), annotations: None, meta: None }
+    }
+}
+
 /// A resource embedded in content.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct EmbeddedResource {
     /// The resource's contents.
     pub resource: ResourceContents,
@@ -583,9 +714,17 @@ pub struct EmbeddedResource {
     pub meta: Option<Meta>,
 }
 
+impl EmbeddedResource {
+    /// The contents of a resource.
+    pub fn new(resource: ResourceContents) -> Self {
+        Self { resource, annotations: None, meta: None }
+    }
+}
+
 /// A content block in tool results, prompt messages and sampling.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Content {
     /// Text.
     Text(TextContent),
@@ -609,6 +748,21 @@ impl Content {
     pub fn image(data: impl Into<String>, mime_type: impl Into<String>) -> Self {
         Content::Image(BinaryContent { data: data.into(), mime_type: mime_type.into(), annotations: None, meta: None })
     }
+
+    /// An audio block: base64 `data` of `mime_type`.
+    pub fn audio(data: impl Into<String>, mime_type: impl Into<String>) -> Self {
+        Content::Audio(BinaryContent::new(data, mime_type))
+    }
+
+    /// A resource embedded in the result.
+    pub fn resource(resource: ResourceContents) -> Self {
+        Content::Resource(EmbeddedResource::new(resource))
+    }
+
+    /// A link to a resource the client may read.
+    pub fn resource_link(resource: Resource) -> Self {
+        Content::ResourceLink(resource)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -618,6 +772,7 @@ impl Content {
 /// A resource the server can read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct Resource {
     /// Its URI.
     pub uri: String,
@@ -646,9 +801,27 @@ pub struct Resource {
     pub meta: Option<Meta>,
 }
 
+impl Resource {
+    /// A resource at `uri` called `name`; the other fields can be set after.
+    pub fn new(uri: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            uri: uri.into(),
+            name: name.into(),
+            title: None,
+            description: None,
+            mime_type: None,
+            size: None,
+            annotations: None,
+            icons: None,
+            meta: None,
+        }
+    }
+}
+
 /// A parameterized family of resources (RFC 6570 URI template).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ResourceTemplate {
     /// The URI template.
     pub uri_template: String,
@@ -674,9 +847,26 @@ pub struct ResourceTemplate {
     pub meta: Option<Meta>,
 }
 
+impl ResourceTemplate {
+    /// A template (RFC 6570) called `name`; the other fields can be set after.
+    pub fn new(uri_template: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            uri_template: uri_template.into(),
+            name: name.into(),
+            title: None,
+            description: None,
+            mime_type: None,
+            icons: None,
+            annotations: None,
+            meta: None,
+        }
+    }
+}
+
 /// The contents of a resource: text or base64 blob.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ResourceContents {
     /// The URI.
     pub uri: String,
@@ -699,11 +889,17 @@ impl ResourceContents {
     pub fn text(uri: impl Into<String>, mime_type: Option<String>, text: impl Into<String>) -> Self {
         Self { uri: uri.into(), mime_type, text: Some(text.into()), blob: None, meta: None }
     }
+
+    /// Binary contents, base64 encoded.
+    pub fn blob(uri: impl Into<String>, mime_type: Option<String>, blob: impl Into<String>) -> Self {
+        Self { uri: uri.into(), mime_type, text: None, blob: Some(blob.into()), meta: None }
+    }
 }
 
 /// `resources/list` result.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ListResourcesResult {
     /// Common result fields.
     #[serde(flatten)]
@@ -721,6 +917,7 @@ pub struct ListResourcesResult {
 /// `resources/templates/list` result.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ListResourceTemplatesResult {
     /// Common result fields.
     #[serde(flatten)]
@@ -748,6 +945,7 @@ pub struct ReadResourceParams {
 /// `resources/read` result.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ReadResourceResult {
     /// Common result fields.
     #[serde(flatten)]
@@ -765,6 +963,7 @@ pub struct ReadResourceResult {
 
 /// An argument a prompt accepts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PromptArgument {
     /// Its name.
     pub name: String,
@@ -779,8 +978,22 @@ pub struct PromptArgument {
     pub required: Option<bool>,
 }
 
+impl PromptArgument {
+    /// An argument called `name`, required or not.
+    pub fn new(name: impl Into<String>, required: bool) -> Self {
+        Self { name: name.into(), title: None, description: None, required: Some(required) }
+    }
+
+    /// With a description.
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
+}
+
 /// A prompt template.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Prompt {
     /// Its name.
     pub name: String,
@@ -801,9 +1014,24 @@ pub struct Prompt {
     pub meta: Option<Meta>,
 }
 
+impl Prompt {
+    /// A prompt called `name`, taking `arguments`.
+    pub fn new(name: impl Into<String>, arguments: Vec<PromptArgument>) -> Self {
+        let arguments = (!arguments.is_empty()).then_some(arguments);
+        Self { name: name.into(), title: None, description: None, arguments, icons: None, meta: None }
+    }
+
+    /// With a description.
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
+}
+
 /// `prompts/list` result.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ListPromptsResult {
     /// Common result fields.
     #[serde(flatten)]
@@ -839,6 +1067,7 @@ pub struct GetPromptParams {
 
 /// One message of a prompt.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PromptMessage {
     /// Who says it.
     pub role: Role,
@@ -846,8 +1075,16 @@ pub struct PromptMessage {
     pub content: Content,
 }
 
+impl PromptMessage {
+    /// A message from `role`.
+    pub fn new(role: Role, content: Content) -> Self {
+        Self { role, content }
+    }
+}
+
 /// `prompts/get` result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct GetPromptResult {
     /// Common result fields.
     #[serde(flatten)]
@@ -857,6 +1094,13 @@ pub struct GetPromptResult {
     pub description: Option<String>,
     /// The messages.
     pub messages: Vec<PromptMessage>,
+}
+
+impl GetPromptResult {
+    /// The messages of a prompt.
+    pub fn new(messages: Vec<PromptMessage>) -> Self {
+        Self { envelope: ResultEnvelope::default(), description: None, messages }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -909,6 +1153,7 @@ pub struct CompleteParams {
 /// Suggested values.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct Completion {
     /// Up to 100 values.
     pub values: Vec<String>,
@@ -920,8 +1165,16 @@ pub struct Completion {
     pub has_more: Option<bool>,
 }
 
+impl Completion {
+    /// Every matching value (no more to come).
+    pub fn new(values: Vec<String>) -> Self {
+        Self { total: Some(values.len() as u64), values, has_more: Some(false) }
+    }
+}
+
 /// `completion/complete` result.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CompleteResult {
     /// Common result fields.
     #[serde(flatten)]
@@ -947,6 +1200,7 @@ pub enum ProgressToken {
 /// `notifications/progress` parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ProgressParams {
     /// The request's token.
     pub progress_token: ProgressToken,
@@ -1027,6 +1281,7 @@ pub enum LoggingLevel {
 
 /// `notifications/message` parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct LoggingMessageParams {
     /// Severity.
     pub level: LoggingLevel,
@@ -1116,6 +1371,7 @@ pub mod methods {
 /// server sends nothing it was not asked for.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct SubscriptionFilter {
     /// `notifications/tools/list_changed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

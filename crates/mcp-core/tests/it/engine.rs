@@ -299,10 +299,7 @@ async fn a_tool_can_ask_the_client_when_it_declared_the_capability() {
     };
     let capable = ClientOptions {
         era: EraPreference::Handshake,
-        capabilities: mcp_core::protocol::ClientCapabilities {
-            elicitation: Some(JsonObject::new()),
-            ..Default::default()
-        },
+        capabilities: mcp_core::protocol::ClientCapabilities::default().with_elicitation(),
         input: Some(std::sync::Arc::new(Answers)),
         ..ClientOptions::default()
     };
@@ -396,14 +393,10 @@ async fn input_required_results_are_answered_and_retried_in_the_stateless_era() 
         panic!("expected an input-required result")
     };
     assert!(result.input_requests.as_ref().is_some_and(|r| r.contains_key("who")));
-    let forged = mcp_core::protocol::CallToolParams {
-        name: "greet".into(),
-        input_responses: Some(
-            json!({"who": {"action": "accept", "content": {"answer": "x"}}}).as_object().cloned().unwrap_or_default(),
-        ),
-        request_state: Some("0000000000000000.61736b65642d6e616d65".into()),
-        ..Default::default()
-    };
+    let mut forged = mcp_core::protocol::CallToolParams::new("greet", None);
+    forged.input_responses =
+        Some(json!({"who": {"action": "accept", "content": {"answer": "x"}}}).as_object().cloned().unwrap_or_default());
+    forged.request_state = Some("0000000000000000.61736b65642d6e616d65".into());
     let err = plain.request::<_, Value>("tools/call", &forged).await.expect_err("forged state");
     assert_eq!(err.rpc_error().map(|e| e.code), Some(codes::INVALID_PARAMS), "{err}");
 }
@@ -599,12 +592,11 @@ async fn capabilities_are_declared_only_where_they_work() {
     assert_eq!(refused.expect_err("not offered").rpc_error().map(|e| e.code), Some(codes::METHOD_NOT_FOUND));
 
     // With a completer and resource updates, both are declared and answered.
-    let completer: mcp_core::Completer =
-        Arc::new(|p: &mcp_core::protocol::CompleteParams| mcp_core::protocol::Completion {
-            values: vec![format!("{}-done", p.argument.value)],
-            total: None,
-            has_more: None,
-        });
+    let completer: mcp_core::Completer = Arc::new(|p: &mcp_core::protocol::CompleteParams| {
+        let mut completion = mcp_core::protocol::Completion::new(vec![format!("{}-done", p.argument.value)]);
+        (completion.total, completion.has_more) = (None, None);
+        completion
+    });
     let server = Server::builder(Implementation::new("full", "1.0"), registry(Arc::default()))
         .completions(completer)
         .resource_updates(true)

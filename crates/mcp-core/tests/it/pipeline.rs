@@ -51,7 +51,7 @@ fn scripted(failures: usize, delay: Duration) -> Arc<Scripted> {
 fn definition(read_only: bool) -> Tool {
     let schema = json!({"type": "object", "properties": {"n": {"type": "integer", "minimum": 0}, "tag": {"type": "string"}}, "required": ["n"], "additionalProperties": false});
     let mut tool = Tool::new("work", "does work", schema.as_object().cloned().unwrap_or_default());
-    tool.annotations = Some(ToolAnnotations { read_only_hint: Some(read_only), ..Default::default() });
+    tool.annotations = Some(ToolAnnotations::default().with_read_only(read_only));
     tool
 }
 

@@ -75,7 +75,7 @@ async fn client(server: &Server, with_tasks: bool) -> Client {
     let (server_read, server_write) = tokio::io::split(server_io);
     let serving = server.clone();
     tokio::spawn(async move { serving.serve(server_read, server_write).await });
-    let mut capabilities = ClientCapabilities { elicitation: Some(JsonObject::new()), ..Default::default() };
+    let mut capabilities = ClientCapabilities::default().with_elicitation();
     if with_tasks {
         capabilities.extensions = Some([(EXTENSION.to_owned(), JsonObject::new())].into_iter().collect());
     }

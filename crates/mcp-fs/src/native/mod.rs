@@ -20,9 +20,7 @@ mod ops;
 use std::path::Path;
 use std::sync::Arc;
 
-use mcp_core::protocol::{
-    BinaryContent, CallToolResult, Content, EmbeddedResource, JsonObject, ResourceContents, ToolAnnotations,
-};
+use mcp_core::protocol::{CallToolResult, Content, JsonObject, ResourceContents, ToolAnnotations};
 use mcp_core::{Registry, ToolContext, ToolError, tool};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -234,15 +232,13 @@ impl FsServer {
                     let f = f.resolve(&cx).await?;
                     let (data, mime, path) = blocking(move || f.read_media(&a.path)).await?;
                     let block = if mime.starts_with("image/") || mime.starts_with("audio/") {
-                        let binary = BinaryContent { data, mime_type: mime.clone(), annotations: None, meta: None };
-                        if mime.starts_with("image/") { Content::Image(binary) } else { Content::Audio(binary) }
+                        if mime.starts_with("image/") { Content::image(data, mime) } else { Content::audio(data, mime) }
                     } else {
                         let uri = format!("file://{}", path.display());
-                        let resource = ResourceContents { uri, mime_type: Some(mime), text: None, blob: Some(data), meta: None };
-                        Content::Resource(EmbeddedResource { resource, annotations: None, meta: None })
+                        Content::resource(ResourceContents::blob(uri, Some(mime), data))
                     };
                     let structured = json!({ "content": [serde_json::to_value(&block).unwrap_or_default()] });
-                    Ok::<_, ToolError>(CallToolResult { content: vec![block], structured_content: Some(structured), ..Default::default() })
+                    Ok::<_, ToolError>(CallToolResult::new(vec![block]).with_structured(structured))
                 }
             })
             .title("Read Media File")
@@ -437,11 +433,7 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> crate::Result<T> + S
 
 /// The reference server's result shape: the text, and the same text as `structuredContent.content`.
 fn text(text: String) -> CallToolResult {
-    CallToolResult {
-        content: vec![Content::text(text.clone())],
-        structured_content: Some(json!({ "content": text })),
-        ..Default::default()
-    }
+    CallToolResult::new(vec![Content::text(text.clone())]).with_structured(json!({ "content": text }))
 }
 
 /// A line count given as a JSON number: whole and not negative.
@@ -454,13 +446,11 @@ fn count(name: &str, value: Option<f64>) -> Result<Option<usize>, ToolError> {
 }
 
 fn annotations(read_only: bool, destructive: bool, idempotent: bool) -> ToolAnnotations {
-    ToolAnnotations {
-        read_only_hint: Some(read_only),
-        destructive_hint: (!read_only).then_some(destructive),
-        idempotent_hint: (!read_only).then_some(idempotent),
-        open_world_hint: Some(false),
-        ..Default::default()
+    let mut annotations = ToolAnnotations::default().with_read_only(read_only).with_open_world(false);
+    if !read_only {
+        annotations = annotations.with_destructive(destructive).with_idempotent(idempotent);
     }
+    annotations
 }
 
 fn schema(properties: Value, required: &[&str]) -> JsonObject {

@@ -35,8 +35,9 @@ pub struct Fs {
 
 fn io(path: &str) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| {
-        // cap-std reports an attempt to leave the directory handle as permission denied.
-        if source.kind() == std::io::ErrorKind::PermissionDenied && source.to_string().contains("outside") {
+        // cap-std reports an attempt to leave the directory handle as permission denied with no
+        // OS error code behind it; a real EACCES from the kernel carries its errno.
+        if source.kind() == std::io::ErrorKind::PermissionDenied && source.raw_os_error().is_none() {
             Error::denied(path, "it resolves outside the allowed directories (through a symlink or `..`)")
         } else {
             Error::Io { path: path.to_owned(), source }

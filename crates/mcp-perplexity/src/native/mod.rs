@@ -426,22 +426,12 @@ fn in_range(name: &str, value: Option<Number>, min: f64, max: f64) -> Result<Opt
 /// The npm server's result shape: the text, and the same text under `field` in
 /// `structuredContent`.
 fn text_result(field: &str, text: String) -> CallToolResult {
-    CallToolResult {
-        content: vec![Content::text(text.clone())],
-        structured_content: Some(json!({ field: text })),
-        ..Default::default()
-    }
+    CallToolResult::new(vec![Content::text(text.clone())]).with_structured(json!({ field: text }))
 }
 
 /// Read-only, and open-world: the tools read the live web.
 fn annotations() -> ToolAnnotations {
-    ToolAnnotations {
-        read_only_hint: Some(true),
-        destructive_hint: Some(false),
-        idempotent_hint: Some(false),
-        open_world_hint: Some(true),
-        ..Default::default()
-    }
+    ToolAnnotations::default().with_read_only(true).with_destructive(false).with_idempotent(false).with_open_world(true)
 }
 
 /// The tools run only as ordinary calls (they report progress instead).

@@ -53,13 +53,11 @@ impl ShellServer {
     pub fn register(&self, registry: &mut Registry) {
         let allowed: Vec<&str> = self.policy.programs.keys().map(String::as_str).collect();
         let allowed = allowed.join(", ");
-        let annotations = ToolAnnotations {
-            title: None,
-            read_only_hint: Some(false),
-            destructive_hint: Some(true),
-            idempotent_hint: Some(false),
-            open_world_hint: Some(true),
-        };
+        let annotations = ToolAnnotations::default()
+            .with_read_only(false)
+            .with_destructive(true)
+            .with_idempotent(false)
+            .with_open_world(true);
 
         let p = self.policy.clone();
         registry.tool(
@@ -168,12 +166,12 @@ fn result(program: &str, output: &ExecOutput, timeout: Duration) -> CallToolResu
         (false, None) => format!("`{program}` was killed by a signal"),
     };
     content.push(Content::text(status));
-    CallToolResult {
-        content,
-        structured_content: serde_json::to_value(output).ok(),
-        is_error: (!output.success()).then_some(true),
-        ..Default::default()
+    let mut result = CallToolResult::new(content);
+    result.structured_content = serde_json::to_value(output).ok();
+    if !output.success() {
+        result = result.with_error(true);
     }
+    result
 }
 
 fn object(properties: Value, required: &[&str]) -> mcp_core::protocol::JsonObject {

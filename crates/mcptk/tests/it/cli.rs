@@ -286,7 +286,7 @@ async fn serve_fs_takes_its_directories_from_the_clients_roots() {
     std::fs::write(root.join("inside.txt"), "from the client's root\n").expect("write");
     let options = mcp_core::ClientOptions {
         era: mcp_core::EraPreference::Handshake,
-        capabilities: mcp_core::protocol::ClientCapabilities { roots: Some(Default::default()), ..Default::default() },
+        capabilities: mcp_core::protocol::ClientCapabilities::default().with_roots(),
         input: Some(std::sync::Arc::new(OneRoot(root.display().to_string()))),
         ..Default::default()
     };
@@ -336,7 +336,7 @@ async fn allowed_with_roots(
     // Roots are asked for in the handshake era (the stateless era has no server-to-client requests).
     let options = mcp_core::ClientOptions {
         era: mcp_core::EraPreference::Handshake,
-        capabilities: mcp_core::protocol::ClientCapabilities { roots: Some(Default::default()), ..Default::default() },
+        capabilities: mcp_core::protocol::ClientCapabilities::default().with_roots(),
         input: Some(std::sync::Arc::new(DeclaredRoots(roots.to_vec()))),
         ..Default::default()
     };
