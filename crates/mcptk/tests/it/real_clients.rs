@@ -69,7 +69,7 @@ impl RealClient {
             RealClient::PythonModern => python(python_mcp2(), "mcp2-2026-07-28", &plan),
             RealClient::Agents => python(python_mcp2(), "agents", &plan),
         };
-        command.arg(mcptk()).args(&served.args);
+        command.args(served.command_line());
         scratch.confine(&mut command);
         let (status, stdout, stderr) = run_within(&mut command, LIMIT);
         let report = serde_json::from_str::<Value>(stdout.trim()).ok().filter(|_| status.is_some_and(|s| s.success()));
@@ -99,6 +99,7 @@ fn inspector(served: &Served, scratch: &Scratch) -> Value {
             .arg("--cli")
             .arg("env")
             .arg(format!("--chdir={}", scratch.path.display()))
+            .args(served.env.iter().map(|(k, v)| format!("{k}={v}")))
             .arg(mcptk())
             .args(&served.args)
             .args(method_args);
@@ -191,6 +192,7 @@ fn server_name(served: &str) -> &'static str {
         "fs" => "mcptk-fs",
         "shell" => "mcptk-shell",
         "sql" => "mcptk-sql",
+        "perplexity" => "mcptk-perplexity",
         other => panic!("no served configuration named {other}"),
     }
 }
@@ -270,7 +272,7 @@ macro_rules! clients {
         const SERVED_BY_CLIENT: &[&[&str]] = &[$($module::SERVED),*];
         $(
             mod $module {
-                per_served!(super::RealClient::$client => gateway, builtin, fs, shell, sql);
+                per_served!(super::RealClient::$client => gateway, builtin, fs, shell, sql, perplexity);
             }
         )*
     };

@@ -228,7 +228,7 @@ macro_rules! served {
     };
 }
 
-served!(gateway, builtin, fs, shell, sql);
+served!(gateway, builtin, fs, shell, sql, perplexity);
 
 #[test]
 fn every_served_configuration_is_checked_in_every_revision() {

@@ -157,6 +157,8 @@ pub struct Served {
     pub name: &'static str,
     /// Arguments after `mcptk`.
     pub args: Vec<String>,
+    /// Variables `mcptk` runs with (clients pass them on through `env`, as users' configs do).
+    pub env: Vec<(String, String)>,
     /// Names it must list (among others).
     pub lists: Vec<&'static str>,
     pub calls: Vec<PlannedCall>,
@@ -164,7 +166,7 @@ pub struct Served {
 
 impl Served {
     /// Every way of serving the interop tests cover, by name.
-    pub const NAMES: [&'static str; 5] = ["gateway", "builtin", "fs", "shell", "sql"];
+    pub const NAMES: [&'static str; 6] = ["gateway", "builtin", "fs", "shell", "sql", "perplexity"];
 
     /// `name` (one of [`Served::NAMES`]) serving from `scratch`.
     pub fn new(name: &str, scratch: &Scratch) -> Served {
@@ -176,6 +178,7 @@ impl Served {
             // The default gateway on its embedded defaults: fs rooted here, read-only shell.
             "gateway" => Served {
                 name: "gateway",
+                env: Vec::new(),
                 args: strings(&["serve"]),
                 lists: vec![
                     "gateway__check_access",
@@ -203,6 +206,7 @@ impl Served {
             },
             "builtin" => Served {
                 name: "builtin",
+                env: Vec::new(),
                 args: strings(&["serve", "builtin"]),
                 lists: vec!["echo", "add", "slow"],
                 calls: vec![
@@ -212,6 +216,7 @@ impl Served {
             },
             "fs" => Served {
                 name: "fs",
+                env: Vec::new(),
                 args: vec!["serve".into(), "fs".into(), scratch.path.display().to_string()],
                 lists: vec!["read_text_file", "list_directory", "list_allowed_directories", "write_file"],
                 calls: vec![
@@ -221,6 +226,7 @@ impl Served {
             },
             "shell" => Served {
                 name: "shell",
+                env: Vec::new(),
                 args: vec![
                     "serve".into(),
                     "shell".into(),
@@ -237,6 +243,7 @@ impl Served {
             },
             "sql" => Served {
                 name: "sql",
+                env: Vec::new(),
                 args: vec!["serve".into(), "sql".into(), format!("sqlite:{}", scratch.join("shop.db"))],
                 lists: vec!["read_query", "query", "list_tables", "describe_table"],
                 calls: vec![
@@ -249,8 +256,36 @@ impl Served {
                         .structured(json!({"rows": [["main", "items", "table"]]})),
                 ],
             },
+            // Perplexity's tools over a loopback stand-in for its Search API (no live API here).
+            "perplexity" => Served {
+                name: "perplexity",
+                env: vec![
+                    ("PERPLEXITY_API_KEY".into(), "pplx-interop-test-key".into()),
+                    ("PERPLEXITY_BASE_URL".into(), search_api_stand_in()),
+                ],
+                args: strings(&["serve", "perplexity"]),
+                lists: vec!["perplexity_ask", "perplexity_reason", "perplexity_research", "perplexity_search"],
+                calls: vec![PlannedCall::new(
+                    "perplexity_search",
+                    json!({"query": "emma austen", "max_results": 1}),
+                    "https://en.example/emma",
+                )],
+            },
             other => panic!("no served configuration named {other}"),
         }
+    }
+
+    /// The command line a client starts: `mcptk` and [`Served::args`], behind `env` with the
+    /// variables when there are any (clients start servers with a minimal environment of their own).
+    pub fn command_line(&self) -> Vec<String> {
+        let mut line = Vec::new();
+        if !self.env.is_empty() {
+            line.push("env".to_owned());
+            line.extend(self.env.iter().map(|(k, v)| format!("{k}={v}")));
+        }
+        line.push(mcptk());
+        line.extend(self.args.iter().cloned());
+        line
     }
 
     /// The plan handed to a client script: `{"calls": [{"name", "arguments"}]}`.
@@ -258,6 +293,41 @@ impl Served {
         let calls: Vec<Value> = self.calls.iter().map(|c| json!({"name": c.tool, "arguments": c.arguments})).collect();
         json!({ "calls": calls })
     }
+}
+
+/// A loopback stand-in for Perplexity's Search API, alive for the rest of the test process:
+/// `POST /search` answers one result, whatever was asked. Returns its base URL.
+fn search_api_stand_in() -> String {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds a loopback port");
+    let url = format!("http://{}", listener.local_addr().expect("its address"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = std::io::BufReader::new(&stream);
+                let (mut line, mut length) = (String::new(), 0usize);
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                    if let Some((name, value)) = line.split_once(':')
+                        && name.eq_ignore_ascii_case("content-length")
+                    {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                    line.clear();
+                }
+                let mut body = vec![0; length.min(1 << 20)];
+                let _ = reader.read_exact(&mut body);
+                let answer = json!({"id": "s1", "results": [{"title": "Emma (novel)", "url": "https://en.example/emma",
+                    "snippet": "A novel by Jane Austen, published in 1815.", "date": "1815-12-23"}]})
+                .to_string();
+                let _ = write!(
+                    &stream,
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
+            });
+        }
+    });
+    url
 }
 
 /// The revisions of the `initialize` handshake era that `mcptk serve` speaks, oldest first.
@@ -284,7 +354,10 @@ impl Wire {
         use std::process::Stdio;
 
         let mut command = Command::new(mcptk());
-        scratch.confine(command.args(&served.args)).stdin(Stdio::piped()).stdout(Stdio::piped());
+        scratch
+            .confine(command.args(&served.args).envs(served.env.iter().map(|(k, v)| (k, v))))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped());
         let mut child = command.spawn().expect("mcptk starts");
         let stdin = child.stdin.take().expect("piped stdin");
         let stdout = child.stdout.take().expect("piped stdout");
