@@ -97,4 +97,10 @@ pub mod meta_keys {
     pub const SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
     /// The token that ties `notifications/progress` to a request (both eras).
     pub const PROGRESS_TOKEN: &str = "progressToken";
+
+    /// The revision a request's `params` ask for in `_meta` (the `2026-07-28` envelope), as sent:
+    /// absent in the handshake era.
+    pub fn requested_version(params: Option<&crate::protocol::JsonObject>) -> Option<&serde_json::Value> {
+        params?.get("_meta")?.as_object()?.get(PROTOCOL_VERSION)
+    }
 }

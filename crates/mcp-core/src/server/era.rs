@@ -39,7 +39,7 @@ impl Framing {
 impl Connection {
     /// Decides the era of one request from its `_meta`, refusing revisions we do not know.
     pub(super) fn framing(&self, params: &JsonObject) -> Result<Framing, ErrorObject> {
-        let requested = params.get("_meta").and_then(Value::as_object).and_then(|m| m.get(meta_keys::PROTOCOL_VERSION));
+        let requested = meta_keys::requested_version(Some(params));
         let Some(requested) = requested else {
             return Ok(Framing::Handshake);
         };

@@ -430,14 +430,7 @@ async fn post_request(state: Arc<State>, request: Request, body: Vec<u8>) {
     }
     let mut headers = base_headers(&state);
     // The stateless envelope's headers mirror the body.
-    let meta_version = request
-        .params
-        .as_ref()
-        .and_then(|p| p.get("_meta"))
-        .and_then(Value::as_object)
-        .and_then(|m| m.get(meta_keys::PROTOCOL_VERSION))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
+    let meta_version = meta_keys::requested_version(request.params.as_ref()).and_then(Value::as_str).map(str::to_owned);
     if let Some(version) = &meta_version {
         if let Ok(v) = HeaderValue::from_str(version) {
             headers.insert(VERSION, v);

@@ -53,14 +53,7 @@ pub(super) async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: 
 /// A request of the stateless era (its `_meta` or its version header says so), else of the
 /// handshake era.
 async fn handle_request(app: &Arc<App>, headers: &HeaderMap, principal: String, request: Request) -> Response {
-    let meta_version = request
-        .params
-        .as_ref()
-        .and_then(|p| p.get("_meta"))
-        .and_then(Value::as_object)
-        .and_then(|m| m.get(meta_keys::PROTOCOL_VERSION))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
+    let meta_version = meta_keys::requested_version(request.params.as_ref()).and_then(Value::as_str).map(str::to_owned);
     let header_version = header(headers, VERSION_HEADER);
     let modern_header = header_version
         .as_deref()
