@@ -219,6 +219,20 @@ where
     ToolService::new(service)
 }
 
+/// A pipeline layer kept for later: wraps whatever inner service it is given, as often as asked
+/// (builders that assemble a pipeline from layers added one by one hold these).
+pub type Wrap = Box<dyn Fn(ToolService) -> ToolService + Send + Sync>;
+
+/// `layer` as a [`Wrap`].
+pub fn wrap<L>(layer: L) -> Wrap
+where
+    L: tower_layer::Layer<ToolService> + Send + Sync + 'static,
+    L::Service: Service<ToolCall, Response = CallToolResult, Error = CallError> + Clone + Send + Sync + 'static,
+    <L::Service as Service<ToolCall>>::Future: Send + 'static,
+{
+    Box::new(move |inner| boxed(layer.layer(inner)))
+}
+
 /// The rest of the pipeline, as a stage sees it.
 pub trait Next:
     Service<ToolCall, Response = CallToolResult, Error = CallError, Future: Send + 'static> + Clone + Send + 'static

@@ -58,8 +58,6 @@ impl<T: ToolSource + ?Sized> ToolSource for Arc<T> {
 /// Decides whether a tool (by server and definition) is offered to the model.
 pub type ToolFilter = Arc<dyn Fn(&str, &Tool) -> bool + Send + Sync>;
 
-type Wrap = Box<dyn Fn(ToolService) -> ToolService + Send + Sync>;
-
 /// Builds a [`Toolbox`].
 pub struct ToolboxBuilder {
     sources: Vec<(String, Arc<dyn ToolSource>)>,
@@ -69,7 +67,7 @@ pub struct ToolboxBuilder {
     block: HashSet<String>,
     filter: Option<ToolFilter>,
     timeout: Duration,
-    layers: Vec<Wrap>,
+    layers: Vec<pipeline::Wrap>,
     structured: bool,
 }
 
@@ -138,7 +136,7 @@ impl ToolboxBuilder {
             + 'static,
         <L::Service as tower_service::Service<ToolCall>>::Future: Send + 'static,
     {
-        self.layers.push(Box::new(move |inner| pipeline::boxed(layer.layer(inner))));
+        self.layers.push(pipeline::wrap(layer));
         self
     }
 
