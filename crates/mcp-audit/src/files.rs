@@ -15,7 +15,7 @@ use crate::{Error, Result};
 
 /// Where a log's files are, all named after the live file (say `audit.jsonl`): sealed segments
 /// `audit.jsonl.000001`, `audit.jsonl.000002`, ...; the manifest `audit.jsonl.manifest`; the
-/// advisory head `audit.jsonl.head`.
+/// advisory head `audit.jsonl.head`; the lock `audit.jsonl.lock` that one writer holds.
 #[derive(Debug, Clone)]
 pub(crate) struct Layout {
     pub live: PathBuf,
@@ -50,6 +50,10 @@ impl Layout {
         self.sibling(".head")
     }
 
+    pub fn lock(&self) -> PathBuf {
+        self.sibling(".lock")
+    }
+
     /// The directory that holds every file of the log.
     pub fn dir(&self) -> &Path {
         self.live.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
@@ -58,6 +62,33 @@ impl Layout {
     /// True when there is any log here (a live file or a manifest).
     pub fn exists(&self) -> bool {
         self.live.exists() || self.manifest().exists()
+    }
+}
+
+/// How long opening waits for the lock held by a log of this process that is closing (its
+/// writer thread finishing its last batch) before deciding another writer holds it.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Takes the log's lock (an exclusive advisory lock on its `.lock` file, released when the
+/// returned file is closed, or by the kernel when the process ends however it ends). Two writers
+/// on one log would fork its chain, so a second is refused with [`Error::InUse`].
+pub(crate) fn lock(layout: &Layout) -> Result<File> {
+    let path = layout.lock();
+    check_regular(&path)?;
+    let file = OpenOptions::new().create(true).write(true).truncate(false).open(&path).map_err(io_error(&path))?;
+    check_opened(&file, &path)?;
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::InUse { path: layout.live.display().to_string() });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io_error(&path)(e)),
+        }
     }
 }
 

@@ -62,6 +62,14 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// Another writer (another process, or another open log in this one) holds the log.
+    #[error(
+        "audit log `{path}` is in use by another writer (its `.lock` file is locked): two writers would fork its chain; stop the other process or give this one its own log"
+    )]
+    InUse {
+        /// The live file.
+        path: String,
+    },
     /// Where the chain continues cannot be found without guessing.
     #[error("audit log `{path}` is damaged: {reason}")]
     Corrupt {

@@ -51,6 +51,17 @@ struct State {
     failure: Option<String>,
     /// The live file the writer has open.
     identity: Identity,
+    /// The log's lock, held while records may still be written: one writer per log. A failed log
+    /// writes nothing more, so it lets go and the log can be reopened at once.
+    lock: Option<File>,
+}
+
+impl State {
+    /// Marks the log failed (keeping the first reason) and lets go of its lock.
+    fn fail(&mut self, reason: String) -> String {
+        self.lock = None;
+        self.failure.get_or_insert(reason).clone()
+    }
 }
 
 impl Shared {
@@ -64,7 +75,7 @@ impl Shared {
         if state.failure.is_none() {
             tracing::error!(path = %self.path.display(), "the audit log stopped taking records: {reason}");
         }
-        state.failure.get_or_insert(reason).clone()
+        state.fail(reason)
     }
 
     fn failure(&self) -> Option<String> {
@@ -105,11 +116,14 @@ impl AuditLog {
     pub fn open(path: impl AsRef<Path>, options: AuditOptions) -> Result<AuditLog> {
         let layout = Layout::new(path.as_ref());
         std::fs::create_dir_all(layout.dir()).map_err(io_error(layout.dir()))?;
+        let lock = files::lock(&layout)?;
         let opened = Opened::recover(&layout)?;
         tracing::debug!(path = %layout.live.display(), bytes_read = opened.read, seq = opened.head.seq, "opened the audit log");
         let identity = files::identity(&opened.file.metadata().map_err(io_error(&layout.live))?);
-        let shared =
-            Arc::new(Shared { path: layout.live.clone(), state: Mutex::new(State { failure: None, identity }) });
+        let shared = Arc::new(Shared {
+            path: layout.live.clone(),
+            state: Mutex::new(State { failure: None, identity, lock: Some(lock) }),
+        });
         let (queue, receiver) = mpsc::channel::<Pending>();
         let torn = opened.torn;
         let writer = Writer {
@@ -158,7 +172,7 @@ impl AuditLog {
         // Noticed here as well as by the writer, so that an idle log reports it too.
         if let Err(reason) = files::still_at(&self.shared.path, state.identity) {
             tracing::error!(path = %self.shared.path.display(), "the audit log stopped taking records: {reason}");
-            state.failure = Some(reason.clone());
+            state.fail(reason.clone());
             return Err(self.shared.unhealthy(reason));
         }
         Ok(())

@@ -202,3 +202,28 @@ async fn a_finished_call_is_recorded_once() {
         .collect();
     assert_eq!(outcomes, ["ok"]);
 }
+
+/// One writer per log: a second open while the first is alive is refused with an error that
+/// names the log (two writers would each continue the chain from the same head and fork it), the
+/// first keeps writing, and the log opens again once the first is gone.
+#[tokio::test]
+async fn a_second_writer_on_one_log_is_refused_and_the_chain_stays_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("audit.jsonl");
+    let first = AuditLog::open(&path, AuditOptions::default()).expect("opens");
+    first.append(record(1)).await.expect("appends");
+
+    let err = AuditLog::open(&path, AuditOptions::default()).expect_err("a second writer is refused");
+    assert!(matches!(err, mcp_audit::Error::InUse { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains(&path.display().to_string()) && message.contains("in use"), "{message}");
+
+    first.append(record(2)).await.expect("the first writer goes on");
+    drop(first);
+    let again = AuditLog::open(&path, AuditOptions::default()).expect("opens once the first writer is gone");
+    again.append(record(3)).await.expect("appends");
+    drop(again);
+    let report = verify(&path).expect("verifies");
+    assert!(report.problem.is_none(), "{:?}", report.problem);
+    assert_eq!(report.records, 3);
+}
