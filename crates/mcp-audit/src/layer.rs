@@ -38,7 +38,7 @@ impl Stage for AuditLayer {
     fn call<S: Next>(&self, inner: &mut S, call: ToolCall) -> CallFuture {
         if let Err(e) = self.log.health() {
             let refusal = format!("`{}` was not run: {e}", call.exposed);
-            return Box::pin(async move { Err(CallError::Upstream(refusal)) });
+            return Box::pin(async move { Err(CallError::Unavailable(refusal)) });
         }
         let raw = Value::Object(call.arguments.clone());
         let mut arguments = raw.clone();
@@ -82,7 +82,7 @@ impl Stage for AuditLayer {
             match log.append(record).await {
                 Ok(_) => result,
                 // Never answered as if it had been recorded.
-                Err(e) => Err(CallError::Upstream(format!("`{exposed}` ran, but its result is withheld: {e}"))),
+                Err(e) => Err(CallError::Unavailable(format!("`{exposed}` ran, but its result is withheld: {e}"))),
             }
         })
     }

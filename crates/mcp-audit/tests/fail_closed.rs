@@ -35,6 +35,8 @@ struct Fixture {
     started: Arc<tokio::sync::Notify>,
     count: PipelineTool,
     hang: PipelineTool,
+    /// The audited pipeline itself, for what it answers before the tool result is made.
+    service: pipeline::ToolService,
 }
 
 fn fixture(path: &Path) -> Fixture {
@@ -64,7 +66,7 @@ fn fixture(path: &Path) -> Fixture {
         let definition = set.get(name).expect("the tool").definition().clone();
         PipelineTool::new(format!("local__{name}"), "local", definition, service.clone())
     };
-    Fixture { count: piped("count"), hang: piped("hang"), log, runs, started }
+    Fixture { count: piped("count"), hang: piped("hang"), log, runs, started, service }
 }
 
 fn cx() -> ToolContext {
@@ -89,6 +91,23 @@ async fn a_log_removed_while_open_refuses_calls_before_they_run_and_stays_unheal
     let text = refused.text_content();
     assert!(text.contains("was not run") && text.contains(&path.display().to_string()), "{text}");
     assert_eq!(f.runs.load(Ordering::SeqCst), 1, "the tool did not run without a durable record");
+    // In the pipeline the refusal is the gateway being unavailable, not an upstream failing: it
+    // is counted and audited as such, and no retry stage takes it for a transient upstream error.
+    let definition = Arc::new(f.count.definition().clone());
+    let call = ToolCall {
+        server: "local".into(),
+        tool: "count".into(),
+        exposed: "local__count".into(),
+        arguments: JsonObject::new(),
+        definition,
+        principal: "alice".into(),
+        client: None,
+        trace_id: "t1".into(),
+        context: cx(),
+    };
+    let refusal = tower::ServiceExt::oneshot(f.service.clone(), call).await.expect_err("refused");
+    assert!(matches!(refusal, CallError::Unavailable(_)), "{refusal:?}");
+    assert_eq!(pipeline::outcome(&Err(refusal)), "unavailable");
 
     // A new file at the path does not make the old chain trustworthy again: only reopening does.
     std::fs::write(&path, b"").expect("recreates");

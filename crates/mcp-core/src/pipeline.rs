@@ -95,11 +95,15 @@ pub enum CallError {
     /// The upstream server failed (gone, restarting, protocol error).
     #[error("{0}")]
     Upstream(String),
+    /// The gateway itself cannot take calls now (its audit log cannot make records durable, it is
+    /// shutting down): nothing was run, and retrying elsewhere or later is the caller's choice.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl CallError {
     /// A short label for metrics and audit: `denied`, `rate_limited`, `invalid_arguments`,
-    /// `timeout`, `upstream_error`.
+    /// `timeout`, `upstream_error`, `unavailable`.
     pub fn kind(&self) -> &'static str {
         match self {
             CallError::Denied { .. } => "denied",
@@ -107,6 +111,7 @@ impl CallError {
             CallError::InvalidArguments { .. } => "invalid_arguments",
             CallError::Timeout { .. } => "timeout",
             CallError::Upstream(_) => "upstream_error",
+            CallError::Unavailable(_) => "unavailable",
         }
     }
 
@@ -465,7 +470,7 @@ impl Stage for ConcurrencyLayer {
             let _permit = permits
                 .acquire_owned()
                 .await
-                .map_err(|_| CallError::Upstream("the gateway is shutting down".into()))?;
+                .map_err(|_| CallError::Unavailable("the gateway is shutting down".into()))?;
             inner.call(call).await
         })
     }
