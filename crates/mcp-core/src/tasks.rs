@@ -109,6 +109,8 @@ struct State {
 
 struct Task {
     id: String,
+    /// The principal whose call made the task: only it may read, answer or cancel it.
+    owner: Option<Arc<str>>,
     created: SystemTime,
     state: Mutex<State>,
     cancel: CancellationToken,
@@ -178,6 +180,7 @@ impl Tasks {
         let now = SystemTime::now();
         let task = Arc::new(Task {
             id: crate::random_id(),
+            owner: cx.principal().map(Arc::from),
             created: now,
             state: Mutex::new(State {
                 status: Status::Working,
@@ -203,19 +206,22 @@ impl Tasks {
         Err(created)
     }
 
-    fn get(&self, id: &str) -> Result<Arc<Task>, ErrorObject> {
+    /// The task `id` as `principal` may see it: another principal's task is unknown to it, as
+    /// if it did not exist (a task id is not a capability that anyone holding it may use).
+    fn get(&self, id: &str, principal: &str) -> Result<Arc<Task>, ErrorObject> {
         self.expire();
         self.tasks
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(id)
+            .filter(|task| task.owner.as_deref().is_none_or(|owner| owner == principal))
             .cloned()
             .ok_or_else(|| ErrorObject::invalid_params(format!("unknown task `{id}`")))
     }
 
     /// `tasks/get`: the task, with its result, error or questions when it has them.
-    pub(crate) fn detail(&self, id: &str) -> Result<JsonObject, ErrorObject> {
-        let task = self.get(id)?;
+    pub(crate) fn detail(&self, id: &str, principal: &str) -> Result<JsonObject, ErrorObject> {
+        let task = self.get(id, principal)?;
         let state = task.state();
         let mut out = task.envelope(&state);
         match state.status {
@@ -236,8 +242,8 @@ impl Tasks {
     /// `tasks/update`: answers to some or all of the task's questions. Answers to questions the
     /// task is not asking (any more) are ignored: the state seen on the next `tasks/get` says
     /// what is still pending.
-    pub(crate) fn answer(&self, id: &str, answers: JsonObject) -> Result<(), ErrorObject> {
-        let task = self.get(id)?;
+    pub(crate) fn answer(&self, id: &str, principal: &str, answers: JsonObject) -> Result<(), ErrorObject> {
+        let task = self.get(id, principal)?;
         let mut state = task.state();
         if state.status != Status::InputRequired {
             tracing::debug!(task = %id, status = state.status.as_str(), "answers for a task that asks nothing; ignored");
@@ -260,8 +266,8 @@ impl Tasks {
     }
 
     /// `tasks/cancel`: stops a running task; a finished one stays as it is.
-    pub(crate) fn cancel(&self, id: &str) -> Result<(), ErrorObject> {
-        let task = self.get(id)?;
+    pub(crate) fn cancel(&self, id: &str, principal: &str) -> Result<(), ErrorObject> {
+        let task = self.get(id, principal)?;
         task.set(Status::Cancelled, |s| s.message = Some("cancelled by the client".into()));
         task.cancel.cancel();
         Ok(())

@@ -89,7 +89,9 @@ pub fn register(registry: &mut Registry) {
                     Ok(format!("finished {} steps", args.steps))
                 },
             )
-            .annotations(read_only()),
+            .annotations(read_only())
+            // A caller with the tasks extension may have it run as a task it polls.
+            .execution(serde_json::json!({"taskSupport": "optional"}).as_object().cloned().unwrap_or_default()),
         )
         .resource(TextResource::new(
             "mcptk://about",

@@ -30,16 +30,16 @@ impl Connection {
         }
         let tasks = &self.server.tasks;
         let answer = match method {
-            methods::TASKS_GET => tasks.detail(&p.task_id)?,
+            methods::TASKS_GET => tasks.detail(&p.task_id, &self.principal)?,
             methods::TASKS_UPDATE => {
                 let answers = p
                     .input_responses
                     .ok_or_else(|| ErrorObject::invalid_params("tasks/update needs `inputResponses`"))?;
-                tasks.answer(&p.task_id, answers)?;
+                tasks.answer(&p.task_id, &self.principal, answers)?;
                 JsonObject::new()
             }
             _ => {
-                tasks.cancel(&p.task_id)?;
+                tasks.cancel(&p.task_id, &self.principal)?;
                 JsonObject::new()
             }
         };

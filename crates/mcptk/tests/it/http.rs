@@ -548,3 +548,55 @@ async fn the_gateway_reports_itself_unhealthy_and_refuses_calls_when_its_audit_l
     assert_eq!(refused["result"]["isError"], true, "{refused}");
     assert!(refused["result"]["content"][0]["text"].as_str().is_some_and(|t| t.contains("audit")), "{refused}");
 }
+
+/// A task belongs to the principal whose call made it: another token holder who learns its id
+/// cannot read its result, answer it or cancel it (the task is unknown to them), while its owner
+/// can.
+#[tokio::test]
+async fn a_task_is_bound_to_the_principal_that_made_it() {
+    let served =
+        serve_env(&["serve", "builtin"], &[("MCPTK_HTTP_TOKENS", "alice=token-of-alice-1,bob=token-of-bob-22")]).await;
+    let with_tasks = |method: &str, params: Value| {
+        let mut request = modern(method, params);
+        request["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"] =
+            json!({"extensions": {mcp_core::tasks::EXTENSION: {}}});
+        request
+    };
+    let send = |token: &'static str, request: Value| {
+        let method = request["method"].as_str().unwrap_or_default().to_owned();
+        // The name header mirrors the tool's name (tools/call) or the task's id (tasks/*).
+        let name = request["params"]["name"].as_str().or(request["params"]["taskId"].as_str()).map(str::to_owned);
+        let url = served.url.clone();
+        async move {
+            let mut post = post_json(&url, &request)
+                .bearer_auth(token)
+                .header("mcp-protocol-version", "2026-07-28")
+                .header("mcp-method", method);
+            if let Some(name) = name {
+                post = post.header("mcp-name", name);
+            }
+            let answer = post.send().await.expect("answers");
+            answer.json::<Value>().await.expect("json")
+        }
+    };
+    let call = with_tasks("tools/call", json!({"name": "slow", "arguments": {"steps": 100, "delay_ms": 100}}));
+    let created = send("token-of-alice-1", call).await;
+    assert_eq!(created["result"]["resultType"], "task", "{created}");
+    let id = created["result"]["taskId"].as_str().expect("a task id").to_owned();
+
+    for method in ["tasks/get", "tasks/cancel"] {
+        let refused = send("token-of-bob-22", with_tasks(method, json!({"taskId": id}))).await;
+        assert_eq!(refused["error"]["code"], -32602, "{method} by bob: {refused}");
+        assert!(refused["error"]["message"].as_str().is_some_and(|m| m.contains("unknown task")), "{refused}");
+    }
+    let update = with_tasks("tasks/update", json!({"taskId": id, "inputResponses": {}}));
+    let refused = send("token-of-bob-22", update).await;
+    assert_eq!(refused["error"]["code"], -32602, "tasks/update by bob: {refused}");
+
+    let own = send("token-of-alice-1", with_tasks("tasks/get", json!({"taskId": id}))).await;
+    assert_eq!(own["result"]["status"], "working", "bob's attempts left it running: {own}");
+    let cancelled = send("token-of-alice-1", with_tasks("tasks/cancel", json!({"taskId": id}))).await;
+    assert!(cancelled.get("result").is_some(), "{cancelled}");
+    let own = send("token-of-alice-1", with_tasks("tasks/get", json!({"taskId": id}))).await;
+    assert_eq!(own["result"]["status"], "cancelled", "{own}");
+}
