@@ -95,6 +95,10 @@ pub enum CallError {
     /// The upstream server failed (gone, restarting, protocol error).
     #[error("{0}")]
     Upstream(String),
+    /// The tool needs answers from the client first (`2026-07-28`): its input-required result
+    /// goes back to the client as it is, and the client calls again with the answers.
+    #[error("the tool needs input from the client")]
+    InputRequired(Box<crate::protocol::InputRequiredResult>),
     /// The gateway itself cannot take calls now (its audit log cannot make records durable, it is
     /// shutting down): nothing was run, and retrying elsewhere or later is the caller's choice.
     #[error("{0}")]
@@ -112,6 +116,7 @@ impl CallError {
             CallError::Timeout { .. } => "timeout",
             CallError::Upstream(_) => "upstream_error",
             CallError::Unavailable(_) => "unavailable",
+            CallError::InputRequired(_) => "input_required",
         }
     }
 
@@ -157,7 +162,13 @@ impl Endpoint for crate::ToolSet {
         let Some(tool) = self.get(&call.tool) else {
             return Err(CallError::Upstream(format!("no tool `{}` on `{}`", call.tool, call.server)));
         };
-        Ok(tool.call(call.arguments, call.context).await.unwrap_or_else(CallToolResult::from))
+        match tool.call(call.arguments, call.context).await {
+            Ok(result) => Ok(result),
+            Err(e) => match e.input() {
+                Some(input) => Err(CallError::InputRequired(Box::new(input.clone()))),
+                None => Ok(CallToolResult::from(e)),
+            },
+        }
     }
 }
 
@@ -584,10 +595,14 @@ impl Tool for PipelineTool {
             context: cx,
         };
         let mut service = self.service.clone();
-        Ok(match tower::ServiceExt::ready(&mut service).await {
-            Ok(ready) => ready.call(call).await.unwrap_or_else(|e| CallToolResult::error(e.to_string())),
-            Err(e) => CallToolResult::error(e.to_string()),
-        })
+        match tower::ServiceExt::ready(&mut service).await {
+            Ok(ready) => match ready.call(call).await {
+                Ok(result) => Ok(result),
+                Err(CallError::InputRequired(input)) => Err(ToolError::needs_input(*input)),
+                Err(e) => Ok(CallToolResult::error(e.to_string())),
+            },
+            Err(e) => Ok(CallToolResult::error(e.to_string())),
+        }
     }
 }
 

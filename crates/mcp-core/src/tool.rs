@@ -107,6 +107,12 @@ impl ToolError {
             input_requests: (!requests.is_empty()).then_some(requests),
             request_state: state,
         };
+        Self::needs_input(result)
+    }
+
+    /// The tool needs answers first, as an input-required result made elsewhere (a pipeline
+    /// passing on what the tool behind it asked).
+    pub fn needs_input(result: crate::protocol::InputRequiredResult) -> Self {
         Self { message: "the tool needs input from the client".into(), input: Some(Box::new(result)), protocol: None }
     }
 
@@ -294,6 +300,27 @@ impl ToolContext {
         };
         let id = peer.next_id();
         peer.request(id, method, Some(params), timeout).await.map_err(|e| ToolError::msg(format!("{method}: {e}")))
+    }
+
+    /// Asks the client `method` in whichever way its era allows: a request sent now and awaited
+    /// (handshake era), or (`2026-07-28`, which has no server-to-client requests) the answer the
+    /// client gave under `key` on this retry of the call, and when it has not answered yet, an
+    /// input-required error that makes the server ask it and the client call again with it.
+    pub async fn ask_client(
+        &self,
+        key: &str,
+        method: &str,
+        params: JsonObject,
+        timeout: std::time::Duration,
+    ) -> Result<Value, ToolError> {
+        if !self.stateless {
+            return self.request_client(method, params, timeout).await;
+        }
+        if let Some(answer) = self.input_responses().and_then(|answers| answers.get(key)) {
+            return Ok(answer.clone());
+        }
+        let request = crate::protocol::InputRequest { method: method.to_owned(), params: Some(params) };
+        Err(ToolError::input_required([(key.to_owned(), request)].into_iter().collect(), None))
     }
 
     /// Who is calling, as established by the transport (e.g. `stdio`, or a token's identity).

@@ -66,7 +66,14 @@ impl Source {
             _ => cx.client_capabilities().is_some_and(|c| c.roots.is_some()),
         };
         if asks {
-            let answer = cx.request_client("roots/list", Default::default(), std::time::Duration::from_secs(10)).await;
+            // A client of the stateless era is asked through an input-required result and calls
+            // again with its roots; one of the handshake era is sent `roots/list` now.
+            let answer =
+                cx.ask_client("roots", "roots/list", Default::default(), std::time::Duration::from_secs(10)).await;
+            let answer = match answer {
+                Err(e) if e.input().is_some() => return Err(e),
+                other => other,
+            };
             let declared: Vec<std::path::PathBuf> = answer
                 .ok()
                 .and_then(|v| v.get("roots").and_then(serde_json::Value::as_array).cloned())

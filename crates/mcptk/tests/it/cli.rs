@@ -281,11 +281,23 @@ impl mcp_core::InputHandler for OneRoot {
 
 #[tokio::test]
 async fn serve_fs_takes_its_directories_from_the_clients_roots() {
+    fs_from_roots(mcp_core::EraPreference::Handshake).await;
+}
+
+/// In the stateless era there are no server-to-client requests: the server answers the first
+/// call with an input-required result asking for `roots/list`, and the client calls again with
+/// its roots.
+#[tokio::test]
+async fn serve_fs_takes_its_directories_from_the_clients_roots_in_the_stateless_era() {
+    fs_from_roots(mcp_core::EraPreference::Modern).await;
+}
+
+async fn fs_from_roots(era: mcp_core::EraPreference) {
     let dir = tempfile::tempdir().expect("temp");
     let root = dir.path().canonicalize().expect("canonical");
     std::fs::write(root.join("inside.txt"), "from the client's root\n").expect("write");
     let options = mcp_core::ClientOptions {
-        era: mcp_core::EraPreference::Handshake,
+        era,
         capabilities: mcp_core::protocol::ClientCapabilities::default().with_roots(),
         input: Some(std::sync::Arc::new(OneRoot(root.display().to_string()))),
         ..Default::default()
@@ -305,7 +317,8 @@ async fn serve_fs_takes_its_directories_from_the_clients_roots() {
     assert!(outside.is_error());
 
     // A client without roots gets a clear error from a server started without directories.
-    let plain = mcp_core::Client::spawn("fs", &server, mcp_core::ClientOptions::default()).await.expect("starts");
+    let options = mcp_core::ClientOptions { era, ..Default::default() };
+    let plain = mcp_core::Client::spawn("fs", &server, options).await.expect("starts");
     let refused = plain.call_tool("list_allowed_directories", Default::default()).await.expect("result");
     assert!(
         refused.is_error() && refused.text_content().contains("no allowed directories"),
@@ -329,13 +342,14 @@ impl mcp_core::InputHandler for DeclaredRoots {
 /// Starts `args` as a stdio server for a client that declares `roots`, and returns what the
 /// server then allows (`list_allowed_directories`, one path per line) and the client.
 async fn allowed_with_roots(
+    era: mcp_core::EraPreference,
     args: &[&str],
     cwd: &std::path::Path,
     roots: &[std::path::PathBuf],
 ) -> (Vec<String>, mcp_core::Client) {
-    // Roots are asked for in the handshake era (the stateless era has no server-to-client requests).
+    // The handshake era asks with a request; the stateless era with an input-required result.
     let options = mcp_core::ClientOptions {
-        era: mcp_core::EraPreference::Handshake,
+        era,
         capabilities: mcp_core::protocol::ClientCapabilities::default().with_roots(),
         input: Some(std::sync::Arc::new(DeclaredRoots(roots.to_vec()))),
         ..Default::default()
@@ -352,6 +366,15 @@ async fn allowed_with_roots(
 
 #[tokio::test]
 async fn a_clients_roots_never_widen_the_configured_directories() {
+    roots_never_widen(mcp_core::EraPreference::Handshake).await;
+}
+
+#[tokio::test]
+async fn a_clients_roots_never_widen_the_configured_directories_in_the_stateless_era() {
+    roots_never_widen(mcp_core::EraPreference::Modern).await;
+}
+
+async fn roots_never_widen(era: mcp_core::EraPreference) {
     let dir = tempfile::tempdir().expect("temp");
     let base = dir.path().canonicalize().expect("canonical");
     let allowed = base.join("allowed");
@@ -364,23 +387,23 @@ async fn a_clients_roots_never_widen_the_configured_directories() {
     let allowed_arg = allowed.display().to_string();
 
     // Without --client-roots, declared roots are ignored, "/" included.
-    let (listed, _) = allowed_with_roots(&["serve", "fs", &allowed_arg], &base, std::slice::from_ref(&root)).await;
+    let (listed, _) = allowed_with_roots(era, &["serve", "fs", &allowed_arg], &base, std::slice::from_ref(&root)).await;
     assert_eq!(listed, shown(&allowed));
     // With it, "/" narrows to the configured directory, and a deeper root narrows further.
     let narrowing = ["serve", "fs", &allowed_arg, "--client-roots"];
-    let (listed, _) = allowed_with_roots(&narrowing, &base, std::slice::from_ref(&root)).await;
+    let (listed, _) = allowed_with_roots(era, &narrowing, &base, std::slice::from_ref(&root)).await;
     assert_eq!(listed, shown(&allowed));
-    let (listed, client) = allowed_with_roots(&narrowing, &base, std::slice::from_ref(&sub)).await;
+    let (listed, client) = allowed_with_roots(era, &narrowing, &base, std::slice::from_ref(&sub)).await;
     assert_eq!(listed, shown(&sub));
     let args = serde_json::json!({"path": allowed.join("top.txt")}).as_object().cloned().unwrap_or_default();
     let outside_sub = client.call_tool("read_text_file", args).await.expect("result");
     assert!(outside_sub.is_error(), "{}", outside_sub.text_content());
     // A root that overlaps nothing allows nothing, and says so.
-    let (_, client) = allowed_with_roots(&narrowing, &base, &[base.join("elsewhere")]).await;
+    let (_, client) = allowed_with_roots(era, &narrowing, &base, &[base.join("elsewhere")]).await;
     let refused = client.call_tool("list_allowed_directories", Default::default()).await.expect("result");
     assert!(refused.is_error() && refused.text_content().contains("lie outside the allowed directories"));
 
     // The default gateway (rooted at its working directory) ignores a client's "/" too.
-    let (listed, _) = allowed_with_roots(&["serve"], &allowed, &[root]).await;
+    let (listed, _) = allowed_with_roots(era, &["serve"], &allowed, &[root]).await;
     assert_eq!(listed, shown(&allowed));
 }
