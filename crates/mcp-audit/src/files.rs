@@ -73,7 +73,9 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// returned file is closed, or by the kernel when the process ends however it ends). Two writers
 /// on one log would fork its chain, so a second is refused with [`Error::InUse`].
 pub(crate) fn lock(layout: &Layout) -> Result<File> {
-    let path = layout.lock();
+    // Named after the file the path resolves to, so that two names for one log share a lock.
+    let live = std::fs::canonicalize(&layout.live).unwrap_or_else(|_| layout.live.clone());
+    let path = Layout::new(&live).lock();
     check_regular(&path)?;
     let file = OpenOptions::new().create(true).write(true).truncate(false).open(&path).map_err(io_error(&path))?;
     check_opened(&file, &path)?;

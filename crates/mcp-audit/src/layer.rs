@@ -69,6 +69,8 @@ impl Stage for AuditLayer {
             let error = match &result {
                 Ok(r) if r.is_error() => Some(r.text_content()),
                 Ok(_) => None,
+                // Not a failure: the client is asked for input and calls again (its own record).
+                Err(CallError::InputRequired(_)) => None,
                 Err(e) => Some(e.to_string()),
             };
             let record = NewRecord {

@@ -51,18 +51,19 @@ struct State {
     failure: Option<String>,
     /// The live file the writer has open.
     identity: Identity,
-    /// The log's lock, held while records may still be written: one writer per log. A failed log
-    /// writes nothing more, so it lets go and the log can be reopened at once.
-    lock: Option<File>,
 }
 
 impl State {
-    /// Marks the log failed (keeping the first reason) and lets go of its lock.
+    /// Marks the log failed, keeping the first reason. The writer notices within
+    /// [`FAILURE_NOTICED`], touches no file after that, and ends, letting go of the log's lock.
     fn fail(&mut self, reason: String) -> String {
-        self.lock = None;
         self.failure.get_or_insert(reason).clone()
     }
 }
+
+/// How soon an idle writer notices that the log failed (found out by a caller's `health`) and
+/// ends, so that the log can be reopened.
+const FAILURE_NOTICED: std::time::Duration = std::time::Duration::from_millis(200);
 
 impl Shared {
     fn state(&self) -> MutexGuard<'_, State> {
@@ -120,10 +121,8 @@ impl AuditLog {
         let opened = Opened::recover(&layout)?;
         tracing::debug!(path = %layout.live.display(), bytes_read = opened.read, seq = opened.head.seq, "opened the audit log");
         let identity = files::identity(&opened.file.metadata().map_err(io_error(&layout.live))?);
-        let shared = Arc::new(Shared {
-            path: layout.live.clone(),
-            state: Mutex::new(State { failure: None, identity, lock: Some(lock) }),
-        });
+        let shared =
+            Arc::new(Shared { path: layout.live.clone(), state: Mutex::new(State { failure: None, identity }) });
         let (queue, receiver) = mpsc::channel::<Pending>();
         let torn = opened.torn;
         let writer = Writer {
@@ -134,6 +133,7 @@ impl AuditLog {
             live_len: opened.live_len,
             sealed: opened.sealed,
             options,
+            _lock: lock,
         };
         std::thread::Builder::new()
             .name("mcp-audit-writer".into())
@@ -320,6 +320,9 @@ struct Writer {
     /// The last sealed segment's manifest entry.
     sealed: Option<Entry>,
     options: AuditOptions,
+    /// The log's lock (one writer per log), held until this writer ends: it touches the files
+    /// until then, so no other writer may.
+    _lock: File,
 }
 
 impl Drop for Writer {
@@ -334,7 +337,16 @@ impl Drop for Writer {
 impl Writer {
     fn run(mut self, receiver: mpsc::Receiver<Pending>) {
         // Each turn takes everything queued so far: one write and one fsync for the whole batch.
-        while let Ok(first) = receiver.recv() {
+        // A failed log writes nothing more: the writer ends, refusing what is queued.
+        loop {
+            let first = match receiver.recv_timeout(FAILURE_NOTICED) {
+                Ok(first) => first,
+                Err(mpsc::RecvTimeoutError::Timeout) => match self.shared.failure() {
+                    Some(reason) => return self.stop(reason, Vec::new(), &receiver),
+                    None => continue,
+                },
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            };
             let mut batch = vec![first];
             while batch.len() < self.options.max_batch {
                 match receiver.try_recv() {
@@ -344,6 +356,9 @@ impl Writer {
             }
             // A full live file is sealed before the next batch is written into it, so that
             // nothing changes on disk between an acknowledgement and the next append.
+            if let Some(reason) = self.shared.failure() {
+                return self.stop(reason, batch, &receiver);
+            }
             if self.live_len >= self.options.segment_bytes.max(1)
                 && let Err(e) = self.seal()
             {

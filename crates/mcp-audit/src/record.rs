@@ -31,7 +31,8 @@ pub struct NewRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
     /// `ok`, `tool_error`, `denied`, `rate_limited`, `invalid_arguments`, `timeout`, `upstream_error`,
-    /// `unavailable` (the gateway could not take the call: its audit failing, a shutdown), `event`, or `cancelled` (the caller stopped waiting: a cancelled request, a client gone).
+    /// `unavailable` (the gateway could not take the call: its audit failing, a shutdown),
+    /// `input_required` (the tool asked the client for input first; the retry is its own record), `event`, or `cancelled` (the caller stopped waiting: a cancelled request, a client gone).
     pub outcome: String,
     /// What went wrong, secrets masked.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -60,8 +60,9 @@ impl ToolCall {
     }
 }
 
-/// Why a call did not reach a result. Every variant becomes an `isError` result for the model,
-/// with a message that says what happened and what to do.
+/// Why a call did not reach a result. Every variant but [`CallError::InputRequired`] (which goes
+/// back to the client as the input-required result it is) becomes an `isError` result for the
+/// model, with a message that says what happened and what to do.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CallError {
@@ -107,7 +108,7 @@ pub enum CallError {
 
 impl CallError {
     /// A short label for metrics and audit: `denied`, `rate_limited`, `invalid_arguments`,
-    /// `timeout`, `upstream_error`, `unavailable`.
+    /// `timeout`, `upstream_error`, `unavailable`, `input_required`.
     pub fn kind(&self) -> &'static str {
         match self {
             CallError::Denied { .. } => "denied",
@@ -537,7 +538,7 @@ impl Stage for ObserveLayer {
 // -------------------------------------------------------------------------------------------
 
 /// A tool whose calls go through a pipeline to an upstream tool. Failures of the pipeline come
-/// back to the model as `isError` results.
+/// back to the model as `isError` results; a tool's request for client input as that request.
 #[derive(Clone)]
 pub struct PipelineTool {
     exposed: ToolDef,

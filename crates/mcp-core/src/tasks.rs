@@ -214,7 +214,7 @@ impl Tasks {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(id)
-            .filter(|task| task.owner.as_deref().is_none_or(|owner| owner == principal))
+            .filter(|task| task.owner.as_deref() == Some(principal))
             .cloned()
             .ok_or_else(|| ErrorObject::invalid_params(format!("unknown task `{id}`")))
     }

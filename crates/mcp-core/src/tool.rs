@@ -54,6 +54,10 @@ impl<T: CallTool + ?Sized> CallTool for Arc<T> {
     }
 }
 
+/// The member of [`ToolContext::ask_client`]'s sealed request state that carries the answers of
+/// earlier rounds.
+const CARRIED_ANSWERS: &str = "mcptk/answers";
+
 /// A failure the model should see: becomes a result with `isError: true` and this message.
 ///
 /// Any `std::error::Error` converts into it, so `?` works inside tools.
@@ -99,15 +103,7 @@ impl ToolError {
     /// `requests` (key → `{method, params}`) and `state` (echoed back on the retry; seal it with
     /// [`ToolContext::seal_state`] so it cannot be forged).
     pub fn input_required(requests: BTreeMap<String, crate::protocol::InputRequest>, state: Option<String>) -> Self {
-        let result = crate::protocol::InputRequiredResult {
-            envelope: crate::protocol::ResultEnvelope {
-                meta: None,
-                result_type: Some(crate::protocol::ResultType::InputRequired),
-            },
-            input_requests: (!requests.is_empty()).then_some(requests),
-            request_state: state,
-        };
-        Self::needs_input(result)
+        Self::needs_input(crate::protocol::InputRequiredResult::new(requests, state))
     }
 
     /// The tool needs answers first, as an input-required result made elsewhere (a pipeline
@@ -281,17 +277,7 @@ impl ToolContext {
         params: JsonObject,
         timeout: std::time::Duration,
     ) -> Result<Value, ToolError> {
-        let (declared, capability) = match method {
-            "sampling/createMessage" => (self.capabilities.as_ref().is_some_and(|c| c.sampling.is_some()), "sampling"),
-            "elicitation/create" => {
-                (self.capabilities.as_ref().is_some_and(|c| c.elicitation.is_some()), "elicitation")
-            }
-            "roots/list" => (self.capabilities.as_ref().is_some_and(|c| c.roots.is_some()), "roots"),
-            _ => (true, ""),
-        };
-        if !declared {
-            return Err(ToolError::missing_capability(capability));
-        }
+        self.check_declared(method)?;
         if self.stateless {
             return Err(ToolError::msg(format!("`{method}` cannot be sent to a client of the stateless protocol era")));
         }
@@ -316,11 +302,40 @@ impl ToolContext {
         if !self.stateless {
             return self.request_client(method, params, timeout).await;
         }
-        if let Some(answer) = self.input_responses().and_then(|answers| answers.get(key)) {
+        self.check_declared(method)?;
+        // The client sends only the answers of the last round; the earlier ones travel in our
+        // sealed request state, so a tool that asks one thing after another gets them all.
+        let mut answers = self
+            .request_state()
+            .and_then(|token| self.open_state(token).ok())
+            .and_then(|state| serde_json::from_str::<Value>(&state).ok())
+            .and_then(|mut state| state.get_mut(CARRIED_ANSWERS).map(Value::take))
+            .and_then(|answers| match answers {
+                Value::Object(answers) => Some(answers),
+                _ => None,
+            })
+            .unwrap_or_default();
+        answers.extend(self.input_responses().cloned().unwrap_or_default());
+        if let Some(answer) = answers.get(key) {
             return Ok(answer.clone());
         }
+        let state = self.seal_state(&serde_json::json!({ CARRIED_ANSWERS: answers }).to_string());
         let request = crate::protocol::InputRequest { method: method.to_owned(), params: Some(params) };
-        Err(ToolError::input_required([(key.to_owned(), request)].into_iter().collect(), None))
+        Err(ToolError::input_required([(key.to_owned(), request)].into_iter().collect(), Some(state)))
+    }
+
+    /// `Ok` when the client declared the capability `method` needs (`sampling`, `elicitation`,
+    /// `roots`), else the -32021 error that names it.
+    fn check_declared(&self, method: &str) -> Result<(), ToolError> {
+        let (declared, capability) = match method {
+            "sampling/createMessage" => (self.capabilities.as_ref().is_some_and(|c| c.sampling.is_some()), "sampling"),
+            "elicitation/create" => {
+                (self.capabilities.as_ref().is_some_and(|c| c.elicitation.is_some()), "elicitation")
+            }
+            "roots/list" => (self.capabilities.as_ref().is_some_and(|c| c.roots.is_some()), "roots"),
+            _ => (true, ""),
+        };
+        if declared { Ok(()) } else { Err(ToolError::missing_capability(capability)) }
     }
 
     /// Who is calling, as established by the transport (e.g. `stdio`, or a token's identity).
@@ -663,6 +678,45 @@ impl ToolSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stateless client answers only the last round's questions; a tool that asks for roots,
+    /// then for a name, still gets both (the first answer rides in the sealed request state),
+    /// and asking for what the client did not declare is the -32021 error in this era too.
+    #[tokio::test]
+    async fn ask_client_keeps_earlier_answers_across_stateless_rounds() {
+        let caps = crate::protocol::ClientCapabilities::default().with_roots().with_elicitation();
+        let round = |answers: Option<Value>, state: Option<String>| {
+            ToolContext::detached()
+                .with_client_capabilities(Some(caps.clone()), true)
+                .with_input(answers.and_then(|a| a.as_object().cloned()), state)
+        };
+        let timeout = std::time::Duration::from_secs(1);
+        let asked = round(None, None).ask_client("roots", "roots/list", JsonObject::new(), timeout).await;
+        let first = asked.expect_err("asks").input().cloned().expect("input required");
+        assert!(first.input_requests.as_ref().is_some_and(|r| r["roots"].method == "roots/list"));
+
+        let roots = serde_json::json!({"roots": [{"uri": "file:///srv"}]});
+        let second = round(Some(serde_json::json!({"roots": roots})), first.request_state);
+        assert_eq!(
+            second.ask_client("roots", "roots/list", JsonObject::new(), timeout).await.expect("answered"),
+            roots
+        );
+        let asked = second.ask_client("name", "elicitation/create", JsonObject::new(), timeout).await;
+        let next = asked.expect_err("asks again").input().cloned().expect("input required");
+
+        let name = serde_json::json!({"action": "accept", "content": {"name": "ada"}});
+        let third = round(Some(serde_json::json!({"name": name})), next.request_state);
+        assert_eq!(third.ask_client("roots", "roots/list", JsonObject::new(), timeout).await.expect("kept"), roots);
+        assert_eq!(
+            third.ask_client("name", "elicitation/create", JsonObject::new(), timeout).await.expect("new"),
+            name
+        );
+
+        let plain = ToolContext::detached().with_client_capabilities(None, true);
+        let refused = plain.ask_client("s", "sampling/createMessage", JsonObject::new(), timeout).await;
+        let code = refused.expect_err("undeclared").protocol_error().map(|e| e.code);
+        assert_eq!(code, Some(crate::protocol::codes::MISSING_REQUIRED_CLIENT_CAPABILITY));
+    }
 
     #[derive(serde::Deserialize, JsonSchema)]
     #[allow(dead_code)]

@@ -116,6 +116,20 @@ impl Stage for RedactLayer {
                     Ok(result)
                 }
                 Err(CallError::Upstream(message)) => Err(CallError::Upstream(redactor.text(&message).into_owned())),
+                Err(CallError::Unavailable(message)) => {
+                    Err(CallError::Unavailable(redactor.text(&message).into_owned()))
+                }
+                // What a tool asks the client (elicitation text, sampling prompts) is its output too.
+                Err(CallError::InputRequired(mut input)) => {
+                    for request in input.input_requests.iter_mut().flat_map(|r| r.values_mut()) {
+                        if let Some(params) = request.params.take() {
+                            let mut value = serde_json::Value::Object(params);
+                            redactor.json(&mut value);
+                            request.params = value.as_object().cloned();
+                        }
+                    }
+                    Err(CallError::InputRequired(input))
+                }
                 Err(other) => Err(other),
             }
         })

@@ -100,19 +100,13 @@ pub fn register(registry: &mut Registry) {
             concat!("mcptk ", env!("CARGO_PKG_VERSION"), ": an MCP gateway and client"),
         ))
         .prompt(prompt(
-            {
-                let mut prompt =
-                    Prompt::new("greeting", vec![PromptArgument::new("name", true).with_description("Who to greet.")])
-                        .with_description("Asks the model to greet someone by name.");
-                prompt.title = Some("Greeting".into());
-                prompt
-            },
+            Prompt::new("greeting", vec![PromptArgument::new("name", true).with_description("Who to greet.")])
+                .with_title("Greeting")
+                .with_description("Asks the model to greet someone by name."),
             |args| async move {
                 let name = args.get("name").cloned().unwrap_or_default();
                 let message = PromptMessage::new(Role::User, Content::text(format!("Please greet {name} warmly.")));
-                let mut result = GetPromptResult::new(vec![message]);
-                result.description = Some(format!("A greeting for {name}"));
-                Ok(result)
+                Ok(GetPromptResult::new(vec![message]).with_description(format!("A greeting for {name}")))
             },
         ));
 }

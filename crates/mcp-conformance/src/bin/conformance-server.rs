@@ -497,17 +497,19 @@ struct Fixtures;
 #[async_trait]
 impl ResourceProvider for Fixtures {
     fn resources(&self) -> Vec<Resource> {
-        let mut resource = Resource::new("test://static-binary", "static-binary");
-        resource.description = Some("A tiny PNG".into());
-        resource.mime_type = Some("image/png".into());
-        vec![resource]
+        vec![
+            Resource::new("test://static-binary", "static-binary")
+                .with_description("A tiny PNG")
+                .with_mime_type("image/png"),
+        ]
     }
 
     fn templates(&self) -> Vec<ResourceTemplate> {
-        let mut template = ResourceTemplate::new("test://template/{id}/data", "template");
-        template.description = Some("Data by id".into());
-        template.mime_type = Some("application/json".into());
-        vec![template]
+        vec![
+            ResourceTemplate::new("test://template/{id}/data", "template")
+                .with_description("Data by id")
+                .with_mime_type("application/json"),
+        ]
     }
 
     async fn read(&self, uri: &str) -> Option<Result<Vec<ResourceContents>, ToolError>> {

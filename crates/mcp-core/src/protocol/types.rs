@@ -147,6 +147,12 @@ impl ClientCapabilities {
         self.elicitation = Some(JsonObject::new());
         self
     }
+
+    /// Declares the extension `name` (e.g. the tasks extension) with no settings.
+    pub fn with_extension(mut self, name: impl Into<String>) -> Self {
+        self.extensions.get_or_insert_with(BTreeMap::new).insert(name.into(), JsonObject::new());
+        self
+    }
 }
 
 /// A `listChanged` flag, the shape of several capabilities.
@@ -243,6 +249,23 @@ pub struct InitializeResult {
     pub instructions: Option<String>,
 }
 
+impl InitializeResult {
+    /// A server's answer: the revision it chose, what it offers, who it is.
+    pub fn new(
+        protocol_version: impl Into<String>,
+        capabilities: ServerCapabilities,
+        server_info: Implementation,
+    ) -> Self {
+        Self { protocol_version: protocol_version.into(), capabilities, server_info, instructions: None }
+    }
+
+    /// With guidance for the model.
+    pub fn with_instructions(mut self, instructions: impl Into<String>) -> Self {
+        self.instructions = Some(instructions.into());
+        self
+    }
+}
+
 /// `server/discover` result (`2026-07-28`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -262,6 +285,19 @@ pub struct DiscoverResult {
     /// Guidance for the model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instructions: Option<String>,
+}
+
+impl DiscoverResult {
+    /// A server's discovery answer: the revisions it supports and what it offers.
+    pub fn new(supported_versions: Vec<String>, capabilities: ServerCapabilities) -> Self {
+        Self {
+            envelope: ResultEnvelope::default(),
+            cache: CacheHints::default(),
+            supported_versions,
+            capabilities,
+            instructions: None,
+        }
+    }
 }
 
 /// `data` of a -32022 error: which revisions the server would accept.
@@ -431,6 +467,18 @@ impl Tool {
         self.annotations = Some(annotations);
         self
     }
+
+    /// With icons.
+    pub fn with_icons(mut self, icons: Vec<Icon>) -> Self {
+        self.icons = Some(icons);
+        self
+    }
+
+    /// With execution properties (e.g. `{"taskSupport": "optional"}`).
+    pub fn with_execution(mut self, execution: JsonObject) -> Self {
+        self.execution = Some(execution);
+        self
+    }
 }
 
 /// Whether `schema` says its instances are objects, the only shape older revisions allow.
@@ -479,6 +527,13 @@ pub struct Icon {
     pub theme: Option<String>,
 }
 
+impl Icon {
+    /// An icon at `src` (a URL or a data URL).
+    pub fn new(src: impl Into<String>) -> Self {
+        Self { src: src.into(), mime_type: None, sizes: None, theme: None }
+    }
+}
+
 /// `tools/list` result.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -495,6 +550,13 @@ pub struct ListToolsResult {
     /// Cursor of the next page, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
+}
+
+impl ListToolsResult {
+    /// One page of tools (the last, unless a cursor is set).
+    pub fn new(tools: Vec<Tool>) -> Self {
+        Self { tools, ..Self::default() }
+    }
 }
 
 /// `tools/call` parameters.
@@ -622,6 +684,17 @@ pub struct InputRequiredResult {
     pub request_state: Option<String>,
 }
 
+impl InputRequiredResult {
+    /// Requests for the client (by key) and the state it echoes back on its retry.
+    pub fn new(requests: BTreeMap<String, InputRequest>, request_state: Option<String>) -> Self {
+        Self {
+            envelope: ResultEnvelope { meta: None, result_type: Some(ResultType::InputRequired) },
+            input_requests: (!requests.is_empty()).then_some(requests),
+            request_state,
+        }
+    }
+}
+
 /// One request inside an [`InputRequiredResult`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InputRequest {
@@ -674,6 +747,13 @@ pub struct TextContent {
     /// `_meta`.
     #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<Meta>,
+}
+
+impl TextContent {
+    /// A text block.
+    pub fn new(text: impl Into<String>) -> Self {
+        Self { text: text.into(), annotations: None, meta: None }
+    }
 }
 
 /// Image or audio content, base64-encoded.
@@ -816,6 +896,18 @@ impl Resource {
             meta: None,
         }
     }
+
+    /// With a description.
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
+
+    /// With a MIME type.
+    pub fn with_mime_type(mut self, mime_type: impl Into<String>) -> Self {
+        self.mime_type = Some(mime_type.into());
+        self
+    }
 }
 
 /// A parameterized family of resources (RFC 6570 URI template).
@@ -860,6 +952,18 @@ impl ResourceTemplate {
             annotations: None,
             meta: None,
         }
+    }
+
+    /// With a description.
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
+
+    /// With the MIME type of what it resolves to.
+    pub fn with_mime_type(mut self, mime_type: impl Into<String>) -> Self {
+        self.mime_type = Some(mime_type.into());
+        self
     }
 }
 
@@ -934,12 +1038,20 @@ pub struct ListResourceTemplatesResult {
 
 /// `resources/read` parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ReadResourceParams {
     /// `_meta`.
     #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<Meta>,
     /// The URI to read.
     pub uri: String,
+}
+
+impl ReadResourceParams {
+    /// A read of `uri`.
+    pub fn new(uri: impl Into<String>) -> Self {
+        Self { meta: None, uri: uri.into() }
+    }
 }
 
 /// `resources/read` result.
@@ -1026,6 +1138,12 @@ impl Prompt {
         self.description = Some(description.into());
         self
     }
+
+    /// With a display name.
+    pub fn with_title(mut self, title: impl Into<String>) -> Self {
+        self.title = Some(title.into());
+        self
+    }
 }
 
 /// `prompts/list` result.
@@ -1048,6 +1166,7 @@ pub struct ListPromptsResult {
 
 /// `prompts/get` parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct GetPromptParams {
     /// `_meta`.
     #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
@@ -1063,6 +1182,14 @@ pub struct GetPromptParams {
     /// Opaque state echoed back from an earlier [`InputRequiredResult`] (`2026-07-28`).
     #[serde(default, rename = "requestState", skip_serializing_if = "Option::is_none")]
     pub request_state: Option<String>,
+}
+
+impl GetPromptParams {
+    /// The prompt `name` with `arguments`.
+    pub fn new(name: impl Into<String>, arguments: BTreeMap<String, String>) -> Self {
+        let arguments = (!arguments.is_empty()).then_some(arguments);
+        Self { meta: None, name: name.into(), arguments, input_responses: None, request_state: None }
+    }
 }
 
 /// One message of a prompt.
@@ -1101,6 +1228,12 @@ impl GetPromptResult {
     pub fn new(messages: Vec<PromptMessage>) -> Self {
         Self { envelope: ResultEnvelope::default(), description: None, messages }
     }
+
+    /// With a description.
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1136,6 +1269,7 @@ pub struct CompletionArgument {
 
 /// `completion/complete` parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CompleteParams {
     /// `_meta`.
     #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
@@ -1148,6 +1282,13 @@ pub struct CompleteParams {
     /// Values of other arguments already given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<JsonObject>,
+}
+
+impl CompleteParams {
+    /// Completions for `argument` of `reference`.
+    pub fn new(reference: CompletionReference, argument: CompletionArgument) -> Self {
+        Self { meta: None, reference, argument, context: None }
+    }
 }
 
 /// Suggested values.
@@ -1166,9 +1307,12 @@ pub struct Completion {
 }
 
 impl Completion {
-    /// Every matching value (no more to come).
-    pub fn new(values: Vec<String>) -> Self {
-        Self { total: Some(values.len() as u64), values, has_more: Some(false) }
+    /// The matching values: at most 100 are sent (the protocol's limit), with the total and
+    /// whether more exist than were sent.
+    pub fn new(mut values: Vec<String>) -> Self {
+        let total = values.len();
+        values.truncate(100);
+        Self { has_more: Some(total > values.len()), total: Some(total as u64), values }
     }
 }
 
@@ -1290,6 +1434,13 @@ pub struct LoggingMessageParams {
     pub logger: Option<String>,
     /// Any JSON.
     pub data: Value,
+}
+
+impl LoggingMessageParams {
+    /// A log message at `level`.
+    pub fn new(level: LoggingLevel, data: Value) -> Self {
+        Self { level, logger: None, data }
+    }
 }
 
 /// `logging/setLevel` parameters (handshake era; `2026-07-28` puts the level in `_meta`).

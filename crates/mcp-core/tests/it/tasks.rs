@@ -77,7 +77,7 @@ async fn client(server: &Server, with_tasks: bool) -> Client {
     tokio::spawn(async move { serving.serve(server_read, server_write).await });
     let mut capabilities = ClientCapabilities::default().with_elicitation();
     if with_tasks {
-        capabilities.extensions = Some([(EXTENSION.to_owned(), JsonObject::new())].into_iter().collect());
+        capabilities = capabilities.with_extension(EXTENSION);
     }
     let options = ClientOptions { capabilities, input: Some(Arc::new(Confirms)), ..ClientOptions::default() };
     let (read, write) = tokio::io::split(client_io);

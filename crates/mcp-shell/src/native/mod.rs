@@ -166,12 +166,8 @@ fn result(program: &str, output: &ExecOutput, timeout: Duration) -> CallToolResu
         (false, None) => format!("`{program}` was killed by a signal"),
     };
     content.push(Content::text(status));
-    let mut result = CallToolResult::new(content);
-    result.structured_content = serde_json::to_value(output).ok();
-    if !output.success() {
-        result = result.with_error(true);
-    }
-    result
+    let result = CallToolResult::new(content).with_structured(serde_json::to_value(output).unwrap_or_default());
+    if output.success() { result } else { result.with_error(true) }
 }
 
 fn object(properties: Value, required: &[&str]) -> mcp_core::protocol::JsonObject {

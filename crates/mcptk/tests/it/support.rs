@@ -260,7 +260,7 @@ impl Served {
             "perplexity" => Served {
                 name: "perplexity",
                 env: vec![
-                    ("PERPLEXITY_API_KEY".into(), "pplx-interop-test-key".into()),
+                    ("PERPLEXITY_API_KEY".into(), PERPLEXITY_TEST_KEY.into()),
                     ("PERPLEXITY_BASE_URL".into(), search_api_stand_in()),
                 ],
                 args: strings(&["serve", "perplexity"]),
@@ -295,8 +295,13 @@ impl Served {
     }
 }
 
+/// The key `mcptk serve perplexity` runs with in the interop tests (not a real key).
+const PERPLEXITY_TEST_KEY: &str = "pplx-interop-test-key";
+
 /// A loopback stand-in for Perplexity's Search API, alive for the rest of the test process:
-/// `POST /search` answers one result, whatever was asked. Returns its base URL.
+/// `POST /search` with the test key answers one result whatever was asked; another path is 404,
+/// another key 401 (so a server that calls the wrong endpoint or drops the key fails the call).
+/// Returns its base URL.
 fn search_api_stand_in() -> String {
     use std::io::{BufRead as _, Read as _, Write as _};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds a loopback port");
@@ -305,23 +310,36 @@ fn search_api_stand_in() -> String {
         for stream in listener.incoming().flatten() {
             std::thread::spawn(move || {
                 let mut reader = std::io::BufReader::new(&stream);
-                let (mut line, mut length) = (String::new(), 0usize);
+                let (mut line, mut length, mut authorized) = (String::new(), 0usize, false);
+                let _ = reader.read_line(&mut line);
+                let searched = line.starts_with("POST /search ");
+                line.clear();
                 while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
-                    if let Some((name, value)) = line.split_once(':')
-                        && name.eq_ignore_ascii_case("content-length")
-                    {
-                        length = value.trim().parse().unwrap_or(0);
+                    if let Some((name, value)) = line.split_once(':') {
+                        if name.eq_ignore_ascii_case("content-length") {
+                            length = value.trim().parse().unwrap_or(0);
+                        } else if name.eq_ignore_ascii_case("authorization") {
+                            authorized = value.trim() == format!("Bearer {PERPLEXITY_TEST_KEY}");
+                        }
                     }
                     line.clear();
                 }
                 let mut body = vec![0; length.min(1 << 20)];
                 let _ = reader.read_exact(&mut body);
-                let answer = json!({"id": "s1", "results": [{"title": "Emma (novel)", "url": "https://en.example/emma",
-                    "snippet": "A novel by Jane Austen, published in 1815.", "date": "1815-12-23"}]})
-                .to_string();
+                let (status, answer) = match (searched, authorized) {
+                    (false, _) => ("404 Not Found", json!({"error": {"message": "no such endpoint"}})),
+                    (true, false) => ("401 Unauthorized", json!({"error": {"message": "bad key"}})),
+                    (true, true) => (
+                        "200 OK",
+                        json!({"id": "s1", "results": [{"title": "Emma (novel)",
+                        "url": "https://en.example/emma", "snippet": "A novel by Jane Austen, published in 1815.",
+                        "date": "1815-12-23"}]}),
+                    ),
+                };
+                let answer = answer.to_string();
                 let _ = write!(
                     &stream,
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
                     answer.len()
                 );
             });
