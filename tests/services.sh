@@ -66,3 +66,55 @@ if [ -z "${MCPTK_TEST_MYSQL_URL:-}" ]; then
     GRANT ALL ON *.* TO 'mcptk'@'127.0.0.1';"
   echo "MCPTK_TEST_MYSQL_URL=mysql://mcptk:mcptk-test@127.0.0.1:3306/mcptk_test" >&3
 fi
+
+# Podman's Docker-compatible API, the real engine mcp-docker's tests (bollard) talk to. Root,
+# cgroup v1 through cgroupfs, runc, vfs storage, and host networking only: no container gets a
+# network namespace of its own, so nothing creates a bridge on a private address range (networks
+# the tests create are CNI files in our own directory, never attached). Podman's default
+# ulimits are refused inside this VM, so containers get small fixed ones. The test image comes
+# without a registry: a root filesystem of Debian's busybox-static, imported.
+if [ -z "${MCPTK_TEST_DOCKER_HOST:-}" ]; then
+  command -v podman >/dev/null && command -v runc >/dev/null || apt_install podman runc
+  dpkg -s busybox-static >/dev/null 2>&1 || apt_install busybox-static
+  podman_dir=/var/tmp/mcptk-podman
+  mkdir -p "$podman_dir/cni" /run/mcptk-podman
+  cat >"$podman_dir/containers.conf" <<CONF
+[containers]
+netns = "host"
+cgroupns = "host"
+log_driver = "k8s-file"
+default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+runtime = "runc"
+[network]
+network_backend = "cni"
+network_config_dir = "$podman_dir/cni"
+CONF
+  cat >"$podman_dir/storage.conf" <<CONF
+[storage]
+driver = "vfs"
+graphroot = "$podman_dir/storage"
+runroot = "/run/mcptk-podman/storage"
+CONF
+  export CONTAINERS_CONF="$podman_dir/containers.conf" CONTAINERS_STORAGE_CONF="$podman_dir/storage.conf"
+  docker_sock=/run/mcptk-podman/docker.sock
+  if ! podman --url "unix://$docker_sock" version >/dev/null 2>&1; then
+    rm -f "$docker_sock"
+    (setsid podman system service --time=0 "unix://$docker_sock" </dev/null >/var/tmp/mcptk-podman.log 2>&1 3>&- &)
+    for _ in $(seq 1 30); do podman --url "unix://$docker_sock" version >/dev/null 2>&1 && break; sleep 1; done
+    podman --url "unix://$docker_sock" version >/dev/null 2>&1 || { echo "Podman's API service did not start" >&2; exit 1; }
+  fi
+  if ! podman image exists localhost/mcptk-busybox:test; then
+    rootfs=$(mktemp -d)
+    mkdir -p "$rootfs/bin" "$rootfs/tmp"
+    cp /bin/busybox "$rootfs/bin/busybox"
+    for applet in sh env echo cat sleep ls true; do ln -s busybox "$rootfs/bin/$applet"; done
+    tar -C "$rootfs" -cf "$rootfs.tar" .
+    detached podman import --change 'CMD ["/bin/sh"]' "$rootfs.tar" localhost/mcptk-busybox:test
+    rm -rf "$rootfs" "$rootfs.tar"
+  fi
+  echo "MCPTK_TEST_DOCKER_HOST=unix://$docker_sock" >&3
+  echo "MCPTK_TEST_DOCKER_IMAGE=localhost/mcptk-busybox:test" >&3
+fi

@@ -31,9 +31,14 @@ use anyhow::{Context, Result, bail};
 mod features;
 mod release;
 
-/// Python environments: folder under `.tools/` and the requirements file that pins it.
-const PYTHON_ENVS: &[(&str, &str)] =
-    &[("py-mcp2", "tests/requirements-mcp2.txt"), ("py-mcp1", "tests/requirements-mcp1.txt")];
+/// Python environments: folder under `.tools/`, the requirements file that pins it, and the
+/// Python version it needs when the default `python3` may be too old (`mcp-server-docker`, the
+/// reference Docker server, needs 3.12).
+const PYTHON_ENVS: &[(&str, &str, Option<&str>)] = &[
+    ("py-mcp2", "tests/requirements-mcp2.txt", None),
+    ("py-mcp1", "tests/requirements-mcp1.txt", None),
+    ("py-docker", "tests/requirements-docker.txt", Some("3.12")),
+];
 
 fn main() -> Result<()> {
     let task = std::env::args().nth(1).unwrap_or_default();
@@ -119,7 +124,7 @@ fn project_root() -> PathBuf {
 fn setup(root: &Path) -> Result<()> {
     let tools = root.join(".tools");
     std::fs::create_dir_all(&tools)?;
-    for (name, requirements) in PYTHON_ENVS {
+    for (name, requirements, version) in PYTHON_ENVS {
         let venv = tools.join(name);
         let wanted =
             std::fs::read_to_string(root.join(requirements)).with_context(|| format!("reading {requirements}"))?;
@@ -128,7 +133,11 @@ fn setup(root: &Path) -> Result<()> {
             continue;
         }
         eprintln!("xtask: creating Python environment {}", venv.display());
-        run(Command::new(python()).args(["-m", "venv", "--clear"]).arg(&venv))?;
+        let interpreter = match version {
+            Some(version) => python_version(version)?,
+            None => python(),
+        };
+        run(Command::new(interpreter).args(["-m", "venv", "--clear"]).arg(&venv))?;
         let pip = venv.join("bin/pip");
         run(Command::new(&pip)
             .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
@@ -306,6 +315,47 @@ fn npm_ci(dir: &Path) -> Result<()> {
 
 fn python() -> String {
     std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned())
+}
+
+/// A Python `version` (e.g. `3.12`): `$PYTHON312`, else `python3.12` on the PATH, else the newest
+/// pyenv installation of it.
+fn python_version(version: &str) -> Result<String> {
+    let variable = format!("PYTHON{}", version.replace('.', ""));
+    if let Ok(python) = std::env::var(&variable) {
+        return Ok(python);
+    }
+    let named = format!("python{version}");
+    let works = |program: &str| {
+        Command::new(program)
+            .arg("--version")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if works(&named) {
+        return Ok(named);
+    }
+    if let Ok(out) = Command::new("pyenv").arg("root").output()
+        && out.status.success()
+    {
+        let versions = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("versions");
+        let mut found: Vec<PathBuf> = std::fs::read_dir(&versions)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .filter(|e| e.file_name().to_string_lossy().starts_with(&format!("{version}.")))
+                    .map(|e| e.path().join("bin").join(&named))
+                    .filter(|p| p.exists())
+                    .collect()
+            })
+            .unwrap_or_default();
+        found.sort();
+        if let Some(python) = found.pop().filter(|p| works(&p.display().to_string())) {
+            return Ok(python.display().to_string());
+        }
+    }
+    bail!("Python {version} is needed (for mcp-server-docker): install `{named}` or set {variable}")
 }
 
 /// Installs and starts the services the tests talk to (`tests/services.sh`: PostgreSQL and

@@ -149,6 +149,76 @@ pub struct NativeConfig {
     /// Perplexity's tools over its API, as `perplexity`.
     #[serde(default)]
     pub perplexity: Option<NativePerplexity>,
+    /// GitHub's tools over its API (a drop-in for `github-mcp-server`), as `github`.
+    #[serde(default)]
+    pub github: Option<NativeGitHub>,
+    /// Docker's tools over the Docker Engine API (or Podman's), with safety rules, as `docker`.
+    #[serde(default)]
+    pub docker: Option<NativeDocker>,
+    /// Kubernetes tools over a kubeconfig's clusters (a drop-in for `kubernetes-mcp-server`), as `k8s`.
+    #[serde(default)]
+    pub k8s: Option<NativeK8s>,
+}
+
+/// The native Kubernetes server: the default tools of `kubernetes-mcp-server` over the API of
+/// the kubeconfig's clusters, its safety flags enforced at call time.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NativeK8s {
+    /// The kubeconfig (relative to this file; default `KUBECONFIG`, else `~/.kube/config`).
+    /// Its credentials are never shown.
+    #[serde(default)]
+    pub kubeconfig: Option<PathBuf>,
+    /// The context used by default (default: the kubeconfig's current context).
+    #[serde(default)]
+    pub context: Option<String>,
+    /// Only the read-only tools.
+    #[serde(default)]
+    pub read_only: bool,
+    /// No destructive tools (deletes, apply, scale).
+    #[serde(default)]
+    pub disable_destructive: bool,
+    /// Kinds no tool may touch: `Kind`, `group/Kind` or `group/version/Kind`.
+    #[serde(default)]
+    pub denied_resources: Vec<String>,
+    /// Show Secrets' data (default false: redacted).
+    #[serde(default)]
+    pub allow_secret_data: bool,
+    /// How lists print: `table` (the default) or `yaml`.
+    #[serde(default)]
+    pub list_output: Option<String>,
+}
+
+/// The native Docker server: the tools of `mcp-server-docker` and `docker-mcp` on the engine's
+/// API. No privileged containers, added capabilities, host network or PID namespace, ever;
+/// what else is allowed, and the default limits, are set here.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NativeDocker {
+    /// The engine (`unix:///run/podman/podman.sock`, `tcp://127.0.0.1:2375`), `${VAR}` expanded;
+    /// default `DOCKER_HOST`, then `/var/run/docker.sock`, then Podman's sockets.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Host folders under which bind mounts and build contexts are allowed (relative to this
+    /// file; default none).
+    #[serde(default)]
+    pub allowed_host_paths: Vec<PathBuf>,
+    /// When set, the only images that may run, be pulled or pushed (`repo`, `repo:tag`, or a
+    /// prefix ending in `*`); building is then refused.
+    #[serde(default)]
+    pub allowed_images: Option<Vec<String>>,
+    /// Memory limit of a container whose caller sets none, in MiB (default 512).
+    #[serde(default)]
+    pub memory_mib: Option<i64>,
+    /// CPU limit of a container whose caller sets none, in CPUs (default 1).
+    #[serde(default)]
+    pub cpus: Option<f64>,
+    /// Process limit of a container whose caller sets none (default 256).
+    #[serde(default)]
+    pub pids_limit: Option<i64>,
+    /// No networking: containers get network mode `none`, networks cannot be created.
+    #[serde(default)]
+    pub block_network: bool,
 }
 
 /// The native Perplexity server: the tools of `@perplexity-ai/mcp-server`, calling the API itself.
@@ -174,6 +244,50 @@ impl std::fmt::Debug for NativePerplexity {
             .field("api_key", &key)
             .field("base_url", &self.base_url.as_deref().map(mcp_core::config::display_url))
             .field("timeout_secs", &self.timeout_secs)
+            .finish()
+    }
+}
+
+/// The native GitHub server: the tools of `github-mcp-server` over GitHub's API, its switches
+/// enforced at call time.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NativeGitHub {
+    /// The token, `${VAR}` expanded (default `${GITHUB_PERSONAL_ACCESS_TOKEN}`); masked like every secret.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// The host: `github.com` (default `GITHUB_HOST`, else github.com), a GitHub Enterprise URL.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// The toolsets served (default `GITHUB_TOOLSETS`, else the default toolsets).
+    #[serde(default)]
+    pub toolsets: Vec<String>,
+    /// Single tools served besides the toolsets.
+    #[serde(default)]
+    pub tools: Vec<String>,
+    /// Tools never served, whatever else says so.
+    #[serde(default)]
+    pub exclude_tools: Vec<String>,
+    /// Only the read-only tools.
+    #[serde(default)]
+    pub read_only: bool,
+    /// In public repositories, show people's text only from authors with push access.
+    #[serde(default)]
+    pub lockdown_mode: bool,
+}
+
+/// Shows where the token comes from only when it is a `${VAR}` reference, never a written-out token.
+impl std::fmt::Debug for NativeGitHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let token = self.token.as_deref().map(|k| if k.starts_with("${") && k.ends_with('}') { k } else { "***" });
+        f.debug_struct("NativeGitHub")
+            .field("token", &token)
+            .field("host", &self.host.as_deref().map(mcp_core::config::display_url))
+            .field("toolsets", &self.toolsets)
+            .field("tools", &self.tools)
+            .field("exclude_tools", &self.exclude_tools)
+            .field("read_only", &self.read_only)
+            .field("lockdown_mode", &self.lockdown_mode)
             .finish()
     }
 }
@@ -400,6 +514,12 @@ impl GatewayConfig {
         if let Some(sh) = config.native.shell.as_mut() {
             sh.roots.iter_mut().for_each(rebase);
         }
+        if let Some(docker) = config.native.docker.as_mut() {
+            docker.allowed_host_paths.iter_mut().for_each(rebase);
+        }
+        if let Some(kubeconfig) = config.native.k8s.as_mut().and_then(|k| k.kubeconfig.as_mut()) {
+            rebase(kubeconfig);
+        }
         for db in config.native.sql.values_mut() {
             // A relative SQLite file is relative to this file, like every other path.
             if let Some(path) = db.url.strip_prefix("sqlite:")
@@ -427,6 +547,9 @@ impl GatewayConfig {
                 builtin: false,
                 sql: BTreeMap::new(),
                 perplexity: None,
+                github: None,
+                docker: None,
+                k8s: None,
             },
             audit: AuditConfig { path: cwd.join(".mcptk/audit.jsonl"), ..AuditConfig::default() },
             ..GatewayConfig::default()

@@ -109,15 +109,13 @@ struct State {
 
 type Exposed = Arc<Mutex<HashMap<String, (String, Tool)>>>;
 
-type Wrap = Box<dyn FnOnce(ToolService) -> ToolService + Send>;
-
 /// Builds a [`Gateway`]: its configuration, plus tool sets, pipeline layers and server settings
 /// given in code.
 #[must_use]
 pub struct GatewayBuilder {
     config: GatewayConfig,
     tools: Vec<(String, ToolSet)>,
-    layers: Vec<Wrap>,
+    layers: Vec<pipeline::Wrap>,
     adjust: Vec<Box<dyn FnOnce(mcp_core::ServerBuilder) -> mcp_core::ServerBuilder + Send>>,
 }
 
@@ -143,7 +141,7 @@ impl GatewayBuilder {
     /// first added is the outermost.
     pub fn layer<L>(mut self, layer: L) -> Self
     where
-        L: Layer<ToolService> + Send + 'static,
+        L: Layer<ToolService> + Send + Sync + 'static,
         L::Service: tower_service::Service<ToolCall, Response = CallToolResult, Error = CallError>
             + Clone
             + Send
@@ -151,7 +149,7 @@ impl GatewayBuilder {
             + 'static,
         <L::Service as tower_service::Service<ToolCall>>::Future: Send + 'static,
     {
-        self.layers.push(Box::new(move |inner| pipeline::boxed(layer.layer(inner))));
+        self.layers.push(pipeline::wrap(layer));
         self
     }
 
@@ -214,6 +212,16 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
         }
         None => None,
     };
+    let github_token = match &config.native.github {
+        Some(g) => {
+            let field = "native.github.token".to_owned();
+            let token = g.token.as_deref().unwrap_or(GITHUB_TOKEN);
+            let token = mcp_core::config::expand(token, &|v| std::env::var(v).ok(), GITHUB, field)?;
+            secrets.push(token.clone());
+            Some(token)
+        }
+        None => None,
+    };
     secrets.retain(|s| !s.is_empty());
     let redactor = Arc::new(Redactor::from_env(&config.redaction.env).with_secrets(secrets));
 
@@ -271,6 +279,15 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
     }
     if let (Some(perplexity), Some(key)) = (&config.native.perplexity, perplexity_key) {
         claim(&mut local, &remote, PERPLEXITY, "native.perplexity", perplexity_tools(perplexity, key)?)?;
+    }
+    if let (Some(github), Some(token)) = (&config.native.github, github_token) {
+        claim(&mut local, &remote, GITHUB, "native.github", github_tools(github, token)?)?;
+    }
+    if let Some(docker) = &config.native.docker {
+        claim(&mut local, &remote, "docker", "native.docker", docker_tools(docker)?)?;
+    }
+    if let Some(k8s) = &config.native.k8s {
+        claim(&mut local, &remote, "k8s", "native.k8s", k8s_tools(k8s).await?)?;
     }
     for (name, tools) in extra_tools {
         claim(&mut local, &remote, &name, &format!("tools added as `{name}`"), tools)?;
@@ -544,6 +561,77 @@ fn perplexity_tools(settings: &config::NativePerplexity, key: String) -> anyhow:
     }
     let server = mcp_perplexity::native::PerplexityServer::new(perplexity).context("native.perplexity")?;
     Ok(server.registry().tools)
+}
+
+/// The server name of the native GitHub tools, and where their token is by default.
+const GITHUB: &str = "github";
+const GITHUB_TOKEN: &str = "${GITHUB_PERSONAL_ACCESS_TOKEN}";
+
+/// The native GitHub tools as configured (`native.github`) over the Go server's own variables
+/// (`GITHUB_HOST`, `GITHUB_TOOLSETS`, ...), with `token`.
+fn github_tools(settings: &config::NativeGitHub, token: String) -> anyhow::Result<ToolSet> {
+    let vars = |name: &str| {
+        if name == "GITHUB_PERSONAL_ACCESS_TOKEN" { Some(token.clone()) } else { std::env::var(name).ok() }
+    };
+    let mut github = mcp_github::native::GitHubConfig::from_vars(vars).context("native.github")?;
+    if let Some(host) = settings.host.clone().filter(|h| !h.is_empty()) {
+        github.host = Some(host);
+    }
+    if !settings.toolsets.is_empty() {
+        github.toolsets = settings.toolsets.clone();
+    }
+    github.tools.extend(settings.tools.iter().cloned());
+    github.exclude_tools.extend(settings.exclude_tools.iter().cloned());
+    github.read_only |= settings.read_only;
+    github.lockdown |= settings.lockdown_mode;
+    let server = mcp_github::native::GitHubServer::new(github).context("native.github")?;
+    Ok(server.registry().tools)
+}
+
+/// The native Kubernetes tools as configured (`native.k8s`).
+async fn k8s_tools(settings: &config::NativeK8s) -> anyhow::Result<ToolSet> {
+    let denied_resources = settings
+        .denied_resources
+        .iter()
+        .map(|d| d.parse())
+        .collect::<Result<Vec<_>, _>>()
+        .context("native.k8s.denied_resources")?;
+    let config = mcp_k8s::native::K8sConfig {
+        kubeconfig: settings.kubeconfig.clone(),
+        context: settings.context.clone(),
+        read_only: settings.read_only,
+        disable_destructive: settings.disable_destructive,
+        denied_resources,
+        allow_secret_data: settings.allow_secret_data,
+        list_output: settings.list_output.as_deref().unwrap_or("table").parse().context("native.k8s.list_output")?,
+    };
+    let server = mcp_k8s::native::K8sServer::connect(config).await.context("native.k8s")?;
+    Ok(server.registry().tools)
+}
+
+/// The native Docker tools as configured (`native.docker`): the engine's address expanded, the
+/// safety settings given, the defaults for the rest.
+fn docker_tools(settings: &config::NativeDocker) -> anyhow::Result<ToolSet> {
+    let host = match &settings.host {
+        Some(host) => {
+            Some(mcp_core::config::expand(host, &|v| std::env::var(v).ok(), "docker", "native.docker.host".to_owned())?)
+        }
+        None => None,
+    };
+    let defaults = mcp_docker::native::Limits::default();
+    let limits = mcp_docker::native::Limits {
+        memory_bytes: settings.memory_mib.map_or(defaults.memory_bytes, |m| m * 1024 * 1024),
+        nano_cpus: settings.cpus.map_or(defaults.nano_cpus, |c| (c * 1e9) as i64),
+        pids: settings.pids_limit.unwrap_or(defaults.pids),
+    };
+    let safety = mcp_docker::native::Safety {
+        allowed_host_paths: settings.allowed_host_paths.clone(),
+        allowed_images: settings.allowed_images.clone(),
+        limits,
+        block_network: settings.block_network,
+    };
+    let config = mcp_docker::native::DockerConfig { host, safety };
+    Ok(mcp_docker::native::DockerServer::new(config).context("native.docker")?.tool_set())
 }
 
 /// The generator behind the `generate_query` of the database `name`.

@@ -13,7 +13,10 @@
 //! | `shell` | `shell` | `Shell<C>`: command execution, typed |
 //! | `sql` | `sql` | `Sql<C>`: SQL servers (ours and the reference ones), typed; the read-only guard |
 //! | `perplexity` | `perplexity` | `Perplexity<C>`: Perplexity's MCP server, typed |
-//! | `native` | | the Rust backends of the tool parts enabled: confined filesystem, policy-checked shell, read-only SQL over sqlx, Perplexity's API |
+//! | `github` | `github` | `GitHub<C>`: GitHub's MCP server (current and older tool names), typed |
+//! | `k8s` | `k8s` | `Kubernetes<C>`: the Kubernetes MCP server, typed |
+//! | `docker` | `docker` | `Docker<C>`: the Docker MCP servers, typed |
+//! | `native` | | the Rust backends of the tool parts enabled: confined filesystem, policy-checked shell, read-only SQL over sqlx, Perplexity's API, GitHub over octocrab, Kubernetes over kube, Docker or Podman over bollard with safety rules |
 //! | `security` | `security` | policy, rate limits, tool pinning, secret redaction, as pipeline layers |
 //! | `audit` | `audit` | the hash-chained, fail-closed audit log and its layer |
 //! | `openai` | `openai` | OpenAI models (Chat Completions, Responses), MCP tools for them, the agent loop |
@@ -43,10 +46,16 @@ pub use mcp_core as core;
 
 #[cfg(feature = "audit")]
 pub use mcp_audit as audit;
+#[cfg(feature = "docker")]
+pub use mcp_docker as docker;
 #[cfg(feature = "fs")]
 pub use mcp_fs as fs;
 #[cfg(feature = "gateway")]
 pub use mcp_gateway as gateway;
+#[cfg(feature = "github")]
+pub use mcp_github as github;
+#[cfg(feature = "k8s")]
+pub use mcp_k8s as k8s;
 #[cfg(feature = "openai")]
 pub use mcp_openai as openai;
 #[cfg(feature = "perplexity")]
@@ -67,10 +76,16 @@ pub mod prelude {
 
     #[cfg(feature = "audit")]
     pub use mcp_audit::{AuditLayer, AuditLog};
+    #[cfg(feature = "docker")]
+    pub use mcp_docker::Docker;
     #[cfg(feature = "fs")]
     pub use mcp_fs::Filesystem;
     #[cfg(feature = "gateway")]
     pub use mcp_gateway::{Gateway, GatewayConfig};
+    #[cfg(feature = "github")]
+    pub use mcp_github::GitHub;
+    #[cfg(feature = "k8s")]
+    pub use mcp_k8s::Kubernetes;
     #[cfg(feature = "openai")]
     pub use mcp_openai::{Agent, Model, ModelConfig, Toolbox};
     #[cfg(feature = "perplexity")]

@@ -223,6 +223,86 @@ enum NativeServer {
     /// the same variables (PERPLEXITY_API_KEY, PERPLEXITY_BASE_URL, PERPLEXITY_TIMEOUT_MS,
     /// PERPLEXITY_PROXY).
     Perplexity,
+    /// GitHub's tools over its API: a drop-in for `github-mcp-server stdio`, with its flags and
+    /// variables (GITHUB_PERSONAL_ACCESS_TOKEN, GITHUB_HOST, GITHUB_TOOLSETS, GITHUB_TOOLS,
+    /// GITHUB_EXCLUDE_TOOLS, GITHUB_READ_ONLY, GITHUB_LOCKDOWN_MODE); flags win over variables.
+    Github {
+        /// Toolsets to serve, comma-separated: context, repos, issues, pull_requests, users,
+        /// actions, labels, notifications, `default` or `all`.
+        #[arg(long, value_delimiter = ',')]
+        toolsets: Vec<String>,
+        /// Single tools to serve besides the toolsets, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        tools: Vec<String>,
+        /// Tools never to serve, comma-separated (wins over --toolsets and --tools).
+        #[arg(long, value_delimiter = ',')]
+        exclude_tools: Vec<String>,
+        /// Only the tools annotated read-only.
+        #[arg(long)]
+        read_only: bool,
+        /// In public repositories, show people's text only from authors with push access.
+        #[arg(long)]
+        lockdown_mode: bool,
+        /// The GitHub host: github.com, or a GitHub Enterprise URL.
+        #[arg(long)]
+        gh_host: Option<String>,
+    },
+    /// Kubernetes tools over the API of a kubeconfig's clusters: a drop-in for
+    /// `kubernetes-mcp-server` (toolsets core and config), with its safety flags enforced at call
+    /// time, Secrets' data redacted unless allowed, and credentials never shown.
+    K8s {
+        /// The kubeconfig (default: KUBECONFIG, else ~/.kube/config).
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+        /// The context to use by default (default: the kubeconfig's current context).
+        #[arg(long)]
+        context: Option<String>,
+        /// Only the read-only tools; the others are neither listed nor run.
+        #[arg(long)]
+        read_only: bool,
+        /// No destructive tools (deletes, apply, scale); the others stay.
+        #[arg(long)]
+        disable_destructive: bool,
+        /// Kinds no tool may touch: `Kind`, `group/Kind` or `group/version/Kind`, e.g. `Secret`,
+        /// `rbac.authorization.k8s.io/Role`.
+        #[arg(long = "deny-resource", value_delimiter = ',')]
+        deny_resource: Vec<String>,
+        /// Show Secrets' data (redacted by default).
+        #[arg(long)]
+        allow_secret_data: bool,
+        /// How lists print: `table` (as `kubectl get -o wide --show-labels`) or `yaml`.
+        #[arg(long, default_value = "table", value_parser = ["table", "yaml"])]
+        list_output: String,
+    },
+    /// Docker's tools over the Docker Engine API or Podman's Docker-compatible one: a drop-in for
+    /// `mcp-server-docker` (and `docker-mcp`'s tools) with safety rules: no privileged containers,
+    /// added capabilities, host network or PID namespace; host paths only under --allow-path;
+    /// default CPU, memory and process limits. The engine: --host, else DOCKER_HOST, else
+    /// /var/run/docker.sock, else Podman's sockets.
+    Docker {
+        /// The engine, e.g. `unix:///run/podman/podman.sock` or `tcp://127.0.0.1:2375`.
+        #[arg(long)]
+        host: Option<String>,
+        /// Host folders under which bind mounts and build contexts are allowed (default: none).
+        #[arg(long = "allow-path", value_delimiter = ',')]
+        allow_path: Vec<PathBuf>,
+        /// The only images that may run, be pulled or pushed (`repo`, `repo:tag`, `prefix*`);
+        /// building is then refused. Default: any image.
+        #[arg(long = "allow-image", value_delimiter = ',')]
+        allow_image: Vec<String>,
+        /// Memory limit, in MiB, of a container whose caller sets none.
+        #[arg(long, default_value_t = 512)]
+        memory_mib: i64,
+        /// CPU limit, in CPUs, of a container whose caller sets none.
+        #[arg(long, default_value_t = 1.0)]
+        cpus: f64,
+        /// Process limit of a container whose caller sets none.
+        #[arg(long, default_value_t = 256)]
+        pids_limit: i64,
+        /// No networking: containers get network mode `none`, and networks cannot be created.
+        #[arg(long)]
+        block_network: bool,
+    },
 }
 
 impl NativeServer {
@@ -231,6 +311,57 @@ impl NativeServer {
             NativeServer::Builtin => Ok((Registry::linked(), "mcptk")),
             NativeServer::Perplexity => {
                 Ok((mcp_perplexity::native::PerplexityServer::from_env()?.registry(), "mcptk-perplexity"))
+            }
+            NativeServer::K8s {
+                kubeconfig,
+                context,
+                read_only,
+                disable_destructive,
+                deny_resource,
+                allow_secret_data,
+                list_output,
+            } => {
+                let denied_resources = deny_resource.iter().map(|d| d.parse()).collect::<Result<Vec<_>, _>>()?;
+                let config = mcp_k8s::native::K8sConfig {
+                    kubeconfig,
+                    context,
+                    read_only,
+                    disable_destructive,
+                    denied_resources,
+                    allow_secret_data,
+                    list_output: list_output.parse()?,
+                };
+                Ok((mcp_k8s::native::K8sServer::connect(config).await?.registry(), "mcptk-k8s"))
+            }
+            NativeServer::Docker { host, allow_path, allow_image, memory_mib, cpus, pids_limit, block_network } => {
+                let safety = mcp_docker::native::Safety {
+                    allowed_host_paths: allow_path,
+                    allowed_images: (!allow_image.is_empty()).then_some(allow_image),
+                    limits: mcp_docker::native::Limits {
+                        memory_bytes: memory_mib * 1024 * 1024,
+                        nano_cpus: (cpus * 1e9) as i64,
+                        pids: pids_limit,
+                    },
+                    block_network,
+                };
+                let mut config = mcp_docker::native::DockerConfig::from_env();
+                config.host = host.or(config.host);
+                config.safety = safety;
+                Ok((mcp_docker::native::DockerServer::new(config)?.registry(), "mcptk-docker"))
+            }
+            NativeServer::Github { toolsets, tools, exclude_tools, read_only, lockdown_mode, gh_host } => {
+                let mut config = mcp_github::native::GitHubConfig::from_env()?;
+                if !toolsets.is_empty() {
+                    config.toolsets = toolsets;
+                }
+                config.tools.extend(tools);
+                config.exclude_tools.extend(exclude_tools);
+                config.read_only |= read_only;
+                config.lockdown |= lockdown_mode;
+                if gh_host.is_some() {
+                    config.host = gh_host;
+                }
+                Ok((mcp_github::native::GitHubServer::new(config)?.registry(), "mcptk-github"))
             }
             NativeServer::Fs { dirs, client_roots, max_read_bytes } => {
                 let limits = mcp_fs::native::Limits { max_read_bytes, ..Default::default() };

@@ -6,8 +6,11 @@
 
 mod agent;
 mod cli;
+mod docker;
 mod gateway;
+mod github;
 mod http;
+mod k8s;
 mod perplexity;
 mod python_clients;
 mod real_clients;

@@ -193,6 +193,7 @@ fn server_name(served: &str) -> &'static str {
         "shell" => "mcptk-shell",
         "sql" => "mcptk-sql",
         "perplexity" => "mcptk-perplexity",
+        "docker" => "mcptk-docker",
         other => panic!("no served configuration named {other}"),
     }
 }
@@ -272,7 +273,7 @@ macro_rules! clients {
         const SERVED_BY_CLIENT: &[&[&str]] = &[$($module::SERVED),*];
         $(
             mod $module {
-                per_served!(super::RealClient::$client => gateway, builtin, fs, shell, sql, perplexity);
+                per_served!(super::RealClient::$client => gateway, builtin, fs, shell, sql, perplexity, docker);
             }
         )*
     };

@@ -166,7 +166,7 @@ pub struct Served {
 
 impl Served {
     /// Every way of serving the interop tests cover, by name.
-    pub const NAMES: [&'static str; 6] = ["gateway", "builtin", "fs", "shell", "sql", "perplexity"];
+    pub const NAMES: [&'static str; 7] = ["gateway", "builtin", "fs", "shell", "sql", "perplexity", "docker"];
 
     /// `name` (one of [`Served::NAMES`]) serving from `scratch`.
     pub fn new(name: &str, scratch: &Scratch) -> Served {
@@ -271,6 +271,14 @@ impl Served {
                     "https://en.example/emma",
                 )],
             },
+            // The container engine of tests/services.sh (Podman's Docker-compatible API).
+            "docker" => Served {
+                name: "docker",
+                env: vec![("DOCKER_HOST".into(), test_engine())],
+                args: strings(&["serve", "docker"]),
+                lists: vec!["list_containers", "list_images", "run_container", "create-container", "list-containers"],
+                calls: vec![PlannedCall::new("list_images", json!({}), "mcptk-busybox")],
+            },
             other => panic!("no served configuration named {other}"),
         }
     }
@@ -293,6 +301,13 @@ impl Served {
         let calls: Vec<Value> = self.calls.iter().map(|c| json!({"name": c.tool, "arguments": c.arguments})).collect();
         json!({ "calls": calls })
     }
+}
+
+/// The container engine the tests use (`MCPTK_TEST_DOCKER_HOST`, set by `cargo xtask test`).
+fn test_engine() -> String {
+    std::env::var("MCPTK_TEST_DOCKER_HOST").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| {
+        panic!("MCPTK_TEST_DOCKER_HOST is not set: `cargo xtask services` starts the engine and prints it")
+    })
 }
 
 /// The key `mcptk serve perplexity` runs with in the interop tests (not a real key).

@@ -1,0 +1,776 @@
+//! The tools' work on the engine: bollard calls, and the reference server's result shapes.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bollard::errors::Error as BollardError;
+use bollard::models::{
+    ContainerCreateBody, HostConfig, NetworkCreateRequest, PortBinding as EnginePort, VolumeCreateRequest,
+};
+use bollard::query_parameters::{
+    BuildImageOptions, CreateContainerOptions, CreateImageOptions, ListContainersOptions, ListImagesOptions,
+    ListNetworksOptions, ListVolumesOptions, LogsOptions, PushImageOptions, RemoveContainerOptions, RemoveImageOptions,
+    RemoveVolumeOptions, StatsOptions, StopContainerOptions, WaitContainerOptions,
+};
+use futures_util::StreamExt;
+use mcp_core::protocol::{ResourceContents, ResourceTemplate};
+use mcp_core::registry::ResourceProvider;
+use mcp_core::{ToolContext, ToolError};
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+
+use super::safety::{Refusal, Rule, Safety};
+use crate::{
+    BuildImageArgs, ContainerSpec, CreateNetworkArgs, CreateVolumeArgs, LabelFilters, ListImagesArgs, PortBinding,
+    SimpleContainerArgs, Tail, split_command,
+};
+
+/// The most log lines one call returns, whatever `tail` asks for.
+const MAX_LOG_LINES: usize = 10_000;
+/// The largest build context sent to the engine.
+const MAX_CONTEXT_BYTES: usize = 256 * 1024 * 1024;
+
+/// The sockets tried, in order, when neither the configuration nor `DOCKER_HOST` names the engine.
+fn usual_sockets() -> Vec<PathBuf> {
+    let mut sockets = vec![PathBuf::from("/var/run/docker.sock")];
+    if let Some(runtime) = std::env::var_os("XDG_RUNTIME_DIR") {
+        sockets.push(PathBuf::from(runtime).join("podman/podman.sock"));
+    }
+    sockets.push(PathBuf::from("/run/podman/podman.sock"));
+    sockets
+}
+
+/// Where the engine is: `configured`, else `DOCKER_HOST`, else the first of Docker's and
+/// Podman's usual sockets that exists; `None` when there is none.
+pub fn locate_engine(configured: Option<&str>) -> Option<String> {
+    if let Some(host) = configured.filter(|h| !h.is_empty()) {
+        return Some(host.to_owned());
+    }
+    if let Some(host) = std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()) {
+        return Some(host);
+    }
+    usual_sockets().into_iter().find(|s| s.exists()).map(|s| format!("unix://{}", s.display()))
+}
+
+/// One engine, reached on first use, and the rules every call passes.
+pub(crate) struct Engine {
+    host: Option<String>,
+    pub(crate) safety: Safety,
+    client: OnceCell<bollard::Docker>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("host", &self.host.as_deref().map(mcp_core::config::display_url))
+            .field("safety", &self.safety)
+            .field("connected", &self.client.initialized())
+            .finish()
+    }
+}
+
+impl Engine {
+    pub(crate) fn new(host: Option<String>, safety: Safety) -> Self {
+        Self { host, safety, client: OnceCell::new() }
+    }
+
+    /// The connected client, its API version negotiated with the engine.
+    async fn docker(&self) -> Result<&bollard::Docker, ToolError> {
+        self.client
+            .get_or_try_init(|| async {
+                let host = locate_engine(self.host.as_deref()).ok_or_else(|| {
+                    let tried: Vec<String> = usual_sockets().iter().map(|s| s.display().to_string()).collect();
+                    ToolError::msg(format!(
+                        "no Docker engine found: DOCKER_HOST is not set and none of {} exists",
+                        tried.join(", ")
+                    ))
+                })?;
+                let shown = mcp_core::config::display_url(&host);
+                let unreachable =
+                    |e: BollardError| ToolError::msg(format!("cannot reach the Docker engine at {shown}: {e}"));
+                let client = bollard::Docker::connect_with_host(&host).map_err(unreachable)?;
+                client.negotiate_version().await.map_err(unreachable)
+            })
+            .await
+    }
+
+    fn refused(&self, refusal: Refusal) -> ToolError {
+        tracing::info!(rule = refusal.rule.name(), "docker call refused");
+        ToolError::msg(refusal)
+    }
+
+    pub(crate) async fn list_containers(&self, all: bool, filters: Option<LabelFilters>) -> Result<Value, ToolError> {
+        let docker = self.docker().await?;
+        let options =
+            ListContainersOptions { all, filters: label_filters(filters.and_then(|f| f.label)), ..Default::default() };
+        let listed = settled(|| docker.list_containers(Some(options.clone()))).await.map_err(engine_error)?;
+        let mut result = Vec::with_capacity(listed.len());
+        for id in listed.iter().filter_map(|c| c.id.as_deref()) {
+            // A container removed between the list and its inspection is no longer there to describe.
+            if let Some(dict) = self.container_dict_found(id).await? {
+                result.push(dict);
+            }
+        }
+        Ok(json!({ "result": result }))
+    }
+
+    /// The engine's request for `spec`, once every rule has passed.
+    fn container_body(&self, spec: &ContainerSpec) -> Result<ContainerCreateBody, ToolError> {
+        self.safety.check_container(spec).map_err(|r| self.refused(r))?;
+        let words = |field: &str, line: &Option<String>| -> Result<Option<Vec<String>>, ToolError> {
+            line.as_deref()
+                .map(|l| split_command(l).map_err(|e| ToolError::msg(format!("invalid `{field}`: {e}"))))
+                .transpose()
+        };
+        let mut binds = Vec::new();
+        for (source, target, mode) in spec.volumes.as_ref().map(crate::Volumes::mounts).unwrap_or_default() {
+            // Host paths are mounted as resolved when checked, so a symlink swapped in later cannot redirect them.
+            let source = if source.contains('/') || source.starts_with('.') || source.starts_with('~') {
+                let resolved = self.safety.check_host_path(&source, "bind mount").map_err(|r| self.refused(r))?;
+                resolved.display().to_string()
+            } else {
+                source
+            };
+            binds.push(match mode {
+                Some(mode) => format!("{source}:{target}:{mode}"),
+                None => format!("{source}:{target}"),
+            });
+        }
+        let mut port_bindings = HashMap::new();
+        for (port, binding) in spec.ports.clone().unwrap_or_default() {
+            let port = if port.contains('/') { port } else { format!("{port}/tcp") };
+            let hosts = match binding {
+                None => None,
+                Some(PortBinding::Port(p)) => Some(vec![host_port(None, p)]),
+                Some(PortBinding::Ports(ps)) => Some(ps.into_iter().map(|p| host_port(None, p)).collect()),
+                Some(PortBinding::Address(ip, p)) => Some(vec![host_port(Some(ip), p)]),
+            };
+            port_bindings.insert(port, hosts);
+        }
+        let limits = self.safety.limits;
+        let network_mode = if self.safety.block_network {
+            Some("none".to_owned())
+        } else {
+            spec.network_mode.clone().or_else(|| spec.network.clone())
+        };
+        let host_config = HostConfig {
+            binds: (!binds.is_empty()).then_some(binds),
+            port_bindings: (!port_bindings.is_empty()).then(|| port_bindings.clone()),
+            network_mode,
+            auto_remove: Some(spec.auto_remove),
+            privileged: Some(false),
+            memory: Some(spec.mem_limit.unwrap_or(limits.memory_bytes)),
+            nano_cpus: Some(spec.nano_cpus.unwrap_or(limits.nano_cpus)),
+            pids_limit: Some(spec.pids_limit.unwrap_or(limits.pids)),
+            security_opt: Some(vec!["no-new-privileges".to_owned()]),
+            ..Default::default()
+        };
+        let env: Option<Vec<String>> =
+            spec.environment.as_ref().map(|env| env.iter().map(|(k, v)| format!("{k}={v}")).collect());
+        Ok(ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            env,
+            cmd: words("command", &spec.command)?,
+            entrypoint: words("entrypoint", &spec.entrypoint)?,
+            labels: spec.labels.as_ref().map(|l| l.to_map().into_iter().collect()),
+            exposed_ports: (!port_bindings.is_empty()).then(|| port_bindings.keys().cloned().collect()),
+            host_config: Some(host_config),
+            ..Default::default()
+        })
+    }
+
+    /// Creates `spec`'s container; its ID.
+    async fn create(&self, spec: &ContainerSpec) -> Result<String, ToolError> {
+        let body = self.container_body(spec)?;
+        let docker = self.docker().await?;
+        let options = CreateContainerOptions { name: spec.name.clone(), ..Default::default() };
+        let created = docker.create_container(Some(options), body).await.map_err(engine_error)?;
+        Ok(created.id)
+    }
+
+    pub(crate) async fn create_container(&self, spec: &ContainerSpec) -> Result<Value, ToolError> {
+        let id = self.create(spec).await?;
+        self.container_dict(&id).await
+    }
+
+    pub(crate) async fn run_container(&self, spec: &ContainerSpec, cx: &ToolContext) -> Result<Value, ToolError> {
+        let id = self.create(spec).await?;
+        let docker = self.docker().await?;
+        if let Err(e) = docker.start_container(&id, None).await {
+            // A container that cannot start is not left behind.
+            let _ =
+                docker.remove_container(&id, Some(RemoveContainerOptions { force: true, ..Default::default() })).await;
+            return Err(engine_error(e));
+        }
+        if spec.detach {
+            return self.container_dict(&id).await;
+        }
+        let mut wait = docker.wait_container(&id, None::<WaitContainerOptions>);
+        let mut exit_code = None;
+        while let Some(outcome) = wait.next().await {
+            match outcome {
+                Ok(status) => exit_code = Some(status.status_code),
+                // A non-zero exit is reported by bollard as an error carrying the code.
+                Err(BollardError::DockerContainerWaitError { code, .. }) => exit_code = Some(code),
+                Err(e) => return Err(engine_error(e)),
+            }
+        }
+        let logs = self.log_lines(&id, Tail::All, cx).await?;
+        let mut dict = self.container_dict(&id).await.unwrap_or_else(|_| json!({ "id": id }));
+        dict["exit_code"] = json!(exit_code);
+        dict["logs"] = json!(logs);
+        Ok(dict)
+    }
+
+    pub(crate) async fn recreate_container(&self, spec: &ContainerSpec, cx: &ToolContext) -> Result<Value, ToolError> {
+        let target = spec.container_id.clone().or_else(|| spec.name.clone()).ok_or_else(|| {
+            ToolError::msg("recreate_container needs `container_id` (or `name`) of the container to replace")
+        })?;
+        // The new container must pass every rule before the old one is touched.
+        self.container_body(spec)?;
+        let docker = self.docker().await?;
+        let old = self.inspect(&target).await?;
+        let old_name = text(&old["Name"]).trim_start_matches('/').to_owned();
+        docker.stop_container(&target, None::<StopContainerOptions>).await.map_err(engine_error)?;
+        docker
+            .remove_container(&target, Some(RemoveContainerOptions { force: true, ..Default::default() }))
+            .await
+            .map_err(engine_error)?;
+        let mut spec = spec.clone();
+        if spec.name.is_none() && !old_name.is_empty() {
+            spec.name = Some(old_name);
+        }
+        self.run_container(&spec, cx).await
+    }
+
+    pub(crate) async fn start_container(&self, id: &str) -> Result<Value, ToolError> {
+        self.docker().await?.start_container(id, None).await.map_err(engine_error)?;
+        self.container_dict(id).await
+    }
+
+    pub(crate) async fn stop_container(&self, id: &str) -> Result<Value, ToolError> {
+        self.docker().await?.stop_container(id, None::<StopContainerOptions>).await.map_err(engine_error)?;
+        self.container_dict(id).await
+    }
+
+    pub(crate) async fn remove_container(&self, id: &str, force: bool) -> Result<Value, ToolError> {
+        let mut dict = self.container_dict(id).await?;
+        let options = RemoveContainerOptions { force, ..Default::default() };
+        self.docker().await?.remove_container(id, Some(options)).await.map_err(engine_error)?;
+        dict["status"] = json!("removed");
+        Ok(dict)
+    }
+
+    pub(crate) async fn fetch_logs(&self, id: &str, tail: Tail, cx: &ToolContext) -> Result<Value, ToolError> {
+        Ok(json!({ "logs": self.log_lines(id, tail, cx).await? }))
+    }
+
+    /// A container's log lines (stdout and stderr), each reported as progress as it arrives.
+    async fn log_lines(&self, id: &str, tail: Tail, cx: &ToolContext) -> Result<Vec<String>, ToolError> {
+        let tail = match tail {
+            Tail::All => "all".to_owned(),
+            Tail::Lines(n) => n.to_string(),
+        };
+        let options = LogsOptions { stdout: true, stderr: true, tail, ..Default::default() };
+        let mut stream = self.docker().await?.logs(id, Some(options));
+        let mut text = String::new();
+        let mut chunks = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(engine_error)?;
+            let piece = String::from_utf8_lossy(&chunk.into_bytes()).into_owned();
+            chunks += 1;
+            cx.progress(chunks as f64, None, Some(piece.trim_end().to_owned())).await;
+            text.push_str(&piece);
+        }
+        // Split on every newline, as the reference server does: output that ends with one ends
+        // with an empty entry.
+        let mut lines: Vec<String> = text.split('\n').map(str::to_owned).collect();
+        if lines.len() > MAX_LOG_LINES {
+            lines.drain(..lines.len() - MAX_LOG_LINES);
+        }
+        Ok(lines)
+    }
+
+    pub(crate) async fn list_images(&self, args: &ListImagesArgs) -> Result<Value, ToolError> {
+        let mut filters: HashMap<String, Vec<String>> = HashMap::new();
+        if let Some(name) = &args.name {
+            filters.insert("reference".into(), vec![name.clone()]);
+        }
+        if let Some(f) = &args.filters {
+            if let Some(dangling) = f.dangling {
+                filters.insert("dangling".into(), vec![dangling.to_string()]);
+            }
+            if let Some(labels) = &f.label {
+                filters.insert("label".into(), labels.clone());
+            }
+        }
+        let options = ListImagesOptions { all: args.all, filters: Some(filters), ..Default::default() };
+        let listed = self.docker().await?.list_images(Some(options)).await.map_err(engine_error)?;
+        let mut result = Vec::with_capacity(listed.len());
+        for image in &listed {
+            result.push(self.image_dict(&image.id).await?);
+        }
+        Ok(json!({ "result": result }))
+    }
+
+    pub(crate) async fn pull_image(&self, repo: &str, tag: Option<&str>, cx: &ToolContext) -> Result<Value, ToolError> {
+        let tag = tag.unwrap_or("latest");
+        let reference = format!("{repo}:{tag}");
+        self.safety.check_image(&reference).map_err(|r| self.refused(r))?;
+        let docker = self.docker().await?;
+        let options =
+            CreateImageOptions { from_image: Some(repo.to_owned()), tag: Some(tag.to_owned()), ..Default::default() };
+        let mut stream = docker.create_image(Some(options), None, None);
+        let mut step = 0u64;
+        while let Some(info) = stream.next().await {
+            let info = info.map_err(engine_error)?;
+            step += 1;
+            if let Some(status) = info.status {
+                cx.progress(step as f64, None, Some(status)).await;
+            }
+        }
+        self.image_dict(&reference).await
+    }
+
+    pub(crate) async fn push_image(&self, repo: &str, tag: Option<&str>, cx: &ToolContext) -> Result<Value, ToolError> {
+        let tag = tag.unwrap_or("latest");
+        self.safety.check_image(&format!("{repo}:{tag}")).map_err(|r| self.refused(r))?;
+        let docker = self.docker().await?;
+        let options = PushImageOptions { tag: Some(tag.to_owned()), ..Default::default() };
+        let mut stream = docker.push_image(repo, Some(options), None);
+        let (mut step, mut last) = (0u64, None);
+        while let Some(info) = stream.next().await {
+            let info = info.map_err(engine_error)?;
+            step += 1;
+            if let Some(status) = info.status {
+                cx.progress(step as f64, None, Some(status.clone())).await;
+                last = Some(status);
+            }
+        }
+        tracing::debug!(repository = repo, tag, last = ?last, "pushed");
+        Ok(json!({ "status": "pushed", "repository": repo, "tag": tag }))
+    }
+
+    pub(crate) async fn build_image(&self, args: &BuildImageArgs, cx: &ToolContext) -> Result<Value, ToolError> {
+        if self.safety.allowed_images.is_some() {
+            return Err(self.refused(Refusal {
+                rule: Rule::ImageAllowlist,
+                detail: "images cannot be built while an image allowlist is set (what a build pulls is not checked)"
+                    .into(),
+            }));
+        }
+        let context = self.safety.check_host_path(&args.path, "build context").map_err(|r| self.refused(r))?;
+        let archive = tokio::task::spawn_blocking(move || context_archive(&context))
+            .await
+            .map_err(|e| ToolError::msg(format!("packing the build context failed: {e}")))??;
+        let options = BuildImageOptions {
+            dockerfile: args.dockerfile.clone().unwrap_or_else(|| "Dockerfile".into()),
+            t: Some(args.tag.clone()),
+            rm: true,
+            ..Default::default()
+        };
+        let docker = self.docker().await?;
+        let mut stream = docker.build_image(options, None, Some(bollard::body_full(archive.into())));
+        let (mut step, mut logs) = (0u64, Vec::new());
+        while let Some(info) = stream.next().await {
+            let info = info.map_err(engine_error)?;
+            if let Some(detail) = info.error_detail.and_then(|d| d.message) {
+                return Err(ToolError::msg(format!("the build of `{}` failed: {detail}", args.tag)));
+            }
+            if let Some(line) = info.stream.or(info.status) {
+                step += 1;
+                cx.progress(step as f64, None, Some(line.trim_end().to_owned())).await;
+                logs.push(json!({ "stream": line }));
+            }
+        }
+        Ok(json!({ "image": self.image_dict(&args.tag).await?, "logs": logs }))
+    }
+
+    pub(crate) async fn remove_image(&self, image: &str, force: bool) -> Result<Value, ToolError> {
+        let options = RemoveImageOptions { force, ..Default::default() };
+        self.docker().await?.remove_image(image, Some(options), None).await.map_err(engine_error)?;
+        Ok(json!({ "status": "removed", "image": image }))
+    }
+
+    pub(crate) async fn list_networks(&self, filters: Option<LabelFilters>) -> Result<Value, ToolError> {
+        let options = ListNetworksOptions { filters: label_filters(filters.and_then(|f| f.label)) };
+        let listed = self.docker().await?.list_networks(Some(options)).await.map_err(engine_error)?;
+        let result: Vec<Value> = listed.iter().map(|n| network_dict(&to_json(n))).collect();
+        Ok(json!({ "result": result }))
+    }
+
+    pub(crate) async fn create_network(&self, args: &CreateNetworkArgs) -> Result<Value, ToolError> {
+        if self.safety.block_network {
+            return Err(self.refused(Refusal { rule: Rule::NetworkBlocked, detail: "cannot create networks".into() }));
+        }
+        let driver = args.driver.clone().unwrap_or_else(|| "bridge".into());
+        if driver == "host" {
+            return Err(
+                self.refused(Refusal { rule: Rule::NoHostNetwork, detail: "cannot create a host network".into() })
+            );
+        }
+        let request = NetworkCreateRequest {
+            name: args.name.clone(),
+            driver: Some(driver),
+            internal: Some(args.internal),
+            labels: args.labels.as_ref().map(|l| l.clone().into_iter().collect()),
+            ..Default::default()
+        };
+        let docker = self.docker().await?;
+        let created = docker.create_network(request).await.map_err(engine_error)?;
+        let inspected = docker.inspect_network(&created.id, None).await.map_err(engine_error)?;
+        Ok(network_dict(&to_json(&inspected)))
+    }
+
+    pub(crate) async fn remove_network(&self, id: &str) -> Result<Value, ToolError> {
+        let docker = self.docker().await?;
+        let inspected = docker.inspect_network(id, None).await.map_err(engine_error)?;
+        docker.remove_network(id).await.map_err(engine_error)?;
+        Ok(network_dict(&to_json(&inspected)))
+    }
+
+    pub(crate) async fn list_volumes(&self) -> Result<Value, ToolError> {
+        let listed = self.docker().await?.list_volumes(None::<ListVolumesOptions>).await.map_err(engine_error)?;
+        let result: Vec<Value> = listed.volumes.unwrap_or_default().iter().map(|v| volume_dict(&to_json(v))).collect();
+        Ok(json!({ "result": result }))
+    }
+
+    pub(crate) async fn create_volume(&self, args: &CreateVolumeArgs) -> Result<Value, ToolError> {
+        let request = VolumeCreateRequest {
+            name: Some(args.name.clone()),
+            driver: Some(args.driver.clone().unwrap_or_else(|| "local".into())),
+            labels: args.labels.as_ref().map(|l| l.clone().into_iter().collect()),
+            ..Default::default()
+        };
+        let created = self.docker().await?.create_volume(request).await.map_err(engine_error)?;
+        Ok(volume_dict(&to_json(&created)))
+    }
+
+    pub(crate) async fn remove_volume(&self, name: &str, force: bool) -> Result<Value, ToolError> {
+        let docker = self.docker().await?;
+        let inspected = docker.inspect_volume(name).await.map_err(engine_error)?;
+        docker.remove_volume(name, Some(RemoveVolumeOptions { force })).await.map_err(engine_error)?;
+        Ok(volume_dict(&to_json(&inspected)))
+    }
+
+    /// `docker-mcp`'s `create-container`: a started container, described in a sentence.
+    pub(crate) async fn create_simple(
+        &self,
+        args: &SimpleContainerArgs,
+        cx: &ToolContext,
+    ) -> Result<String, ToolError> {
+        let mut ports = std::collections::BTreeMap::new();
+        for (container, host) in args.ports.clone().unwrap_or_default() {
+            let host: u16 = host
+                .parse()
+                .map_err(|_| ToolError::msg(format!("invalid host port {host:?} for container port {container}")))?;
+            ports.insert(container, Some(PortBinding::Port(host)));
+        }
+        let spec = ContainerSpec {
+            name: args.name.clone(),
+            environment: args.environment.clone(),
+            ports: (!ports.is_empty()).then_some(ports),
+            ..ContainerSpec::new(args.image.clone())
+        };
+        let dict = self.run_container(&spec, cx).await?;
+        Ok(format!("Created container '{}' (ID: {})", text(&dict["name"]), text(&dict["id"])))
+    }
+
+    /// `docker-mcp`'s `get-logs`: the last 100 lines, with a heading.
+    pub(crate) async fn get_logs_text(&self, name: &str, cx: &ToolContext) -> Result<String, ToolError> {
+        let lines = self.log_lines(name, Tail::Lines(100), cx).await?;
+        Ok(format!("Logs for container '{name}':\n{}", lines.join("\n")))
+    }
+
+    /// `docker-mcp`'s `list-containers`: every container, one per line.
+    pub(crate) async fn list_containers_text(&self) -> Result<String, ToolError> {
+        let listed = self.list_containers(true, None).await?;
+        let rows = listed["result"].as_array().cloned().unwrap_or_default();
+        if rows.is_empty() {
+            return Ok("No containers found".into());
+        }
+        let lines: Vec<String> = rows
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} ({}): {} [{}]",
+                    text(&c["name"]),
+                    text(&c["short_id"]),
+                    text(&c["config"]["image"]),
+                    text(&c["status"])
+                )
+            })
+            .collect();
+        Ok(format!("Containers:\n{}", lines.join("\n")))
+    }
+
+    /// A container as the reference server describes it, from the engine's inspection.
+    pub(crate) async fn container_dict(&self, id: &str) -> Result<Value, ToolError> {
+        self.container_dict_found(id).await?.ok_or_else(|| no_such_container(id))
+    }
+
+    /// [`Self::container_dict`], or `None` when the engine has no such container.
+    async fn container_dict_found(&self, id: &str) -> Result<Option<Value>, ToolError> {
+        let Some(v) = self.inspect_found(id).await? else { return Ok(None) };
+        // The image as its own description, as the reference server nests it.
+        let image_id = text(&v["Image"]);
+        let image =
+            if image_id.is_empty() { Value::Null } else { self.image_dict(&image_id).await.unwrap_or(Value::Null) };
+        let full_id = text(&v["Id"]);
+        let networks: Vec<&String> =
+            v["NetworkSettings"]["Networks"].as_object().map(|n| n.keys().collect()).unwrap_or_default();
+        Ok(Some(json!({
+            "id": full_id,
+            "name": text(&v["Name"]).trim_start_matches('/'),
+            "short_id": short(&full_id),
+            "image": image,
+            "status": v["State"]["Status"],
+            "labels": v["Config"]["Labels"],
+            "ports": or_empty(&v["NetworkSettings"]["Ports"]),
+            "created": v["Created"],
+            "state": v["State"],
+            "restart_count": v["RestartCount"],
+            "networks": networks,
+            "mounts": v["Mounts"],
+            "config": {
+                "hostname": v["Config"]["Hostname"],
+                "user": v["Config"]["User"],
+                "image": v["Config"]["Image"],
+            },
+        })))
+    }
+
+    /// A container's inspection as JSON. Podman can report a state Docker's API does not have
+    /// (`stopped`, while a container's exit is being cleaned up), which bollard's typed answer
+    /// refuses; the container's summary from the list stands in for it then.
+    async fn inspect(&self, id: &str) -> Result<Value, ToolError> {
+        self.inspect_found(id).await?.ok_or_else(|| no_such_container(id))
+    }
+
+    /// The engine's description of container `id`, or `None` when it has no such container.
+    async fn inspect_found(&self, id: &str) -> Result<Option<Value>, ToolError> {
+        let docker = self.docker().await?;
+        match settled(|| docker.inspect_container(id, None)).await {
+            Ok(inspected) => Ok(Some(to_json(&inspected))),
+            Err(e) if is_gone(&e) => Ok(None),
+            Err(BollardError::JsonDataError { .. } | BollardError::JsonSerdeError { .. }) => {
+                let options = ListContainersOptions { all: true, ..Default::default() };
+                let listed = settled(|| docker.list_containers(Some(options.clone()))).await.map_err(engine_error)?;
+                let found = listed.iter().map(to_json).find(|c| {
+                    text(&c["Id"]).starts_with(id)
+                        || c["Names"]
+                            .as_array()
+                            .is_some_and(|n| n.iter().any(|n| text(n).trim_start_matches('/') == id))
+                });
+                let Some(c) = found else { return Ok(None) };
+                let name = c["Names"].get(0).map(text).unwrap_or_default();
+                Ok(Some(json!({
+                    "Id": c["Id"], "Name": name, "Image": c["ImageID"], "Created": c["Created"],
+                    "Config": {"Image": c["Image"], "Labels": c["Labels"]},
+                    "State": {"Status": c["State"]}, "Mounts": c["Mounts"],
+                })))
+            }
+            Err(e) => Err(engine_error(e)),
+        }
+    }
+
+    async fn image_dict(&self, reference: &str) -> Result<Value, ToolError> {
+        let inspected = self.docker().await?.inspect_image(reference).await.map_err(engine_error)?;
+        Ok(image_dict(&to_json(&inspected)))
+    }
+
+    /// One round of a container's stats.
+    async fn stats(&self, id: &str) -> Result<Value, ToolError> {
+        let options = StatsOptions { stream: false, one_shot: true };
+        let mut stream = self.docker().await?.stats(id, Some(options));
+        match stream.next().await {
+            Some(stats) => Ok(to_json(&stats.map_err(engine_error)?)),
+            None => Err(ToolError::msg(format!("the engine sent no stats for container {id}"))),
+        }
+    }
+}
+
+/// The build context as a tar archive, symlinks kept as links (never followed out of it).
+fn context_archive(dir: &std::path::Path) -> Result<Vec<u8>, ToolError> {
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.follow_symlinks(false);
+    builder
+        .append_dir_all(".", dir)
+        .map_err(|e| ToolError::msg(format!("cannot read the build context {}: {e}", dir.display())))?;
+    let archive = builder.into_inner().map_err(|e| ToolError::msg(format!("cannot pack the build context: {e}")))?;
+    if archive.len() > MAX_CONTEXT_BYTES {
+        return Err(ToolError::msg(format!("the build context is larger than {MAX_CONTEXT_BYTES} bytes")));
+    }
+    Ok(archive)
+}
+
+fn host_port(ip: Option<String>, port: u16) -> EnginePort {
+    EnginePort { host_ip: ip, host_port: Some(port.to_string()) }
+}
+
+fn label_filters(labels: Option<Vec<String>>) -> Option<HashMap<String, Vec<String>>> {
+    labels.map(|l| HashMap::from([("label".to_owned(), l)]))
+}
+
+/// Runs `request` again (for about two seconds) while its answer does not decode: Podman
+/// reports a container whose exit is being cleaned up as `stopped`, a state Docker's API (and
+/// so bollard's typed answer) does not have, for a moment.
+async fn settled<T, F, Fut>(mut request: F) -> Result<T, BollardError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, BollardError>>,
+{
+    let mut attempts = 0;
+    loop {
+        match request().await {
+            Err(BollardError::JsonDataError { .. }) if attempts < 40 => {
+                attempts += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+/// The engine's error as the tool's: its status and message, as the engine said them.
+/// The engine has no container by that name or id: Docker answers 404; Podman answers 500 "no
+/// such container" for one removed while it was being inspected.
+fn is_gone(error: &BollardError) -> bool {
+    match error {
+        BollardError::DockerResponseServerError { status_code: 404, .. } => true,
+        BollardError::DockerResponseServerError { status_code: 500, message } => message.contains("no such container"),
+        _ => false,
+    }
+}
+
+fn no_such_container(id: &str) -> ToolError {
+    ToolError::msg(format!("Docker engine error 404: no such container: {id}"))
+}
+
+pub(crate) fn engine_error(error: BollardError) -> ToolError {
+    match error {
+        BollardError::DockerResponseServerError { status_code, message } => {
+            ToolError::msg(format!("Docker engine error {status_code}: {message}"))
+        }
+        other => ToolError::msg(format!("Docker engine error: {other}")),
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Docker's short form of an ID: 12 characters, after the `sha256:` an image ID keeps.
+fn short(id: &str) -> String {
+    match id.strip_prefix("sha256:") {
+        Some(hex) => format!("sha256:{}", hex.chars().take(12).collect::<String>()),
+        None => id.chars().take(12).collect(),
+    }
+}
+
+fn or_empty(value: &Value) -> Value {
+    if value.is_null() { json!({}) } else { value.clone() }
+}
+
+fn image_dict(v: &Value) -> Value {
+    let id = text(&v["Id"]);
+    let tags: Vec<Value> = v["RepoTags"]
+        .as_array()
+        .map(|t| t.iter().filter(|t| t.as_str() != Some("<none>:<none>")).cloned().collect())
+        .unwrap_or_default();
+    json!({
+        "id": id,
+        "tags": tags,
+        "short_id": short(&id),
+        "labels": v["Config"]["Labels"],
+        "repo_tags": v["RepoTags"],
+        "repo_digests": v["RepoDigests"],
+        "created": v["Created"],
+        "size": v["Size"],
+    })
+}
+
+fn network_dict(v: &Value) -> Value {
+    let id = text(&v["Id"]);
+    json!({
+        "id": id,
+        "name": v["Name"],
+        "short_id": short(&id),
+        "driver": v["Driver"],
+        "scope": v["Scope"],
+        "created": v["Created"],
+        "labels": v["Labels"],
+    })
+}
+
+fn volume_dict(v: &Value) -> Value {
+    let name = text(&v["Name"]);
+    json!({
+        "id": name,
+        "name": name,
+        "short_id": short(&name),
+        "labels": v["Labels"],
+        "mountpoint": v["Mountpoint"],
+        "created": v["CreatedAt"],
+        "driver": v["Driver"],
+        "scope": v["Scope"],
+    })
+}
+
+/// A container's logs and stats as resources: `docker://containers/{id}/logs` (the last 100
+/// lines) and `docker://containers/{id}/stats` (one round, as the engine's JSON).
+#[derive(Debug)]
+pub(crate) struct ContainerResources(pub(crate) Arc<Engine>);
+
+const LOGS_TEMPLATE: &str = "docker://containers/{id}/logs";
+const STATS_TEMPLATE: &str = "docker://containers/{id}/stats";
+
+#[async_trait]
+impl ResourceProvider for ContainerResources {
+    fn resources(&self) -> Vec<mcp_core::protocol::Resource> {
+        Vec::new()
+    }
+
+    fn templates(&self) -> Vec<ResourceTemplate> {
+        let mut logs = ResourceTemplate::new(LOGS_TEMPLATE, "container-logs");
+        logs.description = Some("The last 100 lines a container printed (stdout and stderr)".into());
+        logs.mime_type = Some("text/plain".into());
+        let mut stats = ResourceTemplate::new(STATS_TEMPLATE, "container-stats");
+        stats.description = Some("A container's CPU, memory, network and I/O statistics, one sample".into());
+        stats.mime_type = Some("application/json".into());
+        vec![logs, stats]
+    }
+
+    async fn read(&self, uri: &str) -> Option<Result<Vec<ResourceContents>, ToolError>> {
+        let rest = uri.strip_prefix("docker://containers/")?;
+        let (id, kind) = rest.rsplit_once('/')?;
+        if id.is_empty() || id.contains('/') {
+            return None;
+        }
+        let outcome = match kind {
+            "logs" => self
+                .0
+                .log_lines(id, Tail::Lines(100), &ToolContext::detached())
+                .await
+                .map(|lines| ResourceContents::text(uri, Some("text/plain".into()), lines.join("\n"))),
+            "stats" => self
+                .0
+                .stats(id)
+                .await
+                .map(|s| ResourceContents::text(uri, Some("application/json".into()), s.to_string())),
+            _ => return None,
+        };
+        Some(outcome.map(|c| vec![c]))
+    }
+}

@@ -1,0 +1,254 @@
+//! The safety rules every container-creating call passes, decided before anything reaches the
+//! engine. Each refusal names its rule.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::ContainerSpec;
+
+/// One safety rule, by the name refusals carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Rule {
+    /// `no-privileged`: no container runs privileged.
+    NoPrivileged,
+    /// `no-added-capabilities`: no capability beyond the engine's default set.
+    NoAddedCapabilities,
+    /// `no-host-network`: no container shares the host's (or another container's) network namespace.
+    NoHostNetwork,
+    /// `no-host-pid`: no container shares the host's (or another container's) PID namespace.
+    NoHostPid,
+    /// `host-path-allowlist`: host paths (bind mounts, build contexts) only under the allowed roots.
+    HostPathAllowlist,
+    /// `image-allowlist`: when an allowlist is set, only images on it.
+    ImageAllowlist,
+    /// `network-blocked`: when networking is blocked, containers get none and join no network.
+    NetworkBlocked,
+}
+
+impl Rule {
+    /// The rule's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::NoPrivileged => "no-privileged",
+            Self::NoAddedCapabilities => "no-added-capabilities",
+            Self::NoHostNetwork => "no-host-network",
+            Self::NoHostPid => "no-host-pid",
+            Self::HostPathAllowlist => "host-path-allowlist",
+            Self::ImageAllowlist => "image-allowlist",
+            Self::NetworkBlocked => "network-blocked",
+        }
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A call a rule refused: which rule, and what in the call broke it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The rule.
+    pub rule: Rule,
+    /// What was refused.
+    pub detail: String,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "refused by safety rule `{}`: {}; nothing was created", self.rule, self.detail)
+    }
+}
+
+fn refuse(rule: Rule, detail: impl Into<String>) -> Refusal {
+    Refusal { rule, detail: detail.into() }
+}
+
+/// The limits a container gets when the caller sets none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Memory, in bytes (512 MiB by default).
+    pub memory_bytes: i64,
+    /// CPU, in units of 10^-9 CPUs (one CPU by default).
+    pub nano_cpus: i64,
+    /// Processes at once (256 by default).
+    pub pids: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { memory_bytes: 512 * 1024 * 1024, nano_cpus: 1_000_000_000, pids: 256 }
+    }
+}
+
+/// The safety settings: what is allowed beyond the fixed rules, and the default limits.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Safety {
+    /// Roots under which host paths may be bind-mounted or used as a build context; none by
+    /// default. Resolved (symlinks followed) when the server starts.
+    pub allowed_host_paths: Vec<PathBuf>,
+    /// When set, the only images that may run, be pulled, pushed or built: `repo` allows every
+    /// tag of it, `repo:tag` that tag alone, and a trailing `*` any name that starts with the rest.
+    pub allowed_images: Option<Vec<String>>,
+    /// Limits applied where the caller sets none.
+    pub limits: Limits,
+    /// No networking at all: every container gets network mode `none`.
+    pub block_network: bool,
+}
+
+impl Safety {
+    /// The allowed roots resolved, so that a bind source is compared with real paths component
+    /// by component; a root that does not exist is an error naming it.
+    pub(crate) fn resolved(mut self) -> Result<Self, String> {
+        for root in &mut self.allowed_host_paths {
+            *root = std::fs::canonicalize(&*root)
+                .map_err(|e| format!("allowed host path {} cannot be resolved: {e}", root.display()))?;
+        }
+        Ok(self)
+    }
+
+    /// Checks a container's settings against every rule.
+    pub fn check_container(&self, spec: &ContainerSpec) -> Result<(), Refusal> {
+        self.check_image(&spec.image)?;
+        if spec.privileged == Some(true) {
+            return Err(refuse(Rule::NoPrivileged, "privileged containers are not allowed"));
+        }
+        if let Some(caps) = spec.cap_add.as_ref().filter(|c| !c.is_empty()) {
+            return Err(refuse(Rule::NoAddedCapabilities, format!("cannot add capabilities {}", caps.join(", "))));
+        }
+        for mode in [&spec.network, &spec.network_mode].into_iter().flatten() {
+            if mode == "host" || mode.starts_with("container:") {
+                return Err(refuse(Rule::NoHostNetwork, format!("network `{mode}` shares another namespace")));
+            }
+            if self.block_network && mode != "none" {
+                return Err(refuse(Rule::NetworkBlocked, format!("cannot join network `{mode}`")));
+            }
+        }
+        if let Some(mode) = &spec.pid_mode
+            && (mode == "host" || mode.starts_with("container:"))
+        {
+            return Err(refuse(Rule::NoHostPid, format!("PID namespace `{mode}` is not allowed")));
+        }
+        if self.block_network && spec.ports.as_ref().is_some_and(|p| !p.is_empty()) {
+            return Err(refuse(Rule::NetworkBlocked, "cannot publish ports"));
+        }
+        for (source, _, _) in spec.volumes.as_ref().map(crate::Volumes::mounts).unwrap_or_default() {
+            if is_host_path(&source) {
+                self.check_host_path(&source, "bind mount")?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks a host path (a bind source or a build context) against the allowed roots.
+    pub fn check_host_path(&self, path: &str, what: &str) -> Result<PathBuf, Refusal> {
+        let requested = Path::new(path);
+        if !requested.is_absolute() {
+            return Err(refuse(Rule::HostPathAllowlist, format!("{what} source {path:?} is not an absolute path")));
+        }
+        let resolved = std::fs::canonicalize(requested).map_err(|_| {
+            refuse(Rule::HostPathAllowlist, format!("{what} source {path:?} does not exist under an allowed root"))
+        })?;
+        if self.allowed_host_paths.iter().any(|root| resolved.starts_with(root)) {
+            Ok(resolved)
+        } else {
+            Err(refuse(Rule::HostPathAllowlist, format!("{what} source {path:?} is not under an allowed host path")))
+        }
+    }
+
+    /// Checks an image reference against the allowlist, if one is set.
+    pub fn check_image(&self, image: &str) -> Result<(), Refusal> {
+        let Some(allowed) = &self.allowed_images else { return Ok(()) };
+        let (repo, tag) = split_reference(image);
+        let permitted = allowed.iter().any(|entry| {
+            if let Some(prefix) = entry.strip_suffix('*') {
+                return image.starts_with(prefix);
+            }
+            let (entry_repo, entry_tag) = split_reference(entry);
+            let entry_has_tag = entry_tag != "latest" || entry.ends_with(":latest");
+            entry_repo == repo && (!entry_has_tag || entry_tag == tag)
+        });
+        if permitted {
+            Ok(())
+        } else {
+            Err(refuse(Rule::ImageAllowlist, format!("image `{image}` is not on the allowlist")))
+        }
+    }
+}
+
+/// A bind source is a path (it has a `/`, or is `.`/`~`-relative); anything else names a volume.
+fn is_host_path(source: &str) -> bool {
+    source.contains('/') || source.starts_with('.') || source.starts_with('~')
+}
+
+/// `repo[:tag]` as (repo, tag), `latest` when no tag is given (a registry's port is not a tag).
+fn split_reference(image: &str) -> (&str, &str) {
+    let name = image.split('@').next().unwrap_or(image);
+    match name.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => (repo, tag),
+        _ => (name, "latest"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn spec(value: serde_json::Value) -> ContainerSpec {
+        serde_json::from_value(value).expect("valid spec")
+    }
+
+    fn rule(safety: &Safety, value: serde_json::Value) -> Option<&'static str> {
+        safety.check_container(&spec(value)).err().map(|r| r.rule.name())
+    }
+
+    #[test]
+    fn each_rule_refuses_by_name() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let safety = Safety { allowed_host_paths: vec![root.path().to_owned()], ..Safety::default() }
+            .resolved()
+            .expect("resolves");
+        let inside = root.path().join("data");
+        std::fs::create_dir(&inside).expect("mkdir");
+        assert_eq!(rule(&safety, json!({"image": "a"})), None);
+        assert_eq!(rule(&safety, json!({"image": "a", "privileged": true})), Some("no-privileged"));
+        assert_eq!(rule(&safety, json!({"image": "a", "privileged": false})), None);
+        assert_eq!(rule(&safety, json!({"image": "a", "cap_add": ["SYS_ADMIN"]})), Some("no-added-capabilities"));
+        assert_eq!(rule(&safety, json!({"image": "a", "network": "host"})), Some("no-host-network"));
+        assert_eq!(rule(&safety, json!({"image": "a", "network_mode": "container:x"})), Some("no-host-network"));
+        assert_eq!(rule(&safety, json!({"image": "a", "pid_mode": "host"})), Some("no-host-pid"));
+        assert_eq!(rule(&safety, json!({"image": "a", "volumes": ["/etc:/x"]})), Some("host-path-allowlist"));
+        assert_eq!(rule(&safety, json!({"image": "a", "volumes": ["rel/dir:/x"]})), Some("host-path-allowlist"));
+        let escape = format!("{}/../../etc", inside.display());
+        assert_eq!(
+            rule(&safety, json!({"image": "a", "volumes": {escape: {"bind": "/x"}}})),
+            Some("host-path-allowlist")
+        );
+        let ok = inside.display().to_string();
+        assert_eq!(rule(&safety, json!({"image": "a", "volumes": {ok: {"bind": "/x", "mode": "ro"}}})), None);
+        assert_eq!(rule(&safety, json!({"image": "a", "volumes": ["named:/x"]})), None);
+        let blocked = Safety { block_network: true, ..Safety::default() };
+        assert_eq!(rule(&blocked, json!({"image": "a", "network": "mine"})), Some("network-blocked"));
+        assert_eq!(rule(&blocked, json!({"image": "a", "ports": {"80/tcp": 80}})), Some("network-blocked"));
+    }
+
+    #[test]
+    fn the_image_allowlist_matches_repositories_tags_and_prefixes() {
+        let safety = Safety {
+            allowed_images: Some(vec!["busybox".into(), "alpine:3.20".into(), "localhost/mcptk-*".into()]),
+            ..Safety::default()
+        };
+        for ok in ["busybox", "busybox:1.36", "alpine:3.20", "localhost/mcptk-x:test"] {
+            assert_eq!(safety.check_image(ok), Ok(()), "{ok}");
+        }
+        for refused in ["alpine", "alpine:latest", "evil/busybox", "registry:5000/busybox"] {
+            let err = safety.check_image(refused).expect_err(refused);
+            assert_eq!(err.rule, Rule::ImageAllowlist);
+            assert!(err.to_string().contains("`image-allowlist`"), "{err}");
+        }
+        assert_eq!(split_reference("registry:5000/a"), ("registry:5000/a", "latest"));
+    }
+}

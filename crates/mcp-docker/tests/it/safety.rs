@@ -1,0 +1,181 @@
+//! Every safety rule refuses at call time, names itself, and the engine shows nothing was
+//! created.
+
+use serde_json::{Value, json};
+
+use mcp_docker::native::Safety;
+
+use crate::support::{self, container_exists, direct, ok, refused, unique};
+
+/// Refuses `args` (with a fresh container name) through every container-creating tool, naming
+/// `rule`, with no container of that name on the engine afterwards.
+async fn refused_everywhere(tools: &mcp_core::ToolSet, host: &str, rule: &str, args: Value) {
+    for tool in ["run_container", "create_container"] {
+        let name = unique(rule);
+        let mut args = args.clone();
+        args["name"] = json!(name);
+        let err = refused(tools, tool, args).await;
+        assert!(err.contains(&format!("refused by safety rule `{rule}`")), "{tool}: {err}");
+        assert!(!container_exists(host, &name).await, "{tool} created {name} despite `{rule}`");
+    }
+}
+
+#[tokio::test]
+async fn each_rule_refuses_and_nothing_is_created() {
+    let Some((host, image)) = support::engine() else { return };
+    let (_dir, root) = support::temp_root();
+    let allowed = root.join("allowed");
+    std::fs::create_dir(&allowed).expect("mkdir");
+    let safety = Safety { allowed_host_paths: vec![allowed.clone()], ..Safety::default() };
+    let tools = support::server(&host, safety).tool_set();
+
+    let cases = [
+        ("no-privileged", json!({"image": image, "privileged": true})),
+        ("no-added-capabilities", json!({"image": image, "cap_add": ["NET_ADMIN"]})),
+        ("no-host-network", json!({"image": image, "network": "host"})),
+        ("no-host-network", json!({"image": image, "network_mode": "host"})),
+        ("no-host-pid", json!({"image": image, "pid_mode": "host"})),
+        ("host-path-allowlist", json!({"image": image, "volumes": ["/etc:/host-etc:ro"]})),
+        ("host-path-allowlist", json!({"image": image, "volumes": {root.display().to_string(): {"bind": "/x"}}})),
+    ];
+    for (rule, args) in cases {
+        refused_everywhere(&tools, &host, rule, args).await;
+    }
+
+    // A symlink inside the allowed root that points out of it is refused too.
+    std::os::unix::fs::symlink("/etc", allowed.join("escape")).expect("symlink");
+    let escape = allowed.join("escape").display().to_string();
+    refused_everywhere(
+        &tools,
+        &host,
+        "host-path-allowlist",
+        json!({"image": image, "volumes": [format!("{escape}:/x")]}),
+    )
+    .await;
+
+    // Under the allowed root, the bind mount works.
+    let name = unique("bind");
+    std::fs::write(allowed.join("file.txt"), "shared").expect("write");
+    let run = ok(
+        &tools,
+        "run_container",
+        json!({"image": image, "name": name, "detach": false, "command": "cat /data/file.txt",
+               "volumes": {allowed.display().to_string(): {"bind": "/data", "mode": "ro"}}}),
+    )
+    .await;
+    assert_eq!(run["logs"], json!(["shared"]));
+    ok(&tools, "remove_container", json!({"container_id": name})).await;
+}
+
+#[tokio::test]
+async fn recreate_checks_the_rules_before_touching_the_old_container() {
+    let Some((host, image)) = support::engine() else { return };
+    let tools = support::tools(&host);
+    let name = unique("keep");
+    let created = ok(&tools, "run_container", json!({"image": image, "name": name, "command": "sleep 60"})).await;
+    let err =
+        refused(&tools, "recreate_container", json!({"container_id": name, "image": image, "privileged": true})).await;
+    assert!(err.contains("`no-privileged`"), "{err}");
+    let still = support::inspect(&host, &name).await;
+    assert_eq!(still.id.as_deref(), created["id"].as_str());
+    assert_eq!(still.state.and_then(|s| s.running), Some(true));
+    support::remove_container(&host, &name).await;
+}
+
+#[tokio::test]
+async fn the_image_allowlist_refuses_runs_pulls_pushes_and_builds() {
+    let Some((host, image)) = support::engine() else { return };
+    let (_dir, root) = support::temp_root();
+    std::fs::write(root.join("Dockerfile"), format!("FROM {image}\n")).expect("write");
+    let safety = Safety {
+        allowed_images: Some(vec!["localhost/only-this".into()]),
+        allowed_host_paths: vec![root.clone()],
+        ..Safety::default()
+    };
+    let tools = support::server(&host, safety).tool_set();
+    refused_everywhere(&tools, &host, "image-allowlist", json!({"image": image})).await;
+    let name = unique("qg-allow");
+    let err = refused(&tools, "create-container", json!({"image": image, "name": name})).await;
+    assert!(err.contains("`image-allowlist`"), "{err}");
+    assert!(!container_exists(&host, &name).await);
+    let (repo, tag) = image.rsplit_once(':').expect("repo:tag");
+    for tool in ["pull_image", "push_image"] {
+        let err = refused(&tools, tool, json!({"repository": repo, "tag": tag})).await;
+        assert!(err.contains("`image-allowlist`"), "{tool}: {err}");
+    }
+    let tag = format!("localhost/only-this:{}", unique("b"));
+    let err = refused(&tools, "build_image", json!({"path": root.display().to_string(), "tag": tag})).await;
+    assert!(err.contains("`image-allowlist`"), "{err}");
+    assert!(direct(&host).await.inspect_image(&tag).await.is_err(), "no image was built");
+}
+
+#[tokio::test]
+async fn a_blocked_network_refuses_networks_and_ports_and_runs_without_one() {
+    let Some((host, image)) = support::engine() else { return };
+    let safety = Safety { block_network: true, ..Safety::default() };
+    let tools = support::server(&host, safety).tool_set();
+    refused_everywhere(&tools, &host, "network-blocked", json!({"image": image, "network": "podman"})).await;
+    refused_everywhere(&tools, &host, "network-blocked", json!({"image": image, "ports": {"80/tcp": 8080}})).await;
+    let network = unique("blocked-net");
+    let err = refused(&tools, "create_network", json!({"name": network})).await;
+    assert!(err.contains("`network-blocked`"), "{err}");
+    assert!(direct(&host).await.inspect_network(&network, None).await.is_err(), "no network was created");
+
+    let name = unique("nonet");
+    let run = ok(
+        &tools,
+        "run_container",
+        json!({"image": image, "name": name, "detach": false, "command": "ls /sys/class/net"}),
+    )
+    .await;
+    assert_eq!(run["logs"], json!(["lo", ""]), "only loopback: {run}");
+    let inspected = support::inspect(&host, &name).await;
+    assert_eq!(inspected.host_config.and_then(|h| h.network_mode).as_deref(), Some("none"));
+    support::remove_container(&host, &name).await;
+}
+
+#[tokio::test]
+async fn a_compose_stack_with_one_bad_service_creates_nothing() {
+    let Some((host, image)) = support::engine() else { return };
+    let tools = support::tools(&host);
+    let project = unique("badstack");
+    let compose = format!(
+        "services:\n  a:\n    image: {image}\n    command: sleep 60\n  b:\n    image: {image}\n    privileged: true\n"
+    );
+    let err = refused(&tools, "deploy-compose", json!({"compose_yaml": compose, "project_name": project})).await;
+    assert!(err.contains("service `b`") && err.contains("`no-privileged`"), "{err}");
+    assert!(!container_exists(&host, &format!("{project}-a-1")).await, "service a was not started");
+}
+
+#[tokio::test]
+async fn limits_set_by_the_caller_are_kept() {
+    let Some((host, image)) = support::engine() else { return };
+    let tools = support::tools(&host);
+    let name = unique("limits");
+    ok(
+        &tools,
+        "create_container",
+        json!({"image": image, "name": name, "mem_limit": 64 * 1024 * 1024, "nano_cpus": 500_000_000, "pids_limit": 32}),
+    )
+    .await;
+    let hc = support::inspect(&host, &name).await.host_config.expect("hc");
+    assert_eq!((hc.memory, hc.nano_cpus, hc.pids_limit), (Some(64 * 1024 * 1024), Some(500_000_000), Some(32)));
+    support::remove_container(&host, &name).await;
+}
+
+/// An engine address with credentials in it (a `tcp://user:password@host` some setups use) never
+/// shows in what a caller reads. Needs no engine: nothing listens at the address.
+#[tokio::test]
+async fn credentials_in_the_engine_address_are_not_shown() {
+    let secret = "s3cr3t-engine-password";
+    let host = format!("http://operator:{secret}@127.0.0.1:9");
+    let tools = support::server(&host, Safety::default()).tool_set();
+    let err = refused(&tools, "list_containers", json!({})).await;
+    assert!(err.contains("cannot reach the Docker engine at"), "{err}");
+    assert!(!err.contains(secret), "the password leaked: {err}");
+    let config = mcp_docker::native::DockerConfig { host: Some(host), safety: Safety::default() };
+    assert!(!format!("{config:?}").contains(secret), "Debug shows the password");
+    let server = mcp_docker::native::DockerServer::new(config).expect("valid");
+    let shown = format!("{server:?}");
+    assert!(shown.contains("127.0.0.1:9") && !shown.contains(secret), "{shown}");
+}

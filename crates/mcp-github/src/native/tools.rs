@@ -1,0 +1,1708 @@
+//! The tools: their definitions (names, argument shapes and annotations as github-mcp-server has
+//! them) and what each asks of GitHub's REST API, its answer cut down to the fields that matter.
+
+use base64::Engine as _;
+use http::Method;
+use mcp_core::protocol::{CallToolResult, Content, JsonObject, Tool as ToolDef, ToolAnnotations};
+use serde_json::{Map, Value, json};
+
+use super::Inner;
+use super::api::Reply;
+use crate::{Error, Result, UNTRUSTED_END, untrusted_start};
+
+/// Every toolset the native server has.
+pub const TOOLSETS: &[&str] =
+    &["context", "repos", "issues", "pull_requests", "users", "actions", "labels", "notifications"];
+/// The toolsets served unless configured otherwise (as github-mcp-server's default).
+pub const DEFAULT_TOOLSETS: &[&str] = &["context", "repos", "issues", "pull_requests", "users"];
+
+/// One tool's definition.
+pub(crate) struct Spec {
+    pub name: &'static str,
+    pub toolset: &'static str,
+    pub read_only: bool,
+    title: &'static str,
+    description: &'static str,
+    properties: fn() -> Value,
+    required: &'static [&'static str],
+}
+
+impl Spec {
+    pub(crate) fn definition(&self) -> ToolDef {
+        let schema = json!({"type": "object", "properties": (self.properties)(), "required": self.required});
+        let schema = match schema {
+            Value::Object(map) => map,
+            _ => JsonObject::new(),
+        };
+        let mut annotations = ToolAnnotations::default();
+        annotations.title = Some(self.title.to_owned());
+        annotations.read_only_hint = Some(self.read_only);
+        annotations.idempotent_hint = Some(false);
+        if DESTRUCTIVE.contains(&self.name) {
+            annotations.destructive_hint = Some(true);
+        }
+        ToolDef::new(self.name, self.description, schema).with_annotations(annotations)
+    }
+}
+
+/// The tools the reference annotates as destructive.
+const DESTRUCTIVE: &[&str] = &["actions_run_trigger"];
+
+/// The definition of `name`, if the native server has it.
+pub(crate) fn spec(name: &str) -> Option<&'static Spec> {
+    SPECS.iter().find(|s| s.name == name)
+}
+
+fn s(description: &str) -> Value {
+    json!({"type": "string", "description": description})
+}
+fn n(description: &str) -> Value {
+    json!({"type": "number", "description": description})
+}
+fn b(description: &str) -> Value {
+    json!({"type": "boolean", "description": description})
+}
+fn e(description: &str, values: &[&str]) -> Value {
+    json!({"type": "string", "enum": values, "description": description})
+}
+fn strings(description: &str) -> Value {
+    json!({"type": "array", "items": {"type": "string"}, "description": description})
+}
+fn fields(values: &[&str]) -> Value {
+    json!({"type": "array", "items": {"type": "string", "enum": values}, "description": "Only these fields of each item"})
+}
+fn page() -> Value {
+    json!({"type": "number", "minimum": 1, "description": "Page number, from 1"})
+}
+fn per_page() -> Value {
+    json!({"type": "number", "minimum": 1, "maximum": 100, "description": "Results per page (1-100)"})
+}
+fn owner() -> Value {
+    s("Repository owner (user or organization)")
+}
+fn repo() -> Value {
+    s("Repository name")
+}
+fn order() -> Value {
+    e("Sort order", &["asc", "desc"])
+}
+
+const ISSUE_SORT: &[&str] = &[
+    "comments",
+    "reactions",
+    "reactions-+1",
+    "reactions--1",
+    "reactions-smile",
+    "reactions-thinking_face",
+    "reactions-heart",
+    "reactions-tada",
+    "interactions",
+    "created",
+    "updated",
+];
+
+/// Every tool the native server has, by toolset.
+pub(crate) static SPECS: &[Spec] = &[
+    Spec {
+        name: "get_me",
+        toolset: "context",
+        read_only: true,
+        title: "Get my user profile",
+        description: "Shows the authenticated user's profile: login, name, company, public counts. Use it to learn \
+            who 'me' is before other calls.",
+        properties: || json!({}),
+        required: &[],
+    },
+    Spec {
+        name: "get_file_contents",
+        toolset: "repos",
+        read_only: true,
+        title: "Get file or directory contents",
+        description: "Reads a file (its text) or lists a directory of a repository, at a branch, tag or commit.",
+        properties: || {
+            json!({
+                "owner": owner(), "repo": repo(),
+                "path": {"type": "string", "default": "/", "description": "Path of the file or directory (a trailing / for a directory)"},
+                "ref": s("Branch, tag or full ref (refs/heads/main); the default branch when absent"),
+                "sha": s("Commit SHA; wins over ref"),
+                "fields": fields(&["type", "name", "path", "size", "sha", "url", "git_url", "html_url", "download_url"]),
+            })
+        },
+        required: &["owner", "repo"],
+    },
+    Spec {
+        name: "list_branches",
+        toolset: "repos",
+        read_only: true,
+        title: "List branches",
+        description: "Lists the branches of a repository, with each head commit's SHA.",
+        properties: || json!({"owner": owner(), "repo": repo(), "page": page(), "perPage": per_page()}),
+        required: &["owner", "repo"],
+    },
+    Spec {
+        name: "list_commits",
+        toolset: "repos",
+        read_only: true,
+        title: "List commits",
+        description: "Lists the commits of a branch, tag or SHA (the default branch when absent), newest first; \
+            optionally only those touching a path, by an author, or in a time range.",
+        properties: || {
+            json!({
+                "owner": owner(), "repo": repo(),
+                "sha": s("Branch, tag or commit SHA to list from"),
+                "author": s("Author login or email"),
+                "path": s("Only commits touching this path"),
+                "since": s("Only commits after this time (ISO 8601)"),
+                "until": s("Only commits before this time (ISO 8601)"),
+                "page": page(), "perPage": per_page(),
+                "fields": fields(&["sha", "html_url", "commit", "author", "committer"]),
+            })
+        },
+        required: &["owner", "repo"],
+    },
+    Spec {
+        name: "get_commit",
+        toolset: "repos",
+        read_only: true,
+        title: "Get commit details",
+        description: "Shows one commit: message, author, and its changed files (with stats, or with patches when \
+            detail is full_patch).",
+        properties: || {
+            json!({
+                "owner": owner(), "repo": repo(),
+                "sha": s("Commit SHA, branch or tag"),
+                "detail": {"type": "string", "enum": ["none", "stats", "full_patch"], "default": "stats", "description": "How much about the changed files: none, stats, or full_patch"},
+                "page": page(), "perPage": per_page(),
+            })
+        },
+        required: &["owner", "repo", "sha"],
+    },
+    Spec {
+        name: "search_repositories",
+        toolset: "repos",
+        read_only: true,
+        title: "Search repositories",
+        description: "Finds repositories with GitHub's search syntax (e.g. 'machine learning language:rust stars:>100').",
+        properties: || {
+            json!({
+                "query": s("Search query"),
+                "sort": e("Sort by", &["stars", "forks", "help-wanted-issues", "updated"]),
+                "order": order(), "page": page(), "perPage": per_page(),
+                "minimal_output": {"type": "boolean", "default": true, "description": "Only the essential fields of each repository (true by default)"},
+            })
+        },
+        required: &["query"],
+    },
+    Spec {
+        name: "search_code",
+        toolset: "repos",
+        read_only: true,
+        title: "Search code",
+        description: "Finds code across repositories with GitHub's code search syntax (e.g. 'fn main repo:o/r language:rust').",
+        properties: || {
+            json!({
+                "query": s("Search query"), "sort": s("Sort field ('indexed' only)"), "order": order(),
+                "page": page(), "perPage": per_page(),
+                "fields": fields(&["name", "path", "sha", "repository", "text_matches"]),
+            })
+        },
+        required: &["query"],
+    },
+    Spec {
+        name: "create_or_update_file",
+        toolset: "repos",
+        read_only: false,
+        title: "Create or update file",
+        description: "Writes one file on a branch as a new commit. Updating an existing file needs its current blob SHA.",
+        properties: || {
+            json!({
+                "owner": owner(), "repo": repo(),
+                "path": s("Path of the file"), "content": s("The file's new content (text)"),
+                "message": s("Commit message"), "branch": s("Branch to commit to"),
+                "sha": s("The file's current blob SHA, when it exists"),
+                "allow_symlink_write": {"type": "boolean", "default": false, "description": "Allow writing through a symbolic link"},
+            })
+        },
+        required: &["owner", "repo", "path", "content", "message", "branch"],
+    },
+    Spec {
+        name: "create_branch",
+        toolset: "repos",
+        read_only: false,
+        title: "Create branch",
+        description: "Creates a branch from another branch (the default branch when absent).",
+        properties: || json!({"owner": owner(), "repo": repo(), "branch": s("Name of the new branch"), "from_branch": s("Branch to start from")}),
+        required: &["owner", "repo", "branch"],
+    },
+    Spec {
+        name: "list_tags",
+        toolset: "repos",
+        read_only: true,
+        title: "List tags",
+        description: "Lists the tags of a repository with their commit SHAs.",
+        properties: || json!({"owner": owner(), "repo": repo(), "page": page(), "perPage": per_page()}),
+        required: &["owner", "repo"],
+    },
+    Spec {
+        name: "get_latest_release",
+        toolset: "repos",
+        read_only: true,
+        title: "Get latest release",
+        description: "Shows the latest published release of a repository.",
+        properties: || json!({"owner": owner(), "repo": repo()}),
+        required: &["owner", "repo"],
+    },
+    Spec {
+        name: "issue_read",
+        toolset: "issues",
+        read_only: true,
+        title: "Get issue details",
+        description: "Reads one issue: method 'get' (the issue), 'get_comments', 'get_sub_issues', 'get_parent' or \
+            'get_labels'.",
+        properties: || {
+            json!({
+                "method": e("What to read", &["get", "get_comments", "get_sub_issues", "get_parent", "get_labels"]),
+                "owner": owner(), "repo": repo(), "issue_number": n("Issue number"),
+                "page": page(), "perPage": per_page(),
+            })
+        },
+        required: &["method", "owner", "repo", "issue_number"],
+    },
+    Spec {
+        name: "issue_write",
+        toolset: "issues",
+        read_only: false,
+        title: "Create or update issue/pull request",
+        description: "Creates an issue (method 'create', needs a title) or updates one (method 'update', needs \
+            issue_number): title, body, state, labels, assignees, milestone, type.",
+        properties: || {
+            json!({
+                "method": e("create or update", &["create", "update"]),
+                "owner": owner(), "repo": repo(),
+                "issue_number": n("Issue number (for update)"),
+                "title": s("Title"), "body": s("Body (Markdown)"),
+                "assignees": strings("Logins to assign"), "labels": strings("Label names"),
+                "milestone": n("Milestone number"),
+                "type": {"anyOf": [{"type": "string", "minLength": 1}, {"type": "null"}], "description": "Issue type name (null clears it)"},
+                "state": e("New state", &["open", "closed"]),
+                "state_reason": e("Why it was closed", &["completed", "not_planned", "duplicate"]),
+                "duplicate_of": n("The issue this one duplicates (with state_reason duplicate)"),
+                "issue_fields": {
+                    "type": "array",
+                    "description": "Custom issue field values to set",
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": false,
+                        "properties": {
+                            "field_name": s("Field name"),
+                            "value": {"type": ["string", "number", "boolean"], "description": "Value to set"},
+                            "field_option_name": s("Option of a single-select field"),
+                            "delete": b("Clear the field"),
+                        },
+                        "required": ["field_name"],
+                    },
+                },
+            })
+        },
+        required: &["method", "owner", "repo"],
+    },
+    Spec {
+        name: "list_issues",
+        toolset: "issues",
+        read_only: true,
+        title: "List issues",
+        description: "Lists the issues of a repository (pull requests excluded), open by default; page on with \
+            pageInfo.endCursor as 'after'.",
+        properties: || {
+            json!({
+                "owner": owner(), "repo": repo(),
+                "state": e("OPEN or CLOSED (both when absent)", &["OPEN", "CLOSED"]),
+                "labels": strings("Only issues with these labels"),
+                "orderBy": e("Order by", &["CREATED_AT", "UPDATED_AT", "COMMENTS"]),
+                "direction": e("Direction", &["ASC", "DESC"]),
+                "since": s("Only issues updated after this time (ISO 8601)"),
+                "after": s("Cursor from the previous page's pageInfo.endCursor"),
+                "perPage": per_page(),
+                "fields": fields(&["number", "title", "body", "state", "user", "labels", "assignees", "comments", "created_at", "updated_at", "field_values"]),
+                "field_filters": {
+                    "type": "array",
+                    "description": "Custom field filters",
+                    "items": {"type": "object", "properties": {"field_name": s("Field name"), "value": s("Value")}, "required": ["field_name", "value"]},
+                },
+            })
+        },
+        required: &["owner", "repo"],
+    },
+    Spec {
+        name: "search_issues",
+        toolset: "issues",
+        read_only: true,
+        title: "Search issues",
+        description: "Finds issues with GitHub's search syntax ('is:issue' is added), optionally in one repository.",
+        properties: || {
+            json!({
+                "query": s("Search query"), "owner": s("Only in this owner's repositories"), "repo": s("Only in this repository (with owner)"),
+                "sort": e("Sort by", ISSUE_SORT), "order": order(), "page": page(), "perPage": per_page(),
+                "fields": fields(&["number", "title", "body", "state", "state_reason", "draft", "locked", "html_url", "user", "author_association", "labels", "assignee", "assignees", "milestone", "comments", "reactions", "created_at", "updated_at", "closed_at", "closed_by", "type", "repository_url", "pull_request", "field_values"]),
+            })
+        },
+        required: &["query"],
+    },
+    Spec {
+        name: "add_issue_comment",
+        toolset: "issues",
+        read_only: false,
+        title: "Add comment to issue or pull request",
+        description: "Comments on an issue or pull request, and/or reacts to it (or to one of its comments).",
+        properties: || {
+            json!({
+                "owner": owner(), "repo": repo(), "issue_number": n("Issue or pull request number"),
+                "body": {"type": "string", "minLength": 1, "description": "Comment text (Markdown)"},
+                "comment_id": {"type": "integer", "minimum": 1, "description": "React to this comment instead of the issue"},
+                "reaction": e("Reaction to add", &["+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"]),
+            })
+        },
+        required: &["owner", "repo", "issue_number"],
+    },
+    Spec {
+        name: "pull_request_read",
+        toolset: "pull_requests",
+        read_only: true,
+        title: "Get details for a single pull request",
+        description: "Reads one pull request: method 'get', 'get_diff', 'get_status', 'get_files', 'get_commits', \
+            'get_review_comments', 'get_reviews', 'get_comments' or 'get_check_runs'.",
+        properties: || {
+            json!({
+                "method": e("What to read", &["get", "get_diff", "get_status", "get_files", "get_commits", "get_review_comments", "get_reviews", "get_comments", "get_check_runs"]),
+                "owner": owner(), "repo": repo(), "pullNumber": n("Pull request number"),
+                "page": page(), "perPage": per_page(), "after": s("Cursor for review comments"),
+            })
+        },
+        required: &["method", "owner", "repo", "pullNumber"],
+    },
+    Spec {
+        name: "list_pull_requests",
+        toolset: "pull_requests",
+        read_only: true,
+        title: "List pull requests",
+        description: "Lists the pull requests of a repository, open by default.",
+        properties: || {
+            json!({
+                "owner": owner(), "repo": repo(),
+                "state": e("State", &["open", "closed", "all"]),
+                "head": s("Only from this head (user:branch)"), "base": s("Only into this base branch"),
+                "sort": e("Sort by", &["created", "updated", "popularity", "long-running"]),
+                "direction": order(), "page": page(), "perPage": per_page(),
+                "fields": fields(&["number", "title", "body", "state", "draft", "merged", "mergeable_state", "html_url", "user", "labels", "assignees", "requested_reviewers", "merged_by", "head", "base", "additions", "deletions", "changed_files", "commits", "comments", "created_at", "updated_at", "closed_at", "merged_at", "milestone"]),
+            })
+        },
+        required: &["owner", "repo"],
+    },
+    Spec {
+        name: "create_pull_request",
+        toolset: "pull_requests",
+        read_only: false,
+        title: "Open new pull request",
+        description: "Opens a pull request from head into base, optionally as a draft and with reviewers.",
+        properties: || {
+            json!({
+                "owner": owner(), "repo": repo(), "title": s("Title"), "body": s("Description (Markdown)"),
+                "head": s("Branch with the changes (user:branch across forks)"), "base": s("Branch to merge into"),
+                "draft": b("Open as a draft"), "maintainer_can_modify": b("Let maintainers push to the head branch"),
+                "reviewers": strings("Logins to request reviews from"),
+            })
+        },
+        required: &["owner", "repo", "title", "head", "base"],
+    },
+    Spec {
+        name: "search_pull_requests",
+        toolset: "pull_requests",
+        read_only: true,
+        title: "Search pull requests",
+        description: "Finds pull requests with GitHub's search syntax ('is:pr' is added), optionally in one repository.",
+        properties: || {
+            json!({
+                "query": s("Search query"), "owner": s("Only in this owner's repositories"), "repo": s("Only in this repository (with owner)"),
+                "sort": e("Sort by", ISSUE_SORT), "order": order(), "page": page(), "perPage": per_page(),
+                "fields": fields(&["number", "title", "body", "state", "state_reason", "draft", "locked", "html_url", "user", "author_association", "labels", "assignee", "assignees", "milestone", "comments", "reactions", "created_at", "updated_at", "closed_at", "closed_by", "pull_request", "repository_url"]),
+            })
+        },
+        required: &["query"],
+    },
+    Spec {
+        name: "merge_pull_request",
+        toolset: "pull_requests",
+        read_only: false,
+        title: "Merge pull request",
+        description: "Merges a pull request (merge, squash or rebase).",
+        properties: || {
+            json!({
+                "owner": owner(), "repo": repo(), "pullNumber": n("Pull request number"),
+                "commit_title": s("Title of the merge commit"), "commit_message": s("Message of the merge commit"),
+                "merge_method": e("How to merge", &["merge", "squash", "rebase"]),
+            })
+        },
+        required: &["owner", "repo", "pullNumber"],
+    },
+    Spec {
+        name: "search_users",
+        toolset: "users",
+        read_only: true,
+        title: "Search users",
+        description: "Finds users with GitHub's search syntax (e.g. 'location:Berlin language:go').",
+        properties: || {
+            json!({
+                "query": s("Search query"), "sort": e("Sort by", &["followers", "repositories", "joined"]),
+                "order": order(), "page": page(), "perPage": per_page(),
+            })
+        },
+        required: &["query"],
+    },
+    Spec {
+        name: "actions_list",
+        toolset: "actions",
+        read_only: true,
+        title: "List GitHub Actions workflows in a repository",
+        description: "Lists GitHub Actions resources of a repository: method 'list_workflows', 'list_workflow_runs' \
+            (resource_id: a workflow id or file name, or none for all runs), 'list_workflow_jobs' or \
+            'list_workflow_run_artifacts' (resource_id: a run id).",
+        properties: || {
+            json!({
+                "method": e("What to list", &["list_workflows", "list_workflow_runs", "list_workflow_jobs", "list_workflow_run_artifacts"]),
+                "owner": owner(), "repo": repo(),
+                "resource_id": s("Workflow id or file name (list_workflow_runs), run id (list_workflow_jobs, list_workflow_run_artifacts)"),
+                "page": page(),
+                "per_page": {"type": "number", "minimum": 1, "maximum": 100, "description": "Results per page (1-100)"},
+                "workflow_runs_filter": {
+                    "type": "object",
+                    "description": "Filters for list_workflow_runs",
+                    "properties": {
+                        "actor": s("Only runs by this user"),
+                        "branch": s("Only runs on this branch"),
+                        "event": e("Only runs triggered by this event", &["branch_protection_rule", "check_run", "check_suite", "create", "delete", "deployment", "deployment_status", "discussion", "discussion_comment", "fork", "gollum", "issue_comment", "issues", "label", "merge_group", "milestone", "page_build", "public", "pull_request", "pull_request_review", "pull_request_review_comment", "pull_request_target", "push", "registry_package", "release", "repository_dispatch", "schedule", "status", "watch", "workflow_call", "workflow_dispatch", "workflow_run"]),
+                        "status": e("Only runs in this state", &["queued", "in_progress", "completed", "requested", "waiting"]),
+                    },
+                },
+                "workflow_jobs_filter": {
+                    "type": "object",
+                    "description": "Filters for list_workflow_jobs",
+                    "properties": {"filter": e("latest: the latest attempt's jobs; all: every attempt's", &["latest", "all"])},
+                },
+            })
+        },
+        required: &["method", "owner", "repo"],
+    },
+    Spec {
+        name: "actions_get",
+        toolset: "actions",
+        read_only: true,
+        title: "Get details of GitHub Actions resources (workflows, workflow runs, jobs, and artifacts)",
+        description: "Shows one GitHub Actions resource by id: method 'get_workflow', 'get_workflow_run', \
+            'get_workflow_job', 'download_workflow_run_artifact' (its download URL), 'get_workflow_run_usage' or \
+            'get_workflow_run_logs_url'.",
+        properties: || {
+            json!({
+                "method": e("What to get", &["get_workflow", "get_workflow_run", "get_workflow_job", "download_workflow_run_artifact", "get_workflow_run_usage", "get_workflow_run_logs_url"]),
+                "owner": owner(), "repo": repo(),
+                "resource_id": s("Workflow id or file name, run id, job id or artifact id, as the method needs"),
+            })
+        },
+        required: &["method", "owner", "repo", "resource_id"],
+    },
+    Spec {
+        name: "actions_run_trigger",
+        toolset: "actions",
+        read_only: false,
+        title: "Trigger GitHub Actions workflow actions",
+        description: "Starts a workflow ('run_workflow' with workflow_id and ref), or acts on a run by run_id: \
+            'rerun_workflow_run', 'rerun_failed_jobs', 'cancel_workflow_run', 'delete_workflow_run_logs'.",
+        properties: || {
+            json!({
+                "method": e("What to do", &["run_workflow", "rerun_workflow_run", "rerun_failed_jobs", "cancel_workflow_run", "delete_workflow_run_logs"]),
+                "owner": owner(), "repo": repo(),
+                "workflow_id": s("Workflow id or file name (run_workflow)"),
+                "ref": s("Branch or tag to run on (run_workflow)"),
+                "inputs": {"type": "object", "properties": {}, "description": "The workflow's inputs (run_workflow)"},
+                "run_id": n("The run (every other method)"),
+            })
+        },
+        required: &["method", "owner", "repo"],
+    },
+    Spec {
+        name: "get_label",
+        toolset: "labels",
+        read_only: true,
+        title: "Get a specific label from a repository",
+        description: "Shows one label of a repository: name, color, description.",
+        properties: || json!({"owner": owner(), "repo": repo(), "name": s("Label name")}),
+        required: &["owner", "repo", "name"],
+    },
+    Spec {
+        name: "list_label",
+        toolset: "labels",
+        read_only: true,
+        title: "List labels from a repository",
+        description: "Lists the labels of a repository.",
+        properties: || json!({"owner": owner(), "repo": repo()}),
+        required: &["owner", "repo"],
+    },
+    Spec {
+        name: "list_notifications",
+        toolset: "notifications",
+        read_only: true,
+        title: "List notifications",
+        description: "Lists the authenticated user's notifications, optionally of one repository.",
+        properties: || {
+            json!({
+                "filter": e("Which", &["default", "include_read_notifications", "only_participating"]),
+                "since": s("Only those updated after this time (ISO 8601)"),
+                "before": s("Only those updated before this time (ISO 8601)"),
+                "owner": s("Only this owner's repository (with repo)"), "repo": s("Only this repository (with owner)"),
+                "page": page(), "perPage": per_page(),
+            })
+        },
+        required: &[],
+    },
+];
+
+/// A tool's arguments, read with clear errors.
+struct Args<'a> {
+    tool: &'a str,
+    map: JsonObject,
+}
+
+impl Args<'_> {
+    fn bad(&self, message: String) -> Error {
+        Error::BadArgument { tool: self.tool.to_owned(), message }
+    }
+
+    fn opt_str(&self, key: &str) -> Result<Option<String>> {
+        match self.map.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(self.bad(format!("`{key}` must be a string, not {other}"))),
+        }
+    }
+
+    fn str(&self, key: &str) -> Result<String> {
+        self.opt_str(key)?.filter(|s| !s.is_empty()).ok_or_else(|| self.bad(format!("`{key}` is required")))
+    }
+
+    fn opt_num(&self, key: &str) -> Result<Option<u64>> {
+        match self.map.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => match n.as_f64() {
+                Some(f) if f >= 0.0 && f.fract() == 0.0 && f < 1e15 => Ok(Some(f as u64)),
+                _ => Err(self.bad(format!("`{key}` must be a whole number, not {n}"))),
+            },
+            Some(other) => Err(self.bad(format!("`{key}` must be a number, not {other}"))),
+        }
+    }
+
+    fn num(&self, key: &str) -> Result<u64> {
+        self.opt_num(key)?.ok_or_else(|| self.bad(format!("`{key}` is required")))
+    }
+
+    fn opt_bool(&self, key: &str) -> Result<Option<bool>> {
+        match self.map.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(other) => Err(self.bad(format!("`{key}` must be true or false, not {other}"))),
+        }
+    }
+
+    fn opt_strings(&self, key: &str) -> Result<Option<Vec<String>>> {
+        match self.map.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|i| i.as_str().map(str::to_owned).ok_or_else(|| self.bad(format!("`{key}` must list strings"))))
+                .collect::<Result<Vec<_>>>()
+                .map(Some),
+            Some(other) => Err(self.bad(format!("`{key}` must be a list of strings, not {other}"))),
+        }
+    }
+
+    /// `page` and `perPage` as a query (GitHub's defaults when absent; perPage 30 at most 100).
+    fn paging(&self, query: &mut Query) -> Result<()> {
+        if let Some(page) = self.opt_num("page")? {
+            query.push("page", page.max(1).to_string());
+        }
+        if let Some(per_page) = self.opt_num("perPage")? {
+            if !(1..=100).contains(&per_page) {
+                return Err(self.bad(format!("`perPage` must be between 1 and 100, not {per_page}")));
+            }
+            query.push("per_page", per_page.to_string());
+        }
+        Ok(())
+    }
+
+    /// `owner/repo`, both required, path-encoded.
+    fn repo_path(&self) -> Result<String> {
+        Ok(format!("/repos/{}/{}", segment(&self.str("owner")?), segment(&self.str("repo")?)))
+    }
+
+    fn method(&self, allowed: &[&str]) -> Result<String> {
+        let method = self.str("method")?;
+        if allowed.contains(&method.as_str()) {
+            Ok(method)
+        } else {
+            Err(self.bad(format!("unknown method `{method}`: one of {}", allowed.join(", "))))
+        }
+    }
+}
+
+/// A query string, encoded.
+#[derive(Default)]
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn push(&mut self, key: &str, value: impl Into<String>) {
+        self.0.push((key.to_owned(), value.into()));
+    }
+
+    fn opt(&mut self, key: &str, value: Option<String>) {
+        if let Some(value) = value.filter(|v| !v.is_empty()) {
+            self.push(key, value);
+        }
+    }
+
+    fn on(&self, path: &str) -> String {
+        if self.0.is_empty() {
+            return path.to_owned();
+        }
+        let query: Vec<String> =
+            self.0.iter().map(|(k, v)| format!("{}={}", encode(k, false), encode(v, false))).collect();
+        format!("{path}?{}", query.join("&"))
+    }
+}
+
+/// `text` percent-encoded for a URL; `/` kept when `keep_slash`.
+fn encode(text: &str, keep_slash: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(byte as char),
+            b'/' if keep_slash => out.push('/'),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+/// One path segment, encoded (a `/` in it stays inside the segment).
+fn segment(text: &str) -> String {
+    encode(text, false)
+}
+
+/// Runs tool `name`.
+pub(crate) async fn call(inner: &Inner, name: &'static str, arguments: JsonObject) -> Result<CallToolResult> {
+    let a = Args { tool: name, map: arguments };
+    let api = &inner.api;
+    let value = match name {
+        "get_me" => me(&api.get("/user").await?.body),
+        "get_file_contents" => file_contents(inner, &a).await?,
+        "list_branches" => {
+            let mut q = Query::default();
+            a.paging(&mut q)?;
+            let reply = api.get(&q.on(&format!("{}/branches", a.repo_path()?))).await?;
+            map_items(&reply.body, |b| pick(b, &["name", "protected"]).with("commit", pick_at(b, "commit", &["sha"])))
+        }
+        "list_commits" => {
+            let mut q = Query::default();
+            for key in ["sha", "author", "path", "since", "until"] {
+                q.opt(key, a.opt_str(key)?);
+            }
+            a.paging(&mut q)?;
+            let reply = api.get(&q.on(&format!("{}/commits", a.repo_path()?))).await?;
+            let commits = map_items(&reply.body, commit);
+            only_fields(commits, a.opt_strings("fields")?)
+        }
+        "get_commit" => {
+            let detail = a.opt_str("detail")?.unwrap_or_else(|| "stats".into());
+            let mut q = Query::default();
+            a.paging(&mut q)?;
+            let path = format!("{}/commits/{}", a.repo_path()?, segment(&a.str("sha")?));
+            let reply = api.get(&q.on(&path)).await?;
+            let mut out = commit(&reply.body);
+            if detail != "none" {
+                out.insert("stats".into(), reply.body.get("stats").cloned().unwrap_or(Value::Null));
+                let mut keys = vec!["filename", "status", "additions", "deletions", "changes"];
+                if detail == "full_patch" {
+                    keys.push("patch");
+                }
+                out.insert(
+                    "files".into(),
+                    map_items(reply.body.get("files").unwrap_or(&Value::Null), |f| pick(f, &keys)),
+                );
+            }
+            Value::Object(out)
+        }
+        "search_repositories" => {
+            let minimal = a.opt_bool("minimal_output")?.unwrap_or(true);
+            let reply = search(inner, &a, "/search/repositories", a.str("query")?).await?;
+            let reply = reply.body;
+            let items = reply.get("items").unwrap_or(&Value::Null);
+            let items = if minimal { map_items(items, repository) } else { items.clone() };
+            json!({"total_count": reply.get("total_count"), "incomplete_results": reply.get("incomplete_results"), "items": items})
+        }
+        "search_code" => {
+            let reply = search(inner, &a, "/search/code", a.str("query")?).await?.body;
+            let items = map_items(reply.get("items").unwrap_or(&Value::Null), |i| {
+                pick(i, &["name", "path", "sha", "html_url"])
+                    .with("repository", pick_at(i, "repository", &["full_name"]))
+            });
+            json!({"total_count": reply.get("total_count"), "incomplete_results": reply.get("incomplete_results"), "items": only_fields(items, a.opt_strings("fields")?)})
+        }
+        "create_or_update_file" => {
+            let path = format!("{}/contents/{}", a.repo_path()?, encode(a.str("path")?.trim_start_matches('/'), true));
+            let mut body = json!({
+                "message": a.str("message")?,
+                "content": base64::engine::general_purpose::STANDARD.encode(a.opt_str("content")?.unwrap_or_default()),
+                "branch": a.str("branch")?,
+            });
+            if let Some(sha) = a.opt_str("sha")?.filter(|s| !s.is_empty()) {
+                body["sha"] = json!(sha);
+            }
+            let reply = api.send(Method::PUT, &path, Some(&body)).await?.body;
+            json!({
+                "content": pick_at(&reply, "content", &["type", "name", "path", "sha", "size", "html_url"]),
+                "commit": pick_at(&reply, "commit", &["sha", "message", "html_url"]),
+            })
+        }
+        "create_branch" => {
+            let base = a.repo_path()?;
+            let from = match a.opt_str("from_branch")?.filter(|s| !s.is_empty()) {
+                Some(from) => from,
+                None => string_at(&api.get(&base).await?.body, "default_branch"),
+            };
+            let reference = api.get(&format!("{base}/git/ref/heads/{}", encode(&from, true))).await?.body;
+            let sha = reference.pointer("/object/sha").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let body = json!({"ref": format!("refs/heads/{}", a.str("branch")?), "sha": sha});
+            let reply = api.send(Method::POST, &format!("{base}/git/refs"), Some(&body)).await?.body;
+            Value::Object(pick(&reply, &["ref"]).with("object", pick_at(&reply, "object", &["sha", "type"])))
+        }
+        "list_tags" => {
+            let mut q = Query::default();
+            a.paging(&mut q)?;
+            let reply = api.get(&q.on(&format!("{}/tags", a.repo_path()?))).await?;
+            map_items(&reply.body, |t| pick(t, &["name"]).with("commit", pick_at(t, "commit", &["sha"])))
+        }
+        "get_latest_release" => {
+            let reply = api.get(&format!("{}/releases/latest", a.repo_path()?)).await?.body;
+            Value::Object(pick(
+                &reply,
+                &["id", "tag_name", "name", "body", "draft", "prerelease", "html_url", "created_at", "published_at"],
+            ))
+        }
+        "issue_read" => issue_read(inner, &a).await?,
+        "issue_write" => issue_write(inner, &a).await?,
+        "list_issues" => list_issues(inner, &a).await?,
+        "search_issues" | "search_pull_requests" => {
+            let kind = if name == "search_issues" { "is:issue" } else { "is:pr" };
+            let mut query = a.str("query")?;
+            if !query.contains(kind) {
+                query = format!("{kind} {query}");
+            }
+            match (a.opt_str("owner")?.filter(|s| !s.is_empty()), a.opt_str("repo")?.filter(|s| !s.is_empty())) {
+                (Some(o), Some(r)) if !query.contains("repo:") => query = format!("repo:{o}/{r} {query}"),
+                (Some(o), None) if !query.contains("user:") && !query.contains("org:") => {
+                    query = format!("user:{o} {query}")
+                }
+                _ => {}
+            }
+            let reply = search(inner, &a, "/search/issues", query).await?.body;
+            let mut items = Vec::new();
+            for item in reply.get("items").and_then(Value::as_array).into_iter().flatten() {
+                let repo = item
+                    .get("repository_url")
+                    .and_then(Value::as_str)
+                    .and_then(|u| u.split("/repos/").nth(1))
+                    .unwrap_or("")
+                    .to_owned();
+                items.push(inner.guard_issue(&repo, issue(item)).await?);
+            }
+            let items = only_fields(Value::Array(items), a.opt_strings("fields")?);
+            json!({"total_count": reply.get("total_count"), "incomplete_results": reply.get("incomplete_results"), "items": items})
+        }
+        "add_issue_comment" => {
+            let base = a.repo_path()?;
+            let number = a.num("issue_number")?;
+            let body = a.opt_str("body")?.filter(|s| !s.is_empty());
+            let reaction = a.opt_str("reaction")?;
+            if body.is_none() && reaction.is_none() {
+                return Err(a.bad("give `body` to comment, `reaction` to react, or both".into()));
+            }
+            let mut out = Map::new();
+            if let Some(body) = body {
+                let path = format!("{base}/issues/{number}/comments");
+                let reply = api.send(Method::POST, &path, Some(&json!({"body": body}))).await?.body;
+                out = comment(inner, &reply);
+            }
+            if let Some(reaction) = reaction {
+                let path = match a.opt_num("comment_id")? {
+                    Some(id) => format!("{base}/issues/comments/{id}/reactions"),
+                    None => format!("{base}/issues/{number}/reactions"),
+                };
+                let reply = api.send(Method::POST, &path, Some(&json!({"content": reaction}))).await?.body;
+                out.insert("reaction".into(), Value::Object(pick(&reply, &["id", "content"])));
+            }
+            Value::Object(out)
+        }
+        "pull_request_read" => pull_request_read(inner, &a).await?,
+        "list_pull_requests" => {
+            let mut q = Query::default();
+            for key in ["state", "head", "base", "sort", "direction"] {
+                q.opt(key, a.opt_str(key)?);
+            }
+            a.paging(&mut q)?;
+            let reply = api.get(&q.on(&format!("{}/pulls", a.repo_path()?))).await?;
+            let full = format!("{}/{}", a.str("owner")?, a.str("repo")?);
+            let mut items = Vec::new();
+            for pr in reply.body.as_array().into_iter().flatten() {
+                items.push(inner.guard_issue(&full, pull_request(pr)).await?);
+            }
+            only_fields(Value::Array(items), a.opt_strings("fields")?)
+        }
+        "create_pull_request" => {
+            let base = a.repo_path()?;
+            let mut body = json!({"title": a.str("title")?, "head": a.str("head")?, "base": a.str("base")?});
+            if let Some(text) = a.opt_str("body")? {
+                body["body"] = json!(text);
+            }
+            for key in ["draft", "maintainer_can_modify"] {
+                if let Some(flag) = a.opt_bool(key)? {
+                    body[key] = json!(flag);
+                }
+            }
+            let reply = api.send(Method::POST, &format!("{base}/pulls"), Some(&body)).await?.body;
+            if let Some(reviewers) = a.opt_strings("reviewers")?.filter(|r| !r.is_empty()) {
+                let number = reply.get("number").and_then(Value::as_u64).unwrap_or(0);
+                let path = format!("{base}/pulls/{number}/requested_reviewers");
+                api.send(Method::POST, &path, Some(&json!({"reviewers": reviewers}))).await?;
+            }
+            Value::Object(inner.mark_issue(pull_request(&reply)))
+        }
+        "merge_pull_request" => {
+            let path = format!("{}/pulls/{}/merge", a.repo_path()?, a.num("pullNumber")?);
+            let mut body = Map::new();
+            for key in ["commit_title", "commit_message", "merge_method"] {
+                if let Some(v) = a.opt_str(key)? {
+                    body.insert(key.into(), json!(v));
+                }
+            }
+            let reply = api.send(Method::PUT, &path, Some(&Value::Object(body))).await?.body;
+            Value::Object(pick(&reply, &["sha", "merged", "message"]))
+        }
+        "search_users" => {
+            let mut query = a.str("query")?;
+            if !query.contains("type:") {
+                query = format!("type:user {query}");
+            }
+            let reply = search(inner, &a, "/search/users", query).await?.body;
+            let items = map_items(reply.get("items").unwrap_or(&Value::Null), user);
+            json!({"total_count": reply.get("total_count"), "incomplete_results": reply.get("incomplete_results"), "items": items})
+        }
+        "actions_list" => actions_list(inner, &a).await?,
+        "actions_get" => actions_get(inner, &a).await?,
+        "actions_run_trigger" => actions_run_trigger(inner, &a).await?,
+        "get_label" => {
+            let path = format!("{}/labels/{}", a.repo_path()?, segment(&a.str("name")?));
+            Value::Object(label(&api.get(&path).await?.body))
+        }
+        "list_label" => {
+            let reply = api.get(&format!("{}/labels?per_page=100", a.repo_path()?)).await?.body;
+            let labels = map_items(&reply, label);
+            let count = labels.as_array().map_or(0, Vec::len);
+            json!({"labels": labels, "totalCount": count})
+        }
+        "list_notifications" => {
+            let mut q = Query::default();
+            match a.opt_str("filter")?.as_deref() {
+                Some("include_read_notifications") => q.push("all", "true"),
+                Some("only_participating") => q.push("participating", "true"),
+                _ => {}
+            }
+            q.opt("since", a.opt_str("since")?);
+            q.opt("before", a.opt_str("before")?);
+            a.paging(&mut q)?;
+            let path =
+                match (a.opt_str("owner")?.filter(|s| !s.is_empty()), a.opt_str("repo")?.filter(|s| !s.is_empty())) {
+                    (Some(o), Some(r)) => format!("/repos/{}/{}/notifications", segment(&o), segment(&r)),
+                    _ => "/notifications".to_owned(),
+                };
+            map_items(&api.get(&q.on(&path)).await?.body, |n| {
+                pick(n, &["id", "unread", "reason", "updated_at"])
+                    .with("subject", pick_at(n, "subject", &["title", "type", "url"]))
+                    .with("repository", pick_at(n, "repository", &["full_name"]))
+            })
+        }
+        other => return Err(Error::Config(format!("the native server has no tool `{other}`"))),
+    };
+    Ok(inner.finish(value))
+}
+
+/// A search with the usual `sort`, `order`, `page` and `perPage`.
+async fn search(inner: &Inner, a: &Args<'_>, path: &str, query: String) -> Result<Reply> {
+    let mut q = Query::default();
+    q.push("q", query);
+    q.opt("sort", a.opt_str("sort")?);
+    q.opt("order", a.opt_str("order")?);
+    a.paging(&mut q)?;
+    inner.api.get(&q.on(path)).await
+}
+
+/// What keeps an item's essential fields.
+type Shape = fn(&Value) -> Map<String, Value>;
+
+fn workflow(w: &Value) -> Map<String, Value> {
+    pick(w, &["id", "name", "path", "state", "html_url", "created_at", "updated_at"])
+}
+
+fn workflow_run(r: &Value) -> Map<String, Value> {
+    pick(
+        r,
+        &[
+            "id",
+            "name",
+            "display_title",
+            "run_number",
+            "run_attempt",
+            "event",
+            "status",
+            "conclusion",
+            "head_branch",
+            "head_sha",
+            "workflow_id",
+            "html_url",
+            "created_at",
+            "updated_at",
+        ],
+    )
+    .with("actor", pick_at(r, "actor", &["login"]))
+}
+
+fn job(j: &Value) -> Map<String, Value> {
+    pick(j, &["id", "run_id", "name", "status", "conclusion", "html_url", "started_at", "completed_at"]).with(
+        "steps",
+        map_items(j.get("steps").unwrap_or(&Value::Null), |s| pick(s, &["number", "name", "status", "conclusion"])),
+    )
+}
+
+fn artifact(x: &Value) -> Map<String, Value> {
+    pick(x, &["id", "name", "size_in_bytes", "expired", "archive_download_url", "created_at", "expires_at"])
+}
+
+/// `resource_id`, required for `method`.
+fn resource(a: &Args<'_>, method: &str) -> Result<String> {
+    a.opt_str("resource_id")?
+        .filter(|s| !s.is_empty())
+        .map(|s| segment(&s))
+        .ok_or_else(|| a.bad(format!("`resource_id` is required for method `{method}`")))
+}
+
+async fn actions_list(inner: &Inner, a: &Args<'_>) -> Result<Value> {
+    let method =
+        a.method(&["list_workflows", "list_workflow_runs", "list_workflow_jobs", "list_workflow_run_artifacts"])?;
+    let base = format!("{}/actions", a.repo_path()?);
+    let mut q = Query::default();
+    if let Some(page) = a.opt_num("page")? {
+        q.push("page", page.max(1).to_string());
+    }
+    if let Some(per_page) = a.opt_num("per_page")? {
+        if !(1..=100).contains(&per_page) {
+            return Err(a.bad(format!("`per_page` must be between 1 and 100, not {per_page}")));
+        }
+        q.push("per_page", per_page.to_string());
+    }
+    let (path, key, shape): (String, &str, Shape) = match method.as_str() {
+        "list_workflows" => (format!("{base}/workflows"), "workflows", workflow),
+        "list_workflow_runs" => {
+            if let Some(filter) = a.map.get("workflow_runs_filter").and_then(Value::as_object) {
+                for key in ["actor", "branch", "event", "status"] {
+                    q.opt(key, filter.get(key).and_then(Value::as_str).map(str::to_owned));
+                }
+            }
+            let path = match a.opt_str("resource_id")?.filter(|s| !s.is_empty()) {
+                Some(id) => format!("{base}/workflows/{}/runs", segment(&id)),
+                None => format!("{base}/runs"),
+            };
+            (path, "workflow_runs", workflow_run)
+        }
+        "list_workflow_jobs" => {
+            let filter = a.map.get("workflow_jobs_filter").and_then(|f| f.get("filter")).and_then(Value::as_str);
+            q.opt("filter", filter.map(str::to_owned));
+            (format!("{base}/runs/{}/jobs", resource(a, &method)?), "jobs", job)
+        }
+        _ => (format!("{base}/runs/{}/artifacts", resource(a, &method)?), "artifacts", artifact),
+    };
+    let reply = inner.api.get(&q.on(&path)).await?.body;
+    Ok(json!({"total_count": reply.get("total_count"), key: map_items(reply.get(key).unwrap_or(&Value::Null), shape)}))
+}
+
+async fn actions_get(inner: &Inner, a: &Args<'_>) -> Result<Value> {
+    let methods = [
+        "get_workflow",
+        "get_workflow_run",
+        "get_workflow_job",
+        "download_workflow_run_artifact",
+        "get_workflow_run_usage",
+        "get_workflow_run_logs_url",
+    ];
+    let method = a.method(&methods)?;
+    let base = format!("{}/actions", a.repo_path()?);
+    let id = resource(a, &method)?;
+    let api = &inner.api;
+    Ok(match method.as_str() {
+        "get_workflow" => Value::Object(workflow(&api.get(&format!("{base}/workflows/{id}")).await?.body)),
+        "get_workflow_run" => Value::Object(workflow_run(&api.get(&format!("{base}/runs/{id}")).await?.body)),
+        "get_workflow_job" => Value::Object(job(&api.get(&format!("{base}/jobs/{id}")).await?.body)),
+        "download_workflow_run_artifact" => {
+            let found = api.get(&format!("{base}/artifacts/{id}")).await?.body;
+            let mut out = artifact(&found);
+            out.insert("message".into(), json!("Download the artifact from archive_download_url with the same token"));
+            Value::Object(out)
+        }
+        "get_workflow_run_usage" => api.get(&format!("{base}/runs/{id}/timing")).await?.body,
+        _ => {
+            let reply = api.get(&format!("{base}/runs/{id}/logs")).await?;
+            let url = reply.headers.get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+            json!({"run_id": id, "logs_url": url, "message": "The logs archive (zip) can be downloaded from logs_url for a short time"})
+        }
+    })
+}
+
+async fn actions_run_trigger(inner: &Inner, a: &Args<'_>) -> Result<Value> {
+    let methods =
+        ["run_workflow", "rerun_workflow_run", "rerun_failed_jobs", "cancel_workflow_run", "delete_workflow_run_logs"];
+    let method = a.method(&methods)?;
+    let base = format!("{}/actions", a.repo_path()?);
+    let api = &inner.api;
+    if method == "run_workflow" {
+        let workflow = a.opt_str("workflow_id")?.filter(|s| !s.is_empty());
+        let workflow = workflow.ok_or_else(|| a.bad("`workflow_id` is required for run_workflow".into()))?;
+        let reference = a.opt_str("ref")?.filter(|s| !s.is_empty());
+        let reference = reference.ok_or_else(|| a.bad("`ref` is required for run_workflow".into()))?;
+        let mut body = json!({"ref": reference});
+        if let Some(inputs) = a.map.get("inputs").filter(|i| i.is_object()) {
+            body["inputs"] = inputs.clone();
+        }
+        let path = format!("{base}/workflows/{}/dispatches", segment(&workflow));
+        api.send(Method::POST, &path, Some(&body)).await?;
+        return Ok(json!({"message": "Workflow run has been queued", "workflow_id": workflow, "ref": reference}));
+    }
+    let run = a.opt_num("run_id")?.ok_or_else(|| a.bad(format!("`run_id` is required for {method}")))?;
+    let (verb, path, done) = match method.as_str() {
+        "rerun_workflow_run" => {
+            (Method::POST, format!("{base}/runs/{run}/rerun"), "Workflow run has been queued for re-run")
+        }
+        "rerun_failed_jobs" => {
+            (Method::POST, format!("{base}/runs/{run}/rerun-failed-jobs"), "Failed jobs have been queued for re-run")
+        }
+        "cancel_workflow_run" => (Method::POST, format!("{base}/runs/{run}/cancel"), "Workflow run has been cancelled"),
+        _ => (Method::DELETE, format!("{base}/runs/{run}/logs"), "Workflow run logs have been deleted"),
+    };
+    api.send(verb, &path, None).await?;
+    Ok(json!({"message": done, "run_id": run}))
+}
+
+async fn file_contents(inner: &Inner, a: &Args<'_>) -> Result<Value> {
+    let path = a.opt_str("path")?.unwrap_or_else(|| "/".into());
+    let mut q = Query::default();
+    q.opt("ref", a.opt_str("sha")?.filter(|s| !s.is_empty()).or(a.opt_str("ref")?));
+    let url = format!("{}/contents/{}", a.repo_path()?, encode(path.trim_matches('/'), true));
+    let reply = inner.api.get(&q.on(&url)).await?.body;
+    if reply.is_array() {
+        let default = ["type", "name", "path", "size", "sha"].map(str::to_owned).to_vec();
+        let keys = a.opt_strings("fields")?.filter(|f| !f.is_empty()).unwrap_or(default);
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        return Ok(map_items(&reply, |entry| pick(entry, &keys)));
+    }
+    if let Value::String(text) = &reply {
+        let name = path.rsplit('/').next().unwrap_or(&path).to_owned();
+        return Ok(json!({"type": "file", "name": name, "path": path.trim_matches('/'), "content": text}));
+    }
+    let mut out = pick(&reply, &["type", "name", "path", "size", "sha", "html_url"]);
+    let encoded = string_at(&reply, "content").replace(['\n', '\r'], "");
+    if string_at(&reply, "encoding") == "base64" {
+        let bytes = base64::engine::general_purpose::STANDARD.decode(encoded.as_bytes()).unwrap_or_default();
+        match String::from_utf8(bytes) {
+            Ok(text) => out.insert("content".into(), json!(text)),
+            Err(_) => {
+                out.insert("encoding".into(), json!("base64"));
+                out.insert("content".into(), json!(encoded))
+            }
+        };
+    } else if let Some(content) = reply.get("content") {
+        out.insert("content".into(), content.clone());
+    }
+    Ok(Value::Object(out))
+}
+
+async fn issue_read(inner: &Inner, a: &Args<'_>) -> Result<Value> {
+    let method = a.method(&["get", "get_comments", "get_sub_issues", "get_parent", "get_labels"])?;
+    let base = format!("{}/issues/{}", a.repo_path()?, a.num("issue_number")?);
+    let full = format!("{}/{}", a.str("owner")?, a.str("repo")?);
+    let mut q = Query::default();
+    a.paging(&mut q)?;
+    let api = &inner.api;
+    Ok(match method.as_str() {
+        "get" => {
+            let reply = api.get(&base).await?.body;
+            inner.refuse_untrusted(&full, &reply).await?;
+            Value::Object(inner.mark_issue(issue(&reply)))
+        }
+        "get_comments" => {
+            let reply = api.get(&q.on(&format!("{base}/comments"))).await?.body;
+            let mut comments = Vec::new();
+            for c in reply.as_array().into_iter().flatten() {
+                if inner.trusted(&full, c).await? {
+                    comments.push(Value::Object(comment(inner, c)));
+                }
+            }
+            Value::Array(comments)
+        }
+        "get_sub_issues" => {
+            let reply = api.get(&q.on(&format!("{base}/sub_issues"))).await?.body;
+            let mut items = Vec::new();
+            for i in reply.as_array().into_iter().flatten() {
+                items.push(inner.guard_issue(&full, issue(i)).await?);
+            }
+            Value::Array(items)
+        }
+        "get_parent" => {
+            let reply = api.get(&format!("{base}/parent")).await?.body;
+            inner.guard_issue(&full, issue(&reply)).await?
+        }
+        _ => map_items(&api.get(&q.on(&format!("{base}/labels"))).await?.body, label),
+    })
+}
+
+async fn issue_write(inner: &Inner, a: &Args<'_>) -> Result<Value> {
+    let method = a.method(&["create", "update"])?;
+    let base = a.repo_path()?;
+    let mut body = Map::new();
+    for key in ["title", "body", "state", "state_reason"] {
+        if let Some(v) = a.opt_str(key)? {
+            body.insert(key.into(), json!(v));
+        }
+    }
+    for key in ["assignees", "labels"] {
+        if let Some(v) = a.opt_strings(key)? {
+            body.insert(key.into(), json!(v));
+        }
+    }
+    if let Some(m) = a.opt_num("milestone")? {
+        body.insert("milestone".into(), json!(m));
+    }
+    if let Some(t) = a.map.get("type") {
+        body.insert("type".into(), t.clone());
+    }
+    let reply = if method == "create" {
+        if !body.contains_key("title") {
+            return Err(a.bad("`title` is required to create an issue".into()));
+        }
+        inner.api.send(Method::POST, &format!("{base}/issues"), Some(&Value::Object(body))).await?
+    } else {
+        let number = a.opt_num("issue_number")?.ok_or_else(|| a.bad("`issue_number` is required to update".into()))?;
+        if let Some(dup) = a.opt_num("duplicate_of")? {
+            body.entry("state").or_insert(json!("closed"));
+            body.insert("state_reason".into(), json!("duplicate"));
+            let note = json!({"body": format!("Duplicate of #{dup}")});
+            inner.api.send(Method::POST, &format!("{base}/issues/{number}/comments"), Some(&note)).await?;
+        }
+        inner.api.send(Method::PATCH, &format!("{base}/issues/{number}"), Some(&Value::Object(body))).await?
+    };
+    Ok(Value::Object(inner.mark_issue(issue(&reply.body))))
+}
+
+async fn list_issues(inner: &Inner, a: &Args<'_>) -> Result<Value> {
+    let mut q = Query::default();
+    q.push(
+        "state",
+        match a.opt_str("state")?.as_deref() {
+            Some("OPEN") | Some("open") => "open",
+            Some("CLOSED") | Some("closed") => "closed",
+            _ => "all",
+        },
+    );
+    if let Some(labels) = a.opt_strings("labels")?.filter(|l| !l.is_empty()) {
+        q.push("labels", labels.join(","));
+    }
+    if let Some(order) = a.opt_str("orderBy")? {
+        q.push(
+            "sort",
+            match order.as_str() {
+                "UPDATED_AT" => "updated",
+                "COMMENTS" => "comments",
+                _ => "created",
+            },
+        );
+    }
+    if let Some(direction) = a.opt_str("direction")? {
+        q.push("direction", direction.to_ascii_lowercase());
+    }
+    q.opt("since", a.opt_str("since")?);
+    let per_page = a.opt_num("perPage")?.unwrap_or(30);
+    if !(1..=100).contains(&per_page) {
+        return Err(a.bad(format!("`perPage` must be between 1 and 100, not {per_page}")));
+    }
+    q.push("per_page", per_page.to_string());
+    let page = match a.opt_str("after")?.filter(|s| !s.is_empty()) {
+        Some(cursor) => cursor
+            .parse::<u64>()
+            .map_err(|_| a.bad(format!("`after` {cursor:?} is not a cursor from pageInfo.endCursor")))?,
+        None => 1,
+    };
+    q.push("page", page.to_string());
+    let reply = inner.api.get(&q.on(&format!("{}/issues", a.repo_path()?))).await?;
+    let full = format!("{}/{}", a.str("owner")?, a.str("repo")?);
+    let mut issues = Vec::new();
+    for item in reply.body.as_array().into_iter().flatten() {
+        if item.get("pull_request").is_some() {
+            continue;
+        }
+        issues.push(inner.guard_issue(&full, issue(item)).await?);
+    }
+    let has_next = link_has_next(&reply);
+    let issues = only_fields(Value::Array(issues), a.opt_strings("fields")?);
+    Ok(json!({
+        "issues": issues,
+        "pageInfo": {
+            "hasNextPage": has_next,
+            "hasPreviousPage": page > 1,
+            "startCursor": page.to_string(),
+            "endCursor": if has_next { json!((page + 1).to_string()) } else { Value::Null },
+        },
+    }))
+}
+
+fn link_has_next(reply: &Reply) -> bool {
+    reply.headers.get("link").and_then(|v| v.to_str().ok()).is_some_and(|l| l.contains("rel=\"next\""))
+}
+
+async fn pull_request_read(inner: &Inner, a: &Args<'_>) -> Result<Value> {
+    let methods = [
+        "get",
+        "get_diff",
+        "get_status",
+        "get_files",
+        "get_commits",
+        "get_review_comments",
+        "get_reviews",
+        "get_comments",
+        "get_check_runs",
+    ];
+    let method = a.method(&methods)?;
+    let repo = a.repo_path()?;
+    let number = a.num("pullNumber")?;
+    let base = format!("{repo}/pulls/{number}");
+    let full = format!("{}/{}", a.str("owner")?, a.str("repo")?);
+    let mut q = Query::default();
+    a.paging(&mut q)?;
+    let api = &inner.api;
+    Ok(match method.as_str() {
+        "get" => {
+            let reply = api.get(&base).await?.body;
+            inner.refuse_untrusted(&full, &reply).await?;
+            Value::Object(inner.mark_issue(pull_request(&reply)))
+        }
+        "get_diff" => {
+            let files = api.get(&format!("{base}/files?per_page=100")).await?.body;
+            let mut diff = String::new();
+            for f in files.as_array().into_iter().flatten() {
+                let name = string_at(f, "filename");
+                diff.push_str(&format!("diff --git a/{name} b/{name}\n--- a/{name}\n+++ b/{name}\n"));
+                diff.push_str(&string_at(f, "patch"));
+                diff.push('\n');
+            }
+            Value::String(diff)
+        }
+        "get_files" => map_items(&api.get(&q.on(&format!("{base}/files"))).await?.body, |f| {
+            pick(f, &["filename", "status", "additions", "deletions", "changes", "patch"])
+        }),
+        "get_commits" => map_items(&api.get(&q.on(&format!("{base}/commits"))).await?.body, commit),
+        "get_reviews" => {
+            let reply = api.get(&q.on(&format!("{base}/reviews"))).await?.body;
+            let mut reviews = Vec::new();
+            for r in reply.as_array().into_iter().flatten() {
+                if inner.trusted(&full, r).await? {
+                    let mut out = pick(r, &["id", "state", "submitted_at", "html_url"]).with("user", login_of(r));
+                    out.insert("body".into(), inner.mark(r, "body"));
+                    reviews.push(Value::Object(out));
+                }
+            }
+            Value::Array(reviews)
+        }
+        "get_review_comments" | "get_comments" => {
+            let path = if method == "get_comments" {
+                format!("{repo}/issues/{number}/comments")
+            } else {
+                format!("{base}/comments")
+            };
+            let reply = api.get(&q.on(&path)).await?.body;
+            let mut comments = Vec::new();
+            for c in reply.as_array().into_iter().flatten() {
+                if inner.trusted(&full, c).await? {
+                    let mut out = comment(inner, c);
+                    if let Some(p) = c.get("path") {
+                        out.insert("path".into(), p.clone());
+                        out.insert("line".into(), c.get("line").cloned().unwrap_or(Value::Null));
+                    }
+                    comments.push(Value::Object(out));
+                }
+            }
+            Value::Array(comments)
+        }
+        _ => {
+            let pr = api.get(&base).await?.body;
+            let sha = pr.pointer("/head/sha").and_then(Value::as_str).unwrap_or_default().to_owned();
+            if method == "get_status" {
+                let status = api.get(&format!("{repo}/commits/{}/status", segment(&sha))).await?.body;
+                let statuses = map_items(status.get("statuses").unwrap_or(&Value::Null), |s| {
+                    pick(s, &["context", "state", "description", "target_url"])
+                });
+                json!({"state": status.get("state"), "sha": sha, "total_count": status.get("total_count"), "statuses": statuses})
+            } else {
+                let runs = api.get(&q.on(&format!("{repo}/commits/{}/check-runs", segment(&sha)))).await?.body;
+                let items = map_items(runs.get("check_runs").unwrap_or(&Value::Null), |r| {
+                    pick(r, &["id", "name", "status", "conclusion", "html_url", "started_at", "completed_at"])
+                });
+                json!({"total_count": runs.get("total_count"), "check_runs": items})
+            }
+        }
+    })
+}
+
+trait With {
+    fn with(self, key: &str, value: Value) -> Self;
+}
+
+impl With for Map<String, Value> {
+    fn with(mut self, key: &str, value: Value) -> Self {
+        self.insert(key.to_owned(), value);
+        self
+    }
+}
+
+/// The `keys` of `value` that it has.
+fn pick(value: &Value, keys: &[&str]) -> Map<String, Value> {
+    keys.iter().filter_map(|k| value.get(*k).map(|v| ((*k).to_owned(), v.clone()))).collect()
+}
+
+/// The `keys` of `value[at]`, or null.
+fn pick_at(value: &Value, at: &str, keys: &[&str]) -> Value {
+    match value.get(at) {
+        Some(inner @ Value::Object(_)) => Value::Object(pick(inner, keys)),
+        _ => Value::Null,
+    }
+}
+
+fn string_at(value: &Value, key: &str) -> String {
+    value.get(key).and_then(Value::as_str).unwrap_or_default().to_owned()
+}
+
+/// `f` of each item of an array (an empty array for anything else).
+fn map_items(value: &Value, f: impl Fn(&Value) -> Map<String, Value>) -> Value {
+    Value::Array(value.as_array().into_iter().flatten().map(|v| Value::Object(f(v))).collect())
+}
+
+/// Only `fields` of each item, when given.
+fn only_fields(items: Value, fields: Option<Vec<String>>) -> Value {
+    let Some(fields) = fields.filter(|f| !f.is_empty()) else { return items };
+    let keys: Vec<&str> = fields.iter().map(String::as_str).collect();
+    match items {
+        Value::Array(list) => Value::Array(list.iter().map(|i| Value::Object(pick(i, &keys))).collect()),
+        other => other,
+    }
+}
+
+/// `{login}` of `value.user`, or null.
+fn login_of(value: &Value) -> Value {
+    pick_at(value, "user", &["login"])
+}
+
+/// A user as github-mcp-server shows one: login, id, profile and avatar URLs.
+fn user(value: &Value) -> Map<String, Value> {
+    let mut out = pick(value, &["login", "id"]);
+    out.insert("profile_url".into(), value.get("html_url").cloned().unwrap_or(Value::Null));
+    out.insert("avatar_url".into(), value.get("avatar_url").cloned().unwrap_or(Value::Null));
+    out
+}
+
+/// The authenticated user: [`user`] with its `details`.
+fn me(value: &Value) -> Value {
+    let details = pick(
+        value,
+        &[
+            "name",
+            "company",
+            "blog",
+            "location",
+            "email",
+            "bio",
+            "twitter_username",
+            "public_repos",
+            "public_gists",
+            "followers",
+            "following",
+            "created_at",
+            "updated_at",
+        ],
+    );
+    let details: Map<String, Value> = details.into_iter().filter(|(_, v)| !v.is_null()).collect();
+    Value::Object(user(value).with("details", Value::Object(details)))
+}
+
+fn repository(value: &Value) -> Map<String, Value> {
+    pick(
+        value,
+        &[
+            "id",
+            "name",
+            "full_name",
+            "description",
+            "html_url",
+            "private",
+            "fork",
+            "archived",
+            "language",
+            "default_branch",
+            "stargazers_count",
+            "forks_count",
+            "open_issues_count",
+            "topics",
+            "created_at",
+            "updated_at",
+        ],
+    )
+}
+
+fn commit(value: &Value) -> Map<String, Value> {
+    let mut out = pick(value, &["sha", "html_url"]);
+    if let Some(c) = value.get("commit") {
+        out.insert(
+            "commit".into(),
+            Value::Object(
+                pick(c, &["message"])
+                    .with("author", pick_at(c, "author", &["name", "email", "date"]))
+                    .with("committer", pick_at(c, "committer", &["name", "email", "date"])),
+            ),
+        );
+    }
+    out.insert("author".into(), pick_at(value, "author", &["login", "id", "html_url"]));
+    out.insert("committer".into(), pick_at(value, "committer", &["login", "id", "html_url"]));
+    out
+}
+
+fn label(value: &Value) -> Map<String, Value> {
+    pick(value, &["id", "name", "color", "description"])
+}
+
+/// An issue's essential fields; the body unmarked (see [`Inner::mark_issue`]).
+fn issue(value: &Value) -> Map<String, Value> {
+    let mut out = pick(
+        value,
+        &[
+            "number",
+            "title",
+            "body",
+            "state",
+            "state_reason",
+            "locked",
+            "comments",
+            "author_association",
+            "html_url",
+            "created_at",
+            "updated_at",
+            "closed_at",
+            "draft",
+        ],
+    );
+    out.insert("user".into(), login_of(value));
+    let names = |key: &str, field: &str| -> Value {
+        Value::Array(
+            value
+                .get(key)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.get(field).cloned())
+                .map(|name| json!({ field: name }))
+                .collect(),
+        )
+    };
+    out.insert("labels".into(), names("labels", "name"));
+    out.insert("assignees".into(), names("assignees", "login"));
+    if let Some(m) = value.get("milestone").filter(|m| m.is_object()) {
+        out.insert("milestone".into(), Value::Object(pick(m, &["number", "title"])));
+    }
+    if value.get("pull_request").is_some_and(|p| !p.is_null()) {
+        out.insert("pull_request".into(), json!(true));
+    }
+    out
+}
+
+fn pull_request(value: &Value) -> Map<String, Value> {
+    let mut out = issue(value);
+    for key in
+        ["merged", "mergeable", "mergeable_state", "merged_at", "additions", "deletions", "changed_files", "commits"]
+    {
+        if let Some(v) = value.get(key) {
+            out.insert(key.into(), v.clone());
+        }
+    }
+    out.insert("head".into(), pick_at(value, "head", &["ref", "sha", "label"]));
+    out.insert("base".into(), pick_at(value, "base", &["ref", "sha", "label"]));
+    if let Some(by) = value.get("merged_by").filter(|v| v.is_object()) {
+        out.insert("merged_by".into(), Value::Object(pick(by, &["login"])));
+    }
+    out.remove("pull_request");
+    out
+}
+
+fn comment(inner: &Inner, value: &Value) -> Map<String, Value> {
+    let mut out = pick(value, &["id", "html_url", "author_association", "created_at", "updated_at"])
+        .with("user", login_of(value));
+    out.insert("body".into(), inner.mark(value, "body"));
+    out
+}
+
+/// The note that replaces text withheld in lockdown mode.
+pub(crate) const WITHHELD: &str =
+    "[withheld by lockdown mode: its author has no push access to this public repository]";
+
+impl Inner {
+    /// `value[key]` marked as untrusted text from its author (when marking is on).
+    fn mark(&self, value: &Value, key: &str) -> Value {
+        match value.get(key) {
+            Some(Value::String(text)) if self.mark_untrusted && !text.is_empty() => {
+                let login = value.pointer("/user/login").and_then(Value::as_str).unwrap_or("unknown");
+                Value::String(format!(
+                    "{}{}{}",
+                    untrusted_start(login),
+                    text.replace(UNTRUSTED_END, "[end of untrusted text (quoted)]"),
+                    UNTRUSTED_END
+                ))
+            }
+            Some(other) => other.clone(),
+            None => Value::Null,
+        }
+    }
+
+    /// `issue` with its body marked.
+    fn mark_issue(&self, mut issue: Map<String, Value>) -> Map<String, Value> {
+        if let Some(Value::String(text)) = issue.get("body").cloned()
+            && self.mark_untrusted
+            && !text.is_empty()
+        {
+            let probe = json!({"body": text, "user": issue.get("user").cloned().unwrap_or(Value::Null)});
+            issue.insert("body".into(), self.mark(&probe, "body"));
+        }
+        issue
+    }
+
+    /// `issue`, marked, its body withheld when lockdown mode distrusts its author.
+    async fn guard_issue(&self, repo: &str, issue: Map<String, Value>) -> Result<Value> {
+        let author = Value::Object(issue.clone());
+        let mut issue = self.mark_issue(issue);
+        if !self.trusted(repo, &author).await? {
+            issue.insert("body".into(), json!(WITHHELD));
+        }
+        Ok(Value::Object(issue))
+    }
+
+    /// In lockdown mode, an error when `item`'s author may not be shown.
+    async fn refuse_untrusted(&self, repo: &str, item: &Value) -> Result<()> {
+        if self.trusted(repo, item).await? {
+            return Ok(());
+        }
+        let login = item.pointer("/user/login").and_then(Value::as_str).unwrap_or("unknown").to_owned();
+        Err(Error::Lockdown { repo: repo.to_owned(), login })
+    }
+
+    /// Whether `item`'s author (`user.login`) may be shown: always outside lockdown mode and in
+    /// private repositories; in public ones, only authors with push access.
+    async fn trusted(&self, repo: &str, item: &Value) -> Result<bool> {
+        if !self.lockdown || repo.is_empty() {
+            return Ok(true);
+        }
+        let known = self.private.lock().ok().and_then(|m| m.get(repo).copied());
+        let private = match known {
+            Some(p) => p,
+            None => {
+                let (owner, name) = repo.split_once('/').unwrap_or((repo, ""));
+                let reply = self.api.get(&format!("/repos/{}/{}", segment(owner), segment(name))).await?.body;
+                let p = reply.get("private").and_then(Value::as_bool).unwrap_or(false);
+                if let Ok(mut m) = self.private.lock() {
+                    m.insert(repo.to_owned(), p);
+                }
+                p
+            }
+        };
+        if private {
+            return Ok(true);
+        }
+        let Some(login) = item.pointer("/user/login").and_then(Value::as_str) else { return Ok(false) };
+        let key = (repo.to_owned(), login.to_owned());
+        if let Some(known) = self.pushers.lock().ok().and_then(|m| m.get(&key).copied()) {
+            return Ok(known);
+        }
+        let (owner, name) = repo.split_once('/').unwrap_or((repo, ""));
+        let path = format!("/repos/{}/{}/collaborators/{}/permission", segment(owner), segment(name), segment(login));
+        let push = match self.api.get(&path).await {
+            Ok(reply) => {
+                let permission = string_at(&reply.body, "permission");
+                let role = string_at(&reply.body, "role_name");
+                matches!(permission.as_str(), "admin" | "write" | "maintain")
+                    || matches!(role.as_str(), "admin" | "write" | "maintain")
+            }
+            Err(Error::Api { status: 404 | 403, .. }) => false,
+            Err(other) => return Err(other),
+        };
+        if let Ok(mut m) = self.pushers.lock() {
+            m.insert(key, push);
+        }
+        Ok(push)
+    }
+
+    /// The result for `value`: its JSON as text, cut to the byte limit with the cut marked.
+    pub(super) fn finish(&self, value: Value) -> CallToolResult {
+        let limit = self.max_response_bytes;
+        let text = match &value {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        if text.len() <= limit {
+            return CallToolResult::text(self.api.mask(text));
+        }
+        let (shown, note) = match value {
+            Value::Array(mut items) => {
+                let total = items.len();
+                while !items.is_empty() && Value::Array(items.clone()).to_string().len() > limit {
+                    let keep = items.len() * 3 / 4;
+                    items.truncate(keep);
+                }
+                let kept = items.len();
+                (
+                    Value::Array(items).to_string(),
+                    format!(
+                        "[cut: {kept} of {total} items shown; the result was over the {limit}-byte limit. Ask for fewer \
+                         (perPage) or a later page]"
+                    ),
+                )
+            }
+            _ => {
+                let mut end = limit;
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                (
+                    text[..end].to_owned(),
+                    format!("[cut: the first {end} of {} bytes shown; the result was over the byte limit]", text.len()),
+                )
+            }
+        };
+        CallToolResult::new(vec![Content::text(self.api.mask(shown)), Content::text(note)])
+    }
+}

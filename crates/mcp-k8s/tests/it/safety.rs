@@ -1,0 +1,224 @@
+//! Safety rules at call time, against the FAKE API server: read-only, disable-destructive and
+//! denied resources refuse hidden tools called by name (and the fake sees no write), a Secret's
+//! data never reaches the client unless allowed, and the kubeconfig's token never appears in a
+//! result, an error or `Debug` output.
+
+use mcp_k8s::native::{DeniedResource, K8sServer};
+use serde_json::json;
+
+use crate::support::{Cluster, TOKEN, call, native, tool_names};
+
+fn writes(cluster: &Cluster) -> Vec<String> {
+    cluster
+        .fake
+        .seen()
+        .into_iter()
+        .filter(|s| !matches!(s.method.as_str(), "GET") && !s.path_and_query.contains("selfsubjectaccessreviews"))
+        .map(|s| format!("{} {}", s.method, s.path_and_query))
+        .collect()
+}
+
+#[tokio::test]
+async fn read_only_hides_and_refuses_every_write() {
+    let cluster = Cluster::start(false).await;
+    let client = native(mcp_k8s::native::K8sConfig { read_only: true, ..cluster.config() }).await;
+    let names = tool_names(&client).await;
+    for write in
+        ["pods_delete", "pods_exec", "pods_run", "resources_create_or_update", "resources_delete", "resources_scale"]
+    {
+        assert!(!names.contains(&write.to_owned()), "{write} is listed: {names:?}");
+        let result = call(
+            &client,
+            write,
+            json!({"name": "web-1", "image": "x", "resource": "{}", "apiVersion": "v1", "kind": "Pod"}),
+        )
+        .await;
+        assert!(result.is_error(), "{write} ran: {}", result.text_content());
+    }
+    assert!(names.contains(&"pods_get".to_owned()));
+    assert_eq!(writes(&cluster), Vec::<String>::new(), "the API server saw a write");
+    assert!(cluster.fake.object("v1", "pods", "default", "web-1").is_some());
+}
+
+#[tokio::test]
+async fn disable_destructive_keeps_pods_run_and_refuses_deletes() {
+    let cluster = Cluster::start(false).await;
+    let client = native(mcp_k8s::native::K8sConfig { disable_destructive: true, ..cluster.config() }).await;
+    let names = tool_names(&client).await;
+    assert!(names.contains(&"pods_run".to_owned()), "{names:?}");
+    for destructive in ["pods_delete", "pods_exec", "resources_delete", "resources_create_or_update", "resources_scale"]
+    {
+        assert!(!names.contains(&destructive.to_owned()), "{destructive} is listed");
+    }
+    let result = call(&client, "pods_delete", json!({"name": "web-1"})).await;
+    assert!(result.is_error());
+    assert!(cluster.fake.object("v1", "pods", "default", "web-1").is_some(), "the pod was deleted");
+}
+
+#[tokio::test]
+async fn debug_output_shows_no_credentials() {
+    let cluster = Cluster::start(false).await;
+    let config = mcp_k8s::native::K8sConfig { read_only: true, ..cluster.config() };
+    let server = K8sServer::connect(config.clone()).await.expect("connects");
+    let shown = format!("{server:?} {config:?}");
+    assert!(!shown.contains(TOKEN) && shown.contains("read_only: true"), "{shown}");
+}
+
+#[tokio::test]
+async fn denied_resources_are_refused_at_call_time() {
+    let cluster = Cluster::start(false).await;
+    let config = mcp_k8s::native::K8sConfig {
+        denied_resources: vec!["Secret".parse().expect("parses"), "apps/Deployment".parse().expect("parses")],
+        ..cluster.config()
+    };
+    assert_eq!(config.denied_resources[1], DeniedResource { group: "apps".into(), kind: "Deployment".into() });
+    let client = native(config).await;
+    for (tool, args) in [
+        ("resources_get", json!({"apiVersion": "v1", "kind": "Secret", "name": "db-password"})),
+        ("resources_list", json!({"apiVersion": "v1", "kind": "Secret"})),
+        ("resources_delete", json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"})),
+        ("resources_scale", json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "scale": 0})),
+        (
+            "resources_create_or_update",
+            json!({"resource": "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  a: b\n"}),
+        ),
+    ] {
+        let result = call(&client, tool, args).await;
+        assert!(
+            result.is_error() && result.text_content().contains("resource not allowed"),
+            "{tool}: {}",
+            result.text_content()
+        );
+    }
+    assert!(
+        cluster
+            .fake
+            .seen()
+            .iter()
+            .all(|s| !s.path_and_query.contains("/secrets") && !s.path_and_query.contains("/deployments"))
+    );
+    assert!(cluster.fake.object("apps/v1", "deployments", "default", "web").is_some());
+    assert!("a/b/c/d".parse::<DeniedResource>().is_err() && "secret".parse::<DeniedResource>().is_err());
+}
+
+#[tokio::test]
+async fn secret_data_is_redacted_unless_allowed() {
+    let cluster = Cluster::start(false).await;
+    let client = native(cluster.config()).await;
+    for (tool, args) in [
+        ("resources_get", json!({"apiVersion": "v1", "kind": "Secret", "name": "db-password"})),
+        ("resources_list", json!({"apiVersion": "v1", "kind": "Secret"})),
+        (
+            "resources_create_or_update",
+            json!({"resource": "apiVersion: v1\nkind: Secret\nmetadata:\n  name: fresh\ndata:\n  key: c3VwZXItc2VjcmV0LXZhbHVl\n"}),
+        ),
+    ] {
+        let result = call(&client, tool, args).await;
+        let text = result.text_content();
+        let structured = result.structured_content.as_ref().map(|s| s.to_string()).unwrap_or_default();
+        assert!(!result.is_error(), "{tool}: {text}");
+        assert!(text.contains("REDACTED"), "{tool}: {text}");
+        assert!(
+            !text.contains("c3VwZXItc2VjcmV0LXZhbHVl") && !structured.contains("c3VwZXItc2VjcmV0LXZhbHVl"),
+            "{tool} leaked: {text}"
+        );
+    }
+    let allowed = native(mcp_k8s::native::K8sConfig { allow_secret_data: true, ..cluster.config() }).await;
+    let result =
+        call(&allowed, "resources_get", json!({"apiVersion": "v1", "kind": "Secret", "name": "db-password"})).await;
+    assert!(result.text_content().contains("password: c3VwZXItc2VjcmV0LXZhbHVl"), "{}", result.text_content());
+}
+
+#[tokio::test]
+async fn the_token_never_appears() {
+    let cluster = Cluster::start(true).await;
+    let client = native(cluster.config()).await;
+    let mut texts = vec![];
+    for (tool, args) in [
+        ("configuration_view", json!({})),
+        ("configuration_view", json!({"minified": false})),
+        ("pods_get", json!({"name": "missing"})),
+        ("resources_list", json!({"apiVersion": "nope/v9", "kind": "Thing"})),
+        ("pods_list", json!({"context": "other"})),
+        ("pods_list", json!({"context": "absent"})),
+    ] {
+        let result = call(&client, tool, args).await;
+        texts.push(format!("{tool}: {}", result.text_content()));
+    }
+    let all = texts.join("\n");
+    assert!(!all.contains(TOKEN), "{all}");
+    assert!(all.contains("token: REDACTED") && all.contains("- context:") && all.contains("name: other"), "{all}");
+    assert!(all.contains("context \\\"absent\\\" not found") || all.contains("context \"absent\" not found"), "{all}");
+    // A server on a kubeconfig whose API server refuses the token: the error names no token.
+    let wrong = tempfile::NamedTempFile::new().expect("a file");
+    std::fs::write(wrong.path(), cluster.fake.kubeconfig(false).replace(TOKEN, "another-token-xyz")).expect("written");
+    let refused =
+        native(mcp_k8s::native::K8sConfig { kubeconfig: Some(wrong.path().to_owned()), ..Default::default() }).await;
+    let result = call(&refused, "pods_list", json!({})).await;
+    assert!(result.is_error() && !result.text_content().contains("another-token-xyz"), "{}", result.text_content());
+    let server = K8sServer::connect(cluster.config()).await.expect("connects");
+    assert!(!format!("{server:?}").contains(TOKEN));
+}
+
+#[tokio::test]
+async fn apply_dry_run_changes_nothing_and_validation_errors_are_tool_errors() {
+    let cluster = Cluster::start(false).await;
+    let client = native(cluster.config()).await;
+    let manifest = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: trial\ndata:\n  a: b\n";
+    let result = call(&client, "resources_create_or_update", json!({"resource": manifest, "dryRun": true})).await;
+    assert!(!result.is_error() && result.text_content().starts_with("# Dry run"), "{}", result.text_content());
+    assert!(cluster.fake.object("v1", "configmaps", "default", "trial").is_none());
+    assert!(
+        cluster
+            .fake
+            .seen()
+            .iter()
+            .any(|s| s.path_and_query.contains("dryRun=All") && s.content_type.starts_with("application/apply-patch"))
+    );
+    let bad = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  template:\n    spec:\n      containers:\n      - name: c\n";
+    let result = call(&client, "resources_create_or_update", json!({"resource": bad})).await;
+    assert!(result.is_error(), "{}", result.text_content());
+    assert!(
+        result.text_content().contains("is invalid: spec.template.spec.containers[0].image: Required value"),
+        "{}",
+        result.text_content()
+    );
+}
+
+#[tokio::test]
+async fn logs_report_progress_and_honour_tail_and_previous() {
+    let cluster = Cluster::start(false).await;
+    let client = native(cluster.config()).await;
+    let log = call(&client, "pods_log", json!({"name": "web-1", "tail": 2})).await.text_content();
+    assert_eq!(log, "web-1 line 149\nweb-1 line 150\n");
+    let default = call(&client, "pods_log", json!({"name": "web-1"})).await.text_content();
+    assert_eq!(default.lines().count(), 100);
+    let previous = call(&client, "pods_log", json!({"name": "web-1", "previous": true})).await.text_content();
+    assert_eq!(previous, "web-1 crashed: out of memory\n");
+    // A caller that asks for progress hears that the log is being read.
+    use futures_util::StreamExt as _;
+    let arguments = json!({"name": "web-1", "tail": 1}).as_object().cloned().unwrap_or_default();
+    let mut stream = client.call_tool_stream("pods_log", arguments);
+    let (mut progress, mut text) = (vec![], String::new());
+    while let Some(event) = stream.next().await {
+        match event.expect("the call completes") {
+            mcp_core::CallEvent::Progress(p) => progress.push(p.message.unwrap_or_default()),
+            mcp_core::CallEvent::Result(result) => text = result.text_content(),
+        }
+    }
+    assert_eq!((progress, text), (vec!["reading the log of pod web-1".to_owned()], "web-1 line 150\n".to_owned()));
+}
+
+#[tokio::test]
+async fn credentials_are_never_sent_over_plain_http() {
+    // As client-go: a context on an http server with a token is not used at all.
+    let cluster = Cluster::start(true).await;
+    let kubeconfig = cluster.fake.kubeconfig(true);
+    let plain = kubeconfig.replacen(&cluster.fake.url(), &cluster.fake.url().replace("https://", "http://"), 1);
+    let file = tempfile::NamedTempFile::new().expect("a file");
+    std::fs::write(file.path(), &plain).expect("written");
+    let config = mcp_k8s::native::K8sConfig { kubeconfig: Some(file.path().to_owned()), ..Default::default() };
+    let err = K8sServer::connect(config).await.expect_err("refused").to_string();
+    assert!(err.contains("plain http") && !err.contains(TOKEN), "{err}");
+    assert!(cluster.fake.seen().is_empty(), "a request was sent");
+}
