@@ -655,7 +655,7 @@ pub(crate) fn release(root: &Path, args: &[String]) -> Result<()> {
         result
     })?;
     let packaged = steps.run("cargo package --workspace --locked (verifies every crate)", || {
-        forget_extracted_sources(&order, &new);
+        forget_earlier_packaging(&order, &new, &target_dir);
         let mut command = Command::new("cargo");
         command
             .args(["package", "--workspace", "--locked", "--allow-dirty"])
@@ -882,11 +882,34 @@ pub(crate) fn dist(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Removes what cargo extracted of our crates at `version` from earlier packaging runs. Cargo
-/// verifies each crate against the others through a local registry whose sources it extracts
-/// once per name and version and then reuses: a second run at the same version (every dry run
-/// on a machine that keeps its cargo home) would verify against the first run's sources. Only
-/// extracted copies go; cargo extracts them again from the `.crate` files when needed.
+/// Removes what earlier packaging runs left of our crates at `version`. Cargo verifies each crate
+/// against the others through a local registry, and takes a registry crate of a given name and
+/// version to never change: it extracts its sources once, and builds it once per target folder.
+/// A second run at the same version (every dry run on a machine that keeps its cargo home and
+/// target folder) would verify against the first run's sources and build. So the extracted
+/// copies go, and the build fingerprints of our crates in `target_dir` (cargo rebuilds what has
+/// none; our workspace crates of the same names are rebuilt once, too).
+fn forget_earlier_packaging(names: &[String], version: &Version, target_dir: &Path) {
+    for profile in ["debug", "release"] {
+        let Ok(fingerprints) = std::fs::read_dir(target_dir.join(profile).join(".fingerprint")) else { continue };
+        for entry in fingerprints.flatten() {
+            let file = entry.file_name();
+            let file = file.to_string_lossy();
+            let ours = names.iter().any(|name| {
+                file.strip_prefix(name.as_str())
+                    .and_then(|rest| rest.strip_prefix('-'))
+                    .is_some_and(|hash| hash.chars().all(|c| c.is_ascii_hexdigit()))
+            });
+            if ours && let Err(e) = std::fs::remove_dir_all(entry.path()) {
+                eprintln!("xtask release: cannot remove {}: {e}", entry.path().display());
+            }
+        }
+    }
+    forget_extracted_sources(names, version);
+}
+
+/// The sources cargo extracted of our crates at `version` (it extracts them again from the
+/// `.crate` files when needed).
 fn forget_extracted_sources(names: &[String], version: &Version) {
     let home = std::env::var_os("CARGO_HOME")
         .map(std::path::PathBuf::from)
