@@ -11,7 +11,7 @@ use crate::support::{mcptk, root};
 
 #[path = "../../../mcp-k8s/tests/it/fake.rs"]
 #[allow(dead_code)]
-mod fake;
+pub(crate) mod fake;
 
 const TOKEN: &str = "k8s-cli-token-5b2e-never-shown";
 

@@ -194,6 +194,7 @@ fn server_name(served: &str) -> &'static str {
         "sql" => "mcptk-sql",
         "perplexity" => "mcptk-perplexity",
         "docker" => "mcptk-docker",
+        "k8s" => "mcptk-k8s",
         other => panic!("no served configuration named {other}"),
     }
 }
@@ -273,7 +274,7 @@ macro_rules! clients {
         const SERVED_BY_CLIENT: &[&[&str]] = &[$($module::SERVED),*];
         $(
             mod $module {
-                per_served!(super::RealClient::$client => gateway, builtin, fs, shell, sql, perplexity, docker);
+                per_served!(super::RealClient::$client => gateway, builtin, fs, shell, sql, perplexity, docker, k8s);
             }
         )*
     };

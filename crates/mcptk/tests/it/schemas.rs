@@ -228,7 +228,7 @@ macro_rules! served {
     };
 }
 
-served!(gateway, builtin, fs, shell, sql, perplexity, docker);
+served!(gateway, builtin, fs, shell, sql, perplexity, docker, k8s);
 
 #[test]
 fn every_served_configuration_is_checked_in_every_revision() {

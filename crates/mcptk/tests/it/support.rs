@@ -166,7 +166,7 @@ pub struct Served {
 
 impl Served {
     /// Every way of serving the interop tests cover, by name.
-    pub const NAMES: [&'static str; 7] = ["gateway", "builtin", "fs", "shell", "sql", "perplexity", "docker"];
+    pub const NAMES: [&'static str; 8] = ["gateway", "builtin", "fs", "shell", "sql", "perplexity", "docker", "k8s"];
 
     /// `name` (one of [`Served::NAMES`]) serving from `scratch`.
     pub fn new(name: &str, scratch: &Scratch) -> Served {
@@ -279,6 +279,22 @@ impl Served {
                 lists: vec!["list_containers", "list_images", "run_container", "create-container", "list-containers"],
                 calls: vec![PlannedCall::new("list_images", json!({}), "mcptk-busybox")],
             },
+            // The FAKE Kubernetes API server of mcp-k8s's tests (no real one can run here; those
+            // tests check it against the real Go server), through a kubeconfig in the scratch.
+            "k8s" => {
+                let kubeconfig = scratch.join("kubeconfig");
+                std::fs::write(&kubeconfig, fake_cluster()).expect("writes the kubeconfig");
+                Served {
+                    name: "k8s",
+                    env: Vec::new(),
+                    args: vec!["serve".into(), "k8s".into(), "--kubeconfig".into(), kubeconfig],
+                    lists: vec!["pods_list", "pods_get", "pods_log", "resources_get", "namespaces_list"],
+                    calls: vec![
+                        PlannedCall::new("pods_get", json!({"namespace": "default", "name": "web-1"}), "name: web-1"),
+                        PlannedCall::new("pods_log", json!({"namespace": "team-a", "name": "api-1"}), "api ready"),
+                    ],
+                }
+            }
             other => panic!("no served configuration named {other}"),
         }
     }
@@ -301,6 +317,22 @@ impl Served {
         let calls: Vec<Value> = self.calls.iter().map(|c| json!({"name": c.tool, "arguments": c.arguments})).collect();
         json!({ "calls": calls })
     }
+}
+
+/// A fake Kubernetes API server, alive for the rest of the test process (on a thread of its own,
+/// with its own runtime), and the kubeconfig that reaches it.
+fn fake_cluster() -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build();
+        let runtime = runtime.expect("a runtime for the fake API server");
+        runtime.block_on(async move {
+            let api = crate::k8s::fake::FakeApi::start("k8s-interop-token").await;
+            let _ = tx.send(api.kubeconfig(false));
+            std::future::pending::<()>().await;
+        });
+    });
+    rx.recv().expect("the fake API server starts")
 }
 
 /// The container engine the tests use (`MCPTK_TEST_DOCKER_HOST`, set by `cargo xtask test`).
