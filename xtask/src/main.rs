@@ -11,7 +11,9 @@
 //! - `features`: every feature of the umbrella crate (`mcp-toolkit`) builds alone, and with none.
 //! - `conformance`: the official MCP conformance suite against our fixture server, for each
 //!   requirement set, with the expected failures in `tests/conformance/`.
-//! - `bench`: the benchmarks.
+//! - `bench [--quick]`: every benchmark of the performance targets side by side with the official
+//!   Rust SDK and the pipe floor (peers built from `benches/`), written into `docs/benchmarks.md`
+//!   and `docs/benchmarks.svg`. Not part of `ci`.
 //! - `fuzz [SECONDS]`: every fuzz target of `fuzz/` for SECONDS (default 20) on a copy of its
 //!   committed corpus and regressions, with nightly and cargo-fuzz (installed when missing).
 //! - `release [--execute] [--bump patch|minor|major|X.Y.Z] [--skip-checks]`: the next version
@@ -28,6 +30,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
+mod bench;
 mod features;
 mod release;
 
@@ -76,21 +79,12 @@ fn main() -> Result<()> {
         }
         "release" => release::release(&root, &std::env::args().skip(2).collect::<Vec<_>>()),
         "dist" => release::dist(&root),
-        "bench" => {
-            setup(&root)?;
-            for (package, bench) in [
-                ("mcptk-core", "stdio_roundtrip"),
-                ("mcptk-core", "http_load"),
-                ("mcptk-fs", "read_text_file"),
-                ("mcptk-sql", "query_roundtrip"),
-                ("mcptk-audit", "pipeline"),
-            ] {
-                run(Command::new("cargo").args(["bench", "--all-features", "-p", package, "--bench", bench]))?;
-            }
-            Ok(())
-        }
+        "bench" => bench::run(&root, &std::env::args().skip(2).collect::<Vec<_>>()),
+        "bench-upstream" => bench::upstream::serve(),
         _ => {
-            eprintln!("usage: cargo xtask <setup|test|services|ci|conformance|features|bench|fuzz [SECONDS]|dist>");
+            eprintln!(
+                "usage: cargo xtask <setup|test|services|ci|conformance|features|bench [--quick]|fuzz [SECONDS]|dist>"
+            );
             eprintln!("       cargo xtask release [--execute] [--bump patch|minor|major|X.Y.Z] [--skip-checks]");
             bail!("unknown task {task:?}")
         }

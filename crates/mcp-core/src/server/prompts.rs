@@ -15,8 +15,8 @@ impl Connection {
     pub(super) fn list_prompts(&self, params: JsonObject, framing: Framing) -> Result<Value, ErrorObject> {
         let p: PaginatedParams = parse_params(params)?;
         let s = &self.server;
-        let all: Vec<Prompt> = s.registry.prompts.values().map(|p| p.definition().clone()).collect();
-        let (prompts, next_cursor) = s.page(all, p.cursor.as_deref())?;
+        let all = s.registry.prompts.values();
+        let (prompts, next_cursor) = s.page(all, p.cursor.as_deref(), |p| p.definition().clone())?;
         s.finish(
             ListPromptsResult { envelope: Default::default(), cache: cache_hints(), prompts, next_cursor },
             framing,

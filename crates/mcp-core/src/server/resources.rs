@@ -12,8 +12,8 @@ impl Connection {
     pub(super) fn list_resources(&self, params: JsonObject, framing: Framing) -> Result<Value, ErrorObject> {
         let p: PaginatedParams = parse_params(params)?;
         let s = &self.server;
-        let all: Vec<Resource> = s.registry.resources.iter().flat_map(|r| r.resources()).collect();
-        let (resources, next_cursor) = s.page(all, p.cursor.as_deref())?;
+        let all = s.registry.resources.iter().flat_map(|r| r.resources());
+        let (resources, next_cursor) = s.page(all, p.cursor.as_deref(), |r| r)?;
         s.finish(
             ListResourcesResult { envelope: Default::default(), cache: cache_hints(), resources, next_cursor },
             framing,
@@ -24,8 +24,8 @@ impl Connection {
     pub(super) fn list_resource_templates(&self, params: JsonObject, framing: Framing) -> Result<Value, ErrorObject> {
         let p: PaginatedParams = parse_params(params)?;
         let s = &self.server;
-        let all: Vec<ResourceTemplate> = s.registry.resources.iter().flat_map(|r| r.templates()).collect();
-        let (resource_templates, next_cursor) = s.page(all, p.cursor.as_deref())?;
+        let all = s.registry.resources.iter().flat_map(|r| r.templates());
+        let (resource_templates, next_cursor) = s.page(all, p.cursor.as_deref(), |t| t)?;
         let result = ListResourceTemplatesResult {
             envelope: Default::default(),
             cache: cache_hints(),

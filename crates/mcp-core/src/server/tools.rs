@@ -22,14 +22,10 @@ impl Connection {
         let p: PaginatedParams = parse_params(params)?;
         let s = &self.server;
         let principal = self.principal.clone();
-        let tools: Vec<Tool> = s
-            .current_tools()
-            .iter()
-            .map(|t| t.definition())
-            .filter(|d| s.filter.as_ref().is_none_or(|f| f(&principal, d)))
-            .map(|d| framing.tool(d))
-            .collect();
-        let (tools, next_cursor) = s.page(tools, p.cursor.as_deref())?;
+        let current = s.current_tools();
+        let visible =
+            current.iter().map(|t| t.definition()).filter(|d| s.filter.as_ref().is_none_or(|f| f(&principal, d)));
+        let (tools, next_cursor) = s.page(visible, p.cursor.as_deref(), |d| framing.tool(d))?;
         s.finish(ListToolsResult { envelope: Default::default(), cache: cache_hints(), tools, next_cursor }, framing)
     }
 

@@ -27,18 +27,27 @@ impl Connection {
 }
 
 impl ServerInner {
-    /// One page of `items` after `cursor` (an offset we issued).
-    pub(super) fn page<T>(&self, items: Vec<T>, cursor: Option<&str>) -> Result<(Vec<T>, Option<String>), ErrorObject> {
+    /// One page of `items` after `cursor` (an offset we issued), each item shaped by `shape`.
+    /// Only the page's items are shaped (cloned), so listing every page of a long list costs
+    /// linear time overall, not quadratic.
+    pub(super) fn page<I: Iterator, T>(
+        &self,
+        mut items: I,
+        cursor: Option<&str>,
+        shape: impl FnMut(I::Item) -> T,
+    ) -> Result<(Vec<T>, Option<String>), ErrorObject> {
+        let invalid = |c: &str| ErrorObject::invalid_params(format!("invalid cursor {c:?}"));
         let start = match cursor {
             None => 0,
-            Some(c) => c
-                .parse::<usize>()
-                .ok()
-                .filter(|&n| n <= items.len())
-                .ok_or_else(|| ErrorObject::invalid_params(format!("invalid cursor {c:?}")))?,
+            Some(c) => c.parse::<usize>().map_err(|_| invalid(c))?,
         };
-        let end = (start + self.page_size).min(items.len());
-        let next = (end < items.len()).then(|| end.to_string());
-        Ok((items.into_iter().skip(start).take(end - start).collect(), next))
+        for _ in 0..start {
+            if items.next().is_none() {
+                return Err(invalid(cursor.unwrap_or_default()));
+            }
+        }
+        let page: Vec<T> = items.by_ref().take(self.page_size).map(shape).collect();
+        let next = items.next().is_some().then(|| (start + page.len()).to_string());
+        Ok((page, next))
     }
 }

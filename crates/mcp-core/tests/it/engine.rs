@@ -114,8 +114,15 @@ async fn pagination_is_followed_to_the_end_and_bad_cursors_are_refused() {
     let names: Vec<_> = all.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["sleep", "wait_for_cancel", "filler_0", "filler_1", "filler_2"]);
 
-    let err = client.list_tools_page(Some("not-a-cursor".into())).await.expect_err("bad cursor");
-    assert_eq!(err.rpc_error().map(|e| e.code), Some(codes::INVALID_PARAMS), "{err}");
+    let last = client.list_tools_page(Some("4".into())).await.expect("the last page");
+    assert_eq!((last.tools.len(), last.next_cursor), (1, None));
+    let end = client.list_tools_page(Some("5".into())).await.expect("the end is a valid offset");
+    assert!(end.tools.is_empty() && end.next_cursor.is_none());
+
+    for bad in ["not-a-cursor", "6", "-1"] {
+        let err = client.list_tools_page(Some(bad.into())).await.expect_err("bad cursor");
+        assert_eq!(err.rpc_error().map(|e| e.code), Some(codes::INVALID_PARAMS), "{bad}: {err}");
+    }
 }
 
 #[tokio::test]

@@ -1,0 +1,355 @@
+//! The benchmark report: Markdown tables, the targets met or missed, and an SVG plot of calls per
+//! second against concurrency.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use super::http::Load;
+
+const BEGIN: &str = "<!-- bench:begin (written by `cargo xtask bench`; edit outside these markers) -->";
+const END: &str = "<!-- bench:end -->";
+const SVG: &str = "benchmarks.svg";
+
+/// One target: what was measured against its bound.
+pub struct Check {
+    pub what: String,
+    pub measured: f64,
+    pub bound: f64,
+    pub unit: &'static str,
+    pub at_least: bool,
+    pub met: bool,
+}
+
+impl Check {
+    pub fn at_least(what: &str, measured: f64, bound: f64, unit: &'static str) -> Check {
+        Check { what: what.to_owned(), measured, bound, unit, at_least: true, met: measured >= bound }
+    }
+
+    pub fn at_most(what: &str, measured: f64, bound: f64, unit: &'static str) -> Check {
+        Check { what: what.to_owned(), measured, bound, unit, at_least: false, met: measured <= bound }
+    }
+}
+
+pub struct Report {
+    sections: Vec<String>,
+    pub checks: Vec<Check>,
+    binary_bytes: u64,
+    /// Calls/s against concurrency: (label, [(concurrency, calls/s)]).
+    series: Vec<(String, Vec<(u32, f64)>)>,
+}
+
+impl Report {
+    pub fn new(binary_bytes: u64) -> Report {
+        Report { sections: Vec::new(), checks: Vec::new(), binary_bytes, series: Vec::new() }
+    }
+
+    pub fn check(&mut self, check: Check) {
+        self.checks.push(check);
+    }
+
+    pub fn stdio(&mut self, labels: &[&str], sequential: &[f64], pipelined: &[f64]) {
+        let mut s = String::from(
+            "### stdio: `tools/call` of an echo tool, one client\n\n\
+             | server | one at a time | µs per call | 64 in flight | vs rmcp (one / 64) |\n|---|---|---|---|---|\n",
+        );
+        for (i, label) in labels.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "| {label} | {} calls/s | {:.1} | {} calls/s | {:.2}x / {:.2}x |",
+                thousands(sequential[i]),
+                1e6 / sequential[i],
+                thousands(pipelined[i]),
+                sequential[i] / sequential[1],
+                pipelined[i] / pipelined[1],
+            );
+        }
+        s.push_str(
+            "\nThe same client for every row: request lines written straight to the pipe, answers read \
+             line by line and checked. The pipe floor answers every line with a canned answer of the same \
+             size and does no JSON work. The gateway rows call `builtin__echo` through the whole pipeline \
+             (policy rule with an argument constraint, rate limit, schema validation, audit).\n",
+        );
+        self.sections.push(s);
+    }
+
+    pub fn plot_stdio(&mut self, ours_one: f64, ours_64: f64, rmcp_one: f64, rmcp_64: f64) {
+        self.series.push(("mcptk, stdio".into(), vec![(1, ours_one), (64, ours_64)]));
+        self.series.push(("rmcp, stdio".into(), vec![(1, rmcp_one), (64, rmcp_64)]));
+    }
+
+    pub fn starts(&mut self, labels: &[&str], millis: &[f64]) {
+        let mut s = String::from(
+            "### Start to first answer (spawn, `initialize`, its answer; median)\n\n| server | ms | vs rmcp |\n|---|---|---|\n",
+        );
+        for (label, ms) in labels.iter().zip(millis) {
+            let _ = writeln!(s, "| {label} | {ms:.2} | {:.2}x |", ms / millis[1]);
+        }
+        self.sections.push(s);
+    }
+
+    pub fn http(&mut self, connections: &[u32], loads: &[[Load; 2]]) {
+        let mut s = String::from(
+            "### Streamable HTTP under `wrk` (stateless, JSON answers)\n\n\
+             | connections | mcptk calls/s | rmcp calls/s | ratio | mcptk p50 / p99 | rmcp p50 / p99 |\n|---|---|---|---|---|---|\n",
+        );
+        for (c, [ours, rmcp]) in connections.iter().zip(loads) {
+            let _ = writeln!(
+                s,
+                "| {c} | {} | {} | {:.2}x | {:.0} / {:.0} µs | {:.0} / {:.0} µs |",
+                thousands(ours.calls_per_s),
+                thousands(rmcp.calls_per_s),
+                ours.calls_per_s / rmcp.calls_per_s,
+                ours.p50_us,
+                ours.p99_us,
+                rmcp.p50_us,
+                rmcp.p99_us
+            );
+        }
+        s.push_str("\n`wrk` runs on the same two cores as the server it loads.\n");
+        self.sections.push(s);
+        self.series
+            .push(("mcptk, HTTP".into(), connections.iter().zip(loads).map(|(c, l)| (*c, l[0].calls_per_s)).collect()));
+        self.series
+            .push(("rmcp, HTTP".into(), connections.iter().zip(loads).map(|(c, l)| (*c, l[1].calls_per_s)).collect()));
+    }
+
+    pub fn pipeline(&mut self, figures: &BTreeMap<String, f64>, fsync_us: f64) {
+        let get = |k: &str| figures.get(k).map_or("not measured".to_owned(), |v| thousands(*v));
+        let us = |k: &str| figures.get(k).map_or("not measured".to_owned(), |v| format!("{v:.1} µs"));
+        let mut s = String::from(
+            "### The gateway pipeline in process (`crates/mcp-audit/benches/pipeline.rs`)\n\n\
+             | | bare tool | pipeline, audit fsync off | pipeline, durable audit |\n|---|---|---|---|\n",
+        );
+        let _ = writeln!(
+            s,
+            "| one call at a time (calls/s) | {} | {} | {} |",
+            get("pipeline.bare.seq"),
+            get("pipeline.full_nofsync.seq"),
+            get("pipeline.full.seq")
+        );
+        let _ = writeln!(
+            s,
+            "| 64 in flight (calls/s) | {} | {} | {} |",
+            get("pipeline.bare.inflight64"),
+            get("pipeline.full_nofsync.inflight64"),
+            get("pipeline.full.inflight64")
+        );
+        let _ = writeln!(
+            s,
+            "| added per call, one at a time | | {} | {} |",
+            us("pipeline.added_nofsync.seq"),
+            us("pipeline.added.seq")
+        );
+        let _ = writeln!(
+            s,
+            "\nOne `write` + `fdatasync` of a small record on this machine: {fsync_us:.0} µs (median of 200)."
+        );
+        self.sections.push(s);
+    }
+
+    pub fn audit(&mut self, figures: &BTreeMap<String, f64>) {
+        let get = |k: &str| figures.get(k).map_or("not measured".to_owned(), |v| thousands(*v));
+        let ms = |k: &str| figures.get(k).map_or("not measured".to_owned(), |v| format!("{v:.2} ms"));
+        let mut s = String::from("### The audit log (`crates/mcp-audit/benches/open.rs`)\n\n| | |\n|---|---|\n");
+        let _ = writeln!(s, "| open a log of 10k records | {} |", ms("audit.open.10k"));
+        let _ = writeln!(s, "| open a log of 1M records | {} |", ms("audit.open.1m"));
+        let _ = writeln!(s, "| append, one at a time, durable | {} records/s |", get("audit.append.seq"));
+        let _ = writeln!(s, "| append, 64 in flight, durable | {} records/s |", get("audit.append.inflight64"));
+        let _ =
+            writeln!(s, "| append, 64 in flight, fsync off | {} records/s |", get("audit.append.inflight64.nofsync"));
+        let _ = writeln!(s, "| verify | {} records/s |", get("audit.verify"));
+        self.sections.push(s);
+    }
+
+    pub fn memory(&mut self, labels: &[&str], idle: &[f64], after_10k: f64, after_all: f64, calls: u64) {
+        let mut s = String::from("### Memory and size\n\n| | |\n|---|---|\n");
+        for (label, rss) in labels.iter().zip(idle) {
+            let _ = writeln!(s, "| idle RSS, {label} (after `tools/list`) | {:.1} MiB |", rss / super::MIB);
+        }
+        let _ = writeln!(s, "| gateway RSS after 10k calls | {:.1} MiB |", after_10k / super::MIB);
+        let _ =
+            writeln!(s, "| gateway RSS after {} calls | {:.1} MiB |", thousands(calls as f64), after_all / super::MIB);
+        let _ = writeln!(s, "| release `mcptk` binary | {:.1} MiB |", self.binary_bytes as f64 / super::MIB);
+        self.sections.push(s);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn scale(
+        &mut self,
+        listed: usize,
+        list_ms: f64,
+        big_ms: f64,
+        thousand_ms: f64,
+        idle: f64,
+        big: f64,
+        thousand: f64,
+    ) {
+        let mut s = String::from(
+            "### The gateway at scale (in front of `cargo xtask bench-upstream`)\n\n| | time | gateway RSS after |\n|---|---|---|\n",
+        );
+        let _ = writeln!(s, "| idle | | {:.1} MiB |", idle / super::MIB);
+        let _ = writeln!(s, "| `tools/list` of {listed} tools, every page | {list_ms:.1} ms | |");
+        let _ = writeln!(s, "| one 10 MiB tool result | {big_ms:.1} ms | {:.1} MiB |", big / super::MIB);
+        let _ = writeln!(s, "| 1k calls in flight | {thousand_ms:.1} ms | {:.1} MiB |", thousand / super::MIB);
+        self.sections.push(s);
+    }
+
+    pub fn markdown(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "## The performance targets (`cargo xtask bench`)\n");
+        let _ = writeln!(s, "{}, on {}.\n", today(), machine());
+        s.push_str("| target | measured | bound | met |\n|---|---|---|---|\n");
+        for c in &self.checks {
+            let sign = if c.at_least { ">=" } else { "<=" };
+            let _ = writeln!(
+                s,
+                "| {} | {} {} | {sign} {} | {} |",
+                c.what,
+                number(c.measured),
+                c.unit,
+                number(c.bound),
+                if c.met { "yes" } else { "**no**" }
+            );
+        }
+        let _ = writeln!(s, "\n![calls per second against concurrency]({SVG})\n");
+        for section in &self.sections {
+            s.push_str(section);
+            s.push('\n');
+        }
+        s
+    }
+
+    /// Replaces the part of `docs/benchmarks.md` between the markers (or puts it after the title)
+    /// and writes the plot beside it.
+    pub fn write(&self, root: &Path) -> Result<()> {
+        let path = root.join("docs/benchmarks.md");
+        let old = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let generated = format!("{BEGIN}\n{}{END}", self.markdown());
+        let new = match (old.find(BEGIN), old.find(END)) {
+            (Some(begin), Some(end)) if begin < end => {
+                format!("{}{generated}{}", &old[..begin], &old[end + END.len()..])
+            }
+            _ => match old.split_once('\n') {
+                Some((title, rest)) => format!("{title}\n\n{generated}\n{rest}"),
+                None => format!("{old}\n\n{generated}\n"),
+            },
+        };
+        std::fs::write(&path, new)?;
+        std::fs::write(root.join("docs").join(SVG), self.svg())?;
+        Ok(())
+    }
+
+    /// Calls per second (logarithmic) against concurrency 1, 16, 64, one line per series.
+    fn svg(&self) -> String {
+        let (width, height, left, bottom, top, right) = (640.0, 400.0, 70.0, 50.0, 30.0, 170.0);
+        let xs = [1u32, 16, 64];
+        let x_of = |c: u32| left + (width - left - right) * (f64::from(c).log2() / 6.0);
+        let max = self.series.iter().flat_map(|(_, p)| p.iter().map(|(_, v)| *v)).fold(1.0, f64::max);
+        let (low, high) = (3.0_f64, max.log10().ceil().max(4.0));
+        let y_of = |v: f64| top + (height - top - bottom) * (1.0 - (v.max(1.0).log10() - low) / (high - low));
+        let mut s = format!(
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">"#
+        );
+        s.push_str(r#"<rect width="100%" height="100%" fill="white"/>"#);
+        let _ = write!(s, r#"<text x="{left}" y="18">calls/s against concurrency (echo tool), {}</text>"#, today());
+        for decade in (low as i32)..=(high as i32) {
+            let y = y_of(10f64.powi(decade));
+            let _ = write!(
+                s,
+                r##"<line x1="{left}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
+                width - right,
+                left - 6.0,
+                y + 4.0,
+                thousands(10f64.powi(decade))
+            );
+        }
+        for c in xs {
+            let x = x_of(c);
+            let _ = write!(
+                s,
+                r##"<line x1="{x:.1}" x2="{x:.1}" y1="{top}" y2="{}" stroke="#eee"/><text x="{x:.1}" y="{}" text-anchor="middle">{c}</text>"##,
+                height - bottom,
+                height - bottom + 16.0
+            );
+        }
+        let _ = write!(
+            s,
+            r#"<text x="{:.1}" y="{}" text-anchor="middle">calls in flight (stdio) / connections (HTTP)</text>"#,
+            (left + width - right) / 2.0,
+            height - 12.0
+        );
+        let colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"];
+        for (i, (label, points)) in self.series.iter().enumerate() {
+            let colour = colours[i % colours.len()];
+            let dash = if label.starts_with("rmcp") { r#" stroke-dasharray="6 4""# } else { "" };
+            let path: Vec<String> = points.iter().map(|(c, v)| format!("{:.1},{:.1}", x_of(*c), y_of(*v))).collect();
+            let _ = write!(
+                s,
+                r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="2"{dash}/>"#,
+                path.join(" ")
+            );
+            for (c, v) in points {
+                let _ = write!(s, r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{colour}"/>"#, x_of(*c), y_of(*v));
+            }
+            let y = top + 20.0 * i as f64;
+            let _ = write!(
+                s,
+                r#"<line x1="{}" x2="{}" y1="{y}" y2="{y}" stroke="{colour}" stroke-width="2"{dash}/><text x="{}" y="{}">{label}</text>"#,
+                width - right + 10.0,
+                width - right + 34.0,
+                width - right + 40.0,
+                y + 4.0
+            );
+        }
+        s.push_str("</svg>\n");
+        s
+    }
+}
+
+fn thousands(value: f64) -> String {
+    let whole = value.round() as u64;
+    let digits = whole.to_string();
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+fn number(value: f64) -> String {
+    if !value.is_finite() {
+        "not measured".to_owned()
+    } else if value >= 1000.0 {
+        thousands(value)
+    } else {
+        format!("{value:.2}")
+    }
+}
+
+fn today() -> String {
+    std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// The processor's model, its core count and the kernel.
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("model name").map(|r| r.trim_start_matches([' ', '\t', ':']).to_owned()))
+        })
+        .unwrap_or_else(|| "an unknown processor".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!("{cores} cores of {cpu}, Linux {}", kernel.trim())
+}
