@@ -11,9 +11,9 @@
 //! - `features`: every feature of the umbrella crate (`mcp-toolkit`) builds alone, and with none.
 //! - `conformance`: the official MCP conformance suite against our fixture server, for each
 //!   requirement set, with the expected failures in `tests/conformance/`.
-//! - `bench [--quick]`: every benchmark of the performance targets side by side with the official
-//!   Rust SDK and the pipe floor (peers built from `benches/`), written into `docs/benchmarks.md`
-//!   and `docs/benchmarks.svg`. Not part of `ci`.
+//! - `bench [--quick] [--no-build] [--only SECTION]`: every benchmark of the performance targets
+//!   side by side with the official Rust SDK and the pipe floor (peers built from `benches/`),
+//!   written into `docs/benchmarks.md` and `docs/benchmarks.svg`. Not part of `ci`.
 //! - `fuzz [SECONDS]`: every fuzz target of `fuzz/` for SECONDS (default 20) on a copy of its
 //!   committed corpus and regressions, with nightly and cargo-fuzz (installed when missing).
 //! - `release [--execute] [--bump patch|minor|major|X.Y.Z] [--skip-checks]`: the next version
@@ -83,7 +83,7 @@ fn main() -> Result<()> {
         "bench-upstream" => bench::upstream::serve(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <setup|test|services|ci|conformance|features|bench [--quick]|fuzz [SECONDS]|dist>"
+                "usage: cargo xtask <setup|test|services|ci|conformance|features|bench [--quick] [--no-build] [--only SECTION]|fuzz [SECONDS]|dist>"
             );
             eprintln!("       cargo xtask release [--execute] [--bump patch|minor|major|X.Y.Z] [--skip-checks]");
             bail!("unknown task {task:?}")

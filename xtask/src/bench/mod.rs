@@ -1,8 +1,8 @@
-//! `cargo xtask bench [--quick] [--no-build]`: every benchmark of the performance targets in one
+//! `cargo xtask bench [--quick] [--no-build] [--only SECTION]`: every benchmark of the performance targets in one
 //! run, side by side with the official Rust SDK (rmcp) and the pipe floor, written into
 //! `docs/benchmarks.md` (between its `bench:` markers) and `docs/benchmarks.svg`. `--quick` runs
-//! shorter measurements; `--no-build` uses the binaries as built and skips the in-process benches
-//! (a partial run, printed only).
+//! shorter measurements; `--no-build` uses the binaries as built and skips the in-process benches;
+//! `--only` runs one section. Partial runs are printed, not written.
 //!
 //! Out of process, with the same minimal clients for every server: stdio calls (one at a time and
 //! 64 in flight), start to first answer, Streamable HTTP under `wrk`, resident memory, and the
@@ -44,16 +44,19 @@ struct Settings {
     starts: usize,
     growth_calls: u64,
     build: bool,
+    /// One section only (`--only NAME`): a partial run, printed, not written.
+    only: Option<String>,
 }
 
 pub fn run(root: &Path, args: &[String]) -> Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
     let build = !args.iter().any(|a| a == "--no-build");
-    let settings = if quick {
-        Settings { seconds: 0.5, rounds: 1, starts: 5, growth_calls: 100_000, build }
-    } else {
-        Settings { seconds: 2.0, rounds: 3, starts: 21, growth_calls: 1_000_000, build }
-    };
+    let only = args.iter().position(|a| a == "--only").map(|i| args.get(i + 1).cloned().unwrap_or_default());
+    if let Some(section) = only.as_deref().filter(|s| !SECTIONS.contains(s)) {
+        bail!("--only takes one of {}, not {section:?}", SECTIONS.join(", "));
+    }
+    let (seconds, rounds, starts, growth_calls) = if quick { (0.5, 1, 5, 100_000) } else { (2.0, 3, 21, 1_000_000) };
+    let settings = Settings { seconds, rounds, starts, growth_calls, build, only };
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
     install_wrk()?;
     if build {
@@ -76,8 +79,8 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     let outcome = measure(root, &bins, &work, &settings);
     let _ = std::fs::remove_dir_all(&work);
     let report = outcome?;
-    // A run without the in-process benches is partial: printed, not written into the docs.
-    if build {
+    // A run without the in-process benches, or of one section, is partial: printed, not written.
+    if build && settings.only.is_none() {
         report.write(root)?;
     }
     print!("{}", report.markdown());
@@ -93,16 +96,35 @@ struct Bins {
     upstream: PathBuf,
 }
 
+/// The measurements, by the names `--only` takes.
+const SECTIONS: &[&str] = &["stdio", "start", "http", "pipeline", "audit", "memory", "scale"];
+
 fn measure(root: &Path, bins: &Bins, work: &Path, settings: &Settings) -> Result<Report> {
     let mut report = Report::new(bins.mcptk.metadata().map(|m| m.len()).unwrap_or(0));
-    let figures = if settings.build { cargo_benches(root)? } else { BTreeMap::new() };
-    stdio_calls(&mut report, bins, work, settings)?;
-    start_times(&mut report, bins, work, settings)?;
-    http_load(&mut report, root, bins, settings)?;
-    pipeline_cost(&mut report, &figures, work)?;
-    audit_scale(&mut report, &figures);
-    memory(&mut report, bins, work, settings)?;
-    scale(&mut report, bins, work)?;
+    let on = |section: &str| settings.only.as_deref().is_none_or(|only| only == section);
+    let figures =
+        if settings.build && (on("pipeline") || on("audit")) { cargo_benches(root)? } else { BTreeMap::new() };
+    if on("stdio") {
+        stdio_calls(&mut report, bins, work, settings)?;
+    }
+    if on("start") {
+        start_times(&mut report, bins, work, settings)?;
+    }
+    if on("http") {
+        http_load(&mut report, root, bins, settings)?;
+    }
+    if on("pipeline") {
+        pipeline_cost(&mut report, &figures, work)?;
+    }
+    if on("audit") {
+        audit_scale(&mut report, &figures);
+    }
+    if on("memory") {
+        memory(&mut report, bins, work, settings)?;
+    }
+    if on("scale") {
+        scale(&mut report, bins, work)?;
+    }
     Ok(report)
 }
 
@@ -445,6 +467,12 @@ fn scale(report: &mut Report, bins: &Bins, work: &Path) -> Result<()> {
     let peer = Peer::new("gateway", &bins.mcptk, &["serve", "--config", &config]).tool("up__echo");
     let (mut session, _) = Session::start(&peer)?;
     let idle = session.rss()? as f64;
+    report.check(Check::at_most(
+        &format!("gateway RSS with {} upstream tools, idle", upstream::TOOLS),
+        idle / MIB,
+        64.0,
+        "MiB",
+    ));
 
     let started = Instant::now();
     let (mut listed, mut cursor) = (0usize, None::<String>);
@@ -467,14 +495,17 @@ fn scale(report: &mut Report, bins: &Bins, work: &Path) -> Result<()> {
     }
     report.check(Check::at_most(&format!("tools/list of {listed} tools through the gateway"), list_ms, 1000.0, "ms"));
 
-    let started = Instant::now();
-    let bytes = session.call("up__big", "")?;
-    let big_ms = started.elapsed().as_secs_f64() * 1e3;
-    if bytes < upstream::BIG_BYTES {
-        bail!("the 10 MiB result arrived with {bytes} bytes");
-    }
+    let big_ms = big_result(&mut session, "up__big")?;
     let after_big = session.rss()? as f64;
-    report.check(Check::at_most("a 10 MiB tool result through the gateway", big_ms, 1000.0, "ms"));
+    let (mut direct, _) = Session::start(&Peer::new("upstream", &bins.upstream, &["bench-upstream"]))?;
+    let direct_ms = big_result(&mut direct, "big")?;
+    direct.stop();
+    report.check(Check::at_most(
+        "a 10 MiB tool result: the gateway's time over the upstream's own",
+        big_ms - direct_ms,
+        250.0,
+        "ms",
+    ));
 
     let started = Instant::now();
     session.pipelined(1_000, 1_000)?;
@@ -488,6 +519,17 @@ fn scale(report: &mut Report, bins: &Bins, work: &Path) -> Result<()> {
         64.0,
         "MiB",
     ));
-    report.scale(listed, list_ms, big_ms, thousand_ms, idle, after_big, after_thousand);
+    report.scale(listed, list_ms, (big_ms, direct_ms), thousand_ms, idle, after_big, after_thousand);
     Ok(())
+}
+
+/// The time of one call of the tool returning 10 MiB, after checking it all arrived.
+fn big_result(session: &mut Session, tool: &str) -> Result<f64> {
+    let started = Instant::now();
+    let bytes = session.call(tool, "")?;
+    let took = started.elapsed().as_secs_f64() * 1e3;
+    if bytes < upstream::BIG_BYTES {
+        bail!("the 10 MiB result of {tool} arrived with {bytes} bytes");
+    }
+    Ok(took)
 }

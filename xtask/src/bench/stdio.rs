@@ -115,11 +115,13 @@ impl Session {
             if n == 0 {
                 bail!("{} closed its output", self.label);
             }
-            if contains(&self.line, b"\"method\"") {
+            let text =
+                std::str::from_utf8(&self.line).with_context(|| format!("{} wrote invalid UTF-8", self.label))?;
+            if text.contains("\"method\"") {
                 continue;
             }
-            if !contains(&self.line, b"\"result\"") || contains(&self.line, b"\"isError\":true") {
-                let shown = String::from_utf8_lossy(&self.line[..self.line.len().min(300)]).into_owned();
+            if !text.contains("\"result\"") || text.contains("\"isError\":true") {
+                let shown: String = text.chars().take(300).collect();
                 bail!("{} answered with an error: {shown}", self.label);
             }
             return Ok(n);
@@ -271,8 +273,4 @@ pub fn rss(pid: u32) -> Result<u64> {
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .context("no VmRSS in /proc/PID/status")?;
     Ok(kib * 1024)
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
