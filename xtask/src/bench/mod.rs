@@ -420,24 +420,24 @@ fn memory(report: &mut Report, bins: &Bins, work: &Path, settings: &Settings) ->
         let (mut session, _) = Session::start(peer)?;
         session.request("tools/list", "{}")?;
         std::thread::sleep(Duration::from_millis(300));
-        idle.push(session.rss()? as f64);
+        idle.push(session.memory()?);
         session.stop();
     }
-    report.check(Check::at_most("idle RSS, default gateway: <= 8 MiB", idle[0] / MIB, 8.0, "MiB"));
+    report.check(Check::at_most("idle RSS, default gateway: <= 8 MiB", idle[0].rss / MIB, 8.0, "MiB"));
 
     let config = gateway_config(work, "gateway-growth", false)?;
     let config = config.display().to_string();
     let peer = Peer::new("gateway", &bins.mcptk, &["serve", "--config", &config]).tool("builtin__echo");
     let (mut session, _) = Session::start(&peer)?;
     session.pipelined(10_000, WINDOW)?;
-    let after_10k = session.rss()? as f64;
+    let after_10k = session.rss()?;
     let mut done = 10_000;
     while done < settings.growth_calls {
         let batch = 50_000.min(settings.growth_calls - done);
         session.pipelined(batch, WINDOW)?;
         done += batch;
     }
-    let after_all = session.rss()? as f64;
+    let after_all = session.rss()?;
     session.stop();
     report.memory(&peers.iter().map(|p| p.label).collect::<Vec<_>>(), &idle, after_10k, after_all, done);
     report.check(Check::at_most(
@@ -466,7 +466,7 @@ fn scale(report: &mut Report, bins: &Bins, work: &Path) -> Result<()> {
     let config = config.display().to_string();
     let peer = Peer::new("gateway", &bins.mcptk, &["serve", "--config", &config]).tool("up__echo");
     let (mut session, _) = Session::start(&peer)?;
-    let idle = session.rss()? as f64;
+    let idle = session.rss()?;
     report.check(Check::at_most(
         &format!("gateway RSS with {} upstream tools, idle", upstream::TOOLS),
         idle / MIB,
@@ -496,7 +496,7 @@ fn scale(report: &mut Report, bins: &Bins, work: &Path) -> Result<()> {
     report.check(Check::at_most(&format!("tools/list of {listed} tools through the gateway"), list_ms, 1000.0, "ms"));
 
     let big_ms = big_result(&mut session, "up__big")?;
-    let after_big = session.rss()? as f64;
+    let after_big = session.rss()?;
     let (mut direct, _) = Session::start(&Peer::new("upstream", &bins.upstream, &["bench-upstream"]))?;
     let direct_ms = big_result(&mut direct, "big")?;
     direct.stop();
@@ -510,7 +510,7 @@ fn scale(report: &mut Report, bins: &Bins, work: &Path) -> Result<()> {
     let started = Instant::now();
     session.pipelined(1_000, 1_000)?;
     let thousand_ms = started.elapsed().as_secs_f64() * 1e3;
-    let after_thousand = session.rss()? as f64;
+    let after_thousand = session.rss()?;
     session.stop();
     report.check(Check::at_most("1k calls in flight through the gateway, all answered", thousand_ms, 1000.0, "ms"));
     report.check(Check::at_most(

@@ -8,6 +8,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use super::http::Load;
+use super::stdio::Memory;
 
 const BEGIN: &str = "<!-- bench:begin (written by `cargo xtask bench`; edit outside these markers) -->";
 const END: &str = "<!-- bench:end -->";
@@ -164,15 +165,24 @@ impl Report {
         self.sections.push(s);
     }
 
-    pub fn memory(&mut self, labels: &[&str], idle: &[f64], after_10k: f64, after_all: f64, calls: u64) {
+    pub fn memory(&mut self, labels: &[&str], idle: &[Memory], after_10k: f64, after_all: f64, calls: u64) {
         let mut s = String::from("### Memory and size\n\n| | |\n|---|---|\n");
-        for (label, rss) in labels.iter().zip(idle) {
-            let _ = writeln!(s, "| idle RSS, {label} (after `tools/list`) | {:.1} MiB |", rss / super::MIB);
+        for (label, m) in labels.iter().zip(idle) {
+            let _ = writeln!(
+                s,
+                "| idle RSS, {label} (after `tools/list`) | {:.1} MiB, of which {:.1} MiB anonymous (heap, stacks) |",
+                m.rss / super::MIB,
+                m.anon / super::MIB
+            );
         }
         let _ = writeln!(s, "| gateway RSS after 10k calls | {:.1} MiB |", after_10k / super::MIB);
         let _ =
             writeln!(s, "| gateway RSS after {} calls | {:.1} MiB |", thousands(calls as f64), after_all / super::MIB);
         let _ = writeln!(s, "| release `mcptk` binary | {:.1} MiB |", self.binary_bytes as f64 / super::MIB);
+        s.push_str(
+            "\nRSS counts the pages of the binary a process has touched; the kernel maps them 64 KiB at a \
+             time around each fault, so a large binary costs resident pages even where little of its code runs.\n",
+        );
         self.sections.push(s);
     }
 

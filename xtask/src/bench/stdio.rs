@@ -235,9 +235,14 @@ impl Session {
         Ok(calls as f64 / elapsed.as_secs_f64())
     }
 
-    /// Resident memory of the server process, in bytes.
-    pub fn rss(&self) -> Result<u64> {
-        rss(self.child.id())
+    /// Resident memory of the server process.
+    pub fn memory(&self) -> Result<Memory> {
+        memory(self.child.id())
+    }
+
+    /// All resident memory of the server process (`VmRSS`), in bytes.
+    pub fn rss(&self) -> Result<f64> {
+        Ok(self.memory()?.rss)
     }
 
     /// Closes the server's input and waits for it to exit (killing it after 5 s).
@@ -264,13 +269,23 @@ impl Drop for Session {
     }
 }
 
-/// `VmRSS` of a process, in bytes.
-pub fn rss(pid: u32) -> Result<u64> {
+/// A process's resident memory, in bytes: all of it (`VmRSS`), and its anonymous part
+/// (`RssAnon`: heap and stacks, without the pages of the binary and libraries it maps).
+#[derive(Clone, Copy, Debug)]
+pub struct Memory {
+    pub rss: f64,
+    pub anon: f64,
+}
+
+pub fn memory(pid: u32) -> Result<Memory> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kib = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .context("no VmRSS in /proc/PID/status")?;
-    Ok(kib * 1024)
+    let field = |name: &str| -> Result<f64> {
+        let kib = status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .with_context(|| format!("no {name} in /proc/{pid}/status"))?;
+        Ok(kib * 1024.0)
+    };
+    Ok(Memory { rss: field("VmRSS:")?, anon: field("RssAnon:")? })
 }
