@@ -1,10 +1,12 @@
-//! `tools/call` round trips over stdio between our client and our server, beside a raw pipe
-//! ping-pong of the same bytes as the floor. Run with `cargo xtask bench` (or
-//! `cargo bench -p mcp-core --bench stdio_roundtrip`); it prints calls per second and ratios.
+//! `tools/call` round trips over stdio between our client and our server, beside the official
+//! Rust SDK's echo server (rmcp, when `cargo xtask bench` has built it) and a raw pipe ping-pong
+//! of the same bytes as the floor. Run with `cargo bench -p mcptk-core --bench stdio_roundtrip`;
+//! it prints calls per second, ratios, and `BENCH` lines for `cargo xtask bench`.
 //!
 //! The benchmark re-executes itself as the child process: `MCP_BENCH_ROLE=server` serves one echo
-//! tool with [`mcp_core::Server`]; `MCP_BENCH_ROLE=raw` answers every line with a canned response
-//! of the same size, doing no JSON work at all.
+//! tool with [`mcp_core::Server`] on its stdin and stdout; `MCP_BENCH_ROLE=raw` answers every line
+//! with a canned response of the same size, doing no JSON work at all. Every server is driven by
+//! the same client ([`mcp_core::Client`]), so the client's own cost is the same on every row.
 
 use std::time::{Duration, Instant};
 
@@ -39,12 +41,18 @@ fn canned_request(id: u64) -> String {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     match std::env::var("MCP_BENCH_ROLE").as_deref() {
-        Ok("server") => runtime.block_on(serve()),
-        Ok("raw") => runtime.block_on(raw_echo()),
-        _ => runtime.block_on(measure()),
+        // The server runs on the runtime `mcptk serve` uses on stdio: the current thread only.
+        Ok("server") => {
+            tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(serve())
+        }
+        Ok("raw") => runtime().block_on(raw_echo()),
+        _ => runtime().block_on(measure()),
     }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime")
 }
 
 async fn serve() {
@@ -76,12 +84,24 @@ fn child(role: &str) -> StdioServer {
     server
 }
 
+/// The rmcp echo server `cargo xtask bench` builds (`<target>/benches/release/rmcp-echo`), if built.
+fn rmcp() -> Option<StdioServer> {
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => std::path::PathBuf::from(dir),
+        // <target>/release/deps/<this bench>
+        None => std::env::current_exe().ok()?.parent()?.parent()?.parent()?.to_owned(),
+    };
+    let exe = target.join("benches/release/rmcp-echo");
+    exe.is_file().then(|| StdioServer::new(exe.display().to_string(), Vec::<String>::new()))
+}
+
 fn rate(calls: usize, elapsed: Duration) -> f64 {
     calls as f64 / elapsed.as_secs_f64()
 }
 
-async fn measure() {
-    let client = Client::spawn("bench", &child("server"), ClientOptions::default()).await.expect("connects");
+/// One call at a time, then `IN_FLIGHT` at a time, against one server.
+async fn calls(server: &StdioServer) -> (f64, f64) {
+    let client = Client::spawn("bench", server, ClientOptions::default()).await.expect("connects");
     let mut args = JsonObject::new();
     args.insert("text".into(), "ping".into());
 
@@ -93,7 +113,7 @@ async fn measure() {
     for _ in 0..SEQUENTIAL_CALLS {
         client.call_tool("echo", args.clone()).await.expect("call");
     }
-    let ours_sequential = rate(SEQUENTIAL_CALLS, started.elapsed());
+    let sequential = rate(SEQUENTIAL_CALLS, started.elapsed());
 
     let started = Instant::now();
     futures_util::stream::iter(0..PIPELINED_CALLS)
@@ -103,27 +123,35 @@ async fn measure() {
             r.expect("call");
         })
         .await;
-    let ours_pipelined = rate(PIPELINED_CALLS, started.elapsed());
+    let pipelined = rate(PIPELINED_CALLS, started.elapsed());
     client.close().await.expect("close");
+    (sequential, pipelined)
+}
 
-    let (raw_sequential, raw_pipelined) = raw_floor().await;
+async fn measure() {
+    let ours = calls(&child("server")).await;
+    let rmcp = match rmcp() {
+        Some(server) => Some(calls(&server).await),
+        None => None,
+    };
+    let floor = raw_floor().await;
 
     println!("stdio tools/call round trips (echo tool, {IN_FLIGHT} in flight when pipelined)");
-    println!("  {:<28} {:>12} {:>12} {:>10}", "", "mcp-core", "raw pipe", "ratio");
-    println!(
-        "  {:<28} {:>10.0}/s {:>10.0}/s {:>9.2}x",
-        "sequential",
-        ours_sequential,
-        raw_sequential,
-        raw_sequential / ours_sequential
-    );
-    println!(
-        "  {:<28} {:>10.0}/s {:>10.0}/s {:>9.2}x",
-        "pipelined",
-        ours_pipelined,
-        raw_pipelined,
-        raw_pipelined / ours_pipelined
-    );
+    println!("  {:<12} {:>14} {:>14} {:>14}", "", "one at a time", "pipelined", "latency (1)");
+    let mut rows = vec![("mcptk", ours)];
+    rows.extend(rmcp.map(|r| ("rmcp", r)));
+    rows.push(("floor", floor));
+    for (name, (sequential, pipelined)) in &rows {
+        println!("  {name:<12} {sequential:>12.0}/s {pipelined:>12.0}/s {:>11.1} us", 1e6 / sequential);
+    }
+    println!("  latency vs the floor (one at a time): {:.2}x", floor.0 / ours.0);
+    if let Some(rmcp) = rmcp {
+        println!("  vs rmcp: {:.2}x one at a time, {:.2}x pipelined", ours.0 / rmcp.0, ours.1 / rmcp.1);
+    }
+    for (name, (sequential, pipelined)) in &rows {
+        println!("BENCH stdio.seq.{name} {sequential:.0} calls/s");
+        println!("BENCH stdio.pipelined{IN_FLIGHT}.{name} {pipelined:.0} calls/s");
+    }
 }
 
 /// The same bytes over the same kind of pipe with no JSON-RPC work on either side.

@@ -447,7 +447,12 @@ fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // Serving stdio is one connection: a runtime on the main thread answers it with no thread
+    // hand-offs and starts without spawning workers. Everything else gets worker threads.
+    let stdio = matches!(&cli.command, Command::Serve { http: HttpArgs { http: None, .. }, .. });
+    let mut builder =
+        if stdio { tokio::runtime::Builder::new_current_thread() } else { tokio::runtime::Builder::new_multi_thread() };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");

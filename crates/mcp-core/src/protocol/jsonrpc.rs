@@ -233,6 +233,11 @@ impl Message {
     /// without `id` a notification, `result` or `error` a response. Batches (arrays) are not
     /// part of MCP since `2025-06-18` and are rejected as invalid requests.
     pub fn parse(bytes: &[u8]) -> Result<Message, Rejected> {
+        if let Some(message) = Members::read(bytes) {
+            return Ok(message);
+        }
+        // Anything the one-pass reading does not take is classified the thorough way, which
+        // also words the error.
         let value: Value = serde_json::from_slice(bytes)
             .map_err(|e| Rejected { id: None, error: ErrorObject::parse_error(format!("invalid JSON: {e}")) })?;
         Self::from_value(value)
@@ -279,5 +284,115 @@ impl Message {
             Message::Response(m) => serde_json::to_vec(m),
         };
         r.unwrap_or_default()
+    }
+}
+
+/// The members of a message, read in one pass straight from its bytes (no intermediate `Value`
+/// of the whole message, no second pass into the typed message). A member that is present, even
+/// as `null`, is `Some`. It takes only well-formed requests, notifications and results and leaves
+/// everything else (error responses, duplicate members, odd ids) to [`Message::from_value`], so
+/// both agree on every message it does take.
+#[derive(Deserialize)]
+struct Members {
+    #[serde(default)]
+    jsonrpc: Option<JsonRpcVersion>,
+    #[serde(default, deserialize_with = "present")]
+    id: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    method: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    params: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    result: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    error: Option<Value>,
+}
+
+/// Marks a member present whatever its value, `null` included.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+impl Members {
+    /// The message, when the bytes are one the fast path takes.
+    fn read(bytes: &[u8]) -> Option<Message> {
+        let m: Members = serde_json::from_slice(bytes).ok()?;
+        m.jsonrpc?;
+        let id = |v: Value| match v {
+            Value::Number(n) => n.as_i64().map(RequestId::Number),
+            Value::String(s) => Some(RequestId::String(s)),
+            _ => None,
+        };
+        if let Some(method) = m.method {
+            let Value::String(method) = method else { return None };
+            let params = match m.params {
+                None | Some(Value::Null) => None,
+                Some(Value::Object(map)) => Some(map),
+                Some(_) => return None,
+            };
+            return Some(match m.id {
+                Some(v) => Message::Request(Request::new(id(v)?, method, params)),
+                None => Message::Notification(Notification::new(method, params)),
+            });
+        }
+        if m.error.is_some() {
+            return None;
+        }
+        let result = m.result?;
+        let id = match m.id? {
+            Value::Null => None,
+            v => Some(id(v)?),
+        };
+        Some(Message::Response(Response { jsonrpc: JsonRpcVersion, id, outcome: Outcome::Result(result) }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the thorough path makes of a line: the reference the one-pass reading must match.
+    fn thorough(line: &str) -> Result<Message, Rejected> {
+        let value: Value = serde_json::from_str(line)
+            .map_err(|e| Rejected { id: None, error: ErrorObject::parse_error(format!("invalid JSON: {e}")) })?;
+        Message::from_value(value)
+    }
+
+    #[test]
+    fn the_one_pass_reading_agrees_with_the_thorough_path() {
+        let lines = [
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}"#,
+            r#"{"jsonrpc":"2.0","id":"a","method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":2,"method":"ping","params":null}"#,
+            r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+            r#"{"method":"notifications/cancelled","jsonrpc":"2.0","params":{"requestId":3},"extra":[1,2]}"#,
+            r#"{"jsonrpc":"2.0","id":3,"result":{"content":[]}}"#,
+            r#"{"jsonrpc":"2.0","id":4,"result":null}"#,
+            r#"{"jsonrpc":"2.0","id":null,"result":{}}"#,
+            r#"{"jsonrpc":"2.0","id":5,"error":{"code":-32601,"message":"no"}}"#,
+            r#"{"jsonrpc":"2.0","id":6,"method":"m","result":{}}"#,
+            // Everything below is rejected; the one-pass reading must leave each to the thorough path.
+            r#"{"jsonrpc":"2.0","id":7,"method":null,"result":{}}"#,
+            r#"{"jsonrpc":"2.0","id":8,"method":"m","params":[1]}"#,
+            r#"{"jsonrpc":"2.0","id":1.5,"method":"m"}"#,
+            r#"{"jsonrpc":"2.0","id":18446744073709551615,"method":"m"}"#,
+            r#"{"jsonrpc":"2.0","id":true,"result":{}}"#,
+            r#"{"jsonrpc":"2.0","result":{}}"#,
+            r#"{"jsonrpc":"1.0","id":9,"method":"m"}"#,
+            r#"{"jsonrpc":null,"id":9,"method":"m"}"#,
+            r#"{"id":10,"method":"m"}"#,
+            r#"{"jsonrpc":"2.0","id":11,"id":12,"method":"m"}"#,
+            r#"{"jsonrpc":"2.0","id":13,"result":{},"error":{"code":1,"message":"both"}}"#,
+            r#"{"jsonrpc":"2.0","id":14}"#,
+            r#"[{"jsonrpc":"2.0","id":15,"method":"m"}]"#,
+            "not json",
+        ];
+        for line in lines {
+            assert_eq!(Message::parse(line.as_bytes()), thorough(line), "{line}");
+            if let Some(fast) = Members::read(line.as_bytes()) {
+                assert_eq!(Ok(fast), thorough(line), "{line}");
+            }
+        }
+        assert!(Members::read(lines[0].as_bytes()).is_some(), "a plain request takes the one-pass reading");
     }
 }

@@ -19,7 +19,7 @@ impl Connection {
         {
             let mut session = self.session();
             session.version = Some(version);
-            session.client = Some(p.client_info);
+            session.client = Some(std::sync::Arc::new(p.client_info));
             session.capabilities = Some(p.capabilities);
         }
         let s = &self.server;

@@ -234,9 +234,14 @@ impl Server {
     }
 
     /// Serves the process's own stdin and stdout (what a host launching this program expects).
+    ///
+    /// Pipes and sockets are read and written on the runtime's own threads, in non-blocking mode
+    /// while serving (their flags are put back after); terminals and files keep blocking IO.
+    /// Needs a runtime with IO and time enabled (as `#[tokio::main]` builds).
     #[cfg(feature = "stdio")]
     pub async fn serve_stdio(&self) -> Result<()> {
-        self.serve(tokio::io::stdin(), tokio::io::stdout()).await
+        let (input, output) = crate::transport::stdio::streams();
+        self.serve(input, output).await
     }
 }
 
@@ -244,7 +249,8 @@ impl Server {
 #[derive(Debug, Default)]
 struct Session {
     version: Option<ProtocolVersion>,
-    client: Option<Implementation>,
+    /// Shared with every call's context rather than copied into each.
+    client: Option<Arc<Implementation>>,
     capabilities: Option<ClientCapabilities>,
     /// Resource URIs the client subscribed to.
     subscriptions: std::collections::HashSet<String>,
@@ -307,7 +313,7 @@ impl Connection {
         if let Some(info) = meta.and_then(|m| m.get(meta_keys::CLIENT_INFO)) {
             return serde_json::from_value(info.clone()).ok().map(Arc::new);
         }
-        self.session().client.clone().map(Arc::new)
+        self.session().client.clone()
     }
 
     /// The caller's capabilities: from the handshake, or from a modern request's `_meta`.
@@ -354,7 +360,13 @@ fn empty_result() -> Value {
 }
 
 fn parse_params<T: DeserializeOwned>(params: JsonObject) -> Result<T, ErrorObject> {
-    serde_path_to_error::deserialize(Value::Object(params)).map_err(|e| {
+    let params = Value::Object(params);
+    // The plain reading is the quick one; only params that fail are read again, tracking the
+    // path, to say where.
+    if let Ok(parsed) = T::deserialize(&params) {
+        return Ok(parsed);
+    }
+    serde_path_to_error::deserialize(params).map_err(|e| {
         let path = e.path().to_string();
         if path == "." {
             ErrorObject::invalid_params(format!("invalid params: {}", e.into_inner()))

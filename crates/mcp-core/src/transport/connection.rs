@@ -6,6 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -198,14 +199,18 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 }
             }
             Ok(message) => {
-                if let Some(work) = peer.receive(message, &handler) {
+                if let Some(mut work) = peer.receive(message, &handler) {
                     // Wait for a slot: the answer of each request holds one until it is queued
                     // for writing, so a peer that never reads stops being read from.
                     let Ok(slot) = slots.clone().acquire_owned().await else { break };
-                    handlers.spawn(async move {
-                        work.await;
-                        drop(slot);
-                    });
+                    // Most requests are answered in their first poll (nothing to wait for): run
+                    // it here, and give a task of its own only to work that has to wait.
+                    if std::future::poll_fn(|cx| Poll::Ready(work.as_mut().poll(cx))).await.is_pending() {
+                        handlers.spawn(async move {
+                            work.await;
+                            drop(slot);
+                        });
+                    }
                 }
             }
         }
@@ -238,8 +243,13 @@ async fn handle_request(peer: Peer, handler: Arc<dyn Handler>, request: Request,
     use futures_util::FutureExt as _;
     let id = request.id.clone();
     let method = request.method.clone();
-    let tool = tool_name(&request);
-    let span = tracing::info_span!("mcp.request", peer = %peer.inner.name, %method, tool, outcome = tracing::field::Empty, duration_ms = tracing::field::Empty);
+    let span = tracing::info_span!("mcp.request", peer = %peer.inner.name, %method, tool = tracing::field::Empty, outcome = tracing::field::Empty, duration_ms = tracing::field::Empty);
+    // The tool's name is looked up only for a span someone records.
+    if !span.is_disabled()
+        && let Some(tool) = tool_name(&request)
+    {
+        span.record("tool", tool);
+    }
     let started = Instant::now();
     let work = handler.request(peer.clone(), request, cancel.clone()).instrument(span.clone());
     // A handler that panics answers -32603 and the connection goes on serving.
@@ -271,11 +281,11 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
-fn tool_name(request: &Request) -> Option<String> {
+fn tool_name(request: &Request) -> Option<&str> {
     if request.method != methods::TOOLS_CALL {
         return None;
     }
-    request.params.as_ref()?.get("name")?.as_str().map(str::to_owned)
+    request.params.as_ref()?.get("name")?.as_str()
 }
 
 /// Removes a pending call when its future is dropped or times out, and tells the peer.

@@ -49,7 +49,7 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
                 }
                 return Ok(Some(Frame::Line(trim_cr(std::mem::take(&mut self.buf)))));
             }
-            match memchr(available) {
+            match memchr::memchr(b'\n', available) {
                 Some(i) => {
                     let frame = if let Some(len) = self.skipping.take() {
                         Frame::Oversized { len: len + i }
@@ -79,10 +79,6 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
             }
         }
     }
-}
-
-fn memchr(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|&b| b == b'\n')
 }
 
 fn trim_cr(mut line: Vec<u8>) -> Vec<u8> {

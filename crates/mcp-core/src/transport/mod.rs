@@ -15,5 +15,7 @@ pub(crate) mod process;
 pub(crate) mod relay;
 #[cfg(feature = "http-client")]
 pub(crate) mod sse;
+#[cfg(feature = "stdio")]
+pub(crate) mod stdio;
 
 pub use framing::DEFAULT_MAX_MESSAGE_BYTES;

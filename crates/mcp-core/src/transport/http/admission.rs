@@ -1,6 +1,8 @@
 //! Admission: who may talk to the endpoint at all. A foreign `Origin` or `Host` is refused
 //! (against DNS rebinding), then the bearer token names the caller's principal.
 
+use std::sync::Arc;
+
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 
@@ -10,7 +12,7 @@ use crate::protocol::ErrorObject;
 
 impl App {
     /// Origin and Host checks (DNS rebinding), then the bearer token. Returns the principal.
-    pub(super) fn admit(&self, headers: &HeaderMap) -> Result<String, Box<Response>> {
+    pub(super) fn admit(&self, headers: &HeaderMap) -> Result<Arc<str>, Box<Response>> {
         let forbidden =
             |what: String| Box::new(rpc_error(StatusCode::FORBIDDEN, None, ErrorObject::invalid_request(what)));
         if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
@@ -25,16 +27,15 @@ impl App {
                 return Err(forbidden(format!("host {host} is not allowed")));
             }
         }
-        if self.options.tokens.is_empty() {
-            return Ok("http".into());
+        if self.principals.is_empty() {
+            return Ok(self.anonymous.clone());
         }
         let presented = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
         let principal = presented.and_then(|token| {
-            self.options
-                .tokens
+            self.principals
                 .iter()
                 .find(|(known, _)| constant_time_eq(known.as_bytes(), token.as_bytes()))
                 .map(|(_, p)| p.clone())

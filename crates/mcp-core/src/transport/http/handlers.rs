@@ -4,7 +4,7 @@
 use std::sync::{Arc, PoisonError};
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{FromRequest as _, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
@@ -12,13 +12,20 @@ use tokio::sync::mpsc;
 
 use super::output::{answered_method_not_found, refusal_error, respond, rpc_error, session_stream};
 use super::sessions::{Session, new_session_id};
-use super::{App, METHOD_HEADER, NAME_HEADER, SESSION_HEADER, VERSION_HEADER};
+use super::{App, LAST_EVENT_ID_HEADER, METHOD_HEADER, NAME_HEADER, SESSION_HEADER, VERSION_HEADER};
 use crate::protocol::{ErrorObject, Message, ProtocolVersion, Request, RequestId, codes, meta_keys, methods};
 
-pub(super) async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+pub(super) async fn post(State(app): State<Arc<App>>, mut request: axum::extract::Request) -> Response {
+    // The headers are taken out of the request rather than copied (as a `HeaderMap` extractor
+    // would); the body is then read within the endpoint's size limit (413 beyond it).
+    let headers = std::mem::take(request.headers_mut());
     let principal = match app.admit(&headers) {
         Ok(p) => p,
         Err(response) => return *response,
+    };
+    let body = match Bytes::from_request(request, &()).await {
+        Ok(body) => body,
+        Err(rejection) => return rejection.into_response(),
     };
     let message = match Message::parse(&body) {
         Ok(m) => m,
@@ -52,73 +59,86 @@ pub(super) async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: 
 
 /// A request of the stateless era (its `_meta` or its version header says so), else of the
 /// handshake era.
-async fn handle_request(app: &Arc<App>, headers: &HeaderMap, principal: String, request: Request) -> Response {
-    let meta_version = meta_keys::requested_version(request.params.as_ref()).and_then(Value::as_str).map(str::to_owned);
+async fn handle_request(app: &Arc<App>, headers: &HeaderMap, principal: Arc<str>, request: Request) -> Response {
+    let meta_version = meta_keys::requested_version(request.params.as_ref()).is_some();
     let header_version = header(headers, VERSION_HEADER);
-    let modern_header = header_version
-        .as_deref()
-        .and_then(ProtocolVersion::parse)
-        .is_some_and(|v| v.era() == crate::protocol::Era::Modern);
-    if meta_version.is_some() || modern_header {
-        stateless_request(app, headers, principal, request, meta_version, header_version).await
+    let modern_header =
+        header_version.and_then(ProtocolVersion::parse).is_some_and(|v| v.era() == crate::protocol::Era::Modern);
+    if meta_version || modern_header {
+        stateless_request(app, headers, principal, request).await
     } else {
         handshake_request(app, headers, principal, request, header_version).await
     }
 }
 
 /// The stateless era: the envelope must be complete and the headers must agree with it.
-async fn stateless_request(
-    app: &Arc<App>,
-    headers: &HeaderMap,
-    principal: String,
-    request: Request,
-    meta_version: Option<String>,
-    header_version: Option<String>,
-) -> Response {
-    let id = request.id.clone();
-    let refuse =
-        |code: i64, what: String| rpc_error(StatusCode::BAD_REQUEST, Some(id.clone()), ErrorObject::new(code, what));
+async fn stateless_request(app: &Arc<App>, headers: &HeaderMap, principal: Arc<str>, request: Request) -> Response {
+    if let Err(refusal) = check_envelope(app, headers, &request) {
+        return *refusal;
+    }
+    let connection = app.server.connection(principal);
+    let mut response = respond(connection, request, headers, None).await;
+    // A method the stateless era does not have is "not found" at the HTTP level too.
+    if response.status() == StatusCode::OK && answered_method_not_found(&response) {
+        *response.status_mut() = StatusCode::NOT_FOUND;
+    }
+    response
+}
+
+/// Checks a stateless-era request before it runs: the `_meta` envelope is complete, its version
+/// is one we speak, and the headers (`MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name`, the
+/// tool's `Mcp-Param-*`) agree with the body. The refusal names the request.
+fn check_envelope(app: &App, headers: &HeaderMap, request: &Request) -> Result<(), Box<Response>> {
+    let refuse = |code: i64, what: String| {
+        Box::new(rpc_error(StatusCode::BAD_REQUEST, Some(request.id.clone()), ErrorObject::new(code, what)))
+    };
     let meta = request.params.as_ref().and_then(|p| p.get("_meta")).and_then(Value::as_object);
     let missing: Vec<&str> = [meta_keys::PROTOCOL_VERSION, meta_keys::CLIENT_CAPABILITIES]
         .into_iter()
         .filter(|k| meta.is_none_or(|m| !m.contains_key(*k)))
         .collect();
     if !missing.is_empty() {
-        return refuse(codes::INVALID_PARAMS, format!("invalid params: missing _meta keys: {}", missing.join(", ")));
+        return Err(refuse(
+            codes::INVALID_PARAMS,
+            format!("invalid params: missing _meta keys: {}", missing.join(", ")),
+        ));
     }
-    let version = meta_version.unwrap_or_default();
-    match &header_version {
-        None => return refuse(codes::HEADER_MISMATCH, "missing MCP-Protocol-Version header".into()),
-        Some(h) if *h != version => {
-            return refuse(
+    let version = meta_keys::requested_version(request.params.as_ref()).and_then(Value::as_str).unwrap_or_default();
+    match header(headers, VERSION_HEADER) {
+        None => return Err(refuse(codes::HEADER_MISMATCH, "missing MCP-Protocol-Version header".into())),
+        Some(h) if h != version => {
+            return Err(refuse(
                 codes::HEADER_MISMATCH,
                 format!("MCP-Protocol-Version header {h} does not match _meta protocol version {version}"),
-            );
+            ));
         }
         _ => {}
     }
-    if ProtocolVersion::parse(&version).is_none() {
+    if ProtocolVersion::parse(version).is_none() {
         let error =
             ErrorObject::new(codes::UNSUPPORTED_PROTOCOL_VERSION, format!("unsupported protocol version {version}"))
                 .with_data(serde_json::json!({ "supported": ProtocolVersion::all_strings(), "requested": version }));
-        return rpc_error(StatusCode::BAD_REQUEST, Some(id), error);
+        return Err(Box::new(rpc_error(StatusCode::BAD_REQUEST, Some(request.id.clone()), error)));
     }
     match header(headers, METHOD_HEADER) {
-        None => return refuse(codes::HEADER_MISMATCH, "missing Mcp-Method header".into()),
+        None => return Err(refuse(codes::HEADER_MISMATCH, "missing Mcp-Method header".into())),
         Some(m) if m != request.method => {
-            return refuse(
+            return Err(refuse(
                 codes::HEADER_MISMATCH,
                 format!("Mcp-Method header {m} does not match the method {}", request.method),
-            );
+            ));
         }
         _ => {}
     }
     if let Some(key) = methods::name_field(&request.method) {
         let body_name = request.params.as_ref().and_then(|p| p.get(key)).and_then(Value::as_str).unwrap_or("");
         match header(headers, NAME_HEADER) {
-            None => return refuse(codes::HEADER_MISMATCH, "missing Mcp-Name header".into()),
+            None => return Err(refuse(codes::HEADER_MISMATCH, "missing Mcp-Name header".into())),
             Some(n) if n != body_name => {
-                return refuse(codes::HEADER_MISMATCH, format!("Mcp-Name header {n} does not match {key} {body_name}"));
+                return Err(refuse(
+                    codes::HEADER_MISMATCH,
+                    format!("Mcp-Name header {n} does not match {key} {body_name}"),
+                ));
             }
             _ => {}
         }
@@ -129,32 +149,26 @@ async fn stateless_request(
         let name = params.and_then(|p| p.get("name")).and_then(Value::as_str).unwrap_or("");
         if let Some(tool) = app.server.tools().get(name) {
             let arguments = params.and_then(|p| p.get("arguments")).and_then(Value::as_object);
-            let lookup = |h: &str| header(headers, h);
+            let lookup = |h: &str| header(headers, h).map(str::to_owned);
             if let Err(what) = crate::protocol::param_headers::check(&tool.definition().input_schema, arguments, lookup)
             {
-                return refuse(codes::HEADER_MISMATCH, what);
+                return Err(refuse(codes::HEADER_MISMATCH, what));
             }
         }
     }
-    let connection = app.server.connection(Arc::from(principal));
-    let mut response = respond(connection, request, headers, None).await;
-    // A method the stateless era does not have is "not found" at the HTTP level too.
-    if response.status() == StatusCode::OK && answered_method_not_found(&response) {
-        *response.status_mut() = StatusCode::NOT_FOUND;
-    }
-    response
+    Ok(())
 }
 
 /// The handshake era: `initialize` opens a session, every other request names its session.
 async fn handshake_request(
     app: &Arc<App>,
     headers: &HeaderMap,
-    principal: String,
+    principal: Arc<str>,
     request: Request,
-    header_version: Option<String>,
+    header_version: Option<&str>,
 ) -> Response {
     let id = request.id.clone();
-    if let Some(h) = &header_version
+    if let Some(h) = header_version
         && ProtocolVersion::parse(h).is_none()
     {
         return rpc_error(
@@ -163,7 +177,6 @@ async fn handshake_request(
             ErrorObject::invalid_request(format!("unsupported MCP-Protocol-Version {h}")),
         );
     }
-    let principal: Arc<str> = Arc::from(principal);
     if request.method == methods::INITIALIZE {
         let session = Arc::new(Session::new(principal.clone(), app.server.connection(principal)));
         let mut response = respond(session.connection.clone(), request, headers, None).await;
@@ -206,7 +219,8 @@ pub(super) async fn get(State(app): State<Arc<App>>, headers: HeaderMap) -> Resp
     };
     let (tx, rx) = mpsc::channel::<(u64, String)>(256);
     // Replay what the client missed, then follow live events.
-    let last: Option<u64> = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+    let last: Option<u64> =
+        headers.get(LAST_EVENT_ID_HEADER).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
     if let Some(last) = last {
         for event in session.events_after(last) {
             let _ = tx.try_send(event);
@@ -235,6 +249,6 @@ pub(super) async fn delete(State(app): State<Arc<App>>, headers: HeaderMap) -> R
 }
 
 /// A header's value as text, when it has one.
-fn header(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+fn header(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
 }

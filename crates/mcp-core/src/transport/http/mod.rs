@@ -19,6 +19,8 @@ mod admission;
 mod handlers;
 mod output;
 mod sessions;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -27,6 +29,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
+use axum::http::HeaderName;
 use axum::response::Response;
 
 use crate::protocol::{Message, Notification};
@@ -81,15 +84,21 @@ impl std::fmt::Debug for HttpOptions {
     }
 }
 
-const SESSION_HEADER: &str = "mcp-session-id";
-const VERSION_HEADER: &str = "mcp-protocol-version";
-const METHOD_HEADER: &str = "mcp-method";
-const NAME_HEADER: &str = "mcp-name";
+// Header names as `HeaderName`s: looking one up by `&str` would parse the name on every request.
+const SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
+const VERSION_HEADER: HeaderName = HeaderName::from_static("mcp-protocol-version");
+const METHOD_HEADER: HeaderName = HeaderName::from_static("mcp-method");
+const NAME_HEADER: HeaderName = HeaderName::from_static("mcp-name");
+const LAST_EVENT_ID_HEADER: HeaderName = HeaderName::from_static("last-event-id");
 
 /// What every handler shares: the server, the options and the sessions.
 struct App {
     server: Server,
     options: HttpOptions,
+    /// `options.tokens` with each principal shared, so admitting a caller allocates nothing.
+    principals: Vec<(String, Arc<str>)>,
+    /// The principal of every caller when no tokens are configured.
+    anonymous: Arc<str>,
     sessions: Mutex<Sessions>,
 }
 
@@ -118,7 +127,15 @@ async fn admitted(
 fn mcp_routes(server: Server, options: HttpOptions) -> (Router, Arc<App>) {
     let path = options.path.clone();
     let limit = options.max_body_bytes;
-    let app = Arc::new(App { server: server.clone(), options, sessions: Mutex::default() });
+    let principals =
+        options.tokens.iter().map(|(token, principal)| (token.clone(), Arc::from(principal.as_str()))).collect();
+    let app = Arc::new(App {
+        server: server.clone(),
+        options,
+        principals,
+        anonymous: Arc::from("http"),
+        sessions: Mutex::default(),
+    });
     // Tool-list changes go to every session's stream; resource updates to the subscribed ones.
     let weak = Arc::downgrade(&app);
     tokio::spawn(server.changes().forward(move |change| {

@@ -2,19 +2,21 @@
 //! as JSON, or as an SSE stream of its notifications followed by its response; the session's
 //! GET stream; and refusals as JSON-RPC errors with the HTTP status they call for.
 
+use std::future::Future;
 use std::sync::{Arc, PoisonError};
+use std::task::Poll;
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt as _;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::sessions::Session;
-use crate::protocol::jsonrpc::Outcome;
 use crate::protocol::{ErrorObject, Message, Request, RequestId, Response as RpcResponse, codes, methods};
 use crate::server::Connection;
-use crate::transport::connection::{Handler, Peer};
+use crate::transport::connection::{Handler, Peer, panic_message};
 use crate::transport::relay::relay;
 
 /// A refusal: `error` as a JSON-RPC response with `status`. The error rides along in the
@@ -40,6 +42,14 @@ pub(super) fn answered_method_not_found(response: &Response) -> bool {
     response.extensions().get::<AnsweredError>() == Some(&AnsweredError(codes::METHOD_NOT_FOUND))
 }
 
+/// A request's answer: its bytes, and the JSON-RPC error code it carries (known before it was
+/// serialized, so the bytes are never parsed again to pick the HTTP status).
+#[derive(Default)]
+struct Answer {
+    bytes: Vec<u8>,
+    error: Option<i64>,
+}
+
 /// Runs one request and answers it as JSON, or as an SSE stream of its notifications followed by
 /// its response.
 pub(super) async fn respond(
@@ -55,7 +65,7 @@ pub(super) async fn respond(
     if listen && !accepts_stream {
         let error =
             ErrorObject::invalid_request("subscriptions/listen answers with a stream: send Accept: text/event-stream");
-        return json_answer(Message::Response(RpcResponse::error(Some(id), error)).to_bytes());
+        return json_answer(answer_of(id, Err(error)));
     }
     let wants_stream = (request.method == methods::TOOLS_CALL || listen) && accepts_stream;
     let cancel = CancellationToken::new();
@@ -67,40 +77,57 @@ pub(super) async fn respond(
     if let Some(session) = &session {
         session.peers.lock().unwrap_or_else(PoisonError::into_inner).push(peer.clone());
     }
-    let task = {
+    let mut work = {
         let cancel = cancel.clone();
-        let session = session.clone();
-        let id = id.clone();
         let peer_for_cleanup = peer.clone();
-        tokio::spawn(async move {
-            let outcome = connection.request(peer, request, cancel).await;
+        let method = request.method.clone();
+        Box::pin(async move {
+            // A handler that panics answers -32603, as over stdio.
+            let work = std::panic::AssertUnwindSafe(connection.request(peer, request, cancel));
+            let outcome = work.catch_unwind().await.unwrap_or_else(|panic| {
+                let what = panic_message(panic.as_ref());
+                tracing::error!(%method, panic = %what, "a request handler panicked");
+                Err(ErrorObject::internal(format!("internal error while handling {method}: {what}")))
+            });
             if let Some(session) = session {
                 session.in_flight.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
                 session.peers.lock().unwrap_or_else(PoisonError::into_inner).retain(|p| !p.same(&peer_for_cleanup));
             }
-            let response = match outcome {
-                Ok(result) => RpcResponse::result(id, result),
-                Err(error) => RpcResponse::error(Some(id), error),
-            };
-            Message::Response(response).to_bytes()
+            answer_of(id, outcome)
         })
     };
 
+    // Most requests are answered in their first poll (nothing to wait for): run it here, and give
+    // a task of its own only to a request that has to wait, so that the client going away cancels
+    // it (through the guard below) instead of dropping it halfway.
+    if let Poll::Ready(answer) = std::future::poll_fn(|cx| Poll::Ready(work.as_mut().poll(cx))).await {
+        return match out_rx.try_recv() {
+            Ok(first) if wants_stream => {
+                sse_response(answer_stream(first, out_rx, std::future::ready(answer), CancelOnDrop::new(cancel)))
+            }
+            _ => json_answer(answer),
+        };
+    }
+    let mut task = tokio::spawn(work);
+    let guard = CancelOnDrop::new(cancel);
+
     if !wants_stream {
         // Notifications have nowhere to go in a JSON answer; drain them while the request runs.
-        let drain = tokio::spawn(async move { while out_rx.recv().await.is_some() {} });
-        let guard = CancelOnDrop::new(cancel.clone());
-        let bytes = task.await.unwrap_or_default();
+        let mut notes_open = true;
+        let answer = loop {
+            tokio::select! {
+                biased;
+                finished = &mut task => break finished.unwrap_or_default(),
+                note = out_rx.recv(), if notes_open => notes_open = note.is_some(),
+            }
+        };
         guard.disarm();
-        drain.abort();
-        return json_answer(bytes);
+        return json_answer(answer);
     }
 
     // Until the request says something before its answer, nothing is committed: a call that
     // finishes without notifications is answered as plain JSON, with the HTTP status its answer
     // calls for (400 for a missing client capability, say).
-    let guard = CancelOnDrop::new(cancel);
-    let mut task = task;
     let first = tokio::select! {
         biased;
         note = out_rx.recv() => note,
@@ -111,27 +138,35 @@ pub(super) async fn respond(
     };
     // The request's connection closed without a word: its answer is all there is.
     let Some(first) = first else {
-        let bytes = task.await.unwrap_or_default();
+        let answer = task.await.unwrap_or_default();
         guard.disarm();
-        return json_answer(bytes);
+        return json_answer(answer);
     };
     // An SSE stream: the request's notifications as they come, then its response. Dropping the
     // stream (the client closed it) cancels the request.
-    sse_response(answer_stream(first, out_rx, task, guard))
+    sse_response(answer_stream(first, out_rx, async move { task.await.unwrap_or_default() }, guard))
+}
+
+/// The answer to request `id` with `outcome`.
+fn answer_of(id: RequestId, outcome: Result<serde_json::Value, ErrorObject>) -> Answer {
+    let (response, error) = match outcome {
+        Ok(result) => (RpcResponse::result(id, result), None),
+        Err(error) => {
+            let code = error.code;
+            (RpcResponse::error(Some(id), error), Some(code))
+        }
+    };
+    Answer { bytes: Message::Response(response).to_bytes(), error }
 }
 
 /// A JSON answer, with the HTTP status its error calls for.
-fn json_answer(bytes: Vec<u8>) -> Response {
-    let error = match Message::parse(&bytes) {
-        Ok(Message::Response(RpcResponse { outcome: Outcome::Error(e), .. })) => Some(e.code),
-        _ => None,
-    };
-    let status = match error {
+fn json_answer(answer: Answer) -> Response {
+    let status = match answer.error {
         Some(codes::INVALID_REQUEST | codes::MISSING_REQUIRED_CLIENT_CAPABILITY) => StatusCode::BAD_REQUEST,
         _ => StatusCode::OK,
     };
-    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response();
-    if let Some(code) = error {
+    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], answer.bytes).into_response();
+    if let Some(code) = answer.error {
         response.extensions_mut().insert(AnsweredError(code));
     }
     response
@@ -162,11 +197,12 @@ impl Drop for CancelOnDrop {
     }
 }
 
-/// The SSE events of one request: `first`, the notifications that follow, then the response.
+/// The SSE events of one request: `first`, the notifications that follow, then the response
+/// when `work` ends.
 fn answer_stream(
     first: Vec<u8>,
     mut notes: mpsc::Receiver<Vec<u8>>,
-    task: tokio::task::JoinHandle<Vec<u8>>,
+    work: impl Future<Output = Answer> + Send + 'static,
     guard: CancelOnDrop,
 ) -> impl futures_core::Stream<Item = Result<Bytes, std::io::Error>> + Send {
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(64);
@@ -177,15 +213,14 @@ fn answer_stream(
             event += 1;
             sse_event(event, &String::from_utf8_lossy(data))
         };
-        let finished = relay(&mut notes, task, tx.closed(), |note| {
+        let finished = relay(&mut notes, work, tx.closed(), |note| {
             let (tx, bytes) = (&tx, next_event(&note));
             async move { tx.send(Ok(bytes)).await.is_ok() }
         })
         .await;
         match finished {
-            Some(finished) => {
-                let bytes = finished.unwrap_or_default();
-                let _ = tx.send(Ok(next_event(&bytes))).await;
+            Some(answer) => {
+                let _ = tx.send(Ok(next_event(&answer.bytes))).await;
                 guard.disarm();
             }
             // The client stopped reading: the request is cancelled.

@@ -1,0 +1,126 @@
+//! The endpoint's own paths, over a real socket: answers a request gets in its first poll and
+//! after it had to wait, a handler that panics, and admission before the body is read.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use super::{HttpOptions, serve};
+use crate::protocol::{Implementation, JsonObject};
+use crate::{Registry, Server, ToolContext, ToolError, tool};
+
+/// Serves three tools (`echo`, `wait`, which answers after a pause, and `boom`, which panics)
+/// on a free loopback port; returns the port.
+async fn start(options: HttpOptions) -> u16 {
+    let mut registry = Registry::new();
+    registry
+        .tool(tool("echo", "Echoes `text`.", |a: JsonObject, _cx: ToolContext| async move {
+            Ok::<_, ToolError>(a.get("text").and_then(Value::as_str).unwrap_or_default().to_owned())
+        }))
+        .tool(tool("wait", "Answers after a pause.", |_: JsonObject, _cx: ToolContext| async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok::<_, ToolError>("waited".to_owned())
+        }))
+        .tool(tool("boom", "Panics.", |_: JsonObject, _cx: ToolContext| async move {
+            if true {
+                panic!("the tool blew up");
+            }
+            Ok::<_, ToolError>(String::new())
+        }));
+    let server = Server::builder(Implementation::new("http-tests", "1"), registry).build();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let addr = format!("127.0.0.1:{port}").parse().expect("addr");
+    tokio::spawn(async move { serve(server, addr, options, None).await });
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    port
+}
+
+/// A stateless-era `tools/call` of `tool` as one HTTP/1.1 request (`extra` headers added).
+fn call(port: u16, tool: &str, extra: &str) -> Vec<u8> {
+    let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
+        "name": tool, "arguments": {"text": "hi"},
+        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                  "io.modelcontextprotocol/clientCapabilities": {}}}})
+    .to_string();
+    format!(
+        "POST /mcp HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: application/json\r\n\
+         accept: application/json, text/event-stream\r\nmcp-protocol-version: 2026-07-28\r\n\
+         mcp-method: tools/call\r\nmcp-name: {tool}\r\nconnection: close\r\n{extra}content-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Sends `request` and returns the status and the body of the answer.
+async fn exchange(port: u16, request: &[u8]) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connects");
+    stream.write_all(request).await.expect("sends");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.expect("reads");
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("a status line");
+    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+fn json_body(body: &str) -> Value {
+    serde_json::from_str(body).expect("a JSON body")
+}
+
+#[tokio::test]
+async fn calls_answered_at_once_or_after_a_wait_are_plain_json() {
+    let port = start(HttpOptions::default()).await;
+    let (status, body) = exchange(port, &call(port, "echo", "")).await;
+    assert_eq!(status, 200);
+    let answer = json_body(&body);
+    assert_eq!(answer["id"], 7);
+    assert_eq!(answer["result"]["content"][0]["text"], "hi");
+    let (status, body) = exchange(port, &call(port, "wait", "")).await;
+    assert_eq!(status, 200);
+    assert_eq!(json_body(&body)["result"]["content"][0]["text"], "waited");
+}
+
+#[tokio::test]
+async fn a_tool_that_panics_is_answered_with_an_internal_error() {
+    let port = start(HttpOptions::default()).await;
+    let (status, body) = exchange(port, &call(port, "boom", "")).await;
+    assert_eq!(status, 200);
+    let answer = json_body(&body);
+    assert_eq!(answer["id"], 7);
+    let failed = answer["error"]["code"] == -32603 || answer["result"]["isError"] == true;
+    assert!(failed, "a panic is an error answer: {answer}");
+    // The server goes on serving.
+    let (status, _) = exchange(port, &call(port, "echo", "")).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn callers_are_admitted_before_their_body_is_read() {
+    let mut options = HttpOptions::default();
+    options.tokens.insert("t0ken".into(), "someone".into());
+    options.max_body_bytes = 1024;
+    let port = start(options).await;
+    // An oversized body without a token: refused for the token, whatever the body.
+    let huge = format!(
+        "POST /mcp HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\nconnection: close\r\n\
+         content-length: 4096\r\n\r\n{}",
+        " ".repeat(4096)
+    );
+    assert_eq!(exchange(port, huge.as_bytes()).await.0, 401);
+    // With the token: refused for its size.
+    let huge = huge.replace("connection: close\r\n", "connection: close\r\nauthorization: Bearer t0ken\r\n");
+    assert_eq!(exchange(port, huge.as_bytes()).await.0, 413);
+    // A foreign Host is refused before anything else.
+    let foreign = String::from_utf8_lossy(&call(port, "echo", "authorization: Bearer t0ken\r\n"))
+        .replace(&format!("host: 127.0.0.1:{port}"), "host: evil.example");
+    assert_eq!(exchange(port, foreign.as_bytes()).await.0, 403);
+    let (status, body) = exchange(port, &call(port, "echo", "authorization: Bearer t0ken\r\n")).await;
+    assert_eq!(status, 200);
+    assert_eq!(json_body(&body)["result"]["content"][0]["text"], "hi");
+}
