@@ -1,13 +1,15 @@
-//! The added cost of the full pipeline per call (redaction, audit with fsync batching, policy,
+//! The added cost of the full pipeline per call (redaction, audit, policy with an argument rule,
 //! rate limits, schema validation, concurrency, timeout, retries, tracing and metrics) over a bare
-//! call of the same in-process tool, and audit records per second. Run with `cargo xtask bench`.
+//! call of the same in-process tool: one call at a time and 64 in flight, with the audit durable
+//! (fsync per batch) and with fsync off. Run with `cargo bench -p mcptk-audit --bench pipeline`;
+//! prints `BENCH key value unit` lines for `cargo xtask bench`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use mcp_audit::{AuditLayer, AuditLog, AuditOptions, NewRecord};
+use mcp_audit::{AuditLayer, AuditLog, AuditOptions};
 use mcp_core::pipeline::Layer;
 use mcp_core::pipeline::{
     self, CallError, ConcurrencyLayer, Endpoint, ObserveLayer, PipelineTool, RetryLayer, TimeoutLayer, ToolCall,
@@ -16,8 +18,6 @@ use mcp_core::pipeline::{
 use mcp_core::protocol::{CallToolResult, JsonObject};
 use mcp_core::{Tool, ToolContext, ToolError, ToolSet, tool};
 use mcp_security::{AuthorizeLayer, Policy, PolicyConfig, RateLimitLayer, RateLimits, RedactLayer, Redactor};
-
-const CALLS: usize = 20_000;
 
 #[derive(serde::Deserialize, schemars::JsonSchema)]
 struct Echo {
@@ -39,74 +39,106 @@ fn tools() -> ToolSet {
     set
 }
 
-async fn rate(tool: &(dyn Tool + 'static), concurrency: usize) -> f64 {
+/// The echo tool of `set` behind the gateway's whole pipeline, auditing into `audit`.
+fn full_pipeline(set: &ToolSet, audit: AuditLog) -> PipelineTool {
+    let policy: PolicyConfig = serde_json::from_value(serde_json::json!({"rules": [
+        {"name": "no-writes", "effect": "deny", "tools": ["write_*", "delete_*"]},
+        {"name": "local", "effect": "allow", "servers": ["local"], "tools": ["echo"], "arguments": {"text": {"max_length": 100}}}
+    ]}))
+    .expect("policy");
+    let redactor = Arc::new(Redactor::new(["a-configured-secret-value"]));
+    let limit =
+        serde_json::from_value(serde_json::json!({"name": "generous", "per_minute": 100_000_000})).expect("limit");
+    let limits = RateLimits::new(vec![limit]).expect("limits");
+    let endpoint = pipeline::endpoint(Arc::new(Local(set.clone())));
+    let inner = TimeoutLayer::new(Duration::from_secs(30), Default::default())
+        .layer(RetryLayer::new(3, Duration::from_millis(10)).layer(endpoint));
+    let inner = ValidateLayer::default().layer(ConcurrencyLayer::new(256).layer(inner));
+    let inner = RateLimitLayer::new(limits).layer(inner);
+    let inner = AuthorizeLayer::new(Arc::new(Policy::new(policy).expect("compiles")), None).layer(inner);
+    let inner = AuditLayer::new(audit, redactor.clone()).layer(inner);
+    let stack = ObserveLayer.layer(RedactLayer::new(redactor, true).layer(inner));
+    let definition = set.get("echo").expect("echo").definition().clone();
+    PipelineTool::new("local__echo", "local", definition, pipeline::boxed(stack))
+}
+
+/// Calls per second of `calls` calls of `tool`, `concurrency` at a time.
+async fn rate(tool: &(dyn Tool + 'static), calls: usize, concurrency: usize) -> f64 {
     let mut args = JsonObject::new();
     args.insert("text".into(), "ping".into());
     let cx = ToolContext::detached().with_principal("bench");
     let started = Instant::now();
-    futures_util::stream::iter(0..CALLS)
+    futures_util::stream::iter(0..calls)
         .map(|_| tool.call(args.clone(), cx.clone()))
         .buffer_unordered(concurrency)
         .for_each(|r| async move {
             assert!(!r.expect("result").is_error());
         })
         .await;
-    CALLS as f64 / started.elapsed().as_secs_f64()
+    calls as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The median and mean time of one small append and `fsync` in `dir`, in µs: what a durable
+/// record costs at the least on this disk.
+fn fsync_micros(dir: &std::path::Path) -> (f64, f64) {
+    use std::io::Write;
+    let mut file = std::fs::File::create(dir.join("fsync-probe")).expect("probe");
+    let mut times: Vec<f64> = (0..100)
+        .map(|_| {
+            let started = Instant::now();
+            file.write_all(&[b'x'; 200]).expect("writes");
+            file.sync_data().expect("syncs");
+            started.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    (times[times.len() / 2], times.iter().sum::<f64>() / times.len() as f64)
 }
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
         let dir = tempfile::tempdir().expect("temp");
-        let audit = AuditLog::open(dir.path().join("audit.jsonl"), AuditOptions::default()).expect("log");
-        let policy: PolicyConfig = serde_json::from_value(serde_json::json!({"rules": [
-            {"name": "no-writes", "effect": "deny", "tools": ["write_*", "delete_*"]},
-            {"name": "local", "effect": "allow", "servers": ["local"], "tools": ["echo"], "arguments": {"text": {"max_length": 100}}}
-        ]}))
-        .expect("policy");
-        let redactor = Arc::new(Redactor::new(["a-configured-secret-value"]));
-        let limits = RateLimits::new(vec![serde_json::from_value(serde_json::json!({"name": "generous", "per_minute": 100_000_000})).expect("limit")]).expect("limits");
+        let open = |name: &str, fsync: bool| {
+            AuditLog::open(dir.path().join(name), AuditOptions { fsync, ..AuditOptions::default() }).expect("log")
+        };
         let set = tools();
-        let stack = ObserveLayer.layer(RedactLayer::new(redactor.clone(), true).layer(AuditLayer::new(audit.clone(), redactor).layer(
-            AuthorizeLayer::new(Arc::new(Policy::new(policy).expect("compiles")), None).layer(RateLimitLayer::new(limits).layer(
-                ValidateLayer::default().layer(ConcurrencyLayer::new(256).layer(
-                    TimeoutLayer::new(Duration::from_secs(30), Default::default())
-                        .layer(RetryLayer::new(3, Duration::from_millis(10)).layer(pipeline::endpoint(Arc::new(Local(set.clone()))))),
-                )),
-            )),
-        )));
-        let definition = set.get("echo").expect("echo").definition().clone();
-        let piped = PipelineTool::new("local__echo", "local", definition, pipeline::boxed(stack));
         let bare = set.get("echo").expect("echo").clone();
-
-        println!("tool calls in process, {CALLS} per run (same echo tool, bare and through the full pipeline)");
-        for concurrency in [1, 64] {
-            let bare_rate = rate(bare.as_ref(), concurrency).await;
-            let piped_rate = rate(&piped, concurrency).await;
-            let added_us = (1.0 / piped_rate - 1.0 / bare_rate) * 1e6;
-            println!(
-                "  {concurrency:>3} in flight: bare {bare_rate:>9.0}/s  pipeline {piped_rate:>9.0}/s  ratio {:>6.1}x  added {added_us:>7.1} µs/call",
-                bare_rate / piped_rate
-            );
+        let durable = full_pipeline(&set, open("durable.jsonl", true));
+        let nofsync = full_pipeline(&set, open("nofsync.jsonl", false));
+        // (key, tool, calls one at a time, calls with 64 in flight)
+        let runs: [(&str, &(dyn Tool + 'static), usize, usize); 3] = [
+            ("bare", bare.as_ref(), 50_000, 50_000),
+            ("full_nofsync", &nofsync, 10_000, 20_000),
+            ("full", &durable, 3_000, 20_000),
+        ];
+        for (_, tool, _, _) in &runs {
+            rate(*tool, 500, 8).await;
         }
 
-        println!("audit appends (fsync per batch)");
+        println!("tool calls in process (same echo tool, bare and through the full pipeline)");
+        let mut seq = std::collections::BTreeMap::new();
         for concurrency in [1, 64] {
-            let log = AuditLog::open(dir.path().join(format!("bench-{concurrency}.jsonl")), AuditOptions::default()).expect("log");
-            let n = if concurrency == 1 { 2_000 } else { 20_000 };
-            let started = Instant::now();
-            futures_util::stream::iter(0..n)
-                .map(|i| {
-                    let log = log.clone();
-                    async move {
-                        let record = NewRecord { kind: "tool_call".into(), outcome: "ok".into(), trace_id: format!("{i}"), ..NewRecord::default() };
-                        log.append(record).await.expect("appends")
-                    }
-                })
-                .buffer_unordered(concurrency)
-                .for_each(|_| async {})
-                .await;
-            println!("  {concurrency:>3} in flight: {:>9.0} records/s", n as f64 / started.elapsed().as_secs_f64());
+            for (key, tool, one, many) in &runs {
+                let calls = if concurrency == 1 { *one } else { *many };
+                let per_second = rate(*tool, calls, concurrency).await;
+                let scope = if concurrency == 1 { "seq" } else { "inflight64" };
+                println!(
+                    "  {key:<13} {concurrency:>3} in flight: {per_second:>9.0} calls/s  ({:>7.1} µs/call)",
+                    1e6 / per_second
+                );
+                println!("BENCH pipeline.{key}.{scope} {per_second:.0} calls/s");
+                if concurrency == 1 {
+                    seq.insert(*key, per_second);
+                }
+            }
         }
+        for (key, full) in [("added", "full"), ("added_nofsync", "full_nofsync")] {
+            let added = (1.0 / seq[full] - 1.0 / seq["bare"]) * 1e6;
+            println!("  added per call, one at a time ({full}): {added:.1} µs");
+            println!("BENCH pipeline.{key}.seq {added:.1} us");
+        }
+        let (median, mean) = fsync_micros(dir.path());
+        println!("  one small write and fsync on this disk: median {median:.1} µs, mean {mean:.1} µs");
     });
 }

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -316,14 +316,18 @@ macro_rules! stage_layer {
 // Validation
 // -------------------------------------------------------------------------------------------
 
-/// Compiled validators by (server, tool), with the definition they were compiled from (held, so
-/// that its identity cannot be reused by a different definition).
-type ValidatorCache = HashMap<(String, String), (Arc<ToolDef>, Arc<jsonschema::Validator>)>;
+/// Compiled validators by server, then tool, with the definition each was compiled from.
+type ValidatorCache = HashMap<String, HashMap<String, (Arc<ToolDef>, Arc<jsonschema::Validator>)>>;
 
 /// Checks arguments against the tool's input schema (JSON Schema) before anything else runs.
+///
+/// Each tool's schema is compiled once and found again by its names (looked up without copying
+/// them) and the identity of its definition (the `Arc` a [`PipelineTool`] hands every call); a
+/// different definition with the same input schema reuses the validator, a changed schema is
+/// compiled anew.
 #[derive(Clone, Default)]
 pub struct ValidateLayer {
-    cache: Arc<Mutex<ValidatorCache>>,
+    cache: Arc<RwLock<ValidatorCache>>,
 }
 
 impl fmt::Debug for ValidateLayer {
@@ -335,11 +339,23 @@ impl fmt::Debug for ValidateLayer {
 impl ValidateLayer {
     /// The compiled validator of a definition, compiled once per definition.
     fn validator(&self, call: &ToolCall) -> Result<Arc<jsonschema::Validator>, CallError> {
-        let key = (call.server.clone(), call.tool.clone());
-        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((seen, validator)) = cache.get(&key)
-            && Arc::ptr_eq(seen, &call.definition)
+        let same = |seen: &Arc<ToolDef>| {
+            Arc::ptr_eq(seen, &call.definition) || seen.input_schema == call.definition.input_schema
+        };
         {
+            let cache = self.cache.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some((seen, validator)) = cache.get(&call.server).and_then(|tools| tools.get(&call.tool))
+                && Arc::ptr_eq(seen, &call.definition)
+            {
+                return Ok(validator.clone());
+            }
+        }
+        let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
+        let tools = cache.entry(call.server.clone()).or_default();
+        if let Some((seen, validator)) = tools.get_mut(&call.tool)
+            && same(seen)
+        {
+            *seen = call.definition.clone();
             return Ok(validator.clone());
         }
         let schema = serde_json::Value::Object(call.definition.input_schema.clone());
@@ -347,17 +363,18 @@ impl ValidateLayer {
             CallError::Upstream(format!("the input schema of `{}` is not valid JSON Schema: {e}", call.exposed))
         })?;
         let validator = Arc::new(validator);
-        cache.insert(key, (call.definition.clone(), validator.clone()));
+        tools.insert(call.tool.clone(), (call.definition.clone(), validator.clone()));
         Ok(validator)
     }
-}
 
-stage_layer!(ValidateLayer);
-
-impl Stage for ValidateLayer {
-    fn call<S: Next>(&self, inner: &mut S, call: ToolCall) -> CallFuture {
-        let checked = self.validator(&call).and_then(|validator| {
-            let instance = serde_json::Value::Object(call.arguments.clone());
+    /// `Err` naming every violation, with its JSON path, when the arguments do not match.
+    fn check(&self, call: &mut ToolCall) -> Result<(), CallError> {
+        let validator = self.validator(call)?;
+        // The arguments are lent to the validator as a `Value` and put back: no copy.
+        let instance = serde_json::Value::Object(std::mem::take(&mut call.arguments));
+        let checked = if validator.is_valid(&instance) {
+            Ok(())
+        } else {
             let problems: Vec<String> = validator
                 .iter_errors(&instance)
                 .map(|e| {
@@ -365,17 +382,23 @@ impl Stage for ValidateLayer {
                     if path.is_empty() { e.to_string() } else { format!("at `{path}`: {e}") }
                 })
                 .collect();
-            if problems.is_empty() {
-                Ok(())
-            } else {
-                Err(CallError::InvalidArguments { tool: call.exposed.clone(), message: problems.join("; ") })
-            }
-        });
-        let mut inner = inner.clone();
-        Box::pin(async move {
-            checked?;
-            inner.call(call).await
-        })
+            Err(CallError::InvalidArguments { tool: call.exposed.clone(), message: problems.join("; ") })
+        };
+        if let serde_json::Value::Object(arguments) = instance {
+            call.arguments = arguments;
+        }
+        checked
+    }
+}
+
+stage_layer!(ValidateLayer);
+
+impl Stage for ValidateLayer {
+    fn call<S: Next>(&self, inner: &mut S, mut call: ToolCall) -> CallFuture {
+        match self.check(&mut call) {
+            Ok(()) => Box::pin(inner.call(call)),
+            Err(e) => Box::pin(std::future::ready(Err(e))),
+        }
     }
 }
 
@@ -433,20 +456,25 @@ stage_layer!(RetryLayer);
 
 impl Stage for RetryLayer {
     fn call<S: Next>(&self, inner: &mut S, call: ToolCall) -> CallFuture {
+        // A single try needs neither a copy of the call nor of the rest of the pipeline.
+        if self.attempts == 1 || !call.idempotent() {
+            return Box::pin(inner.call(call));
+        }
+        let first = inner.call(call.clone());
         let mut inner = inner.clone();
         let RetryLayer { attempts, base_delay } = self.clone();
         Box::pin(async move {
-            let attempts = if call.idempotent() { attempts } else { 1 };
             let mut delay = base_delay;
             let mut attempt = 1;
+            let mut result = first.await;
             loop {
-                let result = inner.call(call.clone()).await;
                 match result {
                     Err(e) if e.transient() && attempt < attempts && !call.context.cancelled().is_cancelled() => {
                         tracing::debug!(tool = %call.exposed, attempt, error = %e, "retrying");
                         tokio::time::sleep(delay).await;
                         delay = delay.saturating_mul(2);
                         attempt += 1;
+                        result = inner.call(call.clone()).await;
                     }
                     other => return other,
                 }
@@ -476,6 +504,15 @@ stage_layer!(ConcurrencyLayer);
 
 impl Stage for ConcurrencyLayer {
     fn call<S: Next>(&self, inner: &mut S, call: ToolCall) -> CallFuture {
+        // A free permit is taken at once (waiters, if any, are handed released permits first, so
+        // this does not jump the queue); only a call that must wait keeps the rest of the pipeline.
+        if let Ok(permit) = self.permits.clone().try_acquire_owned() {
+            let future = inner.call(call);
+            return Box::pin(async move {
+                let _permit = permit;
+                future.await
+            });
+        }
         let mut inner = inner.clone();
         let permits = self.permits.clone();
         Box::pin(async move {
@@ -494,7 +531,8 @@ impl Stage for ConcurrencyLayer {
 
 /// A `tracing` span per call (server, tool, principal, outcome, duration) and metrics:
 /// `mcp_tool_calls_total{server,tool,outcome}` and `mcp_tool_duration_seconds{server,tool}` (the
-/// seed's `mcp.tool.duration`).
+/// seed's `mcp.tool.duration`). The span costs nothing unless its level is enabled; the metric
+/// handles of each tool are registered once (see [`ToolMetrics`]) and reused by every call.
 #[derive(Clone, Debug, Default)]
 pub struct ObserveLayer;
 
@@ -511,7 +549,7 @@ impl Stage for ObserveLayer {
             outcome = tracing::field::Empty,
             duration_ms = tracing::field::Empty,
         );
-        let (server, tool) = (call.server.clone(), call.tool.clone());
+        let metrics = ToolMetrics::of(&call.server, &call.tool);
         let future = inner.call(call);
         let record = span.clone();
         Box::pin(
@@ -520,16 +558,73 @@ impl Stage for ObserveLayer {
                 let result = future.await;
                 let elapsed = started.elapsed();
                 let label = outcome(&result);
-                record.record("outcome", label);
-                record.record("duration_ms", elapsed.as_secs_f64() * 1000.0);
-                metrics::counter!("mcp_tool_calls_total", "server" => server.clone(), "tool" => tool.clone(), "outcome" => label)
-                    .increment(1);
-                metrics::histogram!("mcp_tool_duration_seconds", "server" => server, "tool" => tool)
-                    .record(elapsed.as_secs_f64());
+                if !record.is_disabled() {
+                    record.record("outcome", label);
+                    record.record("duration_ms", elapsed.as_secs_f64() * 1000.0);
+                }
+                metrics.record(label, elapsed);
                 result
             }
             .instrument(span),
         )
+    }
+}
+
+/// Every outcome label [`outcome`] gives, in the order of [`ToolMetrics::calls`].
+const OUTCOMES: [&str; 9] = [
+    "ok",
+    "tool_error",
+    "denied",
+    "rate_limited",
+    "invalid_arguments",
+    "timeout",
+    "upstream_error",
+    "unavailable",
+    "input_required",
+];
+
+/// One tool's metric handles: its duration histogram and a call counter per outcome, each
+/// registered with the recorder on first use (so only outcomes that happened are exported) and
+/// kept, so that a call neither builds labels nor looks its series up in the recorder. Shared
+/// by every pipeline of the process, like the recorder, which is installed before the first call.
+struct ToolMetrics {
+    server: String,
+    tool: String,
+    duration: metrics::Histogram,
+    calls: [OnceLock<metrics::Counter>; OUTCOMES.len()],
+}
+
+/// Every tool's handles, by server, then tool.
+type MetricsByTool = HashMap<String, HashMap<String, Arc<ToolMetrics>>>;
+
+impl ToolMetrics {
+    /// The handles of `server`'s `tool`.
+    fn of(server: &str, tool: &str) -> Arc<ToolMetrics> {
+        static ALL: OnceLock<RwLock<MetricsByTool>> = OnceLock::new();
+        let all = ALL.get_or_init(RwLock::default);
+        if let Some(found) = all.read().unwrap_or_else(PoisonError::into_inner).get(server).and_then(|t| t.get(tool)) {
+            return found.clone();
+        }
+        let mut all = all.write().unwrap_or_else(PoisonError::into_inner);
+        let handles = all.entry(server.to_owned()).or_default().entry(tool.to_owned()).or_insert_with(|| {
+            Arc::new(ToolMetrics {
+                server: server.to_owned(),
+                tool: tool.to_owned(),
+                duration: metrics::histogram!("mcp_tool_duration_seconds", "server" => server.to_owned(), "tool" => tool.to_owned()),
+                calls: Default::default(),
+            })
+        });
+        handles.clone()
+    }
+
+    /// Counts a finished call and its duration.
+    fn record(&self, outcome: &'static str, elapsed: Duration) {
+        let counter = |outcome: &'static str| metrics::counter!("mcp_tool_calls_total", "server" => self.server.clone(), "tool" => self.tool.clone(), "outcome" => outcome);
+        match OUTCOMES.iter().position(|o| *o == outcome) {
+            Some(i) => self.calls[i].get_or_init(|| counter(outcome)).increment(1),
+            None => counter(outcome).increment(1),
+        }
+        self.duration.record(elapsed.as_secs_f64());
     }
 }
 
@@ -607,7 +702,21 @@ impl Tool for PipelineTool {
     }
 }
 
-/// A random 128-bit id in hex, in the W3C trace-id shape.
+/// A 128-bit id in hex, in the W3C trace-id shape: unique in the process, different in every
+/// process (a key drawn once from the operating system), and no secret: it correlates records,
+/// traces and logs. A counter through a keyed bijective mix, so an id costs no system call.
 pub fn new_trace_id() -> String {
-    crate::random_id()
+    static KEY: OnceLock<u128> = OnceLock::new();
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let key = *KEY.get_or_init(|| u128::from_le_bytes(crate::random_bytes::<16>()));
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // splitmix64's finalizer: a bijection on u64, so distinct counters give distinct ids.
+    let mix = |mut z: u64| {
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let id = (u128::from(mix(n ^ key as u64)) << 64) | u128::from(mix(n ^ (key >> 64) as u64));
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    (0..32).rev().map(|i| char::from(DIGITS[((id >> (4 * i)) & 15) as usize])).collect()
 }

@@ -45,20 +45,22 @@ impl Stage for AuthorizeLayer {
                 }
             }
         }
-        let decision = self.policy.decide(&Subject {
+        let subject = Subject {
             principal: &call.principal,
             server: &call.server,
             tool: &call.tool,
             exposed: &call.exposed,
             definition: &call.definition,
             arguments: Some(&call.arguments),
-        });
-        if !decision.allowed {
-            return Box::pin(async move { Err(CallError::Denied { rule: decision.rule, reason: decision.reason }) });
+        };
+        match self.policy.allows(&subject) {
+            Ok(rule) => tracing::debug!(rule, tool = %call.exposed, "allowed"),
+            Err(refusal) => {
+                let denied = CallError::Denied { rule: refusal.rule, reason: refusal.reason };
+                return Box::pin(std::future::ready(Err(denied)));
+            }
         }
-        tracing::debug!(rule = %decision.rule, tool = %call.exposed, "allowed");
-        let mut inner = inner.clone();
-        Box::pin(async move { inner.call(call).await })
+        Box::pin(inner.call(call))
     }
 }
 
@@ -80,10 +82,9 @@ mcp_core::stage_layer!(RateLimitLayer);
 impl Stage for RateLimitLayer {
     fn call<S: Next>(&self, inner: &mut S, call: ToolCall) -> CallFuture {
         if let Err(message) = self.limits.check(&call.principal, &call.exposed) {
-            return Box::pin(async move { Err(CallError::RateLimited(message)) });
+            return Box::pin(std::future::ready(Err(CallError::RateLimited(message))));
         }
-        let mut inner = inner.clone();
-        Box::pin(async move { inner.call(call).await })
+        Box::pin(inner.call(call))
     }
 }
 

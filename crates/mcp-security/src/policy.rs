@@ -112,9 +112,9 @@ pub struct Decision {
 
 struct CompiledRule {
     rule: Rule,
-    principals: Vec<GlobMatcher>,
-    servers: Vec<GlobMatcher>,
-    tools: Vec<GlobMatcher>,
+    principals: Vec<NamePattern>,
+    servers: Vec<NamePattern>,
+    tools: Vec<NamePattern>,
     arguments: Vec<(String, ArgumentConstraint, Option<GlobMatcher>, Option<GlobMatcher>)>,
 }
 
@@ -144,8 +144,48 @@ fn glob(pattern: &str, rule: &str) -> Result<GlobMatcher> {
         .map_err(|e| Error::Config(format!("rule `{rule}`: invalid pattern `{pattern}`: {e}")))
 }
 
-fn globs(patterns: &[String], rule: &str) -> Result<Vec<GlobMatcher>> {
-    patterns.iter().map(|p| glob(p, rule)).collect()
+fn globs(patterns: &[String], rule: &str) -> Result<Vec<NamePattern>> {
+    patterns.iter().map(|p| NamePattern::new(p).map_err(|e| invalid(rule, p, e))).collect()
+}
+
+fn invalid(rule: &str, pattern: &str, e: globset::Error) -> Error {
+    Error::Config(format!("rule `{rule}`: invalid pattern `{pattern}`: {e}"))
+}
+
+/// A glob over names (principals, servers, tools), compiled once. A pattern without wildcards
+/// is compared as text and `prefix*` as a prefix, which is what the glob means, without a regex
+/// run per call; any other pattern is a glob.
+#[derive(Debug, Clone)]
+pub(crate) enum NamePattern {
+    Exactly(String),
+    Prefix(String),
+    Glob(GlobMatcher),
+}
+
+impl NamePattern {
+    /// Compiles `pattern`, or says why it is not a valid glob.
+    pub(crate) fn new(pattern: &str) -> Result<NamePattern, globset::Error> {
+        let special = |text: &str| text.contains(['*', '?', '[', ']', '{', '}', '\\']);
+        match pattern.strip_suffix('*') {
+            _ if !special(pattern) => Ok(NamePattern::Exactly(pattern.to_owned())),
+            Some(prefix) if !special(prefix) => Ok(NamePattern::Prefix(prefix.to_owned())),
+            _ => Glob::new(pattern).map(|g| NamePattern::Glob(g.compile_matcher())),
+        }
+    }
+
+    /// Whether `name` matches.
+    pub(crate) fn is_match(&self, name: &str) -> bool {
+        match self {
+            NamePattern::Exactly(text) => name == text,
+            NamePattern::Prefix(prefix) => name.starts_with(prefix.as_str()),
+            NamePattern::Glob(glob) => glob.is_match(name),
+        }
+    }
+
+    /// Whether any of `patterns` matches `name`; an empty list matches every name.
+    pub(crate) fn any(patterns: &[NamePattern], name: &str) -> bool {
+        patterns.is_empty() || patterns.iter().any(|p| p.is_match(name))
+    }
 }
 
 impl Policy {
@@ -188,85 +228,116 @@ impl Policy {
 
     /// Decides about a call.
     pub fn decide(&self, subject: &Subject<'_>) -> Decision {
-        self.evaluate(subject, false)
+        self.evaluate(subject, false).decision(subject)
+    }
+
+    /// Decides about a call, in words only when it is refused: `Ok` with the deciding rule's name,
+    /// or the refusal. For the pipeline, where allowing is the common case.
+    pub fn allows(&self, subject: &Subject<'_>) -> Result<&str, Decision> {
+        let verdict = self.evaluate(subject, false);
+        if verdict.allowed() { Ok(verdict.rule()) } else { Err(verdict.decision(subject)) }
     }
 
     /// Whether to list a tool to a principal: the decision for a call with arguments that satisfy
     /// every constraint. Hiding is a convenience; calls are still decided one by one.
     pub fn visible(&self, principal: &str, server: &str, exposed: &str, definition: &Tool) -> bool {
         let subject = Subject { principal, server, tool: &definition.name, exposed, definition, arguments: None };
-        self.evaluate(&subject, true).allowed
+        self.evaluate(&subject, true).allowed()
     }
 
-    fn evaluate(&self, s: &Subject<'_>, listing: bool) -> Decision {
-        let annotations = s.definition.annotations.clone().unwrap_or_default();
-        if self.read_only && annotations.read_only_hint != Some(true) {
-            return Decision {
-                allowed: false,
-                rule: "read-only mode".into(),
-                reason: format!("`{}` is not annotated read-only and the gateway is in read-only mode", s.exposed),
-            };
+    fn evaluate(&self, s: &Subject<'_>, listing: bool) -> Verdict<'_> {
+        let read_only = s.definition.annotations.as_ref().and_then(|a| a.read_only_hint) == Some(true);
+        if self.read_only && !read_only {
+            return Verdict::ReadOnly;
         }
         for compiled in &self.rules {
             // A deny rule that depends on arguments cannot decide a listing.
             if listing && compiled.rule.effect == Effect::Deny && !compiled.arguments.is_empty() {
                 continue;
             }
-            if let Some(reason) = matches(compiled, s, listing) {
-                let allowed = compiled.rule.effect == Effect::Allow;
-                return Decision { allowed, rule: compiled.rule.name.clone(), reason };
+            if matches(compiled, s, listing) {
+                return Verdict::Rule(&compiled.rule);
             }
         }
-        let allowed = self.default == Effect::Allow;
-        Decision {
-            allowed,
-            rule: "default".into(),
-            reason: if allowed {
-                "no rule matched; allowed by default".into()
-            } else {
-                "no rule allows this call".into()
-            },
-        }
+        Verdict::Default(self.default)
     }
 }
 
-/// `Some(reason)` when every matcher of the rule holds.
-fn matches(r: &CompiledRule, s: &Subject<'_>, listing: bool) -> Option<String> {
-    let any = |set: &[GlobMatcher], value: &str| set.is_empty() || set.iter().any(|g| g.is_match(value));
-    if !any(&r.principals, s.principal) || !any(&r.servers, s.server) {
-        return None;
+/// What decided, before it is put in words.
+enum Verdict<'p> {
+    ReadOnly,
+    Rule(&'p Rule),
+    Default(Effect),
+}
+
+impl<'p> Verdict<'p> {
+    fn allowed(&self) -> bool {
+        match self {
+            Verdict::ReadOnly => false,
+            Verdict::Rule(rule) => rule.effect == Effect::Allow,
+            Verdict::Default(effect) => *effect == Effect::Allow,
+        }
+    }
+
+    fn rule(&self) -> &'p str {
+        match *self {
+            Verdict::ReadOnly => "read-only mode",
+            Verdict::Rule(rule) => &rule.name,
+            Verdict::Default(_) => "default",
+        }
+    }
+
+    fn decision(&self, s: &Subject<'_>) -> Decision {
+        let allowed = self.allowed();
+        let reason = match self {
+            Verdict::ReadOnly => {
+                format!("`{}` is not annotated read-only and the gateway is in read-only mode", s.exposed)
+            }
+            Verdict::Rule(rule) => {
+                let what = if allowed { "allowed" } else { "denied" };
+                format!("{what} by rule `{}` for `{}` on `{}`", rule.name, s.principal, s.exposed)
+            }
+            Verdict::Default(_) if allowed => "no rule matched; allowed by default".into(),
+            Verdict::Default(_) => "no rule allows this call".into(),
+        };
+        Decision { allowed, rule: self.rule().to_owned(), reason }
+    }
+}
+
+/// True when every matcher of the rule holds.
+fn matches(r: &CompiledRule, s: &Subject<'_>, listing: bool) -> bool {
+    if !NamePattern::any(&r.principals, s.principal) || !NamePattern::any(&r.servers, s.server) {
+        return false;
     }
     if !r.tools.is_empty() && !r.tools.iter().any(|g| g.is_match(s.tool) || g.is_match(s.exposed)) {
-        return None;
+        return false;
     }
     for (key, wanted) in &r.rule.annotations {
         if annotation(s.definition, key) != *wanted {
-            return None;
+            return false;
         }
     }
     if !listing {
-        let arguments = s.arguments.cloned().unwrap_or_default();
+        let arguments = s.arguments;
         for (name, constraint, path, plain) in &r.arguments {
-            if !satisfies(arguments.get(name), constraint, path.as_ref(), plain.as_ref()) {
-                return None;
+            if !satisfies(arguments.and_then(|a| a.get(name)), constraint, path.as_ref(), plain.as_ref()) {
+                return false;
             }
         }
     }
-    let what = match r.rule.effect {
-        Effect::Allow => "allowed",
-        Effect::Deny => "denied",
-    };
-    Some(format!("{what} by rule `{}` for `{}` on `{}`", r.rule.name, s.principal, s.exposed))
+    true
 }
 
 /// An annotation's value with the protocol's defaults for absent hints.
 fn annotation(tool: &Tool, key: &str) -> Value {
-    let a = tool.annotations.clone().unwrap_or_default();
+    let a = tool.annotations.as_ref();
+    let hint =
+        |get: fn(&mcp_core::protocol::ToolAnnotations) -> Option<bool>, absent: bool| a.and_then(get).unwrap_or(absent);
     let value = match key {
-        "readOnlyHint" => a.read_only_hint.unwrap_or(false),
-        "destructiveHint" => a.destructive_hint.unwrap_or(true),
-        "idempotentHint" => a.idempotent_hint.unwrap_or(false),
-        "openWorldHint" => a.open_world_hint.unwrap_or(true),
+        "readOnlyHint" => hint(|a| a.read_only_hint, false),
+        "destructiveHint" => hint(|a| a.destructive_hint, true),
+        "idempotentHint" => hint(|a| a.idempotent_hint, false),
+        "openWorldHint" => hint(|a| a.open_world_hint, true),
         _ => return Value::Null,
     };
     Value::Bool(value)
@@ -328,4 +399,40 @@ fn normalize(path: &str) -> Option<PathBuf> {
         }
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_patterns_match_as_their_globs() {
+        let patterns = ["echo", "read_*", "*", "", "*_file", "re?d", "gh[pu]_*", "{a,b}*", "a*b", "fs/x", "read_**"];
+        let names = [
+            "echo",
+            "echo2",
+            "read_file",
+            "read_",
+            "read",
+            "list_file",
+            "",
+            "reed",
+            "ghp_x",
+            "abc",
+            "b",
+            "a/b",
+            "fs/x",
+            "x\ny",
+        ];
+        for pattern in patterns {
+            let ours = NamePattern::new(pattern).expect("valid");
+            let glob = Glob::new(pattern).expect("valid").compile_matcher();
+            for name in names {
+                assert_eq!(ours.is_match(name), glob.is_match(name), "`{pattern}` against `{name}`");
+            }
+        }
+        assert!(matches!(NamePattern::new("echo"), Ok(NamePattern::Exactly(_))));
+        assert!(matches!(NamePattern::new("read_*"), Ok(NamePattern::Prefix(_))));
+        assert!(NamePattern::new("[unclosed").is_err(), "invalid globs are still refused");
+    }
 }

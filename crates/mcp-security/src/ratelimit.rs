@@ -1,13 +1,14 @@
 //! Rate limits per principal and per tool (GCRA, via `governor`).
 
+use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
-use globset::{Glob, GlobMatcher};
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
 
+use crate::policy::NamePattern;
 use crate::{Error, Result};
 
 /// One limit as configured.
@@ -38,9 +39,27 @@ fn yes() -> bool {
 
 struct Compiled {
     limit: RateLimit,
-    principals: Vec<GlobMatcher>,
-    tools: Vec<GlobMatcher>,
-    limiter: DefaultKeyedRateLimiter<(String, String)>,
+    principals: Vec<NamePattern>,
+    tools: Vec<NamePattern>,
+    quota: Quota,
+    /// A limiter per principal, then per tool (`""` when the limit counts a principal's calls
+    /// together): looked up by the names as borrowed, so a call copies no key.
+    limiters: RwLock<HashMap<String, HashMap<String, DefaultDirectRateLimiter>>>,
+}
+
+impl Compiled {
+    /// Takes one call from the limiter of `principal` and `tool`, made on first use.
+    fn take(&self, principal: &str, tool: &str) -> Result<(), governor::NotUntil<<DefaultClock as Clock>::Instant>> {
+        let tool = if self.limit.per_tool { tool } else { "" };
+        if let Some(limiter) =
+            self.limiters.read().unwrap_or_else(PoisonError::into_inner).get(principal).and_then(|t| t.get(tool))
+        {
+            return limiter.check();
+        }
+        let mut limiters = self.limiters.write().unwrap_or_else(PoisonError::into_inner);
+        let by_tool = limiters.entry(principal.to_owned()).or_default();
+        by_tool.entry(tool.to_owned()).or_insert_with(|| RateLimiter::direct(self.quota)).check()
+    }
 }
 
 /// The checked limits.
@@ -65,14 +84,14 @@ impl RateLimits {
             let burst = limit.burst.unwrap_or(limit.per_minute / 10).max(1);
             let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
             let glob = |p: &String| {
-                Glob::new(p)
-                    .map(|g| g.compile_matcher())
+                NamePattern::new(p)
                     .map_err(|e| Error::Config(format!("rate limit `{}`: invalid pattern `{p}`: {e}", limit.name)))
             };
             compiled.push(Compiled {
                 principals: limit.principals.iter().map(glob).collect::<Result<_>>()?,
                 tools: limit.tools.iter().map(glob).collect::<Result<_>>()?,
-                limiter: DefaultKeyedRateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst)),
+                quota: Quota::per_minute(per_minute).allow_burst(burst),
+                limiters: RwLock::default(),
                 limit,
             });
         }
@@ -82,12 +101,10 @@ impl RateLimits {
     /// Takes one call from every limit that applies; `Err` names the limit and when to retry.
     pub fn check(&self, principal: &str, tool: &str) -> Result<(), String> {
         for c in self.limits.iter() {
-            let applies = |set: &[GlobMatcher], v: &str| set.is_empty() || set.iter().any(|g| g.is_match(v));
-            if !applies(&c.principals, principal) || !applies(&c.tools, tool) {
+            if !NamePattern::any(&c.principals, principal) || !NamePattern::any(&c.tools, tool) {
                 continue;
             }
-            let key = (principal.to_owned(), if c.limit.per_tool { tool.to_owned() } else { String::new() });
-            if let Err(not_until) = c.limiter.check_key(&key) {
+            if let Err(not_until) = c.take(principal, tool) {
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
                 return Err(format!(
                     "rate limit `{}` exceeded for `{principal}` on `{tool}` ({} calls per minute); retry in {:.1}s",
@@ -98,5 +115,36 @@ impl RateLimits {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(config: serde_json::Value) -> RateLimits {
+        RateLimits::new(vec![serde_json::from_value(config).expect("limit")]).expect("compiles")
+    }
+
+    #[test]
+    fn each_principal_and_tool_has_its_own_budget_unless_counted_together() {
+        let per_tool = limits(serde_json::json!({"name": "slow", "per_minute": 1, "burst": 2, "tools": ["fs__*"]}));
+        for _ in 0..2 {
+            assert!(per_tool.check("alice", "fs__read").is_ok());
+        }
+        let refusal = per_tool.check("alice", "fs__read").expect_err("over the burst");
+        assert!(
+            refusal.starts_with("rate limit `slow` exceeded for `alice` on `fs__read` (1 calls per minute); retry in"),
+            "{refusal}"
+        );
+        assert!(per_tool.check("alice", "fs__write").is_ok(), "another tool");
+        assert!(per_tool.check("bob", "fs__read").is_ok(), "another principal");
+        assert!(per_tool.check("alice", "sh__run").is_ok(), "a tool the limit does not name");
+
+        let together = limits(serde_json::json!({"name": "all", "per_minute": 1, "burst": 2, "per_tool": false}));
+        assert!(together.check("alice", "a").is_ok());
+        assert!(together.check("alice", "b").is_ok());
+        assert!(together.check("alice", "c").is_err(), "every tool draws on one budget");
+        assert!(together.check("bob", "a").is_ok());
     }
 }

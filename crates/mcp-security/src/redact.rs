@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use regex::Regex;
+use regex::{Regex, RegexSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -26,8 +26,17 @@ pub struct RedactionConfig {
 #[derive(Debug, Clone)]
 pub struct Redactor {
     literals: Vec<String>,
-    patterns: Vec<Regex>,
 }
+
+/// [`PATTERNS`] compiled, once per process and only when text is first redacted (compiling them
+/// is most of a gateway's start-up work otherwise), with the same patterns as one automaton:
+/// text none of them matches (nearly all text) is passed over in one scan instead of one per
+/// pattern.
+static COMPILED: std::sync::LazyLock<(Vec<Regex>, RegexSet)> = std::sync::LazyLock::new(|| {
+    let patterns: Vec<Regex> = PATTERNS.iter().filter_map(|p| Regex::new(p).ok()).collect();
+    let any_pattern = RegexSet::new(patterns.iter().map(Regex::as_str)).unwrap_or_else(|_| RegexSet::empty());
+    (patterns, any_pattern)
+});
 
 /// Shapes of well-known credentials.
 const PATTERNS: &[&str] = &[
@@ -72,8 +81,7 @@ impl Redactor {
         // Longest first, so a secret containing another is masked whole.
         literals.sort_by_key(|s| std::cmp::Reverse(s.len()));
         literals.dedup();
-        let patterns = PATTERNS.iter().filter_map(|p| Regex::new(p).ok()).collect();
-        Self { literals, patterns }
+        Self { literals }
     }
 
     /// The values of the named environment variables that are set, as secrets.
@@ -98,7 +106,11 @@ impl Redactor {
                 out = Cow::Owned(out.replace(literal.as_str(), MASK));
             }
         }
-        for pattern in &self.patterns {
+        let (patterns, any_pattern) = &*COMPILED;
+        if !any_pattern.is_match(&out) {
+            return out;
+        }
+        for pattern in patterns {
             if pattern.is_match(&out) {
                 // Keep a captured prefix (like `aws_secret_access_key=`) and mask the rest.
                 let replaced = pattern.replace_all(&out, |c: &regex::Captures<'_>| match c.get(1) {
@@ -122,8 +134,7 @@ impl Redactor {
             Value::Array(items) => items.iter_mut().for_each(|v| self.json(v)),
             Value::Object(map) => {
                 for (key, v) in map.iter_mut() {
-                    let lower = key.to_ascii_lowercase();
-                    if SECRET_KEYS.iter().any(|k| lower == *k || lower.ends_with(&format!("_{k}"))) && !v.is_null() {
+                    if secret_key(key) && !v.is_null() {
                         *v = Value::String(MASK.into());
                     } else {
                         self.json(v);
@@ -133,6 +144,19 @@ impl Redactor {
             _ => {}
         }
     }
+}
+
+/// A key named like a secret: one of [`SECRET_KEYS`], alone or after `_`, in any ASCII case.
+fn secret_key(key: &str) -> bool {
+    let key = key.as_bytes();
+    SECRET_KEYS.iter().any(|k| {
+        let k = k.as_bytes();
+        match key.len().checked_sub(k.len()) {
+            Some(0) => key.eq_ignore_ascii_case(k),
+            Some(start) => key[start - 1] == b'_' && key[start..].eq_ignore_ascii_case(k),
+            None => false,
+        }
+    })
 }
 
 #[cfg(test)]
@@ -163,5 +187,15 @@ mod tests {
             v,
             serde_json::json!({"path": "/x", "note": "uses [REDACTED]", "api_key": "[REDACTED]", "nested": [{"github_token": "[REDACTED]"}]})
         );
+    }
+
+    #[test]
+    fn secret_keys_are_found_in_any_case_alone_or_after_an_underscore() {
+        for key in ["password", "API_KEY", "Github_Token", "my_client_secret", "x_Authorization"] {
+            assert!(secret_key(key), "{key}");
+        }
+        for key in ["tokenizer", "passwords", "mytoken", "password_hint", "", "_", "key"] {
+            assert!(!secret_key(key), "{key}");
+        }
     }
 }

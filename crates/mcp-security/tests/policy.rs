@@ -106,3 +106,35 @@ fn a_rule_may_not_take_the_name_of_a_decision_no_rule_makes() {
     let err = Policy::new(serde_json::from_value(read_only).expect("parses")).expect_err("a reserved name").to_string();
     assert!(err.contains("`read-only mode`"), "{err}");
 }
+
+#[test]
+fn allows_agrees_with_decide_and_words_only_refusals() {
+    let p = policy(json!({"rules": [
+        {"name": "no-writes", "effect": "deny", "tools": ["write_*"]},
+        {"name": "fs", "effect": "allow", "servers": ["fs"], "arguments": {"path": {"max_length": 8}}}
+    ]}));
+    let cases = [
+        ("fs", "read_file", json!({"path": "/a"})),
+        ("fs", "write_file", json!({})),
+        ("fs", "read_file", json!({"path": "/a/b/c/d/e"})),
+        ("x", "read_file", json!({})),
+    ];
+    for (server, name, args) in cases {
+        let t = tool(name, None);
+        let args: JsonObject = args.as_object().cloned().unwrap_or_default();
+        let exposed = format!("{server}__{name}");
+        let subject = Subject {
+            principal: "alice",
+            server,
+            tool: name,
+            exposed: &exposed,
+            definition: &t,
+            arguments: Some(&args),
+        };
+        let decided = p.decide(&subject);
+        match p.allows(&subject) {
+            Ok(rule) => assert!(decided.allowed && decided.rule == rule, "{name} {args:?}"),
+            Err(refusal) => assert_eq!(refusal, decided, "{name} {args:?}"),
+        }
+    }
+}

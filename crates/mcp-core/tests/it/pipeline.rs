@@ -122,3 +122,38 @@ async fn slow_calls_time_out_and_concurrency_is_bounded() {
     }
     assert_eq!(busy.max_in_flight.load(Ordering::SeqCst), 2);
 }
+
+#[test]
+fn trace_ids_are_unique_and_shaped_as_w3c_trace_ids() {
+    let ids: std::collections::HashSet<String> = (0..10_000).map(|_| mcp_core::pipeline::new_trace_id()).collect();
+    assert_eq!(ids.len(), 10_000);
+    for id in ids.iter().take(100) {
+        assert!(id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()), "{id}");
+        assert_ne!(id, &"0".repeat(32));
+    }
+}
+
+#[tokio::test]
+async fn a_changed_schema_is_compiled_anew() {
+    let validate = ValidateLayer::default();
+    let target = scripted(0, Duration::ZERO);
+    let serve = |definition: Tool| {
+        let stack = validate.clone().layer(endpoint(target.clone()));
+        PipelineTool::new("s__work", "s", definition, boxed(stack))
+    };
+    let first = serve(definition(true));
+    let result = first.call(args(json!({"n": 1})), ToolContext::detached()).await.expect("result");
+    assert!(!result.is_error(), "{}", result.text_content());
+    // The same tool, served again (a list rebuilt) with a schema that now wants a string.
+    let mut changed = definition(true);
+    changed.input_schema =
+        json!({"type": "object", "properties": {"n": {"type": "string"}}}).as_object().cloned().unwrap_or_default();
+    let second = serve(changed);
+    let result = second.call(args(json!({"n": 1})), ToolContext::detached()).await.expect("result");
+    assert!(result.is_error() && result.text_content().contains("at `/n`"), "{}", result.text_content());
+    // An equal definition served anew keeps validating as before.
+    let third = serve(definition(true));
+    let result = third.call(args(json!({"n": -1})), ToolContext::detached()).await.expect("result");
+    assert!(result.is_error() && result.text_content().contains("at `/n`"), "{}", result.text_content());
+    assert!(!first.call(args(json!({"n": 2})), ToolContext::detached()).await.expect("result").is_error());
+}
