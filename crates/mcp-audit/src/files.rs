@@ -148,11 +148,35 @@ pub(crate) fn open_read(path: &Path) -> Result<File> {
     Ok(file)
 }
 
-/// Opens (or creates) a regular file for appending, and reading its end.
-pub(crate) fn open_append(path: &Path, create: bool) -> Result<File> {
+/// Opens (or creates) a regular file for appending, and reading its end. With `dsync`, each write
+/// returns only once it is durable (`O_DSYNC`: as a write followed by `fdatasync`, in one call).
+pub(crate) fn open_append(path: &Path, create: bool, dsync: bool) -> Result<File> {
     check_regular(path)?;
-    let file = OpenOptions::new().read(true).append(true).create(create).open(path).map_err(io_error(path))?;
+    let file = append_options(dsync).read(true).create(create).open(path).map_err(io_error(path))?;
     check_opened(&file, path)?;
+    Ok(file)
+}
+
+/// Options to append to a file, with `O_DSYNC` when `dsync`.
+pub(crate) fn append_options(dsync: bool) -> OpenOptions {
+    let mut options = OpenOptions::new();
+    options.append(true);
+    if dsync {
+        std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, dsync_flag());
+    }
+    options
+}
+
+fn dsync_flag() -> i32 {
+    i32::try_from(rustix::fs::OFlags::DSYNC.bits()).unwrap_or_default()
+}
+
+/// Opens (or creates) the advisory head file for writing in place.
+pub(crate) fn open_head(layout: &Layout) -> Result<File> {
+    let path = layout.head();
+    check_regular(&path)?;
+    let file = OpenOptions::new().write(true).create(true).truncate(false).open(&path).map_err(io_error(&path))?;
+    check_opened(&file, &path)?;
     Ok(file)
 }
 

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::AuditLog;
-use crate::record::{NewRecord, arguments_digest};
+use crate::record::{NewRecord, arguments_digest, json_digest};
 
 /// Writes one record per call (allowed, denied or failed) and answers only once it is durable.
 ///
@@ -40,8 +40,7 @@ impl Stage for AuditLayer {
             let refusal = format!("`{}` was not run: {e}", call.exposed);
             return Box::pin(async move { Err(CallError::Unavailable(refusal)) });
         }
-        let raw = Value::Object(call.arguments.clone());
-        let mut arguments = raw.clone();
+        let mut arguments = Value::Object(call.arguments.clone());
         self.redactor.json(&mut arguments);
         let exposed = call.exposed.clone();
         let base = NewRecord {
@@ -50,7 +49,7 @@ impl Stage for AuditLayer {
             client: call.client.clone(),
             server: call.server.clone(),
             tool: call.tool.clone(),
-            arguments_digest: arguments_digest(&raw),
+            arguments_digest: json_digest(&call.arguments),
             arguments,
             trace_id: call.trace_id.clone(),
             ..NewRecord::default()

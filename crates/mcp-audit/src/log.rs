@@ -1,23 +1,27 @@
-//! The append-only log and its writer thread (group commit with fsync), sealing the live file
-//! into numbered segments as it grows.
+//! The append-only log: records sealed into the chain by their callers, written in batches
+//! (group commit: with fsync on, one durable write for all queued meanwhile, by the syncer
+//! thread; with fsync off, by the caller itself), sealing the live file into numbered segments
+//! as it grows.
 
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-
-use tokio::sync::oneshot;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use crate::files::{self, Entry, Identity, Layout, io_error};
 use crate::mirror::Mirror;
-use crate::record::{AuditRecord, GENESIS, NewRecord, now};
+#[cfg(test)]
+use crate::record::now;
+use crate::record::{AuditRecord, Clock, GENESIS, HASH_LEN, Line, NewRecord};
 use crate::{Error, Result};
 
 /// Settings of the log.
 #[derive(Debug, Clone)]
 pub struct AuditOptions {
-    /// Make each batch durable with `fsync` before acknowledging it (default true).
+    /// Make each batch durable before acknowledging it (default true): the live file is written
+    /// with `O_DSYNC`, so each batch's write returns once durable, as after an `fsync`.
     pub fsync: bool,
     /// The most records written in one batch (default 1024).
     pub max_batch: usize,
@@ -34,70 +38,286 @@ impl Default for AuditOptions {
     }
 }
 
-struct Pending {
-    body: NewRecord,
-    ack: oneshot::Sender<Result<u64, String>>,
-}
-
-/// What the writer and every handle share.
+/// What every handle and the syncer share.
 struct Shared {
     path: PathBuf,
-    state: Mutex<State>,
+    options: AuditOptions,
+    /// Records sealed into the chain and not yet written.
+    queue: Mutex<Queue>,
+    /// Wakes the syncer when records are queued, the log fails or closes.
+    work: Condvar,
+    /// The files; held while writing, so that writes keep the chain's order.
+    files: Mutex<Files>,
+    /// The last record written to the file (acknowledged, when fsync is off).
+    written: AtomicU64,
+    /// The last record made durable with fsync (acknowledged, when fsync is on).
+    durable: AtomicU64,
+    /// Set with [`Queue::failure`], read without the lock.
+    failed: AtomicBool,
+    /// Wakes those waiting for their records after each batch, and on failure.
+    acks: tokio::sync::Notify,
+    /// The last record covered by a completed `fsync`, for the tests to hold acknowledgements to.
+    #[cfg(test)]
+    synced: AtomicU64,
 }
 
-struct State {
+/// Records sealed into the chain, in order, waiting to be written.
+struct Queue {
     /// Why the log stopped taking records: once set, it stays set until the log is reopened,
     /// since the chain on disk is then uncertain.
     failure: Option<String>,
-    /// The live file the writer has open.
+    /// The last record queued: the chain continues from it.
+    head: Head,
+    clock: Clock,
+    /// The queued lines, and where each ends.
+    lines: Vec<u8>,
+    ends: Vec<usize>,
+    /// The queued records themselves, for the mirror (only when there is one).
+    records: Vec<AuditRecord>,
+    /// The live file, as `health` checks the path against it (changed only when sealing).
     identity: Identity,
+    /// The syncer waits for work: wake it once this many records are queued.
+    idle: bool,
+    want: usize,
+    /// Every handle is gone: the syncer writes what is queued and ends.
+    closed: bool,
 }
 
-impl State {
-    /// Marks the log failed, keeping the first reason. The writer notices within
-    /// [`FAILURE_NOTICED`], touches no file after that, and ends, letting go of the log's lock.
-    fn fail(&mut self, reason: String) -> String {
-        self.failure.get_or_insert(reason).clone()
-    }
+/// The open files of a log, until it fails.
+struct Files {
+    open: Option<Open>,
 }
 
-/// How soon an idle writer notices that the log failed (found out by a caller's `health`) and
-/// ends, so that the log can be reopened.
-const FAILURE_NOTICED: std::time::Duration = std::time::Duration::from_millis(200);
+struct Open {
+    layout: Layout,
+    file: File,
+    /// The advisory head file, rewritten in place (see [`Open::write_head`]).
+    head_file: Option<File>,
+    /// When it was last written, and the record it names.
+    head_at: Instant,
+    head_seq: Option<u64>,
+    /// The live file's identity.
+    identity: Identity,
+    live_len: u64,
+    /// The last record written.
+    written: Head,
+    /// The last sealed segment's manifest entry.
+    sealed: Option<Entry>,
+    /// The batch being written (its allocation reused).
+    batch: Vec<u8>,
+    /// The log's lock (one writer per log), held while the files are open.
+    _lock: File,
+}
 
 impl Shared {
-    fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Marks the log failed (keeping the first reason) and returns the reason it stands on.
+    fn files(&self) -> MutexGuard<'_, Files> {
+        self.files.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Marks the log failed (keeping the first reason), closes its files (letting go of its lock,
+    /// touching them no more) and returns the reason it stands on.
     fn fail(&self, reason: String) -> String {
-        let mut state = self.state();
-        if state.failure.is_none() {
+        let mut files = self.files();
+        files.open = None;
+        self.failed_with(reason)
+    }
+
+    /// [`fail`](Self::fail) with the files already closed (or being closed by the caller).
+    fn failed_with(&self, reason: String) -> String {
+        let mut queue = self.queue();
+        if queue.failure.is_none() {
             tracing::error!(path = %self.path.display(), "the audit log stopped taking records: {reason}");
         }
-        state.fail(reason)
+        let reason = queue.failure.get_or_insert(reason).clone();
+        self.failed.store(true, Ordering::Release);
+        drop(queue);
+        self.work.notify_all();
+        self.acks.notify_waiters();
+        reason
     }
 
     fn failure(&self) -> Option<String> {
-        self.state().failure.clone()
+        if !self.failed.load(Ordering::Acquire) {
+            return None;
+        }
+        self.queue().failure.clone()
     }
 
     fn unhealthy(&self, reason: String) -> Error {
         Error::Unhealthy { path: self.path.display().to_string(), reason }
+    }
+
+    /// Writes what is queued (at most `max_batch` records), makes it durable when `fsync` is on,
+    /// and moves the watermark of acknowledged records past it. Called by the syncer (fsync on)
+    /// or by the appender itself (fsync off); the files' lock keeps the chain's order.
+    fn flush(&self) -> Result<(), String> {
+        let mut files = self.files();
+        let Some(open) = files.open.as_mut() else {
+            return Err(self.failure().unwrap_or_else(|| "the log is closed".into()));
+        };
+        let mut records = Vec::new();
+        let last = {
+            let mut queue = self.queue();
+            if let Some(reason) = &queue.failure {
+                return Err(reason.clone());
+            }
+            if queue.ends.is_empty() {
+                return Ok(());
+            }
+            let count = queue.ends.len().min(self.options.max_batch.max(1));
+            let end = queue.ends[count - 1];
+            open.batch.clear();
+            if count == queue.ends.len() {
+                std::mem::swap(&mut open.batch, &mut queue.lines);
+                queue.ends.clear();
+            } else {
+                open.batch.extend_from_slice(&queue.lines[..end]);
+                queue.lines.drain(..end);
+                queue.ends.drain(..count);
+                queue.ends.iter_mut().for_each(|e| *e -= end);
+            }
+            if self.options.mirror.is_some() {
+                records = queue.records.drain(..count).collect();
+            }
+            queue.head.seq - queue.ends.len() as u64
+        };
+        let result = open.write(self, last);
+        match result {
+            Ok(()) => {
+                if let Some(mirror) = &self.options.mirror {
+                    mirror.send(records);
+                }
+                if self.options.fsync || open.head_at.elapsed() >= HEAD_EVERY {
+                    open.write_head();
+                }
+                let mark = if self.options.fsync { &self.durable } else { &self.written };
+                mark.store(last, Ordering::Release);
+                self.acks.notify_waiters();
+                Ok(())
+            }
+            Err(reason) => {
+                files.open = None;
+                Err(self.failed_with(reason))
+            }
+        }
+    }
+}
+
+impl Open {
+    /// Writes the batch that ends with record `last`, sealing a full live file first.
+    fn write(&mut self, shared: &Shared, last: u64) -> Result<(), String> {
+        // A full live file is sealed before the next batch is written into it, so that nothing
+        // changes on disk between an acknowledgement and the next append.
+        if self.live_len >= shared.options.segment_bytes.max(1) {
+            self.seal(shared).map_err(|e| format!("sealing a full segment failed: {e}"))?;
+        }
+        // With fsync on, the live file is open with `O_DSYNC`: the write returns once the batch
+        // is durable, as after `fdatasync`, in one call.
+        self.file.write_all(&self.batch).map_err(|e| format!("writing failed: {e}"))?;
+        #[cfg(test)]
+        if shared.options.fsync {
+            shared.synced.store(last, Ordering::SeqCst);
+        }
+        // Durable only if the path still leads to this file (held open, so its inode is not
+        // reused: the path naming the same device and inode is the same file).
+        files::still_at(&self.layout.live, self.identity)?;
+        self.live_len += self.batch.len() as u64;
+        // The batch ends with the last record's `"hash":"sha256:<64 hex>"}` and a newline.
+        let tail = self.batch.len().saturating_sub(3 + HASH_LEN);
+        let hash = std::str::from_utf8(&self.batch[tail..self.batch.len() - 3]).unwrap_or_default();
+        self.written.seq = last;
+        self.written.hash.clear();
+        self.written.hash.push_str(hash);
+        Ok(())
+    }
+
+    /// The head file lets `verify` notice records cut from the end. It is advisory: rewritten in
+    /// place (padded to one size, so nothing of an older head is left) but not fsynced, after
+    /// the records it names are written (with fsync on, made durable), so it may lag, never lead.
+    fn write_head(&mut self) {
+        self.head_at = Instant::now();
+        let Some(file) = &self.head_file else { return };
+        if self.head_seq == Some(self.written.seq) {
+            return;
+        }
+        self.head_seq = Some(self.written.seq);
+        let mut text = serde_json::to_vec(&self.written).unwrap_or_default();
+        text.resize(HEAD_BYTES.max(text.len() + 1), b' ');
+        *text.last_mut().unwrap_or(&mut 0) = b'\n';
+        let _ = std::os::unix::fs::FileExt::write_all_at(file, &text, 0);
+    }
+
+    /// Seals the live file into the next numbered segment, lists it in the manifest and starts a
+    /// new live file. Each step is made durable before the next, so a crash anywhere leaves a
+    /// state that verifies and that opening completes: a renamed but unlisted segment is listed
+    /// then, and a missing live file is created.
+    fn seal(&mut self, shared: &Shared) -> std::io::Result<()> {
+        let entry = Entry::seal(&self.layout, self.sealed.as_ref(), self.written.seq, self.written.hash.clone());
+        let segment = self.layout.segment(entry.number);
+        if segment.exists() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("`{}` already exists", segment.display()),
+            ));
+        }
+        self.file.sync_all()?;
+        // Held throughout, so that `health` never sees the path between two files.
+        let mut queue = shared.queue();
+        std::fs::rename(&self.layout.live, &segment)?;
+        files::sync_dir(self.layout.dir())?;
+        files::append_entry(&self.layout, &entry)?;
+        let file = files::append_options(shared.options.fsync).read(true).create_new(true).open(&self.layout.live)?;
+        files::sync_dir(self.layout.dir())?;
+        self.identity = files::identity(&file.metadata()?);
+        queue.identity = self.identity;
+        drop(queue);
+        tracing::info!(segment = %segment.display(), last_seq = entry.last_seq, "sealed an audit log segment");
+        self.file = file;
+        self.live_len = 0;
+        self.sealed = Some(entry);
+        Ok(())
+    }
+}
+
+/// The size the head file is padded to: more than its longest text.
+const HEAD_BYTES: usize = 128;
+
+/// How often the head file is rewritten when fsync is off (and when the log closes); with fsync
+/// on, after every batch.
+const HEAD_EVERY: Duration = Duration::from_millis(50);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.write_head();
     }
 }
 
 /// An open audit log. Cheap to clone; every clone appends to the same chain.
 #[derive(Clone)]
 pub struct AuditLog {
+    handle: Arc<Handle>,
+}
+
+/// Closes the log when the last clone goes: the syncer writes what is queued and ends, and the
+/// files (and the lock) are let go with the last reference to them.
+struct Handle {
     shared: Arc<Shared>,
-    queue: mpsc::Sender<Pending>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.shared.queue().closed = true;
+        self.shared.work.notify_all();
+    }
 }
 
 impl std::fmt::Debug for AuditLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuditLog").field("path", &self.shared.path).finish_non_exhaustive()
+        f.debug_struct("AuditLog").field("path", &self.handle.shared.path).finish_non_exhaustive()
     }
 }
 
@@ -106,6 +326,11 @@ impl std::fmt::Debug for AuditLog {
 pub(crate) struct Head {
     pub seq: u64,
     pub hash: String,
+}
+
+thread_local! {
+    /// The buffer a record is encoded into before it is copied into the queue.
+    static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 impl AuditLog {
@@ -118,35 +343,74 @@ impl AuditLog {
         let layout = Layout::new(path.as_ref());
         std::fs::create_dir_all(layout.dir()).map_err(io_error(layout.dir()))?;
         let lock = files::lock(&layout)?;
-        let opened = Opened::recover(&layout)?;
+        let opened = Opened::recover(&layout, options.fsync)?;
         tracing::debug!(path = %layout.live.display(), bytes_read = opened.read, seq = opened.head.seq, "opened the audit log");
         let identity = files::identity(&opened.file.metadata().map_err(io_error(&layout.live))?);
-        let shared =
-            Arc::new(Shared { path: layout.live.clone(), state: Mutex::new(State { failure: None, identity }) });
-        let (queue, receiver) = mpsc::channel::<Pending>();
-        let torn = opened.torn;
-        let writer = Writer {
-            layout,
-            shared: shared.clone(),
-            file: opened.file,
-            head: opened.head,
-            live_len: opened.live_len,
-            sealed: opened.sealed,
-            options,
-            _lock: lock,
+        let head_file = match files::open_head(&layout) {
+            Ok(file) => Some(file),
+            Err(e) => {
+                tracing::warn!(error = %e, "the audit log's advisory head file cannot be written");
+                None
+            }
         };
-        std::thread::Builder::new()
-            .name("mcp-audit-writer".into())
-            .spawn(move || writer.run(receiver))
-            .map_err(io_error(&shared.path))?;
-        let log = AuditLog { shared, queue };
-        if torn > 0 {
+        let fsync = options.fsync;
+        let seq = opened.head.seq;
+        let shared = Arc::new(Shared {
+            path: layout.live.clone(),
+            options,
+            queue: Mutex::new(Queue {
+                failure: None,
+                head: opened.head.clone(),
+                clock: Clock::default(),
+                lines: Vec::new(),
+                ends: Vec::new(),
+                records: Vec::new(),
+                identity,
+                idle: false,
+                want: 1,
+                closed: false,
+            }),
+            work: Condvar::new(),
+            files: Mutex::new(Files {
+                open: Some(Open {
+                    layout,
+                    file: opened.file,
+                    head_file,
+                    head_at: Instant::now(),
+                    head_seq: None,
+                    identity,
+                    live_len: opened.live_len,
+                    written: opened.head,
+                    sealed: opened.sealed,
+                    batch: Vec::new(),
+                    _lock: lock,
+                }),
+            }),
+            written: AtomicU64::new(seq),
+            durable: AtomicU64::new(seq),
+            failed: AtomicBool::new(false),
+            acks: tokio::sync::Notify::new(),
+            #[cfg(test)]
+            synced: AtomicU64::new(seq),
+        });
+        if fsync {
+            let syncer = shared.clone();
+            std::thread::Builder::new()
+                .name("mcp-audit-sync".into())
+                .spawn(move || sync(&syncer))
+                .map_err(io_error(&shared.path))?;
+        }
+        let log = AuditLog { handle: Arc::new(Handle { shared }) };
+        if opened.torn > 0 {
             let body = NewRecord {
                 kind: "recovery".into(),
                 principal: "mcp-audit".into(),
                 outcome: "recovered".into(),
                 decision: "allow".into(),
-                error: Some(format!("a torn final line of {torn} bytes (never acknowledged) was removed on open")),
+                error: Some(format!(
+                    "a torn final line of {} bytes (never acknowledged) was removed on open",
+                    opened.torn
+                )),
                 arguments: serde_json::Value::Null,
                 arguments_digest: crate::record::arguments_digest(&serde_json::Value::Null),
                 ..NewRecord::default()
@@ -156,57 +420,162 @@ impl AuditLog {
         Ok(log)
     }
 
+    fn shared(&self) -> &Shared {
+        &self.handle.shared
+    }
+
     /// The live file.
     pub fn path(&self) -> &Path {
-        &self.shared.path
+        &self.shared().path
     }
 
     /// `Ok` while records can be made durable; otherwise why not ([`Error::Unhealthy`]: a write
     /// or `fsync` failed, the file was removed or replaced, the writer stopped). Once unhealthy,
     /// the log stays so, refusing every record, until it is reopened.
     pub fn health(&self) -> Result<()> {
-        let mut state = self.shared.state();
-        if let Some(reason) = &state.failure {
-            return Err(self.shared.unhealthy(reason.clone()));
+        let shared = self.shared();
+        if let Some(reason) = shared.failure() {
+            return Err(shared.unhealthy(reason));
         }
-        // Noticed here as well as by the writer, so that an idle log reports it too.
-        if let Err(reason) = files::still_at(&self.shared.path, state.identity) {
-            tracing::error!(path = %self.shared.path.display(), "the audit log stopped taking records: {reason}");
-            state.fail(reason.clone());
-            return Err(self.shared.unhealthy(reason));
+        // Noticed here as well as by the writer, so that an idle log reports it too. The path is
+        // looked up without the lock; a mismatch is checked again under it, since sealing a
+        // segment changes the file the path names (holding the lock while it does).
+        let identity = shared.queue().identity;
+        if files::still_at(&shared.path, identity).is_err() {
+            let queue = shared.queue();
+            if let Err(reason) = files::still_at(&shared.path, queue.identity) {
+                drop(queue);
+                return Err(shared.unhealthy(shared.fail(reason)));
+            }
         }
         Ok(())
     }
 
     /// Queues a record without waiting for it to be durable (for a caller that cannot wait).
     pub(crate) fn submit(&self, body: NewRecord) -> Result<()> {
-        self.enqueue(body).map(drop)
-    }
-
-    fn enqueue(&self, body: NewRecord) -> Result<oneshot::Receiver<Result<u64, String>>> {
-        if let Some(reason) = self.shared.failure() {
-            return Err(self.shared.unhealthy(reason));
+        self.enqueue(body)?;
+        if !self.shared().options.fsync {
+            self.shared().flush().map_err(|reason| self.shared().unhealthy(reason))?;
         }
-        let (ack, done) = oneshot::channel();
-        self.queue.send(Pending { body, ack }).map_err(|_| self.stopped())?;
-        Ok(done)
+        Ok(())
     }
 
-    fn stopped(&self) -> Error {
-        self.shared.unhealthy(self.shared.fail("the writer thread has stopped".into()))
+    /// Seals `body` into the chain and queues its line; returns its sequence number. The line is
+    /// encoded and most of it hashed before the lock is taken.
+    fn enqueue(&self, body: NewRecord) -> Result<u64> {
+        let shared = self.shared();
+        if let Some(reason) = shared.failure() {
+            return Err(shared.unhealthy(reason));
+        }
+        let mut line = Line::encode(&body, SCRATCH.take()).map_err(|reason| shared.unhealthy(reason))?;
+        let mut queue = shared.queue();
+        if let Some(reason) = &queue.failure {
+            return Err(shared.unhealthy(reason.clone()));
+        }
+        let Queue { head, clock, lines, ends, records, .. } = &mut *queue;
+        let seq = head.seq + 1;
+        let time = clock.now();
+        let at = line.seal(seq, time, &head.hash);
+        let hash = std::str::from_utf8(&line.bytes[at]).unwrap_or_default();
+        if shared.options.mirror.is_some() {
+            let (time, prev, hash) = (time.to_owned(), head.hash.clone(), hash.to_owned());
+            records.push(AuditRecord { seq, time, body, prev, hash });
+        }
+        head.seq = seq;
+        head.hash.clear();
+        head.hash.push_str(hash);
+        lines.extend_from_slice(&line.bytes);
+        ends.push(lines.len());
+        let wake = queue.idle && queue.ends.len() >= queue.want;
+        drop(queue);
+        SCRATCH.set(line.bytes);
+        if wake {
+            shared.work.notify_one();
+        }
+        Ok(seq)
     }
 
-    /// Appends a record and returns its sequence number once it is durable, or an
-    /// [`Error::Unhealthy`] that names the log and the cause.
+    /// Appends a record and returns its sequence number once it is durable (once it is written,
+    /// with fsync off), or an [`Error::Unhealthy`] that names the log and the cause.
     pub async fn append(&self, body: NewRecord) -> Result<u64> {
-        let done = self.enqueue(body)?;
-        match done.await {
-            Ok(Ok(seq)) => Ok(seq),
-            Ok(Err(reason)) => Err(self.shared.unhealthy(reason)),
-            Err(_) => Err(self.stopped()),
+        let seq = self.enqueue(body)?;
+        let shared = self.shared();
+        if !shared.options.fsync {
+            // Written here and now, with whatever else is queued: no other thread involved.
+            shared.flush().map_err(|reason| shared.unhealthy(reason))?;
+            if shared.written.load(Ordering::Acquire) >= seq {
+                return Ok(seq);
+            }
+            return Err(shared.unhealthy(shared.failure().unwrap_or_else(|| "the record was not written".into())));
+        }
+        loop {
+            let acked = shared.acks.notified();
+            tokio::pin!(acked);
+            acked.as_mut().enable();
+            if shared.durable.load(Ordering::Acquire) >= seq {
+                return Ok(seq);
+            }
+            if let Some(reason) = shared.failure() {
+                return Err(shared.unhealthy(reason));
+            }
+            acked.await;
         }
     }
 }
+
+/// The syncer (when fsync is on): each turn writes everything queued so far and makes it durable
+/// with one fsync, then wakes those waiting. It ends when the log fails, or once every handle is
+/// gone and the queue is written.
+fn sync(shared: &Shared) {
+    // However the thread ends (a panic included), nothing more is taken after it.
+    struct Stopped<'a>(&'a Shared);
+    impl Drop for Stopped<'_> {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                self.0.fail("the writer thread has stopped".into());
+            }
+        }
+    }
+    let _stopped = Stopped(shared);
+    let mut last_batch = 1;
+    loop {
+        let mut queue = shared.queue();
+        loop {
+            if queue.failure.is_some() || (queue.closed && queue.ends.is_empty()) {
+                return;
+            }
+            if !queue.ends.is_empty() {
+                break;
+            }
+            queue.idle = true;
+            queue = shared.work.wait(queue).unwrap_or_else(PoisonError::into_inner);
+            queue.idle = false;
+        }
+        // The callers of the last batch queue their next records one by one: waiting a moment
+        // for them lets one fsync cover them all (one caller at a time never waits).
+        let deadline = Instant::now() + GATHER;
+        queue.want = last_batch;
+        while queue.ends.len() < last_batch && queue.failure.is_none() && !queue.closed {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            queue.idle = true;
+            queue = shared.work.wait_timeout(queue, left).unwrap_or_else(PoisonError::into_inner).0;
+            queue.idle = false;
+        }
+        queue.want = 1;
+        last_batch = queue.ends.len().min(shared.options.max_batch.max(1));
+        drop(queue);
+        if shared.flush().is_err() {
+            return;
+        }
+    }
+}
+
+/// How long the syncer waits at most for the callers of its last batch to queue their next
+/// records (see [`sync`]).
+const GATHER: Duration = Duration::from_micros(100);
 
 /// A log as found on open, with its ends repaired.
 pub(crate) struct Opened {
@@ -226,13 +595,14 @@ fn corrupt(path: &Path, reason: String) -> Error {
 }
 
 impl Opened {
-    pub fn recover(layout: &Layout) -> Result<Opened> {
+    /// With `dsync`, the live file is opened so that each write is durable when it returns.
+    pub fn recover(layout: &Layout, dsync: bool) -> Result<Opened> {
         let mut read = 0;
         // The manifest: its last entry says where the sealed segments end.
         let manifest = layout.manifest();
         let mut sealed: Option<Entry> = None;
         if manifest.exists() {
-            let file = files::open_append(&manifest, false)?;
+            let file = files::open_append(&manifest, false, false)?;
             let (tail, cut) = tail_of(&file, &manifest)?;
             read += tail.read;
             if cut > 0 {
@@ -266,8 +636,15 @@ impl Opened {
 
         // The live file: its last record is the head of the chain.
         let live = &layout.live;
-        let file = files::open_append(live, true)?;
-        files::sync_dir(layout.dir()).map_err(io_error(layout.dir()))?;
+        // A new live file is made durable in its directory; an existing one already is.
+        let file = match files::open_append(live, false, dsync) {
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                let file = files::open_append(live, true, dsync)?;
+                files::sync_dir(layout.dir()).map_err(io_error(layout.dir()))?;
+                file
+            }
+            opened => opened?,
+        };
         let len = file.metadata().map_err(io_error(live))?.len();
         let (tail, torn) = tail_of::<AuditRecord>(&file, live)?;
         read += tail.read;
@@ -311,153 +688,6 @@ fn tail_of<T: serde::de::DeserializeOwned>(file: &File, path: &Path) -> Result<(
     }
 }
 
-struct Writer {
-    layout: Layout,
-    shared: Arc<Shared>,
-    file: File,
-    head: Head,
-    live_len: u64,
-    /// The last sealed segment's manifest entry.
-    sealed: Option<Entry>,
-    options: AuditOptions,
-    /// The log's lock (one writer per log), held until this writer ends: it touches the files
-    /// until then, so no other writer may.
-    _lock: File,
-}
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        // However the thread ends (every handle gone, or a panic), nothing more is taken.
-        if self.shared.failure().is_none() {
-            self.shared.fail("the writer thread has stopped".into());
-        }
-    }
-}
-
-impl Writer {
-    fn run(mut self, receiver: mpsc::Receiver<Pending>) {
-        // Each turn takes everything queued so far: one write and one fsync for the whole batch.
-        // A failed log writes nothing more: the writer ends, refusing what is queued.
-        loop {
-            let first = match receiver.recv_timeout(FAILURE_NOTICED) {
-                Ok(first) => first,
-                Err(mpsc::RecvTimeoutError::Timeout) => match self.shared.failure() {
-                    Some(reason) => return self.stop(reason, Vec::new(), &receiver),
-                    None => continue,
-                },
-                Err(mpsc::RecvTimeoutError::Disconnected) => return,
-            };
-            let mut batch = vec![first];
-            while batch.len() < self.options.max_batch {
-                match receiver.try_recv() {
-                    Ok(p) => batch.push(p),
-                    Err(_) => break,
-                }
-            }
-            // A full live file is sealed before the next batch is written into it, so that
-            // nothing changes on disk between an acknowledgement and the next append.
-            if let Some(reason) = self.shared.failure() {
-                return self.stop(reason, batch, &receiver);
-            }
-            if self.live_len >= self.options.segment_bytes.max(1)
-                && let Err(e) = self.seal()
-            {
-                self.stop(format!("sealing a full segment failed: {e}"), batch, &receiver);
-                return;
-            }
-            match self.commit(&batch) {
-                Ok(first_seq) => {
-                    for (i, pending) in batch.into_iter().enumerate() {
-                        let _ = pending.ack.send(Ok(first_seq + i as u64));
-                    }
-                }
-                Err(reason) => {
-                    self.stop(reason, batch, &receiver);
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Refuses `batch` and everything still queued: the chain cannot continue past a failure.
-    fn stop(&self, reason: String, batch: Vec<Pending>, receiver: &mpsc::Receiver<Pending>) {
-        let reason = self.shared.fail(reason);
-        for pending in batch.into_iter().chain(receiver.try_iter()) {
-            let _ = pending.ack.send(Err(reason.clone()));
-        }
-    }
-
-    fn commit(&mut self, batch: &[Pending]) -> Result<u64, String> {
-        if let Some(reason) = self.shared.failure() {
-            return Err(reason);
-        }
-        let first_seq = self.head.seq + 1;
-        let mut text = Vec::with_capacity(batch.len() * 512);
-        let mut head = self.head.clone();
-        let mut sealed = Vec::with_capacity(batch.len());
-        for pending in batch {
-            let record = AuditRecord::seal(head.seq + 1, now(), pending.body.clone(), head.hash.clone());
-            serde_json::to_writer(&mut text, &record).map_err(|e| format!("a record could not be encoded: {e}"))?;
-            text.push(b'\n');
-            head = Head { seq: record.seq, hash: record.hash.clone() };
-            sealed.push(record);
-        }
-        self.file.write_all(&text).map_err(|e| format!("writing failed: {e}"))?;
-        if self.options.fsync {
-            self.file.sync_data().map_err(|e| format!("fsync failed: {e}"))?;
-        }
-        // Durable only if the path still leads to this file.
-        let open = self.file.metadata().map_err(|e| format!("the open file cannot be examined: {e}"))?;
-        if std::os::unix::fs::MetadataExt::nlink(&open) == 0 {
-            return Err("the file was removed while open".into());
-        }
-        files::still_at(&self.layout.live, files::identity(&open))?;
-        self.head = head;
-        self.live_len += text.len() as u64;
-        if let Some(mirror) = &self.options.mirror {
-            mirror.send(sealed);
-        }
-        // The head file lets `verify` notice records cut from the end; it is advisory, so it is
-        // replaced atomically but not fsynced (after a crash it may lag, never lead).
-        let head_file = self.layout.head();
-        let temp = head_file.with_extension("head.tmp");
-        if std::fs::write(&temp, serde_json::to_vec(&self.head).unwrap_or_default()).is_ok() {
-            let _ = std::fs::rename(&temp, &head_file);
-        }
-        Ok(first_seq)
-    }
-
-    /// Seals the live file into the next numbered segment, lists it in the manifest and starts a
-    /// new live file. Each step is made durable before the next, so a crash anywhere leaves a
-    /// state that verifies and that opening completes: a renamed but unlisted segment is listed
-    /// then, and a missing live file is created.
-    fn seal(&mut self) -> std::io::Result<()> {
-        let entry = Entry::seal(&self.layout, self.sealed.as_ref(), self.head.seq, self.head.hash.clone());
-        let segment = self.layout.segment(entry.number);
-        if segment.exists() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::AlreadyExists,
-                format!("`{}` already exists", segment.display()),
-            ));
-        }
-        self.file.sync_all()?;
-        // Held throughout, so that `health` never sees the path between two files.
-        let mut state = self.shared.state();
-        std::fs::rename(&self.layout.live, &segment)?;
-        files::sync_dir(self.layout.dir())?;
-        files::append_entry(&self.layout, &entry)?;
-        let file = std::fs::OpenOptions::new().read(true).append(true).create_new(true).open(&self.layout.live)?;
-        files::sync_dir(self.layout.dir())?;
-        state.identity = files::identity(&file.metadata()?);
-        drop(state);
-        tracing::info!(segment = %segment.display(), last_seq = entry.last_seq, "sealed an audit log segment");
-        self.file = file;
-        self.live_len = 0;
-        self.sealed = Some(entry);
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::io::BufWriter;
@@ -498,9 +728,52 @@ mod tests {
                 sealed = Some(entry);
             }
         }
-        let opened = Opened::recover(&layout).expect("opens");
+        let opened = Opened::recover(&layout, false).expect("opens");
         assert_eq!(opened.head.seq, chain.len() as u64, "the chain continues from its last record");
         opened.read
+    }
+
+    /// Group commit: many callers share each fsync, and none is answered before the fsync that
+    /// covers its record has completed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_record_is_acknowledged_before_its_fsync() {
+        let dir = tempfile::tempdir().expect("temp");
+        let log = AuditLog::open(dir.path().join("audit.jsonl"), AuditOptions::default()).expect("opens");
+        let callers: Vec<_> = (0..64)
+            .map(|caller| {
+                let log = log.clone();
+                tokio::spawn(async move {
+                    for n in 0..50 {
+                        let body = NewRecord {
+                            kind: "tool_call".into(),
+                            trace_id: format!("{caller}-{n}"),
+                            ..NewRecord::default()
+                        };
+                        let seq = log.append(body).await.expect("appends");
+                        let synced = log.handle.shared.synced.load(Ordering::SeqCst);
+                        assert!(synced >= seq, "record {seq} acknowledged when fsync had covered only {synced}");
+                    }
+                })
+            })
+            .collect();
+        for caller in callers {
+            caller.await.expect("no early acknowledgement");
+        }
+        let report = crate::verify(log.path()).expect("reads");
+        assert!(report.ok() && report.records == 64 * 50, "{report:?}");
+    }
+
+    #[test]
+    fn the_clock_writes_rfc3339_with_milliseconds() {
+        let mut clock = Clock::default();
+        for _ in 0..3 {
+            let before = now();
+            let text = clock.now().to_owned();
+            let after = now();
+            assert_eq!(text.len(), 24, "{text}");
+            assert!(before <= text && text <= after, "{before} <= {text} <= {after}");
+            std::thread::sleep(std::time::Duration::from_millis(3));
+        }
     }
 
     #[test]

@@ -10,8 +10,11 @@ use serde::Serialize;
 
 use crate::files::{self, Entry, Layout, io_error};
 use crate::log::Head;
-use crate::record::{AuditRecord, GENESIS};
+use crate::record::{AuditRecord, Bad, GENESIS, check_line};
 use crate::{Error, Result};
+
+/// How much of a file is read at a time.
+const READ_BUFFER: usize = 1 << 20;
 
 /// The first problem found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -84,7 +87,7 @@ impl Walk {
         let io = io_error(path);
         let problem =
             |line: usize, seq: Option<u64>, reason: String| Ok(Some(Problem { file: name(path), line, seq, reason }));
-        let mut reader = BufReader::new(file);
+        let mut reader = BufReader::with_capacity(READ_BUFFER, file);
         let mut raw = Vec::new();
         let mut number = 0;
         loop {
@@ -101,15 +104,14 @@ impl Walk {
                 }
                 return problem(number, None, "a sealed segment ends in a partial line: it was cut or edited".into());
             }
-            let line = String::from_utf8_lossy(&raw[..raw.len() - 1]).into_owned();
-            let record: AuditRecord = match serde_json::from_str(&line) {
-                Ok(r) => r,
-                Err(e) => return problem(number, None, format!("not a valid record ({e})")),
+            let record = match check_line(&raw[..raw.len() - 1]) {
+                Ok(record) => record,
+                Err(Bad::Invalid(e)) => return problem(number, None, format!("not a valid record ({e})")),
+                Err(Bad::Edited(seq)) => {
+                    let reason = "its hash does not match its content: the record was edited";
+                    return problem(number, Some(seq), reason.into());
+                }
             };
-            if record.hash != record.compute_hash() {
-                let reason = "its hash does not match its content: the record was edited";
-                return problem(number, Some(record.seq), reason.into());
-            }
             let last = self.records();
             if record.seq > self.next_seq {
                 let reason = format!("sequence jumps from {last} to {}: records were deleted or reordered", record.seq);
@@ -124,7 +126,8 @@ impl Walk {
                 let reason = "it does not link to the record before it: a record was replaced, inserted or reordered";
                 return problem(number, Some(record.seq), reason.into());
             }
-            self.prev = record.hash;
+            self.prev.clear();
+            self.prev.push_str(&record.hash);
             self.next_seq += 1;
         }
     }
