@@ -34,8 +34,16 @@ const CONNECTIONS: [u32; 3] = [1, 16, 64];
 /// Calls in flight in the pipelined stdio runs.
 const WINDOW: usize = 64;
 
-/// The in-process benches (built and run unless `--no-build`) whose `BENCH` lines the report reads.
-const CARGO_BENCHES: &[(&str, &str)] = &[("mcptk-audit", "pipeline"), ("mcptk-audit", "open")];
+/// The benches (built and run unless `--no-build`) whose `BENCH` lines the report reads: the
+/// pipeline and the audit log in process, and the drop-in servers beside their reference servers
+/// (which need `setup`'s peers and `services`' engine).
+const CARGO_BENCHES: &[(&str, &str, &str)] = &[
+    ("pipeline", "mcptk-audit", "pipeline"),
+    ("audit", "mcptk-audit", "open"),
+    ("dropins", "mcptk-k8s", "k8s_vs_go"),
+    ("dropins", "mcptk-github", "github_vs_go"),
+    ("dropins", "mcptk-docker", "docker_vs_engine"),
+];
 
 struct Settings {
     /// Seconds of each stdio and HTTP measurement.
@@ -97,13 +105,12 @@ struct Bins {
 }
 
 /// The measurements, by the names `--only` takes.
-const SECTIONS: &[&str] = &["stdio", "start", "http", "pipeline", "audit", "memory", "scale"];
+const SECTIONS: &[&str] = &["stdio", "start", "http", "pipeline", "audit", "memory", "scale", "dropins"];
 
 fn measure(root: &Path, bins: &Bins, work: &Path, settings: &Settings) -> Result<Report> {
     let mut report = Report::new(bins.mcptk.metadata().map(|m| m.len()).unwrap_or(0));
     let on = |section: &str| settings.only.as_deref().is_none_or(|only| only == section);
-    let figures =
-        if settings.build && (on("pipeline") || on("audit")) { cargo_benches(root)? } else { BTreeMap::new() };
+    let figures = if settings.build { cargo_benches(root, &on)? } else { BTreeMap::new() };
     if on("stdio") {
         stdio_calls(&mut report, bins, work, settings)?;
     }
@@ -125,6 +132,9 @@ fn measure(root: &Path, bins: &Bins, work: &Path, settings: &Settings) -> Result
     if on("scale") {
         scale(&mut report, bins, work)?;
     }
+    if on("dropins") {
+        report.dropins(&figures);
+    }
     Ok(report)
 }
 
@@ -137,13 +147,22 @@ fn install_wrk() -> Result<()> {
     super::run(Command::new("apt-get").args(["install", "-y", "-q", "wrk"]).env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
-/// Runs the in-process benches and collects their `BENCH key value unit` lines.
-fn cargo_benches(root: &Path) -> Result<BTreeMap<String, f64>> {
+/// Runs the benches of the sections wanted and collects their `BENCH key value unit` lines.
+fn cargo_benches(root: &Path, on: &dyn Fn(&str) -> bool) -> Result<BTreeMap<String, f64>> {
     let mut figures = BTreeMap::new();
-    for (package, bench) in CARGO_BENCHES {
+    let mut env = Vec::new();
+    if on("dropins") {
+        super::setup(root)?;
+        env = super::services(root)?;
+    }
+    for (section, package, bench) in CARGO_BENCHES {
+        if !on(section) {
+            continue;
+        }
         eprintln!("xtask bench: cargo bench -p {package} --bench {bench}");
         let output = Command::new("cargo")
             .current_dir(root)
+            .envs(env.iter().cloned())
             .args(["bench", "--locked", "--all-features", "-p", package, "--bench", bench])
             .stderr(Stdio::inherit())
             .output()

@@ -211,6 +211,49 @@ impl Report {
         self.sections.push(s);
     }
 
+    /// The native drop-in servers beside the reference servers they replace.
+    pub fn dropins(&mut self, figures: &BTreeMap<String, f64>) {
+        let mut s = String::from(
+            "### The drop-in servers beside the servers they replace (`crates/mcp-{k8s,github,docker}/benches`)\n\n\
+             | | mcptk (native) | reference | ratio |\n|---|---|---|---|\n",
+        );
+        let rows: [(&str, &str, &str, bool); 8] = [
+            ("Kubernetes: start to `tools/list` (ms)", "k8s.start.native", "k8s.start.go", false),
+            ("Kubernetes: `pods_list` calls/s", "k8s.pods_list.native", "k8s.pods_list.go", true),
+            ("Kubernetes: `resources_get` calls/s", "k8s.resources_get.native", "k8s.resources_get.go", true),
+            ("GitHub: start to `tools/list` (ms)", "github.start.native", "github.start.go", false),
+            ("GitHub: `get_me` calls/s", "github.get_me.native", "github.get_me.go", true),
+            ("GitHub: `list_issues` calls/s", "github.list_issues.native", "github.list_issues.go", true),
+            ("Docker: start to `tools/list` (ms)", "docker.start.native", "docker.start.python", false),
+            (
+                "Docker: `list_containers` calls/s",
+                "docker.list_containers.native",
+                "docker.list_containers.python",
+                true,
+            ),
+        ];
+        for (what, ours, theirs, higher_is_better) in rows {
+            let (a, b) = (figures.get(ours), figures.get(theirs));
+            let show = |v: Option<&f64>| v.map_or("not measured".to_owned(), |v| number(*v));
+            let ratio = match (a, b) {
+                (Some(a), Some(b)) if higher_is_better => format!("{:.2}x faster", a / b),
+                (Some(a), Some(b)) => format!("{:.2}x faster", b / a),
+                _ => String::new(),
+            };
+            let _ = writeln!(s, "| {what} | {} | {} | {ratio} |", show(a), show(b));
+        }
+        if let Some(engine) = figures.get("docker.list_containers.engine") {
+            let _ =
+                writeln!(s, "| Docker: the engine's `GET /containers/json` alone, calls/s | | {} | |", number(*engine));
+        }
+        s.push_str(
+            "\nThe reference servers: `kubernetes-mcp-server` (Go, from npm) and `github-mcp-server` (Go, from \
+             PyPI) against the same stand-ins our tests use (a fake Kubernetes API server, recorded GitHub \
+             responses), and `mcp-server-docker` (Python) on the same Podman engine.\n",
+        );
+        self.sections.push(s);
+    }
+
     pub fn markdown(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "## The performance targets (`cargo xtask bench`)\n");

@@ -4,8 +4,12 @@ use std::process::Command;
 
 use crate::support::mcptk;
 
+/// A configuration in a folder of its own: the gateway keeps its audit log beside it, and a log has
+/// one writer at a time, so tests running at once must not share one.
 fn config_file(name: &str, json: &str) -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!("mcptk-cli-{}-{name}.json", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("mcptk-cli-{}-{name}-config", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let path = dir.join("gateway.json");
     std::fs::write(&path, json).expect("writes config");
     path
 }
@@ -48,7 +52,7 @@ fn tools_lists_configured_servers_following_pagination() {
     assert_eq!(names("self"), ["echo", "add", "slow"]);
     assert_eq!(names("gateway"), ["check_access", "log_event"]);
     assert!(listing.get("builtin").is_none(), "only what `mcptk serve` serves: {listing}");
-    let _ = std::fs::remove_file(config);
+    let _ = std::fs::remove_dir_all(config.parent().expect("its folder"));
 }
 
 #[test]
@@ -120,7 +124,7 @@ fn call_prints_the_result_and_shows_progress() {
     assert_eq!(out.status.code(), Some(2));
     let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON result");
     assert_eq!(result["isError"], true);
-    let _ = std::fs::remove_file(config);
+    let _ = std::fs::remove_dir_all(config.parent().expect("its folder"));
 }
 
 #[test]
@@ -141,7 +145,7 @@ fn a_missing_variable_is_reported_by_name() {
         stderr.contains("environment variable `MCPTK_TEST_NO_SUCH_TOKEN` is not set (referenced in env.GITHUB_PERSONAL_ACCESS_TOKEN)"),
         "{stderr}"
     );
-    let _ = std::fs::remove_file(config);
+    let _ = std::fs::remove_dir_all(config.parent().expect("its folder"));
 }
 
 #[test]
@@ -180,7 +184,7 @@ fn serve_fs_and_serve_shell_are_drop_in_servers() {
     assert_eq!(code, Some(2));
     assert!(result["content"][0]["text"].as_str().unwrap_or("").contains("`;`"), "{result}");
     let _ = std::fs::remove_dir_all(&dir);
-    let _ = std::fs::remove_file(config);
+    let _ = std::fs::remove_dir_all(config.parent().expect("its folder"));
 }
 
 #[tokio::test]
