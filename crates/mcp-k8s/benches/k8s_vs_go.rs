@@ -92,7 +92,7 @@ async fn measure(name: &str, server: &StdioServer) -> Figures {
     let resources_get = calls_per_second(
         &client,
         "resources_get",
-        &json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "api", "namespace": "team-a"}),
+        &json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "namespace": "default"}),
     )
     .await;
     let _ = client.close().await;

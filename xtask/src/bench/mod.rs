@@ -169,6 +169,12 @@ fn cargo_benches(root: &Path, on: &dyn Fn(&str) -> bool) -> Result<BTreeMap<Stri
             .with_context(|| format!("cannot run the {bench} bench"))?;
         let text = String::from_utf8_lossy(&output.stdout);
         if !output.status.success() {
+            // A drop-in bench depends on a reference server and a stand-in: its failure leaves
+            // its rows "not measured" (and says why here) rather than losing the whole run.
+            if *section == "dropins" {
+                eprintln!("xtask bench: the {bench} bench failed; its figures are not measured:\n{text}");
+                continue;
+            }
             bail!("the {bench} bench failed:\n{text}");
         }
         for line in text.lines() {

@@ -291,8 +291,11 @@ impl Message {
 /// of the whole message, no second pass into the typed message). A member that is present, even
 /// as `null`, is `Some`. It takes only well-formed requests, notifications and results and leaves
 /// everything else (error responses, duplicate members, odd ids) to [`Message::from_value`], so
-/// both agree on every message it does take.
+/// both agree on every message it does take. Only an object is read this way (serde would also
+/// read a struct from an array), and a message with any other member is left to the thorough
+/// path too, whose reading of values checks every string.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Members {
     #[serde(default)]
     jsonrpc: Option<JsonRpcVersion>,
@@ -316,6 +319,9 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::E
 impl Members {
     /// The message, when the bytes are one the fast path takes.
     fn read(bytes: &[u8]) -> Option<Message> {
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return None;
+        }
         let m: Members = serde_json::from_slice(bytes).ok()?;
         m.jsonrpc?;
         let id = |v: Value| match v {
@@ -385,14 +391,28 @@ mod tests {
             r#"{"jsonrpc":"2.0","id":13,"result":{},"error":{"code":1,"message":"both"}}"#,
             r#"{"jsonrpc":"2.0","id":14}"#,
             r#"[{"jsonrpc":"2.0","id":15,"method":"m"}]"#,
+            // An array in a struct's shape, and unchecked text in a member nobody reads.
+            r#"["2.0",16,"ping"]"#,
+            r#"["2.0",17,"tools/call",{"name":"x","arguments":{}}]"#,
+            r#" ["2.0",null,null,null,{}]"#,
+            r#"{"jsonrpc":"2.0","id":18,"method":"ping","x":"\ud800"}"#,
+            "{\"jsonrpc\":\"2.0\",\"id\":19,\"method\":\"ping\",\"x\":\"\u{FFFD}\"}",
             "not json",
         ];
         for line in lines {
             assert_eq!(Message::parse(line.as_bytes()), thorough(line), "{line}");
+            if line.trim_start().starts_with('[') || line.contains("\"x\"") {
+                assert!(Members::read(line.as_bytes()).is_none(), "{line} is left to the thorough path");
+            }
             if let Some(fast) = Members::read(line.as_bytes()) {
                 assert_eq!(Ok(fast), thorough(line), "{line}");
             }
         }
         assert!(Members::read(lines[0].as_bytes()).is_some(), "a plain request takes the one-pass reading");
+        // Raw bytes that are not UTF-8, inside a member nobody reads.
+        let mut invalid = br#"{"jsonrpc":"2.0","id":20,"method":"ping","x":""#.to_vec();
+        invalid.extend_from_slice(b"\xff\"}");
+        assert!(Members::read(&invalid).is_none());
+        assert!(Message::parse(&invalid).is_err(), "bytes that are not UTF-8 are refused");
     }
 }

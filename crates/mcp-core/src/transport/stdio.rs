@@ -6,8 +6,9 @@
 //! instead, so reading, answering and writing stay on the runtime's own thread. Terminals and
 //! regular files are never switched (a terminal's mode is shared with the user's shell, and
 //! regular files are always "ready"); they, and a stdout shared with stderr (whose writers do not
-//! expect `WouldBlock`), keep tokio's blocking path. The original file status flags are put back
-//! when a stream is dropped.
+//! expect `WouldBlock`), keep tokio's blocking path. A pipe is reopened through procfs where it
+//! can be, so the descriptions shared with the parent keep their flags even if this process is
+//! killed; a socket's original flags are put back when its stream is dropped.
 
 use std::io;
 use std::pin::Pin;
@@ -102,13 +103,14 @@ pub(crate) mod unix {
         Write,
     }
 
-    /// A pipe or socket in non-blocking mode, registered with the runtime's reactor. Holds its
-    /// own duplicate of the descriptor; the flags it found are restored when it is dropped.
+    /// A pipe or socket in non-blocking mode, registered with the runtime's reactor. A pipe is
+    /// reopened where the system allows it, so the switch is private to this process; otherwise
+    /// it holds its own duplicate of the descriptor and restores the flags it found when dropped.
     #[derive(Debug)]
     pub(crate) struct NonBlocking {
         io: Io,
-        /// The file status flags before the switch.
-        restore: OFlags,
+        /// The shared file status flags before the switch, when they were switched.
+        restore: Option<OFlags>,
     }
 
     #[derive(Debug)]
@@ -144,7 +146,13 @@ pub(crate) mod unix {
         pub(crate) fn new(fd: BorrowedFd<'_>, direction: Direction) -> Option<Self> {
             let file = File::from(fd.try_clone_to_owned().ok()?);
             let kind = file.metadata().ok()?.file_type();
-            let restore = rustix::fs::fcntl_getfl(&file).ok()?;
+            let (file, restore) = match kind.is_fifo().then(|| reopen(fd, direction)).flatten() {
+                Some(private) => (private, None),
+                None => {
+                    let flags = rustix::fs::fcntl_getfl(&file).ok()?;
+                    (file, Some(flags))
+                }
+            };
             let io = if kind.is_fifo() {
                 match direction {
                     Direction::Read => pipe::Receiver::from_file(file).map(Io::PipeIn),
@@ -161,7 +169,9 @@ pub(crate) mod unix {
                 Err(e) => {
                     tracing::debug!(error = %e, "stdio stays on blocking reads and writes");
                     // The duplicate is gone with the error; the flags live on through `fd`.
-                    let _ = rustix::fs::fcntl_setfl(fd, restore);
+                    if let Some(flags) = restore {
+                        let _ = rustix::fs::fcntl_setfl(fd, flags);
+                    }
                     None
                 }
             }
@@ -194,8 +204,30 @@ pub(crate) mod unix {
 
     impl Drop for NonBlocking {
         fn drop(&mut self) {
-            let _ = rustix::fs::fcntl_setfl(self.fd(), self.restore);
+            if let Some(flags) = self.restore {
+                let _ = rustix::fs::fcntl_setfl(self.fd(), flags);
+            }
         }
+    }
+
+    /// The same pipe through an open file description of this process's own (on Linux, opening
+    /// `/proc/self/fd/N` makes one), already non-blocking. The description behind stdin and
+    /// stdout is shared with the parent and whoever else inherited it: switching that one would
+    /// leave it non-blocking for them if this process were killed before it could switch back.
+    /// `None` where this cannot be done (no procfs; a pipe whose other end is gone).
+    fn reopen(fd: BorrowedFd<'_>, direction: Direction) -> Option<File> {
+        use std::os::fd::AsRawFd as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        if !cfg!(target_os = "linux") {
+            return None;
+        }
+        let mut options = std::fs::OpenOptions::new();
+        match direction {
+            Direction::Read => options.read(true),
+            Direction::Write => options.write(true),
+        };
+        let nonblocking = i32::try_from(OFlags::NONBLOCK.bits()).ok()?;
+        options.custom_flags(nonblocking).open(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok()
     }
 }
 
@@ -276,18 +308,35 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn flags_are_restored_and_files_are_never_switched() {
-        let (reader, _writer) = std::io::pipe().expect("pipe");
-        let before = rustix::fs::fcntl_getfl(&reader).expect("flags");
+    async fn shared_flags_are_never_left_switched_and_files_are_never_switched() {
+        use tokio::io::AsyncReadExt as _;
+        let flags = |fd: std::os::fd::BorrowedFd<'_>| rustix::fs::fcntl_getfl(fd).expect("flags");
+
+        // A pipe: on Linux it is reopened, so the description shared with the parent is never
+        // switched at all; elsewhere it is switched and put back.
+        let (reader, mut writer) = std::io::pipe().expect("pipe");
+        let before = flags(reader.as_fd());
         assert!(!before.contains(OFlags::NONBLOCK));
-        let switched = NonBlocking::new(reader.as_fd(), Direction::Read).expect("a pipe is switched");
-        assert!(rustix::fs::fcntl_getfl(&reader).expect("flags").contains(OFlags::NONBLOCK));
+        let mut switched = input(&reader);
+        assert_eq!(flags(reader.as_fd()).contains(OFlags::NONBLOCK), !cfg!(target_os = "linux"));
+        writer.write_all(b"through the reactor").expect("write");
+        let mut got = [0u8; 19];
+        switched.read_exact(&mut got).await.expect("reads");
+        assert_eq!(&got, b"through the reactor");
         drop(switched);
-        assert_eq!(rustix::fs::fcntl_getfl(&reader).expect("flags"), before);
+        assert_eq!(flags(reader.as_fd()), before);
+
+        // A socket is switched, and put back when the stream is dropped.
+        let (socket, _peer) = std::os::unix::net::UnixStream::pair().expect("socket pair");
+        let before = flags(socket.as_fd());
+        let switched = NonBlocking::new(socket.as_fd(), Direction::Read).expect("a socket is switched");
+        assert!(flags(socket.as_fd()).contains(OFlags::NONBLOCK));
+        drop(switched);
+        assert_eq!(flags(socket.as_fd()), before);
 
         let file = std::fs::File::open(env!("CARGO_MANIFEST_DIR").to_owned() + "/Cargo.toml").expect("opens");
         assert!(NonBlocking::new(file.as_fd(), Direction::Read).is_none());
-        assert!(!rustix::fs::fcntl_getfl(&file).expect("flags").contains(OFlags::NONBLOCK));
+        assert!(!flags(file.as_fd()).contains(OFlags::NONBLOCK));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
