@@ -298,6 +298,14 @@ pub struct Records {
     line: Vec<u8>,
 }
 
+impl Records {
+    /// The line of the record last returned, byte for byte as written (with its newline): what
+    /// its hash covers, so a copy of these lines verifies as the log does.
+    pub fn line(&self) -> &[u8] {
+        &self.line
+    }
+}
+
 impl Iterator for Records {
     type Item = Result<AuditRecord>;
 

@@ -182,7 +182,9 @@ fn cargo_benches(root: &Path, on: &dyn Fn(&str) -> bool) -> Result<BTreeMap<Stri
             if words.next() != Some("BENCH") {
                 continue;
             }
-            if let (Some(key), Some(Ok(value))) = (words.next(), words.next().map(str::parse::<f64>)) {
+            if let (Some(key), Some(Ok(value))) = (words.next(), words.next().map(str::parse::<f64>))
+                && value.is_finite()
+            {
                 figures.insert(key.to_owned(), value);
             }
         }

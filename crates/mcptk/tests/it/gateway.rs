@@ -413,6 +413,16 @@ fn an_audit_writer_killed_under_load_loses_no_acknowledged_record() {
     assert!(reopen.status.success());
     let report = mcp_audit::verify(&log).expect("reads");
     assert!(report.ok() && report.torn_tail.is_none(), "{report:?}");
+
+    // An export verifies as the log does: each record's hash covers its line as written.
+    let export = Command::new(mcptk()).args(["audit", "export", "--log"]).arg(&log).output().expect("runs");
+    assert!(export.status.success());
+    let copy = s.path.join("exported.jsonl");
+    std::fs::write(&copy, &export.stdout).expect("writes");
+    let verified = Command::new(mcptk()).args(["audit", "verify", "--log"]).arg(&copy).output().expect("runs");
+    assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stdout));
+    let records = |path: &std::path::Path| mcp_audit::read_records(path).expect("reads").len();
+    assert_eq!(records(&copy), records(&log));
 }
 
 #[test]
