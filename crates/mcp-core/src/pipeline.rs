@@ -636,7 +636,7 @@ impl ToolMetrics {
 /// back to the model as `isError` results; a tool's request for client input as that request.
 #[derive(Clone)]
 pub struct PipelineTool {
-    exposed: ToolDef,
+    exposed: Arc<ToolDef>,
     server: String,
     upstream: Arc<ToolDef>,
     service: ToolService,
@@ -649,16 +649,29 @@ impl fmt::Debug for PipelineTool {
 }
 
 impl PipelineTool {
-    /// `upstream` (a tool of `server`) served under `exposed_name` through `service`.
+    /// `upstream` (a tool of `server`) served under `exposed_name` through `service`. A tool
+    /// served under its own name shares its definition instead of copying it.
     pub fn new(
         exposed_name: impl Into<String>,
         server: impl Into<String>,
-        upstream: ToolDef,
+        upstream: impl Into<Arc<ToolDef>>,
         service: ToolService,
     ) -> Self {
-        let mut exposed = upstream.clone();
-        exposed.name = exposed_name.into();
-        Self { exposed, server: server.into(), upstream: Arc::new(upstream), service }
+        let upstream = upstream.into();
+        let exposed_name = exposed_name.into();
+        let exposed = if exposed_name == upstream.name {
+            upstream.clone()
+        } else {
+            let mut renamed = ToolDef::clone(&upstream);
+            renamed.name = exposed_name;
+            Arc::new(renamed)
+        };
+        Self { exposed, server: server.into(), upstream, service }
+    }
+
+    /// The definition as served, shared.
+    pub fn exposed(&self) -> &Arc<ToolDef> {
+        &self.exposed
     }
 
     /// The upstream server's name.

@@ -47,7 +47,9 @@ pub struct Upstream {
     state: RwLock<State>,
     /// The last tool list seen; kept while the server restarts so its tools stay listed and their
     /// calls fail with a clear "restarting" error instead of "unknown tool".
-    tools: std::sync::RwLock<Vec<Tool>>,
+    /// Shared with whoever serves or checks them: a gateway in front of a server with thousands of
+    /// tools keeps one copy of each definition, not one per holder.
+    tools: std::sync::RwLock<Arc<[Arc<Tool>]>>,
     /// Cancelled by [`Upstream::stop`]: supervision ends and the server is closed.
     stopping: tokio_util::sync::CancellationToken,
 }
@@ -67,7 +69,7 @@ impl Upstream {
             restart,
             generation: std::sync::atomic::AtomicU64::new(0),
             state: RwLock::new(State::Starting),
-            tools: std::sync::RwLock::new(Vec::new()),
+            tools: std::sync::RwLock::new(Arc::new([])),
             stopping: tokio_util::sync::CancellationToken::new(),
         })
     }
@@ -77,8 +79,8 @@ impl Upstream {
         &self.name
     }
 
-    /// The last known tools.
-    pub fn tools(&self) -> Vec<Tool> {
+    /// The last known tools: a snapshot, cheap to take.
+    pub fn tools(&self) -> Arc<[Arc<Tool>]> {
         self.tools.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
@@ -88,6 +90,7 @@ impl Upstream {
     }
 
     fn set_tools(&self, tools: Vec<Tool>) {
+        let tools = tools.into_iter().map(Arc::new).collect();
         *self.tools.write().unwrap_or_else(std::sync::PoisonError::into_inner) = tools;
         self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
@@ -185,6 +188,11 @@ impl Upstream {
         }
     }
 
+    /// Whether the server is running now (not starting, restarting or stopped).
+    pub async fn is_up(&self) -> bool {
+        matches!(*self.state.read().await, State::Up(_))
+    }
+
     /// Waits (up to `patience`) until the first start attempt has finished.
     pub async fn started(&self, patience: Duration) {
         let deadline = Instant::now() + patience;
@@ -256,15 +264,16 @@ impl CallTool for Upstream {
     async fn call_tool(&self, name: &str, arguments: crate::protocol::JsonObject) -> crate::Result<CallToolResult> {
         let definition = self
             .tools()
-            .into_iter()
+            .iter()
             .find(|t| t.name == name)
-            .unwrap_or_else(|| Tool::new(name, "", Default::default()));
+            .cloned()
+            .unwrap_or_else(|| Arc::new(Tool::new(name, "", Default::default())));
         let call = ToolCall {
             server: self.name.clone(),
             tool: name.to_owned(),
             exposed: name.to_owned(),
             arguments,
-            definition: Arc::new(definition),
+            definition,
             principal: "internal".to_owned(),
             client: None,
             trace_id: crate::pipeline::new_trace_id(),

@@ -104,10 +104,14 @@ struct State {
     annotations: std::collections::BTreeMap<String, mcp_core::protocol::ToolAnnotations>,
     server: std::sync::OnceLock<Server>,
     /// The definitions last served, to announce only real changes.
-    served: Mutex<Vec<Tool>>,
+    served: Mutex<Vec<Arc<Tool>>>,
 }
 
-type Exposed = Arc<Mutex<HashMap<String, (String, Tool)>>>;
+/// The answer of [`Gateway::readiness_probe`]: ready, or why not.
+pub type Readiness = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
+
+/// Definitions are shared (`Arc`) with the upstream's list and the served tools: one copy of each.
+type Exposed = Arc<Mutex<HashMap<String, (String, Arc<Tool>)>>>;
 
 /// Builds a [`Gateway`]: its configuration, plus tool sets, pipeline layers and server settings
 /// given in code.
@@ -331,7 +335,10 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
     let lookup = exposed.clone();
     gateway_tools.add(mcp_security::check_access_tool(
         policy.clone(),
-        Arc::new(move |name: &str| lookup.lock().unwrap_or_else(PoisonError::into_inner).get(name).cloned()),
+        Arc::new(move |name: &str| {
+            let exposed = lookup.lock().unwrap_or_else(PoisonError::into_inner);
+            exposed.get(name).map(|(server, definition)| (server.clone(), Tool::clone(definition)))
+        }),
     ));
     gateway_tools.add(mcp_audit::log_event_tool(audit.clone(), redactor.clone()));
     local.insert(GATEWAY.to_owned(), gateway_tools);
@@ -451,7 +458,32 @@ impl Gateway {
     /// otherwise). The error says why not.
     pub fn health_probe(&self) -> impl Fn() -> Result<(), String> + Clone + Send + Sync + 'static {
         let audit = self.audit.clone();
-        move || audit.health().map_err(|e| e.to_string())
+        move || {
+            audit.health().map_err(|e| {
+                // The probe may be open to anyone: the detail (paths, OS errors) goes to the log.
+                tracing::debug!(error = %e, "health probe: the audit log is not durable");
+                "unhealthy: the audit log cannot make records durable".to_owned()
+            })
+        }
+    }
+
+    /// Whether the gateway should get traffic: healthy (see [`Gateway::health_probe`]) and every
+    /// upstream server up. The reason names the first server that is down, never its error.
+    pub fn readiness_probe(&self) -> impl Fn() -> Readiness + Clone + Send + Sync + 'static {
+        let healthy = self.health_probe();
+        let upstreams = self.state.upstreams.clone();
+        move || {
+            let (healthy, upstreams) = (healthy.clone(), upstreams.clone());
+            Box::pin(async move {
+                healthy().map_err(|why| why.replacen("unhealthy", "not ready", 1))?;
+                for upstream in &upstreams {
+                    if !upstream.is_up().await {
+                        return Err(format!("not ready: the server `{}` is not running", upstream.name()));
+                    }
+                }
+                Ok(())
+            })
+        }
     }
 
     /// The MCP server to serve.
@@ -479,7 +511,7 @@ impl Gateway {
             if let Some(Ok(tools)) = by_server.get_mut(server)
                 && self.state.listed(principal, definition)
             {
-                tools.push(own.clone());
+                tools.push(Tool::clone(own));
             }
         }
         by_server.into_iter().collect()
@@ -773,32 +805,37 @@ impl State {
     fn rebuild(&self) {
         let mut tools = ToolSet::new();
         let mut exposed = HashMap::new();
+        let mut definitions = Vec::new();
         let mut names = self.names.lock().unwrap_or_else(PoisonError::into_inner);
         let annotations = &self.annotations;
-        let mut add = |server: &str, mut definition: Tool| {
+        let mut add = |server: &str, mut definition: Arc<Tool>| {
             let name = names.expose(server, &definition.name);
             if let Some(given) = annotations.get(&name) {
-                definition.annotations = Some(overridden(definition.annotations.take(), given));
+                let mut own = Tool::clone(&definition);
+                own.annotations = Some(overridden(own.annotations.take(), given));
+                definition = Arc::new(own);
             }
             exposed.insert(name.clone(), (server.to_owned(), definition.clone()));
-            tools.add(PipelineTool::new(name, server, definition, self.service.clone()));
+            let tool = PipelineTool::new(name, server, definition, self.service.clone());
+            definitions.push(tool.exposed().clone());
+            tools.add(tool);
         };
         let mut local: Vec<_> = self.local.iter().collect();
         local.sort_by(|a, b| a.0.cmp(b.0));
         for (server, set) in local {
             for tool in set.iter() {
-                add(server, tool.definition().clone());
+                add(server, Arc::new(tool.definition().clone()));
             }
         }
         for upstream in &self.upstreams {
-            let definitions = upstream.tools();
+            let listed = upstream.tools();
             if let Some(pins) = &self.pins
-                && let Err(e) = pins.check(upstream.name(), &definitions)
+                && let Err(e) = pins.check(upstream.name(), &listed)
             {
                 tracing::error!(error = %e, "pin check failed");
             }
-            for definition in definitions {
-                add(upstream.name(), definition);
+            for definition in listed.iter() {
+                add(upstream.name(), definition.clone());
             }
         }
         if let Some(pins) = &self.pins {
@@ -806,9 +843,10 @@ impl State {
         }
         drop(names);
         *self.exposed.lock().unwrap_or_else(PoisonError::into_inner) = exposed;
-        let definitions: Vec<Tool> = tools.iter().map(|t| t.definition().clone()).collect();
         let mut served = self.served.lock().unwrap_or_else(PoisonError::into_inner);
-        if *served == definitions {
+        let same = served.len() == definitions.len()
+            && served.iter().zip(&definitions).all(|(a, b)| Arc::ptr_eq(a, b) || a == b);
+        if same {
             return;
         }
         *served = definitions;

@@ -36,7 +36,7 @@ impl ToolSource for ToolSet {
 #[async_trait]
 impl ToolSource for Upstream {
     async fn tools(&self) -> Result<Vec<Tool>, CallError> {
-        Ok(Upstream::tools(self))
+        Ok(Upstream::tools(self).iter().map(|t| Tool::clone(t)).collect())
     }
 }
 

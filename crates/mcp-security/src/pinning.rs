@@ -1,6 +1,7 @@
 //! Tool-definition pinning against "rug pulls": a server that changes what a tool says or does
 //! after it was approved.
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
@@ -96,12 +97,13 @@ impl Pins {
 
     /// Checks a server's current definitions. On first use they are recorded and written out.
     /// Returns the names of tools whose definition is new or changed.
-    pub fn check(&self, server: &str, tools: &[Tool]) -> Result<Vec<String>> {
+    pub fn check<T: std::borrow::Borrow<Tool>>(&self, server: &str, tools: &[T]) -> Result<Vec<String>> {
         let mut lock = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
         let first_use = *self.first_use.lock().unwrap_or_else(PoisonError::into_inner);
         let pinned = lock.servers.entry(server.to_owned()).or_default();
         let mut changed = Vec::new();
         for tool in tools {
+            let tool = tool.borrow();
             let digest = definition_digest(tool);
             match pinned.get(&tool.name) {
                 Some(known) if *known == digest => {}
@@ -140,9 +142,10 @@ impl Pins {
 
     /// Records the current definitions of a server as approved and writes the lock (the
     /// operator's `mcptk pin update`).
-    pub fn approve(&self, server: &str, tools: &[Tool]) -> Result<()> {
+    pub fn approve<T: std::borrow::Borrow<Tool>>(&self, server: &str, tools: &[T]) -> Result<()> {
         let mut lock = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
-        let pinned: BTreeMap<String, String> = tools.iter().map(|t| (t.name.clone(), definition_digest(t))).collect();
+        let pinned: BTreeMap<String, String> =
+            tools.iter().map(Borrow::borrow).map(|t: &Tool| (t.name.clone(), definition_digest(t))).collect();
         lock.servers.insert(server.to_owned(), pinned);
         self.flagged.lock().unwrap_or_else(PoisonError::into_inner).remove(server);
         write_lock(&self.path, &lock)

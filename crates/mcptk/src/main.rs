@@ -122,15 +122,23 @@ struct HttpArgs {
     /// Handshake-era sessions kept at once; one more ends the one idle the longest.
     #[arg(long, default_value_t = 10_000, global = true)]
     max_sessions: usize,
+    /// Seconds a sealed session id (`MCPTK_SESSION_KEY` set) is accepted after `initialize`.
+    #[arg(long, default_value_t = 24 * 60 * 60, global = true)]
+    session_lifetime: u64,
+    /// On SIGTERM or Ctrl-C, seconds requests in flight get to finish before they are cut.
+    #[arg(long, default_value_t = 20, global = true)]
+    shutdown_grace: u64,
 }
 
 impl HttpArgs {
-    fn options(&self) -> mcp_core::transport::http::HttpOptions {
+    fn options(&self) -> anyhow::Result<mcp_core::transport::http::HttpOptions> {
         let mut options = mcp_core::transport::http::HttpOptions {
             allowed_origins: self.allow_origin.clone(),
             allowed_hosts: self.allow_host.clone(),
             session_ttl: Duration::from_secs(self.session_ttl),
             max_sessions: self.max_sessions,
+            session_keys: mcp_core::transport::http::SessionKeys::from_env()?.map(Arc::new),
+            session_lifetime: Duration::from_secs(self.session_lifetime),
             ..Default::default()
         };
         if let Ok(token) = std::env::var(&self.token_env)
@@ -146,15 +154,15 @@ impl HttpArgs {
                 options.tokens.insert(token.trim().to_owned(), principal.trim().to_owned());
             }
         }
-        options
+        Ok(options)
     }
 
-    /// Serves `server` on stdio, or over HTTP with `extra` routes (e.g. `/metrics`).
-    async fn serve(&self, server: Server, extra: Option<axum::Router>) -> anyhow::Result<()> {
-        match self.http {
-            Some(addr) => Ok(mcp_core::transport::http::serve(server, addr, self.options(), extra).await?),
-            None => Ok(server.serve_stdio().await?),
-        }
+    /// Serves `server` on stdio, or over HTTP with `extra` routes (e.g. `/metrics`, `/healthz`)
+    /// until SIGTERM or Ctrl-C, then drains for up to `--shutdown-grace`.
+    async fn serve(&self, server: Server, extra: mcp_core::transport::http::Extra) -> anyhow::Result<()> {
+        let Some(addr) = self.http else { return Ok(server.serve_stdio().await?) };
+        let grace = Duration::from_secs(self.shutdown_grace);
+        Ok(mcp_core::transport::http::serve_until(server, addr, self.options()?, extra, stopped(), grace).await?)
     }
 }
 
@@ -485,7 +493,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .page_size(page_size)
                 .max_message_bytes(max_message_bytes)
                 .build();
-            http.serve(server, None).await?;
+            http.serve(server, Default::default()).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve { native: None, config, page_size, max_message_bytes, audit, call_timeout: _, http } => {
@@ -514,23 +522,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .server(move |b| b.page_size(page_size).max_message_bytes(max_message_bytes))
                 .start()
                 .await?;
-            // Behind the same checks as /mcp: /metrics for Prometheus, /healthz (503 with the
-            // reason while the audit log cannot make records durable, when every call is refused).
-            let probe = gateway.health_probe();
-            let mut extra = axum::Router::new().route(
-                "/healthz",
-                axum::routing::get(move || {
-                    let answer = match probe() {
-                        Ok(()) => (axum::http::StatusCode::OK, "ok\n".to_owned()),
-                        Err(why) => (axum::http::StatusCode::SERVICE_UNAVAILABLE, format!("unhealthy: {why}\n")),
-                    };
-                    std::future::ready(answer)
-                }),
-            );
-            if let Some(handle) = metrics {
-                extra = extra.route("/metrics", axum::routing::get(move || std::future::ready(handle.render())));
-            }
-            let extra = Some(extra);
+            // Probes open to whoever reaches the port (a kubelet carries no token), saying only
+            // what state the gateway is in: /healthz is 503 while the audit log cannot make records
+            // durable (every call is refused then), /readyz also while an upstream server is down.
+            let (alive, ready) = (gateway.health_probe(), gateway.readiness_probe());
+            let open = axum::Router::new()
+                .route("/healthz", axum::routing::get(move || std::future::ready(probe_answer(alive()))))
+                .route(
+                    "/readyz",
+                    axum::routing::get(move || {
+                        let ready = ready.clone();
+                        async move { probe_answer(ready().await) }
+                    }),
+                );
+            // Behind the same checks as /mcp: /metrics for Prometheus.
+            let admitted = metrics.map(|handle| {
+                axum::Router::new().route("/metrics", axum::routing::get(move || std::future::ready(handle.render())))
+            });
+            let extra = mcp_core::transport::http::Extra { admitted, open: Some(open) };
             let served = http.serve(gateway.server().clone(), extra).await;
             gateway.shutdown().await;
             served?;
@@ -543,6 +552,33 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tools { config, server, json } => list_tools(&config, server.as_deref(), json).await,
         Command::Call { config, server, tool, args } => call(&config, &server, &tool, &args).await,
     }
+}
+
+/// A probe's answer: 200 `ok`, or 503 with what is wrong.
+fn probe_answer(state: Result<(), String>) -> (axum::http::StatusCode, String) {
+    match state {
+        Ok(()) => (axum::http::StatusCode::OK, "ok\n".to_owned()),
+        Err(why) => (axum::http::StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")),
+    }
+}
+
+/// Completes on SIGTERM (how orchestrators stop a process) or Ctrl-C.
+async fn stopped() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+                    _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: shutting down"),
+                }
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops serving"),
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 async fn list_tools(args: &ConfigArgs, only: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {

@@ -337,6 +337,22 @@ impl Connection {
     fn session(&self) -> std::sync::MutexGuard<'_, Session> {
         self.session.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// What `initialize` agreed on, once it has: the revision, the client and its capabilities.
+    #[cfg(feature = "http-server")]
+    pub(crate) fn handshake(&self) -> Option<(ProtocolVersion, Arc<Implementation>, ClientCapabilities)> {
+        let session = self.session();
+        Some((session.version?, session.client.clone()?, session.capabilities.clone()?))
+    }
+
+    /// Takes up a session another process opened, as if `initialize` had agreed on this.
+    #[cfg(feature = "http-server")]
+    pub(crate) fn resume(&self, version: ProtocolVersion, client: Implementation, capabilities: ClientCapabilities) {
+        let mut session = self.session();
+        session.version = Some(version);
+        session.client = Some(Arc::new(client));
+        session.capabilities = Some(capabilities);
+    }
 }
 
 impl ServerInner {

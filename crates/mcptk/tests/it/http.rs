@@ -7,10 +7,10 @@ use serde_json::{Value, json};
 
 use crate::support::mcptk;
 
-struct Served {
-    child: Child,
-    url: String,
-    base: String,
+pub(crate) struct Served {
+    pub(crate) child: Child,
+    pub(crate) url: String,
+    pub(crate) base: String,
 }
 
 impl Drop for Served {
@@ -20,7 +20,7 @@ impl Drop for Served {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
@@ -29,7 +29,7 @@ async fn serve(args: &[&str], token: Option<&str>) -> Served {
 }
 
 /// `mcptk ARGS --http ADDR` with `env` set (no token variables besides those), listening.
-async fn serve_env(args: &[&str], env: &[(&str, &str)]) -> Served {
+pub(crate) async fn serve_env(args: &[&str], env: &[(&str, &str)]) -> Served {
     // These tests build reqwest clients of their own; rustls needs its provider (ring) first.
     mcp_core::transport::install_crypto_provider();
     let port = free_port();
@@ -77,7 +77,7 @@ fn modern(method: &str, params: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
 }
 
-fn post(url: &str, body: &Value) -> reqwest::RequestBuilder {
+pub(crate) fn post(url: &str, body: &Value) -> reqwest::RequestBuilder {
     reqwest::Client::new()
         .post(url)
         .header("content-type", "application/json")
@@ -86,7 +86,7 @@ fn post(url: &str, body: &Value) -> reqwest::RequestBuilder {
 }
 
 /// A POST whose client only accepts a JSON answer.
-fn post_json(url: &str, body: &Value) -> reqwest::RequestBuilder {
+pub(crate) fn post_json(url: &str, body: &Value) -> reqwest::RequestBuilder {
     reqwest::Client::new()
         .post(url)
         .header("content-type", "application/json")
@@ -446,7 +446,7 @@ async fn two_principal_gateway(dir: &std::path::Path, extra: &[&str]) -> Served 
     serve_env(&args, &[("MCPTK_HTTP_TOKENS", "alice=token-of-alice-1,bob=token-of-bob-22")]).await
 }
 
-fn initialize() -> Value {
+pub(crate) fn initialize() -> Value {
     json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
 }
 

@@ -15,5 +15,6 @@ mod perplexity;
 mod python_clients;
 mod real_clients;
 mod real_servers;
+mod replicas;
 mod schemas;
 mod support;

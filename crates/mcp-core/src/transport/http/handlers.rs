@@ -181,7 +181,7 @@ async fn handshake_request(
         let session = Arc::new(Session::new(principal.clone(), app.server.connection(principal)));
         let mut response = respond(session.connection.clone(), request, headers, None).await;
         if response.status() == StatusCode::OK {
-            let session_id = new_session_id();
+            let session_id = app.seal(&session).unwrap_or_else(new_session_id);
             if let Ok(value) = HeaderValue::from_str(&session_id) {
                 response.headers_mut().insert(SESSION_HEADER, value);
             }
@@ -242,9 +242,10 @@ pub(super) async fn delete(State(app): State<Arc<App>>, headers: HeaderMap) -> R
     if let Err(response) = app.session(&headers, &principal) {
         return *response;
     }
-    match app.sessions.lock().unwrap_or_else(PoisonError::into_inner).by_id.remove(id) {
-        Some(_) => StatusCode::NO_CONTENT.into_response(),
-        None => StatusCode::NOT_FOUND.into_response(),
+    let (lifetime, max) = (app.options.session_lifetime, app.options.max_sessions);
+    match app.sessions.lock().unwrap_or_else(PoisonError::into_inner).end(id, lifetime, max) {
+        true => StatusCode::NO_CONTENT.into_response(),
+        false => StatusCode::NOT_FOUND.into_response(),
     }
 }
 

@@ -18,6 +18,7 @@
 mod admission;
 mod handlers;
 mod output;
+mod sealed;
 mod sessions;
 #[cfg(test)]
 mod tests;
@@ -34,6 +35,7 @@ use axum::response::Response;
 
 use crate::protocol::{Message, Notification};
 use crate::server::{Change, Server};
+pub use sealed::{KeyError, SessionKeys};
 use sessions::Sessions;
 
 /// Settings of the HTTP transport; every field has a safe default.
@@ -54,6 +56,12 @@ pub struct HttpOptions {
     /// The most handshake-era sessions kept at once (default 10,000); opening one more ends the
     /// one idle the longest.
     pub max_sessions: usize,
+    /// Keys that seal handshake-era session ids, so that any replica holding them serves any
+    /// session (see [`SessionKeys`]). `None`: a session lives on the process that opened it.
+    pub session_keys: Option<Arc<SessionKeys>>,
+    /// How long a sealed session id is accepted after `initialize` (default 24 hours); the
+    /// client then opens a new session, as after any 404.
+    pub session_lifetime: Duration,
 }
 
 impl Default for HttpOptions {
@@ -66,6 +74,8 @@ impl Default for HttpOptions {
             max_body_bytes: 4 * 1024 * 1024,
             session_ttl: Duration::from_secs(30 * 60),
             max_sessions: 10_000,
+            session_keys: None,
+            session_lifetime: Duration::from_secs(24 * 60 * 60),
         }
     }
 }
@@ -80,6 +90,8 @@ impl std::fmt::Debug for HttpOptions {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("session_ttl", &self.session_ttl)
             .field("max_sessions", &self.max_sessions)
+            .field("session_keys", &self.session_keys)
+            .field("session_lifetime", &self.session_lifetime)
             .finish()
     }
 }
@@ -164,6 +176,16 @@ fn mcp_routes(server: Server, options: HttpOptions) -> (Router, Arc<App>) {
     (routes, app)
 }
 
+/// Routes of the embedder's, served beside the MCP endpoint.
+#[derive(Debug, Default)]
+pub struct Extra {
+    /// Behind the same Host, Origin and bearer-token checks as the MCP endpoint (e.g. `/metrics`).
+    pub admitted: Option<Router>,
+    /// Open to whoever reaches the port, for probes that carry no token (a kubelet's `/healthz`
+    /// and `/readyz`): they must answer without revealing anything of worth.
+    pub open: Option<Router>,
+}
+
 /// Serves `server` on `addr` until the task is dropped. Refuses a non-loopback address unless
 /// bearer tokens are configured.
 pub async fn serve(
@@ -172,17 +194,61 @@ pub async fn serve(
     options: HttpOptions,
     extra: Option<Router>,
 ) -> std::io::Result<()> {
+    let extra = Extra { admitted: extra, open: None };
+    serve_until(server, addr, options, extra, std::future::pending(), Duration::ZERO).await
+}
+
+/// Serves `server` on `addr` until `shutdown` completes, then drains: no new connection is
+/// accepted, idle ones are closed, session streams end, and requests in flight get up to `grace`
+/// to finish before the rest are cut. Refuses a non-loopback address unless bearer tokens are
+/// configured.
+pub async fn serve_until(
+    server: Server,
+    addr: SocketAddr,
+    options: HttpOptions,
+    extra: Extra,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
     if !addr.ip().is_loopback() && options.tokens.is_empty() {
         return Err(std::io::Error::other(format!(
             "refusing to serve on {addr} without authentication: configure a bearer token, or bind to loopback"
         )));
     }
-    let routes = router(server, options, extra);
+    let (mut routes, app) = mcp_routes(server, options);
+    if let Some(behind) = extra.admitted {
+        routes = routes.merge(behind.layer(axum::middleware::from_fn_with_state(app.clone(), admitted)));
+    }
+    if let Some(open) = extra.open {
+        routes = routes.merge(open);
+    }
     use axum::serve::ListenerExt as _;
     let listener = tokio::net::TcpListener::bind(addr).await?.tap_io(|tcp| {
         // Small JSON-RPC messages must not wait for Nagle's algorithm.
         let _ = tcp.set_nodelay(true);
     });
     tracing::info!(%addr, "serving MCP over HTTP");
-    axum::serve(listener, routes.into_make_service()).await
+    let draining = tokio_util::sync::CancellationToken::new();
+    let signal = draining.clone();
+    let serving = axum::serve(listener, routes.into_make_service()).with_graceful_shutdown(async move {
+        shutdown.await;
+        signal.cancel();
+    });
+    let mut serving = std::pin::pin!(serving.into_future());
+    tokio::select! {
+        served = &mut serving => return served,
+        () = draining.cancelled() => {}
+    }
+    tracing::info!(?grace, "shutting down: finishing the requests in flight");
+    // Session streams never end by themselves: end them so their connections can close.
+    for session in app.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).all() {
+        session.stream.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+    }
+    match tokio::time::timeout(grace, serving).await {
+        Ok(served) => served,
+        Err(_) => {
+            tracing::warn!(?grace, "requests still running after the grace period were cut");
+            Ok(())
+        }
+    }
 }

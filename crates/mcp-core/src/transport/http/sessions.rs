@@ -13,8 +13,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::output::rpc_error;
+use super::sealed::{self, Refused, SealedSession};
 use super::{App, SESSION_HEADER};
-use crate::protocol::{ErrorObject, RequestId};
+use crate::protocol::{ErrorObject, Implementation, ProtocolVersion, RequestId};
 use crate::server::Connection;
 use crate::transport::connection::Peer;
 
@@ -25,6 +26,8 @@ const REPLAY_EVENTS: usize = 256;
 #[derive(Default)]
 pub(super) struct Sessions {
     pub(super) by_id: HashMap<String, Arc<Session>>,
+    /// Sealed ids ended with DELETE here, so that this process does not take them up again.
+    ended: HashMap<String, Instant>,
     /// When expired sessions were last swept out.
     swept: Option<Instant>,
 }
@@ -37,6 +40,23 @@ impl Sessions {
         }
         self.swept = Some(Instant::now());
         self.by_id.retain(|_, s| s.idle() < ttl);
+    }
+
+    /// Ends a session; a sealed id is remembered as ended for as long as it could be opened.
+    pub(super) fn end(&mut self, id: &str, lifetime: Duration, max: usize) -> bool {
+        let held = self.by_id.remove(id).is_some();
+        if id.starts_with(sealed::PREFIX) {
+            self.ended.retain(|_, at| at.elapsed() < lifetime);
+            if self.ended.len() >= max.max(1) {
+                // Bounded: the oldest tombstone goes first.
+                let oldest = self.ended.iter().min_by_key(|(_, at)| **at).map(|(id, _)| id.clone());
+                if let Some(oldest) = oldest {
+                    self.ended.remove(&oldest);
+                }
+            }
+            self.ended.insert(id.to_owned(), Instant::now());
+        }
+        held
     }
 
     /// Adds a session, ending the one idle the longest when `max` are open already.
@@ -132,25 +152,78 @@ impl App {
         let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
         let ttl = self.options.session_ttl;
         sessions.sweep(ttl);
-        match sessions.by_id.get(id) {
-            Some(session) if session.idle() < ttl && *session.principal == *principal => {
-                *session.last_used.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
-                Ok(session.clone())
-            }
-            Some(session) if session.idle() < ttl => {
-                tracing::warn!(%principal, "refused a session opened by another principal");
-                Err(Box::new(rpc_error(
-                    StatusCode::FORBIDDEN,
-                    None,
-                    ErrorObject::invalid_request("this session was opened by another principal"),
-                )))
-            }
-            _ => Err(Box::new(rpc_error(
-                StatusCode::NOT_FOUND,
+        let found = match sessions.by_id.get(id) {
+            Some(session) if session.idle() < ttl => Some(session.clone()),
+            _ => None,
+        };
+        drop(sessions);
+        let session = match found {
+            Some(session) => session,
+            None => self.resume(id)?,
+        };
+        if *session.principal != *principal {
+            tracing::warn!(%principal, "refused a session opened by another principal");
+            return Err(Box::new(rpc_error(
+                StatusCode::FORBIDDEN,
                 None,
-                ErrorObject::invalid_request("unknown or expired session"),
-            ))),
+                ErrorObject::invalid_request("this session was opened by another principal"),
+            )));
         }
+        *session.last_used.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
+        Ok(session)
+    }
+
+    /// A sealed id for `session`, once its `initialize` succeeded, when keys are configured.
+    pub(super) fn seal(&self, session: &Session) -> Option<String> {
+        let keys = self.options.session_keys.as_ref()?;
+        let (version, client, capabilities) = session.connection.handshake()?;
+        let state = SealedSession {
+            principal: session.principal.to_string(),
+            version: version.as_str().to_owned(),
+            client: Implementation::clone(&client),
+            capabilities,
+            issued: sealed::now_secs(),
+        };
+        let id = keys.seal(&state);
+        if id.is_none() {
+            tracing::warn!("the session's state is too large to seal; it stays on this replica");
+        }
+        id
+    }
+
+    /// Takes up a session this process does not hold from its sealed id (another replica opened
+    /// it, or this one before a restart); 404 when the id is unknown, forged or expired.
+    fn resume(&self, id: &str) -> Result<Arc<Session>, Box<Response>> {
+        let gone = |why: &str| {
+            Box::new(rpc_error(StatusCode::NOT_FOUND, None, ErrorObject::invalid_request(format!("{why} session"))))
+        };
+        let Some(keys) = &self.options.session_keys else { return Err(gone("unknown or expired")) };
+        let state = match keys.open(id, self.options.session_lifetime) {
+            Ok(state) => state,
+            Err(Refused::NotSealed) => return Err(gone("unknown or expired")),
+            Err(Refused::Expired) => return Err(gone("expired")),
+            Err(refused) => {
+                tracing::warn!(?refused, "refused a session id that does not open with our keys");
+                return Err(gone("unknown"));
+            }
+        };
+        let Some(version) = ProtocolVersion::parse(&state.version) else { return Err(gone("unknown")) };
+        let principal: Arc<str> = Arc::from(state.principal.as_str());
+        let connection = self.server.connection(principal.clone());
+        connection.resume(version, state.client, state.capabilities);
+        let session = Arc::new(Session::new(principal, connection));
+        tracing::info!("took up a session from its sealed id");
+        let (ttl, max) = (self.options.session_ttl, self.options.max_sessions);
+        let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        if sessions.ended.contains_key(id) {
+            return Err(gone("ended"));
+        }
+        // Two requests of one session may race here: both get the one kept.
+        let kept = sessions.by_id.get(id).cloned();
+        Ok(kept.unwrap_or_else(|| {
+            sessions.insert(id.to_owned(), session.clone(), ttl, max);
+            session
+        }))
     }
 }
 
