@@ -34,6 +34,9 @@ apt_install() {
 command -v python3 >/dev/null || apt_install python3
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
 command -v npm >/dev/null || apt_install nodejs npm
+# HAProxy, the load balancer in front of three gateway replicas in the scale-out tests. The tests
+# start instances of their own; the package's service has no frontend and is left alone.
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || apt_install haproxy
 
 if [ -z "${MCPTK_TEST_POSTGRES_URL:-}" ]; then
   { ls /usr/lib/postgresql/*/bin/postgres && command -v pg_lsclusters; } >/dev/null 2>&1 || apt_install postgresql
@@ -65,6 +68,50 @@ if [ -z "${MCPTK_TEST_MYSQL_URL:-}" ]; then
     CREATE USER IF NOT EXISTS 'mcptk'@'127.0.0.1' IDENTIFIED BY 'mcptk-test';
     GRANT ALL ON *.* TO 'mcptk'@'127.0.0.1';"
   echo "MCPTK_TEST_MYSQL_URL=mysql://mcptk:mcptk-test@127.0.0.1:3306/mcptk_test" >&3
+fi
+
+# A container registry (Debian's docker-registry, the distribution registry) on 127.0.0.1:5055
+# over plain HTTP, for mcp-docker's push and pull tests. Our own configuration and storage
+# directory, started directly (never the package's init script or unit, and not on its default
+# port 5000, where a system instance with htpasswd auth might answer). Podman is told the
+# registry is plain HTTP by a registries.conf drop-in (bollard's pull and push requests carry no
+# TLS switch), written before Podman's service starts below: the service reads it once, at start.
+if [ -z "${MCPTK_TEST_REGISTRY:-}" ]; then
+  registry_addr=127.0.0.1:5055
+  command -v docker-registry >/dev/null || apt_install docker-registry
+  dropin=/etc/containers/registries.conf.d/50-mcptk-test-registry.conf
+  dropin_text="# Written by mcptk's tests/services.sh: the test registry speaks plain HTTP.
+[[registry]]
+location = \"$registry_addr\"
+insecure = true"
+  if [ "$(cat "$dropin" 2>/dev/null)" != "$dropin_text" ]; then
+    mkdir -p "$(dirname "$dropin")"
+    printf '%s\n' "$dropin_text" >"$dropin"
+    if podman --url unix:///run/mcptk-podman/docker.sock version >/dev/null 2>&1; then
+      echo "services.sh: Podman's API service was started before $dropin; restart it to push to the test registry" >&2
+    fi
+  fi
+  if ! curl -fsS "http://$registry_addr/v2/" >/dev/null 2>&1; then
+    registry_dir=/var/tmp/mcptk-registry
+    rm -rf "$registry_dir/storage"
+    mkdir -p "$registry_dir/storage"
+    cat >"$registry_dir/config.yml" <<CONF
+version: 0.1
+log:
+  level: info
+storage:
+  filesystem:
+    rootdirectory: $registry_dir/storage
+  delete:
+    enabled: true
+http:
+  addr: $registry_addr
+CONF
+    (setsid docker-registry serve "$registry_dir/config.yml" </dev/null >/var/tmp/mcptk-registry.log 2>&1 3>&- &)
+    for _ in $(seq 1 30); do curl -fsS "http://$registry_addr/v2/" >/dev/null 2>&1 && break; sleep 1; done
+    curl -fsS "http://$registry_addr/v2/" >/dev/null 2>&1 || { echo "the registry did not start" >&2; exit 1; }
+  fi
+  echo "MCPTK_TEST_REGISTRY=$registry_addr" >&3
 fi
 
 # Podman's Docker-compatible API, the real engine mcp-docker's tests (bollard) talk to. Root,

@@ -10,6 +10,9 @@
 //!   Podman's Docker-compatible API), with safety rules enforced at every call: no privileged
 //!   containers, no added capabilities, no host network or PID namespace, host paths only under
 //!   configured roots, default CPU, memory and process limits, an optional image allowlist.
+//!   `pull_image` and `push_image` go to any registry the engine reaches, with the engine's own
+//!   TLS settings and no credentials from us, and stream the registry's progress. The `docker_compose` prompt
+//!   (see [`prompts`]) is served too; [`Docker::docker_compose_prompt`] gets it through a client.
 //!
 //! ```no_run
 //! # async fn demo(tools: mcp_core::ToolSet) -> mcp_docker::Result<()> {
@@ -82,6 +85,13 @@ pub mod tools {
     pub const QG_GET_LOGS: &str = "get-logs";
     /// `docker-mcp`: every container, as text.
     pub const QG_LIST_CONTAINERS: &str = "list-containers";
+}
+
+/// The prompt names, as the reference servers have them.
+pub mod prompts {
+    /// `mcp-server-docker`: manage a labelled project like Docker Compose, plan then apply
+    /// (arguments `name` and `containers`).
+    pub const DOCKER_COMPOSE: &str = "docker_compose";
 }
 
 /// Everything that can go wrong in `mcp-docker`.

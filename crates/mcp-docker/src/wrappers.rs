@@ -654,6 +654,21 @@ impl<C: CallTool> Docker<C> {
     }
 }
 
+impl<C: CallTool + std::borrow::Borrow<mcp_core::Client>> Docker<C> {
+    /// `mcp-server-docker`'s `docker_compose` prompt (served by the native server too): the
+    /// messages that set the model up to manage project `name` towards the resources
+    /// `containers` describes. Needs a client, since prompts are not tools.
+    pub async fn docker_compose_prompt(
+        &self,
+        name: &str,
+        containers: &str,
+    ) -> Result<mcp_core::protocol::GetPromptResult> {
+        let arguments =
+            BTreeMap::from([("name".to_owned(), name.to_owned()), ("containers".to_owned(), containers.to_owned())]);
+        Ok(self.caller.borrow().get_prompt(crate::prompts::DOCKER_COMPOSE, arguments).await?)
+    }
+}
+
 /// Splits a command line into words as a POSIX shell would, without running one: whitespace
 /// separates, single quotes keep everything, double quotes keep all but `\"` and `\\`, a
 /// backslash outside quotes keeps the next character. An unclosed quote is an error.

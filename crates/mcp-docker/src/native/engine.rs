@@ -78,7 +78,7 @@ impl Engine {
     }
 
     /// The connected client, its API version negotiated with the engine.
-    async fn docker(&self) -> Result<&bollard::Docker, ToolError> {
+    pub(crate) async fn docker(&self) -> Result<&bollard::Docker, ToolError> {
         self.client
             .get_or_try_init(|| async {
                 let host = locate_engine(self.host.as_deref()).ok_or_else(|| {
@@ -326,7 +326,7 @@ impl Engine {
         let mut stream = docker.create_image(Some(options), None, None);
         let mut step = 0u64;
         while let Some(info) = stream.next().await {
-            let info = info.map_err(engine_error)?;
+            let info = info.map_err(|e| about(engine_error(e), "pulling", &reference))?;
             step += 1;
             if let Some(status) = info.status {
                 cx.progress(step as f64, None, Some(status)).await;
@@ -337,21 +337,26 @@ impl Engine {
 
     pub(crate) async fn push_image(&self, repo: &str, tag: Option<&str>, cx: &ToolContext) -> Result<Value, ToolError> {
         let tag = tag.unwrap_or("latest");
-        self.safety.check_image(&format!("{repo}:{tag}")).map_err(|r| self.refused(r))?;
+        let reference = format!("{repo}:{tag}");
+        self.safety.check_image(&reference).map_err(|r| self.refused(r))?;
         let docker = self.docker().await?;
         let options = PushImageOptions { tag: Some(tag.to_owned()), ..Default::default() };
+        // No credentials are sent: only the engine's own, if it keeps any, can reach the registry.
         let mut stream = docker.push_image(repo, Some(options), None);
-        let (mut step, mut last) = (0u64, None);
+        let (mut step, mut digest) = (0u64, None);
         while let Some(info) = stream.next().await {
-            let info = info.map_err(engine_error)?;
+            let info = info.map_err(|e| about(engine_error(e), "pushing", &reference))?;
             step += 1;
             if let Some(status) = info.status {
-                cx.progress(step as f64, None, Some(status.clone())).await;
-                last = Some(status);
+                // The registry's answer ends with `<tag>: digest: sha256:... size: N`.
+                if let Some(found) = status.split_whitespace().find(|w| w.starts_with("sha256:")) {
+                    digest = Some(found.to_owned());
+                }
+                cx.progress(step as f64, None, Some(status)).await;
             }
         }
-        tracing::debug!(repository = repo, tag, last = ?last, "pushed");
-        Ok(json!({ "status": "pushed", "repository": repo, "tag": tag }))
+        tracing::debug!(repository = repo, tag, digest = ?digest, "pushed");
+        Ok(json!({ "status": "pushed", "repository": repo, "tag": tag, "digest": digest }))
     }
 
     pub(crate) async fn build_image(&self, args: &BuildImageArgs, cx: &ToolContext) -> Result<Value, ToolError> {
@@ -659,6 +664,12 @@ pub(crate) fn engine_error(error: BollardError) -> ToolError {
     }
 }
 
+/// `error` with the image it concerns, unless the engine's message already names it.
+fn about(error: ToolError, doing: &str, reference: &str) -> ToolError {
+    let message = error.to_string();
+    if message.contains(reference) { error } else { ToolError::msg(format!("{message} ({doing} `{reference}`)")) }
+}
+
 fn to_json<T: Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
 }
@@ -699,6 +710,16 @@ fn image_dict(v: &Value) -> Value {
         "created": v["Created"],
         "size": v["Size"],
     })
+}
+
+/// A network as the reference server describes it, from the engine's answer.
+pub(crate) fn network_json<T: Serialize>(network: &T) -> Value {
+    network_dict(&to_json(network))
+}
+
+/// A volume as the reference server describes it, from the engine's answer.
+pub(crate) fn volume_json<T: Serialize>(volume: &T) -> Value {
+    volume_dict(&to_json(volume))
 }
 
 fn network_dict(v: &Value) -> Value {

@@ -6,6 +6,18 @@
 //! builds report the engine's progress lines as MCP progress; container logs and stats are also
 //! resources (`docker://containers/{id}/logs`, `docker://containers/{id}/stats`).
 //!
+//! Pushes and pulls go through the engine, so they reach whatever registries the engine can:
+//! the tools take and send no credentials (a registry that needs a login works only where the
+//! engine has its own, as Podman's service has `podman login`'s; Docker Engine keeps none), and
+//! a registry served over plain HTTP must be marked insecure in the engine's configuration (Docker's
+//! `insecure-registries`, a Podman `registries.conf` entry with `insecure = true`). Both tools
+//! report the registry's progress lines as MCP progress, pass the image allowlist first, and a
+//! failure is the tool's error naming the image.
+//!
+//! The `docker_compose` prompt (arguments `name` and `containers`, as `mcp-server-docker` has it)
+//! has the model manage a project: the resources labelled [`PROJECT_LABEL`]`=<name>`, which it
+//! lists as they are now, brought to the state `containers` describes by a plan the user confirms.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use mcp_docker::native::{DockerConfig, DockerServer};
@@ -23,6 +35,7 @@
 
 mod compose;
 mod engine;
+mod prompt;
 mod safety;
 
 use std::sync::Arc;
@@ -39,6 +52,7 @@ use crate::{
 };
 use engine::Engine;
 pub use engine::locate_engine;
+pub use prompt::PROJECT_LABEL;
 pub use safety::{Limits, Refusal, Rule, Safety};
 
 /// How the native server reaches the engine, and what it allows. Its `Debug` shows the
@@ -89,11 +103,16 @@ impl DockerServer {
         Ok(Self { engine: Arc::new(Engine::new(config.host, safety)) })
     }
 
-    /// A registry with every tool and the logs and stats resources, ready to serve.
+    /// A registry with every tool, the logs and stats resources and the `docker_compose`
+    /// prompt, ready to serve.
     pub fn registry(&self) -> Registry {
         let mut registry = Registry::new();
         self.register(&mut registry);
         registry.resource(engine::ContainerResources(self.engine.clone()));
+        let engine = self.engine.clone();
+        registry.prompt(mcp_core::registry::prompt(prompt::definition(), move |arguments| {
+            prompt::render(engine.clone(), arguments)
+        }));
         registry
     }
 

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use crate::support::{self, unique};
 
 /// The reference server on `host`; `None` (the reason printed) outside CI when it is missing.
-async fn reference(host: &str) -> Option<Arc<Client>> {
+pub(crate) async fn reference(host: &str) -> Option<Arc<Client>> {
     let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/py-docker/bin/mcp-server-docker");
     if !bin.exists() {
         let reason = format!("{} is missing: run `cargo xtask setup` (it needs Python 3.12)", bin.display());

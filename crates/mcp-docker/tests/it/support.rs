@@ -142,3 +142,46 @@ pub async fn inspect(host: &str, name: &str) -> bollard::models::ContainerInspec
     }
     panic!("{name} never settled into a state Docker's API has")
 }
+
+/// The test registry's address (`127.0.0.1:PORT`, plain HTTP), or `None` (the reason printed)
+/// outside CI when none was started. In CI a missing registry fails the test.
+pub fn registry() -> Option<String> {
+    let Some(address) = std::env::var("MCPTK_TEST_REGISTRY").ok().filter(|a| !a.is_empty()) else {
+        let reason = "MCPTK_TEST_REGISTRY is not set: run tests/services.sh (cargo xtask services) to start the \
+            test registry";
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{reason}");
+        eprintln!("skipped: {reason}");
+        return None;
+    };
+    Some(address)
+}
+
+/// A GET of `path` on the plain-HTTP server at `address`: (status, body).
+pub async fn http_get(address: &str, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap_or_else(|e| panic!("{address}: {e}"));
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("sends");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.expect("reads");
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, body.to_owned())
+}
+
+/// The tags the registry at `address` lists for repository `name` (none when it has no such repository).
+pub async fn registry_tags(address: &str, name: &str) -> Vec<String> {
+    let (status, body) = http_get(address, &format!("/v2/{name}/tags/list")).await;
+    if status == 404 {
+        return Vec::new();
+    }
+    assert_eq!(status, 200, "{body}");
+    let listed: Value = serde_json::from_str(&body).expect("JSON");
+    serde_json::from_value(listed["tags"].clone()).unwrap_or_default()
+}
+
+/// True when the engine holds image `reference`.
+pub async fn image_exists(host: &str, reference: &str) -> bool {
+    direct(host).await.inspect_image(reference).await.is_ok()
+}

@@ -78,6 +78,25 @@ async fn serve_docker_runs_containers_on_the_engine_from_docker_host() {
 }
 
 #[tokio::test]
+async fn serve_docker_serves_the_docker_compose_prompt() {
+    let Some((host, _)) = engine() else { return };
+    let client = serve_docker(&host, &[]).await;
+    let prompts = client.list_prompts().await.expect("prompts");
+    let names: Vec<&str> = prompts.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["docker_compose"]);
+    let arguments: Vec<(&str, Option<bool>)> =
+        prompts[0].arguments.iter().flatten().map(|a| (a.name.as_str(), a.required)).collect();
+    assert_eq!(arguments, [("name", Some(true)), ("containers", Some(true))]);
+
+    let project = unique("proj");
+    let rendered = Docker::new(client).docker_compose_prompt(&project, "a web server").await.expect("renders");
+    assert_eq!(rendered.messages.len(), 1);
+    assert_eq!(serde_json::to_value(rendered.messages[0].role).expect("a role"), json!("user"));
+    let text = serde_json::to_string(&rendered.messages[0].content).expect("JSON");
+    assert!(text.contains(&format!("mcp-server-docker.project={project}")) && text.contains("a web server"), "{text}");
+}
+
+#[tokio::test]
 async fn the_gateway_namespaces_docker_applies_policy_on_annotations_and_audits() {
     let Some((host, image)) = engine() else { return };
     let dir = tempfile::tempdir().expect("temp");
