@@ -8,6 +8,15 @@
 //! redacted unless `allow_secret_data` is set. The kubeconfig's credentials never appear in a
 //! result, an error, a log line or `Debug` output (`configuration_view` redacts them).
 //!
+//! `pods_exec` runs an argv (never through a shell) over the API server's websocket stream
+//! (`v5.channel.k8s.io`, else `v4.channel.k8s.io`), keeps at most [`MAX_EXEC_OUTPUT`] bytes of
+//! each stream (closing the stream, which ends the command, past that) and reports failures as
+//! client-go does (`command terminated with exit code 3`). Long calls report progress
+//! (`notifications/progress`) to a caller that sent a progress token: `pods_exec` each piece of
+//! output as it arrives (the bytes so far; stderr pieces prefixed `stderr: `),
+//! `resources_create_or_update` each document applied (`applied ConfigMap default/one (1/3)`),
+//! `pods_log` the read.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use mcp_k8s::native::{K8sConfig, K8sServer};
@@ -32,6 +41,8 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
 use crate::{Error, Result};
+
+pub use tools::MAX_EXEC_OUTPUT;
 
 /// A kind refused by `denied_resources`: every version of `kind` in `group` (`""` is the core
 /// group).

@@ -254,9 +254,17 @@ impl Inner {
         send(cluster, Request::new(url(&resource, ns)).delete(name, &params)).await.map(drop)
     }
 
-    /// Server-side apply of each object, forced, as the Go server's field manager.
-    async fn apply(&self, cluster: &Cluster, objects: Vec<Value>, dry_run: bool) -> Result<Vec<Value>, String> {
+    /// Server-side apply of each object in turn, forced, as the Go server's field manager; with
+    /// `cx`, each object applied is reported as progress (`n` of the total).
+    async fn apply(
+        &self,
+        cluster: &Cluster,
+        objects: Vec<Value>,
+        dry_run: bool,
+        cx: Option<&ToolContext>,
+    ) -> Result<Vec<Value>, String> {
         let mut applied = vec![];
+        let total = objects.len();
         for mut object in objects {
             let api_version = object["apiVersion"].as_str().unwrap_or_default().to_owned();
             let kind = object["kind"].as_str().unwrap_or_default().to_owned();
@@ -284,6 +292,13 @@ impl Inner {
             let mut result = tidy(send(cluster, request).await?);
             self.redact(&mut result);
             applied.push(result);
+            if let Some(cx) = cx {
+                let verb = if dry_run { "validated (dry run)" } else { "applied" };
+                let at = ns.as_deref().map(|ns| format!("{ns}/")).unwrap_or_default();
+                let done = applied.len();
+                let message = format!("{verb} {kind} {at}{name} ({done}/{total})");
+                cx.progress(done as f64, Some(total as f64), Some(message)).await;
+            }
         }
         Ok(applied)
     }
@@ -425,33 +440,85 @@ struct ExecArgs {
     context: Option<String>,
 }
 
-/// Runs `command` in the container over the API server's websocket stream; its stdout and
-/// stderr, or the failure its final `Status` reports (as client-go words a non-zero exit).
+/// The most bytes of stdout, and of stderr, `pods_exec` keeps. A command that writes more is
+/// cut off there: the stream is closed (the API server ends the command) and the result says so.
+pub const MAX_EXEC_OUTPUT: usize = 1024 * 1024;
+/// How much of a stream one read (and so one progress notification) takes at most.
+const EXEC_CHUNK: usize = 16 * 1024;
+
+/// What `pods_exec` read from a command.
+struct ExecOutput {
+    stdout: String,
+    stderr: String,
+    /// Set when a stream passed [`MAX_EXEC_OUTPUT`]: the command was not waited for.
+    truncated: bool,
+}
+
+/// Reads at most `buffer.len()` bytes from `stream`; 0 at its end (or on an error).
+async fn read_some(stream: &mut Option<tokio::io::ReadHalf<tokio::io::SimplexStream>>, buffer: &mut [u8]) -> usize {
+    use tokio::io::AsyncReadExt as _;
+    match stream {
+        Some(s) => s.read(buffer).await.unwrap_or(0),
+        None => 0,
+    }
+}
+
+/// Runs `command` (an argv, never through a shell) in the container over the API server's
+/// websocket stream. Its stdout and stderr are reported as progress as they arrive and kept up
+/// to [`MAX_EXEC_OUTPUT`] each; a failure is the one its final `Status` reports, worded as
+/// client-go words it.
 async fn exec(
     cluster: &Cluster,
-    namespace: &str,
-    pod: &str,
-    container: &str,
+    (namespace, pod, container): (&str, &str, &str),
     command: Vec<String>,
-) -> Result<(String, String), String> {
-    use tokio::io::AsyncReadExt as _;
+    cx: &ToolContext,
+) -> Result<ExecOutput, String> {
     let api: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(cluster.client.clone(), namespace);
     let params = kube::api::AttachParams::default().container(container).stdin(false).stdout(true).stderr(true);
-    let mut process = api.exec(pod, command, &params).await.map_err(message)?;
+    // A refused upgrade (an unknown container, say) is worded as client-go words it.
+    let mut process = api.exec(pod, command, &params).await.map_err(|e| match e {
+        kube::Error::Api(status) => format!("unable to upgrade connection: {}", status.message),
+        other => other.to_string(),
+    })?;
     let status = process.take_status();
-    let (mut stdout, mut stderr) = (String::new(), String::new());
-    let (out, err) = (process.stdout(), process.stderr());
-    let read_out = async {
-        if let Some(mut out) = out {
-            let _ = out.read_to_string(&mut stdout).await;
+    let (mut out, mut err) = (process.stdout(), process.stderr());
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    let (mut out_buffer, mut err_buffer) = (vec![0u8; EXEC_CHUNK], vec![0u8; EXEC_CHUNK]);
+    let mut seen = 0usize;
+    let mut truncated = false;
+    while out.is_some() || err.is_some() {
+        // One stream at a time, so that progress is reported in order.
+        let (n, is_stderr) = tokio::select! {
+            n = read_some(&mut out, &mut out_buffer), if out.is_some() => (n, false),
+            n = read_some(&mut err, &mut err_buffer), if err.is_some() => (n, true),
+            () = cx.cancelled().cancelled() => return Err("the call was cancelled".into()),
+        };
+        let (stream, kept, buffer) =
+            if is_stderr { (&mut err, &mut stderr, &err_buffer) } else { (&mut out, &mut stdout, &out_buffer) };
+        if n == 0 {
+            *stream = None;
+            continue;
         }
-    };
-    let read_err = async {
-        if let Some(mut err) = err {
-            let _ = err.read_to_string(&mut stderr).await;
+        let room = MAX_EXEC_OUTPUT.saturating_sub(kept.len());
+        let take = room.min(n);
+        kept.extend_from_slice(&buffer[..take]);
+        if take > 0 {
+            seen += take;
+            let chunk = String::from_utf8_lossy(&buffer[..take]);
+            let message = if is_stderr { format!("stderr: {chunk}") } else { chunk.into_owned() };
+            cx.progress(seen as f64, None, Some(message)).await;
         }
-    };
-    tokio::join!(read_out, read_err);
+        if n > room {
+            truncated = true;
+            break;
+        }
+    }
+    let text = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).into_owned();
+    if truncated {
+        // Closing the stream ends the command; its status is not waited for.
+        drop(process);
+        return Ok(ExecOutput { stdout: text(stdout), stderr: text(stderr), truncated });
+    }
     let status = match status {
         Some(status) => status.await,
         None => None,
@@ -470,7 +537,7 @@ async fn exec(
         }
         return Err(status.message.unwrap_or_default());
     }
-    Ok((stdout, stderr))
+    Ok(ExecOutput { stdout: text(stdout), stderr: text(stderr), truncated })
 }
 
 /// A GET of `path`, its JSON answer.
@@ -917,14 +984,18 @@ async fn call(inner: &Inner, name: &str, arguments: JsonObject, cx: &ToolContext
                 ));
             }
             let container = a.container.filter(|c| !c.is_empty()).unwrap_or_else(|| default_container(&object));
-            let (stdout, stderr) =
-                exec(cluster, &ns, &a.name, &container, command).await.map_err(|e| fail(&prefix, e))?;
-            let out = if !stdout.is_empty() { stdout } else { stderr };
+            let output = exec(cluster, (&ns, &a.name, &container), command, cx).await.map_err(|e| fail(&prefix, e))?;
+            let mut out = if !output.stdout.is_empty() { output.stdout } else { output.stderr };
             if out.is_empty() {
                 return Ok(text(format!(
                     "The executed command in pod {} in namespace {given_ns} has not produced any output",
                     a.name
                 )));
+            }
+            if output.truncated {
+                out.push_str(&format!(
+                    "\n[output truncated at {MAX_EXEC_OUTPUT} bytes: the stream was closed and the command's exit status not read]\n"
+                ));
             }
             Ok(text(out))
         }
@@ -951,7 +1022,7 @@ async fn call(inner: &Inner, name: &str, arguments: JsonObject, cx: &ToolContext
                     "status": {"loadBalancer": {}}}));
             }
             let given = a.name.unwrap_or_default();
-            let applied = inner.apply(cluster, objects, false).await.map_err(|e| {
+            let applied = inner.apply(cluster, objects, false, None).await.map_err(|e| {
                 fail(format!("failed to run pod {given} in namespace {}", a.namespace.unwrap_or_default()), e)
             })?;
             Ok(text(format!(
@@ -1002,7 +1073,7 @@ async fn call(inner: &Inner, name: &str, arguments: JsonObject, cx: &ToolContext
             let objects = parse_manifest(&manifest).map_err(|e| fail("failed to create or update resources", e))?;
             let dry_run = a.dry_run.unwrap_or(false);
             let applied = inner
-                .apply(cluster, objects, dry_run)
+                .apply(cluster, objects, dry_run, Some(cx))
                 .await
                 .map_err(|e| fail("failed to create or update resources", e))?;
             let heading = if dry_run {

@@ -80,7 +80,7 @@ fn script() -> Vec<(&'static str, Value)> {
         ("pods_exec", json!({"name": "web-1", "command": ["echo", "hello", "world"]})),
         ("pods_exec", json!({"name": "api-1", "namespace": "team-a", "container": "sidecar", "command": ["ls"]})),
         ("pods_exec", json!({"name": "web-1", "command": ["true"]})),
-        ("pods_exec", json!({"name": "web-1", "command": ["stderr", "only", "here"]})),
+        ("pods_exec", json!({"name": "web-1", "command": ["sh", "-c", "echo only here >&2"]})),
         ("pods_exec", json!({"name": "web-1", "command": ["false"]})),
         ("pods_exec", json!({"name": "web-1", "command": ["nosuch"]})),
         ("pods_exec", json!({"name": "missing", "command": ["ls"]})),

@@ -6,7 +6,7 @@
 //! update/delete of namespaced and cluster-scoped objects, `resourceVersion` (bumped on every
 //! write, checked on update), label and field selectors, `Status` objects for errors (400, 401,
 //! 404, 409, 422 with their reasons), the pod `log` subresource (`tailLines`, `previous`,
-//! `container`), pod `exec` over a websocket (a few canned commands), the `scale` subresource of
+//! `container`), pod `exec` over a websocket (see below), the `scale` subresource of
 //! Deployments, the kubelet's `logs` and `stats/summary` through the node proxy,
 //! `SelfSubjectAccessReview` (always allowed) and the metrics API for `pods_top`/`nodes_top`.
 //! It speaks HTTPS only, with a CA of its own, because client-go sends a kubeconfig's bearer
@@ -15,10 +15,23 @@
 //!
 //! The agreement tests run the real Go server and our native one against two fakes with the
 //! same seed and compare what they answer: that is the check that this fake is faithful enough.
+//!
+//! `exec` stands in for a kubelet and a container runtime: it really runs the requested command
+//! on this machine, as an argv (never through a shell), in a scratch directory of its own per
+//! pod (`FakeApi::scratch_dir`), with a cleared environment (`PATH`, `HOME`, `HOSTNAME` and the
+//! container's literal `env`), no stdin, in a process group of its own that is killed after a
+//! timeout (`FakeApi::set_exec_timeout`, 10 s by default), after [`EXEC_OUTPUT_CAP`] bytes of
+//! output, or when the client goes away. Its stdout and stderr are streamed on channels 1 and 2
+//! as they come, and its end on channel 3 as a `Status` (`Success`; `Failure` with reason
+//! `NonZeroExitCode` and the code in `details.causes`, 137 for a killed command, as a runtime
+//! reports SIGKILL; `InternalError` when it cannot be started). It is only ever started by the
+//! tests, on a loopback port, for a client holding the fake's token.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
@@ -27,6 +40,13 @@ use serde_json::{Value, json};
 
 /// The one time every object was created at.
 pub const CREATED: &str = "2026-01-01T00:00:00Z";
+
+/// The most bytes of output (stdout and stderr together) one `exec` forwards before the fake
+/// kills the command.
+pub const EXEC_OUTPUT_CAP: usize = 8 * 1024 * 1024;
+
+/// The websocket subprotocols of `exec`, in the order the fake prefers them (as the API server).
+pub const EXEC_PROTOCOLS: [&str; 2] = ["v5.channel.k8s.io", "v4.channel.k8s.io"];
 
 /// One kind the fake serves.
 #[derive(Clone, Copy)]
@@ -100,6 +120,8 @@ pub struct Seen {
     pub method: String,
     pub path_and_query: String,
     pub content_type: String,
+    /// For `exec` (method `EXEC`): the subprotocols the client offered, and the one chosen.
+    pub protocols: (String, String),
 }
 
 /// A container's name, CPU (millicores) and memory (MiB).
@@ -116,6 +138,12 @@ struct State {
     resource_version: u64,
     uid: u64,
     seen: Vec<Seen>,
+    /// The `exec` subprotocols the fake accepts, preferred first.
+    exec_protocols: Vec<&'static str>,
+    /// How long an `exec` command may run before it is killed.
+    exec_timeout: Duration,
+    /// `exec` commands running now.
+    running_execs: usize,
 }
 
 /// The fake API server, listening with TLS on a loopback port until dropped. client-go sends a
@@ -126,6 +154,8 @@ pub struct FakeApi {
     ca_pem: String,
     token: String,
     state: Arc<Mutex<State>>,
+    /// Where `exec` commands run: one directory per pod.
+    scratch: Arc<tempfile::TempDir>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -138,8 +168,14 @@ impl Drop for FakeApi {
 impl FakeApi {
     /// A fake with the standard seed, accepting only `token` as a bearer token.
     pub async fn start(token: &str) -> Self {
-        let state = Arc::new(Mutex::new(State::default()));
+        let state = Arc::new(Mutex::new(State {
+            exec_protocols: EXEC_PROTOCOLS.to_vec(),
+            exec_timeout: Duration::from_secs(10),
+            ..State::default()
+        }));
         seed(&mut lock(&state));
+        let scratch = Arc::new(tempfile::tempdir().expect("a scratch directory for exec"));
+        let exec_scratch = scratch.clone();
         let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the fake API server");
         let addr = tcp.local_addr().expect("address");
         let (acceptor, ca_pem) = tls();
@@ -155,10 +191,14 @@ impl FakeApi {
                     move |path: axum::extract::Path<(String, String)>,
                           uri: Uri,
                           headers: HeaderMap,
-                          ws: axum::extract::WebSocketUpgrade| {
+                          ws: Result<
+                        axum::extract::WebSocketUpgrade,
+                        axum::extract::ws::rejection::WebSocketUpgradeRejection,
+                    >| {
                         let state = exec_state.clone();
                         let expected = exec_expected.clone();
-                        async move { exec(&state, &expected, path.0, uri, headers, ws) }
+                        let scratch = exec_scratch.clone();
+                        async move { exec(&state, &expected, scratch.path(), path.0, uri, headers, ws) }
                     },
                 ),
             )
@@ -170,7 +210,27 @@ impl FakeApi {
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Self { addr, ca_pem, token: token.to_owned(), state, task }
+        Self { addr, ca_pem, token: token.to_owned(), state, scratch, task }
+    }
+
+    /// The directory `exec` runs the commands of `pod` in (created by its first `exec`).
+    pub fn scratch_dir(&self, namespace: &str, pod: &str) -> PathBuf {
+        self.scratch.path().join(namespace).join(pod)
+    }
+
+    /// How long an `exec` command may run before the fake kills it.
+    pub fn set_exec_timeout(&self, timeout: Duration) {
+        lock(&self.state).exec_timeout = timeout;
+    }
+
+    /// The `exec` subprotocols the fake accepts, preferred first (both by default).
+    pub fn set_exec_protocols(&self, protocols: &[&'static str]) {
+        lock(&self.state).exec_protocols = protocols.to_vec();
+    }
+
+    /// How many `exec` commands are running now.
+    pub fn running_execs(&self) -> usize {
+        lock(&self.state).running_execs
     }
 
     /// The server URL for a kubeconfig.
@@ -411,7 +471,12 @@ fn handle(state: &Mutex<State>, expected: &str, method: Method, uri: Uri, header
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let path_and_query = uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
-    lock(state).seen.push(Seen { method: method.to_string(), path_and_query, content_type: content_type.clone() });
+    lock(state).seen.push(Seen {
+        method: method.to_string(),
+        path_and_query,
+        content_type: content_type.clone(),
+        protocols: Default::default(),
+    });
     if headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) != Some(expected) {
         return status(401, "Unauthorized", "Unauthorized".into(), json!({}));
     }
@@ -705,18 +770,39 @@ fn resource(
 }
 
 /// `exec` over a websocket (`v5.channel.k8s.io`, `v4.channel.k8s.io`): each message is a
-/// channel byte (1 stdout, 2 stderr, 3 the final `Status`) and data. The "container" runs a few
-/// commands: `echo ARGS...`, `ls`, `true`, `false`, `stderr TEXT` (to stderr); others exit 127.
+/// channel byte (1 stdout, 2 stderr, 3 the final `Status`) and data. The pod and the container
+/// are checked first, as the API server does, with its `Status` errors (which a client that
+/// falls back from websockets to SPDY, as client-go does, gets again on its `POST`); then the
+/// command runs for real (see the module's documentation).
 fn exec(
-    state: &Mutex<State>,
+    state: &Arc<Mutex<State>>,
     expected: &str,
+    scratch: &Path,
     (namespace, name): (String, String),
     uri: Uri,
     headers: HeaderMap,
-    ws: axum::extract::WebSocketUpgrade,
+    ws: Result<axum::extract::WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
     let path_and_query = uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
-    lock(state).seen.push(Seen { method: "EXEC".into(), path_and_query, content_type: String::new() });
+    let offered: Vec<String> = headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty())
+        .collect();
+    let (chosen, timeout) = {
+        let state = lock(state);
+        let chosen = state.exec_protocols.iter().copied().find(|p| offered.iter().any(|o| o == p));
+        (chosen, state.exec_timeout)
+    };
+    lock(state).seen.push(Seen {
+        method: "EXEC".into(),
+        path_and_query,
+        content_type: String::new(),
+        protocols: (offered.join(", "), chosen.unwrap_or_default().to_owned()),
+    });
     if headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) != Some(expected) {
         return status(401, "Unauthorized", "Unauthorized".into(), json!({}));
     }
@@ -726,9 +812,9 @@ fn exec(
         .split('&')
         .filter_map(|pair| pair.split_once('=').map(|(k, v)| (decode(k), decode(v))))
         .collect();
-    let command: Vec<String> = pairs.iter().filter(|(k, _)| k == "command").map(|(_, v)| v.clone()).collect();
+    let argv: Vec<String> = pairs.iter().filter(|(k, _)| k == "command").map(|(_, v)| v.clone()).collect();
     let container = pairs.iter().find(|(k, _)| k == "container").map(|(_, v)| v.clone());
-    {
+    let env = {
         let state = lock(state);
         let Some(pod) = state.objects.get(&("v1".into(), "pods".into(), namespace.clone(), name.clone())) else {
             return status(
@@ -738,46 +824,202 @@ fn exec(
                 json!({"name": name, "kind": "pods"}),
             );
         };
-        let containers: Vec<&str> =
-            pod["spec"]["containers"].as_array().into_iter().flatten().filter_map(|c| c["name"].as_str()).collect();
-        if let Some(c) = &container
-            && !containers.contains(&c.as_str())
-        {
-            return status(400, "BadRequest", format!("container {c} is not valid for pod {name}"), json!({}));
+        let containers: Vec<&Value> = pod["spec"]["containers"].as_array().into_iter().flatten().collect();
+        let names: Vec<&str> = containers.iter().filter_map(|c| c["name"].as_str()).collect();
+        let chosen_container = match &container {
+            Some(c) => c.clone(),
+            None if names.len() == 1 => names[0].to_owned(),
+            None => {
+                return status(
+                    400,
+                    "BadRequest",
+                    format!("a container name must be specified for pod {name}, choose one of: [{}]", names.join(" ")),
+                    json!({}),
+                );
+            }
+        };
+        let Some(spec) = containers.iter().find(|c| c["name"] == chosen_container.as_str()) else {
+            return status(
+                400,
+                "BadRequest",
+                format!("container {chosen_container} is not valid for pod {name}"),
+                json!({}),
+            );
+        };
+        // The container's literal environment, after the runtime's own variables.
+        let mut env = vec![
+            ("PATH".to_owned(), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_owned()),
+            ("HOSTNAME".to_owned(), name.clone()),
+        ];
+        for variable in spec["env"].as_array().into_iter().flatten() {
+            if let (Some(k), Some(v)) = (variable["name"].as_str(), variable["value"].as_str()) {
+                env.push((k.to_owned(), v.to_owned()));
+            }
+        }
+        env
+    };
+    if argv.is_empty() {
+        return status(400, "BadRequest", "you must specify at least one command for the container".into(), json!({}));
+    }
+    let Ok(ws) = ws else {
+        return status(
+            400,
+            "BadRequest",
+            "the fake API server serves exec over websockets only (v5.channel.k8s.io, v4.channel.k8s.io)".into(),
+            json!({}),
+        );
+    };
+    // The scratch directory is named after the pod: only names that stay inside it.
+    let plain = |s: &str| {
+        !s.is_empty() && s != "." && s != ".." && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+    };
+    if !plain(&namespace) || !plain(&name) {
+        return status(400, "BadRequest", format!("invalid pod name {namespace}/{name}"), json!({}));
+    }
+    let dir = scratch.join(&namespace).join(&name);
+    let run = ExecRun { argv, dir, env, timeout, state: state.clone() };
+    let ws = match chosen {
+        Some(protocol) => ws.protocols([protocol]),
+        None => ws,
+    };
+    ws.on_upgrade(move |socket| run_exec(socket, run))
+}
+
+/// One `exec` command to run.
+struct ExecRun {
+    argv: Vec<String>,
+    dir: PathBuf,
+    env: Vec<(String, String)>,
+    timeout: Duration,
+    state: Arc<Mutex<State>>,
+}
+
+fn frame(channel: u8, data: &[u8]) -> axum::extract::ws::Message {
+    let mut bytes = Vec::with_capacity(data.len() + 1);
+    bytes.push(channel);
+    bytes.extend_from_slice(data);
+    axum::extract::ws::Message::Binary(bytes.into())
+}
+
+/// Runs the command and streams it over `socket`, then sends its `Status` and closes.
+async fn run_exec(mut socket: axum::extract::ws::WebSocket, run: ExecRun) {
+    use axum::extract::ws::Message;
+    let deadline = tokio::time::Instant::now() + run.timeout;
+    let _ = std::fs::create_dir_all(&run.dir);
+    let mut command = tokio::process::Command::new(&run.argv[0]);
+    command
+        .args(&run.argv[1..])
+        .current_dir(&run.dir)
+        .env_clear()
+        .envs(run.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("HOME", &run.dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let code = match command.spawn() {
+        Err(e) => Err(match e.kind() {
+            std::io::ErrorKind::NotFound => format!("exec: \"{}\": executable file not found in $PATH", run.argv[0]),
+            std::io::ErrorKind::PermissionDenied => format!("exec: \"{}\": permission denied", run.argv[0]),
+            _ => format!("exec: \"{}\": {e}", run.argv[0]),
+        }),
+        Ok(mut child) => {
+            lock(&run.state).running_execs += 1;
+            let code = supervise(&mut socket, &mut child, deadline).await;
+            // Whatever the command left behind in its group goes with it.
+            if let Some(id) = child.id().and_then(|id| i32::try_from(id).ok()) {
+                let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(id), nix::sys::signal::Signal::SIGKILL);
+            }
+            let _ = child.wait().await;
+            lock(&run.state).running_execs -= 1;
+            match code {
+                Some(code) => Ok(code),
+                None => return, // the client went away
+            }
+        }
+    };
+    let status = match code {
+        Ok(0) => json!({"metadata": {}, "status": "Success"}),
+        Ok(code) => json!({"metadata": {}, "status": "Failure",
+            "message": format!("command terminated with non-zero exit code: error executing command [{}], exit code {code}", run.argv.join(" ")),
+            "reason": "NonZeroExitCode", "details": {"causes": [{"reason": "ExitCode", "message": code.to_string()}]}}),
+        Err(cause) => {
+            let cause = format!(
+                "error executing command in container: failed to exec in container: failed to start exec: OCI runtime exec failed: exec failed: unable to start container process: {cause}: unknown"
+            );
+            json!({"metadata": {}, "status": "Failure", "message": format!("Internal error occurred: {cause}"),
+                   "reason": "InternalError", "details": {"causes": [{"message": cause}]}, "code": 500})
+        }
+    };
+    let _ = socket.send(frame(3, status.to_string().as_bytes())).await;
+    let normal = axum::extract::ws::CloseFrame { code: 1000, reason: "".into() };
+    let _ = socket.send(Message::Close(Some(normal))).await;
+}
+
+/// Forwards the child's output until it ends, and waits for it: its exit code (128 + the
+/// signal when killed; 137 when the fake killed it at the deadline or the output cap), or
+/// `None` when the client went away.
+async fn supervise(
+    socket: &mut axum::extract::ws::WebSocket,
+    child: &mut tokio::process::Child,
+    deadline: tokio::time::Instant,
+) -> Option<i32> {
+    use axum::extract::ws::Message;
+    use std::os::unix::process::ExitStatusExt as _;
+    use tokio::io::AsyncReadExt as _;
+    const KILLED: i32 = 128 + 9;
+    let (mut out, mut err) = (child.stdout.take(), child.stderr.take());
+    let (mut out_buffer, mut err_buffer) = (vec![0u8; 8192], vec![0u8; 8192]);
+    let mut forwarded = 0usize;
+    async fn read(pipe: &mut Option<impl tokio::io::AsyncRead + Unpin>, buffer: &mut [u8]) -> usize {
+        match pipe {
+            Some(p) => p.read(buffer).await.unwrap_or(0),
+            None => 0,
         }
     }
-    let (stdout, stderr, code) = match command.first().map(String::as_str) {
-        Some("echo") => (format!("{}\n", command[1..].join(" ")), String::new(), 0),
-        Some("ls") => ("bin\netc\nusr\n".to_owned(), String::new(), 0),
-        Some("true") => (String::new(), String::new(), 0),
-        Some("false") => (String::new(), String::new(), 1),
-        Some("stderr") => (String::new(), format!("{}\n", command[1..].join(" ")), 0),
-        Some(other) => (String::new(), format!("sh: {other}: not found\n"), 127),
-        None => (String::new(), String::new(), 0),
-    };
-    ws.protocols(["v5.channel.k8s.io", "v4.channel.k8s.io"]).on_upgrade(move |mut socket| async move {
-        use axum::extract::ws::Message;
-        let frame = |channel: u8, data: &[u8]| {
-            let mut bytes = vec![channel];
-            bytes.extend_from_slice(data);
-            Message::Binary(bytes.into())
+    while out.is_some() || err.is_some() {
+        let (channel, n) = tokio::select! {
+            n = read(&mut out, &mut out_buffer), if out.is_some() => (1u8, n),
+            n = read(&mut err, &mut err_buffer), if err.is_some() => (2u8, n),
+            message = socket.recv() => match message {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return None,
+                Some(Ok(_)) => continue,
+            },
+            () = tokio::time::sleep_until(deadline) => return Some(KILLED),
         };
-        if !stdout.is_empty() {
-            let _ = socket.send(frame(1, stdout.as_bytes())).await;
+        if n == 0 {
+            if channel == 1 {
+                out = None
+            } else {
+                err = None
+            }
+            continue;
         }
-        if !stderr.is_empty() {
-            let _ = socket.send(frame(2, stderr.as_bytes())).await;
+        forwarded += n;
+        if forwarded > EXEC_OUTPUT_CAP {
+            return Some(KILLED);
         }
-        let status = if code == 0 {
-            json!({"metadata": {}, "status": "Success"})
-        } else {
-            json!({"metadata": {}, "status": "Failure", "message": format!("command terminated with non-zero exit code: error executing command [{}], exit code {code}", command.join(" ")),
-                   "reason": "NonZeroExitCode", "details": {"causes": [{"reason": "ExitCode", "message": code.to_string()}]}})
-        };
-        let _ = socket.send(frame(3, status.to_string().as_bytes())).await;
-        let normal = axum::extract::ws::CloseFrame { code: 1000, reason: "".into() };
-        let _ = socket.send(Message::Close(Some(normal))).await;
-    })
+        let data = if channel == 1 { &out_buffer[..n] } else { &err_buffer[..n] };
+        match tokio::time::timeout_at(deadline, socket.send(frame(channel, data))).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return None,
+            Err(_) => return Some(KILLED),
+        }
+    }
+    loop {
+        tokio::select! {
+            status = child.wait() => {
+                let status = status.ok()?;
+                return Some(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(9)));
+            }
+            message = socket.recv() => match message {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return None,
+                Some(Ok(_)) => {}
+            },
+            () = tokio::time::sleep_until(deadline) => return Some(KILLED),
+        }
+    }
 }
 
 /// The kubelet's endpoints through the API server's node proxy: `logs` (with `query` and

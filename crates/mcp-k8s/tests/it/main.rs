@@ -3,6 +3,7 @@
 //! our native server are both pointed at it through a kubeconfig, and must agree.
 
 mod agree;
+mod exec;
 mod fake;
 mod safety;
 mod support;

@@ -58,6 +58,42 @@ async fn serve_k8s_takes_the_go_servers_flags_and_refuses_at_call_time() {
     assert!(view.contains("token: REDACTED") && !view.contains(TOKEN), "{view}");
 }
 
+/// Through the real binary over stdio: `pods_exec` runs the command in the fake's stand-in for
+/// a kubelet and streams its output as `notifications/progress`, and a manifest of several
+/// documents reports each one applied.
+#[tokio::test]
+async fn serve_k8s_streams_exec_output_and_apply_as_progress() {
+    use futures_util::StreamExt as _;
+    let dir = tempfile::tempdir().expect("temp");
+    let (api, kubeconfig) = cluster(dir.path()).await;
+    let path = kubeconfig.display().to_string();
+    let server = StdioServer::new(mcptk(), ["serve", "k8s", "--kubeconfig", &path]);
+    let client = Client::spawn("k8s", &server, ClientOptions::default()).await.expect("starts");
+    let streamed = |tool: &'static str, arguments: Value| {
+        let mut stream = client.call_tool_stream(tool, args(arguments));
+        async move {
+            let (mut progress, mut text) = (vec![], String::new());
+            while let Some(event) = stream.next().await {
+                match event.expect("the call completes") {
+                    mcp_core::CallEvent::Progress(p) => progress.push(p.message.unwrap_or_default()),
+                    mcp_core::CallEvent::Result(result) => text = result.text_content(),
+                }
+            }
+            (progress, text)
+        }
+    };
+    let command = json!({"name": "web-1", "command": ["sh", "-c", "echo first; sleep 0.3; echo 'second line' >&2"]});
+    let (progress, text) = streamed("pods_exec", command).await;
+    assert_eq!(
+        (progress, text),
+        (vec!["first\n".to_owned(), "stderr: second line\n".to_owned()], "first\n".to_owned())
+    );
+    let manifest = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n";
+    let (progress, text) = streamed("resources_create_or_update", json!({"resource": manifest})).await;
+    assert_eq!(progress, ["applied ConfigMap default/a (1/2)", "applied ConfigMap default/b (2/2)"]);
+    assert!(!text.contains(TOKEN) && api.object("v1", "configmaps", "default", "b").is_some(), "{text}");
+}
+
 #[tokio::test]
 async fn serve_k8s_names_a_bad_kubeconfig() {
     let output = tokio::process::Command::new(mcptk())

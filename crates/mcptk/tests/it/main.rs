@@ -6,6 +6,7 @@
 
 mod agent;
 mod cli;
+mod deploy;
 mod docker;
 mod gateway;
 mod github;
