@@ -45,8 +45,12 @@ const PYTHON_ENVS: &[(&str, &str, Option<&str>)] = &[
 
 fn main() -> Result<()> {
     let task = std::env::args().nth(1).unwrap_or_default();
+    if task == "bench-upstream" {
+        // An MCP server the benchmark starts by this binary's path: it needs no project folder.
+        return bench::upstream::serve();
+    }
     let root = project_root();
-    std::env::set_current_dir(&root)?;
+    std::env::set_current_dir(&root).with_context(|| format!("entering the project folder {}", root.display()))?;
     match task.as_str() {
         "setup" => setup(&root),
         "test" => {
@@ -80,7 +84,6 @@ fn main() -> Result<()> {
         "release" => release::release(&root, &std::env::args().skip(2).collect::<Vec<_>>()),
         "dist" => release::dist(&root),
         "bench" => bench::run(&root, &std::env::args().skip(2).collect::<Vec<_>>()),
-        "bench-upstream" => bench::upstream::serve(),
         _ => {
             eprintln!(
                 "usage: cargo xtask <setup|test|services|ci|conformance|features|bench [--quick] [--no-build] [--only SECTION]|fuzz [SECONDS]|dist>"

@@ -639,7 +639,9 @@ pub struct PipelineTool {
     exposed: Arc<ToolDef>,
     server: String,
     upstream: Arc<ToolDef>,
-    service: ToolService,
+    /// Shared by every tool of a pipeline (a stack of layers is several allocations): cloned
+    /// per call, not per tool.
+    service: Arc<ToolService>,
 }
 
 impl fmt::Debug for PipelineTool {
@@ -655,7 +657,7 @@ impl PipelineTool {
         exposed_name: impl Into<String>,
         server: impl Into<String>,
         upstream: impl Into<Arc<ToolDef>>,
-        service: ToolService,
+        service: impl Into<Arc<ToolService>>,
     ) -> Self {
         let upstream = upstream.into();
         let exposed_name = exposed_name.into();
@@ -666,7 +668,7 @@ impl PipelineTool {
             renamed.name = exposed_name;
             Arc::new(renamed)
         };
-        Self { exposed, server: server.into(), upstream, service }
+        Self { exposed, server: server.into(), upstream, service: service.into() }
     }
 
     /// The definition as served, shared.
@@ -703,7 +705,7 @@ impl Tool for PipelineTool {
             trace_id: new_trace_id(),
             context: cx,
         };
-        let mut service = self.service.clone();
+        let mut service = ToolService::clone(&self.service);
         match tower::ServiceExt::ready(&mut service).await {
             Ok(ready) => match ready.call(call).await {
                 Ok(result) => Ok(result),

@@ -92,7 +92,7 @@ impl std::fmt::Debug for Gateway {
 }
 
 struct State {
-    service: ToolService,
+    service: Arc<ToolService>,
     names: Mutex<NameMap>,
     /// Exposed name → (server, upstream definition), for the list filter and `check_access`.
     exposed: Exposed,
@@ -362,7 +362,7 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
     let inner = AuthorizeLayer::new(policy.clone(), pins.clone()).layer(inner);
     let inner = AuditLayer::new(audit.clone(), redactor.clone()).layer(inner);
     let inner = RedactLayer::new(redactor.clone(), !config.redaction.skip_results).layer(inner);
-    let service = pipeline::boxed(ObserveLayer.layer(inner));
+    let service = Arc::new(pipeline::boxed(ObserveLayer.layer(inner)));
 
     let state = Arc::new(State {
         service,
@@ -754,7 +754,7 @@ pub fn serve_alone(mut registry: Registry, server: &str, audit: Option<AuditLog>
         Some(log) => pipeline::boxed(AuditLayer::new(log, Arc::new(Redactor::default())).layer(inner)),
         None => inner,
     };
-    let service = pipeline::boxed(ObserveLayer.layer(inner));
+    let service = Arc::new(pipeline::boxed(ObserveLayer.layer(inner)));
     let mut piped = ToolSet::new();
     for tool in registry.tools.iter() {
         let definition = tool.definition().clone();

@@ -113,8 +113,9 @@ struct HttpArgs {
     /// A browser origin to allow besides loopback ones (repeatable).
     #[arg(long, global = true)]
     allow_origin: Vec<String>,
-    /// A host name to accept besides loopback ones (repeatable; needed beyond loopback).
-    #[arg(long, global = true)]
+    /// A host name to accept besides loopback names and addresses (repeatable, or
+    /// comma-separated in MCPTK_ALLOW_HOSTS; needed beyond loopback; `*` accepts any name).
+    #[arg(long, global = true, env = "MCPTK_ALLOW_HOSTS", value_delimiter = ',')]
     allow_host: Vec<String>,
     /// Seconds an idle handshake-era session lives.
     #[arg(long, default_value_t = 1800, global = true)]
@@ -128,6 +129,11 @@ struct HttpArgs {
     /// On SIGTERM or Ctrl-C, seconds requests in flight get to finish before they are cut.
     #[arg(long, default_value_t = 20, global = true)]
     shutdown_grace: u64,
+    /// On SIGTERM, seconds to keep serving while /readyz says "shutting down", so a load
+    /// balancer stops sending requests before connections close (its check interval times the
+    /// failures it needs). Kubernetes users get the same from a preStop sleep.
+    #[arg(long, default_value_t = 0, global = true)]
+    drain_delay: u64,
 }
 
 impl HttpArgs {
@@ -162,7 +168,8 @@ impl HttpArgs {
     async fn serve(&self, server: Server, extra: mcp_core::transport::http::Extra) -> anyhow::Result<()> {
         let Some(addr) = self.http else { return Ok(server.serve_stdio().await?) };
         let grace = Duration::from_secs(self.shutdown_grace);
-        Ok(mcp_core::transport::http::serve_until(server, addr, self.options()?, extra, stopped(), grace).await?)
+        let stopped = stopped(Duration::from_secs(self.drain_delay));
+        Ok(mcp_core::transport::http::serve_until(server, addr, self.options()?, extra, stopped, grace).await?)
     }
 }
 
@@ -488,12 +495,31 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .transpose()?;
             let server_name = name.trim_start_matches("mcptk-").trim_start_matches("mcptk");
             let server_name = if server_name.is_empty() { BUILTIN } else { server_name };
+            let log = audit.clone();
             let registry = mcp_gateway::serve_alone(registry, server_name, audit, Duration::from_secs(call_timeout));
             let server = Server::builder(Implementation::new(name, env!("CARGO_PKG_VERSION")), registry)
                 .page_size(page_size)
                 .max_message_bytes(max_message_bytes)
                 .build();
-            http.serve(server, Default::default()).await?;
+            // The same open probes as the gateway's: the audit log (with --audit), then shutdown.
+            let healthy = move || match &log {
+                Some(log) => log.health().map_err(|e| {
+                    tracing::debug!(error = %e, "health probe: the audit log is not durable");
+                    "unhealthy: the audit log cannot make records durable".to_owned()
+                }),
+                None => Ok(()),
+            };
+            let alive = healthy.clone();
+            let open = axum::Router::new()
+                .route("/healthz", axum::routing::get(move || std::future::ready(probe_answer(alive()))))
+                .route(
+                    "/readyz",
+                    axum::routing::get(move || {
+                        let ready = healthy().map_err(|why| why.replacen("unhealthy", "not ready", 1));
+                        std::future::ready(probe_answer(ready.and_then(|()| draining())))
+                    }),
+                );
+            http.serve(server, mcp_core::transport::http::Extra { admitted: None, open: Some(open) }).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve { native: None, config, page_size, max_message_bytes, audit, call_timeout: _, http } => {
@@ -532,7 +558,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     "/readyz",
                     axum::routing::get(move || {
                         let ready = ready.clone();
-                        async move { probe_answer(ready().await) }
+                        async move {
+                            probe_answer(match draining() {
+                                Ok(()) => ready().await,
+                                Err(why) => Err(why),
+                            })
+                        }
                     }),
                 );
             // Behind the same checks as /mcp: /metrics for Prometheus.
@@ -562,23 +593,43 @@ fn probe_answer(state: Result<(), String>) -> (axum::http::StatusCode, String) {
     }
 }
 
-/// Completes on SIGTERM (how orchestrators stop a process) or Ctrl-C.
-async fn stopped() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
+/// Set once a stop was asked for: `/readyz` answers 503 from then on.
+static DRAINING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a stop was asked for, as a probe's reason.
+fn draining() -> Result<(), String> {
+    match DRAINING.load(std::sync::atomic::Ordering::Relaxed) {
+        true => Err("not ready: shutting down".to_owned()),
+        false => Ok(()),
+    }
+}
+
+/// Completes on SIGTERM (how orchestrators stop a process), `drain_delay` after it while
+/// `/readyz` already says the server is shutting down; or at once on Ctrl-C.
+async fn stopped(drain_delay: Duration) {
+    let terminated = async {
+        #[cfg(unix)]
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-                    _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: shutting down"),
-                }
+                term.recv().await;
                 return;
             }
             Err(e) => tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops serving"),
         }
-    }
-    let _ = tokio::signal::ctrl_c().await;
+        std::future::pending::<()>().await;
+    };
+    let delay = tokio::select! {
+        () = terminated => {
+            tracing::info!(?drain_delay, "SIGTERM: shutting down");
+            drain_delay
+        }
+        _ = tokio::signal::ctrl_c() => {
+            tracing::info!("interrupted: shutting down");
+            Duration::ZERO
+        }
+    };
+    DRAINING.store(true, std::sync::atomic::Ordering::Relaxed);
+    tokio::time::sleep(delay).await;
 }
 
 async fn list_tools(args: &ConfigArgs, only: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {

@@ -232,3 +232,23 @@ async fn a_call_longer_than_the_grace_period_is_cut_and_the_server_still_exits()
     let cut = call.await.expect("joins");
     assert!(cut.is_err(), "the cut call's connection is closed: {cut:?}");
 }
+
+#[tokio::test]
+async fn with_a_drain_delay_sigterm_first_turns_readiness_off_while_calls_are_still_served() {
+    let dir = tempfile::tempdir().expect("temp");
+    let mut served = gateway(dir.path(), false, &["--drain-delay", "2"]).await;
+    let readyz = format!("{}/readyz", served.base);
+    assert_eq!(reqwest::get(&readyz).await.expect("answers").status(), 200);
+    let signalled = Instant::now();
+    terminate(&served);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let answer = reqwest::get(&readyz).await.expect("still listening");
+    assert_eq!(answer.status(), 503);
+    assert_eq!(answer.text().await.expect("text"), "not ready: shutting down\n");
+    // A load balancer that has not noticed yet still gets its calls answered.
+    let answer: Value = send_slow(&served.url, 50).send().await.expect("answers").json().await.expect("json");
+    assert_eq!(answer["result"]["content"][0]["text"], "finished 10 steps", "{answer}");
+    let status = exit_within(&mut served, Duration::from_secs(10));
+    assert!(status.success(), "{status}");
+    assert!(signalled.elapsed() >= Duration::from_secs(2), "served through the drain delay");
+}

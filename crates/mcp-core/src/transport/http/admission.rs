@@ -23,7 +23,11 @@ impl App {
         }
         if let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) {
             let name = host_of(host);
-            if !loopback(name) && !self.options.allowed_hosts.iter().any(|h| h == name || h == host) {
+            // An address written out (a pod's IP from a kubelet or Prometheus) cannot come from DNS
+            // rebinding, which needs a name the attacker resolves: only names are checked.
+            let literal = name.parse::<std::net::IpAddr>().is_ok();
+            let listed = self.options.allowed_hosts.iter().any(|h| h == "*" || h == name || h == host);
+            if !loopback(name) && !literal && !listed {
                 return Err(forbidden(format!("host {host} is not allowed")));
             }
         }

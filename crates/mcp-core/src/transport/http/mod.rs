@@ -45,7 +45,9 @@ pub struct HttpOptions {
     pub path: String,
     /// Browser origins allowed besides loopback ones (e.g. `https://app.example.com`).
     pub allowed_origins: Vec<String>,
-    /// Host names accepted besides loopback ones (needed when serving beyond loopback).
+    /// Host names accepted besides loopback ones and addresses (needed when serving beyond
+    /// loopback by name); `*` accepts any name, for a service behind a load balancer whose
+    /// clients use names you do not list (keep bearer tokens on then).
     pub allowed_hosts: Vec<String>,
     /// Bearer tokens and the principal each one stands for. Empty: no authentication (loopback only).
     pub tokens: BTreeMap<String, String>,

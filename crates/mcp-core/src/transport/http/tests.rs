@@ -124,3 +124,26 @@ async fn callers_are_admitted_before_their_body_is_read() {
     assert_eq!(status, 200);
     assert_eq!(json_body(&body)["result"]["content"][0]["text"], "hi");
 }
+
+/// DNS rebinding needs a host name the attacker resolves, so only names are checked against the
+/// allowed hosts: a kubelet or Prometheus reaching a pod by its address gets in; `*` lets any
+/// name in (behind a load balancer, with tokens).
+#[tokio::test]
+async fn addresses_written_out_pass_the_host_check_and_names_must_be_listed() {
+    let mut options = HttpOptions::default();
+    options.tokens.insert("t0ken".into(), "someone".into());
+    let port = start(options.clone()).await;
+    let with_host = |port: u16, host: &str| {
+        String::from_utf8_lossy(&call(port, "echo", "authorization: Bearer t0ken\r\n"))
+            .replace(&format!("host: 127.0.0.1:{port}"), &format!("host: {host}"))
+    };
+    for address in ["10.1.2.3:8080", "10.1.2.3", "[fd00::7]:8080"] {
+        assert_eq!(exchange(port, with_host(port, address).as_bytes()).await.0, 200, "{address}");
+    }
+    for name in ["evil.example", "evil.example:8080", "10.1.2.3.nip.io"] {
+        assert_eq!(exchange(port, with_host(port, name).as_bytes()).await.0, 403, "{name}");
+    }
+    options.allowed_hosts = vec!["*".into()];
+    let port = start(options).await;
+    assert_eq!(exchange(port, with_host(port, "mcptk.team.svc:8080").as_bytes()).await.0, 200);
+}

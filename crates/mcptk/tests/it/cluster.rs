@@ -1,0 +1,287 @@
+//! A local simulation of a scaled-out deployment: three `mcptk serve --http` gateway replicas
+//! behind Debian's HAProxy (round robin, so consecutive requests of one session land on different
+//! replicas, health-checked on `/readyz`), under mixed load from clients of both protocol eras,
+//! while one replica is killed with SIGKILL and another is stopped with SIGTERM and started again.
+//!
+//! What must hold: every call the clients saw answered is in some replica's audit log, and every
+//! log verifies; handshake-era sessions carry on across replicas without a new `initialize`; the
+//! only calls that fail are those in flight on the killed replica.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::http::free_port;
+use crate::support::mcptk;
+
+const KEY: &str = "Y2x1c3Rlci1zZXNzaW9uLWtleS1mb3ItdGhlLXRlc3Q="; // 32 bytes, base64
+const TOKEN: &str = "token-of-the-cluster-test";
+
+/// A child process killed when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn haproxy() -> Option<PathBuf> {
+    ["/usr/sbin/haproxy", "/usr/bin/haproxy", "/usr/local/sbin/haproxy"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+async fn listening(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(Instant::now() < deadline, "{what} did not start listening on {port}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Replica `name` of the gateway on `port`, its audit log in `dir/name`.
+async fn replica(dir: &Path, name: &str, port: u16) -> Proc {
+    let home = dir.join(name);
+    std::fs::create_dir_all(&home).expect("dir");
+    let config = home.join("gateway.json");
+    let body = json!({"native": {"builtin": true}, "audit": {"path": home.join("audit.jsonl")}});
+    std::fs::write(&config, body.to_string()).expect("write");
+    let child = Command::new(mcptk())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .args(["--http", &format!("127.0.0.1:{port}"), "--shutdown-grace", "10", "--drain-delay", "1"])
+        .env("MCPTK_HTTP_TOKENS", format!("cluster={TOKEN}"))
+        .env("MCPTK_SESSION_KEY", KEY)
+        .env("MCPTK_REPLICA", name)
+        .env_remove("MCPTK_HTTP_TOKEN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    listening(port, name).await;
+    Proc(child)
+}
+
+/// HAProxy on `port` in front of `replicas`: round robin, `/readyz` checked every 100 ms, a
+/// request whose connection failed sent to another replica (never one that may have run).
+async fn balancer(dir: &Path, port: u16, replicas: &[u16]) -> Proc {
+    let Some(bin) = haproxy() else {
+        panic!("HAProxy is needed (tests/services.sh installs Debian's package)");
+    };
+    let mut config = format!(
+        "global\n  maxconn 2000\n\
+         defaults\n  mode http\n  timeout connect 1s\n  timeout client 30s\n  timeout server 30s\n  \
+         retries 3\n  option redispatch 1\n  retry-on conn-failure\n\
+         frontend mcp\n  bind 127.0.0.1:{port}\n  default_backend replicas\n\
+         backend replicas\n  balance roundrobin\n  option httpchk GET /readyz\n  \
+         default-server inter 100ms fall 1 rise 2\n"
+    );
+    for (i, replica) in replicas.iter().enumerate() {
+        config.push_str(&format!("  server r{} 127.0.0.1:{replica} check\n", i + 1));
+    }
+    let path = dir.join("haproxy.cfg");
+    std::fs::write(&path, config).expect("write");
+    let child = Command::new(bin)
+        .arg("-db")
+        .arg("-f")
+        .arg(&path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("HAProxy starts");
+    listening(port, "HAProxy").await;
+    Proc(child)
+}
+
+fn signal(proc: &Proc, signal: nix::sys::signal::Signal) {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(proc.0.id()).expect("pid"));
+    nix::sys::signal::kill(pid, signal).expect("signalled");
+}
+
+/// What one client saw.
+#[derive(Default)]
+struct Seen {
+    /// `(client, n)` of every call answered with the right sum.
+    acknowledged: Vec<(u64, u64)>,
+    /// When each failed call was sent, and what came back.
+    failures: Vec<(Instant, String)>,
+    /// Handshake-era sessions the gateway no longer knew (it must never happen).
+    lost_sessions: usize,
+}
+
+fn call(client: u64, n: u64, modern: bool) -> Value {
+    let mut request = json!({"jsonrpc": "2.0", "id": n, "method": "tools/call",
+        "params": {"name": "builtin__add", "arguments": {"a": client, "b": n}}});
+    if modern {
+        request["params"]["_meta"] = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {}});
+    }
+    request
+}
+
+/// One client calling through the balancer until `stop`: handshake-era (one session for the
+/// whole run) or stateless.
+async fn client(url: String, id: u64, modern: bool, stop: Arc<AtomicBool>, seen: Arc<Mutex<Seen>>) {
+    let http = reqwest::Client::new();
+    let post = |body: &Value| {
+        http.post(&url)
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/json")
+            .header("accept", "application/json")
+            .body(body.to_string())
+    };
+    let mut session = None;
+    if !modern {
+        let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": format!("client-{id}"), "version": "1"}}});
+        let opened = post(&init).send().await.expect("initialize answers");
+        assert_eq!(opened.status(), 200);
+        let sid = opened.headers()["mcp-session-id"].to_str().expect("ascii").to_owned();
+        let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        let noted = post(&note).header("mcp-session-id", &sid).send().await.expect("answers");
+        assert_eq!(noted.status(), 202);
+        session = Some(sid);
+    }
+    let mut n = 0;
+    while !stop.load(Ordering::Relaxed) {
+        n += 1;
+        let mut request = post(&call(id, n, modern));
+        if let Some(sid) = &session {
+            request = request.header("mcp-session-id", sid);
+        } else {
+            request = request
+                .header("mcp-protocol-version", "2026-07-28")
+                .header("mcp-method", "tools/call")
+                .header("mcp-name", "builtin__add");
+        }
+        let sent = Instant::now();
+        let outcome = match request.send().await {
+            Ok(answer) => {
+                let status = answer.status().as_u16();
+                let text = answer.text().await.unwrap_or_default();
+                let body: Value = serde_json::from_str(&text).unwrap_or_default();
+                if status == 200 && body["result"]["structuredContent"]["sum"] == json!(id + n) {
+                    Ok(())
+                } else {
+                    Err((status, text))
+                }
+            }
+            Err(e) => {
+                let mut what = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(cause) = source {
+                    what.push_str(&format!(": {cause}"));
+                    source = cause.source();
+                }
+                Err((0, what))
+            }
+        };
+        let mut seen = seen.lock().expect("lock");
+        match outcome {
+            Ok(()) => seen.acknowledged.push((id, n)),
+            Err((404, text)) => {
+                seen.lost_sessions += 1;
+                seen.failures.push((sent, format!("404 {text}")));
+            }
+            Err((status, text)) => {
+                seen.failures.push((sent, format!("{status} {}", text.chars().take(200).collect::<String>())))
+            }
+        }
+    }
+}
+
+/// `(client, n)` of every successful `add` recorded in the audit log at `path`.
+fn audited(path: &Path) -> HashSet<(u64, u64)> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|r| r["kind"] == "tool_call" && r["tool"] == "add" && r["outcome"] == "ok")
+        .filter_map(|r| Some((r["arguments"]["a"].as_u64()?, r["arguments"]["b"].as_u64()?)))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_replicas_behind_haproxy_lose_nothing_when_one_is_killed_and_another_restarted() {
+    if haproxy().is_none() && std::env::var_os("CI").is_none() {
+        eprintln!("skipped: HAProxy is not installed (tests/services.sh installs it)");
+        return;
+    }
+    mcp_core::transport::install_crypto_provider();
+    let dir = tempfile::tempdir().expect("temp");
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let mut replicas = Vec::new();
+    for (i, port) in ports.iter().enumerate() {
+        replicas.push(Some(replica(dir.path(), &format!("r{}", i + 1), *port).await));
+    }
+    let front = free_port();
+    let _balancer = balancer(dir.path(), front, &ports).await;
+    let url = format!("http://127.0.0.1:{front}/mcp");
+    // HAProxy counts a server up after two good checks.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let clients: Vec<_> =
+        (1..=12).map(|id| tokio::spawn(client(url.clone(), id, id % 2 == 0, stop.clone(), seen.clone()))).collect();
+
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let killed_at = Instant::now();
+    let killed = replicas[1].take().expect("r2");
+    signal(&killed, nix::sys::signal::Signal::SIGKILL);
+    drop(killed);
+
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let mut restarted = replicas[2].take().expect("r3");
+    signal(&restarted, nix::sys::signal::Signal::SIGTERM);
+    let status = tokio::task::spawn_blocking(move || restarted.0.wait().expect("waits")).await.expect("joins");
+    assert!(status.success(), "r3 drains and exits cleanly on SIGTERM: {status}");
+    replicas[2] = Some(replica(dir.path(), "r3", ports[2]).await);
+
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.await.expect("client");
+    }
+    // The survivors drain and exit, so their logs are complete.
+    for proc in replicas.iter_mut().filter_map(Option::take) {
+        signal(&proc, nix::sys::signal::Signal::SIGTERM);
+        let mut proc = proc;
+        let status = tokio::task::spawn_blocking(move || proc.0.wait().expect("waits")).await.expect("joins");
+        assert!(status.success(), "{status}");
+    }
+
+    let seen = seen.lock().expect("lock");
+    assert!(seen.acknowledged.len() > 100, "the load ran: {} calls answered", seen.acknowledged.len());
+    assert_eq!(seen.lost_sessions, 0, "sessions carried on across replicas: {:?}", seen.failures);
+    // Calls in flight on the killed replica may fail (HAProxy answers 502); nothing else: a
+    // request that finds it gone before HAProxy's next check is sent to another replica.
+    let in_flight = killed_at - Duration::from_secs(1)..killed_at + Duration::from_millis(300);
+    for (sent, what) in &seen.failures {
+        let at = if *sent >= killed_at {
+            format!("{:?} after the kill", *sent - killed_at)
+        } else {
+            format!("{:?} before the kill", killed_at - *sent)
+        };
+        assert!(in_flight.contains(sent), "a call failed that was not in flight on the killed replica ({at}): {what}");
+    }
+    assert!(seen.failures.len() <= 12, "at most one call in flight per client: {:?}", seen.failures);
+
+    let mut recorded = HashSet::new();
+    for name in ["r1", "r2", "r3"] {
+        let log = dir.path().join(name).join("audit.jsonl");
+        let verify = Command::new(mcptk()).args(["audit", "verify", "--log"]).arg(&log).output().expect("runs");
+        assert!(verify.status.success(), "{name}'s log verifies: {}", String::from_utf8_lossy(&verify.stdout));
+        recorded.extend(audited(&log));
+    }
+    let missing: Vec<_> = seen.acknowledged.iter().filter(|call| !recorded.contains(call)).collect();
+    assert!(missing.is_empty(), "acknowledged calls without an audit record: {missing:?}");
+}
