@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs (from Debian's packages, when missing) and starts what the tests talk to: Python's
-# venv, Node's npm, PostgreSQL and MariaDB. Idempotent. Writes the variables the tests read as
+# venv, Node's npm, PostgreSQL, MariaDB and Redis. Idempotent. Writes the variables the tests read as
 # KEY=VALUE lines to the file named by $MCPTK_SERVICES_ENV (stdout when unset; everything else
 # goes to stderr); `cargo xtask test` passes them on. A URL already set in the environment is
 # kept and its server left alone.
@@ -164,4 +164,29 @@ CONF
   fi
   echo "MCPTK_TEST_DOCKER_HOST=unix://$docker_sock" >&3
   echo "MCPTK_TEST_DOCKER_IMAGE=localhost/mcptk-busybox:test" >&3
+fi
+
+# Redis (Debian's redis-server), the shared store of rate limits across gateway replicas. Our own
+# instance on 127.0.0.1:6391 (not the package's unit or its default port 6379): no persistence,
+# its configuration and directory under /var/tmp/mcptk-redis, started directly and detached.
+# Tests that need a Redis of their own to stop and restart start one from the same binary.
+if [ -z "${MCPTK_TEST_REDIS_URL:-}" ]; then
+  command -v redis-server >/dev/null || apt_install redis-server
+  redis_port=6391
+  redis_dir=/var/tmp/mcptk-redis
+  if ! redis-cli -h 127.0.0.1 -p "$redis_port" ping >/dev/null 2>&1; then
+    mkdir -p "$redis_dir"
+    cat >"$redis_dir/redis.conf" <<CONF
+bind 127.0.0.1
+port $redis_port
+dir $redis_dir
+save ""
+appendonly no
+daemonize no
+CONF
+    (setsid redis-server "$redis_dir/redis.conf" </dev/null >/var/tmp/mcptk-redis.log 2>&1 3>&- &)
+    for _ in $(seq 1 30); do redis-cli -h 127.0.0.1 -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 1; done
+    redis-cli -h 127.0.0.1 -p "$redis_port" ping >/dev/null 2>&1 || { echo "Redis did not start" >&2; exit 1; }
+  fi
+  echo "MCPTK_TEST_REDIS_URL=redis://127.0.0.1:$redis_port/0" >&3
 fi

@@ -23,6 +23,7 @@ mod layer;
 mod log;
 mod mirror;
 mod record;
+mod replica;
 #[cfg(feature = "sql")]
 mod sql;
 mod verify;
@@ -31,8 +32,9 @@ pub use layer::{AuditLayer, log_event_tool};
 pub use log::{AuditLog, AuditOptions};
 pub use mirror::{Mirror, MirrorBatch, MirrorReceiver};
 pub use record::{AuditRecord, GENESIS, NewRecord, arguments_digest};
+pub use replica::{MAX_REPLICA_LEN, REPLICA_ENV, Replica};
 #[cfg(feature = "sql")]
-pub use sql::{MirrorDrain, SqlSink};
+pub use sql::{DatabaseProblem, DatabaseReport, MirrorDrain, ReplicaReport, SqlSink, verify_database};
 pub use verify::{Problem, Records, VerifyReport, read_records, records, verify};
 
 /// Everything that can go wrong in `mcp-audit`.
@@ -71,6 +73,12 @@ pub enum Error {
     InUse {
         /// The live file.
         path: String,
+    },
+    /// A replica id that cannot be used (see [`Replica`]).
+    #[error("invalid audit replica id: {reason}")]
+    Replica {
+        /// What is wrong with it, and where it came from.
+        reason: String,
     },
     /// Where the chain continues cannot be found without guessing.
     #[error("audit log `{path}` is damaged: {reason}")]

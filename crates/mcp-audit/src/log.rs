@@ -189,7 +189,9 @@ impl Shared {
         match result {
             Ok(()) => {
                 if let Some(mirror) = &self.options.mirror {
-                    mirror.send(records);
+                    // The bytes just written go along as they are (the batch buffer is handed
+                    // over, not copied or re-encoded).
+                    mirror.send(records, std::mem::take(&mut open.batch));
                 }
                 if self.options.fsync || open.head_at.elapsed() >= HEAD_EVERY {
                     open.write_head();

@@ -35,6 +35,9 @@ pub struct MirrorReceiver {
 pub struct MirrorBatch {
     /// The records, in sequence.
     pub records: Vec<AuditRecord>,
+    /// Their lines exactly as written to the file, one after another, each ending in a newline:
+    /// what their hashes cover, so that a copy of them verifies as the file does.
+    pub lines: Vec<u8>,
     _room: OwnedSemaphorePermit,
 }
 
@@ -53,12 +56,12 @@ impl Mirror {
     }
 
     /// Queues a durable batch, or drops it if the queue is full; never waits.
-    pub(crate) fn send(&self, records: Vec<AuditRecord>) {
+    pub(crate) fn send(&self, records: Vec<AuditRecord>, lines: Vec<u8>) {
         let Some(first) = records.first().map(|r| r.seq) else { return };
         let room = u32::try_from(records.len()).ok().and_then(|n| self.room.clone().try_acquire_many_owned(n).ok());
         match room {
             // A mirror that has gone away has nothing to catch up.
-            Some(room) => drop(self.sender.send(MirrorBatch { records, _room: room })),
+            Some(room) => drop(self.sender.send(MirrorBatch { records, lines, _room: room })),
             None => {
                 if self.dropped_from.fetch_min(first, Ordering::AcqRel) == NONE {
                     tracing::warn!(

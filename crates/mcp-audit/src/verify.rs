@@ -253,6 +253,21 @@ pub fn verify(path: impl AsRef<Path>) -> Result<VerifyReport> {
     Ok(walk.report(None))
 }
 
+/// The last record of the log whose live file is `path` (its sequence number and hash), reading
+/// only the ends of its files: `(0, GENESIS)` for an empty or absent log.
+pub(crate) fn head(path: &Path) -> Result<(u64, String)> {
+    let layout = Layout::new(path);
+    if layout.live.exists() {
+        let file = files::open_read(&layout.live)?;
+        let len = file.metadata().map_err(io_error(&layout.live))?.len();
+        if let Ok(Ok(files::Tail { value: Some(last), .. })) = files::last_valid::<AuditRecord>(&file, len) {
+            return Ok((last.seq, last.hash));
+        }
+    }
+    let sealed = files::read_manifest(&layout)?.into_iter().rev().find_map(|(_, entry)| entry.ok());
+    Ok(sealed.map_or_else(|| (0, GENESIS.to_owned()), |e| (e.last_seq, e.last_hash)))
+}
+
 /// The head file's text, if it is there (a few dozen bytes; read no more than that).
 fn read_head(path: &Path) -> Option<String> {
     use std::io::Read as _;

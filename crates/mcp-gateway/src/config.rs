@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use mcp_core::McpConfig;
 use mcp_core::config::ServerEntry;
-use mcp_security::{PinsConfig, PolicyConfig, RateLimit, RedactionConfig};
+use mcp_security::{PinsConfig, PolicyConfig, RateLimit, RateLimitStoreConfig, RedactionConfig};
 use serde::Deserialize;
 
 /// The whole file.
@@ -38,6 +38,10 @@ pub struct GatewayConfig {
     /// Rate limits (absent: none).
     #[serde(default)]
     pub rate_limits: Vec<RateLimit>,
+    /// Hold `rate_limits` in Redis, shared by every replica (absent: each process on its own).
+    /// The URL is `${VAR}` expanded, so a password stays out of the file.
+    #[serde(default)]
+    pub rate_limit_store: Option<RateLimitStoreConfig>,
     /// Tool-definition pinning (absent: off).
     #[serde(default)]
     pub pinning: Option<PinsConfig>,
@@ -378,11 +382,15 @@ pub struct AuditConfig {
     /// Bytes after which the live file is sealed as a segment (default 64 MiB).
     #[serde(default)]
     pub segment_bytes: Option<u64>,
+    /// This writer's id in the audit database, where each replica keeps its own chain (default:
+    /// `MCPTK_REPLICA`, else the host name, which in Kubernetes is the pod's name).
+    #[serde(default)]
+    pub replica: Option<String>,
 }
 
 impl Default for AuditConfig {
     fn default() -> Self {
-        Self { path: default_audit_path(), fsync: true, sql: None, segment_bytes: None }
+        Self { path: default_audit_path(), fsync: true, sql: None, segment_bytes: None, replica: None }
     }
 }
 
@@ -505,6 +513,9 @@ impl GatewayConfig {
             rebase(f);
         }
         rebase(&mut config.audit.path);
+        if let Some(id) = &config.audit.replica {
+            mcp_audit::Replica::new(id.as_str()).context("audit.replica")?;
+        }
         if let Some(p) = config.pinning.as_mut() {
             rebase(&mut p.lock_file);
         }

@@ -198,7 +198,8 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
     }
     // A database password given as `${VAR}` in a URL is a secret too, and so is every key,
     // whether given as `${VAR}` or written out.
-    for url in config.native.sql.values().map(|db| db.url.as_str()) {
+    let store_url = config.rate_limit_store.as_ref().map(|s| s.redis.as_str());
+    for url in config.native.sql.values().map(|db| db.url.as_str()).chain(store_url) {
         secrets.extend(referenced_values(url));
     }
     let keys = config.native.sql.values().filter_map(|db| db.generate.as_ref().and_then(|g| g.api_key.as_deref()));
@@ -238,7 +239,10 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
     let (mirror, drain) = match &config.audit.sql {
         Some(url) => {
             let url = mcp_core::config::expand(url, &|v| std::env::var(v).ok(), "audit", "audit.sql".into())?;
-            let sink = mcp_audit::SqlSink::connect(&url).await.context("connecting the audit database (audit.sql)")?;
+            let replica = mcp_audit::Replica::resolve(config.audit.replica.as_deref())?;
+            let sink = mcp_audit::SqlSink::connect(&url, &replica)
+                .await
+                .context("connecting the audit database (audit.sql)")?;
             let (sender, drain) = sink.start(&config.audit.path).await?;
             (Some(sender), Some(drain))
         }
@@ -358,7 +362,7 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
     for wrap in layers.into_iter().rev() {
         inner = wrap(inner);
     }
-    let inner = RateLimitLayer::new(RateLimits::new(config.rate_limits.clone())?).layer(inner);
+    let inner = RateLimitLayer::new(rate_limits(&config)?).layer(inner);
     let inner = AuthorizeLayer::new(policy.clone(), pins.clone()).layer(inner);
     let inner = AuditLayer::new(audit.clone(), redactor.clone()).layer(inner);
     let inner = RedactLayer::new(redactor.clone(), !config.redaction.skip_results).layer(inner);
@@ -639,6 +643,16 @@ async fn k8s_tools(settings: &config::NativeK8s) -> anyhow::Result<ToolSet> {
     };
     let server = mcp_k8s::native::K8sServer::connect(config).await.context("native.k8s")?;
     Ok(server.registry().tools)
+}
+
+/// The rate limits, held in the shared store when `rate_limit_store` is set (its URL expanded).
+fn rate_limits(config: &GatewayConfig) -> anyhow::Result<RateLimits> {
+    let limits = RateLimits::new(config.rate_limits.clone())?;
+    let Some(store) = &config.rate_limit_store else { return Ok(limits) };
+    let field = "rate_limit_store.redis".to_owned();
+    let mut store = store.clone();
+    store.redis = mcp_core::config::expand(&store.redis, &|v| std::env::var(v).ok(), "rate_limit_store", field)?;
+    Ok(limits.with_store(&store)?)
 }
 
 /// The native Docker tools as configured (`native.docker`): the engine's address expanded, the

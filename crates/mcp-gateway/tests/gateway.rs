@@ -170,3 +170,27 @@ async fn dropping_a_gateway_stops_its_upstream_servers_too() {
     }
     assert!(!alive(pid), "the upstream server's process is gone after the gateway was dropped");
 }
+
+/// `audit.replica` names this gateway's chain in the audit database (here SQLite), which
+/// `verify_database` then checks; a bad id is refused when the configuration is read.
+#[tokio::test]
+async fn the_configured_replica_id_names_the_chain_in_the_audit_database() {
+    let dir = tempfile::tempdir().expect("temp");
+    let db = format!("sqlite://{}?mode=rwc", dir.path().join("audit.db").display());
+    let audit = json!({"path": dir.path().join("a.jsonl"), "fsync": false, "sql": db, "replica": "gw-7"});
+    let gateway = Gateway::builder(config(json!({"audit": audit}))).tools("inventory", inventory()).start().await;
+    let gateway = gateway.expect("starts");
+    let stock: Value =
+        gateway.server().tools().call_typed("inventory__count", &json!({"name": "nut"})).await.expect("typed");
+    assert_eq!(stock["count"], 42);
+    gateway.shutdown().await;
+    let report = mcp_audit::verify_database(&db).await.expect("verifies");
+    assert!(report.ok(), "{report:?}");
+    let replicas: Vec<_> = report.replicas.iter().map(|r| (r.replica.as_str(), r.records)).collect();
+    assert_eq!(replicas, [("gw-7", 1)]);
+
+    let file = dir.path().join("gateway.json");
+    std::fs::write(&file, json!({"audit": {"replica": "gw 7"}}).to_string()).expect("writes");
+    let err = GatewayConfig::load(&file).expect_err("refused").to_string();
+    assert!(err.contains("audit.replica") && err.contains("without spaces"), "{err}");
+}

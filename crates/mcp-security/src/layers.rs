@@ -8,7 +8,7 @@ use mcp_core::{ToolContext, ToolError};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::{PinMode, Pins, Policy, RateLimits, Redactor, Subject};
+use crate::{PinMode, Pins, Policy, RateLimits, Redactor, Refusal, Subject};
 
 /// Decides every call by the [`Policy`] (and refuses tools whose pinned definition changed).
 #[derive(Clone, Debug)]
@@ -81,10 +81,27 @@ mcp_core::stage_layer!(RateLimitLayer);
 
 impl Stage for RateLimitLayer {
     fn call<S: Next>(&self, inner: &mut S, call: ToolCall) -> CallFuture {
-        if let Err(message) = self.limits.check(&call.principal, &call.exposed) {
-            return Box::pin(std::future::ready(Err(CallError::RateLimited(message))));
+        // In-process limits decide before the call goes on, with no future of their own.
+        if !self.limits.is_shared() {
+            if let Err(message) = self.limits.check(&call.principal, &call.exposed) {
+                return Box::pin(std::future::ready(Err(CallError::RateLimited(message))));
+            }
+            return Box::pin(inner.call(call));
         }
-        Box::pin(inner.call(call))
+        if !self.limits.applies(&call.principal, &call.exposed) {
+            return Box::pin(inner.call(call));
+        }
+        // The shared store answers asynchronously: the service made ready goes with the call.
+        let ready = std::mem::replace(inner, inner.clone());
+        let limits = self.limits.clone();
+        Box::pin(async move {
+            let mut ready = ready;
+            match limits.check_shared(&call.principal, &call.exposed).await {
+                Ok(()) => ready.call(call).await,
+                Err(Refusal::Exceeded(message)) => Err(CallError::RateLimited(message)),
+                Err(Refusal::StoreUnreachable(message)) => Err(CallError::Unavailable(message)),
+            }
+        })
     }
 }
 

@@ -6,7 +6,8 @@
 //!   names its rule.
 //! - [`Pins`]: SHA-256 over a canonical JSON of each tool definition, kept in a lock file; a
 //!   changed definition is refused or flagged until the operator updates the lock.
-//! - [`RateLimits`] ([`RateLimitLayer`]): per principal and per tool.
+//! - [`RateLimits`] ([`RateLimitLayer`]): per principal and per tool; in-process, or shared by
+//!   gateway replicas through Redis (feature `redis`).
 //! - [`Redactor`] ([`RedactLayer`]): secrets out of results, errors, logs and audit records.
 //! - [`check_access_tool`]: the seed's `check_access(resource, action)`.
 
@@ -19,7 +20,9 @@ mod redact;
 pub use layers::{AuthorizeLayer, RateLimitLayer, RedactLayer, check_access_tool};
 pub use pinning::{PinMode, Pins, PinsConfig, definition_digest};
 pub use policy::{ArgumentConstraint, Decision, Effect, Policy, PolicyConfig, Rule, Subject};
-pub use ratelimit::{RateLimit, RateLimits};
+pub use ratelimit::{RateLimit, RateLimits, Refusal};
+#[cfg(feature = "redis")]
+pub use ratelimit::{RateLimitStoreConfig, WhenUnavailable};
 pub use redact::{RedactionConfig, Redactor};
 
 /// Everything that can go wrong in `mcp-security`.

@@ -1,4 +1,6 @@
-//! Rate limits per principal and per tool (GCRA, via `governor`).
+//! Rate limits per principal and per tool (GCRA): in-process via `governor`, or shared by every
+//! gateway replica through Redis (the `redis` feature), falling back to in-process while Redis is
+//! away when so configured.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -10,6 +12,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::policy::NamePattern;
 use crate::{Error, Result};
+
+#[cfg(feature = "redis")]
+mod store;
+#[cfg(feature = "redis")]
+pub use store::{RateLimitStoreConfig, WhenUnavailable};
 
 /// One limit as configured.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -42,12 +49,32 @@ struct Compiled {
     principals: Vec<NamePattern>,
     tools: Vec<NamePattern>,
     quota: Quota,
+    /// The shared GCRA's emission interval and how far ahead its TAT may run (burst x interval),
+    /// in microseconds.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    interval_us: u64,
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    capacity_us: u64,
     /// A limiter per principal, then per tool (`""` when the limit counts a principal's calls
     /// together): looked up by the names as borrowed, so a call copies no key.
     limiters: RwLock<HashMap<String, HashMap<String, DefaultDirectRateLimiter>>>,
 }
 
 impl Compiled {
+    fn applies(&self, principal: &str, tool: &str) -> bool {
+        NamePattern::any(&self.principals, principal) && NamePattern::any(&self.tools, tool)
+    }
+
+    /// The refusal: the limit, the principal, the tool, and when to retry.
+    fn refusal(&self, principal: &str, tool: &str, wait: std::time::Duration) -> String {
+        format!(
+            "rate limit `{}` exceeded for `{principal}` on `{tool}` ({} calls per minute); retry in {:.1}s",
+            self.limit.name,
+            self.limit.per_minute,
+            wait.as_secs_f64()
+        )
+    }
+
     /// Takes one call from the limiter of `principal` and `tool`, made on first use.
     fn take(&self, principal: &str, tool: &str) -> Result<(), governor::NotUntil<<DefaultClock as Clock>::Instant>> {
         let tool = if self.limit.per_tool { tool } else { "" };
@@ -66,11 +93,37 @@ impl Compiled {
 #[derive(Clone, Default)]
 pub struct RateLimits {
     limits: Arc<Vec<Compiled>>,
+    /// The shared store, when configured.
+    #[cfg(feature = "redis")]
+    store: Option<Arc<store::RedisStore>>,
+}
+
+/// Why [`RateLimits::check_shared`] refused a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Over a limit: names the limit, principal, tool and when to retry.
+    Exceeded(String),
+    /// A limit applies, the shared store is unreachable and the configuration says to refuse.
+    StoreUnreachable(String),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Exceeded(m) | Refusal::StoreUnreachable(m) => f.write_str(m),
+        }
+    }
 }
 
 impl std::fmt::Debug for RateLimits {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.limits.iter().map(|c| &c.limit.name)).finish()
+        let mut list = f.debug_list();
+        list.entries(self.limits.iter().map(|c| &c.limit.name));
+        #[cfg(feature = "redis")]
+        if let Some(store) = &self.store {
+            list.entry(&format_args!("shared in {}", store.shown));
+        }
+        list.finish()
     }
 }
 
@@ -87,7 +140,10 @@ impl RateLimits {
                 NamePattern::new(p)
                     .map_err(|e| Error::Config(format!("rate limit `{}`: invalid pattern `{p}`: {e}", limit.name)))
             };
+            let interval_us = (60_000_000 / u64::from(per_minute.get())).max(1);
             compiled.push(Compiled {
+                interval_us,
+                capacity_us: interval_us * u64::from(burst.get()),
                 principals: limit.principals.iter().map(glob).collect::<Result<_>>()?,
                 tools: limit.tools.iter().map(glob).collect::<Result<_>>()?,
                 quota: Quota::per_minute(per_minute).allow_burst(burst),
@@ -95,26 +151,82 @@ impl RateLimits {
                 limit,
             });
         }
-        Ok(RateLimits { limits: Arc::new(compiled) })
+        Ok(RateLimits {
+            limits: Arc::new(compiled),
+            #[cfg(feature = "redis")]
+            store: None,
+        })
     }
 
-    /// Takes one call from every limit that applies; `Err` names the limit and when to retry.
+    /// The same limits held in the shared store of `config` (connected on first use), so that
+    /// every replica configured alike draws on one budget. Needs a Tokio runtime.
+    #[cfg(feature = "redis")]
+    pub fn with_store(mut self, config: &RateLimitStoreConfig) -> Result<RateLimits> {
+        self.store = Some(Arc::new(store::RedisStore::new(config)?));
+        Ok(self)
+    }
+
+    /// Whether checks go to a shared store ([`check_shared`](Self::check_shared)) rather than
+    /// only in-process ([`check`](Self::check)).
+    pub fn is_shared(&self) -> bool {
+        #[cfg(feature = "redis")]
+        return self.store.is_some();
+        #[cfg(not(feature = "redis"))]
+        false
+    }
+
+    /// Whether any limit applies to `principal` calling `tool`.
+    pub fn applies(&self, principal: &str, tool: &str) -> bool {
+        self.limits.iter().any(|c| c.applies(principal, tool))
+    }
+
+    /// Takes one call from every limit that applies, in this process only; `Err` names the limit
+    /// and when to retry.
     pub fn check(&self, principal: &str, tool: &str) -> Result<(), String> {
         for c in self.limits.iter() {
-            if !NamePattern::any(&c.principals, principal) || !NamePattern::any(&c.tools, tool) {
+            if !c.applies(principal, tool) {
                 continue;
             }
             if let Err(not_until) = c.take(principal, tool) {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
-                return Err(format!(
-                    "rate limit `{}` exceeded for `{principal}` on `{tool}` ({} calls per minute); retry in {:.1}s",
-                    c.limit.name,
-                    c.limit.per_minute,
-                    wait.as_secs_f64()
-                ));
+                return Err(c.refusal(principal, tool, not_until.wait_time_from(DefaultClock::default().now())));
             }
         }
         Ok(())
+    }
+
+    /// Takes one call from every limit that applies, in the shared store when one is configured
+    /// (one round trip per limit); while it is unreachable, in-process or refused as configured.
+    pub async fn check_shared(&self, principal: &str, tool: &str) -> Result<(), Refusal> {
+        #[cfg(feature = "redis")]
+        if let Some(store) = &self.store {
+            for c in self.limits.iter() {
+                if !c.applies(principal, tool) {
+                    continue;
+                }
+                let budget_tool = if c.limit.per_tool { tool } else { "" };
+                let key = store.key(&c.limit.name, principal, budget_tool);
+                match store.take(&key, c.interval_us, c.capacity_us).await {
+                    Ok(None) => {}
+                    Ok(Some(wait)) => return Err(Refusal::Exceeded(c.refusal(principal, tool, wait))),
+                    Err(reason) => match store.when_unavailable {
+                        store::WhenUnavailable::Local => {
+                            if let Err(not_until) = c.take(principal, tool) {
+                                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                                return Err(Refusal::Exceeded(c.refusal(principal, tool, wait)));
+                            }
+                        }
+                        store::WhenUnavailable::Refuse => {
+                            return Err(Refusal::StoreUnreachable(format!(
+                                "rate limit `{}` applies to `{principal}` on `{tool}`, but the shared rate-limit store {} is unreachable ({reason}); the call is refused, retry later",
+                                c.limit.name, store.shown
+                            )));
+                        }
+                    },
+                }
+            }
+            return Ok(());
+        }
+        self.check(principal, tool).map_err(Refusal::Exceeded)
     }
 }
 

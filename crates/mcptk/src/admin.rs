@@ -35,11 +35,16 @@ pub enum AuditAction {
         lines: usize,
     },
     /// Check the hash chain across every segment and the manifest; names the first bad record or
-    /// file. Exit status 1 when the log is damaged.
+    /// file. With `--database`, check every replica's chain in the audit table instead. Exit
+    /// status 1 when the log (or any chain) is damaged.
     Verify {
         /// The log.
         #[arg(long, default_value = ".mcptk/audit.jsonl")]
         log: PathBuf,
+        /// The audit database (`postgres://...` or `sqlite://...`; `${VAR}` expands from the
+        /// environment, keeping a password off the command line). Never printed.
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
     },
     /// Write every record as JSON Lines or CSV to stdout.
     Export {
@@ -138,7 +143,11 @@ pub async fn audit(action: AuditAction) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        AuditAction::Verify { log } => {
+        AuditAction::Verify { database: Some(url), .. } => {
+            let url = mcp_core::config::expand(&url, &|v| std::env::var(v).ok(), "audit", "--database".into())?;
+            verify_database(&mut out, &url).await
+        }
+        AuditAction::Verify { log, database: None } => {
             let report = mcp_audit::verify(&log)?;
             match &report.problem {
                 None => {
@@ -211,6 +220,32 @@ pub async fn audit(action: AuditAction) -> anyhow::Result<ExitCode> {
             bench(&log, records, concurrency, print_acks).await
         }
     }
+}
+
+/// `mcptk audit verify --database URL`: one line per replica, then the first problem of each
+/// chain that has one.
+async fn verify_database(out: &mut impl std::io::Write, url: &str) -> anyhow::Result<ExitCode> {
+    let report = mcp_audit::verify_database(url).await?;
+    if report.replicas.is_empty() {
+        writeln!(out, "ok: the audit table holds no records")?;
+    }
+    for r in &report.replicas {
+        match &r.problem {
+            None => writeln!(out, "ok: replica `{}`: {} records, last hash {}", r.replica, r.records, r.last_hash)?,
+            Some(p) => {
+                writeln!(out, "bad: replica `{}`, record {}: {}", p.replica, p.seq, p.reason)?;
+                writeln!(out, "  the {} records of replica `{}` before it verify", r.records, r.replica)?;
+            }
+        }
+        if r.not_verifiable > 0 {
+            writeln!(
+                out,
+                "note: replica `{}`: {} records not verifiable (mirrored before lines were kept); their order and links were checked",
+                r.replica, r.not_verifiable
+            )?;
+        }
+    }
+    Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 fn csv_field(field: &str) -> String {

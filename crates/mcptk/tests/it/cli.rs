@@ -411,3 +411,83 @@ async fn roots_never_widen(era: mcp_core::EraPreference) {
     let (listed, _) = allowed_with_roots(era, &["serve"], &allowed, &[root]).await;
     assert_eq!(listed, shown(&allowed));
 }
+
+#[path = "../../../../tests/support/databases.rs"]
+mod databases;
+
+/// `mcptk audit verify --database` checks every replica's chain in a real PostgreSQL (a schema of
+/// its own): exit 0 on a good table, 1 naming the replica and record on a tampered one, and the
+/// password in the URL is never shown.
+#[tokio::test]
+async fn audit_verify_checks_every_replica_chain_in_the_database() {
+    use mcp_audit::{AuditLog, AuditOptions, NewRecord, Replica, SqlSink};
+    let base = databases::postgres_url().expect("always some");
+    let password = base
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split('@').next())
+        .and_then(|credentials| credentials.split(':').nth(1))
+        .expect("a URL with a password")
+        .to_owned();
+    sqlx::any::install_default_drivers();
+    let admin = sqlx::AnyPool::connect(&base).await.expect("connects");
+    let schema = "mcptk_cli_audit_verify";
+    for sql in [format!("DROP SCHEMA IF EXISTS {schema} CASCADE"), format!("CREATE SCHEMA {schema}")] {
+        sqlx::query(&sql).execute(&admin).await.expect("a fresh schema");
+    }
+    let separator = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
+    let dir = workdir("audit-verify-database");
+    for id in ["gw-a", "gw-b"] {
+        let path = dir.join(format!("{id}.jsonl"));
+        let sink = SqlSink::connect(&url, &Replica::new(id).expect("valid")).await.expect("connects");
+        let (mirror, drain) = sink.start(&path).await.expect("starts");
+        let log =
+            AuditLog::open(&path, AuditOptions { mirror: Some(mirror), ..AuditOptions::default() }).expect("opens");
+        for n in 0..4 {
+            let body = NewRecord {
+                kind: "tool_call".into(),
+                principal: id.into(),
+                trace_id: format!("t{n}"),
+                ..NewRecord::default()
+            };
+            log.append(body).await.expect("appends");
+        }
+        assert!(drain.drain(std::time::Duration::from_secs(10)).await, "mirrored");
+    }
+    let shown = |out: &std::process::Output| {
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!text.contains(&password), "the password was shown: {text}");
+        text
+    };
+
+    // The URL from the environment, as `${VAR}`, keeps it off the command line.
+    let out = Command::new(mcptk())
+        .args(["audit", "verify", "--database", "${MCPTK_TEST_AUDIT_DATABASE}"])
+        .env("MCPTK_TEST_AUDIT_DATABASE", &url)
+        .output()
+        .expect("runs");
+    let text = shown(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("ok: replica `gw-a`: 4 records") && text.contains("ok: replica `gw-b`: 4 records"), "{text}");
+
+    let edit = "UPDATE mcp_audit SET line = REPLACE(line, '\"t2\"', '\"t9\"') WHERE replica = 'gw-b' AND seq = 3";
+    let pool = sqlx::AnyPool::connect(&url).await.expect("connects");
+    sqlx::query(edit).execute(&pool).await.expect("tampers");
+    let out = Command::new(mcptk()).args(["audit", "verify", "--database", &url]).output().expect("runs");
+    let text = shown(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("ok: replica `gw-a`: 4 records"), "{text}");
+    assert!(text.contains("bad: replica `gw-b`, record 3: its line's hash does not match its content"), "{text}");
+    assert!(text.contains("the 2 records of replica `gw-b` before it verify"), "{text}");
+
+    // A refused connection names the database by its scheme only.
+    let wrong = url.replacen(&format!(":{password}@"), ":not-the-Secret-42@", 1);
+    let out = Command::new(mcptk()).args(["audit", "verify", "--database", &wrong]).output().expect("runs");
+    let text = shown(&out);
+    assert!(
+        !out.status.success() && !text.contains("not-the-Secret-42") && text.contains("postgres audit database"),
+        "{text}"
+    );
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&admin).await.expect("drops");
+}

@@ -1,0 +1,283 @@
+//! The shared store of rate limits: GCRA state in Redis, so that every gateway replica draws on
+//! one budget per limit, principal and tool.
+//!
+//! Each check is one `EVALSHA` of a script that reads Redis's own clock (`TIME`), so replicas'
+//! clocks do not matter, and updates the key's theoretical arrival time (TAT) atomically. Keys
+//! expire once their TAT has passed, when they would allow a full burst anyway.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// The GCRA step, atomically on the server. `KEYS[1]`: the key; `ARGV[1]`: the emission interval
+/// (microseconds per call); `ARGV[2]`: how far ahead of now the TAT may run (burst x interval).
+/// Answers 0 when the call is allowed, else the microseconds until it would be.
+const GCRA: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local capacity = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local next_tat = tat + interval
+local ahead = next_tat - now
+if ahead > capacity then
+  return math.max(1, ahead - capacity)
+end
+redis.call('SET', KEYS[1], string.format('%.0f', next_tat), 'PX', math.ceil(ahead / 1000) + 1)
+return 0
+";
+
+/// How long the store is left alone after it failed, before a call tries it again.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// What calls a limit applies to get while the store cannot be reached.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenUnavailable {
+    /// Each replica enforces every limit on its own (up to replicas x the limit in all).
+    #[default]
+    Local,
+    /// Refused, with an error naming the store.
+    Refuse,
+}
+
+/// `rate_limit_store` in the gateway configuration.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitStoreConfig {
+    /// `redis://[user:password@]host:port/db` (`${VAR}` expanded by the gateway).
+    pub redis: String,
+    /// Prefix of every key (default `mcptk:rl:`), so that several deployments can share a Redis.
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+    /// `local` (default) or `refuse`.
+    #[serde(default)]
+    pub when_unavailable: WhenUnavailable,
+    /// Milliseconds a check may wait for Redis before it counts as unavailable (default 100).
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_prefix() -> String {
+    "mcptk:rl:".to_owned()
+}
+
+fn default_timeout_ms() -> u64 {
+    100
+}
+
+impl RateLimitStoreConfig {
+    /// The store at `url`, with the defaults for the rest.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            redis: url.into(),
+            prefix: default_prefix(),
+            when_unavailable: WhenUnavailable::default(),
+            timeout_ms: default_timeout_ms(),
+        }
+    }
+}
+
+/// Never shows the URL's user or password.
+impl std::fmt::Debug for RateLimitStoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimitStoreConfig")
+            .field("redis", &mcp_core::config::display_url(&self.redis))
+            .field("prefix", &self.prefix)
+            .field("when_unavailable", &self.when_unavailable)
+            .field("timeout_ms", &self.timeout_ms)
+            .finish()
+    }
+}
+
+/// A connection to the shared store, reconnecting on its own.
+pub(crate) struct RedisStore {
+    connection: ConnectionManager,
+    script: redis::Script,
+    pub(crate) prefix: String,
+    pub(crate) when_unavailable: WhenUnavailable,
+    timeout: Duration,
+    /// The URL without credentials: what messages name.
+    pub(crate) shown: String,
+    /// The URL's user and password (as written and decoded), masked in every message.
+    secrets: Vec<String>,
+    /// Set while the store is failing (logged once per outage).
+    down: AtomicBool,
+    /// Milliseconds after `epoch` before which calls do not try the store.
+    retry_at: AtomicU64,
+    /// Why it last failed (credentials masked), for the calls that do not try it meanwhile.
+    last_failure: Mutex<String>,
+    epoch: Instant,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore").field("redis", &self.shown).field("prefix", &self.prefix).finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// Prepares the store without connecting (the first call connects); needs a Tokio runtime.
+    pub(crate) fn new(config: &RateLimitStoreConfig) -> Result<Self> {
+        let shown = mcp_core::config::display_url(&config.redis);
+        let secrets = credentials(&config.redis);
+        let mask = |text: String| mask(text, &secrets);
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::Config("rate_limit_store: must be opened within a Tokio runtime".into()));
+        }
+        if config.timeout_ms == 0 {
+            return Err(Error::Config("rate_limit_store: timeout_ms must be at least 1".into()));
+        }
+        let client = redis::Client::open(config.redis.as_str())
+            .map_err(|e| Error::Config(mask(format!("rate_limit_store `{shown}`: {e}"))))?;
+        let timeout = Duration::from_millis(config.timeout_ms);
+        let manager = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(RETRY_AFTER);
+        let connection = ConnectionManager::new_lazy_with_config(client, manager)
+            .map_err(|e| Error::Config(mask(format!("rate_limit_store `{shown}`: {e}"))))?;
+        Ok(Self {
+            connection,
+            script: redis::Script::new(GCRA),
+            prefix: config.prefix.clone(),
+            when_unavailable: config.when_unavailable,
+            timeout,
+            shown,
+            secrets,
+            down: AtomicBool::new(false),
+            retry_at: AtomicU64::new(0),
+            last_failure: Mutex::default(),
+            epoch: Instant::now(),
+        })
+    }
+
+    /// Takes one call from the GCRA at `key`: `Ok(None)` allowed, `Ok(Some(wait))` refused for
+    /// `wait`, `Err(reason)` the store could not answer (in time), credentials masked.
+    pub(crate) async fn take(&self, key: &str, interval_us: u64, capacity_us: u64) -> Result<Option<Duration>, String> {
+        let elapsed = || u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        if elapsed() < self.retry_at.load(Ordering::Relaxed) {
+            let last = self.last_failure.lock().unwrap_or_else(PoisonError::into_inner);
+            return Err(format!("{last}; tried again at most every {} s", RETRY_AFTER.as_secs()));
+        }
+        let mut connection = self.connection.clone();
+        let mut invocation = self.script.key(key);
+        invocation.arg(interval_us).arg(capacity_us);
+        let answer = tokio::time::timeout(self.timeout, invocation.invoke_async::<u64>(&mut connection)).await;
+        let failure = match answer {
+            Ok(Ok(wait_us)) => {
+                if self.down.swap(false, Ordering::Relaxed) {
+                    tracing::info!(store = %self.shown, "the shared rate-limit store is reachable again: limits are shared across replicas");
+                }
+                return Ok((wait_us > 0).then(|| Duration::from_micros(wait_us)));
+            }
+            Ok(Err(e)) => mask(e.to_string(), &self.secrets),
+            Err(_) => format!("no answer within {} ms", self.timeout.as_millis()),
+        };
+        self.retry_at.store(elapsed().saturating_add(millis(RETRY_AFTER)), Ordering::Relaxed);
+        failure.clone_into(&mut self.last_failure.lock().unwrap_or_else(PoisonError::into_inner));
+        if !self.down.swap(true, Ordering::Relaxed) {
+            let fallback = match self.when_unavailable {
+                WhenUnavailable::Local => "each replica now enforces every limit on its own",
+                WhenUnavailable::Refuse => "calls under a limit are refused",
+            };
+            tracing::warn!(store = %self.shown, reason = %failure, "the shared rate-limit store is unreachable: {fallback}");
+        }
+        Err(failure)
+    }
+
+    /// The key of a limit's budget for `principal` (and `tool`, `""` when counted together);
+    /// `:` and `%` in the names are escaped so that no two budgets share a key.
+    pub(crate) fn key(&self, limit: &str, principal: &str, tool: &str) -> String {
+        let mut key = String::with_capacity(self.prefix.len() + limit.len() + principal.len() + tool.len() + 2);
+        key.push_str(&self.prefix);
+        for (i, part) in [limit, principal, tool].into_iter().enumerate() {
+            if i > 0 {
+                key.push(':');
+            }
+            for c in part.chars() {
+                match c {
+                    ':' => key.push_str("%3A"),
+                    '%' => key.push_str("%25"),
+                    c => key.push(c),
+                }
+            }
+        }
+        key
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The user and password of a URL, as written and percent-decoded.
+fn credentials(url: &str) -> Vec<String> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let Some((userinfo, _)) = authority.rsplit_once('@') else { return Vec::new() };
+    let mut secrets = Vec::new();
+    for part in userinfo.split(':').chain(std::iter::once(userinfo)) {
+        if part.len() >= 3 {
+            secrets.push(part.to_owned());
+            secrets.push(percent_decode(part));
+        }
+    }
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets.dedup();
+    secrets
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(byte) = text.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(byte);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn mask(mut text: String, secrets: &[String]) -> String {
+    for secret in secrets {
+        if text.contains(secret.as_str()) {
+            text = text.replace(secret.as_str(), "***");
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_found_written_and_decoded_and_masked() {
+        let found = credentials("redis://user:s%40cret-pw@127.0.0.1:6379/0");
+        assert!(found.contains(&"s%40cret-pw".to_owned()) && found.contains(&"s@cret-pw".to_owned()), "{found:?}");
+        assert_eq!(mask("auth s@cret-pw failed".into(), &found), "auth *** failed");
+        assert!(credentials("redis://127.0.0.1:6379/0").is_empty());
+    }
+
+    #[test]
+    fn debug_of_the_config_shows_no_password() {
+        let config = RateLimitStoreConfig::new("redis://:hunter2-pw@127.0.0.1:6379/0");
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2-pw") && shown.contains("127.0.0.1:6379"), "{shown}");
+    }
+}
