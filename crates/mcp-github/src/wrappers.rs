@@ -40,6 +40,55 @@ fn unmarked<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>
     Ok(text.map(|t| strip_untrusted(&t)))
 }
 
+/// A list whose items are names (`"bug"`) or objects with the name in `key` (`{"name": "bug"}`):
+/// the current server's minimal shapes name labels and people, GitHub's own give objects.
+fn names_or_objects<'de, D: Deserializer<'de>, T: From<String>>(
+    deserializer: D,
+    key: &'static str,
+) -> Result<Vec<T>, D::Error> {
+    let items = Option::<Vec<Value>>::deserialize(deserializer)?.unwrap_or_default();
+    items
+        .into_iter()
+        .map(|item| match item {
+            Value::String(name) => Ok(T::from(name)),
+            Value::Object(mut map) => match map.remove(key) {
+                Some(Value::String(name)) => Ok(T::from(name)),
+                _ => Err(serde::de::Error::custom(format!("an item without `{key}`"))),
+            },
+            other => Err(serde::de::Error::custom(format!("expected a name or an object, not {other}"))),
+        })
+        .collect()
+}
+
+fn label_names<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<LabelName>, D::Error> {
+    names_or_objects(deserializer, "name")
+}
+
+fn user_refs<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<UserRef>, D::Error> {
+    names_or_objects(deserializer, "login")
+}
+
+impl From<String> for LabelName {
+    fn from(name: String) -> Self {
+        Self { name }
+    }
+}
+
+impl From<String> for UserRef {
+    fn from(login: String) -> Self {
+        Self { login }
+    }
+}
+
+/// An id given as a number or as text, as text.
+fn id_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    Ok(match Value::deserialize(deserializer)? {
+        Value::String(s) => s,
+        Value::Null => String::new(),
+        other => other.to_string(),
+    })
+}
+
 fn null_as_default<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(deserializer: D) -> Result<T, D::Error> {
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
@@ -125,11 +174,11 @@ pub struct Issue {
     /// Who opened it.
     #[serde(default)]
     pub user: Option<UserRef>,
-    /// Its labels.
-    #[serde(default, deserialize_with = "null_as_default")]
+    /// Its labels (given as names or as label objects).
+    #[serde(default, deserialize_with = "label_names")]
     pub labels: Vec<LabelName>,
-    /// Its assignees.
-    #[serde(default, deserialize_with = "null_as_default")]
+    /// Its assignees (given as logins or as user objects).
+    #[serde(default, deserialize_with = "user_refs")]
     pub assignees: Vec<UserRef>,
     /// How many comments it has.
     #[serde(default)]
@@ -170,6 +219,9 @@ pub struct IssuePage {
     /// Where the next page starts.
     #[serde(default, rename = "pageInfo")]
     pub page_info: Option<PageInfo>,
+    /// How many issues match in all.
+    #[serde(default, rename = "totalCount")]
+    pub total_count: Option<u64>,
 }
 
 /// Cursor pagination.
@@ -179,6 +231,9 @@ pub struct PageInfo {
     /// Whether there is a next page.
     #[serde(default, rename = "hasNextPage")]
     pub has_next_page: bool,
+    /// Whether there is a page before this one.
+    #[serde(default, rename = "hasPreviousPage")]
+    pub has_previous_page: bool,
     /// The cursor to pass as `after` for the next page.
     #[serde(default, rename = "endCursor")]
     pub end_cursor: Option<String>,
@@ -417,6 +472,72 @@ pub struct MergeResult {
     pub message: Option<String>,
 }
 
+/// A team, as [`GitHub::get_teams`] lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Team {
+    /// The name.
+    #[serde(default)]
+    pub name: String,
+    /// The slug, for [`GitHub::get_team_members`].
+    #[serde(default)]
+    pub slug: String,
+    /// The description.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// An organization's teams a user belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct TeamsOfOrg {
+    /// The organization's login.
+    pub org: String,
+    /// Its teams.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub teams: Vec<Team>,
+}
+
+/// An issue type (Bug, Feature, Task, ...).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct IssueType {
+    /// GitHub's id.
+    pub id: u64,
+    /// The name.
+    #[serde(default)]
+    pub name: String,
+    /// What it is for.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// A release.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Release {
+    /// GitHub's id.
+    pub id: u64,
+    /// Its tag.
+    #[serde(default)]
+    pub tag_name: String,
+    /// Its title.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Its notes.
+    #[serde(default)]
+    pub body: Option<String>,
+    /// Its page.
+    #[serde(default)]
+    pub html_url: Option<String>,
+    /// Whether it is a draft.
+    #[serde(default)]
+    pub draft: bool,
+    /// Whether it is a pre-release.
+    #[serde(default)]
+    pub prerelease: bool,
+}
+
 /// A notification thread.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -544,9 +665,18 @@ pub struct ListIssues {
     /// `OPEN` or `CLOSED`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
-    /// Only with these labels.
+    /// Only with any of these labels.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub labels: Option<Vec<String>>,
+    /// `CREATED_AT` (the default), `UPDATED_AT` or `COMMENTS`.
+    #[serde(rename = "orderBy", skip_serializing_if = "Option::is_none")]
+    pub order_by: Option<String>,
+    /// `ASC` or `DESC` (the default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub direction: Option<String>,
+    /// Only issues updated at or after this time (ISO 8601).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
     /// The cursor from the previous page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub after: Option<String>,
@@ -613,6 +743,80 @@ impl NewPullRequest {
     }
 }
 
+/// A comment for [`GitHub::add_comment_to_pending_review`]: on lines of the diff (`LINE`) or on
+/// the whole file (`FILE`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ReviewComment {
+    /// The file, relative to the repository.
+    pub path: String,
+    /// The text.
+    pub body: String,
+    /// `LINE` or `FILE`.
+    #[serde(rename = "subjectType")]
+    pub subject_type: String,
+    /// The (last) line commented on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// `LEFT` (the old text) or `RIGHT` (the new).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub side: Option<String>,
+    /// The first line of a comment on several lines.
+    #[serde(rename = "startLine", skip_serializing_if = "Option::is_none")]
+    pub start_line: Option<u32>,
+    /// The side of `start_line`.
+    #[serde(rename = "startSide", skip_serializing_if = "Option::is_none")]
+    pub start_side: Option<String>,
+}
+
+impl ReviewComment {
+    /// A comment on `line` of the new text of `path`.
+    pub fn on_line(path: impl Into<String>, line: u32, body: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            body: body.into(),
+            subject_type: "LINE".into(),
+            line: Some(line),
+            side: Some("RIGHT".into()),
+            ..Self::default()
+        }
+    }
+}
+
+/// Changes to a pull request for [`GitHub::update_pull_request`]; what is `None` stays.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PullRequestUpdate {
+    /// A new title.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// A new description.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// `open` or `closed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// A new base branch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+    /// Draft (`true`) or ready for review (`false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub draft: Option<bool>,
+    /// Logins (or `ORG/team-slug`) to request reviews from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reviewers: Option<Vec<String>>,
+}
+
+/// What a write answered with: the id and page of what it made or changed.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Written {
+    /// GitHub's id, as text.
+    #[serde(default, deserialize_with = "id_text")]
+    pub id: String,
+    /// Its page.
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
 /// Search sorting and paging.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct SearchOptions {
@@ -675,6 +879,20 @@ impl<C: CallTool> GitHub<C> {
         decode(tool, result)
     }
 
+    /// Calls `tool` and gives its text (for tools that answer with a sentence).
+    async fn call_text(&self, tool: &str, arguments: Value) -> Result<String> {
+        Ok(self.client.call_checked(tool, &arguments).await?.text_content())
+    }
+
+    /// [`call_text`](Self::call_text) of the consolidated `current` tool with `method`, or of
+    /// `legacy` in the old dialect.
+    async fn call_method_text(&self, current: &str, method: &str, legacy: &str, arguments: Value) -> Result<String> {
+        match self.dialect {
+            Dialect::Current => self.call_text(current, merge(json!({ "method": method }), &arguments)).await,
+            Dialect::Legacy => self.call_text(legacy, arguments).await,
+        }
+    }
+
     /// Calls the consolidated `current` tool with `method`, or `legacy` in the old dialect.
     async fn call_method<O: DeserializeOwned>(
         &self,
@@ -692,6 +910,23 @@ impl<C: CallTool> GitHub<C> {
     /// The authenticated user (`get_me`).
     pub async fn get_me(&self) -> Result<User> {
         self.call(tools::GET_ME, json!({})).await
+    }
+
+    /// The teams `user` (the authenticated user when `None`) belongs to, by organization
+    /// (`get_teams`).
+    pub async fn get_teams(&self, user: Option<&str>) -> Result<Vec<TeamsOfOrg>> {
+        let args = match user {
+            Some(user) => json!({"user": user}),
+            None => json!({}),
+        };
+        // Servers answer `null` for no teams.
+        let teams: Option<Vec<TeamsOfOrg>> = self.call(tools::GET_TEAMS, args).await?;
+        Ok(teams.unwrap_or_default())
+    }
+
+    /// The logins of team `team_slug`'s members in `org` (`get_team_members`).
+    pub async fn get_team_members(&self, org: &str, team_slug: &str) -> Result<Vec<String>> {
+        self.call(tools::GET_TEAM_MEMBERS, json!({"org": org, "team_slug": team_slug})).await
     }
 
     /// A file with its text, at `reference` (a branch, tag or SHA; the default branch when
@@ -767,6 +1002,34 @@ impl<C: CallTool> GitHub<C> {
         self.call(tools::CREATE_OR_UPDATE_FILE, args).await
     }
 
+    /// Writes `files` (`(path, content)`) on `branch` as one commit, made from the default
+    /// branch when it does not exist (`push_files`); the branch as moved.
+    pub async fn push_files(
+        &self,
+        owner: &str,
+        repo: &str,
+        branch: &str,
+        files: &[(&str, &str)],
+        message: &str,
+    ) -> Result<GitRef> {
+        let files: Vec<Value> = files.iter().map(|(path, content)| json!({"path": path, "content": content})).collect();
+        let args = json!({"owner": owner, "repo": repo, "branch": branch, "files": files, "message": message});
+        self.call(tools::PUSH_FILES, args).await
+    }
+
+    /// Deletes `path` from `branch` as a new commit (`delete_file`); the commit.
+    pub async fn delete_file(
+        &self,
+        owner: &str,
+        repo: &str,
+        path: &str,
+        message: &str,
+        branch: &str,
+    ) -> Result<FileCommit> {
+        let args = json!({"owner": owner, "repo": repo, "path": path, "message": message, "branch": branch});
+        self.call(tools::DELETE_FILE, args).await
+    }
+
     /// Creates `branch` from `from` (the default branch when `None`) (`create_branch`).
     pub async fn create_branch(&self, owner: &str, repo: &str, branch: &str, from: Option<&str>) -> Result<GitRef> {
         let mut args = json!({"owner": owner, "repo": repo, "branch": branch});
@@ -792,6 +1055,62 @@ impl<C: CallTool> GitHub<C> {
     pub async fn get_issue_labels(&self, owner: &str, repo: &str, number: u64) -> Result<Vec<Label>> {
         let args = json!({"method": "get_labels", "owner": owner, "repo": repo, "issue_number": number});
         self.call(tools::ISSUE_READ, args).await
+    }
+
+    /// An issue's sub-issues (`issue_read` get_sub_issues; `list_sub_issues`).
+    pub async fn list_sub_issues(&self, owner: &str, repo: &str, number: u64) -> Result<Vec<Issue>> {
+        let args = json!({"owner": owner, "repo": repo, "issue_number": number});
+        self.call_method(tools::ISSUE_READ, "get_sub_issues", "list_sub_issues", args).await
+    }
+
+    /// Makes the issue with id `sub_issue_id` (not its number) a sub-issue of issue `number`,
+    /// moving it from another parent when `replace_parent` (`sub_issue_write` add;
+    /// `add_sub_issue`); the parent issue.
+    pub async fn add_sub_issue(
+        &self,
+        owner: &str,
+        repo: &str,
+        number: u64,
+        sub_issue_id: u64,
+        replace_parent: bool,
+    ) -> Result<Issue> {
+        let args = json!({"owner": owner, "repo": repo, "issue_number": number, "sub_issue_id": sub_issue_id, "replace_parent": replace_parent});
+        self.call_method(tools::SUB_ISSUE_WRITE, "add", "add_sub_issue", args).await
+    }
+
+    /// Takes sub-issue `sub_issue_id` off issue `number` (`sub_issue_write` remove;
+    /// `remove_sub_issue`); the parent issue.
+    pub async fn remove_sub_issue(&self, owner: &str, repo: &str, number: u64, sub_issue_id: u64) -> Result<Issue> {
+        let args = json!({"owner": owner, "repo": repo, "issue_number": number, "sub_issue_id": sub_issue_id});
+        self.call_method(tools::SUB_ISSUE_WRITE, "remove", "remove_sub_issue", args).await
+    }
+
+    /// Moves sub-issue `sub_issue_id` of issue `number` just after (`Ok(id)`) or before
+    /// (`Err(id)`) another sub-issue (`sub_issue_write` reprioritize; `reprioritize_sub_issue`);
+    /// the parent issue.
+    pub async fn reprioritize_sub_issue(
+        &self,
+        owner: &str,
+        repo: &str,
+        number: u64,
+        sub_issue_id: u64,
+        place: std::result::Result<u64, u64>,
+    ) -> Result<Issue> {
+        let mut args = json!({"owner": owner, "repo": repo, "issue_number": number, "sub_issue_id": sub_issue_id});
+        match place {
+            Ok(after) => args["after_id"] = json!(after),
+            Err(before) => args["before_id"] = json!(before),
+        }
+        self.call_method(tools::SUB_ISSUE_WRITE, "reprioritize", "reprioritize_sub_issue", args).await
+    }
+
+    /// The issue types of organization `owner`, or those `repo` can use (`list_issue_types`).
+    pub async fn list_issue_types(&self, owner: &str, repo: Option<&str>) -> Result<Vec<IssueType>> {
+        let mut args = json!({"owner": owner});
+        if let Some(repo) = repo {
+            args["repo"] = json!(repo);
+        }
+        self.call(tools::LIST_ISSUE_TYPES, args).await
     }
 
     /// Opens an issue (`issue_write` create; `create_issue`).
@@ -875,6 +1194,167 @@ impl<C: CallTool> GitHub<C> {
         self.call(tools::MERGE_PULL_REQUEST, args).await
     }
 
+    /// Edits pull request `number` (`update_pull_request`); its id and page.
+    pub async fn update_pull_request(
+        &self,
+        owner: &str,
+        repo: &str,
+        number: u64,
+        update: &PullRequestUpdate,
+    ) -> Result<Written> {
+        let args = merge(json!({"owner": owner, "repo": repo, "pullNumber": number}), update);
+        self.call(tools::UPDATE_PULL_REQUEST, args).await
+    }
+
+    /// Merges the base branch into pull request `number`'s head (`update_pull_request_branch`);
+    /// the server's answer (GitHub does it in the background: "... in progress").
+    pub async fn update_pull_request_branch(&self, owner: &str, repo: &str, number: u64) -> Result<String> {
+        self.call_text(tools::UPDATE_PULL_REQUEST_BRANCH, json!({"owner": owner, "repo": repo, "pullNumber": number}))
+            .await
+    }
+
+    /// Replies `body` to review comment `comment_id` of pull request `number`
+    /// (`add_reply_to_pull_request_comment`); the reply's id and page.
+    pub async fn reply_to_pull_request_comment(
+        &self,
+        owner: &str,
+        repo: &str,
+        number: u64,
+        comment_id: u64,
+        body: &str,
+    ) -> Result<Written> {
+        let args = json!({"owner": owner, "repo": repo, "pullNumber": number, "commentId": comment_id, "body": body});
+        self.call(tools::ADD_REPLY_TO_PULL_REQUEST_COMMENT, args).await
+    }
+
+    /// Creates, updates or deletes label `name` (`label_write` with `method` and the other
+    /// `arguments`: `new_name`, `color`, `description`); the server's confirmation.
+    pub async fn label_write(
+        &self,
+        method: &str,
+        owner: &str,
+        repo: &str,
+        name: &str,
+        arguments: Map<String, Value>,
+    ) -> Result<String> {
+        let args = merge(json!({"method": method, "owner": owner, "repo": repo, "name": name}), &arguments);
+        self.call_text(tools::LABEL_WRITE, args).await
+    }
+
+    /// Starts a pending review of pull request `number`, at `commit` (the head when `None`)
+    /// (`pull_request_review_write` create; `create_pending_pull_request_review`); the server's
+    /// confirmation.
+    pub async fn create_pending_pull_request_review(
+        &self,
+        owner: &str,
+        repo: &str,
+        number: u64,
+        commit: Option<&str>,
+    ) -> Result<String> {
+        let mut args = json!({"owner": owner, "repo": repo, "pullNumber": number});
+        if let Some(commit) = commit {
+            args["commitID"] = json!(commit);
+        }
+        self.call_method_text(tools::PULL_REQUEST_REVIEW_WRITE, "create", "create_pending_pull_request_review", args)
+            .await
+    }
+
+    /// Reviews pull request `number` at once with `event` (`APPROVE`, `REQUEST_CHANGES` or
+    /// `COMMENT`) and `body` (`pull_request_review_write` create with an event;
+    /// `create_and_submit_pull_request_review`).
+    pub async fn create_pull_request_review(
+        &self,
+        owner: &str,
+        repo: &str,
+        number: u64,
+        event: &str,
+        body: &str,
+    ) -> Result<String> {
+        let args = json!({"owner": owner, "repo": repo, "pullNumber": number, "event": event, "body": body});
+        let legacy = "create_and_submit_pull_request_review";
+        self.call_method_text(tools::PULL_REQUEST_REVIEW_WRITE, "create", legacy, args).await
+    }
+
+    /// Adds `comment` to the authenticated user's pending review of pull request `number`
+    /// (`add_comment_to_pending_review`).
+    pub async fn add_comment_to_pending_review(
+        &self,
+        owner: &str,
+        repo: &str,
+        number: u64,
+        comment: &ReviewComment,
+    ) -> Result<String> {
+        let args = merge(json!({"owner": owner, "repo": repo, "pullNumber": number}), comment);
+        self.call_text(tools::ADD_COMMENT_TO_PENDING_REVIEW, args).await
+    }
+
+    /// Submits the pending review with `event` and `body` (`pull_request_review_write`
+    /// submit_pending; `submit_pending_pull_request_review`).
+    pub async fn submit_pending_pull_request_review(
+        &self,
+        owner: &str,
+        repo: &str,
+        number: u64,
+        event: &str,
+        body: Option<&str>,
+    ) -> Result<String> {
+        let mut args = json!({"owner": owner, "repo": repo, "pullNumber": number, "event": event});
+        if let Some(body) = body {
+            args["body"] = json!(body);
+        }
+        let legacy = "submit_pending_pull_request_review";
+        self.call_method_text(tools::PULL_REQUEST_REVIEW_WRITE, "submit_pending", legacy, args).await
+    }
+
+    /// Deletes the pending review (`pull_request_review_write` delete_pending;
+    /// `delete_pending_pull_request_review`).
+    pub async fn delete_pending_pull_request_review(&self, owner: &str, repo: &str, number: u64) -> Result<String> {
+        let args = json!({"owner": owner, "repo": repo, "pullNumber": number});
+        let legacy = "delete_pending_pull_request_review";
+        self.call_method_text(tools::PULL_REQUEST_REVIEW_WRITE, "delete_pending", legacy, args).await
+    }
+
+    /// Resolves (`resolved`) or unresolves review thread `thread_id` (`PRRT_...`) of pull request
+    /// `number` (`pull_request_review_write` resolve_thread / unresolve_thread; current servers).
+    pub async fn resolve_review_thread(
+        &self,
+        owner: &str,
+        repo: &str,
+        number: u64,
+        thread_id: &str,
+        resolved: bool,
+    ) -> Result<String> {
+        let method = if resolved { "resolve_thread" } else { "unresolve_thread" };
+        let args = json!({"method": method, "owner": owner, "repo": repo, "pullNumber": number, "threadId": thread_id});
+        self.call_text(tools::PULL_REQUEST_REVIEW_WRITE, args).await
+    }
+
+    /// Organization search (`search_orgs`).
+    pub async fn search_orgs(&self, query: &str, options: &SearchOptions) -> Result<SearchResult<User>> {
+        self.call(tools::SEARCH_ORGS, merge(json!({"query": query}), options)).await
+    }
+
+    /// Commit search (`search_commits`).
+    pub async fn search_commits(&self, query: &str, options: &SearchOptions) -> Result<SearchResult<CommitInfo>> {
+        self.call(tools::SEARCH_COMMITS, merge(json!({"query": query}), options)).await
+    }
+
+    /// A git tag (`get_tag`): the annotated tag object, or a lightweight tag's ref, as the server
+    /// gives it.
+    pub async fn get_tag(&self, owner: &str, repo: &str, tag: &str) -> Result<Value> {
+        self.call(tools::GET_TAG, json!({"owner": owner, "repo": repo, "tag": tag})).await
+    }
+
+    /// Releases, newest first (`list_releases`).
+    pub async fn list_releases(&self, owner: &str, repo: &str) -> Result<Vec<Release>> {
+        self.call(tools::LIST_RELEASES, json!({"owner": owner, "repo": repo})).await
+    }
+
+    /// The release of `tag` (`get_release_by_tag`).
+    pub async fn get_release_by_tag(&self, owner: &str, repo: &str, tag: &str) -> Result<Release> {
+        self.call(tools::GET_RELEASE_BY_TAG, json!({"owner": owner, "repo": repo, "tag": tag})).await
+    }
+
     /// User search (`search_users`).
     pub async fn search_users(&self, query: &str, options: &SearchOptions) -> Result<SearchResult<User>> {
         self.call(tools::SEARCH_USERS, merge(json!({"query": query}), options)).await
@@ -937,6 +1417,34 @@ impl<C: CallTool> GitHub<C> {
         self.call_method(tools::ACTIONS_RUN_TRIGGER, "cancel_workflow_run", "cancel_workflow_run", args).await
     }
 
+    /// The logs of every failed job of run `run_id`: their last `tail_lines` lines when
+    /// `content`, else download URLs (`get_job_logs` with `failed_only`); the server's summary.
+    pub async fn get_failed_job_logs(
+        &self,
+        owner: &str,
+        repo: &str,
+        run_id: u64,
+        content: bool,
+        tail_lines: u32,
+    ) -> Result<Value> {
+        let args = json!({"owner": owner, "repo": repo, "run_id": run_id, "failed_only": true, "return_content": content, "tail_lines": tail_lines});
+        self.call(tools::GET_JOB_LOGS, args).await
+    }
+
+    /// Job `job_id`'s logs: the last `tail_lines` lines when `content`, else a download URL
+    /// (`get_job_logs`).
+    pub async fn get_job_logs(
+        &self,
+        owner: &str,
+        repo: &str,
+        job_id: u64,
+        content: bool,
+        tail_lines: u32,
+    ) -> Result<Value> {
+        let args = json!({"owner": owner, "repo": repo, "job_id": job_id, "return_content": content, "tail_lines": tail_lines});
+        self.call(tools::GET_JOB_LOGS, args).await
+    }
+
     /// One label (`get_label`).
     pub async fn get_label(&self, owner: &str, repo: &str, name: &str) -> Result<Label> {
         self.call(tools::GET_LABEL, json!({"owner": owner, "repo": repo, "name": name})).await
@@ -955,6 +1463,48 @@ impl<C: CallTool> GitHub<C> {
     /// Notifications (`list_notifications`).
     pub async fn list_notifications(&self) -> Result<Vec<Notification>> {
         self.call(tools::LIST_NOTIFICATIONS, json!({})).await
+    }
+
+    /// One notification thread (`get_notification_details`).
+    pub async fn get_notification_details(&self, thread_id: &str) -> Result<Notification> {
+        self.call(tools::GET_NOTIFICATION_DETAILS, json!({"notificationID": thread_id})).await
+    }
+
+    /// Marks notification thread `thread_id` as `read` or `done` (`dismiss_notification`); the
+    /// server's confirmation.
+    pub async fn dismiss_notification(&self, thread_id: &str, state: &str) -> Result<String> {
+        self.call_text(tools::DISMISS_NOTIFICATION, json!({"threadID": thread_id, "state": state})).await
+    }
+
+    /// Marks all notifications (or `repo`'s, `(owner, name)`) as read
+    /// (`mark_all_notifications_read`); the server's confirmation.
+    pub async fn mark_all_notifications_read(&self, repo: Option<(&str, &str)>) -> Result<String> {
+        let args = match repo {
+            Some((owner, name)) => json!({"owner": owner, "repo": name}),
+            None => json!({}),
+        };
+        self.call_text(tools::MARK_ALL_NOTIFICATIONS_READ, args).await
+    }
+
+    /// Ignores, watches or deletes (`action`) the subscription to notification thread
+    /// `thread_id` (`manage_notification_subscription`); the subscription as the server shows
+    /// it, or its confirmation of a deletion.
+    pub async fn manage_notification_subscription(&self, thread_id: &str, action: &str) -> Result<String> {
+        let args = json!({"notificationID": thread_id, "action": action});
+        self.call_text(tools::MANAGE_NOTIFICATION_SUBSCRIPTION, args).await
+    }
+
+    /// Ignores, watches or deletes (`action`) the subscription to a repository
+    /// (`manage_repository_notification_subscription`); as
+    /// [`manage_notification_subscription`](Self::manage_notification_subscription).
+    pub async fn manage_repository_notification_subscription(
+        &self,
+        owner: &str,
+        repo: &str,
+        action: &str,
+    ) -> Result<String> {
+        let args = json!({"owner": owner, "repo": repo, "action": action});
+        self.call_text(tools::MANAGE_REPOSITORY_NOTIFICATION_SUBSCRIPTION, args).await
     }
 
     /// Any tool by name, with the [`crate::ALIASES`] applied: in the current dialect an old

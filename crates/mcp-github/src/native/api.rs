@@ -23,9 +23,11 @@ pub(crate) struct Reply {
 /// per account routed by owner.
 pub(crate) struct Api {
     octo: Octocrab,
+    /// The same credentials pointed at the GraphQL endpoint (`POST {base}/graphql`).
+    gql: Octocrab,
     token: Token,
-    /// Owners (lower case) with their own token, and that token's client.
-    accounts: Vec<(String, Octocrab)>,
+    /// Owners (lower case) with their own token, and that token's REST and GraphQL clients.
+    accounts: Vec<(String, Octocrab, Octocrab)>,
     /// Every token, to mask.
     secrets: Vec<Token>,
     max_rate_limit_wait: Duration,
@@ -34,7 +36,7 @@ pub(crate) struct Api {
 
 impl std::fmt::Debug for Api {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let owners: Vec<&str> = self.accounts.iter().map(|(o, _)| o.as_str()).collect();
+        let owners: Vec<&str> = self.accounts.iter().map(|(o, _, _)| o.as_str()).collect();
         f.debug_struct("Api").field("token", &self.token).field("accounts", &owners).finish_non_exhaustive()
     }
 }
@@ -57,14 +59,18 @@ impl Api {
             return Err(Error::Config(format!("the token for account `{owner}` is empty or cannot be sent")));
         }
         let base = config.rest_base()?;
+        let gql_url = config.graphql_url()?;
+        let gql_base = gql_url.strip_suffix("/graphql").unwrap_or(&gql_url).to_owned();
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(Error::Config("the GitHub client must be built inside a Tokio runtime".into()));
         }
-        let builder = Octocrab::builder()
-            .base_uri(base.as_str())
-            .map_err(|_| Error::Config("the GitHub host does not make a valid API URL".into()))?
-            .set_connect_timeout(Some(config.timeout))
-            .set_read_timeout(Some(config.timeout));
+        let builder = |base: &str| -> Result<octocrab::OctocrabBuilder<_, _, _, _>> {
+            Ok(Octocrab::builder()
+                .base_uri(base)
+                .map_err(|_| Error::Config("the GitHub host does not make a valid API URL".into()))?
+                .set_connect_timeout(Some(config.timeout))
+                .set_read_timeout(Some(config.timeout)))
+        };
         macro_rules! built {
             ($builder:expr) => {
                 $builder.build().map_err(|e| Error::Config(format!("cannot build the GitHub client: {e}")))
@@ -72,36 +78,42 @@ impl Api {
         }
         #[cfg(feature = "app")]
         if let Some(app) = &config.app {
-            let builder = builder
-                .app_from_rsa_pem(octocrab::models::AppId(app.app_id), app.private_key.expose().as_bytes())
-                .map_err(|_| Error::Config("the GitHub App private key is not an RSA key in PEM form".into()))?;
-            let octo = built!(builder)?
-                .installation(octocrab::models::InstallationId(app.installation_id))
-                .map_err(|e| Error::Config(format!("cannot use the GitHub App installation: {e}")))?;
-            return Self::with(octo, config, &base);
+            let as_app = |base: &str| -> Result<Octocrab> {
+                let builder = builder(base)?
+                    .app_from_rsa_pem(octocrab::models::AppId(app.app_id), app.private_key.expose().as_bytes())
+                    .map_err(|_| Error::Config("the GitHub App private key is not an RSA key in PEM form".into()))?;
+                built!(builder)?
+                    .installation(octocrab::models::InstallationId(app.installation_id))
+                    .map_err(|e| Error::Config(format!("cannot use the GitHub App installation: {e}")))
+            };
+            return Self::with(as_app(&base)?, as_app(&gql_base)?, config, &base, &gql_base);
         }
-        let octo = built!(builder.personal_token(token.to_owned()))?;
-        Self::with(octo, config, &base)
+        let octo = built!(builder(&base)?.personal_token(token.to_owned()))?;
+        let gql = built!(builder(&gql_base)?.personal_token(token.to_owned()))?;
+        Self::with(octo, gql, config, &base, &gql_base)
     }
 
-    /// The API with `octo` as its default client, plus a client per configured account.
-    fn with(octo: Octocrab, config: &GitHubConfig, base: &str) -> Result<Self> {
+    /// The API with `octo` and `gql` as its default clients, plus clients per configured account.
+    fn with(octo: Octocrab, gql: Octocrab, config: &GitHubConfig, base: &str, gql_base: &str) -> Result<Self> {
         let mut accounts = Vec::new();
         let mut secrets = vec![config.token.clone()];
         for (owner, token) in &config.accounts {
-            let client = Octocrab::builder()
-                .base_uri(base)
-                .map_err(|_| Error::Config("the GitHub host does not make a valid API URL".into()))?
-                .set_connect_timeout(Some(config.timeout))
-                .set_read_timeout(Some(config.timeout))
-                .personal_token(token.expose().to_owned())
-                .build()
-                .map_err(|e| Error::Config(format!("cannot build the GitHub client for `{owner}`: {e}")))?;
-            accounts.push((owner.to_ascii_lowercase(), client));
+            let client = |base: &str| {
+                Octocrab::builder()
+                    .base_uri(base)
+                    .map_err(|_| Error::Config("the GitHub host does not make a valid API URL".into()))?
+                    .set_connect_timeout(Some(config.timeout))
+                    .set_read_timeout(Some(config.timeout))
+                    .personal_token(token.expose().to_owned())
+                    .build()
+                    .map_err(|e| Error::Config(format!("cannot build the GitHub client for `{owner}`: {e}")))
+            };
+            accounts.push((owner.to_ascii_lowercase(), client(base)?, client(gql_base)?));
             secrets.push(token.clone());
         }
         Ok(Self {
             octo,
+            gql,
             token: config.token.clone(),
             accounts,
             secrets,
@@ -115,11 +127,41 @@ impl Api {
     fn client_for(&self, path: &str) -> &Octocrab {
         let mut parts = path.trim_start_matches('/').split(['/', '?']);
         if let (Some("repos" | "orgs" | "users"), Some(owner)) = (parts.next(), parts.next())
-            && let Some((_, client)) = self.accounts.iter().find(|(o, _)| o.eq_ignore_ascii_case(owner))
+            && let Some((_, client, _)) = self.accounts.iter().find(|(o, _, _)| o.eq_ignore_ascii_case(owner))
         {
             return client;
         }
         &self.octo
+    }
+
+    /// The GraphQL client for a query about `owner`'s repositories.
+    fn graphql_client_for(&self, owner: &str) -> &Octocrab {
+        match self.accounts.iter().find(|(o, _, _)| !owner.is_empty() && o.eq_ignore_ascii_case(owner)) {
+            Some((_, _, gql)) => gql,
+            None => &self.gql,
+        }
+    }
+
+    /// A GraphQL query (or mutation) with `variables`, about `owner`'s repositories (empty when
+    /// none): its `data`. GitHub's GraphQL errors become [`Error::Graphql`]; HTTP failures and
+    /// rate limits as for REST.
+    pub(crate) async fn graphql(&self, owner: &str, query: &str, variables: Value) -> Result<Value> {
+        let octo = self.graphql_client_for(owner);
+        let body = serde_json::json!({"query": query, "variables": variables});
+        let reply = self.request(octo, Method::POST, "/graphql", Some(&body)).await?;
+        let errors = reply.body.get("errors").and_then(Value::as_array).filter(|e| !e.is_empty());
+        if let Some(errors) = errors {
+            let messages: Vec<String> = errors
+                .iter()
+                .map(|e| e.get("message").and_then(Value::as_str).unwrap_or("unknown error").to_owned())
+                .collect();
+            if errors.iter().any(|e| e.get("type").and_then(Value::as_str) == Some("RATE_LIMITED")) {
+                let wait = reset_wait(&reply.headers).unwrap_or(Duration::from_secs(60));
+                return Err(Error::RateLimited { wait_secs: wait.as_secs().max(1), message: messages.join("; ") });
+            }
+            return Err(Error::Graphql { message: self.mask(messages.join("; ")) });
+        }
+        Ok(reply.body.get("data").cloned().unwrap_or(Value::Null))
     }
 
     /// `text` with the token masked, for anything that may echo it.
@@ -133,6 +175,31 @@ impl Api {
         text
     }
 
+    /// The text at `url`, an absolute URL GitHub redirected to (log archives live on other hosts):
+    /// fetched with a client that carries no token, so no credential leaves for that host.
+    pub(crate) async fn download_text(&self, url: &str) -> Result<String> {
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| Error::Network(format!("not a URL: {url}")))?;
+        if scheme != "http" && scheme != "https" {
+            return Err(Error::Network(format!("not an http(s) URL: {url}")));
+        }
+        let (authority, path) = match rest.find('/') {
+            Some(at) => (&rest[..at], &rest[at..]),
+            None => (rest, "/"),
+        };
+        let bare = Octocrab::builder()
+            .base_uri(format!("{scheme}://{authority}"))
+            .map_err(|_| Error::Network(format!("not a usable URL: {url}")))?
+            .build()
+            .map_err(|e| Error::Network(format!("cannot build a download client: {e}")))?;
+        let response = bare._get(path).await.map_err(|e| Error::Network(self.mask(describe(&e))))?;
+        let status = response.status();
+        let text = bare.body_to_string(response).await.map_err(|e| Error::Network(self.mask(describe(&e))))?;
+        if !status.is_success() {
+            return Err(Error::Network(format!("downloading {} answered HTTP {}", path, status.as_u16())));
+        }
+        Ok(text)
+    }
+
     /// A GET of `path` (relative to the API base, query included).
     pub(crate) async fn get(&self, path: &str) -> Result<Reply> {
         self.send(Method::GET, path, None).await
@@ -140,9 +207,14 @@ impl Api {
 
     /// A request with a JSON body.
     pub(crate) async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Reply> {
+        self.request(self.client_for(path), method, path, body).await
+    }
+
+    /// A request through `octo`, rate limits waited out, failures as errors.
+    async fn request(&self, octo: &Octocrab, method: Method, path: &str, body: Option<&Value>) -> Result<Reply> {
         let mut attempt = 0;
         loop {
-            let reply = self.once(&method, path, body).await?;
+            let reply = self.once(octo, &method, path, body).await?;
             if reply.status.is_success() || reply.status.is_redirection() {
                 return Ok(reply);
             }
@@ -164,8 +236,7 @@ impl Api {
         }
     }
 
-    async fn once(&self, method: &Method, path: &str, body: Option<&Value>) -> Result<Reply> {
-        let octo = self.client_for(path);
+    async fn once(&self, octo: &Octocrab, method: &Method, path: &str, body: Option<&Value>) -> Result<Reply> {
         let response = match *method {
             Method::GET => octo._get(path).await,
             Method::POST => octo._post(path, body).await,
@@ -200,15 +271,20 @@ fn rate_limited(reply: &Reply) -> Option<Duration> {
         return Some(Duration::from_secs(secs));
     }
     if header("x-ratelimit-remaining") == Some("0") {
-        let reset = header("x-ratelimit-reset").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        return Some(Duration::from_secs(reset.saturating_sub(now).max(1)));
+        return Some(reset_wait(&reply.headers).unwrap_or(Duration::from_secs(1)));
     }
     // A secondary limit GitHub gives no time for: a minute, as its documentation advises.
     if status == 429 || message_of(&reply.body).to_lowercase().contains("secondary rate limit") {
         return Some(Duration::from_secs(60));
     }
     None
+}
+
+/// The time until `x-ratelimit-reset` (at least a second), when GitHub sent it.
+fn reset_wait(headers: &HeaderMap) -> Option<Duration> {
+    let reset = headers.get("x-ratelimit-reset")?.to_str().ok()?.trim().parse::<u64>().ok()?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    Some(Duration::from_secs(reset.saturating_sub(now).max(1)))
 }
 
 /// GitHub's `message` (and its validation errors) from an error body.

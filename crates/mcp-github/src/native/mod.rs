@@ -1,9 +1,10 @@
 //! The native GitHub server: the tools of `github/github-mcp-server` by their current names,
-//! argument shapes and annotations, over GitHub's REST API through octocrab.
+//! argument shapes and annotations, over GitHub's REST API through octocrab, and its GraphQL API
+//! where the Go server uses it (`list_issues`, pull request reviews, draft state, teams).
 //!
 //! A drop-in for the Go server: the same toolsets (`context`, `repos`, `issues`,
-//! `pull_requests`, `users` by default; `actions`, `labels`, `notifications` on request; `all`), the same
-//! switches (`--toolsets`, `--tools`, `--exclude-tools` (exclusion wins), `--read-only`
+//! `pull_requests`, `users` by default; `orgs`, `actions`, `labels`, `notifications` on request;
+//! `all`), the same switches (`--toolsets`, `--tools`, `--exclude-tools` (exclusion wins), `--read-only`
 //! (driven by each tool's `readOnlyHint`), `--lockdown-mode`, `--gh-host`) and variables
 //! (`GITHUB_PERSONAL_ACCESS_TOKEN`, `GITHUB_HOST`, `GITHUB_TOOLSETS`, `GITHUB_TOOLS`,
 //! `GITHUB_EXCLUDE_TOOLS`, `GITHUB_READ_ONLY`, `GITHUB_LOCKDOWN_MODE`). What the switches hide is
@@ -226,6 +227,17 @@ impl GitHubConfig {
             return Ok(format!("{scheme}://api.{authority}"));
         }
         Ok(format!("{scheme}://{authority}/api/v3"))
+    }
+
+    /// The GraphQL endpoint for [`host`](Self::host), as the Go server derives it:
+    /// `https://api.github.com/graphql`, `https://api.NAME.ghe.com/graphql`, or
+    /// `HOST/api/graphql` on GitHub Enterprise Server.
+    pub fn graphql_url(&self) -> Result<String> {
+        let rest = self.rest_base()?;
+        Ok(match rest.strip_suffix("/api/v3") {
+            Some(server) => format!("{server}/api/graphql"),
+            None => format!("{rest}/graphql"),
+        })
     }
 
     /// The names of the tools this configuration serves, sorted.
@@ -489,6 +501,15 @@ mod tests {
         assert_eq!(base("http://127.0.0.1:8080/").expect("ok"), "http://127.0.0.1:8080/api/v3");
         assert_eq!(base("github.example.com").expect("ok"), "https://github.example.com/api/v3");
         assert!(base("ftp://example.com").is_err());
+        let graphql = |host: &str| {
+            let mut config = GitHubConfig::new("t");
+            config.host = Some(host.to_owned());
+            config.graphql_url().expect("a URL")
+        };
+        assert_eq!(graphql("github.com"), "https://api.github.com/graphql");
+        assert_eq!(graphql("https://acme.ghe.com"), "https://api.acme.ghe.com/graphql");
+        assert_eq!(graphql("http://127.0.0.1"), "http://127.0.0.1/api/graphql");
+        assert_eq!(graphql("https://github.example.com:8443"), "https://github.example.com:8443/api/graphql");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::{Error, Result, UNTRUSTED_END, untrusted_start};
 
 /// Every toolset the native server has.
 pub const TOOLSETS: &[&str] =
-    &["context", "repos", "issues", "pull_requests", "users", "actions", "labels", "notifications"];
+    &["context", "repos", "issues", "pull_requests", "users", "orgs", "actions", "labels", "notifications"];
 /// The toolsets served unless configured otherwise (as github-mcp-server's default).
 pub const DEFAULT_TOOLSETS: &[&str] = &["context", "repos", "issues", "pull_requests", "users"];
 
@@ -46,7 +46,13 @@ impl Spec {
 }
 
 /// The tools the reference annotates as destructive.
-const DESTRUCTIVE: &[&str] = &["actions_run_trigger"];
+const DESTRUCTIVE: &[&str] = &[
+    "actions_run_trigger",
+    "delete_file",
+    "label_write",
+    "manage_notification_subscription",
+    "manage_repository_notification_subscription",
+];
 
 /// The definition of `name`, if the native server has it.
 pub(crate) fn spec(name: &str) -> Option<&'static Spec> {
@@ -112,6 +118,24 @@ pub(crate) static SPECS: &[Spec] = &[
             who 'me' is before other calls.",
         properties: || json!({}),
         required: &[],
+    },
+    Spec {
+        name: "get_teams",
+        toolset: "context",
+        read_only: true,
+        title: "Get teams",
+        description: "Lists the teams a user (the authenticated one when absent) belongs to, by organization.",
+        properties: || json!({"user": s("Login; the authenticated user when absent")}),
+        required: &[],
+    },
+    Spec {
+        name: "get_team_members",
+        toolset: "context",
+        read_only: true,
+        title: "Get team members",
+        description: "Lists the logins of a team's members.",
+        properties: || json!({"org": s("The organization"), "team_slug": s("The team's slug")}),
+        required: &["org", "team_slug"],
     },
     Spec {
         name: "get_file_contents",
@@ -226,6 +250,45 @@ pub(crate) static SPECS: &[Spec] = &[
         required: &["owner", "repo", "path", "content", "message", "branch"],
     },
     Spec {
+        name: "push_files",
+        toolset: "repos",
+        read_only: false,
+        title: "Push files to repository",
+        description: "Writes several files on a branch as one commit (the branch is made from the default branch \
+            when it does not exist).",
+        properties: || {
+            json!({
+                "owner": owner(), "repo": repo(), "branch": s("Branch to push to"),
+                "files": {
+                    "type": "array",
+                    "description": "The files: path and text content of each",
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": false,
+                        "properties": {"path": s("Path of the file"), "content": s("The file's content")},
+                        "required": ["path", "content"],
+                    },
+                },
+                "message": s("Commit message"),
+            })
+        },
+        required: &["owner", "repo", "branch", "files", "message"],
+    },
+    Spec {
+        name: "delete_file",
+        toolset: "repos",
+        read_only: false,
+        title: "Delete file",
+        description: "Deletes one file from a branch as a new commit.",
+        properties: || {
+            json!({
+                "owner": owner(), "repo": repo(), "path": s("Path of the file to delete"),
+                "message": s("Commit message"), "branch": s("Branch to delete it from"),
+            })
+        },
+        required: &["owner", "repo", "path", "message", "branch"],
+    },
+    Spec {
         name: "create_branch",
         toolset: "repos",
         read_only: false,
@@ -253,6 +316,53 @@ pub(crate) static SPECS: &[Spec] = &[
         required: &["owner", "repo"],
     },
     Spec {
+        name: "search_commits",
+        toolset: "repos",
+        read_only: true,
+        title: "Search commits",
+        description: "Finds commits with GitHub's commit search syntax (e.g. 'fix crash repo:o/r author:login').",
+        properties: || {
+            json!({
+                "query": s("Search query"),
+                "sort": e("Sort by author or committer date (best match when absent)", &["author-date", "committer-date"]),
+                "order": order(), "page": page(), "perPage": per_page(),
+            })
+        },
+        required: &["query"],
+    },
+    Spec {
+        name: "get_tag",
+        toolset: "repos",
+        read_only: true,
+        title: "Get tag details",
+        description: "Shows one git tag: the annotated tag's message, tagger and target, or the ref of a lightweight tag.",
+        properties: || json!({"owner": owner(), "repo": repo(), "tag": s("Tag name")}),
+        required: &["owner", "repo", "tag"],
+    },
+    Spec {
+        name: "list_releases",
+        toolset: "repos",
+        read_only: true,
+        title: "List releases",
+        description: "Lists the releases of a repository, newest first.",
+        properties: || {
+            json!({
+                "owner": owner(), "repo": repo(), "page": page(), "perPage": per_page(),
+                "fields": fields(&["id", "tag_name", "name", "body", "html_url", "published_at", "prerelease", "draft", "author"]),
+            })
+        },
+        required: &["owner", "repo"],
+    },
+    Spec {
+        name: "get_release_by_tag",
+        toolset: "repos",
+        read_only: true,
+        title: "Get a release by tag name",
+        description: "Shows the release of a tag.",
+        properties: || json!({"owner": owner(), "repo": repo(), "tag": s("Tag name, e.g. v1.0.0")}),
+        required: &["owner", "repo", "tag"],
+    },
+    Spec {
         name: "issue_read",
         toolset: "issues",
         read_only: true,
@@ -267,6 +377,20 @@ pub(crate) static SPECS: &[Spec] = &[
             })
         },
         required: &["method", "owner", "repo", "issue_number"],
+    },
+    Spec {
+        name: "list_issue_types",
+        toolset: "issues",
+        read_only: true,
+        title: "List available issue types",
+        description: "Lists the issue types an organization defines, or those a repository can use (with repo).",
+        properties: || {
+            json!({
+                "owner": s("The organization (or the repository's owner)"),
+                "repo": s("The repository, for the types it can use"),
+            })
+        },
+        required: &["owner"],
     },
     Spec {
         name: "issue_write",
@@ -365,6 +489,25 @@ pub(crate) static SPECS: &[Spec] = &[
         required: &["owner", "repo", "issue_number"],
     },
     Spec {
+        name: "sub_issue_write",
+        toolset: "issues",
+        read_only: false,
+        title: "Change sub-issue",
+        description: "Changes an issue's sub-issues by the sub-issue's id (not its number): method 'add' \
+            (replace_parent moves it from another parent), 'remove', or 'reprioritize' (after_id or before_id).",
+        properties: || {
+            json!({
+                "method": s("add, remove or reprioritize"),
+                "owner": owner(), "repo": repo(), "issue_number": n("The parent issue's number"),
+                "sub_issue_id": n("The sub-issue's id (not its number)"),
+                "replace_parent": b("Move the sub-issue from its current parent (add)"),
+                "after_id": n("Place it after this sub-issue's id (reprioritize)"),
+                "before_id": n("Place it before this sub-issue's id (reprioritize)"),
+            })
+        },
+        required: &["method", "owner", "repo", "issue_number", "sub_issue_id"],
+    },
+    Spec {
         name: "pull_request_read",
         toolset: "pull_requests",
         read_only: true,
@@ -445,11 +588,116 @@ pub(crate) static SPECS: &[Spec] = &[
         required: &["owner", "repo", "pullNumber"],
     },
     Spec {
+        name: "update_pull_request",
+        toolset: "pull_requests",
+        read_only: false,
+        title: "Edit pull request",
+        description: "Edits a pull request: title, body, state, base branch, maintainer edits, draft or ready, and \
+            reviewers to request (logins, or ORG/team-slug for teams).",
+        properties: || {
+            json!({
+                "owner": owner(), "repo": repo(), "pullNumber": n("Pull request number"),
+                "title": s("New title"), "body": s("New description"),
+                "state": e("New state", &["open", "closed"]), "base": s("New base branch"),
+                "draft": b("Draft (true) or ready for review (false)"),
+                "maintainer_can_modify": b("Let maintainers push to the head branch"),
+                "reviewers": strings("Logins or ORG/team-slug teams to request reviews from"),
+            })
+        },
+        required: &["owner", "repo", "pullNumber"],
+    },
+    Spec {
+        name: "update_pull_request_branch",
+        toolset: "pull_requests",
+        read_only: false,
+        title: "Update pull request branch",
+        description: "Merges the base branch into a pull request's head branch (GitHub does it in the background).",
+        properties: || {
+            json!({
+                "owner": owner(), "repo": repo(), "pullNumber": n("Pull request number"),
+                "expectedHeadSha": s("The head SHA you expect; the update is refused when the head moved"),
+            })
+        },
+        required: &["owner", "repo", "pullNumber"],
+    },
+    Spec {
+        name: "add_reply_to_pull_request_comment",
+        toolset: "pull_requests",
+        read_only: false,
+        title: "Add reply to pull request comment",
+        description: "Replies to a pull request review comment (by its numeric id), reacts to it, or both.",
+        properties: || {
+            json!({
+                "owner": owner(), "repo": repo(),
+                "commentId": {"type": "number", "minimum": 1, "description": "The review comment's numeric id"},
+                "pullNumber": n("Pull request number (needed with body)"),
+                "body": s("The reply's text"),
+                "reaction": e("Reaction to add", &["+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"]),
+            })
+        },
+        required: &["owner", "repo", "commentId"],
+    },
+    Spec {
+        name: "pull_request_review_write",
+        toolset: "pull_requests",
+        read_only: false,
+        title: "Write operations (create, submit, delete) on pull request reviews",
+        description: "Reviews a pull request: 'create' (a pending review, or a submitted one when event is given), \
+            'submit_pending' or 'delete_pending' (your pending review), 'resolve_thread' or 'unresolve_thread' \
+            (threadId).",
+        properties: || {
+            json!({
+                "method": e("What to do", &["create", "submit_pending", "delete_pending", "resolve_thread", "unresolve_thread"]),
+                "owner": owner(), "repo": repo(), "pullNumber": n("Pull request number"),
+                "body": s("Review text"),
+                "event": e("The review's verdict", &["APPROVE", "REQUEST_CHANGES", "COMMENT"]),
+                "commitID": s("SHA of the commit to review"),
+                "threadId": s("Review thread node id (PRRT_...) for resolve_thread and unresolve_thread"),
+            })
+        },
+        required: &["method", "owner", "repo", "pullNumber"],
+    },
+    Spec {
+        name: "add_comment_to_pending_review",
+        toolset: "pull_requests",
+        read_only: false,
+        title: "Add review comment to the requester's latest pending pull request review",
+        description: "Adds a comment on a file or line of the diff to your pending review of a pull request \
+            (create one first with pull_request_review_write).",
+        properties: || {
+            json!({
+                "owner": owner(), "repo": repo(), "pullNumber": n("Pull request number"),
+                "path": s("Path of the file, relative to the repository"),
+                "body": s("Comment text"),
+                "subjectType": e("A comment on the whole file or on lines", &["FILE", "LINE"]),
+                "line": n("The (last) line of the diff commented on"),
+                "side": e("Side of the diff: LEFT (old) or RIGHT (new)", &["LEFT", "RIGHT"]),
+                "startLine": n("First line of a multi-line comment"),
+                "startSide": e("Side of startLine", &["LEFT", "RIGHT"]),
+            })
+        },
+        required: &["owner", "repo", "pullNumber", "path", "body", "subjectType"],
+    },
+    Spec {
         name: "search_users",
         toolset: "users",
         read_only: true,
         title: "Search users",
         description: "Finds users with GitHub's search syntax (e.g. 'location:Berlin language:go').",
+        properties: || {
+            json!({
+                "query": s("Search query"), "sort": e("Sort by", &["followers", "repositories", "joined"]),
+                "order": order(), "page": page(), "perPage": per_page(),
+            })
+        },
+        required: &["query"],
+    },
+    Spec {
+        name: "search_orgs",
+        toolset: "orgs",
+        read_only: true,
+        title: "Search organizations",
+        description: "Finds organizations with GitHub's search syntax (e.g. 'location:Berlin repos:>10').",
         properties: || {
             json!({
                 "query": s("Search query"), "sort": e("Sort by", &["followers", "repositories", "joined"]),
@@ -529,6 +777,25 @@ pub(crate) static SPECS: &[Spec] = &[
         required: &["method", "owner", "repo"],
     },
     Spec {
+        name: "get_job_logs",
+        toolset: "actions",
+        read_only: true,
+        title: "Get job logs",
+        description: "Gets a workflow job's logs (job_id), or those of every failed job of a run (run_id with \
+            failed_only): download URLs, or the last tail_lines lines of text with return_content.",
+        properties: || {
+            json!({
+                "owner": owner(), "repo": repo(),
+                "job_id": n("The job (for one job's logs)"),
+                "run_id": n("The workflow run (with failed_only)"),
+                "failed_only": b("Every failed job of run_id"),
+                "return_content": b("The log text instead of download URLs"),
+                "tail_lines": {"type": "number", "default": 500, "description": "How many lines from the end of each log"},
+            })
+        },
+        required: &["owner", "repo"],
+    },
+    Spec {
         name: "get_label",
         toolset: "labels",
         read_only: true,
@@ -547,6 +814,22 @@ pub(crate) static SPECS: &[Spec] = &[
         required: &["owner", "repo"],
     },
     Spec {
+        name: "label_write",
+        toolset: "labels",
+        read_only: false,
+        title: "Write operations on repository labels",
+        description: "Creates (needs color), updates (new_name, color, description) or deletes a label of a repository.",
+        properties: || {
+            json!({
+                "method": e("create, update or delete", &["create", "update", "delete"]),
+                "owner": owner(), "repo": repo(), "name": s("The label's name"),
+                "new_name": s("New name (update)"), "color": s("Six hex digits without '#' (create; update)"),
+                "description": s("Description (create; update)"),
+            })
+        },
+        required: &["method", "owner", "repo", "name"],
+    },
+    Spec {
         name: "list_notifications",
         toolset: "notifications",
         read_only: true,
@@ -562,6 +845,66 @@ pub(crate) static SPECS: &[Spec] = &[
             })
         },
         required: &[],
+    },
+    Spec {
+        name: "get_notification_details",
+        toolset: "notifications",
+        read_only: true,
+        title: "Get notification details",
+        description: "Shows one notification thread of the authenticated user.",
+        properties: || json!({"notificationID": s("The notification thread's id")}),
+        required: &["notificationID"],
+    },
+    Spec {
+        name: "dismiss_notification",
+        toolset: "notifications",
+        read_only: false,
+        title: "Dismiss notification",
+        description: "Marks a notification thread as read, or as done (it leaves the inbox).",
+        properties: || json!({"threadID": s("The notification thread's id"), "state": e("read or done", &["read", "done"])}),
+        required: &["threadID", "state"],
+    },
+    Spec {
+        name: "mark_all_notifications_read",
+        toolset: "notifications",
+        read_only: false,
+        title: "Mark all notifications as read",
+        description: "Marks every notification (or one repository's) as read, up to lastReadAt (now when absent).",
+        properties: || {
+            json!({
+                "lastReadAt": s("Mark those updated up to this time (ISO 8601); now when absent"),
+                "owner": s("Only this owner's repository (with repo)"), "repo": s("Only this repository (with owner)"),
+            })
+        },
+        required: &[],
+    },
+    Spec {
+        name: "manage_notification_subscription",
+        toolset: "notifications",
+        read_only: false,
+        title: "Manage notification subscription",
+        description: "Ignores, watches, or deletes the subscription to one notification thread.",
+        properties: || {
+            json!({
+                "notificationID": s("The notification thread's id"),
+                "action": e("ignore, watch or delete", &["ignore", "watch", "delete"]),
+            })
+        },
+        required: &["notificationID", "action"],
+    },
+    Spec {
+        name: "manage_repository_notification_subscription",
+        toolset: "notifications",
+        read_only: false,
+        title: "Manage repository notification subscription",
+        description: "Ignores, watches, or deletes the subscription to a repository's notifications.",
+        properties: || {
+            json!({
+                "owner": owner(), "repo": repo(),
+                "action": e("ignore, watch or delete", &["ignore", "watch", "delete"]),
+            })
+        },
+        required: &["owner", "repo", "action"],
     },
 ];
 
@@ -702,6 +1045,40 @@ pub(crate) async fn call(inner: &Inner, name: &'static str, arguments: JsonObjec
     let value = match name {
         "get_me" => me(&api.get("/user").await?.body),
         "get_file_contents" => file_contents(inner, &a).await?,
+        "get_teams" => {
+            let login = match a.opt_str("user")?.filter(|u| !u.is_empty()) {
+                Some(login) => login,
+                None => string_at(&api.get("/user").await?.body, "login"),
+            };
+            let query = "query($login:String!){user(login:$login){organizations(first:100){nodes{login,\
+                teams(first:100,userLogins:[$login]){nodes{name,slug,description}}}}}}";
+            let data = api.graphql("", query, json!({"login": login})).await?;
+            let orgs = data.pointer("/user/organizations/nodes").and_then(Value::as_array).cloned().unwrap_or_default();
+            let teams: Vec<Value> = orgs
+                .iter()
+                .map(|org| {
+                    let teams = org.pointer("/teams/nodes").map_or(json!([]), |t| {
+                        map_items(t, |team| {
+                            let text = |k: &str| json!(team.get(k).and_then(Value::as_str).unwrap_or(""));
+                            Map::new()
+                                .with("name", text("name"))
+                                .with("slug", text("slug"))
+                                .with("description", text("description"))
+                        })
+                    });
+                    json!({"org": org.get("login"), "teams": teams})
+                })
+                .collect();
+            Value::Array(teams)
+        }
+        "get_team_members" => {
+            let org = a.str("org")?;
+            let query = "query($org:String!,$teamSlug:String!){organization(login:$org){team(slug:$teamSlug){members(first:100){nodes{login}}}}}";
+            let data = api.graphql(&org, query, json!({"org": org, "teamSlug": a.str("team_slug")?})).await?;
+            let members =
+                data.pointer("/organization/team/members/nodes").and_then(Value::as_array).cloned().unwrap_or_default();
+            Value::Array(members.iter().filter_map(|m| m.get("login").cloned()).collect())
+        }
         "list_branches" => {
             let mut q = Query::default();
             a.paging(&mut q)?;
@@ -770,6 +1147,28 @@ pub(crate) async fn call(inner: &Inner, name: &'static str, arguments: JsonObjec
                 "commit": pick_at(&reply, "commit", &["sha", "message", "html_url"]),
             })
         }
+        "push_files" => {
+            let mut entries = Vec::new();
+            for file in a.map.get("files").and_then(Value::as_array).into_iter().flatten() {
+                let (Some(path), Some(content)) =
+                    (file.get("path").and_then(Value::as_str), file.get("content").and_then(Value::as_str))
+                else {
+                    return Err(a.bad("each file must be an object with a `path` and a `content`".into()));
+                };
+                entries.push(json!({"path": path, "mode": "100644", "type": "blob", "content": content}));
+            }
+            if entries.is_empty() {
+                return Err(a.bad("`files` must list at least one file".into()));
+            }
+            let (_, reference) = commit_tree(inner, &a, entries, true).await?;
+            Value::Object(pick(&reference, &["ref"]).with("object", pick_at(&reference, "object", &["sha", "type"])))
+        }
+        "delete_file" => {
+            let entry =
+                json!({"path": a.str("path")?.trim_start_matches('/'), "mode": "100644", "type": "blob", "sha": null});
+            let (commit, _) = commit_tree(inner, &a, vec![entry], false).await?;
+            json!({"commit": pick(&commit, &["sha", "message", "html_url"]), "content": null})
+        }
         "create_branch" => {
             let base = a.repo_path()?;
             let from = match a.opt_str("from_branch")?.filter(|s| !s.is_empty()) {
@@ -794,6 +1193,48 @@ pub(crate) async fn call(inner: &Inner, name: &'static str, arguments: JsonObjec
                 &reply,
                 &["id", "tag_name", "name", "body", "draft", "prerelease", "html_url", "created_at", "published_at"],
             ))
+        }
+        "search_commits" => {
+            let reply = search(inner, &a, "/search/commits", a.str("query")?).await?.body;
+            let items = map_items(reply.get("items").unwrap_or(&Value::Null), |c| {
+                commit(c).with("repository", pick_at(c, "repository", &["full_name", "html_url", "private"]))
+            });
+            json!({"total_count": reply.get("total_count"), "incomplete_results": reply.get("incomplete_results"), "items": items})
+        }
+        "get_tag" => {
+            let base = a.repo_path()?;
+            let reference = api.get(&format!("{base}/git/ref/tags/{}", encode(&a.str("tag")?, true))).await?.body;
+            if reference.pointer("/object/type").and_then(Value::as_str) == Some("tag") {
+                let sha = reference.pointer("/object/sha").and_then(Value::as_str).unwrap_or_default();
+                let tag = api.get(&format!("{base}/git/tags/{}", segment(sha))).await?.body;
+                Value::Object(
+                    pick(&tag, &["sha", "tag", "message", "url"])
+                        .with("tagger", pick_at(&tag, "tagger", &["name", "email", "date"]))
+                        .with("object", pick_at(&tag, "object", &["sha", "type"])),
+                )
+            } else {
+                Value::Object(
+                    pick(&reference, &["ref", "url"]).with("object", pick_at(&reference, "object", &["sha", "type"])),
+                )
+            }
+        }
+        "list_releases" => {
+            let mut q = Query::default();
+            a.paging(&mut q)?;
+            let reply = api.get(&q.on(&format!("{}/releases", a.repo_path()?))).await?.body;
+            only_fields(map_items(&reply, release), a.opt_strings("fields")?)
+        }
+        "get_release_by_tag" => {
+            let path = format!("{}/releases/tags/{}", a.repo_path()?, segment(&a.str("tag")?));
+            Value::Object(release(&api.get(&path).await?.body))
+        }
+        "list_issue_types" => {
+            let owner = a.str("owner")?;
+            let path = match a.opt_str("repo")?.filter(|r| !r.is_empty()) {
+                Some(repo) => format!("/repos/{}/{}/issue-types", segment(&owner), segment(&repo)),
+                None => format!("/orgs/{}/issue-types", segment(&owner)),
+            };
+            map_items(&api.get(&path).await?.body, |t| pick(t, &["id", "name", "description", "color", "is_enabled"]))
         }
         "issue_read" => issue_read(inner, &a).await?,
         "issue_write" => issue_write(inner, &a).await?,
@@ -883,6 +1324,98 @@ pub(crate) async fn call(inner: &Inner, name: &'static str, arguments: JsonObjec
             }
             Value::Object(inner.mark_issue(pull_request(&reply)))
         }
+        "sub_issue_write" => sub_issue_write(inner, &a).await?,
+        "update_pull_request" => update_pull_request(inner, &a).await?,
+        "update_pull_request_branch" => {
+            let path = format!("{}/pulls/{}/update-branch", a.repo_path()?, a.num("pullNumber")?);
+            let mut body = json!({});
+            if let Some(sha) = a.opt_str("expectedHeadSha")?.filter(|s| !s.is_empty()) {
+                body["expected_head_sha"] = json!(sha);
+            }
+            let reply = api.send(Method::PUT, &path, Some(&body)).await?;
+            if reply.status.as_u16() == 202 {
+                json!("Pull request branch update is in progress")
+            } else {
+                Value::Object(pick(&reply.body, &["message", "url"]))
+            }
+        }
+        "add_reply_to_pull_request_comment" => {
+            let base = a.repo_path()?;
+            let id = a.num("commentId")?;
+            if id == 0 {
+                return Err(a.bad("`commentId` must be greater than 0".into()));
+            }
+            let body = a.opt_str("body")?.filter(|b| !b.is_empty());
+            let reaction = a.opt_str("reaction")?.filter(|r| !r.is_empty());
+            let mut out = Map::new();
+            if let Some(reaction) = &reaction {
+                let path = format!("{base}/pulls/comments/{id}/reactions");
+                let reply = api.send(Method::POST, &path, Some(&json!({"content": reaction}))).await?.body;
+                let reaction_id = reply.get("id").and_then(Value::as_u64).unwrap_or(0);
+                let url = format!("{}/pulls/comments/{id}/reactions/{reaction_id}", base.trim_start_matches('/'));
+                out.insert("reaction".into(), json!({"id": reaction_id.to_string(), "url": url}));
+            }
+            match (body, reaction.is_some()) {
+                (Some(body), _) => {
+                    let number =
+                        a.opt_num("pullNumber")?.ok_or_else(|| a.bad("`pullNumber` is required with `body`".into()))?;
+                    let path = format!("{base}/pulls/{number}/comments/{id}/replies");
+                    let reply = api.send(Method::POST, &path, Some(&json!({"body": body}))).await?.body;
+                    let comment = json!({"id": reply.get("id").and_then(Value::as_u64).unwrap_or(0).to_string(), "url": reply.get("html_url")});
+                    if out.is_empty() {
+                        comment
+                    } else {
+                        out.insert("comment".into(), comment);
+                        Value::Object(out)
+                    }
+                }
+                (None, true) => out.remove("reaction").unwrap_or(Value::Null),
+                (None, false) => return Err(a.bad("give `body` to reply, `reaction` to react, or both".into())),
+            }
+        }
+        "label_write" => {
+            let base = format!("{}/labels", a.repo_path()?);
+            let name = a.str("name")?;
+            let method = a.method(&["create", "update", "delete"])?;
+            match method.as_str() {
+                "create" => {
+                    let color = a.opt_str("color")?.filter(|c| !c.is_empty());
+                    let color = color.ok_or_else(|| a.bad("`color` is required for create".into()))?;
+                    let mut body = json!({"name": name, "color": color.trim_start_matches('#')});
+                    if let Some(text) = a.opt_str("description")? {
+                        body["description"] = json!(text);
+                    }
+                    let reply = api.send(Method::POST, &base, Some(&body)).await?.body;
+                    json!(format!("label '{}' created successfully", string_at(&reply, "name")))
+                }
+                "update" => {
+                    let mut body = Map::new();
+                    if let Some(v) = a.opt_str("new_name")?.filter(|v| !v.is_empty()) {
+                        body.insert("new_name".into(), json!(v));
+                    }
+                    if let Some(v) = a.opt_str("color")?.filter(|v| !v.is_empty()) {
+                        body.insert("color".into(), json!(v.trim_start_matches('#')));
+                    }
+                    if let Some(v) = a.opt_str("description")? {
+                        body.insert("description".into(), json!(v));
+                    }
+                    if body.is_empty() {
+                        return Err(
+                            a.bad("at least one of new_name, color or description is required for update".into())
+                        );
+                    }
+                    let path = format!("{base}/{}", segment(&name));
+                    let reply = api.send(Method::PATCH, &path, Some(&Value::Object(body))).await?.body;
+                    json!(format!("label '{}' updated successfully", string_at(&reply, "name")))
+                }
+                _ => {
+                    api.send(Method::DELETE, &format!("{base}/{}", segment(&name)), None).await?;
+                    json!(format!("label '{name}' deleted successfully"))
+                }
+            }
+        }
+        "pull_request_review_write" => review_write(inner, &a).await?,
+        "add_comment_to_pending_review" => add_comment_to_pending_review(inner, &a).await?,
         "merge_pull_request" => {
             let path = format!("{}/pulls/{}/merge", a.repo_path()?, a.num("pullNumber")?);
             let mut body = Map::new();
@@ -894,10 +1427,10 @@ pub(crate) async fn call(inner: &Inner, name: &'static str, arguments: JsonObjec
             let reply = api.send(Method::PUT, &path, Some(&Value::Object(body))).await?.body;
             Value::Object(pick(&reply, &["sha", "merged", "message"]))
         }
-        "search_users" => {
+        "search_users" | "search_orgs" => {
             let mut query = a.str("query")?;
             if !query.contains("type:") {
-                query = format!("type:user {query}");
+                query = format!("type:{} {query}", if name == "search_orgs" { "org" } else { "user" });
             }
             let reply = search(inner, &a, "/search/users", query).await?.body;
             let items = map_items(reply.get("items").unwrap_or(&Value::Null), user);
@@ -906,6 +1439,7 @@ pub(crate) async fn call(inner: &Inner, name: &'static str, arguments: JsonObjec
         "actions_list" => actions_list(inner, &a).await?,
         "actions_get" => actions_get(inner, &a).await?,
         "actions_run_trigger" => actions_run_trigger(inner, &a).await?,
+        "get_job_logs" => job_logs(inner, &a).await?,
         "get_label" => {
             let path = format!("{}/labels/{}", a.repo_path()?, segment(&a.str("name")?));
             Value::Object(label(&api.get(&path).await?.body))
@@ -931,11 +1465,59 @@ pub(crate) async fn call(inner: &Inner, name: &'static str, arguments: JsonObjec
                     (Some(o), Some(r)) => format!("/repos/{}/{}/notifications", segment(&o), segment(&r)),
                     _ => "/notifications".to_owned(),
                 };
-            map_items(&api.get(&q.on(&path)).await?.body, |n| {
-                pick(n, &["id", "unread", "reason", "updated_at"])
-                    .with("subject", pick_at(n, "subject", &["title", "type", "url"]))
-                    .with("repository", pick_at(n, "repository", &["full_name"]))
-            })
+            map_items(&api.get(&q.on(&path)).await?.body, notification)
+        }
+        "get_notification_details" => {
+            let path = format!("/notifications/threads/{}", segment(&a.str("notificationID")?));
+            Value::Object(notification(&api.get(&path).await?.body))
+        }
+        "dismiss_notification" => {
+            let path = format!("/notifications/threads/{}", segment(&a.str("threadID")?));
+            let state = a.str("state")?;
+            let verb = match state.as_str() {
+                "read" => Method::PATCH,
+                "done" => Method::DELETE,
+                other => return Err(a.bad(format!("`state` must be read or done, not {other:?}"))),
+            };
+            api.send(verb, &path, None).await?;
+            json!(format!("Notification marked as {state}"))
+        }
+        "mark_all_notifications_read" => {
+            let mut body = json!({});
+            if let Some(at) = a.opt_str("lastReadAt")?.filter(|t| !t.is_empty()) {
+                let at = iso_time(&at)
+                    .ok_or_else(|| a.bad(format!("`lastReadAt` {at:?} is not an ISO 8601 time (RFC 3339)")))?;
+                body["last_read_at"] = json!(at);
+            }
+            let path =
+                match (a.opt_str("owner")?.filter(|s| !s.is_empty()), a.opt_str("repo")?.filter(|s| !s.is_empty())) {
+                    (Some(o), Some(r)) => format!("/repos/{}/{}/notifications", segment(&o), segment(&r)),
+                    _ => "/notifications".to_owned(),
+                };
+            api.send(Method::PUT, &path, Some(&body)).await?;
+            json!("All notifications marked as read")
+        }
+        "manage_notification_subscription" | "manage_repository_notification_subscription" => {
+            let (path, gone) = if name == "manage_notification_subscription" {
+                let id = segment(&a.str("notificationID")?);
+                (format!("/notifications/threads/{id}/subscription"), "Notification subscription deleted")
+            } else {
+                (format!("{}/subscription", a.repo_path()?), "Repository subscription deleted")
+            };
+            let body = match a.str("action")?.as_str() {
+                "ignore" => json!({"ignored": true}),
+                "watch" => json!({"ignored": false, "subscribed": true}),
+                "delete" => {
+                    api.send(Method::DELETE, &path, None).await?;
+                    return Ok(inner.finish(json!(gone)));
+                }
+                _ => return Err(a.bad("Invalid action. Must be one of: ignore, watch, delete.".into())),
+            };
+            let reply = api.send(Method::PUT, &path, Some(&body)).await?.body;
+            Value::Object(pick(
+                &reply,
+                &["subscribed", "ignored", "reason", "created_at", "url", "thread_url", "repository_url"],
+            ))
         }
         other => return Err(Error::Config(format!("the native server has no tool `{other}`"))),
     };
@@ -1070,6 +1652,67 @@ async fn actions_get(inner: &Inner, a: &Args<'_>) -> Result<Value> {
             json!({"run_id": id, "logs_url": url, "message": "The logs archive (zip) can be downloaded from logs_url for a short time"})
         }
     })
+}
+
+/// `get_job_logs`: one job's logs, or every failed job's of a run, as download URLs or as the
+/// logs' last lines (fetched from where GitHub redirects, without the token).
+async fn job_logs(inner: &Inner, a: &Args<'_>) -> Result<Value> {
+    let base = format!("{}/actions", a.repo_path()?);
+    let content = a.opt_bool("return_content")?.unwrap_or(false);
+    let tail = a.opt_num("tail_lines")?.filter(|t| *t > 0).unwrap_or(500) as usize;
+    let one = |id: u64, name: Option<String>| {
+        let path = format!("{base}/jobs/{id}/logs");
+        async move {
+            let reply = inner.api.get(&path).await?;
+            let url = reply.headers.get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+            let mut out = json!({"job_id": id});
+            if let Some(name) = name {
+                out["job_name"] = json!(name);
+            }
+            if content {
+                let text = inner.api.download_text(&url).await?;
+                let lines: Vec<&str> = text.trim().lines().collect();
+                out["logs_content"] = json!(lines[lines.len().saturating_sub(tail)..].join("\n"));
+                out["message"] = json!("Job logs content retrieved successfully");
+                out["original_length"] = json!(lines.len());
+            } else {
+                out["logs_url"] = json!(url);
+                out["message"] = json!("Job logs are available for download");
+                out["note"] = json!(
+                    "logs_url serves the job's log as plain text for a short time; return_content=true gives the text itself"
+                );
+            }
+            Ok::<Value, Error>(out)
+        }
+    };
+    if a.opt_bool("failed_only")?.unwrap_or(false) {
+        let run = a.opt_num("run_id")?.ok_or_else(|| a.bad("`run_id` is required with failed_only".into()))?;
+        let jobs = inner.api.get(&format!("{base}/runs/{run}/jobs?filter=latest")).await?.body;
+        let all = jobs.get("jobs").and_then(Value::as_array).cloned().unwrap_or_default();
+        let failed: Vec<&Value> =
+            all.iter().filter(|j| j.get("conclusion").and_then(Value::as_str) == Some("failure")).collect();
+        if failed.is_empty() {
+            return Ok(
+                json!({"message": "No failed jobs found in this workflow run", "run_id": run, "total_jobs": all.len(), "failed_jobs": 0}),
+            );
+        }
+        let mut logs = Vec::new();
+        for job in &failed {
+            let id = job.get("id").and_then(Value::as_u64).unwrap_or(0);
+            let name = job.get("name").and_then(Value::as_str).map(str::to_owned);
+            logs.push(match one(id, name.clone()).await {
+                Ok(found) => found,
+                Err(e) => json!({"job_id": id, "job_name": name, "error": inner.api.mask(e.to_string())}),
+            });
+        }
+        return Ok(json!({
+            "message": format!("Retrieved logs for {} failed jobs", failed.len()),
+            "run_id": run, "total_jobs": all.len(), "failed_jobs": failed.len(), "logs": logs,
+            "return_format": {"content": content, "urls": !content},
+        }));
+    }
+    let job = a.opt_num("job_id")?.ok_or_else(|| a.bad("`job_id` is required (or run_id with failed_only)".into()))?;
+    one(job, None).await
 }
 
 async fn actions_run_trigger(inner: &Inner, a: &Args<'_>) -> Result<Value> {
@@ -1216,69 +1859,386 @@ async fn issue_write(inner: &Inner, a: &Args<'_>) -> Result<Value> {
     Ok(Value::Object(inner.mark_issue(issue(&reply.body))))
 }
 
+/// The issue fields `list_issues` asks GraphQL for, as the Go server does.
+const ISSUE_NODE: &str = "number,title,body,state,databaseId,author{login},createdAt,updatedAt,\
+    labels(first:100){nodes{name,id,description}},assignees(first:100){nodes{login}},comments{totalCount}";
+
+/// `YYYY-MM-DD` or an RFC 3339 time as a GraphQL DateTime, or `None` when it is neither.
+fn iso_time(text: &str) -> Option<String> {
+    let t = text.trim();
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let date_ok = |d: &str| {
+        let p: Vec<&str> = d.split('-').collect();
+        p.len() == 3 && p[0].len() == 4 && p[1].len() == 2 && p[2].len() == 2 && p.iter().all(|x| digits(x))
+    };
+    match t.split_once('T') {
+        None if date_ok(t) => Some(format!("{t}T00:00:00Z")),
+        Some((date, time)) if date_ok(date) => {
+            let zone_ok =
+                time.ends_with('Z') || time.len() > 6 && matches!(time.as_bytes()[time.len() - 6], b'+' | b'-');
+            let clock = time.get(..8).unwrap_or("");
+            let c: Vec<&str> = clock.split(':').collect();
+            (zone_ok && c.len() == 3 && c.iter().all(|x| x.len() == 2 && digits(x))).then(|| t.to_owned())
+        }
+        _ => None,
+    }
+}
+
+/// `list_issues` over GraphQL, as github-mcp-server lists issues: states, labels (any of),
+/// order, `since` and cursor pages; the items in its minimal shape.
 async fn list_issues(inner: &Inner, a: &Args<'_>) -> Result<Value> {
-    let mut q = Query::default();
-    q.push(
-        "state",
-        match a.opt_str("state")?.as_deref() {
-            Some("OPEN") | Some("open") => "open",
-            Some("CLOSED") | Some("closed") => "closed",
-            _ => "all",
-        },
-    );
-    if let Some(labels) = a.opt_strings("labels")?.filter(|l| !l.is_empty()) {
-        q.push("labels", labels.join(","));
+    let owner = a.str("owner")?;
+    let repo = a.str("repo")?;
+    if a.map.contains_key("page") {
+        return Err(a.bad(
+            "this tool uses cursor-based pagination: pass the previous answer's pageInfo.endCursor as `after`, not \
+             `page`"
+                .into(),
+        ));
     }
-    if let Some(order) = a.opt_str("orderBy")? {
-        q.push(
-            "sort",
-            match order.as_str() {
-                "UPDATED_AT" => "updated",
-                "COMMENTS" => "comments",
-                _ => "created",
-            },
-        );
+    if a.map.get("field_filters").is_some_and(|f| f.as_array().is_some_and(|l| !l.is_empty())) {
+        return Err(a.bad("`field_filters` (custom issue fields) are not supported by this server".into()));
     }
-    if let Some(direction) = a.opt_str("direction")? {
-        q.push("direction", direction.to_ascii_lowercase());
-    }
-    q.opt("since", a.opt_str("since")?);
+    let states = match a.opt_str("state")?.map(|s| s.to_ascii_uppercase()).as_deref() {
+        Some(state @ ("OPEN" | "CLOSED")) => json!([state]),
+        _ => json!(["OPEN", "CLOSED"]),
+    };
+    let order_by = match a.opt_str("orderBy")?.map(|s| s.to_ascii_uppercase()) {
+        Some(o) if ["CREATED_AT", "UPDATED_AT", "COMMENTS"].contains(&o.as_str()) => o,
+        _ => "CREATED_AT".into(),
+    };
+    let direction = match a.opt_str("direction")?.map(|s| s.to_ascii_uppercase()) {
+        Some(d) if d == "ASC" || d == "DESC" => d,
+        _ => "DESC".into(),
+    };
     let per_page = a.opt_num("perPage")?.unwrap_or(30);
     if !(1..=100).contains(&per_page) {
         return Err(a.bad(format!("`perPage` must be between 1 and 100, not {per_page}")));
     }
-    q.push("per_page", per_page.to_string());
-    let page = match a.opt_str("after")?.filter(|s| !s.is_empty()) {
-        Some(cursor) => cursor
-            .parse::<u64>()
-            .map_err(|_| a.bad(format!("`after` {cursor:?} is not a cursor from pageInfo.endCursor")))?,
-        None => 1,
+    let labels = a.opt_strings("labels")?.filter(|l| !l.is_empty());
+    let since = match a.opt_str("since")?.filter(|s| !s.is_empty()) {
+        Some(text) => Some(iso_time(&text).ok_or_else(|| {
+            a.bad(format!("`since` {text:?} is not an ISO 8601 time (YYYY-MM-DDTHH:MM:SSZ or YYYY-MM-DD)"))
+        })?),
+        None => None,
     };
-    q.push("page", page.to_string());
-    let reply = inner.api.get(&q.on(&format!("{}/issues", a.repo_path()?))).await?;
-    let full = format!("{}/{}", a.str("owner")?, a.str("repo")?);
-    let mut issues = Vec::new();
-    for item in reply.body.as_array().into_iter().flatten() {
-        if item.get("pull_request").is_some() {
-            continue;
-        }
-        issues.push(inner.guard_issue(&full, issue(item)).await?);
+    let mut variables = json!({
+        "owner": owner, "repo": repo, "states": states, "orderBy": order_by, "direction": direction,
+        "first": per_page, "after": a.opt_str("after")?.filter(|s| !s.is_empty()),
+    });
+    let mut declared = String::from(
+        "$owner:String!,$repo:String!,$states:[IssueState!]!,$orderBy:IssueOrderField!,\
+         $direction:OrderDirection!,$first:Int!,$after:String",
+    );
+    let mut arguments = String::from("first:$first,after:$after");
+    if let Some(labels) = labels {
+        declared.push_str(",$labels:[String!]");
+        arguments.push_str(",labels:$labels");
+        variables["labels"] = json!(labels);
     }
-    let has_next = link_has_next(&reply);
+    arguments.push_str(",states:$states,orderBy:{field:$orderBy,direction:$direction}");
+    if let Some(since) = since {
+        declared.push_str(",$since:DateTime");
+        arguments.push_str(",filterBy:{since:$since}");
+        variables["since"] = json!(since);
+    }
+    let query = format!(
+        "query({declared}){{repository(owner:$owner,name:$repo){{isPrivate,issues({arguments}){{nodes{{{ISSUE_NODE}}},\
+         pageInfo{{hasNextPage,hasPreviousPage,startCursor,endCursor}},totalCount}}}}}}"
+    );
+    let data = inner.api.graphql(&owner, &query, variables).await?;
+    let repository = data.get("repository").filter(|r| r.is_object()).ok_or_else(|| Error::Graphql {
+        message: format!("Could not resolve to a Repository with the name '{owner}/{repo}'."),
+    })?;
+    let full = format!("{owner}/{repo}");
+    if let (Some(private), Ok(mut known)) = (repository.get("isPrivate").and_then(Value::as_bool), inner.private.lock())
+    {
+        known.insert(full.clone(), private);
+    }
+    let connection = repository.get("issues").unwrap_or(&Value::Null);
+    let mut issues = Vec::new();
+    for node in connection.pointer("/nodes").and_then(Value::as_array).into_iter().flatten() {
+        issues.push(inner.guard_issue(&full, minimal_issue(node)).await?);
+    }
     let issues = only_fields(Value::Array(issues), a.opt_strings("fields")?);
+    let info = connection.get("pageInfo").unwrap_or(&Value::Null);
+    let mut page_info = Map::new();
+    for key in ["hasNextPage", "hasPreviousPage"] {
+        page_info.insert(key.into(), json!(info.get(key).and_then(Value::as_bool).unwrap_or(false)));
+    }
+    for key in ["startCursor", "endCursor"] {
+        if let Some(cursor) = info.get(key).and_then(Value::as_str).filter(|c| !c.is_empty()) {
+            page_info.insert(key.into(), json!(cursor));
+        }
+    }
     Ok(json!({
         "issues": issues,
-        "pageInfo": {
-            "hasNextPage": has_next,
-            "hasPreviousPage": page > 1,
-            "startCursor": page.to_string(),
-            "endCursor": if has_next { json!((page + 1).to_string()) } else { Value::Null },
-        },
+        "totalCount": connection.get("totalCount").and_then(Value::as_u64).unwrap_or(0),
+        "pageInfo": page_info,
     }))
 }
 
-fn link_has_next(reply: &Reply) -> bool {
-    reply.headers.get("link").and_then(|v| v.to_str().ok()).is_some_and(|l| l.contains("rel=\"next\""))
+/// An issue node of GraphQL in github-mcp-server's minimal shape: labels and assignees as
+/// names, empty fields left out (but `assignees`).
+fn minimal_issue(node: &Value) -> Map<String, Value> {
+    let mut out = Map::new();
+    out.insert("number".into(), node.get("number").cloned().unwrap_or(Value::Null));
+    out.insert("title".into(), json!(string_at(node, "title")));
+    if let Some(body) = node.get("body").and_then(Value::as_str).filter(|b| !b.is_empty()) {
+        out.insert("body".into(), json!(body));
+    }
+    out.insert("state".into(), json!(string_at(node, "state")));
+    out.insert("user".into(), json!({"login": node.pointer("/author/login").and_then(Value::as_str).unwrap_or("")}));
+    let names = |path: &str, key: &str| -> Vec<Value> {
+        node.pointer(path).and_then(Value::as_array).into_iter().flatten().filter_map(|n| n.get(key).cloned()).collect()
+    };
+    let labels = names("/labels/nodes", "name");
+    if !labels.is_empty() {
+        out.insert("labels".into(), Value::Array(labels));
+    }
+    out.insert("assignees".into(), Value::Array(names("/assignees/nodes", "login")));
+    if let Some(count) = node.pointer("/comments/totalCount").and_then(Value::as_u64).filter(|c| *c > 0) {
+        out.insert("comments".into(), json!(count));
+    }
+    for (from, to) in [("createdAt", "created_at"), ("updatedAt", "updated_at")] {
+        if let Some(at) = node.get(from).and_then(Value::as_str).filter(|t| !t.is_empty()) {
+            out.insert(to.into(), json!(at));
+        }
+    }
+    out
+}
+
+/// One commit on `branch` changing the tree by `entries` (git's data API: the branch head, its
+/// tree, a new tree, a new commit, the branch moved without force): the new commit and the
+/// moved ref. A missing branch is made from the default branch when `create`.
+async fn commit_tree(inner: &Inner, a: &Args<'_>, entries: Vec<Value>, create: bool) -> Result<(Value, Value)> {
+    let api = &inner.api;
+    let base = a.repo_path()?;
+    let branch = a.str("branch")?;
+    let head = format!("{base}/git/ref/heads/{}", encode(&branch, true));
+    let reference = match api.get(&head).await {
+        Ok(reply) => reply.body,
+        Err(Error::Api { status: 404, .. }) if create => {
+            let default = string_at(&api.get(&base).await?.body, "default_branch");
+            let from = api.get(&format!("{base}/git/ref/heads/{}", encode(&default, true))).await?.body;
+            let sha = from.pointer("/object/sha").and_then(Value::as_str).unwrap_or_default();
+            let body = json!({"ref": format!("refs/heads/{branch}"), "sha": sha});
+            api.send(Method::POST, &format!("{base}/git/refs"), Some(&body)).await?.body
+        }
+        Err(other) => return Err(other),
+    };
+    let head_sha = reference.pointer("/object/sha").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let parent = api.get(&format!("{base}/git/commits/{}", segment(&head_sha))).await?.body;
+    let base_tree = parent.pointer("/tree/sha").and_then(Value::as_str).unwrap_or_default();
+    let tree_body = json!({"base_tree": base_tree, "tree": entries});
+    let tree = api.send(Method::POST, &format!("{base}/git/trees"), Some(&tree_body)).await?.body;
+    let commit_body = json!({"message": a.str("message")?, "tree": string_at(&tree, "sha"), "parents": [head_sha]});
+    let commit = api.send(Method::POST, &format!("{base}/git/commits"), Some(&commit_body)).await?.body;
+    let update = json!({"sha": string_at(&commit, "sha"), "force": false});
+    let moved =
+        api.send(Method::PATCH, &format!("{base}/git/refs/heads/{}", encode(&branch, true)), Some(&update)).await?;
+    Ok((commit, moved.body))
+}
+
+/// `update_pull_request`: the REST edit, draft state through GraphQL (as GitHub has it), the
+/// reviewers requested; `{id, url}` of the pull request as it ends up.
+async fn update_pull_request(inner: &Inner, a: &Args<'_>) -> Result<Value> {
+    let api = &inner.api;
+    let owner = a.str("owner")?;
+    let repo = a.str("repo")?;
+    let number = a.num("pullNumber")?;
+    let path = format!("{}/pulls/{number}", a.repo_path()?);
+    let mut edit = Map::new();
+    for key in ["title", "body", "state", "base"] {
+        if let Some(v) = a.opt_str(key)? {
+            edit.insert(key.into(), json!(v));
+        }
+    }
+    if let Some(v) = a.opt_bool("maintainer_can_modify")? {
+        edit.insert("maintainer_can_modify".into(), json!(v));
+    }
+    let draft = a.opt_bool("draft")?;
+    let reviewers = a.opt_strings("reviewers")?.filter(|r| !r.is_empty());
+    if edit.is_empty() && draft.is_none() && reviewers.is_none() {
+        return Err(a.bad("No update parameters provided.".into()));
+    }
+    if !edit.is_empty() {
+        api.send(Method::PATCH, &path, Some(&Value::Object(edit))).await?;
+    }
+    if let Some(draft) = draft {
+        let query = "query($owner:String!,$repo:String!,$prNum:Int!){repository(owner:$owner,name:$repo){pullRequest(number:$prNum){id,isDraft}}}";
+        let data = api.graphql(&owner, query, json!({"owner": owner, "repo": repo, "prNum": number})).await?;
+        let pr = data.pointer("/repository/pullRequest").cloned().unwrap_or(Value::Null);
+        if pr.get("isDraft").and_then(Value::as_bool) != Some(draft) {
+            let (field, input) = if draft {
+                ("convertPullRequestToDraft", "ConvertPullRequestToDraftInput")
+            } else {
+                ("markPullRequestReadyForReview", "MarkPullRequestReadyForReviewInput")
+            };
+            let mutation = format!("mutation($input:{input}!){{{field}(input:$input){{pullRequest{{id,isDraft}}}}}}");
+            api.graphql(&owner, &mutation, json!({"input": {"pullRequestId": string_at(&pr, "id")}})).await?;
+        }
+    }
+    if let Some(reviewers) = reviewers {
+        let (teams, users): (Vec<String>, Vec<String>) = reviewers.into_iter().partition(|r| r.contains('/'));
+        let teams: Vec<String> = teams.iter().map(|t| t.rsplit('/').next().unwrap_or(t).to_owned()).collect();
+        let body = json!({"reviewers": users, "team_reviewers": teams});
+        api.send(Method::POST, &format!("{path}/requested_reviewers"), Some(&body)).await?;
+    }
+    let pr = api.get(&path).await?.body;
+    Ok(json!({"id": pr.get("id").and_then(Value::as_u64).unwrap_or(0).to_string(), "url": pr.get("html_url")}))
+}
+
+/// `sub_issue_write`: GitHub's sub-issue endpoints; the parent issue as GitHub answers it.
+async fn sub_issue_write(inner: &Inner, a: &Args<'_>) -> Result<Value> {
+    let method = a.str("method")?.to_ascii_lowercase();
+    let base = format!("{}/issues/{}", a.repo_path()?, a.num("issue_number")?);
+    let sub = a.num("sub_issue_id")?;
+    let (verb, path, body) = match method.as_str() {
+        "add" => {
+            let mut body = json!({"sub_issue_id": sub});
+            if let Some(replace) = a.opt_bool("replace_parent")? {
+                body["replace_parent"] = json!(replace);
+            }
+            (Method::POST, format!("{base}/sub_issues"), body)
+        }
+        "remove" => (Method::DELETE, format!("{base}/sub_issue"), json!({"sub_issue_id": sub})),
+        "reprioritize" => {
+            let mut body = json!({"sub_issue_id": sub});
+            match (a.opt_num("after_id")?.filter(|i| *i != 0), a.opt_num("before_id")?.filter(|i| *i != 0)) {
+                (Some(after), None) => body["after_id"] = json!(after),
+                (None, Some(before)) => body["before_id"] = json!(before),
+                (None, None) => return Err(a.bad("either after_id or before_id must be specified".into())),
+                (Some(_), Some(_)) => {
+                    return Err(a.bad("only one of after_id or before_id should be specified, not both".into()));
+                }
+            }
+            (Method::PATCH, format!("{base}/sub_issues/priority"), body)
+        }
+        other => return Err(a.bad(format!("unknown method `{other}`: one of add, remove, reprioritize"))),
+    };
+    let reply = inner.api.send(verb, &path, Some(&body)).await?.body;
+    Ok(Value::Object(inner.mark_issue(issue(&reply))))
+}
+
+/// The GraphQL id of pull request `number`.
+async fn pull_request_id(inner: &Inner, owner: &str, repo: &str, number: u64) -> Result<String> {
+    let query = "query($owner:String!,$repo:String!,$prNum:Int!){repository(owner:$owner,name:$repo){pullRequest(number:$prNum){id}}}";
+    let data = inner.api.graphql(owner, query, json!({"owner": owner, "repo": repo, "prNum": number})).await?;
+    data.pointer("/repository/pullRequest/id")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| Error::Graphql { message: format!("pull request {owner}/{repo}#{number} was not found") })
+}
+
+/// The authenticated user's latest review of pull request `number`, which must be pending: its id.
+async fn pending_review(inner: &Inner, owner: &str, repo: &str, number: u64) -> Result<String> {
+    let viewer = inner.api.graphql(owner, "query{viewer{login}}", json!({})).await?;
+    let login = viewer.pointer("/viewer/login").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let query = "query($author:String!,$name:String!,$owner:String!,$prNum:Int!){repository(owner:$owner,name:$name)\
+        {pullRequest(number:$prNum){reviews(first:1,author:$author){nodes{id,state,url}}}}}";
+    let variables = json!({"author": login, "owner": owner, "name": repo, "prNum": number});
+    let data = inner.api.graphql(owner, query, variables).await?;
+    let review = data.pointer("/repository/pullRequest/reviews/nodes/0");
+    let Some(review) = review else {
+        return Err(Error::Precondition("No pending review found for the viewer".into()));
+    };
+    if review.get("state").and_then(Value::as_str) != Some("PENDING") {
+        let url = string_at(review, "url");
+        return Err(Error::Precondition(format!("The latest review, found at {url} is not pending")));
+    }
+    Ok(string_at(review, "id"))
+}
+
+/// `pull_request_review_write`: GitHub's GraphQL review mutations, answered with the Go server's
+/// confirmations.
+async fn review_write(inner: &Inner, a: &Args<'_>) -> Result<Value> {
+    let method = a.method(&["create", "submit_pending", "delete_pending", "resolve_thread", "unresolve_thread"])?;
+    let api = &inner.api;
+    let owner = a.str("owner")?;
+    if method == "resolve_thread" || method == "unresolve_thread" {
+        let thread = a.opt_str("threadId")?.filter(|t| !t.is_empty());
+        let thread = thread.ok_or_else(|| a.bad(format!("`threadId` is required for {method}")))?;
+        let (field, input, done) = if method == "resolve_thread" {
+            ("resolveReviewThread", "ResolveReviewThreadInput", "review thread resolved successfully")
+        } else {
+            ("unresolveReviewThread", "UnresolveReviewThreadInput", "review thread unresolved successfully")
+        };
+        let mutation = format!("mutation($input:{input}!){{{field}(input:$input){{thread{{id,isResolved}}}}}}");
+        api.graphql(&owner, &mutation, json!({"input": {"threadId": thread}})).await?;
+        return Ok(json!(done));
+    }
+    let repo = a.str("repo")?;
+    let number = a.num("pullNumber")?;
+    let event = a.opt_str("event")?.filter(|e| !e.is_empty());
+    let body = a.opt_str("body")?;
+    match method.as_str() {
+        "create" => {
+            let id = pull_request_id(inner, &owner, &repo, number).await?;
+            let mut input = json!({"pullRequestId": id});
+            if let Some(commit) = a.opt_str("commitID")?.filter(|c| !c.is_empty()) {
+                input["commitOID"] = json!(commit);
+            }
+            if let Some(event) = &event {
+                input["event"] = json!(event);
+                input["body"] = json!(body.unwrap_or_default());
+            }
+            let mutation = "mutation($input:AddPullRequestReviewInput!){addPullRequestReview(input:$input){pullRequestReview{id}}}";
+            api.graphql(&owner, mutation, json!({"input": input})).await?;
+            Ok(json!(if event.is_some() {
+                "pull request review submitted successfully"
+            } else {
+                "pending pull request created"
+            }))
+        }
+        "submit_pending" => {
+            let event = event.ok_or_else(|| a.bad("`event` is required for submit_pending".into()))?;
+            let id = pending_review(inner, &owner, &repo, number).await?;
+            let mut input = json!({"pullRequestReviewId": id, "event": event});
+            if let Some(body) = body {
+                input["body"] = json!(body);
+            }
+            let mutation = "mutation($input:SubmitPullRequestReviewInput!){submitPullRequestReview(input:$input){pullRequestReview{id}}}";
+            api.graphql(&owner, mutation, json!({"input": input})).await?;
+            Ok(json!("pending pull request review successfully submitted"))
+        }
+        _ => {
+            let id = pending_review(inner, &owner, &repo, number).await?;
+            let mutation = "mutation($input:DeletePullRequestReviewInput!){deletePullRequestReview(input:$input){pullRequestReview{id}}}";
+            api.graphql(&owner, mutation, json!({"input": {"pullRequestReviewId": id}})).await?;
+            Ok(json!("pending pull request review successfully deleted"))
+        }
+    }
+}
+
+/// `add_comment_to_pending_review`: a review thread on the authenticated user's pending review.
+async fn add_comment_to_pending_review(inner: &Inner, a: &Args<'_>) -> Result<Value> {
+    let owner = a.str("owner")?;
+    let repo = a.str("repo")?;
+    let number = a.num("pullNumber")?;
+    let mut input = json!({"path": a.str("path")?, "body": a.str("body")?, "subjectType": a.str("subjectType")?});
+    for key in ["line", "startLine"] {
+        if let Some(line) = a.opt_num(key)? {
+            input[key] = json!(line);
+        }
+    }
+    for key in ["side", "startSide"] {
+        if let Some(side) = a.opt_str(key)?.filter(|s| !s.is_empty()) {
+            input[key] = json!(side);
+        }
+    }
+    input["pullRequestReviewId"] = json!(pending_review(inner, &owner, &repo, number).await?);
+    let mutation =
+        "mutation($input:AddPullRequestReviewThreadInput!){addPullRequestReviewThread(input:$input){thread{id}}}";
+    let data = inner.api.graphql(&owner, mutation, json!({"input": input})).await?;
+    if data.pointer("/addPullRequestReviewThread/thread/id").is_none_or(Value::is_null) {
+        return Err(Error::Precondition(
+            "Failed to add comment to pending review: the line may not be in the pull request's diff, the path may \
+             be wrong, or the side (LEFT/RIGHT) may not fit the line"
+                .into(),
+        ));
+    }
+    Ok(json!("pull request review comment successfully added to pending review"))
 }
 
 async fn pull_request_read(inner: &Inner, a: &Args<'_>) -> Result<Value> {
@@ -1492,6 +2452,27 @@ fn commit(value: &Value) -> Map<String, Value> {
     }
     out.insert("author".into(), pick_at(value, "author", &["login", "id", "html_url"]));
     out.insert("committer".into(), pick_at(value, "committer", &["login", "id", "html_url"]));
+    out
+}
+
+/// A notification thread's essentials.
+fn notification(n: &Value) -> Map<String, Value> {
+    pick(n, &["id", "unread", "reason", "updated_at"])
+        .with("subject", pick_at(n, "subject", &["title", "type", "url"]))
+        .with("repository", pick_at(n, "repository", &["full_name"]))
+}
+
+/// A release in github-mcp-server's minimal shape.
+fn release(value: &Value) -> Map<String, Value> {
+    let mut out = pick(value, &["id", "tag_name", "html_url", "prerelease", "draft"]);
+    for key in ["name", "body", "published_at"] {
+        if let Some(text) = value.get(key).and_then(Value::as_str).filter(|t| !t.is_empty()) {
+            out.insert(key.into(), json!(text));
+        }
+    }
+    if let Some(author) = value.get("author").filter(|a| a.is_object()) {
+        out.insert("author".into(), Value::Object(user(author)));
+    }
     out
 }
 

@@ -54,7 +54,7 @@ async fn native_tools_have_the_reference_names_arguments_and_annotations() {
     let fixture = Fixture::get();
     let client = native(config(fixture)).await;
     let ours = client.list_tools().await.expect("tools");
-    assert_eq!(ours.len(), 28);
+    assert_eq!(ours.len(), 51);
     for tool in &ours {
         let theirs = reference["tools"]
             .as_array()
@@ -103,7 +103,7 @@ async fn switches_hide_tools_and_refuse_them_when_called_by_name() {
     picked.toolsets = vec!["context".into()];
     picked.tools = vec!["get_label".into(), "list_label".into()];
     picked.exclude_tools = vec!["list_label".into()];
-    assert_eq!(names(&picked), ["get_label", "get_me"]);
+    assert_eq!(names(&picked), ["get_label", "get_me", "get_team_members", "get_teams"]);
     let server = GitHubServer::new(picked).expect("valid");
     let tool = server.tool("list_label").expect("a native tool");
     let refused = mcp_core::Tool::call(&tool, object(json!({"owner": OWNER, "repo": REPO})), ToolContext::detached())
