@@ -39,6 +39,7 @@ const WINDOW: usize = 64;
 /// (which need `setup`'s peers and `services`' engine).
 const CARGO_BENCHES: &[(&str, &str, &str)] = &[
     ("pipeline", "mcptk-audit", "pipeline"),
+    ("pipeline", "mcptk-security", "ratelimit"),
     ("audit", "mcptk-audit", "open"),
     ("dropins", "mcptk-k8s", "k8s_vs_go"),
     ("dropins", "mcptk-github", "github_vs_go"),

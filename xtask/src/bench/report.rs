@@ -148,6 +148,14 @@ impl Report {
             s,
             "\nOne `write` + `fdatasync` of a small record on this machine: {fsync_us:.0} µs (median of 200)."
         );
+        let ns = |k: &str| figures.get(k).map_or("not measured".to_owned(), |v| format!("{v:.0} ns"));
+        let _ = writeln!(
+            s,
+            "A rate-limit check (`crates/mcp-security/benches/ratelimit.rs`): {} in process, {} with the \
+             budget shared between replicas in Redis (one round trip on loopback).",
+            ns("ratelimit.local.check"),
+            us("ratelimit.redis.check")
+        );
         self.sections.push(s);
     }
 

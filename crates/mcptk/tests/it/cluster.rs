@@ -3,8 +3,9 @@
 //! replicas, health-checked on `/readyz`), under mixed load from clients of both protocol eras,
 //! while one replica is killed with SIGKILL and another is stopped with SIGTERM and started again.
 //!
-//! What must hold: every call the clients saw answered is in some replica's audit log, and every
-//! log verifies; handshake-era sessions carry on across replicas without a new `initialize`; the
+//! What must hold: every call the clients saw answered is in some replica's audit log and in the
+//! PostgreSQL database all replicas copy their logs to, and every chain verifies; one rate limit
+//! holds for the whole service through Redis; handshake-era sessions carry on across replicas without a new `initialize`; the
 //! only calls that fail are those in flight on the killed replica.
 
 use std::collections::HashSet;
@@ -47,12 +48,29 @@ async fn listening(port: u16, what: &str) {
     }
 }
 
+/// A rate limit on `builtin__echo` for the whole service (all replicas together), held in Redis.
+const ECHO_PER_MINUTE: u64 = 60;
+const ECHO_BURST: u64 = 5;
+
+/// What the replicas share: the Redis holding the rate limits (keys under `prefix`) and the
+/// PostgreSQL database every replica's audit log is copied to.
+struct Shared {
+    redis: String,
+    prefix: String,
+    audit_database: String,
+}
+
 /// Replica `name` of the gateway on `port`, its audit log in `dir/name`.
-async fn replica(dir: &Path, name: &str, port: u16) -> Proc {
+async fn replica(dir: &Path, name: &str, port: u16, shared: &Shared) -> Proc {
     let home = dir.join(name);
     std::fs::create_dir_all(&home).expect("dir");
     let config = home.join("gateway.json");
-    let body = json!({"native": {"builtin": true}, "audit": {"path": home.join("audit.jsonl")}});
+    let body = json!({
+        "native": {"builtin": true},
+        "audit": {"path": home.join("audit.jsonl"), "sql": shared.audit_database},
+        "rate_limits": [{"name": "echo-for-everyone", "tools": ["builtin__echo"], "per_minute": ECHO_PER_MINUTE, "burst": ECHO_BURST}],
+        "rate_limit_store": {"redis": shared.redis, "prefix": shared.prefix},
+    });
     std::fs::write(&config, body.to_string()).expect("write");
     let child = Command::new(mcptk())
         .args(["serve", "--config"])
@@ -199,6 +217,40 @@ async fn client(url: String, id: u64, modern: bool, stop: Arc<AtomicBool>, seen:
     }
 }
 
+/// Calls `builtin__echo` through the balancer as fast as answers come until `stop`: how many
+/// went through and how many the shared rate limit refused.
+async fn echo_caller(url: String, stop: Arc<AtomicBool>) -> (u64, u64) {
+    let http = reqwest::Client::new();
+    let (mut echoed, mut limited) = (0, 0);
+    while !stop.load(Ordering::Relaxed) {
+        let mut request = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "builtin__echo", "arguments": {"text": "hi"}}});
+        request["params"]["_meta"] = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {}});
+        let answer = http
+            .post(&url)
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/json")
+            .header("accept", "application/json")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", "builtin__echo")
+            .body(request.to_string())
+            .send()
+            .await;
+        let Ok(answer) = answer else { continue };
+        let body: Value = answer.json().await.unwrap_or_default();
+        let text = body["result"]["content"][0]["text"].as_str().unwrap_or_default();
+        if body["result"]["isError"] == json!(true) && text.contains("rate limit `echo-for-everyone` exceeded") {
+            limited += 1;
+        } else if text == "hi" {
+            echoed += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    (echoed, limited)
+}
+
 /// `(client, n)` of every successful `add` recorded in the audit log at `path`.
 fn audited(path: &Path) -> HashSet<(u64, u64)> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -211,16 +263,29 @@ fn audited(path: &Path) -> HashSet<(u64, u64)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_replicas_behind_haproxy_lose_nothing_when_one_is_killed_and_another_restarted() {
-    if haproxy().is_none() && std::env::var_os("CI").is_none() {
+    if haproxy().is_none() && std::env::var("CI").as_deref() != Ok("true") {
         eprintln!("skipped: HAProxy is not installed (tests/services.sh installs it)");
         return;
     }
+    let Some(redis) = crate::support::service_url("MCPTK_TEST_REDIS_URL") else { return };
+    let Some(postgres) = crate::support::service_url("MCPTK_TEST_POSTGRES_URL") else { return };
     mcp_core::transport::install_crypto_provider();
+    // A schema of this run's own for the audit table.
+    sqlx::any::install_default_drivers();
+    let admin = sqlx::AnyPool::connect(&postgres).await.expect("PostgreSQL answers");
+    let schema = format!("mcptk_cluster_{}", &mcp_core::random_id()[..12]);
+    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.expect("a schema");
+    let separator = if postgres.contains('?') { '&' } else { '?' };
+    let shared = Shared {
+        redis,
+        prefix: format!("mcptk-cluster-test:{schema}:"),
+        audit_database: format!("{postgres}{separator}options=-c%20search_path%3D{schema}"),
+    };
     let dir = tempfile::tempdir().expect("temp");
     let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let mut replicas = Vec::new();
     for (i, port) in ports.iter().enumerate() {
-        replicas.push(Some(replica(dir.path(), &format!("r{}", i + 1), *port).await));
+        replicas.push(Some(replica(dir.path(), &format!("r{}", i + 1), *port, &shared).await));
     }
     let front = free_port();
     let _balancer = balancer(dir.path(), front, &ports).await;
@@ -232,6 +297,8 @@ async fn three_replicas_behind_haproxy_lose_nothing_when_one_is_killed_and_anoth
     let seen = Arc::new(Mutex::new(Seen::default()));
     let clients: Vec<_> =
         (1..=12).map(|id| tokio::spawn(client(url.clone(), id, id % 2 == 0, stop.clone(), seen.clone()))).collect();
+    let echoes = tokio::spawn(echo_caller(url.clone(), stop.clone()));
+    let load_started = Instant::now();
 
     tokio::time::sleep(Duration::from_millis(800)).await;
     let killed_at = Instant::now();
@@ -244,13 +311,18 @@ async fn three_replicas_behind_haproxy_lose_nothing_when_one_is_killed_and_anoth
     signal(&restarted, nix::sys::signal::Signal::SIGTERM);
     let status = tokio::task::spawn_blocking(move || restarted.0.wait().expect("waits")).await.expect("joins");
     assert!(status.success(), "r3 drains and exits cleanly on SIGTERM: {status}");
-    replicas[2] = Some(replica(dir.path(), "r3", ports[2]).await);
+    replicas[2] = Some(replica(dir.path(), "r3", ports[2], &shared).await);
 
     tokio::time::sleep(Duration::from_millis(1500)).await;
     stop.store(true, Ordering::Relaxed);
     for client in clients {
         client.await.expect("client");
     }
+    let (echoed, limited) = echoes.await.expect("echo caller");
+    let elapsed = load_started.elapsed().as_secs_f64();
+    // The killed replica comes back, as an orchestrator restarts a container: it copies to the
+    // database what its log holds and the database missed.
+    replicas[1] = Some(replica(dir.path(), "r2", ports[1], &shared).await);
     // The survivors drain and exit, so their logs are complete.
     for proc in replicas.iter_mut().filter_map(Option::take) {
         signal(&proc, nix::sys::signal::Signal::SIGTERM);
@@ -259,7 +331,7 @@ async fn three_replicas_behind_haproxy_lose_nothing_when_one_is_killed_and_anoth
         assert!(status.success(), "{status}");
     }
 
-    let seen = seen.lock().expect("lock");
+    let seen = std::mem::take(&mut *seen.lock().expect("lock"));
     assert!(seen.acknowledged.len() > 100, "the load ran: {} calls answered", seen.acknowledged.len());
     assert_eq!(seen.lost_sessions, 0, "sessions carried on across replicas: {:?}", seen.failures);
     // Calls in flight on the killed replica may fail (HAProxy answers 502); nothing else: a
@@ -275,6 +347,18 @@ async fn three_replicas_behind_haproxy_lose_nothing_when_one_is_killed_and_anoth
     }
     assert!(seen.failures.len() <= 12, "at most one call in flight per client: {:?}", seen.failures);
 
+    // One budget for the service, whichever replica answers: GCRA's burst plus the rate over the
+    // run (one more for rounding at the edges), where three budgets would allow about three times it.
+    let bound = ECHO_BURST as f64 + ECHO_PER_MINUTE as f64 * elapsed / 60.0 + 1.0;
+    assert!(
+        echoed as f64 <= bound,
+        "{echoed} echoes went through in {elapsed:.1} s; the shared limit allows {bound:.1}"
+    );
+    assert!(
+        echoed >= ECHO_BURST && limited > 0,
+        "the limit let the burst through and refused the rest: {echoed} / {limited}"
+    );
+
     let mut recorded = HashSet::new();
     for name in ["r1", "r2", "r3"] {
         let log = dir.path().join(name).join("audit.jsonl");
@@ -284,4 +368,30 @@ async fn three_replicas_behind_haproxy_lose_nothing_when_one_is_killed_and_anoth
     }
     let missing: Vec<_> = seen.acknowledged.iter().filter(|call| !recorded.contains(call)).collect();
     assert!(missing.is_empty(), "acknowledged calls without an audit record: {missing:?}");
+
+    // The database holds every replica's chain, each verifying, and every answered call.
+    let verify = Command::new(mcptk())
+        .args(["audit", "verify", "--database", "${MCPTK_TEST_AUDIT_DATABASE}"])
+        .env("MCPTK_TEST_AUDIT_DATABASE", &shared.audit_database)
+        .output()
+        .expect("runs");
+    let report = String::from_utf8_lossy(&verify.stdout).into_owned();
+    assert!(verify.status.success(), "every chain in the database verifies: {report}");
+    for name in ["r1", "r2", "r3"] {
+        assert!(report.contains(name), "{name}'s chain is in the database: {report}");
+    }
+    let pool = sqlx::AnyPool::connect(&shared.audit_database).await.expect("connects");
+    let rows: Vec<(String,)> = sqlx::query_as("SELECT arguments FROM mcp_audit WHERE tool = 'add' AND outcome = 'ok'")
+        .fetch_all(&pool)
+        .await
+        .expect("reads the table");
+    let stored: HashSet<(u64, u64)> = rows
+        .iter()
+        .filter_map(|(arguments,)| serde_json::from_str::<Value>(arguments).ok())
+        .filter_map(|a| Some((a["a"].as_u64()?, a["b"].as_u64()?)))
+        .collect();
+    let missing: Vec<_> = seen.acknowledged.iter().filter(|call| !stored.contains(call)).collect();
+    assert!(missing.is_empty(), "acknowledged calls missing from the audit database: {missing:?}");
+    pool.close().await;
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&admin).await.expect("dropped");
 }
