@@ -7,6 +7,7 @@
 //! [`Replica`] id and the line exactly as written to that writer's file, so every replica's chain
 //! can be checked in the database as its file is ([`verify_database`]).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -114,6 +115,28 @@ where
     })
 }
 
+/// Which replica took up the rows of a table from before replica ids, and up to which record:
+/// those rows have no line, and only those may lack one.
+const MIGRATED: &str =
+    "CREATE TABLE IF NOT EXISTS mcp_audit_migrated (replica TEXT PRIMARY KEY, through BIGINT NOT NULL)";
+
+/// Up to which record each replica's rows came from a migrated table (see [`MIGRATED`]).
+async fn migrated_through(pool: &AnyPool, kind: &str) -> std::result::Result<HashMap<String, u64>, sqlx::Error> {
+    let exists = if is_postgres(kind) {
+        "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() \
+         AND table_name = 'mcp_audit_migrated'"
+    } else {
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'mcp_audit_migrated'"
+    };
+    let (count,): (i64,) = sqlx::query_as(exists).fetch_one(pool).await?;
+    if count == 0 {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT replica, through FROM mcp_audit_migrated").fetch_all(pool).await?;
+    Ok(rows.into_iter().map(|(replica, through)| (replica, u64::try_from(through).unwrap_or(0))).collect())
+}
+
 /// A connection to the audit table, writing as one replica.
 #[derive(Debug, Clone)]
 pub struct SqlSink {
@@ -168,6 +191,14 @@ impl SqlSink {
                     "INSERT INTO mcp_audit_migrating (replica, {COLUMNS}, line) SELECT $1, {COLUMNS}, NULL FROM mcp_audit"
                 );
                 let rows = sqlx::query(&copy).bind(self.replica.as_str()).execute(&mut *tx).await?.rows_affected();
+                // How far the rows without lines go: verify accepts a missing line only up to there.
+                sqlx::query(MIGRATED).execute(&mut *tx).await?;
+                sqlx::query(
+                    "INSERT INTO mcp_audit_migrated (replica, through) SELECT $1, COALESCE(MAX(seq), 0) FROM mcp_audit",
+                )
+                .bind(self.replica.as_str())
+                .execute(&mut *tx)
+                .await?;
                 sqlx::query("DROP TABLE mcp_audit").execute(&mut *tx).await?;
                 sqlx::query("ALTER TABLE mcp_audit_migrating RENAME TO mcp_audit").execute(&mut *tx).await?;
                 tracing::warn!(
@@ -501,16 +532,22 @@ pub async fn verify_database(url: &str) -> Result<DatabaseReport> {
         .fetch_all(&pool)
         .await
         .map_err(&error)?;
+    let migrated = migrated_through(&pool, &kind).await.map_err(&error)?;
     let mut reports = Vec::with_capacity(replicas.len());
     for (replica,) in replicas {
-        reports.push(verify_replica(&pool, replica).await.map_err(&error)?);
+        let through = migrated.get(&replica).copied().unwrap_or(0);
+        reports.push(verify_replica(&pool, replica, through).await.map_err(&error)?);
     }
     pool.close().await;
     Ok(DatabaseReport { replicas: reports })
 }
 
 /// Walks one replica's rows a page at a time.
-async fn verify_replica(pool: &AnyPool, replica: String) -> std::result::Result<ReplicaReport, sqlx::Error> {
+async fn verify_replica(
+    pool: &AnyPool,
+    replica: String,
+    migrated_through: u64,
+) -> std::result::Result<ReplicaReport, sqlx::Error> {
     let query = format!("SELECT {COLUMNS}, line FROM mcp_audit WHERE replica = $1 AND seq > $2 ORDER BY seq LIMIT $3");
     let mut report =
         ReplicaReport { replica, records: 0, not_verifiable: 0, last_hash: GENESIS.to_owned(), problem: None };
@@ -520,7 +557,7 @@ async fn verify_replica(pool: &AnyPool, replica: String) -> std::result::Result<
         for row in &rows {
             let seq: i64 = row.try_get(0)?;
             let expected = report.records + 1;
-            if let Err(reason) = check_row(row, seq, expected, &mut report)? {
+            if let Err(reason) = check_row(row, seq, expected, migrated_through, &mut report)? {
                 let seq = u64::try_from(seq).unwrap_or(0);
                 report.problem = Some(DatabaseProblem { replica: report.replica.clone(), seq, reason });
                 return Ok(report);
@@ -539,6 +576,7 @@ fn check_row(
     row: &AnyRow,
     seq: i64,
     expected: u64,
+    migrated_through: u64,
     report: &mut ReplicaReport,
 ) -> std::result::Result<std::result::Result<(), String>, sqlx::Error> {
     let columns = match record_of(row, seq)? {
@@ -559,7 +597,12 @@ fn check_row(
     }
     let line: Option<String> = row.try_get(17)?;
     match &line {
-        None => report.not_verifiable += 1,
+        None if expected <= migrated_through => report.not_verifiable += 1,
+        None => {
+            return Ok(Err(
+                "its line is missing: every record mirrored since lines are kept has one (it was removed)".into()
+            ));
+        }
         Some(line) => {
             let checked = match check_line(line.as_bytes()) {
                 Ok(checked) => checked,

@@ -402,6 +402,14 @@ async fn tampering_is_named(url: &str) {
     execute(&pool, "UPDATE mcp_audit SET replica = 'gw-b' WHERE replica = 'swap' AND seq = 5").await;
     assert_eq!(problems(url).await, [], "swapped back, both verify");
 
+    // A line removed, so that nothing re-hashes the row, and a column edited under it.
+    execute(&pool, "UPDATE mcp_audit SET line = NULL, outcome = 'ok' WHERE replica = 'gw-a' AND seq = 3").await;
+    let found = problems(url).await;
+    assert_eq!(found.iter().map(|p| (p.0.as_str(), p.1)).collect::<Vec<_>>(), [("gw-a", 3)], "{found:?}");
+    assert!(found[0].2.contains("its line is missing"), "{found:?}");
+    execute(&pool, "DELETE FROM mcp_audit WHERE replica = 'gw-a' AND seq >= 3").await;
+    assert_eq!(problems(url).await, [], "a chain cut at its end verifies as far as it goes (see verify --log)");
+
     // Deleted rows: one in the middle, and the first.
     execute(&pool, "DELETE FROM mcp_audit WHERE replica = 'gw-b' AND seq = 6").await;
     execute(&pool, "DELETE FROM mcp_audit WHERE replica = 'gw-a' AND seq = 1").await;

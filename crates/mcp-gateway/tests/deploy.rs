@@ -171,7 +171,7 @@ fn assert_probe(get: &HTTPGetAction, container: &Container, path: &str, which: &
     let host = get.http_headers.as_deref().unwrap_or_default().iter().find(|h| h.name.eq_ignore_ascii_case("host"));
     assert!(
         host.is_some_and(|h| matches!(h.value.as_str(), "localhost" | "127.0.0.1")),
-        "the {which} probe sends a loopback Host (the pod IP would be refused by the Host check)"
+        "the {which} probe sends a loopback Host"
     );
 }
 
@@ -252,7 +252,13 @@ fn check(rendered: &Rendered, dir: &str, namespace: Option<&str>) -> PodSpec {
     let sleep = pre_stop.sleep.as_ref().expect("the preStop hook sleeps (no shell in the image)").seconds;
     assert!(sleep > 0, "{dir}: the preStop sleep lets the endpoints drain");
     let termination = pod.termination_grace_period_seconds.expect("terminationGracePeriodSeconds");
-    assert!(termination > sleep + grace, "{dir}: {termination}s > {sleep}s preStop + {grace}s shutdown grace");
+    // After the grace: 2 s for cancelled answers, up to 10 s to stop upstream servers and 5 s to
+    // drain the audit database (crates/mcp-core/src/transport/http/mod.rs, mcp-gateway's shutdown).
+    let after_grace = 2 + 10 + 5;
+    assert!(
+        termination > sleep + grace + after_grace,
+        "{dir}: {termination}s > {sleep}s preStop + {grace}s shutdown grace + {after_grace}s of stopping"
+    );
 
     // The configuration: a file of the generated ConfigMap, valid for the gateway, whose writable
     // paths are on volumes (the root filesystem is read-only).

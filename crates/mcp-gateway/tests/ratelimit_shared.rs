@@ -32,7 +32,7 @@ async fn a_second_gateway_is_refused_once_the_first_used_the_shared_budget() {
             "audit": {"path": dir.path().join(format!("audit-{n}.jsonl")), "fsync": false},
             "rate_limits": [{"name": "stock-checks", "per_minute": 1, "burst": 2, "tools": ["inventory__*"]}],
             // Expanded from the environment, like every URL of the configuration.
-            "rate_limit_store": {"redis": "${MCPTK_TEST_REDIS_URL}", "prefix": prefix, "when_unavailable": "refuse"}
+            "rate_limit_store": {"redis": "${MCPTK_TEST_REDIS_URL}", "prefix": prefix, "when_unavailable": "refuse", "timeout_ms": 2000}
         }))
         .expect("a valid gateway configuration");
         Gateway::builder(config).tools("inventory", inventory()).start()

@@ -113,11 +113,12 @@ struct HttpArgs {
     /// A browser origin to allow besides loopback ones (repeatable).
     #[arg(long, global = true)]
     allow_origin: Vec<String>,
-    /// A host name to accept besides loopback names and addresses (repeatable, or
-    /// comma-separated in MCPTK_ALLOW_HOSTS; needed beyond loopback; `*` accepts any name).
-    #[arg(long, global = true, env = "MCPTK_ALLOW_HOSTS", value_delimiter = ',')]
+    /// A host name to accept besides loopback names and addresses (repeatable; needed beyond
+    /// loopback; `*` accepts any name). Names in MCPTK_ALLOW_HOSTS (comma-separated) are added.
+    #[arg(long, global = true)]
     allow_host: Vec<String>,
-    /// Seconds an idle handshake-era session lives.
+    /// Seconds an idle handshake-era session lives (with MCPTK_SESSION_KEY: stays in this
+    /// process's memory; its sealed id opens it again until --session-lifetime).
     #[arg(long, default_value_t = 1800, global = true)]
     session_ttl: u64,
     /// Handshake-era sessions kept at once; one more ends the one idle the longest.
@@ -140,7 +141,13 @@ impl HttpArgs {
     fn options(&self) -> anyhow::Result<mcp_core::transport::http::HttpOptions> {
         let mut options = mcp_core::transport::http::HttpOptions {
             allowed_origins: self.allow_origin.clone(),
-            allowed_hosts: self.allow_host.clone(),
+            allowed_hosts: self
+                .allow_host
+                .iter()
+                .cloned()
+                .chain(std::env::var("MCPTK_ALLOW_HOSTS").unwrap_or_default().split(',').map(|h| h.trim().to_owned()))
+                .filter(|h| !h.is_empty())
+                .collect(),
             session_ttl: Duration::from_secs(self.session_ttl),
             max_sessions: self.max_sessions,
             session_keys: mcp_core::transport::http::SessionKeys::from_env()?.map(Arc::new),
@@ -157,6 +164,12 @@ impl HttpArgs {
                 && !principal.trim().is_empty()
                 && !token.trim().is_empty()
             {
+                if token.contains("REPLACE_ME") {
+                    bail!(
+                        "MCPTK_HTTP_TOKENS holds a placeholder token (`REPLACE_ME`) for `{}`: set a real one",
+                        principal.trim()
+                    );
+                }
                 options.tokens.insert(token.trim().to_owned(), principal.trim().to_owned());
             }
         }
@@ -509,16 +522,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }),
                 None => Ok(()),
             };
-            let alive = healthy.clone();
-            let open = axum::Router::new()
-                .route("/healthz", axum::routing::get(move || std::future::ready(probe_answer(alive()))))
-                .route(
-                    "/readyz",
-                    axum::routing::get(move || {
-                        let ready = healthy().map_err(|why| why.replacen("unhealthy", "not ready", 1));
-                        std::future::ready(probe_answer(ready.and_then(|()| draining())))
-                    }),
-                );
+            let ready = healthy.clone();
+            let ready = move || std::future::ready(ready().map_err(|why| why.replacen("unhealthy", "not ready", 1)));
+            let open = probes(healthy, ready);
             http.serve(server, mcp_core::transport::http::Extra { admitted: None, open: Some(open) }).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -551,21 +557,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // Probes open to whoever reaches the port (a kubelet carries no token), saying only
             // what state the gateway is in: /healthz is 503 while the audit log cannot make records
             // durable (every call is refused then), /readyz also while an upstream server is down.
-            let (alive, ready) = (gateway.health_probe(), gateway.readiness_probe());
-            let open = axum::Router::new()
-                .route("/healthz", axum::routing::get(move || std::future::ready(probe_answer(alive()))))
-                .route(
-                    "/readyz",
-                    axum::routing::get(move || {
-                        let ready = ready.clone();
-                        async move {
-                            probe_answer(match draining() {
-                                Ok(()) => ready().await,
-                                Err(why) => Err(why),
-                            })
-                        }
-                    }),
-                );
+            let open = probes(gateway.health_probe(), gateway.readiness_probe());
             // Behind the same checks as /mcp: /metrics for Prometheus.
             let admitted = metrics.map(|handle| {
                 axum::Router::new().route("/metrics", axum::routing::get(move || std::future::ready(handle.render())))
@@ -583,6 +575,28 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tools { config, server, json } => list_tools(&config, server.as_deref(), json).await,
         Command::Call { config, server, tool, args } => call(&config, &server, &tool, &args).await,
     }
+}
+
+/// The open probes: `/healthz` answers `alive`, `/readyz` answers 503 once a stop was asked
+/// for, else `ready`.
+fn probes<A, R, F>(alive: A, ready: R) -> axum::Router
+where
+    A: Fn() -> Result<(), String> + Clone + Send + Sync + 'static,
+    R: Fn() -> F + Clone + Send + Sync + 'static,
+    F: std::future::Future<Output = Result<(), String>> + Send + 'static,
+{
+    axum::Router::new().route("/healthz", axum::routing::get(move || std::future::ready(probe_answer(alive())))).route(
+        "/readyz",
+        axum::routing::get(move || {
+            let ready = ready.clone();
+            async move {
+                probe_answer(match draining() {
+                    Ok(()) => ready().await,
+                    Err(why) => Err(why),
+                })
+            }
+        }),
+    )
 }
 
 /// A probe's answer: 200 `ok`, or 503 with what is wrong.
@@ -629,6 +643,12 @@ async fn stopped(drain_delay: Duration) {
         }
     };
     DRAINING.store(true, std::sync::atomic::Ordering::Relaxed);
+    // A second request to stop does not wait for the drain: the operator means it.
+    tokio::spawn(async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::warn!("asked again to stop: exiting without draining");
+        std::process::exit(130);
+    });
     tokio::time::sleep(delay).await;
 }
 

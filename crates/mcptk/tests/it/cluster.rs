@@ -69,7 +69,8 @@ async fn replica(dir: &Path, name: &str, port: u16, shared: &Shared) -> Proc {
         "native": {"builtin": true},
         "audit": {"path": home.join("audit.jsonl"), "sql": shared.audit_database},
         "rate_limits": [{"name": "echo-for-everyone", "tools": ["builtin__echo"], "per_minute": ECHO_PER_MINUTE, "burst": ECHO_BURST}],
-        "rate_limit_store": {"redis": shared.redis, "prefix": shared.prefix},
+        // A generous timeout: a loaded test machine must not turn a slow answer into a local budget.
+        "rate_limit_store": {"redis": shared.redis, "prefix": shared.prefix, "timeout_ms": 2000},
     });
     std::fs::write(&config, body.to_string()).expect("write");
     let child = Command::new(mcptk())
@@ -335,8 +336,9 @@ async fn three_replicas_behind_haproxy_lose_nothing_when_one_is_killed_and_anoth
     assert!(seen.acknowledged.len() > 100, "the load ran: {} calls answered", seen.acknowledged.len());
     assert_eq!(seen.lost_sessions, 0, "sessions carried on across replicas: {:?}", seen.failures);
     // Calls in flight on the killed replica may fail (HAProxy answers 502); nothing else: a
-    // request that finds it gone before HAProxy's next check is sent to another replica.
-    let in_flight = killed_at - Duration::from_secs(1)..killed_at + Duration::from_millis(300);
+    // request that finds it gone before HAProxy's next check is sent to another replica. (The
+    // window after the kill allows for a loaded machine.)
+    let in_flight = killed_at - Duration::from_secs(1)..killed_at + Duration::from_secs(1);
     for (sent, what) in &seen.failures {
         let at = if *sent >= killed_at {
             format!("{:?} after the kill", *sent - killed_at)

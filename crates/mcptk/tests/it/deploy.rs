@@ -339,4 +339,21 @@ fn the_example_secret_placeholders_keep_the_gateway_from_starting() {
     assert!(!status.success(), "refused: {stderr}");
     assert!(stderr.contains("MCPTK_SESSION_KEY"), "the error names the variable: {stderr}");
     assert!(!stderr.contains("REPLACE_ME"), "the error does not repeat the value: {stderr}");
+
+    // With a real key, the placeholder token is refused too, without showing it.
+    let tokens = env.iter().find(|(k, _)| *k == "MCPTK_HTTP_TOKENS").expect("tokens").1;
+    let out = Command::new(mcptk())
+        .args(["serve", "builtin", "--http", &addr])
+        .current_dir(scratch.path())
+        .env_remove("MCPTK_HTTP_TOKEN")
+        .env("MCPTK_SESSION_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+        .env("MCPTK_HTTP_TOKENS", tokens)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "refused: {stderr}");
+    assert!(stderr.contains("MCPTK_HTTP_TOKENS") && stderr.contains("placeholder"), "{stderr}");
+    let token = tokens.split_once('=').expect("principal=token").1;
+    assert!(!stderr.contains(token), "the error does not show the token: {stderr}");
 }

@@ -77,7 +77,7 @@ async fn stateless_request(app: &Arc<App>, headers: &HeaderMap, principal: Arc<s
         return *refusal;
     }
     let connection = app.server.connection(principal);
-    let mut response = respond(connection, request, headers, None).await;
+    let mut response = respond(connection, request, headers, None, &app.stopping).await;
     // A method the stateless era does not have is "not found" at the HTTP level too.
     if response.status() == StatusCode::OK && answered_method_not_found(&response) {
         *response.status_mut() = StatusCode::NOT_FOUND;
@@ -179,7 +179,7 @@ async fn handshake_request(
     }
     if request.method == methods::INITIALIZE {
         let session = Arc::new(Session::new(principal.clone(), app.server.connection(principal)));
-        let mut response = respond(session.connection.clone(), request, headers, None).await;
+        let mut response = respond(session.connection.clone(), request, headers, None, &app.stopping).await;
         if response.status() == StatusCode::OK {
             let session_id = app.seal(&session).unwrap_or_else(new_session_id);
             if let Ok(value) = HeaderValue::from_str(&session_id) {
@@ -201,7 +201,7 @@ async fn handshake_request(
             return response;
         }
     };
-    respond(session.connection.clone(), request, headers, Some(session)).await
+    respond(session.connection.clone(), request, headers, Some(session), &app.stopping).await
 }
 
 pub(super) async fn get(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {

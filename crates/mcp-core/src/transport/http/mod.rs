@@ -114,6 +114,9 @@ struct App {
     /// The principal of every caller when no tokens are configured.
     anonymous: Arc<str>,
     sessions: Mutex<Sessions>,
+    /// Cancelled when a stopping server's grace period is over: every request still running is
+    /// cancelled with it (the parent of each request's own token).
+    stopping: tokio_util::sync::CancellationToken,
 }
 
 /// The HTTP routes for `server`. Routes of your own (e.g. `/metrics`) go in `extra`: they are
@@ -149,6 +152,7 @@ fn mcp_routes(server: Server, options: HttpOptions) -> (Router, Arc<App>) {
         principals,
         anonymous: Arc::from("http"),
         sessions: Mutex::default(),
+        stopping: tokio_util::sync::CancellationToken::new(),
     });
     // Tool-list changes go to every session's stream; resource updates to the subscribed ones.
     let weak = Arc::downgrade(&app);
@@ -217,6 +221,12 @@ pub async fn serve_until(
             "refusing to serve on {addr} without authentication: configure a bearer token, or bind to loopback"
         )));
     }
+    if options.allowed_hosts.iter().any(|h| h == "*") && options.tokens.is_empty() {
+        // Any host name without a token is what DNS rebinding needs to reach a local server.
+        return Err(std::io::Error::other(
+            "refusing to accept any host name (`*`) without authentication: configure a bearer token",
+        ));
+    }
     let (mut routes, app) = mcp_routes(server, options);
     if let Some(behind) = extra.admitted {
         routes = routes.merge(behind.layer(axum::middleware::from_fn_with_state(app.clone(), admitted)));
@@ -246,11 +256,20 @@ pub async fn serve_until(
     for session in app.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).all() {
         session.stream.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
     }
-    match tokio::time::timeout(grace, serving).await {
+    match tokio::time::timeout(grace, &mut serving).await {
         Ok(served) => served,
         Err(_) => {
-            tracing::warn!(?grace, "requests still running after the grace period were cut");
-            Ok(())
+            // Cancel what still runs (tools are told, the audit records them as cancelled) and
+            // give the answers a moment to go out, so that nothing runs on once this returns.
+            tracing::warn!(?grace, "cancelling the requests still running after the grace period");
+            app.stopping.cancel();
+            match tokio::time::timeout(CANCELLED_ANSWERS, serving).await {
+                Ok(served) => served,
+                Err(_) => Ok(()),
+            }
         }
     }
 }
+
+/// How long the answers of requests cancelled at shutdown get to go out.
+const CANCELLED_ANSWERS: Duration = Duration::from_secs(2);

@@ -57,6 +57,7 @@ pub(super) async fn respond(
     request: Request,
     headers: &HeaderMap,
     session: Option<Arc<Session>>,
+    stopping: &CancellationToken,
 ) -> Response {
     let id = request.id.clone();
     let accepts_stream =
@@ -68,7 +69,8 @@ pub(super) async fn respond(
         return json_answer(answer_of(id, Err(error)));
     }
     let wants_stream = (request.method == methods::TOOLS_CALL || listen) && accepts_stream;
-    let cancel = CancellationToken::new();
+    // Cancelled by the client, or when the server stops and its grace period is over.
+    let cancel = stopping.child_token();
     if let Some(session) = &session {
         session.in_flight.lock().unwrap_or_else(PoisonError::into_inner).insert(id.clone(), cancel.clone());
     }
