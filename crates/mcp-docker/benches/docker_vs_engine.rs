@@ -9,26 +9,17 @@
 //! binary next to this bench's target folder (or `MCPTK_BIN`); build it first with
 //! `cargo build -p mcptk-cli --release`.
 
+#[allow(dead_code)]
+#[path = "../../../tests/support/dropin_bench.rs"]
+mod dropin_bench;
+
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use mcp_core::config::StdioServer;
-use mcp_core::{Client, ClientOptions};
 use serde_json::json;
 
-const STARTS: usize = 9;
-/// How long each calls/s figure runs.
-const CALLS_FOR: Duration = Duration::from_secs(2);
-
-/// The `mcptk` binary: `MCPTK_BIN`, else the one beside this bench in the target folder.
-fn mcptk_bin() -> Option<PathBuf> {
-    if let Some(bin) = std::env::var_os("MCPTK_BIN") {
-        return Some(PathBuf::from(bin));
-    }
-    let exe = std::env::current_exe().ok()?;
-    let bin = exe.parent()?.parent()?.join("mcptk");
-    bin.exists().then_some(bin)
-}
+use crate::dropin_bench::{CALLS_FOR, calls_per_second, cold_start, mcptk_bin};
 
 /// The reference server, where `cargo xtask setup` installs it.
 fn python_bin() -> Option<PathBuf> {
@@ -42,32 +33,15 @@ struct Figures {
     list_containers: f64,
 }
 
-/// Cold start (median of [`STARTS`]), then sequential `list_containers` calls for [`CALLS_FOR`].
+/// Cold start (median of [`STARTS`](dropin_bench::STARTS)), then sequential `list_containers`
+/// calls for [`CALLS_FOR`].
 async fn measure(name: &str, server: &StdioServer) -> Figures {
-    let mut times = Vec::with_capacity(STARTS);
-    let mut last: Option<Client> = None;
-    for _ in 0..STARTS {
-        let began = Instant::now();
-        let client = Client::spawn(name, server, ClientOptions::default()).await.expect("the server starts");
-        client.list_tools().await.expect("tools/list");
-        times.push(began.elapsed());
-        if let Some(previous) = last.replace(client) {
-            let _ = previous.close().await;
-        }
-    }
-    times.sort();
-    let client = last.expect("started");
-    let arguments = json!({"all": true}).as_object().cloned().expect("an object");
-    let began = Instant::now();
-    let mut calls = 0u64;
-    while began.elapsed() < CALLS_FOR {
-        let result = client.call_tool("list_containers", arguments.clone()).await.expect("no protocol error");
-        assert!(!result.is_error(), "{name}: list_containers failed: {}", result.text_content());
-        calls += 1;
-    }
-    let list_containers = calls as f64 / began.elapsed().as_secs_f64();
+    let (start_ms, _, client) = cold_start(name, server).await;
+    let list_containers = calls_per_second(&client, "list_containers", &json!({"all": true}))
+        .await
+        .unwrap_or_else(|failed| panic!("{name}: list_containers failed: {failed}"));
     let _ = client.close().await;
-    Figures { start_ms: times[STARTS / 2].as_secs_f64() * 1e3, list_containers }
+    Figures { start_ms, list_containers }
 }
 
 /// The floor: the engine's own list, through bollard, for [`CALLS_FOR`]; calls/s and the count.

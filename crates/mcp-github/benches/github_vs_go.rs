@@ -11,44 +11,25 @@
 //! first with `cargo build -p mcptk-cli --release`.
 
 #[allow(dead_code)]
+#[path = "../../../tests/support/dropin_bench.rs"]
+mod dropin_bench;
+#[allow(dead_code)]
 #[path = "../tests/it/fixture.rs"]
 mod fixture;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
+use mcp_core::Client;
 use mcp_core::config::StdioServer;
-use mcp_core::{Client, ClientOptions};
 use serde_json::{Value, json};
 
+use crate::dropin_bench::{calls_per_second, cold_start, mcptk_bin};
 use crate::fixture::{Fixture, OWNER, REPO, TOKEN};
-
-const STARTS: usize = 9;
-/// How long each calls/s figure runs.
-const CALLS_FOR: Duration = Duration::from_secs(2);
-
-/// The `mcptk` binary: `MCPTK_BIN`, else the one beside this bench in the target folder.
-fn mcptk_bin() -> Option<PathBuf> {
-    if let Some(bin) = std::env::var_os("MCPTK_BIN") {
-        return Some(PathBuf::from(bin));
-    }
-    let exe = std::env::current_exe().ok()?;
-    let bin = exe.parent()?.parent()?.join("mcptk");
-    bin.exists().then_some(bin)
-}
 
 /// GitHub's Go server, where `cargo xtask setup` installs it.
 fn go_bin() -> Option<PathBuf> {
     let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/py-mcp1/bin/github-mcp-server");
     bin.exists().then_some(bin)
-}
-
-/// Spawns `server` and waits for its first `tools/list` answer; the time and the tool count.
-async fn start(name: &str, server: &StdioServer) -> (Duration, usize, Client) {
-    let began = Instant::now();
-    let client = Client::spawn(name, server, ClientOptions::default()).await.expect("the server starts");
-    let tools = client.list_tools().await.expect("tools/list");
-    (began.elapsed(), tools.len(), client)
 }
 
 /// Both servers' figures.
@@ -62,42 +43,23 @@ struct Figures {
     list_issues: f64,
 }
 
-/// Sequential calls of `tool` for [`CALLS_FOR`]; calls per second. Every answer must succeed:
-/// a failed call ends the measurement, which is then not a number (and not reported).
-async fn calls_per_second(client: &Client, tool: &str, arguments: &Value) -> f64 {
-    let arguments = arguments.as_object().cloned().expect("an object");
-    let began = Instant::now();
-    let mut calls = 0u64;
-    while began.elapsed() < CALLS_FOR {
-        let result = client.call_tool(tool, arguments.clone()).await.expect("no protocol error");
-        if result.is_error() {
-            // Both list issues through GraphQL, which the fixture's fake answers; a failure here
-            // means the fake and a server disagree.
-            println!("{tool} not measured: {}", fixture::masked(&result.text_content()));
-            return f64::NAN;
-        }
-        calls += 1;
-    }
-    calls as f64 / began.elapsed().as_secs_f64()
+/// Calls/s of `tool`; a failed call ends the measurement, which is then not a number (and not
+/// reported). Both list issues through GraphQL, which the fixture's fake answers: a failure
+/// there means the fake and a server disagree.
+async fn rate(client: &Client, tool: &str, arguments: &Value) -> f64 {
+    calls_per_second(client, tool, arguments).await.unwrap_or_else(|failed| {
+        println!("{tool} not measured: {}", fixture::masked(&failed));
+        f64::NAN
+    })
 }
 
-/// Cold start (median of [`STARTS`]), then the calls on the last started server.
+/// Cold start (median of [`dropin_bench::STARTS`]), then the calls on the last started server.
 async fn measure(name: &str, server: &StdioServer) -> Figures {
-    let mut times = Vec::with_capacity(STARTS);
-    let mut last: Option<(usize, Client)> = None;
-    for _ in 0..STARTS {
-        let (took, tools, client) = start(name, server).await;
-        times.push(took);
-        if let Some((_, previous)) = last.replace((tools, client)) {
-            let _ = previous.close().await;
-        }
-    }
-    times.sort();
-    let (tools, client) = last.expect("started");
-    let get_me = calls_per_second(&client, "get_me", &json!({})).await;
-    let list_issues = calls_per_second(&client, "list_issues", &json!({"owner": OWNER, "repo": REPO})).await;
+    let (start_ms, tools, client) = cold_start(name, server).await;
+    let get_me = rate(&client, "get_me", &json!({})).await;
+    let list_issues = rate(&client, "list_issues", &json!({"owner": OWNER, "repo": REPO})).await;
     let _ = client.close().await;
-    Figures { tools, start_ms: times[STARTS / 2].as_secs_f64() * 1e3, get_me, list_issues }
+    Figures { tools, start_ms, get_me, list_issues }
 }
 
 fn stdio(bin: &Path, args: &[&str], host: &str) -> StdioServer {

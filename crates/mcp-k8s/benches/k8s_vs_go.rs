@@ -9,72 +9,20 @@
 //! `cargo build -p mcptk-cli --release`.
 
 #[allow(dead_code)]
+#[path = "../../../tests/support/dropin_bench.rs"]
+mod dropin_bench;
+#[allow(dead_code)]
 #[path = "../tests/it/fake.rs"]
 mod fake;
 #[allow(dead_code)]
 #[path = "../tests/it/support.rs"]
 mod support;
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
-
 use mcp_core::config::StdioServer;
-use mcp_core::{Client, ClientOptions};
 use serde_json::{Value, json};
 
+use crate::dropin_bench::{calls_per_second, cold_start, mcptk_bin};
 use crate::support::Cluster;
-
-const STARTS: usize = 9;
-/// How long each calls/s figure runs.
-const CALLS_FOR: Duration = Duration::from_secs(2);
-
-/// The `mcptk` binary: `MCPTK_BIN`, else the one beside this bench in the target folder.
-fn mcptk_bin() -> Option<PathBuf> {
-    if let Some(bin) = std::env::var_os("MCPTK_BIN") {
-        return Some(PathBuf::from(bin));
-    }
-    let exe = std::env::current_exe().ok()?;
-    let bin = exe.parent()?.parent()?.join("mcptk");
-    bin.exists().then_some(bin)
-}
-
-/// Spawns `server` and waits for its first `tools/list` answer.
-async fn start(name: &str, server: &StdioServer) -> (Duration, Client) {
-    let began = Instant::now();
-    let client = Client::spawn(name, server, ClientOptions::default()).await.expect("the server starts");
-    let tools = client.list_tools().await.expect("tools/list");
-    let took = began.elapsed();
-    assert!(!tools.is_empty(), "{name} lists no tools");
-    (took, client)
-}
-
-/// The median cold start of `server` over [`STARTS`] runs, in ms, and a started client.
-async fn cold_start(name: &str, server: &StdioServer) -> (f64, Client) {
-    let mut times = Vec::with_capacity(STARTS);
-    let mut last = None;
-    for _ in 0..STARTS {
-        let (took, client) = start(name, server).await;
-        times.push(took);
-        if let Some(previous) = last.replace(client) {
-            let _ = Client::close(&previous).await;
-        }
-    }
-    times.sort();
-    (times[STARTS / 2].as_secs_f64() * 1e3, last.expect("started"))
-}
-
-/// Sequential calls of `tool` for [`CALLS_FOR`]; calls per second. Every answer must succeed.
-async fn calls_per_second(client: &Client, tool: &str, arguments: &Value) -> f64 {
-    let arguments = arguments.as_object().cloned().expect("an object");
-    let began = Instant::now();
-    let mut calls = 0u64;
-    while began.elapsed() < CALLS_FOR {
-        let result = client.call_tool(tool, arguments.clone()).await.expect("no protocol error");
-        assert!(!result.is_error(), "{tool} failed: {}", result.text_content());
-        calls += 1;
-    }
-    calls as f64 / began.elapsed().as_secs_f64()
-}
 
 /// Both servers' figures, printed side by side.
 /// One figure of a run, read from its [`Figures`].
@@ -87,12 +35,15 @@ struct Figures {
 }
 
 async fn measure(name: &str, server: &StdioServer) -> Figures {
-    let (start_ms, client) = cold_start(name, server).await;
-    let pods_list = calls_per_second(&client, "pods_list", &json!({})).await;
-    let resources_get = calls_per_second(
-        &client,
+    let (start_ms, tools, client) = cold_start(name, server).await;
+    assert!(tools > 0, "{name} lists no tools");
+    let rate = async |tool: &str, arguments: Value| {
+        calls_per_second(&client, tool, &arguments).await.unwrap_or_else(|failed| panic!("{tool} failed: {failed}"))
+    };
+    let pods_list = rate("pods_list", json!({})).await;
+    let resources_get = rate(
         "resources_get",
-        &json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "namespace": "default"}),
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "namespace": "default"}),
     )
     .await;
     let _ = client.close().await;
