@@ -446,6 +446,35 @@ pub fn display_url(url: &str) -> String {
     out
 }
 
+/// The user and password written in a URL's authority (`redis://user:pw@host`), percent-decoded:
+/// the values a [`Scrubber`] masks wherever the URL's use is reported.
+pub fn url_credentials(url: &str) -> Vec<String> {
+    let rest = url.trim().split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let Some((userinfo, _)) = authority.rsplit_once('@') else { return Vec::new() };
+    let mut out: Vec<String> = userinfo.split(':').filter(|p| !p.is_empty()).map(percent_decode).collect();
+    out.dedup();
+    out
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(byte) = text.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(byte);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Masks known secret values in text: every occurrence of one, as written or as it appears
 /// percent-encoded, form-encoded or escaped in JSON, becomes `***`. The one place messages about
 /// an HTTP server go through before they are shown, logged or returned.

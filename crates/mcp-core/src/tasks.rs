@@ -6,12 +6,19 @@
 //! the caller negotiated the extension, its call is polled once in place: a tool that answers at
 //! once (a result, or a first round of questions) is answered directly, and one that has to wait
 //! becomes a task that runs on in the background. A panicking tool fails its task, not the server.
+//!
+//! With a [`TaskStore`], tasks outlive the process's view of them: the replica running a task
+//! saves its state there on every change and beats a heartbeat, and takes the answers and
+//! cancellations other replicas leave for it; any replica answers `tasks/get`, `tasks/update`
+//! and `tasks/cancel` from the store. A task whose replica stopped beating fails.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
 
 use futures_util::FutureExt as _;
 use serde_json::{Value, json};
@@ -33,6 +40,30 @@ pub const MAX_TASKS: usize = 1024;
 
 /// How often clients are asked to poll.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+/// How often the replica running a task looks for answers and cancellations other replicas left.
+const SIGNAL_POLL: Duration = Duration::from_millis(250);
+
+/// Shared storage for tasks, so that any replica answers for any task: a small key-value store
+/// with expiry and a queue per task. Values are opaque JSON text written by this module.
+///
+/// Errors are `std::io::Error`s whose messages never carry the store's credentials.
+#[async_trait]
+pub trait TaskStore: Send + Sync + 'static {
+    /// Saves the record of task `id`, replacing the one there, kept for `ttl`.
+    async fn save(&self, id: &str, record: String, ttl: Duration) -> std::io::Result<()>;
+    /// The record of task `id`, if the store has it.
+    async fn load(&self, id: &str) -> std::io::Result<Option<String>>;
+    /// Queues `signal` for the replica running task `id` (kept for `ttl`).
+    async fn signal(&self, id: &str, signal: String, ttl: Duration) -> std::io::Result<()>;
+    /// Takes every signal queued for task `id`, oldest first.
+    async fn take_signals(&self, id: &str) -> std::io::Result<Vec<String>>;
+    /// How often a running task's record is saved even when nothing changed. A record not saved
+    /// for three of these is taken for a task whose replica stopped.
+    fn heartbeat(&self) -> Duration {
+        Duration::from_secs(5)
+    }
+}
 
 /// Whether a tool runs as a task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,6 +146,8 @@ struct Task {
     state: Mutex<State>,
     cancel: CancellationToken,
     answered: Notify,
+    /// Wakes the task's publisher (with a [`TaskStore`]) after a change.
+    changed: Notify,
 }
 
 impl Task {
@@ -130,6 +163,69 @@ impl Task {
         state.status = status;
         state.updated = SystemTime::now();
         change(&mut state);
+        drop(state);
+        self.changed.notify_one();
+    }
+
+    /// `tasks/get`'s answer: the envelope, with the result, error or questions when it has them.
+    fn detail(&self) -> JsonObject {
+        let state = self.state();
+        let mut out = self.envelope(&state);
+        match state.status {
+            Status::Completed => {
+                out.insert("result".into(), state.result.clone().unwrap_or_else(|| json!({"content": []})));
+            }
+            Status::Failed => {
+                out.insert("error".into(), serde_json::to_value(&state.error).unwrap_or_default());
+            }
+            Status::InputRequired => {
+                out.insert("inputRequests".into(), serde_json::to_value(&state.pending).unwrap_or_default());
+            }
+            Status::Working | Status::Cancelled => {}
+        }
+        out
+    }
+
+    /// Takes answers to the task's questions; answers to questions it is not asking (any more)
+    /// are ignored: the state seen on the next `tasks/get` says what is still pending.
+    fn answer(&self, answers: JsonObject) {
+        let mut state = self.state();
+        if state.status != Status::InputRequired {
+            tracing::debug!(task = %self.id, status = state.status.as_str(), "answers for a task that asks nothing; ignored");
+            return;
+        }
+        for (key, value) in answers {
+            if state.pending.remove(&key).is_some() {
+                state.answers.insert(key, value);
+            } else {
+                tracing::debug!(task = %self.id, %key, "an answer to a question the task did not ask; ignored");
+            }
+        }
+        state.updated = SystemTime::now();
+        let complete = state.pending.is_empty();
+        drop(state);
+        self.changed.notify_one();
+        if complete {
+            self.answered.notify_one();
+        }
+    }
+
+    /// Stops the task if it is still running.
+    fn cancel(&self, by: &str) {
+        self.set(Status::Cancelled, |s| s.message = Some(format!("cancelled by {by}")));
+        self.cancel.cancel();
+    }
+
+    /// The task as a [`TaskStore`] keeps it, and whether it is finished.
+    fn record(&self) -> (String, bool) {
+        let detail = self.detail();
+        let terminal = self.state().status.terminal();
+        let record = json!({
+            "owner": self.owner.as_deref(),
+            "heartbeat": unix_millis(SystemTime::now()),
+            "task": detail,
+        });
+        (record.to_string(), terminal)
     }
 
     /// The fields every task answer carries.
@@ -152,6 +248,8 @@ impl Task {
 #[derive(Default)]
 pub(crate) struct Tasks {
     tasks: Mutex<HashMap<String, Arc<Task>>>,
+    /// Where every replica finds the tasks, when the server has replicas.
+    pub(crate) store: Option<Arc<dyn TaskStore>>,
 }
 
 impl Tasks {
@@ -194,6 +292,7 @@ impl Tasks {
             }),
             cancel,
             answered: Notify::new(),
+            changed: Notify::new(),
         });
         let created = {
             let state = task.state();
@@ -202,13 +301,17 @@ impl Tasks {
             out
         };
         self.tasks.lock().unwrap_or_else(PoisonError::into_inner).insert(task.id.clone(), task.clone());
+        if let Some(store) = &self.store {
+            tokio::spawn(publish(task.clone(), store.clone()));
+        }
         tokio::spawn(drive(task, first, rerun, cx));
         Err(created)
     }
 
-    /// The task `id` as `principal` may see it: another principal's task is unknown to it, as
-    /// if it did not exist (a task id is not a capability that anyone holding it may use).
-    fn get(&self, id: &str, principal: &str) -> Result<Arc<Task>, ErrorObject> {
+    /// The task `id` as `principal` may see it, if this replica runs it: another principal's
+    /// task is unknown to it, as if it did not exist (a task id is not a capability that anyone
+    /// holding it may use).
+    fn local(&self, id: &str, principal: &str) -> Option<Arc<Task>> {
         self.expire();
         self.tasks
             .lock()
@@ -216,60 +319,76 @@ impl Tasks {
             .get(id)
             .filter(|task| task.owner.as_deref() == Some(principal))
             .cloned()
-            .ok_or_else(|| ErrorObject::invalid_params(format!("unknown task `{id}`")))
+    }
+
+    /// The task `id` as the store has it, for `principal` (unknown when another's), with the
+    /// state of a task whose replica stopped beating shown as failed.
+    async fn remote(&self, id: &str, principal: &str) -> Result<JsonObject, ErrorObject> {
+        let unknown = || ErrorObject::invalid_params(format!("unknown task `{id}`"));
+        let Some(store) = &self.store else { return Err(unknown()) };
+        let record = store.load(id).await.map_err(|e| store_error("read", id, &e))?.ok_or_else(unknown)?;
+        let record: Value = serde_json::from_str(&record)
+            .map_err(|e| ErrorObject::internal(format!("the task store holds an unreadable record for `{id}`: {e}")))?;
+        if record.get("owner").and_then(Value::as_str) != Some(principal) {
+            return Err(unknown());
+        }
+        let mut task = record.get("task").and_then(Value::as_object).cloned().ok_or_else(unknown)?;
+        let running = matches!(task.get("status").and_then(Value::as_str), Some("working" | "input_required"));
+        let beat = record.get("heartbeat").and_then(Value::as_u64).unwrap_or(0);
+        let silent = unix_millis(SystemTime::now()).saturating_sub(beat);
+        if running && u128::from(silent) > 3 * store.heartbeat().as_millis() {
+            let error = ErrorObject::new(
+                codes::INTERNAL_ERROR,
+                "the replica running this task stopped before the task finished; call the tool again",
+            );
+            task.insert("status".into(), json!("failed"));
+            task.insert("statusMessage".into(), json!("the replica running it stopped"));
+            task.insert("error".into(), serde_json::to_value(error).unwrap_or_default());
+            task.remove("inputRequests");
+        }
+        Ok(task)
+    }
+
+    /// Leaves `signal` for the replica running task `id`.
+    async fn send(&self, id: &str, signal: Value) -> Result<(), ErrorObject> {
+        let Some(store) = &self.store else { return Ok(()) };
+        store.signal(id, signal.to_string(), TTL).await.map_err(|e| store_error("signal", id, &e))
     }
 
     /// `tasks/get`: the task, with its result, error or questions when it has them.
-    pub(crate) fn detail(&self, id: &str, principal: &str) -> Result<JsonObject, ErrorObject> {
-        let task = self.get(id, principal)?;
-        let state = task.state();
-        let mut out = task.envelope(&state);
-        match state.status {
-            Status::Completed => {
-                out.insert("result".into(), state.result.clone().unwrap_or_else(|| json!({"content": []})));
-            }
-            Status::Failed => {
-                out.insert("error".into(), serde_json::to_value(&state.error).unwrap_or_default());
-            }
-            Status::InputRequired => {
-                out.insert("inputRequests".into(), serde_json::to_value(&state.pending).unwrap_or_default());
-            }
-            Status::Working | Status::Cancelled => {}
+    pub(crate) async fn detail(&self, id: &str, principal: &str) -> Result<JsonObject, ErrorObject> {
+        match self.local(id, principal) {
+            Some(task) => Ok(task.detail()),
+            None => self.remote(id, principal).await,
         }
-        Ok(out)
     }
 
     /// `tasks/update`: answers to some or all of the task's questions. Answers to questions the
     /// task is not asking (any more) are ignored: the state seen on the next `tasks/get` says
     /// what is still pending.
-    pub(crate) fn answer(&self, id: &str, principal: &str, answers: JsonObject) -> Result<(), ErrorObject> {
-        let task = self.get(id, principal)?;
-        let mut state = task.state();
-        if state.status != Status::InputRequired {
-            tracing::debug!(task = %id, status = state.status.as_str(), "answers for a task that asks nothing; ignored");
+    pub(crate) async fn answer(&self, id: &str, principal: &str, answers: JsonObject) -> Result<(), ErrorObject> {
+        if let Some(task) = self.local(id, principal) {
+            task.answer(answers);
             return Ok(());
         }
-        for (key, value) in answers {
-            if state.pending.remove(&key).is_some() {
-                state.answers.insert(key, value);
-            } else {
-                tracing::debug!(task = %id, %key, "an answer to a question the task did not ask; ignored");
-            }
+        let task = self.remote(id, principal).await?;
+        if task.get("status").and_then(Value::as_str) != Some("input_required") {
+            tracing::debug!(task = %id, "answers for a task that asks nothing; ignored");
+            return Ok(());
         }
-        state.updated = SystemTime::now();
-        let complete = state.pending.is_empty();
-        drop(state);
-        if complete {
-            task.answered.notify_one();
-        }
-        Ok(())
+        self.send(id, json!({"principal": principal, "answers": answers})).await
     }
 
     /// `tasks/cancel`: stops a running task; a finished one stays as it is.
-    pub(crate) fn cancel(&self, id: &str, principal: &str) -> Result<(), ErrorObject> {
-        let task = self.get(id, principal)?;
-        task.set(Status::Cancelled, |s| s.message = Some("cancelled by the client".into()));
-        task.cancel.cancel();
+    pub(crate) async fn cancel(&self, id: &str, principal: &str) -> Result<(), ErrorObject> {
+        if let Some(task) = self.local(id, principal) {
+            task.cancel("the client");
+            return Ok(());
+        }
+        let task = self.remote(id, principal).await?;
+        if matches!(task.get("status").and_then(Value::as_str), Some("working" | "input_required")) {
+            self.send(id, json!({"principal": principal, "cancel": true})).await?;
+        }
         Ok(())
     }
 
@@ -365,6 +484,75 @@ async fn drive(task: Arc<Task>, first: CallFuture, rerun: Rerun, cx: ToolContext
         task.set(Status::Working, |_| {});
         run = rerun(cx.clone().with_input(Some(answers), state));
     }
+}
+
+/// Keeps the store's record of `task` current until the task ends: saved on every change and
+/// at every heartbeat; answers and cancellations left by other replicas applied as they come.
+async fn publish(task: Arc<Task>, store: Arc<dyn TaskStore>) {
+    let beat = store.heartbeat();
+    let mut poll = tokio::time::interval(SIGNAL_POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        let (record, terminal) = task.record();
+        let ttl = TTL.saturating_sub(task.created.elapsed().unwrap_or_default()).max(Duration::from_secs(1));
+        match store.save(&task.id, record, ttl).await {
+            Ok(()) => failing = false,
+            Err(e) if !failing => {
+                // Said once per outage: the task runs on, and this replica still answers for it.
+                tracing::warn!(task = %task.id, error = %e, "cannot save the task to the task store");
+                failing = true;
+            }
+            Err(_) => {}
+        }
+        if terminal {
+            return;
+        }
+        let next_beat = tokio::time::sleep(beat);
+        tokio::pin!(next_beat);
+        loop {
+            tokio::select! {
+                () = task.changed.notified() => break,
+                () = &mut next_beat => break,
+                _ = poll.tick() => {
+                    let signals = store.take_signals(&task.id).await.unwrap_or_else(|e| {
+                        tracing::debug!(task = %task.id, error = %e, "cannot read the task's signals");
+                        Vec::new()
+                    });
+                    for signal in signals {
+                        apply(&task, &signal);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Applies a signal another replica left for `task`: answers, or a cancellation.
+fn apply(task: &Task, signal: &str) {
+    let Ok(Value::Object(mut signal)) = serde_json::from_str::<Value>(signal) else {
+        tracing::warn!(task = %task.id, "an unreadable signal in the task store; ignored");
+        return;
+    };
+    // The replica that left it checked the principal; checked again, the store being shared.
+    if signal.get("principal").and_then(Value::as_str) != task.owner.as_deref() {
+        tracing::warn!(task = %task.id, "a signal from another principal in the task store; ignored");
+        return;
+    }
+    if signal.get("cancel").and_then(Value::as_bool) == Some(true) {
+        task.cancel("the client");
+    } else if let Some(Value::Object(answers)) = signal.remove("answers") {
+        task.answer(answers);
+    }
+}
+
+/// The error for a task store that failed, naming what was asked and never the store's address.
+fn store_error(what: &str, id: &str, e: &std::io::Error) -> ErrorObject {
+    ErrorObject::internal(format!("cannot {what} task `{id}` in the task store: {e}"))
+}
+
+fn unix_millis(time: SystemTime) -> u64 {
+    time.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A tool result as `tasks/get` inlines it.

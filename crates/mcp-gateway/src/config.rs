@@ -42,6 +42,10 @@ pub struct GatewayConfig {
     /// The URL is `${VAR}` expanded, so a password stays out of the file.
     #[serde(default)]
     pub rate_limit_store: Option<RateLimitStoreConfig>,
+    /// Keep tasks in Redis, so that any replica answers for a task another one runs (absent:
+    /// each process answers for its own). The URL is `${VAR}` expanded.
+    #[serde(default)]
+    pub task_store: Option<crate::task_store::TaskStoreConfig>,
     /// Tool-definition pinning (absent: off).
     #[serde(default)]
     pub pinning: Option<PinsConfig>,

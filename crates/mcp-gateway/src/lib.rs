@@ -26,6 +26,7 @@
 pub mod config;
 mod error;
 mod sql_model;
+pub mod task_store;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -199,7 +200,8 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
     // A database password given as `${VAR}` in a URL is a secret too, and so is every key,
     // whether given as `${VAR}` or written out.
     let store_url = config.rate_limit_store.as_ref().map(|s| s.redis.as_str());
-    for url in config.native.sql.values().map(|db| db.url.as_str()).chain(store_url) {
+    let task_url = config.task_store.as_ref().map(|s| s.redis.as_str());
+    for url in config.native.sql.values().map(|db| db.url.as_str()).chain(store_url).chain(task_url) {
         secrets.extend(referenced_values(url));
     }
     let keys = config.native.sql.values().filter_map(|db| db.generate.as_ref().and_then(|g| g.api_key.as_deref()));
@@ -389,6 +391,10 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
         .tool_filter(Arc::new(move |principal, tool| {
             filter_state.upgrade().is_some_and(|s| s.listed(principal, tool))
         }));
+    let builder = match task_store(&config)? {
+        Some(store) => builder.task_store(Arc::new(store)),
+        None => builder,
+    };
     let server = adjust.into_iter().fold(builder, |builder, adjust| adjust(builder)).build();
     let _ = state.server.set(server.clone());
     for caller in &callers {
@@ -653,6 +659,15 @@ fn rate_limits(config: &GatewayConfig) -> anyhow::Result<RateLimits> {
     let mut store = store.clone();
     store.redis = mcp_core::config::expand(&store.redis, &|v| std::env::var(v).ok(), "rate_limit_store", field)?;
     Ok(limits.with_store(&store)?)
+}
+
+/// The shared task store, when `task_store` is set (its URL expanded).
+fn task_store(config: &GatewayConfig) -> anyhow::Result<Option<task_store::RedisTaskStore>> {
+    let Some(store) = &config.task_store else { return Ok(None) };
+    let mut store = store.clone();
+    let field = "task_store.redis".to_owned();
+    store.redis = mcp_core::config::expand(&store.redis, &|v| std::env::var(v).ok(), "task_store", field)?;
+    Ok(Some(task_store::RedisTaskStore::open(&store)?))
 }
 
 /// The native Docker tools as configured (`native.docker`): the engine's address expanded, the

@@ -139,6 +139,13 @@ impl ServerBuilder {
         self
     }
 
+    /// Keeps tasks in `store` as well, so that every replica sharing it answers `tasks/get`,
+    /// `tasks/update` and `tasks/cancel` for tasks another one runs (see [`crate::tasks`]).
+    pub fn task_store(mut self, store: Arc<dyn crate::tasks::TaskStore>) -> Self {
+        self.inner.tasks.store = Some(store);
+        self
+    }
+
     /// Finishes.
     pub fn build(self) -> Server {
         Server { inner: Arc::new(self.inner) }
@@ -288,7 +295,7 @@ impl Handler for Connection {
             methods::TOOLS_LIST => self.list_tools(params, framing),
             methods::TOOLS_CALL => self.call_tool(peer, params, cancel, framing).await,
             methods::TASKS_GET | methods::TASKS_UPDATE | methods::TASKS_CANCEL => {
-                self.task_request(method, params, framing)
+                self.task_request(method, params, framing).await
             }
             methods::RESOURCES_LIST => self.list_resources(params, framing),
             methods::RESOURCE_TEMPLATES_LIST => self.list_resource_templates(params, framing),

@@ -9,7 +9,7 @@ use crate::protocol::*;
 
 impl Connection {
     /// `tasks/get`, `tasks/update` or `tasks/cancel` (`method`) on one task.
-    pub(super) fn task_request(
+    pub(super) async fn task_request(
         &self,
         method: &str,
         params: JsonObject,
@@ -30,16 +30,16 @@ impl Connection {
         }
         let tasks = &self.server.tasks;
         let answer = match method {
-            methods::TASKS_GET => tasks.detail(&p.task_id, &self.principal)?,
+            methods::TASKS_GET => tasks.detail(&p.task_id, &self.principal).await?,
             methods::TASKS_UPDATE => {
                 let answers = p
                     .input_responses
                     .ok_or_else(|| ErrorObject::invalid_params("tasks/update needs `inputResponses`"))?;
-                tasks.answer(&p.task_id, &self.principal, answers)?;
+                tasks.answer(&p.task_id, &self.principal, answers).await?;
                 JsonObject::new()
             }
             _ => {
-                tasks.cancel(&p.task_id, &self.principal)?;
+                tasks.cancel(&p.task_id, &self.principal).await?;
                 JsonObject::new()
             }
         };

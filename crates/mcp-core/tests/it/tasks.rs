@@ -191,3 +191,150 @@ async fn tasks_are_capped_and_finished_ones_make_room_first() {
     let gone = client.request::<_, Value>("tasks/get", &json!({"taskId": first})).await.expect_err("forgotten");
     assert_eq!(gone.rpc_error().map(|e| e.code), Some(codes::INVALID_PARAMS));
 }
+
+/// A task store in memory, standing in for the shared one (Redis in the gateway) between servers
+/// in one process. `frozen` drops every save of one replica: as if its process had died.
+#[derive(Default)]
+struct MemoryStore {
+    records: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    signals: std::sync::Mutex<std::collections::HashMap<String, Vec<String>>>,
+}
+
+struct Replica {
+    store: Arc<MemoryStore>,
+    frozen: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl mcp_core::tasks::TaskStore for Replica {
+    async fn save(&self, id: &str, record: String, _ttl: Duration) -> std::io::Result<()> {
+        if !self.frozen.load(std::sync::atomic::Ordering::SeqCst) {
+            self.store.records.lock().expect("lock").insert(id.to_owned(), record);
+        }
+        Ok(())
+    }
+    async fn load(&self, id: &str) -> std::io::Result<Option<String>> {
+        Ok(self.store.records.lock().expect("lock").get(id).cloned())
+    }
+    async fn signal(&self, id: &str, signal: String, _ttl: Duration) -> std::io::Result<()> {
+        self.store.signals.lock().expect("lock").entry(id.to_owned()).or_default().push(signal);
+        Ok(())
+    }
+    async fn take_signals(&self, id: &str) -> std::io::Result<Vec<String>> {
+        Ok(self.store.signals.lock().expect("lock").remove(id).unwrap_or_default())
+    }
+    fn heartbeat(&self) -> Duration {
+        Duration::from_millis(100)
+    }
+}
+
+fn replica(store: &Arc<MemoryStore>) -> (Server, Arc<Replica>) {
+    let handle = Arc::new(Replica { store: store.clone(), frozen: false.into() });
+    let server = Server::builder(Implementation::new("tasks", "1"), registry()).task_store(handle.clone()).build();
+    (server, handle)
+}
+
+/// Polls `tasks/get` on `client` until the status is `want` (or fails after about 5 s).
+async fn until_status(client: &Client, id: &str, want: &str) -> Value {
+    let mut state = Value::Null;
+    for _ in 0..250 {
+        state = client.request("tasks/get", &json!({"taskId": id})).await.expect("get");
+        if state["status"] == want {
+            return state;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("task {id} never reached `{want}`: {state}");
+}
+
+#[tokio::test]
+async fn replicas_sharing_a_store_answer_for_each_others_tasks() {
+    let store = Arc::new(MemoryStore::default());
+    let (a, _) = replica(&store);
+    let (b, _) = replica(&store);
+    let (on_a, on_b) = (client(&a, true).await, client(&b, true).await);
+
+    // Started on A, followed on B to its result.
+    let created: Value =
+        on_a.request("tools/call", &json!({"name": "slow", "arguments": {"ms": 300}})).await.expect("call");
+    let id = created["taskId"].as_str().expect("id").to_owned();
+    let working: Value = on_b.request("tasks/get", &json!({"taskId": id})).await.expect("get on B");
+    assert_eq!(working["status"], "working", "{working}");
+    let done = until_status(&on_b, &id, "completed").await;
+    assert_eq!(done["result"]["content"][0]["text"], "done", "{done}");
+
+    // A question asked on A, answered on B, the answer reaching the tool on A.
+    let created: Value = on_a.request("tools/call", &json!({"name": "confirm", "arguments": {}})).await.expect("call");
+    let id = created["taskId"].as_str().expect("id").to_owned();
+    let asking = until_status(&on_b, &id, "input_required").await;
+    assert!(asking["inputRequests"]["ok"].is_object(), "{asking}");
+    let answer = json!({"taskId": id, "inputResponses": {"ok": {"action": "accept", "content": {"confirmed": true}}}});
+    let _: Value = on_b.request("tasks/update", &answer).await.expect("update on B");
+    let done = until_status(&on_a, &id, "completed").await;
+    assert_eq!(done["result"]["content"][0]["text"], "confirmed: true", "{done}");
+
+    // Cancelled on B, stopped on A.
+    let created: Value =
+        on_a.request("tools/call", &json!({"name": "slow", "arguments": {"ms": 60_000}})).await.expect("call");
+    let id = created["taskId"].as_str().expect("id").to_owned();
+    let _: Value = on_b.request("tasks/cancel", &json!({"taskId": id})).await.expect("cancel on B");
+    let stopped = until_status(&on_a, &id, "cancelled").await;
+    assert_eq!(stopped["statusMessage"], "cancelled by the client", "{stopped}");
+    until_status(&on_b, &id, "cancelled").await;
+
+    // An id nobody made is unknown on every replica.
+    let unknown = on_b.request::<_, Value>("tasks/get", &json!({"taskId": "nope"})).await.expect_err("unknown");
+    assert_eq!(unknown.rpc_error().map(|e| e.code), Some(codes::INVALID_PARAMS));
+}
+
+#[tokio::test]
+async fn a_task_is_only_its_principals_on_every_replica() {
+    let store = Arc::new(MemoryStore::default());
+    let (a, _) = replica(&store);
+    let b = Server::builder(Implementation::new("tasks", "1"), registry())
+        .principal("mallory")
+        .task_store(Arc::new(Replica { store: store.clone(), frozen: false.into() }))
+        .build();
+    let on_a = client(&a, true).await;
+    let as_mallory = client(&b, true).await;
+    let created: Value =
+        on_a.request("tools/call", &json!({"name": "slow", "arguments": {"ms": 60_000}})).await.expect("call");
+    let id = created["taskId"].as_str().expect("id").to_owned();
+    for method in ["tasks/get", "tasks/cancel"] {
+        let refused = as_mallory.request::<_, Value>(method, &json!({"taskId": id})).await.expect_err("not hers");
+        assert_eq!(refused.rpc_error().map(|e| e.code), Some(codes::INVALID_PARAMS), "{method}");
+    }
+    let still: Value = on_a.request("tasks/get", &json!({"taskId": id})).await.expect("get");
+    assert_eq!(still["status"], "working", "{still}");
+    // A forged signal in the shared store, naming another principal, is ignored by the owner.
+    store
+        .signals
+        .lock()
+        .expect("lock")
+        .entry(id.clone())
+        .or_default()
+        .push(json!({"principal": "mallory", "cancel": true}).to_string());
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let still: Value = on_a.request("tasks/get", &json!({"taskId": id})).await.expect("get");
+    assert_eq!(still["status"], "working", "{still}");
+}
+
+#[tokio::test]
+async fn a_task_whose_replica_stopped_fails_on_the_others() {
+    let store = Arc::new(MemoryStore::default());
+    let (a, a_store) = replica(&store);
+    let (b, _) = replica(&store);
+    let (on_a, on_b) = (client(&a, true).await, client(&b, true).await);
+    let created: Value =
+        on_a.request("tools/call", &json!({"name": "slow", "arguments": {"ms": 60_000}})).await.expect("call");
+    let id = created["taskId"].as_str().expect("id").to_owned();
+    until_status(&on_b, &id, "working").await;
+    // A's saves stop, as when its process is killed: after three heartbeats the task has failed.
+    a_store.frozen.store(true, std::sync::atomic::Ordering::SeqCst);
+    let failed = until_status(&on_b, &id, "failed").await;
+    assert_eq!(failed["error"]["code"], codes::INTERNAL_ERROR, "{failed}");
+    assert!(
+        failed["error"]["message"].as_str().is_some_and(|m| m.contains("replica running this task stopped")),
+        "{failed}"
+    );
+}

@@ -105,8 +105,8 @@ pub(crate) struct RedisStore {
     timeout: Duration,
     /// The URL without credentials: what messages name.
     pub(crate) shown: String,
-    /// The URL's user and password (as written and decoded), masked in every message.
-    secrets: Vec<String>,
+    /// Masks the URL's user and password (as written and decoded) in every message.
+    scrubber: mcp_core::config::Scrubber,
     /// Set while the store is failing (logged once per outage).
     down: AtomicBool,
     /// Milliseconds after `epoch` before which calls do not try the store.
@@ -126,8 +126,8 @@ impl RedisStore {
     /// Prepares the store without connecting (the first call connects); needs a Tokio runtime.
     pub(crate) fn new(config: &RateLimitStoreConfig) -> Result<Self> {
         let shown = mcp_core::config::display_url(&config.redis);
-        let secrets = credentials(&config.redis);
-        let mask = |text: String| mask(text, &secrets);
+        let scrubber = mcp_core::config::Scrubber::new(mcp_core::config::url_credentials(&config.redis));
+        let mask = |text: String| scrubber.text(&text);
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(Error::Config("rate_limit_store: must be opened within a Tokio runtime".into()));
         }
@@ -151,7 +151,7 @@ impl RedisStore {
             when_unavailable: config.when_unavailable,
             timeout,
             shown,
-            secrets,
+            scrubber,
             down: AtomicBool::new(false),
             retry_at: AtomicU64::new(0),
             last_failure: Mutex::default(),
@@ -178,7 +178,7 @@ impl RedisStore {
                 }
                 return Ok((wait_us > 0).then(|| Duration::from_micros(wait_us)));
             }
-            Ok(Err(e)) => mask(e.to_string(), &self.secrets),
+            Ok(Err(e)) => self.scrubber.text(&e.to_string()),
             Err(_) => format!("no answer within {} ms", self.timeout.as_millis()),
         };
         self.retry_at.store(elapsed().saturating_add(millis(RETRY_AFTER)), Ordering::Relaxed);
@@ -218,60 +218,18 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// The user and password of a URL, as written and percent-decoded.
-fn credentials(url: &str) -> Vec<String> {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    let Some((userinfo, _)) = authority.rsplit_once('@') else { return Vec::new() };
-    let mut secrets = Vec::new();
-    for part in userinfo.split(':').chain(std::iter::once(userinfo)) {
-        if part.len() >= 3 {
-            secrets.push(part.to_owned());
-            secrets.push(percent_decode(part));
-        }
-    }
-    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    secrets.dedup();
-    secrets
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(byte) = text.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(byte);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn mask(mut text: String, secrets: &[String]) -> String {
-    for secret in secrets {
-        if text.contains(secret.as_str()) {
-            text = text.replace(secret.as_str(), "***");
-        }
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn credentials_are_found_written_and_decoded_and_masked() {
-        let found = credentials("redis://user:s%40cret-pw@127.0.0.1:6379/0");
-        assert!(found.contains(&"s%40cret-pw".to_owned()) && found.contains(&"s@cret-pw".to_owned()), "{found:?}");
-        assert_eq!(mask("auth s@cret-pw failed".into(), &found), "auth *** failed");
-        assert!(credentials("redis://127.0.0.1:6379/0").is_empty());
+        let found = mcp_core::config::url_credentials("redis://user:s%40cret-pw@127.0.0.1:6379/0");
+        assert_eq!(found, ["user", "s@cret-pw"]);
+        let scrubber = mcp_core::config::Scrubber::new(found);
+        assert_eq!(scrubber.text("auth s@cret-pw failed"), "auth *** failed");
+        assert_eq!(scrubber.text("auth s%40cret-pw failed"), "auth *** failed");
+        assert!(mcp_core::config::url_credentials("redis://127.0.0.1:6379/0").is_empty());
     }
 
     #[test]

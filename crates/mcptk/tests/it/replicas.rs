@@ -271,3 +271,93 @@ async fn with_a_drain_delay_sigterm_first_turns_readiness_off_while_calls_are_st
     assert!(status.success(), "{status}");
     assert!(signalled.elapsed() >= Duration::from_secs(2), "served through the drain delay");
 }
+
+/// Replicas sharing tasks through the real Redis of `tests/services.sh` (`task_store`): a task
+/// made on one replica is followed, cancelled and, when its replica is killed, failed on another.
+#[tokio::test]
+async fn tasks_made_on_one_replica_are_answered_by_another_through_redis() {
+    let Some(redis) = crate::support::service_url("MCPTK_TEST_REDIS_URL") else { return };
+    let dir = tempfile::tempdir().expect("temp");
+    let prefix = format!("mcptk:test:tasks:{}:{}:", std::process::id(), mcp_core::random_id());
+    let start = |name: &str| {
+        let config = dir.path().join(format!("{name}.json"));
+        let store = json!({"redis": "${MCPTK_TEST_REDIS_URL}", "prefix": prefix, "heartbeat_ms": 300});
+        let body = json!({"native": {"builtin": true}, "audit": {"path": dir.path().join(format!("{name}.jsonl"))}, "task_store": store});
+        std::fs::write(&config, body.to_string()).expect("write");
+        let config = config.display().to_string();
+        let redis = redis.clone();
+        async move {
+            serve_env(
+                &["serve", "--config", &config],
+                &[("MCPTK_HTTP_TOKENS", TOKENS), ("MCPTK_TEST_REDIS_URL", &redis)],
+            )
+            .await
+        }
+    };
+    let mut a = start("a").await;
+    let b = start("b").await;
+    let send = |url: String, token: &'static str, method: &'static str, params: Value| async move {
+        let mut params = params;
+        params["_meta"] = json!({
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {"extensions": {mcp_core::tasks::EXTENSION: {}}},
+        });
+        let name = params["name"].as_str().or(params["taskId"].as_str()).unwrap_or_default().to_owned();
+        let request = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let answer = post_json(&url, &request)
+            .bearer_auth(token)
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", method)
+            .header("mcp-name", name)
+            .send()
+            .await
+            .expect("answers");
+        answer.json::<Value>().await.expect("json")
+    };
+    let start_task = |url: String, steps: u32| {
+        let call = json!({"name": "builtin__slow", "arguments": {"steps": steps, "delay_ms": 100}});
+        async move {
+            let created = send(url, "token-of-alice-1", "tools/call", call).await;
+            assert_eq!(created["result"]["resultType"], "task", "{created}");
+            created["result"]["taskId"].as_str().expect("an id").to_owned()
+        }
+    };
+    let until = |url: String, id: String, want: &'static str| async move {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let got = send(url.clone(), "token-of-alice-1", "tasks/get", json!({"taskId": id})).await;
+            if got["result"]["status"] == want {
+                return got["result"].clone();
+            }
+            assert!(Instant::now() < deadline, "task never `{want}`: {got}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+
+    // Made on A, followed on B to its result.
+    let id = start_task(a.url.clone(), 5).await;
+    let seen = send(b.url.clone(), "token-of-alice-1", "tasks/get", json!({"taskId": id})).await;
+    assert_eq!(seen["result"]["status"], "working", "{seen}");
+    let done = until(b.url.clone(), id.clone(), "completed").await;
+    assert_eq!(done["result"]["content"][0]["text"], "finished 5 steps", "{done}");
+    // Another principal does not see it on any replica.
+    let refused = send(b.url.clone(), "token-of-bob-22", "tasks/get", json!({"taskId": id})).await;
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+
+    // Cancelled on B, stopped on A.
+    let id = start_task(a.url.clone(), 200).await;
+    let ack = send(b.url.clone(), "token-of-alice-1", "tasks/cancel", json!({"taskId": id})).await;
+    assert!(ack.get("result").is_some(), "{ack}");
+    until(a.url.clone(), id.clone(), "cancelled").await;
+
+    // A is killed while its task runs: on B the task fails, saying why, within a few heartbeats.
+    let id = start_task(a.url.clone(), 200).await;
+    until(b.url.clone(), id.clone(), "working").await;
+    a.child.kill().expect("killed");
+    let _ = a.child.wait();
+    let failed = until(b.url.clone(), id.clone(), "failed").await;
+    assert!(
+        failed["error"]["message"].as_str().is_some_and(|m| m.contains("replica running this task stopped")),
+        "{failed}"
+    );
+}
