@@ -250,6 +250,8 @@ pub(crate) struct Tasks {
     tasks: Mutex<HashMap<String, Arc<Task>>>,
     /// Where every replica finds the tasks, when the server has replicas.
     pub(crate) store: Option<Arc<dyn TaskStore>>,
+    /// Publishers still saving to the store (see [`Tasks::finish`]).
+    publishing: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Tasks {
@@ -302,7 +304,13 @@ impl Tasks {
         };
         self.tasks.lock().unwrap_or_else(PoisonError::into_inner).insert(task.id.clone(), task.clone());
         if let Some(store) = &self.store {
-            tokio::spawn(publish(task.clone(), store.clone()));
+            let publishing = self.publishing.clone();
+            publishing.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let (task, store) = (task.clone(), store.clone());
+            tokio::spawn(async move {
+                publish(task, store).await;
+                publishing.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            });
         }
         tokio::spawn(drive(task, first, rerun, cx));
         Err(created)
@@ -390,6 +398,34 @@ impl Tasks {
             self.send(id, json!({"principal": principal, "cancel": true})).await?;
         }
         Ok(())
+    }
+
+    /// For a server that stops: waits until no task runs, up to `deadline`, then cancels those
+    /// still running (their state says the server stopped) and gives the last states a moment
+    /// to reach the store, so that no replica reports them as running on.
+    pub(crate) async fn finish(&self, deadline: tokio::time::Instant) {
+        let running = || {
+            let tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
+            tasks.values().filter(|t| !t.state().status.terminal()).cloned().collect::<Vec<_>>()
+        };
+        loop {
+            let left = running();
+            if left.is_empty() {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(tasks = left.len(), "cancelling the tasks still running as the server stops");
+                for task in left {
+                    task.cancel("the server, which stopped before the task finished");
+                }
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let saved = tokio::time::Instant::now() + Duration::from_secs(2);
+        while self.publishing.load(std::sync::atomic::Ordering::SeqCst) > 0 && tokio::time::Instant::now() < saved {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Forgets tasks past their time to live, stopping those still running.

@@ -188,6 +188,12 @@ impl Server {
         let _ = self.inner.resource_updates.send(uri.into());
     }
 
+    /// For a server that stops: waits until its tasks have finished, up to `deadline`; tasks
+    /// still running then are cancelled, their state saying that the server stopped.
+    pub async fn finish_tasks(&self, deadline: tokio::time::Instant) {
+        self.inner.tasks.finish(deadline).await;
+    }
+
     /// The tools served now.
     pub fn tools(&self) -> Arc<ToolSet> {
         self.inner.current_tools()

@@ -338,3 +338,22 @@ async fn a_task_whose_replica_stopped_fails_on_the_others() {
         "{failed}"
     );
 }
+
+#[tokio::test]
+async fn a_stopping_server_lets_tasks_finish_then_cancels_the_rest_for_every_replica_to_see() {
+    let store = Arc::new(MemoryStore::default());
+    let (a, _) = replica(&store);
+    let (b, _) = replica(&store);
+    let (on_a, on_b) = (client(&a, true).await, client(&b, true).await);
+    let short: Value =
+        on_a.request("tools/call", &json!({"name": "slow", "arguments": {"ms": 200}})).await.expect("call");
+    let long: Value =
+        on_a.request("tools/call", &json!({"name": "slow", "arguments": {"ms": 60_000}})).await.expect("call");
+    // A stops with a grace of one second: the short task finishes, the long one is cancelled.
+    a.finish_tasks(tokio::time::Instant::now() + Duration::from_secs(1)).await;
+    let finished: Value = on_b.request("tasks/get", &json!({"taskId": short["taskId"]})).await.expect("get");
+    assert_eq!(finished["status"], "completed", "{finished}");
+    let cut: Value = on_b.request("tasks/get", &json!({"taskId": long["taskId"]})).await.expect("get");
+    assert_eq!(cut["status"], "cancelled", "{cut}");
+    assert!(cut["statusMessage"].as_str().is_some_and(|m| m.contains("server, which stopped")), "{cut}");
+}

@@ -5,8 +5,10 @@
 //!
 //! What must hold: every call the clients saw answered is in some replica's audit log and in the
 //! PostgreSQL database all replicas copy their logs to, and every chain verifies; one rate limit
-//! holds for the whole service through Redis; handshake-era sessions carry on across replicas without a new `initialize`; the
-//! only calls that fail are those in flight on the killed replica.
+//! holds for the whole service through Redis; handshake-era sessions carry on across replicas
+//! without a new `initialize`; tasks started on one replica are followed to their end through
+//! the others (their state shared in Redis); the only calls that fail are those in flight on the
+//! killed replica, and the only tasks that fail are those it was running.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -71,6 +73,7 @@ async fn replica(dir: &Path, name: &str, port: u16, shared: &Shared) -> Proc {
         "rate_limits": [{"name": "echo-for-everyone", "tools": ["builtin__echo"], "per_minute": ECHO_PER_MINUTE, "burst": ECHO_BURST}],
         // A generous timeout: a loaded test machine must not turn a slow answer into a local budget.
         "rate_limit_store": {"redis": shared.redis, "prefix": shared.prefix, "timeout_ms": 2000},
+        "task_store": {"redis": shared.redis, "prefix": format!("{}tasks:", shared.prefix), "heartbeat_ms": 300},
     });
     std::fs::write(&config, body.to_string()).expect("write");
     let child = Command::new(mcptk())
@@ -252,6 +255,82 @@ async fn echo_caller(url: String, stop: Arc<AtomicBool>) -> (u64, u64) {
     (echoed, limited)
 }
 
+/// What the task clients saw.
+#[derive(Default)]
+struct TasksSeen {
+    /// Tasks followed to the right result.
+    completed: usize,
+    /// When each failed task (or its start) was sent, and why it failed.
+    failed: Vec<(Instant, String)>,
+    /// Answers that are wrong whenever they come.
+    wrong: Vec<String>,
+}
+
+/// A stateless client of the tasks extension through the balancer until `stop`: starts a
+/// `builtin__slow` task, then polls `tasks/get` (each poll to the next replica) to its end.
+async fn task_client(url: String, stop: Arc<AtomicBool>, seen: Arc<Mutex<TasksSeen>>) {
+    let http = reqwest::Client::new();
+    let send = |method: &'static str, mut params: Value| {
+        params["_meta"] = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {"extensions": {mcp_core::tasks::EXTENSION: {}}}});
+        let name = params["name"].as_str().or(params["taskId"].as_str()).unwrap_or_default().to_owned();
+        let request = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let sent = http
+            .post(&url)
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/json")
+            .header("accept", "application/json")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", method)
+            .header("mcp-name", name)
+            .body(request.to_string())
+            .send();
+        async move {
+            let answer = sent.await.map_err(|e| e.to_string())?;
+            let status = answer.status().as_u16();
+            let text = answer.text().await.unwrap_or_default();
+            match serde_json::from_str::<Value>(&text) {
+                Ok(body) if status == 200 => Ok(body),
+                _ => Err(format!("{status} {}", text.chars().take(200).collect::<String>())),
+            }
+        }
+    };
+    while !stop.load(Ordering::Relaxed) {
+        let started = Instant::now();
+        let call = json!({"name": "builtin__slow", "arguments": {"steps": 4, "delay_ms": 100}});
+        let created = match send("tools/call", call).await {
+            Ok(created) => created,
+            Err(why) => {
+                seen.lock().expect("lock").failed.push((started, format!("the start failed: {why}")));
+                continue;
+            }
+        };
+        let Some(id) = created["result"]["taskId"].as_str().map(str::to_owned) else {
+            seen.lock().expect("lock").wrong.push(format!("not a task: {created}"));
+            continue;
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let outcome = loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            // A poll only reads: one that failed in transit is simply sent again.
+            let Ok(state) = send("tasks/get", json!({"taskId": id})).await else { continue };
+            let status = state["result"]["status"].as_str().unwrap_or_default().to_owned();
+            if !matches!(status.as_str(), "working" | "input_required") || Instant::now() > deadline {
+                break state;
+            }
+        };
+        let mut seen = seen.lock().expect("lock");
+        let task = &outcome["result"];
+        match task["status"].as_str() {
+            Some("completed") if task["result"]["content"][0]["text"] == "finished 4 steps" => seen.completed += 1,
+            Some("failed") => {
+                seen.failed.push((started, task["error"]["message"].as_str().unwrap_or_default().to_owned()))
+            }
+            _ => seen.wrong.push(outcome.to_string()),
+        }
+    }
+}
+
 /// `(client, n)` of every successful `add` recorded in the audit log at `path`.
 fn audited(path: &Path) -> HashSet<(u64, u64)> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -299,6 +378,9 @@ async fn three_replicas_behind_haproxy_lose_nothing_when_one_is_killed_and_anoth
     let clients: Vec<_> =
         (1..=12).map(|id| tokio::spawn(client(url.clone(), id, id % 2 == 0, stop.clone(), seen.clone()))).collect();
     let echoes = tokio::spawn(echo_caller(url.clone(), stop.clone()));
+    let tasks_seen = Arc::new(Mutex::new(TasksSeen::default()));
+    let task_clients: Vec<_> =
+        (0..3).map(|_| tokio::spawn(task_client(url.clone(), stop.clone(), tasks_seen.clone()))).collect();
     let load_started = Instant::now();
 
     tokio::time::sleep(Duration::from_millis(800)).await;
@@ -320,6 +402,9 @@ async fn three_replicas_behind_haproxy_lose_nothing_when_one_is_killed_and_anoth
         client.await.expect("client");
     }
     let (echoed, limited) = echoes.await.expect("echo caller");
+    for client in task_clients {
+        client.await.expect("task client");
+    }
     let elapsed = load_started.elapsed().as_secs_f64();
     // The killed replica comes back, as an orchestrator restarts a container: it copies to the
     // database what its log holds and the database missed.
@@ -348,6 +433,22 @@ async fn three_replicas_behind_haproxy_lose_nothing_when_one_is_killed_and_anoth
         assert!(in_flight.contains(sent), "a call failed that was not in flight on the killed replica ({at}): {what}");
     }
     assert!(seen.failures.len() <= 12, "at most one call in flight per client: {:?}", seen.failures);
+
+    // Tasks: followed to their result through whichever replica answered, except those the
+    // killed replica was running (started at most a task's length before the kill), which fail
+    // saying so.
+    let tasks_seen = std::mem::take(&mut *tasks_seen.lock().expect("lock"));
+    assert!(tasks_seen.wrong.is_empty(), "wrong task answers: {:?}", tasks_seen.wrong);
+    assert!(tasks_seen.completed >= 6, "tasks ran: {} completed", tasks_seen.completed);
+    let running_on_the_killed = killed_at - Duration::from_secs(3)..killed_at + Duration::from_secs(1);
+    for (started, why) in &tasks_seen.failed {
+        assert!(
+            running_on_the_killed.contains(started),
+            "a task failed that the killed replica was not running: {why}"
+        );
+        assert!(why.contains("replica running this task stopped") || why.starts_with("the start failed"), "{why}");
+    }
+    assert!(tasks_seen.failed.len() <= 3, "at most one task per client failed: {:?}", tasks_seen.failed);
 
     // One budget for the service, whichever replica answers: GCRA's burst plus the rate over the
     // run (one more for rounding at the edges), where three budgets would allow about three times it.

@@ -227,6 +227,7 @@ pub async fn serve_until(
             "refusing to accept any host name (`*`) without authentication: configure a bearer token",
         ));
     }
+    let tasks = server.clone();
     let (mut routes, app) = mcp_routes(server, options);
     if let Some(behind) = extra.admitted {
         routes = routes.merge(behind.layer(axum::middleware::from_fn_with_state(app.clone(), admitted)));
@@ -251,12 +252,13 @@ pub async fn serve_until(
         served = &mut serving => return served,
         () = draining.cancelled() => {}
     }
-    tracing::info!(?grace, "shutting down: finishing the requests in flight");
+    tracing::info!(?grace, "shutting down: finishing the requests and tasks in flight");
+    let deadline = tokio::time::Instant::now() + grace;
     // Session streams never end by themselves: end them so their connections can close.
     for session in app.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).all() {
         session.stream.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
     }
-    match tokio::time::timeout(grace, &mut serving).await {
+    let served = match tokio::time::timeout(grace, &mut serving).await {
         Ok(served) => served,
         Err(_) => {
             // Cancel what still runs (tools are told, the audit records them as cancelled) and
@@ -268,7 +270,10 @@ pub async fn serve_until(
                 Err(_) => Ok(()),
             }
         }
-    }
+    };
+    // Tasks outlive their requests: they get what is left of the grace period.
+    tasks.finish_tasks(deadline).await;
+    served
 }
 
 /// How long the answers of requests cancelled at shutdown get to go out.
