@@ -256,14 +256,16 @@ pub(crate) struct Tasks {
 
 impl Tasks {
     /// Polls `first` once: `Ok` with its outcome when it is already done, else a new task that
-    /// drives it (and any reruns after input) in the background, and its `CreateTaskResult`.
+    /// drives it (and any reruns after input) in the background, and its `CreateTaskResult`
+    /// with, when tasks are shared, what completes once the store has the task: answer only
+    /// then, or another replica asked about it next would not know it.
     pub(crate) fn start(
         &self,
         mut first: CallFuture,
         rerun: Rerun,
         cx: ToolContext,
         cancel: CancellationToken,
-    ) -> Result<Result<CallToolResult, ToolError>, JsonObject> {
+    ) -> Result<Result<CallToolResult, ToolError>, (JsonObject, Option<tokio::sync::oneshot::Receiver<()>>)> {
         let waker = futures_util::task::noop_waker();
         let mut context = std::task::Context::from_waker(&waker);
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| first.as_mut().poll(&mut context))) {
@@ -303,17 +305,20 @@ impl Tasks {
             out
         };
         self.tasks.lock().unwrap_or_else(PoisonError::into_inner).insert(task.id.clone(), task.clone());
+        let mut saved = None;
         if let Some(store) = &self.store {
             let publishing = self.publishing.clone();
             publishing.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let (task, store) = (task.clone(), store.clone());
+            let (first_saved, waiting) = tokio::sync::oneshot::channel();
+            saved = Some(waiting);
             tokio::spawn(async move {
-                publish(task, store).await;
+                publish(task, store, first_saved).await;
                 publishing.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
             });
         }
         tokio::spawn(drive(task, first, rerun, cx));
-        Err(created)
+        Err((created, saved))
     }
 
     /// The task `id` as `principal` may see it, if this replica runs it: another principal's
@@ -524,7 +529,8 @@ async fn drive(task: Arc<Task>, first: CallFuture, rerun: Rerun, cx: ToolContext
 
 /// Keeps the store's record of `task` current until the task ends: saved on every change and
 /// at every heartbeat; answers and cancellations left by other replicas applied as they come.
-async fn publish(task: Arc<Task>, store: Arc<dyn TaskStore>) {
+async fn publish(task: Arc<Task>, store: Arc<dyn TaskStore>, first_saved: tokio::sync::oneshot::Sender<()>) {
+    let mut first_saved = Some(first_saved);
     let beat = store.heartbeat();
     let mut poll = tokio::time::interval(SIGNAL_POLL);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -540,6 +546,10 @@ async fn publish(task: Arc<Task>, store: Arc<dyn TaskStore>) {
                 failing = true;
             }
             Err(_) => {}
+        }
+        // Saved or not (the store's own timeout bounds the wait), the call is answered.
+        if let Some(first) = first_saved.take() {
+            let _ = first.send(());
         }
         if terminal {
             return;

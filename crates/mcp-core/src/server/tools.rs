@@ -71,7 +71,10 @@ impl Connection {
             let first = rerun(cx.clone().with_input(p.input_responses, p.request_state));
             match s.tasks.start(first, rerun, cx, task_cancel) {
                 Ok(outcome) => outcome,
-                Err(created) => {
+                Err((created, saved)) => {
+                    if let Some(saved) = saved {
+                        let _ = saved.await;
+                    }
                     tracing::Span::current().record("outcome", "task");
                     return s.finish(created, framing);
                 }
