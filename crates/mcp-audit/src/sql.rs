@@ -265,7 +265,7 @@ impl SqlSink {
                 });
             };
             let b = &r.body;
-            sqlx::query(INSERT)
+            let done = sqlx::query(INSERT)
                 .bind(self.replica.as_str())
                 .bind(r.seq as i64)
                 .bind(&r.time)
@@ -288,6 +288,27 @@ impl SqlSink {
                 .execute(&mut *tx)
                 .await
                 .map_err(sql_error(&self.kind))?;
+            if done.rows_affected() == 0 {
+                // Already there: from this chain (a retry, a catch-up), or from another writer
+                // using the same replica id, whose records would otherwise be lost in silence.
+                let (stored,): (String,) = sqlx::query_as("SELECT hash FROM mcp_audit WHERE replica = $1 AND seq = $2")
+                    .bind(self.replica.as_str())
+                    .bind(r.seq as i64)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(sql_error(&self.kind))?;
+                if stored != r.hash {
+                    return Err(Error::Corrupt {
+                        path: format!("{} audit database", self.kind),
+                        reason: format!(
+                            "record {} of replica `{}` is already stored with another hash: another writer uses this id; \
+                             give each writer an id of its own (audit.replica or MCPTK_REPLICA). The log file keeps \
+                             every record",
+                            r.seq, self.replica
+                        ),
+                    });
+                }
+            }
         }
         tx.commit().await.map_err(sql_error(&self.kind))
     }
@@ -438,8 +459,11 @@ impl SqlSink {
 
     /// Stores a batch while the mirror keeps up; once behind, the file is copied instead.
     async fn store(&self, records: &[AuditRecord], lines: &[u8]) -> Result<()> {
-        self.insert(records, lines).await.inspect_err(|e| {
-            tracing::warn!(error = %e, "audit database write failed; the records will be copied from the log file");
+        self.insert(records, lines).await.inspect_err(|e| match e {
+            Error::Corrupt { .. } => tracing::error!(error = %e, "the audit database refused this log's records"),
+            _ => {
+                tracing::warn!(error = %e, "audit database write failed; the records will be copied from the log file")
+            }
         })
     }
 }

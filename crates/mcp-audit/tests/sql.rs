@@ -569,3 +569,41 @@ async fn sqlite_a_replica_id_holding_another_chain_is_refused() {
     other.start(&dir.path().join("second.jsonl")).await.expect("starts");
     assert!(verify_database(&url).await.expect("verifies").ok());
 }
+
+/// Two writers configured with one replica id: the second one's records are refused with the
+/// reason, never dropped in silence (both logs keep theirs); the first one's own retry is fine.
+async fn a_second_writer_with_the_same_id_is_refused(url: &str) {
+    let dir = tempfile::tempdir().expect("temp");
+    let mut rows = Vec::new();
+    for (name, offset) in [("a.jsonl", 0), ("b.jsonl", 10)] {
+        let path = dir.path().join(name);
+        let log = AuditLog::open(&path, AuditOptions::default()).expect("opens");
+        for n in 0..2 {
+            log.append(record(offset + n)).await.expect("appends");
+        }
+        drop(log);
+        rows.push(file_rows(&path));
+    }
+    let a = SqlSink::connect(url, &replica("shared-id")).await.expect("connects");
+    let b = SqlSink::connect(url, &replica("shared-id")).await.expect("connects");
+    let (records, lines) = batch(&rows[0]);
+    a.insert(&records, &lines).await.expect("stored");
+    a.insert(&records, &lines).await.expect("a retry of the same records changes nothing");
+    let (records, lines) = batch(&rows[1]);
+    let refused = b.insert(&records, &lines).await.expect_err("another chain under the same id");
+    let message = refused.to_string();
+    assert!(message.contains("another writer uses this id") && message.contains("shared-id"), "{message}");
+}
+
+#[tokio::test]
+async fn sqlite_refuses_a_second_writer_with_the_same_id() {
+    let dir = tempfile::tempdir().expect("temp");
+    a_second_writer_with_the_same_id_is_refused(&sqlite(&dir)).await;
+}
+
+#[tokio::test]
+async fn postgres_refuses_a_second_writer_with_the_same_id() {
+    let url = postgres("second_writer").await;
+    a_second_writer_with_the_same_id_is_refused(&url).await;
+    drop_schema("second_writer").await;
+}
