@@ -144,9 +144,20 @@ impl RedisStore {
             .set_max_delay(RETRY_AFTER);
         let connection = ConnectionManager::new_lazy_with_config(client, manager)
             .map_err(|e| Error::Config(mask(format!("rate_limit_store `{shown}`: {e}"))))?;
+        let script = redis::Script::new(GCRA);
+        // Connect and load the script now, in the background, so that a new replica's first
+        // calls do not pay for it (nor, with a short `timeout_ms`, fall back to local limits).
+        let (mut warm, load) = (connection.clone(), script.clone());
+        tokio::spawn(async move {
+            let loaded =
+                tokio::time::timeout(Duration::from_secs(5), load.prepare_invoke().load_async(&mut warm)).await;
+            if !matches!(loaded, Ok(Ok(_))) {
+                tracing::debug!("the shared rate-limit store is not reachable yet; the first call tries again");
+            }
+        });
         Ok(Self {
             connection,
-            script: redis::Script::new(GCRA),
+            script,
             prefix: config.prefix.clone(),
             when_unavailable: config.when_unavailable,
             timeout,
