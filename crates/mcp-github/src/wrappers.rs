@@ -19,6 +19,70 @@ pub enum Dialect {
     /// One tool per operation (`get_issue`, `create_issue`, `get_pull_request`, ...):
     /// github-mcp-server 0.12.x.
     Legacy,
+    /// The current tools, but with the single-purpose issue and pull request tools
+    /// (`update_issue_title`, `add_sub_issue`, `create_pull_request_review`, ...) in place of
+    /// `issue_write`, `sub_issue_write`, `update_pull_request`, `pull_request_review_write` and
+    /// `add_comment_to_pending_review`: current servers run with the feature flags
+    /// `issues_granular` and `pull_requests_granular`.
+    Granular,
+}
+
+/// The single-purpose tool that stands for a consolidated tool's method in the
+/// [`Dialect::Granular`] servers, where both take the same arguments (but `method`).
+const GRANULAR: &[(&str, &str, &str)] = &[
+    (tools::SUB_ISSUE_WRITE, "add", "add_sub_issue"),
+    (tools::SUB_ISSUE_WRITE, "remove", "remove_sub_issue"),
+    (tools::SUB_ISSUE_WRITE, "reprioritize", "reprioritize_sub_issue"),
+    (tools::PULL_REQUEST_REVIEW_WRITE, "create", "create_pull_request_review"),
+    (tools::PULL_REQUEST_REVIEW_WRITE, "submit_pending", "submit_pending_pull_request_review"),
+    (tools::PULL_REQUEST_REVIEW_WRITE, "delete_pending", "delete_pending_pull_request_review"),
+];
+
+/// One change of an issue, as the single-purpose tools make it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IssueChange {
+    /// A new title (`update_issue_title`).
+    Title(String),
+    /// A new body (`update_issue_body`).
+    Body(String),
+    /// These assignees instead of the current ones (`update_issue_assignees`).
+    Assignees(Vec<String>),
+    /// These labels instead of the current ones (`update_issue_labels`).
+    Labels(Vec<String>),
+    /// Into the milestone with this number (`update_issue_milestone`).
+    Milestone(u64),
+    /// This issue type, or none (`update_issue_type`).
+    Type(Option<String>),
+    /// `open` or `closed`, with the reason it was closed (`update_issue_state`).
+    State(String, Option<String>),
+}
+
+impl IssueChange {
+    /// The tool and its argument for the change.
+    fn tool_and_argument(&self) -> (&'static str, &'static str, Value) {
+        match self {
+            Self::Title(title) => ("update_issue_title", "title", json!(title)),
+            Self::Body(body) => ("update_issue_body", "body", json!(body)),
+            Self::Assignees(logins) => ("update_issue_assignees", "assignees", json!(logins)),
+            Self::Labels(names) => ("update_issue_labels", "labels", json!(names)),
+            Self::Milestone(number) => ("update_issue_milestone", "milestone", json!(number)),
+            Self::Type(name) => ("update_issue_type", "issue_type", json!(name)),
+            Self::State(state, _) => ("update_issue_state", "state", json!(state)),
+        }
+    }
+}
+
+/// What a reaction is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReactionTarget {
+    /// An issue or pull request, by number (`add_issue_reaction`).
+    Issue(u64),
+    /// A comment on an issue or pull request, by id (`add_issue_comment_reaction`).
+    IssueComment(u64),
+    /// A pull request review comment, by id (`add_pull_request_review_comment_reaction`).
+    ReviewComment(u64),
 }
 
 /// Typed wrappers over GitHub's MCP tools on any [`CallTool`].
@@ -817,6 +881,330 @@ pub struct Written {
     pub url: Option<String>,
 }
 
+/// A repository to create (`create_repository`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct NewRepository {
+    /// Its name.
+    pub name: String,
+    /// What it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The organization to create it in; the user's own account when `None`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+    /// Private (servers make it private when `None`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private: Option<bool>,
+    /// Start it with a README.
+    #[serde(rename = "autoInit", skip_serializing_if = "Option::is_none")]
+    pub auto_init: Option<bool>,
+}
+
+impl NewRepository {
+    /// A repository called `name`, everything else the server's default.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self { name: name.into(), ..Self::default() }
+    }
+}
+
+/// Which collaborators to list, and which page (`list_repository_collaborators`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ListCollaborators {
+    /// `outside`, `direct` or `all` (the default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub affiliation: Option<String>,
+    /// Page, from 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<u32>,
+    /// How many per page (1-100).
+    #[serde(rename = "perPage", skip_serializing_if = "Option::is_none")]
+    pub per_page: Option<u32>,
+}
+
+/// A repository's collaborator with their role.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Collaborator {
+    /// The login.
+    pub login: String,
+    /// GitHub's id.
+    #[serde(default)]
+    pub id: u64,
+    /// The role (`admin`, `write`, `read`, a custom role).
+    #[serde(default)]
+    pub role_name: String,
+}
+
+/// A page of collaborators and the numbers of the pages around it (0: none).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Collaborators {
+    /// The collaborators.
+    pub items: Vec<Collaborator>,
+    /// The next page, 0 on the last one.
+    #[serde(default, rename = "nextPage")]
+    pub next_page: u32,
+    /// The page before, 0 on the first one.
+    #[serde(default, rename = "prevPage")]
+    pub prev_page: u32,
+    /// The first page, 0 when this is it.
+    #[serde(default, rename = "firstPage")]
+    pub first_page: u32,
+    /// The last page, 0 when this is it.
+    #[serde(default, rename = "lastPage")]
+    pub last_page: u32,
+}
+
+/// What part of a file's blame to read (`get_file_blame`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct BlameOptions {
+    /// Branch, tag or commit SHA; the default branch when `None`.
+    #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// First line of the window, from 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_line: Option<u32>,
+    /// Last line of the window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_line: Option<u32>,
+    /// Ranges per page (1-100, 30 when `None`).
+    #[serde(rename = "perPage", skip_serializing_if = "Option::is_none")]
+    pub per_page: Option<u32>,
+    /// The previous page's `endCursor`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+}
+
+/// Who wrote a blamed commit.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct BlameAuthor {
+    /// The git author name.
+    #[serde(default)]
+    pub name: String,
+    /// The git author email.
+    #[serde(default)]
+    pub email: String,
+    /// The GitHub login, when the email belongs to an account.
+    #[serde(default)]
+    pub login: Option<String>,
+    /// That account's URL.
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+/// A commit a blame names.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct BlameCommit {
+    /// The SHA.
+    pub sha: String,
+    /// The first line of its message.
+    #[serde(default)]
+    pub message_headline: String,
+    /// When it was committed.
+    #[serde(default)]
+    pub committed_date: String,
+    /// Its author.
+    #[serde(default)]
+    pub author: BlameAuthor,
+}
+
+/// Lines last changed by one commit.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct BlameRange {
+    /// The first line (from 1).
+    pub starting_line: u64,
+    /// The last line.
+    pub ending_line: u64,
+    /// How old the change is, relative to the file's others (1 newest .. 10 oldest).
+    #[serde(default)]
+    pub age: u64,
+    /// The commit, a key of [`Blame::commits`].
+    pub commit_sha: String,
+}
+
+/// A file's blame: which commit last changed each range of lines.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Blame {
+    /// `owner/repo`.
+    pub repository: String,
+    /// The file.
+    pub path: String,
+    /// The ref blamed at (the default branch's name when none was given).
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// This page of ranges.
+    pub ranges: Vec<BlameRange>,
+    /// The commits the ranges name, by SHA.
+    #[serde(default)]
+    pub commits: std::collections::BTreeMap<String, BlameCommit>,
+    /// Where this page is.
+    #[serde(default, rename = "pageInfo")]
+    pub page_info: PageInfo,
+    /// How many ranges matched the window (before the cap of 1000).
+    #[serde(default)]
+    pub total_ranges: u64,
+    /// True when more than 1000 ranges matched.
+    #[serde(default)]
+    pub truncated: bool,
+}
+
+/// One option of a single-select issue field.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct IssueFieldOption {
+    /// GraphQL id.
+    pub id: String,
+    /// The name to set.
+    pub name: String,
+    /// What it means.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Its color.
+    #[serde(default)]
+    pub color: String,
+    /// Its rank, when the field orders its options.
+    #[serde(default)]
+    pub priority: Option<i64>,
+}
+
+/// An issue field (a custom field issues can carry).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct IssueField {
+    /// GraphQL id.
+    pub id: String,
+    /// Database id.
+    #[serde(default)]
+    pub full_database_id: Option<i64>,
+    /// The name.
+    pub name: String,
+    /// What it is for.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// `TEXT`, `NUMBER`, `DATE` or `SINGLE_SELECT`.
+    #[serde(default)]
+    pub data_type: String,
+    /// Who sees it.
+    #[serde(default)]
+    pub visibility: String,
+    /// A single-select field's options.
+    #[serde(default)]
+    pub options: Vec<IssueFieldOption>,
+}
+
+/// An issue as dependency and duplicate results name one.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct IssueRef {
+    /// The number.
+    pub number: u64,
+    /// The title.
+    #[serde(default)]
+    pub title: String,
+    /// Its state.
+    #[serde(default)]
+    pub state: String,
+    /// Its page.
+    #[serde(default)]
+    pub url: String,
+    /// `owner/repo`, when given.
+    #[serde(default)]
+    pub repository: Option<String>,
+}
+
+/// A dependency between issues, seen from the subject issue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Dependency {
+    /// The subject issue is blocked by the other.
+    BlockedBy,
+    /// The subject issue blocks the other.
+    Blocking,
+}
+
+impl Dependency {
+    fn name(self) -> &'static str {
+        match self {
+            Self::BlockedBy => "blocked_by",
+            Self::Blocking => "blocking",
+        }
+    }
+}
+
+/// Where a page of dependencies is.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DependencyPage {
+    /// Whether more follow.
+    #[serde(default, rename = "hasNextPage")]
+    pub has_next_page: bool,
+    /// The next page, 0 when none.
+    #[serde(default, rename = "nextPage")]
+    pub next_page: u32,
+}
+
+/// A page of the issues blocking an issue, or blocked by it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct IssueDependencies {
+    /// The issues.
+    pub issues: Vec<IssueRef>,
+    /// Where this page is.
+    #[serde(default, rename = "pageInfo")]
+    pub page_info: DependencyPage,
+}
+
+/// What a dependency change did.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DependencyChange {
+    /// `dependency added` or `dependency removed`.
+    pub message: String,
+    /// The issue that is (or was) blocked.
+    pub blocked_issue: IssueRef,
+    /// The issue that blocks (or blocked) it.
+    pub blocking_issue: IssueRef,
+}
+
+/// A likely duplicate of an issue.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DuplicateCandidate {
+    /// The candidate.
+    pub issue: IssueRef,
+    /// GitHub's similarity score, when it gives one.
+    #[serde(default)]
+    pub score: Option<f64>,
+    /// GitHub's confidence (`high`, `medium`, ...).
+    #[serde(default)]
+    pub confidence: String,
+    /// Whether GitHub thinks it is a duplicate.
+    #[serde(default)]
+    pub likely_duplicate: bool,
+}
+
+/// A repository a write made, as current servers answer (`{id, url}`, the URL the web page) or
+/// as 0.12.x did (GitHub's whole object, whose `url` is the API's and `html_url` the page).
+#[derive(Deserialize)]
+struct MadeRepository {
+    #[serde(default, deserialize_with = "id_text")]
+    id: String,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    html_url: Option<String>,
+}
+
+impl From<MadeRepository> for Written {
+    fn from(made: MadeRepository) -> Self {
+        Self { id: made.id, url: made.html_url.or(made.url) }
+    }
+}
+
 /// Search sorting and paging.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct SearchOptions {
@@ -845,8 +1233,12 @@ impl GitHub<Client> {
     /// Wraps `client`, choosing the [`Dialect`] by the tools it lists.
     pub async fn detect(client: Client) -> Result<Self> {
         let names = client.list_tools().await?;
-        let dialect =
-            if names.iter().any(|t| t.name == tools::ISSUE_READ) { Dialect::Current } else { Dialect::Legacy };
+        let has = |name: &str| names.iter().any(|t| t.name == name);
+        let dialect = match (has(tools::ISSUE_READ), has("update_issue_title")) {
+            (true, true) => Dialect::Granular,
+            (true, false) => Dialect::Current,
+            _ => Dialect::Legacy,
+        };
         Ok(Self { client, dialect })
     }
 }
@@ -887,9 +1279,10 @@ impl<C: CallTool> GitHub<C> {
     /// [`call_text`](Self::call_text) of the consolidated `current` tool with `method`, or of
     /// `legacy` in the old dialect.
     async fn call_method_text(&self, current: &str, method: &str, legacy: &str, arguments: Value) -> Result<String> {
-        match self.dialect {
-            Dialect::Current => self.call_text(current, merge(json!({ "method": method }), &arguments)).await,
-            Dialect::Legacy => self.call_text(legacy, arguments).await,
+        match (self.dialect, granular(current, method)) {
+            (Dialect::Legacy, _) => self.call_text(legacy, arguments).await,
+            (Dialect::Granular, Some(tool)) => self.call_text(tool, arguments).await,
+            _ => self.call_text(current, merge(json!({ "method": method }), &arguments)).await,
         }
     }
 
@@ -901,9 +1294,10 @@ impl<C: CallTool> GitHub<C> {
         legacy: &str,
         arguments: Value,
     ) -> Result<O> {
-        match self.dialect {
-            Dialect::Current => self.call(current, merge(json!({ "method": method }), &arguments)).await,
-            Dialect::Legacy => self.call(legacy, arguments).await,
+        match (self.dialect, granular(current, method)) {
+            (Dialect::Legacy, _) => self.call(legacy, arguments).await,
+            (Dialect::Granular, Some(tool)) => self.call(tool, arguments).await,
+            _ => self.call(current, merge(json!({ "method": method }), &arguments)).await,
         }
     }
 
@@ -1115,6 +1509,17 @@ impl<C: CallTool> GitHub<C> {
 
     /// Opens an issue (`issue_write` create; `create_issue`).
     pub async fn create_issue_with(&self, owner: &str, repo: &str, issue: &NewIssue) -> Result<Issue> {
+        if self.dialect == Dialect::Granular {
+            let made = self.open_issue(owner, repo, &issue.title, issue.body.as_deref()).await?;
+            let number = issue_number_of(&made, tools::CREATE_ISSUE)?;
+            let mut changes = Vec::new();
+            changes.extend(issue.assignees.clone().map(IssueChange::Assignees));
+            changes.extend(issue.labels.clone().map(IssueChange::Labels));
+            for change in changes {
+                self.change_issue(owner, repo, number, &change).await?;
+            }
+            return self.get_issue(owner, repo, number).await;
+        }
         let args = merge(json!({"owner": owner, "repo": repo}), issue);
         self.call_method(tools::ISSUE_WRITE, "create", "create_issue", args).await
     }
@@ -1132,6 +1537,17 @@ impl<C: CallTool> GitHub<C> {
 
     /// Changes an issue (`issue_write` update; `update_issue`).
     pub async fn update_issue(&self, owner: &str, repo: &str, number: u64, update: &IssueUpdate) -> Result<Issue> {
+        if self.dialect == Dialect::Granular {
+            let mut changes = Vec::new();
+            changes.extend(update.title.clone().map(IssueChange::Title));
+            changes.extend(update.body.clone().map(IssueChange::Body));
+            changes.extend(update.state.clone().map(|s| IssueChange::State(s, None)));
+            changes.extend(update.labels.clone().map(IssueChange::Labels));
+            for change in changes {
+                self.change_issue(owner, repo, number, &change).await?;
+            }
+            return self.get_issue(owner, repo, number).await;
+        }
         let args = merge(json!({"owner": owner, "repo": repo, "issue_number": number}), update);
         self.call_method(tools::ISSUE_WRITE, "update", "update_issue", args).await
     }
@@ -1202,8 +1618,109 @@ impl<C: CallTool> GitHub<C> {
         number: u64,
         update: &PullRequestUpdate,
     ) -> Result<Written> {
+        if self.dialect == Dialect::Granular {
+            return self.update_pull_request_granular(owner, repo, number, update).await;
+        }
         let args = merge(json!({"owner": owner, "repo": repo, "pullNumber": number}), update);
         self.call(tools::UPDATE_PULL_REQUEST, args).await
+    }
+
+    /// [`update_pull_request`](Self::update_pull_request) through the single-purpose tools, one
+    /// change after another; the pull request's id and page.
+    async fn update_pull_request_granular(
+        &self,
+        owner: &str,
+        repo: &str,
+        number: u64,
+        update: &PullRequestUpdate,
+    ) -> Result<Written> {
+        if update.base.is_some() {
+            return Err(Error::BadArgument {
+                tool: tools::UPDATE_PULL_REQUEST.into(),
+                message: "the single-purpose pull request tools cannot change the base branch".into(),
+            });
+        }
+        let base = json!({"owner": owner, "repo": repo, "pullNumber": number});
+        let mut written = None;
+        for (tool, key, value) in [
+            ("update_pull_request_title", "title", update.title.clone()),
+            ("update_pull_request_body", "body", update.body.clone()),
+            ("update_pull_request_state", "state", update.state.clone()),
+        ] {
+            if let Some(value) = value {
+                written = Some(self.call(tool, merge(base.clone(), &json!({ key: value }))).await?);
+            }
+        }
+        if let Some(draft) = update.draft {
+            self.call_text("update_pull_request_draft_state", merge(base.clone(), &json!({"draft": draft}))).await?;
+        }
+        if let Some(reviewers) = &update.reviewers {
+            let args = merge(base.clone(), &json!({"reviewers": reviewers}));
+            written = Some(self.call(tools::REQUEST_PULL_REQUEST_REVIEWERS, args).await?);
+        }
+        match written {
+            Some(written) => Ok(written),
+            None if update.draft.is_some() => {
+                let pr = self.get_pull_request(owner, repo, number).await?;
+                Ok(Written { id: String::new(), url: pr.html_url })
+            }
+            None => Err(Error::BadArgument {
+                tool: tools::UPDATE_PULL_REQUEST.into(),
+                message: "No update parameters provided.".into(),
+            }),
+        }
+    }
+
+    /// Opens an issue with `title` and `body` through the single-purpose `create_issue` of
+    /// [`Dialect::Granular`] servers; its id and page. (On other servers use
+    /// [`create_issue_with`](Self::create_issue_with).)
+    pub async fn open_issue(&self, owner: &str, repo: &str, title: &str, body: Option<&str>) -> Result<Written> {
+        let mut args = json!({"owner": owner, "repo": repo, "title": title});
+        if let Some(body) = body {
+            args["body"] = json!(body);
+        }
+        self.call(tools::CREATE_ISSUE, args).await
+    }
+
+    /// Makes one change to issue `number` through its single-purpose tool
+    /// ([`Dialect::Granular`] servers); the issue's id and page.
+    pub async fn change_issue(&self, owner: &str, repo: &str, number: u64, change: &IssueChange) -> Result<Written> {
+        let (tool, key, value) = change.tool_and_argument();
+        let mut args = json!({"owner": owner, "repo": repo, "issue_number": number, key: value});
+        if let IssueChange::State(_, Some(reason)) = change {
+            args["state_reason"] = json!(reason);
+        }
+        self.call(tool, args).await
+    }
+
+    /// Reacts with `content` (`+1`, `heart`, ...) to `target` (the single-purpose reaction
+    /// tools of [`Dialect::Granular`] servers); the reaction's id and API URL.
+    pub async fn add_reaction(
+        &self,
+        owner: &str,
+        repo: &str,
+        target: ReactionTarget,
+        content: &str,
+    ) -> Result<Written> {
+        let (tool, key, id) = match target {
+            ReactionTarget::Issue(number) => ("add_issue_reaction", "issue_number", number),
+            ReactionTarget::IssueComment(id) => ("add_issue_comment_reaction", "comment_id", id),
+            ReactionTarget::ReviewComment(id) => ("add_pull_request_review_comment_reaction", "comment_id", id),
+        };
+        self.call(tool, json!({"owner": owner, "repo": repo, key: id, "content": content})).await
+    }
+
+    /// Asks `reviewers` (logins, or `ORG/team-slug`) to review pull request `number`
+    /// (`request_pull_request_reviewers`, [`Dialect::Granular`] servers); its id and page.
+    pub async fn request_pull_request_reviewers(
+        &self,
+        owner: &str,
+        repo: &str,
+        number: u64,
+        reviewers: &[&str],
+    ) -> Result<Written> {
+        let args = json!({"owner": owner, "repo": repo, "pullNumber": number, "reviewers": reviewers});
+        self.call(tools::REQUEST_PULL_REQUEST_REVIEWERS, args).await
     }
 
     /// Merges the base branch into pull request `number`'s head (`update_pull_request_branch`);
@@ -1285,7 +1802,11 @@ impl<C: CallTool> GitHub<C> {
         comment: &ReviewComment,
     ) -> Result<String> {
         let args = merge(json!({"owner": owner, "repo": repo, "pullNumber": number}), comment);
-        self.call_text(tools::ADD_COMMENT_TO_PENDING_REVIEW, args).await
+        let tool = match self.dialect {
+            Dialect::Granular => tools::ADD_PULL_REQUEST_REVIEW_COMMENT,
+            _ => tools::ADD_COMMENT_TO_PENDING_REVIEW,
+        };
+        self.call_text(tool, args).await
     }
 
     /// Submits the pending review with `event` and `body` (`pull_request_review_write`
@@ -1324,6 +1845,10 @@ impl<C: CallTool> GitHub<C> {
         thread_id: &str,
         resolved: bool,
     ) -> Result<String> {
+        if self.dialect == Dialect::Granular {
+            let tool = if resolved { "resolve_review_thread" } else { "unresolve_review_thread" };
+            return self.call_text(tool, json!({"threadID": thread_id})).await;
+        }
         let method = if resolved { "resolve_thread" } else { "unresolve_thread" };
         let args = json!({"method": method, "owner": owner, "repo": repo, "pullNumber": number, "threadId": thread_id});
         self.call_text(tools::PULL_REQUEST_REVIEW_WRITE, args).await
@@ -1370,7 +1895,7 @@ impl<C: CallTool> GitHub<C> {
     /// `list_workflow_runs`).
     pub async fn list_workflow_runs(&self, owner: &str, repo: &str, workflow: &str) -> Result<WorkflowRuns> {
         match self.dialect {
-            Dialect::Current => {
+            Dialect::Current | Dialect::Granular => {
                 let args =
                     json!({"method": "list_workflow_runs", "owner": owner, "repo": repo, "resource_id": workflow});
                 self.call(tools::ACTIONS_LIST, args).await
@@ -1384,7 +1909,7 @@ impl<C: CallTool> GitHub<C> {
     /// One run (`actions_get` get_workflow_run; `get_workflow_run`).
     pub async fn get_workflow_run(&self, owner: &str, repo: &str, run_id: u64) -> Result<WorkflowRun> {
         match self.dialect {
-            Dialect::Current => {
+            Dialect::Current | Dialect::Granular => {
                 let args = json!({"method": "get_workflow_run", "owner": owner, "repo": repo, "resource_id": run_id.to_string()});
                 self.call(tools::ACTIONS_GET, args).await
             }
@@ -1507,11 +2032,125 @@ impl<C: CallTool> GitHub<C> {
         self.call_text(tools::MANAGE_REPOSITORY_NOTIFICATION_SUBSCRIPTION, args).await
     }
 
+    /// Creates a repository (`create_repository`); its id and page.
+    pub async fn create_repository(&self, repository: &NewRepository) -> Result<Written> {
+        let made: MadeRepository =
+            self.call(tools::CREATE_REPOSITORY, serde_json::to_value(repository).unwrap_or_default()).await?;
+        Ok(made.into())
+    }
+
+    /// Forks `owner/repo` into the user's account or `organization` (`fork_repository`): the
+    /// fork's id and page, or `None` while GitHub is still making it (its usual answer).
+    pub async fn fork_repository(
+        &self,
+        owner: &str,
+        repo: &str,
+        organization: Option<&str>,
+    ) -> Result<Option<Written>> {
+        let mut args = json!({"owner": owner, "repo": repo});
+        if let Some(org) = organization {
+            args["organization"] = json!(org);
+        }
+        let text = self.call_text(tools::FORK_REPOSITORY, args).await?;
+        if text.trim() == "Fork is in progress" {
+            return Ok(None);
+        }
+        let made: MadeRepository = serde_json::from_str(&text)
+            .map_err(|e| Error::UnexpectedResult { tool: tools::FORK_REPOSITORY.into(), message: e.to_string() })?;
+        Ok(Some(made.into()))
+    }
+
+    /// Deletes `owner/repo` (`delete_repository`) once the user has confirmed it through the
+    /// client's elicitation; the server's confirmation. A refusal is a tool failure.
+    pub async fn delete_repository(&self, owner: &str, repo: &str) -> Result<String> {
+        self.call_text(tools::DELETE_REPOSITORY, json!({"owner": owner, "repo": repo})).await
+    }
+
+    /// A page of a repository's collaborators (`list_repository_collaborators`).
+    pub async fn list_repository_collaborators(
+        &self,
+        owner: &str,
+        repo: &str,
+        filter: &ListCollaborators,
+    ) -> Result<Collaborators> {
+        self.call(tools::LIST_REPOSITORY_COLLABORATORS, merge(json!({"owner": owner, "repo": repo}), filter)).await
+    }
+
+    /// Which commit last changed each line of `path` (`get_file_blame`).
+    pub async fn get_file_blame(&self, owner: &str, repo: &str, path: &str, options: &BlameOptions) -> Result<Blame> {
+        self.call(tools::GET_FILE_BLAME, merge(json!({"owner": owner, "repo": repo, "path": path}), options)).await
+    }
+
+    /// The issue fields of organization `owner`, or those `repo` inherits (`list_issue_fields`).
+    pub async fn list_issue_fields(&self, owner: &str, repo: Option<&str>) -> Result<Vec<IssueField>> {
+        let mut args = json!({"owner": owner});
+        if let Some(repo) = repo {
+            args["repo"] = json!(repo);
+        }
+        self.call(tools::LIST_ISSUE_FIELDS, args).await
+    }
+
+    /// The issues blocking issue `number` ([`Dependency::BlockedBy`]) or blocked by it
+    /// ([`Dependency::Blocking`]) (`issue_dependency_read`).
+    pub async fn list_issue_dependencies(
+        &self,
+        owner: &str,
+        repo: &str,
+        number: u64,
+        relation: Dependency,
+    ) -> Result<IssueDependencies> {
+        let method = format!("get_{}", relation.name());
+        let args = json!({"method": method, "owner": owner, "repo": repo, "issue_number": number});
+        self.call(tools::ISSUE_DEPENDENCY_READ, args).await
+    }
+
+    /// Records (`add`) or deletes (`!add`) that issue `number` is blocked by, or blocks
+    /// (`relation`), issue `related` (`(owner, repo, number)`; the same repository when the
+    /// owner and repo are empty) (`issue_dependency_write`).
+    pub async fn issue_dependency_write(
+        &self,
+        add: bool,
+        (owner, repo, number): (&str, &str, u64),
+        relation: Dependency,
+        related: (&str, &str, u64),
+    ) -> Result<DependencyChange> {
+        let mut args = json!({
+            "method": if add { "add" } else { "remove" }, "type": relation.name(),
+            "owner": owner, "repo": repo, "issue_number": number, "related_issue_number": related.2,
+        });
+        if !related.0.is_empty() {
+            args["related_owner"] = json!(related.0);
+        }
+        if !related.1.is_empty() {
+            args["related_repo"] = json!(related.1);
+        }
+        self.call(tools::ISSUE_DEPENDENCY_WRITE, args).await
+    }
+
+    /// Likely duplicates of issue `number`, ranked, at least `threshold` similar when given
+    /// (`find_duplicate`).
+    pub async fn find_duplicate(
+        &self,
+        owner: &str,
+        repo: &str,
+        number: u64,
+        threshold: Option<f64>,
+    ) -> Result<Vec<DuplicateCandidate>> {
+        let mut args = json!({"owner": owner, "repo": repo, "issue_number": number});
+        if let Some(threshold) = threshold {
+            args["confidence_threshold"] = json!(threshold);
+        }
+        self.call(tools::FIND_DUPLICATE, args).await
+    }
+
     /// Any tool by name, with the [`crate::ALIASES`] applied: in the current dialect an old
-    /// name becomes the current tool with its `method`.
+    /// name becomes the current tool with its `method` (in the granular one, but for the old
+    /// names that are single-purpose tools again).
     pub async fn call_raw(&self, name: &str, arguments: Map<String, Value>) -> Result<CallToolResult> {
+        let single_purpose = name == tools::CREATE_ISSUE || GRANULAR.iter().any(|(_, _, g)| *g == name);
         let (tool, method) = match self.dialect {
-            Dialect::Current => crate::resolve_alias(name),
+            Dialect::Granular if single_purpose => (name, None),
+            Dialect::Current | Dialect::Granular => crate::resolve_alias(name),
             Dialect::Legacy => (name, None),
         };
         let mut arguments = arguments;
@@ -1520,6 +2159,18 @@ impl<C: CallTool> GitHub<C> {
         }
         Ok(self.client.call_checked(tool, &Value::Object(arguments)).await?)
     }
+}
+
+/// The single-purpose tool for `current`'s `method`, if it has one.
+fn granular(current: &str, method: &str) -> Option<&'static str> {
+    GRANULAR.iter().find(|(tool, m, _)| *tool == current && *m == method).map(|(_, _, granular)| *granular)
+}
+
+/// The issue number at the end of an issue's page URL.
+fn issue_number_of(written: &Written, tool: &str) -> Result<u64> {
+    written.url.as_deref().and_then(|u| u.rsplit('/').next()).and_then(|n| n.parse().ok()).ok_or_else(|| {
+        Error::UnexpectedResult { tool: tool.into(), message: format!("no issue number in {:?}", written.url) }
+    })
 }
 
 /// `result`'s first text block (the rest is a cut note), else its structured content, as `O`.

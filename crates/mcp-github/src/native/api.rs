@@ -32,6 +32,8 @@ pub(crate) struct Api {
     secrets: Vec<Token>,
     max_rate_limit_wait: Duration,
     retries: u32,
+    /// The REST API's base URL (`https://api.github.com`, `HOST/api/v3`), for URLs results name.
+    base: String,
 }
 
 impl std::fmt::Debug for Api {
@@ -119,6 +121,7 @@ impl Api {
             secrets,
             max_rate_limit_wait: config.max_rate_limit_wait,
             retries: 2,
+            base: base.trim_end_matches('/').to_owned(),
         })
     }
 
@@ -146,9 +149,22 @@ impl Api {
     /// none): its `data`. GitHub's GraphQL errors become [`Error::Graphql`]; HTTP failures and
     /// rate limits as for REST.
     pub(crate) async fn graphql(&self, owner: &str, query: &str, variables: Value) -> Result<Value> {
+        self.graphql_with_features(owner, query, variables, None).await
+    }
+
+    /// [`graphql`](Self::graphql) with GitHub's `GraphQL-Features` header, which opts in to
+    /// schema previews (`issue_fields`, ...).
+    pub(crate) async fn graphql_with_features(
+        &self,
+        owner: &str,
+        query: &str,
+        variables: Value,
+        features: Option<&str>,
+    ) -> Result<Value> {
         let octo = self.graphql_client_for(owner);
         let body = serde_json::json!({"query": query, "variables": variables});
-        let reply = self.request(octo, Method::POST, "/graphql", Some(&body)).await?;
+        let extra: Vec<(&str, &str)> = features.map(|f| ("GraphQL-Features", f)).into_iter().collect();
+        let reply = self.request(octo, Method::POST, "/graphql", Some(&body), &extra).await?;
         let errors = reply.body.get("errors").and_then(Value::as_array).filter(|e| !e.is_empty());
         if let Some(errors) = errors {
             let messages: Vec<String> = errors
@@ -162,6 +178,11 @@ impl Api {
             return Err(Error::Graphql { message: self.mask(messages.join("; ")) });
         }
         Ok(reply.body.get("data").cloned().unwrap_or(Value::Null))
+    }
+
+    /// The REST API's base URL, without a trailing `/`.
+    pub(crate) fn base_url(&self) -> &str {
+        &self.base
     }
 
     /// `text` with the token masked, for anything that may echo it.
@@ -207,14 +228,21 @@ impl Api {
 
     /// A request with a JSON body.
     pub(crate) async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Reply> {
-        self.request(self.client_for(path), method, path, body).await
+        self.request(self.client_for(path), method, path, body, &[]).await
     }
 
     /// A request through `octo`, rate limits waited out, failures as errors.
-    async fn request(&self, octo: &Octocrab, method: Method, path: &str, body: Option<&Value>) -> Result<Reply> {
+    async fn request(
+        &self,
+        octo: &Octocrab,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<Reply> {
         let mut attempt = 0;
         loop {
-            let reply = self.once(octo, &method, path, body).await?;
+            let reply = self.once(octo, &method, path, body, headers).await?;
             if reply.status.is_success() || reply.status.is_redirection() {
                 return Ok(reply);
             }
@@ -236,8 +264,24 @@ impl Api {
         }
     }
 
-    async fn once(&self, octo: &Octocrab, method: &Method, path: &str, body: Option<&Value>) -> Result<Reply> {
+    async fn once(
+        &self,
+        octo: &Octocrab,
+        method: &Method,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<Reply> {
         let response = match *method {
+            _ if !headers.is_empty() => {
+                let builder = headers
+                    .iter()
+                    .fold(http::Request::builder().method(method.clone()).uri(path), |b, (k, v)| b.header(*k, *v));
+                match octo.build_request(builder, body) {
+                    Ok(request) => octo.execute(request).await,
+                    Err(e) => Err(e),
+                }
+            }
             Method::GET => octo._get(path).await,
             Method::POST => octo._post(path, body).await,
             Method::PUT => octo._put(path, body).await,

@@ -7,8 +7,9 @@
 //! `all`), the same switches (`--toolsets`, `--tools`, `--exclude-tools` (exclusion wins), `--read-only`
 //! (driven by each tool's `readOnlyHint`), `--lockdown-mode`, `--gh-host`) and variables
 //! (`GITHUB_PERSONAL_ACCESS_TOKEN`, `GITHUB_HOST`, `GITHUB_TOOLSETS`, `GITHUB_TOOLS`,
-//! `GITHUB_EXCLUDE_TOOLS`, `GITHUB_READ_ONLY`, `GITHUB_LOCKDOWN_MODE`). What the switches hide is
-//! also refused when called by name.
+//! `GITHUB_EXCLUDE_TOOLS`, `GITHUB_READ_ONLY`, `GITHUB_LOCKDOWN_MODE`, and `GITHUB_FEATURES` /
+//! `GITHUB_INSIDERS` for the tools the reference serves only under a feature flag). What the
+//! switches hide is also refused when called by name.
 //!
 //! Results are small: minimal fields, GitHub's pagination (`page`/`perPage`), and a byte cap
 //! whose cut is marked. Text written by people (issue and pull request bodies, comments) is
@@ -44,7 +45,7 @@ use mcp_core::{Registry, Tool, ToolContext, ToolError};
 use crate::{Error, Result};
 use api::Api;
 
-pub use tools::{DEFAULT_TOOLSETS, TOOLSETS};
+pub use tools::{DEFAULT_TOOLSETS, FEATURE_FLAGS, INSIDERS_FEATURES, REPLACED_BY_FEATURES, TOOLSETS};
 
 /// How many bytes of JSON one result carries at most unless configured otherwise.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024;
@@ -106,6 +107,14 @@ pub struct GitHubConfig {
     pub exclude_tools: Vec<String>,
     /// Only tools annotated read-only (`--read-only`, `GITHUB_READ_ONLY`).
     pub read_only: bool,
+    /// Feature flags turned on (`--features`, `GITHUB_FEATURES`): the reference serves some tools
+    /// only under a flag ([`FEATURE_FLAGS`]: `file_blame` for `get_file_blame`,
+    /// `issue_dependencies`, `duplicate_detection` for `find_duplicate`). Names it does not know
+    /// are ignored, as the reference ignores them.
+    pub features: Vec<String>,
+    /// The reference's insiders mode (`--insiders`, `GITHUB_INSIDERS`): every flag it counts as an
+    /// insiders flag ([`INSIDERS_FEATURES`]) is on.
+    pub insiders: bool,
     /// In public repositories, show people's text only from those with push access
     /// (`--lockdown-mode`, `GITHUB_LOCKDOWN_MODE`).
     pub lockdown: bool,
@@ -150,6 +159,8 @@ impl GitHubConfig {
             tools: Vec::new(),
             exclude_tools: Vec::new(),
             read_only: false,
+            features: Vec::new(),
+            insiders: false,
             lockdown: false,
             mark_untrusted: true,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
@@ -168,7 +179,8 @@ impl GitHubConfig {
 
     /// From variables looked up by `var`: `GITHUB_PERSONAL_ACCESS_TOKEN` (required),
     /// `GITHUB_HOST`, `GITHUB_TOOLSETS`, `GITHUB_TOOLS`, `GITHUB_EXCLUDE_TOOLS`,
-    /// `GITHUB_READ_ONLY`, `GITHUB_LOCKDOWN_MODE` (lists comma-separated, switches `1`/`true`).
+    /// `GITHUB_READ_ONLY`, `GITHUB_FEATURES`, `GITHUB_INSIDERS`, `GITHUB_LOCKDOWN_MODE` (lists
+    /// comma-separated, switches `1`/`true`).
     /// With feature `app`, `GITHUB_APP_ID`, `GITHUB_APP_INSTALLATION_ID` and
     /// `GITHUB_APP_PRIVATE_KEY` (or `GITHUB_APP_PRIVATE_KEY_PATH`) stand in for the token.
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self> {
@@ -196,6 +208,8 @@ impl GitHubConfig {
         config.tools = var("GITHUB_TOOLS").map(|s| split_list(&s)).unwrap_or_default();
         config.exclude_tools = var("GITHUB_EXCLUDE_TOOLS").map(|s| split_list(&s)).unwrap_or_default();
         config.read_only = var("GITHUB_READ_ONLY").is_some_and(|v| switch(&v));
+        config.features = var("GITHUB_FEATURES").map(|s| split_list(&s)).unwrap_or_default();
+        config.insiders = var("GITHUB_INSIDERS").is_some_and(|v| switch(&v));
         for owner in var("GITHUB_ACCOUNTS").map(|s| split_list(&s)).unwrap_or_default() {
             let name = format!("GITHUB_TOKEN_{}", owner.to_ascii_uppercase().replace('-', "_"));
             let token = var(&name)
@@ -310,11 +324,21 @@ impl Policy {
                 return Err(Error::Config(format!("unknown tool `{name}` in --tools or --exclude-tools")));
             }
         }
+        let flag_on = |flag: &str| {
+            config.features.iter().any(|f| f == flag) || (config.insiders && INSIDERS_FEATURES.contains(&flag))
+        };
         let mut enabled = BTreeSet::new();
         let mut refusals = HashMap::new();
-        for spec in tools::SPECS {
+        for spec in tools::all_specs() {
+            let flag = FEATURE_FLAGS.iter().find(|(tool, _)| *tool == spec.name).map(|(_, flag)| *flag);
+            let replaced_by =
+                REPLACED_BY_FEATURES.iter().find(|(tool, flag)| *tool == spec.name && flag_on(flag)).map(|(_, f)| *f);
             let refusal = if config.exclude_tools.iter().any(|t| t == spec.name) {
                 Some("it is listed in --exclude-tools".to_owned())
+            } else if let Some(flag) = flag.filter(|f| !flag_on(f)) {
+                Some(format!("it needs the feature flag `{flag}` (--features, GITHUB_FEATURES)"))
+            } else if let Some(flag) = replaced_by {
+                Some(format!("the feature flag `{flag}` replaces it with single-purpose tools"))
             } else if config.read_only && !spec.read_only {
                 Some("the server runs with --read-only and this tool writes".to_owned())
             } else if !sets.contains(spec.toolset) && !config.tools.iter().any(|t| t == spec.name) {
@@ -410,7 +434,7 @@ impl GitHubServer {
 
     /// Adds the enabled tools to `registry`.
     pub fn register(&self, registry: &mut Registry) {
-        for spec in tools::SPECS {
+        for spec in tools::all_specs() {
             if self.inner.policy.enabled.contains(spec.name) {
                 registry.tool(self.tool(spec.name).expect("every spec has a tool"));
             }
@@ -440,9 +464,15 @@ impl Tool for GhTool {
 
     async fn call(&self, arguments: JsonObject, cx: ToolContext) -> Result<CallToolResult, ToolError> {
         self.inner.policy.check(self.name)?;
-        let call = tools::call(&self.inner, self.name, arguments);
+        let call = async {
+            // The one tool that asks the user something before it acts.
+            if self.name == "delete_repository" {
+                return tools::delete_repository(&self.inner, arguments, &cx).await;
+            }
+            tools::call(&self.inner, self.name, arguments).await.map_err(|e| self.inner.failure(self.name, e))
+        };
         tokio::select! {
-            outcome = call => outcome.map_err(|e| self.inner.failure(self.name, e)),
+            outcome = call => outcome,
             () = cx.cancelled().cancelled() => Err(ToolError::msg("the call was cancelled")),
         }
     }

@@ -10,11 +10,56 @@ use super::Inner;
 use super::api::Reply;
 use crate::{Error, Result, UNTRUSTED_END, untrusted_start};
 
+mod granular;
+mod issue_links;
+mod repository;
+
+pub(crate) use repository::delete as delete_repository;
+
 /// Every toolset the native server has.
 pub const TOOLSETS: &[&str] =
     &["context", "repos", "issues", "pull_requests", "users", "orgs", "actions", "labels", "notifications"];
 /// The toolsets served unless configured otherwise (as github-mcp-server's default).
 pub const DEFAULT_TOOLSETS: &[&str] = &["context", "repos", "issues", "pull_requests", "users"];
+
+/// The tools the reference serves only when a feature flag is on: `(tool, flag)`.
+pub const FEATURE_FLAGS: &[(&str, &str)] = &[
+    ("get_file_blame", "file_blame"),
+    ("issue_dependency_read", "issue_dependencies"),
+    ("issue_dependency_write", "issue_dependencies"),
+    ("find_duplicate", "duplicate_detection"),
+    ("create_issue", granular::ISSUES),
+    ("update_issue_title", granular::ISSUES),
+    ("update_issue_body", granular::ISSUES),
+    ("update_issue_assignees", granular::ISSUES),
+    ("update_issue_labels", granular::ISSUES),
+    ("update_issue_milestone", granular::ISSUES),
+    ("update_issue_type", granular::ISSUES),
+    ("update_issue_state", granular::ISSUES),
+    ("add_sub_issue", granular::ISSUES),
+    ("remove_sub_issue", granular::ISSUES),
+    ("reprioritize_sub_issue", granular::ISSUES),
+    ("add_issue_reaction", granular::ISSUES),
+    ("add_issue_comment_reaction", granular::ISSUES),
+    ("update_pull_request_title", granular::PULLS),
+    ("update_pull_request_body", granular::PULLS),
+    ("update_pull_request_state", granular::PULLS),
+    ("update_pull_request_draft_state", granular::PULLS),
+    ("request_pull_request_reviewers", granular::PULLS),
+    ("create_pull_request_review", granular::PULLS),
+    ("submit_pending_pull_request_review", granular::PULLS),
+    ("delete_pending_pull_request_review", granular::PULLS),
+    ("add_pull_request_review_comment", granular::PULLS),
+    ("resolve_review_thread", granular::PULLS),
+    ("unresolve_review_thread", granular::PULLS),
+    ("add_pull_request_review_comment_reaction", granular::PULLS),
+];
+
+/// The tools a feature flag hides, because the flag's tools replace them: `(tool, flag)`.
+pub const REPLACED_BY_FEATURES: &[(&str, &str)] = granular::REPLACED;
+
+/// The flags the reference's insiders mode turns on (`duplicate_detection` stays an explicit choice).
+pub const INSIDERS_FEATURES: &[&str] = &["file_blame", "issue_dependencies"];
 
 /// One tool's definition.
 pub(crate) struct Spec {
@@ -41,6 +86,11 @@ impl Spec {
         if DESTRUCTIVE.contains(&self.name) {
             annotations.destructive_hint = Some(true);
         }
+        // The single-purpose tools say both hints outright, as the reference does.
+        if granular::SPECS.iter().any(|s| s.name == self.name) {
+            annotations.destructive_hint = Some(DESTRUCTIVE.contains(&self.name));
+            annotations.open_world_hint = Some(true);
+        }
         ToolDef::new(self.name, self.description, schema).with_annotations(annotations)
     }
 }
@@ -49,14 +99,22 @@ impl Spec {
 const DESTRUCTIVE: &[&str] = &[
     "actions_run_trigger",
     "delete_file",
+    "delete_pending_pull_request_review",
+    "delete_repository",
     "label_write",
     "manage_notification_subscription",
     "manage_repository_notification_subscription",
+    "remove_sub_issue",
 ];
 
 /// The definition of `name`, if the native server has it.
 pub(crate) fn spec(name: &str) -> Option<&'static Spec> {
-    SPECS.iter().find(|s| s.name == name)
+    all_specs().find(|s| s.name == name)
+}
+
+/// Every tool the native server has: the consolidated ones, then the single-purpose ones.
+pub(crate) fn all_specs() -> impl Iterator<Item = &'static Spec> {
+    SPECS.iter().chain(granular::SPECS)
 }
 
 fn s(description: &str) -> Value {
@@ -363,6 +421,79 @@ pub(crate) static SPECS: &[Spec] = &[
         required: &["owner", "repo", "tag"],
     },
     Spec {
+        name: "get_file_blame",
+        toolset: "repos",
+        read_only: true,
+        title: "Get file blame information",
+        description: "Shows which commit last changed each line of a file: line ranges with their commit SHA, and \
+            each commit once in a 'commits' map. start_line/end_line keep a window of the file; perPage and after \
+            page through the ranges (at most 1000; 'truncated' says when there were more).",
+        properties: || {
+            json!({
+                "owner": owner(), "repo": repo(),
+                "path": s("Path of the file, relative to the repository root"),
+                "ref": s("Branch, tag or commit SHA; the default branch when absent"),
+                "start_line": {"type": "number", "minimum": 1, "description": "First line of the window (from 1)"},
+                "end_line": {"type": "number", "minimum": 1, "description": "Last line of the window (>= start_line)"},
+                "perPage": per_page(),
+                "after": s("The endCursor of the previous page"),
+            })
+        },
+        required: &["owner", "repo", "path"],
+    },
+    Spec {
+        name: "create_repository",
+        toolset: "repos",
+        read_only: false,
+        title: "Create repository",
+        description: "Creates a repository in the authenticated user's account or in an organization.",
+        properties: || {
+            json!({
+                "name": s("Repository name"),
+                "description": s("Repository description"),
+                "organization": s("Organization to create it in; the user's own account when absent"),
+                "private": {"type": "boolean", "default": true, "description": "Private (true when absent)"},
+                "autoInit": b("Start it with a README"),
+            })
+        },
+        required: &["name"],
+    },
+    Spec {
+        name: "fork_repository",
+        toolset: "repos",
+        read_only: false,
+        title: "Fork repository",
+        description: "Forks a repository into the authenticated user's account or an organization.",
+        properties: || json!({"owner": owner(), "repo": repo(), "organization": s("Organization to fork into")}),
+        required: &["owner", "repo"],
+    },
+    Spec {
+        name: "delete_repository",
+        toolset: "repos",
+        read_only: false,
+        title: "Delete repository",
+        description: "Deletes a repository for good, once the user has confirmed its exact owner/name (asked through \
+            the client: elicitation).",
+        properties: || json!({"owner": owner(), "repo": repo()}),
+        required: &["owner", "repo"],
+    },
+    Spec {
+        name: "list_repository_collaborators",
+        toolset: "repos",
+        read_only: true,
+        title: "List repository collaborators",
+        description: "Lists a repository's collaborators with their role; nextPage (0 on the last page) is the page \
+            to ask for next.",
+        properties: || {
+            json!({
+                "owner": owner(), "repo": repo(),
+                "affiliation": e("outside, direct or all (the default)", &["outside", "direct", "all"]),
+                "page": page(), "perPage": per_page(),
+            })
+        },
+        required: &["owner", "repo"],
+    },
+    Spec {
         name: "issue_read",
         toolset: "issues",
         read_only: true,
@@ -391,6 +522,74 @@ pub(crate) static SPECS: &[Spec] = &[
             })
         },
         required: &["owner"],
+    },
+    Spec {
+        name: "list_issue_fields",
+        toolset: "issues",
+        read_only: true,
+        title: "List issue fields",
+        description: "Lists the issue fields (custom fields: text, number, date, single_select with its options) an \
+            organization defines, or those a repository inherits (with repo).",
+        properties: || {
+            json!({
+                "owner": s("The organization (or the repository's owner); not case sensitive"),
+                "repo": s("The repository, for the fields it inherits; the organization's own when absent"),
+            })
+        },
+        required: &["owner"],
+    },
+    Spec {
+        name: "issue_dependency_read",
+        toolset: "issues",
+        read_only: true,
+        title: "Read issue dependencies",
+        description: "Lists the issues that block an issue (method 'get_blocked_by') or that it blocks ('get_blocking').",
+        properties: || {
+            json!({
+                "method": e("get_blocked_by or get_blocking", &["get_blocked_by", "get_blocking"]),
+                "owner": owner(), "repo": repo(), "issue_number": n("Issue number"),
+                "page": page(), "perPage": per_page(),
+            })
+        },
+        required: &["method", "owner", "repo", "issue_number"],
+    },
+    Spec {
+        name: "issue_dependency_write",
+        toolset: "issues",
+        read_only: false,
+        title: "Change issue dependency",
+        description: "Adds or removes a dependency between two issues: type 'blocked_by' records that the issue is \
+            blocked by the related one, 'blocking' that it blocks it. The related issue is in the same repository \
+            unless related_owner/related_repo say otherwise.",
+        properties: || {
+            json!({
+                "method": e("add or remove", &["add", "remove"]),
+                "type": e("blocked_by or blocking, seen from the issue", &["blocked_by", "blocking"]),
+                "owner": s("Owner of the issue's repository"), "repo": s("The issue's repository"),
+                "issue_number": n("The issue's number"),
+                "related_issue_number": n("The related issue's number"),
+                "related_owner": s("Owner of the related issue's repository; owner when absent"),
+                "related_repo": s("The related issue's repository; repo when absent"),
+            })
+        },
+        required: &["method", "type", "owner", "repo", "issue_number", "related_issue_number"],
+    },
+    Spec {
+        name: "find_duplicate",
+        toolset: "issues",
+        read_only: true,
+        title: "Find duplicate issues",
+        description: "Finds likely duplicates of an issue in its repository, ranked by GitHub's semantic similarity \
+            with a score and a confidence. Changes nothing.",
+        properties: || {
+            json!({
+                "owner": owner(), "repo": repo(),
+                "issue_number": n("The issue to find duplicates of"),
+                "confidence_threshold": n("The least similarity a candidate needs (GitHub's scale; its default when absent)"),
+                "page": page(), "perPage": per_page(),
+            })
+        },
+        required: &["owner", "repo", "issue_number"],
     },
     Spec {
         name: "issue_write",
@@ -1427,6 +1626,15 @@ pub(crate) async fn call(inner: &Inner, name: &'static str, arguments: JsonObjec
             let reply = api.send(Method::PUT, &path, Some(&Value::Object(body))).await?.body;
             Value::Object(pick(&reply, &["sha", "merged", "message"]))
         }
+        "get_file_blame" => repository::blame(inner, &a).await?,
+        "create_repository" => repository::create(inner, &a).await?,
+        "fork_repository" => repository::fork(inner, &a).await?,
+        "list_repository_collaborators" => repository::collaborators(inner, &a).await?,
+        "list_issue_fields" => issue_links::fields(inner, &a).await?,
+        "issue_dependency_read" => issue_links::dependencies(inner, &a).await?,
+        "issue_dependency_write" => issue_links::depend(inner, &a).await?,
+        "find_duplicate" => issue_links::duplicates(inner, &a).await?,
+        other if granular::SPECS.iter().any(|s| s.name == other) => granular::call(inner, other, &a).await?,
         "search_users" | "search_orgs" => {
             let mut query = a.str("query")?;
             if !query.contains("type:") {
@@ -2080,10 +2288,7 @@ async fn update_pull_request(inner: &Inner, a: &Args<'_>) -> Result<Value> {
         }
     }
     if let Some(reviewers) = reviewers {
-        let (teams, users): (Vec<String>, Vec<String>) = reviewers.into_iter().partition(|r| r.contains('/'));
-        let teams: Vec<String> = teams.iter().map(|t| t.rsplit('/').next().unwrap_or(t).to_owned()).collect();
-        let body = json!({"reviewers": users, "team_reviewers": teams});
-        api.send(Method::POST, &format!("{path}/requested_reviewers"), Some(&body)).await?;
+        api.send(Method::POST, &format!("{path}/requested_reviewers"), Some(&reviewers_body(reviewers))).await?;
     }
     let pr = api.get(&path).await?.body;
     Ok(json!({"id": pr.get("id").and_then(Value::as_u64).unwrap_or(0).to_string(), "url": pr.get("html_url")}))
@@ -2152,6 +2357,25 @@ async fn pending_review(inner: &Inner, owner: &str, repo: &str, number: u64) -> 
 
 /// `pull_request_review_write`: GitHub's GraphQL review mutations, answered with the Go server's
 /// confirmations.
+/// The body of a review request: logins as `reviewers`, `ORG/team-slug` as `team_reviewers`.
+fn reviewers_body(reviewers: Vec<String>) -> Value {
+    let (teams, users): (Vec<String>, Vec<String>) = reviewers.into_iter().partition(|r| r.contains('/'));
+    let teams: Vec<String> = teams.iter().map(|t| t.rsplit('/').next().unwrap_or(t).to_owned()).collect();
+    json!({"reviewers": users, "team_reviewers": teams})
+}
+
+/// Resolves (or, `!resolve`, reopens) review thread `thread`, asking as `owner`'s account.
+async fn resolve_thread(inner: &Inner, owner: &str, thread: &str, resolve: bool) -> Result<Value> {
+    let (field, input, done) = if resolve {
+        ("resolveReviewThread", "ResolveReviewThreadInput", "review thread resolved successfully")
+    } else {
+        ("unresolveReviewThread", "UnresolveReviewThreadInput", "review thread unresolved successfully")
+    };
+    let mutation = format!("mutation($input:{input}!){{{field}(input:$input){{thread{{id,isResolved}}}}}}");
+    inner.api.graphql(owner, &mutation, json!({"input": {"threadId": thread}})).await?;
+    Ok(json!(done))
+}
+
 async fn review_write(inner: &Inner, a: &Args<'_>) -> Result<Value> {
     let method = a.method(&["create", "submit_pending", "delete_pending", "resolve_thread", "unresolve_thread"])?;
     let api = &inner.api;
@@ -2159,14 +2383,7 @@ async fn review_write(inner: &Inner, a: &Args<'_>) -> Result<Value> {
     if method == "resolve_thread" || method == "unresolve_thread" {
         let thread = a.opt_str("threadId")?.filter(|t| !t.is_empty());
         let thread = thread.ok_or_else(|| a.bad(format!("`threadId` is required for {method}")))?;
-        let (field, input, done) = if method == "resolve_thread" {
-            ("resolveReviewThread", "ResolveReviewThreadInput", "review thread resolved successfully")
-        } else {
-            ("unresolveReviewThread", "UnresolveReviewThreadInput", "review thread unresolved successfully")
-        };
-        let mutation = format!("mutation($input:{input}!){{{field}(input:$input){{thread{{id,isResolved}}}}}}");
-        api.graphql(&owner, &mutation, json!({"input": {"threadId": thread}})).await?;
-        return Ok(json!(done));
+        return resolve_thread(inner, &owner, &thread, method == "resolve_thread").await;
     }
     let repo = a.str("repo")?;
     let number = a.num("pullNumber")?;

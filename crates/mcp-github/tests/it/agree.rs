@@ -13,13 +13,13 @@ use serde_json::{Value, json};
 
 use mcp_core::Client;
 use mcp_github::{
-    Branch, CommitInfo, Dialect, FileCommit, FileContent, GitHub, GitRef, Issue, IssueComment, IssuePage, IssueUpdate,
+    Branch, CommitInfo, FileCommit, FileContent, GitHub, GitRef, Issue, IssueComment, IssuePage, IssueUpdate,
     ListCommits, ListIssues, ListPulls, PullFile, PullRequest, PullRequestUpdate, Repository, ReviewComment,
     SearchOptions, SearchResult, User,
 };
 
-use crate::fixture::{Fixture, MAIN_SHA, ME, OWNER, REPO};
-use crate::support::{config, go, native};
+use crate::fixture::{MAIN_SHA, ME, OWNER, REPO};
+use crate::support::{both, config, failure_text, ours, three};
 
 /// Everything one backend answered.
 #[derive(Debug, PartialEq)]
@@ -103,11 +103,10 @@ async fn run(github: &GitHub<Arc<Client>>) -> Run {
 
 #[tokio::test]
 async fn both_give_the_same_typed_results() {
-    let fixture = Fixture::get();
-    let _guard = fixture.lock().await;
-    let theirs = run(&GitHub::with_dialect(go(fixture, &[]).await, Dialect::Legacy)).await;
+    let (fixture, _guard, [go, native]) = both().await;
+    let theirs = run(&go).await;
     fixture.reset();
-    let ours = run(&GitHub::new(native(config(fixture)).await)).await;
+    let ours = run(&native).await;
     assert_eq!(theirs.me, ours.me);
     assert_eq!(theirs.branches, ours.branches);
     assert_eq!(theirs.commits, ours.commits);
@@ -145,11 +144,8 @@ async fn both_give_the_same_typed_results() {
 
 #[tokio::test]
 async fn both_list_get_trigger_and_cancel_workflows_alike() {
-    let fixture = Fixture::get();
-    let _guard = fixture.lock().await;
+    let (fixture, _guard, backends) = both().await;
     let mut seen = Vec::new();
-    let backends =
-        [GitHub::with_dialect(go(fixture, &[]).await, Dialect::Legacy), GitHub::new(native(config(fixture)).await)];
     for github in &backends {
         let workflows = github.list_workflows(OWNER, REPO).await.expect("list_workflows");
         let runs = github.list_workflow_runs(OWNER, REPO, "ci.yml").await.expect("list_workflow_runs");
@@ -176,11 +172,8 @@ async fn both_list_get_trigger_and_cancel_workflows_alike() {
 
 #[tokio::test]
 async fn both_search_code_and_pull_requests_and_list_notifications_alike() {
-    let fixture = Fixture::get();
-    let _guard = fixture.lock().await;
+    let (_fixture, _guard, backends) = both().await;
     let mut seen = Vec::new();
-    let backends =
-        [GitHub::with_dialect(go(fixture, &[]).await, Dialect::Legacy), GitHub::new(native(config(fixture)).await)];
     for github in &backends {
         let code =
             github.search_code("fn main repo:mcptk-fixture/demo", &SearchOptions::default()).await.expect("code");
@@ -203,9 +196,7 @@ async fn both_search_code_and_pull_requests_and_list_notifications_alike() {
 /// Labels: the Go server 0.12.1 has no label tools, so only the native server answers here.
 #[tokio::test]
 async fn labels_are_read_by_name_and_listed() {
-    let fixture = Fixture::get();
-    let _guard = fixture.lock().await;
-    let github = GitHub::new(native(config(fixture)).await);
+    let (_fixture, _guard, github) = ours().await;
     let bug = github.get_label(OWNER, REPO, "bug").await.expect("get_label");
     assert_eq!((bug.name.as_str(), bug.color.as_deref()), ("bug", Some("d73a4a")));
     let labels = github.list_labels(OWNER, REPO).await.expect("list_label");
@@ -217,9 +208,7 @@ async fn labels_are_read_by_name_and_listed() {
 /// An old tool name called on a current server goes to the current tool and method.
 #[tokio::test]
 async fn old_names_reach_the_current_tools_through_the_alias_table() {
-    let fixture = Fixture::get();
-    let _guard = fixture.lock().await;
-    let github = GitHub::new(native(config(fixture)).await);
+    let (_fixture, _guard, github) = ours().await;
     let mut arguments = serde_json::Map::new();
     arguments.insert("owner".into(), json!(OWNER));
     arguments.insert("repo".into(), json!(REPO));
@@ -256,8 +245,7 @@ fn page_summary(page: &IssuePage) -> PageSummary {
 /// each server's query text and variables.
 #[tokio::test]
 async fn both_list_issues_through_graphql_alike() {
-    let fixture = Fixture::get();
-    let _guard = fixture.lock().await;
+    let (fixture, _guard, backends) = both().await;
     let filters = [
         ListIssues::default(),
         ListIssues { state: Some("OPEN".into()), ..ListIssues::default() },
@@ -268,8 +256,6 @@ async fn both_list_issues_through_graphql_alike() {
         ListIssues { since: Some("2026-11-26T00:00:00Z".into()), ..ListIssues::default() },
         ListIssues { per_page: Some(2), ..ListIssues::default() },
     ];
-    let backends =
-        [GitHub::with_dialect(go(fixture, &[]).await, Dialect::Legacy), GitHub::new(native(config(fixture)).await)];
     let mut seen = Vec::new();
     for github in &backends {
         let mut pages = Vec::new();
@@ -317,24 +303,14 @@ async fn both_list_issues_through_graphql_alike() {
     assert!(refused.is_error() && refused.text_content().contains("cursor-based"), "{}", refused.text_content());
 }
 
-/// The message of a tool failure (each server names its own tool around it), or what succeeded.
-fn failure_text(outcome: mcp_github::Result<String>) -> String {
-    match outcome {
-        Err(mcp_github::Error::Mcp(mcp_core::Error::ToolFailed { message, .. })) => message,
-        other => format!("not a tool failure: {other:?}"),
-    }
-}
-
 /// The pull request review tools on both servers, which both drive through GitHub's GraphQL
 /// API (stood in for by the fixture's fake, `fixture::graphql`): a pending review is started,
 /// commented on and deleted, then started again, commented on and submitted; the same
-/// confirmations, the same refusals, and the same reviews left behind.
+/// confirmations, the same refusals, and the same reviews left behind. Ours runs twice: with
+/// `pull_request_review_write`, and with the single-purpose tools of `pull_requests_granular`.
 #[tokio::test]
 async fn both_write_pull_request_reviews_alike() {
-    let fixture = Fixture::get();
-    let _guard = fixture.lock().await;
-    let backends =
-        [GitHub::with_dialect(go(fixture, &[]).await, Dialect::Legacy), GitHub::new(native(config(fixture)).await)];
+    let (fixture, _guard, backends) = three().await;
     let mut seen = Vec::new();
     for github in &backends {
         fixture.reset();
@@ -364,6 +340,7 @@ async fn both_write_pull_request_reviews_alike() {
         seen.push((said, fixture.reviews()));
     }
     assert_eq!(seen[0], seen[1]);
+    assert_eq!(seen[1], seen[2], "the single-purpose tools");
     let (said, reviews) = &seen[1];
     assert_eq!(said[0], "pending pull request created");
     assert_eq!(said[1], "pull request review comment successfully added to pending review");
@@ -376,38 +353,36 @@ async fn both_write_pull_request_reviews_alike() {
 }
 
 /// The current server's review methods the Go server 0.12.1 does not have, on ours (against the
-/// fixture's GraphQL fake): a review submitted at once, a thread resolved and unresolved, and a
-/// comment off the diff refused (0.12.1 reports that one as a success).
+/// fixture's GraphQL fake), with the consolidated tool and with the single-purpose ones: a
+/// review submitted at once, a thread resolved and unresolved, and a comment off the diff
+/// refused (0.12.1 reports that one as a success).
 #[tokio::test]
 async fn reviews_are_submitted_at_once_and_threads_resolved() {
-    let fixture = Fixture::get();
-    let _guard = fixture.lock().await;
-    let github = GitHub::new(native(config(fixture)).await);
-    github.create_pending_pull_request_review(OWNER, REPO, 3, Some(MAIN_SHA)).await.expect("pending");
-    let off = ReviewComment::on_line("nope.txt", 7, "Where is this?");
-    match github.add_comment_to_pending_review(OWNER, REPO, 3, &off).await {
-        Err(mcp_github::Error::Mcp(mcp_core::Error::ToolFailed { message, .. })) => {
-            assert!(message.contains("Failed to add comment"), "{message}")
-        }
-        other => panic!("expected a tool failure, got {other:?}"),
+    let (fixture, _guard, [_, current, granular]) = three().await;
+    for github in [current, granular] {
+        fixture.reset();
+        github.create_pending_pull_request_review(OWNER, REPO, 3, Some(MAIN_SHA)).await.expect("pending");
+        let off = ReviewComment::on_line("nope.txt", 7, "Where is this?");
+        let refused = failure_text(github.add_comment_to_pending_review(OWNER, REPO, 3, &off).await);
+        assert!(refused.contains("Failed to add comment"), "{:?}: {refused}", github.dialect());
+        let comment = ReviewComment::on_line("hello.txt", 1, "Fine.");
+        github.add_comment_to_pending_review(OWNER, REPO, 3, &comment).await.expect("on the diff");
+        assert_eq!(
+            github.resolve_review_thread(OWNER, REPO, 3, "PRRT_1", true).await.expect("resolved"),
+            "review thread resolved successfully"
+        );
+        assert_eq!(
+            github.resolve_review_thread(OWNER, REPO, 3, "PRRT_1", false).await.expect("unresolved"),
+            "review thread unresolved successfully"
+        );
+        assert!(github.resolve_review_thread(OWNER, REPO, 3, "PRRT_404", true).await.is_err());
+        github.delete_pending_pull_request_review(OWNER, REPO, 3).await.expect("deleted");
+        assert_eq!(
+            github.create_pull_request_review(OWNER, REPO, 3, "APPROVE", "Ship it.").await.expect("submitted at once"),
+            "pull request review submitted successfully"
+        );
+        assert_eq!(fixture.reviews(), [("APPROVED".to_owned(), "Ship it.".to_owned(), Vec::<String>::new())]);
     }
-    let comment = ReviewComment::on_line("hello.txt", 1, "Fine.");
-    github.add_comment_to_pending_review(OWNER, REPO, 3, &comment).await.expect("on the diff");
-    assert_eq!(
-        github.resolve_review_thread(OWNER, REPO, 3, "PRRT_1", true).await.expect("resolved"),
-        "review thread resolved successfully"
-    );
-    assert_eq!(
-        github.resolve_review_thread(OWNER, REPO, 3, "PRRT_1", false).await.expect("unresolved"),
-        "review thread unresolved successfully"
-    );
-    assert!(github.resolve_review_thread(OWNER, REPO, 3, "PRRT_404", true).await.is_err());
-    github.delete_pending_pull_request_review(OWNER, REPO, 3).await.expect("deleted");
-    assert_eq!(
-        github.create_pull_request_review(OWNER, REPO, 3, "APPROVE", "Ship it.").await.expect("submitted at once"),
-        "pull request review submitted successfully"
-    );
-    assert_eq!(fixture.reviews(), [("APPROVED".to_owned(), "Ship it.".to_owned(), Vec::<String>::new())]);
 
     // Writing tools: hidden and refused in read-only mode.
     let mut read_only = config(fixture);
@@ -417,15 +392,13 @@ async fn reviews_are_submitted_at_once_and_threads_resolved() {
 }
 
 /// Sub-issues on both servers (the Go server 0.12.1 has `add_sub_issue`, `remove_sub_issue`,
-/// `reprioritize_sub_issue` and `list_sub_issues`; ours `sub_issue_write` and `issue_read`),
+/// `reprioritize_sub_issue` and `list_sub_issues`; ours `sub_issue_write` and `issue_read`, and,
+/// under the `issues_granular` flag, the single-purpose tools named as 0.12.1's),
 /// against the fixture's stateful fake of GitHub's sub-issue endpoints: the same parents
 /// answered, the same order after reprioritizing, the same refusal to take a second parent.
 #[tokio::test]
 async fn both_add_reorder_and_remove_sub_issues_alike() {
-    let fixture = Fixture::get();
-    let _guard = fixture.lock().await;
-    let backends =
-        [GitHub::with_dialect(go(fixture, &[]).await, Dialect::Legacy), GitHub::new(native(config(fixture)).await)];
+    let (fixture, _guard, backends) = three().await;
     let numbers = |issues: Vec<Issue>| issues.into_iter().map(|i| i.number).collect::<Vec<_>>();
     let mut seen = Vec::new();
     for github in &backends {
@@ -444,6 +417,7 @@ async fn both_add_reorder_and_remove_sub_issues_alike() {
         seen.push((parent, listed, reordered, second_parent, removed, left, under_two));
     }
     assert_eq!(seen[0], seen[1]);
+    assert_eq!(seen[1], seen[2], "the single-purpose tools");
     let (parent, listed, reordered, second_parent, removed, left, under_two) = &seen[1];
     assert_eq!((parent.number, removed.number), (1, 1), "the parent is answered");
     assert_eq!((listed.as_slice(), reordered.as_slice()), (&[2, 5][..], &[5, 2][..]));
@@ -456,10 +430,7 @@ async fn both_add_reorder_and_remove_sub_issues_alike() {
 /// lightweight tag is read by ours only (0.12.1 fails on it).
 #[tokio::test]
 async fn both_search_orgs_read_tags_and_list_releases_alike() {
-    let fixture = Fixture::get();
-    let _guard = fixture.lock().await;
-    let backends =
-        [GitHub::with_dialect(go(fixture, &[]).await, Dialect::Legacy), GitHub::new(native(config(fixture)).await)];
+    let (fixture, _guard, backends) = both().await;
     let tag_summary = |tag: &Value| {
         let pointer = |p: &str| tag.pointer(p).and_then(Value::as_str).unwrap_or("").to_owned();
         [pointer("/tag"), pointer("/sha"), pointer("/message"), pointer("/object/sha"), pointer("/object/type")]
@@ -492,9 +463,7 @@ async fn both_search_orgs_read_tags_and_list_releases_alike() {
 /// against the fixture's fake of the REST endpoints.
 #[tokio::test]
 async fn commits_are_searched_and_releases_read_by_tag() {
-    let fixture = Fixture::get();
-    let _guard = fixture.lock().await;
-    let github = GitHub::new(native(config(fixture)).await);
+    let (fixture, _guard, github) = ours().await;
     let found =
         github.search_commits("second repo:mcptk-fixture/demo", &SearchOptions::default()).await.expect("found");
     assert_eq!((found.total_count, found.items[0].sha.as_str()), (1, MAIN_SHA));
@@ -514,10 +483,7 @@ async fn commits_are_searched_and_releases_read_by_tag() {
 /// branch on ours, as the current server does; 0.12.1 refuses.
 #[tokio::test]
 async fn both_push_files_and_delete_a_file_alike() {
-    let fixture = Fixture::get();
-    let _guard = fixture.lock().await;
-    let backends =
-        [GitHub::with_dialect(go(fixture, &[]).await, Dialect::Legacy), GitHub::new(native(config(fixture)).await)];
+    let (fixture, _guard, backends) = both().await;
     let mut seen = Vec::new();
     for github in &backends {
         fixture.reset();
@@ -549,10 +515,7 @@ async fn both_push_files_and_delete_a_file_alike() {
 /// request left behind, the same answers.
 #[tokio::test]
 async fn both_edit_pull_requests_alike() {
-    let fixture = Fixture::get();
-    let _guard = fixture.lock().await;
-    let backends =
-        [GitHub::with_dialect(go(fixture, &[]).await, Dialect::Legacy), GitHub::new(native(config(fixture)).await)];
+    let (fixture, _guard, backends) = both().await;
     let mut seen = Vec::new();
     for github in &backends {
         fixture.reset();
@@ -593,9 +556,7 @@ async fn both_edit_pull_requests_alike() {
 /// server 0.12.1 does not have) on ours, against the fixture's fake of the REST endpoints.
 #[tokio::test]
 async fn review_comments_are_answered_and_labels_written() {
-    let fixture = Fixture::get();
-    let _guard = fixture.lock().await;
-    let github = GitHub::new(native(config(fixture)).await);
+    let (fixture, _guard, github) = ours().await;
     let reply = github.reply_to_pull_request_comment(OWNER, REPO, 3, 2001, "Done.").await.expect("replied");
     assert_eq!(reply.id, "2100");
     assert!(reply.url.as_deref().is_some_and(|u| u.ends_with("#discussion_r2100")), "{reply:?}");
@@ -668,10 +629,7 @@ async fn review_comments_are_answered_and_labels_written() {
 /// `done` is tried on ours only.)
 #[tokio::test]
 async fn both_manage_notifications_alike() {
-    let fixture = Fixture::get();
-    let _guard = fixture.lock().await;
-    let backends =
-        [GitHub::with_dialect(go(fixture, &[]).await, Dialect::Legacy), GitHub::new(native(config(fixture)).await)];
+    let (fixture, _guard, backends) = both().await;
     let subscription = |text: String| -> (Option<bool>, Option<bool>) {
         let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         (v["subscribed"].as_bool(), v["ignored"].as_bool())
@@ -732,10 +690,7 @@ async fn both_manage_notifications_alike() {
 /// `original_length` counts), and no token sent to the download host.
 #[tokio::test]
 async fn both_get_job_logs_alike() {
-    let fixture = Fixture::get();
-    let _guard = fixture.lock().await;
-    let backends =
-        [GitHub::with_dialect(go(fixture, &[]).await, Dialect::Legacy), GitHub::new(native(config(fixture)).await)];
+    let (fixture, _guard, backends) = both().await;
     let mut seen = Vec::new();
     for github in &backends {
         let mut one = github.get_job_logs(OWNER, REPO, 399444496, false, 500).await.expect("one job's URL");
@@ -767,10 +722,7 @@ async fn both_get_job_logs_alike() {
 /// `repo` argument), against the fixture's fake of the REST endpoints.
 #[tokio::test]
 async fn both_list_issue_types_alike() {
-    let fixture = Fixture::get();
-    let _guard = fixture.lock().await;
-    let theirs = GitHub::with_dialect(go(fixture, &[]).await, Dialect::Legacy);
-    let ours = GitHub::new(native(config(fixture)).await);
+    let (_fixture, _guard, [theirs, ours]) = both().await;
     let org = ours.list_issue_types(OWNER, None).await.expect("the organization's");
     assert_eq!(theirs.list_issue_types(OWNER, None).await.expect("the organization's"), org);
     assert_eq!(org.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["Bug", "Feature"]);
@@ -783,10 +735,7 @@ async fn both_list_issue_types_alike() {
 /// members.
 #[tokio::test]
 async fn both_read_teams_alike() {
-    let fixture = Fixture::get();
-    let _guard = fixture.lock().await;
-    let backends =
-        [GitHub::with_dialect(go(fixture, &[]).await, Dialect::Legacy), GitHub::new(native(config(fixture)).await)];
+    let (_fixture, _guard, backends) = both().await;
     let mut seen = Vec::new();
     for github in &backends {
         let mine = github.get_teams(None).await.expect("get_teams");

@@ -5,8 +5,8 @@
 use mcp_github::GitHub;
 use mcp_github::native::GitHubConfig;
 
-use crate::fixture::{APP_ID, APP_INSTALLATION, Fixture, INSTALLATION_TOKEN, OWNER, REPO};
-use crate::support::native;
+use crate::fixture::{APP_ID, APP_INSTALLATION, INSTALLATION_TOKEN, OWNER, REPO};
+use crate::support::{held, native};
 
 #[tokio::test]
 async fn an_app_installation_token_is_minted_and_used() {
@@ -22,8 +22,7 @@ async fn an_app_installation_token_is_minted_and_used() {
     assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
     let key = std::fs::read_to_string(&key_path).expect("the key");
 
-    let fixture = Fixture::get();
-    let _guard = fixture.lock().await;
+    let (fixture, _guard) = held().await;
     let path = key_path.display().to_string();
     let vars = |name: &str| match name {
         "GITHUB_APP_ID" => Some(APP_ID.to_string()),

@@ -28,6 +28,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+// By path, so that the benchmark, which includes this file by path too, finds it.
+#[path = "fixture/repo_and_links.rs"]
+mod repo_and_links;
+
 /// The token every test uses; it must never show in anything a test can see.
 pub const TOKEN: &str = "ghp_fixtureSECRET0123456789abcdefABCDEF";
 /// The fake's user.
@@ -62,6 +66,9 @@ fn jwt_issuer(jwt: &str) -> Option<String> {
         _ => None,
     }
 }
+
+/// The first id of a repository made through the fake (created or forked).
+pub const FIRST_REPO_ID: u64 = 5000;
 
 /// A user without push access to it.
 pub const STRANGER: &str = "drive-by";
@@ -111,6 +118,14 @@ struct Fake {
     /// Pull request reviews made through the GraphQL endpoint, oldest first.
     reviews: Vec<Value>,
     next_review: u64,
+    /// Repositories made through the fake (created, forked), by `owner/name`.
+    repos: BTreeMap<String, Value>,
+    /// The count behind their ids.
+    next_repo: u64,
+    /// The ids of the issues blocking each issue, by the blocked issue's number.
+    blocked_by: BTreeMap<u64, Vec<u64>>,
+    /// Reactions made through the fake's issue endpoints: `(what, content)`.
+    reactions: Vec<(String, String)>,
 }
 
 struct Shared {
@@ -442,7 +457,8 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             return json_reply(401, json!({"message": "This endpoint requires you to be authenticated."}));
         }
         let mut fake = shared.fake.lock().expect("not poisoned");
-        return json_reply(200, graphql::answer(&mut fake, &body));
+        let features = headers.get("graphql-features").and_then(|v| v.to_str().ok()).unwrap_or("");
+        return json_reply(200, graphql::answer(&mut fake, &body, features));
     }
     let Some(rest) = full.strip_prefix("/api/v3") else {
         shared.seen.lock().expect("not poisoned").push(Seen { method, path: full.clone(), authorization });
@@ -578,6 +594,9 @@ fn replay(shared: &Shared, method: &str, path: &str, query: &str, accept: &str) 
 fn fake_api(fake: &mut Fake, method: &str, path: &str, query: &str, body: &Value) -> Response {
     let q = params(query);
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    if let Some(reply) = repo_and_links::answer(fake, method, &parts, &q, body) {
+        return reply;
+    }
     match (method, parts.as_slice()) {
         ("GET", ["user"]) => {
             let mut me = user(ME, 1);
@@ -847,6 +866,34 @@ fn fake_api(fake: &mut Fake, method: &str, path: &str, query: &str, body: &Value
             if let Some(labels) = body["labels"].as_array() {
                 found["labels"] =
                     Value::Array(labels.iter().filter_map(Value::as_str).map(|l| label(l, "ededed")).collect());
+            }
+            if let Some(logins) = body["assignees"].as_array() {
+                found["assignees"] =
+                    Value::Array(logins.iter().filter_map(Value::as_str).map(|l| user(l, 5)).collect());
+            }
+            // One milestone (number 1) and the organization's two issue types exist.
+            match body.get("milestone") {
+                Some(m) if m == &json!(1) => {
+                    found["milestone"] = json!({"number": 1, "title": "v1.0", "state": "open"})
+                }
+                Some(_) => {
+                    return json_reply(
+                        422,
+                        json!({"message": "Validation Failed", "errors": [{"resource": "Issue", "field": "milestone", "code": "invalid"}]}),
+                    );
+                }
+                None => {}
+            }
+            match body.get("type") {
+                Some(Value::Null) => found["type"] = Value::Null,
+                Some(t) if t == "Bug" || t == "Feature" => found["type"] = json!({"name": t}),
+                Some(_) => {
+                    return json_reply(
+                        422,
+                        json!({"message": "Validation Failed", "errors": [{"resource": "Issue", "field": "type", "code": "invalid"}]}),
+                    );
+                }
+                None => {}
             }
             json_reply(200, found.clone())
         }
@@ -1402,7 +1449,7 @@ mod graphql {
     }
 
     /// `value` cut down to the fields `selections` ask for, each under its key.
-    fn project(value: &Value, selections: &[Field]) -> Value {
+    pub(super) fn project(value: &Value, selections: &[Field]) -> Value {
         if selections.is_empty() {
             return value.clone();
         }
@@ -1540,7 +1587,7 @@ mod graphql {
         Value::Object(fields)
     }
 
-    fn repository(fake: &Fake, field: &Field, errors: &mut Vec<Value>) -> Value {
+    fn repository(fake: &Fake, field: &Field, issue_fields: bool, errors: &mut Vec<Value>) -> Value {
         let owner = field.args.get("owner").and_then(Value::as_str).unwrap_or("");
         let name = field.args.get("name").and_then(Value::as_str).unwrap_or("");
         if owner != OWNER || name != REPO {
@@ -1556,6 +1603,15 @@ mod graphql {
                     "id" => json!("R_4000"),
                     "isPrivate" => json!(false),
                     "nameWithOwner" => json!(format!("{OWNER}/{REPO}")),
+                    "defaultBranchRef" => project(&json!({"name": "main"}), &f.selections),
+                    "object" => super::repo_and_links::object(f),
+                    "issueFields" if issue_fields => {
+                        project(&super::repo_and_links::issue_fields(true), &f.selections)
+                    }
+                    "issueFields" => {
+                        errors.push(json!({"message": "Field 'issueFields' doesn't exist on type 'Repository'"}));
+                        Value::Null
+                    }
                     "issues" => match issues(fake, &f.args) {
                         Ok(connection) => project(&connection, &f.selections),
                         Err(message) => {
@@ -1690,7 +1746,9 @@ mod graphql {
     }
 
     /// The answer to a GraphQL request body (`{"query", "variables"}`).
-    pub(super) fn answer(fake: &mut Fake, body: &Value) -> Value {
+    pub(super) fn answer(fake: &mut Fake, body: &Value, features: &str) -> Value {
+        // Issue fields are a schema preview: only asked for with `GraphQL-Features: issue_fields`.
+        let issue_fields = features.split(',').any(|f| f.trim() == "issue_fields");
         let query = body["query"].as_str().unwrap_or("");
         let variables = body["variables"].as_object().cloned().unwrap_or_default();
         let (kind, fields) = match parse(query, &variables) {
@@ -1714,6 +1772,16 @@ mod graphql {
                         if teams.is_empty() { json!([]) } else { json!([{"login": OWNER, "teams": {"nodes": teams}}]) };
                     project(&json!({"login": login, "organizations": {"nodes": orgs}}), &field.selections)
                 }
+                ("query", "organization") if field.selections.iter().any(|f| f.name == "issueFields") => {
+                    let org = field.args.get("login").and_then(Value::as_str).unwrap_or("");
+                    if org != OWNER || !issue_fields {
+                        errors.push(json!({"type": "NOT_FOUND", "path": [field.key], "message": format!("Could not resolve issue fields of '{org}'.")}));
+                        Value::Null
+                    } else {
+                        let fields = super::repo_and_links::issue_fields(false);
+                        project(&json!({"login": org, "issueFields": fields}), &field.selections)
+                    }
+                }
                 ("query", "organization") => {
                     let org = field.args.get("login").and_then(Value::as_str).unwrap_or("");
                     let slug = field
@@ -1736,7 +1804,7 @@ mod graphql {
                         }
                     }
                 }
-                ("query", "repository") => repository(fake, field, &mut errors),
+                ("query", "repository") => repository(fake, field, issue_fields, &mut errors),
                 ("mutation", _) => mutate(fake, field).unwrap_or_else(|message| {
                     errors.push(json!({"type": "UNPROCESSABLE", "path": [field.key], "message": message}));
                     Value::Null

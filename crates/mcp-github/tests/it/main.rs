@@ -6,5 +6,7 @@ mod agree;
 #[cfg(feature = "app")]
 mod app;
 mod fixture;
+mod granular;
+mod repos_and_issue_links;
 mod rules;
 mod support;

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use mcp_core::{CallTool, ToolContext};
 use mcp_github::native::{GitHubConfig, GitHubServer};
-use mcp_github::{Dialect, GitHub, IssueComment, ListIssues, NewPullRequest};
+use mcp_github::{GitHub, IssueComment, ListIssues, NewPullRequest};
 use serde_json::{Value, json};
 
 use crate::fixture::{Fixture, ME, OWNER, REPO, SECOND_OWNER, SECOND_TOKEN, STRANGER, TOKEN, masked};
-use crate::support::{config, go, native};
+use crate::support::{both, config, go, granular_config, held, native};
 
 /// The tool failure `outcome` must be, as its text.
 fn failure<T: std::fmt::Debug>(outcome: mcp_github::Result<T>) -> String {
@@ -52,9 +52,15 @@ fn reference() -> Option<Value> {
 async fn native_tools_have_the_reference_names_arguments_and_annotations() {
     let Some(reference) = reference() else { return };
     let fixture = Fixture::get();
-    let client = native(config(fixture)).await;
-    let ours = client.list_tools().await.expect("tools");
-    assert_eq!(ours.len(), 51);
+    let mut ours = native(config(fixture)).await.list_tools().await.expect("tools");
+    assert_eq!(ours.len(), 60);
+    // With the granular flags, 25 single-purpose tools stand in for 5 consolidated ones.
+    let granular = native(granular_config(fixture)).await.list_tools().await.expect("tools");
+    assert_eq!(granular.len(), 80);
+    assert!(!granular.iter().any(|t| t.name == "issue_write" || t.name == "pull_request_review_write"));
+    let added: Vec<_> = granular.into_iter().filter(|t| !ours.iter().any(|o| o.name == t.name)).collect();
+    assert_eq!(added.len(), 25);
+    ours.extend(added);
     for tool in &ours {
         let theirs = reference["tools"]
             .as_array()
@@ -64,6 +70,7 @@ async fn native_tools_have_the_reference_names_arguments_and_annotations() {
         assert_eq!(annotations.read_only_hint, theirs["annotations"]["readOnlyHint"].as_bool(), "{}", tool.name);
         assert_eq!(annotations.title.as_deref(), theirs["annotations"]["title"].as_str(), "{}", tool.name);
         assert_eq!(annotations.destructive_hint, theirs["annotations"]["destructiveHint"].as_bool(), "{}", tool.name);
+        assert_eq!(annotations.open_world_hint, theirs["annotations"]["openWorldHint"].as_bool(), "{}", tool.name);
         // The whole input schema, but for the descriptions (each server words its own) and an
         // empty `required`.
         let schema = without_descriptions(&Value::Object(tool.input_schema.clone()));
@@ -73,8 +80,7 @@ async fn native_tools_have_the_reference_names_arguments_and_annotations() {
 
 #[tokio::test]
 async fn switches_hide_tools_and_refuse_them_when_called_by_name() {
-    let fixture = Fixture::get();
-    let _guard = fixture.lock().await;
+    let (fixture, _guard) = held().await;
     let names = |config: &GitHubConfig| config.enabled_tools().expect("valid");
 
     let mut read_only = config(fixture);
@@ -126,8 +132,7 @@ async fn switches_hide_tools_and_refuse_them_when_called_by_name() {
 
 #[tokio::test]
 async fn lockdown_withholds_text_from_authors_without_push_access_and_marks_the_rest() {
-    let fixture = Fixture::get();
-    let _guard = fixture.lock().await;
+    let (fixture, _guard) = held().await;
 
     // Without lockdown: everything shows, people's text marked as untrusted.
     let open = native(config(fixture)).await;
@@ -166,10 +171,7 @@ async fn lockdown_withholds_text_from_authors_without_push_access_and_marks_the_
 
 #[tokio::test]
 async fn rate_limits_and_http_errors_are_tool_errors_on_both() {
-    let fixture = Fixture::get();
-    let _guard = fixture.lock().await;
-    let ours = GitHub::new(native(config(fixture)).await);
-    let theirs = GitHub::with_dialect(go(fixture, &[]).await, Dialect::Legacy);
+    let (_fixture, _guard, [theirs, ours]) = both().await;
 
     let limited = failure(ours.list_branches(OWNER, "ratelimited").await);
     assert!(
@@ -242,8 +244,7 @@ async fn the_token_never_shows() {
         .finish();
     let _logging = tracing::subscriber::set_default(subscriber);
 
-    let fixture = Fixture::get();
-    let _guard = fixture.lock().await;
+    let (fixture, _guard) = held().await;
     let config = config(fixture);
     let shown = format!("{config:?}");
     let server = GitHubServer::new(config.clone()).expect("valid");
@@ -269,8 +270,7 @@ async fn the_token_never_shows() {
 
 #[tokio::test]
 async fn several_accounts_are_routed_by_owner() {
-    let fixture = Fixture::get();
-    let _guard = fixture.lock().await;
+    let (fixture, _guard) = held().await;
     let host = fixture.host();
     let vars = |name: &str| match name {
         "GITHUB_PERSONAL_ACCESS_TOKEN" => Some(TOKEN.to_owned()),

@@ -9,6 +9,8 @@ use mcp_core::config::StdioServer;
 use mcp_core::protocol::Implementation;
 use mcp_core::{Client, ClientOptions};
 use mcp_github::native::{GitHubConfig, GitHubServer};
+use mcp_github::{Dialect, GitHub};
+use tokio::sync::MutexGuard;
 
 use crate::fixture::{Fixture, TOKEN};
 
@@ -27,16 +29,60 @@ pub async fn go(fixture: &Fixture, flags: &[&str]) -> Arc<Client> {
     Arc::new(Client::spawn("go-github", &server, ClientOptions::default()).await.expect("the Go server starts"))
 }
 
-/// Our configuration, pointed at the fixture, every toolset on.
+/// Our configuration, pointed at the fixture, every toolset on, and every feature flag that adds
+/// tools without replacing others (not the granular ones: see [`granular_config`]).
 pub fn config(fixture: &Fixture) -> GitHubConfig {
     let mut config = GitHubConfig::new(TOKEN);
     config.host = Some(fixture.host().to_owned());
     config.toolsets = vec!["all".into()];
+    config.features = ["file_blame", "issue_dependencies", "duplicate_detection"].map(String::from).to_vec();
     config
+}
+
+/// [`config`] with the single-purpose issue and pull request tools in place of the consolidated ones.
+pub fn granular_config(fixture: &Fixture) -> GitHubConfig {
+    let mut config = config(fixture);
+    config.features.extend(["issues_granular", "pull_requests_granular"].map(String::from));
+    config
+}
+
+/// The fixture, held by this test until the guard drops, its state at the seed.
+pub async fn held() -> (&'static Fixture, MutexGuard<'static, ()>) {
+    let fixture = Fixture::get();
+    (fixture, fixture.lock().await)
+}
+
+/// The fixture held, and the typed wrappers over both backends on it: GitHub's Go server
+/// (0.12.1, in the old dialect) first, ours (every toolset on) second.
+pub async fn both() -> (&'static Fixture, MutexGuard<'static, ()>, [GitHub<Arc<Client>>; 2]) {
+    let (fixture, guard) = held().await;
+    let theirs = GitHub::with_dialect(go(fixture, &[]).await, Dialect::Legacy);
+    let ours = GitHub::new(native(config(fixture)).await);
+    (fixture, guard, [theirs, ours])
+}
+
+/// [`both`], and ours a second time with the single-purpose tools (granular feature flags) in
+/// place of the consolidated ones, called in [`Dialect::Granular`].
+pub async fn three() -> (&'static Fixture, MutexGuard<'static, ()>, [GitHub<Arc<Client>>; 3]) {
+    let (fixture, guard, [theirs, ours]) = both().await;
+    let granular = GitHub::with_dialect(native(granular_config(fixture)).await, Dialect::Granular);
+    (fixture, guard, [theirs, ours, granular])
+}
+
+/// The fixture held, and the typed wrappers over our server alone (for the tools the Go
+/// server 0.12.1 does not have).
+pub async fn ours() -> (&'static Fixture, MutexGuard<'static, ()>, GitHub<Arc<Client>>) {
+    let (fixture, guard) = held().await;
+    (fixture, guard, GitHub::new(native(config(fixture)).await))
 }
 
 /// Our native server on `config`, served by `mcp_core::Server` over a pipe, as a client sees it.
 pub async fn native(config: GitHubConfig) -> Arc<Client> {
+    native_with(config, ClientOptions::default()).await
+}
+
+/// [`native`] with a client configured by `options` (capabilities, an input handler).
+pub async fn native_with(config: GitHubConfig, options: ClientOptions) -> Arc<Client> {
     let server = GitHubServer::new(config).expect("a valid configuration");
     let mcp = mcp_core::Server::builder(Implementation::new("native-github", "0.1.0"), server.registry())
         .instructions(GitHubServer::INSTRUCTIONS)
@@ -47,8 +93,16 @@ pub async fn native(config: GitHubConfig) -> Arc<Client> {
         let _ = mcp.serve(server_read, server_write).await;
     });
     let (client_read, client_write) = tokio::io::split(client_end);
-    let client = Client::connect("native-github", client_read, client_write, ClientOptions::default())
-        .await
-        .expect("the native server answers");
+    let client =
+        Client::connect("native-github", client_read, client_write, options).await.expect("the native server answers");
     Arc::new(client)
+}
+
+/// The message of a tool failure (each server names its own tool around it), or a description
+/// of what came instead, for an assertion to show.
+pub fn failure_text<T: std::fmt::Debug>(outcome: mcp_github::Result<T>) -> String {
+    match outcome {
+        Err(mcp_github::Error::Mcp(mcp_core::Error::ToolFailed { message, .. })) => message,
+        other => format!("not a tool failure: {other:?}"),
+    }
 }
