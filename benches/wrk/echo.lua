@@ -6,15 +6,23 @@
 --   wrk -t1 -c16 -d3s --latency -s benches/wrk/echo.lua http://127.0.0.1:PORT/mcp
 --
 -- With WRK_CHECK=1 in the environment every answer's body is checked for the echoed text too
--- (slower: a Lua call per answer); the count of wrong answers is printed at the end.
+-- (slower: a Lua call per answer); the count of wrong answers is printed at the end. WRK_TOOL
+-- names the tool (default `echo`; `builtin__echo` through a gateway) and WRK_TOKEN, when set, is
+-- sent as a bearer token.
+
+local tool = os.getenv("WRK_TOOL") or "echo"
+local token = os.getenv("WRK_TOKEN")
+if token then
+  wrk.headers["Authorization"] = "Bearer " .. token
+end
 
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Accept"] = "application/json, text/event-stream"
 wrk.headers["MCP-Protocol-Version"] = "2026-07-28"
 wrk.headers["Mcp-Method"] = "tools/call"
-wrk.headers["Mcp-Name"] = "echo"
-wrk.body = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"},'
+wrk.headers["Mcp-Name"] = tool
+wrk.body = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"' .. tool .. '","arguments":{"text":"hello"},'
   .. '"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28",'
   .. '"io.modelcontextprotocol/clientCapabilities":{},'
   .. '"io.modelcontextprotocol/clientInfo":{"name":"wrk","version":"1.0"}}}}'

@@ -10,6 +10,9 @@ use anyhow::{Context, Result, bail};
 pub struct Target {
     pub url: String,
     pub script: PathBuf,
+    /// The tool called and the bearer token sent (the script's `WRK_TOOL` and `WRK_TOKEN`).
+    tool: Option<String>,
+    token: Option<String>,
 }
 
 /// What one `wrk` run measured.
@@ -22,7 +25,19 @@ pub struct Load {
 
 impl Target {
     pub fn new(root: &Path, address: &str) -> Target {
-        Target { url: format!("http://{address}/mcp"), script: root.join("benches/wrk/echo.lua") }
+        Target {
+            url: format!("http://{address}/mcp"),
+            script: root.join("benches/wrk/echo.lua"),
+            tool: None,
+            token: None,
+        }
+    }
+
+    /// The same load through a gateway: its `builtin__echo`, with a bearer token.
+    pub fn gateway(mut self, token: &str) -> Target {
+        self.tool = Some("builtin__echo".to_owned());
+        self.token = Some(token.to_owned());
+        self
     }
 
     /// One second of load with every answer checked for the echoed text (the script's
@@ -51,10 +66,15 @@ impl Target {
             .arg("-s")
             .arg(&self.script)
             .arg(&self.url);
-        if check {
-            command.env("WRK_CHECK", "1");
-        } else {
-            command.env_remove("WRK_CHECK");
+        for (variable, value) in [
+            ("WRK_CHECK", check.then_some("1")),
+            ("WRK_TOOL", self.tool.as_deref()),
+            ("WRK_TOKEN", self.token.as_deref()),
+        ] {
+            match value {
+                Some(value) => command.env(variable, value),
+                None => command.env_remove(variable),
+            };
         }
         let output = command.output().context("cannot run wrk (Debian's package `wrk`)")?;
         let report = String::from_utf8_lossy(&output.stdout).into_owned();

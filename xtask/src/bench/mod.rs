@@ -7,13 +7,16 @@
 //! Out of process, with the same minimal clients for every server: stdio calls (one at a time and
 //! 64 in flight), start to first answer, Streamable HTTP under `wrk`, resident memory, and the
 //! gateway at scale (10k tools, a 10 MiB result, 1k calls in flight) in front of
-//! `cargo xtask bench-upstream`. In process, through `cargo bench`: the gateway pipeline's cost
-//! per call and the audit log (their `BENCH key value unit` lines).
+//! `cargo xtask bench-upstream`; gateway replicas behind HAProxy and the per-call cost of the
+//! state they share (Redis, PostgreSQL from `tests/services.sh`). In process, through `cargo
+//! bench`: the gateway pipeline's cost per call and the audit log (their `BENCH key value unit`
+//! lines).
 //!
 //! Peers are built from `benches/` (their own workspace, not part of CI). Numbers from one run on
 //! a shared machine: compare the ratios, not the absolute figures across runs.
 
 mod http;
+mod replicas;
 mod report;
 mod stdio;
 pub mod upstream;
@@ -106,7 +109,7 @@ struct Bins {
 }
 
 /// The measurements, by the names `--only` takes.
-const SECTIONS: &[&str] = &["stdio", "start", "http", "pipeline", "audit", "memory", "scale", "dropins"];
+const SECTIONS: &[&str] = &["stdio", "start", "http", "pipeline", "audit", "memory", "scale", "replicas", "dropins"];
 
 fn measure(root: &Path, bins: &Bins, work: &Path, settings: &Settings) -> Result<Report> {
     let mut report = Report::new(bins.mcptk.metadata().map(|m| m.len()).unwrap_or(0));
@@ -132,6 +135,9 @@ fn measure(root: &Path, bins: &Bins, work: &Path, settings: &Settings) -> Result
     }
     if on("scale") {
         scale(&mut report, bins, work)?;
+    }
+    if on("replicas") {
+        replicas::run(&mut report, root, bins, work, settings)?;
     }
     if on("dropins") {
         report.dropins(&figures);
@@ -320,21 +326,26 @@ struct Listening(Child);
 
 impl Listening {
     fn start(program: &Path, args: &[&str], address: &str) -> Result<Listening> {
-        let child = Command::new(program)
-            .args(args)
+        Listening::spawn(Command::new(program).args(args).stderr(Stdio::null()), address)
+    }
+
+    /// `command` (its standard error as the caller set it), once it listens on `address`.
+    fn spawn(command: &mut Command, address: &str) -> Result<Listening> {
+        let program = command.get_program().to_string_lossy().into_owned();
+        let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
             .spawn()
-            .with_context(|| format!("cannot start {}", program.display()))?;
+            .with_context(|| format!("cannot start {program}"))?;
+        let mut listening = Listening(child);
         let started = Instant::now();
         while std::net::TcpStream::connect(address).is_err() {
-            if started.elapsed() > Duration::from_secs(10) {
-                bail!("{} does not listen on {address}", program.display());
+            if started.elapsed() > Duration::from_secs(10) || listening.0.try_wait()?.is_some() {
+                bail!("{program} does not listen on {address}");
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Ok(Listening(child))
+        Ok(listening)
     }
 }
 

@@ -219,6 +219,84 @@ impl Report {
         self.sections.push(s);
     }
 
+    /// Gateway replicas behind HAProxy beside one called directly (`setups`, at `at` connections),
+    /// and one replica with each kind of shared state (`costs`, at `cost_at` connections, the first
+    /// row the one without).
+    pub fn replicas(
+        &mut self,
+        at: &[u32; 2],
+        setups: &[(String, [Load; 2])],
+        cost_at: &[u32; 2],
+        costs: &[(String, [Load; 2])],
+    ) {
+        let mut s = format!(
+            "### Gateway replicas behind HAProxy (stateless `tools/call` under `wrk`)\n\n\
+             | setup | {0} connections | p50 / p99 | {1} connections | p50 / p99 | vs direct ({0} / {1}) |\n\
+             |---|---|---|---|---|---|\n",
+            at[0], at[1]
+        );
+        let direct = setups.first().map_or([Load::default(); 2], |(_, l)| *l);
+        for (label, [a, b]) in setups {
+            let _ = writeln!(
+                s,
+                "| {label} | {} calls/s | {:.0} / {:.0} µs | {} calls/s | {:.0} / {:.0} µs | {:.2}x / {:.2}x |",
+                thousands(a.calls_per_s),
+                a.p50_us,
+                a.p99_us,
+                thousands(b.calls_per_s),
+                b.p50_us,
+                b.p99_us,
+                a.calls_per_s / direct[0].calls_per_s,
+                b.calls_per_s / direct[1].calls_per_s,
+            );
+        }
+        s.push_str(
+            "\nEach replica is `mcptk serve --config C --http` with the built-in tools, a rate limit and an \
+             audit log of its own (fsync off), all with one session key and one bearer token; HAProxy \
+             balances round robin and checks `/readyz`. **This machine has two cores, shared by `wrk`, \
+             HAProxy and every replica: more replicas cannot raise the throughput here.** The figures show \
+             what the balancer and the extra processes cost, not how the gateway scales. The replicas share \
+             no state in these runs; the next table is what sharing costs.\n\n",
+        );
+        let _ = write!(
+            s,
+            "### What shared state costs per call (one replica, called directly)\n\n\
+             | gateway | {0} connection | p50 / p99 | added per call | {1} connections | p50 / p99 | added per call |\n\
+             |---|---|---|---|---|---|---|\n",
+            cost_at[0], cost_at[1]
+        );
+        let base = costs.first().map_or([Load::default(); 2], |(_, l)| *l);
+        let added = |load: &Load, base: &Load| {
+            let micros = 1e6 / load.calls_per_s - 1e6 / base.calls_per_s;
+            format!("{micros:+.1} µs")
+        };
+        for (i, (label, [a, b])) in costs.iter().enumerate() {
+            let (added_a, added_b) =
+                if i == 0 { (String::new(), String::new()) } else { (added(a, &base[0]), added(b, &base[1])) };
+            let _ = writeln!(
+                s,
+                "| {label} | {} calls/s | {:.0} / {:.0} µs | {added_a} | {} calls/s | {:.0} / {:.0} µs | {added_b} |",
+                thousands(a.calls_per_s),
+                a.p50_us,
+                a.p99_us,
+                thousands(b.calls_per_s),
+                b.p50_us,
+                b.p99_us,
+            );
+        }
+        let _ = writeln!(
+            s,
+            "\n\"Added per call\" is the difference in time per call (1 / calls per second) from the first row: \
+             at {} connection the latency a call gains, at {} connections (the machine full) the work it \
+             adds. The Redis rate limit is one round trip to Redis on loopback in every call (a limit high \
+             enough never to refuse); the PostgreSQL mirror copies the audit log's batches to the \
+             database after they are written, off the call's path. Same machine caveat as above: Redis \
+             and PostgreSQL run on the same two cores.",
+            cost_at[0], cost_at[1]
+        );
+        self.sections.push(s);
+    }
+
     /// The native drop-in servers beside the reference servers they replace.
     pub fn dropins(&mut self, figures: &BTreeMap<String, f64>) {
         let mut s = String::from(
