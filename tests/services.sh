@@ -34,6 +34,9 @@ apt_install() {
 command -v python3 >/dev/null || apt_install python3
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
 command -v npm >/dev/null || apt_install nodejs npm
+# Chromium (Debian's), the real browser the web console's test drives headless through
+# playwright-core (tests/node/console.mjs); the test finds it at /usr/bin/chromium.
+[ -x /usr/bin/chromium ] || apt_install chromium
 # HAProxy, the load balancer in front of three gateway replicas in the scale-out tests. The tests
 # start instances of their own; the package's service has no frontend and is left alone.
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || apt_install haproxy

@@ -80,7 +80,11 @@ impl Stage for AuditLayer {
                 duration_ms: unfinished.started.elapsed().as_secs_f64() * 1000.0,
                 ..base
             };
-            match log.append(record).await {
+            // How long a call waits for its record to be durable (the group commit's fsync).
+            let appending = Instant::now();
+            let appended = log.append(record).await;
+            metrics::histogram!("mcp_audit_append_seconds").record(appending.elapsed().as_secs_f64());
+            match appended {
                 Ok(_) => result,
                 // Never answered as if it had been recorded.
                 Err(e) => Err(CallError::Unavailable(format!("`{exposed}` ran, but its result is withheld: {e}"))),

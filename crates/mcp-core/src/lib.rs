@@ -18,6 +18,7 @@ pub mod server;
 pub mod supervised;
 pub mod tasks;
 pub mod tool;
+pub mod trace_context;
 pub mod transport;
 pub mod typed;
 

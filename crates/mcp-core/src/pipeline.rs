@@ -540,17 +540,27 @@ stage_layer!(ObserveLayer);
 
 impl Stage for ObserveLayer {
     fn call<S: Next>(&self, inner: &mut S, call: ToolCall) -> CallFuture {
+        // Attribute names follow the OpenTelemetry conventions for tool execution (`gen_ai.*`);
+        // the gateway's own are `mcptk.*`. The policy layer records its decision here.
+        let empty = tracing::field::Empty;
         let span = tracing::info_span!(
             "mcp.tool_call",
-            server = %call.server,
-            tool = %call.tool,
-            principal = %call.principal,
-            trace_id = %call.trace_id,
-            outcome = tracing::field::Empty,
-            duration_ms = tracing::field::Empty,
+            otel.name = %format_args!("execute_tool {}", call.tool),
+            otel.status_code = empty,
+            gen_ai.operation.name = "execute_tool",
+            gen_ai.tool.name = %call.tool,
+            mcptk.server = %call.server,
+            mcptk.principal = %call.principal,
+            mcptk.trace_id = %call.trace_id,
+            mcptk.outcome = empty,
+            mcptk.policy.decision = empty,
+            mcptk.policy.rule = empty,
+            mcptk.duration_ms = empty,
+            error.type = empty,
         );
         let metrics = ToolMetrics::of(&call.server, &call.tool);
-        let future = inner.call(call);
+        // The stages' own work (policy, limits) runs inside the span too, not only what they await.
+        let future = span.in_scope(|| inner.call(call));
         let record = span.clone();
         Box::pin(
             async move {
@@ -559,8 +569,24 @@ impl Stage for ObserveLayer {
                 let elapsed = started.elapsed();
                 let label = outcome(&result);
                 if !record.is_disabled() {
-                    record.record("outcome", label);
-                    record.record("duration_ms", elapsed.as_secs_f64() * 1000.0);
+                    record.record("mcptk.outcome", label);
+                    record.record("mcptk.duration_ms", elapsed.as_secs_f64() * 1000.0);
+                    if label != "ok" {
+                        record.record("otel.status_code", "error");
+                        record.record("error.type", label);
+                    }
+                    // As the audit records it: a rate limit is a denial by the rule `rate-limit`.
+                    match &result {
+                        Err(CallError::Denied { rule, .. }) => {
+                            record.record("mcptk.policy.decision", "deny");
+                            record.record("mcptk.policy.rule", rule.as_str());
+                        }
+                        Err(CallError::RateLimited(_)) => {
+                            record.record("mcptk.policy.decision", "deny");
+                            record.record("mcptk.policy.rule", "rate-limit");
+                        }
+                        _ => {}
+                    }
                 }
                 metrics.record(label, elapsed);
                 result
@@ -623,6 +649,10 @@ impl ToolMetrics {
         match OUTCOMES.iter().position(|o| *o == outcome) {
             Some(i) => self.calls[i].get_or_init(|| counter(outcome)).increment(1),
             None => counter(outcome).increment(1),
+        }
+        // Failures on their own too (rarer, so looked up when they happen).
+        if outcome != "ok" {
+            metrics::counter!("mcp_tool_errors_total", "server" => self.server.clone(), "tool" => self.tool.clone(), "outcome" => outcome).increment(1);
         }
         self.duration.record(elapsed.as_secs_f64());
     }
@@ -702,7 +732,9 @@ impl Tool for PipelineTool {
             definition: self.upstream.clone(),
             principal: cx.principal().unwrap_or("anonymous").to_owned(),
             client: cx.client().map(|c| c.name.clone()),
-            trace_id: new_trace_id(),
+            // The caller's trace, when it sent one (or the span it is handled in has one), so
+            // the audit record names the trace an operator finds in their tracing backend.
+            trace_id: crate::trace_context::current().map_or_else(new_trace_id, |t| t.trace_id().to_owned()),
             context: cx,
         };
         let mut service = ToolService::clone(&self.service);

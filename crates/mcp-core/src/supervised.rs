@@ -33,8 +33,60 @@ enum State {
     Down { reason: String, retry_at: Instant },
 }
 
+/// When a list fresh for `ttl` is asked for again: not sooner than a second (a server saying
+/// `0` is not asked in a loop); never, without a time to live (it announces changes itself).
+fn relist_after(ttl: Option<Duration>) -> Duration {
+    ttl.map_or(Duration::from_secs(365 * 24 * 3600), |ttl| ttl.max(Duration::from_secs(1)))
+}
+
 /// Why a stopped server is down.
 const STOPPED: &str = "stopped";
+
+/// What a supervised server is doing, for an operator's view (see [`Upstream::status`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UpstreamState {
+    /// The first start has not finished.
+    Starting,
+    /// Up and answering.
+    Running,
+    /// It ran, then exited; it is started again after a backoff.
+    Restarting,
+    /// Its last start failed; it is tried again after a backoff.
+    Failed,
+    /// Stopped for good ([`Upstream::stop`]).
+    Stopped,
+}
+
+impl UpstreamState {
+    /// The state's name in lower case: `starting`, `running`, `restarting`, `failed`, `stopped`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpstreamState::Starting => "starting",
+            UpstreamState::Running => "running",
+            UpstreamState::Restarting => "restarting",
+            UpstreamState::Failed => "failed",
+            UpstreamState::Stopped => "stopped",
+        }
+    }
+}
+
+/// A snapshot of a supervised server: its state, how often it was restarted, why it last went
+/// down, and the protocol revision it speaks while running.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UpstreamStatus {
+    /// What it is doing now.
+    pub state: UpstreamState,
+    /// Times it went down and was (or is being) started again.
+    pub restarts: u64,
+    /// Why it last went down or failed to start, kept after it is up again.
+    pub last_error: Option<String>,
+    /// The negotiated revision while it runs.
+    pub protocol_version: Option<crate::protocol::ProtocolVersion>,
+    /// Its tools, as last listed.
+    pub tools: usize,
+}
 
 /// One supervised server.
 pub struct Upstream {
@@ -52,6 +104,11 @@ pub struct Upstream {
     tools: std::sync::RwLock<Arc<[Arc<Tool>]>>,
     /// Cancelled by [`Upstream::stop`]: supervision ends and the server is closed.
     stopping: tokio_util::sync::CancellationToken,
+    /// For [`Upstream::status`]: restarts, the last reason it went down, and whether the last
+    /// start attempt failed (rather than the server exiting after it ran).
+    restarts: std::sync::atomic::AtomicU64,
+    last_error: std::sync::Mutex<Option<String>>,
+    start_failed: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -71,7 +128,30 @@ impl Upstream {
             state: RwLock::new(State::Starting),
             tools: std::sync::RwLock::new(Arc::new([])),
             stopping: tokio_util::sync::CancellationToken::new(),
+            restarts: std::sync::atomic::AtomicU64::new(0),
+            last_error: std::sync::Mutex::new(None),
+            start_failed: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// What the server is doing now, for an operator's view.
+    pub async fn status(&self) -> UpstreamStatus {
+        let (state, protocol_version) = match &*self.state.read().await {
+            State::Starting => (UpstreamState::Starting, None),
+            State::Up(client) => (UpstreamState::Running, Some(client.protocol_version())),
+            State::Down { .. } if self.stopping.is_cancelled() => (UpstreamState::Stopped, None),
+            State::Down { .. } if self.start_failed.load(std::sync::atomic::Ordering::Acquire) => {
+                (UpstreamState::Failed, None)
+            }
+            State::Down { .. } => (UpstreamState::Restarting, None),
+        };
+        UpstreamStatus {
+            state,
+            restarts: self.restarts.load(std::sync::atomic::Ordering::Acquire),
+            last_error: self.last_error.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone(),
+            protocol_version,
+            tools: self.tools().len(),
+        }
     }
 
     /// The server's name.
@@ -131,9 +211,13 @@ impl Upstream {
                 // A server still starting is dropped, which kills its process.
                 () = self.stopping.cancelled() => break 'supervising,
             };
+            let failed_start = attempt.is_err();
             let reason = match attempt {
-                Ok(client) => {
+                Ok((client, mut fresh_for)) => {
                     let _ = changed.send(());
+                    // The list is cached for as long as the server says (`ttlMs`), then asked again.
+                    let relist = tokio::time::sleep(relist_after(fresh_for));
+                    tokio::pin!(relist);
                     loop {
                         tokio::select! {
                             () = self.stopping.cancelled() => {
@@ -145,11 +229,14 @@ impl Upstream {
                             }
                             () = client.closed() => break client.close_reason().unwrap_or_else(|| "connection closed".into()),
                             Some(note) = notes.recv() => {
-                                if note.method == methods::TOOLS_LIST_CHANGED
-                                    && let Ok(tools) = client.list_tools().await {
-                                        self.set_tools(tools);
-                                        let _ = changed.send(());
-                                    }
+                                if note.method == methods::TOOLS_LIST_CHANGED {
+                                    fresh_for = self.relist(&client, &changed).await.or(fresh_for);
+                                    relist.as_mut().reset(tokio::time::Instant::now() + relist_after(fresh_for));
+                                }
+                            }
+                            () = &mut relist, if fresh_for.is_some() => {
+                                fresh_for = self.relist(&client, &changed).await.or(fresh_for);
+                                relist.as_mut().reset(tokio::time::Instant::now() + relist_after(fresh_for));
                             }
                         }
                     }
@@ -161,6 +248,10 @@ impl Upstream {
                 delay = initial;
             }
             tracing::warn!(server = %self.name, %reason, retry_in = ?delay, "server is down; restarting");
+            *self.last_error.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(reason.clone());
+            self.start_failed.store(failed_start, std::sync::atomic::Ordering::Release);
+            self.restarts.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            metrics::counter!("mcp_upstream_restarts_total", "server" => self.name.clone()).increment(1);
             *self.state.write().await = State::Down { reason, retry_at: Instant::now() + delay };
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
@@ -171,13 +262,37 @@ impl Upstream {
         *self.state.write().await = State::Down { reason: STOPPED.into(), retry_at: Instant::now() };
     }
 
-    async fn start(&self, options: ClientOptions) -> Result<Arc<Client>, Error> {
+    /// Starts the server and lists its tools: the client, and how long the list stays fresh.
+    async fn start(&self, options: ClientOptions) -> Result<(Arc<Client>, Option<Duration>), Error> {
         let client = Arc::new(Client::from_config(&self.config, &self.name, options).await?);
-        let tools = client.list_tools().await?;
+        let (tools, fresh_for) = client.list_tools_fresh_for().await?;
         tracing::info!(server = %self.name, tools = tools.len(), version = %client.protocol_version(), "server started");
         self.set_tools(tools);
         *self.state.write().await = State::Up(client.clone());
-        Ok(client)
+        Ok((client, fresh_for))
+    }
+
+    /// Lists the tools again, announcing on `changed` when they differ. How long the new list
+    /// stays fresh, or `None` when the server did not answer (the old list is kept).
+    async fn relist(&self, client: &Client, changed: &mpsc::UnboundedSender<()>) -> Option<Duration> {
+        match client.list_tools_fresh_for().await {
+            Ok((tools, fresh_for)) => {
+                let same = {
+                    let now = self.tools.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    now.len() == tools.len() && now.iter().zip(&tools).all(|(a, b)| **a == *b)
+                };
+                if !same {
+                    tracing::info!(server = %self.name, tools = tools.len(), "the server's tool list changed");
+                    self.set_tools(tools);
+                    let _ = changed.send(());
+                }
+                fresh_for
+            }
+            Err(e) => {
+                tracing::warn!(server = %self.name, error = %e, "listing the server's tools again failed; keeping the list");
+                None
+            }
+        }
     }
 
     /// Why the server is not running, or `None` while it is up (or still starting).

@@ -97,6 +97,10 @@ pub(crate) fn missing_extension(what: &str) -> ErrorObject {
 /// A tool call's outcome, as a boxed future owned by nobody but its runner.
 pub(crate) type CallFuture = Pin<Box<dyn Future<Output = Result<CallToolResult, ToolError>> + Send>>;
 
+/// A call that became a task: its `CreateTaskResult`, and, when tasks are shared, what
+/// completes once the store has the task.
+pub(crate) type Created = (JsonObject, Option<tokio::sync::oneshot::Receiver<()>>);
+
 /// Starts one run of a tool (again, with answers, after it asked for input).
 pub(crate) type Rerun = Arc<dyn Fn(ToolContext) -> CallFuture + Send + Sync>;
 
@@ -265,7 +269,7 @@ impl Tasks {
         rerun: Rerun,
         cx: ToolContext,
         cancel: CancellationToken,
-    ) -> Result<Result<CallToolResult, ToolError>, (JsonObject, Option<tokio::sync::oneshot::Receiver<()>>)> {
+    ) -> Result<Result<CallToolResult, ToolError>, Created> {
         let waker = futures_util::task::noop_waker();
         let mut context = std::task::Context::from_waker(&waker);
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| first.as_mut().poll(&mut context))) {

@@ -282,6 +282,12 @@ pub struct NativeGitHub {
     /// In public repositories, show people's text only from authors with push access.
     #[serde(default)]
     pub lockdown_mode: bool,
+    /// Feature flags turned on (the reference serves some tools only under one).
+    #[serde(default)]
+    pub features: Vec<String>,
+    /// Every flag the reference counts as an insiders feature.
+    #[serde(default)]
+    pub insiders: bool,
 }
 
 /// Shows where the token comes from only when it is a `${VAR}` reference, never a written-out token.
@@ -296,6 +302,8 @@ impl std::fmt::Debug for NativeGitHub {
             .field("exclude_tools", &self.exclude_tools)
             .field("read_only", &self.read_only)
             .field("lockdown_mode", &self.lockdown_mode)
+            .field("features", &self.features)
+            .field("insiders", &self.insiders)
             .finish()
     }
 }
@@ -498,13 +506,22 @@ impl GatewayConfig {
 
     fn read(path: &Path) -> anyhow::Result<GatewayConfig> {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read `{}`", path.display()))?;
-        let mut config: GatewayConfig = serde_json::from_str(&text).map_err(|e| {
+        // Comments and trailing commas become spaces: positions in errors stay those of the file.
+        let text = strip_comments(&text);
+        let mut de = serde_json::Deserializer::from_str(&text);
+        let parsed = match serde_path_to_error::deserialize::<_, GatewayConfig>(&mut de) {
+            // Nothing but blanks may follow the document.
+            Ok(config) => de.end().map(|()| config).map_err(|e| (String::new(), e)),
+            Err(e) => Err((e.path().to_string(), e.into_inner())),
+        };
+        let mut config = parsed.map_err(|(field, e)| {
+            let at = if field.is_empty() || field == "." { String::new() } else { format!(" (in `{field}`)") };
             anyhow::anyhow!(
-                "invalid gateway config `{}` at line {}, column {}: {}",
+                "invalid gateway config `{}` at line {}, column {}{at}: {}",
                 path.display(),
                 e.line(),
                 e.column(),
-                strip_values(&e.to_string())
+                describe_parse_error(&e.to_string())
             )
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
@@ -521,7 +538,10 @@ impl GatewayConfig {
             mcp_audit::Replica::new(id.as_str()).context("audit.replica")?;
         }
         if let Some(p) = config.pinning.as_mut() {
-            rebase(&mut p.lock_file);
+            p.validate()?;
+            if let Some(file) = p.lock_file.as_mut() {
+                rebase(file);
+            }
         }
         if let Some(fs) = config.native.fs.as_mut() {
             fs.roots.iter_mut().for_each(rebase);
@@ -588,6 +608,96 @@ impl GatewayConfig {
     }
 }
 
+/// A parser message as it may be shown: field names are the schema's and stay (so that an
+/// unknown or missing field is named, with the names expected), values are removed (they may be
+/// secrets).
+fn describe_parse_error(message: &str) -> String {
+    if message.starts_with("unknown field") || message.starts_with("missing field") {
+        return message.split(" at line ").next().unwrap_or_default().to_owned();
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant `")
+        && let Some((_, expected)) = rest.split_once('`')
+    {
+        return format!("unknown variant <value>{}", expected.split(" at line ").next().unwrap_or_default());
+    }
+    strip_values(message)
+}
+
+/// JSON with comments (`//` to the end of the line, `/* ... */`) and trailing commas, as
+/// VS Code's and this gateway's files may hold, turned into plain JSON: each comment and each
+/// trailing comma becomes spaces (line breaks stay), so lines and columns are unchanged.
+pub fn strip_comments(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    // Where in `out` the last comma outside a string is, while only blanks followed it.
+    let mut pending_comma: Option<usize> = None;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '"' => {
+                pending_comma = None;
+                out.push(c);
+                i += 1;
+                while i < chars.len() {
+                    out.push(chars[i]);
+                    match chars[i] {
+                        '\\' if i + 1 < chars.len() => {
+                            out.push(chars[i + 1]);
+                            i += 2;
+                        }
+                        '"' => {
+                            i += 1;
+                            break;
+                        }
+                        _ => i += 1,
+                    }
+                }
+            }
+            '/' if chars.get(i + 1) == Some(&'/') => {
+                while i < chars.len() && chars[i] != '\n' {
+                    out.push(' ');
+                    i += 1;
+                }
+            }
+            '/' if chars.get(i + 1) == Some(&'*') => {
+                out.push_str("  ");
+                i += 2;
+                while i < chars.len() && !(chars[i] == '*' && chars.get(i + 1) == Some(&'/')) {
+                    out.push(if chars[i] == '\n' { '\n' } else { ' ' });
+                    i += 1;
+                }
+                if i < chars.len() {
+                    out.push_str("  ");
+                    i += 2;
+                }
+            }
+            ',' => {
+                pending_comma = Some(out.len());
+                out.push(c);
+                i += 1;
+            }
+            '}' | ']' => {
+                if let Some(at) = pending_comma.take() {
+                    out.replace_range(at..at + 1, " ");
+                }
+                out.push(c);
+                i += 1;
+            }
+            c if c.is_whitespace() => {
+                out.push(c);
+                i += 1;
+            }
+            _ => {
+                pending_comma = None;
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
 /// Removes quoted spans from a parser message: they may quote a secret.
 fn strip_values(message: &str) -> String {
     let mut out = String::new();
@@ -603,4 +713,36 @@ fn strip_values(message: &str) -> String {
         }
     }
     out.split(" at line ").next().unwrap_or_default().to_owned()
+}
+
+#[cfg(test)]
+mod jsonc_tests {
+    use super::*;
+
+    #[test]
+    fn comments_and_trailing_commas_become_spaces_in_place() {
+        let text = "{\n  // a note\n  \"a\": \"http://x/*not a comment*/\", /* block\n */ \"b\": [1, 2,],\n}\n";
+        let plain = strip_comments(text);
+        assert_eq!(plain.len(), text.len());
+        assert_eq!(plain.lines().count(), text.lines().count());
+        let value: serde_json::Value = serde_json::from_str(&plain).expect("plain JSON");
+        assert_eq!(value, serde_json::json!({"a": "http://x/*not a comment*/", "b": [1, 2]}));
+        assert_eq!(strip_comments(r#"{"q": "a \" // b",}"#), r#"{"q": "a \" // b" }"#);
+    }
+
+    #[test]
+    fn an_unknown_field_is_named_with_where_it_is_and_a_value_is_not() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("gateway.json");
+        std::fs::write(&path, "{\n  \"native\": { \"fs\": { \"rots\": [\".\"] } }\n}\n").expect("writes");
+        let e = GatewayConfig::load(&path).expect_err("unknown field").to_string();
+        assert!(e.contains("line 2") && e.contains("(in `native.fs.rots`)"), "{e}");
+        assert!(e.contains("unknown field `rots`, expected `roots` or `client_roots`"), "{e}");
+        std::fs::write(&path, "{ \"timeouts\": { \"default_secs\": \"sk-hidden-value\" } }").expect("writes");
+        let e = GatewayConfig::load(&path).expect_err("a string for a number").to_string();
+        assert!(!e.contains("sk-hidden-value") && e.contains("(in `timeouts.default_secs`)"), "{e}");
+        std::fs::write(&path, "{} // done\n{}").expect("writes");
+        let e = GatewayConfig::load(&path).expect_err("a second document").to_string();
+        assert!(e.contains("line 2, column 1"), "{e}");
+    }
 }

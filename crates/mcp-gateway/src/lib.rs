@@ -24,9 +24,13 @@
 //! ```
 
 pub mod config;
+#[cfg(feature = "console")]
+pub mod console;
 mod error;
 mod sql_model;
 pub mod task_store;
+#[cfg(feature = "otel")]
+pub mod telemetry;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -35,7 +39,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use async_trait::async_trait;
 use mcp_audit::{AuditLayer, AuditLog, AuditOptions};
-use mcp_core::config::ServerConfig;
+use mcp_core::config::{ServerConfig, ServerEntry};
 use mcp_core::naming::NameMap;
 use mcp_core::pipeline::{
     self, CallError, ConcurrencyLayer, ObserveLayer, PipelineTool, RetryLayer, Routes, TimeoutLayer, ToolCall,
@@ -64,19 +68,44 @@ pub struct Gateway {
     audit: AuditLog,
     /// The principal of local callers (stdio, the CLI).
     principal: String,
-    state: Arc<State>,
+    /// The configured parts in force, replaced whole by [`Gateway::reload`].
+    current: Arc<Current>,
     mirror: Option<mcp_audit::MirrorDrain>,
-    /// Supervision of each upstream server, ended by [`Gateway::shutdown`].
-    supervisors: Vec<tokio::task::JoinHandle<()>>,
+    /// What a reload needs; held while one runs.
+    reloading: Arc<tokio::sync::Mutex<Reloading>>,
+    /// Tells the rebuilder that a server's tools changed.
+    changed: tokio::sync::mpsc::UnboundedSender<()>,
     /// The task that rebuilds the tool list when servers change.
     rebuilder: tokio::task::JoinHandle<()>,
+}
+
+/// The state in force. Calls already running keep the state they started with.
+struct Current(std::sync::RwLock<Arc<State>>);
+
+impl Current {
+    fn get(&self) -> Arc<State> {
+        self.0.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    fn set(&self, state: Arc<State>) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = state;
+    }
+}
+
+/// What [`Gateway::reload`] builds from: the configuration in force, what was given in code, and
+/// the supervision of every upstream server (ended by [`Gateway::shutdown`]).
+struct Reloading {
+    config: GatewayConfig,
+    tools: Vec<(String, ToolSet)>,
+    layers: Vec<pipeline::Wrap>,
+    supervisors: Vec<(Arc<Upstream>, tokio::task::JoinHandle<()>)>,
 }
 
 /// A gateway dropped without [`Gateway::shutdown`] still stops its upstream servers (in the
 /// background; their processes are killed if they do not exit).
 impl Drop for Gateway {
     fn drop(&mut self) {
-        for upstream in &self.state.upstreams {
+        for upstream in &self.current.get().upstreams {
             upstream.stop();
         }
         self.rebuilder.abort();
@@ -85,8 +114,9 @@ impl Drop for Gateway {
 
 impl std::fmt::Debug for Gateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut servers: Vec<&str> = self.state.local.keys().map(String::as_str).collect();
-        servers.extend(self.state.upstreams.iter().map(|u| u.name()));
+        let state = self.current.get();
+        let mut servers: Vec<&str> = state.local.keys().map(String::as_str).collect();
+        servers.extend(state.upstreams.iter().map(|u| u.name()));
         servers.sort_unstable();
         f.debug_struct("Gateway").field("principal", &self.principal).field("servers", &servers).finish_non_exhaustive()
     }
@@ -122,7 +152,11 @@ pub struct GatewayBuilder {
     tools: Vec<(String, ToolSet)>,
     layers: Vec<pipeline::Wrap>,
     adjust: Vec<Box<dyn FnOnce(mcp_core::ServerBuilder) -> mcp_core::ServerBuilder + Send>>,
+    on_started: Option<StartedFn>,
 }
+
+/// Told about each configured server's first start: its name, how many have started, of how many.
+pub type StartedFn = Box<dyn Fn(&str, usize, usize) + Send + Sync>;
 
 impl std::fmt::Debug for GatewayBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -167,6 +201,13 @@ impl GatewayBuilder {
         self
     }
 
+    /// Calls `f` as each configured server's first start ends (up or not), with its name, the
+    /// count so far and the total: for a progress bar while many servers start.
+    pub fn on_started(mut self, f: impl Fn(&str, usize, usize) + Send + Sync + 'static) -> Self {
+        self.on_started = Some(Box::new(f));
+        self
+    }
+
     /// Opens the audit log, connects the databases, starts every configured server (waiting up
     /// to a minute for each first start) and returns the running gateway.
     pub async fn start(self) -> Result<Gateway> {
@@ -177,7 +218,7 @@ impl GatewayBuilder {
 impl Gateway {
     /// A builder over `config` (see [`GatewayConfig::load`] and [`GatewayConfig::embedded`]).
     pub fn builder(config: GatewayConfig) -> GatewayBuilder {
-        GatewayBuilder { config, tools: Vec::new(), layers: Vec::new(), adjust: Vec::new() }
+        GatewayBuilder { config, tools: Vec::new(), layers: Vec::new(), adjust: Vec::new(), on_started: None }
     }
 
     /// Builds the gateway from its configuration alone and starts it.
@@ -187,7 +228,111 @@ impl Gateway {
 }
 
 async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
-    let GatewayBuilder { config, tools: extra_tools, layers, adjust } = builder;
+    let GatewayBuilder { config, tools: extra_tools, layers, adjust, on_started } = builder;
+    // The optional database mirror catches up from the file before new records arrive.
+    let (mirror, drain) = match &config.audit.sql {
+        Some(url) => {
+            let url = mcp_core::config::expand(url, &|v| std::env::var(v).ok(), "audit", "audit.sql".into())?;
+            let replica = mcp_audit::Replica::resolve(config.audit.replica.as_deref())?;
+            let sink = mcp_audit::SqlSink::connect(&url, &replica)
+                .await
+                .context("connecting the audit database (audit.sql)")?;
+            let (sender, drain) = sink.start(&config.audit.path).await?;
+            (Some(sender), Some(drain))
+        }
+        None => (None, None),
+    };
+    let audit = AuditLog::open(
+        &config.audit.path,
+        AuditOptions {
+            fsync: config.audit.fsync,
+            mirror,
+            segment_bytes: config.audit.segment_bytes.unwrap_or(AuditOptions::default().segment_bytes),
+            ..Default::default()
+        },
+    )
+    .with_context(|| format!("opening the audit log `{}`", config.audit.path.display()))?;
+
+    let Assembled { state, callers, started } = assemble(&config, &extra_tools, &layers, &audit, &[], None).await?;
+    // Until the gateway exists to stop them, leaving early (an error, or a caller that stops
+    // waiting) stops the upstream servers.
+    let mut stop_on_drop = StopOnDrop(started.clone());
+    let current = Arc::new(Current(std::sync::RwLock::new(state.clone())));
+
+    let filter_state = Arc::downgrade(&current);
+    let principal = config.principal.clone().unwrap_or_else(|| "stdio".into());
+    let builder = Server::builder(Implementation::new("mcptk", env!("CARGO_PKG_VERSION")), Registry::new())
+        .principal(principal)
+        .instructions("Tools of several MCP servers behind one gateway; names are `server__tool`.")
+        .tool_filter(Arc::new(move |principal, tool| {
+            filter_state.upgrade().is_some_and(|current| current.get().listed(principal, tool))
+        }));
+    let builder = match task_store(&config)? {
+        Some(store) => builder.task_store(Arc::new(store)),
+        None => builder,
+    };
+    let server = adjust.into_iter().fold(builder, |builder, adjust| adjust(builder)).build();
+    state.bind(&server, &callers);
+
+    // Start every server; rebuild the tool list whenever one (re)starts or changes its tools.
+    let (changed_tx, mut changed) = tokio::sync::mpsc::unbounded_channel();
+    watch_pins(&state, &changed_tx);
+    let supervisors: Vec<_> = started
+        .iter()
+        .map(|upstream| (upstream.clone(), tokio::spawn(upstream.clone().supervise(changed_tx.clone()))))
+        .collect();
+    for (done, upstream) in started.iter().enumerate() {
+        upstream.started(Duration::from_secs(60)).await;
+        if let Some(f) = &on_started {
+            f(upstream.name(), done + 1, started.len());
+        }
+    }
+    state.rebuild();
+    let weak = Arc::downgrade(&current);
+    let rebuilder = tokio::spawn(async move {
+        while changed.recv().await.is_some() {
+            // Coalesce bursts (several servers starting at once) into one rebuild.
+            while changed.try_recv().is_ok() {}
+            match weak.upgrade() {
+                Some(current) => current.get().rebuild(),
+                None => break,
+            }
+        }
+    });
+    stop_on_drop.0.clear();
+    Ok(Gateway {
+        audit: audit.clone(),
+        server,
+        principal: config.principal.clone().unwrap_or_else(|| "stdio".into()),
+        current,
+        mirror: drain,
+        reloading: Arc::new(tokio::sync::Mutex::new(Reloading { config, tools: extra_tools, layers, supervisors })),
+        changed: changed_tx,
+        rebuilder,
+    })
+}
+
+/// What [`assemble`] builds.
+struct Assembled {
+    state: Arc<State>,
+    /// Parts that call tools through the pipeline, to bind to it.
+    callers: Vec<Arc<ThroughPipeline>>,
+    /// Upstream servers made anew, not yet supervised (started).
+    started: Vec<Arc<Upstream>>,
+}
+
+/// Builds everything the configuration decides but the audit log and the MCP server: the
+/// servers, the policy, the limits and the pipeline. On a reload, `running` are the upstream
+/// servers in use and `previous` the configuration they run under: a server whose settings are
+/// unchanged is kept, running, rather than started again.
+async fn assemble(
+    config: &GatewayConfig,
+    extra_tools: &[(String, ToolSet)],
+    layers: &[pipeline::Wrap],
+    audit: &AuditLog,
+    running: &[Arc<Upstream>],
+    previous: Option<&GatewayConfig>,
+) -> anyhow::Result<Assembled> {
     let servers = config.servers()?;
     // Every secret the configuration references is masked wherever it might show up.
     let mut secrets: Vec<String> = Vec::new();
@@ -201,7 +346,8 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
     // whether given as `${VAR}` or written out.
     let store_url = config.rate_limit_store.as_ref().map(|s| s.redis.as_str());
     let task_url = config.task_store.as_ref().map(|s| s.redis.as_str());
-    for url in config.native.sql.values().map(|db| db.url.as_str()).chain(store_url).chain(task_url) {
+    let pins_url = config.pinning.as_ref().and_then(|p| p.database.as_deref());
+    for url in config.native.sql.values().map(|db| db.url.as_str()).chain(store_url).chain(task_url).chain(pins_url) {
         secrets.extend(referenced_values(url));
     }
     let keys = config.native.sql.values().filter_map(|db| db.generate.as_ref().and_then(|g| g.api_key.as_deref()));
@@ -236,36 +382,26 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
         Some(p) => Policy::new(p)?,
         None => Policy::allow_all(),
     });
-    let pins = config.pinning.as_ref().map(Pins::open).transpose()?.map(Arc::new);
-    // The optional database mirror catches up from the file before new records arrive.
-    let (mirror, drain) = match &config.audit.sql {
-        Some(url) => {
-            let url = mcp_core::config::expand(url, &|v| std::env::var(v).ok(), "audit", "audit.sql".into())?;
-            let replica = mcp_audit::Replica::resolve(config.audit.replica.as_deref())?;
-            let sink = mcp_audit::SqlSink::connect(&url, &replica)
-                .await
-                .context("connecting the audit database (audit.sql)")?;
-            let (sender, drain) = sink.start(&config.audit.path).await?;
-            (Some(sender), Some(drain))
-        }
-        None => (None, None),
+    let pins = match &config.pinning {
+        Some(p) => Some(pins(p).await?),
+        None => None,
     };
-    let audit = AuditLog::open(
-        &config.audit.path,
-        AuditOptions {
-            fsync: config.audit.fsync,
-            mirror,
-            segment_bytes: config.audit.segment_bytes.unwrap_or(AuditOptions::default().segment_bytes),
-            ..Default::default()
-        },
-    )
-    .with_context(|| format!("opening the audit log `{}`", config.audit.path.display()))?;
-
-    let upstreams: Vec<Arc<Upstream>> =
-        servers.enabled().map(|(name, _)| Upstream::new(name, servers.clone(), config.restart.backoff())).collect();
-    // Until the gateway exists to stop them, leaving early (an error, or a caller that stops
-    // waiting) stops the upstream servers.
-    let mut stop_on_drop = StopOnDrop(upstreams.clone());
+    // A server running under the same settings is kept as it is (a reload does not restart it).
+    let mut started = Vec::new();
+    let mut upstreams: Vec<Arc<Upstream>> = Vec::new();
+    for (name, entry) in servers.enabled() {
+        let backoff = config.restart.backoff();
+        let same =
+            |old: &&Arc<Upstream>| old.name() == name && previous.is_some_and(|p| same_server(p, config, name, entry));
+        match running.iter().find(same) {
+            Some(old) => upstreams.push(old.clone()),
+            None => {
+                let upstream = Upstream::new(name, servers.clone(), backoff);
+                started.push(upstream.clone());
+                upstreams.push(upstream);
+            }
+        }
+    }
     let remote: HashSet<String> = servers.enabled().map(|(name, _)| name.to_owned()).collect();
     let mut local = HashMap::new();
     if let Some(fs) = &config.native.fs {
@@ -300,7 +436,7 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
         claim(&mut local, &remote, "k8s", "native.k8s", k8s_tools(k8s).await?)?;
     }
     for (name, tools) in extra_tools {
-        claim(&mut local, &remote, &name, &format!("tools added as `{name}`"), tools)?;
+        claim(&mut local, &remote, name, &format!("tools added as `{name}`"), tools.clone())?;
     }
     let mut connections = mcp_sql::Connections::new();
     // Parts of the gateway that call tools themselves do so through the pipeline, bound to
@@ -361,10 +497,10 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
     let inner = TimeoutLayer::new(timeout, per_server).layer(retry.layer(pipeline::endpoint(Arc::new(routes))));
     let inner = ConcurrencyLayer::new(config.concurrency.unwrap_or(64)).layer(inner);
     let mut inner = pipeline::boxed(ValidateLayer::default().layer(inner));
-    for wrap in layers.into_iter().rev() {
+    for wrap in layers.iter().rev() {
         inner = wrap(inner);
     }
-    let inner = RateLimitLayer::new(rate_limits(&config)?).layer(inner);
+    let inner = RateLimitLayer::new(rate_limits(config)?).layer(inner);
     let inner = AuthorizeLayer::new(policy.clone(), pins.clone()).layer(inner);
     let inner = AuditLayer::new(audit.clone(), redactor.clone()).layer(inner);
     let inner = RedactLayer::new(redactor.clone(), !config.redaction.skip_results).layer(inner);
@@ -383,53 +519,174 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
         served: Mutex::default(),
     });
 
-    let filter_state = Arc::downgrade(&state);
-    let principal = config.principal.clone().unwrap_or_else(|| "stdio".into());
-    let builder = Server::builder(Implementation::new("mcptk", env!("CARGO_PKG_VERSION")), Registry::new())
-        .principal(principal)
-        .instructions("Tools of several MCP servers behind one gateway; names are `server__tool`.")
-        .tool_filter(Arc::new(move |principal, tool| {
-            filter_state.upgrade().is_some_and(|s| s.listed(principal, tool))
-        }));
-    let builder = match task_store(&config)? {
-        Some(store) => builder.task_store(Arc::new(store)),
-        None => builder,
-    };
-    let server = adjust.into_iter().fold(builder, |builder, adjust| adjust(builder)).build();
-    let _ = state.server.set(server.clone());
-    for caller in &callers {
-        let _ = caller.state.set(Arc::downgrade(&state));
-    }
+    Ok(Assembled { state, callers, started })
+}
 
-    // Start every server; rebuild the tool list whenever one (re)starts or changes its tools.
-    let (changed_tx, mut changed) = tokio::sync::mpsc::unbounded_channel();
-    let supervisors =
-        state.upstreams.iter().map(|upstream| tokio::spawn(upstream.clone().supervise(changed_tx.clone()))).collect();
-    for upstream in &state.upstreams {
-        upstream.started(Duration::from_secs(60)).await;
+/// Whether the server `name` runs under the same settings in `previous` as `entry` in `config`
+/// (every variable expanded, so a changed secret counts as a change).
+fn same_server(previous: &GatewayConfig, config: &GatewayConfig, name: &str, entry: &ServerEntry) -> bool {
+    let env = |v: &str| std::env::var(v).ok();
+    let Ok(servers) = previous.servers() else { return false };
+    let Some(old) = servers.enabled().find(|(n, _)| *n == name).map(|(_, e)| e.clone()) else { return false };
+    if previous.restart.backoff() != config.restart.backoff() {
+        return false;
     }
-    state.rebuild();
-    let weak = Arc::downgrade(&state);
-    let rebuilder = tokio::spawn(async move {
-        while changed.recv().await.is_some() {
-            // Coalesce bursts (several servers starting at once) into one rebuild.
-            while changed.try_recv().is_ok() {}
-            match weak.upgrade() {
-                Some(state) => state.rebuild(),
-                None => break,
+    match (old.resolve(name, &env), entry.resolve(name, &env)) {
+        (Ok(ServerConfig::Stdio(a)), Ok(ServerConfig::Stdio(b))) => {
+            a.command == b.command && a.args == b.args && a.env == b.env && a.cwd == b.cwd
+        }
+        (Ok(ServerConfig::Http(a)), Ok(ServerConfig::Http(b))) => {
+            a.url == b.url
+                && a.headers == b.headers
+                && a.secrets == b.secrets
+                && format!("{:?}", a.oauth) == format!("{:?}", b.oauth)
+        }
+        _ => false,
+    }
+}
+
+/// What a [`Gateway::reload`] did to the configured (upstream) servers, by name. Native
+/// servers are built anew from the configuration on every reload.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Reloaded {
+    /// Servers started for the first time.
+    pub added: Vec<String>,
+    /// Servers started again because their settings changed.
+    pub restarted: Vec<String>,
+    /// Servers stopped because the configuration no longer has them.
+    pub removed: Vec<String>,
+    /// Servers kept running as they were.
+    pub kept: Vec<String>,
+}
+
+/// Reloads a running gateway's configuration from another task, e.g. on SIGHUP (see
+/// [`Gateway::reload`]).
+#[derive(Clone)]
+pub struct Reloader {
+    server: Server,
+    audit: AuditLog,
+    current: Arc<Current>,
+    reloading: Arc<tokio::sync::Mutex<Reloading>>,
+    changed: tokio::sync::mpsc::UnboundedSender<()>,
+}
+
+impl std::fmt::Debug for Reloader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reloader").finish_non_exhaustive()
+    }
+}
+
+/// How long a server the configuration dropped keeps running for calls already made on it.
+const RETIRE_GRACE: Duration = Duration::from_secs(30);
+
+impl Reloader {
+    /// See [`Gateway::reload`].
+    pub async fn reload(&self, config: GatewayConfig) -> Result<Reloaded> {
+        let mut reloading = self.reloading.lock().await;
+        fixed_at_start(&reloading.config, &config)?;
+        let old = self.current.get();
+        let running: Vec<Arc<Upstream>> = reloading.supervisors.iter().map(|(u, _)| u.clone()).collect();
+        let Assembled { state, callers, started } =
+            assemble(&config, &reloading.tools, &reloading.layers, &self.audit, &running, Some(&reloading.config))
+                .await?;
+        watch_pins(&state, &self.changed);
+        let mut done = Reloaded::default();
+        let was = |name: &str| old.upstreams.iter().any(|u| u.name() == name);
+        for upstream in &state.upstreams {
+            let name = upstream.name().to_owned();
+            match started.iter().any(|s| Arc::ptr_eq(s, upstream)) {
+                true if was(&name) => done.restarted.push(name),
+                true => done.added.push(name),
+                false => done.kept.push(name),
             }
         }
-    });
-    stop_on_drop.0.clear();
-    Ok(Gateway {
-        audit: audit.clone(),
-        server,
-        principal: config.principal.clone().unwrap_or_else(|| "stdio".into()),
-        state,
-        mirror: drain,
-        supervisors,
-        rebuilder,
-    })
+        let now: HashSet<&str> = state.upstreams.iter().map(|u| u.name()).collect();
+        done.removed = old.upstreams.iter().map(|u| u.name()).filter(|n| !now.contains(n)).map(str::to_owned).collect();
+
+        // New servers start before the switch, so that their tools are there from its first call.
+        let mut stop_on_drop = StopOnDrop(started.clone());
+        for upstream in &started {
+            let supervisor = tokio::spawn(upstream.clone().supervise(self.changed.clone()));
+            reloading.supervisors.push((upstream.clone(), supervisor));
+        }
+        for upstream in &started {
+            upstream.started(Duration::from_secs(60)).await;
+        }
+        stop_on_drop.0.clear();
+        state.bind(&self.server, &callers);
+        self.current.set(state.clone());
+        state.rebuild();
+
+        // Servers no longer used stop once the calls that old state started are done.
+        let (keep, retire): (Vec<_>, Vec<_>) = std::mem::take(&mut reloading.supervisors)
+            .into_iter()
+            .partition(|(upstream, _)| state.upstreams.iter().any(|u| Arc::ptr_eq(u, upstream)));
+        reloading.supervisors = keep;
+        let in_flight = Arc::downgrade(&old.service);
+        drop(old);
+        if !retire.is_empty() {
+            tokio::spawn(async move {
+                let deadline = tokio::time::Instant::now() + RETIRE_GRACE;
+                while in_flight.upgrade().is_some() && tokio::time::Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                for (upstream, _) in &retire {
+                    upstream.stop();
+                }
+                for (_, supervisor) in retire {
+                    let _ = tokio::time::timeout(Duration::from_secs(10), supervisor).await;
+                }
+            });
+        }
+        reloading.config = config;
+        Ok(done)
+    }
+}
+
+/// Refuses a new configuration that changes what is fixed when the gateway starts.
+fn fixed_at_start(running: &GatewayConfig, new: &GatewayConfig) -> anyhow::Result<()> {
+    let fields = [
+        ("audit", format!("{:?}", running.audit), format!("{:?}", new.audit)),
+        ("principal", format!("{:?}", running.principal), format!("{:?}", new.principal)),
+        ("task_store", format!("{:?}", running.task_store), format!("{:?}", new.task_store)),
+    ];
+    for (field, was, is) in fields {
+        if was != is {
+            anyhow::bail!(
+                "`{field}` cannot change while the gateway runs (restart it to apply); the running configuration stays in force"
+            );
+        }
+    }
+    Ok(())
+}
+
+impl Gateway {
+    /// Applies `config` without dropping a client. Configured servers whose settings are
+    /// unchanged keep running; new ones start (waiting up to a minute each, as at start);
+    /// changed ones start again; removed ones stop once the calls already made on them have
+    /// finished (30 s at most). The policy, limits, pins, annotations, redaction, timeouts,
+    /// retries and native servers come from `config` for every call from then on; calls already
+    /// running finish under the configuration they started with. Clients are told that the
+    /// tool list changed.
+    ///
+    /// The audit settings, the principal and the task store are fixed at start: a `config`
+    /// changing them is refused, as is one that fails to build; either way the running
+    /// configuration stays in force.
+    pub async fn reload(&self, config: GatewayConfig) -> Result<Reloaded> {
+        self.reloader().reload(config).await
+    }
+
+    /// A handle that reloads this gateway from another task (e.g. on SIGHUP).
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            server: self.server.clone(),
+            audit: self.audit.clone(),
+            current: self.current.clone(),
+            reloading: self.reloading.clone(),
+            changed: self.changed.clone(),
+        }
+    }
 }
 
 impl Gateway {
@@ -437,13 +694,14 @@ impl Gateway {
     /// has not exited within two seconds) and the gateway's background work, then waits (a few
     /// seconds at most) until the audit database holds every record, so a clean exit leaves
     /// nothing to the next start's catch-up. Records already acknowledged are durable in the log.
-    pub async fn shutdown(mut self) {
-        for upstream in &self.state.upstreams {
+    pub async fn shutdown(self) {
+        let supervisors = std::mem::take(&mut self.reloading.lock().await.supervisors);
+        for (upstream, _) in &supervisors {
             upstream.stop();
         }
         // They stop together (each closed, then killed after two seconds): one deadline for all.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        for mut supervisor in std::mem::take(&mut self.supervisors) {
+        for (_, mut supervisor) in supervisors {
             if tokio::time::timeout_at(deadline, &mut supervisor).await.is_err() {
                 tracing::warn!("an upstream server did not stop within 10 s; leaving it to be killed");
                 supervisor.abort();
@@ -481,9 +739,11 @@ impl Gateway {
     /// upstream server up. The reason names the first server that is down, never its error.
     pub fn readiness_probe(&self) -> impl Fn() -> Readiness + Clone + Send + Sync + 'static {
         let healthy = self.health_probe();
-        let upstreams = self.state.upstreams.clone();
+        let current = Arc::downgrade(&self.current);
         move || {
-            let (healthy, upstreams) = (healthy.clone(), upstreams.clone());
+            // The servers of the configuration in force (a reload may change them).
+            let upstreams = current.upgrade().map(|c| c.get().upstreams.clone()).unwrap_or_default();
+            let healthy = healthy.clone();
             Box::pin(async move {
                 healthy().map_err(|why| why.replacen("unhealthy", "not ready", 1))?;
                 for upstream in &upstreams {
@@ -504,9 +764,10 @@ impl Gateway {
     /// What `principal` sees, by server (sorted by name): each server's tools under their own
     /// names (as [`Gateway::call`] takes them), or why the server is not running.
     pub async fn catalog(&self, principal: &str) -> Vec<(String, Result<Vec<Tool>, String>)> {
+        let state = self.current.get();
         let mut by_server: std::collections::BTreeMap<String, Result<Vec<Tool>, String>> =
-            self.state.local.keys().map(|name| (name.clone(), Ok(Vec::new()))).collect();
-        for upstream in &self.state.upstreams {
+            state.local.keys().map(|name| (name.clone(), Ok(Vec::new()))).collect();
+        for upstream in &state.upstreams {
             let status = match upstream.down_reason().await {
                 Some(reason) => Err(reason),
                 None => Ok(Vec::new()),
@@ -514,12 +775,12 @@ impl Gateway {
             by_server.insert(upstream.name().to_owned(), status);
         }
         let served = self.server.tools();
-        let exposed = self.state.exposed.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let exposed = state.exposed.lock().unwrap_or_else(PoisonError::into_inner).clone();
         for tool in served.iter() {
             let definition = tool.definition();
             let Some((server, own)) = exposed.get(&definition.name) else { continue };
             if let Some(Ok(tools)) = by_server.get_mut(server)
-                && self.state.listed(principal, definition)
+                && state.listed(principal, definition)
             {
                 tools.push(Tool::clone(own));
             }
@@ -536,24 +797,29 @@ impl Gateway {
         arguments: mcp_core::protocol::JsonObject,
         cx: mcp_core::ToolContext,
     ) -> Result<CallToolResult> {
-        Ok(self.state.call(server, tool, arguments, cx).await?)
+        let state = self.current.get();
+        Ok(state.call(server, tool, arguments, cx).await?)
     }
 
     /// Whether `tool` (an exposed definition) is offered to `principal` under the policy.
     pub fn visible(&self, principal: &str, tool: &Tool) -> bool {
-        self.state.listed(principal, tool)
+        self.current.get().listed(principal, tool)
     }
 
-    /// Records the current definitions of every server as approved in the pin lock.
-    pub fn approve_pins(&self) -> Result<usize> {
-        let Some(pins) = &self.state.pins else {
-            return Err(anyhow::anyhow!("pinning is not configured (no `pinning.lock_file`)").into());
+    /// Records the current definitions of every server as approved in the pin lock (the lock
+    /// file, or the pin database every replica reads).
+    pub async fn approve_pins(&self) -> Result<usize> {
+        let state = self.current.get();
+        let Some(pins) = &state.pins else {
+            return Err(
+                anyhow::anyhow!("pinning is not configured (no `pinning.lock_file` or `pinning.database`)").into()
+            );
         };
         let mut count = 0;
-        for upstream in &self.state.upstreams {
+        for upstream in &state.upstreams {
             let tools = upstream.tools();
             count += tools.len();
-            pins.approve(upstream.name(), &tools).map_err(anyhow::Error::from)?;
+            pins.approve(upstream.name(), &tools).await.map_err(anyhow::Error::from)?;
         }
         Ok(count)
     }
@@ -626,6 +892,8 @@ fn github_tools(settings: &config::NativeGitHub, token: String) -> anyhow::Resul
     github.exclude_tools.extend(settings.exclude_tools.iter().cloned());
     github.read_only |= settings.read_only;
     github.lockdown |= settings.lockdown_mode;
+    github.features.extend(settings.features.iter().cloned());
+    github.insiders |= settings.insiders;
     let server = mcp_github::native::GitHubServer::new(github).context("native.github")?;
     Ok(server.registry().tools)
 }
@@ -649,6 +917,28 @@ async fn k8s_tools(settings: &config::NativeK8s) -> anyhow::Result<ToolSet> {
     };
     let server = mcp_k8s::native::K8sServer::connect(config).await.context("native.k8s")?;
     Ok(server.registry().tools)
+}
+
+/// The pins: a lock file, or the database of `pinning.database` (its URL expanded), which must be
+/// reachable for the gateway to start.
+async fn pins(config: &mcp_security::PinsConfig) -> anyhow::Result<Arc<Pins>> {
+    config.validate()?;
+    let Some(url) = &config.database else { return Ok(Arc::new(Pins::open(config)?)) };
+    let mut config = config.clone();
+    let url = mcp_core::config::expand(url, &|v| std::env::var(v).ok(), "pinning", "pinning.database".into())?;
+    config.database = Some(url);
+    Ok(Pins::connect(&config).await?)
+}
+
+/// Rebuilds the tool list (through `changed`) whenever the state's pins change underneath: another
+/// replica approved definitions in the shared pin database.
+fn watch_pins(state: &State, changed: &tokio::sync::mpsc::UnboundedSender<()>) {
+    if let Some(pins) = &state.pins {
+        let changed = changed.clone();
+        pins.watch(move || {
+            let _ = changed.send(());
+        });
+    }
 }
 
 /// The rate limits, held in the shared store when `rate_limit_store` is set (its URL expanded).
@@ -806,6 +1096,14 @@ fn referenced_values(text: &str) -> Vec<String> {
 }
 
 impl State {
+    /// Makes this state serve on `server`, with `callers` calling through its pipeline.
+    fn bind(self: &Arc<Self>, server: &Server, callers: &[Arc<ThroughPipeline>]) {
+        let _ = self.server.set(server.clone());
+        for caller in callers {
+            let _ = caller.state.set(Arc::downgrade(self));
+        }
+    }
+
     /// Calls `server`'s tool `tool` as it is served: through the pipeline.
     async fn call(
         &self,

@@ -475,23 +475,42 @@ async fn tool_lists_are_converted_once_and_again_when_they_change() {
     assert!(second.get("one__only").is_some() && second.get("one__add").is_none());
 }
 
-#[tokio::test]
-async fn spans_are_named_like_the_agents_sdk() {
+/// The names of the spans opened on the calling thread from now on, as a function that reads
+/// them. One subscriber records for the whole test binary: a subscriber set for one thread only
+/// misses spans whose callsites tests on other threads registered first (the interest cache is
+/// shared), and every test here runs on its own thread (a current-thread runtime).
+fn spans_on_this_thread() -> impl Fn() -> Vec<String> {
     use tracing_subscriber::layer::SubscriberExt;
-    #[derive(Clone, Default)]
-    struct Names(Arc<Mutex<Vec<String>>>);
-    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Names {
+    type Seen = Mutex<Vec<(std::thread::ThreadId, String)>>;
+    static SEEN: std::sync::OnceLock<Arc<Seen>> = std::sync::OnceLock::new();
+    struct Record(Arc<Seen>);
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Record {
         fn on_new_span(
             &self,
             attrs: &tracing::span::Attributes<'_>,
             _id: &tracing::span::Id,
             _cx: tracing_subscriber::layer::Context<'_, S>,
         ) {
-            self.0.lock().expect("lock").push(attrs.metadata().name().to_owned());
+            let seen = (std::thread::current().id(), attrs.metadata().name().to_owned());
+            self.0.lock().expect("lock").push(seen);
         }
     }
-    let names = Names::default();
-    let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(names.clone()));
+    let seen = SEEN
+        .get_or_init(|| {
+            let seen = Arc::new(Seen::default());
+            tracing::subscriber::set_global_default(tracing_subscriber::registry().with(Record(seen.clone())))
+                .expect("the test binary's one subscriber");
+            seen
+        })
+        .clone();
+    let thread = std::thread::current().id();
+    let from = seen.lock().expect("lock").len();
+    move || seen.lock().expect("lock")[from..].iter().filter(|(t, _)| *t == thread).map(|(_, n)| n.clone()).collect()
+}
+
+#[tokio::test]
+async fn spans_are_named_like_the_agents_sdk() {
+    let names = spans_on_this_thread();
     let fake =
         FakeModel::start([Reply::calls([("add", json!({"a": 1, "b": 2}))]), Reply::text("3")]).await.expect("fake");
     finished(
@@ -500,7 +519,7 @@ async fn spans_are_named_like_the_agents_sdk() {
             .await
             .expect("run"),
     );
-    let seen = names.0.lock().expect("lock").clone();
+    let seen = names();
     for expected in ["agent", "turn", "mcp_tools", "generation", "function"] {
         assert!(seen.contains(&expected.to_owned()), "no `{expected}` span in {seen:?}");
     }
@@ -548,21 +567,6 @@ async fn an_endpoint_that_ignores_stream_is_read_not_taken_for_an_empty_answer()
 async fn a_piped_source_is_validated_and_counted_once_per_call() {
     use mcp_core::pipeline::{ObserveLayer, PipelineTool, ValidateLayer};
     use tower_layer::Layer as _;
-    use tracing_subscriber::layer::SubscriberExt;
-    #[derive(Clone, Default)]
-    struct Calls(Arc<Mutex<usize>>);
-    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Calls {
-        fn on_new_span(
-            &self,
-            attrs: &tracing::span::Attributes<'_>,
-            _id: &tracing::span::Id,
-            _cx: tracing_subscriber::layer::Context<'_, S>,
-        ) {
-            if attrs.metadata().name() == "mcp.tool_call" {
-                *self.0.lock().expect("lock") += 1;
-            }
-        }
-    }
     struct Local(ToolSet);
     #[async_trait::async_trait]
     impl mcp_core::pipeline::Endpoint for Local {
@@ -590,11 +594,11 @@ async fn a_piped_source_is_validated_and_counted_once_per_call() {
         mcp_core::Server::builder(mcp_core::protocol::Implementation::new("gw", "1"), Default::default()).build();
     server.replace_tools(served);
 
-    let calls = Calls::default();
-    let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(calls.clone()));
+    let spans = spans_on_this_thread();
     let fake =
         FakeModel::start([Reply::calls([("add", json!({"a": 1, "b": 2}))]), Reply::text("3")]).await.expect("fake");
     let toolbox = Toolbox::builder().piped_server("gateway", server).build();
     finished(agent(&fake, Api::Chat, false, toolbox).run("add", None).await.expect("run"));
-    assert_eq!(*calls.0.lock().expect("lock"), 1, "one pipeline, one observed call");
+    let calls = spans().iter().filter(|name| *name == "mcp.tool_call").count();
+    assert_eq!(calls, 1, "one pipeline, one observed call");
 }

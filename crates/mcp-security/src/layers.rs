@@ -36,7 +36,7 @@ impl Stage for AuthorizeLayer {
                     let reason = format!(
                         "the definition of `{}` changed since it was pinned in {}; an operator must approve it (`mcptk pin update`)",
                         call.exposed,
-                        pins.path().display()
+                        pins.location()
                     );
                     return Box::pin(async move { Err(CallError::Denied { rule: "tool-pinning".into(), reason }) });
                 }
@@ -54,7 +54,13 @@ impl Stage for AuthorizeLayer {
             arguments: Some(&call.arguments),
         };
         match self.policy.allows(&subject) {
-            Ok(rule) => tracing::debug!(rule, tool = %call.exposed, "allowed"),
+            Ok(rule) => {
+                tracing::debug!(rule, tool = %call.exposed, "allowed");
+                // The call's span (the pipeline's `mcp.tool_call`) carries the decision too.
+                let span = tracing::Span::current();
+                span.record("mcptk.policy.decision", "allow");
+                span.record("mcptk.policy.rule", rule);
+            }
             Err(refusal) => {
                 let denied = CallError::Denied { rule: refusal.rule, reason: refusal.reason };
                 return Box::pin(std::future::ready(Err(denied)));

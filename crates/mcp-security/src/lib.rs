@@ -4,8 +4,9 @@
 //!   argument constraints; deny by default once rules are given; a read-only switch. Enforced at
 //!   call time ([`AuthorizeLayer`]) and used to filter lists ([`Policy::visible`]). Every decision
 //!   names its rule.
-//! - [`Pins`]: SHA-256 over a canonical JSON of each tool definition, kept in a lock file; a
-//!   changed definition is refused or flagged until the operator updates the lock.
+//! - [`Pins`]: SHA-256 over a canonical JSON of each tool definition, kept in a lock file or a
+//!   database table shared by gateway replicas (feature `sql`); a changed definition is refused
+//!   or flagged until the operator updates the lock.
 //! - [`RateLimits`] ([`RateLimitLayer`]): per principal and per tool; in-process, or shared by
 //!   gateway replicas through Redis (feature `redis`).
 //! - [`Redactor`] ([`RedactLayer`]): secrets out of results, errors, logs and audit records.
@@ -38,6 +39,14 @@ pub enum Error {
         /// The file.
         path: String,
         /// What went wrong.
+        message: String,
+    },
+    /// The pin database (`pinning.database`) could not be reached or used.
+    #[error("pinning.database `{url}`: {message}")]
+    Database {
+        /// The URL without credentials.
+        url: String,
+        /// What went wrong (credentials masked).
         message: String,
     },
 }

@@ -245,6 +245,13 @@ impl Policy {
         self.evaluate(&subject, true).allowed()
     }
 
+    /// The decision behind [`Policy::visible`], with the rule that makes it: whether `principal`
+    /// may call the tool with arguments that satisfy every constraint (an operator's overview).
+    pub fn decide_listing(&self, principal: &str, server: &str, exposed: &str, definition: &Tool) -> Decision {
+        let subject = Subject { principal, server, tool: &definition.name, exposed, definition, arguments: None };
+        self.evaluate(&subject, true).decision(&subject)
+    }
+
     fn evaluate(&self, s: &Subject<'_>, listing: bool) -> Verdict<'_> {
         let read_only = s.definition.annotations.as_ref().and_then(|a| a.read_only_hint) == Some(true);
         if self.read_only && !read_only {
@@ -434,5 +441,46 @@ mod tests {
         assert!(matches!(NamePattern::new("echo"), Ok(NamePattern::Exactly(_))));
         assert!(matches!(NamePattern::new("read_*"), Ok(NamePattern::Prefix(_))));
         assert!(NamePattern::new("[unclosed").is_err(), "invalid globs are still refused");
+    }
+
+    #[test]
+    fn a_listing_decision_names_the_rule_that_lists_or_hides_the_tool() {
+        let rule = |name: &str, effect, principals: &[&str], tools: &[&str]| Rule {
+            name: name.into(),
+            effect,
+            principals: principals.iter().map(|p| (*p).to_owned()).collect(),
+            servers: Vec::new(),
+            tools: tools.iter().map(|t| (*t).to_owned()).collect(),
+            annotations: JsonObject::new(),
+            arguments: std::collections::BTreeMap::new(),
+        };
+        let mut confined = rule("no-etc", Effect::Deny, &[], &["read_file"]);
+        confined
+            .arguments
+            .insert("path".into(), ArgumentConstraint { path: Some("/etc/**".into()), ..Default::default() });
+        let policy = Policy::new(PolicyConfig {
+            read_only: false,
+            rules: vec![
+                confined,
+                rule("no-writes", Effect::Deny, &[], &["write_file"]),
+                rule("ops", Effect::Allow, &["ops"], &[]),
+            ],
+            default: None,
+        })
+        .expect("compiles");
+        let tool = |name: &str| Tool::new(name, "", JsonObject::new());
+        let decide = |principal: &str, name: &str| {
+            let d = policy.decide_listing(principal, "fs", &format!("fs__{name}"), &tool(name));
+            (d.allowed, d.rule)
+        };
+        assert_eq!(decide("ops", "write_file"), (false, "no-writes".to_owned()));
+        // A deny rule that depends on arguments does not decide a listing; the next rule does.
+        assert_eq!(decide("ops", "read_file"), (true, "ops".to_owned()));
+        assert_eq!(decide("guest", "read_file"), (false, "default".to_owned()));
+        // The same answer as `visible`, for every case.
+        for (principal, name) in [("ops", "write_file"), ("ops", "read_file"), ("guest", "read_file")] {
+            let visible = policy.visible(principal, "fs", &format!("fs__{name}"), &tool(name));
+            assert_eq!(decide(principal, name).0, visible, "{principal} {name}");
+        }
     }
 }

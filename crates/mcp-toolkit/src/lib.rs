@@ -21,6 +21,8 @@
 //! | `audit` | `audit` | the hash-chained, fail-closed audit log and its layer |
 //! | `openai` | `openai` | OpenAI models (Chat Completions, Responses), MCP tools for them, the agent loop |
 //! | `gateway` | `gateway` | the gateway as a library: every server behind one pipeline |
+//! | `console` | | the gateway's web console at `/ui` (`Gateway::console`) |
+//! | `otel` | | the gateway's traces and metrics over OTLP, configured by the `OTEL_*` variables |
 //! | `full` | all of the above | |
 //!
 //! The [`prelude`] holds the names most programs use.

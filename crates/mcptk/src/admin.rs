@@ -10,6 +10,9 @@ use clap::Subcommand;
 use mcp_audit::{AuditLog, AuditOptions, NewRecord};
 
 use mcp_gateway::{Gateway, GatewayConfig};
+use serde_json::json;
+
+use crate::output::{self, Exit, Style, paint};
 
 /// `mcptk config ...`
 #[derive(Subcommand)]
@@ -19,6 +22,9 @@ pub enum ConfigAction {
         /// The gateway configuration (an `mcp_config.json` is one too).
         #[arg(long, env = "MCPTK_CONFIG")]
         config: Option<PathBuf>,
+        /// Print the findings as JSON: `ok`, `servers`, `policy`, `audit_log`, `problems`.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -33,10 +39,13 @@ pub enum AuditAction {
         /// How many.
         #[arg(short = 'n', long, default_value_t = 20)]
         lines: usize,
+        /// Print the records as a JSON array (each as written in the log).
+        #[arg(long)]
+        json: bool,
     },
     /// Check the hash chain across every segment and the manifest; names the first bad record or
     /// file. With `--database`, check every replica's chain in the audit table instead. Exit
-    /// status 1 when the log (or any chain) is damaged.
+    /// status 5 when the log (or any chain) is damaged.
     Verify {
         /// The log.
         #[arg(long, default_value = ".mcptk/audit.jsonl")]
@@ -45,6 +54,9 @@ pub enum AuditAction {
         /// environment, keeping a password off the command line). Never printed.
         #[arg(long, value_name = "URL")]
         database: Option<String>,
+        /// Print the report as JSON (`ok`, `records`, `problem`, ...).
+        #[arg(long)]
+        json: bool,
     },
     /// Write every record as JSON Lines or CSV to stdout.
     Export {
@@ -54,6 +66,9 @@ pub enum AuditAction {
         /// `jsonl` or `csv`.
         #[arg(long, default_value = "jsonl")]
         format: String,
+        /// The same as `--format jsonl`: one JSON record per line, as written.
+        #[arg(long, conflicts_with = "format")]
+        json: bool,
     },
     /// Append synthetic records as fast as possible and report records per second.
     Bench {
@@ -69,6 +84,9 @@ pub enum AuditAction {
         /// Print `acked SEQ` for every acknowledged record (for crash tests).
         #[arg(long)]
         print_acks: bool,
+        /// Print the result as JSON (`records`, `seconds`, `per_second`, `concurrency`).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -80,82 +98,231 @@ pub enum PinAction {
         /// The gateway configuration.
         #[arg(long, env = "MCPTK_CONFIG")]
         config: Option<PathBuf>,
+        /// Print the result as JSON (`{"approved": N}`).
+        #[arg(long)]
+        json: bool,
     },
 }
 
-/// The gateway configuration from `path`, or the embedded defaults.
+/// The gateway configuration from `path`, or the embedded defaults. A file that cannot be read
+/// or parsed is a configuration error (exit status 3) that says what to do.
 pub fn gateway_config(path: Option<&Path>) -> anyhow::Result<GatewayConfig> {
     match path {
-        Some(path) => Ok(GatewayConfig::load(path)?),
+        Some(path) if !path.exists() => Err(output::classified(
+            Exit::Config,
+            anyhow::anyhow!(
+                "the gateway configuration `{}` does not exist: create it with `mcptk init {0}` (or `mcptk import` \
+                 a client's file), or leave out --config and MCPTK_CONFIG to run on the embedded defaults",
+                path.display()
+            ),
+        )),
+        Some(path) => GatewayConfig::load(path).map_err(|e| output::classified(Exit::Config, e)),
         None => Ok(GatewayConfig::embedded(std::env::current_dir()?)),
     }
 }
 
-pub fn config(action: ConfigAction) -> anyhow::Result<ExitCode> {
-    let ConfigAction::Check { config } = action;
-    let gateway = gateway_config(config.as_deref())?;
-    let servers = gateway.servers()?;
+/// What is wrong with a configuration before anything starts: servers that cannot be resolved
+/// (a missing variable), rules that do not compile. Each problem names the server or setting.
+pub fn problems(gateway: &GatewayConfig) -> anyhow::Result<(Vec<serde_json::Value>, Vec<String>)> {
+    let servers = gateway.servers().map_err(|e| output::classified(Exit::Config, e))?;
     let mut problems = Vec::new();
-    let mut out = std::io::stdout().lock();
+    let mut resolved = Vec::new();
     for (name, entry) in servers.enabled() {
         match entry.resolve(name, &|v| std::env::var(v).ok()) {
-            Ok(resolved) => writeln!(out, "server `{name}`: ok ({resolved:?})")?,
-            Err(e) => problems.push(e.to_string()),
+            Ok(config) => {
+                let transport = match &config {
+                    mcp_core::config::ServerConfig::Stdio(s) => json!({ "transport": "stdio", "command": s.command }),
+                    mcp_core::config::ServerConfig::Http(h) => {
+                        json!({ "transport": "http", "url": h.scrubber().url(&h.url) })
+                    }
+                };
+                let mut entry = json!({ "name": name, "ok": true, "detail": format!("{config:?}") });
+                if let (Some(entry), Some(t)) = (entry.as_object_mut(), transport.as_object()) {
+                    entry.extend(t.clone());
+                }
+                resolved.push(entry);
+            }
+            Err(e) => {
+                resolved.push(json!({ "name": name, "ok": false, "error": e.to_string() }));
+                problems.push(e.to_string());
+            }
         }
     }
-    if let Some(policy) = gateway.policy.clone() {
-        let rules = policy.rules.len();
-        match mcp_security::Policy::new(policy) {
-            Ok(_) => writeln!(out, "policy: ok ({rules} rules)")?,
-            Err(e) => problems.push(e.to_string()),
-        }
+    if let Some(policy) = gateway.policy.clone()
+        && let Err(e) = mcp_security::Policy::new(policy)
+    {
+        problems.push(format!("policy: {e}"));
     }
     if let Err(e) = mcp_security::RateLimits::new(gateway.rate_limits.clone()) {
-        problems.push(e.to_string());
+        problems.push(format!("rate_limits: {e}"));
     }
-    writeln!(out, "audit log: {}", gateway.audit.path.display())?;
-    for problem in &problems {
-        writeln!(out, "error: {problem}")?;
+    Ok((resolved, problems))
+}
+
+/// Starts the gateway of `config` (read from `path`, if from a file) after checking it: a
+/// configuration problem is reported before any server starts, naming the file. While servers
+/// start, a progress bar counts them on a terminal.
+pub async fn start_gateway(config: GatewayConfig, path: Option<&Path>) -> anyhow::Result<Gateway> {
+    let file = path.map_or_else(|| "the embedded defaults".to_owned(), |p| format!("`{}`", p.display()));
+    // A server that cannot be resolved: its own error, so that the hint names the variable.
+    let servers = config.servers().map_err(|e| output::classified(Exit::Config, e))?;
+    for (name, entry) in servers.enabled() {
+        if let Err(e) = entry.resolve(name, &|v| std::env::var(v).ok()) {
+            return Err(output::classified(Exit::Config, anyhow::Error::from(e).context(format!("in {file}"))));
+        }
     }
-    Ok(if problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    let (_, problems) = problems(&config)?;
+    if let Some(first) = problems.first() {
+        let more = match problems.len() {
+            1 => String::new(),
+            n => format!(" (and {} more: see `mcptk config check`)", n - 1),
+        };
+        return Err(output::classified(Exit::Config, anyhow::anyhow!("in {file}: {first}{more}")));
+    }
+    let total = config.servers().map(|s| s.enabled().count()).unwrap_or(0);
+    let bar = output::Progress::new("starting servers", Some(total as f64), output::Unit::Count);
+    if total < 2 {
+        // One server: a spinner says the wait is for it.
+        bar.spin();
+    }
+    let shown = bar.clone();
+    let gateway = Gateway::builder(config)
+        .on_started(move |name, done, total| shown.set(done as f64, Some(total as f64), Some(name)))
+        .start()
+        .await;
+    bar.finish();
+    gateway.map_err(|e| {
+        let e = anyhow::Error::from(e);
+        if output::exit_of(&e) == Exit::Config { e } else { e.context("starting the gateway") }
+    })
+}
+
+pub fn config(action: ConfigAction) -> anyhow::Result<ExitCode> {
+    let ConfigAction::Check { config, json } = action;
+    let gateway = gateway_config(config.as_deref())?;
+    let (servers, problems) = problems(&gateway)?;
+    let policy = gateway.policy.as_ref().map(|p| p.rules.len());
+    if json {
+        output::print_json(&json!({
+            "ok": problems.is_empty(),
+            "config": config,
+            "servers": servers,
+            "policy": policy.map(|rules| json!({ "rules": rules })),
+            "audit_log": gateway.audit.path,
+            "problems": problems,
+        }))?;
+    } else {
+        let colour = output::stdout_colour();
+        let mut out = std::io::stdout().lock();
+        for server in &servers {
+            if server["ok"] == true {
+                let detail = server["detail"].as_str().unwrap_or_default();
+                writeln!(
+                    out,
+                    "server `{}`: {} ({detail})",
+                    server["name"].as_str().unwrap_or_default(),
+                    paint(colour, Style::Green, "ok")
+                )?;
+            }
+        }
+        if let Some(rules) = policy
+            && !problems.iter().any(|p| p.starts_with("policy:"))
+        {
+            writeln!(out, "policy: {} ({rules} rules)", paint(colour, Style::Green, "ok"))?;
+        }
+        writeln!(out, "audit log: {}", gateway.audit.path.display())?;
+        for problem in &problems {
+            writeln!(out, "{} {problem}", paint(colour, Style::Red, "error:"))?;
+        }
+        if !problems.is_empty() {
+            let hint = "set each missing variable where mcptk runs, or write `${VAR:-default}`; see docs/cli/config.md";
+            writeln!(out, "{} {hint}", paint(colour, Style::Yellow, "hint:"))?;
+        }
+    }
+    Ok(if problems.is_empty() { ExitCode::SUCCESS } else { Exit::Config.into() })
 }
 
 pub async fn audit(action: AuditAction) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match action {
-        AuditAction::Tail { log, lines } => {
+        AuditAction::Tail { log, lines, json } => {
             // Streamed across the segments, keeping only the last `lines`.
             let mut records = std::collections::VecDeque::with_capacity(lines.min(4096) + 1);
-            for record in mcp_audit::records(&log)? {
-                records.push_back(record?);
+            let mut all = open_records(&log)?;
+            while let Some(record) = all.next() {
+                let record = record?;
+                let line = String::from_utf8_lossy(all.line()).trim_end().to_owned();
+                records.push_back((record, line));
                 if records.len() > lines {
                     records.pop_front();
                 }
             }
-            for record in &records {
+            if json {
+                // Each record as written (its hash covers those bytes), parsed back into JSON.
+                let values: Vec<serde_json::Value> =
+                    records.iter().map(|(_, line)| serde_json::from_str(line)).collect::<Result<_, _>>()?;
+                output::print_json(&values)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let colour = output::stdout_colour();
+            for (record, _) in &records {
                 let b = &record.body;
                 let rule = b.rule.as_deref().map(|r| format!(" rule={r}")).unwrap_or_default();
+                let style = match b.outcome.as_str() {
+                    "ok" => Style::Green,
+                    "denied" | "rate_limited" => Style::Yellow,
+                    _ => Style::Red,
+                };
                 writeln!(
                     out,
                     "#{} {} {} {}/{} {} {}{rule} {:.1}ms",
-                    record.seq, record.time, b.principal, b.server, b.tool, b.decision, b.outcome, b.duration_ms
+                    record.seq,
+                    record.time,
+                    b.principal,
+                    b.server,
+                    b.tool,
+                    b.decision,
+                    paint(colour, style, &b.outcome),
+                    b.duration_ms
                 )?;
             }
             Ok(ExitCode::SUCCESS)
         }
-        AuditAction::Verify { database: Some(url), .. } => {
+        AuditAction::Verify { database: Some(url), json, .. } => {
             let url = mcp_core::config::expand(&url, &|v| std::env::var(v).ok(), "audit", "--database".into())?;
-            verify_database(&mut out, &url).await
+            verify_database(&mut out, &url, json).await
         }
-        AuditAction::Verify { log, database: None } => {
-            let report = mcp_audit::verify(&log)?;
+        AuditAction::Verify { log, database: None, json } => {
+            if !log.exists() {
+                return Err(missing_log(&log));
+            }
+            // The check reads every segment in one go: a spinner with the time taken.
+            let bar = output::Progress::new(format!("verifying {}", log.display()), None, output::Unit::Count);
+            bar.spin();
+            let report = mcp_audit::verify(&log);
+            bar.finish();
+            let report = report?;
+            if json {
+                output::print_json(&json!({
+                    "ok": report.ok(),
+                    "log": log,
+                    "records": report.records,
+                    "segments": report.segments,
+                    "last_hash": report.last_hash,
+                    "problem": report.problem,
+                    "torn_tail": report.torn_tail,
+                }))?;
+                return Ok(if report.ok() { ExitCode::SUCCESS } else { Exit::Audit.into() });
+            }
+            let colour = output::stdout_colour();
             match &report.problem {
                 None => {
                     let segments = match report.segments {
                         0 => String::new(),
                         n => format!(" in {n} sealed segments and the live file"),
                     };
-                    writeln!(out, "ok: {} records{segments}, last hash {}", report.records, report.last_hash)?;
+                    let ok = paint(colour, Style::Green, "ok:");
+                    writeln!(out, "{ok} {} records{segments}, last hash {}", report.records, report.last_hash)?;
                     if let Some(bytes) = report.torn_tail {
                         writeln!(
                             out,
@@ -167,20 +334,27 @@ pub async fn audit(action: AuditAction) -> anyhow::Result<ExitCode> {
                 Some(p) => {
                     let seq = p.seq.map(|s| format!(" (record {s})")).unwrap_or_default();
                     let line = if p.line == 0 { String::new() } else { format!(" at line {}", p.line) };
-                    writeln!(out, "bad `{}`{line}{seq}: {}", p.file, p.reason)?;
+                    writeln!(out, "{} `{}`{line}{seq}: {}", paint(colour, Style::Red, "bad"), p.file, p.reason)?;
                     writeln!(out, "the {} records before it verify", report.records)?;
-                    Ok(ExitCode::FAILURE)
+                    Ok(Exit::Audit.into())
                 }
             }
         }
-        AuditAction::Export { log, format } => {
-            let mut records = mcp_audit::records(&log)?;
+        AuditAction::Export { log, format, json } => {
+            let format = if json { "jsonl".to_owned() } else { format };
+            if format != "jsonl" && format != "csv" {
+                return Err(output::usage(format!("--format must be `jsonl` or `csv`, not `{format}`")));
+            }
+            let mut records = open_records(&log)?;
+            // A bar by bytes over every file of the log (the segments and the live file).
+            let bar = output::Progress::new("exporting", Some(log_bytes(&log) as f64), output::Unit::Bytes);
             match format.as_str() {
                 // The lines as written: a record's hash covers its bytes, so the copy verifies.
                 "jsonl" => {
                     while let Some(r) = records.next() {
                         r?;
                         out.write_all(records.line())?;
+                        bar.advance(records.line().len() as f64);
                     }
                 }
                 "csv" => {
@@ -188,8 +362,9 @@ pub async fn audit(action: AuditAction) -> anyhow::Result<ExitCode> {
                         out,
                         "seq,time,principal,client,server,tool,decision,rule,outcome,duration_ms,trace_id,arguments_digest,error,hash"
                     )?;
-                    for r in records {
+                    while let Some(r) = records.next() {
                         let r = r?;
+                        bar.advance(records.line().len() as f64);
                         let b = &r.body;
                         let fields = [
                             r.seq.to_string(),
@@ -211,21 +386,27 @@ pub async fn audit(action: AuditAction) -> anyhow::Result<ExitCode> {
                         writeln!(out, "{}", escaped.join(","))?;
                     }
                 }
-                other => anyhow::bail!("--format must be `jsonl` or `csv`, not `{other}`"),
+                _ => unreachable!("checked above"),
             }
+            bar.finish();
             Ok(ExitCode::SUCCESS)
         }
-        AuditAction::Bench { log, records, concurrency, print_acks } => {
+        AuditAction::Bench { log, records, concurrency, print_acks, json } => {
             drop(out);
-            bench(&log, records, concurrency, print_acks).await
+            bench(&log, records, concurrency, print_acks, json).await
         }
     }
 }
 
 /// `mcptk audit verify --database URL`: one line per replica, then the first problem of each
 /// chain that has one.
-async fn verify_database(out: &mut impl std::io::Write, url: &str) -> anyhow::Result<ExitCode> {
+async fn verify_database(out: &mut impl std::io::Write, url: &str, json: bool) -> anyhow::Result<ExitCode> {
     let report = mcp_audit::verify_database(url).await?;
+    let status = if report.ok() { ExitCode::SUCCESS } else { Exit::Audit.into() };
+    if json {
+        output::print_json(&json!({ "ok": report.ok(), "replicas": report.replicas }))?;
+        return Ok(status);
+    }
     if report.replicas.is_empty() {
         writeln!(out, "ok: the audit table holds no records")?;
     }
@@ -245,7 +426,40 @@ async fn verify_database(out: &mut impl std::io::Write, url: &str) -> anyhow::Re
             )?;
         }
     }
-    Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(status)
+}
+
+/// The records of the log at `log`, or an error that says where the log is looked for.
+fn open_records(log: &Path) -> anyhow::Result<mcp_audit::Records> {
+    if !log.exists() {
+        return Err(missing_log(log));
+    }
+    Ok(mcp_audit::records(log)?)
+}
+
+fn missing_log(log: &Path) -> anyhow::Error {
+    output::usage(format!(
+        "no audit log at `{}`: give its path with --log (it is `audit.path` in the gateway configuration, relative \
+         to that file; without a configuration, `.mcptk/audit.jsonl` where `mcptk serve` ran)",
+        log.display()
+    ))
+}
+
+/// Bytes in every file of the log whose live file is `log` (`audit.jsonl`, `audit.jsonl.000001`, ...).
+fn log_bytes(log: &Path) -> u64 {
+    let (Some(dir), Some(name)) = (log.parent(), log.file_name()) else { return 0 };
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let name = name.to_string_lossy();
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n == name || n.strip_prefix(&format!("{name}.")).is_some_and(|s| s.chars().all(|c| c.is_ascii_digit()))
+        })
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum()
 }
 
 fn csv_field(field: &str) -> String {
@@ -256,7 +470,7 @@ fn csv_field(field: &str) -> String {
     }
 }
 
-async fn bench(log: &Path, records: u64, concurrency: usize, print_acks: bool) -> anyhow::Result<ExitCode> {
+async fn bench(log: &Path, records: u64, concurrency: usize, print_acks: bool, json: bool) -> anyhow::Result<ExitCode> {
     let log = AuditLog::open(log, AuditOptions::default())?;
     let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let started = Instant::now();
@@ -294,6 +508,15 @@ async fn bench(log: &Path, records: u64, concurrency: usize, print_acks: bool) -
         worker??;
     }
     let elapsed = started.elapsed();
+    if json {
+        output::print_json(&json!({
+            "records": records,
+            "seconds": elapsed.as_secs_f64(),
+            "per_second": records as f64 / elapsed.as_secs_f64(),
+            "concurrency": concurrency,
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     println!(
         "{records} records in {:.2}s: {:.0} records/s with {concurrency} appends in flight (fsync per batch)",
         elapsed.as_secs_f64(),
@@ -303,11 +526,26 @@ async fn bench(log: &Path, records: u64, concurrency: usize, print_acks: bool) -
 }
 
 pub async fn pin(action: PinAction) -> anyhow::Result<ExitCode> {
-    let PinAction::Update { config } = action;
-    let gateway = Gateway::start(gateway_config(config.as_deref())?).await?;
-    let count = gateway.approve_pins();
+    let PinAction::Update { config, json } = action;
+    let settings = gateway_config(config.as_deref())?;
+    if settings.pinning.is_none() {
+        let file =
+            config.as_deref().map_or_else(|| "the gateway configuration".to_owned(), |p| format!("`{}`", p.display()));
+        return Err(output::classified(
+            Exit::Config,
+            anyhow::anyhow!(
+                "pinning is not configured: add `\"pinning\": {{\"lock_file\": \"mcptk.lock.json\"}}` to {file}, then run this again"
+            ),
+        ));
+    }
+    let gateway = start_gateway(settings, config.as_deref()).await?;
+    let count = gateway.approve_pins().await;
     gateway.shutdown().await;
     let count = count?;
-    println!("approved {count} tool definitions");
+    if json {
+        output::print_json(&json!({ "approved": count }))?;
+    } else {
+        println!("approved {count} tool definitions");
+    }
     Ok(ExitCode::SUCCESS)
 }

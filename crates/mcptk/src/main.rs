@@ -3,6 +3,11 @@
 mod admin;
 mod agent;
 mod builtin;
+mod import;
+mod init;
+mod install;
+mod manual;
+mod output;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -21,7 +26,12 @@ use serde_json::Value;
 const BUILTIN: &str = "builtin";
 
 #[derive(Parser)]
-#[command(name = "mcptk", version, about = "MCP toolkit: serve tools, and list or call the tools of MCP servers")]
+#[command(
+    name = "mcptk",
+    version,
+    about = "MCP toolkit: serve tools, and list or call the tools of MCP servers",
+    after_help = output::EXIT_STATUS_HELP
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -33,7 +43,7 @@ enum Command {
     /// server plus the native tools (the default), or one native server alone.
     Serve {
         #[command(subcommand)]
-        native: Option<NativeServer>,
+        native: Option<Box<NativeServer>>,
         /// The gateway configuration (an `mcp_config.json` is one too). Without it: the native
         /// filesystem rooted here, read-only shell commands, an audit log under `.mcptk/`.
         #[arg(long, env = "MCPTK_CONFIG", global = true)]
@@ -84,6 +94,18 @@ enum Command {
     /// Work on a task with a model (any OpenAI-compatible endpoint) and the gateway's tools;
     /// streams the answer, tool calls and progress.
     Agent(agent::AgentArgs),
+    /// Write a commented starter gateway configuration (default `gateway.json`).
+    Init(init::InitArgs),
+    /// Turn a client's MCP configuration (Claude Desktop, Cursor, VS Code) into a gateway
+    /// configuration; secrets in it become `${VAR}` references, never copied.
+    Import(import::ImportArgs),
+    /// Point a client (Claude Desktop, Cursor, VS Code) at `mcptk serve`: print its new
+    /// configuration, or update it with --write (keeping a backup).
+    Install(install::InstallArgs),
+    /// Print the shell completion script for bash, zsh, fish, powershell or elvish.
+    Completions(manual::CompletionsArgs),
+    /// Print the manual page (roff), or write one per command with --out.
+    Man(manual::ManArgs),
     /// Call one tool and print its result; progress is shown on stderr while it runs.
     Call {
         #[command(flatten)]
@@ -95,6 +117,10 @@ enum Command {
         /// Arguments as a JSON object.
         #[arg(long, default_value = "{}")]
         args: String,
+        /// Print progress notifications as lines on stderr (`progress 1/2 step 1`) even when it
+        /// is not a terminal; on a terminal a progress bar is drawn either way.
+        #[arg(long)]
+        progress: bool,
     },
 }
 
@@ -135,6 +161,13 @@ struct HttpArgs {
     /// failures it needs). Kubernetes users get the same from a preStop sleep.
     #[arg(long, default_value_t = 0, global = true)]
     drain_delay: u64,
+    /// Let the gateway's web console at /ui call tools ("try a call"), as the principal of the
+    /// caller's token, through the same pipeline; without it the console is read-only.
+    #[arg(long, global = true)]
+    console_calls: bool,
+    /// Serve no web console at /ui (the gateway serves one over HTTP by default).
+    #[arg(long, global = true, conflicts_with = "console_calls")]
+    no_console: bool,
 }
 
 impl HttpArgs {
@@ -274,6 +307,13 @@ enum NativeServer {
         /// The GitHub host: github.com, or a GitHub Enterprise URL.
         #[arg(long)]
         gh_host: Option<String>,
+        /// Feature flags to turn on, comma-separated (e.g. `file_blame,issues_granular`): tools
+        /// the reference serves only under a flag.
+        #[arg(long, value_delimiter = ',')]
+        features: Vec<String>,
+        /// Every flag the reference counts as an insiders feature.
+        #[arg(long)]
+        insiders: bool,
     },
     /// Kubernetes tools over the API of a kubeconfig's clusters: a drop-in for
     /// `kubernetes-mcp-server` (toolsets core and config), with its safety flags enforced at call
@@ -377,7 +417,16 @@ impl NativeServer {
                 config.safety = safety;
                 Ok((mcp_docker::native::DockerServer::new(config)?.registry(), "mcptk-docker"))
             }
-            NativeServer::Github { toolsets, tools, exclude_tools, read_only, lockdown_mode, gh_host } => {
+            NativeServer::Github {
+                toolsets,
+                tools,
+                exclude_tools,
+                read_only,
+                lockdown_mode,
+                gh_host,
+                features,
+                insiders,
+            } => {
                 let mut config = mcp_github::native::GitHubConfig::from_env()?;
                 if !toolsets.is_empty() {
                     config.toolsets = toolsets;
@@ -386,6 +435,8 @@ impl NativeServer {
                 config.exclude_tools.extend(exclude_tools);
                 config.read_only |= read_only;
                 config.lockdown |= lockdown_mode;
+                config.features.extend(features);
+                config.insiders |= insiders;
                 if gh_host.is_some() {
                     config.host = gh_host;
                 }
@@ -460,20 +511,37 @@ impl ConfigArgs {
         if let Some(secs) = self.timeout {
             config.timeouts.default_secs = secs;
         }
-        Ok(mcp_gateway::Gateway::start(config).await?)
+        admin::start_gateway(config, self.config.as_deref()).await
     }
 }
 
+/// OpenTelemetry export, when the `OTEL_EXPORTER_OTLP_*` variables configure it (set in `main`).
+#[cfg(feature = "otel")]
+static TELEMETRY: std::sync::OnceLock<mcp_gateway::telemetry::Telemetry> = std::sync::OnceLock::new();
+
 fn main() -> ExitCode {
+    #[cfg(feature = "otel")]
+    match mcp_gateway::telemetry::Telemetry::from_env("mcptk") {
+        Ok(Some(telemetry)) => {
+            let _ = TELEMETRY.set(telemetry);
+        }
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    }
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     // Logs go to stderr: stdout is the protocol channel when serving.
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MCPTK_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
+    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(output::stderr_colour());
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MCPTK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let subscriber = tracing_subscriber::registry().with(tracing_subscriber::Layer::with_filter(logs, filter));
+    // Spans go to OTLP whatever the log filter says.
+    #[cfg(feature = "otel")]
+    let subscriber = subscriber.with(TELEMETRY.get().and_then(|t| t.layer()));
+    subscriber.init();
     let cli = Cli::parse();
     // Serving stdio is one connection: a runtime on the main thread answers it with no thread
     // hand-offs and starts without spawning workers. Everything else gets worker threads.
@@ -487,16 +555,41 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let code = match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            output::report_error(&e);
+            output::exit_of(&e).into()
         }
+    };
+    // What is still batched goes out before the process ends.
+    #[cfg(feature = "otel")]
+    if let Some(telemetry) = TELEMETRY.get() {
+        drop(runtime);
+        telemetry.shutdown();
     }
+    code
+}
+
+/// Installs the process's metrics recorder: Prometheus's when `prometheus` (its handle is
+/// returned, for `/metrics`), and the OTLP bridge when the `OTEL_*` variables configure metrics.
+/// Both are fed the same numbers.
+fn install_metrics(prometheus: bool) -> Option<metrics_exporter_prometheus::PrometheusHandle> {
+    #[cfg(feature = "otel")]
+    if let Some(telemetry) = TELEMETRY.get().filter(|t| t.metrics()) {
+        let recorder = prometheus.then(|| metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder());
+        let handle = recorder.as_ref().map(|r| r.handle());
+        return telemetry.install_recorder(recorder).then_some(handle).flatten();
+    }
+    prometheus.then(|| metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().ok()).flatten()
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Over HTTP, the gateway's metrics are served for Prometheus at /metrics (on stdio nothing
+    // could read them); with OTLP configured, every command's metrics are exported too.
+    let gateway_http =
+        matches!(&cli.command, Command::Serve { native: None, http: HttpArgs { http: Some(_), .. }, .. });
+    let prometheus = install_metrics(gateway_http);
     match cli.command {
         Command::Serve { native: Some(native), config: _, page_size, max_message_bytes, audit, call_timeout, http } => {
             let (registry, name) = native.registry().await?;
@@ -532,15 +625,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if audit.is_some() {
                 bail!("--audit is for one native server; the gateway's audit log is `audit.path` in its configuration");
             }
+            let config_path = config.clone();
             let config = admin::gateway_config(config.as_deref())?;
-            // Over HTTP, metrics are recorded and served for Prometheus at /metrics, with their
-            // histograms drained every few seconds whether or not anyone scrapes. On stdio nothing
-            // could read them, so nothing records them.
-            let metrics = http
-                .http
-                .is_some()
-                .then(|| metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().ok())
-                .flatten();
+            let policy_principals = mcp_gateway::console::policy_principals(&config);
+            // Over HTTP, metrics are served for Prometheus at /metrics (see `install_metrics`), with
+            // their histograms drained every few seconds whether or not anyone scrapes.
+            let metrics = prometheus;
             if let Some(handle) = metrics.clone() {
                 tokio::spawn(async move {
                     let mut every = tokio::time::interval(Duration::from_secs(5));
@@ -562,8 +652,28 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let admitted = metrics.map(|handle| {
                 axum::Router::new().route("/metrics", axum::routing::get(move || std::future::ready(handle.render())))
             });
-            let extra = mcp_core::transport::http::Extra { admitted, open: Some(open) };
+            let mut extra = mcp_core::transport::http::Extra { admitted, open: Some(open) };
+            // The web console: its page open like the probes (it holds no data), its API behind
+            // the same checks as /mcp.
+            if http.http.is_some() && !http.no_console {
+                let mut principals = policy_principals;
+                principals.extend(http.options()?.tokens.into_values());
+                let stopping: Arc<dyn Fn() -> bool + Send + Sync> = Arc::new(|| draining().is_err());
+                let options = mcp_gateway::console::ConsoleOptions {
+                    calls: http.console_calls,
+                    principals,
+                    stopping: Some(stopping),
+                };
+                let console = gateway.console(options);
+                extra.admitted = Some(match extra.admitted.take() {
+                    Some(routes) => routes.merge(console.api),
+                    None => console.api,
+                });
+                extra.open = extra.open.map(|routes| routes.merge(console.page));
+            }
+            let reloads = tokio::spawn(reload_on_hangup(gateway.reloader(), config_path));
             let served = http.serve(gateway.server().clone(), extra).await;
+            reloads.abort();
             gateway.shutdown().await;
             served?;
             Ok(ExitCode::SUCCESS)
@@ -573,8 +683,59 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit { action } => admin::audit(action).await,
         Command::Pin { action } => admin::pin(action).await,
         Command::Tools { config, server, json } => list_tools(&config, server.as_deref(), json).await,
-        Command::Call { config, server, tool, args } => call(&config, &server, &tool, &args).await,
+        Command::Call { config, server, tool, args, progress } => call(&config, &server, &tool, &args, progress).await,
+        Command::Init(args) => init::run(&args).map(ExitCode::from),
+        Command::Import(args) => import::run(&args).map(ExitCode::from),
+        Command::Install(args) => install::run(&args).map(ExitCode::from),
+        Command::Completions(args) => {
+            manual::completions(&args, <Cli as clap::CommandFactory>::command()).map(ExitCode::from)
+        }
+        Command::Man(args) => manual::man(&args, <Cli as clap::CommandFactory>::command()).map(ExitCode::from),
     }
+}
+
+/// Reloads the gateway's configuration file on every SIGHUP, without dropping a client. A file
+/// that does not load, or changes what is fixed at start, leaves the running configuration in
+/// force (the log says why).
+async fn reload_on_hangup(reloader: mcp_gateway::Reloader, path: Option<PathBuf>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(hangups) => hangups,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; the configuration is not reloaded");
+                return;
+            }
+        };
+        while hangups.recv().await.is_some() {
+            let Some(path) = &path else {
+                tracing::warn!("SIGHUP: nothing to reload: the gateway runs on its embedded defaults (no --config)");
+                continue;
+            };
+            let reloaded = match admin::gateway_config(Some(path)) {
+                Ok(config) => reloader.reload(config).await.map_err(anyhow::Error::from),
+                Err(e) => Err(e),
+            };
+            match reloaded {
+                Ok(done) => tracing::info!(
+                    config = %path.display(),
+                    added = ?done.added,
+                    restarted = ?done.restarted,
+                    removed = ?done.removed,
+                    kept = ?done.kept,
+                    "SIGHUP: configuration reloaded"
+                ),
+                Err(e) => tracing::error!(
+                    config = %path.display(),
+                    error = %format!("{e:#}"),
+                    "SIGHUP: the configuration was not reloaded; the running one stays in force"
+                ),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (reloader, path);
 }
 
 /// The open probes: `/healthz` answers `alive`, `/readyz` answers 503 once a stop was asked
@@ -657,9 +818,11 @@ async fn list_tools(args: &ConfigArgs, only: Option<&str>, json: bool) -> anyhow
     let mut listing = gateway.catalog(gateway.principal()).await;
     gateway.shutdown().await;
     if let Some(only) = only {
+        let known: Vec<&str> = listing.iter().map(|(name, _)| name.as_str()).collect();
+        let known = known.join(", ");
         listing.retain(|(name, _)| name == only);
         if listing.is_empty() {
-            bail!("no server named `{only}` (see `mcptk tools`)");
+            return Err(output::usage(format!("no server named `{only}` (servers: {known})")));
         }
     }
 
@@ -676,40 +839,61 @@ async fn list_tools(args: &ConfigArgs, only: Option<&str>, json: bool) -> anyhow
         }
         writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
     } else {
+        let colour = output::stdout_colour();
         for (name, result) in &listing {
             match result {
                 Ok(tools) => {
-                    writeln!(out, "{name} ({} tools)", tools.len())?;
+                    writeln!(out, "{} ({} tools)", output::paint(colour, output::Style::Bold, name), tools.len())?;
                     for t in tools {
                         let description = t.description.as_deref().unwrap_or("").lines().next().unwrap_or("");
                         writeln!(out, "  {:<32} {description}", t.name)?;
                     }
                 }
-                Err(e) => writeln!(out, "{name}: error: {e}")?,
+                Err(e) => writeln!(out, "{name}: {} {e}", output::paint(colour, output::Style::Red, "error:"))?,
             }
         }
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed { output::Exit::Tool.into() } else { ExitCode::SUCCESS })
 }
 
-async fn call(args: &ConfigArgs, server: &str, tool: &str, arguments: &str) -> anyhow::Result<ExitCode> {
+async fn call(args: &ConfigArgs, server: &str, tool: &str, arguments: &str, lines: bool) -> anyhow::Result<ExitCode> {
     let arguments: JsonObject = match serde_json::from_str(arguments) {
         Ok(Value::Object(map)) => map,
-        Ok(_) => bail!("--args must be a JSON object"),
-        Err(e) => bail!("--args is not valid JSON: {e}"),
+        Ok(_) => return Err(output::usage(r#"--args must be a JSON object, e.g. --args '{"path": "note.txt"}'"#)),
+        Err(e) => {
+            return Err(output::usage(format!(
+                r#"--args is not valid JSON ({e}); give an object, e.g. --args '{{"path": "note.txt"}}'"#
+            )));
+        }
     };
     let gateway = args.gateway(server == BUILTIN).await?;
-    // Progress goes to stderr while the call runs; the call goes through the gateway's pipeline
-    // (policy, audit, limits) as the local principal, like a call from a stdio client.
-    let progress: mcp_core::tool::ProgressFn = Arc::new(|value, total, message| {
-        let total = total.map(|t| format!("/{t}")).unwrap_or_default();
-        let message = message.map(|m| format!(" {m}")).unwrap_or_default();
-        eprintln!("progress {value}{total}{message}");
+    let servers: Vec<String> = gateway.catalog(gateway.principal()).await.into_iter().map(|(name, _)| name).collect();
+    if !servers.iter().any(|name| name == server) {
+        gateway.shutdown().await;
+        return Err(output::usage(format!(
+            "no server named `{server}` (servers: {}; `builtin` adds the demo tools)",
+            servers.join(", ")
+        )));
+    }
+    // Progress goes to stderr while the call runs: a bar on a terminal, lines with --progress;
+    // the call goes through the gateway's pipeline (policy, audit, limits) as the local
+    // principal, like a call from a stdio client.
+    let bar = output::Progress::new(format!("{server}/{tool}"), None, output::Unit::Count);
+    bar.spin();
+    let shown = bar.clone();
+    let progress: mcp_core::tool::ProgressFn = Arc::new(move |value, total, message| {
+        shown.set(value, total, message.as_deref());
+        if lines && !shown.visible() {
+            let total = total.map(|t| format!("/{t}")).unwrap_or_default();
+            let message = message.map(|m| format!(" {m}")).unwrap_or_default();
+            eprintln!("progress {value}{total}{message}");
+        }
     });
     let cx = ToolContext::detached().with_principal(gateway.principal().to_owned()).with_progress_fn(progress);
     let result = gateway.call(server, tool, arguments, cx).await;
+    bar.finish();
     gateway.shutdown().await;
     let result = result?;
-    println!("{}", serde_json::to_string_pretty(&result)?);
-    Ok(if result.is_error() { ExitCode::from(2) } else { ExitCode::SUCCESS })
+    output::print_json(&result)?;
+    Ok(if result.is_error() { output::Exit::Tool.into() } else { ExitCode::SUCCESS })
 }

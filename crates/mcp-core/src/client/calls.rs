@@ -44,6 +44,22 @@ impl Client {
         self.collect_pages(methods::TOOLS_LIST, |r: ListToolsResult| (r.tools, r.next_cursor)).await
     }
 
+    /// Every tool, with how long the server says the list stays fresh (the shortest `ttlMs` of
+    /// its pages; `None` when it gives none, as servers of the handshake era do).
+    pub async fn list_tools_fresh_for(&self) -> Result<(Vec<Tool>, Option<Duration>)> {
+        let ttl = std::sync::atomic::AtomicU64::new(u64::MAX);
+        let tools = self
+            .collect_pages(methods::TOOLS_LIST, |r: ListToolsResult| {
+                if let Some(ms) = r.cache.ttl_ms {
+                    ttl.fetch_min(ms, std::sync::atomic::Ordering::Relaxed);
+                }
+                (r.tools, r.next_cursor)
+            })
+            .await?;
+        let ttl = ttl.into_inner();
+        Ok((tools, (ttl != u64::MAX).then(|| Duration::from_millis(ttl))))
+    }
+
     /// Every resource.
     pub async fn list_resources(&self) -> Result<Vec<Resource>> {
         self.collect_pages(methods::RESOURCES_LIST, |r: ListResourcesResult| (r.resources, r.next_cursor)).await
@@ -183,7 +199,16 @@ pub(super) async fn send<T: DeserializeOwned>(
     params: JsonObject,
     timeout: Duration,
 ) -> Result<T> {
-    let span = tracing::debug_span!("mcp.call", server = %peer.name(), %method);
+    // The client side of the call, named as the OpenTelemetry conventions for MCP name it.
+    let tool = (method == methods::TOOLS_CALL).then(|| params.get("name").and_then(Value::as_str)).flatten();
+    let span = tracing::debug_span!(
+        "mcp.call",
+        otel.name = %format_args!("{method}{}{}", if tool.is_some() { " " } else { "" }, tool.unwrap_or_default()),
+        otel.kind = "client",
+        mcp.method.name = %method,
+        gen_ai.tool.name = tool,
+        mcptk.server = %peer.name(),
+    );
     let raw = peer.request(id, &method, Some(params), timeout).instrument(span).await?;
     let protocol_error =
         |message: String| Error::Protocol { server: peer.name().to_owned(), method: method.clone(), message };

@@ -9,7 +9,7 @@ use crate::protocol::*;
 
 /// How long clients of `2026-07-28` may cache discovery and list results: the set is fixed for
 /// the life of the server, but a minute keeps a restarted server with new tools from looking stale.
-const LIST_TTL_MS: u64 = 60_000;
+pub(super) const LIST_TTL_MS: u64 = 60_000;
 
 /// How one request is to be answered.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -83,7 +83,10 @@ impl ServerInner {
     }
 }
 
-/// The caching hints of `2026-07-28` results ([`ServerInner::finish`] drops them for older eras).
-pub(super) fn cache_hints() -> CacheHints {
-    CacheHints { ttl_ms: Some(LIST_TTL_MS), cache_scope: Some(CacheScope::Private) }
+impl ServerInner {
+    /// The caching hints of `2026-07-28` results ([`ServerInner::finish`] drops them for older
+    /// eras): fresh for the server's list time to live, for this client only.
+    pub(super) fn cache_hints(&self) -> CacheHints {
+        CacheHints { ttl_ms: Some(self.list_ttl_ms), cache_scope: Some(CacheScope::Private) }
+    }
 }

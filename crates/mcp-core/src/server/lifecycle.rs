@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::era::{Framing, cache_hints};
+use super::era::Framing;
 use super::{Connection, ServerInner, empty_result, parse_params};
 use crate::protocol::*;
 
@@ -37,7 +37,7 @@ impl Connection {
         let s = &self.server;
         let result = DiscoverResult {
             envelope: ResultEnvelope::default(),
-            cache: cache_hints(),
+            cache: s.cache_hints(),
             supported_versions: ProtocolVersion::all_strings(),
             capabilities: s.capabilities(Framing::Modern),
             instructions: s.instructions.clone(),

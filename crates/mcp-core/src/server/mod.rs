@@ -61,6 +61,8 @@ struct ServerInner {
     announces_updates: bool,
     principal: Arc<str>,
     page_size: usize,
+    /// How long clients may cache lists (`ttlMs`), in milliseconds.
+    list_ttl_ms: u64,
     max_message_bytes: usize,
     max_in_flight: usize,
     /// Tells every connection that the tool list changed.
@@ -93,6 +95,13 @@ impl ServerBuilder {
     /// Items per page of `tools/list`, `resources/list` and `prompts/list` (default 100).
     pub fn page_size(mut self, page_size: usize) -> Self {
         self.inner.page_size = page_size.max(1);
+        self
+    }
+
+    /// How long `2026-07-28` clients may cache a list before asking again (`ttlMs`; default one
+    /// minute). A gateway relists its upstream servers when theirs runs out.
+    pub fn list_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.inner.list_ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
         self
     }
 
@@ -167,6 +176,7 @@ impl Server {
                 announces_updates: false,
                 principal: Arc::from("stdio"),
                 page_size: 100,
+                list_ttl_ms: era::LIST_TTL_MS,
                 max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
                 max_in_flight: connection::DEFAULT_MAX_IN_FLIGHT,
                 list_changed: tokio::sync::broadcast::channel(16).0,

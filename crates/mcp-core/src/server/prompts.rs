@@ -4,7 +4,7 @@
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::era::{Framing, cache_hints};
+use super::era::Framing;
 use super::{Connection, parse_params};
 use crate::protocol::*;
 use crate::tool::ToolContext;
@@ -18,7 +18,7 @@ impl Connection {
         let all = s.registry.prompts.values();
         let (prompts, next_cursor) = s.page(all, p.cursor.as_deref(), |p| p.definition().clone())?;
         s.finish(
-            ListPromptsResult { envelope: Default::default(), cache: cache_hints(), prompts, next_cursor },
+            ListPromptsResult { envelope: Default::default(), cache: s.cache_hints(), prompts, next_cursor },
             framing,
         )
     }

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::era::{Framing, cache_hints};
+use super::era::Framing;
 use super::{Connection, empty_result, parse_params};
 use crate::protocol::*;
 
@@ -15,7 +15,7 @@ impl Connection {
         let all = s.registry.resources.iter().flat_map(|r| r.resources());
         let (resources, next_cursor) = s.page(all, p.cursor.as_deref(), |r| r)?;
         s.finish(
-            ListResourcesResult { envelope: Default::default(), cache: cache_hints(), resources, next_cursor },
+            ListResourcesResult { envelope: Default::default(), cache: s.cache_hints(), resources, next_cursor },
             framing,
         )
     }
@@ -28,7 +28,7 @@ impl Connection {
         let (resource_templates, next_cursor) = s.page(all, p.cursor.as_deref(), |t| t)?;
         let result = ListResourceTemplatesResult {
             envelope: Default::default(),
-            cache: cache_hints(),
+            cache: s.cache_hints(),
             resource_templates,
             next_cursor,
         };
@@ -43,7 +43,7 @@ impl Connection {
             if let Some(read) = provider.read(&p.uri).await {
                 let contents = read.map_err(|e| ErrorObject::internal(format!("reading `{}`: {e}", p.uri)))?;
                 return s.finish(
-                    ReadResourceResult { envelope: Default::default(), cache: cache_hints(), contents },
+                    ReadResourceResult { envelope: Default::default(), cache: s.cache_hints(), contents },
                     framing,
                 );
             }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::era::{Framing, cache_hints};
+use super::era::Framing;
 use super::{Connection, parse_params, wants_tasks};
 use crate::protocol::*;
 use crate::tasks::{Rerun, TaskSupport};
@@ -26,7 +26,7 @@ impl Connection {
         let visible =
             current.iter().map(|t| t.definition()).filter(|d| s.filter.as_ref().is_none_or(|f| f(&principal, d)));
         let (tools, next_cursor) = s.page(visible, p.cursor.as_deref(), |d| framing.tool(d))?;
-        s.finish(ListToolsResult { envelope: Default::default(), cache: cache_hints(), tools, next_cursor }, framing)
+        s.finish(ListToolsResult { envelope: Default::default(), cache: s.cache_hints(), tools, next_cursor }, framing)
     }
 
     /// `tools/call`: runs the tool, in place or as a task, and answers with its result (a tool

@@ -243,23 +243,16 @@ async fn handle_request(peer: Peer, handler: Arc<dyn Handler>, request: Request,
     use futures_util::FutureExt as _;
     let id = request.id.clone();
     let method = request.method.clone();
-    let span = tracing::info_span!("mcp.request", peer = %peer.inner.name, %method, tool = tracing::field::Empty, outcome = tracing::field::Empty, duration_ms = tracing::field::Empty);
-    // The tool's name is looked up only for a span someone records.
-    if !span.is_disabled()
-        && let Some(tool) = tool_name(&request)
-    {
-        span.record("tool", tool);
-    }
-    let started = Instant::now();
-    let work = handler.request(peer.clone(), request, cancel.clone()).instrument(span.clone());
+    let traced = RequestSpan::new(&peer.inner.name, &request);
+    let incoming = crate::trace_context::TraceContext::from_meta(request.params.as_ref());
+    let work = traced.run(incoming, handler.request(peer.clone(), request, cancel.clone()));
     // A handler that panics answers -32603 and the connection goes on serving.
     let outcome = std::panic::AssertUnwindSafe(work).catch_unwind().await.unwrap_or_else(|panic| {
         let what = panic_message(panic.as_ref());
         tracing::error!(peer = %peer.inner.name, %method, panic = %what, "a request handler panicked");
         Err(ErrorObject::internal(format!("internal error while handling {method}: {what}")))
     });
-    span.record("duration_ms", started.elapsed().as_secs_f64() * 1000.0);
-    span.record("outcome", if outcome.is_ok() { "ok" } else { "error" });
+    traced.finish(&outcome);
     peer.inner.state().in_flight.remove(&id);
     // A cancelled request gets no response: the peer has said it will ignore one.
     if cancel.is_cancelled() {
@@ -270,6 +263,71 @@ async fn handle_request(peer: Peer, handler: Arc<dyn Handler>, request: Request,
         Err(error) => Response::error(Some(id), error),
     };
     peer.answer(&Message::Response(response)).await;
+}
+
+/// The span of one handled request (`mcp.request`), over every transport. Its attribute names
+/// follow the OpenTelemetry conventions for MCP (`mcp.*`, `gen_ai.*`); the `otel.*` fields name
+/// and shape it when it is exported. The request's W3C context (`_meta.traceparent`) is its
+/// parent (see [`crate::trace_context`]).
+pub(crate) struct RequestSpan {
+    span: tracing::Span,
+    started: Instant,
+}
+
+impl RequestSpan {
+    pub(crate) fn new(peer: &str, request: &Request) -> Self {
+        let method = &request.method;
+        let empty = tracing::field::Empty;
+        let span = tracing::info_span!(
+            "mcp.request",
+            otel.name = %method,
+            otel.kind = "server",
+            otel.status_code = empty,
+            mcp.method.name = %method,
+            jsonrpc.request.id = %request.id,
+            gen_ai.operation.name = empty,
+            gen_ai.tool.name = empty,
+            mcptk.peer = %peer,
+            mcptk.outcome = empty,
+            mcptk.duration_ms = empty,
+            error.type = empty,
+            rpc.response.status_code = empty,
+        );
+        // The tool's name is looked up only for a span someone records.
+        if !span.is_disabled()
+            && let Some(tool) = tool_name(request)
+        {
+            span.record("otel.name", format!("{method} {tool}"));
+            span.record("gen_ai.operation.name", "execute_tool");
+            span.record("gen_ai.tool.name", tool);
+        }
+        Self { span, started: Instant::now() }
+    }
+
+    /// `work`, the handling of the request, inside the span and under the context the request
+    /// came with (`incoming`, from its `_meta`).
+    pub(crate) fn run<F: Future>(
+        &self,
+        incoming: Option<crate::trace_context::TraceContext>,
+        work: F,
+    ) -> impl Future<Output = F::Output> {
+        crate::trace_context::handle(incoming, &self.span, work).instrument(self.span.clone())
+    }
+
+    /// Records how the request ended.
+    pub(crate) fn finish(&self, outcome: &Result<Value, ErrorObject>) {
+        let span = &self.span;
+        if span.is_disabled() {
+            return;
+        }
+        span.record("mcptk.duration_ms", self.started.elapsed().as_secs_f64() * 1000.0);
+        span.record("mcptk.outcome", if outcome.is_ok() { "ok" } else { "error" });
+        if let Err(error) = outcome {
+            span.record("otel.status_code", "error");
+            span.record("error.type", error.code.to_string());
+            span.record("rpc.response.status_code", error.code.to_string());
+        }
+    }
 }
 
 /// The text a panic carried, if it is text.
@@ -392,6 +450,9 @@ impl Peer {
         }
         let send_cancel = method != methods::INITIALIZE && method != methods::DISCOVER;
         let mut guard = PendingGuard { peer: self, id: id.clone(), armed: true, send_cancel };
+        // The trace this request belongs to goes along in its `_meta`.
+        let mut params = params;
+        crate::trace_context::inject(&mut params);
         let request = Message::Request(Request::new(id, method, params));
         if self.inner.out.send(request.to_bytes()).await.is_err() {
             guard.armed = false;

@@ -429,6 +429,15 @@ async fn post_request(state: Arc<State>, request: Request, body: Vec<u8>) {
         let _ = tokio::time::timeout(Duration::from_secs(1), opened).await;
     }
     let mut headers = base_headers(&state);
+    // The trace context in `_meta` goes in the W3C headers too, for HTTP-level tracing.
+    if let Some(context) = crate::trace_context::TraceContext::from_meta(request.params.as_ref()) {
+        if let Ok(v) = HeaderValue::from_str(context.traceparent()) {
+            headers.insert(crate::trace_context::TRACEPARENT, v);
+        }
+        if let Some(Ok(v)) = context.tracestate().map(HeaderValue::from_str) {
+            headers.insert(crate::trace_context::TRACESTATE, v);
+        }
+    }
     // The stateless envelope's headers mirror the body.
     let meta_version = meta_keys::requested_version(request.params.as_ref()).and_then(Value::as_str).map(str::to_owned);
     if let Some(version) = &meta_version {

@@ -94,7 +94,7 @@ fn without_a_config_tools_and_call_see_what_serve_serves_through_its_pipeline() 
     let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON result");
     assert_eq!(result["structuredContent"]["sum"], 42);
     let out = Command::new(mcptk()).args(["call", "nowhere", "x"]).current_dir(&dir).output().expect("runs");
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no server named `nowhere`"));
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -103,7 +103,7 @@ fn without_a_config_tools_and_call_see_what_serve_serves_through_its_pipeline() 
 fn call_prints_the_result_and_shows_progress() {
     let config = self_config("call");
     let out = Command::new(mcptk())
-        .args(["call", "self", "slow", "--args", r#"{"steps": 2, "delay_ms": 5}"#, "--config"])
+        .args(["call", "self", "slow", "--args", r#"{"steps": 2, "delay_ms": 5}"#, "--progress", "--config"])
         .arg(&config)
         .current_dir(workdir("call"))
         .output()
@@ -114,14 +114,14 @@ fn call_prints_the_result_and_shows_progress() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("progress 1/2 step 1 of 2") && stderr.contains("progress 2/2 step 2 of 2"), "{stderr}");
 
-    // A tool error is printed and reported through the exit status.
+    // A tool error is printed and reported through the exit status (4, as documented).
     let out = Command::new(mcptk())
         .args(["call", "self", "add", "--args", r#"{"a": 1}"#, "--config"])
         .arg(&config)
         .current_dir(workdir("call"))
         .output()
         .expect("runs");
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(4));
     let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON result");
     assert_eq!(result["isError"], true);
     let _ = std::fs::remove_dir_all(config.parent().expect("its folder"));
@@ -139,7 +139,7 @@ fn a_missing_variable_is_reported_by_name() {
         .current_dir(workdir("missing-var"))
         .output()
         .expect("runs");
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("environment variable `MCPTK_TEST_NO_SUCH_TOKEN` is not set (referenced in env.GITHUB_PERSONAL_ACCESS_TOKEN)"),
@@ -174,14 +174,14 @@ fn serve_fs_and_serve_shell_are_drop_in_servers() {
     let (code, result) = call("fs", "read_text_file", serde_json::json!({"path": path, "tail": 2}));
     assert_eq!((code, result["structuredContent"]["content"].as_str()), (Some(0), Some("three\n")));
     let (code, result) = call("fs", "read_text_file", serde_json::json!({"path": "/etc/hostname"}));
-    assert_eq!(code, Some(2));
+    assert_eq!(code, Some(4));
     assert!(result["content"][0]["text"].as_str().unwrap_or("").contains("access denied"), "{result}");
 
     let (code, result) = call("sh", "shell_execute", serde_json::json!({"command": ["wc", "-l", "note.txt"]}));
     assert_eq!(code, Some(0), "{result}");
     assert_eq!(result["structuredContent"]["stdout"].as_str().map(str::trim), Some("3 note.txt"));
     let (code, result) = call("sh", "execute", serde_json::json!({"command": "ls; rm -rf /"}));
-    assert_eq!(code, Some(2));
+    assert_eq!(code, Some(4));
     assert!(result["content"][0]["text"].as_str().unwrap_or("").contains("`;`"), "{result}");
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(config.parent().expect("its folder"));
@@ -476,7 +476,7 @@ async fn audit_verify_checks_every_replica_chain_in_the_database() {
     sqlx::query(edit).execute(&pool).await.expect("tampers");
     let out = Command::new(mcptk()).args(["audit", "verify", "--database", &url]).output().expect("runs");
     let text = shown(&out);
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert_eq!(out.status.code(), Some(5), "{text}");
     assert!(text.contains("ok: replica `gw-a`: 4 records"), "{text}");
     assert!(text.contains("bad: replica `gw-b`, record 3: its line's hash does not match its content"), "{text}");
     assert!(text.contains("the 2 records of replica `gw-b` before it verify"), "{text}");

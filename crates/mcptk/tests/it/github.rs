@@ -48,15 +48,36 @@ async fn serve_github_is_a_drop_in_with_the_go_servers_flags_and_variables() {
     let (url, seen) = github_api().await;
     let mut server = mcp_core::config::StdioServer::new(
         mcptk(),
-        ["serve", "github", "--read-only", "--toolsets", "context,issues", "--exclude-tools", "search_issues"],
+        [
+            "serve",
+            "github",
+            "--read-only",
+            "--toolsets",
+            "context,issues",
+            "--exclude-tools",
+            "search_issues",
+            "--features",
+            "issue_dependencies",
+        ],
     );
     server.env.insert("GITHUB_PERSONAL_ACCESS_TOKEN".into(), TOKEN.into());
     server.env.insert("GITHUB_HOST".into(), url);
     let client = Client::spawn("github", &server, ClientOptions::default()).await.expect("starts");
     let mut names: Vec<String> = client.list_tools().await.expect("tools").into_iter().map(|t| t.name).collect();
     names.sort();
-    // The read-only tools of `context` and `issues`, less the one excluded.
-    assert_eq!(names, ["get_me", "get_team_members", "get_teams", "issue_read", "list_issue_types", "list_issues"]);
+    // The read-only tools of `context` and `issues`, with the one behind the flag turned on,
+    // less the one excluded.
+    let expected = [
+        "get_me",
+        "get_team_members",
+        "get_teams",
+        "issue_dependency_read",
+        "issue_read",
+        "list_issue_fields",
+        "list_issue_types",
+        "list_issues",
+    ];
+    assert_eq!(names, expected);
 
     let github = mcp_github::GitHub::new(client);
     let me = github.get_me().await.expect("get_me");

@@ -6,17 +6,21 @@
 
 mod agent;
 mod cli;
+mod cli_ux;
 mod cluster;
+mod console;
 mod deploy;
 mod docker;
 mod gateway;
 mod github;
 mod http;
 mod k8s;
+mod otel;
 mod perplexity;
 mod python_clients;
 mod real_clients;
 mod real_servers;
+mod reload;
 mod replicas;
 mod schemas;
 mod support;

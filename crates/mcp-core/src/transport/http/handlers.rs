@@ -59,7 +59,10 @@ pub(super) async fn post(State(app): State<Arc<App>>, mut request: axum::extract
 
 /// A request of the stateless era (its `_meta` or its version header says so), else of the
 /// handshake era.
-async fn handle_request(app: &Arc<App>, headers: &HeaderMap, principal: Arc<str>, request: Request) -> Response {
+async fn handle_request(app: &Arc<App>, headers: &HeaderMap, principal: Arc<str>, mut request: Request) -> Response {
+    // Trace context sent as HTTP headers counts when the body's `_meta` carries none.
+    let (parent, state) = (header(headers, "traceparent"), header(headers, "tracestate"));
+    crate::trace_context::adopt_headers(&mut request.params, parent, state);
     let meta_version = meta_keys::requested_version(request.params.as_ref()).is_some();
     let header_version = header(headers, VERSION_HEADER);
     let modern_header =

@@ -129,14 +129,22 @@ pub fn router(server: Server, options: HttpOptions, extra: Option<Router>) -> Ro
     }
 }
 
+/// The principal a request to a route in [`Extra::admitted`] was let in as (named by its bearer
+/// token; `http` when no tokens are configured), as a request extension for the route to read.
+#[derive(Debug, Clone)]
+pub struct Admitted(pub Arc<str>);
+
 /// Lets a request through to a route of the embedder's only once it passes [`App::admit`].
 async fn admitted(
     State(app): State<Arc<App>>,
-    request: axum::extract::Request,
+    mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
     match app.admit(request.headers()) {
-        Ok(_) => next.run(request).await,
+        Ok(principal) => {
+            request.extensions_mut().insert(Admitted(principal));
+            next.run(request).await
+        }
         Err(refusal) => *refusal,
     }
 }

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::sessions::Session;
 use crate::protocol::{ErrorObject, Message, Request, RequestId, Response as RpcResponse, codes, methods};
 use crate::server::Connection;
-use crate::transport::connection::{Handler, Peer, panic_message};
+use crate::transport::connection::{Handler, Peer, RequestSpan, panic_message};
 use crate::transport::relay::relay;
 
 /// A refusal: `error` as a JSON-RPC response with `status`. The error rides along in the
@@ -83,14 +83,17 @@ pub(super) async fn respond(
         let cancel = cancel.clone();
         let peer_for_cleanup = peer.clone();
         let method = request.method.clone();
+        let traced = RequestSpan::new(peer.name(), &request);
+        let incoming = crate::trace_context::TraceContext::from_meta(request.params.as_ref());
         Box::pin(async move {
             // A handler that panics answers -32603, as over stdio.
-            let work = std::panic::AssertUnwindSafe(connection.request(peer, request, cancel));
+            let work = std::panic::AssertUnwindSafe(traced.run(incoming, connection.request(peer, request, cancel)));
             let outcome = work.catch_unwind().await.unwrap_or_else(|panic| {
                 let what = panic_message(panic.as_ref());
                 tracing::error!(%method, panic = %what, "a request handler panicked");
                 Err(ErrorObject::internal(format!("internal error while handling {method}: {what}")))
             });
+            traced.finish(&outcome);
             if let Some(session) = session {
                 session.in_flight.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
                 session.peers.lock().unwrap_or_else(PoisonError::into_inner).retain(|p| !p.same(&peer_for_cleanup));
