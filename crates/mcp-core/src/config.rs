@@ -119,7 +119,7 @@ pub struct ServerEntry {
 }
 
 /// The `oauth` block of an HTTP server entry.
-#[derive(Clone, Default, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OAuthEntry {
     /// A pre-registered client id.

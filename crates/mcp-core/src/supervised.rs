@@ -230,12 +230,16 @@ impl Upstream {
                             () = client.closed() => break client.close_reason().unwrap_or_else(|| "connection closed".into()),
                             Some(note) = notes.recv() => {
                                 if note.method == methods::TOOLS_LIST_CHANGED {
-                                    fresh_for = self.relist(&client, &changed).await.or(fresh_for);
+                                    fresh_for = self.relist(&client, &changed).await.unwrap_or(fresh_for);
                                     relist.as_mut().reset(tokio::time::Instant::now() + relist_after(fresh_for));
                                 }
                             }
                             () = &mut relist, if fresh_for.is_some() => {
-                                fresh_for = self.relist(&client, &changed).await.or(fresh_for);
+                                // A stop is not kept waiting by a server slow to answer.
+                                tokio::select! {
+                                    listed = self.relist(&client, &changed) => fresh_for = listed.unwrap_or(fresh_for),
+                                    () = self.stopping.cancelled() => continue,
+                                }
                                 relist.as_mut().reset(tokio::time::Instant::now() + relist_after(fresh_for));
                             }
                         }
@@ -272,9 +276,10 @@ impl Upstream {
         Ok((client, fresh_for))
     }
 
-    /// Lists the tools again, announcing on `changed` when they differ. How long the new list
-    /// stays fresh, or `None` when the server did not answer (the old list is kept).
-    async fn relist(&self, client: &Client, changed: &mpsc::UnboundedSender<()>) -> Option<Duration> {
+    /// Lists the tools again, announcing on `changed` when they differ: how long the new list
+    /// stays fresh (`None`: the server gave no time), or `Err` when the server did not answer (the
+    /// old list is kept).
+    async fn relist(&self, client: &Client, changed: &mpsc::UnboundedSender<()>) -> Result<Option<Duration>, ()> {
         match client.list_tools_fresh_for().await {
             Ok((tools, fresh_for)) => {
                 let same = {
@@ -286,11 +291,11 @@ impl Upstream {
                     self.set_tools(tools);
                     let _ = changed.send(());
                 }
-                fresh_for
+                Ok(fresh_for)
             }
             Err(e) => {
                 tracing::warn!(server = %self.name, error = %e, "listing the server's tools again failed; keeping the list");
-                None
+                Err(())
             }
         }
     }

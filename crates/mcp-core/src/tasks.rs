@@ -556,7 +556,22 @@ async fn publish(task: Arc<Task>, store: Arc<dyn TaskStore>, first_saved: tokio:
             let _ = first.send(());
         }
         if terminal {
-            return;
+            if !failing {
+                return;
+            }
+            // The end must reach the store, or the other replicas would take the task for one
+            // whose replica stopped: tried again, less and less often, while the task lives.
+            let mut wait = Duration::from_secs(1);
+            loop {
+                tokio::time::sleep(wait).await;
+                let (record, _) = task.record();
+                let Some(ttl) = TTL.checked_sub(task.created.elapsed().unwrap_or_default()) else { return };
+                if store.save(&task.id, record, ttl.max(Duration::from_secs(1))).await.is_ok() {
+                    tracing::info!(task = %task.id, "the task's end reached the task store");
+                    return;
+                }
+                wait = (wait * 2).min(Duration::from_secs(30));
+            }
         }
         let next_beat = tokio::time::sleep(beat);
         tokio::pin!(next_beat);
@@ -598,7 +613,9 @@ fn apply(task: &Task, signal: &str) {
 
 /// The error for a task store that failed, naming what was asked and never the store's address.
 fn store_error(what: &str, id: &str, e: &std::io::Error) -> ErrorObject {
-    ErrorObject::internal(format!("cannot {what} task `{id}` in the task store: {e}"))
+    // The store's address is for the operator's log, not for the client.
+    tracing::warn!(task = %id, error = %e, "cannot {what} the task in the task store");
+    ErrorObject::internal(format!("cannot {what} task `{id}`: the task store is unreachable; try again shortly"))
 }
 
 fn unix_millis(time: SystemTime) -> u64 {

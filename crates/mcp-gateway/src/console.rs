@@ -166,7 +166,8 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
             "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+             media-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
+             form-action 'none'",
         ),
     );
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
@@ -710,6 +711,11 @@ async fn follow(path: PathBuf, activity: Weak<Activity>) {
         // segment), go on with that one from its start.
         let now = std::fs::metadata(&path).ok().and_then(|m| metadata_identity(&m));
         if now.is_some_and(|now| now != *id) {
+            // Records written between the read above and the seal are in the old file: read it
+            // to its end once more before leaving it.
+            while let Ok(n @ 1..) = open.read(&mut chunk) {
+                take_lines(&activity, &mut pending, &mut skipping, &chunk[..n], true);
+            }
             file = None;
         }
     }

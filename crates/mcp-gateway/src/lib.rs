@@ -99,6 +99,8 @@ struct Reloading {
     tools: Vec<(String, ToolSet)>,
     layers: Vec<pipeline::Wrap>,
     supervisors: Vec<(Arc<Upstream>, tokio::task::JoinHandle<()>)>,
+    /// The configured servers as read for the running state.
+    servers: mcp_core::McpConfig,
 }
 
 /// A gateway dropped without [`Gateway::shutdown`] still stops its upstream servers (in the
@@ -136,6 +138,11 @@ struct State {
     server: std::sync::OnceLock<Server>,
     /// The definitions last served, to announce only real changes.
     served: Mutex<Vec<Arc<Tool>>>,
+    /// Held by every rebuild and by a reload's switch, shared by a gateway's successive states:
+    /// a rebuild of the state a reload replaced never serves its tools after the switch.
+    switching: Arc<Mutex<()>>,
+    /// Set once a reload replaced this state.
+    retired: std::sync::atomic::AtomicBool,
 }
 
 /// The answer of [`Gateway::readiness_probe`]: ready, or why not.
@@ -253,7 +260,9 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
     )
     .with_context(|| format!("opening the audit log `{}`", config.audit.path.display()))?;
 
-    let Assembled { state, callers, started } = assemble(&config, &extra_tools, &layers, &audit, &[], None).await?;
+    let switching = Arc::new(Mutex::new(()));
+    let Assembled { state, callers, started, servers } =
+        assemble(&config, &extra_tools, &layers, &audit, &[], None, switching).await?;
     // Until the gateway exists to stop them, leaving early (an error, or a caller that stops
     // waiting) stops the upstream servers.
     let mut stop_on_drop = StopOnDrop(started.clone());
@@ -306,7 +315,13 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
         principal: config.principal.clone().unwrap_or_else(|| "stdio".into()),
         current,
         mirror: drain,
-        reloading: Arc::new(tokio::sync::Mutex::new(Reloading { config, tools: extra_tools, layers, supervisors })),
+        reloading: Arc::new(tokio::sync::Mutex::new(Reloading {
+            config,
+            tools: extra_tools,
+            layers,
+            supervisors,
+            servers,
+        })),
         changed: changed_tx,
         rebuilder,
     })
@@ -319,19 +334,23 @@ struct Assembled {
     callers: Vec<Arc<ThroughPipeline>>,
     /// Upstream servers made anew, not yet supervised (started).
     started: Vec<Arc<Upstream>>,
+    /// The configured servers as read for this state: what the next reload compares with.
+    servers: mcp_core::McpConfig,
 }
 
 /// Builds everything the configuration decides but the audit log and the MCP server: the
 /// servers, the policy, the limits and the pipeline. On a reload, `running` are the upstream
-/// servers in use and `previous` the configuration they run under: a server whose settings are
-/// unchanged is kept, running, rather than started again.
+/// servers in use and `previous` the configuration they run under (as read then, with its
+/// restart backoff): a server whose settings are unchanged is kept, running, rather than started
+/// again. `switching` is the gateway's lock of state switches.
 async fn assemble(
     config: &GatewayConfig,
     extra_tools: &[(String, ToolSet)],
     layers: &[pipeline::Wrap],
     audit: &AuditLog,
     running: &[Arc<Upstream>],
-    previous: Option<&GatewayConfig>,
+    previous: Option<(&mcp_core::McpConfig, mcp_core::supervised::Backoff)>,
+    switching: Arc<Mutex<()>>,
 ) -> anyhow::Result<Assembled> {
     let servers = config.servers()?;
     // Every secret the configuration references is masked wherever it might show up.
@@ -391,8 +410,10 @@ async fn assemble(
     let mut upstreams: Vec<Arc<Upstream>> = Vec::new();
     for (name, entry) in servers.enabled() {
         let backoff = config.restart.backoff();
-        let same =
-            |old: &&Arc<Upstream>| old.name() == name && previous.is_some_and(|p| same_server(p, config, name, entry));
+        let same = |old: &&Arc<Upstream>| {
+            old.name() == name
+                && previous.is_some_and(|(servers, was)| was == backoff && same_server(servers, name, entry))
+        };
         match running.iter().find(same) {
             Some(old) => upstreams.push(old.clone()),
             None => {
@@ -517,29 +538,25 @@ async fn assemble(
         annotations: config.annotations.clone(),
         server: std::sync::OnceLock::new(),
         served: Mutex::default(),
+        switching,
+        retired: Default::default(),
     });
 
-    Ok(Assembled { state, callers, started })
+    Ok(Assembled { state, callers, started, servers })
 }
 
-/// Whether the server `name` runs under the same settings in `previous` as `entry` in `config`
-/// (every variable expanded, so a changed secret counts as a change).
-fn same_server(previous: &GatewayConfig, config: &GatewayConfig, name: &str, entry: &ServerEntry) -> bool {
+/// Whether the server `name` ran under the same settings in `previous` (the servers as read for
+/// the running state) as `entry` now (every variable expanded, so a changed secret counts as a
+/// change).
+fn same_server(previous: &mcp_core::McpConfig, name: &str, entry: &ServerEntry) -> bool {
     let env = |v: &str| std::env::var(v).ok();
-    let Ok(servers) = previous.servers() else { return false };
-    let Some(old) = servers.enabled().find(|(n, _)| *n == name).map(|(_, e)| e.clone()) else { return false };
-    if previous.restart.backoff() != config.restart.backoff() {
-        return false;
-    }
+    let Some(old) = previous.enabled().find(|(n, _)| *n == name).map(|(_, e)| e.clone()) else { return false };
     match (old.resolve(name, &env), entry.resolve(name, &env)) {
         (Ok(ServerConfig::Stdio(a)), Ok(ServerConfig::Stdio(b))) => {
             a.command == b.command && a.args == b.args && a.env == b.env && a.cwd == b.cwd
         }
         (Ok(ServerConfig::Http(a)), Ok(ServerConfig::Http(b))) => {
-            a.url == b.url
-                && a.headers == b.headers
-                && a.secrets == b.secrets
-                && format!("{:?}", a.oauth) == format!("{:?}", b.oauth)
+            a.url == b.url && a.headers == b.headers && a.secrets == b.secrets && a.oauth == b.oauth
         }
         _ => false,
     }
@@ -587,9 +604,10 @@ impl Reloader {
         fixed_at_start(&reloading.config, &config)?;
         let old = self.current.get();
         let running: Vec<Arc<Upstream>> = reloading.supervisors.iter().map(|(u, _)| u.clone()).collect();
-        let Assembled { state, callers, started } =
-            assemble(&config, &reloading.tools, &reloading.layers, &self.audit, &running, Some(&reloading.config))
-                .await?;
+        let previous = Some((&reloading.servers, reloading.config.restart.backoff()));
+        let switching = old.switching.clone();
+        let Assembled { state, callers, started, servers } =
+            assemble(&config, &reloading.tools, &reloading.layers, &self.audit, &running, previous, switching).await?;
         watch_pins(&state, &self.changed);
         let mut done = Reloaded::default();
         let was = |name: &str| old.upstreams.iter().any(|u| u.name() == name);
@@ -615,8 +633,14 @@ impl Reloader {
         }
         stop_on_drop.0.clear();
         state.bind(&self.server, &callers);
-        self.current.set(state.clone());
-        state.rebuild();
+        {
+            // One switch: no rebuild of the old state serves its tools after it, and the new
+            // state knows its tools before it is the one in force.
+            let _switching = state.switching.lock().unwrap_or_else(PoisonError::into_inner);
+            old.retired.store(true, std::sync::atomic::Ordering::SeqCst);
+            state.rebuild_switching();
+            self.current.set(state.clone());
+        }
 
         // Servers no longer used stop once the calls that old state started are done.
         let (keep, retire): (Vec<_>, Vec<_>) = std::mem::take(&mut reloading.supervisors)
@@ -640,6 +664,7 @@ impl Reloader {
             });
         }
         reloading.config = config;
+        reloading.servers = servers;
         Ok(done)
     }
 }
@@ -1130,6 +1155,15 @@ impl State {
 
     /// Re-reads every server's tools, checks pins, and replaces the served list.
     fn rebuild(&self) {
+        let _switching = self.switching.lock().unwrap_or_else(PoisonError::into_inner);
+        self.rebuild_switching();
+    }
+
+    /// [`State::rebuild`], with the switching lock held. A state a reload replaced serves nothing.
+    fn rebuild_switching(&self) {
+        if self.retired.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         let mut tools = ToolSet::new();
         let mut exposed = HashMap::new();
         let mut definitions = Vec::new();

@@ -267,7 +267,8 @@ impl Pins {
         match &self.store {
             Store::File(path) => path.display().to_string(),
             #[cfg(feature = "sql")]
-            Store::Database(shared) => format!("the pin database {}", shared.shown()),
+            // Said to callers: the database's address stays in the operator's log and errors.
+            Store::Database(_) => "the pin database (`pinning.database`)".to_owned(),
         }
     }
 

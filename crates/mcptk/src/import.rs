@@ -452,7 +452,19 @@ impl Importer {
 
     /// A URL with the values of secret-named query parameters (`?api_key=...`) as variables.
     fn url(&mut self, server: &str, url: &str) -> String {
-        let url = self.text(server, "url", url);
+        let mut url = self.text(server, "url", url);
+        // A password in the authority (`https://user:pw@host`) becomes a variable too.
+        if let Some((scheme, rest)) = url.split_once("://") {
+            let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+            if let Some((userinfo, host)) = authority.rsplit_once('@')
+                && let Some((user, password)) = userinfo.split_once(':')
+                && looks_literal(password)
+            {
+                let var = self.variable(server, "url", "password", Source::Value(password.to_owned()));
+                let after = &rest[authority.len()..];
+                url = format!("{scheme}://{user}:${{{var}}}@{host}{after}");
+            }
+        }
         let Some((base, query)) = url.split_once('?') else { return url };
         let (query, fragment) = match query.split_once('#') {
             Some((q, f)) => (q, Some(f)),
@@ -741,5 +753,16 @@ mod tests {
         assert_eq!(imported.servers["b"]["env"]["TOKEN"], "${B_TOKEN}");
         assert_eq!(imported.servers["c"]["env"]["TOKEN"], "${TOKEN}", "the same value shares its variable");
         assert!(!imported.config().to_string().contains("ghp_"), "{}", imported.config());
+    }
+
+    #[test]
+    fn a_password_in_a_url_becomes_a_variable() {
+        let value = json!({"mcpServers": {
+            "remote": {"url": "https://me:s3cret-Passw0rd@mcp.example.com/mcp?mode=x"},
+        }});
+        let imported = convert(&value, Path::new("mcp.json"), Some(Client::Cursor)).expect("converts");
+        let url = imported.servers["remote"]["url"].as_str().expect("a url");
+        assert_eq!(url, "https://me:${REMOTE_PASSWORD}@mcp.example.com/mcp?mode=x");
+        assert!(!imported.config().to_string().contains("s3cret"), "{}", imported.config());
     }
 }

@@ -9,6 +9,7 @@
 //! through the `env` of the `mcptk` entry: the client goes on holding the secrets it held.
 
 use std::collections::BTreeSet;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -241,33 +242,77 @@ fn tell(
     }
 }
 
-/// Keeps the file's old content as `FILE.TIMESTAMP.bak`, then replaces the file (a temporary
-/// file renamed over it, with the old file's permissions). Returns the backup's path.
+/// Keeps the file's old content as `FILE.TIMESTAMP.bak` (never over an earlier backup), then
+/// replaces the file: a temporary file, readable by its owner only unless the old file allowed
+/// more, renamed over it. A symbolic link is followed: its target is replaced, the link kept.
+/// Returns the backup's path.
 fn write(path: &Path, existing: Option<&str>, document: &Value) -> anyhow::Result<Option<PathBuf>> {
+    let path = &match path.is_symlink() {
+        true => std::fs::canonicalize(path).with_context(|| format!("cannot follow the link `{}`", path.display()))?,
+        false => path.to_path_buf(),
+    };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("cannot create the folder `{}`", parent.display()))?;
     }
+    let permissions = std::fs::metadata(path).ok().map(|m| m.permissions());
     let backup = match existing {
-        Some(_) => {
-            let mut name = path.file_name().unwrap_or_default().to_os_string();
-            name.push(format!(".{}.bak", timestamp(std::time::SystemTime::now())));
-            let backup = path.with_file_name(name);
-            std::fs::copy(path, &backup)
-                .with_context(|| format!("cannot keep a copy of `{}` as `{}`", path.display(), backup.display()))?;
-            Some(backup)
+        Some(old) => {
+            let stamp = timestamp(std::time::SystemTime::now());
+            let mut attempt = 0;
+            loop {
+                let mut name = path.file_name().unwrap_or_default().to_os_string();
+                match attempt {
+                    0 => name.push(format!(".{stamp}.bak")),
+                    n => name.push(format!(".{stamp}.{n}.bak")),
+                }
+                let backup = path.with_file_name(name);
+                match create_private(&backup, true) {
+                    Ok(mut file) => {
+                        file.write_all(old.as_bytes()).with_context(|| {
+                            format!("cannot keep a copy of `{}` as `{}`", path.display(), backup.display())
+                        })?;
+                        if let Some(permissions) = &permissions {
+                            let _ = std::fs::set_permissions(&backup, permissions.clone());
+                        }
+                        break Some(backup);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
+                    Err(e) => {
+                        return Err(e).with_context(|| format!("cannot keep a copy of `{}`", path.display()));
+                    }
+                }
+            }
         }
         None => None,
     };
     let mut temporary = path.file_name().unwrap_or_default().to_os_string();
     temporary.push(".mcptk-tmp");
     let temporary = path.with_file_name(temporary);
-    std::fs::write(&temporary, format!("{}\n", serde_json::to_string_pretty(document)?))
+    let mut file =
+        create_private(&temporary, false).with_context(|| format!("cannot write `{}`", temporary.display()))?;
+    file.write_all(format!("{}\n", serde_json::to_string_pretty(document)?).as_bytes())
+        .and_then(|()| file.sync_all())
         .with_context(|| format!("cannot write `{}`", temporary.display()))?;
-    if let Ok(meta) = std::fs::metadata(path) {
-        let _ = std::fs::set_permissions(&temporary, meta.permissions());
+    if let Some(permissions) = permissions {
+        let _ = std::fs::set_permissions(&temporary, permissions);
     }
     std::fs::rename(&temporary, path).with_context(|| format!("cannot replace `{}`", path.display()))?;
     Ok(backup)
+}
+
+/// A file created for writing, readable and writable by its owner only (it may hold the secret
+/// values of the servers' environment); `new` refuses one that exists, else it is emptied.
+fn create_private(path: &Path, new: bool) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    if new {
+        options.create_new(true);
+    } else {
+        options.create(true).truncate(true);
+    }
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
 }
 
 /// A server entry as it may be shown: secret-looking `env` and header values as `***`.

@@ -640,10 +640,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                 });
             }
+            // Starting many servers takes a while: a bar on stderr when it is a terminal.
+            let servers = config.servers().map(|s| s.enabled().count()).unwrap_or(0);
+            let bar = output::Progress::new("starting servers", Some(servers as f64), output::Unit::Count);
+            let shown = bar.clone();
             let gateway = mcp_gateway::Gateway::builder(config)
                 .server(move |b| b.page_size(page_size).max_message_bytes(max_message_bytes))
+                .on_started(move |name, done, total| shown.set(done as f64, Some(total as f64), Some(name)))
                 .start()
-                .await?;
+                .await;
+            bar.finish();
+            let gateway = gateway?;
             // Probes open to whoever reaches the port (a kubelet carries no token), saying only
             // what state the gateway is in: /healthz is 503 while the audit log cannot make records
             // durable (every call is refused then), /readyz also while an upstream server is down.

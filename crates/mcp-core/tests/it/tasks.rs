@@ -203,11 +203,16 @@ struct MemoryStore {
 struct Replica {
     store: Arc<MemoryStore>,
     frozen: std::sync::atomic::AtomicBool,
+    /// Saves fail, as when the store is unreachable.
+    failing: std::sync::atomic::AtomicBool,
 }
 
 #[async_trait::async_trait]
 impl mcp_core::tasks::TaskStore for Replica {
     async fn save(&self, id: &str, record: String, _ttl: Duration) -> std::io::Result<()> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(std::io::Error::other("the store is unreachable"));
+        }
         if !self.frozen.load(std::sync::atomic::Ordering::SeqCst) {
             self.store.records.lock().expect("lock").insert(id.to_owned(), record);
         }
@@ -229,7 +234,7 @@ impl mcp_core::tasks::TaskStore for Replica {
 }
 
 fn replica(store: &Arc<MemoryStore>) -> (Server, Arc<Replica>) {
-    let handle = Arc::new(Replica { store: store.clone(), frozen: false.into() });
+    let handle = Arc::new(Replica { store: store.clone(), frozen: false.into(), failing: false.into() });
     let server = Server::builder(Implementation::new("tasks", "1"), registry()).task_store(handle.clone()).build();
     (server, handle)
 }
@@ -293,7 +298,7 @@ async fn a_task_is_only_its_principals_on_every_replica() {
     let (a, _) = replica(&store);
     let b = Server::builder(Implementation::new("tasks", "1"), registry())
         .principal("mallory")
-        .task_store(Arc::new(Replica { store: store.clone(), frozen: false.into() }))
+        .task_store(Arc::new(Replica { store: store.clone(), frozen: false.into(), failing: false.into() }))
         .build();
     let on_a = client(&a, true).await;
     let as_mallory = client(&b, true).await;
@@ -356,4 +361,22 @@ async fn a_stopping_server_lets_tasks_finish_then_cancels_the_rest_for_every_rep
     let cut: Value = on_b.request("tasks/get", &json!({"taskId": long["taskId"]})).await.expect("get");
     assert_eq!(cut["status"], "cancelled", "{cut}");
     assert!(cut["statusMessage"].as_str().is_some_and(|m| m.contains("server, which stopped")), "{cut}");
+}
+
+#[tokio::test]
+async fn the_end_of_a_task_reaches_the_store_once_it_is_back() {
+    let store = Arc::new(MemoryStore::default());
+    let (a, a_store) = replica(&store);
+    let (b, _) = replica(&store);
+    let (on_a, on_b) = (client(&a, true).await, client(&b, true).await);
+    let created: Value =
+        on_a.request("tools/call", &json!({"name": "slow", "arguments": {"ms": 300}})).await.expect("call");
+    let id = created["taskId"].as_str().expect("id").to_owned();
+    // The store goes away while the task finishes, and comes back a little later.
+    a_store.failing.store(true, std::sync::atomic::Ordering::SeqCst);
+    until_status(&on_a, &id, "completed").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    a_store.failing.store(false, std::sync::atomic::Ordering::SeqCst);
+    let done = until_status(&on_b, &id, "completed").await;
+    assert_eq!(done["result"]["content"][0]["text"], "done", "{done}");
 }

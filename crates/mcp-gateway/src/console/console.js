@@ -543,9 +543,11 @@ async function watchActivity() {
   let delay = 1000;
   for (;;) {
     try {
-      await catchUp();
+      // Subscribed first, then caught up: a record that comes in between is in one or both,
+      // and a record already shown (by its sequence number) is not added again.
       const response = await api("/ui/api/activity/stream");
       if (!response.ok) throw new Error(errorText(await response.json().catch(() => ({})), response));
+      await catchUp();
       $("#stream-state").textContent = "Live";
       delay = 1000;
       await readEvents(response, (name, data) => {

@@ -133,10 +133,6 @@ impl Shared {
         Ok(shared)
     }
 
-    pub(super) fn shown(&self) -> &str {
-        &self.shown
-    }
-
     fn error(&self, e: sqlx::Error) -> Error {
         Error::Database { url: self.shown.clone(), message: self.scrubber.text(&e.to_string()) }
     }

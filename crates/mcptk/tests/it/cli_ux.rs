@@ -367,6 +367,12 @@ fn install_prints_then_writes_with_a_backup_and_the_client_then_starts_the_gatew
         original_text,
         "the backup is the old file"
     );
+    // Written again at once: a second backup beside the first, which still holds the original.
+    let rewritten = dir.run(&[&install[..], &["--write", "--json"][..]].concat());
+    assert_eq!(code(&rewritten), 0, "{}", text(&rewritten));
+    let second = PathBuf::from(json_of(&rewritten)["backup"].as_str().expect("a backup"));
+    assert_ne!(second, backup);
+    assert_eq!(std::fs::read_to_string(&backup).expect("kept"), original_text, "the first backup is kept");
 
     let written: Value =
         serde_json::from_str(&std::fs::read_to_string(&client).expect("as the test set it up")).expect("parses");
@@ -635,6 +641,17 @@ fn colour_and_progress_only_on_a_terminal_and_never_with_no_color() {
     let shown = on_terminal(&dir, &args, false);
     assert!(shown.contains("starting servers [") && shown.contains("one/slow"), "{shown:?}");
     assert!(shown.contains("step 2 of 3") && shown.contains("finished 3 steps"), "{shown:?}");
+    // `mcptk serve` too, while its servers start (then it serves until `timeout` stops it).
+    let serve = format!("timeout -s TERM 3 '{}' serve --config gateway.json --http 127.0.0.1:0", mcptk());
+    let out = Command::new("script")
+        .args(["-qec", &serve, "/dev/null"])
+        .current_dir(&dir.path)
+        .env_remove("NO_COLOR")
+        .env("HOME", &dir.path)
+        .output()
+        .expect("script (util-linux) runs");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("starting servers ["), "{shown:?}");
 
     // NO_COLOR: the same, with not one escape sequence.
     for args in [&["config", "check", "--config", "bad.json"][..], &args[..]] {
@@ -665,6 +682,13 @@ fn install_finds_the_clients_file_in_the_home_folder() {
     )
     .expect("as the test set it up");
     assert_eq!(written["mcpServers"]["mcptk"]["args"][2], dir.path.join("gateway.json").display().to_string());
+    // A new client file may hold secrets: its owner's only.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(dir.path.join(".cursor/mcp.json")).expect("written").permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{mode:o}");
+    }
     if std::env::consts::OS == "linux" {
         let out = dir
             .command(&["install", "claude", "--config", "gateway.json", "--json"])

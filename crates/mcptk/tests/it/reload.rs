@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::http::{Served, initialize, post, post_json, serve_env};
+use crate::http::{Served, initialize, post, post_json};
 
 const TOKEN: &str = "token-of-the-reload-test";
 
@@ -25,13 +25,23 @@ fn children(pid: u32) -> Vec<u32> {
     out
 }
 
-fn write_config(path: &Path, dir: &Path, other: bool, deny_echo: bool, audit: &str) {
+/// The gateway's configuration at `path`, its servers in `servers.json` beside it (a
+/// `servers_file`, read again on every reload): `child` always (with one more variable when
+/// `child_changed`), `other` when asked; a policy denying `builtin__echo` when asked.
+fn write_config(path: &Path, dir: &Path, other: bool, deny_echo: bool, audit: &str, child_changed: bool) {
     let upstream = json!({"command": crate::support::mcptk(), "args": ["serve", "builtin"]});
-    let mut servers = json!({"child": upstream});
+    let mut child = upstream.clone();
+    if child_changed {
+        child["env"] = json!({"MCPTK_RELOAD_TEST": "changed"});
+    }
+    let mut servers = json!({"child": child});
     if other {
         servers["other"] = upstream.clone();
     }
-    let mut config = json!({"native": {"builtin": true}, "audit": {"path": dir.join(audit)}, "mcpServers": servers});
+    let servers_file = dir.join("servers.json");
+    std::fs::write(&servers_file, json!({"mcpServers": servers}).to_string()).expect("write");
+    let mut config =
+        json!({"native": {"builtin": true}, "audit": {"path": dir.join(audit)}, "servers_file": servers_file});
     if deny_echo {
         config["policy"] = json!({"rules": [
             {"name": "no-echo", "effect": "deny", "servers": ["builtin"], "tools": ["echo"]},
@@ -39,6 +49,43 @@ fn write_config(path: &Path, dir: &Path, other: bool, deny_echo: bool, audit: &s
         ]});
     }
     std::fs::write(path, config.to_string()).expect("write");
+}
+
+/// `mcptk serve --config CONFIG --http` with its log (at `info`) in `log`.
+async fn serve_logged(config: &str, log: &Path) -> Served {
+    mcp_core::transport::install_crypto_provider();
+    let port = crate::http::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let child = std::process::Command::new(crate::support::mcptk())
+        .args(["serve", "--config", config, "--http", &addr])
+        .env_remove("MCPTK_HTTP_TOKEN")
+        .env("MCPTK_HTTP_TOKENS", format!("ops={TOKEN}"))
+        .env("MCPTK_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(log).expect("a log file"))
+        .spawn()
+        .expect("starts");
+    let served = Served { child, url: format!("http://{addr}/mcp"), base: format!("http://{addr}") };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(&addr).await.is_err() {
+        assert!(Instant::now() < deadline, "the server did not start listening");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    served
+}
+
+/// Waits (up to 20 s) until `log` says `what` `times` times, then returns the log.
+async fn logged(log: &Path, what: &str, times: usize) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if text.matches(what).count() >= times {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "the log never said `{what}` {times} times:\n{text}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 fn hangup(served: &Served) {
@@ -82,9 +129,10 @@ async fn until_tools(url: &str, session: &str, what: &str, check: impl Fn(&[Stri
 async fn sighup_reloads_the_configuration_without_dropping_a_client() {
     let dir = tempfile::tempdir().expect("temp");
     let path = dir.path().join("gateway.json");
-    write_config(&path, dir.path(), false, false, "audit.jsonl");
+    write_config(&path, dir.path(), false, false, "audit.jsonl", false);
     let config = path.display().to_string();
-    let served = serve_env(&["serve", "--config", &config], &[("MCPTK_HTTP_TOKENS", &format!("ops={TOKEN}"))]).await;
+    let log = dir.path().join("mcptk.log");
+    let served = serve_logged(&config, &log).await;
     let url = served.url.clone();
 
     // A handshake-era session with its notification stream open.
@@ -126,7 +174,7 @@ async fn sighup_reloads_the_configuration_without_dropping_a_client() {
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     // A second server and a policy that denies echo.
-    write_config(&path, dir.path(), true, true, "audit.jsonl");
+    write_config(&path, dir.path(), true, true, "audit.jsonl", false);
     hangup(&served);
     until_tools(&url, &session, "the new server's tools", |n| n.iter().any(|t| t == "other__echo")).await;
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -144,17 +192,19 @@ async fn sighup_reloads_the_configuration_without_dropping_a_client() {
     assert!(after.contains(&before[0]), "the unchanged server kept its process: {before:?} -> {after:?}");
 
     // A file that does not parse, then one that changes the audit log: both refused.
+    const REFUSED: &str = "the configuration was not reloaded; the running one stays in force";
     std::fs::write(&path, "{ not json").expect("write");
     hangup(&served);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    write_config(&path, dir.path(), false, false, "elsewhere.jsonl");
+    logged(&log, REFUSED, 1).await;
+    write_config(&path, dir.path(), false, false, "elsewhere.jsonl", false);
     hangup(&served);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let text = logged(&log, REFUSED, 2).await;
+    assert!(text.contains("`audit` cannot change while the gateway runs"), "{text}");
     assert!(tool_names(&url, &session).await.iter().any(|t| t == "other__echo"), "still the second configuration");
     assert_eq!(echo(&url, &session).await["isError"], true, "the policy in force is still the second one");
 
     // Back to the first: the removed server's tools go and its process stops.
-    write_config(&path, dir.path(), false, false, "audit.jsonl");
+    write_config(&path, dir.path(), false, false, "audit.jsonl", false);
     hangup(&served);
     until_tools(&url, &session, "the removed server's tools gone", |n| !n.iter().any(|t| t == "other__echo")).await;
     assert_eq!(echo(&url, &session).await["content"][0]["text"], "hi");
@@ -163,6 +213,19 @@ async fn sighup_reloads_the_configuration_without_dropping_a_client() {
         assert!(Instant::now() < deadline, "the removed server still runs: {:?}", children(served.child.id()));
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // A server whose settings changed is started again: another process.
+    write_config(&path, dir.path(), false, false, "audit.jsonl", true);
+    hangup(&served);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = children(served.child.id());
+        if now.len() == 1 && now != before {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the changed server was not started again: {before:?} -> {now:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    until_tools(&url, &session, "the restarted server's tools", |n| n.iter().any(|t| t == "child__echo")).await;
     assert!(!listener.is_finished(), "the session's stream stayed open throughout");
     listener.abort();
 }
