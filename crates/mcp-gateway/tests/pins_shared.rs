@@ -10,6 +10,9 @@ use mcp_gateway::{Gateway, GatewayConfig};
 use serde_json::json;
 use sqlx::any::AnyPoolOptions;
 
+#[path = "../../../tests/support/services.rs"]
+mod services;
+
 fn adder(description: &'static str) -> ToolSet {
     let mut tools = ToolSet::new();
     tools.add(tool("add", description, |args: JsonObject, _cx: ToolContext| async move {
@@ -48,14 +51,7 @@ async fn until(gateway: &Gateway, allowed: bool, what: &str) {
 
 #[tokio::test]
 async fn an_approval_on_one_replica_reaches_the_other_through_the_pin_database() {
-    let Ok(base) = std::env::var("MCPTK_TEST_POSTGRES_URL") else {
-        assert!(
-            !std::env::var("CI").is_ok_and(|v| v == "true"),
-            "MCPTK_TEST_POSTGRES_URL is not set: run tests/services.sh (it starts PostgreSQL) first"
-        );
-        eprintln!("skipped: MCPTK_TEST_POSTGRES_URL is not set (tests/services.sh starts PostgreSQL)");
-        return;
-    };
+    let Some(base) = services::service("MCPTK_TEST_POSTGRES_URL", "PostgreSQL") else { return };
     sqlx::any::install_default_drivers();
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let schema = format!("gateway_pins_{}_{nanos}", std::process::id());

@@ -6,6 +6,9 @@ use mcp_core::{Json, ToolContext, ToolSet, tool};
 use mcp_gateway::{Gateway, GatewayConfig};
 use serde_json::{Value, json};
 
+#[path = "../../../tests/support/services.rs"]
+mod services;
+
 fn inventory() -> ToolSet {
     let mut tools = ToolSet::new();
     tools.add(tool("count", "How many of an item are in stock", |_: Value, _cx: ToolContext| async move {
@@ -16,12 +19,7 @@ fn inventory() -> ToolSet {
 
 #[tokio::test]
 async fn a_second_gateway_is_refused_once_the_first_used_the_shared_budget() {
-    if std::env::var("MCPTK_TEST_REDIS_URL").is_err() {
-        assert!(
-            !std::env::var("CI").is_ok_and(|v| v == "true"),
-            "MCPTK_TEST_REDIS_URL is not set: run tests/services.sh (it starts Redis) first"
-        );
-        eprintln!("skipped: MCPTK_TEST_REDIS_URL is not set (tests/services.sh starts Redis)");
+    if services::service("MCPTK_TEST_REDIS_URL", "Redis").is_none() {
         return;
     }
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());

@@ -14,16 +14,8 @@ fn tool(name: &str, description: &str) -> Tool {
     Tool::new(name, description, serde_json::json!({"type": "object"}).as_object().cloned().unwrap_or_default())
 }
 
-/// The URL in `variable`; `None` (the test skips, saying why) outside CI, a failure in CI.
-fn service_url(variable: &str) -> Option<String> {
-    let url = std::env::var(variable).ok().filter(|u| !u.is_empty());
-    if url.is_none() {
-        let reason = format!("{variable} is not set: run tests/services.sh (cargo xtask services)");
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{reason}");
-        eprintln!("skipped: {reason}");
-    }
-    url
-}
+#[path = "../../../tests/support/services.rs"]
+mod services;
 
 fn unique(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
@@ -101,13 +93,13 @@ async fn sqlite_pins_are_shared_by_two_replicas() {
 
 #[tokio::test]
 async fn postgres_pins_are_shared_by_two_replicas() {
-    let Some(base) = service_url("MCPTK_TEST_POSTGRES_URL") else { return };
+    let Some(base) = services::service("MCPTK_TEST_POSTGRES_URL", "PostgreSQL") else { return };
     shared_by_two_replicas(&postgres_schema(&base).await).await;
 }
 
 #[tokio::test]
 async fn mysql_pins_are_shared_by_two_replicas() {
-    let Some(base) = service_url("MCPTK_TEST_MYSQL_URL") else { return };
+    let Some(base) = services::service("MCPTK_TEST_MYSQL_URL", "MariaDB") else { return };
     shared_by_two_replicas(&mysql_database(&base).await).await;
 }
 
@@ -115,7 +107,7 @@ async fn mysql_pins_are_shared_by_two_replicas() {
 /// where nothing is recorded yet, and the one that lost sees the winner's definition at its refresh.
 #[tokio::test]
 async fn replicas_starting_at_once_agree_on_the_first_definitions() {
-    let Some(base) = service_url("MCPTK_TEST_POSTGRES_URL") else { return };
+    let Some(base) = services::service("MCPTK_TEST_POSTGRES_URL", "PostgreSQL") else { return };
     let config = PinsConfig::database(postgres_schema(&base).await);
     let (a, b) = tokio::join!(Pins::connect(&config), Pins::connect(&config));
     let (a, b) = (a.expect("connects"), b.expect("connects"));

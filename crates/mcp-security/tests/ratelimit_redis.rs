@@ -9,18 +9,12 @@ use std::time::{Duration, Instant};
 
 use mcp_security::{RateLimit, RateLimitStoreConfig, RateLimits, Refusal, WhenUnavailable};
 
+#[path = "../../../tests/support/services.rs"]
+mod services;
+
 /// The shared Redis, or `None` (with the reason printed) outside CI when it is not set up.
 fn redis_url() -> Option<String> {
-    match std::env::var("MCPTK_TEST_REDIS_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("MCPTK_TEST_REDIS_URL is not set: run tests/services.sh (it starts Redis) first")
-        }
-        _ => {
-            eprintln!("skipped: MCPTK_TEST_REDIS_URL is not set (tests/services.sh starts Redis)");
-            None
-        }
-    }
+    services::service("MCPTK_TEST_REDIS_URL", "Redis")
 }
 
 fn prefix(test: &str) -> String {

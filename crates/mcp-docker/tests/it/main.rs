@@ -7,5 +7,7 @@ mod engine;
 mod prompt;
 mod registry;
 mod safety;
+#[path = "../../../../tests/support/services.rs"]
+mod services;
 mod support;
 mod wrappers;

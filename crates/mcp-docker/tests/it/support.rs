@@ -13,14 +13,7 @@ use serde_json::Value;
 /// The engine's address and the test image, or `None` (with the reason printed) outside CI when
 /// no engine was started. In CI a missing engine fails the test.
 pub fn engine() -> Option<(String, String)> {
-    let host = std::env::var("MCPTK_TEST_DOCKER_HOST").ok().filter(|h| !h.is_empty());
-    let Some(host) = host else {
-        let reason = "MCPTK_TEST_DOCKER_HOST is not set: run tests/services.sh (cargo xtask services) to start \
-            Podman's Docker-compatible API";
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{reason}");
-        eprintln!("skipped: {reason}");
-        return None;
-    };
+    let host = crate::services::service("MCPTK_TEST_DOCKER_HOST", "Podman's Docker-compatible API")?;
     let image = std::env::var("MCPTK_TEST_DOCKER_IMAGE").unwrap_or_else(|_| "localhost/mcptk-busybox:test".to_owned());
     Some((host, image))
 }
@@ -146,14 +139,7 @@ pub async fn inspect(host: &str, name: &str) -> bollard::models::ContainerInspec
 /// The test registry's address (`127.0.0.1:PORT`, plain HTTP), or `None` (the reason printed)
 /// outside CI when none was started. In CI a missing registry fails the test.
 pub fn registry() -> Option<String> {
-    let Some(address) = std::env::var("MCPTK_TEST_REGISTRY").ok().filter(|a| !a.is_empty()) else {
-        let reason = "MCPTK_TEST_REGISTRY is not set: run tests/services.sh (cargo xtask services) to start the \
-            test registry";
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{reason}");
-        eprintln!("skipped: {reason}");
-        return None;
-    };
-    Some(address)
+    crate::services::service("MCPTK_TEST_REGISTRY", "the test registry")
 }
 
 /// A GET of `path` on the plain-HTTP server at `address`: (status, body).

@@ -343,12 +343,12 @@ fn audited(path: &Path) -> HashSet<(u64, u64)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_replicas_behind_haproxy_lose_nothing_when_one_is_killed_and_another_restarted() {
-    if haproxy().is_none() && std::env::var("CI").as_deref() != Ok("true") {
-        eprintln!("skipped: HAProxy is not installed (tests/services.sh installs it)");
+    if haproxy().is_none() {
+        crate::services::unavailable::<()>("HAProxy is not installed (tests/services.sh installs it)");
         return;
     }
-    let Some(redis) = crate::support::service_url("MCPTK_TEST_REDIS_URL") else { return };
-    let Some(postgres) = crate::support::service_url("MCPTK_TEST_POSTGRES_URL") else { return };
+    let Some(redis) = crate::services::service("MCPTK_TEST_REDIS_URL", "Redis") else { return };
+    let Some(postgres) = crate::services::service("MCPTK_TEST_POSTGRES_URL", "PostgreSQL") else { return };
     mcp_core::transport::install_crypto_provider();
     // A schema of this run's own for the audit table.
     sqlx::any::install_default_drivers();

@@ -390,9 +390,7 @@ fn browser() -> Option<(PathBuf, PathBuf)> {
         None
     };
     if let Some(reason) = missing {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{reason}");
-        eprintln!("skipped: {reason}");
-        return None;
+        return crate::services::unavailable(&reason);
     }
     Some((chromium, installed("tests/node/console.mjs")))
 }

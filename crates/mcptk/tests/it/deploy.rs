@@ -19,13 +19,7 @@ const USER: u32 = 65532;
 
 /// Podman's API address, or `None` (the reason printed) outside CI when it was not started.
 fn engine() -> Option<String> {
-    let Some(host) = std::env::var("MCPTK_TEST_DOCKER_HOST").ok().filter(|h| !h.is_empty()) else {
-        let reason = "MCPTK_TEST_DOCKER_HOST is not set: run tests/services.sh (cargo xtask services) to start Podman";
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{reason}");
-        eprintln!("skipped: {reason}");
-        return None;
-    };
-    Some(host)
+    crate::services::service("MCPTK_TEST_DOCKER_HOST", "Podman")
 }
 
 /// The `podman` command line, talking to the service at `url`; removes what it made when dropped.

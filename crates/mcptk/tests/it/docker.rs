@@ -12,12 +12,7 @@ use crate::support::mcptk;
 
 /// The engine and the test image, or `None` (the reason printed) outside CI when none runs.
 fn engine() -> Option<(String, String)> {
-    let Some(host) = std::env::var("MCPTK_TEST_DOCKER_HOST").ok().filter(|h| !h.is_empty()) else {
-        let reason = "MCPTK_TEST_DOCKER_HOST is not set: run tests/services.sh (cargo xtask services)";
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{reason}");
-        eprintln!("skipped: {reason}");
-        return None;
-    };
+    let host = crate::services::service("MCPTK_TEST_DOCKER_HOST", "Podman's Docker-compatible API")?;
     let image = std::env::var("MCPTK_TEST_DOCKER_IMAGE").unwrap_or_else(|_| "localhost/mcptk-busybox:test".to_owned());
     Some((host, image))
 }

@@ -23,4 +23,6 @@ mod real_servers;
 mod reload;
 mod replicas;
 mod schemas;
+#[path = "../../../../tests/support/services.rs"]
+mod services;
 mod support;

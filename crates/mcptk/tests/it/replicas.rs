@@ -276,7 +276,7 @@ async fn with_a_drain_delay_sigterm_first_turns_readiness_off_while_calls_are_st
 /// made on one replica is followed, cancelled and, when its replica is killed, failed on another.
 #[tokio::test]
 async fn tasks_made_on_one_replica_are_answered_by_another_through_redis() {
-    let Some(redis) = crate::support::service_url("MCPTK_TEST_REDIS_URL") else { return };
+    let Some(redis) = crate::services::service("MCPTK_TEST_REDIS_URL", "Redis") else { return };
     let dir = tempfile::tempdir().expect("temp");
     let prefix = format!("mcptk:test:tasks:{}:{}:", std::process::id(), mcp_core::random_id());
     let start = |name: &str| {

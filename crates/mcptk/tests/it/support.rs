@@ -568,15 +568,3 @@ pub fn run_within(
     };
     (status, stdout.join().unwrap_or_default(), stderr.join().unwrap_or_default())
 }
-
-/// The URL of a test service `tests/services.sh` started (`MCPTK_TEST_POSTGRES_URL`, ...), or
-/// `None` with the reason printed; in CI a missing service fails the test instead.
-pub fn service_url(variable: &str) -> Option<String> {
-    let url = std::env::var(variable).ok().filter(|u| !u.is_empty());
-    if url.is_none() {
-        let reason = format!("{variable} is not set: run tests/services.sh (cargo xtask services)");
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{reason}");
-        eprintln!("skipped: {reason}");
-    }
-    url
-}
