@@ -94,20 +94,6 @@ pub struct ConsoleRoutes {
     pub api: Router,
 }
 
-/// The principals policy rules name literally (patterns without wildcards), for
-/// [`ConsoleOptions::principals`].
-pub fn policy_principals(config: &crate::GatewayConfig) -> Vec<String> {
-    let rules = config.policy.iter().flat_map(|p| p.rules.iter());
-    let mut names: Vec<String> = rules
-        .flat_map(|r| r.principals.iter())
-        .filter(|p| !p.contains(['*', '?', '[', ']', '{', '}', '\\']))
-        .cloned()
-        .collect();
-    names.sort();
-    names.dedup();
-    names
-}
-
 impl Gateway {
     /// The web console over this gateway (see the [module](crate::console) documentation).
     /// Starts following the audit log; that stops when the routes are dropped.
@@ -286,7 +272,9 @@ async fn overview(Shared(console): Shared<Arc<Console>>, request: Request) -> Re
 async fn tools(Shared(console): Shared<Arc<Console>>, request: Request) -> Response {
     let Some(state) = console.current.upgrade().map(|current| current.get()) else { return shutting_down() };
     let caller = principal_of(&request);
+    // The policy's own names come from the state in force, so a reload that adds a rule shows it.
     let mut principals = console.principals.clone();
+    principals.extend(state.policy.named_principals());
     principals.push(caller.clone());
     principals.sort();
     principals.dedup();

@@ -252,6 +252,21 @@ impl Policy {
         self.evaluate(&subject, true).decision(&subject)
     }
 
+    /// The principals the rules name literally (patterns without wildcards), sorted, each once:
+    /// whom an operator's overview shows the decisions for.
+    pub fn named_principals(&self) -> Vec<String> {
+        let patterns = self.rules.iter().flat_map(|r| r.principals.iter());
+        let mut names: Vec<String> = patterns
+            .filter_map(|p| match p {
+                NamePattern::Exactly(name) => Some(name.clone()),
+                NamePattern::Prefix(_) | NamePattern::Glob(_) => None,
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     fn evaluate(&self, s: &Subject<'_>, listing: bool) -> Verdict<'_> {
         let read_only = s.definition.annotations.as_ref().and_then(|a| a.read_only_hint) == Some(true);
         if self.read_only && !read_only {
@@ -482,5 +497,25 @@ mod tests {
             let visible = policy.visible(principal, "fs", &format!("fs__{name}"), &tool(name));
             assert_eq!(decide(principal, name).0, visible, "{principal} {name}");
         }
+    }
+
+    #[test]
+    fn the_principals_named_are_the_literal_ones_each_once() {
+        let rule = |name: &str, principals: &[&str]| Rule {
+            name: name.into(),
+            effect: Effect::Allow,
+            principals: principals.iter().map(|p| (*p).to_owned()).collect(),
+            servers: Vec::new(),
+            tools: Vec::new(),
+            annotations: JsonObject::new(),
+            arguments: std::collections::BTreeMap::new(),
+        };
+        let policy = Policy::new(PolicyConfig {
+            read_only: false,
+            rules: vec![rule("a", &["ops", "team-*", "ci"]), rule("b", &["ci", "bot[0-9]", "alice"]), rule("c", &[])],
+            default: None,
+        })
+        .expect("compiles");
+        assert_eq!(policy.named_principals(), ["alice", "ci", "ops"]);
     }
 }

@@ -627,7 +627,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let config_path = config.clone();
             let config = admin::gateway_config(config.as_deref())?;
-            let policy_principals = mcp_gateway::console::policy_principals(&config);
             // Over HTTP, metrics are served for Prometheus at /metrics (see `install_metrics`), with
             // their histograms drained every few seconds whether or not anyone scrapes.
             let metrics = prometheus;
@@ -663,8 +662,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // The web console: its page open like the probes (it holds no data), its API behind
             // the same checks as /mcp.
             if http.http.is_some() && !http.no_console {
-                let mut principals = policy_principals;
-                principals.extend(http.options()?.tokens.into_values());
+                let principals = http.options()?.tokens.into_values().collect();
                 let stopping: Arc<dyn Fn() -> bool + Send + Sync> = Arc::new(|| draining().is_err());
                 let options = mcp_gateway::console::ConsoleOptions {
                     calls: http.console_calls,

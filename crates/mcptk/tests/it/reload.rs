@@ -45,6 +45,7 @@ fn write_config(path: &Path, dir: &Path, other: bool, deny_echo: bool, audit: &s
     if deny_echo {
         config["policy"] = json!({"rules": [
             {"name": "no-echo", "effect": "deny", "servers": ["builtin"], "tools": ["echo"]},
+            {"name": "auditors", "effect": "allow", "principals": ["auditor"]},
             {"name": "the-rest", "effect": "allow"}
         ]});
     }
@@ -112,6 +113,21 @@ async fn echo(url: &str, session: &str) -> Value {
     ask(url, session, call).await["result"].clone()
 }
 
+/// The principals the web console describes the policy's decisions for.
+async fn console_principals(base: &str) -> Vec<String> {
+    let listing: Value = reqwest::Client::new()
+        .get(format!("{base}/ui/api/tools"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("json");
+    let access = listing["tools"][0]["access"].as_array().cloned().unwrap_or_default();
+    access.iter().filter_map(|a| a["principal"].as_str().map(str::to_owned)).collect()
+}
+
 /// Polls until `check` holds for the tool names, or fails after 20 s.
 async fn until_tools(url: &str, session: &str, what: &str, check: impl Fn(&[String]) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -162,6 +178,8 @@ async fn sighup_reloads_the_configuration_without_dropping_a_client() {
     let before = children(served.child.id());
     assert_eq!(before.len(), 1, "one upstream process: {before:?}");
     assert_eq!(echo(&url, &session).await["content"][0]["text"], "hi");
+    let principals = console_principals(&served.base).await;
+    assert!(principals.contains(&"ops".to_owned()) && !principals.contains(&"auditor".to_owned()), "{principals:?}");
 
     // A call in flight across the reload.
     let slow = {
@@ -185,6 +203,9 @@ async fn sighup_reloads_the_configuration_without_dropping_a_client() {
     let denied = echo(&url, &session).await;
     assert_eq!(denied["isError"], true, "{denied}");
     assert!(denied["content"][0]["text"].as_str().is_some_and(|t| t.contains("policy rule `no-echo`")), "{denied}");
+    // The console describes the principals the new policy names.
+    let principals = console_principals(&served.base).await;
+    assert!(principals.contains(&"auditor".to_owned()), "{principals:?}");
     let finished = slow.await.expect("joins");
     assert_eq!(finished["result"]["content"][0]["text"], "finished 10 steps", "{finished}");
     let after = children(served.child.id());
