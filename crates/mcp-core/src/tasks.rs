@@ -41,8 +41,12 @@ pub const MAX_TASKS: usize = 1024;
 /// How often clients are asked to poll.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
-/// How often the replica running a task looks for answers and cancellations other replicas left.
+/// How often a replica looks for answers and cancellations other replicas left for the tasks it
+/// runs: one round trip to the store for all of them, while any runs.
 const SIGNAL_POLL: Duration = Duration::from_millis(250);
+
+/// The most tasks whose signals are asked for in one round trip.
+const SIGNAL_BATCH: usize = 256;
 
 /// Shared storage for tasks, so that any replica answers for any task: a small key-value store
 /// with expiry and a queue per task. Values are opaque JSON text written by this module.
@@ -56,8 +60,10 @@ pub trait TaskStore: Send + Sync + 'static {
     async fn load(&self, id: &str) -> std::io::Result<Option<String>>;
     /// Queues `signal` for the replica running task `id` (kept for `ttl`).
     async fn signal(&self, id: &str, signal: String, ttl: Duration) -> std::io::Result<()>;
-    /// Takes every signal queued for task `id`, oldest first.
-    async fn take_signals(&self, id: &str) -> std::io::Result<Vec<String>>;
+    /// Takes every signal queued for each task of `ids`, oldest first: one list per id, in
+    /// the order of `ids`. Asked for every running task at once, so a store should answer in
+    /// one round trip.
+    async fn take_signals(&self, ids: &[&str]) -> std::io::Result<Vec<Vec<String>>>;
     /// How often a running task's record is saved even when nothing changed. A record not saved
     /// for three of these is taken for a task whose replica stopped.
     fn heartbeat(&self) -> Duration {
@@ -251,11 +257,13 @@ impl Task {
 /// The tasks of one server.
 #[derive(Default)]
 pub(crate) struct Tasks {
-    tasks: Mutex<HashMap<String, Arc<Task>>>,
+    tasks: Arc<Mutex<HashMap<String, Arc<Task>>>>,
     /// Where every replica finds the tasks, when the server has replicas.
     pub(crate) store: Option<Arc<dyn TaskStore>>,
     /// Publishers still saving to the store (see [`Tasks::finish`]).
     publishing: Arc<std::sync::atomic::AtomicUsize>,
+    /// Whether the signal poller runs (see [`Tasks::poll_signals`]).
+    polling: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Tasks {
@@ -313,6 +321,7 @@ impl Tasks {
         if let Some(store) = &self.store {
             let publishing = self.publishing.clone();
             publishing.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.poll_signals(store.clone());
             let (task, store) = (task.clone(), store.clone());
             let (first_saved, waiting) = tokio::sync::oneshot::channel();
             saved = Some(waiting);
@@ -437,6 +446,48 @@ impl Tasks {
         }
     }
 
+    /// Starts the poller of the signals other replicas leave for the tasks this one runs, unless
+    /// it runs: every [`SIGNAL_POLL`], the signals of every running task in one round trip (per
+    /// [`SIGNAL_BATCH`] tasks), applied; it stops when no task runs.
+    fn poll_signals(&self, store: Arc<dyn TaskStore>) {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.polling.swap(true, SeqCst) {
+            return;
+        }
+        let (tasks, polling) = (self.tasks.clone(), self.polling.clone());
+        let running = move || {
+            let tasks = tasks.lock().unwrap_or_else(PoisonError::into_inner);
+            tasks.values().filter(|t| !t.state().status.terminal()).cloned().collect::<Vec<_>>()
+        };
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(SIGNAL_POLL).await;
+                let mut now = running();
+                if now.is_empty() {
+                    polling.store(false, SeqCst);
+                    // A task started since the look above saw the poller running: look again.
+                    now = running();
+                    if now.is_empty() || polling.swap(true, SeqCst) {
+                        return;
+                    }
+                }
+                for batch in now.chunks(SIGNAL_BATCH) {
+                    let ids: Vec<&str> = batch.iter().map(|t| t.id.as_str()).collect();
+                    match store.take_signals(&ids).await {
+                        Ok(all) => {
+                            for (task, signals) in batch.iter().zip(all) {
+                                for signal in signals {
+                                    apply(task, &signal);
+                                }
+                            }
+                        }
+                        Err(e) => tracing::debug!(tasks = ids.len(), error = %e, "cannot read the tasks' signals"),
+                    }
+                }
+            }
+        });
+    }
+
     /// Forgets tasks past their time to live, stopping those still running.
     fn expire(&self) {
         let now = SystemTime::now();
@@ -532,12 +583,10 @@ async fn drive(task: Arc<Task>, first: CallFuture, rerun: Rerun, cx: ToolContext
 }
 
 /// Keeps the store's record of `task` current until the task ends: saved on every change and
-/// at every heartbeat; answers and cancellations left by other replicas applied as they come.
+/// at every heartbeat. (Answers and cancellations other replicas leave: [`Tasks::poll_signals`].)
 async fn publish(task: Arc<Task>, store: Arc<dyn TaskStore>, first_saved: tokio::sync::oneshot::Sender<()>) {
     let mut first_saved = Some(first_saved);
     let beat = store.heartbeat();
-    let mut poll = tokio::time::interval(SIGNAL_POLL);
-    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing = false;
     loop {
         let (record, terminal) = task.record();
@@ -573,22 +622,9 @@ async fn publish(task: Arc<Task>, store: Arc<dyn TaskStore>, first_saved: tokio:
                 wait = (wait * 2).min(Duration::from_secs(30));
             }
         }
-        let next_beat = tokio::time::sleep(beat);
-        tokio::pin!(next_beat);
-        loop {
-            tokio::select! {
-                () = task.changed.notified() => break,
-                () = &mut next_beat => break,
-                _ = poll.tick() => {
-                    let signals = store.take_signals(&task.id).await.unwrap_or_else(|e| {
-                        tracing::debug!(task = %task.id, error = %e, "cannot read the task's signals");
-                        Vec::new()
-                    });
-                    for signal in signals {
-                        apply(&task, &signal);
-                    }
-                }
-            }
+        tokio::select! {
+            () = task.changed.notified() => {}
+            () = tokio::time::sleep(beat) => {}
         }
     }
 }

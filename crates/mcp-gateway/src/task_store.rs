@@ -160,14 +160,19 @@ impl mcp_core::tasks::TaskStore for RedisTaskStore {
         .await
     }
 
-    async fn take_signals(&self, id: &str) -> std::io::Result<Vec<String>> {
+    async fn take_signals(&self, ids: &[&str]) -> std::io::Result<Vec<Vec<String>>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut c = self.connection.clone();
-        let key = self.signals_key(id);
         // Read and removed in one transaction: a signal is applied once, by one replica.
-        let (signals,): (Vec<String>,) = self
-            .run(async move { redis::pipe().atomic().lrange(&key, 0, -1).del(&key).ignore().query_async(&mut c).await })
-            .await?;
-        Ok(signals)
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for id in ids {
+            let key = self.signals_key(id);
+            pipe.lrange(&key, 0, -1).del(&key).ignore();
+        }
+        self.run(async move { pipe.query_async(&mut c).await }).await
     }
 
     fn heartbeat(&self) -> Duration {

@@ -225,8 +225,9 @@ impl mcp_core::tasks::TaskStore for Replica {
         self.store.signals.lock().expect("lock").entry(id.to_owned()).or_default().push(signal);
         Ok(())
     }
-    async fn take_signals(&self, id: &str) -> std::io::Result<Vec<String>> {
-        Ok(self.store.signals.lock().expect("lock").remove(id).unwrap_or_default())
+    async fn take_signals(&self, ids: &[&str]) -> std::io::Result<Vec<Vec<String>>> {
+        let mut signals = self.store.signals.lock().expect("lock");
+        Ok(ids.iter().map(|id| signals.remove(*id).unwrap_or_default()).collect())
     }
     fn heartbeat(&self) -> Duration {
         Duration::from_millis(100)
