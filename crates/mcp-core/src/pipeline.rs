@@ -316,18 +316,69 @@ macro_rules! stage_layer {
 // Validation
 // -------------------------------------------------------------------------------------------
 
-/// Compiled validators by server, then tool, with the definition each was compiled from.
-type ValidatorCache = HashMap<String, HashMap<String, (Arc<ToolDef>, Arc<jsonschema::Validator>)>>;
+/// How many compiled validators a [`ValidateLayer`] keeps by default: compiled schemas are large,
+/// so a gateway in front of thousands of tools holds those in use, not one per tool ever called.
+pub const VALIDATORS_KEPT: usize = 1024;
+
+/// A compiled validator and what it was compiled from.
+struct Compiled {
+    /// The definition, not kept alive by the cache (a list replaced frees its definitions).
+    definition: std::sync::Weak<ToolDef>,
+    validator: Arc<jsonschema::Validator>,
+    /// When it was last used, on the cache's clock: the least recently used goes first.
+    used: std::sync::atomic::AtomicU64,
+}
+
+/// Compiled validators by server, then tool, at most `capacity` of them.
+struct Validators {
+    by_server: HashMap<String, HashMap<String, Compiled>>,
+    len: usize,
+    capacity: usize,
+    clock: std::sync::atomic::AtomicU64,
+}
+
+impl Validators {
+    fn tick(&self) -> u64 {
+        self.clock.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Drops the least recently used validator.
+    fn evict(&mut self) {
+        let oldest = self
+            .by_server
+            .iter()
+            .flat_map(|(server, tools)| tools.iter().map(move |(tool, c)| (server, tool, c)))
+            .min_by_key(|(_, _, c)| c.used.load(std::sync::atomic::Ordering::Relaxed))
+            .map(|(server, tool, _)| (server.clone(), tool.clone()));
+        let Some((server, tool)) = oldest else { return };
+        if let Some(tools) = self.by_server.get_mut(&server) {
+            tools.remove(&tool);
+            self.len -= 1;
+            if tools.is_empty() {
+                self.by_server.remove(&server);
+            }
+        }
+    }
+}
 
 /// Checks arguments against the tool's input schema (JSON Schema) before anything else runs.
 ///
-/// Each tool's schema is compiled once and found again by its names (looked up without copying
-/// them) and the identity of its definition (the `Arc` a [`PipelineTool`] hands every call); a
-/// different definition with the same input schema reuses the validator, a changed schema is
-/// compiled anew.
-#[derive(Clone, Default)]
+/// A tool's schema is compiled on its first call, not when it is listed, and found again by its
+/// names (looked up without copying them) and the identity of its definition (the `Arc` a
+/// [`PipelineTool`] hands every call); a different definition with the same input schema reuses
+/// the validator, a changed schema is compiled anew. At most [`VALIDATORS_KEPT`] (or the
+/// capacity given) are kept, the least recently used dropped first and compiled again when
+/// called again: every call is validated, whatever the cache holds. A schema that does not
+/// compile refuses the call, saying so.
+#[derive(Clone)]
 pub struct ValidateLayer {
-    cache: Arc<RwLock<ValidatorCache>>,
+    cache: Arc<RwLock<Validators>>,
+}
+
+impl Default for ValidateLayer {
+    fn default() -> Self {
+        Self::with_capacity(VALIDATORS_KEPT)
+    }
 }
 
 impl fmt::Debug for ValidateLayer {
@@ -337,33 +388,55 @@ impl fmt::Debug for ValidateLayer {
 }
 
 impl ValidateLayer {
-    /// The compiled validator of a definition, compiled once per definition.
+    /// A layer keeping at most `capacity` compiled validators (at least one).
+    pub fn with_capacity(capacity: usize) -> Self {
+        let validators =
+            Validators { by_server: HashMap::new(), len: 0, capacity: capacity.max(1), clock: Default::default() };
+        Self { cache: Arc::new(RwLock::new(validators)) }
+    }
+
+    /// How many compiled validators it holds now.
+    pub fn compiled(&self) -> usize {
+        self.cache.read().unwrap_or_else(PoisonError::into_inner).len
+    }
+
+    /// The compiled validator of a definition, compiled on first use.
     fn validator(&self, call: &ToolCall) -> Result<Arc<jsonschema::Validator>, CallError> {
-        let same = |seen: &Arc<ToolDef>| {
-            Arc::ptr_eq(seen, &call.definition) || seen.input_schema == call.definition.input_schema
-        };
+        let relaxed = std::sync::atomic::Ordering::Relaxed;
         {
             let cache = self.cache.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some((seen, validator)) = cache.get(&call.server).and_then(|tools| tools.get(&call.tool))
-                && Arc::ptr_eq(seen, &call.definition)
+            if let Some(compiled) = cache.by_server.get(&call.server).and_then(|tools| tools.get(&call.tool))
+                && std::ptr::eq(compiled.definition.as_ptr(), Arc::as_ptr(&call.definition))
             {
-                return Ok(validator.clone());
+                compiled.used.store(cache.tick(), relaxed);
+                return Ok(compiled.validator.clone());
             }
         }
         let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
-        let tools = cache.entry(call.server.clone()).or_default();
-        if let Some((seen, validator)) = tools.get_mut(&call.tool)
-            && same(seen)
+        let now = cache.tick();
+        if let Some(compiled) = cache.by_server.get_mut(&call.server).and_then(|tools| tools.get_mut(&call.tool))
+            && compiled.definition.upgrade().is_some_and(|seen| {
+                Arc::ptr_eq(&seen, &call.definition) || seen.input_schema == call.definition.input_schema
+            })
         {
-            *seen = call.definition.clone();
-            return Ok(validator.clone());
+            compiled.definition = Arc::downgrade(&call.definition);
+            compiled.used.store(now, relaxed);
+            return Ok(compiled.validator.clone());
         }
         let schema = serde_json::Value::Object(call.definition.input_schema.clone());
         let validator = jsonschema::validator_for(&schema).map_err(|e| {
             CallError::Upstream(format!("the input schema of `{}` is not valid JSON Schema: {e}", call.exposed))
         })?;
         let validator = Arc::new(validator);
-        tools.insert(call.tool.clone(), (call.definition.clone(), validator.clone()));
+        let compiled =
+            Compiled { definition: Arc::downgrade(&call.definition), validator: validator.clone(), used: now.into() };
+        let replaced = cache.by_server.entry(call.server.clone()).or_default().insert(call.tool.clone(), compiled);
+        if replaced.is_none() {
+            cache.len += 1;
+            if cache.len > cache.capacity {
+                cache.evict();
+            }
+        }
         Ok(validator)
     }
 
@@ -713,6 +786,11 @@ impl PipelineTool {
 
     /// The upstream definition.
     pub fn upstream(&self) -> &ToolDef {
+        &self.upstream
+    }
+
+    /// The upstream definition, shared.
+    pub fn shared_upstream(&self) -> &Arc<ToolDef> {
         &self.upstream
     }
 }

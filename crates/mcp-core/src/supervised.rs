@@ -169,9 +169,20 @@ impl Upstream {
         self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
+    /// Replaces the list, keeping the shared copy of each definition that did not change: whoever
+    /// holds it (a gateway's served tools) keeps holding the one copy, not one of two.
     fn set_tools(&self, tools: Vec<Tool>) {
-        let tools = tools.into_iter().map(Arc::new).collect();
-        *self.tools.write().unwrap_or_else(std::sync::PoisonError::into_inner) = tools;
+        let mut slot = self.tools.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let was: std::collections::HashMap<&str, &Arc<Tool>> = slot.iter().map(|t| (t.name.as_str(), t)).collect();
+        let tools: Arc<[Arc<Tool>]> = tools
+            .into_iter()
+            .map(|tool| match was.get(tool.name.as_str()) {
+                Some(same) if ***same == tool => Arc::clone(same),
+                _ => Arc::new(tool),
+            })
+            .collect();
+        drop(was);
+        *slot = tools;
         self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
@@ -400,5 +411,27 @@ impl CallTool for Upstream {
             context: ToolContext::detached(),
         };
         Ok(self.call(&call).await.unwrap_or_else(|e| CallToolResult::error(e.to_string())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tool(name: &str, description: &str) -> Tool {
+        Tool::new(name, description, serde_json::json!({"type": "object"}).as_object().cloned().unwrap_or_default())
+    }
+
+    #[test]
+    fn a_new_list_keeps_the_shared_copy_of_each_unchanged_definition() {
+        let upstream = Upstream::new("up", McpConfig::default(), Backoff::default());
+        upstream.set_tools(vec![tool("a", "one"), tool("b", "two")]);
+        let before = upstream.tools();
+        upstream.set_tools(vec![tool("a", "one"), tool("b", "changed"), tool("c", "new")]);
+        let after = upstream.tools();
+        assert_eq!(after.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["a", "b", "c"]);
+        assert!(Arc::ptr_eq(&before[0], &after[0]), "an unchanged definition is the same shared copy");
+        assert!(!Arc::ptr_eq(&before[1], &after[1]) && after[1].description.as_deref() == Some("changed"));
+        assert_eq!(upstream.generation(), 2);
     }
 }

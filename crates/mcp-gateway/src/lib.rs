@@ -136,8 +136,9 @@ struct State {
     /// The operator's annotations, by exposed name, over what servers declare.
     annotations: std::collections::BTreeMap<String, mcp_core::protocol::ToolAnnotations>,
     server: std::sync::OnceLock<Server>,
-    /// The definitions last served, to announce only real changes.
-    served: Mutex<Vec<Arc<Tool>>>,
+    /// The tools last served: a rebuild keeps each one whose name and definition are unchanged
+    /// (no new renamed copy per rebuild), and announces only real changes.
+    served: Mutex<Vec<Arc<PipelineTool>>>,
     /// Held by every rebuild and by a reload's switch, shared by a gateway's successive states:
     /// a rebuild of the state a reload replaced never serves its tools after the switch.
     switching: Arc<Mutex<()>>,
@@ -1061,6 +1062,21 @@ fn overridden(
     a
 }
 
+/// A definition a rebuild serves: an upstream's, shared as listed, or a native tool's own.
+enum ToolDefinition<'a> {
+    Shared(&'a Arc<Tool>),
+    Local(&'a Tool),
+}
+
+impl ToolDefinition<'_> {
+    fn tool(&self) -> &Tool {
+        match self {
+            ToolDefinition::Shared(d) => d,
+            ToolDefinition::Local(d) => d,
+        }
+    }
+}
+
 /// Calls one server's tools through the gateway's pipeline as `principal`.
 struct ThroughPipeline {
     server: String,
@@ -1164,53 +1180,91 @@ impl State {
         if self.retired.load(std::sync::atomic::Ordering::SeqCst) {
             return;
         }
-        let mut tools = ToolSet::new();
+        let mut served = self.served.lock().unwrap_or_else(PoisonError::into_inner);
+        // What was served, by exposed name: reused when unchanged, so that a rebuild (each
+        // start, restart, list change or pin change) makes no second copy of every definition.
+        let previous: HashMap<&str, &Arc<PipelineTool>> =
+            served.iter().map(|t| (t.exposed().name.as_str(), t)).collect();
         let mut exposed = HashMap::new();
-        let mut definitions = Vec::new();
+        let mut listed: Vec<Arc<PipelineTool>> = Vec::new();
         let mut names = self.names.lock().unwrap_or_else(PoisonError::into_inner);
         let annotations = &self.annotations;
-        let mut add = |server: &str, mut definition: Arc<Tool>| {
-            let name = names.expose(server, &definition.name);
-            if let Some(given) = annotations.get(&name) {
-                let mut own = Tool::clone(&definition);
-                own.annotations = Some(overridden(own.annotations.take(), given));
-                definition = Arc::new(own);
-            }
-            exposed.insert(name.clone(), (server.to_owned(), definition.clone()));
-            let tool = PipelineTool::new(name, server, definition, self.service.clone());
-            definitions.push(tool.exposed().clone());
-            tools.add(tool);
+        let mut add = |server: &str, definition: ToolDefinition<'_>| {
+            let name = names.expose(server, &definition.tool().name);
+            let given = annotations.get(&name);
+            let kept = previous.get(name.as_str()).filter(|was| {
+                let upstream = was.upstream();
+                was.server() == server
+                    && match given {
+                        // An operator's annotations make a definition of the gateway's own.
+                        Some(given) => {
+                            let mut own = Tool::clone(definition.tool());
+                            own.annotations = Some(overridden(own.annotations.take(), given));
+                            *upstream == own
+                        }
+                        // An upstream's is kept only as the very copy its server holds now (an
+                        // equal one listed anew is served anew, not held twice).
+                        None => match definition {
+                            ToolDefinition::Shared(d) => std::ptr::eq(upstream, &**d),
+                            ToolDefinition::Local(d) => upstream == d,
+                        },
+                    }
+            });
+            let tool = match kept {
+                Some(was) => Arc::clone(was),
+                None => {
+                    let mut definition = match definition {
+                        ToolDefinition::Shared(d) => Arc::clone(d),
+                        ToolDefinition::Local(d) => Arc::new(Tool::clone(d)),
+                    };
+                    if let Some(given) = given {
+                        let mut own = Tool::clone(&definition);
+                        own.annotations = Some(overridden(own.annotations.take(), given));
+                        definition = Arc::new(own);
+                    }
+                    Arc::new(PipelineTool::new(name.clone(), server, definition, self.service.clone()))
+                }
+            };
+            exposed.insert(name, (server.to_owned(), tool.shared_upstream().clone()));
+            listed.push(tool);
         };
         let mut local: Vec<_> = self.local.iter().collect();
         local.sort_by(|a, b| a.0.cmp(b.0));
         for (server, set) in local {
             for tool in set.iter() {
-                add(server, Arc::new(tool.definition().clone()));
+                add(server, ToolDefinition::Local(tool.definition()));
             }
         }
         for upstream in &self.upstreams {
-            let listed = upstream.tools();
+            let tools = upstream.tools();
             if let Some(pins) = &self.pins
-                && let Err(e) = pins.check(upstream.name(), &listed)
+                && let Err(e) = pins.check(upstream.name(), &tools)
             {
                 tracing::error!(error = %e, "pin check failed");
             }
-            for definition in listed.iter() {
-                add(upstream.name(), definition.clone());
+            for definition in tools.iter() {
+                add(upstream.name(), ToolDefinition::Shared(definition));
             }
         }
         if let Some(pins) = &self.pins {
             pins.seal();
         }
         drop(names);
+        drop(previous);
         *self.exposed.lock().unwrap_or_else(PoisonError::into_inner) = exposed;
-        let mut served = self.served.lock().unwrap_or_else(PoisonError::into_inner);
-        let same = served.len() == definitions.len()
-            && served.iter().zip(&definitions).all(|(a, b)| Arc::ptr_eq(a, b) || a == b);
+        let same = served.len() == listed.len()
+            && served
+                .iter()
+                .zip(&listed)
+                .all(|(a, b)| Arc::ptr_eq(a.exposed(), b.exposed()) || a.exposed() == b.exposed());
         if same {
             return;
         }
-        *served = definitions;
+        let mut tools = ToolSet::new();
+        for tool in &listed {
+            tools.add_arc(tool.clone());
+        }
+        *served = listed;
         if let Some(server) = self.server.get() {
             server.replace_tools(tools);
         }

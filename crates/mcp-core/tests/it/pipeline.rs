@@ -157,3 +157,48 @@ async fn a_changed_schema_is_compiled_anew() {
     assert!(result.is_error() && result.text_content().contains("at `/n`"), "{}", result.text_content());
     assert!(!first.call(args(json!({"n": 2})), ToolContext::detached()).await.expect("result").is_error());
 }
+
+#[tokio::test]
+async fn validators_are_compiled_on_first_call_and_only_the_most_recently_used_are_kept() {
+    let validate = ValidateLayer::with_capacity(2);
+    let target = scripted(0, Duration::ZERO);
+    let serve = |name: &str| {
+        let mut definition = definition(true);
+        definition.name = name.to_owned();
+        let stack = validate.clone().layer(endpoint(target.clone()));
+        PipelineTool::new(format!("s__{name}"), "s", definition, boxed(stack))
+    };
+    let tools = [serve("a"), serve("b"), serve("c")];
+    assert_eq!(validate.compiled(), 0, "nothing is compiled before a call");
+    for tool in &tools {
+        let result = tool.call(args(json!({"n": 1})), ToolContext::detached()).await.expect("result");
+        assert!(!result.is_error(), "{}", result.text_content());
+    }
+    assert_eq!(validate.compiled(), 2, "the cache holds its capacity, no more");
+    // `a`, the least recently used, was dropped: called again, it is compiled again and still refuses.
+    let bad = tools[0].call(args(json!({"n": -1})), ToolContext::detached()).await.expect("result");
+    assert!(bad.is_error() && bad.text_content().contains("at `/n`"), "{}", bad.text_content());
+    assert_eq!(validate.compiled(), 2);
+    for tool in &tools {
+        let bad = tool.call(args(json!({"extra": true})), ToolContext::detached()).await.expect("result");
+        assert!(
+            bad.is_error() && bad.text_content().starts_with("invalid arguments for `s__"),
+            "{}",
+            bad.text_content()
+        );
+    }
+    assert_eq!(target.calls.load(Ordering::SeqCst), 3, "invalid calls never reach the endpoint");
+}
+
+#[tokio::test]
+async fn a_schema_that_does_not_compile_refuses_the_call() {
+    let target = scripted(0, Duration::ZERO);
+    let mut broken = definition(true);
+    broken.input_schema = args(json!({"type": "object", "properties": {"n": {"type": 12}}}));
+    let stack = ValidateLayer::default().layer(endpoint(target.clone()));
+    let tool = PipelineTool::new("s__work", "s", broken, boxed(stack));
+    let result = tool.call(args(json!({"n": 1})), ToolContext::detached()).await.expect("result");
+    let text = result.text_content();
+    assert!(result.is_error() && text.contains("input schema of `s__work` is not valid JSON Schema"), "{text}");
+    assert_eq!(target.calls.load(Ordering::SeqCst), 0, "the call never reaches the endpoint");
+}
