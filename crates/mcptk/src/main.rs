@@ -542,7 +542,14 @@ fn main() -> ExitCode {
     #[cfg(feature = "otel")]
     let subscriber = subscriber.with(TELEMETRY.get().and_then(|t| t.layer()));
     subscriber.init();
-    let cli = Cli::parse();
+    // As `Cli::parse()`, but the command tree is kept rather than dropped: it lives as long as
+    // the process, and freeing its thousands of small parts costs a start more than building it.
+    let mut command = <Cli as clap::CommandFactory>::command();
+    let cli = command
+        .try_get_matches_from_mut(std::env::args_os())
+        .and_then(|mut matches| <Cli as clap::FromArgMatches>::from_arg_matches_mut(&mut matches))
+        .unwrap_or_else(|e| e.format(&mut command).exit());
+    std::mem::forget(command);
     // Serving stdio is one connection: a runtime on the main thread answers it with no thread
     // hand-offs and starts without spawning workers. Everything else gets worker threads.
     let stdio = matches!(&cli.command, Command::Serve { http: HttpArgs { http: None, .. }, .. });
