@@ -31,13 +31,13 @@ pub mod native;
 
 pub use wrappers::{
     Blame, BlameAuthor, BlameCommit, BlameOptions, BlameRange, Branch, Collaborator, Collaborators, CommitDetail,
-    CommitFile, CommitInfo, CommitPerson, Dependency, DependencyChange, DependencyPage, Dialect, DuplicateCandidate,
-    FileCommit, FileContent, GitHub, GitRef, Issue, IssueChange, IssueComment, IssueDependencies, IssueField,
-    IssueFieldOption, IssuePage, IssueRef, IssueType, IssueUpdate, Label, LabelName, ListCollaborators, ListCommits,
-    ListIssues, ListPulls, MergeResult, NewIssue, NewPullRequest, NewRepository, Notification, PageInfo, PullFile,
-    PullRequest, PullRequestUpdate, ReactionTarget, Release, Repository, ReviewComment, SearchOptions, SearchResult,
-    Team, TeamsOfOrg, User, UserDetails, UserRef, Workflow, WorkflowRun, WorkflowRuns, Workflows, Written,
-    strip_untrusted,
+    CommitFile, CommitInfo, CommitPerson, CopilotAssignment, CopilotPullRequest, CopilotTask, Dependency,
+    DependencyChange, DependencyPage, Dialect, DuplicateCandidate, FileCommit, FileContent, GitHub, GitRef, Issue,
+    IssueChange, IssueComment, IssueDependencies, IssueField, IssueFieldOption, IssueFieldValue, IssuePage, IssueRef,
+    IssueType, IssueUpdate, Label, LabelName, ListCollaborators, ListCommits, ListIssues, ListPulls, MergeResult,
+    NewIssue, NewPullRequest, NewRepository, Notification, PageInfo, PullFile, PullRequest, PullRequestUpdate,
+    ReactionTarget, Release, Repository, ReviewComment, SearchOptions, SearchResult, Team, TeamsOfOrg, User,
+    UserDetails, UserRef, Workflow, WorkflowRun, WorkflowRuns, Workflows, Written, strip_untrusted,
 };
 
 /// The opening of text marked as untrusted: written by `login`, to be read as data.
@@ -172,6 +172,14 @@ pub mod tools {
     pub const MANAGE_NOTIFICATION_SUBSCRIPTION: &str = "manage_notification_subscription";
     /// Ignores, watches or unsubscribes a repository.
     pub const MANAGE_REPOSITORY_NOTIFICATION_SUBSCRIPTION: &str = "manage_repository_notification_subscription";
+    /// Assigns the Copilot coding agent to an issue.
+    pub const ASSIGN_COPILOT_TO_ISSUE: &str = "assign_copilot_to_issue";
+    /// Asks Copilot to review a pull request.
+    pub const REQUEST_COPILOT_REVIEW: &str = "request_copilot_review";
+    /// Sets values of an issue's custom fields (single-purpose).
+    pub const SET_ISSUE_FIELDS: &str = "set_issue_fields";
+    /// Data for MCP Apps forms (`method`: labels, assignees, milestones, ...).
+    pub const UI_GET: &str = "ui_get";
 }
 
 /// Older tool names and what they are now: `(old name, current name, method)`, `method` being

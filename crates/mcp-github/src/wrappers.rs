@@ -881,6 +881,76 @@ pub struct Written {
     pub url: Option<String>,
 }
 
+/// How the Copilot coding agent starts on an issue (`assign_copilot_to_issue`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CopilotTask {
+    /// The branch (or other ref) it starts from; the default branch when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_ref: Option<String>,
+    /// Instructions beyond the issue's body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_instructions: Option<String>,
+}
+
+/// What assigning Copilot answered: a message, the issue, and the pull request Copilot opened
+/// when it was seen in time.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CopilotAssignment {
+    /// What happened, in a sentence.
+    #[serde(default)]
+    pub message: String,
+    /// The issue's number.
+    #[serde(default)]
+    pub issue_number: Option<u64>,
+    /// The issue's page.
+    #[serde(default)]
+    pub issue_url: Option<String>,
+    /// The pull request Copilot opened.
+    #[serde(default)]
+    pub pull_request: Option<CopilotPullRequest>,
+}
+
+/// A pull request Copilot opened.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CopilotPullRequest {
+    /// Its number.
+    pub number: u64,
+    /// Its page.
+    #[serde(default)]
+    pub url: String,
+    /// Its title.
+    #[serde(default)]
+    pub title: String,
+    /// `OPEN`, `CLOSED` or `MERGED`.
+    #[serde(default)]
+    pub state: String,
+}
+
+/// One value to set on an issue's custom field (`set_issue_fields`): the field's node id and
+/// exactly one of the values, or `delete`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct IssueFieldValue {
+    /// The field's node id.
+    pub field_id: String,
+    /// A text field's value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text_value: Option<String>,
+    /// A number field's value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub number_value: Option<f64>,
+    /// A date field's value (ISO 8601 date).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date_value: Option<String>,
+    /// A single select field's option, by node id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub single_select_option_id: Option<String>,
+    /// Remove the value instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delete: Option<bool>,
+}
+
 /// A repository to create (`create_repository`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct NewRepository {
@@ -1873,6 +1943,54 @@ impl<C: CallTool> GitHub<C> {
     /// Releases, newest first (`list_releases`).
     pub async fn list_releases(&self, owner: &str, repo: &str) -> Result<Vec<Release>> {
         self.call(tools::LIST_RELEASES, json!({"owner": owner, "repo": repo})).await
+    }
+
+    /// Assigns the Copilot coding agent to issue `number` (`assign_copilot_to_issue`), from
+    /// `task.base_ref` and with `task.custom_instructions` when given (0.12.x servers take
+    /// neither, and call the number `issueNumber`; they answer with a sentence, given as
+    /// [`CopilotAssignment::message`]).
+    pub async fn assign_copilot_to_issue(
+        &self,
+        owner: &str,
+        repo: &str,
+        number: u64,
+        task: &CopilotTask,
+    ) -> Result<CopilotAssignment> {
+        let number_key = if self.dialect == Dialect::Legacy { "issueNumber" } else { "issue_number" };
+        let args = merge(json!({"owner": owner, "repo": repo, number_key: number}), task);
+        let text = self.call_text(tools::ASSIGN_COPILOT_TO_ISSUE, args).await?;
+        Ok(serde_json::from_str(&text).unwrap_or(CopilotAssignment { message: text, ..CopilotAssignment::default() }))
+    }
+
+    /// Asks Copilot to review pull request `number` (`request_copilot_review`).
+    pub async fn request_copilot_review(&self, owner: &str, repo: &str, number: u64) -> Result<()> {
+        self.call_text(tools::REQUEST_COPILOT_REVIEW, json!({"owner": owner, "repo": repo, "pullNumber": number}))
+            .await
+            .map(drop)
+    }
+
+    /// Sets values of issue `number`'s custom fields (`set_issue_fields`, a single-purpose tool
+    /// of [`Dialect::Granular`] servers); the issue's node id and page.
+    pub async fn set_issue_fields(
+        &self,
+        owner: &str,
+        repo: &str,
+        number: u64,
+        fields: &[IssueFieldValue],
+    ) -> Result<Written> {
+        let args = json!({"owner": owner, "repo": repo, "issue_number": number, "fields": fields});
+        self.call(tools::SET_ISSUE_FIELDS, args).await
+    }
+
+    /// What MCP Apps forms pick from (`ui_get`): `method` is `labels`, `assignees`,
+    /// `milestones`, `branches`, `issue_fields` or `reviewers` of `owner/repo`, or
+    /// `issue_types` of the organization `owner` (no `repo`). The server's JSON as it is.
+    pub async fn ui_get(&self, method: &str, owner: &str, repo: Option<&str>) -> Result<Value> {
+        let mut args = json!({"method": method, "owner": owner});
+        if let Some(repo) = repo {
+            args["repo"] = json!(repo);
+        }
+        self.call(tools::UI_GET, args).await
     }
 
     /// The release of `tag` (`get_release_by_tag`).

@@ -10,6 +10,9 @@ use super::Inner;
 use super::api::Reply;
 use crate::{Error, Result, UNTRUSTED_END, untrusted_start};
 
+mod copilot;
+mod discussions;
+mod git_gists_stars;
 mod granular;
 mod issue_links;
 mod repository;
@@ -17,10 +20,25 @@ mod repository;
 pub(crate) use repository::delete as delete_repository;
 
 /// Every toolset the native server has.
-pub const TOOLSETS: &[&str] =
-    &["context", "repos", "issues", "pull_requests", "users", "orgs", "actions", "labels", "notifications"];
+pub const TOOLSETS: &[&str] = &[
+    "context",
+    "repos",
+    "issues",
+    "pull_requests",
+    "users",
+    "copilot",
+    "orgs",
+    "actions",
+    "labels",
+    "notifications",
+    "copilot_issue_intents",
+    "git",
+    "stargazers",
+    "gists",
+    "discussions",
+];
 /// The toolsets served unless configured otherwise (as github-mcp-server's default).
-pub const DEFAULT_TOOLSETS: &[&str] = &["context", "repos", "issues", "pull_requests", "users"];
+pub const DEFAULT_TOOLSETS: &[&str] = &["context", "repos", "issues", "pull_requests", "users", "copilot"];
 
 /// The tools the reference serves only when a feature flag is on: `(tool, flag)`.
 pub const FEATURE_FLAGS: &[(&str, &str)] = &[
@@ -28,6 +46,8 @@ pub const FEATURE_FLAGS: &[(&str, &str)] = &[
     ("issue_dependency_read", "issue_dependencies"),
     ("issue_dependency_write", "issue_dependencies"),
     ("find_duplicate", "duplicate_detection"),
+    ("ui_get", copilot::UI_APPS),
+    ("set_issue_fields", granular::ISSUES),
     ("create_issue", granular::ISSUES),
     ("update_issue_title", granular::ISSUES),
     ("update_issue_body", granular::ISSUES),
@@ -59,7 +79,7 @@ pub const FEATURE_FLAGS: &[(&str, &str)] = &[
 pub const REPLACED_BY_FEATURES: &[(&str, &str)] = granular::REPLACED;
 
 /// The flags the reference's insiders mode turns on (`duplicate_detection` stays an explicit choice).
-pub const INSIDERS_FEATURES: &[&str] = &["file_blame", "issue_dependencies"];
+pub const INSIDERS_FEATURES: &[&str] = &["file_blame", "issue_dependencies", copilot::UI_APPS];
 
 /// One tool's definition.
 pub(crate) struct Spec {
@@ -82,7 +102,7 @@ impl Spec {
         let mut annotations = ToolAnnotations::default();
         annotations.title = Some(self.title.to_owned());
         annotations.read_only_hint = Some(self.read_only);
-        annotations.idempotent_hint = Some(false);
+        annotations.idempotent_hint = Some(IDEMPOTENT.contains(&self.name));
         if DESTRUCTIVE.contains(&self.name) {
             annotations.destructive_hint = Some(true);
         }
@@ -91,7 +111,14 @@ impl Spec {
             annotations.destructive_hint = Some(DESTRUCTIVE.contains(&self.name));
             annotations.open_world_hint = Some(true);
         }
-        ToolDef::new(self.name, self.description, schema).with_annotations(annotations)
+        let mut tool = ToolDef::new(self.name, self.description, schema).with_annotations(annotations);
+        // Data for MCP Apps views only: kept out of the model's list by hosts that honour it.
+        if self.name == "ui_get" {
+            let mut meta = JsonObject::new();
+            meta.insert("ui".into(), json!({"visibility": ["app"]}));
+            tool.meta = Some(meta);
+        }
+        tool
     }
 }
 
@@ -101,11 +128,15 @@ const DESTRUCTIVE: &[&str] = &[
     "delete_file",
     "delete_pending_pull_request_review",
     "delete_repository",
+    "discussion_comment_write",
     "label_write",
     "manage_notification_subscription",
     "manage_repository_notification_subscription",
     "remove_sub_issue",
 ];
+
+/// The tools the reference annotates as idempotent.
+const IDEMPOTENT: &[&str] = &["assign_copilot_to_issue", "assign_copilot_to_issue_with_intent"];
 
 /// The definition of `name`, if the native server has it.
 pub(crate) fn spec(name: &str) -> Option<&'static Spec> {
@@ -114,7 +145,7 @@ pub(crate) fn spec(name: &str) -> Option<&'static Spec> {
 
 /// Every tool the native server has: the consolidated ones, then the single-purpose ones.
 pub(crate) fn all_specs() -> impl Iterator<Item = &'static Spec> {
-    SPECS.iter().chain(granular::SPECS)
+    SPECS.iter().chain(granular::SPECS).chain(copilot::SPECS).chain(git_gists_stars::SPECS).chain(discussions::SPECS)
 }
 
 fn s(description: &str) -> Value {
@@ -1635,6 +1666,11 @@ pub(crate) async fn call(inner: &Inner, name: &'static str, arguments: JsonObjec
         "issue_dependency_write" => issue_links::depend(inner, &a).await?,
         "find_duplicate" => issue_links::duplicates(inner, &a).await?,
         other if granular::SPECS.iter().any(|s| s.name == other) => granular::call(inner, other, &a).await?,
+        other if copilot::SPECS.iter().any(|s| s.name == other) => copilot::call(inner, other, &a).await?,
+        other if discussions::SPECS.iter().any(|s| s.name == other) => discussions::call(inner, other, &a).await?,
+        other if git_gists_stars::SPECS.iter().any(|s| s.name == other) => {
+            git_gists_stars::call(inner, other, &a).await?
+        }
         "search_users" | "search_orgs" => {
             let mut query = a.str("query")?;
             if !query.contains("type:") {

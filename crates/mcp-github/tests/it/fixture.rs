@@ -29,8 +29,15 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 // By path, so that the benchmark, which includes this file by path too, finds it.
+#[path = "fixture/copilot_gists.rs"]
+mod copilot_gists;
+#[path = "fixture/discussions.rs"]
+mod discussions;
 #[path = "fixture/repo_and_links.rs"]
 mod repo_and_links;
+// Used by the tests, not by the benchmark that includes this file too.
+#[allow(unused_imports)]
+pub use copilot_gists::{COPILOT_BOT_ID, MY_GIST, NO_COPILOT, STRANGER_GIST};
 
 /// The token every test uses; it must never show in anything a test can see.
 pub const TOKEN: &str = "ghp_fixtureSECRET0123456789abcdefABCDEF";
@@ -126,6 +133,10 @@ struct Fake {
     blocked_by: BTreeMap<u64, Vec<u64>>,
     /// Reactions made through the fake's issue endpoints: `(what, content)`.
     reactions: Vec<(String, String)>,
+    /// Copilot, issue field values, trees, stars and gists (`fixture/copilot_gists.rs`).
+    extras: copilot_gists::State,
+    /// Discussions and their comments (`fixture/discussions.rs`).
+    discussions: discussions::State,
 }
 
 struct Shared {
@@ -597,6 +608,9 @@ fn fake_api(fake: &mut Fake, method: &str, path: &str, query: &str, body: &Value
     if let Some(reply) = repo_and_links::answer(fake, method, &parts, &q, body) {
         return reply;
     }
+    if let Some(reply) = copilot_gists::answer(fake, method, &parts, &q, body) {
+        return reply;
+    }
     match (method, parts.as_slice()) {
         ("GET", ["user"]) => {
             let mut me = user(ME, 1);
@@ -855,6 +869,7 @@ fn fake_api(fake: &mut Fake, method: &str, path: &str, query: &str, body: &Value
             }
         }
         ("PATCH", ["repos", OWNER, REPO, "issues", number]) => {
+            let body = &copilot_gists::plain_change(fake, body);
             let Some(found) = number.parse().ok().and_then(|n: u64| fake.issues.get_mut(&n)) else {
                 return not_found();
             };
@@ -1590,7 +1605,7 @@ mod graphql {
     fn repository(fake: &Fake, field: &Field, issue_fields: bool, errors: &mut Vec<Value>) -> Value {
         let owner = field.args.get("owner").and_then(Value::as_str).unwrap_or("");
         let name = field.args.get("name").and_then(Value::as_str).unwrap_or("");
-        if owner != OWNER || name != REPO {
+        if owner != OWNER || (name != REPO && name != super::NO_COPILOT) {
             errors.push(json!({"type": "NOT_FOUND", "path": [field.key],
                 "message": format!("Could not resolve to a Repository with the name '{owner}/{name}'.")}));
             return Value::Null;
@@ -1599,6 +1614,11 @@ mod graphql {
             .selections
             .iter()
             .map(|f| {
+                if let Some(value) = super::copilot_gists::repository_field(fake, name, f)
+                    .or_else(|| super::discussions::repository_field(fake, f))
+                {
+                    return (f.key.clone(), value);
+                }
                 let value = match f.name.as_str() {
                     "id" => json!("R_4000"),
                     "isPrivate" => json!(false),
@@ -1805,10 +1825,14 @@ mod graphql {
                     }
                 }
                 ("query", "repository") => repository(fake, field, issue_fields, &mut errors),
-                ("mutation", _) => mutate(fake, field).unwrap_or_else(|message| {
-                    errors.push(json!({"type": "UNPROCESSABLE", "path": [field.key], "message": message}));
-                    Value::Null
-                }),
+                ("query", "node") => super::discussions::node(fake, field),
+                ("mutation", _) => super::copilot_gists::mutate(fake, field, features)
+                    .or_else(|| super::discussions::mutate(fake, field))
+                    .unwrap_or_else(|| mutate(fake, field))
+                    .unwrap_or_else(|message| {
+                        errors.push(json!({"type": "UNPROCESSABLE", "path": [field.key], "message": message}));
+                        Value::Null
+                    }),
                 (_, other) => {
                     errors.push(json!({"message": format!("Field '{other}' doesn't exist on type 'Query'")}));
                     Value::Null

@@ -14,7 +14,8 @@ use crate::support::{failure_text, granular_config, held, native};
 
 /// Issues opened and changed one field at a time (the typed wrappers' create and update going
 /// the same way), reactions on issues and comments, a milestone or type GitHub does not know
-/// refused, intent metadata refused, and the consolidated tools hidden and refused by name.
+/// refused, intent metadata sent in GitHub's object form, and the consolidated tools hidden and
+/// refused by name.
 #[tokio::test]
 async fn issues_are_opened_and_changed_one_field_at_a_time() {
     let (fixture, _guard) = held().await;
@@ -72,8 +73,9 @@ async fn issues_are_opened_and_changed_one_field_at_a_time() {
     let with_intent = serde_json::from_value(json!({"owner": OWNER, "repo": REPO, "issue_number": 1,
         "labels": [{"name": "bug", "rationale": "It crashes", "confidence": "HIGH"}]}))
     .expect("arguments");
-    let refused = client.call_tool("update_issue_labels", with_intent).await.expect("answered");
-    assert!(refused.is_error() && refused.text_content().contains("intent metadata"), "{}", refused.text_content());
+    let sent = client.call_tool("update_issue_labels", with_intent).await.expect("answered");
+    assert!(!sent.is_error(), "{}", sent.text_content());
+    assert_eq!(fixture.intents()[0].1, json!({"name": "bug", "rationale": "It crashes", "confidence": "HIGH"}));
 
     let names = granular_config(fixture).enabled_tools().expect("valid");
     assert!(!names.contains(&"issue_write") && !names.contains(&"sub_issue_write"));

@@ -5,6 +5,7 @@
 mod agree;
 #[cfg(feature = "app")]
 mod app;
+mod copilot_and_more;
 mod fixture;
 mod granular;
 mod repos_and_issue_links;

@@ -53,13 +53,13 @@ async fn native_tools_have_the_reference_names_arguments_and_annotations() {
     let Some(reference) = reference() else { return };
     let fixture = Fixture::get();
     let mut ours = native(config(fixture)).await.list_tools().await.expect("tools");
-    assert_eq!(ours.len(), 60);
-    // With the granular flags, 25 single-purpose tools stand in for 5 consolidated ones.
+    assert_eq!(ours.len(), 77);
+    // With the granular flags, 26 single-purpose tools stand in for 5 consolidated ones.
     let granular = native(granular_config(fixture)).await.list_tools().await.expect("tools");
-    assert_eq!(granular.len(), 80);
+    assert_eq!(granular.len(), 98);
     assert!(!granular.iter().any(|t| t.name == "issue_write" || t.name == "pull_request_review_write"));
     let added: Vec<_> = granular.into_iter().filter(|t| !ours.iter().any(|o| o.name == t.name)).collect();
-    assert_eq!(added.len(), 25);
+    assert_eq!(added.len(), 26);
     ours.extend(added);
     for tool in &ours {
         let theirs = reference["tools"]
@@ -71,6 +71,9 @@ async fn native_tools_have_the_reference_names_arguments_and_annotations() {
         assert_eq!(annotations.title.as_deref(), theirs["annotations"]["title"].as_str(), "{}", tool.name);
         assert_eq!(annotations.destructive_hint, theirs["annotations"]["destructiveHint"].as_bool(), "{}", tool.name);
         assert_eq!(annotations.open_world_hint, theirs["annotations"]["openWorldHint"].as_bool(), "{}", tool.name);
+        if let Some(idempotent) = theirs["annotations"]["idempotentHint"].as_bool() {
+            assert_eq!(annotations.idempotent_hint, Some(idempotent), "{}", tool.name);
+        }
         // The whole input schema, but for the descriptions (each server words its own) and an
         // empty `required`.
         let schema = without_descriptions(&Value::Object(tool.input_schema.clone()));
@@ -109,7 +112,7 @@ async fn switches_hide_tools_and_refuse_them_when_called_by_name() {
     picked.toolsets = vec!["context".into()];
     picked.tools = vec!["get_label".into(), "list_label".into()];
     picked.exclude_tools = vec!["list_label".into()];
-    assert_eq!(names(&picked), ["get_label", "get_me", "get_team_members", "get_teams"]);
+    assert_eq!(names(&picked), ["get_label", "get_me", "get_team_members", "get_teams", "ui_get"]);
     let server = GitHubServer::new(picked).expect("valid");
     let tool = server.tool("list_label").expect("a native tool");
     let refused = mcp_core::Tool::call(&tool, object(json!({"owner": OWNER, "repo": REPO})), ToolContext::detached())
@@ -125,9 +128,9 @@ async fn switches_hide_tools_and_refuse_them_when_called_by_name() {
             && !defaults.contains(&"list_notifications")
     );
     let mut unknown = config(fixture);
-    unknown.toolsets = vec!["gists".into()];
+    unknown.toolsets = vec!["projects".into()];
     let err = GitHubServer::new(unknown).expect_err("refused").to_string();
-    assert!(err.contains("unknown toolset `gists`"), "{err}");
+    assert!(err.contains("unknown toolset `projects`"), "{err}");
 }
 
 #[tokio::test]

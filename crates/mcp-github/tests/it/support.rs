@@ -35,7 +35,8 @@ pub fn config(fixture: &Fixture) -> GitHubConfig {
     let mut config = GitHubConfig::new(TOKEN);
     config.host = Some(fixture.host().to_owned());
     config.toolsets = vec!["all".into()];
-    config.features = ["file_blame", "issue_dependencies", "duplicate_detection"].map(String::from).to_vec();
+    config.features =
+        ["file_blame", "issue_dependencies", "duplicate_detection", "remote_mcp_ui_apps"].map(String::from).to_vec();
     config
 }
 

@@ -1,10 +1,11 @@
 //! The reference's single-purpose issue and pull request tools, which replace the consolidated
 //! ones (`issue_write`, `sub_issue_write`, `update_pull_request`, `pull_request_review_write`,
 //! `add_comment_to_pending_review`) under the feature flags `issues_granular` and
-//! `pull_requests_granular`. Each is a narrow call of what the consolidated tool does; those
-//! that the reference lets carry intent metadata (`rationale`, `confidence`, `is_suggestion`)
-//! take it in their schema, but the native server refuses it: GitHub documents no REST shape
-//! for it.
+//! `pull_requests_granular`, and `set_issue_fields` (GraphQL), which only the flag serves. Each
+//! is a narrow call of what the consolidated tool does. Intent metadata (`rationale`,
+//! `confidence`, `is_suggestion`) goes to GitHub as the reference sends it: REST fields in their
+//! object form (`{"value": .., "rationale": .., "confidence": .., "suggest": ..}` for a state or
+//! type, `{"login"|"name": .., ..}` for list items), plain values when none is given.
 
 use http::Method;
 use serde_json::{Map, Value, json};
@@ -45,15 +46,14 @@ fn pull_number() -> Value {
     positive("The pull request's number")
 }
 
-/// The intent metadata the reference lets a change carry (refused by the native server).
+/// The intent metadata the reference lets a change carry.
 fn intent(properties: &mut Map<String, Value>) {
     properties.insert(
         "rationale".into(),
-        json!({"type": "string", "maxLength": 280, "description": "Why (not supported by the native server)"}),
+        json!({"type": "string", "maxLength": 280, "description": "Why, in one sentence (at most 280 characters)"}),
     );
-    properties
-        .insert("confidence".into(), e("How sure (not supported by the native server)", &["LOW", "MEDIUM", "HIGH"]));
-    properties.insert("is_suggestion".into(), b("Propose rather than apply (not supported by the native server)"));
+    properties.insert("confidence".into(), e("How sure", &["LOW", "MEDIUM", "HIGH"]));
+    properties.insert("is_suggestion".into(), b("Propose the change rather than apply it"));
 }
 
 /// A list of names, or of objects naming one under `key` with intent metadata.
@@ -164,7 +164,7 @@ pub(crate) static SPECS: &[Spec] = &[
             with_intent(json!({"owner": owner(), "repo": repo(), "issue_number": issue_number(),
                 "state": e("open or closed", &["open", "closed"]),
                 "state_reason": e("Why it was closed", &["completed", "not_planned", "duplicate"]),
-                "duplicate_of": positive("The issue this one duplicates (not supported by the native server)")}))
+                "duplicate_of": positive("The issue this one duplicates (with state_reason duplicate)")}))
         },
         required: &["owner", "repo", "issue_number", "state"],
     },
@@ -348,6 +348,29 @@ pub(crate) static SPECS: &[Spec] = &[
         properties: || json!({"owner": owner(), "repo": repo(), "comment_id": positive("The review comment's id"), "content": e("The reaction", REACTIONS)}),
         required: &["owner", "repo", "comment_id", "content"],
     },
+    Spec {
+        name: "set_issue_fields",
+        toolset: "issues",
+        read_only: false,
+        title: "Set Issue Fields",
+        description: "Sets (or deletes) values of an issue's fields, the organization's custom fields: each \
+            element names a field by node id and gives one of text_value, number_value, date_value, \
+            single_select_option_id, or delete: true.",
+        properties: || {
+            let mut item = Map::new();
+            item.insert("field_id".into(), s("The field's node id"));
+            item.insert("text_value".into(), s("A text field's value"));
+            item.insert("number_value".into(), json!({"type": "number", "description": "A number field's value"}));
+            item.insert("date_value".into(), s("A date field's value (ISO 8601 date)"));
+            item.insert("single_select_option_id".into(), s("A single select field's option, by node id"));
+            item.insert("delete".into(), b("Remove the field's value"));
+            intent(&mut item);
+            json!({"owner": owner(), "repo": repo(), "issue_number": positive("The issue's number"),
+                   "fields": {"type": "array", "minItems": 1, "description": "The values to set",
+                              "items": {"type": "object", "properties": item, "required": ["field_id"]}}})
+        },
+        required: &["owner", "repo", "issue_number", "fields"],
+    },
 ];
 
 /// `a` with `method` set, for the consolidated tool it narrows.
@@ -362,44 +385,86 @@ fn id_and_page(value: &Value) -> Value {
     json!({"id": value.get("id").and_then(Value::as_u64).unwrap_or(0).to_string(), "url": value.get("html_url").cloned().unwrap_or(json!(""))})
 }
 
-/// Refuses intent metadata: the native server has no documented way to send it.
-fn refuse_intent(a: &Args<'_>, list: Option<&str>) -> Result<()> {
-    let carries =
-        |v: &Map<String, Value>| ["rationale", "confidence", "is_suggestion"].iter().any(|k| v.contains_key(*k));
-    let in_list = list
-        .and_then(|key| a.map.get(key))
-        .and_then(Value::as_array)
-        .is_some_and(|items| items.iter().any(|i| i.as_object().is_some_and(carries)));
-    if carries(&a.map) || in_list || a.map.contains_key("duplicate_of") {
-        return Err(a.bad(
-            "intent metadata (rationale, confidence, is_suggestion, duplicate_of) is not supported by the native \
-             server: GitHub documents no REST shape for it; send the change alone"
-                .into(),
-        ));
+/// The intent metadata in `map` (the arguments, or one list item) as GitHub takes it
+/// (`rationale`, `confidence`, `suggest`), checked; `None` when there is none.
+fn intent_of(a: &Args<'_>, map: &Map<String, Value>) -> Result<Option<Map<String, Value>>> {
+    let mut out = Map::new();
+    match map.get("rationale") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(text)) => {
+            let text = text.trim();
+            if text.chars().count() > 280 {
+                return Err(a.bad("`rationale` must be 280 characters or less".into()));
+            }
+            if !text.is_empty() {
+                out.insert("rationale".into(), json!(text));
+            }
+        }
+        Some(other) => return Err(a.bad(format!("`rationale` must be a string, not {other}"))),
     }
-    Ok(())
+    match map.get("confidence") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(level)) if level.trim().is_empty() => {}
+        Some(Value::String(level)) => {
+            let level = level.trim().to_ascii_uppercase();
+            if !matches!(level.as_str(), "LOW" | "MEDIUM" | "HIGH") {
+                return Err(a.bad("`confidence` must be one of LOW, MEDIUM, HIGH".into()));
+            }
+            out.insert("confidence".into(), json!(level));
+        }
+        Some(other) => return Err(a.bad(format!("`confidence` must be a string, not {other}"))),
+    }
+    match map.get("is_suggestion") {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => {}
+        Some(Value::Bool(true)) => {
+            out.insert("suggest".into(), json!(true));
+        }
+        Some(other) => return Err(a.bad(format!("`is_suggestion` must be true or false, not {other}"))),
+    }
+    Ok((!out.is_empty()).then_some(out))
+}
+
+/// A list of names (`key` in the object form) as GitHub takes it: plain names, or, when any
+/// item carries intent metadata, those items as objects with it.
+fn names_or_intents(a: &Args<'_>, list: &str, key: &str) -> Result<Value> {
+    let items = a.map.get(list).and_then(Value::as_array).ok_or_else(|| a.bad(format!("`{list}` must be a list")))?;
+    let mut out = Vec::new();
+    for item in items {
+        match item {
+            Value::String(name) => out.push(json!(name)),
+            Value::Object(map) => {
+                let name = map
+                    .get(key)
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| a.bad(format!("each object in `{list}` needs `{key}`")))?;
+                match intent_of(a, map)? {
+                    Some(mut intent) => {
+                        intent.insert(key.into(), json!(name));
+                        out.push(Value::Object(intent));
+                    }
+                    None => out.push(json!(name)),
+                }
+            }
+            other => return Err(a.bad(format!("`{list}` items are names or objects, not {other}"))),
+        }
+    }
+    Ok(Value::Array(out))
+}
+
+/// `value` with the arguments' intent metadata, in GitHub's object form when there is some.
+fn value_with_intent(a: &Args<'_>, value: Value) -> Result<Value> {
+    Ok(match intent_of(a, &a.map)? {
+        Some(mut intent) => {
+            intent.insert("value".into(), value);
+            Value::Object(intent)
+        }
+        None => value,
+    })
 }
 
 /// Text that must be given but may be empty (an empty body clears it).
 fn required_text(a: &Args<'_>, key: &str) -> Result<String> {
     a.opt_str(key)?.ok_or_else(|| a.bad(format!("`{key}` is required")))
-}
-
-/// Names from a list of names or `{key: name}` objects.
-fn names(a: &Args<'_>, list: &str, key: &str) -> Result<Vec<String>> {
-    let items = a.map.get(list).and_then(Value::as_array).ok_or_else(|| a.bad(format!("`{list}` must be a list")))?;
-    items
-        .iter()
-        .map(|item| match item {
-            Value::String(name) => Ok(name.clone()),
-            Value::Object(map) => map
-                .get(key)
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .ok_or_else(|| a.bad(format!("each object in `{list}` needs `{key}`"))),
-            other => Err(a.bad(format!("`{list}` items are names or objects, not {other}"))),
-        })
-        .collect()
 }
 
 /// Runs granular tool `name`.
@@ -423,31 +488,50 @@ pub(super) async fn call(inner: &Inner, name: &str, a: &Args<'_>) -> Result<Valu
             let change = match name {
                 "update_issue_title" => json!({"title": a.str("title")?}),
                 "update_issue_body" => json!({"body": required_text(a, "body")?}),
-                "update_issue_assignees" => {
-                    refuse_intent(a, Some("assignees"))?;
-                    json!({"assignees": names(a, "assignees", "login")?})
-                }
-                "update_issue_labels" => {
-                    refuse_intent(a, Some("labels"))?;
-                    json!({"labels": names(a, "labels", "name")?})
-                }
+                "update_issue_assignees" => json!({"assignees": names_or_intents(a, "assignees", "login")?}),
+                "update_issue_labels" => json!({"labels": names_or_intents(a, "labels", "name")?}),
                 "update_issue_milestone" => json!({"milestone": a.num("milestone")?}),
-                "update_issue_type" => {
-                    refuse_intent(a, None)?;
-                    match a.map.get("issue_type") {
-                        Some(Value::Null) => json!({"type": null}),
-                        _ => json!({"type": a.str("issue_type")?}),
-                    }
-                }
-                _ => {
-                    refuse_intent(a, None)?;
-                    let state = a.str("state")?;
-                    let mut change = json!({"state": state});
-                    if let Some(reason) = a.opt_str("state_reason")?.filter(|r| !r.is_empty()) {
-                        if state != "closed" {
-                            return Err(a.bad("`state_reason` can only be used when `state` is closed".into()));
+                "update_issue_type" => match a.map.get("issue_type") {
+                    Some(Value::Null) => {
+                        if intent_of(a, &a.map)?.is_some() {
+                            return Err(a.bad(
+                                "intent metadata (rationale, confidence, is_suggestion) cannot go with removing \
+                                 the type; leave it out"
+                                    .into(),
+                            ));
                         }
+                        json!({"type": null})
+                    }
+                    _ => json!({"type": value_with_intent(a, json!(a.str("issue_type")?))?}),
+                },
+                _ => {
+                    let state = a.str("state")?;
+                    let reason = a.opt_str("state_reason")?.filter(|r| !r.is_empty());
+                    let duplicate_of = a.opt_num("duplicate_of")?.filter(|n| *n != 0);
+                    if reason.is_some() && state != "closed" {
+                        return Err(a.bad("`state_reason` can only be used when `state` is closed".into()));
+                    }
+                    if duplicate_of.is_some() && reason.as_deref() != Some("duplicate") {
+                        return Err(a.bad("`duplicate_of` can only be used when `state_reason` is duplicate".into()));
+                    }
+                    let suggestion = a.opt_bool("is_suggestion")?.unwrap_or(false);
+                    if suggestion && reason.as_deref() == Some("duplicate") && duplicate_of.is_none() {
+                        return Err(a.bad("`duplicate_of` is required to suggest closing as a duplicate".into()));
+                    }
+                    let mut change = json!({"state": value_with_intent(a, json!(state))?});
+                    if let Some(reason) = reason {
                         change["state_reason"] = json!(reason);
+                    }
+                    if let Some(original) = duplicate_of {
+                        let path = format!("{}/issues/{original}", a.repo_path()?);
+                        let found = api.get(&path).await?.body;
+                        change["duplicate_issue_id"] = found.get("id").cloned().unwrap_or(Value::Null);
+                    }
+                    // The object form only when intent metadata or a duplicate goes with it.
+                    if let Some(plain) = change["state"].as_str().map(str::to_owned)
+                        && duplicate_of.is_some()
+                    {
+                        change["state"] = json!({"value": plain});
                     }
                     change
                 }
@@ -498,6 +582,78 @@ pub(super) async fn call(inner: &Inner, name: &str, a: &Args<'_>) -> Result<Valu
         "resolve_review_thread" | "unresolve_review_thread" => {
             resolve_thread(inner, "", &a.str("threadID")?, name == "resolve_review_thread").await?
         }
+        "set_issue_fields" => set_issue_fields(inner, a).await?,
         other => return Err(Error::Config(format!("the native server has no tool `{other}`"))),
     })
+}
+
+/// `set_issue_fields`: the values checked (one value, or `delete`, per field), the issue's node
+/// id looked up, then GraphQL's `setIssueFieldValue` (intent metadata behind GitHub's
+/// `update_issue_suggestions` schema preview): the issue's node id and page.
+async fn set_issue_fields(inner: &Inner, a: &Args<'_>) -> Result<Value> {
+    let (owner, name, number) = (a.str("owner")?, a.str("repo")?, a.num("issue_number")?);
+    let items = a.map.get("fields").and_then(Value::as_array).ok_or_else(|| a.bad("`fields` must be a list".into()))?;
+    if items.is_empty() {
+        return Err(a.bad("`fields` must not be empty".into()));
+    }
+    let mut inputs = Vec::new();
+    for item in items {
+        let map =
+            item.as_object().ok_or_else(|| a.bad("each field must be an object with `field_id` and a value".into()))?;
+        let id = map
+            .get("field_id")
+            .and_then(Value::as_str)
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| a.bad("`field_id` is required and must be a string".into()))?;
+        let mut input = Map::new();
+        input.insert("fieldId".into(), json!(id));
+        let text = |key: &str| map.get(key).and_then(Value::as_str).filter(|v| !v.is_empty());
+        if let Some(v) = text("text_value") {
+            input.insert("textValue".into(), json!(v));
+        }
+        match map.get("number_value") {
+            None | Some(Value::Null) => {}
+            Some(v @ Value::Number(_)) => {
+                input.insert("numberValue".into(), v.clone());
+            }
+            Some(other) => return Err(a.bad(format!("`number_value` must be a number, not {other}"))),
+        }
+        if let Some(v) = text("date_value") {
+            input.insert("dateValue".into(), json!(v));
+        }
+        if let Some(v) = text("single_select_option_id") {
+            input.insert("singleSelectOptionId".into(), json!(v));
+        }
+        if map.get("delete") == Some(&json!(true)) {
+            input.insert("delete".into(), json!(true));
+        }
+        match input.len() - 1 {
+            0 => {
+                return Err(a.bad(format!(
+                    "field `{id}` needs a value (text_value, number_value, date_value, single_select_option_id) or \
+                     delete: true"
+                )));
+            }
+            1 => {}
+            _ => return Err(a.bad(format!("field `{id}` has more than one value: give exactly one, or delete: true"))),
+        }
+        if let Some(intent) = intent_of(a, map)? {
+            input.extend(intent);
+        }
+        inputs.push(Value::Object(input));
+    }
+    let query = "query($owner:String!,$name:String!,$number:Int!){repository(owner:$owner,name:$name){issue(number:$number){id}}}";
+    let data = inner.api.graphql(&owner, query, json!({"owner": owner, "name": name, "number": number})).await?;
+    let issue_id = data.pointer("/repository/issue/id").cloned().unwrap_or(Value::Null);
+    if issue_id.is_null() {
+        return Err(a.bad(format!("issue #{number} was not found in {owner}/{name}")));
+    }
+    let mutation = "mutation($input:SetIssueFieldValueInput!){setIssueFieldValue(input:$input){issue{id,url}}}";
+    let input = json!({"input": {"issueId": issue_id, "issueFields": inputs}});
+    let done =
+        inner.api.graphql_with_features(&owner, mutation, input, Some("issue_fields,update_issue_suggestions")).await?;
+    let issue = done.pointer("/setIssueFieldValue/issue").cloned().unwrap_or(Value::Null);
+    Ok(
+        json!({"id": issue.get("id").cloned().unwrap_or(json!("")), "url": issue.get("url").cloned().unwrap_or(json!(""))}),
+    )
 }
