@@ -22,15 +22,26 @@ pub struct Check {
     pub unit: &'static str,
     pub at_least: bool,
     pub met: bool,
+    /// Why the bound cannot be met in this run, printed beside the verdict (see [`Check::unreachable`]).
+    pub note: Option<String>,
 }
 
 impl Check {
     pub fn at_least(what: &str, measured: f64, bound: f64, unit: &'static str) -> Check {
-        Check { what: what.to_owned(), measured, bound, unit, at_least: true, met: measured >= bound }
+        Check { what: what.to_owned(), measured, bound, unit, at_least: true, met: measured >= bound, note: None }
     }
 
     pub fn at_most(what: &str, measured: f64, bound: f64, unit: &'static str) -> Check {
-        Check { what: what.to_owned(), measured, bound, unit, at_least: false, met: measured <= bound }
+        Check { what: what.to_owned(), measured, bound, unit, at_least: false, met: measured <= bound, note: None }
+    }
+
+    /// Says plainly, when `reachable` is false, that the bound cannot be met on this machine in this
+    /// run for the reason given (e.g. the no-work floor itself misses it); the bound stays as it is.
+    pub fn unreachable(mut self, reachable: bool, why: impl FnOnce() -> String) -> Check {
+        if !reachable {
+            self.note = Some(why());
+        }
+        self
     }
 }
 
@@ -349,12 +360,13 @@ impl Report {
             let sign = if c.at_least { ">=" } else { "<=" };
             let _ = writeln!(
                 s,
-                "| {} | {} {} | {sign} {} | {} |",
+                "| {} | {} {} | {sign} {} | {}{} |",
                 c.what,
                 number(c.measured),
                 c.unit,
                 number(c.bound),
-                if c.met { "yes" } else { "**no**" }
+                if c.met { "yes" } else { "**no**" },
+                c.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default()
             );
         }
         let _ = writeln!(s, "\n![calls per second against concurrency]({SVG})\n");
@@ -495,4 +507,21 @@ fn machine() -> String {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     format!("{cores} cores of {cpu}, Linux {}", kernel.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_bound_is_said_plainly_beside_its_verdict() {
+        let mut report = Report::new(0);
+        let reason =
+            || "the bound cannot be met on this machine in this run because the pipe floor itself is 1.91 x rmcp";
+        report.check(Check::at_least("stdio: >= 2x rmcp", 1.47, 2.0, "x rmcp").unreachable(false, || reason().into()));
+        report.check(Check::at_least("http: >= 2x rmcp", 2.1, 2.0, "x rmcp").unreachable(true, || reason().into()));
+        let table = report.markdown();
+        assert!(table.contains(&format!("| >= 2.00 | **no** ({}) |", reason())), "{table}");
+        assert!(table.contains("| 2.10 x rmcp | >= 2.00 | yes |"), "{table}");
+    }
 }

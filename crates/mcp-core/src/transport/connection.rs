@@ -271,7 +271,8 @@ async fn handle_request(peer: Peer, handler: Arc<dyn Handler>, request: Request,
 /// parent (see [`crate::trace_context`]).
 pub(crate) struct RequestSpan {
     span: tracing::Span,
-    started: Instant,
+    /// When the request started; read only for a span someone records.
+    started: Option<Instant>,
 }
 
 impl RequestSpan {
@@ -301,7 +302,8 @@ impl RequestSpan {
             span.record("gen_ai.operation.name", "execute_tool");
             span.record("gen_ai.tool.name", tool);
         }
-        Self { span, started: Instant::now() }
+        let started = (!span.is_disabled()).then(Instant::now);
+        Self { span, started }
     }
 
     /// `work`, the handling of the request, inside the span and under the context the request
@@ -317,10 +319,10 @@ impl RequestSpan {
     /// Records how the request ended.
     pub(crate) fn finish(&self, outcome: &Result<Value, ErrorObject>) {
         let span = &self.span;
-        if span.is_disabled() {
+        let Some(started) = self.started else {
             return;
-        }
-        span.record("mcptk.duration_ms", self.started.elapsed().as_secs_f64() * 1000.0);
+        };
+        span.record("mcptk.duration_ms", started.elapsed().as_secs_f64() * 1000.0);
         span.record("mcptk.outcome", if outcome.is_ok() { "ok" } else { "error" });
         if let Err(error) = outcome {
             span.record("otel.status_code", "error");
@@ -502,12 +504,14 @@ impl Peer {
     }
 
     /// A peer with no reader of its own: what it sends goes to `out`, and responses to its
-    /// requests are delivered with [`Peer::complete`] (the HTTP transport does both).
+    /// requests are delivered with [`Peer::complete`] (the HTTP transport does both). `shared`:
+    /// other detached peers share its session.
     #[cfg(any(feature = "http-server", feature = "http-client"))]
-    pub(crate) fn detached(name: &str, out: mpsc::Sender<Vec<u8>>) -> Peer {
-        // Several detached peers may share one session; random starting ids keep the ids of
-        // their requests apart so answers can be routed to whichever peer asked.
-        let start = i64::from_str_radix(&crate::random_id()[..12], 16).unwrap_or(1);
+    pub(crate) fn detached(name: &str, out: mpsc::Sender<Vec<u8>>, shared: bool) -> Peer {
+        // Detached peers sharing one session start at random ids, keeping the ids of their
+        // requests apart so answers can be routed to whichever peer asked. A peer alone (a
+        // stateless HTTP request) needs no randomness, and skips the system call it costs.
+        let start = if shared { i64::from_str_radix(&crate::random_id()[..12], 16).unwrap_or(1) } else { 1 };
         Peer {
             inner: Arc::new(Inner {
                 name: name.to_owned(),

@@ -234,7 +234,7 @@ pub(crate) fn start(
         Url::parse(&server.url).map_err(|e| protocol(format!("{} is not a valid URL: {e}", http.url(&server.url))))?;
     let headers = header_map(name, &server.headers)?;
     let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(1024);
-    let peer = Peer::detached(name, out_tx);
+    let peer = Peer::detached(name, out_tx, true);
     let state = Arc::new(State {
         http,
         url,
@@ -677,7 +677,7 @@ pub(crate) async fn start_legacy_sse(
         return Err(protocol(format!("GET {shown} answered HTTP {}", response.status())));
     }
     let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(1024);
-    let peer = Peer::detached(name, out_tx);
+    let peer = Peer::detached(name, out_tx, true);
     let (endpoint_tx, endpoint_rx) = tokio::sync::oneshot::channel::<Result<Url, String>>();
 
     // The event stream: the endpoint first, then messages, until it ends.

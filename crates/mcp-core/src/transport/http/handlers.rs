@@ -12,7 +12,10 @@ use tokio::sync::mpsc;
 
 use super::output::{answered_method_not_found, refusal_error, respond, rpc_error, session_stream};
 use super::sessions::{Session, new_session_id};
-use super::{App, LAST_EVENT_ID_HEADER, METHOD_HEADER, NAME_HEADER, SESSION_HEADER, VERSION_HEADER};
+use super::{
+    App, LAST_EVENT_ID_HEADER, METHOD_HEADER, NAME_HEADER, SESSION_HEADER, TRACEPARENT_HEADER, TRACESTATE_HEADER,
+    VERSION_HEADER,
+};
 use crate::protocol::{ErrorObject, Message, ProtocolVersion, Request, RequestId, codes, meta_keys, methods};
 
 pub(super) async fn post(State(app): State<Arc<App>>, mut request: axum::extract::Request) -> Response {
@@ -61,7 +64,7 @@ pub(super) async fn post(State(app): State<Arc<App>>, mut request: axum::extract
 /// handshake era.
 async fn handle_request(app: &Arc<App>, headers: &HeaderMap, principal: Arc<str>, mut request: Request) -> Response {
     // Trace context sent as HTTP headers counts when the body's `_meta` carries none.
-    let (parent, state) = (header(headers, "traceparent"), header(headers, "tracestate"));
+    let (parent, state) = (header(headers, TRACEPARENT_HEADER), header(headers, TRACESTATE_HEADER));
     crate::trace_context::adopt_headers(&mut request.params, parent, state);
     let meta_version = meta_keys::requested_version(request.params.as_ref()).is_some();
     let header_version = header(headers, VERSION_HEADER);

@@ -104,6 +104,8 @@ const VERSION_HEADER: HeaderName = HeaderName::from_static("mcp-protocol-version
 const METHOD_HEADER: HeaderName = HeaderName::from_static("mcp-method");
 const NAME_HEADER: HeaderName = HeaderName::from_static("mcp-name");
 const LAST_EVENT_ID_HEADER: HeaderName = HeaderName::from_static("last-event-id");
+const TRACEPARENT_HEADER: HeaderName = HeaderName::from_static("traceparent");
+const TRACESTATE_HEADER: HeaderName = HeaderName::from_static("tracestate");
 
 /// What every handler shares: the server, the options and the sessions.
 struct App {

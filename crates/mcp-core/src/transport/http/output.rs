@@ -69,13 +69,19 @@ pub(super) async fn respond(
         return json_answer(answer_of(id, Err(error)));
     }
     let wants_stream = (request.method == methods::TOOLS_CALL || listen) && accepts_stream;
-    // Cancelled by the client, or when the server stops and its grace period is over.
-    let cancel = stopping.child_token();
+    // Cancelled by the client, or when the server stops and its grace period is over. Not a
+    // child of `stopping`: a child token takes the tree's one lock when made and again when
+    // dropped, a lock every request on every worker would share. A request still running after
+    // its first poll watches `stopping` itself (see `until_stopped`).
+    let cancel = CancellationToken::new();
+    if stopping.is_cancelled() {
+        cancel.cancel();
+    }
     if let Some(session) = &session {
         session.in_flight.lock().unwrap_or_else(PoisonError::into_inner).insert(id.clone(), cancel.clone());
     }
     let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(256);
-    let peer = Peer::detached("client", out_tx);
+    let peer = Peer::detached("client", out_tx, session.is_some());
     if let Some(session) = &session {
         session.peers.lock().unwrap_or_else(PoisonError::into_inner).push(peer.clone());
     }
@@ -113,7 +119,7 @@ pub(super) async fn respond(
             _ => json_answer(answer),
         };
     }
-    let mut task = tokio::spawn(work);
+    let mut task = tokio::spawn(until_stopped(work, stopping.clone(), cancel.clone()));
     let guard = CancelOnDrop::new(cancel);
 
     if !wants_stream {
@@ -150,6 +156,23 @@ pub(super) async fn respond(
     // An SSE stream: the request's notifications as they come, then its response. Dropping the
     // stream (the client closed it) cancels the request.
     sse_response(answer_stream(first, out_rx, async move { task.await.unwrap_or_default() }, guard))
+}
+
+/// Runs `work` to its answer, cancelling `cancel` once `stopping` is (the server's grace period
+/// is over): the request is told, and answers as it ends.
+async fn until_stopped<F: Future<Output = Answer> + Unpin>(
+    mut work: F,
+    stopping: CancellationToken,
+    cancel: CancellationToken,
+) -> Answer {
+    tokio::select! {
+        biased;
+        answer = &mut work => answer,
+        () = stopping.cancelled() => {
+            cancel.cancel();
+            work.await
+        }
+    }
 }
 
 /// The answer to request `id` with `outcome`.

@@ -147,3 +147,52 @@ async fn addresses_written_out_pass_the_host_check_and_names_must_be_listed() {
     let port = start(options).await;
     assert_eq!(exchange(port, with_host(port, "mcptk.team.svc:8080").as_bytes()).await.0, 200);
 }
+
+/// A request still running when the server's grace period is over is cancelled (its tool sees
+/// the cancellation) and answered before `serve_until` returns; stateless requests share no
+/// cancellation tree with the server, so this goes through the watch each waiting request keeps.
+#[tokio::test]
+async fn a_waiting_stateless_call_is_cancelled_when_the_grace_period_ends() {
+    let mut registry = Registry::new();
+    registry.tool(tool("hang", "Waits until cancelled.", |_: JsonObject, cx: ToolContext| async move {
+        cx.cancelled().cancelled().await;
+        Ok::<_, ToolError>("cancelled".to_owned())
+    }));
+    let server = Server::builder(Implementation::new("http-tests", "1"), registry).build();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let addr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        let _ = stopped.await;
+    };
+    let grace = Duration::from_millis(100);
+    let serving = tokio::spawn(super::serve_until(
+        server,
+        addr,
+        HttpOptions::default(),
+        super::Extra::default(),
+        shutdown,
+        grace,
+    ));
+    let mut connected = None;
+    for _ in 0..100 {
+        if let Ok(stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            connected = Some(stream);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut stream = connected.expect("the server listens");
+    stream.write_all(&call(port, "hang", "")).await.expect("sends");
+    // The call is running (past its first poll) when the server is told to stop.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let _ = stop.send(());
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    read.expect("answered within the grace and the cancellation").expect("reads");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"id\":7"), "the call is answered: {answer}");
+    let served = tokio::time::timeout(Duration::from_secs(5), serving).await.expect("the server stops");
+    served.expect("joins").expect("serves");
+}
