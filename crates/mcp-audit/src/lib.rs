@@ -5,9 +5,12 @@
 //!   A record is sealed over its line's bytes as written (`{"v":2,...}`); records of the first
 //!   format, sealed over their canonical JSON, still verify (see [`AuditRecord`]).
 //! - Group commit: records queued while a write is in progress are written together and made
-//!   durable by one write to the live file, open with `O_DSYNC` (as one `fdatasync`);
-//!   [`AuditLog::append`] returns only after that, so an acknowledged record survives a crash. A torn last line (a crash mid-write, never acknowledged) is cut off
-//!   when the log is reopened, and the cut is itself recorded.
+//!   durable by one write to the live file, open with `O_DSYNC` (as one `fdatasync`), done by
+//!   the first of their callers to find the file free, on its own thread (a single-threaded
+//!   runtime hands it to the log's writer thread instead, never stalling);
+//!   [`AuditLog::append`] returns only after that, so an acknowledged record survives a crash.
+//!   A torn last line (a crash mid-write, never acknowledged) is cut off when the log is
+//!   reopened, and the cut is itself recorded.
 //! - Fail closed: a record that cannot be made durable (a failed write or `fsync`, the file
 //!   removed or replaced, the writer stopped) is an error, and the log then refuses every record
 //!   until it is reopened; [`AuditLog::health`] says whether it takes records and why not.

@@ -1,13 +1,14 @@
 //! The append-only log: records sealed into the chain by their callers, written in batches
-//! (group commit: with fsync on, one durable write for all queued meanwhile, by the syncer
-//! thread; with fsync off, by the caller itself), sealing the live file into numbered segments
-//! as it grows.
+//! (group commit: the caller that finds no write in progress writes everything queued, made
+//! durable with fsync on, and the others queue behind it and are answered when a write covers
+//! their records; on a single-threaded runtime a durable batch goes to the writer thread
+//! instead), sealing the live file into numbered segments as it grows.
 
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
 use crate::files::{self, Entry, Identity, Layout, io_error};
@@ -38,27 +39,35 @@ impl Default for AuditOptions {
     }
 }
 
-/// What every handle and the syncer share.
+/// What every handle and the writer thread share.
 struct Shared {
     path: PathBuf,
     options: AuditOptions,
     /// Records sealed into the chain and not yet written.
     queue: Mutex<Queue>,
-    /// Wakes the syncer when records are queued, the log fails or closes.
+    /// Wakes the writer thread (fsync on) when records nobody waits for are queued, the log
+    /// fails or closes.
     work: Condvar,
-    /// The files; held while writing, so that writes keep the chain's order.
+    /// The files; held while writing, so that writes keep the chain's order. Whoever holds it
+    /// is the batch's leader.
     files: Mutex<Files>,
-    /// The last record written to the file (acknowledged, when fsync is off).
-    written: AtomicU64,
-    /// The last record made durable with fsync (acknowledged, when fsync is on).
-    durable: AtomicU64,
+    /// The last record acknowledged: made durable (fsync on) or written (fsync off).
+    acked: AtomicU64,
+    /// The last record queued (as [`Queue::head`], read without the lock).
+    queued: AtomicU64,
+    /// The records the last batch wrote: their callers are expected to queue their next ones.
+    last_batch: AtomicUsize,
     /// Set with [`Queue::failure`], read without the lock.
     failed: AtomicBool,
-    /// Wakes those waiting for their records after each batch, and on failure.
+    /// Wakes those waiting for their records after each batch (once its leader has let go of
+    /// the files), and on failure.
     acks: tokio::sync::Notify,
     /// The last record covered by a completed `fsync`, for the tests to hold acknowledgements to.
     #[cfg(test)]
     synced: AtomicU64,
+    /// The batches written, for the tests to see records share them.
+    #[cfg(test)]
+    batches: AtomicU64,
 }
 
 /// Records sealed into the chain, in order, waiting to be written.
@@ -76,10 +85,10 @@ struct Queue {
     records: Vec<AuditRecord>,
     /// The live file, as `health` checks the path against it (changed only when sealing).
     identity: Identity,
-    /// The syncer waits for work: wake it once this many records are queued.
-    idle: bool,
-    want: usize,
-    /// Every handle is gone: the syncer writes what is queued and ends.
+    /// Queued records may have no caller waiting for them (a record submitted without waiting,
+    /// a caller that stopped waiting, the log closing): the writer thread writes them.
+    unawaited: bool,
+    /// Every handle is gone: the writer thread writes what is queued and ends.
     closed: bool,
 }
 
@@ -151,11 +160,68 @@ impl Shared {
         Error::Unhealthy { path: self.path.display().to_string(), reason }
     }
 
-    /// Writes what is queued (at most `max_batch` records), makes it durable when `fsync` is on,
-    /// and moves the watermark of acknowledged records past it. Called by the syncer (fsync on)
-    /// or by the appender itself (fsync off); the files' lock keeps the chain's order.
-    fn flush(&self) -> Result<(), String> {
-        let mut files = self.files();
+    /// Leads one batch: writes what is queued (at most `max_batch` records) with the files held,
+    /// made durable when `fsync` is on, moves the watermark of acknowledged records past it, lets
+    /// go of the files and only then wakes those waiting, so that one of them not yet covered
+    /// finds the files free and leads the next batch.
+    fn lead(&self, mut files: MutexGuard<'_, Files>) -> Result<(), String> {
+        // However the batch ends (a panic included), its callers learn it: a batch that panicked
+        // after taking records from the queue fails the log, so none is acknowledged unwritten.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.flush(&mut files)));
+        drop(files);
+        let result =
+            result.unwrap_or_else(|_| Err(self.fail("writing a batch failed unexpectedly (it panicked)".into())));
+        self.acks.notify_waiters();
+        result
+    }
+
+    /// A caller's batch, from async code: written here (true), or, when it is durable and the
+    /// caller runs on a single-threaded runtime, handed to the writer thread (false), so that the
+    /// sync never stalls the runtime. On a multi-thread runtime the others go on while this
+    /// thread waits for the sync.
+    fn lead_from_runtime(&self, files: MutexGuard<'_, Files>) -> bool {
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        if !self.options.fsync {
+            drop(self.lead(files));
+            return true;
+        }
+        match Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(RuntimeFlavor::CurrentThread) => {
+                drop(files);
+                self.queue().unawaited = true;
+                self.work.notify_one();
+                false
+            }
+            Ok(_) => {
+                tokio::task::block_in_place(|| drop(self.lead(files)));
+                true
+            }
+            Err(_) => {
+                drop(self.lead(files));
+                true
+            }
+        }
+    }
+
+    /// Whether a caller about to lead a durable write, gathering since `since`, should give the
+    /// callers of the last batch a moment more to queue their next records, so that one write
+    /// covers them all (a caller on its own never waits).
+    fn gathers(&self, since: Instant) -> bool {
+        let queued = self.queued.load(Ordering::Acquire).saturating_sub(self.acked.load(Ordering::Acquire));
+        self.options.fsync && queued < self.last_batch.load(Ordering::Relaxed) as u64 && since.elapsed() < GATHER
+    }
+
+    /// The files, if no other batch is being written (or the log has failed).
+    fn try_files(&self) -> Option<MutexGuard<'_, Files>> {
+        match self.files.try_lock() {
+            Ok(files) => Some(files),
+            Err(TryLockError::Poisoned(files)) => Some(files.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
+    }
+
+    /// The batch itself, for [`lead`](Self::lead).
+    fn flush(&self, files: &mut Files) -> Result<(), String> {
         let Some(open) = files.open.as_mut() else {
             return Err(self.failure().unwrap_or_else(|| "the log is closed".into()));
         };
@@ -169,6 +235,7 @@ impl Shared {
                 return Ok(());
             }
             let count = queue.ends.len().min(self.options.max_batch.max(1));
+            self.last_batch.store(count, Ordering::Relaxed);
             let end = queue.ends[count - 1];
             open.batch.clear();
             if count == queue.ends.len() {
@@ -196,9 +263,7 @@ impl Shared {
                 if self.options.fsync || open.head_at.elapsed() >= HEAD_EVERY {
                     open.write_head();
                 }
-                let mark = if self.options.fsync { &self.durable } else { &self.written };
-                mark.store(last, Ordering::Release);
-                self.acks.notify_waiters();
+                self.acked.store(last, Ordering::Release);
                 Ok(())
             }
             Err(reason) => {
@@ -221,8 +286,11 @@ impl Open {
         // is durable, as after `fdatasync`, in one call.
         self.file.write_all(&self.batch).map_err(|e| format!("writing failed: {e}"))?;
         #[cfg(test)]
-        if shared.options.fsync {
-            shared.synced.store(last, Ordering::SeqCst);
+        {
+            if shared.options.fsync {
+                shared.synced.store(last, Ordering::SeqCst);
+            }
+            shared.batches.fetch_add(1, Ordering::SeqCst);
         }
         // Durable only if the path still leads to this file (held open, so its inode is not
         // reused: the path naming the same device and inode is the same file).
@@ -304,7 +372,7 @@ pub struct AuditLog {
     handle: Arc<Handle>,
 }
 
-/// Closes the log when the last clone goes: the syncer writes what is queued and ends, and the
+/// Closes the log when the last clone goes: the writer thread writes what is queued and ends, and the
 /// files (and the lock) are let go with the last reference to them.
 struct Handle {
     shared: Arc<Shared>,
@@ -312,7 +380,10 @@ struct Handle {
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        self.shared.queue().closed = true;
+        let mut queue = self.shared.queue();
+        queue.closed = true;
+        queue.unawaited = true;
+        drop(queue);
         self.shared.work.notify_all();
     }
 }
@@ -368,8 +439,7 @@ impl AuditLog {
                 ends: Vec::new(),
                 records: Vec::new(),
                 identity,
-                idle: false,
-                want: 1,
+                unawaited: false,
                 closed: false,
             }),
             work: Condvar::new(),
@@ -388,18 +458,21 @@ impl AuditLog {
                     _lock: lock,
                 }),
             }),
-            written: AtomicU64::new(seq),
-            durable: AtomicU64::new(seq),
+            acked: AtomicU64::new(seq),
+            queued: AtomicU64::new(seq),
+            last_batch: AtomicUsize::new(1),
             failed: AtomicBool::new(false),
             acks: tokio::sync::Notify::new(),
             #[cfg(test)]
             synced: AtomicU64::new(seq),
+            #[cfg(test)]
+            batches: AtomicU64::new(0),
         });
         if fsync {
-            let syncer = shared.clone();
+            let writer = shared.clone();
             std::thread::Builder::new()
-                .name("mcp-audit-sync".into())
-                .spawn(move || sync(&syncer))
+                .name("mcp-audit-writer".into())
+                .spawn(move || write_unawaited(&writer))
                 .map_err(io_error(&shared.path))?;
         }
         let log = AuditLog { handle: Arc::new(Handle { shared }) };
@@ -453,18 +526,21 @@ impl AuditLog {
         Ok(())
     }
 
-    /// Queues a record without waiting for it to be durable (for a caller that cannot wait).
+    /// Queues a record without waiting for it to be durable (for a caller that cannot wait):
+    /// with fsync off it is written here and now, with fsync on by the writer thread.
     pub(crate) fn submit(&self, body: NewRecord) -> Result<()> {
-        self.enqueue(body)?;
-        if !self.shared().options.fsync {
-            self.shared().flush().map_err(|reason| self.shared().unhealthy(reason))?;
+        let shared = self.shared();
+        self.enqueue(body, false)?;
+        if !shared.options.fsync {
+            shared.lead(shared.files()).map_err(|reason| shared.unhealthy(reason))?;
         }
         Ok(())
     }
 
     /// Seals `body` into the chain and queues its line; returns its sequence number. The line is
-    /// encoded and most of it hashed before the lock is taken.
-    fn enqueue(&self, body: NewRecord) -> Result<u64> {
+    /// encoded and most of it hashed before the lock is taken. A record no caller will wait for
+    /// (`awaited` false) is left to the writer thread.
+    fn enqueue(&self, body: NewRecord, awaited: bool) -> Result<u64> {
         let shared = self.shared();
         if let Some(reason) = shared.failure() {
             return Err(shared.unhealthy(reason));
@@ -484,11 +560,13 @@ impl AuditLog {
             records.push(AuditRecord { seq, time, body, prev, hash });
         }
         head.seq = seq;
+        shared.queued.store(seq, Ordering::Release);
         head.hash.clear();
         head.hash.push_str(hash);
         lines.extend_from_slice(&line.bytes);
         ends.push(lines.len());
-        let wake = queue.idle && queue.ends.len() >= queue.want;
+        let wake = !awaited && shared.options.fsync;
+        queue.unawaited |= wake;
         drop(queue);
         SCRATCH.set(line.bytes);
         if wake {
@@ -499,36 +577,82 @@ impl AuditLog {
 
     /// Appends a record and returns its sequence number once it is durable (once it is written,
     /// with fsync off), or an [`Error::Unhealthy`] that names the log and the cause.
+    ///
+    /// Group commit without a thread hand-off: the caller that finds no batch being written
+    /// writes everything queued itself (with fsync on, one durable write for all of it); callers
+    /// that find one in progress wait for it without blocking their thread, and when it ends
+    /// either are covered or one of them leads the next batch.
     pub async fn append(&self, body: NewRecord) -> Result<u64> {
-        let seq = self.enqueue(body)?;
+        let seq = self.enqueue(body, true)?;
         let shared = self.shared();
-        if !shared.options.fsync {
-            // Written here and now, with whatever else is queued: no other thread involved.
-            shared.flush().map_err(|reason| shared.unhealthy(reason))?;
-            if shared.written.load(Ordering::Acquire) >= seq {
-                return Ok(seq);
-            }
-            return Err(shared.unhealthy(shared.failure().unwrap_or_else(|| "the record was not written".into())));
-        }
+        // A caller that stops waiting leaves its record to the writer thread.
+        let _waiting = Waiting { shared, seq };
+        let mut gathering = None;
         loop {
             let acked = shared.acks.notified();
             tokio::pin!(acked);
             acked.as_mut().enable();
-            if shared.durable.load(Ordering::Acquire) >= seq {
+            if shared.acked.load(Ordering::Acquire) >= seq {
                 return Ok(seq);
             }
             if let Some(reason) = shared.failure() {
                 return Err(shared.unhealthy(reason));
             }
-            acked.await;
+            // Before leading, the other callers ready to run (in this task too, as futures
+            // polled together) get a turn to queue theirs: the write then covers them all.
+            let Some(since) = gathering else {
+                gathering = Some(Instant::now());
+                tokio::task::yield_now().await;
+                continue;
+            };
+            let gathers = match shared.try_files() {
+                Some(files) if !shared.gathers(since) => {
+                    // Written here: a failure is seen on the next turn, by this caller and
+                    // every other. Handed to the writer thread: waited for below.
+                    if shared.lead_from_runtime(files) {
+                        continue;
+                    }
+                    false
+                }
+                files => files.is_some(),
+            };
+            if gathers {
+                tokio::task::yield_now().await;
+            } else {
+                acked.await;
+            }
         }
     }
 }
 
-/// The syncer (when fsync is on): each turn writes everything queued so far and makes it durable
-/// with one fsync, then wakes those waiting. It ends when the log fails, or once every handle is
-/// gone and the queue is written.
-fn sync(shared: &Shared) {
+/// A caller of [`AuditLog::append`] waiting for its record `seq`: if it stops waiting before the
+/// record is acknowledged, no other caller may come to write it, so it is written now (fsync
+/// off: a short write) or handed to the writer thread (fsync on).
+struct Waiting<'a> {
+    shared: &'a Shared,
+    seq: u64,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        let shared = self.shared;
+        if shared.acked.load(Ordering::Acquire) >= self.seq || shared.failed.load(Ordering::Acquire) {
+            return;
+        }
+        if !shared.options.fsync {
+            drop(shared.lead(shared.files()));
+            return;
+        }
+        shared.queue().unawaited = true;
+        shared.work.notify_one();
+    }
+}
+
+/// The writer thread (when fsync is on) writes the records no caller waits for: submitted ones,
+/// those of callers that stopped waiting, and what is queued when the log closes. Callers that
+/// wait write their own batches. It ends when the log fails, or once every handle is gone and
+/// the queue is written.
+fn write_unawaited(shared: &Shared) {
     // However the thread ends (a panic included), nothing more is taken after it.
     struct Stopped<'a>(&'a Shared);
     impl Drop for Stopped<'_> {
@@ -539,44 +663,33 @@ fn sync(shared: &Shared) {
         }
     }
     let _stopped = Stopped(shared);
-    let mut last_batch = 1;
     loop {
         let mut queue = shared.queue();
         loop {
-            if queue.failure.is_some() || (queue.closed && queue.ends.is_empty()) {
+            if queue.failure.is_some() {
                 return;
             }
-            if !queue.ends.is_empty() {
+            if queue.ends.is_empty() {
+                queue.unawaited = false;
+                if queue.closed {
+                    return;
+                }
+            }
+            if queue.unawaited {
                 break;
             }
-            queue.idle = true;
             queue = shared.work.wait(queue).unwrap_or_else(PoisonError::into_inner);
-            queue.idle = false;
         }
-        // The callers of the last batch queue their next records one by one: waiting a moment
-        // for them lets one fsync cover them all (one caller at a time never waits).
-        let deadline = Instant::now() + GATHER;
-        queue.want = last_batch;
-        while queue.ends.len() < last_batch && queue.failure.is_none() && !queue.closed {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            queue.idle = true;
-            queue = shared.work.wait_timeout(queue, left).unwrap_or_else(PoisonError::into_inner).0;
-            queue.idle = false;
-        }
-        queue.want = 1;
-        last_batch = queue.ends.len().min(shared.options.max_batch.max(1));
         drop(queue);
-        if shared.flush().is_err() {
+        // Waits for a batch in progress, then writes what it left.
+        if shared.lead(shared.files()).is_err() {
             return;
         }
     }
 }
 
-/// How long the syncer waits at most for the callers of its last batch to queue their next
-/// records (see [`sync`]).
+/// How long a caller about to lead a durable write waits at most for the callers of the last batch
+/// (see [`Shared::gathers`]): a small part of one `fdatasync`.
 const GATHER: Duration = Duration::from_micros(100);
 
 /// A log as found on open, with its ends repaired.
@@ -763,6 +876,58 @@ mod tests {
         }
         let report = crate::verify(log.path()).expect("reads");
         assert!(report.ok() && report.records == 64 * 50, "{report:?}");
+    }
+
+    fn call(n: u64) -> NewRecord {
+        NewRecord { kind: "tool_call".into(), trace_id: format!("{n}"), ..NewRecord::default() }
+    }
+
+    /// Callers polled together in one task (as futures of one connection are) queue their records
+    /// before one of them leads: a single durable write covers them all, and none is answered
+    /// before it has completed.
+    #[tokio::test]
+    async fn callers_in_one_task_share_one_durable_write() {
+        let dir = tempfile::tempdir().expect("temp");
+        let log = AuditLog::open(dir.path().join("audit.jsonl"), AuditOptions::default()).expect("opens");
+        let appends = (0..64).map(|n| {
+            let log = log.clone();
+            async move {
+                let seq = log.append(call(n)).await.expect("appends");
+                let synced = log.handle.shared.synced.load(Ordering::SeqCst);
+                assert!(synced >= seq, "record {seq} acknowledged when fsync had covered only {synced}");
+                seq
+            }
+        });
+        let mut seqs = futures_util::future::join_all(appends).await;
+        seqs.sort_unstable();
+        assert_eq!(seqs, (1..=64).collect::<Vec<_>>());
+        let batches = log.handle.shared.batches.load(Ordering::SeqCst);
+        assert!(batches <= 2, "64 records took {batches} writes");
+        assert!(crate::verify(log.path()).expect("reads").ok());
+    }
+
+    /// A caller that stops waiting (its future dropped) before its record is written: no other
+    /// caller comes, yet the record is written, by the writer thread (fsync on) or at once.
+    #[tokio::test]
+    async fn a_record_whose_caller_stops_waiting_is_still_written() {
+        for fsync in [true, false] {
+            let dir = tempfile::tempdir().expect("temp");
+            let options = AuditOptions { fsync, ..AuditOptions::default() };
+            let log = AuditLog::open(dir.path().join("audit.jsonl"), options).expect("opens");
+            {
+                let append = log.append(call(1));
+                tokio::pin!(append);
+                let polled = futures_util::FutureExt::now_or_never(append.as_mut());
+                assert!(polled.is_none(), "queued, not yet written");
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while log.handle.shared.acked.load(Ordering::SeqCst) < 1 {
+                assert!(Instant::now() < deadline, "the abandoned record was never written (fsync {fsync})");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            let report = crate::verify(log.path()).expect("reads");
+            assert!(report.ok() && report.records == 1, "{report:?}");
+        }
     }
 
     #[test]

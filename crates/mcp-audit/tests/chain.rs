@@ -103,3 +103,37 @@ async fn a_torn_last_line_is_cut_and_recorded_and_the_chain_continues() {
     assert_eq!(records[5].body.kind, "recovery");
     assert!(records[5].body.error.as_deref().unwrap_or("").contains("torn final line"));
 }
+
+/// A crash in the middle of a group-committed batch's write (whose records, in a real crash,
+/// none was acknowledged): made here by writing a batch of ten, then keeping only the bytes of
+/// its first five records and part of the sixth. On reopen the whole records stay, the torn one
+/// is cut, and the chain continues from the last whole record.
+#[tokio::test]
+async fn a_batch_torn_by_a_crash_keeps_its_whole_records_and_the_chain_continues() {
+    let dir = tempfile::tempdir().expect("temp");
+    let path = dir.path().join("audit.jsonl");
+    write_log(&path, 2).await;
+    let before = std::fs::read(&path).expect("reads");
+    {
+        // Ten records polled together: one batch, one write.
+        let log = AuditLog::open(&path, AuditOptions::default()).expect("opens");
+        let seqs = futures_util::future::join_all((10..20).map(|n| log.append(record(n)))).await;
+        assert!(seqs.iter().all(Result::is_ok), "{seqs:?}");
+    }
+    // The crash: of that batch's bytes, only five records and part of the sixth reached the disk.
+    let whole = lines(&path);
+    let sixth = &whole[2 + 5];
+    let mut torn = before;
+    whole[2..7].iter().for_each(|line| torn.extend_from_slice(format!("{line}\n").as_bytes()));
+    torn.extend_from_slice(&sixth.as_bytes()[..sixth.len() / 3]);
+    std::fs::write(&path, torn).expect("writes");
+
+    let log = AuditLog::open(&path, AuditOptions::default()).expect("reopens");
+    assert_eq!(log.append(record(99)).await.expect("appends"), 9, "seven whole records, the recovery note, this one");
+    drop(log);
+    let report = verify(&path).expect("reads");
+    assert!(report.ok() && report.records == 9 && report.torn_tail.is_none(), "{report:?}");
+    let records = mcp_audit::read_records(&path).expect("reads");
+    assert_eq!(records[7].body.kind, "recovery");
+    assert_eq!(records[6].body.trace_id, "trace-14", "the batch's whole records kept, in order");
+}

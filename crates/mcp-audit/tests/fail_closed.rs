@@ -184,6 +184,49 @@ async fn failed_write_child() {
     println!("child passed");
 }
 
+#[test]
+fn callers_sharing_a_batch_that_fails_are_all_refused_and_none_is_acknowledged_unwritten() {
+    common::pass_in_child("failed_batch_child", "trap '' XFSZ; ulimit -f 128");
+}
+
+#[tokio::test]
+#[ignore = "run by callers_sharing_a_batch_that_fails_are_all_refused_and_none_is_acknowledged_unwritten"]
+async fn failed_batch_child() {
+    if !common::in_child() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp");
+    let path = dir.path().join("audit.jsonl");
+    let log = AuditLog::open(&path, AuditOptions::default()).expect("opens");
+    let (mut acknowledged, mut refused) = (Vec::new(), 0);
+    for round in 0..1_000u64 {
+        // 64 callers at once: their records are written and made durable in shared batches.
+        let results = futures_util::future::join_all((0..64).map(|n| log.append(record(round * 64 + n)))).await;
+        for result in results {
+            match result {
+                Ok(seq) => acknowledged.push(seq),
+                Err(e) => {
+                    assert!(e.to_string().contains("File too large"), "{e}");
+                    refused += 1;
+                }
+            }
+        }
+        if refused > 0 {
+            break;
+        }
+    }
+    assert!(refused > 0, "the file limit never hit");
+    // Every acknowledged record is whole in the file and the chain up to it verifies; what the
+    // failed batch left is at most a torn end, never acknowledged.
+    let report = verify(&path).expect("reads");
+    assert!(report.problem.is_none(), "{report:?}");
+    let last = acknowledged.iter().copied().max().unwrap_or(0);
+    assert!(last <= report.records, "record {last} acknowledged, the file holds {} whole", report.records);
+    assert!(log.health().is_err(), "stays unhealthy");
+    assert!(log.append(record(0)).await.is_err(), "refuses what comes next");
+    println!("child passed");
+}
+
 #[tokio::test]
 async fn a_call_dropped_midway_still_leaves_a_cancelled_record() {
     let dir = tempfile::tempdir().expect("temp");
