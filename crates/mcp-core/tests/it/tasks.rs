@@ -279,6 +279,9 @@ async fn replicas_sharing_a_store_answer_for_each_others_tasks() {
     let done = until_status(&on_a, &id, "completed").await;
     assert_eq!(done["result"]["content"][0]["text"], "confirmed: true", "{done}");
 
+    // No task runs on A for a while, so its signal poller stops; the next task starts it again.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+
     // Cancelled on B, stopped on A.
     let created: Value =
         on_a.request("tools/call", &json!({"name": "slow", "arguments": {"ms": 60_000}})).await.expect("call");

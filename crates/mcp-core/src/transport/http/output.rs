@@ -70,9 +70,10 @@ pub(super) async fn respond(
     }
     let wants_stream = (request.method == methods::TOOLS_CALL || listen) && accepts_stream;
     // Cancelled by the client, or when the server stops and its grace period is over. Not a
-    // child of `stopping`: a child token takes the tree's one lock when made and again when
-    // dropped, a lock every request on every worker would share. A request still running after
-    // its first poll watches `stopping` itself (see `until_stopped`).
+    // child of `stopping`: a child token is linked into the tree under its lock when made and
+    // unlinked when dropped, for every request; a request answered on its first poll (most are)
+    // now only reads `stopping`'s state, and one still running after it watches `stopping`
+    // itself (see `until_stopped`).
     let cancel = CancellationToken::new();
     if stopping.is_cancelled() {
         cancel.cancel();

@@ -272,6 +272,9 @@ async fn write(inner: &Inner, a: &Args<'_>) -> Result<Value> {
         }
         Ok(id)
     };
+    // The account to act as, when several are configured: the owner's, if the caller gave it
+    // (optional for the methods that name a comment by its node id), else the default one.
+    let account = a.opt_str("owner")?.unwrap_or_default();
     let comment_out = |data: &Value, at: &str| {
         let c = data.pointer(at).cloned().unwrap_or(Value::Null);
         json!({"id": c.get("id").cloned().unwrap_or(json!("")), "url": c.get("url").cloned().unwrap_or(json!(""))})
@@ -307,11 +310,14 @@ async fn write(inner: &Inner, a: &Args<'_>) -> Result<Value> {
         "update" => {
             let input = json!({"commentId": node_id()?, "body": a.str("body")?});
             let mutation = "mutation($input:UpdateDiscussionCommentInput!){updateDiscussionComment(input:$input){comment{id,url}}}";
-            comment_out(&api.graphql("", mutation, json!({"input": input})).await?, "/updateDiscussionComment/comment")
+            comment_out(
+                &api.graphql(&account, mutation, json!({"input": input})).await?,
+                "/updateDiscussionComment/comment",
+            )
         }
         "delete" => {
             let mutation = "mutation($input:DeleteDiscussionCommentInput!){deleteDiscussionComment(input:$input){comment{id,url}}}";
-            let data = api.graphql("", mutation, json!({"input": {"id": node_id()?}})).await?;
+            let data = api.graphql(&account, mutation, json!({"input": {"id": node_id()?}})).await?;
             comment_out(&data, "/deleteDiscussionComment/comment")
         }
         _ => {
@@ -326,7 +332,7 @@ async fn write(inner: &Inner, a: &Args<'_>) -> Result<Value> {
                 "UnmarkDiscussionCommentAsAnswerInput"
             };
             let mutation = format!("mutation($input:{input_type}!){{{field}(input:$input){{discussion{{id,url}}}}}}");
-            let data = api.graphql("", &mutation, json!({"input": {"id": node_id()?}})).await?;
+            let data = api.graphql(&account, &mutation, json!({"input": {"id": node_id()?}})).await?;
             let d = data.pointer(&format!("/{field}/discussion")).cloned().unwrap_or(Value::Null);
             json!({"discussionID": d.get("id").cloned().unwrap_or(json!("")), "discussionURL": d.get("url").cloned().unwrap_or(json!(""))})
         }
