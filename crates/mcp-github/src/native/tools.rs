@@ -16,6 +16,7 @@ mod git_gists_stars;
 mod granular;
 mod issue_links;
 mod repository;
+mod security;
 
 pub(crate) use repository::delete as delete_repository;
 
@@ -36,6 +37,11 @@ pub const TOOLSETS: &[&str] = &[
     "stargazers",
     "gists",
     "discussions",
+    "code_security",
+    "code_quality",
+    "dependabot",
+    "secret_protection",
+    "security_advisories",
 ];
 /// The toolsets served unless configured otherwise (as github-mcp-server's default).
 pub const DEFAULT_TOOLSETS: &[&str] = &["context", "repos", "issues", "pull_requests", "users", "copilot"];
@@ -145,7 +151,13 @@ pub(crate) fn spec(name: &str) -> Option<&'static Spec> {
 
 /// Every tool the native server has: the consolidated ones, then the single-purpose ones.
 pub(crate) fn all_specs() -> impl Iterator<Item = &'static Spec> {
-    SPECS.iter().chain(granular::SPECS).chain(copilot::SPECS).chain(git_gists_stars::SPECS).chain(discussions::SPECS)
+    SPECS
+        .iter()
+        .chain(granular::SPECS)
+        .chain(copilot::SPECS)
+        .chain(git_gists_stars::SPECS)
+        .chain(discussions::SPECS)
+        .chain(security::SPECS)
 }
 
 fn s(description: &str) -> Value {
@@ -1668,6 +1680,7 @@ pub(crate) async fn call(inner: &Inner, name: &'static str, arguments: JsonObjec
         other if granular::SPECS.iter().any(|s| s.name == other) => granular::call(inner, other, &a).await?,
         other if copilot::SPECS.iter().any(|s| s.name == other) => copilot::call(inner, other, &a).await?,
         other if discussions::SPECS.iter().any(|s| s.name == other) => discussions::call(inner, other, &a).await?,
+        other if security::SPECS.iter().any(|s| s.name == other) => security::call(inner, other, &a).await?,
         other if git_gists_stars::SPECS.iter().any(|s| s.name == other) => {
             git_gists_stars::call(inner, other, &a).await?
         }

@@ -6,28 +6,11 @@
 //! (`assign_copilot_to_issue`, `request_copilot_review`, `list_gists`, `create_gist`,
 //! `update_gist`).
 
-use std::sync::Arc;
-
-use mcp_core::{CallTool, Client};
 use mcp_github::{CopilotTask, Dialect, GitHub, IssueChange, IssueFieldValue};
 use serde_json::{Value, json};
 
 use crate::fixture::{Fixture, ME, MY_GIST, NO_COPILOT, OWNER, REPO, STRANGER, STRANGER_GIST};
-use crate::support::{config, failure_text, go, granular_config, held, native};
-
-fn args(value: Value) -> serde_json::Map<String, Value> {
-    value.as_object().cloned().expect("an object")
-}
-
-/// The JSON a tool answered, or its failure text.
-async fn answer(client: &Arc<Client>, tool: &str, arguments: Value) -> Result<Value, String> {
-    let result = client.call_tool(tool, args(arguments)).await.map_err(|e| e.to_string())?;
-    let text = result.text_content();
-    if result.is_error() {
-        return Err(text);
-    }
-    Ok(serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
+use crate::support::{answer, config, failure_text, go, granular_config, held, native};
 
 fn assignees(fixture: &Fixture, number: u64) -> Vec<String> {
     fixture.issue(number)["assignees"]

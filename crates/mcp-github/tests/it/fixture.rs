@@ -35,9 +35,13 @@ mod copilot_gists;
 mod discussions;
 #[path = "fixture/repo_and_links.rs"]
 mod repo_and_links;
+#[path = "fixture/security.rs"]
+mod security;
 // Used by the tests, not by the benchmark that includes this file too.
 #[allow(unused_imports)]
 pub use copilot_gists::{COPILOT_BOT_ID, MY_GIST, NO_COPILOT, STRANGER_GIST};
+#[allow(unused_imports)]
+pub use security::{GHSA_CRATE, GHSA_NPM, GHSA_PUBLISHED, GHSA_TRIAGE, INJECTED, LEAKED_SECRET};
 
 /// The token every test uses; it must never show in anything a test can see.
 pub const TOKEN: &str = "ghp_fixtureSECRET0123456789abcdefABCDEF";
@@ -609,6 +613,9 @@ fn fake_api(fake: &mut Fake, method: &str, path: &str, query: &str, body: &Value
         return reply;
     }
     if let Some(reply) = copilot_gists::answer(fake, method, &parts, &q, body) {
+        return reply;
+    }
+    if let Some(reply) = security::answer(method, &parts, &q) {
         return reply;
     }
     match (method, parts.as_slice()) {

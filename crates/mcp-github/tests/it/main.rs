@@ -10,4 +10,5 @@ mod fixture;
 mod granular;
 mod repos_and_issue_links;
 mod rules;
+mod security;
 mod support;

@@ -3,8 +3,6 @@
 //! untrusted-text marks, rate limits and HTTP errors as tool errors, and a token that never
 //! shows.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mcp_core::{CallTool, ToolContext};
@@ -53,10 +51,10 @@ async fn native_tools_have_the_reference_names_arguments_and_annotations() {
     let Some(reference) = reference() else { return };
     let fixture = Fixture::get();
     let mut ours = native(config(fixture)).await.list_tools().await.expect("tools");
-    assert_eq!(ours.len(), 77);
+    assert_eq!(ours.len(), 88);
     // With the granular flags, 26 single-purpose tools stand in for 5 consolidated ones.
     let granular = native(granular_config(fixture)).await.list_tools().await.expect("tools");
-    assert_eq!(granular.len(), 98);
+    assert_eq!(granular.len(), 109);
     assert!(!granular.iter().any(|t| t.name == "issue_write" || t.name == "pull_request_review_write"));
     let added: Vec<_> = granular.into_iter().filter(|t| !ours.iter().any(|o| o.name == t.name)).collect();
     assert_eq!(added.len(), 26);
@@ -222,30 +220,9 @@ async fn rate_limits_and_http_errors_are_tool_errors_on_both() {
     assert!(bad.contains("perPage") && bad.contains("between 1 and 100"), "{bad}");
 }
 
-/// What `tracing` writes while it is captured.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("not poisoned").extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn the_token_never_shows() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _logging = tracing::subscriber::set_default(subscriber);
+    let capture = crate::support::Capture::start();
 
     let (fixture, _guard) = held().await;
     let config = config(fixture);
@@ -262,7 +239,7 @@ async fn the_token_never_shows() {
     let seen = fixture.take_seen();
     assert!(seen.iter().any(|s| s.method == "GET" && s.path == "/user"), "get_me asked GitHub");
     assert!(!seen.is_empty() && seen.iter().all(|s| s.authorization.as_deref() == Some(&format!("Bearer {TOKEN}"))));
-    let logs = String::from_utf8_lossy(&logs.0.lock().expect("not poisoned")).into_owned();
+    let logs = capture.text();
     assert!(logs.contains("github api answered"), "the calls were logged");
     for text in texts.iter().chain([&shown, &shown_server, &logs]) {
         assert!(!text.contains(TOKEN), "the token shows in: {}", masked(text));

@@ -107,3 +107,64 @@ pub fn failure_text<T: std::fmt::Debug>(outcome: mcp_github::Result<T>) -> Strin
         other => format!("not a tool failure: {other:?}"),
     }
 }
+
+/// `value` (an object) as tool arguments.
+pub fn args(value: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    value.as_object().cloned().expect("an object")
+}
+
+/// The JSON a tool answered, or its failure text.
+pub async fn answer(
+    client: &Arc<Client>,
+    tool: &str,
+    arguments: serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    let result = client.call_tool(tool, args(arguments)).await.map_err(|e| e.to_string())?;
+    let text = result.text_content();
+    if result.is_error() {
+        return Err(text);
+    }
+    Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+}
+
+/// What `tracing` writes, everything down to TRACE, while the [`Capture`] lives (on this thread).
+pub struct Capture {
+    written: Arc<std::sync::Mutex<Vec<u8>>>,
+    _default: tracing::subscriber::DefaultGuard,
+    _second: tracing::Dispatch,
+}
+
+impl Capture {
+    pub fn start() -> Capture {
+        #[derive(Clone)]
+        struct Writer(Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Writer {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().expect("not poisoned").extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let written = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let writer = Writer(written.clone());
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let default = tracing::subscriber::set_default(subscriber);
+        // While one dispatcher is registered, tracing-core works out whether a callsite is wanted
+        // from whichever thread first hits it (tests on other threads have none) and caches
+        // "never"; a second registered dispatcher makes it ask every registered one, this one's
+        // included.
+        let second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+        Capture { written, _default: default, _second: second }
+    }
+
+    /// Everything written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.written.lock().expect("not poisoned")).into_owned()
+    }
+}

@@ -4,7 +4,7 @@
 //! MCP Apps forms pick from (labels, assignees, milestones, issue types, branches, issue
 //! fields, reviewers), which the reference serves under the feature flag `remote_mcp_ui_apps`.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use http::Method;
 use serde_json::{Map, Value, json};
@@ -201,7 +201,7 @@ async fn assign(inner: &Inner, a: &Args<'_>, intent: Option<Intent>) -> Result<V
         }
         input["agentAssignment"] = assignment;
     }
-    let assigned_at = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let assigned_at = SystemTime::now();
     let mutation = "mutation($input:UpdateIssueInput!){updateIssue(input:$input){issue{id,number,url}}}";
     let features = if intent.is_some() {
         "issues_copilot_assignment_api_support,update_issue_suggestions"
@@ -222,7 +222,7 @@ async fn assign(inner: &Inner, a: &Args<'_>, intent: Option<Intent>) -> Result<V
         result.insert("message".into(), json!("recorded pending copilot assignment suggestion"));
         return Ok(Value::Object(result));
     }
-    match copilot_pull_request(inner, &owner, &name, number, &iso_seconds(assigned_at)).await {
+    match copilot_pull_request(inner, &owner, &name, number, &mcp_core::rfc3339(assigned_at, false)).await {
         Some(pr) => {
             result.insert("pull_request".into(), pr);
             result.insert("message".into(), json!("successfully assigned copilot to issue - pull request created"));
@@ -266,23 +266,6 @@ async fn copilot_pull_request(inner: &Inner, owner: &str, name: &str, number: u6
         }
     }
     None
-}
-
-/// `secs` since 1970 as `YYYY-MM-DDTHH:MM:SSZ`.
-fn iso_seconds(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rest = secs % 86_400;
-    // Civil date from a day count (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rest / 3600, rest % 3600 / 60, rest % 60)
 }
 
 /// Every item of a REST list, 100 a page, [`UI_MAX_PAGES`] pages at most: the items and whether
@@ -425,16 +408,4 @@ async fn ui_get(inner: &Inner, a: &Args<'_>) -> Result<Value> {
             json!({"totalCount": users.len() + teams.len(), "users": users, "teams": teams, "has_more": more || more_teams})
         }
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::iso_seconds;
-
-    #[test]
-    fn seconds_become_utc_dates() {
-        assert_eq!(iso_seconds(0), "1970-01-01T00:00:00Z");
-        assert_eq!(iso_seconds(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(iso_seconds(1_796_083_199), "2026-11-30T23:59:59Z");
-    }
 }
