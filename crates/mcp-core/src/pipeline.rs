@@ -737,9 +737,13 @@ impl ToolMetrics {
 
 /// A tool whose calls go through a pipeline to an upstream tool. Failures of the pipeline come
 /// back to the model as `isError` results; a tool's request for client input as that request.
+///
+/// It serves the upstream definition itself, shared, under its own name ([`Tool::name`]): a
+/// gateway in front of thousands of tools holds one copy of each definition, not a renamed one
+/// besides.
 #[derive(Clone)]
 pub struct PipelineTool {
-    exposed: Arc<ToolDef>,
+    name: String,
     server: String,
     upstream: Arc<ToolDef>,
     /// Shared by every tool of a pipeline (a stack of layers is several allocations): cloned
@@ -749,34 +753,19 @@ pub struct PipelineTool {
 
 impl fmt::Debug for PipelineTool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PipelineTool").field("name", &self.exposed.name).field("server", &self.server).finish()
+        f.debug_struct("PipelineTool").field("name", &self.name).field("server", &self.server).finish()
     }
 }
 
 impl PipelineTool {
-    /// `upstream` (a tool of `server`) served under `exposed_name` through `service`. A tool
-    /// served under its own name shares its definition instead of copying it.
+    /// `upstream` (a tool of `server`) served under `exposed_name` through `service`.
     pub fn new(
         exposed_name: impl Into<String>,
         server: impl Into<String>,
         upstream: impl Into<Arc<ToolDef>>,
         service: impl Into<Arc<ToolService>>,
     ) -> Self {
-        let upstream = upstream.into();
-        let exposed_name = exposed_name.into();
-        let exposed = if exposed_name == upstream.name {
-            upstream.clone()
-        } else {
-            let mut renamed = ToolDef::clone(&upstream);
-            renamed.name = exposed_name;
-            Arc::new(renamed)
-        };
-        Self { exposed, server: server.into(), upstream, service: service.into() }
-    }
-
-    /// The definition as served, shared.
-    pub fn exposed(&self) -> &Arc<ToolDef> {
-        &self.exposed
+        Self { name: exposed_name.into(), server: server.into(), upstream: upstream.into(), service: service.into() }
     }
 
     /// The upstream server's name.
@@ -784,12 +773,7 @@ impl PipelineTool {
         &self.server
     }
 
-    /// The upstream definition.
-    pub fn upstream(&self) -> &ToolDef {
-        &self.upstream
-    }
-
-    /// The upstream definition, shared.
+    /// The upstream definition ([`Tool::definition`]), shared.
     pub fn shared_upstream(&self) -> &Arc<ToolDef> {
         &self.upstream
     }
@@ -798,14 +782,18 @@ impl PipelineTool {
 #[async_trait]
 impl Tool for PipelineTool {
     fn definition(&self) -> &ToolDef {
-        &self.exposed
+        &self.upstream
+    }
+
+    fn name(&self) -> &str {
+        &self.name
     }
 
     async fn call(&self, arguments: JsonObject, cx: ToolContext) -> Result<CallToolResult, ToolError> {
         let call = ToolCall {
             server: self.server.clone(),
             tool: self.upstream.name.clone(),
-            exposed: self.exposed.name.clone(),
+            exposed: self.name.clone(),
             arguments,
             definition: self.upstream.clone(),
             principal: cx.principal().unwrap_or("anonymous").to_owned(),

@@ -24,11 +24,29 @@ use crate::transport::connection::{Peer, to_object};
 /// `isError: true`); both reach the model as an `isError` result, never as a protocol error.
 #[async_trait]
 pub trait Tool: Send + Sync + 'static {
-    /// The definition served by `tools/list`.
+    /// The definition served by `tools/list`, under [`Tool::name`].
     fn definition(&self) -> &ToolDef;
+
+    /// The name the tool is listed and called by: its definition's, unless it serves another
+    /// server's definition under a name of its own (a [`crate::pipeline::PipelineTool`]'s
+    /// `server__tool`), sharing that definition rather than copying it to rename it.
+    fn name(&self) -> &str {
+        &self.definition().name
+    }
 
     /// Runs the tool. `arguments` is the `arguments` object of `tools/call` (empty when absent).
     async fn call(&self, arguments: JsonObject, cx: ToolContext) -> Result<CallToolResult, ToolError>;
+}
+
+impl dyn Tool {
+    /// The definition as `tools/list` serves it: [`Tool::definition`] under [`Tool::name`].
+    pub fn served_definition(&self) -> ToolDef {
+        let mut definition = self.definition().clone();
+        if definition.name != self.name() {
+            self.name().clone_into(&mut definition.name);
+        }
+        definition
+    }
 }
 
 /// Anything tools can be called on by name: a [`crate::Client`] (a remote server) or a
@@ -615,7 +633,7 @@ pub struct ToolSet {
 
 impl fmt::Debug for ToolSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.tools.iter().map(|t| &t.definition().name)).finish()
+        f.debug_list().entries(self.tools.iter().map(|t| t.name())).finish()
     }
 }
 
@@ -632,7 +650,7 @@ impl ToolSet {
 
     /// Adds a shared tool.
     pub fn add_arc(&mut self, tool: Arc<dyn Tool>) -> &mut Self {
-        let name = tool.definition().name.clone();
+        let name = tool.name().to_owned();
         match self.index.get(&name) {
             Some(&i) => {
                 tracing::warn!(tool = %name, "a tool of this name was already registered; replacing it");

@@ -47,7 +47,7 @@ use mcp_core::pipeline::{
 };
 use mcp_core::protocol::{CallToolResult, Implementation, Tool};
 use mcp_core::supervised::Upstream;
-use mcp_core::{Registry, Server, ToolSet};
+use mcp_core::{Registry, Server, Tool as _, ToolSet};
 use mcp_security::{AuthorizeLayer, PinMode, Pins, Policy, RateLimitLayer, RateLimits, RedactLayer, Redactor};
 use tower_layer::Layer;
 
@@ -137,7 +137,7 @@ struct State {
     annotations: std::collections::BTreeMap<String, mcp_core::protocol::ToolAnnotations>,
     server: std::sync::OnceLock<Server>,
     /// The tools last served: a rebuild keeps each one whose name and definition are unchanged
-    /// (no new renamed copy per rebuild), and announces only real changes.
+    /// (no new copy per rebuild), and announces only real changes.
     served: Mutex<Vec<Arc<PipelineTool>>>,
     /// Held by every rebuild and by a reload's switch, shared by a gateway's successive states:
     /// a rebuild of the state a reload replaced never serves its tools after the switch.
@@ -275,7 +275,7 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
         .principal(principal)
         .instructions("Tools of several MCP servers behind one gateway; names are `server__tool`.")
         .tool_filter(Arc::new(move |principal, tool| {
-            filter_state.upgrade().is_some_and(|current| current.get().listed(principal, tool))
+            filter_state.upgrade().is_some_and(|current| current.get().listed(principal, tool.name()))
         }));
     let builder = match task_store(&config)? {
         Some(store) => builder.task_store(Arc::new(store)),
@@ -803,10 +803,9 @@ impl Gateway {
         let served = self.server.tools();
         let exposed = state.exposed.lock().unwrap_or_else(PoisonError::into_inner).clone();
         for tool in served.iter() {
-            let definition = tool.definition();
-            let Some((server, own)) = exposed.get(&definition.name) else { continue };
+            let Some((server, own)) = exposed.get(tool.name()) else { continue };
             if let Some(Ok(tools)) = by_server.get_mut(server)
-                && state.listed(principal, definition)
+                && state.listed(principal, tool.name())
             {
                 tools.push(Tool::clone(own));
             }
@@ -829,7 +828,7 @@ impl Gateway {
 
     /// Whether `tool` (an exposed definition) is offered to `principal` under the policy.
     pub fn visible(&self, principal: &str, tool: &Tool) -> bool {
-        self.current.get().listed(principal, tool)
+        self.current.get().listed(principal, &tool.name)
     }
 
     /// Records the current definitions of every server as approved in the pin lock (the lock
@@ -1183,8 +1182,7 @@ impl State {
         let mut served = self.served.lock().unwrap_or_else(PoisonError::into_inner);
         // What was served, by exposed name: reused when unchanged, so that a rebuild (each
         // start, restart, list change or pin change) makes no second copy of every definition.
-        let previous: HashMap<&str, &Arc<PipelineTool>> =
-            served.iter().map(|t| (t.exposed().name.as_str(), t)).collect();
+        let previous: HashMap<&str, &Arc<PipelineTool>> = served.iter().map(|t| (t.name(), t)).collect();
         let mut exposed = HashMap::new();
         let mut listed: Vec<Arc<PipelineTool>> = Vec::new();
         let mut names = self.names.lock().unwrap_or_else(PoisonError::into_inner);
@@ -1193,7 +1191,7 @@ impl State {
             let name = names.expose(server, &definition.tool().name);
             let given = annotations.get(&name);
             let kept = previous.get(name.as_str()).filter(|was| {
-                let upstream = was.upstream();
+                let upstream = was.definition();
                 was.server() == server
                     && match given {
                         // An operator's annotations make a definition of the gateway's own.
@@ -1213,15 +1211,16 @@ impl State {
             let tool = match kept {
                 Some(was) => Arc::clone(was),
                 None => {
-                    let mut definition = match definition {
-                        ToolDefinition::Shared(d) => Arc::clone(d),
-                        ToolDefinition::Local(d) => Arc::new(Tool::clone(d)),
+                    let definition = match (definition, given) {
+                        (ToolDefinition::Shared(d), None) => Arc::clone(d),
+                        (definition, given) => {
+                            let mut own = Tool::clone(definition.tool());
+                            if let Some(given) = given {
+                                own.annotations = Some(overridden(own.annotations.take(), given));
+                            }
+                            Arc::new(own)
+                        }
                     };
-                    if let Some(given) = given {
-                        let mut own = Tool::clone(&definition);
-                        own.annotations = Some(overridden(own.annotations.take(), given));
-                        definition = Arc::new(own);
-                    }
                     Arc::new(PipelineTool::new(name.clone(), server, definition, self.service.clone()))
                 }
             };
@@ -1253,10 +1252,10 @@ impl State {
         drop(previous);
         *self.exposed.lock().unwrap_or_else(PoisonError::into_inner) = exposed;
         let same = served.len() == listed.len()
-            && served
-                .iter()
-                .zip(&listed)
-                .all(|(a, b)| Arc::ptr_eq(a.exposed(), b.exposed()) || a.exposed() == b.exposed());
+            && served.iter().zip(&listed).all(|(a, b)| {
+                a.name() == b.name()
+                    && (Arc::ptr_eq(a.shared_upstream(), b.shared_upstream()) || a.definition() == b.definition())
+            });
         if same {
             return;
         }
@@ -1270,16 +1269,16 @@ impl State {
         }
     }
 
-    /// Whether `tool` (by its exposed definition) is listed to `principal`.
-    fn listed(&self, principal: &str, tool: &Tool) -> bool {
+    /// Whether the tool served as `name` is listed to `principal`.
+    fn listed(&self, principal: &str, name: &str) -> bool {
         let exposed = self.exposed.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some((server, upstream)) = exposed.get(&tool.name) else { return false };
+        let Some((server, upstream)) = exposed.get(name) else { return false };
         if let Some(pins) = &self.pins
             && pins.mode() == PinMode::Refuse
             && pins.is_flagged(server, &upstream.name)
         {
             return false;
         }
-        self.policy.visible(principal, server, &tool.name, upstream)
+        self.policy.visible(principal, server, name, upstream)
     }
 }

@@ -72,7 +72,7 @@ async fn tools_and_layers_added_in_code_run_inside_the_policy_and_the_audit() {
         .await
         .expect("starts");
 
-    let listed: Vec<String> = gateway.server().tools().iter().map(|t| t.definition().name.clone()).collect();
+    let listed: Vec<String> = gateway.server().tools().iter().map(|t| t.name().to_owned()).collect();
     assert!(listed.contains(&"inventory__count".to_owned()), "{listed:?}");
     let stock: Value =
         decode(gateway.call("inventory", "count", args(json!({"name": "bolt"})), cx()).await.expect("called"));

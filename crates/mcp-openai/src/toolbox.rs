@@ -27,7 +27,7 @@ pub trait ToolSource: Endpoint {
 #[async_trait]
 impl ToolSource for ToolSet {
     async fn tools(&self) -> Result<Vec<Tool>, CallError> {
-        Ok(self.iter().map(|t| t.definition().clone()).collect())
+        Ok(self.iter().map(|t| t.served_definition()).collect())
     }
 }
 
@@ -44,7 +44,7 @@ impl ToolSource for Upstream {
 #[async_trait]
 impl ToolSource for Server {
     async fn tools(&self) -> Result<Vec<Tool>, CallError> {
-        Ok(Server::tools(self).iter().map(|t| t.definition().clone()).collect())
+        Ok(Server::tools(self).iter().map(|t| t.served_definition()).collect())
     }
 }
 

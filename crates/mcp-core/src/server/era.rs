@@ -19,12 +19,17 @@ pub(super) enum Framing {
 }
 
 impl Framing {
-    /// A tool definition as this era lists it (`Tool::for_handshake_era`: object schemas only).
-    pub(super) fn tool(self, definition: &Tool) -> Tool {
-        match self {
-            Framing::Modern => definition.for_modern_era(),
-            Framing::Handshake => definition.for_handshake_era(),
+    /// A tool's definition as this era lists it (`Tool::for_handshake_era`: object schemas
+    /// only), under the tool's name.
+    pub(super) fn tool(self, tool: &dyn crate::Tool) -> Tool {
+        let mut listed = match self {
+            Framing::Modern => tool.definition().for_modern_era(),
+            Framing::Handshake => tool.definition().for_handshake_era(),
+        };
+        if listed.name != tool.name() {
+            tool.name().clone_into(&mut listed.name);
         }
+        listed
     }
 
     /// A tool's result as this era carries it.

@@ -41,9 +41,10 @@ pub struct Server {
     inner: Arc<ServerInner>,
 }
 
-/// Decides whether a tool is listed to a caller (`principal`, `tool`). Listing is not protection:
-/// calls must be authorized too (the gateway's pipeline does that).
-pub type ToolFilter = Arc<dyn Fn(&str, &Tool) -> bool + Send + Sync>;
+/// Decides whether a tool is listed to a caller (`principal`, `tool`: its name as listed is
+/// [`crate::Tool::name`]). Listing is not protection: calls must be authorized too (the gateway's
+/// pipeline does that).
+pub type ToolFilter = Arc<dyn Fn(&str, &dyn crate::Tool) -> bool + Send + Sync>;
 
 /// Answers `completion/complete`: suggestions for an argument of a prompt or resource template.
 pub type Completer = Arc<dyn Fn(&CompleteParams) -> Completion + Send + Sync>;

@@ -23,9 +23,8 @@ impl Connection {
         let s = &self.server;
         let principal = self.principal.clone();
         let current = s.current_tools();
-        let visible =
-            current.iter().map(|t| t.definition()).filter(|d| s.filter.as_ref().is_none_or(|f| f(&principal, d)));
-        let (tools, next_cursor) = s.page(visible, p.cursor.as_deref(), |d| framing.tool(d))?;
+        let visible = current.iter().map(|t| &**t).filter(|t| s.filter.as_ref().is_none_or(|f| f(&principal, *t)));
+        let (tools, next_cursor) = s.page(visible, p.cursor.as_deref(), |t| framing.tool(t))?;
         s.finish(ListToolsResult { envelope: Default::default(), cache: s.cache_hints(), tools, next_cursor }, framing)
     }
 

@@ -9,8 +9,8 @@ use mcp_core::pipeline::{
     CallError, ConcurrencyLayer, Endpoint, ObserveLayer, PipelineTool, RetryLayer, TimeoutLayer, ToolCall,
     ValidateLayer, boxed, endpoint,
 };
-use mcp_core::protocol::{CallToolResult, JsonObject, Tool, ToolAnnotations};
-use mcp_core::{Tool as _, ToolContext};
+use mcp_core::protocol::{CallToolResult, Implementation, JsonObject, Tool, ToolAnnotations};
+use mcp_core::{Client, ClientOptions, EraPreference, Registry, Server, Tool as _, ToolContext, ToolSet};
 use serde_json::{Value, json};
 use tower_layer::Layer;
 
@@ -201,4 +201,52 @@ async fn a_schema_that_does_not_compile_refuses_the_call() {
     let text = result.text_content();
     assert!(result.is_error() && text.contains("input schema of `s__work` is not valid JSON Schema"), "{text}");
     assert_eq!(target.calls.load(Ordering::SeqCst), 0, "the call never reaches the endpoint");
+}
+
+/// A pipeline tool serves its upstream's definition itself, shared rather than copied to be
+/// renamed, under its own name: in both eras it is listed by that name with the upstream's schema
+/// and annotations, the list filter sees that name, calls find it by that name (not the
+/// upstream's) and their arguments are still validated.
+#[tokio::test]
+async fn a_pipeline_tool_serves_the_shared_upstream_definition_under_its_own_name() {
+    let target = scripted(0, Duration::ZERO);
+    let service = Arc::new(boxed(ValidateLayer::default().layer(endpoint(target.clone()))));
+    let upstream = Arc::new(definition(true));
+    let served = PipelineTool::new("s__work", "s", upstream.clone(), service.clone());
+    assert!(std::ptr::eq(served.definition(), &*upstream), "the upstream's definition, not a copy");
+    assert_eq!((served.name(), served.definition().name.as_str()), ("s__work", "work"));
+    let mut tools = ToolSet::new();
+    tools.add(served);
+    tools.add(PipelineTool::new("s__hidden", "s", Tool::new("hidden", "hidden", JsonObject::new()), service));
+    let filtered = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = filtered.clone();
+    let server = Server::builder(Implementation::new("gateway", "1"), Registry::new())
+        .tool_filter(Arc::new(move |_, tool| {
+            seen.lock().expect("lock").push(tool.name().to_owned());
+            tool.name() != "s__hidden"
+        }))
+        .build();
+    server.replace_tools(tools);
+    for era in [EraPreference::Handshake, EraPreference::Modern] {
+        let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+        let (r, w) = tokio::io::split(server_io);
+        let serving = server.clone();
+        tokio::spawn(async move { serving.serve(r, w).await });
+        let (r, w) = tokio::io::split(client_io);
+        let options = ClientOptions { era, ..ClientOptions::default() };
+        let client = Client::connect("gateway", r, w, options).await.expect("connects");
+        let listed = client.list_tools().await.expect("lists");
+        let names: Vec<&str> = listed.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["s__work"], "{era:?}");
+        assert_eq!(listed[0].input_schema, upstream.input_schema, "{era:?}");
+        assert_eq!((&listed[0].annotations, &listed[0].description), (&upstream.annotations, &upstream.description));
+        let ok = client.call_tool("s__work", args(json!({"n": 1}))).await.expect("a result");
+        assert!(!ok.is_error(), "{}", ok.text_content());
+        let bad = client.call_tool("s__work", args(json!({"n": -1}))).await.expect("a result");
+        assert!(bad.is_error() && bad.text_content().starts_with("invalid arguments for `s__work`"));
+        let unknown = client.call_tool("work", JsonObject::new()).await.expect_err("not served by that name");
+        assert!(unknown.to_string().contains("unknown tool `work`"), "{unknown}");
+    }
+    assert_eq!(target.calls.load(Ordering::SeqCst), 2, "one valid call per era reached the endpoint");
+    assert_eq!(*filtered.lock().expect("lock"), ["s__work", "s__hidden", "s__work", "s__hidden"]);
 }

@@ -271,7 +271,7 @@ async fn an_upstream_tool_list_is_asked_again_when_its_ttl_runs_out() {
     let flag = shown.clone();
     let server = Server::builder(Implementation::new("changing", "1"), registry)
         .list_ttl(Duration::from_millis(300))
-        .tool_filter(Arc::new(move |_, t| t.name != "second" || flag.load(Ordering::SeqCst)))
+        .tool_filter(Arc::new(move |_, t| t.name() != "second" || flag.load(Ordering::SeqCst)))
         .build();
     let port = crate::http::free_port();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
