@@ -15,6 +15,7 @@ mod discussions;
 mod git_gists_stars;
 mod granular;
 mod issue_links;
+mod projects;
 mod repository;
 mod security;
 
@@ -42,6 +43,7 @@ pub const TOOLSETS: &[&str] = &[
     "dependabot",
     "secret_protection",
     "security_advisories",
+    "projects",
 ];
 /// The toolsets served unless configured otherwise (as github-mcp-server's default).
 pub const DEFAULT_TOOLSETS: &[&str] = &["context", "repos", "issues", "pull_requests", "users", "copilot"];
@@ -138,6 +140,7 @@ const DESTRUCTIVE: &[&str] = &[
     "label_write",
     "manage_notification_subscription",
     "manage_repository_notification_subscription",
+    "projects_write",
     "remove_sub_issue",
 ];
 
@@ -158,6 +161,7 @@ pub(crate) fn all_specs() -> impl Iterator<Item = &'static Spec> {
         .chain(git_gists_stars::SPECS)
         .chain(discussions::SPECS)
         .chain(security::SPECS)
+        .chain(projects::SPECS)
 }
 
 fn s(description: &str) -> Value {
@@ -1681,6 +1685,7 @@ pub(crate) async fn call(inner: &Inner, name: &'static str, arguments: JsonObjec
         other if copilot::SPECS.iter().any(|s| s.name == other) => copilot::call(inner, other, &a).await?,
         other if discussions::SPECS.iter().any(|s| s.name == other) => discussions::call(inner, other, &a).await?,
         other if security::SPECS.iter().any(|s| s.name == other) => security::call(inner, other, &a).await?,
+        other if projects::SPECS.iter().any(|s| s.name == other) => projects::call(inner, other, &a).await?,
         other if git_gists_stars::SPECS.iter().any(|s| s.name == other) => {
             git_gists_stars::call(inner, other, &a).await?
         }

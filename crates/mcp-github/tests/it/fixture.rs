@@ -33,6 +33,8 @@ use serde_json::{Value, json};
 mod copilot_gists;
 #[path = "fixture/discussions.rs"]
 mod discussions;
+#[path = "fixture/projects.rs"]
+mod projects;
 #[path = "fixture/repo_and_links.rs"]
 mod repo_and_links;
 #[path = "fixture/security.rs"]
@@ -40,6 +42,8 @@ mod security;
 // Used by the tests, not by the benchmark that includes this file too.
 #[allow(unused_imports)]
 pub use copilot_gists::{COPILOT_BOT_ID, MY_GIST, NO_COPILOT, STRANGER_GIST};
+#[allow(unused_imports)]
+pub use projects::STATUS_INJECTION;
 #[allow(unused_imports)]
 pub use security::{GHSA_CRATE, GHSA_NPM, GHSA_PUBLISHED, GHSA_TRIAGE, INJECTED, LEAKED_SECRET};
 
@@ -141,6 +145,8 @@ struct Fake {
     extras: copilot_gists::State,
     /// Discussions and their comments (`fixture/discussions.rs`).
     discussions: discussions::State,
+    /// GitHub Projects (`fixture/projects.rs`).
+    projects: projects::State,
 }
 
 struct Shared {
@@ -616,6 +622,9 @@ fn fake_api(fake: &mut Fake, method: &str, path: &str, query: &str, body: &Value
         return reply;
     }
     if let Some(reply) = security::answer(method, &parts, &q) {
+        return reply;
+    }
+    if let Some(reply) = projects::answer(fake, method, &parts, &q, body) {
         return reply;
     }
     match (method, parts.as_slice()) {
@@ -1621,7 +1630,8 @@ mod graphql {
             .selections
             .iter()
             .map(|f| {
-                if let Some(value) = super::copilot_gists::repository_field(fake, name, f)
+                if let Some(value) = super::projects::repository_field(fake, f)
+                    .or_else(|| super::copilot_gists::repository_field(fake, name, f))
                     .or_else(|| super::discussions::repository_field(fake, f))
                 {
                     return (f.key.clone(), value);
@@ -1786,6 +1796,9 @@ mod graphql {
         let mut data = Map::new();
         for field in &fields {
             let value = match (kind.as_str(), field.name.as_str()) {
+                ("query", "user" | "organization") if super::projects::about(field) => {
+                    super::projects::owner(fake, field, &mut errors)
+                }
                 ("query", "viewer") => project(&json!({"login": ME, "id": "U_1"}), &field.selections),
                 // The bot is in two teams of the fixture's organization; the stranger in none.
                 ("query", "user") => {
@@ -1832,9 +1845,12 @@ mod graphql {
                     }
                 }
                 ("query", "repository") => repository(fake, field, issue_fields, &mut errors),
-                ("query", "node") => super::discussions::node(fake, field),
+                ("query", "node") => {
+                    super::projects::node(fake, field).unwrap_or_else(|| super::discussions::node(fake, field))
+                }
                 ("mutation", _) => super::copilot_gists::mutate(fake, field, features)
                     .or_else(|| super::discussions::mutate(fake, field))
+                    .or_else(|| super::projects::mutate(fake, field))
                     .unwrap_or_else(|| mutate(fake, field))
                     .unwrap_or_else(|message| {
                         errors.push(json!({"type": "UNPROCESSABLE", "path": [field.key], "message": message}));

@@ -8,6 +8,7 @@ mod app;
 mod copilot_and_more;
 mod fixture;
 mod granular;
+mod projects;
 mod repos_and_issue_links;
 mod rules;
 mod security;

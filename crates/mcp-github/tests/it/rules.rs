@@ -51,14 +51,16 @@ async fn native_tools_have_the_reference_names_arguments_and_annotations() {
     let Some(reference) = reference() else { return };
     let fixture = Fixture::get();
     let mut ours = native(config(fixture)).await.list_tools().await.expect("tools");
-    assert_eq!(ours.len(), 88);
+    assert_eq!(ours.len(), 91);
     // With the granular flags, 26 single-purpose tools stand in for 5 consolidated ones.
     let granular = native(granular_config(fixture)).await.list_tools().await.expect("tools");
-    assert_eq!(granular.len(), 109);
+    assert_eq!(granular.len(), 112);
     assert!(!granular.iter().any(|t| t.name == "issue_write" || t.name == "pull_request_review_write"));
     let added: Vec<_> = granular.into_iter().filter(|t| !ours.iter().any(|o| o.name == t.name)).collect();
     assert_eq!(added.len(), 26);
     ours.extend(added);
+    // Every tool of the reference is served.
+    assert_eq!(ours.len(), reference["tools"].as_array().map_or(0, Vec::len));
     for tool in &ours {
         let theirs = reference["tools"]
             .as_array()
@@ -126,9 +128,9 @@ async fn switches_hide_tools_and_refuse_them_when_called_by_name() {
             && !defaults.contains(&"list_notifications")
     );
     let mut unknown = config(fixture);
-    unknown.toolsets = vec!["projects".into()];
+    unknown.toolsets = vec!["project".into()];
     let err = GitHubServer::new(unknown).expect_err("refused").to_string();
-    assert!(err.contains("unknown toolset `projects`"), "{err}");
+    assert!(err.contains("unknown toolset `project`") && err.contains("projects"), "{err}");
 }
 
 #[tokio::test]

@@ -528,7 +528,7 @@ fn repository_advisory(inner: &Inner, v: &Value) -> Map<String, Value> {
 
 /// The `after` cursor of the `next` page and the `before` cursor of the `prev` page, from
 /// GitHub's `Link` header (cursor-paged endpoints such as Dependabot alerts).
-fn cursors(headers: &HeaderMap) -> (Option<String>, Option<String>) {
+pub(super) fn cursors(headers: &HeaderMap) -> (Option<String>, Option<String>) {
     let link = headers.get("link").and_then(|v| v.to_str().ok()).unwrap_or("");
     let (mut next, mut prev) = (None, None);
     for entry in link.split(',') {
