@@ -38,7 +38,7 @@ pub use record::{AuditRecord, GENESIS, NewRecord, arguments_digest};
 pub use replica::{MAX_REPLICA_LEN, REPLICA_ENV, Replica};
 #[cfg(feature = "sql")]
 pub use sql::{DatabaseProblem, DatabaseReport, MirrorDrain, ReplicaReport, SqlSink, verify_database};
-pub use verify::{Problem, Records, VerifyReport, read_records, records, verify};
+pub use verify::{Problem, Records, VerifyReport, log_bytes, read_records, records, verify, verify_with_progress};
 
 /// Everything that can go wrong in `mcp-audit`.
 #[derive(Debug, thiserror::Error)]

@@ -56,17 +56,24 @@ fn name(path: &Path) -> String {
     path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
 }
 
+/// Bytes read between two calls of a progress callback.
+const PROGRESS_STEP: u64 = 4 << 20;
+
 /// The chain as walked so far.
-struct Walk {
+struct Walk<'a> {
     next_seq: u64,
     prev: String,
     segments: usize,
     torn_tail: Option<usize>,
     /// Complete lines of the file walked last.
     lines: usize,
+    /// Bytes of the log read so far, told to `progress` every [`PROGRESS_STEP`].
+    read: u64,
+    reported: u64,
+    progress: &'a mut dyn FnMut(u64),
 }
 
-impl Walk {
+impl Walk<'_> {
     fn records(&self) -> u64 {
         self.next_seq - 1
     }
@@ -97,6 +104,11 @@ impl Walk {
                 return Ok(None);
             }
             number += 1;
+            self.read += raw.len() as u64;
+            if self.read - self.reported >= PROGRESS_STEP {
+                self.reported = self.read;
+                (self.progress)(self.read);
+            }
             if raw.last() != Some(&b'\n') {
                 if live {
                     self.torn_tail = Some(raw.len());
@@ -203,9 +215,31 @@ fn check_manifest(layout: &Layout) -> Result<std::result::Result<Vec<Entry>, Pro
 /// in order (continuing the chain across their boundaries and ending where the manifest sealed
 /// it), then the live file. A log of one file with no manifest is checked the same way.
 pub fn verify(path: impl AsRef<Path>) -> Result<VerifyReport> {
+    verify_with_progress(path, &mut |_| {})
+}
+
+/// The bytes [`verify`] reads for the log whose live file is `path`: its sealed segments and
+/// its live file (what a progress bar counts up to).
+pub fn log_bytes(path: impl AsRef<Path>) -> Result<u64> {
+    let layout = Layout::new(path.as_ref());
+    let parts = files::parts(&layout)?;
+    Ok(parts.iter().filter_map(|part| std::fs::metadata(&part.path).ok()).map(|m| m.len()).sum())
+}
+
+/// [`verify`], telling `progress` the bytes read so far every few MiB (out of [`log_bytes`]).
+pub fn verify_with_progress(path: impl AsRef<Path>, progress: &mut dyn FnMut(u64)) -> Result<VerifyReport> {
     let layout = Layout::new(path.as_ref());
     files::check_regular(&layout.live)?;
-    let mut walk = Walk { next_seq: 1, prev: GENESIS.to_owned(), segments: 0, torn_tail: None, lines: 0 };
+    let mut walk = Walk {
+        next_seq: 1,
+        prev: GENESIS.to_owned(),
+        segments: 0,
+        torn_tail: None,
+        lines: 0,
+        read: 0,
+        reported: 0,
+        progress,
+    };
     let entries = match check_manifest(&layout)? {
         Ok(entries) => entries,
         Err(problem) => return Ok(walk.report(Some(problem))),

@@ -198,3 +198,36 @@ async fn a_log_of_one_file_without_a_manifest_is_continued_into_segments() {
     assert!(report.ok() && report.records == 40, "{report:?}");
     assert_eq!(read_records(&path).expect("reads").len(), 40);
 }
+
+#[tokio::test]
+async fn verifying_tells_its_progress_in_bytes_up_to_the_whole_log() {
+    let dir = tempfile::tempdir().expect("temp");
+    let path = dir.path().join("audit.jsonl");
+    let options = AuditOptions { fsync: false, segment_bytes: 1 << 20, ..AuditOptions::default() };
+    let log = AuditLog::open(&path, options).expect("opens");
+    let mut n = 0;
+    // Enough records for several progress steps (every 4 MiB) across several segments.
+    while mcp_audit::log_bytes(&path).expect("sizes") < 13 << 20 {
+        for _ in 0..1000 {
+            n += 1;
+            log.append(record(n)).await.expect("appends");
+        }
+    }
+    drop(log);
+    let total = mcp_audit::log_bytes(&path).expect("sizes");
+    let on_disk: u64 = std::fs::read_dir(dir.path())
+        .expect("lists")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| !p.to_string_lossy().ends_with(".manifest") && !p.to_string_lossy().ends_with(".head"))
+        .map(|p| std::fs::metadata(p).expect("size").len())
+        .sum();
+    assert_eq!(total, on_disk, "the segments and the live file");
+
+    let mut told = Vec::new();
+    let report = mcp_audit::verify_with_progress(&path, &mut |read| told.push(read)).expect("reads");
+    assert!(report.ok() && report.records == n, "{report:?}");
+    assert!(told.len() >= 3, "told {told:?} of {total} bytes");
+    assert!(told.windows(2).all(|w| w[0] < w[1]), "never goes back: {told:?}");
+    assert!(*told.last().expect("told") <= total, "{told:?} of {total}");
+    assert!(total - told.last().expect("told") < 4 << 20, "the last step is within 4 MiB of the end: {told:?}");
+}

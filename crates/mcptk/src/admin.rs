@@ -296,10 +296,10 @@ pub async fn audit(action: AuditAction) -> anyhow::Result<ExitCode> {
             if !log.exists() {
                 return Err(missing_log(&log));
             }
-            // The check reads every segment in one go: a spinner with the time taken.
-            let bar = output::Progress::new(format!("verifying {}", log.display()), None, output::Unit::Count);
-            bar.spin();
-            let report = mcp_audit::verify(&log);
+            // A bar over the bytes of every segment and the live file.
+            let total = mcp_audit::log_bytes(&log).ok().map(|bytes| bytes as f64);
+            let bar = output::Progress::new(format!("verifying {}", log.display()), total, output::Unit::Bytes);
+            let report = mcp_audit::verify_with_progress(&log, &mut |read| bar.set(read as f64, None, None));
             bar.finish();
             let report = report?;
             if json {
