@@ -280,9 +280,16 @@ impl Pins {
     }
 
     /// Replaces the pins in memory with `loaded` and tells the watchers when that changed them.
+    /// `unwritten` adds, under the same lock as [`Pins::check`] records them, the first-use
+    /// records not in the store yet.
     #[cfg(feature = "sql")]
-    fn replace(&self, loaded: BTreeMap<String, BTreeMap<String, String>>) -> bool {
+    fn replace(
+        &self,
+        mut loaded: BTreeMap<String, BTreeMap<String, String>>,
+        unwritten: impl FnOnce(&mut BTreeMap<String, BTreeMap<String, String>>),
+    ) -> bool {
         let mut lock = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        unwritten(&mut loaded);
         let same = loaded
             .iter()
             .filter(|(_, tools)| !tools.is_empty())

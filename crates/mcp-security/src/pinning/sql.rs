@@ -88,6 +88,9 @@ pub(super) struct Shared {
     scrubber: Scrubber,
     /// First-use records not written yet.
     pending: Mutex<Vec<Row>>,
+    /// Held across a refresh (write the records, read the table, take it in), so that a table
+    /// read by one refresh never replaces records another refresh has just written.
+    refreshing: tokio::sync::Mutex<()>,
     /// Wakes the refresher: records to write, or the pins were dropped.
     wake: Arc<Notify>,
     /// Set while the database is unreachable, so that an outage is reported once.
@@ -126,6 +129,7 @@ impl Shared {
             shown: shown.clone(),
             scrubber: scrubber.clone(),
             pending: Mutex::default(),
+            refreshing: tokio::sync::Mutex::default(),
             wake: Arc::default(),
             down: AtomicBool::new(false),
         };
@@ -168,6 +172,15 @@ impl Shared {
         }
         self.pending.lock().unwrap_or_else(PoisonError::into_inner).extend(rows);
         self.wake.notify_one();
+    }
+
+    /// Adds to `servers` (the table as read) the first-use records still queued, where the table
+    /// has no row for the tool yet: a definition recorded while the table was being read stays
+    /// pinned instead of being flagged until the next refresh.
+    fn overlay_pending(&self, servers: &mut BTreeMap<String, BTreeMap<String, String>>) {
+        for (server, tool, digest) in self.pending.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+            servers.entry(server.clone()).or_default().entry(tool.clone()).or_insert_with(|| digest.clone());
+        }
     }
 
     /// Adds the queued first-use records (kept for the next attempt when that fails).
@@ -260,6 +273,7 @@ impl Pins {
     /// lock file never change: `Ok(false)`.
     pub async fn refresh(&self) -> Result<bool> {
         let Store::Database(shared) = &self.store else { return Ok(false) };
+        let _one_at_a_time = shared.refreshing.lock().await;
         let read = async {
             shared.flush().await?;
             shared.load().await
@@ -270,7 +284,7 @@ impl Pins {
                 if shared.down.swap(false, Ordering::SeqCst) {
                     tracing::info!(database = %shared.shown, "the pin database is reachable again");
                 }
-                Ok(self.replace(servers))
+                Ok(self.replace(servers, |servers| shared.overlay_pending(servers)))
             }
             Err(e) => {
                 let error = shared.error(e);
@@ -287,5 +301,35 @@ impl Pins {
         if let Store::Database(shared) = &self.store {
             shared.wake.notify_one();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mcp_core::protocol::Tool;
+
+    use super::super::{Pins, PinsConfig, Store};
+
+    /// A definition recorded on first use while a refresh was reading the table (so the table as
+    /// read lacks it) stays pinned when the refresh takes the table in.
+    #[tokio::test]
+    async fn a_definition_recorded_while_the_table_is_read_stays_pinned() {
+        let dir = tempfile::tempdir().expect("temp");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("pins.db").display());
+        let pins = Pins::connect(&PinsConfig::database(url)).await.expect("connects");
+        let Store::Database(shared) = &pins.store else { panic!("pins in a database") };
+        // The background refresh waits while this test plays one refresh step by step.
+        let held = shared.refreshing.lock().await;
+        let read = shared.load().await.expect("reads the table");
+        let add =
+            Tool::new("add", "Adds.", serde_json::json!({"type": "object"}).as_object().cloned().unwrap_or_default());
+        assert!(pins.check("calc", std::slice::from_ref(&add)).expect("checks").is_empty(), "first use records");
+        pins.seal();
+        assert!(!pins.replace(read, |servers| shared.overlay_pending(servers)), "the record is kept");
+        assert!(pins.check("calc", std::slice::from_ref(&add)).expect("checks").is_empty());
+        assert!(!pins.is_flagged("calc", "add"));
+        drop(held);
+        pins.refresh().await.expect("writes and reads");
+        assert_eq!(shared.load().await.expect("reads")["calc"].len(), 1, "written at the next refresh");
     }
 }
