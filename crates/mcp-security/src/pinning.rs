@@ -244,6 +244,8 @@ impl Pins {
             }
             #[cfg(feature = "sql")]
             Store::Database(shared) => {
+                // Not between a refresh's read of the table and its taking it in.
+                let _one_at_a_time = shared.refreshing.lock().await;
                 shared.approve(server, &pinned).await?;
                 self.lock.lock().unwrap_or_else(PoisonError::into_inner).servers.insert(server.to_owned(), pinned);
             }

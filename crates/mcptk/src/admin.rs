@@ -299,6 +299,10 @@ pub async fn audit(action: AuditAction) -> anyhow::Result<ExitCode> {
             // A bar over the bytes of every segment and the live file.
             let total = mcp_audit::log_bytes(&log).ok().map(|bytes| bytes as f64);
             let bar = output::Progress::new(format!("verifying {}", log.display()), total, output::Unit::Bytes);
+            match total {
+                Some(_) => bar.set(0.0, None, None),
+                None => bar.spin(),
+            }
             let report = mcp_audit::verify_with_progress(&log, &mut |read| bar.set(read as f64, None, None));
             bar.finish();
             let report = report?;

@@ -110,6 +110,11 @@ async fn projects_and_their_parts_are_listed_and_read() {
     );
     assert_eq!(roadmap["node_id"], "PVT_71");
     assert_eq!(rest_paths(fixture), [format!("GET /users/{OWNER}"), format!("GET /orgs/{OWNER}/projectsV2/1")]);
+    // A failure other than "not found" while telling the kind of account is the answer, as is.
+    let outage =
+        get(json!({"method": "get_project", "owner": "flaky-account", "project_number": 1})).await.expect_err("fails");
+    assert!(outage.contains("502") && outage.contains("Server Error"), "{outage}");
+    assert_eq!(rest_paths(fixture), ["GET /users/flaky-account"], "no probing after an outage");
     let missing = get(json!({"method": "get_project", "owner": OWNER, "owner_type": "org", "project_number": 9}))
         .await
         .expect_err("a tool error");

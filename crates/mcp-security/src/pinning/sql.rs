@@ -88,9 +88,10 @@ pub(super) struct Shared {
     scrubber: Scrubber,
     /// First-use records not written yet.
     pending: Mutex<Vec<Row>>,
-    /// Held across a refresh (write the records, read the table, take it in), so that a table
-    /// read by one refresh never replaces records another refresh has just written.
-    refreshing: tokio::sync::Mutex<()>,
+    /// Held across a refresh (write the records, read the table, take it in) and an approval, so
+    /// that a table read by one refresh never replaces what another refresh or an approval has
+    /// just written.
+    pub(super) refreshing: tokio::sync::Mutex<()>,
     /// Wakes the refresher: records to write, or the pins were dropped.
     wake: Arc<Notify>,
     /// Set while the database is unreachable, so that an outage is reported once.

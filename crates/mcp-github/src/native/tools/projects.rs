@@ -213,16 +213,23 @@ async fn kind_of(inner: &Inner, a: &Args<'_>, owner: &str, number: u64) -> Resul
     if let Some(kind) = given_kind(a)? {
         return Ok(kind);
     }
-    if let Ok(reply) = inner.api.get(&format!("/users/{}", segment(owner))).await {
-        match reply.body.get("type").and_then(Value::as_str) {
+    // A 404 only says "not this kind"; any other failure (a rate limit, GitHub down) is the answer.
+    let not_found = |e: Error| match e {
+        Error::Api { status: 404, .. } => Ok(()),
+        other => Err(other),
+    };
+    match inner.api.get(&format!("/users/{}", segment(owner))).await {
+        Ok(reply) => match reply.body.get("type").and_then(Value::as_str) {
             Some("User") => return Ok(Kind::User),
             Some("Organization") => return Ok(Kind::Org),
             _ => {}
-        }
+        },
+        Err(e) => not_found(e)?,
     }
     for kind in [Kind::User, Kind::Org] {
-        if inner.api.get(&base(kind, owner, number)).await.is_ok() {
-            return Ok(kind);
+        match inner.api.get(&base(kind, owner, number)).await {
+            Ok(_) => return Ok(kind),
+            Err(e) => not_found(e)?,
         }
     }
     Err(Error::Precondition(format!(
