@@ -150,6 +150,9 @@ struct HttpArgs {
     /// Handshake-era sessions kept at once; one more ends the one idle the longest.
     #[arg(long, default_value_t = 10_000, global = true)]
     max_sessions: usize,
+    /// Threads accepting and serving HTTP connections, each keeping its connections (0: one per core).
+    #[arg(long, default_value_t = 0, global = true)]
+    http_threads: usize,
     /// Seconds a sealed session id (`MCPTK_SESSION_KEY` set) is accepted after `initialize`.
     #[arg(long, default_value_t = 24 * 60 * 60, global = true)]
     session_lifetime: u64,
@@ -185,6 +188,7 @@ impl HttpArgs {
             max_sessions: self.max_sessions,
             session_keys: mcp_core::transport::http::SessionKeys::from_env()?.map(Arc::new),
             session_lifetime: Duration::from_secs(self.session_lifetime),
+            threads: self.http_threads,
             ..Default::default()
         };
         if let Ok(token) = std::env::var(&self.token_env)

@@ -64,6 +64,11 @@ pub struct HttpOptions {
     /// How long a sealed session id is accepted after `initialize` (default 24 hours); the
     /// client then opens a new session, as after any 404.
     pub session_lifetime: Duration,
+    /// Threads accepting and serving connections, each with a single-threaded runtime of its
+    /// own, so that a connection's requests never hop between threads (default 0: one per
+    /// core). Requests that wait on something else (an upstream server, the audit log) still
+    /// run alongside others on their thread.
+    pub threads: usize,
 }
 
 impl Default for HttpOptions {
@@ -78,6 +83,7 @@ impl Default for HttpOptions {
             max_sessions: 10_000,
             session_keys: None,
             session_lifetime: Duration::from_secs(24 * 60 * 60),
+            threads: 0,
         }
     }
 }
@@ -94,6 +100,7 @@ impl std::fmt::Debug for HttpOptions {
             .field("max_sessions", &self.max_sessions)
             .field("session_keys", &self.session_keys)
             .field("session_lifetime", &self.session_lifetime)
+            .field("threads", &self.threads)
             .finish()
     }
 }
@@ -245,46 +252,266 @@ pub async fn serve_until(
     if let Some(open) = extra.open {
         routes = routes.merge(open);
     }
-    use axum::serve::ListenerExt as _;
-    let listener = tokio::net::TcpListener::bind(addr).await?.tap_io(|tcp| {
-        // Small JSON-RPC messages must not wait for Nagle's algorithm.
-        let _ = tcp.set_nodelay(true);
-    });
-    tracing::info!(%addr, "serving MCP over HTTP");
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let threads = match app.options.threads {
+        0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        n => n,
+    };
+    tracing::info!(%addr, threads, "serving MCP over HTTP");
     let draining = tokio_util::sync::CancellationToken::new();
-    let signal = draining.clone();
-    let serving = axum::serve(listener, routes.into_make_service()).with_graceful_shutdown(async move {
-        shutdown.await;
-        signal.cancel();
-    });
-    let mut serving = std::pin::pin!(serving.into_future());
-    tokio::select! {
-        served = &mut serving => return served,
-        () = draining.cancelled() => {}
-    }
-    tracing::info!(?grace, "shutting down: finishing the requests and tasks in flight");
-    let deadline = tokio::time::Instant::now() + grace;
-    // Session streams never end by themselves: end them so their connections can close.
-    for session in app.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).all() {
-        session.stream.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
-    }
-    let served = match tokio::time::timeout(grace, &mut serving).await {
-        Ok(served) => served,
-        Err(_) => {
-            // Cancel what still runs (tools are told, the audit records them as cancelled) and
-            // give the answers a moment to go out, so that nothing runs on once this returns.
-            tracing::warn!(?grace, "cancelling the requests still running after the grace period");
-            app.stopping.cancel();
-            match tokio::time::timeout(CANCELLED_ANSWERS, serving).await {
-                Ok(served) => served,
-                Err(_) => Ok(()),
+    // The threads live until this returns: tasks that requests started run on them, and get
+    // their share of the grace period below.
+    let mut threads = Threads::start(routes, threads, draining.clone())?;
+    let deadline;
+    let served = {
+        let accepting = threads.accept(listener);
+        let mut serving = std::pin::pin!(threads.finished());
+        tokio::select! {
+            served = &mut serving => return served,
+            () = accepting => unreachable!("accepting goes on until it is dropped"),
+            () = shutdown => {}
+        }
+        // The threads stop accepting; their connections close once their requests are answered.
+        draining.cancel();
+        tracing::info!(?grace, "shutting down: finishing the requests and tasks in flight");
+        deadline = tokio::time::Instant::now() + grace;
+        // Session streams never end by themselves: end them so their connections can close.
+        for session in app.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).all() {
+            session.stream.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        }
+        match tokio::time::timeout(grace, &mut serving).await {
+            Ok(served) => served,
+            Err(_) => {
+                // Cancel what still runs (tools are told, the audit records them as cancelled) and
+                // give the answers a moment to go out, so that nothing runs on once this returns.
+                tracing::warn!(?grace, "cancelling the requests still running after the grace period");
+                app.stopping.cancel();
+                match tokio::time::timeout(CANCELLED_ANSWERS, serving).await {
+                    Ok(served) => served,
+                    Err(_) => Ok(()),
+                }
             }
         }
     };
     // Tasks outlive their requests: they get what is left of the grace period.
     tasks.finish_tasks(deadline).await;
+    drop(threads);
     served
 }
 
 /// How long the answers of requests cancelled at shutdown get to go out.
 const CANCELLED_ANSWERS: Duration = Duration::from_secs(2);
+
+/// The threads that serve connections, each on a single-threaded runtime of its own: a
+/// connection, its requests and the tasks they spawn stay on the thread given the connection, so
+/// a request costs no wake-up of another thread (with a work-stealing runtime nearly every
+/// request woke a second worker). Connections are accepted on the caller's runtime and each is
+/// handed to the thread holding the fewest open connections.
+struct Threads {
+    /// Per thread: where its connections go, and how many it holds open.
+    threads: Vec<(Handoff, Arc<std::sync::atomic::AtomicUsize>)>,
+    /// One message per thread as it stops serving connections: how its serving ended.
+    ended: tokio::sync::mpsc::UnboundedReceiver<std::io::Result<()>>,
+    running: usize,
+    /// Cancelled when this is dropped: every thread drops what it still runs and ends.
+    stop: tokio_util::sync::CancellationToken,
+}
+
+/// An accepted connection on its way to a serving thread.
+type Handoff = tokio::sync::mpsc::UnboundedSender<(std::net::TcpStream, SocketAddr)>;
+
+impl Drop for Threads {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl Threads {
+    /// Starts `count` threads serving `routes` until `draining` is cancelled; each then finishes
+    /// the requests it holds (see [`Threads::finished`]).
+    fn start(routes: Router, count: usize, draining: tokio_util::sync::CancellationToken) -> std::io::Result<Self> {
+        let (report, ended) = tokio::sync::mpsc::unbounded_channel();
+        // Built first, so that a failure to start the next thread ends the ones started.
+        let mut threads =
+            Self { threads: Vec::new(), ended, running: 0, stop: tokio_util::sync::CancellationToken::new() };
+        for index in 0..count {
+            let (handoff, connections) = tokio::sync::mpsc::unbounded_channel();
+            let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let listener = Handed { connections, open: open.clone() };
+            let (routes, draining, stop, report) =
+                (routes.clone(), draining.clone(), threads.stop.clone(), report.clone());
+            std::thread::Builder::new()
+                .name(format!("mcp-http-{index}"))
+                .spawn(move || serve_thread(listener, routes, draining, stop, report))?;
+            threads.threads.push((handoff, open));
+            threads.running += 1;
+        }
+        Ok(threads)
+    }
+
+    /// Accepts connections from `listener` (until dropped), each handed to the thread holding
+    /// the fewest open connections.
+    fn accept(&self, mut listener: tokio::net::TcpListener) -> impl std::future::Future<Output = ()> + use<> {
+        let threads = self.threads.clone();
+        async move {
+            loop {
+                // Retries on its own after an error (e.g. out of file descriptors, after a pause).
+                let (stream, peer) = axum::serve::Listener::accept(&mut listener).await;
+                // Small JSON-RPC messages must not wait for Nagle's algorithm.
+                let _ = stream.set_nodelay(true);
+                let Ok(stream) = stream.into_std() else { continue };
+                let Some((handoff, open)) =
+                    threads.iter().min_by_key(|(_, open)| open.load(std::sync::atomic::Ordering::Relaxed))
+                else {
+                    continue;
+                };
+                open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                // A thread that has ended (the server is stopping) drops the connection.
+                let _ = handoff.send((stream, peer));
+            }
+        }
+    }
+
+    /// Resolves when every thread has stopped serving connections, with the first failure if
+    /// one failed. The threads go on running the tasks that requests started until this is
+    /// dropped.
+    async fn finished(&mut self) -> std::io::Result<()> {
+        let mut outcome = Ok(());
+        while self.running > 0 {
+            let Some(ended) = self.ended.recv().await else { break };
+            self.running -= 1;
+            if let Err(e) = ended {
+                // One thread failing ends all of them: the caller sees the server stop.
+                self.stop.cancel();
+                outcome = outcome.and(Err(e));
+            }
+        }
+        outcome
+    }
+}
+
+/// The connections handed to one serving thread, as the listener its `axum::serve` accepts from.
+struct Handed {
+    connections: tokio::sync::mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>,
+    /// The thread's open connections: each one counts until it is dropped.
+    open: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl axum::serve::Listener for Handed {
+    type Io = Counted;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Counted, SocketAddr) {
+        loop {
+            // No more connections come once the server stops accepting: wait for the drain.
+            let Some((stream, peer)) = self.connections.recv().await else { std::future::pending().await };
+            // Registered with this thread's runtime, so its readiness wakes this thread.
+            match tokio::net::TcpStream::from_std(stream) {
+                Ok(stream) => return (Counted { stream, open: self.open.clone() }, peer),
+                Err(e) => {
+                    self.open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::debug!(%peer, error = %e, "dropping a connection that cannot be registered");
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        Err(std::io::Error::other("connections are handed over, not accepted here"))
+    }
+}
+
+/// A connection of a serving thread, counted in the thread's open connections while it lives.
+struct Counted {
+    stream: tokio::net::TcpStream,
+    open: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Counted {
+    fn stream(&mut self) -> std::pin::Pin<&mut tokio::net::TcpStream> {
+        std::pin::Pin::new(&mut self.stream)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl tokio::io::AsyncRead for Counted {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.stream().poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Counted {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.stream().poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.stream().poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.stream().poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.stream().poll_shutdown(cx)
+    }
+}
+
+/// One serving thread: a single-threaded runtime serving the connections handed to it until
+/// `draining` (then its connections finish), when it says how serving ended on `report`, and
+/// running the tasks requests started until `stop` (then what is left is dropped).
+fn serve_thread(
+    listener: Handed,
+    routes: Router,
+    draining: tokio_util::sync::CancellationToken,
+    stop: tokio_util::sync::CancellationToken,
+    report: tokio::sync::mpsc::UnboundedSender<std::io::Result<()>>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            let _ = report.send(Err(e));
+            return;
+        }
+    };
+    let served = runtime.block_on(async {
+        let serving =
+            axum::serve(listener, routes.into_make_service()).with_graceful_shutdown(draining.cancelled_owned());
+        tokio::select! {
+            served = serving.into_future() => served,
+            () = stop.cancelled() => Ok(()),
+        }
+    });
+    let _ = report.send(served);
+    runtime.block_on(stop.cancelled());
+    // Connections and tasks still running are dropped with the runtime, not waited for.
+    runtime.shutdown_background();
+}

@@ -43,15 +43,20 @@ async fn start(options: HttpOptions) -> u16 {
 
 /// A stateless-era `tools/call` of `tool` as one HTTP/1.1 request (`extra` headers added).
 fn call(port: u16, tool: &str, extra: &str) -> Vec<u8> {
+    call_with(port, tool, "hi", &format!("connection: close\r\n{extra}"))
+}
+
+/// A stateless-era `tools/call` of `tool` with `text` as its argument (`extra` headers added).
+fn call_with(port: u16, tool: &str, text: &str, extra: &str) -> Vec<u8> {
     let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
-        "name": tool, "arguments": {"text": "hi"},
+        "name": tool, "arguments": {"text": text},
         "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
                   "io.modelcontextprotocol/clientCapabilities": {}}}})
     .to_string();
     format!(
         "POST /mcp HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: application/json\r\n\
          accept: application/json, text/event-stream\r\nmcp-protocol-version: 2026-07-28\r\n\
-         mcp-method: tools/call\r\nmcp-name: {tool}\r\nconnection: close\r\n{extra}content-length: {}\r\n\r\n{body}",
+         mcp-method: tools/call\r\nmcp-name: {tool}\r\n{extra}content-length: {}\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()
@@ -195,4 +200,83 @@ async fn a_waiting_stateless_call_is_cancelled_when_the_grace_period_ends() {
     assert!(answer.contains("\"id\":7"), "the call is answered: {answer}");
     let served = tokio::time::timeout(Duration::from_secs(5), serving).await.expect("the server stops");
     served.expect("joins").expect("serves");
+}
+
+/// Reads one HTTP/1.1 answer with a `content-length` from `stream`; returns its body.
+async fn read_answer(stream: &mut tokio::net::TcpStream) -> String {
+    let mut answer = Vec::new();
+    let mut byte = [0u8; 1];
+    while !answer.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).await.expect("reads the head");
+        answer.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("a content-length");
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).await.expect("reads the body");
+    String::from_utf8(body).expect("UTF-8")
+}
+
+/// Connections are spread over the serving threads, each keeping the connections it is given (a
+/// request, including one that waits, is handled on its connection's thread); dropping the
+/// server ends the threads and closes the port and the connections.
+#[tokio::test]
+async fn connections_are_spread_over_the_serving_threads_and_each_stays_on_its_thread() {
+    let mut registry = Registry::new();
+    registry.tool(tool("where", "Names the thread it runs on.", |a: JsonObject, _cx: ToolContext| async move {
+        if a.get("text").and_then(Value::as_str) == Some("wait") {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok::<_, ToolError>(std::thread::current().name().unwrap_or("unnamed").to_owned())
+    }));
+    let server = Server::builder(Implementation::new("http-tests", "1"), registry).build();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let addr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let options = HttpOptions { threads: 2, ..HttpOptions::default() };
+    let serving = tokio::spawn(async move { serve(server, addr, options, None).await });
+    let mut connections = Vec::new();
+    for _ in 0..200 {
+        if let Ok(stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            connections.push(stream);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!connections.is_empty(), "the server listens");
+    for _ in 0..7 {
+        connections.push(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connects"));
+    }
+    let mut served_by = std::collections::BTreeMap::new();
+    for stream in &mut connections {
+        let mut threads = Vec::new();
+        for text in ["now", "wait", "now", "wait"] {
+            stream.write_all(&call_with(port, "where", text, "")).await.expect("sends");
+            let answer = json_body(&read_answer(stream).await);
+            threads.push(answer["result"]["content"][0]["text"].as_str().expect("a thread name").to_owned());
+        }
+        assert!(threads[0].starts_with("mcp-http-"), "served by a serving thread: {threads:?}");
+        assert!(threads.iter().all(|t| *t == threads[0]), "one connection, one thread: {threads:?}");
+        *served_by.entry(threads[0].clone()).or_insert(0) += 1;
+    }
+    // Each connection went to the thread holding the fewest: the 8 open ones are split evenly.
+    assert_eq!(served_by.into_values().collect::<Vec<_>>(), [4, 4], "connections per thread");
+    serving.abort();
+    let _ = serving.await;
+    let mut closed = false;
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(closed, "the port closes once the server is dropped");
+    // The connections it held are closed too.
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), connections[0].read_to_end(&mut rest)).await;
+    assert!(read.is_ok_and(|r| r.is_ok_and(|n| n == 0)), "a held connection is closed, not left open");
 }
