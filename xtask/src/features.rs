@@ -7,6 +7,8 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
+use crate::steps::Steps;
+
 /// The crate whose features are checked one by one.
 const UMBRELLA: &str = "mcp-toolkit";
 
@@ -43,22 +45,27 @@ pub fn run(root: &Path) -> Result<()> {
     if features.is_empty() {
         bail!("{} declares no features", manifest_path.display());
     }
-    let started = std::time::Instant::now();
     let mut sets: Vec<Option<&str>> = vec![None];
     sets.extend(features.iter().map(|f| Some(f.as_str())));
-    for set in sets {
-        let mut command = Command::new("cargo");
-        command.args(["check", "--locked", "--quiet", "-p", UMBRELLA, "--no-default-features"]);
-        if let Some(feature) = set {
-            command.args(["--features", feature]);
-        }
-        eprintln!("xtask: {UMBRELLA} with {}", set.map_or("no features".to_owned(), |f| format!("only `{f}`")));
-        let status = command.status().context("cannot run cargo check")?;
-        if !status.success() {
-            bail!("{UMBRELLA} does not build with {}", set.map_or("no features".to_owned(), |f| format!("only `{f}`")));
-        }
-    }
-    eprintln!("xtask: every feature of {UMBRELLA} builds alone ({:.0?})", started.elapsed());
+    let mut steps = Steps::new("features");
+    let result = sets.into_iter().try_for_each(|set| {
+        let what = set.map_or("no features".to_owned(), |f| format!("only `{f}`"));
+        steps.run(&format!("{UMBRELLA} with {what}"), || {
+            let mut command = Command::new("cargo");
+            command.args(["check", "--locked", "--quiet", "-p", UMBRELLA, "--no-default-features"]);
+            if let Some(feature) = set {
+                command.args(["--features", feature]);
+            }
+            let status = command.status().context("cannot run cargo check")?;
+            if !status.success() {
+                bail!("{UMBRELLA} does not build with {what} ({status})");
+            }
+            Ok(())
+        })
+    });
+    eprintln!("xtask features: times\n{}", steps.report());
+    result?;
+    eprintln!("xtask features: every feature of {UMBRELLA} builds alone");
     Ok(())
 }
 

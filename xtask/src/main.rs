@@ -6,8 +6,9 @@
 //!   every test of the workspace.
 //! - `services`: only the services, printing the variables that locate them (`KEY=VALUE` lines),
 //!   for running single tests by hand.
-//! - `ci`: formatting and lint checks, then `test`, a `release` dry run (without its checks),
-//!   `conformance` and `fuzz`. This is what CI runs.
+//! - `ci`: formatting and lint checks, `features`, then `test`, `conformance`, a `release` dry
+//!   run (without its checks) and `fuzz`, each phase timed, with the times of the phases that ran
+//!   at the end (also when one fails). This is what CI runs.
 //! - `features`: every feature of the umbrella crate (`mcp-toolkit`) builds alone, and with none.
 //! - `conformance`: the official MCP conformance suite against our fixture server, for each
 //!   requirement set, with the expected failures in `tests/conformance/`.
@@ -29,10 +30,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+use steps::Steps;
 
 mod bench;
 mod features;
 mod release;
+mod steps;
 
 /// Python environments: folder under `.tools/`, the requirements file that pins it, and the
 /// Python version it needs when the default `python3` may be too old (`mcp-server-docker`, the
@@ -63,16 +66,13 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
-        "conformance" => conformance(&root),
+        "conformance" => conformance(&root, false),
         "features" => features::run(&root),
         "ci" => {
-            checks()?;
-            features::run(&root)?;
-            setup(&root)?;
-            test(&services(&root)?)?;
-            release::release(&root, &["--skip-checks".to_owned()])?;
-            conformance(&root)?;
-            fuzz(&root, FUZZ_SECONDS)
+            let mut phases = Steps::new("ci");
+            let result = ci(&root, &mut phases);
+            eprintln!("\nxtask ci: phase times\n{}", phases.report());
+            result
         }
         "fuzz" => {
             let seconds = match std::env::args().nth(2) {
@@ -92,6 +92,21 @@ fn main() -> Result<()> {
             bail!("unknown task {task:?}")
         }
     }
+}
+
+/// `ci`: every phase in turn, each timed (`phases` holds the times of those that ran).
+fn ci(root: &Path, phases: &mut Steps) -> Result<()> {
+    phases.run("checks (cargo fmt --check, cargo clippy)", checks)?;
+    phases.run("features (mcp-toolkit with each feature alone)", || features::run(root))?;
+    phases.run("setup (Python environments, npm packages)", || setup(root))?;
+    let env = phases.run("services (tests/services.sh)", || services(root))?;
+    phases.run("tests (cargo nextest, doc tests)", || test(&env))?;
+    // Before the release dry run, which drops the build records of our crates.
+    phases.run("conformance", || conformance(root, true))?;
+    phases.run("release dry run (cargo package verifies every crate)", || {
+        release::release(root, &["--skip-checks".to_owned()])
+    })?;
+    phases.run("fuzz", || fuzz(root, FUZZ_SECONDS))
 }
 
 /// The formatting and lint checks of `ci` and `release`.
@@ -148,10 +163,22 @@ fn setup(root: &Path) -> Result<()> {
 /// The requirement sets the conformance suite checks.
 const REQUIREMENT_SETS: &[&str] = &["2025-11-25", "2026-07-28"];
 
-fn conformance(root: &Path) -> Result<()> {
+/// Runs the suite against our fixture server and client. `after_tests`: the workspace's tests
+/// are built (as in `ci`), so the fixture is built with their features and dependencies and only
+/// its two binaries are new; alone (`cargo xtask conformance`) it builds `mcp-conformance` only.
+fn conformance(root: &Path, after_tests: bool) -> Result<()> {
     let dir = root.join("tests/conformance");
     npm_ci(&dir)?;
-    run(Command::new("cargo").args(["build", "--locked", "-p", "mcp-conformance", "--bins"]))?;
+    let mut build = Command::new("cargo");
+    build.args(["build", "--locked"]);
+    if after_tests {
+        // `--tests` brings in the dev-dependencies' features, as the tests' build had them.
+        build.args(["--workspace", "--all-features", "--tests"]);
+        build.args(["--bin", "conformance-server", "--bin", "conformance-client"]);
+    } else {
+        build.args(["-p", "mcp-conformance", "--bins"]);
+    }
+    run(&mut build)?;
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
     let server_bin = target.join("debug/conformance-server");
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();

@@ -8,13 +8,14 @@ use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use semver::Version;
 use toml_edit::{DocumentMut, Formatted, Item, TableLike, Value};
 
 use crate::run;
+use crate::steps::Steps;
 
 const USAGE: &str = "usage: cargo xtask release [--execute] [--bump patch|minor|major|X.Y.Z] [--skip-checks]";
 
@@ -488,32 +489,6 @@ fn commit_subjects(dir: &Path, tag: Option<&str>) -> Result<Vec<String>> {
     Ok(git(dir, &["log", "--no-merges", "--reverse", "--format=%s", &range])?.lines().map(str::to_owned).collect())
 }
 
-/// Runs the steps of a release, naming each, timing it, and naming the step that failed.
-#[derive(Debug, Default)]
-struct Steps {
-    timings: Vec<(String, Duration)>,
-}
-
-impl Steps {
-    fn run<T>(&mut self, name: &str, step: impl FnOnce() -> Result<T>) -> Result<T> {
-        eprintln!("xtask release: {name}");
-        let started = Instant::now();
-        let result = step().with_context(|| format!("release stopped at the step \"{name}\""));
-        self.timings.push((name.to_owned(), started.elapsed()));
-        result
-    }
-
-    fn report(&self) -> String {
-        let total: Duration = self.timings.iter().map(|(_, d)| *d).sum();
-        let mut text = String::new();
-        for (name, duration) in &self.timings {
-            let _ = writeln!(text, "  {:>7.1}s  {name}", duration.as_secs_f64());
-        }
-        let _ = writeln!(text, "  {:>7.1}s  total", total.as_secs_f64());
-        text
-    }
-}
-
 /// A temporary `git worktree` of HEAD for a dry run, removed when dropped.
 #[derive(Debug)]
 struct Worktree {
@@ -597,7 +572,7 @@ fn relative(path: &Path, base: &Path) -> String {
 /// `cargo xtask release`: see the crate documentation.
 pub(crate) fn release(root: &Path, args: &[String]) -> Result<()> {
     let options = parse_options(args)?;
-    let mut steps = Steps::default();
+    let mut steps = Steps::new("release");
     let mode = if options.execute { "in place" } else { "dry run in a temporary worktree" };
     eprintln!("xtask release: {mode}");
 
@@ -656,9 +631,11 @@ pub(crate) fn release(root: &Path, args: &[String]) -> Result<()> {
     })?;
     let packaged = steps.run("cargo package --workspace --locked (verifies every crate)", || {
         forget_earlier_packaging(&order, &new, &target_dir);
+        let profiles = write_profiles_config(work, &target_dir)?;
         let mut command = Command::new("cargo");
         command
-            .args(["package", "--workspace", "--locked", "--allow-dirty"])
+            .args(["package", "--workspace", "--locked", "--allow-dirty", "--config"])
+            .arg(&profiles)
             .env("CARGO_TARGET_DIR", &target_dir)
             .current_dir(work);
         for member in members.iter().filter(|m| !m.publish) {
@@ -882,6 +859,31 @@ pub(crate) fn dist(root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The `[profile]` tables of the workspace manifest `manifest` as a cargo configuration file's
+/// text (empty when it has none).
+fn profiles_config(manifest: &str) -> Result<String> {
+    let manifest: DocumentMut = manifest.parse().context("Cargo.toml is not valid TOML")?;
+    let mut config = DocumentMut::new();
+    if let Some(profiles) = manifest.get("profile") {
+        config.insert("profile", profiles.clone());
+    }
+    Ok(config.to_string())
+}
+
+/// Writes the profiles of the workspace at `work` into a configuration file under `target_dir`
+/// and returns its path. Cargo verifies each packaged crate as a workspace of its own, whose
+/// manifest has no `[profile]` tables, so it would build every dependency again in its default
+/// `dev` profile (full debug info), beside the copies the tests built with ours; given as
+/// `--config`, our profiles apply there too, and those copies are reused.
+fn write_profiles_config(work: &Path, target_dir: &Path) -> Result<PathBuf> {
+    let manifest = std::fs::read_to_string(work.join("Cargo.toml")).context("reading Cargo.toml")?;
+    let dir = target_dir.join("package");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("workspace-profiles.toml");
+    std::fs::write(&path, profiles_config(&manifest)?).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
 /// Removes what earlier packaging runs left of our crates at `version`. Cargo verifies each crate
 /// against the others through a local registry, and takes a registry crate of a given name and
 /// version to never change: it extracts its sources once, and builds it once per target folder.
@@ -1025,6 +1027,18 @@ core-renamed = { package = "mcp-core", path = "crates/mcp-core", version = "0.2.
 serde = { version = "0.1.0", features = ["derive"] }
 anyhow = "1"
 "#;
+
+    #[test]
+    fn profiles_config_keeps_the_profile_tables_only() {
+        let manifest = "[workspace]\nmembers = [\"crates/*\"]\n\n[profile.dev]\ndebug = \"line-tables-only\"\n\n\
+                        [profile.dev.package.\"*\"]\ndebug = false\n\n[profile.release]\nlto = \"thin\"\n";
+        let config: DocumentMut = profiles_config(manifest).expect("profiles").parse().expect("valid TOML");
+        assert_eq!(config.iter().map(|(key, _)| key).collect::<Vec<_>>(), ["profile"]);
+        assert_eq!(config["profile"]["dev"]["debug"].as_str(), Some("line-tables-only"));
+        assert_eq!(config["profile"]["dev"]["package"]["*"]["debug"].as_bool(), Some(false));
+        assert_eq!(config["profile"]["release"]["lto"].as_str(), Some("thin"));
+        assert_eq!(profiles_config("[workspace]\n").expect("no profiles"), "");
+    }
 
     #[test]
     fn root_manifest() {
