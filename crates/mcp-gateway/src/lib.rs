@@ -176,8 +176,9 @@ impl std::fmt::Debug for GatewayBuilder {
 }
 
 impl GatewayBuilder {
-    /// Serves `tools` as the server `name` (exposed as `name__tool`), through the same pipeline as
-    /// every other server. The name must not be taken by a configured or native server.
+    /// Serves `tools` as the server `name` (exposed as `name__tool`, `tool` being each tool's
+    /// [`mcp_core::Tool::name`]), through the same pipeline as every other server. The name must
+    /// not be taken by a configured or native server.
     pub fn tools(mut self, name: impl Into<String>, tools: ToolSet) -> Self {
         self.tools.push((name.into(), tools));
         self
@@ -1061,10 +1062,12 @@ fn overridden(
     a
 }
 
-/// A definition a rebuild serves: an upstream's, shared as listed, or a native tool's own.
+/// A definition a rebuild serves: an upstream's, shared as listed, or a local tool's as its set
+/// serves it ([`mcp_core::Tool::served_definition`]): under the name the set finds it by, which
+/// a tool serving another's definition (a [`PipelineTool`]) has apart from that definition's.
 enum ToolDefinition<'a> {
     Shared(&'a Arc<Tool>),
-    Local(&'a Tool),
+    Local(Arc<Tool>),
 }
 
 impl ToolDefinition<'_> {
@@ -1072,6 +1075,13 @@ impl ToolDefinition<'_> {
         match self {
             ToolDefinition::Shared(d) => d,
             ToolDefinition::Local(d) => d,
+        }
+    }
+
+    fn into_owned(self) -> Tool {
+        match self {
+            ToolDefinition::Shared(d) => Tool::clone(d),
+            ToolDefinition::Local(d) => Arc::unwrap_or_clone(d),
         }
     }
 }
@@ -1116,8 +1126,7 @@ pub fn serve_alone(mut registry: Registry, server: &str, audit: Option<AuditLog>
     let service = Arc::new(pipeline::boxed(ObserveLayer.layer(inner)));
     let mut piped = ToolSet::new();
     for tool in registry.tools.iter() {
-        let definition = tool.definition().clone();
-        piped.add(PipelineTool::new(definition.name.clone(), server, definition, service.clone()));
+        piped.add(PipelineTool::new(tool.name(), server, tool.served_definition(), service.clone()));
     }
     registry.tools = piped;
     registry
@@ -1202,9 +1211,9 @@ impl State {
                         }
                         // An upstream's is kept only as the very copy its server holds now (an
                         // equal one listed anew is served anew, not held twice).
-                        None => match definition {
-                            ToolDefinition::Shared(d) => std::ptr::eq(upstream, &**d),
-                            ToolDefinition::Local(d) => upstream == d,
+                        None => match &definition {
+                            ToolDefinition::Shared(d) => std::ptr::eq(upstream, &***d),
+                            ToolDefinition::Local(d) => upstream == &**d,
                         },
                     }
             });
@@ -1213,11 +1222,10 @@ impl State {
                 None => {
                     let definition = match (definition, given) {
                         (ToolDefinition::Shared(d), None) => Arc::clone(d),
-                        (definition, given) => {
-                            let mut own = Tool::clone(definition.tool());
-                            if let Some(given) = given {
-                                own.annotations = Some(overridden(own.annotations.take(), given));
-                            }
+                        (ToolDefinition::Local(d), None) => d,
+                        (definition, Some(given)) => {
+                            let mut own = definition.into_owned();
+                            own.annotations = Some(overridden(own.annotations.take(), given));
                             Arc::new(own)
                         }
                     };
@@ -1231,7 +1239,7 @@ impl State {
         local.sort_by(|a, b| a.0.cmp(b.0));
         for (server, set) in local {
             for tool in set.iter() {
-                add(server, ToolDefinition::Local(tool.definition()));
+                add(server, ToolDefinition::Local(Arc::new(tool.served_definition())));
             }
         }
         for upstream in &self.upstreams {

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use mcp_core::pipeline::{CallFuture, Next, Stage, ToolCall};
-use mcp_core::protocol::JsonObject;
-use mcp_core::{CallToolExt, Json, ToolContext, ToolSet, tool};
+use mcp_core::pipeline::{CallFuture, Next, PipelineTool, Routes, Stage, ToolCall, boxed, endpoint};
+use mcp_core::protocol::{Implementation, JsonObject};
+use mcp_core::{CallToolExt, Client, ClientOptions, Json, Registry, Server, ToolContext, ToolSet, tool};
 use mcp_gateway::{Gateway, GatewayConfig};
 use serde_json::{Value, json};
 
@@ -122,6 +122,74 @@ async fn typed_calls_go_through_the_gateway_as_through_any_caller() {
     let stock: Value = served.call_typed("inventory__count", &json!({"name": "nut"})).await.expect("typed");
     assert_eq!(stock["count"], 42);
     gateway.shutdown().await;
+}
+
+/// `inventory`'s `count` as another pipeline serves it: a tool whose name (`stock__count`) is not
+/// its definition's (`count`), as an embedder nesting one gateway's tools in another has.
+fn nested_inventory() -> ToolSet {
+    let mut routes = Routes::new();
+    routes.add("stock", Arc::new(inventory()));
+    let count = inventory().get("count").expect("count").definition().clone();
+    let mut nested = ToolSet::new();
+    nested.add(PipelineTool::new("stock__count", "stock", count, boxed(endpoint(Arc::new(routes)))));
+    nested
+}
+
+/// What a client of `server` is listed, and the result of calling `name` with `arguments`.
+async fn list_and_call(server: &Server, name: &str, arguments: Value) -> (Vec<String>, Value) {
+    let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+    let (r, w) = tokio::io::split(server_io);
+    let serving = server.clone();
+    tokio::spawn(async move { serving.serve(r, w).await });
+    let (r, w) = tokio::io::split(client_io);
+    let client = Client::connect("gateway", r, w, ClientOptions::default()).await.expect("connects");
+    let listed = client.list_tools().await.expect("lists").into_iter().map(|t| t.name).collect();
+    let result = client.call_tool(name, args(arguments)).await.expect("a result");
+    assert!(!result.is_error(), "`{name}`: {}", result.text_content());
+    (listed, decode(result))
+}
+
+/// A tool in a set added in code whose name is not its definition's is listed, prefixed,
+/// decided by the policy, called (by exposed name and through `Gateway::call`), catalogued and
+/// audited under its own name, the one its set finds it by.
+#[tokio::test]
+async fn a_tool_named_apart_from_its_definition_is_listed_and_called_by_its_name() {
+    let dir = tempfile::tempdir().expect("temp");
+    let audit = dir.path().join("audit.jsonl");
+    let config = config(json!({
+        "audit": {"path": audit, "fsync": false},
+        "policy": {"rules": [
+            {"name": "stock", "effect": "allow", "principals": ["*"], "servers": ["depot"], "tools": ["stock__count"]}
+        ]}
+    }));
+    let gateway = Gateway::builder(config).tools("depot", nested_inventory()).start().await.expect("starts");
+
+    let (listed, stock) = list_and_call(gateway.server(), "depot__stock__count", json!({"name": "bolt"})).await;
+    assert_eq!(listed, ["depot__stock__count"], "listed under its own name, and the policy allows it by that name");
+    assert_eq!(stock, json!({"name": "bolt", "count": 42}));
+    let called = gateway.call("depot", "stock__count", args(json!({"name": "nut"})), cx()).await.expect("called");
+    assert_eq!(decode(called)["count"], 42);
+    let catalog = gateway.catalog("embedder").await;
+    let depot = catalog.iter().find(|(server, _)| server == "depot").and_then(|(_, tools)| tools.as_ref().ok());
+    let names: Vec<&str> = depot.expect("depot runs").iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["stock__count"], "the catalog names it as `Gateway::call` takes it");
+    gateway.shutdown().await;
+
+    let records = mcp_audit::read_records(&audit).expect("audit records");
+    let tools: Vec<(&str, &str)> = records.iter().map(|r| (r.body.tool.as_str(), r.body.outcome.as_str())).collect();
+    assert_eq!(tools, [("stock__count", "ok"), ("stock__count", "ok")]);
+}
+
+/// One server served on its own keeps its tools' names, a tool named apart from its definition
+/// included: listed and called by that name.
+#[tokio::test]
+async fn a_server_served_alone_lists_and_calls_each_tool_by_its_name() {
+    let registry = Registry { tools: nested_inventory(), ..Registry::default() };
+    let registry = mcp_gateway::serve_alone(registry, "depot", None, Duration::from_secs(10));
+    let server = Server::builder(Implementation::new("depot", "1"), registry).build();
+    let (listed, stock) = list_and_call(&server, "stock__count", json!({"name": "bolt"})).await;
+    assert_eq!(listed, ["stock__count"]);
+    assert_eq!(stock, json!({"name": "bolt", "count": 42}));
 }
 
 /// The pid of a live process, or `None` once it has exited and been reaped.
