@@ -78,22 +78,22 @@ async fn rate(tool: &(dyn Tool + 'static), calls: usize, concurrency: usize) -> 
     calls as f64 / started.elapsed().as_secs_f64()
 }
 
-/// The median and mean time of one small append and `fsync` in `dir`, in µs: what a durable
-/// record costs at the least on this disk.
-fn fsync_micros(dir: &std::path::Path) -> (f64, f64) {
+/// Durable appends of `line` to `file` (opened as the log opens its live file, with `O_DSYNC`:
+/// each write returns once durable), `count` of them: the time each took, in µs.
+fn durable_writes(file: &mut std::fs::File, line: &[u8], count: usize) -> Vec<f64> {
     use std::io::Write;
-    let mut file = std::fs::File::create(dir.join("fsync-probe")).expect("probe");
-    let mut times: Vec<f64> = (0..100)
+    (0..count)
         .map(|_| {
             let started = Instant::now();
-            file.write_all(&[b'x'; 200]).expect("writes");
-            file.sync_data().expect("syncs");
+            file.write_all(line).expect("writes");
             started.elapsed().as_secs_f64() * 1e6
         })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    (times[times.len() / 2], times.iter().sum::<f64>() / times.len() as f64)
+        .collect()
 }
+
+/// Rounds of durable calls one at a time, each followed by as many bare durable writes.
+const DURABLE_ROUNDS: usize = 6;
+const DURABLE_ROUND_CALLS: usize = 500;
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
@@ -110,17 +110,25 @@ fn main() {
         let runs: [(&str, &(dyn Tool + 'static), usize, usize); 3] = [
             ("bare", bare.as_ref(), 50_000, 50_000),
             ("full_nofsync", &nofsync, 10_000, 20_000),
-            ("full", &durable, 3_000, 20_000),
+            ("full", &durable, 0, 20_000),
         ];
+        const WARM_UP: usize = 500;
         for (_, tool, _, _) in &runs {
-            rate(*tool, 500, 8).await;
+            rate(*tool, WARM_UP, 8).await;
         }
+        // What one call appends to the durable log: the probe below writes as much.
+        let per_call = std::fs::metadata(dir.path().join("durable.jsonl")).expect("the log").len() as usize / WARM_UP;
+        let mut line = vec![b'x'; per_call.max(2)];
+        *line.last_mut().expect("a line") = b'\n';
 
         println!("tool calls in process (same echo tool, bare and through the full pipeline)");
         let mut seq = std::collections::BTreeMap::new();
         for concurrency in [1, 64] {
             for (key, tool, one, many) in &runs {
                 let calls = if concurrency == 1 { *one } else { *many };
+                if calls == 0 {
+                    continue;
+                }
                 let per_second = rate(*tool, calls, concurrency).await;
                 let scope = if concurrency == 1 { "seq" } else { "inflight64" };
                 println!(
@@ -133,14 +141,45 @@ fn main() {
                 }
             }
         }
+        // The durable calls one at a time, in rounds that alternate with as many durable writes
+        // of the same size to a file of their own: the disk's time, measured in the same
+        // moments as the calls (this disk's sync times drift and have a long tail), and averaged
+        // the same way, so that the difference is the pipeline's own.
+        let mut probe = probe_file(dir.path());
+        let (mut spent, mut writes) = (0.0, Vec::new());
+        for _ in 0..DURABLE_ROUNDS {
+            spent += DURABLE_ROUND_CALLS as f64 / rate(&durable, DURABLE_ROUND_CALLS, 1).await;
+            writes.extend(durable_writes(&mut probe, &line, DURABLE_ROUND_CALLS));
+        }
+        let full = (DURABLE_ROUNDS * DURABLE_ROUND_CALLS) as f64 / spent;
+        println!("  {:<13} {:>3} in flight: {full:>9.0} calls/s  ({:>7.1} µs/call)", "full", 1, 1e6 / full);
+        println!("BENCH pipeline.full.seq {full:.0} calls/s");
+        seq.insert("full", full);
         for (key, full) in [("added", "full"), ("added_nofsync", "full_nofsync")] {
             let added = (1.0 / seq[full] - 1.0 / seq["bare"]) * 1e6;
             println!("  added per call, one at a time ({full}): {added:.1} µs");
             println!("BENCH pipeline.{key}.seq {added:.1} us");
         }
-        let (median, mean) = fsync_micros(dir.path());
-        println!("  one small write and fsync on this disk: median {median:.1} µs, mean {mean:.1} µs");
-        // The same run's disk, for reading the durable figure against: the disk is shared and noisy.
+        let mean = writes.iter().sum::<f64>() / writes.len() as f64;
+        writes.sort_by(f64::total_cmp);
+        let median = writes[writes.len() / 2];
+        println!(
+            "  one durable write of a call's {} bytes, between the durable calls: mean {mean:.1} µs, median {median:.1} µs",
+            line.len()
+        );
+        println!("BENCH pipeline.fsync.mean {mean:.1} us");
         println!("BENCH pipeline.fsync.median {median:.1} us");
     });
+}
+
+/// A file of its own beside the logs, opened for durable appends as the log's live file is.
+fn probe_file(dir: &std::path::Path) -> std::fs::File {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let dsync = i32::try_from(rustix::fs::OFlags::DSYNC.bits()).expect("a flag");
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .custom_flags(dsync)
+        .open(dir.join("durable-probe"))
+        .expect("the probe file")
 }
