@@ -289,6 +289,7 @@ pub fn verify_with_progress(path: impl AsRef<Path>, progress: &mut dyn FnMut(u64
 
 /// The last record of the log whose live file is `path` (its sequence number and hash), reading
 /// only the ends of its files: `(0, GENESIS)` for an empty or absent log.
+#[cfg(feature = "sql")]
 pub(crate) fn head(path: &Path) -> Result<(u64, String)> {
     let layout = Layout::new(path);
     if layout.live.exists() {

@@ -333,7 +333,7 @@ fn registry() -> Registry {
                 let server = SERVER.get().ok_or_else(|| ToolError::msg("the server is not running yet"))?;
                 let mut tools = (*server.tools()).clone();
                 let added = if tools.get(DYNAMIC_TOOL).is_some() {
-                    tools = tools.iter().filter(|t| t.definition().name != DYNAMIC_TOOL).fold(
+                    tools = tools.iter().filter(|t| t.name() != DYNAMIC_TOOL).fold(
                         mcp_core::ToolSet::new(),
                         |mut set, t| {
                             set.add_arc(t.clone());
