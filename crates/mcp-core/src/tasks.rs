@@ -460,16 +460,21 @@ impl Tasks {
             tasks.values().filter(|t| !t.state().status.terminal()).cloned().collect::<Vec<_>>()
         };
         tokio::spawn(async move {
+            // A poller dropped with the runtime it ran on (an HTTP serving thread ending) lets
+            // the next running task start another.
+            let mut dropped = PollerGuard(Some(polling.clone()));
             loop {
                 tokio::time::sleep(SIGNAL_POLL).await;
                 let mut now = running();
                 if now.is_empty() {
                     polling.store(false, SeqCst);
+                    dropped.0 = None;
                     // A task started since the look above saw the poller running: look again.
                     now = running();
                     if now.is_empty() || polling.swap(true, SeqCst) {
                         return;
                     }
+                    dropped.0 = Some(polling.clone());
                 }
                 for batch in now.chunks(SIGNAL_BATCH) {
                     let ids: Vec<&str> = batch.iter().map(|t| t.id.as_str()).collect();
@@ -665,6 +670,17 @@ fn inline(result: &CallToolResult) -> Value {
         map.entry("resultType").or_insert_with(|| json!("complete"));
     }
     value
+}
+
+/// Clears the poller's flag when the poller is dropped while it holds it.
+struct PollerGuard(Option<Arc<std::sync::atomic::AtomicBool>>);
+
+impl Drop for PollerGuard {
+    fn drop(&mut self) {
+        if let Some(polling) = self.0.take() {
+            polling.store(false, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -150,7 +150,7 @@ struct HttpArgs {
     /// Handshake-era sessions kept at once; one more ends the one idle the longest.
     #[arg(long, default_value_t = 10_000, global = true)]
     max_sessions: usize,
-    /// Threads accepting and serving HTTP connections, each keeping its connections (0: one per core).
+    /// Threads serving HTTP connections, each keeping the connections it is given (0: one per core).
     #[arg(long, default_value_t = 0, global = true)]
     http_threads: usize,
     /// Seconds a sealed session id (`MCPTK_SESSION_KEY` set) is accepted after `initialize`.

@@ -64,10 +64,10 @@ pub struct HttpOptions {
     /// How long a sealed session id is accepted after `initialize` (default 24 hours); the
     /// client then opens a new session, as after any 404.
     pub session_lifetime: Duration,
-    /// Threads accepting and serving connections, each with a single-threaded runtime of its
-    /// own, so that a connection's requests never hop between threads (default 0: one per
-    /// core). Requests that wait on something else (an upstream server, the audit log) still
-    /// run alongside others on their thread.
+    /// Threads serving connections, each with a single-threaded runtime of its own that keeps
+    /// the connections it is given, their requests and the tasks they start (default 0: one per
+    /// core). What a request waits on elsewhere (an upstream server's connection, a durable
+    /// audit write) still wakes this thread from another.
     pub threads: usize,
 }
 
@@ -295,7 +295,7 @@ pub async fn serve_until(
     };
     // Tasks outlive their requests: they get what is left of the grace period.
     tasks.finish_tasks(deadline).await;
-    drop(threads);
+    threads.stop().await;
     served
 }
 
@@ -313,8 +313,10 @@ struct Threads {
     /// One message per thread as it stops serving connections: how its serving ended.
     ended: tokio::sync::mpsc::UnboundedReceiver<std::io::Result<()>>,
     running: usize,
-    /// Cancelled when this is dropped: every thread drops what it still runs and ends.
+    /// Cancelled by [`Threads::stop`] or when this is dropped: every thread drops what it still
+    /// runs and ends.
     stop: tokio_util::sync::CancellationToken,
+    handles: Vec<std::thread::JoinHandle<()>>,
 }
 
 /// An accepted connection on its way to a serving thread.
@@ -326,23 +328,34 @@ impl Drop for Threads {
     }
 }
 
+/// How long [`Threads::stop`] waits for the threads to drop what they still run and end.
+const THREADS_END: Duration = Duration::from_secs(2);
+
 impl Threads {
     /// Starts `count` threads serving `routes` until `draining` is cancelled; each then finishes
     /// the requests it holds (see [`Threads::finished`]).
     fn start(routes: Router, count: usize, draining: tokio_util::sync::CancellationToken) -> std::io::Result<Self> {
         let (report, ended) = tokio::sync::mpsc::unbounded_channel();
         // Built first, so that a failure to start the next thread ends the ones started.
-        let mut threads =
-            Self { threads: Vec::new(), ended, running: 0, stop: tokio_util::sync::CancellationToken::new() };
+        let mut threads = Self {
+            threads: Vec::new(),
+            ended,
+            running: 0,
+            stop: tokio_util::sync::CancellationToken::new(),
+            handles: Vec::new(),
+        };
+        // Each runtime has a blocking pool of its own: together they get tokio's default bound.
+        let blocking = (512 / count.max(1)).max(1);
         for index in 0..count {
             let (handoff, connections) = tokio::sync::mpsc::unbounded_channel();
             let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
             let listener = Handed { connections, open: open.clone() };
             let (routes, draining, stop, report) =
                 (routes.clone(), draining.clone(), threads.stop.clone(), report.clone());
-            std::thread::Builder::new()
+            let handle = std::thread::Builder::new()
                 .name(format!("mcp-http-{index}"))
-                .spawn(move || serve_thread(listener, routes, draining, stop, report))?;
+                .spawn(move || serve_thread(listener, routes, draining, stop, Reporter(Some(report)), blocking))?;
+            threads.handles.push(handle);
             threads.threads.push((handoff, open));
             threads.running += 1;
         }
@@ -367,8 +380,21 @@ impl Threads {
                 };
                 open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 // A thread that has ended (the server is stopping) drops the connection.
-                let _ = handoff.send((stream, peer));
+                if handoff.send((stream, peer)).is_err() {
+                    open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                }
             }
+        }
+    }
+
+    /// Ends the threads, dropping what they still run (the cancellations this records, e.g. in
+    /// the audit, happen before this returns), and waits a moment for them to be gone.
+    async fn stop(mut self) {
+        self.stop.cancel();
+        let handles = std::mem::take(&mut self.handles);
+        let joined = tokio::task::spawn_blocking(move || handles.into_iter().for_each(|h| drop(h.join())));
+        if tokio::time::timeout(THREADS_END, joined).await.is_err() {
+            tracing::warn!(waited = ?THREADS_END, "threads serving HTTP are still ending");
         }
     }
 
@@ -387,6 +413,24 @@ impl Threads {
             }
         }
         outcome
+    }
+}
+
+/// Says how a serving thread's serving ended, once; a thread that unwinds before it could say
+/// (a panic) says so as it goes, so that [`Threads::finished`] never waits for it in vain.
+struct Reporter(Option<tokio::sync::mpsc::UnboundedSender<std::io::Result<()>>>);
+
+impl Reporter {
+    fn send(&mut self, served: std::io::Result<()>) {
+        if let Some(report) = self.0.take() {
+            let _ = report.send(served);
+        }
+    }
+}
+
+impl Drop for Reporter {
+    fn drop(&mut self) {
+        self.send(Err(std::io::Error::other("a thread serving HTTP connections ended unexpectedly")));
     }
 }
 
@@ -493,15 +537,14 @@ fn serve_thread(
     routes: Router,
     draining: tokio_util::sync::CancellationToken,
     stop: tokio_util::sync::CancellationToken,
-    report: tokio::sync::mpsc::UnboundedSender<std::io::Result<()>>,
+    mut report: Reporter,
+    blocking: usize,
 ) {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            let _ = report.send(Err(e));
-            return;
-        }
-    };
+    let runtime =
+        match tokio::runtime::Builder::new_current_thread().enable_all().max_blocking_threads(blocking).build() {
+            Ok(runtime) => runtime,
+            Err(e) => return report.send(Err(e)),
+        };
     let served = runtime.block_on(async {
         let serving =
             axum::serve(listener, routes.into_make_service()).with_graceful_shutdown(draining.cancelled_owned());
@@ -510,7 +553,7 @@ fn serve_thread(
             () = stop.cancelled() => Ok(()),
         }
     });
-    let _ = report.send(served);
+    report.send(served);
     runtime.block_on(stop.cancelled());
     // Connections and tasks still running are dropped with the runtime, not waited for.
     runtime.shutdown_background();
