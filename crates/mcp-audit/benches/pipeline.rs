@@ -96,7 +96,9 @@ const DURABLE_ROUNDS: usize = 6;
 const DURABLE_ROUND_CALLS: usize = 500;
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    // The runtime `mcptk serve` answers on: one thread (stdio's, or each HTTP serving thread's),
+    // where a durable batch goes to the log's writer thread rather than blocking the runtime.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
         let dir = tempfile::tempdir().expect("temp");
         let open = |name: &str, fsync: bool| {
