@@ -268,7 +268,7 @@ pub async fn serve_until(
         let mut serving = std::pin::pin!(threads.finished());
         tokio::select! {
             served = &mut serving => return served,
-            () = accepting => unreachable!("accepting goes on until it is dropped"),
+            never = accepting => match never {},
             () = shutdown => {}
         }
         // The threads stop accepting; their connections close once their requests are answered.
@@ -364,7 +364,10 @@ impl Threads {
 
     /// Accepts connections from `listener` (until dropped), each handed to the thread holding
     /// the fewest open connections.
-    fn accept(&self, mut listener: tokio::net::TcpListener) -> impl std::future::Future<Output = ()> + use<> {
+    fn accept(
+        &self,
+        mut listener: tokio::net::TcpListener,
+    ) -> impl std::future::Future<Output = std::convert::Infallible> + use<> {
         let threads = self.threads.clone();
         async move {
             loop {
