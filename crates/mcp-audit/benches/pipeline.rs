@@ -97,7 +97,8 @@ const DURABLE_ROUND_CALLS: usize = 500;
 
 fn main() {
     // The runtime `mcptk serve` answers on: one thread (stdio's, or each HTTP serving thread's),
-    // where a durable batch goes to the log's writer thread rather than blocking the runtime.
+    // where a lone durable record is written by its caller on a quick disk, and a batch of many
+    // goes to the log's writer thread rather than blocking the runtime.
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
         let dir = tempfile::tempdir().expect("temp");

@@ -2,7 +2,8 @@
 //! (group commit: the caller that finds no write in progress writes everything queued, made
 //! durable with fsync on, and the others queue behind it and are answered when a write covers
 //! their records; on a single-threaded runtime a durable batch goes to the writer thread
-//! instead), sealing the live file into numbered segments as it grows.
+//! instead, unless it is the caller's record alone and the disk is quick), sealing the live file
+//! into numbered segments as it grows.
 
 use std::fs::File;
 use std::io::Write;
@@ -57,6 +58,9 @@ struct Shared {
     queued: AtomicU64,
     /// The records the last batch wrote: their callers are expected to queue their next ones.
     last_batch: AtomicUsize,
+    /// The last durable write took longer than [`WRITE_INLINE_UNDER`]: callers on a
+    /// single-threaded runtime hand their batches to the writer thread.
+    slow_disk: AtomicBool,
     /// Set with [`Queue::failure`], read without the lock.
     failed: AtomicBool,
     /// Wakes those waiting for their records after each batch (once its leader has let go of
@@ -68,6 +72,9 @@ struct Shared {
     /// The batches written, for the tests to see records share them.
     #[cfg(test)]
     batches: AtomicU64,
+    /// The thread that wrote the last batch, for the tests to see who leads.
+    #[cfg(test)]
+    written_by: Mutex<Option<std::thread::ThreadId>>,
 }
 
 /// Records sealed into the chain, in order, waiting to be written.
@@ -175,10 +182,13 @@ impl Shared {
         result
     }
 
-    /// A caller's batch, from async code: written here (true), or, when it is durable and the
-    /// caller runs on a single-threaded runtime, handed to the writer thread (false), so that the
-    /// sync never stalls the runtime. On a multi-thread runtime the others go on while this
-    /// thread waits for the sync.
+    /// A caller's batch, from async code: written here (true), or handed to the writer thread
+    /// (false) when it is durable, the caller runs on a single-threaded runtime and the write
+    /// could keep that runtime's other work waiting: when other records are queued (other
+    /// calls are in flight, whose work goes on while the writer thread syncs) or the last
+    /// durable write was slow. A lone record on a quick disk is written here, saving the two
+    /// cross-thread wake-ups of the hand-off. On a multi-thread runtime the others go on while
+    /// this thread waits for the sync.
     fn lead_from_runtime(&self, files: MutexGuard<'_, Files>) -> bool {
         use tokio::runtime::{Handle, RuntimeFlavor};
         if !self.options.fsync {
@@ -186,21 +196,28 @@ impl Shared {
             return true;
         }
         match Handle::try_current().map(|h| h.runtime_flavor()) {
-            Ok(RuntimeFlavor::CurrentThread) => {
+            Ok(RuntimeFlavor::CurrentThread) if !self.writes_alone() => {
                 drop(files);
                 self.queue().unawaited = true;
                 self.work.notify_one();
                 false
             }
-            Ok(_) => {
+            Ok(RuntimeFlavor::MultiThread) => {
                 tokio::task::block_in_place(|| drop(self.lead(files)));
                 true
             }
-            Err(_) => {
+            _ => {
                 drop(self.lead(files));
                 true
             }
         }
+    }
+
+    /// Whether a caller about to lead a durable write would write its own record alone (nothing
+    /// else queued, the files held by the caller) on a disk whose last durable write was quick.
+    fn writes_alone(&self) -> bool {
+        let queued = self.queued.load(Ordering::Acquire).saturating_sub(self.acked.load(Ordering::Acquire));
+        queued <= 1 && !self.slow_disk.load(Ordering::Relaxed)
     }
 
     /// Whether a caller about to lead a durable write, gathering since `since`, should give the
@@ -252,7 +269,11 @@ impl Shared {
             }
             queue.head.seq - queue.ends.len() as u64
         };
+        let started = Instant::now();
         let result = open.write(self, last);
+        if self.options.fsync {
+            self.slow_disk.store(started.elapsed() >= WRITE_INLINE_UNDER, Ordering::Relaxed);
+        }
         match result {
             Ok(()) => {
                 if let Some(mirror) = &self.options.mirror {
@@ -291,6 +312,7 @@ impl Open {
                 shared.synced.store(last, Ordering::SeqCst);
             }
             shared.batches.fetch_add(1, Ordering::SeqCst);
+            *shared.written_by.lock().expect("not poisoned") = Some(std::thread::current().id());
         }
         // Durable only if the path still leads to this file (held open, so its inode is not
         // reused: the path naming the same device and inode is the same file).
@@ -461,12 +483,15 @@ impl AuditLog {
             acked: AtomicU64::new(seq),
             queued: AtomicU64::new(seq),
             last_batch: AtomicUsize::new(1),
+            slow_disk: AtomicBool::new(false),
             failed: AtomicBool::new(false),
             acks: tokio::sync::Notify::new(),
             #[cfg(test)]
             synced: AtomicU64::new(seq),
             #[cfg(test)]
             batches: AtomicU64::new(0),
+            #[cfg(test)]
+            written_by: Mutex::new(None),
         });
         if fsync {
             let writer = shared.clone();
@@ -688,6 +713,11 @@ fn write_unawaited(shared: &Shared) {
     }
 }
 
+/// A durable write that takes this long or longer (a slow or busy disk) sends the batches of
+/// callers on a single-threaded runtime to the writer thread until one of its writes is quick
+/// again: a disk that turns slow stalls such a runtime for one write, not for every call.
+const WRITE_INLINE_UNDER: Duration = Duration::from_millis(2);
+
 /// How long a caller about to lead a durable write waits at most for the callers of the last batch
 /// (see [`Shared::gathers`]): a small part of one `fdatasync`.
 const GATHER: Duration = Duration::from_micros(100);
@@ -904,6 +934,36 @@ mod tests {
         let batches = log.handle.shared.batches.load(Ordering::SeqCst);
         assert!(batches <= 2, "64 records took {batches} writes");
         assert!(crate::verify(log.path()).expect("reads").ok());
+        // Many records at once: the runtime goes on while the writer thread syncs them.
+        let written_by = *log.handle.shared.written_by.lock().expect("not poisoned");
+        assert_ne!(written_by, Some(std::thread::current().id()), "written on the runtime's thread");
+    }
+
+    /// On a single-threaded runtime, a caller whose record is the only one queued writes it
+    /// itself while the disk is quick (no hand-off to the writer thread and back); after a slow
+    /// write, its batch goes to the writer thread, so that a slow disk cannot keep stalling the
+    /// runtime.
+    #[tokio::test]
+    async fn a_lone_durable_record_is_written_by_its_caller_while_the_disk_is_quick() {
+        let dir = tempfile::tempdir().expect("temp");
+        let log = AuditLog::open(dir.path().join("audit.jsonl"), AuditOptions::default()).expect("opens");
+        let shared = &log.handle.shared;
+        let here = std::thread::current().id();
+        for n in 1..=20 {
+            let slow = n % 2 == 0 || shared.slow_disk.load(Ordering::SeqCst);
+            shared.slow_disk.store(slow, Ordering::SeqCst);
+            let seq = log.append(call(n)).await.expect("appends");
+            assert_eq!(seq, n);
+            assert!(shared.synced.load(Ordering::SeqCst) >= seq, "acknowledged before it was durable");
+            let written_by = shared.written_by.lock().expect("not poisoned").expect("written");
+            if slow {
+                assert_ne!(written_by, here, "record {n}: written on the runtime after a slow write");
+            } else {
+                assert_eq!(written_by, here, "record {n}: handed off though alone on a quick disk");
+            }
+        }
+        let report = crate::verify(log.path()).expect("reads");
+        assert!(report.ok() && report.records == 20, "{report:?}");
     }
 
     /// A caller that stops waiting (its future dropped) before its record is written: no other
