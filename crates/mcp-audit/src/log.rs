@@ -2,8 +2,8 @@
 //! (group commit: the caller that finds no write in progress writes everything queued, made
 //! durable with fsync on, and the others queue behind it and are answered when a write covers
 //! their records; on a single-threaded runtime a durable batch goes to the writer thread
-//! instead, unless it is the caller's record alone and the disk is quick), sealing the live file
-//! into numbered segments as it grows.
+//! instead, unless the runtime answers one peer, the record is the caller's alone and the disk is
+//! quick), sealing the live file into numbered segments as it grows.
 
 use std::fs::File;
 use std::io::Write;
@@ -58,7 +58,7 @@ struct Shared {
     queued: AtomicU64,
     /// The records the last batch wrote: their callers are expected to queue their next ones.
     last_batch: AtomicUsize,
-    /// The last durable write took longer than [`WRITE_INLINE_UNDER`]: callers on a
+    /// The last durable write took [`WRITE_INLINE_UNDER`] or longer: callers on a
     /// single-threaded runtime hand their batches to the writer thread.
     slow_disk: AtomicBool,
     /// Set with [`Queue::failure`], read without the lock.
@@ -183,12 +183,14 @@ impl Shared {
     }
 
     /// A caller's batch, from async code: written here (true), or handed to the writer thread
-    /// (false) when it is durable, the caller runs on a single-threaded runtime and the write
-    /// could keep that runtime's other work waiting: when other records are queued (other
-    /// calls are in flight, whose work goes on while the writer thread syncs) or the last
-    /// durable write was slow. A lone record on a quick disk is written here, saving the two
-    /// cross-thread wake-ups of the hand-off. On a multi-thread runtime the others go on while
-    /// this thread waits for the sync.
+    /// (false). With fsync off, and with no runtime, it is written here. On a multi-thread
+    /// runtime, too: the other workers go on while this one waits for the sync. On a
+    /// single-threaded runtime the write blocks everything the runtime runs, so it is written
+    /// here only when that runtime answers one peer (stdio), no other record is queued, the
+    /// batch seals no segment and the last durable write took under [`WRITE_INLINE_UNDER`]:
+    /// this saves the hand-off's two cross-thread wake-ups, and that peer's other requests wait
+    /// for the one write. Otherwise the writer thread writes it: the other connections of an
+    /// HTTP serving thread, and the work of calls still in flight, go on meanwhile.
     fn lead_from_runtime(&self, files: MutexGuard<'_, Files>) -> bool {
         use tokio::runtime::{Handle, RuntimeFlavor};
         if !self.options.fsync {
@@ -196,7 +198,7 @@ impl Shared {
             return true;
         }
         match Handle::try_current().map(|h| h.runtime_flavor()) {
-            Ok(RuntimeFlavor::CurrentThread) if !self.writes_alone() => {
+            Ok(RuntimeFlavor::CurrentThread) if !self.writes_alone(&files) => {
                 drop(files);
                 self.queue().unawaited = true;
                 self.work.notify_one();
@@ -206,6 +208,8 @@ impl Shared {
                 tokio::task::block_in_place(|| drop(self.lead(files)));
                 true
             }
+            // No runtime, a lone record on a runtime answering one peer, or a runtime flavour
+            // tokio adds later (where `block_in_place` may not be allowed).
             _ => {
                 drop(self.lead(files));
                 true
@@ -213,11 +217,16 @@ impl Shared {
         }
     }
 
-    /// Whether a caller about to lead a durable write would write its own record alone (nothing
-    /// else queued, the files held by the caller) on a disk whose last durable write was quick.
-    fn writes_alone(&self) -> bool {
+    /// Whether a caller on a single-threaded runtime, holding `files`, may write its durable
+    /// batch itself (see [`lead_from_runtime`](Self::lead_from_runtime)). Records queued from
+    /// other threads after this look are written with it.
+    fn writes_alone(&self, files: &Files) -> bool {
         let queued = self.queued.load(Ordering::Acquire).saturating_sub(self.acked.load(Ordering::Acquire));
-        queued <= 1 && !self.slow_disk.load(Ordering::Relaxed)
+        let seals = files.open.as_ref().is_some_and(|open| open.live_len >= self.options.segment_bytes.max(1));
+        queued <= 1
+            && !seals
+            && !self.slow_disk.load(Ordering::Relaxed)
+            && !mcp_core::transport::thread_serves_many_peers()
     }
 
     /// Whether a caller about to lead a durable write, gathering since `since`, should give the
@@ -258,6 +267,8 @@ impl Shared {
             if count == queue.ends.len() {
                 std::mem::swap(&mut open.batch, &mut queue.lines);
                 queue.ends.clear();
+                // Nothing is left for the writer thread.
+                queue.unawaited = false;
             } else {
                 open.batch.extend_from_slice(&queue.lines[..end]);
                 queue.lines.drain(..end);
@@ -715,7 +726,8 @@ fn write_unawaited(shared: &Shared) {
 
 /// A durable write that takes this long or longer (a slow or busy disk) sends the batches of
 /// callers on a single-threaded runtime to the writer thread until one of its writes is quick
-/// again: a disk that turns slow stalls such a runtime for one write, not for every call.
+/// again: each time the disk turns slow, such a runtime is stalled by one write (itself of any
+/// length), not by every call's.
 const WRITE_INLINE_UNDER: Duration = Duration::from_millis(2);
 
 /// How long a caller about to lead a durable write waits at most for the callers of the last batch
@@ -937,6 +949,57 @@ mod tests {
         // Many records at once: the runtime goes on while the writer thread syncs them.
         let written_by = *log.handle.shared.written_by.lock().expect("not poisoned");
         assert_ne!(written_by, Some(std::thread::current().id()), "written on the runtime's thread");
+    }
+
+    /// Two records queued together on a quick disk: the writer thread writes them, not the
+    /// runtime's thread (only a record alone is written by its caller).
+    #[tokio::test]
+    async fn two_records_at_once_go_to_the_writer_thread() {
+        let dir = tempfile::tempdir().expect("temp");
+        let log = AuditLog::open(dir.path().join("audit.jsonl"), AuditOptions::default()).expect("opens");
+        let (a, b) = tokio::join!(log.append(call(1)), log.append(call(2)));
+        assert_eq!((a.expect("appends"), b.expect("appends")), (1, 2));
+        let written_by = *log.handle.shared.written_by.lock().expect("not poisoned");
+        assert_ne!(written_by, Some(std::thread::current().id()), "two records written on the runtime's thread");
+    }
+
+    /// A thread that answers many peers (an HTTP serving thread) never blocks on a durable write,
+    /// even of a lone record on a quick disk: its other connections would wait for it.
+    #[test]
+    fn a_thread_serving_many_peers_hands_even_a_lone_record_to_the_writer_thread() {
+        std::thread::spawn(|| {
+            mcp_core::transport::mark_thread_serving_many_peers();
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            runtime.block_on(async {
+                let dir = tempfile::tempdir().expect("temp");
+                let log = AuditLog::open(dir.path().join("audit.jsonl"), AuditOptions::default()).expect("opens");
+                for n in 1..=3 {
+                    assert_eq!(log.append(call(n)).await.expect("appends"), n);
+                    let written_by = *log.handle.shared.written_by.lock().expect("not poisoned");
+                    assert_ne!(written_by, Some(std::thread::current().id()), "record {n} blocked the thread");
+                }
+            });
+        })
+        .join()
+        .expect("no record written on a thread serving many peers");
+    }
+
+    /// A lone record whose batch would seal a full segment goes to the writer thread: sealing
+    /// takes several syncs, more than a runtime should wait for.
+    #[tokio::test]
+    async fn a_lone_record_that_seals_a_segment_goes_to_the_writer_thread() {
+        let dir = tempfile::tempdir().expect("temp");
+        let options = AuditOptions { segment_bytes: 1, ..AuditOptions::default() };
+        let log = AuditLog::open(dir.path().join("audit.jsonl"), options).expect("opens");
+        let here = std::thread::current().id();
+        assert_eq!(log.append(call(1)).await.expect("appends"), 1);
+        let first = *log.handle.shared.written_by.lock().expect("not poisoned");
+        assert_eq!(first, Some(here), "the first record seals nothing: written by its caller");
+        assert_eq!(log.append(call(2)).await.expect("appends"), 2);
+        let second = *log.handle.shared.written_by.lock().expect("not poisoned");
+        assert_ne!(second, Some(here), "the live file is full: sealing is left to the writer thread");
+        let report = crate::verify(log.path()).expect("reads");
+        assert!(report.ok() && report.records == 2, "{report:?}");
     }
 
     /// On a single-threaded runtime, a caller whose record is the only one queued writes it
