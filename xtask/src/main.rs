@@ -25,6 +25,8 @@
 //!   tree.
 //! - `dist`: the stripped `mcptk` binary for the host, packed with the README, licenses and
 //!   changelog into `target/dist/mcptk-VERSION-TRIPLE.tar.gz`, with its `.sha256` beside it.
+//! - `startup-symbols`: rewrites `crates/mcptk/startup-symbols.txt`, the functions a start of
+//!   `mcptk` runs (found under callgrind), which release builds place together (see `layout.rs`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,6 +36,7 @@ use steps::Steps;
 
 mod bench;
 mod features;
+mod layout;
 mod release;
 mod steps;
 
@@ -83,6 +86,7 @@ fn main() -> Result<()> {
         }
         "release" => release::release(&root, &std::env::args().skip(2).collect::<Vec<_>>()),
         "dist" => release::dist(&root),
+        "startup-symbols" => layout::regenerate(&root, &release::target_dir(&root)?),
         "bench" => bench::run(&root, &std::env::args().skip(2).collect::<Vec<_>>()),
         _ => {
             eprintln!(

@@ -272,6 +272,11 @@ fn parse_metadata(json: &str) -> Result<Workspace> {
     Ok(Workspace { target_dir, members })
 }
 
+/// Where cargo builds the workspace at `root`.
+pub(crate) fn target_dir(root: &Path) -> Result<PathBuf> {
+    Ok(workspace(root)?.target_dir)
+}
+
 fn workspace(dir: &Path) -> Result<Workspace> {
     let json = output(Command::new("cargo").args(["metadata", "--format-version", "1", "--no-deps"]).current_dir(dir))?;
     parse_metadata(&json)
@@ -799,7 +804,7 @@ fn host_triple() -> Result<String> {
         .context("rustc -vV names no host")
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     Sha256::digest(bytes).iter().fold(String::new(), |mut hex, byte| {
         let _ = write!(hex, "{byte:02x}");
@@ -807,17 +812,16 @@ fn sha256_hex(bytes: &[u8]) -> String {
     })
 }
 
-/// `cargo xtask dist`: the stripped `mcptk` binary for the host with the README, licenses and
-/// changelog in `target/dist/mcptk-VERSION-TRIPLE.tar.gz`, and its SHA-256 beside it.
+/// `cargo xtask dist`: the stripped `mcptk` binary for the host (its startup functions placed
+/// together, see [`crate::layout`]) with the README, licenses and changelog in
+/// `target/dist/mcptk-VERSION-TRIPLE.tar.gz`, and its SHA-256 beside it.
 pub(crate) fn dist(root: &Path) -> Result<()> {
     let started = Instant::now();
     let workspace = workspace(root)?;
     let mcptk =
         workspace.members.iter().find(|m| m.name == "mcptk-cli").context("the workspace has no mcptk-cli package")?;
     let triple = host_triple()?;
-    run(Command::new("cargo")
-        .args(["build", "--release", "--locked", "-p", "mcptk-cli", "--bin", "mcptk"])
-        .current_dir(root))?;
+    crate::layout::build_release(root, &workspace.target_dir)?;
     let binary_name = format!("mcptk{}", std::env::consts::EXE_SUFFIX);
     let binary = workspace.target_dir.join("release").join(&binary_name);
 

@@ -18,7 +18,7 @@
 mod http;
 mod replicas;
 mod report;
-mod stdio;
+pub(crate) mod stdio;
 pub mod upstream;
 
 use std::collections::BTreeMap;
@@ -71,8 +71,10 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     let settings = Settings { seconds, rounds, starts, growth_calls, build, only };
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
     install_wrk()?;
+    let mut layout = None;
     if build {
-        super::run(Command::new("cargo").args(["build", "--release", "--locked", "-p", "mcptk-cli"]))?;
+        // Built as `dist` builds it, so that start and memory are measured on the binary shipped.
+        layout = crate::layout::build_release(root, &target)?;
         super::run(
             Command::new("cargo")
                 .args(["build", "--release", "--locked", "--manifest-path", "benches/Cargo.toml"])
@@ -84,6 +86,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         rmcp: target.join("benches/release/rmcp-echo"),
         floor: target.join("benches/release/pipe-floor"),
         upstream: std::env::current_exe()?,
+        layout,
     };
     let work = std::env::temp_dir().join(format!("mcptk-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
@@ -106,13 +109,15 @@ struct Bins {
     rmcp: PathBuf,
     floor: PathBuf,
     upstream: PathBuf,
+    /// How the release binary was laid out, when this run built it.
+    layout: Option<crate::layout::Layout>,
 }
 
 /// The measurements, by the names `--only` takes.
 const SECTIONS: &[&str] = &["stdio", "start", "http", "pipeline", "audit", "memory", "scale", "replicas", "dropins"];
 
 fn measure(root: &Path, bins: &Bins, work: &Path, settings: &Settings) -> Result<Report> {
-    let mut report = Report::new(bins.mcptk.metadata().map(|m| m.len()).unwrap_or(0));
+    let mut report = Report::new(bins.mcptk.metadata().map(|m| m.len()).unwrap_or(0), bins.layout.as_ref());
     let on = |section: &str| settings.only.as_deref().is_none_or(|only| only == section);
     let figures = if settings.build { cargo_benches(root, &on)? } else { BTreeMap::new() };
     if on("stdio") {

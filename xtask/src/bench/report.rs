@@ -49,13 +49,16 @@ pub struct Report {
     sections: Vec<String>,
     pub checks: Vec<Check>,
     binary_bytes: u64,
+    /// The startup functions listed and how many of them the binary has (when this run built it).
+    layout: Option<(usize, usize)>,
     /// Calls/s against concurrency: (label, [(concurrency, calls/s)]).
     series: Vec<(String, Vec<(u32, f64)>)>,
 }
 
 impl Report {
-    pub fn new(binary_bytes: u64) -> Report {
-        Report { sections: Vec::new(), checks: Vec::new(), binary_bytes, series: Vec::new() }
+    pub fn new(binary_bytes: u64, layout: Option<&crate::layout::Layout>) -> Report {
+        let layout = layout.map(|l| (l.listed, l.found));
+        Report { sections: Vec::new(), checks: Vec::new(), binary_bytes, layout, series: Vec::new() }
     }
 
     pub fn check(&mut self, check: Check) {
@@ -201,9 +204,16 @@ impl Report {
         let _ =
             writeln!(s, "| gateway RSS after {} calls | {:.1} MiB |", thousands(calls as f64), after_all / super::MIB);
         let _ = writeln!(s, "| release `mcptk` binary | {:.1} MiB |", self.binary_bytes as f64 / super::MIB);
+        let placed = match self.layout {
+            Some((listed, found)) => format!("{found} of the {listed} listed are in the binary"),
+            None => "not this run (no list, a linker that takes none, or `--no-build`)".to_owned(),
+        };
+        let _ = writeln!(s, "| functions a start runs, placed together (`{}`) | {placed} |", crate::layout::LIST);
         s.push_str(
             "\nRSS counts the pages of the binary a process has touched; the kernel maps them 64 KiB at a \
-             time around each fault, so a large binary costs resident pages even where little of its code runs.\n",
+             time around each fault, so a large binary costs resident pages even where little of its code runs. \
+             The release build places the functions a start runs together (`cargo xtask startup-symbols` \
+             lists them), so that a start touches few of those pages.\n",
         );
         self.sections.push(s);
     }
@@ -518,7 +528,7 @@ mod tests {
 
     #[test]
     fn an_unreachable_bound_is_said_plainly_beside_its_verdict() {
-        let mut report = Report::new(0);
+        let mut report = Report::new(0, None);
         let reason =
             || "the bound cannot be met on this machine in this run because the pipe floor itself is 1.91 x rmcp";
         report.check(Check::at_least("stdio: >= 2x rmcp", 1.47, 2.0, "x rmcp").unreachable(false, || reason().into()));
