@@ -1,28 +1,38 @@
-//! The release binary's code layout. A start of `mcptk` runs about 1,500 of its functions, about
+//! The release binary's code layout. A start of `mcptk` runs about 1,400 of its functions, about
 //! 1.5 MB of code spread over its 38 MB of text; the kernel maps file pages 64 KiB at a time
 //! around each fault, so a start left to the default layout faults ~160 times in the text and
 //! keeps ~9 MB of it resident. Placed together (lld's `--symbol-ordering-file`), the same start
 //! touches a couple of MB.
 //!
-//! - [`build_release`]: the release `mcptk` as shipped (`dist` and `bench` build it so), with the
-//!   functions listed in [`LIST`] first in its text, when the linker takes the list (lld, the
-//!   default linker of Rust on x86_64 Linux since 1.90); a plain release build otherwise.
+//! - [`build_release`]: the release `mcptk` as `dist` and `bench` build it, with the functions
+//!   listed in [`LIST`] first in its text, on Linux when the linker takes the list (lld, Rust's
+//!   default linker on x86_64 Linux since 1.90); a plain release build otherwise. Only these two
+//!   get the layout: `cargo build --release`, `cargo install` and the container image built from
+//!   source do not. Both variants stay in cargo's cache; `target/release/mcptk` is the last built.
 //! - `cargo xtask startup-symbols`: regenerates [`LIST`] by running the starts the benchmark
 //!   measures (`mcptk serve builtin`, the default gateway: `initialize`, `tools/list`) under
-//!   callgrind and listing every function of the binary they ran. Symbol names shift as the code
-//!   changes (closures renumbered, generic instances, LTO's local suffixes): a stale entry only
-//!   leaves its function where it was, and `bench` reports how many of the list the binary has.
+//!   callgrind and listing every function of the binary they ran.
+//! - Symbol names drift: code changes renumber closures and generic instances, and the hashes in
+//!   mangled names change with the compiler and each crate's version. A stale entry only leaves
+//!   its function where it was; `bench` reports how many of the list the binary has, and `dist`
+//!   lists the functions again (under callgrind) before it packs a binary that has fewer than
+//!   [`FRESH`] of them.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
 use crate::bench::stdio::{Peer, Session};
 
-/// The functions a start runs, by their symbol names, in the order they first ran.
+/// The functions a start runs, by their symbol names (grouped, in callgrind's dump order).
 pub const LIST: &str = "crates/mcptk/startup-symbols.txt";
+
+/// The share of the listed names a binary must have for `dist` to ship it without listing the
+/// functions again.
+pub const FRESH: f64 = 0.9;
 
 /// How the release binary was laid out: the list's entries and how many of them it has.
 pub struct Layout {
@@ -30,69 +40,124 @@ pub struct Layout {
     pub found: usize,
 }
 
+impl Layout {
+    fn fresh(&self) -> bool {
+        self.found as f64 >= FRESH * self.listed as f64
+    }
+}
+
 /// Builds the release `mcptk` (in `target/release`) with the startup functions placed together
-/// when the linker can; `None` when it was built without the list (no list, or a linker that
-/// does not take one).
+/// when it can; `None` when it was built without the list (no list, not Linux, or a linker that
+/// takes none).
 pub fn build_release(root: &Path, target_dir: &Path) -> Result<Option<Layout>> {
     let list = root.join(LIST);
     let build = ["--release", "--locked", "-p", "mcptk-cli", "--bin", "mcptk"];
     let work = target_dir.join("layout");
     std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
-    if !list.exists() || !linker_orders_symbols(&work)? {
-        eprintln!("xtask: building mcptk without a startup layout (no list, or the linker is not lld)");
+    let unusable = if !cfg!(target_os = "linux") {
+        Some("the layout is made for ELF binaries on Linux".to_owned())
+    } else if !list.exists() {
+        Some(format!("{LIST} is missing"))
+    } else {
+        linker_orders_symbols(&work).err()
+    };
+    if let Some(why) = unusable {
+        eprintln!("xtask: building mcptk without a startup layout: {why}");
         crate::run(Command::new("cargo").arg("build").args(build).current_dir(root))?;
         return Ok(None);
     }
-    // The list is passed under a name that carries its digest, so that a new list relinks.
-    let text = std::fs::read(&list).with_context(|| format!("reading {}", list.display()))?;
-    let digest = crate::release::sha256_hex(&text);
-    let copy = work.join(format!("startup-symbols-{}.txt", &digest[..16]));
-    if !copy.exists() {
-        std::fs::write(&copy, &text).with_context(|| format!("writing {}", copy.display()))?;
-    }
+    let text = std::fs::read_to_string(&list).with_context(|| format!("reading {} (UTF-8 text)", list.display()))?;
+    let copy = digest_named_copy(&work, &text)?;
     crate::run(Command::new("cargo").arg("rustc").args(build).arg("--").args(link_args(&copy)).current_dir(root))?;
     let names = listed(&text);
     let symbols = symbols(&target_dir.join("release/mcptk"))?;
-    let found = names.iter().filter(|n| symbols.contains(**n)).count();
-    Ok(Some(Layout { listed: names.len(), found }))
+    let layout = Layout { listed: names.len(), found: names.iter().filter(|n| symbols.contains(**n)).count() };
+    eprintln!("xtask: startup layout: {} of the {} functions listed are in the binary", layout.found, layout.listed);
+    Ok(Some(layout))
 }
 
-fn link_args(list: &Path) -> [String; 4] {
-    [
-        "-C".into(),
-        format!("link-arg=-Wl,--symbol-ordering-file={}", list.display()),
-        "-C".into(),
-        // Entries the binary no longer has (renamed by a change) are expected, not news.
-        "link-arg=-Wl,--no-warn-symbol-ordering".into(),
-    ]
+/// [`build_release`] for `dist`: when the binary has fewer than [`FRESH`] of the listed
+/// functions, lists them again from it (rewriting [`LIST`], to be committed) and builds again.
+/// A list that cannot be made (no valgrind to be had) leaves the binary as built, saying so.
+pub fn build_for_dist(root: &Path, target_dir: &Path) -> Result<()> {
+    let Some(layout) = build_release(root, target_dir)? else { return Ok(()) };
+    if layout.fresh() {
+        return Ok(());
+    }
+    eprintln!("xtask dist: the startup list is stale; listing the functions a start runs again");
+    match regenerate_from_built(root, target_dir) {
+        Ok(()) => build_release(root, target_dir).map(drop),
+        Err(e) => {
+            eprintln!("xtask dist: the startup list could not be made again, packing the binary as built: {e:#}");
+            Ok(())
+        }
+    }
 }
 
-/// Whether the linker rustc uses takes a symbol ordering file: lld does, GNU ld refuses the
-/// option. Found by linking an empty program with one.
-fn linker_orders_symbols(work: &Path) -> Result<bool> {
+/// The list under a name that carries its digest in `work`, so that a new list links again
+/// (cargo sees new arguments); written whole before it takes that name. Older copies go.
+fn digest_named_copy(work: &Path, text: &str) -> Result<PathBuf> {
+    let digest = crate::release::sha256_hex(text.as_bytes());
+    let name = format!("startup-symbols-{}.txt", &digest[..16]);
+    let copy = work.join(&name);
+    if !copy.exists() {
+        let partial = work.join(format!("{name}.partial"));
+        std::fs::write(&partial, text).with_context(|| format!("writing {}", partial.display()))?;
+        std::fs::rename(&partial, &copy).with_context(|| format!("renaming {}", partial.display()))?;
+    }
+    for entry in std::fs::read_dir(work)?.flatten() {
+        let other = entry.file_name().to_string_lossy().into_owned();
+        if other.starts_with("startup-symbols-") && other != name {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    Ok(copy)
+}
+
+/// The arguments that give the linker `list` (`-Xlinker`, so that no character of the path
+/// is taken for a separator).
+fn link_args(list: &Path) -> Vec<String> {
+    let to_linker =
+        |arg: String| ["-C".to_owned(), "link-arg=-Xlinker".to_owned(), "-C".to_owned(), format!("link-arg={arg}")];
+    let mut args = Vec::new();
+    args.extend(to_linker(format!("--symbol-ordering-file={}", list.display())));
+    // Entries the binary no longer has (renamed by a change) are expected, not news.
+    args.extend(to_linker("--no-warn-symbol-ordering".to_owned()));
+    args
+}
+
+fn rustc() -> std::ffi::OsString {
+    std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into())
+}
+
+/// `Ok` when the linker rustc uses takes a symbol ordering file (lld does, GNU ld refuses the
+/// option), found by linking an empty program with one and the `RUSTFLAGS` of this build;
+/// otherwise why not.
+fn linker_orders_symbols(work: &Path) -> Result<(), String> {
     let probe = work.join("probe.rs");
     let list = work.join("probe-symbols.txt");
-    std::fs::write(&probe, "fn main() {}\n").with_context(|| format!("writing {}", probe.display()))?;
-    std::fs::write(&list, "main\n").with_context(|| format!("writing {}", list.display()))?;
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let output = Command::new(rustc)
+    let written = std::fs::write(&probe, "fn main() {}\n").and_then(|()| std::fs::write(&list, "main\n"));
+    written.map_err(|e| format!("cannot write the linker probe in {}: {e}", work.display()))?;
+    let flags = std::env::var("RUSTFLAGS").unwrap_or_default();
+    let output = Command::new(rustc())
         .arg(&probe)
         .arg("-o")
         .arg(work.join("probe"))
+        .args(flags.split_whitespace())
         .args(link_args(&list))
         .output()
-        .context("cannot run rustc")?;
-    Ok(output.status.success())
+        .map_err(|e| format!("cannot run rustc: {e}"))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let why = stderr.lines().map(str::trim).filter(|l| !l.is_empty()).find(|l| l.contains("error")).unwrap_or("");
+    Err(format!("the linker takes no symbol ordering file ({})", why.chars().take(200).collect::<String>()))
 }
 
 /// The names a list holds (lld skips the `#` lines too).
-fn listed(text: &[u8]) -> Vec<&str> {
-    std::str::from_utf8(text)
-        .unwrap_or_default()
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .collect()
+fn listed(text: &str) -> Vec<&str> {
+    text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect()
 }
 
 /// The names of the functions defined in `binary`'s symbol table.
@@ -116,19 +181,27 @@ fn symbols(binary: &Path) -> Result<HashSet<String>> {
         .collect())
 }
 
-/// `cargo xtask startup-symbols`: runs the measured starts under callgrind and writes [`LIST`].
+/// `cargo xtask startup-symbols`: builds the release binary, runs the measured starts under
+/// callgrind and writes [`LIST`].
 pub fn regenerate(root: &Path, target_dir: &Path) -> Result<()> {
+    // The names do not depend on the layout: the binary as `build_release` makes it will do.
+    build_release(root, target_dir)?;
+    regenerate_from_built(root, target_dir)
+}
+
+/// [`regenerate`] from the binary in `target/release` as it is.
+fn regenerate_from_built(root: &Path, target_dir: &Path) -> Result<()> {
     if Command::new("valgrind").arg("--version").output().is_err() {
-        eprintln!("xtask startup-symbols: installing valgrind");
+        eprintln!("xtask: installing valgrind");
         crate::run(
             Command::new("apt-get").args(["install", "-y", "-q", "valgrind"]).env("DEBIAN_FRONTEND", "noninteractive"),
         )?;
     }
-    // The names do not depend on the layout: the binary as built by `build_release` will do.
-    build_release(root, target_dir)?;
+    // valgrind names the binary by its path with symbolic links resolved.
     let binary = target_dir.join("release/mcptk");
-    let work = tempfile_dir()?;
-    let home = work.join("default-gateway");
+    let binary = std::fs::canonicalize(&binary).with_context(|| format!("no binary at {}", binary.display()))?;
+    let work = TempDir::new()?;
+    let home = work.0.join("default-gateway");
     std::fs::create_dir_all(&home)?;
     let starts: [(&'static str, &[&str], Option<&Path>); 2] = [
         ("mcptk serve builtin", &["serve", "builtin"], None),
@@ -138,12 +211,14 @@ pub fn regenerate(root: &Path, target_dir: &Path) -> Result<()> {
     let mut seen = HashSet::new();
     let mut names = Vec::new();
     for (n, (label, args, dir)) in starts.into_iter().enumerate() {
-        let out = work.join(format!("callgrind-{n}.out"));
+        let out = work.0.join(format!("callgrind-{n}.out"));
+        let log = work.0.join(format!("valgrind-{n}.log"));
         let mut valgrind = vec![
             "--tool=callgrind".to_owned(),
             "--demangle=no".into(),
             "--compress-strings=no".into(),
             format!("--callgrind-out-file={}", out.display()),
+            format!("--log-file={}", log.display()),
             binary.display().to_string(),
         ];
         valgrind.extend(args.iter().map(|a| (*a).to_owned()));
@@ -152,18 +227,19 @@ pub fn regenerate(root: &Path, target_dir: &Path) -> Result<()> {
         if let Some(dir) = dir {
             peer = peer.dir(dir);
         }
-        let (mut session, _) = Session::start(&peer)?;
-        session.request("tools/list", "{}")?;
-        session.stop();
-        let profile = std::fs::read_to_string(&out)
-            .with_context(|| format!("callgrind wrote no profile of {label} ({})", out.display()))?;
+        let profiled = Session::start(&peer).and_then(|(mut session, _)| {
+            session.request("tools/list", "{}")?;
+            // Closing stdin ends the server; callgrind then writes its profile, slowly.
+            session.stop_within(Duration::from_secs(120));
+            std::fs::read_to_string(&out).with_context(|| format!("callgrind wrote no profile ({})", out.display()))
+        });
+        let profile = profiled.with_context(|| format!("profiling {label} under callgrind{}", tail(&log)))?;
         for name in ran(&profile, &binary) {
             if symbols.contains(name) && seen.insert(name.to_owned()) {
                 names.push(name.to_owned());
             }
         }
     }
-    let _ = std::fs::remove_dir_all(&work);
     if names.len() < 100 {
         bail!(
             "only {} functions of {} ran in the profiled starts: is it the binary built?",
@@ -173,8 +249,8 @@ pub fn regenerate(root: &Path, target_dir: &Path) -> Result<()> {
     }
     let mut text = String::from(
         "# The functions a start of `mcptk` runs (`serve builtin` and the default gateway: initialize,\n\
-         # tools/list), in the order they first ran: the release build places them together.\n\
-         # Written by `cargo xtask startup-symbols`; regenerate it when `cargo xtask bench` finds few.\n",
+         # tools/list), grouped in callgrind's order: `cargo xtask dist` places them together.\n\
+         # Written by `cargo xtask startup-symbols` (and by `dist` when few are left in the binary).\n",
     );
     for name in &names {
         text.push_str(name);
@@ -182,12 +258,21 @@ pub fn regenerate(root: &Path, target_dir: &Path) -> Result<()> {
     }
     let list = root.join(LIST);
     std::fs::write(&list, text).with_context(|| format!("writing {}", list.display()))?;
-    eprintln!("xtask startup-symbols: {} functions written to {}", names.len(), list.display());
+    eprintln!("xtask: {} functions written to {}", names.len(), list.display());
     Ok(())
 }
 
-/// The functions of `binary` that ran, in the order a callgrind profile (uncompressed names)
-/// first names them.
+/// The last lines of valgrind's log, for an error.
+fn tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    format!(" (valgrind said: {})", lines[lines.len().saturating_sub(5)..].join(" / "))
+}
+
+/// The functions of `binary` that ran, as a callgrind profile (uncompressed names) lists them.
 fn ran<'a>(profile: &'a str, binary: &Path) -> Vec<&'a str> {
     let binary = binary.display().to_string();
     let mut object = "";
@@ -204,11 +289,22 @@ fn ran<'a>(profile: &'a str, binary: &Path) -> Vec<&'a str> {
     names
 }
 
-fn tempfile_dir() -> Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("mcptk-startup-symbols-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    Ok(dir)
+/// A folder of its own under the system's temporary folder, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Result<TempDir> {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+        let dir = std::env::temp_dir().join(format!("mcptk-layout-{}-{nanos}", std::process::id()));
+        std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(TempDir(dir))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 #[cfg(test)]
@@ -216,7 +312,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_profile_names_the_functions_of_the_binary_in_the_order_they_first_ran() {
+    fn a_profile_names_the_functions_of_the_binary_that_ran() {
         let profile = "version: 1\ncmd: /t/mcptk serve\nob=/usr/lib/libc.so.6\nfn=malloc\n0 5\n\
                        ob=/t/mcptk\nfn=main\n0 3\ncfn=_ZN3foo3barE\ncalls=1 0\n0 9\nfn=_ZN3foo3barE\n0 9\n\
                        ob=/usr/lib/libc.so.6\nfn=free\n0 2\n";
@@ -224,16 +320,23 @@ mod tests {
     }
 
     /// The link arguments place functions in the listed order, either way round, with a comment
-    /// line and a name the program lacks in the list: what `build_release` relies on.
+    /// line and a name the program lacks in the list: what `build_release` relies on. Run where
+    /// Rust links with lld by default (x86_64 Linux, Rust 1.90 and later), as CI does.
     #[test]
     fn the_linker_places_functions_in_the_listed_order() {
-        let host = std::process::Command::new("rustc").arg("-vV").output().expect("rustc runs");
-        if !String::from_utf8_lossy(&host.stdout).contains("host: x86_64-unknown-linux-gnu") {
-            return; // Rust links with lld by default only there.
+        let version = Command::new(rustc()).arg("-vV").output().expect("rustc runs");
+        let version = String::from_utf8_lossy(&version.stdout).into_owned();
+        let minor = version
+            .lines()
+            .find_map(|l| l.strip_prefix("release: 1."))
+            .and_then(|rest| rest.split('.').next()?.parse::<u32>().ok())
+            .expect("rustc names its release");
+        if !version.contains("host: x86_64-unknown-linux-gnu") || minor < 90 {
+            return;
         }
-        let work = tempfile_dir().expect("a folder");
-        assert!(linker_orders_symbols(&work).expect("probes"), "rustc's linker takes no symbol ordering file");
-        let program = work.join("two.rs");
+        let work = TempDir::new().expect("a folder");
+        linker_orders_symbols(&work.0).expect("rustc's linker takes a symbol ordering file");
+        let program = work.0.join("two.rs");
         std::fs::write(
             &program,
             "#[unsafe(no_mangle)] #[inline(never)] pub extern \"C\" fn alpha_fn() -> u32 { 1 }\n\
@@ -242,10 +345,10 @@ mod tests {
         )
         .expect("writes");
         for order in [["alpha_fn", "zeta_fn"], ["zeta_fn", "alpha_fn"]] {
-            let list = work.join(format!("{}.txt", order[0]));
+            let list = work.0.join(format!("{}.txt", order[0]));
             std::fs::write(&list, format!("# first\n{}\nno_such_fn\n{}\n", order[0], order[1])).expect("writes");
-            let binary = work.join(format!("two-{}", order[0]));
-            let status = Command::new("rustc")
+            let binary = work.0.join(format!("two-{}", order[0]));
+            let status = Command::new(rustc())
                 .arg(&program)
                 .arg("-o")
                 .arg(&binary)
@@ -258,11 +361,27 @@ mod tests {
             let at = |name: &str| text.lines().position(|l| l.ends_with(&format!(" {name}"))).expect(name);
             assert!(at(order[0]) < at(order[1]), "{order:?} not in order:\n{text}");
         }
-        let _ = std::fs::remove_dir_all(&work);
     }
 
     #[test]
     fn a_list_skips_comments_and_blank_lines_as_lld_does() {
-        assert_eq!(listed(b"# header\n\n_ZN1a1bE\n  main  \n#x\n"), ["_ZN1a1bE", "main"]);
+        assert_eq!(listed("# header\n\n_ZN1a1bE\n  main  \n#x\n"), ["_ZN1a1bE", "main"]);
+    }
+
+    #[test]
+    fn a_new_list_gets_a_new_name_and_the_old_copy_goes() {
+        let work = TempDir::new().expect("a folder");
+        let first = digest_named_copy(&work.0, "a\n").expect("copies");
+        assert_eq!(digest_named_copy(&work.0, "a\n").expect("copies"), first, "the same list, the same name");
+        let second = digest_named_copy(&work.0, "b\n").expect("copies");
+        assert_ne!(second, first);
+        assert_eq!(std::fs::read_to_string(&second).expect("reads"), "b\n");
+        assert!(!first.exists(), "the older copy is removed");
+    }
+
+    #[test]
+    fn a_binary_with_too_few_of_the_listed_functions_is_stale() {
+        assert!(Layout { listed: 1000, found: 900 }.fresh());
+        assert!(!Layout { listed: 1000, found: 899 }.fresh());
     }
 }

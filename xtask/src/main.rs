@@ -26,7 +26,8 @@
 //! - `dist`: the stripped `mcptk` binary for the host, packed with the README, licenses and
 //!   changelog into `target/dist/mcptk-VERSION-TRIPLE.tar.gz`, with its `.sha256` beside it.
 //! - `startup-symbols`: rewrites `crates/mcptk/startup-symbols.txt`, the functions a start of
-//!   `mcptk` runs (found under callgrind), which release builds place together (see `layout.rs`).
+//!   `mcptk` runs (found under callgrind), which `dist` and `bench` place together (see
+//!   `layout.rs`); `dist` rewrites it too when the binary has few of its names left.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -90,7 +91,7 @@ fn main() -> Result<()> {
         "bench" => bench::run(&root, &std::env::args().skip(2).collect::<Vec<_>>()),
         _ => {
             eprintln!(
-                "usage: cargo xtask <setup|test|services|ci|conformance|features|bench [--quick] [--no-build] [--only SECTION]|fuzz [SECONDS]|dist>"
+                "usage: cargo xtask <setup|test|services|ci|conformance|features|bench [--quick] [--no-build] [--only SECTION]|fuzz [SECONDS]|dist|startup-symbols>"
             );
             eprintln!("       cargo xtask release [--execute] [--bump patch|minor|major|X.Y.Z] [--skip-checks]");
             bail!("unknown task {task:?}")

@@ -821,7 +821,7 @@ pub(crate) fn dist(root: &Path) -> Result<()> {
     let mcptk =
         workspace.members.iter().find(|m| m.name == "mcptk-cli").context("the workspace has no mcptk-cli package")?;
     let triple = host_triple()?;
-    crate::layout::build_release(root, &workspace.target_dir)?;
+    crate::layout::build_for_dist(root, &workspace.target_dir)?;
     let binary_name = format!("mcptk{}", std::env::consts::EXE_SUFFIX);
     let binary = workspace.target_dir.join("release").join(&binary_name);
 

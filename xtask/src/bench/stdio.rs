@@ -246,9 +246,14 @@ impl Session {
     }
 
     /// Closes the server's input and waits for it to exit (killing it after 5 s).
-    pub fn stop(mut self) {
+    pub fn stop(self) {
+        self.stop_within(Duration::from_secs(5));
+    }
+
+    /// Closes the server's input and waits for it to end, killing it after `limit`.
+    pub fn stop_within(mut self, limit: Duration) {
         drop(self.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return;
