@@ -78,26 +78,22 @@ async fn rate(tool: &(dyn Tool + 'static), calls: usize, concurrency: usize) -> 
     calls as f64 / started.elapsed().as_secs_f64()
 }
 
-/// One durable append of `line` to `file` (opened as the log opens its live file, with
-/// `O_DSYNC`: the write returns once durable): the time it took, in µs.
-fn durable_write(file: &mut std::fs::File, line: &[u8]) -> f64 {
+/// Durable appends of `line` to `file` (opened as the log opens its live file, with `O_DSYNC`:
+/// each write returns once durable), `count` of them: the time each took, in µs.
+fn durable_writes(file: &mut std::fs::File, line: &[u8], count: usize) -> Vec<f64> {
     use std::io::Write;
-    let started = Instant::now();
-    file.write_all(line).expect("writes");
-    started.elapsed().as_secs_f64() * 1e6
+    (0..count)
+        .map(|_| {
+            let started = Instant::now();
+            file.write_all(line).expect("writes");
+            started.elapsed().as_secs_f64() * 1e6
+        })
+        .collect()
 }
 
-/// One call of `tool`: the time it took, in µs.
-async fn one_call(tool: &(dyn Tool + 'static), args: &JsonObject, cx: &ToolContext) -> f64 {
-    let started = Instant::now();
-    let result = tool.call(args.clone(), cx.clone()).await;
-    let took = started.elapsed().as_secs_f64() * 1e6;
-    assert!(!result.expect("result").is_error());
-    took
-}
-
-/// Durable calls one at a time, each followed by one bare durable write.
-const DURABLE_CALLS: usize = 3000;
+/// Rounds of durable calls one at a time, each followed by as many bare durable writes.
+const DURABLE_ROUNDS: usize = 6;
+const DURABLE_ROUND_CALLS: usize = 500;
 
 fn main() {
     // The runtime `mcptk serve` answers on: one thread (stdio's, or each HTTP serving thread's),
@@ -148,21 +144,17 @@ fn main() {
                 }
             }
         }
-        // The durable calls one at a time, each followed by a durable write of the same size to
-        // a file of its own: the disk's time, measured in the same moments as the calls (this
-        // disk's sync times drift and have a long tail, and a write issued right after another
-        // completes is quicker than one issued after some work, as a call's is), and averaged
+        // The durable calls one at a time, in rounds that alternate with as many durable writes
+        // of the same size to a file of their own: the disk's time, measured in the same
+        // moments as the calls (this disk's sync times drift and have a long tail), and averaged
         // the same way, so that the difference is the pipeline's own.
         let mut probe = probe_file(dir.path());
-        let mut args = JsonObject::new();
-        args.insert("text".into(), "ping".into());
-        let cx = ToolContext::detached().with_principal("bench");
-        let (mut spent, mut writes) = (0.0, Vec::with_capacity(DURABLE_CALLS));
-        for _ in 0..DURABLE_CALLS {
-            spent += one_call(&durable, &args, &cx).await;
-            writes.push(durable_write(&mut probe, &line));
+        let (mut spent, mut writes) = (0.0, Vec::new());
+        for _ in 0..DURABLE_ROUNDS {
+            spent += DURABLE_ROUND_CALLS as f64 / rate(&durable, DURABLE_ROUND_CALLS, 1).await;
+            writes.extend(durable_writes(&mut probe, &line, DURABLE_ROUND_CALLS));
         }
-        let full = DURABLE_CALLS as f64 * 1e6 / spent;
+        let full = (DURABLE_ROUNDS * DURABLE_ROUND_CALLS) as f64 / spent;
         println!("  {:<13} {:>3} in flight: {full:>9.0} calls/s  ({:>7.1} µs/call)", "full", 1, 1e6 / full);
         println!("BENCH pipeline.full.seq {full:.0} calls/s");
         seq.insert("full", full);
@@ -175,7 +167,7 @@ fn main() {
         writes.sort_by(f64::total_cmp);
         let median = writes[writes.len() / 2];
         println!(
-            "  one durable write of a call's {} bytes, after each durable call: mean {mean:.1} µs, median {median:.1} µs",
+            "  one durable write of a call's {} bytes, between the durable calls: mean {mean:.1} µs, median {median:.1} µs",
             line.len()
         );
         println!("BENCH pipeline.fsync.mean {mean:.1} us");

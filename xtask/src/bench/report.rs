@@ -160,8 +160,8 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "\nOne durable write (`O_DSYNC`, as the log writes) of what a call appends, after each durable \
-             call: mean {}, median {}. The bound compares the means.",
+            "\nOne durable write (`O_DSYNC`, as the log writes) of what a call appends, in rounds between the \
+             durable calls: mean {}, median {}. The bound compares the means.",
             us("pipeline.fsync.mean"),
             us("pipeline.fsync.median")
         );
