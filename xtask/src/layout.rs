@@ -8,7 +8,8 @@
 //!   listed in [`LIST`] first in its text, on Linux when the linker takes the list (lld, Rust's
 //!   default linker on x86_64 Linux since 1.90); a plain release build otherwise. Only these two
 //!   get the layout: `cargo build --release`, `cargo install` and the container image built from
-//!   source do not. Both variants stay in cargo's cache; `target/release/mcptk` is the last built.
+//!   source do not. Switching between this build and a plain one builds the `mcptk` crate (and
+//!   its LTO link) again, not its dependencies; `target/release/mcptk` is the last built.
 //! - `cargo xtask startup-symbols`: regenerates [`LIST`] by running the starts the benchmark
 //!   measures (`mcptk serve builtin`, the default gateway: `initialize`, `tools/list`) under
 //!   callgrind and listing every function of the binary they ran.

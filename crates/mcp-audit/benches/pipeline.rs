@@ -96,11 +96,13 @@ const DURABLE_ROUNDS: usize = 6;
 const DURABLE_ROUND_CALLS: usize = 500;
 
 fn main() {
-    // The runtime `mcptk serve` answers on: one thread (stdio's, or each HTTP serving thread's),
-    // where a lone durable record is written by its caller on a quick disk, and a batch of many
-    // goes to the log's writer thread rather than blocking the runtime.
+    // The runtime `mcptk serve` answers stdio on: one thread, marked as answering one peer, where
+    // a lone durable record is written by its caller on a quick disk and a batch of many goes to
+    // the log's writer thread rather than blocking the runtime. (An HTTP serving thread hands
+    // every durable batch to the writer thread.)
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
+        let _stdio = mcp_core::transport::serving_one_peer();
         let dir = tempfile::tempdir().expect("temp");
         let open = |name: &str, fsync: bool| {
             AuditLog::open(dir.path().join(name), AuditOptions { fsync, ..AuditOptions::default() }).expect("log")

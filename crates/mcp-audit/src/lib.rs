@@ -7,8 +7,9 @@
 //! - Group commit: records queued while a write is in progress are written together and made
 //!   durable by one write to the live file, open with `O_DSYNC` (as one `fdatasync`), done by
 //!   the first of their callers to find the file free, on its own thread (a single-threaded
-//!   runtime hands it to the log's writer thread instead, unless the runtime serves one peer
-//!   and the record is alone on a quick disk);
+//!   runtime hands it to the log's writer thread instead, unless the thread is marked as
+//!   answering one peer, as stdio's is, and the record is alone, seals no segment and the disk
+//!   is quick);
 //!   [`AuditLog::append`] returns only after that, so an acknowledged record survives a crash.
 //!   A torn last line (a crash mid-write, never acknowledged) is cut off when the log is
 //!   reopened, and the cut is itself recorded.

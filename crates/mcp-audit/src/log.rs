@@ -2,8 +2,8 @@
 //! (group commit: the caller that finds no write in progress writes everything queued, made
 //! durable with fsync on, and the others queue behind it and are answered when a write covers
 //! their records; on a single-threaded runtime a durable batch goes to the writer thread
-//! instead, unless the runtime answers one peer, the record is the caller's alone and the disk is
-//! quick), sealing the live file into numbered segments as it grows.
+//! instead, unless the thread is marked as answering one peer (stdio), the record is the caller's
+//! alone, seals no segment and the disk is quick), sealing the live file into numbered segments as it grows.
 
 use std::fs::File;
 use std::io::Write;
@@ -186,11 +186,12 @@ impl Shared {
     /// (false). With fsync off, and with no runtime, it is written here. On a multi-thread
     /// runtime, too: the other workers go on while this one waits for the sync. On a
     /// single-threaded runtime the write blocks everything the runtime runs, so it is written
-    /// here only when that runtime answers one peer (stdio), no other record is queued, the
-    /// batch seals no segment and the last durable write took under [`WRITE_INLINE_UNDER`]:
-    /// this saves the hand-off's two cross-thread wake-ups, and that peer's other requests wait
-    /// for the one write. Otherwise the writer thread writes it: the other connections of an
-    /// HTTP serving thread, and the work of calls still in flight, go on meanwhile.
+    /// here only when the thread is marked as answering one peer (stdio's, see
+    /// [`mcp_core::transport::thread_serves_one_peer`]), no other record is queued, the batch
+    /// seals no segment and the last durable write took under [`WRITE_INLINE_UNDER`]: this
+    /// saves the hand-off's two cross-thread wake-ups, and that peer's other requests wait for
+    /// the one write. Otherwise the writer thread writes it: the other connections of an HTTP
+    /// serving thread, and the work of calls still in flight, go on meanwhile.
     fn lead_from_runtime(&self, files: MutexGuard<'_, Files>) -> bool {
         use tokio::runtime::{Handle, RuntimeFlavor};
         if !self.options.fsync {
@@ -204,13 +205,16 @@ impl Shared {
                 self.work.notify_one();
                 false
             }
-            Ok(RuntimeFlavor::MultiThread) => {
+            // A lone record on a runtime answering one peer.
+            Ok(RuntimeFlavor::CurrentThread) => {
+                drop(self.lead(files));
+                true
+            }
+            Ok(_) => {
                 tokio::task::block_in_place(|| drop(self.lead(files)));
                 true
             }
-            // No runtime, a lone record on a runtime answering one peer, or a runtime flavour
-            // tokio adds later (where `block_in_place` may not be allowed).
-            _ => {
+            Err(_) => {
                 drop(self.lead(files));
                 true
             }
@@ -226,7 +230,7 @@ impl Shared {
         queued <= 1
             && !seals
             && !self.slow_disk.load(Ordering::Relaxed)
-            && !mcp_core::transport::thread_serves_many_peers()
+            && mcp_core::transport::thread_serves_one_peer()
     }
 
     /// Whether a caller about to lead a durable write, gathering since `since`, should give the
@@ -952,9 +956,11 @@ mod tests {
     }
 
     /// Two records queued together on a quick disk: the writer thread writes them, not the
-    /// runtime's thread (only a record alone is written by its caller).
+    /// runtime's thread, even one answering a single peer (only a record alone is written by its
+    /// caller).
     #[tokio::test]
     async fn two_records_at_once_go_to_the_writer_thread() {
+        let _stdio = mcp_core::transport::serving_one_peer();
         let dir = tempfile::tempdir().expect("temp");
         let log = AuditLog::open(dir.path().join("audit.jsonl"), AuditOptions::default()).expect("opens");
         let (a, b) = tokio::join!(log.append(call(1)), log.append(call(2)));
@@ -963,31 +969,25 @@ mod tests {
         assert_ne!(written_by, Some(std::thread::current().id()), "two records written on the runtime's thread");
     }
 
-    /// A thread that answers many peers (an HTTP serving thread) never blocks on a durable write,
-    /// even of a lone record on a quick disk: its other connections would wait for it.
-    #[test]
-    fn a_thread_serving_many_peers_hands_even_a_lone_record_to_the_writer_thread() {
-        std::thread::spawn(|| {
-            mcp_core::transport::mark_thread_serving_many_peers();
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-            runtime.block_on(async {
-                let dir = tempfile::tempdir().expect("temp");
-                let log = AuditLog::open(dir.path().join("audit.jsonl"), AuditOptions::default()).expect("opens");
-                for n in 1..=3 {
-                    assert_eq!(log.append(call(n)).await.expect("appends"), n);
-                    let written_by = *log.handle.shared.written_by.lock().expect("not poisoned");
-                    assert_ne!(written_by, Some(std::thread::current().id()), "record {n} blocked the thread");
-                }
-            });
-        })
-        .join()
-        .expect("no record written on a thread serving many peers");
+    /// A single-threaded runtime not marked as answering one peer (an HTTP serving thread, an
+    /// embedder's own server of many connections) never blocks on a durable write, even of a
+    /// lone record on a quick disk: its other connections would wait for it.
+    #[tokio::test]
+    async fn a_thread_not_marked_as_serving_one_peer_hands_even_a_lone_record_to_the_writer_thread() {
+        let dir = tempfile::tempdir().expect("temp");
+        let log = AuditLog::open(dir.path().join("audit.jsonl"), AuditOptions::default()).expect("opens");
+        for n in 1..=3 {
+            assert_eq!(log.append(call(n)).await.expect("appends"), n);
+            let written_by = *log.handle.shared.written_by.lock().expect("not poisoned");
+            assert_ne!(written_by, Some(std::thread::current().id()), "record {n} blocked the thread");
+        }
     }
 
     /// A lone record whose batch would seal a full segment goes to the writer thread: sealing
     /// takes several syncs, more than a runtime should wait for.
     #[tokio::test]
     async fn a_lone_record_that_seals_a_segment_goes_to_the_writer_thread() {
+        let _stdio = mcp_core::transport::serving_one_peer();
         let dir = tempfile::tempdir().expect("temp");
         let options = AuditOptions { segment_bytes: 1, ..AuditOptions::default() };
         let log = AuditLog::open(dir.path().join("audit.jsonl"), options).expect("opens");
@@ -1002,12 +1002,13 @@ mod tests {
         assert!(report.ok() && report.records == 2, "{report:?}");
     }
 
-    /// On a single-threaded runtime, a caller whose record is the only one queued writes it
-    /// itself while the disk is quick (no hand-off to the writer thread and back); after a slow
-    /// write, its batch goes to the writer thread, so that a slow disk cannot keep stalling the
-    /// runtime.
+    /// On a single-threaded runtime answering one peer (as stdio's is), a caller whose record is
+    /// the only one queued writes it itself while the disk is quick (no hand-off to the writer
+    /// thread and back); after a slow write, its batch goes to the writer thread, so that a slow
+    /// disk cannot keep stalling the runtime.
     #[tokio::test]
     async fn a_lone_durable_record_is_written_by_its_caller_while_the_disk_is_quick() {
+        let _stdio = mcp_core::transport::serving_one_peer();
         let dir = tempfile::tempdir().expect("temp");
         let log = AuditLog::open(dir.path().join("audit.jsonl"), AuditOptions::default()).expect("opens");
         let shared = &log.handle.shared;

@@ -261,9 +261,13 @@ impl Server {
     ///
     /// Pipes and sockets are read and written on the runtime's own threads, in non-blocking mode
     /// while serving (their flags are put back after); terminals and files keep blocking IO.
-    /// Needs a runtime with IO and time enabled (as `#[tokio::main]` builds).
+    /// Needs a runtime with IO and time enabled (as `#[tokio::main]` builds). On a
+    /// single-threaded runtime the thread is marked as answering one peer while it serves
+    /// ([`crate::transport::thread_serves_one_peer`]); a program that serves more on that same
+    /// runtime should run `serve_stdio` on a runtime of its own.
     #[cfg(feature = "stdio")]
     pub async fn serve_stdio(&self) -> Result<()> {
+        let _one_peer = crate::transport::serving_one_peer();
         let (input, output) = crate::transport::stdio::streams();
         self.serve(input, output).await
     }

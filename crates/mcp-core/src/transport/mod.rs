@@ -21,20 +21,61 @@ pub(crate) mod stdio;
 pub use framing::DEFAULT_MAX_MESSAGE_BYTES;
 
 thread_local! {
-    static SERVES_MANY_PEERS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static SERVES_ONE_PEER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Whether the current thread answers many peers at once (a Streamable HTTP serving thread, one
-/// single-threaded runtime for many connections): anything that blocks it holds up every
-/// connection it serves, so such work belongs on another thread. False elsewhere, e.g. on the
-/// runtime that serves stdio, which answers one peer.
-pub fn thread_serves_many_peers() -> bool {
-    SERVES_MANY_PEERS.get()
+/// Whether the current thread's single-threaded runtime answers one peer, as
+/// [`Server::serve_stdio`](crate::Server::serve_stdio) marks it while it serves: work that
+/// blocks the thread briefly then holds up only that peer's other requests. False unless
+/// marked: a thread may serve many connections (a Streamable HTTP serving thread, an
+/// embedder's own server), where blocking holds up every one of them.
+pub fn thread_serves_one_peer() -> bool {
+    SERVES_ONE_PEER.get()
 }
 
-/// Marks the current thread as answering many peers (see [`thread_serves_many_peers`]): each
-/// Streamable HTTP serving thread does, and so may a server of an embedder's own that answers
-/// many peers on one thread.
-pub fn mark_thread_serving_many_peers() {
-    SERVES_MANY_PEERS.set(true);
+/// Marks the current thread as answering one peer (see [`thread_serves_one_peer`]) until the
+/// guard is dropped, when it runs a single-threaded runtime (on any other thread, a task may
+/// move between threads: nothing is marked).
+pub fn serving_one_peer() -> ServingOnePeer {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    let single = Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::CurrentThread);
+    ServingOnePeer { previous: single.then(|| SERVES_ONE_PEER.replace(true)) }
+}
+
+/// Keeps the mark of [`serving_one_peer`]; puts back what was there when dropped.
+#[derive(Debug)]
+#[must_use = "the thread is marked only while the guard lives"]
+pub struct ServingOnePeer {
+    previous: Option<bool>,
+}
+
+impl Drop for ServingOnePeer {
+    fn drop(&mut self) {
+        if let Some(previous) = self.previous {
+            SERVES_ONE_PEER.set(previous);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn serving_one_peer_marks_a_single_threaded_runtime_until_the_guard_goes() {
+        assert!(!thread_serves_one_peer(), "unmarked by default");
+        {
+            let _outer = serving_one_peer();
+            assert!(thread_serves_one_peer());
+            drop(serving_one_peer());
+            assert!(thread_serves_one_peer(), "an inner guard puts back the outer mark");
+        }
+        assert!(!thread_serves_one_peer(), "the mark goes with the guard");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_multi_thread_runtime_is_never_marked() {
+        let _guard = serving_one_peer();
+        assert!(!thread_serves_one_peer(), "a task may move between the workers");
+    }
 }

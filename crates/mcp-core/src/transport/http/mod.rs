@@ -543,7 +543,6 @@ fn serve_thread(
     mut report: Reporter,
     blocking: usize,
 ) {
-    super::mark_thread_serving_many_peers();
     let runtime =
         match tokio::runtime::Builder::new_current_thread().enable_all().max_blocking_threads(blocking).build() {
             Ok(runtime) => runtime,
