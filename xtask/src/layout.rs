@@ -192,12 +192,7 @@ pub fn regenerate(root: &Path, target_dir: &Path) -> Result<()> {
 
 /// [`regenerate`] from the binary in `target/release` as it is.
 fn regenerate_from_built(root: &Path, target_dir: &Path) -> Result<()> {
-    if Command::new("valgrind").arg("--version").output().is_err() {
-        eprintln!("xtask: installing valgrind");
-        crate::run(
-            Command::new("apt-get").args(["install", "-y", "-q", "valgrind"]).env("DEBIAN_FRONTEND", "noninteractive"),
-        )?;
-    }
+    crate::install_if_missing("valgrind", "valgrind")?;
     // valgrind names the binary by its path with symbolic links resolved.
     let binary = target_dir.join("release/mcptk");
     let binary = std::fs::canonicalize(&binary).with_context(|| format!("no binary at {}", binary.display()))?;

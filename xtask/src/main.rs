@@ -442,6 +442,15 @@ fn test(env: &[(String, String)]) -> Result<()> {
     }
 }
 
+/// Debian's `package`, installed (as root) when `program` does not run.
+fn install_if_missing(program: &str, package: &str) -> Result<()> {
+    if Command::new(program).arg("--version").output().is_ok() {
+        return Ok(());
+    }
+    eprintln!("xtask: installing {package}");
+    run(Command::new("apt-get").args(["install", "-y", "-q", package]).env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
 fn run(command: &mut Command) -> Result<()> {
     eprintln!("xtask: {command:?}");
     let status = command.status().with_context(|| format!("cannot run {command:?}"))?;

@@ -221,11 +221,16 @@ impl Shared {
         }
     }
 
+    /// Records queued and not yet acknowledged.
+    fn outstanding(&self) -> u64 {
+        self.queued.load(Ordering::Acquire).saturating_sub(self.acked.load(Ordering::Acquire))
+    }
+
     /// Whether a caller on a single-threaded runtime, holding `files`, may write its durable
     /// batch itself (see [`lead_from_runtime`](Self::lead_from_runtime)). Records queued from
     /// other threads after this look are written with it.
     fn writes_alone(&self, files: &Files) -> bool {
-        let queued = self.queued.load(Ordering::Acquire).saturating_sub(self.acked.load(Ordering::Acquire));
+        let queued = self.outstanding();
         let seals = files.open.as_ref().is_some_and(|open| open.live_len >= self.options.segment_bytes.max(1));
         queued <= 1
             && !seals
@@ -237,7 +242,7 @@ impl Shared {
     /// callers of the last batch a moment more to queue their next records, so that one write
     /// covers them all (a caller on its own never waits).
     fn gathers(&self, since: Instant) -> bool {
-        let queued = self.queued.load(Ordering::Acquire).saturating_sub(self.acked.load(Ordering::Acquire));
+        let queued = self.outstanding();
         self.options.fsync && queued < self.last_batch.load(Ordering::Relaxed) as u64 && since.elapsed() < GATHER
     }
 
@@ -924,6 +929,11 @@ mod tests {
         assert!(report.ok() && report.records == 64 * 50, "{report:?}");
     }
 
+    /// The thread that wrote the last batch of `log`.
+    fn written_by(log: &AuditLog) -> Option<std::thread::ThreadId> {
+        *log.handle.shared.written_by.lock().expect("not poisoned")
+    }
+
     fn call(n: u64) -> NewRecord {
         NewRecord { kind: "tool_call".into(), trace_id: format!("{n}"), ..NewRecord::default() }
     }
@@ -951,8 +961,7 @@ mod tests {
         assert!(batches <= 2, "64 records took {batches} writes");
         assert!(crate::verify(log.path()).expect("reads").ok());
         // Many records at once: the runtime goes on while the writer thread syncs them.
-        let written_by = *log.handle.shared.written_by.lock().expect("not poisoned");
-        assert_ne!(written_by, Some(std::thread::current().id()), "written on the runtime's thread");
+        assert_ne!(written_by(&log), Some(std::thread::current().id()), "written on the runtime's thread");
     }
 
     /// Two records queued together on a quick disk: the writer thread writes them, not the
@@ -965,8 +974,7 @@ mod tests {
         let log = AuditLog::open(dir.path().join("audit.jsonl"), AuditOptions::default()).expect("opens");
         let (a, b) = tokio::join!(log.append(call(1)), log.append(call(2)));
         assert_eq!((a.expect("appends"), b.expect("appends")), (1, 2));
-        let written_by = *log.handle.shared.written_by.lock().expect("not poisoned");
-        assert_ne!(written_by, Some(std::thread::current().id()), "two records written on the runtime's thread");
+        assert_ne!(written_by(&log), Some(std::thread::current().id()), "two records written on the runtime's thread");
     }
 
     /// A single-threaded runtime not marked as answering one peer (an HTTP serving thread, an
@@ -978,8 +986,7 @@ mod tests {
         let log = AuditLog::open(dir.path().join("audit.jsonl"), AuditOptions::default()).expect("opens");
         for n in 1..=3 {
             assert_eq!(log.append(call(n)).await.expect("appends"), n);
-            let written_by = *log.handle.shared.written_by.lock().expect("not poisoned");
-            assert_ne!(written_by, Some(std::thread::current().id()), "record {n} blocked the thread");
+            assert_ne!(written_by(&log), Some(std::thread::current().id()), "record {n} blocked the thread");
         }
     }
 
@@ -993,10 +1000,10 @@ mod tests {
         let log = AuditLog::open(dir.path().join("audit.jsonl"), options).expect("opens");
         let here = std::thread::current().id();
         assert_eq!(log.append(call(1)).await.expect("appends"), 1);
-        let first = *log.handle.shared.written_by.lock().expect("not poisoned");
+        let first = written_by(&log);
         assert_eq!(first, Some(here), "the first record seals nothing: written by its caller");
         assert_eq!(log.append(call(2)).await.expect("appends"), 2);
-        let second = *log.handle.shared.written_by.lock().expect("not poisoned");
+        let second = written_by(&log);
         assert_ne!(second, Some(here), "the live file is full: sealing is left to the writer thread");
         let report = crate::verify(log.path()).expect("reads");
         assert!(report.ok() && report.records == 2, "{report:?}");
@@ -1019,7 +1026,7 @@ mod tests {
             let seq = log.append(call(n)).await.expect("appends");
             assert_eq!(seq, n);
             assert!(shared.synced.load(Ordering::SeqCst) >= seq, "acknowledged before it was durable");
-            let written_by = shared.written_by.lock().expect("not poisoned").expect("written");
+            let written_by = written_by(&log).expect("written");
             if slow {
                 assert_ne!(written_by, here, "record {n}: written on the runtime after a slow write");
             } else {

@@ -70,7 +70,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     let (seconds, rounds, starts, growth_calls) = if quick { (0.5, 1, 5, 100_000) } else { (2.0, 3, 21, 1_000_000) };
     let settings = Settings { seconds, rounds, starts, growth_calls, build, only };
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
-    install_wrk()?;
+    super::install_if_missing("wrk", "wrk")?;
     let mut layout = None;
     if build {
         // Built as `dist` builds it, so that start and memory are measured on the binary shipped.
@@ -148,15 +148,6 @@ fn measure(root: &Path, bins: &Bins, work: &Path, settings: &Settings) -> Result
         report.dropins(&figures);
     }
     Ok(report)
-}
-
-/// Debian's `wrk`, installed when missing (as root).
-fn install_wrk() -> Result<()> {
-    if Command::new("wrk").arg("--version").output().is_ok() {
-        return Ok(());
-    }
-    eprintln!("xtask bench: installing wrk");
-    super::run(Command::new("apt-get").args(["install", "-y", "-q", "wrk"]).env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
 /// Runs the benches of the sections wanted and collects their `BENCH key value unit` lines.
