@@ -22,6 +22,12 @@ use mcp_core::protocol::{Implementation, JsonObject};
 use mcp_core::{Registry, Server, ToolContext};
 use serde_json::Value;
 
+/// mimalloc, built to commit its memory as it is used (`.cargo/config.toml`): a call costs fewer
+/// instructions than with the system allocator, and an idle process holds no more memory.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The name under which the tools built into this binary are addressed.
 const BUILTIN: &str = "builtin";
 

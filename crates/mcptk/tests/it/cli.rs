@@ -491,3 +491,41 @@ async fn audit_verify_checks_every_replica_chain_in_the_database() {
     );
     sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&admin).await.expect("drops");
 }
+
+/// An idle `mcptk serve` holds little memory of its own: the allocator (mimalloc, built by
+/// `.cargo/config.toml` to commit memory as it is used) has not committed an arena up front,
+/// which would add ~7 MiB of anonymous memory to every idle server a client starts.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_idle_server_holds_little_anonymous_memory() {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let mut child = Command::new(mcptk())
+        .args(["serve", "builtin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    let mut input = child.stdin.take().expect("stdin");
+    let mut output = BufReader::new(child.stdout.take().expect("stdout"));
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    let list = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
+    let initialized = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+    let mut line = String::new();
+    for request in [init, initialized, list] {
+        writeln!(input, "{request}").expect("writes");
+        if !request.contains("notifications/") {
+            line.clear();
+            output.read_line(&mut line).expect("an answer");
+            assert!(line.contains(r#""result""#), "{line}");
+        }
+    }
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).expect("the process's status");
+    let anonymous_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("RssAnon:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("an RssAnon line");
+    drop(input);
+    assert!(child.wait().expect("exits").success());
+    assert!(anonymous_kib < 6 * 1024, "idle `mcptk serve builtin` holds {anonymous_kib} KiB of anonymous memory");
+}
