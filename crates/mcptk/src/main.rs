@@ -22,8 +22,9 @@ use mcp_core::protocol::{Implementation, JsonObject};
 use mcp_core::{Registry, Server, ToolContext};
 use serde_json::Value;
 
-/// mimalloc, built to commit its memory as it is used (`.cargo/config.toml`): a call costs fewer
-/// instructions than with the system allocator, and an idle process holds no more memory.
+/// mimalloc: a call costs fewer instructions than with the system allocator. Built in this
+/// workspace it commits memory as it is used (`.cargo/config.toml`), so an idle process holds no
+/// more than with the system allocator.
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

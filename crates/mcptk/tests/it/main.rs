@@ -15,6 +15,7 @@ mod gateway;
 mod github;
 mod http;
 mod k8s;
+mod memory;
 mod otel;
 mod perplexity;
 mod python_clients;

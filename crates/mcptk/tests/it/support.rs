@@ -105,7 +105,14 @@ impl Scratch {
     /// `command` set up to run here: working directory, `HOME`, and no gateway config from the
     /// environment (the default gateway must run on its embedded defaults).
     pub fn confine<'c>(&self, command: &'c mut Command) -> &'c mut Command {
-        command.current_dir(&self.path).env("HOME", &self.path).env_remove("MCPTK_CONFIG").env_remove("MCPTK_LOG")
+        command
+            .current_dir(&self.path)
+            .env("HOME", &self.path)
+            .env_remove("MCPTK_CONFIG")
+            .env_remove("MCPTK_LOG")
+            // The allocator's options as built (`.cargo/config.toml`), whatever the shell says.
+            .env_remove("MIMALLOC_ARENA_EAGER_COMMIT")
+            .env_remove("MIMALLOC_ARENA_RESERVE")
     }
 }
 
@@ -452,6 +459,11 @@ impl Wire {
         };
         let opened = opened.unwrap_or_else(|e| panic!("{} in {revision}: the session did not open: {e}", served.name));
         (wire, opened)
+    }
+
+    /// The process id of the `mcptk` it drives.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Sends a request and waits for its answer: the result, or the JSON-RPC error object.
