@@ -6,6 +6,7 @@ use std::sync::{Arc, PoisonError};
 
 use async_trait::async_trait;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -36,15 +37,21 @@ impl ClientHandler {
 
 #[async_trait]
 impl Handler for ClientHandler {
-    async fn request(&self, _peer: Peer, request: Request, _cancel: CancellationToken) -> Result<Value, ErrorObject> {
+    async fn request(
+        &self,
+        _peer: Peer,
+        request: Request,
+        _cancel: CancellationToken,
+    ) -> Result<Box<RawValue>, ErrorObject> {
         let params = request.params.unwrap_or_default();
-        match (request.method.as_str(), &self.input) {
+        let result = match (request.method.as_str(), &self.input) {
             (methods::PING, _) => Ok(Value::Object(JsonObject::new())),
             ("sampling/createMessage", Some(input)) => input.sample(params).await,
             ("elicitation/create", Some(input)) => input.elicit(params).await,
             ("roots/list", Some(input)) => input.roots().await,
             (other, _) => Err(ErrorObject::method_not_found(other)),
-        }
+        }?;
+        serde_json::value::to_raw_value(&result).map_err(|e| ErrorObject::internal(e.to_string()))
     }
 
     fn notification(&self, _peer: &Peer, notification: Notification) {

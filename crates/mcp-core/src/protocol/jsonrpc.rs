@@ -4,6 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// A JSON object, the shape of `params`, `arguments` and `_meta`.
 pub type JsonObject = serde_json::Map<String, Value>;
@@ -214,6 +215,24 @@ impl Response {
     /// An error response; `id` is `None` when the request's id could not be read.
     pub fn error(id: Option<RequestId>, error: ErrorObject) -> Self {
         Self { jsonrpc: JsonRpcVersion, id, outcome: Outcome::Error(error) }
+    }
+
+    /// The line answering request `id` with `outcome`: a result that is JSON text already is
+    /// written as it is, with no `Value` in between.
+    pub(crate) fn answer_bytes(id: RequestId, outcome: Result<Box<RawValue>, ErrorObject>) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct Answer<'a> {
+            jsonrpc: JsonRpcVersion,
+            id: &'a RequestId,
+            result: &'a RawValue,
+        }
+        match outcome {
+            // Serialization cannot fail: the id is a string or a number, the result JSON already.
+            Ok(result) => {
+                serde_json::to_vec(&Answer { jsonrpc: JsonRpcVersion, id: &id, result: &result }).unwrap_or_default()
+            }
+            Err(error) => Message::Response(Response::error(Some(id), error)).to_bytes(),
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::{Connection, ServerInner};
 use crate::protocol::*;
@@ -31,14 +32,6 @@ impl Framing {
         }
         listed
     }
-
-    /// A tool's result as this era carries it.
-    pub(super) fn call_result(self, result: CallToolResult) -> CallToolResult {
-        match self {
-            Framing::Modern => result,
-            Framing::Handshake => result.for_handshake_era(),
-        }
-    }
 }
 
 impl Connection {
@@ -63,7 +56,7 @@ impl Connection {
 
 impl ServerInner {
     /// Serializes a result, adding the `2026-07-28` fields when the request was modern.
-    pub(super) fn finish<T: Serialize>(&self, result: T, framing: Framing) -> Result<Value, ErrorObject> {
+    pub(super) fn finish<T: Serialize>(&self, result: T, framing: Framing) -> Result<Box<RawValue>, ErrorObject> {
         let mut value = serde_json::to_value(result).map_err(|e| ErrorObject::internal(e.to_string()))?;
         if let Value::Object(map) = &mut value {
             match framing {
@@ -84,7 +77,17 @@ impl ServerInner {
                 }
             }
         }
-        Ok(value)
+        raw(&value)
+    }
+
+    /// A tool's result as [`ServerInner::finish`] answers it. A handshake-era result has no
+    /// field to add or drop, so it is written straight to its text, without a `Value` between:
+    /// the one answer of every call.
+    pub(super) fn finish_call(&self, result: CallToolResult, framing: Framing) -> Result<Box<RawValue>, ErrorObject> {
+        match framing {
+            Framing::Handshake => raw(&result.for_handshake_era()),
+            Framing::Modern => self.finish(result, framing),
+        }
     }
 }
 
@@ -94,4 +97,9 @@ impl ServerInner {
     pub(super) fn cache_hints(&self) -> CacheHints {
         CacheHints { ttl_ms: Some(self.list_ttl_ms), cache_scope: Some(CacheScope::Private) }
     }
+}
+
+/// A result's JSON text.
+pub(super) fn raw<T: Serialize + ?Sized>(result: &T) -> Result<Box<RawValue>, ErrorObject> {
+    serde_json::value::to_raw_value(result).map_err(|e| ErrorObject::internal(e.to_string()))
 }

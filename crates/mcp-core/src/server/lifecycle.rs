@@ -1,7 +1,7 @@
 //! Lifecycle methods: `initialize` (the handshake era), `server/discover` (the stateless era),
 //! `ping`, and the capabilities both of the first two declare.
 
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::era::Framing;
 use super::{Connection, ServerInner, empty_result, parse_params};
@@ -9,7 +9,7 @@ use crate::protocol::*;
 
 impl Connection {
     /// `initialize`: agrees on a handshake-era revision and remembers who the client is.
-    pub(super) fn initialize(&self, params: JsonObject) -> Result<Value, ErrorObject> {
+    pub(super) fn initialize(&self, params: JsonObject) -> Result<Box<RawValue>, ErrorObject> {
         let p: InitializeParams = parse_params(params)?;
         // Answer with the client's revision when we speak it through the handshake, else our newest.
         let version = ProtocolVersion::parse(&p.protocol_version)
@@ -29,11 +29,11 @@ impl Connection {
             server_info: s.info.clone(),
             instructions: s.instructions.clone(),
         };
-        serde_json::to_value(result).map_err(|e| ErrorObject::internal(e.to_string()))
+        super::era::raw(&result)
     }
 
     /// `server/discover`: what the server speaks and offers, for a stateless-era client.
-    pub(super) fn discover(&self) -> Result<Value, ErrorObject> {
+    pub(super) fn discover(&self) -> Result<Box<RawValue>, ErrorObject> {
         let s = &self.server;
         let result = DiscoverResult {
             envelope: ResultEnvelope::default(),
@@ -46,7 +46,7 @@ impl Connection {
     }
 
     /// `ping` (handshake era).
-    pub(super) fn ping(&self) -> Result<Value, ErrorObject> {
+    pub(super) fn ping(&self) -> Result<Box<RawValue>, ErrorObject> {
         Ok(empty_result())
     }
 }

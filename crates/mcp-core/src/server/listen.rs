@@ -2,6 +2,7 @@
 //! notifications the client asked for, until it cancels.
 
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tokio_util::sync::CancellationToken;
 
 use super::changes::{Change, ChangeFeed};
@@ -20,7 +21,7 @@ impl Connection {
         id: RequestId,
         params: JsonObject,
         cancel: CancellationToken,
-    ) -> Result<Value, ErrorObject> {
+    ) -> Result<Box<RawValue>, ErrorObject> {
         #[derive(serde::Deserialize)]
         struct ListenParams {
             notifications: SubscriptionFilter,

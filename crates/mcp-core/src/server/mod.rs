@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 
@@ -296,7 +297,12 @@ pub(crate) struct Connection {
 #[async_trait]
 impl Handler for Connection {
     /// Decides the request's era, then hands it to its method's handler.
-    async fn request(&self, peer: Peer, request: Request, cancel: CancellationToken) -> Result<Value, ErrorObject> {
+    async fn request(
+        &self,
+        peer: Peer,
+        request: Request,
+        cancel: CancellationToken,
+    ) -> Result<Box<RawValue>, ErrorObject> {
         let params = request.params.unwrap_or_default();
         let framing = self.framing(&params)?;
         let method = request.method.as_str();
@@ -399,8 +405,8 @@ fn wants_tasks(capabilities: Option<&ClientCapabilities>) -> bool {
 }
 
 /// The result of methods that answer with nothing: `{}`.
-fn empty_result() -> Value {
-    Value::Object(JsonObject::new())
+fn empty_result() -> Box<RawValue> {
+    RawValue::from_string("{}".to_owned()).unwrap_or_default()
 }
 
 fn parse_params<T: DeserializeOwned>(params: JsonObject) -> Result<T, ErrorObject> {

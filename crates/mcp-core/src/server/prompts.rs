@@ -1,7 +1,7 @@
 //! Prompt methods: `prompts/list` and `prompts/get` (which may ask the caller for input in the
 //! stateless era).
 
-use serde_json::Value;
+use serde_json::value::RawValue;
 use tokio_util::sync::CancellationToken;
 
 use super::era::Framing;
@@ -12,7 +12,7 @@ use crate::transport::connection::Peer;
 
 impl Connection {
     /// `prompts/list`: every prompt's definition, paged.
-    pub(super) fn list_prompts(&self, params: JsonObject, framing: Framing) -> Result<Value, ErrorObject> {
+    pub(super) fn list_prompts(&self, params: JsonObject, framing: Framing) -> Result<Box<RawValue>, ErrorObject> {
         let p: PaginatedParams = parse_params(params)?;
         let s = &self.server;
         let all = s.registry.prompts.values();
@@ -30,7 +30,7 @@ impl Connection {
         params: JsonObject,
         cancel: CancellationToken,
         framing: Framing,
-    ) -> Result<Value, ErrorObject> {
+    ) -> Result<Box<RawValue>, ErrorObject> {
         let p: GetPromptParams = parse_params(params)?;
         let s = &self.server;
         let prompt = s

@@ -1,7 +1,7 @@
 //! Resource methods: `resources/list`, `resources/templates/list`, `resources/read`, and the
 //! handshake era's `resources/subscribe` and `resources/unsubscribe`.
 
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::era::Framing;
 use super::{Connection, empty_result, parse_params};
@@ -9,7 +9,7 @@ use crate::protocol::*;
 
 impl Connection {
     /// `resources/list`: every provider's resources, paged.
-    pub(super) fn list_resources(&self, params: JsonObject, framing: Framing) -> Result<Value, ErrorObject> {
+    pub(super) fn list_resources(&self, params: JsonObject, framing: Framing) -> Result<Box<RawValue>, ErrorObject> {
         let p: PaginatedParams = parse_params(params)?;
         let s = &self.server;
         let all = s.registry.resources.iter().flat_map(|r| r.resources());
@@ -21,7 +21,11 @@ impl Connection {
     }
 
     /// `resources/templates/list`: every provider's templates, paged.
-    pub(super) fn list_resource_templates(&self, params: JsonObject, framing: Framing) -> Result<Value, ErrorObject> {
+    pub(super) fn list_resource_templates(
+        &self,
+        params: JsonObject,
+        framing: Framing,
+    ) -> Result<Box<RawValue>, ErrorObject> {
         let p: PaginatedParams = parse_params(params)?;
         let s = &self.server;
         let all = s.registry.resources.iter().flat_map(|r| r.templates());
@@ -36,7 +40,11 @@ impl Connection {
     }
 
     /// `resources/read`: the first provider that knows the URI reads it.
-    pub(super) async fn read_resource(&self, params: JsonObject, framing: Framing) -> Result<Value, ErrorObject> {
+    pub(super) async fn read_resource(
+        &self,
+        params: JsonObject,
+        framing: Framing,
+    ) -> Result<Box<RawValue>, ErrorObject> {
         let p: ReadResourceParams = parse_params(params)?;
         let s = &self.server;
         for provider in &s.registry.resources {
@@ -55,7 +63,7 @@ impl Connection {
 
     /// `resources/subscribe` or `resources/unsubscribe` (`method`), offered only when the server
     /// announces resource updates.
-    pub(super) fn subscribe(&self, method: &str, params: JsonObject) -> Result<Value, ErrorObject> {
+    pub(super) fn subscribe(&self, method: &str, params: JsonObject) -> Result<Box<RawValue>, ErrorObject> {
         if !self.server.announces_updates {
             return Err(ErrorObject::method_not_found(method));
         }

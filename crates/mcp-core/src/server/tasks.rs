@@ -1,7 +1,7 @@
 //! Task methods of the tasks extension: `tasks/get`, `tasks/update` and `tasks/cancel`, for
 //! callers that declared the extension (the tasks themselves live in [`crate::tasks`]).
 
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::era::Framing;
 use super::{Connection, parse_params, wants_tasks};
@@ -14,7 +14,7 @@ impl Connection {
         method: &str,
         params: JsonObject,
         framing: Framing,
-    ) -> Result<Value, ErrorObject> {
+    ) -> Result<Box<RawValue>, ErrorObject> {
         #[derive(serde::Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct TaskParams {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
+use serde_json::value::RawValue;
 use tokio_util::sync::CancellationToken;
 
 use super::era::Framing;
@@ -18,7 +18,7 @@ const CANCEL_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Connection {
     /// `tools/list`: the tools this caller may see, shaped for the request's era.
-    pub(super) fn list_tools(&self, params: JsonObject, framing: Framing) -> Result<Value, ErrorObject> {
+    pub(super) fn list_tools(&self, params: JsonObject, framing: Framing) -> Result<Box<RawValue>, ErrorObject> {
         let p: PaginatedParams = parse_params(params)?;
         let s = &self.server;
         let principal = self.principal.clone();
@@ -36,7 +36,7 @@ impl Connection {
         params: JsonObject,
         cancel: CancellationToken,
         framing: Framing,
-    ) -> Result<Value, ErrorObject> {
+    ) -> Result<Box<RawValue>, ErrorObject> {
         let s = &self.server;
         let p: CallToolParams = parse_params(params)?;
         let tool = s
@@ -96,7 +96,7 @@ impl Connection {
             },
         };
         tracing::Span::current().record("outcome", if result.is_error() { "tool_error" } else { "ok" });
-        s.finish(framing.call_result(result), framing)
+        s.finish_call(result, framing)
     }
 }
 

@@ -1,7 +1,7 @@
 //! Server utilities: `completion/complete`, `logging/setLevel` (handshake era), and pagination
 //! by offset cursors for every list.
 
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::era::Framing;
 use super::{Connection, ServerInner, empty_result, parse_params};
@@ -9,7 +9,7 @@ use crate::protocol::*;
 
 impl Connection {
     /// `completion/complete`, offered only with a [`Completer`](super::Completer).
-    pub(super) fn complete(&self, params: JsonObject, framing: Framing) -> Result<Value, ErrorObject> {
+    pub(super) fn complete(&self, params: JsonObject, framing: Framing) -> Result<Box<RawValue>, ErrorObject> {
         let s = &self.server;
         let Some(completer) = &s.completer else {
             return Err(ErrorObject::method_not_found(methods::COMPLETE));
@@ -19,7 +19,7 @@ impl Connection {
     }
 
     /// `logging/setLevel`: the least severe level this connection's client wants.
-    pub(super) fn set_level(&self, params: JsonObject) -> Result<Value, ErrorObject> {
+    pub(super) fn set_level(&self, params: JsonObject) -> Result<Box<RawValue>, ErrorObject> {
         let p: SetLevelParams = parse_params(params)?;
         self.session().log_level = Some(p.level);
         Ok(empty_result())

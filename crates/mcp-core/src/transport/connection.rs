@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
@@ -47,7 +48,12 @@ pub(crate) enum Role {
 #[async_trait]
 pub(crate) trait Handler: Send + Sync + 'static {
     /// Answers one request. `cancel` fires when the peer cancels it or the connection closes.
-    async fn request(&self, peer: Peer, request: Request, cancel: CancellationToken) -> Result<Value, ErrorObject>;
+    async fn request(
+        &self,
+        peer: Peer,
+        request: Request,
+        cancel: CancellationToken,
+    ) -> Result<Box<RawValue>, ErrorObject>;
     /// Takes one notification. Called in arrival order on the reader task: keep it short.
     fn notification(&self, peer: &Peer, notification: Notification);
 }
@@ -183,7 +189,8 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 let msg = format!("message of {len} bytes exceeds the limit of {} bytes", options.max_message_bytes);
                 tracing::warn!(peer = %options.name, "{msg}");
                 if options.role == Role::Server {
-                    peer.answer(&Message::Response(Response::error(None, ErrorObject::invalid_request(msg)))).await;
+                    peer.answer(Message::Response(Response::error(None, ErrorObject::invalid_request(msg))).to_bytes())
+                        .await;
                 }
                 continue;
             }
@@ -195,7 +202,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
             Err(rejected) => {
                 tracing::warn!(peer = %options.name, error = %rejected.error, "malformed message");
                 if options.role == Role::Server {
-                    peer.answer(&Message::Response(Response::error(rejected.id, rejected.error))).await;
+                    peer.answer(Message::Response(Response::error(rejected.id, rejected.error)).to_bytes()).await;
                 }
             }
             Ok(message) => {
@@ -258,11 +265,7 @@ async fn handle_request(peer: Peer, handler: Arc<dyn Handler>, request: Request,
     if cancel.is_cancelled() {
         return;
     }
-    let response = match outcome {
-        Ok(result) => Response::result(id, result),
-        Err(error) => Response::error(Some(id), error),
-    };
-    peer.answer(&Message::Response(response)).await;
+    peer.answer(Response::answer_bytes(id, outcome)).await;
 }
 
 /// The span of one handled request (`mcp.request`), over every transport. Its attribute names
@@ -317,7 +320,7 @@ impl RequestSpan {
     }
 
     /// Records how the request ended.
-    pub(crate) fn finish(&self, outcome: &Result<Value, ErrorObject>) {
+    pub(crate) fn finish<T>(&self, outcome: &Result<T, ErrorObject>) {
         let span = &self.span;
         let Some(started) = self.started else {
             return;
@@ -412,7 +415,7 @@ impl Peer {
                     let err = ErrorObject::invalid_request(format!("request id {} is already in use", request.id));
                     let peer = self.clone();
                     let refusal = Message::Response(Response::error(Some(request.id), err));
-                    return Some(async move { peer.answer(&refusal).await }.boxed());
+                    return Some(async move { peer.answer(refusal.to_bytes()).await }.boxed());
                 }
                 Some(handle_request(self.clone(), handler.clone(), request, cancel).boxed())
             }
@@ -499,8 +502,8 @@ impl Peer {
 
     /// Queues an answer for writing, waiting for room: whoever answers holds its request's
     /// slot until then, which is what bounds a connection whose peer does not read.
-    async fn answer(&self, message: &Message) {
-        let _ = self.inner.out.send(message.to_bytes()).await;
+    async fn answer(&self, line: Vec<u8>) {
+        let _ = self.inner.out.send(line).await;
     }
 
     /// A peer with no reader of its own: what it sends goes to `out`, and responses to its

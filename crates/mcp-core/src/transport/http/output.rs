@@ -177,15 +177,9 @@ async fn until_stopped<F: Future<Output = Answer> + Unpin>(
 }
 
 /// The answer to request `id` with `outcome`.
-fn answer_of(id: RequestId, outcome: Result<serde_json::Value, ErrorObject>) -> Answer {
-    let (response, error) = match outcome {
-        Ok(result) => (RpcResponse::result(id, result), None),
-        Err(error) => {
-            let code = error.code;
-            (RpcResponse::error(Some(id), error), Some(code))
-        }
-    };
-    Answer { bytes: Message::Response(response).to_bytes(), error }
+fn answer_of(id: RequestId, outcome: Result<Box<serde_json::value::RawValue>, ErrorObject>) -> Answer {
+    let error = outcome.as_ref().err().map(|e| e.code);
+    Answer { bytes: RpcResponse::answer_bytes(id, outcome), error }
 }
 
 /// A JSON answer, with the HTTP status its error calls for.
