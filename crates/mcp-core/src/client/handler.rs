@@ -51,7 +51,7 @@ impl Handler for ClientHandler {
             ("roots/list", Some(input)) => input.roots().await,
             (other, _) => Err(ErrorObject::method_not_found(other)),
         }?;
-        serde_json::value::to_raw_value(&result).map_err(|e| ErrorObject::internal(e.to_string()))
+        crate::transport::connection::raw(&result)
     }
 
     fn notification(&self, _peer: &Peer, notification: Notification) {

@@ -7,6 +7,7 @@ use serde_json::value::RawValue;
 
 use super::{Connection, ServerInner};
 use crate::protocol::*;
+use crate::transport::connection::raw;
 
 /// How long clients of `2026-07-28` may cache discovery and list results: the set is fixed for
 /// the life of the server, but a minute keeps a restarted server with new tools from looking stale.
@@ -97,9 +98,4 @@ impl ServerInner {
     pub(super) fn cache_hints(&self) -> CacheHints {
         CacheHints { ttl_ms: Some(self.list_ttl_ms), cache_scope: Some(CacheScope::Private) }
     }
-}
-
-/// A result's JSON text.
-pub(super) fn raw<T: Serialize + ?Sized>(result: &T) -> Result<Box<RawValue>, ErrorObject> {
-    serde_json::value::to_raw_value(result).map_err(|e| ErrorObject::internal(e.to_string()))
 }

@@ -29,7 +29,7 @@ impl Connection {
             server_info: s.info.clone(),
             instructions: s.instructions.clone(),
         };
-        super::era::raw(&result)
+        crate::transport::connection::raw(&result)
     }
 
     /// `server/discover`: what the server speaks and offers, for a stateless-era client.

@@ -58,6 +58,11 @@ pub(crate) trait Handler: Send + Sync + 'static {
     fn notification(&self, peer: &Peer, notification: Notification);
 }
 
+/// A handler's result as the JSON text it answers with.
+pub(crate) fn raw<T: serde::Serialize + ?Sized>(result: &T) -> Result<Box<RawValue>, ErrorObject> {
+    serde_json::value::to_raw_value(result).map_err(|e| ErrorObject::internal(e.to_string()))
+}
+
 /// Produces the reason given to pending calls when the input ends (exit status, stderr tail).
 pub(crate) type CloseReason = Pin<Box<dyn Future<Output = String> + Send>>;
 
