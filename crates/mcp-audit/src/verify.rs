@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::files::{self, Entry, Layout, io_error};
 use crate::log::Head;
-use crate::record::{AuditRecord, Bad, GENESIS, check_line};
+use crate::record::{AuditRecord, Bad, Checked, GENESIS, check_line};
 use crate::{Error, Result};
 
 /// How much of a file is read at a time.
@@ -89,58 +89,70 @@ impl Walk<'_> {
     }
 
     /// Checks that the records of `path` continue the chain. Only the live file may end torn.
+    ///
+    /// The file is read a block at a time; each block's complete lines are checked against their
+    /// own hashes on every core at once (the bulk of the work), then walked in order for the chain.
     fn file(&mut self, path: &Path, live: bool) -> Result<Option<Problem>> {
-        let file = files::open_read(path)?;
+        let mut file = files::open_read(path)?;
         let io = io_error(path);
         let problem =
             |line: usize, seq: Option<u64>, reason: String| Ok(Some(Problem { file: name(path), line, seq, reason }));
-        let mut reader = BufReader::with_capacity(READ_BUFFER, file);
-        let mut raw = Vec::new();
+        let mut block = Vec::with_capacity(READ_BUFFER);
         let mut number = 0;
+        self.lines = 0;
         loop {
-            self.lines = number;
-            raw.clear();
-            if reader.read_until(b'\n', &mut raw).map_err(&io)? == 0 {
-                return Ok(None);
+            let ended = fill(&mut file, &mut block, READ_BUFFER).map_err(&io)?;
+            let complete = memchr::memrchr(b'\n', &block).map_or(0, |at| at + 1);
+            let lines: Vec<&[u8]> = block[..complete].split_inclusive(|b| *b == b'\n').collect();
+            for (raw, checked) in lines.iter().zip(check_lines(&lines)) {
+                number += 1;
+                self.read += raw.len() as u64;
+                if self.read - self.reported >= PROGRESS_STEP {
+                    self.reported = self.read;
+                    (self.progress)(self.read);
+                }
+                let record = match checked {
+                    Ok(record) => record,
+                    Err(Bad::Invalid(e)) => return problem(number, None, format!("not a valid record ({e})")),
+                    Err(Bad::Edited(seq)) => {
+                        let reason = "its hash does not match its content: the record was edited";
+                        return problem(number, Some(seq), reason.into());
+                    }
+                };
+                let last = self.records();
+                if record.seq > self.next_seq {
+                    let reason =
+                        format!("sequence jumps from {last} to {}: records were deleted or reordered", record.seq);
+                    return problem(number, Some(record.seq), reason);
+                }
+                if record.seq < self.next_seq {
+                    let reason =
+                        format!("sequence goes back from {last} to {}: records were inserted or reordered", record.seq);
+                    return problem(number, Some(record.seq), reason);
+                }
+                if record.prev != self.prev {
+                    let reason =
+                        "it does not link to the record before it: a record was replaced, inserted or reordered";
+                    return problem(number, Some(record.seq), reason.into());
+                }
+                self.prev.clear();
+                self.prev.push_str(&record.hash);
+                self.next_seq += 1;
+                self.lines = number;
             }
-            number += 1;
-            self.read += raw.len() as u64;
-            if self.read - self.reported >= PROGRESS_STEP {
-                self.reported = self.read;
-                (self.progress)(self.read);
-            }
-            if raw.last() != Some(&b'\n') {
-                if live {
-                    self.torn_tail = Some(raw.len());
+            block.drain(..complete);
+            if ended {
+                if block.is_empty() {
                     return Ok(None);
                 }
-                return problem(number, None, "a sealed segment ends in a partial line: it was cut or edited".into());
-            }
-            let record = match check_line(&raw[..raw.len() - 1]) {
-                Ok(record) => record,
-                Err(Bad::Invalid(e)) => return problem(number, None, format!("not a valid record ({e})")),
-                Err(Bad::Edited(seq)) => {
-                    let reason = "its hash does not match its content: the record was edited";
-                    return problem(number, Some(seq), reason.into());
+                self.read += block.len() as u64;
+                if live {
+                    self.torn_tail = Some(block.len());
+                    return Ok(None);
                 }
-            };
-            let last = self.records();
-            if record.seq > self.next_seq {
-                let reason = format!("sequence jumps from {last} to {}: records were deleted or reordered", record.seq);
-                return problem(number, Some(record.seq), reason);
+                let reason = "a sealed segment ends in a partial line: it was cut or edited";
+                return problem(number + 1, None, reason.into());
             }
-            if record.seq < self.next_seq {
-                let reason =
-                    format!("sequence goes back from {last} to {}: records were inserted or reordered", record.seq);
-                return problem(number, Some(record.seq), reason);
-            }
-            if record.prev != self.prev {
-                let reason = "it does not link to the record before it: a record was replaced, inserted or reordered";
-                return problem(number, Some(record.seq), reason.into());
-            }
-            self.prev.clear();
-            self.prev.push_str(&record.hash);
-            self.next_seq += 1;
         }
     }
 
@@ -167,6 +179,66 @@ impl Walk<'_> {
         }
         Ok(None)
     }
+}
+
+/// Reads from `file` until `block` holds at least `want` more bytes than it held, or holds a
+/// newline in what was read, or the file ends; true when it ended.
+fn fill(file: &mut File, block: &mut Vec<u8>, want: usize) -> std::io::Result<bool> {
+    use std::io::Read as _;
+    let from = block.len();
+    loop {
+        let len = block.len();
+        if len - from >= want && memchr::memchr(b'\n', &block[from..]).is_some() {
+            return Ok(false);
+        }
+        block.reserve(want.max(len - from));
+        let spare = block.capacity() - len;
+        block.resize(len + spare, 0);
+        let read = loop {
+            match file.read(&mut block[len..]) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => break other,
+            }
+        };
+        match read {
+            Ok(n) => {
+                block.truncate(len + n);
+                if n == 0 {
+                    return Ok(true);
+                }
+            }
+            Err(e) => {
+                block.truncate(len);
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// Below this many lines a block is checked on the calling thread alone.
+const PARALLEL_LINES: usize = 512;
+
+/// Checks each line (with its newline) against its own hash, on every core when there are many.
+fn check_lines<'a>(lines: &[&'a [u8]]) -> Vec<std::result::Result<Checked<'a>, Bad>> {
+    let check = |lines: &[&'a [u8]]| lines.iter().map(|raw| check_line(&raw[..raw.len() - 1])).collect::<Vec<_>>();
+    let threads = std::thread::available_parallelism().map_or(1, usize::from).min(8);
+    if threads == 1 || lines.len() < PARALLEL_LINES {
+        return check(lines);
+    }
+    let per = lines.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let mut parts = lines.chunks(per);
+        let first = parts.next().unwrap_or_default();
+        let others: Vec<_> = parts.map(|part| scope.spawn(move || check(part))).collect();
+        let mut checked = check(first);
+        for other in others {
+            match other.join() {
+                Ok(part) => checked.extend(part),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        checked
+    })
 }
 
 /// Checks every entry of the manifest: each sealed by its hash, linked to the one before,

@@ -137,3 +137,48 @@ async fn a_batch_torn_by_a_crash_keeps_its_whole_records_and_the_chain_continues
     assert_eq!(records[7].body.kind, "recovery");
     assert_eq!(records[6].body.trace_id, "trace-14", "the batch's whole records kept, in order");
 }
+
+/// A log of several MiB, with one record larger than the blocks `verify` reads at a time: the
+/// whole chain verifies, and tampering anywhere (within a block, in the large record, in the last
+/// block) is named at its own line, as in a short log.
+#[tokio::test]
+async fn a_log_of_many_blocks_verifies_and_tampering_deep_in_it_is_named_at_its_line() {
+    const RECORDS: u64 = 12_000;
+    const LARGE: usize = 5_000;
+    let dir = tempfile::tempdir().expect("temp");
+    let path = dir.path().join("audit.jsonl");
+    {
+        let options = AuditOptions { fsync: false, ..AuditOptions::default() };
+        let log = AuditLog::open(&path, options).expect("opens");
+        for i in 0..RECORDS {
+            let mut body = record(i);
+            body.arguments = if i as usize == LARGE {
+                serde_json::json!({ "content": "x".repeat(3 << 20) })
+            } else {
+                serde_json::json!({ "path": format!("/data/{i}.txt"), "note": "y".repeat(300) })
+            };
+            log.append(body).await.expect("appended");
+        }
+    }
+    assert!(std::fs::metadata(&path).expect("there").len() > 8 << 20, "spans many 1 MiB blocks");
+    let report = verify(&path).expect("reads");
+    assert!(report.ok() && report.records == RECORDS, "{report:?}");
+
+    let intact = lines(&path);
+    for at in [3_001, LARGE, 9_876, RECORDS as usize - 1] {
+        let mut content = intact.clone();
+        content[at] = content[at].replacen("alice", "mallory", 1);
+        rewrite(&path, &content);
+        let report = verify(&path).expect("reads");
+        let problem = report.problem.unwrap_or_else(|| panic!("the edit of line {} is not detected", at + 1));
+        assert_eq!((problem.line, problem.seq), (at + 1, Some(at as u64 + 1)), "{problem:?}");
+        assert!(problem.reason.contains("edited"), "{problem:?}");
+        assert_eq!(report.records, at as u64, "records before the edit are counted: {report:?}");
+    }
+    // A torn end after many blocks is still only a torn end.
+    let mut torn = intact.iter().map(|l| format!("{l}\n")).collect::<String>();
+    torn.push_str(r#"{"v":2,"kind":"tool_"#);
+    std::fs::write(&path, torn).expect("writes");
+    let report = verify(&path).expect("reads");
+    assert!(report.ok() && report.records == RECORDS && report.torn_tail == Some(20), "{report:?}");
+}
