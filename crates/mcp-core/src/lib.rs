@@ -70,6 +70,12 @@ pub fn random_id() -> String {
     id
 }
 
+/// A map keyed by server and tool names, looked up on every call: hashed with foldhash (seeded
+/// at random per process) rather than SipHash, which cost about 1.7k instructions per call.
+/// Its keys come from configuration and servers' tool lists; request ids from clients stay in
+/// SipHash maps.
+pub(crate) type NameMap<V> = std::collections::HashMap<String, V, foldhash::fast::RandomState>;
+
 /// `N` bytes from the operating system's cryptographic random source.
 pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];

@@ -22,6 +22,7 @@ pub use tower_layer::Layer;
 use tower_service::Service;
 use tracing::Instrument;
 
+use crate::NameMap;
 use crate::protocol::{CallToolResult, JsonObject, Tool as ToolDef};
 use crate::tool::{Tool, ToolContext, ToolError};
 
@@ -185,7 +186,7 @@ impl Endpoint for crate::Server {
 /// in this process, a supervised server, another pipeline) by the server's name.
 #[derive(Default, Clone)]
 pub struct Routes {
-    servers: HashMap<String, Arc<dyn Endpoint>>,
+    servers: NameMap<Arc<dyn Endpoint>>,
 }
 
 impl fmt::Debug for Routes {
@@ -331,7 +332,7 @@ struct Compiled {
 
 /// Compiled validators by server, then tool, at most `capacity` of them.
 struct Validators {
-    by_server: HashMap<String, HashMap<String, Compiled>>,
+    by_server: NameMap<NameMap<Compiled>>,
     len: usize,
     capacity: usize,
     clock: std::sync::atomic::AtomicU64,
@@ -391,7 +392,7 @@ impl ValidateLayer {
     /// A layer keeping at most `capacity` compiled validators (at least one).
     pub fn with_capacity(capacity: usize) -> Self {
         let validators =
-            Validators { by_server: HashMap::new(), len: 0, capacity: capacity.max(1), clock: Default::default() };
+            Validators { by_server: NameMap::default(), len: 0, capacity: capacity.max(1), clock: Default::default() };
         Self { cache: Arc::new(RwLock::new(validators)) }
     }
 
@@ -483,13 +484,13 @@ impl Stage for ValidateLayer {
 #[derive(Clone, Debug)]
 pub struct TimeoutLayer {
     default: Duration,
-    per_server: Arc<HashMap<String, Duration>>,
+    per_server: Arc<NameMap<Duration>>,
 }
 
 impl TimeoutLayer {
     /// `default` for every server, with overrides per server name.
     pub fn new(default: Duration, per_server: HashMap<String, Duration>) -> Self {
-        Self { default, per_server: Arc::new(per_server) }
+        Self { default, per_server: Arc::new(per_server.into_iter().collect()) }
     }
 }
 
@@ -694,7 +695,7 @@ struct ToolMetrics {
 }
 
 /// Every tool's handles, by server, then tool.
-type MetricsByTool = HashMap<String, HashMap<String, Arc<ToolMetrics>>>;
+type MetricsByTool = NameMap<NameMap<Arc<ToolMetrics>>>;
 
 impl ToolMetrics {
     /// The handles of `server`'s `tool`.
@@ -831,5 +832,10 @@ pub fn new_trace_id() -> String {
     };
     let id = (u128::from(mix(n ^ key as u64)) << 64) | u128::from(mix(n ^ (key >> 64) as u64));
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    (0..32).rev().map(|i| char::from(DIGITS[((id >> (4 * i)) & 15) as usize])).collect()
+    let mut hex = [0u8; 32];
+    for (i, digit) in hex.iter_mut().enumerate() {
+        *digit = DIGITS[((id >> (4 * (31 - i))) & 15) as usize];
+    }
+    // Hex digits are ASCII, always UTF-8.
+    String::from_utf8(hex.to_vec()).unwrap_or_default()
 }

@@ -628,7 +628,7 @@ pub fn parse_arguments<A: DeserializeOwned>(tool: &str, arguments: JsonObject) -
 #[derive(Clone, Default)]
 pub struct ToolSet {
     tools: Vec<Arc<dyn Tool>>,
-    index: HashMap<String, usize>,
+    index: crate::NameMap<usize>,
 }
 
 impl fmt::Debug for ToolSet {

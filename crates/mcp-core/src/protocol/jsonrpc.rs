@@ -341,7 +341,8 @@ impl Members {
         if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
             return None;
         }
-        let m: Members = serde_json::from_slice(bytes).ok()?;
+        // Text checked as UTF-8 once, whole, rather than string by string as it is read.
+        let m: Members = serde_json::from_str(std::str::from_utf8(bytes).ok()?).ok()?;
         m.jsonrpc?;
         let id = |v: Value| match v {
             Value::Number(n) => n.as_i64().map(RequestId::Number),

@@ -53,8 +53,9 @@ impl Connection {
         }
         let as_task = tasks_negotiated && support != TaskSupport::Forbidden;
         // A task outlives its request: it is stopped by `tasks/cancel`, not by the caller leaving.
-        let task_cancel = CancellationToken::new();
-        let run_cancel = if as_task { task_cancel.clone() } else { cancel.clone() };
+        // (Made only for a task: a token is an allocation, and most calls are not tasks.)
+        let task_cancel = as_task.then(CancellationToken::new);
+        let run_cancel = task_cancel.clone().unwrap_or_else(|| cancel.clone());
         let cx = ToolContext::for_request(peer, p.meta, run_cancel, Some(self.principal.clone()), client)
             .with_client_capabilities(capabilities, framing == Framing::Modern)
             .with_log_level(self.session().log_level);
@@ -68,7 +69,7 @@ impl Connection {
                 })
             };
             let first = rerun(cx.clone().with_input(p.input_responses, p.request_state));
-            match s.tasks.start(first, rerun, cx, task_cancel) {
+            match s.tasks.start(first, rerun, cx, task_cancel.unwrap_or_default()) {
                 Ok(outcome) => outcome,
                 Err((created, saved)) => {
                     if let Some(saved) = saved {
