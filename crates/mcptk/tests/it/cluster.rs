@@ -94,7 +94,10 @@ async fn replica(dir: &Path, name: &str, port: u16, shared: &Shared) -> Proc {
 }
 
 /// HAProxy on `port` in front of `replicas`: round robin, `/readyz` checked every 100 ms, a
-/// request whose connection failed sent to another replica (never one that may have run).
+/// request whose connection failed sent to another replica (never one that may have run). A
+/// check may take up to a second (without `timeout check`, HAProxy gives it only `inter`, and a
+/// live replica slow to answer on a loaded machine would count as down: 503 for everyone when
+/// it is the only one left); a dead replica still fails its check at once (connection refused).
 async fn balancer(dir: &Path, port: u16, replicas: &[u16]) -> Proc {
     let Some(bin) = haproxy() else {
         panic!("HAProxy is needed (tests/services.sh installs Debian's package)");
@@ -102,7 +105,7 @@ async fn balancer(dir: &Path, port: u16, replicas: &[u16]) -> Proc {
     let mut config = format!(
         "global\n  maxconn 2000\n\
          defaults\n  mode http\n  timeout connect 1s\n  timeout client 30s\n  timeout server 30s\n  \
-         retries 3\n  option redispatch 1\n  retry-on conn-failure\n\
+         timeout check 1s\n  retries 3\n  option redispatch 1\n  retry-on conn-failure\n\
          frontend mcp\n  bind 127.0.0.1:{port}\n  default_backend replicas\n\
          backend replicas\n  balance roundrobin\n  option httpchk GET /readyz\n  \
          default-server inter 100ms fall 1 rise 2\n"
