@@ -105,7 +105,7 @@ impl Report {
         self.sections.push(s);
     }
 
-    pub fn http(&mut self, connections: &[u32], loads: &[[Load; 2]]) {
+    pub fn http(&mut self, connections: &[u32], loads: &[[Load; 2]], floor: Option<Load>) {
         let mut s = String::from(
             "### Streamable HTTP under `wrk` (stateless, JSON answers)\n\n\
              | connections | mcptk calls/s | rmcp calls/s | ratio | mcptk p50 / p99 | rmcp p50 / p99 |\n|---|---|---|---|---|---|\n",
@@ -124,6 +124,19 @@ impl Report {
             );
         }
         s.push_str("\n`wrk` runs on the same two cores as the server it loads.\n");
+        if let (Some(floor), Some([ours, rmcp])) = (floor, loads.first()) {
+            let _ = writeln!(
+                s,
+                "The HTTP floor (`pipe-floor --http`: the bytes of mcptk's answer, fixed, written by a blocking \
+                 thread per connection that reads no more of a request than where it ends), at 1 connection: \
+                 {} calls/s, p50 / p99 {:.0} / {:.0} µs. mcptk answers at {:.2} of its rate, rmcp at {:.2}.",
+                thousands(floor.calls_per_s),
+                floor.p50_us,
+                floor.p99_us,
+                ours.calls_per_s / floor.calls_per_s,
+                rmcp.calls_per_s / floor.calls_per_s
+            );
+        }
         self.sections.push(s);
         self.series
             .push(("mcptk, HTTP".into(), connections.iter().zip(loads).map(|(c, l)| (*c, l[0].calls_per_s)).collect()));
