@@ -22,7 +22,7 @@ const CALL_ANSWER: &[u8] = br#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"te
 
 /// The response to every HTTP request: the bytes `mcptk serve builtin --http` answers the echo
 /// call of `benches/wrk/echo.lua` with (its `date` header's value is fixed here).
-const HTTP_ANSWER: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 79\r\ndate: Wed, 02 Dec 2026 01:00:00 GMT\r\n\r\n{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"content\":[{\"text\":\"hello\",\"type\":\"text\"}]}}";
+const HTTP_ANSWER: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 184\r\ndate: Wed, 02 Dec 2026 01:00:00 GMT\r\n\r\n{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"_meta\":{\"io.modelcontextprotocol/serverInfo\":{\"name\":\"mcptk\",\"version\":\"0.1.0\"}},\"content\":[{\"text\":\"hello\",\"type\":\"text\"}],\"resultType\":\"complete\"}}";
 
 /// The largest request head and body taken.
 const HTTP_REQUEST_LIMIT: usize = 64 * 1024;

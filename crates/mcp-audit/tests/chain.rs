@@ -170,7 +170,7 @@ async fn a_log_of_many_blocks_verifies_and_tampering_deep_in_it_is_named_at_its_
         content[at] = content[at].replacen("alice", "mallory", 1);
         rewrite(&path, &content);
         let report = verify(&path).expect("reads");
-        let problem = report.problem.unwrap_or_else(|| panic!("the edit of line {} is not detected", at + 1));
+        let problem = report.problem.clone().unwrap_or_else(|| panic!("the edit of line {} is not detected", at + 1));
         assert_eq!((problem.line, problem.seq), (at + 1, Some(at as u64 + 1)), "{problem:?}");
         assert!(problem.reason.contains("edited"), "{problem:?}");
         assert_eq!(report.records, at as u64, "records before the edit are counted: {report:?}");

@@ -1,6 +1,6 @@
 //! The `Tool` trait, typed tools from Rust functions, and tool sets.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
