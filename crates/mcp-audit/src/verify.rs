@@ -103,7 +103,12 @@ impl Walk<'_> {
         loop {
             let ended = fill(&mut file, &mut block, READ_BUFFER).map_err(&io)?;
             let complete = memchr::memrchr(b'\n', &block).map_or(0, |at| at + 1);
-            let lines: Vec<&[u8]> = block[..complete].split_inclusive(|b| *b == b'\n').collect();
+            let mut lines = Vec::new();
+            let mut start = 0;
+            for end in memchr::memchr_iter(b'\n', &block[..complete]) {
+                lines.push(&block[start..=end]);
+                start = end + 1;
+            }
             for (raw, checked) in lines.iter().zip(check_lines(&lines)) {
                 number += 1;
                 self.read += raw.len() as u64;
