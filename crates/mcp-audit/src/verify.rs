@@ -186,36 +186,19 @@ impl Walk<'_> {
     }
 }
 
-/// Reads from `file` until `block` holds at least `want` more bytes than it held, or holds a
-/// newline in what was read, or the file ends; true when it ended.
+/// Appends to `block` from `file`, `want` bytes at a time, until what was appended holds a
+/// newline or the file ends; true when it ended.
 fn fill(file: &mut File, block: &mut Vec<u8>, want: usize) -> std::io::Result<bool> {
     use std::io::Read as _;
-    let from = block.len();
     loop {
-        let len = block.len();
-        if len - from >= want && memchr::memchr(b'\n', &block[from..]).is_some() {
-            return Ok(false);
+        let at = block.len();
+        // `read_to_end` of at most `want` bytes: short only at the end of the file.
+        if file.by_ref().take(want as u64).read_to_end(block)? < want {
+            return Ok(true);
         }
-        block.reserve(want.max(len - from));
-        let spare = block.capacity() - len;
-        block.resize(len + spare, 0);
-        let read = loop {
-            match file.read(&mut block[len..]) {
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                other => break other,
-            }
-        };
-        match read {
-            Ok(n) => {
-                block.truncate(len + n);
-                if n == 0 {
-                    return Ok(true);
-                }
-            }
-            Err(e) => {
-                block.truncate(len);
-                return Err(e);
-            }
+        // Only the bytes just read are searched, so a line of many blocks is scanned once.
+        if memchr::memchr(b'\n', &block[at..]).is_some() {
+            return Ok(false);
         }
     }
 }
