@@ -4,20 +4,21 @@
 //! keeps ~9 MB of it resident. Placed together (lld's `--symbol-ordering-file`), the same start
 //! touches a couple of MB.
 //!
-//! - [`build_release`]: the release `mcptk` as `dist` and `bench` build it, with the functions
-//!   listed in [`LIST`] first in its text, on Linux when the linker takes the list (lld, Rust's
-//!   default linker on x86_64 Linux since 1.90); a plain release build otherwise. Only these two
-//!   get the layout: `cargo build --release`, `cargo install` and the container image built from
-//!   source do not. Switching between this build and a plain one builds the `mcptk` crate (and
-//!   its LTO link) again, not its dependencies; `target/release/mcptk` is the last built.
+//! - [`build_release`]: the release `mcptk` as `dist` and `bench` build it (through
+//!   [`build_for_dist`]), with the functions listed in [`LIST`] first in its text, on Linux when
+//!   the linker takes the list (lld, Rust's default linker on x86_64 Linux since 1.90); a plain
+//!   release build otherwise. Only these two get the layout: `cargo build --release`, `cargo
+//!   install` and the container image built from source do not. Switching between this build and
+//!   a plain one builds the `mcptk` crate (and its LTO link) again, not its dependencies;
+//!   `target/release/mcptk` is the last built.
 //! - `cargo xtask startup-symbols`: regenerates [`LIST`] by running the starts the benchmark
 //!   measures (`mcptk serve builtin`, the default gateway: `initialize`, `tools/list`) under
 //!   callgrind and listing every function of the binary they ran.
 //! - Symbol names drift: code changes renumber closures and generic instances, and the hashes in
 //!   mangled names change with the compiler and each crate's version. A stale entry only leaves
 //!   its function where it was; `bench` reports how many of the list the binary has, and `dist`
-//!   lists the functions again (under callgrind) before it packs a binary that has fewer than
-//!   [`FRESH`] of them.
+//!   and `bench` list the functions again (under callgrind) before they pack or measure a binary
+//!   that has fewer than [`FRESH`] of them.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -77,20 +78,21 @@ pub fn build_release(root: &Path, target_dir: &Path) -> Result<Option<Layout>> {
     Ok(Some(layout))
 }
 
-/// [`build_release`] for `dist`: when the binary has fewer than [`FRESH`] of the listed
-/// functions, lists them again from it (rewriting [`LIST`], to be committed) and builds again.
-/// A list that cannot be made (no valgrind to be had) leaves the binary as built, saying so.
-pub fn build_for_dist(root: &Path, target_dir: &Path) -> Result<()> {
-    let Some(layout) = build_release(root, target_dir)? else { return Ok(()) };
+/// [`build_release`] for `dist` and `bench`: when the binary has fewer than [`FRESH`] of the
+/// listed functions, lists them again from it (rewriting [`LIST`], to be committed) and builds
+/// again, so that neither ships nor measures a binary whose layout has drifted away. A list that
+/// cannot be made (no valgrind to be had) leaves the binary as built, saying so.
+pub fn build_for_dist(root: &Path, target_dir: &Path) -> Result<Option<Layout>> {
+    let Some(layout) = build_release(root, target_dir)? else { return Ok(None) };
     if layout.fresh() {
-        return Ok(());
+        return Ok(Some(layout));
     }
-    eprintln!("xtask dist: the startup list is stale; listing the functions a start runs again");
+    eprintln!("xtask: the startup list is stale; listing the functions a start runs again");
     match regenerate_from_built(root, target_dir) {
-        Ok(()) => build_release(root, target_dir).map(drop),
+        Ok(()) => build_release(root, target_dir),
         Err(e) => {
-            eprintln!("xtask dist: the startup list could not be made again, packing the binary as built: {e:#}");
-            Ok(())
+            eprintln!("xtask: the startup list could not be made again, keeping the binary as built: {e:#}");
+            Ok(Some(layout))
         }
     }
 }

@@ -74,7 +74,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     let mut layout = None;
     if build {
         // Built as `dist` builds it, so that start and memory are measured on the binary shipped.
-        layout = crate::layout::build_release(root, &target)?;
+        layout = crate::layout::build_for_dist(root, &target)?;
         super::run(
             Command::new("cargo")
                 .args(["build", "--release", "--locked", "--manifest-path", "benches/Cargo.toml"])
