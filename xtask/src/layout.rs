@@ -13,7 +13,9 @@
 //!   `target/release/mcptk` is the last built.
 //! - `cargo xtask startup-symbols`: regenerates [`LIST`] by running the starts the benchmark
 //!   measures (`mcptk serve builtin`, the default gateway: `initialize`, `tools/list`) under
-//!   callgrind and listing every function of the binary they ran.
+//!   callgrind and listing every function of the binary they ran; then the functions that calls
+//!   run beyond those (`tools/call` of `serve builtin`'s echo over stdio and over HTTP), so
+//!   that a request's code sits together too.
 //! - Symbol names drift: code changes renumber closures and generic instances, and the hashes in
 //!   mangled names change with the compiler and each crate's version. A stale entry only leaves
 //!   its function where it was; `bench` reports how many of the list the binary has, and `dist`
@@ -29,7 +31,8 @@ use anyhow::{Context, Result, bail};
 
 use crate::bench::stdio::{Peer, Session};
 
-/// The functions a start runs, by their symbol names (grouped, in callgrind's dump order).
+/// The functions a start runs, then those its calls run, by their symbol names (grouped, in
+/// callgrind's dump order).
 pub const LIST: &str = "crates/mcptk/startup-symbols.txt";
 
 /// The share of the listed names a binary must have for `dist` to ship it without listing the
@@ -184,8 +187,8 @@ fn symbols(binary: &Path) -> Result<HashSet<String>> {
         .collect())
 }
 
-/// `cargo xtask startup-symbols`: builds the release binary, runs the measured starts under
-/// callgrind and writes [`LIST`].
+/// `cargo xtask startup-symbols`: builds the release binary, runs the measured starts and then
+/// calls under callgrind and writes [`LIST`].
 pub fn regenerate(root: &Path, target_dir: &Path) -> Result<()> {
     // The names do not depend on the layout: the binary as `build_release` makes it will do.
     build_release(root, target_dir)?;
@@ -201,43 +204,48 @@ fn regenerate_from_built(root: &Path, target_dir: &Path) -> Result<()> {
     let work = TempDir::new()?;
     let home = work.0.join("default-gateway");
     std::fs::create_dir_all(&home)?;
-    let starts: [(&'static str, &[&str], Option<&Path>); 2] = [
-        ("mcptk serve builtin", &["serve", "builtin"], None),
-        ("default gateway (mcptk serve)", &["serve"], Some(&home)),
+    // The starts first, then what calls of the echo tool run on top of them (over stdio and over
+    // HTTP): the start's functions stay together at the front, the request path's follow.
+    let runs: [Run<'_>; 3] = [
+        ("mcptk serve builtin", &["serve", "builtin"], None, None),
+        ("default gateway (mcptk serve)", &["serve"], Some(&home), None),
+        ("calls into mcptk serve builtin", &["serve", "builtin"], None, Some("echo")),
     ];
     let symbols = symbols(&binary)?;
     let mut seen = HashSet::new();
     let mut names = Vec::new();
-    for (n, (label, args, dir)) in starts.into_iter().enumerate() {
+    let mut keep = |profile: &str| {
+        for name in ran(profile, &binary) {
+            if symbols.contains(name) && seen.insert(name.to_owned()) {
+                names.push(name.to_owned());
+            }
+        }
+    };
+    for (n, (label, args, dir, tool)) in runs.into_iter().enumerate() {
         let out = work.0.join(format!("callgrind-{n}.out"));
         let log = work.0.join(format!("valgrind-{n}.log"));
-        let mut valgrind = vec![
-            "--tool=callgrind".to_owned(),
-            "--demangle=no".into(),
-            "--compress-strings=no".into(),
-            format!("--callgrind-out-file={}", out.display()),
-            format!("--log-file={}", log.display()),
-            binary.display().to_string(),
-        ];
-        valgrind.extend(args.iter().map(|a| (*a).to_owned()));
         let mut peer = Peer::new(label, "valgrind", &[]);
-        peer.args = valgrind;
+        peer.args = under_callgrind(&binary, &out, &log, args);
         if let Some(dir) = dir {
             peer = peer.dir(dir);
         }
         let profiled = Session::start(&peer).and_then(|(mut session, _)| {
             session.request("tools/list", "{}")?;
+            if let Some(tool) = tool {
+                for _ in 0..CALLS {
+                    session.call(tool, "hello")?;
+                }
+            }
             // Closing stdin ends the server; callgrind then writes its profile, slowly.
             session.stop_within(Duration::from_secs(120));
             std::fs::read_to_string(&out).with_context(|| format!("callgrind wrote no profile ({})", out.display()))
         });
-        let profile = profiled.with_context(|| format!("profiling {label} under callgrind{}", tail(&log)))?;
-        for name in ran(&profile, &binary) {
-            if symbols.contains(name) && seen.insert(name.to_owned()) {
-                names.push(name.to_owned());
-            }
-        }
+        keep(&profiled.with_context(|| format!("profiling {label} under callgrind{}", tail(&log)))?);
     }
+    let out = work.0.join("callgrind-http.out");
+    let log = work.0.join("valgrind-http.log");
+    let profiled = http_calls(root, &binary, &out, &log);
+    keep(&profiled.with_context(|| format!("profiling calls over HTTP under callgrind{}", tail(&log)))?);
     if names.len() < 100 {
         bail!(
             "only {} functions of {} ran in the profiled starts: is it the binary built?",
@@ -247,8 +255,9 @@ fn regenerate_from_built(root: &Path, target_dir: &Path) -> Result<()> {
     }
     let mut text = String::from(
         "# The functions a start of `mcptk` runs (`serve builtin` and the default gateway: initialize,\n\
-         # tools/list), grouped in callgrind's order: `cargo xtask dist` places them together.\n\
-         # Written by `cargo xtask startup-symbols` (and by `dist` when few are left in the binary).\n",
+         # tools/list), grouped in callgrind's order, then those its calls run (`tools/call` over stdio\n\
+         # and HTTP): `cargo xtask dist` places them together.\n\
+         # Written by `cargo xtask startup-symbols` (and by `dist` and `bench` when few are left in the binary).\n",
     );
     for name in &names {
         text.push_str(name);
@@ -258,6 +267,64 @@ fn regenerate_from_built(root: &Path, target_dir: &Path) -> Result<()> {
     std::fs::write(&list, text).with_context(|| format!("writing {}", list.display()))?;
     eprintln!("xtask: {} functions written to {}", names.len(), list.display());
     Ok(())
+}
+
+/// A profiled run: its label, `mcptk`'s arguments, its working folder, and the tool it calls
+/// (none: only the start).
+type Run<'a> = (&'static str, &'a [&'a str], Option<&'a Path>, Option<&'static str>);
+
+/// The `tools/call`s each profiled run of calls makes.
+const CALLS: usize = 50;
+
+/// valgrind's arguments that run `binary` with `args` under callgrind, its profile to `out`.
+fn under_callgrind(binary: &Path, out: &Path, log: &Path, args: &[&str]) -> Vec<String> {
+    let mut valgrind = vec![
+        "--tool=callgrind".to_owned(),
+        "--demangle=no".into(),
+        "--compress-strings=no".into(),
+        format!("--callgrind-out-file={}", out.display()),
+        format!("--log-file={}", log.display()),
+        binary.display().to_string(),
+    ];
+    valgrind.extend(args.iter().map(|a| (*a).to_owned()));
+    valgrind
+}
+
+/// `mcptk serve builtin --http` under callgrind, loaded for a second by `wrk` (the bench's
+/// checked load: every answer is the echo), then stopped with SIGTERM (a drain, after which
+/// callgrind writes the profile); the profile.
+fn http_calls(root: &Path, binary: &Path, out: &Path, log: &Path) -> Result<String> {
+    crate::install_if_missing("wrk", "wrk")?;
+    let address = format!("127.0.0.1:{}", std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port());
+    let mut server = Command::new("valgrind")
+        .args(under_callgrind(binary, out, log, &["serve", "builtin", "--http", &address]))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("cannot run valgrind")?;
+    let loaded = (|| {
+        let started = std::time::Instant::now();
+        while std::net::TcpStream::connect(&address).is_err() {
+            if started.elapsed() > Duration::from_secs(60) || server.try_wait()?.is_some() {
+                bail!("mcptk does not listen on {address} under callgrind");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        crate::bench::http::Target::new(root, &address).check()
+    })();
+    let _ = Command::new("kill").arg("-TERM").arg(server.id().to_string()).status();
+    let started = std::time::Instant::now();
+    while server.try_wait()?.is_none() {
+        if started.elapsed() > Duration::from_secs(120) {
+            let _ = server.kill();
+            let _ = server.wait();
+            bail!("mcptk did not stop within 120 s of SIGTERM under callgrind");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    loaded?;
+    std::fs::read_to_string(out).with_context(|| format!("callgrind wrote no profile ({})", out.display()))
 }
 
 /// The last lines of valgrind's log, for an error.

@@ -15,7 +15,7 @@
 //! Peers are built from `benches/` (their own workspace, not part of CI). Numbers from one run on
 //! a shared machine: compare the ratios, not the absolute figures across runs.
 
-mod http;
+pub(crate) mod http;
 mod replicas;
 mod report;
 pub(crate) mod stdio;
