@@ -221,12 +221,13 @@ impl Report {
             Some((listed, found)) => format!("{found} of the {listed} listed are in the binary"),
             None => "not this run (no list, a linker that takes none, or `--no-build`)".to_owned(),
         };
-        let _ = writeln!(s, "| functions a start runs, placed together (`{}`) | {placed} |", crate::layout::LIST);
+        let _ =
+            writeln!(s, "| functions a start and a call run, placed together (`{}`) | {placed} |", crate::layout::LIST);
         s.push_str(
             "\nRSS counts the pages of the binary a process has touched; the kernel maps them 64 KiB at a \
              time around each fault, so a large binary costs resident pages even where little of its code runs. \
-             The release build places the functions a start runs together (`cargo xtask startup-symbols` \
-             lists them), so that a start touches few of those pages.\n",
+             The release build places the functions a start runs together, then those a call runs (`cargo \
+             xtask startup-symbols` lists them), so that a start touches few of those pages.\n",
         );
         self.sections.push(s);
     }
