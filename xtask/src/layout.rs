@@ -295,7 +295,7 @@ fn under_callgrind(binary: &Path, out: &Path, log: &Path, args: &[&str]) -> Vec<
 /// callgrind writes the profile); the profile.
 fn http_calls(root: &Path, binary: &Path, out: &Path, log: &Path) -> Result<String> {
     crate::install_if_missing("wrk", "wrk")?;
-    let address = format!("127.0.0.1:{}", std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port());
+    let address = format!("127.0.0.1:{}", crate::bench::free_port()?);
     let mut server = Command::new("valgrind")
         .args(under_callgrind(binary, out, log, &["serve", "builtin", "--http", &address]))
         .stdin(std::process::Stdio::null())

@@ -318,7 +318,7 @@ fn start_times(report: &mut Report, bins: &Bins, work: &Path, settings: &Setting
 }
 
 /// A free loopback port.
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
