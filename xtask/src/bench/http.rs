@@ -85,6 +85,42 @@ impl Target {
     }
 }
 
+/// `wrk` against every target at each connection count, in turn, `rounds` times: per target, the
+/// loads of each round. Taking turns spreads a noisy moment of a shared machine over every target.
+pub fn measure_rounds<const N: usize>(
+    what: &str,
+    targets: &[(String, Target)],
+    connections: &[u32; N],
+    seconds: u32,
+    rounds: usize,
+) -> Result<Vec<Vec<[Load; N]>>> {
+    let mut measured = vec![Vec::new(); targets.len()];
+    for round in 1..=rounds {
+        for ((label, target), loads) in targets.iter().zip(&mut measured) {
+            eprintln!("xtask bench: {what}, {label} (round {round} of {rounds})");
+            let mut load = [Load::default(); N];
+            for (load, &connections) in load.iter_mut().zip(connections) {
+                *load = target.load(connections, seconds)?;
+            }
+            loads.push(load);
+        }
+    }
+    Ok(measured)
+}
+
+/// Each figure's median over the rounds, per target and connection count.
+pub fn medians<const N: usize>(measured: &[Vec<[Load; N]>]) -> Vec<[Load; N]> {
+    measured
+        .iter()
+        .map(|rounds| {
+            std::array::from_fn(|i| {
+                let field = |f: fn(&Load) -> f64| super::median(rounds.iter().map(|r| f(&r[i])).collect());
+                Load { calls_per_s: field(|l| l.calls_per_s), p50_us: field(|l| l.p50_us), p99_us: field(|l| l.p99_us) }
+            })
+        })
+        .collect()
+}
+
 /// Reads requests per second and the 50th and 99th latency percentiles from wrk's report, and
 /// refuses a run with failed requests.
 fn parse(report: &str) -> Result<Load> {

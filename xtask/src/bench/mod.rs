@@ -367,17 +367,21 @@ fn http_load(report: &mut Report, root: &Path, bins: &Bins, settings: &Settings)
     // to serve, so it is measured at one connection only.
     let floor_at = format!("127.0.0.1:{}", free_port()?);
     let _floor = Listening::start(&bins.floor, &["--http", &floor_at], &floor_at)?;
-    let targets = [Target::new(root, &ours_at), Target::new(root, &rmcp_at), Target::new(root, &floor_at)];
-    for target in &targets {
+    let floor = Target::new(root, &floor_at);
+    let targets = [("mcptk".to_owned(), Target::new(root, &ours_at)), ("rmcp".to_owned(), Target::new(root, &rmcp_at))];
+    for (_, target) in &targets {
         target.check()?;
     }
+    floor.check()?;
     let seconds = settings.seconds.ceil().max(1.0) as u32 + 1;
+    let measured = http::measure_rounds("HTTP", &targets, &CONNECTIONS, seconds, settings.rounds)?;
+    let medians = http::medians(&measured);
+    let (ours, rmcp) = (medians[0], medians[1]);
+    eprintln!("xtask bench: HTTP floor, 1 connection");
+    let floor = floor.load(1, seconds)?;
     let mut loads: Vec<[Load; 2]> = Vec::new();
-    let mut floor = None;
-    for connections in CONNECTIONS {
-        eprintln!("xtask bench: HTTP, {connections} connections");
-        let ours = targets[0].load(connections, seconds)?;
-        let rmcp = targets[1].load(connections, seconds)?;
+    for (i, connections) in CONNECTIONS.into_iter().enumerate() {
+        let (ours, rmcp) = (ours[i], rmcp[i]);
         let mut calls = Check::at_least(
             &format!("HTTP, {connections} connections: >= 2x rmcp's calls/s"),
             ours.calls_per_s / rmcp.calls_per_s,
@@ -385,15 +389,13 @@ fn http_load(report: &mut Report, root: &Path, bins: &Bins, settings: &Settings)
             "x rmcp",
         );
         if connections == 1 {
-            let load = targets[2].load(1, seconds)?;
-            let floor_vs_rmcp = load.calls_per_s / rmcp.calls_per_s;
+            let floor_vs_rmcp = floor.calls_per_s / rmcp.calls_per_s;
             calls = calls.unreachable(floor_vs_rmcp >= 2.0, || {
                 format!(
                     "the bound cannot be met on this machine in this run because the HTTP floor itself is \
                      {floor_vs_rmcp:.2} x rmcp"
                 )
             });
-            floor = Some(load);
         }
         report.check(calls);
         report.check(Check::at_most(
@@ -404,7 +406,7 @@ fn http_load(report: &mut Report, root: &Path, bins: &Bins, settings: &Settings)
         ));
         loads.push([ours, rmcp]);
     }
-    report.http(&CONNECTIONS, &loads, floor);
+    report.http(&CONNECTIONS, &loads, floor, settings.rounds);
     Ok(())
 }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use super::http::{Load, Target};
+use super::http::{Load, Target, measure_rounds, medians};
 use super::report::Report;
 use super::{Bins, Listening, Settings, free_port};
 
@@ -260,38 +260,6 @@ pub(super) fn run(report: &mut Report, root: &Path, bins: &Bins, work: &Path, se
     let costs: Vec<(String, [Load; 2])> = targets.into_iter().map(|(label, _)| label).zip(medians(&measured)).collect();
     report.replicas(&REPLICA_CONNECTIONS, &setups, &SHARED_CONNECTIONS, &costs);
     Ok(())
-}
-
-/// `wrk` against every target at each connection count, in turn, `rounds` times: per target, the
-/// loads of each round.
-fn measure_rounds(
-    what: &str,
-    targets: &[(String, Target)],
-    connections: &[u32; 2],
-    seconds: u32,
-    rounds: usize,
-) -> Result<Vec<Vec<[Load; 2]>>> {
-    let mut measured = vec![Vec::new(); targets.len()];
-    for round in 1..=rounds {
-        for ((label, target), loads) in targets.iter().zip(&mut measured) {
-            eprintln!("xtask bench: {what}, {label} (round {round} of {rounds})");
-            loads.push([target.load(connections[0], seconds)?, target.load(connections[1], seconds)?]);
-        }
-    }
-    Ok(measured)
-}
-
-/// Each figure's median over the rounds, per target and connection count.
-fn medians(measured: &[Vec<[Load; 2]>]) -> Vec<[Load; 2]> {
-    measured
-        .iter()
-        .map(|rounds| {
-            std::array::from_fn(|i| {
-                let field = |f: fn(&Load) -> f64| super::median(rounds.iter().map(|r| f(&r[i])).collect());
-                Load { calls_per_s: field(|l| l.calls_per_s), p50_us: field(|l| l.p50_us), p99_us: field(|l| l.p99_us) }
-            })
-        })
-        .collect()
 }
 
 /// The commands the Redis at `url` has processed since it started (`redis-cli`, installed with

@@ -105,7 +105,7 @@ impl Report {
         self.sections.push(s);
     }
 
-    pub fn http(&mut self, connections: &[u32], loads: &[[Load; 2]], floor: Option<Load>) {
+    pub fn http(&mut self, connections: &[u32], loads: &[[Load; 2]], floor: Load, rounds: usize) {
         let mut s = String::from(
             "### Streamable HTTP under `wrk` (stateless, JSON answers)\n\n\
              | connections | mcptk calls/s | rmcp calls/s | ratio | mcptk p50 / p99 | rmcp p50 / p99 |\n|---|---|---|---|---|---|\n",
@@ -123,8 +123,12 @@ impl Report {
                 rmcp.p99_us
             );
         }
-        s.push_str("\n`wrk` runs on the same two cores as the server it loads.\n");
-        if let (Some(floor), Some([ours, rmcp])) = (floor, loads.first()) {
+        let _ = writeln!(
+            s,
+            "\n`wrk` runs on the same two cores as the server it loads. Each figure is the median of {rounds} \
+             runs, the servers taking turns."
+        );
+        if let Some([ours, rmcp]) = loads.first() {
             let _ = writeln!(
                 s,
                 "The HTTP floor (`pipe-floor --http`: the bytes of mcptk's answer, fixed, written by a blocking \
