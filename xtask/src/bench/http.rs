@@ -96,14 +96,28 @@ pub fn measure_rounds<const N: usize>(
 ) -> Result<Vec<Vec<[Load; N]>>> {
     let mut measured = vec![Vec::new(); targets.len()];
     for round in 1..=rounds {
-        for ((label, target), loads) in targets.iter().zip(&mut measured) {
-            eprintln!("xtask bench: {what}, {label} (round {round} of {rounds})");
-            let mut load = [Load::default(); N];
-            for (load, &connections) in load.iter_mut().zip(connections) {
-                *load = target.load(connections, seconds)?;
-            }
-            loads.push(load);
+        let loads = measure_round(what, (round, rounds), targets, connections, seconds)?;
+        measured.iter_mut().zip(loads).for_each(|(all, load)| all.push(load));
+    }
+    Ok(measured)
+}
+
+/// Round `round.0` of `round.1` of [`measure_rounds`]: per target, its loads.
+pub fn measure_round<const N: usize>(
+    what: &str,
+    (round, rounds): (usize, usize),
+    targets: &[(String, Target)],
+    connections: &[u32; N],
+    seconds: u32,
+) -> Result<Vec<[Load; N]>> {
+    let mut measured = Vec::with_capacity(targets.len());
+    for (label, target) in targets {
+        eprintln!("xtask bench: {what}, {label} (round {round} of {rounds})");
+        let mut loads = [Load::default(); N];
+        for (load, &connections) in loads.iter_mut().zip(connections) {
+            *load = target.load(connections, seconds)?;
         }
+        measured.push(loads);
     }
     Ok(measured)
 }

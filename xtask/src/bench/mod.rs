@@ -367,18 +367,22 @@ fn http_load(report: &mut Report, root: &Path, bins: &Bins, settings: &Settings)
     // to serve, so it is measured at one connection only.
     let floor_at = format!("127.0.0.1:{}", free_port()?);
     let _floor = Listening::start(&bins.floor, &["--http", &floor_at], &floor_at)?;
-    let floor = Target::new(root, &floor_at);
     let targets = [("mcptk".to_owned(), Target::new(root, &ours_at)), ("rmcp".to_owned(), Target::new(root, &rmcp_at))];
-    for (_, target) in &targets {
+    let floor = [("HTTP floor".to_owned(), Target::new(root, &floor_at))];
+    for (_, target) in targets.iter().chain(&floor) {
         target.check()?;
     }
-    floor.check()?;
     let seconds = settings.seconds.ceil().max(1.0) as u32 + 1;
-    let measured = http::measure_rounds("HTTP", &targets, &CONNECTIONS, seconds, settings.rounds)?;
+    // The floor takes its turn in every round too, at one connection.
+    let (mut measured, mut floors) = (vec![Vec::new(); targets.len()], vec![Vec::new()]);
+    for round in 1..=settings.rounds {
+        let loads = http::measure_round("HTTP", (round, settings.rounds), &targets, &CONNECTIONS, seconds)?;
+        measured.iter_mut().zip(loads).for_each(|(all, load)| all.push(load));
+        floors[0].extend(http::measure_round("HTTP", (round, settings.rounds), &floor, &[1], seconds)?);
+    }
     let medians = http::medians(&measured);
     let (ours, rmcp) = (medians[0], medians[1]);
-    eprintln!("xtask bench: HTTP floor, 1 connection");
-    let floor = floor.load(1, seconds)?;
+    let [floor] = http::medians(&floors)[0];
     let mut loads: Vec<[Load; 2]> = Vec::new();
     for (i, connections) in CONNECTIONS.into_iter().enumerate() {
         let (ours, rmcp) = (ours[i], rmcp[i]);

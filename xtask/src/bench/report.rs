@@ -123,11 +123,12 @@ impl Report {
                 rmcp.p99_us
             );
         }
-        let _ = writeln!(
-            s,
-            "\n`wrk` runs on the same two cores as the server it loads. Each figure is the median of {rounds} \
-             runs, the servers taking turns."
-        );
+        let runs = if rounds > 1 {
+            format!("Each figure is the median of {rounds} runs, the servers and the floor taking turns.")
+        } else {
+            "Each figure is one run.".to_owned()
+        };
+        let _ = writeln!(s, "\n`wrk` runs on the same two cores as the server it loads. {runs}");
         if let Some([ours, rmcp]) = loads.first() {
             let _ = writeln!(
                 s,
