@@ -96,30 +96,30 @@ pub fn measure_rounds<const N: usize>(
 ) -> Result<Vec<Vec<[Load; N]>>> {
     let mut measured = vec![Vec::new(); targets.len()];
     for round in 1..=rounds {
-        let loads = measure_round(what, (round, rounds), targets, connections, seconds)?;
-        measured.iter_mut().zip(loads).for_each(|(all, load)| all.push(load));
+        measure_round(what, (round, rounds), targets, connections, seconds, &mut measured)?;
     }
     Ok(measured)
 }
 
-/// Round `round.0` of `round.1` of [`measure_rounds`]: per target, its loads.
+/// Round `round.0` of `round.1` of [`measure_rounds`]: each target's loads, appended to its list
+/// in `measured` (one list per target, in order).
 pub fn measure_round<const N: usize>(
     what: &str,
     (round, rounds): (usize, usize),
     targets: &[(String, Target)],
     connections: &[u32; N],
     seconds: u32,
-) -> Result<Vec<[Load; N]>> {
-    let mut measured = Vec::with_capacity(targets.len());
-    for (label, target) in targets {
+    measured: &mut [Vec<[Load; N]>],
+) -> Result<()> {
+    for ((label, target), all) in targets.iter().zip(measured) {
         eprintln!("xtask bench: {what}, {label} (round {round} of {rounds})");
         let mut loads = [Load::default(); N];
         for (load, &connections) in loads.iter_mut().zip(connections) {
             *load = target.load(connections, seconds)?;
         }
-        measured.push(loads);
+        all.push(loads);
     }
-    Ok(measured)
+    Ok(())
 }
 
 /// Each figure's median over the rounds, per target and connection count.

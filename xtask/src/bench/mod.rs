@@ -374,11 +374,10 @@ fn http_load(report: &mut Report, root: &Path, bins: &Bins, settings: &Settings)
     }
     let seconds = settings.seconds.ceil().max(1.0) as u32 + 1;
     // The floor takes its turn in every round too, at one connection.
-    let (mut measured, mut floors) = (vec![Vec::new(); targets.len()], vec![Vec::new()]);
-    for round in 1..=settings.rounds {
-        let loads = http::measure_round("HTTP", (round, settings.rounds), &targets, &CONNECTIONS, seconds)?;
-        measured.iter_mut().zip(loads).for_each(|(all, load)| all.push(load));
-        floors[0].extend(http::measure_round("HTTP", (round, settings.rounds), &floor, &[1], seconds)?);
+    let (mut measured, mut floors) = (vec![Vec::new(); targets.len()], vec![Vec::new(); floor.len()]);
+    for round in (1..=settings.rounds).map(|round| (round, settings.rounds)) {
+        http::measure_round("HTTP", round, &targets, &CONNECTIONS, seconds, &mut measured)?;
+        http::measure_round("HTTP", round, &floor, &[1], seconds, &mut floors)?;
     }
     let medians = http::medians(&measured);
     let (ours, rmcp) = (medians[0], medians[1]);
