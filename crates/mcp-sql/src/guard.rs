@@ -73,7 +73,15 @@ impl Dialect {
         if deepest > MAX_NESTING {
             return Err(error(format!("nested {deepest} levels deep; at most {MAX_NESTING} are accepted")));
         }
-        Parser::new(dialect).with_tokens_with_locations(tokens).parse_statements().map_err(|e| error(e.to_string()))
+        // A panic inside the parser (sqlparser 0.59 had one on MySQL's `DIV` with nothing after it)
+        // refuses the statement with a parse error instead of failing the whole call. The dialects
+        // are stateless and the parser is dropped with the panic: nothing half-done is seen after.
+        let parse = || Parser::new(dialect).with_tokens_with_locations(tokens).parse_statements();
+        let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(parse));
+        match parsed {
+            Ok(statements) => statements.map_err(|e| error(e.to_string())),
+            Err(_) => Err(error("the SQL parser failed on this statement".to_owned())),
+        }
     }
 }
 
@@ -181,8 +189,9 @@ fn walk<V: Visit + ?Sized>(node: &V, read_only: bool) -> Result<(), SqlError> {
 ///
 /// Writes to tables are let through; what reaches outside the database's data is not: `COPY`
 /// (server files and programs), attaching files, transaction control (each statement is its own
-/// transaction), settings, extensions, functions and procedures (code), roles and grants, and the
-/// side-effecting functions refused on read-only connections too.
+/// transaction), settings, extensions, functions, procedures, operators, triggers and rules (code),
+/// roles and grants, foreign servers and tables, deliberate waits, and the side-effecting functions
+/// refused on read-only connections too.
 pub fn check_write(dialect: Dialect, sql: &str) -> Result<Statement, SqlError> {
     let mut statements = dialect.parse(sql)?;
     let statement = match statements.len() {
@@ -201,21 +210,41 @@ pub fn check_write(dialect: Dialect, sql: &str) -> Result<Statement, SqlError> {
             | Statement::Savepoint { .. }
             | Statement::ReleaseSavepoint { .. }
             | Statement::Set { .. }
+            | Statement::Reset { .. }
             | Statement::CreateExtension { .. }
             | Statement::CreateFunction { .. }
+            | Statement::AlterFunction { .. }
             | Statement::CreateProcedure { .. }
+            | Statement::CreateAggregate { .. }
+            | Statement::CreateOperator { .. }
+            | Statement::CreateOperatorClass { .. }
+            | Statement::CreateOperatorFamily { .. }
+            | Statement::AlterOperator { .. }
+            | Statement::AlterOperatorClass { .. }
+            | Statement::AlterOperatorFamily { .. }
             | Statement::CreateTrigger { .. }
+            | Statement::AlterTrigger { .. }
+            | Statement::CreateRule { .. }
             | Statement::Call { .. }
             | Statement::Execute { .. }
             | Statement::Grant { .. }
             | Statement::Revoke { .. }
+            | Statement::GrantRole { .. }
+            | Statement::RevokeRole { .. }
+            | Statement::AlterDefaultPrivileges { .. }
             | Statement::CreateRole { .. }
             | Statement::AlterRole { .. }
+            | Statement::AlterUser { .. }
+            | Statement::CreateUserMapping { .. }
+            | Statement::CreateForeignDataWrapper { .. }
+            | Statement::CreateForeignTable { .. }
             | Statement::Kill { .. }
+            | Statement::WaitFor { .. }
             | Statement::LoadData { .. }
             | Statement::Load { .. }
             | Statement::Install { .. }
             | Statement::Unload { .. }
+            | Statement::Put { .. }
     );
     if refused {
         return Err(SqlError::NotAllowed { kind: statement_kind(&statement) });
@@ -248,7 +277,10 @@ impl Checker {
     fn check_body(body: &SetExpr) -> ControlFlow<SqlError> {
         match body {
             SetExpr::Select(select) => match &select.into {
-                Some(into) => ControlFlow::Break(SqlError::SelectInto { target: into.name.to_string() }),
+                Some(into) => {
+                    let targets: Vec<String> = into.targets.iter().map(ToString::to_string).collect();
+                    ControlFlow::Break(SqlError::SelectInto { target: targets.join(", ") })
+                }
                 None => ControlFlow::Continue(()),
             },
             SetExpr::SetOperation { left, right, .. } => {

@@ -69,7 +69,7 @@ pub enum SqlError {
     NotAllowed { kind: String },
     #[error("a query may not write: it contains {kind} (data-modifying statements inside a query are refused)")]
     NestedWrite { kind: String },
-    #[error("SELECT ... INTO {target} writes a table; this connection is read-only")]
+    #[error("SELECT ... INTO {target} writes a table or variable; this connection is read-only")]
     SelectInto { target: String },
     #[error("`{clause}` takes row locks; this connection is read-only")]
     Locking { clause: String },

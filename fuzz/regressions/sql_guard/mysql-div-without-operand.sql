@@ -1,0 +1,1 @@
+SELECT pg_cog.pg_sleep(1), s_cog.pg_sleep(1)DIV, s[leep([leep(0)
