@@ -452,10 +452,56 @@ fn install_if_missing(program: &str, package: &str) -> Result<()> {
 }
 
 fn run(command: &mut Command) -> Result<()> {
-    eprintln!("xtask: {command:?}");
-    let status = command.status().with_context(|| format!("cannot run {command:?}"))?;
+    let shown = shown(command);
+    eprintln!("xtask: {shown}");
+    let status = command.status().with_context(|| format!("cannot run {shown}"))?;
     if !status.success() {
-        bail!("{command:?} failed: {status}");
+        bail!("{shown} failed: {status}");
     }
     Ok(())
+}
+
+/// A command as the log and errors show it: the variables it sets, with the password of any
+/// URL among them masked (the test databases' URLs carry one), then the program and arguments.
+fn shown(command: &Command) -> String {
+    let mut text = String::new();
+    for (key, value) in command.get_envs() {
+        let value = value.map(|v| mask_password(&v.to_string_lossy())).unwrap_or_default();
+        text.push_str(&format!("{}={value:?} ", key.to_string_lossy()));
+    }
+    text.push_str(&format!("{:?}", command.get_program()));
+    for arg in command.get_args() {
+        text.push_str(&format!(" {arg:?}"));
+    }
+    text
+}
+
+/// `scheme://user:password@host...` as `scheme://user:***@host...`; anything else as it is.
+fn mask_password(value: &str) -> String {
+    if let Some((scheme, rest)) = value.split_once("://")
+        && let Some((userinfo, host)) = rest.split_once('@')
+        && !userinfo.contains('/')
+        && let Some((user, _)) = userinfo.split_once(':')
+    {
+        return format!("{scheme}://{user}:***@{host}");
+    }
+    value.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shown_command_masks_url_passwords_and_keeps_the_rest() {
+        let mut command = Command::new("cargo");
+        command.env("DB_URL", "mysql://mcptk:hunter2@127.0.0.1:3306/db").env("PLAIN", "a:b@c").arg("nextest");
+        let text = shown(&command);
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("DB_URL=\"mysql://mcptk:***@127.0.0.1:3306/db\""), "{text}");
+        assert!(text.contains("PLAIN=\"a:b@c\""), "{text}");
+        assert!(text.ends_with("\"cargo\" \"nextest\""), "{text}");
+        assert_eq!(mask_password("redis://127.0.0.1:6391/0"), "redis://127.0.0.1:6391/0");
+        assert_eq!(mask_password("http://host/a:b@c"), "http://host/a:b@c");
+    }
 }
