@@ -478,12 +478,14 @@ fn shown(command: &Command) -> String {
 
 /// `scheme://user:password@host...` as `scheme://user:***@host...`; anything else as it is.
 fn mask_password(value: &str) -> String {
-    if let Some((scheme, rest)) = value.split_once("://")
-        && let Some((userinfo, host)) = rest.split_once('@')
-        && !userinfo.contains('/')
+    let Some((scheme, rest)) = value.split_once("://") else { return value.to_owned() };
+    // The user part ends at the authority's last `@` (a password may hold one); the authority
+    // ends at the path, query or fragment.
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    if let Some((userinfo, host)) = authority.rsplit_once('@')
         && let Some((user, _)) = userinfo.split_once(':')
     {
-        return format!("{scheme}://{user}:***@{host}");
+        return format!("{scheme}://{user}:***@{host}{}", &rest[authority.len()..]);
     }
     value.to_owned()
 }
@@ -503,5 +505,9 @@ mod tests {
         assert!(text.ends_with("\"cargo\" \"nextest\""), "{text}");
         assert_eq!(mask_password("redis://127.0.0.1:6391/0"), "redis://127.0.0.1:6391/0");
         assert_eq!(mask_password("http://host/a:b@c"), "http://host/a:b@c");
+        assert_eq!(mask_password("mysql://u:p@ss@h/db"), "mysql://u:***@h/db");
+        assert_eq!(mask_password("postgres://h:5432?x=a:b@c"), "postgres://h:5432?x=a:b@c");
+        assert_eq!(mask_password("postgres://u:pw@[::1]:5432/db"), "postgres://u:***@[::1]:5432/db");
+        assert_eq!(mask_password("postgres://u@h/db"), "postgres://u@h/db");
     }
 }

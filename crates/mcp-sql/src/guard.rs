@@ -11,10 +11,13 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Expr, ObjectName, Query, SetExpr, Statement, TableFactor, Visit, Visitor};
+use sqlparser::ast::{
+    AlterColumnOperation, AlterTableOperation, CreateTable, Expr, ObjectName, ObjectType, Query, SetExpr, Statement,
+    TableFactor, Visit, Visitor,
+};
 use sqlparser::dialect::{GenericDialect, MySqlDialect, PostgreSqlDialect, SQLiteDialect};
 use sqlparser::parser::Parser;
-use sqlparser::tokenizer::{Token, Tokenizer};
+use sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
 
 use crate::SqlError;
 
@@ -61,7 +64,16 @@ impl Dialect {
         let tokens = Tokenizer::new(dialect, sql).tokenize_with_location().map_err(|e| error(e.to_string()))?;
         let (mut depth, mut deepest) = (0usize, 0usize);
         for token in &tokens {
-            match token.token {
+            match &token.token {
+                // MariaDB runs the text of `/*M! ... */` as SQL; to the parser it is a comment.
+                // (`/*! ... */`, which MySQL runs too, the MySQL dialect parses as SQL.)
+                Token::Whitespace(Whitespace::MultiLineComment(text))
+                    if self == Dialect::MySql && text.starts_with("M!") =>
+                {
+                    return Err(error(
+                        "an executable comment (`/*M! ... */`) runs as SQL on MariaDB and is refused".into(),
+                    ));
+                }
                 Token::LParen | Token::LBracket => {
                     depth += 1;
                     deepest = deepest.max(depth);
@@ -187,11 +199,14 @@ fn walk<V: Visit + ?Sized>(node: &V, read_only: bool) -> Result<(), SqlError> {
 
 /// Checks that `sql` is exactly one statement a writable connection may run, and returns it parsed.
 ///
-/// Writes to tables are let through; what reaches outside the database's data is not: `COPY`
-/// (server files and programs), attaching files, transaction control (each statement is its own
-/// transaction), settings, extensions, functions, procedures, operators, triggers and rules (code),
-/// roles and grants, foreign servers and tables, deliberate waits, and the side-effecting functions
-/// refused on read-only connections too.
+/// Reads, writes to rows and the definitions of tables, views, indexes, sequences, schemas and
+/// types are let through (see [`writable`]); everything else is refused, so a kind of statement
+/// the parser learns later is refused until it is listed. Refused among others: `COPY` (server
+/// files and programs), attaching files, transaction control (each statement is its own
+/// transaction), settings and pragmas, extensions, functions, procedures, operators, triggers and
+/// rules (code), roles, users and grants, foreign servers and tables, other databases, server
+/// locks and flushes, notifications, and the side-effecting functions refused on read-only
+/// connections too.
 pub fn check_write(dialect: Dialect, sql: &str) -> Result<Statement, SqlError> {
     let mut statements = dialect.parse(sql)?;
     let statement = match statements.len() {
@@ -199,58 +214,96 @@ pub fn check_write(dialect: Dialect, sql: &str) -> Result<Statement, SqlError> {
         1 => statements.remove(0),
         count => return Err(SqlError::Stacked { count }),
     };
-    let refused = matches!(
-        statement,
-        Statement::Copy { .. }
-            | Statement::AttachDatabase { .. }
-            | Statement::AttachDuckDBDatabase { .. }
-            | Statement::StartTransaction { .. }
-            | Statement::Commit { .. }
-            | Statement::Rollback { .. }
-            | Statement::Savepoint { .. }
-            | Statement::ReleaseSavepoint { .. }
-            | Statement::Set { .. }
-            | Statement::Reset { .. }
-            | Statement::CreateExtension { .. }
-            | Statement::CreateFunction { .. }
-            | Statement::AlterFunction { .. }
-            | Statement::CreateProcedure { .. }
-            | Statement::CreateAggregate { .. }
-            | Statement::CreateOperator { .. }
-            | Statement::CreateOperatorClass { .. }
-            | Statement::CreateOperatorFamily { .. }
-            | Statement::AlterOperator { .. }
-            | Statement::AlterOperatorClass { .. }
-            | Statement::AlterOperatorFamily { .. }
-            | Statement::CreateTrigger { .. }
-            | Statement::AlterTrigger { .. }
-            | Statement::CreateRule { .. }
-            | Statement::Call { .. }
-            | Statement::Execute { .. }
-            | Statement::Grant { .. }
-            | Statement::Revoke { .. }
-            | Statement::GrantRole { .. }
-            | Statement::RevokeRole { .. }
-            | Statement::AlterDefaultPrivileges { .. }
-            | Statement::CreateRole { .. }
-            | Statement::AlterRole { .. }
-            | Statement::AlterUser { .. }
-            | Statement::CreateUserMapping { .. }
-            | Statement::CreateForeignDataWrapper { .. }
-            | Statement::CreateForeignTable { .. }
-            | Statement::Kill { .. }
-            | Statement::WaitFor { .. }
-            | Statement::LoadData { .. }
-            | Statement::Load { .. }
-            | Statement::Install { .. }
-            | Statement::Unload { .. }
-            | Statement::Put { .. }
-    );
-    if refused {
+    if !writable(&statement) {
         return Err(SqlError::NotAllowed { kind: statement_kind(&statement) });
     }
     walk(&statement, false)?;
     Ok(statement)
+}
+
+/// Whether a writable connection runs `statement` (before the walk for side-effecting functions).
+fn writable(statement: &Statement) -> bool {
+    match statement {
+        Statement::Query(_)
+        | Statement::Insert { .. }
+        | Statement::Update { .. }
+        | Statement::Delete { .. }
+        | Statement::Merge { .. }
+        | Statement::Truncate { .. }
+        | Statement::CreateIndex { .. }
+        | Statement::CreateView { .. }
+        | Statement::CreateSchema { .. }
+        | Statement::CreateSequence { .. }
+        | Statement::CreateType { .. }
+        | Statement::AlterIndex { .. }
+        | Statement::AlterView { .. }
+        | Statement::AlterType { .. }
+        | Statement::Comment { .. }
+        | Statement::RefreshMaterializedView { .. } => true,
+        // EXPLAIN ANALYZE runs the statement.
+        Statement::Explain { statement, .. } => writable(statement),
+        Statement::CreateTable(table) => table_stays_inside(table),
+        Statement::AlterTable(alter) => alter.table_type.is_none() && alter.operations.iter().all(table_change),
+        Statement::Drop { object_type, .. } => matches!(
+            object_type,
+            ObjectType::Table
+                | ObjectType::View
+                | ObjectType::MaterializedView
+                | ObjectType::Index
+                | ObjectType::Sequence
+                | ObjectType::Schema
+                | ObjectType::Type
+        ),
+        _ => false,
+    }
+}
+
+/// A table whose rows stay in the database: not external, not at a location or behind a
+/// connection, and (MySQL, MariaDB) on an engine that keeps its rows in the server's own files.
+fn table_stays_inside(table: &CreateTable) -> bool {
+    if table.external || table.location.is_some() || table.with_connection.is_some() || table.base_location.is_some() {
+        return false;
+    }
+    let options = table.table_options.to_string().to_ascii_lowercase();
+    // Files elsewhere (`DATA DIRECTORY`), other servers (`CONNECTION`), CONNECT's sources.
+    const OUTSIDE: &[&str] = &["directory", "connection", "file_name", "table_type", "socket", "dbname", "srcdef"];
+    if OUTSIDE.iter().any(|word| options.contains(word)) {
+        return false;
+    }
+    let mut rest = options.as_str();
+    while let Some(at) = rest.find("engine") {
+        rest = rest[at + "engine".len()..].trim_start_matches([' ', '=']);
+        let engine: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        if !["innodb", "myisam", "aria", "memory", "heap"].contains(&engine.as_str()) {
+            return false;
+        }
+    }
+    true
+}
+
+/// The changes to a table a writable connection makes: its columns, constraints, indexes and
+/// name. Not its owner, triggers, rules, row security or foreign-data options.
+fn table_change(operation: &AlterTableOperation) -> bool {
+    match operation {
+        AlterTableOperation::AlterColumn { op, .. } => !matches!(op, AlterColumnOperation::GenericOptions { .. }),
+        other => matches!(
+            other,
+            AlterTableOperation::AddColumn { .. }
+                | AlterTableOperation::DropColumn { .. }
+                | AlterTableOperation::RenameColumn { .. }
+                | AlterTableOperation::ChangeColumn { .. }
+                | AlterTableOperation::ModifyColumn { .. }
+                | AlterTableOperation::RenameTable { .. }
+                | AlterTableOperation::AddConstraint { .. }
+                | AlterTableOperation::DropConstraint { .. }
+                | AlterTableOperation::RenameConstraint { .. }
+                | AlterTableOperation::ValidateConstraint { .. }
+                | AlterTableOperation::DropPrimaryKey { .. }
+                | AlterTableOperation::DropForeignKey { .. }
+                | AlterTableOperation::DropIndex { .. }
+                | AlterTableOperation::AutoIncrement { .. }
+        ),
+    }
 }
 
 /// The leading keywords of a statement (`DELETE`, `COPY`, `CREATE TABLE`), to name it in an error.
