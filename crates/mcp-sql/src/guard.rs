@@ -16,6 +16,7 @@ use sqlparser::ast::{
     TableFactor, Visit, Visitor,
 };
 use sqlparser::dialect::{GenericDialect, MySqlDialect, PostgreSqlDialect, SQLiteDialect};
+use sqlparser::keywords::Keyword;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
 
@@ -82,6 +83,10 @@ impl Dialect {
                 _ => {}
             }
         }
+        let operators = tokens.iter().filter(|t| operator(&t.token)).count();
+        if operators > MAX_OPERATORS {
+            return Err(error(format!("{operators} operators in one statement; at most {MAX_OPERATORS} are accepted")));
+        }
         if deepest > MAX_NESTING {
             return Err(error(format!("nested {deepest} levels deep; at most {MAX_NESTING} are accepted")));
         }
@@ -101,6 +106,59 @@ impl Dialect {
 /// through nested parentheses in time that grows about 2.5 times with each level (a 188-byte
 /// statement 29 levels deep took a minute and a half): deeper statements are refused unparsed.
 pub const MAX_NESTING: usize = 16;
+
+/// The most operators (`+`, `=`, `AND`, `::` and the like) a statement may hold. A chain of them
+/// (`1+1+...+1`) parses into a tree as deep as it is long, which checking it and dropping it
+/// walk recursively: a megabyte of `1+` overflowed the stack and ended the process. 2,000 levels
+/// take well under a serving thread's 2 MiB in a release build (10,000 were measured to fit).
+pub const MAX_OPERATORS: usize = 2_000;
+
+/// Whether a token may join two expressions into a deeper one (counted against
+/// [`MAX_OPERATORS`]; a token kind not named here counts, which errs on the side of refusing).
+fn operator(token: &Token) -> bool {
+    match token {
+        Token::Word(word) => matches!(
+            word.keyword,
+            Keyword::AND
+                | Keyword::OR
+                | Keyword::XOR
+                | Keyword::DIV
+                | Keyword::MOD
+                | Keyword::IS
+                | Keyword::NOT
+                | Keyword::LIKE
+                | Keyword::ILIKE
+                | Keyword::SIMILAR
+                | Keyword::REGEXP
+                | Keyword::RLIKE
+                | Keyword::BETWEEN
+                | Keyword::IN
+                | Keyword::COLLATE
+                | Keyword::OVERLAPS
+        ),
+        Token::EOF
+        | Token::Number(..)
+        | Token::Char(_)
+        | Token::SingleQuotedString(_)
+        | Token::DoubleQuotedString(_)
+        | Token::NationalStringLiteral(_)
+        | Token::EscapedStringLiteral(_)
+        | Token::HexStringLiteral(_)
+        | Token::DollarQuotedString(_)
+        | Token::Placeholder(_)
+        | Token::Whitespace(_)
+        | Token::Comma
+        | Token::SemiColon
+        | Token::Period
+        | Token::LParen
+        | Token::RParen
+        | Token::LBracket
+        | Token::RBracket
+        | Token::LBrace
+        | Token::RBrace => false,
+        _ => true,
+    }
+}
 
 /// Functions whose effect reaches outside the query, matched on the last part of their name,
 /// case-insensitively. Exact names first, then prefixes that cover whole families.

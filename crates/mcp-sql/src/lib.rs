@@ -13,7 +13,7 @@ mod native;
 mod server;
 mod wrappers;
 
-pub use guard::{Dialect, MAX_NESTING, check_read_only, check_write};
+pub use guard::{Dialect, MAX_NESTING, MAX_OPERATORS, check_read_only, check_write};
 pub use wrappers::{Sql, SqlGeneration};
 
 use serde::{Deserialize, Serialize};

@@ -140,3 +140,31 @@ fn deep_nesting_is_refused_before_the_parser_spends_minutes_on_it() {
     let quoted = format!("SELECT '{}' /* {} */", "(".repeat(40), "(".repeat(40));
     check_read_only(Dialect::Postgres, &quoted).expect("parentheses in a string and a comment");
 }
+
+#[test]
+fn a_long_chain_of_operators_is_refused_before_it_is_parsed() {
+    // A megabyte of `1+` parsed into a tree as deep as the chain, and checking or dropping it
+    // overflowed the stack and ended the process.
+    let chain = |n: usize| format!("SELECT {}1", "1+".repeat(n));
+    for dialect in [Dialect::Postgres, Dialect::Sqlite, Dialect::MySql, Dialect::Generic] {
+        for n in [mcp_sql::MAX_OPERATORS + 1, 500_000] {
+            let err = check_read_only(dialect, &chain(n)).expect_err("refused");
+            assert!(matches!(err, SqlError::Parse { .. }) && err.to_string().contains("operators"), "{err}");
+            assert!(check_write(dialect, &chain(n)).is_err());
+        }
+    }
+    let terms: Vec<String> = (0..mcp_sql::MAX_OPERATORS / 2).map(|i| format!("id = {i}")).collect();
+    let ors = format!("SELECT * FROM users WHERE {}", terms.join(" OR "));
+    // Up to the limit it is checked as any read; a debug build's frames are far larger than a
+    // release build's, hence the test's own stack.
+    let checked = std::thread::Builder::new()
+        .stack_size(512 << 20)
+        .spawn(move || {
+            check_read_only(Dialect::Postgres, &chain(mcp_sql::MAX_OPERATORS)).map(drop)?;
+            check_read_only(Dialect::Postgres, &ors).map(drop)
+        })
+        .expect("a thread")
+        .join()
+        .expect("no panic");
+    checked.expect("a chain at the limit is a read");
+}
