@@ -63,8 +63,9 @@ impl Dialect {
         let error = |message: String| SqlError::Parse { dialect: self.name(), message };
         // The same tokens the parser reads, so parentheses inside strings and comments do not count.
         let tokens = Tokenizer::new(dialect, sql).tokenize_with_location().map_err(|e| error(e.to_string()))?;
-        let (mut depth, mut deepest) = (0usize, 0usize);
+        let (mut depth, mut deepest, mut operators) = (0usize, 0usize, 0usize);
         for token in &tokens {
+            operators += usize::from(operator(&token.token));
             match &token.token {
                 // MariaDB runs the text of `/*M! ... */` as SQL; to the parser it is a comment.
                 // (`/*! ... */`, which MySQL runs too, the MySQL dialect parses as SQL.)
@@ -83,7 +84,6 @@ impl Dialect {
                 _ => {}
             }
         }
-        let operators = tokens.iter().filter(|t| operator(&t.token)).count();
         if operators > MAX_OPERATORS {
             return Err(error(format!("{operators} operators in one statement; at most {MAX_OPERATORS} are accepted")));
         }
