@@ -466,8 +466,12 @@ fn run(command: &mut Command) -> Result<()> {
 fn shown(command: &Command) -> String {
     let mut text = String::new();
     for (key, value) in command.get_envs() {
-        let value = value.map(|v| mask_password(&v.to_string_lossy())).unwrap_or_default();
-        text.push_str(&format!("{}={value:?} ", key.to_string_lossy()));
+        let key = key.to_string_lossy();
+        match value {
+            Some(value) => text.push_str(&format!("{key}={:?} ", mask_password(&value.to_string_lossy()))),
+            // Removed from the child's environment, as `env -u` says it.
+            None => text.push_str(&format!("-u {key} ")),
+        }
     }
     text.push_str(&format!("{:?}", command.get_program()));
     for arg in command.get_args() {
@@ -498,7 +502,9 @@ mod tests {
     fn a_shown_command_masks_url_passwords_and_keeps_the_rest() {
         let mut command = Command::new("cargo");
         command.env("DB_URL", "mysql://mcptk:hunter2@127.0.0.1:3306/db").env("PLAIN", "a:b@c").arg("nextest");
+        command.env_remove("RUSTFLAGS");
         let text = shown(&command);
+        assert!(text.contains("-u RUSTFLAGS "), "{text}");
         assert!(!text.contains("hunter2"), "{text}");
         assert!(text.contains("DB_URL=\"mysql://mcptk:***@127.0.0.1:3306/db\""), "{text}");
         assert!(text.contains("PLAIN=\"a:b@c\""), "{text}");

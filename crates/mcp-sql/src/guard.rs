@@ -62,7 +62,7 @@ impl Dialect {
         };
         let error = |message: String| SqlError::Parse { dialect: self.name(), message };
         // The same tokens the parser reads, so parentheses inside strings and comments do not count.
-        let tokens = Tokenizer::new(dialect, sql).tokenize_with_location().map_err(|e| error(e.to_string()))?;
+        let tokens = self.unpanicked(|| Tokenizer::new(dialect, sql).tokenize_with_location())?;
         let (mut depth, mut deepest, mut operators) = (0usize, 0usize, 0usize);
         for token in &tokens {
             operators += usize::from(operator(&token.token));
@@ -90,15 +90,20 @@ impl Dialect {
         if deepest > MAX_NESTING {
             return Err(error(format!("nested {deepest} levels deep; at most {MAX_NESTING} are accepted")));
         }
-        // A panic inside the parser (sqlparser 0.59 had one on MySQL's `DIV` with nothing after it)
-        // refuses the statement with a parse error instead of failing the whole call. The dialects
-        // are stateless and the parser is dropped with the panic: nothing half-done is seen after.
-        let parse = || Parser::new(dialect).with_tokens_with_locations(tokens).parse_statements();
-        let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(parse));
-        match parsed {
-            Ok(statements) => statements.map_err(|e| error(e.to_string())),
-            Err(_) => Err(error("the SQL parser failed on this statement".to_owned())),
-        }
+        self.unpanicked(|| Parser::new(dialect).with_tokens_with_locations(tokens).parse_statements())
+    }
+
+    /// Runs the tokenizer or the parser: its error, or a panic inside it (sqlparser 0.59 had one
+    /// on MySQL's `DIV` with nothing after it), refuses the statement with a parse error instead
+    /// of failing the whole call. The dialects are stateless and what panicked is dropped with
+    /// the panic: nothing half-done is seen after.
+    fn unpanicked<T, E: std::fmt::Display>(self, run: impl FnOnce() -> Result<T, E>) -> Result<T, SqlError> {
+        let message = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
+            Ok(Ok(done)) => return Ok(done),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "the SQL parser failed on this statement".to_owned(),
+        };
+        Err(SqlError::Parse { dialect: self.name(), message })
     }
 }
 
@@ -436,20 +441,16 @@ impl Visitor for Checker {
         ControlFlow::Continue(())
     }
 
-    fn pre_visit_relation(&mut self, relation: &ObjectName) -> ControlFlow<SqlError> {
-        // Table functions in FROM (`FROM pg_ls_dir('/')`) are named like relations.
-        match side_effect_function(relation) {
+    fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<SqlError> {
+        // A table function in FROM (`FROM pg_ls_dir('/')`) is a table name with arguments; a
+        // table merely named like a listed function (`lo_items`, `benchmark`) is a table.
+        let function = match factor {
+            TableFactor::Function { name, .. } | TableFactor::Table { name, args: Some(_), .. } => name,
+            _ => return ControlFlow::Continue(()),
+        };
+        match side_effect_function(function) {
             Some(name) => ControlFlow::Break(SqlError::SideEffectFunction { name }),
             None => ControlFlow::Continue(()),
         }
-    }
-
-    fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<SqlError> {
-        if let TableFactor::Function { name, .. } = factor
-            && let Some(name) = side_effect_function(name)
-        {
-            return ControlFlow::Break(SqlError::SideEffectFunction { name });
-        }
-        ControlFlow::Continue(())
     }
 }
