@@ -197,9 +197,10 @@ pub struct StdioServer {
 
 impl fmt::Debug for StdioServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Arguments are counted, not shown: variables expanded into them may be secrets.
         f.debug_struct("StdioServer")
             .field("command", &self.command)
-            .field("args", &self.args)
+            .field("args", &format_args!("[{} arguments]", self.args.len()))
             .field("env", &self.env.keys().collect::<Vec<_>>())
             .field("cwd", &self.cwd)
             .finish()

@@ -136,7 +136,9 @@ pub fn problems(gateway: &GatewayConfig) -> anyhow::Result<(Vec<serde_json::Valu
                         json!({ "transport": "http", "url": h.scrubber().url(&h.url) })
                     }
                 };
-                let mut entry = json!({ "name": name, "ok": true, "detail": format!("{config:?}") });
+                // The entry as written (`${VAR}` unexpanded): what the variables expand to may be
+                // secrets, in arguments as much as in the environment.
+                let mut entry = json!({ "name": name, "ok": true, "detail": format!("{entry:?}") });
                 if let (Some(entry), Some(t)) = (entry.as_object_mut(), transport.as_object()) {
                     entry.extend(t.clone());
                 }

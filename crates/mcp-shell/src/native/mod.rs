@@ -21,7 +21,10 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-pub use policy::{INTERPRETERS, Policy, ShellConfig, default_denied_options, split_command_line};
+pub use policy::{
+    INTERPRETERS, Policy, READ_ONLY, ShellConfig, default_denied_options, default_denied_subcommands,
+    split_command_line,
+};
 
 use crate::ExecOutput;
 
@@ -53,10 +56,12 @@ impl ShellServer {
     pub fn register(&self, registry: &mut Registry) {
         let allowed: Vec<&str> = self.policy.programs.keys().map(String::as_str).collect();
         let allowed = allowed.join(", ");
+        // Read-only when every allowed program only reads; otherwise anything may change.
+        let read_only = self.policy.read_only();
         let annotations = ToolAnnotations::default()
-            .with_read_only(false)
-            .with_destructive(true)
-            .with_idempotent(false)
+            .with_read_only(read_only)
+            .with_destructive(!read_only)
+            .with_idempotent(read_only)
             .with_open_world(true);
 
         let p = self.policy.clone();
@@ -125,6 +130,7 @@ async fn execute(
 ) -> Result<CallToolResult, ToolError> {
     let program = policy.check(&argv)?;
     let directory = policy.directory(directory.as_deref())?;
+    policy.confine_arguments(&argv, &directory)?;
     let timeout = match timeout {
         None => policy.config.timeout,
         Some(0) => return Err(ToolError::msg("`timeout` must be at least 1 second")),

@@ -1,8 +1,8 @@
 //! What may run: allowlisted executables resolved at start, argv checked against chaining,
-//! redirection and option injection, working directories confined to the roots.
+//! redirection and option injection, working directories and path arguments confined to the roots.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use crate::{Error, Result};
 
@@ -79,6 +79,8 @@ pub fn default_denied_options() -> BTreeMap<String, Vec<String>> {
                 "--textconv",
                 "--open-files-in-pager",
                 "-O",
+                // `git rebase -x CMD` runs CMD after each commit.
+                "-x",
             ],
         ),
         ("find", &["-exec", "-execdir", "-ok", "-okdir", "-delete", "-fprint", "-fprint0", "-fprintf", "-fls"]),
@@ -131,7 +133,8 @@ pub fn default_denied_options() -> BTreeMap<String, Vec<String>> {
         ("ssh", &["-o", "-F", "-L", "-R", "-D", "-W", "-J", "-S"]),
         ("scp", &["-o", "-F", "-S"]),
         ("zip", &["-T", "-TT", "--unzip-command"]),
-        ("sed", &["-i", "--in-place", "-e", "--expression", "-f", "--file"]),
+        // Scripts' own `e`, `w` and `r` commands are refused by `--sandbox`, which sed always gets.
+        ("sed", &["-i", "--in-place"]),
         ("sort", &["-o", "--output", "--compress-program"]),
         ("less", &["-o", "--log-file", "-O", "--LOG-FILE"]),
         ("man", &["-P", "--pager", "-H", "--html"]),
@@ -141,6 +144,83 @@ pub fn default_denied_options() -> BTreeMap<String, Vec<String>> {
     ];
     table.iter().map(|(cmd, opts)| ((*cmd).to_owned(), opts.iter().map(|o| (*o).to_owned()).collect())).collect()
 }
+
+/// Subcommands refused by default because running programs or rewriting what later commands run
+/// is what they do: `git config` can name an alias, hook path or fsmonitor that the next `git`
+/// command executes.
+pub fn default_denied_subcommands() -> BTreeMap<String, Vec<String>> {
+    let git = [
+        "config",
+        "filter-branch",
+        "bisect",
+        "submodule",
+        "difftool",
+        "mergetool",
+        "daemon",
+        "instaweb",
+        "hook",
+        "credential",
+        "send-email",
+        "web--browse",
+    ];
+    BTreeMap::from([("git".to_owned(), git.map(str::to_owned).to_vec())])
+}
+
+/// Arguments a program always gets first, whatever the caller passes: GNU sed's `--sandbox`
+/// refuses the script commands that run programs (`e`, `s///e`) or open files (`r`, `w`).
+fn forced_arguments(program: &str) -> &'static [&'static str] {
+    match program {
+        "sed" => &["--sandbox"],
+        _ => &[],
+    }
+}
+
+/// Programs that only read: a server whose allowlist holds nothing else says so in its tools'
+/// annotations. (Their writing and executing options are in [`default_denied_options`].)
+pub const READ_ONLY: &[&str] = &[
+    "ls",
+    "cat",
+    "head",
+    "tail",
+    "wc",
+    "grep",
+    "egrep",
+    "fgrep",
+    "rg",
+    "stat",
+    "du",
+    "df",
+    "pwd",
+    "file",
+    "diff",
+    "cmp",
+    "tree",
+    "nl",
+    "tac",
+    "cut",
+    "uniq",
+    "comm",
+    "basename",
+    "dirname",
+    "realpath",
+    "readlink",
+    "md5sum",
+    "sha1sum",
+    "sha256sum",
+    "sha512sum",
+    "b2sum",
+    "cksum",
+    "strings",
+    "od",
+    "date",
+    "uname",
+    "whoami",
+    "id",
+    "echo",
+    "printf",
+    "true",
+    "false",
+];
 
 /// Arguments meant to chain or redirect through a shell, which never runs here: refused so the
 /// model learns at once that they do nothing, and so no downstream tool re-reads them as shell.
@@ -155,6 +235,10 @@ const CHAINING: &[(&str, &str)] = &[
     ("\r", "a carriage return"),
     ("\0", "a NUL byte"),
 ];
+
+/// Device files any command may name: they hold no data of anyone's.
+const DEVICES: &[&str] =
+    &["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/stdin", "/dev/stdout", "/dev/stderr"];
 
 const REDIRECTIONS: &[&str] = &[">", ">>", "<", "<<", "<<<", "2>", "2>>", "&>", "&>>", "2>&1", ">&2", "&"];
 
@@ -177,6 +261,8 @@ pub struct ShellConfig {
     pub env_allow: Vec<String>,
     /// Options refused per program (see [`default_denied_options`]).
     pub denied_options: BTreeMap<String, Vec<String>>,
+    /// Subcommands refused per program (see [`default_denied_subcommands`]).
+    pub denied_subcommands: BTreeMap<String, Vec<String>>,
     /// The `PATH` searched for allowed programs (default: this process's `PATH`).
     pub search_path: Option<String>,
 }
@@ -194,6 +280,7 @@ impl Default for ShellConfig {
                 .map(str::to_owned)
                 .to_vec(),
             denied_options: default_denied_options(),
+            denied_subcommands: default_denied_subcommands(),
             search_path: None,
         }
     }
@@ -255,11 +342,10 @@ impl Policy {
         })?;
         // An interpreter the operator allowed by name exists to run scripts: its arguments are
         // scripts, so shell syntax in them is expected rather than an injection.
-        if self.config.allow_interpreters.iter().any(|i| i == name) {
+        if self.is_interpreter(name) {
             return Ok(program.clone());
         }
-        let denied = self.config.denied_options.get(name.as_str());
-        let mut options_done = false;
+        let denied = self.config.denied_options.get(name.as_str()).map(Vec::as_slice).unwrap_or_default();
         for (i, arg) in argv.iter().enumerate().skip(1) {
             for (needle, what) in CHAINING {
                 if arg.contains(needle) {
@@ -273,26 +359,90 @@ impl Policy {
                     "argument {i} is the redirection `{arg}`; commands run without a shell, so pass input as stdin instead"
                 )));
             }
-            if arg == "--" {
-                options_done = true;
-                continue;
+            // Every argument is checked, `--` included: `find -- . -exec` still executes, and
+            // a file name that looks like a refused option is rare enough to rename.
+            // tar's first argument is an option cluster even without its dash (`tar xIf`).
+            let bundled = (name == "tar" && i == 1 && !arg.starts_with('-')).then(|| format!("-{arg}"));
+            if let Some(option) = denied.iter().find(|option| option_matches(bundled.as_deref().unwrap_or(arg), option))
+            {
+                return Err(Error::Refused(format!(
+                    "argument {i} (`{arg}`) is option `{option}` of `{name}`, which is refused: it can run commands or write files outside the tool's contract{}",
+                    if option.len() == 2 && arg.len() > 2 && !arg.starts_with("--") {
+                        " (one-letter options count anywhere in a cluster; pass a value as its own argument)"
+                    } else {
+                        ""
+                    }
+                )));
             }
-            if options_done || !arg.starts_with('-') {
-                continue;
-            }
-            for option in denied.into_iter().flatten() {
-                let hit = arg == option
-                    || (option.starts_with("--") && arg.starts_with(&format!("{option}=")))
-                    // A short option with its value attached (`-ofile`).
-                    || (!option.starts_with("--") && option.len() == 2 && arg.starts_with(option.as_str()) && !arg.starts_with("--"));
-                if hit {
+        }
+        if let Some(denied) = self.config.denied_subcommands.get(name.as_str())
+            && let Some(sub) = subcommand(name, argv)
+            && denied.iter().any(|d| d == sub)
+        {
+            return Err(Error::Refused(format!(
+                "`{name} {sub}` is refused: it can set or run programs that later commands execute"
+            )));
+        }
+        Ok(program.clone())
+    }
+
+    /// The arguments to run: the program's forced arguments (see [`forced_arguments`]) first.
+    pub(crate) fn arguments<'a>(&self, argv: &'a [String]) -> impl Iterator<Item = &'a str> + use<'a> {
+        let name = argv.first().map(String::as_str).unwrap_or_default();
+        let forced = if self.is_interpreter(name) { &[][..] } else { forced_arguments(name) };
+        forced.iter().copied().chain(argv.iter().skip(1).map(String::as_str))
+    }
+
+    /// True if every allowed program only reads (see [`READ_ONLY`]).
+    pub fn read_only(&self) -> bool {
+        self.programs.keys().all(|name| READ_ONLY.contains(&name.as_str()))
+    }
+
+    fn is_interpreter(&self, name: &str) -> bool {
+        self.config.allow_interpreters.iter().any(|i| i == name)
+    }
+
+    /// Refuses an argument naming a path outside the roots, resolved against `directory`: an
+    /// absolute path, one whose `..` climbs out, or one that exists and leads out through a
+    /// symlink. Values count too (`--file=/etc/x`, `if=/etc/x`, `-f/etc/x`). A relative word
+    /// naming nothing, such as a search pattern, is not a path and passes. Interpreters allowed by
+    /// name are not checked: they reach any path through their scripts anyway.
+    pub fn confine_arguments(&self, argv: &[String], directory: &Path) -> Result<()> {
+        let name = argv.first().map(String::as_str).unwrap_or_default();
+        if self.is_interpreter(name) {
+            return Ok(());
+        }
+        for (i, arg) in argv.iter().enumerate().skip(1) {
+            for candidate in path_candidates(arg) {
+                if self.leads_outside(candidate, directory) {
+                    let roots: Vec<String> = self.roots.iter().map(|r| r.display().to_string()).collect();
+                    let part = if candidate.len() == arg.len() {
+                        String::new()
+                    } else {
+                        format!(" names `{candidate}`, which")
+                    };
                     return Err(Error::Refused(format!(
-                        "option `{option}` of `{name}` is refused: it can run commands or write files outside the tool's contract"
+                        "argument {i} (`{arg}`){part} is a path outside the allowed directories ({}); commands may only name paths inside them",
+                        roots.join(", ")
                     )));
                 }
             }
         }
-        Ok(program.clone())
+        Ok(())
+    }
+
+    fn leads_outside(&self, candidate: &str, directory: &Path) -> bool {
+        let path = Path::new(candidate);
+        if candidate.is_empty() || DEVICES.contains(&candidate) {
+            return false;
+        }
+        let joined = directory.join(path);
+        let climbs = path.components().any(|c| c == Component::ParentDir);
+        if !path.is_absolute() && !climbs && std::fs::symlink_metadata(&joined).is_err() {
+            return false;
+        }
+        let resolved = resolve(&joined);
+        !self.roots.iter().any(|root| resolved.starts_with(root))
     }
 
     /// The canonical working directory for a requested one (default: the first root).
@@ -355,6 +505,73 @@ fn find_in_path(name: &str, search: &str) -> Option<PathBuf> {
         (meta.is_file() && meta.permissions().mode() & 0o111 != 0)
             .then(|| candidate.canonicalize().unwrap_or(candidate))
     })
+}
+
+/// True if `arg` is, or abbreviates, or bundles the refused `option`. Long options (`--output`)
+/// match with a value (`--output=F`) and by any unambiguous-looking prefix GNU getopt accepts
+/// (`--outp`); one-letter options (`-o`) match anywhere in a cluster (`-uo F`, `-ofile`); other
+/// single-dash options (`-exec`) match exactly.
+fn option_matches(arg: &str, option: &str) -> bool {
+    if let Some(long) = option.strip_prefix("--") {
+        let Some(given) = arg.strip_prefix("--") else { return false };
+        let given = given.split_once('=').map_or(given, |(name, _)| name);
+        return !given.is_empty() && long.starts_with(given);
+    }
+    let Some(letters) = arg.strip_prefix('-').filter(|rest| !rest.starts_with('-')) else { return false };
+    match option.strip_prefix('-').filter(|o| o.chars().count() == 1).and_then(|o| o.chars().next()) {
+        Some(letter) => letters.contains(letter),
+        None => arg == option,
+    }
+}
+
+/// The subcommand of a program that has them: the first word that is neither an option nor
+/// the value of a global option that takes one.
+fn subcommand<'a>(program: &str, argv: &'a [String]) -> Option<&'a str> {
+    let takes_value: &[&str] = match program {
+        "git" => {
+            &["-C", "-c", "--git-dir", "--work-tree", "--namespace", "--super-prefix", "--config-env", "--attr-source"]
+        }
+        _ => &[],
+    };
+    let mut words = argv.iter().skip(1);
+    while let Some(word) = words.next() {
+        if takes_value.contains(&word.as_str()) {
+            words.next();
+        } else if !word.starts_with('-') {
+            return Some(word);
+        }
+    }
+    None
+}
+
+/// Where an argument may name a path: itself, the value after its first `=`, and the value
+/// attached to a one-letter option (`-f/etc/x`).
+fn path_candidates(arg: &str) -> impl Iterator<Item = &str> {
+    let value = arg.split_once('=').map(|(_, v)| v);
+    let attached =
+        arg.strip_prefix('-').filter(|r| !r.starts_with('-')).and_then(|r| r.get(1..)).filter(|v| !v.is_empty());
+    std::iter::once(arg).chain(value).chain(attached)
+}
+
+/// `path` made absolute and free of symlinks as far as it exists, the rest applied lexically.
+fn resolve(path: &Path) -> PathBuf {
+    let parts: Vec<Component<'_>> = path.components().collect();
+    for existing in (1..=parts.len()).rev() {
+        let prefix: PathBuf = parts[..existing].iter().collect();
+        if let Ok(mut resolved) = prefix.canonicalize() {
+            for part in &parts[existing..] {
+                match part {
+                    Component::ParentDir => {
+                        resolved.pop();
+                    }
+                    Component::Normal(name) => resolved.push(name),
+                    _ => {}
+                }
+            }
+            return resolved;
+        }
+    }
+    path.to_path_buf()
 }
 
 /// Splits a command line into arguments the way a POSIX shell would tokenize words (single and

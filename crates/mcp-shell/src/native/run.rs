@@ -47,7 +47,7 @@ pub(crate) async fn run(
     let shown = argv.first().cloned().unwrap_or_default();
     let mut command = Command::new(program);
     command
-        .args(&argv[1..])
+        .args(policy.arguments(argv))
         .current_dir(directory)
         .env_clear()
         .envs(policy.environment())
@@ -72,39 +72,44 @@ pub(crate) async fn run(
     };
     let cap = policy.config.max_output_bytes;
     let seen = std::sync::atomic::AtomicU64::new(0);
-    let collect =
-        async { tokio::join!(capture(stdout, cap, false, sink, &seen), capture(stderr, cap, true, sink, &seen)) };
-
-    let outcome = tokio::select! {
-        ((out, out_cut), (err, err_cut)) = collect => {
-            let status = child.wait().await.map_err(|source| Error::Io { command: shown.clone(), source })?;
-            Some((status, out, out_cut, err, err_cut))
-        }
+    // Kept outside the reading futures, so what a command printed before its timeout survives.
+    let (out, err) = (Captured::default(), Captured::default());
+    let collect = async {
+        tokio::join!(capture(stdout, cap, false, sink, &seen, &out), capture(stderr, cap, true, sink, &seen, &err))
+    };
+    let finished = tokio::select! {
+        ((), ()) = collect => Some(child.wait().await.map_err(|source| Error::Io { command: shown.clone(), source })?),
         () = tokio::time::sleep(timeout) => None,
         () = cancel.cancelled() => None,
     };
-    match outcome {
-        Some((status, stdout, stdout_truncated, stderr, stderr_truncated)) => {
-            // The command is done, but it may have left children in its group: end them too.
-            if let Some(group) = group {
-                let _ = killpg(group, Signal::SIGKILL);
-            }
-            Ok(ExecOutput {
-                exit_code: status.code(),
-                stdout,
-                stderr,
-                stdout_truncated,
-                stderr_truncated,
-                timed_out: false,
-            })
-        }
-        None => {
-            if let Some(group) = group {
-                let _ = killpg(group, Signal::SIGKILL);
-            }
-            let _ = child.wait().await;
-            Ok(ExecOutput { exit_code: None, timed_out: !cancel.is_cancelled(), ..ExecOutput::default() })
-        }
+    // Done or not, the command may have left children in its group: end them all.
+    if let Some(group) = group {
+        let _ = killpg(group, Signal::SIGKILL);
+    }
+    if finished.is_none() {
+        let _ = child.wait().await;
+    }
+    let (stdout, stdout_truncated) = out.take();
+    let (stderr, stderr_truncated) = err.take();
+    Ok(ExecOutput {
+        exit_code: finished.and_then(|status| status.code()),
+        stdout,
+        stderr,
+        stdout_truncated,
+        stderr_truncated,
+        timed_out: finished.is_none() && !cancel.is_cancelled(),
+    })
+}
+
+/// The bytes kept of one stream, and whether some were dropped.
+#[derive(Default)]
+struct Captured(std::sync::Mutex<(Vec<u8>, bool)>);
+
+impl Captured {
+    fn take(&self) -> (String, bool) {
+        let mut guard = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (kept, truncated) = std::mem::take(&mut *guard);
+        (String::from_utf8_lossy(&kept).into_owned(), truncated)
     }
 }
 
@@ -115,9 +120,8 @@ async fn capture(
     is_stderr: bool,
     sink: &impl OutputSink,
     seen: &std::sync::atomic::AtomicU64,
-) -> (String, bool) {
-    let mut kept = Vec::new();
-    let mut truncated = false;
+    into: &Captured,
+) {
     let mut buffer = vec![0u8; PROGRESS_CHUNK];
     loop {
         let n = match pipe.read(&mut buffer).await {
@@ -125,15 +129,16 @@ async fn capture(
             Ok(n) => n,
         };
         let total = seen.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed) + n as u64;
-        let room = cap.saturating_sub(kept.len());
-        if room > 0 {
-            let take = room.min(n);
+        let take = {
+            let mut guard = into.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let (kept, truncated) = &mut *guard;
+            let take = cap.saturating_sub(kept.len()).min(n);
             kept.extend_from_slice(&buffer[..take]);
+            *truncated |= take < n;
+            take
+        };
+        if take > 0 {
             sink.chunk(is_stderr, &String::from_utf8_lossy(&buffer[..take]), total).await;
         }
-        if n > room {
-            truncated = true;
-        }
     }
-    (String::from_utf8_lossy(&kept).into_owned(), truncated)
 }

@@ -58,6 +58,45 @@ const CASES: &[(&str, &str, &str)] = &[
     ("execute", r#"{"command": "git diff --output={marker}"}"#, "option `--output`"),
     ("execute", r#"{"command": "touch x", "cwd": "{base}/outside"}"#, "outside the allowed directories"),
     ("execute", r#"{"command": "touch x", "cwd": "--help"}"#, "begins with `-`"),
+    // Refused options in clusters, GNU abbreviations and after `--`.
+    ("shell_execute", r#"{"command": ["sort", "-uo", "{marker}", "hello.txt"]}"#, "option `-o` of `sort`"),
+    ("shell_execute", r#"{"command": ["sort", "-o{marker}", "hello.txt"]}"#, "option `-o` of `sort`"),
+    ("shell_execute", r#"{"command": ["sort", "--outp={marker}", "hello.txt"]}"#, "option `--output` of `sort`"),
+    ("shell_execute", r#"{"command": ["sort", "--out", "{marker}", "hello.txt"]}"#, "option `--output` of `sort`"),
+    ("shell_execute", r#"{"command": ["sed", "-ni", "p", "hello.txt"]}"#, "option `-i` of `sed`"),
+    ("shell_execute", r#"{"command": ["sed", "--in-pl", "s/h/H/", "hello.txt"]}"#, "option `--in-place` of `sed`"),
+    ("shell_execute", r#"{"command": ["find", "--", ".", "-exec", "touch", "{marker}", "+"]}"#, "option `-exec`"),
+    ("shell_execute", r#"{"command": ["tar", "cIf", "touch {marker}", "a.tar", "hello.txt"]}"#, "option `-I` of `tar`"),
+    ("shell_execute", r#"{"command": ["git", "rebase", "-x", "touch {marker}"]}"#, "option `-x` of `git`"),
+    // Script commands that run programs or write files: refused by sed's sandbox.
+    ("shell_execute", r#"{"command": ["sed", "1e touch {marker}", "hello.txt"]}"#, "sandbox"),
+    ("shell_execute", r#"{"command": ["sed", "-n", "w {marker}", "hello.txt"]}"#, "sandbox"),
+    ("shell_execute", r#"{"command": ["sed", "s,hello,touch {marker},e", "hello.txt"]}"#, "sandbox"),
+    ("execute", r#"{"command": "sed 'r /etc/passwd' hello.txt"}"#, "sandbox"),
+    // Subcommands that set what later commands run.
+    ("shell_execute", r#"{"command": ["git", "config", "alias.x", "!touch {marker}"]}"#, "`git config` is refused"),
+    (
+        "shell_execute",
+        r#"{"command": ["git", "-C", ".", "config", "core.fsmonitor", "touch {marker}"]}"#,
+        "`git config` is refused",
+    ),
+    ("execute", r#"{"command": "git submodule foreach 'touch {marker}'"}"#, "`git submodule` is refused"),
+    // Paths outside the roots, however they are spelled.
+    ("shell_execute", r#"{"command": ["cat", "/etc/passwd"]}"#, "outside the allowed directories"),
+    ("shell_execute", r#"{"command": ["head", "-c", "100", "/proc/self/environ"]}"#, "outside the allowed directories"),
+    ("shell_execute", r#"{"command": ["cat", "../../../../../../etc/passwd"]}"#, "outside the allowed directories"),
+    ("shell_execute", r#"{"command": ["ls", "link_out"]}"#, "outside the allowed directories"),
+    ("shell_execute", r#"{"command": ["ls", "{root}/link_out/"]}"#, "outside the allowed directories"),
+    ("shell_execute", r#"{"command": ["ls", "sub/../../work_secret"]}"#, "outside the allowed directories"),
+    ("shell_execute", r#"{"command": ["touch", "../outside/new"]}"#, "outside the allowed directories"),
+    ("shell_execute", r#"{"command": ["grep", "-r", "root", "/etc"]}"#, "outside the allowed directories"),
+    ("shell_execute", r#"{"command": ["grep", "--file=/etc/passwd", "hello.txt"]}"#, "names `/etc/passwd`"),
+    ("shell_execute", r#"{"command": ["grep", "-f/etc/passwd", "hello.txt"]}"#, "names `/etc/passwd`"),
+    ("shell_execute", r#"{"command": ["git", "-C", "/etc", "status"]}"#, "outside the allowed directories"),
+    ("shell_execute", r#"{"command": ["git", "--git-dir={base}/outside", "log"]}"#, "outside the allowed directories"),
+    ("shell_execute", r#"{"command": ["find", "/", "-name", "shadow"]}"#, "outside the allowed directories"),
+    ("execute", r#"{"command": "cat /etc/passwd"}"#, "outside the allowed directories"),
+    ("execute", r#"{"command": "cat hello.txt ../../work_secret/x", "cwd": "sub"}"#, "outside the allowed directories"),
 ];
 
 fn arguments(template: &str, sandbox: &Sandbox, marker: &str) -> JsonObject {
@@ -74,7 +113,8 @@ fn arguments(template: &str, sandbox: &Sandbox, marker: &str) -> JsonObject {
 #[tokio::test]
 async fn every_injection_attempt_is_refused_and_nothing_runs() {
     let sandbox = Sandbox::new();
-    let tools = sandbox.tools(&["touch", "echo", "git", "find", "ls"], &[]);
+    let tools =
+        sandbox.tools(&["touch", "echo", "git", "find", "ls", "sort", "sed", "tar", "cat", "head", "grep"], &[]);
     let marker = sandbox.base.join("outside/PWNED").display().to_string();
     let mut failures = Vec::new();
     for (tool, template, expected) in CASES {

@@ -44,6 +44,44 @@ async fn commands_run_with_their_output_exit_status_and_stdin() {
 }
 
 #[tokio::test]
+async fn paths_inside_the_roots_and_plain_words_pass_the_confinement() {
+    let sandbox = Sandbox::new();
+    let shell = Shell::new(sandbox.tools(&["cat", "grep", "ls", "sed", "head"], &[]));
+    let root = sandbox.root.display().to_string();
+    let absolute = format!("{root}/hello.txt");
+    for argv in [
+        vec!["cat", absolute.as_str()],
+        vec!["cat", "sub/../hello.txt"],
+        vec!["grep", "-r", "hello", "."],
+        vec!["grep", "--regexp=hel*o", "hello.txt"],
+        vec!["head", "-c", "5", "/dev/zero"],
+        vec!["ls", root.as_str()],
+    ] {
+        let output = shell.shell_execute(&argv, None, None, None).await.expect("runs");
+        assert!(output.success(), "{argv:?}: {output:?}");
+    }
+    // sed runs sandboxed, which leaves ordinary scripts alone.
+    let edited =
+        shell.shell_execute(&["sed", "-n", "s/hello/bye/p", "hello.txt"], None, None, None).await.expect("runs");
+    assert_eq!(edited.stdout, "bye\n", "{edited:?}");
+    let edited = shell.execute("sed -e 's/h/H/' -e 's/o$/0/' hello.txt", None).await.expect("runs");
+    assert_eq!(edited.stdout, "Hell0\n", "{edited:?}");
+}
+
+#[tokio::test]
+async fn a_read_only_allowlist_is_announced_and_any_other_is_not() {
+    let sandbox = Sandbox::new();
+    for (allow, read_only) in [(&["ls", "cat", "grep"][..], true), (&["ls", "touch"][..], false)] {
+        let tools = sandbox.tools(allow, &[]);
+        for tool in tools.iter() {
+            let hints = tool.definition().annotations.clone().expect("annotated");
+            assert_eq!(hints.read_only_hint, Some(read_only), "{allow:?}");
+            assert_eq!(hints.destructive_hint, Some(!read_only), "{allow:?}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn output_is_capped_and_the_cut_is_marked() {
     let sandbox = Sandbox::new();
     let config = ShellConfig { max_output_bytes: 1000, ..sandbox.config(&["head"], &[]) };
@@ -81,6 +119,8 @@ async fn a_timeout_kills_the_whole_process_group() {
         shell.shell_execute(&["sh", "-c", "sleep 73.21 & echo $!; wait"], None, None, Some(1)).await.expect("a result");
     assert!(output.timed_out, "{output:?}");
     assert!(started.elapsed() < Duration::from_secs(10));
+    // What it printed before the timeout is kept.
+    assert!(output.stdout.trim().parse::<u32>().is_ok(), "the pid printed before the timeout is kept: {output:?}");
     // Had only the shell been killed, its `sleep 73.21` would live on, re-parented to init.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let survivors = std::fs::read_dir("/proc")

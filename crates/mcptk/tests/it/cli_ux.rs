@@ -699,3 +699,24 @@ fn install_finds_the_clients_file_in_the_home_folder() {
         assert_eq!(json_of(&out)["path"], expected.display().to_string(), "{}", text(&out));
     }
 }
+
+/// `config check` shows each server as written: a secret a variable puts into its arguments is
+/// not printed, in text or JSON.
+#[test]
+fn config_check_never_prints_what_variables_expand_to() {
+    let dir = Dir::new();
+    dir.file(
+        "gateway.json",
+        r#"{"mcpServers": {"x": {"command": "true", "args": ["--token", "${ARG_SECRET}", "--mode=${ARG_MODE}"], "env": {"K": "${ARG_SECRET}"}}}}"#,
+    );
+    for args in [
+        &["config", "check", "--config", "gateway.json"][..],
+        &["config", "check", "--json", "--config", "gateway.json"],
+    ] {
+        let out =
+            dir.command(args).env("ARG_SECRET", "tok-Secret-98765").env("ARG_MODE", "fast").output().expect("runs");
+        assert_eq!(code(&out), 0, "{}", text(&out));
+        assert!(!text(&out).contains("tok-Secret-98765"), "{}", text(&out));
+        assert!(text(&out).contains("${ARG_SECRET}"), "the entry as written is shown: {}", text(&out));
+    }
+}

@@ -617,3 +617,45 @@ async fn an_upstream_description_is_relayed_verbatim_and_never_interpreted() {
     let events = audit_records(&s.audit()).into_iter().filter(|r| r["kind"] == "event").count();
     assert_eq!(events, 0, "nothing was called on the description's say-so");
 }
+
+/// The default gateway's shell reads the directory it serves and nothing else: not files
+/// elsewhere, not the gateway's own environment through `/proc`, not through a symlink out.
+#[tokio::test]
+async fn the_default_gateways_shell_names_no_path_outside_its_directory() {
+    let s = Scratch::new();
+    let served = s.path.join("data");
+    std::os::unix::fs::symlink(&s.path, served.join("up")).expect("symlink");
+    let mut server = StdioServer::new(mcptk(), ["serve"]);
+    server.cwd = Some(served.clone());
+    server.env.insert("MCPTK_TEST_SECRET".into(), "s3cr3t-value".into());
+    let client = Client::spawn("gateway", &server, ClientOptions::default()).await.expect("the gateway starts");
+    let tools = client.list_tools().await.expect("lists");
+    let shell = tools.iter().find(|t| t.name == "shell__shell_execute").expect("the shell is served");
+    let hints = shell.annotations.clone().expect("annotated");
+    assert_eq!((hints.read_only_hint, hints.destructive_hint), (Some(true), Some(false)), "{hints:?}");
+
+    let inside =
+        client.call_tool("shell__shell_execute", args(json!({"command": ["cat", "a.txt"]}))).await.expect("a result");
+    assert!(!inside.is_error() && inside.text_content().contains("alpha"), "{}", inside.text_content());
+    for command in [
+        json!(["cat", s.p("secret.txt")]),
+        json!(["cat", "../secret.txt"]),
+        json!(["cat", "up/secret.txt"]),
+        json!(["grep", "-r", "s3cr3t", "/proc/self/"]),
+        json!(["cat", "/proc/1/environ"]),
+    ] {
+        let result =
+            client.call_tool("shell__shell_execute", args(json!({"command": command}))).await.expect("a result");
+        let text = result.text_content();
+        assert!(result.is_error() && text.contains("outside the allowed directories"), "{command}: {text}");
+        assert!(!text.contains("do not read") && !text.contains("s3cr3t-value"), "{command}: {text}");
+    }
+    let line =
+        client.call_tool("shell__execute", args(json!({"command": "cat ../secret.txt"}))).await.expect("a result");
+    assert!(
+        line.is_error() && line.text_content().contains("outside the allowed directories"),
+        "{}",
+        line.text_content()
+    );
+    client.close().await.expect("closes");
+}
