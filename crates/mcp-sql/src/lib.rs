@@ -93,6 +93,9 @@ pub enum SqlError {
     UnknownColumns { sql: String, columns: String, known: String },
     #[error("database error: {0}")]
     Database(String),
+    /// The first connection failed: `target` is the file or `host:port/database` (no credentials).
+    #[error("cannot connect to {target}: {message}")]
+    Connect { target: String, message: String },
     #[error("tool `{tool}` answered in a form that is not a result set: {message}")]
     Unreadable { tool: String, message: String },
     #[error(transparent)]

@@ -87,6 +87,8 @@ impl Database {
     }
 
     async fn open(url: &str, limits: Limits, writable: bool) -> Result<Self, SqlError> {
+        let target = connection_target(url);
+        let connect_error = |e: sqlx::Error| SqlError::Connect { target: target.clone(), message: e.to_string() };
         let dialect = Dialect::from_url(url);
         let pool = match dialect {
             Dialect::Sqlite => {
@@ -96,7 +98,7 @@ impl Database {
                 // One connection for an in-memory database: each connection would be its own database.
                 let max = if url.contains(":memory:") { 1 } else { 4 };
                 Pool::Sqlite(
-                    SqlitePoolOptions::new().max_connections(max).connect_with(options).await.map_err(db_error)?,
+                    SqlitePoolOptions::new().max_connections(max).connect_with(options).await.map_err(connect_error)?,
                 )
             }
             Dialect::Postgres => {
@@ -104,18 +106,22 @@ impl Database {
                 let options: PgConnectOptions = url.parse().map_err(db_error)?;
                 let ms = limits.statement_timeout.as_millis().max(1).to_string();
                 let options = options.options([("statement_timeout", ms)]);
+                // One connection first, for its own error: the pool retries a refused connection
+                // until its timeout and reports only that it timed out.
+                probe::<sqlx::PgConnection>(&options).await.map_err(connect_error)?;
                 Pool::Postgres(
                     PgPoolOptions::new()
                         .max_connections(4)
                         .acquire_timeout(Duration::from_secs(10))
                         .connect_with(options)
                         .await
-                        .map_err(db_error)?,
+                        .map_err(connect_error)?,
                 )
             }
             Dialect::MySql => {
                 let options: MySqlConnectOptions = url.parse().map_err(db_error)?;
                 let timeout = limits.statement_timeout;
+                probe::<sqlx::MySqlConnection>(&options).await.map_err(connect_error)?;
                 let pool = MySqlPoolOptions::new()
                     .max_connections(4)
                     .acquire_timeout(Duration::from_secs(10))
@@ -132,7 +138,7 @@ impl Database {
                     })
                     .connect_with(options)
                     .await
-                    .map_err(db_error)?;
+                    .map_err(connect_error)?;
                 Pool::MySql(pool)
             }
             Dialect::Generic => {
@@ -270,6 +276,10 @@ impl Database {
                 }
                 let deadline = std::time::Instant::now() + self.limits.statement_timeout;
                 let mut conn = sqlite_connection(pool, deadline).await?;
+                // SQLite's count of changed rows is that of the last INSERT, UPDATE or DELETE on
+                // the connection, whatever ran since: it counts for this statement only if the
+                // connection's total moved.
+                let before = sqlite_total_changes(&mut conn).await?;
                 let mut results = sqlx::Executor::fetch_many(&mut *conn, query);
                 while let Some(item) = results.try_next().await.map_err(db_error)? {
                     match item {
@@ -278,6 +288,10 @@ impl Database {
                             out.push_sqlite(&row)?;
                         }
                     }
+                }
+                drop(results);
+                if sqlite_total_changes(&mut conn).await? == before {
+                    affected = 0;
                 }
             }
         }
@@ -374,6 +388,34 @@ async fn sqlite_connection(
         .map_err(db_error)?
         .set_progress_handler(10_000, move || std::time::Instant::now() < deadline);
     Ok(conn)
+}
+
+/// One connection made and closed, for the error a refused or failed connection gives: the
+/// pool retries until its timeout and then reports only that it timed out.
+async fn probe<C: sqlx::Connection>(options: &C::Options) -> Result<(), sqlx::Error> {
+    C::connect_with(options).await?.close().await
+}
+
+/// Where a URL connects, as it may be shown: the file, or `host:port/database` without the
+/// user, password or parameters.
+fn connection_target(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once(':') else { return "the database".into() };
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    if scheme == "sqlite" {
+        return format!("sqlite:{rest}");
+    }
+    match rest.strip_prefix("//") {
+        Some(authority_path) => {
+            let (authority, path) = authority_path.split_once('/').unwrap_or((authority_path, ""));
+            let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+            format!("{scheme}://{host}/{path}")
+        }
+        None => format!("{scheme}:{rest}"),
+    }
+}
+
+async fn sqlite_total_changes(conn: &mut sqlx::SqliteConnection) -> Result<i64, SqlError> {
+    sqlx::query_scalar("SELECT total_changes()").fetch_one(conn).await.map_err(db_error)
 }
 
 macro_rules! bind_json {

@@ -136,6 +136,26 @@ fn param(dialect: Dialect, n: usize) -> String {
     }
 }
 
+/// A database that cannot be reached says which one and why, at once (a refused connection is
+/// not retried until a pool timeout), and never shows the password.
+#[tokio::test]
+async fn a_failed_first_connection_names_the_target_and_the_cause() {
+    // Port 1 on the loopback: nothing listens there, so the connection is refused.
+    for (url, target) in [
+        ("postgres://reader:pw-Secret-31@127.0.0.1:1/shop", "postgres://127.0.0.1:1/shop"),
+        ("mysql://reader:pw-Secret-31@127.0.0.1:1/shop", "mysql://127.0.0.1:1/shop"),
+        ("sqlite:/no/such/folder/shop.db?mode=ro", "sqlite:/no/such/folder/shop.db"),
+    ] {
+        let err = Database::connect(url, Limits::default()).await.expect_err("nothing to connect to");
+        let message = err.to_string();
+        assert!(message.starts_with(&format!("cannot connect to {target}: ")), "{message}");
+        assert!(!message.contains("pw-Secret-31") && !message.contains("timed out"), "{message}");
+        if !url.starts_with("sqlite") {
+            assert!(message.to_lowercase().contains("refused"), "{message}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn reads_with_bound_parameters_and_typed_results() {
     for f in Fixture::all().await {
@@ -355,6 +375,9 @@ async fn a_writable_connection_writes_one_checked_statement_at_a_time() {
         let done =
             db.execute("UPDATE orders SET total = total + 1 WHERE user_id IN (1, 3)", &[]).await.expect("update");
         assert_eq!(done.rows_affected, Some(2));
+        // A statement that changes no row says so, whatever the one before it changed.
+        let done = db.execute("CREATE TABLE notes (body TEXT)", &[]).await.expect("create");
+        assert_eq!(done.rows_affected, Some(0), "{:?}", f.dialect);
         let err = db.execute("DELETE FROM orders; DROP TABLE users", &[]).await.expect_err("stacked");
         assert!(matches!(err, SqlError::Stacked { count: 2 }), "{err}");
         // Reads on a writable connection are still held to the read-only rule.

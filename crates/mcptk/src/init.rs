@@ -82,7 +82,8 @@ pub const STARTER: &str = r#"// mcptk gateway configuration: JSON with comments 
 /// Writes the starter configuration to `args.path`, refusing to replace a file without `--force`.
 pub fn run(args: &InitArgs) -> anyhow::Result<Exit> {
     let path = &args.path;
-    if path.exists() && !args.force {
+    // `symlink_metadata`: a link, even a dangling one, is something that exists here.
+    if std::fs::symlink_metadata(path).is_ok() && !args.force {
         return Err(output::usage(format!(
             "`{}` already exists: pass --force to replace it, or give another path (`mcptk init other.json`)",
             path.display()
@@ -93,15 +94,46 @@ pub fn run(args: &InitArgs) -> anyhow::Result<Exit> {
     }
     // The file's own name in the comments, so that the commands in them run as written.
     let text = STARTER.replace("gateway.json", &display_name(path));
-    std::fs::write(path, text).with_context(|| format!("cannot write `{}`", path.display()))?;
+    write_new(path, &text, args.force).with_context(|| format!("cannot write `{}`", path.display()))?;
     if args.json {
         output::print_json(&serde_json::json!({ "path": path, "written": true }))?;
     } else {
         let colour = output::stdout_colour();
         println!("{} {}", output::paint(colour, output::Style::Green, "wrote"), path.display());
-        println!("next: mcptk config check --config {0}\n      mcptk serve --config {0}", path.display());
+        let quoted = quoted(&path.display().to_string());
+        println!("next: mcptk config check --config {quoted}\n      mcptk serve --config {quoted}");
     }
     Ok(Exit::Ok)
+}
+
+/// Creates `path` with `text`, never writing through a symlink: without `force` the file must
+/// not exist (`O_EXCL`, so a link planted meanwhile fails too); with it, the new file is written
+/// beside and renamed over, which replaces a link itself rather than the file it points to.
+fn write_new(path: &Path, text: &str, force: bool) -> std::io::Result<()> {
+    use std::io::Write;
+    let target = if force {
+        let mut name = path.file_name().unwrap_or_default().to_os_string();
+        name.push(format!(".{}.tmp", std::process::id()));
+        path.with_file_name(name)
+    } else {
+        path.to_path_buf()
+    };
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&target)?;
+    let written = file.write_all(text.as_bytes()).and_then(|()| file.sync_all());
+    if let Err(e) = written.and_then(|()| if force { std::fs::rename(&target, path) } else { Ok(()) }) {
+        let _ = std::fs::remove_file(&target);
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// A path as a shell takes it: single-quoted when it holds anything but plain characters.
+fn quoted(path: &str) -> String {
+    if !path.is_empty() && path.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+:@%,".contains(c)) {
+        path.to_owned()
+    } else {
+        format!("'{}'", path.replace('\'', "'\\''"))
+    }
 }
 
 fn display_name(path: &Path) -> String {

@@ -122,6 +122,22 @@ fn init_writes_a_commented_config_that_the_gateway_loads_and_never_overwrites_it
     assert_eq!(code(&out), 0, "{}", text(&out));
     assert_eq!(json_of(&out)["path"], "conf/other.json");
     mcp_gateway::GatewayConfig::load(&dir.path.join("conf/other.json")).expect("loads too");
+
+    // A symlink is never written through: a dangling one counts as existing, and --force
+    // replaces the link itself, not the file it points to.
+    let elsewhere = dir.path.join("elsewhere.txt");
+    std::os::unix::fs::symlink(&elsewhere, dir.path.join("dangling.json")).expect("symlink");
+    let out = dir.run(&["init", "dangling.json"]);
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(!elsewhere.exists(), "init wrote through a dangling symlink");
+    std::fs::write(&elsewhere, "keep me").expect("writes");
+    let out = dir.run(&["init", "--force", "dangling.json"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(&elsewhere).expect("reads"), "keep me", "the link's target was overwritten");
+    let link = std::fs::symlink_metadata(dir.path.join("dangling.json")).expect("exists");
+    assert!(link.is_file(), "the link was replaced by the configuration");
+    let out = dir.run(&["init", "my config.json"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--config 'my config.json'"), "{}", text(&out));
 }
 
 #[test]
