@@ -54,6 +54,7 @@ impl Stage for AuditLayer {
             trace_id: call.trace_id.clone(),
             ..NewRecord::default()
         };
+        let cancelled = call.context.cancelled().clone();
         let future = inner.call(call);
         let AuditLayer { log, redactor } = self.clone();
         let mut unfinished = Unfinished { log: log.clone(), record: base, started: Instant::now(), armed: true };
@@ -72,10 +73,23 @@ impl Stage for AuditLayer {
                 Err(CallError::InputRequired(_)) => None,
                 Err(e) => Some(e.to_string()),
             };
+            // A call that failed after its caller cancelled it stopped because of that: it is
+            // recorded as cancelled, not as the tool's failure (a result that came anyway is one).
+            let stopped = cancelled.is_cancelled()
+                && match &result {
+                    Ok(r) => r.is_error(),
+                    Err(e) => matches!(e, CallError::Upstream(_) | CallError::Timeout { .. }),
+                };
+            let (outcome, error) = if stopped {
+                let why = error.unwrap_or_default();
+                ("cancelled", Some(format!("cancelled by the caller before it finished: {why}")))
+            } else {
+                (outcome(&result), error)
+            };
             let record = NewRecord {
                 decision: decision.into(),
                 rule,
-                outcome: outcome(&result).into(),
+                outcome: outcome.into(),
                 error: error.map(|e| redactor.text(&e).into_owned()),
                 duration_ms: unfinished.started.elapsed().as_secs_f64() * 1000.0,
                 ..base

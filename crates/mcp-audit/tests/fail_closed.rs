@@ -50,12 +50,12 @@ fn fixture(path: &Path) -> Fixture {
         async move { Ok::<_, ToolError>(format!("run {n}")) }
     }));
     let signal = started.clone();
-    set.add(tool("hang", "never finishes", move |_: NoArgs, _cx: ToolContext| {
+    set.add(tool("hang", "finishes only when cancelled, with an error", move |_: NoArgs, cx: ToolContext| {
         let signal = signal.clone();
         async move {
             signal.notify_one();
-            std::future::pending::<()>().await;
-            Ok::<_, ToolError>(String::new())
+            cx.cancelled().cancelled().await;
+            Err::<String, _>(ToolError::msg("stopped: the request was cancelled"))
         }
     }));
     let service = pipeline::boxed(
@@ -247,6 +247,30 @@ async fn a_call_dropped_midway_still_leaves_a_cancelled_record() {
     assert!(cancelled.body.error.as_deref().unwrap_or("").contains("stopped waiting"), "{cancelled:?}");
     assert_eq!(cancelled.body.principal, "alice");
     assert!(verify(&path).expect("reads").ok());
+}
+
+/// A tool that stops with an error because its caller cancelled it was cancelled, not failing:
+/// the record says so, with the policy's decision, once.
+#[tokio::test]
+async fn a_call_cancelled_by_its_caller_that_stops_in_time_is_recorded_as_cancelled() {
+    let dir = tempfile::tempdir().expect("temp");
+    let path = dir.path().join("audit.jsonl");
+    let f = fixture(&path);
+    let token = mcp_core::CancellationToken::new();
+    let hang = f.hang.clone();
+    let context = cx().with_cancel(token.clone());
+    let call = tokio::spawn(async move { hang.call(JsonObject::new(), context).await });
+    tokio::time::timeout(Duration::from_secs(10), f.started.notified()).await.expect("the tool started");
+    token.cancel();
+    let result = call.await.expect("finishes").expect("a result");
+    assert!(result.is_error(), "{}", result.text_content());
+
+    let records = read_records(&path).expect("reads");
+    let hung: Vec<_> = records.iter().filter(|r| r.body.tool == "hang").collect();
+    assert_eq!(hung.len(), 1, "{hung:?}");
+    assert_eq!((hung[0].body.outcome.as_str(), hung[0].body.decision.as_str()), ("cancelled", "allow"));
+    let error = hung[0].body.error.as_deref().unwrap_or_default();
+    assert!(error.contains("cancelled by the caller") && error.contains("stopped"), "{error}");
 }
 
 #[tokio::test]

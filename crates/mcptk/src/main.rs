@@ -641,7 +641,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Serve { native: None, config, page_size, max_message_bytes, audit, call_timeout: _, http } => {
             if audit.is_some() {
-                bail!("--audit is for one native server; the gateway's audit log is `audit.path` in its configuration");
+                return Err(output::usage(
+                    "--audit is for one native server; the gateway's audit log is `audit.path` in its configuration",
+                ));
             }
             let config_path = config.clone();
             let config = admin::gateway_config(config.as_deref())?;

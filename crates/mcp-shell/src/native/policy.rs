@@ -305,7 +305,7 @@ impl Policy {
             check_bare_name(name).map_err(|e| Error::Config(e.to_string()))?;
             if interpreters.contains(name.as_str()) && !allowed_interpreters.contains(name.as_str()) {
                 return Err(Error::Config(format!(
-                    "`{name}` is a shell or interpreter that can run anything; allow it explicitly as an interpreter if that is intended"
+                    "`{name}` is a shell or interpreter that can run anything; if that is intended, allow it as an interpreter (`--allow-interpreter {name}`, or `allow_interpreters` in a configuration)"
                 )));
             }
             let path = find_in_path(name, &search)
