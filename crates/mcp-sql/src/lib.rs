@@ -65,6 +65,8 @@ pub enum SqlError {
     Stacked { count: usize },
     #[error("{kind} is not a read statement; this connection is read-only")]
     NotRead { kind: String },
+    #[error("{kind} is not a read statement; reads run here, writes through `write_query`")]
+    ReadsOnly { kind: String },
     #[error("{kind} reaches outside the database's data and is refused, even on a writable connection")]
     NotAllowed { kind: String },
     #[error("a query may not write: it contains {kind} (data-modifying statements inside a query are refused)")]

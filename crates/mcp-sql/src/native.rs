@@ -302,7 +302,11 @@ impl Database {
 
     /// Runs one read statement with bound parameters (`$1` on PostgreSQL, `?` on SQLite).
     pub async fn query(&self, sql: &str, params: &[Value]) -> Result<QueryResult, SqlError> {
-        check_read_only(self.dialect, sql)?;
+        check_read_only(self.dialect, sql).map_err(|e| match e {
+            // The connection writes, through `write_query`; reads are what this one runs.
+            SqlError::NotRead { kind } if self.writable => SqlError::ReadsOnly { kind },
+            other => other,
+        })?;
         let timeout = self.limits.statement_timeout;
         match tokio::time::timeout(timeout + Duration::from_millis(500), self.run(sql, params)).await {
             Ok(result) => result,
