@@ -2,6 +2,9 @@
 //!
 //! - Append-only JSON Lines; each record carries the SHA-256 of the one before it, so an edit,
 //!   deletion, insertion or reordering breaks the chain and [`verify`] names the first bad record.
+//!   Records cut from the end are found against the head file (`<log>.head`); without one (a copy
+//!   of the log) the report says that they cannot be ([`VerifyReport::end_unchecked`]).
+//!   [`records`] reads them back and names each line that is not one ([`Error::BadLine`]).
 //!   A record is sealed over its line's bytes as written (`{"v":2,...}`); records of the first
 //!   format, sealed over their canonical JSON, still verify (see [`AuditRecord`]).
 //! - Group commit: records queued while a write is in progress are written together and made
@@ -83,6 +86,18 @@ pub enum Error {
     #[error("invalid audit replica id: {reason}")]
     Replica {
         /// What is wrong with it, and where it came from.
+        reason: String,
+    },
+    /// A line of the log is not a record (unreadable, or a sealed segment's partial last line),
+    /// found while reading the records back (see [`records`]). What it held is lost to the reader;
+    /// [`verify`] says what follows from it for the chain.
+    #[error("audit log `{path}`, line {line}: {reason}")]
+    BadLine {
+        /// The file (a segment or the live file).
+        path: String,
+        /// 1-based line number in that file.
+        line: usize,
+        /// What is wrong.
         reason: String,
     },
     /// Where the chain continues cannot be found without guessing.

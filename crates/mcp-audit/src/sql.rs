@@ -327,7 +327,16 @@ impl SqlSink {
             let mut lines = Vec::new();
             let mut records = crate::verify::records_from(log, from)?;
             while let Some(record) = records.next() {
-                let record = record?;
+                let record = match record {
+                    Ok(record) => record,
+                    // Its record cannot be copied: the table keeps a gap there, which
+                    // `verify_database` names; the records after it are copied all the same.
+                    Err(e @ Error::BadLine { .. }) => {
+                        tracing::error!(error = %e, "an audit log line that is not a record cannot be mirrored");
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
                 if record.seq < from {
                     continue;
                 }

@@ -43,6 +43,11 @@ pub struct VerifyReport {
     /// Bytes of an unterminated last line: a write cut short by a crash, never acknowledged. It
     /// is not tampering; reopening the log removes it and records that it did.
     pub torn_tail: Option<usize>,
+    /// Why records cut from the end of the log could not be looked for, when they could not:
+    /// the head file (`<log>.head`, how far the chain got) is absent or empty. The chain itself
+    /// verified, but a log missing its last records would verify just the same. `None` when the
+    /// end was checked against the head file.
+    pub end_unchecked: Option<String>,
 }
 
 impl VerifyReport {
@@ -85,6 +90,7 @@ impl Walk<'_> {
             last_hash: self.prev.clone(),
             problem,
             torn_tail: self.torn_tail,
+            end_unchecked: None,
         }
     }
 
@@ -274,6 +280,17 @@ fn check_manifest(layout: &Layout) -> Result<std::result::Result<Vec<Entry>, Pro
 /// Checks every record of the log whose live file is `path`: the manifest, each sealed segment
 /// in order (continuing the chain across their boundaries and ending where the manifest sealed
 /// it), then the live file. A log of one file with no manifest is checked the same way.
+///
+/// Last, the log's length is checked against its head file (`<log>.head`, read before the
+/// records), which the writer rewrites in place after the records it names are written (so it may
+/// lag the log, never lead it): a log that ends before the record the head names lost its end, a
+/// problem. A head file that is not what the writer writes (not JSON of a sequence number and a
+/// hash, or longer than any) is a problem too, named by its file: it cannot say how far the chain
+/// got. A head file that is absent (a copy of the log such as `mcptk audit export --json` writes,
+/// a log written before head files existed, a writer that could not create it) or empty (a writer
+/// that stopped before first writing it) is not a problem, but then a log cut at its end cannot
+/// be told from a whole one, and [`VerifyReport::end_unchecked`] says so. A head file that cannot
+/// be read, or is not a regular file, is an error.
 pub fn verify(path: impl AsRef<Path>) -> Result<VerifyReport> {
     verify_with_progress(path, &mut |_| {})
 }
@@ -290,6 +307,10 @@ pub fn log_bytes(path: impl AsRef<Path>) -> Result<u64> {
 pub fn verify_with_progress(path: impl AsRef<Path>, progress: &mut dyn FnMut(u64)) -> Result<VerifyReport> {
     let layout = Layout::new(path.as_ref());
     files::check_regular(&layout.live)?;
+    // Read before the records: the head names a record written before it, so the walk, started
+    // after, reaches that record however many a running writer appends meanwhile.
+    let head_path = layout.head();
+    let head = read_head(&head_path)?;
     let mut walk = Walk {
         next_seq: 1,
         prev: GENESIS.to_owned(),
@@ -332,19 +353,33 @@ pub fn verify_with_progress(path: impl AsRef<Path>, progress: &mut dyn FnMut(u64
     }
     // The head file records how far the chain got; a log shorter than that lost its end.
     let records = walk.records();
-    if let Some(text) = read_head(&layout.head())
-        && let Ok(head) = serde_json::from_str::<Head>(&text)
-        && head.seq > records
-    {
-        let reason = format!(
-            "the log ends at record {records} but had reached record {}: records were cut from the end",
-            head.seq
-        );
-        let line = walk.lines + 1;
-        let problem = Problem { file: name(&layout.live), line, seq: Some(records + 1), reason };
-        return Ok(walk.report(Some(problem)));
+    match head {
+        HeadFile::Valid(head) if head.seq > records => {
+            let reason = format!(
+                "the log ends at record {records} but had reached record {}: records were cut from the end",
+                head.seq
+            );
+            let line = walk.lines + 1;
+            let problem = Problem { file: name(&layout.live), line, seq: Some(records + 1), reason };
+            Ok(walk.report(Some(problem)))
+        }
+        HeadFile::Valid(_) => Ok(walk.report(None)),
+        HeadFile::Garbled(what) => {
+            let reason = format!(
+                "the head file is garbled ({what}): it records how far the chain got, so records cut from the end \
+                 of the log cannot be ruled out; the log's writer rewrites it when it next writes"
+            );
+            Ok(walk.report(Some(Problem { file: name(&head_path), line: 0, seq: None, reason })))
+        }
+        HeadFile::Missing(why) => {
+            let mut report = walk.report(None);
+            report.end_unchecked = Some(format!(
+                "the head file `{}` {why}, so records cut from the end of the log cannot be detected",
+                name(&head_path)
+            ));
+            Ok(report)
+        }
     }
-    Ok(walk.report(None))
 }
 
 /// The last record of the log whose live file is `path` (its sequence number and hash), reading
@@ -363,22 +398,68 @@ pub(crate) fn head(path: &Path) -> Result<(u64, String)> {
     Ok(sealed.map_or_else(|| (0, GENESIS.to_owned()), |e| (e.last_seq, e.last_hash)))
 }
 
-/// The head file's text, if it is there (a few dozen bytes; read no more than that).
-fn read_head(path: &Path) -> Option<String> {
-    use std::io::Read as _;
-    let mut text = String::new();
-    files::open_read(path).ok()?.take(4096).read_to_string(&mut text).ok()?;
-    Some(text)
+/// What the head file says.
+enum HeadFile {
+    /// How far the chain got.
+    Valid(Head),
+    /// Not there, or empty: why, in words.
+    Missing(&'static str),
+    /// Not what the writer writes: what is wrong, in words.
+    Garbled(String),
 }
 
-/// Every record of a log in order, across its segments (for `tail` and `export`); unreadable
-/// lines are skipped. See [`records`] to stream them instead.
+/// More than a head file ever holds (the writer pads its text to 128 bytes).
+const HEAD_MAX: u64 = 4096;
+
+/// Reads the head file (a few dozen bytes; no more than [`HEAD_MAX`] are read). Failing to read
+/// one that is there is an error; so is one that is not a regular file.
+fn read_head(path: &Path) -> Result<HeadFile> {
+    // The writer rewrites it in place: one read may meet a rewrite under way.
+    match read_head_once(path)? {
+        HeadFile::Garbled(_) => read_head_once(path),
+        other => Ok(other),
+    }
+}
+
+fn read_head_once(path: &Path) -> Result<HeadFile> {
+    use std::io::Read as _;
+    let file = match files::open_read(path) {
+        Ok(file) => file,
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(HeadFile::Missing("is absent"));
+        }
+        Err(e) => return Err(e),
+    };
+    let mut bytes = Vec::new();
+    file.take(HEAD_MAX + 1).read_to_end(&mut bytes).map_err(io_error(path))?;
+    if bytes.is_empty() {
+        return Ok(HeadFile::Missing("is empty (its writer has not written it yet, or stopped before it did)"));
+    }
+    if bytes.len() as u64 > HEAD_MAX {
+        return Ok(HeadFile::Garbled(format!("longer than {HEAD_MAX} bytes")));
+    }
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        return Ok(HeadFile::Garbled("not UTF-8 text".into()));
+    };
+    // The writer pads the JSON with spaces and ends it with a newline.
+    match serde_json::from_str::<Head>(text.trim_end_matches([' ', '\n'])) {
+        Ok(head) => Ok(HeadFile::Valid(head)),
+        Err(e) => Ok(HeadFile::Garbled(format!("not a sequence number and a hash: {e}"))),
+    }
+}
+
+/// Every record of a log in order, across its segments; the first line that is not a record is
+/// an error ([`Error::BadLine`]). See [`records`] to stream them instead.
 pub fn read_records(path: impl AsRef<Path>) -> Result<Vec<AuditRecord>> {
     records(path)?.collect()
 }
 
-/// The records of the log whose live file is `path`, streamed in order across its segments;
-/// unreadable lines are skipped.
+/// The records of the log whose live file is `path`, streamed in order across its segments (for
+/// `tail` and `export`). A line that is not a record is never skipped in silence: it comes as an
+/// [`Error::BadLine`] naming its file and line, and the records after it follow. The only line
+/// passed over is an unterminated last line of the live file: a write cut short by a crash (never
+/// acknowledged, see [`VerifyReport::torn_tail`]) or still under way. The records' hashes and
+/// links are not checked here: [`verify`] does that.
 pub fn records(path: impl AsRef<Path>) -> Result<Records> {
     records_from(path.as_ref(), 0)
 }
@@ -397,22 +478,31 @@ pub(crate) fn records_from(path: &Path, from: u64) -> Result<Records> {
         .filter(|part| part.entry.as_ref().is_none_or(|e| e.last_seq >= from))
         .map(|part| part.path)
         .collect();
-    Ok(Records { files, current: None, line: Vec::new() })
+    Ok(Records { files, live: layout.live, current: None, number: 0, line: Vec::new() })
 }
 
 /// An iterator over a log's records: see [`records`].
 #[derive(Debug)]
 pub struct Records {
     files: VecDeque<PathBuf>,
+    /// The live file, the only one that may end in a partial line.
+    live: PathBuf,
     current: Option<(PathBuf, BufReader<File>)>,
+    /// The 1-based number of the line last read in the current file.
+    number: usize,
     line: Vec<u8>,
 }
 
 impl Records {
     /// The line of the record last returned, byte for byte as written (with its newline): what
-    /// its hash covers, so a copy of these lines verifies as the log does.
+    /// its hash covers, so a copy of these lines verifies as the log does. After an
+    /// [`Error::BadLine`], the bad line's bytes.
     pub fn line(&self) -> &[u8] {
         &self.line
+    }
+
+    fn bad_line(&self, path: &Path, reason: String) -> Error {
+        Error::BadLine { path: path.display().to_string(), line: self.number, reason }
     }
 }
 
@@ -431,17 +521,31 @@ impl Iterator for Records {
                         Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => continue,
                         Err(e) => return Some(Err(e)),
                     };
+                    self.number = 0;
                     self.current.insert((path, BufReader::new(file)))
                 }
             };
             self.line.clear();
             match reader.read_until(b'\n', &mut self.line) {
                 Ok(0) => self.current = None,
-                Ok(_) if self.line.last() != Some(&b'\n') => self.current = None,
-                Ok(_) => {
-                    if let Ok(record) = serde_json::from_slice(&self.line) {
-                        return Some(Ok(record));
+                Ok(_) if self.line.last() != Some(&b'\n') => {
+                    let path = path.clone();
+                    self.current = None;
+                    self.number += 1;
+                    if path != self.live {
+                        let reason = "a sealed segment ends in a partial line: it was cut or edited".into();
+                        return Some(Err(self.bad_line(&path, reason)));
                     }
+                }
+                Ok(_) => {
+                    self.number += 1;
+                    return Some(match serde_json::from_slice(&self.line) {
+                        Ok(record) => Ok(record),
+                        Err(e) => {
+                            let path = path.clone();
+                            Err(self.bad_line(&path, format!("not a valid record ({e})")))
+                        }
+                    });
                 }
                 Err(e) => return Some(Err(io_error(path)(e))),
             }

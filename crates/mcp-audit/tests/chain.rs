@@ -182,3 +182,102 @@ async fn a_log_of_many_blocks_verifies_and_tampering_deep_in_it_is_named_at_its_
     let report = verify(&path).expect("reads");
     assert!(report.ok() && report.records == RECORDS && report.torn_tail == Some(20), "{report:?}");
 }
+
+/// The head file names how far the chain got: a garbled one cannot, so it is a problem named by
+/// its file (even, or above all, when the log was cut at its end), never a silent pass.
+#[tokio::test]
+async fn a_garbled_head_file_is_a_problem_that_names_it() {
+    let garbled: &[(&str, &[u8])] = &[
+        ("not json", b"garbage\n"),
+        ("zeros", &[0; 128]),
+        ("padding only", &[b' '; 128]),
+        ("a head missing its hash", br#"{"seq":10}"#),
+        ("too long", &[b' '; 8192]),
+    ];
+    for (what, bytes) in garbled {
+        for cut in [false, true] {
+            let dir = tempfile::tempdir().expect("temp");
+            let path = dir.path().join("audit.jsonl");
+            write_log(&path, 10).await;
+            if cut {
+                let mut content = lines(&path);
+                content.truncate(7);
+                rewrite(&path, &content);
+            }
+            std::fs::write(dir.path().join("audit.jsonl.head"), bytes).expect("writes");
+            let report = verify(&path).expect("reads");
+            let problem = report.problem.clone().unwrap_or_else(|| panic!("{what} (cut: {cut}): passed: {report:?}"));
+            assert_eq!((problem.file.as_str(), problem.line), ("audit.jsonl.head", 0), "{what}: {problem:?}");
+            assert!(problem.reason.contains("garbled"), "{what}: {problem:?}");
+            assert_eq!(report.records, if cut { 7 } else { 10 }, "{what}: the records verify: {report:?}");
+        }
+    }
+}
+
+/// Without a head file (a copy of the log, a log written before head files existed) or with an
+/// empty one (its writer stopped before first writing it) the chain still verifies, but the report says
+/// that records cut from the end cannot be detected; with one, the end is checked.
+#[tokio::test]
+async fn without_a_head_file_the_report_says_the_end_is_unchecked() {
+    let dir = tempfile::tempdir().expect("temp");
+    let path = dir.path().join("audit.jsonl");
+    let head = dir.path().join("audit.jsonl.head");
+    write_log(&path, 10).await;
+    let report = verify(&path).expect("reads");
+    assert!(report.ok() && report.end_unchecked.is_none(), "the end is checked against the head: {report:?}");
+
+    let mut content = lines(&path);
+    content.truncate(7);
+    rewrite(&path, &content);
+    for (what, empty) in [("is absent", false), ("is empty", true)] {
+        if empty {
+            std::fs::write(&head, b"").expect("writes");
+        } else {
+            let _ = std::fs::remove_file(&head);
+        }
+        let report = verify(&path).expect("reads");
+        assert!(report.ok() && report.records == 7, "{what}: {report:?}");
+        let note = report.end_unchecked.unwrap_or_else(|| panic!("{what}: nothing says the end was not checked"));
+        assert!(note.contains("audit.jsonl.head") && note.contains(what), "{note}");
+        assert!(note.contains("records cut from the end of the log cannot be detected"), "{note}");
+    }
+
+    // The first-format fixture was written before head files existed.
+    let fixture = dir.path().join("v1.jsonl");
+    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1.jsonl"), &fixture).expect("copies");
+    let report = verify(&fixture).expect("reads");
+    assert!(report.ok() && report.end_unchecked.is_some(), "{report:?}");
+}
+
+/// Reading the records back (`tail`, `export`) never drops a line in silence: each line that is
+/// not a record is an error naming its file and line, and the records after it still come.
+#[tokio::test]
+async fn reading_records_names_every_line_that_is_not_one_and_goes_on() {
+    let dir = tempfile::tempdir().expect("temp");
+    let path = dir.path().join("audit.jsonl");
+    write_log(&path, 6).await;
+    let mut content = lines(&path);
+    content[1] = "{not json".into();
+    content[4] = String::new();
+    rewrite(&path, &content);
+    // A torn last line (a crash mid-write, never acknowledged) is not a record and not an error.
+    let mut bytes = std::fs::read(&path).expect("reads");
+    bytes.extend_from_slice(br#"{"v":2,"kind":"tool_"#);
+    std::fs::write(&path, bytes).expect("writes");
+
+    let mut seen = Vec::new();
+    for item in mcp_audit::records(&path).expect("opens") {
+        match item {
+            Ok(record) => seen.push(format!("record {}", record.seq)),
+            Err(mcp_audit::Error::BadLine { path: file, line, reason }) => {
+                assert_eq!(Path::new(&file), path, "names the file");
+                assert!(reason.contains("not a valid record"), "{reason}");
+                seen.push(format!("bad line {line}"));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(seen, ["record 1", "bad line 2", "record 3", "record 4", "bad line 5", "record 6"]);
+    let e = mcp_audit::read_records(&path).expect_err("a log with bad lines does not read whole");
+    assert!(e.to_string().contains("audit.jsonl`, line 2: not a valid record"), "{e}");
+}

@@ -231,3 +231,30 @@ async fn verifying_tells_its_progress_in_bytes_up_to_the_whole_log() {
     assert!(*told.last().expect("told") <= total, "{told:?} of {total}");
     assert!(total - told.last().expect("told") < 4 << 20, "the last step is within 4 MiB of the end: {told:?}");
 }
+
+/// A sealed segment that ends in a partial line was cut: reading the records names it rather than
+/// passing over it, and goes on with the next file.
+#[tokio::test]
+async fn reading_records_names_a_sealed_segment_cut_short() {
+    let log = Log::new(40).await;
+    assert!(log.segments() >= 2);
+    let first = log.segment(1);
+    let bytes = std::fs::read(&first).expect("reads");
+    std::fs::write(&first, &bytes[..bytes.len() - 10]).expect("writes");
+    let count = lines(&first).len();
+    let mut bad = Vec::new();
+    let mut seqs = Vec::new();
+    for item in mcp_audit::records(&log.path).expect("opens") {
+        match item {
+            Ok(record) => seqs.push(record.seq),
+            Err(mcp_audit::Error::BadLine { path, line, reason }) => bad.push((path, line, reason)),
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    let (path, line, reason) = &bad[0];
+    assert_eq!((PathBuf::from(path), *line), (first, count), "{reason}");
+    assert!(reason.contains("partial line"), "{reason}");
+    assert_eq!(seqs.len(), 39, "every other record is read: {seqs:?}");
+    assert_eq!(*seqs.last().expect("some"), 40);
+}

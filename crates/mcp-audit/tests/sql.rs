@@ -183,6 +183,31 @@ async fn postgres_fills_gaps_and_catches_up_what_its_full_queue_dropped() {
     drop_schema("gaps").await;
 }
 
+/// A line of the file that is not a record cannot be mirrored: the catch-up copies the records
+/// around it (and logs the line), and the table's gap there is named by `verify_database`.
+#[tokio::test]
+async fn sqlite_catches_up_around_a_line_that_is_not_a_record() {
+    let dir = tempfile::tempdir().expect("temp");
+    let url = sqlite(&dir);
+    let path = dir.path().join("audit.jsonl");
+    {
+        let offline = AuditLog::open(&path, AuditOptions::default()).expect("opens");
+        for n in 0..5 {
+            offline.append(record(n)).await.expect("appends");
+        }
+    }
+    let mut lines = common::lines(&path);
+    lines[2] = "{not json".into();
+    common::rewrite(&path, &lines);
+    let sink = SqlSink::connect(&url, &replica("gw-0")).await.expect("connects");
+    sink.catch_up(&path).await.expect("catches up");
+    let seqs: Vec<i64> = table(&pool(&url).await, "gw-0").await.into_iter().map(|row| row.0).collect();
+    assert_eq!(seqs, [1, 2, 4, 5]);
+    let report = verify_database(&url).await.expect("verifies");
+    let problem = report.replicas[0].problem.clone().expect("the gap is named");
+    assert!(problem.seq == 4 && problem.reason.contains("record 3 is missing"), "{problem:?}");
+}
+
 /// A record of replica `who`: replicas writing the same call at the same millisecond still
 /// write different records.
 fn record_of(who: &str, n: u64) -> NewRecord {

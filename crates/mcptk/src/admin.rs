@@ -251,8 +251,9 @@ pub async fn audit(action: AuditAction) -> anyhow::Result<ExitCode> {
             // Streamed across the segments, keeping only the last `lines`.
             let mut records = std::collections::VecDeque::with_capacity(lines.min(4096) + 1);
             let mut all = open_records(&log)?;
+            let mut bad = BadLines::default();
             while let Some(record) = all.next() {
-                let record = record?;
+                let Some(record) = bad.take(record)? else { continue };
                 let line = String::from_utf8_lossy(all.line()).trim_end().to_owned();
                 records.push_back((record, line));
                 if records.len() > lines {
@@ -264,7 +265,7 @@ pub async fn audit(action: AuditAction) -> anyhow::Result<ExitCode> {
                 let values: Vec<serde_json::Value> =
                     records.iter().map(|(_, line)| serde_json::from_str(line)).collect::<Result<_, _>>()?;
                 output::print_json(&values)?;
-                return Ok(ExitCode::SUCCESS);
+                return Ok(bad.status());
             }
             let colour = output::stdout_colour();
             for (record, _) in &records {
@@ -288,7 +289,7 @@ pub async fn audit(action: AuditAction) -> anyhow::Result<ExitCode> {
                     b.duration_ms
                 )?;
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(bad.status())
         }
         AuditAction::Verify { database: Some(url), json, .. } => {
             let url = mcp_core::config::expand(&url, &|v| std::env::var(v).ok(), "audit", "--database".into())?;
@@ -317,6 +318,7 @@ pub async fn audit(action: AuditAction) -> anyhow::Result<ExitCode> {
                     "last_hash": report.last_hash,
                     "problem": report.problem,
                     "torn_tail": report.torn_tail,
+                    "end_unchecked": report.end_unchecked,
                 }))?;
                 return Ok(if report.ok() { ExitCode::SUCCESS } else { Exit::Audit.into() });
             }
@@ -335,6 +337,9 @@ pub async fn audit(action: AuditAction) -> anyhow::Result<ExitCode> {
                             "note: a torn last line of {bytes} bytes follows (a write cut short by a crash, never acknowledged); it is removed when the log is next opened"
                         )?;
                     }
+                    if let Some(why) = &report.end_unchecked {
+                        writeln!(out, "{} {why}", paint(colour, Style::Yellow, "note:"))?;
+                    }
                     Ok(ExitCode::SUCCESS)
                 }
                 Some(p) => {
@@ -352,13 +357,16 @@ pub async fn audit(action: AuditAction) -> anyhow::Result<ExitCode> {
                 return Err(output::usage(format!("--format must be `jsonl` or `csv`, not `{format}`")));
             }
             let mut records = open_records(&log)?;
+            let mut bad = BadLines::default();
             // A bar by bytes over every file of the log (the segments and the live file).
             let bar = output::Progress::new("exporting", Some(log_bytes(&log) as f64), output::Unit::Bytes);
             match format.as_str() {
                 // The lines as written: a record's hash covers its bytes, so the copy verifies.
                 "jsonl" => {
                     while let Some(r) = records.next() {
-                        r?;
+                        if bad.take(r)?.is_none() {
+                            continue;
+                        }
                         out.write_all(records.line())?;
                         bar.advance(records.line().len() as f64);
                     }
@@ -369,7 +377,7 @@ pub async fn audit(action: AuditAction) -> anyhow::Result<ExitCode> {
                         "seq,time,principal,client,server,tool,decision,rule,outcome,duration_ms,trace_id,arguments_digest,error,hash"
                     )?;
                     while let Some(r) = records.next() {
-                        let r = r?;
+                        let Some(r) = bad.take(r)? else { continue };
                         bar.advance(records.line().len() as f64);
                         let b = &r.body;
                         let fields = [
@@ -395,7 +403,7 @@ pub async fn audit(action: AuditAction) -> anyhow::Result<ExitCode> {
                 _ => unreachable!("checked above"),
             }
             bar.finish();
-            Ok(ExitCode::SUCCESS)
+            Ok(bad.status())
         }
         AuditAction::Bench { log, records, concurrency, print_acks, json } => {
             drop(out);
@@ -433,6 +441,41 @@ async fn verify_database(out: &mut impl std::io::Write, url: &str, json: bool) -
         }
     }
     Ok(status)
+}
+
+/// Lines of a log that are not records, met while reading it for `tail` or `export`: each is
+/// named on stderr as it is met, the records around it still go out, and the command then ends
+/// with the status of a log that does not verify.
+#[derive(Default)]
+struct BadLines(usize);
+
+impl BadLines {
+    /// The record, or `None` after reporting a line that is not one; other errors end the command.
+    fn take(
+        &mut self,
+        read: mcp_audit::Result<mcp_audit::AuditRecord>,
+    ) -> anyhow::Result<Option<mcp_audit::AuditRecord>> {
+        match read {
+            Ok(record) => Ok(Some(record)),
+            Err(e @ mcp_audit::Error::BadLine { .. }) => {
+                self.0 += 1;
+                eprintln!("{} {e}", paint(output::stderr_colour(), Style::Red, "bad:"));
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn status(&self) -> ExitCode {
+        if self.0 == 0 {
+            return ExitCode::SUCCESS;
+        }
+        eprintln!(
+            "{} line(s) of the log are not records and were left out; `mcptk audit verify` says what follows",
+            self.0
+        );
+        Exit::Audit.into()
+    }
 }
 
 /// The records of the log at `log`, or an error that says where the log is looked for.

@@ -67,7 +67,9 @@ impl Roots {
     }
 
     /// Finds the root a requested path lies beneath, comparing whole path components (so
-    /// `/data/allowed_secret` is not beneath `/data/allowed`) and resolving `.` and `..` lexically.
+    /// `/data/allowed_secret` is not beneath `/data/allowed`) and resolving `.` and `..` lexically
+    /// first (an absolute `/data/allowed/sub/../a.txt` or `/data/allowed/../allowed/a.txt` is
+    /// `/data/allowed/a.txt`; one that ends up outside every root climbs out and is refused).
     /// Symlinks are not followed here: the kernel refuses escaping ones when the path is opened.
     pub(crate) fn locate(&self, requested: &str) -> Result<Located, Error> {
         if requested.is_empty() {
@@ -79,6 +81,12 @@ impl Roots {
         let expanded = expand_home(requested);
         let path = Path::new(&expanded);
         if path.is_absolute() {
+            // Refused below, a path that starts in a root climbs out of it; any other is outside.
+            let starts_inside = self
+                .roots
+                .iter()
+                .any(|root| std::iter::once(&root.path).chain(root.alias.as_ref()).any(|base| path.starts_with(base)));
+            let path = normalize_absolute(path);
             // The longest matching root wins, so nested roots behave as expected.
             let mut best: Option<(usize, PathBuf, usize)> = None;
             for (i, root) in self.roots.iter().enumerate() {
@@ -92,6 +100,9 @@ impl Roots {
                 }
             }
             let Some((root, rest, _)) = best else {
+                if starts_inside {
+                    return Err(self.escapes(requested));
+                }
                 return Err(Error::denied(
                     requested,
                     &format!("it is outside the allowed directories ({})", self.list()),
@@ -137,6 +148,22 @@ fn normalize(path: &Path) -> Option<PathBuf> {
     Some(out)
 }
 
+/// Resolves `.` and `..` of an absolute path without touching the filesystem; `..` at `/`
+/// stays at `/`, as the kernel has it.
+fn normalize_absolute(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 fn expand_home(path: &str) -> String {
     match (path.strip_prefix('~'), std::env::var("HOME")) {
         (Some(rest), Ok(home)) if rest.is_empty() || rest.starts_with('/') => {
@@ -166,5 +193,17 @@ mod tests {
         check("a/..", Some(""));
         check("..", None);
         check("a/../../b", None);
+    }
+
+    #[test]
+    fn normalize_absolute_resolves_dots_and_stops_at_the_top() {
+        let check = |input: &str, expect: &str| {
+            assert_eq!(normalize_absolute(Path::new(input)), PathBuf::from(expect), "{input}");
+        };
+        check("/data/allowed/sub/../a.txt", "/data/allowed/a.txt");
+        check("/data/allowed/../allowed/./a.txt", "/data/allowed/a.txt");
+        check("/data/allowed/..", "/data");
+        check("/../../etc/passwd", "/etc/passwd");
+        check("/", "/");
     }
 }

@@ -168,6 +168,9 @@ impl Fs {
     /// `edit_file`: apply edits in order; return a unified diff; write unless `dry_run`.
     pub fn edit(&self, path: &str, edits: &[(String, String)], dry_run: bool) -> Result<String> {
         let (located, dir) = self.locate(path)?;
+        // A dry run is refused exactly as the edit would be, so its diff never promises a write
+        // that cannot happen.
+        writable_target(dir, &located.relative, path)?;
         let original = self.read_string(path)?.replace("\r\n", "\n");
         let mut modified = original.clone();
         for (old, new) in edits {
@@ -305,23 +308,50 @@ impl Fs {
     }
 }
 
-/// Writes through a temporary file in the same directory and renames it over the target, so a
-/// reader never sees half a file and a symlink at the target is replaced, not followed.
-fn atomic_write(dir: &Dir, relative: &Path, bytes: &[u8], shown: &str) -> Result<()> {
-    let name = relative
-        .file_name()
-        .ok_or_else(|| Error::InvalidArgument(format!("`{shown}` names a directory, not a file")))?;
-    let parent = relative.parent().unwrap_or(Path::new(""));
+/// What a write may replace: `relative` names a file, not a directory or a symbolic link.
+/// Returns the permissions of the file there, if there is one. The checks both a write and a dry
+/// run make.
+fn writable_target(dir: &Dir, relative: &Path, shown: &str) -> Result<Option<cap_std::fs::Permissions>> {
+    if relative.file_name().is_none() {
+        return Err(Error::InvalidArgument(format!("`{shown}` names a directory, not a file")));
+    }
     let existing = dir.symlink_metadata(relative).ok();
     if existing.as_ref().is_some_and(|m| m.file_type().is_symlink()) {
         return Err(Error::denied(shown, "it is a symbolic link; write to the file it names instead"));
     }
-    let existing_mode = existing.filter(|m| m.is_file()).map(|m| m.permissions());
-    let unique = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    let temp = parent.join(format!(".{}.{}.{unique}.tmp", name.to_string_lossy(), std::process::id()));
+    Ok(existing.filter(|m| m.is_file()).map(|m| m.permissions()))
+}
+
+/// The name of a temporary file for an atomic write: short and of a fixed length whatever the
+/// target's name (which may already take all of `NAME_MAX`, 255 bytes), random so that writers
+/// do not collide.
+fn temp_name() -> String {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    // `RandomState` is seeded from the OS's randomness; the counter keeps names within this
+    // process apart even if two seeds met.
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    format!(".mcptk-{:016x}.tmp", hasher.finish())
+}
+
+/// Writes through a temporary file in the same directory and renames it over the target, so a
+/// reader never sees half a file and a symlink at the target is replaced, not followed.
+fn atomic_write(dir: &Dir, relative: &Path, bytes: &[u8], shown: &str) -> Result<()> {
+    let existing_mode = writable_target(dir, relative, shown)?;
+    let parent = relative.parent().unwrap_or(Path::new(""));
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
-    let mut file = dir.open_with(&temp, &options).map_err(io(shown))?;
+    // A name taken (by a leftover of a crashed write, say) is drawn again.
+    let mut attempts = 0;
+    let (temp, mut file) = loop {
+        let temp = parent.join(temp_name());
+        match dir.open_with(&temp, &options) {
+            Ok(file) => break (temp, file),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempts < 8 => attempts += 1,
+            Err(e) => return Err(io(shown)(e)),
+        }
+    };
     let written = file.write_all(bytes).and_then(|()| file.sync_all());
     if let Err(source) = written {
         let _ = dir.remove_file(&temp);

@@ -3,4 +3,5 @@
 
 mod agree;
 mod hostile;
+mod paths;
 mod support;

@@ -736,3 +736,39 @@ fn config_check_never_prints_what_variables_expand_to() {
         assert!(text(&out).contains("${ARG_SECRET}"), "the entry as written is shown: {}", text(&out));
     }
 }
+
+/// A line of the log that is not a record is named on stderr by `tail` and `export`, which
+/// still give every record around it and then exit as for a log that does not verify; a copy
+/// without its head file verifies with a note that its end cannot be checked.
+#[test]
+fn audit_tail_and_export_name_lines_that_are_not_records() {
+    let dir = Dir::new();
+    let config = json!({ "mcpServers": { "self": { "command": mcptk(), "args": ["serve", "builtin"] } }, "audit": { "path": "audit.jsonl" } });
+    dir.file("gateway.json", &config.to_string());
+    for text in ["one", "two", "three"] {
+        let args = format!(r#"{{"text": "{text}"}}"#);
+        assert_eq!(code(&dir.run(&["call", "self", "echo", "--args", &args, "--config", "gateway.json"])), 0);
+    }
+    let out = dir.run(&["audit", "export", "--log", "audit.jsonl"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    std::fs::write(dir.path.join("copy.jsonl"), &out.stdout).expect("writes");
+    let verified = dir.run(&["audit", "verify", "--log", "copy.jsonl"]);
+    assert_eq!(code(&verified), 0, "{}", text(&verified));
+    assert!(String::from_utf8_lossy(&verified.stdout).contains("cannot be detected"), "{}", text(&verified));
+
+    let log = dir.path.join("audit.jsonl");
+    let mut lines: Vec<String> = std::fs::read_to_string(&log).expect("reads").lines().map(str::to_owned).collect();
+    let total = lines.len();
+    assert!(total >= 3, "{lines:?}");
+    lines[1] = "{\"not\": \"a record\"".to_owned();
+    std::fs::write(&log, lines.join("\n") + "\n").expect("writes");
+    for args in [&["audit", "export", "--log", "audit.jsonl"][..], &["audit", "tail", "--json", "--log", "audit.jsonl"]]
+    {
+        let out = dir.run(args);
+        assert_eq!(code(&out), 5, "{args:?}: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("line 2"), "{args:?}: {stderr}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("three") && stdout.contains("one"), "the records around it are given: {stdout}");
+    }
+}
