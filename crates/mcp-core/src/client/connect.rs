@@ -118,6 +118,7 @@ impl Client {
             role: Role::Client,
             max_message_bytes: options.max_message_bytes,
             max_in_flight: connection::DEFAULT_MAX_IN_FLIGHT,
+            max_queued_bytes: connection::DEFAULT_MAX_QUEUED_BYTES,
             close_reason,
         };
         Self::start_with(name, options, move |handler| Ok(connection::start(reader, writer, handler, engine_options).0))

@@ -249,8 +249,9 @@ impl Message {
     /// Parses one framed message.
     ///
     /// Classification follows the members present: `method` with `id` is a request, `method`
-    /// without `id` a notification, `result` or `error` a response. Batches (arrays) are not
-    /// part of MCP since `2025-06-18` and are rejected as invalid requests.
+    /// without `id` a notification, `result` or `error` a response. Batches (arrays) are
+    /// rejected as invalid requests: only `2025-03-26` had them, `2025-06-18` removed them, and
+    /// no official SDK sends them.
     pub fn parse(bytes: &[u8]) -> Result<Message, Rejected> {
         if let Some(message) = Members::read(bytes) {
             return Ok(message);
@@ -265,7 +266,11 @@ impl Message {
     /// Classifies an already-parsed JSON value.
     pub fn from_value(value: Value) -> Result<Message, Rejected> {
         let Value::Object(obj) = value else {
-            let what = if value.is_array() { "a batch (array)" } else { "not an object" };
+            let what = if value.is_array() {
+                "a batch (array); batches are not supported in any revision, send each message on its own"
+            } else {
+                "not an object"
+            };
             return Err(Rejected {
                 id: None,
                 error: ErrorObject::invalid_request(format!("invalid request: message is {what}")),

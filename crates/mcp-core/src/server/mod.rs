@@ -67,6 +67,7 @@ struct ServerInner {
     list_ttl_ms: u64,
     max_message_bytes: usize,
     max_in_flight: usize,
+    max_queued_bytes: usize,
     /// Tells every connection that the tool list changed.
     list_changed: tokio::sync::broadcast::Sender<()>,
     /// Tells every connection that a resource changed (sent to those subscribed to it).
@@ -80,6 +81,19 @@ impl std::fmt::Debug for ServerInner {
         f.debug_struct("Server").field("info", &self.info).field("registry", &self.registry).finish_non_exhaustive()
     }
 }
+
+/// The largest `clientInfo` an `initialize` may carry, as compact JSON without its icons (which
+/// are not kept): what the server remembers of the client lives as long as its connection or
+/// session. Real clients send a name and a version; larger ones are refused with -32602.
+pub const MAX_CLIENT_INFO_BYTES: usize = 4 * 1024;
+
+/// The largest `capabilities` an `initialize` may declare, as compact JSON (refused with -32602
+/// past it); see [`MAX_CLIENT_INFO_BYTES`].
+pub const MAX_CLIENT_CAPABILITIES_BYTES: usize = 8 * 1024;
+
+/// The most JSON values (objects, arrays, strings, numbers, ...) the `capabilities` of an
+/// `initialize` may hold (refused with -32602 past it): each costs memory beyond its text.
+pub const MAX_CLIENT_CAPABILITIES_VALUES: usize = 256;
 
 /// Builds a [`Server`].
 #[derive(Debug)]
@@ -118,6 +132,16 @@ impl ServerBuilder {
     /// stalls itself, not the server.
     pub fn max_in_flight(mut self, max: usize) -> Self {
         self.inner.max_in_flight = max.max(1);
+        self
+    }
+
+    /// Bytes queued for one connection's client, not yet written, past which the server reads
+    /// no new request from it until enough is written (default 64 MiB). A client that sends
+    /// requests and never reads its answers leaves the server holding at most this much, plus
+    /// the answers of the requests already running (see [`ServerBuilder::max_in_flight`]);
+    /// nothing is dropped, and everything is written once the client reads.
+    pub fn max_queued_bytes(mut self, max: usize) -> Self {
+        self.inner.max_queued_bytes = max.max(1);
         self
     }
 
@@ -181,6 +205,7 @@ impl Server {
                 list_ttl_ms: era::LIST_TTL_MS,
                 max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
                 max_in_flight: connection::DEFAULT_MAX_IN_FLIGHT,
+                max_queued_bytes: connection::DEFAULT_MAX_QUEUED_BYTES,
                 list_changed: tokio::sync::broadcast::channel(16).0,
                 resource_updates: tokio::sync::broadcast::channel(256).0,
                 tasks: crate::tasks::Tasks::default(),
@@ -224,6 +249,7 @@ impl Server {
             role: Role::Server,
             max_message_bytes: self.inner.max_message_bytes,
             max_in_flight: self.inner.max_in_flight,
+            max_queued_bytes: self.inner.max_queued_bytes,
             close_reason: None,
         };
         let changes = ChangeFeed::subscribe(&self.inner);

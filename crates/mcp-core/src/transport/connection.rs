@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -34,6 +34,10 @@ pub(crate) const DEFAULT_MAX_IN_FLIGHT: usize = 256;
 
 /// Lines queued for the writer at most.
 const OUT_QUEUE: usize = 1024;
+
+/// Bytes queued for the writer past which the reader takes no new request from the peer
+/// (default 64 MiB): see [`Options::max_queued_bytes`].
+pub(crate) const DEFAULT_MAX_QUEUED_BYTES: usize = 64 * 1024 * 1024;
 
 /// Which side of the connection this engine plays; it decides how bad input is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +77,12 @@ pub(crate) struct Options {
     pub max_message_bytes: usize,
     /// Requests from the peer handled at once; the reader waits for a slot past it.
     pub max_in_flight: usize,
+    /// Bytes queued for the writer (answers, notifications, our requests) past which the reader
+    /// takes no new request from the peer until the writer has written enough of them: a peer
+    /// that sends and never reads makes us hold at most this much, plus the answers of the
+    /// requests already running (at most `max_in_flight`). Nothing queued is ever dropped, and
+    /// answers to our own requests are still read.
+    pub max_queued_bytes: usize,
     pub close_reason: Option<CloseReason>,
 }
 
@@ -91,6 +101,9 @@ impl std::fmt::Debug for Peer {
 struct Inner {
     name: String,
     out: mpsc::Sender<Vec<u8>>,
+    /// The bytes queued for our own writer; `None` for a detached peer, whose output is taken
+    /// by its transport.
+    outbox: Option<Arc<Outbox>>,
     /// Ends the writer (closing the output, which tells a stdio server to exit).
     shutdown: CancellationToken,
     next_id: AtomicI64,
@@ -115,6 +128,93 @@ impl Inner {
     }
 }
 
+/// What is queued for the writer, in bytes (each line with its newline), against a budget: past
+/// it the reader waits (see [`Options::max_queued_bytes`]). Lines are counted from before they
+/// enter the queue until the writer has handed them to the output.
+struct Outbox {
+    budget: usize,
+    queued: AtomicUsize,
+    /// Wakes the reader once the queue falls below the budget, or the writer is gone.
+    drained: tokio::sync::Notify,
+    /// Set once the writer has ended: nothing drains any more, so nobody waits for it.
+    writer_gone: AtomicBool,
+}
+
+impl Outbox {
+    fn new(budget: usize) -> Self {
+        Self {
+            budget: budget.max(1),
+            queued: AtomicUsize::new(0),
+            drained: tokio::sync::Notify::new(),
+            writer_gone: AtomicBool::new(false),
+        }
+    }
+
+    fn add(&self, bytes: usize) {
+        self.queued.fetch_add(bytes, Ordering::AcqRel);
+    }
+
+    fn remove(&self, bytes: usize) {
+        let before = self.queued.fetch_sub(bytes, Ordering::AcqRel);
+        if before >= self.budget && before - bytes < self.budget {
+            self.drained.notify_one();
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.queued.load(Ordering::Acquire) >= self.budget && !self.writer_gone.load(Ordering::Acquire)
+    }
+
+    /// Waits until the queue is below the budget (or the writer is gone).
+    async fn room(&self) {
+        // `notify_one` keeps its wake-up for a waiter that comes later: none is lost between the
+        // check and the wait.
+        while self.full() {
+            self.drained.notified().await;
+        }
+    }
+
+    fn writer_ended(&self) {
+        self.writer_gone.store(true, Ordering::Release);
+        self.drained.notify_one();
+    }
+}
+
+/// The bytes a line takes in the queue: itself and its newline.
+fn queued_len(line: &[u8]) -> usize {
+    line.len() + 1
+}
+
+/// A line counted in the outbox until it is in the queue; if it never gets there (the queue is
+/// closed, or the sender gave up waiting for room), it is counted out again.
+struct Counting<'a> {
+    outbox: Option<&'a Outbox>,
+    bytes: usize,
+}
+
+impl<'a> Counting<'a> {
+    fn new(outbox: Option<&'a Outbox>, line: &[u8]) -> Self {
+        let bytes = queued_len(line);
+        if let Some(outbox) = outbox {
+            outbox.add(bytes);
+        }
+        Self { outbox, bytes }
+    }
+
+    /// The line is in the queue: the writer counts it out once it is written.
+    fn queued(mut self) {
+        self.outbox = None;
+    }
+}
+
+impl Drop for Counting<'_> {
+    fn drop(&mut self) {
+        if let Some(outbox) = self.outbox {
+            outbox.remove(self.bytes);
+        }
+    }
+}
+
 /// Starts the engine on a reader and writer. Returns the handle and a task that ends when the
 /// input has ended and every request being handled has been answered.
 pub(crate) fn start<R, W>(
@@ -128,22 +228,38 @@ where
     W: AsyncWrite + Send + Unpin + 'static,
 {
     let (out_tx, out_rx) = mpsc::channel::<Vec<u8>>(OUT_QUEUE);
+    let outbox = Arc::new(Outbox::new(options.max_queued_bytes));
     let peer = Peer {
         inner: Arc::new(Inner {
             name: options.name.clone(),
             out: out_tx,
+            outbox: Some(outbox.clone()),
             shutdown: CancellationToken::new(),
             next_id: AtomicI64::new(1),
             state: Mutex::new(State::default()),
             closed: tokio::sync::Notify::new(),
         }),
     };
-    let writer_task = tokio::spawn(write_loop(writer, out_rx, peer.inner.shutdown.clone()));
+    let writer_task = tokio::spawn(write_loop(writer, out_rx, peer.inner.shutdown.clone(), outbox));
     let task = tokio::spawn(read_loop(peer.clone(), reader, handler, options, writer_task));
     (peer, task)
 }
 
-async fn write_loop<W: AsyncWrite + Unpin>(writer: W, mut rx: mpsc::Receiver<Vec<u8>>, shutdown: CancellationToken) {
+async fn write_loop<W: AsyncWrite + Unpin>(
+    writer: W,
+    mut rx: mpsc::Receiver<Vec<u8>>,
+    shutdown: CancellationToken,
+    outbox: Arc<Outbox>,
+) {
+    /// Tells the reader, however the writer ends, that nothing will drain any more.
+    struct Ended(Arc<Outbox>);
+    impl Drop for Ended {
+        fn drop(&mut self) {
+            self.0.writer_ended();
+        }
+    }
+    let ended = Ended(outbox);
+    let outbox = &*ended.0;
     let mut writer = tokio::io::BufWriter::with_capacity(64 * 1024, writer);
     loop {
         let line = tokio::select! {
@@ -160,6 +276,8 @@ async fn write_loop<W: AsyncWrite + Unpin>(writer: W, mut rx: mpsc::Receiver<Vec
             if writer.write_all(&line).await.is_err() || writer.write_all(b"\n").await.is_err() {
                 return;
             }
+            // Handed to the output (at most the buffer's 64 KiB of it still ours): counted out.
+            outbox.remove(queued_len(&line));
             batch = rx.try_recv().ok();
         }
         if writer.flush().await.is_err() {
@@ -179,6 +297,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
     let mut lines = LineReader::new(BufReader::with_capacity(64 * 1024, reader), options.max_message_bytes);
     let mut handlers = JoinSet::new();
     let slots = Arc::new(tokio::sync::Semaphore::new(options.max_in_flight.max(1)));
+    let mut paused_before = false;
     loop {
         let frame = match lines.next().await {
             Ok(Some(frame)) => frame,
@@ -211,6 +330,23 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 }
             }
             Ok(message) => {
+                // No new request while the peer leaves too much of what we sent unread: its
+                // answers would pile up here. Answers to our requests and notifications go on.
+                if let (Message::Request(_), Some(outbox)) = (&message, &peer.inner.outbox)
+                    && outbox.full()
+                {
+                    let queued = outbox.queued.load(Ordering::Relaxed);
+                    if paused_before {
+                        tracing::debug!(peer = %options.name, queued, budget = outbox.budget, "reading paused");
+                    } else {
+                        paused_before = true;
+                        tracing::info!(
+                            peer = %options.name, queued, budget = outbox.budget,
+                            "the peer is not reading what we send: no new request is read until the bytes queued for it fall below the budget"
+                        );
+                    }
+                    outbox.room().await;
+                }
                 if let Some(mut work) = peer.receive(message, &handler) {
                     // Wait for a slot: the answer of each request holds one until it is queued
                     // for writing, so a peer that never reads stops being read from.
@@ -464,7 +600,7 @@ impl Peer {
         let mut params = params;
         crate::trace_context::inject(&mut params);
         let request = Message::Request(Request::new(id, method, params));
-        if self.inner.out.send(request.to_bytes()).await.is_err() {
+        if self.queue(request.to_bytes()).await.is_err() {
             guard.armed = false;
             self.inner.state().pending.remove(&guard.id);
             return Err(self.closed_error());
@@ -496,19 +632,37 @@ impl Peer {
     /// Sends a notification, waiting for room in the outgoing queue.
     pub(crate) async fn notify(&self, method: &str, params: Option<JsonObject>) -> Result<()> {
         let bytes = Message::Notification(Notification::new(method, params)).to_bytes();
-        self.inner.out.send(bytes).await.map_err(|_| self.closed_error())
+        self.queue(bytes).await.map_err(|_| self.closed_error())
     }
 
     /// Sends a notification without waiting; dropped if the queue is full or closed.
     pub(crate) fn notify_lossy(&self, method: &str, params: Option<JsonObject>) {
         let bytes = Message::Notification(Notification::new(method, params)).to_bytes();
-        let _ = self.inner.out.try_send(bytes);
+        let counting = Counting::new(self.inner.outbox.as_deref(), &bytes);
+        if self.inner.out.try_send(bytes).is_ok() {
+            counting.queued();
+        }
     }
 
     /// Queues an answer for writing, waiting for room: whoever answers holds its request's
     /// slot until then, which is what bounds a connection whose peer does not read.
     async fn answer(&self, line: Vec<u8>) {
-        let _ = self.inner.out.send(line).await;
+        let _ = self.queue(line).await;
+    }
+
+    /// Queues a line for the writer, counted in the outbox, waiting for room in the queue; an
+    /// error when the writer is gone.
+    async fn queue(&self, line: Vec<u8>) -> std::result::Result<(), ()> {
+        let counting = Counting::new(self.inner.outbox.as_deref(), &line);
+        self.inner.out.send(line).await.map_err(|_| ())?;
+        counting.queued();
+        Ok(())
+    }
+
+    /// The bytes queued for the writer now (0 for a detached peer).
+    #[cfg(test)]
+    fn queued_bytes(&self) -> usize {
+        self.inner.outbox.as_ref().map_or(0, |o| o.queued.load(Ordering::Acquire))
     }
 
     /// A peer with no reader of its own: what it sends goes to `out`, and responses to its
@@ -524,6 +678,7 @@ impl Peer {
             inner: Arc::new(Inner {
                 name: name.to_owned(),
                 out,
+                outbox: None,
                 shutdown: CancellationToken::new(),
                 next_id: AtomicI64::new(start),
                 state: Mutex::new(State::default()),
@@ -636,5 +791,86 @@ pub(crate) fn to_object<T: serde::Serialize>(value: &T) -> Option<JsonObject> {
     match serde_json::to_value(value) {
         Ok(Value::Object(map)) => Some(map),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+
+    use super::*;
+
+    /// The text of each answer, in bytes.
+    const ANSWER: usize = 32 * 1024;
+
+    /// `ANSWER` bytes of text that only the answer to `id` has.
+    fn text_for(id: i64) -> String {
+        format!("{id};").repeat(ANSWER).chars().take(ANSWER).collect()
+    }
+
+    /// Answers every request at once with `text_for` its id, counting the requests it was given.
+    struct Large {
+        handled: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl Handler for Large {
+        async fn request(&self, _: Peer, request: Request, _: CancellationToken) -> Result<Box<RawValue>, ErrorObject> {
+            self.handled.fetch_add(1, Ordering::SeqCst);
+            let RequestId::Number(id) = request.id else { return Err(ErrorObject::invalid_request("a number id")) };
+            raw(&serde_json::json!({ "text": text_for(id) }))
+        }
+
+        fn notification(&self, _: &Peer, _: Notification) {}
+    }
+
+    /// A peer that sends requests with large answers and does not read: what is queued for it
+    /// stays within the byte budget because no new request is read past it; once it reads,
+    /// every answer arrives whole and in order. The clock is paused, so the sleep below ends
+    /// only once every task waits: the engine has done all it does for a peer that does not read.
+    #[tokio::test(start_paused = true)]
+    async fn a_peer_that_does_not_read_holds_at_most_the_byte_budget_and_then_gets_everything() {
+        const BUDGET: usize = 1024 * 1024;
+        const REQUESTS: i64 = 200;
+        const OUTPUT_PIPE: usize = 16 * 1024;
+        let (mut input, engine_in) = tokio::io::duplex(1024 * 1024);
+        let (engine_out, output) = tokio::io::duplex(OUTPUT_PIPE);
+        let handler = Arc::new(Large { handled: AtomicUsize::new(0) });
+        let options = Options {
+            name: "peer".into(),
+            role: Role::Server,
+            max_message_bytes: 1024 * 1024,
+            max_in_flight: 4,
+            max_queued_bytes: BUDGET,
+            close_reason: None,
+        };
+        let (peer, engine) = start(engine_in, engine_out, handler.clone(), options);
+        let requests: String =
+            (1..=REQUESTS).map(|id| format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"large\"}}\n")).collect();
+        input.write_all(requests.as_bytes()).await.expect("the requests fit the input pipe");
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+
+        let queued = peer.queued_bytes();
+        assert!(queued <= BUDGET + ANSWER + 256, "{queued} bytes queued, over the budget of {BUDGET} and one answer");
+        // What was handled: what fits the budget, the output's buffers, and the answer that
+        // crossed the budget; the rest waits unread.
+        let handled = handler.handled.load(Ordering::SeqCst);
+        let most = (BUDGET + OUTPUT_PIPE + 64 * 1024) / ANSWER + 2;
+        assert!(
+            handled <= most,
+            "{handled} of {REQUESTS} requests handled for a peer that reads nothing (at most {most})"
+        );
+
+        let mut answers = tokio::io::BufReader::new(output).lines();
+        for id in 1..=REQUESTS {
+            let line = answers.next_line().await.expect("reads").expect("an answer for every request");
+            let answer: Value = serde_json::from_str(&line).expect("whole JSON lines");
+            assert_eq!(answer["id"], id, "answers in the order of the requests");
+            assert!(answer["result"]["text"] == text_for(id).as_str(), "the answer to {id} arrives intact");
+        }
+        drop(input);
+        assert!(answers.next_line().await.expect("reads").is_none(), "nothing more once the input ends");
+        engine.await.expect("the engine ends with its input");
+        assert_eq!(handler.handled.load(Ordering::SeqCst), REQUESTS as usize);
     }
 }

@@ -219,6 +219,10 @@ async fn the_server_answers_bad_input_and_keeps_serving() {
     // Invalid JSON, a batch, and the oversized line have no readable id.
     assert_eq!(nulls, [codes::PARSE_ERROR, codes::INVALID_REQUEST, codes::INVALID_REQUEST], "{answers:#?}");
     assert!(
+        answers.iter().any(|a| a["error"]["message"].as_str().is_some_and(|m| m.contains("batches are not supported"))),
+        "a batch is refused as such: {answers:#?}"
+    );
+    assert!(
         answers
             .iter()
             .any(|a| { a["error"]["message"].as_str().is_some_and(|m| m.contains("exceeds the limit of 1024 bytes")) })
@@ -249,6 +253,76 @@ async fn initialize_negotiates_down_to_older_revisions_and_up_from_unknown_ones(
     // An unknown or stateless-era revision in a handshake gets our newest handshake revision.
     assert_eq!(chosen(3), "2025-11-25");
     assert_eq!(chosen(4), "2025-11-25");
+}
+
+/// What a session keeps of its client is bounded: an `initialize` whose `clientInfo` or
+/// `capabilities` is larger than a server keeps is refused with -32602 naming the field and the
+/// limit (a thousand sessions of a megabyte each were a gigabyte held); icons, which a server
+/// never shows and may be data URLs, are not kept, so a client with large ones still gets in.
+#[tokio::test]
+async fn initialize_params_larger_than_a_session_keeps_are_refused_and_icons_are_not_kept() {
+    use mcp_core::server::{MAX_CLIENT_CAPABILITIES_BYTES, MAX_CLIENT_CAPABILITIES_VALUES, MAX_CLIENT_INFO_BYTES};
+    let mut registry = Registry::new();
+    registry.tool(tool("whoami", "the client as the server keeps it", |_: Nothing, cx: ToolContext| async move {
+        Ok::<_, ToolError>(serde_json::to_string(&cx.client()).unwrap_or_default())
+    }));
+    let server = Server::builder(Implementation::new("bounded", "1"), registry).build();
+    let exchange = |params: Value| {
+        let server = server.clone();
+        async move {
+            let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+            let (r, w) = tokio::io::split(server_io);
+            let serving = tokio::spawn(async move { server.serve(r, w).await });
+            let (client_read, mut client_write) = tokio::io::split(client_io);
+            let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params});
+            let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "whoami"}});
+            let lines = format!("{init}\n{call}\n");
+            let writing = tokio::spawn(async move {
+                client_write.write_all(lines.as_bytes()).await.expect("writes");
+                client_write.shutdown().await.expect("closes");
+                client_write
+            });
+            let mut answers = Vec::new();
+            let mut reader = BufReader::new(client_read).lines();
+            while let Some(line) = reader.next_line().await.expect("reads") {
+                answers.push(serde_json::from_str::<Value>(&line).expect("JSON"));
+            }
+            let _write_half = writing.await.expect("writer");
+            serving.await.expect("server task").expect("serves");
+            answers.sort_by_key(|a| a["id"].as_i64());
+            answers
+        }
+    };
+    let params = |client_info: Value, capabilities: Value| json!({"protocolVersion": "2025-11-25", "capabilities": capabilities, "clientInfo": client_info});
+    let refusal = |answers: &[Value]| answers[0]["error"].clone();
+
+    // A megabyte of name.
+    let answers = exchange(params(json!({"name": "x".repeat(1 << 20), "version": "1"}), json!({}))).await;
+    let error = refusal(&answers);
+    assert_eq!(error["code"], codes::INVALID_PARAMS, "{error}");
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(message.contains("`clientInfo`") && message.contains(&MAX_CLIENT_INFO_BYTES.to_string()), "{message}");
+
+    // Capabilities too long, or made of too many values.
+    let long = json!({"experimental": {"padding": {"text": "y".repeat(MAX_CLIENT_CAPABILITIES_BYTES)}}});
+    let error = refusal(&exchange(params(json!({"name": "t", "version": "1"}), long)).await);
+    let message = error["message"].as_str().unwrap_or_default();
+    assert_eq!(error["code"], codes::INVALID_PARAMS, "{error}");
+    assert!(message.contains("`capabilities`") && message.contains(&MAX_CLIENT_CAPABILITIES_BYTES.to_string()));
+    let many: serde_json::Map<String, Value> =
+        (0..MAX_CLIENT_CAPABILITIES_VALUES).map(|n| (format!("c{n}"), json!({}))).collect();
+    let error = refusal(&exchange(params(json!({"name": "t", "version": "1"}), Value::Object(many))).await);
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(message.contains("`capabilities`") && message.contains(&MAX_CLIENT_CAPABILITIES_VALUES.to_string()));
+
+    // A client with a large icon, as a data URL, gets in; the icon is not kept, the rest is.
+    let icon = format!("data:image/png;base64,{}", "A".repeat(256 * 1024));
+    let info = json!({"name": "painter", "version": "2.0", "title": "Painter", "icons": [{"src": icon}]});
+    let answers = exchange(params(info, json!({"roots": {"listChanged": true}}))).await;
+    assert_eq!(answers[0]["result"]["protocolVersion"], "2025-11-25", "{}", answers[0]);
+    let kept: Value =
+        serde_json::from_str(answers[1]["result"]["content"][0]["text"].as_str().unwrap_or_default()).expect("JSON");
+    assert_eq!(kept, json!({"name": "painter", "version": "2.0", "title": "Painter"}));
 }
 
 fn linked_tools(registry: &mut Registry) {

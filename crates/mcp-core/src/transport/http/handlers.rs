@@ -26,9 +26,9 @@ pub(super) async fn post(State(app): State<Arc<App>>, mut request: axum::extract
         Ok(p) => p,
         Err(response) => return *response,
     };
-    let body = match Bytes::from_request(request, &()).await {
+    let body = match read_body(&app, request).await {
         Ok(body) => body,
-        Err(rejection) => return rejection.into_response(),
+        Err(refusal) => return *refusal,
     };
     let message = match Message::parse(&body) {
         Ok(m) => m,
@@ -58,6 +58,39 @@ pub(super) async fn post(State(app): State<Arc<App>>, mut request: axum::extract
             StatusCode::ACCEPTED.into_response()
         }
     }
+}
+
+/// The request's body, within the endpoint's size limit (413 past it) and its time limit (408),
+/// refusals being JSON-RPC errors that name the limit.
+async fn read_body(app: &App, request: axum::extract::Request) -> Result<Bytes, Box<Response>> {
+    let timeout = app.options.body_read_timeout;
+    let reading = Bytes::from_request(request, &());
+    let read = if timeout.is_zero() {
+        reading.await
+    } else {
+        match tokio::time::timeout(timeout, reading).await {
+            Ok(read) => read,
+            Err(_) => {
+                let error = ErrorObject::invalid_request(format!(
+                    "the request body did not arrive within the limit of {} s",
+                    timeout.as_secs_f64()
+                ));
+                return Err(Box::new(rpc_error(StatusCode::REQUEST_TIMEOUT, None, error)));
+            }
+        }
+    };
+    read.map_err(|rejection| {
+        let status = rejection.status();
+        let error = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ErrorObject::invalid_request(format!(
+                "the request body exceeds the limit of {} bytes",
+                app.options.max_body_bytes
+            ))
+        } else {
+            ErrorObject::invalid_request(format!("the request body could not be read: {}", rejection.body_text()))
+        };
+        Box::new(rpc_error(status, None, error))
+    })
 }
 
 /// A request of the stateless era (its `_meta` or its version header says so), else of the

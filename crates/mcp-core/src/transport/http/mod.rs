@@ -10,6 +10,10 @@
 //! - Security: a foreign `Origin` or `Host` is refused with 403 (against DNS rebinding), a bearer
 //!   token is required when configured (401), bodies over the limit get 413, and
 //!   [`serve`] refuses to listen beyond loopback without a token.
+//! - Resources: a client gets [`HttpOptions::header_read_timeout`] to send a request's headers
+//!   (so an idle kept-alive connection is closed after it too) and
+//!   [`HttpOptions::body_read_timeout`] for its body; at most [`HttpOptions::max_connections`]
+//!   connections are open at once (the next ones wait to be accepted, and a warning says so).
 //!
 //! This file holds the options, the router and [`serve`]; `admission` decides who gets in,
 //! `sessions` keeps the handshake era's sessions, `handlers` has the POST, GET and DELETE
@@ -69,6 +73,20 @@ pub struct HttpOptions {
     /// core). What a request waits on elsewhere (an upstream server's connection, a durable
     /// audit write) still wakes this thread from another.
     pub threads: usize,
+    /// How long a client has to send a request's headers, counted from when the server waits
+    /// for them: on a new connection, and on a kept-alive one once its previous answer has been
+    /// sent, so an idle kept-alive connection is closed after it too (default 10 s). Past it
+    /// the connection is closed. An answer being sent, however long (an SSE stream), is not cut
+    /// by it. `Duration::ZERO` turns it off.
+    pub header_read_timeout: Duration,
+    /// How long a POST's body has to arrive in full once its headers have (default 60 s); past
+    /// it the request is answered 408. `Duration::ZERO` turns it off.
+    pub body_read_timeout: Duration,
+    /// Connections open at once (default 1024; lowered at start to three quarters of the
+    /// process's file-descriptor limit when that leaves fewer). At the limit a new connection
+    /// waits in the listen backlog until one closes (slow or idle ones are closed by the
+    /// timeouts above), and a warning naming the limit is logged, at most once a minute.
+    pub max_connections: usize,
 }
 
 impl Default for HttpOptions {
@@ -84,6 +102,9 @@ impl Default for HttpOptions {
             session_keys: None,
             session_lifetime: Duration::from_secs(24 * 60 * 60),
             threads: 0,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(60),
+            max_connections: 1024,
         }
     }
 }
@@ -101,6 +122,9 @@ impl std::fmt::Debug for HttpOptions {
             .field("session_keys", &self.session_keys)
             .field("session_lifetime", &self.session_lifetime)
             .field("threads", &self.threads)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("body_read_timeout", &self.body_read_timeout)
+            .field("max_connections", &self.max_connections)
             .finish()
     }
 }
@@ -257,14 +281,15 @@ pub async fn serve_until(
         0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
         n => n,
     };
-    tracing::info!(%addr, threads, "serving MCP over HTTP");
+    let max_connections = connection_limit(app.options.max_connections);
+    tracing::info!(%addr, threads, max_connections, "serving MCP over HTTP");
     let draining = tokio_util::sync::CancellationToken::new();
     // The threads live until this returns: tasks that requests started run on them, and get
     // their share of the grace period below.
-    let mut threads = Threads::start(routes, threads, draining.clone())?;
+    let mut threads = Threads::start(routes, threads, app.options.header_read_timeout, draining.clone())?;
     let deadline;
     let served = {
-        let accepting = threads.accept(listener);
+        let accepting = threads.accept(listener, max_connections);
         let mut serving = std::pin::pin!(threads.finished());
         tokio::select! {
             served = &mut serving => return served,
@@ -302,6 +327,64 @@ pub async fn serve_until(
 /// How long the answers of requests cancelled at shutdown get to go out.
 const CANCELLED_ANSWERS: Duration = Duration::from_secs(2);
 
+/// How often at most the accept loop warns of the same trouble (the connection limit reached,
+/// accepting failing).
+const WARN_EVERY: Duration = Duration::from_secs(60);
+
+/// How long the accept loop pauses after accepting failed for want of resources (descriptors,
+/// memory), rather than spinning on the error.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+
+/// Errors of one connection that its peer gave up on before it was taken: not the listener's.
+fn is_connection_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    matches!(e.kind(), ConnectionAborted | ConnectionRefused | ConnectionReset)
+}
+
+/// `configured`, lowered to three quarters of the process's file-descriptor limit when that
+/// leaves fewer: the rest is kept for what else the server opens (files, upstream servers'
+/// pipes and sockets, the audit log), so that running out of descriptors is never how the
+/// connection limit is met.
+fn connection_limit(configured: usize) -> usize {
+    // A semaphore holds the places: it takes no more than this.
+    let configured = configured.clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
+    #[cfg(unix)]
+    if let Some(descriptors) = rustix::process::getrlimit(rustix::process::Resource::Nofile).current {
+        let room = usize::try_from(descriptors / 4 * 3).unwrap_or(usize::MAX).max(1);
+        if room < configured {
+            // Said once at start; the warning at the limit names the limit in force.
+            tracing::info!(
+                max_connections = configured,
+                descriptors,
+                lowered_to = room,
+                "HTTP connection limit lowered to fit the file-descriptor limit (ulimit -n); raise that to serve more connections"
+            );
+            return room;
+        }
+    }
+    configured
+}
+
+/// Says when a warning repeated in a loop is due again: at first, then at most once per
+/// [`WARN_EVERY`], with how many times it came up since it was last logged.
+#[derive(Default)]
+struct Throttled {
+    logged: Option<tokio::time::Instant>,
+    since: u64,
+}
+
+impl Throttled {
+    /// `Some(times it came up since it was last logged)` when it is due.
+    fn due(&mut self) -> Option<u64> {
+        self.since += 1;
+        if self.logged.is_some_and(|at| at.elapsed() < WARN_EVERY) {
+            return None;
+        }
+        self.logged = Some(tokio::time::Instant::now());
+        Some(std::mem::take(&mut self.since))
+    }
+}
+
 /// The threads that serve connections, each on a single-threaded runtime of its own: a
 /// connection, its requests and the tasks they spawn stay on the thread given the connection, so
 /// a request costs no wake-up of another thread (with a work-stealing runtime nearly every
@@ -319,8 +402,13 @@ struct Threads {
     handles: Vec<std::thread::JoinHandle<()>>,
 }
 
-/// An accepted connection on its way to a serving thread.
-type Handoff = tokio::sync::mpsc::UnboundedSender<(std::net::TcpStream, SocketAddr)>;
+/// An accepted connection on its way to a serving thread, with its place under the connection
+/// limit.
+type Handoff = tokio::sync::mpsc::UnboundedSender<Accepted>;
+
+/// An accepted connection: its stream, its peer, and its place under the connection limit (let
+/// go when the connection is dropped).
+type Accepted = (std::net::TcpStream, SocketAddr, tokio::sync::OwnedSemaphorePermit);
 
 impl Drop for Threads {
     fn drop(&mut self) {
@@ -334,7 +422,12 @@ const THREADS_END: Duration = Duration::from_secs(2);
 impl Threads {
     /// Starts `count` threads serving `routes` until `draining` is cancelled; each then finishes
     /// the requests it holds (see [`Threads::finished`]).
-    fn start(routes: Router, count: usize, draining: tokio_util::sync::CancellationToken) -> std::io::Result<Self> {
+    fn start(
+        routes: Router,
+        count: usize,
+        header_read_timeout: Duration,
+        draining: tokio_util::sync::CancellationToken,
+    ) -> std::io::Result<Self> {
         let (report, ended) = tokio::sync::mpsc::unbounded_channel();
         // Built first, so that a failure to start the next thread ends the ones started.
         let mut threads = Self {
@@ -352,9 +445,10 @@ impl Threads {
             let listener = Handed { connections, open: open.clone() };
             let (routes, draining, stop, report) =
                 (routes.clone(), draining.clone(), threads.stop.clone(), report.clone());
-            let handle = std::thread::Builder::new()
-                .name(format!("mcp-http-{index}"))
-                .spawn(move || serve_thread(listener, routes, draining, stop, Reporter(Some(report)), blocking))?;
+            let handle = std::thread::Builder::new().name(format!("mcp-http-{index}")).spawn(move || {
+                let report = Reporter(Some(report));
+                serve_thread(listener, routes, header_read_timeout, draining, stop, report, blocking);
+            })?;
             threads.handles.push(handle);
             threads.threads.push((handoff, open));
             threads.running += 1;
@@ -362,17 +456,48 @@ impl Threads {
         Ok(threads)
     }
 
-    /// Accepts connections from `listener` (until dropped), each handed to the thread holding
-    /// the fewest open connections.
+    /// Accepts connections from `listener` (until dropped), at most `limit` open at once, each
+    /// handed to the thread holding the fewest open connections. At the limit the next
+    /// connection waits in the listen backlog until one closes, and a warning says so.
     fn accept(
         &self,
-        mut listener: tokio::net::TcpListener,
+        listener: tokio::net::TcpListener,
+        limit: usize,
     ) -> impl std::future::Future<Output = std::convert::Infallible> + use<> {
         let threads = self.threads.clone();
+        let places = Arc::new(tokio::sync::Semaphore::new(limit));
         async move {
+            let (mut at_limit, mut failing) = (Throttled::default(), Throttled::default());
             loop {
-                // Retries on its own after an error (e.g. out of file descriptors, after a pause).
-                let (stream, peer) = axum::serve::Listener::accept(&mut listener).await;
+                let place = match places.clone().try_acquire_owned() {
+                    Ok(place) => place,
+                    Err(_) => {
+                        if let Some(times) = at_limit.due() {
+                            tracing::warn!(
+                                max_connections = limit,
+                                times,
+                                "the HTTP connection limit is reached: new connections wait to be accepted until one closes"
+                            );
+                        }
+                        // Never closed: this holds the semaphore.
+                        let Ok(place) = places.clone().acquire_owned().await else { continue };
+                        place
+                    }
+                };
+                let (stream, peer) = loop {
+                    match listener.accept().await {
+                        Ok(accepted) => break accepted,
+                        // The peer gave up before we took its connection: take the next one.
+                        Err(e) if is_connection_error(&e) => {}
+                        Err(e) => {
+                            // Out of descriptors or memory: pause rather than spin, and say so.
+                            if let Some(times) = failing.due() {
+                                tracing::warn!(error = %e, times, "accepting an HTTP connection failed; retrying");
+                            }
+                            tokio::time::sleep(ACCEPT_RETRY).await;
+                        }
+                    }
+                };
                 // Small JSON-RPC messages must not wait for Nagle's algorithm.
                 let _ = stream.set_nodelay(true);
                 let Ok(stream) = stream.into_std() else { continue };
@@ -383,7 +508,7 @@ impl Threads {
                 };
                 open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 // A thread that has ended (the server is stopping) drops the connection.
-                if handoff.send((stream, peer)).is_err() {
+                if handoff.send((stream, peer, place)).is_err() {
                     open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                 }
             }
@@ -437,24 +562,22 @@ impl Drop for Reporter {
     }
 }
 
-/// The connections handed to one serving thread, as the listener its `axum::serve` accepts from.
+/// The connections handed to one serving thread.
 struct Handed {
-    connections: tokio::sync::mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>,
+    connections: tokio::sync::mpsc::UnboundedReceiver<Accepted>,
     /// The thread's open connections: each one counts until it is dropped.
     open: Arc<std::sync::atomic::AtomicUsize>,
 }
 
-impl axum::serve::Listener for Handed {
-    type Io = Counted;
-    type Addr = SocketAddr;
-
+impl Handed {
+    /// The next connection handed to this thread.
     async fn accept(&mut self) -> (Counted, SocketAddr) {
         loop {
             // No more connections come once the server stops accepting: wait for the drain.
-            let Some((stream, peer)) = self.connections.recv().await else { std::future::pending().await };
+            let Some((stream, peer, place)) = self.connections.recv().await else { std::future::pending().await };
             // Registered with this thread's runtime, so its readiness wakes this thread.
             match tokio::net::TcpStream::from_std(stream) {
-                Ok(stream) => return (Counted { stream, open: self.open.clone() }, peer),
+                Ok(stream) => return (Counted { stream, open: self.open.clone(), _place: place }, peer),
                 Err(e) => {
                     self.open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                     tracing::debug!(%peer, error = %e, "dropping a connection that cannot be registered");
@@ -462,16 +585,14 @@ impl axum::serve::Listener for Handed {
             }
         }
     }
-
-    fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        Err(std::io::Error::other("connections are handed over, not accepted here"))
-    }
 }
 
-/// A connection of a serving thread, counted in the thread's open connections while it lives.
+/// A connection of a serving thread, counted in the thread's open connections and holding its
+/// place under the connection limit while it lives.
 struct Counted {
     stream: tokio::net::TcpStream,
     open: Arc<std::sync::atomic::AtomicUsize>,
+    _place: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl Counted {
@@ -538,6 +659,7 @@ impl tokio::io::AsyncWrite for Counted {
 fn serve_thread(
     listener: Handed,
     routes: Router,
+    header_read_timeout: Duration,
     draining: tokio_util::sync::CancellationToken,
     stop: tokio_util::sync::CancellationToken,
     mut report: Reporter,
@@ -548,16 +670,70 @@ fn serve_thread(
             Ok(runtime) => runtime,
             Err(e) => return report.send(Err(e)),
         };
-    let served = runtime.block_on(async {
-        let serving =
-            axum::serve(listener, routes.into_make_service()).with_graceful_shutdown(draining.cancelled_owned());
+    runtime.block_on(async {
         tokio::select! {
-            served = serving.into_future() => served,
-            () = stop.cancelled() => Ok(()),
+            () = serve_connections(listener, routes, header_read_timeout, draining) => {}
+            () = stop.cancelled() => {}
         }
     });
-    report.send(served);
+    report.send(Ok(()));
     runtime.block_on(stop.cancelled());
     // Connections and tasks still running are dropped with the runtime, not waited for.
     runtime.shutdown_background();
+}
+
+/// Serves the connections handed to this thread, each as HTTP/1.1 with hyper, until `draining`;
+/// then each connection finishes the request it is answering (an idle one closes at once) and
+/// this returns once all are closed.
+///
+/// Every connection gets `header_read_timeout` to send a request's headers whenever it is
+/// waiting for one: a client that opens connections and never finishes a request (slowloris),
+/// or keeps one idle, has it closed. While an answer is being sent no request is read, so a
+/// long answer (an SSE stream) is never cut by it.
+async fn serve_connections(
+    mut listener: Handed,
+    routes: Router,
+    header_read_timeout: Duration,
+    draining: tokio_util::sync::CancellationToken,
+) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout((!header_read_timeout.is_zero()).then_some(header_read_timeout));
+    // Each connection's task holds a receiver; every one has ended once the sender is closed.
+    let (open, open_watch) = tokio::sync::watch::channel(());
+    loop {
+        let (io, peer) = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = draining.cancelled() => break,
+        };
+        let connection = http.serve_connection(
+            hyper_util::rt::TokioIo::new(io),
+            hyper_util::service::TowerToHyperService::new(routes.clone()),
+        );
+        let (draining, open) = (draining.clone(), open_watch.clone());
+        tokio::spawn(async move {
+            let mut connection = std::pin::pin!(connection);
+            let mut closing = false;
+            loop {
+                tokio::select! {
+                    served = connection.as_mut() => {
+                        if let Err(e) = served {
+                            // A header-read timeout, a malformed request, a peer gone mid-answer.
+                            tracing::debug!(%peer, error = %e, "HTTP connection ended");
+                        }
+                        break;
+                    }
+                    () = draining.cancelled(), if !closing => {
+                        closing = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
+                }
+            }
+            drop(open);
+        });
+    }
+    // Connections handed over but not yet taken are closed.
+    drop(listener);
+    drop(open_watch);
+    open.closed().await;
 }

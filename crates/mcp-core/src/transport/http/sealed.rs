@@ -199,13 +199,16 @@ mod tests {
     const KEY_B: &str = "3031323334353637383961626364656630313233343536373839616263646566"; // the same in hex
     const KEY_C: &str = "Y2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2M=";
 
+    /// The same session each time it is called, issued once: compared with a session opened
+    /// again, an `issued` read anew would differ whenever a second boundary fell in between.
     fn session() -> SealedSession {
+        static ISSUED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
         SealedSession {
             principal: "alice".into(),
             version: "2025-11-25".into(),
             client: Implementation::new("inspector", "1.0"),
             capabilities: ClientCapabilities::default(),
-            issued: now_secs(),
+            issued: *ISSUED.get_or_init(now_secs),
         }
     }
 

@@ -120,7 +120,12 @@ async fn callers_are_admitted_before_their_body_is_read() {
     assert_eq!(exchange(port, huge.as_bytes()).await.0, 401);
     // With the token: refused for its size.
     let huge = huge.replace("connection: close\r\n", "connection: close\r\nauthorization: Bearer t0ken\r\n");
-    assert_eq!(exchange(port, huge.as_bytes()).await.0, 413);
+    let (status, body) = exchange(port, huge.as_bytes()).await;
+    assert_eq!(status, 413);
+    // As a JSON-RPC error naming the limit.
+    let refusal = json_body(&body);
+    assert_eq!(refusal["error"]["code"], crate::protocol::codes::INVALID_REQUEST, "{refusal}");
+    assert!(refusal["error"]["message"].as_str().is_some_and(|m| m.contains("limit of 1024 bytes")), "{refusal}");
     // A foreign Host is refused before anything else.
     let foreign = String::from_utf8_lossy(&call(port, "echo", "authorization: Bearer t0ken\r\n"))
         .replace(&format!("host: 127.0.0.1:{port}"), "host: evil.example");
@@ -279,4 +284,180 @@ async fn connections_are_spread_over_the_serving_threads_and_each_stays_on_its_t
     let mut rest = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(5), connections[0].read_to_end(&mut rest)).await;
     assert!(read.is_ok_and(|r| r.is_ok_and(|n| n == 0)), "a held connection is closed, not left open");
+}
+
+/// Serves `registry` with `options`, and an open `/healthz` answering `ok`, on a free loopback
+/// port; returns the server (to announce changes through) and the port.
+async fn serve_with_probe(registry: Registry, options: HttpOptions) -> (Server, u16) {
+    let server = Server::builder(Implementation::new("http-tests", "1"), registry).build();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let addr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let probe = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
+    let extra = super::Extra { admitted: None, open: Some(probe) };
+    let serving = server.clone();
+    tokio::spawn(async move {
+        super::serve_until(serving, addr, options, extra, std::future::pending(), Duration::ZERO).await
+    });
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    (server, port)
+}
+
+/// How long a test waits for what must happen before calling it a failure: a safety net only,
+/// far beyond what any of it takes.
+const SAFETY: Duration = Duration::from_secs(20);
+
+/// True when the server closes `stream` (end of file, or a reset) within [`SAFETY`]; whatever
+/// it sends before is read and dropped.
+async fn closed_by_the_server(stream: &mut tokio::net::TcpStream) -> bool {
+    let mut rest = Vec::new();
+    tokio::time::timeout(SAFETY, stream.read_to_end(&mut rest)).await.is_ok()
+}
+
+/// `GET /healthz` on a kept-alive connection.
+fn healthz(port: u16) -> String {
+    format!("GET /healthz HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n\r\n")
+}
+
+/// A client that opens a connection and never finishes its request's headers (slowloris), one
+/// that sends nothing, and one that leaves a kept-alive connection idle all have their
+/// connection closed once the header-read timeout passes; a body that stops coming is answered
+/// 408 once the body-read timeout passes.
+#[tokio::test]
+async fn slow_headers_idle_connections_and_stalled_bodies_are_closed_after_their_timeouts() {
+    let options = HttpOptions {
+        header_read_timeout: Duration::from_millis(200),
+        body_read_timeout: Duration::from_millis(200),
+        ..HttpOptions::default()
+    };
+    let (_server, port) = serve_with_probe(Registry::new(), options).await;
+
+    let mut partial = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connects");
+    partial
+        .write_all(format!("POST /mcp HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-").as_bytes())
+        .await
+        .expect("sends");
+    assert!(closed_by_the_server(&mut partial).await, "a connection whose headers never end is closed");
+
+    let mut silent = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connects");
+    assert!(closed_by_the_server(&mut silent).await, "a connection that sends nothing is closed");
+
+    let mut idle = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connects");
+    idle.write_all(healthz(port).as_bytes()).await.expect("sends");
+    assert_eq!(read_answer(&mut idle).await, "ok");
+    assert!(closed_by_the_server(&mut idle).await, "an idle kept-alive connection is closed");
+
+    let mut stalled = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connects");
+    let head = format!(
+        "POST /mcp HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: application/json\r\n\
+         accept: application/json, text/event-stream\r\ncontent-length: 100\r\n\r\n{{\"jsonrpc\""
+    );
+    stalled.write_all(head.as_bytes()).await.expect("sends");
+    let answer = tokio::time::timeout(SAFETY, read_answer(&mut stalled)).await.expect("answered");
+    let error = json_body(&answer);
+    assert!(error["error"]["message"].as_str().is_some_and(|m| m.contains("did not arrive")), "{error}");
+}
+
+/// Answers being sent are not cut by the header-read timeout, however long they take: a
+/// session's GET stream and a call's SSE answer both outlast it.
+#[tokio::test]
+async fn streams_outlast_the_header_read_timeout() {
+    let timeout = Duration::from_millis(200);
+    let mut registry = Registry::new();
+    registry.tool(tool(
+        "slow",
+        "Answers after several header-read timeouts.",
+        move |_: JsonObject, _cx: ToolContext| async move {
+            tokio::time::sleep(timeout * 4).await;
+            Ok::<_, ToolError>("slowly".to_owned())
+        },
+    ));
+    let options = HttpOptions { header_read_timeout: timeout, ..HttpOptions::default() };
+    let (server, port) = serve_with_probe(registry, options).await;
+
+    // A call answered with an SSE stream, after four timeouts.
+    let request = String::from_utf8_lossy(&call(port, "slow", "")).into_owned();
+    let (status, body) = tokio::time::timeout(SAFETY, exchange(port, request.as_bytes())).await.expect("answered");
+    assert_eq!(status, 200);
+    assert!(body.contains("slowly"), "{body}");
+
+    // A handshake-era session's GET stream, idle for four timeouts, then an event.
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+    .to_string();
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connects");
+    let post = format!(
+        "POST /mcp HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: application/json\r\n\
+         accept: application/json, text/event-stream\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{init}",
+        init.len()
+    );
+    stream.write_all(post.as_bytes()).await.expect("sends");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.expect("reads");
+    let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    let session = answer
+        .lines()
+        .find_map(|l| l.strip_prefix("mcp-session-id:"))
+        .map(|id| id.trim().to_owned())
+        .expect("a session id");
+    let mut events = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connects");
+    let get = format!(
+        "GET /mcp HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\naccept: text/event-stream\r\nmcp-session-id: {session}\r\n\r\n"
+    );
+    events.write_all(get.as_bytes()).await.expect("sends");
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(SAFETY, events.read(&mut chunk)).await.expect("the head").expect("reads");
+        assert!(n > 0, "the stream is open");
+        seen.extend_from_slice(&chunk[..n]);
+    }
+    assert!(seen.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&seen));
+    tokio::time::sleep(timeout * 4).await;
+    server.replace_tools(crate::ToolSet::new());
+    let delivered = tokio::time::timeout(SAFETY, async {
+        loop {
+            let n = events.read(&mut chunk).await.expect("reads");
+            assert!(n > 0, "the stream was closed: {}", String::from_utf8_lossy(&seen));
+            seen.extend_from_slice(&chunk[..n]);
+            if String::from_utf8_lossy(&seen).contains("notifications/tools/list_changed") {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(delivered.is_ok(), "the event arrives on the stream");
+}
+
+/// At most `max_connections` are open at once: the next connection waits to be accepted (a
+/// probe on it is not answered) until one closes, and is then served.
+#[tokio::test]
+async fn at_the_connection_limit_a_new_connection_waits_until_one_closes() {
+    let options = HttpOptions {
+        max_connections: 2,
+        // The slow connections below stay until they are dropped.
+        header_read_timeout: Duration::from_secs(600),
+        ..HttpOptions::default()
+    };
+    let (_server, port) = serve_with_probe(Registry::new(), options).await;
+    let mut slow = Vec::new();
+    for _ in 0..2 {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connects");
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n").await.expect("sends");
+        slow.push(stream);
+    }
+    let mut probe = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("the backlog takes it");
+    probe.write_all(healthz(port).as_bytes()).await.expect("sends");
+    // Not served while two connections are open (nothing arrives in this window; a server
+    // without the limit answers at once).
+    let early = tokio::time::timeout(Duration::from_millis(500), read_answer(&mut probe)).await;
+    assert!(early.is_err(), "a third connection was served beyond a limit of two: {early:?}");
+    // One slow connection goes: the waiting one is taken and answered.
+    drop(slow.remove(0));
+    let answer = tokio::time::timeout(SAFETY, read_answer(&mut probe)).await.expect("served once one closed");
+    assert_eq!(answer, "ok");
 }
