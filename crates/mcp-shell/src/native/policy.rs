@@ -83,8 +83,22 @@ pub fn default_denied_options() -> BTreeMap<String, Vec<String>> {
                 "-x",
             ],
         ),
-        ("find", &["-exec", "-execdir", "-ok", "-okdir", "-delete", "-fprint", "-fprint0", "-fprintf", "-fls"]),
-        ("rg", &["--pre", "--pre-glob", "--search-zip", "-z"]),
+        (
+            "find",
+            &[
+                "-exec", "-execdir", "-ok", "-okdir", "-delete", "-fprint", "-fprint0", "-fprintf", "-fls", "-L",
+                "-follow",
+            ],
+        ),
+        ("rg", &["--pre", "--pre-glob", "--search-zip", "-z", "-L", "--follow"]),
+        // Following symlinks while walking a tree reads what a link inside the roots points to
+        // outside them; a list of file names read from a file names paths unchecked.
+        ("grep", &["-R", "--dereference-recursive"]),
+        ("ls", &["-L", "--dereference"]),
+        ("du", &["-L", "--dereference", "--files0-from"]),
+        ("stat", &["-L", "--dereference"]),
+        ("tree", &["-l"]),
+        ("wc", &["--files0-from"]),
         (
             "tar",
             &[
@@ -135,7 +149,7 @@ pub fn default_denied_options() -> BTreeMap<String, Vec<String>> {
         ("zip", &["-T", "-TT", "--unzip-command"]),
         // Scripts' own `e`, `w` and `r` commands are refused by `--sandbox`, which sed always gets.
         ("sed", &["-i", "--in-place"]),
-        ("sort", &["-o", "--output", "--compress-program"]),
+        ("sort", &["-o", "--output", "--compress-program", "--files0-from"]),
         ("less", &["-o", "--log-file", "-O", "--LOG-FILE"]),
         ("man", &["-P", "--pager", "-H", "--html"]),
         ("npm", &["--script-shell", "--node-options"]),

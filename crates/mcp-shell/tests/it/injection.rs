@@ -96,6 +96,12 @@ const CASES: &[(&str, &str, &str)] = &[
     ("shell_execute", r#"{"command": ["git", "--git-dir={base}/outside", "log"]}"#, "outside the allowed directories"),
     ("shell_execute", r#"{"command": ["find", "/", "-name", "shadow"]}"#, "outside the allowed directories"),
     ("execute", r#"{"command": "cat /etc/passwd"}"#, "outside the allowed directories"),
+    // Walking through a symlink inside the roots to what lies outside them.
+    ("shell_execute", r#"{"command": ["grep", "-Rn", "x", "."]}"#, "option `-R` of `grep`"),
+    ("shell_execute", r#"{"command": ["grep", "--dereference-rec", "x", "."]}"#, "option `--dereference-recursive`"),
+    ("shell_execute", r#"{"command": ["ls", "-lLR"]}"#, "option `-L` of `ls`"),
+    ("shell_execute", r#"{"command": ["find", "-L", ".", "-name", "x"]}"#, "option `-L` of `find`"),
+    ("shell_execute", r#"{"command": ["find", ".", "-follow"]}"#, "option `-follow` of `find`"),
     ("execute", r#"{"command": "cat hello.txt ../../work_secret/x", "cwd": "sub"}"#, "outside the allowed directories"),
 ];
 
