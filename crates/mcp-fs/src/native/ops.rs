@@ -59,6 +59,20 @@ impl Fs {
         Ok((located, dir))
     }
 
+    /// Where a write goes, refused inside a git directory (any component `.git`, in any case, as
+    /// git itself refuses it in what it checks out): its configuration and hooks name programs
+    /// that git runs, for whoever runs git there next.
+    fn locate_for_writing(&self, path: &str) -> Result<(Located, &Dir)> {
+        let (located, dir) = self.locate(path)?;
+        if located.relative.components().any(|c| c.as_os_str().eq_ignore_ascii_case(".git")) {
+            return Err(Error::denied(
+                path,
+                "it is inside a `.git` directory, whose configuration and hooks name programs git runs",
+            ));
+        }
+        Ok((located, dir))
+    }
+
     fn read_capped(&self, path: &str) -> Result<Vec<u8>> {
         let (located, dir) = self.locate(path)?;
         let file = dir.open(rel(&located.relative)).map_err(io(path))?;
@@ -160,14 +174,14 @@ impl Fs {
 
     /// `write_file`: atomic (temporary file and rename), never following a symlink out.
     pub fn write(&self, path: &str, content: &str) -> Result<String> {
-        let (located, dir) = self.locate(path)?;
+        let (located, dir) = self.locate_for_writing(path)?;
         atomic_write(dir, &located.relative, content.as_bytes(), path)?;
         Ok(format!("Successfully wrote to {path}"))
     }
 
     /// `edit_file`: apply edits in order; return a unified diff; write unless `dry_run`.
     pub fn edit(&self, path: &str, edits: &[(String, String)], dry_run: bool) -> Result<String> {
-        let (located, dir) = self.locate(path)?;
+        let (located, dir) = self.locate_for_writing(path)?;
         // A dry run is refused exactly as the edit would be, so its diff never promises a write
         // that cannot happen.
         writable_target(dir, &located.relative, path)?;
@@ -188,7 +202,7 @@ impl Fs {
 
     /// `create_directory`: with parents; fine if it exists.
     pub fn create_dir(&self, path: &str) -> Result<String> {
-        let (located, dir) = self.locate(path)?;
+        let (located, dir) = self.locate_for_writing(path)?;
         dir.create_dir_all(rel(&located.relative)).map_err(io(path))?;
         Ok(format!("Successfully created directory {path}"))
     }
@@ -251,8 +265,8 @@ impl Fs {
 
     /// `move_file`: refuses to replace an existing destination.
     pub fn rename(&self, source: &str, destination: &str) -> Result<String> {
-        let (from, from_dir) = self.locate(source)?;
-        let (to, to_dir) = self.locate(destination)?;
+        let (from, from_dir) = self.locate_for_writing(source)?;
+        let (to, to_dir) = self.locate_for_writing(destination)?;
         if to_dir.symlink_metadata(rel(&to.relative)).is_ok() {
             return Err(Error::InvalidArgument(format!("destination already exists: {destination}")));
         }

@@ -53,6 +53,12 @@ const CASES: &[(&str, &str, &str)] = &[
     ("search_files", r#"{"path": "{root}/..", "pattern": "**/*"}"#, "access denied"),
     ("get_file_info", r#"{"path": "{root}/link_out/secret.txt"}"#, "access denied"),
     ("get_file_info", r#"{"path": "{base}/allowed_secret"}"#, "access denied"),
+    // git's own directory: its configuration and hooks name programs git runs.
+    ("write_file", r#"{"path": "{root}/.git/hooks/pre-commit", "content": "id"}"#, "`.git` directory"),
+    ("write_file", r#"{"path": "inner/repo/.GIT/config", "content": "[core]\n"}"#, "`.git` directory"),
+    ("create_directory", r#"{"path": "{root}/sub/.git/hooks"}"#, "`.git` directory"),
+    ("edit_file", r#"{"path": "{root}/.git/config", "edits": [{"oldText": "a", "newText": "b"}]}"#, "`.git` directory"),
+    ("move_file", r#"{"source": "{root}/inner/ok.txt", "destination": "{root}/.git/config"}"#, "`.git` directory"),
 ];
 
 fn arguments(template: &str, scratch: &Scratch) -> JsonObject {
@@ -88,6 +94,7 @@ async fn every_hostile_path_is_refused_and_nothing_outside_changes() {
     assert_eq!(scratch.outside_snapshot(), before, "something outside the root changed");
     assert!(scratch.root.join("file_link").is_symlink(), "the symlink itself must be left alone");
     assert!(!scratch.root.join("stolen.txt").exists());
+    assert!(!scratch.root.join(".git").exists() && !scratch.root.join("sub").exists(), "a git directory was written");
 }
 
 #[tokio::test]

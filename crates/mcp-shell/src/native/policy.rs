@@ -81,13 +81,27 @@ pub fn default_denied_options() -> BTreeMap<String, Vec<String>> {
                 "-O",
                 // `git rebase -x CMD` runs CMD after each commit.
                 "-x",
+                // A repository of the caller's making, whose configuration names programs.
+                "--git-dir",
+                "--work-tree",
+                "--template",
             ],
         ),
         (
             "find",
             &[
-                "-exec", "-execdir", "-ok", "-okdir", "-delete", "-fprint", "-fprint0", "-fprintf", "-fls", "-L",
+                "-exec",
+                "-execdir",
+                "-ok",
+                "-okdir",
+                "-delete",
+                "-fprint",
+                "-fprint0",
+                "-fprintf",
+                "-fls",
+                "-L",
                 "-follow",
+                "-files0-from",
             ],
         ),
         ("rg", &["--pre", "--pre-glob", "--search-zip", "-z", "-L", "--follow"]),
@@ -97,7 +111,9 @@ pub fn default_denied_options() -> BTreeMap<String, Vec<String>> {
         ("ls", &["-L", "--dereference"]),
         ("du", &["-L", "--dereference", "--files0-from"]),
         ("stat", &["-L", "--dereference"]),
-        ("tree", &["-l"]),
+        ("tree", &["-l", "-o"]),
+        // `-F` follows a name that may later become a symlink leading out.
+        ("tail", &["-F", "--retry"]),
         ("wc", &["--files0-from"]),
         (
             "tar",
@@ -110,6 +126,9 @@ pub fn default_denied_options() -> BTreeMap<String, Vec<String>> {
                 "-F",
                 "--new-volume-script",
                 "--rmt-command",
+                // Names read from a file or stdin are never checked against the roots.
+                "-T",
+                "--files-from",
                 "--rsh-command",
             ],
         ),
@@ -174,6 +193,12 @@ pub fn default_denied_subcommands() -> BTreeMap<String, Vec<String>> {
         "instaweb",
         "hook",
         "credential",
+        "credential-store",
+        "credential-cache",
+        "credential-netrc",
+        "credential-libsecret",
+        "credential-osxkeychain",
+        "credential-manager",
         "send-email",
         "web--browse",
     ];
@@ -185,6 +210,19 @@ pub fn default_denied_subcommands() -> BTreeMap<String, Vec<String>> {
 fn forced_arguments(program: &str) -> &'static [&'static str] {
     match program {
         "sed" => &["--sandbox"],
+        // Programs named by a repository's own configuration do not run: no fsmonitor, no
+        // hooks, no repository found by walking into a bare one a caller wrote (whose
+        // configuration is the caller's), no credential helper.
+        "git" => &[
+            "-c",
+            "core.fsmonitor=false",
+            "-c",
+            "core.hooksPath=/dev/null",
+            "-c",
+            "safe.bareRepository=explicit",
+            "-c",
+            "credential.helper=",
+        ],
         _ => &[],
     }
 }
@@ -205,14 +243,11 @@ pub const READ_ONLY: &[&str] = &[
     "du",
     "df",
     "pwd",
-    "file",
     "diff",
     "cmp",
-    "tree",
     "nl",
     "tac",
     "cut",
-    "uniq",
     "comm",
     "basename",
     "dirname",
@@ -226,7 +261,6 @@ pub const READ_ONLY: &[&str] = &[
     "cksum",
     "strings",
     "od",
-    "date",
     "uname",
     "whoami",
     "id",
@@ -234,6 +268,8 @@ pub const READ_ONLY: &[&str] = &[
     "printf",
     "true",
     "false",
+    // Always sandboxed (no `w`, `r`, `e`), and `-i` is refused.
+    "sed",
 ];
 
 /// Arguments meant to chain or redirect through a shell, which never runs here: refused so the
@@ -417,46 +453,70 @@ impl Policy {
     }
 
     /// Refuses an argument naming a path outside the roots, resolved against `directory`: an
-    /// absolute path, one whose `..` climbs out, or one that exists and leads out through a
-    /// symlink. Values count too (`--file=/etc/x`, `if=/etc/x`, `-f/etc/x`). A relative word
-    /// naming nothing, such as a search pattern, is not a path and passes. Interpreters allowed by
-    /// name are not checked: they reach any path through their scripts anyway.
+    /// absolute path, one whose `..` climbs out, or one that leads out through a symlink (even
+    /// one that does not exist yet: `link_out/new`). Values count too (`--file=/etc/x`,
+    /// `if=/etc/x`, `-f/etc/x`, `-nf/etc/x`). `git -C` and `tar -C` move where later arguments
+    /// are resolved, and each move is checked in turn. A program that only reads (see
+    /// [`READ_ONLY`]) may name what does not exist (a pattern such as `/^#/d` or `/api/v1`): it
+    /// can neither read nor create it. Interpreters allowed by name are not checked: they reach
+    /// any path through their scripts anyway.
     pub fn confine_arguments(&self, argv: &[String], directory: &Path) -> Result<()> {
         let name = argv.first().map(String::as_str).unwrap_or_default();
         if self.is_interpreter(name) {
             return Ok(());
         }
-        for (i, arg) in argv.iter().enumerate().skip(1) {
+        let reads_only = READ_ONLY.contains(&name);
+        let moves = matches!(name, "git" | "tar");
+        let mut here = directory.to_path_buf();
+        let mut args = argv.iter().enumerate().skip(1);
+        while let Some((i, arg)) = args.next() {
+            // `-C DIR` (`--directory DIR`, `--directory=DIR`, `-CDIR`): where the rest is resolved.
+            let moved_to = match arg.as_str() {
+                "-C" | "--directory" if moves => args.next().map(|(_, v)| v.as_str()),
+                _ if moves => {
+                    arg.strip_prefix("--directory=").or_else(|| arg.strip_prefix("-C").filter(|v| !v.is_empty()))
+                }
+                _ => None,
+            };
+            if let Some(target) = moved_to {
+                let next = resolve(&here.join(target));
+                if !self.inside(&next) {
+                    return Err(self.outside(i, arg, target));
+                }
+                here = next;
+                continue;
+            }
             for candidate in path_candidates(arg) {
-                if self.leads_outside(candidate, directory) {
-                    let roots: Vec<String> = self.roots.iter().map(|r| r.display().to_string()).collect();
-                    let part = if candidate.len() == arg.len() {
-                        String::new()
-                    } else {
-                        format!(" names `{candidate}`, which")
-                    };
-                    return Err(Error::Refused(format!(
-                        "argument {i} (`{arg}`){part} is a path outside the allowed directories ({}); commands may only name paths inside them",
-                        roots.join(", ")
-                    )));
+                if self.leads_outside(candidate, &here, reads_only) {
+                    return Err(self.outside(i, arg, candidate));
                 }
             }
         }
         Ok(())
     }
 
-    fn leads_outside(&self, candidate: &str, directory: &Path) -> bool {
-        let path = Path::new(candidate);
+    fn outside(&self, i: usize, arg: &str, candidate: &str) -> Error {
+        let roots: Vec<String> = self.roots.iter().map(|r| r.display().to_string()).collect();
+        let part = if candidate == arg { String::new() } else { format!(" names `{candidate}`, which") };
+        Error::Refused(format!(
+            "argument {i} (`{arg}`){part} is a path outside the allowed directories ({}); commands may only name paths inside them",
+            roots.join(", ")
+        ))
+    }
+
+    fn inside(&self, resolved: &Path) -> bool {
+        self.roots.iter().any(|root| resolved.starts_with(root))
+    }
+
+    fn leads_outside(&self, candidate: &str, directory: &Path, reads_only: bool) -> bool {
         if candidate.is_empty() || DEVICES.contains(&candidate) {
             return false;
         }
-        let joined = directory.join(path);
-        let climbs = path.components().any(|c| c == Component::ParentDir);
-        if !path.is_absolute() && !climbs && std::fs::symlink_metadata(&joined).is_err() {
+        let joined = directory.join(candidate);
+        if reads_only && std::fs::symlink_metadata(&joined).is_err() {
             return false;
         }
-        let resolved = resolve(&joined);
-        !self.roots.iter().any(|root| resolved.starts_with(root))
+        !self.inside(&resolve(&joined))
     }
 
     /// The canonical working directory for a requested one (default: the first root).
@@ -558,12 +618,17 @@ fn subcommand<'a>(program: &str, argv: &'a [String]) -> Option<&'a str> {
     None
 }
 
-/// Where an argument may name a path: itself, the value after its first `=`, and the value
-/// attached to a one-letter option (`-f/etc/x`).
+/// Where an argument may name a path: itself, the value after its first `=`, and in a cluster
+/// of one-letter options the value attached to any of them (`-f/etc/x`, `-nf../x`: from the
+/// first `/` or `.` on). A lone `/` attached to an option is a delimiter (`cut -d/`), not the
+/// root directory.
 fn path_candidates(arg: &str) -> impl Iterator<Item = &str> {
     let value = arg.split_once('=').map(|(_, v)| v);
-    let attached =
-        arg.strip_prefix('-').filter(|r| !r.starts_with('-')).and_then(|r| r.get(1..)).filter(|v| !v.is_empty());
+    let cluster = arg.strip_prefix('-').filter(|r| !r.starts_with('-')).unwrap_or_default();
+    let attached = ['/', '.']
+        .into_iter()
+        .filter_map(move |c| cluster.find(c).map(|at| &cluster[at..]))
+        .filter(|v| *v != "/" && *v != ".");
     std::iter::once(arg).chain(value).chain(attached)
 }
 

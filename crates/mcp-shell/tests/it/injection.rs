@@ -93,16 +93,42 @@ const CASES: &[(&str, &str, &str)] = &[
     ("shell_execute", r#"{"command": ["grep", "--file=/etc/passwd", "hello.txt"]}"#, "names `/etc/passwd`"),
     ("shell_execute", r#"{"command": ["grep", "-f/etc/passwd", "hello.txt"]}"#, "names `/etc/passwd`"),
     ("shell_execute", r#"{"command": ["git", "-C", "/etc", "status"]}"#, "outside the allowed directories"),
-    ("shell_execute", r#"{"command": ["git", "--git-dir={base}/outside", "log"]}"#, "outside the allowed directories"),
+    ("shell_execute", r#"{"command": ["git", "--git-dir={base}/outside", "log"]}"#, "option `--git-dir`"),
     ("shell_execute", r#"{"command": ["find", "/", "-name", "shadow"]}"#, "outside the allowed directories"),
     ("execute", r#"{"command": "cat /etc/passwd"}"#, "outside the allowed directories"),
+    // Writing through a symlink that leads out, to a name that does not exist yet.
+    ("shell_execute", r#"{"command": ["touch", "link_out/PWNED"]}"#, "outside the allowed directories"),
+    ("shell_execute", r#"{"command": ["touch", "{root}/link_out/PWNED"]}"#, "outside the allowed directories"),
+    // `-C` moves are checked one after another, and names read from stdin are refused.
+    (
+        "shell_execute",
+        r#"{"command": ["git", "-C", "..", "-C", "..", "status"], "directory": "sub"}"#,
+        "outside the allowed directories",
+    ),
+    (
+        "shell_execute",
+        r#"{"command": ["tar", "-cf", "-", "-C", "..", "-C", "..", "outside"], "directory": "sub"}"#,
+        "outside the allowed directories",
+    ),
+    (
+        "shell_execute",
+        r#"{"command": ["tar", "-cf", "-", "-T", "-"], "stdin": "/etc/passwd\n"}"#,
+        "option `-T` of `tar`",
+    ),
+    ("shell_execute", r#"{"command": ["find", "-files0-from", "-"], "stdin": "/etc"}"#, "option `-files0-from`"),
+    ("shell_execute", r#"{"command": ["grep", "-nf/etc/passwd", "hello.txt"]}"#, "names `/etc/passwd`"),
+    ("shell_execute", r#"{"command": ["grep", "-nf../../../../etc/passwd", "hello.txt"]}"#, "outside the allowed"),
+    // git: credentials and repositories of the caller's making.
+    ("shell_execute", r#"{"command": ["git", "credential-store", "get"]}"#, "`git credential-store` is refused"),
+    ("shell_execute", r#"{"command": ["git", "--git-dir=sub", "status"]}"#, "option `--git-dir`"),
+    ("shell_execute", r#"{"command": ["git", "init", "--template=sub", "x"]}"#, "option `--template`"),
     // Walking through a symlink inside the roots to what lies outside them.
     ("shell_execute", r#"{"command": ["grep", "-Rn", "x", "."]}"#, "option `-R` of `grep`"),
     ("shell_execute", r#"{"command": ["grep", "--dereference-rec", "x", "."]}"#, "option `--dereference-recursive`"),
     ("shell_execute", r#"{"command": ["ls", "-lLR"]}"#, "option `-L` of `ls`"),
     ("shell_execute", r#"{"command": ["find", "-L", ".", "-name", "x"]}"#, "option `-L` of `find`"),
     ("shell_execute", r#"{"command": ["find", ".", "-follow"]}"#, "option `-follow` of `find`"),
-    ("execute", r#"{"command": "cat hello.txt ../../work_secret/x", "cwd": "sub"}"#, "outside the allowed directories"),
+    ("execute", r#"{"command": "ls hello.txt ../../work_secret", "cwd": "sub"}"#, "outside the allowed directories"),
 ];
 
 fn arguments(template: &str, sandbox: &Sandbox, marker: &str) -> JsonObject {

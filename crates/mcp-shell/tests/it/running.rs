@@ -60,12 +60,48 @@ async fn paths_inside_the_roots_and_plain_words_pass_the_confinement() {
         let output = shell.shell_execute(&argv, None, None, None).await.expect("runs");
         assert!(output.success(), "{argv:?}: {output:?}");
     }
+    // A program that only reads may name what does not exist: sed addresses, patterns and
+    // delimiters that begin with `/`.
+    let shell_reads = Shell::new(sandbox.tools(&["sed", "grep", "cut"], &[]));
+    let deleted = shell_reads.shell_execute(&["sed", "/^h/d", "hello.txt"], None, None, None).await.expect("runs");
+    assert!(deleted.success() && deleted.stdout.is_empty(), "{deleted:?}");
+    let ranged =
+        shell_reads.shell_execute(&["sed", "-n", "/hel/,/x/p", "hello.txt"], None, None, None).await.expect("runs");
+    assert_eq!(ranged.stdout, "hello\n", "{ranged:?}");
+    let missing = shell_reads.shell_execute(&["grep", "/api/v1", "hello.txt"], None, None, None).await.expect("runs");
+    assert_eq!(missing.exit_code, Some(1), "no match, not refused: {missing:?}");
+    let cut = shell_reads.shell_execute(&["cut", "-d/", "-f1"], Some("a/b\n"), None, None).await.expect("runs");
+    assert_eq!(cut.stdout, "a\n", "{cut:?}");
     // sed runs sandboxed, which leaves ordinary scripts alone.
     let edited =
         shell.shell_execute(&["sed", "-n", "s/hello/bye/p", "hello.txt"], None, None, None).await.expect("runs");
     assert_eq!(edited.stdout, "bye\n", "{edited:?}");
     let edited = shell.execute("sed -e 's/h/H/' -e 's/o$/0/' hello.txt", None).await.expect("runs");
     assert_eq!(edited.stdout, "Hell0\n", "{edited:?}");
+}
+
+/// git never runs what a repository's own configuration names: a nested repository whose
+/// configuration a caller wrote (through another tool) sets an fsmonitor, and `git status`
+/// there does not run it.
+#[tokio::test]
+async fn git_runs_no_program_a_repositorys_configuration_names() {
+    let sandbox = Sandbox::new();
+    let repo = sandbox.root.join("nested");
+    let init = std::process::Command::new("git").args(["init", "-q"]).arg(&repo).status().expect("git runs");
+    assert!(init.success());
+    let marker = sandbox.base.join("outside/FSMONITOR_RAN");
+    let config = repo.join(".git/config");
+    let mut text = std::fs::read_to_string(&config).expect("reads");
+    text.push_str(&format!("[core]\n\tfsmonitor = touch {}\n[alias]\n", marker.display()));
+    std::fs::write(&config, text).expect("writes");
+    std::fs::write(repo.join(".git/hooks/post-index-change"), format!("#!/bin/sh\ntouch {}\n", marker.display()))
+        .expect("writes");
+    let shell = Shell::new(sandbox.tools(&["git"], &[]));
+    let status = shell.shell_execute(&["git", "-C", "nested", "status"], None, None, None).await.expect("runs");
+    assert!(status.success(), "{status:?}");
+    let added = shell.shell_execute(&["git", "-C", "nested", "add", "-A"], None, None, None).await.expect("runs");
+    assert!(added.success(), "{added:?}");
+    assert!(!marker.exists(), "git ran a program the repository's configuration named");
 }
 
 #[tokio::test]
