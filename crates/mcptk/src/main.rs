@@ -160,6 +160,17 @@ struct HttpArgs {
     /// Threads serving HTTP connections, each keeping the connections it is given (0: one per core).
     #[arg(long, default_value_t = 0, global = true)]
     http_threads: usize,
+    /// HTTP connections open at once; the next wait to be accepted until one closes (lowered
+    /// at start to three quarters of `ulimit -n` when that is fewer).
+    #[arg(long, default_value_t = 1024, global = true)]
+    max_connections: usize,
+    /// Seconds a client has to send a request's headers, on a new connection or a kept-alive
+    /// one waiting for its next request; then it is closed (0: no limit).
+    #[arg(long, default_value_t = 10, global = true)]
+    header_timeout: u64,
+    /// Seconds a POST's body has to arrive once its headers have; then 408 (0: no limit).
+    #[arg(long, default_value_t = 60, global = true)]
+    body_timeout: u64,
     /// Seconds a sealed session id (`MCPTK_SESSION_KEY` set) is accepted after `initialize`.
     #[arg(long, default_value_t = 24 * 60 * 60, global = true)]
     session_lifetime: u64,
@@ -196,6 +207,9 @@ impl HttpArgs {
             session_keys: mcp_core::transport::http::SessionKeys::from_env()?.map(Arc::new),
             session_lifetime: Duration::from_secs(self.session_lifetime),
             threads: self.http_threads,
+            max_connections: self.max_connections,
+            header_read_timeout: Duration::from_secs(self.header_timeout),
+            body_read_timeout: Duration::from_secs(self.body_timeout),
             ..Default::default()
         };
         if let Ok(token) = std::env::var(&self.token_env)

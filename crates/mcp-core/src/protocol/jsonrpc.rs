@@ -243,6 +243,9 @@ pub struct Rejected {
     pub id: Option<RequestId>,
     /// -32700 for invalid JSON, -32600 for a JSON value that is not a JSON-RPC message.
     pub error: ErrorObject,
+    /// The message was meant as a response (it has `result` or `error` and no `method`): it is
+    /// logged, never answered, since a response to a response would be answered in turn.
+    pub response: bool,
 }
 
 impl Message {
@@ -258,8 +261,11 @@ impl Message {
         }
         // Anything the one-pass reading does not take is classified the thorough way, which
         // also words the error.
-        let value: Value = serde_json::from_slice(bytes)
-            .map_err(|e| Rejected { id: None, error: ErrorObject::parse_error(format!("invalid JSON: {e}")) })?;
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| Rejected {
+            id: None,
+            error: ErrorObject::parse_error(format!("invalid JSON: {e}")),
+            response: false,
+        })?;
         Self::from_value(value)
     }
 
@@ -274,11 +280,13 @@ impl Message {
             return Err(Rejected {
                 id: None,
                 error: ErrorObject::invalid_request(format!("invalid request: message is {what}")),
+                response: false,
             });
         };
         // Read the id first so that every later complaint can be correlated.
         let id = obj.get("id").and_then(|v| serde_json::from_value::<RequestId>(v.clone()).ok());
-        let reject = |msg: String| Rejected { id: id.clone(), error: ErrorObject::invalid_request(msg) };
+        let reject =
+            |msg: String| Rejected { id: id.clone(), error: ErrorObject::invalid_request(msg), response: false };
         let value = Value::Object(obj);
         let map = value.as_object().expect("checked above");
         if map.contains_key("method") {
@@ -293,7 +301,9 @@ impl Message {
                     .map_err(|e| reject(format!("invalid notification: {e}")))
             }
         } else if map.contains_key("result") || map.contains_key("error") {
-            serde_json::from_value(value).map(Message::Response).map_err(|e| reject(format!("invalid response: {e}")))
+            serde_json::from_value(value)
+                .map(Message::Response)
+                .map_err(|e| Rejected { response: true, ..reject(format!("invalid response: {e}")) })
         } else {
             Err(reject("invalid request: no method, result or error member".into()))
         }
@@ -384,8 +394,11 @@ mod tests {
 
     /// What the thorough path makes of a line: the reference the one-pass reading must match.
     fn thorough(line: &str) -> Result<Message, Rejected> {
-        let value: Value = serde_json::from_str(line)
-            .map_err(|e| Rejected { id: None, error: ErrorObject::parse_error(format!("invalid JSON: {e}")) })?;
+        let value: Value = serde_json::from_str(line).map_err(|e| Rejected {
+            id: None,
+            error: ErrorObject::parse_error(format!("invalid JSON: {e}")),
+            response: false,
+        })?;
         Message::from_value(value)
     }
 

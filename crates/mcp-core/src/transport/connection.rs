@@ -325,7 +325,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
         match Message::parse(&line) {
             Err(rejected) => {
                 tracing::warn!(peer = %options.name, error = %rejected.error, "malformed message");
-                if options.role == Role::Server {
+                if options.role == Role::Server && !rejected.response {
                     peer.answer(Message::Response(Response::error(rejected.id, rejected.error)).to_bytes()).await;
                 }
             }

@@ -47,13 +47,19 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
                 if self.buf.is_empty() {
                     return Ok(None);
                 }
-                return Ok(Some(Frame::Line(trim_cr(std::mem::take(&mut self.buf)))));
+                let line = trim_cr(std::mem::take(&mut self.buf));
+                if line.len() > self.max {
+                    return Ok(Some(Frame::Oversized { len: line.len() }));
+                }
+                return Ok(Some(Frame::Line(line)));
             }
             match memchr::memchr(b'\n', available) {
                 Some(i) => {
+                    // A CRLF line ending is framing, not message: its `\r` does not count.
+                    let cr = if i > 0 { available[i - 1] == b'\r' } else { self.buf.last() == Some(&b'\r') };
                     let frame = if let Some(len) = self.skipping.take() {
                         Frame::Oversized { len: len + i }
-                    } else if self.buf.len() + i > self.max {
+                    } else if self.buf.len() + i > self.max + usize::from(cr) {
                         let len = self.buf.len() + i;
                         self.buf.clear();
                         Frame::Oversized { len }
@@ -68,7 +74,8 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
                     let n = available.len();
                     if let Some(len) = self.skipping.as_mut() {
                         *len += n;
-                    } else if self.buf.len() + n > self.max {
+                    } else if self.buf.len() + n > self.max + 1 {
+                        // One byte over may still be the `\r` of a CRLF ending, checked above.
                         self.skipping = Some(self.buf.len() + n);
                         self.buf = Vec::new();
                     } else {
@@ -127,5 +134,25 @@ mod tests {
     async fn a_line_of_exactly_the_limit_passes() {
         let got = frames(b"12345678\n", 8).await;
         assert_eq!(got, vec![Frame::Line(b"12345678".to_vec())]);
+    }
+
+    #[tokio::test]
+    async fn a_crlf_ending_does_not_count_against_the_limit() {
+        // At every split of the line across reads (the buffer holds 4 bytes).
+        for prefix in ["", "a\n", "ab\n", "abc\n"] {
+            let input = format!("{prefix}12345678\r\n123456789\n12345678\r");
+            let got = frames(input.as_bytes(), 8).await;
+            let expected_prefix = prefix.strip_suffix('\n').map(|p| Frame::Line(p.as_bytes().to_vec()));
+            let expected: Vec<Frame> = expected_prefix
+                .into_iter()
+                .chain([
+                    Frame::Line(b"12345678".to_vec()),
+                    Frame::Oversized { len: 9 },
+                    Frame::Line(b"12345678".to_vec()),
+                ])
+                .collect();
+            assert_eq!(got, expected, "{prefix:?}");
+        }
+        assert_eq!(frames(b"123456789", 8).await, vec![Frame::Oversized { len: 9 }]);
     }
 }

@@ -210,6 +210,8 @@ async fn the_server_answers_bad_input_and_keeps_serving() {
         big,
         r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"sleep","arguments":"nope"}}"#.to_owned(),
         r#"{"jsonrpc":"2.0","id":4,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"1999-01-01"}}}"#.to_owned(),
+        // A malformed response is logged, never answered (a response to it would be answered in turn).
+        r#"{"jsonrpc":"2.0","id":77,"error":{"code":"not a number"}}"#.to_owned(),
         r#"{"jsonrpc":"2.0","id":5,"method":"ping"}"#.to_owned(),
     ];
     let answers = raw_exchange(&lines, 1024).await;
@@ -233,6 +235,7 @@ async fn the_server_answers_bad_input_and_keeps_serving() {
     assert_eq!(find(json!(4))["error"]["code"], codes::UNSUPPORTED_PROTOCOL_VERSION);
     assert_eq!(find(json!(4))["error"]["data"]["requested"], "1999-01-01");
     assert_eq!(find(json!(5))["result"], json!({}));
+    assert_eq!(find(json!(77)), Value::Null, "{answers:#?}");
     assert_eq!(answers.len(), 8, "{answers:#?}");
 }
 

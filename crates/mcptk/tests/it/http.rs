@@ -600,3 +600,26 @@ async fn a_task_is_bound_to_the_principal_that_made_it() {
     let own = send("token-of-alice-1", with_tasks("tasks/get", json!({"taskId": id}))).await;
     assert_eq!(own["result"]["status"], "cancelled", "{own}");
 }
+
+/// `serve --http` closes a connection whose headers never finish after `--header-timeout`, while
+/// `/healthz` keeps answering on a fresh connection; `--max-connections` is taken.
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = serve(&["serve", "builtin", "--header-timeout", "1", "--max-connections", "64"], None).await;
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let mut slow = Vec::new();
+    for _ in 0..8 {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.expect("connects");
+        stream.write_all(b"POST /mcp HTTP/1.1\r\nhost: 127.0.0.1\r\nx-slow: ").await.expect("writes");
+        slow.push(stream);
+    }
+    let health = reqwest::get(format!("{}/healthz", s.base)).await.expect("answers");
+    assert_eq!(health.status(), 200);
+    for mut stream in slow {
+        // Safety net only: the server closes it after about a second.
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut rest)).await;
+        assert!(read.is_ok(), "a connection with unfinished headers was still open after 30 s");
+    }
+}

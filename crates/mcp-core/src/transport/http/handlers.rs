@@ -26,6 +26,9 @@ pub(super) async fn post(State(app): State<Arc<App>>, mut request: axum::extract
         Ok(p) => p,
         Err(response) => return *response,
     };
+    if let Some(refusal) = not_json(&headers) {
+        return *refusal;
+    }
     let body = match read_body(&app, request).await {
         Ok(body) => body,
         Err(refusal) => return *refusal,
@@ -62,6 +65,22 @@ pub(super) async fn post(State(app): State<Arc<App>>, mut request: axum::extract
 
 /// The request's body, within the endpoint's size limit (413 past it) and its time limit (408),
 /// refusals being JSON-RPC errors that name the limit.
+/// A POST whose declared body is not JSON is refused (415) before its body is read: a form or
+/// `text/plain`, which a browser sends across origins without asking first, is never taken for
+/// a message. A POST that declares no type is read as JSON.
+fn not_json(headers: &HeaderMap) -> Option<Box<Response>> {
+    let declared = headers.get(header::CONTENT_TYPE)?;
+    let media = declared.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if media == "application/json" || (media.starts_with("application/") && media.ends_with("+json")) {
+        return None;
+    }
+    let shown: String = String::from_utf8_lossy(declared.as_bytes()).chars().take(100).collect();
+    let error = ErrorObject::invalid_request(format!(
+        "the request's Content-Type is `{shown}`; MCP messages are sent as `application/json`"
+    ));
+    Some(Box::new(rpc_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, None, error)))
+}
+
 async fn read_body(app: &App, request: axum::extract::Request) -> Result<Bytes, Box<Response>> {
     let timeout = app.options.body_read_timeout;
     let reading = Bytes::from_request(request, &());

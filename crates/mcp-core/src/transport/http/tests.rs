@@ -133,6 +133,19 @@ async fn callers_are_admitted_before_their_body_is_read() {
     let (status, body) = exchange(port, &call(port, "echo", "authorization: Bearer t0ken\r\n")).await;
     assert_eq!(status, 200);
     assert_eq!(json_body(&body)["result"]["content"][0]["text"], "hi");
+    // A body declared as anything but JSON (a form, `text/plain`: what a browser posts across
+    // origins unasked) is refused as such; JSON with parameters is JSON.
+    let typed = |content_type: &str| {
+        String::from_utf8_lossy(&call(port, "echo", "authorization: Bearer t0ken\r\n"))
+            .replace("content-type: application/json", &format!("content-type: {content_type}"))
+    };
+    for refused in ["text/plain", "application/x-www-form-urlencoded"] {
+        let (status, body) = exchange(port, typed(refused).as_bytes()).await;
+        assert_eq!(status, 415, "{refused}");
+        let message = json_body(&body)["error"]["message"].as_str().unwrap_or_default().to_owned();
+        assert!(message.contains(refused) && message.contains("application/json"), "{message}");
+    }
+    assert_eq!(exchange(port, typed("Application/JSON; charset=utf-8").as_bytes()).await.0, 200);
 }
 
 /// DNS rebinding needs a host name the attacker resolves, so only names are checked against the
