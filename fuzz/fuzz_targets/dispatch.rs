@@ -80,6 +80,8 @@ async fn owed(input: &[u8]) -> Owed {
             Frame::Oversized { .. } => None,
             Frame::Line(line) if line.iter().all(u8::is_ascii_whitespace) => continue,
             Frame::Line(line) => match Message::parse(&line) {
+                // A malformed response is logged, never answered.
+                Err(rejected) if rejected.response => continue,
                 Err(rejected) => rejected.id,
                 Ok(Message::Request(request)) => {
                     if request.method == methods::SUBSCRIPTIONS_LISTEN {

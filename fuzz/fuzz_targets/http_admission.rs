@@ -263,8 +263,9 @@ async fn run(plan: Plan) {
         // A stream (SSE) may never end: read what comes at once, then hang up, which cancels it.
         let body =
             tokio::time::timeout(Duration::from_secs(5), axum::body::to_bytes(response.into_body(), 1 << 20)).await;
-        let refused = matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN);
-        if let (true, false, Ok(Ok(body)), Some(Message::Request(request))) = (json, refused, &body, &rpc)
+        // A refusal by the transport (401, 403, 413, 415, ...) answers no request in particular.
+        let answered = status.is_success();
+        if let (true, true, Ok(Ok(body)), Some(Message::Request(request))) = (json, answered, &body, &rpc)
             && method == Method::POST
         {
             match Message::parse(body) {

@@ -212,17 +212,11 @@ fn forced_arguments(program: &str) -> &'static [&'static str] {
         "sed" => &["--sandbox"],
         // Programs named by a repository's own configuration do not run: no fsmonitor, no
         // hooks, no repository found by walking into a bare one a caller wrote (whose
-        // configuration is the caller's), no credential helper.
-        "git" => &[
-            "-c",
-            "core.fsmonitor=false",
-            "-c",
-            "core.hooksPath=/dev/null",
-            "-c",
-            "safe.bareRepository=explicit",
-            "-c",
-            "credential.helper=",
-        ],
+        // configuration is the caller's). The operator's credential helper stays, for push and
+        // fetch; the subcommands that print what it stores are refused.
+        "git" => {
+            &["-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null", "-c", "safe.bareRepository=explicit"]
+        }
         _ => &[],
     }
 }
