@@ -1,8 +1,8 @@
 //! Newline framing and JSON-RPC decoding of arbitrary bytes.
 //!
 //! - The framing yields exactly what splitting the input on `\n` gives (a trailing `\r` dropped,
-//!   a final unterminated line kept), with every line over the limit reported as oversized and
-//!   never returned, whatever the read buffer's size.
+//!   a final unterminated line kept), with every line over the limit (not counting a trailing
+//!   `\r`) reported as oversized and never returned, whatever the read buffer's size.
 //! - Decoding never panics; a refusal is -32700 exactly when the line is not JSON, else -32600.
 //! - A decoded message encodes to one line that decodes to the same message.
 #![no_main]
@@ -21,11 +21,9 @@ fn reference(input: &[u8], max: usize) -> Vec<Frame> {
     pieces
         .into_iter()
         .map(|piece| {
-            if piece.len() > max {
-                Frame::Oversized { len: piece.len() }
-            } else {
-                Frame::Line(piece.strip_suffix(b"\r").unwrap_or(piece).to_vec())
-            }
+            // A CRLF ending's `\r` is framing: it does not count against the limit.
+            let line = piece.strip_suffix(b"\r").unwrap_or(piece);
+            if line.len() > max { Frame::Oversized { len: piece.len() } } else { Frame::Line(line.to_vec()) }
         })
         .collect()
 }

@@ -47,9 +47,10 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
                 if self.buf.is_empty() {
                     return Ok(None);
                 }
+                let len = self.buf.len();
                 let line = trim_cr(std::mem::take(&mut self.buf));
                 if line.len() > self.max {
-                    return Ok(Some(Frame::Oversized { len: line.len() }));
+                    return Ok(Some(Frame::Oversized { len }));
                 }
                 return Ok(Some(Frame::Line(line)));
             }
