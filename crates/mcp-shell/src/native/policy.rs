@@ -490,12 +490,16 @@ impl Policy {
     }
 
     fn outside(&self, i: usize, arg: &str, candidate: &str) -> Error {
-        let roots: Vec<String> = self.roots.iter().map(|r| r.display().to_string()).collect();
         let part = if candidate == arg { String::new() } else { format!(" names `{candidate}`, which") };
         Error::Refused(format!(
             "argument {i} (`{arg}`){part} is a path outside the allowed directories ({}); commands may only name paths inside them",
-            roots.join(", ")
+            self.listed_roots()
         ))
+    }
+
+    /// The roots, as refusals name them.
+    fn listed_roots(&self) -> String {
+        self.roots.iter().map(|r| r.display().to_string()).collect::<Vec<_>>().join(", ")
     }
 
     fn inside(&self, resolved: &Path) -> bool {
@@ -529,11 +533,10 @@ impl Policy {
         let canonical = absolute.canonicalize().map_err(|e| Error::Refused(format!("directory `{requested}`: {e}")))?;
         // Component-wise comparison of canonical paths: symlinks are already resolved, and
         // `/data/allowed_secret` does not start with `/data/allowed`.
-        if !self.roots.iter().any(|root| canonical.starts_with(root)) {
-            let roots: Vec<String> = self.roots.iter().map(|r| r.display().to_string()).collect();
+        if !self.inside(&canonical) {
             return Err(Error::Refused(format!(
                 "directory `{requested}` is outside the allowed directories ({})",
-                roots.join(", ")
+                self.listed_roots()
             )));
         }
         if !canonical.is_dir() {
