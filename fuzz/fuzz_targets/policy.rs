@@ -13,7 +13,8 @@
 //! - The decision is the first matching rule's (each rule's matching is tried alone), so a deny
 //!   rule that matches before any allow rule always denies; the same holds for listing.
 //! - Path constraints see the path with `.` and `..` resolved: a deny rule on `/etc/**` denies
-//!   every spelling of a path under `/etc` (checked against an independent normalization).
+//!   every spelling of a path under `/etc` (checked against an independent normalization), and
+//!   every value it cannot resolve (not a string, relative, with a NUL byte).
 #![no_main]
 
 use std::collections::BTreeMap;
@@ -84,7 +85,8 @@ fn path(u: &mut Unstructured<'_>) -> Result<String> {
     Ok(s)
 }
 
-/// `.` and `..` resolved in an absolute path, written independently of the policy's own code.
+/// `.` and `..` resolved in an absolute path (`..` at the root staying there), written
+/// independently of the policy's own code; `None` for a path that cannot be resolved.
 fn normalized(path: &str) -> Option<String> {
     if path.contains('\0') || !path.starts_with('/') {
         return None;
@@ -94,7 +96,7 @@ fn normalized(path: &str) -> Option<String> {
         match part {
             "" | "." => {}
             ".." => {
-                parts.pop()?;
+                parts.pop();
             }
             other => parts.push(other),
         }
@@ -273,8 +275,10 @@ fn check(case: &Case) {
             && !read_only_blocked
         {
             let matcher = Glob::new(glob).expect("the policy compiled it").compile_matcher();
-            let path = call.arguments.get("path").and_then(Value::as_str);
-            let under = path.and_then(normalized).is_some_and(|p| matcher.is_match(p));
+            // Present and resolved under the glob, or present and not resolvable at all (not a
+            // string, relative, with a NUL): what a deny rule cannot check, it applies to.
+            let path = call.arguments.get("path");
+            let under = path.is_some_and(|p| p.as_str().and_then(normalized).is_none_or(|p| matcher.is_match(p)));
             let d = policy.decide(&subject);
             assert_eq!(d.rule == "deny-path", under, "path {path:?} against {glob}: {d:?}");
             assert!(!under || !d.allowed);

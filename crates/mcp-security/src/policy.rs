@@ -20,7 +20,9 @@ pub enum Effect {
 }
 
 /// A constraint on one argument. Every field given must hold; an absent argument fails the
-/// constraint unless `optional` is set.
+/// constraint unless `optional` is set. A value a field cannot be checked against (a path that
+/// is not absolute, a number where a string is expected) never satisfies an allow rule, and
+/// makes a deny rule apply: what cannot be checked is refused.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ArgumentConstraint {
@@ -55,7 +57,9 @@ pub struct Rule {
     /// Server name globs (default: all).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub servers: Vec<String>,
-    /// Tool name globs, matched against the server's own name and the exposed name (default: all).
+    /// Tool name globs (default: all), matched against the server's own name and the exposed
+    /// name; a glob with the gateway's separator `__` in it (`fs__read_*`) only against the
+    /// exposed name, so that no server can give its own tool a name another server's rule names.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<String>,
     /// Annotations the tool must carry, e.g. `{"readOnlyHint": true}`; an absent hint has the
@@ -114,7 +118,8 @@ struct CompiledRule {
     rule: Rule,
     principals: Vec<NamePattern>,
     servers: Vec<NamePattern>,
-    tools: Vec<NamePattern>,
+    /// Each with whether it names exposed names only (it has the separator in it).
+    tools: Vec<(NamePattern, bool)>,
     arguments: Vec<(String, ArgumentConstraint, Option<GlobMatcher>, Option<GlobMatcher>)>,
 }
 
@@ -213,7 +218,11 @@ impl Policy {
             rules.push(CompiledRule {
                 principals: globs(&rule.principals, &rule.name)?,
                 servers: globs(&rule.servers, &rule.name)?,
-                tools: globs(&rule.tools, &rule.name)?,
+                tools: globs(&rule.tools, &rule.name)?
+                    .into_iter()
+                    .zip(&rule.tools)
+                    .map(|(pattern, text)| (pattern, text.contains(mcp_core::naming::SEPARATOR)))
+                    .collect(),
                 arguments,
                 rule,
             });
@@ -277,8 +286,10 @@ impl Policy {
             if listing && compiled.rule.effect == Effect::Deny && !compiled.arguments.is_empty() {
                 continue;
             }
-            if matches(compiled, s, listing) {
-                return Verdict::Rule(&compiled.rule);
+            match matches(compiled, s, listing) {
+                Matched::No => {}
+                Matched::Yes => return Verdict::Rule(&compiled.rule),
+                Matched::Unchecked { argument, why } => return Verdict::Unchecked(&compiled.rule, argument, why),
             }
         }
         Verdict::Default(self.default)
@@ -289,6 +300,9 @@ impl Policy {
 enum Verdict<'p> {
     ReadOnly,
     Rule(&'p Rule),
+    /// A deny rule that applies because a value could not be checked against its constraint on
+    /// an argument: the argument's name, and what is wrong with the value.
+    Unchecked(&'p Rule, &'p str, &'static str),
     Default(Effect),
 }
 
@@ -297,6 +311,7 @@ impl<'p> Verdict<'p> {
         match self {
             Verdict::ReadOnly => false,
             Verdict::Rule(rule) => rule.effect == Effect::Allow,
+            Verdict::Unchecked(..) => false,
             Verdict::Default(effect) => *effect == Effect::Allow,
         }
     }
@@ -304,7 +319,7 @@ impl<'p> Verdict<'p> {
     fn rule(&self) -> &'p str {
         match *self {
             Verdict::ReadOnly => "read-only mode",
-            Verdict::Rule(rule) => &rule.name,
+            Verdict::Rule(rule) | Verdict::Unchecked(rule, ..) => &rule.name,
             Verdict::Default(_) => "default",
         }
     }
@@ -319,6 +334,10 @@ impl<'p> Verdict<'p> {
                 let what = if allowed { "allowed" } else { "denied" };
                 format!("{what} by rule `{}` for `{}` on `{}`", rule.name, s.principal, s.exposed)
             }
+            Verdict::Unchecked(rule, argument, why) => format!(
+                "denied by rule `{}` for `{}` on `{}`: `{argument}` {why}, so the rule's constraint on it cannot be checked",
+                rule.name, s.principal, s.exposed
+            ),
             Verdict::Default(_) if allowed => "no rule matched; allowed by default".into(),
             Verdict::Default(_) => "no rule allows this call".into(),
         };
@@ -326,28 +345,59 @@ impl<'p> Verdict<'p> {
     }
 }
 
-/// True when every matcher of the rule holds.
-fn matches(r: &CompiledRule, s: &Subject<'_>, listing: bool) -> bool {
+/// Whether a rule matches a subject.
+enum Matched<'r> {
+    No,
+    Yes,
+    /// A deny rule whose constraint on `argument` cannot be checked against its value (and none
+    /// of whose matchers fails): it applies.
+    Unchecked {
+        argument: &'r str,
+        why: &'static str,
+    },
+}
+
+/// Whether every matcher of the rule holds. A value that cannot be checked against a constraint
+/// fails an allow rule and makes a deny rule apply.
+fn matches<'r>(r: &'r CompiledRule, s: &Subject<'_>, listing: bool) -> Matched<'r> {
     if !NamePattern::any(&r.principals, s.principal) || !NamePattern::any(&r.servers, s.server) {
-        return false;
+        return Matched::No;
     }
-    if !r.tools.is_empty() && !r.tools.iter().any(|g| g.is_match(s.tool) || g.is_match(s.exposed)) {
-        return false;
+    let names = |(g, exposed_only): &(NamePattern, bool)| g.is_match(s.exposed) || !exposed_only && g.is_match(s.tool);
+    if !r.tools.is_empty() && !r.tools.iter().any(names) {
+        return Matched::No;
     }
     for (key, wanted) in &r.rule.annotations {
         if annotation(s.definition, key) != *wanted {
-            return false;
+            return Matched::No;
         }
     }
+    let mut unchecked = None;
     if !listing {
         let arguments = s.arguments;
         for (name, constraint, path, plain) in &r.arguments {
-            if !satisfies(arguments.and_then(|a| a.get(name)), constraint, path.as_ref(), plain.as_ref()) {
-                return false;
+            match satisfies(arguments.and_then(|a| a.get(name)), constraint, path.as_ref(), plain.as_ref()) {
+                Holds::Yes => {}
+                Holds::No => return Matched::No,
+                Holds::Unchecked(why) => {
+                    unchecked.get_or_insert(Matched::Unchecked { argument: name, why });
+                }
             }
         }
     }
-    true
+    match unchecked {
+        None => Matched::Yes,
+        Some(unchecked) if r.rule.effect == Effect::Deny => unchecked,
+        Some(_) => Matched::No,
+    }
+}
+
+/// Whether a value satisfies a constraint: a check that fails decides (no), else one that
+/// cannot be made (with what is wrong with the value), else yes.
+enum Holds {
+    Yes,
+    No,
+    Unchecked(&'static str),
 }
 
 /// An annotation's value with the protocol's defaults for absent hints.
@@ -370,57 +420,62 @@ fn satisfies(
     c: &ArgumentConstraint,
     path: Option<&GlobMatcher>,
     plain: Option<&GlobMatcher>,
-) -> bool {
-    let Some(value) = value else { return c.optional };
+) -> Holds {
+    const NOT_TEXT: &str = "is not a string";
+    let Some(value) = value else { return if c.optional { Holds::Yes } else { Holds::No } };
     if let Some(values) = &c.values
         && !values.contains(value)
     {
-        return false;
+        return Holds::No;
     }
+    let mut unchecked = None;
     let text = value.as_str();
-    if let Some(max) = c.max_length
-        && text.is_none_or(|t| t.chars().count() > max)
-    {
-        return false;
-    }
-    if let Some(g) = plain
-        && text.is_none_or(|t| !g.is_match(t))
-    {
-        return false;
-    }
-    if let Some(g) = path {
-        match text.and_then(normalize) {
-            Some(p) => {
-                if !g.is_match(&p) {
-                    return false;
-                }
-            }
-            None => return false,
+    if let Some(max) = c.max_length {
+        match text {
+            Some(t) if t.chars().count() > max => return Holds::No,
+            Some(_) => {}
+            None => unchecked = Some(NOT_TEXT),
         }
     }
-    true
+    if let Some(g) = plain {
+        match text {
+            Some(t) if !g.is_match(t) => return Holds::No,
+            Some(_) => {}
+            None => unchecked = Some(NOT_TEXT),
+        }
+    }
+    if let Some(g) = path {
+        match text.map(normalize) {
+            Some(Ok(p)) if !g.is_match(&p) => return Holds::No,
+            Some(Ok(_)) => {}
+            Some(Err(why)) => unchecked = unchecked.or(Some(why)),
+            None => unchecked = Some(NOT_TEXT),
+        }
+    }
+    unchecked.map_or(Holds::Yes, Holds::Unchecked)
 }
 
-/// Resolves `.` and `..` lexically in an absolute path; `None` for relative paths, NUL bytes, or
-/// `..` above the root, which a path constraint can never allow.
-fn normalize(path: &str) -> Option<PathBuf> {
-    if path.contains('\0') || !path.starts_with('/') {
-        return None;
+/// Resolves `.` and `..` lexically in an absolute path, `..` at the root staying there as the
+/// system resolves it (`/../etc` is `/etc`). A relative path (`~` included: no shell expands it
+/// here) or one with a NUL byte cannot be resolved: what is wrong with it.
+fn normalize(path: &str) -> Result<PathBuf, &'static str> {
+    if path.contains('\0') {
+        return Err("has a NUL byte in it");
+    }
+    if !path.starts_with('/') {
+        return Err("is not an absolute path");
     }
     let mut out = PathBuf::from("/");
     for c in Path::new(path).components() {
         match c {
-            Component::RootDir | Component::CurDir => {}
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
             Component::Normal(p) => out.push(p),
             Component::ParentDir => {
-                if !out.pop() {
-                    return None;
-                }
+                out.pop();
             }
-            Component::Prefix(_) => return None,
         }
     }
-    Some(out)
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -138,3 +138,73 @@ fn allows_agrees_with_decide_and_words_only_refusals() {
         }
     }
 }
+
+/// The reason of a call's decision, with whether it was allowed and the deciding rule.
+fn decide_why(p: &Policy, server: &str, t: &Tool, args: Value) -> (bool, String, String) {
+    let args: JsonObject = args.as_object().cloned().unwrap_or_default();
+    let exposed = format!("{server}__{}", t.name);
+    let subject =
+        Subject { principal: "alice", server, tool: &t.name, exposed: &exposed, definition: t, arguments: Some(&args) };
+    let d = p.decide(&subject);
+    (d.allowed, d.rule, d.reason)
+}
+
+#[test]
+fn a_deny_rule_applies_to_a_value_it_cannot_check_and_an_allow_rule_does_not() {
+    // A deny rule on a path, then an allow for the rest: every spelling that names the denied
+    // place is denied, and so is every value the rule cannot check (the fs server resolves a
+    // relative path against its root, which the policy does not know).
+    let p = policy(json!({"rules": [
+        {"name": "no-secret", "effect": "deny", "tools": ["read_*"], "arguments": {"path": {"path": "/srv/secret/**"}}},
+        {"name": "no-long", "effect": "deny", "tools": ["grep"], "arguments": {"pattern": {"glob": "*(*"}}},
+        {"name": "rest", "effect": "allow"}
+    ]}));
+    let read = tool("read_text_file", Some(true));
+    for (args, why) in [
+        (json!({"path": "/srv/secret/key.txt"}), None),
+        (json!({"path": "/../srv/secret/key.txt"}), None),
+        (json!({"path": "/srv/public/../../../srv/secret/key.txt"}), None),
+        (json!({"path": "secret/key.txt"}), Some("`path` is not an absolute path")),
+        (json!({"path": "~/key.txt"}), Some("`path` is not an absolute path")),
+        (json!({"path": "/srv/secret/key\u{0}.txt"}), Some("`path` has a NUL byte in it")),
+        (json!({"path": ["/srv/secret/key.txt"]}), Some("`path` is not a string")),
+        (json!({"path": 7}), Some("`path` is not a string")),
+    ] {
+        let (allowed, rule, reason) = decide_why(&p, "fs", &read, args.clone());
+        assert!(!allowed && rule == "no-secret", "{args}: {rule}: {reason}");
+        if let Some(why) = why {
+            assert!(reason.contains(why) && reason.contains("cannot be checked"), "{args}: {reason}");
+        }
+    }
+    for args in [json!({"path": "/srv/public/a.txt"}), json!({"path": "/srv/secretive"}), json!({})] {
+        assert_eq!(decide_why(&p, "fs", &read, args.clone()).1, "rest", "{args}");
+    }
+    let grep = tool("grep", None);
+    assert_eq!(decide_why(&p, "shell", &grep, json!({"pattern": "f(x"})).1, "no-long");
+    assert_eq!(decide_why(&p, "shell", &grep, json!({"pattern": ["f(x"]})).1, "no-long");
+    assert_eq!(decide_why(&p, "shell", &grep, json!({"pattern": "fx"})).1, "rest");
+
+    // An allow rule never lets through what it cannot check; `..` at the root stays there.
+    let p = policy(json!({"rules": [
+        {"name": "data", "effect": "allow", "arguments": {"path": {"path": "/srv/data/**", "max_length": 40}}}
+    ]}));
+    assert_eq!(decide_why(&p, "fs", &read, json!({"path": "/../srv/data/a.txt"})).1, "data");
+    for args in [json!({"path": "data/a.txt"}), json!({"path": ["/srv/data/a.txt"]}), json!({"path": 1})] {
+        assert_eq!(decide_why(&p, "fs", &read, args.clone()).1, "default", "{args}");
+    }
+}
+
+#[test]
+fn a_pattern_with_the_separator_names_exposed_names_only() {
+    // `fs__read_*` means the fs server's read tools. Another server cannot get through it by
+    // naming its own tool `fs__read_anything` (exposed as `evil__fs__read_anything`).
+    let p = policy(json!({"rules": [
+        {"name": "fs-reads", "effect": "allow", "tools": ["fs__read_*"]},
+        {"name": "any-list", "effect": "allow", "tools": ["list_*"]}
+    ]}));
+    assert_eq!(decide(&p, "a", "fs", &tool("read_file", None), json!({})), (true, "fs-reads".into()));
+    assert_eq!(decide(&p, "a", "evil", &tool("fs__read_anything", None), json!({})), (false, "default".into()));
+    assert!(!p.visible("a", "evil", "evil__fs__read_anything", &tool("fs__read_anything", None)));
+    // A pattern without it still names a tool by its server's own name.
+    assert_eq!(decide(&p, "a", "evil", &tool("list_things", None), json!({})), (true, "any-list".into()));
+}
