@@ -57,27 +57,40 @@ impl Inner {
         Ok(())
     }
 
-    /// Hides a Secret's values unless they are allowed.
+    /// Hides a Secret's values unless they are allowed, and those of the Secrets in a list (whose
+    /// items carry no kind of their own).
     fn redact(&self, object: &mut Value) {
         if self.config.allow_secret_data {
             return;
         }
-        let is_secret = object["kind"] == "Secret" && object["apiVersion"] == "v1";
-        if !is_secret {
-            return;
-        }
-        for field in ["data", "stringData"] {
-            if let Some(map) = object.get_mut(field).and_then(Value::as_object_mut) {
-                for value in map.values_mut() {
-                    *value = json!(REDACTED);
+        let v1 = object["apiVersion"] == "v1";
+        let secrets = v1 && object["kind"] == "SecretList";
+        if let Some(items) = object.get_mut("items").and_then(Value::as_array_mut) {
+            for item in items {
+                if secrets || item["kind"] == "Secret" && item["apiVersion"] == "v1" {
+                    hide_secret(item);
                 }
             }
         }
-        if let Some(annotations) = object["metadata"].get_mut("annotations").and_then(Value::as_object_mut)
-            && let Some(v) = annotations.get_mut("kubectl.kubernetes.io/last-applied-configuration")
-        {
-            *v = json!(REDACTED);
+        if v1 && object["kind"] == "Secret" {
+            hide_secret(object);
         }
+    }
+}
+
+/// Replaces a Secret's values, and the copy of them kubectl keeps in an annotation.
+fn hide_secret(secret: &mut Value) {
+    for field in ["data", "stringData"] {
+        if let Some(map) = secret.get_mut(field).and_then(Value::as_object_mut) {
+            for value in map.values_mut() {
+                *value = json!(REDACTED);
+            }
+        }
+    }
+    if let Some(annotations) = secret["metadata"].get_mut("annotations").and_then(Value::as_object_mut)
+        && let Some(v) = annotations.get_mut("kubectl.kubernetes.io/last-applied-configuration")
+    {
+        *v = json!(REDACTED);
     }
 }
 
@@ -110,6 +123,16 @@ fn parse_gvk(api_version: &str, kind: &str) -> Result<GroupVersionKind, String> 
         [group, version] => ((*group).to_owned(), (*version).to_owned()),
         _ => return Err("invalid argument apiVersion".into()),
     };
+    // Group and version go into discovery paths: a group is a DNS name (or empty), a version and
+    // a kind are alphanumeric.
+    let dns = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.';
+    let group_ok = group.chars().all(dns) && !group.split('.').any(|part| part.is_empty()) || group.is_empty();
+    if !group_ok || version.is_empty() || !version.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(format!("invalid argument apiVersion: {:?} is not a group/version", api_version));
+    }
+    if kind.is_empty() || !kind.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(format!("invalid argument kind: {kind:?} is not a kind"));
+    }
     Ok(GroupVersionKind::gvk(&group, &version, kind))
 }
 
@@ -277,8 +300,10 @@ impl Inner {
             self.check_allowed(&gvk)?;
             let (resource, namespaced) = resolve(cluster, &gvk).await?;
             let name = object["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+            path_segment("metadata.name", &name)?;
             let ns = if namespaced {
                 let given = object["metadata"]["namespace"].as_str().unwrap_or_default().to_owned();
+                path_segment("metadata.namespace", &given)?;
                 Some(if given.is_empty() { cluster.namespace.clone() } else { given })
             } else {
                 None
@@ -858,8 +883,32 @@ pub(super) fn register(inner: Arc<Inner>, registry: &mut Registry) {
     }
 }
 
+/// A tool's arguments, its `name` and `namespace` checked as API path segments first.
 fn args<T: for<'de> Deserialize<'de>>(tool: &str, arguments: JsonObject) -> Result<T, ToolError> {
+    for argument in ["name", "namespace"] {
+        if let Some(Value::String(value)) = arguments.get(argument) {
+            path_segment(argument, value).map_err(ToolError::msg)?;
+        }
+    }
     mcp_core::tool::parse_arguments(tool, arguments)
+}
+
+/// A name or namespace goes into the API path as one segment, unescaped (kube builds the path by
+/// formatting), so anything that would make it more than one segment is refused:
+/// `default/secrets` as a Namespace's name would read the Secrets of `default` past a
+/// `--deny-resource Secret`, `n1/proxy/configz?` as a node's name would reach the kubelet. What
+/// the API server's own check refuses (`.`, `..`, `/`, `%`), what ends a path (`?`, `#`), and
+/// white space and control characters, which no Kubernetes name has. Empty means not given.
+fn path_segment(argument: &str, value: &str) -> Result<(), String> {
+    let bad = value.chars().find(|c| matches!(c, '/' | '%' | '?' | '#' | '\\') || c.is_whitespace() || c.is_control());
+    let why = match bad {
+        _ if value == "." || value == ".." => format!("may not be `{value}`"),
+        Some(c) => format!("may not contain {c:?}"),
+        None => return Ok(()),
+    };
+    let shown: String = value.chars().take(80).collect();
+    let more = if shown.len() < value.len() { "..." } else { "" };
+    Err(format!("invalid argument {argument}: {shown:?}{more} is not a Kubernetes name: a name {why}"))
 }
 
 fn fail(prefix: impl std::fmt::Display, error: String) -> ToolError {
@@ -1175,7 +1224,8 @@ async fn call(inner: &Inner, name: &str, arguments: JsonObject, cx: &ToolContext
             let mut path = format!("/api/v1/nodes/{node}/proxy/");
             if name == names::NODES_LOG {
                 path.push_str(&format!("logs?query={}", encode(&query)));
-                if let Some(tail) = a.tail_lines.filter(|t| *t > 0) {
+                // The schema's default: 100 lines, 0 for all of them.
+                if let Some(tail) = Some(a.tail_lines.unwrap_or(100)).filter(|t| *t > 0) {
                     path.push_str(&format!("&tailLines={tail}"));
                 }
             } else {
@@ -1403,6 +1453,62 @@ fn strip_nulls(value: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_single_path_segments() {
+        for good in ["web-1", "default", "system:controller:x", "a.b.c", "", "Ünïcode"] {
+            assert_eq!(path_segment("name", good), Ok(()), "{good}");
+        }
+        for (bad, why) in [
+            ("default/secrets", "'/'"),
+            ("n1/proxy/configz?", "'/'"),
+            ("x?watch=1", "'?'"),
+            ("x#", "'#'"),
+            ("%2e%2e", "'%'"),
+            ("..", "`..`"),
+            (".", "`.`"),
+            ("a b", "' '"),
+            ("a\nb", "'\\n'"),
+        ] {
+            let error = path_segment("namespace", bad).expect_err(bad);
+            assert!(error.starts_with("invalid argument namespace: ") && error.contains(why), "{bad}: {error}");
+        }
+        let long = "a/".repeat(500);
+        assert!(path_segment("name", &long).expect_err("long").len() < 200, "a long value is cut");
+        for (api_version, kind) in
+            [("../v1", "Pod"), ("apps/v1?x", "Deployment"), ("v1", "Pod/x"), ("a..b/v1", "X"), ("v1", "")]
+        {
+            assert!(parse_gvk(api_version, kind).is_err(), "{api_version} {kind}");
+        }
+        assert!(parse_gvk("v1", "Pod").is_ok() && parse_gvk("metrics.k8s.io/v1beta1", "PodMetrics").is_ok());
+    }
+
+    #[test]
+    fn the_secrets_of_a_list_are_redacted_too() {
+        let inner = Inner {
+            clusters: Default::default(),
+            refused: Default::default(),
+            default_context: String::new(),
+            kubeconfig: Default::default(),
+            config: crate::native::K8sConfig::default(),
+        };
+        let mut list = json!({"apiVersion": "v1", "kind": "SecretList", "items": [
+            {"metadata": {"name": "db"}, "data": {"password": "c2VjcmV0"}},
+            {"metadata": {"name": "tls"}, "stringData": {"key": "plain"}}
+        ]});
+        inner.redact(&mut list);
+        assert_eq!(list["items"][0]["data"]["password"], REDACTED);
+        assert_eq!(list["items"][1]["stringData"]["key"], REDACTED);
+        let mut mixed = json!({"apiVersion": "v1", "kind": "List", "items": [
+            {"apiVersion": "v1", "kind": "Secret", "data": {"k": "c2VjcmV0"}},
+            {"apiVersion": "v1", "kind": "ConfigMap", "data": {"k": "shown"}}
+        ]});
+        inner.redact(&mut mixed);
+        assert_eq!(
+            (&mixed["items"][0]["data"]["k"], &mixed["items"][1]["data"]["k"]),
+            (&json!(REDACTED), &json!("shown"))
+        );
+    }
 
     #[test]
     fn event_times_print_as_go_does() {

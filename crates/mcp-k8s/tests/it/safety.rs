@@ -102,6 +102,52 @@ async fn denied_resources_are_refused_at_call_time() {
 }
 
 #[tokio::test]
+async fn a_name_that_would_be_more_than_one_path_segment_is_refused() {
+    // Names go into API paths unescaped: `default/secrets` as a Namespace's name is the path of
+    // the Secrets of `default`, which `--deny-resource Secret` refuses by kind, and a node named
+    // `n1/proxy/configz?` reaches another kubelet endpoint than its log.
+    let cluster = Cluster::start(false).await;
+    let config =
+        mcp_k8s::native::K8sConfig { denied_resources: vec!["Secret".parse().expect("parses")], ..cluster.config() };
+    let client = native(config).await;
+    for (tool, args, argument) in [
+        ("resources_get", json!({"apiVersion": "v1", "kind": "Namespace", "name": "default/secrets"}), "name"),
+        (
+            "resources_delete",
+            json!({"apiVersion": "v1", "kind": "Namespace", "name": "default/secrets/db-password"}),
+            "name",
+        ),
+        (
+            "resources_get",
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "namespace": "default/secrets/db-password#", "name": "x"}),
+            "namespace",
+        ),
+        ("pods_get", json!({"name": "..", "namespace": "default"}), "name"),
+        ("pods_log", json!({"name": "web-1?follow=true"}), "name"),
+        ("nodes_log", json!({"name": "node-1/proxy/configz?", "query": "kubelet"}), "name"),
+        ("nodes_stats_summary", json!({"name": "node-1/proxy/pods#"}), "name"),
+        ("pods_top", json!({"namespace": "default/pods/web-1/exec?command=id#", "all_namespaces": false}), "namespace"),
+        (
+            "resources_create_or_update",
+            json!({"resource": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a/../../secrets/db-password\n"}),
+            "metadata.name",
+        ),
+        ("resources_get", json!({"apiVersion": "../v1", "kind": "Secret", "name": "db-password"}), "apiVersion"),
+    ] {
+        let result = call(&client, tool, args.clone()).await;
+        let text = result.text_content();
+        assert!(result.is_error() && text.contains(&format!("invalid argument {argument}")), "{tool} {args}: {text}");
+    }
+    let seen: Vec<String> = cluster.fake.seen().into_iter().map(|s| s.path_and_query).collect();
+    assert!(
+        seen.iter()
+            .all(|p| !p.contains("secrets") && !p.contains("configz") && !p.contains("exec") && !p.contains("..")),
+        "{seen:?}"
+    );
+    assert!(cluster.fake.object("v1", "secrets", "default", "db-password").is_some(), "the Secret was deleted");
+}
+
+#[tokio::test]
 async fn secret_data_is_redacted_unless_allowed() {
     let cluster = Cluster::start(false).await;
     let client = native(cluster.config()).await;
