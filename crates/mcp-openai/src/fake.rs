@@ -23,6 +23,8 @@ pub enum Reply {
     Error(u16, String),
     /// The answer is decided when the request arrives (it sees the request body).
     Dynamic(Arc<dyn Fn(&Value) -> Reply + Send + Sync>),
+    /// This reply with every call of it under one id, as endpoints that reuse ids do.
+    SameIds(Box<Reply>),
 }
 
 impl std::fmt::Debug for Reply {
@@ -31,6 +33,7 @@ impl std::fmt::Debug for Reply {
             Reply::Turn { text, calls } => f.debug_struct("Turn").field("text", text).field("calls", calls).finish(),
             Reply::Error(status, message) => f.debug_tuple("Error").field(status).field(message).finish(),
             Reply::Dynamic(_) => f.write_str("Dynamic"),
+            Reply::SameIds(reply) => f.debug_tuple("SameIds").field(reply).finish(),
         }
     }
 }
@@ -54,6 +57,11 @@ impl Reply {
     /// Decided when the request arrives.
     pub fn dynamic(f: impl Fn(&Value) -> Reply + Send + Sync + 'static) -> Self {
         Reply::Dynamic(Arc::new(f))
+    }
+
+    /// This reply, its calls all carrying one id.
+    pub fn same_ids(self) -> Self {
+        Reply::SameIds(Box::new(self))
     }
 }
 
@@ -155,8 +163,13 @@ impl State {
         });
         let next = self.script.lock().unwrap_or_else(PoisonError::into_inner).pop_front();
         let mut reply = next.unwrap_or_else(|| Reply::Error(500, "the fake model's script is exhausted".into()));
-        while let Reply::Dynamic(decide) = reply {
-            reply = decide(&body);
+        let mut same_ids = false;
+        loop {
+            match reply {
+                Reply::Dynamic(decide) => reply = decide(&body),
+                Reply::SameIds(inner) => (reply, same_ids) = (*inner, true),
+                _ => break,
+            }
         }
         let n = self.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         let model = body.get("model").and_then(Value::as_str).unwrap_or("fake").to_owned();
@@ -164,13 +177,26 @@ impl State {
             && !self.never_stream.load(std::sync::atomic::Ordering::Relaxed);
         match reply {
             Reply::Error(status, message) => error(status, &message),
-            Reply::Turn { text, calls } => match (path, stream) {
-                ("chat/completions", false) => json_response(chat_completion(n, &model, &text, &calls)),
-                ("chat/completions", true) => sse(chat_chunks(n, &model, &text, &calls)),
-                (_, false) => json_response(response(n, &model, &text, &calls, "completed")),
-                (_, true) => sse(response_events(n, &model, &text, &calls)),
-            },
-            Reply::Dynamic(_) => unreachable!("resolved above"),
+            Reply::Turn { text, calls } => {
+                // The ids are written as `call_{n}_{i}`: one id for all is `call_{n}`.
+                let ids = |text: String| {
+                    if !same_ids {
+                        return text;
+                    }
+                    (0..calls.len())
+                        .fold(text, |t, i| t.replace(&format!("\"{}\"", call_id(n, i)), &format!("\"call_{n}\"")))
+                };
+                let events =
+                    |events: Vec<(Option<String>, String)>| events.into_iter().map(|(e, d)| (e, ids(d))).collect();
+                let json = |body: Value| serde_json::from_str(&ids(body.to_string())).unwrap_or(body);
+                match (path, stream) {
+                    ("chat/completions", false) => json_response(json(chat_completion(n, &model, &text, &calls))),
+                    ("chat/completions", true) => sse(events(chat_chunks(n, &model, &text, &calls))),
+                    (_, false) => json_response(json(response(n, &model, &text, &calls, "completed"))),
+                    (_, true) => sse(events(response_events(n, &model, &text, &calls))),
+                }
+            }
+            Reply::Dynamic(_) | Reply::SameIds(_) => unreachable!("resolved above"),
         }
     }
 }

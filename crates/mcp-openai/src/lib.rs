@@ -47,7 +47,11 @@ pub enum Error {
 
 impl Error {
     fn model(config: &ModelConfig, error: async_openai::error::OpenAIError) -> Self {
-        let base = config.base_url.as_deref().unwrap_or("https://api.openai.com/v1");
+        // Shown without its user info or query values, which may carry credentials.
+        let base = config
+            .base_url
+            .as_deref()
+            .map_or_else(|| "https://api.openai.com/v1".to_owned(), mcp_core::config::display_url);
         Error::Model(format!("the model `{}` at {base} failed: {error}", config.model))
     }
 }

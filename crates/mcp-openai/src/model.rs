@@ -50,7 +50,7 @@ impl std::fmt::Debug for ModelConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ModelConfig")
             .field("model", &self.model)
-            .field("base_url", &self.base_url)
+            .field("base_url", &self.base_url.as_deref().map(mcp_core::config::display_url))
             .field("api_key", &self.api_key.as_ref().map(|_| "***"))
             .field("api", &self.api)
             .field("stream", &self.stream)

@@ -342,6 +342,39 @@ async fn approvals_pause_the_run_and_resume_it_with_the_decision() {
 }
 
 #[tokio::test]
+async fn calls_that_share_an_id_are_each_decided() {
+    // An endpoint that gives two calls one id: the call that needs no approval must not stand in
+    // for the one that does, whichever comes first.
+    for (api, stream) in COMBOS {
+        let counters = counters();
+        let fake = FakeModel::start([
+            Reply::calls([("add", json!({"a": 1, "b": 1})), ("delete", json!({}))]).same_ids(),
+            Reply::text("done"),
+        ])
+        .await
+        .expect("fake");
+        let toolbox = Toolbox::builder().server("local", tools(counters.clone())).build();
+        let mut agent = agent(&fake, api, stream, toolbox);
+        agent.approvals = Approvals::Tools(["delete".to_owned()].into());
+        let RunOutcome::Interrupted(state) = agent.run("go", None).await.expect("run") else {
+            panic!("{api:?} {stream}: the call that needs approval ran without it");
+        };
+        assert_eq!(state.pending.len(), 1);
+        assert_eq!(state.pending[0].name, "delete");
+        assert_eq!(counters.deleted.load(Ordering::SeqCst), 0);
+        let decisions = HashMap::from([(state.pending[0].id.clone(), Decision::Reject("no".into()))]);
+        finished(agent.resume(state, decisions, None).await.expect("resume"));
+        assert_eq!(counters.deleted.load(Ordering::SeqCst), 0, "{api:?} {stream}: a rejected call ran");
+        // Each output answers its own call, under the id the conversation gave it.
+        let outputs = tool_outputs(&fake, 1);
+        assert_eq!(outputs.len(), 2);
+        assert_ne!(outputs[0].0, outputs[1].0, "{outputs:?}");
+        assert_eq!(outputs[0].1, json!(r#"{"sum":2}"#));
+        assert!(outputs[1].1.as_str().unwrap_or_default().contains("not approved"), "{outputs:?}");
+    }
+}
+
+#[tokio::test]
 async fn an_approval_callback_decides_without_pausing() {
     let counters = counters();
     let fake =
@@ -430,15 +463,17 @@ async fn endpoint_failures_name_the_model_and_never_the_key() {
     }
     // Nothing listening at all.
     let mut config = ModelConfig::new("fake-model");
-    config.base_url = Some("http://127.0.0.1:9/v1".into());
+    // A base URL may carry credentials of a proxy in front of the model: never shown.
+    config.base_url = Some("http://proxy-user:S3cretPassw0rd@127.0.0.1:9/v1".into());
     config.api_key = Some(KEY.into());
+    assert!(!format!("{config:?}").contains("S3cretPassw0rd"), "{config:?}");
     let agent = Agent::new(
         "t",
         Arc::new(Model::new(config).expect("model")),
         Arc::new(Toolbox::builder().server("local", tools(counters())).build()),
     );
     let error = agent.run("hi", None).await.expect_err("fails").to_string();
-    assert!(error.contains("127.0.0.1:9") && !error.contains(KEY), "{error}");
+    assert!(error.contains("127.0.0.1:9") && !error.contains(KEY) && !error.contains("S3cretPassw0rd"), "{error}");
 }
 
 #[tokio::test]
