@@ -23,9 +23,16 @@ pub struct RedactionConfig {
 }
 
 /// Masks secrets in text and JSON.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Redactor {
     literals: Vec<String>,
+}
+
+/// Says how many secrets it knows, never which.
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redactor").field("secrets", &self.literals.len()).finish()
+    }
 }
 
 /// [`PATTERNS`] compiled, once per process and only when text is first redacted (compiling them
@@ -50,6 +57,14 @@ const PATTERNS: &[&str] = &[
     r"\bxox[abprs]-[A-Za-z0-9-]{10,}",
     r"\bAIza[0-9A-Za-z_-]{35}\b",
     r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",
+    // HTTP basic credentials (`Authorization: Basic dXNlcjpwYXNz`).
+    r"(?i)\bbasic\s+[A-Za-z0-9+/]{8,}={0,2}",
+    // The password of a URL's user info (`postgres://admin:pw@db`): the rest of the URL stays.
+    r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+(@)",
+    // A secret-named string in JSON text (a config file a tool read): `"clientSecret": "..."`.
+    r#"(?i)("[A-Za-z0-9_-]*(?:password|passwd|secret|token|api[_-]?key|private[_-]?key|access[_-]?key)"\s*:\s*")[^"\\]{4,}(")"#,
+    // The same in environment-file style: `DB_PASSWORD=...`, `export GITHUB_TOKEN=...`.
+    r"(?m)^((?:export\s+)?[A-Z0-9_]*(?:PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|APIKEY|PRIVATE_KEY|ACCESS_KEY)\s*=\s*)[^\s#]{4,}",
 ];
 
 /// JSON keys whose values are secrets whatever they look like.
@@ -112,10 +127,11 @@ impl Redactor {
         }
         for pattern in patterns {
             if pattern.is_match(&out) {
-                // Keep a captured prefix (like `aws_secret_access_key=`) and mask the rest.
-                let replaced = pattern.replace_all(&out, |c: &regex::Captures<'_>| match c.get(1) {
-                    Some(prefix) => format!("{}{MASK}", prefix.as_str()),
-                    None => MASK.to_owned(),
+                // Keep a captured prefix (like `aws_secret_access_key=`) and suffix (a URL's `@`,
+                // a JSON string's closing quote) and mask what is between.
+                let replaced = pattern.replace_all(&out, |c: &regex::Captures<'_>| {
+                    let part = |i: usize| c.get(i).map_or("", |m| m.as_str());
+                    format!("{}{MASK}{}", part(1), part(2))
                 });
                 out = Cow::Owned(replaced.into_owned());
             }
@@ -146,17 +162,40 @@ impl Redactor {
     }
 }
 
-/// A key named like a secret: one of [`SECRET_KEYS`], alone or after `_`, in any ASCII case.
+/// A key named like a secret: its last words are one of [`SECRET_KEYS`], words being parted by
+/// `_`, `-` or a change of case (`GITHUB_TOKEN`, `accessToken`, `x-api-key`, `APIKey`), in any
+/// case; `tokenizer` and `password_hint` are not.
 fn secret_key(key: &str) -> bool {
-    let key = key.as_bytes();
+    let words = words(key);
     SECRET_KEYS.iter().any(|k| {
-        let k = k.as_bytes();
-        match key.len().checked_sub(k.len()) {
-            Some(0) => key.eq_ignore_ascii_case(k),
-            Some(start) => key[start - 1] == b'_' && key[start..].eq_ignore_ascii_case(k),
-            None => false,
-        }
+        let wanted: Vec<&str> = k.split('_').collect();
+        words.len() >= wanted.len() && words[words.len() - wanted.len()..].iter().zip(&wanted).all(|(w, k)| w == k)
     })
+}
+
+/// The words of an identifier, lowercased: parted by `_`, `-` and changes of case (`APIKey` is
+/// `api`, `key`).
+fn words(key: &str) -> Vec<String> {
+    let chars: Vec<char> = key.chars().collect();
+    let mut words = Vec::new();
+    let mut word = String::new();
+    for (i, &c) in chars.iter().enumerate() {
+        if c == '_' || c == '-' {
+            words.push(std::mem::take(&mut word));
+            continue;
+        }
+        let previous = i.checked_sub(1).map(|p| chars[p]);
+        let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+        let starts = c.is_uppercase()
+            && previous.is_some_and(|p| p.is_lowercase() || p.is_ascii_digit() || p.is_uppercase() && next_lower);
+        if starts {
+            words.push(std::mem::take(&mut word));
+        }
+        word.extend(c.to_lowercase());
+    }
+    words.push(word);
+    words.retain(|w| !w.is_empty());
+    words
 }
 
 #[cfg(test)]
@@ -176,6 +215,19 @@ mod tests {
         check("Authorization: Bearer abc.def-ghi_jkl", "Authorization: [REDACTED]");
         check("-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n-----END OPENSSH PRIVATE KEY-----", "[REDACTED]");
         check("nothing secret here, sk-short", "nothing secret here, sk-short");
+        check("Authorization: Basic dXNlcjpwYXNzd29yZA==", "Authorization: [REDACTED]");
+        check("postgres://admin:Sup3rS3cretPw@db:5432/app", "postgres://admin:[REDACTED]@db:5432/app");
+        check("see https://example.com/a:b@c", "see https://example.com/a:b@c");
+        check(
+            r#"{"user": "ann", "password": "hunter22pw", "accessToken": "abcd1234"}"#,
+            r#"{"user": "ann", "password": "[REDACTED]", "accessToken": "[REDACTED]"}"#,
+        );
+        check(r#"{"token_count": 12, "tokenizer": "bpe"}"#, r#"{"token_count": 12, "tokenizer": "bpe"}"#);
+        check(
+            "DB_PASSWORD=hunter22pw\nexport GITHUB_TOKEN=abcdefgh # the bot's\nDEBUG=1",
+            "DB_PASSWORD=[REDACTED]\nexport GITHUB_TOKEN=[REDACTED] # the bot's\nDEBUG=1",
+        );
+        assert_eq!(format!("{r:?}"), "Redactor { secrets: 1 }");
     }
 
     #[test]
@@ -194,7 +246,10 @@ mod tests {
         for key in ["password", "API_KEY", "Github_Token", "my_client_secret", "x_Authorization"] {
             assert!(secret_key(key), "{key}");
         }
-        for key in ["tokenizer", "passwords", "mytoken", "password_hint", "", "_", "key"] {
+        for key in ["accessToken", "clientSecret", "x-api-key", "APIKey", "apiKey", "PrivateKey", "refresh-token"] {
+            assert!(secret_key(key), "{key}");
+        }
+        for key in ["tokenizer", "passwords", "mytoken", "password_hint", "", "_", "key", "tokenCount", "secretary"] {
             assert!(!secret_key(key), "{key}");
         }
     }
