@@ -179,6 +179,45 @@ pub struct ToolOutput {
     pub is_error: bool,
 }
 
+/// The most text of one tool output the model is sent, in bytes (about 25k tokens): a larger
+/// result is cut, saying so, rather than sent whole to an endpoint that would refuse the turn
+/// (and end the run) for exceeding the model's context.
+pub const MAX_OUTPUT_TEXT: usize = 100_000;
+
+/// The most image data (as `data:` URLs) of one tool output the model is sent, in bytes.
+pub const MAX_OUTPUT_IMAGES: usize = 8 << 20;
+
+/// Cuts `text` to [`MAX_OUTPUT_TEXT`] (at a character boundary) and drops images past
+/// [`MAX_OUTPUT_IMAGES`], each time telling the model what it did not get.
+fn cap(text: &mut String, images: &mut Vec<String>) {
+    if text.len() > MAX_OUTPUT_TEXT {
+        let total = text.len();
+        let mut end = MAX_OUTPUT_TEXT;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push_str(&format!(
+            "\n[output cut here: {end} of its {total} bytes are shown; ask the tool for less, e.g. a part or a range]"
+        ));
+    }
+    let mut room = MAX_OUTPUT_IMAGES;
+    let before = images.len();
+    images.retain(|image| match room.checked_sub(image.len()) {
+        Some(left) => {
+            room = left;
+            true
+        }
+        None => {
+            room = 0;
+            false
+        }
+    });
+    if images.len() < before {
+        text.push_str(&format!("\n[{} of {before} images not shown: too large]", before - images.len()));
+    }
+}
+
 impl ToolOutput {
     /// A failure that never reached a result (denied, timed out, server gone, bad arguments).
     pub fn failed(tool: &str, reason: impl std::fmt::Display) -> Self {
@@ -222,6 +261,7 @@ impl ToolOutput {
         }
         let is_error = result.is_error();
         let mut text = parts.join("\n");
+        cap(&mut text, &mut images);
         if is_error {
             text = format!("Error: {}", if text.is_empty() { "the tool failed without a message" } else { &text });
         } else if text.is_empty() && images.is_empty() {
@@ -239,5 +279,29 @@ impl ToolOutput {
         let mut parts = vec![json!({"type": "input_text", "text": self.text})];
         parts.extend(self.images.iter().map(|url| json!({"type": "input_image", "image_url": url})));
         Value::Array(parts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_large_output_is_cut_and_says_so() {
+        // Three-byte characters, so the cut falls inside one and must move to a boundary.
+        let big = "€".repeat(MAX_OUTPUT_TEXT);
+        let result = CallToolResult::text(big.clone());
+        let output = ToolOutput::from_result(&result, false);
+        assert!(output.text.len() < MAX_OUTPUT_TEXT + 200, "{}", output.text.len());
+        assert!(output.text.ends_with("ask the tool for less, e.g. a part or a range]"));
+        assert!(output.text.contains(&format!("of its {} bytes are shown", big.len())));
+        let small = ToolOutput::from_result(&CallToolResult::text("fine"), false);
+        assert_eq!(small.text, "fine");
+
+        let mut images = vec!["x".repeat(MAX_OUTPUT_IMAGES / 2), "y".repeat(MAX_OUTPUT_IMAGES), "z".repeat(10)];
+        let mut text = String::new();
+        cap(&mut text, &mut images);
+        assert_eq!(images.len(), 1, "images past the budget are dropped");
+        assert!(text.contains("2 of 3 images not shown"), "{text}");
     }
 }
