@@ -304,6 +304,9 @@ pub enum Error {
 /// What an HTTP status tells the model to do.
 fn hint(status: u16) -> &'static str {
     match status {
+        301 | 302 | 303 | 307 | 308 => {
+            " (moved: the repository was renamed or transferred, or the redirect leaves the API; use its new owner/name)"
+        }
         401 => " (the token was refused: it is wrong or expired)",
         403 => " (forbidden: the token lacks a permission or scope for this)",
         404 => " (not found, or the token cannot see it: check owner, repo, number and path)",

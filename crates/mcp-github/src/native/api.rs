@@ -31,6 +31,8 @@ pub(crate) struct Api {
     /// Every token, to mask.
     secrets: Vec<Token>,
     max_rate_limit_wait: Duration,
+    /// The configured request timeout, for downloads too.
+    timeout: Duration,
     retries: u32,
     /// The REST API's base URL (`https://api.github.com`, `HOST/api/v3`), for URLs results name.
     base: String,
@@ -120,6 +122,7 @@ impl Api {
             accounts,
             secrets,
             max_rate_limit_wait: config.max_rate_limit_wait,
+            timeout: config.timeout,
             retries: 2,
             base: base.trim_end_matches('/').to_owned(),
         })
@@ -164,7 +167,7 @@ impl Api {
         let octo = self.graphql_client_for(owner);
         let body = serde_json::json!({"query": query, "variables": variables});
         let extra: Vec<(&str, &str)> = features.map(|f| ("GraphQL-Features", f)).into_iter().collect();
-        let reply = self.request(octo, Method::POST, "/graphql", Some(&body), &extra).await?;
+        let reply = self.request(octo, Method::POST, "/graphql", Some(&body), &extra, true).await?;
         let errors = reply.body.get("errors").and_then(Value::as_array).filter(|e| !e.is_empty());
         if let Some(errors) = errors {
             let messages: Vec<String> = errors
@@ -196,9 +199,14 @@ impl Api {
         text
     }
 
-    /// The text at `url`, an absolute URL GitHub redirected to (log archives live on other hosts):
-    /// fetched with a client that carries no token, so no credential leaves for that host.
-    pub(crate) async fn download_text(&self, url: &str) -> Result<String> {
+    /// The last `tail` lines of the text at `url`, an absolute URL GitHub redirected to (log
+    /// archives live on other hosts): fetched with a client that carries no token, so no
+    /// credential leaves for that host. The body is streamed and only the tail kept (at most
+    /// [`TAIL_MAX_BYTES`]), and the whole download must finish within the configured timeout:
+    /// a job log can be hundreds of megabytes.
+    pub(crate) async fn download_tail(&self, url: &str, tail: usize) -> Result<Tail> {
+        use hyper::body::Body as _;
+
         let (scheme, rest) = url.split_once("://").ok_or_else(|| Error::Network(format!("not a URL: {url}")))?;
         if scheme != "http" && scheme != "https" {
             return Err(Error::Network(format!("not an http(s) URL: {url}")));
@@ -210,15 +218,49 @@ impl Api {
         let bare = Octocrab::builder()
             .base_uri(format!("{scheme}://{authority}"))
             .map_err(|_| Error::Network(format!("not a usable URL: {url}")))?
+            .set_connect_timeout(Some(self.timeout))
+            .set_read_timeout(Some(self.timeout))
             .build()
             .map_err(|e| Error::Network(format!("cannot build a download client: {e}")))?;
-        let response = bare._get(path).await.map_err(|e| Error::Network(self.mask(describe(&e))))?;
-        let status = response.status();
-        let text = bare.body_to_string(response).await.map_err(|e| Error::Network(self.mask(describe(&e))))?;
-        if !status.is_success() {
-            return Err(Error::Network(format!("downloading {} answered HTTP {}", path, status.as_u16())));
+        let download = async {
+            let response = bare._get(path).await.map_err(|e| Error::Network(self.mask(describe(&e))))?;
+            let status = response.status();
+            if !status.is_success() {
+                return Err(Error::Network(format!("downloading {} answered HTTP {}", path, status.as_u16())));
+            }
+            let mut body = response.into_body();
+            let mut lines = TailLines::new(tail);
+            while let Some(frame) = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await {
+                let frame = frame.map_err(|e| Error::Network(self.mask(describe(&e))))?;
+                if let Ok(bytes) = frame.into_data() {
+                    lines.push(&bytes);
+                }
+            }
+            Ok(lines.finish())
+        };
+        match tokio::time::timeout(self.timeout, download).await {
+            Ok(done) => done,
+            Err(_) => Err(Error::Network(format!(
+                "downloading {} took longer than {} s (the configured timeout)",
+                path,
+                self.timeout.as_secs_f32()
+            ))),
         }
-        Ok(text)
+    }
+
+    /// Where GitHub redirects a GET of `path` (its `Location`), not followed: the endpoints that
+    /// hand out short-lived download URLs (logs) answer with a redirect to another host.
+    pub(crate) async fn location(&self, path: &str) -> Result<String> {
+        let reply = self.request(self.client_for(path), Method::GET, path, None, &[], false).await?;
+        match reply.headers.get(http::header::LOCATION).and_then(|v| v.to_str().ok()) {
+            Some(url) if reply.status.is_redirection() && !url.is_empty() => Ok(url.to_owned()),
+            _ => Err(Error::Api {
+                status: reply.status.as_u16(),
+                method: "GET".into(),
+                path: path.split('?').next().unwrap_or(path).to_owned(),
+                message: "GitHub gave no download location".into(),
+            }),
+        }
     }
 
     /// A GET of `path` (relative to the API base, query included).
@@ -228,10 +270,11 @@ impl Api {
 
     /// A request with a JSON body.
     pub(crate) async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Reply> {
-        self.request(self.client_for(path), method, path, body, &[]).await
+        self.request(self.client_for(path), method, path, body, &[], true).await
     }
 
-    /// A request through `octo`, rate limits waited out, failures as errors.
+    /// A request through `octo`, rate limits waited out, failures as errors. A redirect is
+    /// followed when `follow` (see [`redirect`](Self::redirect)), else returned as it came.
     async fn request(
         &self,
         octo: &Octocrab,
@@ -239,12 +282,50 @@ impl Api {
         path: &str,
         body: Option<&Value>,
         headers: &[(&str, &str)],
+        follow: bool,
     ) -> Result<Reply> {
         let mut attempt = 0;
+        let mut hops = 0;
+        let mut target = path.to_owned();
         loop {
-            let reply = self.once(octo, &method, path, body, headers).await?;
-            if reply.status.is_success() || reply.status.is_redirection() {
+            // Whatever built the path, a `.` or `..` segment would be resolved by something on
+            // the way (or by GitHub) into another endpoint than the one the tool means.
+            if has_dot_segment(&target) {
+                return Err(Error::Precondition(format!(
+                    "refused to send {method} {}: a `.` or `..` path segment would address another resource",
+                    target.split('?').next().unwrap_or(&target)
+                )));
+            }
+            let reply = self.once(octo, &method, &target, body, headers).await?;
+            if reply.status.is_success() {
                 return Ok(reply);
+            }
+            if reply.status.is_redirection() {
+                if !follow {
+                    return Ok(reply);
+                }
+                let location = reply.headers.get(http::header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+                match self.redirect(&method, reply.status, location) {
+                    Some(next) if hops < MAX_REDIRECTS => {
+                        hops += 1;
+                        tracing::debug!(%method, from = %target, to = %next, "github api redirected: following");
+                        target = next;
+                        continue;
+                    }
+                    _ => {
+                        let message = match location {
+                            "" => "redirected without a Location".to_owned(),
+                            _ if hops >= MAX_REDIRECTS => format!("too many redirects (last to {location})"),
+                            _ => format!("moved to {location}"),
+                        };
+                        return Err(Error::Api {
+                            status: reply.status.as_u16(),
+                            method: method.to_string(),
+                            path: path.split('?').next().unwrap_or(path).to_owned(),
+                            message: self.mask(message),
+                        });
+                    }
+                }
             }
             if let Some(wait) = rate_limited(&reply) {
                 if attempt < self.retries && wait <= self.max_rate_limit_wait {
@@ -262,6 +343,38 @@ impl Api {
                 message: self.mask(message_of(&reply.body)),
             });
         }
+    }
+
+    /// Where to follow a `status` redirect to `location`, as a path under the API base: only a
+    /// redirect that stays on the API's host and under its base path (GitHub's answer for a
+    /// renamed or transferred repository), so the request goes through the same client with the
+    /// same token and never carries it elsewhere. A GET follows 301, 302, 303, 307 and 308;
+    /// another method only 307 and 308, which keep the method and body (a 301 or 302 would turn
+    /// a write into a GET, and reporting that as done would be wrong).
+    fn redirect(&self, method: &Method, status: StatusCode, location: &str) -> Option<String> {
+        let followed = match status.as_u16() {
+            307 | 308 => true,
+            301..=303 => *method == Method::GET,
+            _ => false,
+        };
+        if !followed {
+            return None;
+        }
+        // `self.base` is `scheme://authority[/base/path]`.
+        let (scheme, rest) = self.base.split_once("://")?;
+        let (authority, base_path) = rest.find('/').map_or((rest, ""), |at| (&rest[..at], &rest[at..]));
+        let on_host = if location.starts_with('/') && !location.starts_with("//") {
+            location
+        } else {
+            let (their_scheme, their_rest) = location.split_once("://")?;
+            let at = their_rest.find('/').unwrap_or(their_rest.len());
+            if !their_scheme.eq_ignore_ascii_case(scheme) || !their_rest[..at].eq_ignore_ascii_case(authority) {
+                return None;
+            }
+            &their_rest[at..]
+        };
+        let under = on_host.strip_prefix(base_path)?;
+        under.starts_with('/').then(|| under.to_owned())
     }
 
     async fn once(
@@ -300,6 +413,113 @@ impl Api {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
         Ok(Reply { status, headers, body })
+    }
+}
+
+/// How many redirects one request follows.
+const MAX_REDIRECTS: u32 = 3;
+
+/// The most bytes of a downloaded log's tail kept in memory (and one line at most).
+pub(crate) const TAIL_MAX_BYTES: usize = 1 << 20;
+
+/// True when `path` (a query after `?` aside) has a `.` or `..` segment, percent-encoded or not.
+fn has_dot_segment(path: &str) -> bool {
+    let path = path.split(['?', '#']).next().unwrap_or(path);
+    path.split('/').any(|segment| {
+        let segment = segment.to_ascii_lowercase().replace("%2e", ".");
+        segment == "." || segment == ".."
+    })
+}
+
+/// The tail of a downloaded text: its last lines, and how many lines it had, both as
+/// `text.trim().lines()` would give them.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Tail {
+    pub lines: Vec<String>,
+    pub total_lines: usize,
+}
+
+/// Text read chunk by chunk, keeping only its last lines: at most `tail` of them and
+/// [`TAIL_MAX_BYTES`] in all (a longer line is cut).
+struct TailLines {
+    tail: usize,
+    kept: std::collections::VecDeque<String>,
+    kept_bytes: usize,
+    /// Whitespace-only lines after the last line with text (dropped if the text ends with them):
+    /// how many, and the last `tail` of them.
+    blank_run: usize,
+    blanks: std::collections::VecDeque<String>,
+    /// The line being read (cut at [`TAIL_MAX_BYTES`]).
+    current: Vec<u8>,
+    /// Lines up to the last one with text, leading blank lines not counted.
+    total: usize,
+    started: bool,
+}
+
+impl TailLines {
+    fn new(tail: usize) -> Self {
+        TailLines {
+            tail,
+            kept: Default::default(),
+            kept_bytes: 0,
+            blank_run: 0,
+            blanks: Default::default(),
+            current: Vec::new(),
+            total: 0,
+            started: false,
+        }
+    }
+
+    fn push(&mut self, mut bytes: &[u8]) {
+        while let Some(at) = bytes.iter().position(|b| *b == b'\n') {
+            self.extend(&bytes[..at]);
+            self.end_line();
+            bytes = &bytes[at + 1..];
+        }
+        self.extend(bytes);
+    }
+
+    fn extend(&mut self, bytes: &[u8]) {
+        let room = TAIL_MAX_BYTES.saturating_sub(self.current.len());
+        self.current.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+
+    fn end_line(&mut self) {
+        let raw = std::mem::take(&mut self.current);
+        let line = String::from_utf8_lossy(raw.strip_suffix(b"\r").unwrap_or(&raw)).into_owned();
+        if line.trim().is_empty() {
+            if self.started {
+                self.blank_run += 1;
+                self.blanks.push_back(line);
+                if self.blanks.len() > self.tail {
+                    self.blanks.pop_front();
+                }
+            }
+            return;
+        }
+        let line = if self.started { line } else { line.trim_start().to_owned() };
+        self.started = true;
+        self.total += std::mem::take(&mut self.blank_run) + 1;
+        let blanks = std::mem::take(&mut self.blanks);
+        for kept in blanks.into_iter().chain([line]) {
+            self.kept_bytes += kept.len();
+            self.kept.push_back(kept);
+        }
+        while self.kept.len() > self.tail || (self.kept_bytes > TAIL_MAX_BYTES && self.kept.len() > 1) {
+            let dropped = self.kept.pop_front().map_or(0, |l| l.len());
+            self.kept_bytes -= dropped;
+        }
+    }
+
+    fn finish(mut self) -> Tail {
+        if !self.current.is_empty() {
+            self.end_line();
+        }
+        let mut lines: Vec<String> = self.kept.into_iter().collect();
+        if let Some(last) = lines.last_mut() {
+            *last = last.trim_end().to_owned();
+        }
+        Tail { lines, total_lines: self.total }
     }
 }
 
@@ -407,6 +627,84 @@ mod tests {
         assert_eq!(rate_limited(&reply(404, &[("retry-after", "7".into())], Value::Null)), None);
         let secondary = json!({"message": "You have exceeded a secondary rate limit."});
         assert_eq!(rate_limited(&reply(403, &[], secondary)), Some(Duration::from_secs(60)));
+    }
+
+    fn tail_of(chunks: &[&str], tail: usize) -> Tail {
+        let mut lines = TailLines::new(tail);
+        for chunk in chunks {
+            lines.push(chunk.as_bytes());
+        }
+        lines.finish()
+    }
+
+    #[test]
+    fn a_streamed_tail_is_what_trimming_the_whole_text_gives() {
+        let texts = ["\n\n  first\nsecond\r\n\n  \nthird  \n\n\n", "one", "", "\n \n", "a\n\n\n\n\nb\n"];
+        for text in texts {
+            let whole: Vec<&str> = text.trim().lines().collect();
+            for tail in [1, 2, 3, 10] {
+                let want = Tail {
+                    lines: whole[whole.len().saturating_sub(tail)..].iter().map(|l| (*l).to_owned()).collect(),
+                    total_lines: whole.len(),
+                };
+                // Whole, and cut into every pair of chunks.
+                assert_eq!(tail_of(&[text], tail), want, "{text:?} tail {tail}");
+                for at in (0..=text.len()).filter(|at| text.is_char_boundary(*at)) {
+                    assert_eq!(tail_of(&[&text[..at], &text[at..]], tail), want, "{text:?} cut at {at}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_streamed_tail_keeps_a_bounded_amount() {
+        let mut lines = TailLines::new(1000);
+        let long = "x".repeat(TAIL_MAX_BYTES / 2);
+        for _ in 0..10 {
+            lines.push(long.as_bytes());
+            lines.push(b"\n");
+        }
+        // One line longer than the cap is cut to it.
+        lines.push(&vec![b'y'; TAIL_MAX_BYTES * 3]);
+        let tail = lines.finish();
+        assert_eq!(tail.total_lines, 11);
+        assert!(tail.lines.iter().map(String::len).sum::<usize>() <= TAIL_MAX_BYTES + long.len());
+        assert_eq!(tail.lines.last().map(String::len), Some(TAIL_MAX_BYTES));
+    }
+
+    #[test]
+    fn dot_segments_are_found_encoded_or_not() {
+        for path in ["/repos/o/r/contents/../x", "/repos/../..", "/a/./b", "/a/%2e%2E/b", "/a/%2E"] {
+            assert!(has_dot_segment(path), "{path}");
+        }
+        for path in ["/repos/o/r/contents/v1.2/.github/x", "/repos/o/r?q=../..", "/a/...b", "/a/%2e%2e%2e"] {
+            assert!(!has_dot_segment(path), "{path}");
+        }
+    }
+
+    #[tokio::test]
+    async fn redirects_are_followed_only_on_the_api_host_under_its_base() {
+        let mut config = GitHubConfig::new("ghp_test");
+        config.host = Some("http://127.0.0.1".into());
+        let api = Api::new(&config).expect("an API");
+        let (get, post) = (Method::GET, Method::POST);
+        let moved = StatusCode::MOVED_PERMANENTLY;
+        let temporary = StatusCode::TEMPORARY_REDIRECT;
+        let to = |method: &Method, status, location| api.redirect(method, status, location);
+        assert_eq!(
+            to(&get, moved, "http://127.0.0.1/api/v3/repositories/1/x?a=b"),
+            Some("/repositories/1/x?a=b".into())
+        );
+        assert_eq!(to(&get, moved, "/api/v3/repos/o/r"), Some("/repos/o/r".into()));
+        assert_eq!(to(&post, temporary, "HTTP://127.0.0.1/api/v3/repos/o/r"), Some("/repos/o/r".into()));
+        assert_eq!(to(&post, moved, "http://127.0.0.1/api/v3/repos/o/r"), None, "a 301 would turn a POST into a GET");
+        assert_eq!(to(&get, moved, "http://127.0.0.2/api/v3/repos/o/r"), None, "another host");
+        assert_eq!(to(&get, moved, "https://127.0.0.1/api/v3/repos/o/r"), None, "another scheme");
+        assert_eq!(to(&get, moved, "http://127.0.0.1:8080/api/v3/repos/o/r"), None, "another port");
+        assert_eq!(to(&get, moved, "http://127.0.0.1/job-logs/1.txt"), None, "outside the API");
+        assert_eq!(to(&get, moved, "//127.0.0.2/api/v3/repos"), None, "scheme-relative");
+        assert_eq!(to(&get, moved, "/api/v3x/repos"), None);
+        assert_eq!(to(&get, StatusCode::NOT_MODIFIED, "/api/v3/repos/o/r"), None);
     }
 
     #[test]

@@ -349,7 +349,7 @@ pub(crate) static SPECS: &[Spec] = &[
                 "path": s("Path of the file"), "content": s("The file's new content (text)"),
                 "message": s("Commit message"), "branch": s("Branch to commit to"),
                 "sha": s("The file's current blob SHA, when it exists"),
-                "allow_symlink_write": {"type": "boolean", "default": false, "description": "Allow writing through a symbolic link"},
+                "allow_symlink_write": {"type": "boolean", "default": false, "description": "Set true to replace an existing symbolic link itself (refused otherwise)"},
             })
         },
         required: &["owner", "repo", "path", "content", "message", "branch"],
@@ -1154,6 +1154,12 @@ pub(crate) static SPECS: &[Spec] = &[
     },
 ];
 
+/// Arguments naming an account or a repository: one URL segment each.
+const NAME_ARGS: [&str; 3] = ["owner", "repo", "org"];
+/// Arguments that are file paths in a repository or git refs (branch, tag, SHA, `user:branch`):
+/// several URL segments where a path or ref is put in the URL.
+const PATH_ARGS: [&str; 8] = ["path", "ref", "branch", "from_branch", "tag", "sha", "base", "head"];
+
 /// A tool's arguments, read with clear errors.
 struct Args<'a> {
     tool: &'a str,
@@ -1226,6 +1232,43 @@ impl Args<'_> {
         Ok(())
     }
 
+    /// Refuses the arguments that land in a request's URL path when a segment of theirs is `.`
+    /// or `..` (or empty): `encode` keeps dots and, for paths and refs, slashes, so
+    /// `path: "../../collaborators/x"` or `repo: ".."` would otherwise address another endpoint
+    /// (and `owner` also picks the account whose token is sent). Git allows none of these in a
+    /// file path or a ref, nor GitHub in a login or repository name, so nothing valid is refused.
+    /// Checked once for every tool, before anything is sent; the API refuses such a URL too.
+    fn check_url_args(&self) -> Result<()> {
+        let dotted = |segment: &str| segment.is_empty() || segment == "." || segment == "..";
+        for key in NAME_ARGS {
+            if let Some(name) = self.opt_str(key)?
+                && (name == "." || name == "..")
+            {
+                return Err(self.bad(format!("`{key}` cannot be `{name}`: it must name an account or a repository")));
+            }
+        }
+        for key in PATH_ARGS {
+            let Some(value) = self.opt_str(key)?.filter(|v| !v.is_empty()) else { continue };
+            // A leading `/` is dropped where a path is used; a trailing one marks a directory
+            // (`get_file_contents`).
+            let inner = match key {
+                "path" => {
+                    let path = value.trim_start_matches('/');
+                    path.strip_suffix('/').unwrap_or(path)
+                }
+                _ => value.as_str(),
+            };
+            // An empty path is the repository's root.
+            let Some(bad) = inner.split('/').find(|s| dotted(s)).filter(|_| !inner.is_empty()) else { continue };
+            let bad = if bad.is_empty() { "empty".to_owned() } else { format!("'{bad}'") };
+            let what = if key == "path" { "path from the repository root" } else { "ref" };
+            return Err(self.bad(format!(
+                "`{key}` must not contain {bad} segments ({value:?}): give the {what} itself, without relative parts"
+            )));
+        }
+        Ok(())
+    }
+
     /// `owner/repo`, both required, path-encoded.
     fn repo_path(&self) -> Result<String> {
         Ok(format!("/repos/{}/{}", segment(&self.str("owner")?), segment(&self.str("repo")?)))
@@ -1287,6 +1330,7 @@ fn segment(text: &str) -> String {
 /// Runs tool `name`.
 pub(crate) async fn call(inner: &Inner, name: &'static str, arguments: JsonObject) -> Result<CallToolResult> {
     let a = Args { tool: name, map: arguments };
+    a.check_url_args()?;
     let api = &inner.api;
     let value = match name {
         "get_me" => me(&api.get("/user").await?.body),
@@ -1385,6 +1429,12 @@ pub(crate) async fn call(inner: &Inner, name: &'static str, arguments: JsonObjec
                 "branch": a.str("branch")?,
             });
             if let Some(sha) = a.opt_str("sha")?.filter(|s| !s.is_empty()) {
+                // Only an existing entry (one with a SHA) can be a symlink: as the reference
+                // does, refuse to replace one unless asked to, since the model may believe it is
+                // writing the file the link points to.
+                if !a.opt_bool("allow_symlink_write")?.unwrap_or(false) {
+                    refuse_symlink(inner, &a, &path).await?;
+                }
                 body["sha"] = json!(sha);
             }
             let reply = api.send(Method::PUT, &path, Some(&body)).await?.body;
@@ -1909,11 +1959,39 @@ async fn actions_get(inner: &Inner, a: &Args<'_>) -> Result<Value> {
         }
         "get_workflow_run_usage" => api.get(&format!("{base}/runs/{id}/timing")).await?.body,
         _ => {
-            let reply = api.get(&format!("{base}/runs/{id}/logs")).await?;
-            let url = reply.headers.get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+            let url = api.location(&format!("{base}/runs/{id}/logs")).await?;
             json!({"run_id": id, "logs_url": url, "message": "The logs archive (zip) can be downloaded from logs_url for a short time"})
         }
     })
+}
+
+/// Refuses to write `contents_path` (`/repos/O/R/contents/PATH`) when the entry there on the
+/// target branch is a symlink. GitHub answers for a symlink to a file with that file (its own
+/// `path`), so an answer for another path counts as a symlink too.
+async fn refuse_symlink(inner: &Inner, a: &Args<'_>, contents_path: &str) -> Result<()> {
+    let mut q = Query::default();
+    q.push("ref", a.str("branch")?);
+    let entry = match inner.api.get(&q.on(contents_path)).await {
+        Ok(reply) => reply.body,
+        // Nothing there yet: GitHub will say what is wrong with the SHA.
+        Err(Error::Api { status: 404, .. }) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let wanted = a.str("path")?;
+    let wanted = wanted.trim_matches('/');
+    let symlink = match &entry {
+        Value::Object(_) => {
+            entry.get("type").and_then(Value::as_str) == Some("symlink")
+                || entry.get("path").and_then(Value::as_str).is_some_and(|p| p != wanted)
+        }
+        _ => false,
+    };
+    if symlink {
+        return Err(a.bad(format!(
+            "`{wanted}` is a symbolic link on that branch; set allow_symlink_write to replace the link itself"
+        )));
+    }
+    Ok(())
 }
 
 /// `get_job_logs`: one job's logs, or every failed job's of a run, as download URLs or as the
@@ -1925,18 +2003,16 @@ async fn job_logs(inner: &Inner, a: &Args<'_>) -> Result<Value> {
     let one = |id: u64, name: Option<String>| {
         let path = format!("{base}/jobs/{id}/logs");
         async move {
-            let reply = inner.api.get(&path).await?;
-            let url = reply.headers.get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+            let url = inner.api.location(&path).await?;
             let mut out = json!({"job_id": id});
             if let Some(name) = name {
                 out["job_name"] = json!(name);
             }
             if content {
-                let text = inner.api.download_text(&url).await?;
-                let lines: Vec<&str> = text.trim().lines().collect();
-                out["logs_content"] = json!(lines[lines.len().saturating_sub(tail)..].join("\n"));
+                let log = inner.api.download_tail(&url, tail).await?;
+                out["logs_content"] = json!(log.lines.join("\n"));
                 out["message"] = json!("Job logs content retrieved successfully");
-                out["original_length"] = json!(lines.len());
+                out["original_length"] = json!(log.total_lines);
             } else {
                 out["logs_url"] = json!(url);
                 out["message"] = json!("Job logs are available for download");

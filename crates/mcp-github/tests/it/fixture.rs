@@ -55,6 +55,12 @@ pub const ME: &str = "mcptk-bot";
 pub const OWNER: &str = "mcptk-fixture";
 /// Its name.
 pub const REPO: &str = "demo";
+/// Its former name: GitHub redirects there (301 to a GET, 307 to a write).
+pub const RENAMED_REPO: &str = "old-demo";
+/// A repository whose redirect points to another host.
+pub const AWAY_REPO: &str = "moved-away";
+/// A file of the fake's repository that is a symbolic link.
+pub const SYMLINK: &str = "docs/link.md";
 /// The SHA of its main branch.
 pub const MAIN_SHA: &str = "6dcb09b5b57875f334f61aebed695e2e4193db5e";
 /// A second account: its owner and the token its repositories take.
@@ -526,6 +532,22 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             401,
             json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}),
         );
+    }
+    // A renamed repository, as GitHub answers for it: 301 to a GET, 307 to anything else, to
+    // the same endpoint of the repository's new name; and one whose redirect leaves the host.
+    if let Some(tail) = rest.strip_prefix(&format!("/repos/{OWNER}/{RENAMED_REPO}")) {
+        let status = if method == "GET" { StatusCode::MOVED_PERMANENTLY } else { StatusCode::TEMPORARY_REDIRECT };
+        let location = format!("http://127.0.0.1/api/v3/repos/{OWNER}/{REPO}{tail}");
+        let mut response = (status, "").into_response();
+        response.headers_mut().insert("location", HeaderValue::from_str(&location).expect("a header"));
+        return response;
+    }
+    if let Some(tail) = rest.strip_prefix(&format!("/repos/{OWNER}/{AWAY_REPO}")) {
+        let status = if method == "GET" { StatusCode::MOVED_PERMANENTLY } else { StatusCode::FOUND };
+        let location = format!("http://127.0.0.2/api/v3/repos/{OWNER}/{REPO}{tail}");
+        let mut response = (status, "").into_response();
+        response.headers_mut().insert("location", HeaderValue::from_str(&location).expect("a header"));
+        return response;
     }
     let (path, query) = match rest.split_once('?') {
         Some((p, q)) => (p.to_owned(), q.to_owned()),
@@ -1212,6 +1234,17 @@ fn fake_api(fake: &mut Fake, method: &str, path: &str, query: &str, body: &Value
             Some(_) => (StatusCode::NO_CONTENT, "").into_response(),
             None => not_found(),
         },
+        // A symbolic link, as the contents API describes one whose target is not a file.
+        ("GET", ["repos", OWNER, REPO, "contents", "docs", "link.md"]) => json_reply(
+            200,
+            json!({"type": "symlink", "target": "../../etc/passwd", "size": 16, "name": "link.md", "path": SYMLINK,
+                   "sha": "3f5b2a3c7d1e0a9b8c7d6e5f4a3b2c1d0e9f8a7b"}),
+        ),
+        ("PUT", ["repos", OWNER, REPO, "contents", "docs", "link.md"]) => json_reply(
+            200,
+            json!({"content": {"type": "file", "name": "link.md", "path": SYMLINK, "sha": "4a5b", "size": 3},
+                   "commit": {"sha": "5c6d", "message": body["message"]}}),
+        ),
         // The JSON form of the recordings' raw README (GitHub's documented content object).
         ("GET", ["repos", "octokit-fixture-org", "hello-world", "contents", "README.md"]) => json_reply(
             200,

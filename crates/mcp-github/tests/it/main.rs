@@ -8,6 +8,7 @@ mod app;
 mod copilot_and_more;
 mod fixture;
 mod granular;
+mod hardening;
 mod projects;
 mod repos_and_issue_links;
 mod rules;
