@@ -7,7 +7,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bollard::errors::Error as BollardError;
 use bollard::models::{
-    ContainerCreateBody, HostConfig, NetworkCreateRequest, PortBinding as EnginePort, VolumeCreateRequest,
+    ContainerCreateBody, HostConfig, NetworkCreateRequest, PortBinding as EnginePort, RestartPolicy,
+    VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     BuildImageOptions, CreateContainerOptions, CreateImageOptions, ListContainersOptions, ListImagesOptions,
@@ -117,8 +118,13 @@ impl Engine {
         Ok(json!({ "result": result }))
     }
 
-    /// The engine's request for `spec`, once every rule has passed.
-    fn container_body(&self, spec: &ContainerSpec) -> Result<ContainerCreateBody, ToolError> {
+    /// The engine's request for `spec`, restarted as `restart` says (never, when `None`), once
+    /// every rule has passed.
+    fn container_body(
+        &self,
+        spec: &ContainerSpec,
+        restart: Option<RestartPolicy>,
+    ) -> Result<ContainerCreateBody, ToolError> {
         self.safety.check_container(spec).map_err(|r| self.refused(r))?;
         let words = |field: &str, line: &Option<String>| -> Result<Option<Vec<String>>, ToolError> {
             line.as_deref()
@@ -166,6 +172,7 @@ impl Engine {
             nano_cpus: Some(spec.nano_cpus.unwrap_or(limits.nano_cpus)),
             pids_limit: Some(spec.pids_limit.unwrap_or(limits.pids)),
             security_opt: Some(vec!["no-new-privileges".to_owned()]),
+            restart_policy: restart,
             ..Default::default()
         };
         let env: Option<Vec<String>> =
@@ -182,9 +189,9 @@ impl Engine {
         })
     }
 
-    /// Creates `spec`'s container; its ID.
-    async fn create(&self, spec: &ContainerSpec) -> Result<String, ToolError> {
-        let body = self.container_body(spec)?;
+    /// Creates `spec`'s container, restarted as `restart` says (never, when `None`); its ID.
+    async fn create(&self, spec: &ContainerSpec, restart: Option<RestartPolicy>) -> Result<String, ToolError> {
+        let body = self.container_body(spec, restart)?;
         let docker = self.docker().await?;
         let options = CreateContainerOptions { name: spec.name.clone(), ..Default::default() };
         let created = docker.create_container(Some(options), body).await.map_err(engine_error)?;
@@ -192,12 +199,23 @@ impl Engine {
     }
 
     pub(crate) async fn create_container(&self, spec: &ContainerSpec) -> Result<Value, ToolError> {
-        let id = self.create(spec).await?;
+        let id = self.create(spec, None).await?;
         self.container_dict(&id).await
     }
 
     pub(crate) async fn run_container(&self, spec: &ContainerSpec, cx: &ToolContext) -> Result<Value, ToolError> {
-        let id = self.create(spec).await?;
+        self.run_restarting(spec, None, cx).await
+    }
+
+    /// [`Self::run_container`], with a restart policy (a Compose service's `restart:`, which the
+    /// reference server's arguments do not have).
+    pub(crate) async fn run_restarting(
+        &self,
+        spec: &ContainerSpec,
+        restart: Option<RestartPolicy>,
+        cx: &ToolContext,
+    ) -> Result<Value, ToolError> {
+        let id = self.create(spec, restart).await?;
         let docker = self.docker().await?;
         if let Err(e) = docker.start_container(&id, None).await {
             // A container that cannot start is not left behind.
@@ -230,7 +248,7 @@ impl Engine {
             ToolError::msg("recreate_container needs `container_id` (or `name`) of the container to replace")
         })?;
         // The new container must pass every rule before the old one is touched.
-        self.container_body(spec)?;
+        self.container_body(spec, None)?;
         let docker = self.docker().await?;
         let old = self.inspect(&target).await?;
         let old_name = text(&old["Name"]).trim_start_matches('/').to_owned();
@@ -779,6 +797,10 @@ impl ResourceProvider for ContainerResources {
         if id.is_empty() || id.contains('/') {
             return None;
         }
+        // The id goes into the engine's path, as a tool's does.
+        if let Err(e) = super::names::object_name("id", "container name or ID", id) {
+            return Some(Err(e));
+        }
         let outcome = match kind {
             "logs" => self
                 .0
@@ -793,5 +815,29 @@ impl ResourceProvider for ContainerResources {
             _ => return None,
         };
         Some(outcome.map(|c| vec![c]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_request_keeps_host_ips_and_the_restart_policy() {
+        let engine = Engine::new(None, Safety::default());
+        let ports = [("5432".to_owned(), Some(PortBinding::Address("127.0.0.1".into(), 5432)))].into();
+        let spec = ContainerSpec { ports: Some(ports), ..ContainerSpec::new("postgres") };
+        let restart = RestartPolicy {
+            name: Some(bollard::models::RestartPolicyNameEnum::ON_FAILURE),
+            maximum_retry_count: Some(3),
+        };
+        let body = engine.container_body(&spec, Some(restart.clone())).expect("allowed");
+        let host_config = body.host_config.expect("a host config");
+        let bindings = host_config.port_bindings.expect("bindings");
+        assert_eq!(bindings["5432/tcp"], Some(vec![host_port(Some("127.0.0.1".into()), 5432)]));
+        assert_eq!(bindings["5432/tcp"].as_ref().and_then(|b| b[0].host_ip.as_deref()), Some("127.0.0.1"));
+        assert_eq!(host_config.restart_policy, Some(restart));
+        let plain = engine.container_body(&ContainerSpec::new("busybox"), None).expect("allowed");
+        assert_eq!(plain.host_config.and_then(|h| h.restart_policy), None);
     }
 }

@@ -2,7 +2,9 @@
 //! Docker Engine API through bollard (Docker Engine, or Podman's Docker-compatible API).
 //!
 //! Every call that would create or change a container passes the [`Safety`] rules first; a
-//! refusal is the tool's error and names the rule, and nothing reaches the engine. Pulls and
+//! refusal is the tool's error and names the rule, and nothing reaches the engine. Every id, name
+//! and image reference a call gives is checked first too (they go into the Engine API's paths):
+//! one that is not a Docker name or reference is the tool's error, naming the argument. Pulls and
 //! builds report the engine's progress lines as MCP progress; container logs and stats are also
 //! resources (`docker://containers/{id}/logs`, `docker://containers/{id}/stats`).
 //!
@@ -35,6 +37,7 @@
 
 mod compose;
 mod engine;
+mod names;
 mod prompt;
 mod safety;
 
@@ -52,6 +55,7 @@ use crate::{
 };
 use engine::Engine;
 pub use engine::locate_engine;
+use names::Names;
 pub use prompt::PROJECT_LABEL;
 pub use safety::{Limits, Refusal, Rule, Safety};
 
@@ -94,7 +98,8 @@ impl DockerServer {
         run_container over create_container + start_container; fetch_container_logs reads what a container \
         printed. Safety rules apply to every call: no privileged containers, no added capabilities, no host \
         network or PID namespace, host paths only under the operator's allowed roots, default CPU, memory and \
-        process limits, and (when configured) an image allowlist. A refusal names the rule that refused.";
+        process limits (a call may lower them, not remove them, nor raise memory above the operator's limit), \
+        and (when configured) an image allowlist. A refusal names the rule that refused.";
 
     /// A server on `config`: the allowed host paths must exist. The engine is reached (and the
     /// API version negotiated) on the first call, so a server starts before its engine does.
@@ -226,14 +231,15 @@ fn add<A, F, Fut>(
     output: Option<JsonObject>,
     run: F,
 ) where
-    A: serde::de::DeserializeOwned + JsonSchema + Send + 'static,
+    A: serde::de::DeserializeOwned + JsonSchema + Names + Send + 'static,
     F: Fn(Arc<Engine>, A, ToolContext) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Value, ToolError>> + Send + 'static,
 {
     let engine = engine.clone();
     let mut definition = tool(name, description, move |args: A, cx: ToolContext| {
-        let fut = run(engine.clone(), args, cx);
-        async move { fut.await.map(mcp_core::protocol::CallToolResult::structured) }
+        // Ids and names go into the engine's paths unescaped: a bad one never reaches the engine.
+        let fut = args.check_names().map(|()| run(engine.clone(), args, cx));
+        async move { fut?.await.map(mcp_core::protocol::CallToolResult::structured) }
     })
     .annotations(annotations);
     definition = definition.output_schema(output.unwrap_or_else(|| object(json!({"type": "object"}))));
@@ -249,14 +255,17 @@ fn add_text<A, F, Fut>(
     annotations: ToolAnnotations,
     run: F,
 ) where
-    A: serde::de::DeserializeOwned + JsonSchema + Send + 'static,
+    A: serde::de::DeserializeOwned + JsonSchema + Names + Send + 'static,
     F: Fn(Arc<Engine>, A, ToolContext) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<String, ToolError>> + Send + 'static,
 {
     let engine = engine.clone();
-    registry.tool(
-        tool(name, description, move |args: A, cx: ToolContext| run(engine.clone(), args, cx)).annotations(annotations),
-    );
+    let definition = tool(name, description, move |args: A, cx: ToolContext| {
+        // As in `add`: checked before the tool runs.
+        let fut = args.check_names().map(|()| run(engine.clone(), args, cx));
+        async move { fut?.await }
+    });
+    registry.tool(definition.annotations(annotations));
 }
 
 fn read_only() -> ToolAnnotations {
@@ -369,4 +378,78 @@ struct RemoveVolumeArgs {
     /// Force remove the volume
     #[serde(default)]
     force: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use mcp_core::registry::ResourceProvider;
+
+    use super::*;
+
+    /// A server whose engine does not exist: a call that passes every check fails only when it
+    /// tries to reach the engine, so a refusal shows that nothing was sent.
+    fn unreachable_server() -> DockerServer {
+        let config = DockerConfig { host: Some("unix:///nonexistent/mcptk-docker.sock".into()), ..Default::default() };
+        DockerServer::new(config).expect("a valid configuration")
+    }
+
+    async fn error_of(tools: &mcp_core::ToolSet, tool: &str, args: Value) -> String {
+        let args = args.as_object().cloned().expect("arguments are an object");
+        let result = tools.call(tool, args, ToolContext::detached()).await;
+        assert!(result.is_error(), "{tool} should have failed: {}", result.text_content());
+        result.text_content()
+    }
+
+    #[tokio::test]
+    async fn every_tool_refuses_ids_that_would_leave_their_path_segment() {
+        let tools = unreachable_server().tool_set();
+        let prune = "../volumes/prune?filters=%7B%22all%22%3A%5B%22true%22%5D%7D#";
+        let leave = "../../swarm/leave?force=true#";
+        let cases = [
+            (tools::START_CONTAINER, json!({"container_id": prune}), "container_id"),
+            (tools::STOP_CONTAINER, json!({"container_id": leave}), "container_id"),
+            (tools::REMOVE_CONTAINER, json!({"container_id": "x/../../info", "force": true}), "container_id"),
+            (tools::FETCH_CONTAINER_LOGS, json!({"container_id": "x?tail=all"}), "container_id"),
+            (tools::QG_GET_LOGS, json!({"container_name": "../x"}), "container_name"),
+            (tools::CREATE_CONTAINER, json!({"image": "busybox", "name": "../x"}), "name"),
+            (tools::RUN_CONTAINER, json!({"image": "../../containers/x/kill#"}), "image"),
+            (tools::RECREATE_CONTAINER, json!({"image": "busybox", "container_id": leave}), "container_id"),
+            (tools::QG_CREATE_CONTAINER, json!({"image": "busybox", "name": "a b"}), "name"),
+            (tools::PULL_IMAGE, json!({"repository": "busybox", "tag": "x/../../../x"}), "tag"),
+            (tools::PUSH_IMAGE, json!({"repository": "../../containers/x/kill?signal=9#"}), "repository"),
+            (tools::REMOVE_IMAGE, json!({"image": "/busybox"}), "image"),
+            (tools::BUILD_IMAGE, json!({"path": "/nonexistent", "tag": "x?y"}), "tag"),
+            (tools::CREATE_NETWORK, json!({"name": "n#"}), "name"),
+            (tools::REMOVE_NETWORK, json!({"network_id": "../networks/prune?"}), "network_id"),
+            (tools::CREATE_VOLUME, json!({"name": "v%2f"}), "name"),
+            (tools::REMOVE_VOLUME, json!({"volume_name": "../volumes/prune?", "force": true}), "volume_name"),
+        ];
+        for (tool, args, argument) in cases {
+            let error = error_of(&tools, tool, args).await;
+            assert!(error.starts_with(&format!("invalid argument `{argument}`: ")), "{tool}: {error}");
+        }
+        // A valid id gets as far as the engine (here: none), so the check passes it.
+        let error = error_of(&tools, tools::START_CONTAINER, json!({"container_id": "web-1"})).await;
+        assert!(error.contains("cannot reach the Docker engine"), "{error}");
+
+        let resources = engine::ContainerResources(unreachable_server().engine);
+        let read = resources.read("docker://containers/x?all=1#/logs").await.expect("a container resource");
+        let error = read.expect_err("refused").message().to_owned();
+        assert!(error.starts_with("invalid argument `id`: "), "{error}");
+    }
+
+    #[tokio::test]
+    async fn callers_cannot_lift_the_default_limits() {
+        let tools = unreachable_server().tool_set();
+        let unlimited = json!({"image": "busybox", "mem_limit": 0, "nano_cpus": 0, "pids_limit": -1});
+        for tool in [tools::CREATE_CONTAINER, tools::RUN_CONTAINER] {
+            let error = error_of(&tools, tool, unlimited.clone()).await;
+            assert!(error.contains("refused by safety rule `resource-limits`: `mem_limit` 0"), "{tool}: {error}");
+        }
+        let error = error_of(&tools, tools::RUN_CONTAINER, json!({"image": "busybox", "pids_limit": -1})).await;
+        assert!(error.contains("`pids_limit` -1 would remove the limit"), "{error}");
+        let above = json!({"image": "busybox", "mem_limit": 1024_i64 * 1024 * 1024});
+        let error = error_of(&tools, tools::CREATE_CONTAINER, above).await;
+        assert!(error.contains("above the configured memory limit of 536870912 bytes (512 MiB)"), "{error}");
+    }
 }

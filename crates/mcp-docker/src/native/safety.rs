@@ -24,6 +24,9 @@ pub enum Rule {
     ImageAllowlist,
     /// `network-blocked`: when networking is blocked, containers get none and join no network.
     NetworkBlocked,
+    /// `resource-limits`: a caller's memory, CPU and process limits are above 0 (to the engine 0
+    /// or less means no limit), and memory is no more than the configured limit.
+    ResourceLimits,
 }
 
 impl Rule {
@@ -37,6 +40,7 @@ impl Rule {
             Self::HostPathAllowlist => "host-path-allowlist",
             Self::ImageAllowlist => "image-allowlist",
             Self::NetworkBlocked => "network-blocked",
+            Self::ResourceLimits => "resource-limits",
         }
     }
 }
@@ -66,10 +70,12 @@ fn refuse(rule: Rule, detail: impl Into<String>) -> Refusal {
     Refusal { rule, detail: detail.into() }
 }
 
-/// The limits a container gets when the caller sets none.
+/// The limits a container gets when the caller sets none. A caller may set its own, above 0;
+/// memory no higher than this one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Memory, in bytes (512 MiB by default).
+    /// Memory, in bytes (512 MiB by default); also the most a caller may ask for (no ceiling when
+    /// 0 or less).
     pub memory_bytes: i64,
     /// CPU, in units of 10^-9 CPUs (one CPU by default).
     pub nano_cpus: i64,
@@ -134,10 +140,38 @@ impl Safety {
         if self.block_network && spec.ports.as_ref().is_some_and(|p| !p.is_empty()) {
             return Err(refuse(Rule::NetworkBlocked, "cannot publish ports"));
         }
+        self.check_limits(spec)?;
         for (source, _, _) in spec.volumes.as_ref().map(crate::Volumes::mounts).unwrap_or_default() {
             if is_host_path(&source) {
                 self.check_host_path(&source, "bind mount")?;
             }
+        }
+        Ok(())
+    }
+
+    /// A caller's limits: to the engine a limit of 0 or less means none at all, so each must be
+    /// above 0, and memory may not exceed the configured limit (the default is the ceiling too:
+    /// the crate cannot tell a configured limit from the default one).
+    fn check_limits(&self, spec: &ContainerSpec) -> Result<(), Refusal> {
+        let asked = [("mem_limit", spec.mem_limit), ("nano_cpus", spec.nano_cpus), ("pids_limit", spec.pids_limit)];
+        for (field, value) in asked {
+            if let Some(value) = value
+                && value <= 0
+            {
+                let detail = format!("`{field}` {value} would remove the limit: it must be above 0");
+                return Err(refuse(Rule::ResourceLimits, detail));
+            }
+        }
+        let ceiling = self.limits.memory_bytes;
+        if let Some(memory) = spec.mem_limit
+            && ceiling > 0
+            && memory > ceiling
+        {
+            let detail = format!(
+                "`mem_limit` {memory} bytes is above the configured memory limit of {ceiling} bytes ({} MiB)",
+                ceiling / (1024 * 1024)
+            );
+            return Err(refuse(Rule::ResourceLimits, detail));
         }
         Ok(())
     }
@@ -233,6 +267,30 @@ mod tests {
         let blocked = Safety { block_network: true, ..Safety::default() };
         assert_eq!(rule(&blocked, json!({"image": "a", "network": "mine"})), Some("network-blocked"));
         assert_eq!(rule(&blocked, json!({"image": "a", "ports": {"80/tcp": 80}})), Some("network-blocked"));
+    }
+
+    #[test]
+    fn limits_cannot_be_removed_or_raised_above_the_configured_memory() {
+        let safety = Safety::default();
+        let mib = 1024 * 1024;
+        let within = json!({"image": "a", "mem_limit": 64 * mib, "nano_cpus": 500_000_000, "pids_limit": 32});
+        assert_eq!(rule(&safety, within), None);
+        assert_eq!(rule(&safety, json!({"image": "a", "mem_limit": 512 * mib})), None, "the ceiling itself is allowed");
+        for (field, value) in [("mem_limit", 0), ("nano_cpus", 0), ("pids_limit", -1), ("mem_limit", -1)] {
+            let refusal = safety.check_container(&spec(json!({"image": "a", field: value}))).expect_err(field);
+            assert_eq!(refusal.rule, Rule::ResourceLimits);
+            assert!(refusal.to_string().contains(&format!("`{field}` {value} would remove the limit")), "{refusal}");
+        }
+        let refusal =
+            safety.check_container(&spec(json!({"image": "a", "mem_limit": 512 * mib + 1}))).expect_err("above");
+        assert_eq!(refusal.rule, Rule::ResourceLimits);
+        assert!(refusal.to_string().contains("configured memory limit of 536870912 bytes (512 MiB)"), "{refusal}");
+        let configured =
+            Safety { limits: Limits { memory_bytes: 128 * mib, ..Limits::default() }, ..Safety::default() };
+        assert_eq!(rule(&configured, json!({"image": "a", "mem_limit": 256 * mib})), Some("resource-limits"));
+        assert_eq!(rule(&configured, json!({"image": "a", "mem_limit": 128 * mib})), None);
+        let unlimited = Safety { limits: Limits { memory_bytes: 0, ..Limits::default() }, ..Safety::default() };
+        assert_eq!(rule(&unlimited, json!({"image": "a", "mem_limit": 4096 * mib})), None);
     }
 
     #[test]
