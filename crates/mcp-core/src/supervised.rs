@@ -332,7 +332,10 @@ impl Upstream {
         }
     }
 
-    /// Calls a tool, forwarding its progress to the caller.
+    /// Calls a tool, forwarding its progress to the caller. The call has no time limit of its
+    /// own: its caller's is the one that counts (in a pipeline, the `TimeoutLayer`'s, the server's
+    /// configured timeout, which cancels the call on the wire by dropping it). The client's
+    /// request timeout (60 s) would cut a call its server may take longer for short.
     pub async fn call(&self, call: &ToolCall) -> Result<CallToolResult, CallError> {
         let client = match &*self.state.read().await {
             State::Up(client) => client.clone(),
@@ -354,7 +357,7 @@ impl Upstream {
                 )));
             }
         };
-        let mut events = client.call_tool_stream(&call.tool, call.arguments.clone());
+        let mut events = client.call_tool_stream_within(&call.tool, call.arguments.clone(), Duration::MAX);
         while let Some(event) = events.next().await {
             match event {
                 Ok(CallEvent::Progress(p)) => {
@@ -410,7 +413,12 @@ impl CallTool for Upstream {
             trace_id: crate::pipeline::new_trace_id(),
             context: ToolContext::detached(),
         };
-        Ok(self.call(&call).await.unwrap_or_else(|e| CallToolResult::error(e.to_string())))
+        // Outside a pipeline no layer limits the call: the client's default request timeout does.
+        let after = ClientOptions::default().request_timeout;
+        let outcome = tokio::time::timeout(after, self.call(&call))
+            .await
+            .unwrap_or_else(|_| Err(CallError::Timeout { tool: name.to_owned(), after }));
+        Ok(outcome.unwrap_or_else(|e| CallToolResult::error(e.to_string())))
     }
 }
 

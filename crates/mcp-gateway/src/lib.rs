@@ -358,7 +358,12 @@ async fn assemble(
     // Every secret the configuration references is masked wherever it might show up.
     let mut secrets: Vec<String> = Vec::new();
     for (name, entry) in servers.enabled() {
-        match entry.resolve(name, &|v| std::env::var(v).ok()).with_context(|| format!("server `{name}`"))? {
+        // Every value a `${VAR}` expanded to, wherever in the entry (an argument, the URL, part of
+        // a header), as the server's client masks them in what the server says; and the values
+        // given as a whole, written out or not.
+        let (server, expanded) = mcp_core::client::resolve(name, entry).with_context(|| format!("server `{name}`"))?;
+        secrets.extend(expanded);
+        match server {
             ServerConfig::Stdio(s) => secrets.extend(s.env.into_values()),
             ServerConfig::Http(h) => secrets.extend(h.headers.into_values()),
         }

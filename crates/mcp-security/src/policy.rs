@@ -58,8 +58,10 @@ pub struct Rule {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub servers: Vec<String>,
     /// Tool name globs (default: all), matched against the server's own name and the exposed
-    /// name; a glob with the gateway's separator `__` in it (`fs__read_*`) only against the
-    /// exposed name, so that no server can give its own tool a name another server's rule names.
+    /// name; in a rule that names no servers, a glob with the gateway's separator `__` in it
+    /// (`fs__read_*`) only against the exposed name, so that no server can give its own tool a
+    /// name another server's rule names. (A rule that names its servers may name their tools as
+    /// they name them, `__` included: a nested gateway's `stock__count`.)
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<String>,
     /// Annotations the tool must carry, e.g. `{"readOnlyHint": true}`; an absent hint has the
@@ -363,7 +365,11 @@ fn matches<'r>(r: &'r CompiledRule, s: &Subject<'_>, listing: bool) -> Matched<'
     if !NamePattern::any(&r.principals, s.principal) || !NamePattern::any(&r.servers, s.server) {
         return Matched::No;
     }
-    let names = |(g, exposed_only): &(NamePattern, bool)| g.is_match(s.exposed) || !exposed_only && g.is_match(s.tool);
+    // A glob with the separator names a server's own tool only in a rule that names its servers.
+    let raw = r.servers.is_empty();
+    let names = |(g, exposed_only): &(NamePattern, bool)| {
+        g.is_match(s.exposed) || !(*exposed_only && raw) && g.is_match(s.tool)
+    };
     if !r.tools.is_empty() && !r.tools.iter().any(names) {
         return Matched::No;
     }

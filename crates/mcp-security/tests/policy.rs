@@ -207,4 +207,10 @@ fn a_pattern_with_the_separator_names_exposed_names_only() {
     assert!(!p.visible("a", "evil", "evil__fs__read_anything", &tool("fs__read_anything", None)));
     // A pattern without it still names a tool by its server's own name.
     assert_eq!(decide(&p, "a", "evil", &tool("list_things", None), json!({})), (true, "any-list".into()));
+    // A rule that names its servers names their tools as they do, a nested gateway's included.
+    let p = policy(
+        json!({"rules": [{"name": "depot", "effect": "allow", "servers": ["depot"], "tools": ["stock__count"]}]}),
+    );
+    assert_eq!(decide(&p, "a", "depot", &tool("stock__count", None), json!({})), (true, "depot".into()));
+    assert_eq!(decide(&p, "a", "evil", &tool("stock__count", None), json!({})), (false, "default".into()));
 }

@@ -8,20 +8,47 @@ use tokio::io::{AsyncRead, AsyncWrite};
 #[cfg(feature = "http-client")]
 use super::EraPreference;
 use super::handler::ClientHandler;
-use super::{Client, ClientOptions};
-use crate::config::{McpConfig, ServerConfig};
+use super::{Client, ClientOptions, Masking};
+use crate::config::{ConfigError, McpConfig, ServerConfig, ServerEntry};
 use crate::error::{Error, Result};
 use crate::protocol::{ProtocolVersion, ServerCapabilities};
 use crate::transport::connection::{self, CloseReason, Handler, Peer, Role};
 
+/// Resolves the server `name`'s entry with variables from the process environment, as
+/// [`Client::from_config`] does: its settings, and every value a `${VAR}` expanded to, wherever
+/// in the entry (`command`, `args`, `cwd`, `env`, `url`, `headers`, `oauth`), to be masked as a
+/// secret in everything said about the server.
+pub fn resolve(name: &str, entry: &ServerEntry) -> std::result::Result<(ServerConfig, Vec<String>), ConfigError> {
+    let expanded = std::cell::RefCell::new(Vec::new());
+    // Expansion asks for each variable once per reference: what it is told is what it puts in.
+    let lookup = |var: &str| {
+        let value = std::env::var(var).ok();
+        expanded.borrow_mut().extend(value.clone().filter(|v| !v.is_empty()));
+        value
+    };
+    let server = entry.resolve(name, &lookup)?;
+    let mut expanded = expanded.into_inner();
+    expanded.sort();
+    expanded.dedup();
+    Ok((server, expanded))
+}
+
 impl Client {
-    /// Connects to the server `name` of a configuration file.
+    /// Connects to the server `name` of a configuration file. What its `${VAR}`s expanded to is
+    /// masked in what the server says (see [`resolve`]).
     pub async fn from_config(config: &McpConfig, name: &str, options: ClientOptions) -> Result<Client> {
         #[cfg(not(any(feature = "stdio", feature = "http-client")))]
         let _ = options;
-        match config.server(name)? {
+        let (server, expanded) = match config.servers.get(name) {
+            Some(entry) => resolve(name, entry)?,
+            // Refused by `McpConfig::server`, which names the servers there are.
+            None => (config.server(name)?, Vec::new()),
+        };
+        #[cfg(not(feature = "stdio"))]
+        let _ = expanded;
+        match server {
             #[cfg(feature = "stdio")]
-            ServerConfig::Stdio(server) => Self::spawn(name, &server, options).await,
+            ServerConfig::Stdio(server) => Self::spawn_masking(name, &server, expanded, options).await,
             #[cfg(not(feature = "stdio"))]
             ServerConfig::Stdio(_) => Err(Error::Protocol {
                 server: name.to_owned(),
@@ -42,12 +69,27 @@ impl Client {
         }
     }
 
-    /// Starts a server process and connects to it over its stdin and stdout.
+    /// Starts a server process and connects to it over its stdin and stdout. Its `env` values are
+    /// masked in what it says (its stderr, its log messages).
     #[cfg(feature = "stdio")]
     pub async fn spawn(name: &str, server: &crate::config::StdioServer, options: ClientOptions) -> Result<Client> {
-        let spawned = crate::transport::process::spawn(name, server)?;
+        Self::spawn_masking(name, server, Vec::new(), options).await
+    }
+
+    /// [`Client::spawn`], masking `secrets` too.
+    #[cfg(feature = "stdio")]
+    async fn spawn_masking(
+        name: &str,
+        server: &crate::config::StdioServer,
+        secrets: Vec<String>,
+        options: ClientOptions,
+    ) -> Result<Client> {
+        // The values handed to the server in its environment are secrets as often as not.
+        let masking = Masking::new(secrets.into_iter().chain(server.env.values().cloned()));
+        let spawned = crate::transport::process::spawn(name, server, masking.clone())?;
         let child = spawned.child.clone();
-        let mut client = Self::start(name, spawned.stdout, spawned.stdin, Some(spawned.close_reason), options).await;
+        let (stdout, stdin) = (spawned.stdout, spawned.stdin);
+        let mut client = Self::start(name, stdout, stdin, Some(spawned.close_reason), masking, options).await;
         if let Ok(client) = &mut client {
             client.child = Some(child);
         }
@@ -60,7 +102,7 @@ impl Client {
         R: AsyncRead + Send + Unpin + 'static,
         W: AsyncWrite + Send + Unpin + 'static,
     {
-        Self::start(name, reader, writer, None, options).await
+        Self::start(name, reader, writer, None, Masking::default(), options).await
     }
 
     /// Connects to an HTTP server, picking the transport and era by itself: Streamable HTTP
@@ -75,6 +117,7 @@ impl Client {
         options: ClientOptions,
     ) -> Result<Client> {
         let limit = options.max_message_bytes;
+        let masking = Masking::new(server.secrets.iter().cloned());
         // An `oauth` block in the configuration, and no OAuth set up in code: the interactive way.
         let mut options = options;
         if options.oauth.is_none()
@@ -85,7 +128,7 @@ impl Client {
             options.oauth = Some(Arc::new(config));
         }
         if !crate::transport::http_client::names_legacy_sse(&server.url) {
-            let attempt = Self::start_with(name, options.clone(), |handler| {
+            let attempt = Self::start_with(name, options.clone(), masking.clone(), |handler| {
                 crate::transport::http_client::start(name, server, options.oauth.clone(), limit, handler)
             })
             .await;
@@ -96,7 +139,7 @@ impl Client {
                 other => return other,
             }
         }
-        let handler = ClientHandler::new(name, &options);
+        let handler = ClientHandler::new(name, &options, masking);
         let peer = crate::transport::http_client::start_legacy_sse(name, server, limit, handler.clone()).await?;
         let options = ClientOptions { era: EraPreference::Handshake, ..options };
         Self::start_on(name, options, handler, peer).await
@@ -107,6 +150,7 @@ impl Client {
         reader: R,
         writer: W,
         close_reason: Option<CloseReason>,
+        masking: Masking,
         options: ClientOptions,
     ) -> Result<Client>
     where
@@ -121,17 +165,21 @@ impl Client {
             max_queued_bytes: connection::DEFAULT_MAX_QUEUED_BYTES,
             close_reason,
         };
-        Self::start_with(name, options, move |handler| Ok(connection::start(reader, writer, handler, engine_options).0))
-            .await
+        Self::start_with(name, options, masking, move |handler| {
+            Ok(connection::start(reader, writer, handler, engine_options).0)
+        })
+        .await
     }
 
-    /// Builds the client on a transport started by `transport` with the client's handler.
+    /// Builds the client on a transport started by `transport` with the client's handler, which
+    /// masks the server's secrets with `masking`.
     async fn start_with(
         name: &str,
         options: ClientOptions,
+        masking: Masking,
         transport: impl FnOnce(Arc<dyn Handler>) -> Result<Peer>,
     ) -> Result<Client> {
-        let handler = ClientHandler::new(name, &options);
+        let handler = ClientHandler::new(name, &options, masking);
         let peer = transport(handler.clone())?;
         Self::start_on(name, options, handler, peer).await
     }

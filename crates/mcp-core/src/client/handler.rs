@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::stream::ProgressRoutes;
-use super::{ClientOptions, InputHandler};
+use super::{ClientOptions, InputHandler, Masking};
 use crate::protocol::*;
 use crate::transport::connection::{Handler, Peer};
 
@@ -21,16 +21,19 @@ pub(super) struct ClientHandler {
     server: String,
     notifications: Option<mpsc::UnboundedSender<Notification>>,
     input: Option<Arc<dyn InputHandler>>,
+    /// The server's secrets, masked in its log messages as in its stderr.
+    masking: Masking,
 }
 
 impl ClientHandler {
-    /// The handler of a connection to the server `name`.
-    pub(super) fn new(name: &str, options: &ClientOptions) -> Arc<ClientHandler> {
+    /// The handler of a connection to the server `name`, whose secrets `masking` masks.
+    pub(super) fn new(name: &str, options: &ClientOptions, masking: Masking) -> Arc<ClientHandler> {
         Arc::new(ClientHandler {
             progress: Arc::default(),
             server: name.to_owned(),
             notifications: options.notifications.clone(),
             input: options.input.clone(),
+            masking,
         })
     }
 }
@@ -73,7 +76,8 @@ impl Handler for ClientHandler {
                 if let Some(params) = notification.params
                     && let Ok(log) = serde_json::from_value::<LoggingMessageParams>(Value::Object(params))
                 {
-                    tracing::info!(server = %self.server, level = ?log.level, logger = ?log.logger, data = %log.data, "server log");
+                    let data = self.masking.text(log.data.to_string());
+                    tracing::info!(server = %self.server, level = ?log.level, logger = ?log.logger, %data, "server log");
                 }
             }
             other => {

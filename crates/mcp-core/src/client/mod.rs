@@ -22,6 +22,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+pub use connect::resolve;
 pub use stream::ToolCallStream;
 
 use crate::error::{Error, Result};
@@ -105,6 +106,36 @@ impl Default for ClientOptions {
             #[cfg(feature = "http-client")]
             oauth: None,
         }
+    }
+}
+
+/// Masks a server's secrets in what it says that we log or pass on: its stderr (and so the reason
+/// it exited) and its log messages. Its secrets are what the `${VAR}`s of its configuration
+/// expanded to, a child's environment values and an HTTP server's
+/// [`secrets`](crate::config::HttpServer::secrets).
+#[derive(Clone, Default)]
+pub(crate) struct Masking(Arc<[String]>);
+
+impl Masking {
+    /// Masks these values; short ones (under 6 bytes) are left, as masking them would mangle
+    /// ordinary text.
+    #[cfg(any(feature = "stdio", feature = "http-client"))]
+    pub(crate) fn new(secrets: impl IntoIterator<Item = String>) -> Self {
+        let mut secrets: Vec<String> = secrets.into_iter().filter(|v| v.len() >= 6).collect();
+        // Longest first, so a secret containing another is masked whole.
+        secrets.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        secrets.dedup();
+        Self(secrets.into())
+    }
+
+    /// `text` with every secret replaced by `[REDACTED]`.
+    pub(crate) fn text(&self, mut text: String) -> String {
+        for secret in self.0.iter() {
+            if text.contains(secret.as_str()) {
+                text = text.replace(secret.as_str(), "[REDACTED]");
+            }
+        }
+        text
     }
 }
 

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures_core::Stream;
 use tokio::sync::mpsc;
@@ -44,6 +45,13 @@ impl Client {
     ///
     /// Dropping the stream before the result cancels the call (`notifications/cancelled`).
     pub fn call_tool_stream(&self, name: &str, arguments: JsonObject) -> ToolCallStream {
+        self.call_tool_stream_within(name, arguments, self.options.request_timeout)
+    }
+
+    /// [`Client::call_tool_stream`] with its own time limit in place of
+    /// [`ClientOptions::request_timeout`](super::ClientOptions::request_timeout): for a caller
+    /// that keeps its own (`Duration::MAX`: none here) and cancels the call by dropping the stream.
+    pub fn call_tool_stream_within(&self, name: &str, arguments: JsonObject, timeout: Duration) -> ToolCallStream {
         let id = self.peer.next_id();
         let token = match &id {
             RequestId::Number(n) => ProgressToken::Number(*n),
@@ -66,7 +74,7 @@ impl Client {
             id,
             methods::TOOLS_CALL.to_owned(),
             self.prepare(&params),
-            self.options.request_timeout,
+            timeout,
         );
         // The call runs inside the stream (no spawned task), so dropping the stream drops the call,
         // which cancels it on the wire.

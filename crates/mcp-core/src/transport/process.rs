@@ -9,6 +9,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 use super::connection::CloseReason;
+use crate::client::Masking;
 use crate::config::StdioServer;
 use crate::error::{Error, Result};
 
@@ -44,8 +45,9 @@ pub(crate) struct Spawned {
     pub child: Arc<tokio::sync::Mutex<Child>>,
 }
 
-/// Starts `server` as a child process.
-pub(crate) fn spawn(name: &str, server: &StdioServer) -> Result<Spawned> {
+/// Starts `server` as a child process; what it says on stderr goes through `masking`: a server
+/// that prints a secret must not get it into our logs or into the error that explains its exit.
+pub(crate) fn spawn(name: &str, server: &StdioServer, masking: Masking) -> Result<Spawned> {
     let mut command = Command::new(&server.command);
     command
         .args(&server.args)
@@ -69,22 +71,14 @@ pub(crate) fn spawn(name: &str, server: &StdioServer) -> Result<Spawned> {
     let stderr = child.stderr.take().ok_or_else(|| missing_pipe(name, &server.command))?;
 
     let tail = Arc::new(Mutex::new(VecDeque::with_capacity(STDERR_TAIL_LINES)));
-    // The values handed to the server in its environment are secrets as often as not: a server
-    // that prints one must not get it into our logs or into the error that explains its exit.
-    let mut secrets: Vec<String> = server.env.values().filter(|v| v.len() >= 6).cloned().collect();
-    secrets.sort_by_key(|v| std::cmp::Reverse(v.len()));
     let stderr_task = {
         let tail = tail.clone();
         let name = name.to_owned();
         tokio::spawn(async move {
             let mut lines = StderrLines::new(stderr);
             // Read to the end: a closed pipe would kill a server that writes to it.
-            while let Some(mut line) = lines.next().await {
-                for secret in &secrets {
-                    if line.contains(secret.as_str()) {
-                        line = line.replace(secret.as_str(), "[REDACTED]");
-                    }
-                }
+            while let Some(line) = lines.next().await {
+                let line = masking.text(line);
                 tracing::debug!(server = %name, "stderr: {line}");
                 let mut tail = tail.lock().unwrap_or_else(PoisonError::into_inner);
                 if tail.len() == STDERR_TAIL_LINES {
