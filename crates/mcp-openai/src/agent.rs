@@ -243,7 +243,7 @@ impl Agent {
                             let mut on_text = move |text: &str| emit(&events, Event::TextDelta(text.to_owned()));
                             self.model.turn(&conversation, &tools, &mut on_text).instrument(span).await?
                         };
-                        unique_ids(&mut answer.tool_calls, turn);
+                        answer.give_unique_ids(turn);
                         conversation.push_turn(&answer);
                         if answer.tool_calls.is_empty() {
                             emit(&events, Event::Final(answer.text.clone()));
@@ -354,22 +354,5 @@ impl Agent {
             span.record("error", output.text.as_str());
         }
         output
-    }
-}
-
-/// Gives every call of a turn an id of its own. Decisions are kept by id, and the ids come from
-/// the endpoint: one that sends none, or the same one twice, would let the decision about one
-/// call (or its needing none) stand for another that needs approval. The conversation carries
-/// the ids given here, so each output still answers its call.
-fn unique_ids(calls: &mut [ModelToolCall], turn: usize) {
-    let mut seen = HashSet::new();
-    for (index, call) in calls.iter_mut().enumerate() {
-        if call.id.is_empty() || !seen.insert(call.id.clone()) {
-            let mut id = format!("call_mcptk_{turn}_{index}");
-            while !seen.insert(id.clone()) {
-                id.push('_');
-            }
-            call.id = id;
-        }
     }
 }

@@ -97,6 +97,34 @@ pub struct ModelTurn {
     items: Vec<Value>,
 }
 
+impl ModelTurn {
+    /// Gives every call of the turn an id of its own. Decisions are kept by id, and the ids come
+    /// from the endpoint: one that sends none, or the same one twice, would let the decision
+    /// about one call (or its needing none) stand for another that needs approval. The ids given
+    /// here are what the conversation carries: the Responses items replayed next turn are
+    /// renamed with the calls (theirs, in the same order), so each output still answers its call.
+    pub(crate) fn give_unique_ids(&mut self, turn: usize) {
+        let mut seen = std::collections::HashSet::new();
+        let mut renamed = false;
+        for (index, call) in self.tool_calls.iter_mut().enumerate() {
+            if call.id.is_empty() || !seen.insert(call.id.clone()) {
+                let mut id = format!("call_mcptk_{turn}_{index}");
+                while !seen.insert(id.clone()) {
+                    id.push('_');
+                }
+                call.id = id;
+                renamed = true;
+            }
+        }
+        if renamed {
+            let items = self.items.iter_mut().filter(|item| item["type"] == "function_call");
+            for (item, call) in items.zip(&self.tool_calls) {
+                item["call_id"] = Value::String(call.id.clone());
+            }
+        }
+    }
+}
+
 /// The conversation so far, in the API's own shape (messages or input items).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Conversation {

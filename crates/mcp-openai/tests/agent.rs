@@ -371,6 +371,31 @@ async fn calls_that_share_an_id_are_each_decided() {
         assert_ne!(outputs[0].0, outputs[1].0, "{outputs:?}");
         assert_eq!(outputs[0].1, json!(r#"{"sum":2}"#));
         assert!(outputs[1].1.as_str().unwrap_or_default().contains("not approved"), "{outputs:?}");
+        // And each answers a call the request carries (Responses replays the turn's own items).
+        let body = &fake.seen()[1].body;
+        let asked: Vec<String> = match api {
+            Api::Chat => body["messages"]
+                .as_array()
+                .expect("messages")
+                .iter()
+                .flat_map(|m| {
+                    m["tool_calls"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|c| c["id"].as_str().unwrap_or_default().to_owned())
+                })
+                .collect(),
+            Api::Responses => body["input"]
+                .as_array()
+                .expect("input")
+                .iter()
+                .filter(|i| i["type"] == "function_call")
+                .map(|i| i["call_id"].as_str().unwrap_or_default().to_owned())
+                .collect(),
+        };
+        let answered: Vec<String> = outputs.iter().map(|(id, _)| id.clone()).collect();
+        assert_eq!(asked, answered, "{api:?} {stream}");
     }
 }
 
