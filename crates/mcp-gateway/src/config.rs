@@ -61,7 +61,7 @@ pub struct GatewayConfig {
     /// Retries of read-only and idempotent tools.
     #[serde(default)]
     pub retries: RetryConfig,
-    /// Calls in flight at once, over all servers (default 64).
+    /// Calls in flight at once to each server (default 64): a hung server holds up only its own.
     #[serde(default)]
     pub concurrency: Option<usize>,
     /// Restarting servers that exit.

@@ -358,11 +358,20 @@ async fn assemble(
     // Every secret the configuration references is masked wherever it might show up.
     let mut secrets: Vec<String> = Vec::new();
     for (name, entry) in servers.enabled() {
-        // Every value a `${VAR}` expanded to, wherever in the entry (an argument, the URL, part of
-        // a header), as the server's client masks them in what the server says; and the values
-        // given as a whole, written out or not.
+        // What a `${VAR}` expanded to, wherever in the entry (an argument, the URL, part of a
+        // header), when the variable is named like a secret (`API_KEY`, `GITHUB_TOKEN`), and the
+        // credentials of a URL it held; and the values of `env` and `headers` as a whole,
+        // written out or not. (`${HOME}` in a path is not masked in every server's results;
+        // the server's own client masks every expanded value in what the server says.)
         let (server, expanded) = mcp_core::client::resolve(name, entry).with_context(|| format!("server `{name}`"))?;
-        secrets.extend(expanded);
+        for (variable, value) in expanded {
+            if value.contains("://") {
+                secrets.extend(mcp_core::config::url_credentials(&value));
+            }
+            if mcp_security::secret_name(&variable) {
+                secrets.push(value);
+            }
+        }
         match server {
             ServerConfig::Stdio(s) => secrets.extend(s.env.into_values()),
             ServerConfig::Http(h) => secrets.extend(h.headers.into_values()),

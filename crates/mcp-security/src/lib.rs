@@ -24,7 +24,7 @@ pub use policy::{ArgumentConstraint, Decision, Effect, Policy, PolicyConfig, Rul
 pub use ratelimit::{RateLimit, RateLimits, Refusal};
 #[cfg(feature = "redis")]
 pub use ratelimit::{RateLimitStoreConfig, WhenUnavailable};
-pub use redact::{RedactionConfig, Redactor};
+pub use redact::{RedactionConfig, Redactor, secret_name};
 
 /// Everything that can go wrong in `mcp-security`.
 #[derive(Debug, thiserror::Error)]

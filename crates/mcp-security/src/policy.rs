@@ -58,10 +58,9 @@ pub struct Rule {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub servers: Vec<String>,
     /// Tool name globs (default: all), matched against the server's own name and the exposed
-    /// name; in a rule that names no servers, a glob with the gateway's separator `__` in it
-    /// (`fs__read_*`) only against the exposed name, so that no server can give its own tool a
-    /// name another server's rule names. (A rule that names its servers may name their tools as
-    /// they name them, `__` included: a nested gateway's `stock__count`.)
+    /// name. In an allow rule that names no servers, a server's own name with the gateway's
+    /// separator `__` in it counts by its exposed name only: no server can name its tool
+    /// `fs__read_x` to fit an allow meant for the `fs` server's exposed `fs__read_*`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<String>,
     /// Annotations the tool must carry, e.g. `{"readOnlyHint": true}`; an absent hint has the
@@ -120,8 +119,7 @@ struct CompiledRule {
     rule: Rule,
     principals: Vec<NamePattern>,
     servers: Vec<NamePattern>,
-    /// Each with whether it names exposed names only (it has the separator in it).
-    tools: Vec<(NamePattern, bool)>,
+    tools: Vec<NamePattern>,
     arguments: Vec<(String, ArgumentConstraint, Option<GlobMatcher>, Option<GlobMatcher>)>,
 }
 
@@ -220,11 +218,7 @@ impl Policy {
             rules.push(CompiledRule {
                 principals: globs(&rule.principals, &rule.name)?,
                 servers: globs(&rule.servers, &rule.name)?,
-                tools: globs(&rule.tools, &rule.name)?
-                    .into_iter()
-                    .zip(&rule.tools)
-                    .map(|(pattern, text)| (pattern, text.contains(mcp_core::naming::SEPARATOR)))
-                    .collect(),
+                tools: globs(&rule.tools, &rule.name)?,
                 arguments,
                 rule,
             });
@@ -365,11 +359,12 @@ fn matches<'r>(r: &'r CompiledRule, s: &Subject<'_>, listing: bool) -> Matched<'
     if !NamePattern::any(&r.principals, s.principal) || !NamePattern::any(&r.servers, s.server) {
         return Matched::No;
     }
-    // A glob with the separator names a server's own tool only in a rule that names its servers.
-    let raw = r.servers.is_empty();
-    let names = |(g, exposed_only): &(NamePattern, bool)| {
-        g.is_match(s.exposed) || !(*exposed_only && raw) && g.is_match(s.tool)
-    };
+    // In an allow rule that names no servers, a server's own tool name with the separator in it
+    // (`fs__read_x` on server `evil`) counts by its exposed name only, so that no server names
+    // its tool into a rule meant for another's exposed names; deny rules match both names.
+    let raw_too =
+        r.rule.effect == Effect::Deny || !r.servers.is_empty() || !s.tool.contains(mcp_core::naming::SEPARATOR);
+    let names = |g: &NamePattern| g.is_match(s.exposed) || raw_too && g.is_match(s.tool);
     if !r.tools.is_empty() && !r.tools.iter().any(names) {
         return Matched::No;
     }

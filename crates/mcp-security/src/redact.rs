@@ -57,14 +57,18 @@ const PATTERNS: &[&str] = &[
     r"\bxox[abprs]-[A-Za-z0-9-]{10,}",
     r"\bAIza[0-9A-Za-z_-]{35}\b",
     r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",
-    // HTTP basic credentials (`Authorization: Basic dXNlcjpwYXNz`).
-    r"(?i)\bbasic\s+[A-Za-z0-9+/]{8,}={0,2}",
+    // HTTP basic credentials, as an `Authorization` header or value gives them (the word alone
+    // is ordinary English: "basic authentication").
+    r#"(?i)(\bauthorization["']?\s*[:=]\s*["']?)basic\s+[A-Za-z0-9+/]{8,}={0,2}"#,
     // The password of a URL's user info (`postgres://admin:pw@db`): the rest of the URL stays.
-    r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+(@)",
+    // (Up to the last `@` of the authority: a password may hold one.)
+    r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@?#]*:)[^\s/?#]+(?P<end>@)",
     // A secret-named string in JSON text (a config file a tool read): `"clientSecret": "..."`.
-    r#"(?i)("[A-Za-z0-9_-]*(?:password|passwd|secret|token|api[_-]?key|private[_-]?key|access[_-]?key)"\s*:\s*")[^"\\]{4,}(")"#,
+    // The key is checked again as [`secret_key`] checks one (`nextPageToken` is not a secret).
+    r#"(?i)("(?P<key>[A-Za-z0-9_-]*(?:password|passwd|secret|token|api[_-]?key|private[_-]?key|access[_-]?key))"\s*:\s*")(?:[^"\\]|\\.){4,}(?P<end>")"#,
     // The same in environment-file style: `DB_PASSWORD=...`, `export GITHUB_TOKEN=...`.
-    r"(?m)^((?:export\s+)?[A-Z0-9_]*(?:PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|APIKEY|PRIVATE_KEY|ACCESS_KEY)\s*=\s*)[^\s#]{4,}",
+    // (Indented or as a list item too, as in a compose file; a quoted value whole.)
+    r#"(?m)^([ \t]*(?:-[ \t]*)?(?:export[ \t]+)?[A-Z0-9_]*(?:PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|APIKEY|PRIVATE_KEY|ACCESS_KEY)[ \t]*=[ \t]*)(?:"[^"\n]*"|'[^'\n]*'|\S+)"#,
 ];
 
 /// JSON keys whose values are secrets whatever they look like.
@@ -80,6 +84,9 @@ const SECRET_KEYS: &[&str] = &[
     "access_key",
     "client_secret",
 ];
+
+/// Words before `token` that make it a paging token (`nextPageToken`, `syncToken`).
+const PAGING: &[&str] = &["page", "next", "sync", "continuation", "cursor", "pagination"];
 
 impl Default for Redactor {
     fn default() -> Self {
@@ -127,11 +134,15 @@ impl Redactor {
         }
         for pattern in patterns {
             if pattern.is_match(&out) {
-                // Keep a captured prefix (like `aws_secret_access_key=`) and suffix (a URL's `@`,
-                // a JSON string's closing quote) and mask what is between.
+                // Keep a captured prefix (group 1, like `aws_secret_access_key=`) and suffix
+                // (`end`: a URL's `@`, a JSON string's closing quote) and mask what is between.
                 let replaced = pattern.replace_all(&out, |c: &regex::Captures<'_>| {
-                    let part = |i: usize| c.get(i).map_or("", |m| m.as_str());
-                    format!("{}{MASK}{}", part(1), part(2))
+                    if c.name("key").is_some_and(|key| !secret_key(key.as_str())) {
+                        return c[0].to_owned();
+                    }
+                    let prefix = c.get(1).map_or("", |m| m.as_str());
+                    let end = c.name("end").map_or("", |m| m.as_str());
+                    format!("{prefix}{MASK}{end}")
                 });
                 out = Cow::Owned(replaced.into_owned());
             }
@@ -162,11 +173,24 @@ impl Redactor {
     }
 }
 
+/// Whether a name (a JSON key, an environment variable) is named like a secret: `GITHUB_TOKEN`,
+/// `clientSecret`, `x-api-key`; not `nextPageToken` or `HOME`.
+pub fn secret_name(name: &str) -> bool {
+    secret_key(name)
+}
+
 /// A key named like a secret: its last words are one of [`SECRET_KEYS`], words being parted by
 /// `_`, `-` or a change of case (`GITHUB_TOKEN`, `accessToken`, `x-api-key`, `APIKey`), in any
 /// case; `tokenizer` and `password_hint` are not.
 fn secret_key(key: &str) -> bool {
     let words = words(key);
+    // Tokens that page through results are no secrets, and a model needs them to page on.
+    if let [.., before, last] = words.as_slice()
+        && last == "token"
+        && PAGING.contains(&before.as_str())
+    {
+        return false;
+    }
     SECRET_KEYS.iter().any(|k| {
         let wanted: Vec<&str> = k.split('_').collect();
         words.len() >= wanted.len() && words[words.len() - wanted.len()..].iter().zip(&wanted).all(|(w, k)| w == k)
@@ -216,8 +240,23 @@ mod tests {
         check("-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n-----END OPENSSH PRIVATE KEY-----", "[REDACTED]");
         check("nothing secret here, sk-short", "nothing secret here, sk-short");
         check("Authorization: Basic dXNlcjpwYXNzd29yZA==", "Authorization: [REDACTED]");
+        check(r#""authorization": "Basic dXNlcjpwYXNzd29yZA==""#, r#""authorization": "[REDACTED]""#);
+        check(
+            "Basic authentication is supported; a basic understanding",
+            "Basic authentication is supported; a basic understanding",
+        );
         check("postgres://admin:Sup3rS3cretPw@db:5432/app", "postgres://admin:[REDACTED]@db:5432/app");
+        check("postgres://admin:p@ssw0rd@db/app", "postgres://admin:[REDACTED]@db/app");
         check("see https://example.com/a:b@c", "see https://example.com/a:b@c");
+        check("https://example.com:8443?email=bob@example.com", "https://example.com:8443?email=bob@example.com");
+        check(r#"{"password": "ab\"cdefgh"}"#, r#"{"password": "[REDACTED]"}"#);
+        check(
+            r#"{"nextPageToken": "CAUQAA", "syncToken": "abcdef"}"#,
+            r#"{"nextPageToken": "CAUQAA", "syncToken": "abcdef"}"#,
+        );
+        check("DB_PASSWORD=\nDB_HOST=localhost", "DB_PASSWORD=\nDB_HOST=localhost");
+        check("DB_PASSWORD=\"correct horse battery\"", "DB_PASSWORD=[REDACTED]");
+        check("  - DB_PASSWORD=hunter22pw", "  - DB_PASSWORD=[REDACTED]");
         check(
             r#"{"user": "ann", "password": "hunter22pw", "accessToken": "abcd1234"}"#,
             r#"{"user": "ann", "password": "[REDACTED]", "accessToken": "[REDACTED]"}"#,
@@ -249,7 +288,20 @@ mod tests {
         for key in ["accessToken", "clientSecret", "x-api-key", "APIKey", "apiKey", "PrivateKey", "refresh-token"] {
             assert!(secret_key(key), "{key}");
         }
-        for key in ["tokenizer", "passwords", "mytoken", "password_hint", "", "_", "key", "tokenCount", "secretary"] {
+        for key in [
+            "tokenizer",
+            "passwords",
+            "mytoken",
+            "password_hint",
+            "",
+            "_",
+            "key",
+            "tokenCount",
+            "secretary",
+            "nextPageToken",
+            "page_token",
+            "syncToken",
+        ] {
             assert!(!secret_key(key), "{key}");
         }
     }

@@ -195,7 +195,7 @@ fn a_deny_rule_applies_to_a_value_it_cannot_check_and_an_allow_rule_does_not() {
 }
 
 #[test]
-fn a_pattern_with_the_separator_names_exposed_names_only() {
+fn an_allow_rule_names_a_tool_with_the_separator_by_its_exposed_name_only() {
     // `fs__read_*` means the fs server's read tools. Another server cannot get through it by
     // naming its own tool `fs__read_anything` (exposed as `evil__fs__read_anything`).
     let p = policy(json!({"rules": [
@@ -213,4 +213,14 @@ fn a_pattern_with_the_separator_names_exposed_names_only() {
     );
     assert_eq!(decide(&p, "a", "depot", &tool("stock__count", None), json!({})), (true, "depot".into()));
     assert_eq!(decide(&p, "a", "evil", &tool("stock__count", None), json!({})), (false, "default".into()));
+    // A deny rule matches a server's own name with the separator too: it fails closed.
+    let p = policy(json!({"rules": [
+        {"name": "no-drop", "effect": "deny", "tools": ["stock__drop"]},
+        {"name": "rest", "effect": "allow"}
+    ]}));
+    assert_eq!(decide(&p, "a", "depot", &tool("stock__drop", None), json!({})), (false, "no-drop".into()));
+    // Whatever the glob: `fs*` does not reach another server's `fs__read_x` by its own name.
+    let p = policy(json!({"rules": [{"name": "fs", "effect": "allow", "tools": ["fs*"]}]}));
+    assert_eq!(decide(&p, "a", "evil", &tool("fs__read_x", None), json!({})), (false, "default".into()));
+    assert_eq!(decide(&p, "a", "fs", &tool("read_file", None), json!({})), (true, "fs".into()));
 }
