@@ -446,9 +446,11 @@ struct TailLines {
     kept: std::collections::VecDeque<String>,
     kept_bytes: usize,
     /// Whitespace-only lines after the last line with text (dropped if the text ends with them):
-    /// how many, and the last `tail` of them.
+    /// how many, and the last `tail` of them (at most [`TAIL_MAX_BYTES`] of them, as for the
+    /// kept lines: a log may print long runs of spaces).
     blank_run: usize,
     blanks: std::collections::VecDeque<String>,
+    blanks_bytes: usize,
     /// The line being read (cut at [`TAIL_MAX_BYTES`]).
     current: Vec<u8>,
     /// Lines up to the last one with text, leading blank lines not counted.
@@ -464,6 +466,7 @@ impl TailLines {
             kept_bytes: 0,
             blank_run: 0,
             blanks: Default::default(),
+            blanks_bytes: 0,
             current: Vec::new(),
             total: 0,
             started: false,
@@ -490,9 +493,11 @@ impl TailLines {
         if line.trim().is_empty() {
             if self.started {
                 self.blank_run += 1;
+                self.blanks_bytes += line.len();
                 self.blanks.push_back(line);
-                if self.blanks.len() > self.tail {
-                    self.blanks.pop_front();
+                while self.blanks.len() > self.tail || self.blanks_bytes > TAIL_MAX_BYTES {
+                    let dropped = self.blanks.pop_front().map_or(0, |l| l.len());
+                    self.blanks_bytes -= dropped;
                 }
             }
             return;
@@ -501,6 +506,7 @@ impl TailLines {
         self.started = true;
         self.total += std::mem::take(&mut self.blank_run) + 1;
         let blanks = std::mem::take(&mut self.blanks);
+        self.blanks_bytes = 0;
         for kept in blanks.into_iter().chain([line]) {
             self.kept_bytes += kept.len();
             self.kept.push_back(kept);
@@ -670,6 +676,24 @@ mod tests {
         assert_eq!(tail.total_lines, 11);
         assert!(tail.lines.iter().map(String::len).sum::<usize>() <= TAIL_MAX_BYTES + long.len());
         assert_eq!(tail.lines.last().map(String::len), Some(TAIL_MAX_BYTES));
+    }
+
+    #[test]
+    fn blank_lines_after_the_text_are_bounded_too() {
+        // A log that ends in long runs of spaces: held only as far as the cap allows.
+        let mut lines = TailLines::new(5000);
+        lines.push(b"text\n");
+        let spaces = vec![b' '; TAIL_MAX_BYTES - 1];
+        for _ in 0..20 {
+            lines.push(&spaces);
+            lines.push(b"\n");
+            assert!(lines.blanks_bytes <= TAIL_MAX_BYTES, "{} bytes of blank lines held", lines.blanks_bytes);
+            assert_eq!(lines.blanks_bytes, lines.blanks.iter().map(String::len).sum::<usize>());
+        }
+        lines.push(b"end\n");
+        let tail = lines.finish();
+        assert_eq!(tail.total_lines, 22, "every line is counted, held or not");
+        assert!(tail.lines.iter().map(String::len).sum::<usize>() <= 2 * TAIL_MAX_BYTES);
     }
 
     #[test]
