@@ -561,16 +561,30 @@ impl Stage for RetryLayer {
 // Concurrency
 // -------------------------------------------------------------------------------------------
 
-/// At most `limit` calls at once; more wait their turn.
+/// At most `limit` calls at once to each server; more wait their turn. Per server, so that calls
+/// held up on one (a hung server's, until they time out) never hold up another's, the tools of
+/// this process included.
 #[derive(Clone, Debug)]
 pub struct ConcurrencyLayer {
-    permits: Arc<tokio::sync::Semaphore>,
+    limit: usize,
+    /// The permits of each server called so far, shared by every service this layer wraps.
+    servers: Arc<RwLock<HashMap<String, Arc<tokio::sync::Semaphore>>>>,
 }
 
 impl ConcurrencyLayer {
-    /// A limit shared by every service this layer wraps.
+    /// `limit` calls at once to each server.
     pub fn new(limit: usize) -> Self {
-        Self { permits: Arc::new(tokio::sync::Semaphore::new(limit.max(1))) }
+        Self { limit: limit.max(1), servers: Arc::default() }
+    }
+
+    fn permits(&self, server: &str) -> Arc<tokio::sync::Semaphore> {
+        if let Some(permits) = self.servers.read().unwrap_or_else(PoisonError::into_inner).get(server) {
+            return permits.clone();
+        }
+        let mut servers = self.servers.write().unwrap_or_else(PoisonError::into_inner);
+        let permits =
+            servers.entry(server.to_owned()).or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.limit)));
+        permits.clone()
     }
 }
 
@@ -580,7 +594,8 @@ impl Stage for ConcurrencyLayer {
     fn call<S: Next>(&self, inner: &mut S, call: ToolCall) -> CallFuture {
         // A free permit is taken at once (waiters, if any, are handed released permits first, so
         // this does not jump the queue); only a call that must wait keeps the rest of the pipeline.
-        if let Ok(permit) = self.permits.clone().try_acquire_owned() {
+        let permits = self.permits(&call.server);
+        if let Ok(permit) = permits.clone().try_acquire_owned() {
             let future = inner.call(call);
             return Box::pin(async move {
                 let _permit = permit;
@@ -588,7 +603,6 @@ impl Stage for ConcurrencyLayer {
             });
         }
         let mut inner = inner.clone();
-        let permits = self.permits.clone();
         Box::pin(async move {
             let _permit = permits
                 .acquire_owned()

@@ -195,6 +195,31 @@ fn arguments(value: Value) -> serde_json::Map<String, Value> {
     value.as_object().cloned().unwrap_or_default()
 }
 
+#[tokio::test]
+async fn a_session_the_server_no_longer_knows_closes_the_connection() {
+    // A server that restarted answers the old session's requests with 404: the spec's answer is
+    // a new session, so the connection closes (its supervisor connects anew) and the call says
+    // why, rather than every later call failing the same way on a connection that looks alive.
+    let (port, _) = serve(|request| match (request.method.as_str(), request.rpc_method().as_str()) {
+        ("POST", "initialize") => {
+            let body = rpc_result(&request.json()["id"], initialize_result());
+            let extra = format!("mcp-session-id: s1\r\ncontent-length: {}\r\n", body.len());
+            Reply::Pieces(vec![format!("{}{body}", head("200 OK", "application/json", &extra)).into_bytes()])
+        }
+        ("POST", "tools/call") => {
+            let id = &request.json()["id"];
+            let body = json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32001, "message": "Session not found"}});
+            whole("404 Not Found", "application/json", &body.to_string())
+        }
+        _ => handshake(request).unwrap_or_else(accepted),
+    })
+    .await;
+    let client = connect(port, "/mcp", options()).await.expect("connects");
+    let error = client.call_tool("echo", arguments(json!({}))).await.expect_err("the session is gone").to_string();
+    assert!(error.contains("no longer knows this connection's session"), "{error}");
+    tokio::time::timeout(Duration::from_secs(5), client.closed()).await.expect("the connection is closed");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Every log line of the process, to look for secrets in.
 

@@ -17,13 +17,16 @@ use crate::transport::connection::{self, CloseReason, Handler, Peer, Role};
 /// Resolves the server `name`'s entry with variables from the process environment, as
 /// [`Client::from_config`] does: its settings, and every value a `${VAR}` expanded to, wherever
 /// in the entry (`command`, `args`, `cwd`, `env`, `url`, `headers`, `oauth`), to be masked as a
-/// secret in everything said about the server.
-pub fn resolve(name: &str, entry: &ServerEntry) -> std::result::Result<(ServerConfig, Vec<String>), ConfigError> {
+/// secret in everything said about the server: `(variable, value)` pairs, sorted.
+pub fn resolve(
+    name: &str,
+    entry: &ServerEntry,
+) -> std::result::Result<(ServerConfig, Vec<(String, String)>), ConfigError> {
     let expanded = std::cell::RefCell::new(Vec::new());
     // Expansion asks for each variable once per reference: what it is told is what it puts in.
     let lookup = |var: &str| {
         let value = std::env::var(var).ok();
-        expanded.borrow_mut().extend(value.clone().filter(|v| !v.is_empty()));
+        expanded.borrow_mut().extend(value.clone().filter(|v| !v.is_empty()).map(|v| (var.to_owned(), v)));
         value
     };
     let server = entry.resolve(name, &lookup)?;
@@ -40,7 +43,8 @@ impl Client {
         #[cfg(not(any(feature = "stdio", feature = "http-client")))]
         let _ = options;
         let (server, expanded) = match config.servers.get(name) {
-            Some(entry) => resolve(name, entry)?,
+            Some(entry) => resolve(name, entry)
+                .map(|(server, expanded)| (server, expanded.into_iter().map(|(_, v)| v).collect()))?,
             // Refused by `McpConfig::server`, which names the servers there are.
             None => (config.server(name)?, Vec::new()),
         };

@@ -63,10 +63,12 @@ impl Handler for ClientHandler {
                 let Some(params) = notification.params else {
                     return;
                 };
-                let Ok(progress) = serde_json::from_value::<ProgressParams>(Value::Object(params)) else {
+                let Ok(mut progress) = serde_json::from_value::<ProgressParams>(Value::Object(params)) else {
                     tracing::debug!(server = %self.server, "malformed progress notification");
                     return;
                 };
+                // Relayed to the caller: masked as the server's other words are.
+                progress.message = progress.message.map(|m| self.masking.text(m));
                 let routes = self.progress.lock().unwrap_or_else(PoisonError::into_inner);
                 if let Some(tx) = routes.get(&progress.progress_token) {
                     let _ = tx.try_send(progress);
@@ -74,10 +76,12 @@ impl Handler for ClientHandler {
             }
             methods::MESSAGE => {
                 if let Some(params) = notification.params
-                    && let Ok(log) = serde_json::from_value::<LoggingMessageParams>(Value::Object(params))
+                    && let Ok(mut log) = serde_json::from_value::<LoggingMessageParams>(Value::Object(params))
                 {
-                    let data = self.masking.text(log.data.to_string());
-                    tracing::info!(server = %self.server, level = ?log.level, logger = ?log.logger, %data, "server log");
+                    self.masking.json(&mut log.data);
+                    let data = log.data.to_string();
+                    let logger = log.logger.map(|l| self.masking.text(l));
+                    tracing::info!(server = %self.server, level = ?log.level, ?logger, %data, "server log");
                 }
             }
             other => {

@@ -123,9 +123,21 @@ impl Masking {
     pub(crate) fn new(secrets: impl IntoIterator<Item = String>) -> Self {
         let mut secrets: Vec<String> = secrets.into_iter().filter(|v| v.len() >= 6).collect();
         // Longest first, so a secret containing another is masked whole.
-        secrets.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        secrets.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         secrets.dedup();
         Self(secrets.into())
+    }
+
+    /// Every string in `value` masked, each on its own (a secret with a quote or a backslash in
+    /// it is not found in the JSON text of the value).
+    pub(crate) fn json(&self, value: &mut serde_json::Value) {
+        use serde_json::Value;
+        match value {
+            Value::String(s) => *s = self.text(std::mem::take(s)),
+            Value::Array(items) => items.iter_mut().for_each(|v| self.json(v)),
+            Value::Object(map) => map.values_mut().for_each(|v| self.json(v)),
+            _ => {}
+        }
     }
 
     /// `text` with every secret replaced by `[REDACTED]`.

@@ -468,6 +468,7 @@ async fn post_request(state: Arc<State>, request: Request, body: Vec<u8>) {
             }
         }
     }
+    let carried_session = headers.contains_key(SESSION);
     let outcome = async {
         let (response, auth_failure) = post_authorized(&state, headers, body).await.map_err(|e| {
             format!("HTTP request to {} failed: {}", state.http.url(state.url.as_str()), state.http.error(e))
@@ -478,6 +479,18 @@ async fn post_request(state: Arc<State>, request: Request, body: Vec<u8>) {
             *state.session.lock().unwrap_or_else(PoisonError::into_inner) = Some(session.to_owned());
         }
         let status = response.status();
+        if status == reqwest::StatusCode::NOT_FOUND && carried_session {
+            // The server no longer knows the session this request carried (it restarted, or
+            // ended the session): a new session is the answer. The connection closes, failing
+            // this request and every other with the reason, so that whoever runs it (the
+            // gateway's supervisor) connects anew rather than every later call failing the same.
+            state.peer.close(format!(
+                "{} answered 404 to {}: it no longer knows this connection's session (restarted, or ended it); connect again",
+                state.http.url(state.url.as_str()),
+                request.method
+            ));
+            return Ok(());
+        }
         let sse = response
             .headers()
             .get(CONTENT_TYPE)

@@ -123,6 +123,34 @@ async fn slow_calls_time_out_and_concurrency_is_bounded() {
     assert_eq!(busy.max_in_flight.load(Ordering::SeqCst), 2);
 }
 
+#[tokio::test]
+async fn calls_held_up_on_one_server_do_not_hold_up_another() {
+    // One permit per server: server `a`'s is held by a call that never ends; `b` still answers.
+    let layer = ConcurrencyLayer::new(1);
+    let hung = scripted(0, Duration::from_secs(3600));
+    let quick = scripted(0, Duration::ZERO);
+    let stuck = PipelineTool::new("a__work", "a", definition(true), boxed(layer.clone().layer(endpoint(hung.clone()))));
+    let free = PipelineTool::new("b__work", "b", definition(true), boxed(layer.layer(endpoint(quick.clone()))));
+    let stuck = Arc::new(stuck);
+    let holding = tokio::spawn({
+        let stuck = stuck.clone();
+        async move { stuck.call(args(json!({"n": 1})), ToolContext::detached()).await }
+    });
+    while hung.in_flight.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let answered =
+        tokio::time::timeout(Duration::from_secs(10), free.call(args(json!({"n": 2})), ToolContext::detached()));
+    let result = answered.await.expect("server `b` is not held up by server `a`").expect("a result");
+    assert!(!result.is_error(), "{}", result.text_content());
+    // Server `a` itself still has one call at a time.
+    let waiting =
+        tokio::time::timeout(Duration::from_millis(200), stuck.call(args(json!({"n": 3})), ToolContext::detached()));
+    assert!(waiting.await.is_err(), "a second call to `a` waits for the first");
+    assert_eq!(hung.calls.load(Ordering::SeqCst), 1);
+    holding.abort();
+}
+
 #[test]
 fn trace_ids_are_unique_and_shaped_as_w3c_trace_ids() {
     let ids: std::collections::HashSet<String> = (0..10_000).map(|_| mcp_core::pipeline::new_trace_id()).collect();
