@@ -179,6 +179,10 @@ impl K8sServer {
                 path.display()
             )));
         }
+        // What a context's error may quote: the user info of a server's or a proxy's URL.
+        let urls = kubeconfig.clusters.iter().filter_map(|c| c.cluster.as_ref());
+        let urls = urls.flat_map(|c| c.server.iter().chain(c.proxy_url.iter()));
+        let scrubber = mcp_core::config::Scrubber::new(urls.flat_map(|url| mcp_core::config::url_credentials(url)));
         let mut clusters = BTreeMap::new();
         let mut refused = BTreeMap::new();
         for named in &kubeconfig.contexts {
@@ -188,14 +192,26 @@ impl K8sServer {
                 refused.insert(named.name.clone(), reason);
                 continue;
             }
+            // A context that cannot be served is refused, and says why when it is asked for; the
+            // others are served (only the default context's failure stops the server, below).
             let options = KubeConfigOptions { context: Some(named.name.clone()), ..Default::default() };
-            let client_config = Config::from_custom_kubeconfig(kubeconfig.clone(), &options)
-                .await
-                .map_err(|e| Error::Config(format!("context {:?}: {}", named.name, first_line(&e))))?;
-            let namespace = client_config.default_namespace.clone();
-            let client = Client::try_from(client_config)
-                .map_err(|e| Error::Config(format!("context {:?}: {}", named.name, first_line(&e))))?;
-            clusters.insert(named.name.clone(), Cluster { client, namespace });
+            let built = match Config::from_custom_kubeconfig(kubeconfig.clone(), &options).await {
+                Ok(client_config) => {
+                    let namespace = client_config.default_namespace.clone();
+                    Client::try_from(client_config)
+                        .map(|client| Cluster { client, namespace })
+                        .map_err(|e| first_line(&e))
+                }
+                Err(e) => Err(first_line(&e)),
+            };
+            match built {
+                Ok(cluster) => {
+                    clusters.insert(named.name.clone(), cluster);
+                }
+                Err(e) => {
+                    refused.insert(named.name.clone(), format!("context {:?}: {}", named.name, scrubber.text(&e)));
+                }
+            }
         }
         if let Some(reason) = refused.get(&default_context) {
             return Err(Error::Config(reason.clone()));

@@ -148,6 +148,32 @@ async fn a_name_that_would_be_more_than_one_path_segment_is_refused() {
 }
 
 #[tokio::test]
+async fn a_context_that_cannot_be_served_is_refused_alone_and_its_proxy_password_never_shown() {
+    // A second context behind a proxy this build cannot use: the server still serves the default
+    // context, and asking for the other one names why without the proxy's password.
+    let cluster = Cluster::start(false).await;
+    let mut kubeconfig: serde_yaml::Value =
+        serde_yaml::from_str(&cluster.fake.kubeconfig(false)).expect("the fake's kubeconfig");
+    let mut proxied = kubeconfig["clusters"][0].clone();
+    proxied["name"] = "proxied".into();
+    proxied["cluster"]["proxy-url"] = "http://proxyuser:ProxyPass123@proxy.corp:3128/".into();
+    let mut context = kubeconfig["contexts"][0].clone();
+    context["name"] = "prodctx".into();
+    context["context"]["cluster"] = "proxied".into();
+    kubeconfig["clusters"].as_sequence_mut().expect("clusters").push(proxied);
+    kubeconfig["contexts"].as_sequence_mut().expect("contexts").push(context);
+    std::fs::write(cluster.kubeconfig.path(), serde_yaml::to_string(&kubeconfig).expect("yaml")).expect("written");
+
+    let client = native(cluster.config()).await;
+    let served = call(&client, "pods_get", json!({"name": "web-1"})).await;
+    assert!(!served.is_error(), "{}", served.text_content());
+    let refused = call(&client, "pods_get", json!({"name": "web-1", "context": "prodctx"})).await;
+    let text = refused.text_content();
+    assert!(refused.is_error() && text.contains("prodctx"), "{text}");
+    assert!(!text.contains("ProxyPass123"), "{text}");
+}
+
+#[tokio::test]
 async fn secret_data_is_redacted_unless_allowed() {
     let cluster = Cluster::start(false).await;
     let client = native(cluster.config()).await;
