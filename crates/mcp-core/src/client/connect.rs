@@ -91,13 +91,11 @@ impl Client {
         // The values handed to the server in its environment are secrets as often as not.
         let masking = Masking::new(secrets.into_iter().chain(server.env.values().cloned()));
         let spawned = crate::transport::process::spawn(name, server, masking.clone())?;
-        let child = spawned.child.clone();
-        let (stdout, stdin) = (spawned.stdout, spawned.stdin);
-        let mut client = Self::start(name, stdout, stdin, Some(spawned.close_reason), masking, options).await;
-        if let Ok(client) = &mut client {
-            client.child = Some(child);
-        }
-        client
+        let (stdout, stdin, process) = (spawned.stdout, spawned.stdin, spawned.process);
+        // A server that fails the handshake is killed with its group as `process` drops.
+        let mut client = Self::start(name, stdout, stdin, Some(spawned.close_reason), masking, options).await?;
+        client.process = Some(process);
+        Ok(client)
     }
 
     /// Connects over any reader and writer (a socket, a pipe, an in-memory duplex).
@@ -200,7 +198,7 @@ impl Client {
             instructions: None,
             progress,
             #[cfg(feature = "stdio")]
-            child: None,
+            process: None,
         };
         let span = tracing::info_span!("mcp.connect", server = %name);
         let _enter = span.enter();

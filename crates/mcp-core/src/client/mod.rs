@@ -170,7 +170,7 @@ pub struct Client {
     instructions: Option<String>,
     progress: stream::ProgressRoutes,
     #[cfg(feature = "stdio")]
-    child: Option<Arc<tokio::sync::Mutex<tokio::process::Child>>>,
+    process: Option<crate::transport::process::ServerProcess>,
 }
 
 impl std::fmt::Debug for Client {
@@ -230,17 +230,24 @@ impl Client {
     }
 
     /// Closes the connection: closes the server's input, waits briefly for it to exit, then kills
-    /// it. Calls still running on other handles of this client fail with the close reason.
+    /// it; whatever a server process started goes with it. Calls still running on other handles of this client fail with the close reason.
     pub async fn close(&self) -> Result<()> {
         self.peer.shutdown();
         #[cfg(feature = "stdio")]
-        if let Some(child) = &self.child {
-            let mut child = child.lock().await;
-            if tokio::time::timeout(Duration::from_secs(2), child.wait()).await.is_err() {
-                child.kill().await?;
-            }
+        if let Some(process) = &self.process
+            && process.exited_within(Duration::from_secs(2)).await.is_none()
+        {
+            process.kill();
+            let _ = process.exited_within(Duration::from_secs(2)).await;
         }
         Ok(())
+    }
+
+    /// Gives up on the server: calls still waiting fail at once with `reason`, then it is closed
+    /// as by [`Client::close`].
+    pub(crate) async fn abandon(&self, reason: String) {
+        self.peer.close(reason);
+        let _ = self.close().await;
     }
 
     fn protocol_error(&self, method: &str, message: &str) -> Error {
@@ -250,14 +257,8 @@ impl Client {
 
 impl Drop for Client {
     fn drop(&mut self) {
+        // Dropped without `close`: the server process (if any) is killed as `process` drops.
         self.peer.shutdown();
-        // Dropped without `close`: do not leave the server process behind.
-        #[cfg(feature = "stdio")]
-        if let Some(child) = &self.child
-            && let Ok(mut child) = child.try_lock()
-        {
-            let _ = child.start_kill();
-        }
     }
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::sync::{Notify, watch};
 
 use super::connection::CloseReason;
 use crate::client::Masking;
@@ -42,7 +43,106 @@ pub(crate) struct Spawned {
     pub stdin: ChildStdin,
     pub stdout: ChildStdout,
     pub close_reason: CloseReason,
-    pub child: Arc<tokio::sync::Mutex<Child>>,
+    pub process: ServerProcess,
+}
+
+/// A server's process. It leads a process group of its own, so that what it starts (`npx` starts
+/// `node`, a wrapper script its server) ends with it: one task owns the child, reaps it, and then
+/// kills whatever is left in the group. That also closes the pipes a leftover held open, which
+/// would otherwise hide the server's exit (no end of its stdout) until a call timed out.
+/// Dropping it kills the process and its group.
+pub(crate) struct ServerProcess {
+    exited: watch::Receiver<Option<String>>,
+    kill: Arc<Notify>,
+}
+
+impl ServerProcess {
+    fn start(child: Child) -> Self {
+        let (exit_tx, exited) = watch::channel(None);
+        let kill = Arc::new(Notify::new());
+        tokio::spawn(reap(child, kill.clone(), exit_tx));
+        Self { exited, kill }
+    }
+
+    /// The exit status as text, once the process has exited; `None` if it is still running
+    /// after `within`.
+    pub async fn exited_within(&self, within: Duration) -> Option<String> {
+        exit_status(self.exited.clone(), within).await
+    }
+
+    /// Kills the process and everything in its group; returns at once.
+    pub fn kill(&self) {
+        self.kill.notify_one();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn exit_status(mut exited: watch::Receiver<Option<String>>, within: Duration) -> Option<String> {
+    let status = tokio::time::timeout(within, exited.wait_for(Option::is_some)).await;
+    match status {
+        Ok(Ok(status)) => status.clone(),
+        // The reaping task is gone without a status: the runtime is shutting down.
+        Ok(Err(_)) => Some("exit status unknown (no longer watched)".to_owned()),
+        Err(_) => None,
+    }
+}
+
+/// Owns `child` until it exits: kills it and its group when asked (or when dropped with the
+/// runtime), and once it has exited kills what it left in its group, then says how it ended.
+async fn reap(mut child: Child, kill: Arc<Notify>, exited: watch::Sender<Option<String>>) {
+    let mut group = Group::of(&child);
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status,
+            () = kill.notified() => {
+                group.kill();
+                let _ = child.start_kill();
+            }
+        }
+    };
+    // The leader is reaped, so its id could in principle be handed out again; ids are given in
+    // order through the whole range, so none is reused in the moment before this one signal.
+    group.kill();
+    group.disarm();
+    let status = match status {
+        Ok(status) => status.to_string(),
+        Err(e) => format!("exit status unknown ({e})"),
+    };
+    let _ = exited.send(Some(status));
+}
+
+/// A child's process group, killed when dropped unless disarmed.
+struct Group(Option<u32>);
+
+impl Group {
+    fn of(child: &Child) -> Self {
+        Self(child.id())
+    }
+
+    fn kill(&self) {
+        #[cfg(unix)]
+        if let Some(pid) = self.0.and_then(|id| rustix::process::Pid::from_raw(id as i32))
+            && !pid.is_init()
+        {
+            // ESRCH (the group is already empty) is the common case and not an error.
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+    }
+
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 /// Starts `server` as a child process; what it says on stderr goes through `masking`: a server
@@ -58,6 +158,9 @@ pub(crate) fn spawn(name: &str, server: &StdioServer, masking: Masking) -> Resul
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    // A group of its own (see `ServerProcess`).
+    #[cfg(unix)]
+    command.process_group(0);
     if let Some(cwd) = &server.cwd {
         command.current_dir(cwd);
     }
@@ -89,20 +192,15 @@ pub(crate) fn spawn(name: &str, server: &StdioServer, masking: Masking) -> Resul
         })
     };
 
-    let child = Arc::new(tokio::sync::Mutex::new(child));
+    let process = ServerProcess::start(child);
     let close_reason: CloseReason = {
-        let child = child.clone();
+        let exited = process.exited.clone();
         Box::pin(async move {
             // stdout closed: the process is exiting or has exited. Give it a moment, then read
             // whatever it said last on stderr.
-            let status = {
-                let mut child = child.lock().await;
-                match tokio::time::timeout(Duration::from_secs(2), child.wait()).await {
-                    Ok(Ok(status)) => status.to_string(),
-                    Ok(Err(e)) => format!("exit status unknown ({e})"),
-                    Err(_) => "closed its stdout but is still running".to_owned(),
-                }
-            };
+            let status = exit_status(exited, Duration::from_secs(2))
+                .await
+                .unwrap_or_else(|| "closed its stdout but is still running".to_owned());
             let _ = tokio::time::timeout(Duration::from_millis(500), stderr_task).await;
             let tail = tail.lock().unwrap_or_else(PoisonError::into_inner);
             if tail.is_empty() {
@@ -113,7 +211,7 @@ pub(crate) fn spawn(name: &str, server: &StdioServer, masking: Masking) -> Resul
             }
         })
     };
-    Ok(Spawned { stdin, stdout, close_reason, child })
+    Ok(Spawned { stdin, stdout, close_reason, process })
 }
 
 /// Lines of a child's stderr: split on `\n`, each at most [`STDERR_LINE_BYTES`] (the rest of a

@@ -170,3 +170,81 @@ for raw in sys.stdin:
     assert!(text.contains("exit status: 4") && text.contains("bye"), "{text}");
     assert!(text.contains("[line cut]") && text.contains('\u{fffd}'), "{text}");
 }
+
+/// A server started through a wrapper that leaves a process of its own running (as `npx` leaves
+/// `node`), one that holds the server's stdout and stderr open: `sleep` here, its id written to
+/// `pid_file`.
+#[cfg(unix)]
+fn wrapped(mode: &str, pid_file: &std::path::Path) -> StdioServer {
+    let script = r#"sleep 300 & echo $! > "$1"; shift; exec python3 "$@""#;
+    let pid_file = pid_file.display().to_string();
+    StdioServer::new("sh", ["-c".to_owned(), script.to_owned(), "sh".to_owned(), pid_file, fixture(), mode.to_owned()])
+}
+
+/// Whether the process whose id is in `pid_file` still runs (a zombie waiting for its reaper
+/// counts as gone).
+#[cfg(unix)]
+fn running(pid_file: &std::path::Path) -> bool {
+    let pid = std::fs::read_to_string(pid_file).expect("the wrapper wrote its child's id");
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
+    // The state follows the command name in parentheses: `1234 (sleep) S ...`.
+    let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next());
+    matches!(state, Some(state) if state != 'Z' && state != 'X')
+}
+
+#[cfg(unix)]
+async fn ends_within(pid_file: &std::path::Path, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while running(pid_file) {
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    true
+}
+
+#[cfg(unix)]
+fn pid_file(test: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("mcp-core-{test}-{}.pid", std::process::id()))
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn closing_or_dropping_a_client_ends_what_its_server_started_too() {
+    for close in [true, false] {
+        let pids = pid_file(if close { "close-group" } else { "drop-group" });
+        let client =
+            Client::spawn("wrapped", &wrapped("serve", &pids), ClientOptions::default()).await.expect("starts");
+        assert_eq!(client.call_tool("work", JsonObject::new()).await.expect("answers").text_content(), "call 1 ok");
+        assert!(running(&pids), "the wrapper's leftover runs while the server does");
+        if close {
+            client.close().await.expect("closes");
+        } else {
+            drop(client);
+        }
+        assert!(
+            ends_within(&pids, Duration::from_secs(5)).await,
+            "close: {close}: what the server started outlived it"
+        );
+        let _ = std::fs::remove_file(&pids);
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_server_that_exits_while_its_leftover_holds_stdout_is_seen_to_exit() {
+    let pids = pid_file("exit-group");
+    // Were the exit not noticed, the call would end only at this timeout, as a timeout.
+    let options = ClientOptions { request_timeout: Duration::from_secs(20), ..ClientOptions::default() };
+    let client = Client::spawn("wrapped", &wrapped("exit", &pids), options).await.expect("starts");
+    let started = Instant::now();
+    let err = client.call_tool("work", JsonObject::new()).await.expect_err("the server exits");
+    assert!(matches!(err, Error::Closed { .. }), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10), "noticed only after {:?}", started.elapsed());
+    let text = err.to_string();
+    assert!(text.contains("exit status: 3"), "{text}");
+    assert!(text.contains("fatal: simulated crash while working"), "{text}");
+    assert!(ends_within(&pids, Duration::from_secs(5)).await, "what the server started outlived it");
+    let _ = std::fs::remove_file(&pids);
+}
