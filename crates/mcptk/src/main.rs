@@ -383,13 +383,16 @@ enum NativeServer {
         /// building is then refused. Default: any image.
         #[arg(long = "allow-image", value_delimiter = ',')]
         allow_image: Vec<String>,
-        /// Memory limit, in MiB, of a container whose caller sets none.
+        /// Memory limit, in MiB, of a container whose caller sets none, and the most a caller may
+        /// set (0: no ceiling).
         #[arg(long, default_value_t = 512)]
         memory_mib: i64,
-        /// CPU limit, in CPUs, of a container whose caller sets none.
+        /// CPU limit, in CPUs, of a container whose caller sets none, and the most a caller may
+        /// set (0: no ceiling).
         #[arg(long, default_value_t = 1.0)]
         cpus: f64,
-        /// Process limit of a container whose caller sets none.
+        /// Process limit of a container whose caller sets none, and the most a caller may set
+        /// (0: no ceiling).
         #[arg(long, default_value_t = 256)]
         pids_limit: i64,
         /// No networking: containers get network mode `none`, and networks cannot be created.

@@ -1,6 +1,6 @@
 //! The tools' work on the engine: bollard calls, and the reference server's result shapes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -29,8 +29,10 @@ use crate::{
     SimpleContainerArgs, Tail, split_command,
 };
 
-/// The most log lines one call returns, whatever `tail` asks for.
+/// The most log lines one call returns, whatever `tail` asks for (the last ones).
 const MAX_LOG_LINES: usize = 10_000;
+/// The most log text one call returns (the end of it), whatever `tail` asks for.
+const MAX_LOG_BYTES: usize = 4 * 1024 * 1024;
 /// The largest build context sent to the engine.
 const MAX_CONTEXT_BYTES: usize = 256 * 1024 * 1024;
 
@@ -226,6 +228,9 @@ impl Engine {
         if spec.detach {
             return self.container_dict(&id).await;
         }
+        // The caller gets the container's id only with the answer: a call cancelled or timed out
+        // before that must not leave the container running where no one knows of it.
+        let unanswered = RemoveUnlessAnswered { docker: docker.clone(), id: Some(id.clone()) };
         let mut wait = docker.wait_container(&id, None::<WaitContainerOptions>);
         let mut exit_code = None;
         while let Some(outcome) = wait.next().await {
@@ -237,6 +242,7 @@ impl Engine {
             }
         }
         let logs = self.log_lines(&id, Tail::All, cx).await?;
+        unanswered.answered();
         let mut dict = self.container_dict(&id).await.unwrap_or_else(|_| json!({ "id": id }));
         dict["exit_code"] = json!(exit_code);
         dict["logs"] = json!(logs);
@@ -294,22 +300,16 @@ impl Engine {
         };
         let options = LogsOptions { stdout: true, stderr: true, tail, ..Default::default() };
         let mut stream = self.docker().await?.logs(id, Some(options));
-        let mut text = String::new();
+        let mut kept = LogTail::default();
         let mut chunks = 0u64;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(engine_error)?;
             let piece = String::from_utf8_lossy(&chunk.into_bytes()).into_owned();
             chunks += 1;
             cx.progress(chunks as f64, None, Some(piece.trim_end().to_owned())).await;
-            text.push_str(&piece);
+            kept.push(&piece);
         }
-        // Split on every newline, as the reference server does: output that ends with one ends
-        // with an empty entry.
-        let mut lines: Vec<String> = text.split('\n').map(str::to_owned).collect();
-        if lines.len() > MAX_LOG_LINES {
-            lines.drain(..lines.len() - MAX_LOG_LINES);
-        }
-        Ok(lines)
+        Ok(kept.into_lines())
     }
 
     pub(crate) async fn list_images(&self, args: &ListImagesArgs) -> Result<Value, ToolError> {
@@ -818,6 +818,109 @@ impl ResourceProvider for ContainerResources {
     }
 }
 
+/// Removes a foreground run's container (force: it may still run) when dropped before
+/// [`Self::answered`]: the call was cancelled, timed out or failed while waiting.
+struct RemoveUnlessAnswered {
+    docker: bollard::Docker,
+    id: Option<String>,
+}
+
+impl RemoveUnlessAnswered {
+    fn answered(mut self) {
+        self.id = None;
+    }
+}
+
+impl Drop for RemoveUnlessAnswered {
+    fn drop(&mut self) {
+        let (Some(id), Ok(runtime)) = (self.id.take(), tokio::runtime::Handle::try_current()) else { return };
+        let docker = self.docker.clone();
+        runtime.spawn(async move {
+            let options = RemoveContainerOptions { force: true, ..Default::default() };
+            if let Err(e) = docker.remove_container(&id, Some(options)).await {
+                tracing::warn!(container = %id, "could not remove the container of a run no one waits for: {e}");
+            }
+        });
+    }
+}
+
+/// The end of a log as it streams in, as lines split on every newline (output that ends with
+/// one ends with an empty entry, as the reference server's does): at most [`MAX_LOG_LINES`]
+/// lines and about [`MAX_LOG_BYTES`] bytes, with a first line saying what was left out.
+#[derive(Default)]
+struct LogTail {
+    lines: VecDeque<String>,
+    /// The bytes of `lines`.
+    bytes: usize,
+    /// The line still being written (the last entry).
+    partial: String,
+    lines_cut: usize,
+    start_cut: bool,
+}
+
+impl LogTail {
+    fn push(&mut self, piece: &str) {
+        let mut rest = piece;
+        while let Some((end, after)) = rest.split_once('\n') {
+            self.partial.push_str(end);
+            let line = std::mem::take(&mut self.partial);
+            self.bytes += line.len();
+            self.lines.push_back(line);
+            rest = after;
+            self.trim();
+        }
+        self.partial.push_str(rest);
+        // Cut a long last line only when it is twice the bound, so that each cut moves at
+        // least the bound's worth of text out and a huge line costs linear time.
+        if self.partial.len() > 2 * MAX_LOG_BYTES {
+            self.cut_last_line();
+        }
+        self.trim();
+    }
+
+    /// Keeps the last [`MAX_LOG_BYTES`] of the line being written.
+    fn cut_last_line(&mut self) {
+        let mut start = self.partial.len().saturating_sub(MAX_LOG_BYTES);
+        while !self.partial.is_char_boundary(start) {
+            start += 1;
+        }
+        self.partial.drain(..start);
+        self.start_cut = true;
+    }
+
+    fn trim(&mut self) {
+        while self.lines.len() + 1 > MAX_LOG_LINES
+            || (!self.lines.is_empty() && self.bytes + self.partial.len() > MAX_LOG_BYTES)
+        {
+            let Some(first) = self.lines.pop_front() else { break };
+            self.bytes -= first.len();
+            self.lines_cut += 1;
+        }
+    }
+
+    fn into_lines(mut self) -> Vec<String> {
+        if self.partial.len() > MAX_LOG_BYTES {
+            self.cut_last_line();
+        }
+        let mut lines = Vec::with_capacity(self.lines.len() + 2);
+        let left_out = match (self.lines_cut, self.start_cut) {
+            (0, false) => None,
+            (0, true) => Some("the start of the last line".to_owned()),
+            (n, false) => Some(format!("{n} earlier lines")),
+            (n, true) => Some(format!("{n} earlier lines and the start of the last one")),
+        };
+        if let Some(left_out) = left_out {
+            lines.push(format!(
+                "[{left_out} left out: a call returns at most the last {MAX_LOG_LINES} lines and {} MiB of a log]",
+                MAX_LOG_BYTES / (1024 * 1024)
+            ));
+        }
+        lines.extend(self.lines);
+        lines.push(self.partial);
+        lines
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -839,5 +942,61 @@ mod tests {
         assert_eq!(host_config.restart_policy, Some(restart));
         let plain = engine.container_body(&ContainerSpec::new("busybox"), None).expect("allowed");
         assert_eq!(plain.host_config.and_then(|h| h.restart_policy), None);
+    }
+
+    fn tail_of(pieces: &[&str]) -> Vec<String> {
+        let mut tail = LogTail::default();
+        for piece in pieces {
+            tail.push(piece);
+        }
+        tail.into_lines()
+    }
+
+    #[test]
+    fn a_short_log_is_split_on_every_newline_across_chunks() {
+        assert_eq!(tail_of(&["one\ntw", "o\n", "three"]), ["one", "two", "three"]);
+        assert_eq!(tail_of(&["42\n"]), ["42", ""]);
+        assert_eq!(tail_of(&[]), [""]);
+    }
+
+    #[test]
+    fn a_long_log_keeps_its_last_lines_and_says_how_many_were_left_out() {
+        let text: String = (1..=MAX_LOG_LINES + 500).map(|n| format!("{n}\n")).collect();
+        let lines = tail_of(&[&text]);
+        assert_eq!(lines.len(), MAX_LOG_LINES + 1, "a note, then the last lines");
+        assert!(lines[0].starts_with("[501 earlier lines left out"), "{}", lines[0]);
+        assert_eq!(lines[1], "502");
+        assert_eq!(lines[lines.len() - 2], (MAX_LOG_LINES + 500).to_string());
+        assert_eq!(lines[lines.len() - 1], "");
+    }
+
+    #[test]
+    fn a_huge_log_is_bounded_in_bytes_while_it_streams() {
+        let line = "x".repeat(1023) + "\n";
+        let chunk = line.repeat(64);
+        let mut tail = LogTail::default();
+        for _ in 0..200 {
+            tail.push(&chunk);
+            assert!(tail.bytes + tail.partial.len() <= MAX_LOG_BYTES, "the held text stays bounded");
+        }
+        let lines = tail.into_lines();
+        let kept: usize = lines[1..].iter().map(String::len).sum();
+        assert!(kept <= MAX_LOG_BYTES && kept > MAX_LOG_BYTES - 2048, "{kept}");
+        assert!(lines[0].contains("earlier lines left out"), "{}", lines[0]);
+    }
+
+    #[test]
+    fn one_endless_line_keeps_its_end() {
+        let mut tail = LogTail::default();
+        let chunk = "é".repeat(16 * 1024);
+        for _ in 0..400 {
+            tail.push(&chunk);
+            assert!(tail.partial.len() <= 2 * MAX_LOG_BYTES + chunk.len());
+        }
+        tail.push("!");
+        let lines = tail.into_lines();
+        assert_eq!(lines.len(), 2);
+        assert!(lines[0].starts_with("[the start of the last line left out"), "{}", lines[0]);
+        assert!(lines[1].len() <= MAX_LOG_BYTES && lines[1].ends_with("é!"));
     }
 }

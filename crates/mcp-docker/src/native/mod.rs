@@ -98,7 +98,7 @@ impl DockerServer {
         run_container over create_container + start_container; fetch_container_logs reads what a container \
         printed. Safety rules apply to every call: no privileged containers, no added capabilities, no host \
         network or PID namespace, host paths only under the operator's allowed roots, default CPU, memory and \
-        process limits (a call may lower them, not remove them, nor raise memory above the operator's limit), \
+        process limits (a call may lower them, not remove or raise them), \
         and (when configured) an image allowlist. A refusal names the rule that refused.";
 
     /// A server on `config`: the allowed host paths must exist. The engine is reached (and the

@@ -70,12 +70,11 @@ fn refuse(rule: Rule, detail: impl Into<String>) -> Refusal {
     Refusal { rule, detail: detail.into() }
 }
 
-/// The limits a container gets when the caller sets none. A caller may set its own, above 0;
-/// memory no higher than this one.
+/// The limits a container gets when the caller sets none, and the most it may ask for: a caller
+/// may set its own, above 0 and no higher than these (a limit of 0 or less sets no ceiling).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Memory, in bytes (512 MiB by default); also the most a caller may ask for (no ceiling when
-    /// 0 or less).
+    /// Memory, in bytes (512 MiB by default).
     pub memory_bytes: i64,
     /// CPU, in units of 10^-9 CPUs (one CPU by default).
     pub nano_cpus: i64,
@@ -150,28 +149,31 @@ impl Safety {
     }
 
     /// A caller's limits: to the engine a limit of 0 or less means none at all, so each must be
-    /// above 0, and memory may not exceed the configured limit (the default is the ceiling too:
-    /// the crate cannot tell a configured limit from the default one).
+    /// above 0, and none may exceed the configured one (the default is the ceiling too: the
+    /// crate cannot tell a configured limit from the default one). A configured limit of 0 or
+    /// less sets no ceiling.
     fn check_limits(&self, spec: &ContainerSpec) -> Result<(), Refusal> {
-        let asked = [("mem_limit", spec.mem_limit), ("nano_cpus", spec.nano_cpus), ("pids_limit", spec.pids_limit)];
-        for (field, value) in asked {
-            if let Some(value) = value
-                && value <= 0
-            {
+        let limits = self.limits;
+        let asked = [
+            ("mem_limit", spec.mem_limit, limits.memory_bytes, "memory limit", " bytes"),
+            ("nano_cpus", spec.nano_cpus, limits.nano_cpus, "CPU limit", " nano-CPUs"),
+            ("pids_limit", spec.pids_limit, limits.pids, "process limit", " processes"),
+        ];
+        for (field, value, ceiling, what, unit) in asked {
+            let Some(value) = value else { continue };
+            if value <= 0 {
                 let detail = format!("`{field}` {value} would remove the limit: it must be above 0");
                 return Err(refuse(Rule::ResourceLimits, detail));
             }
-        }
-        let ceiling = self.limits.memory_bytes;
-        if let Some(memory) = spec.mem_limit
-            && ceiling > 0
-            && memory > ceiling
-        {
-            let detail = format!(
-                "`mem_limit` {memory} bytes is above the configured memory limit of {ceiling} bytes ({} MiB)",
-                ceiling / (1024 * 1024)
-            );
-            return Err(refuse(Rule::ResourceLimits, detail));
+            if ceiling > 0 && value > ceiling {
+                let also = match field {
+                    "mem_limit" => format!(" ({} MiB)", ceiling / (1024 * 1024)),
+                    "nano_cpus" => format!(" ({} CPUs)", ceiling as f64 / 1e9),
+                    _ => String::new(),
+                };
+                let detail = format!("`{field}` {value}{unit} is above the configured {what} of {ceiling}{unit}{also}");
+                return Err(refuse(Rule::ResourceLimits, detail));
+            }
         }
         Ok(())
     }
@@ -291,6 +293,31 @@ mod tests {
         assert_eq!(rule(&configured, json!({"image": "a", "mem_limit": 128 * mib})), None);
         let unlimited = Safety { limits: Limits { memory_bytes: 0, ..Limits::default() }, ..Safety::default() };
         assert_eq!(rule(&unlimited, json!({"image": "a", "mem_limit": 4096 * mib})), None);
+    }
+
+    #[test]
+    fn cpu_and_process_limits_cannot_be_raised_above_the_configured_ones_either() {
+        let safety = Safety::default();
+        let cpus = safety.check_container(&spec(json!({"image": "a", "nano_cpus": 8_000_000_000_i64}))).expect_err("8");
+        assert_eq!(cpus.rule, Rule::ResourceLimits);
+        assert!(
+            cpus.to_string().contains(
+                "`nano_cpus` 8000000000 nano-CPUs is above the configured CPU limit of 1000000000 nano-CPUs (1 CPUs)"
+            ),
+            "{cpus}"
+        );
+        let bomb = safety.check_container(&spec(json!({"image": "a", "pids_limit": 100_000}))).expect_err("fork bomb");
+        assert!(
+            bomb.to_string()
+                .contains("`pids_limit` 100000 processes is above the configured process limit of 256 processes"),
+            "{bomb}"
+        );
+        assert_eq!(rule(&safety, json!({"image": "a", "nano_cpus": 1_000_000_000, "pids_limit": 256})), None);
+        let configured = Limits { nano_cpus: 4_000_000_000, pids: 0, ..Limits::default() };
+        let configured = Safety { limits: configured, ..Safety::default() };
+        assert_eq!(rule(&configured, json!({"image": "a", "nano_cpus": 2_000_000_000})), None);
+        assert_eq!(rule(&configured, json!({"image": "a", "pids_limit": 100_000})), None, "0: no ceiling");
+        assert_eq!(rule(&configured, json!({"image": "a", "nano_cpus": 5_000_000_000_i64})), Some("resource-limits"));
     }
 
     #[test]

@@ -90,6 +90,41 @@ async fn a_foreground_run_waits_and_returns_the_output() {
 }
 
 #[tokio::test]
+async fn a_foreground_run_cancelled_while_it_waits_leaves_no_container_behind() {
+    let Some((host, image)) = support::engine() else { return };
+    let tools = support::tools(&host);
+    let name = unique("fg-cancel");
+    let call =
+        ok(&tools, "run_container", json!({"image": image, "name": name, "detach": false, "command": "sleep 600"}));
+    // As a client's cancellation or the gateway's timeout does: the call is dropped mid-wait.
+    // (Had the run failed instead, `ok` would have panicked here.)
+    assert!(tokio::time::timeout(Duration::from_secs(5), call).await.is_err(), "sleep 600 cannot have finished");
+    let mut gone = false;
+    for _ in 0..100 {
+        if !container_exists(&host, &name).await {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(gone, "the container of a cancelled run is still there");
+}
+
+#[tokio::test]
+async fn a_foreground_runs_output_is_cut_to_its_end_with_a_note() {
+    let Some((host, image)) = support::engine() else { return };
+    let tools = support::tools(&host);
+    let name = unique("fg-long");
+    let run = ok(&tools, "run_container", json!({"image": image, "name": name, "detach": false, "command": "sh -c 'i=0; while [ $i -lt 25000 ]; do i=$((i+1)); echo $i; done'"}))
+        .await;
+    let logs: Vec<String> = serde_json::from_value(run["logs"].clone()).expect("lines");
+    assert_eq!(logs.len(), 10_001, "a note and the last 10,000 lines");
+    assert!(logs[0].starts_with("[15001 earlier lines left out"), "{}", logs[0]);
+    assert_eq!((logs[1].as_str(), logs[9_999].as_str(), logs[10_000].as_str()), ("15002", "25000", ""));
+    ok(&tools, "remove_container", json!({"container_id": name, "force": true})).await;
+}
+
+#[tokio::test]
 async fn containers_are_created_started_and_recreated() {
     let Some((host, image)) = support::engine() else { return };
     let tools = support::tools(&host);

@@ -19,6 +19,8 @@ use crate::tools as names;
 const FIELD_MANAGER: &str = "kubernetes-mcp-server";
 /// Lines of a log returned when no `tail` is given.
 const DEFAULT_TAIL: i64 = 100;
+/// The most of a log (`pods_log`, `nodes_log`) one call returns, whatever `tail` asks for: its end.
+const LOG_MAX_BYTES: usize = 8 * 1024 * 1024;
 const REDACTED: &str = "REDACTED";
 
 /// What a tool does, for the safety rules.
@@ -110,6 +112,47 @@ fn gv(gvk: &GroupVersionKind) -> String {
 }
 
 /// What the model reads for a failed request: the API's `Status` message, as client-go says it.
+/// The end of the text `request` answers with: at most [`LOG_MAX_BYTES`], read as it streams so
+/// that a huge log (`tail: -1` on a chatty pod) never sits in memory whole, and when cut, starting
+/// at a line with a first line saying how much was left out.
+async fn log_tail(client: &kube::Client, request: http::Request<Vec<u8>>) -> Result<String, kube::Error> {
+    use futures_util::AsyncReadExt;
+    let body = client.request_stream(request).await?;
+    let mut body = std::pin::pin!(body);
+    let mut kept = Vec::new();
+    let mut left_out = 0usize;
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let n = body.read(&mut chunk).await.map_err(kube::Error::ReadEvents)?;
+        if n == 0 {
+            break;
+        }
+        kept.extend_from_slice(&chunk[..n]);
+        // Cut at twice the bound, so that each cut moves the bound's worth out (linear time).
+        if kept.len() > 2 * LOG_MAX_BYTES {
+            left_out += kept.len() - LOG_MAX_BYTES;
+            kept.drain(..kept.len() - LOG_MAX_BYTES);
+        }
+    }
+    if kept.len() > LOG_MAX_BYTES {
+        left_out += kept.len() - LOG_MAX_BYTES;
+        kept.drain(..kept.len() - LOG_MAX_BYTES);
+    }
+    if left_out == 0 {
+        return String::from_utf8(kept).map_err(kube::Error::FromUtf8);
+    }
+    // Start at the first whole line.
+    if let Some(newline) = kept.iter().position(|b| *b == b'\n') {
+        left_out += newline + 1;
+        kept.drain(..=newline);
+    }
+    let note = format!(
+        "[{left_out} bytes before this left out: a call returns at most the last {} MiB]\n",
+        LOG_MAX_BYTES / (1024 * 1024)
+    );
+    Ok(note + &String::from_utf8_lossy(&kept))
+}
+
 fn message(error: kube::Error) -> String {
     match error {
         kube::Error::Api(status) => status.message.clone(),
@@ -1004,7 +1047,7 @@ async fn call(inner: &Inner, name: &str, arguments: JsonObject, cx: &ToolContext
                 .logs(&a.name, &params)
                 .map_err(|e| fail(&prefix, e.to_string()))?;
             cx.progress(0.0, None, Some(format!("reading the log of pod {}", a.name))).await;
-            let log = cluster.client.request_text(request).await.map_err(|e| fail(&prefix, message(e)))?;
+            let log = log_tail(&cluster.client, request).await.map_err(|e| fail(&prefix, message(e)))?;
             if log.is_empty() {
                 return Ok(text(format!("The pod {} in namespace {given_ns} has not logged any message yet", a.name)));
             }
@@ -1234,9 +1277,7 @@ async fn call(inner: &Inner, name: &str, arguments: JsonObject, cx: &ToolContext
             let request = http::Request::get(path).body(Vec::new()).map_err(|e| fail(&prefix, e.to_string()))?;
             let failure =
                 if name == names::NODES_LOG { "failed to get node logs" } else { "failed to get node stats summary" };
-            let body = cluster
-                .client
-                .request_text(request)
+            let body = log_tail(&cluster.client, request)
                 .await
                 .map_err(|e| fail(&prefix, format!("{failure}: {}", message(e))))?;
             if body.is_empty() && name == names::NODES_LOG {

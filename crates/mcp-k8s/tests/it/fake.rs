@@ -368,6 +368,9 @@ fn seed(state: &mut State) {
     state.logs.insert(("default".into(), "web-1".into(), "web".into(), true), "web-1 crashed: out of memory\n".into());
     state.logs.insert(("team-a".into(), "api-1".into(), "api".into(), false), "api ready\n".into());
     state.logs.insert(("team-a".into(), "api-1".into(), "sidecar".into(), false), "sidecar ready\n".into());
+    // 12 MiB: more than one call returns.
+    let chatty: String = (1..=120_000).map(|i| format!("dns-1 line {i:06} {}\n", "q".repeat(86))).collect();
+    state.logs.insert(("kube-system".into(), "dns-1".into(), "dns".into(), false), chatty);
     state.pod_metrics.insert(("default".into(), "web-1".into()), vec![("web".into(), 12, 64)]);
     state.pod_metrics.insert(("default".into(), "web-2".into()), vec![("web".into(), 3, 20)]);
     state

@@ -282,6 +282,21 @@ async fn logs_report_progress_and_honour_tail_and_previous() {
 }
 
 #[tokio::test]
+async fn a_huge_log_returns_its_end_from_a_whole_line_and_says_what_was_left_out() {
+    let cluster = Cluster::start(false).await;
+    let client = native(cluster.config()).await;
+    let args = json!({"name": "dns-1", "namespace": "kube-system", "tail": 1_000_000});
+    let log = call(&client, "pods_log", args).await.text_content();
+    let (note, rest) = log.split_once('\n').expect("lines");
+    assert!(rest.len() <= 8 * 1024 * 1024, "{} bytes", rest.len());
+    assert!(rest.len() > 8 * 1024 * 1024 - 200, "{} bytes", rest.len());
+    let left_out = 120_000 * 105 - rest.len();
+    assert_eq!(note, format!("[{left_out} bytes before this left out: a call returns at most the last 8 MiB]"));
+    assert!(rest.starts_with("dns-1 line "), "{}", &rest[..40]);
+    assert!(rest.ends_with(&format!("dns-1 line 120000 {}\n", "q".repeat(86))));
+}
+
+#[tokio::test]
 async fn credentials_are_never_sent_over_plain_http() {
     // As client-go: a context on an http server with a token is not used at all.
     let cluster = Cluster::start(true).await;

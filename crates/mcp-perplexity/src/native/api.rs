@@ -164,7 +164,7 @@ impl Api {
                 line.clear();
                 if let Some(message) = stream.line(&text) {
                     progress += 1;
-                    cx.progress(f64::from(progress), None, Some(message)).await;
+                    cx.progress(f64::from(progress), None, Some(self.mask(message))).await;
                 }
                 if stream.finished() {
                     break 'body;
@@ -175,7 +175,7 @@ impl Api {
         if !stream.finished() && !line.is_empty() {
             let text = String::from_utf8_lossy(&line).into_owned();
             if let Some(message) = stream.line(&text) {
-                cx.progress(f64::from(progress + 1), None, Some(message)).await;
+                cx.progress(f64::from(progress + 1), None, Some(self.mask(message))).await;
             }
         }
         match std::mem::take(stream).outcome() {

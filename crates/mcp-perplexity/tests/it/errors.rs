@@ -116,6 +116,19 @@ async fn a_key_the_api_echoes_is_masked() {
 }
 
 #[tokio::test]
+async fn a_key_the_api_echoes_in_its_stream_is_masked_in_progress() {
+    let fixture = Fixture::start().await;
+    let client = native(config(&fixture, KEY, None)).await;
+    let arguments = json!({"messages": [{"role": "user", "content": "Emma [echo-key-in-stream]"}]});
+    let (progress, text, is_error) =
+        crate::support::call_with_progress(&client, "perplexity_research", arguments).await;
+    assert!(!is_error, "{}", masked(&text));
+    let shown: Vec<String> = progress.iter().map(|(_, message)| masked(message)).collect();
+    assert!(progress.iter().all(|(_, message)| !message.contains(KEY)), "{shown:?}");
+    assert_eq!(shown[0], "Searching: emma Bearer ***");
+}
+
+#[tokio::test]
 async fn a_run_that_times_out_fails_clearly_and_is_cancelled_at_the_api() {
     let fixture = Fixture::start().await;
     let timeout = Duration::from_millis(800);

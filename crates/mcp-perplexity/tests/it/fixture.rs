@@ -6,6 +6,7 @@
 //!
 //! - `[fail-500]`, `[fail-429]`: that HTTP status with an error body;
 //! - `[echo-key]`: a 400 whose body repeats the request's `Authorization` header (a careless API);
+//! - `[echo-key-in-stream]`: the stream's search queries repeat that header;
 //! - `[stream-error]`: the stream reports the run as failed;
 //! - `[stall]`: the stream starts a run, then sends nothing more;
 //! - `[no-ids]`: sources without ids (numbered by position), one of them twice;
@@ -197,7 +198,12 @@ async fn agent(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byte
         let mut chunks = vec![
             ": keep-alive\n\n".to_owned(),
             created,
-            event("response.reasoning.search_queries", json!({"queries": ["emma author", "emma 1815"]})),
+            if question.contains("[echo-key-in-stream]") {
+                let sent = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
+                event("response.reasoning.search_queries", json!({"queries": [format!("emma {sent}")]}))
+            } else {
+                event("response.reasoning.search_queries", json!({"queries": ["emma author", "emma 1815"]}))
+            },
             format!("data: {}\n\n", json!({"type": "response.reasoning.search_results", "results": sources})),
             event("response.reasoning.fetch_url_queries", json!({"urls": [SOURCE_1]})),
             event("response.output_item.added", json!({"item": {"type": "search_results"}})),
