@@ -12,18 +12,33 @@ use crate::pipeline::{CallError, ToolCall};
 use crate::protocol::{CallToolResult, Implementation, Tool, methods};
 use crate::{CallEvent, CallTool, Client, ClientOptions, Error, McpConfig, ToolContext};
 
-/// How long to wait before restarting an exited server: doubling from `initial` up to `max`.
+/// When a server is restarted: after it exits, or once it stops answering `ping`; and how long
+/// to wait before starting it again (doubling from `initial` up to `max`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
+pub struct Restart {
     /// The first wait.
     pub initial: Duration,
     /// The longest wait.
     pub max: Duration,
+    /// How often a running server with no call in flight is pinged (`None`: never). A server
+    /// that is up but answers nothing (a deadlock, a full pipe on its side) fails every call at
+    /// its timeout and would never be restarted otherwise.
+    pub ping_every: Option<Duration>,
+    /// How long a ping may take.
+    pub ping_timeout: Duration,
+    /// Pings in a row left unanswered before the server is restarted.
+    pub ping_misses: u32,
 }
 
-impl Default for Backoff {
+impl Default for Restart {
     fn default() -> Self {
-        Self { initial: Duration::from_millis(500), max: Duration::from_secs(30) }
+        Self {
+            initial: Duration::from_millis(500),
+            max: Duration::from_secs(30),
+            ping_every: Some(Duration::from_secs(30)),
+            ping_timeout: Duration::from_secs(10),
+            ping_misses: 2,
+        }
     }
 }
 
@@ -36,8 +51,11 @@ enum State {
 /// When a list fresh for `ttl` is asked for again: not sooner than a second (a server saying
 /// `0` is not asked in a loop); never, without a time to live (it announces changes itself).
 fn relist_after(ttl: Option<Duration>) -> Duration {
-    ttl.map_or(Duration::from_secs(365 * 24 * 3600), |ttl| ttl.max(Duration::from_secs(1)))
+    ttl.map_or(YEAR, |ttl| ttl.max(Duration::from_secs(1)))
 }
+
+/// Longer than any wait that matters: what "never" is for a timer.
+const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Why a stopped server is down.
 const STOPPED: &str = "stopped";
@@ -92,7 +110,7 @@ pub struct UpstreamStatus {
 pub struct Upstream {
     name: String,
     config: McpConfig,
-    restart: Backoff,
+    restart: Restart,
     /// Bumped whenever the tool list may have changed, so callers can cache what they derive
     /// from it.
     generation: std::sync::atomic::AtomicU64,
@@ -109,6 +127,24 @@ pub struct Upstream {
     restarts: std::sync::atomic::AtomicU64,
     last_error: std::sync::Mutex<Option<String>>,
     start_failed: std::sync::atomic::AtomicBool,
+    /// Calls waiting for the server's answer.
+    in_flight: std::sync::atomic::AtomicUsize,
+}
+
+/// Counts a call in [`Upstream::in_flight`] while it lives.
+struct InFlight<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn new(count: &'a std::sync::atomic::AtomicUsize) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Self(count)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 impl std::fmt::Debug for Upstream {
@@ -119,7 +155,7 @@ impl std::fmt::Debug for Upstream {
 
 impl Upstream {
     /// A server `name` of `config`, not yet started.
-    pub fn new(name: &str, config: McpConfig, restart: Backoff) -> Arc<Upstream> {
+    pub fn new(name: &str, config: McpConfig, restart: Restart) -> Arc<Upstream> {
         Arc::new(Upstream {
             name: name.to_owned(),
             config,
@@ -131,6 +167,7 @@ impl Upstream {
             restarts: std::sync::atomic::AtomicU64::new(0),
             last_error: std::sync::Mutex::new(None),
             start_failed: std::sync::atomic::AtomicBool::new(false),
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -188,7 +225,7 @@ impl Upstream {
 
     /// Starts supervising in the background and waits (up to `patience`) for the first start
     /// attempt: the way to use a server without a gateway around it.
-    pub async fn launch(name: &str, config: McpConfig, restart: Backoff, patience: Duration) -> Arc<Upstream> {
+    pub async fn launch(name: &str, config: McpConfig, restart: Restart, patience: Duration) -> Arc<Upstream> {
         let upstream = Upstream::new(name, config, restart);
         let (changed, _) = mpsc::unbounded_channel();
         tokio::spawn(upstream.clone().supervise(changed));
@@ -229,6 +266,11 @@ impl Upstream {
                     // The list is cached for as long as the server says (`ttlMs`), then asked again.
                     let relist = tokio::time::sleep(relist_after(fresh_for));
                     tokio::pin!(relist);
+                    let every = self.restart.ping_every.unwrap_or(Duration::MAX);
+                    let mut ping =
+                        tokio::time::interval_at(tokio::time::Instant::now() + every.min(YEAR), every.min(YEAR));
+                    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    let mut misses = 0u32;
                     loop {
                         tokio::select! {
                             () = self.stopping.cancelled() => {
@@ -243,6 +285,28 @@ impl Upstream {
                                 if note.method == methods::TOOLS_LIST_CHANGED {
                                     fresh_for = self.relist(&client, &changed).await.unwrap_or(fresh_for);
                                     relist.as_mut().reset(tokio::time::Instant::now() + relist_after(fresh_for));
+                                }
+                            }
+                            _ = ping.tick(), if self.restart.ping_every.is_some() => {
+                                // A server busy with a call may answer nothing else until it is
+                                // done (one thread, one request at a time): only an idle one is
+                                // asked. A hung one is asked once its calls have timed out.
+                                if self.in_flight.load(std::sync::atomic::Ordering::Acquire) > 0 {
+                                    continue;
+                                }
+                                let answered = tokio::select! {
+                                    answered = self.ping(&client) => answered,
+                                    () = self.stopping.cancelled() => continue,
+                                };
+                                misses = if answered { 0 } else { misses + 1 };
+                                if misses >= self.restart.ping_misses.max(1) {
+                                    let reason = format!(
+                                        "it answered none of {misses} pings in a row within {:?} each and was stopped",
+                                        self.restart.ping_timeout
+                                    );
+                                    // Calls waiting on it fail now, and its process goes.
+                                    client.abandon(reason.clone()).await;
+                                    break reason;
                                 }
                             }
                             () = &mut relist, if fresh_for.is_some() => {
@@ -285,6 +349,24 @@ impl Upstream {
         self.set_tools(tools);
         *self.state.write().await = State::Up(client.clone());
         Ok((client, fresh_for))
+    }
+
+    /// Whether the server answered a ping in time. An error answer counts (it answered); no
+    /// answer in time, or a transport failure (an HTTP server gone), does not.
+    async fn ping(&self, client: &Client) -> bool {
+        match tokio::time::timeout(self.restart.ping_timeout, client.ping()).await {
+            Ok(Ok(())) | Ok(Err(Error::Rpc { .. } | Error::Protocol { .. } | Error::Decode { .. })) => true,
+            // Closed: the supervisor's `closed` arm restarts it with the reason.
+            Ok(Err(Error::Closed { .. })) => true,
+            Ok(Err(e)) => {
+                tracing::warn!(server = %self.name, error = %e, "the server's ping failed");
+                false
+            }
+            Err(_) => {
+                tracing::warn!(server = %self.name, timeout = ?self.restart.ping_timeout, "the server did not answer a ping");
+                false
+            }
+        }
     }
 
     /// Lists the tools again, announcing on `changed` when they differ: how long the new list
@@ -357,6 +439,7 @@ impl Upstream {
                 )));
             }
         };
+        let _counted = InFlight::new(&self.in_flight);
         let mut events = client.call_tool_stream_within(&call.tool, call.arguments.clone(), Duration::MAX);
         while let Some(event) = events.next().await {
             match event {
@@ -432,7 +515,7 @@ mod tests {
 
     #[test]
     fn a_new_list_keeps_the_shared_copy_of_each_unchanged_definition() {
-        let upstream = Upstream::new("up", McpConfig::default(), Backoff::default());
+        let upstream = Upstream::new("up", McpConfig::default(), Restart::default());
         upstream.set_tools(vec![tool("a", "one"), tool("b", "two")]);
         let before = upstream.tools();
         upstream.set_tools(vec![tool("a", "one"), tool("b", "changed"), tool("c", "new")]);

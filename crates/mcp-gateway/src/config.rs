@@ -215,13 +215,16 @@ pub struct NativeDocker {
     /// prefix ending in `*`); building is then refused.
     #[serde(default)]
     pub allowed_images: Option<Vec<String>>,
-    /// Memory limit of a container whose caller sets none, in MiB (default 512).
+    /// Memory limit of a container whose caller sets none, in MiB (default 512), and the most a
+    /// caller may set (0: no ceiling).
     #[serde(default)]
     pub memory_mib: Option<i64>,
-    /// CPU limit of a container whose caller sets none, in CPUs (default 1).
+    /// CPU limit of a container whose caller sets none, in CPUs (default 1), and the most a
+    /// caller may set (0: no ceiling).
     #[serde(default)]
     pub cpus: Option<f64>,
-    /// Process limit of a container whose caller sets none (default 256).
+    /// Process limit of a container whose caller sets none (default 256), and the most a caller
+    /// may set (0: no ceiling).
     #[serde(default)]
     pub pids_limit: Option<i64>,
     /// No networking: containers get network mode `none`, networks cannot be created.
@@ -462,7 +465,7 @@ fn default_retry_delay() -> u64 {
     200
 }
 
-/// Restarts.
+/// Restarts: of a server that exited, and of one that stopped answering pings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RestartConfig {
@@ -472,22 +475,53 @@ pub struct RestartConfig {
     /// The longest wait, in milliseconds (default 30000).
     #[serde(default = "default_restart_max")]
     pub max_delay_ms: u64,
+    /// How often a running server is pinged, in milliseconds (default 30000; 0: never).
+    #[serde(default = "default_ping_interval")]
+    pub ping_interval_ms: u64,
+    /// How long a ping may take, in milliseconds (default 10000).
+    #[serde(default = "default_ping_timeout")]
+    pub ping_timeout_ms: u64,
+    /// Pings in a row left unanswered before the server is restarted (default 2).
+    #[serde(default = "default_ping_misses")]
+    pub ping_misses: u32,
 }
 
 impl Default for RestartConfig {
     fn default() -> Self {
-        Self { initial_delay_ms: default_restart_delay(), max_delay_ms: default_restart_max() }
+        Self {
+            initial_delay_ms: default_restart_delay(),
+            max_delay_ms: default_restart_max(),
+            ping_interval_ms: default_ping_interval(),
+            ping_timeout_ms: default_ping_timeout(),
+            ping_misses: default_ping_misses(),
+        }
     }
 }
 
 impl RestartConfig {
-    /// The restart schedule this describes.
-    pub fn backoff(&self) -> mcp_core::supervised::Backoff {
-        mcp_core::supervised::Backoff {
-            initial: std::time::Duration::from_millis(self.initial_delay_ms),
-            max: std::time::Duration::from_millis(self.max_delay_ms),
+    /// The restart policy this describes.
+    pub fn restart(&self) -> mcp_core::supervised::Restart {
+        let ms = std::time::Duration::from_millis;
+        mcp_core::supervised::Restart {
+            initial: ms(self.initial_delay_ms),
+            max: ms(self.max_delay_ms),
+            ping_every: (self.ping_interval_ms > 0).then(|| ms(self.ping_interval_ms)),
+            ping_timeout: ms(self.ping_timeout_ms),
+            ping_misses: self.ping_misses,
         }
     }
+}
+
+fn default_ping_interval() -> u64 {
+    30_000
+}
+
+fn default_ping_timeout() -> u64 {
+    10_000
+}
+
+fn default_ping_misses() -> u32 {
+    2
 }
 
 fn default_restart_delay() -> u64 {

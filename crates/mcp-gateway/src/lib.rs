@@ -343,7 +343,7 @@ struct Assembled {
 /// Builds everything the configuration decides but the audit log and the MCP server: the
 /// servers, the policy, the limits and the pipeline. On a reload, `running` are the upstream
 /// servers in use and `previous` the configuration they run under (as read then, with its
-/// restart backoff): a server whose settings are unchanged is kept, running, rather than started
+/// restart policy): a server whose settings are unchanged is kept, running, rather than started
 /// again. `switching` is the gateway's lock of state switches.
 async fn assemble(
     config: &GatewayConfig,
@@ -351,7 +351,7 @@ async fn assemble(
     layers: &[pipeline::Wrap],
     audit: &AuditLog,
     running: &[Arc<Upstream>],
-    previous: Option<(&mcp_core::McpConfig, mcp_core::supervised::Backoff)>,
+    previous: Option<(&mcp_core::McpConfig, mcp_core::supervised::Restart)>,
     switching: Arc<Mutex<()>>,
 ) -> anyhow::Result<Assembled> {
     let servers = config.servers()?;
@@ -425,15 +425,15 @@ async fn assemble(
     let mut started = Vec::new();
     let mut upstreams: Vec<Arc<Upstream>> = Vec::new();
     for (name, entry) in servers.enabled() {
-        let backoff = config.restart.backoff();
+        let restart = config.restart.restart();
         let same = |old: &&Arc<Upstream>| {
             old.name() == name
-                && previous.is_some_and(|(servers, was)| was == backoff && same_server(servers, name, entry))
+                && previous.is_some_and(|(servers, was)| was == restart && same_server(servers, name, entry))
         };
         match running.iter().find(same) {
             Some(old) => upstreams.push(old.clone()),
             None => {
-                let upstream = Upstream::new(name, servers.clone(), backoff);
+                let upstream = Upstream::new(name, servers.clone(), restart);
                 started.push(upstream.clone());
                 upstreams.push(upstream);
             }
@@ -620,7 +620,7 @@ impl Reloader {
         fixed_at_start(&reloading.config, &config)?;
         let old = self.current.get();
         let running: Vec<Arc<Upstream>> = reloading.supervisors.iter().map(|(u, _)| u.clone()).collect();
-        let previous = Some((&reloading.servers, reloading.config.restart.backoff()));
+        let previous = Some((&reloading.servers, reloading.config.restart.restart()));
         let switching = old.switching.clone();
         let Assembled { state, callers, started, servers } =
             assemble(&config, &reloading.tools, &reloading.layers, &self.audit, &running, previous, switching).await?;

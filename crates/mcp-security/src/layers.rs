@@ -193,6 +193,10 @@ struct CheckAccessArgs {
     resource: String,
     /// `call` (may I call it?) or `list` (would it be listed to me?).
     action: String,
+    /// For `call`: the arguments you would call it with, checked against the rules that
+    /// constrain arguments. Without them, such a rule is judged as for a call that gives none.
+    #[serde(default)]
+    arguments: Option<mcp_core::protocol::JsonObject>,
 }
 
 /// The seed's `check_access(resource, action)`: asks the policy, without calling anything.
@@ -214,8 +218,13 @@ pub fn check_access_tool(policy: Arc<Policy>, resolve: Resolver) -> impl mcp_cor
                         tool: &definition.name,
                         exposed: &a.resource,
                         definition: &definition,
-                        arguments: None,
+                        arguments: a.arguments.as_ref(),
                     }),
+                    "list" if a.arguments.is_some() => {
+                        return Err(ToolError::msg(
+                            "`arguments` go with `action: call`: a listing does not depend on them",
+                        ));
+                    }
                     "list" => {
                         let allowed = policy.visible(&principal, &server, &a.resource, &definition);
                         crate::Decision {

@@ -1,13 +1,12 @@
-//! Rate limits per principal and per tool (GCRA): in-process via `governor`, or shared by every
-//! gateway replica through Redis (the `redis` feature), falling back to in-process while Redis is
-//! away when so configured.
+//! Rate limits per principal and per tool (GCRA): in-process, or shared by every gateway replica
+//! through Redis (the `redis` feature), falling back to in-process while Redis is away when so
+//! configured. A call takes one from every limit that applies, or from none: a call refused by
+//! one limit costs the others nothing.
 
 use std::collections::HashMap;
-use std::num::NonZeroU32;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
 
 use crate::policy::NamePattern;
@@ -48,16 +47,10 @@ struct Compiled {
     limit: RateLimit,
     principals: Vec<NamePattern>,
     tools: Vec<NamePattern>,
-    quota: Quota,
-    /// The shared GCRA's emission interval and how far ahead its TAT may run (burst x interval),
-    /// in microseconds.
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    /// The GCRA's emission interval and how far ahead of now its theoretical arrival time (TAT)
+    /// may run (burst x interval), in microseconds.
     interval_us: u64,
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     capacity_us: u64,
-    /// A limiter per principal, then per tool (`""` when the limit counts a principal's calls
-    /// together): looked up by the names as borrowed, so a call copies no key.
-    limiters: RwLock<HashMap<String, HashMap<String, DefaultDirectRateLimiter>>>,
 }
 
 impl Compiled {
@@ -65,8 +58,13 @@ impl Compiled {
         NamePattern::any(&self.principals, principal) && NamePattern::any(&self.tools, tool)
     }
 
+    /// The budget's tool: `tool`, or `""` when the limit counts a principal's calls together.
+    fn budget_tool<'t>(&self, tool: &'t str) -> &'t str {
+        if self.limit.per_tool { tool } else { "" }
+    }
+
     /// The refusal: the limit, the principal, the tool, and when to retry.
-    fn refusal(&self, principal: &str, tool: &str, wait: std::time::Duration) -> String {
+    fn refusal(&self, principal: &str, tool: &str, wait: Duration) -> String {
         format!(
             "rate limit `{}` exceeded for `{principal}` on `{tool}` ({} calls per minute); retry in {:.1}s",
             self.limit.name,
@@ -75,17 +73,100 @@ impl Compiled {
         )
     }
 
-    /// Takes one call from the limiter of `principal` and `tool`, made on first use.
-    fn take(&self, principal: &str, tool: &str) -> Result<(), governor::NotUntil<<DefaultClock as Clock>::Instant>> {
-        let tool = if self.limit.per_tool { tool } else { "" };
-        if let Some(limiter) =
-            self.limiters.read().unwrap_or_else(PoisonError::into_inner).get(principal).and_then(|t| t.get(tool))
-        {
-            return limiter.check();
+    /// The GCRA step from `tat` (none yet: a full budget) at `now`: the next TAT, or how long
+    /// until the call would be allowed.
+    fn step(&self, tat: Option<u64>, now: u64) -> Result<u64, Duration> {
+        let next = tat.unwrap_or(now).max(now) + self.interval_us;
+        let ahead = next - now;
+        if ahead > self.capacity_us { Err(Duration::from_micros((ahead - self.capacity_us).max(1))) } else { Ok(next) }
+    }
+}
+
+/// The in-process budgets: per limit, per principal, per tool, the TAT in microseconds since
+/// `epoch`. A TAT in the past is a full budget, the same as none, so such entries are dropped
+/// once there are many: what is kept is bounded by the budgets in use, not by all ever seen.
+struct Local {
+    epoch: Instant,
+    state: Mutex<LocalState>,
+}
+
+#[derive(Default)]
+struct LocalState {
+    tats: Vec<HashMap<String, HashMap<String, u64>>>,
+    entries: usize,
+    prune_at: usize,
+}
+
+/// Entries kept before the first pruning of spent ones.
+const PRUNE_FIRST_AT: usize = 4096;
+
+impl Default for Local {
+    fn default() -> Self {
+        Self { epoch: Instant::now(), state: Mutex::default() }
+    }
+}
+
+impl Local {
+    fn now_us(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+
+    /// Takes one call from each of `applying` (limits by index) for `principal` on `tool`, or
+    /// from none: the first refusal, with its limit's index and wait.
+    fn take(
+        &self,
+        limits: &[Compiled],
+        applying: &[usize],
+        principal: &str,
+        tool: &str,
+    ) -> Result<(), (usize, Duration)> {
+        let now = self.now_us();
+        let mut guard = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let state = &mut *guard;
+        if state.tats.len() < limits.len() {
+            state.tats.resize_with(limits.len(), HashMap::new);
         }
-        let mut limiters = self.limiters.write().unwrap_or_else(PoisonError::into_inner);
-        let by_tool = limiters.entry(principal.to_owned()).or_default();
-        by_tool.entry(tool.to_owned()).or_insert_with(|| RateLimiter::direct(self.quota)).check()
+        let tat = |state: &LocalState, i: usize| {
+            state.tats[i].get(principal).and_then(|t| t.get(limits[i].budget_tool(tool))).copied()
+        };
+        for &i in applying {
+            limits[i].step(tat(state, i), now).map_err(|wait| (i, wait))?;
+        }
+        for &i in applying {
+            let budget = limits[i].budget_tool(tool);
+            let Ok(next) = limits[i].step(tat(state, i), now) else { continue };
+            let by_principal = &mut state.tats[i];
+            if !by_principal.contains_key(principal) {
+                by_principal.insert(principal.to_owned(), HashMap::new());
+            }
+            let Some(by_tool) = by_principal.get_mut(principal) else { continue };
+            if let Some(slot) = by_tool.get_mut(budget) {
+                *slot = next;
+            } else {
+                by_tool.insert(budget.to_owned(), next);
+                state.entries += 1;
+            }
+        }
+        if state.entries > state.prune_at.max(PRUNE_FIRST_AT) {
+            state.prune(now);
+        }
+        Ok(())
+    }
+}
+
+impl LocalState {
+    /// Drops the budgets that are full again.
+    fn prune(&mut self, now: u64) {
+        let mut entries = 0;
+        for by_principal in &mut self.tats {
+            by_principal.retain(|_, by_tool| {
+                by_tool.retain(|_, tat| *tat > now);
+                entries += by_tool.len();
+                !by_tool.is_empty()
+            });
+        }
+        self.entries = entries;
+        self.prune_at = entries * 2;
     }
 }
 
@@ -93,6 +174,7 @@ impl Compiled {
 #[derive(Clone, Default)]
 pub struct RateLimits {
     limits: Arc<Vec<Compiled>>,
+    local: Arc<Local>,
     /// The shared store, when configured.
     #[cfg(feature = "redis")]
     store: Option<Arc<store::RedisStore>>,
@@ -128,31 +210,33 @@ impl std::fmt::Debug for RateLimits {
 }
 
 impl RateLimits {
-    /// Compiles the limits.
+    /// Compiles the limits; their names must differ (a shared budget is kept under its name).
     pub fn new(limits: Vec<RateLimit>) -> Result<RateLimits> {
-        let mut compiled = Vec::new();
+        let mut compiled: Vec<Compiled> = Vec::new();
         for limit in limits {
-            let per_minute = NonZeroU32::new(limit.per_minute)
-                .ok_or_else(|| Error::Config(format!("rate limit `{}`: per_minute must be at least 1", limit.name)))?;
+            if limit.per_minute == 0 {
+                return Err(Error::Config(format!("rate limit `{}`: per_minute must be at least 1", limit.name)));
+            }
+            if compiled.iter().any(|c| c.limit.name == limit.name) {
+                return Err(Error::Config(format!("rate limit `{}` is defined twice", limit.name)));
+            }
             let burst = limit.burst.unwrap_or(limit.per_minute / 10).max(1);
-            let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
             let glob = |p: &String| {
                 NamePattern::new(p)
                     .map_err(|e| Error::Config(format!("rate limit `{}`: invalid pattern `{p}`: {e}", limit.name)))
             };
-            let interval_us = (60_000_000 / u64::from(per_minute.get())).max(1);
+            let interval_us = (60_000_000 / u64::from(limit.per_minute)).max(1);
             compiled.push(Compiled {
                 interval_us,
-                capacity_us: interval_us * u64::from(burst.get()),
+                capacity_us: interval_us * u64::from(burst),
                 principals: limit.principals.iter().map(glob).collect::<Result<_>>()?,
                 tools: limit.tools.iter().map(glob).collect::<Result<_>>()?,
-                quota: Quota::per_minute(per_minute).allow_burst(burst),
-                limiters: RwLock::default(),
                 limit,
             });
         }
         Ok(RateLimits {
             limits: Arc::new(compiled),
+            local: Arc::default(),
             #[cfg(feature = "redis")]
             store: None,
         })
@@ -180,51 +264,52 @@ impl RateLimits {
         self.limits.iter().any(|c| c.applies(principal, tool))
     }
 
-    /// Takes one call from every limit that applies, in this process only; `Err` names the limit
-    /// and when to retry.
-    pub fn check(&self, principal: &str, tool: &str) -> Result<(), String> {
-        for c in self.limits.iter() {
-            if !c.applies(principal, tool) {
-                continue;
-            }
-            if let Err(not_until) = c.take(principal, tool) {
-                return Err(c.refusal(principal, tool, not_until.wait_time_from(DefaultClock::default().now())));
-            }
-        }
-        Ok(())
+    /// The limits that apply to `principal` calling `tool`, by index.
+    fn applying(&self, principal: &str, tool: &str) -> Vec<usize> {
+        (0..self.limits.len()).filter(|&i| self.limits[i].applies(principal, tool)).collect()
     }
 
-    /// Takes one call from every limit that applies, in the shared store when one is configured
-    /// (one round trip per limit); while it is unreachable, in-process or refused as configured.
+    /// Takes one call from every limit that applies, or from none, in this process only; `Err`
+    /// names the first limit that refused and when to retry.
+    pub fn check(&self, principal: &str, tool: &str) -> Result<(), String> {
+        let applying = self.applying(principal, tool);
+        if applying.is_empty() {
+            return Ok(());
+        }
+        self.local
+            .take(&self.limits, &applying, principal, tool)
+            .map_err(|(i, wait)| self.limits[i].refusal(principal, tool, wait))
+    }
+
+    /// Takes one call from every limit that applies, or from none, in the shared store when one
+    /// is configured (one round trip for all of them); while it is unreachable, in-process or
+    /// refused as configured.
     pub async fn check_shared(&self, principal: &str, tool: &str) -> Result<(), Refusal> {
         #[cfg(feature = "redis")]
         if let Some(store) = &self.store {
-            for c in self.limits.iter() {
-                if !c.applies(principal, tool) {
-                    continue;
+            let applying = self.applying(principal, tool);
+            let Some(&first) = applying.first() else { return Ok(()) };
+            let budgets: Vec<(String, u64, u64)> = applying
+                .iter()
+                .map(|&i| {
+                    let c = &self.limits[i];
+                    (store.key(&c.limit.name, principal, c.budget_tool(tool)), c.interval_us, c.capacity_us)
+                })
+                .collect();
+            return match store.take(&budgets).await {
+                Ok(None) => Ok(()),
+                Ok(Some((refused, wait))) => {
+                    let c = &self.limits[applying[refused]];
+                    Err(Refusal::Exceeded(c.refusal(principal, tool, wait)))
                 }
-                let budget_tool = if c.limit.per_tool { tool } else { "" };
-                let key = store.key(&c.limit.name, principal, budget_tool);
-                match store.take(&key, c.interval_us, c.capacity_us).await {
-                    Ok(None) => {}
-                    Ok(Some(wait)) => return Err(Refusal::Exceeded(c.refusal(principal, tool, wait))),
-                    Err(reason) => match store.when_unavailable {
-                        store::WhenUnavailable::Local => {
-                            if let Err(not_until) = c.take(principal, tool) {
-                                let wait = not_until.wait_time_from(DefaultClock::default().now());
-                                return Err(Refusal::Exceeded(c.refusal(principal, tool, wait)));
-                            }
-                        }
-                        store::WhenUnavailable::Refuse => {
-                            return Err(Refusal::StoreUnreachable(format!(
-                                "rate limit `{}` applies to `{principal}` on `{tool}`, but the shared rate-limit store {} is unreachable ({reason}); the call is refused, retry later",
-                                c.limit.name, store.shown
-                            )));
-                        }
-                    },
-                }
-            }
-            return Ok(());
+                Err(reason) => match store.when_unavailable {
+                    store::WhenUnavailable::Local => self.check(principal, tool).map_err(Refusal::Exceeded),
+                    store::WhenUnavailable::Refuse => Err(Refusal::StoreUnreachable(format!(
+                        "rate limit `{}` applies to `{principal}` on `{tool}`, but the shared rate-limit store {} is unreachable ({reason}); the call is refused, retry later",
+                        self.limits[first].limit.name, store.shown
+                    ))),
+                },
+            };
         }
         self.check(principal, tool).map_err(Refusal::Exceeded)
     }
@@ -258,5 +343,55 @@ mod tests {
         assert!(together.check("alice", "b").is_ok());
         assert!(together.check("alice", "c").is_err(), "every tool draws on one budget");
         assert!(together.check("bob", "a").is_ok());
+    }
+
+    fn several(config: serde_json::Value) -> RateLimits {
+        RateLimits::new(serde_json::from_value(config).expect("limits")).expect("compiles")
+    }
+
+    #[test]
+    fn a_call_one_limit_refuses_costs_the_others_nothing() {
+        // `tight` refuses the third call in a row; `roomy` (a budget of 3) must still have its
+        // third call left after the refusals.
+        let limits = several(serde_json::json!([
+            {"name": "roomy", "per_minute": 1, "burst": 3, "per_tool": false},
+            {"name": "tight", "per_minute": 1, "burst": 2, "tools": ["slow"]},
+        ]));
+        assert!(limits.check("alice", "slow").is_ok());
+        assert!(limits.check("alice", "slow").is_ok());
+        for _ in 0..5 {
+            let refusal = limits.check("alice", "slow").expect_err("over `tight`");
+            assert!(refusal.starts_with("rate limit `tight` exceeded"), "{refusal}");
+        }
+        assert!(limits.check("alice", "fast").is_ok(), "`roomy` lost nothing to the refused calls");
+        let refusal = limits.check("alice", "fast").expect_err("`roomy` is spent now");
+        assert!(refusal.starts_with("rate limit `roomy` exceeded"), "{refusal}");
+    }
+
+    #[test]
+    fn a_budget_refills_at_its_rate() {
+        let limits = several(serde_json::json!([{"name": "fast", "per_minute": 600_000, "burst": 1}]));
+        assert!(limits.check("alice", "t").is_ok());
+        assert!(limits.check("alice", "t").is_err(), "a burst of one");
+        // One call per 100 µs: a little later there is one again.
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(limits.check("alice", "t").is_ok());
+    }
+
+    #[test]
+    fn full_budgets_are_forgotten_so_memory_stays_bounded() {
+        let limits = several(serde_json::json!([{"name": "fast", "per_minute": 60_000_000, "burst": 1}]));
+        for i in 0..50_000 {
+            limits.check(&format!("principal-{i}"), "t").expect("each has a budget of its own");
+        }
+        let state = limits.local.state.lock().expect("not poisoned");
+        assert!(state.entries <= 2 * PRUNE_FIRST_AT, "{} budgets kept", state.entries);
+    }
+
+    #[test]
+    fn limits_with_one_name_are_refused() {
+        let twice = serde_json::json!([{"name": "a", "per_minute": 1}, {"name": "a", "per_minute": 2}]);
+        let err = RateLimits::new(serde_json::from_value(twice).expect("limits")).expect_err("one name twice");
+        assert!(err.to_string().contains("rate limit `a` is defined twice"), "{err}");
     }
 }

@@ -112,6 +112,28 @@ async fn principals_and_tools_keep_their_own_budgets_across_replicas() {
 }
 
 #[tokio::test]
+async fn a_call_one_shared_limit_refuses_costs_the_others_nothing() {
+    let Some(url) = redis_url() else { return };
+    let config = store(&url, &prefix("all-or-none"), WhenUnavailable::Refuse);
+    let both = limits(serde_json::json!([
+        {"name": "roomy", "per_minute": 1, "burst": 3, "per_tool": false},
+        {"name": "tight", "per_minute": 1, "burst": 2, "tools": ["slow"]},
+    ]));
+    let r = replicas(2, &both, &config);
+    assert_eq!(r[0].check_shared("alice", "slow").await, Ok(()));
+    assert_eq!(r[1].check_shared("alice", "slow").await, Ok(()));
+    for i in 0..5 {
+        let Err(Refusal::Exceeded(refusal)) = r[i % 2].check_shared("alice", "slow").await else {
+            panic!("over `tight`")
+        };
+        assert!(refusal.starts_with("rate limit `tight` exceeded"), "{refusal}");
+    }
+    assert_eq!(r[1].check_shared("alice", "fast").await, Ok(()), "`roomy` lost nothing to the refused calls");
+    let Err(Refusal::Exceeded(refusal)) = r[0].check_shared("alice", "fast").await else { panic!("`roomy` is spent") };
+    assert!(refusal.starts_with("rate limit `roomy` exceeded"), "{refusal}");
+}
+
+#[tokio::test]
 async fn keys_carry_the_prefix_and_expire() {
     let Some(url) = redis_url() else { return };
     let prefix = prefix("keys");

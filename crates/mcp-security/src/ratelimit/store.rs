@@ -2,7 +2,8 @@
 //! one budget per limit, principal and tool.
 //!
 //! Each check is one `EVALSHA` of a script that reads Redis's own clock (`TIME`), so replicas'
-//! clocks do not matter, and updates the key's theoretical arrival time (TAT) atomically. Keys
+//! clocks do not matter, and updates the theoretical arrival time (TAT) of every budget the call
+//! falls under atomically. Keys
 //! expire once their TAT has passed, when they would allow a full burst anyway.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -14,23 +15,32 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
-/// The GCRA step, atomically on the server. `KEYS[1]`: the key; `ARGV[1]`: the emission interval
-/// (microseconds per call); `ARGV[2]`: how far ahead of now the TAT may run (burst x interval).
-/// Answers 0 when the call is allowed, else the microseconds until it would be.
+/// The GCRA step of every limit a call falls under, atomically on the server: all of them take
+/// the call, or none does. `KEYS[i]`: a budget's key; `ARGV[2i-1]`, `ARGV[2i]`: its emission
+/// interval (microseconds per call) and how far ahead of now its TAT may run (burst x interval).
+/// Answers `{0, 0}` when the call is allowed, else `{i, microseconds until it would be}` for the
+/// first budget that refuses.
 const GCRA: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local interval = tonumber(ARGV[1])
-local capacity = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-local next_tat = tat + interval
-local ahead = next_tat - now
-if ahead > capacity then
-  return math.max(1, ahead - capacity)
+local nexts = {}
+for i = 1, #KEYS do
+  local interval = tonumber(ARGV[2 * i - 1])
+  local capacity = tonumber(ARGV[2 * i])
+  local tat = tonumber(redis.call('GET', KEYS[i]) or now)
+  if tat < now then tat = now end
+  local next_tat = tat + interval
+  local ahead = next_tat - now
+  if ahead > capacity then
+    return {i, math.max(1, ahead - capacity)}
+  end
+  nexts[i] = next_tat
 end
-redis.call('SET', KEYS[1], string.format('%.0f', next_tat), 'PX', math.ceil(ahead / 1000) + 1)
-return 0
+for i = 1, #KEYS do
+  local ahead = nexts[i] - now
+  redis.call('SET', KEYS[i], string.format('%.0f', nexts[i]), 'PX', math.ceil(ahead / 1000) + 1)
+end
+return {0, 0}
 ";
 
 /// How long the store is left alone after it failed, before a call tries it again.
@@ -170,24 +180,29 @@ impl RedisStore {
         })
     }
 
-    /// Takes one call from the GCRA at `key`: `Ok(None)` allowed, `Ok(Some(wait))` refused for
-    /// `wait`, `Err(reason)` the store could not answer (in time), credentials masked.
-    pub(crate) async fn take(&self, key: &str, interval_us: u64, capacity_us: u64) -> Result<Option<Duration>, String> {
+    /// Takes one call from every budget of `budgets` (key, interval, capacity), or from none:
+    /// `Ok(None)` allowed, `Ok(Some((i, wait)))` refused by `budgets[i]` for `wait`, `Err(reason)`
+    /// the store could not answer (in time), credentials masked.
+    pub(crate) async fn take(&self, budgets: &[(String, u64, u64)]) -> Result<Option<(usize, Duration)>, String> {
         let elapsed = || u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
         if elapsed() < self.retry_at.load(Ordering::Relaxed) {
             let last = self.last_failure.lock().unwrap_or_else(PoisonError::into_inner);
             return Err(format!("{last}; tried again at most every {} s", RETRY_AFTER.as_secs()));
         }
         let mut connection = self.connection.clone();
-        let mut invocation = self.script.key(key);
-        invocation.arg(interval_us).arg(capacity_us);
-        let answer = tokio::time::timeout(self.timeout, invocation.invoke_async::<u64>(&mut connection)).await;
+        let mut invocation = self.script.prepare_invoke();
+        for (key, interval_us, capacity_us) in budgets {
+            invocation.key(key).arg(interval_us).arg(capacity_us);
+        }
+        let answer = tokio::time::timeout(self.timeout, invocation.invoke_async::<(u64, u64)>(&mut connection)).await;
         let failure = match answer {
-            Ok(Ok(wait_us)) => {
+            Ok(Ok((refused, wait_us))) => {
                 if self.down.swap(false, Ordering::Relaxed) {
                     tracing::info!(store = %self.shown, "the shared rate-limit store is reachable again: limits are shared across replicas");
                 }
-                return Ok((wait_us > 0).then(|| Duration::from_micros(wait_us)));
+                // The script counts from 1; 0 is "allowed".
+                let refused = usize::try_from(refused).ok().and_then(|i| i.checked_sub(1));
+                return Ok(refused.filter(|&i| i < budgets.len()).map(|i| (i, Duration::from_micros(wait_us.max(1)))));
             }
             Ok(Err(e)) => self.scrubber.text(&e.to_string()),
             Err(_) => format!("no answer within {} ms", self.timeout.as_millis()),

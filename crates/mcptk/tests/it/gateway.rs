@@ -105,6 +105,18 @@ async fn a_hidden_tool_called_by_name_is_denied_and_audited_and_argument_constra
         .await
         .expect("a result");
     assert_eq!(asked.structured_content.as_ref().map(|v| v["allowed"].clone()), Some(json!(false)));
+    // Asked with the arguments of a call, the answer is the one the call would get.
+    for (path, allowed, rule) in [(s.p("data/a.txt"), true, "read-data"), (s.p("secret.txt"), false, "default")] {
+        let asked = client
+            .call_tool(
+                "gateway__check_access",
+                args(json!({"resource": "fs__read_text_file", "action": "call", "arguments": {"path": path}})),
+            )
+            .await
+            .expect("a result");
+        let decision = asked.structured_content.expect("a decision");
+        assert_eq!((decision["allowed"].clone(), decision["rule"].clone()), (json!(allowed), json!(rule)), "{path}");
+    }
     client.close().await.expect("closes");
 
     let records = audit_records(&s.audit());
@@ -318,6 +330,53 @@ async fn a_server_that_dies_fails_its_call_cleanly_is_restarted_and_serves_again
         audit_records(&s.audit()).iter().map(|r| r["outcome"].as_str().unwrap_or("").to_owned()).collect();
     assert_eq!(outcomes.first().map(String::as_str), Some("upstream_error"));
     assert_eq!(outcomes.last().map(String::as_str), Some("ok"));
+}
+
+#[tokio::test]
+async fn a_server_that_stops_answering_is_found_by_ping_killed_and_restarted() {
+    let s = Scratch::new();
+    let marker = s.path.join("wedged-pid");
+    let config = s.config(json!({
+        "mcpServers": {"stuck": {"command": "python3", "args": [fixture(), "wedge_once", marker]}},
+        "audit": {"path": s.audit()},
+        "timeouts": {"default_secs": 1},
+        "restart": {"initial_delay_ms": 100, "ping_interval_ms": 200, "ping_timeout_ms": 200, "ping_misses": 2},
+        "retries": {"attempts": 1}
+    }));
+    let client = gateway(&config, ClientOptions::default()).await;
+    // It still runs, answering nothing. A server busy with a call is not pinged (it may answer
+    // one request at a time), so the call runs to its timeout; then pings go unanswered.
+    let hung = client.call_tool("stuck__work", JsonObject::new()).await.expect("a result, not a protocol error");
+    let text = hung.text_content();
+    assert!(hung.is_error() && text.contains("did not finish within 1s"), "{text}");
+    let pid = std::fs::read_to_string(&marker).expect("the server wrote its id when it wedged");
+    let running = || {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
+        let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next());
+        !matches!(state, None | Some('Z' | 'X'))
+    };
+    // No call is made now: only unanswered pings can end it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while running() {
+        assert!(Instant::now() < deadline, "the wedged server {pid} was never stopped");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let again = loop {
+        let result = client.call_tool("stuck__work", JsonObject::new()).await.expect("a result");
+        if !result.is_error() {
+            break result;
+        }
+        let text = result.text_content();
+        assert!(
+            text.contains("answered none of 2 pings in a row within 200ms each") || text.contains("starting"),
+            "{text}"
+        );
+        assert!(Instant::now() < deadline, "never restarted: {text}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(again.text_content(), "call 1 ok", "a new process answers");
+    client.close().await.expect("closes");
 }
 
 #[tokio::test]
