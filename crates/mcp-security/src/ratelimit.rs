@@ -120,7 +120,18 @@ impl Local {
         principal: &str,
         tool: &str,
     ) -> Result<(), (usize, Duration)> {
-        let now = self.now_us();
+        self.take_at(self.now_us(), limits, applying, principal, tool)
+    }
+
+    /// [`Self::take`] at `now`, in microseconds since `epoch`.
+    fn take_at(
+        &self,
+        now: u64,
+        limits: &[Compiled],
+        applying: &[usize],
+        principal: &str,
+        tool: &str,
+    ) -> Result<(), (usize, Duration)> {
         let mut guard = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let state = &mut *guard;
         if state.tats.len() < limits.len() {
@@ -370,19 +381,28 @@ mod tests {
 
     #[test]
     fn a_budget_refills_at_its_rate() {
-        let limits = several(serde_json::json!([{"name": "fast", "per_minute": 600_000, "burst": 1}]));
-        assert!(limits.check("alice", "t").is_ok());
-        assert!(limits.check("alice", "t").is_err(), "a burst of one");
-        // One call per 100 µs: a little later there is one again.
-        std::thread::sleep(Duration::from_millis(2));
-        assert!(limits.check("alice", "t").is_ok());
+        // One call a second, two at once; the clock is given, not read.
+        let limits = several(serde_json::json!([{"name": "slow", "per_minute": 60, "burst": 2}]));
+        let take = |now: u64| limits.local.take_at(now, &limits.limits, &[0], "alice", "t");
+        assert!(take(0).is_ok());
+        assert!(take(0).is_ok());
+        assert_eq!(take(0), Err((0, Duration::from_secs(1))), "the burst is spent: one more in a second");
+        assert_eq!(take(400_000), Err((0, Duration::from_millis(600))));
+        assert!(take(1_000_000).is_ok(), "a second later there is one again");
+        assert!(take(1_000_000).is_err(), "and only one");
+        assert!(take(10_000_000).is_ok());
+        assert!(take(10_000_000).is_ok(), "idle long enough, the whole burst is back");
+        assert!(take(10_000_000).is_err());
     }
 
     #[test]
     fn full_budgets_are_forgotten_so_memory_stays_bounded() {
-        let limits = several(serde_json::json!([{"name": "fast", "per_minute": 60_000_000, "burst": 1}]));
-        for i in 0..50_000 {
-            limits.check(&format!("principal-{i}"), "t").expect("each has a budget of its own");
+        // One call a second: a principal's budget is full again a second after its call.
+        let limits = several(serde_json::json!([{"name": "slow", "per_minute": 60, "burst": 1}]));
+        for i in 0..50_000u64 {
+            let principal = format!("principal-{i}");
+            let now = i * 2_000_000;
+            limits.local.take_at(now, &limits.limits, &[0], &principal, "t").expect("a budget of its own");
         }
         let state = limits.local.state.lock().expect("not poisoned");
         assert!(state.entries <= 2 * PRUNE_FIRST_AT, "{} budgets kept", state.entries);
