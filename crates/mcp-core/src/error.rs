@@ -112,6 +112,19 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// Whether the request failed on the way rather than being answered: an HTTP server that
+    /// could not be reached or reset the connection, or an I/O failure.
+    pub fn is_transport_failure(&self) -> bool {
+        match self {
+            Error::Rpc { error, .. } => {
+                error.code == -32000
+                    && error.data.as_ref().and_then(|d| d.get("transport")).and_then(|t| t.as_str()) == Some("failed")
+            }
+            Error::Io(_) => true,
+            _ => false,
+        }
+    }
+
     /// The wire error, when the peer sent one (or, for [`Error::Http`], the error standing
     /// for its HTTP refusal).
     pub fn rpc_error(&self) -> Option<&ErrorObject> {

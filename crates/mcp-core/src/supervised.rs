@@ -3,6 +3,7 @@
 //! The gateway and the agent loop both reach remote servers through it.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -20,9 +21,10 @@ pub struct Restart {
     pub initial: Duration,
     /// The longest wait.
     pub max: Duration,
-    /// How often a running server with no call in flight is pinged (`None`: never). A server
-    /// that is up but answers nothing (a deadlock, a full pipe on its side) fails every call at
-    /// its timeout and would never be restarted otherwise.
+    /// How often a running server is pinged (`None`: never): when no call is in flight, or when
+    /// the last two calls ended unanswered. A server that is up but answers nothing (a
+    /// deadlock, a full pipe on its side) fails every call at its timeout and would never be
+    /// restarted otherwise. An answer to a call counts as one to a ping.
     pub ping_every: Option<Duration>,
     /// How long a ping may take.
     pub ping_timeout: Duration,
@@ -129,21 +131,41 @@ pub struct Upstream {
     start_failed: std::sync::atomic::AtomicBool,
     /// Calls waiting for the server's answer.
     in_flight: std::sync::atomic::AtomicUsize,
+    /// Calls the server answered (a result, an error, progress), ever: for the pings.
+    answers: std::sync::atomic::AtomicU64,
+    /// Calls in a row that ended with no answer from the server (timed out, cancelled).
+    unanswered: std::sync::atomic::AtomicU32,
 }
 
-/// Counts a call in [`Upstream::in_flight`] while it lives.
-struct InFlight<'a>(&'a std::sync::atomic::AtomicUsize);
+/// A call of [`Upstream::call`] while it lives: counted in `in_flight`, and on its end in
+/// `unanswered` unless the server answered it.
+struct InFlight<'a> {
+    upstream: &'a Upstream,
+    answered: bool,
+}
 
 impl<'a> InFlight<'a> {
-    fn new(count: &'a std::sync::atomic::AtomicUsize) -> Self {
-        count.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        Self(count)
+    fn new(upstream: &'a Upstream) -> Self {
+        upstream.in_flight.fetch_add(1, Ordering::AcqRel);
+        Self { upstream, answered: false }
+    }
+
+    fn answered(&mut self) {
+        if !self.answered {
+            self.answered = true;
+            self.upstream.answers.fetch_add(1, Ordering::AcqRel);
+        }
     }
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        self.upstream.in_flight.fetch_sub(1, Ordering::AcqRel);
+        if self.answered {
+            self.upstream.unanswered.store(0, Ordering::Release);
+        } else {
+            self.upstream.unanswered.fetch_add(1, Ordering::AcqRel);
+        }
     }
 }
 
@@ -168,6 +190,8 @@ impl Upstream {
             last_error: std::sync::Mutex::new(None),
             start_failed: std::sync::atomic::AtomicBool::new(false),
             in_flight: std::sync::atomic::AtomicUsize::new(0),
+            answers: std::sync::atomic::AtomicU64::new(0),
+            unanswered: std::sync::atomic::AtomicU32::new(0),
         })
     }
 
@@ -266,11 +290,10 @@ impl Upstream {
                     // The list is cached for as long as the server says (`ttlMs`), then asked again.
                     let relist = tokio::time::sleep(relist_after(fresh_for));
                     tokio::pin!(relist);
-                    let every = self.restart.ping_every.unwrap_or(Duration::MAX);
-                    let mut ping =
-                        tokio::time::interval_at(tokio::time::Instant::now() + every.min(YEAR), every.min(YEAR));
+                    let every = self.restart.ping_every.unwrap_or(YEAR).clamp(Duration::from_millis(1), YEAR);
+                    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
                     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                    let mut misses = 0u32;
+                    let (mut misses, mut answers_seen) = (0u32, self.answers.load(Ordering::Acquire));
                     loop {
                         tokio::select! {
                             () = self.stopping.cancelled() => {
@@ -288,10 +311,17 @@ impl Upstream {
                                 }
                             }
                             _ = ping.tick(), if self.restart.ping_every.is_some() => {
+                                // Any answer to a call since the last ping shows it alive.
+                                let answers = self.answers.load(Ordering::Acquire);
+                                if answers != answers_seen {
+                                    (answers_seen, misses) = (answers, 0);
+                                }
                                 // A server busy with a call may answer nothing else until it is
-                                // done (one thread, one request at a time): only an idle one is
-                                // asked. A hung one is asked once its calls have timed out.
-                                if self.in_flight.load(std::sync::atomic::Ordering::Acquire) > 0 {
+                                // done (one thread, one request at a time), so it is not asked
+                                // while calls run, unless the last two ended unanswered (timed
+                                // out or cancelled): then it looks hung, busy or not.
+                                let busy = self.in_flight.load(Ordering::Acquire) > 0;
+                                if busy && self.unanswered.load(Ordering::Acquire) < 2 {
                                     continue;
                                 }
                                 let answered = tokio::select! {
@@ -351,17 +381,18 @@ impl Upstream {
         Ok((client, fresh_for))
     }
 
-    /// Whether the server answered a ping in time. An error answer counts (it answered); no
-    /// answer in time, or a transport failure (an HTTP server gone), does not.
+    /// Whether the server answered a ping in time. An error answer counts (it answered: a
+    /// `2026-07-28` server has no `ping`), and so does an HTTP refusal below 500 (a `401` is a
+    /// server that is up); no answer in time, an HTTP server that cannot be reached, or a 5xx
+    /// from whatever stands in front of it, does not.
     async fn ping(&self, client: &Client) -> bool {
         match tokio::time::timeout(self.restart.ping_timeout, client.ping()).await {
-            Ok(Ok(())) | Ok(Err(Error::Rpc { .. } | Error::Protocol { .. } | Error::Decode { .. })) => true,
-            // Closed: the supervisor's `closed` arm restarts it with the reason.
-            Ok(Err(Error::Closed { .. })) => true,
-            Ok(Err(e)) => {
+            Ok(Err(e)) if e.is_transport_failure() || matches!(e, Error::Http { status: 500.., .. }) => {
                 tracing::warn!(server = %self.name, error = %e, "the server's ping failed");
                 false
             }
+            // Closed: the supervisor's `closed` arm restarts it with the reason.
+            Ok(_) => true,
             Err(_) => {
                 tracing::warn!(server = %self.name, timeout = ?self.restart.ping_timeout, "the server did not answer a ping");
                 false
@@ -439,9 +470,16 @@ impl Upstream {
                 )));
             }
         };
-        let _counted = InFlight::new(&self.in_flight);
+        let mut counted = InFlight::new(self);
         let mut events = client.call_tool_stream_within(&call.tool, call.arguments.clone(), Duration::MAX);
         while let Some(event) = events.next().await {
+            if match &event {
+                Ok(_) => true,
+                Err(e @ Error::Rpc { .. }) => !e.is_transport_failure(),
+                Err(_) => false,
+            } {
+                counted.answered();
+            }
             match event {
                 Ok(CallEvent::Progress(p)) => {
                     call.context.progress(p.value(), p.total_value(), p.message).await;

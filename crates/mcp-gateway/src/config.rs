@@ -499,6 +499,17 @@ impl Default for RestartConfig {
 }
 
 impl RestartConfig {
+    /// Refuses ping settings that would restart every server for no reason.
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.ping_interval_ms > 0 && self.ping_timeout_ms == 0 {
+            anyhow::bail!("restart.ping_timeout_ms must be at least 1 (0 would fail every ping)");
+        }
+        if self.ping_interval_ms > 0 && self.ping_misses == 0 {
+            anyhow::bail!("restart.ping_misses must be at least 1 (set ping_interval_ms to 0 for no pings)");
+        }
+        Ok(())
+    }
+
     /// The restart policy this describes.
     pub fn restart(&self) -> mcp_core::supervised::Restart {
         let ms = std::time::Duration::from_millis;
@@ -571,6 +582,7 @@ impl GatewayConfig {
         if let Some(id) = &config.audit.replica {
             mcp_audit::Replica::new(id.as_str()).context("audit.replica")?;
         }
+        config.restart.validate()?;
         if let Some(p) = config.pinning.as_mut() {
             p.validate()?;
             if let Some(file) = p.lock_file.as_mut() {
@@ -778,5 +790,22 @@ mod jsonc_tests {
         std::fs::write(&path, "{} // done\n{}").expect("writes");
         let e = GatewayConfig::load(&path).expect_err("a second document").to_string();
         assert!(e.contains("line 2, column 1"), "{e}");
+    }
+
+    #[test]
+    fn ping_settings_that_would_restart_every_server_are_refused() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("gateway.json");
+        for (restart, wrong) in [
+            (r#"{"ping_timeout_ms": 0}"#, "restart.ping_timeout_ms must be at least 1"),
+            (r#"{"ping_misses": 0}"#, "restart.ping_misses must be at least 1"),
+        ] {
+            std::fs::write(&path, format!(r#"{{"restart": {restart}}}"#)).expect("writes");
+            let e = GatewayConfig::load(&path).expect_err(wrong).to_string();
+            assert!(e.contains(wrong), "{e}");
+        }
+        std::fs::write(&path, r#"{"restart": {"ping_interval_ms": 0, "ping_misses": 0}}"#).expect("writes");
+        let off = GatewayConfig::load(&path).expect("no pings: the other settings do not matter");
+        assert_eq!(off.restart.restart().ping_every, None);
     }
 }

@@ -548,7 +548,7 @@ async fn post_request(state: Arc<State>, request: Request, body: Vec<u8>) {
     }
     .await;
     if let Err(why) = outcome {
-        let error = ErrorObject::new(TRANSPORT_ERROR, state.http.scrub.text(&why));
+        let error = transport_error(state.http.scrub.text(&why));
         state.peer.complete(Response::error(Some(id.clone()), error));
     }
     state.posts.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
@@ -556,6 +556,12 @@ async fn post_request(state: Arc<State>, request: Request, body: Vec<u8>) {
 
 /// A JSON-RPC code for failures of the HTTP exchange itself (server unreachable, connection reset).
 pub(crate) const TRANSPORT_ERROR: i64 = -32000;
+
+/// The error a failed HTTP exchange completes its request with: marked, so that it is told
+/// from a server's own `-32000` ([`crate::Error::is_transport_failure`]).
+pub(crate) fn transport_error(message: String) -> ErrorObject {
+    ErrorObject::new(TRANSPORT_ERROR, message).with_data(serde_json::json!({ "transport": "failed" }))
+}
 
 fn deliver(state: &Arc<State>, request: &Request, answer: Response) {
     // Remember which arguments each tool mirrors into headers, for its calls.
@@ -762,10 +768,7 @@ pub(crate) async fn start_legacy_sse(
                 Err(e) => Some(http.error(e)),
             };
             if let (Some(reason), Ok(Message::Request(sent))) = (failed, Message::parse(&bytes)) {
-                let error = ErrorObject::new(
-                    TRANSPORT_ERROR,
-                    format!("POST to {} failed: {reason}", http.url(endpoint.as_str())),
-                );
+                let error = transport_error(format!("POST to {} failed: {reason}", http.url(endpoint.as_str())));
                 closer.complete(Response::error(Some(sent.id), error));
             }
         }

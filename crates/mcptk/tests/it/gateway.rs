@@ -332,9 +332,10 @@ async fn a_server_that_dies_fails_its_call_cleanly_is_restarted_and_serves_again
     assert_eq!(outcomes.last().map(String::as_str), Some("ok"));
 }
 
-#[tokio::test]
-async fn a_server_that_stops_answering_is_found_by_ping_killed_and_restarted() {
-    let s = Scratch::new();
+/// A gateway in front of a server that stops answering anything (ping included) on its first
+/// call, writing its process id to the returned file; calls time out after a second, and the
+/// server is pinged every 200 ms.
+async fn wedging_once(s: &Scratch) -> (Client, PathBuf) {
     let marker = s.path.join("wedged-pid");
     let config = s.config(json!({
         "mcpServers": {"stuck": {"command": "python3", "args": [fixture(), "wedge_once", marker]}},
@@ -343,7 +344,13 @@ async fn a_server_that_stops_answering_is_found_by_ping_killed_and_restarted() {
         "restart": {"initial_delay_ms": 100, "ping_interval_ms": 200, "ping_timeout_ms": 200, "ping_misses": 2},
         "retries": {"attempts": 1}
     }));
-    let client = gateway(&config, ClientOptions::default()).await;
+    (gateway(&config, ClientOptions::default()).await, marker)
+}
+
+#[tokio::test]
+async fn a_server_that_stops_answering_is_found_by_ping_killed_and_restarted() {
+    let s = Scratch::new();
+    let (client, marker) = wedging_once(&s).await;
     // It still runs, answering nothing. A server busy with a call is not pinged (it may answer
     // one request at a time), so the call runs to its timeout; then pings go unanswered.
     let hung = client.call_tool("stuck__work", JsonObject::new()).await.expect("a result, not a protocol error");
@@ -376,6 +383,33 @@ async fn a_server_that_stops_answering_is_found_by_ping_killed_and_restarted() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(again.text_content(), "call 1 ok", "a new process answers");
+    client.close().await.expect("closes");
+}
+
+#[tokio::test]
+async fn a_server_that_stops_answering_under_steady_calls_is_restarted_too() {
+    let s = Scratch::new();
+    let (client, _) = wedging_once(&s).await;
+    // Calls back to back: the server is never idle, but once two calls in a row have gone
+    // unanswered it is pinged anyway, found hung and restarted.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut timeouts = 0;
+    let answered = loop {
+        let result = client.call_tool("stuck__work", JsonObject::new()).await.expect("a result");
+        if !result.is_error() {
+            break result;
+        }
+        let text = result.text_content();
+        assert!(Instant::now() < deadline, "never restarted under steady calls: {text}");
+        if text.contains("did not finish within 1s") {
+            timeouts += 1;
+        } else {
+            // Failed at once (it is restarting): no need to spin.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    assert_eq!(answered.text_content(), "call 1 ok", "a new process answers");
+    assert!((2..=4).contains(&timeouts), "{timeouts} calls timed out before the restart");
     client.close().await.expect("closes");
 }
 
