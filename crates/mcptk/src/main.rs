@@ -850,6 +850,8 @@ async fn stopped(drain_delay: Duration) {
     tokio::spawn(async {
         let _ = tokio::signal::ctrl_c().await;
         tracing::warn!("asked again to stop: exiting without draining");
+        // Server processes lead groups of their own: the terminal's Ctrl-C did not reach them.
+        mcp_core::client::kill_server_processes();
         std::process::exit(130);
     });
     tokio::time::sleep(delay).await;

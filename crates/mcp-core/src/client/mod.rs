@@ -22,6 +22,10 @@ use async_trait::async_trait;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+/// Kills the process groups of every server process still running (see
+/// [`Client::close`]); for a process about to exit without running destructors.
+#[cfg(feature = "stdio")]
+pub use crate::transport::process::kill_all as kill_server_processes;
 pub use connect::resolve;
 pub use stream::ToolCallStream;
 

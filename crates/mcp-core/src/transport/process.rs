@@ -105,8 +105,9 @@ async fn reap(mut child: Child, kill: Arc<Notify>, exited: watch::Sender<Option<
             }
         }
     };
-    // The leader is reaped, so its id could in principle be handed out again; ids are given in
-    // order through the whole range, so none is reused in the moment before this one signal.
+    // The leader is reaped. Its id stays taken while any process of its group lives, so this
+    // reaches only them; with none left, the id could be handed out again, but it would take a
+    // new process making itself a group leader in this very moment to be hit.
     group.kill();
     group.disarm();
     let status = match status {
@@ -116,11 +117,27 @@ async fn reap(mut child: Child, kill: Arc<Notify>, exited: watch::Sender<Option<
     let _ = exited.send(Some(status));
 }
 
+/// The process groups of the servers running now: what [`kill_all`] kills.
+static RUNNING: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// Kills every server process group still running, at once: for an exit that runs no
+/// destructors (`std::process::exit`), which would leave them behind (they are in groups of
+/// their own, so a terminal's Ctrl-C does not reach them).
+pub fn kill_all() {
+    let running = std::mem::take(&mut *RUNNING.lock().unwrap_or_else(PoisonError::into_inner));
+    for id in running {
+        Group(Some(id)).kill();
+    }
+}
+
 /// A child's process group, killed when dropped unless disarmed.
 struct Group(Option<u32>);
 
 impl Group {
     fn of(child: &Child) -> Self {
+        if let Some(id) = child.id() {
+            RUNNING.lock().unwrap_or_else(PoisonError::into_inner).push(id);
+        }
         Self(child.id())
     }
 
@@ -135,13 +152,16 @@ impl Group {
     }
 
     fn disarm(&mut self) {
-        self.0 = None;
+        if let Some(id) = self.0.take() {
+            RUNNING.lock().unwrap_or_else(PoisonError::into_inner).retain(|&running| running != id);
+        }
     }
 }
 
 impl Drop for Group {
     fn drop(&mut self) {
         self.kill();
+        self.disarm();
     }
 }
 
