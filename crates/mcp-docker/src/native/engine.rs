@@ -228,9 +228,10 @@ impl Engine {
         if spec.detach {
             return self.container_dict(&id).await;
         }
-        // The caller gets the container's id only with the answer: a call cancelled or timed out
-        // before that must not leave the container running where no one knows of it.
-        let unanswered = RemoveUnlessAnswered { docker: docker.clone(), id: Some(id.clone()) };
+        // A container without a name is known to the caller only by the id the answer gives: a
+        // call cancelled or timed out before that must not leave it running where no one knows
+        // of it. A named one (and so a recreated one) is the caller's to find and keep.
+        let unanswered = RemoveUnlessAnswered { docker: docker.clone(), id: spec.name.is_none().then(|| id.clone()) };
         let mut wait = docker.wait_container(&id, None::<WaitContainerOptions>);
         let mut exit_code = None;
         while let Some(outcome) = wait.next().await {
@@ -818,7 +819,7 @@ impl ResourceProvider for ContainerResources {
     }
 }
 
-/// Removes a foreground run's container (force: it may still run) when dropped before
+/// Removes a foreground run's unnamed container (force: it may still run) when dropped before
 /// [`Self::answered`]: the call was cancelled, timed out or failed while waiting.
 struct RemoveUnlessAnswered {
     docker: bollard::Docker,

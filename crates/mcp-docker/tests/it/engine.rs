@@ -90,24 +90,41 @@ async fn a_foreground_run_waits_and_returns_the_output() {
 }
 
 #[tokio::test]
-async fn a_foreground_run_cancelled_while_it_waits_leaves_no_container_behind() {
+async fn a_foreground_run_cancelled_while_it_waits_leaves_no_unnamed_container_behind() {
     let Some((host, image)) = support::engine() else { return };
     let tools = support::tools(&host);
-    let name = unique("fg-cancel");
-    let call =
-        ok(&tools, "run_container", json!({"image": image, "name": name, "detach": false, "command": "sleep 600"}));
+    // Without a name the caller would know the container only by the id the answer gives.
+    let label = format!("mcptk.test={}", unique("fg-cancel"));
+    let call = ok(
+        &tools,
+        "run_container",
+        json!({"image": image, "labels": [label], "detach": false, "command": "sleep 600"}),
+    );
     // As a client's cancellation or the gateway's timeout does: the call is dropped mid-wait.
     // (Had the run failed instead, `ok` would have panicked here.)
     assert!(tokio::time::timeout(Duration::from_secs(5), call).await.is_err(), "sleep 600 cannot have finished");
-    let mut gone = false;
+    let listed = || async {
+        let all = ok(&tools, "list_containers", json!({"all": true, "filters": {"label": [label.clone()]}})).await;
+        all["result"].as_array().map_or(0, Vec::len)
+    };
+    let mut left = listed().await;
     for _ in 0..100 {
-        if !container_exists(&host, &name).await {
-            gone = true;
+        if left == 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+        left = listed().await;
     }
-    assert!(gone, "the container of a cancelled run is still there");
+    assert_eq!(left, 0, "the container of a cancelled run is still there");
+
+    // A named one is the caller's: it keeps running.
+    let name = unique("fg-cancel-named");
+    let call =
+        ok(&tools, "run_container", json!({"image": image, "name": name, "detach": false, "command": "sleep 600"}));
+    assert!(tokio::time::timeout(Duration::from_secs(5), call).await.is_err());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(container_exists(&host, &name).await, "a named container was removed");
+    ok(&tools, "remove_container", json!({"container_id": name, "force": true})).await;
 }
 
 #[tokio::test]

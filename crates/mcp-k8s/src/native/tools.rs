@@ -111,23 +111,35 @@ fn gv(gvk: &GroupVersionKind) -> String {
     if gvk.group.is_empty() { gvk.version.clone() } else { format!("{}/{}", gvk.group, gvk.version) }
 }
 
-/// What the model reads for a failed request: the API's `Status` message, as client-go says it.
-/// The end of the text `request` answers with: at most [`LOG_MAX_BYTES`], read as it streams so
-/// that a huge log (`tail: -1` on a chatty pod) never sits in memory whole, and when cut, starting
-/// at a line with a first line saying how much was left out.
-async fn log_tail(client: &kube::Client, request: http::Request<Vec<u8>>) -> Result<String, kube::Error> {
+/// What a text answer (a log, a node's stats) may keep: its end, or all of it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    /// A log: the last [`LOG_MAX_BYTES`], from a whole line, with a first line saying how much
+    /// was left out.
+    End,
+    /// A document: all of it, or an error when it is larger than [`LOG_MAX_BYTES`].
+    Whole,
+}
+
+/// The text `request` answers with, read as it streams so that a huge answer (`tail: -1` on a
+/// chatty pod) never sits in memory whole; as `keep` says when it is too large. An error is
+/// the text the model reads.
+async fn read_text(client: &kube::Client, request: http::Request<Vec<u8>>, keep: Keep) -> Result<String, String> {
     use futures_util::AsyncReadExt;
-    let body = client.request_stream(request).await?;
+    let body = client.request_stream(request).await.map_err(message)?;
     let mut body = std::pin::pin!(body);
     let mut kept = Vec::new();
     let mut left_out = 0usize;
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
-        let n = body.read(&mut chunk).await.map_err(kube::Error::ReadEvents)?;
+        let n = body.read(&mut chunk).await.map_err(|e| format!("reading the answer failed: {e}"))?;
         if n == 0 {
             break;
         }
         kept.extend_from_slice(&chunk[..n]);
+        if keep == Keep::Whole && kept.len() > LOG_MAX_BYTES {
+            return Err(format!("the answer is larger than {} MiB", LOG_MAX_BYTES / (1024 * 1024)));
+        }
         // Cut at twice the bound, so that each cut moves the bound's worth out (linear time).
         if kept.len() > 2 * LOG_MAX_BYTES {
             left_out += kept.len() - LOG_MAX_BYTES;
@@ -139,7 +151,7 @@ async fn log_tail(client: &kube::Client, request: http::Request<Vec<u8>>) -> Res
         kept.drain(..kept.len() - LOG_MAX_BYTES);
     }
     if left_out == 0 {
-        return String::from_utf8(kept).map_err(kube::Error::FromUtf8);
+        return String::from_utf8(kept).map_err(|e| format!("the answer is not UTF-8: {e}"));
     }
     // Start at the first whole line.
     if let Some(newline) = kept.iter().position(|b| *b == b'\n') {
@@ -153,6 +165,7 @@ async fn log_tail(client: &kube::Client, request: http::Request<Vec<u8>>) -> Res
     Ok(note + &String::from_utf8_lossy(&kept))
 }
 
+/// What the model reads for a failed request: the API's `Status` message, as client-go says it.
 fn message(error: kube::Error) -> String {
     match error {
         kube::Error::Api(status) => status.message.clone(),
@@ -1047,7 +1060,7 @@ async fn call(inner: &Inner, name: &str, arguments: JsonObject, cx: &ToolContext
                 .logs(&a.name, &params)
                 .map_err(|e| fail(&prefix, e.to_string()))?;
             cx.progress(0.0, None, Some(format!("reading the log of pod {}", a.name))).await;
-            let log = log_tail(&cluster.client, request).await.map_err(|e| fail(&prefix, message(e)))?;
+            let log = read_text(&cluster.client, request, Keep::End).await.map_err(|e| fail(&prefix, e))?;
             if log.is_empty() {
                 return Ok(text(format!("The pod {} in namespace {given_ns} has not logged any message yet", a.name)));
             }
@@ -1277,9 +1290,10 @@ async fn call(inner: &Inner, name: &str, arguments: JsonObject, cx: &ToolContext
             let request = http::Request::get(path).body(Vec::new()).map_err(|e| fail(&prefix, e.to_string()))?;
             let failure =
                 if name == names::NODES_LOG { "failed to get node logs" } else { "failed to get node stats summary" };
-            let body = log_tail(&cluster.client, request)
+            let keep = if name == names::NODES_LOG { Keep::End } else { Keep::Whole };
+            let body = read_text(&cluster.client, request, keep)
                 .await
-                .map_err(|e| fail(&prefix, format!("{failure}: {}", message(e))))?;
+                .map_err(|e| fail(&prefix, format!("{failure}: {e}")))?;
             if body.is_empty() && name == names::NODES_LOG {
                 return Ok(text(format!("The node {node} has not logged any message yet or the log file is empty")));
             }
