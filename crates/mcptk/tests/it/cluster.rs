@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use tokio::sync::Barrier;
 
 use crate::http::free_port;
 use crate::support::mcptk;
@@ -155,8 +156,15 @@ fn call(client: u64, n: u64, modern: bool) -> Value {
 }
 
 /// One client calling through the balancer until `stop`: handshake-era (one session for the
-/// whole run) or stateless.
-async fn client(url: String, id: u64, modern: bool, stop: Arc<AtomicBool>, seen: Arc<Mutex<Seen>>) {
+/// whole run, opened before `start` lets the load begin) or stateless.
+async fn client(
+    url: String,
+    id: u64,
+    modern: bool,
+    start: Arc<Barrier>,
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<Seen>>,
+) {
     let http = reqwest::Client::new();
     let post = |body: &Value| {
         http.post(&url)
@@ -176,6 +184,7 @@ async fn client(url: String, id: u64, modern: bool, stop: Arc<AtomicBool>, seen:
         assert_eq!(noted.status(), 202);
         session = Some(sid);
     }
+    start.wait().await;
     let mut n = 0;
     while !stop.load(Ordering::Relaxed) {
         n += 1;
@@ -226,8 +235,9 @@ async fn client(url: String, id: u64, modern: bool, stop: Arc<AtomicBool>, seen:
 
 /// Calls `builtin__echo` through the balancer as fast as answers come until `stop`: how many
 /// went through and how many the shared rate limit refused.
-async fn echo_caller(url: String, stop: Arc<AtomicBool>) -> (u64, u64) {
+async fn echo_caller(url: String, start: Arc<Barrier>, stop: Arc<AtomicBool>) -> (u64, u64) {
     let http = reqwest::Client::new();
+    start.wait().await;
     let (mut echoed, mut limited) = (0, 0);
     while !stop.load(Ordering::Relaxed) {
         let mut request = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
@@ -271,7 +281,7 @@ struct TasksSeen {
 
 /// A stateless client of the tasks extension through the balancer until `stop`: starts a
 /// `builtin__slow` task, then polls `tasks/get` (each poll to the next replica) to its end.
-async fn task_client(url: String, stop: Arc<AtomicBool>, seen: Arc<Mutex<TasksSeen>>) {
+async fn task_client(url: String, start: Arc<Barrier>, stop: Arc<AtomicBool>, seen: Arc<Mutex<TasksSeen>>) {
     let http = reqwest::Client::new();
     let send = |method: &'static str, mut params: Value| {
         params["_meta"] = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
@@ -298,6 +308,7 @@ async fn task_client(url: String, stop: Arc<AtomicBool>, seen: Arc<Mutex<TasksSe
             }
         }
     };
+    start.wait().await;
     while !stop.load(Ordering::Relaxed) {
         let started = Instant::now();
         let call = json!({"name": "builtin__slow", "arguments": {"steps": 4, "delay_ms": 100}});
@@ -376,14 +387,22 @@ async fn three_replicas_behind_haproxy_lose_nothing_when_one_is_killed_and_anoth
     // HAProxy counts a server up after two good checks.
     tokio::time::sleep(Duration::from_millis(400)).await;
 
+    // The load begins once every client is ready (its HTTP client built, its session opened), so
+    // that the timeline below runs under load however slowly a busy machine gets there: a
+    // handshake caught by the kill would see its connection dropped (HAProxy closes the client's
+    // connection when a request meets a dead replica's idle connection, for the client to retry).
+    let start = Arc::new(Barrier::new(12 + 1 + 3 + 1));
     let stop = Arc::new(AtomicBool::new(false));
     let seen = Arc::new(Mutex::new(Seen::default()));
-    let clients: Vec<_> =
-        (1..=12).map(|id| tokio::spawn(client(url.clone(), id, id % 2 == 0, stop.clone(), seen.clone()))).collect();
-    let echoes = tokio::spawn(echo_caller(url.clone(), stop.clone()));
+    let clients: Vec<_> = (1..=12)
+        .map(|id| tokio::spawn(client(url.clone(), id, id % 2 == 0, start.clone(), stop.clone(), seen.clone())))
+        .collect();
+    let echoes = tokio::spawn(echo_caller(url.clone(), start.clone(), stop.clone()));
     let tasks_seen = Arc::new(Mutex::new(TasksSeen::default()));
-    let task_clients: Vec<_> =
-        (0..3).map(|_| tokio::spawn(task_client(url.clone(), stop.clone(), tasks_seen.clone()))).collect();
+    let task_clients: Vec<_> = (0..3)
+        .map(|_| tokio::spawn(task_client(url.clone(), start.clone(), stop.clone(), tasks_seen.clone())))
+        .collect();
+    tokio::time::timeout(Duration::from_secs(60), start.wait()).await.expect("every client gets ready");
     let load_started = Instant::now();
 
     tokio::time::sleep(Duration::from_millis(800)).await;
