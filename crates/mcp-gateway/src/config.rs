@@ -67,6 +67,9 @@ pub struct GatewayConfig {
     /// Restarting servers that exit.
     #[serde(default)]
     pub restart: RestartConfig,
+    /// What `/readyz` waits for.
+    #[serde(default)]
+    pub readiness: ReadinessConfig,
     /// `mcptk agent`: the model and the rules of a run over the gateway's tools.
     #[serde(default)]
     pub agent: AgentConfig,
@@ -415,6 +418,36 @@ fn default_audit_path() -> PathBuf {
 
 fn yes() -> bool {
     true
+}
+
+/// What the readiness probe (`/readyz`) waits for.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadinessConfig {
+    /// Servers (of `mcpServers` or `servers_file`) that the gateway is ready without: while one
+    /// of them is not running, `/readyz` still answers 200 and calls of its tools fail saying
+    /// why. Every other server must be running for the gateway to be ready. For a server that
+    /// fails on every replica alike (a third-party endpoint that is down), so that one server
+    /// does not take every replica out of the load balancer.
+    #[serde(default)]
+    pub optional: Vec<String>,
+}
+
+impl ReadinessConfig {
+    /// The servers of `optional`, each of them one of `servers` (enabled or not).
+    pub fn servers(&self, servers: &McpConfig) -> anyhow::Result<std::collections::HashSet<String>> {
+        for name in &self.optional {
+            if !servers.servers.contains_key(name) {
+                let known: Vec<&str> = servers.servers.keys().map(String::as_str).collect();
+                anyhow::bail!(
+                    "readiness.optional: no server named `{name}` in mcpServers or servers_file (configured: {}; \
+                     native servers run in the gateway and are always ready)",
+                    if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                );
+            }
+        }
+        Ok(self.optional.iter().cloned().collect())
+    }
 }
 
 /// Timeouts of calls.

@@ -131,6 +131,8 @@ struct State {
     exposed: Exposed,
     local: HashMap<String, ToolSet>,
     upstreams: Vec<Arc<Upstream>>,
+    /// Servers the gateway is ready without (`readiness.optional`).
+    optional: HashSet<String>,
     policy: Arc<Policy>,
     pins: Option<Arc<Pins>>,
     /// The operator's annotations, by exposed name, over what servers declare.
@@ -440,6 +442,7 @@ async fn assemble(
         }
     }
     let remote: HashSet<String> = servers.enabled().map(|(name, _)| name.to_owned()).collect();
+    let optional = config.readiness.servers(&servers)?;
     let mut local = HashMap::new();
     if let Some(fs) = &config.native.fs {
         let client_roots =
@@ -549,6 +552,7 @@ async fn assemble(
         exposed,
         local,
         upstreams,
+        optional,
         policy,
         pins,
         annotations: config.annotations.clone(),
@@ -777,13 +781,21 @@ impl Gateway {
     }
 
     /// Whether the gateway should get traffic: healthy (see [`Gateway::health_probe`]) and every
-    /// upstream server up. The reason names the first server that is down, never its error.
+    /// upstream server up but those of `readiness.optional`. The reason names the first server
+    /// that is down, never its error.
     pub fn readiness_probe(&self) -> impl Fn() -> Readiness + Clone + Send + Sync + 'static {
         let healthy = self.health_probe();
         let current = Arc::downgrade(&self.current);
         move || {
-            // The servers of the configuration in force (a reload may change them).
-            let upstreams = current.upgrade().map(|c| c.get().upstreams.clone()).unwrap_or_default();
+            // The servers of the configuration in force (a reload may change them), but those
+            // it is ready without.
+            let upstreams: Vec<_> = match current.upgrade() {
+                Some(current) => {
+                    let state = current.get();
+                    state.upstreams.iter().filter(|u| !state.optional.contains(u.name())).cloned().collect()
+                }
+                None => Vec::new(),
+            };
             let healthy = healthy.clone();
             Box::pin(async move {
                 healthy().map_err(|why| why.replacen("unhealthy", "not ready", 1))?;

@@ -158,6 +158,9 @@ pub fn problems(gateway: &GatewayConfig) -> anyhow::Result<(Vec<serde_json::Valu
     if let Err(e) = mcp_security::RateLimits::new(gateway.rate_limits.clone()) {
         problems.push(format!("rate_limits: {e}"));
     }
+    if let Err(e) = gateway.readiness.servers(&servers) {
+        problems.push(e.to_string());
+    }
     Ok((resolved, problems))
 }
 

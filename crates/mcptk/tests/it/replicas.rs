@@ -165,6 +165,68 @@ async fn probes_answer_without_a_token_and_readiness_names_a_server_that_is_not_
     assert!(text.contains("`broken`") && !text.contains("no-such-program"), "names the server, not its error: {text}");
 }
 
+/// `/readyz` polled on `base` until `done` holds of its answer, for up to 10 s: the last answer.
+async fn readiness_until(base: &str, done: impl Fn(u16) -> bool) -> (u16, String) {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = client.get(format!("{base}/readyz")).send().await.expect("answers");
+        let answer = (answer.status().as_u16(), answer.text().await.expect("text"));
+        if done(answer.0) || Instant::now() > deadline {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn servers_the_gateway_is_ready_without_do_not_hold_readiness_back() {
+    let dir = tempfile::tempdir().expect("temp");
+    let config = dir.path().join("gateway.json");
+    // Two servers that never start; `a-flaky` comes first, so a probe that waited for it would
+    // name it.
+    let write = |optional: &[&str]| {
+        let missing = |name: &str| json!({"command": dir.path().join(name).display().to_string()});
+        let body = json!({
+            "native": {"builtin": true},
+            "audit": {"path": dir.path().join("audit.jsonl")},
+            "mcpServers": {"a-flaky": missing("no-such-program"), "broken": missing("no-such-program-either")},
+            "readiness": {"optional": optional},
+        });
+        std::fs::write(&config, body.to_string()).expect("write");
+    };
+    write(&["a-flaky"]);
+    let path = config.display().to_string();
+    let served = serve_env(&["serve", "--config", &path], &[("MCPTK_HTTP_TOKENS", TOKENS)]).await;
+    let (status, text) = readiness_until(&served.base, |status| status != 200).await;
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("`broken`") && !text.contains("a-flaky"), "names the required server only: {text}");
+
+    // Both optional (a reload): ready, though neither runs.
+    write(&["a-flaky", "broken"]);
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(served.child.id()).expect("pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).expect("signalled");
+    assert_eq!(readiness_until(&served.base, |status| status == 200).await, (200, "ok\n".to_owned()));
+    drop(served);
+
+    // A name that is not a configured server is refused, by the check and at start.
+    let body = json!({"mcpServers": {"broken": {"command": "no-such-program"}}, "readiness": {"optional": ["brokn"]}});
+    std::fs::write(&config, body.to_string()).expect("write");
+    let mcptk = crate::support::mcptk();
+    let checked =
+        std::process::Command::new(&mcptk).args(["config", "check", "--config", &path]).output().expect("runs");
+    let said = String::from_utf8_lossy(&checked.stdout);
+    assert!(!checked.status.success() && said.contains("readiness.optional: no server named `brokn`"), "{said}");
+    assert!(said.contains("(configured: broken;"), "{said}");
+    let started = std::process::Command::new(&mcptk)
+        .args(["serve", "--config", &path])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("runs");
+    let said = String::from_utf8_lossy(&started.stderr);
+    assert!(!started.status.success() && said.contains("no server named `brokn`"), "{said}");
+}
+
 /// The gateway's `builtin__slow` call of about `ms` milliseconds, in the stateless era.
 fn slow(ms: u64) -> Value {
     let mut request = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "builtin__slow", "arguments": {"steps": 10, "delay_ms": ms / 10}}});
