@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::AuditLog;
-use crate::record::{NewRecord, arguments_digest, json_digest};
+use crate::record::{NewRecord, arguments_digest};
 
 /// Writes one record per call (allowed, denied or failed) and answers only once it is durable.
 ///
@@ -43,13 +43,15 @@ impl Stage for AuditLayer {
         let mut arguments = Value::Object(call.arguments.clone());
         self.redactor.json(&mut arguments);
         let exposed = call.exposed.clone();
+        // Of the arguments as recorded: a digest of a masked secret would let whoever reads the
+        // log test guesses of it (a password, a PIN) offline.
         let base = NewRecord {
             kind: "tool_call".into(),
             principal: call.principal.clone(),
             client: call.client.clone(),
             server: call.server.clone(),
             tool: call.tool.clone(),
-            arguments_digest: json_digest(&call.arguments),
+            arguments_digest: arguments_digest(&arguments),
             arguments,
             trace_id: call.trace_id.clone(),
             ..NewRecord::default()
@@ -162,8 +164,7 @@ pub fn log_event_tool(log: AuditLog, redactor: Arc<Redactor>) -> impl mcp_core::
         move |a: LogEventArgs, cx: ToolContext| {
             let (log, redactor) = (log.clone(), redactor.clone());
             async move {
-                let raw = serde_json::json!({ "action": a.action, "details": a.details });
-                let mut arguments = raw.clone();
+                let mut arguments = serde_json::json!({ "action": a.action, "details": a.details });
                 redactor.json(&mut arguments);
                 let record = NewRecord {
                     kind: "event".into(),
@@ -171,7 +172,7 @@ pub fn log_event_tool(log: AuditLog, redactor: Arc<Redactor>) -> impl mcp_core::
                     client: cx.client().map(|c| c.name.clone()),
                     server: "gateway".into(),
                     tool: "log_event".into(),
-                    arguments_digest: arguments_digest(&raw),
+                    arguments_digest: arguments_digest(&arguments),
                     arguments,
                     decision: "allow".into(),
                     outcome: "event".into(),

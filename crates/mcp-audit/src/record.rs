@@ -95,16 +95,11 @@ fn digest(text: &str) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())))
 }
 
-/// The digest recorded for a call's arguments: SHA-256 of their JSON text, hashed as it is
-/// encoded (no text kept).
+/// The digest recorded for a call's arguments: SHA-256 of their JSON text as recorded (secrets
+/// masked), hashed as it is encoded (no text kept).
 pub fn arguments_digest(arguments: &Value) -> String {
-    json_digest(arguments)
-}
-
-/// [`arguments_digest`] of anything that encodes as the same JSON (an argument map, say).
-pub(crate) fn json_digest<T: Serialize + ?Sized>(value: &T) -> String {
     let mut hasher = HashWriter(Sha256::new());
-    if serde_json::to_writer(&mut hasher, value).is_err() {
+    if serde_json::to_writer(&mut hasher, arguments).is_err() {
         return digest("");
     }
     let mut text = String::with_capacity(HASH_LEN);
