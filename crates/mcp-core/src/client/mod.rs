@@ -248,7 +248,8 @@ impl Client {
     }
 
     /// Gives up on the server: calls still waiting fail at once with `reason`, then it is closed
-    /// as by [`Client::close`].
+    /// as by [`Client::close`]. (The supervisor's, which comes with the pipeline.)
+    #[cfg(feature = "pipeline")]
     pub(crate) async fn abandon(&self, reason: String) {
         self.peer.close(reason);
         let _ = self.close().await;

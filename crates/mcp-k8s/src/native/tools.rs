@@ -21,6 +21,13 @@ const FIELD_MANAGER: &str = "kubernetes-mcp-server";
 const DEFAULT_TAIL: i64 = 100;
 /// The most of a log (`pods_log`, `nodes_log`) one call returns, whatever `tail` asks for: its end.
 const LOG_MAX_BYTES: usize = 8 * 1024 * 1024;
+/// Items asked of the API per page of a list (kubectl's default chunk size is 500; objects of
+/// some kinds are large).
+const LIST_PAGE: u32 = 250;
+/// A list stops at the page that brings what it read past this, saying what it left out: one
+/// call on a large cluster (every pod of every namespace) neither holds the whole list nor hands
+/// the model more than it can read.
+const LIST_MAX_BYTES: usize = 4 * 1024 * 1024;
 const REDACTED: &str = "REDACTED";
 
 /// What a tool does, for the safety rules.
@@ -244,11 +251,90 @@ fn with_structured(text: String, structured: Value) -> CallToolResult {
     result
 }
 
+/// `text` with the line that says what a list left out, if any.
+fn with_note(text: String, note: Option<String>) -> String {
+    match note {
+        Some(note) if text.ends_with('\n') || text.is_empty() => format!("{text}{note}\n"),
+        Some(note) => format!("{text}\n{note}\n"),
+        None => text,
+    }
+}
+
 fn text(text: String) -> CallToolResult {
     CallToolResult::text(text)
 }
 
+/// A list read page by page ([`LIST_PAGE`] items each), up to [`LIST_MAX_BYTES`].
+struct Paged {
+    /// The answers, in order.
+    pages: Vec<Value>,
+    /// Set when pages were left unread: how many items remain, when the API says.
+    left_out: Option<Option<u64>>,
+}
+
+impl Paged {
+    /// The line that says what a list of `shown` items left out, if anything.
+    fn note(&self, shown: usize) -> Option<String> {
+        let remaining = match self.left_out? {
+            Some(n) => format!("{n} more"),
+            None => "more".to_owned(),
+        };
+        Some(format!(
+            "# The first {shown} items are shown and {remaining} were left out: a call lists at most {} MiB. \
+             Narrow the list with namespace, labelSelector or fieldSelector.",
+            LIST_MAX_BYTES / (1024 * 1024)
+        ))
+    }
+}
+
+/// The list of `resource` in `namespace` (all when `None`) as `accept` asks for it (the
+/// API's JSON list by default), read page by page until its end or [`LIST_MAX_BYTES`].
+async fn paged(
+    cluster: &Cluster,
+    resource: &ApiResource,
+    namespace: Option<&str>,
+    labels: &str,
+    fields: &str,
+    accept: Option<&'static str>,
+) -> Result<Paged, String> {
+    let mut paged = Paged { pages: Vec::new(), left_out: None };
+    let mut read = 0;
+    let mut token: Option<String> = None;
+    loop {
+        let mut params = ListParams::default().limit(LIST_PAGE);
+        if !labels.is_empty() {
+            params = params.labels(labels);
+        }
+        if !fields.is_empty() {
+            params = params.fields(fields);
+        }
+        if let Some(token) = &token {
+            params = params.continue_token(token);
+        }
+        let mut request = Request::new(url(resource, namespace)).list(&params).map_err(|e| e.to_string())?;
+        if let Some(accept) = accept {
+            request.headers_mut().insert(http::header::ACCEPT, http::HeaderValue::from_static(accept));
+        }
+        let body = cluster.client.request_text(request).await.map_err(message)?;
+        read += body.len();
+        let page: Value = serde_json::from_str(&body).map_err(|e| format!("the list answered is not JSON: {e}"))?;
+        drop(body);
+        token = page["metadata"]["continue"].as_str().filter(|t| !t.is_empty()).map(str::to_owned);
+        let remaining = page["metadata"]["remainingItemCount"].as_u64();
+        paged.pages.push(page);
+        if token.is_none() {
+            return Ok(paged);
+        }
+        if read >= LIST_MAX_BYTES {
+            paged.left_out = Some(remaining);
+            return Ok(paged);
+        }
+    }
+}
+
 impl Inner {
+    /// The objects of a list (secrets' data redacted), and the line that says what was left out
+    /// of a long one.
     async fn list(
         &self,
         cluster: &Cluster,
@@ -256,21 +342,18 @@ impl Inner {
         namespace: &str,
         labels: &str,
         fields: &str,
-    ) -> Result<Vec<Value>, String> {
+    ) -> Result<(Vec<Value>, Option<String>), String> {
         self.check_allowed(gvk)?;
         let (resource, namespaced) = resolve(cluster, gvk).await?;
         let ns = (namespaced && !namespace.is_empty()).then_some(namespace);
-        let mut params = ListParams::default();
-        if !labels.is_empty() {
-            params = params.labels(labels);
+        let mut paged = paged(cluster, &resource, ns, labels, fields, None).await?;
+        let mut all = Vec::new();
+        for page in std::mem::take(&mut paged.pages) {
+            all.extend(items(page, &resource));
         }
-        if !fields.is_empty() {
-            params = params.fields(fields);
-        }
-        let list = send(cluster, Request::new(url(&resource, ns)).list(&params)).await?;
-        let mut items = items(list, &resource);
-        items.iter_mut().for_each(|item| self.redact(item));
-        Ok(items)
+        all.iter_mut().for_each(|item| self.redact(item));
+        let note = paged.note(all.len());
+        Ok((all, note))
     }
 
     /// A list tool's answer: its text in the configured list output, and the structured items.
@@ -282,25 +365,30 @@ impl Inner {
         labels: &str,
         fields: &str,
     ) -> Result<(String, Option<Value>), String> {
-        if self.config.list_output == super::ListOutput::Yaml {
-            let items = self.list(cluster, gvk, namespace, labels, fields).await?;
-            return Ok((list_text(&items), Some(json!({"items": items}))));
-        }
-        self.check_allowed(gvk)?;
-        let (resource, namespaced) = resolve(cluster, gvk).await?;
-        let ns = (namespaced && !namespace.is_empty()).then_some(namespace);
-        let mut params = ListParams::default();
-        if !labels.is_empty() {
-            params = params.labels(labels);
-        }
-        if !fields.is_empty() {
-            params = params.fields(fields);
-        }
-        let mut request = Request::new(url(&resource, ns)).list(&params).map_err(|e| e.to_string())?;
-        let accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
-        request.headers_mut().insert(http::header::ACCEPT, http::HeaderValue::from_static(accept));
-        let table = cluster.client.request::<Value>(request).await.map_err(message)?;
-        Ok(super::top::table(&table, &gv(gvk), &gvk.kind))
+        let (text, structured, note) = if self.config.list_output == super::ListOutput::Yaml {
+            let (items, note) = self.list(cluster, gvk, namespace, labels, fields).await?;
+            (list_text(&items), Some(json!({"items": items})), note)
+        } else {
+            self.check_allowed(gvk)?;
+            let (resource, namespaced) = resolve(cluster, gvk).await?;
+            let ns = (namespaced && !namespace.is_empty()).then_some(namespace);
+            let accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
+            let mut paged = paged(cluster, &resource, ns, labels, fields, Some(accept)).await?;
+            // One table: the first page's columns, every page's rows.
+            let mut pages = std::mem::take(&mut paged.pages).into_iter();
+            let mut table = pages.next().unwrap_or_default();
+            for mut page in pages {
+                if let (Some(rows), Some(Value::Array(more))) =
+                    (table["rows"].as_array_mut(), page.get_mut("rows").map(Value::take))
+                {
+                    rows.extend(more);
+                }
+            }
+            let shown = table["rows"].as_array().map_or(0, Vec::len);
+            let (text, structured) = super::top::table(&table, &gv(gvk), &gvk.kind);
+            (text, structured, paged.note(shown))
+        };
+        Ok((with_note(text, note), structured))
     }
 
     async fn get(
@@ -1024,7 +1112,7 @@ async fn call(inner: &Inner, name: &str, arguments: JsonObject, cx: &ToolContext
                 let app = object["metadata"]["labels"]["app.kubernetes.io/name"].as_str().unwrap_or_default();
                 let selector = format!("app.kubernetes.io/managed-by={FIELD_MANAGER},app.kubernetes.io/name={app}");
                 let service = GroupVersionKind::gvk("", "v1", "Service");
-                if let Ok(services) = inner.list(cluster, &service, &pod_ns, &selector, "").await {
+                if let Ok((services, _)) = inner.list(cluster, &service, &pod_ns, &selector, "").await {
                     for svc in services {
                         let svc_name = svc["metadata"]["name"].as_str().unwrap_or_default();
                         let _ = inner.delete(cluster, &service, &pod_ns, svc_name, None).await;
@@ -1240,7 +1328,7 @@ async fn call(inner: &Inner, name: &str, arguments: JsonObject, cx: &ToolContext
             let cluster = inner.cluster(a.context.as_deref())?;
             let prefix = "failed to list events in all namespaces";
             let gvk = GroupVersionKind::gvk("", "v1", "Event");
-            let items = inner
+            let (items, note) = inner
                 .list(
                     cluster,
                     &gvk,
@@ -1254,9 +1342,9 @@ async fn call(inner: &Inner, name: &str, arguments: JsonObject, cx: &ToolContext
                 return Ok(text("# No events found".into()));
             }
             let events: Vec<Value> = items.iter().map(event_summary).collect();
-            Ok(text(format!(
-                "# The following events (YAML format) were found:\n{}",
-                yaml::to_string(&Value::Array(events))
+            Ok(text(with_note(
+                format!("# The following events (YAML format) were found:\n{}", yaml::to_string(&Value::Array(events))),
+                note,
             )))
         }
         names::NODES_LOG | names::NODES_STATS_SUMMARY => {
@@ -1359,11 +1447,11 @@ async fn call(inner: &Inner, name: &str, arguments: JsonObject, cx: &ToolContext
                 }
             };
             let node = GroupVersionKind::gvk("", "v1", "Node");
-            let nodes = inner
+            let (nodes, note) = inner
                 .list(cluster, &node, "", selector.as_deref().unwrap_or_default(), "")
                 .await
                 .map_err(|e| fail("failed to list nodes", e))?;
-            Ok(text(super::top::nodes(metrics, &nodes)))
+            Ok(text(with_note(super::top::nodes(metrics, &nodes), note)))
         }
         names::PROJECTS_LIST => {
             let a: ListArgs = args(name, arguments)?;

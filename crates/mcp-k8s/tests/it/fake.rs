@@ -4,7 +4,8 @@
 //! client-go (inside the real Go server) and kube-rs (inside ours) both accept it: legacy
 //! discovery (`/api`, `/apis`, resource lists), list/get/create/server-side apply/merge patch/
 //! update/delete of namespaced and cluster-scoped objects, `resourceVersion` (bumped on every
-//! write, checked on update), label and field selectors, `Status` objects for errors (400, 401,
+//! write, checked on update), label and field selectors, lists in pages (`limit`, `continue`,
+//! `remainingItemCount` when no selector is given), `Status` objects for errors (400, 401,
 //! 404, 409, 422 with their reasons), the pod `log` subresource (`tailLines`, `previous`,
 //! `container`), pod `exec` over a websocket (see below), the `scale` subresource of
 //! Deployments, the kubelet's `logs` and `stats/summary` through the node proxy,
@@ -259,6 +260,11 @@ impl FakeApi {
     /// The requests seen so far.
     pub fn seen(&self) -> Vec<Seen> {
         lock(&self.state).seen.clone()
+    }
+
+    /// Stores `object` as if it had been created (for tests that need many).
+    pub fn insert(&self, object: Value) {
+        insert(&mut lock(&self.state), object);
     }
 
     /// The stored object, if any.
@@ -1061,50 +1067,74 @@ fn bump(state: &mut State, object: &mut Value) {
     object["metadata"]["resourceVersion"] = json!(state.resource_version.to_string());
 }
 
-fn list(state: &State, kind: &Kind, namespace: &str, query: &BTreeMap<String, String>) -> Response {
+/// The objects a list asks for, in the API's order (namespace, then name), and the list's
+/// `metadata`: one page of them when `limit` is given, from where `continue` left off, with the
+/// token of the next page and, without selectors, the count of the items after this page.
+fn selected<'a>(
+    state: &'a State,
+    kind: &Kind,
+    namespace: &str,
+    query: &BTreeMap<String, String>,
+) -> Result<(Vec<&'a Value>, Value), Box<Response>> {
     let labels = query.get("labelSelector").map(String::as_str).unwrap_or_default();
     let fields = query.get("fieldSelector").map(String::as_str).unwrap_or_default();
+    let after = query.get("continue").map(String::as_str).unwrap_or_default();
     let mut items = vec![];
-    for ((gv, plural, ns, _), object) in &state.objects {
+    for ((gv, plural, ns, name), object) in &state.objects {
         if *gv != kind.api_version() || plural != kind.plural || (!namespace.is_empty() && ns != namespace) {
+            continue;
+        }
+        if let Some((after_ns, after_name)) = after.split_once('/')
+            && (ns.as_str(), name.as_str()) <= (after_ns, after_name)
+        {
             continue;
         }
         match labels_match(labels, &object["metadata"]["labels"]) {
             Ok(true) => {}
             Ok(false) => continue,
-            Err(message) => return status(400, "BadRequest", message, json!({})),
+            Err(message) => return Err(Box::new(status(400, "BadRequest", message, json!({})))),
         }
         match fields_match(kind, fields, object) {
-            Ok(true) => items.push(object.clone()),
+            Ok(true) => items.push(object),
             Ok(false) => {}
-            Err(message) => return status(400, "BadRequest", message, json!({})),
+            Err(message) => return Err(Box::new(status(400, "BadRequest", message, json!({})))),
         }
     }
+    let mut metadata = json!({"resourceVersion": state.resource_version.to_string()});
+    let limit = query.get("limit").and_then(|l| l.parse::<usize>().ok()).filter(|l| *l > 0);
+    if let Some(limit) = limit
+        && items.len() > limit
+    {
+        let remaining = items.len() - limit;
+        items.truncate(limit);
+        let last = &items[limit - 1]["metadata"];
+        let next =
+            format!("{}/{}", last["namespace"].as_str().unwrap_or_default(), last["name"].as_str().unwrap_or_default());
+        metadata["continue"] = json!(next);
+        if labels.is_empty() && fields.is_empty() {
+            metadata["remainingItemCount"] = json!(remaining);
+        }
+    }
+    Ok((items, metadata))
+}
+
+fn list(state: &State, kind: &Kind, namespace: &str, query: &BTreeMap<String, String>) -> Response {
+    let (items, metadata) = match selected(state, kind, namespace, query) {
+        Ok(selected) => selected,
+        Err(refused) => return *refused,
+    };
     json_response(json!({"kind": format!("{}List", kind.kind), "apiVersion": kind.api_version(),
-                         "metadata": {"resourceVersion": state.resource_version.to_string()}, "items": items}))
+                         "metadata": metadata, "items": items}))
 }
 
 /// A list as a server-side `Table` (`Accept: application/json;as=Table;...`), with the API
 /// server's default columns for kinds without printers of their own (`Name`, `Created At`) and
 /// each row's object as `PartialObjectMetadata`.
 fn table(state: &State, kind: &Kind, namespace: &str, query: &BTreeMap<String, String>) -> Response {
-    let response = list(state, kind, namespace, query);
-    if response.status() != StatusCode::OK {
-        return response;
-    }
-    let mut items = vec![];
-    for ((gv, plural, ns, _), object) in &state.objects {
-        if *gv != kind.api_version() || plural != kind.plural || (!namespace.is_empty() && ns != namespace) {
-            continue;
-        }
-        let labels = query.get("labelSelector").map(String::as_str).unwrap_or_default();
-        let fields = query.get("fieldSelector").map(String::as_str).unwrap_or_default();
-        if labels_match(labels, &object["metadata"]["labels"]).unwrap_or(false)
-            && fields_match(kind, fields, object).unwrap_or(false)
-        {
-            items.push(object);
-        }
-    }
+    let (items, metadata) = match selected(state, kind, namespace, query) {
+        Ok(selected) => selected,
+        Err(refused) => return *refused,
+    };
     let rows: Vec<Value> = items
         .iter()
         .map(|o| {
@@ -1112,14 +1142,12 @@ fn table(state: &State, kind: &Kind, namespace: &str, query: &BTreeMap<String, S
                    "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]}})
         })
         .collect();
-    json_response(
-        json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": state.resource_version.to_string()},
+    json_response(json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": metadata,
         "columnDefinitions": [
             {"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0},
             {"name": "Created At", "type": "date", "format": "", "description": "CreationTimestamp is a timestamp representing the server time when this object was created.", "priority": 0}
         ],
-        "rows": rows}),
-    )
+        "rows": rows}))
 }
 
 /// Splits a selector at the commas outside parentheses.

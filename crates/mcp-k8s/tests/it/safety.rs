@@ -297,6 +297,56 @@ async fn a_huge_log_returns_its_end_from_a_whole_line_and_says_what_was_left_out
 }
 
 #[tokio::test]
+async fn a_huge_list_is_read_in_pages_and_stops_at_its_bound_saying_what_was_left_out() {
+    let cluster = Cluster::start(false).await;
+    // 3,000 config maps of about 2.2 KiB each (in metadata, so that table rows carry it too):
+    // more than the 4 MiB a call lists, whichever way it is printed.
+    for n in 0..3000 {
+        cluster.fake.insert(json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": format!("bulk-{n:04}"), "namespace": "bulk",
+                         "labels": {"group": format!("g{}", n % 300)},
+                         "annotations": {"note": "n".repeat(2200)}},
+            "data": {"n": n.to_string()}}));
+    }
+    let list = json!({"apiVersion": "v1", "kind": "ConfigMap", "namespace": "bulk"});
+    let table = mcp_k8s::native::K8sConfig { list_output: mcp_k8s::native::ListOutput::Table, ..cluster.config() };
+    for config in [cluster.config(), table] {
+        let client = native(config).await;
+        let text = call(&client, "resources_list", list.clone()).await.text_content();
+        let note = text.lines().last().expect("lines");
+        let shown = text.matches("bulk-").count();
+        assert!(shown > 1000 && shown < 3000, "{shown} shown");
+        assert_eq!(
+            note,
+            format!(
+                "# The first {shown} items are shown and {} more were left out: a call lists at most 4 MiB. \
+                 Narrow the list with namespace, labelSelector or fieldSelector.",
+                3000 - shown
+            )
+        );
+        assert!(text.contains("bulk-0000") && !text.contains("bulk-2999"), "the first items, in the API's order");
+        assert!(text.len() < 6 * 1024 * 1024, "{} bytes", text.len());
+
+        // Narrowed by a selector, it is whole and says nothing more (the API gives no count of
+        // what remains with a selector, and nothing remains here).
+        let narrow = json!({"apiVersion": "v1", "kind": "ConfigMap", "namespace": "bulk", "labelSelector": "group=g7"});
+        let text = call(&client, "resources_list", narrow).await.text_content();
+        assert_eq!(text.matches("bulk-").count(), 10, "{text}");
+        assert!(!text.contains("left out"), "{text}");
+    }
+    // Read in pages of 250, each from where the last stopped.
+    let pages: Vec<String> = cluster
+        .fake
+        .seen()
+        .into_iter()
+        .map(|s| s.path_and_query)
+        .filter(|p| p.starts_with("/api/v1/namespaces/bulk/configmaps?"))
+        .collect();
+    assert!(pages.iter().all(|p| p.contains("limit=250")), "{pages:?}");
+    assert!(pages.iter().filter(|p| p.contains("continue=")).count() >= 8, "{pages:?}");
+}
+
+#[tokio::test]
 async fn credentials_are_never_sent_over_plain_http() {
     // As client-go: a context on an http server with a token is not used at all.
     let cluster = Cluster::start(true).await;
