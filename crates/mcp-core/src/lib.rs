@@ -16,6 +16,7 @@ pub mod registry;
 pub mod server;
 #[cfg(feature = "pipeline")]
 pub mod supervised;
+pub mod tail;
 pub mod tasks;
 pub mod tool;
 pub mod trace_context;

@@ -1,6 +1,6 @@
 //! The tools' work on the engine: bollard calls, and the reference server's result shapes.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -304,10 +304,9 @@ impl Engine {
         let mut kept = LogTail::default();
         let mut chunks = 0u64;
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(engine_error)?;
-            let piece = String::from_utf8_lossy(&chunk.into_bytes()).into_owned();
+            let piece = chunk.map_err(engine_error)?.into_bytes();
             chunks += 1;
-            cx.progress(chunks as f64, None, Some(piece.trim_end().to_owned())).await;
+            cx.progress(chunks as f64, None, Some(String::from_utf8_lossy(&piece).trim_end().to_owned())).await;
             kept.push(&piece);
         }
         Ok(kept.into_lines())
@@ -847,77 +846,41 @@ impl Drop for RemoveUnlessAnswered {
 
 /// The end of a log as it streams in, as lines split on every newline (output that ends with
 /// one ends with an empty entry, as the reference server's does): at most [`MAX_LOG_LINES`]
-/// lines and about [`MAX_LOG_BYTES`] bytes, with a first line saying what was left out.
-#[derive(Default)]
-struct LogTail {
-    lines: VecDeque<String>,
-    /// The bytes of `lines`.
-    bytes: usize,
-    /// The line still being written (the last entry).
-    partial: String,
-    lines_cut: usize,
-    start_cut: bool,
+/// lines and [`MAX_LOG_BYTES`] bytes, with a first line saying what was left out.
+struct LogTail(mcp_core::tail::Tail);
+
+impl Default for LogTail {
+    fn default() -> Self {
+        LogTail(mcp_core::tail::Tail::new(MAX_LOG_BYTES))
+    }
 }
 
 impl LogTail {
-    fn push(&mut self, piece: &str) {
-        let mut rest = piece;
-        while let Some((end, after)) = rest.split_once('\n') {
-            self.partial.push_str(end);
-            let line = std::mem::take(&mut self.partial);
-            self.bytes += line.len();
-            self.lines.push_back(line);
-            rest = after;
-            self.trim();
-        }
-        self.partial.push_str(rest);
-        // Cut a long last line only when it is twice the bound, so that each cut moves at
-        // least the bound's worth of text out and a huge line costs linear time.
-        if self.partial.len() > 2 * MAX_LOG_BYTES {
-            self.cut_last_line();
-        }
-        self.trim();
+    fn push(&mut self, piece: &[u8]) {
+        self.0.push(piece);
     }
 
-    /// Keeps the last [`MAX_LOG_BYTES`] of the line being written.
-    fn cut_last_line(&mut self) {
-        let mut start = self.partial.len().saturating_sub(MAX_LOG_BYTES);
-        while !self.partial.is_char_boundary(start) {
-            start += 1;
-        }
-        self.partial.drain(..start);
-        self.start_cut = true;
-    }
-
-    fn trim(&mut self) {
-        while self.lines.len() + 1 > MAX_LOG_LINES
-            || (!self.lines.is_empty() && self.bytes + self.partial.len() > MAX_LOG_BYTES)
-        {
-            let Some(first) = self.lines.pop_front() else { break };
-            self.bytes -= first.len();
-            self.lines_cut += 1;
-        }
-    }
-
-    fn into_lines(mut self) -> Vec<String> {
-        if self.partial.len() > MAX_LOG_BYTES {
-            self.cut_last_line();
-        }
-        let mut lines = Vec::with_capacity(self.lines.len() + 2);
-        let left_out = match (self.lines_cut, self.start_cut) {
+    fn into_lines(self) -> Vec<String> {
+        let end = self.0.finish();
+        let text = String::from_utf8_lossy(&end.bytes);
+        let mut kept: Vec<&str> = text.split('\n').collect();
+        let over = kept.len().saturating_sub(MAX_LOG_LINES);
+        kept.drain(..over);
+        let lines_cut = end.lines_left_out + over as u64;
+        let left_out = match (lines_cut, end.mid_line) {
             (0, false) => None,
             (0, true) => Some("the start of the last line".to_owned()),
             (n, false) => Some(format!("{n} earlier lines")),
             (n, true) => Some(format!("{n} earlier lines and the start of the last one")),
         };
+        let mut lines = Vec::with_capacity(kept.len() + 1);
         if let Some(left_out) = left_out {
             lines.push(format!(
                 "[{left_out} left out: a call returns at most the last {MAX_LOG_LINES} lines and {} MiB of a log]",
                 MAX_LOG_BYTES / (1024 * 1024)
             ));
         }
-        lines.extend(self.lines);
-        lines.push(self.partial);
+        lines.extend(kept.into_iter().map(str::to_owned));
         lines
     }
 }
@@ -948,7 +911,7 @@ mod tests {
     fn tail_of(pieces: &[&str]) -> Vec<String> {
         let mut tail = LogTail::default();
         for piece in pieces {
-            tail.push(piece);
+            tail.push(piece.as_bytes());
         }
         tail.into_lines()
     }
@@ -977,13 +940,20 @@ mod tests {
         let chunk = line.repeat(64);
         let mut tail = LogTail::default();
         for _ in 0..200 {
-            tail.push(&chunk);
-            assert!(tail.bytes + tail.partial.len() <= MAX_LOG_BYTES, "the held text stays bounded");
+            tail.push(chunk.as_bytes());
+            assert!(tail.0.held() <= 2 * MAX_LOG_BYTES + chunk.len(), "the held text stays bounded");
         }
         let lines = tail.into_lines();
-        let kept: usize = lines[1..].iter().map(String::len).sum();
-        assert!(kept <= MAX_LOG_BYTES && kept > MAX_LOG_BYTES - 2048, "{kept}");
-        assert!(lines[0].contains("earlier lines left out"), "{}", lines[0]);
+        // Joined by the newlines between them: the last 4 MiB of the log, from a whole line.
+        let kept = lines[1..].iter().map(|l| l.len() + 1).sum::<usize>() - 1;
+        assert!(kept <= MAX_LOG_BYTES && kept > MAX_LOG_BYTES - 1024, "{kept}");
+        let left_out = 200 * 64 - (lines.len() - 2);
+        assert_eq!(
+            lines[0],
+            format!(
+                "[{left_out} earlier lines left out: a call returns at most the last 10000 lines and 4 MiB of a log]"
+            )
+        );
     }
 
     #[test]
@@ -991,10 +961,10 @@ mod tests {
         let mut tail = LogTail::default();
         let chunk = "é".repeat(16 * 1024);
         for _ in 0..400 {
-            tail.push(&chunk);
-            assert!(tail.partial.len() <= 2 * MAX_LOG_BYTES + chunk.len());
+            tail.push(chunk.as_bytes());
+            assert!(tail.0.held() <= 2 * MAX_LOG_BYTES + chunk.len());
         }
-        tail.push("!");
+        tail.push(b"!");
         let lines = tail.into_lines();
         assert_eq!(lines.len(), 2);
         assert!(lines[0].starts_with("[the start of the last line left out"), "{}", lines[0]);

@@ -440,7 +440,9 @@ pub(crate) struct Tail {
 }
 
 /// Text read chunk by chunk, keeping only its last lines: at most `tail` of them and
-/// [`TAIL_MAX_BYTES`] in all (a longer line is cut).
+/// [`TAIL_MAX_BYTES`] in all (a longer line is cut). Not a [`mcp_core::tail::Tail`] of bytes, as
+/// the container logs are: the reference server answers with the last lines of the text trimmed
+/// and their count, so each line is looked at (blank ones after the last text are held apart).
 struct TailLines {
     tail: usize,
     kept: std::collections::VecDeque<String>,

@@ -135,41 +135,28 @@ async fn read_text(client: &kube::Client, request: http::Request<Vec<u8>>, keep:
     use futures_util::AsyncReadExt;
     let body = client.request_stream(request).await.map_err(message)?;
     let mut body = std::pin::pin!(body);
-    let mut kept = Vec::new();
-    let mut left_out = 0usize;
+    let mut tail = mcp_core::tail::Tail::new(LOG_MAX_BYTES);
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
         let n = body.read(&mut chunk).await.map_err(|e| format!("reading the answer failed: {e}"))?;
         if n == 0 {
             break;
         }
-        kept.extend_from_slice(&chunk[..n]);
-        if keep == Keep::Whole && kept.len() > LOG_MAX_BYTES {
+        tail.push(&chunk[..n]);
+        if keep == Keep::Whole && tail.seen() > LOG_MAX_BYTES as u64 {
             return Err(format!("the answer is larger than {} MiB", LOG_MAX_BYTES / (1024 * 1024)));
         }
-        // Cut at twice the bound, so that each cut moves the bound's worth out (linear time).
-        if kept.len() > 2 * LOG_MAX_BYTES {
-            left_out += kept.len() - LOG_MAX_BYTES;
-            kept.drain(..kept.len() - LOG_MAX_BYTES);
-        }
     }
-    if kept.len() > LOG_MAX_BYTES {
-        left_out += kept.len() - LOG_MAX_BYTES;
-        kept.drain(..kept.len() - LOG_MAX_BYTES);
-    }
-    if left_out == 0 {
-        return String::from_utf8(kept).map_err(|e| format!("the answer is not UTF-8: {e}"));
-    }
-    // Start at the first whole line.
-    if let Some(newline) = kept.iter().position(|b| *b == b'\n') {
-        left_out += newline + 1;
-        kept.drain(..=newline);
+    let end = tail.finish();
+    if end.left_out == 0 {
+        return String::from_utf8(end.bytes).map_err(|e| format!("the answer is not UTF-8: {e}"));
     }
     let note = format!(
-        "[{left_out} bytes before this left out: a call returns at most the last {} MiB]\n",
+        "[{} bytes before this left out: a call returns at most the last {} MiB]\n",
+        end.left_out,
         LOG_MAX_BYTES / (1024 * 1024)
     );
-    Ok(note + &String::from_utf8_lossy(&kept))
+    Ok(note + &String::from_utf8_lossy(&end.bytes))
 }
 
 /// What the model reads for a failed request: the API's `Status` message, as client-go says it.
