@@ -294,10 +294,13 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
         .iter()
         .map(|upstream| (upstream.clone(), tokio::spawn(upstream.clone().supervise(changed_tx.clone()))))
         .collect();
-    for (done, upstream) in started.iter().enumerate() {
+    // Servers the gateway is ready without are not waited for either: their tools join the
+    // list when they are up (one that hangs would hold the start up for a minute).
+    let awaited: Vec<_> = started.iter().filter(|u| !state.optional.contains(u.name())).collect();
+    for (done, upstream) in awaited.iter().enumerate() {
         upstream.started(Duration::from_secs(60)).await;
         if let Some(f) = &on_started {
-            f(upstream.name(), done + 1, started.len());
+            f(upstream.name(), done + 1, awaited.len());
         }
     }
     state.rebuild();
@@ -648,7 +651,7 @@ impl Reloader {
             let supervisor = tokio::spawn(upstream.clone().supervise(self.changed.clone()));
             reloading.supervisors.push((upstream.clone(), supervisor));
         }
-        for upstream in &started {
+        for upstream in started.iter().filter(|u| !state.optional.contains(u.name())) {
             upstream.started(Duration::from_secs(60)).await;
         }
         stop_on_drop.0.clear();

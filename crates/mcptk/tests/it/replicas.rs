@@ -184,26 +184,31 @@ async fn servers_the_gateway_is_ready_without_do_not_hold_readiness_back() {
     let dir = tempfile::tempdir().expect("temp");
     let config = dir.path().join("gateway.json");
     // Two servers that never start; `a-flaky` comes first, so a probe that waited for it would
-    // name it.
+    // name it. And `c-sleepy`, which never answers: the start would wait for it (30 s for its
+    // first answer, longer than `serve_env` waits for the port) were it not optional.
     let write = |optional: &[&str]| {
         let missing = |name: &str| json!({"command": dir.path().join(name).display().to_string()});
         let body = json!({
             "native": {"builtin": true},
             "audit": {"path": dir.path().join("audit.jsonl")},
-            "mcpServers": {"a-flaky": missing("no-such-program"), "broken": missing("no-such-program-either")},
+            "mcpServers": {
+                "a-flaky": missing("no-such-program"),
+                "broken": missing("no-such-program-either"),
+                "c-sleepy": {"command": "sleep", "args": ["40"]},
+            },
             "readiness": {"optional": optional},
         });
         std::fs::write(&config, body.to_string()).expect("write");
     };
-    write(&["a-flaky"]);
+    write(&["a-flaky", "c-sleepy"]);
     let path = config.display().to_string();
     let served = serve_env(&["serve", "--config", &path], &[("MCPTK_HTTP_TOKENS", TOKENS)]).await;
     let (status, text) = readiness_until(&served.base, |status| status != 200).await;
     assert_eq!(status, 503, "{text}");
     assert!(text.contains("`broken`") && !text.contains("a-flaky"), "names the required server only: {text}");
 
-    // Both optional (a reload): ready, though neither runs.
-    write(&["a-flaky", "broken"]);
+    // All optional (a reload): ready, though none runs.
+    write(&["a-flaky", "broken", "c-sleepy"]);
     let pid = nix::unistd::Pid::from_raw(i32::try_from(served.child.id()).expect("pid"));
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).expect("signalled");
     assert_eq!(readiness_until(&served.base, |status| status == 200).await, (200, "ok\n".to_owned()));
