@@ -21,13 +21,19 @@ const FIELD_MANAGER: &str = "kubernetes-mcp-server";
 const DEFAULT_TAIL: i64 = 100;
 /// The most of a log (`pods_log`, `nodes_log`) one call returns, whatever `tail` asks for: its end.
 const LOG_MAX_BYTES: usize = 8 * 1024 * 1024;
-/// Items asked of the API per page of a list (kubectl's default chunk size is 500; objects of
-/// some kinds are large).
+/// Items asked of the API in a list's first page. Later pages are sized from what the items
+/// read so far weigh (at most [`LIST_PAGE`] items), so that the page that crosses
+/// [`LIST_MAX_BYTES`] crosses it by about its own share, whatever the kind's objects weigh.
+const LIST_FIRST_PAGE: u32 = 50;
+/// The most items asked per page (kubectl's default chunk size is 500).
 const LIST_PAGE: u32 = 250;
-/// A list stops at the page that brings what it read past this, saying what it left out: one
-/// call on a large cluster (every pod of every namespace) neither holds the whole list nor hands
-/// the model more than it can read.
+/// A bounded list stops once it has read about this much, saying what it left out: one call on
+/// a large cluster (every pod of every namespace) neither holds the whole list nor hands the
+/// model more than it can read.
 const LIST_MAX_BYTES: usize = 4 * 1024 * 1024;
+/// Pages of one bounded list at most: a selective field selector can have the API answer page
+/// after page with few items or none.
+const LIST_MAX_PAGES: usize = 200;
 const REDACTED: &str = "REDACTED";
 
 /// What a tool does, for the safety rules.
@@ -251,44 +257,79 @@ fn text(text: String) -> CallToolResult {
     CallToolResult::text(text)
 }
 
-/// A list read page by page ([`LIST_PAGE`] items each), up to [`LIST_MAX_BYTES`].
+/// How much of a list a call reads.
+#[derive(Clone, Copy)]
+enum Reach {
+    /// All of it: what a tool needs whole to answer at all (the nodes of `nodes_top`).
+    Whole,
+    /// About [`LIST_MAX_BYTES`], then a note naming the tool's arguments that narrow the list.
+    Bounded { narrow: &'static str },
+}
+
+/// Where a bounded list stopped short of its end.
+enum Cut {
+    /// At its bound, with how many items remain when the API says (not with a selector).
+    Bound(Option<u64>),
+    /// A page after the first failed (its continue token expired, the server went away).
+    Failed(String),
+}
+
+/// A list read page by page.
 struct Paged {
     /// The answers, in order.
     pages: Vec<Value>,
-    /// Set when pages were left unread: how many items remain, when the API says.
-    left_out: Option<Option<u64>>,
+    cut: Option<Cut>,
 }
 
 impl Paged {
     /// The line that says what a list of `shown` items left out, if anything.
-    fn note(&self, shown: usize) -> Option<String> {
-        let remaining = match self.left_out? {
-            Some(n) => format!("{n} more"),
-            None => "more".to_owned(),
+    fn note(&self, shown: usize, reach: Reach) -> Option<String> {
+        let narrow = match reach {
+            Reach::Bounded { narrow } if !narrow.is_empty() => format!(" Narrow the list with {narrow}."),
+            _ => String::new(),
         };
-        Some(format!(
-            "# The first {shown} items are shown and {remaining} were left out: a call lists at most {} MiB. \
-             Narrow the list with namespace, labelSelector or fieldSelector.",
-            LIST_MAX_BYTES / (1024 * 1024)
-        ))
+        Some(match self.cut.as_ref()? {
+            Cut::Bound(remaining) => {
+                let remaining = remaining.map_or_else(|| "more".to_owned(), |n| format!("{n} more"));
+                format!(
+                    "# The first {shown} items are shown and {remaining} were left out: a call reads about {} MiB of a list.{narrow}",
+                    LIST_MAX_BYTES / (1024 * 1024)
+                )
+            }
+            Cut::Failed(why) => format!("# The first {shown} items are shown; reading the rest failed: {why}"),
+        })
     }
 }
 
-/// The list of `resource` in `namespace` (all when `None`) as `accept` asks for it (the
-/// API's JSON list by default), read page by page until its end or [`LIST_MAX_BYTES`].
+/// The items (or a table's rows) of one page.
+fn page_len(page: &Value) -> usize {
+    page["items"].as_array().or(page["rows"].as_array()).map_or(0, Vec::len)
+}
+
+/// The list of `resource` in `namespace` (all when `None`) as `accept` asks for it (the API's
+/// JSON list by default), read page by page to its end or as far as `reach` goes.
 async fn paged(
     cluster: &Cluster,
     resource: &ApiResource,
     namespace: Option<&str>,
-    labels: &str,
-    fields: &str,
+    (labels, fields): (&str, &str),
     accept: Option<&'static str>,
+    reach: Reach,
 ) -> Result<Paged, String> {
-    let mut paged = Paged { pages: Vec::new(), left_out: None };
-    let mut read = 0;
+    let bounded = matches!(reach, Reach::Bounded { .. });
+    let mut paged = Paged { pages: Vec::new(), cut: None };
+    let (mut read, mut items) = (0usize, 0usize);
     let mut token: Option<String> = None;
     loop {
-        let mut params = ListParams::default().limit(LIST_PAGE);
+        let limit = match (bounded, items) {
+            (false, _) => LIST_PAGE,
+            (true, 0) => LIST_FIRST_PAGE,
+            (true, _) => {
+                let weight = (read / items).max(1);
+                u32::try_from(LIST_MAX_BYTES.saturating_sub(read) / weight).unwrap_or(LIST_PAGE).clamp(1, LIST_PAGE)
+            }
+        };
+        let mut params = ListParams::default().limit(limit);
         if !labels.is_empty() {
             params = params.labels(labels);
         }
@@ -302,19 +343,36 @@ async fn paged(
         if let Some(accept) = accept {
             request.headers_mut().insert(http::header::ACCEPT, http::HeaderValue::from_static(accept));
         }
-        let body = cluster.client.request_text(request).await.map_err(message)?;
-        read += body.len();
-        let page: Value = serde_json::from_str(&body).map_err(|e| format!("the list answered is not JSON: {e}"))?;
-        drop(body);
-        token = page["metadata"]["continue"].as_str().filter(|t| !t.is_empty()).map(str::to_owned);
+        let page = match cluster.client.request_text(request).await {
+            Ok(body) => {
+                read += body.len();
+                serde_json::from_str::<Value>(&body).map_err(|e| format!("the list answered is not JSON: {e}"))
+            }
+            Err(e) => Err(message(e)),
+        };
+        let page = match page {
+            Ok(page) => page,
+            // What was read stays worth showing when a later page fails.
+            Err(why) if bounded && !paged.pages.is_empty() => {
+                paged.cut = Some(Cut::Failed(why));
+                return Ok(paged);
+            }
+            Err(why) => return Err(why),
+        };
+        items += page_len(&page);
+        let next = page["metadata"]["continue"].as_str().filter(|t| !t.is_empty()).map(str::to_owned);
         let remaining = page["metadata"]["remainingItemCount"].as_u64();
         paged.pages.push(page);
-        if token.is_none() {
-            return Ok(paged);
-        }
-        if read >= LIST_MAX_BYTES {
-            paged.left_out = Some(remaining);
-            return Ok(paged);
+        match next {
+            None => return Ok(paged),
+            Some(next) if token.as_ref() == Some(&next) => {
+                return Err("the API answered the same continue token twice".to_owned());
+            }
+            Some(_) if bounded && (read >= LIST_MAX_BYTES || paged.pages.len() >= LIST_MAX_PAGES) => {
+                paged.cut = Some(Cut::Bound(remaining));
+                return Ok(paged);
+            }
+            Some(next) => token = Some(next),
         }
     }
 }
@@ -327,19 +385,19 @@ impl Inner {
         cluster: &Cluster,
         gvk: &GroupVersionKind,
         namespace: &str,
-        labels: &str,
-        fields: &str,
+        selectors: (&str, &str),
+        reach: Reach,
     ) -> Result<(Vec<Value>, Option<String>), String> {
         self.check_allowed(gvk)?;
         let (resource, namespaced) = resolve(cluster, gvk).await?;
         let ns = (namespaced && !namespace.is_empty()).then_some(namespace);
-        let mut paged = paged(cluster, &resource, ns, labels, fields, None).await?;
+        let mut paged = paged(cluster, &resource, ns, selectors, None, reach).await?;
         let mut all = Vec::new();
         for page in std::mem::take(&mut paged.pages) {
             all.extend(items(page, &resource));
         }
         all.iter_mut().for_each(|item| self.redact(item));
-        let note = paged.note(all.len());
+        let note = paged.note(all.len(), reach);
         Ok((all, note))
     }
 
@@ -349,21 +407,25 @@ impl Inner {
         cluster: &Cluster,
         gvk: &GroupVersionKind,
         namespace: &str,
-        labels: &str,
-        fields: &str,
+        selectors: (&str, &str),
+        narrow: &'static str,
     ) -> Result<(String, Option<Value>), String> {
+        let reach = Reach::Bounded { narrow };
         let (text, structured, note) = if self.config.list_output == super::ListOutput::Yaml {
-            let (items, note) = self.list(cluster, gvk, namespace, labels, fields).await?;
+            let (items, note) = self.list(cluster, gvk, namespace, selectors, reach).await?;
             (list_text(&items), Some(json!({"items": items})), note)
         } else {
             self.check_allowed(gvk)?;
             let (resource, namespaced) = resolve(cluster, gvk).await?;
             let ns = (namespaced && !namespace.is_empty()).then_some(namespace);
             let accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
-            let mut paged = paged(cluster, &resource, ns, labels, fields, Some(accept)).await?;
+            let mut paged = paged(cluster, &resource, ns, selectors, Some(accept), reach).await?;
             // One table: the first page's columns, every page's rows.
             let mut pages = std::mem::take(&mut paged.pages).into_iter();
             let mut table = pages.next().unwrap_or_default();
+            if !table["rows"].is_array() && table.is_object() {
+                table["rows"] = json!([]);
+            }
             for mut page in pages {
                 if let (Some(rows), Some(Value::Array(more))) =
                     (table["rows"].as_array_mut(), page.get_mut("rows").map(Value::take))
@@ -373,7 +435,7 @@ impl Inner {
             }
             let shown = table["rows"].as_array().map_or(0, Vec::len);
             let (text, structured) = super::top::table(&table, &gv(gvk), &gvk.kind);
-            (text, structured, paged.note(shown))
+            (text, structured, paged.note(shown, reach))
         };
         Ok((with_note(text, note), structured))
     }
@@ -1052,28 +1114,33 @@ async fn call(inner: &Inner, name: &str, arguments: JsonObject, cx: &ToolContext
         names::PODS_LIST | names::PODS_LIST_IN_NAMESPACE | names::NAMESPACES_LIST => {
             let a: ListArgs = args(name, arguments)?;
             let cluster = inner.cluster(a.context.as_deref())?;
-            let (gvk, ns, prefix) = match name {
-                names::PODS_LIST => (pod, String::new(), "failed to list pods in all namespaces".to_owned()),
+            let (gvk, ns, prefix, narrow) = match name {
+                names::PODS_LIST => (
+                    pod,
+                    String::new(),
+                    "failed to list pods in all namespaces".to_owned(),
+                    "labelSelector or fieldSelector (or pods_list_in_namespace)",
+                ),
                 names::NAMESPACES_LIST => (
                     GroupVersionKind::gvk("", "v1", "Namespace"),
                     String::new(),
                     "failed to list namespaces".to_owned(),
+                    "fieldSelector",
                 ),
                 _ => {
                     let ns = a.namespace.clone().unwrap_or_default();
-                    (pod, ns.clone(), format!("failed to list pods in namespace {ns}"))
+                    (
+                        pod,
+                        ns.clone(),
+                        format!("failed to list pods in namespace {ns}"),
+                        "labelSelector or fieldSelector",
+                    )
                 }
             };
-            let (listed, _) = inner
-                .list_printed(
-                    cluster,
-                    &gvk,
-                    &ns,
-                    a.label_selector.as_deref().unwrap_or_default(),
-                    a.field_selector.as_deref().unwrap_or_default(),
-                )
-                .await
-                .map_err(|e| fail(prefix, e))?;
+            let selectors =
+                (a.label_selector.as_deref().unwrap_or_default(), a.field_selector.as_deref().unwrap_or_default());
+            let (listed, _) =
+                inner.list_printed(cluster, &gvk, &ns, selectors, narrow).await.map_err(|e| fail(prefix, e))?;
             Ok(text(listed))
         }
         names::PODS_GET => {
@@ -1099,7 +1166,7 @@ async fn call(inner: &Inner, name: &str, arguments: JsonObject, cx: &ToolContext
                 let app = object["metadata"]["labels"]["app.kubernetes.io/name"].as_str().unwrap_or_default();
                 let selector = format!("app.kubernetes.io/managed-by={FIELD_MANAGER},app.kubernetes.io/name={app}");
                 let service = GroupVersionKind::gvk("", "v1", "Service");
-                if let Ok((services, _)) = inner.list(cluster, &service, &pod_ns, &selector, "").await {
+                if let Ok((services, _)) = inner.list(cluster, &service, &pod_ns, (&selector, ""), Reach::Whole).await {
                     for svc in services {
                         let svc_name = svc["metadata"]["name"].as_str().unwrap_or_default();
                         let _ = inner.delete(cluster, &service, &pod_ns, svc_name, None).await;
@@ -1215,14 +1282,12 @@ async fn call(inner: &Inner, name: &str, arguments: JsonObject, cx: &ToolContext
             let cluster = inner.cluster(a.context.as_deref())?;
             let gvk = parse_gvk(&a.api_version, &a.kind)
                 .map_err(|e| ToolError::msg(format!("failed to list resources, {e}")))?;
+            let selectors =
+                (a.label_selector.as_deref().unwrap_or_default(), a.field_selector.as_deref().unwrap_or_default());
+            let namespace = a.namespace.as_deref().unwrap_or_default();
+            let narrow = "namespace, labelSelector or fieldSelector";
             let (listed, structured) = inner
-                .list_printed(
-                    cluster,
-                    &gvk,
-                    a.namespace.as_deref().unwrap_or_default(),
-                    a.label_selector.as_deref().unwrap_or_default(),
-                    a.field_selector.as_deref().unwrap_or_default(),
-                )
+                .list_printed(cluster, &gvk, namespace, selectors, narrow)
                 .await
                 .map_err(|e| fail("failed to list resources", e))?;
             Ok(match structured {
@@ -1315,16 +1380,11 @@ async fn call(inner: &Inner, name: &str, arguments: JsonObject, cx: &ToolContext
             let cluster = inner.cluster(a.context.as_deref())?;
             let prefix = "failed to list events in all namespaces";
             let gvk = GroupVersionKind::gvk("", "v1", "Event");
-            let (items, note) = inner
-                .list(
-                    cluster,
-                    &gvk,
-                    a.namespace.as_deref().unwrap_or_default(),
-                    "",
-                    a.field_selector.as_deref().unwrap_or_default(),
-                )
-                .await
-                .map_err(|e| fail(prefix, e))?;
+            let namespace = a.namespace.as_deref().unwrap_or_default();
+            let selectors = ("", a.field_selector.as_deref().unwrap_or_default());
+            let reach = Reach::Bounded { narrow: "namespace or fieldSelector" };
+            let (items, note) =
+                inner.list(cluster, &gvk, namespace, selectors, reach).await.map_err(|e| fail(prefix, e))?;
             if items.is_empty() {
                 return Ok(text("# No events found".into()));
             }
@@ -1434,18 +1494,21 @@ async fn call(inner: &Inner, name: &str, arguments: JsonObject, cx: &ToolContext
                 }
             };
             let node = GroupVersionKind::gvk("", "v1", "Node");
-            let (nodes, note) = inner
-                .list(cluster, &node, "", selector.as_deref().unwrap_or_default(), "")
+            // Whole: every node with metrics needs its allocatable resources.
+            let (nodes, _) = inner
+                .list(cluster, &node, "", (selector.as_deref().unwrap_or_default(), ""), Reach::Whole)
                 .await
                 .map_err(|e| fail("failed to list nodes", e))?;
-            Ok(text(with_note(super::top::nodes(metrics, &nodes), note)))
+            Ok(text(super::top::nodes(metrics, &nodes)))
         }
         names::PROJECTS_LIST => {
             let a: ListArgs = args(name, arguments)?;
             let cluster = inner.cluster(a.context.as_deref())?;
             let gvk = GroupVersionKind::gvk("project.openshift.io", "v1", "Project");
-            let (listed, _) =
-                inner.list_printed(cluster, &gvk, "", "", "").await.map_err(|e| fail("failed to list projects", e))?;
+            let (listed, _) = inner
+                .list_printed(cluster, &gvk, "", ("", ""), "")
+                .await
+                .map_err(|e| fail("failed to list projects", e))?;
             Ok(text(listed))
         }
         names::CONFIGURATION_VIEW => {
