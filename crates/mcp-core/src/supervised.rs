@@ -305,7 +305,13 @@ impl Upstream {
                             }
                             () = client.closed() => break client.close_reason().unwrap_or_else(|| "connection closed".into()),
                             Some(note) = notes.recv() => {
-                                if note.method == methods::TOOLS_LIST_CHANGED {
+                                // One list answers every `list_changed` already queued: a
+                                // burst of them costs one `tools/list`, not one each.
+                                let mut list_changed = note.method == methods::TOOLS_LIST_CHANGED;
+                                while let Ok(more) = notes.try_recv() {
+                                    list_changed |= more.method == methods::TOOLS_LIST_CHANGED;
+                                }
+                                if list_changed {
                                     fresh_for = self.relist(&client, &changed).await.unwrap_or(fresh_for);
                                     relist.as_mut().reset(tokio::time::Instant::now() + relist_after(fresh_for));
                                 }

@@ -437,6 +437,34 @@ async fn an_upstream_tool_list_change_is_forwarded_to_clients() {
     client.close().await.expect("closes");
 }
 
+#[tokio::test]
+async fn a_burst_of_list_changed_costs_one_relist_not_one_each() {
+    let s = Scratch::new();
+    let log = s.path.join("storm.log");
+    let config = s.config(json!({
+        "mcpServers": {"storm": {"command": "python3", "args": [fixture(), "storm", log]}},
+        "audit": {"path": s.audit()}
+    }));
+    let client = gateway(&config, ClientOptions::default()).await;
+    let listed = || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.lines().filter(|l| l.contains("\"tools/list\"")).count()
+    };
+    assert_eq!(listed(), 1, "listed once at start");
+    // The first call makes the server add a tool and announce it 50 times in a row.
+    client.call_tool("storm__work", JsonObject::new()).await.expect("a result");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !names(&client).await.contains(&"storm__extra".to_owned()) {
+        assert!(Instant::now() < deadline, "the new tool never appeared");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Time for any further lists (one each would be 50, each a quick round trip).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = listed() - 1;
+    assert!((1..=3).contains(&after), "{after} lists for a burst of 50 list_changed");
+    client.close().await.expect("closes");
+}
+
 #[test]
 fn openai_agents_uses_the_gateway_in_front_of_server_everything_and_a_native_tool() {
     let s = Scratch::new();
