@@ -44,17 +44,39 @@ pub(crate) fn object_name(argument: &str, what: &str, value: &str) -> Result<(),
 
 /// An image reference (`[registry[:port]/]path[:tag][@digest]`, or an image id): only letters,
 /// digits and `._/:@-`, no `..`, no empty or `.` path segment (so no leading or doubled `/`).
-/// What could leave the path (`?`, `#`, `%`, white space) is outside the allowed characters.
+/// What could leave the path (`?`, `#`, `%`, white space) is outside the allowed characters. A
+/// registry may be an IPv6 address in brackets (`[fd00::1]:5000/app`), as Docker allows.
 pub(crate) fn image_reference(argument: &str, value: &str) -> Result<(), ToolError> {
     let what = "image reference";
-    let bad = value.chars().find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | ':' | '@' | '-')));
-    let why = if value.is_empty() {
+    // The bracketed host of a registry: hex digits and colons (a `.` for an IPv4 tail), then a
+    // port or the path.
+    let path = match value.strip_prefix('[') {
+        Some(rest) => {
+            let host = rest.split_once(']').filter(|(host, after)| {
+                host.contains(':')
+                    && host.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+                    && (after.starts_with('/') || after.starts_with(':') && after.contains('/'))
+            });
+            match host {
+                Some((_, after)) => after,
+                None => {
+                    let why = "a registry in brackets must be an IPv6 address followed by a port or a path";
+                    return Err(invalid(argument, value, what, why));
+                }
+            }
+        }
+        None => value,
+    };
+    // What follows a bracketed host is checked as if the host were a name.
+    let checked = if path.len() == value.len() { value.to_owned() } else { format!("registry{path}") };
+    let bad = checked.chars().find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | ':' | '@' | '-')));
+    let why = if checked.is_empty() {
         "it is empty".to_owned()
     } else if let Some(c) = bad {
         format!("{c:?} is not allowed (only letters, digits and `._/:@-`)")
-    } else if value.contains("..") {
+    } else if checked.contains("..") {
         "it contains `..`".to_owned()
-    } else if value.split('/').any(|segment| segment.is_empty() || segment == ".") {
+    } else if checked.split('/').any(|segment| segment.is_empty() || segment == ".") {
         "it has an empty or `.` path segment".to_owned()
     } else {
         return Ok(());
@@ -240,6 +262,8 @@ mod tests {
             "docker.io/library/alpine@sha256:0123abcd",
             "sha256:0123456789abcdef",
             "Registry.Example/x_y/z-w",
+            "[::1]:5000/busybox:1.36",
+            "[fd00:1::2]/team/app@sha256:0123abcd",
         ] {
             assert!(image_reference("image", good).is_ok(), "{good}");
         }
@@ -255,6 +279,12 @@ mod tests {
             ("busybox%2f", "'%'"),
             ("busy box", "' '"),
             ("", "it is empty"),
+            ("[::1]", "IPv6 address followed by a port or a path"),
+            ("[::1]:5000", "IPv6 address followed by a port or a path"),
+            ("[localhost]:5000/x", "IPv6 address"),
+            ("[::1]/../x", "`..`"),
+            ("[::1]:5000/x?y", "'?'"),
+            ("busy[box]", "'['"),
         ] {
             let message = image_reference("image", bad).expect_err(bad).message().to_owned();
             assert!(message.starts_with("invalid argument `image`: ") && message.contains(why), "{bad}: {message}");
