@@ -101,6 +101,8 @@ struct Reloading {
     supervisors: Vec<(Arc<Upstream>, tokio::task::JoinHandle<()>)>,
     /// The configured servers as read for the running state.
     servers: mcp_core::McpConfig,
+    /// See [`GatewayBuilder::wait_for_optional`].
+    wait_for_optional: bool,
 }
 
 /// A gateway dropped without [`Gateway::shutdown`] still stops its upstream servers (in the
@@ -163,6 +165,7 @@ pub struct GatewayBuilder {
     layers: Vec<pipeline::Wrap>,
     adjust: Vec<Box<dyn FnOnce(mcp_core::ServerBuilder) -> mcp_core::ServerBuilder + Send>>,
     on_started: Option<StartedFn>,
+    wait_for_optional: bool,
 }
 
 /// Told about each configured server's first start: its name, how many have started, of how many.
@@ -219,8 +222,18 @@ impl GatewayBuilder {
         self
     }
 
+    /// Whether start and reload wait for the first start of servers in `readiness.optional`
+    /// too (default true: a command that lists, calls or pins once wants every server's tools).
+    /// A gateway that serves on passes false, so that a hung optional server does not hold it
+    /// up: that server's tools join the list once it is up.
+    pub fn wait_for_optional(mut self, wait: bool) -> Self {
+        self.wait_for_optional = wait;
+        self
+    }
+
     /// Opens the audit log, connects the databases, starts every configured server (waiting up
-    /// to a minute for each first start) and returns the running gateway.
+    /// to a minute for each first start, but see [`GatewayBuilder::wait_for_optional`]) and
+    /// returns the running gateway.
     pub async fn start(self) -> Result<Gateway> {
         Ok(start(self).await?)
     }
@@ -229,7 +242,14 @@ impl GatewayBuilder {
 impl Gateway {
     /// A builder over `config` (see [`GatewayConfig::load`] and [`GatewayConfig::embedded`]).
     pub fn builder(config: GatewayConfig) -> GatewayBuilder {
-        GatewayBuilder { config, tools: Vec::new(), layers: Vec::new(), adjust: Vec::new(), on_started: None }
+        GatewayBuilder {
+            config,
+            tools: Vec::new(),
+            layers: Vec::new(),
+            adjust: Vec::new(),
+            on_started: None,
+            wait_for_optional: true,
+        }
     }
 
     /// Builds the gateway from its configuration alone and starts it.
@@ -239,7 +259,7 @@ impl Gateway {
 }
 
 async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
-    let GatewayBuilder { config, tools: extra_tools, layers, adjust, on_started } = builder;
+    let GatewayBuilder { config, tools: extra_tools, layers, adjust, on_started, wait_for_optional } = builder;
     // The optional database mirror catches up from the file before new records arrive.
     let (mirror, drain) = match &config.audit.sql {
         Some(url) => {
@@ -294,9 +314,9 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
         .iter()
         .map(|upstream| (upstream.clone(), tokio::spawn(upstream.clone().supervise(changed_tx.clone()))))
         .collect();
-    // Servers the gateway is ready without are not waited for either: their tools join the
-    // list when they are up (one that hangs would hold the start up for a minute).
-    let awaited: Vec<_> = started.iter().filter(|u| !state.optional.contains(u.name())).collect();
+    // Servers the gateway is ready without, unless asked to: their tools join the list when
+    // they are up (one that hangs would hold a serving gateway's start up for a minute).
+    let awaited: Vec<_> = started.iter().filter(|u| wait_for_optional || !state.optional.contains(u.name())).collect();
     for (done, upstream) in awaited.iter().enumerate() {
         upstream.started(Duration::from_secs(60)).await;
         if let Some(f) = &on_started {
@@ -328,6 +348,7 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
             layers,
             supervisors,
             servers,
+            wait_for_optional,
         })),
         changed: changed_tx,
         rebuilder,
@@ -651,7 +672,8 @@ impl Reloader {
             let supervisor = tokio::spawn(upstream.clone().supervise(self.changed.clone()));
             reloading.supervisors.push((upstream.clone(), supervisor));
         }
-        for upstream in started.iter().filter(|u| !state.optional.contains(u.name())) {
+        let wait_for_optional = reloading.wait_for_optional;
+        for upstream in started.iter().filter(|u| wait_for_optional || !state.optional.contains(u.name())) {
             upstream.started(Duration::from_secs(60)).await;
         }
         stop_on_drop.0.clear();
@@ -711,7 +733,8 @@ fn fixed_at_start(running: &GatewayConfig, new: &GatewayConfig) -> anyhow::Resul
 
 impl Gateway {
     /// Applies `config` without dropping a client. Configured servers whose settings are
-    /// unchanged keep running; new ones start (waiting up to a minute each, as at start);
+    /// unchanged keep running; new ones start (waiting up to a minute each, as at start, and
+    /// as [`GatewayBuilder::wait_for_optional`] says for optional ones);
     /// changed ones start again; removed ones stop once the calls already made on them have
     /// finished (30 s at most). The policy, limits, pins, annotations, redaction, timeouts,
     /// retries and native servers come from `config` for every call from then on; calls already

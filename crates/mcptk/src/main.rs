@@ -682,6 +682,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let shown = bar.clone();
             let gateway = mcp_gateway::Gateway::builder(config)
                 .server(move |b| b.page_size(page_size).max_message_bytes(max_message_bytes))
+                // Serving on: an optional server that hangs does not hold the start up.
+                .wait_for_optional(false)
                 .on_started(move |name, done, total| shown.set(done as f64, Some(total as f64), Some(name)))
                 .start()
                 .await;

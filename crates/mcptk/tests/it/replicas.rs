@@ -232,6 +232,30 @@ async fn servers_the_gateway_is_ready_without_do_not_hold_readiness_back() {
     assert!(!started.status.success() && said.contains("no server named `brokn`"), "{said}");
 }
 
+#[test]
+fn commands_that_list_once_still_wait_for_servers_the_gateway_is_ready_without() {
+    // `mcptk tools` (as `call` and `pin update`) acts once, at once: an optional server slow to
+    // start must still be waited for, or it would be listed with no tools (and `pin update`
+    // would approve an empty list for it).
+    let dir = tempfile::tempdir().expect("temp");
+    let config = dir.path().join("gateway.json");
+    let late = format!("sleep 1; exec '{}' serve builtin", crate::support::mcptk());
+    let body = json!({
+        "audit": {"path": dir.path().join("audit.jsonl")},
+        "mcpServers": {"late": {"command": "sh", "args": ["-c", late]}},
+        "readiness": {"optional": ["late"]},
+    });
+    std::fs::write(&config, body.to_string()).expect("write");
+    let out = std::process::Command::new(crate::support::mcptk())
+        .args(["tools", "--json", "--config"])
+        .arg(&config)
+        .output()
+        .expect("runs");
+    let listed: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let names: Vec<&str> = listed["late"].as_array().into_iter().flatten().filter_map(|t| t["name"].as_str()).collect();
+    assert!(out.status.success() && names.contains(&"echo"), "{listed}");
+}
+
 /// The gateway's `builtin__slow` call of about `ms` milliseconds, in the stateless era.
 fn slow(ms: u64) -> Value {
     let mut request = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "builtin__slow", "arguments": {"steps": 10, "delay_ms": ms / 10}}});
