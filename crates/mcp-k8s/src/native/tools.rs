@@ -34,6 +34,8 @@ const LIST_MAX_BYTES: usize = 4 * 1024 * 1024;
 /// Pages of one bounded list at most: a selective field selector can have the API answer page
 /// after page with few items or none.
 const LIST_MAX_PAGES: usize = 200;
+/// Pages of a whole list at most (2.5 million items): past that the API is answering in a loop.
+const WHOLE_MAX_PAGES: usize = 10_000;
 const REDACTED: &str = "REDACTED";
 
 /// What a tool does, for the safety rules.
@@ -270,6 +272,8 @@ enum Reach {
 enum Cut {
     /// At its bound, with how many items remain when the API says (not with a selector).
     Bound(Option<u64>),
+    /// After [`LIST_MAX_PAGES`] pages (a selective field selector), the same.
+    Pages(Option<u64>),
     /// A page after the first failed (its continue token expired, the server went away).
     Failed(String),
 }
@@ -288,14 +292,17 @@ impl Paged {
             Reach::Bounded { narrow } if !narrow.is_empty() => format!(" Narrow the list with {narrow}."),
             _ => String::new(),
         };
+        let remaining = |n: &Option<u64>| n.map_or_else(|| "more".to_owned(), |n| format!("{n} more"));
         Some(match self.cut.as_ref()? {
-            Cut::Bound(remaining) => {
-                let remaining = remaining.map_or_else(|| "more".to_owned(), |n| format!("{n} more"));
-                format!(
-                    "# The first {shown} items are shown and {remaining} were left out: a call reads about {} MiB of a list.{narrow}",
-                    LIST_MAX_BYTES / (1024 * 1024)
-                )
-            }
+            Cut::Bound(n) => format!(
+                "# The first {shown} items are shown and {} were left out: a call reads about {} MiB of a list.{narrow}",
+                remaining(n),
+                LIST_MAX_BYTES / (1024 * 1024)
+            ),
+            Cut::Pages(n) => format!(
+                "# The first {shown} items are shown and {} were left out: a call reads at most {LIST_MAX_PAGES} pages of a list.{narrow}",
+                remaining(n)
+            ),
             Cut::Failed(why) => format!("# The first {shown} items are shown; reading the rest failed: {why}"),
         })
     }
@@ -320,6 +327,7 @@ async fn paged(
     let mut paged = Paged { pages: Vec::new(), cut: None };
     let (mut read, mut items) = (0usize, 0usize);
     let mut token: Option<String> = None;
+    let mut tokens = std::collections::HashSet::new();
     loop {
         let limit = match (bounded, items) {
             (false, _) => LIST_PAGE,
@@ -365,11 +373,23 @@ async fn paged(
         paged.pages.push(page);
         match next {
             None => return Ok(paged),
-            Some(next) if token.as_ref() == Some(&next) => {
-                return Err("the API answered the same continue token twice".to_owned());
+            Some(next) if !tokens.insert(next.clone()) => {
+                let why = "the API answered a continue token it had answered before (a loop)".to_owned();
+                if bounded {
+                    paged.cut = Some(Cut::Failed(why));
+                    return Ok(paged);
+                }
+                return Err(why);
             }
-            Some(_) if bounded && (read >= LIST_MAX_BYTES || paged.pages.len() >= LIST_MAX_PAGES) => {
+            Some(_) if !bounded && paged.pages.len() >= WHOLE_MAX_PAGES => {
+                return Err(format!("the list did not end within {WHOLE_MAX_PAGES} pages"));
+            }
+            Some(_) if bounded && read >= LIST_MAX_BYTES => {
                 paged.cut = Some(Cut::Bound(remaining));
+                return Ok(paged);
+            }
+            Some(_) if bounded && paged.pages.len() >= LIST_MAX_PAGES => {
+                paged.cut = Some(Cut::Pages(remaining));
                 return Ok(paged);
             }
             Some(next) => token = Some(next),
@@ -1476,7 +1496,8 @@ async fn call(inner: &Inner, name: &str, arguments: JsonObject, cx: &ToolContext
             let cluster = inner.cluster(a.context.as_deref())?;
             metrics_available(cluster).await.map_err(|e| fail("failed to get nodes top", e))?;
             let selector = a.label_selector.filter(|s| !s.is_empty());
-            let metrics = match a.name.filter(|n| !n.is_empty()) {
+            let one = a.name.filter(|n| !n.is_empty());
+            let metrics = match one.clone() {
                 Some(node) => {
                     vec![get_json(cluster, &format!("/apis/metrics.k8s.io/v1beta1/nodes/{node}")).await.map_err(
                         |e| fail("failed to get nodes top", format!("failed to get metrics for node {node}: {e}")),
@@ -1494,11 +1515,20 @@ async fn call(inner: &Inner, name: &str, arguments: JsonObject, cx: &ToolContext
                 }
             };
             let node = GroupVersionKind::gvk("", "v1", "Node");
-            // Whole: every node with metrics needs its allocatable resources.
-            let (nodes, _) = inner
-                .list(cluster, &node, "", (selector.as_deref().unwrap_or_default(), ""), Reach::Whole)
-                .await
-                .map_err(|e| fail("failed to list nodes", e))?;
+            // Every node with metrics needs its allocatable resources: the one asked for, or all.
+            let nodes = match one {
+                Some(name) => {
+                    vec![inner.get(cluster, &node, "", &name).await.map_err(|e| fail("failed to get node", e))?]
+                }
+                None => {
+                    let selectors = (selector.as_deref().unwrap_or_default(), "");
+                    let (nodes, _) = inner
+                        .list(cluster, &node, "", selectors, Reach::Whole)
+                        .await
+                        .map_err(|e| fail("failed to list nodes", e))?;
+                    nodes
+                }
+            };
             Ok(text(super::top::nodes(metrics, &nodes)))
         }
         names::PROJECTS_LIST => {
