@@ -623,3 +623,50 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
         assert!(read.is_ok(), "a connection with unfinished headers was still open after 30 s");
     }
 }
+
+/// A client that goes away while its call runs through the gateway cancels it all the way: the
+/// upstream server is sent `notifications/cancelled` for it, and the audit log records the call
+/// as cancelled, not as still running or as done.
+#[tokio::test]
+async fn a_client_that_goes_away_cancels_the_upstream_call() {
+    use tokio::io::AsyncWriteExt as _;
+    let dir = tempfile::tempdir().expect("temp");
+    let (config, log, audit) =
+        (dir.path().join("gateway.json"), dir.path().join("upstream.log"), dir.path().join("audit.jsonl"));
+    let fixture = crate::support::root().join("tests/fixtures/misbehaving_server.py").display().to_string();
+    let upstream = json!({"command": "python3", "args": [fixture, "hang", log]});
+    std::fs::write(&config, json!({"mcpServers": {"stuck": upstream}, "audit": {"path": audit}}).to_string())
+        .expect("write");
+    let s = serve(&["serve", "--config", &config.display().to_string()], None).await;
+    let body = modern("tools/call", json!({"name": "stuck__work", "arguments": {}})).to_string();
+    let address = s.url.trim_start_matches("http://").trim_end_matches("/mcp").to_owned();
+    let request = format!(
+        "POST /mcp HTTP/1.1\r\nhost: {address}\r\ncontent-type: application/json\r\naccept: application/json\r\n\
+         mcp-protocol-version: 2026-07-28\r\nmcp-method: tools/call\r\nmcp-name: stuck__work\r\n\
+         content-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let upstream_saw = |what: &str| std::fs::read_to_string(&log).unwrap_or_default().contains(what);
+    let until = |done: &dyn Fn() -> bool, what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !done() {
+            assert!(Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let mut stream = tokio::net::TcpStream::connect(&address).await.expect("connects");
+    stream.write_all(request.as_bytes()).await.expect("sends");
+    until(&|| upstream_saw("\"tools/call\""), "the call did not reach the upstream server");
+    drop(stream);
+    until(&|| upstream_saw("notifications/cancelled"), "the upstream server was not told of the cancellation");
+    let records = || -> Vec<Value> {
+        std::fs::read_to_string(&audit)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .filter(|r: &Value| r["tool"] == "work")
+            .collect()
+    };
+    until(&|| !records().is_empty(), "the cancelled call was not audited");
+    assert_eq!(records()[0]["outcome"], "cancelled", "{:?}", records());
+}

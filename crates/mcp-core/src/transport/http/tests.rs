@@ -474,3 +474,32 @@ async fn at_the_connection_limit_a_new_connection_waits_until_one_closes() {
     let answer = tokio::time::timeout(SAFETY, read_answer(&mut probe)).await.expect("served once one closed");
     assert_eq!(answer, "ok");
 }
+
+/// A client that closes its connection while its call runs cancels the call: the tool is told,
+/// whether the answer was to come as JSON or as an SSE stream.
+#[tokio::test]
+async fn a_client_that_goes_away_cancels_its_call() {
+    for accept in ["application/json", "application/json, text/event-stream"] {
+        let (started_tx, mut started) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let (told_tx, mut told) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let mut registry = Registry::new();
+        registry.tool(tool("hold", "Runs until cancelled.", move |_: JsonObject, cx: ToolContext| {
+            let (started_tx, told_tx) = (started_tx.clone(), told_tx.clone());
+            async move {
+                let _ = started_tx.send(());
+                cx.cancelled().cancelled().await;
+                let _ = told_tx.send(());
+                Ok::<_, ToolError>("cancelled".to_owned())
+            }
+        }));
+        let (_server, port) = serve_with_probe(registry, HttpOptions::default()).await;
+        let request = String::from_utf8_lossy(&call_with(port, "hold", "hi", ""))
+            .replace("accept: application/json, text/event-stream", &format!("accept: {accept}"));
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connects");
+        stream.write_all(request.as_bytes()).await.expect("sends");
+        tokio::time::timeout(SAFETY, started.recv()).await.expect("the call runs");
+        drop(stream);
+        let cancelled = tokio::time::timeout(SAFETY, told.recv()).await;
+        assert!(cancelled.is_ok(), "the tool is told its caller went away (accept: {accept})");
+    }
+}
