@@ -47,6 +47,7 @@ mod steps;
 const PYTHON_ENVS: &[(&str, &str, Option<&str>)] = &[
     ("py-mcp2", "tests/requirements-mcp2.txt", None),
     ("py-mcp1", "tests/requirements-mcp1.txt", None),
+    ("py-mcp-early", "tests/requirements-mcp-early.txt", None),
     ("py-docker", "tests/requirements-docker.txt", Some("3.12")),
 ];
 

@@ -10,8 +10,8 @@ use futures_util::StreamExt;
 use tokio::sync::{RwLock, mpsc};
 
 use crate::pipeline::{CallError, ToolCall};
-use crate::protocol::{CallToolResult, Implementation, Tool, methods};
-use crate::{CallEvent, CallTool, Client, ClientOptions, Error, McpConfig, ToolContext};
+use crate::protocol::{CallToolResult, Era, Implementation, Tool, methods};
+use crate::{CallEvent, CallTool, Client, ClientOptions, EraPreference, Error, McpConfig, ToolContext};
 
 /// When a server is restarted: after it exits, or once it stops answering `ping`; and how long
 /// to wait before starting it again (doubling from `initial` up to `max`).
@@ -270,11 +270,15 @@ impl Upstream {
         let initial = self.restart.initial;
         let max = self.restart.max.max(initial);
         let mut delay = initial;
+        // Once a server has shown itself an older one, restarts go straight to `initialize`:
+        // one that leaves `server/discover` unanswered would cost the probe's wait each time.
+        let mut era = EraPreference::Auto;
         'supervising: loop {
             let (notes_tx, mut notes) = mpsc::unbounded_channel();
             let options = ClientOptions {
                 info: Implementation::new("mcptk-gateway", env!("CARGO_PKG_VERSION")),
                 notifications: Some(notes_tx),
+                era,
                 ..ClientOptions::default()
             };
             let started = Instant::now();
@@ -286,6 +290,9 @@ impl Upstream {
             let failed_start = attempt.is_err();
             let reason = match attempt {
                 Ok((client, mut fresh_for)) => {
+                    if client.era() == Era::Handshake {
+                        era = EraPreference::Handshake;
+                    }
                     let _ = changed.send(());
                     // The list is cached for as long as the server says (`ttlMs`), then asked again.
                     let relist = tokio::time::sleep(relist_after(fresh_for));

@@ -8,6 +8,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 #[cfg(feature = "http-client")]
 use super::EraPreference;
 use super::handler::ClientHandler;
+use super::negotiate::Unanswered;
 use super::{Client, ClientOptions, Masking};
 use crate::config::{ConfigError, McpConfig, ServerConfig, ServerEntry};
 use crate::error::{Error, Result};
@@ -90,12 +91,26 @@ impl Client {
     ) -> Result<Client> {
         // The values handed to the server in its environment are secrets as often as not.
         let masking = Masking::new(secrets.into_iter().chain(server.env.values().cloned()));
-        let spawned = crate::transport::process::spawn(name, server, masking.clone())?;
-        let (stdout, stdin, process) = (spawned.stdout, spawned.stdin, spawned.process);
-        // A server that fails the handshake is killed with its group as `process` drops.
-        let mut client = Self::start(name, stdout, stdin, Some(spawned.close_reason), masking, options).await?;
-        client.process = Some(process);
-        Ok(client)
+        let start = |unanswered| {
+            let (masking, options) = (masking.clone(), options.clone());
+            async move {
+                let spawned = crate::transport::process::spawn(name, server, masking.clone())?;
+                let (stdout, stdin, process) = (spawned.stdout, spawned.stdin, spawned.process);
+                let close_reason = Some(spawned.close_reason);
+                // A server that fails the handshake is killed with its group as `process` drops.
+                let mut client = Self::start(name, stdout, stdin, close_reason, masking, options, unanswered).await?;
+                client.process = Some(process);
+                Ok(client)
+            }
+        };
+        match start(Unanswered::FreshProcess).await {
+            // An older server may be stuck on the probe, or gone: a fresh one is sent `initialize`.
+            Err(e) if options.era == super::EraPreference::Auto && probe_unanswered(&e) => {
+                tracing::info!(server = name, error = %e, "no answer to server/discover; restarting it for initialize");
+                start(Unanswered::Skip).await
+            }
+            other => other,
+        }
     }
 
     /// Connects over any reader and writer (a socket, a pipe, an in-memory duplex).
@@ -104,7 +119,7 @@ impl Client {
         R: AsyncRead + Send + Unpin + 'static,
         W: AsyncWrite + Send + Unpin + 'static,
     {
-        Self::start(name, reader, writer, None, Masking::default(), options).await
+        Self::start(name, reader, writer, None, Masking::default(), options, Unanswered::SameConnection).await
     }
 
     /// Connects to an HTTP server, picking the transport and era by itself: Streamable HTTP
@@ -130,10 +145,11 @@ impl Client {
             options.oauth = Some(Arc::new(config));
         }
         if !crate::transport::http_client::names_legacy_sse(&server.url) {
-            let attempt = Self::start_with(name, options.clone(), masking.clone(), |handler| {
-                crate::transport::http_client::start(name, server, options.oauth.clone(), limit, handler)
-            })
-            .await;
+            let attempt =
+                Self::start_with(name, options.clone(), masking.clone(), Unanswered::SameConnection, |handler| {
+                    crate::transport::http_client::start(name, server, options.oauth.clone(), limit, handler)
+                })
+                .await;
             // A server without Streamable HTTP refuses its POST as a resource it does not have.
             let old_server = |e: &Error| matches!(e.http_status(), Some(404 | 405));
             match attempt {
@@ -144,7 +160,7 @@ impl Client {
         let handler = ClientHandler::new(name, &options, masking);
         let peer = crate::transport::http_client::start_legacy_sse(name, server, limit, handler.clone()).await?;
         let options = ClientOptions { era: EraPreference::Handshake, ..options };
-        Self::start_on(name, options, handler, peer).await
+        Self::start_on(name, options, handler, peer, Unanswered::SameConnection).await
     }
 
     async fn start<R, W>(
@@ -154,6 +170,7 @@ impl Client {
         close_reason: Option<CloseReason>,
         masking: Masking,
         options: ClientOptions,
+        unanswered: Unanswered,
     ) -> Result<Client>
     where
         R: AsyncRead + Send + Unpin + 'static,
@@ -167,7 +184,7 @@ impl Client {
             max_queued_bytes: connection::DEFAULT_MAX_QUEUED_BYTES,
             close_reason,
         };
-        Self::start_with(name, options, masking, move |handler| {
+        Self::start_with(name, options, masking, unanswered, move |handler| {
             Ok(connection::start(reader, writer, handler, engine_options).0)
         })
         .await
@@ -179,15 +196,22 @@ impl Client {
         name: &str,
         options: ClientOptions,
         masking: Masking,
+        unanswered: Unanswered,
         transport: impl FnOnce(Arc<dyn Handler>) -> Result<Peer>,
     ) -> Result<Client> {
         let handler = ClientHandler::new(name, &options, masking);
         let peer = transport(handler.clone())?;
-        Self::start_on(name, options, handler, peer).await
+        Self::start_on(name, options, handler, peer, unanswered).await
     }
 
     /// Builds the client on a running transport whose messages go to `handler`.
-    async fn start_on(name: &str, options: ClientOptions, handler: Arc<ClientHandler>, peer: Peer) -> Result<Client> {
+    async fn start_on(
+        name: &str,
+        options: ClientOptions,
+        handler: Arc<ClientHandler>,
+        peer: Peer,
+        unanswered: Unanswered,
+    ) -> Result<Client> {
         let progress = handler.progress.clone();
         let mut client = Client {
             peer,
@@ -202,9 +226,20 @@ impl Client {
         };
         let span = tracing::info_span!("mcp.connect", server = %name);
         let _enter = span.enter();
-        client.negotiate().await?;
+        client.negotiate(unanswered).await?;
         client.listen_for_changes();
         Ok(client)
+    }
+}
+
+/// Whether connecting failed as an older server fails the `server/discover` probe: no answer in
+/// time, or the connection closed (the process exited) before `initialize` was answered.
+#[cfg(feature = "stdio")]
+fn probe_unanswered(e: &Error) -> bool {
+    match e {
+        Error::Timeout { method, .. } => method == crate::protocol::methods::DISCOVER,
+        Error::Closed { .. } => true,
+        _ => false,
     }
 }
 

@@ -81,6 +81,12 @@ pub struct ClientOptions {
     /// How long the `server/discover` probe and `initialize` may take, server start-up included
     /// (default 30 s: `npx` may download the server first).
     pub connect_timeout: Duration,
+    /// How long the `server/discover` probe waits under [`EraPreference::Auto`] before the server
+    /// is taken for an older one (default 10 s, at most `connect_timeout`). Older servers need not
+    /// answer a method they do not know before `initialize`, and some never answer anything again:
+    /// a child process that leaves the probe unanswered (or exits on it) is started afresh for the
+    /// `initialize` handshake; an HTTP server or a plain stream is sent `initialize` at once.
+    pub probe_timeout: Duration,
     /// Era selection.
     pub era: EraPreference,
     /// The largest message accepted from the server (default 16 MiB).
@@ -103,6 +109,7 @@ impl Default for ClientOptions {
             capabilities: ClientCapabilities::default(),
             request_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(30),
+            probe_timeout: Duration::from_secs(10),
             era: EraPreference::Auto,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             notifications: None,

@@ -248,3 +248,60 @@ async fn a_server_that_exits_while_its_leftover_holds_stdout_is_seen_to_exit() {
     assert!(ends_within(&pids, Duration::from_secs(5)).await, "what the server started outlived it");
     let _ = std::fs::remove_file(&pids);
 }
+
+/// The fixture `mode` as a child process that behaves as `env` says (`BEFORE_INITIALIZE`,
+/// `START_DELAY_MS`), logging every message it receives; and the log's methods so far.
+fn logged(mode: &str, env: &[(&str, &str)]) -> (StdioServer, impl Fn() -> Vec<String> + use<>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("messages.jsonl");
+    let mut server = StdioServer::new("python3", [fixture(), mode.to_owned()]);
+    server.env.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    server.env.insert("MESSAGE_LOG".into(), log.display().to_string());
+    let methods = move || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|m| m["method"].as_str().map(str::to_owned))
+            .collect()
+    };
+    (server, methods, dir)
+}
+
+/// Older SDKs choke on `server/discover` sent before `initialize`: one stops answering anything
+/// (its reader died), another exits. Either is started afresh and sent `initialize` first, so it
+/// is served in the handshake era; a server that refuses the probe is not started twice.
+#[tokio::test]
+async fn an_older_server_that_chokes_on_the_probe_is_started_afresh_for_initialize() {
+    let options = || ClientOptions { probe_timeout: Duration::from_millis(300), ..ClientOptions::default() };
+    for choke in ["mute", "exit"] {
+        let (server, methods, _dir) = logged("normal", &[("BEFORE_INITIALIZE", choke)]);
+        let client = Client::spawn("old", &server, options()).await.unwrap_or_else(|e| panic!("{choke}: {e}"));
+        assert_eq!(client.era(), mcp_core::protocol::Era::Handshake, "{choke}");
+        let result = client.call_tool("work", JsonObject::new()).await.expect("answered");
+        assert_eq!(result.text_content(), "call 1 ok", "{choke}");
+        let seen = methods();
+        assert_eq!(seen[..3], ["server/discover", "initialize", "notifications/initialized"], "{choke}: {seen:?}");
+    }
+    let (server, methods, _dir) = logged("normal", &[]);
+    let client = Client::spawn("refusing", &server, options()).await.expect("connects");
+    client.call_tool("work", JsonObject::new()).await.expect("answered");
+    // The -32601 answer came in time: `initialize` followed on the same process.
+    assert_eq!(methods()[..3], ["server/discover", "initialize", "notifications/initialized"]);
+}
+
+/// A `2026-07-28`-only server slower to start than the probe waits is started afresh and sent
+/// `initialize`; it refuses that naming `2026-07-28`, so it is probed again and served in the
+/// modern era rather than refused.
+#[tokio::test]
+async fn a_modern_server_slower_than_the_probe_is_still_served_in_the_modern_era() {
+    let (server, methods, _dir) = logged("modern", &[("START_DELAY_MS", "800")]);
+    let options = ClientOptions { probe_timeout: Duration::from_millis(200), ..ClientOptions::default() };
+    let client = Client::spawn("slow", &server, options).await.expect("connects");
+    assert_eq!(client.era(), mcp_core::protocol::Era::Modern);
+    let result = client.call_tool("work", JsonObject::new()).await.expect("answered");
+    assert_eq!(result.text_content(), "call 1 ok");
+    let seen = methods();
+    // The first process received the probe only once it had started; the second, `initialize`.
+    assert!(seen.windows(2).any(|w| w == ["initialize", "server/discover"]), "{seen:?}");
+}

@@ -332,6 +332,69 @@ async fn a_server_that_dies_fails_its_call_cleanly_is_restarted_and_serves_again
     assert_eq!(outcomes.last().map(String::as_str), Some("ok"));
 }
 
+/// A server on the Python SDK of early 2025, which many published servers still pin, answers
+/// nothing ever again once sent `server/discover` before `initialize`. The gateway starts it
+/// afresh for the handshake once the probe goes unanswered, and serves its tools.
+#[tokio::test]
+async fn a_server_on_an_early_python_sdk_that_the_probe_silences_is_served() {
+    let s = Scratch::new();
+    let python = crate::support::installed(".tools/py-mcp-early/bin/python");
+    let script = root().join("tests/python/server_mcp_early.py");
+    let config = s.config(json!({
+        "mcpServers": {"early": {"command": python, "args": [script]}},
+        "audit": {"path": s.audit()}
+    }));
+    // The gateway answers once its servers are up, ten seconds and more here: this client waits.
+    let patient = Duration::from_secs(60);
+    let client =
+        gateway(&config, ClientOptions { probe_timeout: patient, connect_timeout: patient, ..Default::default() })
+            .await;
+    assert!(names(&client).await.contains(&"early__shout".to_owned()), "{:?}", names(&client).await);
+    let result = client.call_tool("early__shout", args(json!({"text": "hello"}))).await.expect("a result");
+    assert_eq!(result.text_content(), "HELLO!");
+    client.close().await.expect("closes");
+}
+
+/// An older server that exits when sent `server/discover` before `initialize` is started afresh
+/// for the handshake; once it has shown itself an older one, its restarts (here after a crash)
+/// skip the probe.
+#[tokio::test]
+async fn an_older_server_that_exits_on_the_probe_is_served_and_restarted_without_it() {
+    let s = Scratch::new();
+    let (marker, log) = (s.path.join("crashed-once"), s.path.join("messages.jsonl"));
+    let config = s.config(json!({
+        "mcpServers": {"old": {
+            "command": "python3", "args": [fixture(), "exit_once", marker],
+            "env": {"BEFORE_INITIALIZE": "exit", "MESSAGE_LOG": log}
+        }},
+        "audit": {"path": s.audit()},
+        "restart": {"initial_delay_ms": 100},
+        "retries": {"attempts": 1}
+    }));
+    let client = gateway(&config, ClientOptions::default()).await;
+    let crashed = client.call_tool("old__work", JsonObject::new()).await.expect("a result");
+    assert!(crashed.is_error() && crashed.text_content().contains("crashed on purpose"), "{}", crashed.text_content());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let result = client.call_tool("old__work", JsonObject::new()).await.expect("a result");
+        if !result.is_error() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never restarted: {}", result.text_content());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    client.close().await.expect("closes");
+    let methods: Vec<String> = std::fs::read_to_string(&log)
+        .expect("the server logged what it received")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|m| m["method"].as_str().map(str::to_owned))
+        .filter(|m| m == "server/discover" || m == "initialize")
+        .collect();
+    // Probed once, then `initialize` for the fresh process and for the restart.
+    assert_eq!(methods, ["server/discover", "initialize", "initialize"]);
+}
+
 /// A gateway in front of a server that stops answering anything (ping included) on its first
 /// call, writing its process id to the returned file; calls time out after a second, and the
 /// server is pinged every 200 ms.
