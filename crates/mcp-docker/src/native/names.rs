@@ -48,13 +48,11 @@ pub(crate) fn object_name(argument: &str, what: &str, value: &str) -> Result<(),
 /// registry may be an IPv6 address in brackets (`[fd00::1]:5000/app`), as Docker allows.
 pub(crate) fn image_reference(argument: &str, value: &str) -> Result<(), ToolError> {
     let what = "image reference";
-    // The bracketed host of a registry: hex digits and colons (a `.` for an IPv4 tail), then a
-    // port or the path.
+    // The bracketed host of a registry: an IPv6 address, then a port or the path.
     let path = match value.strip_prefix('[') {
         Some(rest) => {
             let host = rest.split_once(']').filter(|(host, after)| {
-                host.contains(':')
-                    && host.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+                host.parse::<std::net::Ipv6Addr>().is_ok()
                     && (after.starts_with('/') || after.starts_with(':') && after.contains('/'))
             });
             match host {
@@ -264,6 +262,7 @@ mod tests {
             "Registry.Example/x_y/z-w",
             "[::1]:5000/busybox:1.36",
             "[fd00:1::2]/team/app@sha256:0123abcd",
+            "[::ffff:10.0.0.1]:5000/app",
         ] {
             assert!(image_reference("image", good).is_ok(), "{good}");
         }
@@ -282,6 +281,9 @@ mod tests {
             ("[::1]", "IPv6 address followed by a port or a path"),
             ("[::1]:5000", "IPv6 address followed by a port or a path"),
             ("[localhost]:5000/x", "IPv6 address"),
+            ("[a:b]/x", "IPv6 address"),
+            ("[1:2:3:4:5:6:7:8:9]/x", "IPv6 address"),
+            ("[::1::2]/x", "IPv6 address"),
             ("[::1]/../x", "`..`"),
             ("[::1]:5000/x?y", "'?'"),
             ("busy[box]", "'['"),
