@@ -97,10 +97,19 @@ impl Client {
                 let spawned = crate::transport::process::spawn(name, server, masking.clone())?;
                 let (stdout, stdin, process) = (spawned.stdout, spawned.stdin, spawned.process);
                 let close_reason = Some(spawned.close_reason);
-                // A server that fails the handshake is killed with its group as `process` drops.
-                let mut client = Self::start(name, stdout, stdin, close_reason, masking, options, unanswered).await?;
-                client.process = Some(process);
-                Ok(client)
+                match Self::start(name, stdout, stdin, close_reason, masking, options, unanswered).await {
+                    Ok(mut client) => {
+                        client.process = Some(process);
+                        Ok(client)
+                    }
+                    Err(e) => {
+                        // A server that fails the handshake is killed with its group, and gone
+                        // before the next one starts (which may want its port or its locks).
+                        process.kill();
+                        let _ = process.exited_within(std::time::Duration::from_secs(2)).await;
+                        Err(e)
+                    }
+                }
             }
         };
         match start(Unanswered::FreshProcess).await {
