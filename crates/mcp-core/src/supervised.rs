@@ -270,8 +270,9 @@ impl Upstream {
         let initial = self.restart.initial;
         let max = self.restart.max.max(initial);
         let mut delay = initial;
-        // Once a server has shown itself an older one, restarts go straight to `initialize`:
-        // one that leaves `server/discover` unanswered would cost the probe's wait each time.
+        // A server that left `server/discover` unanswered and was served once started afresh
+        // (an older one) is sent `initialize` first when it restarts, rather than the probe it
+        // would again leave unanswered; after a failed start it is probed again.
         let mut era = EraPreference::Auto;
         'supervising: loop {
             let (notes_tx, mut notes) = mpsc::unbounded_channel();
@@ -288,11 +289,14 @@ impl Upstream {
                 () = self.stopping.cancelled() => break 'supervising,
             };
             let failed_start = attempt.is_err();
+            if failed_start {
+                era = EraPreference::Auto;
+            }
             let reason = match attempt {
                 Ok((client, mut fresh_for)) => {
-                    if client.era() == Era::Handshake {
-                        era = EraPreference::Handshake;
-                    }
+                    let older =
+                        client.era() == Era::Handshake && client.era_preference() == EraPreference::HandshakeFirst;
+                    era = if older { EraPreference::HandshakeFirst } else { EraPreference::Auto };
                     let _ = changed.send(());
                     // The list is cached for as long as the server says (`ttlMs`), then asked again.
                     let relist = tokio::time::sleep(relist_after(fresh_for));

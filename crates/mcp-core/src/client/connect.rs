@@ -8,7 +8,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 #[cfg(feature = "http-client")]
 use super::EraPreference;
 use super::handler::ClientHandler;
-use super::negotiate::Unanswered;
+use super::negotiate::{Failed, Unanswered};
 use super::{Client, ClientOptions, Masking};
 use crate::config::{ConfigError, McpConfig, ServerConfig, ServerEntry};
 use crate::error::{Error, Result};
@@ -91,34 +91,39 @@ impl Client {
     ) -> Result<Client> {
         // The values handed to the server in its environment are secrets as often as not.
         let masking = Masking::new(secrets.into_iter().chain(server.env.values().cloned()));
-        let start = |unanswered| {
-            let (masking, options) = (masking.clone(), options.clone());
+        let start = |options: ClientOptions| {
+            let masking = masking.clone();
             async move {
                 let spawned = crate::transport::process::spawn(name, server, masking.clone())?;
                 let (stdout, stdin, process) = (spawned.stdout, spawned.stdin, spawned.process);
                 let close_reason = Some(spawned.close_reason);
-                match Self::start(name, stdout, stdin, close_reason, masking, options, unanswered).await {
+                match Self::start(name, stdout, stdin, close_reason, masking, options, Unanswered::FreshProcess).await {
                     Ok(mut client) => {
                         client.process = Some(process);
                         Ok(client)
                     }
-                    Err(e) => {
+                    Err(failed) => {
                         // A server that fails the handshake is killed with its group, and gone
                         // before the next one starts (which may want its port or its locks).
                         process.kill();
                         let _ = process.exited_within(std::time::Duration::from_secs(2)).await;
-                        Err(e)
+                        Err(failed)
                     }
                 }
             }
         };
-        match start(Unanswered::FreshProcess).await {
-            // An older server may be stuck on the probe, or gone: a fresh one is sent `initialize`.
-            Err(e) if options.era == super::EraPreference::Auto && probe_unanswered(&e) => {
-                tracing::info!(server = name, error = %e, "no answer to server/discover; restarting it for initialize");
-                start(Unanswered::Skip).await
+        let began = std::time::Instant::now();
+        match start(options.clone()).await {
+            Ok(client) => Ok(client),
+            // An older server stopped or ended by the probe: a fresh one is sent `initialize` first.
+            Err(Failed { error, probe_unanswered: true }) => {
+                tracing::info!(server = name, %error, "server/discover went unanswered; starting the server again");
+                let left = options.connect_timeout.saturating_sub(began.elapsed()).max(options.probe_timeout);
+                let options =
+                    ClientOptions { era: super::EraPreference::HandshakeFirst, connect_timeout: left, ..options };
+                start(options).await.map_err(|f| f.error)
             }
-            other => other,
+            Err(failed) => Err(failed.error),
         }
     }
 
@@ -128,7 +133,9 @@ impl Client {
         R: AsyncRead + Send + Unpin + 'static,
         W: AsyncWrite + Send + Unpin + 'static,
     {
-        Self::start(name, reader, writer, None, Masking::default(), options, Unanswered::SameConnection).await
+        Self::start(name, reader, writer, None, Masking::default(), options, Unanswered::SameConnection)
+            .await
+            .map_err(|f| f.error)
     }
 
     /// Connects to an HTTP server, picking the transport and era by itself: Streamable HTTP
@@ -158,7 +165,8 @@ impl Client {
                 Self::start_with(name, options.clone(), masking.clone(), Unanswered::SameConnection, |handler| {
                     crate::transport::http_client::start(name, server, options.oauth.clone(), limit, handler)
                 })
-                .await;
+                .await
+                .map_err(|f| f.error);
             // A server without Streamable HTTP refuses its POST as a resource it does not have.
             let old_server = |e: &Error| matches!(e.http_status(), Some(404 | 405));
             match attempt {
@@ -169,7 +177,7 @@ impl Client {
         let handler = ClientHandler::new(name, &options, masking);
         let peer = crate::transport::http_client::start_legacy_sse(name, server, limit, handler.clone()).await?;
         let options = ClientOptions { era: EraPreference::Handshake, ..options };
-        Self::start_on(name, options, handler, peer, Unanswered::SameConnection).await
+        Self::start_on(name, options, handler, peer, Unanswered::SameConnection).await.map_err(|f| f.error)
     }
 
     async fn start<R, W>(
@@ -180,7 +188,7 @@ impl Client {
         masking: Masking,
         options: ClientOptions,
         unanswered: Unanswered,
-    ) -> Result<Client>
+    ) -> std::result::Result<Client, Failed>
     where
         R: AsyncRead + Send + Unpin + 'static,
         W: AsyncWrite + Send + Unpin + 'static,
@@ -207,7 +215,7 @@ impl Client {
         masking: Masking,
         unanswered: Unanswered,
         transport: impl FnOnce(Arc<dyn Handler>) -> Result<Peer>,
-    ) -> Result<Client> {
+    ) -> std::result::Result<Client, Failed> {
         let handler = ClientHandler::new(name, &options, masking);
         let peer = transport(handler.clone())?;
         Self::start_on(name, options, handler, peer, unanswered).await
@@ -220,7 +228,7 @@ impl Client {
         handler: Arc<ClientHandler>,
         peer: Peer,
         unanswered: Unanswered,
-    ) -> Result<Client> {
+    ) -> std::result::Result<Client, Failed> {
         let progress = handler.progress.clone();
         let mut client = Client {
             peer,
@@ -238,17 +246,6 @@ impl Client {
         client.negotiate(unanswered).await?;
         client.listen_for_changes();
         Ok(client)
-    }
-}
-
-/// Whether connecting failed as an older server fails the `server/discover` probe: no answer in
-/// time, or the connection closed (the process exited) before `initialize` was answered.
-#[cfg(feature = "stdio")]
-fn probe_unanswered(e: &Error) -> bool {
-    match e {
-        Error::Timeout { method, .. } => method == crate::protocol::methods::DISCOVER,
-        Error::Closed { .. } => true,
-        _ => false,
     }
 }
 

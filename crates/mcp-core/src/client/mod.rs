@@ -44,6 +44,9 @@ pub enum EraPreference {
     Auto,
     /// Go straight to `initialize` (for servers known to be older).
     Handshake,
+    /// Begin with `initialize`; a server that refuses it naming `2026-07-28` is then probed (for
+    /// servers that leave `server/discover` unanswered, which newer versions of them may answer).
+    HandshakeFirst,
     /// Require a `2026-07-28` server.
     Modern,
 }
@@ -81,11 +84,14 @@ pub struct ClientOptions {
     /// How long the `server/discover` probe and `initialize` may take, server start-up included
     /// (default 30 s: `npx` may download the server first).
     pub connect_timeout: Duration,
-    /// How long the `server/discover` probe waits under [`EraPreference::Auto`] before the server
-    /// is taken for an older one (default 10 s, at most `connect_timeout`). Older servers need not
-    /// answer a method they do not know before `initialize`, and some never answer anything again:
-    /// a child process that leaves the probe unanswered (or exits on it) is started afresh for the
-    /// `initialize` handshake; an HTTP server or a plain stream is sent `initialize` at once.
+    /// How long the `server/discover` probe waits under [`EraPreference::Auto`] before
+    /// `initialize` is sent (default 10 s, at most `connect_timeout`). Older servers need not
+    /// answer a method they do not know before `initialize`: some ignore it, some never answer
+    /// anything again, some exit. A child process is sent `initialize` beside the probe, and
+    /// whichever is answered first settles the era; when neither is within another
+    /// `probe_timeout`, or the process exits on the probe, it is started afresh with
+    /// [`EraPreference::HandshakeFirst`] and the rest of `connect_timeout` (at least one
+    /// `probe_timeout`). An HTTP server or a plain stream is sent `initialize` instead.
     pub probe_timeout: Duration,
     /// Era selection.
     pub era: EraPreference,
@@ -260,6 +266,12 @@ impl Client {
     pub(crate) async fn abandon(&self, reason: String) {
         self.peer.close(reason);
         let _ = self.close().await;
+    }
+
+    /// The era preference this client connected with.
+    #[cfg(feature = "pipeline")]
+    pub(crate) fn era_preference(&self) -> EraPreference {
+        self.options.era
     }
 
     fn protocol_error(&self, method: &str, message: &str) -> Error {

@@ -1,6 +1,8 @@
 //! Era negotiation: probe `server/discover` (the stateless `2026-07-28`), fall back to the
 //! `initialize` handshake; and the envelope stamped on every stateless-era request.
 
+use std::time::Duration;
+
 use serde_json::Value;
 
 use super::{Client, EraPreference};
@@ -8,77 +10,135 @@ use crate::error::{Error, Result};
 use crate::protocol::*;
 use crate::transport::connection::to_object;
 
-/// What era negotiation does when the `server/discover` probe of [`EraPreference::Auto`] goes
-/// unanswered: older servers need not answer a method they do not know before `initialize`, and
-/// some stop reading (or exit) on one.
+/// How connecting failed: the error, and whether the `server/discover` probe went unanswered (no
+/// answer, or the connection closed before one) on a child process, which is then worth starting
+/// afresh and sending `initialize` first.
+#[derive(Debug)]
+pub(super) struct Failed {
+    pub error: Error,
+    #[cfg_attr(not(feature = "stdio"), allow(dead_code))]
+    pub probe_unanswered: bool,
+}
+
+impl From<Error> for Failed {
+    fn from(error: Error) -> Self {
+        Failed { error, probe_unanswered: false }
+    }
+}
+
+/// What [`EraPreference::Auto`] does while the `server/discover` probe goes unanswered. Older
+/// servers need not answer a method they do not know before `initialize`: some ignore it, some
+/// stop reading altogether (the Python SDK of early 2025), some exit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Unanswered {
-    /// Send `initialize` on the same connection: an HTTP server (each request stands alone) or a
-    /// stream we cannot start afresh.
+    /// After `probe_timeout`, send `initialize` instead: an HTTP server (each request stands
+    /// alone) or a stream that cannot be started afresh.
     SameConnection,
-    /// Fail with the probe's error (no answer in time, or the connection closed): the caller
-    /// starts the process afresh and connects with [`Unanswered::Skip`].
+    /// A child process: after `probe_timeout`, send `initialize` too and take whichever is
+    /// answered first (a server slow to start answers in order, the probe first). Should neither
+    /// be answered within another `probe_timeout`, or the process exit before it answers the
+    /// probe, connecting fails with [`Failed::probe_unanswered`].
+    #[cfg_attr(not(feature = "stdio"), allow(dead_code))]
     FreshProcess,
-    /// Skip the probe and begin with `initialize`: a process started afresh after an unanswered
-    /// probe. A `2026-07-28`-only server that refuses `initialize` naming our revision is then
-    /// probed after all (it was only slow to start).
-    Skip,
 }
 
 impl Client {
     /// Settles the era as [`ClientOptions::era`](super::ClientOptions::era) asks.
-    pub(super) async fn negotiate(&mut self, unanswered: Unanswered) -> Result<()> {
-        let era = self.options.era;
-        if era == EraPreference::Modern || (era == EraPreference::Auto && unanswered != Unanswered::Skip) {
-            let wait = match era {
-                EraPreference::Modern => self.options.connect_timeout,
-                _ => self.options.probe_timeout.min(self.options.connect_timeout),
-            };
-            match self.discover(wait).await {
-                Ok(true) => return Ok(()),
-                Ok(false) if era == EraPreference::Modern => {
-                    return Err(self.protocol_error(methods::DISCOVER, "server does not speak 2026-07-28"));
+    pub(super) async fn negotiate(&mut self, unanswered: Unanswered) -> std::result::Result<(), Failed> {
+        match (self.options.era, unanswered) {
+            (EraPreference::Handshake | EraPreference::HandshakeFirst, _) => Ok(self.initialize().await?),
+            (EraPreference::Modern, _) => match self.discover(self.options.connect_timeout).await? {
+                true => Ok(()),
+                false => Err(self.protocol_error(methods::DISCOVER, "server does not speak 2026-07-28").into()),
+            },
+            (EraPreference::Auto, Unanswered::SameConnection) => {
+                match self.discover(self.probe_wait()).await {
+                    Ok(true) => return Ok(()),
+                    Ok(false) => {}
+                    Err(e @ (Error::Closed { .. } | Error::Io(_))) => return Err(e.into()),
+                    Err(e) => {
+                        tracing::debug!(server = %self.peer.name(), error = %e, "no server/discover; using initialize")
+                    }
                 }
-                Ok(false) => {}
-                Err(e) if era == EraPreference::Modern => return Err(e),
-                Err(e @ (Error::Timeout { .. } | Error::Closed { .. })) if unanswered == Unanswered::FreshProcess => {
-                    return Err(e);
-                }
-                Err(e @ (Error::Closed { .. } | Error::Io(_))) => return Err(e),
-                Err(e) => {
-                    tracing::debug!(server = %self.peer.name(), error = %e, "no server/discover; using initialize")
-                }
+                Ok(self.initialize().await?)
             }
-        }
-        match self.initialize().await {
-            Err(Error::Rpc { error, .. })
-                if era == EraPreference::Auto
-                    && unanswered == Unanswered::Skip
-                    && error.code == codes::UNSUPPORTED_PROTOCOL_VERSION
-                    && names_our_revision(&error) =>
-            {
-                match self.discover(self.options.connect_timeout).await? {
-                    true => Ok(()),
-                    false => Err(self.protocol_error(methods::DISCOVER, "server does not speak 2026-07-28")),
-                }
-            }
-            other => other,
+            (EraPreference::Auto, Unanswered::FreshProcess) => self.probe_child().await,
         }
     }
 
-    /// Probes `server/discover`; `Ok(true)` when the server speaks a modern revision we know.
-    /// The first attempt waits `wait` for its answer.
-    async fn discover(&mut self, wait: std::time::Duration) -> Result<bool> {
+    /// How long the probe of [`EraPreference::Auto`] waits before `initialize` is sent.
+    fn probe_wait(&self) -> Duration {
+        self.options.probe_timeout.min(self.options.connect_timeout)
+    }
+
+    /// [`Unanswered::FreshProcess`].
+    async fn probe_child(&mut self) -> std::result::Result<(), Failed> {
+        let unanswered = |error| Failed { error, probe_unanswered: true };
+        let (peer, wait, patience) = (self.peer.clone(), self.probe_wait(), self.options.connect_timeout);
+        let discover = peer.request(peer.next_id(), methods::DISCOVER, Some(self.discover_params()), patience);
+        tokio::pin!(discover);
+        let answer = match tokio::time::timeout(wait, &mut discover).await {
+            Ok(answer) => answer,
+            Err(_) => {
+                // A server slow to start, one that ignores the probe, or one the probe stopped.
+                let params = self.initialize_params();
+                let initialize = peer.request(peer.next_id(), methods::INITIALIZE, params, patience);
+                tokio::pin!(initialize);
+                tokio::select! {
+                    answer = &mut discover => match answer {
+                        Err(e @ Error::Closed { .. }) => return Err(unanswered(e)),
+                        // Alive and answering: modern, or its answer to `initialize` settles it.
+                        answer => match self.settle_discover(answer).await {
+                            Ok(true) => return Ok(()),
+                            _ => return Ok(self.settle_initialize(initialize.await).await?),
+                        },
+                    },
+                    answer = &mut initialize => match answer {
+                        Err(e @ Error::Closed { .. }) => return Err(unanswered(e)),
+                        answer => return Ok(self.settle_initialize(answer).await?),
+                    },
+                    () = tokio::time::sleep(wait) => {
+                        let (server, method) = (self.peer.name().to_owned(), "server/discover or initialize".to_owned());
+                        return Err(unanswered(Error::Timeout { server, method, after: wait * 2 }));
+                    }
+                }
+            }
+        };
+        match answer {
+            Err(e @ Error::Closed { .. }) => Err(unanswered(e)),
+            Err(e @ Error::Io(_)) => Err(e.into()),
+            answer => match self.settle_discover(answer).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Ok(self.initialize().await?),
+                Err(e) => {
+                    tracing::debug!(server = %self.peer.name(), error = %e, "no server/discover; using initialize");
+                    Ok(self.initialize().await?)
+                }
+            },
+        }
+    }
+
+    /// Probes `server/discover`, waiting `wait` for the first answer; `Ok(true)` when the server
+    /// speaks a modern revision we know.
+    async fn discover(&mut self, wait: Duration) -> Result<bool> {
+        let peer = self.peer.clone();
+        let answer = peer.request(peer.next_id(), methods::DISCOVER, Some(self.discover_params()), wait).await;
+        self.settle_discover(answer).await
+    }
+
+    fn discover_params(&self) -> JsonObject {
+        self.stamp(ProtocolVersion::LATEST_MODERN, JsonObject::new())
+    }
+
+    /// Takes the probe's answer: `Ok(true)` (and the server's details) when it speaks our modern
+    /// revision. Refused with -32022 naming that revision, it is asked once more.
+    async fn settle_discover(&mut self, answer: Result<Value>) -> Result<bool> {
         let version = ProtocolVersion::LATEST_MODERN;
-        let params = self.stamp(version, JsonObject::new());
-        let id = self.peer.next_id();
-        let first = self.peer.request(id, methods::DISCOVER, Some(params.clone()), wait).await;
-        let raw = match first {
-            // Rejected with -32022 naming a revision we speak: try once more with it.
+        let raw = match answer {
             Err(Error::Rpc { error, .. })
                 if error.code == codes::UNSUPPORTED_PROTOCOL_VERSION && names_our_revision(&error) =>
             {
-                let id = self.peer.next_id();
+                let (id, params) = (self.peer.next_id(), self.discover_params());
                 self.peer.request(id, methods::DISCOVER, Some(params), self.options.connect_timeout).await?
             }
             other => other?,
@@ -102,13 +162,36 @@ impl Client {
 
     /// The handshake: `initialize`, then `notifications/initialized`.
     async fn initialize(&mut self) -> Result<()> {
-        let params = InitializeParams {
+        let (id, params) = (self.peer.next_id(), self.initialize_params());
+        let answer = self.peer.request(id, methods::INITIALIZE, params, self.options.connect_timeout).await;
+        self.settle_initialize(answer).await
+    }
+
+    fn initialize_params(&self) -> Option<JsonObject> {
+        to_object(&InitializeParams {
             protocol_version: ProtocolVersion::LATEST_HANDSHAKE.as_str().to_owned(),
             capabilities: self.options.capabilities.clone(),
             client_info: self.options.info.clone(),
+        })
+    }
+
+    /// Takes the answer to `initialize`, then sends `notifications/initialized`. A server that
+    /// refuses it with -32022 naming our modern revision speaks only that one (it was slow to
+    /// answer the probe, or was not probed): unless the handshake era was asked for, it is probed.
+    async fn settle_initialize(&mut self, answer: Result<Value>) -> Result<()> {
+        let raw = match answer {
+            Err(Error::Rpc { error, .. })
+                if self.options.era != EraPreference::Handshake
+                    && error.code == codes::UNSUPPORTED_PROTOCOL_VERSION
+                    && names_our_revision(&error) =>
+            {
+                return match self.discover(self.options.connect_timeout).await? {
+                    true => Ok(()),
+                    false => Err(self.protocol_error(methods::DISCOVER, "server does not speak 2026-07-28")),
+                };
+            }
+            other => other?,
         };
-        let id = self.peer.next_id();
-        let raw = self.peer.request(id, methods::INITIALIZE, to_object(&params), self.options.connect_timeout).await?;
         let result: InitializeResult = serde_json::from_value(raw)
             .map_err(|e| self.protocol_error(methods::INITIALIZE, &format!("invalid result: {e}")))?;
         let version = ProtocolVersion::parse(&result.protocol_version)

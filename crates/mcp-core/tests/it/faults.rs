@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use mcp_core::config::StdioServer;
 use mcp_core::protocol::JsonObject;
-use mcp_core::{Client, ClientOptions, Error, McpConfig};
+use mcp_core::{Client, ClientOptions, EraPreference, Error, McpConfig};
 
 fn fixture() -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/misbehaving_server.py").display().to_string()
@@ -250,58 +250,77 @@ async fn a_server_that_exits_while_its_leftover_holds_stdout_is_seen_to_exit() {
 }
 
 /// The fixture `mode` as a child process that behaves as `env` says (`BEFORE_INITIALIZE`,
-/// `START_DELAY_MS`), logging every message it receives; and the log's methods so far.
+/// `START_DELAY_MS`), logging its starts and every message it receives; and that log so far:
+/// `start` for each process started, and the methods of the messages.
 fn logged(mode: &str, env: &[(&str, &str)]) -> (StdioServer, impl Fn() -> Vec<String> + use<>, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let log = dir.path().join("messages.jsonl");
     let mut server = StdioServer::new("python3", [fixture(), mode.to_owned()]);
     server.env.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     server.env.insert("MESSAGE_LOG".into(), log.display().to_string());
-    let methods = move || {
+    let seen = move || {
         std::fs::read_to_string(&log)
             .unwrap_or_default()
             .lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter_map(|m| m["method"].as_str().map(str::to_owned))
+            .filter_map(|m| match m["method"].as_str() {
+                Some(method) => Some(method.to_owned()),
+                None => m.get("start").map(|_| "start".to_owned()),
+            })
             .collect()
     };
-    (server, methods, dir)
+    (server, seen, dir)
 }
 
-/// Older SDKs choke on `server/discover` sent before `initialize`: one stops answering anything
-/// (its reader died), another exits. Either is started afresh and sent `initialize` first, so it
-/// is served in the handshake era; a server that refuses the probe is not started twice.
+/// Older SDKs do not all answer `server/discover` sent before `initialize`: one refuses it, one
+/// ignores it, one stops answering anything (its reader died), one exits. The first two are
+/// served by the process that was probed (`initialize` goes beside the unanswered probe); the
+/// last two are started afresh and sent `initialize` first. Each ends in the handshake era.
 #[tokio::test]
-async fn an_older_server_that_chokes_on_the_probe_is_started_afresh_for_initialize() {
-    let options = || ClientOptions { probe_timeout: Duration::from_millis(300), ..ClientOptions::default() };
-    for choke in ["mute", "exit"] {
-        let (server, methods, _dir) = logged("normal", &[("BEFORE_INITIALIZE", choke)]);
+async fn older_servers_are_served_whatever_the_probe_does_to_them() {
+    // Long enough for Python to start and read both messages on a busy machine.
+    let options = || ClientOptions { probe_timeout: Duration::from_secs(2), ..ClientOptions::default() };
+    let handshake = ["initialize", "notifications/initialized"];
+    for (choke, expected) in [
+        ("refuse", [&["start", "server/discover"][..], &handshake].concat()),
+        ("ignore", [&["start", "server/discover"][..], &handshake].concat()),
+        ("mute", [&["start", "server/discover", "initialize", "start"][..], &handshake].concat()),
+        ("exit", [&["start", "server/discover", "start"][..], &handshake].concat()),
+    ] {
+        let (server, seen, _dir) = logged("normal", &[("BEFORE_INITIALIZE", choke)]);
         let client = Client::spawn("old", &server, options()).await.unwrap_or_else(|e| panic!("{choke}: {e}"));
         assert_eq!(client.era(), mcp_core::protocol::Era::Handshake, "{choke}");
         let result = client.call_tool("work", JsonObject::new()).await.expect("answered");
         assert_eq!(result.text_content(), "call 1 ok", "{choke}");
-        let seen = methods();
-        assert_eq!(seen[..3], ["server/discover", "initialize", "notifications/initialized"], "{choke}: {seen:?}");
+        let seen = seen();
+        assert_eq!(seen[..expected.len()], expected, "{choke}: {seen:?}");
+        assert_eq!(seen.iter().filter(|m| *m == "start").count(), expected.iter().filter(|m| **m == "start").count());
     }
-    let (server, methods, _dir) = logged("normal", &[]);
-    let client = Client::spawn("refusing", &server, options()).await.expect("connects");
-    client.call_tool("work", JsonObject::new()).await.expect("answered");
-    // The -32601 answer came in time: `initialize` followed on the same process.
-    assert_eq!(methods()[..3], ["server/discover", "initialize", "notifications/initialized"]);
 }
 
-/// A `2026-07-28`-only server slower to start than the probe waits is started afresh and sent
-/// `initialize`; it refuses that naming `2026-07-28`, so it is probed again and served in the
-/// modern era rather than refused.
+/// A `2026-07-28`-only server slower to start than the probe waits is not started afresh: it
+/// answers the probe before the `initialize` sent beside it, and is served in the modern era.
 #[tokio::test]
-async fn a_modern_server_slower_than_the_probe_is_still_served_in_the_modern_era() {
-    let (server, methods, _dir) = logged("modern", &[("START_DELAY_MS", "800")]);
-    let options = ClientOptions { probe_timeout: Duration::from_millis(200), ..ClientOptions::default() };
+async fn a_modern_server_slower_than_the_probe_is_served_in_the_modern_era_without_a_restart() {
+    let (server, seen, _dir) = logged("modern", &[("START_DELAY_MS", "2500")]);
+    let options = ClientOptions { probe_timeout: Duration::from_secs(2), ..ClientOptions::default() };
     let client = Client::spawn("slow", &server, options).await.expect("connects");
     assert_eq!(client.era(), mcp_core::protocol::Era::Modern);
-    let result = client.call_tool("work", JsonObject::new()).await.expect("answered");
-    assert_eq!(result.text_content(), "call 1 ok");
-    let seen = methods();
-    // The first process received the probe only once it had started; the second, `initialize`.
-    assert!(seen.windows(2).any(|w| w == ["initialize", "server/discover"]), "{seen:?}");
+    assert_eq!(client.call_tool("work", JsonObject::new()).await.expect("answered").text_content(), "call 1 ok");
+    assert_eq!(seen()[..3], ["start", "server/discover", "initialize"]);
+    assert_eq!(seen().iter().filter(|m| *m == "start").count(), 1, "{:?}", seen());
+}
+
+/// Asked to begin with `initialize`, a client probes a server that refuses it naming
+/// `2026-07-28`, and serves it in the modern era; asked for the handshake era, it does not.
+#[tokio::test]
+async fn handshake_first_probes_a_server_that_refuses_initialize_naming_the_modern_revision() {
+    let (server, seen, _dir) = logged("modern", &[]);
+    let options = ClientOptions { era: EraPreference::HandshakeFirst, ..ClientOptions::default() };
+    let client = Client::spawn("modern", &server, options).await.expect("connects");
+    assert_eq!(client.era(), mcp_core::protocol::Era::Modern);
+    assert_eq!(seen()[..3], ["start", "initialize", "server/discover"]);
+    let options = ClientOptions { era: EraPreference::Handshake, ..ClientOptions::default() };
+    let refused = Client::spawn("modern", &server, options).await.expect_err("no handshake era");
+    assert!(refused.to_string().contains("rejected initialize"), "{refused}");
 }
