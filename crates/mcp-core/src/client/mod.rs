@@ -81,8 +81,10 @@ pub struct ClientOptions {
     pub capabilities: ClientCapabilities,
     /// How long any request may take before it is cancelled (default 60 s).
     pub request_timeout: Duration,
-    /// How long the `server/discover` probe and `initialize` may take, server start-up included
-    /// (default 30 s: `npx` may download the server first).
+    /// How long the `server/discover` probe and `initialize` may each take, server start-up
+    /// included (default 30 s: `npx` may download the server first). A child started afresh
+    /// after an unanswered probe (see `probe_timeout`) gets what is left of it, at least one
+    /// `probe_timeout`.
     pub connect_timeout: Duration,
     /// How long the `server/discover` probe waits under [`EraPreference::Auto`] before
     /// `initialize` is sent (default 10 s, at most `connect_timeout`). Older servers need not

@@ -74,7 +74,9 @@ impl Client {
     /// [`Unanswered::FreshProcess`].
     async fn probe_child(&mut self) -> std::result::Result<(), Failed> {
         let unanswered = |error| Failed { error, probe_unanswered: true };
-        let (peer, wait, patience) = (self.peer.clone(), self.probe_wait(), self.options.connect_timeout);
+        let (peer, wait) = (self.peer.clone(), self.probe_wait());
+        // Long enough that the requests' own deadlines never come with the windows below.
+        let patience = self.options.connect_timeout.max(wait * 3);
         let discover = peer.request(peer.next_id(), methods::DISCOVER, Some(self.discover_params()), patience);
         tokio::pin!(discover);
         let answer = match tokio::time::timeout(wait, &mut discover).await {
@@ -85,6 +87,8 @@ impl Client {
                 let initialize = peer.request(peer.next_id(), methods::INITIALIZE, params, patience);
                 tokio::pin!(initialize);
                 tokio::select! {
+                    // Answers come in order: a server slow to start answers the probe first.
+                    biased;
                     answer = &mut discover => match answer {
                         Err(e @ Error::Closed { .. }) => return Err(unanswered(e)),
                         // Alive and answering: modern, or its answer to `initialize` settles it.

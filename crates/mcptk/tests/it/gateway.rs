@@ -344,7 +344,7 @@ async fn a_server_on_an_early_python_sdk_that_the_probe_silences_is_served() {
         "mcpServers": {"early": {"command": python, "args": [script]}},
         "audit": {"path": s.audit()}
     }));
-    // The gateway answers once its servers are up, ten seconds and more here: this client waits.
+    // The gateway answers once its servers are up, some twenty seconds here: this client waits.
     let patient = Duration::from_secs(60);
     let client =
         gateway(&config, ClientOptions { probe_timeout: patient, connect_timeout: patient, ..Default::default() })
