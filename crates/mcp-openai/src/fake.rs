@@ -25,6 +25,13 @@ pub enum Reply {
     Dynamic(Arc<dyn Fn(&Value) -> Reply + Send + Sync>),
     /// This reply with every call of it under one id, as endpoints that reuse ids do.
     SameIds(Box<Reply>),
+    /// A streamed answer that never ends: a piece of text of `piece` bytes every `every`.
+    Endless {
+        /// The size of each text delta.
+        piece: usize,
+        /// The pause between deltas.
+        every: std::time::Duration,
+    },
 }
 
 impl std::fmt::Debug for Reply {
@@ -34,6 +41,9 @@ impl std::fmt::Debug for Reply {
             Reply::Error(status, message) => f.debug_tuple("Error").field(status).field(message).finish(),
             Reply::Dynamic(_) => f.write_str("Dynamic"),
             Reply::SameIds(reply) => f.debug_tuple("SameIds").field(reply).finish(),
+            Reply::Endless { piece, every } => {
+                f.debug_struct("Endless").field("piece", piece).field("every", every).finish()
+            }
         }
     }
 }
@@ -177,6 +187,7 @@ impl State {
             && !self.never_stream.load(std::sync::atomic::Ordering::Relaxed);
         match reply {
             Reply::Error(status, message) => error(status, &message),
+            Reply::Endless { piece, every } => endless(path, n, &model, piece, every),
             Reply::Turn { text, calls } => {
                 // The ids are written as `call_{n}_{i}`: one id for all is `call_{n}`.
                 let ids = |text: String| {
@@ -221,6 +232,26 @@ fn sse(events: Vec<(Option<String>, String)>) -> Response {
         body.push_str(&format!("data: {data}\n\n"));
     }
     ([(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")], body).into_response()
+}
+
+/// A `text/event-stream` body of text deltas without end, in the shape of `path`'s API.
+fn endless(path: &str, n: usize, model: &str, piece: usize, every: std::time::Duration) -> Response {
+    let text = "x".repeat(piece);
+    let data = if path == "chat/completions" {
+        json!({"id": format!("chatcmpl-{n}"), "object": "chat.completion.chunk", "created": CREATED, "model": model,
+               "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]})
+    } else {
+        json!({"type": "response.output_text.delta", "item_id": format!("msg_{n}"), "output_index": 0,
+               "content_index": 0, "delta": text})
+    };
+    let event = if path == "chat/completions" { String::new() } else { "event: response.output_text.delta\n".into() };
+    let chunk = axum::body::Bytes::from(format!("{event}data: {data}\n\n"));
+    let deltas = futures_util::stream::unfold(chunk, move |chunk| async move {
+        tokio::time::sleep(every).await;
+        Some((Ok::<_, std::convert::Infallible>(chunk.clone()), chunk))
+    });
+    let headers = [(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")];
+    (headers, axum::body::Body::from_stream(deltas)).into_response()
 }
 
 const CREATED: u64 = 1_767_225_600;

@@ -7,6 +7,7 @@ use async_openai::config::OpenAIConfig;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use tracing::Instrument as _;
 
 use crate::Error;
 use crate::tools::{FunctionTools, ToolOutput};
@@ -39,6 +40,12 @@ pub struct ModelConfig {
     pub connect_timeout: Duration,
     /// Longest silence while reading an answer.
     pub read_timeout: Duration,
+    /// The longest a turn's answer may take, read whole (default 10 minutes): an endpoint that
+    /// keeps writing, or trickles, ends the run with an error rather than holding it.
+    pub turn_timeout: Duration,
+    /// The most text and tool-call arguments a streamed answer may bring (default 8 MiB); past
+    /// it the answer is dropped with an error, so memory stays bounded whatever the endpoint sends.
+    pub max_answer_bytes: usize,
     /// Sampling temperature, when not the endpoint's default.
     pub temperature: Option<f32>,
     /// `parallel_tool_calls`, when not the endpoint's default (OpenAI's is on; some compatible
@@ -69,6 +76,8 @@ impl ModelConfig {
             stream: true,
             connect_timeout: Duration::from_secs(30),
             read_timeout: Duration::from_secs(300),
+            turn_timeout: Duration::from_secs(600),
+            max_answer_bytes: 8 * 1024 * 1024,
             temperature: None,
             parallel_tool_calls: None,
         }
@@ -259,7 +268,20 @@ impl Model {
         on_text: &mut (dyn FnMut(&str) + Send),
     ) -> Result<ModelTurn, Error> {
         let span = tracing::info_span!("generation", model = %self.config.model, api = ?self.config.api);
-        let _entered = span.enter();
+        let within = self.config.turn_timeout;
+        let answer = tokio::time::timeout(within, self.answer(conversation, tools, on_text).instrument(span)).await;
+        answer.unwrap_or_else(|_| {
+            Err(Error::Model(format!("the model did not finish its answer within {within:?} (turn_timeout)")))
+        })
+    }
+
+    /// [`Model::turn`] without its time limit.
+    async fn answer(
+        &self,
+        conversation: &Conversation,
+        tools: &FunctionTools,
+        on_text: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<ModelTurn, Error> {
         let stream = self.config.stream && !self.no_stream.load(std::sync::atomic::Ordering::Relaxed);
         match self.ask(conversation, tools, on_text, stream).await? {
             Some(turn) => Ok(turn),
@@ -316,6 +338,7 @@ impl Model {
                         let chunk = chunk.map_err(|e| Error::model(&self.config, e))?;
                         events += 1;
                         turn.add(&chunk, on_text)?;
+                        self.within_answer_bytes(turn.bytes())?;
                     }
                     Ok((events > 0).then(|| turn.finish()))
                 } else {
@@ -353,14 +376,18 @@ impl Model {
                         .create_stream_byot::<Value, Value>(request)
                         .await
                         .map_err(|e| Error::model(&self.config, e))?;
-                    let mut seen = 0usize;
+                    let (mut seen, mut bytes) = (0usize, 0usize);
                     while let Some(event) = events.next().await {
                         let event = event.map_err(|e| Error::model(&self.config, e))?;
                         seen += 1;
                         match event.get("type").and_then(Value::as_str).unwrap_or_default() {
-                            "response.output_text.delta" => {
+                            kind @ ("response.output_text.delta" | "response.function_call_arguments.delta") => {
                                 if let Some(delta) = event.get("delta").and_then(Value::as_str) {
-                                    on_text(delta);
+                                    bytes += delta.len();
+                                    self.within_answer_bytes(bytes)?;
+                                    if kind == "response.output_text.delta" {
+                                        on_text(delta);
+                                    }
                                 }
                             }
                             "response.completed" | "response.incomplete" => {
@@ -395,6 +422,19 @@ impl Model {
                 }
             }
         }
+    }
+}
+
+impl Model {
+    /// Refuses an answer grown past [`ModelConfig::max_answer_bytes`].
+    fn within_answer_bytes(&self, bytes: usize) -> Result<(), Error> {
+        let limit = self.config.max_answer_bytes;
+        if bytes <= limit {
+            return Ok(());
+        }
+        Err(Error::Model(format!(
+            "the model's answer passed {limit} bytes of text and tool-call arguments (max_answer_bytes); it was dropped"
+        )))
     }
 }
 
@@ -462,6 +502,11 @@ impl ChatAccumulator {
             }
         }
         Ok(())
+    }
+
+    /// Text and tool-call names and arguments so far.
+    fn bytes(&self) -> usize {
+        self.text.len() + self.calls.iter().map(|c| c.name.len() + c.arguments.len()).sum::<usize>()
     }
 
     fn finish(self) -> ModelTurn {

@@ -662,3 +662,27 @@ async fn a_piped_source_is_validated_and_counted_once_per_call() {
     let calls = spans().iter().filter(|name| *name == "mcp.tool_call").count();
     assert_eq!(calls, 1, "one pipeline, one observed call");
 }
+
+/// An endpoint that streams text without end is cut off once the answer passes
+/// `max_answer_bytes` (memory stays bounded), and one that trickles is given up at
+/// `turn_timeout`; either way the run ends with an error naming the setting, in both APIs.
+#[tokio::test]
+async fn an_answer_without_end_is_cut_off_by_size_or_by_time() {
+    for api in [Api::Chat, Api::Responses] {
+        let flood = Reply::Endless { piece: 16 * 1024, every: Duration::ZERO };
+        let trickle = Reply::Endless { piece: 8, every: Duration::from_millis(20) };
+        let fake = FakeModel::start([flood, trickle]).await.expect("fake");
+        let mut config = ModelConfig::new("fake-model");
+        config.base_url = Some(fake.base_url.clone());
+        config.api_key = Some(KEY.into());
+        config.api = api;
+        config.max_answer_bytes = 1024 * 1024;
+        config.turn_timeout = Duration::from_secs(2);
+        let model = Arc::new(Model::new(config).expect("model"));
+        let agent = Agent::new("t", model, Arc::new(Toolbox::builder().server("local", tools(counters())).build()));
+        let flooded = agent.run("hi", None).await.expect_err("cut off").to_string();
+        assert!(flooded.contains("passed 1048576 bytes") && flooded.contains("max_answer_bytes"), "{api:?}: {flooded}");
+        let trickled = agent.run("hi", None).await.expect_err("given up").to_string();
+        assert!(trickled.contains("within 2s (turn_timeout)"), "{api:?}: {trickled}");
+    }
+}
