@@ -224,34 +224,43 @@ fn json_response(body: Value) -> Response {
 
 /// `(event name, data)` pairs as one `text/event-stream` body.
 fn sse(events: Vec<(Option<String>, String)>) -> Response {
-    let mut body = String::new();
-    for (event, data) in events {
-        if let Some(event) = event {
-            body.push_str(&format!("event: {event}\n"));
-        }
-        body.push_str(&format!("data: {data}\n\n"));
+    let body: String = events.iter().map(|(event, data)| sse_event(event.as_deref(), data)).collect();
+    (SSE_HEADERS, body).into_response()
+}
+
+const SSE_HEADERS: [(header::HeaderName, &str); 2] =
+    [(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")];
+
+/// One event of a `text/event-stream` body.
+fn sse_event(event: Option<&str>, data: &str) -> String {
+    match event {
+        Some(event) => format!("event: {event}\ndata: {data}\n\n"),
+        None => format!("data: {data}\n\n"),
     }
-    ([(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")], body).into_response()
 }
 
 /// A `text/event-stream` body of text deltas without end, in the shape of `path`'s API.
 fn endless(path: &str, n: usize, model: &str, piece: usize, every: std::time::Duration) -> Response {
     let text = "x".repeat(piece);
-    let data = if path == "chat/completions" {
-        json!({"id": format!("chatcmpl-{n}"), "object": "chat.completion.chunk", "created": CREATED, "model": model,
-               "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]})
+    let (event, data) = if path == "chat/completions" {
+        (
+            None,
+            json!({"id": format!("chatcmpl-{n}"), "object": "chat.completion.chunk", "created": CREATED,
+                      "model": model, "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]}),
+        )
     } else {
-        json!({"type": "response.output_text.delta", "item_id": format!("msg_{n}"), "output_index": 0,
-               "content_index": 0, "delta": text})
+        let delta = "response.output_text.delta";
+        (
+            Some(delta),
+            json!({"type": delta, "item_id": format!("msg_{n}"), "output_index": 0, "content_index": 0, "delta": text}),
+        )
     };
-    let event = if path == "chat/completions" { String::new() } else { "event: response.output_text.delta\n".into() };
-    let chunk = axum::body::Bytes::from(format!("{event}data: {data}\n\n"));
+    let chunk = axum::body::Bytes::from(sse_event(event, &data.to_string()));
     let deltas = futures_util::stream::unfold(chunk, move |chunk| async move {
         tokio::time::sleep(every).await;
         Some((Ok::<_, std::convert::Infallible>(chunk.clone()), chunk))
     });
-    let headers = [(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")];
-    (headers, axum::body::Body::from_stream(deltas)).into_response()
+    (SSE_HEADERS, axum::body::Body::from_stream(deltas)).into_response()
 }
 
 const CREATED: u64 = 1_767_225_600;

@@ -275,6 +275,17 @@ impl Model {
         })
     }
 
+    /// Refuses an answer grown past [`ModelConfig::max_answer_bytes`].
+    fn within_answer_bytes(&self, bytes: usize) -> Result<(), Error> {
+        let limit = self.config.max_answer_bytes;
+        if bytes <= limit {
+            return Ok(());
+        }
+        Err(Error::Model(format!(
+            "the model's answer passed {limit} bytes of text and tool-call arguments (max_answer_bytes); it was dropped"
+        )))
+    }
+
     /// [`Model::turn`] without its time limit.
     async fn answer(
         &self,
@@ -422,19 +433,6 @@ impl Model {
                 }
             }
         }
-    }
-}
-
-impl Model {
-    /// Refuses an answer grown past [`ModelConfig::max_answer_bytes`].
-    fn within_answer_bytes(&self, bytes: usize) -> Result<(), Error> {
-        let limit = self.config.max_answer_bytes;
-        if bytes <= limit {
-            return Ok(());
-        }
-        Err(Error::Model(format!(
-            "the model's answer passed {limit} bytes of text and tool-call arguments (max_answer_bytes); it was dropped"
-        )))
     }
 }
 

@@ -47,20 +47,10 @@ impl Client {
     pub(super) async fn negotiate(&mut self, unanswered: Unanswered) -> std::result::Result<(), Failed> {
         match (self.options.era, unanswered) {
             (EraPreference::Handshake | EraPreference::HandshakeFirst, _) => Ok(self.initialize().await?),
-            (EraPreference::Modern, _) => match self.discover(self.options.connect_timeout).await? {
-                true => Ok(()),
-                false => Err(self.protocol_error(methods::DISCOVER, "server does not speak 2026-07-28").into()),
-            },
+            (EraPreference::Modern, _) => Ok(self.require_modern().await?),
             (EraPreference::Auto, Unanswered::SameConnection) => {
-                match self.discover(self.probe_wait()).await {
-                    Ok(true) => return Ok(()),
-                    Ok(false) => {}
-                    Err(e @ (Error::Closed { .. } | Error::Io(_))) => return Err(e.into()),
-                    Err(e) => {
-                        tracing::debug!(server = %self.peer.name(), error = %e, "no server/discover; using initialize")
-                    }
-                }
-                Ok(self.initialize().await?)
+                let probed = self.discover(self.probe_wait()).await;
+                Ok(self.after_probe(probed).await?)
             }
             (EraPreference::Auto, Unanswered::FreshProcess) => self.probe_child().await,
         }
@@ -110,15 +100,33 @@ impl Client {
         };
         match answer {
             Err(e @ Error::Closed { .. }) => Err(unanswered(e)),
-            Err(e @ Error::Io(_)) => Err(e.into()),
-            answer => match self.settle_discover(answer).await {
-                Ok(true) => Ok(()),
-                Ok(false) => Ok(self.initialize().await?),
-                Err(e) => {
-                    tracing::debug!(server = %self.peer.name(), error = %e, "no server/discover; using initialize");
-                    Ok(self.initialize().await?)
-                }
-            },
+            answer => {
+                let probed = self.settle_discover(answer).await;
+                Ok(self.after_probe(probed).await?)
+            }
+        }
+    }
+
+    /// After a probe that was answered (`probed`): done when the server is modern, else the
+    /// handshake; a connection that failed ends it.
+    async fn after_probe(&mut self, probed: Result<bool>) -> Result<()> {
+        match probed {
+            Ok(true) => Ok(()),
+            Ok(false) => self.initialize().await,
+            Err(e @ (Error::Closed { .. } | Error::Io(_))) => Err(e),
+            Err(e) => {
+                tracing::debug!(server = %self.peer.name(), error = %e, "no server/discover; using initialize");
+                self.initialize().await
+            }
+        }
+    }
+
+    /// Probes `server/discover`, waiting `connect_timeout`: the server must speak our modern
+    /// revision.
+    async fn require_modern(&mut self) -> Result<()> {
+        match self.discover(self.options.connect_timeout).await? {
+            true => Ok(()),
+            false => Err(self.protocol_error(methods::DISCOVER, "server does not speak 2026-07-28")),
         }
     }
 
@@ -189,10 +197,7 @@ impl Client {
                     && error.code == codes::UNSUPPORTED_PROTOCOL_VERSION
                     && names_our_revision(&error) =>
             {
-                return match self.discover(self.options.connect_timeout).await? {
-                    true => Ok(()),
-                    false => Err(self.protocol_error(methods::DISCOVER, "server does not speak 2026-07-28")),
-                };
+                return self.require_modern().await;
             }
             other => other?,
         };
