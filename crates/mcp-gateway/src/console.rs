@@ -109,6 +109,7 @@ impl Gateway {
         principals.push(self.principal.clone());
         let console = Arc::new(Console {
             current: Arc::downgrade(&self.current),
+            server: self.server.clone(),
             health: Box::new(self.health_probe()),
             options,
             principals,
@@ -164,6 +165,8 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 struct Console {
     /// The gateway's parts in force (replaced whole when it reloads its configuration).
     current: Weak<Current>,
+    /// The gateway's MCP server: the tool list and calls wait for its start, as its clients do.
+    server: mcp_core::Server,
     health: Box<dyn Fn() -> Result<(), String> + Send + Sync>,
     options: ConsoleOptions,
     /// Principals the tool list shows decisions for (the caller's is added per request).
@@ -267,9 +270,11 @@ async fn overview(Shared(console): Shared<Arc<Console>>, request: Request) -> Re
     )
 }
 
-/// `GET /ui/api/tools`: every served tool with its server, definition, and the decision of the
-/// policy (and the rule that makes it) for each known principal and the caller.
+/// `GET /ui/api/tools` (once the gateway has started its servers): every served tool with its
+/// server, definition, and the decision of the policy (and the rule that makes it) for each
+/// known principal and the caller.
 async fn tools(Shared(console): Shared<Arc<Console>>, request: Request) -> Response {
+    console.server.ready().await;
     let Some(state) = console.current.upgrade().map(|current| current.get()) else { return shutting_down() };
     let caller = principal_of(&request);
     // The policy's own names come from the state in force, so a reload that adds a rule shows it.
@@ -322,6 +327,7 @@ async fn call(Shared(console): Shared<Arc<Console>>, request: Request) -> Respon
             "the console is read-only: calls from it are off (start the gateway with --console-calls)",
         );
     }
+    console.server.ready().await;
     let Some(state) = console.current.upgrade().map(|current| current.get()) else { return shutting_down() };
     let principal = principal_of(&request);
     let body = match axum::body::to_bytes(request.into_body(), MAX_BODY).await {

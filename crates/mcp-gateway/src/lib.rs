@@ -113,6 +113,7 @@ impl Drop for Gateway {
             upstream.stop();
         }
         self.rebuilder.abort();
+        self.server.mark_ready();
     }
 }
 
@@ -166,6 +167,7 @@ pub struct GatewayBuilder {
     adjust: Vec<Box<dyn FnOnce(mcp_core::ServerBuilder) -> mcp_core::ServerBuilder + Send>>,
     on_started: Option<StartedFn>,
     wait_for_optional: bool,
+    serve_while_starting: bool,
 }
 
 /// Told about each configured server's first start: its name, how many have started, of how many.
@@ -231,9 +233,22 @@ impl GatewayBuilder {
         self
     }
 
+    /// Whether [`GatewayBuilder::start`] returns as soon as the configured servers are launched
+    /// (default false: once their first starts have ended). The gateway's MCP server then
+    /// answers the handshake, discovery and ping at once and holds every other request until
+    /// those starts have ended, as `start` would have waited (see
+    /// [`mcp_core::ServerBuilder::starting`]; [`Gateway::started`] waits for it too). For a
+    /// gateway that serves clients: one whose servers take a while to start (a package
+    /// downloaded on first use, a server that ignores the era probe) still answers a client's
+    /// `initialize` within its timeout, and that client's first list holds every tool.
+    pub fn serve_while_starting(mut self, serve: bool) -> Self {
+        self.serve_while_starting = serve;
+        self
+    }
+
     /// Opens the audit log, connects the databases, starts every configured server (waiting up
-    /// to a minute for each first start, but see [`GatewayBuilder::wait_for_optional`]) and
-    /// returns the running gateway.
+    /// to a minute for each first start, but see [`GatewayBuilder::wait_for_optional`] and
+    /// [`GatewayBuilder::serve_while_starting`]) and returns the running gateway.
     pub async fn start(self) -> Result<Gateway> {
         Ok(start(self).await?)
     }
@@ -249,6 +264,7 @@ impl Gateway {
             adjust: Vec::new(),
             on_started: None,
             wait_for_optional: true,
+            serve_while_starting: false,
         }
     }
 
@@ -259,7 +275,15 @@ impl Gateway {
 }
 
 async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
-    let GatewayBuilder { config, tools: extra_tools, layers, adjust, on_started, wait_for_optional } = builder;
+    let GatewayBuilder {
+        config,
+        tools: extra_tools,
+        layers,
+        adjust,
+        on_started,
+        wait_for_optional,
+        serve_while_starting,
+    } = builder;
     // The optional database mirror catches up from the file before new records arrive.
     let (mirror, drain) = match &config.audit.sql {
         Some(url) => {
@@ -293,9 +317,9 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
     let current = Arc::new(Current(std::sync::RwLock::new(state.clone())));
 
     let filter_state = Arc::downgrade(&current);
-    let principal = config.principal.clone().unwrap_or_else(|| "stdio".into());
+    let local_principal = config.principal.clone().unwrap_or_else(|| "stdio".into());
     let builder = Server::builder(Implementation::new("mcptk", env!("CARGO_PKG_VERSION")), Registry::new())
-        .principal(principal)
+        .principal(local_principal.clone())
         .instructions("Tools of several MCP servers behind one gateway; names are `server__tool`.")
         .tool_filter(Arc::new(move |principal, tool| {
             filter_state.upgrade().is_some_and(|current| current.get().listed(principal, tool.name()))
@@ -304,11 +328,12 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
         Some(store) => builder.task_store(Arc::new(store)),
         None => builder,
     };
+    let builder = if serve_while_starting { builder.starting() } else { builder };
     let server = adjust.into_iter().fold(builder, |builder, adjust| adjust(builder)).build();
     state.bind(&server, &callers);
 
     // Start every server; rebuild the tool list whenever one (re)starts or changes its tools.
-    let (changed_tx, mut changed) = tokio::sync::mpsc::unbounded_channel();
+    let (changed_tx, changed) = tokio::sync::mpsc::unbounded_channel();
     watch_pins(&state, &changed_tx);
     let supervisors: Vec<_> = started
         .iter()
@@ -316,7 +341,47 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
         .collect();
     // Servers the gateway is ready without, unless asked to: their tools join the list when
     // they are up (one that hangs would hold a serving gateway's start up for a minute).
-    let awaited: Vec<_> = started.iter().filter(|u| wait_for_optional || !state.optional.contains(u.name())).collect();
+    let awaited: Vec<_> =
+        started.iter().filter(|u| wait_for_optional || !state.optional.contains(u.name())).cloned().collect();
+    let reloading = Arc::new(tokio::sync::Mutex::new(Reloading {
+        config,
+        tools: extra_tools,
+        layers,
+        supervisors,
+        servers,
+        wait_for_optional,
+    }));
+    let first = first_starts(awaited, on_started, state, server.clone());
+    let weak = Arc::downgrade(&current);
+    let rebuilder = if serve_while_starting {
+        // The gateway exists from here on: dropping it stops the servers and this work; a
+        // reload waits until the first starts have ended.
+        let held = reloading.clone().try_lock_owned().expect("a new lock is free");
+        tokio::spawn(async move {
+            first.await;
+            drop(held);
+            rebuilds(changed, weak).await;
+        })
+    } else {
+        first.await;
+        tokio::spawn(rebuilds(changed, weak))
+    };
+    stop_on_drop.0.clear();
+    Ok(Gateway {
+        audit: audit.clone(),
+        server,
+        principal: local_principal,
+        current,
+        mirror: drain,
+        reloading,
+        changed: changed_tx,
+        rebuilder,
+    })
+}
+
+/// Waits for the first start of each of `awaited` (a minute at most each), telling `on_started`
+/// as each ends, then builds the tool list and marks `server` ready.
+async fn first_starts(awaited: Vec<Arc<Upstream>>, on_started: Option<StartedFn>, state: Arc<State>, server: Server) {
     for (done, upstream) in awaited.iter().enumerate() {
         upstream.started(Duration::from_secs(60)).await;
         if let Some(f) = &on_started {
@@ -324,35 +389,20 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
         }
     }
     state.rebuild();
-    let weak = Arc::downgrade(&current);
-    let rebuilder = tokio::spawn(async move {
-        while changed.recv().await.is_some() {
-            // Coalesce bursts (several servers starting at once) into one rebuild.
-            while changed.try_recv().is_ok() {}
-            match weak.upgrade() {
-                Some(current) => current.get().rebuild(),
-                None => break,
-            }
+    server.mark_ready();
+}
+
+/// Rebuilds the tool list of the state in force whenever a server (re)starts or changes its
+/// tools, for as long as the gateway lives.
+async fn rebuilds(mut changed: tokio::sync::mpsc::UnboundedReceiver<()>, current: std::sync::Weak<Current>) {
+    while changed.recv().await.is_some() {
+        // Coalesce bursts (several servers starting at once) into one rebuild.
+        while changed.try_recv().is_ok() {}
+        match current.upgrade() {
+            Some(current) => current.get().rebuild(),
+            None => break,
         }
-    });
-    stop_on_drop.0.clear();
-    Ok(Gateway {
-        audit: audit.clone(),
-        server,
-        principal: config.principal.clone().unwrap_or_else(|| "stdio".into()),
-        current,
-        mirror: drain,
-        reloading: Arc::new(tokio::sync::Mutex::new(Reloading {
-            config,
-            tools: extra_tools,
-            layers,
-            supervisors,
-            servers,
-            wait_for_optional,
-        })),
-        changed: changed_tx,
-        rebuilder,
-    })
+    }
 }
 
 /// What [`assemble`] builds.
@@ -766,6 +816,10 @@ impl Gateway {
     /// seconds at most) until the audit database holds every record, so a clean exit leaves
     /// nothing to the next start's catch-up. Records already acknowledged are durable in the log.
     pub async fn shutdown(self) {
+        // A start still under way ends here (it holds the reload lock); requests it held are
+        // answered, by a gateway whose servers stop.
+        self.rebuilder.abort();
+        self.server.mark_ready();
         let supervisors = std::mem::take(&mut self.reloading.lock().await.supervisors);
         for (upstream, _) in &supervisors {
             upstream.stop();
@@ -778,7 +832,6 @@ impl Gateway {
                 supervisor.abort();
             }
         }
-        self.rebuilder.abort();
         if let Some(mirror) = &self.mirror
             && !mirror.drain(Duration::from_secs(5)).await
         {
@@ -806,13 +859,15 @@ impl Gateway {
         }
     }
 
-    /// Whether the gateway should get traffic: healthy (see [`Gateway::health_probe`]) and every
-    /// upstream server up but those of `readiness.optional`. The reason names the first server
+    /// Whether the gateway should get traffic: healthy (see [`Gateway::health_probe`]), started
+    /// (see [`Gateway::started`]) and every upstream server up but those of `readiness.optional`. The reason names the first server
     /// that is down, never its error.
     pub fn readiness_probe(&self) -> impl Fn() -> Readiness + Clone + Send + Sync + 'static {
         let healthy = self.health_probe();
         let current = Arc::downgrade(&self.current);
+        let server = self.server.clone();
         move || {
+            let starting = !server.is_ready();
             // The servers of the configuration in force (a reload may change them), but those
             // it is ready without.
             let upstreams: Vec<_> = match current.upgrade() {
@@ -825,6 +880,9 @@ impl Gateway {
             let healthy = healthy.clone();
             Box::pin(async move {
                 healthy().map_err(|why| why.replacen("unhealthy", "not ready", 1))?;
+                if starting {
+                    return Err("not ready: the servers are starting".to_owned());
+                }
                 for upstream in &upstreams {
                     if !upstream.is_up().await {
                         return Err(format!("not ready: the server `{}` is not running", upstream.name()));
@@ -833,6 +891,13 @@ impl Gateway {
                 Ok(())
             })
         }
+    }
+
+    /// Waits until the first starts of the configured servers have ended and the tool list
+    /// holds their tools: at once, unless built to [serve while
+    /// starting](GatewayBuilder::serve_while_starting).
+    pub async fn started(&self) {
+        self.server.ready().await;
     }
 
     /// The MCP server to serve.

@@ -682,13 +682,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let shown = bar.clone();
             let gateway = mcp_gateway::Gateway::builder(config)
                 .server(move |b| b.page_size(page_size).max_message_bytes(max_message_bytes))
-                // Serving on: an optional server that hangs does not hold the start up.
+                // Serving on: an optional server that hangs does not hold the start up, and a
+                // client's handshake is answered while the others start (its lists wait for them).
                 .wait_for_optional(false)
+                .serve_while_starting(true)
                 .on_started(move |name, done, total| shown.set(done as f64, Some(total as f64), Some(name)))
                 .start()
                 .await;
-            bar.finish();
-            let gateway = gateway?;
+            let gateway = match gateway {
+                Ok(gateway) => gateway,
+                Err(e) => {
+                    bar.finish();
+                    return Err(e.into());
+                }
+            };
+            let server = gateway.server().clone();
+            tokio::spawn(async move {
+                server.ready().await;
+                bar.finish();
+            });
             // Probes open to whoever reaches the port (a kubelet carries no token), saying only
             // what state the gateway is in: /healthz is 503 while the audit log cannot make records
             // durable (every call is refused then), /readyz also while an upstream server is down.

@@ -74,6 +74,9 @@ struct ServerInner {
     resource_updates: tokio::sync::broadcast::Sender<String>,
     /// Tool calls running as tasks (tasks extension).
     tasks: crate::tasks::Tasks,
+    /// False while the server is starting: requests but the handshake, discovery, ping and
+    /// `logging/setLevel` wait until it is ready (see [`ServerBuilder::starting`]).
+    ready: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for ServerInner {
@@ -181,6 +184,16 @@ impl ServerBuilder {
         self
     }
 
+    /// Builds a server that is still starting: it answers `initialize`, `server/discover`,
+    /// `ping` and `logging/setLevel` at once, and holds every other request (lists, calls,
+    /// reads) until [`Server::mark_ready`]; a held request its client cancels ends there. For a
+    /// server whose tools take a while to gather (a gateway starting its upstream servers): a
+    /// client's handshake does not time out meanwhile, and its first list is the whole one.
+    pub fn starting(self) -> Self {
+        self.inner.ready.send_replace(false);
+        self
+    }
+
     /// Finishes.
     pub fn build(self) -> Server {
         Server { inner: Arc::new(self.inner) }
@@ -209,14 +222,18 @@ impl Server {
                 list_changed: tokio::sync::broadcast::channel(16).0,
                 resource_updates: tokio::sync::broadcast::channel(256).0,
                 tasks: crate::tasks::Tasks::default(),
+                ready: tokio::sync::watch::Sender::new(true),
             },
         }
     }
 
-    /// Replaces the served tools and sends `notifications/tools/list_changed` to every connection.
+    /// Replaces the served tools and sends `notifications/tools/list_changed` to every connection
+    /// (not while the server is [starting](ServerBuilder::starting): no client has a list yet).
     pub fn replace_tools(&self, tools: ToolSet) {
         *self.inner.tools.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(tools);
-        let _ = self.inner.list_changed.send(());
+        if self.is_ready() {
+            let _ = self.inner.list_changed.send(());
+        }
     }
 
     /// Announces that the resource at `uri` changed: clients subscribed to it (handshake era)
@@ -229,6 +246,25 @@ impl Server {
     /// still running then are cancelled, their state saying that the server stopped.
     pub async fn finish_tasks(&self, deadline: tokio::time::Instant) {
         self.inner.tasks.finish(deadline).await;
+    }
+
+    /// Ends the start of a server built [`starting`](ServerBuilder::starting): the requests it
+    /// held are handled, and so is every request from now on. Idempotent.
+    pub fn mark_ready(&self) {
+        self.inner.ready.send_replace(true);
+    }
+
+    /// Whether the server is ready: false only while a server built
+    /// [`starting`](ServerBuilder::starting) is not yet marked ready.
+    pub fn is_ready(&self) -> bool {
+        *self.inner.ready.borrow()
+    }
+
+    /// Waits until the server is ready (at once unless it was built
+    /// [`starting`](ServerBuilder::starting) and is not yet marked ready).
+    pub async fn ready(&self) {
+        // The sender lives as long as `self`: the wait ends only by the server being ready.
+        let _ = self.inner.ready.subscribe().wait_for(|ready| *ready).await;
     }
 
     /// The tools served now.
@@ -332,6 +368,16 @@ impl Handler for Connection {
         let params = request.params.unwrap_or_default();
         let framing = self.framing(&params)?;
         let method = request.method.as_str();
+        if !matches!(
+            method,
+            methods::INITIALIZE
+                | methods::DISCOVER
+                | methods::PING
+                | methods::SET_LEVEL
+                | methods::SUBSCRIPTIONS_LISTEN
+        ) {
+            self.server.until_ready(&cancel).await?;
+        }
         match method {
             // The stateless era removed the handshake, ping, setLevel and subscriptions.
             methods::INITIALIZE | methods::PING | methods::SET_LEVEL | methods::SUBSCRIBE | methods::UNSUBSCRIBE
@@ -416,6 +462,19 @@ impl Connection {
 }
 
 impl ServerInner {
+    /// Holds a request until the server is ready (see [`ServerBuilder::starting`]), or until its
+    /// client cancels it.
+    async fn until_ready(&self, cancel: &CancellationToken) -> Result<(), ErrorObject> {
+        if *self.ready.borrow() {
+            return Ok(());
+        }
+        let mut ready = self.ready.subscribe();
+        tokio::select! {
+            _ = ready.wait_for(|ready| *ready) => Ok(()),
+            () = cancel.cancelled() => Err(ErrorObject::internal("cancelled while the server was starting")),
+        }
+    }
+
     fn current_tools(&self) -> Arc<ToolSet> {
         self.tools.read().unwrap_or_else(PoisonError::into_inner).clone()
     }

@@ -61,6 +61,16 @@ async fn pair(options: ClientOptions, page_size: usize) -> (Client, Arc<AtomicBo
     (client, seen)
 }
 
+/// A client of `server` over in-memory pipes.
+async fn connect_to(server: &Server, options: ClientOptions) -> mcp_core::Result<Client> {
+    let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+    let (r, w) = tokio::io::split(server_io);
+    let server = server.clone();
+    tokio::spawn(async move { server.serve(r, w).await });
+    let (r, w) = tokio::io::split(client_io);
+    Client::connect("test", r, w, options).await
+}
+
 fn args(value: Value) -> JsonObject {
     match value {
         Value::Object(map) => map,
@@ -371,16 +381,7 @@ async fn a_tool_can_ask_the_client_when_it_declared_the_capability() {
         Ok::<_, ToolError>(answer["content"]["answer"].as_str().unwrap_or_default().to_owned())
     }));
     let server = Server::builder(Implementation::new("asker", "1"), registry).build();
-    let connect = |options: ClientOptions| {
-        let server = server.clone();
-        async move {
-            let (client_io, server_io) = tokio::io::duplex(64 * 1024);
-            let (r, w) = tokio::io::split(server_io);
-            tokio::spawn(async move { server.serve(r, w).await });
-            let (r, w) = tokio::io::split(client_io);
-            Client::connect("asker", r, w, options).await.expect("connects")
-        }
-    };
+    let connect = |options: ClientOptions| async { connect_to(&server, options).await.expect("connects") };
     let capable = ClientOptions {
         era: EraPreference::Handshake,
         capabilities: mcp_core::protocol::ClientCapabilities::default().with_elicitation(),
@@ -744,4 +745,60 @@ async fn a_dropped_call_leaves_no_progress_route_behind() {
     // A call that finishes removes its route too.
     client.call_tool("sleep", args(json!({"ms": 1, "tag": "t"}))).await.expect("result");
     assert_eq!(client.progress_routes(), 0);
+}
+
+/// A server built `starting` answers the handshake (or discovery) and ping at once, and holds
+/// every other request until it is marked ready: a list then holds the tools set meanwhile (no
+/// client was told of a change, none had a list), and a held call its client gave up on never
+/// runs.
+#[tokio::test]
+async fn a_starting_server_answers_the_handshake_at_once_and_holds_the_rest_until_ready() {
+    for era in [EraPreference::Handshake, EraPreference::Modern] {
+        let ran = Arc::new(AtomicBool::new(false));
+        let mut registry = Registry::new();
+        let flag = ran.clone();
+        registry.tool(tool("mark", "records that it ran", move |_: Nothing, _cx: ToolContext| {
+            let flag = flag.clone();
+            async move {
+                flag.store(true, Ordering::SeqCst);
+                Ok::<_, ToolError>(String::new())
+            }
+        }));
+        let server = Server::builder(Implementation::new("starting", "1"), Registry::new()).starting().build();
+        let connect = |options: ClientOptions| {
+            let options = ClientOptions { era, connect_timeout: Duration::from_secs(5), ..options };
+            let server = &server;
+            async move { connect_to(server, options).await.expect("the handshake is answered while starting") }
+        };
+        let (notes_tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
+        let client =
+            Arc::new(connect(ClientOptions { notifications: Some(notes_tx), ..ClientOptions::default() }).await);
+        if era == EraPreference::Handshake {
+            client.ping().await.expect("ping is answered while starting");
+        }
+        let impatient =
+            connect(ClientOptions { request_timeout: Duration::from_millis(200), ..ClientOptions::default() }).await;
+        let gave_up = impatient.call_tool("mark", JsonObject::new()).await;
+        assert!(matches!(gave_up, Err(Error::Timeout { .. })), "{era:?}: {gave_up:?}");
+
+        let listing = tokio::spawn({
+            let client = client.clone();
+            async move { client.list_tools().await }
+        });
+        server.replace_tools(registry.tools);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!listing.is_finished(), "{era:?}: a list is held while the server starts");
+        assert!(!server.is_ready());
+
+        server.mark_ready();
+        let names: Vec<String> = listing.await.expect("joins").expect("lists").into_iter().map(|t| t.name).collect();
+        assert_eq!(names, ["mark"], "{era:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!ran.load(Ordering::SeqCst), "{era:?}: the call given up on while held never ran");
+        client.call_tool("mark", JsonObject::new()).await.expect("calls once ready");
+        assert!(ran.load(Ordering::SeqCst));
+        while let Ok(note) = notes.try_recv() {
+            assert_ne!(note.method, mcp_core::protocol::methods::TOOLS_LIST_CHANGED, "{era:?}: nobody had a list");
+        }
+    }
 }

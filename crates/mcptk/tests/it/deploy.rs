@@ -148,10 +148,17 @@ async fn healthy(podman: &Podman, container: &str, port: u16) {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let response = probe("/readyz").await.expect("/readyz answers");
-    let status = response.status();
-    let body = response.text().await.unwrap_or_default();
-    assert_eq!((status.as_u16(), body.trim()), (200, "ok"), "/readyz");
+    // Serving from the start, it is ready once its servers have started.
+    loop {
+        let response = probe("/readyz").await.expect("/readyz answers");
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        if body.trim() != "not ready: the servers are starting" || Instant::now() > deadline {
+            assert_eq!((status.as_u16(), body.trim()), (200, "ok"), "/readyz");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// A session key for the test (64 hex digits, i.e. 32 bytes); not secret, only distinct.

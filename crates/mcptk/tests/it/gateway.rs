@@ -344,7 +344,8 @@ async fn a_server_on_an_early_python_sdk_that_the_probe_silences_is_served() {
         "mcpServers": {"early": {"command": python, "args": [script]}},
         "audit": {"path": s.audit()}
     }));
-    // The gateway answers once its servers are up, some twenty seconds here: this client waits.
+    // The gateway's first list waits until its servers are up, some twenty seconds here: this
+    // client waits.
     let patient = Duration::from_secs(60);
     let client =
         gateway(&config, ClientOptions { probe_timeout: patient, connect_timeout: patient, ..Default::default() })
@@ -353,6 +354,47 @@ async fn a_server_on_an_early_python_sdk_that_the_probe_silences_is_served() {
     let result = client.call_tool("early__shout", args(json!({"text": "hello"}))).await.expect("a result");
     assert_eq!(result.text_content(), "HELLO!");
     client.close().await.expect("closes");
+}
+
+/// `mcptk serve` answers a client's handshake while its servers are still starting (here one
+/// that waits for a file), in either era; the client's first list waits for them and holds
+/// their tools. Before, the gateway read nothing until every server had started, and a client
+/// with the usual minute's timeout for `initialize` gave up on a gateway behind a slow one.
+#[tokio::test]
+async fn the_handshake_is_answered_while_servers_start_and_the_first_list_waits_for_them() {
+    let s = Scratch::new();
+    let go = s.path.join("go");
+    // Two gateways, one per client (each with its own audit log).
+    let config = |n: usize| {
+        let file = s.path.join(format!("gateway-{n}.json"));
+        let config = json!({
+            "mcpServers": {"late": {"command": "python3", "args": [fixture(), "normal"], "env": {"START_WHEN": go}}},
+            "audit": {"path": s.path.join(format!("audit-{n}.jsonl"))}
+        });
+        std::fs::write(&file, config.to_string()).expect("write config");
+        file
+    };
+    let quick = ClientOptions { connect_timeout: Duration::from_secs(10), ..ClientOptions::default() };
+    let modern = gateway(&config(1), quick.clone()).await;
+    let handshake = gateway(&config(2), ClientOptions { era: mcp_core::EraPreference::Handshake, ..quick }).await;
+    assert_eq!(modern.era(), mcp_core::protocol::Era::Modern);
+    handshake.ping().await.expect("ping is answered while the servers start");
+    let lists: Vec<_> = [modern, handshake]
+        .into_iter()
+        .map(|client| {
+            tokio::spawn(async move {
+                let listed = names(&client).await;
+                client.close().await.expect("closes");
+                listed
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(lists.iter().all(|l| !l.is_finished()), "lists wait for the servers' first start");
+    std::fs::write(&go, "").expect("let the server start");
+    for list in lists {
+        assert!(list.await.expect("joins").contains(&"late__work".to_owned()), "the first list holds its tools");
+    }
 }
 
 /// An older server that exits when sent `server/discover` before `initialize` is started afresh
@@ -513,6 +555,8 @@ async fn a_burst_of_list_changed_costs_one_relist_not_one_each() {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         text.lines().filter(|l| l.contains("\"tools/list\"")).count()
     };
+    // The first list is answered once the gateway has started its servers.
+    assert!(names(&client).await.contains(&"storm__work".to_owned()));
     assert_eq!(listed(), 1, "listed once at start");
     // The first call makes the server add a tool and announce it 50 times in a row.
     client.call_tool("storm__work", JsonObject::new()).await.expect("a result");

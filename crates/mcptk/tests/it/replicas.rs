@@ -144,7 +144,7 @@ async fn probes_answer_without_a_token_and_readiness_names_a_server_that_is_not_
         }
     };
     assert_eq!(get(format!("{}/healthz", up.base)).await, (200, "ok\n".to_owned()));
-    assert_eq!(get(format!("{}/readyz", up.base)).await, (200, "ok\n".to_owned()));
+    assert_eq!(readiness_until(&up.base, |_| true).await, (200, "ok\n".to_owned()));
     // Everything else still wants the token.
     assert_eq!(get(format!("{}/metrics", up.base)).await.0, 401);
     assert_eq!(client.post(&up.url).body("{}").send().await.expect("answers").status(), 401);
@@ -153,26 +153,21 @@ async fn probes_answer_without_a_token_and_readiness_names_a_server_that_is_not_
     let dir = tempfile::tempdir().expect("temp");
     let down = gateway(dir.path(), true, &[]).await;
     assert_eq!(get(format!("{}/healthz", down.base)).await.0, 200, "alive: it serves the other tools");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let (status, text) = loop {
-        let answer = get(format!("{}/readyz", down.base)).await;
-        if answer.0 != 200 || Instant::now() > deadline {
-            break answer;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let (status, text) = readiness_until(&down.base, |status| status != 200).await;
     assert_eq!(status, 503, "{text}");
     assert!(text.contains("`broken`") && !text.contains("no-such-program"), "names the server, not its error: {text}");
 }
 
-/// `/readyz` polled on `base` until `done` holds of its answer, for up to 10 s: the last answer.
+/// `/readyz` polled on `base` until `done` holds of its answer (the gateway is serving but still
+/// starting its servers while it says so), for up to 10 s: the last answer.
 async fn readiness_until(base: &str, done: impl Fn(u16) -> bool) -> (u16, String) {
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let answer = client.get(format!("{base}/readyz")).send().await.expect("answers");
         let answer = (answer.status().as_u16(), answer.text().await.expect("text"));
-        if done(answer.0) || Instant::now() > deadline {
+        let starting = answer.1 == "not ready: the servers are starting\n";
+        if (done(answer.0) && !starting) || Instant::now() > deadline {
             return answer;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -184,8 +179,8 @@ async fn servers_the_gateway_is_ready_without_do_not_hold_readiness_back() {
     let dir = tempfile::tempdir().expect("temp");
     let config = dir.path().join("gateway.json");
     // Two servers that never start; `a-flaky` comes first, so a probe that waited for it would
-    // name it. And `c-sleepy`, which never answers: the start would wait for it (30 s for its
-    // first answer, longer than `serve_env` waits for the port) were it not optional.
+    // name it. And `c-sleepy`, which never answers: the gateway's start, and readiness with it,
+    // would wait for it (30 s for its first answer) were it not optional.
     let write = |optional: &[&str]| {
         let missing = |name: &str| json!({"command": dir.path().join(name).display().to_string()});
         let body = json!({
@@ -342,7 +337,7 @@ async fn with_a_drain_delay_sigterm_first_turns_readiness_off_while_calls_are_st
     let dir = tempfile::tempdir().expect("temp");
     let mut served = gateway(dir.path(), false, &["--drain-delay", "2"]).await;
     let readyz = format!("{}/readyz", served.base);
-    assert_eq!(reqwest::get(&readyz).await.expect("answers").status(), 200);
+    assert_eq!(readiness_until(&served.base, |_| true).await, (200, "ok\n".to_owned()));
     let signalled = Instant::now();
     terminate(&served);
     let deadline = Instant::now() + Duration::from_millis(1500);
