@@ -27,7 +27,7 @@ pub use client::{CallEvent, Client, ClientOptions, EraPreference, InputHandler, 
 pub use config::{ConfigError, McpConfig, ServerConfig};
 pub use error::{Error, Result};
 pub use registry::{Registration, Registry};
-pub use server::{Completer, Server, ServerBuilder};
+pub use server::{Completer, Server, ServerBuilder, StartState};
 /// Cancellation of a running request, as seen by tools ([`ToolContext::cancelled`]).
 pub use tokio_util::sync::CancellationToken;
 pub use tool::{CallTool, Json, Tool, ToolContext, ToolError, ToolSet, tool};

@@ -274,7 +274,9 @@ async fn overview(Shared(console): Shared<Arc<Console>>, request: Request) -> Re
 /// server, definition, and the decision of the policy (and the rule that makes it) for each
 /// known principal and the caller.
 async fn tools(Shared(console): Shared<Arc<Console>>, request: Request) -> Response {
-    console.server.ready().await;
+    if console.server.started().await == mcp_core::StartState::Abandoned {
+        return shutting_down();
+    }
     let Some(state) = console.current.upgrade().map(|current| current.get()) else { return shutting_down() };
     let caller = principal_of(&request);
     // The policy's own names come from the state in force, so a reload that adds a rule shows it.
@@ -327,7 +329,9 @@ async fn call(Shared(console): Shared<Arc<Console>>, request: Request) -> Respon
             "the console is read-only: calls from it are off (start the gateway with --console-calls)",
         );
     }
-    console.server.ready().await;
+    if console.server.started().await == mcp_core::StartState::Abandoned {
+        return shutting_down();
+    }
     let Some(state) = console.current.upgrade().map(|current| current.get()) else { return shutting_down() };
     let principal = principal_of(&request);
     let body = match axum::body::to_bytes(request.into_body(), MAX_BODY).await {

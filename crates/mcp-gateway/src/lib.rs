@@ -113,7 +113,7 @@ impl Drop for Gateway {
             upstream.stop();
         }
         self.rebuilder.abort();
-        self.server.mark_ready();
+        self.server.abandon_start();
     }
 }
 
@@ -240,7 +240,9 @@ impl GatewayBuilder {
     /// [`mcp_core::ServerBuilder::starting`]; [`Gateway::started`] waits for it too). For a
     /// gateway that serves clients: one whose servers take a while to start (a package
     /// downloaded on first use, a server that ignores the era probe) still answers a client's
-    /// `initialize` within its timeout, and that client's first list holds every tool.
+    /// `initialize` within its timeout, and that client's first list holds every tool. A
+    /// reload waits until those starts have ended; [`Gateway::shutdown`] (or dropping the
+    /// gateway) before then gives the start up, answering the held requests with an error.
     pub fn serve_while_starting(mut self, serve: bool) -> Self {
         self.serve_while_starting = serve;
         self
@@ -380,8 +382,19 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
 }
 
 /// Waits for the first start of each of `awaited` (a minute at most each), telling `on_started`
-/// as each ends, then builds the tool list and marks `server` ready.
+/// as each ends, then builds the tool list and marks `server` ready. Dropped before (aborted, or
+/// a panic), it gives the server's start up: held requests end with an error, not never.
 async fn first_starts(awaited: Vec<Arc<Upstream>>, on_started: Option<StartedFn>, state: Arc<State>, server: Server) {
+    struct AbandonUnlessReady(Server);
+    impl Drop for AbandonUnlessReady {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                tracing::error!("the gateway's start failed: requests that need its tools are refused");
+            }
+            self.0.abandon_start();
+        }
+    }
+    let guard = AbandonUnlessReady(server);
     for (done, upstream) in awaited.iter().enumerate() {
         upstream.started(Duration::from_secs(60)).await;
         if let Some(f) = &on_started {
@@ -389,7 +402,7 @@ async fn first_starts(awaited: Vec<Arc<Upstream>>, on_started: Option<StartedFn>
         }
     }
     state.rebuild();
-    server.mark_ready();
+    guard.0.mark_ready();
 }
 
 /// Rebuilds the tool list of the state in force whenever a server (re)starts or changes its
@@ -816,10 +829,10 @@ impl Gateway {
     /// seconds at most) until the audit database holds every record, so a clean exit leaves
     /// nothing to the next start's catch-up. Records already acknowledged are durable in the log.
     pub async fn shutdown(self) {
-        // A start still under way ends here (it holds the reload lock); requests it held are
-        // answered, by a gateway whose servers stop.
+        // A start still under way ends here (it holds the reload lock); the requests it held are
+        // answered with an error.
         self.rebuilder.abort();
-        self.server.mark_ready();
+        self.server.abandon_start();
         let supervisors = std::mem::take(&mut self.reloading.lock().await.supervisors);
         for (upstream, _) in &supervisors {
             upstream.stop();
@@ -867,7 +880,7 @@ impl Gateway {
         let current = Arc::downgrade(&self.current);
         let server = self.server.clone();
         move || {
-            let starting = !server.is_ready();
+            let start = server.start_state();
             // The servers of the configuration in force (a reload may change them), but those
             // it is ready without.
             let upstreams: Vec<_> = match current.upgrade() {
@@ -880,8 +893,10 @@ impl Gateway {
             let healthy = healthy.clone();
             Box::pin(async move {
                 healthy().map_err(|why| why.replacen("unhealthy", "not ready", 1))?;
-                if starting {
-                    return Err("not ready: the servers are starting".to_owned());
+                match start {
+                    mcp_core::StartState::Starting => return Err("not ready: the servers are starting".to_owned()),
+                    mcp_core::StartState::Abandoned => return Err("not ready: the start was given up".to_owned()),
+                    mcp_core::StartState::Ready => {}
                 }
                 for upstream in &upstreams {
                     if !upstream.is_up().await {
@@ -894,10 +909,11 @@ impl Gateway {
     }
 
     /// Waits until the first starts of the configured servers have ended and the tool list
-    /// holds their tools: at once, unless built to [serve while
+    /// holds their tools (`Ready`), or the start was given up (`Abandoned`: the gateway shut
+    /// down first): at once, unless built to [serve while
     /// starting](GatewayBuilder::serve_while_starting).
-    pub async fn started(&self) {
-        self.server.ready().await;
+    pub async fn started(&self) -> mcp_core::StartState {
+        self.server.started().await
     }
 
     /// The MCP server to serve.

@@ -515,6 +515,8 @@ fn scale(report: &mut Report, bins: &Bins, work: &Path) -> Result<()> {
     let config = config.display().to_string();
     let peer = Peer::new("gateway", &bins.mcptk, &["serve", "--config", &config]).tool("up__echo");
     let (mut session, _) = Session::start(&peer)?;
+    // The gateway answers the handshake while its server starts; a list waits until it has.
+    session.request("tools/list", "{}")?;
     let idle = session.rss()?;
     report.check(Check::at_most(
         &format!("gateway RSS with {} upstream tools, idle", upstream::TOOLS),

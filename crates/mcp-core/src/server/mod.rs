@@ -74,9 +74,8 @@ struct ServerInner {
     resource_updates: tokio::sync::broadcast::Sender<String>,
     /// Tool calls running as tasks (tasks extension).
     tasks: crate::tasks::Tasks,
-    /// False while the server is starting: requests but the handshake, discovery, ping and
-    /// `logging/setLevel` wait until it is ready (see [`ServerBuilder::starting`]).
-    ready: tokio::sync::watch::Sender<bool>,
+    /// Where the server's start is (see [`ServerBuilder::starting`]).
+    start: tokio::sync::watch::Sender<StartState>,
 }
 
 impl std::fmt::Debug for ServerInner {
@@ -184,13 +183,14 @@ impl ServerBuilder {
         self
     }
 
-    /// Builds a server that is still starting: it answers `initialize`, `server/discover`,
-    /// `ping` and `logging/setLevel` at once, and holds every other request (lists, calls,
-    /// reads) until [`Server::mark_ready`]; a held request its client cancels ends there. For a
-    /// server whose tools take a while to gather (a gateway starting its upstream servers): a
+    /// Builds a server that is still starting: it answers the handshake, discovery and every
+    /// other request at once but the ones that need what it serves (lists, calls, reads,
+    /// completions), which it holds until [`Server::mark_ready`]. A held request its client
+    /// cancels ends there, never run; [`Server::abandon_start`] ends them all with an error. For
+    /// a server whose tools take a while to gather (a gateway starting its upstream servers): a
     /// client's handshake does not time out meanwhile, and its first list is the whole one.
     pub fn starting(self) -> Self {
-        self.inner.ready.send_replace(false);
+        self.inner.start.send_replace(StartState::Starting);
         self
     }
 
@@ -222,7 +222,7 @@ impl Server {
                 list_changed: tokio::sync::broadcast::channel(16).0,
                 resource_updates: tokio::sync::broadcast::channel(256).0,
                 tasks: crate::tasks::Tasks::default(),
-                ready: tokio::sync::watch::Sender::new(true),
+                start: tokio::sync::watch::Sender::new(StartState::Ready),
             },
         }
     }
@@ -231,7 +231,7 @@ impl Server {
     /// (not while the server is [starting](ServerBuilder::starting): no client has a list yet).
     pub fn replace_tools(&self, tools: ToolSet) {
         *self.inner.tools.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(tools);
-        if self.is_ready() {
+        if self.start_state() == StartState::Ready {
             let _ = self.inner.list_changed.send(());
         }
     }
@@ -249,22 +249,44 @@ impl Server {
     }
 
     /// Ends the start of a server built [`starting`](ServerBuilder::starting): the requests it
-    /// held are handled, and so is every request from now on. Idempotent.
+    /// held are handled, and so is every request from now on. Does nothing once the start has
+    /// ended, either way.
     pub fn mark_ready(&self) {
-        self.inner.ready.send_replace(true);
+        self.end_start(StartState::Ready);
     }
 
-    /// Whether the server is ready: false only while a server built
-    /// [`starting`](ServerBuilder::starting) is not yet marked ready.
-    pub fn is_ready(&self) -> bool {
-        *self.inner.ready.borrow()
+    /// Gives up the start of a server built [`starting`](ServerBuilder::starting) (it stops, or
+    /// what it waited for failed): the requests it held, and those it would have held, are
+    /// answered with an error saying so. Does nothing once the start has ended, either way.
+    pub fn abandon_start(&self) {
+        self.end_start(StartState::Abandoned);
     }
 
-    /// Waits until the server is ready (at once unless it was built
-    /// [`starting`](ServerBuilder::starting) and is not yet marked ready).
-    pub async fn ready(&self) {
-        // The sender lives as long as `self`: the wait ends only by the server being ready.
-        let _ = self.inner.ready.subscribe().wait_for(|ready| *ready).await;
+    fn end_start(&self, to: StartState) {
+        self.inner.start.send_if_modified(|state| {
+            let starting = *state == StartState::Starting;
+            if starting {
+                *state = to;
+            }
+            starting
+        });
+    }
+
+    /// Where the server's start is.
+    pub fn start_state(&self) -> StartState {
+        *self.inner.start.borrow()
+    }
+
+    /// Waits until the server's start has ended, either way (at once unless it was built
+    /// [`starting`](ServerBuilder::starting)): what it says then.
+    pub async fn started(&self) -> StartState {
+        // The sender lives as long as `self`: the wait ends only by the start ending.
+        let mut start = self.inner.start.subscribe();
+        start
+            .wait_for(|state| *state != StartState::Starting)
+            .await
+            .map(|state| *state)
+            .unwrap_or(StartState::Abandoned)
     }
 
     /// The tools served now.
@@ -368,15 +390,8 @@ impl Handler for Connection {
         let params = request.params.unwrap_or_default();
         let framing = self.framing(&params)?;
         let method = request.method.as_str();
-        if !matches!(
-            method,
-            methods::INITIALIZE
-                | methods::DISCOVER
-                | methods::PING
-                | methods::SET_LEVEL
-                | methods::SUBSCRIPTIONS_LISTEN
-        ) {
-            self.server.until_ready(&cancel).await?;
+        if needs_start(method) {
+            self.server.until_started(&cancel).await?;
         }
         match method {
             // The stateless era removed the handshake, ping, setLevel and subscriptions.
@@ -462,16 +477,27 @@ impl Connection {
 }
 
 impl ServerInner {
-    /// Holds a request until the server is ready (see [`ServerBuilder::starting`]), or until its
-    /// client cancels it.
-    async fn until_ready(&self, cancel: &CancellationToken) -> Result<(), ErrorObject> {
-        if *self.ready.borrow() {
-            return Ok(());
-        }
-        let mut ready = self.ready.subscribe();
-        tokio::select! {
-            _ = ready.wait_for(|ready| *ready) => Ok(()),
-            () = cancel.cancelled() => Err(ErrorObject::internal("cancelled while the server was starting")),
+    /// Holds a request until the server's start has ended (see [`ServerBuilder::starting`]), or
+    /// until its client cancels it; a start given up ends it with an error.
+    async fn until_started(&self, cancel: &CancellationToken) -> Result<(), ErrorObject> {
+        let state = *self.start.borrow();
+        let state = match state {
+            StartState::Starting => {
+                let mut start = self.start.subscribe();
+                tokio::select! {
+                    ended = start.wait_for(|state| *state != StartState::Starting) => {
+                        ended.map(|state| *state).unwrap_or(StartState::Abandoned)
+                    }
+                    () = cancel.cancelled() => {
+                        return Err(ErrorObject::internal("cancelled while the server was starting"));
+                    }
+                }
+            }
+            ended => ended,
+        };
+        match state {
+            StartState::Abandoned => Err(ErrorObject::internal("the server stopped before it had finished starting")),
+            _ => Ok(()),
         }
     }
 
@@ -482,6 +508,35 @@ impl ServerInner {
     fn resources_empty(&self) -> bool {
         self.registry.resources.is_empty()
     }
+}
+
+/// Where a server's start is (see [`ServerBuilder::starting`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartState {
+    /// Built starting and not yet marked ready: requests that need what it serves are held.
+    Starting,
+    /// Serving every request.
+    Ready,
+    /// Its start was given up ([`Server::abandon_start`]): requests that need what it serves are
+    /// answered with an error.
+    Abandoned,
+}
+
+/// Whether `method` needs what the server serves, and so waits for a server's start: lists,
+/// calls, reads and completions. The rest (the handshake, discovery, ping, the log level,
+/// subscriptions, tasks, unknown methods) is answered while it starts.
+fn needs_start(method: &str) -> bool {
+    matches!(
+        method,
+        methods::TOOLS_LIST
+            | methods::TOOLS_CALL
+            | methods::RESOURCES_LIST
+            | methods::RESOURCE_TEMPLATES_LIST
+            | methods::RESOURCES_READ
+            | methods::PROMPTS_LIST
+            | methods::PROMPTS_GET
+            | methods::COMPLETE
+    )
 }
 
 /// Whether the caller declared the tasks extension.

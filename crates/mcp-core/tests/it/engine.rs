@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use mcp_core::protocol::{Era, Implementation, JsonObject, ProtocolVersion, codes};
 use mcp_core::{
-    CallEvent, Client, ClientOptions, EraPreference, Error, Registry, Server, ToolContext, ToolError, tool,
+    CallEvent, Client, ClientOptions, EraPreference, Error, Registry, Server, StartState, ToolContext, ToolError, tool,
 };
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -788,7 +788,7 @@ async fn a_starting_server_answers_the_handshake_at_once_and_holds_the_rest_unti
         server.replace_tools(registry.tools);
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert!(!listing.is_finished(), "{era:?}: a list is held while the server starts");
-        assert!(!server.is_ready());
+        assert_eq!(server.start_state(), StartState::Starting);
 
         server.mark_ready();
         let names: Vec<String> = listing.await.expect("joins").expect("lists").into_iter().map(|t| t.name).collect();
@@ -797,8 +797,34 @@ async fn a_starting_server_answers_the_handshake_at_once_and_holds_the_rest_unti
         assert!(!ran.load(Ordering::SeqCst), "{era:?}: the call given up on while held never ran");
         client.call_tool("mark", JsonObject::new()).await.expect("calls once ready");
         assert!(ran.load(Ordering::SeqCst));
+        // (Only handshake-era connections are sent list changes on stdio: the check is theirs.)
         while let Ok(note) = notes.try_recv() {
             assert_ne!(note.method, mcp_core::protocol::methods::TOOLS_LIST_CHANGED, "{era:?}: nobody had a list");
         }
     }
+}
+
+/// A start given up (the server stops first) ends the requests it held with an error that says
+/// so, and refuses those that would have waited; the rest is answered as before.
+#[tokio::test]
+async fn a_start_given_up_answers_held_requests_with_an_error() {
+    let server = Server::builder(Implementation::new("starting", "1"), registry(Arc::default())).starting().build();
+    let options = ClientOptions { era: EraPreference::Handshake, ..ClientOptions::default() };
+    let client = Arc::new(connect_to(&server, options).await.expect("the handshake is answered while starting"));
+    let listing = tokio::spawn({
+        let client = client.clone();
+        async move { client.list_tools().await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!listing.is_finished());
+    server.abandon_start();
+    server.mark_ready();
+    assert_eq!(server.start_state(), StartState::Abandoned, "a start ends once");
+    for listed in [listing.await.expect("joins"), client.list_tools().await] {
+        let error = listed.expect_err("no list");
+        assert!(error.to_string().contains("the server stopped before it had finished starting"), "{error}");
+    }
+    client.ping().await.expect("ping is answered");
+    let unknown = client.request::<_, Value>("no/such/method", &json!({})).await.expect_err("not found");
+    assert!(unknown.to_string().contains("no/such/method"), "{unknown}");
 }

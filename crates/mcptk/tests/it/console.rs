@@ -67,7 +67,10 @@ async fn serve_console(scratch: &Scratch, broken: bool, extra: &[&str]) -> Serve
     args.extend_from_slice(extra);
     let tokens = format!("ops={OPS},viewer={VIEWER}");
     let home = scratch.join("");
-    serve_env(&args, &[("MCPTK_HTTP_TOKENS", tokens.as_str()), ("HOME", home.as_str())]).await
+    let served = serve_env(&args, &[("MCPTK_HTTP_TOKENS", tokens.as_str()), ("HOME", home.as_str())]).await;
+    // It serves while its servers start; the tool list answers once they have.
+    get(&served.base, "/ui/api/tools", Some(OPS)).send().await.expect("answers");
+    served
 }
 
 fn get(base: &str, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {

@@ -149,6 +149,7 @@ async fn healthy(podman: &Podman, container: &str, port: u16) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // Serving from the start, it is ready once its servers have started.
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let response = probe("/readyz").await.expect("/readyz answers");
         let status = response.status();

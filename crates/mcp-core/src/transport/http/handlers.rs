@@ -131,6 +131,11 @@ async fn handle_request(app: &Arc<App>, headers: &HeaderMap, principal: Arc<str>
 
 /// The stateless era: the envelope must be complete and the headers must agree with it.
 async fn stateless_request(app: &Arc<App>, headers: &HeaderMap, principal: Arc<str>, request: Request) -> Response {
+    if request.method == methods::TOOLS_CALL {
+        // The tool's `Mcp-Param-*` headers are checked against its definition: wait until the
+        // server's start (if any) has gathered its tools. A client that goes away ends the wait.
+        app.server.started().await;
+    }
     if let Err(refusal) = check_envelope(app, headers, &request) {
         return *refusal;
     }

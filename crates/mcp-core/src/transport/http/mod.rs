@@ -298,6 +298,9 @@ pub async fn serve_until(
         }
         // The threads stop accepting; their connections close once their requests are answered.
         draining.cancel();
+        // Requests held for a start still under way are answered now, with an error, rather than
+        // waited for through the grace period.
+        app.server.abandon_start();
         tracing::info!(?grace, "shutting down: finishing the requests and tasks in flight");
         deadline = tokio::time::Instant::now() + grace;
         // Session streams never end by themselves: end them so their connections can close.

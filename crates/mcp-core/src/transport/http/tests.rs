@@ -182,30 +182,8 @@ async fn a_waiting_stateless_call_is_cancelled_when_the_grace_period_ends() {
         Ok::<_, ToolError>("cancelled".to_owned())
     }));
     let server = Server::builder(Implementation::new("http-tests", "1"), registry).build();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-    let addr = format!("127.0.0.1:{port}").parse().expect("addr");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let shutdown = async move {
-        let _ = stopped.await;
-    };
-    let grace = Duration::from_millis(100);
-    let serving = tokio::spawn(super::serve_until(
-        server,
-        addr,
-        HttpOptions::default(),
-        super::Extra::default(),
-        shutdown,
-        grace,
-    ));
-    let mut connected = None;
-    for _ in 0..100 {
-        if let Ok(stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
-            connected = Some(stream);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let mut stream = connected.expect("the server listens");
+    let (port, stop, serving) = serve_stoppable(server, Duration::from_millis(100)).await;
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("the server listens");
     stream.write_all(&call(port, "hang", "")).await.expect("sends");
     // The call is running (past its first poll) when the server is told to stop.
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -502,4 +480,93 @@ async fn a_client_that_goes_away_cancels_its_call() {
         let cancelled = tokio::time::timeout(SAFETY, told.recv()).await;
         assert!(cancelled.is_ok(), "the tool is told its caller went away (accept: {accept})");
     }
+}
+
+/// Serves `server` on a free loopback port until the returned sender is used (or dropped), then
+/// gives its requests `grace`; returns the port and the serving task.
+async fn serve_stoppable(
+    server: Server,
+    grace: Duration,
+) -> (u16, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let addr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        let _ = stopped.await;
+    };
+    let options = HttpOptions::default();
+    let serving = tokio::spawn(super::serve_until(server, addr, options, super::Extra::default(), shutdown, grace));
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    (port, stop, serving)
+}
+
+/// A server still starting over HTTP: `initialize` is answered at once; a stateless call sent
+/// meanwhile waits, and its `Mcp-Param-*` headers are then checked against the tool as served
+/// (not skipped for a tool not yet known); and when the server is told to stop, a request still
+/// held is answered at once with an error, not after the grace period.
+#[tokio::test]
+async fn requests_sent_while_the_server_starts_wait_for_it_and_end_when_it_stops() {
+    let server = Server::builder(Implementation::new("http-tests", "1"), Registry::new()).starting().build();
+    let (port, _stop, serving) = serve_stoppable(server.clone(), Duration::from_secs(60)).await;
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+    .to_string();
+    let request = format!(
+        "POST /mcp HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: application/json\r\n\
+         accept: application/json, text/event-stream\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{initialize}",
+        initialize.len()
+    );
+    let (status, body) = exchange(port, request.as_bytes()).await;
+    assert_eq!(status, 200, "{body}");
+
+    // The first call's header disagrees with its argument: once the tool is known, it is refused.
+    let mismatched = send_to(port, call(port, "route", "mcp-param-region: Bye\r\n"));
+    let agreeing = send_to(port, call(port, "route", "mcp-param-region: hi\r\n"));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!mismatched.is_finished() && !agreeing.is_finished(), "calls wait while the server starts");
+    let mut registry = Registry::new();
+    registry.tool(
+        tool("route", "Routes `text`.", |a: JsonObject, _cx: ToolContext| async move {
+            Ok::<_, ToolError>(a.get("text").and_then(Value::as_str).unwrap_or_default().to_owned())
+        })
+        .input_schema(
+            json!({"type": "object", "properties": {"text": {"type": "string", "x-mcp-header": "Region"}}})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        ),
+    );
+    server.replace_tools(registry.tools);
+    server.mark_ready();
+    let (status, body) = mismatched.await.expect("joins");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("Mcp-Param-Region header does not match"), "{body}");
+    let (status, body) = agreeing.await.expect("joins");
+    assert_eq!((status, json_body(&body)["result"]["content"][0]["text"].clone()), (200, json!("hi")), "{body}");
+    serving.abort();
+
+    // Told to stop while starting: the held call is answered at once, and the server stops.
+    let server = Server::builder(Implementation::new("http-tests", "1"), Registry::new()).starting().build();
+    let (port, stop, serving) = serve_stoppable(server, Duration::from_secs(60)).await;
+    let held = send_to(port, call(port, "route", "mcp-param-region: hi\r\n"));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!held.is_finished());
+    let _ = stop.send(());
+    let answered = tokio::time::timeout(Duration::from_secs(10), held).await;
+    let (status, body) = answered.expect("answered well within the grace period").expect("joins");
+    assert_eq!(status, 200, "{body}");
+    let message = json_body(&body)["error"]["message"].clone();
+    assert_eq!(message, json!("the server stopped before it had finished starting"), "{body}");
+    let served = tokio::time::timeout(Duration::from_secs(10), serving).await.expect("the server stops");
+    served.expect("joins").expect("serves");
+}
+
+/// Sends `request` to `port` from a task of its own: its status and body.
+fn send_to(port: u16, request: Vec<u8>) -> tokio::task::JoinHandle<(u16, String)> {
+    tokio::spawn(async move { exchange(port, &request).await })
 }
