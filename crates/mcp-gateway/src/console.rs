@@ -275,7 +275,10 @@ async fn overview(Shared(console): Shared<Arc<Console>>, request: Request) -> Re
 /// known principal and the caller.
 async fn tools(Shared(console): Shared<Arc<Console>>, request: Request) -> Response {
     if console.server.started().await == mcp_core::StartState::Abandoned {
-        return shutting_down();
+        return refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the gateway gave up its start (it is stopping, or its start failed)",
+        );
     }
     let Some(state) = console.current.upgrade().map(|current| current.get()) else { return shutting_down() };
     let caller = principal_of(&request);
@@ -330,7 +333,10 @@ async fn call(Shared(console): Shared<Arc<Console>>, request: Request) -> Respon
         );
     }
     if console.server.started().await == mcp_core::StartState::Abandoned {
-        return shutting_down();
+        return refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the gateway gave up its start (it is stopping, or its start failed)",
+        );
     }
     let Some(state) = console.current.upgrade().map(|current| current.get()) else { return shutting_down() };
     let principal = principal_of(&request);

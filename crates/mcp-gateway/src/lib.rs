@@ -168,6 +168,7 @@ pub struct GatewayBuilder {
     on_started: Option<StartedFn>,
     wait_for_optional: bool,
     serve_while_starting: bool,
+    starting_hold: Duration,
 }
 
 /// Told about each configured server's first start: its name, how many have started, of how many.
@@ -235,9 +236,10 @@ impl GatewayBuilder {
 
     /// Whether [`GatewayBuilder::start`] returns as soon as the configured servers are launched
     /// (default false: once their first starts have ended). The gateway's MCP server then
-    /// answers the handshake, discovery and ping at once and holds every other request until
-    /// those starts have ended, as `start` would have waited (see
-    /// [`mcp_core::ServerBuilder::starting`]; [`Gateway::started`] waits for it too). For a
+    /// answers the handshake, discovery and ping at once and holds lists, calls and reads until
+    /// those starts have ended, 45 s at most in all (under the minute clients commonly give a
+    /// request; servers slower than that join the list once up, and clients are told): see
+    /// [`mcp_core::ServerBuilder::starting`]; [`Gateway::started`] waits for it too. For a
     /// gateway that serves clients: one whose servers take a while to start (a package
     /// downloaded on first use, a server that ignores the era probe) still answers a client's
     /// `initialize` within its timeout, and that client's first list holds every tool. A
@@ -245,6 +247,13 @@ impl GatewayBuilder {
     /// gateway) before then gives the start up, answering the held requests with an error.
     pub fn serve_while_starting(mut self, serve: bool) -> Self {
         self.serve_while_starting = serve;
+        self
+    }
+
+    /// How long a gateway [serving while it starts](GatewayBuilder::serve_while_starting) holds
+    /// lists and calls for its servers' first starts, in all (default 45 s).
+    pub fn starting_hold(mut self, hold: Duration) -> Self {
+        self.starting_hold = hold;
         self
     }
 
@@ -267,6 +276,7 @@ impl Gateway {
             on_started: None,
             wait_for_optional: true,
             serve_while_starting: false,
+            starting_hold: SERVING_HOLD,
         }
     }
 
@@ -285,6 +295,7 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
         on_started,
         wait_for_optional,
         serve_while_starting,
+        starting_hold,
     } = builder;
     // The optional database mirror catches up from the file before new records arrive.
     let (mirror, drain) = match &config.audit.sql {
@@ -353,7 +364,8 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
         servers,
         wait_for_optional,
     }));
-    let first = first_starts(awaited, on_started, state, server.clone());
+    let deadline = serve_while_starting.then(|| tokio::time::Instant::now() + starting_hold);
+    let first = first_starts(awaited, on_started, state, server.clone(), deadline);
     let weak = Arc::downgrade(&current);
     let rebuilder = if serve_while_starting {
         // The gateway exists from here on: dropping it stops the servers and this work; a
@@ -381,10 +393,25 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
     })
 }
 
-/// Waits for the first start of each of `awaited` (a minute at most each), telling `on_started`
-/// as each ends, then builds the tool list and marks `server` ready. Dropped before (aborted, or
-/// a panic), it gives the server's start up: held requests end with an error, not never.
-async fn first_starts(awaited: Vec<Arc<Upstream>>, on_started: Option<StartedFn>, state: Arc<State>, server: Server) {
+/// How long start and reload wait for a server's first start.
+const FIRST_START: Duration = Duration::from_secs(60);
+
+/// How long a gateway serving while it starts holds lists and calls for its servers' first
+/// starts, in all, by default: under the minute clients commonly give a request (the TypeScript
+/// SDK's default). Servers slower than that join the list once they are up, and clients are told.
+const SERVING_HOLD: Duration = Duration::from_secs(45);
+
+/// Waits for the first start of each of `awaited` (a minute at most each, and all of them until
+/// `deadline` when there is one), telling `on_started` as each ends, then builds the tool list
+/// and marks `server` ready. Dropped before (aborted, or a panic), it gives the server's start
+/// up: held requests end with an error, not never.
+async fn first_starts(
+    awaited: Vec<Arc<Upstream>>,
+    on_started: Option<StartedFn>,
+    state: Arc<State>,
+    server: Server,
+    deadline: Option<tokio::time::Instant>,
+) {
     struct AbandonUnlessReady(Server);
     impl Drop for AbandonUnlessReady {
         fn drop(&mut self) {
@@ -396,7 +423,8 @@ async fn first_starts(awaited: Vec<Arc<Upstream>>, on_started: Option<StartedFn>
     }
     let guard = AbandonUnlessReady(server);
     for (done, upstream) in awaited.iter().enumerate() {
-        upstream.started(Duration::from_secs(60)).await;
+        let patience = deadline.map_or(FIRST_START, |d| d.saturating_duration_since(tokio::time::Instant::now()));
+        upstream.started(patience.min(FIRST_START)).await;
         if let Some(f) = &on_started {
             f(upstream.name(), done + 1, awaited.len());
         }
@@ -737,7 +765,7 @@ impl Reloader {
         }
         let wait_for_optional = reloading.wait_for_optional;
         for upstream in started.iter().filter(|u| wait_for_optional || !state.optional.contains(u.name())) {
-            upstream.started(Duration::from_secs(60)).await;
+            upstream.started(FIRST_START).await;
         }
         stop_on_drop.0.clear();
         state.bind(&self.server, &callers);
@@ -860,21 +888,28 @@ impl Gateway {
 
     /// Whether the gateway can answer calls, as a function that outlives this handle (for an
     /// HTTP route): its audit log must be able to make records durable (every call is refused
-    /// otherwise). The error says why not.
+    /// otherwise), and its start not given up (see [`GatewayBuilder::serve_while_starting`]:
+    /// it failed, or the gateway is stopping). The error says why not.
     pub fn health_probe(&self) -> impl Fn() -> Result<(), String> + Clone + Send + Sync + 'static {
         let audit = self.audit.clone();
+        let server = self.server.clone();
         move || {
             audit.health().map_err(|e| {
                 // The probe may be open to anyone: the detail (paths, OS errors) goes to the log.
                 tracing::debug!(error = %e, "health probe: the audit log is not durable");
                 "unhealthy: the audit log cannot make records durable".to_owned()
-            })
+            })?;
+            // A start given up (it failed, or the gateway is stopping) never serves tools again.
+            if server.start_state() == mcp_core::StartState::Abandoned {
+                return Err("unhealthy: the gateway gave up its start".to_owned());
+            }
+            Ok(())
         }
     }
 
     /// Whether the gateway should get traffic: healthy (see [`Gateway::health_probe`]), started
-    /// (see [`Gateway::started`]) and every upstream server up but those of `readiness.optional`. The reason names the first server
-    /// that is down, never its error.
+    /// (see [`Gateway::started`]) and every upstream server up but those of `readiness.optional`.
+    /// The reason names the first server that is down, never its error.
     pub fn readiness_probe(&self) -> impl Fn() -> Readiness + Clone + Send + Sync + 'static {
         let healthy = self.health_probe();
         let current = Arc::downgrade(&self.current);
@@ -893,10 +928,8 @@ impl Gateway {
             let healthy = healthy.clone();
             Box::pin(async move {
                 healthy().map_err(|why| why.replacen("unhealthy", "not ready", 1))?;
-                match start {
-                    mcp_core::StartState::Starting => return Err("not ready: the servers are starting".to_owned()),
-                    mcp_core::StartState::Abandoned => return Err("not ready: the start was given up".to_owned()),
-                    mcp_core::StartState::Ready => {}
+                if start == mcp_core::StartState::Starting {
+                    return Err("not ready: the servers are starting".to_owned());
                 }
                 for upstream in &upstreams {
                     if !upstream.is_up().await {

@@ -703,8 +703,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             });
             // Probes open to whoever reaches the port (a kubelet carries no token), saying only
             // what state the gateway is in: /healthz is 503 while the audit log cannot make records
-            // durable (every call is refused then), /readyz also while the servers are starting
-            // or an upstream server is down.
+            // durable (every call is refused then) or once the start has failed, /readyz also
+            // while the servers are starting or an upstream server is down.
             let open = probes(gateway.health_probe(), gateway.readiness_probe());
             // Behind the same checks as /mcp: /metrics for Prometheus.
             let admitted = metrics.map(|handle| {

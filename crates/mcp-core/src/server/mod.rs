@@ -280,6 +280,10 @@ impl Server {
     /// Waits until the server's start has ended, either way (at once unless it was built
     /// [`starting`](ServerBuilder::starting)): what it says then.
     pub async fn started(&self) -> StartState {
+        let state = self.start_state();
+        if state != StartState::Starting {
+            return state;
+        }
         // The sender lives as long as `self`: the wait ends only by the start ending.
         let mut start = self.inner.start.subscribe();
         start
@@ -496,7 +500,7 @@ impl ServerInner {
             ended => ended,
         };
         match state {
-            StartState::Abandoned => Err(ErrorObject::internal("the server stopped before it had finished starting")),
+            StartState::Abandoned => Err(ErrorObject::internal(START_GIVEN_UP)),
             _ => Ok(()),
         }
     }
@@ -509,6 +513,9 @@ impl ServerInner {
         self.registry.resources.is_empty()
     }
 }
+
+/// What a request that needs a server's start is answered once that start was given up.
+const START_GIVEN_UP: &str = "the server gave up its start (it is stopping, or its start failed)";
 
 /// Where a server's start is (see [`ServerBuilder::starting`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

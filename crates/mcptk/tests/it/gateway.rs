@@ -346,10 +346,8 @@ async fn a_server_on_an_early_python_sdk_that_the_probe_silences_is_served() {
     }));
     // The gateway's first list waits until its servers are up, some twenty seconds here: this
     // client waits.
-    let patient = Duration::from_secs(60);
     let client =
-        gateway(&config, ClientOptions { probe_timeout: patient, connect_timeout: patient, ..Default::default() })
-            .await;
+        gateway(&config, ClientOptions { request_timeout: Duration::from_secs(60), ..Default::default() }).await;
     assert!(names(&client).await.contains(&"early__shout".to_owned()), "{:?}", names(&client).await);
     let result = client.call_tool("early__shout", args(json!({"text": "hello"}))).await.expect("a result");
     assert_eq!(result.text_content(), "HELLO!");

@@ -131,13 +131,22 @@ async fn handle_request(app: &Arc<App>, headers: &HeaderMap, principal: Arc<str>
 
 /// The stateless era: the envelope must be complete and the headers must agree with it.
 async fn stateless_request(app: &Arc<App>, headers: &HeaderMap, principal: Arc<str>, request: Request) -> Response {
-    if request.method == methods::TOOLS_CALL {
-        // The tool's `Mcp-Param-*` headers are checked against its definition: wait until the
-        // server's start (if any) has gathered its tools. A client that goes away ends the wait.
-        app.server.started().await;
-    }
-    if let Err(refusal) = check_envelope(app, headers, &request) {
+    if let Err(refusal) = check_envelope(headers, &request) {
         return *refusal;
+    }
+    if request.method == methods::TOOLS_CALL {
+        // The tool's `Mcp-Param-*` headers are checked against its definition as served: a
+        // server still starting has not gathered its tools yet. The client going away, or the
+        // server stopping, ends the wait.
+        if app.server.start_state() == crate::server::StartState::Starting {
+            tokio::select! {
+                _ = app.server.started() => {}
+                () = app.stopping.cancelled() => {}
+            }
+        }
+        if let Err(refusal) = check_param_headers(app, headers, &request) {
+            return *refusal;
+        }
     }
     let connection = app.server.connection(principal);
     let mut response = respond(connection, request, headers, None, &app.stopping).await;
@@ -149,9 +158,9 @@ async fn stateless_request(app: &Arc<App>, headers: &HeaderMap, principal: Arc<s
 }
 
 /// Checks a stateless-era request before it runs: the `_meta` envelope is complete, its version
-/// is one we speak, and the headers (`MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name`, the
-/// tool's `Mcp-Param-*`) agree with the body. The refusal names the request.
-fn check_envelope(app: &App, headers: &HeaderMap, request: &Request) -> Result<(), Box<Response>> {
+/// is one we speak, and the headers (`MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name`) agree
+/// with the body. The refusal names the request.
+fn check_envelope(headers: &HeaderMap, request: &Request) -> Result<(), Box<Response>> {
     let refuse = |code: i64, what: String| {
         Box::new(rpc_error(StatusCode::BAD_REQUEST, Some(request.id.clone()), ErrorObject::new(code, what)))
     };
@@ -206,20 +215,25 @@ fn check_envelope(app: &App, headers: &HeaderMap, request: &Request) -> Result<(
             _ => {}
         }
     }
-    // Arguments the tool mirrors into `Mcp-Param-*` headers must agree with the body.
-    if request.method == methods::TOOLS_CALL {
-        let params = request.params.as_ref();
-        let name = params.and_then(|p| p.get("name")).and_then(Value::as_str).unwrap_or("");
-        if let Some(tool) = app.server.tools().get(name) {
-            let arguments = params.and_then(|p| p.get("arguments")).and_then(Value::as_object);
-            let lookup = |h: &str| header(headers, h).map(str::to_owned);
-            if let Err(what) = crate::protocol::param_headers::check(&tool.definition().input_schema, arguments, lookup)
-            {
-                return Err(refuse(codes::HEADER_MISMATCH, what));
-            }
-        }
-    }
     Ok(())
+}
+
+/// Checks a stateless-era `tools/call`'s `Mcp-Param-*` headers: the arguments the tool mirrors
+/// into them must agree with the body.
+fn check_param_headers(app: &App, headers: &HeaderMap, request: &Request) -> Result<(), Box<Response>> {
+    let params = request.params.as_ref();
+    let name = params.and_then(|p| p.get("name")).and_then(Value::as_str).unwrap_or("");
+    let tools = app.server.tools();
+    let Some(tool) = tools.get(name) else { return Ok(()) };
+    let arguments = params.and_then(|p| p.get("arguments")).and_then(Value::as_object);
+    let lookup = |h: &str| header(headers, h).map(str::to_owned);
+    crate::protocol::param_headers::check(&tool.definition().input_schema, arguments, lookup).map_err(|what| {
+        Box::new(rpc_error(
+            StatusCode::BAD_REQUEST,
+            Some(request.id.clone()),
+            ErrorObject::new(codes::HEADER_MISMATCH, what),
+        ))
+    })
 }
 
 /// The handshake era: `initialize` opens a session, every other request names its session.

@@ -247,7 +247,10 @@ pub async fn serve(
 
 /// Serves `server` on `addr` until `shutdown` completes, then drains: no new connection is
 /// accepted, idle ones are closed, session streams end, and requests in flight get up to `grace`
-/// to finish before the rest are cut. Refuses a non-loopback address unless bearer tokens are
+/// to finish before the rest are cut. A server still [starting](crate::ServerBuilder::starting)
+/// when `shutdown` completes has its start given up ([`Server::abandon_start`]): the requests it
+/// holds are answered with an error at once, and a server shared with another listener serves
+/// no lists or calls there either. Refuses a non-loopback address unless bearer tokens are
 /// configured.
 pub async fn serve_until(
     server: Server,
