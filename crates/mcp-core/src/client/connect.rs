@@ -118,6 +118,7 @@ impl Client {
             // An older server stopped or ended by the probe: a fresh one is sent `initialize` first.
             Err(Failed { error, probe_unanswered: true }) => {
                 tracing::info!(server = name, %error, "server/discover went unanswered; starting the server again");
+                // Quick to answer `initialize` when the probe was what stopped it: one more window.
                 let left = options.connect_timeout.saturating_sub(began.elapsed()).max(options.probe_timeout);
                 let options =
                     ClientOptions { era: super::EraPreference::HandshakeFirst, connect_timeout: left, ..options };

@@ -36,8 +36,10 @@ pub(super) enum Unanswered {
     SameConnection,
     /// A child process: after `probe_timeout`, send `initialize` too and take whichever is
     /// answered first (a server slow to start answers in order, the probe first). Should neither
-    /// be answered within another `probe_timeout`, or the process exit before it answers the
-    /// probe, connecting fails with [`Failed::probe_unanswered`].
+    /// be answered by `connect_timeout` (at least another `probe_timeout`), or the process exit
+    /// before it answers the probe, connecting fails with [`Failed::probe_unanswered`]. A server
+    /// slow to start (a package fetched, a runtime warming up) cannot be told from one the probe
+    /// silenced but by waiting: it keeps the whole `connect_timeout` to answer.
     #[cfg_attr(not(feature = "stdio"), allow(dead_code))]
     FreshProcess,
 }
@@ -65,8 +67,10 @@ impl Client {
     async fn probe_child(&mut self) -> std::result::Result<(), Failed> {
         let unanswered = |error| Failed { error, probe_unanswered: true };
         let (peer, wait) = (self.peer.clone(), self.probe_wait());
+        // After the probe's window, the process has until `connect_timeout` to answer either.
+        let rest = self.options.connect_timeout.saturating_sub(wait).max(wait);
         // Long enough that the requests' own deadlines never come with the windows below.
-        let patience = self.options.connect_timeout.max(wait * 3);
+        let patience = wait + rest + wait;
         let discover = peer.request(peer.next_id(), methods::DISCOVER, Some(self.discover_params()), patience);
         tokio::pin!(discover);
         let answer = match tokio::time::timeout(wait, &mut discover).await {
@@ -91,9 +95,9 @@ impl Client {
                         Err(e @ Error::Closed { .. }) => return Err(unanswered(e)),
                         answer => return Ok(self.settle_initialize(answer).await?),
                     },
-                    () = tokio::time::sleep(wait) => {
+                    () = tokio::time::sleep(rest) => {
                         let (server, method) = (self.peer.name().to_owned(), "server/discover or initialize".to_owned());
-                        return Err(unanswered(Error::Timeout { server, method, after: wait * 2 }));
+                        return Err(unanswered(Error::Timeout { server, method, after: wait + rest }));
                     }
                 }
             }

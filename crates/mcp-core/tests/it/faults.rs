@@ -318,6 +318,26 @@ async fn a_server_slower_than_the_probe_is_served_in_the_modern_era_without_a_re
     assert_eq!((count("start"), count("server/discover"), count("notifications/initialized")), (1, 1, 0), "{seen:?}");
 }
 
+/// A server slower to start than both of the probe's windows but within `connect_timeout` (a
+/// package fetched, a runtime warming up) is served by the process first started: it cannot be
+/// told from one the probe silenced but by waiting, and starting it afresh would start its
+/// wait over.
+#[tokio::test]
+async fn a_server_slower_than_both_probe_windows_is_served_by_its_first_process() {
+    let (server, seen, _dir) = logged("normal", &[("START_DELAY_MS", "5000")]);
+    let options = ClientOptions {
+        probe_timeout: Duration::from_secs(2),
+        connect_timeout: Duration::from_secs(15),
+        ..ClientOptions::default()
+    };
+    let client = Client::spawn("slow", &server, options).await.expect("connects");
+    assert_eq!(client.era(), mcp_core::protocol::Era::Handshake);
+    assert_eq!(client.call_tool("work", JsonObject::new()).await.expect("answered").text_content(), "call 1 ok");
+    let seen = seen();
+    assert_eq!(seen[..4], ["start", "server/discover", "initialize", "notifications/initialized"], "{seen:?}");
+    assert_eq!(seen.iter().filter(|m| *m == "start").count(), 1, "started once: {seen:?}");
+}
+
 /// Asked to begin with `initialize`, a client probes a server that refuses it naming
 /// `2026-07-28`, and serves it in the modern era; asked for the handshake era, it does not.
 #[tokio::test]

@@ -395,6 +395,31 @@ async fn the_handshake_is_answered_while_servers_start_and_the_first_list_waits_
     }
 }
 
+/// What Claude Desktop, Cursor and VS Code run (the TypeScript SDK's client, with its minute for
+/// each request) in front of a gateway whose server takes 25 s to start, as one `npx` fetches
+/// may: the handshake is answered at once, the first list holds that server's tools, and its
+/// tool answers. The server is waited for by the process first started, not started afresh at
+/// the end of the era probe's two windows (20 s), which would start its wait over.
+#[test]
+fn the_typescript_sdk_gets_every_tool_of_a_gateway_whose_server_starts_slowly() {
+    let s = Scratch::new();
+    let config = s.config(json!({
+        "mcpServers": {"slow": {"command": "python3", "args": [fixture(), "normal"], "env": {"START_DELAY_MS": "25000"}}},
+        "audit": {"path": s.audit()}
+    }));
+    let plan = json!({"calls": [{"name": "slow__work"}]}).to_string();
+    let mut node = Command::new("node");
+    node.arg(crate::support::installed("tests/node/ts_client.mjs")).arg(&plan).arg(mcptk());
+    node.args(["serve", "--config", &config.display().to_string()]);
+    let (status, stdout, stderr) = crate::support::run_within(&mut node, Duration::from_secs(120));
+    let seen: Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("{e} ({status:?}):\nstdout:\n{stdout}\nstderr:\n{stderr}"));
+    assert_eq!(seen["errors"], json!([]), "{seen}");
+    let tools = seen["tools"].as_array().expect("tools").clone();
+    assert!(tools.contains(&json!("slow__work")), "the first list holds the slow server's tools: {seen}");
+    assert_eq!(seen["calls"][0]["text"], "call 1 ok", "{seen}");
+}
+
 /// An older server that exits when sent `server/discover` before `initialize` is started afresh
 /// for the handshake; once it has shown itself an older one, its restarts (here after a crash)
 /// skip the probe.
