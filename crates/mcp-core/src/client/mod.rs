@@ -84,14 +84,16 @@ pub struct ClientOptions {
     /// How long the `server/discover` probe and `initialize` may each take, server start-up
     /// included (default 30 s: `npx` may download the server first). A child started afresh
     /// after an unanswered probe (see `probe_timeout`) gets what is left of it, at least one
-    /// `probe_timeout` (so such a start may take up to `connect_timeout` plus `probe_timeout`).
+    /// `probe_timeout` (so such a start may take the longer of `connect_timeout` and two probe
+    /// waits, plus `probe_timeout` and the 2 s the first process gets to exit: 42 s at most by
+    /// default).
     pub connect_timeout: Duration,
     /// How long the `server/discover` probe waits under [`EraPreference::Auto`] before
     /// `initialize` is sent (default 10 s, at most `connect_timeout`). Older servers need not
     /// answer a method they do not know before `initialize`: some ignore it, some never answer
     /// anything again, some exit. A child process is sent `initialize` beside the probe, and
     /// whichever is answered first settles the era (a server slow to start has the whole
-    /// `connect_timeout`, at least two `probe_timeout`s, to answer either); when neither is, or
+    /// `connect_timeout`, at least two probe waits, to answer either); when neither is, or
     /// the process exits on the probe, it is started afresh with
     /// [`EraPreference::HandshakeFirst`] and the rest of `connect_timeout` (at least one more
     /// `probe_timeout`). An HTTP server or a plain stream is sent `initialize` instead.

@@ -69,8 +69,10 @@ impl Client {
         let (peer, wait) = (self.peer.clone(), self.probe_wait());
         // After the probe's window, the process has until `connect_timeout` to answer either.
         let rest = self.options.connect_timeout.saturating_sub(wait).max(wait);
-        // Long enough that the requests' own deadlines never come with the windows below.
-        let patience = wait + rest + wait;
+        let window = wait.saturating_add(rest);
+        // Long enough that the requests' own deadlines never come with the windows below (a
+        // margin of its own, should the probe's wait be zero).
+        let patience = window.saturating_add(wait.max(Duration::from_secs(1)));
         let discover = peer.request(peer.next_id(), methods::DISCOVER, Some(self.discover_params()), patience);
         tokio::pin!(discover);
         let answer = match tokio::time::timeout(wait, &mut discover).await {
@@ -97,7 +99,7 @@ impl Client {
                     },
                     () = tokio::time::sleep(rest) => {
                         let (server, method) = (self.peer.name().to_owned(), "server/discover or initialize".to_owned());
-                        return Err(unanswered(Error::Timeout { server, method, after: wait + rest }));
+                        return Err(unanswered(Error::Timeout { server, method, after: window }));
                     }
                 }
             }

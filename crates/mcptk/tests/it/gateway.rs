@@ -344,7 +344,8 @@ async fn a_server_on_an_early_python_sdk_that_the_probe_silences_is_served() {
         "mcpServers": {"early": {"command": python, "args": [script]}},
         "audit": {"path": s.audit()}
     }));
-    // The gateway's first list waits until its servers are up, some twenty seconds here: this
+    // The gateway's first list waits until its servers are up, some ten seconds here (the
+    // probe's window; the server exits once sent `initialize` too, and starts again): this
     // client waits.
     let client =
         gateway(&config, ClientOptions { request_timeout: Duration::from_secs(60), ..Default::default() }).await;
@@ -396,7 +397,7 @@ async fn the_handshake_is_answered_while_servers_start_and_the_first_list_waits_
 }
 
 /// What Claude Desktop, Cursor and VS Code run (the TypeScript SDK's client, with its minute for
-/// each request) in front of a gateway whose server takes 25 s to start, as one `npx` fetches
+/// each request) in front of a gateway whose server takes 22 s to start, as one `npx` fetches
 /// may: the handshake is answered at once, the first list holds that server's tools, and its
 /// tool answers. The server is waited for by the process first started, not started afresh at
 /// the end of the era probe's two windows (20 s), which would start its wait over.
@@ -404,7 +405,7 @@ async fn the_handshake_is_answered_while_servers_start_and_the_first_list_waits_
 fn the_typescript_sdk_gets_every_tool_of_a_gateway_whose_server_starts_slowly() {
     let s = Scratch::new();
     let config = s.config(json!({
-        "mcpServers": {"slow": {"command": "python3", "args": [fixture(), "normal"], "env": {"START_DELAY_MS": "25000"}}},
+        "mcpServers": {"slow": {"command": "python3", "args": [fixture(), "normal"], "env": {"START_DELAY_MS": "22000"}}},
         "audit": {"path": s.audit()}
     }));
     let plan = json!({"calls": [{"name": "slow__work"}]}).to_string();
