@@ -280,17 +280,7 @@ impl Server {
     /// Waits until the server's start has ended, either way (at once unless it was built
     /// [`starting`](ServerBuilder::starting)): what it says then.
     pub async fn started(&self) -> StartState {
-        let state = self.start_state();
-        if state != StartState::Starting {
-            return state;
-        }
-        // The sender lives as long as `self`: the wait ends only by the start ending.
-        let mut start = self.inner.start.subscribe();
-        start
-            .wait_for(|state| *state != StartState::Starting)
-            .await
-            .map(|state| *state)
-            .unwrap_or(StartState::Abandoned)
+        self.inner.started().await
     }
 
     /// The tools served now.
@@ -484,25 +474,30 @@ impl ServerInner {
     /// Holds a request until the server's start has ended (see [`ServerBuilder::starting`]), or
     /// until its client cancels it; a start given up ends it with an error.
     async fn until_started(&self, cancel: &CancellationToken) -> Result<(), ErrorObject> {
-        let state = *self.start.borrow();
-        let state = match state {
-            StartState::Starting => {
-                let mut start = self.start.subscribe();
-                tokio::select! {
-                    ended = start.wait_for(|state| *state != StartState::Starting) => {
-                        ended.map(|state| *state).unwrap_or(StartState::Abandoned)
-                    }
-                    () = cancel.cancelled() => {
-                        return Err(ErrorObject::internal("cancelled while the server was starting"));
-                    }
-                }
-            }
-            ended => ended,
+        let state = tokio::select! {
+            biased;
+            state = self.started() => state,
+            () = cancel.cancelled() => return Err(ErrorObject::internal("cancelled while the server was starting")),
         };
         match state {
             StartState::Abandoned => Err(ErrorObject::internal(START_GIVEN_UP)),
             _ => Ok(()),
         }
+    }
+
+    /// See [`Server::started`].
+    async fn started(&self) -> StartState {
+        let state = *self.start.borrow();
+        if state != StartState::Starting {
+            return state;
+        }
+        // The sender lives as long as `self`: the wait ends only by the start ending.
+        let mut start = self.start.subscribe();
+        start
+            .wait_for(|state| *state != StartState::Starting)
+            .await
+            .map(|state| *state)
+            .unwrap_or(StartState::Abandoned)
     }
 
     fn current_tools(&self) -> Arc<ToolSet> {
