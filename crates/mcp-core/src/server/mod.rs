@@ -188,7 +188,9 @@ impl ServerBuilder {
     /// completions), which it holds until [`Server::mark_ready`]. A held request its client
     /// cancels ends there, never run; [`Server::abandon_start`] ends them all with an error. For
     /// a server whose tools take a while to gather (a gateway starting its upstream servers): a
-    /// client's handshake does not time out meanwhile, and its first list is the whole one.
+    /// client's handshake does not time out meanwhile, and its first list is the whole one. Once
+    /// a stdio client's input ends, its held requests wait for the start (two minutes at most)
+    /// before the 10 s grace given to work in progress begins: end the start well within that.
     pub fn starting(self) -> Self {
         self.inner.start.send_replace(StartState::Starting);
         self
@@ -419,6 +421,10 @@ impl Handler for Connection {
 
     fn notification(&self, _peer: &Peer, notification: Notification) {
         tracing::trace!(method = %notification.method, "notification");
+    }
+
+    async fn started(&self) {
+        self.server.started().await;
     }
 }
 

@@ -25,8 +25,14 @@ use crate::protocol::{
     CancelledParams, ErrorObject, JsonObject, Message, Notification, Request, RequestId, Response, methods,
 };
 
-/// How long requests still being handled may take to answer once the input has ended.
+/// How long requests still being handled may take to answer once the input has ended (counted
+/// from the end of the handler's start, see [`Handler::started`]).
 const DRAIN_GRACE: Duration = Duration::from_secs(10);
+
+/// How long, once the input has ended, requests held for the handler's start wait for it at most
+/// before the drain grace begins: a server's start is expected to end well within it (the
+/// gateway's ends within 45 s, ready or not).
+const START_PATIENCE: Duration = Duration::from_secs(120);
 
 /// Requests from the peer handled at once on one connection (default). Past it the reader
 /// waits: a peer that sends and never reads stalls itself instead of growing our memory.
@@ -60,6 +66,10 @@ pub(crate) trait Handler: Send + Sync + 'static {
     ) -> Result<Box<RawValue>, ErrorObject>;
     /// Takes one notification. Called in arrival order on the reader task: keep it short.
     fn notification(&self, peer: &Peer, notification: Notification);
+    /// Ends once requests are no longer held for the handler's own start (at once unless it has
+    /// one): held requests have not begun their work, so the drain grace of an ended input waits
+    /// for this before it starts counting.
+    async fn started(&self) {}
 }
 
 /// A handler's result as the JSON text it answers with.
@@ -367,7 +377,12 @@ async fn read_loop<R: AsyncRead + Unpin>(
     }
 
     // Input ended. A client may send its last requests and close its output at once, so work in
-    // progress gets a grace period to answer; after that it is cancelled.
+    // progress gets a grace period to answer; after that it is cancelled. Requests held until the
+    // handler has started (a script's list sent to a gateway whose servers are still starting)
+    // have not begun their work: the grace counts from that start's end.
+    if !handlers.is_empty() {
+        let _ = tokio::time::timeout(START_PATIENCE, handler.started()).await;
+    }
     let drained = tokio::time::timeout(DRAIN_GRACE, async { while handlers.join_next().await.is_some() {} }).await;
     if drained.is_err() {
         let cancels: Vec<_> = peer.inner.state().in_flight.values().cloned().collect();

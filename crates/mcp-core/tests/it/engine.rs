@@ -833,3 +833,47 @@ async fn a_start_given_up_answers_held_requests_with_an_error() {
     let unknown = client.request::<_, Value>("no/such/method", &json!({})).await.expect_err("not found");
     assert!(unknown.to_string().contains("no/such/method"), "{unknown}");
 }
+
+/// A script that sends its requests to a starting server and closes its output at once gets
+/// every answer: requests held for the start have not begun their work, so the grace an ended
+/// input gives work in progress (10 s) counts from the start's end, however long it took.
+#[tokio::test(start_paused = true)]
+async fn requests_held_for_the_start_are_answered_after_the_input_ends() {
+    let server = Server::builder(Implementation::new("starting", "1"), registry(Arc::default())).starting().build();
+    let (mut client_io, server_io) = tokio::io::duplex(1024 * 1024);
+    let (r, w) = tokio::io::split(server_io);
+    let serving = tokio::spawn({
+        let server = server.clone();
+        async move { server.serve(r, w).await }
+    });
+    let lines = [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "script", "version": "1"}}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "sleep", "arguments": {"ms": 5, "tag": "late"}}}),
+    ];
+    let payload: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    client_io.write_all(payload.as_bytes()).await.expect("write");
+    client_io.shutdown().await.expect("close our output");
+
+    // Well past the drain grace (time is paused: this costs nothing), then the start ends.
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert!(!serving.is_finished(), "the connection waits for the start with requests held");
+    server.mark_ready();
+
+    let mut answers = Vec::new();
+    let mut reader = BufReader::new(client_io).lines();
+    while let Some(line) = reader.next_line().await.expect("read") {
+        answers.push(serde_json::from_str::<Value>(&line).expect("the server writes JSON"));
+    }
+    serving.await.expect("server task").expect("server ends cleanly");
+    let ids: Vec<i64> = answers.iter().map(|a| a["id"].as_i64().expect("an answer")).collect();
+    assert_eq!(ids.len(), 3, "{answers:?}");
+    let listed = answers.iter().find(|a| a["id"] == 2).expect("the list is answered");
+    let names: Vec<&str> =
+        listed["result"]["tools"].as_array().expect("tools").iter().filter_map(|t| t["name"].as_str()).collect();
+    assert!(names.contains(&"sleep"), "{listed}");
+    let called = answers.iter().find(|a| a["id"] == 3).expect("the call is answered");
+    assert_eq!(called["result"]["content"][0]["text"], "late", "{called}");
+}

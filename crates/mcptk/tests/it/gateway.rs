@@ -396,6 +396,45 @@ async fn the_handshake_is_answered_while_servers_start_and_the_first_list_waits_
     }
 }
 
+/// A script that pipes its requests into `mcptk serve` and closes its input at once is answered
+/// every one of them, even when the servers take longer to start than the grace an ended input
+/// gives work in progress (10 s): requests held for the start had not begun their work.
+#[test]
+fn a_script_that_closes_its_input_at_once_is_answered_once_the_servers_start() {
+    let s = Scratch::new();
+    let go = s.path.join("go");
+    let config = s.config(json!({
+        "mcpServers": {"late": {"command": "python3", "args": [fixture(), "normal"], "env": {"START_WHEN": go}}},
+        "audit": {"path": s.audit()}
+    }));
+    let requests = s.path.join("requests.jsonl");
+    let lines = [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "script", "version": "1"}}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "late__work", "arguments": {}}}),
+    ];
+    std::fs::write(&requests, lines.iter().map(|l| format!("{l}\n")).collect::<String>()).expect("write requests");
+    let starter = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(12));
+        std::fs::write(&go, "").expect("let the server start");
+    });
+    let input = std::fs::File::open(&requests).expect("open requests");
+    let mut serve = Command::new(mcptk());
+    serve.args(["serve", "--config", &config.display().to_string()]);
+    let (status, stdout, stderr) = crate::support::run_fed(&mut serve, input.into(), Duration::from_secs(90));
+    starter.join().expect("starter");
+    assert!(status.is_some_and(|s| s.success()), "{status:?}\nstderr:\n{stderr}");
+    let answers: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).expect("JSON lines")).collect();
+    let answer = |id: i64| {
+        answers.iter().find(|a| a["id"] == id).unwrap_or_else(|| panic!("no answer to {id}: {stdout}\n{stderr}"))
+    };
+    let tools = answer(2)["result"]["tools"].as_array().expect("a list").clone();
+    assert!(tools.iter().any(|t| t["name"] == "late__work"), "{stdout}");
+    assert_eq!(answer(3)["result"]["content"][0]["text"], "call 1 ok", "{stdout}");
+}
+
 /// What Claude Desktop, Cursor and VS Code run (the TypeScript SDK's client, with its minute for
 /// each request) in front of a gateway whose server takes 22 s to start, as one `npx` fetches
 /// may: the handshake is answered at once, the first list holds that server's tools, and its

@@ -548,11 +548,20 @@ pub fn run_within(
     command: &mut Command,
     limit: std::time::Duration,
 ) -> (Option<std::process::ExitStatus>, String, String) {
+    run_fed(command, std::process::Stdio::null(), limit)
+}
+
+/// [`run_within`] with `input` as the command's stdin.
+pub fn run_fed(
+    command: &mut Command,
+    input: std::process::Stdio,
+    limit: std::time::Duration,
+) -> (Option<std::process::ExitStatus>, String, String) {
     use std::io::Read as _;
     use std::process::Stdio;
 
     let mut child = command
-        .stdin(Stdio::null())
+        .stdin(input)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
