@@ -32,6 +32,9 @@ pub enum Reply {
         /// The pause between deltas.
         every: std::time::Duration,
     },
+    /// An answer of one piece that never ends, sent as fast as it is read: a JSON body or, when
+    /// streamed, one event.
+    Unbounded,
 }
 
 impl std::fmt::Debug for Reply {
@@ -44,6 +47,7 @@ impl std::fmt::Debug for Reply {
             Reply::Endless { piece, every } => {
                 f.debug_struct("Endless").field("piece", piece).field("every", every).finish()
             }
+            Reply::Unbounded => f.write_str("Unbounded"),
         }
     }
 }
@@ -188,6 +192,7 @@ impl State {
         match reply {
             Reply::Error(status, message) => error(status, &message),
             Reply::Endless { piece, every } => endless(path, n, &model, piece, every),
+            Reply::Unbounded => unbounded(stream),
             Reply::Turn { text, calls } => {
                 // The ids are written as `call_{n}_{i}`: one id for all is `call_{n}`.
                 let ids = |text: String| {
@@ -261,6 +266,17 @@ fn endless(path: &str, n: usize, model: &str, piece: usize, every: std::time::Du
         Some((Ok::<_, std::convert::Infallible>(chunk.clone()), chunk))
     });
     (SSE_HEADERS, axum::body::Body::from_stream(deltas)).into_response()
+}
+
+/// See [`Reply::Unbounded`].
+fn unbounded(stream: bool) -> Response {
+    use futures_util::StreamExt as _;
+    let start = if stream { "data: {\"text\": \"" } else { "{\"id\": \"x\", \"text\": \"" };
+    let more = axum::body::Bytes::from(vec![b'x'; 64 * 1024]);
+    let body = futures_util::stream::once(std::future::ready(Ok(axum::body::Bytes::from_static(start.as_bytes()))))
+        .chain(futures_util::stream::repeat_with(move || Ok::<_, std::convert::Infallible>(more.clone())));
+    let kind = if stream { "text/event-stream" } else { "application/json" };
+    ([(header::CONTENT_TYPE, kind)], axum::body::Body::from_stream(body)).into_response()
 }
 
 const CREATED: u64 = 1_767_225_600;

@@ -15,6 +15,7 @@
 //! ```
 
 pub mod agent;
+mod bounded;
 #[cfg(feature = "fake")]
 pub mod fake;
 pub mod model;
@@ -52,6 +53,42 @@ impl Error {
             .base_url
             .as_deref()
             .map_or_else(|| "https://api.openai.com/v1".to_owned(), mcp_core::config::display_url);
-        Error::Model(format!("the model `{}` at {base} failed: {error}", config.model))
+        let what = match error {
+            // The body comes along whole: an HTML page from a proxy, say. A start of it is enough.
+            async_openai::error::OpenAIError::JSONDeserialize(e, body) => {
+                let mut end = body.len().min(ERROR_BODY_SHOWN);
+                while !body.is_char_boundary(end) {
+                    end -= 1;
+                }
+                let more = if end < body.len() { format!("… ({} bytes)", body.len()) } else { String::new() };
+                format!("its answer is not the JSON expected ({e}): {}{more}", &body[..end])
+            }
+            other => other.to_string(),
+        };
+        Error::Model(format!("the model `{}` at {base} failed: {what}", config.model))
+    }
+}
+
+/// How much of an answer that is not JSON an error shows.
+const ERROR_BODY_SHOWN: usize = 300;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_that_is_not_json_is_shown_in_part() {
+        let page = format!("<html>{}</html>", "é".repeat(1000));
+        let parsed = serde_json::from_str::<serde_json::Value>(&page).expect_err("not JSON");
+        let error = async_openai::error::OpenAIError::JSONDeserialize(parsed, page.clone());
+        let mut config = ModelConfig::new("m");
+        config.base_url = Some("https://user:secret@models.example/v1".into());
+        let shown = Error::model(&config, error).to_string();
+        assert!(
+            shown.starts_with("the model `m` at https://models.example/v1 failed: its answer is not the JSON expected"),
+            "{shown}"
+        );
+        assert!(shown.contains("<html>éé") && shown.ends_with(&format!("… ({} bytes)", page.len())), "{shown}");
+        assert!(shown.len() < 500 && !shown.contains("secret"), "{shown}");
     }
 }

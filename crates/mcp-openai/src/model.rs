@@ -1,15 +1,20 @@
 //! The model side: an OpenAI-compatible endpoint through `async-openai`, Chat Completions or
 //! Responses, streamed or not, and the conversation kept in the chosen API's own shape.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_openai::config::OpenAIConfig;
+use async_openai::middleware::retry::OpenAIRetryLayer;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use tower_layer::Layer as _;
 use tracing::Instrument as _;
 
 use crate::Error;
+use crate::bounded::Bounded;
 use crate::tools::{FunctionTools, ToolOutput};
 
 /// Which API the model is reached through.
@@ -43,8 +48,10 @@ pub struct ModelConfig {
     /// The longest a turn's answer may take, read whole (default 10 minutes): an endpoint that
     /// keeps writing, or trickles, ends the run with an error rather than holding it.
     pub turn_timeout: Duration,
-    /// The most text and tool-call arguments a streamed answer may bring (default 8 MiB); past
-    /// it the answer is dropped with an error, so memory stays bounded whatever the endpoint sends.
+    /// The most text and tool-call arguments an answer may bring (default 8 MiB); past it the
+    /// answer is dropped with an error, so memory stays bounded whatever the endpoint sends. A
+    /// whole JSON answer, or one event of a streamed one, is cut off while read once it passes
+    /// twice this and 1 MiB.
     pub max_answer_bytes: usize,
     /// Sampling temperature, when not the endpoint's default.
     pub temperature: Option<f32>,
@@ -107,6 +114,11 @@ pub struct ModelTurn {
 }
 
 impl ModelTurn {
+    /// Its text and tool calls' names and arguments, in bytes.
+    fn bytes(&self) -> usize {
+        answer_bytes(&self.text, &self.tool_calls)
+    }
+
     /// Gives every call of the turn an id of its own. Decisions are kept by id, and the ids come
     /// from the endpoint: one that sends none, or the same one twice, would let the decision
     /// about one call (or its needing none) stand for another that needs approval. The ids given
@@ -226,6 +238,8 @@ pub struct Model {
     /// Set once the endpoint answered a streamed request with no stream (a plain JSON body):
     /// later turns ask without streaming.
     no_stream: std::sync::atomic::AtomicBool,
+    /// Answers cut off for their size while read (see [`crate::bounded`]).
+    cut_off: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for Model {
@@ -248,10 +262,15 @@ impl Model {
             .read_timeout(config.read_timeout)
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        // Answers are read through a size bound, with the client's usual retries around it.
+        let cut_off = Arc::new(AtomicUsize::new(0));
+        let limit = crate::bounded::limit_for(config.max_answer_bytes);
+        let service = OpenAIRetryLayer::default().layer(Bounded::new(http, limit, cut_off.clone()));
         Ok(Self {
-            client: async_openai::Client::with_config(openai).with_http_client(http),
+            client: async_openai::Client::with_config(openai).with_http_service(service),
             config,
             no_stream: std::sync::atomic::AtomicBool::new(false),
+            cut_off,
         })
     }
 
@@ -269,10 +288,22 @@ impl Model {
     ) -> Result<ModelTurn, Error> {
         let span = tracing::info_span!("generation", model = %self.config.model, api = ?self.config.api);
         let within = self.config.turn_timeout;
+        let cut_before = self.cut_off.load(Ordering::Relaxed);
         let answer = tokio::time::timeout(within, self.answer(conversation, tools, on_text).instrument(span)).await;
-        answer.unwrap_or_else(|_| {
+        let answer = answer.unwrap_or_else(|_| {
             Err(Error::Model(format!("the model did not finish its answer within {within:?} (turn_timeout)")))
-        })
+        });
+        // A body cut off for its size fails its read with the HTTP client's own words.
+        answer.map_err(|e| if self.cut_off.load(Ordering::Relaxed) == cut_before { e } else { self.cut_off_error() })
+    }
+
+    /// What a run is told of an answer cut off while read (see [`crate::bounded`]).
+    fn cut_off_error(&self) -> Error {
+        let max = self.config.max_answer_bytes;
+        Error::Model(format!(
+            "the model's answer passed {} bytes in one piece (room for {max} bytes of text and tool-call arguments, max_answer_bytes); it was dropped",
+            crate::bounded::limit_for(max)
+        ))
     }
 
     /// Refuses an answer grown past [`ModelConfig::max_answer_bytes`].
@@ -356,6 +387,7 @@ impl Model {
                     let answer: Value =
                         self.client.chat().create_byot(request).await.map_err(|e| Error::model(&self.config, e))?;
                     let turn = chat_answer(&answer)?;
+                    self.within_answer_bytes(turn.bytes())?;
                     if !turn.text.is_empty() {
                         on_text(&turn.text);
                     }
@@ -426,6 +458,7 @@ impl Model {
                         .await
                         .map_err(|e| Error::model(&self.config, e))?;
                     let turn = responses_answer(&answer)?;
+                    self.within_answer_bytes(turn.bytes())?;
                     if !turn.text.is_empty() {
                         on_text(&turn.text);
                     }
@@ -464,6 +497,11 @@ fn chat_answer(answer: &Value) -> Result<ModelTurn, Error> {
 }
 
 /// Chat Completions chunks put together: text, and tool calls assembled by index.
+/// What [`ModelConfig::max_answer_bytes`] counts of an answer.
+fn answer_bytes(text: &str, calls: &[ModelToolCall]) -> usize {
+    text.len() + calls.iter().map(|c| c.name.len() + c.arguments.len()).sum::<usize>()
+}
+
 #[derive(Default)]
 struct ChatAccumulator {
     text: String,
@@ -504,7 +542,7 @@ impl ChatAccumulator {
 
     /// Text and tool-call names and arguments so far.
     fn bytes(&self) -> usize {
-        self.text.len() + self.calls.iter().map(|c| c.name.len() + c.arguments.len()).sum::<usize>()
+        answer_bytes(&self.text, &self.calls)
     }
 
     fn finish(self) -> ModelTurn {

@@ -95,12 +95,16 @@ fn counters() -> Arc<Counters> {
 }
 
 fn model(fake: &FakeModel, api: Api, stream: bool) -> Arc<Model> {
+    Arc::new(Model::new(config(fake, api, stream)).expect("model"))
+}
+
+fn config(fake: &FakeModel, api: Api, stream: bool) -> ModelConfig {
     let mut config = ModelConfig::new("fake-model");
     config.base_url = Some(fake.base_url.clone());
     config.api_key = Some(KEY.into());
     config.api = api;
     config.stream = stream;
-    Arc::new(Model::new(config).expect("model"))
+    config
 }
 
 fn agent(fake: &FakeModel, api: Api, stream: bool, toolbox: Toolbox) -> Agent {
@@ -663,6 +667,15 @@ async fn a_piped_source_is_validated_and_counted_once_per_call() {
     assert_eq!(calls, 1, "one pipeline, one observed call");
 }
 
+/// An agent whose model reads answers of at most `max_answer_bytes` within `turn_timeout`.
+fn bounded_agent(fake: &FakeModel, api: Api, stream: bool, max_answer_bytes: usize, turn_timeout: Duration) -> Agent {
+    let mut config = config(fake, api, stream);
+    config.max_answer_bytes = max_answer_bytes;
+    config.turn_timeout = turn_timeout;
+    let model = Arc::new(Model::new(config).expect("model"));
+    Agent::new("t", model, Arc::new(Toolbox::builder().server("local", tools(counters())).build()))
+}
+
 /// An endpoint that streams text without end is cut off once the answer passes
 /// `max_answer_bytes` (memory stays bounded), and one that trickles is given up at
 /// `turn_timeout`; either way the run ends with an error naming the setting, in both APIs.
@@ -672,17 +685,27 @@ async fn an_answer_without_end_is_cut_off_by_size_or_by_time() {
         let flood = Reply::Endless { piece: 16 * 1024, every: Duration::ZERO };
         let trickle = Reply::Endless { piece: 8, every: Duration::from_millis(20) };
         let fake = FakeModel::start([flood, trickle]).await.expect("fake");
-        let mut config = ModelConfig::new("fake-model");
-        config.base_url = Some(fake.base_url.clone());
-        config.api_key = Some(KEY.into());
-        config.api = api;
-        config.max_answer_bytes = 1024 * 1024;
-        config.turn_timeout = Duration::from_secs(2);
-        let model = Arc::new(Model::new(config).expect("model"));
-        let agent = Agent::new("t", model, Arc::new(Toolbox::builder().server("local", tools(counters())).build()));
+        let agent = bounded_agent(&fake, api, true, 1024 * 1024, Duration::from_secs(2));
         let flooded = agent.run("hi", None).await.expect_err("cut off").to_string();
         assert!(flooded.contains("passed 1048576 bytes") && flooded.contains("max_answer_bytes"), "{api:?}: {flooded}");
         let trickled = agent.run("hi", None).await.expect_err("given up").to_string();
         assert!(trickled.contains("within 2s (turn_timeout)"), "{api:?}: {trickled}");
+    }
+}
+
+/// An answer of one piece without end (a JSON body, or one event of a stream, that never ends:
+/// a base URL that leads to a download, a broken proxy) is cut off while it is read, before it
+/// is parsed, once it passes twice `max_answer_bytes` and 1 MiB; the run ends with an error
+/// naming the setting well before `turn_timeout`. Before, it was read whole until then.
+#[tokio::test]
+async fn an_answer_of_one_piece_without_end_is_cut_off_while_read() {
+    for (api, stream) in COMBOS {
+        let fake = FakeModel::start([Reply::Unbounded]).await.expect("fake");
+        let agent = bounded_agent(&fake, api, stream, 256 * 1024, Duration::from_secs(30));
+        let error = agent.run("hi", None).await.expect_err("cut off").to_string();
+        assert!(
+            error.contains("passed 1572864 bytes in one piece") && error.contains("max_answer_bytes"),
+            "{api:?} stream={stream}: {error}"
+        );
     }
 }
