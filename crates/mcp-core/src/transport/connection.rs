@@ -379,9 +379,17 @@ async fn read_loop<R: AsyncRead + Unpin>(
     // Input ended. A client may send its last requests and close its output at once, so work in
     // progress gets a grace period to answer; after that it is cancelled. Requests held until the
     // handler has started (a script's list sent to a gateway whose servers are still starting)
-    // have not begun their work: the grace counts from that start's end.
+    // have not begun their work: the grace counts from that start's end (or from when the work
+    // has all ended, if it ends first: a request that is not held needs no start).
     if !handlers.is_empty() {
-        let _ = tokio::time::timeout(START_PATIENCE, handler.started()).await;
+        let all_done = async { while handlers.join_next().await.is_some() {} };
+        let _ = tokio::time::timeout(START_PATIENCE, async {
+            tokio::select! {
+                () = handler.started() => {}
+                () = all_done => {}
+            }
+        })
+        .await;
     }
     let drained = tokio::time::timeout(DRAIN_GRACE, async { while handlers.join_next().await.is_some() {} }).await;
     if drained.is_err() {
