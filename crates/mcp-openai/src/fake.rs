@@ -35,6 +35,9 @@ pub enum Reply {
     /// An answer of one piece that never ends, sent as fast as it is read: a JSON body or, when
     /// streamed, one event.
     Unbounded,
+    /// An event stream, whatever the request asked for, whose first event holds a byte that is not
+    /// UTF-8, followed by short events without end.
+    NotUtf8,
 }
 
 impl std::fmt::Debug for Reply {
@@ -48,6 +51,7 @@ impl std::fmt::Debug for Reply {
                 f.debug_struct("Endless").field("piece", piece).field("every", every).finish()
             }
             Reply::Unbounded => f.write_str("Unbounded"),
+            Reply::NotUtf8 => f.write_str("NotUtf8"),
         }
     }
 }
@@ -193,6 +197,7 @@ impl State {
             Reply::Error(status, message) => error(status, &message),
             Reply::Endless { piece, every } => endless(path, n, &model, piece, every),
             Reply::Unbounded => unbounded(stream),
+            Reply::NotUtf8 => not_utf8(),
             Reply::Turn { text, calls } => {
                 // The ids are written as `call_{n}_{i}`: one id for all is `call_{n}`.
                 let ids = |text: String| {
@@ -277,6 +282,16 @@ fn unbounded(stream: bool) -> Response {
         .chain(futures_util::stream::repeat_with(move || Ok::<_, std::convert::Infallible>(more.clone())));
     let kind = if stream { "text/event-stream" } else { "application/json" };
     ([(header::CONTENT_TYPE, kind)], axum::body::Body::from_stream(body)).into_response()
+}
+
+/// See [`Reply::NotUtf8`].
+fn not_utf8() -> Response {
+    use futures_util::StreamExt as _;
+    let first = axum::body::Bytes::from_static(b"data: {\"text\": \"\xFF\"}\n\n");
+    let more = axum::body::Bytes::from_static(b"data: {}\n\n");
+    let body = futures_util::stream::once(std::future::ready(Ok(first)))
+        .chain(futures_util::stream::repeat_with(move || Ok::<_, std::convert::Infallible>(more.clone())));
+    (SSE_HEADERS, axum::body::Body::from_stream(body)).into_response()
 }
 
 const CREATED: u64 = 1_767_225_600;

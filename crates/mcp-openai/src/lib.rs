@@ -53,24 +53,42 @@ impl Error {
             .base_url
             .as_deref()
             .map_or_else(|| "https://api.openai.com/v1".to_owned(), mcp_core::config::display_url);
-        let what = match error {
+        let mut what = match error {
             // The body comes along whole: an HTML page from a proxy, say. A start of it is enough.
             async_openai::error::OpenAIError::JSONDeserialize(e, body) => {
-                let mut end = body.len().min(ERROR_BODY_SHOWN);
-                while !body.is_char_boundary(end) {
-                    end -= 1;
-                }
-                let more = if end < body.len() { format!("… ({} bytes)", body.len()) } else { String::new() };
-                format!("its answer is not the JSON expected ({e}): {}{more}", &body[..end])
+                format!("its answer is not the JSON expected ({e}): {}", shortened(&body, ERROR_BODY_SHOWN))
             }
-            other => other.to_string(),
+            // A server error's message is its body, whole, whatever it is.
+            other => shortened(&other.to_string(), ERROR_TEXT_SHOWN),
         };
+        // An endpoint that echoes its request (a debugging proxy) would show the key.
+        if let Some(key) = config.api_key.as_deref().filter(|k| !k.is_empty()) {
+            what = what.replace(key, "[redacted]");
+        }
         Error::Model(format!("the model `{}` at {base} failed: {what}", config.model))
     }
 }
 
 /// How much of an answer that is not JSON an error shows.
-const ERROR_BODY_SHOWN: usize = 300;
+pub(crate) const ERROR_BODY_SHOWN: usize = 300;
+/// How much of any other failure's text an error shows (an endpoint's own message is usually a
+/// sentence or two; a server error's is its body, whatever it is).
+const ERROR_TEXT_SHOWN: usize = 1000;
+
+/// The start of `text`, up to `limit` bytes, and its length when there is more.
+pub(crate) fn shortened(text: &str, limit: usize) -> String {
+    let end = char_floor(text, limit);
+    if end == text.len() { text.to_owned() } else { format!("{}… ({} bytes)", &text[..end], text.len()) }
+}
+
+/// The largest character boundary of `text` at or below `at`.
+pub(crate) fn char_floor(text: &str, at: usize) -> usize {
+    let mut end = text.len().min(at);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    end
+}
 
 #[cfg(test)]
 mod tests {
@@ -84,6 +102,15 @@ mod tests {
         let mut config = ModelConfig::new("m");
         config.base_url = Some("https://user:secret@models.example/v1".into());
         let shown = Error::model(&config, error).to_string();
+        // An answer that echoes the request's key does not show it.
+        let echo = "{\"headers\": {\"authorization\": \"Bearer sk-test-123\"}";
+        config.api_key = Some("sk-test-123".into());
+        let parsed = serde_json::from_str::<serde_json::Value>(echo).expect_err("not whole");
+        let echoed = Error::model(&config, async_openai::error::OpenAIError::JSONDeserialize(parsed, echo.into()));
+        assert!(
+            echoed.to_string().contains("Bearer [redacted]") && !echoed.to_string().contains("sk-test"),
+            "{echoed}"
+        );
         assert!(
             shown.starts_with("the model `m` at https://models.example/v1 failed: its answer is not the JSON expected"),
             "{shown}"

@@ -1,8 +1,6 @@
 //! The model side: an OpenAI-compatible endpoint through `async-openai`, Chat Completions or
 //! Responses, streamed or not, and the conversation kept in the chosen API's own shape.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_openai::config::OpenAIConfig;
@@ -14,7 +12,7 @@ use tower_layer::Layer as _;
 use tracing::Instrument as _;
 
 use crate::Error;
-use crate::bounded::Bounded;
+use crate::bounded::{Asking, Bounded, Cut};
 use crate::tools::{FunctionTools, ToolOutput};
 
 /// Which API the model is reached through.
@@ -238,8 +236,6 @@ pub struct Model {
     /// Set once the endpoint answered a streamed request with no stream (a plain JSON body):
     /// later turns ask without streaming.
     no_stream: std::sync::atomic::AtomicBool,
-    /// Answers cut off for their size while read (see [`crate::bounded`]).
-    cut_off: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for Model {
@@ -263,14 +259,12 @@ impl Model {
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
         // Answers are read through a size bound, with the client's usual retries around it.
-        let cut_off = Arc::new(AtomicUsize::new(0));
         let limit = crate::bounded::limit_for(config.max_answer_bytes);
-        let service = OpenAIRetryLayer::default().layer(Bounded::new(http, limit, cut_off.clone()));
+        let service = OpenAIRetryLayer::default().layer(Bounded::new(http, limit));
         Ok(Self {
             client: async_openai::Client::with_config(openai).with_http_service(service),
             config,
             no_stream: std::sync::atomic::AtomicBool::new(false),
-            cut_off,
         })
     }
 
@@ -288,22 +282,22 @@ impl Model {
     ) -> Result<ModelTurn, Error> {
         let span = tracing::info_span!("generation", model = %self.config.model, api = ?self.config.api);
         let within = self.config.turn_timeout;
-        let cut_before = self.cut_off.load(Ordering::Relaxed);
         let answer = tokio::time::timeout(within, self.answer(conversation, tools, on_text).instrument(span)).await;
-        let answer = answer.unwrap_or_else(|_| {
+        answer.unwrap_or_else(|_| {
             Err(Error::Model(format!("the model did not finish its answer within {within:?} (turn_timeout)")))
-        });
-        // A body cut off for its size fails its read with the HTTP client's own words.
-        answer.map_err(|e| if self.cut_off.load(Ordering::Relaxed) == cut_before { e } else { self.cut_off_error() })
+        })
     }
 
     /// What a run is told of an answer cut off while read (see [`crate::bounded`]).
-    fn cut_off_error(&self) -> Error {
+    fn cut_off_error(&self, cut: Cut) -> Error {
         let max = self.config.max_answer_bytes;
-        Error::Model(format!(
-            "the model's answer passed {} bytes in one piece (room for {max} bytes of text and tool-call arguments, max_answer_bytes); it was dropped",
-            crate::bounded::limit_for(max)
-        ))
+        Error::Model(match cut {
+            Cut::TooLarge => format!(
+                "the model's answer passed {} bytes in one piece (room for {max} bytes of text and tool-call arguments, max_answer_bytes); it was dropped",
+                crate::bounded::limit_for(max)
+            ),
+            Cut::NotUtf8 => "the model's streamed answer is not UTF-8; it was dropped".to_owned(),
+        })
     }
 
     /// Refuses an answer grown past [`ModelConfig::max_answer_bytes`].
@@ -345,6 +339,20 @@ impl Model {
 
     /// One request; `None` when a streamed request brought no event at all.
     async fn ask(
+        &self,
+        conversation: &Conversation,
+        tools: &FunctionTools,
+        on_text: &mut (dyn FnMut(&str) + Send),
+        stream: bool,
+    ) -> Result<Option<ModelTurn>, Error> {
+        let asking = Asking::new(stream);
+        let answer = asking.run(self.request(conversation, tools, on_text, stream)).await;
+        // A body cut off while read fails with the HTTP client's own words: say what happened.
+        answer.map_err(|e| asking.cut().map_or(e, |cut| self.cut_off_error(cut)))
+    }
+
+    /// [`Model::ask`] without its account of a body cut off.
+    async fn request(
         &self,
         conversation: &Conversation,
         tools: &FunctionTools,
@@ -434,7 +442,9 @@ impl Model {
                                 }
                             }
                             "response.completed" | "response.incomplete" => {
-                                return responses_answer(event.get("response").unwrap_or(&Value::Null)).map(Some);
+                                let turn = responses_answer(event.get("response").unwrap_or(&Value::Null))?;
+                                self.within_answer_bytes(turn.bytes())?;
+                                return Ok(Some(turn));
                             }
                             "response.failed" | "error" => {
                                 let error = event.pointer("/response/error").or_else(|| event.get("error"));
@@ -496,12 +506,12 @@ fn chat_answer(answer: &Value) -> Result<ModelTurn, Error> {
     Ok(ModelTurn { text, tool_calls, items: Vec::new() })
 }
 
-/// Chat Completions chunks put together: text, and tool calls assembled by index.
 /// What [`ModelConfig::max_answer_bytes`] counts of an answer.
 fn answer_bytes(text: &str, calls: &[ModelToolCall]) -> usize {
     text.len() + calls.iter().map(|c| c.name.len() + c.arguments.len()).sum::<usize>()
 }
 
+/// Chat Completions chunks put together: text, and tool calls assembled by index.
 #[derive(Default)]
 struct ChatAccumulator {
     text: String,
@@ -579,9 +589,5 @@ fn responses_answer(response: &Value) -> Result<ModelTurn, Error> {
 }
 
 fn truncate(value: &Value) -> String {
-    let text = value.to_string();
-    match text.char_indices().nth(300) {
-        Some((cut, _)) => format!("{}...", &text[..cut]),
-        None => text,
-    }
+    crate::shortened(&value.to_string(), crate::ERROR_BODY_SHOWN)
 }

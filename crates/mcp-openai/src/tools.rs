@@ -192,10 +192,7 @@ pub const MAX_OUTPUT_IMAGES: usize = 8 << 20;
 fn cap(text: &mut String, images: &mut Vec<String>) {
     if text.len() > MAX_OUTPUT_TEXT {
         let total = text.len();
-        let mut end = MAX_OUTPUT_TEXT;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
+        let end = crate::char_floor(text, MAX_OUTPUT_TEXT);
         text.truncate(end);
         text.push_str(&format!(
             "\n[output cut here: {end} of its {total} bytes are shown; ask the tool for less, e.g. a part or a range]"

@@ -693,6 +693,27 @@ async fn an_answer_without_end_is_cut_off_by_size_or_by_time() {
     }
 }
 
+/// An answer is bounded as the client reads it, which follows the request, not the answer's
+/// `Content-Type`: short events without end sent to a request that asked for no stream are read
+/// as one body, and cut off as one. And a stream whose bytes are not UTF-8 (the client's parser
+/// would hold them, and all that follows, unread) is dropped as soon as it is seen. Before, both
+/// were read until `turn_timeout`, their memory without bound.
+#[tokio::test]
+async fn an_answer_is_bounded_as_the_request_reads_it() {
+    for api in [Api::Chat, Api::Responses] {
+        let flood = Reply::Endless { piece: 1024, every: Duration::ZERO };
+        let fake = FakeModel::start([flood]).await.expect("fake");
+        let agent = bounded_agent(&fake, api, false, 256 * 1024, Duration::from_secs(30));
+        let error = agent.run("hi", None).await.expect_err("cut off").to_string();
+        assert!(error.contains("passed 1572864 bytes in one piece"), "{api:?}: {error}");
+
+        let fake = FakeModel::start([Reply::NotUtf8]).await.expect("fake");
+        let agent = bounded_agent(&fake, api, true, 256 * 1024, Duration::from_secs(30));
+        let error = agent.run("hi", None).await.expect_err("dropped").to_string();
+        assert!(error.contains("streamed answer is not UTF-8"), "{api:?}: {error}");
+    }
+}
+
 /// An answer of one piece without end (a JSON body, or one event of a stream, that never ends:
 /// a base URL that leads to a download, a broken proxy) is cut off while it is read, before it
 /// is parsed, once it passes twice `max_answer_bytes` and 1 MiB; the run ends with an error

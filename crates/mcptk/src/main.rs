@@ -563,8 +563,7 @@ fn main() -> ExitCode {
     use tracing_subscriber::util::SubscriberInitExt as _;
     // Logs go to stderr: stdout is the protocol channel when serving.
     let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(output::stderr_colour());
-    let filter = tracing_subscriber::EnvFilter::try_from_env("MCPTK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let filter = log_filter(std::env::var("MCPTK_LOG").ok().as_deref());
     let subscriber = tracing_subscriber::registry().with(tracing_subscriber::Layer::with_filter(logs, filter));
     // Spans go to OTLP whatever the log filter says.
     #[cfg(feature = "otel")]
@@ -604,6 +603,21 @@ fn main() -> ExitCode {
         telemetry.shutdown();
     }
     code
+}
+
+/// The log filter: `MCPTK_LOG`'s directives, else `warn`. The model client's own lines are off
+/// unless named (`MCPTK_LOG=warn,async_openai=warn`): they repeat what the run's error says, with
+/// an endpoint's answer or error page whole where the error shows its start.
+fn log_filter(directives: Option<&str>) -> tracing_subscriber::EnvFilter {
+    let directives = directives.filter(|d| !d.trim().is_empty()).unwrap_or("warn");
+    let filter = tracing_subscriber::EnvFilter::try_new(directives).unwrap_or_else(|e| {
+        output::note("warning", &format!("MCPTK_LOG is not a log filter ({e}); logging warnings"));
+        tracing_subscriber::EnvFilter::new("warn")
+    });
+    if directives.contains("async_openai") {
+        return filter;
+    }
+    filter.add_directive("async_openai=off".parse().expect("a valid directive"))
 }
 
 /// Installs the process's metrics recorder: Prometheus's when `prometheus` (its handle is

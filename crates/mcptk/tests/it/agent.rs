@@ -252,12 +252,20 @@ async fn calls_that_need_approval_wait_for_the_operator() {
 async fn a_missing_model_or_a_failing_endpoint_is_a_clear_error() {
     let dir = tempfile::tempdir().expect("temp");
     let config = write_config(dir.path(), json!({"audit": {"path": dir.path().join("a.jsonl")}}));
-    // Server errors are retried three times (with backoff) before the run gives up.
-    let fake = FakeModel::start((0..4).map(|_| Reply::Error(500, "overloaded".into()))).await.expect("fake");
+    // Server errors are retried three times (with backoff) before the run gives up. A server
+    // error's body is its message, whole: a page of 200 KB is named by its start, once.
+    let page = format!("overloaded {}", "x".repeat(200_000));
+    let fake = FakeModel::start((0..4).map(|_| Reply::Error(500, page.clone()))).await.expect("fake");
     let run = agent(&config, &fake, &["--model", "fake-model", "hi"], "").await;
     assert_eq!(run.code, 1);
     assert_eq!(fake.seen().len(), 4);
-    assert!(run.stderr.contains("fake-model") && run.stderr.contains("overloaded"), "{}", run.stderr);
+    let start: String = run.stderr.chars().take(2000).collect();
+    assert!(run.stderr.contains("fake-model") && run.stderr.contains("overloaded"), "{start}");
+    assert!(
+        run.stderr.len() < 4000 && run.stderr.matches("overloaded").count() == 1,
+        "{} bytes: {start}",
+        run.stderr.len()
+    );
     assert!(!run.stderr.contains(KEY));
 
     let output = std::process::Command::new(mcptk())
