@@ -234,11 +234,12 @@ impl HttpArgs {
         Ok(options)
     }
 
-    /// Serves `server` on stdio, or over HTTP with `extra` routes (e.g. `/metrics`, `/healthz`)
-    /// until SIGTERM or Ctrl-C, then drains for up to `--shutdown-grace`.
+    /// Serves `server` on stdio (until its input ends), or over HTTP with `extra` routes (e.g.
+    /// `/metrics`, `/healthz`), until SIGTERM or Ctrl-C; then drains for up to `--shutdown-grace`.
     async fn serve(&self, server: Server, extra: mcp_core::transport::http::Extra) -> anyhow::Result<()> {
-        let Some(addr) = self.http else { return Ok(server.serve_stdio().await?) };
         let grace = Duration::from_secs(self.shutdown_grace);
+        // On stdio no probe is watched: the drain begins at once.
+        let Some(addr) = self.http else { return Ok(server.serve_stdio_until(stopped(Duration::ZERO), grace).await?) };
         let stopped = stopped(Duration::from_secs(self.drain_delay));
         Ok(mcp_core::transport::http::serve_until(server, addr, self.options()?, extra, stopped, grace).await?)
     }
@@ -596,10 +597,12 @@ fn main() -> ExitCode {
             output::exit_of(&e).into()
         }
     };
+    // Everything the command started has been awaited. What may be left is a read of a terminal
+    // on a blocking thread (a stop while serving a terminal's stdin), which no one waits for.
+    runtime.shutdown_timeout(Duration::from_millis(100));
     // What is still batched goes out before the process ends.
     #[cfg(feature = "otel")]
     if let Some(telemetry) = TELEMETRY.get() {
-        drop(runtime);
         telemetry.shutdown();
     }
     code

@@ -201,6 +201,7 @@ impl Client {
             max_in_flight: connection::DEFAULT_MAX_IN_FLIGHT,
             max_queued_bytes: connection::DEFAULT_MAX_QUEUED_BYTES,
             close_reason,
+            drain_grace: connection::DRAIN_GRACE,
         };
         Self::start_with(name, options, masking, unanswered, move |handler| {
             Ok(connection::start(reader, writer, handler, engine_options).0)

@@ -290,8 +290,36 @@ impl Server {
         self.inner.current_tools()
     }
 
-    /// Serves one connection until its input ends.
+    /// Serves one connection until its input ends. Requests in flight then get 10 s to answer
+    /// (counted from the end of the server's start, if it is still starting: a client may send
+    /// its requests and close its input at once) before they are cancelled.
     pub async fn serve<R, W>(&self, reader: R, writer: W) -> Result<()>
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+        W: AsyncWrite + Send + Unpin + 'static,
+    {
+        self.serve_connection(reader, writer, connection::DRAIN_GRACE).await
+    }
+
+    /// Serves one connection until its input ends or `stop` completes (a process's SIGTERM,
+    /// say). Once `stop` has completed nothing more is read, a start still under way is given up
+    /// ([`Server::abandon_start`]: the requests it held are answered with an error), and the
+    /// requests in flight get up to `grace` to answer before they are cancelled.
+    pub async fn serve_until<R, W, S>(&self, reader: R, writer: W, stop: S, grace: std::time::Duration) -> Result<()>
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+        W: AsyncWrite + Send + Unpin + 'static,
+        S: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let server = self.clone();
+        let stop = async move {
+            stop.await;
+            server.abandon_start();
+        };
+        self.serve_connection(UntilStopped { inner: reader, stop: Some(Box::pin(stop)) }, writer, grace).await
+    }
+
+    async fn serve_connection<R, W>(&self, reader: R, writer: W, drain_grace: std::time::Duration) -> Result<()>
     where
         R: AsyncRead + Send + Unpin + 'static,
         W: AsyncWrite + Send + Unpin + 'static,
@@ -305,6 +333,7 @@ impl Server {
             max_in_flight: self.inner.max_in_flight,
             max_queued_bytes: self.inner.max_queued_bytes,
             close_reason: None,
+            drain_grace,
         };
         let changes = ChangeFeed::subscribe(&self.inner);
         let (peer, task) = connection::start(reader, writer, handler, options);
@@ -351,6 +380,39 @@ impl Server {
         let _one_peer = crate::transport::serving_one_peer();
         let (input, output) = crate::transport::stdio::streams();
         self.serve(input, output).await
+    }
+
+    /// [`Server::serve_stdio`] until `stop` completes, as [`Server::serve_until`].
+    #[cfg(feature = "stdio")]
+    pub async fn serve_stdio_until<S>(&self, stop: S, grace: std::time::Duration) -> Result<()>
+    where
+        S: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let _one_peer = crate::transport::serving_one_peer();
+        let (input, output) = crate::transport::stdio::streams();
+        self.serve_until(input, output, stop, grace).await
+    }
+}
+
+/// A reader that reads as ended once `stop` has completed.
+struct UntilStopped<R> {
+    inner: R,
+    /// `None` once it has completed.
+    stop: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for UntilStopped<R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let Some(stop) = self.stop.as_mut() else { return std::task::Poll::Ready(Ok(())) };
+        if stop.as_mut().poll(cx).is_ready() {
+            self.stop = None;
+            return std::task::Poll::Ready(Ok(()));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
 

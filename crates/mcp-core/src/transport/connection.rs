@@ -26,8 +26,9 @@ use crate::protocol::{
 };
 
 /// How long requests still being handled may take to answer once the input has ended (counted
-/// from the end of the handler's start, see [`Handler::started`]).
-const DRAIN_GRACE: Duration = Duration::from_secs(10);
+/// from the end of the handler's start, see [`Handler::started`]), unless the connection's
+/// options say otherwise.
+pub(crate) const DRAIN_GRACE: Duration = Duration::from_secs(10);
 
 /// How long, once the input has ended, requests held for the handler's start wait for it at most
 /// before the drain grace begins: a server's start is expected to end well within it (the
@@ -94,6 +95,9 @@ pub(crate) struct Options {
     /// answers to our own requests are still read.
     pub max_queued_bytes: usize,
     pub close_reason: Option<CloseReason>,
+    /// How long requests in flight may take to answer once the input has ended (see
+    /// [`DRAIN_GRACE`]).
+    pub drain_grace: Duration,
 }
 
 /// A cheap handle on a running connection: sends requests and notifications.
@@ -391,7 +395,8 @@ async fn read_loop<R: AsyncRead + Unpin>(
         })
         .await;
     }
-    let drained = tokio::time::timeout(DRAIN_GRACE, async { while handlers.join_next().await.is_some() {} }).await;
+    let drained =
+        tokio::time::timeout(options.drain_grace, async { while handlers.join_next().await.is_some() {} }).await;
     if drained.is_err() {
         let cancels: Vec<_> = peer.inner.state().in_flight.values().cloned().collect();
         for c in cancels {
@@ -866,6 +871,7 @@ mod tests {
             max_in_flight: 4,
             max_queued_bytes: BUDGET,
             close_reason: None,
+            drain_grace: DRAIN_GRACE,
         };
         let (peer, engine) = start(engine_in, engine_out, handler.clone(), options);
         let requests: String =

@@ -435,6 +435,69 @@ fn a_script_that_closes_its_input_at_once_is_answered_once_the_servers_start() {
     assert_eq!(answer(3)["result"]["content"][0]["text"], "call 1 ok", "{stdout}");
 }
 
+/// On SIGTERM, `mcptk serve` on stdio reads no more, lets the call in flight finish (within
+/// `--shutdown-grace`), answers it, keeps its audit record and exits 0, though its input is still
+/// open. It died of the signal at once: the call unanswered, its record lost.
+#[test]
+fn sigterm_lets_the_call_in_flight_on_stdio_finish_and_be_audited() {
+    use std::io::{BufRead as _, Write as _};
+    let s = Scratch::new();
+    let config = s.config(json!({"native": {"builtin": true}, "audit": {"path": s.audit()}}));
+    let mut child = Command::new(mcptk())
+        .args(["serve", "--config", &config.display().to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mcptk serve starts");
+    let mut input = child.stdin.take().expect("stdin");
+    let lines = [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "builtin__slow",
+            "arguments": {"steps": 10, "delay_ms": 200}, "_meta": {"progressToken": "p"}}}),
+    ];
+    for line in lines {
+        writeln!(input, "{line}").expect("write a request");
+    }
+    input.flush().expect("flush");
+    let mut output = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut read = |what: &str| {
+        let mut line = String::new();
+        output.read_line(&mut line).unwrap_or_else(|e| panic!("{what}: {e}"));
+        line
+    };
+    // The call is under way once its first progress arrives.
+    loop {
+        let line = read("the first progress");
+        assert!(!line.is_empty(), "the output ended before the call made progress");
+        if line.contains("notifications/progress") {
+            break;
+        }
+    }
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+    let mut answer = None;
+    loop {
+        let line = read("the answer");
+        if line.is_empty() {
+            break;
+        }
+        let message: Value = serde_json::from_str(&line).expect("JSON lines");
+        if message["id"] == 2 {
+            answer = Some(message);
+        }
+    }
+    let status = child.wait().expect("exits");
+    drop(input);
+    assert!(status.success(), "{status:?}");
+    let answer = answer.expect("the call in flight is answered");
+    assert_eq!(answer["result"]["content"][0]["text"], "finished 10 steps", "{answer}");
+    let records = audit_records(&s.audit());
+    assert!(records.iter().any(|r| r["tool"] == "slow" && r["outcome"] == "ok"), "{records:?}");
+}
+
 /// What Claude Desktop, Cursor and VS Code run (the TypeScript SDK's client, with its minute for
 /// each request) in front of a gateway whose server takes 22 s to start, as one `npx` fetches
 /// may: the handshake is answered at once, the first list holds that server's tools, and its
