@@ -4,7 +4,7 @@
 use std::sync::{Arc, PoisonError};
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest as _, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
@@ -29,7 +29,7 @@ pub(super) async fn post(State(app): State<Arc<App>>, mut request: axum::extract
     if let Some(refusal) = not_json(&headers) {
         return *refusal;
     }
-    let body = match read_body(&app, request).await {
+    let body = match read_body(&app, &headers, request).await {
         Ok(body) => body,
         Err(refusal) => return *refusal,
     };
@@ -81,35 +81,65 @@ fn not_json(headers: &HeaderMap) -> Option<Box<Response>> {
     Some(Box::new(rpc_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, None, error)))
 }
 
-async fn read_body(app: &App, request: axum::extract::Request) -> Result<Bytes, Box<Response>> {
-    let timeout = app.options.body_read_timeout;
-    let reading = Bytes::from_request(request, &());
-    let read = if timeout.is_zero() {
-        reading.await
-    } else {
-        match tokio::time::timeout(timeout, reading).await {
-            Ok(read) => read,
-            Err(_) => {
-                let error = ErrorObject::invalid_request(format!(
-                    "the request body did not arrive within the limit of {} s",
-                    timeout.as_secs_f64()
-                ));
-                return Err(Box::new(rpc_error(StatusCode::REQUEST_TIMEOUT, None, error)));
+/// How much of a body past the size limit is read and dropped before the 413 is sent, so that a
+/// client still sending it reads the refusal rather than a reset connection. A body declared
+/// (`Content-Length`) or found to be longer than the limit and this is refused at once.
+const READ_PAST_LIMIT: u64 = 16 * 1024 * 1024;
+
+async fn read_body(app: &App, headers: &HeaderMap, request: axum::extract::Request) -> Result<Bytes, Box<Response>> {
+    use futures_util::StreamExt as _;
+    let limit = app.options.max_body_bytes;
+    let too_large = || {
+        let error = ErrorObject::invalid_request(format!("the request body exceeds the limit of {limit} bytes"));
+        Box::new(rpc_error(StatusCode::PAYLOAD_TOO_LARGE, None, error))
+    };
+    let most = (limit as u64).saturating_add(READ_PAST_LIMIT);
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > most) {
+        return Err(too_large());
+    }
+    let reading = async {
+        let mut body = request.into_body().into_data_stream();
+        // Most bodies come in one piece, kept as it came; more are joined.
+        let (mut one, mut joined) = (None::<Bytes>, Vec::new());
+        let mut seen = 0u64;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| {
+                let error = ErrorObject::invalid_request(format!("the request body could not be read: {e}"));
+                Box::new(rpc_error(StatusCode::BAD_REQUEST, None, error))
+            })?;
+            seen = seen.saturating_add(chunk.len() as u64);
+            if seen > most {
+                return Err(too_large());
+            }
+            if seen > limit as u64 {
+                // Past the limit: read on, keeping nothing, so that the refusal is read.
+                (one, joined) = (None, Vec::new());
+            } else if let Some(first) = one.take() {
+                joined.extend_from_slice(&first);
+                joined.extend_from_slice(&chunk);
+            } else if joined.is_empty() {
+                one = Some(chunk);
+            } else {
+                joined.extend_from_slice(&chunk);
             }
         }
+        if seen > limit as u64 { Err(too_large()) } else { Ok(one.unwrap_or_else(|| Bytes::from(joined))) }
     };
-    read.map_err(|rejection| {
-        let status = rejection.status();
-        let error = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            ErrorObject::invalid_request(format!(
-                "the request body exceeds the limit of {} bytes",
-                app.options.max_body_bytes
-            ))
-        } else {
-            ErrorObject::invalid_request(format!("the request body could not be read: {}", rejection.body_text()))
-        };
-        Box::new(rpc_error(status, None, error))
-    })
+    let timeout = app.options.body_read_timeout;
+    if timeout.is_zero() {
+        return reading.await;
+    }
+    match tokio::time::timeout(timeout, reading).await {
+        Ok(read) => read,
+        Err(_) => {
+            let error = ErrorObject::invalid_request(format!(
+                "the request body did not arrive within the limit of {} s",
+                timeout.as_secs_f64()
+            ));
+            Err(Box::new(rpc_error(StatusCode::REQUEST_TIMEOUT, None, error)))
+        }
+    }
 }
 
 /// A request of the stateless era (its `_meta` or its version header says so), else of the

@@ -105,6 +105,44 @@ async fn a_tool_that_panics_is_answered_with_an_internal_error() {
     assert_eq!(status, 200);
 }
 
+/// A body past the limit is read on and dropped (up to a bound) before the 413 is sent, with a
+/// length declared or chunked: a client still sending it reads the refusal rather than a reset
+/// connection. One declared past that bound is refused before any of it is read.
+#[tokio::test]
+async fn a_body_past_the_limit_is_refused_with_a_413_its_sender_reads() {
+    let options = HttpOptions { max_body_bytes: 1024, ..HttpOptions::default() };
+    let port = start(options).await;
+    let piece = vec![b' '; 64 * 1024];
+    for declared in [true, false] {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connects");
+        let framing = if declared { "content-length: 8388608" } else { "transfer-encoding: chunked" };
+        let head = format!(
+            "POST /mcp HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\nconnection: close\r\n{framing}\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.expect("sends the head");
+        for _ in 0..128 {
+            if !declared {
+                stream.write_all(b"10000\r\n").await.expect("sends");
+            }
+            stream.write_all(&piece).await.expect("the whole body is taken");
+            if !declared {
+                stream.write_all(b"\r\n").await.expect("sends");
+            }
+        }
+        if !declared {
+            stream.write_all(b"0\r\n\r\n").await.expect("sends the end");
+        }
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.expect("the refusal is read");
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 413"), "declared={declared}: {answer}");
+        assert!(answer.contains("the request body exceeds the limit of 1024 bytes"), "{answer}");
+    }
+    let endless = "POST /mcp HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\nconnection: close\r\n\
+                   content-length: 1073741824\r\n\r\n";
+    assert_eq!(exchange(port, endless.as_bytes()).await.0, 413);
+}
+
 #[tokio::test]
 async fn callers_are_admitted_before_their_body_is_read() {
     let mut options = HttpOptions::default();
