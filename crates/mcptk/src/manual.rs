@@ -30,7 +30,12 @@ pub struct ManArgs {
 /// Prints or writes the completion script for `args.shell`.
 pub fn completions(args: &CompletionsArgs, mut cmd: clap::Command) -> anyhow::Result<Exit> {
     match &args.out {
-        None => clap_complete::generate(args.shell, &mut cmd, "mcptk", &mut std::io::stdout().lock()),
+        None => {
+            // Generated whole first: the generator panics when its writer fails (`| head`).
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut cmd, "mcptk", &mut script);
+            std::io::Write::write_all(&mut std::io::stdout().lock(), &script)?;
+        }
         Some(dir) => {
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create the folder `{}`", dir.display()))?;
             let path = clap_complete::generate_to(args.shell, &mut cmd, "mcptk", dir)
