@@ -32,6 +32,11 @@ pub mod task_store;
 #[cfg(feature = "otel")]
 pub mod telemetry;
 
+/// Histogram boundaries, in seconds, of the durations the gateway measures, over OTLP and on
+/// Prometheus's `/metrics` alike: the OpenTelemetry conventions' advice for `*.duration`.
+pub const DURATION_BUCKETS: [f64; 14] =
+    [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0];
+
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;

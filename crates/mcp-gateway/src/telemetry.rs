@@ -40,10 +40,6 @@ use tracing_subscriber::Layer as _;
 
 use mcp_core::trace_context::{Propagation, TraceContext};
 
-/// Histogram boundaries for durations in seconds (the OpenTelemetry conventions' advice for
-/// `*.duration` histograms), instead of the SDK's millisecond-shaped default.
-const SECONDS_BOUNDARIES: [f64; 14] = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0];
-
 /// Traces and metrics over OTLP while alive; [`Telemetry::shutdown`] flushes what is pending.
 pub struct Telemetry {
     traces: Option<SdkTracerProvider>,
@@ -444,7 +440,7 @@ impl metrics::Recorder for MetricsBridge {
                     let (name, unit) = otel_name(key.name());
                     let mut builder = self.meter.f64_histogram(name);
                     if let Some(unit) = unit {
-                        builder = builder.with_unit(unit).with_boundaries(SECONDS_BOUNDARIES.to_vec());
+                        builder = builder.with_unit(unit).with_boundaries(crate::DURATION_BUCKETS.to_vec());
                     }
                     if let Some(description) = description {
                         builder = builder.with_description(description);

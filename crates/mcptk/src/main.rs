@@ -146,8 +146,9 @@ struct HttpArgs {
     /// A browser origin to allow besides loopback ones (repeatable).
     #[arg(long, global = true)]
     allow_origin: Vec<String>,
-    /// A host name to accept besides loopback names and addresses (repeatable; needed beyond
-    /// loopback; `*` accepts any name). Names in MCPTK_ALLOW_HOSTS (comma-separated) are added.
+    /// A host name to accept in `Host` besides `localhost` (repeatable; IP addresses are always
+    /// accepted, so clients that reach the server by a name need it; `*` accepts any name, with a
+    /// token only). Names in MCPTK_ALLOW_HOSTS (comma-separated) are added.
     #[arg(long, global = true)]
     allow_host: Vec<String>,
     /// Seconds an idle handshake-era session lives (with MCPTK_SESSION_KEY: stays in this
@@ -627,13 +628,20 @@ fn log_filter(directives: Option<&str>) -> tracing_subscriber::EnvFilter {
 /// returned, for `/metrics`), and the OTLP bridge when the `OTEL_*` variables configure metrics.
 /// Both are fed the same numbers.
 fn install_metrics(prometheus: bool) -> Option<metrics_exporter_prometheus::PrometheusHandle> {
+    // Durations as histograms (`_bucket` series), which `histogram_quantile` reads and which add
+    // up across replicas, rather than the exporter's default summaries of each process alone.
+    let builder = || {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .set_buckets(&mcp_gateway::DURATION_BUCKETS)
+            .unwrap_or_else(|_| metrics_exporter_prometheus::PrometheusBuilder::new())
+    };
     #[cfg(feature = "otel")]
     if let Some(telemetry) = TELEMETRY.get().filter(|t| t.metrics()) {
-        let recorder = prometheus.then(|| metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder());
+        let recorder = prometheus.then(|| builder().build_recorder());
         let handle = recorder.as_ref().map(|r| r.handle());
         return telemetry.install_recorder(recorder).then_some(handle).flatten();
     }
-    prometheus.then(|| metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().ok()).flatten()
+    prometheus.then(|| builder().install_recorder().ok()).flatten()
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {

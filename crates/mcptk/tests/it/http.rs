@@ -233,7 +233,13 @@ async fn the_gateway_serves_prometheus_metrics() {
     assert_eq!(result["result"]["structuredContent"]["sum"], 3, "{result}");
     let metrics = reqwest::get(format!("{}/metrics", s.base)).await.expect("answers").text().await.expect("text");
     assert!(metrics.contains("mcp_tool_calls_total{server=\"builtin\",tool=\"add\",outcome=\"ok\"} 1"), "{metrics}");
-    assert!(metrics.contains("mcp_tool_duration_seconds"), "{metrics}");
+    // A histogram, which `histogram_quantile` reads and replicas add up, with buckets in seconds.
+    assert!(metrics.contains("# TYPE mcp_tool_duration_seconds histogram"), "{metrics}");
+    assert!(metrics.contains("mcp_tool_duration_seconds_bucket{server=\"builtin\",tool=\"add\",le=\"0.005\"}"));
+    assert!(
+        metrics.contains("mcp_tool_duration_seconds_bucket{server=\"builtin\",tool=\"add\",le=\"+Inf\"} 1"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
