@@ -138,7 +138,7 @@ pub fn problems(gateway: &GatewayConfig) -> anyhow::Result<(Vec<serde_json::Valu
                 };
                 // The entry as written (`${VAR}` unexpanded): what the variables expand to may be
                 // secrets, in arguments as much as in the environment.
-                let mut entry = json!({ "name": name, "ok": true, "detail": format!("{entry:?}") });
+                let mut entry = json!({ "name": name, "ok": true, "detail": as_written(entry) });
                 if let (Some(entry), Some(t)) = (entry.as_object_mut(), transport.as_object()) {
                     entry.extend(t.clone());
                 }
@@ -161,14 +161,36 @@ pub fn problems(gateway: &GatewayConfig) -> anyhow::Result<(Vec<serde_json::Valu
     if let Err(e) = gateway.readiness.servers(&servers) {
         problems.push(e.to_string());
     }
+    for root in gateway.native.fs.iter().flat_map(|fs| &fs.roots) {
+        match std::fs::metadata(root) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => problems.push(format!("native.fs.roots: `{}` is not a directory", root.display())),
+            Err(e) => problems.push(format!("native.fs.roots: `{}`: {e}", root.display())),
+        }
+    }
     Ok((resolved, problems))
 }
 
-/// Starts the gateway of `config` (read from `path`, if from a file) after checking it: a
-/// configuration problem is reported before any server starts, naming the file. While servers
-/// start, a progress bar counts them on a terminal.
-pub async fn start_gateway(config: GatewayConfig, path: Option<&Path>) -> anyhow::Result<Gateway> {
-    let file = path.map_or_else(|| "the embedded defaults".to_owned(), |p| format!("`{}`", p.display()));
+/// A server's entry as written, for people: its command line or URL (credentials in the URL
+/// left out), and the names (never the values) of its variables and headers.
+fn as_written(entry: &mcp_core::config::ServerEntry) -> String {
+    let mut shown = match (&entry.command, &entry.url) {
+        (Some(command), _) => std::iter::once(command).chain(&entry.args).cloned().collect::<Vec<_>>().join(" "),
+        (None, Some(url)) => mcp_core::config::display_url(url),
+        (None, None) => String::new(),
+    };
+    for (what, names) in [("env", entry.env.keys().collect::<Vec<_>>()), ("headers", entry.headers.keys().collect())] {
+        if !names.is_empty() {
+            let names: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
+            shown.push_str(&format!("; {what}: {}", names.join(", ")));
+        }
+    }
+    shown
+}
+
+/// Refuses `config` (read from `file`, said as such) when [`problems`] finds anything, before
+/// any server starts: the first problem, and how many more there are.
+pub fn check_before_start(config: &GatewayConfig, file: &str) -> anyhow::Result<()> {
     // A server that cannot be resolved: its own error, so that the hint names the variable.
     let servers = config.servers().map_err(|e| output::classified(Exit::Config, e))?;
     for (name, entry) in servers.enabled() {
@@ -176,7 +198,7 @@ pub async fn start_gateway(config: GatewayConfig, path: Option<&Path>) -> anyhow
             return Err(output::classified(Exit::Config, anyhow::Error::from(e).context(format!("in {file}"))));
         }
     }
-    let (_, problems) = problems(&config)?;
+    let (_, problems) = problems(config)?;
     if let Some(first) = problems.first() {
         let more = match problems.len() {
             1 => String::new(),
@@ -184,6 +206,19 @@ pub async fn start_gateway(config: GatewayConfig, path: Option<&Path>) -> anyhow
         };
         return Err(output::classified(Exit::Config, anyhow::anyhow!("in {file}: {first}{more}")));
     }
+    Ok(())
+}
+
+/// How a configuration is named in messages: its file, or the embedded defaults.
+pub fn config_file(path: Option<&Path>) -> String {
+    path.map_or_else(|| "the embedded defaults".to_owned(), |p| format!("`{}`", p.display()))
+}
+
+/// Starts the gateway of `config` (read from `path`, if from a file) after checking it: a
+/// configuration problem is reported before any server starts, naming the file. While servers
+/// start, a progress bar counts them on a terminal.
+pub async fn start_gateway(config: GatewayConfig, path: Option<&Path>) -> anyhow::Result<Gateway> {
+    check_before_start(&config, &config_file(path))?;
     let total = config.servers().map(|s| s.enabled().count()).unwrap_or(0);
     let bar = output::Progress::new("starting servers", Some(total as f64), output::Unit::Count);
     if total < 2 {
@@ -239,7 +274,7 @@ pub fn config(action: ConfigAction) -> anyhow::Result<ExitCode> {
         for problem in &problems {
             writeln!(out, "{} {problem}", paint(colour, Style::Red, "error:"))?;
         }
-        if !problems.is_empty() {
+        if problems.iter().any(|p| p.contains("environment variable")) {
             let hint = "set each missing variable where mcptk runs, or write `${VAR:-default}`; see docs/cli/config.md";
             writeln!(out, "{} {hint}", paint(colour, Style::Yellow, "hint:"))?;
         }

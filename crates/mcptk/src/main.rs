@@ -689,6 +689,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let config_path = config.clone();
             let config = admin::gateway_config(config.as_deref())?;
+            admin::check_before_start(&config, &admin::config_file(config_path.as_deref()))?;
             // Over HTTP, metrics are served for Prometheus at /metrics (see `install_metrics`), with
             // their histograms drained every few seconds whether or not anyone scrapes.
             let metrics = prometheus;

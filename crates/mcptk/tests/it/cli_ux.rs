@@ -91,6 +91,31 @@ fn claude_desktop_config() -> Value {
     })
 }
 
+/// A folder in `native.fs.roots` that is not there is a configuration problem: `config check`
+/// lists it (without the hint about variables, which it is not about), and `serve` and `tools`
+/// refuse to start with status 3, naming the file and the setting, each cause said once. `serve`
+/// exited 1 with the path and its error twice, and `config check` passed the file.
+#[test]
+fn a_missing_root_folder_is_a_configuration_problem_named_before_anything_starts() {
+    let dir = Dir::new();
+    dir.file(
+        "gateway.json",
+        r#"{"native": {"fs": {"roots": ["gone"]}}, "mcpServers": {"echo": {"command": "cat", "args": ["-u"]}}}"#,
+    );
+    let out = dir.run(&["config", "check", "--config", "gateway.json"]);
+    assert_eq!(code(&out), 3, "{}", text(&out));
+    let shown = text(&out);
+    assert!(shown.contains("error: native.fs.roots: `") && shown.contains("gone`: No such file"), "{shown}");
+    assert!(shown.contains("server `echo`: ok (cat -u)") && !shown.contains("hint:"), "{shown}");
+    for command in [&["serve", "--config", "gateway.json"][..], &["tools", "--config", "gateway.json"]] {
+        let out = dir.command(command).stdin(std::process::Stdio::null()).output().expect("runs");
+        assert_eq!(code(&out), 3, "{command:?}: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.starts_with("error: in `gateway.json`: native.fs.roots: `"), "{command:?}: {stderr}");
+        assert_eq!(stderr.matches("No such file").count(), 1, "{command:?}: {stderr}");
+    }
+}
+
 #[test]
 fn init_writes_a_commented_config_that_the_gateway_loads_and_never_overwrites_it_unasked() {
     let dir = Dir::new();
