@@ -111,6 +111,24 @@ pub enum Error {
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// An error and its causes ([`std::error::Error::source`]) on one line, joined by `: `, each
+/// said once: some errors already include their source in their own message.
+pub fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = String::new();
+    let mut cause = Some(error);
+    while let Some(current) = cause {
+        let text = current.to_string();
+        if !text.is_empty() && !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+        cause = current.source();
+    }
+    line
+}
+
 impl Error {
     /// Whether the request failed on the way rather than being answered: an HTTP server that
     /// could not be reached or reset the connection, or an I/O failure.

@@ -25,18 +25,7 @@ impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The whole chain on one line: "connecting the database `x` (native.sql.x.url): ...",
         // each cause said once (some errors already include their source in their message).
-        let mut shown = String::new();
-        for cause in self.0.chain() {
-            let text = cause.to_string();
-            if text.is_empty() || shown.contains(&text) {
-                continue;
-            }
-            if !shown.is_empty() {
-                shown.push_str(": ");
-            }
-            shown.push_str(&text);
-        }
-        f.write_str(&shown)
+        f.write_str(&mcp_core::error::one_line(self.0.as_ref()))
     }
 }
 

@@ -187,18 +187,7 @@ pub fn report_error(error: &anyhow::Error) {
 /// The error and its causes on one line, each said once: some errors already include their
 /// causes in their own message.
 pub fn message(error: &anyhow::Error) -> String {
-    let mut message = String::new();
-    for cause in error.chain() {
-        let text = cause.to_string();
-        if text.is_empty() || message.contains(&text) {
-            continue;
-        }
-        if !message.is_empty() {
-            message.push_str(": ");
-        }
-        message.push_str(&text);
-    }
-    message
+    mcp_core::error::one_line(error.as_ref())
 }
 
 /// Prints a note for the person on stderr (`label` is `note`, `warning`, ...).
