@@ -151,8 +151,15 @@ impl Pins {
         };
         let (lock, first_use) = match std::fs::read_to_string(&path) {
             Ok(text) => {
-                let lock: LockFile = serde_json::from_str(&text)
-                    .map_err(|e| Error::Lock { path: path.display().to_string(), message: e.to_string() })?;
+                // Not rewritten: a lock file is what approved the tools' definitions, and one that
+                // does not parse may have been tampered with as much as damaged.
+                let lock: LockFile = serde_json::from_str(&text).map_err(|e| Error::Lock {
+                    path: path.display().to_string(),
+                    message: format!(
+                        "not a lock file ({e}): restore it (from version control, say), or delete it and \
+                         run `mcptk pin update` to pin the tools as they are now"
+                    ),
+                })?;
                 (lock, false)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (LockFile { version: 1, ..Default::default() }, true),
@@ -347,6 +354,19 @@ mod tests {
         assert_eq!(reopened.check("s", std::slice::from_ref(&rug_pull)).expect("checks"), ["t"]);
         reopened.approve("s", std::slice::from_ref(&rug_pull)).await.expect("approves");
         assert!(Pins::open(&config).expect("reopens").check("s", &[rug_pull]).expect("checks").is_empty());
+    }
+
+    /// A lock file that does not parse is neither used nor rewritten, and the refusal says how
+    /// to go on.
+    #[test]
+    fn a_lock_file_that_does_not_parse_is_refused_with_the_way_out() {
+        let dir = tempfile::tempdir().expect("temp");
+        let path = dir.path().join("lock.json");
+        std::fs::write(&path, "{broken").expect("writes");
+        let error = Pins::open(&PinsConfig::lock_file(&path)).expect_err("refused").to_string();
+        assert!(error.contains("not a lock file (key must be a string"), "{error}");
+        assert!(error.contains("delete it and run `mcptk pin update`"), "{error}");
+        assert_eq!(std::fs::read_to_string(&path).expect("reads"), "{broken");
     }
 
     #[test]

@@ -58,7 +58,9 @@ pub fn run(args: &InstallArgs) -> anyhow::Result<Exit> {
     let gateway = mcp_gateway::GatewayConfig::load(&gateway_path).map_err(|e| output::classified(Exit::Config, e))?;
     let served: BTreeSet<String> =
         gateway.servers().map_err(|e| output::classified(Exit::Config, e))?.servers.keys().cloned().collect();
-    let referenced = referenced_variables(&std::fs::read_to_string(&gateway_path)?);
+    // Of the settings only: the commented file `mcptk init` writes names variables in its prose.
+    let text = std::fs::read_to_string(&gateway_path)?;
+    let referenced = referenced_variables(&mcp_gateway::config::strip_comments(&text));
 
     let path = match &args.config_path {
         Some(path) => path.clone(),

@@ -131,6 +131,10 @@ fn init_writes_a_commented_config_that_the_gateway_loads_and_never_overwrites_it
     assert_eq!(config.policy.as_ref().map(|p| p.rules.len()), Some(4));
     let out = dir.run(&["config", "check", "--config", "gateway.json"]);
     assert_eq!(code(&out), 0, "{}", text(&out));
+    // The variables its comments name are not taken for settings that need them.
+    let out = dir.run(&["install", "claude", "--config", "gateway.json"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("refers to"), "{}", text(&out));
     // And it serves: the native servers it names, through the gateway.
     let out = dir.run(&["tools", "--json", "--config", "gateway.json"]);
     assert_eq!(code(&out), 0, "{}", text(&out));
