@@ -50,10 +50,13 @@ pub fn run(args: &InstallArgs) -> anyhow::Result<Exit> {
     let gateway_path = std::path::absolute(&args.config)
         .with_context(|| format!("cannot make `{}` absolute", args.config.display()))?;
     if !gateway_path.exists() {
-        return Err(output::usage(format!(
-            "the gateway configuration `{}` does not exist: create it with `mcptk init {0}` or `mcptk import CLIENT_FILE -o {0}`",
-            gateway_path.display()
-        )));
+        return Err(output::classified(
+            Exit::Config,
+            anyhow::anyhow!(
+                "the gateway configuration `{}` does not exist: create it with `mcptk init {0}` or `mcptk import CLIENT_FILE -o {0}`",
+                gateway_path.display()
+            ),
+        ));
     }
     let gateway = mcp_gateway::GatewayConfig::load(&gateway_path).map_err(|e| output::classified(Exit::Config, e))?;
     let served: BTreeSet<String> =

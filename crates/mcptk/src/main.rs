@@ -952,13 +952,24 @@ async fn call(args: &ConfigArgs, server: &str, tool: &str, arguments: &str, line
         }
     };
     let gateway = args.gateway(server == BUILTIN).await?;
-    let servers: Vec<String> = gateway.catalog(gateway.principal()).await.into_iter().map(|(name, _)| name).collect();
-    if !servers.iter().any(|name| name == server) {
+    let catalog = gateway.catalog(gateway.principal()).await;
+    let refusal = match catalog.iter().find(|(name, _)| name == server) {
+        None => {
+            let servers: Vec<&str> = catalog.iter().map(|(name, _)| name.as_str()).collect();
+            Some(output::usage(format!(
+                "no server named `{server}` (servers: {}; `builtin` adds the demo tools)",
+                servers.join(", ")
+            )))
+        }
+        Some((_, Err(down))) => Some(anyhow::anyhow!("the server `{server}` is not running: {down}")),
+        Some(_) => None,
+    };
+    // A tool not listed for the caller may still be one the policy refuses (audited, status 4):
+    // the pipeline decides; a name it does not know is then a usage error.
+    let listed = catalog.iter().any(|(name, tools)| name == server && tools.iter().flatten().any(|t| t.name == tool));
+    if let Some(refusal) = refusal {
         gateway.shutdown().await;
-        return Err(output::usage(format!(
-            "no server named `{server}` (servers: {}; `builtin` adds the demo tools)",
-            servers.join(", ")
-        )));
+        return Err(refusal);
     }
     // Progress goes to stderr while the call runs: a bar on a terminal, lines with --progress;
     // the call goes through the gateway's pipeline (policy, audit, limits) as the local
@@ -978,7 +989,8 @@ async fn call(args: &ConfigArgs, server: &str, tool: &str, arguments: &str, line
     let result = gateway.call(server, tool, arguments, cx).await;
     bar.finish();
     gateway.shutdown().await;
-    let result = result?;
+    let result =
+        result.map_err(|e| if listed { anyhow::Error::from(e) } else { output::classified(output::Exit::Usage, e) })?;
     output::print_json(&result)?;
     Ok(if result.is_error() { output::Exit::Tool.into() } else { ExitCode::SUCCESS })
 }

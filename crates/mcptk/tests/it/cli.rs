@@ -96,6 +96,22 @@ fn without_a_config_tools_and_call_see_what_serve_serves_through_its_pipeline() 
     let out = Command::new(mcptk()).args(["call", "nowhere", "x"]).current_dir(&dir).output().expect("runs");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no server named `nowhere`"));
+    // So is an unknown tool (a usage error too), and a server that is not running is said so.
+    let out = Command::new(mcptk()).args(["call", "builtin", "nothing"]).current_dir(&dir).output().expect("runs");
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has no tool `nothing`"));
+    std::fs::write(dir.join("down.json"), r#"{"mcpServers": {"down": {"command": "false"}}}"#).expect("writes");
+    let out = Command::new(mcptk())
+        .args(["call", "down", "anything", "--config", "down.json"])
+        .current_dir(&dir)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error: the server `down` is not running: ") && stderr.contains("exit status: 1"),
+        "{stderr}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

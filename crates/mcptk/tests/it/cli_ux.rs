@@ -114,6 +114,9 @@ fn a_missing_root_folder_is_a_configuration_problem_named_before_anything_starts
         assert!(stderr.starts_with("error: in `gateway.json`: native.fs.roots: `"), "{command:?}: {stderr}");
         assert_eq!(stderr.matches("No such file").count(), 1, "{command:?}: {stderr}");
     }
+    // A gateway configuration that is not there is one too, for `install` as for the others.
+    let out = dir.run(&["install", "claude", "--config", "nothere.json"]);
+    assert_eq!(code(&out), 3, "{}", text(&out));
 }
 
 #[test]
