@@ -549,6 +549,10 @@ pub async fn verify_database(url: &str) -> Result<DatabaseReport> {
     sqlx::any::install_default_drivers();
     let kind = url_kind(url);
     let error = sql_error(&kind);
+    // A database that cannot be reached is said so at once, in its own words: a pool retries for
+    // its acquire timeout (30 s) and then says only that it timed out.
+    let probe = <sqlx::AnyConnection as sqlx::Connection>::connect(url).await.map_err(&error)?;
+    let _ = sqlx::Connection::close(probe).await;
     let pool = AnyPoolOptions::new().max_connections(1).connect(url).await.map_err(&error)?;
     let corrupt = |reason: &str| Error::Corrupt { path: format!("{kind} audit database"), reason: reason.into() };
     match shape(&pool, &kind).await.map_err(&error)? {

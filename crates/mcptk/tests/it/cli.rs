@@ -505,5 +505,15 @@ async fn audit_verify_checks_every_replica_chain_in_the_database() {
         !out.status.success() && !text.contains("not-the-Secret-42") && text.contains("postgres audit database"),
         "{text}"
     );
+    // A database that cannot be reached is said so in its driver's words (a pool's retries ended
+    // in "pool timed out" after 30 s), with status 1.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let port = closed.local_addr().expect("address").port();
+    drop(closed);
+    let nowhere = format!("postgres://mcptk:{password}@127.0.0.1:{port}/nothing");
+    let out = Command::new(mcptk()).args(["audit", "verify", "--database", &nowhere]).output().expect("runs");
+    let text = shown(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("postgres audit database") && text.contains("refused"), "{text}");
     sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&admin).await.expect("drops");
 }
