@@ -66,9 +66,10 @@ const PATTERNS: &[&str] = &[
     // A secret-named string in JSON text (a config file a tool read): `"clientSecret": "..."`.
     // The key is checked again as [`secret_key`] checks one (`nextPageToken` is not a secret).
     r#"(?i)("(?P<key>[A-Za-z0-9_-]*(?:password|passwd|secret|token|api[_-]?key|private[_-]?key|access[_-]?key))"\s*:\s*")(?:[^"\\]|\\.){4,}(?P<end>")"#,
-    // The same in environment-file style: `DB_PASSWORD=...`, `export GITHUB_TOKEN=...`.
-    // (Indented or as a list item too, as in a compose file; a quoted value whole.)
-    r#"(?m)^([ \t]*(?:-[ \t]*)?(?:export[ \t]+)?[A-Z0-9_]*(?:PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|APIKEY|PRIVATE_KEY|ACCESS_KEY)[ \t]*=[ \t]*)(?:"[^"\n]*"|'[^'\n]*'|\S+)"#,
+    // The same in environment-file and properties style: `DB_PASSWORD=...`, `export GITHUB_TOKEN=...`,
+    // `password=...`, `spring.datasource.password = ...`. (Indented or as a list item too, as in a
+    // compose file; a quoted value whole.)
+    r#"(?im)^([ \t]*(?:-[ \t]*)?(?:export[ \t]+)?[A-Z0-9_.-]*(?:PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|APIKEY|PRIVATE_KEY|ACCESS_KEY)[ \t]*=[ \t]*)(?:"[^"\n]*"|'[^'\n]*'|\S+)"#,
 ];
 
 /// JSON keys whose values are secrets whatever they look like.
@@ -255,6 +256,9 @@ mod tests {
             r#"{"nextPageToken": "CAUQAA", "syncToken": "abcdef"}"#,
         );
         check("DB_PASSWORD=\nDB_HOST=localhost", "DB_PASSWORD=\nDB_HOST=localhost");
+        check("password=hunter2hunter2\nuser=admin", "password=[REDACTED]\nuser=admin");
+        check("spring.datasource.password = s3cr3t-value", "spring.datasource.password = [REDACTED]");
+        check("max_tokens=100", "max_tokens=100");
         check("DB_PASSWORD=\"correct horse battery\"", "DB_PASSWORD=[REDACTED]");
         check("  - DB_PASSWORD=hunter22pw", "  - DB_PASSWORD=[REDACTED]");
         check(

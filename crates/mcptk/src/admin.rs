@@ -282,6 +282,15 @@ pub fn config(action: ConfigAction) -> anyhow::Result<ExitCode> {
     Ok(if problems.is_empty() { ExitCode::SUCCESS } else { Exit::Config.into() })
 }
 
+/// What verifies before a bad record (`of` says whose records, e.g. " of replica `a`").
+fn verified_before(count: u64, of: &str) -> String {
+    match count {
+        0 => format!("no record{of} comes before it"),
+        1 => format!("the one record{of} before it verifies"),
+        n => format!("the {n} records{of} before it verify"),
+    }
+}
+
 pub async fn audit(action: AuditAction) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match action {
@@ -384,7 +393,7 @@ pub async fn audit(action: AuditAction) -> anyhow::Result<ExitCode> {
                     let seq = p.seq.map(|s| format!(" (record {s})")).unwrap_or_default();
                     let line = if p.line == 0 { String::new() } else { format!(" at line {}", p.line) };
                     writeln!(out, "{} `{}`{line}{seq}: {}", paint(colour, Style::Red, "bad"), p.file, p.reason)?;
-                    writeln!(out, "the {} records before it verify", report.records)?;
+                    writeln!(out, "{}", verified_before(report.records, ""))?;
                     Ok(Exit::Audit.into())
                 }
             }
@@ -467,7 +476,7 @@ async fn verify_database(out: &mut impl std::io::Write, url: &str, json: bool) -
             None => writeln!(out, "ok: replica `{}`: {} records, last hash {}", r.replica, r.records, r.last_hash)?,
             Some(p) => {
                 writeln!(out, "bad: replica `{}`, record {}: {}", p.replica, p.seq, p.reason)?;
-                writeln!(out, "  the {} records of replica `{}` before it verify", r.records, r.replica)?;
+                writeln!(out, "  {}", verified_before(r.records, &format!(" of replica `{}`", r.replica)))?;
             }
         }
         if r.not_verifiable > 0 {
