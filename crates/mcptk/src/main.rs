@@ -8,6 +8,8 @@ mod init;
 mod install;
 mod manual;
 mod output;
+#[cfg(target_os = "linux")]
+mod relocations;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -573,6 +575,8 @@ fn main() -> ExitCode {
     subscriber.init();
     // As `Cli::parse()`, but the command tree is kept rather than dropped: it lives as long as
     // the process, and freeing its thousands of small parts costs a start more than building it.
+    // (A server that drops it once started holds no less: the allocator keeps the memory, and
+    // the drop runs code from all over the binary, whose pages then stay resident.)
     let mut command = <Cli as clap::CommandFactory>::command();
     let cli = command
         .try_get_matches_from_mut(std::env::args_os())
@@ -644,12 +648,36 @@ fn install_metrics(prometheus: bool) -> Option<metrics_exporter_prometheus::Prom
     prometheus.then(|| builder().install_recorder().ok()).flatten()
 }
 
+/// How long after its start a server gives back what only the start needed (see [`after_start`]).
+const STARTED_AFTER: Duration = Duration::from_millis(20);
+
+/// A server, once started, gives back the pages of the binary's relocation table, which only
+/// the start read (see `relocations`): a task of its runtime, [`STARTED_AFTER`] from now, off
+/// the path of the start and its first answers. `MCPTK_KEEP_RELOCATIONS=1` keeps them (to
+/// compare, or should a kernel ever mind).
+fn after_start() {
+    if std::env::var_os("MCPTK_KEEP_RELOCATIONS").is_some_and(|v| v == "1") {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    tokio::spawn(async move {
+        tokio::time::sleep(STARTED_AFTER).await;
+        match relocations::release() {
+            Ok(pages) => tracing::debug!(?pages, "released the relocation table's pages"),
+            Err(why) => tracing::debug!(%why, "the relocation table's pages stay"),
+        }
+    });
+}
+
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // Over HTTP, the gateway's metrics are served for Prometheus at /metrics (on stdio nothing
     // could read them); with OTLP configured, every command's metrics are exported too.
     let gateway_http =
         matches!(&cli.command, Command::Serve { native: None, http: HttpArgs { http: Some(_), .. }, .. });
     let prometheus = install_metrics(gateway_http);
+    if matches!(cli.command, Command::Serve { .. }) {
+        after_start();
+    }
     match cli.command {
         Command::Serve { native: Some(native), config: _, page_size, max_message_bytes, audit, call_timeout, http } => {
             let (registry, name) = native.registry().await?;

@@ -463,6 +463,10 @@ fn memory(report: &mut Report, bins: &Bins, work: &Path, settings: &Settings) ->
         Peer::new("default gateway (mcptk serve)", &bins.mcptk, &["serve"]).dir(&home),
         Peer::new("mcptk serve builtin", &bins.mcptk, &["serve", "builtin"]),
         Peer::new("rmcp", &bins.rmcp, &[]),
+        // Side by side: the same gateway keeping the pages of its relocation table.
+        Peer::new("default gateway, relocation table kept (`MCPTK_KEEP_RELOCATIONS=1`)", &bins.mcptk, &["serve"])
+            .dir(&home)
+            .env("MCPTK_KEEP_RELOCATIONS", "1"),
     ];
     let mut idle = Vec::new();
     for peer in &peers {
