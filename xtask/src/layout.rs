@@ -36,8 +36,11 @@ use crate::bench::stdio::{Peer, Session};
 pub const LIST: &str = "crates/mcptk/startup-symbols.txt";
 
 /// The share of the listed names a binary must have for `dist` to ship it without listing the
-/// functions again.
-pub const FRESH: f64 = 0.9;
+/// functions again. A list made from the binary's own code matches all of them; a few missing
+/// cost much: after a change to `main.rs` a binary had 94% of them (the missing ones the
+/// command's big async functions among them) and its idle gateway held 1.6 MiB more code
+/// (2026-12-05, `bench --only memory`: 9.6 MiB against 8.0).
+pub const FRESH: f64 = 0.99;
 
 /// How the release binary was laid out: the list's entries and how many of them it has.
 pub struct Layout {
@@ -446,7 +449,7 @@ mod tests {
 
     #[test]
     fn a_binary_with_too_few_of_the_listed_functions_is_stale() {
-        assert!(Layout { listed: 1000, found: 900 }.fresh());
-        assert!(!Layout { listed: 1000, found: 899 }.fresh());
+        assert!(Layout { listed: 1000, found: 990 }.fresh());
+        assert!(!Layout { listed: 1000, found: 989 }.fresh());
     }
 }

@@ -653,8 +653,9 @@ const STARTED_AFTER: Duration = Duration::from_millis(20);
 
 /// A server, once started, gives back the pages of the binary's relocation table, which only
 /// the start read (see `relocations`): a task of its runtime, [`STARTED_AFTER`] from now, off
-/// the path of the start and its first answers. `MCPTK_KEEP_RELOCATIONS=1` keeps them (to
-/// compare, or should a kernel ever mind).
+/// the path of a quick start and its first answers (a longer start runs it in between, for
+/// well under a millisecond). `MCPTK_KEEP_RELOCATIONS=1` keeps them (to compare, or should a
+/// kernel ever mind).
 fn after_start() {
     if std::env::var_os("MCPTK_KEEP_RELOCATIONS").is_some_and(|v| v == "1") {
         return;

@@ -457,15 +457,16 @@ fn audit_scale(report: &mut Report, figures: &BTreeMap<String, f64>) {
 
 /// Idle resident memory, and whether the gateway's grows with calls.
 fn memory(report: &mut Report, bins: &Bins, work: &Path, settings: &Settings) -> Result<()> {
-    let home = work.join("idle-gateway");
+    let (home, kept) = (work.join("idle-gateway"), work.join("idle-gateway-kept"));
     std::fs::create_dir_all(&home)?;
+    std::fs::create_dir_all(&kept)?;
     let peers = [
         Peer::new("default gateway (mcptk serve)", &bins.mcptk, &["serve"]).dir(&home),
         Peer::new("mcptk serve builtin", &bins.mcptk, &["serve", "builtin"]),
         Peer::new("rmcp", &bins.rmcp, &[]),
         // Side by side: the same gateway keeping the pages of its relocation table.
         Peer::new("default gateway, relocation table kept (`MCPTK_KEEP_RELOCATIONS=1`)", &bins.mcptk, &["serve"])
-            .dir(&home)
+            .dir(&kept)
             .env("MCPTK_KEEP_RELOCATIONS", "1"),
     ];
     let mut idle = Vec::new();

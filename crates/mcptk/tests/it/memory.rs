@@ -37,6 +37,7 @@ fn idle_servers_hold_little_anonymous_memory() {
 /// section headers: offset and length.
 fn relocation_table(binary: &str) -> (u64, u64) {
     let out = std::process::Command::new("readelf").args(["-SW", binary]).output().expect("readelf (binutils) runs");
+    assert!(out.status.success(), "readelf: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text.lines().find(|l| l.contains(" .rela.dyn ")).unwrap_or_else(|| panic!("no .rela.dyn in\n{text}"));
     // `[Nr] Name Type Address Off Size ...`
@@ -49,13 +50,14 @@ fn relocation_table(binary: &str) -> (u64, u64) {
 /// `pid` has resident, and how many there are.
 fn resident_pages(pid: u32, binary: &str, (offset, len): (u64, u64)) -> (usize, usize) {
     use std::os::unix::fs::FileExt as _;
-    const PAGE: u64 = 4096;
+    let page = page_size();
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("the process's maps");
     let (start, at) = maps
         .lines()
         .find_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            if fields.len() != 6 || fields[5] != binary {
+            // `start-end perms offset device inode`, then the path (after padding).
+            let fields: Vec<&str> = line.splitn(6, ' ').collect();
+            if fields.len() != 6 || fields[5].trim_start() != binary {
                 return None;
             }
             let (start, end) = fields[0].split_once('-')?;
@@ -64,8 +66,8 @@ fn resident_pages(pid: u32, binary: &str, (offset, len): (u64, u64)) -> (usize, 
             (from <= offset && offset + len <= from + (end - start)).then_some((start, from))
         })
         .unwrap_or_else(|| panic!("no mapping of {binary} holds {offset:#x}+{len:#x} in\n{maps}"));
-    let first = (start + offset - at).div_ceil(PAGE);
-    let last = (start + offset - at + len) / PAGE;
+    let first = (start + offset - at).div_ceil(page);
+    let last = (start + offset - at + len) / page;
     let pagemap = std::fs::File::open(format!("/proc/{pid}/pagemap")).expect("the process's pagemap");
     let mut entries = vec![0; ((last - first) * 8) as usize];
     pagemap.read_exact_at(&mut entries, first * 8).expect("pagemap entries");
@@ -74,6 +76,12 @@ fn resident_pages(pid: u32, binary: &str, (offset, len): (u64, u64)) -> (usize, 
         .filter(|e| u64::from_le_bytes((*e).try_into().expect("8 bytes")) & (1 << 63) != 0)
         .count();
     (present, (last - first) as usize)
+}
+
+/// The page size, as `getconf` tells it.
+fn page_size() -> u64 {
+    let out = std::process::Command::new("getconf").arg("PAGESIZE").output().expect("getconf runs");
+    String::from_utf8_lossy(&out.stdout).trim().parse().expect("a page size")
 }
 
 /// The loader reads the binary's relocation table before `main` and nothing reads it again: a
@@ -91,13 +99,14 @@ fn servers_give_back_the_pages_of_their_relocation_table() {
         let waited = std::time::Instant::now();
         let (resident, pages) = loop {
             let (resident, pages) = resident_pages(wire.pid(), &binary, table);
-            if resident == 0 || waited.elapsed() > std::time::Duration::from_secs(10) {
+            if resident <= 2 * 16 || waited.elapsed() > std::time::Duration::from_secs(10) {
                 break (resident, pages);
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         };
-        assert!(pages > 16, "a table of {pages} whole pages");
-        assert_eq!(resident, 0, "`mcptk {}` keeps {resident} of the table's {pages} pages", served.args.join(" "));
+        assert!(pages > 64, "a table of {pages} whole pages");
+        // The kernel maps up to 16 pages around a first read of the data beside the table.
+        assert!(resident <= 2 * 16, "`mcptk {}` keeps {resident} of the table's {pages} pages", served.args.join(" "));
         // And it serves on, its relocated data intact.
         assert_eq!(wire.request("tools/list", json!({})).expect("lists its tools again"), listed);
         for call in &served.calls {

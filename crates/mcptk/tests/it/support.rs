@@ -110,6 +110,7 @@ impl Scratch {
             .env("HOME", &self.path)
             .env_remove("MCPTK_CONFIG")
             .env_remove("MCPTK_LOG")
+            .env_remove("MCPTK_KEEP_RELOCATIONS")
             // The allocator's options as built (`.cargo/config.toml`), whatever the shell says.
             .env_remove("MIMALLOC_ARENA_EAGER_COMMIT")
             .env_remove("MIMALLOC_ARENA_RESERVE")
@@ -426,8 +427,10 @@ impl Wire {
         use std::process::Stdio;
 
         let mut command = Command::new(mcptk());
+        // The served variables after the confinement, which clears what a shell may have set.
         scratch
-            .confine(command.args(&served.args).envs(served.env.iter().map(|(k, v)| (k, v))))
+            .confine(command.args(&served.args))
+            .envs(served.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped());
         let mut child = command.spawn().expect("mcptk starts");
