@@ -67,9 +67,10 @@ enum Command {
         /// log (the gateway takes its log from its configuration).
         #[arg(long, global = true)]
         audit: Option<PathBuf>,
-        /// With one native server: seconds a call may take before it is cancelled.
-        #[arg(long, default_value_t = 300, global = true)]
-        call_timeout: u64,
+        /// With one native server: seconds a call may take before it is cancelled [default: 300]
+        /// (the gateway takes its timeouts from its configuration).
+        #[arg(long, global = true, value_name = "SECONDS")]
+        call_timeout: Option<u64>,
         #[command(flatten)]
         http: HttpArgs,
     },
@@ -648,6 +649,9 @@ fn install_metrics(prometheus: bool) -> Option<metrics_exporter_prometheus::Prom
     prometheus.then(|| builder().install_recorder().ok()).flatten()
 }
 
+/// Seconds a call to one native server may take (`--call-timeout`).
+const NATIVE_CALL_TIMEOUT_SECS: u64 = 300;
+
 /// How long after its start a server gives back what only the start needed (see [`after_start`]).
 const STARTED_AFTER: Duration = Duration::from_millis(20);
 
@@ -691,7 +695,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let server_name = name.trim_start_matches("mcptk-").trim_start_matches("mcptk");
             let server_name = if server_name.is_empty() { BUILTIN } else { server_name };
             let log = audit.clone();
-            let registry = mcp_gateway::serve_alone(registry, server_name, audit, Duration::from_secs(call_timeout));
+            let call_timeout = Duration::from_secs(call_timeout.unwrap_or(NATIVE_CALL_TIMEOUT_SECS));
+            let registry = mcp_gateway::serve_alone(registry, server_name, audit, call_timeout);
             let server = Server::builder(Implementation::new(name, env!("CARGO_PKG_VERSION")), registry)
                 .page_size(page_size)
                 .max_message_bytes(max_message_bytes)
@@ -710,10 +715,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             http.serve(server, mcp_core::transport::http::Extra { admitted: None, open: Some(open) }).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { native: None, config, page_size, max_message_bytes, audit, call_timeout: _, http } => {
+        Command::Serve { native: None, config, page_size, max_message_bytes, audit, call_timeout, http } => {
             if audit.is_some() {
                 return Err(output::usage(
                     "--audit is for one native server; the gateway's audit log is `audit.path` in its configuration",
+                ));
+            }
+            if call_timeout.is_some() {
+                return Err(output::usage(
+                    "--call-timeout is for one native server; the gateway's are `timeouts.default_secs` and \
+                     `timeouts.servers` in its configuration",
                 ));
             }
             let config_path = config.clone();

@@ -649,6 +649,10 @@ fn errors_name_what_is_wrong_and_what_to_do() {
     );
     let out = dir.run(&["audit", "tail", "--log", "missing.jsonl"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("give its path with --log"), "{}", text(&out));
+    // A flag of one native server given to the gateway is refused, saying where its setting is.
+    let out = dir.run(&["serve", "--call-timeout", "5"]);
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`timeouts.default_secs`"), "{}", text(&out));
 }
 
 /// Runs `mcptk ARGS` on a pseudo-terminal (util-linux `script`), as a person would, and returns
