@@ -14,7 +14,8 @@
 //!   rule that matches before any allow rule always denies; the same holds for listing.
 //! - Path constraints see the path with `.` and `..` resolved: a deny rule on `/etc/**` denies
 //!   every spelling of a path under `/etc` (checked against an independent normalization), and
-//!   every value it cannot resolve (not a string, relative, with a NUL byte).
+//!   every value it cannot resolve (not a string, relative, with a NUL byte); a list is denied
+//!   when any of its items would be.
 #![no_main]
 
 use std::collections::BTreeMap;
@@ -170,7 +171,18 @@ fn case_arbitrary(u: &mut Unstructured<'_>) -> Result<Case> {
     for _ in 0..u.int_in_range(1..=3)? {
         let mut arguments = JsonObject::new();
         if u.ratio(3, 4)? {
-            arguments.insert("path".into(), if u.ratio(9, 10)? { json!(path(u)?) } else { json!(7) });
+            let value = match u.int_in_range(0..=9)? {
+                0 => json!(7),
+                1 => {
+                    let mut items = Vec::new();
+                    for _ in 0..u.int_in_range(0..=3)? {
+                        items.push(if u.ratio(9, 10)? { json!(path(u)?) } else { json!(7) });
+                    }
+                    Value::Array(items)
+                }
+                _ => json!(path(u)?),
+            };
+            arguments.insert("path".into(), value);
         }
         if u.arbitrary()? {
             arguments.insert("cmd".into(), json!(word(u, TOOLS)?));
@@ -278,7 +290,11 @@ fn check(case: &Case) {
             // Present and resolved under the glob, or present and not resolvable at all (not a
             // string, relative, with a NUL): what a deny rule cannot check, it applies to.
             let path = call.arguments.get("path");
-            let under = path.is_some_and(|p| p.as_str().and_then(normalized).is_none_or(|p| matcher.is_match(p)));
+            let denied = |p: &Value| p.as_str().and_then(normalized).is_none_or(|p| matcher.is_match(p));
+            let under = path.is_some_and(|p| match p {
+                Value::Array(items) => items.iter().any(denied),
+                p => denied(p),
+            });
             let d = policy.decide(&subject);
             assert_eq!(d.rule == "deny-path", under, "path {path:?} against {glob}: {d:?}");
             assert!(!under || !d.allowed);

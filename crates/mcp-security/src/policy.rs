@@ -22,7 +22,8 @@ pub enum Effect {
 /// A constraint on one argument. Every field given must hold; an absent argument fails the
 /// constraint unless `optional` is set. A value a field cannot be checked against (a path that
 /// is not absolute, a number where a string is expected) never satisfies an allow rule, and
-/// makes a deny rule apply: what cannot be checked is refused.
+/// makes a deny rule apply: what cannot be checked is refused. A list is checked item by item:
+/// an allow rule's constraint holds when every item satisfies it, a deny rule's when any does.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ArgumentConstraint {
@@ -326,13 +327,12 @@ impl<'p> Verdict<'p> {
             Verdict::ReadOnly => {
                 format!("`{}` is not annotated read-only and the gateway is in read-only mode", s.exposed)
             }
-            Verdict::Rule(rule) => {
-                let what = if allowed { "allowed" } else { "denied" };
-                format!("{what} by rule `{}` for `{}` on `{}`", rule.name, s.principal, s.exposed)
-            }
-            Verdict::Unchecked(rule, argument, why) => format!(
-                "denied by rule `{}` for `{}` on `{}`: `{argument}` {why}, so the rule's constraint on it cannot be checked",
-                rule.name, s.principal, s.exposed
+            // The rule's name travels beside the reason (`Decision::rule`), and every message that
+            // shows one shows the other, so the reason does not name it again.
+            Verdict::Rule(_) => format!("it matches `{}` calling `{}`", s.principal, s.exposed),
+            Verdict::Unchecked(_, argument, why) => format!(
+                "`{argument}` {why} in `{}`'s call of `{}`, so the rule's constraint on it cannot be checked",
+                s.principal, s.exposed
             ),
             Verdict::Default(_) if allowed => "no rule matched; allowed by default".into(),
             Verdict::Default(_) => "no rule allows this call".into(),
@@ -377,7 +377,8 @@ fn matches<'r>(r: &'r CompiledRule, s: &Subject<'_>, listing: bool) -> Matched<'
     if !listing {
         let arguments = s.arguments;
         for (name, constraint, path, plain) in &r.arguments {
-            match satisfies(arguments.and_then(|a| a.get(name)), constraint, path.as_ref(), plain.as_ref()) {
+            let value = arguments.and_then(|a| a.get(name));
+            match satisfies(value, constraint, path.as_ref(), plain.as_ref(), r.rule.effect) {
                 Holds::Yes => {}
                 Holds::No => return Matched::No,
                 Holds::Unchecked(why) => {
@@ -416,14 +417,59 @@ fn annotation(tool: &Tool, key: &str) -> Value {
     Value::Bool(value)
 }
 
+/// A list (`paths` of `read_multiple_files`) is checked item by item: an allow rule's
+/// constraint holds when every item satisfies it, a deny rule's when any item does (so one path
+/// under a denied folder refuses the call); an item that cannot be checked counts as in
+/// [`Holds`].
 fn satisfies(
     value: Option<&Value>,
     c: &ArgumentConstraint,
     path: Option<&GlobMatcher>,
     plain: Option<&GlobMatcher>,
+    effect: Effect,
 ) -> Holds {
-    const NOT_TEXT: &str = "is not a string";
     let Some(value) = value else { return if c.optional { Holds::Yes } else { Holds::No } };
+    let Value::Array(items) = value else { return satisfies_one(value, c, path, plain) };
+    let mut unchecked = None;
+    for item in items {
+        match (satisfies_one(item, c, path, plain), effect) {
+            (Holds::No, Effect::Allow) | (Holds::Yes, Effect::Deny) => return Holds::from(effect == Effect::Deny),
+            (Holds::Unchecked(why), _) => unchecked = unchecked.or(Some(why)),
+            _ => {}
+        }
+    }
+    unchecked.map_or(Holds::from(effect == Effect::Allow), |why| Holds::Unchecked(of_an_item(why)))
+}
+
+/// What cannot be checked about a value: it is not a string.
+const NOT_TEXT: &str = "is not a string";
+/// … it has a NUL byte.
+const NUL: &str = "has a NUL byte in it";
+/// … it is not an absolute path.
+const RELATIVE: &str = "is not an absolute path";
+
+/// What cannot be checked about a value, said of a list with such an item.
+fn of_an_item(why: &'static str) -> &'static str {
+    match why {
+        NOT_TEXT => "has an item that is not a string",
+        NUL => "has an item with a NUL byte in it",
+        RELATIVE => "has an item that is not an absolute path",
+        _ => "has an item that cannot be checked",
+    }
+}
+
+impl From<bool> for Holds {
+    fn from(yes: bool) -> Self {
+        if yes { Holds::Yes } else { Holds::No }
+    }
+}
+
+fn satisfies_one(
+    value: &Value,
+    c: &ArgumentConstraint,
+    path: Option<&GlobMatcher>,
+    plain: Option<&GlobMatcher>,
+) -> Holds {
     if let Some(values) = &c.values
         && !values.contains(value)
     {
@@ -461,10 +507,10 @@ fn satisfies(
 /// here) or one with a NUL byte cannot be resolved: what is wrong with it.
 fn normalize(path: &str) -> Result<PathBuf, &'static str> {
     if path.contains('\0') {
-        return Err("has a NUL byte in it");
+        return Err(NUL);
     }
     if !path.starts_with('/') {
-        return Err("is not an absolute path");
+        return Err(RELATIVE);
     }
     let mut out = PathBuf::from("/");
     for c in Path::new(path).components() {

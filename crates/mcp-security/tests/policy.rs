@@ -167,7 +167,7 @@ fn a_deny_rule_applies_to_a_value_it_cannot_check_and_an_allow_rule_does_not() {
         (json!({"path": "secret/key.txt"}), Some("`path` is not an absolute path")),
         (json!({"path": "~/key.txt"}), Some("`path` is not an absolute path")),
         (json!({"path": "/srv/secret/key\u{0}.txt"}), Some("`path` has a NUL byte in it")),
-        (json!({"path": ["/srv/secret/key.txt"]}), Some("`path` is not a string")),
+        (json!({"path": [{"file": "/srv/public/a.txt"}]}), Some("`path` has an item that is not a string")),
         (json!({"path": 7}), Some("`path` is not a string")),
     ] {
         let (allowed, rule, reason) = decide_why(&p, "fs", &read, args.clone());
@@ -189,8 +189,52 @@ fn a_deny_rule_applies_to_a_value_it_cannot_check_and_an_allow_rule_does_not() {
         {"name": "data", "effect": "allow", "arguments": {"path": {"path": "/srv/data/**", "max_length": 40}}}
     ]}));
     assert_eq!(decide_why(&p, "fs", &read, json!({"path": "/../srv/data/a.txt"})).1, "data");
-    for args in [json!({"path": "data/a.txt"}), json!({"path": ["/srv/data/a.txt"]}), json!({"path": 1})] {
+    for args in [json!({"path": "data/a.txt"}), json!({"path": ["/srv/data/a.txt", 1]}), json!({"path": 1})] {
         assert_eq!(decide_why(&p, "fs", &read, args.clone()).1, "default", "{args}");
+    }
+}
+
+#[test]
+fn a_list_argument_is_checked_item_by_item() {
+    // `read_multiple_files` takes `paths`: one path under a denied folder refuses the call, and
+    // an allow rule lets it through only when every path is where the rule allows.
+    let p = policy(json!({"rules": [
+        {"name": "no-secret", "effect": "deny", "arguments": {"paths": {"path": "/srv/secret/**"}}},
+        {"name": "data", "effect": "allow", "arguments": {"paths": {"path": "/srv/data/**"}}},
+        {"name": "modes", "effect": "allow", "arguments": {"modes": {"values": ["fast", "safe"]}}}
+    ]}));
+    let read = tool("read_multiple_files", Some(true));
+    for (args, allowed, rule, why) in [
+        (json!({"paths": ["/srv/data/a", "/srv/data/b/../c"]}), true, "data", None),
+        (json!({"paths": []}), true, "data", None),
+        (json!({"paths": ["/srv/data/a", "/srv/data/../secret/k"]}), false, "no-secret", None),
+        (json!({"paths": ["/srv/secret/k", "relative"]}), false, "no-secret", None),
+        (json!({"paths": ["/srv/data/a", "/etc/passwd"]}), false, "default", None),
+        (
+            json!({"paths": ["/srv/data/a", "data/b"]}),
+            false,
+            "no-secret",
+            Some("has an item that is not an absolute path"),
+        ),
+        (
+            json!({"paths": ["/srv/data/a", ["/srv/secret/k"]]}),
+            false,
+            "no-secret",
+            Some("has an item that is not a string"),
+        ),
+        (json!({"modes": ["fast", "safe"]}), true, "modes", None),
+        (json!({"modes": ["fast", "rm -rf"]}), false, "default", None),
+    ] {
+        let (got, decided, reason) = decide_why(&p, "fs", &read, args.clone());
+        assert_eq!((got, decided.as_str()), (allowed, rule), "{args}: {reason}");
+        if let Some(why) = why {
+            assert_eq!(
+                reason,
+                format!(
+                    "`paths` {why} in `alice`'s call of `fs__read_multiple_files`, so the rule's constraint on it cannot be checked"
+                )
+            );
+        }
     }
 }
 
