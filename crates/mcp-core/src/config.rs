@@ -44,8 +44,9 @@ pub enum ConfigError {
         /// What was wrong, with quoted values removed.
         message: String,
     },
-    /// A `${VAR}` reference names a variable that is not set.
-    #[error("server `{server}`: environment variable `{var}` is not set (referenced in {field})")]
+    /// A `${VAR}` reference names a variable that is not set (the first such; `others` are the
+    /// rest of the entry's, so that one run names every variable to set).
+    #[error("server `{server}`: environment variable `{var}` is not set (referenced in {field}){}", nor(.others))]
     MissingVar {
         /// The server.
         server: String,
@@ -53,6 +54,8 @@ pub enum ConfigError {
         var: String,
         /// Where it was referenced, e.g. `env.GITHUB_PERSONAL_ACCESS_TOKEN`.
         field: String,
+        /// The entry's other unset variables, each with where it was referenced.
+        others: Vec<(String, String)>,
     },
     /// A `${` without its closing brace, or an empty or invalid variable name.
     #[error("server `{server}`: malformed variable reference in {field}")]
@@ -63,8 +66,16 @@ pub enum ConfigError {
         field: String,
     },
     /// The entry has neither `command` nor `url`.
-    #[error("server `{server}`: needs either `command` (stdio) or `url` (HTTP)")]
+    #[error("server `{server}`: needs either `command` (stdio) or `url` (HTTP){}", misspelt(.unknown))]
     NoTransport {
+        /// The server.
+        server: String,
+        /// Keys of the entry that no client reads as either (e.g. `comand`), to name a likely typo.
+        unknown: Vec<String>,
+    },
+    /// The entry has both `command` and `url`: which one is meant cannot be told.
+    #[error("server `{server}`: has both `command` (stdio) and `url` (HTTP); keep the one meant")]
+    BothTransports {
         /// The server.
         server: String,
     },
@@ -76,6 +87,45 @@ pub enum ConfigError {
         /// The names configured, comma-separated.
         known: String,
     },
+}
+
+/// `, nor are `B` (referenced in env.B), …` for the other unset variables of an entry.
+fn nor(others: &[(String, String)]) -> String {
+    let mut out = String::new();
+    for (i, (var, field)) in others.iter().enumerate() {
+        out.push_str(if i == 0 { "; nor are " } else { ", " });
+        out.push_str(&format!("`{var}` (referenced in {field})"));
+    }
+    out
+}
+
+/// `; `comand` is no such field: did you mean `command`?` when a key of the entry is one or two
+/// edits from `command` or `url`.
+fn misspelt(unknown: &[String]) -> String {
+    for key in unknown {
+        for meant in ["command", "url"] {
+            if key != meant && edits(&key.to_ascii_lowercase(), meant) <= if meant == "url" { 1 } else { 2 } {
+                return format!("; `{key}` is no field of an entry: did you mean `{meant}`?");
+            }
+        }
+    }
+    String::new()
+}
+
+/// The Levenshtein distance between two short ASCII-ish strings.
+fn edits(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 /// The whole file: servers by name, as written (variables not yet expanded).
@@ -116,6 +166,11 @@ pub struct ServerEntry {
     /// Skipped when true.
     #[serde(default)]
     pub disabled: bool,
+    /// The keys this entry has that mcptk does not read (other clients' own, such as `type`,
+    /// `timeout` or `alwaysAllow`, or a typo), values unread: named when the entry has no
+    /// transport.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde::de::IgnoredAny>,
 }
 
 /// The `oauth` block of an HTTP server entry.
@@ -292,6 +347,19 @@ impl McpConfig {
 impl ServerEntry {
     /// Expands every `${VAR}` with `lookup` and decides the transport.
     pub fn resolve(&self, server: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<ServerConfig, ConfigError> {
+        if self.command.is_some() && self.url.is_some() {
+            return Err(ConfigError::BothTransports { server: server.to_owned() });
+        }
+        let mut missing = self.fields().flat_map(|(field, value)| {
+            references(value).filter_map(move |r| match r {
+                Ok((name, None)) if lookup(name).is_none() => Some((name.to_owned(), field.clone())),
+                _ => None,
+            })
+        });
+        if let Some((var, field)) = missing.next() {
+            let others = missing.collect();
+            return Err(ConfigError::MissingVar { server: server.to_owned(), var, field, others });
+        }
         let expand = |value: &str, field: String| expand(value, lookup, server, field);
         if let Some(command) = &self.command {
             let command = expand(command, "command".into())?;
@@ -307,8 +375,25 @@ impl ServerEntry {
         } else if let Some(url) = &self.url {
             self.resolve_http(server, url, lookup).map(ServerConfig::Http)
         } else {
-            Err(ConfigError::NoTransport { server: server.to_owned() })
+            Err(ConfigError::NoTransport { server: server.to_owned(), unknown: self.other.keys().cloned().collect() })
         }
+    }
+
+    /// Every field `${VAR}` expands in, named as errors name it, with its value as written.
+    fn fields(&self) -> impl Iterator<Item = (String, &str)> {
+        fn one<'a>(name: &str, value: &'a Option<String>) -> Option<(String, &'a str)> {
+            value.as_deref().map(|v| (name.to_owned(), v))
+        }
+        let oauth = self.oauth.as_ref();
+        one("command", &self.command)
+            .into_iter()
+            .chain(self.args.iter().enumerate().map(|(i, a)| (format!("args[{i}]"), a.as_str())))
+            .chain(self.env.iter().map(|(k, v)| (format!("env.{k}"), v.as_str())))
+            .chain(one("cwd", &self.cwd))
+            .chain(one("url", &self.url))
+            .chain(self.headers.iter().map(|(k, v)| (format!("headers.{k}"), v.as_str())))
+            .chain(oauth.and_then(|o| one("oauth.client_id", &o.client_id)))
+            .chain(oauth.and_then(|o| one("oauth.client_secret", &o.client_secret)))
     }
 
     /// The HTTP transport's settings, with what every variable expanded to kept as secrets.
@@ -360,20 +445,9 @@ fn expand_into(
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let Some(end) = after.find('}') else {
+        let Some((name, default, end)) = reference(after) else {
             return Err(ConfigError::BadReference { server: server.to_owned(), field });
         };
-        let reference = &after[..end];
-        let (name, default) = match reference.split_once(":-") {
-            Some((n, d)) => (n, Some(d)),
-            None => (reference, None),
-        };
-        let valid = !name.is_empty()
-            && !name.starts_with(|c: char| c.is_ascii_digit())
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !valid {
-            return Err(ConfigError::BadReference { server: server.to_owned(), field });
-        }
         match (lookup(name), default) {
             (Some(v), _) => {
                 out.push_str(&v);
@@ -383,13 +457,53 @@ fn expand_into(
             }
             (None, Some(d)) => out.push_str(d),
             (None, None) => {
-                return Err(ConfigError::MissingVar { server: server.to_owned(), var: name.to_owned(), field });
+                return Err(ConfigError::MissingVar {
+                    server: server.to_owned(),
+                    var: name.to_owned(),
+                    field,
+                    others: Vec::new(),
+                });
             }
         }
         rest = &after[end + 1..];
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// The reference at the start of `after` (what follows a `${`): its name, its `:-default` and
+/// where its `}` is; `None` when it is malformed.
+fn reference(after: &str) -> Option<(&str, Option<&str>, usize)> {
+    let end = after.find('}')?;
+    let reference = &after[..end];
+    let (name, default) = match reference.split_once(":-") {
+        Some((n, d)) => (n, Some(d)),
+        None => (reference, None),
+    };
+    let valid = !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    valid.then_some((name, default, end))
+}
+
+/// Every `${…}` reference in `value`, in order: its name and default, or `Err` for a malformed
+/// one (after which the rest of the value is not read).
+fn references(value: &str) -> impl Iterator<Item = Result<(&str, Option<&str>), ()>> {
+    let mut rest = Some(value);
+    std::iter::from_fn(move || {
+        let start = rest?.find("${")?;
+        let after = &rest?[start + 2..];
+        match reference(after) {
+            Some((name, default, end)) => {
+                rest = Some(&after[end + 1..]);
+                Some(Ok((name, default)))
+            }
+            None => {
+                rest = None;
+                Some(Err(()))
+            }
+        }
+    })
 }
 
 /// Removes `"..."` and `` `...` `` spans from a parser message: they may quote a secret.
@@ -628,6 +742,54 @@ mod tests {
             cfg.server("y").expect_err("unknown").to_string(),
             "no server named `y` in the config (configured: x)"
         );
+    }
+
+    #[test]
+    fn every_unset_variable_of_an_entry_is_named_at_once() {
+        let cfg = McpConfig::parse(
+            r#"{"mcpServers": {"x": {"command": "${NOPE_A}", "args": ["-t", "${TOKEN}${NOPE_B:-b}${NOPE_C}"],
+                "env": {"K": "${NOPE_D}"}}, "y": {"url": "${NOPE_E}", "headers": {"A": "${NOPE_F}"}}}}"#,
+            "c",
+        )
+        .expect("valid");
+        let x = cfg.servers["x"].resolve("x", &env).expect_err("unset").to_string();
+        assert_eq!(
+            x,
+            "server `x`: environment variable `NOPE_A` is not set (referenced in command); nor are `NOPE_C` \
+             (referenced in args[1]), `NOPE_D` (referenced in env.K)"
+        );
+        let y = cfg.servers["y"].resolve("y", &env).expect_err("unset").to_string();
+        assert!(
+            y.ends_with("`NOPE_E` is not set (referenced in url); nor are `NOPE_F` (referenced in headers.A)"),
+            "{y}"
+        );
+        // With every variable set, a malformed reference is named as such.
+        let bad = McpConfig::parse(r#"{"mcpServers": {"z": {"command": "${TOKEN}", "args": ["${A-B}"]}}}"#, "c")
+            .expect("valid");
+        assert_eq!(
+            bad.servers["z"].resolve("z", &env).expect_err("malformed").to_string(),
+            "server `z`: malformed variable reference in args[0]"
+        );
+    }
+
+    #[test]
+    fn an_entry_with_a_misspelt_or_a_second_transport_says_so() {
+        let cfg = McpConfig::parse(
+            r#"{"mcpServers": {"a": {"comand": "npx", "type": "stdio"}, "b": {"URL": "http://h/mcp"},
+                "c": {"command": "npx", "url": "http://h/mcp"}, "d": {"type": "stdio", "timeout": 5}}}"#,
+            "c",
+        )
+        .expect("valid");
+        let err = |name: &str| cfg.server(name).expect_err("refused").to_string();
+        assert_eq!(
+            err("a"),
+            "server `a`: needs either `command` (stdio) or `url` (HTTP); `comand` is no field of an entry: did you \
+             mean `command`?"
+        );
+        assert!(err("b").ends_with("`URL` is no field of an entry: did you mean `url`?"), "{}", err("b"));
+        assert_eq!(err("c"), "server `c`: has both `command` (stdio) and `url` (HTTP); keep the one meant");
+        assert_eq!(err("d"), "server `d`: needs either `command` (stdio) or `url` (HTTP)", "other clients' keys");
+        assert_eq!((edits("comand", "command"), edits("", "url"), edits("timeout", "url")), (1, 3, 7));
     }
 
     #[test]

@@ -406,7 +406,14 @@ fn query<'r>(request: &'r Request, key: &str) -> Option<&'r str> {
 
 /// `GET /ui/api/activity[?since=SEQ]`: the records kept, oldest first (those after `since`).
 async fn activity_list(Shared(console): Shared<Arc<Console>>, request: Request) -> Response {
-    let since = query(&request, "since").and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+    let since = match query(&request, "since").map(str::parse::<u64>) {
+        None => 0,
+        Some(Ok(since)) => since,
+        Some(Err(_)) => {
+            let why = "`since` is the sequence number of a record (a whole number of 0 or more)";
+            return refusal(StatusCode::BAD_REQUEST, why);
+        }
+    };
     let ring = console.activity.ring.lock().unwrap_or_else(PoisonError::into_inner);
     let records: Vec<&Value> = ring.iter().filter(|e| e.seq > since).map(|e| &e.summary).collect();
     json_response(StatusCode::OK, &json!({ "records": records }))

@@ -172,15 +172,22 @@ pub fn run(args: &InstallArgs) -> anyhow::Result<Exit> {
     document[key] = Value::Object(new_servers);
     shown[key] = Value::Object(shown_servers);
 
+    // Installed already, as it would be now: nothing is written, and no backup piles up.
+    let unchanged = existing.as_deref().is_some_and(|text| {
+        serde_json::from_str::<Value>(&mcp_gateway::config::strip_comments(text)).is_ok_and(|old| old == document)
+    });
+    // Comments (VS Code's file may hold them) do not survive a rewrite; the backup keeps them.
+    let comments = existing.as_deref().is_some_and(|text| mcp_gateway::config::strip_comments(text) != text);
     let mut backup = None;
-    if args.write {
+    if args.write && !unchanged {
         backup = write(&path, existing.as_deref(), &document)?;
     }
     if args.json {
         output::print_json(&json!({
             "client": args.client,
             "path": path,
-            "written": args.write,
+            "written": args.write && !unchanged,
+            "unchanged": unchanged,
             "backup": backup,
             "command": command,
             "gateway_config": gateway_path,
@@ -193,26 +200,43 @@ pub fn run(args: &InstallArgs) -> anyhow::Result<Exit> {
         println!("{}", serde_json::to_string_pretty(&shown)?);
     }
     if !args.json {
-        tell(args, &path, backup.as_deref(), &moved, &kept, &missing, existing.is_some());
+        let file = File { path: &path, existed: existing.is_some(), unchanged, comments };
+        tell(args, &file, backup.as_deref(), &moved, &kept, &missing);
     }
     Ok(Exit::Ok)
+}
+
+/// The client's file as found.
+struct File<'a> {
+    path: &'a Path,
+    existed: bool,
+    /// It reads as it would be written.
+    unchanged: bool,
+    /// It has comments, which a rewrite drops.
+    comments: bool,
 }
 
 /// What happened, on stderr.
 fn tell(
     args: &InstallArgs,
-    path: &Path,
+    file: &File<'_>,
     backup: Option<&Path>,
     moved: &[String],
     kept: &[String],
     missing: &[&String],
-    existed: bool,
 ) {
     let title = args.client.title();
-    if args.write {
+    let path = file.path;
+    if file.unchanged {
+        let already = "already starts the gateway as it would be installed now: nothing to change";
+        output::note("unchanged", &format!("`{}` {already}", path.display()));
+    } else if args.write {
         let backup = backup.map(|b| format!(" (the old one is kept as `{}`)", b.display())).unwrap_or_default();
-        let verb = if existed { "updated" } else { "created" };
+        let verb = if file.existed { "updated" } else { "created" };
         output::note(verb, &format!("`{}`{backup}: restart {title} to use the gateway", path.display()));
+        if file.comments {
+            output::note("warning", "the comments of the old file are not in the new one; the backup keeps them");
+        }
     } else {
         output::note(
             "preview",
@@ -221,6 +245,9 @@ fn tell(
                 path.display()
             ),
         );
+        if file.comments {
+            output::note("warning", "the file has comments, which --write does not keep (its backup does)");
+        }
     }
     if !moved.is_empty() {
         output::note("moved", &format!("behind the gateway now: {}", moved.join(", ")));

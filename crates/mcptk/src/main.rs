@@ -582,7 +582,20 @@ fn main() -> ExitCode {
     let cli = command
         .try_get_matches_from_mut(std::env::args_os())
         .and_then(|mut matches| <Cli as clap::FromArgMatches>::from_arg_matches_mut(&mut matches))
-        .unwrap_or_else(|e| e.format(&mut command).exit());
+        .unwrap_or_else(|e| {
+            // Clap reads an empty `MCPTK_CONFIG` as `--config` given no value, and says so in
+            // terms of the flag. Running on the embedded defaults instead could drop the policy
+            // an operator meant to set, so it is an error that names the variable.
+            let help = matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion);
+            if !help && std::env::var_os("MCPTK_CONFIG").is_some_and(|v| v.is_empty()) {
+                eprintln!(
+                    "error: MCPTK_CONFIG is set but empty\nhint: set it to a gateway configuration file, or unset it \
+                     to run on the embedded defaults"
+                );
+                std::process::exit(output::Exit::Usage as i32);
+            }
+            e.format(&mut command).exit()
+        });
     std::mem::forget(command);
     // Serving stdio is one connection: a runtime on the main thread answers it with no thread
     // hand-offs and starts without spawning workers. Everything else gets worker threads.

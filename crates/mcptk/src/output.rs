@@ -105,14 +105,18 @@ pub fn hint(error: &anyhow::Error) -> Option<String> {
     for cause in inner {
         if let Some(e) = cause.downcast_ref::<ConfigError>() {
             return match e {
-                ConfigError::MissingVar { var, .. } => Some(format!(
-                    "set `{var}` in the environment mcptk runs in (for a client such as Claude Desktop: the `env` of its \
-                     `mcptk` entry; see `mcptk install`), or give a default in the file as `${{{var}:-value}}`"
-                )),
+                ConfigError::MissingVar { var, others, .. } => {
+                    let each = if others.is_empty() { format!("`{var}`") } else { "each of them".to_owned() };
+                    Some(format!(
+                        "set {each} in the environment mcptk runs in (for a client such as Claude Desktop: the `env` \
+                         of its `mcptk` entry; see `mcptk install`), or give a default in the file as \
+                         `${{{var}:-value}}`"
+                    ))
+                }
                 ConfigError::BadReference { .. } => Some(
                     "a reference is written `${NAME}` or `${NAME:-default}`, NAME of letters, digits and `_`".into(),
                 ),
-                ConfigError::NoTransport { server } => Some(format!(
+                ConfigError::NoTransport { server, .. } => Some(format!(
                     "give the server `{server}` a `command` (and `args`) to start it, or the `url` of a running one"
                 )),
                 _ => None,

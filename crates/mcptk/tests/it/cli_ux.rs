@@ -415,12 +415,36 @@ fn install_prints_then_writes_with_a_backup_and_the_client_then_starts_the_gatew
         original_text,
         "the backup is the old file"
     );
-    // Written again at once: a second backup beside the first, which still holds the original.
+    // Written again at once with nothing to change: the file is left as it is, no backup added.
+    let installed = std::fs::read_to_string(&client).expect("written");
+    let same = dir.run(&[&install[..], &["--write", "--json"][..]].concat());
+    assert_eq!(code(&same), 0, "{}", text(&same));
+    let report = json_of(&same);
+    assert_eq!(
+        (&report["unchanged"], &report["written"], &report["backup"]),
+        (&json!(true), &json!(false), &Value::Null)
+    );
+    assert_eq!(std::fs::read_to_string(&client).expect("kept"), installed);
+    let same = dir.run(&[&install[..], &["--write"][..]].concat());
+    assert!(text(&same).contains("nothing to change"), "{}", text(&same));
+    let backups = |dir: &Dir| {
+        let files = std::fs::read_dir(dir.path.join("Claude")).expect("as the test set it up").filter_map(Result::ok);
+        files.filter(|e| e.file_name().to_string_lossy().ends_with(".bak")).count()
+    };
+    assert_eq!(backups(&dir), 1);
+    // Changed by hand in the same second and written again: a second backup beside the first,
+    // which still holds the original.
+    let mut edited: Value = serde_json::from_str(&installed).expect("parses");
+    edited["mcpServers"]["mcptk"]["args"] = json!(["serve"]);
+    let edited = serde_json::to_string_pretty(&edited).expect("as the test set it up");
+    std::fs::write(&client, &edited).expect("as the test set it up");
     let rewritten = dir.run(&[&install[..], &["--write", "--json"][..]].concat());
     assert_eq!(code(&rewritten), 0, "{}", text(&rewritten));
     let second = PathBuf::from(json_of(&rewritten)["backup"].as_str().expect("a backup"));
     assert_ne!(second, backup);
+    assert_eq!(std::fs::read_to_string(&second).expect("kept"), edited);
     assert_eq!(std::fs::read_to_string(&backup).expect("kept"), original_text, "the first backup is kept");
+    assert_eq!(backups(&dir), 2);
 
     let written: Value =
         serde_json::from_str(&std::fs::read_to_string(&client).expect("as the test set it up")).expect("parses");
@@ -469,6 +493,7 @@ fn install_for_vscode_passes_its_inputs_on_to_the_gateway() {
         ".vscode/mcp.json",
         r#"{
   "inputs": [{ "type": "promptString", "id": "pplx", "description": "Perplexity key", "password": true }],
+  // The team's servers.
   "servers": {
     "perplexity": { "type": "stdio", "command": "npx", "args": ["-y", "@perplexity-ai/mcp-server"],
                     "env": { "PERPLEXITY_API_KEY": "${input:pplx}" } }
@@ -480,6 +505,11 @@ fn install_for_vscode_passes_its_inputs_on_to_the_gateway() {
     let out =
         dir.run(&["install", "vscode", "--config", "gateway.json", "--config-path", ".vscode/mcp.json", "--write"]);
     assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(
+        text(&out).contains("the comments of the old file are not in the new one; the backup keeps them"),
+        "{}",
+        text(&out)
+    );
     let written: Value =
         serde_json::from_str(&std::fs::read_to_string(&client).expect("as the test set it up")).expect("parses");
     let entry = &written["servers"]["mcptk"];
@@ -653,6 +683,33 @@ fn errors_name_what_is_wrong_and_what_to_do() {
     let out = dir.run(&["serve", "--call-timeout", "5"]);
     assert_eq!(code(&out), 2, "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("`timeouts.default_secs`"), "{}", text(&out));
+    // An empty MCPTK_CONFIG is named, not run as no configuration at all (nor as a missing flag).
+    for args in [&["tools"][..], &["serve"][..], &["config", "check"][..]] {
+        let out = dir.command(args).env("MCPTK_CONFIG", "").output().expect("mcptk runs");
+        assert_eq!(code(&out), 2, "{args:?}: {}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).starts_with("error: MCPTK_CONFIG is set but empty"),
+            "{}",
+            text(&out)
+        );
+    }
+    // `config check` names every unset variable of a server, a misspelt transport and a second one.
+    let servers = json!({ "mcpServers": {
+        "typo": { "comand": "npx", "args": ["-y", "@modelcontextprotocol/server-github"] },
+        "both": { "command": "npx", "url": "https://mcp.example.com/mcp" },
+        "vars": { "command": "npx", "env": { "A": "${MCPTK_TEST_UNSET_A}", "B": "${MCPTK_TEST_UNSET_B}" } }
+    } });
+    dir.file("servers.json", &servers.to_string());
+    let out = dir.run(&["config", "check", "--config", "servers.json"]);
+    assert_eq!(code(&out), 3, "{}", text(&out));
+    let shown = String::from_utf8_lossy(&out.stdout);
+    for expected in [
+        "server `typo`: needs either `command` (stdio) or `url` (HTTP); `comand` is no field of an entry: did you mean `command`?",
+        "server `both`: has both `command` (stdio) and `url` (HTTP); keep the one meant",
+        "`MCPTK_TEST_UNSET_A` is not set (referenced in env.A); nor are `MCPTK_TEST_UNSET_B` (referenced in env.B)",
+    ] {
+        assert!(shown.contains(expected), "{expected}\n{}", text(&out));
+    }
 }
 
 /// Runs `mcptk ARGS` on a pseudo-terminal (util-linux `script`), as a person would, and returns

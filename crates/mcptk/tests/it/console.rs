@@ -296,6 +296,21 @@ async fn console_calls_run_through_the_pipeline_and_show_in_the_activity_with_th
     assert_eq!(records[1]["decision"], "deny");
     assert_eq!(records[1]["rule"], "viewers-no-slow");
     let seq = records[1]["seq"].as_u64().expect("seq");
+    let after: Value = get(&served.base, &format!("/ui/api/activity?since={seq}"), Some(OPS))
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(after["records"].as_array().map(Vec::len), Some(1), "only the record after `since`: {after}");
+    for since in ["abc", "-1", ""] {
+        let refused = get(&served.base, &format!("/ui/api/activity?since={since}"), Some(OPS)).send().await;
+        let refused = refused.expect("answers");
+        assert_eq!(refused.status(), 400, "since={since}");
+        let body: Value = refused.json().await.expect("json");
+        assert!(body["error"].as_str().is_some_and(|e| e.contains("`since`")), "{body}");
+    }
     let record: Value = get(&served.base, &format!("/ui/api/audit/{seq}"), Some(OPS))
         .send()
         .await
