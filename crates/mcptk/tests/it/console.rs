@@ -83,6 +83,11 @@ fn get(base: &str, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
     }
 }
 
+/// `GET base+path` with `token`'s answer as JSON.
+async fn get_json(base: &str, path: &str, token: &str) -> Value {
+    get(base, path, Some(token)).send().await.expect("answers").json().await.expect("json")
+}
+
 fn call(base: &str, token: &str, tool: &str, arguments: Value) -> reqwest::RequestBuilder {
     reqwest::Client::new()
         .post(format!("{base}/ui/api/call"))
@@ -106,8 +111,7 @@ fn events(text: &str) -> Vec<(String, Value)> {
 async fn activity(served: &Served, count: usize) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let listing: Value =
-            get(&served.base, "/ui/api/activity", Some(OPS)).send().await.expect("answers").json().await.expect("json");
+        let listing: Value = get_json(&served.base, "/ui/api/activity", OPS).await;
         let records = listing["records"].as_array().cloned().unwrap_or_default();
         if records.len() >= count || Instant::now() > deadline {
             return records;
@@ -144,8 +148,7 @@ async fn the_console_api_takes_the_same_token_host_and_origin_checks_as_mcp() {
     assert_eq!(refused.status(), 401);
 
     // The token names the principal; a foreign Host or Origin is refused even with it.
-    let overview: Value =
-        get(&served.base, "/ui/api/overview", Some(VIEWER)).send().await.expect("answers").json().await.expect("json");
+    let overview: Value = get_json(&served.base, "/ui/api/overview", VIEWER).await;
     assert_eq!(overview["principal"], "viewer");
     assert_eq!(overview["calls"], false);
     let rebinding = get(&served.base, "/ui/api/overview", Some(OPS))
@@ -183,8 +186,7 @@ async fn the_console_api_takes_the_same_token_host_and_origin_checks_as_mcp() {
     drop(open);
 
     // Tools of both servers, each with the decision and the rule per principal.
-    let listing: Value =
-        get(&served.base, "/ui/api/tools", Some(OPS)).send().await.expect("answers").json().await.expect("json");
+    let listing: Value = get_json(&served.base, "/ui/api/tools", OPS).await;
     let tools = listing["tools"].as_array().expect("tools");
     let find = |name: &str| tools.iter().find(|t| t["name"] == name).unwrap_or_else(|| panic!("no {name}"));
     let decision = |name: &str, principal: &str| {
@@ -229,8 +231,7 @@ async fn console_calls_run_through_the_pipeline_and_show_in_the_activity_with_th
     // Servers: two running, one that cannot start, with its restarts and its last error.
     let deadline = Instant::now() + Duration::from_secs(10);
     let broken = loop {
-        let overview: Value =
-            get(&served.base, "/ui/api/overview", Some(OPS)).send().await.expect("answers").json().await.expect("json");
+        let overview: Value = get_json(&served.base, "/ui/api/overview", OPS).await;
         assert_eq!(overview["calls"], true);
         let servers = overview["servers"].as_array().expect("servers").clone();
         let by_name = |name: &str| servers.iter().find(|s| s["name"] == name).cloned().expect("listed");
@@ -296,13 +297,7 @@ async fn console_calls_run_through_the_pipeline_and_show_in_the_activity_with_th
     assert_eq!(records[1]["decision"], "deny");
     assert_eq!(records[1]["rule"], "viewers-no-slow");
     let seq = records[1]["seq"].as_u64().expect("seq");
-    let after: Value = get(&served.base, &format!("/ui/api/activity?since={seq}"), Some(OPS))
-        .send()
-        .await
-        .expect("answers")
-        .json()
-        .await
-        .expect("json");
+    let after: Value = get_json(&served.base, &format!("/ui/api/activity?since={seq}"), OPS).await;
     assert_eq!(after["records"].as_array().map(Vec::len), Some(1), "only the record after `since`: {after}");
     for since in ["abc", "-1", ""] {
         let refused = get(&served.base, &format!("/ui/api/activity?since={since}"), Some(OPS)).send().await;
@@ -311,13 +306,7 @@ async fn console_calls_run_through_the_pipeline_and_show_in_the_activity_with_th
         let body: Value = refused.json().await.expect("json");
         assert!(body["error"].as_str().is_some_and(|e| e.contains("`since`")), "{body}");
     }
-    let record: Value = get(&served.base, &format!("/ui/api/audit/{seq}"), Some(OPS))
-        .send()
-        .await
-        .expect("answers")
-        .json()
-        .await
-        .expect("json");
+    let record: Value = get_json(&served.base, &format!("/ui/api/audit/{seq}"), OPS).await;
     assert_eq!(record["rule"], "viewers-no-slow");
     assert!(record["hash"].as_str().expect("hash").starts_with("sha256:"));
     assert_eq!(get(&served.base, "/ui/api/audit/999", Some(OPS)).send().await.expect("answers").status(), 404);
@@ -335,8 +324,7 @@ async fn console_calls_run_through_the_pipeline_and_show_in_the_activity_with_th
     assert_eq!(streamed[1]["rule"], "viewers-no-slow");
 
     // The charts count both calls.
-    let stats: Value =
-        get(&served.base, "/ui/api/stats", Some(OPS)).send().await.expect("answers").json().await.expect("json");
+    let stats: Value = get_json(&served.base, "/ui/api/stats", OPS).await;
     let all = stats["tools"].as_array().expect("tools").iter().find(|t| t["tool"] == "*").expect("all").clone();
     let calls: u64 = all["points"].as_array().expect("points").iter().map(|p| p["calls"].as_u64().unwrap_or(0)).sum();
     assert_eq!(calls, 3, "{stats}");
