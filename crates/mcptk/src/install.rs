@@ -83,6 +83,7 @@ pub fn run(args: &InstallArgs) -> anyhow::Result<Exit> {
         Some(text) => import::parse_client_file(text, &path)?,
         None => json!({}),
     };
+    let found = existing.as_ref().map(|_| document.clone());
     if !document.is_object() {
         return Err(output::classified(
             Exit::Config,
@@ -173,9 +174,7 @@ pub fn run(args: &InstallArgs) -> anyhow::Result<Exit> {
     shown[key] = Value::Object(shown_servers);
 
     // Installed already, as it would be now: nothing is written, and no backup piles up.
-    let unchanged = existing.as_deref().is_some_and(|text| {
-        serde_json::from_str::<Value>(&mcp_gateway::config::strip_comments(text)).is_ok_and(|old| old == document)
-    });
+    let unchanged = found.as_ref() == Some(&document);
     // Comments (VS Code's file may hold them) do not survive a rewrite; the backup keeps them.
     let comments = existing.as_deref().is_some_and(|text| mcp_gateway::config::strip_comments(text) != text);
     let mut backup = None;
