@@ -202,6 +202,7 @@ impl Client {
             max_queued_bytes: connection::DEFAULT_MAX_QUEUED_BYTES,
             close_reason,
             drain_grace: connection::DRAIN_GRACE,
+            output_closed: None,
         };
         Self::start_with(name, options, masking, unanswered, move |handler| {
             Ok(connection::start(reader, writer, handler, engine_options).0)

@@ -298,7 +298,7 @@ impl Server {
         R: AsyncRead + Send + Unpin + 'static,
         W: AsyncWrite + Send + Unpin + 'static,
     {
-        self.serve_connection(reader, writer, connection::DRAIN_GRACE).await
+        self.serve_connection(reader, writer, connection::DRAIN_GRACE, None).await
     }
 
     /// Serves one connection until its input ends or `stop` completes (a process's SIGTERM,
@@ -311,15 +311,39 @@ impl Server {
         W: AsyncWrite + Send + Unpin + 'static,
         S: std::future::Future<Output = ()> + Send + 'static,
     {
+        self.serve_until_closed(reader, writer, stop, grace, None).await
+    }
+
+    /// [`Server::serve_until`], with what tells that the output's reader is gone.
+    async fn serve_until_closed<R, W, S>(
+        &self,
+        reader: R,
+        writer: W,
+        stop: S,
+        grace: std::time::Duration,
+        output_closed: Option<connection::OutputClosed>,
+    ) -> Result<()>
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+        W: AsyncWrite + Send + Unpin + 'static,
+        S: std::future::Future<Output = ()> + Send + 'static,
+    {
         let server = self.clone();
         let stop = async move {
             stop.await;
             server.abandon_start();
         };
-        self.serve_connection(UntilStopped { inner: reader, stop: Some(Box::pin(stop)) }, writer, grace).await
+        let reader = UntilStopped { inner: reader, stop: Some(Box::pin(stop)) };
+        self.serve_connection(reader, writer, grace, output_closed).await
     }
 
-    async fn serve_connection<R, W>(&self, reader: R, writer: W, drain_grace: std::time::Duration) -> Result<()>
+    async fn serve_connection<R, W>(
+        &self,
+        reader: R,
+        writer: W,
+        drain_grace: std::time::Duration,
+        output_closed: Option<connection::OutputClosed>,
+    ) -> Result<()>
     where
         R: AsyncRead + Send + Unpin + 'static,
         W: AsyncWrite + Send + Unpin + 'static,
@@ -334,6 +358,7 @@ impl Server {
             max_queued_bytes: self.inner.max_queued_bytes,
             close_reason: None,
             drain_grace,
+            output_closed,
         };
         let changes = ChangeFeed::subscribe(&self.inner);
         let (peer, task) = connection::start(reader, writer, handler, options);
@@ -371,6 +396,8 @@ impl Server {
     ///
     /// Pipes and sockets are read and written on the runtime's own threads, in non-blocking mode
     /// while serving (their flags are put back after); terminals and files keep blocking IO.
+    /// When stdout is a pipe or socket whose reader goes away (the client exited), serving ends
+    /// at once: the requests in flight are cancelled, not left to run for nobody.
     /// Needs a runtime with IO and time enabled (as `#[tokio::main]` builds). On a
     /// single-threaded runtime the thread is marked as answering one peer while it serves
     /// ([`crate::transport::thread_serves_one_peer`]); a program that serves more on that same
@@ -379,7 +406,8 @@ impl Server {
     pub async fn serve_stdio(&self) -> Result<()> {
         let _one_peer = crate::transport::serving_one_peer();
         let (input, output) = crate::transport::stdio::streams();
-        self.serve(input, output).await
+        let closed = output.closed();
+        self.serve_connection(input, output, connection::DRAIN_GRACE, closed).await
     }
 
     /// [`Server::serve_stdio`] until `stop` completes, as [`Server::serve_until`].
@@ -390,7 +418,8 @@ impl Server {
     {
         let _one_peer = crate::transport::serving_one_peer();
         let (input, output) = crate::transport::stdio::streams();
-        self.serve_until(input, output, stop, grace).await
+        let closed = output.closed();
+        self.serve_until_closed(input, output, stop, grace, closed).await
     }
 }
 

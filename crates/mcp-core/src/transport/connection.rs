@@ -81,6 +81,10 @@ pub(crate) fn raw<T: serde::Serialize + ?Sized>(result: &T) -> Result<Box<RawVal
 /// Produces the reason given to pending calls when the input ends (exit status, stderr tail).
 pub(crate) type CloseReason = Pin<Box<dyn Future<Output = String> + Send>>;
 
+/// Resolves once the output's reader is gone (a client that exited or closed its end), before
+/// anything is written to it: see [`Options::output_closed`].
+pub(crate) type OutputClosed = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// Options of one connection.
 pub(crate) struct Options {
     pub name: String,
@@ -98,6 +102,10 @@ pub(crate) struct Options {
     /// How long requests in flight may take to answer once the input has ended (see
     /// [`DRAIN_GRACE`]).
     pub drain_grace: Duration,
+    /// Tells, where the output can, that its reader is gone. Like a failed write, it ends a
+    /// server's connection at once: nothing more is read, and the requests in flight (whose
+    /// answers nobody could read) are cancelled rather than run to their end.
+    pub output_closed: Option<OutputClosed>,
 }
 
 /// A cheap handle on a running connection: sends requests and notifications.
@@ -152,6 +160,8 @@ struct Outbox {
     drained: tokio::sync::Notify,
     /// Set once the writer has ended: nothing drains any more, so nobody waits for it.
     writer_gone: AtomicBool,
+    /// Cancelled once the writer has ended.
+    ended: CancellationToken,
 }
 
 impl Outbox {
@@ -161,6 +171,7 @@ impl Outbox {
             queued: AtomicUsize::new(0),
             drained: tokio::sync::Notify::new(),
             writer_gone: AtomicBool::new(false),
+            ended: CancellationToken::new(),
         }
     }
 
@@ -191,6 +202,7 @@ impl Outbox {
     fn writer_ended(&self) {
         self.writer_gone.store(true, Ordering::Release);
         self.drained.notify_one();
+        self.ended.cancel();
     }
 }
 
@@ -235,7 +247,7 @@ pub(crate) fn start<R, W>(
     reader: R,
     writer: W,
     handler: Arc<dyn Handler>,
-    options: Options,
+    mut options: Options,
 ) -> (Peer, tokio::task::JoinHandle<()>)
 where
     R: AsyncRead + Send + Unpin + 'static,
@@ -254,7 +266,8 @@ where
             closed: tokio::sync::Notify::new(),
         }),
     };
-    let writer_task = tokio::spawn(write_loop(writer, out_rx, peer.inner.shutdown.clone(), outbox));
+    let closed = options.output_closed.take();
+    let writer_task = tokio::spawn(write_loop(writer, out_rx, peer.inner.shutdown.clone(), outbox, closed));
     let task = tokio::spawn(read_loop(peer.clone(), reader, handler, options, writer_task));
     (peer, task)
 }
@@ -264,6 +277,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     mut rx: mpsc::Receiver<Vec<u8>>,
     shutdown: CancellationToken,
     outbox: Arc<Outbox>,
+    closed: Option<OutputClosed>,
 ) {
     /// Tells the reader, however the writer ends, that nothing will drain any more.
     struct Ended(Arc<Outbox>);
@@ -275,6 +289,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     let ended = Ended(outbox);
     let outbox = &*ended.0;
     let mut writer = tokio::io::BufWriter::with_capacity(64 * 1024, writer);
+    let mut closed = closed.unwrap_or_else(|| Box::pin(std::future::pending()));
     loop {
         let line = tokio::select! {
             biased;
@@ -283,6 +298,10 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 None => break,
             },
             () = shutdown.cancelled() => break,
+            () = &mut closed => {
+                tracing::debug!("the output's reader is gone");
+                return;
+            }
         };
         // Write everything already queued before one flush: pipelined traffic costs one syscall.
         let mut batch = Some(line);
@@ -312,8 +331,19 @@ async fn read_loop<R: AsyncRead + Unpin>(
     let mut handlers = JoinSet::new();
     let slots = Arc::new(tokio::sync::Semaphore::new(options.max_in_flight.max(1)));
     let mut paused_before = false;
+    // A server whose output is gone (its client exited, or a write failed) has nobody to answer:
+    // it stops reading and cancels what runs. A client goes on reading its server's answers.
+    let output_gone = match (&peer.inner.outbox, options.role) {
+        (Some(outbox), Role::Server) => outbox.ended.clone(),
+        _ => CancellationToken::new(),
+    };
     loop {
-        let frame = match lines.next().await {
+        let next = tokio::select! {
+            biased;
+            () = output_gone.cancelled() => break,
+            next = lines.next() => next,
+        };
+        let frame = match next {
             Ok(Some(frame)) => frame,
             Ok(None) => break,
             Err(e) => {
@@ -364,7 +394,11 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 if let Some(mut work) = peer.receive(message, &handler) {
                     // Wait for a slot: the answer of each request holds one until it is queued
                     // for writing, so a peer that never reads stops being read from.
-                    let Ok(slot) = slots.clone().acquire_owned().await else { break };
+                    let slot = tokio::select! {
+                        () = output_gone.cancelled() => break,
+                        slot = slots.clone().acquire_owned() => slot,
+                    };
+                    let Ok(slot) = slot else { break };
                     // Most requests are answered in their first poll (nothing to wait for): run
                     // it here, and give a task of its own only to work that has to wait.
                     if std::future::poll_fn(|cx| Poll::Ready(work.as_mut().poll(cx))).await.is_pending() {
@@ -385,19 +419,32 @@ async fn read_loop<R: AsyncRead + Unpin>(
     // handler has started (a script's list sent to a gateway whose servers are still starting)
     // have not begun their work: the grace counts from that start's end (or from when the work
     // has all ended, if it ends first: a request that is not held needs no start).
-    if !handlers.is_empty() {
-        let all_done = async { while handlers.join_next().await.is_some() {} };
-        let _ = tokio::time::timeout(START_PATIENCE, async {
-            tokio::select! {
-                () = handler.started() => {}
-                () = all_done => {}
-            }
-        })
-        .await;
+    // Once the output is gone there is nothing to wait for.
+    let drain = async {
+        if !handlers.is_empty() {
+            let all_done = async { while handlers.join_next().await.is_some() {} };
+            let _ = tokio::time::timeout(START_PATIENCE, async {
+                tokio::select! {
+                    () = handler.started() => {}
+                    () = all_done => {}
+                }
+            })
+            .await;
+        }
+        tokio::time::timeout(options.drain_grace, async { while handlers.join_next().await.is_some() {} }).await.is_ok()
+    };
+    let drained = tokio::select! {
+        biased;
+        () = output_gone.cancelled() => false,
+        drained = drain => drained,
+    };
+    if output_gone.is_cancelled() && !handlers.is_empty() {
+        tracing::info!(
+            peer = %options.name, requests = handlers.len(),
+            "the output's reader is gone: the requests in flight are cancelled, their answers could not be read"
+        );
     }
-    let drained =
-        tokio::time::timeout(options.drain_grace, async { while handlers.join_next().await.is_some() {} }).await;
-    if drained.is_err() {
+    if !drained {
         let cancels: Vec<_> = peer.inner.state().in_flight.values().cloned().collect();
         for c in cancels {
             c.cancel();
@@ -872,6 +919,7 @@ mod tests {
             max_queued_bytes: BUDGET,
             close_reason: None,
             drain_grace: DRAIN_GRACE,
+            output_closed: None,
         };
         let (peer, engine) = start(engine_in, engine_out, handler.clone(), options);
         let requests: String =

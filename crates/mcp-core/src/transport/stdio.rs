@@ -83,6 +83,18 @@ impl AsyncWrite for Output {
     }
 }
 
+impl Output {
+    /// Resolves once the output's reader is gone, for a pipe or socket (`None` for the others,
+    /// which cannot tell before a write fails).
+    pub(crate) fn closed(&self) -> Option<super::connection::OutputClosed> {
+        match self {
+            #[cfg(unix)]
+            Output::Async(fd) => fd.closed(),
+            Output::Blocking(_) => None,
+        }
+    }
+}
+
 #[cfg(unix)]
 pub(crate) mod unix {
     use std::fs::File;
@@ -111,6 +123,12 @@ pub(crate) mod unix {
         io: Io,
         /// The shared file status flags before the switch, when they were switched.
         restore: Option<OFlags>,
+    }
+
+    /// A second registration of stdout, which only watches for its reader to go.
+    enum Watch {
+        Pipe(pipe::Sender),
+        Socket(tokio::net::UnixStream),
     }
 
     #[derive(Debug)]
@@ -191,6 +209,46 @@ pub(crate) mod unix {
                 Io::Socket(socket) => Pin::new(socket).poll_write(cx, buf),
                 Io::PipeIn(_) => Poll::Ready(Err(io::Error::other("stdin is not written to"))),
             }
+        }
+
+        /// Resolves once the reader of this pipe or socket is gone. It watches a duplicate of
+        /// the descriptor, registered on its own: the kernel marks a pipe's writing end in error
+        /// when its last reader closes (a socket's, hung up), and tells every registration. The
+        /// watch wakes only on such changes (a pipe that was full having room again, for one),
+        /// never per write.
+        pub(super) fn closed(&self) -> Option<crate::transport::connection::OutputClosed> {
+            use tokio::io::Interest;
+            let watch = match &self.io {
+                Io::PipeOut(pipe) => {
+                    Watch::Pipe(pipe::Sender::from_owned_fd(pipe.as_fd().try_clone_to_owned().ok()?).ok()?)
+                }
+                Io::Socket(socket) => {
+                    let dup = std::os::unix::net::UnixStream::from(socket.as_fd().try_clone_to_owned().ok()?);
+                    Watch::Socket(tokio::net::UnixStream::from_std(dup).ok()?)
+                }
+                Io::PipeIn(_) => return None,
+            };
+            Some(Box::pin(async move {
+                loop {
+                    let ready = match &watch {
+                        Watch::Pipe(pipe) => pipe.ready(Interest::WRITABLE).await,
+                        Watch::Socket(socket) => socket.ready(Interest::WRITABLE).await,
+                    };
+                    match ready {
+                        Ok(ready) if ready.is_write_closed() || ready.is_error() => return,
+                        Ok(_) => {
+                            // Writable and still read: wait for the next change. This watch
+                            // never writes, so only its own registration's readiness is cleared.
+                            let again = || Err::<(), _>(io::Error::from(io::ErrorKind::WouldBlock));
+                            let _ = match &watch {
+                                Watch::Pipe(pipe) => pipe.try_io(again),
+                                Watch::Socket(socket) => socket.try_io(Interest::WRITABLE, again),
+                            };
+                        }
+                        Err(_) => return std::future::pending().await,
+                    }
+                }
+            }))
         }
 
         fn fd(&self) -> BorrowedFd<'_> {

@@ -498,6 +498,80 @@ fn sigterm_lets_the_call_in_flight_on_stdio_finish_and_be_audited() {
     assert!(records.iter().any(|r| r["tool"] == "slow" && r["outcome"] == "ok"), "{records:?}");
 }
 
+/// A client that closes only its end of stdin (`printf ... | mcptk serve`) still gets every
+/// answer: the calls in flight finish. One that goes away altogether (both pipes closed, as a
+/// client that exits) leaves nobody to answer: the gateway cancels the calls it was running and
+/// those still queued, audits them `cancelled` and ends. It ran them all to the end for nobody.
+#[test]
+fn a_client_gone_cancels_its_calls_but_a_closed_stdin_still_gets_its_answers() {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    let s = Scratch::new();
+    let config = s.config(json!({"native": {"builtin": true}, "audit": {"path": s.audit()}, "concurrency": 1}));
+    let start = || {
+        Command::new(mcptk())
+            .args(["serve", "--config", &config.display().to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mcptk serve starts")
+    };
+    let opening = [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    ];
+    let slow = |id: i64, steps: u64, delay_ms: u64| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "builtin__slow",
+            "arguments": {"steps": steps, "delay_ms": delay_ms}, "_meta": {"progressToken": id}}})
+    };
+
+    // Input closed after two calls: both are answered, then the gateway ends.
+    let mut child = start();
+    let mut input = child.stdin.take().expect("stdin");
+    for line in opening.iter().cloned().chain([slow(2, 3, 50), slow(3, 3, 50)]) {
+        writeln!(input, "{line}").expect("write a request");
+    }
+    drop(input);
+    let mut stdout = String::new();
+    child.stdout.take().expect("stdout").read_to_string(&mut stdout).expect("reads");
+    assert!(child.wait().expect("exits").success());
+    let answers: Vec<Value> = stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    for id in [2, 3] {
+        let answer = answers.iter().find(|a| a["id"] == id).unwrap_or_else(|| panic!("no answer to {id}: {stdout}"));
+        assert_eq!(answer["result"]["content"][0]["text"], "finished 3 steps", "{answer}");
+    }
+    let records = audit_records(&s.audit());
+    assert_eq!(records.iter().filter(|r| r["tool"] == "slow" && r["outcome"] == "ok").count(), 2, "{records:?}");
+
+    // The client goes away while one long call runs and two wait behind it (`concurrency: 1`).
+    let before = records.len();
+    let mut child = start();
+    let mut input = child.stdin.take().expect("stdin");
+    for line in opening.iter().cloned().chain([slow(2, 50, 200), slow(3, 50, 200), slow(4, 50, 200)]) {
+        writeln!(input, "{line}").expect("write a request");
+    }
+    input.flush().expect("flush");
+    let mut output = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    loop {
+        let mut line = String::new();
+        output.read_line(&mut line).expect("reads");
+        assert!(!line.is_empty(), "the output ended before the first call made progress");
+        if line.contains("notifications/progress") {
+            break;
+        }
+    }
+    drop(output);
+    drop(input);
+    // Each call would take 10 s: the bound only keeps a regression from hanging the suite.
+    let status = crate::support::wait_within(&mut child, Duration::from_secs(60));
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    let records = audit_records(&s.audit());
+    let gone: Vec<&Value> = records[before..].iter().filter(|r| r["tool"] == "slow").collect();
+    assert_eq!(gone.len(), 3, "every call is audited: {records:?}");
+    assert!(gone.iter().all(|r| r["outcome"] == "cancelled"), "{gone:?}");
+}
+
 /// What Claude Desktop, Cursor and VS Code run (the TypeScript SDK's client, with its minute for
 /// each request) in front of a gateway whose server takes 22 s to start, as one `npx` fetches
 /// may: the handshake is answered at once, the first list holds that server's tools, and its

@@ -578,17 +578,23 @@ pub fn run_fed(
     };
     let stdout = drain(Box::new(child.stdout.take().expect("piped stdout")));
     let stderr = drain(Box::new(child.stderr.take().expect("piped stderr")));
+    let status = wait_within(&mut child, limit);
+    (status, stdout.join().unwrap_or_default(), stderr.join().unwrap_or_default())
+}
+
+/// Waits for `child` to end within `limit`: its exit status, or `None` when it was killed for
+/// running longer.
+pub fn wait_within(child: &mut std::process::Child, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
     let deadline = std::time::Instant::now() + limit;
-    let status = loop {
+    loop {
         match child.try_wait().expect("waits for the child") {
-            Some(status) => break Some(status),
+            Some(status) => return Some(status),
             None if std::time::Instant::now() > deadline => {
                 let _ = child.kill();
                 let _ = child.wait();
-                break None;
+                return None;
             }
             None => std::thread::sleep(std::time::Duration::from_millis(20)),
         }
-    };
-    (status, stdout.join().unwrap_or_default(), stderr.join().unwrap_or_default())
+    }
 }
