@@ -37,7 +37,7 @@ pub mod telemetry;
 pub const DURATION_BUCKETS: [f64; 14] =
     [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0];
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -154,6 +154,18 @@ struct State {
     switching: Arc<Mutex<()>>,
     /// Set once a reload replaced this state.
     retired: std::sync::atomic::AtomicBool,
+}
+
+/// Names, the first few of them: "`a` does", "`a` and `b` do", "`a`, `b`, `c` and 4 more do".
+fn few(names: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let quoted = |names: &[String]| names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+    match names {
+        [] => String::new(),
+        [one] => format!("`{one}` does"),
+        [first @ .., last] if names.len() <= SHOWN + 1 => format!("{} and `{last}` do", quoted(first)),
+        _ => format!("{} and {} more do", quoted(&names[..SHOWN]), names.len() - SHOWN),
+    }
 }
 
 /// The answer of [`Gateway::readiness_probe`]: ready, or why not.
@@ -1367,6 +1379,8 @@ impl State {
         let mut listed: Vec<Arc<PipelineTool>> = Vec::new();
         let mut names = self.names.lock().unwrap_or_else(PoisonError::into_inner);
         let annotations = &self.annotations;
+        // Deny rules that cannot see a newly served tool: (rule, argument) → the tools.
+        let mut blind: BTreeMap<(&str, &str), Vec<String>> = BTreeMap::new();
         let mut add = |server: &str, definition: ToolDefinition<'_>| {
             let name = names.expose(server, &definition.tool().name);
             let given = annotations.get(&name);
@@ -1400,6 +1414,9 @@ impl State {
                             Arc::new(own)
                         }
                     };
+                    for spot in self.policy.blind_spots(server, &name, &definition) {
+                        blind.entry(spot).or_default().push(name.clone());
+                    }
                     Arc::new(PipelineTool::new(name.clone(), server, definition, self.service.clone()))
                 }
             };
@@ -1429,6 +1446,14 @@ impl State {
         }
         drop(names);
         drop(previous);
+        for ((rule, argument), tools) in blind {
+            tracing::warn!(
+                "the policy's deny rule `{rule}` constrains `{argument}`, which {} not take: it never refuses \
+                 their calls (constrain the arguments they take in a rule of their own, or leave them out of \
+                 the rule's `servers`/`tools`)",
+                few(&tools)
+            );
+        }
         *self.exposed.lock().unwrap_or_else(PoisonError::into_inner) = exposed;
         let same = served.len() == listed.len()
             && served.iter().zip(&listed).all(|(a, b)| {

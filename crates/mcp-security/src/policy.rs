@@ -258,6 +258,31 @@ impl Policy {
         self.evaluate(&subject, true).decision(&subject)
     }
 
+    /// The deny rules that can never refuse a call of a tool, with the argument that makes it so:
+    /// each rule that names servers or tools, matches this one by them (and by its annotations)
+    /// and constrains an argument (not `optional`) that the tool's schema does not declare. A
+    /// call never carries that argument, so the constraint never holds: a rule on `path` does
+    /// not see `read_multiple_files`'s `paths`. A rule that names neither servers nor tools is
+    /// meant for whichever tools take its arguments, and is left out.
+    pub fn blind_spots(&self, server: &str, exposed: &str, definition: &Tool) -> Vec<(&str, &str)> {
+        let Some(Value::Object(declared)) = definition.input_schema.get("properties") else { return Vec::new() };
+        let mut spots = Vec::new();
+        for r in &self.rules {
+            let targeted = !r.servers.is_empty() || !r.tools.is_empty();
+            if r.rule.effect != Effect::Deny
+                || !targeted
+                || !names_the_tool(r, server, &definition.name, exposed, definition)
+            {
+                continue;
+            }
+            let missing = r.arguments.iter().find(|(name, c, ..)| !c.optional && !declared.contains_key(name));
+            if let Some((name, ..)) = missing {
+                spots.push((r.rule.name.as_str(), name.as_str()));
+            }
+        }
+        spots
+    }
+
     /// The principals the rules name literally (patterns without wildcards), sorted, each once:
     /// whom an operator's overview shows the decisions for.
     pub fn named_principals(&self) -> Vec<String> {
@@ -356,22 +381,8 @@ enum Matched<'r> {
 /// Whether every matcher of the rule holds. A value that cannot be checked against a constraint
 /// fails an allow rule and makes a deny rule apply.
 fn matches<'r>(r: &'r CompiledRule, s: &Subject<'_>, listing: bool) -> Matched<'r> {
-    if !NamePattern::any(&r.principals, s.principal) || !NamePattern::any(&r.servers, s.server) {
+    if !NamePattern::any(&r.principals, s.principal) || !names_the_tool(r, s.server, s.tool, s.exposed, s.definition) {
         return Matched::No;
-    }
-    // In an allow rule that names no servers, a server's own tool name with the separator in it
-    // (`fs__read_x` on server `evil`) counts by its exposed name only, so that no server names
-    // its tool into a rule meant for another's exposed names; deny rules match both names.
-    let raw_too =
-        r.rule.effect == Effect::Deny || !r.servers.is_empty() || !s.tool.contains(mcp_core::naming::SEPARATOR);
-    let names = |g: &NamePattern| g.is_match(s.exposed) || raw_too && g.is_match(s.tool);
-    if !r.tools.is_empty() && !r.tools.iter().any(names) {
-        return Matched::No;
-    }
-    for (key, wanted) in &r.rule.annotations {
-        if annotation(s.definition, key) != *wanted {
-            return Matched::No;
-        }
     }
     let mut unchecked = None;
     if !listing {
@@ -392,6 +403,22 @@ fn matches<'r>(r: &'r CompiledRule, s: &Subject<'_>, listing: bool) -> Matched<'
         Some(unchecked) if r.rule.effect == Effect::Deny => unchecked,
         Some(_) => Matched::No,
     }
+}
+
+/// Whether a rule's servers, tools and annotations match a tool, whoever calls it.
+fn names_the_tool(r: &CompiledRule, server: &str, tool: &str, exposed: &str, definition: &Tool) -> bool {
+    if !NamePattern::any(&r.servers, server) {
+        return false;
+    }
+    // In an allow rule that names no servers, a server's own tool name with the separator in it
+    // (`fs__read_x` on server `evil`) counts by its exposed name only, so that no server names
+    // its tool into a rule meant for another's exposed names; deny rules match both names.
+    let raw_too = r.rule.effect == Effect::Deny || !r.servers.is_empty() || !tool.contains(mcp_core::naming::SEPARATOR);
+    let names = |g: &NamePattern| g.is_match(exposed) || raw_too && g.is_match(tool);
+    if !r.tools.is_empty() && !r.tools.iter().any(names) {
+        return false;
+    }
+    r.rule.annotations.iter().all(|(key, wanted)| annotation(definition, key) == *wanted)
 }
 
 /// Whether a value satisfies a constraint: a check that fails decides (no), else one that

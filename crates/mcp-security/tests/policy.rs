@@ -268,3 +268,35 @@ fn an_allow_rule_names_a_tool_with_the_separator_by_its_exposed_name_only() {
     assert_eq!(decide(&p, "a", "evil", &tool("fs__read_x", None), json!({})), (false, "default".into()));
     assert_eq!(decide(&p, "a", "fs", &tool("read_file", None), json!({})), (true, "fs".into()));
 }
+
+/// A deny rule that constrains an argument a tool it names does not take never refuses a call of
+/// that tool: the gateway warns about such a tool, and only about such a tool.
+#[test]
+fn the_tools_a_deny_rule_cannot_see_are_named_with_the_argument() {
+    let p = policy(json!({"default": "allow", "rules": [
+        {"name": "no-etc", "effect": "deny", "servers": ["fs"], "arguments": {"path": {"path": "/etc/**"}}},
+        {"name": "no-etc-anywhere", "effect": "deny", "arguments": {"path": {"path": "/etc/**"}}},
+        {"name": "short", "effect": "deny", "tools": ["fs__list_*"], "arguments": {"path": {"max_length": 3, "optional": true}}},
+        {"name": "readers-only", "effect": "allow", "servers": ["fs"], "arguments": {"path": {"path": "/srv/**"}}}
+    ]}));
+    let taking = |name: &str, properties: Value| {
+        let mut t = tool(name, None);
+        t.input_schema = json!({"type": "object", "properties": properties}).as_object().cloned().unwrap_or_default();
+        t
+    };
+    let one = taking("read_text_file", json!({"path": {"type": "string"}}));
+    let many = taking("read_multiple_files", json!({"paths": {"type": "array", "items": {"type": "string"}}}));
+    let list = taking("list_directory", json!({"dir": {"type": "string"}}));
+    let unknown = tool("whatever", None);
+    // Only a rule that names servers or tools, denies, and requires the argument: an optional
+    // one applies when it is absent.
+    assert_eq!(p.blind_spots("fs", "fs__read_multiple_files", &many), vec![("no-etc", "path")]);
+    assert_eq!(p.blind_spots("fs", "fs__list_directory", &list), vec![("no-etc", "path")]);
+    assert_eq!(p.blind_spots("fs", "fs__read_text_file", &one), Vec::<(&str, &str)>::new());
+    // Another server's tool is not the rule's; a schema that lists no properties tells nothing.
+    assert_eq!(p.blind_spots("docs", "docs__read_multiple_files", &many), Vec::<(&str, &str)>::new());
+    assert_eq!(p.blind_spots("fs", "fs__whatever", &unknown), Vec::<(&str, &str)>::new());
+    // What it warns about: the rule lets such a call through.
+    assert_eq!(decide(&p, "alice", "fs", &many, json!({"paths": ["/etc/shadow"]})), (true, "default".into()));
+    assert_eq!(decide(&p, "alice", "fs", &one, json!({"path": "/etc/shadow"})), (false, "no-etc".into()));
+}

@@ -865,3 +865,25 @@ fn audit_tail_and_export_name_lines_that_are_not_records() {
         assert!(stdout.contains("three") && stdout.contains("one"), "the records around it are given: {stdout}");
     }
 }
+
+/// A deny rule on `path` for the fs server does not see the fs tools that take their paths under
+/// other names: the gateway names them when it starts (their calls get through that rule), and
+/// says nothing of a rule that sees every tool it names.
+#[test]
+fn a_deny_rule_that_cannot_see_some_of_its_tools_is_named_with_them() {
+    let dir = Dir::new();
+    let root = dir.path.display().to_string();
+    let config = json!({"native": {"fs": {"roots": [root]}}, "policy": {"default": "allow", "rules": [
+        {"name": "no-etc", "effect": "deny", "servers": ["fs"], "arguments": {"path": {"path": "/etc/**"}}},
+        {"name": "no-secrets", "effect": "deny", "tools": ["fs__read_text_file"], "arguments": {"path": {"glob": "*secret*"}}}
+    ]}});
+    dir.file("gateway.json", &config.to_string());
+    let out = dir.run(&["tools", "--config", "gateway.json"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let named = "the policy's deny rule `no-etc` constrains `path`, which `fs__read_multiple_files`, `fs__move_file` \
+                 and `fs__list_allowed_directories` do not take: it never refuses their calls";
+    assert!(stderr.contains(named), "{stderr}");
+    assert_eq!(stderr.matches("constrains `path`").count(), 1, "one warning per rule: {stderr}");
+    assert!(!stderr.contains("no-secrets"), "{stderr}");
+}
