@@ -48,7 +48,7 @@ fn full_pipeline(set: &ToolSet, audit: AuditLog) -> PipelineTool {
     .expect("policy");
     let redactor = Arc::new(Redactor::new(["a-configured-secret-value"]));
     let limit =
-        serde_json::from_value(serde_json::json!({"name": "generous", "per_minute": 100_000_000})).expect("limit");
+        serde_json::from_value(serde_json::json!({"name": "generous", "per_minute": 60_000_000})).expect("limit");
     let limits = RateLimits::new(vec![limit]).expect("limits");
     let endpoint = pipeline::endpoint(Arc::new(Local(set.clone())));
     let inner = TimeoutLayer::new(Duration::from_secs(30), Default::default())

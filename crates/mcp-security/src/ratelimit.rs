@@ -97,6 +97,9 @@ struct LocalState {
     prune_at: usize,
 }
 
+/// The highest rate a limit may have: budgets keep time in microseconds.
+const MAX_PER_MINUTE: u32 = 60_000_000;
+
 /// Entries kept before the first pruning of spent ones.
 const PRUNE_FIRST_AT: usize = 4096;
 
@@ -228,6 +231,12 @@ impl RateLimits {
             if limit.per_minute == 0 {
                 return Err(Error::Config(format!("rate limit `{}`: per_minute must be at least 1", limit.name)));
             }
+            if limit.per_minute > MAX_PER_MINUTE {
+                return Err(Error::Config(format!(
+                    "rate limit `{}`: per_minute is {}, more than {MAX_PER_MINUTE} (one call a microsecond, the finest a budget keeps time)",
+                    limit.name, limit.per_minute
+                )));
+            }
             if compiled.iter().any(|c| c.limit.name == limit.name) {
                 return Err(Error::Config(format!("rate limit `{}` is defined twice", limit.name)));
             }
@@ -236,7 +245,9 @@ impl RateLimits {
                 NamePattern::new(p)
                     .map_err(|e| Error::Config(format!("rate limit `{}`: invalid pattern `{p}`: {e}", limit.name)))
             };
-            let interval_us = (60_000_000 / u64::from(limit.per_minute)).max(1);
+            // Rounded up, so that a budget never allows more than it says (`burst + per_minute x
+            // t / 60` in any `t`); below 600,000 a minute that costs under 1% of the rate.
+            let interval_us = u64::from(MAX_PER_MINUTE).div_ceil(u64::from(limit.per_minute));
             compiled.push(Compiled {
                 interval_us,
                 capacity_us: interval_us * u64::from(burst),
@@ -406,6 +417,23 @@ mod tests {
         }
         let state = limits.local.state.lock().expect("not poisoned");
         assert!(state.entries <= 2 * PRUNE_FIRST_AT, "{} budgets kept", state.entries);
+    }
+
+    #[test]
+    fn a_budget_never_allows_more_than_its_rate_and_a_rate_finer_than_its_clock_is_refused() {
+        // 7,000,000 a minute is one call every 8.57 µs: what 6 s allow stays within 700,000 and
+        // the burst of 100 (it took 7.5% more when the interval was rounded down to 8 µs).
+        // (Calls come every 4 µs: the burst keeps them from falling on the clock's ticks only.)
+        let limits = several(serde_json::json!([{"name": "fast", "per_minute": 7_000_000, "burst": 100}]));
+        let allowed = (0..6_000_000u64)
+            .step_by(4)
+            .filter(|&now| limits.local.take_at(now, &limits.limits, &[0], "alice", "t").is_ok())
+            .count();
+        assert!((630_000..=700_100).contains(&allowed), "{allowed} calls in 6 s");
+
+        let finer = serde_json::json!([{"name": "finer", "per_minute": 60_000_001u32}]);
+        let err = RateLimits::new(serde_json::from_value(finer).expect("limits")).expect_err("too fine");
+        assert!(err.to_string().contains("rate limit `finer`: per_minute is 60000001, more than 60000000"), "{err}");
     }
 
     #[test]

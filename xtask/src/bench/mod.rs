@@ -207,7 +207,7 @@ fn gateway_config(work: &Path, name: &str, fsync: bool) -> Result<PathBuf> {
                        "arguments": {"text": {"glob": "*"}}}],
             "default": "deny"
         },
-        "rate_limits": [{"name": "per-tool", "per_minute": 1_000_000_000u64, "burst": 1_000_000}]
+        "rate_limits": [{"name": "per-tool", "per_minute": 60_000_000, "burst": 1_000_000}]
     });
     std::fs::write(&path, serde_json::to_vec_pretty(&config)?)?;
     Ok(path)

@@ -96,7 +96,7 @@ fn config(work: &Path, name: &str, services: &Services, shared: Shared) -> Resul
     let mut config = serde_json::json!({
         "native": {"builtin": true},
         "audit": {"path": work.join(format!("{name}-audit.jsonl")), "fsync": false},
-        "rate_limits": [{"name": "everything", "per_minute": 1_000_000_000u64, "burst": 1_000_000}]
+        "rate_limits": [{"name": "everything", "per_minute": 60_000_000, "burst": 1_000_000}]
     });
     if shared.rate_limit_in_redis {
         config["rate_limit_store"] = serde_json::json!({
