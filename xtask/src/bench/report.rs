@@ -364,10 +364,16 @@ impl Report {
         for (what, ours, theirs, higher_is_better) in rows {
             let (a, b) = (figures.get(ours), figures.get(theirs));
             let show = |v: Option<&f64>| v.map_or("not measured".to_owned(), |v| number(*v));
-            let ratio = match (a, b) {
-                (Some(a), Some(b)) if higher_is_better => format!("{:.2}x faster", a / b),
-                (Some(a), Some(b)) => format!("{:.2}x faster", b / a),
-                _ => String::new(),
+            // How many times faster ours is; below 1, said the other way round.
+            let speedup = match (a, b) {
+                (Some(a), Some(b)) if higher_is_better => Some(a / b),
+                (Some(a), Some(b)) => Some(b / a),
+                _ => None,
+            };
+            let ratio = match speedup {
+                Some(x) if x >= 1.0 => format!("{x:.2}x faster"),
+                Some(x) => format!("{:.2}x slower", 1.0 / x),
+                None => String::new(),
             };
             let _ = writeln!(s, "| {what} | {} | {} | {ratio} |", show(a), show(b));
         }
