@@ -154,6 +154,9 @@ struct State {
     switching: Arc<Mutex<()>>,
     /// Set once a reload replaced this state.
     retired: std::sync::atomic::AtomicBool,
+    /// (Deny rule, exposed tool) pairs already warned about as blind spots: a server's restart
+    /// lists its tools anew but tells nothing new.
+    blind_warned: Mutex<HashSet<(String, String)>>,
 }
 
 /// Names, the first few of them: "`a` does", "`a` and `b` do", "`a`, `b`, `c` and 4 more do".
@@ -692,6 +695,7 @@ async fn assemble(
         served: Mutex::default(),
         switching,
         retired: Default::default(),
+        blind_warned: Mutex::default(),
     });
 
     Ok(Assembled { state, callers, started, servers })
@@ -1381,6 +1385,7 @@ impl State {
         let annotations = &self.annotations;
         // Deny rules that cannot see a newly served tool: (rule, argument) → the tools.
         let mut blind: BTreeMap<(&str, &str), Vec<String>> = BTreeMap::new();
+        let mut warned = self.blind_warned.lock().unwrap_or_else(PoisonError::into_inner);
         let mut add = |server: &str, definition: ToolDefinition<'_>| {
             let name = names.expose(server, &definition.tool().name);
             let given = annotations.get(&name);
@@ -1414,8 +1419,10 @@ impl State {
                             Arc::new(own)
                         }
                     };
-                    for spot in self.policy.blind_spots(server, &name, &definition) {
-                        blind.entry(spot).or_default().push(name.clone());
+                    for (rule, argument) in self.policy.blind_spots(server, &name, &definition) {
+                        if warned.insert((rule.to_owned(), name.clone())) {
+                            blind.entry((rule, argument)).or_default().push(name.clone());
+                        }
                     }
                     Arc::new(PipelineTool::new(name.clone(), server, definition, self.service.clone()))
                 }
@@ -1446,12 +1453,18 @@ impl State {
         }
         drop(names);
         drop(previous);
+        drop(warned);
         for ((rule, argument), tools) in blind {
             tracing::warn!(
-                "the policy's deny rule `{rule}` constrains `{argument}`, which {} not take: it never refuses \
-                 their calls (constrain the arguments they take in a rule of their own, or leave them out of \
-                 the rule's `servers`/`tools`)",
-                few(&tools)
+                "the policy's deny rule `{rule}` constrains `{argument}`, which {} not declare: {}",
+                few(&tools),
+                if tools.len() == 1 {
+                    "it refuses none of its calls made with the arguments it takes (constrain those in a rule of \
+                     its own, or leave it out of the rule's `servers`/`tools`)"
+                } else {
+                    "it refuses none of their calls made with the arguments they take (constrain those in a rule \
+                     of their own, or leave them out of the rule's `servers`/`tools`)"
+                },
             );
         }
         *self.exposed.lock().unwrap_or_else(PoisonError::into_inner) = exposed;

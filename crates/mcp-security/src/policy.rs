@@ -258,21 +258,35 @@ impl Policy {
         self.evaluate(&subject, true).decision(&subject)
     }
 
-    /// The deny rules that can never refuse a call of a tool, with the argument that makes it so:
-    /// each rule that names servers or tools, matches this one by them (and by its annotations)
-    /// and constrains an argument (not `optional`) that the tool's schema does not declare. A
-    /// call never carries that argument, so the constraint never holds: a rule on `path` does
-    /// not see `read_multiple_files`'s `paths`. A rule that names neither servers nor tools is
-    /// meant for whichever tools take its arguments, and is left out.
+    /// The deny rules that refuse no call of a tool made with the arguments it declares, with
+    /// the argument that makes it so: each rule that names servers or tools, matches this one by
+    /// them (and by its annotations) and constrains an argument (not `optional`) that the tool's
+    /// schema does not declare. Such a call does not carry that argument, so the constraint never
+    /// holds: a rule on `path` does not see `read_multiple_files`'s `paths`. Left out: a rule
+    /// that names neither servers nor tools (meant for whichever tools take its arguments); a
+    /// tool that takes no arguments, or whose schema may declare more than its `properties` say
+    /// (`allOf`, `anyOf`, `oneOf`, `$ref`); and a tool whose every call is decided before the
+    /// rule, by read-only mode or by an earlier rule that names it for every caller with no
+    /// argument constraint.
     pub fn blind_spots(&self, server: &str, exposed: &str, definition: &Tool) -> Vec<(&str, &str)> {
-        let Some(Value::Object(declared)) = definition.input_schema.get("properties") else { return Vec::new() };
+        let schema = &definition.input_schema;
+        let Some(Value::Object(declared)) = schema.get("properties") else { return Vec::new() };
+        let composed = ["allOf", "anyOf", "oneOf", "$ref"].iter().any(|key| schema.contains_key(*key));
+        let read_only = definition.annotations.as_ref().and_then(|a| a.read_only_hint) == Some(true);
+        if declared.is_empty() || composed || (self.read_only && !read_only) {
+            return Vec::new();
+        }
         let mut spots = Vec::new();
         for r in &self.rules {
+            if !names_the_tool(r, server, &definition.name, exposed, definition) {
+                continue;
+            }
+            if r.arguments.is_empty() && r.principals.is_empty() {
+                // Every call of the tool is decided here, before any later rule.
+                break;
+            }
             let targeted = !r.servers.is_empty() || !r.tools.is_empty();
-            if r.rule.effect != Effect::Deny
-                || !targeted
-                || !names_the_tool(r, server, &definition.name, exposed, definition)
-            {
+            if r.rule.effect != Effect::Deny || !targeted {
                 continue;
             }
             let missing = r.arguments.iter().find(|(name, c, ..)| !c.optional && !declared.contains_key(name));

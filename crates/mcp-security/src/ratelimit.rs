@@ -223,6 +223,21 @@ impl std::fmt::Debug for RateLimits {
     }
 }
 
+/// What to tell about a limit whose rate the microsecond clock keeps more than 1% below what it
+/// says: the rate it runs at, and the two nearest it would keep exactly.
+fn coarse_rate(name: &str, per_minute: u32, interval_us: u64) -> Option<String> {
+    let kept = u64::from(MAX_PER_MINUTE) / interval_us;
+    if kept * 100 >= u64::from(per_minute) * 99 {
+        return None;
+    }
+    let above = u64::from(MAX_PER_MINUTE) / (interval_us - 1);
+    Some(format!(
+        "rate limit `{name}`: per_minute {per_minute} runs at {kept} (one call every {interval_us} µs: budgets keep \
+         time in microseconds, and a rate is kept exactly only when it divides {MAX_PER_MINUTE}); \
+         set {kept} or {above} to say what it does"
+    ))
+}
+
 impl RateLimits {
     /// Compiles the limits; their names must differ (a shared budget is kept under its name).
     pub fn new(limits: Vec<RateLimit>) -> Result<RateLimits> {
@@ -248,6 +263,9 @@ impl RateLimits {
             // Rounded up, so that a budget never allows more than it says (`burst + per_minute x
             // t / 60` in any `t`); below 600,000 a minute that costs under 1% of the rate.
             let interval_us = u64::from(MAX_PER_MINUTE).div_ceil(u64::from(limit.per_minute));
+            if let Some(note) = coarse_rate(&limit.name, limit.per_minute, interval_us) {
+                tracing::warn!("{note}");
+            }
             compiled.push(Compiled {
                 interval_us,
                 capacity_us: interval_us * u64::from(burst),
@@ -434,6 +452,30 @@ mod tests {
         let finer = serde_json::json!([{"name": "finer", "per_minute": 60_000_001u32}]);
         let err = RateLimits::new(serde_json::from_value(finer).expect("limits")).expect_err("too fine");
         assert!(err.to_string().contains("rate limit `finer`: per_minute is 60000001, more than 60000000"), "{err}");
+    }
+
+    #[test]
+    fn a_rate_the_clock_keeps_more_than_one_percent_lower_is_named_with_what_it_runs_at() {
+        let note = |per_minute: u32| {
+            let interval = u64::from(MAX_PER_MINUTE).div_ceil(u64::from(per_minute));
+            coarse_rate("fast", per_minute, interval)
+        };
+        // Exact, or under 1% off: nothing to say.
+        for per_minute in [60, 599_999, 600_000, 900_000, 3_000_000, 60_000_000] {
+            assert_eq!(note(per_minute), None, "{per_minute}");
+        }
+        // 59,999,999 a minute is one call every 2 µs: half of what it says.
+        let half = note(59_999_999).expect("half the rate");
+        assert!(
+            half.contains("rate limit `fast`: per_minute 59999999 runs at 30000000 (one call every 2 µs")
+                && half.ends_with("set 30000000 or 60000000 to say what it does"),
+            "{half}"
+        );
+        let off = note(2_900_000).expect("1.5% off");
+        assert!(
+            off.contains("runs at 2857142") && off.ends_with("set 2857142 or 3000000 to say what it does"),
+            "{off}"
+        );
     }
 
     #[test]

@@ -299,4 +299,35 @@ fn the_tools_a_deny_rule_cannot_see_are_named_with_the_argument() {
     // What it warns about: the rule lets such a call through.
     assert_eq!(decide(&p, "alice", "fs", &many, json!({"paths": ["/etc/shadow"]})), (true, "default".into()));
     assert_eq!(decide(&p, "alice", "fs", &one, json!({"path": "/etc/shadow"})), (false, "no-etc".into()));
+
+    // A tool that takes no arguments has nothing for the rule to see.
+    let none = taking("list_allowed_directories", json!({}));
+    assert_eq!(p.blind_spots("fs", "fs__list_allowed_directories", &none), Vec::<(&str, &str)>::new());
+    // A schema whose properties may come from elsewhere tells too little to warn.
+    let mut composed = many.clone();
+    composed.input_schema.insert("allOf".into(), json!([{"properties": {"path": {"type": "string"}}}]));
+    assert_eq!(p.blind_spots("fs", "fs__read_multiple_files", &composed), Vec::<(&str, &str)>::new());
+
+    // An earlier rule that decides every call of the tool for everyone leaves later rules
+    // nothing to see; one for some callers, or with argument constraints, does not.
+    let ahead = |first: Value| {
+        policy(json!({"default": "allow", "rules": [
+            first,
+            {"name": "no-etc", "effect": "deny", "servers": ["fs"], "arguments": {"path": {"path": "/etc/**"}}}
+        ]}))
+    };
+    let decided = ahead(json!({"name": "never", "effect": "deny", "tools": ["fs__read_multiple_files"]}));
+    assert_eq!(decided.blind_spots("fs", "fs__read_multiple_files", &many), Vec::<(&str, &str)>::new());
+    assert_eq!(decided.blind_spots("fs", "fs__list_directory", &list), vec![("no-etc", "path")]);
+    let for_some = ahead(json!({"name": "bob", "effect": "allow", "principals": ["bob"], "servers": ["fs"]}));
+    assert_eq!(for_some.blind_spots("fs", "fs__read_multiple_files", &many), vec![("no-etc", "path")]);
+
+    // In read-only mode a tool that is not read-only is refused before any rule.
+    let read_only = policy(json!({"default": "allow", "read_only": true, "rules": [
+        {"name": "no-etc", "effect": "deny", "servers": ["fs"], "arguments": {"path": {"path": "/etc/**"}}}
+    ]}));
+    assert_eq!(read_only.blind_spots("fs", "fs__read_multiple_files", &many), Vec::<(&str, &str)>::new());
+    let mut reading = many.clone();
+    reading.annotations = Some(ToolAnnotations::default().with_read_only(true));
+    assert_eq!(read_only.blind_spots("fs", "fs__read_multiple_files", &reading), vec![("no-etc", "path")]);
 }

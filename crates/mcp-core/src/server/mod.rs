@@ -292,7 +292,9 @@ impl Server {
 
     /// Serves one connection until its input ends. Requests in flight then get 10 s to answer
     /// (counted from the end of the server's start, if it is still starting: a client may send
-    /// its requests and close its input at once) before they are cancelled.
+    /// its requests and close its input at once) before they are cancelled. A write that fails
+    /// (the client is gone) ends the connection at once: nothing more is read, and the requests
+    /// in flight, whose answers nobody could read, are cancelled without that grace.
     pub async fn serve<R, W>(&self, reader: R, writer: W) -> Result<()>
     where
         R: AsyncRead + Send + Unpin + 'static,
@@ -304,7 +306,8 @@ impl Server {
     /// Serves one connection until its input ends or `stop` completes (a process's SIGTERM,
     /// say). Once `stop` has completed nothing more is read, a start still under way is given up
     /// ([`Server::abandon_start`]: the requests it held are answered with an error), and the
-    /// requests in flight get up to `grace` to answer before they are cancelled.
+    /// requests in flight get up to `grace` to answer before they are cancelled. As with
+    /// [`Server::serve`], a failed write ends it at once and cancels them.
     pub async fn serve_until<R, W, S>(&self, reader: R, writer: W, stop: S, grace: std::time::Duration) -> Result<()>
     where
         R: AsyncRead + Send + Unpin + 'static,

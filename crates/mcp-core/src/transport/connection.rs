@@ -391,10 +391,15 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     }
                     outbox.room().await;
                 }
+                // The wait for room ends when the output goes too: then nothing read is begun.
+                if output_gone.is_cancelled() {
+                    break;
+                }
                 if let Some(mut work) = peer.receive(message, &handler) {
                     // Wait for a slot: the answer of each request holds one until it is queued
                     // for writing, so a peer that never reads stops being read from.
                     let slot = tokio::select! {
+                        biased;
                         () = output_gone.cancelled() => break,
                         slot = slots.clone().acquire_owned() => slot,
                     };

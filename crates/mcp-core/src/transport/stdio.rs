@@ -213,9 +213,10 @@ pub(crate) mod unix {
 
         /// Resolves once the reader of this pipe or socket is gone. It watches a duplicate of
         /// the descriptor, registered on its own: the kernel marks a pipe's writing end in error
-        /// when its last reader closes (a socket's, hung up), and tells every registration. The
-        /// watch wakes only on such changes (a pipe that was full having room again, for one),
-        /// never per write.
+        /// when its last reader closes (a socket's, hung up), and tells every registration. On a
+        /// pipe the watch wakes only on such changes (a pipe that was full having room again, for
+        /// one); on a socket (libuv's hosts give their children socket pairs) the kernel reports
+        /// room again each time the peer reads, so the watch also wakes once per answer read.
         pub(super) fn closed(&self) -> Option<crate::transport::connection::OutputClosed> {
             use tokio::io::Interest;
             let watch = match &self.io {
@@ -235,7 +236,7 @@ pub(crate) mod unix {
                         Watch::Socket(socket) => socket.ready(Interest::WRITABLE).await,
                     };
                     match ready {
-                        Ok(ready) if ready.is_write_closed() || ready.is_error() => return,
+                        Ok(ready) if ready.is_write_closed() => return,
                         Ok(_) => {
                             // Writable and still read: wait for the next change. This watch
                             // never writes, so only its own registration's readiness is cleared.

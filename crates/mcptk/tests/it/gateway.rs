@@ -332,6 +332,53 @@ async fn a_server_that_dies_fails_its_call_cleanly_is_restarted_and_serves_again
     assert_eq!(outcomes.last().map(String::as_str), Some("ok"));
 }
 
+/// A deny rule that cannot see a tool it names is warned about when the gateway starts, and not
+/// again when the tool's server restarts and lists it anew (here with a new description, as an
+/// upgraded server would: a new definition, the same blind spot).
+#[tokio::test]
+async fn a_deny_rule_blind_to_a_tool_is_named_once_not_again_when_its_server_restarts() {
+    let s = Scratch::new();
+    let marker = s.path.join("crashed-once");
+    let log = s.path.join("gateway.log");
+    let description = s.path.join("description.txt");
+    std::fs::write(&description, "does work").expect("writes");
+    let config = s.config(json!({
+        "mcpServers": {"flaky": {"command": "python3", "args": [fixture(), "exit_once", marker],
+                                 "env": {"TOOL_PROPERTIES": r#"{"n": {"type": "integer"}}"#,
+                                         "TOOL_DESCRIPTION_FILE": description}}},
+        "audit": {"path": s.audit()},
+        "restart": {"initial_delay_ms": 100},
+        "retries": {"attempts": 1},
+        "policy": {"default": "allow", "rules": [
+            {"name": "no-etc", "effect": "deny", "servers": ["flaky"], "arguments": {"path": {"path": "/etc/**"}}}
+        ]}
+    }));
+    // The gateway's stderr, kept in a file to be read once it has exited.
+    let script = r#"exec "$0" serve --config "$1" 2>>"$2""#;
+    let mut server = StdioServer::new("sh", ["-c", script]);
+    server.args.extend([mcptk(), config.display().to_string(), log.display().to_string()]);
+    server.env.insert("MCPTK_LOG".into(), "warn".into());
+    let client = Client::spawn("gateway", &server, ClientOptions::default()).await.expect("the gateway starts");
+    assert!(names(&client).await.contains(&"flaky__work".to_owned()));
+    std::fs::write(&description, "does work, upgraded").expect("writes");
+    assert!(client.call_tool("flaky__work", JsonObject::new()).await.expect("a result").is_error(), "it crashed");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while client.call_tool("flaky__work", JsonObject::new()).await.expect("a result").is_error() {
+        assert!(Instant::now() < deadline, "never restarted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let listed = client.list_tools().await.expect("lists");
+    let work = listed.iter().find(|t| t.name == "flaky__work").expect("listed again after the restart");
+    assert_eq!(work.description.as_deref(), Some("does work, upgraded"), "the definition listed anew");
+    client.close().await.expect("closes");
+
+    let stderr = std::fs::read_to_string(&log).expect("the gateway's stderr");
+    let warning = "the policy's deny rule `no-etc` constrains `path`, which `flaky__work` does not declare: it \
+                   refuses none of its calls made with the arguments it takes";
+    assert_eq!(stderr.matches(warning).count(), 1, "{stderr}");
+    assert!(stderr.contains("restarting server=flaky"), "the restart happened: {stderr}");
+}
+
 /// A server on the Python SDK of early 2025, which many published servers still pin, answers
 /// nothing ever again once sent `server/discover` before `initialize`. The gateway starts it
 /// afresh for the handshake once the probe goes unanswered, and serves its tools.
