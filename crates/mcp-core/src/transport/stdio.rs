@@ -216,7 +216,10 @@ pub(crate) mod unix {
         /// when its last reader closes (a socket's, hung up), and tells every registration. On a
         /// pipe the watch wakes only on such changes (a pipe that was full having room again, for
         /// one); on a socket (libuv's hosts give their children socket pairs) the kernel reports
-        /// room again each time the peer reads, so the watch also wakes once per answer read.
+        /// room again each time the peer reads, so the watch also wakes once per answer read: a
+        /// task poll and no system call, the event arriving in the same `epoll_wait` as the next
+        /// request (`strace -c`: one `epoll_wait` per sequential call over socket pairs, as over
+        /// pipes, at the same calls/s).
         pub(super) fn closed(&self) -> Option<crate::transport::connection::OutputClosed> {
             use tokio::io::Interest;
             let watch = match &self.io {
