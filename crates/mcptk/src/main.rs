@@ -9,7 +9,7 @@ mod install;
 mod manual;
 mod output;
 #[cfg(target_os = "linux")]
-mod relocations;
+mod start_pages;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -668,21 +668,20 @@ const NATIVE_CALL_TIMEOUT_SECS: u64 = 300;
 /// How long after its start a server gives back what only the start needed (see [`after_start`]).
 const STARTED_AFTER: Duration = Duration::from_millis(20);
 
-/// A server, once started, gives back the pages of the binary's relocation table, which only
-/// the start read (see `relocations`): a task of its runtime, [`STARTED_AFTER`] from now, off
-/// the path of a quick start and its first answers (a longer start runs it in between, for
-/// well under a millisecond). `MCPTK_KEEP_RELOCATIONS=1` keeps them (to compare, or should a
-/// kernel ever mind).
+/// A server, once started, gives back the pages of the binary that only its start needed (see
+/// `start_pages`): a task of its runtime, [`STARTED_AFTER`] from now, off the path of a quick
+/// start and its first answers (a longer start runs it in between, for about a millisecond).
+/// `MCPTK_KEEP_START_PAGES=1` keeps them (to compare, or should a kernel ever mind).
 fn after_start() {
-    if std::env::var_os("MCPTK_KEEP_RELOCATIONS").is_some_and(|v| v == "1") {
+    if std::env::var_os("MCPTK_KEEP_START_PAGES").is_some_and(|v| v == "1") {
         return;
     }
     #[cfg(target_os = "linux")]
     tokio::spawn(async move {
         tokio::time::sleep(STARTED_AFTER).await;
-        match relocations::release() {
-            Ok(pages) => tracing::debug!(?pages, "released the relocation table's pages"),
-            Err(why) => tracing::debug!(%why, "the relocation table's pages stay"),
+        match start_pages::release() {
+            Ok(released) => tracing::debug!(?released, "gave back the pages only the start needed"),
+            Err(why) => tracing::debug!(%why, "the pages the start needed stay"),
         }
     });
 }

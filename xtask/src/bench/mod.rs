@@ -461,18 +461,25 @@ fn memory(report: &mut Report, bins: &Bins, work: &Path, settings: &Settings) ->
     std::fs::create_dir_all(&home)?;
     std::fs::create_dir_all(&kept)?;
     let peers = [
-        Peer::new("default gateway (mcptk serve)", &bins.mcptk, &["serve"]).dir(&home),
+        Peer::new("default gateway (mcptk serve)", &bins.mcptk, &["serve"]).dir(&home).tool("builtin__echo"),
         Peer::new("mcptk serve builtin", &bins.mcptk, &["serve", "builtin"]),
         Peer::new("rmcp", &bins.rmcp, &[]),
-        // Side by side: the same gateway keeping the pages of its relocation table.
-        Peer::new("default gateway, relocation table kept (`MCPTK_KEEP_RELOCATIONS=1`)", &bins.mcptk, &["serve"])
+        // Side by side: the same gateway keeping the pages only its start needed.
+        Peer::new("default gateway, start's pages kept (`MCPTK_KEEP_START_PAGES=1`)", &bins.mcptk, &["serve"])
             .dir(&kept)
-            .env("MCPTK_KEEP_RELOCATIONS", "1"),
+            .tool("builtin__echo")
+            .env("MCPTK_KEEP_START_PAGES", "1"),
     ];
     let mut idle = Vec::new();
     for peer in &peers {
         let (mut session, _) = Session::start(peer)?;
+        // Once the start is over (20 ms in, a server gives back the pages only the start
+        // needed), a list and a call: what a server that has served holds while idle.
+        std::thread::sleep(Duration::from_millis(100));
         session.request("tools/list", "{}")?;
+        let call = format!(r#"{{"name":"{}","arguments":{{"text":"hello"}}}}"#, peer.tool);
+        let answer = session.request("tools/call", &call)?;
+        anyhow::ensure!(answer.contains("hello") && !answer.contains(r#""isError":true"#), "{}: {answer}", peer.label);
         std::thread::sleep(Duration::from_millis(300));
         idle.push(session.memory()?);
         session.stop();

@@ -213,7 +213,7 @@ impl Report {
         for (label, m) in labels.iter().zip(idle) {
             let _ = writeln!(
                 s,
-                "| idle RSS, {label} (after `tools/list`) | {:.1} MiB, of which {:.1} MiB anonymous (heap, stacks) |",
+                "| idle RSS, {label} (after `tools/list` and a call) | {:.1} MiB, of which {:.1} MiB anonymous (heap, stacks) |",
                 m.rss / super::MIB,
                 m.anon / super::MIB
             );
@@ -232,7 +232,10 @@ impl Report {
             "\nRSS counts the pages of the binary a process has touched; the kernel maps them 64 KiB at a \
              time around each fault, so a large binary costs resident pages even where little of its code runs. \
              The release build places the functions a start runs together, then those a call runs (`cargo \
-             xtask startup-symbols` lists them), so that a start touches few of those pages.\n",
+             xtask startup-symbols` lists them), so that a start touches few of those pages, and a server gives \
+             back every page of its binary's code and constants 20 ms after its start (`crates/mcptk/src/\
+             start_pages.rs`): what its calls run comes back at their first faults, from the page cache. Each \
+             idle figure is taken after a `tools/list` and a call made once that is done.\n",
         );
         self.sections.push(s);
     }

@@ -72,7 +72,7 @@ impl Session {
     /// `initialize` answer.
     pub fn start(peer: &Peer) -> Result<(Session, Duration)> {
         let mut command = Command::new(&peer.program);
-        command.args(&peer.args).env_remove("MCPTK_KEEP_RELOCATIONS").envs(peer.env.iter().cloned());
+        command.args(&peer.args).env_remove("MCPTK_KEEP_START_PAGES").envs(peer.env.iter().cloned());
         if let Some(dir) = &peer.dir {
             command.current_dir(dir);
         }

@@ -110,7 +110,7 @@ impl Scratch {
             .env("HOME", &self.path)
             .env_remove("MCPTK_CONFIG")
             .env_remove("MCPTK_LOG")
-            .env_remove("MCPTK_KEEP_RELOCATIONS")
+            .env_remove("MCPTK_KEEP_START_PAGES")
             // The allocator's options as built (`.cargo/config.toml`), whatever the shell says.
             .env_remove("MIMALLOC_ARENA_EAGER_COMMIT")
             .env_remove("MIMALLOC_ARENA_RESERVE")
