@@ -461,13 +461,15 @@ fn memory(report: &mut Report, bins: &Bins, work: &Path, settings: &Settings) ->
     std::fs::create_dir_all(&home)?;
     std::fs::create_dir_all(&kept)?;
     let peers = [
-        Peer::new("default gateway (mcptk serve)", &bins.mcptk, &["serve"]).dir(&home).tool("builtin__echo"),
+        Peer::new("default gateway (mcptk serve)", &bins.mcptk, &["serve"])
+            .dir(&home)
+            .tool("fs__list_allowed_directories"),
         Peer::new("mcptk serve builtin", &bins.mcptk, &["serve", "builtin"]),
         Peer::new("rmcp", &bins.rmcp, &[]),
         // Side by side: the same gateway keeping the pages only its start needed.
         Peer::new("default gateway, start's pages kept (`MCPTK_KEEP_START_PAGES=1`)", &bins.mcptk, &["serve"])
             .dir(&kept)
-            .tool("builtin__echo")
+            .tool("fs__list_allowed_directories")
             .env("MCPTK_KEEP_START_PAGES", "1"),
     ];
     let mut idle = Vec::new();
@@ -477,9 +479,18 @@ fn memory(report: &mut Report, bins: &Bins, work: &Path, settings: &Settings) ->
         // needed), a list and a call: what a server that has served holds while idle.
         std::thread::sleep(Duration::from_millis(100));
         session.request("tools/list", "{}")?;
-        let call = format!(r#"{{"name":"{}","arguments":{{"text":"hello"}}}}"#, peer.tool);
+        // The echo servers echo; the default gateway (no echo tool) lists the folders it serves.
+        let (arguments, expected) = match peer.tool {
+            "echo" => (r#"{"text":"hello"}"#, "hello"),
+            _ => ("{}", "Allowed directories"),
+        };
+        let call = format!(r#"{{"name":"{}","arguments":{arguments}}}"#, peer.tool);
         let answer = session.request("tools/call", &call)?;
-        anyhow::ensure!(answer.contains("hello") && !answer.contains(r#""isError":true"#), "{}: {answer}", peer.label);
+        anyhow::ensure!(
+            answer.contains(expected) && !answer.contains(r#""error""#) && !answer.contains(r#""isError":true"#),
+            "{}: {answer}",
+            peer.label
+        );
         std::thread::sleep(Duration::from_millis(300));
         idle.push(session.memory()?);
         session.stop();
