@@ -208,14 +208,25 @@ impl Report {
         self.sections.push(s);
     }
 
-    pub fn memory(&mut self, labels: &[&str], idle: &[Memory], after_10k: f64, after_all: f64, calls: u64) {
+    pub fn memory(
+        &mut self,
+        labels: &[&str],
+        idle: &[Memory],
+        called: &[Memory],
+        after_10k: f64,
+        after_all: f64,
+        calls: u64,
+    ) {
         let mut s = String::from("### Memory and size\n\n| | |\n|---|---|\n");
-        for (label, m) in labels.iter().zip(idle) {
+        for ((label, m), c) in labels.iter().zip(idle).zip(called) {
             let _ = writeln!(
                 s,
-                "| idle RSS, {label} (after `tools/list` and a call) | {:.1} MiB, of which {:.1} MiB anonymous (heap, stacks) |",
+                "| idle RSS, {label} (after `tools/list`; after a call too) | {:.1} MiB, of which {:.1} MiB \
+                 anonymous (heap, stacks); {:.1} MiB, {:.1} |",
                 m.rss / super::MIB,
-                m.anon / super::MIB
+                m.anon / super::MIB,
+                c.rss / super::MIB,
+                c.anon / super::MIB
             );
         }
         let _ = writeln!(s, "| gateway RSS after 10k calls | {:.1} MiB |", after_10k / super::MIB);
@@ -235,7 +246,8 @@ impl Report {
              xtask startup-symbols` lists them), so that a start touches few of those pages, and a server gives \
              back every page of its binary's code and constants 20 ms after its start (`crates/mcptk/src/\
              start_pages.rs`): what its calls run comes back at their first faults, from the page cache. Each \
-             idle figure is taken after a `tools/list` and a call made once that is done.\n",
+             idle figure is taken after a `tools/list` made once that is done, then after one call (`echo`; the \
+             default gateway's `fs__list_allowed_directories`).\n",
         );
         self.sections.push(s);
     }
