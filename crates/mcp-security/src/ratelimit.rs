@@ -224,17 +224,20 @@ impl std::fmt::Debug for RateLimits {
 }
 
 /// What to tell about a limit whose rate the microsecond clock keeps more than 1% below what it
-/// says: the rate it runs at, and the two nearest it would keep exactly.
+/// says: the rate it runs at, and the nearest rates below and above it kept exactly (those that
+/// divide [`MAX_PER_MINUTE`], one call every whole number of microseconds).
 fn coarse_rate(name: &str, per_minute: u32, interval_us: u64) -> Option<String> {
-    let kept = u64::from(MAX_PER_MINUTE) / interval_us;
+    let all = u64::from(MAX_PER_MINUTE);
+    let kept = all / interval_us;
     if kept * 100 >= u64::from(per_minute) * 99 {
         return None;
     }
-    let above = u64::from(MAX_PER_MINUTE) / (interval_us - 1);
+    // More than 1% off means an interval under 100 µs: a few steps at most either way.
+    let below = (interval_us..=all).find(|k| all % k == 0).map_or(1, |k| all / k);
+    let above = (1..interval_us).rev().find(|k| all % k == 0).map_or(all, |k| all / k);
     Some(format!(
         "rate limit `{name}`: per_minute {per_minute} runs at {kept} (one call every {interval_us} µs: budgets keep \
-         time in microseconds, and a rate is kept exactly only when it divides {MAX_PER_MINUTE}); \
-         set {kept} or {above} to say what it does"
+         time in whole microseconds); the nearest rates kept exactly are {below} and {above}"
     ))
 }
 
@@ -468,14 +471,17 @@ mod tests {
         let half = note(59_999_999).expect("half the rate");
         assert!(
             half.contains("rate limit `fast`: per_minute 59999999 runs at 30000000 (one call every 2 µs")
-                && half.ends_with("set 30000000 or 60000000 to say what it does"),
+                && half.ends_with("the nearest rates kept exactly are 30000000 and 60000000"),
             "{half}"
         );
+        // One call every 21 µs; 2,857,142 itself would run at one every 22 µs: only the divisors
+        // of 60,000,000 are kept exactly.
         let off = note(2_900_000).expect("1.5% off");
-        assert!(
-            off.contains("runs at 2857142") && off.ends_with("set 2857142 or 3000000 to say what it does"),
-            "{off}"
-        );
+        assert!(off.contains("runs at 2857142") && off.ends_with("are 2500000 and 3000000"), "{off}");
+        for suggested in [2_500_000, 3_000_000, 30_000_000, 60_000_000] {
+            assert_eq!(note(suggested), None, "{suggested} is kept exactly");
+            assert_eq!(60_000_000 % suggested, 0);
+        }
     }
 
     #[test]

@@ -10,13 +10,17 @@
 //! out of its resident memory. Pages the loader wrote (the relocated data, private copies made
 //! read-only afterwards) are never dropped: their bytes are not the file's.
 //!
-//! Everything is checked first: the mappings by `/proc/self/maps` (read-only, private, of this
-//! very file, `/proc/self/exe`), and each of their pages by `/proc/self/pagemap` (a page that is
-//! a private copy splits the range around it). When anything does not hold, nothing is dropped
-//! and the reason is logged at debug level. Reading the same bytes from the file again is what
-//! the kernel does anyway when memory runs short and it reclaims clean pages of a running
-//! program; a binary cannot be rewritten in place while it runs (`ETXTBSY`), and one replaced by
-//! a rename keeps its old file for the processes running it.
+//! Everything is checked before the first page goes: the loader's segments that are not
+//! writable, by the binary's program headers (read from `/proc/self/exe`) placed where the kernel
+//! says it loaded them (`AT_PHDR`); of them, what `/proc/self/maps` shows read-only and private
+//! from this very file; and each of their pages by `/proc/self/pagemap` (a page that is a private
+//! copy splits the range around it; the page of this code, just run, must read as the file's, or
+//! pagemap tells nothing). When anything does not hold, nothing is dropped and the reason is
+//! logged at debug level (a `madvise` that fails, which none should, stops the rest). Reading
+//! the same bytes from the file again is what the kernel does anyway when memory runs short and
+//! it reclaims clean pages of a running program; a binary cannot be rewritten in place while it
+//! runs (`ETXTBSY`, on local file systems), and one replaced by a rename keeps its old file for
+//! the processes running it.
 
 use std::fs::File;
 use std::ops::Range;
@@ -36,42 +40,125 @@ pub struct Released {
 /// Drops the pages of the binary's read-only private mappings that are not private copies.
 pub fn release() -> Result<Released, String> {
     let path = std::fs::read_link("/proc/self/exe").map_err(|e| format!("cannot read /proc/self/exe: {e}"))?;
+    let exe = File::open("/proc/self/exe").map_err(|e| format!("cannot open /proc/self/exe: {e}"))?;
+    let auxv = read_proc("/proc/self/auxv")?;
+    let page = page_size(&auxv)?;
     let maps = String::from_utf8_lossy(&read_proc("/proc/self/maps")?).into_owned();
-    let mappings = read_only_mappings(&maps, &path.to_string_lossy());
-    if mappings.is_empty() {
-        return Err(format!("no read-only private mapping of `{}`", path.display()));
-    }
-    let page = page_size()?;
-    let pagemap = File::open("/proc/self/pagemap").map_err(|e| format!("cannot open /proc/self/pagemap: {e}"))?;
-    let mut released = Released::default();
-    for mapping in mappings {
-        if mapping.start % page != 0 || mapping.end % page != 0 {
-            return Err(format!("a mapping at {:#x} is not whole pages", mapping.start));
-        }
-        let mut entries = vec![0; (mapping.end - mapping.start) / page * 8];
-        pagemap
-            .read_exact_at(&mut entries, (mapping.start / page * 8) as u64)
-            .map_err(|e| format!("reading /proc/self/pagemap: {e}"))?;
-        let entries: Vec<u64> = entries.chunks_exact(8).map(|e| u64_at(e, 0)).collect();
-        released.private += entries.iter().filter(|e| private_copy(**e)).count();
-        for run in droppable(&entries, mapping.start, page) {
-            // SAFETY: `run` is whole pages of a read-only private mapping of the binary's own file
-            // (checked in /proc/self/maps just above), none of which is a private copy (checked
-            // page by page in /proc/self/pagemap; nothing in this process makes such a mapping
-            // writable, so none becomes one after the check). For such pages MADV_DONTNEED only
-            // unmaps them: a later access maps the same bytes from the file again, so no code
-            // running and no reference into the constants sees a change.
-            #[allow(unsafe_code)]
-            let done =
-                unsafe { libc::madvise(run.start as *mut libc::c_void, run.end - run.start, libc::MADV_DONTNEED) };
-            if done != 0 {
-                return Err(format!("madvise: {}", std::io::Error::last_os_error()));
+    // The loader's own read-only segments, and of them only what maps shows read-only and
+    // private from this file: nothing else that maps the file (a backtrace reading its debug
+    // information, say) is touched, whatever happens to it meanwhile.
+    let segments = read_only_segments(&exe, auxv_entry(&auxv, AT_PHDR)?, page)?;
+    let mut mappings = Vec::new();
+    for mapped in read_only_mappings(&maps, &path.to_string_lossy()) {
+        for segment in &segments {
+            let both = mapped.start.max(segment.start)..mapped.end.min(segment.end);
+            if !both.is_empty() {
+                mappings.push(both);
             }
-            released.bytes += run.end - run.start;
-            released.ranges += 1;
         }
+    }
+    let pagemap = File::open("/proc/self/pagemap").map_err(|e| format!("cannot open /proc/self/pagemap: {e}"))?;
+    let entries_of = |range: &Range<usize>| -> Result<Vec<u64>, String> {
+        let mut entries = vec![0; (range.end - range.start) / page * 8];
+        pagemap
+            .read_exact_at(&mut entries, (range.start / page * 8) as u64)
+            .map_err(|e| format!("reading /proc/self/pagemap: {e}"))?;
+        Ok(entries.chunks_exact(8).map(|e| u64_at(e, 0)).collect())
+    };
+    // The page of this very code, just run, must read as the file's and lie in a segment taken:
+    // else pagemap tells nothing (an emulated /proc reads as zeros) and nothing is dropped.
+    let here = release as fn() -> Result<Released, String> as usize / page * page;
+    let ours = mappings.iter().any(|m| m.contains(&here));
+    let known = entries_of(&(here..here + page))?
+        .first()
+        .is_some_and(|e| e & (PRESENT | FILE_OR_SHARED) == PRESENT | FILE_OR_SHARED);
+    if !ours || !known {
+        return Err("the binary's code does not show as its file's pages in /proc/self/pagemap".to_owned());
+    }
+    // Everything is checked before the first page goes.
+    let mut released = Released::default();
+    let mut runs = Vec::new();
+    for mapping in &mappings {
+        let entries = entries_of(mapping)?;
+        released.private += entries.iter().filter(|e| private_copy(**e)).count();
+        runs.extend(droppable(&entries, mapping.start, page));
+    }
+    for run in runs {
+        // SAFETY: `run` is whole pages of one of the loader's read-only segments of the binary,
+        // mapped read-only and private from the binary's own file (checked in /proc/self/maps
+        // just above), none of which is a private copy (checked page by page in
+        // /proc/self/pagemap; nothing in this process writes a read-only mapping). For such
+        // pages MADV_DONTNEED only unmaps them: a later access maps the same bytes from the file
+        // again, so no code running and no reference into the constants sees a change. (A
+        // debugger's breakpoint written between the check and here would be lost; the process's
+        // memory is not at stake.)
+        #[allow(unsafe_code)]
+        let done = unsafe { libc::madvise(run.start as *mut libc::c_void, run.end - run.start, libc::MADV_DONTNEED) };
+        if done != 0 {
+            return Err(format!(
+                "madvise, after {} bytes given back: {}",
+                released.bytes,
+                std::io::Error::last_os_error()
+            ));
+        }
+        released.bytes += run.end - run.start;
+        released.ranges += 1;
     }
     Ok(released)
+}
+
+const AT_PHDR: u64 = 3;
+const AT_PAGESZ: u64 = 6;
+const PT_LOAD: u32 = 1;
+const PT_PHDR: u32 = 6;
+const PF_W: u32 = 2;
+
+/// The whole pages of the loader's segments of the binary that are not writable, by address:
+/// from its program headers (read from the file), placed by where the kernel says it loaded
+/// them (`AT_PHDR`, the headers' address).
+fn read_only_segments(exe: &File, headers_at: u64, page: usize) -> Result<Vec<Range<usize>>, String> {
+    let read = |at: u64, len: usize| -> Result<Vec<u8>, String> {
+        let mut buf = vec![0; len];
+        exe.read_exact_at(&mut buf, at).map_err(|e| format!("reading the binary's headers: {e}"))?;
+        Ok(buf)
+    };
+    let header = read(0, 64)?;
+    if &header[..4] != b"\x7fELF" || header[4] != 2 || header[5] != 1 {
+        return Err("not a 64-bit little-endian ELF file".to_owned());
+    }
+    let (phoff, entsize, count) =
+        (u64_at(&header, 0x20), usize::from(u16_at(&header, 0x36)), usize::from(u16_at(&header, 0x38)));
+    if entsize < 56 || count == 0 || count > 256 {
+        return Err("the binary has no usable program headers".to_owned());
+    }
+    let table = read(phoff, entsize * count)?;
+    let headers: Vec<&[u8]> = table.chunks_exact(entsize).collect();
+    let (kind, flags, offset, vaddr, filesz, memsz) = (
+        |h: &[u8]| u32_at(h, 0),
+        |h: &[u8]| u32_at(h, 4),
+        |h: &[u8]| u64_at(h, 8),
+        |h: &[u8]| u64_at(h, 16),
+        |h: &[u8]| u64_at(h, 32),
+        |h: &[u8]| u64_at(h, 40),
+    );
+    // Where the headers are in the program's addresses: their own entry, or the segment whose
+    // bytes hold them.
+    let headers_vaddr = headers.iter().find(|h| kind(h) == PT_PHDR).map(|h| vaddr(h)).or_else(|| {
+        headers
+            .iter()
+            .find(|h| kind(h) == PT_LOAD && offset(h) <= phoff && phoff < offset(h).saturating_add(filesz(h)))
+            .map(|h| vaddr(h) + (phoff - offset(h)))
+    });
+    let headers_vaddr = headers_vaddr.ok_or("the binary's program headers are in none of its segments")?;
+    let bias = headers_at.wrapping_sub(headers_vaddr);
+    let segments = headers.iter().filter(|h| kind(h) == PT_LOAD && flags(h) & PF_W == 0).filter_map(|h| {
+        let start = usize::try_from(bias.wrapping_add(vaddr(h))).ok()?;
+        let end = start.checked_add(usize::try_from(memsz(h)).ok()?)?;
+        // Whole pages only, inside the segment.
+        let pages = start.next_multiple_of(page)..end / page * page;
+        (!pages.is_empty()).then_some(pages)
+    });
+    Ok(segments.collect())
 }
 
 /// The read-only private mappings (`r--p`, `r-xp`) of the file `path` in `maps`
@@ -128,14 +215,19 @@ fn droppable(entries: &[u64], start: usize, page: usize) -> Vec<Range<usize>> {
 }
 
 /// The page size, from the auxiliary vector the kernel gave the process (`AT_PAGESZ`).
-fn page_size() -> Result<usize, String> {
-    const AT_PAGESZ: u64 = 6;
-    let auxv = read_proc("/proc/self/auxv")?;
-    auxv.chunks_exact(16)
-        .find(|pair| u64_at(pair, 0) == AT_PAGESZ)
-        .map(|pair| u64_at(pair, 8) as usize)
+fn page_size(auxv: &[u8]) -> Result<usize, String> {
+    usize::try_from(auxv_entry(auxv, AT_PAGESZ)?)
+        .ok()
         .filter(|size| size.is_power_of_two())
         .ok_or_else(|| "the page size is not known".to_owned())
+}
+
+/// An entry of the auxiliary vector (`/proc/self/auxv`: pairs of type and value).
+fn auxv_entry(auxv: &[u8], kind: u64) -> Result<u64, String> {
+    auxv.chunks_exact(16)
+        .find(|pair| u64_at(pair, 0) == kind)
+        .map(|pair| u64_at(pair, 8))
+        .ok_or_else(|| format!("the auxiliary vector has no entry {kind}"))
 }
 
 /// A file of `/proc` whole, read in a few calls (its size is not known beforehand).
@@ -144,6 +236,14 @@ fn read_proc(path: &str) -> Result<Vec<u8>, String> {
     let mut bytes = Vec::with_capacity(16 << 10);
     File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(|e| format!("cannot read {path}: {e}"))?;
     Ok(bytes)
+}
+
+fn u16_at(bytes: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([bytes[at], bytes[at + 1]])
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap_or_default())
 }
 
 fn u64_at(bytes: &[u8], at: usize) -> u64 {
@@ -158,7 +258,7 @@ mod tests {
     fn private_copies() -> Vec<usize> {
         let path = std::fs::read_link("/proc/self/exe").expect("exe");
         let maps = std::fs::read_to_string("/proc/self/maps").expect("maps");
-        let page = page_size().expect("a page size");
+        let page = page_size(&read_proc("/proc/self/auxv").expect("auxv")).expect("a page size");
         let pagemap = File::open("/proc/self/pagemap").expect("pagemap");
         let mut copies = Vec::new();
         for mapping in read_only_mappings(&maps, &path.to_string_lossy()) {
@@ -178,7 +278,7 @@ mod tests {
         let released = release().expect("the test binary's pages released");
         // Code and constants: megabytes, in a few ranges split around the relocated data.
         assert!(released.bytes > 1 << 20, "{released:?}");
-        assert!(released.ranges >= 1 && released.private == before.len(), "{released:?}, {} copies", before.len());
+        assert!(released.ranges >= 1 && released.private <= before.len(), "{released:?}, {} copies", before.len());
         // The loader's relocated data is written: kept, every page of it, as it was.
         assert!(!before.is_empty(), "a position-independent binary has relocated data");
         assert_eq!(private_copies(), before);

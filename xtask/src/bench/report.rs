@@ -222,7 +222,7 @@ impl Report {
             let _ = writeln!(
                 s,
                 "| idle RSS, {label} (after `tools/list`; after a call too) | {:.1} MiB, of which {:.1} MiB \
-                 anonymous (heap, stacks); {:.1} MiB, {:.1} |",
+                 anonymous (heap, stacks); {:.1} MiB, of which {:.1} anonymous |",
                 m.rss / super::MIB,
                 m.anon / super::MIB,
                 c.rss / super::MIB,

@@ -201,8 +201,9 @@ impl Outbox {
 
     fn writer_ended(&self) {
         self.writer_gone.store(true, Ordering::Release);
-        self.drained.notify_one();
+        // Cancelled before the reader is woken, so that it sees the output gone once awake.
         self.ended.cancel();
+        self.drained.notify_one();
     }
 }
 
