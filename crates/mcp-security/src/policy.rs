@@ -265,13 +265,18 @@ impl Policy {
     /// holds: a rule on `path` does not see `read_multiple_files`'s `paths`. Left out: a rule
     /// that names neither servers nor tools (meant for whichever tools take its arguments); a
     /// tool that takes no arguments, or whose schema may declare more than its `properties` say
-    /// (`allOf`, `anyOf`, `oneOf`, `$ref`); and a tool whose every call is decided before the
+    /// (`allOf`, `anyOf`, `oneOf`, `$ref`, `patternProperties`, `if`, an `additionalProperties`
+    /// schema and the like); and a tool whose every call is decided before the
     /// rule, by read-only mode or by an earlier rule that names it for every caller with no
     /// argument constraint.
     pub fn blind_spots(&self, server: &str, exposed: &str, definition: &Tool) -> Vec<(&str, &str)> {
         let schema = &definition.input_schema;
         let Some(Value::Object(declared)) = schema.get("properties") else { return Vec::new() };
-        let composed = ["allOf", "anyOf", "oneOf", "$ref"].iter().any(|key| schema.contains_key(*key));
+        // Keywords through which a schema takes arguments its `properties` do not list.
+        const ELSEWHERE: [&str; 9] =
+            ["allOf", "anyOf", "oneOf", "$ref", "not", "if", "patternProperties", "dependentSchemas", "$dynamicRef"];
+        let composed = ELSEWHERE.iter().any(|key| schema.contains_key(*key))
+            || schema.get("additionalProperties").is_some_and(Value::is_object);
         let read_only = definition.annotations.as_ref().and_then(|a| a.read_only_hint) == Some(true);
         if declared.is_empty() || composed || (self.read_only && !read_only) {
             return Vec::new();

@@ -307,6 +307,23 @@ fn the_tools_a_deny_rule_cannot_see_are_named_with_the_argument() {
     let mut composed = many.clone();
     composed.input_schema.insert("allOf".into(), json!([{"properties": {"path": {"type": "string"}}}]));
     assert_eq!(p.blind_spots("fs", "fs__read_multiple_files", &composed), Vec::<(&str, &str)>::new());
+    for (keyword, value) in [
+        ("patternProperties", json!({"^pa": {"type": "string"}})),
+        ("additionalProperties", json!({"type": "string"})),
+        ("if", json!({"required": ["path"]})),
+    ] {
+        let mut open_ended = many.clone();
+        open_ended.input_schema.insert(keyword.into(), value);
+        assert_eq!(
+            p.blind_spots("fs", "fs__read_multiple_files", &open_ended),
+            Vec::<(&str, &str)>::new(),
+            "{keyword}"
+        );
+    }
+    // `additionalProperties: false` closes the schema: the warning stands.
+    let mut closed = many.clone();
+    closed.input_schema.insert("additionalProperties".into(), json!(false));
+    assert_eq!(p.blind_spots("fs", "fs__read_multiple_files", &closed), vec![("no-etc", "path")]);
 
     // An earlier rule that decides every call of the tool for everyone leaves later rules
     // nothing to see; one for some callers, or with argument constraints, does not.
