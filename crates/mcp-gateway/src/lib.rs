@@ -1455,16 +1455,13 @@ impl State {
         drop(previous);
         drop(warned);
         for ((rule, argument), tools) in blind {
+            let (its, it_takes, it) =
+                if tools.len() == 1 { ("its", "it takes", "it") } else { ("their", "they take", "them") };
             tracing::warn!(
-                "the policy's deny rule `{rule}` constrains `{argument}`, which {} not declare: {}",
-                few(&tools),
-                if tools.len() == 1 {
-                    "it refuses none of its calls made with the arguments it takes (constrain those in a rule of \
-                     its own, or leave it out of the rule's `servers`/`tools`)"
-                } else {
-                    "it refuses none of their calls made with the arguments they take (constrain those in a rule \
-                     of their own, or leave them out of the rule's `servers`/`tools`)"
-                },
+                "the policy's deny rule `{rule}` constrains `{argument}`, which {} not declare: it refuses none of \
+                 {its} calls made with the arguments {it_takes} (constrain those in a rule of {its} own, or leave \
+                 {it} out of the rule's `servers`/`tools`)",
+                few(&tools)
             );
         }
         *self.exposed.lock().unwrap_or_else(PoisonError::into_inner) = exposed;

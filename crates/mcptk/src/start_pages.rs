@@ -58,13 +58,7 @@ pub fn release() -> Result<Released, String> {
         }
     }
     let pagemap = File::open("/proc/self/pagemap").map_err(|e| format!("cannot open /proc/self/pagemap: {e}"))?;
-    let entries_of = |range: &Range<usize>| -> Result<Vec<u64>, String> {
-        let mut entries = vec![0; (range.end - range.start) / page * 8];
-        pagemap
-            .read_exact_at(&mut entries, (range.start / page * 8) as u64)
-            .map_err(|e| format!("reading /proc/self/pagemap: {e}"))?;
-        Ok(entries.chunks_exact(8).map(|e| u64_at(e, 0)).collect())
-    };
+    let entries_of = |range: &Range<usize>| pagemap_entries(&pagemap, range, page);
     // The page of this very code, just run, must read as the file's and lie in a segment taken:
     // else pagemap tells nothing (an emulated /proc reads as zeros) and nothing is dropped.
     let here = release as fn() -> Result<Released, String> as usize / page * page;
@@ -105,6 +99,15 @@ pub fn release() -> Result<Released, String> {
         released.ranges += 1;
     }
     Ok(released)
+}
+
+/// The pagemap entries of the pages of `range` (whole pages), one per page.
+fn pagemap_entries(pagemap: &File, range: &Range<usize>, page: usize) -> Result<Vec<u64>, String> {
+    let mut entries = vec![0; (range.end - range.start) / page * 8];
+    pagemap
+        .read_exact_at(&mut entries, (range.start / page * 8) as u64)
+        .map_err(|e| format!("reading /proc/self/pagemap: {e}"))?;
+    Ok(entries.chunks_exact(8).map(|e| u64_at(e, 0)).collect())
 }
 
 const AT_PHDR: u64 = 3;
@@ -262,12 +265,9 @@ mod tests {
         let pagemap = File::open("/proc/self/pagemap").expect("pagemap");
         let mut copies = Vec::new();
         for mapping in read_only_mappings(&maps, &path.to_string_lossy()) {
-            let mut entries = vec![0; (mapping.end - mapping.start) / page * 8];
-            pagemap.read_exact_at(&mut entries, (mapping.start / page * 8) as u64).expect("pagemap read");
+            let entries = pagemap_entries(&pagemap, &mapping, page).expect("pagemap read");
             let at = |i: usize| mapping.start + i * page;
-            copies.extend(
-                entries.chunks_exact(8).enumerate().filter(|(_, e)| private_copy(u64_at(e, 0))).map(|(i, _)| at(i)),
-            );
+            copies.extend(entries.iter().enumerate().filter(|(_, e)| private_copy(**e)).map(|(i, _)| at(i)));
         }
         copies
     }

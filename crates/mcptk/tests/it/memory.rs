@@ -49,7 +49,6 @@ fn relocation_table(binary: &str) -> (u64, u64) {
 /// How many of the whole pages of the file range `offset..offset + len` of `binary` process
 /// `pid` has resident, and how many there are.
 fn resident_pages(pid: u32, binary: &str, (offset, len): (u64, u64)) -> (usize, usize) {
-    use std::os::unix::fs::FileExt as _;
     let page = page_size();
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("the process's maps");
     let (start, at) = maps
@@ -68,14 +67,17 @@ fn resident_pages(pid: u32, binary: &str, (offset, len): (u64, u64)) -> (usize, 
         .unwrap_or_else(|| panic!("no mapping of {binary} holds {offset:#x}+{len:#x} in\n{maps}"));
     let first = (start + offset - at).div_ceil(page);
     let last = (start + offset - at + len) / page;
-    let pagemap = std::fs::File::open(format!("/proc/{pid}/pagemap")).expect("the process's pagemap");
-    let mut entries = vec![0; ((last - first) * 8) as usize];
-    pagemap.read_exact_at(&mut entries, first * 8).expect("pagemap entries");
-    let present = entries
-        .chunks_exact(8)
-        .filter(|e| u64::from_le_bytes((*e).try_into().expect("8 bytes")) & (1 << 63) != 0)
-        .count();
+    let present = pagemap_entries(pid, first..last).into_iter().filter(|e| e & (1 << 63) != 0).count();
     (present, (last - first) as usize)
+}
+
+/// The pagemap entries of process `pid`'s pages `pages` (page numbers).
+fn pagemap_entries(pid: u32, pages: std::ops::Range<u64>) -> Vec<u64> {
+    use std::os::unix::fs::FileExt as _;
+    let pagemap = std::fs::File::open(format!("/proc/{pid}/pagemap")).expect("the process's pagemap");
+    let mut entries = vec![0; ((pages.end - pages.start) * 8) as usize];
+    pagemap.read_exact_at(&mut entries, pages.start * 8).expect("pagemap entries");
+    entries.chunks_exact(8).map(|e| u64::from_le_bytes(e.try_into().expect("8 bytes"))).collect()
 }
 
 /// The page size, as `getconf` tells it.
@@ -87,10 +89,8 @@ fn page_size() -> u64 {
 /// How many pages of `binary`'s read-only private mappings (code, constants, the relocation
 /// table) process `pid` has resident as the file's own pages.
 fn binary_resident(pid: u32, binary: &str) -> usize {
-    use std::os::unix::fs::FileExt as _;
     let page = page_size();
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("the process's maps");
-    let pagemap = std::fs::File::open(format!("/proc/{pid}/pagemap")).expect("the process's pagemap");
     let mut resident = 0;
     for line in maps.lines() {
         let fields: Vec<&str> = line.splitn(6, ' ').collect();
@@ -99,13 +99,8 @@ fn binary_resident(pid: u32, binary: &str) -> usize {
         }
         let (start, end) = fields[0].split_once('-').expect("a span");
         let (start, end) = (u64::from_str_radix(start, 16).expect("hex"), u64::from_str_radix(end, 16).expect("hex"));
-        let mut entries = vec![0; ((end - start) / page * 8) as usize];
-        pagemap.read_exact_at(&mut entries, start / page * 8).expect("pagemap entries");
-        resident += entries
-            .chunks_exact(8)
-            .map(|e| u64::from_le_bytes(e.try_into().expect("8 bytes")))
-            .filter(|e| e & (1 << 63) != 0 && e & (1 << 61) != 0)
-            .count();
+        let entries = pagemap_entries(pid, start / page..end / page);
+        resident += entries.into_iter().filter(|e| e & (1 << 63) != 0 && e & (1 << 61) != 0).count();
     }
     resident
 }
