@@ -56,46 +56,41 @@ impl Connection {
 }
 
 impl ServerInner {
-    /// Serializes a result, adding the `2026-07-28` fields when the request was modern.
+    /// Serializes a result, adding the `2026-07-28` fields when the request was modern. An
+    /// older era's result is written straight to its text, without a `Value` between: it has
+    /// nothing to add, and the one field it must not carry, the cache hints, its callers leave
+    /// out ([`ServerInner::cache_hints`]).
     pub(super) fn finish<T: Serialize>(&self, result: T, framing: Framing) -> Result<Box<RawValue>, ErrorObject> {
+        if framing == Framing::Handshake {
+            return raw(&result);
+        }
         let mut value = serde_json::to_value(result).map_err(|e| ErrorObject::internal(e.to_string()))?;
         if let Value::Object(map) = &mut value {
-            match framing {
-                Framing::Modern => {
-                    map.entry("resultType").or_insert_with(|| Value::from("complete"));
-                    let meta = map.entry("_meta").or_insert_with(|| Value::Object(JsonObject::new()));
-                    if let Value::Object(meta) = meta {
-                        meta.insert(
-                            meta_keys::SERVER_INFO.into(),
-                            serde_json::to_value(&self.info).unwrap_or_default(),
-                        );
-                    }
-                }
-                Framing::Handshake => {
-                    // Keep results of older revisions free of fields they do not define.
-                    map.remove("ttlMs");
-                    map.remove("cacheScope");
-                }
+            map.entry("resultType").or_insert_with(|| Value::from("complete"));
+            let meta = map.entry("_meta").or_insert_with(|| Value::Object(JsonObject::new()));
+            if let Value::Object(meta) = meta {
+                meta.insert(meta_keys::SERVER_INFO.into(), serde_json::to_value(&self.info).unwrap_or_default());
             }
         }
         raw(&value)
     }
 
-    /// A tool's result as [`ServerInner::finish`] answers it. A handshake-era result has no
-    /// field to add or drop, so it is written straight to its text, without a `Value` between:
-    /// the one answer of every call.
+    /// A tool's result as [`ServerInner::finish`] answers it, reshaped for its era.
     pub(super) fn finish_call(&self, result: CallToolResult, framing: Framing) -> Result<Box<RawValue>, ErrorObject> {
         match framing {
-            Framing::Handshake => raw(&result.for_handshake_era()),
+            Framing::Handshake => self.finish(result.for_handshake_era(), framing),
             Framing::Modern => self.finish(result, framing),
         }
     }
 }
 
 impl ServerInner {
-    /// The caching hints of `2026-07-28` results ([`ServerInner::finish`] drops them for older
-    /// eras): fresh for the server's list time to live, for this client only.
-    pub(super) fn cache_hints(&self) -> CacheHints {
-        CacheHints { ttl_ms: Some(self.list_ttl_ms), cache_scope: Some(CacheScope::Private) }
+    /// The caching hints of `2026-07-28` results: fresh for the server's list time to live, for
+    /// this client only. Older eras define no such fields: none for them.
+    pub(super) fn cache_hints(&self, framing: Framing) -> CacheHints {
+        match framing {
+            Framing::Modern => CacheHints { ttl_ms: Some(self.list_ttl_ms), cache_scope: Some(CacheScope::Private) },
+            Framing::Handshake => CacheHints::default(),
+        }
     }
 }

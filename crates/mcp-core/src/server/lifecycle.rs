@@ -57,7 +57,7 @@ impl Connection {
         let s = &self.server;
         let result = DiscoverResult {
             envelope: ResultEnvelope::default(),
-            cache: s.cache_hints(),
+            cache: s.cache_hints(Framing::Modern),
             supported_versions: ProtocolVersion::all_strings(),
             capabilities: s.capabilities(Framing::Modern),
             instructions: s.instructions.clone(),

@@ -18,7 +18,7 @@ impl Connection {
         let all = s.registry.prompts.values();
         let (prompts, next_cursor) = s.page(all, p.cursor.as_deref(), |p| p.definition().clone())?;
         s.finish(
-            ListPromptsResult { envelope: Default::default(), cache: s.cache_hints(), prompts, next_cursor },
+            ListPromptsResult { envelope: Default::default(), cache: s.cache_hints(framing), prompts, next_cursor },
             framing,
         )
     }

@@ -15,7 +15,7 @@ impl Connection {
         let all = s.registry.resources.iter().flat_map(|r| r.resources());
         let (resources, next_cursor) = s.page(all, p.cursor.as_deref(), |r| r)?;
         s.finish(
-            ListResourcesResult { envelope: Default::default(), cache: s.cache_hints(), resources, next_cursor },
+            ListResourcesResult { envelope: Default::default(), cache: s.cache_hints(framing), resources, next_cursor },
             framing,
         )
     }
@@ -32,7 +32,7 @@ impl Connection {
         let (resource_templates, next_cursor) = s.page(all, p.cursor.as_deref(), |t| t)?;
         let result = ListResourceTemplatesResult {
             envelope: Default::default(),
-            cache: s.cache_hints(),
+            cache: s.cache_hints(framing),
             resource_templates,
             next_cursor,
         };
@@ -51,7 +51,7 @@ impl Connection {
             if let Some(read) = provider.read(&p.uri).await {
                 let contents = read.map_err(|e| ErrorObject::internal(format!("reading `{}`: {e}", p.uri)))?;
                 return s.finish(
-                    ReadResourceResult { envelope: Default::default(), cache: s.cache_hints(), contents },
+                    ReadResourceResult { envelope: Default::default(), cache: s.cache_hints(framing), contents },
                     framing,
                 );
             }

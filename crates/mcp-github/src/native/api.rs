@@ -20,14 +20,14 @@ pub(crate) struct Reply {
 }
 
 /// The REST client: octocrab pointed at the configured host, with the token; and one client
-/// per account routed by owner.
+/// per account routed by owner. Each client is built at its first request (see [`Client`]).
 pub(crate) struct Api {
-    octo: Octocrab,
+    octo: Client,
     /// The same credentials pointed at the GraphQL endpoint (`POST {base}/graphql`).
-    gql: Octocrab,
+    gql: Client,
     token: Token,
     /// Owners (lower case) with their own token, and that token's REST and GraphQL clients.
-    accounts: Vec<(String, Octocrab, Octocrab)>,
+    accounts: Vec<(String, Client, Client)>,
     /// Every token, to mask.
     secrets: Vec<Token>,
     max_rate_limit_wait: Duration,
@@ -36,12 +36,46 @@ pub(crate) struct Api {
     retries: u32,
     /// The REST API's base URL (`https://api.github.com`, `HOST/api/v3`), for URLs results name.
     base: String,
+    /// The runtime the server was made in: a client built later spawns its worker there.
+    runtime: tokio::runtime::Handle,
 }
 
 impl std::fmt::Debug for Api {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let owners: Vec<&str> = self.accounts.iter().map(|(o, _, _)| o.as_str()).collect();
         f.debug_struct("Api").field("token", &self.token).field("accounts", &owners).finish_non_exhaustive()
+    }
+}
+
+/// How a [`Client`] is built.
+type Make = Box<dyn Fn() -> Result<Octocrab> + Send + Sync>;
+
+/// An octocrab client built at its first request, not when the server starts: building one
+/// reads every root certificate of the system (about 4 ms for 150 roots here, each time), which
+/// a server that is only listed, or that talks plain HTTP to a stand-in, never needs. What can
+/// be wrong with the configuration (the host, the App key) is checked when the server is made;
+/// building fails later only when the system has no root certificates, and that request says so.
+struct Client {
+    make: Make,
+    built: std::sync::OnceLock<Octocrab>,
+}
+
+impl Client {
+    fn new(make: Make) -> Self {
+        Self { make, built: std::sync::OnceLock::new() }
+    }
+
+    /// The client, built in `runtime` on first use (two first requests at once may both build
+    /// one; the first kept wins).
+    fn get(&self, runtime: &tokio::runtime::Handle) -> Result<&Octocrab> {
+        if let Some(octo) = self.built.get() {
+            return Ok(octo);
+        }
+        let octo = {
+            let _in = runtime.enter();
+            (self.make)()?
+        };
+        Ok(self.built.get_or_init(|| octo))
     }
 }
 
@@ -65,57 +99,73 @@ impl Api {
         let base = config.rest_base()?;
         let gql_url = config.graphql_url()?;
         let gql_base = gql_url.strip_suffix("/graphql").unwrap_or(&gql_url).to_owned();
-        if tokio::runtime::Handle::try_current().is_err() {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return Err(Error::Config("the GitHub client must be built inside a Tokio runtime".into()));
-        }
-        let builder = |base: &str| -> Result<octocrab::OctocrabBuilder<_, _, _, _>> {
+        };
+        let timeout = config.timeout;
+        let builder = move |base: &str| -> Result<octocrab::OctocrabBuilder<_, _, _, _>> {
             Ok(Octocrab::builder()
                 .base_uri(base)
                 .map_err(|_| Error::Config("the GitHub host does not make a valid API URL".into()))?
-                .set_connect_timeout(Some(config.timeout))
-                .set_read_timeout(Some(config.timeout)))
+                .set_connect_timeout(Some(timeout))
+                .set_read_timeout(Some(timeout)))
         };
-        macro_rules! built {
-            ($builder:expr) => {
-                $builder.build().map_err(|e| Error::Config(format!("cannot build the GitHub client: {e}")))
-            };
-        }
+        // Every base is checked now, so that building a client later can fail only for want of
+        // root certificates.
+        builder(&base)?;
+        builder(&gql_base)?;
+        let built = |e: octocrab::Error| Error::Config(format!("cannot build the GitHub client: {}", describe(&e)));
+        let with_token = |base: &str, token: Token| -> Make {
+            let base = base.to_owned();
+            Box::new(move || builder(&base)?.personal_token(token.expose().to_owned()).build().map_err(built))
+        };
+        let accounts = config
+            .accounts
+            .iter()
+            .map(|(owner, token)| {
+                let (rest, gql) = (with_token(&base, token.clone()), with_token(&gql_base, token.clone()));
+                (owner.to_ascii_lowercase(), Client::new(rest), Client::new(gql))
+            })
+            .collect();
         #[cfg(feature = "app")]
         if let Some(app) = &config.app {
-            let as_app = |base: &str| -> Result<Octocrab> {
-                let builder = builder(base)?
-                    .app_from_rsa_pem(octocrab::models::AppId(app.app_id), app.private_key.expose().as_bytes())
-                    .map_err(|_| Error::Config("the GitHub App private key is not an RSA key in PEM form".into()))?;
-                built!(builder)?
-                    .installation(octocrab::models::InstallationId(app.installation_id))
-                    .map_err(|e| Error::Config(format!("cannot use the GitHub App installation: {e}")))
+            let as_app = |base: &str| -> Result<Client> {
+                let (base, key, app_id, installation) =
+                    (base.to_owned(), app.private_key.clone(), app.app_id, app.installation_id);
+                let with_key = move |base: &str| -> Result<_> {
+                    builder(base)?
+                        .app_from_rsa_pem(octocrab::models::AppId(app_id), key.expose().as_bytes())
+                        .map_err(|_| Error::Config("the GitHub App private key is not an RSA key in PEM form".into()))
+                };
+                // The key is read now too: one that is not a key is a configuration error at start.
+                with_key(&base)?;
+                Ok(Client::new(Box::new(move || {
+                    with_key(&base)?
+                        .build()
+                        .map_err(built)?
+                        .installation(octocrab::models::InstallationId(installation))
+                        .map_err(|e| Error::Config(format!("cannot use the GitHub App installation: {}", describe(&e))))
+                })))
             };
-            return Self::with(as_app(&base)?, as_app(&gql_base)?, config, &base, &gql_base);
+            return Ok(Self::with(as_app(&base)?, as_app(&gql_base)?, accounts, config, &base, runtime));
         }
-        let octo = built!(builder(&base)?.personal_token(token.to_owned()))?;
-        let gql = built!(builder(&gql_base)?.personal_token(token.to_owned()))?;
-        Self::with(octo, gql, config, &base, &gql_base)
+        let octo = Client::new(with_token(&base, config.token.clone()));
+        let gql = Client::new(with_token(&gql_base, config.token.clone()));
+        Ok(Self::with(octo, gql, accounts, config, &base, runtime))
     }
 
     /// The API with `octo` and `gql` as its default clients, plus clients per configured account.
-    fn with(octo: Octocrab, gql: Octocrab, config: &GitHubConfig, base: &str, gql_base: &str) -> Result<Self> {
-        let mut accounts = Vec::new();
+    fn with(
+        octo: Client,
+        gql: Client,
+        accounts: Vec<(String, Client, Client)>,
+        config: &GitHubConfig,
+        base: &str,
+        runtime: tokio::runtime::Handle,
+    ) -> Self {
         let mut secrets = vec![config.token.clone()];
-        for (owner, token) in &config.accounts {
-            let client = |base: &str| {
-                Octocrab::builder()
-                    .base_uri(base)
-                    .map_err(|_| Error::Config("the GitHub host does not make a valid API URL".into()))?
-                    .set_connect_timeout(Some(config.timeout))
-                    .set_read_timeout(Some(config.timeout))
-                    .personal_token(token.expose().to_owned())
-                    .build()
-                    .map_err(|e| Error::Config(format!("cannot build the GitHub client for `{owner}`: {e}")))
-            };
-            accounts.push((owner.to_ascii_lowercase(), client(base)?, client(gql_base)?));
-            secrets.push(token.clone());
-        }
-        Ok(Self {
+        secrets.extend(config.accounts.iter().map(|(_, token)| token.clone()));
+        Self {
             octo,
             gql,
             token: config.token.clone(),
@@ -125,26 +175,27 @@ impl Api {
             timeout: config.timeout,
             retries: 2,
             base: base.trim_end_matches('/').to_owned(),
-        })
+            runtime,
+        }
     }
 
     /// The client for `path`: the account of the owner it names (`/repos/OWNER/..`,
     /// `/orgs/OWNER/..`, `/users/OWNER/..`), else the default one.
-    fn client_for(&self, path: &str) -> &Octocrab {
+    fn client_for(&self, path: &str) -> Result<&Octocrab> {
         let mut parts = path.trim_start_matches('/').split(['/', '?']);
         if let (Some("repos" | "orgs" | "users"), Some(owner)) = (parts.next(), parts.next())
             && let Some((_, client, _)) = self.accounts.iter().find(|(o, _, _)| o.eq_ignore_ascii_case(owner))
         {
-            return client;
+            return client.get(&self.runtime);
         }
-        &self.octo
+        self.octo.get(&self.runtime)
     }
 
     /// The GraphQL client for a query about `owner`'s repositories.
-    fn graphql_client_for(&self, owner: &str) -> &Octocrab {
+    fn graphql_client_for(&self, owner: &str) -> Result<&Octocrab> {
         match self.accounts.iter().find(|(o, _, _)| !owner.is_empty() && o.eq_ignore_ascii_case(owner)) {
-            Some((_, _, gql)) => gql,
-            None => &self.gql,
+            Some((_, _, gql)) => gql.get(&self.runtime),
+            None => self.gql.get(&self.runtime),
         }
     }
 
@@ -164,7 +215,7 @@ impl Api {
         variables: Value,
         features: Option<&str>,
     ) -> Result<Value> {
-        let octo = self.graphql_client_for(owner);
+        let octo = self.graphql_client_for(owner)?;
         let body = serde_json::json!({"query": query, "variables": variables});
         let extra: Vec<(&str, &str)> = features.map(|f| ("GraphQL-Features", f)).into_iter().collect();
         let reply = self.request(octo, Method::POST, "/graphql", Some(&body), &extra, true).await?;
@@ -251,7 +302,7 @@ impl Api {
     /// Where GitHub redirects a GET of `path` (its `Location`), not followed: the endpoints that
     /// hand out short-lived download URLs (logs) answer with a redirect to another host.
     pub(crate) async fn location(&self, path: &str) -> Result<String> {
-        let reply = self.request(self.client_for(path), Method::GET, path, None, &[], false).await?;
+        let reply = self.request(self.client_for(path)?, Method::GET, path, None, &[], false).await?;
         match reply.headers.get(http::header::LOCATION).and_then(|v| v.to_str().ok()) {
             Some(url) if reply.status.is_redirection() && !url.is_empty() => Ok(url.to_owned()),
             _ => Err(Error::Api {
@@ -270,7 +321,7 @@ impl Api {
 
     /// A request with a JSON body.
     pub(crate) async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Reply> {
-        self.request(self.client_for(path), method, path, body, &[], true).await
+        self.request(self.client_for(path)?, method, path, body, &[], true).await
     }
 
     /// A request through `octo`, rate limits waited out, failures as errors. A redirect is

@@ -102,11 +102,10 @@ pub(crate) struct Spec {
 
 impl Spec {
     pub(crate) fn definition(&self) -> ToolDef {
-        let schema = json!({"type": "object", "properties": (self.properties)(), "required": self.required});
-        let schema = match schema {
-            Value::Object(map) => map,
-            _ => JsonObject::new(),
-        };
+        let mut schema = JsonObject::new();
+        schema.insert("type".into(), "object".into());
+        schema.insert("properties".into(), (self.properties)());
+        schema.insert("required".into(), self.required.iter().map(|r| Value::from(*r)).collect());
         let mut annotations = ToolAnnotations::default();
         annotations.title = Some(self.title.to_owned());
         annotations.read_only_hint = Some(self.read_only);

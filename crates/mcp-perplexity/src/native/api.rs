@@ -22,7 +22,7 @@ const CANCEL_TIMEOUT: Duration = Duration::from_secs(10);
 /// A client of the API. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Api {
-    http: reqwest::Client,
+    http: Arc<Http>,
     /// `Bearer <key>`, marked sensitive so no `Debug` of a request shows it.
     authorization: HeaderValue,
     /// The key, to mask it in anything the API sends back.
@@ -38,6 +38,35 @@ impl std::fmt::Debug for Api {
             .field("base_url", &mcp_core::config::display_url(&self.base_url))
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
+    }
+}
+
+/// The HTTP client, built at the first call rather than at start: building one reads every
+/// root certificate of the system, which costs more than the rest of a start and which a server
+/// that is only listed never needs. What the configuration can get wrong (the URL, the proxy) is
+/// checked at start.
+struct Http {
+    connect_timeout: Duration,
+    proxy: Option<reqwest::Proxy>,
+    built: std::sync::OnceLock<reqwest::Client>,
+}
+
+impl Http {
+    fn client(&self) -> Result<&reqwest::Client> {
+        if let Some(client) = self.built.get() {
+            return Ok(client);
+        }
+        mcp_core::transport::install_crypto_provider();
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(self.connect_timeout)
+            // A POST that is redirected loses its body, and its key must not follow it elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false);
+        if let Some(proxy) = &self.proxy {
+            builder = builder.proxy(proxy.clone());
+        }
+        let client = builder.build().map_err(|e| Error::Config(format!("cannot build the HTTP client: {}", describe(&e))))?;
+        Ok(self.built.get_or_init(|| client))
     }
 }
 
@@ -60,21 +89,14 @@ impl Api {
                 )));
             }
         }
-        mcp_core::transport::install_crypto_provider();
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout)
-            // A POST that is redirected loses its body, and its key must not follow it elsewhere.
-            .redirect(reqwest::redirect::Policy::none())
-            .referer(false);
-        if let Some(proxy) = &config.proxy {
-            let proxy = reqwest::Proxy::all(proxy).map_err(|_| {
+        let proxy = match &config.proxy {
+            Some(proxy) => Some(reqwest::Proxy::all(proxy).map_err(|_| {
                 Error::Config(format!("the proxy URL `{}` is not valid", mcp_core::config::display_url(proxy)))
-            })?;
-            builder = builder.proxy(proxy);
-        }
-        let http = builder.build().map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+            })?),
+            None => None,
+        };
         Ok(Self {
-            http,
+            http: Arc::new(Http { connect_timeout: config.connect_timeout, proxy, built: std::sync::OnceLock::new() }),
             authorization,
             key: Arc::from(key),
             base_url: Arc::from(base_url),
@@ -94,6 +116,7 @@ impl Api {
         let started = Instant::now();
         let response = self
             .http
+            .client()?
             .post(format!("{}/{endpoint}", self.base_url))
             .header(CONTENT_TYPE, "application/json")
             .header(AUTHORIZATION, self.authorization.clone())

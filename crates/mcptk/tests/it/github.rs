@@ -89,6 +89,30 @@ async fn serve_github_is_a_drop_in_with_the_go_servers_flags_and_variables() {
     assert_eq!(seen[0], ("/api/v3/user".to_owned(), Some(format!("Bearer {TOKEN}"))));
 }
 
+/// The HTTP client is built at the first call, not at start: reading the system's root
+/// certificates costs more than the rest of a start. A system with none still starts and lists
+/// the tools; the call then says what is missing.
+#[tokio::test]
+async fn serve_github_reads_root_certificates_at_its_first_call_not_at_start() {
+    let (url, seen) = github_api().await;
+    let dir = tempfile::tempdir().expect("temp");
+    let mut server = mcp_core::config::StdioServer::new(mcptk(), ["serve", "github", "--toolsets", "context"]);
+    server.env.insert("GITHUB_PERSONAL_ACCESS_TOKEN".into(), TOKEN.into());
+    server.env.insert("GITHUB_HOST".into(), url);
+    // Where rustls looks for root certificates, and nothing there.
+    server.env.insert("SSL_CERT_FILE".into(), dir.path().join("none.pem").display().to_string());
+    server.env.insert("SSL_CERT_DIR".into(), dir.path().join("none").display().to_string());
+    let client = Client::spawn("github", &server, ClientOptions::default()).await.expect("starts without roots");
+    let names: Vec<String> = client.list_tools().await.expect("tools").into_iter().map(|t| t.name).collect();
+    assert!(names.iter().any(|n| n == "get_me"), "{names:?}");
+    let result = client.call_tool("get_me", Default::default()).await.expect("an answer");
+    let text = serde_json::to_string(&result).expect("json");
+    assert!(result.is_error == Some(true), "{text}");
+    assert!(text.contains("cannot build the GitHub client") && text.contains("root CA certificates"), "{text}");
+    assert!(!text.contains(TOKEN), "{text}");
+    assert!(seen.lock().expect("lock").is_empty(), "nothing was sent");
+}
+
 #[tokio::test]
 async fn serve_github_without_a_token_says_which_variable_is_missing() {
     let output = tokio::process::Command::new(mcptk())
