@@ -25,7 +25,10 @@ impl Connection {
         let current = s.current_tools();
         let visible = current.iter().map(|t| &**t).filter(|t| s.filter.as_ref().is_none_or(|f| f(&principal, *t)));
         let (tools, next_cursor) = s.page(visible, p.cursor.as_deref(), |t| framing.tool(t))?;
-        s.finish(ListToolsResult { envelope: Default::default(), cache: s.cache_hints(framing), tools, next_cursor }, framing)
+        s.finish(
+            ListToolsResult { envelope: Default::default(), cache: s.cache_hints(framing), tools, next_cursor },
+            framing,
+        )
     }
 
     /// `tools/call`: runs the tool, in place or as a task, and answers with its result (a tool

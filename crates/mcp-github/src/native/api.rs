@@ -164,7 +164,7 @@ impl Api {
         runtime: tokio::runtime::Handle,
     ) -> Self {
         let mut secrets = vec![config.token.clone()];
-        secrets.extend(config.accounts.iter().map(|(_, token)| token.clone()));
+        secrets.extend(config.accounts.values().cloned());
         Self {
             octo,
             gql,
