@@ -435,8 +435,11 @@ impl Tool {
     /// `structuredContent` (its JSON is still in the text content).
     pub fn for_handshake_era(&self) -> Tool {
         let mut tool = self.clone();
-        tool.input_schema = object_schema(&tool.input_schema);
-        tool.output_schema = tool.output_schema.as_ref().filter(|s| declares_object(s)).map(object_schema);
+        to_object_schema(&mut tool.input_schema);
+        match &mut tool.output_schema {
+            Some(schema) if declares_object(schema) => to_object_schema(schema),
+            _ => tool.output_schema = None,
+        }
         tool
     }
 
@@ -445,7 +448,7 @@ impl Tool {
     pub fn for_modern_era(&self) -> Tool {
         let mut tool = self.clone();
         if !declares_object(&tool.input_schema) {
-            tool.input_schema = object_schema(&tool.input_schema);
+            to_object_schema(&mut tool.input_schema);
         }
         tool
     }
@@ -486,12 +489,13 @@ fn declares_object(schema: &JsonObject) -> bool {
     schema.get("type").and_then(Value::as_str) == Some("object")
 }
 
-/// `schema` as an object schema: `"type": "object"` (arguments are always an object, so this
+/// Makes `schema` an object schema: `"type": "object"` (arguments are always an object, so this
 /// only states what holds), and boolean property schemas as their object equivalents
 /// (`true` is `{}`, `false` is `{"not": {}}`), which older revisions' schema requires.
-fn object_schema(schema: &JsonObject) -> JsonObject {
-    let mut schema = schema.clone();
-    schema.insert("type".into(), Value::from("object"));
+fn to_object_schema(schema: &mut JsonObject) {
+    if !declares_object(schema) {
+        schema.insert("type".into(), Value::from("object"));
+    }
     if let Some(Value::Object(properties)) = schema.get_mut("properties") {
         for property in properties.values_mut() {
             if let Value::Bool(accepts) = property {
@@ -506,7 +510,6 @@ fn object_schema(schema: &JsonObject) -> JsonObject {
         // Not a map of schemas: meaningless, and it makes strict clients reject the list.
         schema.remove("properties");
     }
-    schema
 }
 
 /// An icon for display.
