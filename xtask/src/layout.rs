@@ -14,8 +14,8 @@
 //! - `cargo xtask startup-symbols`: regenerates [`LIST`] by running the starts the benchmark
 //!   measures (`mcptk serve builtin`, the default gateway: `initialize`, `tools/list`) under
 //!   callgrind and listing every function of the binary they ran; then the functions that calls
-//!   run beyond those (`tools/call` of `serve builtin`'s echo over stdio and over HTTP), so
-//!   that a request's code sits together too.
+//!   run beyond those (`tools/call` of `serve builtin`'s echo over stdio and over HTTP, and of
+//!   the default gateway's filesystem tools), so that a request's code sits together too.
 //! - Symbol names drift: code changes renumber closures and generic instances, and the hashes in
 //!   mangled names change with the compiler and each crate's version. A stale entry only leaves
 //!   its function where it was; `bench` reports how many of the list the binary has, and `dist`
@@ -207,12 +207,32 @@ fn regenerate_from_built(root: &Path, target_dir: &Path) -> Result<()> {
     let work = TempDir::new()?;
     let home = work.0.join("default-gateway");
     std::fs::create_dir_all(&home)?;
-    // The starts first, then what calls of the echo tool run on top of them (over stdio and over
-    // HTTP): the start's functions stay together at the front, the request path's follow.
-    let runs: [Run<'_>; 3] = [
-        ("mcptk serve builtin", &["serve", "builtin"], None, None),
-        ("default gateway (mcptk serve)", &["serve"], Some(&home), None),
-        ("calls into mcptk serve builtin", &["serve", "builtin"], None, Some("echo")),
+    std::fs::write(home.join("notes.txt"), "one\ntwo\nthree\n")?;
+    // The starts first, then what calls run on top of them: the echo tool over stdio (and over
+    // HTTP, below), then the default gateway's filesystem tools through its whole pipeline
+    // (policy, rate limit, schema validation, audit). The start's functions stay together at
+    // the front, the request paths' follow.
+    let runs: [Run<'_>; 4] = [
+        ("mcptk serve builtin", &["serve", "builtin"], None, &[]),
+        ("default gateway (mcptk serve)", &["serve"], Some(&home), &[]),
+        (
+            "calls into mcptk serve builtin",
+            &["serve", "builtin"],
+            None,
+            &[r#"{"name":"echo","arguments":{"text":"hello"}}"#],
+        ),
+        (
+            "calls into the default gateway",
+            &["serve"],
+            Some(&home),
+            &[
+                r#"{"name":"fs__list_allowed_directories","arguments":{}}"#,
+                r#"{"name":"fs__list_directory","arguments":{"path":"."}}"#,
+                r#"{"name":"fs__read_text_file","arguments":{"path":"notes.txt","head":2}}"#,
+                r#"{"name":"fs__get_file_info","arguments":{"path":"notes.txt"}}"#,
+                r#"{"name":"fs__search_files","arguments":{"path":".","pattern":"*.txt"}}"#,
+            ],
+        ),
     ];
     let symbols = symbols(&binary)?;
     let mut seen = HashSet::new();
@@ -224,7 +244,7 @@ fn regenerate_from_built(root: &Path, target_dir: &Path) -> Result<()> {
             }
         }
     };
-    for (n, (label, args, dir, tool)) in runs.into_iter().enumerate() {
+    for (n, (label, args, dir, calls)) in runs.into_iter().enumerate() {
         let out = work.0.join(format!("callgrind-{n}.out"));
         let log = work.0.join(format!("valgrind-{n}.log"));
         let mut peer = Peer::new(label, "valgrind", &[]);
@@ -234,9 +254,12 @@ fn regenerate_from_built(root: &Path, target_dir: &Path) -> Result<()> {
         }
         let profiled = Session::start(&peer).and_then(|(mut session, _)| {
             session.request("tools/list", "{}")?;
-            if let Some(tool) = tool {
-                for _ in 0..CALLS {
-                    session.call(tool, "hello")?;
+            for _ in 0..CALLS {
+                for call in calls {
+                    let answer = session.request("tools/call", call)?;
+                    if answer.contains(r#""isError":true"#) || !answer.contains(r#""result""#) {
+                        bail!("{label}: {call} failed: {answer}");
+                    }
                 }
             }
             // Closing stdin ends the server; callgrind then writes its profile, slowly.
@@ -258,8 +281,8 @@ fn regenerate_from_built(root: &Path, target_dir: &Path) -> Result<()> {
     }
     let mut text = String::from(
         "# The functions a start of `mcptk` runs (`serve builtin` and the default gateway: initialize,\n\
-         # tools/list), grouped in callgrind's order, then those its calls run (`tools/call` over stdio\n\
-         # and HTTP): `cargo xtask dist` places them together.\n\
+         # tools/list), grouped in callgrind's order, then those its calls run (`tools/call` of echo\n\
+         # over stdio and HTTP, of the gateway's fs tools): `cargo xtask dist` places them together.\n\
          # Written by `cargo xtask startup-symbols` (and by `dist` and `bench` when few are left in the binary).\n",
     );
     for name in &names {
@@ -272,11 +295,11 @@ fn regenerate_from_built(root: &Path, target_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A profiled run: its label, `mcptk`'s arguments, its working folder, and the tool it calls
-/// (none: only the start).
-type Run<'a> = (&'static str, &'a [&'a str], Option<&'a Path>, Option<&'static str>);
+/// A profiled run: its label, `mcptk`'s arguments, its working folder, and the `tools/call`
+/// parameters it sends (none: only the start).
+type Run<'a> = (&'static str, &'a [&'a str], Option<&'a Path>, &'a [&'static str]);
 
-/// The `tools/call`s each profiled run of calls makes.
+/// How many times each profiled run of calls makes its `tools/call`s.
 const CALLS: usize = 50;
 
 /// valgrind's arguments that run `binary` with `args` under callgrind, its profile to `out`.
