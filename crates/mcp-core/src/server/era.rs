@@ -56,23 +56,15 @@ impl Connection {
 }
 
 impl ServerInner {
-    /// Serializes a result, adding the `2026-07-28` fields when the request was modern. An
-    /// older era's result is written straight to its text, without a `Value` between: it has
-    /// nothing to add, and the one field it must not carry, the cache hints, its callers leave
-    /// out ([`ServerInner::cache_hints`]).
-    pub(super) fn finish<T: Serialize>(&self, result: T, framing: Framing) -> Result<Box<RawValue>, ErrorObject> {
-        if framing == Framing::Handshake {
-            return raw(&result);
+    /// Serializes a result, stamped with the `2026-07-28` fields when the request was modern
+    /// ([`Stamp`]), written straight to its text. An older era's result has nothing to add, and
+    /// the one field it must not carry, the cache hints, its callers leave out
+    /// ([`ServerInner::cache_hints`]).
+    pub(super) fn finish<T: Stamp>(&self, mut result: T, framing: Framing) -> Result<Box<RawValue>, ErrorObject> {
+        if framing == Framing::Modern {
+            result.stamp(serde_json::to_value(&self.info).unwrap_or_default());
         }
-        let mut value = serde_json::to_value(result).map_err(|e| ErrorObject::internal(e.to_string()))?;
-        if let Value::Object(map) = &mut value {
-            map.entry("resultType").or_insert_with(|| Value::from("complete"));
-            let meta = map.entry("_meta").or_insert_with(|| Value::Object(JsonObject::new()));
-            if let Value::Object(meta) = meta {
-                meta.insert(meta_keys::SERVER_INFO.into(), serde_json::to_value(&self.info).unwrap_or_default());
-            }
-        }
-        raw(&value)
+        raw(&result)
     }
 
     /// A tool's result as [`ServerInner::finish`] answers it, reshaped for its era.
@@ -94,3 +86,49 @@ impl ServerInner {
         }
     }
 }
+
+/// A result as a `2026-07-28` client gets it: a `resultType` (`complete` unless it already says
+/// otherwise) and the server's info in its `_meta`, beside whatever `_meta` it has.
+pub(super) trait Stamp: Serialize {
+    fn stamp(&mut self, server_info: Value);
+}
+
+impl Stamp for ResultEnvelope {
+    fn stamp(&mut self, server_info: Value) {
+        self.result_type.get_or_insert(ResultType::Complete);
+        self.meta.get_or_insert_default().insert(meta_keys::SERVER_INFO.into(), server_info);
+    }
+}
+
+/// Results built as maps (task answers, `subscriptions/listen`).
+impl Stamp for JsonObject {
+    fn stamp(&mut self, server_info: Value) {
+        self.entry("resultType").or_insert_with(|| Value::from("complete"));
+        if let Value::Object(meta) = self.entry("_meta").or_insert_with(|| Value::Object(JsonObject::new())) {
+            meta.insert(meta_keys::SERVER_INFO.into(), server_info);
+        }
+    }
+}
+
+macro_rules! stamped_by_envelope {
+    ($($result:ty),* $(,)?) => {$(
+        impl Stamp for $result {
+            fn stamp(&mut self, server_info: Value) {
+                self.envelope.stamp(server_info);
+            }
+        }
+    )*};
+}
+
+stamped_by_envelope!(
+    DiscoverResult,
+    ListToolsResult,
+    CallToolResult,
+    InputRequiredResult,
+    ListResourcesResult,
+    ListResourceTemplatesResult,
+    ReadResourceResult,
+    ListPromptsResult,
+    GetPromptResult,
+    CompleteResult,
+);
