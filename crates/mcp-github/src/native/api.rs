@@ -33,6 +33,10 @@ pub(crate) struct Api {
     max_rate_limit_wait: Duration,
     /// The configured request timeout, for downloads too.
     timeout: Duration,
+    /// The token-less client for downloads from the hosts GitHub redirects to (job logs), each
+    /// request to an absolute URL: built once, so downloads share its connections and the root
+    /// certificates are read once.
+    download: Client,
     retries: u32,
     /// The REST API's base URL (`https://api.github.com`, `HOST/api/v3`), for URLs results name.
     base: String,
@@ -165,6 +169,15 @@ impl Api {
     ) -> Self {
         let mut secrets = vec![config.token.clone()];
         secrets.extend(config.accounts.values().cloned());
+        let timeout = config.timeout;
+        // Requests name their URL whole (scheme and host), which octocrab keeps over the base;
+        // the base has no path to prefix to theirs.
+        let download = Client::new(Box::new(move || {
+            Octocrab::builder()
+                .base_uri("https://api.github.com")
+                .and_then(|b| b.set_connect_timeout(Some(timeout)).set_read_timeout(Some(timeout)).build())
+                .map_err(|e| Error::Network(format!("cannot build a download client: {}", describe(&e))))
+        }));
         Self {
             octo,
             gql,
@@ -172,7 +185,8 @@ impl Api {
             accounts,
             secrets,
             max_rate_limit_wait: config.max_rate_limit_wait,
-            timeout: config.timeout,
+            timeout,
+            download,
             retries: 2,
             base: base.trim_end_matches('/').to_owned(),
             runtime,
@@ -258,23 +272,15 @@ impl Api {
     pub(crate) async fn download_tail(&self, url: &str, tail: usize) -> Result<Tail> {
         use hyper::body::Body as _;
 
-        let (scheme, rest) = url.split_once("://").ok_or_else(|| Error::Network(format!("not a URL: {url}")))?;
-        if scheme != "http" && scheme != "https" {
+        let uri = url.parse::<http::Uri>().ok().filter(|u| u.authority().is_some());
+        let Some(uri) = uri else { return Err(Error::Network(format!("not a URL: {url}"))) };
+        if !matches!(uri.scheme_str(), Some("http" | "https")) {
             return Err(Error::Network(format!("not an http(s) URL: {url}")));
         }
-        let (authority, path) = match rest.find('/') {
-            Some(at) => (&rest[..at], &rest[at..]),
-            None => (rest, "/"),
-        };
-        let bare = Octocrab::builder()
-            .base_uri(format!("{scheme}://{authority}"))
-            .map_err(|_| Error::Network(format!("not a usable URL: {url}")))?
-            .set_connect_timeout(Some(self.timeout))
-            .set_read_timeout(Some(self.timeout))
-            .build()
-            .map_err(|e| Error::Network(format!("cannot build a download client: {e}")))?;
+        let path = uri.path().to_owned();
+        let bare = self.download.get(&self.runtime)?;
         let download = async {
-            let response = bare._get(path).await.map_err(|e| Error::Network(self.mask(describe(&e))))?;
+            let response = bare._get(uri).await.map_err(|e| Error::Network(self.mask(describe(&e))))?;
             let status = response.status();
             if !status.is_success() {
                 return Err(Error::Network(format!("downloading {} answered HTTP {}", path, status.as_u16())));
@@ -654,6 +660,9 @@ fn describe(error: &octocrab::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
     use super::*;
     use serde_json::json;
 
@@ -782,6 +791,77 @@ mod tests {
         assert_eq!(to(&get, moved, "//127.0.0.2/api/v3/repos"), None, "scheme-relative");
         assert_eq!(to(&get, moved, "/api/v3x/repos"), None);
         assert_eq!(to(&get, StatusCode::NOT_MODIFIED, "/api/v3/repos/o/r"), None);
+    }
+
+    /// A host GitHub redirects log downloads to, on loopback: answers each request on a
+    /// kept-alive connection with the log (or 403 for `/denied`), and records what came.
+    async fn log_host()
+    -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let base = format!("http://{}", listener.local_addr().expect("an address"));
+        let (seen, connections): (Arc<Mutex<Vec<String>>>, Arc<AtomicUsize>) = Default::default();
+        let (seen_by, connections_by) = (Arc::clone(&seen), Arc::clone(&connections));
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                connections_by.fetch_add(1, Ordering::SeqCst);
+                let seen = Arc::clone(&seen_by);
+                tokio::spawn(async move {
+                    let mut buffer = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    while let Ok(n) = socket.read(&mut chunk).await {
+                        if n == 0 {
+                            break;
+                        }
+                        buffer.extend_from_slice(&chunk[..n]);
+                        while let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
+                            buffer.drain(..end + 4);
+                            let denied = head.starts_with("GET /denied");
+                            seen.lock().expect("the record").push(head);
+                            let (status, body) =
+                                if denied { ("403 Forbidden", "") } else { ("200 OK", "one\ntwo\nthree\n") };
+                            let answer = format!("HTTP/1.1 {status}\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+                            if socket.write_all(answer.as_bytes()).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        (base, seen, connections)
+    }
+
+    #[tokio::test]
+    async fn downloads_carry_no_token_share_one_client_and_name_no_signature() {
+        let (host, seen, connections) = log_host().await;
+        let mut config = GitHubConfig::new("ghp_download_test_token");
+        config.host = Some("http://127.0.0.1:9".into());
+        let api = Api::new(&config).expect("an API");
+        for job in 1..=2 {
+            let tail = api.download_tail(&format!("{host}/job-logs/{job}.txt?sig=s3cr3t"), 2).await.expect("the log");
+            assert_eq!(tail.lines, ["two", "three"]);
+        }
+        let refused = api.download_tail(&format!("{host}/denied?sig=s3cr3t"), 2).await.expect_err("a 403");
+        let refused = refused.to_string();
+        assert!(refused.contains("/denied") && refused.contains("403"), "{refused}");
+        assert!(!refused.contains("s3cr3t"), "the signed query is a credential: {refused}");
+        let seen = seen.lock().expect("the record").clone();
+        assert_eq!(seen.len(), 3, "{seen:?}");
+        assert!(seen[0].starts_with("GET /job-logs/1.txt?sig=s3cr3t HTTP/1.1"), "{seen:?}");
+        for head in &seen {
+            let lower = head.to_ascii_lowercase();
+            assert!(
+                !lower.contains("authorization") && !lower.contains("ghp_"),
+                "a token went to the log host: {head}"
+            );
+        }
+        assert_eq!(connections.load(Ordering::SeqCst), 1, "downloads share one client's connection");
+        for bad in ["ftp://host/x", "/relative/path", "not a url"] {
+            let error = api.download_tail(bad, 2).await.expect_err(bad).to_string();
+            assert!(error.contains("URL"), "{bad}: {error}");
+        }
     }
 
     #[test]
