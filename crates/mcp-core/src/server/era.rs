@@ -62,7 +62,7 @@ impl ServerInner {
     /// ([`ServerInner::cache_hints`]).
     pub(super) fn finish<T: Stamp>(&self, mut result: T, framing: Framing) -> Result<Box<RawValue>, ErrorObject> {
         if framing == Framing::Modern {
-            result.stamp(serde_json::to_value(&self.info).unwrap_or_default());
+            result.stamp(self.info_json.clone());
         }
         raw(&result)
     }

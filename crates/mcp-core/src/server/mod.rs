@@ -18,6 +18,7 @@ mod utilities;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use async_trait::async_trait;
+use serde::Deserialize as _;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -52,6 +53,8 @@ pub type Completer = Arc<dyn Fn(&CompleteParams) -> Completion + Send + Sync>;
 
 struct ServerInner {
     info: Implementation,
+    /// `info` as JSON, made once: every `2026-07-28` result carries it in its `_meta`.
+    info_json: Value,
     instructions: Option<String>,
     registry: Registry,
     /// The tools, replaceable while serving (see [`Server::replace_tools`]).
@@ -206,9 +209,11 @@ impl Server {
     /// A builder for a server named by `info` serving `registry`.
     pub fn builder(info: Implementation, registry: Registry) -> ServerBuilder {
         let tools = RwLock::new(Arc::new(registry.tools.clone()));
+        let info_json = serde_json::to_value(&info).unwrap_or_default();
         ServerBuilder {
             inner: ServerInner {
                 info,
+                info_json,
                 instructions: None,
                 registry,
                 tools,
@@ -526,7 +531,7 @@ impl Connection {
     /// The caller's identity: from the handshake, or from a modern request's `_meta`.
     fn client_info(&self, meta: Option<&JsonObject>) -> Option<Arc<Implementation>> {
         if let Some(info) = meta.and_then(|m| m.get(meta_keys::CLIENT_INFO)) {
-            return serde_json::from_value(info.clone()).ok().map(Arc::new);
+            return Implementation::deserialize(info).ok().map(Arc::new);
         }
         self.session().client.clone()
     }
@@ -534,7 +539,7 @@ impl Connection {
     /// The caller's capabilities: from the handshake, or from a modern request's `_meta`.
     fn client_capabilities(&self, meta: Option<&JsonObject>) -> Option<ClientCapabilities> {
         if let Some(caps) = meta.and_then(|m| m.get(meta_keys::CLIENT_CAPABILITIES)) {
-            return serde_json::from_value(caps.clone()).ok();
+            return ClientCapabilities::deserialize(caps).ok();
         }
         self.session().capabilities.clone()
     }
