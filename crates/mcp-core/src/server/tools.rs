@@ -13,6 +13,29 @@ use crate::tasks::{Rerun, TaskSupport};
 use crate::tool::{ToolContext, ToolError};
 use crate::transport::connection::{self, Peer};
 
+/// `tools/call`'s params, `arguments` and `_meta` moved out of the request rather than read into
+/// copies (arguments can be megabytes: a file's content to write).
+fn call_params(mut params: JsonObject) -> Result<CallToolParams, ErrorObject> {
+    let arguments = take_object(&mut params, "arguments")?;
+    let meta = take_object(&mut params, "_meta")?;
+    let mut p: CallToolParams = parse_params(params)?;
+    (p.arguments, p.meta) = (arguments, meta);
+    Ok(p)
+}
+
+/// The object at `key` taken out of `params` (absent or `null`: none), else -32602 in the words
+/// the plain reading of the params would use.
+fn take_object(params: &mut JsonObject, key: &str) -> Result<Option<JsonObject>, ErrorObject> {
+    match params.remove(key) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::Object(object)) => Ok(Some(object)),
+        Some(other) => {
+            let why = <JsonObject as serde::Deserialize>::deserialize(&other).err().map(|e| e.to_string());
+            Err(ErrorObject::invalid_params(format!("invalid params: `{key}`: {}", why.unwrap_or_default())))
+        }
+    }
+}
+
 /// How long a cancelled tool may run on to clean up before its future is dropped.
 const CANCEL_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -41,7 +64,7 @@ impl Connection {
         framing: Framing,
     ) -> Result<Box<RawValue>, ErrorObject> {
         let s = &self.server;
-        let p: CallToolParams = parse_params(params)?;
+        let p = call_params(params)?;
         let tool = s
             .current_tools()
             .get(&p.name)
@@ -125,5 +148,47 @@ async fn run_in_place(
             Ok(CallToolResult::error(format!("the tool `{name}` failed unexpectedly: {what}")))
         }),
         () = stop => Ok(CallToolResult::error("cancelled")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn object(value: serde_json::Value) -> JsonObject {
+        value.as_object().cloned().expect("an object")
+    }
+
+    #[test]
+    fn call_params_move_arguments_and_meta_and_are_read_as_the_plain_reading_reads_them() {
+        let params = object(json!({
+            "name": "echo",
+            "arguments": {"text": "hello"},
+            "_meta": {"progressToken": 7},
+            "requestState": "s",
+        }));
+        let plain: CallToolParams = parse_params(params.clone()).expect("plain");
+        assert_eq!(call_params(params).expect("moved"), plain);
+        assert_eq!(plain.arguments, Some(object(json!({"text": "hello"}))));
+        for absent in [json!({"name": "echo"}), json!({"name": "echo", "arguments": null, "_meta": null})] {
+            let p = call_params(object(absent)).expect("no arguments");
+            assert_eq!((p.arguments, p.meta), (None, None));
+        }
+        // Refused in the same words, naming the member.
+        for bad in [
+            json!({"name": "echo", "arguments": "text"}),
+            json!({"name": "echo", "arguments": [1]}),
+            json!({"name": "echo", "_meta": 5}),
+        ] {
+            let moved = call_params(object(bad.clone())).expect_err("refused");
+            let plain = parse_params::<CallToolParams>(object(bad.clone())).expect_err("refused");
+            assert_eq!(moved.code, codes::INVALID_PARAMS);
+            assert_eq!(moved.message, plain.message, "{bad}");
+            assert!(moved.message.contains("`arguments`") || moved.message.contains("`_meta`"), "{}", moved.message);
+        }
+        let nameless = call_params(object(json!({"arguments": {}}))).expect_err("no name");
+        assert!(nameless.message.contains("name"), "{}", nameless.message);
     }
 }
