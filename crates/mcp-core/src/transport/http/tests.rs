@@ -177,13 +177,15 @@ async fn callers_are_admitted_before_their_body_is_read() {
         String::from_utf8_lossy(&call(port, "echo", "authorization: Bearer t0ken\r\n"))
             .replace("content-type: application/json", &format!("content-type: {content_type}"))
     };
-    for refused in ["text/plain", "application/x-www-form-urlencoded"] {
+    for refused in ["text/plain", "application/x-www-form-urlencoded", "application/jsonx", "text/json", "+json"] {
         let (status, body) = exchange(port, typed(refused).as_bytes()).await;
         assert_eq!(status, 415, "{refused}");
         let message = json_body(&body)["error"]["message"].as_str().unwrap_or_default().to_owned();
         assert!(message.contains(refused) && message.contains("application/json"), "{message}");
     }
-    assert_eq!(exchange(port, typed("Application/JSON; charset=utf-8").as_bytes()).await.0, 200);
+    for accepted in ["Application/JSON; charset=utf-8", "APPLICATION/merge-patch+JSON", " application/json "] {
+        assert_eq!(exchange(port, typed(accepted).as_bytes()).await.0, 200, "{accepted}");
+    }
 }
 
 /// DNS rebinding needs a host name the attacker resolves, so only names are checked against the
