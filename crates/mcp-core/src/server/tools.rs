@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use serde::Deserialize as _;
 use serde_json::value::RawValue;
 use tokio_util::sync::CancellationToken;
 
@@ -16,8 +17,10 @@ use crate::transport::connection::{self, Peer};
 /// `tools/call`'s params, `arguments` and `_meta` moved out of the request rather than read into
 /// copies (arguments can be megabytes: a file's content to write).
 fn call_params(mut params: JsonObject) -> Result<CallToolParams, ErrorObject> {
-    let arguments = take_object(&mut params, "arguments")?;
+    // In the order the plain reading meets them (keys sorted), so that it is the same member
+    // an error names.
     let meta = take_object(&mut params, "_meta")?;
+    let arguments = take_object(&mut params, "arguments")?;
     let mut p: CallToolParams = parse_params(params)?;
     (p.arguments, p.meta) = (arguments, meta);
     Ok(p)
@@ -30,7 +33,7 @@ fn take_object(params: &mut JsonObject, key: &str) -> Result<Option<JsonObject>,
         None | Some(serde_json::Value::Null) => Ok(None),
         Some(serde_json::Value::Object(object)) => Ok(Some(object)),
         Some(other) => {
-            let why = <JsonObject as serde::Deserialize>::deserialize(&other).err().map(|e| e.to_string());
+            let why = JsonObject::deserialize(&other).err().map(|e| e.to_string());
             Err(ErrorObject::invalid_params(format!("invalid params: `{key}`: {}", why.unwrap_or_default())))
         }
     }
@@ -181,6 +184,7 @@ mod tests {
             json!({"name": "echo", "arguments": "text"}),
             json!({"name": "echo", "arguments": [1]}),
             json!({"name": "echo", "_meta": 5}),
+            json!({"name": "echo", "_meta": 5, "arguments": "text"}),
         ] {
             let moved = call_params(object(bad.clone())).expect_err("refused");
             let plain = parse_params::<CallToolParams>(object(bad.clone())).expect_err("refused");

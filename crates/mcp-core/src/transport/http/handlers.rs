@@ -70,13 +70,16 @@ pub(super) async fn post(State(app): State<Arc<App>>, mut request: axum::extract
 /// a message. A POST that declares no type is read as JSON.
 fn not_json(headers: &HeaderMap) -> Option<Box<Response>> {
     let declared = headers.get(header::CONTENT_TYPE)?;
-    // Compared without case and without a lower-cased copy: a header value that is text at all
-    // is visible ASCII, so any byte offset is a character boundary.
+    // Compared without case and without a lower-cased copy (a header value that is text at all
+    // is ASCII).
     let media = declared.to_str().unwrap_or("").split(';').next().unwrap_or("").trim();
     let starts = |prefix: &str| media.get(..prefix.len()).is_some_and(|head| head.eq_ignore_ascii_case(prefix));
     let ends = |suffix: &str| {
-        media.len() >= suffix.len()
-            && media.get(media.len() - suffix.len()..).is_some_and(|t| t.eq_ignore_ascii_case(suffix))
+        media
+            .len()
+            .checked_sub(suffix.len())
+            .and_then(|at| media.get(at..))
+            .is_some_and(|t| t.eq_ignore_ascii_case(suffix))
     };
     if media.eq_ignore_ascii_case("application/json") || (starts("application/") && ends("+json")) {
         return None;

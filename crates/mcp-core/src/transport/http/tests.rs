@@ -183,7 +183,9 @@ async fn callers_are_admitted_before_their_body_is_read() {
         let message = json_body(&body)["error"]["message"].as_str().unwrap_or_default().to_owned();
         assert!(message.contains(refused) && message.contains("application/json"), "{message}");
     }
-    for accepted in ["Application/JSON; charset=utf-8", "APPLICATION/merge-patch+JSON", " application/json "] {
+    for accepted in
+        ["Application/JSON; charset=utf-8", "APPLICATION/merge-patch+JSON", "application/json ; charset=utf-8"]
+    {
         assert_eq!(exchange(port, typed(accepted).as_bytes()).await.0, 200, "{accepted}");
     }
 }
