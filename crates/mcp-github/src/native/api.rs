@@ -114,6 +114,14 @@ impl Api {
                 .set_connect_timeout(Some(timeout))
                 .set_read_timeout(Some(timeout)))
         };
+        // Downloads from the hosts GitHub redirects to (job logs) carry no token. Their requests
+        // name the URL whole (scheme and host), which octocrab keeps over the base; this base
+        // has no path to prefix to theirs.
+        let download = Client::new(Box::new(move || {
+            builder("https://api.github.com")?
+                .build()
+                .map_err(|e| Error::Network(format!("cannot build a download client: {}", describe(&e))))
+        }));
         // Every base is checked now, so that building a client later can fail only for want of
         // root certificates.
         builder(&base)?;
@@ -151,33 +159,26 @@ impl Api {
                         .map_err(|e| Error::Config(format!("cannot use the GitHub App installation: {}", describe(&e))))
                 })))
             };
-            return Ok(Self::with(as_app(&base)?, as_app(&gql_base)?, accounts, config, &base, runtime));
+            return Ok(Self::with(as_app(&base)?, as_app(&gql_base)?, accounts, download, config, &base, runtime));
         }
         let octo = Client::new(with_token(&base, config.token.clone()));
         let gql = Client::new(with_token(&gql_base, config.token.clone()));
-        Ok(Self::with(octo, gql, accounts, config, &base, runtime))
+        Ok(Self::with(octo, gql, accounts, download, config, &base, runtime))
     }
 
-    /// The API with `octo` and `gql` as its default clients, plus clients per configured account.
+    /// The API with `octo` and `gql` as its default clients, plus clients per configured account
+    /// and the one for downloads.
     fn with(
         octo: Client,
         gql: Client,
         accounts: Vec<(String, Client, Client)>,
+        download: Client,
         config: &GitHubConfig,
         base: &str,
         runtime: tokio::runtime::Handle,
     ) -> Self {
         let mut secrets = vec![config.token.clone()];
         secrets.extend(config.accounts.values().cloned());
-        let timeout = config.timeout;
-        // Requests name their URL whole (scheme and host), which octocrab keeps over the base;
-        // the base has no path to prefix to theirs.
-        let download = Client::new(Box::new(move || {
-            Octocrab::builder()
-                .base_uri("https://api.github.com")
-                .and_then(|b| b.set_connect_timeout(Some(timeout)).set_read_timeout(Some(timeout)).build())
-                .map_err(|e| Error::Network(format!("cannot build a download client: {}", describe(&e))))
-        }));
         Self {
             octo,
             gql,
@@ -185,7 +186,7 @@ impl Api {
             accounts,
             secrets,
             max_rate_limit_wait: config.max_rate_limit_wait,
-            timeout,
+            timeout: config.timeout,
             download,
             retries: 2,
             base: base.trim_end_matches('/').to_owned(),
