@@ -22,8 +22,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 pub use policy::{
-    INTERPRETERS, Policy, READ_ONLY, ShellConfig, default_denied_options, default_denied_subcommands,
-    split_command_line,
+    DeniedOption, INTERPRETERS, Policy, READ_ONLY, Risk, Scope, ShellConfig, default_denied_options,
+    default_denied_subcommands, split_command_line,
 };
 
 use crate::ExecOutput;

@@ -59,64 +59,121 @@ pub const INTERPRETERS: &[&str] = &[
     "cmd",
 ];
 
-/// Options that make common tools run commands or write files of the caller's choosing (the
-/// argument-injection class of CVE-2025-68144), refused by default. `--opt` also covers `--opt=...`.
-pub fn default_denied_options() -> BTreeMap<String, Vec<String>> {
-    let table: &[(&str, &[&str])] = &[
+/// Why an option is refused, as a refusal explains it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Risk {
+    /// It runs a program of the caller's choosing.
+    Runs,
+    /// It writes a file the caller names, from a program otherwise used to read.
+    Writes,
+    /// It points the program at configuration a caller could have written, whose settings
+    /// name programs to run.
+    Configures,
+    /// It follows symlinks while walking a tree, to what a link inside the roots points to
+    /// outside them.
+    FollowsLinks,
+    /// It reads or writes paths named somewhere no check sees: a list of names read from a
+    /// file or stdin, an archive's member names.
+    UncheckedNames,
+}
+
+impl Risk {
+    fn explain(self) -> &'static str {
+        match self {
+            Risk::Runs => "it can run a program of the caller's choosing",
+            Risk::Writes => "it writes a file the caller names",
+            Risk::Configures => {
+                "it points the program at configuration a caller could have written, which can name programs to run"
+            }
+            Risk::FollowsLinks => {
+                "it follows symlinks while walking a tree, which can lead outside the allowed directories"
+            }
+            Risk::UncheckedNames => {
+                "the paths it reads or writes come from a file, stdin or an archive's member names, which are never checked against the allowed directories"
+            }
+        }
+    }
+}
+
+/// Where on a command line a refused option counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Anywhere.
+    Anywhere,
+    /// Before the program's subcommand only (a global option: `git -c`).
+    BeforeSubcommand,
+    /// After one of these subcommands only (`git rebase -x`, while `git cherry-pick -x` only
+    /// notes where a commit came from).
+    With(Vec<String>),
+}
+
+/// An option refused for a program (see [`default_denied_options`]). `--opt` also covers
+/// `--opt=...` and every abbreviation GNU getopt would take for it; `-o` counts anywhere in a
+/// cluster of one-letter options (`-uo F`, `-oF`); other single-dash options (`-exec`) match
+/// exactly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeniedOption {
+    pub option: String,
+    pub risk: Risk,
+    pub scope: Scope,
+}
+
+/// Options that make common tools run commands, write files or reach paths of the caller's
+/// choosing (the argument-injection class of CVE-2025-68144), refused by default, by program.
+pub fn default_denied_options() -> BTreeMap<String, Vec<DeniedOption>> {
+    use Risk::*;
+    let anywhere = || Scope::Anywhere;
+    let with = |subcommands: &[&str]| Scope::With(subcommands.iter().map(|s| (*s).to_owned()).collect());
+    let table: Vec<(&str, Risk, Scope, &[&str])> = vec![
         (
             "git",
+            Runs,
+            anywhere(),
             &[
-                "--output",
-                "-o",
                 "--upload-pack",
-                "-u",
                 "--receive-pack",
                 "--exec",
-                "-c",
-                "--config-env",
                 "--exec-path",
                 "--ext-diff",
                 "--textconv",
                 "--open-files-in-pager",
-                "-O",
-                // `git rebase -x CMD` runs CMD after each commit.
-                "-x",
-                // A repository of the caller's making, whose configuration names programs.
-                "--git-dir",
-                "--work-tree",
-                "--template",
             ],
         ),
-        (
-            "find",
-            &[
-                "-exec",
-                "-execdir",
-                "-ok",
-                "-okdir",
-                "-delete",
-                "-fprint",
-                "-fprint0",
-                "-fprintf",
-                "-fls",
-                "-L",
-                "-follow",
-                "-files0-from",
-            ],
-        ),
-        ("rg", &["--pre", "--pre-glob", "--search-zip", "-z", "-L", "--follow"]),
-        // Following symlinks while walking a tree reads what a link inside the roots points to
-        // outside them; a list of file names read from a file names paths unchecked.
-        ("grep", &["-R", "--dereference-recursive"]),
-        ("ls", &["-L", "--dereference"]),
-        ("du", &["-L", "--dereference", "--files0-from"]),
-        ("stat", &["-L", "--dereference"]),
-        ("tree", &["-l", "-o"]),
+        // `git clone -u CMD` and `git ls-remote -u CMD` run CMD (`git add -u` stages tracked files).
+        ("git", Runs, with(&["clone", "ls-remote"]), &["-u"]),
+        // `git rebase -x CMD` runs CMD after each commit.
+        ("git", Runs, with(&["rebase"]), &["-x"]),
+        // `git grep -O[PAGER]` opens the matching files in PAGER.
+        ("git", Runs, with(&["grep"]), &["-O"]),
+        ("git", Writes, anywhere(), &["--output"]),
+        ("git", Writes, with(&["format-patch", "archive"]), &["-o"]),
+        // A repository or setting of the caller's making, whose configuration names programs.
+        ("git", Configures, Scope::BeforeSubcommand, &["-c", "--git-dir", "--work-tree"]),
+        ("git", Configures, with(&["clone"]), &["-c"]),
+        ("git", Configures, anywhere(), &["--config-env", "--template"]),
+        ("find", Runs, anywhere(), &["-exec", "-execdir", "-ok", "-okdir"]),
+        ("find", Writes, anywhere(), &["-delete", "-fprint", "-fprint0", "-fprintf", "-fls"]),
+        ("find", FollowsLinks, anywhere(), &["-L", "-follow"]),
+        ("find", UncheckedNames, anywhere(), &["-files0-from"]),
+        ("rg", Runs, anywhere(), &["--pre", "--pre-glob", "--search-zip", "-z"]),
+        ("rg", FollowsLinks, anywhere(), &["-L", "--follow"]),
+        ("grep", FollowsLinks, anywhere(), &["-R", "--dereference-recursive"]),
+        ("ls", FollowsLinks, anywhere(), &["-L", "--dereference"]),
+        ("du", FollowsLinks, anywhere(), &["-L", "--dereference"]),
+        ("du", UncheckedNames, anywhere(), &["--files0-from"]),
+        ("stat", FollowsLinks, anywhere(), &["-L", "--dereference"]),
+        ("tree", FollowsLinks, anywhere(), &["-l"]),
+        ("tree", Writes, anywhere(), &["-o"]),
         // `-F` follows a name that may later become a symlink leading out.
-        ("tail", &["-F", "--retry"]),
-        ("wc", &["--files0-from"]),
+        ("tail", FollowsLinks, anywhere(), &["-F", "--retry"]),
+        ("wc", UncheckedNames, anywhere(), &["--files0-from"]),
+        ("cp", FollowsLinks, anywhere(), &["-L", "--dereference"]),
+        ("chown", FollowsLinks, anywhere(), &["-L"]),
+        ("chgrp", FollowsLinks, anywhere(), &["-L"]),
         (
             "tar",
+            Runs,
+            anywhere(),
             &[
                 "--to-command",
                 "--use-compress-program",
@@ -126,57 +183,55 @@ pub fn default_denied_options() -> BTreeMap<String, Vec<String>> {
                 "-F",
                 "--new-volume-script",
                 "--rmt-command",
-                // Names read from a file or stdin are never checked against the roots.
-                "-T",
-                "--files-from",
                 "--rsh-command",
             ],
         ),
+        ("tar", FollowsLinks, anywhere(), &["-h", "--dereference"]),
+        // Extracting writes, and comparing reads, the paths an archive's members name: an
+        // absolute one with `-P`, one through a symlink already inside the roots, or a
+        // repository's `.git/config`. Creating and listing archives stay.
         (
-            "curl",
-            &[
-                "-o",
-                "--output",
-                "-O",
-                "--remote-name",
-                "-K",
-                "--config",
-                "--output-dir",
-                "-D",
-                "--dump-header",
-                "-T",
-                "--upload-file",
-            ],
+            "tar",
+            UncheckedNames,
+            anywhere(),
+            &["-x", "--extract", "--get", "-d", "--diff", "--compare", "-P", "--absolute-names", "-T", "--files-from"],
         ),
-        (
-            "wget",
-            &[
-                "-O",
-                "--output-document",
-                "-o",
-                "--output-file",
-                "-P",
-                "--directory-prefix",
-                "--use-askpass",
-                "-e",
-                "--execute",
-            ],
-        ),
-        ("rsync", &["-e", "--rsh", "--rsync-path"]),
-        ("ssh", &["-o", "-F", "-L", "-R", "-D", "-W", "-J", "-S"]),
-        ("scp", &["-o", "-F", "-S"]),
-        ("zip", &["-T", "-TT", "--unzip-command"]),
+        ("curl", Runs, anywhere(), &["-K", "--config"]),
+        ("curl", Writes, anywhere(), &["-o", "--output", "-O", "--remote-name", "--output-dir", "-D", "--dump-header"]),
+        ("curl", UncheckedNames, anywhere(), &["-T", "--upload-file"]),
+        ("wget", Runs, anywhere(), &["--use-askpass", "-e", "--execute"]),
+        ("wget", Writes, anywhere(), &["-O", "--output-document", "-o", "--output-file", "-P", "--directory-prefix"]),
+        ("rsync", Runs, anywhere(), &["-e", "--rsh", "--rsync-path"]),
+        ("rsync", FollowsLinks, anywhere(), &["-L", "--copy-links", "--copy-unsafe-links", "-k", "--copy-dirlinks"]),
+        ("ssh", Runs, anywhere(), &["-o", "-F", "-L", "-R", "-D", "-W", "-J", "-S"]),
+        ("scp", Runs, anywhere(), &["-o", "-F", "-S"]),
+        ("zip", Runs, anywhere(), &["-T", "-TT", "--unzip-command"]),
         // Scripts' own `e`, `w` and `r` commands are refused by `--sandbox`, which sed always gets.
-        ("sed", &["-i", "--in-place"]),
-        ("sort", &["-o", "--output", "--compress-program", "--files0-from"]),
-        ("less", &["-o", "--log-file", "-O", "--LOG-FILE"]),
-        ("man", &["-P", "--pager", "-H", "--html"]),
-        ("npm", &["--script-shell", "--node-options"]),
-        ("cargo", &["--config", "-Z"]),
-        ("make", &["-f", "--file", "--makefile", "-C", "--directory", "--eval", "-E"]),
+        ("sed", Writes, anywhere(), &["-i", "--in-place"]),
+        ("sort", Runs, anywhere(), &["--compress-program"]),
+        ("sort", Writes, anywhere(), &["-o", "--output"]),
+        ("sort", UncheckedNames, anywhere(), &["--files0-from"]),
+        ("less", Writes, anywhere(), &["-o", "--log-file", "-O", "--LOG-FILE"]),
+        ("man", Runs, anywhere(), &["-P", "--pager", "-H", "--html"]),
+        ("npm", Runs, anywhere(), &["--script-shell", "--node-options"]),
+        ("cargo", Configures, anywhere(), &["--config", "-Z"]),
+        ("make", Runs, anywhere(), &["-f", "--file", "--makefile", "-C", "--directory", "--eval", "-E"]),
     ];
-    table.iter().map(|(cmd, opts)| ((*cmd).to_owned(), opts.iter().map(|o| (*o).to_owned()).collect())).collect()
+    let mut denied: BTreeMap<String, Vec<DeniedOption>> = BTreeMap::new();
+    for (program, risk, scope, options) in table {
+        denied.entry(program.to_owned()).or_default().extend(options.iter().map(|option| DeniedOption {
+            option: (*option).to_owned(),
+            risk,
+            scope: scope.clone(),
+        }));
+    }
+    denied
 }
+
+/// Options that are a refused option's prefix and an option in their own right, which GNU
+/// getopt takes by their exact name before any abbreviation: `git diff --text` is not
+/// `--textconv`, `tar --checkpoint=100` not `--checkpoint-action`.
+const EXACT_OPTIONS: &[(&str, &[&str])] = &[("git", &["--text"]), ("tar", &["--checkpoint"])];
 
 /// Subcommands refused by default because running programs or rewriting what later commands run
 /// is what they do: `git config` can name an alias, hook path or fsmonitor that the next `git`
@@ -210,6 +265,11 @@ pub fn default_denied_subcommands() -> BTreeMap<String, Vec<String>> {
 fn forced_arguments(program: &str) -> &'static [&'static str] {
     match program {
         "sed" => &["--sandbox"],
+        // Both follow symlinks while walking a tree by default, to what a link inside the
+        // roots points to outside them: zip then stores the link itself, diff compares links
+        // as links.
+        "zip" => &["-y"],
+        "diff" => &["--no-dereference"],
         // Programs named by a repository's own configuration do not run: no fsmonitor, no
         // hooks, no repository found by walking into a bare one a caller wrote (whose
         // configuration is the caller's). The operator's credential helper stays, for push and
@@ -284,6 +344,11 @@ const CHAINING: &[(&str, &str)] = &[
 const DEVICES: &[&str] =
     &["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/stdin", "/dev/stdout", "/dev/stderr"];
 
+/// Why nothing but reading may name a repository's `.git`: its configuration, hooks and the
+/// `gitdir:` a `.git` file points to name the programs git runs.
+const GIT_DIRECTORY: &str =
+    "a repository's configuration and hooks there name programs that git runs (use git's own subcommands)";
+
 const REDIRECTIONS: &[&str] = &[">", ">>", "<", "<<", "<<<", "2>", "2>>", "&>", "&>>", "2>&1", ">&2", "&"];
 
 /// Settings of the native shell server. Every field has a safe default except the allowlist.
@@ -304,7 +369,7 @@ pub struct ShellConfig {
     /// Environment variables passed through to commands; everything else is removed.
     pub env_allow: Vec<String>,
     /// Options refused per program (see [`default_denied_options`]).
-    pub denied_options: BTreeMap<String, Vec<String>>,
+    pub denied_options: BTreeMap<String, Vec<DeniedOption>>,
     /// Subcommands refused per program (see [`default_denied_subcommands`]).
     pub denied_subcommands: BTreeMap<String, Vec<String>>,
     /// The `PATH` searched for allowed programs (default: this process's `PATH`).
@@ -390,6 +455,8 @@ impl Policy {
             return Ok(program.clone());
         }
         let denied = self.config.denied_options.get(name.as_str()).map(Vec::as_slice).unwrap_or_default();
+        let exact = EXACT_OPTIONS.iter().find(|(program, _)| program == name).map_or(&[][..], |(_, options)| *options);
+        let sub = subcommand(name, argv);
         for (i, arg) in argv.iter().enumerate().skip(1) {
             for (needle, what) in CHAINING {
                 if arg.contains(needle) {
@@ -407,11 +474,25 @@ impl Policy {
             // a file name that looks like a refused option is rare enough to rename.
             // tar's first argument is an option cluster even without its dash (`tar xIf`).
             let bundled = (name == "tar" && i == 1 && !arg.starts_with('-')).then(|| format!("-{arg}"));
-            if let Some(option) = denied.iter().find(|option| option_matches(bundled.as_deref().unwrap_or(arg), option))
-            {
+            let given = bundled.as_deref().unwrap_or(arg);
+            let applies = |denied: &&DeniedOption| match &denied.scope {
+                Scope::Anywhere => true,
+                Scope::BeforeSubcommand => sub.is_none_or(|(at, _)| i < at),
+                Scope::With(subcommands) => sub.is_some_and(|(at, sub)| i > at && subcommands.iter().any(|s| s == sub)),
+            };
+            // The first refused option the argument spells, from its left: in `-ccore.pager=x`
+            // that is `-c`, not the `-o` of its value.
+            let refused = denied
+                .iter()
+                .filter(applies)
+                .filter_map(|denied| option_at(given, &denied.option, exact).map(|at| (at, denied)))
+                .min_by_key(|(at, _)| *at);
+            if let Some((_, denied)) = refused {
+                let option = &denied.option;
                 return Err(Error::Refused(format!(
-                    "argument {i} (`{arg}`) is option `{option}` of `{name}`, which is refused: it can run commands or write files outside the tool's contract{}",
-                    if option.len() == 2 && arg.len() > 2 && !arg.starts_with("--") {
+                    "argument {i} (`{arg}`) is option `{option}` of `{name}`, which is refused: {}{}",
+                    denied.risk.explain(),
+                    if option.len() == 2 && given.len() > 2 && !given.starts_with("--") {
                         " (one-letter options count anywhere in a cluster; pass a value as its own argument)"
                     } else {
                         ""
@@ -420,7 +501,7 @@ impl Policy {
             }
         }
         if let Some(denied) = self.config.denied_subcommands.get(name.as_str())
-            && let Some(sub) = subcommand(name, argv)
+            && let Some((_, sub)) = sub
             && denied.iter().any(|d| d == sub)
         {
             return Err(Error::Refused(format!(
@@ -452,14 +533,21 @@ impl Policy {
     /// `if=/etc/x`, `-f/etc/x`, `-nf/etc/x`). `git -C` and `tar -C` move where later arguments
     /// are resolved, and each move is checked in turn. A program that only reads (see
     /// [`READ_ONLY`]) may name what does not exist (a pattern such as `/^#/d` or `/api/v1`): it
-    /// can neither read nor create it. Interpreters allowed by name are not checked: they reach
-    /// any path through their scripts anyway.
+    /// can neither read nor create it. Any other program may neither run in nor name a path in a
+    /// `.git` directory (see [`GIT_DIRECTORY`]). Interpreters allowed by name are not checked:
+    /// they reach any path through their scripts anyway.
     pub fn confine_arguments(&self, argv: &[String], directory: &Path) -> Result<()> {
         let name = argv.first().map(String::as_str).unwrap_or_default();
         if self.is_interpreter(name) {
             return Ok(());
         }
         let reads_only = READ_ONLY.contains(&name);
+        if !reads_only && self.in_git_directory(directory) {
+            return Err(Error::Refused(format!(
+                "the directory `{}` is inside a `.git` directory, where only commands that only read may run: {GIT_DIRECTORY}",
+                directory.display()
+            )));
+        }
         let moves = matches!(name, "git" | "tar");
         let mut here = directory.to_path_buf();
         let mut args = argv.iter().enumerate().skip(1);
@@ -477,12 +565,26 @@ impl Policy {
                 if !self.inside(&next) {
                     return Err(self.outside(i, arg, target));
                 }
+                if self.in_git_directory(&next) {
+                    return Err(self.in_git(i, arg, target));
+                }
                 here = next;
                 continue;
             }
             for candidate in path_candidates(arg) {
-                if self.leads_outside(candidate, &here, reads_only) {
+                if candidate.is_empty() || DEVICES.contains(&candidate) {
+                    continue;
+                }
+                let joined = here.join(candidate);
+                if reads_only && std::fs::symlink_metadata(&joined).is_err() {
+                    continue;
+                }
+                let resolved = resolve(&joined);
+                if !self.inside(&resolved) {
                     return Err(self.outside(i, arg, candidate));
+                }
+                if !reads_only && self.in_git_directory(&resolved) {
+                    return Err(self.in_git(i, arg, candidate));
                 }
             }
         }
@@ -497,6 +599,24 @@ impl Policy {
         ))
     }
 
+    fn in_git(&self, i: usize, arg: &str, candidate: &str) -> Error {
+        let part = if candidate == arg { String::new() } else { format!(" names `{candidate}`, which") };
+        Error::Refused(format!(
+            "argument {i} (`{arg}`){part} is a path inside a `.git` directory, which only commands that only read may name: {GIT_DIRECTORY}"
+        ))
+    }
+
+    /// Whether a resolved path inside the roots lies in (or is) a `.git` directory or file
+    /// below its root, in any case (`.GIT` is the same directory on a case-insensitive file system).
+    fn in_git_directory(&self, resolved: &Path) -> bool {
+        let below = self.roots.iter().find_map(|root| resolved.strip_prefix(root).ok());
+        below.is_some_and(|below| {
+            below.components().any(
+                |c| matches!(c, Component::Normal(n) if n.to_str().is_some_and(|n| n.eq_ignore_ascii_case(".git"))),
+            )
+        })
+    }
+
     /// The roots, as refusals name them.
     fn listed_roots(&self) -> String {
         self.roots.iter().map(|r| r.display().to_string()).collect::<Vec<_>>().join(", ")
@@ -504,17 +624,6 @@ impl Policy {
 
     fn inside(&self, resolved: &Path) -> bool {
         self.roots.iter().any(|root| resolved.starts_with(root))
-    }
-
-    fn leads_outside(&self, candidate: &str, directory: &Path, reads_only: bool) -> bool {
-        if candidate.is_empty() || DEVICES.contains(&candidate) {
-            return false;
-        }
-        let joined = directory.join(candidate);
-        if reads_only && std::fs::symlink_metadata(&joined).is_err() {
-            return false;
-        }
-        !self.inside(&resolve(&joined))
     }
 
     /// The canonical working directory for a requested one (default: the first root).
@@ -578,38 +687,41 @@ fn find_in_path(name: &str, search: &str) -> Option<PathBuf> {
     })
 }
 
-/// True if `arg` is, or abbreviates, or bundles the refused `option`. Long options (`--output`)
-/// match with a value (`--output=F`) and by any unambiguous-looking prefix GNU getopt accepts
-/// (`--outp`); one-letter options (`-o`) match anywhere in a cluster (`-uo F`, `-ofile`); other
-/// single-dash options (`-exec`) match exactly.
-fn option_matches(arg: &str, option: &str) -> bool {
+/// Where in `arg` the refused `option` is spelled, if it is: `arg` is it, abbreviates it or
+/// bundles it. Long options (`--output`) match with a value (`--output=F`) and by any prefix GNU
+/// getopt would take for them (`--outp`), unless the prefix is itself one of the program's
+/// `exact` options; one-letter options (`-o`) match anywhere in a cluster (`-uo F`, `-ofile`),
+/// at their letter; other single-dash options (`-exec`) match exactly.
+fn option_at(arg: &str, option: &str, exact: &[&str]) -> Option<usize> {
     if let Some(long) = option.strip_prefix("--") {
-        let Some(given) = arg.strip_prefix("--") else { return false };
+        let given = arg.strip_prefix("--")?;
         let given = given.split_once('=').map_or(given, |(name, _)| name);
-        return !given.is_empty() && long.starts_with(given);
+        let abbreviates = !given.is_empty() && long.starts_with(given);
+        let other = given != long && exact.iter().any(|e| e.strip_prefix("--") == Some(given));
+        return (abbreviates && !other).then_some(0);
     }
-    let Some(letters) = arg.strip_prefix('-').filter(|rest| !rest.starts_with('-')) else { return false };
+    let letters = arg.strip_prefix('-').filter(|rest| !rest.starts_with('-'))?;
     match option.strip_prefix('-').filter(|o| o.chars().count() == 1).and_then(|o| o.chars().next()) {
-        Some(letter) => letters.contains(letter),
-        None => arg == option,
+        Some(letter) => letters.find(letter).map(|at| at + 1),
+        None => (arg == option).then_some(0),
     }
 }
 
-/// The subcommand of a program that has them: the first word that is neither an option nor
-/// the value of a global option that takes one.
-fn subcommand<'a>(program: &str, argv: &'a [String]) -> Option<&'a str> {
+/// The subcommand of a program that has them, and where it is: the first word that is neither
+/// an option nor the value of a global option that takes one.
+fn subcommand<'a>(program: &str, argv: &'a [String]) -> Option<(usize, &'a str)> {
     let takes_value: &[&str] = match program {
         "git" => {
             &["-C", "-c", "--git-dir", "--work-tree", "--namespace", "--super-prefix", "--config-env", "--attr-source"]
         }
         _ => &[],
     };
-    let mut words = argv.iter().skip(1);
-    while let Some(word) = words.next() {
+    let mut words = argv.iter().enumerate().skip(1);
+    while let Some((at, word)) = words.next() {
         if takes_value.contains(&word.as_str()) {
             words.next();
         } else if !word.starts_with('-') {
-            return Some(word);
+            return Some((at, word));
         }
     }
     None

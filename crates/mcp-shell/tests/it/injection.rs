@@ -129,6 +129,29 @@ const CASES: &[(&str, &str, &str)] = &[
     ("shell_execute", r#"{"command": ["find", "-L", ".", "-name", "x"]}"#, "option `-L` of `find`"),
     ("shell_execute", r#"{"command": ["find", ".", "-follow"]}"#, "option `-follow` of `find`"),
     ("execute", r#"{"command": "ls hello.txt ../../work_secret", "cwd": "sub"}"#, "outside the allowed directories"),
+    ("shell_execute", r#"{"command": ["tar", "-chf", "-", "."]}"#, "option `-h` of `tar`"),
+    ("shell_execute", r#"{"command": ["tar", "--dereference", "-cf", "-", "."]}"#, "option `--dereference` of `tar`"),
+    ("shell_execute", r#"{"command": ["cp", "-rL", "sub", "sub2"]}"#, "option `-L` of `cp`"),
+    // Extracting writes what an archive's member names say (`-P`: absolute; through a symlink
+    // inside the roots; a `.git/config`), unchecked: refused however it is spelled.
+    ("shell_execute", r#"{"command": ["tar", "xf", "-"], "stdin": ""}"#, "option `-x` of `tar`"),
+    ("shell_execute", r#"{"command": ["tar", "-xPf", "-"], "stdin": ""}"#, "option `-x` of `tar`"),
+    ("shell_execute", r#"{"command": ["tar", "--extr", "-f", "a.tar"]}"#, "option `--extract` of `tar`"),
+    ("shell_execute", r#"{"command": ["tar", "--get", "-f", "a.tar"]}"#, "option `--get` of `tar`"),
+    ("shell_execute", r#"{"command": ["tar", "-df", "a.tar"]}"#, "option `-d` of `tar`"),
+    ("shell_execute", r#"{"command": ["tar", "-cPf", "a.tar", "hello.txt"]}"#, "option `-P` of `tar`"),
+    // A cluster is named by its first refused letter, not one inside its value.
+    ("shell_execute", r#"{"command": ["git", "-ccore.pager=touch {marker}", "log"]}"#, "option `-c` of `git`"),
+    ("shell_execute", r#"{"command": ["git", "clone", "-c", "core.fsmonitor=x", "a", "b"]}"#, "option `-c` of `git`"),
+    ("shell_execute", r#"{"command": ["git", "clone", "--config", "core.fsmonitor=x", "a", "b"]}"#, "`--config-env`"),
+    ("shell_execute", r#"{"command": ["git", "clone", "-u", "touch {marker}", "a", "b"]}"#, "option `-u` of `git`"),
+    ("shell_execute", r#"{"command": ["git", "grep", "-Otouch", "hello"]}"#, "option `-O` of `git`"),
+    ("shell_execute", r#"{"command": ["git", "format-patch", "-o", "sub", "HEAD~1"]}"#, "option `-o` of `git`"),
+    // Nothing but reading may name a `.git` directory (or file), in any case.
+    ("shell_execute", r#"{"command": ["touch", ".git/config"]}"#, "inside a `.git` directory"),
+    ("shell_execute", r#"{"command": ["touch", "sub/.GIT"]}"#, "inside a `.git` directory"),
+    ("shell_execute", r#"{"command": ["cp", "hello.txt", "{root}/sub/.git/hooks/pre-commit"]}"#, "inside a `.git`"),
+    ("shell_execute", r#"{"command": ["tar", "-C", "sub/.git", "-cf", "-", "."]}"#, "inside a `.git` directory"),
 ];
 
 fn arguments(template: &str, sandbox: &Sandbox, marker: &str) -> JsonObject {
@@ -146,7 +169,7 @@ fn arguments(template: &str, sandbox: &Sandbox, marker: &str) -> JsonObject {
 async fn every_injection_attempt_is_refused_and_nothing_runs() {
     let sandbox = Sandbox::new();
     let tools =
-        sandbox.tools(&["touch", "echo", "git", "find", "ls", "sort", "sed", "tar", "cat", "head", "grep"], &[]);
+        sandbox.tools(&["touch", "echo", "git", "find", "ls", "sort", "sed", "tar", "cat", "head", "grep", "cp"], &[]);
     let marker = sandbox.base.join("outside/PWNED").display().to_string();
     let mut failures = Vec::new();
     for (tool, template, expected) in CASES {

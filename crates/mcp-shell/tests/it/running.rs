@@ -196,3 +196,70 @@ async fn output_streams_as_progress_over_mcp() {
     assert!(!result.is_error());
     assert!(result.text_content().contains("exit status: 0"));
 }
+
+/// Everyday options that share a letter or a prefix with a refused one run: a one-letter
+/// option is refused only where it is dangerous (`git clone -u`, not `git add -u`), a long one
+/// not when it is an option of its own (`--text`, `--checkpoint`), and reading a `.git`
+/// directory stays allowed.
+#[tokio::test]
+async fn everyday_options_that_resemble_refused_ones_run() {
+    let sandbox = Sandbox::new();
+    let repo = sandbox.root.join("repo");
+    let git = |args: &[&str]| {
+        let status = std::process::Command::new("git").arg("-C").arg(&repo).args(args).status().expect("git runs");
+        assert!(status.success(), "git {args:?}");
+    };
+    std::fs::create_dir_all(&repo).expect("mkdir");
+    git(&["init", "-q"]);
+    std::fs::write(repo.join("a.txt"), "one\n").expect("writes");
+    git(&["add", "a.txt"]);
+    git(&["-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "one"]);
+    std::fs::write(repo.join("a.txt"), "one\ntwo\n").expect("writes");
+    let shell = Shell::new(sandbox.tools(&["git", "tar", "cat"], &[]));
+    for argv in [
+        &["git", "-C", "repo", "status", "-uno"][..],
+        &["git", "-C", "repo", "grep", "-c", "one"],
+        &["git", "-C", "repo", "log", "-c", "--oneline"],
+        &["git", "-C", "repo", "diff", "--text"],
+        &["git", "-C", "repo", "ls-files", "-o"],
+        &["git", "-C", "repo", "add", "-u"],
+        &["tar", "-cf", "a.tar", "--checkpoint=100", "hello.txt"],
+        &["tar", "-tf", "a.tar"],
+        &["cat", "repo/.git/HEAD"],
+    ] {
+        let output = shell.shell_execute(argv, None, None, None).await.expect("runs");
+        assert!(output.success(), "{argv:?}: {output:?}");
+    }
+    let staged = std::process::Command::new("git").arg("-C").arg(&repo).args(["diff", "--cached", "--stat"]).output();
+    assert!(String::from_utf8_lossy(&staged.expect("git runs").stdout).contains("a.txt"), "`git add -u` staged a.txt");
+}
+
+/// An archive whose members lead out through a symlink inside the roots, or write a
+/// repository's configuration, is never extracted: the refusal says why, and nothing is
+/// written.
+#[tokio::test]
+async fn archives_are_not_extracted_where_their_member_names_lead() {
+    let sandbox = Sandbox::new();
+    let staging = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(staging.path().join("link_out")).expect("mkdir");
+    std::fs::write(staging.path().join("link_out/escaped.txt"), "x").expect("writes");
+    let archive = staging.path().join("evil.tar");
+    let made = std::process::Command::new("tar")
+        .arg("-cf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(staging.path())
+        .arg("link_out/escaped.txt")
+        .status()
+        .expect("tar runs");
+    assert!(made.success());
+    std::fs::copy(&archive, sandbox.root.join("evil.tar")).expect("copies");
+    let shell = Shell::new(sandbox.tools(&["tar"], &[]));
+    for argv in [&["tar", "-xf", "evil.tar"][..], &["tar", "xvf", "evil.tar"], &["tar", "--extract", "--file=evil.tar"]]
+    {
+        let refused = shell.shell_execute(argv, None, None, None).await.expect_err("refused");
+        let text = refused.to_string();
+        assert!(text.contains("an archive's member names"), "{argv:?}: {text}");
+    }
+    assert!(!sandbox.base.join("outside/escaped.txt").exists(), "a member was written through the symlink");
+}
