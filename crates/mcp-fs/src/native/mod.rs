@@ -423,7 +423,10 @@ impl FsServer {
                 },
             )
             .title("List Allowed Directories")
-            .input_schema(schema(json!({}), &[]))
+            // As the reference's: any arguments are accepted (and ignored).
+            .input_schema(object(
+                json!({"type": "object", "properties": {}, "$schema": "http://json-schema.org/draft-07/schema#"}),
+            ))
             .output_schema(text_output())
             .annotations(read_only()),
         );
@@ -465,7 +468,11 @@ fn schema(properties: Value, required: &[&str]) -> JsonObject {
     if !required.is_empty() {
         schema["required"] = json!(required);
     }
-    match schema {
+    object(schema)
+}
+
+fn object(value: Value) -> JsonObject {
+    match value {
         Value::Object(map) => map,
         _ => JsonObject::new(),
     }
@@ -500,8 +507,8 @@ fn media_output() -> JsonObject {
     )
 }
 
+/// No arguments; any given are ignored, as the reference server does.
 #[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 struct NoArgs {}
 
 #[derive(Deserialize, JsonSchema)]

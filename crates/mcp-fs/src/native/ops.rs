@@ -270,8 +270,17 @@ impl Fs {
         if to_dir.symlink_metadata(rel(&to.relative)).is_ok() {
             return Err(Error::InvalidArgument(format!("destination already exists: {destination}")));
         }
-        if from.relative.as_os_str().is_empty() || to.relative.as_os_str().is_empty() {
-            return Err(Error::denied(source, "an allowed directory itself cannot be moved or replaced"));
+        for (located, path) in [(&from, source), (&to, destination)] {
+            if located.relative.as_os_str().is_empty() {
+                return Err(Error::denied(path, "an allowed directory itself cannot be moved or replaced"));
+            }
+        }
+        // Each side checked on its own first, so that a refusal names the path that is wrong:
+        // the source must exist where it is, the destination's directory must exist inside the
+        // allowed directories (not through a symlink that leads out).
+        from_dir.symlink_metadata(rel(&from.relative)).map_err(io(source))?;
+        if let Some(parent) = to.relative.parent().filter(|p| !p.as_os_str().is_empty()) {
+            to_dir.metadata(parent).map_err(io(destination))?;
         }
         from_dir.rename(&from.relative, to_dir, &to.relative).map_err(io(source))?;
         Ok(format!("Successfully moved {source} to {destination}"))

@@ -143,6 +143,11 @@ async fn the_native_tools_list_the_reference_servers_names_and_argument_names() 
         let our_schema = serde_json::Value::Object(ours.input_schema.clone());
         assert_eq!(keys(&our_schema), keys(&expected["inputSchema"]), "{name}: argument names");
         assert_eq!(our_schema["required"], expected["inputSchema"]["required"], "{name}: required arguments");
+        // Whether unknown arguments are refused, as the reference does.
+        assert_eq!(
+            our_schema["additionalProperties"], expected["inputSchema"]["additionalProperties"],
+            "{name}: additionalProperties"
+        );
         for (arg, spec) in expected["inputSchema"]["properties"].as_object().into_iter().flatten() {
             assert_eq!(our_schema["properties"][arg]["type"], spec["type"], "{name}.{arg}: type");
         }

@@ -9,7 +9,8 @@ use serde_json::Value;
 
 use crate::support::{SECRET, Scratch};
 
-/// (tool, arguments with {root} and {base} placeholders, words the refusal must contain)
+/// (tool, arguments with {root} and {base} placeholders, words the refusal must contain, {root}
+/// replaced there too)
 const CASES: &[(&str, &str, &str)] = &[
     ("read_text_file", r#"{"path": "{root}/../outside/secret.txt"}"#, "access denied"),
     ("read_text_file", r#"{"path": "../outside/secret.txt"}"#, "access denied"),
@@ -43,10 +44,21 @@ const CASES: &[(&str, &str, &str)] = &[
     ("directory_tree", r#"{"path": "{root}/relative_link_out"}"#, "access denied"),
     ("directory_tree", r#"{"path": "{base}"}"#, "access denied"),
     ("move_file", r#"{"source": "{base}/outside/secret.txt", "destination": "{root}/stolen.txt"}"#, "access denied"),
+    // A refusal names the side that is wrong.
     (
         "move_file",
         r#"{"source": "{root}/inner/ok.txt", "destination": "{root}/link_out/planted.txt"}"#,
-        "access denied",
+        "access denied: `{root}/link_out/planted.txt`: it resolves outside",
+    ),
+    (
+        "move_file",
+        r#"{"source": "{root}/link_out/secret.txt", "destination": "{root}/stolen.txt"}"#,
+        "access denied: `{root}/link_out/secret.txt`: it resolves outside",
+    ),
+    (
+        "move_file",
+        r#"{"source": "{root}/inner/ok.txt", "destination": "{root}/relative_link_out/sub/planted.txt"}"#,
+        "access denied: `{root}/relative_link_out/sub/planted.txt`",
     ),
     ("move_file", r#"{"source": "{root}/inner/ok.txt", "destination": "{base}/outside/planted.txt"}"#, "access denied"),
     ("search_files", r#"{"path": "{root}/link_out", "pattern": "*"}"#, "access denied"),
@@ -80,7 +92,8 @@ async fn every_hostile_path_is_refused_and_nothing_outside_changes() {
     for (tool, template, expected) in CASES {
         let result = tools.call(tool, arguments(template, &scratch), mcp_core::ToolContext::detached()).await;
         let text = result.text_content();
-        if !result.is_error() || !text.contains(expected) || text.contains(SECRET) {
+        let expected = expected.replace("{root}", &scratch.root.display().to_string());
+        if !result.is_error() || !text.contains(&expected) || text.contains(SECRET) {
             failures.push(format!("{tool} {template}: is_error={} text={text:?}", result.is_error()));
         }
     }
