@@ -232,7 +232,15 @@ fn side_effect_function(name: &ObjectName) -> Option<String> {
 
 /// Checks that `sql` is exactly one read statement in `dialect`, and returns it parsed.
 pub fn check_read_only(dialect: Dialect, sql: &str) -> Result<Statement, SqlError> {
-    let mut statements = dialect.parse(sql)?;
+    // A statement the parser does not know is named by its first word when that word begins a
+    // statement that is no read (`PRAGMA table_info(t)`, `VACUUM INTO`): that, not the parser's
+    // complaint, is why it is refused. A misspelt read keeps the parser's words.
+    let mut statements = dialect.parse(sql).map_err(|e| match first_word(sql) {
+        Some(word) if WRITES.contains(&word.as_str()) || NEVER_WRITABLE.contains(&word.as_str()) => {
+            SqlError::NotRead { kind: word }
+        }
+        _ => e,
+    })?;
     match statements.len() {
         0 => Err(SqlError::Empty),
         1 => {
@@ -242,6 +250,22 @@ pub fn check_read_only(dialect: Dialect, sql: &str) -> Result<Statement, SqlErro
         }
         count => Err(SqlError::Stacked { count }),
     }
+}
+
+/// The highest numbered placeholder (`$N`) of a parsed statement, 0 if it has none: how many
+/// parameters a PostgreSQL statement takes.
+pub(crate) fn numbered_placeholders(statement: &Statement) -> usize {
+    let mut highest = 0;
+    let _ = sqlparser::ast::visit_expressions(statement, |expr| {
+        if let Expr::Value(value) = expr
+            && let sqlparser::ast::Value::Placeholder(name) = &value.value
+            && let Some(n) = name.strip_prefix('$').and_then(|n| n.parse::<usize>().ok())
+        {
+            highest = highest.max(n);
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    highest
 }
 
 fn check_statement(statement: &Statement) -> Result<(), SqlError> {
@@ -271,7 +295,10 @@ fn walk<V: Visit + ?Sized>(node: &V, read_only: bool) -> Result<(), SqlError> {
 /// locks and flushes, notifications, and the side-effecting functions refused on read-only
 /// connections too.
 pub fn check_write(dialect: Dialect, sql: &str) -> Result<Statement, SqlError> {
-    let mut statements = dialect.parse(sql)?;
+    let mut statements = dialect.parse(sql).map_err(|e| match first_word(sql) {
+        Some(word) if NEVER_WRITABLE.contains(&word.as_str()) => SqlError::NotAllowed { kind: word },
+        _ => e,
+    })?;
     let statement = match statements.len() {
         0 => return Err(SqlError::Empty),
         1 => statements.remove(0),
@@ -370,6 +397,71 @@ fn table_change(operation: &AlterTableOperation) -> bool {
 }
 
 /// The leading keywords of a statement (`DELETE`, `COPY`, `CREATE TABLE`), to name it in an error.
+/// The first words of statements that write rows or definitions.
+const WRITES: &[&str] =
+    &["INSERT", "UPDATE", "DELETE", "MERGE", "TRUNCATE", "CREATE", "ALTER", "DROP", "REPLACE", "UPSERT", "COMMENT"];
+
+/// The first words of statements no connection runs (see [`check_write`]), for naming one the
+/// parser does not know.
+const NEVER_WRITABLE: &[&str] = &[
+    "PRAGMA",
+    "VACUUM",
+    "REINDEX",
+    "ANALYZE",
+    "DO",
+    "ATTACH",
+    "DETACH",
+    "COPY",
+    "LOAD",
+    "SET",
+    "RESET",
+    "GRANT",
+    "REVOKE",
+    "CALL",
+    "LOCK",
+    "UNLOCK",
+    "LISTEN",
+    "NOTIFY",
+    "CHECKPOINT",
+    "DISCARD",
+    "BEGIN",
+    "START",
+    "COMMIT",
+    "ROLLBACK",
+    "SAVEPOINT",
+    "RELEASE",
+    "INSTALL",
+    "FLUSH",
+    "KILL",
+    "SHUTDOWN",
+    "HANDLER",
+    "PREPARE",
+    "EXECUTE",
+    "DEALLOCATE",
+    "CLUSTER",
+    "SECURITY",
+    "IMPORT",
+    "USE",
+];
+
+/// The first word of `sql`, upper-cased, after whitespace and comments; `None` if it begins
+/// with anything else (a parenthesis, a quote).
+fn first_word(sql: &str) -> Option<String> {
+    let mut rest = sql;
+    loop {
+        rest = rest.trim_start();
+        if let Some(after) = rest.strip_prefix("--") {
+            rest = after.split_once('\n').map_or("", |(_, next)| next);
+        } else if let Some(after) = rest.strip_prefix("/*") {
+            rest = after.split_once("*/").map_or("", |(_, next)| next);
+        } else {
+            break;
+        }
+    }
+    let word: String = rest.chars().take_while(char::is_ascii_alphabetic).collect();
+    (!word.is_empty()).then(|| word.to_ascii_uppercase())
+}
+
 pub(crate) fn statement_kind(statement: &Statement) -> String {
     let text = statement.to_string();
     let mut words = text.split_whitespace();

@@ -79,6 +79,10 @@ pub enum SqlError {
     SideEffectFunction { name: String },
     #[error("no native backend for `{scheme}:` URLs (SQLite, PostgreSQL and MySQL/MariaDB are supported)")]
     Unsupported { scheme: String },
+    #[error(
+        "the statement has {expected} placeholder(s) but {given} parameter(s) were given; pass one value in `params` for each placeholder"
+    )]
+    Parameters { expected: usize, given: usize },
     #[error("the statement ran past its timeout of {after:?} and was abandoned")]
     Timeout { after: std::time::Duration },
     #[error("column `{column}` has type {type_name}, which has no JSON form here; cast it (`{column}::text`)")]

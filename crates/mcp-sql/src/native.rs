@@ -220,12 +220,29 @@ impl Database {
         if !self.writable {
             return Err(SqlError::ReadOnlyConnection);
         }
-        check_write(self.dialect, sql)?;
+        let statement = check_write(self.dialect, sql)?;
+        self.postgres_parameters(&statement, params)?;
         let timeout = self.limits.statement_timeout;
         match tokio::time::timeout(timeout + Duration::from_millis(500), self.write(sql, params)).await {
             Ok(result) => result,
             Err(_) => Err(SqlError::Timeout { after: timeout }),
         }
+    }
+
+    /// On PostgreSQL, the parameters are counted against the parsed statement's placeholders
+    /// before it runs: PostgreSQL ignores extra ones, and a statement run with too few is
+    /// cached on the connection with the parameter types the server inferred, which the same
+    /// statement run again with the right values then fails to match. (SQLite and MySQL count
+    /// them as they prepare the statement: see [`parameters_match`].)
+    fn postgres_parameters(&self, statement: &sqlparser::ast::Statement, params: &[Value]) -> Result<(), SqlError> {
+        if self.dialect != Dialect::Postgres {
+            return Ok(());
+        }
+        let expected = crate::guard::numbered_placeholders(statement);
+        if params.len() != expected {
+            return Err(SqlError::Parameters { expected, given: params.len() });
+        }
+        Ok(())
     }
 
     async fn write(&self, sql: &str, params: &[Value]) -> Result<QueryResult, SqlError> {
@@ -253,6 +270,7 @@ impl Database {
             Pool::MySql(pool) => {
                 let timeout = self.limits.statement_timeout;
                 let mut tx = pool.begin().await.map_err(db_error)?;
+                check_parameters!(&mut *tx, sql, params);
                 let mut query = sqlx::query(sql);
                 for p in params {
                     query = bind_mysql(query, p);
@@ -276,6 +294,7 @@ impl Database {
                 }
                 let deadline = std::time::Instant::now() + self.limits.statement_timeout;
                 let mut conn = sqlite_connection(pool, deadline).await?;
+                check_parameters!(&mut *conn, sql, params);
                 // SQLite's count of changed rows is that of the last INSERT, UPDATE or DELETE on
                 // the connection, whatever ran since: it counts for this statement only if the
                 // connection's total moved.
@@ -302,11 +321,12 @@ impl Database {
 
     /// Runs one read statement with bound parameters (`$1` on PostgreSQL, `?` on SQLite).
     pub async fn query(&self, sql: &str, params: &[Value]) -> Result<QueryResult, SqlError> {
-        check_read_only(self.dialect, sql).map_err(|e| match e {
+        let statement = check_read_only(self.dialect, sql).map_err(|e| match e {
             // The connection writes, through `write_query`; reads are what this one runs.
             SqlError::NotRead { kind } if self.writable => SqlError::ReadsOnly { kind },
             other => other,
         })?;
+        self.postgres_parameters(&statement, params)?;
         let timeout = self.limits.statement_timeout;
         match tokio::time::timeout(timeout + Duration::from_millis(500), self.run(sql, params)).await {
             Ok(result) => result,
@@ -336,6 +356,7 @@ impl Database {
             Pool::MySql(pool) => {
                 let timeout = self.limits.statement_timeout;
                 let mut tx = pool.begin_with("START TRANSACTION READ ONLY").await.map_err(db_error)?;
+                check_parameters!(&mut *tx, sql, params);
                 let mut query = sqlx::query(sql);
                 for p in params {
                     query = bind_mysql(query, p);
@@ -352,6 +373,7 @@ impl Database {
             Pool::Sqlite(pool) => {
                 let deadline = std::time::Instant::now() + self.limits.statement_timeout;
                 let mut conn = sqlite_connection(pool, deadline).await?;
+                check_parameters!(&mut *conn, sql, params);
                 let mut query = sqlx::query(sql);
                 for p in params {
                     query = bind_sqlite(query, p);
@@ -378,6 +400,31 @@ impl Database {
         Ok(out.finish())
     }
 }
+
+/// Refuses parameters that do not match the statement's placeholders, as the database counts
+/// them when it prepares the statement: SQLite binds a missing one as NULL and ignores extra
+/// ones, answering another question than the one asked without a word. (The prepared statement
+/// is cached on the connection, so running it prepares nothing again. Not for PostgreSQL, whose
+/// statement prepared without the bound values' types would be cached with the types it infers:
+/// see [`Database::postgres_parameters`].)
+fn parameters_match<T>(parameters: Option<sqlx::Either<&[T], usize>>, given: usize) -> Result<(), SqlError> {
+    let expected = match parameters {
+        Some(sqlx::Either::Left(types)) => types.len(),
+        Some(sqlx::Either::Right(count)) => count,
+        None => return Ok(()),
+    };
+    if expected == given { Ok(()) } else { Err(SqlError::Parameters { expected, given }) }
+}
+
+/// [`parameters_match`] for `$sql` prepared on `$executor` (a connection or transaction).
+macro_rules! check_parameters {
+    ($executor:expr, $sql:expr, $params:expr) => {{
+        use sqlx::Statement as _;
+        let statement = sqlx::Executor::prepare($executor, $sql).await.map_err(db_error)?;
+        parameters_match(statement.parameters(), $params.len())?;
+    }};
+}
+use check_parameters;
 
 /// A pooled SQLite connection whose statements are interrupted at `deadline`: SQLite has no
 /// statement timeout, so a progress handler stops a runaway statement instead of leaving it to hold

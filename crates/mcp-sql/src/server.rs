@@ -1,6 +1,8 @@
-//! The native SQL tools over one [`Database`], named and shaped like the reference servers' so that a
-//! client written for them works unchanged: `read_query` / `list_tables` / `describe_table` (the
-//! SQLite server) and `query` (the Postgres server). Every one is a read through the guard; a
+//! The native SQL tools over one [`Database`], with the reference servers' names and arguments so
+//! that a client's calls written for them work unchanged: `read_query` / `list_tables` /
+//! `describe_table` (the SQLite server) and `query` (the Postgres server). The answers are typed
+//! `columns` and `rows` (see [`QueryResult`], with an output schema), not the references' list of
+//! row objects; [`crate::Sql`] reads both. Every one is a read through the guard; a
 //! connection opened for writing adds `write_query`.
 
 use std::sync::Arc;

@@ -89,6 +89,21 @@ fn errors_name_what_was_wrong() {
     assert!(err.to_string().contains("DELETE"), "{err}");
     let err = check_read_only(Dialect::Sqlite, "DROP TABLE users").expect_err("refused");
     assert!(err.to_string().starts_with("DROP TABLE is not a read statement"), "{err}");
+    // Statements the parser does not know are named by their first word, not by its complaint.
+    for (dialect, sql, kind) in [
+        (Dialect::Sqlite, "pragma table_info(users)", "PRAGMA"),
+        (Dialect::Sqlite, "  /* x */ vacuum into '/tmp/x'", "VACUUM"),
+        (Dialect::Sqlite, "-- note\nreindex", "REINDEX"),
+        (Dialect::Postgres, "do $$ begin perform 1; end $$", "DO"),
+    ] {
+        let err = check_read_only(dialect, sql).expect_err("refused");
+        assert_eq!(err.to_string(), format!("{kind} is not a read statement; this connection is read-only"), "{sql}");
+        let err = mcp_sql::check_write(dialect, sql).expect_err("refused");
+        assert!(err.to_string().starts_with(&format!("{kind} reaches outside")), "{sql}: {err}");
+    }
+    // A read the parser cannot read keeps the parser's words.
+    let err = check_read_only(Dialect::Sqlite, "SELECT FROM WHERE").expect_err("refused");
+    assert!(err.to_string().starts_with("the statement does not parse as SQLite"), "{err}");
 }
 
 #[test]

@@ -177,6 +177,38 @@ async fn reads_with_bound_parameters_and_typed_results() {
     }
 }
 
+/// A parameter missing or left over is an error that says so, before the statement runs, on
+/// every backend: SQLite would bind a missing one as NULL and ignore an extra one, answering
+/// another question than the one asked.
+#[tokio::test]
+async fn parameters_must_match_the_placeholders() {
+    for f in Fixture::all().await {
+        let db = f.database(Limits::default()).await;
+        let one = format!("SELECT name FROM users WHERE id = {}", param(f.dialect, 1));
+        let two = format!("SELECT {} AS a, {} AS b", param(f.dialect, 1), param(f.dialect, 2));
+        for (sql, params, expected, given) in [
+            (one.as_str(), vec![], 1, 0),
+            (two.as_str(), vec![json!(1)], 2, 1),
+            ("SELECT 1", vec![json!(1), json!(2)], 0, 2),
+        ] {
+            let err = db.query(sql, &params).await.expect_err("refused");
+            assert!(
+                matches!(err, SqlError::Parameters { expected: e, given: g } if e == expected && g == given),
+                "{:?} {sql}: {err}",
+                f.dialect
+            );
+            assert!(err.to_string().contains(&format!("{expected} placeholder(s) but {given} parameter(s)")), "{err}");
+        }
+        assert_eq!(db.query(&one, &[json!(1)]).await.expect("runs").rows, vec![vec![json!("ada")]], "{:?}", f.dialect);
+        let before = f.snapshot().await;
+        let writer = Database::connect_writable(&f.url, Limits::default()).await.expect("connect");
+        let update = format!("UPDATE users SET name = {} WHERE id = {}", param(f.dialect, 1), param(f.dialect, 2));
+        let err = writer.execute(&update, &[json!("x")]).await.expect_err("refused");
+        assert!(matches!(err, SqlError::Parameters { expected: 2, given: 1 }), "{:?}: {err}", f.dialect);
+        assert_eq!(f.snapshot().await, before, "{:?}: the refused write changed the data", f.dialect);
+    }
+}
+
 #[tokio::test]
 async fn every_refused_statement_leaves_the_database_unchanged() {
     let cases = include_str!("data/refused.txt");
