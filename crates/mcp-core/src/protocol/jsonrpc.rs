@@ -269,6 +269,26 @@ impl Message {
         Self::from_value(value)
     }
 
+    /// The id of a request too large to read, from the two ends of its line that were kept (the
+    /// stdio framing's `Frame::Oversized`): read from the head as far as the head
+    /// goes, or else taken from the tail when `id` is the object's last member (where the
+    /// TypeScript SDK writes it). `None` when it is not seen, or when the message is a response
+    /// (`result` or `error`), which is never answered.
+    pub fn oversized_request_id(head: &[u8], tail: &[u8]) -> Option<RequestId> {
+        let mut seen = SeenMembers::default();
+        let mut reader = serde_json::Deserializer::from_slice(head);
+        // The head ends inside the message: reading it fails there, after the members before.
+        let _ = serde::de::DeserializeSeed::deserialize(&mut seen, &mut reader);
+        if seen.response {
+            return None;
+        }
+        match seen.id {
+            Some(id) => serde_json::from_value(id).ok(),
+            None if seen.method => last_member_id(tail),
+            None => None,
+        }
+    }
+
     /// Classifies an already-parsed JSON value.
     pub fn from_value(value: Value) -> Result<Message, Rejected> {
         let Value::Object(obj) = value else {
@@ -319,6 +339,73 @@ impl Message {
         };
         r.unwrap_or_default()
     }
+}
+
+/// The members seen in the start of a message (see [`Message::oversized_request_id`]).
+#[derive(Default)]
+struct SeenMembers {
+    id: Option<Value>,
+    method: bool,
+    response: bool,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for &mut SeenMembers {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for &mut SeenMembers {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON-RPC message")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "id" => self.id = Some(map.next_value()?),
+                "method" => {
+                    self.method = true;
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+                "result" | "error" => {
+                    self.response = true;
+                    return Ok(());
+                }
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The id of a JSON object whose text ends with `"id": <integer or string>}` (after which only
+/// whitespace), read backwards from the end: since a quote inside a JSON string is always
+/// escaped, an unescaped `"id"` there is the key of the object's last member, not text.
+fn last_member_id(tail: &[u8]) -> Option<RequestId> {
+    let text = tail.trim_ascii_end().strip_suffix(b"}")?.trim_ascii_end();
+    let (value, before) = if text.ends_with(b"\"") {
+        let body = &text[..text.len() - 1];
+        // The opening quote: the last one not escaped (preceded by an even run of backslashes).
+        let open = (0..body.len())
+            .rev()
+            .find(|&at| body[at] == b'"' && body[..at].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 0)?;
+        (&text[open..], &text[..open])
+    } else {
+        let digits = text.iter().rev().take_while(|b| b.is_ascii_digit() || **b == b'-').count();
+        (&text[text.len() - digits..], &text[..text.len() - digits])
+    };
+    let before = before.trim_ascii_end().strip_suffix(b":")?.trim_ascii_end().strip_suffix(b"\"id\"")?;
+    if !matches!(before.trim_ascii_end().last(), Some(b',' | b'{')) {
+        return None;
+    }
+    serde_json::from_slice(value).ok()
 }
 
 /// The members of a message, read in one pass straight from its bytes (no intermediate `Value`
@@ -391,6 +478,39 @@ impl Members {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The id of a request cut in its middle, however its members are ordered: from its start
+    /// (Python's and Rust's SDKs write `id` early) or from its end (the TypeScript SDK writes it
+    /// last); never for a response, nor when a nested `id` or text could be mistaken for it.
+    #[test]
+    fn an_oversized_request_is_answered_with_its_id() {
+        let big = format!("\"{}\"", "x\\\"id\\\": 9}".repeat(500));
+        let cut = |text: &str| {
+            let bytes = text.as_bytes();
+            Message::oversized_request_id(&bytes[..bytes.len().min(1024)], &bytes[bytes.len().saturating_sub(1024)..])
+        };
+        let id = |n: i64| Some(RequestId::Number(n));
+        let cases = [
+            (format!(r#"{{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{{"a":{big}}}}}"#), id(7)),
+            (format!(r#"{{"method":"tools/call","params":{{"a":{big}}},"jsonrpc":"2.0","id":8}}"#), id(8)),
+            (
+                format!(r#"{{"method":"x","params":{{"a":{big}}},"jsonrpc":"2.0","id" : "s-\"1\"" }}"#),
+                Some(RequestId::String("s-\"1\"".into())),
+            ),
+            (format!(r#"{{"method":"x","params":{{"a":{big}}},"jsonrpc":"2.0","id":-3}}"#) + "  \r", id(-3)),
+            // A response is never answered, wherever its id is.
+            (format!(r#"{{"jsonrpc":"2.0","id":7,"result":{{"a":{big}}}}}"#), None),
+            (format!(r#"{{"result":{{"a":{big}}},"jsonrpc":"2.0","id":8}}"#), None),
+            // The last member is a nested object's `id`, or no `id` at all: not the request's.
+            (format!(r#"{{"method":"x","params":{{"a":{big},"id":4}}}}"#), None),
+            (format!(r#"{{"method":"x","params":{{"a":{big}}},"jsonrpc":"2.0"}}"#), None),
+            // Text that ends like a member, inside a string.
+            (format!(r#"{{"method":"x","params":{{"a":{big}}},"note":"\"id\":5}}"}}"#), None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(cut(&text), expected, "{}", &text[text.len().saturating_sub(60)..]);
+        }
+    }
 
     /// What the thorough path makes of a line: the reference the one-pass reading must match.
     fn thorough(line: &str) -> Result<Message, Rejected> {

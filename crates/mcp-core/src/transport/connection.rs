@@ -354,11 +354,14 @@ async fn read_loop<R: AsyncRead + Unpin>(
         };
         let line = match frame {
             Frame::Line(line) => line,
-            Frame::Oversized { len } => {
+            Frame::Oversized { len, head, tail } => {
                 let msg = format!("message of {len} bytes exceeds the limit of {} bytes", options.max_message_bytes);
                 tracing::warn!(peer = %options.name, "{msg}");
+                // Answered with the request's id when its kept ends show it, so that the caller
+                // learns why at once instead of waiting for its own timeout.
+                let id = Message::oversized_request_id(&head, &tail);
                 if options.role == Role::Server {
-                    peer.answer(Message::Response(Response::error(None, ErrorObject::invalid_request(msg))).to_bytes())
+                    peer.answer(Message::Response(Response::error(id, ErrorObject::invalid_request(msg))).to_bytes())
                         .await;
                 }
                 continue;

@@ -212,12 +212,17 @@ async fn raw_exchange(lines: &[String], max_message_bytes: usize) -> Vec<Value> 
 #[tokio::test]
 async fn the_server_answers_bad_input_and_keeps_serving() {
     let big = format!(r#"{{"jsonrpc":"2.0","id":99,"method":"ping","params":{{"pad":"{}"}}}}"#, "x".repeat(4096));
+    // The TypeScript SDK writes `id` last.
+    let big_last = format!(r#"{{"method":"ping","params":{{"pad":"{}"}},"jsonrpc":"2.0","id":98}}"#, "x".repeat(4096));
+    let big_unknown = format!(r#"{{"method":"ping","params":{{"pad":"{}"}}}}"#, "x".repeat(4096));
     let lines = [
         "this is not json".to_owned(),
         "[]".to_owned(),
         r#"{"jsonrpc":"2.0","id":1,"method":"bogus"}"#.to_owned(),
         r#"{"jsonrpc":"1.0","id":2,"method":"ping"}"#.to_owned(),
         big,
+        big_last,
+        big_unknown,
         r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"sleep","arguments":"nope"}}"#.to_owned(),
         r#"{"jsonrpc":"2.0","id":4,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"1999-01-01"}}}"#.to_owned(),
         // A malformed response is logged, never answered (a response to it would be answered in turn).
@@ -228,16 +233,17 @@ async fn the_server_answers_bad_input_and_keeps_serving() {
     let find = |id: Value| answers.iter().find(|a| a["id"] == id).cloned().unwrap_or(Value::Null);
     let nulls: Vec<i64> =
         answers.iter().filter(|a| a["id"].is_null()).map(|a| a["error"]["code"].as_i64().unwrap_or(0)).collect();
-    // Invalid JSON, a batch, and the oversized line have no readable id.
+    // Invalid JSON, a batch, and the oversized line whose ends show no id have no readable id;
+    // the other oversized lines are answered with theirs, whether it comes first or last.
     assert_eq!(nulls, [codes::PARSE_ERROR, codes::INVALID_REQUEST, codes::INVALID_REQUEST], "{answers:#?}");
+    for id in [99, 98] {
+        let refused = find(json!(id));
+        assert_eq!(refused["error"]["code"], codes::INVALID_REQUEST, "{answers:#?}");
+        assert!(refused["error"]["message"].as_str().is_some_and(|m| m.contains("exceeds the limit of 1024 bytes")));
+    }
     assert!(
         answers.iter().any(|a| a["error"]["message"].as_str().is_some_and(|m| m.contains("batches are not supported"))),
         "a batch is refused as such: {answers:#?}"
-    );
-    assert!(
-        answers
-            .iter()
-            .any(|a| { a["error"]["message"].as_str().is_some_and(|m| m.contains("exceeds the limit of 1024 bytes")) })
     );
     assert_eq!(find(json!(1))["error"]["code"], codes::METHOD_NOT_FOUND);
     assert_eq!(find(json!(2))["error"]["code"], codes::INVALID_REQUEST);
@@ -246,7 +252,7 @@ async fn the_server_answers_bad_input_and_keeps_serving() {
     assert_eq!(find(json!(4))["error"]["data"]["requested"], "1999-01-01");
     assert_eq!(find(json!(5))["result"], json!({}));
     assert_eq!(find(json!(77)), Value::Null, "{answers:#?}");
-    assert_eq!(answers.len(), 8, "{answers:#?}");
+    assert_eq!(answers.len(), 10, "{answers:#?}");
 }
 
 #[tokio::test]
