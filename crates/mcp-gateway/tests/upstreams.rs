@@ -14,6 +14,9 @@ use serde_json::{Value, json};
 /// The variable the configurations reference, and its value in the child that runs the tests.
 const SECRET_VAR: &str = "MCPTK_TEST_UPSTREAM_SECRET";
 const SECRET: &str = "s3cr3tvalue123";
+/// A variable named as `mcptk import` names the references it writes (`CUSTOM_KEY`, `DB_PASS`),
+/// set to [`SECRET`] too.
+const KEY_VAR: &str = "MCPTK_TEST_CUSTOM_KEY";
 
 /// Runs the test `name` again in a child of this test binary with [`SECRET_VAR`] set (a test
 /// cannot set a variable in its own process: that is `unsafe`), and checks that it passed. True
@@ -26,6 +29,7 @@ fn rerun_with_secret(name: &str) -> bool {
     let out = std::process::Command::new(me)
         .args(["--exact", name, "--nocapture"])
         .env(SECRET_VAR, SECRET)
+        .env(KEY_VAR, SECRET)
         .output()
         .expect("runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -93,14 +97,14 @@ async fn call(gateway: &Gateway, server: &str, tool: &str) -> String {
 }
 
 /// A server of the handshake era in Python that answers `leak` after logging its first argument
-/// (`notifications/message`), and `slow` after `SLOW_SECS` seconds; `crash` makes it say its
-/// first argument on stderr and exit.
+/// (`notifications/message`), `argv` with its arguments, and `slow` after `SLOW_SECS` seconds;
+/// `crash` makes it say its first argument on stderr and exit.
 const FAKE: &str = r#"
 import json, os, sys, time
 def send(message):
     sys.stdout.write(json.dumps(message) + "\n")
     sys.stdout.flush()
-tools = [{"name": n, "inputSchema": {"type": "object"}} for n in ("leak", "slow", "crash")]
+tools = [{"name": n, "inputSchema": {"type": "object"}} for n in ("leak", "slow", "crash", "argv")]
 for line in sys.stdin:
     request = json.loads(line)
     method, id = request.get("method"), request.get("id")
@@ -113,6 +117,8 @@ for line in sys.stdin:
     elif method == "tools/call" and request["params"]["name"] == "leak":
         send({"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": "started with " + sys.argv[1]}})
         result = {"content": [{"type": "text", "text": "leaked"}]}
+    elif method == "tools/call" and request["params"]["name"] == "argv":
+        result = {"content": [{"type": "text", "text": "argv " + " ".join(sys.argv[1:])}]}
     elif method == "tools/call" and request["params"]["name"] == "crash":
         sys.stderr.write("rejected " + sys.argv[1] + "\n")
         sys.exit(3)
@@ -146,6 +152,24 @@ async fn a_secret_expanded_into_an_argument_is_masked_in_the_exit_reason_the_aud
     assert!(audit.contains("rejected --api-key=") && !audit.contains(SECRET), "{audit}");
     let logged = logs.text();
     assert!(logged.contains("server is down") && !logged.contains(SECRET), "{logged}");
+}
+
+/// The names `mcptk import` gives the references it writes are masked by the same rule: an
+/// argument `--key ${CUSTOM_KEY}` that a server repeats in its result does not reach the caller.
+#[tokio::test]
+async fn a_secret_named_as_import_names_it_is_masked_in_results() {
+    if rerun_with_secret("a_secret_named_as_import_names_it_is_masked_in_results") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp");
+    let servers = json!({"up": {"command": "python3", "args": ["-c", FAKE, "--key", format!("${{{KEY_VAR}}}")],
+        "env": {"SLOW_SECS": "0"}}});
+    let gateway = gateway(&dir, servers, json!({})).await;
+    let said = call(&gateway, "up", "argv").await;
+    assert!(said.starts_with("argv --key ") && !said.contains(SECRET), "{said}");
+    gateway.shutdown().await;
+    let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).expect("an audit log");
+    assert!(!audit.contains(SECRET), "{audit}");
 }
 
 #[tokio::test]

@@ -174,10 +174,52 @@ impl Redactor {
     }
 }
 
-/// Whether a name (a JSON key, an environment variable) is named like a secret: `GITHUB_TOKEN`,
-/// `clientSecret`, `x-api-key`; not `nextPageToken` or `HOME`.
+/// Whether a name (an environment variable, header, option or query parameter) says its value
+/// is a credential: one of its words is `token`, `secret`, `password`, `key`, ... (`PATH` and
+/// `KEYBOARD` are not). The one rule for such names: `mcptk import` turns a value so named into
+/// a `${VAR}` reference, and the gateway masks what such a reference expands to. (Keys in JSON a
+/// tool returns follow the narrower [`secret_key`], since `key` and `session` name ordinary data
+/// there.)
 pub fn secret_name(name: &str) -> bool {
-    secret_key(name)
+    const WORDS: &[&str] = &[
+        "token",
+        "secret",
+        "password",
+        "passwd",
+        "pwd",
+        "pass",
+        "key",
+        "apikey",
+        "auth",
+        "authorization",
+        "credential",
+        "credentials",
+        "pat",
+        "cookie",
+        "session",
+        "bearer",
+        "private",
+        "signature",
+        "sig",
+    ];
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut previous_lower = false;
+    for c in name.chars() {
+        if !c.is_ascii_alphanumeric() {
+            words.push(std::mem::take(&mut word));
+            previous_lower = false;
+            continue;
+        }
+        // camelCase splits too: `apiKey` is `api` `key`.
+        if c.is_ascii_uppercase() && previous_lower {
+            words.push(std::mem::take(&mut word));
+        }
+        previous_lower = c.is_ascii_lowercase();
+        word.push(c.to_ascii_lowercase());
+    }
+    words.push(word);
+    words.iter().any(|w| WORDS.contains(&w.as_str()))
 }
 
 /// A key named like a secret: its last words are one of [`SECRET_KEYS`], words being parted by
@@ -282,6 +324,22 @@ mod tests {
             v,
             serde_json::json!({"path": "/x", "note": "uses [REDACTED]", "api_key": "[REDACTED]", "nested": [{"github_token": "[REDACTED]"}]})
         );
+    }
+
+    #[test]
+    fn secret_names_are_told_by_their_words() {
+        for name in
+            ["GITHUB_PERSONAL_ACCESS_TOKEN", "BRAVE_API_KEY", "apiKey", "x-api-key", "Authorization", "DB_PASSWORD"]
+        {
+            assert!(secret_name(name), "{name}");
+        }
+        for name in ["PATH", "KEYBOARD_LAYOUT", "DEBUG", "ALLOWED_DIRS", "NODE_ENV", "HOME"] {
+            assert!(!secret_name(name), "{name}");
+        }
+        // Names `mcptk import` turns into references are masked when they are expanded.
+        for name in ["CUSTOM_KEY", "DB_PASS", "GITHUB_PAT", "MY_KEY", "authToken", "SESSION_COOKIE"] {
+            assert!(secret_name(name), "{name}");
+        }
     }
 
     #[test]

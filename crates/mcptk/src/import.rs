@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use mcp_security::secret_name;
 use serde_json::{Map, Value, json};
 
 use crate::output::{self, Exit};
@@ -609,51 +610,6 @@ fn looks_literal(value: &str) -> bool {
     !value.is_empty() && !value.contains("${")
 }
 
-/// Whether a name (an environment variable, header, option or query parameter) says its value
-/// is a credential: one of its words is `token`, `secret`, `password`, `key`, ... (`PATH` and
-/// `KEYBOARD` are not).
-pub fn secret_name(name: &str) -> bool {
-    const WORDS: &[&str] = &[
-        "token",
-        "secret",
-        "password",
-        "passwd",
-        "pwd",
-        "pass",
-        "key",
-        "apikey",
-        "auth",
-        "authorization",
-        "credential",
-        "credentials",
-        "pat",
-        "cookie",
-        "session",
-        "bearer",
-        "private",
-        "signature",
-        "sig",
-    ];
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut previous_lower = false;
-    for c in name.chars() {
-        if !c.is_ascii_alphanumeric() {
-            words.push(std::mem::take(&mut word));
-            previous_lower = false;
-            continue;
-        }
-        // camelCase splits too: `apiKey` is `api` `key`.
-        if c.is_ascii_uppercase() && previous_lower {
-            words.push(std::mem::take(&mut word));
-        }
-        previous_lower = c.is_ascii_lowercase();
-        word.push(c.to_ascii_lowercase());
-    }
-    words.push(word);
-    words.iter().any(|w| WORDS.contains(&w.as_str()))
-}
-
 /// Whether a value looks like a credential whatever its name: a known token shape, a URL with a
 /// password, or a long random-looking string.
 pub fn looks_secret(value: &str) -> bool {
@@ -711,18 +667,6 @@ fn env_name(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn secret_names_are_told_by_their_words() {
-        for name in
-            ["GITHUB_PERSONAL_ACCESS_TOKEN", "BRAVE_API_KEY", "apiKey", "x-api-key", "Authorization", "DB_PASSWORD"]
-        {
-            assert!(secret_name(name), "{name}");
-        }
-        for name in ["PATH", "KEYBOARD_LAYOUT", "DEBUG", "ALLOWED_DIRS", "NODE_ENV", "HOME"] {
-            assert!(!secret_name(name), "{name}");
-        }
-    }
 
     #[test]
     fn secret_values_are_told_by_their_shape() {

@@ -353,7 +353,7 @@ fn mask_server(server: &mut Value) {
             for (name, value) in map.iter_mut() {
                 if let Some(text) = value.as_str()
                     && !text.contains("${")
-                    && (import::secret_name(name) || import::looks_secret(text))
+                    && (mcp_security::secret_name(name) || import::looks_secret(text))
                 {
                     *value = "***".into();
                 }
