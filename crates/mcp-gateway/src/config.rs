@@ -383,6 +383,18 @@ pub struct NativeShell {
     pub roots: Vec<PathBuf>,
 }
 
+impl NativeShell {
+    /// The shell server's settings: these, and the defaults for the rest.
+    pub fn shell_config(&self) -> mcp_shell::native::ShellConfig {
+        mcp_shell::native::ShellConfig {
+            allow: self.allow.clone(),
+            allow_interpreters: self.allow_interpreters.clone(),
+            roots: self.roots.clone(),
+            ..Default::default()
+        }
+    }
+}
+
 /// The audit log.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -577,6 +589,44 @@ fn default_restart_max() -> u64 {
 }
 
 impl GatewayConfig {
+    /// Every setting outside `mcpServers` whose `${VAR}`s the gateway expands as it starts, as
+    /// (what its error names it by, the field, the text as written): for finding every variable
+    /// that is not set before anything starts (`mcptk config check`). The start expands each
+    /// where it uses it.
+    pub fn references(&self) -> Vec<(&'static str, String, String)> {
+        let mut references = Vec::new();
+        if let Some(url) = &self.audit.sql {
+            references.push(("audit", "audit.sql".to_owned(), url.clone()));
+        }
+        for (name, db) in &self.native.sql {
+            references.push(("native.sql", format!("native.sql.{name}.url"), db.url.clone()));
+            if let Some(key) = db.generate.as_ref().and_then(|g| g.api_key.as_ref()) {
+                references.push(("native.sql", format!("native.sql.{name}.generate.api_key"), key.clone()));
+            }
+        }
+        if let Some(p) = &self.native.perplexity {
+            let key = p.api_key.as_deref().unwrap_or(crate::PERPLEXITY_KEY);
+            references.push((crate::PERPLEXITY, "native.perplexity.api_key".to_owned(), key.to_owned()));
+        }
+        if let Some(g) = &self.native.github {
+            let token = g.token.as_deref().unwrap_or(crate::GITHUB_TOKEN);
+            references.push((crate::GITHUB, "native.github.token".to_owned(), token.to_owned()));
+        }
+        if let Some(host) = self.native.docker.as_ref().and_then(|d| d.host.as_ref()) {
+            references.push(("docker", "native.docker.host".to_owned(), host.clone()));
+        }
+        if let Some(db) = self.pinning.as_ref().and_then(|p| p.database.as_ref()) {
+            references.push(("pinning", "pinning.database".to_owned(), db.clone()));
+        }
+        if let Some(store) = &self.rate_limit_store {
+            references.push(("rate_limit_store", "rate_limit_store.redis".to_owned(), store.redis.clone()));
+        }
+        if let Some(store) = &self.task_store {
+            references.push(("task_store", "task_store.redis".to_owned(), store.redis.clone()));
+        }
+        references
+    }
+
     /// Reads a gateway configuration file. Relative paths in it are relative to its folder.
     pub fn load(path: &Path) -> crate::Result<GatewayConfig> {
         Ok(Self::read(path)?)

@@ -21,6 +21,15 @@ impl From<mcp_core::Error> for Error {
     }
 }
 
+impl Error {
+    /// The errors this one stands for, outermost first: the one it wraps, then its causes
+    /// ([`std::error::Error::source`] starts below the wrapped one, whose message this one's
+    /// already says). For telling a kind of cause, such as a configuration error.
+    pub fn chain(&self) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
+        self.0.chain()
+    }
+}
+
 impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The whole chain on one line: "connecting the database `x` (native.sql.x.url): ...",

@@ -586,13 +586,7 @@ async fn assemble(
         claim(&mut local, &remote, "fs", "native.fs", tools)?;
     }
     if let Some(sh) = &config.native.shell {
-        let shell = mcp_shell::native::ShellConfig {
-            allow: sh.allow.clone(),
-            allow_interpreters: sh.allow_interpreters.clone(),
-            roots: sh.roots.clone(),
-            ..Default::default()
-        };
-        let tools = mcp_shell::native::ShellServer::new(shell)?.registry().tools;
+        let tools = mcp_shell::native::ShellServer::new(sh.shell_config()).context("native.shell")?.registry().tools;
         claim(&mut local, &remote, "shell", "native.shell", tools)?;
     }
     if config.native.builtin {

@@ -142,6 +142,16 @@ pub fn problems(gateway: &GatewayConfig) -> anyhow::Result<(Vec<serde_json::Valu
                 if let (Some(entry), Some(t)) = (entry.as_object_mut(), transport.as_object()) {
                     entry.extend(t.clone());
                 }
+                // A command not found stops that server only (the gateway serves the others and
+                // tries it again): a warning, not a problem of the configuration.
+                if let mcp_core::config::ServerConfig::Stdio(s) = &config
+                    && !runnable(&s.command, s.cwd.as_deref())
+                {
+                    entry["warning"] = json!(format!(
+                        "the command `{}` is not found (nor in PATH): the gateway will serve without this server until it is",
+                        s.command
+                    ));
+                }
                 resolved.push(entry);
             }
             Err(e) => {
@@ -161,6 +171,13 @@ pub fn problems(gateway: &GatewayConfig) -> anyhow::Result<(Vec<serde_json::Valu
     if let Err(e) = gateway.readiness.servers(&servers) {
         problems.push(e.to_string());
     }
+    problems.extend(unset_references(gateway).iter().map(ToString::to_string));
+    // What stops the native shell server at its start: a program not found, a root missing.
+    if let Some(shell) = &gateway.native.shell
+        && let Err(e) = mcp_shell::native::ShellServer::new(shell.shell_config())
+    {
+        problems.push(format!("native.shell: {e}"));
+    }
     for root in gateway.native.fs.iter().flat_map(|fs| &fs.roots) {
         match std::fs::metadata(root) {
             Ok(meta) if meta.is_dir() => {}
@@ -169,6 +186,27 @@ pub fn problems(gateway: &GatewayConfig) -> anyhow::Result<(Vec<serde_json::Valu
         }
     }
     Ok((resolved, problems))
+}
+
+/// The settings outside `mcpServers` whose `${VAR}`s are not all set (see
+/// [`GatewayConfig::references`]), each as its error.
+fn unset_references(config: &GatewayConfig) -> Vec<mcp_core::config::ConfigError> {
+    config
+        .references()
+        .into_iter()
+        .filter_map(|(label, field, text)| {
+            mcp_core::config::expand(&text, &|v| std::env::var(v).ok(), label, field).err()
+        })
+        .collect()
+}
+
+/// Whether `command` names a program that exists: a path to a file (relative to `cwd` when
+/// given), or a name found in `PATH` (as the gateway starts it).
+fn runnable(command: &str, cwd: Option<&Path>) -> bool {
+    if command.contains('/') {
+        return cwd.map_or_else(|| Path::new(command).to_path_buf(), |cwd| cwd.join(command)).is_file();
+    }
+    std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(command).is_file()))
 }
 
 /// A server's entry as written, for people: its command line or URL (credentials in the URL
@@ -197,6 +235,9 @@ pub fn check_before_start(config: &GatewayConfig, file: &str) -> anyhow::Result<
         if let Err(e) = entry.resolve(name, &|v| std::env::var(v).ok()) {
             return Err(output::classified(Exit::Config, anyhow::Error::from(e).context(format!("in {file}"))));
         }
+    }
+    if let Some(e) = unset_references(config).into_iter().next() {
+        return Err(output::classified(Exit::Config, anyhow::Error::from(e).context(format!("in {file}"))));
     }
     let (_, problems) = problems(config)?;
     if let Some(first) = problems.first() {
@@ -257,12 +298,11 @@ pub fn config(action: ConfigAction) -> anyhow::Result<ExitCode> {
         for server in &servers {
             if server["ok"] == true {
                 let detail = server["detail"].as_str().unwrap_or_default();
-                writeln!(
-                    out,
-                    "server `{}`: {} ({detail})",
-                    server["name"].as_str().unwrap_or_default(),
-                    paint(colour, Style::Green, "ok")
-                )?;
+                let name = server["name"].as_str().unwrap_or_default();
+                match server["warning"].as_str() {
+                    Some(warning) => output::note("warning", &format!("server `{name}`: {warning} ({detail})")),
+                    None => writeln!(out, "server `{name}`: {} ({detail})", paint(colour, Style::Green, "ok"))?,
+                }
             }
         }
         if let Some(rules) = policy
@@ -271,12 +311,16 @@ pub fn config(action: ConfigAction) -> anyhow::Result<ExitCode> {
             writeln!(out, "policy: {} ({rules} rules)", paint(colour, Style::Green, "ok"))?;
         }
         writeln!(out, "audit log: {}", gateway.audit.path.display())?;
+        drop(out);
+        // The problems are errors: on stderr, as every command writes its errors.
+        let colour = output::stderr_colour();
+        let mut err = std::io::stderr().lock();
         for problem in &problems {
-            writeln!(out, "{} {problem}", paint(colour, Style::Red, "error:"))?;
+            writeln!(err, "{} {problem}", paint(colour, Style::Red, "error:"))?;
         }
         if problems.iter().any(|p| p.contains("environment variable")) {
             let hint = "set each missing variable where mcptk runs, or write `${VAR:-default}`; see docs/cli/config.md";
-            writeln!(out, "{} {hint}", paint(colour, Style::Yellow, "hint:"))?;
+            writeln!(err, "{} {hint}", paint(colour, Style::Yellow, "hint:"))?;
         }
     }
     Ok(if problems.is_empty() { ExitCode::SUCCESS } else { Exit::Config.into() })

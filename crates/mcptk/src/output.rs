@@ -81,7 +81,7 @@ pub fn usage(message: impl fmt::Display) -> anyhow::Error {
 /// The exit status an error ends the program with: the one it was classified with, else
 /// [`Exit::Config`] for a configuration error from the protocol layer, else [`Exit::Failure`].
 pub fn exit_of(error: &anyhow::Error) -> Exit {
-    for cause in error.chain() {
+    for cause in causes(error) {
         if let Some(c) = cause.downcast_ref::<Classified>() {
             return c.exit;
         }
@@ -92,17 +92,30 @@ pub fn exit_of(error: &anyhow::Error) -> Exit {
     Exit::Failure
 }
 
+/// `error` and every error it stands for, outermost first: its chain, and inside a
+/// [`Classified`] error or the gateway's, theirs.
+fn causes(error: &anyhow::Error) -> Vec<&(dyn std::error::Error + 'static)> {
+    let mut causes: Vec<&(dyn std::error::Error + 'static)> = Vec::new();
+    let mut pending: Vec<&(dyn std::error::Error + 'static)> = error.chain().collect();
+    pending.reverse();
+    while let Some(cause) = pending.pop() {
+        causes.push(cause);
+        let inner: Vec<_> = if let Some(c) = cause.downcast_ref::<Classified>() {
+            c.error.chain().collect()
+        } else if let Some(g) = cause.downcast_ref::<mcp_gateway::Error>() {
+            g.chain().collect()
+        } else {
+            continue;
+        };
+        pending.extend(inner.into_iter().rev());
+    }
+    causes
+}
+
 /// What a person can do about `error`, when something more can be said than its message.
 pub fn hint(error: &anyhow::Error) -> Option<String> {
     use mcp_core::config::ConfigError;
-    let mut inner: Vec<&(dyn std::error::Error + 'static)> = Vec::new();
-    for cause in error.chain() {
-        inner.push(cause);
-        if let Some(c) = cause.downcast_ref::<Classified>() {
-            inner.extend(c.error.chain());
-        }
-    }
-    for cause in inner {
+    for cause in causes(error) {
         if let Some(e) = cause.downcast_ref::<ConfigError>() {
             return match e {
                 ConfigError::MissingVar { var, others, .. } => {
@@ -174,9 +187,13 @@ pub fn paint(colour: bool, style: Style, text: &str) -> String {
 /// Prints an error (and its hint) on stderr the way every command does.
 pub fn report_error(error: &anyhow::Error) {
     // The reader went away (`mcptk tools | head`): nothing to tell anyone.
-    let broken_pipe = error
-        .chain()
-        .any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe));
+    let broken_pipe = causes(error).into_iter().any(|c| {
+        let kind = c
+            .downcast_ref::<std::io::Error>()
+            .map(std::io::Error::kind)
+            .or_else(|| c.downcast_ref::<serde_json::Error>().and_then(serde_json::Error::io_error_kind));
+        kind == Some(std::io::ErrorKind::BrokenPipe)
+    });
     if broken_pipe {
         return;
     }

@@ -119,6 +119,47 @@ fn a_missing_root_folder_is_a_configuration_problem_named_before_anything_starts
     assert_eq!(code(&out), 3, "{}", text(&out));
 }
 
+/// `config check` finds what stops the gateway at its start outside `mcpServers` too (a `${VAR}`
+/// of `native.*` or `audit.sql` not set, a shell program not found), on stderr with status 3;
+/// and `tools`, refusing the same file, ends with 3 too. They passed the check, and the start
+/// then failed with status 1. A server whose command is not found is warned about.
+#[test]
+fn config_check_finds_what_stops_a_start_in_every_section() {
+    let dir = Dir::new();
+    for (file, expected) in [
+        (
+            r#"{"native": {"sql": {"pg": {"url": "postgres://u:${MCPTK_TEST_UNSET_PW}@127.0.0.1:1/db"}}}}"#,
+            "environment variable `MCPTK_TEST_UNSET_PW` is not set (referenced in native.sql.pg.url)",
+        ),
+        (r#"{"audit": {"sql": "${MCPTK_TEST_UNSET_URL}"}}"#, "(referenced in audit.sql)"),
+        (
+            r#"{"native": {"shell": {"allow": ["mcptk-no-such-program"], "roots": ["."]}}}"#,
+            "native.shell: invalid shell configuration: allowed command `mcptk-no-such-program` was not found",
+        ),
+    ] {
+        dir.file("gateway.json", file);
+        let out = dir.run(&["config", "check", "--config", "gateway.json"]);
+        assert_eq!(code(&out), 3, "{file}: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.starts_with("error: ") && stderr.contains(expected), "{file}: {stderr}");
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("error:"), "errors go to stderr: {}", text(&out));
+    }
+    // A server's command not found stops that server only: a warning, and the check passes.
+    dir.file(
+        "gateway.json",
+        r#"{"mcpServers": {"ghost": {"command": "/no/such/binary"}, "echo": {"command": "cat"}}}"#,
+    );
+    let out = dir.run(&["config", "check", "--config", "gateway.json"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("warning: server `ghost`: the command `/no/such/binary` is not found"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("server `echo`: ok (cat)"), "{}", text(&out));
+    dir.file("gateway.json", r#"{"native": {"sql": {"pg": {"url": "postgres://u:${MCPTK_TEST_UNSET_PW}@h/db"}}}}"#);
+    let out = dir.command(&["tools", "--config", "gateway.json"]).output().expect("runs");
+    assert_eq!(code(&out), 3, "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("hint: set `MCPTK_TEST_UNSET_PW`"), "{}", text(&out));
+}
+
 #[test]
 fn init_writes_a_commented_config_that_the_gateway_loads_and_never_overwrites_it_unasked() {
     let dir = Dir::new();
@@ -702,7 +743,7 @@ fn errors_name_what_is_wrong_and_what_to_do() {
     dir.file("servers.json", &servers.to_string());
     let out = dir.run(&["config", "check", "--config", "servers.json"]);
     assert_eq!(code(&out), 3, "{}", text(&out));
-    let shown = String::from_utf8_lossy(&out.stdout);
+    let shown = String::from_utf8_lossy(&out.stderr);
     for expected in [
         "server `typo`: needs either `command` (stdio) or `url` (HTTP); `comand` is no field of an entry: did you mean `command`?",
         "server `both`: has both `command` (stdio) and `url` (HTTP); keep the one meant",
@@ -776,7 +817,7 @@ fn colour_and_progress_only_on_a_terminal_and_never_with_no_color() {
     let out = dir.run(&[&args[..], &["--progress"][..]].concat());
     assert!(String::from_utf8_lossy(&out.stderr).contains("progress 2/3 step 2 of 3"), "{}", text(&out));
     let out = dir.run(&["config", "check", "--config", "bad.json"]);
-    assert!(!out.stdout.contains(&0x1b) && String::from_utf8_lossy(&out.stdout).contains("error:"), "{}", text(&out));
+    assert!(!out.stderr.contains(&0x1b) && String::from_utf8_lossy(&out.stderr).contains("error:"), "{}", text(&out));
 }
 
 /// Where the clients keep their files is documented per system; `--config-path` overrides it.

@@ -911,7 +911,7 @@ fn config_check_names_missing_variables_without_printing_values() {
         "audit": {"path": s.audit()}
     }));
     let out = Command::new(mcptk()).args(["config", "check", "--config"]).arg(&config).output().expect("runs");
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(3), "{text}");
     assert!(text.contains("environment variable `MCPTK_TEST_MISSING_TOKEN` is not set (referenced in env.GITHUB_PERSONAL_ACCESS_TOKEN)"), "{text}");
     assert!(text.contains("server `home`: ok"), "{text}");

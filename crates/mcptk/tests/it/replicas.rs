@@ -215,7 +215,7 @@ async fn servers_the_gateway_is_ready_without_do_not_hold_readiness_back() {
     let mcptk = crate::support::mcptk();
     let checked =
         std::process::Command::new(&mcptk).args(["config", "check", "--config", &path]).output().expect("runs");
-    let said = String::from_utf8_lossy(&checked.stdout);
+    let said = String::from_utf8_lossy(&checked.stderr);
     assert!(!checked.status.success() && said.contains("readiness.optional: no server named `brokn`"), "{said}");
     assert!(said.contains("(configured: broken;"), "{said}");
     let started = std::process::Command::new(&mcptk)
