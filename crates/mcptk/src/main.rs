@@ -60,7 +60,8 @@ enum Command {
         /// Items per page of list results.
         #[arg(long, default_value_t = 100, global = true)]
         page_size: usize,
-        /// Largest accepted message in bytes; longer lines are refused with -32600.
+        /// Largest accepted message in bytes: on stdio a longer line is refused with -32600, over
+        /// HTTP a larger request body with 413.
         #[arg(long, default_value_t = mcp_core::transport::DEFAULT_MAX_MESSAGE_BYTES, global = true)]
         max_message_bytes: usize,
         /// With one native server: append a tamper-evident record of every call to this audit
@@ -154,8 +155,9 @@ struct HttpArgs {
     /// token only). Names in MCPTK_ALLOW_HOSTS (comma-separated) are added.
     #[arg(long, global = true)]
     allow_host: Vec<String>,
-    /// Seconds an idle handshake-era session lives (with MCPTK_SESSION_KEY: stays in this
-    /// process's memory; its sealed id opens it again until --session-lifetime).
+    /// Seconds a handshake-era session lives idle: with no request running and no stream open,
+    /// counted from when the last ended (with MCPTK_SESSION_KEY: stays in this process's memory;
+    /// its sealed id opens it again until --session-lifetime).
     #[arg(long, default_value_t = 1800, global = true)]
     session_ttl: u64,
     /// Handshake-era sessions kept at once; one more ends the one idle the longest.
@@ -196,8 +198,10 @@ struct HttpArgs {
 }
 
 impl HttpArgs {
-    fn options(&self) -> anyhow::Result<mcp_core::transport::http::HttpOptions> {
+    /// The transport's options; `max_message_bytes` (`--max-message-bytes`) bounds request bodies.
+    fn options(&self, max_message_bytes: usize) -> anyhow::Result<mcp_core::transport::http::HttpOptions> {
         let mut options = mcp_core::transport::http::HttpOptions {
+            max_body_bytes: max_message_bytes,
             allowed_origins: self.allow_origin.clone(),
             allowed_hosts: self
                 .allow_host
@@ -239,13 +243,27 @@ impl HttpArgs {
     }
 
     /// Serves `server` on stdio (until its input ends), or over HTTP with `extra` routes (e.g.
-    /// `/metrics`, `/healthz`), until SIGTERM or Ctrl-C; then drains for up to `--shutdown-grace`.
-    async fn serve(&self, server: Server, extra: mcp_core::transport::http::Extra) -> anyhow::Result<()> {
+    /// `/metrics`, `/healthz`) and request bodies up to `max_message_bytes`, until SIGTERM or
+    /// Ctrl-C; then drains for up to `--shutdown-grace`.
+    async fn serve(
+        &self,
+        server: Server,
+        extra: mcp_core::transport::http::Extra,
+        max_message_bytes: usize,
+    ) -> anyhow::Result<()> {
         let grace = Duration::from_secs(self.shutdown_grace);
         // On stdio no probe is watched: the drain begins at once.
         let Some(addr) = self.http else { return Ok(server.serve_stdio_until(stopped(Duration::ZERO), grace).await?) };
         let stopped = stopped(Duration::from_secs(self.drain_delay));
-        Ok(mcp_core::transport::http::serve_until(server, addr, self.options()?, extra, stopped, grace).await?)
+        Ok(mcp_core::transport::http::serve_until(
+            server,
+            addr,
+            self.options(max_message_bytes)?,
+            extra,
+            stopped,
+            grace,
+        )
+        .await?)
     }
 }
 
@@ -724,7 +742,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let ready = healthy.clone();
             let ready = move || std::future::ready(ready().map_err(|why| why.replacen("unhealthy", "not ready", 1)));
             let open = probes(healthy, ready);
-            http.serve(server, mcp_core::transport::http::Extra { admitted: None, open: Some(open) }).await?;
+            let extra = mcp_core::transport::http::Extra { admitted: None, open: Some(open) };
+            http.serve(server, extra, max_message_bytes).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve { native: None, config, page_size, max_message_bytes, audit, call_timeout, http } => {
@@ -792,7 +811,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // The web console: its page open like the probes (it holds no data), its API behind
             // the same checks as /mcp.
             if http.http.is_some() && !http.no_console {
-                let principals = http.options()?.tokens.into_values().collect();
+                let principals = http.options(max_message_bytes)?.tokens.into_values().collect();
                 let stopping: Arc<dyn Fn() -> bool + Send + Sync> = Arc::new(|| draining().is_err());
                 let options = mcp_gateway::console::ConsoleOptions {
                     calls: http.console_calls,
@@ -807,7 +826,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 extra.open = extra.open.map(|routes| routes.merge(console.page));
             }
             let reloads = tokio::spawn(reload_on_hangup(gateway.reloader(), config_path));
-            let served = http.serve(gateway.server().clone(), extra).await;
+            let served = http.serve(gateway.server().clone(), extra, max_message_bytes).await;
             reloads.abort();
             gateway.shutdown().await;
             served?;

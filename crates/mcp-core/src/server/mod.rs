@@ -558,6 +558,12 @@ impl Connection {
         self.session.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The revision `initialize` agreed on, once it has.
+    #[cfg(feature = "http-server")]
+    pub(crate) fn version(&self) -> Option<ProtocolVersion> {
+        self.session().version
+    }
+
     /// What `initialize` agreed on, once it has: the revision, the client and its capabilities.
     #[cfg(feature = "http-server")]
     pub(crate) fn handshake(&self) -> Option<(ProtocolVersion, Arc<Implementation>, ClientCapabilities)> {

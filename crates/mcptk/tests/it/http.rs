@@ -192,11 +192,67 @@ async fn foreign_origins_missing_tokens_and_huge_bodies_are_refused() {
         .post(&s.url)
         .bearer_auth("s3cret-token-value")
         .header("content-type", "application/json")
-        .body(vec![b' '; 8 * 1024 * 1024])
+        .body(vec![b' '; 17 * 1024 * 1024])
         .send()
         .await
         .expect("answers");
-    assert_eq!(huge.status(), 413);
+    assert_eq!(huge.status(), 413, "past the default --max-message-bytes (16 MiB)");
+}
+
+/// `--max-message-bytes` bounds HTTP request bodies as it bounds stdio lines: a 5 MiB call (past
+/// the transport's own 4 MiB default) is served under a 6 MiB limit, and a 7 MiB one is refused
+/// with 413 naming that limit.
+#[tokio::test]
+async fn max_message_bytes_bounds_http_bodies() {
+    let s = serve(&["serve", "builtin", "--max-message-bytes", "6291456"], None).await;
+    let call = |text: String| {
+        let body = modern("tools/call", json!({"name": "echo", "arguments": {"text": text}}));
+        post_json(&s.url, &body)
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", "echo")
+            .send()
+    };
+    let within = call("a".repeat(5 * 1024 * 1024)).await.expect("answers");
+    assert_eq!(within.status(), 200);
+    let answer: Value = within.json().await.expect("json");
+    let echoed = answer["result"]["content"][0]["text"].as_str().map(str::len);
+    assert_eq!(echoed, Some(5 * 1024 * 1024), "the whole text comes back");
+    let past = call("a".repeat(7 * 1024 * 1024)).await.expect("answers");
+    assert_eq!(past.status(), 413);
+    let refusal: Value = past.json().await.expect("json");
+    assert!(refusal["error"]["message"].as_str().is_some_and(|m| m.contains("6291456 bytes")), "{refusal}");
+}
+
+/// The TypeScript SDK's client, whose first SSE answer to a call is cut after its first message
+/// (by a proxy in its `fetch`, as an idle-timeout proxy would): the call is not cancelled, the
+/// client resumes the stream with a GET carrying the Last-Event-ID it saw (served beside its
+/// own GET stream), gets the remaining progress and the answer, and its streams do not then
+/// displace each other (no GET in four idle seconds); the session still serves calls.
+#[tokio::test]
+async fn the_typescript_sdk_resumes_a_cut_call_stream_without_cancelling_it_or_looping() {
+    crate::support::installed("tests/node/node_modules/@modelcontextprotocol/sdk/package.json");
+    let script = crate::support::installed("tests/node/ts_http_resume.mjs");
+    let s = serve(&["serve", "builtin"], None).await;
+    let url = s.url.clone();
+    let (status, stdout, stderr) = tokio::task::spawn_blocking(move || {
+        crate::support::run_within(Command::new("node").arg(script).arg(url), Duration::from_secs(60))
+    })
+    .await
+    .expect("joins");
+    assert!(status.is_some_and(|s| s.success()), "{stdout}\n{stderr}");
+    let seen: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
+    assert_eq!(seen["errors"], json!([]), "{seen}");
+    assert_eq!(seen["protocol_version"], "2025-11-25", "{seen}");
+    assert_eq!(seen["cuts"], 1, "{seen}");
+    assert_eq!(seen["result"], "finished 4 steps", "{seen}");
+    assert_eq!(seen["progress"], json!([1, 2, 3, 4]), "every progress notification arrives: {seen}");
+    let gets = seen["gets"].as_array().cloned().unwrap_or_default();
+    assert!(gets.iter().all(|g| g["status"] == 200), "{seen}");
+    let resumed = gets.iter().filter(|g| g["last_event_id"].is_string()).count();
+    assert_eq!((gets.len(), resumed), (2, 1), "its own GET stream and one resume: {seen}");
+    assert_eq!(seen["gets_after_idle"], 0, "the client's streams displace each other: {seen}");
+    assert_eq!(seen["echo"], "still here", "{seen}");
 }
 
 #[test]
@@ -349,8 +405,9 @@ async fn a_dropped_session_stream_is_resumed_with_last_event_id() {
     let response = post(&s.url, &init).send().await.expect("answers");
     let session = response.headers()["mcp-session-id"].to_str().expect("ascii").to_owned();
 
-    // Open the session's stream, then drop it: the client has gone away for a while.
-    let first = reqwest::Client::new()
+    // Open the session's stream, read the event that primes it (an id, no data), then drop it:
+    // the client has gone away for a while.
+    let mut first = reqwest::Client::new()
         .get(&s.url)
         .header("mcp-session-id", &session)
         .header("accept", "text/event-stream")
@@ -358,6 +415,12 @@ async fn a_dropped_session_stream_is_resumed_with_last_event_id() {
         .await
         .expect("stream");
     assert_eq!(first.status(), 200);
+    let mut primed = String::new();
+    while !primed.contains("\n\n") {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), first.chunk()).await.expect("primed in time");
+        primed.push_str(&String::from_utf8_lossy(&chunk.expect("reads").expect("the stream is open")));
+    }
+    let last_seen = primed.lines().find_map(|l| l.strip_prefix("id: ")).expect("an event id").to_owned();
     drop(first);
 
     // While it is away, the upstream adds a tool, which the gateway announces on the stream.
@@ -365,12 +428,12 @@ async fn a_dropped_session_stream_is_resumed_with_last_event_id() {
     post_json(&s.url, &call).header("mcp-session-id", &session).send().await.expect("answers");
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    // Reconnecting with the last event seen (none: 0) replays what was missed.
+    // Reconnecting with the last event seen replays what was missed.
     let resumed = reqwest::Client::new()
         .get(&s.url)
         .header("mcp-session-id", &session)
         .header("accept", "text/event-stream")
-        .header("last-event-id", "0")
+        .header("last-event-id", &last_seen)
         .send()
         .await
         .expect("stream");
@@ -385,7 +448,12 @@ async fn a_dropped_session_stream_is_resumed_with_last_event_id() {
             _ => panic!("the missed event was not replayed: {text:?}"),
         }
     }
-    assert!(text.contains("id: 1"), "{text}");
+    // On the same stream (the GET stream, `TAG-0-EVENT`), after the one seen.
+    let (tag, rest) = last_seen.split_once('-').expect("TAG-STREAM-EVENT");
+    let seen: u64 = rest.strip_prefix("0-").and_then(|n| n.parse().ok()).expect("the GET stream's event");
+    let replayed = text.lines().find_map(|l| l.strip_prefix("id: ")).expect("an id").to_owned();
+    let event: u64 = replayed.strip_prefix(&format!("{tag}-0-")).and_then(|n| n.parse().ok()).expect("same stream");
+    assert!(event > seen, "{text}");
 }
 
 #[tokio::test]

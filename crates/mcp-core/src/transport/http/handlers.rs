@@ -8,10 +8,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
-use tokio::sync::mpsc;
 
 use super::output::{answered_method_not_found, refusal_error, respond, rpc_error, session_stream};
 use super::sessions::{Session, new_session_id};
+use super::streams::Refused;
 use super::{
     App, LAST_EVENT_ID_HEADER, METHOD_HEADER, NAME_HEADER, SESSION_HEADER, TRACEPARENT_HEADER, TRACESTATE_HEADER,
     VERSION_HEADER,
@@ -189,7 +189,7 @@ async fn stateless_request(app: &Arc<App>, headers: &HeaderMap, principal: Arc<s
         }
     }
     let connection = app.server.connection(principal);
-    let mut response = respond(connection, request, headers, None, &app.stopping).await;
+    let mut response = respond(app, connection, request, headers, None).await;
     // A method the stateless era does not have is "not found" at the HTTP level too.
     if response.status() == StatusCode::OK && answered_method_not_found(&response) {
         *response.status_mut() = StatusCode::NOT_FOUND;
@@ -295,8 +295,9 @@ async fn handshake_request(
         );
     }
     if request.method == methods::INITIALIZE {
-        let session = Arc::new(Session::new(principal.clone(), app.server.connection(principal)));
-        let mut response = respond(session.connection.clone(), request, headers, None, &app.stopping).await;
+        let connection = app.server.connection(principal.clone());
+        let session = Arc::new(Session::new(principal, connection, app.kept.clone()));
+        let mut response = respond(app, session.connection.clone(), request, headers, None).await;
         if response.status() == StatusCode::OK {
             let session_id = app.seal(&session).unwrap_or_else(new_session_id);
             if let Ok(value) = HeaderValue::from_str(&session_id) {
@@ -318,7 +319,7 @@ async fn handshake_request(
             return response;
         }
     };
-    respond(session.connection.clone(), request, headers, Some(session), &app.stopping).await
+    respond(app, session.connection.clone(), request, headers, Some(session)).await
 }
 
 pub(super) async fn get(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
@@ -334,17 +335,22 @@ pub(super) async fn get(State(app): State<Arc<App>>, headers: HeaderMap) -> Resp
         Ok(s) => s,
         Err(response) => return *response,
     };
-    let (tx, rx) = mpsc::channel::<(u64, String)>(256);
-    // Replay what the client missed, then follow live events.
-    let last: Option<u64> =
-        headers.get(LAST_EVENT_ID_HEADER).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
-    if let Some(last) = last {
-        for event in session.events_after(last) {
-            let _ = tx.try_send(event);
-        }
+    // The session's GET stream afresh, or the stream `Last-Event-ID` names (the GET stream or a
+    // POST's), replayed after that event and then followed live.
+    let last = headers.get(LAST_EVENT_ID_HEADER).map(|v| v.to_str().unwrap_or("\u{fffd}"));
+    let opened = session.streams().open_get(last, session.primes());
+    match opened {
+        Ok(opened) => session_stream(&app, &session, opened),
+        Err(Refused::Conflict) => rpc_error(
+            StatusCode::CONFLICT,
+            None,
+            ErrorObject::invalid_request(
+                "this session's GET stream is open on another connection; resume it with Last-Event-ID, \
+                 or close that one first",
+            ),
+        ),
+        Err(Refused::Unknown(why)) => rpc_error(StatusCode::BAD_REQUEST, None, ErrorObject::invalid_request(why)),
     }
-    *session.stream.lock().unwrap_or_else(PoisonError::into_inner) = Some(tx);
-    session_stream(rx)
 }
 
 pub(super) async fn delete(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {

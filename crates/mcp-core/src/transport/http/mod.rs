@@ -5,25 +5,34 @@
 //!   sent. Answers are JSON, or an SSE stream for `tools/call` when the client accepts one; closing
 //!   the stream cancels the request.
 //! - `2025-11-25` and older: `initialize` opens a session (`Mcp-Session-Id`; an unknown or expired
-//!   one gets 404), `GET` opens the session's stream for server notifications (resumable with
-//!   `Last-Event-ID`), `DELETE` ends the session.
+//!   one gets 404; it expires once idle, with no request running and no stream open, for
+//!   [`HttpOptions::session_ttl`]), `GET` opens the session's stream for server notifications (one
+//!   at a time: a second gets 409), `DELETE` ends the session and cancels its requests. Every SSE
+//!   event of a session has an id unique in it that names its stream; a GET with `Last-Event-ID`
+//!   resumes that stream, the GET stream or a POST's, with what it missed. A POST's request runs
+//!   on when its connection drops (a client cancels with `notifications/cancelled`), its events
+//!   kept, within bounds, for the GET that resumes it (see `streams`).
+//! - SSE streams silent for [`HttpOptions::sse_keep_alive`] get a `: keep-alive` comment, so that
+//!   proxies with idle timeouts do not cut them.
 //! - Security: a foreign `Origin` or `Host` is refused with 403 (against DNS rebinding), a bearer
-//!   token is required when configured (401), bodies over the limit get 413, and
-//!   [`serve`] refuses to listen beyond loopback without a token.
+//!   token is required when configured (401), bodies over [`HttpOptions::max_body_bytes`] get
+//!   413, and [`serve`] refuses to listen beyond loopback without a token.
 //! - Resources: a client gets [`HttpOptions::header_read_timeout`] to send a request's headers
 //!   (so an idle kept-alive connection is closed after it too) and
 //!   [`HttpOptions::body_read_timeout`] for its body; at most [`HttpOptions::max_connections`]
 //!   connections are open at once (the next ones wait to be accepted, and a warning says so).
 //!
 //! This file holds the options, the router and [`serve`]; `admission` decides who gets in,
-//! `sessions` keeps the handshake era's sessions, `handlers` has the POST, GET and DELETE
-//! handlers, and `output` turns a request's outcome into a JSON or SSE answer.
+//! `sessions` keeps the handshake era's sessions and `streams` their SSE streams and the events
+//! kept for resuming them, `handlers` has the POST, GET and DELETE handlers, and `output` turns
+//! a request's outcome into a JSON or SSE answer.
 
 mod admission;
 mod handlers;
 mod output;
 mod sealed;
 mod sessions;
+mod streams;
 #[cfg(test)]
 mod tests;
 
@@ -55,9 +64,10 @@ pub struct HttpOptions {
     pub allowed_hosts: Vec<String>,
     /// Bearer tokens and the principal each one stands for. Empty: no authentication (loopback only).
     pub tokens: BTreeMap<String, String>,
-    /// The largest request body (default 4 MiB).
+    /// The largest request body (default 4 MiB); a larger one is refused with 413.
     pub max_body_bytes: usize,
-    /// How long an idle handshake-era session lives (default 30 minutes).
+    /// How long a handshake-era session lives idle (default 30 minutes). It is idle only while
+    /// it runs no request and has no SSE stream open, counted from when the last of them ended.
     pub session_ttl: Duration,
     /// The most handshake-era sessions kept at once (default 10,000); opening one more ends the
     /// one idle the longest.
@@ -87,6 +97,10 @@ pub struct HttpOptions {
     /// waits in the listen backlog until one closes (slow or idle ones are closed by the
     /// timeouts above), and a warning naming the limit is logged, at most once a minute.
     pub max_connections: usize,
+    /// How long an SSE stream may stay silent before a `: keep-alive` comment is sent on it, so
+    /// that proxies with idle timeouts do not cut it (default 15 s). A call that would answer
+    /// with a stream and is silent this long gets its stream then. `Duration::ZERO` turns it off.
+    pub sse_keep_alive: Duration,
 }
 
 impl Default for HttpOptions {
@@ -105,6 +119,7 @@ impl Default for HttpOptions {
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(60),
             max_connections: 1024,
+            sse_keep_alive: Duration::from_secs(15),
         }
     }
 }
@@ -125,6 +140,7 @@ impl std::fmt::Debug for HttpOptions {
             .field("header_read_timeout", &self.header_read_timeout)
             .field("body_read_timeout", &self.body_read_timeout)
             .field("max_connections", &self.max_connections)
+            .field("sse_keep_alive", &self.sse_keep_alive)
             .finish()
     }
 }
@@ -147,6 +163,8 @@ struct App {
     /// The principal of every caller when no tokens are configured.
     anonymous: Arc<str>,
     sessions: Mutex<Sessions>,
+    /// The bytes every session keeps for resuming its streams (bounded in `streams`).
+    kept: Arc<std::sync::atomic::AtomicUsize>,
     /// Cancelled when a stopping server's grace period is over: every request still running is
     /// cancelled with it (the parent of each request's own token).
     stopping: tokio_util::sync::CancellationToken,
@@ -193,6 +211,7 @@ fn mcp_routes(server: Server, options: HttpOptions) -> (Router, Arc<App>) {
         principals,
         anonymous: Arc::from("http"),
         sessions: Mutex::default(),
+        kept: Arc::default(),
         stopping: tokio_util::sync::CancellationToken::new(),
     });
     // Tool-list changes go to every session's stream; resource updates to the subscribed ones.
@@ -206,11 +225,11 @@ fn mcp_routes(server: Server, options: HttpOptions) -> (Router, Arc<App>) {
                 Change::ResourceUpdated(uri) => Some(uri.as_str()),
             };
             let note = Notification::new(change.method(), change.params());
-            let data = String::from_utf8_lossy(&Message::Notification(note).to_bytes()).into_owned();
+            let data = Message::Notification(note).to_bytes();
             let sessions = app.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).all();
             for session in sessions {
                 if uri.is_none_or(|u| session.connection.subscribed(u)) {
-                    session.push(data.clone());
+                    session.push(&data);
                 }
             }
             true
@@ -308,9 +327,10 @@ pub async fn serve_until(
         app.server.abandon_start();
         tracing::info!(?grace, "shutting down: finishing the requests and tasks in flight");
         deadline = tokio::time::Instant::now() + grace;
-        // Session streams never end by themselves: end them so their connections can close.
+        // Session GET streams never end by themselves: end them so their connections can close.
+        // (A POST's stream ends with its answer.)
         for session in app.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).all() {
-            session.stream.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+            session.streams().close_get();
         }
         match tokio::time::timeout(grace, &mut serving).await {
             Ok(served) => served,

@@ -1,10 +1,13 @@
 //! What goes back to the client: a request run through the server's [`Connection`] and answered
-//! as JSON, or as an SSE stream of its notifications followed by its response; the session's
-//! GET stream; and refusals as JSON-RPC errors with the HTTP status they call for.
+//! as JSON, or as an SSE stream of its notifications followed by its response (in a session, one
+//! of the session's resumable streams); the session's GET stream and resumed streams; keep-alive
+//! comments on every SSE stream; and refusals as JSON-RPC errors with the HTTP status they call
+//! for.
 
 use std::future::Future;
 use std::sync::{Arc, PoisonError};
 use std::task::Poll;
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -13,7 +16,9 @@ use futures_util::FutureExt as _;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::sessions::Session;
+use super::App;
+use super::sessions::{Activity, Session};
+use super::streams::Opened;
 use crate::protocol::{ErrorObject, Message, Request, RequestId, Response as RpcResponse, codes, methods};
 use crate::server::Connection;
 use crate::transport::connection::{Handler, Peer, RequestSpan, panic_message};
@@ -52,14 +57,21 @@ struct Answer {
 
 /// Runs one request and answers it as JSON, or as an SSE stream of its notifications followed by
 /// its response.
+///
+/// Without a session, the client going away cancels the request: nothing could ever collect its
+/// answer, and cancelling is how a stateless client stops a call. In a session it does not (a
+/// disconnection is not a cancellation; the client sends `notifications/cancelled`): the request
+/// runs on, and what an SSE answer would have carried is kept for a GET that resumes the stream.
 pub(super) async fn respond(
+    app: &App,
     connection: Arc<Connection>,
     request: Request,
     headers: &HeaderMap,
     session: Option<Arc<Session>>,
-    stopping: &CancellationToken,
 ) -> Response {
     let id = request.id.clone();
+    // A session's stream is named after its request (to answer for it if need be).
+    let stream_of = session.as_ref().map(|_| id.clone());
     let accepts_stream =
         headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/event-stream"));
     let listen = request.method == methods::SUBSCRIPTIONS_LISTEN;
@@ -75,7 +87,7 @@ pub(super) async fn respond(
     // now only reads `stopping`'s state, and one still running after it watches `stopping`
     // itself (see `until_stopped`).
     let cancel = CancellationToken::new();
-    if stopping.is_cancelled() {
+    if app.stopping.is_cancelled() {
         cancel.cancel();
     }
     if let Some(session) = &session {
@@ -92,6 +104,9 @@ pub(super) async fn respond(
         let method = request.method.clone();
         let traced = RequestSpan::new(peer.name(), &request);
         let incoming = crate::trace_context::TraceContext::from_meta(request.params.as_ref());
+        let session = session.clone();
+        // The session is busy (not expiring) while the request runs.
+        let activity = session.as_ref().map(Session::activity);
         Box::pin(async move {
             // A handler that panics answers -32603, as over stdio.
             let work = std::panic::AssertUnwindSafe(traced.run(incoming, connection.request(peer, request, cancel)));
@@ -105,23 +120,24 @@ pub(super) async fn respond(
                 session.in_flight.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
                 session.peers.lock().unwrap_or_else(PoisonError::into_inner).retain(|p| !p.same(&peer_for_cleanup));
             }
+            drop(activity);
             answer_of(id, outcome)
         })
     };
 
     // Most requests are answered in their first poll (nothing to wait for): run it here, and give
-    // a task of its own only to a request that has to wait, so that the client going away cancels
-    // it (through the guard below) instead of dropping it halfway.
+    // a task of its own only to a request that has to wait.
     if let Poll::Ready(answer) = std::future::poll_fn(|cx| Poll::Ready(work.as_mut().poll(cx))).await {
         return match out_rx.try_recv() {
             Ok(first) if wants_stream => {
-                sse_response(answer_stream(first, out_rx, std::future::ready(answer), CancelOnDrop::new(cancel)))
+                sse_answer(app, session.zip(stream_of), Some(first), out_rx, std::future::ready(answer), None)
             }
             _ => json_answer(answer),
         };
     }
-    let mut task = tokio::spawn(until_stopped(work, stopping.clone(), cancel.clone()));
-    let guard = CancelOnDrop::new(cancel);
+    let mut task = tokio::spawn(until_stopped(work, app.stopping.clone(), cancel.clone()));
+    // Without a session, the client going away (this future dropped) cancels the request.
+    let guard = session.is_none().then(|| CancelOnDrop::new(cancel));
 
     if !wants_stream {
         // Notifications have nowhere to go in a JSON answer; drain them while the request runs.
@@ -133,30 +149,51 @@ pub(super) async fn respond(
                 note = out_rx.recv(), if notes_open => notes_open = note.is_some(),
             }
         };
-        guard.disarm();
+        disarm(guard);
         return json_answer(answer);
     }
 
-    // Until the request says something before its answer, nothing is committed: a call that
-    // finishes without notifications is answered as plain JSON, with the HTTP status its answer
-    // calls for (400 for a missing client capability, say).
+    // A session whose client can resume gets its stream at once, primed with an event id, so a
+    // connection cut before the first message can still be resumed. Otherwise nothing is
+    // committed until the request says something before its answer: a call that finishes
+    // without notifications is answered as plain JSON, with the HTTP status its answer calls for
+    // (400 for a missing client capability, say); a call silent for the keep-alive period gets
+    // its stream then, so that the connection is not idle for longer than that.
+    let primed = session.as_ref().is_some_and(|s| s.primes());
+    let quiet = if primed { Some(Duration::ZERO) } else { Some(app.options.sse_keep_alive).filter(|d| !d.is_zero()) };
     let first = tokio::select! {
         biased;
-        note = out_rx.recv() => note,
+        note = out_rx.recv() => match note {
+            Some(note) => Some(note),
+            // The request's connection closed without a word: its answer is all there is.
+            None => {
+                let answer = task.await.unwrap_or_default();
+                disarm(guard);
+                return json_answer(answer);
+            }
+        },
         finished = &mut task => {
-            guard.disarm();
+            disarm(guard);
             return json_answer(finished.unwrap_or_default());
         }
+        () = after(quiet) => None,
     };
-    // The request's connection closed without a word: its answer is all there is.
-    let Some(first) = first else {
-        let answer = task.await.unwrap_or_default();
+    let work = async move { task.await.unwrap_or_default() };
+    sse_answer(app, session.zip(stream_of), first, out_rx, work, guard)
+}
+
+/// Completes after `period`, or never.
+async fn after(period: Option<Duration>) {
+    match period {
+        Some(period) => tokio::time::sleep(period).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn disarm(guard: Option<CancelOnDrop>) {
+    if let Some(guard) = guard {
         guard.disarm();
-        return json_answer(answer);
-    };
-    // An SSE stream: the request's notifications as they come, then its response. Dropping the
-    // stream (the client closed it) cancels the request.
-    sse_response(answer_stream(first, out_rx, async move { task.await.unwrap_or_default() }, guard))
+    }
 }
 
 /// Runs `work` to its answer, cancelling `cancel` once `stopping` is (the server's grace period
@@ -220,57 +257,127 @@ impl Drop for CancelOnDrop {
     }
 }
 
-/// The SSE events of one request: `first`, the notifications that follow, then the response
-/// when `work` ends.
-fn answer_stream(
-    first: Vec<u8>,
+/// An SSE answer to a request: `first` (when the request said something already), the
+/// notifications that follow, then the response when `work` ends.
+///
+/// In a session (given with the request's id) the stream is one of the session's (`streams`):
+/// its events have ids, are kept, and the request runs on when the connection drops. Without
+/// one the events have no ids (there is nowhere to resume them) and dropping the stream cancels
+/// the request (`guard`).
+fn sse_answer(
+    app: &App,
+    session: Option<(Arc<Session>, RequestId)>,
+    first: Option<Vec<u8>>,
     mut notes: mpsc::Receiver<Vec<u8>>,
     work: impl Future<Output = Answer> + Send + 'static,
-    guard: CancelOnDrop,
-) -> impl futures_core::Stream<Item = Result<Bytes, std::io::Error>> + Send {
-    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(64);
-    let _ = tx.try_send(Ok(sse_event(1, &String::from_utf8_lossy(&first))));
+    guard: Option<CancelOnDrop>,
+) -> Response {
+    let keep_alive = app.options.sse_keep_alive;
+    let Some((session, id)) = session else {
+        let (tx, rx) = mpsc::channel::<Bytes>(64);
+        let opened_quiet = first.is_none();
+        if let Some(first) = first {
+            let _ = tx.try_send(sse_message(&first));
+        }
+        tokio::spawn(async move {
+            let finished = relay(&mut notes, work, tx.closed(), |note| {
+                let (tx, bytes) = (&tx, sse_message(&note));
+                async move { tx.send(bytes).await.is_ok() }
+            })
+            .await;
+            match finished {
+                Some(answer) => {
+                    let _ = tx.send(sse_message(&answer.bytes)).await;
+                    disarm(guard);
+                }
+                // The client stopped reading: the request is cancelled.
+                None => drop(guard),
+            }
+        });
+        return sse_response(with_keep_alive(stream_from(rx), keep_alive, opened_quiet), None);
+    };
+    let primed = session.primes();
+    let (number, rx) = session.streams().open_post(id, primed);
+    let opened_quiet = first.is_none() && !primed;
+    let activity = session.activity();
     tokio::spawn(async move {
-        let mut event = 1u64;
-        let mut next_event = |data: &[u8]| {
-            event += 1;
-            sse_event(event, &String::from_utf8_lossy(data))
-        };
-        let finished = relay(&mut notes, work, tx.closed(), |note| {
-            let (tx, bytes) = (&tx, next_event(&note));
-            async move { tx.send(Ok(bytes)).await.is_ok() }
+        if let Some(first) = first {
+            session.emit(number, &first).await;
+        }
+        // Never gone: the request runs to its answer whoever reads the stream.
+        let emitted = relay(&mut notes, work, std::future::pending(), |note| {
+            let session = &session;
+            async move {
+                session.emit(number, &note).await;
+                true
+            }
         })
         .await;
-        match finished {
-            Some(answer) => {
-                let _ = tx.send(Ok(next_event(&answer.bytes))).await;
-                guard.disarm();
-            }
-            // The client stopped reading: the request is cancelled.
-            None => drop(guard),
+        if let Some(answer) = emitted {
+            session.answer(number, &answer.bytes).await;
         }
+        disarm(guard);
     });
-    stream_from(rx)
+    sse_response(with_keep_alive(stream_from(rx), keep_alive, opened_quiet), Some(activity))
 }
 
-/// The session's GET stream: `events` as they come.
-pub(super) fn session_stream(events: mpsc::Receiver<(u64, String)>) -> Response {
-    sse_response(futures_util::StreamExt::map(stream_from(events), |(id, data)| {
-        Ok::<_, std::io::Error>(sse_event(id, &data))
-    }))
+/// A session's GET stream, or a stream resumed with `Last-Event-ID`: `replay`, then `live` as it
+/// comes.
+pub(super) fn session_stream(app: &App, session: &Arc<Session>, opened: Opened) -> Response {
+    let events = futures_util::StreamExt::chain(futures_util::stream::iter(opened.replay), stream_from(opened.live));
+    sse_response(with_keep_alive(events, app.options.sse_keep_alive, false), Some(session.activity()))
 }
 
-/// One SSE `message` event.
-fn sse_event(id: u64, data: &str) -> Bytes {
-    Bytes::from(format!("id: {id}\nevent: message\ndata: {data}\n\n"))
+/// One SSE `message` event without an id.
+fn sse_message(data: &[u8]) -> Bytes {
+    let mut frame = Vec::with_capacity(data.len() + 24);
+    frame.extend_from_slice(b"event: message\ndata: ");
+    frame.extend_from_slice(data);
+    frame.extend_from_slice(b"\n\n");
+    Bytes::from(frame)
 }
 
-fn sse_response(stream: impl futures_core::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static) -> Response {
+/// The SSE comment sent on a stream silent for the keep-alive period.
+const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
+
+/// `events`, with a [`KEEP_ALIVE`] comment whenever none came for `every` (never when zero),
+/// and one first when `lead` (a stream opened before its first event: its head and a first
+/// byte go out now).
+fn with_keep_alive(
+    events: impl futures_core::Stream<Item = Bytes> + Send + Unpin + 'static,
+    every: Duration,
+    lead: bool,
+) -> impl futures_core::Stream<Item = Result<Bytes, std::io::Error>> + Send {
+    use futures_util::StreamExt as _;
+    let lead = futures_util::stream::iter(lead.then(|| Bytes::from_static(KEEP_ALIVE)));
+    let rest = futures_util::stream::unfold(events, move |mut events| async move {
+        let next = if every.is_zero() {
+            events.next().await
+        } else {
+            match tokio::time::timeout(every, events.next()).await {
+                Ok(next) => next,
+                Err(_) => Some(Bytes::from_static(KEEP_ALIVE)),
+            }
+        };
+        next.map(|event| (event, events))
+    });
+    lead.chain(rest).map(Ok)
+}
+
+/// An SSE response streaming `events`; `activity` keeps its session busy while it is open.
+fn sse_response(
+    events: impl futures_core::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+    activity: Option<Activity>,
+) -> Response {
+    let events = futures_util::StreamExt::map(events, move |event| {
+        let _open = &activity;
+        event
+    });
     Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "text/event-stream")
         .header(header::CACHE_CONTROL, "no-cache")
-        .body(Body::from_stream(stream))
+        .body(Body::from_stream(events))
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 

@@ -1,26 +1,24 @@
 //! The handshake era's sessions: opened by `initialize`, bound to the principal that opened
-//! them, capped (the one idle the longest ended first), expired when idle, each with its GET
-//! stream of server notifications and the recent events kept for `Last-Event-ID`.
+//! them, capped (the one idle the longest ended first), expired when idle, each with its SSE
+//! streams (`streams`). A session is idle only while it runs no request and has no SSE stream
+//! open: its idle time counts from when the last of them ended.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::output::rpc_error;
 use super::sealed::{self, Refused, SealedSession};
+use super::streams::{Delivery, Streams};
 use super::{App, SESSION_HEADER};
 use crate::protocol::{ErrorObject, Implementation, ProtocolVersion, RequestId};
 use crate::server::Connection;
 use crate::transport::connection::Peer;
-
-/// How many server-to-client events a session keeps for resumption.
-const REPLAY_EVENTS: usize = 256;
 
 /// The handshake-era sessions, by id.
 #[derive(Default)]
@@ -42,9 +40,14 @@ impl Sessions {
         self.by_id.retain(|_, s| s.idle() < ttl);
     }
 
-    /// Ends a session; a sealed id is remembered as ended for as long as it could be opened.
+    /// Ends a session (its requests are cancelled, its streams end); a sealed id is remembered
+    /// as ended for as long as it could be opened.
     pub(super) fn end(&mut self, id: &str, lifetime: Duration, max: usize) -> bool {
-        let held = self.by_id.remove(id).is_some();
+        let removed = self.by_id.remove(id);
+        let held = removed.is_some();
+        if let Some(session) = removed {
+            session.end();
+        }
         if id.starts_with(sealed::PREFIX) {
             self.ended.retain(|_, at| at.elapsed() < lifetime);
             if self.ended.len() >= max.max(1) {
@@ -66,7 +69,9 @@ impl Sessions {
             let oldest = self.by_id.iter().max_by_key(|(_, s)| s.idle()).map(|(id, _)| id.clone());
             let Some(oldest) = oldest else { break };
             tracing::info!("the session limit is reached; ending the session idle the longest");
-            self.by_id.remove(&oldest);
+            if let Some(session) = self.by_id.remove(&oldest) {
+                session.end();
+            }
         }
         self.by_id.insert(id, session);
     }
@@ -85,57 +90,105 @@ pub(super) struct Session {
     pub(super) peers: Mutex<Vec<Peer>>,
     /// Requests from the client being handled, for `notifications/cancelled`.
     pub(super) in_flight: Mutex<HashMap<RequestId, CancellationToken>>,
+    /// When the session was last used: a request came, or the last request or stream ended.
     last_used: Mutex<Instant>,
-    /// The open GET stream, if any.
-    pub(super) stream: Mutex<Option<mpsc::Sender<(u64, String)>>>,
-    /// Recent events of the GET stream, for `Last-Event-ID`.
-    history: Mutex<VecDeque<(u64, String)>>,
-    next_event: AtomicU64,
+    /// Requests running and SSE streams open: while any is, the session is not idle.
+    busy: AtomicUsize,
+    /// Its SSE streams and the events kept for resuming them.
+    streams: Mutex<Streams>,
+}
+
+/// A request running or an SSE stream open in a session: the session is not idle while this
+/// lives, and its idle time counts from when this is dropped.
+pub(super) struct Activity(Arc<Session>);
+
+impl Drop for Activity {
+    fn drop(&mut self) {
+        *self.0.last_used.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
+        self.0.busy.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Session {
-    /// A session for `principal`, its requests handled by `connection`.
-    pub(super) fn new(principal: Arc<str>, connection: Arc<Connection>) -> Self {
+    /// A session for `principal`, its requests handled by `connection`; `kept` counts the bytes
+    /// every session keeps for resuming streams.
+    pub(super) fn new(principal: Arc<str>, connection: Arc<Connection>, kept: Arc<AtomicUsize>) -> Self {
         Self {
             principal,
             connection,
             peers: Mutex::default(),
             in_flight: Mutex::default(),
             last_used: Mutex::new(Instant::now()),
-            stream: Mutex::new(None),
-            history: Mutex::default(),
-            next_event: AtomicU64::new(0),
+            busy: AtomicUsize::new(0),
+            streams: Mutex::new(Streams::new(kept)),
         }
     }
 
+    /// How long the session has been idle: zero while it runs a request or has a stream open.
     fn idle(&self) -> Duration {
+        if self.busy.load(Ordering::Acquire) > 0 {
+            return Duration::ZERO;
+        }
         self.last_used.lock().unwrap_or_else(PoisonError::into_inner).elapsed()
     }
 
-    /// Sends an event on the GET stream (when one is open) and keeps it for resumption.
-    pub(super) fn push(&self, data: String) {
-        let id = self.next_event.fetch_add(1, Ordering::Relaxed) + 1;
-        {
-            let mut history = self.history.lock().unwrap_or_else(PoisonError::into_inner);
-            if history.len() == REPLAY_EVENTS {
-                history.pop_front();
-            }
-            history.push_back((id, data.clone()));
-        }
-        if let Some(tx) = self.stream.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
-            let _ = tx.try_send((id, data));
+    /// Marks the session busy until the returned guard is dropped.
+    pub(super) fn activity(self: &Arc<Self>) -> Activity {
+        self.busy.fetch_add(1, Ordering::AcqRel);
+        Activity(self.clone())
+    }
+
+    pub(super) fn streams(&self) -> MutexGuard<'_, Streams> {
+        self.streams.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// True when the client takes SSE events without data (`2025-11-25` and later), so streams
+    /// can be primed with an event id before their first message.
+    pub(super) fn primes(&self) -> bool {
+        self.connection.version().is_some_and(|v| v >= ProtocolVersion::V2025_11_25)
+    }
+
+    /// Sends a notification on the GET stream (when a connection reads it and keeps up) and
+    /// keeps it for resumption.
+    pub(super) fn push(&self, data: &[u8]) {
+        let (frame, live) = self.streams().event(super::streams::GET_STREAM, data);
+        if let Some((_, tx)) = live {
+            let _ = tx.try_send(frame);
         }
     }
 
-    /// The kept events after `last`, for a stream that resumes.
-    pub(super) fn events_after(&self, last: u64) -> Vec<(u64, String)> {
-        self.history
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .filter(|(id, _)| *id > last)
-            .cloned()
-            .collect()
+    /// Sends a message of POST stream `stream` to the connection reading it, if any, and keeps
+    /// it for resumption; waits while that connection's queue is full.
+    pub(super) async fn emit(&self, stream: u64, data: &[u8]) {
+        let delivery = self.streams().event(stream, data);
+        self.deliver(stream, delivery).await;
+    }
+
+    /// Sends and keeps the answer of POST stream `stream`, which ends the stream.
+    pub(super) async fn answer(&self, stream: u64, data: &[u8]) {
+        let delivery = self.streams().answer(stream, data);
+        let generation = delivery.1.as_ref().map(|(generation, _)| *generation);
+        self.deliver(stream, delivery).await;
+        if let Some(generation) = generation {
+            self.streams().release(stream, generation);
+        }
+    }
+
+    async fn deliver(&self, stream: u64, (frame, live): Delivery) {
+        if let Some((generation, tx)) = live
+            && tx.send(frame).await.is_err()
+        {
+            // The connection is gone: what comes next is kept for a GET that resumes.
+            self.streams().release(stream, generation);
+        }
+    }
+
+    /// Ends the session: its requests are cancelled and its streams end.
+    fn end(&self) {
+        for token in self.in_flight.lock().unwrap_or_else(PoisonError::into_inner).values() {
+            token.cancel();
+        }
+        self.streams().end();
     }
 }
 
@@ -211,7 +264,7 @@ impl App {
         let principal: Arc<str> = Arc::from(state.principal.as_str());
         let connection = self.server.connection(principal.clone());
         connection.resume(version, state.client, state.capabilities);
-        let session = Arc::new(Session::new(principal, connection));
+        let session = Arc::new(Session::new(principal, connection, self.kept.clone()));
         tracing::info!("took up a session from its sealed id");
         let (ttl, max) = (self.options.session_ttl, self.options.max_sessions);
         let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);

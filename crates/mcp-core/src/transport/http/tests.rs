@@ -48,8 +48,13 @@ fn call(port: u16, tool: &str, extra: &str) -> Vec<u8> {
 
 /// A stateless-era `tools/call` of `tool` with `text` as its argument (`extra` headers added).
 fn call_with(port: u16, tool: &str, text: &str, extra: &str) -> Vec<u8> {
+    call_args(port, tool, &json!({"text": text}), extra)
+}
+
+/// A stateless-era `tools/call` of `tool` with `arguments` (`extra` headers added).
+fn call_args(port: u16, tool: &str, arguments: &Value, extra: &str) -> Vec<u8> {
     let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
-        "name": tool, "arguments": {"text": text},
+        "name": tool, "arguments": arguments,
         "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
                   "io.modelcontextprotocol/clientCapabilities": {}}}})
     .to_string();
@@ -611,4 +616,348 @@ async fn requests_sent_while_the_server_starts_wait_for_it_and_end_when_it_stops
 /// Sends `request` to `port` from a task of its own: its status and body.
 fn send_to(port: u16, request: Vec<u8>) -> tokio::task::JoinHandle<(u16, String)> {
     tokio::spawn(async move { exchange(port, &request).await })
+}
+
+// Handshake-era sessions and their SSE streams, read as a client reads them.
+
+/// One SSE event as a client parses it: its id, its data, or a comment.
+#[derive(Debug, Clone, Default)]
+struct SseEvent {
+    id: Option<String>,
+    data: String,
+    comment: bool,
+}
+
+/// An SSE body read event by event.
+struct SseReader {
+    body: std::pin::Pin<Box<dyn futures_core::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    buffer: String,
+}
+
+impl SseReader {
+    fn new(response: reqwest::Response) -> Self {
+        Self { body: Box::pin(response.bytes_stream()), buffer: String::new() }
+    }
+
+    /// The next event, or `None` once the server ended the stream (within [`SAFETY`]).
+    async fn next(&mut self) -> Option<SseEvent> {
+        use futures_util::StreamExt as _;
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut event = SseEvent::default();
+                for line in block.lines() {
+                    if line.starts_with(':') {
+                        event.comment = true;
+                    } else if let Some(id) = line.strip_prefix("id: ") {
+                        event.id = Some(id.to_owned());
+                    } else if let Some(data) = line.strip_prefix("data: ") {
+                        event.data.push_str(data);
+                    }
+                }
+                return Some(event);
+            }
+            let chunk = tokio::time::timeout(SAFETY, self.body.next()).await.expect("the stream goes on or ends");
+            match chunk {
+                Some(Ok(bytes)) => self.buffer.push_str(&String::from_utf8_lossy(&bytes)),
+                _ => return None,
+            }
+        }
+    }
+
+    /// The next event that is not a keep-alive comment.
+    async fn next_event(&mut self) -> Option<SseEvent> {
+        loop {
+            let event = self.next().await?;
+            if !event.comment {
+                return Some(event);
+            }
+        }
+    }
+
+    /// The JSON message of the next event with data.
+    async fn next_message(&mut self) -> Option<(String, Value)> {
+        loop {
+            let event = self.next_event().await?;
+            if !event.data.is_empty() {
+                return Some((event.id.unwrap_or_default(), serde_json::from_str(&event.data).expect("JSON data")));
+            }
+        }
+    }
+}
+
+/// A client of the handshake era over HTTP: its session, and requests in it.
+struct SessionClient {
+    url: String,
+    session: String,
+    http: reqwest::Client,
+}
+
+impl SessionClient {
+    /// Opens a session at `revision` on `port`.
+    async fn open(port: u16, revision: &str) -> Self {
+        crate::transport::install_crypto_provider();
+        let url = format!("http://127.0.0.1:{port}/mcp");
+        let http = reqwest::Client::new();
+        let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": revision, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+        let response = http
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(init.to_string())
+            .send()
+            .await
+            .expect("initialize answered");
+        assert_eq!(response.status(), 200);
+        let session = response.headers()["mcp-session-id"].to_str().expect("ASCII").to_owned();
+        let client = Self { url, session, http };
+        let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        assert_eq!(client.post(&initialized, true).await.status(), 202);
+        client
+    }
+
+    /// POSTs `message` in the session, accepting an SSE answer when `stream`.
+    async fn post(&self, message: &Value, stream: bool) -> reqwest::Response {
+        let accept = if stream { "application/json, text/event-stream" } else { "application/json" };
+        self.http
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("accept", accept)
+            .header("mcp-session-id", &self.session)
+            .body(message.to_string())
+            .send()
+            .await
+            .expect("answered")
+    }
+
+    /// Calls `tool` with `arguments` (and a progress token), accepting an SSE answer when `stream`.
+    async fn call(&self, id: i64, tool: &str, arguments: Value, stream: bool) -> reqwest::Response {
+        let call = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+            "name": tool, "arguments": arguments, "_meta": {"progressToken": id}}});
+        self.post(&call, stream).await
+    }
+
+    /// A GET on the session, resuming after `last` when given.
+    async fn get(&self, last: Option<&str>) -> reqwest::Response {
+        let mut get =
+            self.http.get(&self.url).header("accept", "text/event-stream").header("mcp-session-id", &self.session);
+        if let Some(last) = last {
+            get = get.header("last-event-id", last);
+        }
+        get.send().await.expect("answered")
+    }
+}
+
+/// Tools for the session tests: `pause` (answers after `ms`), and `step`, which reports progress
+/// 1, waits until the test releases it, reports progress 2 and answers `stepped`, telling the
+/// test when it is cancelled.
+struct Stepping {
+    release: std::sync::Arc<tokio::sync::Notify>,
+    cancelled: tokio::sync::mpsc::UnboundedReceiver<()>,
+    started: tokio::sync::mpsc::UnboundedReceiver<()>,
+}
+
+/// The tools (a new registry each time, the same tools) and the test's handles on them.
+fn stepping_tools() -> (impl Fn() -> Registry, Stepping) {
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let (cancelled_tx, cancelled) = tokio::sync::mpsc::unbounded_channel();
+    let (started_tx, started) = tokio::sync::mpsc::unbounded_channel();
+    let waiting = release.clone();
+    let build = move || {
+        let (waiting, cancelled_tx, started_tx) = (waiting.clone(), cancelled_tx.clone(), started_tx.clone());
+        let mut registry = Registry::new();
+        registry
+            .tool(tool("pause", "Answers after `ms`.", |a: JsonObject, _cx: ToolContext| async move {
+                tokio::time::sleep(Duration::from_millis(a.get("ms").and_then(Value::as_u64).unwrap_or(0))).await;
+                Ok::<_, ToolError>("paused".to_owned())
+            }))
+            .tool(tool("echo", "Echoes `text`.", |a: JsonObject, _cx: ToolContext| async move {
+                Ok::<_, ToolError>(a.get("text").and_then(Value::as_str).unwrap_or_default().to_owned())
+            }))
+            .tool(tool("step", "Two steps, the second once released.", move |_: JsonObject, cx: ToolContext| {
+                let (waiting, cancelled_tx, started_tx) = (waiting.clone(), cancelled_tx.clone(), started_tx.clone());
+                async move {
+                    cx.progress(1.0, Some(2.0), None).await;
+                    let _ = started_tx.send(());
+                    tokio::select! {
+                        () = waiting.notified() => {}
+                        () = cx.cancelled().cancelled() => {
+                            let _ = cancelled_tx.send(());
+                            return Err(ToolError::msg("cancelled"));
+                        }
+                    }
+                    cx.progress(2.0, Some(2.0), None).await;
+                    Ok::<_, ToolError>("stepped".to_owned())
+                }
+            }));
+        registry
+    };
+    (build, Stepping { release, cancelled, started })
+}
+
+/// A session's idle time counts from when its last request or stream ended, not from when its
+/// last request began: a call longer than the TTL, and a GET stream open longer than it, leave
+/// the session alive; once nothing runs, it expires after the TTL.
+#[tokio::test]
+async fn a_session_is_not_idle_while_a_request_runs_or_a_stream_is_open() {
+    let (tools, _stepping) = stepping_tools();
+    let options = HttpOptions {
+        session_ttl: Duration::from_millis(400),
+        // A closed GET connection is noticed at the next write.
+        sse_keep_alive: Duration::from_millis(50),
+        ..HttpOptions::default()
+    };
+    let (_server, port) = serve_with_probe(tools(), options).await;
+    let client = SessionClient::open(port, "2025-11-25").await;
+    let echo = |id| client.call(id, "echo", json!({"text": "still here"}), false);
+
+    let paused = client.call(2, "pause", json!({"ms": 1200}), false).await;
+    assert_eq!(paused.status(), 200);
+    let paused: Value = serde_json::from_slice(&paused.bytes().await.expect("a body")).expect("JSON");
+    assert_eq!(paused["result"]["content"][0]["text"], "paused", "{paused}");
+    let after = echo(3).await;
+    assert_eq!(after.status(), 200, "the session expired while its call ran");
+
+    let stream = client.get(None).await;
+    assert_eq!(stream.status(), 200);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(echo(4).await.status(), 200, "the session expired while its GET stream was open");
+    drop(stream);
+
+    // Nothing runs now: the session expires once the TTL has passed.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let expired = echo(5).await;
+    assert_eq!(expired.status(), 404, "an idle session outlived its TTL");
+}
+
+/// Event ids are unique across a session's streams and name their stream: a call whose POST
+/// stream is cut runs on (it is not cancelled), and a GET with the id of the last event seen on
+/// that stream gets the rest of that stream only (not the GET stream's events), ending with
+/// the answer. An id the session does not know is refused with 400. Ending the session cancels
+/// a call still running.
+#[tokio::test]
+async fn a_cut_call_stream_runs_on_and_is_resumed_with_its_own_events_by_their_unique_ids() {
+    let (tools, mut stepping) = stepping_tools();
+    let (server, port) = serve_with_probe(tools(), HttpOptions::default()).await;
+    let client = SessionClient::open(port, "2025-11-25").await;
+
+    let mut get = SseReader::new(client.get(None).await);
+    let primed = get.next_event().await.expect("the GET stream is primed");
+    assert!(primed.data.is_empty(), "{primed:?}");
+    let mut ids = vec![primed.id.clone().expect("an id to resume with")];
+
+    let call = client.call(2, "step", json!({}), true).await;
+    assert_eq!(call.headers()["content-type"], "text/event-stream");
+    let mut call = SseReader::new(call);
+    let primed = call.next_event().await.expect("the call's stream is primed");
+    assert!(primed.data.is_empty(), "{primed:?}");
+    ids.push(primed.id.expect("an id"));
+    let (progress_id, progress) = call.next_message().await.expect("progress 1");
+    assert_eq!(progress["params"]["progress"], 1.0, "{progress}");
+    ids.push(progress_id.clone());
+    // The connection is cut.
+    drop(call);
+
+    // Meanwhile the GET stream carries a notification of its own.
+    server.replace_tools(tools().tools);
+    let (changed_id, changed) = get.next_message().await.expect("the change is announced");
+    assert_eq!(changed["method"], "notifications/tools/list_changed");
+    ids.push(changed_id);
+    let unique: std::collections::BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "event ids repeat within the session: {ids:?}");
+
+    // The call goes on and finishes with nobody reading.
+    stepping.release.notify_one();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(stepping.cancelled.try_recv().is_err(), "the cut connection cancelled the call");
+
+    // Resumed from its last event while the GET stream is still open: the rest of that stream,
+    // then its end.
+    let resumed = client.get(Some(&progress_id)).await;
+    assert_eq!(resumed.status(), 200);
+    let mut resumed = SseReader::new(resumed);
+    let mut messages = Vec::new();
+    while let Some(event) = resumed.next_event().await {
+        if !event.data.is_empty() {
+            messages.push(serde_json::from_str::<Value>(&event.data).expect("JSON"));
+        }
+    }
+    assert_eq!(messages.len(), 2, "progress 2 and the answer, then the end: {messages:?}");
+    assert_eq!(messages[0]["params"]["progress"], 2.0, "{messages:?}");
+    assert_eq!(messages[1]["id"], 2, "{messages:?}");
+    assert_eq!(messages[1]["result"]["content"][0]["text"], "stepped", "{messages:?}");
+
+    for unknown in ["1", "nonsense", "0000-7-7"] {
+        let refused = client.get(Some(unknown)).await;
+        assert_eq!(refused.status(), 400, "{unknown}");
+    }
+
+    // A call cut off and left running is cancelled when its session ends.
+    while stepping.started.try_recv().is_ok() {}
+    let call = client.call(3, "step", json!({}), true).await;
+    tokio::time::timeout(SAFETY, stepping.started.recv()).await.expect("the call runs");
+    drop(call);
+    let deleted = client.http.delete(&client.url).header("mcp-session-id", &client.session).send().await;
+    assert_eq!(deleted.expect("answered").status(), 204);
+    let told = tokio::time::timeout(SAFETY, stepping.cancelled.recv()).await;
+    assert!(told.is_ok(), "ending the session did not cancel its running call");
+}
+
+/// A second GET without `Last-Event-ID` while the session's GET stream is open is refused with
+/// 409 and leaves the first one open; a GET resuming the GET stream with `Last-Event-ID` takes it
+/// over, replaying what came after that id, and the connection it replaces ends.
+#[tokio::test]
+async fn a_second_get_is_refused_and_a_resuming_get_takes_the_stream_over() {
+    let (tools, _stepping) = stepping_tools();
+    let (server, port) = serve_with_probe(tools(), HttpOptions::default()).await;
+    let client = SessionClient::open(port, "2025-11-25").await;
+    let change = || server.replace_tools(tools().tools);
+
+    let mut first = SseReader::new(client.get(None).await);
+    let primed = first.next_event().await.expect("primed").id.expect("an id");
+    let second = client.get(None).await;
+    assert_eq!(second.status(), 409, "a second GET stream was opened beside the first");
+    let refusal: Value = serde_json::from_slice(&second.bytes().await.expect("a body")).expect("a JSON-RPC error");
+    assert!(refusal["error"]["message"].as_str().is_some_and(|m| m.contains("Last-Event-ID")), "{refusal}");
+    change();
+    let (_, seen) = first.next_message().await.expect("the first stream still carries events");
+    assert_eq!(seen["method"], "notifications/tools/list_changed");
+
+    let mut resumed = SseReader::new(client.get(Some(&primed)).await);
+    let (_, replayed) = resumed.next_message().await.expect("the missed event is replayed");
+    assert_eq!(replayed["method"], "notifications/tools/list_changed");
+    assert!(first.next_event().await.is_none(), "the replaced connection ends");
+    change();
+    let (_, live) = resumed.next_message().await.expect("then live events");
+    assert_eq!(live["method"], "notifications/tools/list_changed");
+}
+
+/// Streams silent for the keep-alive period get an SSE comment, so idle-timeout proxies do not
+/// cut them: a session's GET stream, and a call that would answer with a stream and has said
+/// nothing yet (it gets its stream then, and the answer comes on it).
+#[tokio::test]
+async fn silent_streams_get_keep_alive_comments() {
+    let (tools, _stepping) = stepping_tools();
+    let options = HttpOptions { sse_keep_alive: Duration::from_millis(100), ..HttpOptions::default() };
+    let (_server, port) = serve_with_probe(tools(), options).await;
+
+    // The stateless era: no session, no ids.
+    crate::transport::install_crypto_provider();
+    let request = call_args(port, "pause", &json!({"ms": 450}), "connection: close\r\n");
+    let (status, body) = exchange(port, &request).await;
+    assert_eq!(status, 200);
+    let comment = body.find(": keep-alive").unwrap_or_else(|| panic!("no keep-alive comment: {body}"));
+    let answer = body.find("\"paused\"").unwrap_or_else(|| panic!("no answer: {body}"));
+    assert!(comment < answer, "{body}");
+    assert!(!body.contains("\nid: ") && !body.contains("\r\nid: "), "a stateless stream has no ids: {body}");
+
+    // A session of a revision that takes no priming event: its GET stream is silent but for
+    // the comments.
+    let client = SessionClient::open(port, "2025-06-18").await;
+    let mut get = SseReader::new(client.get(None).await);
+    for _ in 0..3 {
+        let event = get.next().await.expect("the stream stays open");
+        assert!(event.comment && event.id.is_none() && event.data.is_empty(), "{event:?}");
+    }
 }
