@@ -253,19 +253,24 @@ pub fn check_read_only(dialect: Dialect, sql: &str) -> Result<Statement, SqlErro
 }
 
 /// The highest numbered placeholder (`$N`) of a parsed statement, 0 if it has none: how many
-/// parameters a PostgreSQL statement takes.
+/// parameters a PostgreSQL statement takes. Every value of the statement is seen, those outside
+/// expressions too (`TABLESAMPLE ... REPEATABLE ($1)`).
 pub(crate) fn numbered_placeholders(statement: &Statement) -> usize {
-    let mut highest = 0;
-    let _ = sqlparser::ast::visit_expressions(statement, |expr| {
-        if let Expr::Value(value) = expr
-            && let sqlparser::ast::Value::Placeholder(name) = &value.value
-            && let Some(n) = name.strip_prefix('$').and_then(|n| n.parse::<usize>().ok())
-        {
-            highest = highest.max(n);
+    struct Highest(usize);
+    impl Visitor for Highest {
+        type Break = ();
+        fn pre_visit_value(&mut self, value: &sqlparser::ast::ValueWithSpan) -> ControlFlow<()> {
+            if let sqlparser::ast::Value::Placeholder(name) = &value.value
+                && let Some(n) = name.strip_prefix('$').and_then(|n| n.parse::<usize>().ok())
+            {
+                self.0 = self.0.max(n);
+            }
+            ControlFlow::Continue(())
         }
-        ControlFlow::<()>::Continue(())
-    });
-    highest
+    }
+    let mut highest = Highest(0);
+    let _ = statement.visit(&mut highest);
+    highest.0
 }
 
 fn check_statement(statement: &Statement) -> Result<(), SqlError> {
@@ -543,6 +548,27 @@ impl Visitor for Checker {
         match side_effect_function(function) {
             Some(name) => ControlFlow::Break(SqlError::SideEffectFunction { name }),
             None => ControlFlow::Continue(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// PostgreSQL takes as many parameters as the highest `$N`, wherever it is.
+    #[test]
+    fn placeholders_are_counted_wherever_they_are() {
+        for (sql, expected) in [
+            ("SELECT 1", 0),
+            ("SELECT * FROM t WHERE a = $1 AND b IN ($2, $3) LIMIT $4 OFFSET $5", 5),
+            ("SELECT $2::int, (SELECT max(x) FROM u WHERE y = $1)", 2),
+            ("WITH c AS (SELECT $3 AS v) SELECT CASE WHEN v > $1 THEN $2 END FROM c", 3),
+            ("SELECT * FROM t TABLESAMPLE BERNOULLI (10) REPEATABLE ($1)", 1),
+            ("SELECT * FROM t WHERE doc ->> 'k' = $1 AND tags @> ARRAY[$2]", 2),
+        ] {
+            let statement = check_read_only(Dialect::Postgres, sql).expect("a read");
+            assert_eq!(numbered_placeholders(&statement), expected, "{sql}");
         }
     }
 }

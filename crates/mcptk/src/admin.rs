@@ -203,10 +203,13 @@ fn unset_references(config: &GatewayConfig) -> Vec<mcp_core::config::ConfigError
 /// Whether `command` names a program that exists: a path to a file (relative to `cwd` when
 /// given), or a name found in `PATH` (as the gateway starts it).
 fn runnable(command: &str, cwd: Option<&Path>) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    let executable =
+        |path: &Path| std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
     if command.contains('/') {
-        return cwd.map_or_else(|| Path::new(command).to_path_buf(), |cwd| cwd.join(command)).is_file();
+        return executable(&cwd.map_or_else(|| Path::new(command).to_path_buf(), |cwd| cwd.join(command)));
     }
-    std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(command).is_file()))
+    std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|dir| executable(&dir.join(command))))
 }
 
 /// A server's entry as written, for people: its command line or URL (credentials in the URL

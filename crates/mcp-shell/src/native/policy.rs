@@ -146,11 +146,12 @@ pub fn default_denied_options() -> BTreeMap<String, Vec<DeniedOption>> {
         // `git grep -O[PAGER]` opens the matching files in PAGER.
         ("git", Runs, with(&["grep"]), &["-O"]),
         ("git", Writes, anywhere(), &["--output"]),
-        ("git", Writes, with(&["format-patch", "archive"]), &["-o"]),
+        ("git", Writes, with(&["format-patch", "archive"]), &["-o", "--output-directory"]),
         // A repository or setting of the caller's making, whose configuration names programs.
         ("git", Configures, Scope::BeforeSubcommand, &["-c", "--git-dir", "--work-tree"]),
         ("git", Configures, with(&["clone"]), &["-c"]),
-        ("git", Configures, anywhere(), &["--config-env", "--template"]),
+        // `--separate-git-dir` puts a repository's configuration where no `.git` names it.
+        ("git", Configures, anywhere(), &["--config-env", "--template", "--separate-git-dir"]),
         ("find", Runs, anywhere(), &["-exec", "-execdir", "-ok", "-okdir"]),
         ("find", Writes, anywhere(), &["-delete", "-fprint", "-fprint0", "-fprintf", "-fls"]),
         ("find", FollowsLinks, anywhere(), &["-L", "-follow"]),
@@ -549,23 +550,24 @@ impl Policy {
             )));
         }
         let moves = matches!(name, "git" | "tar");
+        // git's `-C` moves only before its subcommand; after it, `-C` is an option of the
+        // subcommand (`git diff -C`: find copies), and what follows is no directory.
+        let sub_at = if name == "git" { subcommand(name, argv).map(|(at, _)| at) } else { None };
         let mut here = directory.to_path_buf();
         let mut args = argv.iter().enumerate().skip(1);
         while let Some((i, arg)) = args.next() {
             // `-C DIR` (`--directory DIR`, `--directory=DIR`, `-CDIR`): where the rest is resolved.
             let moved_to = match arg.as_str() {
-                "-C" | "--directory" if moves => args.next().map(|(_, v)| v.as_str()),
-                _ if moves => {
-                    arg.strip_prefix("--directory=").or_else(|| arg.strip_prefix("-C").filter(|v| !v.is_empty()))
-                }
-                _ => None,
+                _ if !moves || sub_at.is_some_and(|at| i > at) => None,
+                "-C" | "--directory" => args.next().map(|(_, v)| v.as_str()),
+                _ => arg.strip_prefix("--directory=").or_else(|| arg.strip_prefix("-C").filter(|v| !v.is_empty())),
             };
             if let Some(target) = moved_to {
                 let next = resolve(&here.join(target));
                 if !self.inside(&next) {
                     return Err(self.outside(i, arg, target));
                 }
-                if self.in_git_directory(&next) {
+                if self.in_git_directory(&next) || written_in_git(target) {
                     return Err(self.in_git(i, arg, target));
                 }
                 here = next;
@@ -575,16 +577,25 @@ impl Policy {
                 if candidate.is_empty() || DEVICES.contains(&candidate) {
                     continue;
                 }
-                let joined = here.join(candidate);
-                if reads_only && std::fs::symlink_metadata(&joined).is_err() {
-                    continue;
-                }
-                let resolved = resolve(&joined);
-                if !self.inside(&resolved) {
-                    return Err(self.outside(i, arg, candidate));
-                }
-                if !reads_only && self.in_git_directory(&resolved) {
+                if !reads_only && written_in_git(candidate) {
                     return Err(self.in_git(i, arg, candidate));
+                }
+                // Checked where it would be resolved after the moves and where it would be
+                // before them: tar opens its `-f` archive (and `-X`, `-g`, `--index-file`)
+                // from where it started, whatever `-C` says.
+                let bases = if here == directory { &[directory][..] } else { &[directory, here.as_path()][..] };
+                for base in bases {
+                    let joined = base.join(candidate);
+                    if reads_only && std::fs::symlink_metadata(&joined).is_err() {
+                        continue;
+                    }
+                    let resolved = resolve(&joined);
+                    if !self.inside(&resolved) {
+                        return Err(self.outside(i, arg, candidate));
+                    }
+                    if !reads_only && self.in_git_directory(&resolved) {
+                        return Err(self.in_git(i, arg, candidate));
+                    }
                 }
             }
         }
@@ -610,11 +621,7 @@ impl Policy {
     /// below its root, in any case (`.GIT` is the same directory on a case-insensitive file system).
     fn in_git_directory(&self, resolved: &Path) -> bool {
         let below = self.roots.iter().find_map(|root| resolved.strip_prefix(root).ok());
-        below.is_some_and(|below| {
-            below.components().any(
-                |c| matches!(c, Component::Normal(n) if n.to_str().is_some_and(|n| n.eq_ignore_ascii_case(".git"))),
-            )
-        })
+        below.and_then(Path::to_str).is_some_and(written_in_git)
     }
 
     /// The roots, as refusals name them.
@@ -725,6 +732,14 @@ fn subcommand<'a>(program: &str, argv: &'a [String]) -> Option<(usize, &'a str)>
         }
     }
     None
+}
+
+/// Whether a path as written names a `.git` directory or file (in any case), whatever it
+/// resolves to: `x/.git` may be a symlink to a repository directory by another name.
+fn written_in_git(candidate: &str) -> bool {
+    Path::new(candidate)
+        .components()
+        .any(|c| matches!(c, Component::Normal(n) if n.to_str().is_some_and(|n| n.eq_ignore_ascii_case(".git"))))
 }
 
 /// Where an argument may name a path: itself, the value after its first `=`, and in a cluster

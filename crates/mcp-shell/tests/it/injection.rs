@@ -152,6 +152,20 @@ const CASES: &[(&str, &str, &str)] = &[
     ("shell_execute", r#"{"command": ["touch", "sub/.GIT"]}"#, "inside a `.git` directory"),
     ("shell_execute", r#"{"command": ["cp", "hello.txt", "{root}/sub/.git/hooks/pre-commit"]}"#, "inside a `.git`"),
     ("shell_execute", r#"{"command": ["tar", "-C", "sub/.git", "-cf", "-", "."]}"#, "inside a `.git` directory"),
+    ("shell_execute", r#"{"command": ["git", "init", "--separate-git-dir=gd", "repo"]}"#, "`--separate-git-dir`"),
+    ("shell_execute", r#"{"command": ["git", "format-patch", "--output-dir=sub", "HEAD~1"]}"#, "`--output-directory`"),
+    // tar opens its archive from where it started, whatever `-C` says: checked from both.
+    (
+        "shell_execute",
+        r#"{"command": ["tar", "-C", "sub", "-cf", "../outside/x.tar", "hello.txt"]}"#,
+        "outside the allowed directories",
+    ),
+    // After git's subcommand `-C` is the subcommand's option: what follows is no directory.
+    (
+        "shell_execute",
+        r#"{"command": ["git", "diff", "--no-index", "-C", "sub/x", "../outside/secret"]}"#,
+        "outside the allowed directories",
+    ),
 ];
 
 fn arguments(template: &str, sandbox: &Sandbox, marker: &str) -> JsonObject {
