@@ -11,8 +11,9 @@ use crate::protocol::ErrorObject;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The peer answered with a JSON-RPC error.
-    #[error("server `{server}` rejected {method}: {error}")]
+    /// The peer answered with a JSON-RPC error (or, over HTTP, could not be reached: see
+    /// [`Error::is_transport_failure`]).
+    #[error("server `{server}` {}: {error}", rejected_or_unreached(.method, .error))]
     Rpc {
         /// The server's name.
         server: String,
@@ -129,15 +130,23 @@ pub fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
     line
 }
 
+/// How an [`Error::Rpc`] begins: a server that answered rejected the request; one that could not
+/// be reached never saw it.
+fn rejected_or_unreached(method: &str, error: &ErrorObject) -> String {
+    if transport_failed(error) { format!("was not reached ({method})") } else { format!("rejected {method}") }
+}
+
+fn transport_failed(error: &ErrorObject) -> bool {
+    error.code == -32000
+        && error.data.as_ref().and_then(|d| d.get("transport")).and_then(|t| t.as_str()) == Some("failed")
+}
+
 impl Error {
     /// Whether the request failed on the way rather than being answered: an HTTP server that
     /// could not be reached or reset the connection, or an I/O failure.
     pub fn is_transport_failure(&self) -> bool {
         match self {
-            Error::Rpc { error, .. } => {
-                error.code == -32000
-                    && error.data.as_ref().and_then(|d| d.get("transport")).and_then(|t| t.as_str()) == Some("failed")
-            }
+            Error::Rpc { error, .. } => transport_failed(error),
             Error::Io(_) => true,
             _ => false,
         }

@@ -209,7 +209,8 @@ fn runnable(command: &str, cwd: Option<&Path>) -> bool {
     if command.contains('/') {
         return executable(&cwd.map_or_else(|| Path::new(command).to_path_buf(), |cwd| cwd.join(command)));
     }
-    std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|dir| executable(&dir.join(command))))
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| executable(&dir.join(command))))
 }
 
 /// A server's entry as written, for people: its command line or URL (credentials in the URL

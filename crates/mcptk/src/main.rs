@@ -978,7 +978,9 @@ async fn list_tools(args: &ConfigArgs, only: Option<&str>, json: bool) -> anyhow
         let known = known.join(", ");
         listing.retain(|(name, _)| name == only);
         if listing.is_empty() {
-            return Err(output::usage(format!("no server named `{only}` (servers: {known})")));
+            return Err(output::usage(format!(
+                "no server named `{only}` (servers: {known}; `builtin` adds the demo tools)"
+            )));
         }
     }
 

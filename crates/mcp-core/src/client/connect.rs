@@ -319,4 +319,15 @@ mod tests {
         assert_eq!(refused.rpc_error().map(|e| e.code), Some(codes::INVALID_REQUEST));
         assert!(refused.to_string().starts_with("server `t` rejected initialize: HTTP 500"), "{refused}");
     }
+
+    /// A server nobody listens for never saw the request: it was not reached, not "rejected".
+    #[tokio::test]
+    async fn a_server_that_cannot_be_reached_is_said_not_to_be_reached() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let failed = connect(port).await.expect_err("nothing listens");
+        let said = failed.to_string();
+        assert!(failed.is_transport_failure(), "{failed:?}");
+        assert!(said.starts_with("server `t` was not reached ("), "{said}");
+        assert!(said.contains(&format!("HTTP request to http://127.0.0.1:{port}/mcp failed")), "{said}");
+    }
 }

@@ -96,6 +96,11 @@ fn without_a_config_tools_and_call_see_what_serve_serves_through_its_pipeline() 
     let out = Command::new(mcptk()).args(["call", "nowhere", "x"]).current_dir(&dir).output().expect("runs");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no server named `nowhere`"));
+    // `tools` names the servers there are, and `builtin`, which is always reachable by name.
+    let out = Command::new(mcptk()).args(["tools", "--server", "nowhere"]).current_dir(&dir).output().expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("no server named `nowhere` (servers: ") && said.contains("`builtin` adds"), "{said}");
     // So is an unknown tool (a usage error too), and a server that is not running is said so.
     let out = Command::new(mcptk()).args(["call", "builtin", "nothing"]).current_dir(&dir).output().expect("runs");
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
