@@ -190,6 +190,8 @@ impl Pins {
     pub fn check<T: Borrow<Tool>>(&self, server: &str, tools: &[T]) -> Result<Vec<String>> {
         let mut lock = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
         let first_use = *self.first_use.lock().unwrap_or_else(PoisonError::into_inner);
+        // A tool flagged at the last check is warned about once, not at every check.
+        let warned = self.flagged.lock().unwrap_or_else(PoisonError::into_inner).get(server).cloned().unwrap_or_default();
         let pinned = lock.servers.entry(server.to_owned()).or_default();
         let mut changed = Vec::new();
         let mut recorded = Vec::new();
@@ -203,11 +205,15 @@ impl Pins {
                     pinned.insert(tool.name.clone(), digest);
                 }
                 Some(_) => {
-                    tracing::warn!(server, tool = %tool.name, "tool definition changed since it was pinned");
+                    if !warned.contains(&tool.name) {
+                        tracing::warn!(server, tool = %tool.name, "tool definition changed since it was pinned");
+                    }
                     changed.push(tool.name.clone());
                 }
                 None => {
-                    tracing::warn!(server, tool = %tool.name, "tool is not in the pin lock");
+                    if !warned.contains(&tool.name) {
+                        tracing::warn!(server, tool = %tool.name, "tool is not in the pin lock");
+                    }
                     changed.push(tool.name.clone());
                 }
             }
