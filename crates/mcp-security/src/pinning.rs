@@ -191,7 +191,8 @@ impl Pins {
         let mut lock = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
         let first_use = *self.first_use.lock().unwrap_or_else(PoisonError::into_inner);
         // A tool flagged at the last check is warned about once, not at every check.
-        let warned = self.flagged.lock().unwrap_or_else(PoisonError::into_inner).get(server).cloned().unwrap_or_default();
+        let warned =
+            self.flagged.lock().unwrap_or_else(PoisonError::into_inner).get(server).cloned().unwrap_or_default();
         let pinned = lock.servers.entry(server.to_owned()).or_default();
         let mut changed = Vec::new();
         let mut recorded = Vec::new();

@@ -338,9 +338,13 @@ pub(super) async fn get(State(app): State<Arc<App>>, headers: HeaderMap) -> Resp
     // The session's GET stream afresh, or the stream `Last-Event-ID` names (the GET stream or a
     // POST's), replayed after that event and then followed live.
     let last = headers.get(LAST_EVENT_ID_HEADER).map(|v| v.to_str().unwrap_or("\u{fffd}"));
-    let opened = session.streams().open_get(last, session.primes());
+    // A connection that writes writes at least a keep-alive comment per period: one silent
+    // for two has stopped writing, and a GET without `Last-Event-ID` may take its stream.
+    let keep_alive = app.options.sse_keep_alive;
+    let stale_after = (!keep_alive.is_zero()).then(|| keep_alive * 2);
+    let opened = session.streams().open_get(last, session.primes(), stale_after);
     match opened {
-        Ok(opened) => session_stream(&app, &session, opened),
+        Ok(opened) => session_stream(&app, &session, opened, false),
         Err(Refused::Conflict) => rpc_error(
             StatusCode::CONFLICT,
             None,

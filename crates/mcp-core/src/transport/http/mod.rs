@@ -7,7 +7,8 @@
 //! - `2025-11-25` and older: `initialize` opens a session (`Mcp-Session-Id`; an unknown or expired
 //!   one gets 404; it expires once idle, with no request running and no stream open, for
 //!   [`HttpOptions::session_ttl`]), `GET` opens the session's stream for server notifications (one
-//!   at a time: a second gets 409), `DELETE` ends the session and cancels its requests. Every SSE
+//!   at a time: a second gets 409, unless the connection holding it has stopped writing, see
+//!   `streams`), `DELETE` ends the session and cancels its requests. Every SSE
 //!   event of a session has an id unique in it that names its stream; a GET with `Last-Event-ID`
 //!   resumes that stream, the GET stream or a POST's, with what it missed. A POST's request runs
 //!   on when its connection drops (a client cancels with `notifications/cancelled`), its events

@@ -297,9 +297,10 @@ fn sse_answer(
         return sse_response(with_keep_alive(stream_from(rx), keep_alive, opened_quiet), None);
     };
     let primed = session.primes();
-    let (number, rx) = session.streams().open_post(id, primed);
+    let opened = session.streams().open_post(id, primed);
+    let number = opened.stream;
     let opened_quiet = first.is_none() && !primed;
-    let activity = session.activity();
+    let response = session_stream(app, &session, opened, opened_quiet);
     tokio::spawn(async move {
         if let Some(first) = first {
             session.emit(number, &first).await;
@@ -318,14 +319,34 @@ fn sse_answer(
         }
         disarm(guard);
     });
-    sse_response(with_keep_alive(stream_from(rx), keep_alive, opened_quiet), Some(activity))
+    response
 }
 
-/// A session's GET stream, or a stream resumed with `Last-Event-ID`: `replay`, then `live` as it
-/// comes.
-pub(super) fn session_stream(app: &App, session: &Arc<Session>, opened: Opened) -> Response {
-    let events = futures_util::StreamExt::chain(futures_util::stream::iter(opened.replay), stream_from(opened.live));
-    sse_response(with_keep_alive(events, app.options.sse_keep_alive, false), Some(session.activity()))
+/// A session's stream as read by one connection (a POST's own, a GET stream, or a stream
+/// resumed with `Last-Event-ID`): `replay`, then `live` as it comes, with a keep-alive comment
+/// first when `lead`. What the connection takes to write is noted (a GET without
+/// `Last-Event-ID` may take the GET stream from a connection that stopped writing), and once
+/// it has taken everything (the stream ended, or another connection took it) the session's
+/// streams are told (a POST stream's answer written out: the events before it are dropped).
+pub(super) fn session_stream(app: &App, session: &Arc<Session>, opened: Opened, lead: bool) -> Response {
+    let Opened { replay, mut live, stream, generation, written } = opened;
+    let mut ended = Some(session.clone());
+    let live = futures_util::stream::poll_fn(move |cx| {
+        let next = std::task::ready!(live.poll_recv(cx));
+        if next.is_none()
+            && let Some(session) = ended.take()
+        {
+            session.streams().written_out(stream, generation);
+        }
+        Poll::Ready(next)
+    });
+    let events = futures_util::StreamExt::chain(futures_util::stream::iter(replay), live);
+    let events =
+        futures_util::StreamExt::map(with_keep_alive(events, app.options.sse_keep_alive, lead), move |event| {
+            written.touch();
+            event
+        });
+    sse_response(events, Some(session.activity()))
 }
 
 /// One SSE `message` event without an id.

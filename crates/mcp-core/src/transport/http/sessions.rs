@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::output::rpc_error;
@@ -148,17 +149,26 @@ impl Session {
         self.connection.version().is_some_and(|v| v >= ProtocolVersion::V2025_11_25)
     }
 
-    /// Sends a notification on the GET stream (when a connection reads it and keeps up) and
-    /// keeps it for resumption.
+    /// Sends a notification on the GET stream and keeps it for resumption. A connection that
+    /// does not keep up (its queue is full) is let go: it ends once it has written what is
+    /// queued, and its client resumes with `Last-Event-ID`, getting this event and what follows
+    /// from the kept ones.
     pub(super) fn push(&self, data: &[u8]) {
-        let (frame, live) = self.streams().event(super::streams::GET_STREAM, data);
-        if let Some((_, tx)) = live {
-            let _ = tx.try_send(frame);
+        let mut streams = self.streams();
+        let (frame, live) = streams.event(super::streams::GET_STREAM, data);
+        if let Some(live) = live
+            && let Err(e) = live.tx.try_send(frame)
+        {
+            if matches!(e, mpsc::error::TrySendError::Full(_)) {
+                tracing::debug!("a session's GET stream fell behind; its connection ends, to be resumed");
+            }
+            streams.release(super::streams::GET_STREAM, live.generation);
         }
     }
 
     /// Sends a message of POST stream `stream` to the connection reading it, if any, and keeps
-    /// it for resumption; waits while that connection's queue is full.
+    /// it for resumption; waits while that connection's queue is full, until another connection
+    /// takes the stream over.
     pub(super) async fn emit(&self, stream: u64, data: &[u8]) {
         let delivery = self.streams().event(stream, data);
         self.deliver(stream, delivery).await;
@@ -167,19 +177,33 @@ impl Session {
     /// Sends and keeps the answer of POST stream `stream`, which ends the stream.
     pub(super) async fn answer(&self, stream: u64, data: &[u8]) {
         let delivery = self.streams().answer(stream, data);
-        let generation = delivery.1.as_ref().map(|(generation, _)| *generation);
-        self.deliver(stream, delivery).await;
+        let generation = delivery.1.as_ref().map(|live| live.generation);
+        let handed = self.deliver(stream, delivery).await;
         if let Some(generation) = generation {
-            self.streams().release(stream, generation);
+            let mut streams = self.streams();
+            if handed {
+                streams.answer_handed(stream, generation);
+            } else {
+                streams.release(stream, generation);
+            }
         }
     }
 
-    async fn deliver(&self, stream: u64, (frame, live): Delivery) {
-        if let Some((generation, tx)) = live
-            && tx.send(frame).await.is_err()
-        {
-            // The connection is gone: what comes next is kept for a GET that resumes.
-            self.streams().release(stream, generation);
+    /// Queues `frame` for the connection reading `stream`, if any, waiting for room until that
+    /// connection lets go of the stream (another takes it over: it had the event kept for
+    /// its replay); true once queued.
+    async fn deliver(&self, stream: u64, (frame, live): Delivery) -> bool {
+        let Some(live) = live else { return false };
+        tokio::select! {
+            biased;
+            sent = live.tx.send(frame) => {
+                if sent.is_err() {
+                    // The connection is gone: what comes next is kept for a GET that resumes.
+                    self.streams().release(stream, live.generation);
+                }
+                sent.is_ok()
+            }
+            () = live.gone.cancelled() => false,
         }
     }
 

@@ -328,6 +328,11 @@ async fn connections_are_spread_over_the_serving_threads_and_each_stays_on_its_t
 /// port; returns the server (to announce changes through) and the port.
 async fn serve_with_probe(registry: Registry, options: HttpOptions) -> (Server, u16) {
     let server = Server::builder(Implementation::new("http-tests", "1"), registry).build();
+    (server.clone(), serve_server(server, options).await)
+}
+
+/// Serves `server` as [`serve_with_probe`] does; returns the port.
+async fn serve_server(server: Server, options: HttpOptions) -> u16 {
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
     let addr = format!("127.0.0.1:{port}").parse().expect("addr");
     let probe = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
@@ -342,7 +347,7 @@ async fn serve_with_probe(registry: Registry, options: HttpOptions) -> (Server, 
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    (server, port)
+    port
 }
 
 /// How long a test waits for what must happen before calling it a failure: a safety net only,
@@ -960,4 +965,221 @@ async fn silent_streams_get_keep_alive_comments() {
         let event = get.next().await.expect("the stream stays open");
         assert!(event.comment && event.id.is_none() && event.data.is_empty(), "{event:?}");
     }
+}
+
+// Connections that stop reading: a peer gone without closing its connection looks the same to
+// the server until TCP gives up on it, minutes later.
+
+/// A connection to `port` with a small receive buffer, so that once its reader stops reading
+/// the server's writes to it stall soon.
+async fn connect_small(port: u16) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket.set_recv_buffer_size(4096).expect("a small receive buffer");
+    socket.connect(([127, 0, 0, 1], port).into()).await.expect("connects")
+}
+
+/// Sends `request` on `stream` and reads its answer up to its first SSE event id: the id.
+async fn first_event_id(stream: &mut tokio::net::TcpStream, request: &str) -> String {
+    stream.write_all(request.as_bytes()).await.expect("sends");
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 1024];
+    loop {
+        let text = String::from_utf8_lossy(&seen).into_owned();
+        if let Some(at) = text.find("\nid: ")
+            && let Some(end) = text[at + 5..].find('\n')
+        {
+            assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+            return text[at + 5..at + 5 + end].trim().to_owned();
+        }
+        let n = tokio::time::timeout(SAFETY, stream.read(&mut chunk)).await.expect("an event").expect("reads");
+        assert!(n > 0, "the stream ended: {text}");
+        seen.extend_from_slice(&chunk[..n]);
+    }
+}
+
+impl SessionClient {
+    /// A request of this session as one raw HTTP/1.1 request.
+    fn raw(&self, method: &str, body: Option<&Value>) -> String {
+        let port = self.url.trim_start_matches("http://127.0.0.1:").trim_end_matches("/mcp");
+        let body = body.map(Value::to_string).unwrap_or_default();
+        let length = if body.is_empty() { String::new() } else { format!("content-length: {}\r\n", body.len()) };
+        format!(
+            "{method} /mcp HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: application/json\r\n\
+             accept: application/json, text/event-stream\r\nmcp-session-id: {}\r\n{length}\r\n{body}",
+            self.session
+        )
+    }
+}
+
+/// A tool that reports `count` progress notifications of `size` bytes each, counting them in
+/// `sent`, then answers `flooded`.
+fn flood_tool(sent: std::sync::Arc<std::sync::atomic::AtomicUsize>) -> Registry {
+    let mut registry = Registry::new();
+    registry.tool(tool("flood", "Floods its caller with progress.", move |a: JsonObject, cx: ToolContext| {
+        let sent = sent.clone();
+        async move {
+            let count = a.get("count").and_then(Value::as_u64).unwrap_or(1);
+            let size = a.get("size").and_then(Value::as_u64).unwrap_or(1);
+            let message = "p".repeat(usize::try_from(size).unwrap_or(1));
+            for n in 1..=count {
+                #[allow(clippy::cast_precision_loss)]
+                cx.progress(n as f64, Some(count as f64), Some(message.clone())).await;
+                sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            Ok::<_, ToolError>("flooded".to_owned())
+        }
+    }));
+    registry
+}
+
+/// Waits until `counter` stops moving (for 300 ms); returns where it stopped.
+async fn settled(counter: &std::sync::atomic::AtomicUsize) -> usize {
+    let mut last = usize::MAX;
+    loop {
+        let now = counter.load(std::sync::atomic::Ordering::Relaxed);
+        if now == last {
+            return now;
+        }
+        last = now;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// A call whose POST connection stopped reading (its queue full, the call waiting for room) is
+/// taken over by a GET with `Last-Event-ID`: the call goes on at once, on the new connection,
+/// to its answer; nothing waits for the old connection, which is still open.
+#[tokio::test]
+async fn a_resume_takes_a_call_over_from_a_connection_that_stopped_reading() {
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (_server, port) = serve_with_probe(flood_tool(sent.clone()), HttpOptions::default()).await;
+    let client = SessionClient::open(port, "2025-11-25").await;
+    let (count, size) = (600_u32, 64 * 1024);
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+        "name": "flood", "arguments": {"count": count, "size": size}, "_meta": {"progressToken": 2}}});
+    let mut stalled = connect_small(port).await;
+    let primed = first_event_id(&mut stalled, &client.raw("POST", Some(&call))).await;
+    let stopped = settled(&sent).await;
+    assert!(stopped < count as usize, "the call was not held up by its reader ({stopped} of {count} sent)");
+
+    let mut resumed = SseReader::new(client.get(Some(&primed)).await);
+    let (mut last, mut progress) = (None, 0.0);
+    // Keep-alive comments keep the stream going: the whole of it must end within the limit.
+    let ended = tokio::time::timeout(SAFETY, async {
+        while let Some((_, message)) = resumed.next_message().await {
+            if let Some(p) = message["params"]["progress"].as_f64() {
+                assert!(p > progress, "progress out of order: {p} after {progress}");
+                progress = p;
+            }
+            last = Some(message);
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the resumed stream stalled at progress {progress}: the call waits on the old connection");
+    let last = last.expect("messages");
+    assert_eq!(last["id"], 2, "the stream ends with the answer: {}", last["method"]);
+    assert_eq!(last["result"]["content"][0]["text"], "flooded");
+    assert_eq!(progress, f64::from(count), "the progress up to the end");
+    drop(stalled);
+}
+
+/// A GET stream whose connection falls behind (its queue fills) ends once it has written what
+/// was queued, rather than staying open while notifications are left out: the client resumes
+/// with the last id it got, and gets every notification it missed.
+#[tokio::test]
+async fn a_get_stream_that_falls_behind_ends_and_its_resume_misses_nothing() {
+    let server =
+        Server::builder(Implementation::new("http-tests", "1"), Registry::new()).resource_updates(true).build();
+    let port = serve_server(server.clone(), HttpOptions::default()).await;
+    let client = SessionClient::open(port, "2025-11-25").await;
+    let uri = format!("file:///{}", "u".repeat(32 * 1024));
+    let subscribe = json!({"jsonrpc": "2.0", "id": 2, "method": "resources/subscribe", "params": {"uri": uri}});
+    assert_eq!(client.post(&subscribe, false).await.status(), 200);
+
+    let mut behind = connect_small(port).await;
+    let primed = first_event_id(&mut behind, &client.raw("GET", None)).await;
+    let updates = 300;
+    for _ in 0..updates {
+        server.notify_resource_updated(uri.clone());
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+
+    // The connection, read now: what was queued for it, then its end.
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(SAFETY, behind.read_to_end(&mut rest)).await;
+    assert!(read.is_ok(), "a connection that fell behind stayed open, its notifications left out");
+    let text = String::from_utf8_lossy(&rest);
+    let ids: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("id: ")).collect();
+    let live = text.matches("notifications/resources/updated").count();
+    assert!(live < updates, "the connection did not fall behind ({live} of {updates} written)");
+    let last = ids.last().copied().unwrap_or(&primed).to_owned();
+
+    let mut resumed = SseReader::new(client.get(Some(&last)).await);
+    let mut replayed = 0;
+    while replayed + live < updates {
+        let (_, message) = resumed.next_message().await.expect("the missed notifications");
+        assert_eq!(message["method"], "notifications/resources/updated");
+        replayed += 1;
+    }
+    assert_eq!(replayed + live, updates);
+}
+
+/// A GET without `Last-Event-ID` gets 409 while the session's GET stream is read by a live
+/// connection (one that takes its keep-alive comments), however long it is open, but takes the
+/// stream over from a connection that has written nothing for twice the keep-alive period.
+#[tokio::test]
+async fn a_plain_get_takes_the_stream_from_a_connection_that_stopped_writing() {
+    let server =
+        Server::builder(Implementation::new("http-tests", "1"), Registry::new()).resource_updates(true).build();
+    let keep_alive = Duration::from_millis(100);
+    let options =
+        HttpOptions { sse_keep_alive: keep_alive, max_body_bytes: 16 * 1024 * 1024, ..HttpOptions::default() };
+    let port = serve_server(server.clone(), options).await;
+
+    // A live reader keeps the stream, long past the keep-alive period.
+    let client = SessionClient::open(port, "2025-11-25").await;
+    let mut live = SseReader::new(client.get(None).await);
+    live.next_event().await.expect("primed");
+    let reading = tokio::spawn(async move { while live.next().await.is_some() {} });
+    tokio::time::sleep(keep_alive * 5).await;
+    assert_eq!(client.get(None).await.status(), 409, "a live GET stream was taken over");
+    reading.abort();
+
+    // One event larger than the buffers on the way, to a reader that stopped reading: the
+    // connection writes nothing more.
+    let client = SessionClient::open(port, "2025-11-25").await;
+    let uri = format!("file:///{}", "u".repeat(6 * 1024 * 1024));
+    let subscribe = json!({"jsonrpc": "2.0", "id": 2, "method": "resources/subscribe", "params": {"uri": uri}});
+    assert_eq!(client.post(&subscribe, false).await.status(), 200);
+    let mut stalled = connect_small(port).await;
+    first_event_id(&mut stalled, &client.raw("GET", None)).await;
+    server.notify_resource_updated(uri);
+    tokio::time::sleep(keep_alive * 5).await;
+    let taken = client.get(None).await;
+    assert_eq!(taken.status(), 200, "a GET stream whose connection stopped writing was kept from a new GET");
+    let mut taken = SseReader::new(taken);
+    let primed = taken.next_event().await.expect("a stream of its own, primed");
+    assert!(primed.id.is_some() && primed.data.is_empty(), "{primed:?}");
+    drop(stalled);
+}
+
+/// Once a call's answer has been written out on its connection, only the answer is kept: a
+/// resume from its first event gets the answer alone, not the progress before it.
+#[tokio::test]
+async fn a_call_answered_on_its_connection_keeps_only_its_answer() {
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (_server, port) = serve_with_probe(flood_tool(sent), HttpOptions::default()).await;
+    let client = SessionClient::open(port, "2025-11-25").await;
+    let mut call = SseReader::new(client.call(2, "flood", json!({"count": 3, "size": 10}), true).await);
+    let primed = call.next_event().await.expect("primed").id.expect("an id");
+    let mut messages = 0;
+    while call.next_message().await.is_some() {
+        messages += 1;
+    }
+    assert_eq!(messages, 4, "three progress notifications and the answer");
+
+    let mut resumed = SseReader::new(client.get(Some(&primed)).await);
+    let (_, first) = resumed.next_message().await.expect("the answer");
+    assert_eq!(first["id"], 2, "the progress before the answer is still kept: {first}");
+    assert!(resumed.next_message().await.is_none(), "the stream ends with its answer");
 }
