@@ -2,7 +2,8 @@
 //!
 //! - Every line the server must answer gets exactly one answer: a request (by its id), a line
 //!   that is not a message or not valid JSON-RPC (an error, by the id when it could be read), an
-//!   oversized line (an error without id). Notifications and responses get none. The exceptions
+//!   oversized line (an error, by the id its first or last KiB shows, unless those show a
+//!   response). Notifications and responses get none. The exceptions
 //!   are the ones the protocol makes: a request the client cancelled, and a
 //!   `subscriptions/listen` stream still open when the input ends, may go unanswered.
 //! - An answer without id is an error, and everything the server writes is a JSON-RPC message.
@@ -77,7 +78,11 @@ async fn owed(input: &[u8]) -> Owed {
     let mut lines = LineReader::new(input, MAX_MESSAGE);
     while let Some(frame) = lines.next().await.expect("in-memory reads do not fail") {
         let id = match frame {
-            Frame::Oversized { .. } => None,
+            // Answered with the id its two ends show, a response never.
+            Frame::Oversized { head, tail, .. } => match Message::oversized_answer_id(&head, &tail) {
+                Some(id) => id,
+                None => continue,
+            },
             Frame::Line(line) if line.iter().all(u8::is_ascii_whitespace) => continue,
             Frame::Line(line) => match Message::parse(&line) {
                 // A malformed response is logged, never answered.

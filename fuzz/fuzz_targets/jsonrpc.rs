@@ -2,14 +2,15 @@
 //!
 //! - The framing yields exactly what splitting the input on `\n` gives (a trailing `\r` dropped,
 //!   a final unterminated line kept), with every line over the limit (not counting a trailing
-//!   `\r`) reported as oversized and never returned, whatever the read buffer's size.
+//!   `\r`) reported as oversized, with its length and its first and last `KEPT_END` bytes, and
+//!   never returned, whatever the read buffer's size.
 //! - Decoding never panics; a refusal is -32700 exactly when the line is not JSON, else -32600.
 //! - A decoded message encodes to one line that decodes to the same message.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use mcp_core::protocol::{Message, codes};
-use mcp_core::transport::framing::{Frame, LineReader};
+use mcp_core::transport::framing::{Frame, KEPT_END, LineReader};
 
 /// What the framing must produce: the input split on `\n`, by an independent, obvious method.
 fn reference(input: &[u8], max: usize) -> Vec<Frame> {
@@ -23,7 +24,13 @@ fn reference(input: &[u8], max: usize) -> Vec<Frame> {
         .map(|piece| {
             // A CRLF ending's `\r` is framing: it does not count against the limit.
             let line = piece.strip_suffix(b"\r").unwrap_or(piece);
-            if line.len() > max { Frame::Oversized { len: piece.len() } } else { Frame::Line(line.to_vec()) }
+            if line.len() <= max {
+                return Frame::Line(line.to_vec());
+            }
+            // An oversized line keeps its two ends, its `\r` counted.
+            let head = piece[..piece.len().min(KEPT_END)].to_vec();
+            let tail = piece[piece.len().saturating_sub(KEPT_END)..].to_vec();
+            Frame::Oversized { len: piece.len(), head, tail }
         })
         .collect()
 }

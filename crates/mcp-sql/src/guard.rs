@@ -255,6 +255,7 @@ pub fn check_read_only(dialect: Dialect, sql: &str) -> Result<Statement, SqlErro
 /// The highest numbered placeholder (`$N`) of a parsed statement, 0 if it has none: how many
 /// parameters a PostgreSQL statement takes. Every value of the statement is seen, those outside
 /// expressions too (`TABLESAMPLE ... REPEATABLE ($1)`).
+#[cfg_attr(not(feature = "native"), allow(dead_code))]
 pub(crate) fn numbered_placeholders(statement: &Statement) -> usize {
     struct Highest(usize);
     impl Visitor for Highest {

@@ -269,12 +269,12 @@ impl Message {
         Self::from_value(value)
     }
 
-    /// The id of a request too large to read, from the two ends of its line that were kept (the
-    /// stdio framing's `Frame::Oversized`): read from the head as far as the head
-    /// goes, or else taken from the tail when `id` is the object's last member (where the
-    /// TypeScript SDK writes it). `None` when it is not seen, or when the message is a response
-    /// (`result` or `error`), which is never answered.
-    pub fn oversized_request_id(head: &[u8], tail: &[u8]) -> Option<RequestId> {
+    /// How to answer a message too large to read, from the two ends of its line that were kept
+    /// (the stdio framing's `Frame::Oversized`): `None` when it is a response (`result` or
+    /// `error` among its first members), which is never answered; else the id to answer with,
+    /// read from the head as far as the head goes, or else taken from the tail when `id` is the
+    /// object's last member (where the TypeScript SDK writes it), or `None` when not seen.
+    pub fn oversized_answer_id(head: &[u8], tail: &[u8]) -> Option<Option<RequestId>> {
         let mut seen = SeenMembers::default();
         let mut reader = serde_json::Deserializer::from_slice(head);
         // The head ends inside the message: reading it fails there, after the members before.
@@ -282,11 +282,11 @@ impl Message {
         if seen.response {
             return None;
         }
-        match seen.id {
+        Some(match seen.id {
             Some(id) => serde_json::from_value(id).ok(),
             None if seen.method => last_member_id(tail),
             None => None,
-        }
+        })
     }
 
     /// Classifies an already-parsed JSON value.
@@ -341,7 +341,7 @@ impl Message {
     }
 }
 
-/// The members seen in the start of a message (see [`Message::oversized_request_id`]).
+/// The members seen in the start of a message (see [`Message::oversized_answer_id`]).
 #[derive(Default)]
 struct SeenMembers {
     id: Option<Value>,
@@ -487,25 +487,25 @@ mod tests {
         let big = format!("\"{}\"", "x\\\"id\\\": 9}".repeat(500));
         let cut = |text: &str| {
             let bytes = text.as_bytes();
-            Message::oversized_request_id(&bytes[..bytes.len().min(1024)], &bytes[bytes.len().saturating_sub(1024)..])
+            Message::oversized_answer_id(&bytes[..bytes.len().min(1024)], &bytes[bytes.len().saturating_sub(1024)..])
         };
-        let id = |n: i64| Some(RequestId::Number(n));
+        let id = |n: i64| Some(Some(RequestId::Number(n)));
         let cases = [
             (format!(r#"{{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{{"a":{big}}}}}"#), id(7)),
             (format!(r#"{{"method":"tools/call","params":{{"a":{big}}},"jsonrpc":"2.0","id":8}}"#), id(8)),
             (
                 format!(r#"{{"method":"x","params":{{"a":{big}}},"jsonrpc":"2.0","id" : "s-\"1\"" }}"#),
-                Some(RequestId::String("s-\"1\"".into())),
+                Some(Some(RequestId::String("s-\"1\"".into()))),
             ),
             (format!(r#"{{"method":"x","params":{{"a":{big}}},"jsonrpc":"2.0","id":-3}}"#) + "  \r", id(-3)),
             // A response is never answered, wherever its id is.
             (format!(r#"{{"jsonrpc":"2.0","id":7,"result":{{"a":{big}}}}}"#), None),
             (format!(r#"{{"result":{{"a":{big}}},"jsonrpc":"2.0","id":8}}"#), None),
             // The last member is a nested object's `id`, or no `id` at all: not the request's.
-            (format!(r#"{{"method":"x","params":{{"a":{big},"id":4}}}}"#), None),
-            (format!(r#"{{"method":"x","params":{{"a":{big}}},"jsonrpc":"2.0"}}"#), None),
+            (format!(r#"{{"method":"x","params":{{"a":{big},"id":4}}}}"#), Some(None)),
+            (format!(r#"{{"method":"x","params":{{"a":{big}}},"jsonrpc":"2.0"}}"#), Some(None)),
             // Text that ends like a member, inside a string.
-            (format!(r#"{{"method":"x","params":{{"a":{big}}},"note":"\"id\":5}}"}}"#), None),
+            (format!(r#"{{"method":"x","params":{{"a":{big}}},"note":"\"id\":5}}"}}"#), Some(None)),
         ];
         for (text, expected) in cases {
             assert_eq!(cut(&text), expected, "{}", &text[text.len().saturating_sub(60)..]);

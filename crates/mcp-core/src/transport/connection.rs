@@ -358,9 +358,10 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 let msg = format!("message of {len} bytes exceeds the limit of {} bytes", options.max_message_bytes);
                 tracing::warn!(peer = %options.name, "{msg}");
                 // Answered with the request's id when its kept ends show it, so that the caller
-                // learns why at once instead of waiting for its own timeout.
-                let id = Message::oversized_request_id(&head, &tail);
-                if options.role == Role::Server {
+                // learns why at once instead of waiting for its own timeout; a response never is.
+                if options.role == Role::Server
+                    && let Some(id) = Message::oversized_answer_id(&head, &tail)
+                {
                     peer.answer(Message::Response(Response::error(id, ErrorObject::invalid_request(msg))).to_bytes())
                         .await;
                 }

@@ -89,11 +89,12 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
                 if self.buf.is_empty() {
                     return Ok(None);
                 }
-                let line = trim_cr(std::mem::take(&mut self.buf));
-                if line.len() > self.max {
+                let line = std::mem::take(&mut self.buf);
+                // A final `\r` is framing here too, but counted in an oversized line's length.
+                if line.len() - usize::from(line.last() == Some(&b'\r')) > self.max {
                     return Ok(Some(Skipping::new(&line).frame()));
                 }
-                return Ok(Some(Frame::Line(line)));
+                return Ok(Some(Frame::Line(trim_cr(line))));
             }
             match memchr::memchr(b'\n', available) {
                 Some(i) => {
@@ -203,6 +204,8 @@ mod tests {
             assert_eq!(got, expected, "{prefix:?}");
         }
         assert_eq!(frames(b"123456789", 8).await, vec![oversized(b"123456789")]);
+        assert_eq!(frames(b"123456789\r", 8).await, vec![oversized(b"123456789\r")]);
+        assert_eq!(frames(b"12345678\r", 8).await, vec![Frame::Line(b"12345678".to_vec())]);
     }
 
     #[tokio::test]

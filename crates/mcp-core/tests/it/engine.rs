@@ -215,6 +215,8 @@ async fn the_server_answers_bad_input_and_keeps_serving() {
     // The TypeScript SDK writes `id` last.
     let big_last = format!(r#"{{"method":"ping","params":{{"pad":"{}"}},"jsonrpc":"2.0","id":98}}"#, "x".repeat(4096));
     let big_unknown = format!(r#"{{"method":"ping","params":{{"pad":"{}"}}}}"#, "x".repeat(4096));
+    // An oversized response is not answered either.
+    let big_response = format!(r#"{{"jsonrpc":"2.0","id":76,"result":{{"pad":"{}"}}}}"#, "x".repeat(4096));
     let lines = [
         "this is not json".to_owned(),
         "[]".to_owned(),
@@ -223,6 +225,7 @@ async fn the_server_answers_bad_input_and_keeps_serving() {
         big,
         big_last,
         big_unknown,
+        big_response,
         r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"sleep","arguments":"nope"}}"#.to_owned(),
         r#"{"jsonrpc":"2.0","id":4,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"1999-01-01"}}}"#.to_owned(),
         // A malformed response is logged, never answered (a response to it would be answered in turn).
@@ -252,6 +255,7 @@ async fn the_server_answers_bad_input_and_keeps_serving() {
     assert_eq!(find(json!(4))["error"]["data"]["requested"], "1999-01-01");
     assert_eq!(find(json!(5))["result"], json!({}));
     assert_eq!(find(json!(77)), Value::Null, "{answers:#?}");
+    assert_eq!(find(json!(76)), Value::Null, "{answers:#?}");
     assert_eq!(answers.len(), 10, "{answers:#?}");
 }
 
