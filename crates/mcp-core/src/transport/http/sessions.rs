@@ -41,14 +41,16 @@ impl Sessions {
         self.by_id.retain(|_, s| s.idle() < ttl);
     }
 
+    /// Removes a session and ends it (its requests are cancelled, its streams end); false if
+    /// there was none.
+    fn remove(&mut self, id: &str) -> bool {
+        self.by_id.remove(id).map(|session| session.end()).is_some()
+    }
+
     /// Ends a session (its requests are cancelled, its streams end); a sealed id is remembered
     /// as ended for as long as it could be opened.
     pub(super) fn end(&mut self, id: &str, lifetime: Duration, max: usize) -> bool {
-        let removed = self.by_id.remove(id);
-        let held = removed.is_some();
-        if let Some(session) = removed {
-            session.end();
-        }
+        let held = self.remove(id);
         if id.starts_with(sealed::PREFIX) {
             self.ended.retain(|_, at| at.elapsed() < lifetime);
             if self.ended.len() >= max.max(1) {
@@ -70,9 +72,7 @@ impl Sessions {
             let oldest = self.by_id.iter().max_by_key(|(_, s)| s.idle()).map(|(id, _)| id.clone());
             let Some(oldest) = oldest else { break };
             tracing::info!("the session limit is reached; ending the session idle the longest");
-            if let Some(session) = self.by_id.remove(&oldest) {
-                session.end();
-            }
+            self.remove(&oldest);
         }
         self.by_id.insert(id, session);
     }
