@@ -2,7 +2,7 @@
 initialize, so it checks that our client picks the modern era when it is offered.
 """
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 
 server = MCPServer("python-modern")
 
@@ -17,6 +17,14 @@ def multiply(a: int, b: int) -> int:
 def shout(text: str) -> str:
     """Upper-cases the text."""
     return text.upper()
+
+
+@server.tool()
+async def chatty(text: str, ctx: Context) -> str:
+    """Echoes the text, logging what it does at debug and info level."""
+    await ctx.debug(f"about to echo {text}")
+    await ctx.info(f"echoing {text}", logger_name="chatty")
+    return text
 
 
 @server.resource("memo://greeting")

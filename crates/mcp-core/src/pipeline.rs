@@ -620,7 +620,7 @@ impl Stage for ConcurrencyLayer {
 /// A `tracing` span per call (server, tool, principal, outcome, duration) and metrics:
 /// `mcp_tool_calls_total{server,tool,outcome}` and `mcp_tool_duration_seconds{server,tool}` (the
 /// seed's `mcp.tool.duration`). The span costs nothing unless its level is enabled; the metric
-/// handles of each tool are registered once (see [`ToolMetrics`]) and reused by every call.
+/// handles of each tool are registered once (see `ToolMetrics`) and reused by every call.
 #[derive(Clone, Debug, Default)]
 pub struct ObserveLayer;
 

@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use tokio::sync::{RwLock, mpsc};
 
 use crate::pipeline::{CallError, ToolCall};
-use crate::protocol::{CallToolResult, Era, Implementation, Tool, methods};
+use crate::protocol::{CallToolResult, Era, Implementation, LoggingMessageParams, Tool, methods};
 use crate::{CallEvent, CallTool, Client, ClientOptions, EraPreference, Error, McpConfig, ToolContext};
 
 /// When a server is restarted: after it exits, or once it stops answering `ping`; and how long
@@ -61,6 +61,9 @@ const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Why a stopped server is down.
 const STOPPED: &str = "stopped";
+
+/// Log messages of a server that belong to no call, held for a listener that is behind.
+const LOG_BACKLOG: usize = 64;
 
 /// What a supervised server is doing, for an operator's view (see [`Upstream::status`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +138,8 @@ pub struct Upstream {
     answers: std::sync::atomic::AtomicU64,
     /// Calls in a row that ended with no answer from the server (timed out, cancelled).
     unanswered: std::sync::atomic::AtomicU32,
+    /// Its log messages that belong to no call (see [`Upstream::logs`]).
+    logs: tokio::sync::broadcast::Sender<LoggingMessageParams>,
 }
 
 /// A call of [`Upstream::call`] while it lives: counted in `in_flight`, and on its end in
@@ -192,7 +197,26 @@ impl Upstream {
             in_flight: std::sync::atomic::AtomicUsize::new(0),
             answers: std::sync::atomic::AtomicU64::new(0),
             unanswered: std::sync::atomic::AtomicU32::new(0),
+            logs: tokio::sync::broadcast::channel(LOG_BACKLOG).0,
         })
+    }
+
+    /// The server's log messages (`notifications/message`) that belong to none of its calls: sent
+    /// while none was in flight, or while several were and its transport could not tell which.
+    /// Each call's own messages go to its caller ([`ToolContext::log`]). Both are masked, and
+    /// their logger named after the server (`server` or `server/logger`). A receiver that falls
+    /// more than a few dozen messages behind misses the oldest.
+    pub fn logs(&self) -> tokio::sync::broadcast::Receiver<LoggingMessageParams> {
+        self.logs.subscribe()
+    }
+
+    /// `log` with its logger named after this server.
+    fn attributed(&self, mut log: LoggingMessageParams) -> LoggingMessageParams {
+        log.logger = Some(match log.logger {
+            Some(logger) => format!("{}/{logger}", self.name),
+            None => self.name.clone(),
+        });
+        log
     }
 
     /// What the server is doing now, for an operator's view.
@@ -318,9 +342,15 @@ impl Upstream {
                             Some(note) = notes.recv() => {
                                 // One list answers every `list_changed` already queued: a
                                 // burst of them costs one `tools/list`, not one each.
-                                let mut list_changed = note.method == methods::TOOLS_LIST_CHANGED;
-                                while let Ok(more) = notes.try_recv() {
-                                    list_changed |= more.method == methods::TOOLS_LIST_CHANGED;
+                                let mut list_changed = false;
+                                for note in std::iter::once(note).chain(std::iter::from_fn(|| notes.try_recv().ok())) {
+                                    list_changed |= note.method == methods::TOOLS_LIST_CHANGED;
+                                    if note.method == methods::MESSAGE
+                                        && let Some(params) = note.params
+                                        && let Ok(log) = serde_json::from_value(serde_json::Value::Object(params))
+                                    {
+                                        let _ = self.logs.send(self.attributed(log));
+                                    }
                                 }
                                 if list_changed {
                                     fresh_for = self.relist(&client, &changed).await.unwrap_or(fresh_for);
@@ -488,7 +518,8 @@ impl Upstream {
             }
         };
         let mut counted = InFlight::new(self);
-        let mut events = client.call_tool_stream_within(&call.tool, call.arguments.clone(), Duration::MAX);
+        let mut events =
+            client.call_tool_stream_within(&call.tool, call.arguments.clone(), Duration::MAX, call.context.log_level());
         while let Some(event) = events.next().await {
             if match &event {
                 Ok(_) => true,
@@ -500,6 +531,10 @@ impl Upstream {
             match event {
                 Ok(CallEvent::Progress(p)) => {
                     call.context.progress(p.value(), p.total_value(), p.message).await;
+                }
+                Ok(CallEvent::Log(log)) => {
+                    let log = self.attributed(log);
+                    call.context.log(log.level, log.logger.as_deref(), log.data).await;
                 }
                 Ok(CallEvent::Result(result)) => return Ok(result),
                 Err(Error::Closed { .. }) if self.stopping.is_cancelled() => {

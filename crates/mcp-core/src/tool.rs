@@ -184,10 +184,15 @@ pub struct ToolContext {
     progress_fn: Option<ProgressFn>,
     /// Handshake era: the least severe log level the client asked for (`logging/setLevel`).
     log_level: Option<crate::protocol::LoggingLevel>,
+    /// Masks what the tool says to its caller while it runs (see [`ToolContext::with_mask`]).
+    mask: Option<MaskFn>,
 }
 
 /// Receives `(progress, total, message)` reports of a tool called in-process.
 pub type ProgressFn = Arc<dyn Fn(f64, Option<f64>, Option<String>) + Send + Sync>;
+
+/// Masks secrets in a JSON value in place (see [`ToolContext::with_mask`]).
+pub type MaskFn = Arc<dyn Fn(&mut serde_json::Value) + Send + Sync>;
 
 impl fmt::Debug for ToolContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -228,6 +233,7 @@ impl ToolContext {
             request_state: None,
             progress_fn: None,
             log_level: None,
+            mask: None,
         }
     }
 
@@ -384,8 +390,39 @@ impl ToolContext {
         self
     }
 
+    /// This context with `mask` applied to what the tool says to its caller while it runs: its
+    /// progress messages and its log messages (data and logger), after any mask set before. For a
+    /// layer that masks a call's result (a gateway's redaction): what reaches the caller before
+    /// the result is masked the same way.
+    pub fn with_mask(mut self, mask: MaskFn) -> Self {
+        self.mask = Some(match self.mask.take() {
+            Some(first) => Arc::new(move |value: &mut serde_json::Value| {
+                first(value);
+                mask(value);
+            }),
+            None => mask,
+        });
+        self
+    }
+
+    /// `text` through the mask, if there is one.
+    fn masked_text(&self, text: String) -> String {
+        match &self.mask {
+            Some(mask) => {
+                let mut value = serde_json::Value::String(text);
+                mask(&mut value);
+                match value {
+                    serde_json::Value::String(text) => text,
+                    other => other.to_string(),
+                }
+            }
+            None => text,
+        }
+    }
+
     /// Reports progress to the caller, if it asked for progress; otherwise does nothing.
     pub async fn progress(&self, progress: f64, total: Option<f64>, message: Option<String>) {
+        let message = message.map(|m| self.masked_text(m));
         if let Some(report) = &self.progress_fn {
             report(progress, total, message.clone());
         }
@@ -395,25 +432,33 @@ impl ToolContext {
         }
     }
 
-    /// Sends a log message (`notifications/message`) to the caller while the tool runs. In the
-    /// stateless era only callers that asked for logs (a `logLevel` in the request's `_meta`) get
-    /// them, and only at or above that level.
-    pub async fn log(&self, level: crate::protocol::LoggingLevel, logger: Option<&str>, data: serde_json::Value) {
+    /// The least severe level the caller wants log messages at, `None` when it wants none: in the
+    /// stateless era the `logLevel` of the request's `_meta` (none without it), in the handshake
+    /// era the connection's `logging/setLevel` (every level until it says). A caller that is not
+    /// a client (a call made in process) gets none.
+    pub fn log_level(&self) -> Option<crate::protocol::LoggingLevel> {
+        use crate::protocol::{LoggingLevel, meta_keys};
         if let Some(meta) = &self.meta
-            && meta.contains_key(crate::protocol::meta_keys::PROTOCOL_VERSION)
+            && meta.contains_key(meta_keys::PROTOCOL_VERSION)
         {
-            let wanted = meta
-                .get(crate::protocol::meta_keys::LOG_LEVEL)
-                .and_then(|v| serde_json::from_value::<crate::protocol::LoggingLevel>(v.clone()).ok());
-            if wanted.is_none_or(|w| level < w) {
-                return;
-            }
+            return meta.get(meta_keys::LOG_LEVEL).and_then(|v| serde_json::from_value::<LoggingLevel>(v.clone()).ok());
         }
-        if self.log_level.is_some_and(|wanted| level < wanted) {
+        self.peer.as_ref().map(|_| self.log_level.unwrap_or(LoggingLevel::Debug))
+    }
+
+    /// Sends a log message (`notifications/message`) to the caller while the tool runs, if it
+    /// wants that level ([`ToolContext::log_level`]).
+    pub async fn log(&self, level: crate::protocol::LoggingLevel, logger: Option<&str>, data: serde_json::Value) {
+        if self.log_level().is_none_or(|wanted| level < wanted) {
             return;
         }
         if let Some(peer) = &self.peer {
-            let params = crate::protocol::LoggingMessageParams { level, logger: logger.map(str::to_owned), data };
+            let mut data = data;
+            if let Some(mask) = &self.mask {
+                mask(&mut data);
+            }
+            let logger = logger.map(|l| self.masked_text(l.to_owned()));
+            let params = crate::protocol::LoggingMessageParams { level, logger, data };
             let _ = peer.notify(methods::MESSAGE, to_object(&params)).await;
         }
     }

@@ -657,3 +657,69 @@ async fn oauth_documents_stop_at_max_message_bytes() {
         assert!(!shown.contains("cl13nt-s3cr3t"), "{shown}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Log messages on a call's own stream.
+
+/// Over Streamable HTTP a call's log messages arrive on its own response stream, so each of two
+/// calls in flight at once gets its own (over stdio, where no message names its request, they
+/// would belong to neither), in either era.
+#[tokio::test]
+async fn over_http_each_call_in_flight_gets_its_own_log_messages() {
+    use futures_util::StreamExt as _;
+    use mcp_core::protocol::{Implementation, LoggingLevel};
+    use mcp_core::{CallEvent, Registry, Server, ToolContext, ToolError, tool};
+
+    mcp_core::transport::install_crypto_provider();
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct Tagged {
+        tag: String,
+        ms: u64,
+    }
+    let mut registry = Registry::new();
+    registry.tool(tool("chatty", "logs its tag twice, with a wait between", |a: Tagged, cx: ToolContext| async move {
+        cx.log(LoggingLevel::Info, None, json!(format!("{} begins", a.tag))).await;
+        tokio::time::sleep(Duration::from_millis(a.ms)).await;
+        cx.log(LoggingLevel::Info, None, json!(format!("{} ends", a.tag))).await;
+        Ok::<_, ToolError>(a.tag)
+    }));
+    let server = Server::builder(Implementation::new("chatty", "1"), registry).build();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let addr = format!("127.0.0.1:{port}").parse().expect("addr");
+    tokio::spawn(mcp_core::transport::http::serve(
+        server,
+        addr,
+        mcp_core::transport::http::HttpOptions::default(),
+        None,
+    ));
+    for _ in 0..100 {
+        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    for era in [EraPreference::Auto, EraPreference::Handshake] {
+        let client = connect(port, "/mcp", ClientOptions { era, ..options() }).await.expect("connects");
+        let call = |tag: &'static str, ms: u64| {
+            let arguments = arguments(json!({"tag": tag, "ms": ms}));
+            let mut stream =
+                client.call_tool_stream_within("chatty", arguments, Duration::from_secs(10), Some(LoggingLevel::Info));
+            async move {
+                let mut seen = Vec::new();
+                while let Some(event) = stream.next().await {
+                    match event.expect("the call completes") {
+                        CallEvent::Log(log) => seen.push(log.data),
+                        CallEvent::Result(result) => seen.push(json!(result.text_content())),
+                        _ => {}
+                    }
+                }
+                seen
+            }
+        };
+        let (a, b) = tokio::join!(call("a", 400), call("b", 100));
+        assert_eq!(a, [json!("a begins"), json!("a ends"), json!("a")], "{era:?}");
+        assert_eq!(b, [json!("b begins"), json!("b ends"), json!("b")], "{era:?}");
+        client.close().await.expect("closes");
+    }
+}

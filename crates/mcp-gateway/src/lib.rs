@@ -157,6 +157,9 @@ struct State {
     /// (Deny rule, exposed tool) pairs already warned about as blind spots: a server's restart
     /// lists its tools anew but tells nothing new.
     blind_warned: Mutex<HashSet<(String, String)>>,
+    /// Masks the log messages of servers started with this state that belong to none of their
+    /// calls, as results are masked (none with `redaction.skip_results`).
+    log_mask: Option<Arc<Redactor>>,
 }
 
 /// Names, the first few of them: "`a` does", "`a` and `b` do", "`a`, `b`, `c` and 4 more do".
@@ -370,7 +373,9 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
     watch_pins(&state, &changed_tx);
     let supervisors: Vec<_> = started
         .iter()
-        .map(|upstream| (upstream.clone(), tokio::spawn(upstream.clone().supervise(changed_tx.clone()))))
+        .map(|upstream| {
+            (upstream.clone(), tokio::spawn(supervise(upstream.clone(), changed_tx.clone(), &server, &state)))
+        })
         .collect();
     // Servers the gateway is ready without, unless asked to: their tools join the list when
     // they are up (one that hangs would hold a serving gateway's start up for a minute).
@@ -451,6 +456,38 @@ async fn first_starts(
     }
     state.rebuild();
     guard.0.mark_ready();
+}
+
+/// Runs `upstream` until it is stopped, passing its log messages that belong to none of its calls
+/// on to the gateway's stdio client (see `Server::notify_log`), masked as `state` masks results.
+fn supervise(
+    upstream: Arc<Upstream>,
+    changed: tokio::sync::mpsc::UnboundedSender<()>,
+    server: &Server,
+    state: &State,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let (mut logs, server, mask) = (upstream.logs(), server.clone(), state.log_mask.clone());
+    let relay = async move {
+        loop {
+            match logs.recv().await {
+                Ok(mut log) => {
+                    if let Some(mask) = &mask {
+                        mask.json(&mut log.data);
+                        log.logger = log.logger.map(|l| mask.text(&l).into_owned());
+                    }
+                    server.notify_log(log);
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => std::future::pending().await,
+            }
+        }
+    };
+    async move {
+        tokio::select! {
+            () = upstream.supervise(changed) => {}
+            () = relay => {}
+        }
+    }
 }
 
 /// Rebuilds the tool list of the state in force whenever a server (re)starts or changes its
@@ -690,6 +727,7 @@ async fn assemble(
         switching,
         retired: Default::default(),
         blind_warned: Mutex::default(),
+        log_mask: (!config.redaction.skip_results).then(|| redactor.clone()),
     });
 
     Ok(Assembled { state, callers, started, servers })
@@ -775,7 +813,7 @@ impl Reloader {
         // New servers start before the switch, so that their tools are there from its first call.
         let mut stop_on_drop = StopOnDrop(started.clone());
         for upstream in &started {
-            let supervisor = tokio::spawn(upstream.clone().supervise(self.changed.clone()));
+            let supervisor = tokio::spawn(supervise(upstream.clone(), self.changed.clone(), &self.server, &state));
             reloading.supervisors.push((upstream.clone(), supervisor));
         }
         let wait_for_optional = reloading.wait_for_optional;

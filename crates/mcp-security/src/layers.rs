@@ -128,7 +128,12 @@ impl RedactLayer {
 mcp_core::stage_layer!(RedactLayer);
 
 impl Stage for RedactLayer {
-    fn call<S: Next>(&self, inner: &mut S, call: ToolCall) -> CallFuture {
+    fn call<S: Next>(&self, inner: &mut S, mut call: ToolCall) -> CallFuture {
+        if self.results {
+            // What the call says while it runs (progress, log messages) is masked as its result is.
+            let redactor = self.redactor.clone();
+            call.context = call.context.with_mask(Arc::new(move |value| redactor.json(value)));
+        }
         let future = inner.call(call);
         let RedactLayer { redactor, results } = self.clone();
         Box::pin(async move {

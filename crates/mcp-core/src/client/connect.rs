@@ -232,7 +232,7 @@ impl Client {
         peer: Peer,
         unanswered: Unanswered,
     ) -> std::result::Result<Client, Failed> {
-        let progress = handler.progress.clone();
+        let routes = handler.routes.clone();
         let mut client = Client {
             peer,
             options,
@@ -240,7 +240,7 @@ impl Client {
             server_info: None,
             capabilities: ServerCapabilities::default(),
             instructions: None,
-            progress,
+            routes,
             #[cfg(feature = "stdio")]
             process: None,
         };

@@ -1,6 +1,6 @@
 //! What the server sends the client besides answers: its requests (sampling, elicitation,
-//! roots, ping) and its notifications (progress to the streamed call it belongs to, logs to
-//! tracing, the rest to the caller's channel).
+//! roots, ping) and its notifications (progress and log messages to the streamed call they
+//! belong to, logs to tracing too, the rest to the caller's channel).
 
 use std::sync::{Arc, PoisonError};
 
@@ -10,14 +10,14 @@ use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::stream::ProgressRoutes;
-use super::{ClientOptions, InputHandler, Masking};
+use super::stream::{CallRoutes, request_of};
+use super::{CallEvent, ClientOptions, InputHandler, Masking};
 use crate::protocol::*;
 use crate::transport::connection::{Handler, Peer};
 
 /// Takes what the server sends us besides responses.
 pub(super) struct ClientHandler {
-    pub(super) progress: ProgressRoutes,
+    pub(super) routes: CallRoutes,
     server: String,
     notifications: Option<mpsc::UnboundedSender<Notification>>,
     input: Option<Arc<dyn InputHandler>>,
@@ -29,7 +29,7 @@ impl ClientHandler {
     /// The handler of a connection to the server `name`, whose secrets `masking` masks.
     pub(super) fn new(name: &str, options: &ClientOptions, masking: Masking) -> Arc<ClientHandler> {
         Arc::new(ClientHandler {
-            progress: Arc::default(),
+            routes: Arc::default(),
             server: name.to_owned(),
             notifications: options.notifications.clone(),
             input: options.input.clone(),
@@ -58,6 +58,18 @@ impl Handler for ClientHandler {
     }
 
     fn notification(&self, _peer: &Peer, notification: Notification) {
+        self.take(notification, None);
+    }
+
+    #[cfg(feature = "http-client")]
+    fn related_notification(&self, _peer: &Peer, notification: Notification, related: &RequestId) {
+        self.take(notification, Some(related));
+    }
+}
+
+impl ClientHandler {
+    /// Handles a notification; `related` is the request on whose response stream it came.
+    fn take(&self, notification: Notification, related: Option<&RequestId>) {
         match notification.method.as_str() {
             methods::PROGRESS => {
                 let Some(params) = notification.params else {
@@ -69,19 +81,44 @@ impl Handler for ClientHandler {
                 };
                 // Relayed to the caller: masked as the server's other words are.
                 progress.message = progress.message.map(|m| self.masking.text(m));
-                let routes = self.progress.lock().unwrap_or_else(PoisonError::into_inner);
-                if let Some(tx) = routes.get(&progress.progress_token) {
-                    let _ = tx.try_send(progress);
+                let routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some(tx) = routes.get(&request_of(&progress.progress_token)) {
+                    let _ = tx.try_send(CallEvent::Progress(progress));
                 }
             }
             methods::MESSAGE => {
-                if let Some(params) = notification.params
-                    && let Ok(mut log) = serde_json::from_value::<LoggingMessageParams>(Value::Object(params))
-                {
-                    self.masking.json(&mut log.data);
-                    let data = log.data.to_string();
-                    let logger = log.logger.map(|l| self.masking.text(l));
-                    tracing::info!(server = %self.server, level = ?log.level, ?logger, %data, "server log");
+                let Some(Ok(mut log)) = notification
+                    .params
+                    .map(|params| serde_json::from_value::<LoggingMessageParams>(Value::Object(params)))
+                else {
+                    tracing::debug!(server = %self.server, "malformed log message");
+                    return;
+                };
+                self.masking.json(&mut log.data);
+                log.logger = log.logger.map(|l| self.masking.text(l));
+                tracing::info!(server = %self.server, level = ?log.level, logger = ?log.logger, data = %log.data, "server log");
+                // The call it belongs to: the one whose stream carried it, or, where the transport
+                // cannot tell, the only one in flight. Otherwise it belongs to no call.
+                let routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
+                let route = match related {
+                    Some(id) => routes.get(id),
+                    None if routes.len() == 1 => routes.values().next(),
+                    None => None,
+                };
+                match route {
+                    Some(tx) => {
+                        let _ = tx.try_send(CallEvent::Log(log));
+                    }
+                    None if related.is_none() => {
+                        drop(routes);
+                        if let Some(sink) = &self.notifications {
+                            let masked = crate::transport::connection::to_object(&log);
+                            let _ = sink.send(Notification::new(methods::MESSAGE, masked));
+                        }
+                    }
+                    // A message about a call that has ended (or was not streamed) is not
+                    // handed to other listeners.
+                    None => {}
                 }
             }
             other => {

@@ -102,9 +102,10 @@ pub struct ClientOptions {
     pub era: EraPreference,
     /// The largest message accepted from the server (default 16 MiB).
     pub max_message_bytes: usize,
-    /// Receives the server's notifications other than progress (e.g. `tools/list_changed`). In
-    /// the `2026-07-28` era the client then keeps a `subscriptions/listen` stream open for tool
-    /// changes (its acknowledgement arrives here too).
+    /// Receives the server's notifications other than progress (e.g. `tools/list_changed`), and
+    /// its log messages that no streamed call took ([`CallEvent::Log`]). In the `2026-07-28` era
+    /// the client then keeps a `subscriptions/listen` stream open for tool changes (its
+    /// acknowledgement arrives here too).
     pub notifications: Option<mpsc::UnboundedSender<Notification>>,
     /// Answers the server's requests for sampling, elicitation and roots.
     pub input: Option<Arc<dyn InputHandler>>,
@@ -173,11 +174,17 @@ impl Masking {
     }
 }
 
-/// One event of a streamed tool call: progress while it runs, then the result.
+/// One event of a streamed tool call: progress and log messages while it runs, then the result.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum CallEvent {
     /// A `notifications/progress` for this call.
     Progress(ProgressParams),
+    /// A `notifications/message` of this call: one that arrived on the call's own response stream
+    /// (Streamable HTTP), or, where the transport cannot tell (stdio, a session's GET stream),
+    /// one that arrived while this was the only streamed call in flight. Masked as the server's
+    /// other words are.
+    Log(LoggingMessageParams),
     /// The final result; the stream ends after it.
     Result(CallToolResult),
 }
@@ -190,7 +197,7 @@ pub struct Client {
     server_info: Option<Implementation>,
     capabilities: ServerCapabilities,
     instructions: Option<String>,
-    progress: stream::ProgressRoutes,
+    routes: stream::CallRoutes,
     #[cfg(feature = "stdio")]
     process: Option<crate::transport::process::ServerProcess>,
 }

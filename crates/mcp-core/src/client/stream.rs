@@ -1,5 +1,6 @@
-//! Tool calls as a stream: the call's `notifications/progress` routed to it by progress token,
-//! then its result; dropping the stream cancels the call.
+//! Tool calls as a stream: the call's `notifications/progress` (routed to it by progress token)
+//! and log messages (`notifications/message`, see [`CallEvent::Log`]), then its result; dropping
+//! the stream cancels the call.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -16,52 +17,76 @@ use crate::error::{Error, Result};
 use crate::protocol::*;
 use crate::transport::relay::relay;
 
-/// Where each streamed call's progress goes, by its progress token.
-pub(super) type ProgressRoutes = Arc<Mutex<HashMap<ProgressToken, mpsc::Sender<ProgressParams>>>>;
+/// Where each streamed call's progress and log messages go, by its request id (which is also
+/// its progress token).
+pub(super) type CallRoutes = Arc<Mutex<HashMap<RequestId, mpsc::Sender<CallEvent>>>>;
 
-/// Progress notifications of one call held while its caller is busy; more are dropped (a later
-/// one supersedes them), so a server that floods progress cannot grow our memory.
-const PROGRESS_BACKLOG: usize = 64;
+/// Progress and log notifications of one call held while its caller is busy; more are dropped
+/// (a later progress supersedes them), so a server that floods them cannot grow our memory.
+const NOTE_BACKLOG: usize = 64;
 
-/// Removes a call's progress route when the call ends, however it ends (a dropped stream too).
+/// The request whose progress token is `token` (each streamed call's token is its id).
+pub(super) fn request_of(token: &ProgressToken) -> RequestId {
+    match token {
+        ProgressToken::Number(n) => RequestId::Number(*n),
+        ProgressToken::String(s) => RequestId::String(s.clone()),
+    }
+}
+
+/// Removes a call's route when the call ends, however it ends (a dropped stream too).
 struct RouteGuard {
-    routes: ProgressRoutes,
-    token: ProgressToken,
+    routes: CallRoutes,
+    id: RequestId,
 }
 
 impl Drop for RouteGuard {
     fn drop(&mut self) {
-        self.routes.lock().unwrap_or_else(PoisonError::into_inner).remove(&self.token);
+        self.routes.lock().unwrap_or_else(PoisonError::into_inner).remove(&self.id);
     }
 }
 
 impl Client {
     /// How many calls are waiting for progress now (calls in flight with a stream).
     pub fn progress_routes(&self) -> usize {
-        self.progress.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.routes.lock().unwrap_or_else(PoisonError::into_inner).len()
     }
 
     /// Calls a tool and streams its progress notifications, then its result.
     ///
     /// Dropping the stream before the result cancels the call (`notifications/cancelled`).
     pub fn call_tool_stream(&self, name: &str, arguments: JsonObject) -> ToolCallStream {
-        self.call_tool_stream_within(name, arguments, self.options.request_timeout)
+        self.call_tool_stream_within(name, arguments, self.options.request_timeout, None)
     }
 
     /// [`Client::call_tool_stream`] with its own time limit in place of
     /// [`ClientOptions::request_timeout`](super::ClientOptions::request_timeout): for a caller
     /// that keeps its own (`Duration::MAX`: none here) and cancels the call by dropping the stream.
-    pub fn call_tool_stream_within(&self, name: &str, arguments: JsonObject, timeout: Duration) -> ToolCallStream {
+    ///
+    /// `logs` asks a `2026-07-28` server for the call's log messages at that level and above; a
+    /// handshake-era server sends what it sends (`logging/setLevel` is per connection). Either
+    /// way they arrive as [`CallEvent::Log`].
+    pub fn call_tool_stream_within(
+        &self,
+        name: &str,
+        arguments: JsonObject,
+        timeout: Duration,
+        logs: Option<LoggingLevel>,
+    ) -> ToolCallStream {
         let id = self.peer.next_id();
         let token = match &id {
             RequestId::Number(n) => ProgressToken::Number(*n),
             RequestId::String(s) => ProgressToken::String(s.clone()),
         };
-        let (progress_tx, mut progress_rx) = mpsc::channel(PROGRESS_BACKLOG);
-        self.progress.lock().unwrap_or_else(PoisonError::into_inner).insert(token.clone(), progress_tx);
-        let route = RouteGuard { routes: self.progress.clone(), token: token.clone() };
+        let (notes_tx, mut notes_rx) = mpsc::channel(NOTE_BACKLOG);
+        self.routes.lock().unwrap_or_else(PoisonError::into_inner).insert(id.clone(), notes_tx);
+        let route = RouteGuard { routes: self.routes.clone(), id: id.clone() };
         let mut meta = JsonObject::new();
         meta.insert(meta_keys::PROGRESS_TOKEN.into(), serde_json::to_value(&token).unwrap_or_default());
+        if let Some(level) = logs
+            && self.era() == Era::Modern
+        {
+            meta.insert(meta_keys::LOG_LEVEL.into(), serde_json::to_value(level).unwrap_or_default());
+        }
         let params = CallToolParams {
             meta: Some(meta),
             name: name.to_owned(),
@@ -80,9 +105,9 @@ impl Client {
         // which cancels it on the wire.
         let fut = async move {
             let route = route;
-            // Progress sent just before the result is still delivered first.
-            let outcome = relay(&mut progress_rx, call, std::future::pending(), |p| {
-                let _ = events_tx.send(Ok(CallEvent::Progress(p)));
+            // What the server said just before the result is still delivered first.
+            let outcome = relay(&mut notes_rx, call, std::future::pending(), |note| {
+                let _ = events_tx.send(Ok(note));
                 std::future::ready(true)
             })
             .await;
@@ -114,7 +139,7 @@ impl ToolCallStream {
         loop {
             match poll_fn(|cx| Pin::new(&mut self).poll_next(cx)).await {
                 Some(Ok(CallEvent::Result(r))) => return Ok(r),
-                Some(Ok(CallEvent::Progress(_))) => {}
+                Some(Ok(CallEvent::Progress(_) | CallEvent::Log(_))) => {}
                 Some(Err(e)) => return Err(e),
                 None => {
                     return Err(Error::Closed { server: String::new(), reason: "call ended without a result".into() });

@@ -1,6 +1,7 @@
 //! What the server announces to its clients while it runs (the tool list changed, a resource
-//! was updated), and the one loop that forwards those announcements to a client: used for a
-//! stdio connection, a `subscriptions/listen` stream and the HTTP transport's sessions alike.
+//! was updated, a log message that belongs to no request), and the one loop that forwards those
+//! announcements to a client: used for a stdio connection, a `subscriptions/listen` stream and
+//! the HTTP transport's sessions alike (log messages only for the first).
 
 use std::future::Future;
 
@@ -8,15 +9,17 @@ use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::ServerInner;
-use crate::protocol::{JsonObject, methods};
+use crate::protocol::{JsonObject, LoggingMessageParams, methods};
 
 /// One announcement.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Change {
     /// `notifications/tools/list_changed`.
     ToolsListChanged,
     /// `notifications/resources/updated` for this URI.
     ResourceUpdated(String),
+    /// `notifications/message` that belongs to no request.
+    Log(LoggingMessageParams),
 }
 
 impl Change {
@@ -25,6 +28,7 @@ impl Change {
         match self {
             Change::ToolsListChanged => methods::TOOLS_LIST_CHANGED,
             Change::ResourceUpdated(_) => methods::RESOURCE_UPDATED,
+            Change::Log(_) => methods::MESSAGE,
         }
     }
 
@@ -37,6 +41,7 @@ impl Change {
                 params.insert("uri".to_owned(), uri.clone().into());
                 Some(params)
             }
+            Change::Log(log) => crate::transport::connection::to_object(log),
         }
     }
 }
@@ -45,17 +50,24 @@ impl Change {
 pub(crate) struct ChangeFeed {
     tools: broadcast::Receiver<()>,
     resources: broadcast::Receiver<String>,
+    logs: Option<broadcast::Receiver<LoggingMessageParams>>,
 }
 
 impl ChangeFeed {
     /// Subscribes now: take it before anything that must not miss a change.
     pub(super) fn subscribe(server: &ServerInner) -> Self {
-        Self { tools: server.list_changed.subscribe(), resources: server.resource_updates.subscribe() }
+        Self { tools: server.list_changed.subscribe(), resources: server.resource_updates.subscribe(), logs: None }
+    }
+
+    /// [`ChangeFeed::subscribe`], with the log messages that belong to no request: for a
+    /// connection that serves one client.
+    pub(super) fn with_logs(server: &ServerInner) -> Self {
+        Self { logs: Some(server.logs.subscribe()), ..Self::subscribe(server) }
     }
 
     /// Hands every change to `deliver` until it returns false or the server is gone. Tool-list
-    /// changes missed while this listener lagged still count as one; missed resource updates are
-    /// lost (their URIs with them) and skipped.
+    /// changes missed while this listener lagged still count as one; missed resource updates and
+    /// log messages are lost and skipped.
     pub(crate) async fn forward<F, Fut>(mut self, mut deliver: F)
     where
         F: FnMut(Change) -> Fut,
@@ -81,7 +93,22 @@ impl ChangeFeed {
                     Err(RecvError::Lagged(_)) => continue,
                     Err(RecvError::Closed) => return None,
                 },
+                Some(log) = next_log(&mut self.logs) => match log {
+                    Ok(log) => return Some(Change::Log(log)),
+                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => return None,
+                },
             }
         }
+    }
+}
+
+/// The next log message, or `None` at once for a feed without them (that branch is then off).
+async fn next_log(
+    logs: &mut Option<broadcast::Receiver<LoggingMessageParams>>,
+) -> Option<Result<LoggingMessageParams, RecvError>> {
+    match logs {
+        Some(logs) => Some(logs.recv().await),
+        None => None,
     }
 }

@@ -59,6 +59,8 @@ impl Connection {
                 Change::ResourceUpdated(uri) => {
                     honored.resource_subscriptions.as_ref().is_some_and(|u| u.contains(uri))
                 }
+                // Log messages belong to requests in this era, never to a listen stream.
+                Change::Log(_) => false,
             };
             let (peer, params) = (&peer, tag(change.params().unwrap_or_default()));
             async move {

@@ -75,6 +75,8 @@ struct ServerInner {
     list_changed: tokio::sync::broadcast::Sender<()>,
     /// Tells every connection that a resource changed (sent to those subscribed to it).
     resource_updates: tokio::sync::broadcast::Sender<String>,
+    /// Log messages that belong to no request (see [`Server::notify_log`]).
+    logs: tokio::sync::broadcast::Sender<LoggingMessageParams>,
     /// Tool calls running as tasks (tasks extension).
     tasks: crate::tasks::Tasks,
     /// Where the server's start is (see [`ServerBuilder::starting`]).
@@ -228,6 +230,7 @@ impl Server {
                 max_queued_bytes: connection::DEFAULT_MAX_QUEUED_BYTES,
                 list_changed: tokio::sync::broadcast::channel(16).0,
                 resource_updates: tokio::sync::broadcast::channel(256).0,
+                logs: tokio::sync::broadcast::channel(64).0,
                 tasks: crate::tasks::Tasks::default(),
                 start: tokio::sync::watch::Sender::new(StartState::Ready),
             },
@@ -247,6 +250,16 @@ impl Server {
     /// are sent `notifications/resources/updated`.
     pub fn notify_resource_updated(&self, uri: impl Into<String>) {
         let _ = self.inner.resource_updates.send(uri.into());
+    }
+
+    /// Sends a log message that belongs to no request (a gateway's upstream server logged while
+    /// none of its calls ran) to each client served over a stream ([`Server::serve`]: stdio)
+    /// that made the handshake and wants its level (`logging/setLevel`). Clients of the HTTP
+    /// transport, possibly of many principals, get none, and neither do stateless-era clients,
+    /// whose log messages belong to their requests; a tool's own messages go to its caller
+    /// ([`ToolContext::log`](crate::ToolContext::log)). A connection that falls far behind misses the oldest.
+    pub fn notify_log(&self, log: LoggingMessageParams) {
+        let _ = self.inner.logs.send(log);
     }
 
     /// For a server that stops: waits until its tasks have finished, up to `deadline`; tasks
@@ -368,7 +381,7 @@ impl Server {
             drain_grace,
             output_closed,
         };
-        let changes = ChangeFeed::subscribe(&self.inner);
+        let changes = ChangeFeed::with_logs(&self.inner);
         let (peer, task) = connection::start(reader, writer, handler, options);
         // Forward changes to this client for as long as the connection lives. A stateless-era
         // client hears of them only on a `subscriptions/listen` stream.
@@ -378,6 +391,7 @@ impl Server {
                 let wanted = match &change {
                     changes::Change::ToolsListChanged => subscriptions.handshaken(),
                     changes::Change::ResourceUpdated(uri) => subscriptions.subscribed(uri),
+                    changes::Change::Log(log) => subscriptions.wants_log(log.level),
                 };
                 let sent = if wanted { peer.notify(change.method(), change.params()).await } else { Ok(()) };
                 sent.is_ok() && !peer.is_closed()
@@ -547,6 +561,12 @@ impl Connection {
     /// True once a client completed the `initialize` handshake on this connection.
     pub(crate) fn handshaken(&self) -> bool {
         self.session().version.is_some()
+    }
+
+    /// True when this connection's client made the handshake and wants messages at `level`.
+    fn wants_log(&self, level: LoggingLevel) -> bool {
+        let session = self.session();
+        session.version.is_some() && session.log_level.is_none_or(|wanted| level >= wanted)
     }
 
     /// True when this connection's client subscribed to `uri`.

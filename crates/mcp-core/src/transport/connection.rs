@@ -67,6 +67,13 @@ pub(crate) trait Handler: Send + Sync + 'static {
     ) -> Result<Box<RawValue>, ErrorObject>;
     /// Takes one notification. Called in arrival order on the reader task: keep it short.
     fn notification(&self, peer: &Peer, notification: Notification);
+    /// Takes a notification that came on the response stream of our request `related` (an SSE
+    /// answer over HTTP): by default, like any other.
+    #[cfg(feature = "http-client")]
+    fn related_notification(&self, peer: &Peer, notification: Notification, related: &RequestId) {
+        let _ = related;
+        self.notification(peer, notification);
+    }
     /// Ends once requests are no longer held for the handler's own start (at once unless it has
     /// one): held requests have not begun their work, so the drain grace of an ended input waits
     /// for this before it starts counting.

@@ -621,6 +621,12 @@ async fn read_events(state: &Arc<State>, response: reqwest::Response, request: O
                     deliver(state, request, answer);
                 }
             }
+            // Said about our request on its own stream: the request it belongs to is known.
+            Ok(Message::Notification(note)) if request.is_some() && note.method != methods::CANCELLED => {
+                if let Some(request) = request {
+                    state.handler.related_notification(&state.peer, note, &request.id);
+                }
+            }
             Ok(message) => {
                 if let Some(work) = state.peer.receive(message, &state.handler) {
                     tokio::spawn(work);

@@ -3,5 +3,6 @@
 mod engine;
 mod faults;
 mod golden;
+mod logs;
 mod pipeline;
 mod tasks;

@@ -224,6 +224,7 @@ async fn streamed(client: &Client, tool: &str, arguments: Value) -> (Vec<(f64, O
                 progress.push((p.progress.as_f64().unwrap_or(f64::NAN), total, p.message.unwrap_or_default()));
             }
             CallEvent::Result(result) => text = result.text_content(),
+            _ => {}
         }
     }
     (progress, text)

@@ -276,6 +276,7 @@ async fn logs_report_progress_and_honour_tail_and_previous() {
         match event.expect("the call completes") {
             mcp_core::CallEvent::Progress(p) => progress.push(p.message.unwrap_or_default()),
             mcp_core::CallEvent::Result(result) => text = result.text_content(),
+            _ => {}
         }
     }
     assert_eq!((progress, text), (vec!["reading the log of pod web-1".to_owned()], "web-1 line 150\n".to_owned()));

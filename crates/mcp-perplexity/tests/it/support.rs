@@ -78,6 +78,7 @@ pub async fn call_with_progress(client: &Client, tool: &str, arguments: Value) -
                 progress.push((p.as_f64().expect("a number"), message.unwrap_or_default()));
             }
             CallEvent::Result(result) => return (progress, result.text_content(), result.is_error()),
+            _ => {}
         }
     }
     panic!("the call ended without a result")

@@ -189,6 +189,7 @@ async fn output_streams_as_progress_over_mcp() {
         match event.expect("no protocol error") {
             CallEvent::Progress(p) => chunks.push(p.message.unwrap_or_default()),
             CallEvent::Result(r) => result = Some(r),
+            _ => {}
         }
     }
     assert_eq!(chunks, ["first\n", "second\n"], "each chunk arrives as it is written");

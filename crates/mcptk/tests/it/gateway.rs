@@ -10,7 +10,7 @@ use mcp_core::protocol::{JsonObject, methods};
 use mcp_core::{Client, ClientOptions};
 use serde_json::{Value, json};
 
-use crate::support::{everything, mcptk, python_mcp2, root};
+use crate::support::{everything, mcptk, python_mcp1, python_mcp2, python_modern_server, root, run_python_client_of};
 
 fn args(value: Value) -> JsonObject {
     value.as_object().cloned().unwrap_or_default()
@@ -828,14 +828,8 @@ fn openai_agents_uses_the_gateway_in_front_of_server_everything_and_a_native_too
         "native": {"fs": {"roots": [s.p("")]}},
         "audit": {"path": s.audit()}
     }));
-    let output = Command::new(python_mcp2())
-        .arg(root().join("tests/python/agents_gateway.py"))
-        .args([mcptk().as_str(), "serve", "--config", &config.display().to_string()])
-        .output()
-        .expect("python runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    let seen: Value = serde_json::from_str(stdout.trim()).expect("json");
+    let seen =
+        run_python_client_of(python_mcp2(), "agents_gateway.py", &["serve", "--config", &config.display().to_string()]);
     let tools: Vec<&str> = seen["tools"].as_array().expect("tools").iter().filter_map(Value::as_str).collect();
     assert!(tools.contains(&"everything__echo") && tools.contains(&"fs__list_allowed_directories"), "{tools:?}");
     assert!(
@@ -1133,4 +1127,81 @@ async fn the_default_gateways_shell_names_no_path_outside_its_directory() {
         line.text_content()
     );
     client.close().await.expect("closes");
+}
+
+/// An upstream tool's log messages reach the gateway's caller, in the caller's era and at its
+/// level, named after their server and masked as results are: through the gateway (our client,
+/// `2026-07-28`) to the Python SDK's server (`2026-07-28` on stdio).
+#[tokio::test]
+async fn an_upstream_tools_log_messages_reach_its_caller_at_its_level_masked() {
+    use futures_util::StreamExt as _;
+    use mcp_core::CallEvent;
+    use mcp_core::protocol::{Era, LoggingLevel};
+
+    let s = Scratch::new();
+    let modern = python_modern_server();
+    let config = s.config(json!({
+        "mcpServers": {"modern": {"command": modern.command, "args": modern.args}},
+        "audit": {"path": s.audit()}
+    }));
+    let client = gateway(&config, ClientOptions::default()).await;
+    assert_eq!(client.era(), Era::Modern);
+    let token = format!("ghp_{}", "A1b2C3d4E5".repeat(4));
+    let call = |logs: Option<LoggingLevel>| {
+        let arguments = args(json!({"text": format!("the key {token}")}));
+        let mut stream = client.call_tool_stream_within("modern__chatty", arguments, Duration::from_secs(60), logs);
+        async move {
+            let (mut seen, mut text) = (Vec::new(), String::new());
+            while let Some(event) = stream.next().await {
+                match event.expect("the call completes") {
+                    CallEvent::Log(log) => seen.push(log),
+                    CallEvent::Result(result) => text = result.text_content(),
+                    _ => {}
+                }
+            }
+            (seen, text)
+        }
+    };
+
+    let (logs, text) = call(Some(LoggingLevel::Info)).await;
+    assert_eq!(text, "the key [REDACTED]");
+    assert_eq!(logs.len(), 1, "only the info message, not the debug one: {logs:?}");
+    assert_eq!(logs[0].level, LoggingLevel::Info);
+    assert_eq!(logs[0].logger.as_deref(), Some("modern/chatty"));
+    assert_eq!(logs[0].data, json!("echoing the key [REDACTED]"));
+
+    let (logs, _) = call(Some(LoggingLevel::Debug)).await;
+    let levels: Vec<LoggingLevel> = logs.iter().map(|l| l.level).collect();
+    assert_eq!(levels, [LoggingLevel::Debug, LoggingLevel::Info], "{logs:?}");
+    assert_eq!(logs[0].logger.as_deref(), Some("modern"), "a message without a logger is named after its server");
+
+    // A caller that did not ask for log messages is sent none.
+    let (logs, text) = call(None).await;
+    assert!(logs.is_empty(), "{logs:?}");
+    assert_eq!(text, "the key [REDACTED]");
+    client.close().await.expect("closes");
+}
+
+/// A real handshake-era client (Python `mcp` 1.x over stdio) hears server-everything's simulated
+/// logging through the gateway: the message sent as logging is turned on, and the next ones,
+/// sent every 5 s while no call runs, which belong to no call.
+#[test]
+fn a_stdio_client_hears_an_upstreams_log_messages_sent_between_calls() {
+    let s = Scratch::new();
+    let everything = everything();
+    let config = s.config(json!({
+        "mcpServers": {"everything": {"command": everything.command, "args": everything.args}},
+        "audit": {"path": s.audit()}
+    }));
+    let seen =
+        run_python_client_of(python_mcp1(), "gateway_logs.py", &["serve", "--config", &config.display().to_string()]);
+    assert!(seen["started"].as_str().is_some_and(|t| t.starts_with("Started simulated")), "{seen}");
+    assert!(seen["stopped"].as_str().is_some_and(|t| t.starts_with("Stopped simulated")), "{seen}");
+    let logs = seen["logs"].as_array().expect("logs");
+    assert!(logs.len() >= 2, "{seen}");
+    for log in logs {
+        assert_eq!(log["logger"], "everything", "{log}");
+        let data = log["data"].as_str().unwrap_or_default();
+        assert!(data.contains("-level message") || data.contains("level-message"), "{log}");
+    }
 }

@@ -312,6 +312,7 @@ async fn our_http_client_speaks_both_eras_and_streams_progress() {
             match event.expect("no protocol error") {
                 CallEvent::Progress(p) => seen.push(p.value()),
                 CallEvent::Result(r) => text = r.text_content(),
+                _ => {}
             }
         }
         (seen, text)
@@ -382,6 +383,7 @@ async fn the_old_http_sse_transport_is_used_for_an_old_style_server() {
         match event.expect("no protocol error") {
             CallEvent::Progress(_) => progress += 1,
             CallEvent::Result(r) => done = r.text_content().contains("completed"),
+            _ => {}
         }
     }
     assert_eq!((progress, done), (2, true));

@@ -77,6 +77,7 @@ async fn serve_k8s_streams_exec_output_and_apply_as_progress() {
                 match event.expect("the call completes") {
                     mcp_core::CallEvent::Progress(p) => progress.push(p.message.unwrap_or_default()),
                     mcp_core::CallEvent::Result(result) => text = result.text_content(),
+                    _ => {}
                 }
             }
             (progress, text)

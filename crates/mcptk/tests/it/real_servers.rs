@@ -45,6 +45,7 @@ async fn server_everything_lists_calls_streams_progress_and_serves_resources_and
         match event.expect("no protocol error") {
             CallEvent::Progress(p) => progress.push((p.value(), p.total_value())),
             CallEvent::Result(r) => result = Some(r),
+            _ => {}
         }
     }
     assert_eq!(progress, [(1.0, Some(4.0)), (2.0, Some(4.0)), (3.0, Some(4.0)), (4.0, Some(4.0))]);
@@ -80,7 +81,7 @@ async fn a_python_server_speaking_2026_07_28_is_used_in_the_modern_era() {
     let tools = client.list_tools().await.expect("lists");
     let mut names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
     names.sort_unstable();
-    assert_eq!(names, ["multiply", "shout"]);
+    assert_eq!(names, ["chatty", "multiply", "shout"]);
 
     let product = client.call_tool("multiply", args(json!({"a": 6, "b": 7}))).await.expect("calls");
     assert_eq!(product.text_content(), "42");

@@ -49,11 +49,17 @@ pub fn python_modern_server() -> StdioServer {
     StdioServer::new(python_mcp2().display().to_string(), [script.display().to_string()])
 }
 
-/// Runs a Python client script against `mcptk serve` and parses the JSON it prints.
+/// Runs a Python client script against `mcptk serve builtin` and parses the JSON it prints.
 pub fn run_python_client(python: PathBuf, script: &str) -> serde_json::Value {
+    run_python_client_of(python, script, &["serve", "builtin"])
+}
+
+/// Runs a Python client script against `mcptk` with `args` and parses the JSON it prints.
+pub fn run_python_client_of(python: PathBuf, script: &str, args: &[&str]) -> serde_json::Value {
     let output = Command::new(python)
         .arg(root().join("tests/python").join(script))
-        .args([mcptk().as_str(), "serve", "builtin"])
+        .arg(mcptk())
+        .args(args)
         .output()
         .expect("python starts");
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -224,6 +224,8 @@ fn mcp_routes(server: Server, options: HttpOptions) -> (Router, Arc<App>) {
             let uri = match &change {
                 Change::ToolsListChanged => None,
                 Change::ResourceUpdated(uri) => Some(uri.as_str()),
+                // This feed carries none (see `Server::notify_log`).
+                Change::Log(_) => return true,
             };
             let note = Notification::new(change.method(), change.params());
             let data = Message::Notification(note).to_bytes();
