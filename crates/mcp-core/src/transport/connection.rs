@@ -148,6 +148,9 @@ struct State {
     closed: Option<String>,
     /// Requests from the peer being handled, for `notifications/cancelled`.
     in_flight: HashMap<RequestId, CancellationToken>,
+    /// Requests cancelled because the drain's grace ran out (not by the peer): they are answered
+    /// as they end.
+    cut: std::collections::HashSet<RequestId>,
 }
 
 impl Inner {
@@ -462,7 +465,25 @@ async fn read_loop<R: AsyncRead + Unpin>(
         );
     }
     if !drained {
-        let cancels: Vec<_> = peer.inner.state().in_flight.values().cloned().collect();
+        // Their handlers are told, and what they answer as they end still goes out (the writer
+        // drains after this), unless the output is gone or the peer had cancelled them itself.
+        let answerable = !output_gone.is_cancelled();
+        let cancels: Vec<_> = {
+            let mut state = peer.inner.state();
+            let State { in_flight, cut, .. } = &mut *state;
+            for (id, cancel) in in_flight.iter() {
+                if answerable && !cancel.is_cancelled() {
+                    cut.insert(id.clone());
+                }
+            }
+            in_flight.values().cloned().collect()
+        };
+        if answerable && !cancels.is_empty() {
+            tracing::warn!(
+                peer = %options.name, requests = cancels.len(), grace = ?options.drain_grace,
+                "cancelling the requests still running after the grace period"
+            );
+        }
         for c in cancels {
             c.cancel();
         }
@@ -493,9 +514,14 @@ async fn handle_request(peer: Peer, handler: Arc<dyn Handler>, request: Request,
         Err(ErrorObject::internal(format!("internal error while handling {method}: {what}")))
     });
     traced.finish(&outcome);
-    peer.inner.state().in_flight.remove(&id);
-    // A cancelled request gets no response: the peer has said it will ignore one.
-    if cancel.is_cancelled() {
+    let cut = {
+        let mut state = peer.inner.state();
+        state.in_flight.remove(&id);
+        state.cut.remove(&id)
+    };
+    // A request its peer cancelled gets no response: the peer has said it will ignore one. One
+    // cut at the end of a drain's grace answers as it ended (its handler was told), as over HTTP.
+    if cancel.is_cancelled() && !cut {
         return;
     }
     peer.answer(Response::answer_bytes(id, outcome)).await;

@@ -482,16 +482,20 @@ fn a_script_that_closes_its_input_at_once_is_answered_once_the_servers_start() {
     assert_eq!(answer(3)["result"]["content"][0]["text"], "call 1 ok", "{stdout}");
 }
 
-/// On SIGTERM, `mcptk serve` on stdio reads no more, lets the call in flight finish (within
-/// `--shutdown-grace`), answers it, keeps its audit record and exits 0, though its input is still
-/// open. It died of the signal at once: the call unanswered, its record lost.
-#[test]
-fn sigterm_lets_the_call_in_flight_on_stdio_finish_and_be_audited() {
+/// Starts `mcptk serve` on stdio with the built-in tools and `extra` arguments, calls
+/// `builtin__slow` with `steps` of 200 ms, sends SIGTERM once the call has made progress, and
+/// returns the call's answer (if any came), the exit status, how long the exit took after the
+/// signal, and the audit records.
+fn sigterm_during_a_slow_call(
+    extra: &[&str],
+    steps: u32,
+) -> (Option<Value>, std::process::ExitStatus, Duration, Vec<Value>) {
     use std::io::{BufRead as _, Write as _};
     let s = Scratch::new();
     let config = s.config(json!({"native": {"builtin": true}, "audit": {"path": s.audit()}}));
     let mut child = Command::new(mcptk())
         .args(["serve", "--config", &config.display().to_string()])
+        .args(extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -503,7 +507,7 @@ fn sigterm_lets_the_call_in_flight_on_stdio_finish_and_be_audited() {
             "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}),
         json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
         json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "builtin__slow",
-            "arguments": {"steps": 10, "delay_ms": 200}, "_meta": {"progressToken": "p"}}}),
+            "arguments": {"steps": steps, "delay_ms": 200}, "_meta": {"progressToken": "p"}}}),
     ];
     for line in lines {
         writeln!(input, "{line}").expect("write a request");
@@ -525,6 +529,7 @@ fn sigterm_lets_the_call_in_flight_on_stdio_finish_and_be_audited() {
     }
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+    let signalled = Instant::now();
     let mut answer = None;
     loop {
         let line = read("the answer");
@@ -537,12 +542,35 @@ fn sigterm_lets_the_call_in_flight_on_stdio_finish_and_be_audited() {
         }
     }
     let status = child.wait().expect("exits");
+    let took = signalled.elapsed();
     drop(input);
+    (answer, status, took, audit_records(&s.audit()))
+}
+
+/// On SIGTERM, `mcptk serve` on stdio reads no more, lets the call in flight finish (within
+/// `--shutdown-grace`), answers it, keeps its audit record and exits 0, though its input is still
+/// open. It died of the signal at once: the call unanswered, its record lost.
+#[test]
+fn sigterm_lets_the_call_in_flight_on_stdio_finish_and_be_audited() {
+    let (answer, status, _, records) = sigterm_during_a_slow_call(&[], 10);
     assert!(status.success(), "{status:?}");
     let answer = answer.expect("the call in flight is answered");
     assert_eq!(answer["result"]["content"][0]["text"], "finished 10 steps", "{answer}");
-    let records = audit_records(&s.audit());
     assert!(records.iter().any(|r| r["tool"] == "slow" && r["outcome"] == "ok"), "{records:?}");
+}
+
+/// A call still running when `--shutdown-grace` runs out is cancelled, and its caller is told so
+/// in an answer to it (as over HTTP) before the gateway exits. It used to get no answer at all.
+#[test]
+fn sigterm_answers_the_call_it_cuts_at_the_end_of_the_grace() {
+    let (answer, status, took, records) = sigterm_during_a_slow_call(&["--shutdown-grace", "1"], 100);
+    assert!(status.success(), "{status:?}");
+    assert!(took < Duration::from_secs(8), "exited after the grace, not after the call: {took:?}");
+    let answer = answer.expect("the cut call is answered");
+    assert_eq!(answer["result"]["isError"], true, "{answer}");
+    let text = answer["result"]["content"][0]["text"].as_str().unwrap_or_default();
+    assert!(text.starts_with("cancelled after") && text.ends_with("of 100 steps"), "{answer}");
+    assert!(records.iter().any(|r| r["tool"] == "slow" && r["outcome"] == "cancelled"), "{records:?}");
 }
 
 /// A client that closes only its end of stdin (`printf ... | mcptk serve`) still gets every
