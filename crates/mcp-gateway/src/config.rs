@@ -480,6 +480,22 @@ impl Default for TimeoutConfig {
     }
 }
 
+impl TimeoutConfig {
+    /// Refuses a timeout of 0, which would end every call at once.
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.default_secs == 0 {
+            anyhow::bail!("timeouts.default_secs must be at least 1 (0 would time out every call at once)");
+        }
+        let mut zero: Vec<&str> =
+            self.servers.iter().filter(|(_, secs)| **secs == 0).map(|(n, _)| n.as_str()).collect();
+        zero.sort_unstable();
+        if let Some(server) = zero.first() {
+            anyhow::bail!("timeouts.servers.{server} must be at least 1 (0 would time out every call at once)");
+        }
+        Ok(())
+    }
+}
+
 fn default_timeout() -> u64 {
     60
 }
@@ -666,6 +682,7 @@ impl GatewayConfig {
             mcp_audit::Replica::new(id.as_str()).context("audit.replica")?;
         }
         config.restart.validate()?;
+        config.timeouts.validate()?;
         if let Some(p) = config.pinning.as_mut() {
             p.validate()?;
             if let Some(file) = p.lock_file.as_mut() {
@@ -733,7 +750,7 @@ impl GatewayConfig {
     /// The per-server timeouts.
     pub fn timeouts(&self) -> (Duration, HashMap<String, Duration>) {
         let per = self.timeouts.servers.iter().map(|(k, v)| (k.clone(), Duration::from_secs(*v))).collect();
-        (Duration::from_secs(self.timeouts.default_secs.max(1)), per)
+        (Duration::from_secs(self.timeouts.default_secs), per)
     }
 }
 
@@ -890,5 +907,22 @@ mod jsonc_tests {
         std::fs::write(&path, r#"{"restart": {"ping_interval_ms": 0, "ping_misses": 0}}"#).expect("writes");
         let off = GatewayConfig::load(&path).expect("no pings: the other settings do not matter");
         assert_eq!(off.restart.restart().ping_every, None);
+    }
+
+    #[test]
+    fn a_timeout_of_zero_is_refused_and_named() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("gateway.json");
+        for (timeouts, wrong) in [
+            (r#"{"default_secs": 0}"#, "timeouts.default_secs must be at least 1"),
+            (r#"{"servers": {"github": 30, "slowpoke": 0}}"#, "timeouts.servers.slowpoke must be at least 1"),
+        ] {
+            std::fs::write(&path, format!(r#"{{"timeouts": {timeouts}}}"#)).expect("writes");
+            let e = GatewayConfig::load(&path).expect_err(wrong).to_string();
+            assert!(e.contains(wrong), "{e}");
+        }
+        std::fs::write(&path, r#"{"timeouts": {"default_secs": 1, "servers": {"github": 120}}}"#).expect("writes");
+        let (default, per) = GatewayConfig::load(&path).expect("valid").timeouts();
+        assert_eq!((default, per["github"]), (Duration::from_secs(1), Duration::from_secs(120)));
     }
 }

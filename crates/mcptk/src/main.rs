@@ -70,7 +70,7 @@ enum Command {
         audit: Option<PathBuf>,
         /// With one native server: seconds a call may take before it is cancelled [default: 300]
         /// (the gateway takes its timeouts from its configuration).
-        #[arg(long, global = true, value_name = "SECONDS")]
+        #[arg(long, global = true, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
         call_timeout: Option<u64>,
         #[command(flatten)]
         http: HttpArgs,
@@ -296,7 +296,7 @@ enum NativeServer {
         #[arg(long)]
         root: Vec<PathBuf>,
         /// Default timeout in seconds.
-        #[arg(long, default_value_t = 30)]
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
         timeout: u64,
         /// Bytes kept of each of stdout and stderr.
         #[arg(long, default_value_t = 1024 * 1024)]
@@ -316,7 +316,7 @@ enum NativeServer {
         #[arg(long, default_value_t = 1024 * 1024)]
         max_bytes: usize,
         /// Seconds a statement may run.
-        #[arg(long, default_value_t = 30)]
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
         timeout: u64,
         /// Also serve `write_query` (one checked statement per call, in its own transaction).
         #[arg(long)]
@@ -550,7 +550,7 @@ struct ConfigArgs {
     #[arg(long, env = "MCPTK_CONFIG")]
     config: Option<PathBuf>,
     /// Seconds a call may take (default: the configuration's, else 60).
-    #[arg(long)]
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     timeout: Option<u64>,
 }
 

@@ -724,6 +724,20 @@ fn errors_name_what_is_wrong_and_what_to_do() {
     let out = dir.run(&["serve", "--call-timeout", "5"]);
     assert_eq!(code(&out), 2, "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("`timeouts.default_secs`"), "{}", text(&out));
+    // A timeout of 0 would end every call at once: refused where it is given, and named.
+    for args in [&["call", "builtin", "echo", "--timeout", "0"][..], &["serve", "fs", "--call-timeout", "0"][..]] {
+        let out = dir.run(args);
+        assert_eq!(code(&out), 2, "{args:?}: {}", text(&out));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("0 is not in 1.."), "{args:?}: {}", text(&out));
+    }
+    dir.file("zero.json", r#"{"timeouts": {"default_secs": 0}}"#);
+    let out = dir.run(&["config", "check", "--config", "zero.json"]);
+    assert_eq!(code(&out), 3, "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("timeouts.default_secs must be at least 1"),
+        "{}",
+        text(&out)
+    );
     // An empty MCPTK_CONFIG is named, not run as no configuration at all (nor as a missing flag).
     for args in [&["tools"][..], &["serve"][..], &["config", "check"][..]] {
         let out = dir.command(args).env("MCPTK_CONFIG", "").output().expect("mcptk runs");
