@@ -40,6 +40,10 @@ command -v npm >/dev/null || apt_install nodejs npm
 # HAProxy, the load balancer in front of three gateway replicas in the scale-out tests. The tests
 # start instances of their own; the package's service has no frontend and is left alone.
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || apt_install haproxy
+# iproute2 and curl: a second host in a network namespace, whose reader of an HTTP stream
+# vanishes when its link is cut (the HTTP transport's test of vanished clients).
+command -v ip >/dev/null || [ -x /usr/sbin/ip ] || apt_install iproute2
+command -v curl >/dev/null || apt_install curl
 
 if [ -z "${MCPTK_TEST_POSTGRES_URL:-}" ]; then
   { ls /usr/lib/postgresql/*/bin/postgres && command -v pg_lsclusters; } >/dev/null 2>&1 || apt_install postgresql

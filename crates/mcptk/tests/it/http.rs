@@ -746,3 +746,120 @@ async fn a_client_that_goes_away_cancels_the_upstream_call() {
     until(&|| !records().is_empty(), "the cancelled call was not audited");
     assert_eq!(records()[0]["outcome"], "cancelled", "{:?}", records());
 }
+
+/// Two hosts on this machine: a network namespace joined to this one by a veth pair, removed
+/// when dropped. Needs root (CI runs as root) and Debian's iproute2.
+struct TwoHosts {
+    name: String,
+    link: String,
+    /// This side's address, and the namespace's.
+    here: String,
+    there: String,
+}
+
+impl TwoHosts {
+    fn new() -> TwoHosts {
+        let pid = std::process::id();
+        let (name, link) = (format!("mcptk-ut-{pid}"), format!("mut{}h", pid % 100_000));
+        let subnet = format!("10.213.{}", pid % 250);
+        let hosts = TwoHosts { name, link, here: format!("{subnet}.1"), there: format!("{subnet}.2") };
+        let peer = format!("mut{}n", pid % 100_000);
+        let ns = ["netns", "exec", hosts.name.as_str(), "ip"];
+        for step in [
+            vec!["netns", "add", hosts.name.as_str()],
+            vec!["link", "add", hosts.link.as_str(), "type", "veth", "peer", "name", peer.as_str()],
+            vec!["link", "set", peer.as_str(), "netns", hosts.name.as_str()],
+            vec!["addr", "add", &format!("{}/30", hosts.here), "dev", hosts.link.as_str()],
+            vec!["link", "set", hosts.link.as_str(), "up"],
+            [&ns[..], &["addr", "add", &format!("{}/30", hosts.there), "dev", peer.as_str()]].concat(),
+            [&ns[..], &["link", "set", peer.as_str(), "up"]].concat(),
+        ] {
+            let out = Command::new("ip").args(&step).output().expect("iproute2's `ip` runs");
+            assert!(out.status.success(), "ip {step:?}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        hosts
+    }
+
+    /// Cuts the wire: nothing passes between the hosts any more, and nobody is told.
+    fn cut(&self) {
+        let out = Command::new("ip").args(["link", "set", &self.link, "down"]).output().expect("ip runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+impl Drop for TwoHosts {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
+        let _ = Command::new("ip").args(["link", "del", &self.link]).output();
+    }
+}
+
+/// A client whose network vanished while it read its session's GET stream (a laptop that slept)
+/// holds that stream only until what the server sent on it goes unacknowledged for 30 s: then
+/// the client's new GET is served. It was refused (409) until TCP's retransmissions gave up,
+/// about 15 minutes.
+#[tokio::test]
+async fn a_get_stream_whose_client_vanished_is_given_up_and_a_new_get_is_served() {
+    use std::io::BufRead as _;
+    let hosts = TwoHosts::new();
+    let port = free_port();
+    let token = "the-test-token-for-vanishing-clients";
+    let mut command = Command::new(mcptk());
+    command.args(["serve", "builtin", "--http", &format!("0.0.0.0:{port}")]);
+    command.env("MCPTK_HTTP_TOKEN", token).env_remove("MCPTK_HTTP_TOKENS");
+    let _served = Served {
+        child: command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("starts"),
+        url: String::new(),
+        base: String::new(),
+    };
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(Instant::now() < deadline, "the server did not start listening");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    mcp_core::transport::install_crypto_provider();
+    let bearer = format!("Bearer {token}");
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let response = post(&url, &init).header("authorization", &bearer).send().await.expect("answers");
+    assert_eq!(response.status(), 200);
+    let session = response.headers()["mcp-session-id"].to_str().expect("ascii").to_owned();
+    let get = || {
+        reqwest::Client::new()
+            .get(&url)
+            .header("authorization", &bearer)
+            .header("mcp-session-id", &session)
+            .header("accept", "text/event-stream")
+            .send()
+    };
+
+    // The session's GET stream, read from the other host.
+    let far = format!("http://{}:{port}/mcp", hosts.here);
+    let mut reader = Command::new("ip")
+        .args(["netns", "exec", &hosts.name, "curl", "-sN", "-D", "-", &far])
+        .args(["-H", &format!("authorization: {bearer}"), "-H", &format!("mcp-session-id: {session}")])
+        .args(["-H", "accept: text/event-stream"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("curl runs in the other host");
+    let mut lines = std::io::BufReader::new(reader.stdout.take().expect("stdout")).lines();
+    let status = lines.next().expect("an answer").expect("text");
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    assert_eq!(get().await.expect("answers").status(), 409, "a live reader keeps its stream");
+
+    hosts.cut();
+    let cut = Instant::now();
+    // The keep-alive comment after the cut (within 15 s) goes unacknowledged for 30 s.
+    loop {
+        let status = get().await.expect("answers").status();
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 409);
+        assert!(cut.elapsed() < Duration::from_secs(120), "the vanished reader still holds the stream");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let _ = reader.kill();
+    let _ = reader.wait();
+}

@@ -362,6 +362,27 @@ const CANCELLED_ANSWERS: Duration = Duration::from_secs(2);
 /// accepting failing).
 const WARN_EVERY: Duration = Duration::from_secs(60);
 
+/// How long what the server sent on a connection may stay unacknowledged before the kernel gives
+/// the connection up (`TCP_USER_TIMEOUT`). A peer that vanished without closing (a laptop that
+/// slept, a network that changed) otherwise holds its connection until TCP's retransmissions give
+/// up, about 15 minutes, and with it its session's GET stream: the client's new GET is refused
+/// (409) until then. A session stream's keep-alive comments make sure something is sent. A peer
+/// that is slow to read but alive acknowledges the kernel's window probes, and stays.
+const UNACKED_LIMIT: Duration = Duration::from_secs(30);
+
+/// Sets [`UNACKED_LIMIT`] on an accepted connection (Linux; elsewhere TCP's own limit holds).
+fn give_up_on_vanished_peers(stream: &tokio::net::TcpStream) {
+    #[cfg(target_os = "linux")]
+    {
+        let millis = u32::try_from(UNACKED_LIMIT.as_millis()).unwrap_or(u32::MAX);
+        if let Err(e) = rustix::net::sockopt::set_tcp_user_timeout(stream, millis) {
+            tracing::debug!(error = %e, "TCP_USER_TIMEOUT could not be set");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = stream;
+}
+
 /// How long the accept loop pauses after accepting failed for want of resources (descriptors,
 /// memory), rather than spinning on the error.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
@@ -531,6 +552,7 @@ impl Threads {
                 };
                 // Small JSON-RPC messages must not wait for Nagle's algorithm.
                 let _ = stream.set_nodelay(true);
+                give_up_on_vanished_peers(&stream);
                 let Ok(stream) = stream.into_std() else { continue };
                 let Some((handoff, open)) =
                     threads.iter().min_by_key(|(_, open)| open.load(std::sync::atomic::Ordering::Relaxed))
