@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 pub use policy::{
-    DeniedOption, INTERPRETERS, Policy, READ_ONLY, Risk, Scope, ShellConfig, default_denied_options,
+    DeniedOption, INTERPRETERS, Policy, READ_ONLY, Risk, Scope, ShellConfig, UNCHECKED_WRITERS, default_denied_options,
     default_denied_subcommands, split_command_line,
 };
 

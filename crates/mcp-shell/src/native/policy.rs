@@ -118,6 +118,12 @@ pub struct DeniedOption {
     pub scope: Scope,
 }
 
+/// Programs that write the paths their input names (archive extractors, `patch`): no check of
+/// their arguments can tell where they write, so they are refused unless allowed by name in
+/// `allow_interpreters`, and then run unconfined as interpreters do. (`tar` is allowed: it is
+/// refused the options that extract.)
+pub const UNCHECKED_WRITERS: &[&str] = &["unzip", "cpio", "bsdcpio", "7z", "7za", "7zr", "pax", "bsdtar", "patch"];
+
 /// Options that make common tools run commands, write files or reach paths of the caller's
 /// choosing (the argument-injection class of CVE-2025-68144), refused by default, by program.
 pub fn default_denied_options() -> BTreeMap<String, Vec<DeniedOption>> {
@@ -408,6 +414,7 @@ impl Policy {
     /// Resolves every allowed program and root, failing on the first that does not exist.
     pub fn new(config: ShellConfig) -> Result<Policy> {
         let interpreters: BTreeSet<&str> = INTERPRETERS.iter().copied().collect();
+        let unchecked: BTreeSet<&str> = UNCHECKED_WRITERS.iter().copied().collect();
         let search = config.search_path.clone().or_else(|| std::env::var("PATH").ok()).unwrap_or_default();
         let mut programs = BTreeMap::new();
         let allowed_interpreters: BTreeSet<&str> = config.allow_interpreters.iter().map(String::as_str).collect();
@@ -416,6 +423,11 @@ impl Policy {
             if interpreters.contains(name.as_str()) && !allowed_interpreters.contains(name.as_str()) {
                 return Err(Error::Config(format!(
                     "`{name}` is a shell or interpreter that can run anything; if that is intended, allow it as an interpreter (`--allow-interpreter {name}`, or `allow_interpreters` in a configuration)"
+                )));
+            }
+            if unchecked.contains(name.as_str()) && !allowed_interpreters.contains(name.as_str()) {
+                return Err(Error::Config(format!(
+                    "`{name}` writes the paths its input names, which nothing can check (an archive member can lead out of the roots through a symlink, or write a repository's `.git/config`); if that is intended, allow it as an interpreter, unconfined (`--allow-interpreter {name}`, or `allow_interpreters` in a configuration)"
                 )));
             }
             let path = find_in_path(name, &search)

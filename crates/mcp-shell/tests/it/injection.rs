@@ -210,4 +210,11 @@ fn interpreters_need_to_be_allowed_by_name_and_missing_programs_fail_at_start() 
     let err = mcp_shell::native::ShellServer::new(sandbox.config(&["/bin/ls"], &[])).expect_err("path-qualified");
     assert!(err.to_string().contains("path-qualified"), "{err}");
     mcp_shell::native::ShellServer::new(sandbox.config(&["ls"], &["sh"])).expect("sh allowed by name");
+    // Archive extractors and `patch` write where their input says: allowed only as interpreters.
+    for writer in mcp_shell::native::UNCHECKED_WRITERS {
+        let err = mcp_shell::native::ShellServer::new(sandbox.config(&["ls", writer], &[])).expect_err(writer);
+        assert!(err.to_string().contains(&format!("`{writer}` writes the paths its input names")), "{err}");
+        assert!(err.to_string().contains(&format!("--allow-interpreter {writer}")), "{err}");
+    }
+    mcp_shell::native::ShellServer::new(sandbox.config(&["ls"], &["patch"])).expect("patch allowed by name");
 }
