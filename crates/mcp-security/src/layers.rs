@@ -112,16 +112,27 @@ impl Stage for RateLimitLayer {
 }
 
 /// Masks secrets in results and error messages on their way back to the caller.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RedactLayer {
     redactor: Arc<Redactor>,
     results: bool,
+    /// The redactor as a call's context takes it, made once rather than per call.
+    mask: mcp_core::tool::MaskFn,
+}
+
+impl std::fmt::Debug for RedactLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedactLayer").field("redactor", &self.redactor).field("results", &self.results).finish()
+    }
 }
 
 impl RedactLayer {
-    /// Masks errors always, and results when `results` is true.
+    /// Masks errors always, and results (with what a call says while it runs: its progress and
+    /// log messages) when `results` is true.
     pub fn new(redactor: Arc<Redactor>, results: bool) -> Self {
-        Self { redactor, results }
+        let masking = redactor.clone();
+        let mask: mcp_core::tool::MaskFn = Arc::new(move |value: &mut serde_json::Value| masking.json(value));
+        Self { redactor, results, mask }
     }
 }
 
@@ -131,11 +142,10 @@ impl Stage for RedactLayer {
     fn call<S: Next>(&self, inner: &mut S, mut call: ToolCall) -> CallFuture {
         if self.results {
             // What the call says while it runs (progress, log messages) is masked as its result is.
-            let redactor = self.redactor.clone();
-            call.context = call.context.with_mask(Arc::new(move |value| redactor.json(value)));
+            call.context = call.context.with_mask(self.mask.clone());
         }
         let future = inner.call(call);
-        let RedactLayer { redactor, results } = self.clone();
+        let (redactor, results) = (self.redactor.clone(), self.results);
         Box::pin(async move {
             match future.await {
                 Ok(mut result) => {
