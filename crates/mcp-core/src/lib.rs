@@ -23,7 +23,7 @@ pub mod trace_context;
 pub mod transport;
 pub mod typed;
 
-pub use client::{CallEvent, Client, ClientOptions, EraPreference, InputHandler, ToolCallStream};
+pub use client::{CallEvent, Client, ClientOptions, EraPreference, InputHandler, LogSink, ToolCallStream};
 pub use config::{ConfigError, McpConfig, ServerConfig};
 pub use error::{Error, Result};
 pub use registry::{Registration, Registry};

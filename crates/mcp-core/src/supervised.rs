@@ -140,6 +140,19 @@ pub struct Upstream {
     unanswered: std::sync::atomic::AtomicU32,
     /// Its log messages that belong to no call (see [`Upstream::logs`]).
     logs: tokio::sync::broadcast::Sender<LoggingMessageParams>,
+    /// The calls in flight that take log messages, and who has called since the server started.
+    callers: std::sync::Mutex<Callers>,
+}
+
+/// The calls in flight to a server, as far as its log messages are concerned.
+#[derive(Default)]
+struct Callers {
+    /// Each call's own log messages, by a number of its own.
+    calls: std::collections::HashMap<u64, mpsc::Sender<LoggingMessageParams>>,
+    next: u64,
+    /// Who has called the server since it (re)started: the one principal, while only one has.
+    principal: Option<String>,
+    several: bool,
 }
 
 /// A call of [`Upstream::call`] while it lives: counted in `in_flight`, and on its end in
@@ -147,12 +160,25 @@ pub struct Upstream {
 struct InFlight<'a> {
     upstream: &'a Upstream,
     answered: bool,
+    /// Its entry among the calls that take log messages.
+    key: u64,
 }
 
 impl<'a> InFlight<'a> {
-    fn new(upstream: &'a Upstream) -> Self {
+    /// Counts a call of `principal`, with the receiver of the log messages found to be its own.
+    fn new(upstream: &'a Upstream, principal: &str) -> (Self, mpsc::Receiver<LoggingMessageParams>) {
         upstream.in_flight.fetch_add(1, Ordering::AcqRel);
-        Self { upstream, answered: false }
+        let (tx, rx) = mpsc::channel(LOG_BACKLOG);
+        let mut callers = upstream.callers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let key = callers.next;
+        callers.next += 1;
+        callers.calls.insert(key, tx);
+        match &callers.principal {
+            None => callers.principal = Some(principal.to_owned()),
+            Some(first) if first != principal => callers.several = true,
+            Some(_) => {}
+        }
+        (Self { upstream, answered: false, key }, rx)
     }
 
     fn answered(&mut self) {
@@ -165,6 +191,7 @@ impl<'a> InFlight<'a> {
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
+        self.upstream.callers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).calls.remove(&self.key);
         self.upstream.in_flight.fetch_sub(1, Ordering::AcqRel);
         if self.answered {
             self.upstream.unanswered.store(0, Ordering::Release);
@@ -198,16 +225,41 @@ impl Upstream {
             answers: std::sync::atomic::AtomicU64::new(0),
             unanswered: std::sync::atomic::AtomicU32::new(0),
             logs: tokio::sync::broadcast::channel(LOG_BACKLOG).0,
+            callers: std::sync::Mutex::default(),
         })
     }
 
-    /// The server's log messages (`notifications/message`) that belong to none of its calls: sent
-    /// while none was in flight, or while several were and its transport could not tell which.
-    /// Each call's own messages go to its caller ([`ToolContext::log`]). Both are masked, and
-    /// their logger named after the server (`server` or `server/logger`). A receiver that falls
-    /// more than a few dozen messages behind misses the oldest.
+    /// The server's log messages (`notifications/message`) that belong to none of its calls.
+    /// Each call's own go to its caller ([`ToolContext::log`]): those on the call's own HTTP
+    /// response stream, and, where no message names its request (stdio, a session's GET
+    /// stream), those sent while that call was the only one in flight, provided that no other
+    /// principal has called the server since it started (its messages might then be about
+    /// another principal's work). Both are masked, and their logger named after the server
+    /// (`server` or `server/logger`). A receiver that falls more than a few dozen messages behind
+    /// misses the oldest.
     pub fn logs(&self) -> tokio::sync::broadcast::Receiver<LoggingMessageParams> {
         self.logs.subscribe()
+    }
+
+    /// Passes on a log message that named no request: to the only call in flight when only one
+    /// principal has called (see [`Upstream::logs`]), else to no call.
+    fn route_log(&self, log: LoggingMessageParams) {
+        let log = self.attributed(log);
+        let callers = self.callers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let only = match callers.calls.values().next() {
+            Some(call) if callers.calls.len() == 1 && !callers.several => Some(call.clone()),
+            _ => None,
+        };
+        drop(callers);
+        match only {
+            // A call whose caller is behind drops it, as progress is dropped.
+            Some(call) => {
+                let _ = call.try_send(log);
+            }
+            None => {
+                let _ = self.logs.send(log);
+            }
+        }
     }
 
     /// `log` with its logger named after this server.
@@ -300,9 +352,17 @@ impl Upstream {
         let mut era = EraPreference::Auto;
         'supervising: loop {
             let (notes_tx, mut notes) = mpsc::unbounded_channel();
+            // Routed as they arrive, ahead of the answers that follow them.
+            let routing = Arc::downgrade(&self);
+            let logs = crate::LogSink::new(move |log| {
+                if let Some(upstream) = routing.upgrade() {
+                    upstream.route_log(log);
+                }
+            });
             let options = ClientOptions {
                 info: Implementation::new("mcptk-gateway", env!("CARGO_PKG_VERSION")),
                 notifications: Some(notes_tx),
+                logs: Some(logs),
                 era,
                 ..ClientOptions::default()
             };
@@ -342,15 +402,9 @@ impl Upstream {
                             Some(note) = notes.recv() => {
                                 // One list answers every `list_changed` already queued: a
                                 // burst of them costs one `tools/list`, not one each.
-                                let mut list_changed = false;
-                                for note in std::iter::once(note).chain(std::iter::from_fn(|| notes.try_recv().ok())) {
-                                    list_changed |= note.method == methods::TOOLS_LIST_CHANGED;
-                                    if note.method == methods::MESSAGE
-                                        && let Some(params) = note.params
-                                        && let Ok(log) = serde_json::from_value(serde_json::Value::Object(params))
-                                    {
-                                        let _ = self.logs.send(self.attributed(log));
-                                    }
+                                let mut list_changed = note.method == methods::TOOLS_LIST_CHANGED;
+                                while let Ok(more) = notes.try_recv() {
+                                    list_changed |= more.method == methods::TOOLS_LIST_CHANGED;
                                 }
                                 if list_changed {
                                     fresh_for = self.relist(&client, &changed).await.unwrap_or(fresh_for);
@@ -424,6 +478,11 @@ impl Upstream {
         let (tools, fresh_for) = client.list_tools_fresh_for().await?;
         tracing::info!(server = %self.name, tools = tools.len(), version = %client.protocol_version(), "server started");
         self.set_tools(tools);
+        // A new process: nobody has called it yet.
+        {
+            let mut callers = self.callers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            (callers.principal, callers.several) = (None, false);
+        }
         *self.state.write().await = State::Up(client.clone());
         Ok((client, fresh_for))
     }
@@ -517,10 +576,22 @@ impl Upstream {
                 )));
             }
         };
-        let mut counted = InFlight::new(self);
+        let (mut counted, mut own_logs) = InFlight::new(self, &call.principal);
         let mut events =
             client.call_tool_stream_within(&call.tool, call.arguments.clone(), Duration::MAX, call.context.log_level());
-        while let Some(event) = events.next().await {
+        loop {
+            let event = tokio::select! {
+                biased;
+                // Log messages found to be this call's though they named no request (stdio).
+                Some(log) = own_logs.recv() => {
+                    call.context.log(log.level, log.logger.as_deref(), log.data).await;
+                    continue;
+                }
+                event = events.next() => match event {
+                    Some(event) => event,
+                    None => break,
+                },
+            };
             if match &event {
                 Ok(_) => true,
                 Err(e @ Error::Rpc { .. }) => !e.is_transport_failure(),

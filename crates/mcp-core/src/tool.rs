@@ -194,6 +194,22 @@ pub type ProgressFn = Arc<dyn Fn(f64, Option<f64>, Option<String>) + Send + Sync
 /// Masks secrets in a JSON value in place (see [`ToolContext::with_mask`]).
 pub type MaskFn = Arc<dyn Fn(&mut serde_json::Value) + Send + Sync>;
 
+/// A log message through `mask`: its data and its logger's name.
+pub fn mask_log(mask: &MaskFn, log: &mut crate::protocol::LoggingMessageParams) {
+    mask(&mut log.data);
+    log.logger = log.logger.take().map(|logger| masked_text(mask, logger));
+}
+
+/// `text` through `mask`.
+fn masked_text(mask: &MaskFn, text: String) -> String {
+    let mut value = serde_json::Value::String(text);
+    mask(&mut value);
+    match value {
+        serde_json::Value::String(text) => text,
+        other => other.to_string(),
+    }
+}
+
 impl fmt::Debug for ToolContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ToolContext")
@@ -405,24 +421,12 @@ impl ToolContext {
         self
     }
 
-    /// `text` through the mask, if there is one.
-    fn masked_text(&self, text: String) -> String {
-        match &self.mask {
-            Some(mask) => {
-                let mut value = serde_json::Value::String(text);
-                mask(&mut value);
-                match value {
-                    serde_json::Value::String(text) => text,
-                    other => other.to_string(),
-                }
-            }
-            None => text,
-        }
-    }
-
     /// Reports progress to the caller, if it asked for progress; otherwise does nothing.
     pub async fn progress(&self, progress: f64, total: Option<f64>, message: Option<String>) {
-        let message = message.map(|m| self.masked_text(m));
+        let message = match &self.mask {
+            Some(mask) => message.map(|m| masked_text(mask, m)),
+            None => message,
+        };
         if let Some(report) = &self.progress_fn {
             report(progress, total, message.clone());
         }
@@ -453,12 +457,10 @@ impl ToolContext {
             return;
         }
         if let Some(peer) = &self.peer {
-            let mut data = data;
+            let mut params = crate::protocol::LoggingMessageParams { level, logger: logger.map(str::to_owned), data };
             if let Some(mask) = &self.mask {
-                mask(&mut data);
+                mask_log(mask, &mut params);
             }
-            let logger = logger.map(|l| self.masked_text(l.to_owned()));
-            let params = crate::protocol::LoggingMessageParams { level, logger, data };
             let _ = peer.notify(methods::MESSAGE, to_object(&params)).await;
         }
     }

@@ -681,8 +681,7 @@ impl GatewayConfig {
         if let Some(id) = &config.audit.replica {
             mcp_audit::Replica::new(id.as_str()).context("audit.replica")?;
         }
-        config.restart.validate()?;
-        config.timeouts.validate()?;
+        config.validate_settings()?;
         if let Some(p) = config.pinning.as_mut() {
             p.validate()?;
             if let Some(file) = p.lock_file.as_mut() {
@@ -745,6 +744,25 @@ impl GatewayConfig {
         };
         config.servers.extend(self.mcp_servers.clone());
         Ok(config)
+    }
+
+    /// Refuses settings that would make the gateway fail every call or restart every server for
+    /// no reason (a timeout of 0, a ping that cannot be answered). Checked when a file is read
+    /// and again when a gateway starts or reloads, for a configuration made in code.
+    pub(crate) fn validate_settings(&self) -> anyhow::Result<()> {
+        self.restart.validate()?;
+        self.timeouts.validate()?;
+        let zero = |secs: Option<u64>, name: String| match secs {
+            Some(0) => Err(anyhow::anyhow!("{name} must be at least 1 (0 would time out every call at once)")),
+            _ => Ok(()),
+        };
+        for (db, settings) in &self.native.sql {
+            zero(settings.timeout_secs, format!("native.sql.{db}.timeout_secs"))?;
+        }
+        if let Some(p) = &self.native.perplexity {
+            zero(p.timeout_secs, "native.perplexity.timeout_secs".into())?;
+        }
+        zero(self.agent.tool_timeout_secs, "agent.tool_timeout_secs".into())
     }
 
     /// The per-server timeouts.
@@ -918,6 +936,18 @@ mod jsonc_tests {
             (r#"{"servers": {"github": 30, "slowpoke": 0}}"#, "timeouts.servers.slowpoke must be at least 1"),
         ] {
             std::fs::write(&path, format!(r#"{{"timeouts": {timeouts}}}"#)).expect("writes");
+            let e = GatewayConfig::load(&path).expect_err(wrong).to_string();
+            assert!(e.contains(wrong), "{e}");
+        }
+        for (json, wrong) in [
+            (
+                r#"{"native": {"sql": {"shop": {"url": "sqlite::memory:", "timeout_secs": 0}}}}"#,
+                "native.sql.shop.timeout_secs",
+            ),
+            (r#"{"native": {"perplexity": {"timeout_secs": 0}}}"#, "native.perplexity.timeout_secs"),
+            (r#"{"agent": {"tool_timeout_secs": 0}}"#, "agent.tool_timeout_secs"),
+        ] {
+            std::fs::write(&path, json).expect("writes");
             let e = GatewayConfig::load(&path).expect_err(wrong).to_string();
             assert!(e.contains(wrong), "{e}");
         }

@@ -157,9 +157,9 @@ struct State {
     /// (Deny rule, exposed tool) pairs already warned about as blind spots: a server's restart
     /// lists its tools anew but tells nothing new.
     blind_warned: Mutex<HashSet<(String, String)>>,
-    /// Masks the log messages of servers started with this state that belong to none of their
-    /// calls, as results are masked (none with `redaction.skip_results`).
-    log_mask: Option<Arc<Redactor>>,
+    /// Masks the log messages of servers that belong to none of their calls, as results are
+    /// masked (none with `redaction.skip_results`).
+    log_mask: Option<mcp_core::tool::MaskFn>,
 }
 
 /// Names, the first few of them: "`a` does", "`a` and `b` do", "`a`, `b`, `c` and 4 more do".
@@ -374,7 +374,10 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
     let supervisors: Vec<_> = started
         .iter()
         .map(|upstream| {
-            (upstream.clone(), tokio::spawn(supervise(upstream.clone(), changed_tx.clone(), &server, &state)))
+            (
+                upstream.clone(),
+                tokio::spawn(supervise(upstream.clone(), changed_tx.clone(), &server, Arc::downgrade(&current))),
+            )
         })
         .collect();
     // Servers the gateway is ready without, unless asked to: their tools join the list when
@@ -459,21 +462,23 @@ async fn first_starts(
 }
 
 /// Runs `upstream` until it is stopped, passing its log messages that belong to none of its calls
-/// on to the gateway's stdio client (see `Server::notify_log`), masked as `state` masks results.
+/// on to the gateway's stdio client (see `Server::notify_log`), masked as the configuration in
+/// force (`current`, reloads included) masks results.
 fn supervise(
     upstream: Arc<Upstream>,
     changed: tokio::sync::mpsc::UnboundedSender<()>,
     server: &Server,
-    state: &State,
+    current: std::sync::Weak<Current>,
 ) -> impl std::future::Future<Output = ()> + Send + 'static {
-    let (mut logs, server, mask) = (upstream.logs(), server.clone(), state.log_mask.clone());
+    let (mut logs, server) = (upstream.logs(), server.clone());
     let relay = async move {
         loop {
             match logs.recv().await {
                 Ok(mut log) => {
-                    if let Some(mask) = &mask {
-                        mask.json(&mut log.data);
-                        log.logger = log.logger.map(|l| mask.text(&l).into_owned());
+                    // The gateway is going: its servers' messages have nobody to go to.
+                    let Some(current) = current.upgrade() else { continue };
+                    if let Some(mask) = &current.get().log_mask {
+                        mcp_core::tool::mask_log(mask, &mut log);
                     }
                     server.notify_log(log);
                 }
@@ -528,6 +533,7 @@ async fn assemble(
     previous: Option<(&mcp_core::McpConfig, mcp_core::supervised::Restart)>,
     switching: Arc<Mutex<()>>,
 ) -> anyhow::Result<Assembled> {
+    config.validate_settings()?;
     let servers = config.servers()?;
     // Every secret the configuration references is masked wherever it might show up.
     let mut secrets: Vec<String> = Vec::new();
@@ -709,7 +715,9 @@ async fn assemble(
     let inner = RateLimitLayer::new(rate_limits(config)?).layer(inner);
     let inner = AuthorizeLayer::new(policy.clone(), pins.clone()).layer(inner);
     let inner = AuditLayer::new(audit.clone(), redactor.clone()).layer(inner);
-    let inner = RedactLayer::new(redactor.clone(), !config.redaction.skip_results).layer(inner);
+    let redact = RedactLayer::new(redactor.clone(), !config.redaction.skip_results);
+    let log_mask = redact.mask();
+    let inner = redact.layer(inner);
     let service = Arc::new(pipeline::boxed(ObserveLayer.layer(inner)));
 
     let state = Arc::new(State {
@@ -727,7 +735,7 @@ async fn assemble(
         switching,
         retired: Default::default(),
         blind_warned: Mutex::default(),
-        log_mask: (!config.redaction.skip_results).then(|| redactor.clone()),
+        log_mask,
     });
 
     Ok(Assembled { state, callers, started, servers })
@@ -813,7 +821,12 @@ impl Reloader {
         // New servers start before the switch, so that their tools are there from its first call.
         let mut stop_on_drop = StopOnDrop(started.clone());
         for upstream in &started {
-            let supervisor = tokio::spawn(supervise(upstream.clone(), self.changed.clone(), &self.server, &state));
+            let supervisor = tokio::spawn(supervise(
+                upstream.clone(),
+                self.changed.clone(),
+                &self.server,
+                Arc::downgrade(&self.current),
+            ));
             reloading.supervisors.push((upstream.clone(), supervisor));
         }
         let wait_for_optional = reloading.wait_for_optional;

@@ -262,3 +262,15 @@ async fn the_configured_replica_id_names_the_chain_in_the_audit_database() {
     let err = GatewayConfig::load(&file).expect_err("refused").to_string();
     assert!(err.contains("audit.replica") && err.contains("without spaces"), "{err}");
 }
+
+/// A configuration made in code is checked as a file is: a timeout of 0 would end every call at
+/// once, and the gateway does not start with it.
+#[tokio::test]
+async fn a_configuration_made_in_code_is_checked_as_a_file_is() {
+    let dir = tempfile::tempdir().expect("temp");
+    let mut made = config(json!({"audit": {"path": dir.path().join("a.jsonl"), "fsync": false}}));
+    made.timeouts.default_secs = 0;
+    let Err(refused) = Gateway::start(made).await else { panic!("a timeout of 0 was accepted") };
+    let shown = format!("{refused:?}");
+    assert!(shown.contains("timeouts.default_secs must be at least 1"), "{shown}");
+}

@@ -134,6 +134,12 @@ impl RedactLayer {
         let mask: mcp_core::tool::MaskFn = Arc::new(move |value: &mut serde_json::Value| masking.json(value));
         Self { redactor, results, mask }
     }
+
+    /// How what servers say besides results (log messages that belong to no call) is to be
+    /// masked: as results are, so not at all when results are not.
+    pub fn mask(&self) -> Option<mcp_core::tool::MaskFn> {
+        self.results.then(|| self.mask.clone())
+    }
 }
 
 mcp_core::stage_layer!(RedactLayer);

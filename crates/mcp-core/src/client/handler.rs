@@ -1,6 +1,7 @@
 //! What the server sends the client besides answers: its requests (sampling, elicitation,
-//! roots, ping) and its notifications (progress and log messages to the streamed call they
-//! belong to, logs to tracing too, the rest to the caller's channel).
+//! roots, ping) and its notifications (progress, and log messages on a call's own stream, to
+//! the streamed call they belong to; other log messages to the caller's log channel; every log
+//! message to tracing too; the rest to the caller's channel).
 
 use std::sync::{Arc, PoisonError};
 
@@ -11,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::stream::{CallRoutes, request_of};
-use super::{CallEvent, ClientOptions, InputHandler, Masking};
+use super::{CallEvent, ClientOptions, InputHandler, LogSink, Masking};
 use crate::protocol::*;
 use crate::transport::connection::{Handler, Peer};
 
@@ -20,6 +21,7 @@ pub(super) struct ClientHandler {
     pub(super) routes: CallRoutes,
     server: String,
     notifications: Option<mpsc::UnboundedSender<Notification>>,
+    logs: Option<LogSink>,
     input: Option<Arc<dyn InputHandler>>,
     /// The server's secrets, masked in its log messages as in its stderr.
     masking: Masking,
@@ -32,6 +34,7 @@ impl ClientHandler {
             routes: Arc::default(),
             server: name.to_owned(),
             notifications: options.notifications.clone(),
+            logs: options.logs.clone(),
             input: options.input.clone(),
             masking,
         })
@@ -97,28 +100,21 @@ impl ClientHandler {
                 self.masking.json(&mut log.data);
                 log.logger = log.logger.map(|l| self.masking.text(l));
                 tracing::info!(server = %self.server, level = ?log.level, logger = ?log.logger, data = %log.data, "server log");
-                // The call it belongs to: the one whose stream carried it, or, where the transport
-                // cannot tell, the only one in flight. Otherwise it belongs to no call.
-                let routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
-                let route = match related {
-                    Some(id) => routes.get(id),
-                    None if routes.len() == 1 => routes.values().next(),
-                    None => None,
-                };
-                match route {
-                    Some(tx) => {
-                        let _ = tx.try_send(CallEvent::Log(log));
-                    }
-                    None if related.is_none() => {
-                        drop(routes);
-                        if let Some(sink) = &self.notifications {
-                            let masked = crate::transport::connection::to_object(&log);
-                            let _ = sink.send(Notification::new(methods::MESSAGE, masked));
+                // The call whose response stream carried it; one that names no request (stdio, a
+                // GET stream) goes to whoever takes those.
+                match related {
+                    Some(id) => {
+                        let routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
+                        // A message about a call that has ended (or was not streamed) is dropped.
+                        if let Some(tx) = routes.get(id) {
+                            let _ = tx.try_send(CallEvent::Log(log));
                         }
                     }
-                    // A message about a call that has ended (or was not streamed) is not
-                    // handed to other listeners.
-                    None => {}
+                    None => {
+                        if let Some(LogSink(take)) = &self.logs {
+                            take(log);
+                        }
+                    }
                 }
             }
             other => {

@@ -72,6 +72,25 @@ pub trait InputHandler: Send + Sync + std::fmt::Debug {
     }
 }
 
+/// Takes a server's log messages that named no call (see [`ClientOptions::logs`]). It is called
+/// on the connection's reader, in the order the messages arrived, before anything that came
+/// after them (a call's answer) is handled: keep it short, and never wait in it.
+#[derive(Clone)]
+pub struct LogSink(Arc<dyn Fn(LoggingMessageParams) + Send + Sync>);
+
+impl LogSink {
+    /// A sink that calls `take` with each message.
+    pub fn new(take: impl Fn(LoggingMessageParams) + Send + Sync + 'static) -> Self {
+        Self(Arc::new(take))
+    }
+}
+
+impl std::fmt::Debug for LogSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LogSink")
+    }
+}
+
 /// Client settings; every field has a safe default.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
@@ -102,11 +121,14 @@ pub struct ClientOptions {
     pub era: EraPreference,
     /// The largest message accepted from the server (default 16 MiB).
     pub max_message_bytes: usize,
-    /// Receives the server's notifications other than progress (e.g. `tools/list_changed`), and
-    /// its log messages that no streamed call took ([`CallEvent::Log`]). In the `2026-07-28` era
-    /// the client then keeps a `subscriptions/listen` stream open for tool changes (its
-    /// acknowledgement arrives here too).
+    /// Receives the server's notifications other than progress and log messages (e.g.
+    /// `tools/list_changed`). In the `2026-07-28` era the client then keeps a
+    /// `subscriptions/listen` stream open for tool changes (its acknowledgement arrives here too).
     pub notifications: Option<mpsc::UnboundedSender<Notification>>,
+    /// Takes the server's log messages (`notifications/message`, masked) that did not arrive on
+    /// one of our calls' response streams: over stdio every one, since no message there names
+    /// its request (see [`CallEvent::Log`]). Without it they go only to this process's log.
+    pub logs: Option<LogSink>,
     /// Answers the server's requests for sampling, elicitation and roots.
     pub input: Option<Arc<dyn InputHandler>>,
     /// OAuth for HTTP servers that ask for it (`401` with `WWW-Authenticate: Bearer`).
@@ -125,6 +147,7 @@ impl Default for ClientOptions {
             era: EraPreference::Auto,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             notifications: None,
+            logs: None,
             input: None,
             #[cfg(feature = "http-client")]
             oauth: None,
@@ -180,10 +203,9 @@ impl Masking {
 pub enum CallEvent {
     /// A `notifications/progress` for this call.
     Progress(ProgressParams),
-    /// A `notifications/message` of this call: one that arrived on the call's own response stream
-    /// (Streamable HTTP), or, where the transport cannot tell (stdio, a session's GET stream),
-    /// one that arrived while this was the only streamed call in flight. Masked as the server's
-    /// other words are.
+    /// A `notifications/message` that arrived on this call's own response stream (Streamable
+    /// HTTP), masked as the server's other words are. Where no message names its request (stdio,
+    /// a session's GET stream) they go to [`ClientOptions::logs`] instead.
     Log(LoggingMessageParams),
     /// The final result; the stream ends after it.
     Result(CallToolResult),

@@ -25,7 +25,15 @@ pub(super) type CallRoutes = Arc<Mutex<HashMap<RequestId, mpsc::Sender<CallEvent
 /// (a later progress supersedes them), so a server that floods them cannot grow our memory.
 const NOTE_BACKLOG: usize = 64;
 
-/// The request whose progress token is `token` (each streamed call's token is its id).
+/// The progress token of a streamed call: its request's id.
+fn token_of(id: &RequestId) -> ProgressToken {
+    match id {
+        RequestId::Number(n) => ProgressToken::Number(*n),
+        RequestId::String(s) => ProgressToken::String(s.clone()),
+    }
+}
+
+/// The request whose progress token is `token` (see [`token_of`]).
 pub(super) fn request_of(token: &ProgressToken) -> RequestId {
     match token {
         ProgressToken::Number(n) => RequestId::Number(*n),
@@ -73,10 +81,7 @@ impl Client {
         logs: Option<LoggingLevel>,
     ) -> ToolCallStream {
         let id = self.peer.next_id();
-        let token = match &id {
-            RequestId::Number(n) => ProgressToken::Number(*n),
-            RequestId::String(s) => ProgressToken::String(s.clone()),
-        };
+        let token = token_of(&id);
         let (notes_tx, mut notes_rx) = mpsc::channel(NOTE_BACKLOG);
         self.routes.lock().unwrap_or_else(PoisonError::into_inner).insert(id.clone(), notes_tx);
         let route = RouteGuard { routes: self.routes.clone(), id: id.clone() };

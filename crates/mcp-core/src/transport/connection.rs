@@ -30,6 +30,10 @@ use crate::protocol::{
 /// options say otherwise.
 pub(crate) const DRAIN_GRACE: Duration = Duration::from_secs(10);
 
+/// How long requests cut at the end of a drain's grace get to end and queue their answers: longer
+/// than a cancelled tool is given to notice (2 s, `server/tools.rs`), so that it is answered.
+const CUT_ANSWERS: Duration = Duration::from_secs(3);
+
 /// How long, once the input has ended, requests held for the handler's start wait for it at most
 /// before the drain grace begins: a server's start is expected to end well within it (the
 /// gateway's ends within 45 s, ready or not).
@@ -487,7 +491,12 @@ async fn read_loop<R: AsyncRead + Unpin>(
         for c in cancels {
             c.cancel();
         }
-        while handlers.join_next().await.is_some() {}
+        // Their answers get a moment to be queued; a peer that reads nothing holds none of them.
+        let ended = async { while handlers.join_next().await.is_some() {} };
+        if tokio::time::timeout(CUT_ANSWERS, ended).await.is_err() {
+            handlers.abort_all();
+            while handlers.join_next().await.is_some() {}
+        }
     }
     let reason = match options.close_reason {
         Some(reason) => reason.await,
@@ -645,6 +654,17 @@ impl Peer {
         message: Message,
         handler: &Arc<dyn Handler>,
     ) -> Option<futures_util::future::BoxFuture<'static, ()>> {
+        self.receive_related(message, handler, None)
+    }
+
+    /// [`Peer::receive`] for a message that came on the response stream of our request `related`
+    /// (an SSE answer over HTTP), which a notification is then said to belong to.
+    pub(crate) fn receive_related(
+        &self,
+        message: Message,
+        handler: &Arc<dyn Handler>,
+        related: Option<&RequestId>,
+    ) -> Option<futures_util::future::BoxFuture<'static, ()>> {
         use futures_util::FutureExt as _;
         match message {
             Message::Response(response) => {
@@ -655,7 +675,11 @@ impl Peer {
                 if n.method == methods::CANCELLED {
                     self.cancel_in_flight(n.params.as_ref());
                 }
-                handler.notification(self, n);
+                match related {
+                    #[cfg(feature = "http-client")]
+                    Some(request) => handler.related_notification(self, n, request),
+                    _ => handler.notification(self, n),
+                }
                 None
             }
             Message::Request(request) => {

@@ -497,7 +497,7 @@ async fn post_request(state: Arc<State>, request: Request, body: Vec<u8>) {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|c| c.starts_with("text/event-stream"));
         if sse {
-            let ended = read_events(&state, response, Some(&request)).await;
+            let ended = read_events(&state, response, Some(&request), Some(&request.id)).await;
             if ended.skipped && state.peer.is_pending(&id) {
                 return Err(format!(
                     "the stream answering {} ended without an answer after an event larger than the limit of {} \
@@ -600,7 +600,7 @@ async fn resume(state: &Arc<State>, id: &RequestId, mut end: StreamEnd) {
         if !response.status().is_success() {
             return;
         }
-        let next = read_events(state, response, None).await;
+        let next = read_events(state, response, None, Some(id)).await;
         if !state.peer.is_pending(id) {
             return;
         }
@@ -610,7 +610,14 @@ async fn resume(state: &Arc<State>, id: &RequestId, mut end: StreamEnd) {
 
 /// Reads an SSE body: every event is a JSON-RPC message, handled like one read from a pipe. The
 /// answer to `request` (when given) goes through [`deliver`], which notes what a handshake settles.
-async fn read_events(state: &Arc<State>, response: reqwest::Response, request: Option<&Request>) -> StreamEnd {
+/// The stream is `related`'s (our request's answer, or its resumption): its notifications belong
+/// to that request.
+async fn read_events(
+    state: &Arc<State>,
+    response: reqwest::Response,
+    request: Option<&Request>,
+    related: Option<&RequestId>,
+) -> StreamEnd {
     read_sse(&state.http, state.peer.name(), response, |event| {
         if event.data.is_empty() {
             return true;
@@ -621,14 +628,9 @@ async fn read_events(state: &Arc<State>, response: reqwest::Response, request: O
                     deliver(state, request, answer);
                 }
             }
-            // Said about our request on its own stream: the request it belongs to is known.
-            Ok(Message::Notification(note)) if request.is_some() && note.method != methods::CANCELLED => {
-                if let Some(request) = request {
-                    state.handler.related_notification(&state.peer, note, &request.id);
-                }
-            }
+            // What came on our request's own stream belongs to it.
             Ok(message) => {
-                if let Some(work) = state.peer.receive(message, &state.handler) {
+                if let Some(work) = state.peer.receive_related(message, &state.handler, related) {
                     tokio::spawn(work);
                 }
             }
@@ -659,7 +661,7 @@ fn open_session_stream(state: Arc<State>) {
             }
             match answer {
                 Ok(response) if response.status().is_success() => {
-                    let end = read_events(&state, response, None).await;
+                    let end = read_events(&state, response, None, None).await;
                     delay = end.retry.unwrap_or(Duration::from_millis(200));
                     if end.last_id.is_some() {
                         last_id = end.last_id;

@@ -1,12 +1,15 @@
 //! Log messages (`notifications/message`), our client against our server over in-memory pipes:
-//! a tool's own go to the call they belong to, in the caller's era and at its level; a server's
-//! that belong to no request go to its handshake-era clients on a stream, at their level.
+//! a tool's own reach its caller, in the caller's era and at its level; a server's that belong to
+//! no request go to its handshake-era clients on a stream, at their level. (On HTTP, where a
+//! message names its request by the stream it comes on: `tests/http_client.rs`.)
 
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use mcp_core::protocol::{Era, Implementation, LoggingLevel, LoggingMessageParams, Notification, methods};
-use mcp_core::{CallEvent, Client, ClientOptions, EraPreference, Registry, Server, ToolContext, ToolError, tool};
+use mcp_core::protocol::{Era, Implementation, LoggingLevel, LoggingMessageParams, methods};
+use mcp_core::{
+    CallEvent, Client, ClientOptions, EraPreference, LogSink, Registry, Server, ToolContext, ToolError, tool,
+};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -32,106 +35,99 @@ fn server() -> Server {
     Server::builder(Implementation::new("logs", "1"), registry).build()
 }
 
-/// A client of `server` over in-memory pipes, in `era`, its other notifications sent to `notes`.
-async fn connect(server: &Server, era: EraPreference, notes: Option<mpsc::UnboundedSender<Notification>>) -> Client {
+/// A client of `server` over in-memory pipes, in `era`, the log messages that name no call (all
+/// of them, over pipes) sent to `logs`.
+async fn connect(server: &Server, era: EraPreference, logs: mpsc::UnboundedSender<LoggingMessageParams>) -> Client {
     let (client_io, server_io) = tokio::io::duplex(64 * 1024);
     let (r, w) = tokio::io::split(server_io);
     let server = server.clone();
     tokio::spawn(async move { server.serve(r, w).await });
     let (r, w) = tokio::io::split(client_io);
-    let options = ClientOptions { era, notifications: notes, ..ClientOptions::default() };
+    let logs = Some(LogSink::new(move |log| drop(logs.send(log))));
+    let options = ClientOptions { era, logs, ..ClientOptions::default() };
     Client::connect("test", r, w, options).await.expect("connects")
 }
 
-/// Calls `chatty`: the data of the log messages its stream carried, and its result.
-async fn chatty(client: &Client, tag: &str, ms: u64, logs: Option<LoggingLevel>) -> (Vec<Value>, String) {
-    let arguments = json!({"tag": tag, "ms": ms}).as_object().cloned().unwrap_or_default();
-    let mut stream = client.call_tool_stream_within("chatty", arguments, Duration::from_secs(10), logs);
-    let (mut seen, mut text) = (Vec::new(), String::new());
+/// Calls `chatty`: the data of the log messages that reached the client (none on the call's
+/// stream: over pipes no message names its request), and its result.
+async fn chatty(
+    client: &Client,
+    logs: &mut mpsc::UnboundedReceiver<LoggingMessageParams>,
+    tag: &str,
+    level: Option<LoggingLevel>,
+) -> (Vec<Value>, String) {
+    let arguments = json!({"tag": tag, "ms": 0}).as_object().cloned().unwrap_or_default();
+    let mut stream = client.call_tool_stream_within("chatty", arguments, Duration::from_secs(10), level);
+    let mut text = String::new();
     while let Some(event) = stream.next().await {
         match event.expect("the call completes") {
-            CallEvent::Log(log) => {
-                assert_eq!(log.logger.as_deref(), Some("t"));
-                seen.push(log.data);
-            }
+            CallEvent::Log(log) => panic!("a message that names no request taken for the call's: {log:?}"),
             CallEvent::Result(result) => text = result.text_content(),
             _ => {}
         }
     }
+    // The sink is handed each message before what came after it (the answer) is handled.
+    let mut seen = Vec::new();
+    while let Ok(log) = logs.try_recv() {
+        assert_eq!(log.logger.as_deref(), Some("t"));
+        seen.push(log.data);
+    }
     (seen, text)
 }
 
-/// The data of the next log message among `notes`, skipping other notifications.
-async fn next_log(notes: &mut mpsc::UnboundedReceiver<Notification>) -> Value {
-    loop {
-        let note = tokio::time::timeout(Duration::from_secs(5), notes.recv())
-            .await
-            .expect("a log message in time")
-            .expect("the client is connected");
-        if note.method == methods::MESSAGE {
-            return Value::Object(note.params.unwrap_or_default())["data"].clone();
-        }
-    }
+/// The data of the next log message among `logs`.
+async fn next_log(logs: &mut mpsc::UnboundedReceiver<LoggingMessageParams>) -> Value {
+    tokio::time::timeout(Duration::from_secs(5), logs.recv())
+        .await
+        .expect("a log message in time")
+        .expect("the client is connected")
+        .data
 }
 
 #[tokio::test]
-async fn a_tools_log_messages_reach_its_own_call_at_the_callers_level_in_either_era() {
+async fn a_tools_log_messages_reach_the_client_at_the_callers_level_in_either_era() {
     let server = server();
-    let old = connect(&server, EraPreference::Handshake, None).await;
+    let (tx, mut logs) = mpsc::unbounded_channel();
+    let old = connect(&server, EraPreference::Handshake, tx).await;
     assert_eq!(old.era(), Era::Handshake);
     // Every level until the client sets one.
-    assert_eq!(chatty(&old, "a", 0, None).await, (vec![json!("d:a"), json!("w:a")], "a".to_owned()));
+    assert_eq!(chatty(&old, &mut logs, "a", None).await, (vec![json!("d:a"), json!("w:a")], "a".to_owned()));
     let _: Value = old.request(methods::SET_LEVEL, &json!({"level": "warning"})).await.expect("sets the level");
-    assert_eq!(chatty(&old, "b", 0, None).await, (vec![json!("w:b")], "b".to_owned()));
+    assert_eq!(chatty(&old, &mut logs, "b", None).await, (vec![json!("w:b")], "b".to_owned()));
 
     // The stateless era: only a call that asks for them, at the level it asks for.
-    let new = connect(&server, EraPreference::Auto, None).await;
+    let (tx, mut logs) = mpsc::unbounded_channel();
+    let new = connect(&server, EraPreference::Auto, tx).await;
     assert_eq!(new.era(), Era::Modern);
-    assert_eq!(chatty(&new, "c", 0, None).await, (vec![], "c".to_owned()));
-    assert_eq!(chatty(&new, "d", 0, Some(LoggingLevel::Warning)).await, (vec![json!("w:d")], "d".to_owned()));
-    assert_eq!(
-        chatty(&new, "e", 0, Some(LoggingLevel::Debug)).await,
-        (vec![json!("d:e"), json!("w:e")], "e".to_owned())
-    );
-}
-
-/// Over stdio a log message names no request: while two streamed calls are in flight it belongs
-/// to neither, and goes where the client's other notifications go.
-#[tokio::test]
-async fn a_log_message_that_could_belong_to_either_of_two_calls_goes_to_neither() {
-    let server = server();
-    let (tx, mut notes) = mpsc::unbounded_channel();
-    let client = connect(&server, EraPreference::Handshake, Some(tx)).await;
-    // The second call logs while the first still waits.
-    let (first, second) = tokio::join!(chatty(&client, "long", 1500, None), async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        chatty(&client, "short", 200, None).await
-    });
-    assert_eq!(second, (vec![], "short".to_owned()));
-    assert_eq!(first, (vec![json!("d:long"), json!("w:long")], "long".to_owned()), "alone by then, it gets its own");
-    assert_eq!(next_log(&mut notes).await, json!("d:short"));
-    assert_eq!(next_log(&mut notes).await, json!("w:short"));
+    assert_eq!(chatty(&new, &mut logs, "c", None).await, (vec![], "c".to_owned()));
+    let warning = Some(LoggingLevel::Warning);
+    assert_eq!(chatty(&new, &mut logs, "d", warning).await, (vec![json!("w:d")], "d".to_owned()));
+    let debug = Some(LoggingLevel::Debug);
+    assert_eq!(chatty(&new, &mut logs, "e", debug).await, (vec![json!("d:e"), json!("w:e")], "e".to_owned()));
 }
 
 #[tokio::test]
 async fn a_servers_log_message_of_no_request_reaches_its_handshake_clients_at_their_level() {
     let server = server();
-    let (tx, mut old_notes) = mpsc::unbounded_channel();
-    let old = connect(&server, EraPreference::Handshake, Some(tx)).await;
-    let (tx, mut new_notes) = mpsc::unbounded_channel();
-    let new = connect(&server, EraPreference::Auto, Some(tx)).await;
+    let (tx, mut old_logs) = mpsc::unbounded_channel();
+    let old = connect(&server, EraPreference::Handshake, tx).await;
+    let (tx, mut new_logs) = mpsc::unbounded_channel();
+    let new = connect(&server, EraPreference::Auto, tx).await;
     assert_eq!((old.era(), new.era()), (Era::Handshake, Era::Modern));
 
     server.notify_log(LoggingMessageParams::new(LoggingLevel::Info, json!("i1")));
-    assert_eq!(next_log(&mut old_notes).await, json!("i1"));
+    assert_eq!(next_log(&mut old_logs).await, json!("i1"));
     let _: Value = old.request(methods::SET_LEVEL, &json!({"level": "error"})).await.expect("sets the level");
     server.notify_log(LoggingMessageParams::new(LoggingLevel::Warning, json!("w2")));
     server.notify_log(LoggingMessageParams::new(LoggingLevel::Error, json!("e3")));
-    assert_eq!(next_log(&mut old_notes).await, json!("e3"), "below the level set, w2 is not sent");
+    assert_eq!(next_log(&mut old_logs).await, json!("e3"), "below the level set, w2 is not sent");
 
-    // A stateless-era client's log messages belong to its requests; it is sent none of these.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    while let Ok(note) = new_notes.try_recv() {
-        assert_ne!(note.method, methods::MESSAGE, "{note:?}");
+    // A stateless-era client's log messages belong to its requests; it is sent none of these
+    // (nor of more, given time to arrive).
+    for n in 0..20 {
+        server.notify_log(LoggingMessageParams::new(LoggingLevel::Emergency, json!(n)));
     }
+    assert_eq!(next_log(&mut old_logs).await, json!(0));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(new_logs.try_recv().is_err(), "a stateless-era client was sent a log message of no request");
 }

@@ -1172,22 +1172,27 @@ async fn an_upstream_tools_log_messages_reach_its_caller_at_its_level_masked() {
         "mcpServers": {"modern": {"command": modern.command, "args": modern.args}},
         "audit": {"path": s.audit()}
     }));
-    let client = gateway(&config, ClientOptions::default()).await;
+    // Over stdio no message names its request: ours come to the client's log sink, each before
+    // the answer that follows it (one call at a time here, so they are that call's).
+    let (tx, received) = std::sync::mpsc::channel();
+    let sink = mcp_core::LogSink::new(move |log| drop(tx.send(log)));
+    let client = gateway(&config, ClientOptions { logs: Some(sink), ..ClientOptions::default() }).await;
     assert_eq!(client.era(), Era::Modern);
     let token = format!("ghp_{}", "A1b2C3d4E5".repeat(4));
     let call = |logs: Option<LoggingLevel>| {
         let arguments = args(json!({"text": format!("the key {token}")}));
         let mut stream = client.call_tool_stream_within("modern__chatty", arguments, Duration::from_secs(60), logs);
+        let received = &received;
         async move {
-            let (mut seen, mut text) = (Vec::new(), String::new());
+            let mut text = String::new();
             while let Some(event) = stream.next().await {
                 match event.expect("the call completes") {
-                    CallEvent::Log(log) => seen.push(log),
+                    CallEvent::Log(log) => panic!("over stdio a message names no call: {log:?}"),
                     CallEvent::Result(result) => text = result.text_content(),
                     _ => {}
                 }
             }
-            (seen, text)
+            (received.try_iter().collect::<Vec<_>>(), text)
         }
     };
 
@@ -1208,6 +1213,72 @@ async fn an_upstream_tools_log_messages_reach_its_caller_at_its_level_masked() {
     assert!(logs.is_empty(), "{logs:?}");
     assert_eq!(text, "the key [REDACTED]");
     client.close().await.expect("closes");
+}
+
+/// Over stdio no log message names its request: the gateway takes one for the call in flight to
+/// that server only while one principal alone has called the server since it started. Once a
+/// second has, a message might be about the other's work, and it goes to no call (over HTTP, to
+/// nobody). Two callers of one gateway over HTTP, alice and bob, each with its own token.
+#[tokio::test]
+async fn an_upstreams_log_message_is_not_given_to_a_caller_once_another_principal_has_called() {
+    use futures_util::StreamExt as _;
+    use mcp_core::CallEvent;
+    use mcp_core::config::HttpServer;
+    use mcp_core::protocol::LoggingLevel;
+
+    let s = Scratch::new();
+    let modern = python_modern_server();
+    let config = s.config(json!({
+        "mcpServers": {"modern": {"command": modern.command, "args": modern.args}},
+        "audit": {"path": s.audit()}
+    }));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let mut child = Command::new(mcptk())
+        .args(["serve", "--config", &config.display().to_string(), "--http", &format!("127.0.0.1:{port}")])
+        .env_remove("MCPTK_HTTP_TOKEN")
+        .env("MCPTK_HTTP_TOKENS", "alice=token-of-alice-1,bob=token-of-bob-22")
+        .env("MCPTK_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    mcp_core::transport::install_crypto_provider();
+    let as_principal = |token: &str| {
+        let mut server = HttpServer::new(format!("http://127.0.0.1:{port}/mcp"));
+        server.headers.insert("Authorization".into(), format!("Bearer {token}"));
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                match Client::connect_http("gateway", &server, ClientOptions::default()).await {
+                    Ok(client) => return client,
+                    Err(e) => assert!(Instant::now() < deadline, "the gateway did not answer: {e}"),
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let logs_of = |client: &Client| {
+        let arguments = args(json!({"text": "hello"}));
+        let level = Some(LoggingLevel::Info);
+        let mut stream = client.call_tool_stream_within("modern__chatty", arguments, Duration::from_secs(60), level);
+        async move {
+            let mut logs = Vec::new();
+            while let Some(event) = stream.next().await {
+                if let CallEvent::Log(log) = event.expect("the call completes") {
+                    logs.push(log.data);
+                }
+            }
+            logs
+        }
+    };
+    let alice = as_principal("token-of-alice-1").await;
+    let bob = as_principal("token-of-bob-22").await;
+    assert_eq!(logs_of(&alice).await, [json!("echoing hello")], "alone, alice gets her call's message");
+    assert_eq!(logs_of(&alice).await, [json!("echoing hello")]);
+    assert_eq!(logs_of(&bob).await, Vec::<Value>::new(), "with two callers, a message names nobody's call");
+    assert_eq!(logs_of(&alice).await, Vec::<Value>::new());
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// A real handshake-era client (Python `mcp` 1.x over stdio) hears server-everything's simulated

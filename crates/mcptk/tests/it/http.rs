@@ -748,7 +748,7 @@ async fn a_client_that_goes_away_cancels_the_upstream_call() {
 }
 
 /// Two hosts on this machine: a network namespace joined to this one by a veth pair, removed
-/// when dropped. Needs root (CI runs as root) and Debian's iproute2.
+/// when dropped. Needs root (CI runs as root) and Debian's iproute2 (`tests/services.sh`).
 struct TwoHosts {
     name: String,
     link: String,
@@ -761,8 +761,10 @@ impl TwoHosts {
     fn new() -> TwoHosts {
         let pid = std::process::id();
         let (name, link) = (format!("mcptk-ut-{pid}"), format!("mut{}h", pid % 100_000));
-        let subnet = format!("10.213.{}", pid % 250);
-        let hosts = TwoHosts { name, link, here: format!("{subnet}.1"), there: format!("{subnet}.2") };
+        // A /30 of 10.0.0.0/8 of this process's own (pids are below 2^22).
+        let net = (pid & 0x3f_ffff) << 2;
+        let address = |host: u32| format!("10.{}.{}.{}", (net >> 16) & 0xff, (net >> 8) & 0xff, (net & 0xff) + host);
+        let hosts = TwoHosts { name, link, here: address(1), there: address(2) };
         let peer = format!("mut{}n", pid % 100_000);
         let ns = ["netns", "exec", hosts.name.as_str(), "ip"];
         for step in [
@@ -835,15 +837,19 @@ async fn a_get_stream_whose_client_vanished_is_given_up_and_a_new_get_is_served(
 
     // The session's GET stream, read from the other host.
     let far = format!("http://{}:{port}/mcp", hosts.here);
-    let mut reader = Command::new("ip")
-        .args(["netns", "exec", &hosts.name, "curl", "-sN", "-D", "-", &far])
-        .args(["-H", &format!("authorization: {bearer}"), "-H", &format!("mcp-session-id: {session}")])
-        .args(["-H", "accept: text/event-stream"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("curl runs in the other host");
-    let mut lines = std::io::BufReader::new(reader.stdout.take().expect("stdout")).lines();
+    let mut reader = Served {
+        child: Command::new("ip")
+            .args(["netns", "exec", &hosts.name, "curl", "-sN", "-D", "-", &far])
+            .args(["-H", &format!("authorization: {bearer}"), "-H", &format!("mcp-session-id: {session}")])
+            .args(["-H", "accept: text/event-stream"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("curl runs in the other host"),
+        url: String::new(),
+        base: String::new(),
+    };
+    let mut lines = std::io::BufReader::new(reader.child.stdout.take().expect("stdout")).lines();
     let status = lines.next().expect("an answer").expect("text");
     assert!(status.starts_with("HTTP/1.1 200"), "{status}");
     assert_eq!(get().await.expect("answers").status(), 409, "a live reader keeps its stream");
@@ -860,6 +866,6 @@ async fn a_get_stream_whose_client_vanished_is_given_up_and_a_new_get_is_served(
         assert!(cut.elapsed() < Duration::from_secs(120), "the vanished reader still holds the stream");
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    let _ = reader.kill();
-    let _ = reader.wait();
+    drop(reader);
+    drop(hosts);
 }

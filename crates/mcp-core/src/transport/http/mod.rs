@@ -367,7 +367,8 @@ const WARN_EVERY: Duration = Duration::from_secs(60);
 /// slept, a network that changed) otherwise holds its connection until TCP's retransmissions give
 /// up, about 15 minutes, and with it its session's GET stream: the client's new GET is refused
 /// (409) until then. A session stream's keep-alive comments make sure something is sent. A peer
-/// that is slow to read but alive acknowledges the kernel's window probes, and stays.
+/// that keeps its receive window closed this long (reads nothing while more is queued than its
+/// buffers hold) is given up too, as Linux counts the time its window stays closed.
 const UNACKED_LIMIT: Duration = Duration::from_secs(30);
 
 /// Sets [`UNACKED_LIMIT`] on an accepted connection (Linux; elsewhere TCP's own limit holds).
