@@ -2,6 +2,7 @@
 initialize, so it checks that our client picks the modern era when it is offered.
 """
 
+import anyio
 from mcp.server.mcpserver import Context, MCPServer
 
 server = MCPServer("python-modern")
@@ -20,8 +21,9 @@ def shout(text: str) -> str:
 
 
 @server.tool()
-async def chatty(text: str, ctx: Context) -> str:
-    """Echoes the text, logging what it does at debug and info level."""
+async def chatty(text: str, ctx: Context, wait_ms: int = 0) -> str:
+    """Echoes the text after waiting `wait_ms`, logging what it does at debug and info level."""
+    await anyio.sleep(wait_ms / 1000)
     await ctx.debug(f"about to echo {text}")
     await ctx.info(f"echoing {text}", logger_name="chatty")
     return text

@@ -147,8 +147,9 @@ pub struct Upstream {
 /// The calls in flight to a server, as far as its log messages are concerned.
 #[derive(Default)]
 struct Callers {
-    /// Each call's own log messages, by a number of its own.
-    calls: std::collections::HashMap<u64, mpsc::Sender<LoggingMessageParams>>,
+    /// Each call in flight, by a number of its own, with where its own log messages go (none
+    /// when its caller wants none).
+    calls: std::collections::HashMap<u64, Option<mpsc::Sender<LoggingMessageParams>>>,
     next: u64,
     /// Who has called the server since it (re)started: the one principal, while only one has.
     principal: Option<String>,
@@ -165,14 +166,15 @@ struct InFlight<'a> {
 }
 
 impl<'a> InFlight<'a> {
-    /// Counts a call of `principal`, with the receiver of the log messages found to be its own.
-    fn new(upstream: &'a Upstream, principal: &str) -> (Self, mpsc::Receiver<LoggingMessageParams>) {
+    /// Counts a call of `principal`, with the receiver of the log messages found to be its own
+    /// (none when its caller wants none: they then belong to no call).
+    fn new(upstream: &'a Upstream, principal: &str, logs: bool) -> (Self, mpsc::Receiver<LoggingMessageParams>) {
         upstream.in_flight.fetch_add(1, Ordering::AcqRel);
-        let (tx, rx) = mpsc::channel(LOG_BACKLOG);
+        let (tx, rx) = mpsc::channel(if logs { LOG_BACKLOG } else { 1 });
         let mut callers = upstream.callers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let key = callers.next;
         callers.next += 1;
-        callers.calls.insert(key, tx);
+        callers.calls.insert(key, logs.then_some(tx));
         match &callers.principal {
             None => callers.principal = Some(principal.to_owned()),
             Some(first) if first != principal => callers.several = true,
@@ -247,7 +249,7 @@ impl Upstream {
         let log = self.attributed(log);
         let callers = self.callers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let only = match callers.calls.values().next() {
-            Some(call) if callers.calls.len() == 1 && !callers.several => Some(call.clone()),
+            Some(Some(call)) if callers.calls.len() == 1 && !callers.several => Some(call.clone()),
             _ => None,
         };
         drop(callers);
@@ -576,9 +578,25 @@ impl Upstream {
                 )));
             }
         };
-        let (mut counted, mut own_logs) = InFlight::new(self, &call.principal);
-        let mut events =
-            client.call_tool_stream_within(&call.tool, call.arguments.clone(), Duration::MAX, call.context.log_level());
+        let wanted = call.context.log_level();
+        let (mut counted, mut own_logs) = InFlight::new(self, &call.principal, wanted.is_some());
+        let mut events = client.call_tool_stream_within(&call.tool, call.arguments.clone(), Duration::MAX, wanted);
+        let outcome = self.follow(call, &mut events, &mut own_logs, &mut counted).await;
+        // A message handed over while the call's end was being taken is still its own.
+        while let Ok(log) = own_logs.try_recv() {
+            call.context.log(log.level, log.logger.as_deref(), log.data).await;
+        }
+        outcome
+    }
+
+    /// Relays a call's progress and log messages to its caller until its outcome.
+    async fn follow(
+        &self,
+        call: &ToolCall,
+        events: &mut crate::ToolCallStream,
+        own_logs: &mut mpsc::Receiver<LoggingMessageParams>,
+        counted: &mut InFlight<'_>,
+    ) -> Result<CallToolResult, CallError> {
         loop {
             let event = tokio::select! {
                 biased;

@@ -30,6 +30,10 @@ use crate::protocol::{
 /// options say otherwise.
 pub(crate) const DRAIN_GRACE: Duration = Duration::from_secs(10);
 
+/// How long the writer may go without writing a queued line once the connection is ending before
+/// what is left is dropped (a peer that reads nothing more).
+const WRITER_STALL: Duration = Duration::from_secs(10);
+
 /// How long requests cut at the end of a drain's grace get to end and queue their answers: longer
 /// than a cancelled tool is given to notice (2 s, `server/tools.rs`), so that it is answered.
 const CUT_ANSWERS: Duration = Duration::from_secs(3);
@@ -504,9 +508,33 @@ async fn read_loop<R: AsyncRead + Unpin>(
     };
     peer.close(reason);
     // The writer drains what is queued (it prefers queued lines over the shutdown signal).
+    let outbox = peer.inner.outbox.clone();
     peer.shutdown();
     drop(peer);
-    let _ = writer_task.await;
+    finish_writing(writer_task, outbox).await;
+}
+
+/// Waits for the writer to drain what is queued, for as long as it gets somewhere: a peer that
+/// keeps its end open and reads nothing more would leave it stuck on a full pipe, and the
+/// connection (a server's shutdown with it) would never end.
+async fn finish_writing(mut writer: tokio::task::JoinHandle<()>, outbox: Option<Arc<Outbox>>) {
+    let queued = |outbox: &Option<Arc<Outbox>>| outbox.as_ref().map(|o| o.queued.load(Ordering::Acquire));
+    let mut left = queued(&outbox);
+    loop {
+        if tokio::time::timeout(WRITER_STALL, &mut writer).await.is_ok() {
+            return;
+        }
+        let now = queued(&outbox);
+        if now.is_none() || now >= left {
+            tracing::info!(
+                stalled = ?WRITER_STALL, bytes = now.unwrap_or_default(),
+                "the output takes nothing more: what is left unwritten is dropped"
+            );
+            writer.abort();
+            return;
+        }
+        left = now;
+    }
 }
 
 async fn handle_request(peer: Peer, handler: Arc<dyn Handler>, request: Request, cancel: CancellationToken) {

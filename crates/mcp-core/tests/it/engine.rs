@@ -675,6 +675,32 @@ async fn a_peer_that_sends_and_never_reads_is_no_longer_read_from() {
     let _writer = writer.await.expect("the writer finishes once answers are read");
 }
 
+/// A peer that ends its input and then reads nothing keeps its end of the output open: the
+/// answers queued for it are dropped once the writer has gone 10 s without writing any, and the
+/// connection ends (a server's shutdown waited for it forever).
+#[tokio::test(start_paused = true)]
+async fn a_peer_that_ends_its_input_and_reads_nothing_does_not_hold_the_connection_open() {
+    let server = Server::builder(Implementation::new("ending", "1.0"), registry(Arc::default())).build();
+    let (client_io, server_io) = tokio::io::duplex(16 * 1024);
+    let (server_read, server_write) = tokio::io::split(server_io);
+    let serving = tokio::spawn(async move { server.serve(server_read, server_write).await });
+    let (client_read, mut client_write) = tokio::io::split(client_io);
+    let mut lines = Vec::new();
+    lines.extend_from_slice(
+        br#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#,
+    );
+    lines.push(b'\n');
+    for id in 1..=200 {
+        lines.extend_from_slice(format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/list"}}"#).as_bytes());
+        lines.push(b'\n');
+    }
+    client_write.write_all(&lines).await.expect("writes");
+    client_write.shutdown().await.expect("ends its input");
+    let served = tokio::time::timeout(Duration::from_secs(120), serving).await;
+    assert!(served.is_ok(), "the connection still waits to write to a peer that reads nothing");
+    drop(client_read);
+}
+
 #[tokio::test]
 async fn capabilities_are_declared_only_where_they_work() {
     // A plain server: no completer, no resource updates.

@@ -1215,6 +1215,40 @@ async fn an_upstream_tools_log_messages_reach_its_caller_at_its_level_masked() {
     client.close().await.expect("closes");
 }
 
+/// While two calls of one caller are in flight to a server over stdio, a message names neither:
+/// it goes to no call (and so not to a `2026-07-28` caller), and the call alone in flight when it
+/// logs later gets its own.
+#[tokio::test]
+async fn an_upstreams_log_message_sent_while_two_calls_run_goes_to_neither() {
+    use futures_util::StreamExt as _;
+    use mcp_core::protocol::LoggingLevel;
+
+    let s = Scratch::new();
+    let modern = python_modern_server();
+    let config = s.config(json!({
+        "mcpServers": {"modern": {"command": modern.command, "args": modern.args}},
+        "audit": {"path": s.audit()}
+    }));
+    let (tx, received) = std::sync::mpsc::channel();
+    let sink = mcp_core::LogSink::new(move |log| drop(tx.send(log)));
+    let client = gateway(&config, ClientOptions { logs: Some(sink), ..ClientOptions::default() }).await;
+    let call = |text: &'static str, wait_ms: u64| {
+        let arguments = args(json!({"text": text, "wait_ms": wait_ms}));
+        let level = Some(LoggingLevel::Info);
+        let mut stream = client.call_tool_stream_within("modern__chatty", arguments, Duration::from_secs(60), level);
+        async move { while stream.next().await.is_some() {} }
+    };
+    // The second call logs 300 ms after it starts, while the first waits 2 s; the first logs when
+    // it is alone again.
+    tokio::join!(call("long", 2000), async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        call("short", 300).await;
+    });
+    let seen: Vec<Value> = received.try_iter().map(|log| log.data).collect();
+    assert_eq!(seen, [json!("echoing long")], "only the message sent while one call ran reached its caller");
+    client.close().await.expect("closes");
+}
+
 /// Over stdio no log message names its request: the gateway takes one for the call in flight to
 /// that server only while one principal alone has called the server since it started. Once a
 /// second has, a message might be about the other's work, and it goes to no call (over HTTP, to
@@ -1233,15 +1267,19 @@ async fn an_upstreams_log_message_is_not_given_to_a_caller_once_another_principa
         "audit": {"path": s.audit()}
     }));
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-    let mut child = Command::new(mcptk())
-        .args(["serve", "--config", &config.display().to_string(), "--http", &format!("127.0.0.1:{port}")])
-        .env_remove("MCPTK_HTTP_TOKEN")
-        .env("MCPTK_HTTP_TOKENS", "alice=token-of-alice-1,bob=token-of-bob-22")
-        .env("MCPTK_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starts");
+    let _served = crate::http::Served {
+        child: Command::new(mcptk())
+            .args(["serve", "--config", &config.display().to_string(), "--http", &format!("127.0.0.1:{port}")])
+            .env_remove("MCPTK_HTTP_TOKEN")
+            .env("MCPTK_HTTP_TOKENS", "alice=token-of-alice-1,bob=token-of-bob-22")
+            .env("MCPTK_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starts"),
+        url: String::new(),
+        base: String::new(),
+    };
     mcp_core::transport::install_crypto_provider();
     let as_principal = |token: &str| {
         let mut server = HttpServer::new(format!("http://127.0.0.1:{port}/mcp"));
@@ -1277,8 +1315,6 @@ async fn an_upstreams_log_message_is_not_given_to_a_caller_once_another_principa
     assert_eq!(logs_of(&alice).await, [json!("echoing hello")]);
     assert_eq!(logs_of(&bob).await, Vec::<Value>::new(), "with two callers, a message names nobody's call");
     assert_eq!(logs_of(&alice).await, Vec::<Value>::new());
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// A real handshake-era client (Python `mcp` 1.x over stdio) hears server-everything's simulated
