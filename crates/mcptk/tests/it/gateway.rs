@@ -1262,8 +1262,18 @@ async fn an_upstreams_log_message_is_not_given_to_a_caller_once_another_principa
 
     let s = Scratch::new();
     let modern = python_modern_server();
+    // The server writes its pid, so that the test can kill it and see it started again.
+    let pid_file = s.path.join("modern.pid");
+    let quoted = |arg: &str| format!("'{}'", arg.replace('\'', "'\\''"));
+    let command = std::iter::once(modern.command.as_str()).chain(modern.args.iter().map(String::as_str));
+    let command = format!(
+        "echo $$ > {}; exec {}",
+        quoted(&pid_file.display().to_string()),
+        command.map(quoted).collect::<Vec<_>>().join(" ")
+    );
     let config = s.config(json!({
-        "mcpServers": {"modern": {"command": modern.command, "args": modern.args}},
+        "mcpServers": {"modern": {"command": "sh", "args": ["-c", command]}},
+        "restart": {"initial_delay_ms": 100},
         "audit": {"path": s.audit()}
     }));
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
@@ -1315,6 +1325,23 @@ async fn an_upstreams_log_message_is_not_given_to_a_caller_once_another_principa
     assert_eq!(logs_of(&alice).await, [json!("echoing hello")]);
     assert_eq!(logs_of(&bob).await, Vec::<Value>::new(), "with two callers, a message names nobody's call");
     assert_eq!(logs_of(&alice).await, Vec::<Value>::new());
+
+    // A server started again has been called by nobody: alice alone gets hers again.
+    let pid = std::fs::read_to_string(&pid_file).expect("the pid").trim().parse::<i32>().expect("a pid");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).expect("kills it");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let restarted = std::fs::read_to_string(&pid_file).ok().and_then(|p| p.trim().parse::<i32>().ok());
+        if restarted.is_some_and(|p| p != pid) {
+            let arguments = args(json!({"text": "again"}));
+            if alice.call_tool("modern__chatty", arguments).await.is_ok_and(|r| !r.is_error()) {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "the server was not started again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(logs_of(&alice).await, [json!("echoing hello")], "the new process was called by alice alone");
 }
 
 /// A real handshake-era client (Python `mcp` 1.x over stdio) hears server-everything's simulated
