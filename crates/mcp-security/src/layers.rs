@@ -115,14 +115,14 @@ impl Stage for RateLimitLayer {
 #[derive(Clone)]
 pub struct RedactLayer {
     redactor: Arc<Redactor>,
-    results: bool,
-    /// The redactor as a call's context takes it, made once rather than per call.
-    mask: mcp_core::tool::MaskFn,
+    /// The redactor as a call's context takes it, made once rather than per call; set when
+    /// results are masked.
+    mask: Option<mcp_core::tool::MaskFn>,
 }
 
 impl std::fmt::Debug for RedactLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedactLayer").field("redactor", &self.redactor).field("results", &self.results).finish()
+        f.debug_struct("RedactLayer").field("redactor", &self.redactor).field("results", &self.mask.is_some()).finish()
     }
 }
 
@@ -131,14 +131,15 @@ impl RedactLayer {
     /// log messages) when `results` is true.
     pub fn new(redactor: Arc<Redactor>, results: bool) -> Self {
         let masking = redactor.clone();
-        let mask: mcp_core::tool::MaskFn = Arc::new(move |value: &mut serde_json::Value| masking.json(value));
-        Self { redactor, results, mask }
+        let mask: Option<mcp_core::tool::MaskFn> =
+            results.then(|| Arc::new(move |value: &mut serde_json::Value| masking.json(value)) as _);
+        Self { redactor, mask }
     }
 
     /// How what servers say besides results (log messages that belong to no call) is to be
     /// masked: as results are, so not at all when results are not.
     pub fn mask(&self) -> Option<mcp_core::tool::MaskFn> {
-        self.results.then(|| self.mask.clone())
+        self.mask.clone()
     }
 }
 
@@ -146,12 +147,12 @@ mcp_core::stage_layer!(RedactLayer);
 
 impl Stage for RedactLayer {
     fn call<S: Next>(&self, inner: &mut S, mut call: ToolCall) -> CallFuture {
-        if self.results {
+        if let Some(mask) = &self.mask {
             // What the call says while it runs (progress, log messages) is masked as its result is.
-            call.context = call.context.with_mask(self.mask.clone());
+            call.context = call.context.with_mask(mask.clone());
         }
         let future = inner.call(call);
-        let (redactor, results) = (self.redactor.clone(), self.results);
+        let (redactor, results) = (self.redactor.clone(), self.mask.is_some());
         Box::pin(async move {
             match future.await {
                 Ok(mut result) => {

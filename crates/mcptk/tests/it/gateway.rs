@@ -1157,6 +1157,21 @@ async fn the_default_gateways_shell_names_no_path_outside_its_directory() {
     client.close().await.expect("closes");
 }
 
+/// Our client (`2026-07-28`) over stdio of a gateway in front of the Python SDK's server as
+/// `modern`, and the log messages that reach the client naming no call (over stdio, all).
+async fn gateway_over_modern(
+    s: &Scratch,
+) -> (Client, std::sync::mpsc::Receiver<mcp_core::protocol::LoggingMessageParams>) {
+    let modern = python_modern_server();
+    let config = s.config(json!({
+        "mcpServers": {"modern": {"command": modern.command, "args": modern.args}},
+        "audit": {"path": s.audit()}
+    }));
+    let (tx, received) = std::sync::mpsc::channel();
+    let sink = mcp_core::LogSink::new(move |log| drop(tx.send(log)));
+    (gateway(&config, ClientOptions { logs: Some(sink), ..ClientOptions::default() }).await, received)
+}
+
 /// An upstream tool's log messages reach the gateway's caller, in the caller's era and at its
 /// level, named after their server and masked as results are: through the gateway (our client,
 /// `2026-07-28`) to the Python SDK's server (`2026-07-28` on stdio).
@@ -1167,16 +1182,9 @@ async fn an_upstream_tools_log_messages_reach_its_caller_at_its_level_masked() {
     use mcp_core::protocol::{Era, LoggingLevel};
 
     let s = Scratch::new();
-    let modern = python_modern_server();
-    let config = s.config(json!({
-        "mcpServers": {"modern": {"command": modern.command, "args": modern.args}},
-        "audit": {"path": s.audit()}
-    }));
     // Over stdio no message names its request: ours come to the client's log sink, each before
     // the answer that follows it (one call at a time here, so they are that call's).
-    let (tx, received) = std::sync::mpsc::channel();
-    let sink = mcp_core::LogSink::new(move |log| drop(tx.send(log)));
-    let client = gateway(&config, ClientOptions { logs: Some(sink), ..ClientOptions::default() }).await;
+    let (client, received) = gateway_over_modern(&s).await;
     assert_eq!(client.era(), Era::Modern);
     let token = format!("ghp_{}", "A1b2C3d4E5".repeat(4));
     let call = |logs: Option<LoggingLevel>| {
@@ -1224,14 +1232,7 @@ async fn an_upstreams_log_message_sent_while_two_calls_run_goes_to_neither() {
     use mcp_core::protocol::LoggingLevel;
 
     let s = Scratch::new();
-    let modern = python_modern_server();
-    let config = s.config(json!({
-        "mcpServers": {"modern": {"command": modern.command, "args": modern.args}},
-        "audit": {"path": s.audit()}
-    }));
-    let (tx, received) = std::sync::mpsc::channel();
-    let sink = mcp_core::LogSink::new(move |log| drop(tx.send(log)));
-    let client = gateway(&config, ClientOptions { logs: Some(sink), ..ClientOptions::default() }).await;
+    let (client, received) = gateway_over_modern(&s).await;
     let call = |text: &'static str, wait_ms: u64| {
         let arguments = args(json!({"text": text, "wait_ms": wait_ms}));
         let level = Some(LoggingLevel::Info);
