@@ -217,7 +217,7 @@ impl FsServer {
             }
         };
         registry.tool(
-            tool("read_text_file", "Reads a text file, whole or only its first `head` or last `tail` lines. UTF-8; CRLF is read as LF. Only within the allowed directories.", read_text.clone())
+            tool("read_text_file", "Reads a UTF-8 text file, whole or only its first `head` or last `tail` lines. A whole read and `head` return line ends as stored; `tail` returns CRLF as LF. Only within the allowed directories.", read_text.clone())
                 .title("Read Text File")
                 .input_schema(read_text_schema())
                 .output_schema(text_output())

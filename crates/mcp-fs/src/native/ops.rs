@@ -62,9 +62,12 @@ impl Fs {
     /// Where a write goes, refused inside a git directory (any component `.git`, in any case, as
     /// git itself refuses it in what it checks out): its configuration and hooks name programs
     /// that git runs, for whoever runs git there next.
+    /// The path is checked as given and as it resolves: a directory inside the roots that is a
+    /// symlink to a `.git` directory (which git checks out and clones like any symlink) leads
+    /// there as surely as the name does.
     fn locate_for_writing(&self, path: &str) -> Result<(Located, &Dir)> {
         let (located, dir) = self.locate(path)?;
-        if located.relative.components().any(|c| c.as_os_str().eq_ignore_ascii_case(".git")) {
+        if names_git_dir(&located.relative) || resolves_into_git_dir(dir, &located.relative) {
             return Err(Error::denied(
                 path,
                 "it is inside a `.git` directory, whose configuration and hooks name programs git runs",
@@ -73,28 +76,45 @@ impl Fs {
         Ok((located, dir))
     }
 
-    fn read_capped(&self, path: &str) -> Result<Vec<u8>> {
+    /// Opens a file to read: only a regular file. The open never waits (a FIFO with no writer
+    /// would hold it, and the thread running it, forever), and a FIFO, socket or device is
+    /// refused by name, as is a directory.
+    fn open_regular(&self, path: &str) -> Result<cap_std::fs::File> {
+        use cap_std::fs::OpenOptionsExt as _;
         let (located, dir) = self.locate(path)?;
-        let file = dir.open(rel(&located.relative)).map_err(io(path))?;
+        let mut options = OpenOptions::new();
+        options.read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+        let file = dir.open_with(rel(&located.relative), &options).map_err(io(path))?;
+        let kind = file.metadata().map_err(io(path))?.file_type();
+        if !kind.is_file() {
+            let what = if kind.is_dir() { "a directory" } else { "not a regular file (a FIFO, socket or device)" };
+            return Err(Error::InvalidArgument(format!("`{path}` is {what}; only regular files are read")));
+        }
+        Ok(file)
+    }
+
+    /// The file at `path`, whole, at most `limit` bytes.
+    fn read_capped(&self, path: &str, limit: u64) -> Result<Vec<u8>> {
+        let file = self.open_regular(path)?;
         let size = file.metadata().map_err(io(path))?.len();
-        if size > self.limits.max_read_bytes {
-            return Err(Error::TooLarge { path: path.to_owned(), size, limit: self.limits.max_read_bytes });
+        if size > limit {
+            return Err(Error::TooLarge { path: path.to_owned(), size, limit });
         }
         let mut bytes = Vec::with_capacity(size as usize);
         // The size may grow while we read; never read past the limit.
-        file.take(self.limits.max_read_bytes + 1).read_to_end(&mut bytes).map_err(io(path))?;
-        if bytes.len() as u64 > self.limits.max_read_bytes {
-            return Err(Error::TooLarge {
-                path: path.to_owned(),
-                size: bytes.len() as u64,
-                limit: self.limits.max_read_bytes,
-            });
+        file.take(limit + 1).read_to_end(&mut bytes).map_err(io(path))?;
+        if bytes.len() as u64 > limit {
+            return Err(Error::TooLarge { path: path.to_owned(), size: bytes.len() as u64, limit });
         }
         Ok(bytes)
     }
 
     fn read_string(&self, path: &str) -> Result<String> {
-        let bytes = self.read_capped(path)?;
+        self.read_string_within(path, self.limits.max_read_bytes)
+    }
+
+    fn read_string_within(&self, path: &str, limit: u64) -> Result<String> {
+        let bytes = self.read_capped(path, limit)?;
         String::from_utf8(bytes)
             .map_err(|_| Error::InvalidArgument(format!("`{path}` is not UTF-8 text; use read_media_file")))
     }
@@ -111,8 +131,7 @@ impl Fs {
     }
 
     fn head(&self, path: &str, lines: usize) -> Result<String> {
-        let (located, dir) = self.locate(path)?;
-        let file = dir.open(rel(&located.relative)).map_err(io(path))?;
+        let file = self.open_regular(path)?;
         let mut reader = BufReader::new(file.take(self.limits.max_read_bytes));
         let mut out = Vec::new();
         let mut line = String::new();
@@ -121,14 +140,15 @@ impl Fs {
             if reader.read_line(&mut line).map_err(io(path))? == 0 {
                 break;
             }
+            // A CR before the LF stays, as the reference server keeps it (`tail` drops it, as
+            // that server's does).
             out.push(line.strip_suffix('\n').unwrap_or(&line).to_owned());
         }
         Ok(out.join("\n"))
     }
 
     fn tail(&self, path: &str, lines: usize) -> Result<String> {
-        let (located, dir) = self.locate(path)?;
-        let mut file = dir.open(rel(&located.relative)).map_err(io(path))?;
+        let mut file = self.open_regular(path)?;
         let size = file.metadata().map_err(io(path))?.len();
         // Read backwards in chunks until enough newlines are seen (or the limit is reached).
         const CHUNK: u64 = 8192;
@@ -154,18 +174,30 @@ impl Fs {
 
     /// `read_media_file`: base64 data and a MIME type from the extension.
     pub fn read_media(&self, path: &str) -> Result<(String, String, PathBuf)> {
-        let bytes = self.read_capped(path)?;
+        let bytes = self.read_capped(path, self.limits.max_read_bytes)?;
         let located = self.roots.locate(path)?;
         let mime = mime_for(&located.relative).to_owned();
         Ok((base64::engine::general_purpose::STANDARD.encode(bytes), mime, self.roots.display(&located)))
     }
 
-    /// `read_multiple_files`: each file with its path, failures inline.
+    /// `read_multiple_files`: each file with its path, failures inline. Together the files
+    /// return at most `max_read_bytes`, as one file does: one that would pass it is not read,
+    /// and says so in its place (a request naming one large file many times would otherwise
+    /// hold each copy in memory at once).
     pub fn read_multiple(&self, paths: &[String]) -> String {
+        let mut left = self.limits.max_read_bytes;
         let parts: Vec<String> = paths
             .iter()
-            .map(|p| match self.read_string(p) {
-                Ok(content) => format!("{p}:\n{content}\n"),
+            .map(|p| match self.read_string_within(p, left) {
+                Ok(content) => {
+                    left -= content.len() as u64;
+                    format!("{p}:\n{content}\n")
+                }
+                Err(Error::TooLarge { size, .. }) if left < self.limits.max_read_bytes => format!(
+                    "{p}: Error - not read: its {size} bytes would take the files of this call past {} bytes; \
+                     read it on its own",
+                    self.limits.max_read_bytes
+                ),
                 Err(e) => format!("{p}: Error - {e}"),
             })
             .collect();
@@ -259,7 +291,7 @@ impl Fs {
         let exclude = super::glob::Excludes::new(exclude)?;
         let mut budget = self.limits.max_entries;
         let root = dir.open_dir(rel(&located.relative)).map_err(io(path))?;
-        let tree = build_tree(&root, Path::new(""), &exclude, &mut budget, path)?;
+        let tree = build_tree(&root, Path::new(""), &exclude, &mut budget, path, 0)?;
         serde_json::to_string_pretty(&tree).map_err(|e| Error::InvalidArgument(e.to_string()))
     }
 
@@ -294,7 +326,14 @@ impl Fs {
         let base = self.roots.display(&located);
         let start = dir.open_dir(rel(&located.relative)).map_err(io(path))?;
         let mut found = Vec::new();
-        search(&start, Path::new(""), &matcher, &exclude, &mut found, self.limits.max_entries, path)?;
+        let mut walk = Walk {
+            pattern: &matcher,
+            exclude: &exclude,
+            found: &mut found,
+            limit: self.limits.max_entries,
+            shown: path,
+        };
+        walk.search(&start, Path::new(""), 0)?;
         if found.is_empty() {
             return Ok("No matches found".into());
         }
@@ -457,12 +496,25 @@ fn sorted_entries(dir: &Dir, shown: &str) -> Result<Vec<(String, bool)>> {
     Ok(out)
 }
 
+/// The deepest a tree or search descends below the directory it starts from. Each level is a
+/// frame of the walk and an open directory, and a client can nest directories as deep as it
+/// likes; real trees stay far above it.
+const MAX_DEPTH: usize = 256;
+
+fn too_deep(shown: &str, relative: &Path) -> Error {
+    Error::InvalidArgument(format!(
+        "`{shown}` nests directories more than {MAX_DEPTH} levels deep (at `{}`); start from a subdirectory",
+        relative.display()
+    ))
+}
+
 fn build_tree(
     dir: &Dir,
     prefix: &Path,
     exclude: &super::glob::Excludes,
     budget: &mut usize,
     shown: &str,
+    depth: usize,
 ) -> Result<Vec<Node>> {
     let mut nodes = Vec::new();
     for (name, is_dir) in sorted_entries(dir, shown)? {
@@ -477,8 +529,11 @@ fn build_tree(
         }
         *budget -= 1;
         let children = if is_dir {
+            if depth == MAX_DEPTH {
+                return Err(too_deep(shown, &relative));
+            }
             let sub = dir.open_dir(&name).map_err(io(shown))?;
-            Some(build_tree(&sub, &relative, exclude, budget, shown)?)
+            Some(build_tree(&sub, &relative, exclude, budget, shown, depth + 1)?)
         } else {
             None
         };
@@ -487,32 +542,61 @@ fn build_tree(
     Ok(nodes)
 }
 
-fn search(
-    dir: &Dir,
-    prefix: &Path,
-    pattern: &globset::GlobMatcher,
-    exclude: &super::glob::Excludes,
-    found: &mut Vec<PathBuf>,
+/// A `search_files` walk and what it found.
+struct Walk<'a> {
+    pattern: &'a globset::GlobMatcher,
+    exclude: &'a super::glob::Excludes,
+    found: &'a mut Vec<PathBuf>,
     limit: usize,
-    shown: &str,
-) -> Result<()> {
-    for (name, is_dir) in sorted_entries(dir, shown)? {
-        let relative = prefix.join(&name);
-        if exclude.matches(&relative) {
-            continue;
-        }
-        if pattern.is_match(&relative) {
-            if found.len() == limit {
-                return Err(Error::InvalidArgument(format!("more than {limit} matches; narrow the pattern")));
+    shown: &'a str,
+}
+
+impl Walk<'_> {
+    fn search(&mut self, dir: &Dir, prefix: &Path, depth: usize) -> Result<()> {
+        for (name, is_dir) in sorted_entries(dir, self.shown)? {
+            let relative = prefix.join(&name);
+            if self.exclude.matches(&relative) {
+                continue;
             }
-            found.push(relative.clone());
+            if self.pattern.is_match(&relative) {
+                if self.found.len() == self.limit {
+                    return Err(Error::InvalidArgument(format!(
+                        "more than {} matches; narrow the pattern",
+                        self.limit
+                    )));
+                }
+                self.found.push(relative.clone());
+            }
+            if is_dir {
+                if depth == MAX_DEPTH {
+                    return Err(too_deep(self.shown, &relative));
+                }
+                let sub = dir.open_dir(&name).map_err(io(self.shown))?;
+                self.search(&sub, &relative, depth + 1)?;
+            }
         }
-        if is_dir {
-            let sub = dir.open_dir(&name).map_err(io(shown))?;
-            search(&sub, &relative, pattern, exclude, found, limit, shown)?;
+        Ok(())
+    }
+}
+
+/// Whether a path names a `.git` directory or something in one (in any case, as git itself
+/// refuses such paths in what it checks out).
+fn names_git_dir(path: &Path) -> bool {
+    path.components().any(|c| c.as_os_str().eq_ignore_ascii_case(".git"))
+}
+
+/// Whether the deepest directory of `relative` that exists (its parent, or further up for a
+/// path still to be made) resolves, through symlinks, into a `.git` directory. A directory
+/// that resolves outside the roots is left to the write itself to refuse.
+fn resolves_into_git_dir(dir: &Dir, relative: &Path) -> bool {
+    let mut ancestor = relative.parent();
+    while let Some(at) = ancestor.filter(|a| !a.as_os_str().is_empty()) {
+        match dir.canonicalize(at) {
+            Ok(real) => return names_git_dir(&real),
+            Err(_) => ancestor = at.parent(),
         }
     }
-    Ok(())
+    false
 }
 
 /// Sizes as the reference server prints them: bytes below 1 KiB, else two decimals.

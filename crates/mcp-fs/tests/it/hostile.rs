@@ -182,3 +182,131 @@ async fn a_symlink_swapped_in_while_reading_never_leaks_the_outside() {
     flipper.join().expect("flipper thread");
     assert!(inside_reads > 0, "the race never let a legitimate read through; the test proved nothing");
 }
+
+/// git checks out and clones a symlink to `.git` like any other (`meta -> .git`): a write through
+/// it would put configuration there (`diff.external`, an alias starting with `!`) that the next
+/// `git diff` or `git st` runs. Every write that resolves into the git directory is refused, and
+/// the repository's configuration stays as it was.
+#[tokio::test]
+async fn writes_through_a_symlink_into_a_git_directory_are_refused() {
+    let scratch = Scratch::new();
+    let tools = scratch.tools();
+    let repo = scratch.root.join("repo");
+    std::fs::create_dir_all(repo.join(".git/hooks")).expect("mkdir");
+    std::fs::write(repo.join(".git/config"), "[core]\n\tbare = false\n").expect("write");
+    std::os::unix::fs::symlink(".git", repo.join("meta")).expect("symlink to .git");
+    std::os::unix::fs::symlink(".git/hooks", repo.join("hooks")).expect("symlink into .git");
+    std::os::unix::fs::symlink("repo/meta", scratch.root.join("chain")).expect("symlink to the symlink");
+    let cases = [
+        ("write_file", r#"{"path": "{root}/repo/meta/config", "content": "[alias]\n\tst = !id\n"}"#),
+        ("write_file", r#"{"path": "repo/hooks/pre-commit", "content": "id"}"#),
+        ("write_file", r#"{"path": "{root}/chain/hooks/post-checkout", "content": "id"}"#),
+        ("edit_file", r#"{"path": "{root}/repo/meta/config", "edits": [{"oldText": "bare", "newText": "x"}]}"#),
+        (
+            "edit_file",
+            r#"{"path": "{root}/repo/meta/config", "edits": [{"oldText": "bare", "newText": "x"}], "dryRun": true}"#,
+        ),
+        ("create_directory", r#"{"path": "{root}/repo/meta/info/more"}"#),
+        ("move_file", r#"{"source": "{root}/inner/ok.txt", "destination": "{root}/repo/hooks/pre-push"}"#),
+        ("move_file", r#"{"source": "{root}/repo/meta/config", "destination": "{root}/inner/config"}"#),
+    ];
+    for (tool, template) in cases {
+        let result = tools.call(tool, arguments(template, &scratch), mcp_core::ToolContext::detached()).await;
+        assert!(
+            result.is_error() && result.text_content().contains("`.git` directory"),
+            "{tool} {template}: {}",
+            result.text_content()
+        );
+    }
+    assert_eq!(std::fs::read_to_string(repo.join(".git/config")).expect("kept"), "[core]\n\tbare = false\n");
+    assert_eq!(std::fs::read_dir(repo.join(".git/hooks")).expect("there").count(), 0, "no hook was written");
+    assert!(!repo.join(".git/info").exists());
+    assert!(scratch.root.join("inner/ok.txt").exists());
+    // Reading through the symlink stays allowed, as does writing beside it.
+    let read = tools
+        .call(
+            "read_text_file",
+            arguments(r#"{"path": "{root}/repo/meta/config"}"#, &scratch),
+            mcp_core::ToolContext::detached(),
+        )
+        .await;
+    assert!(!read.is_error(), "{}", read.text_content());
+    let beside = tools
+        .call(
+            "write_file",
+            arguments(r#"{"path": "{root}/repo/notes.txt", "content": "ok"}"#, &scratch),
+            mcp_core::ToolContext::detached(),
+        )
+        .await;
+    assert!(!beside.is_error(), "{}", beside.text_content());
+}
+
+/// Reading a FIFO would block in `open` until a writer came, holding a blocking thread for good
+/// (a timeout answers the client but cannot stop the thread); a FIFO, like any file that is not
+/// regular, is refused at once, by every tool that reads.
+#[tokio::test]
+async fn a_fifo_is_refused_at_once_by_every_tool_that_reads() {
+    let scratch = Scratch::new();
+    let tools = scratch.tools();
+    let status = std::process::Command::new("mkfifo").arg(scratch.root.join("pipe")).status().expect("mkfifo runs");
+    assert!(status.success());
+    let cases = [
+        ("read_text_file", r#"{"path": "{root}/pipe"}"#),
+        ("read_text_file", r#"{"path": "{root}/pipe", "head": 1}"#),
+        ("read_text_file", r#"{"path": "{root}/pipe", "tail": 1}"#),
+        ("read_media_file", r#"{"path": "{root}/pipe"}"#),
+        ("read_multiple_files", r#"{"paths": ["{root}/pipe", "{root}/inner/ok.txt"]}"#),
+        ("edit_file", r#"{"path": "{root}/pipe", "edits": [{"oldText": "a", "newText": "b"}]}"#),
+    ];
+    for (tool, template) in cases {
+        let call = tools.call(tool, arguments(template, &scratch), mcp_core::ToolContext::detached());
+        let result = tokio::time::timeout(std::time::Duration::from_secs(20), call)
+            .await
+            .unwrap_or_else(|_| panic!("{tool} {template} waited on the FIFO"));
+        let text = result.text_content();
+        assert!(text.contains("is not a regular file (a FIFO, socket or device)"), "{tool} {template}: {text}");
+        if tool == "read_multiple_files" {
+            assert!(text.contains("fine"), "the other file is still read: {text}");
+        } else {
+            assert!(result.is_error(), "{tool}: {text}");
+        }
+    }
+    let dir = tools
+        .call("read_text_file", arguments(r#"{"path": "{root}/inner"}"#, &scratch), mcp_core::ToolContext::detached())
+        .await;
+    assert!(dir.is_error() && dir.text_content().contains("is a directory"), "{}", dir.text_content());
+}
+
+/// A client can nest directories as deep as it likes (`create_directory`, `move_file`). A walk
+/// one frame and one open directory per level ran out of stack about a thousand levels down and
+/// took the whole server with it; past 256 levels it now stops with an error naming the depth,
+/// and the server goes on.
+#[tokio::test]
+async fn a_tree_nested_deeper_than_the_walks_go_is_refused_and_the_server_goes_on() {
+    let scratch = Scratch::new();
+    let tools = scratch.tools();
+    let cx = mcp_core::ToolContext::detached;
+    let deep = scratch.root.join("deep");
+    std::fs::create_dir_all(deep.join(std::iter::repeat_n("d", 1500).collect::<Vec<_>>().join("/")))
+        .expect("a deep tree");
+    let shallow = scratch.root.join("shallow");
+    std::fs::create_dir_all(shallow.join(std::iter::repeat_n("d", 200).collect::<Vec<_>>().join("/")))
+        .expect("a tree of 200 levels");
+    for (tool, template) in [
+        ("directory_tree", r#"{"path": "{root}/deep"}"#),
+        ("search_files", r#"{"path": "{root}/deep", "pattern": "**/x"}"#),
+    ] {
+        let result = tools.call(tool, arguments(template, &scratch), cx()).await;
+        assert!(
+            result.is_error() && result.text_content().contains("more than 256 levels deep"),
+            "{tool}: {}",
+            result.text_content()
+        );
+    }
+    let tree = tools.call("directory_tree", arguments(r#"{"path": "{root}/shallow"}"#, &scratch), cx()).await;
+    assert!(!tree.is_error(), "200 levels are walked: {}", &tree.text_content()[..200]);
+    assert_eq!(tree.text_content().matches("\"directory\"").count(), 200);
+    let found =
+        tools.call("search_files", arguments(r#"{"path": "{root}/shallow", "pattern": "**/d"}"#, &scratch), cx()).await;
+    assert_eq!(found.text_content().lines().count(), 200, "{}", &found.text_content()[..200]);
+}

@@ -107,3 +107,45 @@ async fn absolute_paths_with_dot_dot_that_stay_inside_the_root_are_allowed() {
         assert!(read.text_content().contains("climbs out of the allowed directories"), "{}", read.text_content());
     }
 }
+
+/// `read_multiple_files` returns at most `max_read_bytes` in all, as one file may be: the same
+/// large file named many times would otherwise be held in memory once per name. A file that
+/// would pass the budget is not read, and says why in its place; the others are.
+#[tokio::test]
+async fn reading_many_files_returns_at_most_one_files_budget_in_all() {
+    let scratch = Scratch::new();
+    std::fs::write(scratch.root.join("big.txt"), "b".repeat(600)).expect("write");
+    let limits = mcp_fs::native::Limits { max_read_bytes: 1000, ..Default::default() };
+    let tools = mcp_fs::native::FsServer::open([&scratch.root], limits).expect("opens").registry().tools;
+    let big = scratch.root.join("big.txt").display().to_string();
+    let ok = scratch.root.join("inner/ok.txt").display().to_string();
+    let result =
+        tools.call("read_multiple_files", args(json!({"paths": [big, big, ok, big]})), ToolContext::detached()).await;
+    let text = result.text_content();
+    assert_eq!(text.matches(&"b".repeat(600)).count(), 1, "{text}");
+    assert_eq!(
+        text.matches("not read: its 600 bytes would take the files of this call past 1000 bytes").count(),
+        2,
+        "{text}"
+    );
+    assert!(text.contains("fine"), "a small file still fits: {text}");
+}
+
+/// As the reference server does (and as the tool's description now says): a whole read and
+/// `head` return line ends as stored, `tail` returns CRLF as LF.
+#[tokio::test]
+async fn line_ends_are_kept_by_a_whole_read_and_head_and_turned_into_lf_by_tail() {
+    let scratch = Scratch::new();
+    let tools = scratch.tools();
+    std::fs::write(scratch.root.join("dos.txt"), "one\r\ntwo\r\nthree\r\n").expect("write");
+    let path = scratch.root.join("dos.txt").display().to_string();
+    let read = |extra: Value| {
+        let mut arguments = args(json!({"path": path}));
+        arguments.extend(args(extra));
+        let tools = tools.clone();
+        async move { tools.call("read_text_file", arguments, ToolContext::detached()).await.text_content() }
+    };
+    assert_eq!(read(json!({"head": 2})).await, "one\r\ntwo\r");
+    assert_eq!(read(json!({"tail": 2})).await, "three\n");
+    assert_eq!(read(json!({})).await, "one\r\ntwo\r\nthree\r\n");
+}
