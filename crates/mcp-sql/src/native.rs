@@ -145,6 +145,9 @@ impl Database {
                 return Err(SqlError::Unsupported { scheme: url.split(':').next().unwrap_or_default().to_string() });
             }
         };
+        if let (Pool::Postgres(pg), false) = (&pool, writable) {
+            warn_if_superuser(pg, &target).await;
+        }
         Ok(Database { pool, dialect, limits, writable })
     }
 
@@ -449,6 +452,21 @@ async fn probe<C: sqlx::Connection>(options: &C::Options) -> Result<(), sqlx::Er
 
 /// Where a URL connects, as it may be shown: the file, or `host:port/database` without the
 /// user, password or parameters.
+/// The guard and the read-only transaction keep a statement from writing, but a superuser may
+/// still call functions that reach past the data (read server files, end other sessions) that
+/// the guard does not know by name. Said once, at connect time.
+async fn warn_if_superuser(pool: &PgPool, target: &str) {
+    let superuser: Result<String, _> = sqlx::query_scalar("SHOW is_superuser").fetch_one(pool).await;
+    if superuser.is_ok_and(|on| on == "on") {
+        tracing::warn!(
+            target = %target,
+            "connected to PostgreSQL as a superuser: the read-only guard refuses the functions it knows that reach \
+             past the data, but a role that may only read (pg_read_all_data, or SELECT on the tables to serve) is \
+             what keeps every other one out"
+        );
+    }
+}
+
 fn connection_target(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once(':') else { return "the database".into() };
     let rest = rest.split(['?', '#']).next().unwrap_or_default();
