@@ -162,7 +162,8 @@ pub fn default_denied_options() -> BTreeMap<String, Vec<DeniedOption>> {
         ("find", Writes, anywhere(), &["-delete", "-fprint", "-fprint0", "-fprintf", "-fls"]),
         ("find", FollowsLinks, anywhere(), &["-L", "-follow"]),
         ("find", UncheckedNames, anywhere(), &["-files0-from"]),
-        ("rg", Runs, anywhere(), &["--pre", "--pre-glob", "--search-zip", "-z"]),
+        // ripgrep 14's `--hostname-bin CMD` runs CMD to name the host in hyperlinks.
+        ("rg", Runs, anywhere(), &["--pre", "--pre-glob", "--search-zip", "-z", "--hostname-bin"]),
         ("rg", FollowsLinks, anywhere(), &["-L", "--follow"]),
         ("grep", FollowsLinks, anywhere(), &["-R", "--dereference-recursive"]),
         ("ls", FollowsLinks, anywhere(), &["-L", "--dereference"]),

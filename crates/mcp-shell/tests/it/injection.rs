@@ -218,3 +218,35 @@ fn interpreters_need_to_be_allowed_by_name_and_missing_programs_fail_at_start() 
     }
     mcp_shell::native::ShellServer::new(sandbox.config(&["ls"], &["patch"])).expect("patch allowed by name");
 }
+
+/// ripgrep 14's `--hostname-bin CMD` runs CMD (for hyperlinks). Debian's ripgrep is 13, which
+/// lacks the option, so an `rg` of this test's own stands in, found first on the search path: it
+/// would leave a marker if it ran at all. The refusal is the policy's, before anything runs.
+#[tokio::test]
+async fn ripgreps_hostname_bin_is_refused_before_anything_runs() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let sandbox = Sandbox::new();
+    let bin = sandbox.base.join("bin");
+    std::fs::create_dir(&bin).expect("mkdir");
+    let marker = sandbox.base.join("outside/RAN");
+    std::fs::write(bin.join("rg"), format!("#!/bin/sh\ntouch '{}'\n", marker.display())).expect("write");
+    std::fs::set_permissions(bin.join("rg"), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let mut config = sandbox.config(&["rg"], &[]);
+    config.search_path = Some(format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default()));
+    let tools = mcp_shell::native::ShellServer::new(config).expect("valid").registry().tools;
+    for command in [r#"["rg", "--hostname-bin=touch", "x", "."]"#, r#"["rg", "-n", "--hostname-bin", "touch", "x"]"#] {
+        let args = arguments(&format!(r#"{{"command": {command}}}"#), &sandbox, "");
+        let result = tools.call("shell_execute", args, ToolContext::detached()).await;
+        assert!(
+            result.is_error() && result.text_content().contains("option `--hostname-bin`"),
+            "{command}: {}",
+            result.text_content()
+        );
+    }
+    assert!(!marker.exists(), "rg ran");
+    let allowed = tools
+        .call("shell_execute", arguments(r#"{"command": ["rg", "x"]}"#, &sandbox, ""), ToolContext::detached())
+        .await;
+    assert!(!allowed.is_error(), "{}", allowed.text_content());
+    assert!(marker.exists(), "the stand-in runs when nothing is refused");
+}
