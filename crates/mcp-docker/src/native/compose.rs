@@ -199,10 +199,16 @@ fn restart_policy(restart: &str) -> Result<RestartPolicy, String> {
 /// Checks every service, then runs them one by one; a failure removes what this call started.
 pub(crate) async fn deploy(engine: &Engine, args: &ComposeArgs, cx: &ToolContext) -> Result<String, ToolError> {
     let specs = plan(args)?;
-    for Planned { service, spec, .. } in &specs {
+    for Planned { service, spec, restart } in &specs {
         // Names and images go into the engine's paths, as a tool's arguments do.
         spec.check_names().map_err(|e| ToolError::msg(format!("service `{service}`: {}", e.message())))?;
-        engine.safety.check_container(spec).map_err(|r| ToolError::msg(format!("service `{service}`: {r}")))?;
+        let refused = |r| ToolError::msg(format!("service `{service}`: {r}"));
+        engine.safety.check_container(spec).map_err(refused)?;
+        let policy = restart.as_ref().and_then(|r| r.name).map(|name| name.to_string());
+        engine
+            .safety
+            .check_restart(policy.as_deref(), &engine.safety.host_binds(spec).map_err(refused)?)
+            .map_err(refused)?;
     }
     let mut started: Vec<(String, Value)> = Vec::new();
     for Planned { service: name, spec, restart } in &specs {

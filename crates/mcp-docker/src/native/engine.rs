@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bollard::errors::Error as BollardError;
 use bollard::models::{
-    ContainerCreateBody, HostConfig, NetworkCreateRequest, PortBinding as EnginePort, RestartPolicy,
+    ContainerCreateBody, HostConfig, MountType, NetworkCreateRequest, PortBinding as EnginePort, RestartPolicy,
     VolumeCreateRequest,
 };
 use bollard::query_parameters::{
@@ -23,7 +23,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
-use super::safety::{Refusal, Rule, Safety};
+use super::safety::{Refusal, Rule, Safety, is_host_path};
 use crate::{
     BuildImageArgs, ContainerSpec, CreateNetworkArgs, CreateVolumeArgs, LabelFilters, ListImagesArgs, PortBinding,
     SimpleContainerArgs, Tail, split_command,
@@ -134,10 +134,14 @@ impl Engine {
                 .transpose()
         };
         let mut binds = Vec::new();
+        let mut host_sources = Vec::new();
         for (source, target, mode) in spec.volumes.as_ref().map(crate::Volumes::mounts).unwrap_or_default() {
-            // Host paths are mounted as resolved when checked, so a symlink swapped in later cannot redirect them.
-            let source = if source.contains('/') || source.starts_with('.') || source.starts_with('~') {
+            // Host paths are handed to the engine as resolved when checked. The engine resolves
+            // them again when it starts the container (following symlinks), so they are checked
+            // once more just before every start we make (`start_checked`).
+            let source = if is_host_path(&source) {
                 let resolved = self.safety.check_host_path(&source, "bind mount").map_err(|r| self.refused(r))?;
+                host_sources.push(resolved.clone());
                 resolved.display().to_string()
             } else {
                 source
@@ -147,6 +151,8 @@ impl Engine {
                 None => format!("{source}:{target}"),
             });
         }
+        let policy = restart.as_ref().and_then(|r| r.name).map(|name| name.to_string());
+        self.safety.check_restart(policy.as_deref(), &host_sources).map_err(|r| self.refused(r))?;
         let mut port_bindings = HashMap::new();
         for (port, binding) in spec.ports.clone().unwrap_or_default() {
             let port = if port.contains('/') { port } else { format!("{port}/tcp") };
@@ -219,11 +225,11 @@ impl Engine {
     ) -> Result<Value, ToolError> {
         let id = self.create(spec, restart).await?;
         let docker = self.docker().await?;
-        if let Err(e) = docker.start_container(&id, None).await {
+        if let Err(e) = self.start_checked(&id).await {
             // A container that cannot start is not left behind.
             let _ =
                 docker.remove_container(&id, Some(RemoveContainerOptions { force: true, ..Default::default() })).await;
-            return Err(engine_error(e));
+            return Err(e);
         }
         if spec.detach {
             return self.container_dict(&id).await;
@@ -272,8 +278,44 @@ impl Engine {
     }
 
     pub(crate) async fn start_container(&self, id: &str) -> Result<Value, ToolError> {
-        self.docker().await?.start_container(id, None).await.map_err(engine_error)?;
+        self.start_checked(id).await?;
         self.container_dict(id).await
+    }
+
+    /// Starts container `id` once its bind mounts pass the host-path rule as the engine holds
+    /// them now. The engine resolves a bind source again when it starts a container, following
+    /// symlinks: a path checked when the container was created may since have been swapped for
+    /// a symlink (by any container with the allowed root mounted writable), so each source must
+    /// still resolve to itself under an allowed root, and a restart policy must not let the
+    /// engine resolve a swappable one again later. What is left is the moment between this
+    /// inspection and the engine's start (see docs/docker.md).
+    async fn start_checked(&self, id: &str) -> Result<(), ToolError> {
+        let docker = self.docker().await?;
+        let inspected = settled(|| docker.inspect_container(id, None)).await.map_err(engine_error)?;
+        let host_config = inspected.host_config.unwrap_or_default();
+        let mut sources: Vec<String> = Vec::new();
+        for bind in host_config.binds.iter().flatten() {
+            // `SOURCE:TARGET[:OPTIONS]`; a source without a `/` names a volume.
+            sources.push(bind.split_once(':').map_or(bind.as_str(), |(source, _)| source).to_owned());
+        }
+        let bind_mounts = host_config.mounts.iter().flatten().filter(|m| m.typ == Some(MountType::BIND));
+        sources.extend(bind_mounts.filter_map(|m| m.source.clone()));
+        let mount_points = inspected.mounts.iter().flatten().filter(|m| m.typ.as_deref() == Some("bind"));
+        sources.extend(mount_points.filter_map(|m| m.source.clone()));
+        let not_started = |refusal: Refusal| {
+            tracing::info!(rule = refusal.rule.name(), container = id, "docker start refused");
+            ToolError::msg(format!(
+                "refused by safety rule `{}`: {}; the container was not started",
+                refusal.rule, refusal.detail
+            ))
+        };
+        for source in &sources {
+            self.safety.check_bind_at_start(source).map_err(not_started)?;
+        }
+        let host_paths: Vec<PathBuf> = sources.iter().filter(|s| s.starts_with('/')).map(PathBuf::from).collect();
+        let policy = host_config.restart_policy.and_then(|r| r.name).map(|name| name.to_string());
+        self.safety.check_restart(policy.as_deref(), &host_paths).map_err(not_started)?;
+        docker.start_container(id, None).await.map_err(engine_error)
     }
 
     pub(crate) async fn stop_container(&self, id: &str) -> Result<Value, ToolError> {

@@ -140,11 +140,7 @@ impl Safety {
             return Err(refuse(Rule::NetworkBlocked, "cannot publish ports"));
         }
         self.check_limits(spec)?;
-        for (source, _, _) in spec.volumes.as_ref().map(crate::Volumes::mounts).unwrap_or_default() {
-            if is_host_path(&source) {
-                self.check_host_path(&source, "bind mount")?;
-            }
-        }
+        self.host_binds(spec)?;
         Ok(())
     }
 
@@ -194,6 +190,70 @@ impl Safety {
         }
     }
 
+    /// Checks a bind source as the engine holds it, just before the engine starts the container
+    /// and resolves the path again (following symlinks): it must be absolute, resolve to itself
+    /// (no symlink anywhere in it, so nothing was swapped in since it was checked) and lie under
+    /// an allowed root. A source that is not a path (a named volume) is not a host path.
+    pub fn check_bind_at_start(&self, source: &str) -> Result<(), Refusal> {
+        if !source.starts_with('/') {
+            return Ok(());
+        }
+        let resolved = std::fs::canonicalize(source).map_err(|e| {
+            refuse(Rule::HostPathAllowlist, format!("bind mount source {source:?} cannot be resolved any more: {e}"))
+        })?;
+        if resolved != Path::new(source) {
+            let detail = format!(
+                "bind mount source {source:?} now resolves to {:?}: a symlink was put in its path after it was checked",
+                resolved.display().to_string()
+            );
+            return Err(refuse(Rule::HostPathAllowlist, detail));
+        }
+        if !self.allowed_host_paths.iter().any(|root| resolved.starts_with(root)) {
+            let detail = format!("bind mount source {source:?} is not under an allowed host path");
+            return Err(refuse(Rule::HostPathAllowlist, detail));
+        }
+        Ok(())
+    }
+
+    /// A restart policy other than `no` has the engine start the container again on its own,
+    /// resolving its bind sources again each time with no check of ours before it. A source
+    /// below an allowed root can be swapped for a symlink by any container that mounts that
+    /// root writable, so such a bind is refused with such a policy. An allowed root itself
+    /// cannot be swapped (its parent is outside every root), unless it lies inside another
+    /// allowed root. `sources` are resolved host paths; `policy` is the policy's name.
+    pub fn check_restart(&self, policy: Option<&str>, sources: &[PathBuf]) -> Result<(), Refusal> {
+        let Some(policy) = policy.filter(|p| !p.is_empty() && *p != "no") else { return Ok(()) };
+        let swappable = sources.iter().find(|source| {
+            let below = self.allowed_host_paths.iter().any(|root| source.starts_with(root) && *source != root);
+            let is_root = self.allowed_host_paths.iter().any(|root| *source == root);
+            below
+                || is_root && self.allowed_host_paths.iter().any(|other| source.starts_with(other) && *source != other)
+        });
+        match swappable {
+            None => Ok(()),
+            Some(source) => Err(refuse(
+                Rule::HostPathAllowlist,
+                format!(
+                    "restart policy `{policy}` with bind mount source {:?}: the engine would resolve that path again \
+                     at every restart, unchecked, and a path below an allowed root can be swapped for a symlink \
+                     (mount the allowed root itself, or use restart policy `no`)",
+                    source.display().to_string()
+                ),
+            )),
+        }
+    }
+
+    /// The host paths `spec` bind-mounts, resolved and checked as [`Self::check_host_path`] does.
+    pub(crate) fn host_binds(&self, spec: &ContainerSpec) -> Result<Vec<PathBuf>, Refusal> {
+        let mut sources = Vec::new();
+        for (source, _, _) in spec.volumes.as_ref().map(crate::Volumes::mounts).unwrap_or_default() {
+            if is_host_path(&source) {
+                sources.push(self.check_host_path(&source, "bind mount")?);
+            }
+        }
+        Ok(sources)
+    }
+
     /// Checks an image reference against the allowlist, if one is set.
     pub fn check_image(&self, image: &str) -> Result<(), Refusal> {
         let Some(allowed) = &self.allowed_images else { return Ok(()) };
@@ -215,7 +275,7 @@ impl Safety {
 }
 
 /// A bind source is a path (it has a `/`, or is `.`/`~`-relative); anything else names a volume.
-fn is_host_path(source: &str) -> bool {
+pub(crate) fn is_host_path(source: &str) -> bool {
     source.contains('/') || source.starts_with('.') || source.starts_with('~')
 }
 
@@ -269,6 +329,52 @@ mod tests {
         let blocked = Safety { block_network: true, ..Safety::default() };
         assert_eq!(rule(&blocked, json!({"image": "a", "network": "mine"})), Some("network-blocked"));
         assert_eq!(rule(&blocked, json!({"image": "a", "ports": {"80/tcp": 80}})), Some("network-blocked"));
+    }
+
+    #[test]
+    fn a_restart_policy_is_refused_only_for_bind_sources_that_can_be_swapped() {
+        let root = PathBuf::from("/srv/allowed");
+        let inner = root.join("inner");
+        let safety = Safety { allowed_host_paths: vec![root.clone()], ..Safety::default() };
+        let below = [root.join("d")];
+        for policy in [None, Some(""), Some("no")] {
+            assert_eq!(safety.check_restart(policy, &below), Ok(()), "{policy:?}");
+        }
+        for policy in ["always", "unless-stopped", "on-failure"] {
+            let refusal = safety.check_restart(Some(policy), &below).expect_err(policy);
+            assert_eq!(refusal.rule, Rule::HostPathAllowlist);
+            assert!(refusal.detail.contains(&format!("restart policy `{policy}`")), "{refusal}");
+        }
+        assert_eq!(safety.check_restart(Some("always"), std::slice::from_ref(&root)), Ok(()), "the root itself");
+        assert_eq!(safety.check_restart(Some("always"), &[]), Ok(()), "no bind at all");
+        // A root inside another root can be swapped by a container that mounts the outer one.
+        let nested = Safety { allowed_host_paths: vec![root.clone(), inner.clone()], ..Safety::default() };
+        assert!(nested.check_restart(Some("always"), &[inner]).is_err());
+        assert_eq!(nested.check_restart(Some("always"), &[root]), Ok(()));
+    }
+
+    #[test]
+    fn a_bind_source_must_still_resolve_to_itself_at_start() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = std::fs::canonicalize(dir.path()).expect("resolves");
+        let (allowed, outside) = (root.join("allowed"), root.join("outside"));
+        std::fs::create_dir_all(allowed.join("d")).expect("mkdir");
+        std::fs::create_dir(&outside).expect("mkdir");
+        let safety = Safety { allowed_host_paths: vec![allowed.clone()], ..Safety::default() };
+        let source = allowed.join("d").display().to_string();
+        assert_eq!(safety.check_bind_at_start(&source), Ok(()));
+        assert_eq!(safety.check_bind_at_start("named-volume"), Ok(()), "a volume is not a host path");
+        std::fs::remove_dir(allowed.join("d")).expect("rmdir");
+        std::os::unix::fs::symlink(&outside, allowed.join("d")).expect("symlink");
+        let refusal = safety.check_bind_at_start(&source).expect_err("swapped");
+        assert!(refusal.detail.contains("a symlink was put in its path"), "{refusal}");
+        // Inside the root but no longer what was checked: refused as well.
+        std::fs::remove_file(allowed.join("d")).expect("rm");
+        std::fs::create_dir(allowed.join("real")).expect("mkdir");
+        std::os::unix::fs::symlink(allowed.join("real"), allowed.join("d")).expect("symlink");
+        assert!(safety.check_bind_at_start(&source).is_err());
+        assert!(safety.check_bind_at_start(&outside.display().to_string()).is_err());
+        assert!(safety.check_bind_at_start(&root.join("gone").display().to_string()).is_err());
     }
 
     #[test]

@@ -179,3 +179,95 @@ async fn credentials_in_the_engine_address_are_not_shown() {
     let shown = format!("{server:?}");
     assert!(shown.contains("127.0.0.1:9") && !shown.contains(secret), "{shown}");
 }
+
+/// The engine resolves a bind source again when it starts a container: a directory checked at
+/// create and swapped for a symlink before the start must not give the container what the
+/// symlink points at.
+#[tokio::test]
+async fn a_bind_source_swapped_for_a_symlink_after_create_is_refused_at_start() {
+    let Some((host, image)) = support::engine() else { return };
+    let (_dir, root) = support::temp_root();
+    let (allowed, outside) = (root.join("allowed"), root.join("outside"));
+    std::fs::create_dir_all(allowed.join("d")).expect("mkdir");
+    std::fs::create_dir(&outside).expect("mkdir");
+    std::fs::write(outside.join("secret.txt"), "not yours").expect("write");
+    let safety = Safety { allowed_host_paths: vec![allowed.clone()], ..Safety::default() };
+    let tools = support::server(&host, safety).tool_set();
+    let name = unique("swap");
+    let source = allowed.join("d").display().to_string();
+    ok(
+        &tools,
+        "create_container",
+        json!({"image": image, "name": name, "volumes": [format!("{source}:/host:ro")], "command": "ls /host"}),
+    )
+    .await;
+    // What a container with the allowed root mounted writable can do between the two calls.
+    std::fs::remove_dir(allowed.join("d")).expect("rmdir");
+    std::os::unix::fs::symlink(&outside, allowed.join("d")).expect("symlink");
+    let err = refused(&tools, "start_container", json!({"container_id": name})).await;
+    assert!(err.contains("refused by safety rule `host-path-allowlist`"), "{err}");
+    assert!(err.contains("a symlink was put in its path") && err.contains("the container was not started"), "{err}");
+    let state = support::inspect(&host, &name).await.state.expect("a state");
+    assert_eq!(state.running, Some(false), "the container must not have started");
+
+    // With the directory back, the same start passes.
+    std::fs::remove_file(allowed.join("d")).expect("rm");
+    std::fs::create_dir(allowed.join("d")).expect("mkdir");
+    let started = ok(&tools, "start_container", json!({"container_id": name})).await;
+    assert!(started["status"] != json!("created"), "{started}");
+    support::remove_container(&host, &name).await;
+}
+
+/// `start_container` checks a container it did not create as well: one made on the engine
+/// directly with a host path outside the allowed roots, or with a restart policy that would
+/// have the engine resolve a path below an allowed root again, unchecked, at every restart.
+#[tokio::test]
+async fn start_refuses_binds_and_restart_policies_the_rules_do_not_allow() {
+    let Some((host, image)) = support::engine() else { return };
+    let (_dir, root) = support::temp_root();
+    let allowed = root.join("allowed");
+    std::fs::create_dir_all(allowed.join("d")).expect("mkdir");
+    let safety = Safety { allowed_host_paths: vec![allowed.clone()], ..Safety::default() };
+    let tools = support::server(&host, safety).tool_set();
+    let docker = direct(&host).await;
+    let cases = [
+        (root.display().to_string(), "no", "is not under an allowed host path"),
+        (allowed.join("d").display().to_string(), "always", "restart policy `always`"),
+    ];
+    for (source, policy, expected) in cases {
+        let name = unique("direct");
+        let body = bollard::models::ContainerCreateBody {
+            image: Some(image.clone()),
+            cmd: Some(vec!["true".into()]),
+            host_config: Some(bollard::models::HostConfig {
+                binds: Some(vec![format!("{source}:/x")]),
+                restart_policy: Some(bollard::models::RestartPolicy {
+                    name: Some(policy.parse().expect("a policy")),
+                    maximum_retry_count: None,
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let options =
+            bollard::query_parameters::CreateContainerOptions { name: Some(name.clone()), ..Default::default() };
+        docker.create_container(Some(options), body).await.expect("created directly");
+        let err = refused(&tools, "start_container", json!({"container_id": name})).await;
+        support::remove_container(&host, &name).await;
+        assert!(err.contains("refused by safety rule `host-path-allowlist`") && err.contains(expected), "{err}");
+    }
+
+    // Through Compose: `restart: always` with a directory below the root is refused before
+    // anything is created; with the allowed root itself it runs.
+    let project = unique("restart").replace('-', "_");
+    let below = allowed.join("d").display().to_string();
+    let compose = format!(
+        "services:\n  web:\n    image: {image}\n    command: sleep 60\n    restart: always\n    volumes: [\"{below}:/data\"]\n"
+    );
+    let err = refused(&tools, "deploy-compose", json!({"compose_yaml": compose, "project_name": project})).await;
+    assert!(err.contains("`host-path-allowlist`") && err.contains("restart policy `always`"), "{err}");
+    assert!(!container_exists(&host, &format!("{project}-web-1")).await);
+    let compose = compose.replace(&below, &allowed.display().to_string());
+    ok(&tools, "deploy-compose", json!({"compose_yaml": compose, "project_name": project})).await;
+    support::remove_container(&host, &format!("{project}-web-1")).await;
+}
