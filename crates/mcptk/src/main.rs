@@ -220,25 +220,10 @@ impl HttpArgs {
             body_read_timeout: Duration::from_secs(self.body_timeout),
             ..Default::default()
         };
-        if let Ok(token) = std::env::var(&self.token_env)
-            && !token.is_empty()
-        {
-            options.tokens.insert(token, "http".into());
-        }
-        for pair in std::env::var("MCPTK_HTTP_TOKENS").unwrap_or_default().split(',') {
-            if let Some((principal, token)) = pair.split_once('=')
-                && !principal.trim().is_empty()
-                && !token.trim().is_empty()
-            {
-                if token.contains("REPLACE_ME") {
-                    bail!(
-                        "MCPTK_HTTP_TOKENS holds a placeholder token (`REPLACE_ME`) for `{}`: set a real one",
-                        principal.trim()
-                    );
-                }
-                options.tokens.insert(token.trim().to_owned(), principal.trim().to_owned());
-            }
-        }
+        let single = std::env::var(&self.token_env).ok();
+        let list = std::env::var("MCPTK_HTTP_TOKENS").ok();
+        options.tokens = http_tokens(&self.token_env, single.as_deref(), list.as_deref())
+            .map_err(|e| output::classified(output::Exit::Config, e))?;
         Ok(options)
     }
 
@@ -265,6 +250,58 @@ impl HttpArgs {
         )
         .await?)
     }
+}
+
+/// The bearer tokens by token, each with its principal: `single` (the `--token-env` variable,
+/// `token_env`, whose callers are `http`) and `list` (`MCPTK_HTTP_TOKENS`: `principal=token`
+/// entries separated by commas). An entry that does not read as `principal=token`, a token given
+/// twice and a principal given twice are refused (rather than skipped, which could leave the
+/// endpoint without authentication, or silently hand a caller another principal). Errors name
+/// an entry by its position and a principal by its name, never a token.
+fn http_tokens(
+    token_env: &str,
+    single: Option<&str>,
+    list: Option<&str>,
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    const LIST: &str = "MCPTK_HTTP_TOKENS";
+    // By token: (principal, where it was given).
+    let mut tokens: std::collections::BTreeMap<String, (String, String)> = std::collections::BTreeMap::new();
+    if let Some(token) = single.map(str::trim).filter(|t| !t.is_empty()) {
+        tokens.insert(token.to_owned(), ("http".to_owned(), token_env.to_owned()));
+    }
+    let list = list.unwrap_or_default();
+    let entries: Vec<&str> = if list.trim().is_empty() { Vec::new() } else { list.split(',').collect() };
+    let count = entries.len();
+    for (i, entry) in entries.into_iter().enumerate() {
+        let at = format!("{LIST} entry {} (of {count})", i + 1);
+        let expected = "expected `principal=token`, entries separated by commas";
+        let Some((principal, token)) = entry.split_once('=') else {
+            let what = if entry.trim().is_empty() { "is empty" } else { "has no `=`" };
+            bail!("{at} {what}: {expected}");
+        };
+        let (principal, token) = (principal.trim(), token.trim());
+        if principal.is_empty() {
+            bail!("{at} has an empty principal (nothing before `=`): {expected}");
+        }
+        if token.is_empty() {
+            bail!("{at} (principal `{principal}`) has an empty token (nothing after `=`): {expected}");
+        }
+        if token.contains("REPLACE_ME") {
+            bail!("{LIST} holds a placeholder token (`REPLACE_ME`) for `{principal}`: set a real one");
+        }
+        if let Some((_, first)) = tokens.values().find(|(p, _)| p == principal) {
+            bail!(
+                "{at} gives the principal `{principal}` a second token ({first} already gives it one): one token per principal"
+            );
+        }
+        if let Some((other, first)) = tokens.get(token) {
+            bail!(
+                "{at} (principal `{principal}`) gives the same token as {first} (principal `{other}`): each caller needs a token of its own"
+            );
+        }
+        tokens.insert(token.to_owned(), (principal.to_owned(), at));
+    }
+    Ok(tokens.into_iter().map(|(token, (principal, _))| (token, principal)).collect())
 }
 
 #[derive(Subcommand)]
@@ -761,6 +798,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config_path = config.clone();
             let config = admin::gateway_config(config.as_deref())?;
             admin::check_before_start(&config, &admin::config_file(config_path.as_deref()))?;
+            // The HTTP settings (the tokens above all) are read before any server starts: one
+            // that is wrong stops the start, with nothing started to stop.
+            if http.http.is_some() {
+                http.options(max_message_bytes)?;
+            }
             // Over HTTP, metrics are served for Prometheus at /metrics (see `install_metrics`), with
             // their histograms drained every few seconds whether or not anyone scrapes.
             let metrics = prometheus;

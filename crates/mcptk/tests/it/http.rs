@@ -869,3 +869,69 @@ async fn a_get_stream_whose_client_vanished_is_given_up_and_a_new_get_is_served(
     drop(reader);
     drop(hosts);
 }
+
+/// `MCPTK_HTTP_TOKENS` entries that do not read as `principal=token`, a token given twice and a
+/// principal given twice stop the start (a configuration error, exit 3) before anything listens,
+/// naming the entry by its position and never showing a token: skipped, the first would leave
+/// the endpoint open, and the others would hand a caller another principal.
+#[test]
+fn token_lists_that_do_not_read_stop_the_start_without_showing_a_token() {
+    let dir = tempfile::tempdir().expect("temp");
+    let secrets = ["tok-alice-secret-0001", "tok-bob-secret-0002", "tok-shared-secret-0003"];
+    for (single, list, said) in [
+        (None, "tok-alice-secret-0001", "MCPTK_HTTP_TOKENS entry 1 (of 1) has no `=`"),
+        (None, "alice=tok-alice-secret-0001,=tok-bob-secret-0002", "entry 2 (of 2) has an empty principal"),
+        (None, "alice=tok-alice-secret-0001, bob = ", "entry 2 (of 2) (principal `bob`) has an empty token"),
+        (None, "alice=tok-alice-secret-0001,,bob=tok-bob-secret-0002", "entry 2 (of 3) is empty"),
+        (
+            None,
+            "alice=tok-shared-secret-0003,bob=tok-shared-secret-0003",
+            "entry 2 (of 2) (principal `bob`) gives the same token as MCPTK_HTTP_TOKENS entry 1 (of 2) (principal `alice`)",
+        ),
+        (
+            Some("tok-shared-secret-0003"),
+            "admin=tok-shared-secret-0003",
+            "entry 1 (of 1) (principal `admin`) gives the same token as MCPTK_HTTP_TOKEN (principal `http`)",
+        ),
+        (
+            None,
+            "alice=tok-alice-secret-0001,alice=tok-bob-secret-0002",
+            "entry 2 (of 2) gives the principal `alice` a second token (MCPTK_HTTP_TOKENS entry 1 (of 2) already gives it one)",
+        ),
+        (
+            Some("tok-shared-secret-0003"),
+            "http=tok-alice-secret-0001",
+            "gives the principal `http` a second token (MCPTK_HTTP_TOKEN already gives it one)",
+        ),
+    ] {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let mut command = Command::new(mcptk());
+        command.args(["serve", "--http", &addr]).current_dir(dir.path()).env_remove("MCPTK_HTTP_TOKEN");
+        command.env("MCPTK_HTTP_TOKENS", list).env("MCPTK_LOG", "warn");
+        if let Some(token) = single {
+            command.env("MCPTK_HTTP_TOKEN", token);
+        }
+        let mut child =
+            command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("starts");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("waits") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the gateway started with MCPTK_HTTP_TOKENS={list:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut child.stdout.take().expect("stdout"), &mut out).expect("reads");
+        std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut out).expect("reads");
+        assert_eq!(status.code(), Some(3), "a configuration error: {out}");
+        assert!(out.contains(said), "{said:?} in {out}");
+        for secret in secrets {
+            assert!(!out.contains(secret), "the output shows a token: {out}");
+        }
+    }
+}
