@@ -532,6 +532,24 @@ impl Upstream {
         }
     }
 
+    /// Why a call cannot reach the server now, as such a call's error says it (still starting,
+    /// down and when it is tried again, stopped); `None` while it is up.
+    pub async fn unavailable(&self) -> Option<String> {
+        self.not_running(&*self.state.read().await)
+    }
+
+    fn not_running(&self, state: &State) -> Option<String> {
+        Some(match state {
+            State::Up(_) => return None,
+            State::Starting => format!("server `{}` is still starting; try again shortly", self.name),
+            State::Down { .. } if self.stopping.is_cancelled() => format!("server `{}` was stopped", self.name),
+            State::Down { reason, retry_at } => {
+                let wait = retry_at.saturating_duration_since(Instant::now());
+                format!("server `{}` is not running ({reason}); restarting in {:.1}s", self.name, wait.as_secs_f64())
+            }
+        })
+    }
+
     /// Why the server is not running, or `None` while it is up (or still starting).
     pub async fn down_reason(&self) -> Option<String> {
         match &*self.state.read().await {
@@ -560,23 +578,7 @@ impl Upstream {
     pub async fn call(&self, call: &ToolCall) -> Result<CallToolResult, CallError> {
         let client = match &*self.state.read().await {
             State::Up(client) => client.clone(),
-            State::Starting => {
-                return Err(CallError::Upstream(format!(
-                    "server `{}` is still starting; try again shortly",
-                    self.name
-                )));
-            }
-            State::Down { .. } if self.stopping.is_cancelled() => {
-                return Err(CallError::Upstream(format!("server `{}` was stopped", self.name)));
-            }
-            State::Down { reason, retry_at } => {
-                let wait = retry_at.saturating_duration_since(Instant::now());
-                return Err(CallError::Upstream(format!(
-                    "server `{}` is not running ({reason}); restarting in {:.1}s",
-                    self.name,
-                    wait.as_secs_f64()
-                )));
-            }
+            other => return Err(CallError::Upstream(self.not_running(other).unwrap_or_default())),
         };
         let wanted = call.context.log_level();
         let (mut counted, mut own_logs) = InFlight::new(self, &call.principal, wanted.is_some());

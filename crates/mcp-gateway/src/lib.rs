@@ -1,6 +1,6 @@
 //! The gateway: every configured server and the native tools, served as one MCP server, every
-//! call through one pipeline (redaction, audit, policy, rate limits, validation, concurrency,
-//! timeout, retries, tracing and metrics).
+//! call through one pipeline (redaction, audit, policy, rate limits, validation, timeout,
+//! concurrency, retries, tracing and metrics).
 //!
 //! Start one from a configuration file or from a [`GatewayConfig`] built in code, add tool sets
 //! and pipeline layers of your own, serve its [`Server`] on any transport, and shut it down:
@@ -353,12 +353,17 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
     let current = Arc::new(Current(std::sync::RwLock::new(state.clone())));
 
     let filter_state = Arc::downgrade(&current);
+    let unknown_state = Arc::downgrade(&current);
     let local_principal = config.principal.clone().unwrap_or_else(|| "stdio".into());
     let builder = Server::builder(Implementation::new("mcptk", env!("CARGO_PKG_VERSION")), Registry::new())
         .principal(local_principal.clone())
         .instructions("Tools of several MCP servers behind one gateway; names are `server__tool`.")
         .tool_filter(Arc::new(move |principal, tool| {
             filter_state.upgrade().is_some_and(|current| current.get().listed(principal, tool.name()))
+        }))
+        .unknown_tool(Arc::new(move |name: &str| {
+            let (current, name) = (unknown_state.upgrade(), name.to_owned());
+            Box::pin(async move { current?.get().why_unknown(&name).await })
         }));
     let builder = match task_store(&config)? {
         Some(store) => builder.task_store(Arc::new(store)),
@@ -706,8 +711,11 @@ async fn assemble(
     }
     let (timeout, per_server) = config.timeouts();
     let retry = RetryLayer::new(config.retries.attempts, Duration::from_millis(config.retries.base_delay_ms));
-    let inner = TimeoutLayer::new(timeout, per_server).layer(retry.layer(pipeline::endpoint(Arc::new(routes))));
+    // The timeout counts the wait for a turn too: a call queued behind a server's hung calls ends
+    // within its timeout, as its error says, instead of after a multiple of it.
+    let inner = retry.layer(pipeline::endpoint(Arc::new(routes)));
     let inner = ConcurrencyLayer::new(config.concurrency.unwrap_or(64)).layer(inner);
+    let inner = TimeoutLayer::new(timeout, per_server).layer(inner);
     let mut inner = pipeline::boxed(ValidateLayer::default().layer(inner));
     for wrap in layers.iter().rev() {
         inner = wrap(inner);
@@ -1526,6 +1534,17 @@ impl State {
         if let Some(server) = self.server.get() {
             server.replace_tools(tools);
         }
+    }
+
+    /// Why no tool is served as `name` when its name begins with a server's that is not running:
+    /// a server that has not come up yet (an optional one that fails, say) lists no tools, and a
+    /// call to one of them says so rather than only that the tool is unknown.
+    async fn why_unknown(&self, name: &str) -> Option<String> {
+        let upstream = self
+            .upstreams
+            .iter()
+            .find(|u| name.strip_prefix(u.name()).is_some_and(|tool| tool.starts_with(mcp_core::naming::SEPARATOR)))?;
+        upstream.unavailable().await
     }
 
     /// Whether the tool served as `name` is listed to `principal`.

@@ -135,14 +135,19 @@ fn nested_inventory() -> ToolSet {
     nested
 }
 
-/// What a client of `server` is listed, and the result of calling `name` with `arguments`.
-async fn list_and_call(server: &Server, name: &str, arguments: Value) -> (Vec<String>, Value) {
+/// A client of `server`, over an in-memory pipe.
+async fn client_of(server: &Server) -> Client {
     let (client_io, server_io) = tokio::io::duplex(64 * 1024);
     let (r, w) = tokio::io::split(server_io);
     let serving = server.clone();
     tokio::spawn(async move { serving.serve(r, w).await });
     let (r, w) = tokio::io::split(client_io);
-    let client = Client::connect("gateway", r, w, ClientOptions::default()).await.expect("connects");
+    Client::connect("gateway", r, w, ClientOptions::default()).await.expect("connects")
+}
+
+/// What a client of `server` is listed, and the result of calling `name` with `arguments`.
+async fn list_and_call(server: &Server, name: &str, arguments: Value) -> (Vec<String>, Value) {
+    let client = client_of(server).await;
     let listed = client.list_tools().await.expect("lists").into_iter().map(|t| t.name).collect();
     let result = client.call_tool(name, args(arguments)).await.expect("a result");
     assert!(!result.is_error(), "`{name}`: {}", result.text_content());
@@ -273,4 +278,59 @@ async fn a_configuration_made_in_code_is_checked_as_a_file_is() {
     let Err(refused) = Gateway::start(made).await else { panic!("a timeout of 0 was accepted") };
     let shown = format!("{refused:?}");
     assert!(shown.contains("timeouts.default_secs must be at least 1"), "{shown}");
+}
+
+/// The timeout counts a call's wait for a turn: with one call at a time and a one-second timeout,
+/// three calls to a tool that never ends all end at one second, each saying so, instead of at
+/// one, two and three seconds (when the timeout ran only once a call had its turn). Paused time:
+/// the seconds are the runtime's, exact, not the machine's.
+#[tokio::test(start_paused = true)]
+async fn a_call_waiting_for_its_turn_ends_within_its_timeout() {
+    let dir = tempfile::tempdir().expect("temp");
+    let config = config(json!({
+        "audit": {"path": dir.path().join("a.jsonl"), "fsync": false},
+        "concurrency": 1,
+        "timeouts": {"default_secs": 1}
+    }));
+    let mut hung = ToolSet::new();
+    hung.add(tool("wait", "Never ends", |_: Value, _cx: ToolContext| async move {
+        std::future::pending::<()>().await;
+        Ok("never".to_owned())
+    }));
+    let gateway = Gateway::builder(config).tools("hung", hung).start().await.expect("starts");
+    let started = tokio::time::Instant::now();
+    let call = || async {
+        let result = gateway.call("hung", "wait", args(json!({})), cx()).await;
+        (started.elapsed(), result)
+    };
+    let (first, second, third) = tokio::join!(call(), call(), call());
+    for (elapsed, result) in [first, second, third] {
+        let result = result.expect("a tool error");
+        let error = result.text_content();
+        assert!(result.is_error() && error.contains("did not finish within 1s"), "{error}");
+        assert_eq!(elapsed.as_secs(), 1, "ended after {elapsed:?}: {error}");
+    }
+    gateway.shutdown().await;
+}
+
+/// A server that has not come up lists no tools, so a call to one of them cannot be routed; it
+/// says which server is not running and why, rather than only that the tool is unknown (which
+/// reads like a typo). A name of no server stays plainly unknown.
+#[tokio::test]
+async fn a_call_to_a_server_that_has_not_come_up_says_why() {
+    let dir = tempfile::tempdir().expect("temp");
+    let missing = dir.path().join("no-such-server");
+    let config = config(json!({
+        "mcpServers": {"down": {"command": missing}},
+        "readiness": {"optional": ["down"]},
+        "audit": {"path": dir.path().join("a.jsonl"), "fsync": false}
+    }));
+    let gateway = Gateway::builder(config).tools("inventory", inventory()).start().await.expect("starts");
+    let client = client_of(gateway.server()).await;
+    let error = client.call_tool("down__work", JsonObject::new()).await.expect_err("not routed").to_string();
+    assert!(error.contains("unknown tool `down__work`: server `down` is not running ("), "{error}");
+    assert!(error.contains("no-such-server") && error.contains("restarting in"), "{error}");
+    let error = client.call_tool("elsewhere__work", JsonObject::new()).await.expect_err("unknown").to_string();
+    assert!(error.contains("unknown tool `elsewhere__work` (code -32602)"), "{error}");
+    gateway.shutdown().await;
 }

@@ -548,11 +548,30 @@ pub struct ListToolsResult {
     /// Cache hints.
     #[serde(flatten)]
     pub cache: CacheHints,
-    /// This page of tools.
+    /// This page of tools. Read one by one: a definition that does not parse (no `inputSchema`,
+    /// a field of the wrong type) is left out with a warning that names it, so that one bad
+    /// definition does not cost every other tool of its server.
+    #[serde(deserialize_with = "valid_tools")]
     pub tools: Vec<Tool>,
     /// Cursor of the next page, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
+}
+
+fn valid_tools<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<Tool>, D::Error> {
+    let items = Vec::<Value>::deserialize(deserializer)?;
+    Ok(items
+        .into_iter()
+        .filter_map(|item| {
+            let name = item.get("name").and_then(Value::as_str).map(str::to_owned);
+            serde_json::from_value(item)
+                .inspect_err(|e| {
+                    let name = name.as_deref().unwrap_or("(without a name)");
+                    tracing::warn!(tool = name, "left out a tool whose definition is not valid: {e}");
+                })
+                .ok()
+        })
+        .collect())
 }
 
 impl ListToolsResult {

@@ -48,6 +48,11 @@ pub struct Server {
 /// pipeline does that).
 pub type ToolFilter = Arc<dyn Fn(&str, &dyn crate::Tool) -> bool + Send + Sync>;
 
+/// Says why a tool that is not listed is not there (a gateway: its server has not come up), for
+/// the error a call to it gets; `None` leaves the plain "unknown tool".
+pub type UnknownTool =
+    Arc<dyn Fn(&str) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<String>> + Send>> + Send + Sync>;
+
 /// Answers `completion/complete`: suggestions for an argument of a prompt or resource template.
 pub type Completer = Arc<dyn Fn(&CompleteParams) -> Completion + Send + Sync>;
 
@@ -60,6 +65,7 @@ struct ServerInner {
     /// The tools, replaceable while serving (see [`Server::replace_tools`]).
     tools: RwLock<Arc<ToolSet>>,
     filter: Option<ToolFilter>,
+    unknown_tool: Option<UnknownTool>,
     /// `completion/complete`, declared only when set.
     completer: Option<Completer>,
     /// Whether resources change and their updates are sent (`resources.subscribe`).
@@ -174,6 +180,12 @@ impl ServerBuilder {
         self
     }
 
+    /// Explains calls to tools that are not listed (see [`UnknownTool`]).
+    pub fn unknown_tool(mut self, explain: UnknownTool) -> Self {
+        self.inner.unknown_tool = Some(explain);
+        self
+    }
+
     /// The principal of callers on this server's connections (default `stdio`): whoever can
     /// write to the server's input. Transports with authentication set their own.
     pub fn principal(mut self, principal: impl Into<Arc<str>>) -> Self {
@@ -220,6 +232,7 @@ impl Server {
                 registry,
                 tools,
                 filter: None,
+                unknown_tool: None,
                 completer: None,
                 announces_updates: false,
                 principal: Arc::from("stdio"),

@@ -68,11 +68,14 @@ impl Connection {
     ) -> Result<Box<RawValue>, ErrorObject> {
         let s = &self.server;
         let p = call_params(params)?;
-        let tool = s
-            .current_tools()
-            .get(&p.name)
-            .cloned()
-            .ok_or_else(|| ErrorObject::invalid_params(format!("unknown tool `{}`", p.name)))?;
+        let Some(tool) = s.current_tools().get(&p.name).cloned() else {
+            let why = match &s.unknown_tool {
+                Some(explain) => explain(&p.name).await,
+                None => None,
+            };
+            let why = why.map(|why| format!(": {why}")).unwrap_or_default();
+            return Err(ErrorObject::invalid_params(format!("unknown tool `{}`{why}", p.name)));
+        };
         let client = self.client_info(p.meta.as_ref());
         let capabilities = self.client_capabilities(p.meta.as_ref());
         let tasks_negotiated = wants_tasks(capabilities.as_ref());

@@ -351,3 +351,23 @@ async fn handshake_first_probes_a_server_that_refuses_initialize_naming_the_mode
     let refused = Client::spawn("modern", &server, options).await.expect_err("no handshake era");
     assert!(refused.to_string().contains("rejected initialize"), "{refused}");
 }
+
+/// Servers ship a slightly wrong definition now and then: one tool without `inputSchema` (or
+/// with a field of the wrong type, or no name) among valid ones is left out, and the others are
+/// listed; the whole list used to fail, and a gateway then restarted the server over and over.
+#[tokio::test]
+async fn a_tool_whose_definition_is_not_valid_is_left_out_and_the_others_are_listed() {
+    let mut server = StdioServer::new("python3", [fixture(), "normal".to_owned()]);
+    let broken = serde_json::json!([
+        {"name": "no_schema", "description": "lacks inputSchema"},
+        {"name": "bad_schema", "inputSchema": "not an object"},
+        {"description": "no name", "inputSchema": {"type": "object"}},
+        "not even an object"
+    ]);
+    server.env.insert("BROKEN_TOOLS".into(), broken.to_string());
+    let client = Client::spawn("faulty", &server, ClientOptions::default()).await.expect("handshake succeeds");
+    let names: Vec<String> = client.list_tools().await.expect("listed").into_iter().map(|t| t.name).collect();
+    assert_eq!(names, ["work"]);
+    let result = client.call_tool("work", JsonObject::new()).await.expect("called");
+    assert!(!result.is_error(), "{}", result.text_content());
+}
