@@ -314,7 +314,9 @@ enum NativeServer {
     Fs {
         /// Allowed directories.
         dirs: Vec<PathBuf>,
-        /// Let each client's roots narrow DIRS to where both agree (never widen them).
+        /// Let each client's roots narrow DIRS to where both agree (never widen them). A client
+        /// that declares no roots, or whose `roots/list` fails, works in DIRS, as with the
+        /// reference server.
         #[arg(long)]
         client_roots: bool,
         /// Largest file read whole, in bytes.
