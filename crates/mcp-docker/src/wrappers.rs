@@ -192,10 +192,11 @@ pub struct ContainerSpec {
     /// Capabilities to add (refused by the native server's `no-added-capabilities` rule).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cap_add: Option<Vec<String>>,
-    /// The network mode (`none`, `bridge`, a network's name; `host` is refused).
+    /// The network mode (`none`, `bridge`, `default` or a network's name; the native server
+    /// refuses anything else, such as `host`, `container:<id>` or Podman's `ns:<path>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_mode: Option<String>,
-    /// The PID namespace (`host` is refused).
+    /// The PID namespace (the native server allows only the container's own, `private`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid_mode: Option<String>,
     /// Memory limit in bytes (the native server's default applies when unset).

@@ -124,17 +124,16 @@ impl Safety {
             return Err(refuse(Rule::NoAddedCapabilities, format!("cannot add capabilities {}", caps.join(", "))));
         }
         for mode in [&spec.network, &spec.network_mode].into_iter().flatten() {
-            if mode == "host" || mode.starts_with("container:") {
-                return Err(refuse(Rule::NoHostNetwork, format!("network `{mode}` shares another namespace")));
-            }
+            check_network_mode(mode)?;
             if self.block_network && mode != "none" {
                 return Err(refuse(Rule::NetworkBlocked, format!("cannot join network `{mode}`")));
             }
         }
-        if let Some(mode) = &spec.pid_mode
-            && (mode == "host" || mode.starts_with("container:"))
-        {
-            return Err(refuse(Rule::NoHostPid, format!("PID namespace `{mode}` is not allowed")));
+        if let Some(mode) = spec.pid_mode.as_deref().filter(|m| !m.is_empty() && *m != "private") {
+            let detail = format!(
+                "PID namespace `{mode}` is not allowed: a container gets its own (`private`, or leave `pid_mode` unset)"
+            );
+            return Err(refuse(Rule::NoHostPid, detail));
         }
         if self.block_network && spec.ports.as_ref().is_some_and(|p| !p.is_empty()) {
             return Err(refuse(Rule::NetworkBlocked, "cannot publish ports"));
@@ -255,23 +254,59 @@ impl Safety {
     }
 
     /// Checks an image reference against the allowlist, if one is set.
+    ///
+    /// The engine runs the image a digest (`repo@sha256:...`) names and ignores the name before
+    /// it, so a name on the allowlist says nothing about such a reference: it is allowed only by
+    /// an entry that pins that same digest. An entry that pins a digest allows only that digest.
     pub fn check_image(&self, image: &str) -> Result<(), Refusal> {
         let Some(allowed) = &self.allowed_images else { return Ok(()) };
-        let (repo, tag) = split_reference(image);
+        let (repo, tag, digest) = split_reference(image);
         let permitted = allowed.iter().any(|entry| {
             if let Some(prefix) = entry.strip_suffix('*') {
-                return image.starts_with(prefix);
+                return digest.is_none() && image.starts_with(prefix);
             }
-            let (entry_repo, entry_tag) = split_reference(entry);
+            let (entry_repo, entry_tag, entry_digest) = split_reference(entry);
+            if entry_repo != repo || entry_digest != digest {
+                return false;
+            }
+            // With a digest the tag is not what runs; without one, an entry's tag must match.
             let entry_has_tag = entry_tag != "latest" || entry.ends_with(":latest");
-            entry_repo == repo && (!entry_has_tag || entry_tag == tag)
+            digest.is_some() || !entry_has_tag || entry_tag == tag
         });
         if permitted {
             Ok(())
+        } else if digest.is_some() {
+            let detail = format!(
+                "image `{image}` names a digest, and no allowlist entry pins it (the engine runs whatever image the \
+                 digest names, whatever the name before it)"
+            );
+            Err(refuse(Rule::ImageAllowlist, detail))
         } else {
             Err(refuse(Rule::ImageAllowlist, format!("image `{image}` is not on the allowlist")))
         }
     }
+}
+
+/// Names the engines give a network mode of their own (besides `none`, `bridge` and
+/// `default`): each shares or reaches a namespace of the host or of another container, or
+/// Podman's user-mode networking, which can reach the host's loopback.
+const RESERVED_NETWORK_MODES: [&str; 6] = ["host", "container", "ns", "slirp4netns", "pasta", "private"];
+
+/// A network mode from the allowlist: `none`, `bridge`, `default`, or a user-defined network's
+/// name (Docker's object-name grammar, `[A-Za-z0-9][A-Za-z0-9_.-]*`). Anything else is refused,
+/// whatever an engine makes of it: `host`, `container:<id>`, and Podman's `ns:<path>` (any
+/// network namespace on the host), `slirp4netns:...` and `pasta:...`.
+fn check_network_mode(mode: &str) -> Result<(), Refusal> {
+    let is_name = mode.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && mode.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if matches!(mode, "none" | "bridge" | "default") || is_name && !RESERVED_NETWORK_MODES.contains(&mode) {
+        return Ok(());
+    }
+    let detail = format!(
+        "network mode `{mode}` is not allowed: use `none`, `bridge`, `default` or a network's name (modes such as \
+         `host`, `container:<id>`, `ns:<path>`, `slirp4netns` and `pasta` share or reach another namespace)"
+    );
+    Err(refuse(Rule::NoHostNetwork, detail))
 }
 
 /// A bind source is a path (it has a `/`, or is `.`/`~`-relative); anything else names a volume.
@@ -279,12 +314,16 @@ pub(crate) fn is_host_path(source: &str) -> bool {
     source.contains('/') || source.starts_with('.') || source.starts_with('~')
 }
 
-/// `repo[:tag]` as (repo, tag), `latest` when no tag is given (a registry's port is not a tag).
-fn split_reference(image: &str) -> (&str, &str) {
-    let name = image.split('@').next().unwrap_or(image);
+/// `repo[:tag][@digest]` as (repo, tag, digest), `latest` when no tag is given (a registry's
+/// port is not a tag).
+fn split_reference(image: &str) -> (&str, &str, Option<&str>) {
+    let (name, digest) = match image.split_once('@') {
+        Some((name, digest)) => (name, Some(digest)),
+        None => (image, None),
+    };
     match name.rsplit_once(':') {
-        Some((repo, tag)) if !tag.contains('/') => (repo, tag),
-        _ => (name, "latest"),
+        Some((repo, tag)) if !tag.contains('/') => (repo, tag, digest),
+        _ => (name, "latest", digest),
     }
 }
 
@@ -440,6 +479,72 @@ mod tests {
             assert_eq!(err.rule, Rule::ImageAllowlist);
             assert!(err.to_string().contains("`image-allowlist`"), "{err}");
         }
-        assert_eq!(split_reference("registry:5000/a"), ("registry:5000/a", "latest"));
+        assert_eq!(split_reference("registry:5000/a"), ("registry:5000/a", "latest", None));
+    }
+
+    #[test]
+    fn a_digest_is_allowed_only_by_an_entry_that_pins_it() {
+        let (pinned, other) = ("sha256:".to_owned() + &"a".repeat(64), "sha256:".to_owned() + &"b".repeat(64));
+        let safety = Safety {
+            allowed_images: Some(vec![
+                "busybox".into(),
+                "alpine:3.20".into(),
+                "localhost/mcptk-*".into(),
+                format!("postgres@{pinned}"),
+            ]),
+            ..Safety::default()
+        };
+        for ok in [format!("postgres@{pinned}"), format!("postgres:16@{pinned}"), "busybox:1.36".into()] {
+            assert_eq!(safety.check_image(&ok), Ok(()), "{ok}");
+        }
+        for refused in [
+            format!("busybox@{other}"),
+            format!("busybox:latest@{other}"),
+            format!("alpine:3.20@{other}"),
+            format!("localhost/mcptk-x@{other}"),
+            format!("postgres@{other}"),
+            "postgres".into(),
+            "postgres:16".into(),
+        ] {
+            let err = safety.check_image(&refused).expect_err(&refused);
+            assert_eq!(err.rule, Rule::ImageAllowlist, "{refused}");
+        }
+        let err = safety.check_image(&format!("busybox@{other}")).expect_err("digest");
+        assert!(err.detail.contains("no allowlist entry pins it"), "{err}");
+    }
+
+    #[test]
+    fn only_ordinary_network_modes_and_the_containers_own_pid_namespace_pass() {
+        let safety = Safety::default();
+        for ok in ["none", "bridge", "default", "my-net", "net_2.a"] {
+            assert_eq!(rule(&safety, json!({"image": "a", "network_mode": ok})), None, "{ok}");
+            assert_eq!(rule(&safety, json!({"image": "a", "network": ok})), None, "{ok}");
+        }
+        for refused in [
+            "host",
+            "container:x",
+            "ns:/proc/1/ns/net",
+            "ns:/run/netns/x",
+            "slirp4netns",
+            "slirp4netns:allow_host_loopback=true",
+            "pasta",
+            "pasta:--map-gw",
+            "private",
+            "",
+            "-x",
+            "a,b",
+        ] {
+            assert_eq!(
+                rule(&safety, json!({"image": "a", "network_mode": refused})),
+                Some("no-host-network"),
+                "{refused}"
+            );
+        }
+        for ok in ["", "private"] {
+            assert_eq!(rule(&safety, json!({"image": "a", "pid_mode": ok})), None, "{ok}");
+        }
+        for refused in ["host", "container:x", "ns:/proc/1/ns/pid", "shareable"] {
+            assert_eq!(rule(&safety, json!({"image": "a", "pid_mode": refused})), Some("no-host-pid"), "{refused}");
+        }
     }
 }

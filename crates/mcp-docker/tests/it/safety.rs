@@ -34,7 +34,13 @@ async fn each_rule_refuses_and_nothing_is_created() {
         ("no-added-capabilities", json!({"image": image, "cap_add": ["NET_ADMIN"]})),
         ("no-host-network", json!({"image": image, "network": "host"})),
         ("no-host-network", json!({"image": image, "network_mode": "host"})),
+        // Podman joins any network namespace on the host by path, and its user-mode networks
+        // can reach the host's loopback.
+        ("no-host-network", json!({"image": image, "network_mode": "ns:/proc/1/ns/net"})),
+        ("no-host-network", json!({"image": image, "network_mode": "slirp4netns:allow_host_loopback=true"})),
+        ("no-host-network", json!({"image": image, "network_mode": "pasta"})),
         ("no-host-pid", json!({"image": image, "pid_mode": "host"})),
+        ("no-host-pid", json!({"image": image, "pid_mode": "ns:/proc/1/ns/pid"})),
         ("host-path-allowlist", json!({"image": image, "volumes": ["/etc:/host-etc:ro"]})),
         ("host-path-allowlist", json!({"image": image, "volumes": {root.display().to_string(): {"bind": "/x"}}})),
     ];
@@ -103,6 +109,23 @@ async fn the_image_allowlist_refuses_runs_pulls_pushes_and_builds() {
         let err = refused(&tools, tool, json!({"repository": repo, "tag": tag})).await;
         assert!(err.contains("`image-allowlist`"), "{tool}: {err}");
     }
+    // A digest names the image that runs, whatever the name before it: an allowed name with a
+    // digest is refused unless an entry pins that digest.
+    let inspected = direct(&host).await.inspect_image(&image).await.expect("the test image");
+    let digested = inspected.repo_digests.into_iter().flatten().next().expect("a repository digest");
+    let (repo_only, _) = digested.split_once('@').expect("repo@digest");
+    let by_name = Safety { allowed_images: Some(vec![repo_only.to_owned()]), ..Safety::default() };
+    let by_name = support::server(&host, by_name).tool_set();
+    refused_everywhere(&by_name, &host, "image-allowlist", json!({"image": digested})).await;
+    let pinned = Safety { allowed_images: Some(vec![digested.clone()]), ..Safety::default() };
+    let pinned = support::server(&host, pinned).tool_set();
+    let name = unique("pinned");
+    let run =
+        ok(&pinned, "run_container", json!({"image": digested, "name": name, "detach": false, "command": "true"}))
+            .await;
+    assert_eq!(run["exit_code"], json!(0), "{run}");
+    support::remove_container(&host, &name).await;
+
     let tag = format!("localhost/only-this:{}", unique("b"));
     let err = refused(&tools, "build_image", json!({"path": root.display().to_string(), "tag": tag})).await;
     assert!(err.contains("`image-allowlist`"), "{err}");
