@@ -325,7 +325,7 @@ impl McpConfig {
             path: path.as_ref().to_owned(),
             line: e.line(),
             column: e.column(),
-            message: without_quoted_values(&e.to_string()),
+            message: json_error_message(&e),
         })
     }
 
@@ -506,6 +506,27 @@ fn references(value: &str) -> impl Iterator<Item = Result<(&str, Option<&str>), 
     })
 }
 
+/// A JSON parser's message as it may be shown about a file that may hold secrets, without
+/// serde_json's own " at line L column C" (the caller says where). A syntax error (or a text that
+/// ends early) keeps its message: serde_json's quote only its own punctuation (``expected `,` or
+/// `}` ``), never the input. Any other error may quote a value (`invalid type: string "..."`):
+/// its quoted spans become `<value>`.
+pub fn json_error_message(error: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    match error.classify() {
+        Category::Syntax | Category::Eof => without_position(error.to_string()),
+        Category::Data | Category::Io => without_quoted_values(&error.to_string()),
+    }
+}
+
+/// `message` without serde_json's own " at line L column C".
+fn without_position(message: String) -> String {
+    match message.find(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message,
+    }
+}
+
 /// Removes `"..."` and `` `...` `` spans from a parser message: they may quote a secret.
 fn without_quoted_values(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
@@ -521,11 +542,7 @@ fn without_quoted_values(message: &str) -> String {
             None => out.push(c),
         }
     }
-    // Drop serde_json's own " at line L column C": the error already says where.
-    match out.find(" at line ") {
-        Some(i) => out[..i].to_owned(),
-        None => out,
-    }
+    without_position(out)
 }
 
 /// A URL as it may be shown: without user info or fragment, each query value as `***`
@@ -700,6 +717,18 @@ mod tests {
         let err = McpConfig::parse(text, "cfg.json").expect_err("args must be an array").to_string();
         assert!(!err.contains("ghp_secretsecret"), "{err}");
         assert!(err.contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn syntax_errors_keep_the_punctuation_they_expected() {
+        let missing_comma = r#"{"mcpServers": {"x": {"command": "ghp_secretsecret" "args": []}}}"#;
+        let err = McpConfig::parse(missing_comma, "cfg.json").expect_err("a comma is missing").to_string();
+        assert_eq!(err, "invalid config `cfg.json` at line 1, column 53: expected `,` or `}`");
+        let err = McpConfig::parse(r#"{"mcpServers": {"x": {"args": ["a" "b"]}}}"#, "cfg.json").expect_err("list");
+        assert!(err.to_string().ends_with("expected `,` or `]`"), "{err}");
+        let err = McpConfig::parse(r#"{"mcpServers": {"x": {"command": "ghp_secretsecret"#, "c.json").expect_err("cut");
+        assert!(err.to_string().ends_with(": EOF while parsing a string"), "{err}");
+        assert!(!err.to_string().contains("ghp_secretsecret"), "{err}");
     }
 
     #[test]

@@ -649,7 +649,7 @@ impl GatewayConfig {
                 path.display(),
                 e.line(),
                 e.column(),
-                describe_parse_error(&e.to_string())
+                describe_parse_error(&e)
             )
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
@@ -763,8 +763,10 @@ impl GatewayConfig {
 
 /// A parser message as it may be shown: field names are the schema's and stay (so that an
 /// unknown or missing field is named, with the names expected), values are removed (they may be
-/// secrets).
-fn describe_parse_error(message: &str) -> String {
+/// secrets), syntax errors keep the punctuation they expected
+/// ([`mcp_core::config::json_error_message`]).
+fn describe_parse_error(error: &serde_json::Error) -> String {
+    let message = error.to_string();
     if message.starts_with("unknown field") || message.starts_with("missing field") {
         return message.split(" at line ").next().unwrap_or_default().to_owned();
     }
@@ -773,7 +775,7 @@ fn describe_parse_error(message: &str) -> String {
     {
         return format!("unknown variant <value>{}", expected.split(" at line ").next().unwrap_or_default());
     }
-    strip_values(message)
+    mcp_core::config::json_error_message(error)
 }
 
 /// JSON with comments (`//` to the end of the line, `/* ... */`) and trailing commas, as
@@ -851,23 +853,6 @@ pub fn strip_comments(text: &str) -> String {
     out
 }
 
-/// Removes quoted spans from a parser message: they may quote a secret.
-fn strip_values(message: &str) -> String {
-    let mut out = String::new();
-    let mut quoted = false;
-    for c in message.chars() {
-        if c == '"' || c == '`' {
-            if quoted {
-                out.push_str("<value>");
-            }
-            quoted = !quoted;
-        } else if !quoted {
-            out.push(c);
-        }
-    }
-    out.split(" at line ").next().unwrap_or_default().to_owned()
-}
-
 #[cfg(test)]
 mod jsonc_tests {
     use super::*;
@@ -894,6 +879,12 @@ mod jsonc_tests {
         std::fs::write(&path, "{ \"timeouts\": { \"default_secs\": \"sk-hidden-value\" } }").expect("writes");
         let e = GatewayConfig::load(&path).expect_err("a string for a number").to_string();
         assert!(!e.contains("sk-hidden-value") && e.contains("(in `timeouts.default_secs`)"), "{e}");
+        // A syntax error keeps what serde_json expected: its own punctuation, never a value.
+        std::fs::write(&path, "{\"mcpServers\": {\"a\": {\"command\": \"sk-hidden-value\" \"args\": []}}}")
+            .expect("writes");
+        let e = GatewayConfig::load(&path).expect_err("a comma is missing").to_string();
+        assert!(e.ends_with("at line 1, column 52 (in `mcpServers.a.?`): expected `,` or `}`"), "{e}");
+        assert!(!e.contains("sk-hidden-value"), "{e}");
         std::fs::write(&path, "{} // done\n{}").expect("writes");
         let e = GatewayConfig::load(&path).expect_err("a second document").to_string();
         assert!(e.contains("line 2, column 1"), "{e}");
