@@ -79,6 +79,17 @@ pub enum ConfigError {
         /// The server.
         server: String,
     },
+    /// The entry's `url` (as its variables expanded) is no `http://` or `https://` URL with a
+    /// host: no client could ever reach it.
+    #[error("server `{server}`: `url` must be an http:// or https:// URL with a host: `{shown}` {why}")]
+    BadUrl {
+        /// The server.
+        server: String,
+        /// The URL as it may be shown ([`display_url`], expanded secrets masked).
+        shown: String,
+        /// What is wrong with it, e.g. `has the scheme \`htp\``.
+        why: String,
+    },
     /// No server of that name is configured.
     #[error("no server named `{name}` in the config (configured: {known})")]
     UnknownServer {
@@ -417,8 +428,58 @@ impl ServerEntry {
         }
         secrets.sort();
         secrets.dedup();
+        if let Err(why) = check_http_url(&url) {
+            // A scheme or port may be what a variable expanded to, as much as a host.
+            let scrubber = Scrubber::new(secrets.iter().cloned());
+            let (shown, why) = (scrubber.url(&url), scrubber.text(&why));
+            return Err(ConfigError::BadUrl { server: server.to_owned(), shown, why });
+        }
         Ok(HttpServer { url, headers, oauth, secrets })
     }
+}
+
+/// Whether `url` can be reached over HTTP: an `http` or `https` scheme, a host, a port (if any)
+/// that is a number; else what is wrong, in words that quote only the scheme or the port.
+fn check_http_url(url: &str) -> Result<(), String> {
+    let url = url.trim();
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err("is not an absolute URL (no `scheme://`)".to_owned());
+    };
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return Err(if scheme.is_empty() {
+            "has no scheme".to_owned()
+        } else if scheme.len() <= 16 && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) {
+            format!("has the scheme `{scheme}`")
+        } else {
+            "has no valid scheme".to_owned()
+        });
+    }
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let (host, port) = match host_port.strip_prefix('[') {
+        // An IPv6 address: `[::1]:8080`.
+        Some(v6) => match v6.split_once(']') {
+            Some((host, after)) => (host, after.strip_prefix(':')),
+            None => return Err("has an IPv6 host without its closing `]`".to_owned()),
+        },
+        None => match host_port.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (host_port, None),
+        },
+    };
+    if host.trim().is_empty() {
+        return Err("has no host".to_owned());
+    }
+    if let Some(port) = port.filter(|p| !p.is_empty())
+        && port.parse::<u16>().is_err()
+    {
+        return Err(if port.len() <= 8 && port.chars().all(|c| c.is_ascii_digit()) {
+            format!("has the port `{port}`, past 65535")
+        } else {
+            "has a port that is not a number".to_owned()
+        });
+    }
+    Ok(())
 }
 
 /// Expands `${VAR}` and `${VAR:-default}` in `value`.
@@ -717,6 +778,39 @@ mod tests {
         let err = McpConfig::parse(text, "cfg.json").expect_err("args must be an array").to_string();
         assert!(!err.contains("ghp_secretsecret"), "{err}");
         assert!(err.contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn a_url_no_http_client_can_reach_is_a_config_error_that_masks_its_secrets() {
+        let entry = |url: &str| ServerEntry { url: Some(url.to_owned()), ..ServerEntry::default() };
+        let err = |url: &str| entry(url).resolve("a", &env).expect_err(url).to_string();
+        let must = "server `a`: `url` must be an http:// or https:// URL with a host:";
+        assert_eq!(err("htp://x"), format!("{must} `htp://x` has the scheme `htp`"));
+        assert_eq!(
+            err("ftp://files.example.com/mcp"),
+            format!("{must} `ftp://files.example.com/mcp` has the scheme `ftp`")
+        );
+        assert_eq!(
+            err("mcp.example.com/mcp"),
+            format!("{must} `mcp.example.com/mcp` is not an absolute URL (no `scheme://`)")
+        );
+        assert_eq!(err("https:///mcp"), format!("{must} `https:///mcp` has no host"));
+        assert_eq!(err("http://:8080/mcp"), format!("{must} `http://:8080/mcp` has no host"));
+        assert_eq!(
+            err("http://[::1/mcp"),
+            format!("{must} `http://[::1/mcp` has an IPv6 host without its closing `]`")
+        );
+        assert_eq!(err("http://x:99999/mcp"), format!("{must} `http://x:99999/mcp` has the port `99999`, past 65535"));
+        // Expanded from a variable, shown without credentials, query values or what it expanded to.
+        let shown = err("htp://user:pw@${TOKEN}.example.com/mcp?key=k1");
+        assert_eq!(shown, format!("{must} `htp://***.example.com/mcp?key=***` has the scheme `htp`"));
+        let shown = err("${TOKEN}://mcp.example.com/mcp");
+        assert_eq!(shown, format!("{must} `***://mcp.example.com/mcp` has the scheme `***`"));
+        for good in
+            ["http://127.0.0.1:8080/mcp", "HTTPS://mcp.example.com", "http://[::1]:3000/mcp", "https://u:p@h/m?x=1"]
+        {
+            assert!(entry(good).resolve("a", &env).is_ok(), "{good}");
+        }
     }
 
     #[test]

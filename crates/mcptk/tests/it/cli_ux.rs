@@ -753,7 +753,8 @@ fn errors_name_what_is_wrong_and_what_to_do() {
     let servers = json!({ "mcpServers": {
         "typo": { "comand": "npx", "args": ["-y", "@modelcontextprotocol/server-github"] },
         "both": { "command": "npx", "url": "https://mcp.example.com/mcp" },
-        "vars": { "command": "npx", "env": { "A": "${MCPTK_TEST_UNSET_A}", "B": "${MCPTK_TEST_UNSET_B}" } }
+        "vars": { "command": "npx", "env": { "A": "${MCPTK_TEST_UNSET_A}", "B": "${MCPTK_TEST_UNSET_B}" } },
+        "scheme": { "url": "htp://user:hunter2@mcp.example.com/mcp?key=sk-in-query" }
     } });
     dir.file("servers.json", &servers.to_string());
     let out = dir.run(&["config", "check", "--config", "servers.json"]);
@@ -763,9 +764,12 @@ fn errors_name_what_is_wrong_and_what_to_do() {
         "server `typo`: needs either `command` (stdio) or `url` (HTTP); `comand` is no field of an entry: did you mean `command`?",
         "server `both`: has both `command` (stdio) and `url` (HTTP); keep the one meant",
         "`MCPTK_TEST_UNSET_A` is not set (referenced in env.A); nor are `MCPTK_TEST_UNSET_B` (referenced in env.B)",
+        "server `scheme`: `url` must be an http:// or https:// URL with a host: `htp://mcp.example.com/mcp?key=***` \
+         has the scheme `htp`",
     ] {
         assert!(shown.contains(expected), "{expected}\n{}", text(&out));
     }
+    assert!(!text(&out).contains("hunter2") && !text(&out).contains("sk-in-query"), "{}", text(&out));
 }
 
 /// Runs `mcptk ARGS` on a pseudo-terminal (util-linux `script`), as a person would, and returns
