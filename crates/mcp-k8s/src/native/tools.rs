@@ -118,7 +118,7 @@ async fn resolve(cluster: &Cluster, gvk: &GroupVersionKind) -> Result<(ApiResour
         Err(kube::Error::Discovery(_)) | Err(kube::Error::Api(_)) => {
             Err(format!("no matches for kind \"{}\" in version \"{}\"", gvk.kind, gv(gvk)))
         }
-        Err(e) => Err(message(e)),
+        Err(e) => Err(cluster.message(e)),
     }
 }
 
@@ -139,9 +139,9 @@ enum Keep {
 /// The text `request` answers with, read as it streams so that a huge answer (`tail: -1` on a
 /// chatty pod) never sits in memory whole; as `keep` says when it is too large. An error is
 /// the text the model reads.
-async fn read_text(client: &kube::Client, request: http::Request<Vec<u8>>, keep: Keep) -> Result<String, String> {
+async fn read_text(cluster: &Cluster, request: http::Request<Vec<u8>>, keep: Keep) -> Result<String, String> {
     use futures_util::AsyncReadExt;
-    let body = client.request_stream(request).await.map_err(message)?;
+    let body = cluster.client.request_stream(request).await.map_err(|e| cluster.message(e))?;
     let mut body = std::pin::pin!(body);
     let mut tail = mcp_core::tail::Tail::new(LOG_MAX_BYTES);
     let mut chunk = vec![0u8; 64 * 1024];
@@ -167,11 +167,16 @@ async fn read_text(client: &kube::Client, request: http::Request<Vec<u8>>, keep:
     Ok(note + &String::from_utf8_lossy(&end.bytes))
 }
 
-/// What the model reads for a failed request: the API's `Status` message, as client-go says it.
-fn message(error: kube::Error) -> String {
-    match error {
-        kube::Error::Api(status) => status.message.clone(),
-        other => other.to_string(),
+impl Cluster {
+    /// What the model reads for a failed request: the API's `Status` message, as client-go says
+    /// it; for any other failure (the connection, TLS, the answer) the error and its causes,
+    /// which say what went wrong where kube's own text does not, with the user info of the
+    /// cluster's URLs masked should a cause quote one.
+    fn message(&self, error: kube::Error) -> String {
+        match error {
+            kube::Error::Api(status) => status.message.clone(),
+            other => self.scrubber.text(&super::chain(&other)),
+        }
     }
 }
 
@@ -204,7 +209,7 @@ async fn send(
     request: Result<http::Request<Vec<u8>>, kube::core::request::Error>,
 ) -> Result<Value, String> {
     let request = request.map_err(|e| e.to_string())?;
-    cluster.client.request::<Value>(request).await.map_err(message)
+    cluster.client.request::<Value>(request).await.map_err(|e| cluster.message(e))
 }
 
 /// Drops what the Go server drops before printing (`managedFields`).
@@ -356,7 +361,7 @@ async fn paged(
                 read += body.len();
                 serde_json::from_str::<Value>(&body).map_err(|e| format!("the list answered is not JSON: {e}"))
             }
-            Err(e) => Err(message(e)),
+            Err(e) => Err(cluster.message(e)),
         };
         let page = match page {
             Ok(page) => page,
@@ -716,7 +721,7 @@ async fn exec(
     // A refused upgrade (an unknown container, say) is worded as client-go words it.
     let mut process = api.exec(pod, command, &params).await.map_err(|e| match e {
         kube::Error::Api(status) => format!("unable to upgrade connection: {}", status.message),
-        other => other.to_string(),
+        other => cluster.message(other),
     })?;
     let status = process.take_status();
     let (mut out, mut err) = (process.stdout(), process.stderr());
@@ -781,7 +786,7 @@ async fn exec(
 /// A GET of `path`, its JSON answer.
 async fn get_json(cluster: &Cluster, path: &str) -> Result<Value, String> {
     let request = http::Request::get(path).body(Vec::new()).map_err(|e| e.to_string());
-    cluster.client.request::<Value>(request?).await.map_err(message)
+    cluster.client.request::<Value>(request?).await.map_err(|e| cluster.message(e))
 }
 
 /// Whether the cluster serves the metrics API, as the Go server checks before `top`.
@@ -1222,7 +1227,7 @@ async fn call(inner: &Inner, name: &str, arguments: JsonObject, cx: &ToolContext
                 .logs(&a.name, &params)
                 .map_err(|e| fail(&prefix, e.to_string()))?;
             cx.progress(0.0, None, Some(format!("reading the log of pod {}", a.name))).await;
-            let log = read_text(&cluster.client, request, Keep::End).await.map_err(|e| fail(&prefix, e))?;
+            let log = read_text(cluster, request, Keep::End).await.map_err(|e| fail(&prefix, e))?;
             if log.is_empty() {
                 return Ok(text(format!("The pod {} in namespace {given_ns} has not logged any message yet", a.name)));
             }
@@ -1446,9 +1451,7 @@ async fn call(inner: &Inner, name: &str, arguments: JsonObject, cx: &ToolContext
             let failure =
                 if name == names::NODES_LOG { "failed to get node logs" } else { "failed to get node stats summary" };
             let keep = if name == names::NODES_LOG { Keep::End } else { Keep::Whole };
-            let body = read_text(&cluster.client, request, keep)
-                .await
-                .map_err(|e| fail(&prefix, format!("{failure}: {e}")))?;
+            let body = read_text(cluster, request, keep).await.map_err(|e| fail(&prefix, format!("{failure}: {e}")))?;
             if body.is_empty() && name == names::NODES_LOG {
                 return Ok(text(format!("The node {node} has not logged any message yet or the log file is empty")));
             }
@@ -1655,6 +1658,15 @@ fn configuration_view(inner: &Inner, minified: bool) -> Result<Value, String> {
             if let Some(data) = cluster["cluster"].get_mut("certificate-authority-data").filter(|v| !v.is_null()) {
                 *data = json!("DATA+OMITTED");
             }
+            // A server's or a proxy's URL can carry a user and password
+            // (`https://admin:pw@host:6443`): shown as errors show them, without.
+            for field in ["server", "proxy-url"] {
+                if let Some(url) = cluster["cluster"].get_mut(field)
+                    && let Some(shown) = url.as_str().map(mcp_core::config::display_url)
+                {
+                    *url = json!(shown);
+                }
+            }
         }
     }
     strip_nulls(&mut config);
@@ -1731,6 +1743,20 @@ mod tests {
             (&mixed["items"][0]["data"]["k"], &mixed["items"][1]["data"]["k"]),
             (&json!(REDACTED), &json!("shown"))
         );
+    }
+
+    #[tokio::test]
+    async fn a_failures_causes_never_show_the_password_of_the_clusters_url() {
+        let url = "https://admin:S3cretPass@api.example.com:6443";
+        let config = kube::Config::new(url.parse().expect("a URI"));
+        let cluster = Cluster {
+            client: kube::Client::try_from(config).expect("a client"),
+            namespace: "default".into(),
+            scrubber: mcp_core::config::Scrubber::new(mcp_core::config::url_credentials(url)),
+        };
+        let cause = std::io::Error::other(format!("cannot connect to {url}"));
+        let text = cluster.message(kube::Error::Service(Box::new(cause)));
+        assert_eq!(text, "ServiceError: cannot connect to https://***:***@api.example.com:6443");
     }
 
     #[test]

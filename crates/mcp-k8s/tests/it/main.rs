@@ -4,6 +4,7 @@
 
 mod agree;
 mod exec;
+mod failures;
 mod fake;
 mod safety;
 mod support;

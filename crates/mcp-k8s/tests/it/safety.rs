@@ -170,7 +170,54 @@ async fn a_context_that_cannot_be_served_is_refused_alone_and_its_proxy_password
     let refused = call(&client, "pods_get", json!({"name": "web-1", "context": "prodctx"})).await;
     let text = refused.text_content();
     assert!(refused.is_error() && text.contains("prodctx"), "{text}");
+    assert!(text.contains("proxy-url") && text.contains("http-proxy"), "says why: {text}");
     assert!(!text.contains("ProxyPass123"), "{text}");
+
+    // The same proxy on the default context: the server does not start, and says why.
+    kubeconfig["current-context"] = "prodctx".into();
+    std::fs::write(cluster.kubeconfig.path(), serde_yaml::to_string(&kubeconfig).expect("yaml")).expect("written");
+    let error = K8sServer::connect(cluster.config()).await.expect_err("a proxied default context").to_string();
+    assert!(
+        error.contains("default context") && error.contains("\"prodctx\"") && error.contains("http://proxy.corp:3128/"),
+        "{error}"
+    );
+    assert!(error.contains("proxy-url") && error.contains("http-proxy"), "says why: {error}");
+    assert!(!error.contains("ProxyPass123") && !error.contains("proxyuser"), "{error}");
+}
+
+#[tokio::test]
+async fn configuration_view_shows_no_password_of_a_server_or_proxy_url() {
+    // A server's URL with a user and password (still served: the token authenticates), and a
+    // second cluster behind a proxy with a password.
+    let cluster = Cluster::start(false).await;
+    let mut kubeconfig: serde_yaml::Value =
+        serde_yaml::from_str(&cluster.fake.kubeconfig(false)).expect("the fake's kubeconfig");
+    let with_userinfo = cluster.fake.url().replace("https://", "https://admin:S3cretPass@");
+    kubeconfig["clusters"][0]["cluster"]["server"] = with_userinfo.as_str().into();
+    let mut proxied = kubeconfig["clusters"][0].clone();
+    proxied["name"] = "corp".into();
+    proxied["cluster"]["server"] = "https://corp.example:6443".into();
+    proxied["cluster"]["proxy-url"] = "http://proxyuser:ProxyPass123@proxy.corp:3128".into();
+    let mut context = kubeconfig["contexts"][0].clone();
+    context["name"] = "corp".into();
+    context["context"]["cluster"] = "corp".into();
+    kubeconfig["clusters"].as_sequence_mut().expect("clusters").push(proxied);
+    kubeconfig["contexts"].as_sequence_mut().expect("contexts").push(context);
+    std::fs::write(cluster.kubeconfig.path(), serde_yaml::to_string(&kubeconfig).expect("yaml")).expect("written");
+
+    let client = native(cluster.config()).await;
+    let full = call(&client, "configuration_view", json!({"minified": false})).await;
+    let minified = call(&client, "configuration_view", json!({})).await;
+    for (what, result) in [("full", &full), ("minified", &minified)] {
+        let text = result.text_content();
+        assert!(!result.is_error(), "{what}: {text}");
+        for secret in ["S3cretPass", "admin", "ProxyPass123", "proxyuser", TOKEN] {
+            assert!(!text.contains(secret), "{what} shows {secret}: {text}");
+        }
+        assert!(text.contains(&format!("server: {}", cluster.fake.url())), "{what} shows the server: {text}");
+    }
+    let text = full.text_content();
+    assert!(text.contains("proxy-url: http://proxy.corp:3128"), "the proxy is shown without its password: {text}");
 }
 
 #[tokio::test]
