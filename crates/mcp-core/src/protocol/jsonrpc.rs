@@ -293,7 +293,8 @@ impl Message {
     pub fn from_value(value: Value) -> Result<Message, Rejected> {
         let Value::Object(obj) = value else {
             let what = if value.is_array() {
-                "a batch (array); batches are not supported in any revision, send each message on its own"
+                "a batch (array): JSON-RPC batches belong to revision 2025-03-26 only (2025-06-18 removed them), \
+                 and this server does not accept them in any revision, 2025-03-26 included; send each message on its own"
             } else {
                 "not an object"
             };
