@@ -31,6 +31,7 @@
 //! ```
 
 mod api;
+mod cut;
 mod tools;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -565,11 +566,18 @@ mod tests {
             .collect();
         let shown: Vec<Value> = serde_json::from_str(&texts[0]).expect("the kept items are whole JSON");
         assert!(!shown.is_empty() && shown.len() < 100 && texts[0].len() <= 1024);
-        assert!(texts[1].starts_with(&format!("[cut: {} of 100 items shown", shown.len())), "{}", texts[1]);
+        assert!(texts[1].contains(&format!("{} of 100 items of the list shown", shown.len())), "{}", texts[1]);
 
         let result = server.inner.finish(Value::String("é".repeat(2000)));
         let text = serde_json::to_value(&result.content[0]).expect("json")["text"].as_str().unwrap_or("").to_owned();
         assert!(text.len() <= 1024 && text.chars().all(|c| c == 'é'));
+        // An object stays whole JSON: its list loses items, its small fields stay.
+        let issues: Vec<Value> = (0..50).map(|i| json!({"number": i, "body": "b".repeat(100)})).collect();
+        let page = json!({"issues": issues, "pageInfo": {"endCursor": "NEXT"}, "totalCount": 50});
+        let result = server.inner.finish(page);
+        let text = serde_json::to_value(&result.content[0]).expect("json")["text"].as_str().unwrap_or("").to_owned();
+        let shown: Value = serde_json::from_str(&text).expect("whole JSON");
+        assert!(text.len() <= 1024 && shown["pageInfo"]["endCursor"] == "NEXT" && shown["totalCount"] == 50);
         let small = server.inner.finish(json!({"ok": true}));
         assert_eq!(small.content.len(), 1);
     }

@@ -2995,41 +2995,27 @@ impl Inner {
 
     /// The result for `value`: its JSON as text, cut to the byte limit with the cut marked.
     pub(super) fn finish(&self, value: Value) -> CallToolResult {
-        let limit = self.max_response_bytes;
-        let text = match &value {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        if text.len() <= limit {
-            return CallToolResult::text(self.api.mask(text));
+        self.finish_hinted(value, None)
+    }
+
+    /// [`finish`](Self::finish), the cut's note saying where else the whole text can be read
+    /// (`hint`). The cut keeps the result whole JSON (see [`super::cut`]); tokens are masked
+    /// before it, so no cut leaves part of one.
+    pub(super) fn finish_hinted(&self, mut value: Value, hint: Option<&str>) -> CallToolResult {
+        self.mask_strings(&mut value);
+        match super::cut::fit(value, self.max_response_bytes, hint) {
+            (shown, None) => CallToolResult::text(self.api.mask(shown)),
+            (shown, Some(note)) => CallToolResult::new(vec![Content::text(self.api.mask(shown)), Content::text(note)]),
         }
-        let (shown, note) = match value {
-            Value::Array(mut items) => {
-                let total = items.len();
-                while !items.is_empty() && Value::Array(items.clone()).to_string().len() > limit {
-                    let keep = items.len() * 3 / 4;
-                    items.truncate(keep);
-                }
-                let kept = items.len();
-                (
-                    Value::Array(items).to_string(),
-                    format!(
-                        "[cut: {kept} of {total} items shown; the result was over the {limit}-byte limit. Ask for fewer \
-                         (perPage) or a later page]"
-                    ),
-                )
-            }
-            _ => {
-                let mut end = limit;
-                while !text.is_char_boundary(end) {
-                    end -= 1;
-                }
-                (
-                    text[..end].to_owned(),
-                    format!("[cut: the first {end} of {} bytes shown; the result was over the byte limit]", text.len()),
-                )
-            }
-        };
-        CallToolResult::new(vec![Content::text(self.api.mask(shown)), Content::text(note)])
+    }
+
+    /// Every string in `value` with the tokens masked.
+    fn mask_strings(&self, value: &mut Value) {
+        match value {
+            Value::String(s) => *s = self.api.mask(std::mem::take(s)),
+            Value::Array(items) => items.iter_mut().for_each(|v| self.mask_strings(v)),
+            Value::Object(map) => map.values_mut().for_each(|v| self.mask_strings(v)),
+            _ => {}
+        }
     }
 }

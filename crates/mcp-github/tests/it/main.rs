@@ -9,6 +9,7 @@ mod copilot_and_more;
 mod fixture;
 mod granular;
 mod hardening;
+mod large;
 mod projects;
 mod repos_and_issue_links;
 mod rules;

@@ -1,0 +1,116 @@
+//! Large answers: results over the byte cap stay whole JSON with their page info.
+//! Against a fake of its own per test (answering as GitHub does, by the `Accept` header), not
+//! the shared fixture.
+
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use mcp_core::Client;
+use serde_json::{Value, json};
+
+use crate::fixture::TOKEN;
+use crate::support::{args, native};
+use mcp_github::native::GitHubConfig;
+
+/// A request the fake saw: method, path with query, `Accept`.
+type Seen = (String, String, String);
+type Answer = dyn Fn(&str, &str, &str, &str) -> Response + Send + Sync;
+
+struct Fake {
+    seen: Mutex<Vec<Seen>>,
+    answer: Box<Answer>,
+}
+
+/// A fake GitHub on a port of its own, answering with `answer(method, path, query, accept)`
+/// (the path without the Enterprise Server's `/api/v3` or `/api`); its host and what it saw.
+async fn fake_github(
+    answer: impl Fn(&str, &str, &str, &str) -> Response + Send + Sync + 'static,
+) -> (String, Arc<Fake>) {
+    async fn handle(State(fake): State<Arc<Fake>>, request: Request) -> Response {
+        let method = request.method().as_str().to_owned();
+        let accept = request.headers().get("accept").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let path = request.uri().path().to_owned();
+        let query = request.uri().query().unwrap_or("").to_owned();
+        let full = request.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
+        fake.seen.lock().expect("not poisoned").push((method.clone(), full, accept.clone()));
+        let path = path.strip_prefix("/api/v3").or_else(|| path.strip_prefix("/api")).unwrap_or(&path).to_owned();
+        (fake.answer)(&method, &path, &query, &accept)
+    }
+    let state = Arc::new(Fake { seen: Mutex::new(Vec::new()), answer: Box::new(answer) });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+    let host = format!("http://{}", listener.local_addr().expect("an address"));
+    let app = axum::Router::new().fallback(handle).with_state(state.clone());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (host, state)
+}
+
+fn json_reply(body: Value) -> Response {
+    let mut response = (StatusCode::OK, body.to_string()).into_response();
+    response.headers_mut().insert("content-type", HeaderValue::from_static("application/json; charset=utf-8"));
+    response
+}
+
+async fn client(host: &str, tweak: impl FnOnce(&mut GitHubConfig)) -> Arc<Client> {
+    let mut config = GitHubConfig::new(TOKEN);
+    config.host = Some(host.to_owned());
+    config.toolsets = vec!["all".into()];
+    tweak(&mut config);
+    native(config).await
+}
+
+/// The text blocks of a call's result, and whether it failed.
+async fn call(client: &Arc<Client>, tool: &str, arguments: Value) -> (Vec<String>, bool) {
+    let result = client.call_tool(tool, args(arguments)).await.expect("the call completes");
+    let texts = result
+        .content
+        .iter()
+        .map(|c| serde_json::to_value(c).expect("json")["text"].as_str().unwrap_or("").to_owned())
+        .collect();
+    (texts, result.is_error())
+}
+
+/// A page of 60 issues with 1,500-byte bodies is over 64 KiB: what is shown is whole JSON, its
+/// `pageInfo` (the cursor to page on) and `totalCount` kept, the issues cut from the end, each
+/// body whole with its untrusted-text markers, and the note says how to get the rest.
+#[tokio::test]
+async fn a_page_of_issues_over_the_cap_keeps_its_cursor_and_stays_json() {
+    let (host, _fake) = fake_github(|method, path, _, _| {
+        assert_eq!((method, path), ("POST", "/graphql"));
+        let nodes: Vec<Value> = (1..=60)
+            .map(|n| {
+                json!({"number": n, "title": format!("issue {n}"), "body": "x".repeat(1500), "state": "OPEN",
+                       "databaseId": 1000 + n, "author": {"login": "someone"}, "createdAt": "2026-01-01T00:00:00Z",
+                       "updatedAt": "2026-01-01T00:00:00Z", "labels": {"nodes": []}, "assignees": {"nodes": []},
+                       "comments": {"totalCount": 0}})
+            })
+            .collect();
+        json_reply(json!({"data": {"repository": {"isPrivate": false, "issues": {
+            "nodes": nodes,
+            "pageInfo": {"hasNextPage": true, "hasPreviousPage": false, "startCursor": "CURSOR_START",
+                         "endCursor": "CURSOR_NEXT"},
+            "totalCount": 600}}}}))
+    })
+    .await;
+    let client = client(&host, |_| {}).await;
+    let (texts, failed) = call(&client, "list_issues", json!({"owner": "o", "repo": "r", "perPage": 60})).await;
+    assert!(!failed, "{texts:?}");
+    assert_eq!(texts.len(), 2, "the page and the note");
+    assert!(texts[0].len() <= 64 * 1024, "{}", texts[0].len());
+    let page: Value = serde_json::from_str(&texts[0]).expect("the page is whole JSON");
+    assert_eq!(page["pageInfo"]["endCursor"], "CURSOR_NEXT", "{}", &texts[0][texts[0].len() - 300..]);
+    assert_eq!(page["totalCount"], 600);
+    let issues = page["issues"].as_array().expect("the issues");
+    assert!(issues.len() > 20 && issues.len() < 60, "{}", issues.len());
+    for (i, issue) in issues.iter().enumerate() {
+        assert_eq!(issue["number"], i + 1, "cut from the end");
+        let body = issue["body"].as_str().expect("a body");
+        assert!(body.starts_with("[untrusted text by @someone") && body.ends_with("[end of untrusted text]"));
+    }
+    let kept = issues.len();
+    assert!(texts[1].contains(&format!("{kept} of 60 items of `issues` shown")), "{}", texts[1]);
+    assert!(texts[1].contains(&format!("perPage={kept}")) && texts[1].contains("endCursor"), "{}", texts[1]);
+}
