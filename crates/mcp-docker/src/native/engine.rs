@@ -438,6 +438,11 @@ impl Engine {
             ..Default::default()
         };
         let docker = self.docker().await?;
+        // A build's RUN steps are containers too: with networking blocked they get none.
+        let options = BuildImageOptions {
+            networkmode: if self.safety.block_network { Some(self.no_build_network().await?.to_owned()) } else { None },
+            ..options
+        };
         let mut stream = docker.build_image(options, None, Some(bollard::body_full(archive.into())));
         let (mut step, mut logs) = (0u64, Vec::new());
         while let Some(info) = stream.next().await {
@@ -452,6 +457,16 @@ impl Engine {
             }
         }
         Ok(json!({ "image": self.image_dict(&args.tag).await?, "logs": logs }))
+    }
+
+    /// The build network mode that gives RUN steps no network. Docker takes `none`. Podman's
+    /// compatible API reads the parameter as buildah's network policy, ignores `none`, and by
+    /// default runs RUN steps in the host's network namespace; there it is `NetworkDisabled`
+    /// (a new namespace with loopback only).
+    async fn no_build_network(&self) -> Result<&'static str, ToolError> {
+        let version = self.docker().await?.version().await.map_err(engine_error)?;
+        let podman = version.components.iter().flatten().any(|c| c.name.starts_with("Podman"));
+        Ok(if podman { "NetworkDisabled" } else { "none" })
     }
 
     pub(crate) async fn remove_image(&self, image: &str, force: bool) -> Result<Value, ToolError> {

@@ -294,3 +294,25 @@ async fn start_refuses_binds_and_restart_policies_the_rules_do_not_allow() {
     ok(&tools, "deploy-compose", json!({"compose_yaml": compose, "project_name": project})).await;
     support::remove_container(&host, &format!("{project}-web-1")).await;
 }
+
+/// A build's RUN steps run in containers of the engine's: with networking blocked they get no
+/// network either.
+#[tokio::test]
+async fn a_blocked_network_covers_the_run_steps_of_a_build() {
+    let Some((host, image)) = support::engine() else { return };
+    let (_dir, root) = support::temp_root();
+    std::fs::write(root.join("Dockerfile"), format!("FROM {image}\nRUN ls /sys/class/net > /interfaces\n"))
+        .expect("write");
+    let safety = Safety { block_network: true, allowed_host_paths: vec![root.clone()], ..Safety::default() };
+    let tools = support::server(&host, safety).tool_set();
+    let tag = format!("localhost/{}:v1", unique("nonet-build"));
+    ok(&tools, "build_image", json!({"path": root.display().to_string(), "tag": tag})).await;
+    let name = unique("nonet-built");
+    let run =
+        ok(&tools, "run_container", json!({"image": tag, "name": name, "detach": false, "command": "cat /interfaces"}))
+            .await;
+    support::remove_container(&host, &name).await;
+    let options = bollard::query_parameters::RemoveImageOptions { force: true, ..Default::default() };
+    let _ = direct(&host).await.remove_image(&tag, Some(options), None).await;
+    assert_eq!(run["logs"], json!(["lo", ""]), "the build's RUN step had a network: {run}");
+}
