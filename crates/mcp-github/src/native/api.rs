@@ -17,6 +17,42 @@ pub(crate) struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Value,
+    /// The body as read for [`Api::get_text`] (its `body` is then `Null`).
+    pub text: Option<Text>,
+}
+
+/// A body read as text for [`Api::get_text`]: its first bytes, and how far it went.
+#[derive(Debug)]
+pub(crate) struct Text {
+    /// The first bytes of the body, at most the `keep` asked for.
+    pub bytes: Vec<u8>,
+    /// How many bytes of the body were read: all of them when `complete`.
+    pub seen: usize,
+    /// Whether the whole body was read (it was not longer than the `stop_at` asked for).
+    pub complete: bool,
+}
+
+/// How [`Api::request`] treats a redirect (followed when `follow`, see [`Api::redirect`]; else
+/// returned as it came) and reads a successful answer's body.
+#[derive(Clone, Copy, Debug)]
+struct How {
+    follow: bool,
+    read: Read,
+}
+
+impl How {
+    /// Redirects followed, the body read whole.
+    const FOLLOW: How = How { follow: true, read: Read::Json };
+}
+
+/// How [`Api::once`] reads a successful answer's body.
+#[derive(Clone, Copy, Debug)]
+enum Read {
+    /// Whole, as JSON when it is JSON, else as a string.
+    Json,
+    /// As it streams, never parsed: the first `keep` bytes kept, and reading stopped once more
+    /// than `stop_at` came.
+    Text { keep: usize, stop_at: usize },
 }
 
 /// The REST client: octocrab pointed at the configured host, with the token; and one client
@@ -233,7 +269,7 @@ impl Api {
         let octo = self.graphql_client_for(owner)?;
         let body = serde_json::json!({"query": query, "variables": variables});
         let extra: Vec<(&str, &str)> = features.map(|f| ("GraphQL-Features", f)).into_iter().collect();
-        let reply = self.request(octo, Method::POST, "/graphql", Some(&body), &extra, true).await?;
+        let reply = self.request(octo, Method::POST, "/graphql", Some(&body), &extra, How::FOLLOW).await?;
         let errors = reply.body.get("errors").and_then(Value::as_array).filter(|e| !e.is_empty());
         if let Some(errors) = errors {
             let messages: Vec<String> = errors
@@ -311,7 +347,9 @@ impl Api {
     /// Where GitHub redirects a GET of `path` (its `Location`), not followed: the endpoints that
     /// hand out short-lived download URLs (logs) answer with a redirect to another host.
     pub(crate) async fn location(&self, path: &str) -> Result<String> {
-        let reply = self.request(self.client_for(path)?, Method::GET, path, None, &[], false).await?;
+        let reply = self
+            .request(self.client_for(path)?, Method::GET, path, None, &[], How { follow: false, read: Read::Json })
+            .await?;
         match reply.headers.get(http::header::LOCATION).and_then(|v| v.to_str().ok()) {
             Some(url) if reply.status.is_redirection() && !url.is_empty() => Ok(url.to_owned()),
             _ => Err(Error::Api {
@@ -330,11 +368,22 @@ impl Api {
 
     /// A request with a JSON body.
     pub(crate) async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Reply> {
-        self.request(self.client_for(path)?, method, path, body, &[], true).await
+        self.request(self.client_for(path)?, method, path, body, &[], How::FOLLOW).await
     }
 
-    /// A request through `octo`, rate limits waited out, failures as errors. A redirect is
-    /// followed when `follow` (see [`redirect`](Self::redirect)), else returned as it came.
+    /// A GET of `path` answered in the media type `accept` (a raw file, a diff), its body read as
+    /// it streams and never parsed: the first `keep` bytes kept, reading stopped once more than
+    /// `stop_at` came, so an answer of any size costs at most that much. Redirects, rate limits
+    /// and errors as for [`get`](Self::get); the whole read within the configured timeout.
+    pub(crate) async fn get_text(&self, path: &str, accept: &str, keep: usize, stop_at: usize) -> Result<Text> {
+        let octo = self.client_for(path)?;
+        let how = How { follow: true, read: Read::Text { keep, stop_at: stop_at.max(keep) } };
+        let reply = self.request(octo, Method::GET, path, None, &[("Accept", accept)], how).await?;
+        Ok(reply.text.unwrap_or(Text { bytes: Vec::new(), seen: 0, complete: true }))
+    }
+
+    /// A request through `octo`, rate limits waited out, failures as errors, redirects and the
+    /// body treated as `how` says.
     async fn request(
         &self,
         octo: &Octocrab,
@@ -342,7 +391,7 @@ impl Api {
         path: &str,
         body: Option<&Value>,
         headers: &[(&str, &str)],
-        follow: bool,
+        how: How,
     ) -> Result<Reply> {
         let mut attempt = 0;
         let mut hops = 0;
@@ -356,12 +405,12 @@ impl Api {
                     target.split('?').next().unwrap_or(&target)
                 )));
             }
-            let reply = self.once(octo, &method, &target, body, headers).await?;
+            let reply = self.once(octo, &method, &target, body, headers, how.read).await?;
             if reply.status.is_success() {
                 return Ok(reply);
             }
             if reply.status.is_redirection() {
-                if !follow {
+                if !how.follow {
                     return Ok(reply);
                 }
                 let location = reply.headers.get(http::header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -444,6 +493,7 @@ impl Api {
         path: &str,
         body: Option<&Value>,
         headers: &[(&str, &str)],
+        read: Read,
     ) -> Result<Reply> {
         let response = match *method {
             _ if !headers.is_empty() => {
@@ -465,6 +515,11 @@ impl Api {
         let response = response.map_err(|e| Error::Network(self.mask(describe(&e))))?;
         let status = response.status();
         let headers = response.headers().clone();
+        if let (Read::Text { keep, stop_at }, true) = (read, status.is_success()) {
+            let text = self.read_text(response.into_body(), keep, stop_at, path).await?;
+            tracing::debug!(%method, path, status = status.as_u16(), bytes = text.seen, "github api answered");
+            return Ok(Reply { status, headers, body: Value::Null, text: Some(text) });
+        }
         let text = octo.body_to_string(response).await.map_err(|e| Error::Network(self.mask(describe(&e))))?;
         tracing::debug!(%method, path, status = status.as_u16(), bytes = text.len(), "github api answered");
         let body = if text.trim().is_empty() {
@@ -472,7 +527,39 @@ impl Api {
         } else {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
-        Ok(Reply { status, headers, body })
+        Ok(Reply { status, headers, body, text: None })
+    }
+
+    /// `body` read frame by frame: its first `keep` bytes kept, and no more read once over
+    /// `stop_at`; within the configured timeout.
+    async fn read_text<B>(&self, mut body: B, keep: usize, stop_at: usize, path: &str) -> Result<Text>
+    where
+        B: hyper::body::Body<Data = hyper::body::Bytes> + Unpin,
+        B::Error: std::fmt::Display,
+    {
+        let read = async {
+            let mut text = Text { bytes: Vec::new(), seen: 0, complete: true };
+            while let Some(frame) = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await {
+                let frame = frame.map_err(|e| Error::Network(self.mask(e.to_string())))?;
+                let Ok(bytes) = frame.into_data() else { continue };
+                let room = keep.saturating_sub(text.bytes.len());
+                text.bytes.extend_from_slice(&bytes[..bytes.len().min(room)]);
+                text.seen += bytes.len();
+                if text.seen > stop_at {
+                    text.complete = false;
+                    break;
+                }
+            }
+            Ok(text)
+        };
+        match tokio::time::timeout(self.timeout, read).await {
+            Ok(done) => done,
+            Err(_) => Err(Error::Network(format!(
+                "reading the answer to GET {} took longer than {} s (the configured timeout)",
+                path.split('?').next().unwrap_or(path),
+                self.timeout.as_secs_f32()
+            ))),
+        }
     }
 }
 
@@ -674,7 +761,7 @@ mod tests {
         for (k, v) in headers {
             map.insert(*k, v.parse().expect("a header value"));
         }
-        Reply { status: StatusCode::from_u16(status).expect("a status"), headers: map, body }
+        Reply { status: StatusCode::from_u16(status).expect("a status"), headers: map, body, text: None }
     }
 
     #[test]

@@ -2103,7 +2103,44 @@ async fn file_contents(inner: &Inner, a: &Args<'_>) -> Result<Value> {
         return Ok(json!({"type": "file", "name": name, "path": path.trim_matches('/'), "content": text}));
     }
     let mut out = pick(&reply, &["type", "name", "path", "size", "sha", "html_url"]);
+    let size = reply.get("size").and_then(Value::as_u64).unwrap_or(0);
     let encoded = string_at(&reply, "content").replace(['\n', '\r'], "");
+    // Files over 1 MB come without their content (`"encoding": "none"`): read raw, as the
+    // reference does, within the byte cap.
+    if string_at(&reply, "type") == "file"
+        && (string_at(&reply, "encoding") == "none" || encoded.is_empty() && size > 0)
+    {
+        let cap = inner.max_response_bytes;
+        let too_large = |size: String| {
+            let link = string_at(&reply, "download_url");
+            // A private repository's download URL carries a short-lived token in its query.
+            let link = link.split('?').next().unwrap_or("");
+            let from = if link.is_empty() { String::new() } else { format!(" (its download URL: {link})") };
+            Error::Precondition(format!(
+                "{} is {size} bytes, over this server's {cap}-byte limit for one result, so its content is not \
+                 shown{from}; read it from a clone of the repository",
+                path.trim_matches('/')
+            ))
+        };
+        if size > cap as u64 {
+            return Err(too_large(size.to_string()));
+        }
+        let raw = inner.api.get_text(&q.on(&url), "application/vnd.github.raw", cap, cap).await?;
+        if !raw.complete {
+            return Err(too_large(format!("more than {cap}")));
+        }
+        match String::from_utf8(raw.bytes) {
+            Ok(text) => out.insert("content".into(), json!(text)),
+            Err(bytes) => {
+                out.insert("encoding".into(), json!("base64"));
+                out.insert(
+                    "content".into(),
+                    json!(base64::engine::general_purpose::STANDARD.encode(bytes.into_bytes())),
+                )
+            }
+        };
+        return Ok(Value::Object(out));
+    }
     if string_at(&reply, "encoding") == "base64" {
         let bytes = base64::engine::general_purpose::STANDARD.decode(encoded.as_bytes()).unwrap_or_default();
         match String::from_utf8(bytes) {

@@ -1,4 +1,5 @@
-//! Large answers: results over the byte cap stay whole JSON with their page info.
+//! Large answers: results over the byte cap stay whole JSON with their page info, and files over
+//! 1 MB are read raw.
 //! Against a fake of its own per test (answering as GitHub does, by the `Accept` header), not
 //! the shared fixture.
 
@@ -51,6 +52,12 @@ async fn fake_github(
 fn json_reply(body: Value) -> Response {
     let mut response = (StatusCode::OK, body.to_string()).into_response();
     response.headers_mut().insert("content-type", HeaderValue::from_static("application/json; charset=utf-8"));
+    response
+}
+
+fn raw_reply(content_type: &'static str, body: Vec<u8>) -> Response {
+    let mut response = (StatusCode::OK, body).into_response();
+    response.headers_mut().insert("content-type", HeaderValue::from_static(content_type));
     response
 }
 
@@ -113,4 +120,74 @@ async fn a_page_of_issues_over_the_cap_keeps_its_cursor_and_stays_json() {
     let kept = issues.len();
     assert!(texts[1].contains(&format!("{kept} of 60 items of `issues` shown")), "{}", texts[1]);
     assert!(texts[1].contains(&format!("perPage={kept}")) && texts[1].contains("endCursor"), "{}", texts[1]);
+}
+
+/// A contents answer for a file of 1-100 MB as GitHub gives it: metadata, no content.
+fn large_file_metadata(size: usize) -> Value {
+    json!({"type": "file", "encoding": "none", "size": size, "name": "big.json", "path": "data/big.json",
+           "content": "", "sha": "3f5b2a3c7d1e0a9b8c7d6e5f4a3b2c1d0e9f8a7b", "html_url": "h",
+           "download_url": "https://raw.githubusercontent.com/o/r/main/data/big.json?token=RAWSECRET"})
+}
+
+/// A file over 1 MB comes from the contents API without its content; it is read raw (the same
+/// path, `Accept: application/vnd.github.raw`), never shown as empty; beyond the byte cap it is
+/// a tool error that names its size and the cap, and nothing over the cap is read.
+#[tokio::test]
+async fn files_over_a_megabyte_are_read_raw_within_the_cap() {
+    const SIZE: usize = 1_500_000;
+    let content: Arc<Vec<u8>> =
+        Arc::new(b"{\"k\": \"".iter().chain([b'v'; SIZE - 10].iter()).chain(b"\"}\n").copied().collect());
+    assert_eq!(content.len(), SIZE);
+    let raw = content.clone();
+    let (host, github) = fake_github(move |method, path, query, accept| {
+        assert_eq!((method, path, query), ("GET", "/repos/o/r/contents/data/big.json", "ref=main"));
+        if accept.contains("application/vnd.github.raw") {
+            raw_reply("application/vnd.github.raw", raw.to_vec())
+        } else {
+            json_reply(large_file_metadata(SIZE))
+        }
+    })
+    .await;
+    let arguments = json!({"owner": "o", "repo": "r", "path": "data/big.json", "ref": "main"});
+
+    // A cap above the file's size: its content, read raw.
+    let roomy = client(&host, |c| c.max_response_bytes = 2 << 20).await;
+    let (texts, failed) = call(&roomy, "get_file_contents", arguments.clone()).await;
+    assert!(!failed, "{:?}", texts.iter().map(|t| &t[..t.len().min(300)]).collect::<Vec<_>>());
+    let file: Value = serde_json::from_str(&texts[0]).expect("whole JSON");
+    assert_eq!(file["content"].as_str().map(str::len), Some(SIZE));
+    assert_eq!(file["content"].as_str().map(str::as_bytes), Some(content.as_slice()));
+    assert_eq!((file["size"].as_u64(), file["name"].as_str()), (Some(SIZE as u64), Some("big.json")));
+    let seen = std::mem::take(&mut *github.seen.lock().expect("not poisoned"));
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[1].1, "/api/v3/repos/o/r/contents/data/big.json?ref=main");
+    assert_eq!(seen[1].2, "application/vnd.github.raw");
+
+    // The default cap (64 KiB): an error naming the size, the cap and where to read it; the
+    // download URL's token is not shown, and the raw file is not fetched.
+    let capped = client(&host, |_| {}).await;
+    let (texts, failed) = call(&capped, "get_file_contents", arguments.clone()).await;
+    assert!(failed, "{texts:?}");
+    let text = texts.join("\n");
+    assert!(text.contains("data/big.json is 1500000 bytes") && text.contains("65536-byte limit"), "{text}");
+    assert!(
+        text.contains("https://raw.githubusercontent.com/o/r/main/data/big.json") && !text.contains("RAWSECRET"),
+        "{text}"
+    );
+    let seen = std::mem::take(&mut *github.seen.lock().expect("not poisoned"));
+    assert_eq!(seen.len(), 1, "only the metadata: {seen:?}");
+
+    // A file whose metadata says less than it is: the raw read stops at the cap.
+    let (host, github) = fake_github(move |_, _, _, accept| {
+        if accept.contains("application/vnd.github.raw") {
+            raw_reply("application/vnd.github.raw", vec![b'a'; 3 << 20])
+        } else {
+            json_reply(large_file_metadata(1_100_000))
+        }
+    })
+    .await;
+    let roomy = client(&host, |c| c.max_response_bytes = 2 << 20).await;
+    let (texts, failed) = call(&roomy, "get_file_contents", arguments).await;
+    assert!(failed && texts.join("\n").contains("more than 2097152 bytes"), "{texts:?}");
+    assert_eq!(github.seen.lock().expect("not poisoned").len(), 2);
 }
