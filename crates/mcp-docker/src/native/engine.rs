@@ -223,7 +223,15 @@ impl Engine {
         restart: Option<RestartPolicy>,
         cx: &ToolContext,
     ) -> Result<Value, ToolError> {
-        let id = self.create(spec, restart).await?;
+        // A foreground run reads the logs and the exit code after the container exits; had the
+        // engine removed it by then (`auto_remove`), both would be lost. So the engine is not
+        // asked to, and the container is removed here once they are read.
+        let remove_after = spec.auto_remove && !spec.detach;
+        let id = if remove_after {
+            self.create(&ContainerSpec { auto_remove: false, ..spec.clone() }, restart).await?
+        } else {
+            self.create(spec, restart).await?
+        };
         let docker = self.docker().await?;
         if let Err(e) = self.start_checked(&id).await {
             // A container that cannot start is not left behind.
@@ -237,7 +245,15 @@ impl Engine {
         // A container without a name is known to the caller only by the id the answer gives: a
         // call cancelled or timed out before that must not leave it running where no one knows
         // of it. A named one (and so a recreated one) is the caller's to find and keep.
-        let unanswered = RemoveUnlessAnswered { docker: docker.clone(), id: spec.name.is_none().then(|| id.clone()) };
+        // One with `auto_remove` is removed once it exits, as the engine would have.
+        let on_drop = if spec.name.is_none() {
+            Unanswered::Remove
+        } else if remove_after {
+            Unanswered::RemoveOnExit
+        } else {
+            Unanswered::Keep
+        };
+        let unanswered = RemoveUnlessAnswered { docker: docker.clone(), id: id.clone(), on_drop };
         let mut wait = docker.wait_container(&id, None::<WaitContainerOptions>);
         let mut exit_code = None;
         while let Some(outcome) = wait.next().await {
@@ -248,11 +264,20 @@ impl Engine {
                 Err(e) => return Err(engine_error(e)),
             }
         }
-        let logs = self.log_lines(&id, Tail::All, cx).await?;
-        unanswered.answered();
+        let logs = self.log_lines(&id, Tail::All, cx).await;
         let mut dict = self.container_dict(&id).await.unwrap_or_else(|_| json!({ "id": id }));
+        if remove_after {
+            // Removed whether or not its logs could be read: the caller asked for that.
+            unanswered.answered();
+            let options = RemoveContainerOptions { force: true, ..Default::default() };
+            if let Err(e) = docker.remove_container(&id, Some(options)).await {
+                tracing::warn!(container = %id, "could not remove an auto_remove container after its run: {e}");
+            }
+        } else if logs.is_ok() {
+            unanswered.answered();
+        }
         dict["exit_code"] = json!(exit_code);
-        dict["logs"] = json!(logs);
+        dict["logs"] = json!(logs?);
         Ok(dict)
     }
 
@@ -875,24 +900,45 @@ impl ResourceProvider for ContainerResources {
     }
 }
 
-/// Removes a foreground run's unnamed container (force: it may still run) when dropped before
-/// [`Self::answered`]: the call was cancelled, timed out or failed while waiting.
+/// What becomes of a foreground run's container when the call ends before its answer (it was
+/// cancelled, timed out, or failed while waiting).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Unanswered {
+    /// A named container is the caller's to find and keep.
+    Keep,
+    /// An unnamed one is known to no one: removed at once (force: it may still run).
+    Remove,
+    /// A named one with `auto_remove`: removed once it exits, as the engine would have.
+    RemoveOnExit,
+}
+
+/// Deals with a foreground run's container as [`Unanswered`] says when dropped before
+/// [`Self::answered`].
 struct RemoveUnlessAnswered {
     docker: bollard::Docker,
-    id: Option<String>,
+    id: String,
+    on_drop: Unanswered,
 }
 
 impl RemoveUnlessAnswered {
     fn answered(mut self) {
-        self.id = None;
+        self.on_drop = Unanswered::Keep;
     }
 }
 
 impl Drop for RemoveUnlessAnswered {
     fn drop(&mut self) {
-        let (Some(id), Ok(runtime)) = (self.id.take(), tokio::runtime::Handle::try_current()) else { return };
-        let docker = self.docker.clone();
+        let on_drop = self.on_drop;
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        if on_drop == Unanswered::Keep {
+            return;
+        }
+        let (docker, id) = (self.docker.clone(), std::mem::take(&mut self.id));
         runtime.spawn(async move {
+            if on_drop == Unanswered::RemoveOnExit {
+                let mut wait = docker.wait_container(&id, None::<WaitContainerOptions>);
+                while wait.next().await.is_some() {}
+            }
             let options = RemoveContainerOptions { force: true, ..Default::default() };
             if let Err(e) = docker.remove_container(&id, Some(options)).await {
                 tracing::warn!(container = %id, "could not remove the container of a run no one waits for: {e}");

@@ -89,6 +89,42 @@ async fn a_foreground_run_waits_and_returns_the_output() {
     assert!(!container_exists(&host, &name).await);
 }
 
+/// `docker run --rm`: the output and the exit code come back, and the container is gone after.
+#[tokio::test]
+async fn a_foreground_run_with_auto_remove_returns_the_output_and_removes_the_container() {
+    let Some((host, image)) = support::engine() else { return };
+    let tools = support::tools(&host);
+    let name = unique("fg-rm");
+    let run = ok(
+        &tools,
+        "run_container",
+        json!({"image": image, "name": name, "detach": false, "auto_remove": true, "command": "sh -c 'echo hello; exit 3'"}),
+    )
+    .await;
+    assert_eq!((run["exit_code"].clone(), run["logs"].clone()), (json!(3), json!(["hello", ""])), "{run}");
+    assert!(!container_exists(&host, &name).await, "the container was kept despite auto_remove");
+
+    // Cancelled while it waits, a named one still goes once it exits, as the engine would do.
+    let name = unique("fg-rm-cancel");
+    let call = ok(
+        &tools,
+        "run_container",
+        json!({"image": image, "name": name, "detach": false, "auto_remove": true, "command": "sleep 4"}),
+    );
+    assert!(tokio::time::timeout(Duration::from_secs(2), call).await.is_err(), "sleep 4 cannot have finished");
+    assert!(container_exists(&host, &name).await, "removed before it exited");
+    let mut gone = false;
+    for _ in 0..100 {
+        if !container_exists(&host, &name).await {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    support::remove_container(&host, &name).await;
+    assert!(gone, "the auto_remove container of a cancelled run was left behind");
+}
+
 #[tokio::test]
 async fn a_foreground_run_cancelled_while_it_waits_leaves_no_unnamed_container_behind() {
     let Some((host, image)) = support::engine() else { return };
