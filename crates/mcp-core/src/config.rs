@@ -123,6 +123,18 @@ fn misspelt(unknown: &[String]) -> String {
     String::new()
 }
 
+/// The one of `known` that `name` most likely misspells (one or two edits away, the nearest
+/// first), for a "did you mean" in an error.
+pub fn nearest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let name = name.to_ascii_lowercase();
+    known
+        .into_iter()
+        .map(|k| (edits(&name, &k.to_ascii_lowercase()), k))
+        .filter(|(d, _)| (1..=2).contains(d))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
 /// The Levenshtein distance between two short ASCII-ish strings.
 fn edits(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();

@@ -1,7 +1,7 @@
 //! The gateway configuration file: one JSON document, every setting optional with a safe default.
 //! See `docs/gateway.md` for an annotated example.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -628,8 +628,114 @@ impl GatewayConfig {
     }
 
     /// Reads a gateway configuration file. Relative paths in it are relative to its folder.
+    /// A server name in `policy` rules or `timeouts.servers` that names no server it configures
+    /// is an error ([`GatewayConfig::check_names`]).
     pub fn load(path: &Path) -> crate::Result<GatewayConfig> {
-        Ok(Self::read(path)?)
+        Self::load_with_tools(path, &[])
+    }
+
+    /// [`GatewayConfig::load`] for a gateway that also serves tool sets added in code
+    /// ([`crate::GatewayBuilder::tools`]) under `added` names, which its rules may name.
+    pub fn load_with_tools(path: &Path, added: &[&str]) -> crate::Result<GatewayConfig> {
+        let config = Self::read(path)?;
+        // A servers file that cannot be read is reported where servers are resolved.
+        if let Ok(servers) = config.servers() {
+            for warning in config.check_names(&servers, added)? {
+                tracing::warn!("{}: {warning}", path.display());
+            }
+        }
+        Ok(config)
+    }
+
+    /// The servers this configuration serves, by the names the gateway gives them: those of
+    /// `servers` (disabled ones too), the native ones, `gateway` (its own tools), and `added`.
+    pub fn server_names<'a>(&'a self, servers: &'a McpConfig, added: &[&'a str]) -> BTreeSet<&'a str> {
+        let native = &self.native;
+        let mut names: BTreeSet<&str> = servers.servers.keys().map(String::as_str).collect();
+        names.extend(added);
+        names.insert(crate::GATEWAY);
+        let on = [
+            ("fs", native.fs.is_some()),
+            ("shell", native.shell.is_some()),
+            ("builtin", native.builtin),
+            (crate::PERPLEXITY, native.perplexity.is_some()),
+            (crate::GITHUB, native.github.is_some()),
+            ("docker", native.docker.is_some()),
+            ("k8s", native.k8s.is_some()),
+            (crate::DATABASE, !native.sql.is_empty()),
+        ];
+        names.extend(on.into_iter().filter(|(_, on)| *on).map(|(name, _)| name));
+        names.extend(native.sql.keys().map(String::as_str));
+        names
+    }
+
+    /// Names that mean a server and name none of [`GatewayConfig::server_names`]: a `servers`
+    /// entry of a `policy` rule that matches no server, and a `timeouts.servers` key, are errors
+    /// (a mistyped deny rule would never apply; a mistyped timeout would silently be the
+    /// default), with the name most likely meant. Tool names are known only once the servers
+    /// run: a `tools` entry of a rule or an `annotations` key whose server part (before `__`)
+    /// names no server is returned as a warning.
+    pub fn check_names(&self, servers: &McpConfig, added: &[&str]) -> anyhow::Result<Vec<String>> {
+        let names = self.server_names(servers, added);
+        let configured = names.iter().copied().collect::<Vec<_>>().join(", ");
+        let meant = |name: &str| match mcp_core::config::nearest(name, names.iter().copied()) {
+            Some(near) => format!("; did you mean `{near}`?"),
+            None => String::new(),
+        };
+        let mut timeouts: Vec<&String> = self.timeouts.servers.keys().collect();
+        timeouts.sort_unstable();
+        if let Some(name) = timeouts.into_iter().find(|name| !names.contains(name.as_str())) {
+            anyhow::bail!("timeouts.servers: no server named `{name}` (configured: {configured}){}", meant(name));
+        }
+        let mut warnings = Vec::new();
+        let tool_part = |tool: &str| tool.split_once(mcp_core::naming::SEPARATOR).map(|(server, _)| server.to_owned());
+        // A tool named `server__tool` whose server part is written out and names no server.
+        let unknown_server = |tool: &str| {
+            tool_part(tool).filter(|server| {
+                !server.is_empty()
+                    && !server.contains(['*', '?', '[', ']', '{', '}', '\\'])
+                    && !names.iter().any(|n| *n == server || mcp_core::naming::sanitize(n) == *server)
+            })
+        };
+        let suggest = |tool: &str, server: &str| match mcp_core::config::nearest(server, names.iter().copied()) {
+            Some(near) => format!(" (did you mean `{near}{}`?)", &tool[server.len()..]),
+            None => String::new(),
+        };
+        for rule in self.policy.iter().flat_map(|p| &p.rules) {
+            for pattern in &rule.servers {
+                // `None`: not a valid glob, which the policy names itself.
+                if matches_a_server(pattern, &names) == Some(false) {
+                    anyhow::bail!(
+                        "policy rule `{}`: the `servers` entry `{pattern}` matches no server (configured: {configured}){}",
+                        rule.name,
+                        meant(pattern)
+                    );
+                }
+            }
+            // With `servers` given, a tool entry is as likely the server's own name for it.
+            for tool in rule.tools.iter().filter(|_| rule.servers.is_empty()) {
+                if let Some(server) = unknown_server(tool) {
+                    warnings.push(format!(
+                        "policy rule `{}`: the `tools` entry `{tool}` names no server before `__`{} (configured: \
+                         {configured}); it matches only a tool of that very name",
+                        rule.name,
+                        suggest(tool, &server)
+                    ));
+                }
+            }
+        }
+        for tool in self.annotations.keys() {
+            if let Some(server) = unknown_server(tool) {
+                warnings.push(format!(
+                    "annotations: `{tool}` names no server before `__`{} (configured: {configured}); it applies to no tool",
+                    suggest(tool, &server)
+                ));
+            } else if tool_part(tool).is_none() {
+                warnings
+                    .push(format!("annotations: `{tool}` is no exposed name (`server__tool`); it applies to no tool"));
+            }
+        }
+        Ok(warnings)
     }
 
     fn read(path: &Path) -> anyhow::Result<GatewayConfig> {
@@ -759,6 +865,28 @@ impl GatewayConfig {
         let per = self.timeouts.servers.iter().map(|(k, v)| (k.clone(), Duration::from_secs(*v))).collect();
         (Duration::from_secs(self.timeouts.default_secs), per)
     }
+}
+
+/// Whether `pattern`, as a policy rule's `servers` glob, matches one of `names`: `None` when it
+/// is no valid glob. Asked of the policy itself, so that it means what the policy will match.
+fn matches_a_server(pattern: &str, names: &BTreeSet<&str>) -> Option<bool> {
+    let rule = serde_json::json!({"name": "probe", "effect": "deny", "servers": [pattern]});
+    let rules = vec![serde_json::from_value(rule).ok()?];
+    let policy =
+        mcp_security::Policy::new(PolicyConfig { read_only: false, rules, default: Some(mcp_security::Effect::Allow) })
+            .ok()?;
+    let tool = mcp_core::protocol::Tool::new("probe", "", mcp_core::protocol::JsonObject::new());
+    Some(names.iter().any(|server| {
+        let subject = mcp_security::Subject {
+            principal: "probe",
+            server,
+            tool: "probe",
+            exposed: "probe",
+            definition: &tool,
+            arguments: None,
+        };
+        !policy.decide(&subject).allowed
+    }))
 }
 
 /// A parser message as it may be shown: field names are the schema's and stay (so that an
@@ -891,6 +1019,63 @@ mod jsonc_tests {
     }
 
     #[test]
+    fn names_of_servers_that_are_not_configured_are_refused_with_the_name_meant() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("gateway.json");
+        let with = |extra: serde_json::Value| {
+            let mut config = serde_json::json!({
+                "mcpServers": {"normal": {"command": "true"}, "off": {"command": "true", "disabled": true}},
+                "native": {"builtin": true, "sql": {"shop": {"url": "sqlite::memory:"}}},
+            });
+            config.as_object_mut().expect("an object").extend(extra.as_object().expect("an object").clone());
+            std::fs::write(&path, config.to_string()).expect("writes");
+            GatewayConfig::load(&path).map_err(|e| e.to_string())
+        };
+        let rule = |servers: serde_json::Value| {
+            serde_json::json!({"policy": {"rules": [
+            {"name": "deny-typo", "effect": "deny", "servers": servers}
+        ], "default": "allow"}})
+        };
+        let e = with(rule(serde_json::json!(["nromal"]))).expect_err("a server that is not configured");
+        assert!(
+            e.starts_with("policy rule `deny-typo`: the `servers` entry `nromal` matches no server (configured: builtin, database, gateway, normal, off, shop); did you mean `normal`?"),
+            "{e}"
+        );
+        let e = with(rule(serde_json::json!(["normal", "gh-*"]))).expect_err("a glob that matches nothing");
+        assert!(e.contains("the `servers` entry `gh-*` matches no server ("), "{e}");
+        let e = with(serde_json::json!({"timeouts": {"servers": {"normal": 5, "nromal": 5}}})).expect_err("a timeout");
+        assert!(e.starts_with("timeouts.servers: no server named `nromal` (configured: "), "{e}");
+        assert!(e.ends_with("did you mean `normal`?"), "{e}");
+        // Every name the gateway serves counts: native servers, a disabled one, globs, its own.
+        for servers in [
+            serde_json::json!(["normal", "off", "builtin", "shop", "database", "gateway"]),
+            serde_json::json!(["norm*", "*"]),
+        ] {
+            with(rule(servers)).expect("every name is a server");
+        }
+        with(serde_json::json!({"timeouts": {"servers": {"builtin": 5, "shop": 9}}})).expect("native servers");
+        // Tool names are known once servers run: only a server part that names none is said.
+        let config = with(serde_json::json!({
+            "annotations": {"nromal__work": {"readOnlyHint": true}, "normal__wrok": {"readOnlyHint": true}},
+            "policy": {"rules": [{"name": "deny-tool-typo", "effect": "deny", "tools": ["nromal__work", "read_*"]}]}
+        }))
+        .expect("tool names only warn");
+        let servers = config.servers().expect("servers");
+        let warnings = config.check_names(&servers, &[]).expect("no error");
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].starts_with("policy rule `deny-tool-typo`: the `tools` entry `nromal__work` names no server before `__` (did you mean `normal__work`?)"), "{warnings:?}");
+        assert!(
+            warnings[1]
+                .starts_with("annotations: `nromal__work` names no server before `__` (did you mean `normal__work`?)"),
+            "{warnings:?}"
+        );
+        // Tool sets added in code are servers too, for a file loaded knowing them.
+        std::fs::write(&path, rule(serde_json::json!(["inventory"])).to_string()).expect("writes");
+        GatewayConfig::load(&path).expect_err("not configured in the file");
+        GatewayConfig::load_with_tools(&path, &["inventory"]).expect("added in code");
+    }
+
+    #[test]
     fn ping_settings_that_would_restart_every_server_are_refused() {
         let dir = tempfile::tempdir().expect("a temp dir");
         let path = dir.path().join("gateway.json");
@@ -928,7 +1113,8 @@ mod jsonc_tests {
             let e = GatewayConfig::load(&path).expect_err(wrong).to_string();
             assert!(e.contains(wrong), "{e}");
         }
-        std::fs::write(&path, r#"{"timeouts": {"default_secs": 1, "servers": {"github": 120}}}"#).expect("writes");
+        let json = r#"{"mcpServers": {"github": {"command": "true"}}, "timeouts": {"default_secs": 1, "servers": {"github": 120}}}"#;
+        std::fs::write(&path, json).expect("writes");
         let (default, per) = GatewayConfig::load(&path).expect("valid").timeouts();
         assert_eq!((default, per["github"]), (Duration::from_secs(1), Duration::from_secs(120)));
     }

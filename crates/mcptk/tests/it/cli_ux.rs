@@ -770,6 +770,24 @@ fn errors_name_what_is_wrong_and_what_to_do() {
         assert!(shown.contains(expected), "{expected}\n{}", text(&out));
     }
     assert!(!text(&out).contains("hunter2") && !text(&out).contains("sk-in-query"), "{}", text(&out));
+    // A mistyped server in a deny rule or a timeout would never apply: `config check` refuses it.
+    for (typo, expected) in [
+        (
+            json!({"policy": {"rules": [{"name": "deny-typo", "effect": "deny", "servers": ["nromal"]}], "default": "allow"}}),
+            "policy rule `deny-typo`: the `servers` entry `nromal` matches no server (configured: gateway, normal); did you mean `normal`?",
+        ),
+        (
+            json!({"timeouts": {"servers": {"nromal": 5}}}),
+            "timeouts.servers: no server named `nromal` (configured: gateway, normal); did you mean `normal`?",
+        ),
+    ] {
+        let mut config = json!({"mcpServers": {"normal": {"command": "true"}}});
+        config.as_object_mut().expect("object").extend(typo.as_object().expect("object").clone());
+        dir.file("typo.json", &config.to_string());
+        let out = dir.run(&["config", "check", "--config", "typo.json"]);
+        assert_eq!(code(&out), 3, "{}", text(&out));
+        assert!(String::from_utf8_lossy(&out.stderr).contains(expected), "{expected}\n{}", text(&out));
+    }
 }
 
 /// Runs `mcptk ARGS` on a pseudo-terminal (util-linux `script`), as a person would, and returns
