@@ -1585,7 +1585,7 @@ pub(crate) async fn call(inner: &Inner, name: &'static str, arguments: JsonObjec
             }
             Value::Object(out)
         }
-        "pull_request_read" => pull_request_read(inner, &a).await?,
+        "pull_request_read" => return pull_request_read(inner, &a).await,
         "list_pull_requests" => {
             let mut q = Query::default();
             for key in ["state", "head", "base", "sort", "direction"] {
@@ -2624,7 +2624,27 @@ async fn add_comment_to_pending_review(inner: &Inner, a: &Args<'_>) -> Result<Va
     Ok(json!("pull request review comment successfully added to pending review"))
 }
 
-async fn pull_request_read(inner: &Inner, a: &Args<'_>) -> Result<Value> {
+/// The most bytes of a pull request's diff read (the first [`Inner::max_response_bytes`] of
+/// them kept), to say how long it is; GitHub refuses much larger diffs itself.
+const MAX_DIFF_BYTES: usize = 16 << 20;
+
+/// `pull_request_read` `get_diff`: the pull request's diff as GitHub makes it (every file,
+/// renames and binary files as git shows them), its first bytes up to the byte cap, the cut
+/// marked with where to read the rest.
+async fn pull_request_diff(inner: &Inner, path: &str) -> Result<CallToolResult> {
+    let limit = inner.max_response_bytes;
+    let diff = inner.api.get_text(path, "application/vnd.github.v3.diff", limit + 1, MAX_DIFF_BYTES).await?;
+    let text = String::from_utf8_lossy(&diff.bytes).into_owned();
+    let hint = "each file's patch can be read with method get_files (page, perPage)";
+    let (shown, note) = super::cut::fit_text(text, diff.seen, diff.complete, limit, Some(hint));
+    let shown = inner.api.mask(shown);
+    Ok(match note {
+        None => CallToolResult::text(shown),
+        Some(note) => CallToolResult::new(vec![Content::text(shown), Content::text(note)]),
+    })
+}
+
+async fn pull_request_read(inner: &Inner, a: &Args<'_>) -> Result<CallToolResult> {
     let methods = [
         "get",
         "get_diff",
@@ -2644,23 +2664,13 @@ async fn pull_request_read(inner: &Inner, a: &Args<'_>) -> Result<Value> {
     let mut q = Query::default();
     a.paging(&mut q)?;
     let api = &inner.api;
-    Ok(match method.as_str() {
+    Ok(inner.finish(match method.as_str() {
         "get" => {
             let reply = api.get(&base).await?.body;
             inner.refuse_untrusted(&full, &reply).await?;
             Value::Object(inner.mark_issue(pull_request(&reply)))
         }
-        "get_diff" => {
-            let files = api.get(&format!("{base}/files?per_page=100")).await?.body;
-            let mut diff = String::new();
-            for f in files.as_array().into_iter().flatten() {
-                let name = string_at(f, "filename");
-                diff.push_str(&format!("diff --git a/{name} b/{name}\n--- a/{name}\n+++ b/{name}\n"));
-                diff.push_str(&string_at(f, "patch"));
-                diff.push('\n');
-            }
-            Value::String(diff)
-        }
+        "get_diff" => return pull_request_diff(inner, &base).await,
         "get_files" => map_items(&api.get(&q.on(&format!("{base}/files"))).await?.body, |f| {
             pick(f, &["filename", "status", "additions", "deletions", "changes", "patch"])
         }),
@@ -2714,7 +2724,7 @@ async fn pull_request_read(inner: &Inner, a: &Args<'_>) -> Result<Value> {
                 json!({"total_count": runs.get("total_count"), "check_runs": items})
             }
         }
-    })
+    }))
 }
 
 trait With {

@@ -1,5 +1,5 @@
-//! Large answers: results over the byte cap stay whole JSON with their page info, and files over
-//! 1 MB are read raw.
+//! Large answers: results over the byte cap stay whole JSON with their page info, files over
+//! 1 MB are read raw, and a pull request's diff is GitHub's own, however many files it has.
 //! Against a fake of its own per test (answering as GitHub does, by the `Accept` header), not
 //! the shared fixture.
 
@@ -190,4 +190,48 @@ async fn files_over_a_megabyte_are_read_raw_within_the_cap() {
     let (texts, failed) = call(&roomy, "get_file_contents", arguments).await;
     assert!(failed && texts.join("\n").contains("more than 2097152 bytes"), "{texts:?}");
     assert_eq!(github.seen.lock().expect("not poisoned").len(), 2);
+}
+
+/// `get_diff` asks GitHub for the pull request's diff (`Accept: application/vnd.github.v3.diff`)
+/// and so has every file of a pull request of 150; over the byte cap, the first part is shown
+/// cut at a line's end, with a note.
+#[tokio::test]
+async fn a_pull_requests_diff_is_githubs_own_with_every_file() {
+    let file = |i: usize| {
+        format!(
+            "diff --git a/src/f{i}.rs b/src/f{i}.rs\nindex 1111111..2222222 100644\n--- a/src/f{i}.rs\n+++ \
+             b/src/f{i}.rs\n@@ -1 +1 @@\n-old {i}\n+new {i}\n"
+        )
+    };
+    let diff: String = (0..150).map(file).collect::<String>()
+        + "diff --git a/old.rs b/renamed.rs\nsimilarity index 100%\nrename from old.rs\nrename to renamed.rs\n";
+    let body = diff.clone();
+    let (host, github) = fake_github(move |method, path, _, accept| {
+        assert_eq!((method, path), ("GET", "/repos/o/r/pulls/5"));
+        if accept == "application/vnd.github.v3.diff" {
+            raw_reply("application/vnd.github.v3.diff; charset=utf-8", body.clone().into_bytes())
+        } else {
+            json_reply(json!({"number": 5, "title": "t", "body": "b", "user": {"login": "u"}}))
+        }
+    })
+    .await;
+    let arguments = json!({"method": "get_diff", "owner": "o", "repo": "r", "pullNumber": 5});
+    let whole = client(&host, |_| {}).await;
+    let (texts, failed) = call(&whole, "pull_request_read", arguments.clone()).await;
+    assert!(!failed, "{texts:?}");
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert_eq!(texts[0], diff, "the diff as GitHub made it, every file and the rename");
+    let seen = std::mem::take(&mut *github.seen.lock().expect("not poisoned"));
+    assert_eq!(
+        seen,
+        [("GET".to_owned(), "/api/v3/repos/o/r/pulls/5".to_owned(), "application/vnd.github.v3.diff".to_owned())]
+    );
+
+    let capped = client(&host, |c| c.max_response_bytes = 4096).await;
+    let (texts, failed) = call(&capped, "pull_request_read", arguments).await;
+    assert!(!failed && texts.len() == 2, "{texts:?}");
+    assert!(texts[0].len() <= 4096 && texts[0].ends_with('\n') && diff.starts_with(&texts[0]), "{}", texts[0]);
+    let note = &texts[1];
+    assert!(note.starts_with(&format!("[cut: the first {} of {} bytes shown", texts[0].len(), diff.len())), "{note}");
+    assert!(note.contains("get_files"), "{note}");
 }
