@@ -222,24 +222,41 @@ impl GitHubConfig {
         Ok(config)
     }
 
-    /// The REST API's base URL for [`host`](Self::host).
+    /// The REST API's base URL for [`host`](Self::host), as the Go server classifies hosts: a
+    /// host name of `github.com` or ending in `.github.com` (`https://github.com/`,
+    /// `https://api.github.com`, `https://www.github.com`) is GitHub.com; `ghe.com` or one
+    /// ending in `.ghe.com` is GitHub Enterprise Cloud with data residency (`https://api.NAME`,
+    /// https only); any other is GitHub Enterprise Server (`/api/v3` under it). A host given
+    /// without a scheme is taken as `https://`.
     pub fn rest_base(&self) -> Result<String> {
         let host = self.host.as_deref().map(str::trim).unwrap_or("");
-        if host.is_empty() || host == "github.com" || host == "https://github.com" {
+        if host.is_empty() {
             return Ok("https://api.github.com".into());
         }
         let with_scheme = if host.contains("://") { host.to_owned() } else { format!("https://{host}") };
         let (scheme, rest) = with_scheme.split_once("://").unwrap_or(("https", host));
+        let scheme = scheme.to_ascii_lowercase();
         if scheme != "http" && scheme != "https" {
             return Err(Error::Config(format!("the GitHub host must be an http(s) URL, not a {scheme} URL")));
         }
-        let authority = rest.split('/').next().unwrap_or("");
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
         let authority = authority.rsplit('@').next().unwrap_or(authority);
-        if authority.is_empty() {
+        let name = host_name(authority).to_ascii_lowercase();
+        if name.is_empty() {
             return Err(Error::Config("the GitHub host has no host name".into()));
         }
-        if authority.ends_with(".ghe.com") {
-            return Ok(format!("{scheme}://api.{authority}"));
+        let under = |domain: &str| name == domain || name.strip_suffix(domain).is_some_and(|n| n.ends_with('.'));
+        if under("github.com") {
+            return Ok("https://api.github.com".into());
+        }
+        if under("ghe.com") {
+            if scheme != "https" {
+                return Err(Error::Config(format!(
+                    "the GitHub Enterprise Cloud host {name} must be an https URL (the token would cross the network \
+                     in clear)"
+                )));
+            }
+            return Ok(format!("https://api.{name}"));
         }
         Ok(format!("{scheme}://{authority}/api/v3"))
     }
@@ -283,6 +300,18 @@ fn app_from_vars(var: &impl Fn(&str) -> Option<String>) -> Result<Option<AppAuth
         }
     };
     Ok(Some(AppAuth { app_id, private_key: Token::new(key), installation_id }))
+}
+
+/// The host name of a URL's `authority` (user information already removed): without its port,
+/// an IPv6 address without its brackets.
+fn host_name(authority: &str) -> &str {
+    if let Some(bracketed) = authority.strip_prefix('[') {
+        return bracketed.split(']').next().unwrap_or("");
+    }
+    match authority.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => authority,
+    }
 }
 
 fn split_list(value: &str) -> Vec<String> {
@@ -526,8 +555,34 @@ mod tests {
             config.rest_base()
         };
         assert_eq!(base("").expect("ok"), "https://api.github.com");
-        assert_eq!(base("github.com").expect("ok"), "https://api.github.com");
+        // GitHub.com: `github.com` and its subdomains, however written.
+        for dotcom in [
+            "github.com",
+            "https://github.com",
+            "https://github.com/",
+            "https://api.github.com",
+            "https://www.github.com",
+            "https://foo.github.com",
+            "HTTPS://GitHub.com/some/path",
+            "https://github.com:443",
+        ] {
+            assert_eq!(base(dotcom).expect("ok"), "https://api.github.com", "{dotcom}");
+        }
+        // Names that only end in those letters are other hosts.
+        assert_eq!(base("https://mycompanygithub.com").expect("ok"), "https://mycompanygithub.com/api/v3");
+        assert_eq!(base("https://notgithub.com/").expect("ok"), "https://notgithub.com/api/v3");
+        assert_eq!(base("https://myghe.com").expect("ok"), "https://myghe.com/api/v3");
+        // GitHub Enterprise Cloud with data residency: the API at `api.`, over https only.
         assert_eq!(base("https://acme.ghe.com").expect("ok"), "https://api.acme.ghe.com");
+        assert_eq!(base("https://acme.ghe.com/").expect("ok"), "https://api.acme.ghe.com");
+        assert_eq!(base("https://ghe.com").expect("ok"), "https://api.ghe.com");
+        assert_eq!(base("acme.ghe.com").expect("ok"), "https://api.acme.ghe.com");
+        assert_eq!(base("https://acme.ghe.com:443").expect("ok"), "https://api.acme.ghe.com");
+        let err = base("http://acme.ghe.com").expect_err("refused").to_string();
+        assert!(err.contains("acme.ghe.com") && err.contains("https"), "{err}");
+        // GitHub Enterprise Server keeps its port.
+        assert_eq!(base("http://[::1]:8080").expect("ok"), "http://[::1]:8080/api/v3");
+        assert_eq!(base("https://user@ghes.example.com/").expect("ok"), "https://ghes.example.com/api/v3");
         assert_eq!(base("http://127.0.0.1").expect("ok"), "http://127.0.0.1/api/v3");
         assert_eq!(base("http://127.0.0.1:8080/").expect("ok"), "http://127.0.0.1:8080/api/v3");
         assert_eq!(base("github.example.com").expect("ok"), "https://github.example.com/api/v3");
@@ -539,6 +594,8 @@ mod tests {
         };
         assert_eq!(graphql("github.com"), "https://api.github.com/graphql");
         assert_eq!(graphql("https://acme.ghe.com"), "https://api.acme.ghe.com/graphql");
+        assert_eq!(graphql("https://github.com/"), "https://api.github.com/graphql");
+        assert_eq!(graphql("https://api.github.com"), "https://api.github.com/graphql");
         assert_eq!(graphql("http://127.0.0.1"), "http://127.0.0.1/api/graphql");
         assert_eq!(graphql("https://github.example.com:8443"), "https://github.example.com:8443/api/graphql");
     }
