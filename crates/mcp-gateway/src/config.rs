@@ -628,23 +628,11 @@ impl GatewayConfig {
     }
 
     /// Reads a gateway configuration file. Relative paths in it are relative to its folder.
-    /// A server name in `policy` rules or `timeouts.servers` that names no server it configures
-    /// is an error ([`GatewayConfig::check_names`]).
+    /// The names it gives servers in `policy` and `timeouts` are checked when a gateway starts
+    /// or reloads it, once the tool sets added in code are known too
+    /// ([`GatewayConfig::check_names`]).
     pub fn load(path: &Path) -> crate::Result<GatewayConfig> {
-        Self::load_with_tools(path, &[])
-    }
-
-    /// [`GatewayConfig::load`] for a gateway that also serves tool sets added in code
-    /// ([`crate::GatewayBuilder::tools`]) under `added` names, which its rules may name.
-    pub fn load_with_tools(path: &Path, added: &[&str]) -> crate::Result<GatewayConfig> {
-        let config = Self::read(path)?;
-        // A servers file that cannot be read is reported where servers are resolved.
-        if let Ok(servers) = config.servers() {
-            for warning in config.check_names(&servers, added)? {
-                tracing::warn!("{}: {warning}", path.display());
-            }
-        }
-        Ok(config)
+        Ok(Self::read(path)?)
     }
 
     /// The servers this configuration serves, by the names the gateway gives them: those of
@@ -1029,7 +1017,9 @@ mod jsonc_tests {
             });
             config.as_object_mut().expect("an object").extend(extra.as_object().expect("an object").clone());
             std::fs::write(&path, config.to_string()).expect("writes");
-            GatewayConfig::load(&path).map_err(|e| e.to_string())
+            let config = GatewayConfig::load(&path).map_err(|e| e.to_string())?;
+            let servers = config.servers().map_err(|e| e.to_string())?;
+            config.check_names(&servers, &[]).map(|_| config).map_err(|e| e.to_string())
         };
         let rule = |servers: serde_json::Value| {
             serde_json::json!({"policy": {"rules": [
@@ -1069,10 +1059,12 @@ mod jsonc_tests {
                 .starts_with("annotations: `nromal__work` names no server before `__` (did you mean `normal__work`?)"),
             "{warnings:?}"
         );
-        // Tool sets added in code are servers too, for a file loaded knowing them.
+        // Tool sets added in code are servers too.
         std::fs::write(&path, rule(serde_json::json!(["inventory"])).to_string()).expect("writes");
-        GatewayConfig::load(&path).expect_err("not configured in the file");
-        GatewayConfig::load_with_tools(&path, &["inventory"]).expect("added in code");
+        let config = GatewayConfig::load(&path).expect("names are checked at start");
+        let servers = config.servers().expect("servers");
+        config.check_names(&servers, &[]).expect_err("not configured in the file");
+        config.check_names(&servers, &["inventory"]).expect("added in code");
     }
 
     #[test]

@@ -540,6 +540,10 @@ async fn assemble(
 ) -> anyhow::Result<Assembled> {
     config.validate_settings()?;
     let servers = config.servers()?;
+    let added: Vec<&str> = extra_tools.iter().map(|(name, _)| name.as_str()).collect();
+    for warning in config.check_names(&servers, &added)? {
+        tracing::warn!("{warning}");
+    }
     // Every secret the configuration references is masked wherever it might show up.
     let mut secrets: Vec<String> = Vec::new();
     for (name, entry) in servers.enabled() {

@@ -334,3 +334,26 @@ async fn a_call_to_a_server_that_has_not_come_up_says_why() {
     assert!(error.contains("unknown tool `elsewhere__work` (code -32602)"), "{error}");
     gateway.shutdown().await;
 }
+
+/// Names in rules and timeouts are checked when the gateway starts, with the tool sets added in
+/// code counted as servers: a rule naming one starts, a mistyped one does not.
+#[tokio::test]
+async fn a_rule_naming_no_server_stops_the_start_and_one_naming_a_tool_set_added_in_code_does_not() {
+    let dir = tempfile::tempdir().expect("temp");
+    let with = |servers: Value| {
+        config(json!({
+            "audit": {"path": dir.path().join("a.jsonl"), "fsync": false},
+            "policy": {"rules": [{"name": "deny-it", "effect": "deny", "servers": servers}], "default": "allow"}
+        }))
+    };
+    let gateway = Gateway::builder(with(json!(["inventory"]))).tools("inventory", inventory()).start().await;
+    gateway.expect("a tool set added in code is a server").shutdown().await;
+    let Err(err) = Gateway::builder(with(json!(["inventroy"]))).tools("inventory", inventory()).start().await else {
+        panic!("a mistyped server is refused");
+    };
+    let err = err.to_string();
+    assert!(
+        err.contains("the `servers` entry `inventroy` matches no server") && err.contains("did you mean `inventory`?"),
+        "{err}"
+    );
+}

@@ -171,6 +171,11 @@ pub fn problems(gateway: &GatewayConfig) -> anyhow::Result<(Vec<serde_json::Valu
     if let Err(e) = gateway.readiness.servers(&servers) {
         problems.push(e.to_string());
     }
+    // A mistyped server in a rule or a timeout would never apply.
+    match gateway.check_names(&servers, &[]) {
+        Ok(warnings) => warnings.iter().for_each(|w| output::note("warning", w)),
+        Err(e) => problems.push(e.to_string()),
+    }
     problems.extend(unset_references(gateway).iter().map(ToString::to_string));
     // What stops the native shell server at its start: a program not found, a root missing.
     if let Some(shell) = &gateway.native.shell
