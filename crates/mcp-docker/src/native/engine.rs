@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bollard::errors::Error as BollardError;
@@ -33,6 +34,10 @@ use crate::{
 const MAX_LOG_LINES: usize = 10_000;
 /// The most log text one call returns (the end of it), whatever `tail` asks for.
 const MAX_LOG_BYTES: usize = 4 * 1024 * 1024;
+/// The least time between two progress notifications of one log read.
+const LOG_PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
+/// The most log text one call's progress notifications carry in all.
+const MAX_LOG_PROGRESS_BYTES: usize = 1024 * 1024;
 /// The largest build context sent to the engine.
 const MAX_CONTEXT_BYTES: usize = 256 * 1024 * 1024;
 
@@ -369,12 +374,16 @@ impl Engine {
         let options = LogsOptions { stdout: true, stderr: true, tail, ..Default::default() };
         let mut stream = self.docker().await?.logs(id, Some(options));
         let mut kept = LogTail::default();
-        let mut chunks = 0u64;
+        let mut progress = LogProgress::default();
         while let Some(chunk) = stream.next().await {
             let piece = chunk.map_err(engine_error)?.into_bytes();
-            chunks += 1;
-            cx.progress(chunks as f64, None, Some(String::from_utf8_lossy(&piece).trim_end().to_owned())).await;
+            if let Some((read, message)) = progress.push(&piece, Instant::now()) {
+                cx.progress(read, None, message).await;
+            }
             kept.push(&piece);
+        }
+        if let Some((read, message)) = progress.finish() {
+            cx.progress(read, None, message).await;
         }
         Ok(kept.into_lines())
     }
@@ -947,6 +956,88 @@ impl Drop for RemoveUnlessAnswered {
     }
 }
 
+/// Log text as progress while it streams in, bounded: at most one notification every
+/// [`LOG_PROGRESS_INTERVAL`] (carrying the text since the last one), and no more than
+/// [`MAX_LOG_PROGRESS_BYTES`] of text in all, after which they carry the bytes read alone. An
+/// engine streams a chatty log in many small chunks; one notification each, with its text, sent
+/// many times the (capped) result to the client and slowed the read.
+struct LogProgress {
+    read: u64,
+    last: Option<Instant>,
+    pending: String,
+    unsent: bool,
+    /// How much more text the notifications may carry.
+    text_room: usize,
+    /// Some text was left out, and the note saying so is yet to be sent.
+    cut_unsaid: bool,
+    /// The note was sent.
+    cut_said: bool,
+}
+
+impl Default for LogProgress {
+    fn default() -> Self {
+        Self {
+            read: 0,
+            last: None,
+            pending: String::new(),
+            unsent: false,
+            text_room: MAX_LOG_PROGRESS_BYTES,
+            cut_unsaid: false,
+            cut_said: false,
+        }
+    }
+}
+
+impl LogProgress {
+    /// Takes a chunk in; the notification to send now, if one is due: (bytes read, message).
+    fn push(&mut self, piece: &[u8], now: Instant) -> Option<(f64, Option<String>)> {
+        self.read += piece.len() as u64;
+        self.unsent = true;
+        if self.text_room > 0 {
+            let text = String::from_utf8_lossy(piece);
+            let mut end = text.len().min(self.text_room);
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.pending.push_str(&text[..end]);
+            self.text_room -= end;
+            if end < text.len() {
+                // Nothing more is carried, even a piece that would fit the last few bytes.
+                self.text_room = 0;
+                self.cut_unsaid = true;
+            }
+        } else if !piece.is_empty() && !self.cut_said {
+            self.cut_unsaid = true;
+        }
+        let due = self.last.is_none_or(|last| now.duration_since(last) >= LOG_PROGRESS_INTERVAL);
+        due.then(|| {
+            self.last = Some(now);
+            self.take()
+        })
+    }
+
+    /// What is left to report when the log ends, if anything.
+    fn finish(mut self) -> Option<(f64, Option<String>)> {
+        self.unsent.then(|| self.take())
+    }
+
+    fn take(&mut self) -> (f64, Option<String>) {
+        self.unsent = false;
+        let mut text = std::mem::take(&mut self.pending).trim_end().to_owned();
+        if std::mem::take(&mut self.cut_unsaid) {
+            self.cut_said = true;
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            text.push_str(&format!(
+                "[progress carries no more log text after {} MiB; the result holds the end of the log]",
+                MAX_LOG_PROGRESS_BYTES / (1024 * 1024)
+            ));
+        }
+        (self.read as f64, (!text.is_empty()).then_some(text))
+    }
+}
+
 /// The end of a log as it streams in, as lines split on every newline (output that ends with
 /// one ends with an empty entry, as the reference server's does): at most [`MAX_LOG_LINES`]
 /// lines and [`MAX_LOG_BYTES`] bytes, with a first line saying what was left out.
@@ -1009,6 +1100,34 @@ mod tests {
         assert_eq!(host_config.restart_policy, Some(restart));
         let plain = engine.container_body(&ContainerSpec::new("busybox"), None).expect("allowed");
         assert_eq!(plain.host_config.and_then(|h| h.restart_policy), None);
+    }
+
+    #[test]
+    fn log_progress_is_rate_limited_and_stops_carrying_text_after_a_mebibyte() {
+        let mut progress = LogProgress::default();
+        let start = Instant::now();
+        let chunk = "x".repeat(1023) + "\n";
+        let mut sent = Vec::new();
+        // 10 MiB in 1 KiB chunks, 10 000 chunks over 2 s: one notification per 100 ms at most.
+        for i in 0..10_240u32 {
+            let now = start + Duration::from_micros(u64::from(i) * 200);
+            sent.extend(progress.push(chunk.as_bytes(), now));
+        }
+        sent.extend(progress.finish());
+        assert!(sent.len() <= 2_048 / 100 + 2, "{} notifications", sent.len());
+        assert_eq!(sent.last().map(|(read, _)| *read), Some(10_240.0 * 1024.0), "the last one has the total");
+        let text: usize = sent.iter().filter_map(|(_, m)| m.as_ref()).map(String::len).sum();
+        assert!(text <= MAX_LOG_PROGRESS_BYTES + 200, "{text} bytes of text");
+        let notes = sent.iter().filter_map(|(_, m)| m.as_deref()).filter(|m| m.contains("no more log text")).count();
+        assert_eq!(notes, 1, "what was left out is said once");
+        assert!(sent.iter().rev().take(3).all(|(_, m)| m.is_none()), "later ones carry the count alone");
+
+        // A short log: its first chunk goes out at once, the rest when it ends.
+        let mut progress = LogProgress::default();
+        assert_eq!(progress.push(b"one\n", start), Some((4.0, Some("one".into()))));
+        assert_eq!(progress.push(b"two\n", start), None);
+        assert_eq!(progress.push(b"three\n", start), None);
+        assert_eq!(progress.finish(), Some((14.0, Some("two\nthree".into()))));
     }
 
     fn tail_of(pieces: &[&str]) -> Vec<String> {

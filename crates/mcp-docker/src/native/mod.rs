@@ -150,7 +150,7 @@ impl DockerServer {
         add(registry, e, tools::START_CONTAINER, "Start a Docker container", writes(false), None, {
             |e, a: ContainerIdArgs, _| async move { e.start_container(&a.container_id).await }
         });
-        let d = "Fetch logs for a Docker container; each line is also reported as progress";
+        let d = "Fetch logs for a Docker container; the text is also reported as progress while it is read";
         add(registry, e, tools::FETCH_CONTAINER_LOGS, d, read_only(), None, |e, a: LogsArgs, cx| async move {
             e.fetch_logs(&a.container_id, a.tail, &cx).await
         });

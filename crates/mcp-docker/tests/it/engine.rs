@@ -125,6 +125,38 @@ async fn a_foreground_run_with_auto_remove_returns_the_output_and_removes_the_co
     assert!(gone, "the auto_remove container of a cancelled run was left behind");
 }
 
+/// A chatty log reaches the client as a few progress notifications with at most about a MiB of
+/// text in all, not one notification (with its text) per chunk the engine streams.
+#[tokio::test]
+async fn log_progress_is_bounded_in_count_and_text() {
+    let Some((host, image)) = support::engine() else { return };
+    let tools = support::tools(&host);
+    let name = unique("chatty");
+    // 40 000 lines of 129 bytes: about 5 MiB.
+    let command = format!("sh -c 'yes {} | head -n 40000'", "x".repeat(128));
+    ok(&tools, "run_container", json!({"image": image, "name": name, "detach": false, "command": command})).await;
+    let counted = std::sync::Arc::new(std::sync::Mutex::new((0usize, 0usize)));
+    let sink = counted.clone();
+    let cx = mcp_core::ToolContext::detached().with_progress_fn(std::sync::Arc::new(move |_, _, message| {
+        if let Ok(mut counted) = sink.lock() {
+            counted.0 += 1;
+            counted.1 += message.map_or(0, |m| m.len());
+        }
+    }));
+    let args = json!({"container_id": name, "tail": "all"}).as_object().cloned().expect("an object");
+    let started = std::time::Instant::now();
+    let result = tools.call("fetch_container_logs", args, cx).await;
+    let elapsed = started.elapsed();
+    support::remove_container(&host, &name).await;
+    assert!(!result.is_error(), "{}", result.text_content());
+    let (notifications, text) = *counted.lock().expect("counted");
+    let allowed = (elapsed.as_millis() / 100) as usize + 2;
+    assert!(notifications <= allowed, "{notifications} notifications in {elapsed:?}");
+    assert!(text <= 1024 * 1024 + 200, "{text} bytes of log text as progress");
+    let lines = result.structured_content.expect("structured")["logs"].as_array().map_or(0, Vec::len);
+    assert_eq!(lines, 10_001, "the result keeps its own bound: a note, then the last lines");
+}
+
 #[tokio::test]
 async fn a_foreground_run_cancelled_while_it_waits_leaves_no_unnamed_container_behind() {
     let Some((host, image)) = support::engine() else { return };
