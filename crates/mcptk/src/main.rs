@@ -264,7 +264,8 @@ fn http_tokens(
     list: Option<&str>,
 ) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
     const LIST: &str = "MCPTK_HTTP_TOKENS";
-    // By token: (principal, where it was given).
+    // By token: (principal, where it was given). A principal may have several tokens (the old
+    // and the new while one is rotated); a token stands for one principal only.
     let mut tokens: std::collections::BTreeMap<String, (String, String)> = std::collections::BTreeMap::new();
     if let Some(token) = single.map(str::trim).filter(|t| !t.is_empty()) {
         tokens.insert(token.to_owned(), ("http".to_owned(), token_env.to_owned()));
@@ -288,11 +289,6 @@ fn http_tokens(
         }
         if token.contains("REPLACE_ME") {
             bail!("{LIST} holds a placeholder token (`REPLACE_ME`) for `{principal}`: set a real one");
-        }
-        if let Some((_, first)) = tokens.values().find(|(p, _)| p == principal) {
-            bail!(
-                "{at} gives the principal `{principal}` a second token ({first} already gives it one): one token per principal"
-            );
         }
         if let Some((other, first)) = tokens.get(token) {
             bail!(
