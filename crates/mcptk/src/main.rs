@@ -68,7 +68,8 @@ enum Command {
         /// log (the gateway takes its log from its configuration).
         #[arg(long, global = true)]
         audit: Option<PathBuf>,
-        /// With one native server: seconds a call may take before it is cancelled [default: 300]
+        /// With one native server: seconds a call may take before it is cancelled [default: 300;
+        /// for perplexity, PERPLEXITY_TIMEOUT_MS plus 30 s, so that its own timeout ends a call]
         /// (the gateway takes its timeouts from its configuration).
         #[arg(long, global = true, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
         call_timeout: Option<u64>,
@@ -718,6 +719,18 @@ fn install_metrics(prometheus: bool) -> Option<metrics_exporter_prometheus::Prom
 /// Seconds a call to one native server may take (`--call-timeout`).
 const NATIVE_CALL_TIMEOUT_SECS: u64 = 300;
 
+/// How long a call to `native` may take without `--call-timeout`: [`NATIVE_CALL_TIMEOUT_SECS`];
+/// for Perplexity, 30 s more than `PERPLEXITY_TIMEOUT_MS` (read by `var`), so that its own
+/// timeout, which says which variable to raise, ends a call rather than this one.
+fn native_call_timeout(native: &NativeServer, var: impl Fn(&str) -> Option<String>) -> Duration {
+    let default = Duration::from_secs(NATIVE_CALL_TIMEOUT_SECS);
+    match native {
+        NativeServer::Perplexity => mcp_perplexity::native::PerplexityConfig::from_vars(var)
+            .map_or(default, |config| config.timeout.saturating_add(Duration::from_secs(30))),
+        _ => default,
+    }
+}
+
 /// How long after its start a server gives back what only the start needed (see [`after_start`]).
 const STARTED_AFTER: Duration = Duration::from_millis(20);
 
@@ -750,6 +763,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     match cli.command {
         Command::Serve { native: Some(native), config: _, page_size, max_message_bytes, audit, call_timeout, http } => {
+            let default_call_timeout = native_call_timeout(&native, |name| std::env::var(name).ok());
             let (registry, name) = native.registry().await?;
             let audit = audit
                 .map(|path| {
@@ -760,7 +774,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let server_name = name.trim_start_matches("mcptk-").trim_start_matches("mcptk");
             let server_name = if server_name.is_empty() { BUILTIN } else { server_name };
             let log = audit.clone();
-            let call_timeout = Duration::from_secs(call_timeout.unwrap_or(NATIVE_CALL_TIMEOUT_SECS));
+            let call_timeout = call_timeout.map_or(default_call_timeout, Duration::from_secs);
             let registry = mcp_gateway::serve_alone(registry, server_name, audit, call_timeout);
             let server = Server::builder(Implementation::new(name, env!("CARGO_PKG_VERSION")), registry)
                 .page_size(page_size)
@@ -1106,4 +1120,26 @@ async fn call(args: &ConfigArgs, server: &str, tool: &str, arguments: &str, line
         result.map_err(|e| if listed { anyhow::Error::from(e) } else { output::classified(output::Exit::Usage, e) })?;
     output::print_json(&result)?;
     Ok(if result.is_error() { output::Exit::Tool.into() } else { ExitCode::SUCCESS })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn perplexitys_own_timeout_ends_a_call_before_serves() {
+        let vars = |timeout: &'static str| {
+            move |name: &str| match name {
+                "PERPLEXITY_API_KEY" => Some("k".to_owned()),
+                "PERPLEXITY_TIMEOUT_MS" => Some(timeout.to_owned()),
+                _ => None,
+            }
+        };
+        let perplexity = NativeServer::Perplexity;
+        assert_eq!(native_call_timeout(&perplexity, vars("900000")), Duration::from_secs(930));
+        assert_eq!(native_call_timeout(&perplexity, vars("")), Duration::from_secs(330));
+        // Unusable settings stop the server anyway; the usual default until then.
+        assert_eq!(native_call_timeout(&perplexity, |_| None), Duration::from_secs(NATIVE_CALL_TIMEOUT_SECS));
+        assert_eq!(native_call_timeout(&NativeServer::Builtin, vars("900000")), Duration::from_secs(300));
+    }
 }

@@ -147,21 +147,18 @@ impl Api {
 
     /// Runs an agent request (`body`, which asks for a stream) to its final answer text,
     /// reporting progress to `cx` as the stream's events arrive. The timeout covers the whole
-    /// run; a run that times out or is cancelled is also cancelled at the API.
+    /// run. A run left before its end is also cancelled at the API: when it times out, is
+    /// cancelled, or fails while streaming, and when this future is dropped (an outer timeout,
+    /// a caller gone), through [`Unfinished`].
     pub async fn agent(&self, body: &Value, cx: &ToolContext) -> Result<String> {
-        let mut stream = AgentStream::default();
-        let outcome = tokio::select! {
-            outcome = tokio::time::timeout(self.timeout, self.run_agent(body, cx, &mut stream)) => match outcome {
+        let mut run = Unfinished { api: self, stream: AgentStream::default() };
+        tokio::select! {
+            outcome = tokio::time::timeout(self.timeout, self.run_agent(body, cx, &mut run.stream)) => match outcome {
                 Ok(outcome) => outcome,
                 Err(_) => Err(Error::Timeout { after: self.timeout }),
             },
             () = cx.cancelled().cancelled() => Err(Error::Cancelled),
-        };
-        let abandoned = matches!(outcome, Err(Error::Timeout { .. } | Error::Cancelled));
-        if let Some(id) = stream.response_id.take().filter(|_| abandoned) {
-            self.cancel_run(id);
         }
-        outcome
     }
 
     async fn run_agent(&self, body: &Value, cx: &ToolContext, stream: &mut AgentStream) -> Result<String> {
@@ -216,8 +213,13 @@ impl Api {
     /// Asks the API to stop a run nobody waits for any more, so it stops costing; best effort,
     /// in the background, bounded by [`CANCEL_TIMEOUT`].
     fn cancel_run(&self, id: String) {
+        // Called from `Drop`, which may run where no runtime is (a runtime shutting down).
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::debug!("no runtime to cancel an abandoned perplexity run in");
+            return;
+        };
         let api = self.clone();
-        tokio::spawn(async move {
+        runtime.spawn(async move {
             let endpoint = format!("v1/agent/{}/cancel", encode_path_segment(&id));
             let cancelled = tokio::time::timeout(CANCEL_TIMEOUT, api.post(&endpoint, &serde_json::json!({}))).await;
             tracing::debug!(ok = matches!(cancelled, Ok(Ok(_))), "asked the perplexity api to cancel an abandoned run");
@@ -239,6 +241,26 @@ impl Api {
         tokio::select! {
             outcome = tokio::time::timeout(self.timeout, work) => outcome.unwrap_or(Err(Error::Timeout { after: self.timeout })),
             () = cx.cancelled().cancelled() => Err(Error::Cancelled),
+        }
+    }
+}
+
+/// An agent run's stream while it is read. Dropped with a run id and no final event (timed
+/// out, cancelled, failed while streaming, or its future dropped by an outer timeout or a
+/// caller gone), it asks the API to cancel the run, which would otherwise go on, and cost, to
+/// its end. A run read to its end leaves the stream taken, so nothing is cancelled.
+struct Unfinished<'a> {
+    api: &'a Api,
+    stream: AgentStream,
+}
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        if self.stream.finished() {
+            return;
+        }
+        if let Some(id) = self.stream.response_id.take() {
+            self.api.cancel_run(id);
         }
     }
 }

@@ -168,6 +168,33 @@ async fn a_caller_that_goes_away_cancels_the_run_at_the_api() {
     }
 }
 
+/// An outer timeout (the one `serve` puts around every call, `--call-timeout`) drops the call's
+/// future before `PERPLEXITY_TIMEOUT_MS` ends it: the run is cancelled at the API all the same.
+#[tokio::test]
+async fn a_call_dropped_by_an_outer_timeout_cancels_the_run_at_the_api() {
+    let fixture = Fixture::start().await;
+    let server = mcp_perplexity::native::PerplexityServer::new(config(&fixture, KEY, Some(Duration::from_secs(60))))
+        .expect("a valid configuration");
+    let registry = server.registry();
+    let arguments = json!({"messages": [{"role": "user", "content": "Everything [stall]"}]});
+    let arguments = arguments.as_object().cloned().expect("an object");
+    let call = registry.tools.call("perplexity_research", arguments, mcp_core::ToolContext::detached());
+    let outer = tokio::time::timeout(Duration::from_millis(700), call).await;
+    assert!(outer.is_err(), "the outer timeout ended the call");
+    let cancel = fixture.wait_for("/cancel", Duration::from_secs(5)).await;
+    let cancel = cancel.expect("the dropped call cancelled its run");
+    assert!(cancel.path.starts_with("/v1/agent/run-") && cancel.authorized, "{cancel:?}");
+}
+
+/// A run read to its end is not cancelled.
+#[tokio::test]
+async fn a_finished_run_is_not_cancelled() {
+    let fixture = Fixture::start().await;
+    let pplx = Perplexity::new(native(config(&fixture, KEY, None)).await);
+    pplx.ask(&[Message::user("Who wrote Emma?")], &WebSearchOptions::default()).await.expect("answers");
+    assert!(fixture.wait_for("/cancel", Duration::from_millis(500)).await.is_none());
+}
+
 #[tokio::test]
 async fn an_unreachable_api_is_a_network_error() {
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
