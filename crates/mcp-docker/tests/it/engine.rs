@@ -387,3 +387,24 @@ async fn logs_and_stats_are_resources() {
     assert!(stats.contains("memory_stats") || stats.contains("cpu_stats"), "{stats}");
     support::remove_container(&host, &name).await;
 }
+
+/// An ordinary Compose file: keys without safety meaning are accepted, byte strings are read,
+/// and a service starts after the ones it depends on.
+#[tokio::test]
+async fn deploy_compose_takes_an_ordinary_file_in_dependency_order() {
+    let Some((host, image)) = support::engine() else { return };
+    let tools = support::tools(&host);
+    let project = unique("ordinary").replace('-', "_");
+    let compose = format!(
+        "services:\n  a_web:\n    image: {image}\n    command: sleep 60\n    depends_on: [b_db]\n    expose: [\"80\"]\n    hostname: web\n    working_dir: /\n    tty: true\n    healthcheck: {{test: [\"CMD\", \"true\"]}}\n    mem_limit: 64m\n  b_db:\n    image: {image}\n    command: sleep 60\n"
+    );
+    let text = ok(&tools, "deploy-compose", json!({"compose_yaml": compose, "project_name": project})).await;
+    let text = text.as_str().expect("text").to_owned();
+    let memory = support::inspect(&host, &format!("{project}-a_web-1")).await.host_config.and_then(|h| h.memory);
+    for service in ["a_web", "b_db"] {
+        support::remove_container(&host, &format!("{project}-{service}-1")).await;
+    }
+    let (db, web) = (text.find("- b_db:"), text.find("- a_web:"));
+    assert!(db.is_some() && web.is_some() && db < web, "b_db starts before a_web, which depends on it: {text}");
+    assert_eq!(memory, Some(64 * 1024 * 1024), "mem_limit: 64m");
+}
