@@ -63,11 +63,19 @@ pub fn locate_engine(configured: Option<&str>) -> Option<String> {
     usual_sockets().into_iter().find(|s| s.exists()).map(|s| format!("unix://{}", s.display()))
 }
 
+/// How long the engine has to answer the first request (the version negotiation). A socket
+/// that accepts connections but never answers would otherwise hold every call for bollard's
+/// 120 s request timeout.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// One engine, reached on first use, and the rules every call passes.
 pub(crate) struct Engine {
     host: Option<String>,
     pub(crate) safety: Safety,
+    /// The client once the engine has answered; a failed attempt leaves it empty, so the next
+    /// call tries again.
     client: OnceCell<bollard::Docker>,
+    answer_timeout: Duration,
 }
 
 impl std::fmt::Debug for Engine {
@@ -82,7 +90,7 @@ impl std::fmt::Debug for Engine {
 
 impl Engine {
     pub(crate) fn new(host: Option<String>, safety: Safety) -> Self {
-        Self { host, safety, client: OnceCell::new() }
+        Self { host, safety, client: OnceCell::new(), answer_timeout: ANSWER_TIMEOUT }
     }
 
     /// The connected client, its API version negotiated with the engine.
@@ -100,7 +108,16 @@ impl Engine {
                 let unreachable =
                     |e: BollardError| ToolError::msg(format!("cannot reach the Docker engine at {shown}: {e}"));
                 let client = bollard::Docker::connect_with_host(&host).map_err(unreachable)?;
-                client.negotiate_version().await.map_err(unreachable)
+                let seconds = self.answer_timeout.as_secs_f64();
+                tokio::time::timeout(self.answer_timeout, client.negotiate_version())
+                    .await
+                    .map_err(|_| {
+                        ToolError::msg(format!(
+                            "the Docker engine at {shown} did not answer within {seconds} s (it accepts connections \
+                             but sends nothing back: is the engine hung, or is something else listening there?)"
+                        ))
+                    })?
+                    .map_err(unreachable)
             })
             .await
     }
@@ -1100,6 +1117,34 @@ mod tests {
         assert_eq!(host_config.restart_policy, Some(restart));
         let plain = engine.container_body(&ContainerSpec::new("busybox"), None).expect("allowed");
         assert_eq!(plain.host_config.and_then(|h| h.restart_policy), None);
+    }
+
+    /// A socket that accepts and never answers fails each call within the answer timeout, and
+    /// the failure is not kept: the next call tries the engine again.
+    #[tokio::test]
+    async fn an_engine_that_never_answers_fails_fast_and_is_tried_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let socket = dir.path().join("silent.sock");
+        let listener = tokio::net::UnixListener::bind(&socket).expect("binds");
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = accepted.clone();
+        let silent = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                held.push(stream);
+            }
+        });
+        let mut engine = Engine::new(Some(format!("unix://{}", socket.display())), Safety::default());
+        engine.answer_timeout = Duration::from_millis(300);
+        for attempt in 1..=2 {
+            let started = Instant::now();
+            let error = engine.docker().await.expect_err("no answer").message().to_owned();
+            assert!(started.elapsed() < Duration::from_secs(5), "attempt {attempt} took {:?}", started.elapsed());
+            assert!(error.contains("did not answer within 0.3 s"), "{error}");
+            assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), attempt, "attempt {attempt} reached it");
+        }
+        silent.abort();
     }
 
     #[test]
