@@ -372,8 +372,11 @@ enum NativeServer {
     /// variables (GITHUB_PERSONAL_ACCESS_TOKEN, GITHUB_HOST, GITHUB_TOOLSETS, GITHUB_TOOLS,
     /// GITHUB_EXCLUDE_TOOLS, GITHUB_READ_ONLY, GITHUB_LOCKDOWN_MODE); flags win over variables.
     Github {
-        /// Toolsets to serve, comma-separated: context, repos, issues, pull_requests, users,
-        /// actions, labels, notifications, `default` or `all`.
+        /// Toolsets to serve, comma-separated: `default` (context, repos, issues, pull_requests,
+        /// users, copilot), `all`, or any of context, repos, issues, pull_requests, users,
+        /// copilot, orgs, actions, labels, notifications, copilot_issue_intents, git, stargazers,
+        /// gists, discussions, code_security, code_quality, dependabot, secret_protection,
+        /// security_advisories, projects.
         #[arg(long, value_delimiter = ',')]
         toolsets: Vec<String>,
         /// Single tools to serve besides the toolsets, comma-separated.
@@ -1141,5 +1144,21 @@ mod tests {
         // Unusable settings stop the server anyway; the usual default until then.
         assert_eq!(native_call_timeout(&perplexity, |_| None), Duration::from_secs(NATIVE_CALL_TIMEOUT_SECS));
         assert_eq!(native_call_timeout(&NativeServer::Builtin, vars("900000")), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn serve_github_help_names_every_toolset_and_the_defaults() {
+        use clap::CommandFactory as _;
+        let mut cli = Cli::command();
+        let github =
+            cli.find_subcommand_mut("serve").and_then(|s| s.find_subcommand_mut("github")).expect("serve github");
+        let toolsets = github.get_arguments().find(|a| a.get_id() == "toolsets").expect("--toolsets");
+        let help = toolsets.get_help().map(ToString::to_string).unwrap_or_default();
+        let words: Vec<&str> = help.split(|c: char| !(c.is_alphanumeric() || c == '_')).collect();
+        for name in mcp_github::native::TOOLSETS {
+            assert!(words.contains(name), "`serve github --help` does not name toolset {name}: {help}");
+        }
+        let defaults = format!("`default` ({})", mcp_github::native::DEFAULT_TOOLSETS.join(", "));
+        assert!(help.contains(&defaults), "{help}");
     }
 }

@@ -2,9 +2,10 @@
 //! argument shapes and annotations, over GitHub's REST API through octocrab, and its GraphQL API
 //! where the Go server uses it (`list_issues`, pull request reviews, draft state, teams).
 //!
-//! A drop-in for the Go server: the same toolsets (`context`, `repos`, `issues`,
-//! `pull_requests`, `users` by default; `orgs`, `actions`, `labels`, `notifications` on request;
-//! `all`), the same switches (`--toolsets`, `--tools`, `--exclude-tools` (exclusion wins), `--read-only`
+//! A drop-in for the Go server: the same toolsets ([`DEFAULT_TOOLSETS`] by default: `context`,
+//! `repos`, `issues`, `pull_requests`, `users`, `copilot`; the others of [`TOOLSETS`], such as
+//! `orgs`, `actions`, `labels`, `notifications`, `git`, `gists`, `discussions`,
+//! `code_security` or `projects`, on request; `all`), the same switches (`--toolsets`, `--tools`, `--exclude-tools` (exclusion wins), `--read-only`
 //! (driven by each tool's `readOnlyHint`), `--lockdown-mode`, `--gh-host`) and variables
 //! (`GITHUB_PERSONAL_ACCESS_TOKEN`, `GITHUB_HOST`, `GITHUB_TOOLSETS`, `GITHUB_TOOLS`,
 //! `GITHUB_EXCLUDE_TOOLS`, `GITHUB_READ_ONLY`, `GITHUB_LOCKDOWN_MODE`, and `GITHUB_FEATURES` /

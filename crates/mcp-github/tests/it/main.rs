@@ -6,6 +6,7 @@ mod agree;
 #[cfg(feature = "app")]
 mod app;
 mod copilot_and_more;
+mod docs;
 mod fixture;
 mod granular;
 mod hardening;
