@@ -192,6 +192,15 @@ pub struct ContainerSpec {
     /// Capabilities to add (refused by the native server's `no-added-capabilities` rule).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cap_add: Option<Vec<String>>,
+    /// Capabilities to drop (`ALL`, `NET_RAW`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap_drop: Option<Vec<String>>,
+    /// The user (and group) the container runs as: `1000`, `1000:1000`, `app`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Mount the container's root file system read-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<bool>,
     /// The network mode (`none`, `bridge`, `default` or a network's name; the native server
     /// refuses anything else, such as `host`, `container:<id>` or Podman's `ns:<path>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -228,6 +237,9 @@ impl ContainerSpec {
             auto_remove: false,
             privileged: None,
             cap_add: None,
+            cap_drop: None,
+            user: None,
+            read_only: None,
             network_mode: None,
             pid_mode: None,
             mem_limit: None,

@@ -23,7 +23,7 @@ struct ComposeFile {
 }
 
 /// A service's keys that are applied.
-const APPLIED: [&str; 18] = [
+const APPLIED: [&str; 21] = [
     "image",
     "build",
     "container_name",
@@ -36,6 +36,9 @@ const APPLIED: [&str; 18] = [
     "network_mode",
     "privileged",
     "cap_add",
+    "cap_drop",
+    "user",
+    "read_only",
     "pid",
     "mem_limit",
     "cpus",
@@ -66,8 +69,8 @@ const IGNORED: [&str; 14] = [
 ];
 
 /// Keys refused because the safety rules cannot check what they give a container, or because
-/// leaving them out would weaken what the file asks for (`cap_drop`, `user`, `read_only`).
-const REFUSED: [(&str, &str); 22] = [
+/// leaving them out would weaken what the file asks for.
+const REFUSED: [(&str, &str); 19] = [
     ("devices", "it gives the container host devices"),
     ("device_cgroup_rules", "it gives the container host devices"),
     ("security_opt", "it changes the container's confinement"),
@@ -82,9 +85,6 @@ const REFUSED: [(&str, &str); 22] = [
     ("secrets", "it reads files on the server's host"),
     ("configs", "it reads files on the server's host"),
     ("extends", "it reads other Compose files"),
-    ("cap_drop", "it would be ignored, leaving the container capabilities the file takes away"),
-    ("user", "it would be ignored, running the container as the image's user instead"),
-    ("read_only", "it would be ignored, leaving the container's root file system writable"),
     ("runtime", "it picks another OCI runtime"),
     ("tmpfs", "it is not supported"),
     ("shm_size", "it is not supported"),
@@ -108,12 +108,32 @@ struct Service {
     network_mode: Option<String>,
     privileged: Option<bool>,
     cap_add: Option<Vec<String>>,
+    cap_drop: Option<Vec<String>>,
+    user: Option<UserValue>,
+    read_only: Option<bool>,
     pid: Option<String>,
     mem_limit: Option<ByteValue>,
     cpus: Option<Cpus>,
     pids_limit: Option<i64>,
     restart: Option<String>,
     depends_on: Option<DependsOn>,
+}
+
+/// A Compose `user`: a name or `uid[:gid]`, which YAML reads as a number when it is one.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum UserValue {
+    Id(u64),
+    Text(String),
+}
+
+impl UserValue {
+    fn text(self) -> String {
+        match self {
+            UserValue::Id(id) => id.to_string(),
+            UserValue::Text(text) => text,
+        }
+    }
 }
 
 /// A Compose byte value: a number of bytes, or a string such as `256m`, `1g`, `1.5GiB`, `512k`
@@ -345,6 +365,9 @@ fn plan(args: &ComposeArgs) -> Result<Vec<Planned>, ToolError> {
             network_mode: service.network_mode,
             privileged: service.privileged,
             cap_add: service.cap_add,
+            cap_drop: service.cap_drop,
+            user: service.user.map(UserValue::text),
+            read_only: service.read_only,
             pid_mode: service.pid,
             mem_limit,
             nano_cpus,
@@ -578,9 +601,13 @@ services:
     depends_on:
       db: {condition: service_healthy}
     mem_limit: "1.5GiB"
+    user: "1000:1000"
+    read_only: true
+    cap_drop: [ALL]
   db:
     image: postgres
     mem_limit: 1024
+    user: 999
 networks:
   default: {}
 volumes:
@@ -595,6 +622,12 @@ volumes:
         assert_eq!(specs[2].spec.name.as_deref(), Some("shop-web"));
         assert_eq!(specs[1].spec.mem_limit, Some(1536 * mib));
         assert_eq!(specs[0].spec.mem_limit, Some(1024));
+        // What hardens a container is applied, not refused or dropped.
+        assert_eq!(specs[1].spec.user.as_deref(), Some("1000:1000"));
+        assert_eq!(specs[1].spec.read_only, Some(true));
+        assert_eq!(specs[1].spec.cap_drop, Some(vec!["ALL".to_owned()]));
+        assert_eq!(specs[0].spec.user.as_deref(), Some("999"));
+        assert_eq!((specs[2].spec.user.as_deref(), specs[2].spec.read_only), (None, None));
     }
 
     #[test]
@@ -643,7 +676,7 @@ volumes:
             ("ipc", "host", "`ipc` is not supported"),
             ("userns_mode", "host", "`userns_mode` is not supported"),
             ("env_file", ".env", "`env_file` is not supported: it reads files on the server's host"),
-            ("cap_drop", "[ALL]", "`cap_drop` is not supported"),
+            ("tmpfs", "[/run]", "`tmpfs` is not supported"),
             ("frobnicate", "1", "`frobnicate` is not supported: deploy-compose does not support it"),
             ("volumes", "[{type: bind, source: /, target: /x}]", "long-syntax volume entries are not supported"),
         ] {

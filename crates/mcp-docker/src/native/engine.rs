@@ -202,6 +202,8 @@ impl Engine {
             nano_cpus: Some(spec.nano_cpus.unwrap_or(limits.nano_cpus)),
             pids_limit: Some(spec.pids_limit.unwrap_or(limits.pids)),
             security_opt: Some(vec!["no-new-privileges".to_owned()]),
+            cap_drop: spec.cap_drop.clone().filter(|caps| !caps.is_empty()),
+            readonly_rootfs: spec.read_only,
             restart_policy: restart,
             ..Default::default()
         };
@@ -213,6 +215,7 @@ impl Engine {
             cmd: words("command", &spec.command)?,
             entrypoint: words("entrypoint", &spec.entrypoint)?,
             labels: spec.labels.as_ref().map(|l| l.to_map().into_iter().collect()),
+            user: spec.user.clone(),
             exposed_ports: (!port_bindings.is_empty()).then(|| port_bindings.keys().cloned().collect()),
             host_config: Some(host_config),
             ..Default::default()
