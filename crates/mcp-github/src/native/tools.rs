@@ -2634,10 +2634,10 @@ const MAX_DIFF_BYTES: usize = 16 << 20;
 async fn pull_request_diff(inner: &Inner, path: &str) -> Result<CallToolResult> {
     let limit = inner.max_response_bytes;
     let diff = inner.api.get_text(path, "application/vnd.github.v3.diff", limit + 1, MAX_DIFF_BYTES).await?;
-    let text = String::from_utf8_lossy(&diff.bytes).into_owned();
+    // Masked before the cut, so that no cut leaves part of a token.
+    let text = inner.api.mask(String::from_utf8_lossy(&diff.bytes).into_owned());
     let hint = "each file's patch can be read with method get_files (page, perPage)";
     let (shown, note) = super::cut::fit_text(text, diff.seen, diff.complete, limit, Some(hint));
-    let shown = inner.api.mask(shown);
     Ok(match note {
         None => CallToolResult::text(shown),
         Some(note) => CallToolResult::new(vec![Content::text(shown), Content::text(note)]),
