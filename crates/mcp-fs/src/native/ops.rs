@@ -64,16 +64,35 @@ impl Fs {
     /// that git runs, for whoever runs git there next.
     /// The path is checked as given and as it resolves: a directory inside the roots that is a
     /// symlink to a `.git` directory (which git checks out and clones like any symlink) leads
-    /// there as surely as the name does.
+    /// there as surely as the name does, and a git directory of another name (a bare `proj.git`
+    /// that worktrees use, one made with `--separate-git-dir`) is one by its content. The
+    /// writes themselves check again the directory handle they write through
+    /// ([`Fs::parent_for_writing`]).
     fn locate_for_writing(&self, path: &str) -> Result<(Located, &Dir)> {
         let (located, dir) = self.locate(path)?;
-        if names_git_dir(&located.relative) || resolves_into_git_dir(dir, &located.relative) {
-            return Err(Error::denied(
-                path,
-                "it is inside a `.git` directory, whose configuration and hooks name programs git runs",
-            ));
+        let root = &self.roots.get(located.root).path;
+        if names_git_dir(&located.relative) || resolves_into_git_dir(dir, root, &located.relative) {
+            return Err(in_git_dir(path));
         }
         Ok((located, dir))
+    }
+
+    /// The directory a file is written into, opened once, and the file's name in it. The git
+    /// check is made on what that handle is (the path the kernel resolved it to) and the write
+    /// goes through the same handle, so a directory swapped for a symlink between the check and
+    /// the write (two moves racing the write) changes nothing.
+    fn parent_for_writing(&self, dir: &Dir, relative: &Path, shown: &str) -> Result<(Dir, PathBuf)> {
+        let name = relative
+            .file_name()
+            .ok_or_else(|| Error::InvalidArgument(format!("`{shown}` names a directory, not a file")))?;
+        let parent = match relative.parent().filter(|p| !p.as_os_str().is_empty()) {
+            Some(parent) => dir.open_dir(parent).map_err(io(shown))?,
+            None => dir.try_clone().map_err(io(shown))?,
+        };
+        if handle_path(&parent).is_some_and(|real| inside_git_dir(&real)) {
+            return Err(in_git_dir(shown));
+        }
+        Ok((parent, PathBuf::from(name)))
     }
 
     /// Opens a file to read: only a regular file. The open never waits (a FIFO with no writer
@@ -207,7 +226,8 @@ impl Fs {
     /// `write_file`: atomic (temporary file and rename), never following a symlink out.
     pub fn write(&self, path: &str, content: &str) -> Result<String> {
         let (located, dir) = self.locate_for_writing(path)?;
-        atomic_write(dir, &located.relative, content.as_bytes(), path)?;
+        let (parent, name) = self.parent_for_writing(dir, &located.relative, path)?;
+        atomic_write(&parent, &name, content.as_bytes(), path)?;
         Ok(format!("Successfully wrote to {path}"))
     }
 
@@ -216,7 +236,8 @@ impl Fs {
         let (located, dir) = self.locate_for_writing(path)?;
         // A dry run is refused exactly as the edit would be, so its diff never promises a write
         // that cannot happen.
-        writable_target(dir, &located.relative, path)?;
+        let (parent, name) = self.parent_for_writing(dir, &located.relative, path)?;
+        writable_target(&parent, &name, path)?;
         let original = self.read_string(path)?.replace("\r\n", "\n");
         let mut modified = original.clone();
         for (old, new) in edits {
@@ -227,7 +248,7 @@ impl Fs {
         let diff = super::diff::unified(&original, &modified, &display);
         let fence = "`".repeat((3..).find(|n| !diff.contains(&"`".repeat(*n))).unwrap_or(3));
         if !dry_run {
-            atomic_write(dir, &located.relative, modified.as_bytes(), path)?;
+            atomic_write(&parent, &name, modified.as_bytes(), path)?;
         }
         Ok(format!("{fence}diff\n{diff}{fence}\n\n"))
     }
@@ -311,10 +332,9 @@ impl Fs {
         // the source must exist where it is, the destination's directory must exist inside the
         // allowed directories (not through a symlink that leads out).
         from_dir.symlink_metadata(rel(&from.relative)).map_err(io(source))?;
-        if let Some(parent) = to.relative.parent().filter(|p| !p.as_os_str().is_empty()) {
-            to_dir.metadata(parent).map_err(io(destination))?;
-        }
-        from_dir.rename(&from.relative, to_dir, &to.relative).map_err(io(source))?;
+        // The destination's directory, opened and checked once, is where the file goes.
+        let (to_parent, to_name) = self.parent_for_writing(to_dir, &to.relative, destination)?;
+        from_dir.rename(&from.relative, &to_parent, &to_name).map_err(io(source))?;
         Ok(format!("Successfully moved {source} to {destination}"))
     }
 
@@ -586,17 +606,41 @@ fn names_git_dir(path: &Path) -> bool {
 }
 
 /// Whether the deepest directory of `relative` that exists (its parent, or further up for a
-/// path still to be made) resolves, through symlinks, into a `.git` directory. A directory
-/// that resolves outside the roots is left to the write itself to refuse.
-fn resolves_into_git_dir(dir: &Dir, relative: &Path) -> bool {
+/// path still to be made) resolves, through symlinks, into a git directory; `root` is the
+/// canonical path `dir` was opened at. A directory that resolves outside the roots is left to
+/// the write itself to refuse.
+fn resolves_into_git_dir(dir: &Dir, root: &Path, relative: &Path) -> bool {
     let mut ancestor = relative.parent();
-    while let Some(at) = ancestor.filter(|a| !a.as_os_str().is_empty()) {
-        match dir.canonicalize(at) {
-            Ok(real) => return names_git_dir(&real),
+    while let Some(at) = ancestor {
+        let real = if at.as_os_str().is_empty() { Ok(PathBuf::new()) } else { dir.canonicalize(at) };
+        match real {
+            Ok(real) => return inside_git_dir(&root.join(real)),
             Err(_) => ancestor = at.parent(),
         }
     }
     false
+}
+
+/// Whether `real` (an absolute path with symlinks resolved) is a git directory or inside one:
+/// by name (`.git`), or by git's own layout in it or above it (`HEAD` beside `objects/` and
+/// `refs/`; a worktree's `HEAD` beside `commondir`), whatever the directory is called.
+fn inside_git_dir(real: &Path) -> bool {
+    let is_git_dir = |dir: &Path| {
+        dir.join("HEAD").is_file()
+            && ((dir.join("objects").is_dir() && dir.join("refs").is_dir()) || dir.join("commondir").is_file())
+    };
+    names_git_dir(real) || real.ancestors().any(is_git_dir)
+}
+
+/// The path the kernel resolved an open directory to (`/proc/self/fd`), or `None` where that
+/// cannot be read; then the check by path made before ([`Fs::locate_for_writing`]) stands alone.
+fn handle_path(dir: &Dir) -> Option<PathBuf> {
+    use std::os::fd::{AsFd as _, AsRawFd as _};
+    std::fs::read_link(format!("/proc/self/fd/{}", dir.as_fd().as_raw_fd())).ok()
+}
+
+fn in_git_dir(shown: &str) -> Error {
+    Error::denied(shown, "it is inside a `.git` directory, whose configuration and hooks name programs git runs")
 }
 
 /// Sizes as the reference server prints them: bytes below 1 KiB, else two decimals.

@@ -241,6 +241,56 @@ async fn writes_through_a_symlink_into_a_git_directory_are_refused() {
     assert!(!beside.is_error(), "{}", beside.text_content());
 }
 
+/// A git directory need not be called `.git`: a bare `proj.git` whose worktrees (`main/`, with a
+/// `.git` file naming `proj.git/worktrees/main`) git runs in, or one made with
+/// `--separate-git-dir`. It is known by git's own layout (`HEAD` beside `objects/` and `refs/`,
+/// or beside `commondir` in a worktree's), and nothing is written in it; a directory that only
+/// holds a file called `HEAD` is no git directory.
+#[tokio::test]
+async fn a_git_directory_of_another_name_is_known_by_its_layout() {
+    let scratch = Scratch::new();
+    let tools = scratch.tools();
+    let bare = scratch.root.join("proj.git");
+    for dir in ["objects", "refs/heads", "hooks", "worktrees/main"] {
+        std::fs::create_dir_all(bare.join(dir)).expect("mkdir");
+    }
+    std::fs::write(bare.join("HEAD"), "ref: refs/heads/main\n").expect("write");
+    std::fs::write(bare.join("config"), "[core]\n\tbare = true\n").expect("write");
+    std::fs::write(bare.join("worktrees/main/HEAD"), "ref: refs/heads/main\n").expect("write");
+    std::fs::write(bare.join("worktrees/main/commondir"), "../..\n").expect("write");
+    std::fs::create_dir(scratch.root.join("main")).expect("mkdir");
+    std::fs::write(scratch.root.join("main/.git"), format!("gitdir: {}\n", bare.join("worktrees/main").display()))
+        .expect("write");
+    for (tool, template) in [
+        ("write_file", r#"{"path": "{root}/proj.git/config", "content": "[alias]\n\tst = !id\n"}"#),
+        ("write_file", r#"{"path": "{root}/proj.git/hooks/post-checkout", "content": "id"}"#),
+        ("write_file", r#"{"path": "{root}/proj.git/worktrees/main/config.worktree", "content": "[diff]\n"}"#),
+        ("edit_file", r#"{"path": "{root}/proj.git/config", "edits": [{"oldText": "bare", "newText": "x"}]}"#),
+        ("create_directory", r#"{"path": "{root}/proj.git/info"}"#),
+        ("move_file", r#"{"source": "{root}/inner/ok.txt", "destination": "{root}/proj.git/hooks/pre-push"}"#),
+    ] {
+        let result = tools.call(tool, arguments(template, &scratch), mcp_core::ToolContext::detached()).await;
+        assert!(
+            result.is_error() && result.text_content().contains("`.git` directory"),
+            "{tool} {template}: {}",
+            result.text_content()
+        );
+    }
+    assert_eq!(std::fs::read_to_string(bare.join("config")).expect("kept"), "[core]\n\tbare = true\n");
+    assert_eq!(std::fs::read_dir(bare.join("hooks")).expect("there").count(), 0);
+    assert!(!bare.join("worktrees/main/config.worktree").exists() && !bare.join("info").exists());
+    // The worktree itself is written as any directory is, and a lone `HEAD` makes no git directory.
+    std::fs::create_dir(scratch.root.join("notes")).expect("mkdir");
+    for template in [
+        r#"{"path": "{root}/main/src.txt", "content": "ok"}"#,
+        r#"{"path": "{root}/notes/HEAD", "content": "the newest note"}"#,
+        r#"{"path": "{root}/notes/more.txt", "content": "ok"}"#,
+    ] {
+        let result = tools.call("write_file", arguments(template, &scratch), mcp_core::ToolContext::detached()).await;
+        assert!(!result.is_error(), "{template}: {}", result.text_content());
+    }
+}
+
 /// Reading a FIFO would block in `open` until a writer came, holding a blocking thread for good
 /// (a timeout answers the client but cannot stop the thread); a FIFO, like any file that is not
 /// regular, is refused at once, by every tool that reads.
