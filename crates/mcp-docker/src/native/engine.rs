@@ -24,7 +24,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
-use super::safety::{Refusal, Rule, Safety, is_host_path};
+use super::safety::{CREATED_BY, CREATED_LABEL, Refusal, Rule, Safety, is_host_path};
 use crate::{
     BuildImageArgs, ContainerSpec, CreateNetworkArgs, CreateVolumeArgs, LabelFilters, ListImagesArgs, PortBinding,
     SimpleContainerArgs, Tail, split_command,
@@ -209,12 +209,16 @@ impl Engine {
         };
         let env: Option<Vec<String>> =
             spec.environment.as_ref().map(|env| env.iter().map(|(k, v)| format!("{k}={v}")).collect());
+        // Marks the container as ours: its bind sources are held to what was checked here at
+        // every start (`start_checked`).
+        let mut labels = spec.labels.as_ref().map(crate::Labels::to_map).unwrap_or_default();
+        labels.insert(CREATED_LABEL.to_owned(), CREATED_BY.to_owned());
         Ok(ContainerCreateBody {
             image: Some(spec.image.clone()),
             env,
             cmd: words("command", &spec.command)?,
             entrypoint: words("entrypoint", &spec.entrypoint)?,
-            labels: spec.labels.as_ref().map(|l| l.to_map().into_iter().collect()),
+            labels: Some(labels.into_iter().collect()),
             user: spec.user.clone(),
             exposed_ports: (!port_bindings.is_empty()).then(|| port_bindings.keys().cloned().collect()),
             host_config: Some(host_config),
@@ -334,11 +338,13 @@ impl Engine {
 
     /// Starts container `id` once its bind mounts pass the host-path rule as the engine holds
     /// them now. The engine resolves a bind source again when it starts a container, following
-    /// symlinks: a path checked when the container was created may since have been swapped for
-    /// a symlink (by any container with the allowed root mounted writable), so each source must
-    /// still resolve to itself under an allowed root, and a restart policy must not let the
-    /// engine resolve a swappable one again later. What is left is the moment between this
-    /// inspection and the engine's start (see docs/docker.md).
+    /// symlinks: a path checked when this server created the container may since have been
+    /// swapped for a symlink (by any container with the allowed root mounted writable), so
+    /// each source of a container labelled as ours must still resolve to itself under an
+    /// allowed root; any other container's sources must resolve to somewhere under an allowed
+    /// root (see [`Safety::check_bind_at_start`]). A restart policy must not let the engine
+    /// resolve a swappable one again later. What is left is the moment between this inspection
+    /// and the engine's start (see docs/docker.md).
     async fn start_checked(&self, id: &str) -> Result<(), ToolError> {
         let docker = self.docker().await?;
         let inspected = settled(|| docker.inspect_container(id, None)).await.map_err(engine_error)?;
@@ -359,10 +365,12 @@ impl Engine {
                 refusal.rule, refusal.detail
             ))
         };
+        let created_here =
+            inspected.config.as_ref().and_then(|c| c.labels.as_ref()).is_some_and(|l| l.contains_key(CREATED_LABEL));
+        let mut host_paths: Vec<PathBuf> = Vec::new();
         for source in &sources {
-            self.safety.check_bind_at_start(source).map_err(not_started)?;
+            host_paths.extend(self.safety.check_bind_at_start(source, created_here).map_err(not_started)?);
         }
-        let host_paths: Vec<PathBuf> = sources.iter().filter(|s| s.starts_with('/')).map(PathBuf::from).collect();
         let policy = host_config.restart_policy.and_then(|r| r.name).map(|name| name.to_string());
         self.safety.check_restart(policy.as_deref(), &host_paths).map_err(not_started)?;
         docker.start_container(id, None).await.map_err(engine_error)

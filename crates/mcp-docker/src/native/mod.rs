@@ -57,7 +57,7 @@ use engine::Engine;
 pub use engine::locate_engine;
 use names::Names;
 pub use prompt::PROJECT_LABEL;
-pub use safety::{Limits, Refusal, Rule, Safety};
+pub use safety::{CREATED_BY, CREATED_LABEL, Limits, Refusal, Rule, Safety};
 
 /// How the native server reaches the engine, and what it allows. Its `Debug` shows the
 /// engine's address without credentials.

@@ -6,6 +6,13 @@ use std::path::{Path, PathBuf};
 
 use crate::ContainerSpec;
 
+/// The label every container this server creates carries (its value is [`CREATED_BY`]), set
+/// whatever the caller's labels say. [`Safety::check_bind_at_start`] holds such a container's
+/// bind sources to the paths checked when it was created.
+pub const CREATED_LABEL: &str = "mcptk.created-by";
+/// The value of [`CREATED_LABEL`].
+pub const CREATED_BY: &str = "mcptk-docker";
+
 /// One safety rule, by the name refusals carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -190,28 +197,51 @@ impl Safety {
     }
 
     /// Checks a bind source as the engine holds it, just before the engine starts the container
-    /// and resolves the path again (following symlinks): it must be absolute, resolve to itself
-    /// (no symlink anywhere in it, so nothing was swapped in since it was checked) and lie under
-    /// an allowed root. A source that is not a path (a named volume) is not a host path.
-    pub fn check_bind_at_start(&self, source: &str) -> Result<(), Refusal> {
+    /// and resolves the path again (following symlinks). A source that is not a path (a named
+    /// volume) is not a host path: `Ok(None)`. Otherwise the path it resolves to now, if the
+    /// container may have it:
+    ///
+    /// - A container this server created (`created_here`: it carries [`CREATED_LABEL`]) holds
+    ///   the resolved path that was checked when it was created. The source must still resolve
+    ///   to itself (a symlink anywhere in it now was put there since, and may point anywhere)
+    ///   and lie under an allowed root.
+    /// - Any other container (made with `docker run`, say) is judged by where its source
+    ///   resolves now, symlinks followed as the engine will follow them: under an allowed root
+    ///   it may start, since the model could bind that path anyway; outside every root it may
+    ///   not, since starting it would hand the model host access it cannot get otherwise.
+    pub fn check_bind_at_start(&self, source: &str, created_here: bool) -> Result<Option<PathBuf>, Refusal> {
         if !source.starts_with('/') {
-            return Ok(());
+            return Ok(None);
         }
         let resolved = std::fs::canonicalize(source).map_err(|e| {
-            refuse(Rule::HostPathAllowlist, format!("bind mount source {source:?} cannot be resolved any more: {e}"))
+            refuse(Rule::HostPathAllowlist, format!("bind mount source {source:?} cannot be resolved: {e}"))
         })?;
-        if resolved != Path::new(source) {
+        let shown = resolved.display().to_string();
+        let allow = format!(
+            "to allow it, start the server with `--allow-path {shown}` (`allowed_host_paths` in the gateway \
+             configuration)"
+        );
+        let under_root = self.allowed_host_paths.iter().any(|root| resolved.starts_with(root));
+        if created_here && resolved != Path::new(source) {
             let detail = format!(
-                "bind mount source {source:?} now resolves to {:?}: a symlink was put in its path after it was checked",
-                resolved.display().to_string()
+                "bind mount source {source:?} now resolves to {shown:?}: this server created the container with \
+                 that path resolved, so a symlink was put in its path after it was checked"
             );
             return Err(refuse(Rule::HostPathAllowlist, detail));
         }
-        if !self.allowed_host_paths.iter().any(|root| resolved.starts_with(root)) {
-            let detail = format!("bind mount source {source:?} is not under an allowed host path");
+        if !under_root {
+            let whose = if created_here {
+                "the allowed host paths have changed since this server created the container"
+            } else {
+                "this server did not create the container, and starting it would give it that path"
+            };
+            let detail = format!(
+                "bind mount source {source:?} resolves to {shown:?}, which is not under an allowed host path \
+                 ({whose}); {allow}"
+            );
             return Err(refuse(Rule::HostPathAllowlist, detail));
         }
-        Ok(())
+        Ok(Some(resolved))
     }
 
     /// A restart policy other than `no` has the engine start the container again on its own,
@@ -393,7 +423,7 @@ mod tests {
     }
 
     #[test]
-    fn a_bind_source_must_still_resolve_to_itself_at_start() {
+    fn a_bind_source_of_a_container_created_here_must_still_resolve_to_itself_at_start() {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = std::fs::canonicalize(dir.path()).expect("resolves");
         let (allowed, outside) = (root.join("allowed"), root.join("outside"));
@@ -401,19 +431,59 @@ mod tests {
         std::fs::create_dir(&outside).expect("mkdir");
         let safety = Safety { allowed_host_paths: vec![allowed.clone()], ..Safety::default() };
         let source = allowed.join("d").display().to_string();
-        assert_eq!(safety.check_bind_at_start(&source), Ok(()));
-        assert_eq!(safety.check_bind_at_start("named-volume"), Ok(()), "a volume is not a host path");
+        assert_eq!(safety.check_bind_at_start(&source, true), Ok(Some(allowed.join("d"))));
+        assert_eq!(safety.check_bind_at_start("named-volume", true), Ok(None), "a volume is not a host path");
         std::fs::remove_dir(allowed.join("d")).expect("rmdir");
         std::os::unix::fs::symlink(&outside, allowed.join("d")).expect("symlink");
-        let refusal = safety.check_bind_at_start(&source).expect_err("swapped");
-        assert!(refusal.detail.contains("a symlink was put in its path"), "{refusal}");
+        let refusal = safety.check_bind_at_start(&source, true).expect_err("swapped");
+        assert!(refusal.detail.contains("a symlink was put in its path after it was checked"), "{refusal}");
         // Inside the root but no longer what was checked: refused as well.
         std::fs::remove_file(allowed.join("d")).expect("rm");
         std::fs::create_dir(allowed.join("real")).expect("mkdir");
         std::os::unix::fs::symlink(allowed.join("real"), allowed.join("d")).expect("symlink");
-        assert!(safety.check_bind_at_start(&source).is_err());
-        assert!(safety.check_bind_at_start(&outside.display().to_string()).is_err());
-        assert!(safety.check_bind_at_start(&root.join("gone").display().to_string()).is_err());
+        assert!(safety.check_bind_at_start(&source, true).is_err());
+        // Resolving to itself outside every root: the roots have changed since it was created.
+        let refusal = safety.check_bind_at_start(&outside.display().to_string(), true).expect_err("outside");
+        assert!(refusal.detail.contains("the allowed host paths have changed"), "{refusal}");
+        assert!(refusal.detail.contains(&format!("`--allow-path {}`", outside.display())), "{refusal}");
+        let refusal = safety.check_bind_at_start(&root.join("gone").display().to_string(), true).expect_err("gone");
+        assert!(refusal.detail.contains("cannot be resolved"), "{refusal}");
+    }
+
+    /// A container made elsewhere (`docker run -v ...`) is judged by where its sources resolve:
+    /// a symlink that was always there (Fedora Atomic's `/home -> var/home`) is no swap, and a
+    /// source outside every root is refused with what would allow it.
+    #[test]
+    fn a_bind_source_of_a_container_made_elsewhere_is_judged_by_where_it_resolves() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = std::fs::canonicalize(dir.path()).expect("resolves");
+        let (var_home, outside) = (root.join("var/home"), root.join("outside"));
+        std::fs::create_dir_all(var_home.join("me/pgdata")).expect("mkdir");
+        std::fs::create_dir(&outside).expect("mkdir");
+        std::os::unix::fs::symlink("var/home", root.join("home")).expect("symlink");
+        let allowed = Safety { allowed_host_paths: vec![var_home.join("me")], ..Safety::default() };
+        let source = root.join("home/me/pgdata").display().to_string();
+        assert_eq!(allowed.check_bind_at_start(&source, false), Ok(Some(var_home.join("me/pgdata"))));
+        let refusal = allowed.check_bind_at_start(&source, true).expect_err("created here, so canonical once");
+        assert!(refusal.detail.contains("a symlink was put in its path"), "{refusal}");
+
+        let none = Safety::default();
+        let refusal = none.check_bind_at_start(&source, false).expect_err("no root allows it");
+        let resolved = var_home.join("me/pgdata").display().to_string();
+        assert_eq!(refusal.rule, Rule::HostPathAllowlist);
+        for part in [
+            format!("bind mount source {source:?} resolves to {resolved:?}"),
+            "this server did not create the container".to_owned(),
+            format!("`--allow-path {resolved}`"),
+        ] {
+            assert!(refusal.detail.contains(&part), "{part} is missing: {refusal}");
+        }
+        assert!(!refusal.detail.contains("symlink was put"), "{refusal}");
+        // A symlink inside an allowed root that leads out of it is refused by where it leads.
+        std::os::unix::fs::symlink(&outside, var_home.join("me/escape")).expect("symlink");
+        let escape = var_home.join("me/escape").display().to_string();
+        let refusal = allowed.check_bind_at_start(&escape, false).expect_err("leads out");
+        assert!(refusal.detail.contains(&format!("resolves to {:?}", outside.display().to_string())), "{refusal}");
     }
 
     #[test]

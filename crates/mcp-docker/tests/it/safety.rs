@@ -224,6 +224,8 @@ async fn a_bind_source_swapped_for_a_symlink_after_create_is_refused_at_start() 
         json!({"image": image, "name": name, "volumes": [format!("{source}:/host:ro")], "command": "ls /host"}),
     )
     .await;
+    let labels = support::inspect(&host, &name).await.config.and_then(|c| c.labels).unwrap_or_default();
+    assert_eq!(labels.get(mcp_docker::native::CREATED_LABEL).map(String::as_str), Some(mcp_docker::native::CREATED_BY));
     // What a container with the allowed root mounted writable can do between the two calls.
     std::fs::remove_dir(allowed.join("d")).expect("rmdir");
     std::os::unix::fs::symlink(&outside, allowed.join("d")).expect("symlink");
@@ -293,6 +295,56 @@ async fn start_refuses_binds_and_restart_policies_the_rules_do_not_allow() {
     let compose = compose.replace(&below, &allowed.display().to_string());
     ok(&tools, "deploy-compose", json!({"compose_yaml": compose, "project_name": project})).await;
     support::remove_container(&host, &format!("{project}-web-1")).await;
+}
+
+/// A container made on the engine directly (`docker run -v /home/me/pgdata:...`, with `/home`
+/// a symlink as on Fedora Atomic) is judged by where its bind sources resolve: under an allowed
+/// root it starts; outside every root it is refused, naming the source, where it resolves and
+/// the flag that would allow it.
+#[tokio::test]
+async fn start_judges_a_container_made_elsewhere_by_where_its_binds_resolve() {
+    let Some((host, image)) = support::engine() else { return };
+    let (_dir, root) = support::temp_root();
+    let data = root.join("var/home/me/pgdata");
+    std::fs::create_dir_all(&data).expect("mkdir");
+    std::os::unix::fs::symlink("var/home", root.join("home")).expect("symlink");
+    let source = root.join("home/me/pgdata").display().to_string();
+    let docker = direct(&host).await;
+    let name = unique("elsewhere");
+    let body = bollard::models::ContainerCreateBody {
+        image: Some(image.clone()),
+        cmd: Some(vec!["true".into()]),
+        host_config: Some(bollard::models::HostConfig {
+            binds: Some(vec![format!("{source}:/data")]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let options = bollard::query_parameters::CreateContainerOptions { name: Some(name.clone()), ..Default::default() };
+    docker.create_container(Some(options), body).await.expect("created directly");
+
+    let nowhere = support::tools(&host);
+    let err = refused(&nowhere, "start_container", json!({"container_id": name})).await;
+    let resolved = data.display().to_string();
+    for part in [
+        "refused by safety rule `host-path-allowlist`".to_owned(),
+        format!("resolves to {resolved:?}"),
+        "this server did not create the container".to_owned(),
+        format!("`--allow-path {resolved}`"),
+        "the container was not started".to_owned(),
+    ] {
+        if !err.contains(&part) {
+            support::remove_container(&host, &name).await;
+            panic!("{part} is missing: {err}");
+        }
+    }
+    assert!(!err.contains("symlink was put"), "{err}");
+
+    let safety = Safety { allowed_host_paths: vec![root.join("var/home/me")], ..Safety::default() };
+    let allowed = support::server(&host, safety).tool_set();
+    let (result, _) = support::call_with_progress(&allowed, "start_container", json!({"container_id": name})).await;
+    support::remove_container(&host, &name).await;
+    assert!(!result.is_error(), "{}", result.text_content());
 }
 
 /// A build's RUN steps run in containers of the engine's: with networking blocked they get no
