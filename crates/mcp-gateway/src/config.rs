@@ -657,12 +657,13 @@ impl GatewayConfig {
         names
     }
 
-    /// Names that mean a server and name none of [`GatewayConfig::server_names`]: a `servers`
-    /// entry of a `policy` rule that matches no server, and a `timeouts.servers` key, are errors
-    /// (a mistyped deny rule would never apply; a mistyped timeout would silently be the
-    /// default), with the name most likely meant. Tool names are known only once the servers
-    /// run: a `tools` entry of a rule or an `annotations` key whose server part (before `__`)
-    /// names no server is returned as a warning.
+    /// Names that mean a server and name none of [`GatewayConfig::server_names`]. A
+    /// written-out `servers` entry of a `policy` rule and a `timeouts.servers` key are errors (a
+    /// mistyped deny rule would never apply; a mistyped timeout would silently be the default),
+    /// with the name most likely meant; `mcptk config check` refuses them, a start or reload
+    /// logs them. A glob that matches no server (a rule shared by machines with other servers)
+    /// and, since tool names are known only once the servers run, a `tools` entry of a rule or
+    /// an `annotations` key whose server part (before `__`) names no server are warnings.
     pub fn check_names(&self, servers: &McpConfig, added: &[&str]) -> anyhow::Result<Vec<String>> {
         let names = self.server_names(servers, added);
         let configured = names.iter().copied().collect::<Vec<_>>().join(", ");
@@ -670,12 +671,12 @@ impl GatewayConfig {
             Some(near) => format!("; did you mean `{near}`?"),
             None => String::new(),
         };
+        let mut warnings = Vec::new();
         let mut timeouts: Vec<&String> = self.timeouts.servers.keys().collect();
         timeouts.sort_unstable();
         if let Some(name) = timeouts.into_iter().find(|name| !names.contains(name.as_str())) {
             anyhow::bail!("timeouts.servers: no server named `{name}` (configured: {configured}){}", meant(name));
         }
-        let mut warnings = Vec::new();
         let tool_part = |tool: &str| tool.split_once(mcp_core::naming::SEPARATOR).map(|(server, _)| server.to_owned());
         // A tool named `server__tool` whose server part is written out and names no server.
         let unknown_server = |tool: &str| {
@@ -692,7 +693,17 @@ impl GatewayConfig {
         for rule in self.policy.iter().flat_map(|p| &p.rules) {
             for pattern in &rule.servers {
                 // `None`: not a valid glob, which the policy names itself.
-                if matches_a_server(pattern, &names) == Some(false) {
+                if matches_a_server(pattern, &names) != Some(false) {
+                    continue;
+                }
+                // A glob may be written for servers a machine lacks (a shared deny rule for
+                // `github*`): only a written-out name is taken for a typo.
+                if pattern.contains(['*', '?', '[', ']', '{', '}', '\\']) {
+                    warnings.push(format!(
+                        "policy rule `{}`: the `servers` entry `{pattern}` matches no server (configured: {configured})",
+                        rule.name
+                    ));
+                } else {
                     anyhow::bail!(
                         "policy rule `{}`: the `servers` entry `{pattern}` matches no server (configured: {configured}){}",
                         rule.name,
@@ -1031,8 +1042,10 @@ mod jsonc_tests {
             e.starts_with("policy rule `deny-typo`: the `servers` entry `nromal` matches no server (configured: builtin, database, gateway, normal, off, shop); did you mean `normal`?"),
             "{e}"
         );
-        let e = with(rule(serde_json::json!(["normal", "gh-*"]))).expect_err("a glob that matches nothing");
-        assert!(e.contains("the `servers` entry `gh-*` matches no server ("), "{e}");
+        // A glob may be meant for servers this machine lacks: a warning.
+        let config = with(rule(serde_json::json!(["normal", "gh-*"]))).expect("a glob that matches nothing");
+        let warnings = config.check_names(&config.servers().expect("servers"), &[]).expect("warns");
+        assert!(warnings.iter().any(|w| w.contains("the `servers` entry `gh-*` matches no server (")), "{warnings:?}");
         let e = with(serde_json::json!({"timeouts": {"servers": {"normal": 5, "nromal": 5}}})).expect_err("a timeout");
         assert!(e.starts_with("timeouts.servers: no server named `nromal` (configured: "), "{e}");
         assert!(e.ends_with("did you mean `normal`?"), "{e}");

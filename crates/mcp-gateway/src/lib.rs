@@ -361,9 +361,9 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
         .tool_filter(Arc::new(move |principal, tool| {
             filter_state.upgrade().is_some_and(|current| current.get().listed(principal, tool.name()))
         }))
-        .unknown_tool(Arc::new(move |name: &str| {
-            let (current, name) = (unknown_state.upgrade(), name.to_owned());
-            Box::pin(async move { current?.get().why_unknown(&name).await })
+        .unknown_tool(Arc::new(move |principal: &str, name: &str| {
+            let (current, principal, name) = (unknown_state.upgrade(), principal.to_owned(), name.to_owned());
+            Box::pin(async move { current?.get().why_unknown(&principal, &name).await })
         }));
     let builder = match task_store(&config)? {
         Some(store) => builder.task_store(Arc::new(store)),
@@ -540,9 +540,12 @@ async fn assemble(
 ) -> anyhow::Result<Assembled> {
     config.validate_settings()?;
     let servers = config.servers()?;
+    // A name that means no server is an error for `mcptk config check`, and only a warning
+    // here: a start or reload does not fail on a rule for a server this machine lacks.
     let added: Vec<&str> = extra_tools.iter().map(|(name, _)| name.as_str()).collect();
-    for warning in config.check_names(&servers, &added)? {
-        tracing::warn!("{warning}");
+    match config.check_names(&servers, &added) {
+        Ok(warnings) => warnings.iter().for_each(|warning| tracing::warn!("{warning}")),
+        Err(e) => tracing::warn!("{e:#}"),
     }
     // Every secret the configuration references is masked wherever it might show up.
     let mut secrets: Vec<String> = Vec::new();
@@ -1543,12 +1546,22 @@ impl State {
     /// Why no tool is served as `name` when its name begins with a server's that is not running:
     /// a server that has not come up yet (an optional one that fails, say) lists no tools, and a
     /// call to one of them says so rather than only that the tool is unknown.
-    async fn why_unknown(&self, name: &str) -> Option<String> {
-        let upstream = self
-            .upstreams
-            .iter()
-            .find(|u| name.strip_prefix(u.name()).is_some_and(|tool| tool.starts_with(mcp_core::naming::SEPARATOR)))?;
-        upstream.unavailable().await
+    /// Said only to a principal the policy would let call such a tool of that server, and
+    /// masked as results are: the reason may name hosts, or hold a value the redaction covers.
+    async fn why_unknown(&self, principal: &str, name: &str) -> Option<String> {
+        let (upstream, tool) = self.upstreams.iter().find_map(|u| {
+            let tool = name.strip_prefix(u.name())?.strip_prefix(mcp_core::naming::SEPARATOR)?;
+            Some((u, tool))
+        })?;
+        let probe = Tool::new(tool, "", mcp_core::protocol::JsonObject::new());
+        if !self.policy.visible(principal, upstream.name(), name, &probe) {
+            return None;
+        }
+        let mut why = serde_json::Value::String(upstream.unavailable().await?);
+        if let Some(mask) = &self.log_mask {
+            mask(&mut why);
+        }
+        why.as_str().map(str::to_owned)
     }
 
     /// Whether the tool served as `name` is listed to `principal`.

@@ -49,9 +49,11 @@ pub struct Server {
 pub type ToolFilter = Arc<dyn Fn(&str, &dyn crate::Tool) -> bool + Send + Sync>;
 
 /// Says why a tool that is not listed is not there (a gateway: its server has not come up), for
-/// the error a call to it gets; `None` leaves the plain "unknown tool".
-pub type UnknownTool =
-    Arc<dyn Fn(&str) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<String>> + Send>> + Send + Sync>;
+/// the error a call to it gets; `None` leaves the plain "unknown tool". Called with the caller's
+/// principal and the tool's name.
+pub type UnknownTool = Arc<
+    dyn Fn(&str, &str) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<String>> + Send>> + Send + Sync,
+>;
 
 /// Answers `completion/complete`: suggestions for an argument of a prompt or resource template.
 pub type Completer = Arc<dyn Fn(&CompleteParams) -> Completion + Send + Sync>;

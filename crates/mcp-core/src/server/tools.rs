@@ -70,7 +70,7 @@ impl Connection {
         let p = call_params(params)?;
         let Some(tool) = s.current_tools().get(&p.name).cloned() else {
             let why = match &s.unknown_tool {
-                Some(explain) => explain(&p.name).await,
+                Some(explain) => explain(&self.principal, &p.name).await,
                 None => None,
             };
             let why = why.map(|why| format!(": {why}")).unwrap_or_default();
