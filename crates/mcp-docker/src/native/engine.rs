@@ -262,19 +262,11 @@ impl Engine {
             self.create(spec, restart).await?
         };
         let docker = self.docker().await?;
-        if let Err(e) = self.start_checked(&id).await {
-            // A container that cannot start is not left behind.
-            let _ =
-                docker.remove_container(&id, Some(RemoveContainerOptions { force: true, ..Default::default() })).await;
-            return Err(e);
-        }
-        if spec.detach {
-            return self.container_dict(&id).await;
-        }
         // A container without a name is known to the caller only by the id the answer gives: a
-        // call cancelled or timed out before that must not leave it running where no one knows
-        // of it. A named one (and so a recreated one) is the caller's to find and keep.
-        // One with `auto_remove` is removed once it exits, as the engine would have.
+        // call cancelled or timed out from here on (while it starts, runs or is described) must
+        // not leave it where no one knows of it. A named one (and so a recreated one) is the
+        // caller's to find and keep; a foreground one with `auto_remove` is removed once it
+        // exits, as the engine would have.
         let on_drop = if spec.name.is_none() {
             Unanswered::Remove
         } else if remove_after {
@@ -282,7 +274,20 @@ impl Engine {
         } else {
             Unanswered::Keep
         };
-        let unanswered = RemoveUnlessAnswered { docker: docker.clone(), id: id.clone(), on_drop };
+        let mut unanswered = RemoveUnlessAnswered { docker: docker.clone(), id: id.clone(), on_drop };
+        if let Err(e) = self.start_checked(&id).await {
+            // A container that cannot start is not left behind, even by a call dropped meanwhile.
+            unanswered.on_drop = Unanswered::Remove;
+            let _ =
+                docker.remove_container(&id, Some(RemoveContainerOptions { force: true, ..Default::default() })).await;
+            unanswered.answered();
+            return Err(e);
+        }
+        if spec.detach {
+            let dict = self.container_dict(&id).await;
+            unanswered.answered();
+            return dict;
+        }
         let mut wait = docker.wait_container(&id, None::<WaitContainerOptions>);
         let mut exit_code = None;
         while let Some(outcome) = wait.next().await {
@@ -292,6 +297,11 @@ impl Engine {
                 Err(BollardError::DockerContainerWaitError { code, .. }) => exit_code = Some(code),
                 Err(e) => return Err(engine_error(e)),
             }
+        }
+        if exit_code.is_none() {
+            // The wait ended without the exit, so the container may still run: it is left to
+            // the guard (which removes one with `auto_remove` only once it has exited).
+            return Err(ToolError::msg(format!("the engine's wait for container {id} ended before it exited")));
         }
         let logs = self.log_lines(&id, Tail::All, cx).await;
         let mut dict = self.container_dict(&id).await.unwrap_or_else(|_| json!({ "id": id }));
@@ -945,7 +955,8 @@ enum Unanswered {
     Keep,
     /// An unnamed one is known to no one: removed at once (force: it may still run).
     Remove,
-    /// A named one with `auto_remove`: removed once it exits, as the engine would have.
+    /// A named one with `auto_remove`: removed once it has exited (or if it never started), as
+    /// the engine would have; never while it runs.
     RemoveOnExit,
 }
 
@@ -973,14 +984,78 @@ impl Drop for RemoveUnlessAnswered {
         let (docker, id) = (self.docker.clone(), std::mem::take(&mut self.id));
         runtime.spawn(async move {
             if on_drop == Unanswered::RemoveOnExit {
-                let mut wait = docker.wait_container(&id, None::<WaitContainerOptions>);
-                while wait.next().await.is_some() {}
+                let wait = || {
+                    let (docker, id) = (docker.clone(), id.clone());
+                    async move {
+                        let mut wait = docker.wait_container(&id, None::<WaitContainerOptions>);
+                        while wait.next().await.is_some() {}
+                    }
+                };
+                return remove_once_exited(&docker, &id, wait, EXIT_RECHECK).await;
             }
             let options = RemoveContainerOptions { force: true, ..Default::default() };
             if let Err(e) = docker.remove_container(&id, Some(options)).await {
                 tracing::warn!(container = %id, "could not remove the container of a run no one waits for: {e}");
             }
         });
+    }
+}
+
+/// How long [`remove_once_exited`] pauses before it looks at a container again, after a wait
+/// that ended while the container still ran or after an engine error.
+const EXIT_RECHECK: Duration = Duration::from_secs(1);
+/// How many engine errors [`remove_once_exited`] takes before it gives up.
+const EXIT_ATTEMPTS: u32 = 30;
+
+/// Removes container `id` once it has exited (or if it never started), as the engine's
+/// `auto_remove` would; never while it runs. `wait` waits for it to stop running. A wait can
+/// end before that (an engine error, bollard's request timeout), so the container's state is
+/// looked at before each removal, and the removal is not forced: one that starts again between
+/// the two is refused by the engine, and waited for again.
+async fn remove_once_exited<W, F>(docker: &bollard::Docker, id: &str, mut wait: W, recheck: Duration)
+where
+    W: FnMut() -> F,
+    F: Future<Output = ()>,
+{
+    let mut errors = 0;
+    let mut failed = |what: &str, e: BollardError| {
+        errors += 1;
+        let last = errors >= EXIT_ATTEMPTS;
+        if last {
+            tracing::warn!(container = %id, "gave up removing an auto_remove container once it exits: {what}: {e}");
+        }
+        last
+    };
+    loop {
+        match settled(|| docker.inspect_container(id, None)).await {
+            Err(e) if is_gone(&e) => return,
+            Err(e) => {
+                if failed("inspecting it", e) {
+                    return;
+                }
+                tokio::time::sleep(recheck).await;
+                continue;
+            }
+            Ok(inspected) => {
+                let state = inspected.state.unwrap_or_default();
+                if [state.running, state.paused, state.restarting].contains(&Some(true)) {
+                    wait().await;
+                    tokio::time::sleep(recheck).await;
+                    continue;
+                }
+            }
+        }
+        let options = RemoveContainerOptions { force: false, ..Default::default() };
+        match docker.remove_container(id, Some(options)).await {
+            Ok(()) => return,
+            Err(e) if is_gone(&e) => return,
+            Err(e) => {
+                if failed("removing it", e) {
+                    return;
+                }
+                tokio::time::sleep(recheck).await;
+            }
+        }
     }
 }
 
@@ -1156,6 +1231,66 @@ mod tests {
             assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), attempt, "attempt {attempt} reached it");
         }
         silent.abort();
+    }
+
+    /// The test engine and image (`tests/services.sh`); `None` outside CI when none was started.
+    fn test_engine() -> Option<(String, String)> {
+        match std::env::var("MCPTK_TEST_DOCKER_HOST") {
+            Ok(host) if !host.is_empty() => {
+                let image = std::env::var("MCPTK_TEST_DOCKER_IMAGE")
+                    .unwrap_or_else(|_| "localhost/mcptk-busybox:test".to_owned());
+                Some((host, image))
+            }
+            _ => {
+                let reason = "MCPTK_TEST_DOCKER_HOST is not set: run tests/services.sh to start Podman's API";
+                assert!(std::env::var("CI").as_deref() != Ok("true"), "{reason}");
+                eprintln!("skipped: {reason}");
+                None
+            }
+        }
+    }
+
+    /// A wait that ends while the container still runs (an engine error, bollard's request
+    /// timeout) does not get it removed: it is removed only once it has exited.
+    #[tokio::test]
+    async fn an_auto_remove_container_is_removed_only_once_it_has_exited() {
+        let Some((host, image)) = test_engine() else { return };
+        let engine = Engine::new(Some(host), Safety::default());
+        let docker = engine.docker().await.expect("the engine answers").clone();
+        let name = format!("mcptk-unit-remove-on-exit-{}", std::process::id());
+        let body = ContainerCreateBody {
+            image: Some(image),
+            cmd: Some(vec!["sleep".into(), "600".into()]),
+            ..Default::default()
+        };
+        let options = CreateContainerOptions { name: Some(name.clone()), ..Default::default() };
+        docker.create_container(Some(options), body).await.expect("created");
+        docker.start_container(&name, None).await.expect("started");
+        // Every wait ends at once, as a timed-out one does.
+        let remover = tokio::spawn({
+            let (docker, name) = (docker.clone(), name.clone());
+            async move { remove_once_exited(&docker, &name, || async {}, Duration::from_millis(100)).await }
+        });
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let running = settled(|| docker.inspect_container(&name, None))
+            .await
+            .map(|i| i.state.and_then(|s| s.running))
+            .map_err(|e| e.to_string());
+        if running != Ok(Some(true)) {
+            let options = RemoveContainerOptions { force: true, ..Default::default() };
+            let _ = docker.remove_container(&name, Some(options)).await;
+        }
+        assert_eq!(running, Ok(Some(true)), "removed or stopped while it ran");
+        assert!(!remover.is_finished(), "gave up while the container ran");
+        docker.kill_container(&name, None::<bollard::query_parameters::KillContainerOptions>).await.expect("killed");
+        let finished = tokio::time::timeout(Duration::from_secs(180), remover).await;
+        let gone = matches!(settled(|| docker.inspect_container(&name, None)).await, Err(ref e) if is_gone(e));
+        if !gone {
+            let options = RemoveContainerOptions { force: true, ..Default::default() };
+            let _ = docker.remove_container(&name, Some(options)).await;
+        }
+        assert!(finished.is_ok(), "not removed within 180 s of its exit");
+        assert!(gone, "the container is still there after it exited");
     }
 
     #[test]

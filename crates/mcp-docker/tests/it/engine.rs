@@ -104,25 +104,30 @@ async fn a_foreground_run_with_auto_remove_returns_the_output_and_removes_the_co
     assert_eq!((run["exit_code"].clone(), run["logs"].clone()), (json!(3), json!(["hello", ""])), "{run}");
     assert!(!container_exists(&host, &name).await, "the container was kept despite auto_remove");
 
-    // Cancelled while it waits, a named one still goes once it exits, as the engine would do.
+    // Cancelled while it waits, a named one still goes once it exits, as the engine would do,
+    // and not before. It runs until it is killed, so nothing here depends on how fast it starts.
     let name = unique("fg-rm-cancel");
     let call = ok(
         &tools,
         "run_container",
-        json!({"image": image, "name": name, "detach": false, "auto_remove": true, "command": "sleep 4"}),
+        json!({"image": image, "name": name, "detach": false, "auto_remove": true, "command": "sleep 600"}),
     );
-    assert!(tokio::time::timeout(Duration::from_secs(2), call).await.is_err(), "sleep 4 cannot have finished");
-    assert!(container_exists(&host, &name).await, "removed before it exited");
-    let mut gone = false;
-    for _ in 0..100 {
-        if !container_exists(&host, &name).await {
-            gone = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    // As a client's cancellation does: the call is dropped once the container runs.
+    tokio::select! {
+        _ = call => panic!("sleep 600 cannot have finished"),
+        () = support::until_running(&host, "name", &name) => {}
     }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let running = support::is_running(&host, &name).await;
+    if !running {
+        support::remove_container(&host, &name).await;
+    }
+    assert!(running, "removed or stopped while it ran");
+    let options = bollard::query_parameters::KillContainerOptions { signal: "KILL".into() };
+    direct(&host).await.kill_container(&name, Some(options)).await.expect("killed");
+    let gone = support::until_gone(&host, &name).await;
     support::remove_container(&host, &name).await;
-    assert!(gone, "the auto_remove container of a cancelled run was left behind");
+    assert!(gone, "the auto_remove container of a cancelled run was left behind after it exited");
 }
 
 /// A chatty log reaches the client as a few progress notifications with at most about a MiB of
@@ -168,18 +173,19 @@ async fn a_foreground_run_cancelled_while_it_waits_leaves_no_unnamed_container_b
         "run_container",
         json!({"image": image, "labels": [label], "detach": false, "command": "sleep 600"}),
     );
-    // As a client's cancellation or the gateway's timeout does: the call is dropped mid-wait.
-    // (Had the run failed instead, `ok` would have panicked here.)
-    assert!(tokio::time::timeout(Duration::from_secs(5), call).await.is_err(), "sleep 600 cannot have finished");
+    // As a client's cancellation or the gateway's timeout does: the call is dropped mid-wait,
+    // once the container runs. (Had the run failed instead, `ok` would have panicked here.)
+    tokio::select! {
+        _ = call => panic!("sleep 600 cannot have finished"),
+        () = support::until_running(&host, "label", &label) => {}
+    }
     let listed = || async {
         let all = ok(&tools, "list_containers", json!({"all": true, "filters": {"label": [label.clone()]}})).await;
         all["result"].as_array().map_or(0, Vec::len)
     };
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
     let mut left = listed().await;
-    for _ in 0..100 {
-        if left == 0 {
-            break;
-        }
+    while left > 0 && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
         left = listed().await;
     }
@@ -189,10 +195,14 @@ async fn a_foreground_run_cancelled_while_it_waits_leaves_no_unnamed_container_b
     let name = unique("fg-cancel-named");
     let call =
         ok(&tools, "run_container", json!({"image": image, "name": name, "detach": false, "command": "sleep 600"}));
-    assert!(tokio::time::timeout(Duration::from_secs(5), call).await.is_err());
+    tokio::select! {
+        _ = call => panic!("sleep 600 cannot have finished"),
+        () = support::until_running(&host, "name", &name) => {}
+    }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(container_exists(&host, &name).await, "a named container was removed");
-    ok(&tools, "remove_container", json!({"container_id": name, "force": true})).await;
+    let running = support::is_running(&host, &name).await;
+    support::remove_container(&host, &name).await;
+    assert!(running, "a named container was removed or stopped");
 }
 
 #[tokio::test]

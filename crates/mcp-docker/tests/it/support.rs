@@ -91,6 +91,43 @@ pub async fn container_exists(host: &str, name: &str) -> bool {
     })
 }
 
+/// Waits until a running container matches `filter` (`name` or `label`, as the engine filters
+/// them) for up to three minutes (a create and start on a loaded machine with vfs storage can
+/// take a while); panics after that.
+pub async fn until_running(host: &str, filter: &str, value: &str) {
+    let docker = direct(host).await;
+    let filters = std::collections::HashMap::from([(filter.to_owned(), vec![value.to_owned()])]);
+    let options = bollard::query_parameters::ListContainersOptions { filters: Some(filters), ..Default::default() };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+    while std::time::Instant::now() < deadline {
+        // Podman's momentary `stopped` state does not decode: that is no running container.
+        if let Ok(listed) = docker.list_containers(Some(options.clone())).await
+            && !listed.is_empty()
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no container with {filter} {value} ran within 180 s")
+}
+
+/// Waits until the engine holds no container `name`, for up to three minutes; whether it went.
+pub async fn until_gone(host: &str, name: &str) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+    while container_exists(host, name).await {
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    true
+}
+
+/// True when container `name` is running.
+pub async fn is_running(host: &str, name: &str) -> bool {
+    inspect(host, name).await.state.and_then(|s| s.running) == Some(true)
+}
+
 /// Removes a container if it is there (cleanup after a failed assertion too).
 pub async fn remove_container(host: &str, name: &str) {
     let options = bollard::query_parameters::RemoveContainerOptions { force: true, ..Default::default() };
