@@ -84,6 +84,10 @@ async fn a_wrong_key_is_a_clear_401_and_no_key_shows_anywhere() {
         .finish();
     // The test runs on one thread, and so do the native server's tasks: they log here.
     let _logging = tracing::subscriber::set_default(subscriber);
+    // While only one dispatcher exists, tracing-core decides whether a log statement is wanted
+    // when it first runs, by the subscriber of the thread it runs on: one first reached by a test
+    // on another thread would stay off here too. A second dispatcher makes it ask this one again.
+    let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
 
     let fixture = Fixture::start().await;
     let mut seen = Vec::new();
@@ -159,11 +163,12 @@ async fn a_caller_that_goes_away_cancels_the_run_at_the_api() {
             // Drive the call until the test drops it.
             let _ = stream.result().await;
         });
-        assert!(fixture.wait_for("/v1/agent", Duration::from_secs(10)).await.is_some(), "{name} started the run");
-        // Give the run's first event (its id) time to arrive, then go away.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Go away only once the fake has sent the run's id (else there is nothing to cancel),
+        // and the client has had a moment to read it.
+        assert!(fixture.wait_for_stall(Duration::from_secs(30)).await, "{name} started the run");
+        tokio::time::sleep(Duration::from_secs(1)).await;
         started.abort();
-        let cancel = fixture.wait_for("/cancel", Duration::from_secs(5)).await;
+        let cancel = fixture.wait_for("/cancel", Duration::from_secs(30)).await;
         assert!(cancel.is_some_and(|c| c.path.starts_with("/v1/agent/run-")), "{name} cancels the run");
     }
 }
@@ -173,15 +178,25 @@ async fn a_caller_that_goes_away_cancels_the_run_at_the_api() {
 #[tokio::test]
 async fn a_call_dropped_by_an_outer_timeout_cancels_the_run_at_the_api() {
     let fixture = Fixture::start().await;
-    let server = mcp_perplexity::native::PerplexityServer::new(config(&fixture, KEY, Some(Duration::from_secs(60))))
+    let server = mcp_perplexity::native::PerplexityServer::new(config(&fixture, KEY, Some(Duration::from_secs(120))))
         .expect("a valid configuration");
     let registry = server.registry();
     let arguments = json!({"messages": [{"role": "user", "content": "Everything [stall]"}]});
     let arguments = arguments.as_object().cloned().expect("an object");
-    let call = registry.tools.call("perplexity_research", arguments, mcp_core::ToolContext::detached());
-    let outer = tokio::time::timeout(Duration::from_millis(700), call).await;
-    assert!(outer.is_err(), "the outer timeout ended the call");
-    let cancel = fixture.wait_for("/cancel", Duration::from_secs(5)).await;
+    // Boxed, so that dropping it below ends the call's future itself.
+    let mut call = Box::pin(registry.tools.call("perplexity_research", arguments, mcp_core::ToolContext::detached()));
+    // Drive the call until the fake has sent the run's id (else there is nothing to cancel): a
+    // test that cut it after a fixed time flaked on a loaded machine.
+    tokio::select! {
+        _ = &mut call => panic!("the stalled run ended"),
+        sent = fixture.wait_for_stall(Duration::from_secs(30)) => assert!(sent, "the fake sent the run's id"),
+    }
+    // Let the call read it (the run stalls and its own timeout is far off), then drop it, as an
+    // outer timeout does.
+    let outer = tokio::time::timeout(Duration::from_secs(1), &mut call).await;
+    assert!(outer.is_err(), "the stalled run ended");
+    drop(call);
+    let cancel = fixture.wait_for("/cancel", Duration::from_secs(30)).await;
     let cancel = cancel.expect("the dropped call cancelled its run");
     assert!(cancel.path.starts_with("/v1/agent/run-") && cancel.authorized, "{cancel:?}");
 }

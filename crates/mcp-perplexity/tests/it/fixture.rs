@@ -8,7 +8,7 @@
 //! - `[echo-key]`: a 400 whose body repeats the request's `Authorization` header (a careless API);
 //! - `[echo-key-in-stream]`: the stream's search queries repeat that header;
 //! - `[stream-error]`: the stream reports the run as failed;
-//! - `[stall]`: the stream starts a run, then sends nothing more;
+//! - `[stall]`: the stream starts a run, then sends nothing more (see [`Fixture::wait_for_stall`]);
 //! - `[no-ids]`: sources without ids (numbered by position), one of them twice;
 //! - `[huge]`: an event of 2 MiB in the stream.
 
@@ -48,6 +48,8 @@ pub struct Recorded {
 struct Shared {
     requests: Mutex<Vec<Recorded>>,
     runs: AtomicUsize,
+    /// Stalled runs whose id event has been sent, not yet seen by [`Fixture::wait_for_stall`].
+    stalled: AtomicUsize,
 }
 
 /// A running fixture; it stops when dropped.
@@ -101,6 +103,23 @@ impl Fixture {
                 return None;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits up to `within` until a `[stall]` run's stream has sent all it sends, its id event
+    /// included (handed to the connection: the client has it, or soon will); true if one has,
+    /// and that run counts as seen.
+    pub async fn wait_for_stall(&self, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let taken = self.shared.stalled.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+            if taken.is_ok() {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 }
@@ -219,7 +238,7 @@ async fn agent(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byte
         chunks.push("data: [DONE]\n\n".to_owned());
         chunks
     };
-    let stall = question.contains("[stall]");
+    let stall = question.contains("[stall]").then(|| shared.clone());
     sse(chunks, stall)
 }
 
@@ -231,8 +250,8 @@ fn event(name: &str, mut data: Value) -> String {
 
 /// The events as a stream cut into pieces of 37 bytes (so lines and characters fall across
 /// reads; a large event in pieces of 64 KiB), then, when `stall`, silence until the client goes
-/// away.
-fn sse(events: Vec<String>, stall: bool) -> Response {
+/// away, counted in `stall`'s `stalled` once the last piece has been handed on.
+fn sse(events: Vec<String>, stall: Option<Arc<Shared>>) -> Response {
     let pieces: Vec<Bytes> = events
         .iter()
         .flat_map(|event| event.as_bytes().chunks(if event.len() > 4096 { 64 * 1024 } else { 37 }))
@@ -244,11 +263,15 @@ fn sse(events: Vec<String>, stall: bool) -> Response {
                 tokio::time::sleep(Duration::from_micros(200)).await;
                 Some((Ok::<_, Infallible>(piece), (pieces, stall)))
             }
-            None if stall => {
-                tokio::time::sleep(Duration::from_secs(120)).await;
-                None
-            }
-            None => None,
+            None => match stall {
+                Some(shared) => {
+                    // Asked for the piece after the last: the last is on its way to the client.
+                    shared.stalled.fetch_add(1, Ordering::AcqRel);
+                    tokio::time::sleep(Duration::from_secs(120)).await;
+                    None
+                }
+                None => None,
+            },
         }
     });
     ([(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")], Body::from_stream(stream))
