@@ -255,8 +255,10 @@ impl HttpArgs {
 
 /// The bearer tokens by token, each with its principal: `single` (the `--token-env` variable,
 /// `token_env`, whose callers are `http`) and `list` (`MCPTK_HTTP_TOKENS`: `principal=token`
-/// entries separated by commas). An entry that does not read as `principal=token`, a token given
-/// twice and a principal given twice are refused (rather than skipped, which could leave the
+/// entries separated by commas; one trailing comma, as templated secrets often have, is
+/// ignored). A principal may be given more than once, with one token each (so that its token can
+/// be rotated). An entry that does not read as `principal=token` (an empty one in the middle
+/// included) and a token given twice are refused (rather than skipped, which could leave the
 /// endpoint without authentication, or silently hand a caller another principal). Errors name
 /// an entry by its position and a principal by its name, never a token.
 fn http_tokens(
@@ -272,7 +274,11 @@ fn http_tokens(
         tokens.insert(token.to_owned(), ("http".to_owned(), token_env.to_owned()));
     }
     let list = list.unwrap_or_default();
-    let entries: Vec<&str> = if list.trim().is_empty() { Vec::new() } else { list.split(',').collect() };
+    let mut entries: Vec<&str> = if list.trim().is_empty() { Vec::new() } else { list.split(',').collect() };
+    // `alice=x,`: one trailing empty entry is a template's leftover, not a missing token.
+    if entries.len() > 1 && entries.last().is_some_and(|e| e.trim().is_empty()) {
+        entries.pop();
+    }
     let count = entries.len();
     for (i, entry) in entries.into_iter().enumerate() {
         let at = format!("{LIST} entry {} (of {count})", i + 1);
@@ -1144,6 +1150,21 @@ mod tests {
         // Unusable settings stop the server anyway; the usual default until then.
         assert_eq!(native_call_timeout(&perplexity, |_| None), Duration::from_secs(NATIVE_CALL_TIMEOUT_SECS));
         assert_eq!(native_call_timeout(&NativeServer::Builtin, vars("900000")), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn a_token_list_may_end_with_one_comma() {
+        let principals = |list: &str| -> anyhow::Result<Vec<(String, String)>> {
+            Ok(http_tokens("MCPTK_HTTP_TOKEN", None, Some(list))?.into_iter().collect())
+        };
+        let pair = |t: &str, p: &str| (t.to_owned(), p.to_owned());
+        assert_eq!(principals("alice=a1,").expect("reads"), [pair("a1", "alice")]);
+        assert_eq!(principals("alice=a1,bob=b1, \n").expect("reads"), [pair("a1", "alice"), pair("b1", "bob")]);
+        // Only one: an empty entry elsewhere is still refused, and so is a list of nothing but commas.
+        let refused = |list: &str| principals(list).expect_err("refused").to_string();
+        assert!(refused("alice=a1,,").contains("entry 2 (of 2) is empty"), "{}", refused("alice=a1,,"));
+        assert!(refused("alice=a1,,bob=b1").contains("entry 2 (of 3) is empty"));
+        assert!(refused(",").contains("entry 1 (of 1) is empty"), "{}", refused(","));
     }
 
     #[test]

@@ -476,8 +476,9 @@ async fn each_token_is_its_own_principal_for_the_policy() {
     let mut child = Command::new(mcptk())
         .args(["serve", "--config", &config.display().to_string(), "--http", &addr])
         .env_remove("MCPTK_HTTP_TOKEN")
-        // Alice's token is being rotated: the old and the new one both stand for her.
-        .env("MCPTK_HTTP_TOKENS", "alice=token-of-alice-1,bob=token-of-bob-22,alice=token-of-alice-new")
+        // Alice's token is being rotated: the old and the new one both stand for her. The
+        // trailing comma, as a templated secret often has, is ignored.
+        .env("MCPTK_HTTP_TOKENS", "alice=token-of-alice-1,bob=token-of-bob-22,alice=token-of-alice-new,")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -873,10 +874,12 @@ async fn a_get_stream_whose_client_vanished_is_given_up_and_a_new_get_is_served(
     drop(hosts);
 }
 
-/// `MCPTK_HTTP_TOKENS` entries that do not read as `principal=token`, a token given twice and a
-/// principal given twice stop the start (a configuration error, exit 3) before anything listens,
-/// naming the entry by its position and never showing a token: skipped, the first would leave
-/// the endpoint open, and the others would hand a caller another principal.
+/// `MCPTK_HTTP_TOKENS` entries that do not read as `principal=token` (an empty entry included,
+/// other than one trailing comma) and a token given twice stop the start (a configuration error,
+/// exit 3) before anything listens, naming the entry by its position and never showing a token:
+/// skipped, the first would leave the endpoint open, and the second would hand a caller another
+/// principal. (A principal given twice is allowed, for rotation: see
+/// `each_token_is_its_own_principal_for_the_policy`.)
 #[test]
 fn token_lists_that_do_not_read_stop_the_start_without_showing_a_token() {
     let dir = tempfile::tempdir().expect("temp");
@@ -886,6 +889,8 @@ fn token_lists_that_do_not_read_stop_the_start_without_showing_a_token() {
         (None, "alice=tok-alice-secret-0001,=tok-bob-secret-0002", "entry 2 (of 2) has an empty principal"),
         (None, "alice=tok-alice-secret-0001, bob = ", "entry 2 (of 2) (principal `bob`) has an empty token"),
         (None, "alice=tok-alice-secret-0001,,bob=tok-bob-secret-0002", "entry 2 (of 3) is empty"),
+        // One trailing comma is ignored, not two.
+        (None, "alice=tok-alice-secret-0001,,", "entry 2 (of 2) is empty"),
         (
             None,
             "alice=tok-shared-secret-0003,bob=tok-shared-secret-0003",
