@@ -450,11 +450,10 @@ async fn probe<C: sqlx::Connection>(options: &C::Options) -> Result<(), sqlx::Er
     C::connect_with(options).await?.close().await
 }
 
-/// Where a URL connects, as it may be shown: the file, or `host:port/database` without the
-/// user, password or parameters.
-/// The guard and the read-only transaction keep a statement from writing, but a superuser may
-/// still call functions that reach past the data (read server files, end other sessions) that
-/// the guard does not know by name. Said once, at connect time.
+/// Warns when `pool` reaches PostgreSQL as a superuser (`target` names it in the warning). The
+/// guard and the read-only transaction keep a statement from writing, but a superuser may still
+/// call functions that reach past the data (read server files, end other sessions) that the
+/// guard does not know by name. Said once, at connect time.
 async fn warn_if_superuser(pool: &PgPool, target: &str) {
     let superuser: Result<String, _> = sqlx::query_scalar("SHOW is_superuser").fetch_one(pool).await;
     if superuser.is_ok_and(|on| on == "on") {
@@ -467,6 +466,8 @@ async fn warn_if_superuser(pool: &PgPool, target: &str) {
     }
 }
 
+/// Where a URL connects, as it may be shown: the file, or `host:port/database` without the
+/// user, password or parameters.
 fn connection_target(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once(':') else { return "the database".into() };
     let rest = rest.split(['?', '#']).next().unwrap_or_default();
