@@ -462,6 +462,13 @@ impl ReadinessConfig {
     }
 }
 
+/// The name the native Perplexity server is served under.
+const PERPLEXITY_SERVER: &str = "perplexity";
+
+/// How much longer than the native Perplexity server's own timeout the gateway lets its calls
+/// run when `timeouts.servers` does not name it (see [`GatewayConfig::timeouts`]).
+const PERPLEXITY_MARGIN: Duration = Duration::from_secs(30);
+
 /// Timeouts of calls.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -859,10 +866,40 @@ impl GatewayConfig {
         zero(self.agent.tool_timeout_secs, "agent.tool_timeout_secs".into())
     }
 
-    /// The per-server timeouts.
+    /// The default timeout and the per-server ones: those of `timeouts.servers`, and for the
+    /// native Perplexity server when `timeouts.servers` does not name it, 30 s more than its own
+    /// timeout (`native.perplexity.timeout_secs`, else `PERPLEXITY_TIMEOUT_MS`, else 300 s) if
+    /// that is longer than `timeouts.default_secs`: a research run takes minutes, and
+    /// `default_secs` (60) cut it silently. Its own timeout then ends a call first, and its error
+    /// says what to raise.
     pub fn timeouts(&self) -> (Duration, HashMap<String, Duration>) {
-        let per = self.timeouts.servers.iter().map(|(k, v)| (k.clone(), Duration::from_secs(*v))).collect();
-        (Duration::from_secs(self.timeouts.default_secs), per)
+        self.timeouts_with(|name| std::env::var(name).ok())
+    }
+
+    /// [`GatewayConfig::timeouts`], with the environment's variables looked up by `var`.
+    fn timeouts_with(&self, var: impl Fn(&str) -> Option<String>) -> (Duration, HashMap<String, Duration>) {
+        let default = Duration::from_secs(self.timeouts.default_secs);
+        let mut per: HashMap<String, Duration> =
+            self.timeouts.servers.iter().map(|(k, v)| (k.clone(), Duration::from_secs(*v))).collect();
+        if let Some(perplexity) = &self.native.perplexity
+            && !per.contains_key(PERPLEXITY_SERVER)
+        {
+            let own = match perplexity.timeout_secs {
+                Some(secs) => Duration::from_secs(secs),
+                // As the server reads it (a variable that does not read stops the server anyway);
+                // the key does not matter here.
+                None => mcp_perplexity::native::PerplexityConfig::from_vars(|name| match name {
+                    "PERPLEXITY_API_KEY" => Some("-".to_owned()),
+                    _ => var(name),
+                })
+                .map_or(default, |config| config.timeout),
+            };
+            let wanted = own.saturating_add(PERPLEXITY_MARGIN);
+            if wanted > default {
+                per.insert(PERPLEXITY_SERVER.to_owned(), wanted);
+            }
+        }
+        (default, per)
     }
 }
 
@@ -1122,5 +1159,37 @@ mod jsonc_tests {
         std::fs::write(&path, json).expect("writes");
         let (default, per) = GatewayConfig::load(&path).expect("valid").timeouts();
         assert_eq!((default, per["github"]), (Duration::from_secs(1), Duration::from_secs(120)));
+    }
+
+    #[test]
+    fn perplexity_calls_may_take_as_long_as_its_own_timeout_and_a_margin() {
+        use serde_json::json;
+        let config = |json: serde_json::Value| -> GatewayConfig { serde_json::from_value(json).expect("valid") };
+        let no_vars = |_: &str| None;
+        let perplexity = |config: &GatewayConfig, var: &dyn Fn(&str) -> Option<String>| {
+            config.timeouts_with(var).1.get("perplexity").copied()
+        };
+        let secs = Duration::from_secs;
+        // Its own timeout_secs, 30 s more, where the default (60 s) would have cut it.
+        let own = config(json!({"native": {"perplexity": {"timeout_secs": 900}}}));
+        assert_eq!(perplexity(&own, &no_vars), Some(secs(930)));
+        assert_eq!(own.timeouts_with(no_vars).0, secs(60), "the default stays");
+        // Without timeout_secs: PERPLEXITY_TIMEOUT_MS, else the server's 300 s.
+        let unset = config(json!({"native": {"perplexity": {}}}));
+        assert_eq!(perplexity(&unset, &no_vars), Some(secs(330)));
+        let env = |name: &str| (name == "PERPLEXITY_TIMEOUT_MS").then(|| "600000".to_owned());
+        assert_eq!(perplexity(&unset, &env), Some(secs(630)));
+        // timeouts.servers decides when it names the server.
+        let named = config(json!({
+            "native": {"perplexity": {"timeout_secs": 900}},
+            "timeouts": {"servers": {"perplexity": 45}},
+        }));
+        assert_eq!(perplexity(&named, &no_vars), Some(secs(45)));
+        // A default that is longer already is left to apply.
+        let longer =
+            config(json!({"native": {"perplexity": {"timeout_secs": 100}}, "timeouts": {"default_secs": 600}}));
+        assert_eq!(perplexity(&longer, &no_vars), None);
+        // Without the native server, nothing is added.
+        assert_eq!(perplexity(&config(json!({})), &no_vars), None);
     }
 }
