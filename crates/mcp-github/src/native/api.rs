@@ -290,6 +290,12 @@ impl Api {
         &self.base
     }
 
+    /// The length of the longest token [`mask`](Self::mask) masks: text read this much past a
+    /// cut holds whole any token that begins before it.
+    pub(crate) fn longest_secret(&self) -> usize {
+        self.secrets.iter().map(|s| s.expose().len()).max().unwrap_or(0)
+    }
+
     /// `text` with the token masked, for anything that may echo it.
     pub(crate) fn mask(&self, mut text: String) -> String {
         for secret in &self.secrets {

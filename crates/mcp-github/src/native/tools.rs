@@ -2633,8 +2633,10 @@ const MAX_DIFF_BYTES: usize = 16 << 20;
 /// marked with where to read the rest.
 async fn pull_request_diff(inner: &Inner, path: &str) -> Result<CallToolResult> {
     let limit = inner.max_response_bytes;
-    let diff = inner.api.get_text(path, "application/vnd.github.v3.diff", limit + 1, MAX_DIFF_BYTES).await?;
-    // Masked before the cut, so that no cut leaves part of a token.
+    // Read a token's length past the cap and masked before the cut, so that no cut leaves the
+    // start of a token that crosses it.
+    let keep = limit + 1 + inner.api.longest_secret();
+    let diff = inner.api.get_text(path, "application/vnd.github.v3.diff", keep, MAX_DIFF_BYTES).await?;
     let text = inner.api.mask(String::from_utf8_lossy(&diff.bytes).into_owned());
     let hint = "each file's patch can be read with method get_files (page, perPage)";
     let (shown, note) = super::cut::fit_text(text, diff.seen, diff.complete, limit, Some(hint));

@@ -235,3 +235,27 @@ async fn a_pull_requests_diff_is_githubs_own_with_every_file() {
     assert!(note.starts_with(&format!("[cut: the first {} of {} bytes shown", texts[0].len(), diff.len())), "{note}");
     assert!(note.contains("get_files"), "{note}");
 }
+
+/// A token in a diff is masked even where the cap cuts it: the diff is read a token's length past
+/// the cap and masked before the cut, which so never shows the start of a token (the diff is text
+/// the pull request's author wrote, and GitHub's diff of a leaked token holds it).
+#[tokio::test]
+async fn a_token_the_cap_cuts_through_in_a_diff_is_masked() {
+    const CAP: usize = 4096;
+    let prefix = format!("diff --git a/k.env b/k.env\n@@ -0,0 +1,2 @@\n+KEY={TOKEN}\n+");
+    // The second token starts 10 bytes before the cap, on a line too long to be cut at its end.
+    let diff = format!("{prefix}{}{TOKEN}{}\n", "x".repeat(CAP - 10 - prefix.len()), "y".repeat(200));
+    assert_eq!(diff.find(&format!("{TOKEN}y")), Some(CAP - 10));
+    let (host, _github) = fake_github(move |_, _, _, _| {
+        raw_reply("application/vnd.github.v3.diff; charset=utf-8", diff.clone().into_bytes())
+    })
+    .await;
+    let capped = client(&host, |c| c.max_response_bytes = CAP).await;
+    let arguments = json!({"method": "get_diff", "owner": "o", "repo": "r", "pullNumber": 5});
+    let (texts, failed) = call(&capped, "pull_request_read", arguments).await;
+    assert!(!failed && texts.len() == 2, "{texts:?}");
+    let shown = &texts[0];
+    assert!(shown.len() <= CAP, "{}", shown.len());
+    assert!(!shown.contains(&TOKEN[..4]), "part of a token is shown: {shown}");
+    assert!(shown.contains("+KEY=***\n+xxx") && shown.contains("x***y"), "both tokens masked: {shown}");
+}
