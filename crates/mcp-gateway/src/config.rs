@@ -462,9 +462,6 @@ impl ReadinessConfig {
     }
 }
 
-/// The name the native Perplexity server is served under.
-const PERPLEXITY_SERVER: &str = "perplexity";
-
 /// How much longer than the native Perplexity server's own timeout the gateway lets its calls
 /// run when `timeouts.servers` does not name it (see [`GatewayConfig::timeouts`]).
 const PERPLEXITY_MARGIN: Duration = Duration::from_secs(30);
@@ -882,7 +879,7 @@ impl GatewayConfig {
         let mut per: HashMap<String, Duration> =
             self.timeouts.servers.iter().map(|(k, v)| (k.clone(), Duration::from_secs(*v))).collect();
         if let Some(perplexity) = &self.native.perplexity
-            && !per.contains_key(PERPLEXITY_SERVER)
+            && !per.contains_key(crate::PERPLEXITY)
         {
             let own = match perplexity.timeout_secs {
                 Some(secs) => Duration::from_secs(secs),
@@ -896,7 +893,7 @@ impl GatewayConfig {
             };
             let wanted = own.saturating_add(PERPLEXITY_MARGIN);
             if wanted > default {
-                per.insert(PERPLEXITY_SERVER.to_owned(), wanted);
+                per.insert(crate::PERPLEXITY.to_owned(), wanted);
             }
         }
         (default, per)
