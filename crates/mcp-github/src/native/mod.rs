@@ -227,8 +227,8 @@ impl GitHubConfig {
     /// host name of `github.com` or ending in `.github.com` (`https://github.com/`,
     /// `https://api.github.com`, `https://www.github.com`) is GitHub.com; `ghe.com` or one
     /// ending in `.ghe.com` is GitHub Enterprise Cloud with data residency (`https://api.NAME`,
-    /// https only); any other is GitHub Enterprise Server (`/api/v3` under it). A host given
-    /// without a scheme is taken as `https://`.
+    /// https only); any other is GitHub Enterprise Server (`/api/v3` under it; over http only
+    /// when it is a loopback host). A host given without a scheme is taken as `https://`.
     pub fn rest_base(&self) -> Result<String> {
         let host = self.host.as_deref().map(str::trim).unwrap_or("");
         if host.is_empty() {
@@ -258,6 +258,15 @@ impl GitHubConfig {
                 )));
             }
             return Ok(format!("https://api.{name}"));
+        }
+        // Over http the token would cross the network in clear: only a host on this machine may
+        // be reached so, as the Go server allows.
+        let loopback = name == "localhost" || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        if scheme == "http" && !loopback {
+            return Err(Error::Config(format!(
+                "the GitHub host {name} must be an https URL (over http the token would cross the network in \
+                 clear; only a loopback host may be reached over http)"
+            )));
         }
         Ok(format!("{scheme}://{authority}/api/v3"))
     }
@@ -585,6 +594,10 @@ mod tests {
         assert_eq!(base("http://[::1]:8080").expect("ok"), "http://[::1]:8080/api/v3");
         assert_eq!(base("https://user@ghes.example.com/").expect("ok"), "https://ghes.example.com/api/v3");
         assert_eq!(base("http://127.0.0.1").expect("ok"), "http://127.0.0.1/api/v3");
+        assert_eq!(base("http://localhost:3000").expect("ok"), "http://localhost:3000/api/v3");
+        let err = base("http://ghe.corp.example").expect_err("the token in clear").to_string();
+        assert!(err.contains("ghe.corp.example must be an https URL"), "{err}");
+        assert_eq!(base("https://ghe.corp.example").expect("ok"), "https://ghe.corp.example/api/v3");
         assert_eq!(base("http://127.0.0.1:8080/").expect("ok"), "http://127.0.0.1:8080/api/v3");
         assert_eq!(base("github.example.com").expect("ok"), "https://github.example.com/api/v3");
         assert!(base("ftp://example.com").is_err());
