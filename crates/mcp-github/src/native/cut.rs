@@ -151,49 +151,46 @@ fn find_key<'v>(value: &'v Value, key: &str) -> Option<&'v Value> {
 /// The JSON pointer of the array with the longest JSON, looked for through objects (not inside
 /// other arrays); the top when it is one.
 fn largest_array(value: &Value) -> Option<String> {
-    fn walk(value: &Value, at: &str, best: &mut Option<(String, usize)>) {
-        match value {
-            Value::Array(_) => {
-                let size = value.to_string().len();
-                if best.as_ref().is_none_or(|(_, b)| size > *b) {
-                    *best = Some((at.to_owned(), size));
-                }
-            }
-            Value::Object(map) => {
-                for (k, v) in map {
-                    walk(v, &format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")), best);
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut best = None;
-    walk(value, "", &mut best);
-    best.map(|(at, _)| at)
+    largest(value, false, &|v| v.is_array().then(|| v.to_string().len())).map(|(at, _)| at)
 }
 
 /// The JSON pointer and byte length of the longest string anywhere in `value`.
 fn longest_string(value: &Value) -> Option<(String, usize)> {
-    fn walk(value: &Value, at: &str, best: &mut Option<(String, usize)>) {
+    largest(value, true, &|v| v.as_str().filter(|s| !s.is_empty()).map(str::len))
+}
+
+/// The JSON pointer and size of the first of the values `size` measures largest, looked for
+/// through objects, and through arrays too when `into_arrays`.
+fn largest(value: &Value, into_arrays: bool, size: &dyn Fn(&Value) -> Option<usize>) -> Option<(String, usize)> {
+    fn walk(
+        value: &Value,
+        at: &str,
+        into_arrays: bool,
+        size: &dyn Fn(&Value) -> Option<usize>,
+        best: &mut Option<(String, usize)>,
+    ) {
+        if let Some(n) = size(value)
+            && best.as_ref().is_none_or(|(_, b)| n > *b)
+        {
+            *best = Some((at.to_owned(), n));
+        }
         match value {
-            Value::String(s) if !s.is_empty() && best.as_ref().is_none_or(|(_, b)| s.len() > *b) => {
-                *best = Some((at.to_owned(), s.len()));
-            }
-            Value::Array(items) => {
+            Value::Array(items) if into_arrays => {
                 for (i, v) in items.iter().enumerate() {
-                    walk(v, &format!("{at}/{i}"), best);
+                    walk(v, &format!("{at}/{i}"), into_arrays, size, best);
                 }
             }
             Value::Object(map) => {
                 for (k, v) in map {
-                    walk(v, &format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")), best);
+                    let key = k.replace('~', "~0").replace('/', "~1");
+                    walk(v, &format!("{at}/{key}"), into_arrays, size, best);
                 }
             }
             _ => {}
         }
     }
     let mut best = None;
-    walk(value, "", &mut best);
+    walk(value, "", into_arrays, size, &mut best);
     best
 }
 
