@@ -302,6 +302,49 @@ impl Policy {
         spots
     }
 
+    /// The `tools` entries of the rules that name no tool a server lists, as `(rule, entry)`
+    /// pairs in rule order: a typo (`normal__wrok`) that would otherwise make a deny rule refuse
+    /// nothing, or an allow rule allow nothing, without a word. `servers` are the servers served,
+    /// each with whether it has listed its tools yet; `tools` every tool served, as (server, the
+    /// server's own name, exposed name). An entry is looked up among the tools of the servers the
+    /// rule covers (its `servers`, or every server), once the one a written-out `server__tool`
+    /// names has listed, or else all of them have.
+    pub fn unmatched_tools<'a>(
+        &'a self,
+        servers: &[(&str, bool)],
+        tools: &[(&str, &str, &str)],
+    ) -> Vec<(&'a str, &'a str)> {
+        let mut unmatched = Vec::new();
+        for r in &self.rules {
+            let covered: Vec<&(&str, bool)> =
+                servers.iter().filter(|(name, _)| NamePattern::any(&r.servers, name)).collect();
+            for (entry, pattern) in r.rule.tools.iter().zip(&r.tools) {
+                let named = match pattern {
+                    NamePattern::Exactly(name) => {
+                        name.split_once(mcp_core::naming::SEPARATOR).and_then(|(server, _)| {
+                            covered.iter().find(|(s, _)| *s == server || mcp_core::naming::sanitize(s) == server)
+                        })
+                    }
+                    NamePattern::Prefix(_) | NamePattern::Glob(_) => None,
+                };
+                let ready = match named {
+                    Some((_, listed)) => *listed,
+                    None => !covered.is_empty() && covered.iter().all(|(_, listed)| *listed),
+                };
+                if !ready {
+                    continue;
+                }
+                let found = tools.iter().any(|(server, tool, exposed)| {
+                    covered.iter().any(|(s, _)| s == server) && tool_entry_matches(r, pattern, tool, exposed)
+                });
+                if !found {
+                    unmatched.push((r.rule.name.as_str(), entry.as_str()));
+                }
+            }
+        }
+        unmatched
+    }
+
     /// The principals the rules name literally (patterns without wildcards), sorted, each once:
     /// whom an operator's overview shows the decisions for.
     pub fn named_principals(&self) -> Vec<String> {
@@ -429,15 +472,20 @@ fn names_the_tool(r: &CompiledRule, server: &str, tool: &str, exposed: &str, def
     if !NamePattern::any(&r.servers, server) {
         return false;
     }
+    if !r.tools.is_empty() && !r.tools.iter().any(|g| tool_entry_matches(r, g, tool, exposed)) {
+        return false;
+    }
+    r.rule.annotations.iter().all(|(key, wanted)| annotation(definition, key) == *wanted)
+}
+
+/// Whether one of a rule's `tools` entries matches a tool, by its exposed name or its server's
+/// own name for it.
+fn tool_entry_matches(r: &CompiledRule, entry: &NamePattern, tool: &str, exposed: &str) -> bool {
     // In an allow rule that names no servers, a server's own tool name with the separator in it
     // (`fs__read_x` on server `evil`) counts by its exposed name only, so that no server names
     // its tool into a rule meant for another's exposed names; deny rules match both names.
     let raw_too = r.rule.effect == Effect::Deny || !r.servers.is_empty() || !tool.contains(mcp_core::naming::SEPARATOR);
-    let names = |g: &NamePattern| g.is_match(exposed) || raw_too && g.is_match(tool);
-    if !r.tools.is_empty() && !r.tools.iter().any(names) {
-        return false;
-    }
-    r.rule.annotations.iter().all(|(key, wanted)| annotation(definition, key) == *wanted)
+    entry.is_match(exposed) || raw_too && entry.is_match(tool)
 }
 
 /// Whether a value satisfies a constraint: a check that fails decides (no), else one that

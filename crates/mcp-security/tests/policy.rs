@@ -348,3 +348,47 @@ fn the_tools_a_deny_rule_cannot_see_are_named_with_the_argument() {
     reading.annotations = Some(ToolAnnotations::default().with_read_only(true));
     assert_eq!(read_only.blind_spots("fs", "fs__read_multiple_files", &reading), vec![("no-etc", "path")]);
 }
+
+/// A `tools` entry that names no tool served (a typo) is named, with its rule, once the servers
+/// it concerns have listed their tools, and not before: a server still starting lists nothing.
+#[test]
+fn a_tools_entry_that_matches_no_listed_tool_is_named_once_its_servers_have_listed() {
+    let p = policy(json!({"default": "allow", "rules": [
+        {"name": "no-work", "effect": "deny", "tools": ["normal__wrok", "normal__work"]},
+        {"name": "fs-writes", "effect": "deny", "servers": ["fs"], "tools": ["write_flie", "write_*", "edit_*"]},
+        {"name": "anywhere", "effect": "deny", "tools": ["drop_*", "read_text_file"]},
+        {"name": "by-server", "effect": "allow", "servers": ["nromal"], "tools": ["anything"]},
+        {"name": "no-tools", "effect": "allow", "principals": ["ops"]}
+    ]}));
+    let tools = [
+        ("normal", "work", "normal__work"),
+        ("fs", "write_file", "fs__write_file"),
+        ("fs", "read_text_file", "fs__read_text_file"),
+    ];
+    let all_listed = [("normal", true), ("fs", true)];
+    assert_eq!(
+        p.unmatched_tools(&all_listed, &tools),
+        vec![("no-work", "normal__wrok"), ("fs-writes", "write_flie"), ("fs-writes", "edit_*"), ("anywhere", "drop_*")],
+        "a rule whose servers match none served (`nromal`, said by the configuration's check) is not judged here"
+    );
+    // `normal` has not listed yet: the entries that name it, or may concern it, wait.
+    let starting = [("normal", false), ("fs", true)];
+    assert_eq!(
+        p.unmatched_tools(&starting, &tools),
+        vec![("fs-writes", "write_flie"), ("fs-writes", "edit_*")],
+        "only the rule confined to `fs` is judged"
+    );
+    // A deny rule matches a server's own name with the separator in it; an allow rule without
+    // servers does not, so an entry that only such a name fits matches nothing for it.
+    let odd = [("evil", "fs__read_x", "evil__fs__read_x")];
+    let p = policy(json!({"rules": [
+        {"name": "deny-raw", "effect": "deny", "tools": ["fs__read_x"]},
+        {"name": "allow-raw", "effect": "allow", "tools": ["fs__read_x"]}
+    ]}));
+    assert_eq!(p.unmatched_tools(&[("evil", true), ("fs", true)], &odd), vec![("allow-raw", "fs__read_x")]);
+    // A written-out `server__tool` waits for that server alone.
+    let p = policy(json!({"rules": [{"name": "typo", "effect": "deny", "tools": ["normal__wrok"]}]}));
+    let waiting = [("normal", true), ("optional", false)];
+    assert_eq!(p.unmatched_tools(&waiting, &tools), vec![("typo", "normal__wrok")]);
+    assert!(p.unmatched_tools(&[("normal", false), ("fs", true)], &tools).is_empty());
+}

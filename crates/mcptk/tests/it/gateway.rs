@@ -332,11 +332,12 @@ async fn a_server_that_dies_fails_its_call_cleanly_is_restarted_and_serves_again
     assert_eq!(outcomes.last().map(String::as_str), Some("ok"));
 }
 
-/// A deny rule that cannot see a tool it names is warned about when the gateway starts, and not
-/// again when the tool's server restarts and lists it anew (here with a new description, as an
-/// upgraded server would: a new definition, the same blind spot).
+/// A deny rule that cannot see a tool it names, a rule's `tools` entry and an `annotations` key
+/// that name no tool (typos only the tool lists reveal) are warned about when the gateway starts,
+/// and not again when the tool's server restarts and lists it anew (here with a new description,
+/// as an upgraded server would: a new definition, the same blind spot).
 #[tokio::test]
-async fn a_deny_rule_blind_to_a_tool_is_named_once_not_again_when_its_server_restarts() {
+async fn policy_names_that_miss_the_listed_tools_are_named_once_not_again_when_the_server_restarts() {
     let s = Scratch::new();
     let marker = s.path.join("crashed-once");
     let log = s.path.join("gateway.log");
@@ -350,8 +351,10 @@ async fn a_deny_rule_blind_to_a_tool_is_named_once_not_again_when_its_server_res
         "restart": {"initial_delay_ms": 100},
         "retries": {"attempts": 1},
         "policy": {"default": "allow", "rules": [
-            {"name": "no-etc", "effect": "deny", "servers": ["flaky"], "arguments": {"path": {"path": "/etc/**"}}}
-        ]}
+            {"name": "no-etc", "effect": "deny", "servers": ["flaky"], "arguments": {"path": {"path": "/etc/**"}}},
+            {"name": "no-wrok", "effect": "deny", "principals": ["mallory"], "tools": ["flaky__wrok", "flaky__work"]}
+        ]},
+        "annotations": {"flaky__wokr": {"readOnlyHint": true}, "flaky__work": {"idempotentHint": true}}
     }));
     // The gateway's stderr, kept in a file to be read once it has exited.
     let script = r#"exec "$0" serve --config "$1" 2>>"$2""#;
@@ -376,6 +379,16 @@ async fn a_deny_rule_blind_to_a_tool_is_named_once_not_again_when_its_server_res
     let warning = "the policy's deny rule `no-etc` constrains `path`, which `flaky__work` does not declare: it \
                    refuses none of its calls made with the arguments it takes";
     assert_eq!(stderr.matches(warning).count(), 1, "{stderr}");
+    let typo = "policy rule `no-wrok`: the `tools` entry `flaky__wrok` matches no tool of the servers it concerns \
+                (did you mean `flaky__work`?); the rule applies to no call through it";
+    assert_eq!(stderr.matches(typo).count(), 1, "{stderr}");
+    let annotation =
+        "annotations: no tool is served as `flaky__wokr` (did you mean `flaky__work`?); it applies to no tool";
+    assert_eq!(stderr.matches(annotation).count(), 1, "{stderr}");
+    assert!(
+        !stderr.contains("`flaky__work` matches no tool") && !stderr.contains("served as `flaky__work`"),
+        "{stderr}"
+    );
     assert!(stderr.contains("restarting server=flaky"), "the restart happened: {stderr}");
 }
 
