@@ -132,13 +132,30 @@ impl Engine {
         let options =
             ListContainersOptions { all, filters: label_filters(filters.and_then(|f| f.label)), ..Default::default() };
         let listed = settled(|| docker.list_containers(Some(options.clone()))).await.map_err(engine_error)?;
-        let mut result = Vec::with_capacity(listed.len());
-        for id in listed.iter().filter_map(|c| c.id.as_deref()) {
-            // A container removed between the list and its inspection is no longer there to describe.
-            if let Some(dict) = self.container_dict_found(id).await? {
-                result.push(dict);
-            }
-        }
+        // Each container and each image among them is inspected once, a few at a time: one
+        // request after another, a list of many containers took as many round trips again.
+        let ids: Vec<String> = listed.into_iter().filter_map(|c| c.id).collect();
+        let inspected: Vec<Option<Value>> = futures_util::stream::iter(ids)
+            .map(|id| async move { self.inspect_found(&id).await })
+            .buffered(INSPECTIONS_AT_ONCE)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()?;
+        let mut image_ids: Vec<String> = inspected.iter().flatten().map(|v| text(&v["Image"])).collect();
+        image_ids.sort_unstable();
+        image_ids.dedup();
+        let images: HashMap<String, Value> = futures_util::stream::iter(image_ids)
+            .map(|image| async move {
+                let dict = self.image_of(&image).await;
+                (image, dict)
+            })
+            .buffer_unordered(INSPECTIONS_AT_ONCE)
+            .collect()
+            .await;
+        // A container removed between the list and its inspection is no longer there to describe.
+        let result: Vec<Value> =
+            inspected.iter().flatten().map(|v| describe_container(v, images.get(&text(&v["Image"])))).collect();
         Ok(json!({ "result": result }))
     }
 
@@ -227,17 +244,38 @@ impl Engine {
     }
 
     /// Creates `spec`'s container, restarted as `restart` says (never, when `None`); its ID.
+    ///
+    /// The engine's request runs to its end even when the call is dropped meanwhile (cancelled,
+    /// timed out): dropping it half-way would leave a container the engine made whose ID no
+    /// one got. An unnamed container whose call is gone by then is removed; a named one is the
+    /// caller's to find by its name.
     async fn create(&self, spec: &ContainerSpec, restart: Option<RestartPolicy>) -> Result<String, ToolError> {
         let body = self.container_body(spec, restart)?;
-        let docker = self.docker().await?;
+        let docker = self.docker().await?.clone();
         let options = CreateContainerOptions { name: spec.name.clone(), ..Default::default() };
-        let created = docker.create_container(Some(options), body).await.map_err(engine_error)?;
-        Ok(created.id)
+        let unnamed = spec.name.is_none();
+        let (answer, created) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let outcome = docker.create_container(Some(options), body).await;
+            if let Err(Ok(created)) = answer.send(outcome)
+                && unnamed
+            {
+                remove_unanswered(&docker, &created.id).await;
+            }
+        });
+        let created =
+            created.await.map_err(|_| ToolError::msg("the engine's create request ended without an answer"))?;
+        Ok(created.map_err(engine_error)?.id)
     }
 
     pub(crate) async fn create_container(&self, spec: &ContainerSpec) -> Result<Value, ToolError> {
         let id = self.create(spec, None).await?;
-        self.container_dict(&id).await
+        // Until the answer gives its ID, an unnamed container is known to no one (as in a run).
+        let on_drop = if spec.name.is_none() { Unanswered::Remove } else { Unanswered::Keep };
+        let unanswered = RemoveUnlessAnswered { docker: self.docker().await?.clone(), id: id.clone(), on_drop };
+        let dict = self.container_dict(&id).await?;
+        unanswered.answered();
+        Ok(dict)
     }
 
     pub(crate) async fn run_container(&self, spec: &ContainerSpec, cx: &ToolContext) -> Result<Value, ToolError> {
@@ -667,32 +705,18 @@ impl Engine {
     /// [`Self::container_dict`], or `None` when the engine has no such container.
     async fn container_dict_found(&self, id: &str) -> Result<Option<Value>, ToolError> {
         let Some(v) = self.inspect_found(id).await? else { return Ok(None) };
-        // The image as its own description, as the reference server nests it.
-        let image_id = text(&v["Image"]);
-        let image =
-            if image_id.is_empty() { Value::Null } else { self.image_dict(&image_id).await.unwrap_or(Value::Null) };
-        let full_id = text(&v["Id"]);
-        let networks: Vec<&String> =
-            v["NetworkSettings"]["Networks"].as_object().map(|n| n.keys().collect()).unwrap_or_default();
-        Ok(Some(json!({
-            "id": full_id,
-            "name": text(&v["Name"]).trim_start_matches('/'),
-            "short_id": short(&full_id),
-            "image": image,
-            "status": v["State"]["Status"],
-            "labels": v["Config"]["Labels"],
-            "ports": or_empty(&v["NetworkSettings"]["Ports"]),
-            "created": v["Created"],
-            "state": v["State"],
-            "restart_count": v["RestartCount"],
-            "networks": networks,
-            "mounts": v["Mounts"],
-            "config": {
-                "hostname": v["Config"]["Hostname"],
-                "user": v["Config"]["User"],
-                "image": v["Config"]["Image"],
-            },
-        })))
+        let image = self.image_of(&text(&v["Image"])).await;
+        Ok(Some(describe_container(&v, Some(&image))))
+    }
+
+    /// The image a container was made from, described as the reference server nests it in the
+    /// container's description: `null` when it has none or it cannot be inspected (removed
+    /// since, say).
+    async fn image_of(&self, image_id: &str) -> Value {
+        if image_id.is_empty() {
+            return Value::Null;
+        }
+        self.image_dict(image_id).await.unwrap_or(Value::Null)
     }
 
     /// A container's inspection as JSON. Podman can report a state Docker's API does not have
@@ -743,6 +767,33 @@ impl Engine {
             None => Err(ToolError::msg(format!("the engine sent no stats for container {id}"))),
         }
     }
+}
+
+/// A container as the reference server describes it, from the engine's inspection `v` and the
+/// description of its image.
+fn describe_container(v: &Value, image: Option<&Value>) -> Value {
+    let full_id = text(&v["Id"]);
+    let networks: Vec<&String> =
+        v["NetworkSettings"]["Networks"].as_object().map(|n| n.keys().collect()).unwrap_or_default();
+    json!({
+        "id": full_id,
+        "name": text(&v["Name"]).trim_start_matches('/'),
+        "short_id": short(&full_id),
+        "image": image.unwrap_or(&Value::Null),
+        "status": v["State"]["Status"],
+        "labels": v["Config"]["Labels"],
+        "ports": or_empty(&v["NetworkSettings"]["Ports"]),
+        "created": v["Created"],
+        "state": v["State"],
+        "restart_count": v["RestartCount"],
+        "networks": networks,
+        "mounts": v["Mounts"],
+        "config": {
+            "hostname": v["Config"]["Hostname"],
+            "user": v["Config"]["User"],
+            "image": v["Config"]["Image"],
+        },
+    })
 }
 
 /// The build context as a tar archive, symlinks kept as links (never followed out of it).
@@ -993,13 +1044,21 @@ impl Drop for RemoveUnlessAnswered {
                 };
                 return remove_once_exited(&docker, &id, wait, EXIT_RECHECK).await;
             }
-            let options = RemoveContainerOptions { force: true, ..Default::default() };
-            if let Err(e) = docker.remove_container(&id, Some(options)).await {
-                tracing::warn!(container = %id, "could not remove the container of a run no one waits for: {e}");
-            }
+            remove_unanswered(&docker, &id).await;
         });
     }
 }
+
+/// Removes container `id`, which a call no one waits for any more made (force: it may run).
+async fn remove_unanswered(docker: &bollard::Docker, id: &str) {
+    let options = RemoveContainerOptions { force: true, ..Default::default() };
+    if let Err(e) = docker.remove_container(id, Some(options)).await {
+        tracing::warn!(container = %id, "could not remove the container of a call no one waits for: {e}");
+    }
+}
+
+/// How many inspections a container list has in flight at once.
+const INSPECTIONS_AT_ONCE: usize = 8;
 
 /// How long [`remove_once_exited`] pauses before it looks at a container again, after a wait
 /// that ended while the container still ran or after an engine error.
@@ -1248,6 +1307,52 @@ mod tests {
                 None
             }
         }
+    }
+
+    /// A `create_container` call dropped at any point before its answer (cancelled, timed out)
+    /// leaves no unnamed container behind: its ID was never given, so no one could remove it.
+    #[tokio::test]
+    async fn a_create_call_dropped_before_its_answer_leaves_no_unnamed_container() {
+        let Some((host, image)) = test_engine() else { return };
+        let engine = Engine::new(Some(host), Safety::default());
+        let docker = engine.docker().await.expect("the engine answers").clone();
+        let label = format!("mcptk-unit-dropped-create-{}", std::process::id());
+        let spec = ContainerSpec {
+            labels: Some(crate::Labels::List(vec![label.clone()])),
+            command: Some("true".to_owned()),
+            ..ContainerSpec::new(image)
+        };
+        let ours = || {
+            let filters = HashMap::from([("label".to_owned(), vec![label.clone()])]);
+            let options = bollard::query_parameters::ListContainersOptions {
+                all: true,
+                filters: Some(filters),
+                ..Default::default()
+            };
+            let docker = docker.clone();
+            async move { docker.list_containers(Some(options)).await.expect("lists").len() }
+        };
+        // The control: answered, the container stays.
+        let answered = engine.create_container(&spec).await.expect("created");
+        assert_eq!(ours().await, 1, "{answered}");
+        let id = answered["id"].as_str().expect("an id").to_owned();
+        remove_unanswered(&docker, &id).await;
+        assert_eq!(ours().await, 0);
+        // Dropped at points from before the engine's answer to while the answer is made.
+        for after_ms in [0, 1, 2, 5, 10, 20, 40, 80] {
+            let call = engine.create_container(&spec);
+            if let Ok(done) = tokio::time::timeout(Duration::from_millis(after_ms), call).await {
+                let id = done.expect("created");
+                remove_unanswered(&docker, id["id"].as_str().expect("an id")).await;
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut left = ours().await;
+        while left > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            left = ours().await;
+        }
+        assert_eq!(left, 0, "containers of dropped calls are left behind");
     }
 
     /// A wait that ends while the container still runs (an engine error, bollard's request
