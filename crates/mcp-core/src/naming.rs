@@ -65,6 +65,14 @@ pub fn sanitize(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect()
 }
 
+/// The one of `servers` an exposed name is of, by its prefix: the server's name, or its name
+/// sanitized as exposed names are, then [`SEPARATOR`]. The longest that fits, since a server's
+/// own name may hold the separator.
+pub fn server_of<'a>(exposed: &str, servers: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let of = |prefix: &str| exposed.strip_prefix(prefix).is_some_and(|rest| rest.starts_with(SEPARATOR));
+    servers.into_iter().filter(|s| of(s) || of(&sanitize(s))).max_by_key(|s| s.len())
+}
+
 /// A name cut to fit, with 8 hex digits of a hash of the original pair (and attempt) appended,
 /// so sanitized or truncated names stay distinct.
 fn hashed(plain: &str, server: &str, tool: &str, attempt: u32) -> String {

@@ -157,9 +157,9 @@ struct State {
     /// (Deny rule, exposed tool) pairs already warned about as blind spots: a server's restart
     /// lists its tools anew but tells nothing new.
     blind_warned: Mutex<HashSet<(String, String)>>,
-    /// Policy `tools` entries (rule, entry) and `annotations` keys already warned about as
-    /// naming no tool.
-    unmatched_warned: Mutex<HashSet<(String, String)>>,
+    /// The warnings about policy `tools` entries and `annotations` keys that name no tool
+    /// already given.
+    unmatched_warned: Mutex<HashSet<String>>,
     /// Masks the log messages of servers that belong to none of their calls, as results are
     /// masked (none with `redaction.skip_results`).
     log_mask: Option<mcp_core::tool::MaskFn>,
@@ -1501,7 +1501,11 @@ impl State {
                 add(server, ToolDefinition::Local(Arc::new(tool.served_definition())));
             }
         }
+        // Which servers have listed, read before their lists: one that lists for the first time
+        // in between counts as not listed yet, never as listed with none of its tools here.
+        let mut servers: Vec<(&str, bool)> = self.local.keys().map(|name| (name.as_str(), true)).collect();
         for upstream in &self.upstreams {
+            servers.push((upstream.name(), upstream.generation() > 0));
             let tools = upstream.tools();
             if let Some(pins) = &self.pins
                 && let Err(e) = pins.check(upstream.name(), &tools)
@@ -1528,7 +1532,7 @@ impl State {
                 few(&tools)
             );
         }
-        self.warn_unmatched(&exposed);
+        self.warn_unmatched(&servers, &exposed);
         *self.exposed.lock().unwrap_or_else(PoisonError::into_inner) = exposed;
         let same = served.len() == listed.len()
             && served.iter().zip(&listed).all(|(a, b)| {
@@ -1552,41 +1556,41 @@ impl State {
     /// no tool served, once the servers they concern have listed their tools: a typo there
     /// (`normal__wrok`) leaves a deny rule refusing nothing, an allow rule allowing nothing, or
     /// an annotation on nothing, and only the tool lists can tell. (`mcptk config check`, which
-    /// starts no server, checks the server part of these names.)
-    fn warn_unmatched(&self, exposed: &HashMap<String, (String, Arc<Tool>)>) {
-        let mut servers: Vec<(&str, bool)> = self.local.keys().map(|name| (name.as_str(), true)).collect();
-        servers.extend(self.upstreams.iter().map(|u| (u.name(), u.generation() > 0)));
-        let listed = |server: &str| servers.iter().any(|(s, listed)| *s == server && *listed);
+    /// starts no server, checks the server part of these names.) `servers`: each server served,
+    /// with whether it had listed its tools before they were read for `exposed`.
+    fn warn_unmatched(&self, servers: &[(&str, bool)], exposed: &HashMap<String, (String, Arc<Tool>)>) {
+        if !self.policy.names_tools() && self.annotations.is_empty() {
+            return;
+        }
         let tools: Vec<(&str, &str, &str)> =
             exposed.iter().map(|(name, (server, tool))| (server.as_str(), tool.name.as_str(), name.as_str())).collect();
-        let names = || exposed.keys().map(String::as_str);
-        let meant = |name: &str| match mcp_core::config::nearest(name, names()) {
+        let mut names: Vec<&str> = exposed.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        let meant = |name: &str| match mcp_core::config::nearest(name, names.iter().copied()) {
             Some(near) => format!(" (did you mean `{near}`?)"),
             None => String::new(),
         };
-        let mut warned = self.unmatched_warned.lock().unwrap_or_else(PoisonError::into_inner);
-        for (rule, entry) in self.policy.unmatched_tools(&servers, &tools) {
-            if warned.insert((rule.to_owned(), entry.to_owned())) {
-                tracing::warn!(
-                    "policy rule `{rule}`: the `tools` entry `{entry}` matches no tool of the servers it concerns{}; \
-                     the rule applies to no call through it (see `mcptk tools`)",
-                    meant(entry)
-                );
-            }
+        let mut warnings = Vec::new();
+        for (rule, entry) in self.policy.unmatched_tools(servers, &tools) {
+            warnings.push(format!(
+                "policy rule `{rule}`: the `tools` entry `{entry}` matches no tool of the servers it concerns{}; the \
+                 rule applies to no call through it (see `mcptk tools`)",
+                meant(entry)
+            ));
         }
         for key in self.annotations.keys() {
-            let Some((part, _)) = key.split_once(mcp_core::naming::SEPARATOR) else { continue };
             // A key whose server part names no server is said by the configuration's check.
-            let concerned: Vec<&str> = servers
-                .iter()
-                .map(|(s, _)| *s)
-                .filter(|s| *s == part || mcp_core::naming::sanitize(s) == part)
-                .collect();
-            if concerned.is_empty() || !concerned.iter().all(|s| listed(s)) || exposed.contains_key(key) {
-                continue;
+            let Some(server) = mcp_core::naming::server_of(key, servers.iter().map(|(s, _)| *s)) else { continue };
+            let listed = servers.iter().any(|(s, listed)| *s == server && *listed);
+            if listed && !exposed.contains_key(key) {
+                warnings
+                    .push(format!("annotations: no tool is served as `{key}`{}; it applies to no tool", meant(key)));
             }
-            if warned.insert(("annotations".to_owned(), key.clone())) {
-                tracing::warn!("annotations: no tool is served as `{key}`{}; it applies to no tool", meant(key));
+        }
+        let mut warned = self.unmatched_warned.lock().unwrap_or_else(PoisonError::into_inner);
+        for warning in warnings {
+            if warned.insert(warning.clone()) {
+                tracing::warn!("{warning}");
             }
         }
     }

@@ -308,7 +308,9 @@ impl Policy {
     /// each with whether it has listed its tools yet; `tools` every tool served, as (server, the
     /// server's own name, exposed name). An entry is looked up among the tools of the servers the
     /// rule covers (its `servers`, or every server), once the one a written-out `server__tool`
-    /// names has listed, or else all of them have.
+    /// names has listed, or else all of them have. A written-out `server__tool` whose server
+    /// part names no server served, in a rule without `servers`, is left to the configuration's
+    /// check (a disabled server's, or a mistyped server name).
     pub fn unmatched_tools<'a>(
         &'a self,
         servers: &[(&str, bool)],
@@ -319,16 +321,17 @@ impl Policy {
             let covered: Vec<&(&str, bool)> =
                 servers.iter().filter(|(name, _)| NamePattern::any(&r.servers, name)).collect();
             for (entry, pattern) in r.rule.tools.iter().zip(&r.tools) {
-                let named = match pattern {
-                    NamePattern::Exactly(name) => {
-                        name.split_once(mcp_core::naming::SEPARATOR).and_then(|(server, _)| {
-                            covered.iter().find(|(s, _)| *s == server || mcp_core::naming::sanitize(s) == server)
-                        })
-                    }
-                    NamePattern::Prefix(_) | NamePattern::Glob(_) => None,
+                let written_out = match pattern {
+                    NamePattern::Exactly(name) if name.contains(mcp_core::naming::SEPARATOR) => Some(name),
+                    _ => None,
                 };
+                let named =
+                    written_out.and_then(|name| mcp_core::naming::server_of(name, servers.iter().map(|(s, _)| *s)));
                 let ready = match named {
-                    Some((_, listed)) => *listed,
+                    Some(server) => servers.iter().any(|(s, listed)| *s == server && *listed),
+                    // A `server__tool` whose server part names no server served (one disabled, or
+                    // a typo the configuration's check names), in a rule without `servers`.
+                    None if written_out.is_some() && r.servers.is_empty() => continue,
                     None => !covered.is_empty() && covered.iter().all(|(_, listed)| *listed),
                 };
                 if !ready {
@@ -343,6 +346,11 @@ impl Policy {
             }
         }
         unmatched
+    }
+
+    /// Whether any rule names tools (has a `tools` entry).
+    pub fn names_tools(&self) -> bool {
+        self.rules.iter().any(|r| !r.tools.is_empty())
     }
 
     /// The principals the rules name literally (patterns without wildcards), sorted, each once:

@@ -391,4 +391,13 @@ fn a_tools_entry_that_matches_no_listed_tool_is_named_once_its_servers_have_list
     let waiting = [("normal", true), ("optional", false)];
     assert_eq!(p.unmatched_tools(&waiting, &tools), vec![("typo", "normal__wrok")]);
     assert!(p.unmatched_tools(&[("normal", false), ("fs", true)], &tools).is_empty());
+    // A server not served (disabled) is the configuration check's to name, not this one's; a
+    // server whose own name holds the separator is told apart by the longest name that fits.
+    let p = policy(json!({"rules": [
+        {"name": "off", "effect": "deny", "tools": ["disabled__work"]},
+        {"name": "odd-name", "effect": "deny", "tools": ["my__srv__wrok", "my__srv__work"]}
+    ]}));
+    let tools = [("my__srv", "work", "my__srv__work")];
+    let servers = [("my", false), ("my__srv", true)];
+    assert_eq!(p.unmatched_tools(&servers, &tools), vec![("odd-name", "my__srv__wrok")]);
 }
