@@ -22,26 +22,7 @@ async fn closed_port() -> u16 {
 /// kubeconfig here trusts; it answers nothing past the handshake. Returns its port, and how many
 /// handshakes it completed.
 async fn untrusted_server() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
-    let ca_key = KeyPair::generate().expect("a CA key");
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "a-ca-nobody-trusts");
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
-    let leaf_key = KeyPair::generate().expect("a server key");
-    let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()])
-        .expect("server parameters")
-        .signed_by(&leaf_key, &issuer)
-        .expect("the server certificate");
-    let key = rustls::pki_types::PrivateKeyDer::try_from(leaf_key.serialize_der()).expect("a DER key");
-    let config =
-        rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .expect("protocol versions")
-            .with_no_client_auth()
-            .with_single_cert(vec![leaf.der().clone()], key)
-            .expect("the server configuration");
-    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let (acceptor, _) = crate::fake::tls("a-ca-nobody-trusts");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("address").port();
     let handshakes = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));

@@ -179,7 +179,7 @@ impl FakeApi {
         let exec_scratch = scratch.clone();
         let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the fake API server");
         let addr = tcp.local_addr().expect("address");
-        let (acceptor, ca_pem) = tls();
+        let (acceptor, ca_pem) = tls("fake-kubernetes-ca");
         let listener = TlsListener { tcp, acceptor };
         let shared = state.clone();
         let expected = format!("Bearer {token}");
@@ -273,13 +273,14 @@ impl FakeApi {
     }
 }
 
-/// A CA and a server certificate for 127.0.0.1 signed by it: the acceptor, and the CA in PEM.
-fn tls() -> (tokio_rustls::TlsAcceptor, String) {
+/// A CA named `ca_name` and a server certificate for 127.0.0.1 signed by it: the acceptor, and
+/// the CA in PEM.
+pub fn tls(ca_name: &str) -> (tokio_rustls::TlsAcceptor, String) {
     use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
     let ca_key = KeyPair::generate().expect("a CA key");
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "fake-kubernetes-ca");
+    ca_params.distinguished_name.push(rcgen::DnType::CommonName, ca_name);
     let ca = ca_params.self_signed(&ca_key).expect("the CA certificate");
     let issuer = rcgen::Issuer::new(ca_params, ca_key);
     let leaf_key = KeyPair::generate().expect("a server key");
