@@ -1564,8 +1564,11 @@ impl State {
         }
         let tools: Vec<(&str, &str, &str)> =
             exposed.iter().map(|(name, (server, tool))| (server.as_str(), tool.name.as_str(), name.as_str())).collect();
-        let mut names: Vec<&str> = exposed.keys().map(String::as_str).collect();
+        // The tool meant, by its exposed name or (for an entry written as a server's own name
+        // for it, as in a rule with `servers`) by that name.
+        let mut names: Vec<&str> = tools.iter().flat_map(|(_, tool, exposed)| [*exposed, *tool]).collect();
         names.sort_unstable();
+        names.dedup();
         let meant = |name: &str| match mcp_core::config::nearest(name, names.iter().copied()) {
             Some(near) => format!(" (did you mean `{near}`?)"),
             None => String::new(),

@@ -352,7 +352,8 @@ async fn policy_names_that_miss_the_listed_tools_are_named_once_not_again_when_t
         "retries": {"attempts": 1},
         "policy": {"default": "allow", "rules": [
             {"name": "no-etc", "effect": "deny", "servers": ["flaky"], "arguments": {"path": {"path": "/etc/**"}}},
-            {"name": "no-wrok", "effect": "deny", "principals": ["mallory"], "tools": ["flaky__wrok", "flaky__work"]}
+            {"name": "no-wrok", "effect": "deny", "principals": ["mallory"], "tools": ["flaky__wrok", "flaky__work"]},
+            {"name": "own-name", "effect": "deny", "principals": ["mallory"], "servers": ["flaky"], "tools": ["wokr"]}
         ]},
         "annotations": {"flaky__wokr": {"readOnlyHint": true}, "flaky__work": {"idempotentHint": true}}
     }));
@@ -382,6 +383,9 @@ async fn policy_names_that_miss_the_listed_tools_are_named_once_not_again_when_t
     let typo = "policy rule `no-wrok`: the `tools` entry `flaky__wrok` matches no tool of the servers it concerns \
                 (did you mean `flaky__work`?); the rule applies to no call through it";
     assert_eq!(stderr.matches(typo).count(), 1, "{stderr}");
+    let own = "policy rule `own-name`: the `tools` entry `wokr` matches no tool of the servers it concerns (did you \
+               mean `work`?)";
+    assert_eq!(stderr.matches(own).count(), 1, "{stderr}");
     let annotation =
         "annotations: no tool is served as `flaky__wokr` (did you mean `flaky__work`?); it applies to no tool";
     assert_eq!(stderr.matches(annotation).count(), 1, "{stderr}");
