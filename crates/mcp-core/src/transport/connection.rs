@@ -1,7 +1,6 @@
 //! The JSON-RPC engine shared by client and server: one reader task, one writer task, request
 //! correlation by id, many requests in flight, cancellation in both directions.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
@@ -151,14 +150,14 @@ struct Inner {
 
 #[derive(Default)]
 struct State {
-    pending: HashMap<RequestId, oneshot::Sender<Result<Value>>>,
+    pending: crate::IdMap<oneshot::Sender<Result<Value>>>,
     /// Set once the input has ended; later calls fail at once with this reason.
     closed: Option<String>,
     /// Requests from the peer being handled, for `notifications/cancelled`.
-    in_flight: HashMap<RequestId, CancellationToken>,
+    in_flight: crate::IdMap<CancellationToken>,
     /// Requests cancelled because the drain's grace ran out (not by the peer): they are answered
     /// as they end.
-    cut: std::collections::HashSet<RequestId>,
+    cut: std::collections::HashSet<RequestId, foldhash::fast::RandomState>,
 }
 
 impl Inner {
@@ -554,7 +553,8 @@ async fn handle_request(peer: Peer, handler: Arc<dyn Handler>, request: Request,
     let cut = {
         let mut state = peer.inner.state();
         state.in_flight.remove(&id);
-        state.cut.remove(&id)
+        // Empty but during a drain: no id to hash.
+        !state.cut.is_empty() && state.cut.remove(&id)
     };
     // A request its peer cancelled gets no response: the peer has said it will ignore one. One
     // cut at the end of a drain's grace answers as it ended (its handler was told), as over HTTP.
