@@ -3,10 +3,13 @@
 // tools, and print one JSON object with what the client saw.
 //
 // Usage: node ts_client.mjs PLAN COMMAND [ARGS...]
-// PLAN is JSON: {"calls": [{"name": "echo", "arguments": {"text": "hi"}}]}.
+// PLAN is JSON: {"calls": [{"name": "echo", "arguments": {"text": "hi"}}]}, and optionally
+// "prompts": [{"name", "arguments"}] to get and "reads": ["uri"] to read.
 //
 // Prints {"client", "protocol_version", "server_name", "tools": [names], "calls": [{"name",
-// "is_error", "text", "structured"}], "errors": ["step: message"]}. The SDK checks every result
+// "is_error", "text", "structured"}], "errors": ["step: message"]}; with "prompts", also
+// "prompts": [names] and "got": [{"name", "text"}]; with "reads", also "resources": [uris],
+// "templates": [uriTemplates] and "read": [{"uri", "text", "blob"}]. The SDK checks every result
 // with its own schemas (and structured content against the tool's outputSchema); a step it
 // refuses is reported in `errors` and the plan goes on.
 
@@ -61,6 +64,33 @@ if (out.errors.length === 0) {
           .join("\n"),
         structured: result.structuredContent ?? null,
       });
+    }
+  }
+  if (plan.prompts !== undefined) {
+    out.prompts = await step("prompts/list", async () => (await client.listPrompts()).prompts.map((p) => p.name));
+    out.got = [];
+    for (const prompt of plan.prompts) {
+      const result = await step(`prompts/get ${prompt.name}`, () =>
+        client.getPrompt({ name: prompt.name, arguments: prompt.arguments ?? {} }),
+      );
+      if (result !== undefined) {
+        const text = result.messages.map((m) => (m.content.type === "text" ? m.content.text : "")).join("\n");
+        out.got.push({ name: prompt.name, text });
+      }
+    }
+  }
+  if (plan.reads !== undefined) {
+    out.resources = await step("resources/list", async () => (await client.listResources()).resources.map((r) => r.uri));
+    out.templates = await step("resources/templates/list", async () =>
+      (await client.listResourceTemplates()).resourceTemplates.map((t) => t.uriTemplate),
+    );
+    out.read = [];
+    for (const uri of plan.reads) {
+      const result = await step(`resources/read ${uri}`, () => client.readResource({ uri }));
+      if (result !== undefined) {
+        const first = result.contents[0] ?? {};
+        out.read.push({ uri, text: first.text ?? null, blob: first.blob ?? null });
+      }
     }
   }
   await step("close", () => client.close());

@@ -46,7 +46,7 @@ impl Stage for AuditLayer {
         // Of the arguments as recorded: a digest of a masked secret would let whoever reads the
         // log test guesses of it (a password, a PIN) offline.
         let base = NewRecord {
-            kind: "tool_call".into(),
+            kind: call.kind.as_str().into(),
             principal: call.principal.clone(),
             client: call.client.clone(),
             server: call.server.clone(),

@@ -10,7 +10,8 @@ pub const GENESIS: &str = "sha256:0000000000000000000000000000000000000000000000
 /// What a caller records; the log adds the sequence number, time and chain.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NewRecord {
-    /// `tool_call`, `event` (from `log_event`) or `recovery` (written by the log itself).
+    /// `tool_call`, `prompt_get` and `resource_read` (a prompt or a read relayed by a gateway),
+    /// `event` (from `log_event`) or `recovery` (written by the log itself).
     pub kind: String,
     /// Who called.
     pub principal: String,

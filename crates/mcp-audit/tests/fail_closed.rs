@@ -98,6 +98,7 @@ async fn a_log_removed_while_open_refuses_calls_before_they_run_and_stays_unheal
         server: "local".into(),
         tool: "count".into(),
         exposed: "local__count".into(),
+        kind: mcp_core::pipeline::CallKind::Tool,
         arguments: JsonObject::new(),
         definition,
         principal: "alice".into(),

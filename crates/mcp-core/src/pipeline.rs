@@ -18,12 +18,13 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use serde::Deserialize as _;
 pub use tower_layer::Layer;
 use tower_service::Service;
 use tracing::Instrument;
 
 use crate::NameMap;
-use crate::protocol::{CallToolResult, JsonObject, Tool as ToolDef};
+use crate::protocol::{CallToolResult, JsonObject, Prompt, Tool as ToolDef, ToolAnnotations};
 use crate::tool::{Tool, ToolContext, ToolError};
 
 /// A tool call on its way through the pipeline.
@@ -35,6 +36,8 @@ pub struct ToolCall {
     pub tool: String,
     /// The name the caller used (namespaced by a gateway).
     pub exposed: String,
+    /// A tool call, or a prompt or resource read relayed through the same pipeline.
+    pub kind: CallKind,
     /// The arguments.
     pub arguments: JsonObject,
     /// The upstream definition: schemas and annotations.
@@ -50,6 +53,32 @@ pub struct ToolCall {
 }
 
 impl ToolCall {
+    /// A call of `definition` (the server's own name for it is its name) on `server`, exposed as
+    /// `exposed`, made by the request `cx` (its principal, client and trace).
+    pub fn for_request(
+        kind: CallKind,
+        server: &str,
+        exposed: &str,
+        definition: Arc<ToolDef>,
+        arguments: JsonObject,
+        cx: ToolContext,
+    ) -> Self {
+        ToolCall {
+            server: server.to_owned(),
+            tool: definition.name.clone(),
+            exposed: exposed.to_owned(),
+            kind,
+            arguments,
+            definition,
+            principal: cx.principal().unwrap_or("anonymous").to_owned(),
+            client: cx.client().map(|c| c.name.clone()),
+            // The caller's trace, when it sent one (or the span it is handled in has one), so
+            // the audit record names the trace an operator finds in their tracing backend.
+            trace_id: crate::trace_context::current().map_or_else(new_trace_id, |t| t.trace_id().to_owned()),
+            context: cx,
+        }
+    }
+
     /// True when the tool says it changes nothing.
     pub fn read_only(&self) -> bool {
         self.definition.annotations.as_ref().and_then(|a| a.read_only_hint) == Some(true)
@@ -59,6 +88,113 @@ impl ToolCall {
     pub fn idempotent(&self) -> bool {
         self.read_only() || self.definition.annotations.as_ref().and_then(|a| a.idempotent_hint) == Some(true)
     }
+}
+
+/// What a call asks of its server. A gateway relays its servers' prompts and resource reads
+/// through the same pipeline as their tool calls, so that policy, rate limits, validation,
+/// audit, redaction and timeouts apply to them alike: such a call's result rides in the
+/// [`CallToolResult`]'s structured content (see [`relayed`] and [`unrelayed`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CallKind {
+    /// `tools/call`.
+    #[default]
+    Tool,
+    /// `prompts/get`: the call's tool is the prompt, its arguments the prompt's (strings).
+    Prompt,
+    /// `resources/read`: the call's tool is [`READ_RESOURCE`], its one argument `uri`.
+    Resource,
+}
+
+impl CallKind {
+    /// The label audit records carry: `tool_call`, `prompt_get` or `resource_read`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallKind::Tool => "tool_call",
+            CallKind::Prompt => "prompt_get",
+            CallKind::Resource => "resource_read",
+        }
+    }
+}
+
+/// The tool name a server's resource reads pass the pipeline under (exposed by a gateway as
+/// `server__resources/read`): what policy rules and audit records name them by. No tool is named
+/// so (`/` is not in tool names).
+pub const READ_RESOURCE: &str = "resources/read";
+
+/// The definition a prompt passes the pipeline with: each argument a string property (the ones
+/// it requires, required), read-only (rendering a prompt changes nothing).
+pub fn prompt_definition(prompt: &Prompt) -> ToolDef {
+    let mut properties = JsonObject::new();
+    let mut required = Vec::new();
+    for argument in prompt.arguments.iter().flatten() {
+        let mut property = JsonObject::new();
+        property.insert("type".into(), "string".into());
+        if let Some(description) = &argument.description {
+            property.insert("description".into(), description.clone().into());
+        }
+        properties.insert(argument.name.clone(), property.into());
+        if argument.required == Some(true) {
+            required.push(serde_json::Value::from(argument.name.clone()));
+        }
+    }
+    let mut schema = JsonObject::new();
+    schema.insert("type".into(), "object".into());
+    schema.insert("properties".into(), properties.into());
+    if !required.is_empty() {
+        schema.insert("required".into(), required.into());
+    }
+    read_only(ToolDef::new(prompt.name.clone(), prompt.description.clone().unwrap_or_default(), schema))
+}
+
+/// The definition resource reads pass the pipeline with ([`READ_RESOURCE`]): one string
+/// argument, `uri`; read-only.
+pub fn read_definition() -> ToolDef {
+    let schema = serde_json::json!({
+        "type": "object",
+        "properties": {"uri": {"type": "string", "description": "The resource's URI."}},
+        "required": ["uri"]
+    });
+    let schema = match schema {
+        serde_json::Value::Object(schema) => schema,
+        _ => JsonObject::new(),
+    };
+    read_only(ToolDef::new(READ_RESOURCE, "Reads a resource of the server.", schema))
+}
+
+fn read_only(mut definition: ToolDef) -> ToolDef {
+    definition.annotations = Some(ToolAnnotations { read_only_hint: Some(true), ..ToolAnnotations::default() });
+    definition
+}
+
+/// A relayed call's result (a `GetPromptResult`, a `ReadResourceResult`) as it passes the
+/// pipeline: in structured content, where redaction masks it as it masks a tool's.
+pub fn relayed<T: serde::Serialize>(result: &T) -> Result<CallToolResult, CallError> {
+    let value = serde_json::to_value(result).map_err(|e| CallError::Upstream(format!("unreadable result: {e}")))?;
+    Ok(CallToolResult { structured_content: Some(value), ..CallToolResult::default() })
+}
+
+/// What a relayed call's trip through the pipeline ended with: its result ([`relayed`]), or the
+/// error to answer its request with. The server's own JSON-RPC error (an error result carrying
+/// `{"error": ...}`, masked as results are) is passed on as it was; arguments that do not fit
+/// are -32602; what else stopped the call (a policy's refusal, a rate limit, a timeout, a
+/// server that is down) is -32603 with the reason.
+pub fn unrelayed<T: serde::de::DeserializeOwned>(outcome: Result<CallToolResult, CallError>) -> Result<T, ToolError> {
+    let result = match outcome {
+        Ok(result) => result,
+        Err(CallError::InputRequired(input)) => return Err(ToolError::needs_input(*input)),
+        Err(e @ CallError::InvalidArguments { .. }) => return Err(ToolError::invalid_params(e)),
+        Err(e) => return Err(ToolError::protocol(crate::protocol::ErrorObject::internal(e.to_string()))),
+    };
+    if result.is_error() {
+        let said = result.structured_content.as_ref().and_then(|value| value.get("error"));
+        return Err(match said.and_then(|error| crate::protocol::ErrorObject::deserialize(error).ok()) {
+            Some(error) => ToolError::protocol(error),
+            None => ToolError::protocol(crate::protocol::ErrorObject::internal(result.text_content())),
+        });
+    }
+    let value = result.structured_content.ok_or_else(|| ToolError::msg("the server's result was empty"))?;
+    serde_json::from_value(value).map_err(|e| ToolError::msg(format!("the server's result is unreadable: {e}")))
 }
 
 /// Why a call did not reach a result. Every variant but [`CallError::InputRequired`] (which goes
@@ -161,6 +297,9 @@ impl<T: Endpoint + ?Sized> Endpoint for Arc<T> {
 #[async_trait]
 impl Endpoint for crate::ToolSet {
     async fn call(&self, call: ToolCall) -> Result<CallToolResult, CallError> {
+        if call.kind != CallKind::Tool {
+            return Err(CallError::Upstream(format!("`{}` serves tools only, no prompts or resources", call.server)));
+        }
         let Some(tool) = self.get(&call.tool) else {
             return Err(CallError::Upstream(format!("no tool `{}` on `{}`", call.tool, call.server)));
         };
@@ -805,29 +944,19 @@ impl Tool for PipelineTool {
     }
 
     async fn call(&self, arguments: JsonObject, cx: ToolContext) -> Result<CallToolResult, ToolError> {
-        let call = ToolCall {
-            server: self.server.clone(),
-            tool: self.upstream.name.clone(),
-            exposed: self.name.clone(),
-            arguments,
-            definition: self.upstream.clone(),
-            principal: cx.principal().unwrap_or("anonymous").to_owned(),
-            client: cx.client().map(|c| c.name.clone()),
-            // The caller's trace, when it sent one (or the span it is handled in has one), so
-            // the audit record names the trace an operator finds in their tracing backend.
-            trace_id: crate::trace_context::current().map_or_else(new_trace_id, |t| t.trace_id().to_owned()),
-            context: cx,
-        };
-        let mut service = ToolService::clone(&self.service);
-        match tower::ServiceExt::ready(&mut service).await {
-            Ok(ready) => match ready.call(call).await {
-                Ok(result) => Ok(result),
-                Err(CallError::InputRequired(input)) => Err(ToolError::needs_input(*input)),
-                Err(e) => Ok(CallToolResult::error(e.to_string())),
-            },
+        let call =
+            ToolCall::for_request(CallKind::Tool, &self.server, &self.name, self.upstream.clone(), arguments, cx);
+        match run(&self.service, call).await {
+            Ok(result) => Ok(result),
+            Err(CallError::InputRequired(input)) => Err(ToolError::needs_input(*input)),
             Err(e) => Ok(CallToolResult::error(e.to_string())),
         }
     }
+}
+
+/// Runs `call` through `service`, a pipeline.
+pub async fn run(service: &ToolService, call: ToolCall) -> Result<CallToolResult, CallError> {
+    tower::ServiceExt::oneshot(ToolService::clone(service), call).await
 }
 
 /// A 128-bit id in hex, in the W3C trace-id shape: unique in the process, different in every

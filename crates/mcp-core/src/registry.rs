@@ -21,6 +21,25 @@ pub trait ResourceProvider: Send + Sync + 'static {
     }
     /// Reads `uri`; `None` when the URI is not this provider's.
     async fn read(&self, uri: &str) -> Option<Result<Vec<ResourceContents>, ToolError>>;
+
+    /// The resources `principal` is offered. By default, [`ResourceProvider::resources`].
+    fn resources_for(&self, principal: &str) -> Vec<Resource> {
+        let _ = principal;
+        self.resources()
+    }
+
+    /// The templates `principal` is offered. By default, [`ResourceProvider::templates`].
+    fn templates_for(&self, principal: &str) -> Vec<ResourceTemplate> {
+        let _ = principal;
+        self.templates()
+    }
+
+    /// Reads `uri` for the request `cx` (its caller, its cancellation). By default,
+    /// [`ResourceProvider::read`].
+    async fn read_with(&self, uri: &str, cx: &crate::ToolContext) -> Option<Result<Vec<ResourceContents>, ToolError>> {
+        let _ = cx;
+        self.read(uri).await
+    }
 }
 
 /// A fixed text resource.
@@ -86,6 +105,23 @@ pub trait PromptProvider: Send + Sync + 'static {
     }
 }
 
+/// Prompts that change while the server runs, and differ by caller: a gateway's, relayed from
+/// the servers behind it. Asked after the registry's own prompts.
+#[async_trait]
+pub trait PromptSource: Send + Sync + 'static {
+    /// The prompts `principal` is offered now.
+    fn prompts_for(&self, principal: &str) -> Vec<Prompt>;
+
+    /// Renders the prompt `name` for the request `cx`; `None` when no prompt of this source has
+    /// that name.
+    async fn get(
+        &self,
+        name: &str,
+        arguments: BTreeMap<String, String>,
+        cx: &crate::ToolContext,
+    ) -> Option<Result<GetPromptResult, ToolError>>;
+}
+
 /// A prompt rendered by an async function. See [`prompt`].
 pub struct FnPrompt<F> {
     definition: Prompt,
@@ -136,6 +172,8 @@ pub struct Registry {
     pub resources: Vec<Arc<dyn ResourceProvider>>,
     /// Prompts by name.
     pub prompts: BTreeMap<String, Arc<dyn PromptProvider>>,
+    /// Prompts that change while serving, asked in order after `prompts`.
+    pub prompt_sources: Vec<Arc<dyn PromptSource>>,
 }
 
 impl fmt::Debug for Registry {
@@ -144,6 +182,7 @@ impl fmt::Debug for Registry {
             .field("tools", &self.tools)
             .field("resources", &self.resources.len())
             .field("prompts", &self.prompts.keys().collect::<Vec<_>>())
+            .field("prompt_sources", &self.prompt_sources.len())
             .finish()
     }
 }
@@ -181,6 +220,12 @@ impl Registry {
     /// Adds a prompt.
     pub fn prompt(&mut self, prompt: impl PromptProvider) -> &mut Self {
         self.prompts.insert(prompt.definition().name.clone(), Arc::new(prompt));
+        self
+    }
+
+    /// Adds a source of prompts that change while serving.
+    pub fn prompt_source(&mut self, source: impl PromptSource) -> &mut Self {
+        self.prompt_sources.push(Arc::new(source));
         self
     }
 }

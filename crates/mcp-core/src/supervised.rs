@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use tokio::sync::{RwLock, mpsc};
 
-use crate::pipeline::{CallError, ToolCall};
-use crate::protocol::{CallToolResult, Era, Implementation, LoggingMessageParams, Tool, methods};
+use crate::pipeline::{CallError, CallKind, ToolCall};
+use crate::protocol::{
+    CallToolResult, Era, Implementation, LoggingMessageParams, Prompt, Resource, ResourceTemplate, Tool, methods,
+};
 use crate::{CallEvent, CallTool, Client, ClientOptions, EraPreference, Error, McpConfig, ToolContext};
 
 /// When a server is restarted: after it exits, or once it stops answering `ping`; and how long
@@ -111,6 +113,26 @@ pub struct UpstreamStatus {
     pub tools: usize,
 }
 
+/// A server's prompts, resources and resource templates, as last listed: what a gateway relays
+/// besides its tools. Empty for a server that declares none of them.
+#[derive(Debug, Default, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Catalog {
+    /// Its prompts.
+    pub prompts: Vec<Prompt>,
+    /// Its resources.
+    pub resources: Vec<Resource>,
+    /// Its resource templates.
+    pub templates: Vec<ResourceTemplate>,
+}
+
+/// The parts of a [`Catalog`] a server announces changes of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Listed {
+    Prompts,
+    Resources,
+}
+
 /// One supervised server.
 pub struct Upstream {
     name: String,
@@ -125,6 +147,9 @@ pub struct Upstream {
     /// Shared with whoever serves or checks them: a gateway in front of a server with thousands of
     /// tools keeps one copy of each definition, not one per holder.
     tools: std::sync::RwLock<Arc<[Arc<Tool>]>>,
+    /// Its prompts and resources as last listed, kept like its tools while it restarts; replaced
+    /// only by a list that differs, so a holder sees a change as a new `Arc`.
+    catalog: std::sync::RwLock<Arc<Catalog>>,
     /// Cancelled by [`Upstream::stop`]: supervision ends and the server is closed.
     stopping: tokio_util::sync::CancellationToken,
     /// For [`Upstream::status`]: restarts, the last reason it went down, and whether the last
@@ -219,6 +244,7 @@ impl Upstream {
             generation: std::sync::atomic::AtomicU64::new(0),
             state: RwLock::new(State::Starting),
             tools: std::sync::RwLock::new(Arc::new([])),
+            catalog: std::sync::RwLock::default(),
             stopping: tokio_util::sync::CancellationToken::new(),
             restarts: std::sync::atomic::AtomicU64::new(0),
             last_error: std::sync::Mutex::new(None),
@@ -301,6 +327,21 @@ impl Upstream {
     /// The last known tools: a snapshot, cheap to take.
     pub fn tools(&self) -> Arc<[Arc<Tool>]> {
         self.tools.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Its prompts, resources and resource templates, as last listed.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Puts `catalog` in place unless it is the one held: whether it changed.
+    fn set_catalog(&self, catalog: Catalog) -> bool {
+        let mut slot = self.catalog.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if **slot == catalog {
+            return false;
+        }
+        *slot = Arc::new(catalog);
+        true
     }
 
     /// Counts changes of the tool list (starts and `list_changed` refreshes).
@@ -404,13 +445,29 @@ impl Upstream {
                             Some(note) = notes.recv() => {
                                 // One list answers every `list_changed` already queued: a
                                 // burst of them costs one `tools/list`, not one each.
-                                let mut list_changed = note.method == methods::TOOLS_LIST_CHANGED;
-                                while let Ok(more) = notes.try_recv() {
-                                    list_changed |= more.method == methods::TOOLS_LIST_CHANGED;
+                                let (mut list_changed, mut parts) = (false, Vec::new());
+                                for note in std::iter::once(note).chain(std::iter::from_fn(|| notes.try_recv().ok())) {
+                                    match note.method.as_str() {
+                                        methods::TOOLS_LIST_CHANGED => list_changed = true,
+                                        methods::PROMPTS_LIST_CHANGED => parts.push(Listed::Prompts),
+                                        methods::RESOURCES_LIST_CHANGED => parts.push(Listed::Resources),
+                                        _ => {}
+                                    }
                                 }
                                 if list_changed {
                                     fresh_for = self.relist(&client, &changed).await.unwrap_or(fresh_for);
                                     relist.as_mut().reset(tokio::time::Instant::now() + relist_after(fresh_for));
+                                }
+                                parts.dedup();
+                                if !parts.is_empty() {
+                                    let mut catalog = Catalog::clone(&self.catalog());
+                                    for part in parts {
+                                        self.list_part(&client, part, &mut catalog).await;
+                                    }
+                                    if self.set_catalog(catalog) {
+                                        tracing::info!(server = %self.name, "the server's prompts or resources changed");
+                                        let _ = changed.send(());
+                                    }
                                 }
                             }
                             _ = ping.tick(), if self.restart.ping_every.is_some() => {
@@ -478,7 +535,19 @@ impl Upstream {
     async fn start(&self, options: ClientOptions) -> Result<(Arc<Client>, Option<Duration>), Error> {
         let client = Arc::new(Client::from_config(&self.config, &self.name, options).await?);
         let (tools, fresh_for) = client.list_tools_fresh_for().await?;
-        tracing::info!(server = %self.name, tools = tools.len(), version = %client.protocol_version(), "server started");
+        let mut catalog = Catalog::default();
+        for part in [Listed::Prompts, Listed::Resources] {
+            self.list_part(&client, part, &mut catalog).await;
+        }
+        tracing::info!(
+            server = %self.name,
+            tools = tools.len(),
+            prompts = catalog.prompts.len(),
+            resources = catalog.resources.len() + catalog.templates.len(),
+            version = %client.protocol_version(),
+            "server started"
+        );
+        self.set_catalog(catalog);
         self.set_tools(tools);
         // A new process: nobody has called it yet.
         {
@@ -505,6 +574,35 @@ impl Upstream {
                 tracing::warn!(server = %self.name, timeout = ?self.restart.ping_timeout, "the server did not answer a ping");
                 false
             }
+        }
+    }
+
+    /// Lists one part of the catalog into `catalog`, when the server declares it: its prompts, or
+    /// its resources and templates. A list the server fails to give leaves that part as it was
+    /// (a server that lists no templates, as some leave the method out, has none).
+    async fn list_part(&self, client: &Client, part: Listed, catalog: &mut Catalog) {
+        let capabilities = client.capabilities();
+        let listed = match part {
+            Listed::Prompts if capabilities.prompts.is_some() => {
+                client.list_prompts().await.map(|p| catalog.prompts = p)
+            }
+            Listed::Resources if capabilities.resources.is_some() => {
+                let resources = client.list_resources().await.map(|r| catalog.resources = r);
+                match client.list_resource_templates().await {
+                    Ok(templates) => catalog.templates = templates,
+                    Err(Error::Rpc { error, .. }) if error.code == crate::protocol::codes::METHOD_NOT_FOUND => {
+                        catalog.templates.clear();
+                    }
+                    Err(e) => {
+                        tracing::warn!(server = %self.name, error = %e, "listing the server's resource templates failed")
+                    }
+                }
+                resources
+            }
+            _ => return,
+        };
+        if let Err(e) = listed {
+            tracing::warn!(server = %self.name, error = %e, "listing the server's {part:?} failed; keeping the list");
         }
     }
 
@@ -580,6 +678,9 @@ impl Upstream {
             State::Up(client) => client.clone(),
             other => return Err(CallError::Upstream(self.not_running(other).unwrap_or_default())),
         };
+        if call.kind != CallKind::Tool {
+            return self.relay(&client, call).await;
+        }
         let wanted = call.context.log_level();
         let (mut counted, mut own_logs) = InFlight::new(self, &call.principal, wanted.is_some());
         let mut events = client.call_tool_stream_within(&call.tool, call.arguments.clone(), Duration::MAX, wanted);
@@ -589,6 +690,54 @@ impl Upstream {
             call.context.log(log.level, log.logger.as_deref(), log.data).await;
         }
         outcome
+    }
+
+    /// Gets a prompt or reads a resource ([`CallKind`]): its result in the pipeline's shape
+    /// ([`crate::pipeline::relayed`]). The server's own refusal (an unknown prompt, a resource not
+    /// found) is an error result that carries its JSON-RPC error as `{"error": ...}`, so that it
+    /// is passed on as it was said, and is not retried as a failure of the server would be.
+    async fn relay(&self, client: &Client, call: &ToolCall) -> Result<CallToolResult, CallError> {
+        let (mut counted, _) = InFlight::new(self, &call.principal, false);
+        let answer = if call.kind == CallKind::Prompt {
+            let arguments = call
+                .arguments
+                .iter()
+                .map(|(name, value)| {
+                    let value = match value {
+                        serde_json::Value::String(text) => text.clone(),
+                        other => other.to_string(),
+                    };
+                    (name.clone(), value)
+                })
+                .collect();
+            client.get_prompt(&call.tool, arguments).await.map(|r| crate::pipeline::relayed(&r))
+        } else {
+            let uri = call.arguments.get("uri").and_then(serde_json::Value::as_str).unwrap_or_default();
+            client.read_resource(uri).await.map(|r| crate::pipeline::relayed(&r))
+        };
+        match answer {
+            Ok(result) => {
+                counted.answered();
+                result
+            }
+            Err(e @ Error::Rpc { .. }) if !e.is_transport_failure() => {
+                counted.answered();
+                let error =
+                    e.rpc_error().cloned().unwrap_or_else(|| crate::protocol::ErrorObject::internal(e.to_string()));
+                let mut result = CallToolResult::error(error.message.clone());
+                result.structured_content = Some(serde_json::json!({ "error": error }));
+                Ok(result)
+            }
+            Err(Error::Closed { .. }) if self.stopping.is_cancelled() => {
+                Err(CallError::Upstream(format!("server `{}` was stopped during the call", self.name)))
+            }
+            Err(Error::Closed { reason, .. }) => Err(CallError::Upstream(format!(
+                "server `{}` exited during the call ({reason}); it is being restarted",
+                self.name
+            ))),
+            Err(Error::Timeout { after, .. }) => Err(CallError::Timeout { tool: call.exposed.clone(), after }),
+            Err(e) => Err(CallError::Upstream(e.to_string())),
+        }
     }
 
     /// Relays a call's progress and log messages to its caller until its outcome.
@@ -670,6 +819,7 @@ impl CallTool for Upstream {
             server: self.name.clone(),
             tool: name.to_owned(),
             exposed: name.to_owned(),
+            kind: crate::pipeline::CallKind::Tool,
             arguments,
             definition,
             principal: "internal".to_owned(),

@@ -100,6 +100,12 @@ impl ToolError {
         Self { protocol: Some(crate::protocol::ErrorObject::invalid_params(message.clone())), message, input: None }
     }
 
+    /// The request is answered with `error`, a JSON-RPC error (a server's own, passed on), not a
+    /// tool result.
+    pub fn protocol(error: crate::protocol::ErrorObject) -> Self {
+        Self { message: error.message.clone(), input: None, protocol: Some(error) }
+    }
+
     /// The tool needs a client capability the caller did not declare (`sampling`, `elicitation`,
     /// `roots`): JSON-RPC error -32021 naming it.
     pub fn missing_capability(capability: &str) -> Self {

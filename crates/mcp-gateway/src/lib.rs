@@ -27,6 +27,7 @@ pub mod config;
 #[cfg(feature = "console")]
 pub mod console;
 mod error;
+mod relay;
 mod sql_model;
 pub mod task_store;
 #[cfg(feature = "otel")]
@@ -163,6 +164,9 @@ struct State {
     /// Masks the log messages of servers that belong to none of their calls, as results are
     /// masked (none with `redaction.skip_results`).
     log_mask: Option<mcp_core::tool::MaskFn>,
+    /// Each server's prompts and resources as clients were last told of them (see
+    /// [`State::announce_relayed`]).
+    relayed: Mutex<Vec<(String, Arc<mcp_core::supervised::Catalog>)>>,
 }
 
 /// Names, the first few of them: "`a` does", "`a` and `b` do", "`a`, `b`, `c` and 4 more do".
@@ -358,9 +362,17 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
     let filter_state = Arc::downgrade(&current);
     let unknown_state = Arc::downgrade(&current);
     let local_principal = config.principal.clone().unwrap_or_else(|| "stdio".into());
-    let builder = Server::builder(Implementation::new("mcptk", env!("CARGO_PKG_VERSION")), Registry::new())
+    // The servers' prompts and resources, relayed from whichever state is in force.
+    let mut registry = Registry::new();
+    registry.prompt_source(relay::Relay { current: Arc::downgrade(&current) });
+    registry.resource(relay::Relay { current: Arc::downgrade(&current) });
+    let builder = Server::builder(Implementation::new("mcptk", env!("CARGO_PKG_VERSION")), registry)
         .principal(local_principal.clone())
-        .instructions("Tools of several MCP servers behind one gateway; names are `server__tool`.")
+        .instructions(
+            "Tools and prompts of several MCP servers behind one gateway; names are `server__tool` and \
+             `server__prompt`.",
+        )
+        .lists_change(true)
         .tool_filter(Arc::new(move |principal, tool| {
             filter_state.upgrade().is_some_and(|current| current.get().listed(principal, tool.name()))
         }))
@@ -755,6 +767,7 @@ async fn assemble(
         blind_warned: Mutex::default(),
         unmatched_warned: Mutex::default(),
         log_mask,
+        relayed: Mutex::default(),
     });
 
     Ok(Assembled { state, callers, started, servers })
@@ -1534,6 +1547,7 @@ impl State {
         }
         self.warn_unmatched(&servers, &exposed);
         *self.exposed.lock().unwrap_or_else(PoisonError::into_inner) = exposed;
+        self.announce_relayed();
         let same = served.len() == listed.len()
             && served.iter().zip(&listed).all(|(a, b)| {
                 a.name() == b.name()
@@ -1562,8 +1576,13 @@ impl State {
         if !self.policy.names_tools() && self.annotations.is_empty() {
             return;
         }
-        let tools: Vec<(&str, &str, &str)> =
-            exposed.iter().map(|(name, (server, tool))| (server.as_str(), tool.name.as_str(), name.as_str())).collect();
+        // Relayed prompts and resource reads are named in rules as tools are.
+        let relayed = self.relayed_names();
+        let tools: Vec<(&str, &str, &str)> = exposed
+            .iter()
+            .map(|(name, (server, tool))| (server.as_str(), tool.name.as_str(), name.as_str()))
+            .chain(relayed.iter().map(|(server, own, name)| (server.as_str(), own.as_str(), name.as_str())))
+            .collect();
         // The tool meant, by its exposed name or (for an entry written as a server's own name
         // for it, as in a rule with `servers`) by that name.
         let mut names: Vec<&str> = tools.iter().flat_map(|(_, tool, exposed)| [*exposed, *tool]).collect();

@@ -263,6 +263,7 @@ impl Toolbox {
             server: tool.server.clone(),
             tool: tool.tool.clone(),
             exposed: tool.name.clone(),
+            kind: mcp_core::pipeline::CallKind::Tool,
             arguments,
             definition: Arc::new(tool.definition.clone()),
             principal: principal.to_owned(),

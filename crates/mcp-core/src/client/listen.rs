@@ -7,19 +7,27 @@ use super::Client;
 use crate::protocol::*;
 
 impl Client {
-    /// When the caller wants notifications and the server's tool list can change, keep one
-    /// `subscriptions/listen` stream open (reopened if the server ends it) for as long as the
-    /// connection lives.
+    /// When the caller wants notifications and the server's tool, prompt or resource list can
+    /// change, keep one `subscriptions/listen` stream open for the lists that can (reopened if
+    /// the server ends it) for as long as the connection lives.
     pub(super) fn listen_for_changes(&self) {
-        let wanted = self.options.notifications.is_some()
-            && self.era() == Era::Modern
-            && self.capabilities.tools.as_ref().and_then(|t| t.list_changed) == Some(true);
-        if !wanted {
+        let capabilities = &self.capabilities;
+        let mut lists = JsonObject::new();
+        for (key, changes) in [
+            ("toolsListChanged", capabilities.tools.as_ref().and_then(|t| t.list_changed)),
+            ("promptsListChanged", capabilities.prompts.as_ref().and_then(|p| p.list_changed)),
+            ("resourcesListChanged", capabilities.resources.as_ref().and_then(|r| r.list_changed)),
+        ] {
+            if changes == Some(true) {
+                lists.insert(key.into(), true.into());
+            }
+        }
+        if self.options.notifications.is_none() || self.era() != Era::Modern || lists.is_empty() {
             return;
         }
         let peer = self.peer.clone();
         let mut params = JsonObject::new();
-        params.insert("notifications".into(), serde_json::json!({"toolsListChanged": true}));
+        params.insert("notifications".into(), lists.into());
         let params = self.stamp(self.version, params);
         // The stream has no deadline; ending the connection ends it.
         let forever = Duration::from_secs(60 * 60 * 24 * 365);

@@ -16,6 +16,10 @@ use crate::protocol::{JsonObject, LoggingMessageParams, methods};
 pub(crate) enum Change {
     /// `notifications/tools/list_changed`.
     ToolsListChanged,
+    /// `notifications/prompts/list_changed`.
+    PromptsListChanged,
+    /// `notifications/resources/list_changed`.
+    ResourcesListChanged,
     /// `notifications/resources/updated` for this URI.
     ResourceUpdated(String),
     /// `notifications/message` that belongs to no request.
@@ -27,6 +31,8 @@ impl Change {
     pub(crate) fn method(&self) -> &'static str {
         match self {
             Change::ToolsListChanged => methods::TOOLS_LIST_CHANGED,
+            Change::PromptsListChanged => methods::PROMPTS_LIST_CHANGED,
+            Change::ResourcesListChanged => methods::RESOURCES_LIST_CHANGED,
             Change::ResourceUpdated(_) => methods::RESOURCE_UPDATED,
             Change::Log(_) => methods::MESSAGE,
         }
@@ -35,7 +41,7 @@ impl Change {
     /// The notification's params.
     pub(crate) fn params(&self) -> Option<JsonObject> {
         match self {
-            Change::ToolsListChanged => None,
+            Change::ToolsListChanged | Change::PromptsListChanged | Change::ResourcesListChanged => None,
             Change::ResourceUpdated(uri) => {
                 let mut params = JsonObject::new();
                 params.insert("uri".to_owned(), uri.clone().into());
@@ -48,7 +54,10 @@ impl Change {
 
 /// One listener's subscription to a server's announcements, from the moment it was taken.
 pub(crate) struct ChangeFeed {
-    tools: broadcast::Receiver<()>,
+    /// List changes: [`Change::ToolsListChanged`], `PromptsListChanged`, `ResourcesListChanged`.
+    lists: broadcast::Receiver<Change>,
+    /// List changes still to hand over: those a lag may have dropped.
+    missed: Vec<Change>,
     resources: broadcast::Receiver<String>,
     logs: Option<broadcast::Receiver<LoggingMessageParams>>,
 }
@@ -56,7 +65,12 @@ pub(crate) struct ChangeFeed {
 impl ChangeFeed {
     /// Subscribes now: take it before anything that must not miss a change.
     pub(super) fn subscribe(server: &ServerInner) -> Self {
-        Self { tools: server.list_changed.subscribe(), resources: server.resource_updates.subscribe(), logs: None }
+        Self {
+            lists: server.list_changed.subscribe(),
+            missed: Vec::new(),
+            resources: server.resource_updates.subscribe(),
+            logs: None,
+        }
     }
 
     /// [`ChangeFeed::subscribe`], with the log messages that belong to no request: for a
@@ -65,9 +79,9 @@ impl ChangeFeed {
         Self { logs: Some(server.logs.subscribe()), ..Self::subscribe(server) }
     }
 
-    /// Hands every change to `deliver` until it returns false or the server is gone. Tool-list
-    /// changes missed while this listener lagged still count as one; missed resource updates and
-    /// log messages are lost and skipped.
+    /// Hands every change to `deliver` until it returns false or the server is gone. List
+    /// changes missed while this listener lagged still count, as one change of each list; missed
+    /// resource updates and log messages are lost and skipped.
     pub(crate) async fn forward<F, Fut>(mut self, mut deliver: F)
     where
         F: FnMut(Change) -> Fut,
@@ -82,10 +96,17 @@ impl ChangeFeed {
 
     /// The next change; `None` once the server is gone.
     async fn next(&mut self) -> Option<Change> {
+        if let Some(change) = self.missed.pop() {
+            return Some(change);
+        }
         loop {
             tokio::select! {
-                change = self.tools.recv() => match change {
-                    Ok(()) | Err(RecvError::Lagged(_)) => return Some(Change::ToolsListChanged),
+                change = self.lists.recv() => match change {
+                    Ok(change) => return Some(change),
+                    Err(RecvError::Lagged(_)) => {
+                        self.missed = vec![Change::ResourcesListChanged, Change::PromptsListChanged];
+                        return Some(Change::ToolsListChanged);
+                    }
                     Err(RecvError::Closed) => return None,
                 },
                 update = self.resources.recv() => match update {

@@ -116,7 +116,8 @@ fn json_len<T: serde::Serialize + ?Sized>(value: &T) -> usize {
 }
 
 impl ServerInner {
-    /// Capabilities, declared only where they work (a `Completer`, `resource_updates`).
+    /// Capabilities, declared only where they work (a `Completer`, `resource_updates`,
+    /// `lists_change`).
     fn capabilities(&self, _framing: Framing) -> ServerCapabilities {
         // Resource subscriptions: `resources/subscribe` in the handshake era, the
         // `resourceSubscriptions` of `subscriptions/listen` in the stateless one.
@@ -124,8 +125,8 @@ impl ServerInner {
         ServerCapabilities {
             tools: Some(ListChangedCapability { list_changed: Some(true) }),
             resources: (!self.resources_empty())
-                .then_some(ResourcesCapability { subscribe, list_changed: Some(false) }),
-            prompts: (!self.registry.prompts.is_empty()).then_some(ListChangedCapability { list_changed: Some(false) }),
+                .then_some(ResourcesCapability { subscribe, list_changed: Some(self.lists_change) }),
+            prompts: (!self.prompts_empty()).then_some(ListChangedCapability { list_changed: Some(self.lists_change) }),
             logging: Some(JsonObject::new()),
             completions: self.completer.is_some().then(JsonObject::new),
             experimental: None,

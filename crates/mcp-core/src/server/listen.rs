@@ -32,11 +32,12 @@ impl Connection {
         // Subscribe before acknowledging, so nothing that happens in between is missed.
         let changes = ChangeFeed::subscribe(s);
         let has_resources = !s.resources_empty();
+        // Prompt and resource lists that change while the server runs are announced too.
+        let changes_of = |asked: Option<bool>, offered: bool| asked.filter(|&on| on && offered && s.lists_change);
         let honored = SubscriptionFilter {
             tools_list_changed: asked.tools_list_changed.filter(|&on| on),
-            // This server's prompt and resource lists do not change while it runs.
-            prompts_list_changed: None,
-            resources_list_changed: None,
+            prompts_list_changed: changes_of(asked.prompts_list_changed, !s.prompts_empty()),
+            resources_list_changed: changes_of(asked.resources_list_changed, has_resources),
             resource_subscriptions: asked.resource_subscriptions.filter(|uris| has_resources && !uris.is_empty()),
         };
         let subscription_meta = || {
@@ -56,6 +57,8 @@ impl Connection {
         let forwarding = changes.forward(|change| {
             let wanted = match &change {
                 Change::ToolsListChanged => honored.tools_list_changed == Some(true),
+                Change::PromptsListChanged => honored.prompts_list_changed == Some(true),
+                Change::ResourcesListChanged => honored.resources_list_changed == Some(true),
                 Change::ResourceUpdated(uri) => {
                     honored.resource_subscriptions.as_ref().is_some_and(|u| u.contains(uri))
                 }

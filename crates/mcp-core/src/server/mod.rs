@@ -79,8 +79,11 @@ struct ServerInner {
     max_message_bytes: usize,
     max_in_flight: usize,
     max_queued_bytes: usize,
-    /// Tells every connection that the tool list changed.
-    list_changed: tokio::sync::broadcast::Sender<()>,
+    /// Tells every connection that a list changed (tools, prompts, resources).
+    list_changed: tokio::sync::broadcast::Sender<changes::Change>,
+    /// Whether the prompt and resource lists change while serving (see
+    /// [`ServerBuilder::lists_change`]).
+    lists_change: bool,
     /// Tells every connection that a resource changed (sent to those subscribed to it).
     resource_updates: tokio::sync::broadcast::Sender<String>,
     /// Log messages that belong to no request (see [`Server::notify_log`]).
@@ -167,6 +170,14 @@ impl ServerBuilder {
         self
     }
 
+    /// Declares that the prompt and resource lists change while serving, and that their changes
+    /// are announced ([`Server::notify_prompts_changed`], [`Server::notify_resources_changed`]):
+    /// `listChanged` in both capabilities. Off by default.
+    pub fn lists_change(mut self, on: bool) -> Self {
+        self.inner.lists_change = on;
+        self
+    }
+
     /// Declares that resources change and that their updates are sent (call
     /// [`Server::notify_resource_updated`]): clients may subscribe. Off by default, so no client
     /// waits for updates that never come.
@@ -237,6 +248,7 @@ impl Server {
                 unknown_tool: None,
                 completer: None,
                 announces_updates: false,
+                lists_change: false,
                 principal: Arc::from("stdio"),
                 page_size: 100,
                 list_ttl_ms: era::LIST_TTL_MS,
@@ -256,8 +268,29 @@ impl Server {
     /// (not while the server is [starting](ServerBuilder::starting): no client has a list yet).
     pub fn replace_tools(&self, tools: ToolSet) {
         *self.inner.tools.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(tools);
+        self.announce(changes::Change::ToolsListChanged);
+    }
+
+    /// Tells every connection that the prompt list changed (its [`PromptSource`]s list others
+    /// now): `notifications/prompts/list_changed`. For a server built with
+    /// [`ServerBuilder::lists_change`].
+    ///
+    /// [`PromptSource`]: crate::registry::PromptSource
+    pub fn notify_prompts_changed(&self) {
+        self.announce(changes::Change::PromptsListChanged);
+    }
+
+    /// Tells every connection that the resource list changed (resources or templates):
+    /// `notifications/resources/list_changed`. For a server built with
+    /// [`ServerBuilder::lists_change`].
+    pub fn notify_resources_changed(&self) {
+        self.announce(changes::Change::ResourcesListChanged);
+    }
+
+    /// Sends a list change, unless the server is starting (no client has a list yet).
+    fn announce(&self, change: changes::Change) {
         if self.start_state() == StartState::Ready {
-            let _ = self.inner.list_changed.send(());
+            let _ = self.inner.list_changed.send(change);
         }
     }
 
@@ -404,7 +437,9 @@ impl Server {
             let (peer, subscriptions) = (peer.clone(), subscriptions.clone());
             async move {
                 let wanted = match &change {
-                    changes::Change::ToolsListChanged => subscriptions.handshaken(),
+                    changes::Change::ToolsListChanged
+                    | changes::Change::PromptsListChanged
+                    | changes::Change::ResourcesListChanged => subscriptions.handshaken(),
                     changes::Change::ResourceUpdated(uri) => subscriptions.subscribed(uri),
                     changes::Change::Log(log) => subscriptions.wants_log(log.level),
                 };
@@ -537,7 +572,7 @@ impl Handler for Connection {
             }
             methods::RESOURCES_LIST => self.list_resources(params, framing),
             methods::RESOURCE_TEMPLATES_LIST => self.list_resource_templates(params, framing),
-            methods::RESOURCES_READ => self.read_resource(params, framing).await,
+            methods::RESOURCES_READ => self.read_resource(peer, params, cancel, framing).await,
             methods::SUBSCRIBE | methods::UNSUBSCRIBE => self.subscribe(method, params),
             methods::PROMPTS_LIST => self.list_prompts(params, framing),
             methods::PROMPTS_GET => self.get_prompt(peer, params, cancel, framing).await,
@@ -652,6 +687,10 @@ impl ServerInner {
 
     fn resources_empty(&self) -> bool {
         self.registry.resources.is_empty()
+    }
+
+    fn prompts_empty(&self) -> bool {
+        self.registry.prompts.is_empty() && self.registry.prompt_sources.is_empty()
     }
 }
 

@@ -15,8 +15,9 @@ impl Connection {
     pub(super) fn list_prompts(&self, params: JsonObject, framing: Framing) -> Result<Box<RawValue>, ErrorObject> {
         let p: PaginatedParams = parse_params(params)?;
         let s = &self.server;
-        let all = s.registry.prompts.values();
-        let (prompts, next_cursor) = s.page(all, p.cursor.as_deref(), |p| p.definition().clone())?;
+        let own = s.registry.prompts.values().map(|p| p.definition().clone());
+        let all = own.chain(s.registry.prompt_sources.iter().flat_map(|source| source.prompts_for(&self.principal)));
+        let (prompts, next_cursor) = s.page(all, p.cursor.as_deref(), |p| p)?;
         s.finish(
             ListPromptsResult { envelope: Default::default(), cache: s.cache_hints(framing), prompts, next_cursor },
             framing,
@@ -33,16 +34,30 @@ impl Connection {
     ) -> Result<Box<RawValue>, ErrorObject> {
         let p: GetPromptParams = parse_params(params)?;
         let s = &self.server;
-        let prompt = s
-            .registry
-            .prompts
-            .get(&p.name)
-            .ok_or_else(|| ErrorObject::invalid_params(format!("unknown prompt `{}`", p.name)))?;
+        let own = s.registry.prompts.get(&p.name).cloned();
+        if own.is_none() && s.registry.prompt_sources.is_empty() {
+            return Err(unknown_prompt(&p.name));
+        }
         let capabilities = self.client_capabilities(p.meta.as_ref());
-        let cx = ToolContext::for_request(peer, p.meta, cancel, Some(self.principal.clone()), None)
+        let client = self.client_info(p.meta.as_ref());
+        let cx = ToolContext::for_request(peer, p.meta, cancel, Some(self.principal.clone()), client)
             .with_client_capabilities(capabilities, framing == Framing::Modern)
             .with_input(p.input_responses, p.request_state);
-        match prompt.get_with(p.arguments.unwrap_or_default(), &cx).await {
+        let arguments = p.arguments.unwrap_or_default();
+        let rendered = match own {
+            Some(prompt) => prompt.get_with(arguments, &cx).await,
+            None => {
+                let mut rendered = None;
+                for source in &s.registry.prompt_sources {
+                    if let Some(got) = source.get(&p.name, arguments.clone(), &cx).await {
+                        rendered = Some(got);
+                        break;
+                    }
+                }
+                rendered.ok_or_else(|| unknown_prompt(&p.name))?
+            }
+        };
+        match rendered {
             Ok(result) => s.finish(result, framing),
             Err(e) => match (e.input(), e.protocol_error()) {
                 (Some(input), _) if framing == Framing::Modern => s.finish(input.clone(), framing),
@@ -51,4 +66,8 @@ impl Connection {
             },
         }
     }
+}
+
+fn unknown_prompt(name: &str) -> ErrorObject {
+    ErrorObject::invalid_params(format!("unknown prompt `{name}`"))
 }

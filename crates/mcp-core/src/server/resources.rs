@@ -2,17 +2,20 @@
 //! handshake era's `resources/subscribe` and `resources/unsubscribe`.
 
 use serde_json::value::RawValue;
+use tokio_util::sync::CancellationToken;
 
 use super::era::Framing;
 use super::{Connection, empty_result, parse_params};
 use crate::protocol::*;
+use crate::tool::ToolContext;
+use crate::transport::connection::Peer;
 
 impl Connection {
     /// `resources/list`: every provider's resources, paged.
     pub(super) fn list_resources(&self, params: JsonObject, framing: Framing) -> Result<Box<RawValue>, ErrorObject> {
         let p: PaginatedParams = parse_params(params)?;
         let s = &self.server;
-        let all = s.registry.resources.iter().flat_map(|r| r.resources());
+        let all = s.registry.resources.iter().flat_map(|r| r.resources_for(&self.principal));
         let (resources, next_cursor) = s.page(all, p.cursor.as_deref(), |r| r)?;
         s.finish(
             ListResourcesResult { envelope: Default::default(), cache: s.cache_hints(framing), resources, next_cursor },
@@ -28,7 +31,7 @@ impl Connection {
     ) -> Result<Box<RawValue>, ErrorObject> {
         let p: PaginatedParams = parse_params(params)?;
         let s = &self.server;
-        let all = s.registry.resources.iter().flat_map(|r| r.templates());
+        let all = s.registry.resources.iter().flat_map(|r| r.templates_for(&self.principal));
         let (resource_templates, next_cursor) = s.page(all, p.cursor.as_deref(), |t| t)?;
         let result = ListResourceTemplatesResult {
             envelope: Default::default(),
@@ -42,14 +45,21 @@ impl Connection {
     /// `resources/read`: the first provider that knows the URI reads it.
     pub(super) async fn read_resource(
         &self,
+        peer: Peer,
         params: JsonObject,
+        cancel: CancellationToken,
         framing: Framing,
     ) -> Result<Box<RawValue>, ErrorObject> {
         let p: ReadResourceParams = parse_params(params)?;
         let s = &self.server;
+        let client = self.client_info(p.meta.as_ref());
+        let cx = ToolContext::for_request(peer, p.meta, cancel, Some(self.principal.clone()), client);
         for provider in &s.registry.resources {
-            if let Some(read) = provider.read(&p.uri).await {
-                let contents = read.map_err(|e| ErrorObject::internal(format!("reading `{}`: {e}", p.uri)))?;
+            if let Some(read) = provider.read_with(&p.uri, &cx).await {
+                let contents = read.map_err(|e| match e.protocol_error() {
+                    Some(error) => error.clone(),
+                    None => ErrorObject::internal(format!("reading `{}`: {e}", p.uri)),
+                })?;
                 return s.finish(
                     ReadResourceResult { envelope: Default::default(), cache: s.cache_hints(framing), contents },
                     framing,

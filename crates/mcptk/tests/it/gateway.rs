@@ -1385,3 +1385,143 @@ fn a_stdio_client_hears_an_upstreams_log_messages_sent_between_calls() {
         assert!(data.contains("-level message") || data.contains("level-message"), "{log}");
     }
 }
+
+/// server-everything's prompts and resources through `mcptk serve`: listed under the gateway's
+/// names and as the policy lets the caller see them, each get and read through the pipeline
+/// (refused by a rule, masked, audited with its kind), a read routed by the URI's template, the
+/// server's own errors passed on, and a resource the server adds while running announced to the
+/// client and readable at once.
+#[tokio::test]
+async fn prompts_and_resources_of_a_server_are_relayed_through_the_pipeline() {
+    let s = Scratch::new();
+    let secret = "relay-secret-7f3a9c";
+    let everything = everything();
+    let config = s.config(json!({
+        "mcpServers": {"everything": {"command": everything.command, "args": everything.args,
+                                      "env": {"DEMO_API_TOKEN": secret}}},
+        "audit": {"path": s.audit()},
+        "policy": {"default": "allow", "rules": [
+            {"name": "no-resource-prompt", "effect": "deny", "tools": ["everything__resource-prompt"]},
+            {"name": "no-architecture", "effect": "deny", "servers": ["everything"], "tools": ["resources/read"],
+             "arguments": {"uri": {"glob": "*/architecture.md"}}}
+        ]}
+    }));
+    let (notes_tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
+    let client = gateway(&config, ClientOptions { notifications: Some(notes_tx), ..ClientOptions::default() }).await;
+    let capabilities = client.capabilities();
+    assert_eq!(capabilities.prompts.as_ref().and_then(|p| p.list_changed), Some(true));
+    assert_eq!(capabilities.resources.as_ref().and_then(|r| r.list_changed), Some(true));
+
+    // Prompts: under `server__prompt`, the refused one hidden.
+    let prompts: Vec<String> = client.list_prompts().await.expect("lists").into_iter().map(|p| p.name).collect();
+    for name in ["everything__simple-prompt", "everything__args-prompt", "everything__completable-prompt"] {
+        assert!(prompts.contains(&name.to_owned()), "{name} in {prompts:?}");
+    }
+    assert!(!prompts.contains(&"everything__resource-prompt".to_owned()), "{prompts:?}");
+    let arguments = |city: &str| [("city".to_owned(), city.to_owned()), ("state".to_owned(), "CA".to_owned())];
+    let got = client.get_prompt("everything__args-prompt", arguments("Fresno").into()).await.expect("renders");
+    let got = serde_json::to_value(&got).expect("json");
+    assert_eq!(got["messages"][0]["content"]["text"], "What's weather in Fresno, CA?", "{got}");
+    // What the server says is masked as a tool's result is.
+    let masked = client.get_prompt("everything__args-prompt", arguments(secret).into()).await.expect("renders");
+    let masked = serde_json::to_value(&masked).expect("json").to_string();
+    assert!(!masked.contains(secret) && masked.contains("[REDACTED]"), "{masked}");
+    let refused = client.get_prompt("everything__resource-prompt", Default::default()).await.expect_err("refused");
+    assert!(refused.to_string().contains("denied by policy rule `no-resource-prompt`"), "{refused}");
+    let missing = client.get_prompt("everything__args-prompt", Default::default()).await.expect_err("invalid");
+    assert_eq!(missing.rpc_error().map(|e| e.code), Some(-32602), "{missing}");
+    assert!(missing.to_string().contains("city"), "{missing}");
+    let unknown = client.get_prompt("everything__no-such-prompt", Default::default()).await.expect_err("unknown");
+    assert!(unknown.to_string().contains("unknown prompt `everything__no-such-prompt`"), "{unknown}");
+
+    // Resources keep their URIs; the refused one is not listed, and not read.
+    let uris: Vec<String> = client.list_resources().await.expect("lists").into_iter().map(|r| r.uri).collect();
+    let features = "demo://resource/static/document/features.md";
+    let architecture = "demo://resource/static/document/architecture.md";
+    assert!(uris.contains(&features.to_owned()) && !uris.contains(&architecture.to_owned()), "{uris:?}");
+    let read = client.read_resource(features).await.expect("reads");
+    assert!(read.contents[0].text.as_deref().is_some_and(|t| !t.is_empty()), "{read:?}");
+    let refused = client.read_resource(architecture).await.expect_err("refused");
+    assert!(refused.to_string().contains("denied by policy rule `no-architecture`"), "{refused}");
+    let templates: Vec<String> =
+        client.list_resource_templates().await.expect("lists").into_iter().map(|t| t.uri_template).collect();
+    assert!(templates.contains(&"demo://resource/dynamic/text/{resourceId}".to_owned()), "{templates:?}");
+    let dynamic = client.read_resource("demo://resource/dynamic/text/3").await.expect("reads by the template");
+    assert!(dynamic.contents[0].text.as_deref().is_some_and(|t| t.contains('3')), "{dynamic:?}");
+    // The server's own refusal, as it said it.
+    let theirs = client.read_resource("demo://resource/dynamic/text/0").await.expect_err("the server refuses");
+    assert!(theirs.to_string().contains("Unknown resource"), "{theirs}");
+    let nowhere = client.read_resource("nowhere://x").await.expect_err("no server has it");
+    assert_eq!(nowhere.rpc_error().map(|e| e.code), Some(-32602), "{nowhere}");
+
+    // A resource the server adds while it runs: the client is told, and it is listed and read.
+    let data = "data:text/plain;base64,aGVsbG8gcmVsYXk=";
+    let made = client
+        .call_tool("everything__gzip-file-as-resource", args(json!({"name": "relay.txt.gz", "data": data})))
+        .await
+        .expect("a result");
+    assert!(!made.is_error(), "{made:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let note = tokio::time::timeout_at(deadline.into(), notes.recv()).await.expect("told in time").expect("a note");
+        if note.method == methods::RESOURCES_LIST_CHANGED {
+            break;
+        }
+    }
+    let uris: Vec<String> = client.list_resources().await.expect("lists").into_iter().map(|r| r.uri).collect();
+    let added = uris.iter().find(|u| u.ends_with("relay.txt.gz")).expect("the new resource is listed");
+    let blob = client.read_resource(added).await.expect("reads");
+    assert!(blob.contents[0].blob.as_deref().is_some_and(|b| !b.is_empty()), "{blob:?}");
+    client.close().await.expect("closes");
+
+    // Each get and read is audited with its kind; the secret is in no record.
+    let records = audit_records(&s.audit());
+    let of = |kind: &str| records.iter().filter(|r| r["kind"] == kind).collect::<Vec<_>>();
+    let prompts = of("prompt_get");
+    assert!(prompts.iter().any(|r| r["tool"] == "args-prompt" && r["outcome"] == "ok"), "{prompts:?}");
+    assert!(prompts.iter().any(|r| r["rule"] == "no-resource-prompt" && r["decision"] == "deny"), "{prompts:?}");
+    let reads = of("resource_read");
+    assert!(reads.iter().any(|r| r["tool"] == "resources/read" && r["arguments"]["uri"] == features), "{reads:?}");
+    assert!(reads.iter().any(|r| r["rule"] == "no-architecture"), "{reads:?}");
+    let log = std::fs::read_to_string(s.audit()).expect("reads the log");
+    let leaks: Vec<String> =
+        log.lines().filter(|l| l.contains(secret)).map(|l| l.replace(secret, "<SECRET>")).collect();
+    assert!(leaks.is_empty(), "a secret reached the audit log: {leaks:?}");
+}
+
+/// The official TypeScript SDK (what Claude Desktop, Cursor and VS Code embed) lists, gets and
+/// reads a server's prompts and resources through the gateway, checking each result against its
+/// own schemas.
+#[test]
+fn the_typescript_sdk_gets_prompts_and_reads_resources_through_the_gateway() {
+    let s = Scratch::new();
+    let everything = everything();
+    let config = s.config(json!({
+        "mcpServers": {"everything": {"command": everything.command, "args": everything.args}},
+        "native": {"fs": {"roots": [s.p("")]}},
+        "audit": {"path": s.audit()}
+    }));
+    let plan = json!({
+        "calls": [],
+        "prompts": [{"name": "everything__simple-prompt"}, {"name": "everything__args-prompt", "arguments": {"city": "Oslo"}}],
+        "reads": ["demo://resource/static/document/features.md", "demo://resource/dynamic/blob/2"]
+    });
+    let mut command = Command::new("node");
+    command.arg(crate::support::installed("tests/node/ts_client.mjs")).arg(plan.to_string());
+    command.args([mcptk(), "serve".into(), "--config".into(), config.display().to_string()]);
+    let (status, stdout, stderr) = crate::support::run_within(&mut command, Duration::from_secs(120));
+    let seen: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|_| panic!("{status:?}\n{stdout}\n{stderr}"));
+    assert_eq!(seen["errors"], json!([]), "{seen}");
+    let prompts = seen["prompts"].as_array().expect("prompts");
+    assert!(prompts.contains(&json!("everything__simple-prompt")), "{seen}");
+    assert_eq!(seen["got"][1]["text"], "What's weather in Oslo?", "{seen}");
+    assert!(seen["got"][0]["text"].as_str().is_some_and(|t| !t.is_empty()), "{seen}");
+    assert!(
+        seen["resources"].as_array().expect("uris").contains(&json!("demo://resource/static/document/features.md"))
+    );
+    assert!(
+        seen["templates"].as_array().expect("templates").contains(&json!("demo://resource/dynamic/blob/{resourceId}"))
+    );
+    assert!(seen["read"][0]["text"].as_str().is_some_and(|t| !t.is_empty()), "{seen}");
+    assert!(seen["read"][1]["blob"].as_str().is_some_and(|b| !b.is_empty()), "{seen}");
+}

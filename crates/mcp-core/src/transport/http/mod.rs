@@ -222,7 +222,7 @@ fn mcp_routes(server: Server, options: HttpOptions) -> (Router, Arc<App>) {
         async move {
             let Some(app) = app else { return false };
             let uri = match &change {
-                Change::ToolsListChanged => None,
+                Change::ToolsListChanged | Change::PromptsListChanged | Change::ResourcesListChanged => None,
                 Change::ResourceUpdated(uri) => Some(uri.as_str()),
                 // This feed carries none (see `Server::notify_log`).
                 Change::Log(_) => return true,
