@@ -982,3 +982,49 @@ pub fn new_trace_id() -> String {
     // Hex digits are ASCII, always UTF-8.
     String::from_utf8(hex.to_vec()).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{ErrorObject, GetPromptResult, PromptArgument};
+
+    #[test]
+    fn a_prompt_passes_as_a_read_only_tool_whose_required_arguments_are_required_strings() {
+        let prompt = Prompt::new(
+            "weather",
+            vec![PromptArgument::new("city", true).with_description("Which city"), PromptArgument::new("state", false)],
+        );
+        let definition = prompt_definition(&prompt);
+        assert_eq!(definition.name, "weather");
+        let schema = serde_json::Value::Object(definition.input_schema.clone());
+        assert_eq!(schema["properties"]["city"], serde_json::json!({"type": "string", "description": "Which city"}));
+        assert_eq!(schema["properties"]["state"]["type"], "string");
+        assert_eq!(schema["required"], serde_json::json!(["city"]));
+        assert_eq!(definition.annotations.and_then(|a| a.read_only_hint), Some(true));
+        assert_eq!(read_definition().input_schema["required"], serde_json::json!(["uri"]));
+    }
+
+    #[test]
+    fn a_relayed_outcome_becomes_its_result_or_the_error_that_says_why() {
+        let got: GetPromptResult = serde_json::from_value(serde_json::json!({"messages": []})).expect("a result");
+        let back: GetPromptResult = unrelayed(relayed(&got)).expect("the same result");
+        assert_eq!(back, got);
+        // The server's own error, as it said it.
+        let mut theirs = CallToolResult::error("nope");
+        theirs.structured_content = Some(serde_json::json!({"error": ErrorObject::invalid_params("no such prompt")}));
+        let e = unrelayed::<GetPromptResult>(Ok(theirs)).expect_err("refused");
+        assert_eq!(e.protocol_error().map(|e| (e.code, e.message.as_str())), Some((-32602, "no such prompt")));
+        // The pipeline's refusals: arguments that do not fit are the caller's to fix.
+        let invalid = CallError::InvalidArguments { tool: "s__p".into(), message: "`city` is required".into() };
+        let e = unrelayed::<GetPromptResult>(Err(invalid)).expect_err("refused");
+        assert_eq!(e.protocol_error().map(|e| e.code), Some(-32602));
+        let denied = CallError::Denied { rule: "r".into(), reason: "no".into() };
+        let e = unrelayed::<GetPromptResult>(Err(denied)).expect_err("refused");
+        let error = e.protocol_error().expect("an error to answer with");
+        assert_eq!(error.code, -32603);
+        assert!(error.message.contains("denied by policy rule `r`"), "{}", error.message);
+        // A plain error result (a timeout's, say) keeps its words.
+        let e = unrelayed::<GetPromptResult>(Ok(CallToolResult::error("took too long"))).expect_err("failed");
+        assert_eq!(e.protocol_error().map(|e| e.message.as_str()), Some("took too long"));
+    }
+}

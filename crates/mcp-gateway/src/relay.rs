@@ -68,10 +68,13 @@ impl PromptSource for Relay {
         cx: &ToolContext,
     ) -> Option<Result<GetPromptResult, ToolError>> {
         let state = self.state()?;
-        let server = mcp_core::naming::server_of(name, state.upstreams.iter().map(|u| u.name()))?;
-        let own = &name[server.len() + SEPARATOR.len()..];
-        let upstream = state.upstreams.iter().find(|u| u.name() == server)?;
-        let prompt = upstream.catalog().prompts.iter().find(|p| p.name == own)?.clone();
+        // The server whose name and one of whose prompts make up `name` (a server's own name may
+        // hold the separator: every split is tried).
+        let (server, prompt) = state.upstreams.iter().find_map(|upstream| {
+            let own = name.strip_prefix(upstream.name())?.strip_prefix(SEPARATOR)?;
+            let prompt = upstream.catalog().prompts.iter().find(|p| p.name == own)?.clone();
+            Some((upstream.name(), prompt))
+        })?;
         let arguments: JsonObject = arguments.into_iter().map(|(k, v)| (k, v.into())).collect();
         let definition = Arc::new(pipeline::prompt_definition(&prompt));
         let call = ToolCall::for_request(CallKind::Prompt, server, name, definition, arguments, cx.clone());

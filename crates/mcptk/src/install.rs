@@ -250,10 +250,6 @@ fn tell(
     }
     if !moved.is_empty() {
         output::note("moved", &format!("behind the gateway now: {}", moved.join(", ")));
-        output::note(
-            "note",
-            "the gateway serves these servers' tools; their prompts and resources, if any, are not relayed",
-        );
     }
     if !kept.is_empty() {
         output::note(

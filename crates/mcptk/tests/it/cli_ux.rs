@@ -441,7 +441,7 @@ fn install_prints_then_writes_with_a_backup_and_the_client_then_starts_the_gatew
     assert!(!text(&out).contains(GITHUB_TOKEN) && !text(&out).contains(BRAVE_KEY), "{}", text(&out));
     let preview = json_of(&out);
     assert_eq!(preview["mcpServers"]["mcptk"]["env"]["GITHUB_PERSONAL_ACCESS_TOKEN"], "***");
-    assert!(text(&out).contains("their prompts and resources, if any, are not relayed"), "{}", text(&out));
+    assert!(text(&out).contains("behind the gateway now:"), "{}", text(&out));
 
     let out = dir.run(&[&install[..], &["--write", "--json"][..]].concat());
     assert_eq!(code(&out), 0, "{}", text(&out));
