@@ -123,7 +123,8 @@ impl CallKind {
 pub const READ_RESOURCE: &str = "resources/read";
 
 /// The definition a prompt passes the pipeline with: each argument a string property (the ones
-/// it requires, required), read-only (rendering a prompt changes nothing).
+/// it requires, required), read-only, not destructive and idempotent (rendering a prompt changes
+/// nothing).
 pub fn prompt_definition(prompt: &Prompt) -> ToolDef {
     let mut properties = JsonObject::new();
     let mut required = Vec::new();
@@ -148,7 +149,7 @@ pub fn prompt_definition(prompt: &Prompt) -> ToolDef {
 }
 
 /// The definition resource reads pass the pipeline with ([`READ_RESOURCE`]): one string
-/// argument, `uri`; read-only.
+/// argument, `uri`; read-only, not destructive and idempotent.
 pub fn read_definition() -> ToolDef {
     let schema = serde_json::json!({
         "type": "object",
@@ -163,7 +164,14 @@ pub fn read_definition() -> ToolDef {
 }
 
 fn read_only(mut definition: ToolDef) -> ToolDef {
-    definition.annotations = Some(ToolAnnotations { read_only_hint: Some(true), ..ToolAnnotations::default() });
+    // Said in full: a rule on `destructiveHint` reads an absent hint as the protocol's default,
+    // `true`.
+    definition.annotations = Some(ToolAnnotations {
+        read_only_hint: Some(true),
+        destructive_hint: Some(false),
+        idempotent_hint: Some(true),
+        ..ToolAnnotations::default()
+    });
     definition
 }
 
@@ -172,6 +180,30 @@ fn read_only(mut definition: ToolDef) -> ToolDef {
 pub fn relayed<T: serde::Serialize>(result: &T) -> Result<CallToolResult, CallError> {
     let value = serde_json::to_value(result).map_err(|e| CallError::Upstream(format!("unreadable result: {e}")))?;
     Ok(CallToolResult { structured_content: Some(value), ..CallToolResult::default() })
+}
+
+/// A server's refusal of a relayed call (an unknown prompt, a resource not found), as it passes
+/// the pipeline: an error result (audited as a tool error, not retried) that carries the
+/// JSON-RPC error as `{"error": ...}`, for [`unrelayed`] to pass on as it was said.
+pub fn refused(error: crate::protocol::ErrorObject) -> CallToolResult {
+    let mut result = CallToolResult::error(error.message.clone());
+    result.structured_content = Some(serde_json::json!({ "error": error }));
+    result
+}
+
+/// A relayed prompt call's arguments as a prompt takes them: strings (any other JSON value as
+/// its text).
+pub fn prompt_arguments(arguments: &JsonObject) -> std::collections::BTreeMap<String, String> {
+    arguments
+        .iter()
+        .map(|(name, value)| {
+            let value = match value {
+                serde_json::Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            (name.clone(), value)
+        })
+        .collect()
 }
 
 /// What a relayed call's trip through the pipeline ended with: its result ([`relayed`]), or the
@@ -309,6 +341,51 @@ impl Endpoint for crate::ToolSet {
                 Some(input) => Err(CallError::InputRequired(Box::new(input.clone()))),
                 None => Ok(CallToolResult::from(e)),
             },
+        }
+    }
+}
+
+/// A registry in this process: its tools, and its prompts and resources for relayed calls.
+#[async_trait]
+impl Endpoint for crate::Registry {
+    async fn call(&self, call: ToolCall) -> Result<CallToolResult, CallError> {
+        let refusal = |e: ToolError| match e.protocol_error() {
+            Some(error) => refused(error.clone()),
+            None => CallToolResult::error(e.to_string()),
+        };
+        match call.kind {
+            CallKind::Tool => Endpoint::call(&self.tools, call).await,
+            CallKind::Prompt => {
+                let Some(prompt) = self.prompts.get(&call.tool) else {
+                    let unknown = format!("unknown prompt `{}`", call.tool);
+                    return Ok(refused(crate::protocol::ErrorObject::invalid_params(unknown)));
+                };
+                match prompt.get_with(prompt_arguments(&call.arguments), &call.context).await {
+                    Ok(result) => relayed(&result),
+                    Err(e) => match e.input() {
+                        Some(input) => Err(CallError::InputRequired(Box::new(input.clone()))),
+                        None => Ok(refusal(e)),
+                    },
+                }
+            }
+            CallKind::Resource => {
+                let uri = call.arguments.get("uri").and_then(serde_json::Value::as_str).unwrap_or_default();
+                for provider in &self.resources {
+                    if let Some(read) = provider.read_with(uri, &call.context).await {
+                        return match read {
+                            Ok(contents) => relayed(&crate::protocol::ReadResourceResult {
+                                envelope: Default::default(),
+                                cache: Default::default(),
+                                contents,
+                            }),
+                            Err(e) => Ok(refusal(e)),
+                        };
+                    }
+                }
+                let missing = crate::protocol::ErrorObject::invalid_params(format!("resource not found: {uri}"))
+                    .with_data(serde_json::json!({ "uri": uri }));
+                Ok(refused(missing))
+            }
         }
     }
 }
@@ -1000,7 +1077,8 @@ mod tests {
         assert_eq!(schema["properties"]["city"], serde_json::json!({"type": "string", "description": "Which city"}));
         assert_eq!(schema["properties"]["state"]["type"], "string");
         assert_eq!(schema["required"], serde_json::json!(["city"]));
-        assert_eq!(definition.annotations.and_then(|a| a.read_only_hint), Some(true));
+        let hints = definition.annotations.map(|a| (a.read_only_hint, a.destructive_hint, a.idempotent_hint));
+        assert_eq!(hints, Some((Some(true), Some(false), Some(true))));
         assert_eq!(read_definition().input_schema["required"], serde_json::json!(["uri"]));
     }
 

@@ -699,17 +699,7 @@ impl Upstream {
     async fn relay(&self, client: &Client, call: &ToolCall) -> Result<CallToolResult, CallError> {
         let (mut counted, _) = InFlight::new(self, &call.principal, false);
         let answer = if call.kind == CallKind::Prompt {
-            let arguments = call
-                .arguments
-                .iter()
-                .map(|(name, value)| {
-                    let value = match value {
-                        serde_json::Value::String(text) => text.clone(),
-                        other => other.to_string(),
-                    };
-                    (name.clone(), value)
-                })
-                .collect();
+            let arguments = crate::pipeline::prompt_arguments(&call.arguments);
             client.get_prompt(&call.tool, arguments).await.map(|r| crate::pipeline::relayed(&r))
         } else {
             let uri = call.arguments.get("uri").and_then(serde_json::Value::as_str).unwrap_or_default();
@@ -724,9 +714,7 @@ impl Upstream {
                 counted.answered();
                 let error =
                     e.rpc_error().cloned().unwrap_or_else(|| crate::protocol::ErrorObject::internal(e.to_string()));
-                let mut result = CallToolResult::error(error.message.clone());
-                result.structured_content = Some(serde_json::json!({ "error": error }));
-                Ok(result)
+                Ok(crate::pipeline::refused(error))
             }
             Err(Error::Closed { .. }) if self.stopping.is_cancelled() => {
                 Err(CallError::Upstream(format!("server `{}` was stopped during the call", self.name)))

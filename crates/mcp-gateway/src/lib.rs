@@ -139,6 +139,8 @@ struct State {
     /// Exposed name → (server, upstream definition), for the list filter and `check_access`.
     exposed: Exposed,
     local: HashMap<String, ToolSet>,
+    /// The native servers whose prompts and resources are relayed, whole.
+    native: Vec<(String, Registry)>,
     upstreams: Vec<Arc<Upstream>>,
     /// Servers the gateway is ready without (`readiness.optional`).
     optional: HashSet<String>,
@@ -649,6 +651,8 @@ async fn assemble(
     let remote: HashSet<String> = servers.enabled().map(|(name, _)| name.to_owned()).collect();
     let optional = config.readiness.servers(&servers)?;
     let mut local = HashMap::new();
+    // Native servers with prompts or resources, served whole (not only their tools).
+    let mut native: Vec<(String, Registry)> = Vec::new();
     if let Some(fs) = &config.native.fs {
         let client_roots =
             if fs.client_roots { mcp_fs::native::ClientRoots::Narrow } else { mcp_fs::native::ClientRoots::Ignore };
@@ -669,7 +673,10 @@ async fn assemble(
         claim(&mut local, &remote, GITHUB, "native.github", github_tools(github, token)?)?;
     }
     if let Some(docker) = &config.native.docker {
-        claim(&mut local, &remote, "docker", "native.docker", docker_tools(docker)?)?;
+        let registry = docker_registry(docker)?;
+        claim(&mut local, &remote, "docker", "native.docker", registry.tools.clone())?;
+        // Its prompt and resources are relayed as the servers' are.
+        native.push(("docker".to_owned(), registry));
     }
     if let Some(k8s) = &config.native.k8s {
         claim(&mut local, &remote, "k8s", "native.k8s", k8s_tools(k8s).await?)?;
@@ -728,6 +735,9 @@ async fn assemble(
     for (name, tools) in &local {
         routes.add(name.clone(), Arc::new(tools.clone()));
     }
+    for (name, registry) in &native {
+        routes.add(name.clone(), Arc::new(registry.clone()));
+    }
     for upstream in &upstreams {
         routes.add(upstream.name(), upstream.clone());
     }
@@ -755,6 +765,7 @@ async fn assemble(
         names: Mutex::new(NameMap::new()),
         exposed,
         local,
+        native,
         upstreams,
         optional,
         policy,
@@ -1250,9 +1261,9 @@ fn task_store(config: &GatewayConfig) -> anyhow::Result<Option<task_store::Redis
     Ok(Some(task_store::RedisTaskStore::open(&store)?))
 }
 
-/// The native Docker tools as configured (`native.docker`): the engine's address expanded, the
+/// The native Docker server as configured (`native.docker`): the engine's address expanded, the
 /// safety settings given, the defaults for the rest.
-fn docker_tools(settings: &config::NativeDocker) -> anyhow::Result<ToolSet> {
+fn docker_registry(settings: &config::NativeDocker) -> anyhow::Result<Registry> {
     let host = match &settings.host {
         Some(host) => {
             Some(mcp_core::config::expand(host, &|v| std::env::var(v).ok(), "docker", "native.docker.host".to_owned())?)
@@ -1272,7 +1283,7 @@ fn docker_tools(settings: &config::NativeDocker) -> anyhow::Result<ToolSet> {
         block_network: settings.block_network,
     };
     let config = mcp_docker::native::DockerConfig { host, safety };
-    Ok(mcp_docker::native::DockerServer::new(config).context("native.docker")?.tool_set())
+    Ok(mcp_docker::native::DockerServer::new(config).context("native.docker")?.registry())
 }
 
 /// The generator behind the `generate_query` of the database `name`.

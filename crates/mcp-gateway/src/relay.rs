@@ -14,7 +14,7 @@ use mcp_core::naming::SEPARATOR;
 use mcp_core::pipeline::{self, CallKind, ToolCall};
 use mcp_core::protocol::{GetPromptResult, JsonObject, Prompt, Resource, ResourceContents, ResourceTemplate, Tool};
 use mcp_core::registry::{PromptSource, ResourceProvider};
-use mcp_core::supervised::{Catalog, Upstream};
+use mcp_core::supervised::Catalog;
 use mcp_core::{ToolContext, ToolError};
 use mcp_security::Subject;
 
@@ -47,11 +47,11 @@ impl PromptSource for Relay {
     fn prompts_for(&self, principal: &str) -> Vec<Prompt> {
         let Some(state) = self.state() else { return Vec::new() };
         let mut prompts = Vec::new();
-        for upstream in &state.upstreams {
-            for prompt in &upstream.catalog().prompts {
-                let exposed = format!("{}{SEPARATOR}{}", upstream.name(), prompt.name);
+        for (server, catalog) in state.catalogs() {
+            for prompt in &catalog.prompts {
+                let exposed = format!("{server}{SEPARATOR}{}", prompt.name);
                 let definition = pipeline::prompt_definition(prompt);
-                if state.policy.visible(principal, upstream.name(), &exposed, &definition) {
+                if state.policy.visible(principal, server, &exposed, &definition) {
                     let mut prompt = prompt.clone();
                     prompt.name = exposed;
                     prompts.push(prompt);
@@ -70,10 +70,9 @@ impl PromptSource for Relay {
         let state = self.state()?;
         // The server whose name and one of whose prompts make up `name` (a server's own name may
         // hold the separator: every split is tried).
-        let (server, prompt) = state.upstreams.iter().find_map(|upstream| {
-            let own = name.strip_prefix(upstream.name())?.strip_prefix(SEPARATOR)?;
-            let prompt = upstream.catalog().prompts.iter().find(|p| p.name == own)?.clone();
-            Some((upstream.name(), prompt))
+        let (server, prompt) = state.catalogs().into_iter().find_map(|(server, catalog)| {
+            let own = name.strip_prefix(server)?.strip_prefix(SEPARATOR)?;
+            Some((server, catalog.prompts.iter().find(|p| p.name == own)?.clone()))
         })?;
         let arguments: JsonObject = arguments.into_iter().map(|(k, v)| (k, v.into())).collect();
         let definition = Arc::new(pipeline::prompt_definition(&prompt));
@@ -92,14 +91,14 @@ impl ResourceProvider for Relay {
         let Some(state) = self.state() else { return Vec::new() };
         let definition = read_definition();
         let mut resources = Vec::new();
-        for upstream in &state.upstreams {
-            let exposed = read_name(upstream.name());
-            for resource in &upstream.catalog().resources {
+        for (server, catalog) in state.catalogs() {
+            let exposed = read_name(server);
+            for resource in &catalog.resources {
                 let mut arguments = JsonObject::new();
                 arguments.insert("uri".into(), resource.uri.clone().into());
                 let subject = Subject {
                     principal,
-                    server: upstream.name(),
+                    server,
                     tool: pipeline::READ_RESOURCE,
                     exposed: &exposed,
                     definition: &definition,
@@ -117,9 +116,9 @@ impl ResourceProvider for Relay {
         let Some(state) = self.state() else { return Vec::new() };
         let definition = read_definition();
         let mut templates = Vec::new();
-        for upstream in &state.upstreams {
-            if state.policy.visible(principal, upstream.name(), &read_name(upstream.name()), &definition) {
-                templates.extend(upstream.catalog().templates.iter().cloned());
+        for (server, catalog) in state.catalogs() {
+            if state.policy.visible(principal, server, &read_name(server), &definition) {
+                templates.extend(catalog.templates.iter().cloned());
             }
         }
         templates
@@ -131,18 +130,12 @@ impl ResourceProvider for Relay {
 
     async fn read_with(&self, uri: &str, cx: &ToolContext) -> Option<Result<Vec<ResourceContents>, ToolError>> {
         let state = self.state()?;
-        let upstream = reader_of(&state.upstreams, uri)?;
+        let server = reader_of(&state.catalogs(), uri)?.to_owned();
         let mut arguments = JsonObject::new();
         arguments.insert("uri".into(), uri.into());
-        let exposed = read_name(upstream.name());
-        let call = ToolCall::for_request(
-            CallKind::Resource,
-            upstream.name(),
-            &exposed,
-            read_definition(),
-            arguments,
-            cx.clone(),
-        );
+        let exposed = read_name(&server);
+        let call =
+            ToolCall::for_request(CallKind::Resource, &server, &exposed, read_definition(), arguments, cx.clone());
         let read: Result<mcp_core::protocol::ReadResourceResult, ToolError> =
             pipeline::unrelayed(pipeline::run(&state.service, call).await);
         Some(read.map(|r| r.contents))
@@ -151,11 +144,10 @@ impl ResourceProvider for Relay {
 
 /// The server a read of `uri` goes to: the first that lists it, or else the first with a
 /// template it matches.
-fn reader_of<'a>(upstreams: &'a [Arc<Upstream>], uri: &str) -> Option<&'a Arc<Upstream>> {
-    let catalogs: Vec<Arc<Catalog>> = upstreams.iter().map(|u| u.catalog()).collect();
-    let listed = catalogs.iter().position(|c| c.resources.iter().any(|r| r.uri == uri));
-    let matched = || catalogs.iter().position(|c| c.templates.iter().any(|t| matches_template(&t.uri_template, uri)));
-    listed.or_else(matched).map(|i| &upstreams[i])
+fn reader_of<'a>(catalogs: &[(&'a str, Arc<Catalog>)], uri: &str) -> Option<&'a str> {
+    let listed = catalogs.iter().find(|(_, c)| c.resources.iter().any(|r| r.uri == uri));
+    let matched = || catalogs.iter().find(|(_, c)| c.templates.iter().any(|t| matches_template(&t.uri_template, uri)));
+    listed.or_else(matched).map(|(server, _)| *server)
 }
 
 /// The longest URI matched against templates (a longer one is still read when a server lists it
@@ -236,13 +228,25 @@ pub(crate) fn matches_template(template: &str, uri: &str) -> bool {
 }
 
 impl State {
+    /// The prompts, resources and templates of each server, by name: the upstream servers' as
+    /// last listed (in configuration order), then the native servers'.
+    fn catalogs(&self) -> Vec<(&str, Arc<Catalog>)> {
+        let mut catalogs: Vec<(&str, Arc<Catalog>)> = self.upstreams.iter().map(|u| (u.name(), u.catalog())).collect();
+        for (name, registry) in &self.native {
+            let mut catalog = Catalog::default();
+            catalog.prompts = registry.prompts.values().map(|p| p.definition().clone()).collect();
+            catalog.resources = registry.resources.iter().flat_map(|r| r.resources()).collect();
+            catalog.templates = registry.resources.iter().flat_map(|r| r.templates()).collect();
+            catalogs.push((name.as_str(), Arc::new(catalog)));
+        }
+        catalogs
+    }
+
     /// What the relayed prompts and resource reads pass the pipeline as: (server, its own name,
     /// the exposed name), for the servers that have listed them.
     pub(crate) fn relayed_names(&self) -> Vec<(String, String, String)> {
         let mut names = Vec::new();
-        for upstream in &self.upstreams {
-            let catalog = upstream.catalog();
-            let server = upstream.name();
+        for (server, catalog) in self.catalogs() {
             for prompt in &catalog.prompts {
                 names.push((server.to_owned(), prompt.name.clone(), format!("{server}{SEPARATOR}{}", prompt.name)));
             }

@@ -133,6 +133,14 @@ async fn the_gateway_namespaces_docker_applies_policy_on_annotations_and_audits(
     let still: Vec<Value> =
         listed.structured_content.expect("structured")["result"].as_array().cloned().unwrap_or_default();
     assert!(still.iter().any(|c| c["name"] == json!(name)), "the denied removal removed nothing");
+    // Its prompt and resources are relayed too, through the same policy and audit.
+    let prompts: Vec<String> = client.list_prompts().await.expect("prompts").into_iter().map(|p| p.name).collect();
+    assert_eq!(prompts, ["docker__docker_compose"]);
+    let templates: Vec<String> =
+        client.list_resource_templates().await.expect("templates").into_iter().map(|t| t.uri_template).collect();
+    assert!(templates.contains(&"docker://containers/{id}/logs".to_owned()), "{templates:?}");
+    let logs = client.read_resource(&format!("docker://containers/{name}/logs")).await.expect("reads the logs");
+    assert!(logs.contents[0].text.as_deref().is_some_and(|t| t.contains("through the gateway")), "{logs:?}");
     client.close().await.expect("closes");
 
     let records: Vec<Value> =
@@ -145,6 +153,8 @@ async fn the_gateway_namespaces_docker_applies_policy_on_annotations_and_audits(
         (removal["outcome"].as_str(), removal["rule"].as_str()),
         (Some("denied"), Some("no-destructive-docker"))
     );
+    let read = records.iter().find(|r| r["kind"] == "resource_read").expect("the read is audited");
+    assert_eq!((read["server"].as_str(), read["outcome"].as_str()), (Some("docker"), Some("ok")), "{read}");
     assert!(mcp_audit::verify(&audit).expect("reads").ok());
 
     // Cleanup outside the gateway's policy.

@@ -1012,6 +1012,9 @@ async fn every_served_tool_is_reached_only_through_the_pipeline() {
     // What is served, listed by a gateway that allows everything.
     let open = gateway(&s.config(base.clone()), ClientOptions::default()).await;
     let served = names(&open).await;
+    let prompts: Vec<String> = open.list_prompts().await.expect("prompts").into_iter().map(|p| p.name).collect();
+    let resources: Vec<String> = open.list_resources().await.expect("resources").into_iter().map(|r| r.uri).collect();
+    assert!(!prompts.is_empty() && !resources.is_empty(), "{prompts:?} {resources:?}");
     open.close().await.expect("closes");
     for prefix in ["fs__", "shell__", "builtin__", "shop__", "database__", "gateway__", "everything__"] {
         assert!(served.iter().any(|n| n.starts_with(prefix)), "no {prefix} tool in {served:?}");
@@ -1044,9 +1047,21 @@ async fn every_served_tool_is_reached_only_through_the_pipeline() {
         called += 1;
     }
     assert!(called + 1 >= served.len(), "at most the one task-only tool is refused before the pipeline");
+    // The servers' prompts and resources too: none listed, each one asked for by name refused.
+    assert!(client.list_prompts().await.expect("prompts").is_empty());
+    assert!(client.list_resources().await.expect("resources").is_empty());
+    assert!(client.list_resource_templates().await.expect("templates").is_empty());
+    for prompt in &prompts {
+        let refused = client.get_prompt(prompt, Default::default()).await.expect_err("refused");
+        assert!(refused.to_string().contains("denied by policy rule `nothing`"), "{prompt}: {refused}");
+    }
+    for uri in &resources {
+        let refused = client.read_resource(uri).await.expect_err("refused");
+        assert!(refused.to_string().contains("denied by policy rule `nothing`"), "{uri}: {refused}");
+    }
     client.close().await.expect("closes");
     let denied: Vec<Value> = audit_records(&s.audit()).into_iter().filter(|r| r["decision"] == "deny").collect();
-    assert_eq!(denied.len(), called, "every call refused and audited once");
+    assert_eq!(denied.len(), called + prompts.len() + resources.len(), "every call refused and audited once");
 }
 
 /// `mcptk serve X` runs every call through the pipeline too: with `--audit`, each tool's call
