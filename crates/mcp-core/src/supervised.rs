@@ -58,6 +58,21 @@ fn relist_after(ttl: Option<Duration>) -> Duration {
     ttl.map_or(YEAR, |ttl| ttl.max(Duration::from_secs(1)))
 }
 
+/// How long a server may take to list its prompts, resources or templates: a server that
+/// leaves one of those lists unanswered is not held back from serving its tools for it.
+const CATALOG_PATIENCE: Duration = Duration::from_secs(10);
+
+/// `list` (of `server`'s `method`) within [`CATALOG_PATIENCE`].
+async fn within<T>(
+    server: &str,
+    method: &str,
+    list: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    tokio::time::timeout(CATALOG_PATIENCE, list).await.unwrap_or_else(|_| {
+        Err(Error::Timeout { server: server.to_owned(), method: method.to_owned(), after: CATALOG_PATIENCE })
+    })
+}
+
 /// Longer than any wait that matters: what "never" is for a timer.
 const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
 
@@ -449,8 +464,12 @@ impl Upstream {
                                 for note in std::iter::once(note).chain(std::iter::from_fn(|| notes.try_recv().ok())) {
                                     match note.method.as_str() {
                                         methods::TOOLS_LIST_CHANGED => list_changed = true,
-                                        methods::PROMPTS_LIST_CHANGED => parts.push(Listed::Prompts),
-                                        methods::RESOURCES_LIST_CHANGED => parts.push(Listed::Resources),
+                                        methods::PROMPTS_LIST_CHANGED if !parts.contains(&Listed::Prompts) => {
+                                            parts.push(Listed::Prompts);
+                                        }
+                                        methods::RESOURCES_LIST_CHANGED if !parts.contains(&Listed::Resources) => {
+                                            parts.push(Listed::Resources);
+                                        }
                                         _ => {}
                                     }
                                 }
@@ -458,17 +477,7 @@ impl Upstream {
                                     fresh_for = self.relist(&client, &changed).await.unwrap_or(fresh_for);
                                     relist.as_mut().reset(tokio::time::Instant::now() + relist_after(fresh_for));
                                 }
-                                parts.dedup();
-                                if !parts.is_empty() {
-                                    let mut catalog = Catalog::clone(&self.catalog());
-                                    for part in parts {
-                                        self.list_part(&client, part, &mut catalog).await;
-                                    }
-                                    if self.set_catalog(catalog) {
-                                        tracing::info!(server = %self.name, "the server's prompts or resources changed");
-                                        let _ = changed.send(());
-                                    }
-                                }
+                                self.relist_catalog(&client, &parts, &changed).await;
                             }
                             _ = ping.tick(), if self.restart.ping_every.is_some() => {
                                 // Any answer to a call since the last ping shows it alive.
@@ -505,6 +514,11 @@ impl Upstream {
                                     listed = self.relist(&client, &changed) => fresh_for = listed.unwrap_or(fresh_for),
                                     () = self.stopping.cancelled() => continue,
                                 }
+                                // Its prompts and resources go stale with the tools.
+                                tokio::select! {
+                                    () = self.relist_catalog(&client, &[Listed::Prompts, Listed::Resources], &changed) => {}
+                                    () = self.stopping.cancelled() => continue,
+                                }
                                 relist.as_mut().reset(tokio::time::Instant::now() + relist_after(fresh_for));
                             }
                         }
@@ -535,7 +549,8 @@ impl Upstream {
     async fn start(&self, options: ClientOptions) -> Result<(Arc<Client>, Option<Duration>), Error> {
         let client = Arc::new(Client::from_config(&self.config, &self.name, options).await?);
         let (tools, fresh_for) = client.list_tools_fresh_for().await?;
-        let mut catalog = Catalog::default();
+        // A part it fails to list stays as it was before the restart.
+        let mut catalog = Catalog::clone(&self.catalog());
         for part in [Listed::Prompts, Listed::Resources] {
             self.list_part(&client, part, &mut catalog).await;
         }
@@ -577,18 +592,40 @@ impl Upstream {
         }
     }
 
-    /// Lists one part of the catalog into `catalog`, when the server declares it: its prompts, or
-    /// its resources and templates. A list the server fails to give leaves that part as it was
-    /// (a server that lists no templates, as some leave the method out, has none).
+    /// Lists the `parts` of the catalog again, announcing on `changed` when they differ.
+    async fn relist_catalog(&self, client: &Client, parts: &[Listed], changed: &mpsc::UnboundedSender<()>) {
+        if parts.is_empty() {
+            return;
+        }
+        let mut catalog = Catalog::clone(&self.catalog());
+        for part in parts {
+            self.list_part(client, *part, &mut catalog).await;
+        }
+        if self.set_catalog(catalog) {
+            tracing::info!(server = %self.name, "the server's prompts or resources changed");
+            let _ = changed.send(());
+        }
+    }
+
+    /// Lists one part of the catalog into `catalog`: its prompts, or its resources and templates;
+    /// none when the server does not declare that part. A list the server fails to give leaves
+    /// that part as it was (a server that lists no templates, as some leave the method out, has
+    /// none).
     async fn list_part(&self, client: &Client, part: Listed, catalog: &mut Catalog) {
         let capabilities = client.capabilities();
         let listed = match part {
             Listed::Prompts if capabilities.prompts.is_some() => {
-                client.list_prompts().await.map(|p| catalog.prompts = p)
+                within(&self.name, methods::PROMPTS_LIST, client.list_prompts()).await.map(|p| catalog.prompts = p)
+            }
+            Listed::Prompts => {
+                catalog.prompts.clear();
+                return;
             }
             Listed::Resources if capabilities.resources.is_some() => {
-                let resources = client.list_resources().await.map(|r| catalog.resources = r);
-                match client.list_resource_templates().await {
+                let resources = within(&self.name, methods::RESOURCES_LIST, client.list_resources())
+                    .await
+                    .map(|r| catalog.resources = r);
+                match within(&self.name, methods::RESOURCE_TEMPLATES_LIST, client.list_resource_templates()).await {
                     Ok(templates) => catalog.templates = templates,
                     Err(Error::Rpc { error, .. }) if error.code == crate::protocol::codes::METHOD_NOT_FOUND => {
                         catalog.templates.clear();
@@ -599,7 +636,11 @@ impl Upstream {
                 }
                 resources
             }
-            _ => return,
+            Listed::Resources => {
+                catalog.resources.clear();
+                catalog.templates.clear();
+                return;
+            }
         };
         if let Err(e) = listed {
             tracing::warn!(server = %self.name, error = %e, "listing the server's {part:?} failed; keeping the list");
@@ -698,12 +739,23 @@ impl Upstream {
     /// is passed on as it was said, and is not retried as a failure of the server would be.
     async fn relay(&self, client: &Client, call: &ToolCall) -> Result<CallToolResult, CallError> {
         let (mut counted, _) = InFlight::new(self, &call.principal, false);
+        // No time limit of the client's own: the pipeline's timeout is the one that counts, as
+        // for a tool call (dropping the future cancels the request on the wire).
         let answer = if call.kind == CallKind::Prompt {
-            let arguments = crate::pipeline::prompt_arguments(&call.arguments);
-            client.get_prompt(&call.tool, arguments).await.map(|r| crate::pipeline::relayed(&r))
+            let params = crate::protocol::GetPromptParams {
+                meta: None,
+                name: call.tool.clone(),
+                arguments: Some(crate::pipeline::prompt_arguments(&call.arguments)),
+                input_responses: None,
+                request_state: None,
+            };
+            let got = client.request_within(methods::PROMPTS_GET, &params, Duration::MAX).await;
+            got.map(|r: crate::protocol::GetPromptResult| crate::pipeline::relayed(&r))
         } else {
             let uri = call.arguments.get("uri").and_then(serde_json::Value::as_str).unwrap_or_default();
-            client.read_resource(uri).await.map(|r| crate::pipeline::relayed(&r))
+            let params = crate::protocol::ReadResourceParams { meta: None, uri: uri.to_owned() };
+            let read = client.request_within(methods::RESOURCES_READ, &params, Duration::MAX).await;
+            read.map(|r: crate::protocol::ReadResourceResult| crate::pipeline::relayed(&r))
         };
         match answer {
             Ok(result) => {
@@ -724,6 +776,13 @@ impl Upstream {
                 self.name
             ))),
             Err(Error::Timeout { after, .. }) => Err(CallError::Timeout { tool: call.exposed.clone(), after }),
+            // The server answered, asking for input the gateway does not relay for these: not a
+            // failure worth retrying.
+            Err(e @ Error::InputRequired { .. }) => {
+                counted.answered();
+                let why = format!("{e}; the gateway does not relay such requests for prompts and resources");
+                Ok(crate::pipeline::refused(crate::protocol::ErrorObject::internal(why)))
+            }
             Err(e) => Err(CallError::Upstream(e.to_string())),
         }
     }

@@ -169,6 +169,8 @@ struct State {
     /// Each server's prompts and resources as clients were last told of them (see
     /// [`State::announce_relayed`]).
     relayed: Mutex<Vec<(String, Arc<mcp_core::supervised::Catalog>)>>,
+    /// The definitions relayed prompts pass the pipeline with, by exposed name.
+    prompt_definitions: Mutex<HashMap<String, Arc<Tool>>>,
 }
 
 /// Names, the first few of them: "`a` does", "`a` and `b` do", "`a`, `b`, `c` and 4 more do".
@@ -779,6 +781,7 @@ async fn assemble(
         unmatched_warned: Mutex::default(),
         log_mask,
         relayed: Mutex::default(),
+        prompt_definitions: Mutex::default(),
     });
 
     Ok(Assembled { state, callers, started, servers })
@@ -1543,6 +1546,15 @@ impl State {
         if let Some(pins) = &self.pins {
             pins.seal();
         }
+        // A relayed prompt or read passes the same rules: one on an argument it does not take
+        // (a rule on `path`, where a read takes `uri`) refuses none of them either.
+        for (server, name, definition) in self.relayed_definitions() {
+            for (rule, argument) in self.policy.blind_spots(&server, &name, &definition) {
+                if warned.insert((rule.to_owned(), name.clone())) {
+                    blind.entry((rule, argument)).or_default().push(name.clone());
+                }
+            }
+        }
         drop(names);
         drop(previous);
         drop(warned);
@@ -1588,11 +1600,11 @@ impl State {
             return;
         }
         // Relayed prompts and resource reads are named in rules as tools are.
-        let relayed = self.relayed_names();
+        let relayed = self.relayed_definitions();
         let tools: Vec<(&str, &str, &str)> = exposed
             .iter()
             .map(|(name, (server, tool))| (server.as_str(), tool.name.as_str(), name.as_str()))
-            .chain(relayed.iter().map(|(server, own, name)| (server.as_str(), own.as_str(), name.as_str())))
+            .chain(relayed.iter().map(|(server, name, own)| (server.as_str(), own.name.as_str(), name.as_str())))
             .collect();
         // The tool meant, by its exposed name or (for an entry written as a server's own name
         // for it, as in a rule with `servers`) by that name.
@@ -1634,10 +1646,12 @@ impl State {
     /// Said only to a principal the policy would let call such a tool of that server, and
     /// masked as results are: the reason may name hosts, or hold a value the redaction covers.
     async fn why_unknown(&self, principal: &str, name: &str) -> Option<String> {
-        let (upstream, tool) = self.upstreams.iter().find_map(|u| {
-            let tool = name.strip_prefix(u.name())?.strip_prefix(mcp_core::naming::SEPARATOR)?;
-            Some((u, tool))
-        })?;
+        let server = mcp_core::naming::server_of(name, self.upstreams.iter().map(|u| u.name()))?;
+        let upstream = self.upstreams.iter().find(|u| u.name() == server)?;
+        // What follows the server's name as written, or as sanitized into exposed names.
+        let tool = [server.to_owned(), mcp_core::naming::sanitize(server)]
+            .iter()
+            .find_map(|prefix| name.strip_prefix(prefix.as_str())?.strip_prefix(mcp_core::naming::SEPARATOR))?;
         let probe = Tool::new(tool, "", mcp_core::protocol::JsonObject::new());
         if !self.policy.visible(principal, upstream.name(), name, &probe) {
             return None;

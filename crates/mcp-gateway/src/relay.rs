@@ -75,7 +75,7 @@ impl PromptSource for Relay {
             Some((server, catalog.prompts.iter().find(|p| p.name == own)?.clone()))
         })?;
         let arguments: JsonObject = arguments.into_iter().map(|(k, v)| (k, v.into())).collect();
-        let definition = Arc::new(pipeline::prompt_definition(&prompt));
+        let definition = state.prompt_definition(name, &prompt);
         let call = ToolCall::for_request(CallKind::Prompt, server, name, definition, arguments, cx.clone());
         Some(pipeline::unrelayed(pipeline::run(&state.service, call).await))
     }
@@ -130,9 +130,20 @@ impl ResourceProvider for Relay {
 
     async fn read_with(&self, uri: &str, cx: &ToolContext) -> Option<Result<Vec<ResourceContents>, ToolError>> {
         let state = self.state()?;
-        let server = reader_of(&state.catalogs(), uri)?.to_owned();
+        let catalogs = state.catalogs();
+        let normal = match normalize_uri(uri) {
+            Ok(normal) => normal,
+            Err(why) => return Some(Err(ToolError::invalid_params(format!("cannot read `{uri}`: {why}")))),
+        };
+        // A URI a server lists is asked for as listed (and was listed by the same decision);
+        // any other in its normal form, which the policy then decides on.
+        let listed = catalogs.iter().find(|(_, c)| c.resources.iter().any(|r| r.uri == uri));
+        let (server, sent) = match listed {
+            Some((server, _)) => (server.to_string(), uri.to_owned()),
+            None => (reader_of(&catalogs, &normal)?.to_owned(), normal),
+        };
         let mut arguments = JsonObject::new();
-        arguments.insert("uri".into(), uri.into());
+        arguments.insert("uri".into(), sent.into());
         let exposed = read_name(&server);
         let call =
             ToolCall::for_request(CallKind::Resource, &server, &exposed, read_definition(), arguments, cx.clone());
@@ -142,23 +153,137 @@ impl ResourceProvider for Relay {
     }
 }
 
-/// The server a read of `uri` goes to: the first that lists it, or else the first with a
-/// template it matches.
+/// The server a read of `uri` goes to: the first that lists it; else the one with the most
+/// specific template it matches (the longest text before the template's first expression, so
+/// that `{+uri}` takes no read that `repo://{owner}/{repo}` fits); else the only server with
+/// resources at all (a URI a tool's result linked to, say).
 fn reader_of<'a>(catalogs: &[(&'a str, Arc<Catalog>)], uri: &str) -> Option<&'a str> {
-    let listed = catalogs.iter().find(|(_, c)| c.resources.iter().any(|r| r.uri == uri));
-    let matched = || catalogs.iter().find(|(_, c)| c.templates.iter().any(|t| matches_template(&t.uri_template, uri)));
-    listed.or_else(matched).map(|(server, _)| *server)
+    if let Some((server, _)) = catalogs.iter().find(|(_, c)| c.resources.iter().any(|r| r.uri == uri)) {
+        return Some(server);
+    }
+    let mut best: Option<(&'a str, usize)> = None;
+    for (server, catalog) in catalogs {
+        for template in &catalog.templates {
+            let fixed = template.uri_template.find('{').unwrap_or(template.uri_template.len());
+            if best.is_none_or(|(_, longest)| fixed > longest) && matches_template(&template.uri_template, uri) {
+                best = Some((server, fixed));
+            }
+        }
+    }
+    if let Some((server, _)) = best {
+        return Some(server);
+    }
+    let mut offering = catalogs.iter().filter(|(_, c)| !c.resources.is_empty() || !c.templates.is_empty());
+    match (offering.next(), offering.next()) {
+        (Some((server, _)), None) => Some(server),
+        _ => None,
+    }
+}
+
+/// The URI a read is decided on and made with: percent-encoded unreserved characters decoded
+/// (`%2E` is `.`), `.` and `..` path segments removed, the fragment (which is the client's,
+/// never the server's) dropped, the scheme in lower case. What would still mean different things
+/// to different servers is refused, naming it: an encoded `/`, `\` or NUL in the path, a
+/// backslash, a control character, a `%` not followed by two hex digits. A deny rule's glob then
+/// sees the URI the server is asked for (a query stays: end a glob in `*` to cover one).
+pub(crate) fn normalize_uri(uri: &str) -> Result<String, String> {
+    if let Some(c) = uri.chars().find(|c| c.is_control() || *c == '\\') {
+        return Err(format!("the URI holds {c:?}, which no server reads the same way"));
+    }
+    let uri = uri.split('#').next().unwrap_or_default();
+    let (head, query) = match uri.split_once('?') {
+        Some((head, query)) => (head, Some(query)),
+        None => (uri, None),
+    };
+    let Some((scheme, rest)) = head.split_once(':') else {
+        return Err("the URI has no scheme (`file:`, `https:`, ...)".into());
+    };
+    let valid = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !valid {
+        return Err(format!("the URI's scheme `{scheme}` is not a scheme"));
+    }
+    let (authority, path) = match rest.strip_prefix("//") {
+        Some(after) => match after.find('/') {
+            Some(slash) => (Some(&after[..slash]), &after[slash..]),
+            None => (Some(after), ""),
+        },
+        None => (None, rest),
+    };
+    let mut normal = scheme.to_ascii_lowercase();
+    normal.push(':');
+    if let Some(authority) = authority {
+        normal.push_str("//");
+        normal.push_str(&decode_unreserved(authority, false)?);
+    }
+    normal.push_str(&remove_dot_segments(&decode_unreserved(path, true)?));
+    if let Some(query) = query {
+        normal.push('?');
+        normal.push_str(&decode_unreserved(query, false)?);
+    }
+    Ok(normal)
+}
+
+/// `text` with its percent-encoded unreserved characters decoded (the rest kept as written); in
+/// a path, an encoded `/`, `\` or NUL is refused.
+fn decode_unreserved(text: &str, path: bool) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('%') {
+        out.push_str(&rest[..at]);
+        let hex = rest.get(at + 1..at + 3).filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
+        let Some(hex) = hex else { return Err("the URI has a `%` not followed by two hex digits".into()) };
+        let byte = u8::from_str_radix(hex, 16).unwrap_or_default();
+        if path && matches!(byte, b'/' | b'\\' | 0) {
+            return Err(format!(
+                "the URI's path has `%{hex}` (an encoded `/`, `\\` or NUL), which servers read differently"
+            ));
+        }
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push('%');
+            out.push_str(hex);
+        }
+        rest = &rest[at + 3..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// `path` without `.` and `..` segments (RFC 3986, 5.2.4): `..` above the root stays at the root.
+fn remove_dot_segments(path: &str) -> String {
+    let absolute = path.starts_with('/');
+    let segments: Vec<&str> = path.split('/').skip(usize::from(absolute)).collect();
+    let mut out: Vec<&str> = Vec::new();
+    for (i, segment) in segments.iter().enumerate() {
+        let last = i + 1 == segments.len();
+        match *segment {
+            "." | ".." => {
+                if *segment == ".." {
+                    out.pop();
+                }
+                if last {
+                    out.push("");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    let joined = out.join("/");
+    if absolute { format!("/{joined}") } else { joined }
 }
 
 /// The longest URI matched against templates (a longer one is still read when a server lists it
-/// as it is).
-const MAX_TEMPLATE_URI: usize = 64 * 1024;
+/// as it is): each part of a template takes a few words of memory per byte of the URI.
+const MAX_TEMPLATE_URI: usize = 8 * 1024;
 
 /// Whether `uri` is one `template` (RFC 6570) expands to. Literal text must match exactly; a
 /// simple expression (`{id}`) stands for one or more characters other than `/`, `?` and `#`;
 /// a reserved or fragment one (`{+path}`, `{#part}`) for any characters; a path, label,
 /// parameter or query one (`{/a}`, `{.ext}`, `{;p}`, `{?q}`, `{&q}`) for nothing, or its
-/// leading character and what follows up to the next `/` (for a query, up to `#`).
+/// leading character and what follows up to the next `/` (for a query, up to `#`; for a path
+/// expression of several values, `{/path*}`, up to `?` or `#`).
 ///
 /// Decided from the end of the template back, in time linear in the URI's length for each part
 /// (a client chooses the URI; a backtracking match could take exponential time).
@@ -173,7 +298,13 @@ pub(crate) fn matches_template(template: &str, uri: &str) -> bool {
         if open > 0 {
             parts.push(Ok(&rest[..open]));
         }
-        parts.push(Err(rest.as_bytes().get(open + 1).copied().unwrap_or(b'}')));
+        let body = &rest[open + 1..open + close];
+        // A path expression of several values (`{/path*}`, `{/a,b}`) spans several segments.
+        let operator = match body.as_bytes().first().copied().unwrap_or(b'}') {
+            b'/' if body.contains(['*', ',']) => b'*',
+            operator => operator,
+        };
+        parts.push(Err(operator));
         rest = &rest[open + close + 1..];
     }
     if !rest.is_empty() {
@@ -197,8 +328,11 @@ pub(crate) fn matches_template(template: &str, uri: &str) -> bool {
                 let stops: &[u8] = match operator {
                     b'+' | b'#' => b"",
                     b'?' | b'&' => b"#",
+                    b'*' => b"?#",
                     _ => b"/?#",
                 };
+                // Several path segments lead with `/` as one does.
+                let operator = if operator == b'*' { b'/' } else { operator };
                 // `end[i]`: where a value starting at `i` must end by (the next stop, or the end).
                 let mut end = vec![n; n + 1];
                 for i in (0..n).rev() {
@@ -242,19 +376,36 @@ impl State {
         catalogs
     }
 
-    /// What the relayed prompts and resource reads pass the pipeline as: (server, its own name,
-    /// the exposed name), for the servers that have listed them.
-    pub(crate) fn relayed_names(&self) -> Vec<(String, String, String)> {
-        let mut names = Vec::new();
+    /// What the relayed prompts and resource reads pass the pipeline as: (server, the exposed
+    /// name, the definition), for the servers that have listed them.
+    pub(crate) fn relayed_definitions(&self) -> Vec<(String, String, Arc<Tool>)> {
+        let mut relayed = Vec::new();
         for (server, catalog) in self.catalogs() {
             for prompt in &catalog.prompts {
-                names.push((server.to_owned(), prompt.name.clone(), format!("{server}{SEPARATOR}{}", prompt.name)));
+                let exposed = format!("{server}{SEPARATOR}{}", prompt.name);
+                let definition = self.prompt_definition(&exposed, prompt);
+                relayed.push((server.to_owned(), exposed, definition));
             }
             if !catalog.resources.is_empty() || !catalog.templates.is_empty() {
-                names.push((server.to_owned(), pipeline::READ_RESOURCE.to_owned(), read_name(server)));
+                relayed.push((server.to_owned(), read_name(server), read_definition()));
             }
         }
-        names
+        relayed
+    }
+
+    /// The definition the prompt exposed as `exposed` passes the pipeline with: the same shared
+    /// one while the prompt is unchanged, so that its compiled schema is kept.
+    fn prompt_definition(&self, exposed: &str, prompt: &Prompt) -> Arc<Tool> {
+        let fresh = pipeline::prompt_definition(prompt);
+        let mut known = self.prompt_definitions.lock().unwrap_or_else(PoisonError::into_inner);
+        match known.get(exposed) {
+            Some(same) if **same == fresh => same.clone(),
+            _ => {
+                let definition = Arc::new(fresh);
+                known.insert(exposed.to_owned(), definition.clone());
+                definition
+            }
+        }
     }
 
     /// Tells clients that the relayed prompts or resources changed since the last look: a
@@ -275,6 +426,13 @@ impl State {
         }
         *seen = catalogs;
         drop(seen);
+        // The shared definitions of prompts no longer relayed go.
+        let relayed: std::collections::HashSet<String> = self
+            .catalogs()
+            .iter()
+            .flat_map(|(server, c)| c.prompts.iter().map(move |p| format!("{server}{SEPARATOR}{}", p.name)))
+            .collect();
+        self.prompt_definitions.lock().unwrap_or_else(PoisonError::into_inner).retain(|name, _| relayed.contains(name));
         if let Some(server) = self.server.get() {
             if prompts {
                 server.notify_prompts_changed();
@@ -288,7 +446,7 @@ impl State {
 
 #[cfg(test)]
 mod tests {
-    use super::matches_template;
+    use super::{matches_template, normalize_uri};
 
     #[test]
     fn uris_match_the_templates_that_expand_to_them() {
@@ -319,12 +477,63 @@ mod tests {
     }
 
     #[test]
+    fn a_path_expression_of_several_values_spans_segments() {
+        let template = "repo://{owner}/{repo}/contents{/path*}";
+        assert!(matches_template(template, "repo://a/b/contents/src/main.rs"));
+        assert!(matches_template(template, "repo://a/b/contents"));
+        assert!(!matches_template(template, "repo://a/b/contents/src?x"));
+        assert!(matches_template("x://{/a,b}", "x:///one/two"));
+        assert!(!matches_template("x://{/a}", "x:///one/two"));
+    }
+
+    #[test]
+    fn a_uri_is_decided_on_in_the_form_a_server_reads_it() {
+        let normal = |uri: &str| normalize_uri(uri).expect(uri);
+        assert_eq!(normal("file:///srv/docs/../../etc/passwd"), "file:///etc/passwd");
+        assert_eq!(normal("file:///srv/%2e%2e/etc/%70asswd"), "file:///etc/passwd");
+        assert_eq!(normal("file:///srv/./.env#top"), "file:///srv/.env");
+        assert_eq!(normal("FILE:///srv/a%20b/"), "file:///srv/a%20b/");
+        assert_eq!(normal("demo://res/x/.."), "demo://res/");
+        assert_eq!(normal("file:///../../x"), "file:///x");
+        assert_eq!(normal("urn:isbn:0451450523"), "urn:isbn:0451450523");
+        assert_eq!(normal("https://h/p?q=%41&r=%2F"), "https://h/p?q=A&r=%2F");
+        for bad in ["file:///srv%2F..%2Fetc", "file:///a%5Cb", "file:///a%00", "file:///a\\b", "file:///a%zz", "nope"] {
+            let why = normalize_uri(bad).expect_err(bad);
+            assert!(!why.is_empty(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_read_goes_to_the_lister_else_the_most_specific_template_else_the_only_server() {
+        use mcp_core::protocol::{Resource, ResourceTemplate};
+        use mcp_core::supervised::Catalog;
+        use std::sync::Arc;
+        let catalog = |resources: &[&str], templates: &[&str]| {
+            let mut catalog = Catalog::default();
+            catalog.resources = resources.iter().map(|u| Resource::new(*u, "r")).collect();
+            catalog.templates = templates.iter().map(|t| ResourceTemplate::new(*t, "t")).collect();
+            Arc::new(catalog)
+        };
+        let catalogs = vec![
+            ("any", catalog(&[], &["{+uri}"])),
+            ("github", catalog(&["repo://x/y/README"], &["repo://{owner}/{repo}/contents{/path*}"])),
+        ];
+        assert_eq!(super::reader_of(&catalogs, "repo://x/y/README"), Some("github"));
+        assert_eq!(super::reader_of(&catalogs, "repo://a/b/contents/src/lib.rs"), Some("github"));
+        assert_eq!(super::reader_of(&catalogs, "other://thing"), Some("any"));
+        let one = vec![("files", catalog(&["file:///a"], &[])), ("tools", catalog(&[], &[]))];
+        assert_eq!(super::reader_of(&one, "file:///linked/from/a/result"), Some("files"));
+        let two = vec![("a", catalog(&["a://1"], &[])), ("b", catalog(&["b://1"], &[]))];
+        assert_eq!(super::reader_of(&two, "c://1"), None);
+    }
+
+    #[test]
     fn a_long_uri_against_many_expressions_is_decided_without_blowing_up() {
         // A backtracking match tries every split of the URI among the expressions.
         let template = "x://{+a}{+b}{+c}{+d}{+e}{+f}{g}!";
-        let uri = format!("x://{}", "a".repeat(60_000));
+        let uri = format!("x://{}", "a".repeat(8_000));
         assert!(!matches_template(template, &uri));
         assert!(matches_template(template, &format!("{uri}!")));
-        assert!(!matches_template("x://{+a}", &format!("x://{}", "a".repeat(70_000))), "past the bound");
+        assert!(!matches_template("x://{+a}", &format!("x://{}", "a".repeat(9_000))), "past the bound");
     }
 }

@@ -24,6 +24,18 @@ impl Client {
         self.request_with_id(id, method, params, self.options.request_timeout).await
     }
 
+    /// [`Client::request`] with a time limit of its own (`Duration::MAX`: none, for a caller
+    /// that limits the wait itself and cancels by dropping the future).
+    pub(crate) async fn request_within<P: Serialize, T: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: &P,
+        timeout: Duration,
+    ) -> Result<T> {
+        let id = self.peer.next_id();
+        self.request_with_id(id, method, params, timeout).await
+    }
+
     async fn request_with_id<P: Serialize, T: DeserializeOwned>(
         &self,
         id: RequestId,

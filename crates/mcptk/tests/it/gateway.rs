@@ -1458,6 +1458,18 @@ async fn prompts_and_resources_of_a_server_are_relayed_through_the_pipeline() {
     assert!(read.contents[0].text.as_deref().is_some_and(|t| !t.is_empty()), "{read:?}");
     let refused = client.read_resource(architecture).await.expect_err("refused");
     assert!(refused.to_string().contains("denied by policy rule `no-architecture`"), "{refused}");
+    // Nor in another spelling of the same URI: the rule sees the URI the server would read.
+    let disguised = [
+        format!("{architecture}#intro"),
+        "demo://resource/static/document/architecture%2Emd".to_owned(),
+        "demo://resource/static/document/x/../architecture.md".to_owned(),
+    ];
+    for uri in disguised {
+        let refused = client.read_resource(&uri).await.expect_err("refused");
+        assert!(refused.to_string().contains("denied by policy rule `no-architecture`"), "{uri}: {refused}");
+    }
+    let ambiguous = client.read_resource("demo://resource/static/document%2Farchitecture.md").await.expect_err("no");
+    assert!(ambiguous.to_string().contains("an encoded `/`"), "{ambiguous}");
     let templates: Vec<String> =
         client.list_resource_templates().await.expect("lists").into_iter().map(|t| t.uri_template).collect();
     assert!(templates.contains(&"demo://resource/dynamic/text/{resourceId}".to_owned()), "{templates:?}");
