@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use mcp_core::config::StdioServer;
 use mcp_core::protocol::{JsonObject, methods};
-use mcp_core::{Client, ClientOptions};
+use mcp_core::{Client, ClientOptions, EraPreference};
 use serde_json::{Value, json};
 
 use crate::support::{everything, mcptk, python_mcp1, python_mcp2, python_modern_server, root, run_python_client_of};
@@ -1481,20 +1481,33 @@ async fn prompts_and_resources_of_a_server_are_relayed_through_the_pipeline() {
     let nowhere = client.read_resource("nowhere://x").await.expect_err("no server has it");
     assert_eq!(nowhere.rpc_error().map(|e| e.code), Some(-32602), "{nowhere}");
 
-    // A resource the server adds while it runs: the client is told, and it is listed and read.
+    // A resource the server adds while it runs: the client is told (in either era: on its
+    // `subscriptions/listen` stream in this one; a handshake-era client, of a gateway of its
+    // own, as a plain notification), and it is listed and read.
+    assert_eq!(client.era(), mcp_core::protocol::Era::Modern);
+    let (older_tx, mut older_notes) = tokio::sync::mpsc::unbounded_channel();
+    let older =
+        ClientOptions { notifications: Some(older_tx), era: EraPreference::Handshake, ..ClientOptions::default() };
+    let mut own = serde_json::from_str::<Value>(&std::fs::read_to_string(&config).expect("reads")).expect("json");
+    own["audit"]["path"] = json!(s.path.join("older-audit.jsonl"));
+    let older = gateway(&s.config(own), older).await;
+    assert_eq!(older.era(), mcp_core::protocol::Era::Handshake);
     let data = "data:text/plain;base64,aGVsbG8gcmVsYXk=";
-    let made = client
-        .call_tool("everything__gzip-file-as-resource", args(json!({"name": "relay.txt.gz", "data": data})))
-        .await
-        .expect("a result");
-    assert!(!made.is_error(), "{made:?}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let note = tokio::time::timeout_at(deadline.into(), notes.recv()).await.expect("told in time").expect("a note");
-        if note.method == methods::RESOURCES_LIST_CHANGED {
-            break;
+    for (told, notes) in [(&client, &mut notes), (&older, &mut older_notes)] {
+        let made = told
+            .call_tool("everything__gzip-file-as-resource", args(json!({"name": "relay.txt.gz", "data": data})))
+            .await
+            .expect("a result");
+        assert!(!made.is_error(), "{made:?}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let note = tokio::time::timeout_at(deadline.into(), notes.recv()).await.expect("told in time");
+            if note.expect("a note").method == methods::RESOURCES_LIST_CHANGED {
+                break;
+            }
         }
     }
+    older.close().await.expect("closes");
     let uris: Vec<String> = client.list_resources().await.expect("lists").into_iter().map(|r| r.uri).collect();
     let added = uris.iter().find(|u| u.ends_with("relay.txt.gz")).expect("the new resource is listed");
     let blob = client.read_resource(added).await.expect("reads");
