@@ -70,6 +70,9 @@ pub struct GatewayConfig {
     /// What `/readyz` waits for.
     #[serde(default)]
     pub readiness: ReadinessConfig,
+    /// What of the servers is relayed besides their tools.
+    #[serde(default)]
+    pub relay: RelayConfig,
     /// `mcptk agent`: the model and the rules of a run over the gateway's tools.
     #[serde(default)]
     pub agent: AgentConfig,
@@ -430,6 +433,25 @@ fn default_audit_path() -> PathBuf {
 
 fn yes() -> bool {
     true
+}
+
+/// What the gateway relays of its servers besides their tools (each through the pipeline, as
+/// their tools' calls).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelayConfig {
+    /// Their prompts, as `server__prompt` (default true).
+    #[serde(default = "yes")]
+    pub prompts: bool,
+    /// Their resources and resource templates (default true).
+    #[serde(default = "yes")]
+    pub resources: bool,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self { prompts: true, resources: true }
+    }
 }
 
 /// What the readiness probe (`/readyz`) waits for.

@@ -141,6 +141,8 @@ struct State {
     local: HashMap<String, ToolSet>,
     /// The native servers whose prompts and resources are relayed, whole.
     native: Vec<(String, Registry)>,
+    /// What is relayed besides tools.
+    relay: config::RelayConfig,
     upstreams: Vec<Arc<Upstream>>,
     /// Servers the gateway is ready without (`readiness.optional`).
     optional: HashSet<String>,
@@ -768,6 +770,7 @@ async fn assemble(
         exposed,
         local,
         native,
+        relay: config.relay,
         upstreams,
         optional,
         policy,

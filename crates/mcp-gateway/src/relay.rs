@@ -18,7 +18,7 @@ use mcp_core::supervised::Catalog;
 use mcp_core::{ToolContext, ToolError};
 use mcp_security::Subject;
 
-use crate::{Current, State};
+use crate::{Current, State, config};
 
 /// The gateway's prompt and resource source: whatever the state in force relays.
 pub(crate) struct Relay {
@@ -362,8 +362,9 @@ pub(crate) fn matches_template(template: &str, uri: &str) -> bool {
 }
 
 impl State {
-    /// The prompts, resources and templates of each server, by name: the upstream servers' as
-    /// last listed (in configuration order), then the native servers'.
+    /// The prompts, resources and templates relayed of each server, by name: the upstream
+    /// servers' as last listed (in the order of their names), then the native servers'; none of
+    /// a kind `relay` turns off.
     fn catalogs(&self) -> Vec<(&str, Arc<Catalog>)> {
         let mut catalogs: Vec<(&str, Arc<Catalog>)> = self.upstreams.iter().map(|u| (u.name(), u.catalog())).collect();
         for (name, registry) in &self.native {
@@ -372,6 +373,20 @@ impl State {
             catalog.resources = registry.resources.iter().flat_map(|r| r.resources()).collect();
             catalog.templates = registry.resources.iter().flat_map(|r| r.templates()).collect();
             catalogs.push((name.as_str(), Arc::new(catalog)));
+        }
+        let config::RelayConfig { prompts, resources } = self.relay;
+        if !(prompts && resources) {
+            for (_, catalog) in &mut catalogs {
+                let mut kept = Catalog::clone(catalog);
+                if !prompts {
+                    kept.prompts.clear();
+                }
+                if !resources {
+                    kept.resources.clear();
+                    kept.templates.clear();
+                }
+                *catalog = Arc::new(kept);
+            }
         }
         catalogs
     }
@@ -412,27 +427,27 @@ impl State {
     /// server's list changed, it started, or it was (re)configured.
     pub(crate) fn announce_relayed(&self) {
         let catalogs: Vec<(String, Arc<Catalog>)> =
-            self.upstreams.iter().map(|u| (u.name().to_owned(), u.catalog())).collect();
-        let mut seen = self.relayed.lock().unwrap_or_else(PoisonError::into_inner);
-        let same_servers = seen.len() == catalogs.len() && seen.iter().zip(&catalogs).all(|(a, b)| a.0 == b.0);
-        let (mut prompts, mut resources) = (!same_servers, !same_servers);
-        if same_servers {
-            for ((_, was), (_, now)) in seen.iter().zip(&catalogs) {
-                if !Arc::ptr_eq(was, now) {
-                    prompts |= was.prompts != now.prompts;
-                    resources |= was.resources != now.resources || was.templates != now.templates;
-                }
-            }
-        }
-        *seen = catalogs;
-        drop(seen);
+            self.catalogs().into_iter().map(|(server, catalog)| (server.to_owned(), catalog)).collect();
         // The shared definitions of prompts no longer relayed go.
-        let relayed: std::collections::HashSet<String> = self
-            .catalogs()
+        let relayed: std::collections::HashSet<String> = catalogs
             .iter()
             .flat_map(|(server, c)| c.prompts.iter().map(move |p| format!("{server}{SEPARATOR}{}", p.name)))
             .collect();
         self.prompt_definitions.lock().unwrap_or_else(PoisonError::into_inner).retain(|name, _| relayed.contains(name));
+        let mut seen = self.relayed.lock().unwrap_or_else(PoisonError::into_inner);
+        // Server by server, one that was not there (or is no more) counting as one with nothing.
+        let none = Catalog::default();
+        let of = |list: &[(String, Arc<Catalog>)], server: &str| -> Catalog {
+            list.iter().find(|(name, _)| name == server).map_or_else(|| none.clone(), |(_, c)| Catalog::clone(c))
+        };
+        let (mut prompts, mut resources) = (false, false);
+        for server in seen.iter().chain(&catalogs).map(|(name, _)| name.as_str()) {
+            let (was, now) = (of(&seen, server), of(&catalogs, server));
+            prompts |= was.prompts != now.prompts;
+            resources |= was.resources != now.resources || was.templates != now.templates;
+        }
+        *seen = catalogs;
+        drop(seen);
         if let Some(server) = self.server.get() {
             if prompts {
                 server.notify_prompts_changed();

@@ -1490,8 +1490,13 @@ async fn prompts_and_resources_of_a_server_are_relayed_through_the_pipeline() {
         ClientOptions { notifications: Some(older_tx), era: EraPreference::Handshake, ..ClientOptions::default() };
     let mut own = serde_json::from_str::<Value>(&std::fs::read_to_string(&config).expect("reads")).expect("json");
     own["audit"]["path"] = json!(s.path.join("older-audit.jsonl"));
+    // That one relays no prompts: an operator's choice.
+    own["relay"] = json!({"prompts": false});
     let older = gateway(&s.config(own), older).await;
     assert_eq!(older.era(), mcp_core::protocol::Era::Handshake);
+    assert!(older.list_prompts().await.expect("lists").is_empty());
+    let off = older.get_prompt("everything__args-prompt", arguments("Fresno").into()).await.expect_err("not relayed");
+    assert!(off.to_string().contains("unknown prompt"), "{off}");
     let data = "data:text/plain;base64,aGVsbG8gcmVsYXk=";
     for (told, notes) in [(&client, &mut notes), (&older, &mut older_notes)] {
         let made = told
