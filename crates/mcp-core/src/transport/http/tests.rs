@@ -1154,8 +1154,18 @@ async fn a_plain_get_takes_the_stream_from_a_connection_that_stopped_writing() {
     let mut stalled = connect_small(port).await;
     first_event_id(&mut stalled, &client.raw("GET", None)).await;
     server.notify_resource_updated(uri);
-    tokio::time::sleep(keep_alive * 5).await;
-    let taken = client.get(None).await;
+    // Silent for twice the keep-alive period from when it took the large event, whose making
+    // and sending take a while of their own on a busy machine: asked until then, a new GET is
+    // refused; once it has been silent that long, one is let in.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let taken = loop {
+        tokio::time::sleep(keep_alive * 5).await;
+        let taken = client.get(None).await;
+        if taken.status() == 200 || tokio::time::Instant::now() > deadline {
+            break taken;
+        }
+        assert_eq!(taken.status(), 409, "refused as held, until the holder is found silent");
+    };
     assert_eq!(taken.status(), 200, "a GET stream whose connection stopped writing was kept from a new GET");
     let mut taken = SseReader::new(taken);
     let primed = taken.next_event().await.expect("a stream of its own, primed");
