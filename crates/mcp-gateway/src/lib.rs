@@ -889,6 +889,10 @@ impl Reloader {
             // state knows its tools before it is the one in force.
             let _switching = state.switching.lock().unwrap_or_else(PoisonError::into_inner);
             old.retired.store(true, std::sync::atomic::Ordering::SeqCst);
+            // What clients were told of prompts and resources, so that they hear of what the new
+            // configuration changes there (a server gone, `relay` turned off), and only of that.
+            let told = old.relayed.lock().unwrap_or_else(PoisonError::into_inner).clone();
+            *state.relayed.lock().unwrap_or_else(PoisonError::into_inner) = told;
             state.rebuild_switching();
             self.current.set(state.clone());
         }

@@ -1,6 +1,6 @@
 //! The servers' prompts and resources, relayed. Prompts are listed as `server__prompt`;
 //! resources and templates keep their URIs, and a read goes to the server that lists the URI, or
-//! else to the first whose template matches it. Each `prompts/get` and `resources/read` passes
+//! else to the one whose template fits it best ([`reader_of`]). Each `prompts/get` and `resources/read` passes
 //! the pipeline as a call of its kind ([`CallKind`]), so the policy, rate limits, validation,
 //! audit, redaction and timeouts that govern the server's tools govern them too; a read passes it
 //! as the tool `server__resources/read` with the argument `uri`. Lists show a principal what the
@@ -131,16 +131,23 @@ impl ResourceProvider for Relay {
     async fn read_with(&self, uri: &str, cx: &ToolContext) -> Option<Result<Vec<ResourceContents>, ToolError>> {
         let state = self.state()?;
         let catalogs = state.catalogs();
-        let normal = match normalize_uri(uri) {
-            Ok(normal) => normal,
-            Err(why) => return Some(Err(ToolError::invalid_params(format!("cannot read `{uri}`: {why}")))),
-        };
         // A URI a server lists is asked for as listed (and was listed by the same decision);
         // any other in its normal form, which the policy then decides on.
-        let listed = catalogs.iter().find(|(_, c)| c.resources.iter().any(|r| r.uri == uri));
-        let (server, sent) = match listed {
-            Some((server, _)) => (server.to_string(), uri.to_owned()),
-            None => (reader_of(&catalogs, &normal)?.to_owned(), normal),
+        let listers: Vec<&str> =
+            catalogs.iter().filter(|(_, c)| c.resources.iter().any(|r| r.uri == uri)).map(|(s, _)| *s).collect();
+        let (server, sent) = match listers.as_slice() {
+            [server] => (server.to_string(), uri.to_owned()),
+            [] => {
+                let normal = match normalize_uri(uri) {
+                    Ok(normal) => normal,
+                    Err(why) => return Some(Err(ToolError::invalid_params(format!("cannot read `{uri}`: {why}")))),
+                };
+                match reader_of(&catalogs, &normal) {
+                    Ok(server) => (server?.to_owned(), normal),
+                    Err(why) => return Some(Err(ToolError::invalid_params(format!("cannot read `{uri}`: {why}")))),
+                }
+            }
+            several => return Some(Err(ambiguous(uri, several))),
         };
         let mut arguments = JsonObject::new();
         arguments.insert("uri".into(), sent.into());
@@ -153,46 +160,94 @@ impl ResourceProvider for Relay {
     }
 }
 
-/// The server a read of `uri` goes to: the first that lists it; else the one with the most
-/// specific template it matches (the longest text before the template's first expression, so
-/// that `{+uri}` takes no read that `repo://{owner}/{repo}` fits); else the only server with
-/// resources at all (a URI a tool's result linked to, say).
-fn reader_of<'a>(catalogs: &[(&'a str, Arc<Catalog>)], uri: &str) -> Option<&'a str> {
-    if let Some((server, _)) = catalogs.iter().find(|(_, c)| c.resources.iter().any(|r| r.uri == uri)) {
-        return Some(server);
+/// A read of `uri`, which several `servers` could answer, refused: no server takes another's reads
+/// by claiming its URIs.
+fn ambiguous(uri: &str, servers: &[&str]) -> ToolError {
+    let servers = servers.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ");
+    ToolError::invalid_params(format!(
+        "cannot read `{uri}`: the servers {servers} all claim it (each lists it, or has a template that fits it as \
+         closely); turn `relay.resources` off or leave one of them out"
+    ))
+}
+
+/// The server a read of `uri` (not listed as it is) goes to: the one that lists its normal form;
+/// else the one with the most specific template it matches (the most literal text, so that
+/// `repo://{+uri}` takes no read that `repo://{owner}/{repo}/contents{/path*}` fits); else the
+/// only server with resources at all (a URI a tool's result linked to, say). `Ok(None)`: no
+/// server; `Err`: several claim it equally.
+fn reader_of<'a>(catalogs: &[(&'a str, Arc<Catalog>)], uri: &str) -> Result<Option<&'a str>, String> {
+    let listers: Vec<&'a str> =
+        catalogs.iter().filter(|(_, c)| c.resources.iter().any(|r| r.uri == uri)).map(|(s, _)| *s).collect();
+    if let [server] = listers.as_slice() {
+        return Ok(Some(server));
     }
-    let mut best: Option<(&'a str, usize)> = None;
+    if listers.len() > 1 {
+        return Err(ambiguous(uri, &listers).to_string());
+    }
+    let mut best: Vec<&'a str> = Vec::new();
+    let mut most = 0;
     for (server, catalog) in catalogs {
         for template in &catalog.templates {
-            let fixed = template.uri_template.find('{').unwrap_or(template.uri_template.len());
-            if best.is_none_or(|(_, longest)| fixed > longest) && matches_template(&template.uri_template, uri) {
-                best = Some((server, fixed));
+            let literal = literal_len(&template.uri_template);
+            if literal >= most && matches_template(&template.uri_template, uri) {
+                if literal > most {
+                    (most, best) = (literal, Vec::new());
+                }
+                if !best.contains(server) {
+                    best.push(server);
+                }
             }
         }
     }
-    if let Some((server, _)) = best {
-        return Some(server);
+    match best.as_slice() {
+        [server] => return Ok(Some(server)),
+        [] => {}
+        several => return Err(ambiguous(uri, several).to_string()),
     }
     let mut offering = catalogs.iter().filter(|(_, c)| !c.resources.is_empty() || !c.templates.is_empty());
-    match (offering.next(), offering.next()) {
+    Ok(match (offering.next(), offering.next()) {
         (Some((server, _)), None) => Some(server),
         _ => None,
-    }
+    })
+}
+
+/// The catalog of `server` in `list`, or `none`.
+fn catalog_of<'a>(list: &'a [(String, Arc<Catalog>)], server: &str, none: &'a Catalog) -> &'a Catalog {
+    list.iter().find(|(name, _)| name == server).map_or(none, |(_, catalog)| catalog)
+}
+
+/// How much of `template` is literal text, outside its expressions.
+fn literal_len(template: &str) -> usize {
+    let mut depth = 0usize;
+    template
+        .chars()
+        .filter(|c| {
+            match c {
+                '{' => depth += 1,
+                '}' => depth = depth.saturating_sub(1),
+                _ => return depth == 0,
+            }
+            false
+        })
+        .count()
 }
 
 /// The URI a read is decided on and made with: percent-encoded unreserved characters decoded
 /// (`%2E` is `.`), `.` and `..` path segments removed, the fragment (which is the client's,
-/// never the server's) dropped, the scheme in lower case. What would still mean different things
-/// to different servers is refused, naming it: an encoded `/`, `\` or NUL in the path, a
-/// backslash, a control character, a `%` not followed by two hex digits. A deny rule's glob then
-/// sees the URI the server is asked for (a query stays: end a glob in `*` to cover one).
+/// never the server's) and an empty query dropped, the scheme and host in lower case, and a
+/// `file:` URI in the one form `file:///path` (`file:/path` and `file://localhost/path` read the
+/// same file). What would still mean different things to different servers is refused, naming
+/// it: a `file:` URI of another host, or with an encoded `/`, `\` or NUL in its path; white
+/// space, a backslash or a control character; a `%` not followed by two hex digits. A deny
+/// rule's glob then sees the URI the server is asked for (a query stays: end a glob in `*` to
+/// cover one).
 pub(crate) fn normalize_uri(uri: &str) -> Result<String, String> {
-    if let Some(c) = uri.chars().find(|c| c.is_control() || *c == '\\') {
-        return Err(format!("the URI holds {c:?}, which no server reads the same way"));
+    if let Some(c) = uri.chars().find(|c| c.is_control() || c.is_whitespace() || *c == '\\') {
+        return Err(format!("the URI holds {c:?}, which servers do not read alike"));
     }
     let uri = uri.split('#').next().unwrap_or_default();
     let (head, query) = match uri.split_once('?') {
-        Some((head, query)) => (head, Some(query)),
+        Some((head, query)) => (head, Some(query).filter(|q| !q.is_empty())),
         None => (uri, None),
     };
     let Some((scheme, rest)) = head.split_once(':') else {
@@ -203,6 +258,8 @@ pub(crate) fn normalize_uri(uri: &str) -> Result<String, String> {
     if !valid {
         return Err(format!("the URI's scheme `{scheme}` is not a scheme"));
     }
+    let scheme = scheme.to_ascii_lowercase();
+    let file = scheme == "file";
     let (authority, path) = match rest.strip_prefix("//") {
         Some(after) => match after.find('/') {
             Some(slash) => (Some(&after[..slash]), &after[slash..]),
@@ -210,13 +267,39 @@ pub(crate) fn normalize_uri(uri: &str) -> Result<String, String> {
         },
         None => (None, rest),
     };
-    let mut normal = scheme.to_ascii_lowercase();
+    // The host (after any user info) in lower case.
+    let authority = authority
+        .map(|authority| -> Result<String, String> {
+            let authority = decode_unreserved(authority, false)?;
+            Ok(match authority.rsplit_once('@') {
+                Some((user, host)) => format!("{user}@{}", host.to_ascii_lowercase()),
+                None => authority.to_ascii_lowercase(),
+            })
+        })
+        .transpose()?;
+    let mut normal = scheme;
     normal.push(':');
-    if let Some(authority) = authority {
-        normal.push_str("//");
-        normal.push_str(&decode_unreserved(authority, false)?);
+    match authority {
+        // A file on this machine: `file:///path`, whatever the spelling.
+        Some(host) if file && !(host.is_empty() || host == "localhost") => {
+            return Err(format!("the URI names a file on the host `{host}`, which is not this machine"));
+        }
+        _ if file => normal.push_str("//"),
+        Some(authority) => {
+            normal.push_str("//");
+            normal.push_str(&authority);
+        }
+        None => {}
     }
-    normal.push_str(&remove_dot_segments(&decode_unreserved(path, true)?));
+    let mut path = remove_dot_segments(&decode_unreserved(path, file)?);
+    if file && !path.starts_with('/') {
+        path.insert(0, '/');
+    }
+    // A path without an authority that now starts with `//` would read as one (RFC 3986, 5.3).
+    if normal.ends_with(':') && path.starts_with("//") {
+        path.insert_str(0, "/.");
+    }
+    normal.push_str(&path);
     if let Some(query) = query {
         normal.push('?');
         normal.push_str(&decode_unreserved(query, false)?);
@@ -225,8 +308,8 @@ pub(crate) fn normalize_uri(uri: &str) -> Result<String, String> {
 }
 
 /// `text` with its percent-encoded unreserved characters decoded (the rest kept as written); in
-/// a path, an encoded `/`, `\` or NUL is refused.
-fn decode_unreserved(text: &str, path: bool) -> Result<String, String> {
+/// a file's path (`file_path`), an encoded `/`, `\` or NUL is refused.
+fn decode_unreserved(text: &str, file_path: bool) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find('%') {
@@ -234,9 +317,9 @@ fn decode_unreserved(text: &str, path: bool) -> Result<String, String> {
         let hex = rest.get(at + 1..at + 3).filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
         let Some(hex) = hex else { return Err("the URI has a `%` not followed by two hex digits".into()) };
         let byte = u8::from_str_radix(hex, 16).unwrap_or_default();
-        if path && matches!(byte, b'/' | b'\\' | 0) {
+        if file_path && matches!(byte, b'/' | b'\\' | 0) {
             return Err(format!(
-                "the URI's path has `%{hex}` (an encoded `/`, `\\` or NUL), which servers read differently"
+                "the file URI's path has `%{hex}` (an encoded `/`, `\\` or NUL), which servers read differently"
             ));
         }
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
@@ -437,14 +520,13 @@ impl State {
         let mut seen = self.relayed.lock().unwrap_or_else(PoisonError::into_inner);
         // Server by server, one that was not there (or is no more) counting as one with nothing.
         let none = Catalog::default();
-        let of = |list: &[(String, Arc<Catalog>)], server: &str| -> Catalog {
-            list.iter().find(|(name, _)| name == server).map_or_else(|| none.clone(), |(_, c)| Catalog::clone(c))
-        };
         let (mut prompts, mut resources) = (false, false);
         for server in seen.iter().chain(&catalogs).map(|(name, _)| name.as_str()) {
-            let (was, now) = (of(&seen, server), of(&catalogs, server));
-            prompts |= was.prompts != now.prompts;
-            resources |= was.resources != now.resources || was.templates != now.templates;
+            let (was, now) = (catalog_of(&seen, server, &none), catalog_of(&catalogs, server, &none));
+            if !std::ptr::eq(was, now) {
+                prompts |= was.prompts != now.prompts;
+                resources |= was.resources != now.resources || was.templates != now.templates;
+            }
         }
         *seen = catalogs;
         drop(seen);
@@ -507,12 +589,31 @@ mod tests {
         assert_eq!(normal("file:///srv/docs/../../etc/passwd"), "file:///etc/passwd");
         assert_eq!(normal("file:///srv/%2e%2e/etc/%70asswd"), "file:///etc/passwd");
         assert_eq!(normal("file:///srv/./.env#top"), "file:///srv/.env");
-        assert_eq!(normal("FILE:///srv/a%20b/"), "file:///srv/a%20b/");
+        // One file, three spellings.
+        assert_eq!(normal("file:/srv/app/.env"), "file:///srv/app/.env");
+        assert_eq!(normal("file://LocalHost/srv/app/.env"), "file:///srv/app/.env");
+        assert_eq!(normal("FILE:///srv/a%20b/?"), "file:///srv/a%20b/");
         assert_eq!(normal("demo://res/x/.."), "demo://res/");
         assert_eq!(normal("file:///../../x"), "file:///x");
         assert_eq!(normal("urn:isbn:0451450523"), "urn:isbn:0451450523");
-        assert_eq!(normal("https://h/p?q=%41&r=%2F"), "https://h/p?q=A&r=%2F");
-        for bad in ["file:///srv%2F..%2Fetc", "file:///a%5Cb", "file:///a%00", "file:///a\\b", "file:///a%zz", "nope"] {
+        assert_eq!(normal("https://User@Example.COM/p?q=%41&r=%2F"), "https://User@example.com/p?q=A&r=%2F");
+        // Outside `file:`, an encoded `/` is data (a branch `feature/login` in a path segment).
+        assert_eq!(
+            normal("repo://o/r/refs/heads/feature%2Flogin/contents"),
+            "repo://o/r/refs/heads/feature%2Flogin/contents"
+        );
+        // A path that would turn into an authority keeps being a path.
+        assert_eq!(normal("x:/.//etc/passwd"), "x:/.//etc/passwd");
+        for bad in [
+            "file:///srv%2F..%2Fetc",
+            "file:///a%5Cb",
+            "file:///a%00",
+            "file:///a\\b",
+            "file:///a%zz",
+            "file://evil.example/srv/.env",
+            "file:///srv/.env ",
+            "nope",
+        ] {
             let why = normalize_uri(bad).expect_err(bad);
             assert!(!why.is_empty(), "{bad}");
         }
@@ -530,16 +631,24 @@ mod tests {
             Arc::new(catalog)
         };
         let catalogs = vec![
-            ("any", catalog(&[], &["{+uri}"])),
+            ("brave", catalog(&[], &["repo://{+x}", "{+uri}"])),
             ("github", catalog(&["repo://x/y/README"], &["repo://{owner}/{repo}/contents{/path*}"])),
         ];
-        assert_eq!(super::reader_of(&catalogs, "repo://x/y/README"), Some("github"));
-        assert_eq!(super::reader_of(&catalogs, "repo://a/b/contents/src/lib.rs"), Some("github"));
-        assert_eq!(super::reader_of(&catalogs, "other://thing"), Some("any"));
+        let reader = |catalogs: &[(&'static str, Arc<Catalog>)], uri: &str| super::reader_of(catalogs, uri);
+        assert_eq!(reader(&catalogs, "repo://x/y/README"), Ok(Some("github")));
+        assert_eq!(reader(&catalogs, "repo://a/b/contents/src/lib.rs"), Ok(Some("github")));
+        assert_eq!(reader(&catalogs, "repo://a/b/issues"), Ok(Some("brave")));
+        assert_eq!(reader(&catalogs, "other://thing"), Ok(Some("brave")));
+        // Claimed alike by two servers: by neither.
+        let twins = vec![("a", catalog(&["same://1"], &["t://{id}"])), ("b", catalog(&["same://1"], &["t://{x}"]))];
+        for uri in ["same://1", "t://7"] {
+            let why = reader(&twins, uri).expect_err(uri);
+            assert!(why.contains("`a`, `b`"), "{why}");
+        }
         let one = vec![("files", catalog(&["file:///a"], &[])), ("tools", catalog(&[], &[]))];
-        assert_eq!(super::reader_of(&one, "file:///linked/from/a/result"), Some("files"));
+        assert_eq!(reader(&one, "file:///linked/from/a/result"), Ok(Some("files")));
         let two = vec![("a", catalog(&["a://1"], &[])), ("b", catalog(&["b://1"], &[]))];
-        assert_eq!(super::reader_of(&two, "c://1"), None);
+        assert_eq!(reader(&two, "c://1"), Ok(None));
     }
 
     #[test]

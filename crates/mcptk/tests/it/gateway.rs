@@ -1463,13 +1463,15 @@ async fn prompts_and_resources_of_a_server_are_relayed_through_the_pipeline() {
         format!("{architecture}#intro"),
         "demo://resource/static/document/architecture%2Emd".to_owned(),
         "demo://resource/static/document/x/../architecture.md".to_owned(),
+        "DEMO://RESOURCE/static/document/architecture.md".to_owned(),
     ];
     for uri in disguised {
         let refused = client.read_resource(&uri).await.expect_err("refused");
         assert!(refused.to_string().contains("denied by policy rule `no-architecture`"), "{uri}: {refused}");
     }
-    let ambiguous = client.read_resource("demo://resource/static/document%2Farchitecture.md").await.expect_err("no");
+    let ambiguous = client.read_resource("file:///srv%2F..%2Fetc/passwd").await.expect_err("refused");
     assert!(ambiguous.to_string().contains("an encoded `/`"), "{ambiguous}");
+    assert_eq!(ambiguous.rpc_error().map(|e| e.code), Some(-32602), "{ambiguous}");
     let templates: Vec<String> =
         client.list_resource_templates().await.expect("lists").into_iter().map(|t| t.uri_template).collect();
     assert!(templates.contains(&"demo://resource/dynamic/text/{resourceId}".to_owned()), "{templates:?}");
