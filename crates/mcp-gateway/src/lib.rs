@@ -1555,8 +1555,9 @@ impl State {
         }
         // A relayed prompt or read passes the same rules: one on an argument it does not take
         // (a rule on `path`, where a read takes `uri`) refuses none of them either.
-        for (server, name, definition) in self.relayed_definitions() {
-            for (rule, argument) in self.policy.blind_spots(&server, &name, &definition) {
+        let relayed = self.relayed_definitions();
+        for (server, name, definition) in &relayed {
+            for (rule, argument) in self.policy.blind_spots(server, name, definition) {
                 if warned.insert((rule.to_owned(), name.clone())) {
                     blind.entry((rule, argument)).or_default().push(name.clone());
                 }
@@ -1575,7 +1576,7 @@ impl State {
                 few(&tools)
             );
         }
-        self.warn_unmatched(&servers, &exposed);
+        self.warn_unmatched(&servers, &exposed, &relayed);
         *self.exposed.lock().unwrap_or_else(PoisonError::into_inner) = exposed;
         self.announce_relayed();
         let same = served.len() == listed.len()
@@ -1601,13 +1602,17 @@ impl State {
     /// (`normal__wrok`) leaves a deny rule refusing nothing, an allow rule allowing nothing, or
     /// an annotation on nothing, and only the tool lists can tell. (`mcptk config check`, which
     /// starts no server, checks the server part of these names.) `servers`: each server served,
-    /// with whether it had listed its tools before they were read for `exposed`.
-    fn warn_unmatched(&self, servers: &[(&str, bool)], exposed: &HashMap<String, (String, Arc<Tool>)>) {
+    /// with whether it had listed its tools before they were read for `exposed`; `relayed`: the
+    /// relayed prompts and reads ([`State::relayed_definitions`]), named in rules as tools are.
+    fn warn_unmatched(
+        &self,
+        servers: &[(&str, bool)],
+        exposed: &HashMap<String, (String, Arc<Tool>)>,
+        relayed: &[(String, String, Arc<Tool>)],
+    ) {
         if !self.policy.names_tools() && self.annotations.is_empty() {
             return;
         }
-        // Relayed prompts and resource reads are named in rules as tools are.
-        let relayed = self.relayed_definitions();
         let tools: Vec<(&str, &str, &str)> = exposed
             .iter()
             .map(|(name, (server, tool))| (server.as_str(), tool.name.as_str(), name.as_str()))

@@ -133,9 +133,7 @@ impl ResourceProvider for Relay {
         let catalogs = state.catalogs();
         // A URI a server lists is asked for as listed (and was listed by the same decision);
         // any other in its normal form, which the policy then decides on.
-        let listers: Vec<&str> =
-            catalogs.iter().filter(|(_, c)| c.resources.iter().any(|r| r.uri == uri)).map(|(s, _)| *s).collect();
-        let (server, sent) = match listers.as_slice() {
+        let (server, sent) = match listers(&catalogs, uri).as_slice() {
             [server] => (server.to_string(), uri.to_owned()),
             [] => {
                 let normal = match normalize_uri(uri) {
@@ -176,13 +174,10 @@ fn ambiguous(uri: &str, servers: &[&str]) -> ToolError {
 /// only server with resources at all (a URI a tool's result linked to, say). `Ok(None)`: no
 /// server; `Err`: several claim it equally.
 fn reader_of<'a>(catalogs: &[(&'a str, Arc<Catalog>)], uri: &str) -> Result<Option<&'a str>, String> {
-    let listers: Vec<&'a str> =
-        catalogs.iter().filter(|(_, c)| c.resources.iter().any(|r| r.uri == uri)).map(|(s, _)| *s).collect();
-    if let [server] = listers.as_slice() {
-        return Ok(Some(server));
-    }
-    if listers.len() > 1 {
-        return Err(ambiguous(uri, &listers).to_string());
+    match listers(catalogs, uri).as_slice() {
+        [server] => return Ok(Some(server)),
+        [] => {}
+        several => return Err(ambiguous(uri, several).to_string()),
     }
     let mut best: Vec<&'a str> = Vec::new();
     let mut most = 0;
@@ -214,6 +209,11 @@ fn reader_of<'a>(catalogs: &[(&'a str, Arc<Catalog>)], uri: &str) -> Result<Opti
 /// The catalog of `server` in `list`, or `none`.
 fn catalog_of<'a>(list: &'a [(String, Arc<Catalog>)], server: &str, none: &'a Catalog) -> &'a Catalog {
     list.iter().find(|(name, _)| name == server).map_or(none, |(_, catalog)| catalog)
+}
+
+/// The servers that list `uri` as it is.
+fn listers<'a>(catalogs: &[(&'a str, Arc<Catalog>)], uri: &str) -> Vec<&'a str> {
+    catalogs.iter().filter(|(_, c)| c.resources.iter().any(|r| r.uri == uri)).map(|(server, _)| *server).collect()
 }
 
 /// How much of `template` is literal text, outside its expressions.
