@@ -4,12 +4,14 @@
 //
 // Usage: node ts_client.mjs PLAN COMMAND [ARGS...]
 // PLAN is JSON: {"calls": [{"name": "echo", "arguments": {"text": "hi"}}]}, and optionally
-// "prompts": [{"name", "arguments"}] to get and "reads": ["uri"] to read.
+// "prompts": [{"name", "arguments"}] to get, "reads": ["uri"] to read and "completes": [{"ref",
+// "argument", "context"}] to ask completions for (`completion/complete`'s params).
 //
 // Prints {"client", "protocol_version", "server_name", "tools": [names], "calls": [{"name",
 // "is_error", "text", "structured"}], "errors": ["step: message"]}; with "prompts", also
 // "prompts": [names] and "got": [{"name", "text"}]; with "reads", also "resources": [uris],
-// "templates": [uriTemplates] and "read": [{"uri", "text", "blob"}]. The SDK checks every result
+// "templates": [uriTemplates] and "read": [{"uri", "text", "blob"}]; with "completes", also
+// "completions": [values] and "completions_capability" (whether the server declared it). The SDK checks every result
 // with its own schemas (and structured content against the tool's outputSchema); a step it
 // refuses is reported in `errors` and the plan goes on.
 
@@ -91,6 +93,14 @@ if (out.errors.length === 0) {
         const first = result.contents[0] ?? {};
         out.read.push({ uri, text: first.text ?? null, blob: first.blob ?? null });
       }
+    }
+  }
+  if (plan.completes !== undefined) {
+    out.completions_capability = client.getServerCapabilities()?.completions !== undefined;
+    out.completions = [];
+    for (const params of plan.completes) {
+      const result = await step(`completion/complete ${JSON.stringify(params.ref)}`, () => client.complete(params));
+      if (result !== undefined) out.completions.push(result.completion.values);
     }
   }
   await step("close", () => client.close());

@@ -733,6 +733,32 @@ impl Upstream {
         outcome
     }
 
+    /// Asks the server for completions of a prompt or template argument (`params` as the server
+    /// names them), waiting `within` at most. A server that offers no completions suggests
+    /// nothing. The server's own refusal is passed on as it said it; any other failure is -32603
+    /// with the reason.
+    pub async fn complete(
+        &self,
+        params: &crate::protocol::CompleteParams,
+        within: Duration,
+    ) -> Result<crate::protocol::Completion, crate::protocol::ErrorObject> {
+        use crate::protocol::ErrorObject;
+        let client = match &*self.state.read().await {
+            State::Up(client) => client.clone(),
+            other => return Err(ErrorObject::internal(self.not_running(other).unwrap_or_default())),
+        };
+        if client.capabilities().completions.is_none() {
+            return Ok(crate::protocol::Completion::default());
+        }
+        match client.request_within::<_, crate::protocol::CompleteResult>(methods::COMPLETE, params, within).await {
+            Ok(result) => Ok(result.completion),
+            Err(e @ Error::Rpc { .. }) if !e.is_transport_failure() => {
+                Err(e.rpc_error().cloned().unwrap_or_else(|| ErrorObject::internal(e.to_string())))
+            }
+            Err(e) => Err(ErrorObject::internal(format!("server `{}` did not complete the argument: {e}", self.name))),
+        }
+    }
+
     /// Gets a prompt or reads a resource ([`CallKind`]): its result in the pipeline's shape
     /// ([`crate::pipeline::relayed`]). The server's own refusal (an unknown prompt, a resource not
     /// found) is an error result that carries its JSON-RPC error as `{"error": ...}`, so that it

@@ -173,6 +173,8 @@ struct State {
     relayed: Mutex<Vec<(String, Arc<mcp_core::supervised::Catalog>)>>,
     /// The definitions relayed prompts pass the pipeline with, by exposed name.
     prompt_definitions: Mutex<HashMap<String, Arc<Tool>>>,
+    /// How long a call may take: by default, and per server.
+    timeouts: (Duration, HashMap<String, Duration>),
 }
 
 /// Names, the first few of them: "`a` does", "`a` and `b` do", "`a`, `b`, `c` and 4 more do".
@@ -379,6 +381,7 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
              `server__prompt`.",
         )
         .lists_change(true)
+        .completions(relay::Relay::completer(Arc::downgrade(&current)))
         .tool_filter(Arc::new(move |principal, tool| {
             filter_state.upgrade().is_some_and(|current| current.get().listed(principal, tool.name()))
         }))
@@ -745,7 +748,8 @@ async fn assemble(
     for upstream in &upstreams {
         routes.add(upstream.name(), upstream.clone());
     }
-    let (timeout, per_server) = config.timeouts();
+    let timeouts = config.timeouts();
+    let (timeout, per_server) = timeouts.clone();
     let retry = RetryLayer::new(config.retries.attempts, Duration::from_millis(config.retries.base_delay_ms));
     // The timeout counts the wait for a turn too: a call queued behind a server's hung calls ends
     // within its timeout, as its error says, instead of after a multiple of it.
@@ -785,6 +789,7 @@ async fn assemble(
         log_mask,
         relayed: Mutex::default(),
         prompt_definitions: Mutex::default(),
+        timeouts,
     });
 
     Ok(Assembled { state, callers, started, servers })

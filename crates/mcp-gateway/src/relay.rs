@@ -4,7 +4,8 @@
 //! the pipeline as a call of its kind ([`CallKind`]), so the policy, rate limits, validation,
 //! audit, redaction and timeouts that govern the server's tools govern them too; a read passes it
 //! as the tool `server__resources/read` with the argument `uri`. Lists show a principal what the
-//! policy lets them get or read.
+//! policy lets them get or read, and completions of their arguments are asked of their server
+//! ([`Relay::complete`]).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock, PoisonError, Weak};
@@ -12,7 +13,10 @@ use std::sync::{Arc, OnceLock, PoisonError, Weak};
 use async_trait::async_trait;
 use mcp_core::naming::SEPARATOR;
 use mcp_core::pipeline::{self, CallKind, ToolCall};
-use mcp_core::protocol::{GetPromptResult, JsonObject, Prompt, Resource, ResourceContents, ResourceTemplate, Tool};
+use mcp_core::protocol::{
+    CompleteParams, Completion, CompletionReference, ErrorObject, GetPromptResult, JsonObject, Prompt, Resource,
+    ResourceContents, ResourceTemplate, Tool,
+};
 use mcp_core::registry::{PromptSource, ResourceProvider};
 use mcp_core::supervised::Catalog;
 use mcp_core::{ToolContext, ToolError};
@@ -42,6 +46,95 @@ fn read_name(server: &str) -> String {
     format!("{server}{SEPARATOR}{}", pipeline::READ_RESOURCE)
 }
 
+/// The server whose name and one of whose prompts make up the exposed `name`, and that prompt (a
+/// server's own name may hold the separator: every split is tried).
+fn prompt_named<'a>(catalogs: &[(&'a str, Arc<Catalog>)], name: &str) -> Option<(&'a str, Prompt)> {
+    catalogs.iter().find_map(|(server, catalog)| {
+        let own = name.strip_prefix(*server)?.strip_prefix(SEPARATOR)?;
+        Some((*server, catalog.prompts.iter().find(|p| p.name == own)?.clone()))
+    })
+}
+
+impl Relay {
+    /// The gateway's `completion/complete`: see [`Relay::complete`].
+    pub(crate) fn completer(current: Weak<Current>) -> mcp_core::Completer {
+        Arc::new(move |params, cx| {
+            let relay = Relay { current: current.clone() };
+            Box::pin(async move { relay.complete(params, &cx).await })
+        })
+    }
+
+    /// Suggestions for an argument of a relayed prompt or template, asked of the server that
+    /// offers it, with the prompt under its own name there. What a caller is listed it may
+    /// complete: a prompt or template hidden from them is unknown to them. The server's timeout
+    /// bounds the wait, and the values are masked as results are. Completions are suggestions
+    /// a client asks for as its user types: they pass no rate limit and leave no audit record
+    /// (getting the prompt or reading the resource then does both). A server that offers no
+    /// completions, and a native server, suggest nothing.
+    async fn complete(&self, mut params: CompleteParams, cx: &ToolContext) -> Result<Completion, ErrorObject> {
+        let Some(state) = self.state() else {
+            return Err(ErrorObject::internal("the gateway is stopping"));
+        };
+        let principal = cx.principal().unwrap_or("anonymous");
+        let catalogs = state.catalogs();
+        let server = match &mut params.reference {
+            CompletionReference::Prompt { name } => {
+                let unknown = || ErrorObject::invalid_params(format!("unknown prompt `{name}`"));
+                let Some((server, prompt)) = prompt_named(&catalogs, name) else { return Err(unknown()) };
+                if !state.policy.visible(principal, server, name, &state.prompt_definition(name, &prompt)) {
+                    return Err(unknown());
+                }
+                *name = prompt.name;
+                server
+            }
+            CompletionReference::Resource { uri } => {
+                // A template, as its servers list it (or a resource they list).
+                let offering: Vec<&str> = catalogs
+                    .iter()
+                    .filter(|(_, c)| {
+                        c.templates.iter().any(|t| t.uri_template == *uri) || c.resources.iter().any(|r| r.uri == *uri)
+                    })
+                    .map(|(server, _)| *server)
+                    .collect();
+                let unknown = || ErrorObject::invalid_params(format!("no resource template `{uri}`"));
+                let server = match offering.as_slice() {
+                    [server] => *server,
+                    [] => return Err(unknown()),
+                    several => {
+                        let servers = several.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ");
+                        return Err(ErrorObject::invalid_params(format!(
+                            "cannot complete for `{uri}`: the servers {servers} all offer it"
+                        )));
+                    }
+                };
+                if !state.policy.visible(principal, server, &read_name(server), &read_definition()) {
+                    return Err(unknown());
+                }
+                server
+            }
+        };
+        // Native servers answer in this process, and complete nothing.
+        let Some(upstream) = state.upstreams.iter().find(|u| u.name() == server) else {
+            return Ok(Completion::default());
+        };
+        let (default, per_server) = &state.timeouts;
+        let within = per_server.get(server).copied().unwrap_or(*default);
+        let completion = tokio::select! {
+            completion = upstream.complete(&params, within) => completion?,
+            () = cx.cancelled().cancelled() => return Err(ErrorObject::internal("cancelled by the client")),
+        };
+        let Completion { values, total, has_more, .. } = completion;
+        let mut values = serde_json::Value::from(values);
+        if let Some(mask) = &state.log_mask {
+            mask(&mut values);
+        }
+        let values = serde_json::from_value(values).unwrap_or_default();
+        let mut completion = Completion::new(values);
+        (completion.total, completion.has_more) = (total, has_more);
+        Ok(completion)
+    }
+}
+
 #[async_trait]
 impl PromptSource for Relay {
     fn prompts_for(&self, principal: &str) -> Vec<Prompt> {
@@ -68,12 +161,7 @@ impl PromptSource for Relay {
         cx: &ToolContext,
     ) -> Option<Result<GetPromptResult, ToolError>> {
         let state = self.state()?;
-        // The server whose name and one of whose prompts make up `name` (a server's own name may
-        // hold the separator: every split is tried).
-        let (server, prompt) = state.catalogs().into_iter().find_map(|(server, catalog)| {
-            let own = name.strip_prefix(server)?.strip_prefix(SEPARATOR)?;
-            Some((server, catalog.prompts.iter().find(|p| p.name == own)?.clone()))
-        })?;
+        let (server, prompt) = prompt_named(&state.catalogs(), name)?;
         let arguments: JsonObject = arguments.into_iter().map(|(k, v)| (k, v.into())).collect();
         let definition = state.prompt_definition(name, &prompt);
         let call = ToolCall::for_request(CallKind::Prompt, server, name, definition, arguments, cx.clone());

@@ -680,7 +680,7 @@ async fn main() -> anyhow::Result<()> {
     let server =
         Server::builder(Implementation::new("mcptk-conformance-server", env!("CARGO_PKG_VERSION")), registry())
             .instructions("The conformance fixture server of mcptk.")
-            .completions(std::sync::Arc::new(complete))
+            .completions(std::sync::Arc::new(|params, _| Box::pin(std::future::ready(Ok(complete(&params))))))
             .resource_updates(true)
             .build();
     let _ = SERVER.set(server.clone());

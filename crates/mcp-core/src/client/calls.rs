@@ -26,6 +26,7 @@ impl Client {
 
     /// [`Client::request`] with a time limit of its own (`Duration::MAX`: none, for a caller
     /// that limits the wait itself and cancels by dropping the future).
+    #[cfg(feature = "pipeline")]
     pub(crate) async fn request_within<P: Serialize, T: DeserializeOwned>(
         &self,
         method: &str,

@@ -55,8 +55,17 @@ pub type UnknownTool = Arc<
     dyn Fn(&str, &str) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<String>> + Send>> + Send + Sync,
 >;
 
-/// Answers `completion/complete`: suggestions for an argument of a prompt or resource template.
-pub type Completer = Arc<dyn Fn(&CompleteParams) -> Completion + Send + Sync>;
+/// Answers `completion/complete`: suggestions for an argument of a prompt or resource template,
+/// asked by the request `cx` (its caller, its cancellation). An error answers the request as it
+/// is (an unknown prompt is -32602).
+pub type Completer = Arc<
+    dyn Fn(
+            CompleteParams,
+            crate::ToolContext,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Completion, ErrorObject>> + Send>>
+        + Send
+        + Sync,
+>;
 
 struct ServerInner {
     info: Implementation,
@@ -576,7 +585,7 @@ impl Handler for Connection {
             methods::SUBSCRIBE | methods::UNSUBSCRIBE => self.subscribe(method, params),
             methods::PROMPTS_LIST => self.list_prompts(params, framing),
             methods::PROMPTS_GET => self.get_prompt(peer, params, cancel, framing).await,
-            methods::COMPLETE => self.complete(params, framing),
+            methods::COMPLETE => self.complete(peer, params, cancel, framing).await,
             methods::SET_LEVEL => self.set_level(params),
             other => Err(ErrorObject::method_not_found(other)),
         }

@@ -2,20 +2,42 @@
 //! by offset cursors for every list.
 
 use serde_json::value::RawValue;
+use tokio_util::sync::CancellationToken;
 
 use super::era::Framing;
 use super::{Connection, ServerInner, empty_result, parse_params};
 use crate::protocol::*;
+use crate::tool::ToolContext;
+use crate::transport::connection::Peer;
+
+/// The most values a completion answers with (the protocol's bound).
+const MAX_COMPLETION_VALUES: usize = 100;
 
 impl Connection {
     /// `completion/complete`, offered only with a [`Completer`](super::Completer).
-    pub(super) fn complete(&self, params: JsonObject, framing: Framing) -> Result<Box<RawValue>, ErrorObject> {
+    pub(super) async fn complete(
+        &self,
+        peer: Peer,
+        params: JsonObject,
+        cancel: CancellationToken,
+        framing: Framing,
+    ) -> Result<Box<RawValue>, ErrorObject> {
         let s = &self.server;
         let Some(completer) = &s.completer else {
             return Err(ErrorObject::method_not_found(methods::COMPLETE));
         };
-        let p: CompleteParams = parse_params(params)?;
-        s.finish(CompleteResult { envelope: Default::default(), completion: completer(&p) }, framing)
+        let mut p: CompleteParams = parse_params(params)?;
+        let capabilities = self.client_capabilities(p.meta.as_ref());
+        let client = self.client_info(p.meta.as_ref());
+        let cx = ToolContext::for_request(peer, p.meta.take(), cancel, Some(self.principal.clone()), client)
+            .with_client_capabilities(capabilities, framing == Framing::Modern);
+        let mut completion = completer(p, cx).await?;
+        // The protocol's bound, whatever the completer made.
+        if completion.values.len() > MAX_COMPLETION_VALUES {
+            completion.values.truncate(MAX_COMPLETION_VALUES);
+            completion.has_more = Some(true);
+        }
+        s.finish(CompleteResult { envelope: Default::default(), completion }, framing)
     }
 
     /// `logging/setLevel`: the least severe level this connection's client wants.

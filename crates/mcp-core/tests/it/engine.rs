@@ -716,11 +716,20 @@ async fn capabilities_are_declared_only_where_they_work() {
     assert_eq!(refused.expect_err("not offered").rpc_error().map(|e| e.code), Some(codes::METHOD_NOT_FOUND));
 
     // With a completer and resource updates, both are declared and answered.
-    let completer: mcp_core::Completer = Arc::new(|p: &mcp_core::protocol::CompleteParams| {
-        let mut completion = mcp_core::protocol::Completion::new(vec![format!("{}-done", p.argument.value)]);
-        (completion.total, completion.has_more) = (None, None);
-        completion
-    });
+    // Asynchronous, told who asks; past 100 values the answer is cut to 100 and says there are more.
+    let completer: mcp_core::Completer =
+        Arc::new(|p: mcp_core::protocol::CompleteParams, cx: mcp_core::ToolContext| {
+            Box::pin(async move {
+                tokio::task::yield_now().await;
+                let who = cx.principal().unwrap_or("nobody").to_owned();
+                let count = if p.argument.value == "many" { 150 } else { 1 };
+                let values = (0..count).map(|i| format!("{}-done-{i}-for-{who}", p.argument.value)).collect();
+                // Past the protocol's bound (`Completion::new` would cut them).
+                let mut completion = mcp_core::protocol::Completion::new(Vec::new());
+                (completion.values, completion.total, completion.has_more) = (values, None, None);
+                Ok(completion)
+            })
+        });
     let server = Server::builder(Implementation::new("full", "1.0"), registry(Arc::default()))
         .completions(completer)
         .resource_updates(true)
@@ -734,7 +743,13 @@ async fn capabilities_are_declared_only_where_they_work() {
     assert!(client.capabilities().completions.is_some());
     let params = json!({"ref": {"type": "ref/prompt", "name": "p"}, "argument": {"name": "a", "value": "x"}});
     let answer: Value = client.request("completion/complete", &params).await.expect("answered");
-    assert_eq!(answer["completion"]["values"], json!(["x-done"]));
+    assert_eq!(answer["completion"]["values"], json!(["x-done-0-for-stdio"]));
+    assert_eq!(answer["completion"].get("hasMore"), None);
+    let params = json!({"ref": {"type": "ref/prompt", "name": "p"}, "argument": {"name": "a", "value": "many"}});
+    let answer: Value = client.request("completion/complete", &params).await.expect("answered");
+    let values = answer["completion"]["values"].as_array().expect("values");
+    assert_eq!((values.len(), &values[99]), (100, &json!("many-done-99-for-stdio")));
+    assert_eq!(answer["completion"]["hasMore"], json!(true), "{answer}");
 }
 
 #[tokio::test]

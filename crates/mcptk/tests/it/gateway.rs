@@ -1014,7 +1014,9 @@ async fn every_served_tool_is_reached_only_through_the_pipeline() {
     let served = names(&open).await;
     let prompts: Vec<String> = open.list_prompts().await.expect("prompts").into_iter().map(|p| p.name).collect();
     let resources: Vec<String> = open.list_resources().await.expect("resources").into_iter().map(|r| r.uri).collect();
-    assert!(!prompts.is_empty() && !resources.is_empty(), "{prompts:?} {resources:?}");
+    let templates: Vec<String> =
+        open.list_resource_templates().await.expect("templates").into_iter().map(|t| t.uri_template).collect();
+    assert!(!prompts.is_empty() && !resources.is_empty() && !templates.is_empty(), "{prompts:?} {resources:?}");
     open.close().await.expect("closes");
     for prefix in ["fs__", "shell__", "builtin__", "shop__", "database__", "gateway__", "everything__"] {
         assert!(served.iter().any(|n| n.starts_with(prefix)), "no {prefix} tool in {served:?}");
@@ -1058,6 +1060,14 @@ async fn every_served_tool_is_reached_only_through_the_pipeline() {
     for uri in &resources {
         let refused = client.read_resource(uri).await.expect_err("refused");
         assert!(refused.to_string().contains("denied by policy rule `nothing`"), "{uri}: {refused}");
+    }
+    // Nor are their arguments completed: what is not listed is unknown to the caller.
+    let references = prompts.iter().map(|name| json!({"type": "ref/prompt", "name": name}));
+    let references = references.chain(templates.iter().map(|uri| json!({"type": "ref/resource", "uri": uri})));
+    for reference in references {
+        let params = json!({"ref": reference, "argument": {"name": "a", "value": ""}});
+        let refused = client.request::<_, Value>("completion/complete", &params).await.expect_err("refused");
+        assert_eq!(refused.rpc_error().map(|e| e.code), Some(-32602), "{reference}: {refused}");
     }
     client.close().await.expect("closes");
     let denied: Vec<Value> = audit_records(&s.audit()).into_iter().filter(|r| r["decision"] == "deny").collect();
@@ -1539,6 +1549,77 @@ async fn prompts_and_resources_of_a_server_are_relayed_through_the_pipeline() {
 /// The official TypeScript SDK (what Claude Desktop, Cursor and VS Code embed) lists, gets and
 /// reads a server's prompts and resources through the gateway, checking each result against its
 /// own schemas.
+#[tokio::test]
+async fn completions_of_relayed_prompts_and_templates_are_asked_of_their_server() {
+    let s = Scratch::new();
+    // A secret the server's template completer hands back as it is (it suggests any whole number).
+    let secret = "918273645546";
+    let everything = everything();
+    let config = s.config(json!({
+        "mcpServers": {"everything": {"command": everything.command, "args": everything.args,
+                                      "env": {"DEMO_API_TOKEN": secret}}},
+        "audit": {"path": s.audit()},
+        "policy": {"default": "allow", "rules": [
+            {"name": "no-resource-prompt", "effect": "deny", "tools": ["everything__resource-prompt"]}
+        ]}
+    }));
+    let client = gateway(&config, ClientOptions::default()).await;
+    assert!(client.capabilities().completions.is_some(), "the gateway offers completions");
+    let complete = |reference: Value, argument: Value, context: Option<Value>| {
+        let mut params = json!({"ref": reference, "argument": argument});
+        if let Some(context) = context {
+            params["context"] = context;
+        }
+        let client = &client;
+        async move { client.request::<_, Value>("completion/complete", &params).await }
+    };
+    let prompt = |name: &str| json!({"type": "ref/prompt", "name": name});
+    let template = |uri: &str| json!({"type": "ref/resource", "uri": uri});
+
+    // A prompt's argument, by the prompt's name at the gateway; then one that depends on an
+    // earlier argument, passed on as `context`.
+    let answer = complete(prompt("everything__completable-prompt"), json!({"name": "department", "value": "S"}), None)
+        .await
+        .expect("completes");
+    assert_eq!(answer["completion"]["values"], json!(["Sales", "Support"]), "{answer}");
+    let context = json!({"arguments": {"department": "Engineering"}});
+    let answer =
+        complete(prompt("everything__completable-prompt"), json!({"name": "name", "value": ""}), Some(context))
+            .await
+            .expect("completes");
+    assert_eq!(answer["completion"]["values"], json!(["Alice", "Bob", "Charlie"]), "{answer}");
+
+    // A template's variable, by the template as listed.
+    let dynamic = "demo://resource/dynamic/text/{resourceId}";
+    let answer =
+        complete(template(dynamic), json!({"name": "resourceId", "value": "42"}), None).await.expect("completes");
+    assert_eq!(answer["completion"]["values"], json!(["42"]), "{answer}");
+    let answer =
+        complete(template(dynamic), json!({"name": "resourceId", "value": "x"}), None).await.expect("completes");
+    assert_eq!(answer["completion"]["values"], json!([]), "{answer}");
+    // What the server suggests is masked as its results are.
+    let answer =
+        complete(template(dynamic), json!({"name": "resourceId", "value": secret}), None).await.expect("completes");
+    assert_eq!(answer["completion"]["values"], json!(["[REDACTED]"]), "{answer}");
+
+    // A prompt the caller is not shown is unknown to them, as one that does not exist; a
+    // template nobody offers, too.
+    for (reference, what) in [
+        (prompt("everything__resource-prompt"), "unknown prompt `everything__resource-prompt`"),
+        (prompt("everything__no-such-prompt"), "unknown prompt `everything__no-such-prompt`"),
+        (prompt("completable-prompt"), "unknown prompt `completable-prompt`"),
+        (template("nowhere://{x}"), "no resource template `nowhere://{x}`"),
+    ] {
+        let refused = complete(reference, json!({"name": "a", "value": ""}), None).await.expect_err("refused");
+        assert_eq!(refused.rpc_error().map(|e| e.code), Some(-32602), "{refused}");
+        assert!(refused.to_string().contains(what), "{refused}");
+    }
+    // Completions are suggestions: no audit record is written for them.
+    drop(client);
+    let audit = std::fs::read_to_string(s.audit()).unwrap_or_default();
+    assert!(!audit.contains("completable-prompt") && !audit.contains(secret), "{audit}");
+}
+
 #[test]
 fn the_typescript_sdk_gets_prompts_and_reads_resources_through_the_gateway() {
     let s = Scratch::new();
@@ -1551,7 +1632,15 @@ fn the_typescript_sdk_gets_prompts_and_reads_resources_through_the_gateway() {
     let plan = json!({
         "calls": [],
         "prompts": [{"name": "everything__simple-prompt"}, {"name": "everything__args-prompt", "arguments": {"city": "Oslo"}}],
-        "reads": ["demo://resource/static/document/features.md", "demo://resource/dynamic/blob/2"]
+        "reads": ["demo://resource/static/document/features.md", "demo://resource/dynamic/blob/2"],
+        "completes": [
+            {"ref": {"type": "ref/prompt", "name": "everything__completable-prompt"},
+             "argument": {"name": "department", "value": "Ma"}},
+            {"ref": {"type": "ref/prompt", "name": "everything__completable-prompt"},
+             "argument": {"name": "name", "value": ""}, "context": {"arguments": {"department": "Support"}}},
+            {"ref": {"type": "ref/resource", "uri": "demo://resource/dynamic/text/{resourceId}"},
+             "argument": {"name": "resourceId", "value": "12"}}
+        ]
     });
     let mut command = Command::new("node");
     command.arg(crate::support::installed("tests/node/ts_client.mjs")).arg(plan.to_string());
@@ -1571,4 +1660,7 @@ fn the_typescript_sdk_gets_prompts_and_reads_resources_through_the_gateway() {
     );
     assert!(seen["read"][0]["text"].as_str().is_some_and(|t| !t.is_empty()), "{seen}");
     assert!(seen["read"][1]["blob"].as_str().is_some_and(|b| !b.is_empty()), "{seen}");
+    // Completions come from the server, the earlier arguments (`context`) passed on.
+    assert_eq!(seen["completions_capability"], json!(true), "{seen}");
+    assert_eq!(seen["completions"], json!([["Marketing"], ["John", "Kim", "Lee"], ["12"]]), "{seen}");
 }
