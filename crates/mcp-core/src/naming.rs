@@ -74,8 +74,9 @@ pub fn server_of<'a>(exposed: &str, servers: impl IntoIterator<Item = &'a str>) 
 }
 
 /// A name cut to fit, with 8 hex digits of a hash of the original pair (and attempt) appended,
-/// so sanitized or truncated names stay distinct.
-fn hashed(plain: &str, server: &str, tool: &str, attempt: u32) -> String {
+/// so sanitized or truncated names stay distinct: `plain` for `tool` of `server`, the `attempt`th
+/// time a name was needed for it. Stable across runs and platforms.
+pub fn hashed(plain: &str, server: &str, tool: &str, attempt: u32) -> String {
     // FNV-1a: stable across runs and platforms, unlike the std hasher.
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in server.bytes().chain([0]).chain(tool.bytes()).chain(attempt.to_le_bytes()) {

@@ -46,13 +46,36 @@ fn read_name(server: &str) -> String {
     format!("{server}{SEPARATOR}{}", pipeline::READ_RESOURCE)
 }
 
-/// The server whose name and one of whose prompts make up the exposed `name`, and that prompt (a
-/// server's own name may hold the separator: every split is tried).
+/// Every relayed prompt with the name it is listed under, and its server: `server__prompt`; when
+/// an earlier server's prompt already goes by that name (servers `a` and `a__b`, say, with the
+/// prompts `b__x` and `x`), that name with 8 hex digits of a hash of the server and prompt
+/// appended. No two prompts are listed under one name, and each name is the same at every look
+/// while the servers and their prompts are.
+fn exposed_prompts<'c, 's>(catalogs: &'c [(&'s str, Arc<Catalog>)]) -> Vec<(String, &'s str, &'c Prompt)> {
+    let mut taken = std::collections::HashSet::new();
+    let mut exposed = Vec::new();
+    for (server, catalog) in catalogs {
+        for prompt in &catalog.prompts {
+            let plain = format!("{server}{SEPARATOR}{}", prompt.name);
+            let mut name = plain.clone();
+            let mut attempt = 0;
+            while taken.contains(&name) {
+                name = mcp_core::naming::hashed(&plain, server, &prompt.name, attempt);
+                attempt += 1;
+            }
+            taken.insert(name.clone());
+            exposed.push((name, *server, prompt));
+        }
+    }
+    exposed
+}
+
+/// The prompt listed as `name`, and its server.
 fn prompt_named<'a>(catalogs: &[(&'a str, Arc<Catalog>)], name: &str) -> Option<(&'a str, Prompt)> {
-    catalogs.iter().find_map(|(server, catalog)| {
-        let own = name.strip_prefix(*server)?.strip_prefix(SEPARATOR)?;
-        Some((*server, catalog.prompts.iter().find(|p| p.name == own)?.clone()))
-    })
+    exposed_prompts(catalogs)
+        .into_iter()
+        .find(|(exposed, ..)| exposed == name)
+        .map(|(_, server, p)| (server, p.clone()))
 }
 
 impl Relay {
@@ -140,15 +163,12 @@ impl PromptSource for Relay {
     fn prompts_for(&self, principal: &str) -> Vec<Prompt> {
         let Some(state) = self.state() else { return Vec::new() };
         let mut prompts = Vec::new();
-        for (server, catalog) in state.catalogs() {
-            for prompt in &catalog.prompts {
-                let exposed = format!("{server}{SEPARATOR}{}", prompt.name);
-                let definition = pipeline::prompt_definition(prompt);
-                if state.policy.visible(principal, server, &exposed, &definition) {
-                    let mut prompt = prompt.clone();
-                    prompt.name = exposed;
-                    prompts.push(prompt);
-                }
+        for (exposed, server, prompt) in exposed_prompts(&state.catalogs()) {
+            let definition = pipeline::prompt_definition(prompt);
+            if state.policy.visible(principal, server, &exposed, &definition) {
+                let mut prompt = prompt.clone();
+                prompt.name = exposed;
+                prompts.push(prompt);
             }
         }
         prompts
@@ -565,15 +585,15 @@ impl State {
     /// What the relayed prompts and resource reads pass the pipeline as: (server, the exposed
     /// name, the definition), for the servers that have listed them.
     pub(crate) fn relayed_definitions(&self) -> Vec<(String, String, Arc<Tool>)> {
+        let catalogs = self.catalogs();
         let mut relayed = Vec::new();
-        for (server, catalog) in self.catalogs() {
-            for prompt in &catalog.prompts {
-                let exposed = format!("{server}{SEPARATOR}{}", prompt.name);
-                let definition = self.prompt_definition(&exposed, prompt);
-                relayed.push((server.to_owned(), exposed, definition));
-            }
+        for (exposed, server, prompt) in exposed_prompts(&catalogs) {
+            let definition = self.prompt_definition(&exposed, prompt);
+            relayed.push((server.to_owned(), exposed, definition));
+        }
+        for (server, catalog) in &catalogs {
             if !catalog.resources.is_empty() || !catalog.templates.is_empty() {
-                relayed.push((server.to_owned(), read_name(server), read_definition()));
+                relayed.push((server.to_string(), read_name(server), read_definition()));
             }
         }
         relayed
@@ -597,13 +617,12 @@ impl State {
     /// Tells clients that the relayed prompts or resources changed since the last look: a
     /// server's list changed, it started, or it was (re)configured.
     pub(crate) fn announce_relayed(&self) {
-        let catalogs: Vec<(String, Arc<Catalog>)> =
-            self.catalogs().into_iter().map(|(server, catalog)| (server.to_owned(), catalog)).collect();
+        let listed = self.catalogs();
         // The shared definitions of prompts no longer relayed go.
-        let relayed: std::collections::HashSet<String> = catalogs
-            .iter()
-            .flat_map(|(server, c)| c.prompts.iter().map(move |p| format!("{server}{SEPARATOR}{}", p.name)))
-            .collect();
+        let relayed: std::collections::HashSet<String> =
+            exposed_prompts(&listed).into_iter().map(|(exposed, ..)| exposed).collect();
+        let catalogs: Vec<(String, Arc<Catalog>)> =
+            listed.into_iter().map(|(server, catalog)| (server.to_owned(), catalog)).collect();
         self.prompt_definitions.lock().unwrap_or_else(PoisonError::into_inner).retain(|name, _| relayed.contains(name));
         let mut seen = self.relayed.lock().unwrap_or_else(PoisonError::into_inner);
         // Server by server, one that was not there (or is no more) counting as one with nothing.
@@ -631,7 +650,39 @@ impl State {
 
 #[cfg(test)]
 mod tests {
-    use super::{matches_template, normalize_uri};
+    use std::sync::Arc;
+
+    use mcp_core::protocol::Prompt;
+    use mcp_core::supervised::Catalog;
+
+    use super::{exposed_prompts, matches_template, normalize_uri, prompt_named};
+
+    #[test]
+    fn prompts_whose_plain_names_collide_are_listed_under_distinct_names() {
+        // `a`'s `b__x` and `a__b`'s `x` would both be `a__b__x`; `c` lists `x` twice.
+        let catalog = |names: &[&str]| {
+            let mut catalog = Catalog::default();
+            catalog.prompts = names.iter().map(|n| Prompt::new(*n, Vec::new())).collect();
+            Arc::new(catalog)
+        };
+        let catalogs = vec![("a", catalog(&["b__x", "y"])), ("a__b", catalog(&["x"])), ("c", catalog(&["x", "x"]))];
+        let exposed: Vec<(String, &str, String)> =
+            exposed_prompts(&catalogs).into_iter().map(|(e, s, p)| (e, s, p.name.clone())).collect();
+        let names: std::collections::HashSet<&str> = exposed.iter().map(|(e, ..)| e.as_str()).collect();
+        assert_eq!(names.len(), exposed.len(), "no name twice: {exposed:?}");
+        assert_eq!(exposed[0], ("a__b__x".to_owned(), "a", "b__x".to_owned()), "the first keeps the plain name");
+        assert_eq!(exposed[1].0, "a__y");
+        let second = &exposed[2];
+        assert!(second.0.starts_with("a__b__x_") && second.0.len() == "a__b__x_".len() + 8, "{second:?}");
+        assert_eq!(exposed[3].0, "c__x");
+        // Each name leads back to its own server and prompt, the same at every look.
+        for (name, server, prompt) in &exposed[..4] {
+            let (found, got) = prompt_named(&catalogs, name).expect("found");
+            assert_eq!((found, got.name.as_str()), (*server, prompt.as_str()), "{name}");
+        }
+        assert_eq!(exposed_prompts(&catalogs).into_iter().map(|(e, ..)| e).collect::<Vec<_>>().len(), 5);
+        assert_eq!(exposed_prompts(&catalogs)[2].0, second.0, "stable");
+    }
 
     #[test]
     fn uris_match_the_templates_that_expand_to_them() {
