@@ -40,6 +40,21 @@ pub trait ResourceProvider: Send + Sync + 'static {
         let _ = cx;
         self.read(uri).await
     }
+
+    /// A client asks to be told when `uri` changes (`resources/subscribe`, or a
+    /// `subscriptions/listen` stream that names it), by the request `cx`: `None` when the URI is
+    /// not this provider's (the next is asked; when none claims it, the subscription is taken as
+    /// it is); `Some(Err)` refuses it, and the client is told why. Asked for each subscription,
+    /// whoever else holds one to the same URI. By default, `None`.
+    async fn subscribe(&self, uri: &str, cx: &crate::ToolContext) -> Option<Result<(), ToolError>> {
+        let _ = (uri, cx);
+        None
+    }
+
+    /// The last subscription to `uri` ended: unsubscribed, or its connection or stream ended.
+    fn unsubscribed(&self, uri: &str) {
+        let _ = uri;
+    }
 }
 
 /// A fixed text resource.

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use serde_json::Value;
 use tokio::sync::{RwLock, mpsc};
 
 use crate::pipeline::{CallError, CallKind, ToolCall};
@@ -81,6 +82,14 @@ const STOPPED: &str = "stopped";
 
 /// Log messages of a server that belong to no call, held for a listener that is behind.
 const LOG_BACKLOG: usize = 64;
+
+/// Whether the server takes subscriptions to its resources (`resources.subscribe`).
+fn sends_updates(client: &Client) -> bool {
+    client.capabilities().resources.as_ref().and_then(|r| r.subscribe) == Some(true)
+}
+
+/// Resource updates of a server, held for a listener that is behind.
+const UPDATE_BACKLOG: usize = 256;
 
 /// What a supervised server is doing, for an operator's view (see [`Upstream::status`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,6 +191,11 @@ pub struct Upstream {
     logs: tokio::sync::broadcast::Sender<LoggingMessageParams>,
     /// The calls in flight that take log messages, and who has called since the server started.
     callers: std::sync::Mutex<Callers>,
+    /// The resource URIs subscribed to at the server (see [`Upstream::subscribe`]), subscribed
+    /// again whenever it starts.
+    subscribed: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// The URIs of its `notifications/resources/updated` (see [`Upstream::updates`]).
+    updates: tokio::sync::broadcast::Sender<String>,
 }
 
 /// The calls in flight to a server, as far as its log messages are concerned.
@@ -269,7 +283,93 @@ impl Upstream {
             unanswered: std::sync::atomic::AtomicU32::new(0),
             logs: tokio::sync::broadcast::channel(LOG_BACKLOG).0,
             callers: std::sync::Mutex::default(),
+            subscribed: std::sync::Mutex::default(),
+            updates: tokio::sync::broadcast::channel(UPDATE_BACKLOG).0,
         })
+    }
+
+    /// The URIs the server says changed (`notifications/resources/updated`), of the resources
+    /// subscribed to with [`Upstream::subscribe`]. A receiver that falls far behind misses the
+    /// oldest.
+    pub fn updates(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.updates.subscribe()
+    }
+
+    /// Subscribes to updates of the resource `uri` at the server (`resources/subscribe`), once
+    /// however often it is asked, and again whenever the server starts; while the server is down,
+    /// the subscription waits for its start. Refused when the server sends no updates, or when it
+    /// speaks the `2026-07-28` era (whose subscriptions ride on a listen stream, not relayed).
+    pub async fn subscribe(&self, uri: &str) -> Result<(), crate::protocol::ErrorObject> {
+        use crate::protocol::ErrorObject;
+        let client = match &*self.state.read().await {
+            State::Up(client) => client.clone(),
+            _ => {
+                self.subscriptions().insert(uri.to_owned());
+                return Ok(());
+            }
+        };
+        if !sends_updates(&client) {
+            return Err(ErrorObject::invalid_params(format!("server `{}` sends no resource updates", self.name)));
+        }
+        if client.era() == Era::Modern {
+            return Err(ErrorObject::invalid_params(format!(
+                "server `{}` speaks the 2026-07-28 protocol, whose resource subscriptions are not relayed",
+                self.name
+            )));
+        }
+        if !self.subscriptions().insert(uri.to_owned()) {
+            return Ok(());
+        }
+        let params = crate::protocol::ReadResourceParams { meta: None, uri: uri.to_owned() };
+        match within(&self.name, methods::SUBSCRIBE, client.request::<_, Value>(methods::SUBSCRIBE, &params)).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                self.subscriptions().remove(uri);
+                Err(match e.rpc_error() {
+                    Some(error) if !e.is_transport_failure() => error.clone(),
+                    _ => ErrorObject::internal(format!("subscribing at server `{}` failed: {e}", self.name)),
+                })
+            }
+        }
+    }
+
+    /// Subscribes to `uri` when the server next starts (a server that replaces another, which
+    /// held the subscription).
+    pub fn keep_subscribed(&self, uri: String) {
+        self.subscriptions().insert(uri);
+    }
+
+    /// Ends the subscription to `uri` at the server (`resources/unsubscribe`).
+    pub async fn unsubscribe(&self, uri: &str) {
+        if !self.subscriptions().remove(uri) {
+            return;
+        }
+        let State::Up(client) = &*self.state.read().await else { return };
+        let client = client.clone();
+        let params = crate::protocol::ReadResourceParams { meta: None, uri: uri.to_owned() };
+        let said = within(&self.name, methods::UNSUBSCRIBE, client.request::<_, Value>(methods::UNSUBSCRIBE, &params));
+        if let Err(e) = said.await {
+            tracing::debug!(server = %self.name, %uri, error = %e, "unsubscribing failed");
+        }
+    }
+
+    fn subscriptions(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<String>> {
+        self.subscribed.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Subscribes again, at a server that (re)started, to what was subscribed to before.
+    async fn resubscribe(&self, client: &Client) {
+        let uris: Vec<String> = self.subscriptions().iter().cloned().collect();
+        if uris.is_empty() || !sends_updates(client) || client.era() == Era::Modern {
+            return;
+        }
+        for uri in uris {
+            let params = crate::protocol::ReadResourceParams { meta: None, uri: uri.clone() };
+            let said = within(&self.name, methods::SUBSCRIBE, client.request::<_, Value>(methods::SUBSCRIBE, &params));
+            if let Err(e) = said.await {
+                tracing::warn!(server = %self.name, %uri, error = %e, "subscribing again after a start failed");
+            }
+        }
     }
 
     /// The server's log messages (`notifications/message`) that belong to none of its calls.
@@ -470,6 +570,12 @@ impl Upstream {
                                         methods::RESOURCES_LIST_CHANGED if !parts.contains(&Listed::Resources) => {
                                             parts.push(Listed::Resources);
                                         }
+                                        methods::RESOURCE_UPDATED => {
+                                            let uri = note.params.as_ref().and_then(|p| p.get("uri")).and_then(Value::as_str);
+                                            if let Some(uri) = uri {
+                                                let _ = self.updates.send(uri.to_owned());
+                                            }
+                                        }
                                         _ => {}
                                     }
                                 }
@@ -570,6 +676,7 @@ impl Upstream {
             (callers.principal, callers.several) = (None, false);
         }
         *self.state.write().await = State::Up(client.clone());
+        self.resubscribe(&client).await;
         Ok((client, fresh_for))
     }
 

@@ -86,15 +86,19 @@ pub struct Gateway {
 }
 
 /// The state in force. Calls already running keep the state they started with.
-struct Current(std::sync::RwLock<Arc<State>>);
+struct Current {
+    state: std::sync::RwLock<Arc<State>>,
+    /// The clients' resource subscriptions, relayed (kept across reloads).
+    subscriptions: relay::Subscriptions,
+}
 
 impl Current {
     fn get(&self) -> Arc<State> {
-        self.0.read().unwrap_or_else(PoisonError::into_inner).clone()
+        self.state.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     fn set(&self, state: Arc<State>) {
-        *self.0.write().unwrap_or_else(PoisonError::into_inner) = state;
+        *self.state.write().unwrap_or_else(PoisonError::into_inner) = state;
     }
 }
 
@@ -365,7 +369,7 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
     // Until the gateway exists to stop them, leaving early (an error, or a caller that stops
     // waiting) stops the upstream servers.
     let mut stop_on_drop = StopOnDrop(started.clone());
-    let current = Arc::new(Current(std::sync::RwLock::new(state.clone())));
+    let current = Arc::new(Current { state: std::sync::RwLock::new(state.clone()), subscriptions: Default::default() });
 
     let filter_state = Arc::downgrade(&current);
     let unknown_state = Arc::downgrade(&current);
@@ -382,6 +386,7 @@ async fn start(builder: GatewayBuilder) -> anyhow::Result<Gateway> {
         )
         .lists_change(true)
         .completions(relay::Relay::completer(Arc::downgrade(&current)))
+        .resource_updates(true)
         .tool_filter(Arc::new(move |principal, tool| {
             filter_state.upgrade().is_some_and(|current| current.get().listed(principal, tool.name()))
         }))
@@ -499,6 +504,29 @@ fn supervise(
     server: &Server,
     current: std::sync::Weak<Current>,
 ) -> impl std::future::Future<Output = ()> + Send + 'static {
+    // A server (re)configured by a reload is subscribed to what its clients held at the one
+    // it replaces; its updates go to the clients that named the resource.
+    if let Some(current) = current.upgrade() {
+        for sent in current.subscriptions.sent_to(upstream.name()) {
+            upstream.keep_subscribed(sent);
+        }
+    }
+    let (mut updates, updated, subscribers, from) =
+        (upstream.updates(), server.clone(), current.clone(), upstream.name().to_owned());
+    let updates = async move {
+        loop {
+            match updates.recv().await {
+                Ok(sent) => {
+                    let Some(current) = subscribers.upgrade() else { continue };
+                    for uri in current.subscriptions.named(&from, &sent) {
+                        updated.notify_resource_updated(uri);
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => std::future::pending().await,
+            }
+        }
+    };
     let (mut logs, server) = (upstream.logs(), server.clone());
     let relay = async move {
         loop {
@@ -520,6 +548,7 @@ fn supervise(
         tokio::select! {
             () = upstream.supervise(changed) => {}
             () = relay => {}
+            () = updates => {}
         }
     }
 }

@@ -4,8 +4,9 @@
 //! the pipeline as a call of its kind ([`CallKind`]), so the policy, rate limits, validation,
 //! audit, redaction and timeouts that govern the server's tools govern them too; a read passes it
 //! as the tool `server__resources/read` with the argument `uri`. Lists show a principal what the
-//! policy lets them get or read, and completions of their arguments are asked of their server
-//! ([`Relay::complete`]).
+//! policy lets them get or read, completions of their arguments are asked of their server
+//! ([`Relay::complete`]), and subscriptions to resources are relayed where their reads go
+//! ([`Subscriptions`]).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock, PoisonError, Weak};
@@ -197,22 +198,10 @@ impl ResourceProvider for Relay {
 
     fn resources_for(&self, principal: &str) -> Vec<Resource> {
         let Some(state) = self.state() else { return Vec::new() };
-        let definition = read_definition();
         let mut resources = Vec::new();
         for (server, catalog) in state.catalogs() {
-            let exposed = read_name(server);
             for resource in &catalog.resources {
-                let mut arguments = JsonObject::new();
-                arguments.insert("uri".into(), resource.uri.clone().into());
-                let subject = Subject {
-                    principal,
-                    server,
-                    tool: pipeline::READ_RESOURCE,
-                    exposed: &exposed,
-                    definition: &definition,
-                    arguments: Some(&arguments),
-                };
-                if state.policy.decide(&subject).allowed {
+                if may_read(&state, principal, server, &resource.uri).is_ok() {
                     resources.push(resource.clone());
                 }
             }
@@ -238,22 +227,9 @@ impl ResourceProvider for Relay {
 
     async fn read_with(&self, uri: &str, cx: &ToolContext) -> Option<Result<Vec<ResourceContents>, ToolError>> {
         let state = self.state()?;
-        let catalogs = state.catalogs();
-        // A URI a server lists is asked for as listed (and was listed by the same decision);
-        // any other in its normal form, which the policy then decides on.
-        let (server, sent) = match listers(&catalogs, uri).as_slice() {
-            [server] => (server.to_string(), uri.to_owned()),
-            [] => {
-                let normal = match normalize_uri(uri) {
-                    Ok(normal) => normal,
-                    Err(why) => return Some(Err(ToolError::invalid_params(format!("cannot read `{uri}`: {why}")))),
-                };
-                match reader_of(&catalogs, &normal) {
-                    Ok(server) => (server?.to_owned(), normal),
-                    Err(why) => return Some(Err(ToolError::invalid_params(format!("cannot read `{uri}`: {why}")))),
-                }
-            }
-            several => return Some(Err(ambiguous(uri, several))),
+        let (server, sent) = match route(&state.catalogs(), uri) {
+            Ok(routed) => routed?,
+            Err(refused) => return Some(Err(refused)),
         };
         let mut arguments = JsonObject::new();
         arguments.insert("uri".into(), sent.into());
@@ -263,6 +239,111 @@ impl ResourceProvider for Relay {
         let read: Result<mcp_core::protocol::ReadResourceResult, ToolError> =
             pipeline::unrelayed(pipeline::run(&state.service, call).await);
         Some(read.map(|r| r.contents))
+    }
+
+    /// A subscription is relayed to the server a read of the URI goes to, when the caller may
+    /// read it; the server is asked once however many clients subscribe, and told when the last
+    /// one is gone.
+    async fn subscribe(&self, uri: &str, cx: &ToolContext) -> Option<Result<(), ToolError>> {
+        let current = self.current.upgrade()?;
+        let state = current.get();
+        let refused = |error: ErrorObject| Some(Err(ToolError::protocol(error)));
+        let (server, sent) = match route(&state.catalogs(), uri) {
+            Ok(Some(routed)) => routed,
+            Ok(None) => return refused(ErrorObject::invalid_params(format!("no server offers `{uri}`"))),
+            Err(e) => return Some(Err(e)),
+        };
+        if let Err(denied) = may_read(&state, cx.principal().unwrap_or("anonymous"), &server, &sent) {
+            return refused(ErrorObject::invalid_params(format!("cannot subscribe to `{uri}`: {denied}")));
+        }
+        let Some(upstream) = state.upstreams.iter().find(|u| u.name() == server) else {
+            return refused(ErrorObject::invalid_params(format!("server `{server}` sends no resource updates")));
+        };
+        if let Err(error) = upstream.subscribe(&sent).await {
+            return refused(error);
+        }
+        current.subscriptions.held().insert(uri.to_owned(), (server, sent));
+        Some(Ok(()))
+    }
+
+    fn unsubscribed(&self, uri: &str) {
+        let Some(current) = self.current.upgrade() else { return };
+        let mut held = current.subscriptions.held();
+        let Some((server, sent)) = held.remove(uri) else { return };
+        // Another URI that names the same resource keeps the server's subscription.
+        if held.values().any(|(s, u)| *s == server && *u == sent) {
+            return;
+        }
+        drop(held);
+        let Some(upstream) = current.get().upstreams.iter().find(|u| u.name() == server).cloned() else { return };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { upstream.unsubscribe(&sent).await });
+        }
+    }
+}
+
+/// The server a read of `uri` goes to, and the URI it is asked for: a URI a server lists, as
+/// listed (it was listed by the same decision); any other in its normal form, which the policy
+/// then decides on. `Ok(None)`: no server's.
+fn route(catalogs: &[(&str, Arc<Catalog>)], uri: &str) -> Result<Option<(String, String)>, ToolError> {
+    match listers(catalogs, uri).as_slice() {
+        [server] => Ok(Some((server.to_string(), uri.to_owned()))),
+        [] => {
+            let refused = |why: String| ToolError::invalid_params(format!("cannot read `{uri}`: {why}"));
+            let normal = normalize_uri(uri).map_err(refused)?;
+            let server = reader_of(catalogs, &normal).map_err(refused)?;
+            Ok(server.map(|server| (server.to_owned(), normal)))
+        }
+        several => Err(ambiguous(uri, several)),
+    }
+}
+
+/// Whether `principal` may read `sent` (as the server is asked for it) of `server`, as the
+/// pipeline decides a read: `Err` says which rule refuses it.
+fn may_read(state: &State, principal: &str, server: &str, sent: &str) -> Result<(), String> {
+    let definition = read_definition();
+    let exposed = read_name(server);
+    let mut arguments = JsonObject::new();
+    arguments.insert("uri".into(), sent.into());
+    let subject = Subject {
+        principal,
+        server,
+        tool: pipeline::READ_RESOURCE,
+        exposed: &exposed,
+        definition: &definition,
+        arguments: Some(&arguments),
+    };
+    let decision = state.policy.decide(&subject);
+    if decision.allowed {
+        Ok(())
+    } else {
+        Err(format!("denied by policy rule `{}`: {}", decision.rule, decision.reason))
+    }
+}
+
+/// The resource subscriptions the gateway's clients hold, relayed to the servers: each URI as
+/// the clients named it, with the server it is subscribed at and the URI it was sent as (the
+/// normal form of an unlisted one). Kept across reloads.
+#[derive(Default)]
+pub(crate) struct Subscriptions {
+    by_uri: std::sync::Mutex<BTreeMap<String, (String, String)>>,
+}
+
+impl Subscriptions {
+    fn held(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, (String, String)>> {
+        self.by_uri.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The URIs, as clients named them, that an update of `sent` at `server` concerns.
+    pub(crate) fn named(&self, server: &str, sent: &str) -> Vec<String> {
+        let held = self.held();
+        held.iter().filter(|(_, (s, u))| s == server && u == sent).map(|(uri, _)| uri.clone()).collect()
+    }
+
+    /// What is subscribed at `server`, as sent to it.
+    pub(crate) fn sent_to(&self, server: &str) -> Vec<String> {
+        let held = self.held();
+        held.values().filter(|(s, _)| s == server).map(|(_, sent)| sent.clone()).collect()
     }
 }
 

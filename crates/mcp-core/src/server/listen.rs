@@ -7,8 +7,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::changes::{Change, ChangeFeed};
 use super::era::Framing;
-use super::{Connection, parse_params};
+use super::{Connection, ServerInner, parse_params};
 use crate::protocol::*;
+use crate::tool::ToolContext;
 use crate::transport::connection::Peer;
 
 impl Connection {
@@ -34,11 +35,27 @@ impl Connection {
         let has_resources = !s.resources_empty();
         // Prompt and resource lists that change while the server runs are announced too.
         let changes_of = |asked: Option<bool>, offered: bool| asked.filter(|&on| on && offered && s.lists_change);
+        // The resources whose providers take the subscription (each counted until the stream
+        // ends); the acknowledgement names them, and leaves out the others.
+        let mut subscribed = Held { server: s, uris: Vec::new() };
+        let named = asked.resource_subscriptions.as_ref().is_some_and(|uris| !uris.is_empty());
+        // Which server's a resource is may be known only once the start is over.
+        if has_resources && named && s.started().await == super::StartState::Ready {
+            let client = self.client_info(None);
+            let cx = ToolContext::for_request(peer.clone(), None, cancel.clone(), Some(self.principal.clone()), client);
+            for uri in asked.resource_subscriptions.iter().flatten() {
+                if subscribed.uris.contains(uri) || s.admit_subscription(uri, &cx).await.is_err() {
+                    continue;
+                }
+                s.hold(uri);
+                subscribed.uris.push(uri.clone());
+            }
+        }
         let honored = SubscriptionFilter {
             tools_list_changed: asked.tools_list_changed.filter(|&on| on),
             prompts_list_changed: changes_of(asked.prompts_list_changed, !s.prompts_empty()),
             resources_list_changed: changes_of(asked.resources_list_changed, has_resources),
-            resource_subscriptions: asked.resource_subscriptions.filter(|uris| has_resources && !uris.is_empty()),
+            resource_subscriptions: (!subscribed.uris.is_empty()).then(|| subscribed.uris.clone()),
         };
         let subscription_meta = || {
             let mut meta = JsonObject::new();
@@ -75,5 +92,19 @@ impl Connection {
         let mut result = JsonObject::new();
         result.insert("_meta".to_owned(), subscription_meta());
         s.finish(result, Framing::Modern)
+    }
+}
+
+/// The resource subscriptions a listen stream holds, released when it ends (however it ends).
+struct Held<'a> {
+    server: &'a ServerInner,
+    uris: Vec<String>,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        for uri in &self.uris {
+            self.server.release(uri);
+        }
     }
 }

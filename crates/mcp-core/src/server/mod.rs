@@ -95,6 +95,11 @@ struct ServerInner {
     lists_change: bool,
     /// Tells every connection that a resource changed (sent to those subscribed to it).
     resource_updates: tokio::sync::broadcast::Sender<String>,
+    /// How many subscriptions each resource URI has, over every connection and listen stream:
+    /// the providers hear of a URI's last one ending ([`ResourceProvider::unsubscribed`]).
+    ///
+    /// [`ResourceProvider::unsubscribed`]: crate::registry::ResourceProvider::unsubscribed
+    subscribers: Mutex<std::collections::HashMap<String, usize>>,
     /// Log messages that belong to no request (see [`Server::notify_log`]).
     logs: tokio::sync::broadcast::Sender<LoggingMessageParams>,
     /// Tool calls running as tasks (tasks extension).
@@ -266,6 +271,7 @@ impl Server {
                 max_queued_bytes: connection::DEFAULT_MAX_QUEUED_BYTES,
                 list_changed: tokio::sync::broadcast::channel(16).0,
                 resource_updates: tokio::sync::broadcast::channel(256).0,
+                subscribers: Mutex::default(),
                 logs: tokio::sync::broadcast::channel(64).0,
                 tasks: crate::tasks::Tasks::default(),
                 start: tokio::sync::watch::Sender::new(StartState::Ready),
@@ -546,6 +552,17 @@ pub(crate) struct Connection {
     principal: Arc<str>,
 }
 
+impl Drop for Connection {
+    /// A connection's subscriptions end with it.
+    fn drop(&mut self) {
+        let subscriptions =
+            std::mem::take(&mut self.session.get_mut().unwrap_or_else(PoisonError::into_inner).subscriptions);
+        for uri in subscriptions {
+            self.server.release(&uri);
+        }
+    }
+}
+
 #[async_trait]
 impl Handler for Connection {
     /// Decides the request's era, then hands it to its method's handler.
@@ -582,7 +599,7 @@ impl Handler for Connection {
             methods::RESOURCES_LIST => self.list_resources(params, framing),
             methods::RESOURCE_TEMPLATES_LIST => self.list_resource_templates(params, framing),
             methods::RESOURCES_READ => self.read_resource(peer, params, cancel, framing).await,
-            methods::SUBSCRIBE | methods::UNSUBSCRIBE => self.subscribe(method, params),
+            methods::SUBSCRIBE | methods::UNSUBSCRIBE => self.subscribe(peer, method, params, cancel).await,
             methods::PROMPTS_LIST => self.list_prompts(params, framing),
             methods::PROMPTS_GET => self.get_prompt(peer, params, cancel, framing).await,
             methods::COMPLETE => self.complete(peer, params, cancel, framing).await,
@@ -719,8 +736,10 @@ pub enum StartState {
 }
 
 /// Whether `method` needs what the server serves, and so waits for a server's start: lists,
-/// calls, reads and completions. The rest (the handshake, discovery, ping, the log level,
-/// subscriptions, tasks, unknown methods) is answered while it starts.
+/// calls, reads, completions and subscriptions to resources (which go where reads go). The rest
+/// (the handshake, discovery, ping, the log level, unsubscribing, tasks, unknown methods) is
+/// answered while it starts; a `subscriptions/listen` stream takes the resources it names once
+/// the start is over.
 fn needs_start(method: &str) -> bool {
     matches!(
         method,
@@ -732,6 +751,7 @@ fn needs_start(method: &str) -> bool {
             | methods::PROMPTS_LIST
             | methods::PROMPTS_GET
             | methods::COMPLETE
+            | methods::SUBSCRIBE
     )
 }
 

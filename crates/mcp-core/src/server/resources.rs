@@ -5,7 +5,9 @@ use serde_json::value::RawValue;
 use tokio_util::sync::CancellationToken;
 
 use super::era::Framing;
-use super::{Connection, empty_result, parse_params};
+use std::sync::PoisonError;
+
+use super::{Connection, ServerInner, empty_result, parse_params};
 use crate::protocol::*;
 use crate::tool::ToolContext;
 use crate::transport::connection::Peer;
@@ -72,18 +74,69 @@ impl Connection {
     }
 
     /// `resources/subscribe` or `resources/unsubscribe` (`method`), offered only when the server
-    /// announces resource updates.
-    pub(super) fn subscribe(&self, method: &str, params: JsonObject) -> Result<Box<RawValue>, ErrorObject> {
+    /// announces resource updates. A subscription the resource's provider refuses is not taken.
+    pub(super) async fn subscribe(
+        &self,
+        peer: Peer,
+        method: &str,
+        params: JsonObject,
+        cancel: CancellationToken,
+    ) -> Result<Box<RawValue>, ErrorObject> {
         if !self.server.announces_updates {
             return Err(ErrorObject::method_not_found(method));
         }
         let p: ReadResourceParams = parse_params(params)?;
-        let mut session = self.session();
-        if method == methods::SUBSCRIBE {
-            session.subscriptions.insert(p.uri);
-        } else {
-            session.subscriptions.remove(&p.uri);
+        if method == methods::UNSUBSCRIBE {
+            if self.session().subscriptions.remove(&p.uri) {
+                self.server.release(&p.uri);
+            }
+            return Ok(empty_result());
+        }
+        if self.session().subscriptions.contains(&p.uri) {
+            return Ok(empty_result());
+        }
+        let client = self.client_info(p.meta.as_ref());
+        let cx = ToolContext::for_request(peer, p.meta, cancel, Some(self.principal.clone()), client);
+        self.server.admit_subscription(&p.uri, &cx).await?;
+        if self.session().subscriptions.insert(p.uri.clone()) {
+            self.server.hold(&p.uri);
         }
         Ok(empty_result())
+    }
+}
+
+impl ServerInner {
+    /// Asks the resource providers whether a subscription to `uri` by `cx` may be taken.
+    pub(super) async fn admit_subscription(&self, uri: &str, cx: &ToolContext) -> Result<(), ErrorObject> {
+        for provider in &self.registry.resources {
+            if let Some(admitted) = provider.subscribe(uri, cx).await {
+                return admitted.map_err(|e| match e.protocol_error() {
+                    Some(error) => error.clone(),
+                    None => ErrorObject::invalid_params(format!("cannot subscribe to `{uri}`: {e}")),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts one more subscription to `uri`.
+    pub(super) fn hold(&self, uri: &str) {
+        let mut subscribers = self.subscribers.lock().unwrap_or_else(PoisonError::into_inner);
+        *subscribers.entry(uri.to_owned()).or_default() += 1;
+    }
+
+    /// Counts one subscription to `uri` less; the providers hear when it was the last.
+    pub(super) fn release(&self, uri: &str) {
+        let mut subscribers = self.subscribers.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(count) = subscribers.get_mut(uri) else { return };
+        *count -= 1;
+        if *count > 0 {
+            return;
+        }
+        subscribers.remove(uri);
+        drop(subscribers);
+        for provider in &self.registry.resources {
+            provider.unsubscribed(uri);
+        }
     }
 }

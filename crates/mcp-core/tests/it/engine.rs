@@ -931,3 +931,69 @@ async fn requests_held_for_the_start_are_answered_after_the_input_ends() {
     let called = answers.iter().find(|a| a["id"] == 3).expect("the call is answered");
     assert_eq!(called["result"]["content"][0]["text"], "late", "{called}");
 }
+
+/// A provider that records what it is told of subscriptions, and refuses those to `x://secret`.
+#[derive(Default, Clone)]
+struct Watched {
+    events: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+#[async_trait::async_trait]
+impl mcp_core::registry::ResourceProvider for Watched {
+    fn resources(&self) -> Vec<mcp_core::protocol::Resource> {
+        Vec::new()
+    }
+
+    async fn read(&self, _uri: &str) -> Option<Result<Vec<mcp_core::protocol::ResourceContents>, ToolError>> {
+        None
+    }
+
+    async fn subscribe(&self, uri: &str, cx: &ToolContext) -> Option<Result<(), ToolError>> {
+        let who = cx.principal().unwrap_or_default();
+        self.events.lock().expect("events").push(format!("subscribe {uri} by {who}"));
+        Some(if uri == "x://secret" { Err(ToolError::invalid_params("not for you")) } else { Ok(()) })
+    }
+
+    fn unsubscribed(&self, uri: &str) {
+        self.events.lock().expect("events").push(format!("unsubscribed {uri}"));
+    }
+}
+
+#[tokio::test]
+async fn resource_providers_admit_subscriptions_and_hear_when_the_last_one_ends() {
+    let watched = Watched::default();
+    let mut registry = Registry::new();
+    registry.resource(watched.clone());
+    let server = Server::builder(Implementation::new("watched", "1.0"), registry).resource_updates(true).build();
+    let handshake = || ClientOptions { era: EraPreference::Handshake, ..ClientOptions::default() };
+    let (a, b) =
+        (connect_to(&server, handshake()).await.expect("a"), connect_to(&server, handshake()).await.expect("b"));
+    async fn subscribe(client: &Client, method: &str, uri: &str) -> mcp_core::Result<Value> {
+        client.request::<_, Value>(method, &json!({"uri": uri})).await
+    }
+    let events = || std::mem::take(&mut *watched.events.lock().expect("events"));
+
+    subscribe(&a, "resources/subscribe", "x://shared").await.expect("taken");
+    subscribe(&a, "resources/subscribe", "x://shared").await.expect("taken again, asked once");
+    subscribe(&b, "resources/subscribe", "x://shared").await.expect("taken");
+    let refused = subscribe(&a, "resources/subscribe", "x://secret").await.expect_err("refused");
+    assert_eq!(refused.rpc_error().map(|e| e.code), Some(codes::INVALID_PARAMS), "{refused}");
+    assert!(refused.to_string().contains("not for you"), "{refused}");
+    assert_eq!(
+        events(),
+        ["subscribe x://shared by stdio", "subscribe x://shared by stdio", "subscribe x://secret by stdio"]
+    );
+    // A refused subscription is not held: unsubscribing it tells nobody anything.
+    subscribe(&a, "resources/unsubscribe", "x://secret").await.expect("nothing to end");
+    // One of two holders lets go: still held. The other's connection ends: the last one.
+    subscribe(&a, "resources/unsubscribe", "x://shared").await.expect("ended");
+    assert_eq!(events(), Vec::<String>::new());
+    b.close().await.expect("closes");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    while seen.is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        seen = events();
+    }
+    assert_eq!(seen, ["unsubscribed x://shared"]);
+}

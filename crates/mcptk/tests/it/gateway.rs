@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mcp_core::config::StdioServer;
@@ -1549,6 +1550,125 @@ async fn prompts_and_resources_of_a_server_are_relayed_through_the_pipeline() {
 /// The official TypeScript SDK (what Claude Desktop, Cursor and VS Code embed) lists, gets and
 /// reads a server's prompts and resources through the gateway, checking each result against its
 /// own schemas.
+#[tokio::test]
+async fn resource_subscriptions_are_relayed_to_the_server_and_its_updates_back() {
+    let s = Scratch::new();
+    let everything = everything();
+    let config = s.config(json!({
+        "mcpServers": {"everything": {"command": everything.command, "args": everything.args}},
+        "audit": {"path": s.audit()},
+        "policy": {"default": "allow", "rules": [
+            {"name": "no-architecture", "effect": "deny", "servers": ["everything"], "tools": ["resources/read"],
+             "arguments": {"uri": {"glob": "*/architecture.md"}}}
+        ]}
+    }));
+    let (notes_tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
+    // The server logs each subscribe and unsubscribe it is asked (passed on by the gateway).
+    let (logs_tx, logs) = std::sync::mpsc::channel();
+    let sink = mcp_core::LogSink::new(move |log| drop(logs_tx.send(log.data.to_string())));
+    let options = ClientOptions {
+        era: EraPreference::Handshake,
+        notifications: Some(notes_tx),
+        logs: Some(sink),
+        ..Default::default()
+    };
+    let client = gateway(&config, options).await;
+    let asked = |what: &str| logs.try_iter().filter(|text| text.contains(what)).collect::<Vec<_>>();
+    let subscribes = client.capabilities().resources.as_ref().and_then(|r| r.subscribe);
+    assert_eq!(subscribes, Some(true), "the gateway offers subscriptions");
+    let subscribe = |method: &'static str, uri: &str| {
+        let (client, params) = (&client, json!({"uri": uri}));
+        async move { client.request::<_, Value>(method, &params).await }
+    };
+    // Updates of the URIs this client named, in the order they came, within `wait`.
+    async fn updated(
+        notes: &mut tokio::sync::mpsc::UnboundedReceiver<mcp_core::protocol::Notification>,
+        wait: Duration,
+    ) -> Vec<String> {
+        let mut uris = Vec::new();
+        let deadline = tokio::time::Instant::now() + wait;
+        while let Ok(Some(note)) = tokio::time::timeout_at(deadline, notes.recv()).await {
+            if note.method == "notifications/resources/updated" {
+                uris.push(
+                    note.params
+                        .and_then(|p| p.get("uri").and_then(Value::as_str).map(str::to_owned))
+                        .unwrap_or_default(),
+                );
+            }
+        }
+        uris
+    }
+
+    let features = "demo://resource/static/document/features.md";
+    // The same resource, named another way: its updates come under this name too.
+    let alias = "demo://resource/static/document/x/../features.md";
+    subscribe("resources/subscribe", features).await.expect("subscribed");
+    subscribe("resources/subscribe", alias).await.expect("subscribed");
+    // What the caller may not read, it may not watch; a URI servers would read differently, neither.
+    for (uri, why) in [
+        ("demo://resource/static/document/architecture.md", "denied by policy rule `no-architecture`"),
+        ("demo://resource/static/document/x/../architecture.md", "denied by policy rule `no-architecture`"),
+        ("file:///srv%2F..%2Fetc/passwd", "an encoded `/`"),
+    ] {
+        let refused = subscribe("resources/subscribe", uri).await.expect_err("refused");
+        assert_eq!(refused.rpc_error().map(|e| e.code), Some(-32602), "{uri}: {refused}");
+        assert!(refused.to_string().contains(why), "{uri}: {refused}");
+    }
+
+    // The server sends an update of what it was subscribed to at once, then every 5 seconds.
+    let started = client.call_tool("everything__toggle-subscriber-updates", JsonObject::new()).await.expect("calls");
+    assert!(!started.is_error(), "{}", started.text_content());
+    let mut seen = updated(&mut notes, Duration::from_secs(3)).await;
+    seen.sort();
+    assert_eq!(seen, [features, alias], "one update, under each name the client gave it");
+
+    // One name let go: the server stays subscribed for the other. Both let go: it is told, and
+    // sends no more (its next round would be within 5 seconds).
+    // The server was asked to subscribe once for both names.
+    assert_eq!(asked("Received Subscribe Resource request").len(), 1, "{:?}", asked(""));
+    subscribe("resources/unsubscribe", alias).await.expect("unsubscribed");
+    let seen = updated(&mut notes, Duration::from_secs(6)).await;
+    assert!(!seen.is_empty() && seen.iter().all(|uri| uri == features), "{seen:?}");
+    assert_eq!(asked("Unsubscribe"), Vec::<String>::new());
+    subscribe("resources/unsubscribe", features).await.expect("unsubscribed");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while asked("Received Unsubscribe Resource request").is_empty() {
+        assert!(Instant::now() < deadline, "the server was not told");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    while notes.try_recv().is_ok() {}
+    let seen = updated(&mut notes, Duration::from_secs(6)).await;
+    assert_eq!(seen, Vec::<String>::new(), "no updates once nobody subscribes");
+    client.close().await.expect("closes");
+
+    // A 2026-07-28 client names what it watches on a `subscriptions/listen` stream: the gateway
+    // takes what the caller may read, and says so in its acknowledgement.
+    let (notes_tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
+    let options = ClientOptions { era: EraPreference::Auto, notifications: Some(notes_tx), ..Default::default() };
+    let client = Arc::new(gateway(&config, options).await);
+    assert_eq!(client.era(), mcp_core::protocol::Era::Modern);
+    let architecture = "demo://resource/static/document/architecture.md";
+    let params = json!({"notifications": {"resourceSubscriptions": [features, architecture]}});
+    let listening = tokio::spawn({
+        let client = client.clone();
+        async move { client.request::<_, Value>("subscriptions/listen", &params).await }
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let honored = loop {
+        let note = tokio::time::timeout_at(deadline, notes.recv()).await.expect("acknowledged").expect("open");
+        let uris = note.params.as_ref().and_then(|p| p["notifications"].get("resourceSubscriptions")).cloned();
+        if note.method == "notifications/subscriptions/acknowledged" && uris.is_some() {
+            break uris.unwrap_or_default();
+        }
+    };
+    assert_eq!(honored, json!([features]), "the denied one is left out");
+    let started = client.call_tool("everything__toggle-subscriber-updates", JsonObject::new()).await.expect("calls");
+    assert!(!started.is_error(), "{}", started.text_content());
+    let seen = updated(&mut notes, Duration::from_secs(3)).await;
+    assert_eq!(seen, [features], "the update arrives on the stream");
+    listening.abort();
+}
+
 #[tokio::test]
 async fn completions_of_relayed_prompts_and_templates_are_asked_of_their_server() {
     let s = Scratch::new();
