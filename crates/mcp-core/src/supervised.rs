@@ -675,8 +675,9 @@ impl Upstream {
             let mut callers = self.callers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             (callers.principal, callers.several) = (None, false);
         }
-        *self.state.write().await = State::Up(client.clone());
+        // Before it takes calls, so that none sees it without what its clients subscribed to.
         self.resubscribe(&client).await;
+        *self.state.write().await = State::Up(client.clone());
         Ok((client, fresh_for))
     }
 

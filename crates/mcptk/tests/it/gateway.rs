@@ -1669,6 +1669,67 @@ async fn resource_subscriptions_are_relayed_to_the_server_and_its_updates_back()
     listening.abort();
 }
 
+/// A server that restarts is subscribed again to what its clients hold, and its updates reach
+/// them as before.
+#[tokio::test]
+async fn a_subscription_outlives_its_servers_restart() {
+    let s = Scratch::new();
+    let everything = everything();
+    // The server's process id, to kill it by.
+    let pid_file = s.path.join("everything.pid");
+    let mut args = vec!["-c".to_owned(), format!("echo $$ > '{}'; exec \"$0\" \"$@\"", pid_file.display())];
+    args.push(everything.command.clone());
+    args.extend(everything.args.iter().cloned());
+    let config = s.config(json!({
+        "mcpServers": {"everything": {"command": "sh", "args": args}},
+        "audit": {"path": s.audit()},
+        "restart": {"initial_delay_ms": 100}
+    }));
+    let (notes_tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
+    let (logs_tx, logs) = std::sync::mpsc::channel();
+    let sink = mcp_core::LogSink::new(move |log| drop(logs_tx.send(log.data.to_string())));
+    let options = ClientOptions {
+        era: EraPreference::Handshake,
+        notifications: Some(notes_tx),
+        logs: Some(sink),
+        ..Default::default()
+    };
+    let client = gateway(&config, options).await;
+    let features = "demo://resource/static/document/features.md";
+    client.request::<_, Value>("resources/subscribe", &json!({"uri": features})).await.expect("subscribed");
+    let first = std::fs::read_to_string(&pid_file).expect("pid").trim().to_owned();
+    let killed = Command::new("kill").args(["-9", &first]).status().expect("kill runs");
+    assert!(killed.success());
+
+    // Once it is back (a new process), it was asked to subscribe again, and its update comes.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = std::fs::read_to_string(&pid_file).unwrap_or_default().trim().to_owned();
+        let result = client.call_tool("everything__toggle-subscriber-updates", JsonObject::new()).await.expect("calls");
+        if now != first && !result.is_error() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never restarted: {}", result.text_content());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Once at first, once after the restart (its log message may trail the call's answer).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut asked = 0;
+    while asked < 2 && Instant::now() < deadline {
+        asked += logs.try_iter().filter(|t| t.contains("Received Subscribe Resource request")).count();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(asked, 2, "subscribed at first and after the restart");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let update = loop {
+        let note = tokio::time::timeout_at(deadline, notes.recv()).await.expect("an update").expect("open");
+        if note.method == "notifications/resources/updated" {
+            break note;
+        }
+    };
+    assert_eq!(update.params.as_ref().and_then(|p| p.get("uri")), Some(&json!(features)));
+}
+
 #[tokio::test]
 async fn completions_of_relayed_prompts_and_templates_are_asked_of_their_server() {
     let s = Scratch::new();
