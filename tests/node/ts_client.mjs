@@ -5,18 +5,22 @@
 // Usage: node ts_client.mjs PLAN COMMAND [ARGS...]
 // PLAN is JSON: {"calls": [{"name": "echo", "arguments": {"text": "hi"}}]}, and optionally
 // "prompts": [{"name", "arguments"}] to get, "reads": ["uri"] to read and "completes": [{"ref",
-// "argument", "context"}] to ask completions for (`completion/complete`'s params).
+// "argument", "context"}] to ask completions for (`completion/complete`'s params), and
+// "subscribes": {"uris": [...], "then": "tool", "wait_ms": N} to subscribe to resources, call a
+// tool (one that makes the server send updates), and collect the updates for `wait_ms`.
 //
 // Prints {"client", "protocol_version", "server_name", "tools": [names], "calls": [{"name",
 // "is_error", "text", "structured"}], "errors": ["step: message"]}; with "prompts", also
 // "prompts": [names] and "got": [{"name", "text"}]; with "reads", also "resources": [uris],
 // "templates": [uriTemplates] and "read": [{"uri", "text", "blob"}]; with "completes", also
-// "completions": [values] and "completions_capability" (whether the server declared it). The SDK checks every result
+// "completions": [values] and "completions_capability" (whether the server declared it); with
+// "subscribes", also "updated": [uris] in the order they came. The SDK checks every result
 // with its own schemas (and structured content against the tool's outputSchema); a step it
 // refuses is reported in `errors` and the plan goes on.
 
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { ResourceUpdatedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 
 const [planText, command, ...args] = process.argv.slice(2);
 const plan = JSON.parse(planText);
@@ -102,6 +106,20 @@ if (out.errors.length === 0) {
       const result = await step(`completion/complete ${JSON.stringify(params.ref)}`, () => client.complete(params));
       if (result !== undefined) out.completions.push(result.completion.values);
     }
+  }
+  if (plan.subscribes !== undefined) {
+    const { uris, then, wait_ms: waitMs } = plan.subscribes;
+    out.updated = [];
+    client.setNotificationHandler(ResourceUpdatedNotificationSchema, (note) => {
+      out.updated.push(note.params.uri);
+    });
+    for (const uri of uris) {
+      await step(`resources/subscribe ${uri}`, () => client.subscribeResource({ uri }));
+    }
+    if (then !== undefined) {
+      await step(`tools/call ${then}`, () => client.callTool({ name: then, arguments: {} }));
+    }
+    await new Promise((resolve) => setTimeout(resolve, waitMs ?? 1000));
   }
   await step("close", () => client.close());
 }

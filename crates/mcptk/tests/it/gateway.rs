@@ -1821,7 +1821,9 @@ fn the_typescript_sdk_gets_prompts_and_reads_resources_through_the_gateway() {
              "argument": {"name": "name", "value": ""}, "context": {"arguments": {"department": "Support"}}},
             {"ref": {"type": "ref/resource", "uri": "demo://resource/dynamic/text/{resourceId}"},
              "argument": {"name": "resourceId", "value": "12"}}
-        ]
+        ],
+        "subscribes": {"uris": ["demo://resource/static/document/features.md"],
+                       "then": "everything__toggle-subscriber-updates", "wait_ms": 1500}
     });
     let mut command = Command::new("node");
     command.arg(crate::support::installed("tests/node/ts_client.mjs")).arg(plan.to_string());
@@ -1844,4 +1846,6 @@ fn the_typescript_sdk_gets_prompts_and_reads_resources_through_the_gateway() {
     // Completions come from the server, the earlier arguments (`context`) passed on.
     assert_eq!(seen["completions_capability"], json!(true), "{seen}");
     assert_eq!(seen["completions"], json!([["Marketing"], ["John", "Kim", "Lee"], ["12"]]), "{seen}");
+    // A subscription through the gateway, and the server's update back, as the SDK checks them.
+    assert_eq!(seen["updated"], json!(["demo://resource/static/document/features.md"]), "{seen}");
 }
