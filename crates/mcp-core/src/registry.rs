@@ -52,6 +52,8 @@ pub trait ResourceProvider: Send + Sync + 'static {
     }
 
     /// The last subscription to `uri` ended: unsubscribed, or its connection or stream ended.
+    /// A subscription counts while it is being asked for, so a refused one that was the only
+    /// one ends this way too.
     fn unsubscribed(&self, uri: &str) {
         let _ = uri;
     }

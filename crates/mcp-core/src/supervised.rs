@@ -192,8 +192,9 @@ pub struct Upstream {
     /// The calls in flight that take log messages, and who has called since the server started.
     callers: std::sync::Mutex<Callers>,
     /// The resource URIs subscribed to at the server (see [`Upstream::subscribe`]), subscribed
-    /// again whenever it starts.
-    subscribed: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// again whenever it starts. Held across each request that changes them, so that the
+    /// server's subscriptions follow the order they were asked in.
+    subscribed: tokio::sync::Mutex<std::collections::BTreeSet<String>>,
     /// The URIs of its `notifications/resources/updated` (see [`Upstream::updates`]).
     updates: tokio::sync::broadcast::Sender<String>,
 }
@@ -283,7 +284,7 @@ impl Upstream {
             unanswered: std::sync::atomic::AtomicU32::new(0),
             logs: tokio::sync::broadcast::channel(LOG_BACKLOG).0,
             callers: std::sync::Mutex::default(),
-            subscribed: std::sync::Mutex::default(),
+            subscribed: tokio::sync::Mutex::default(),
             updates: tokio::sync::broadcast::channel(UPDATE_BACKLOG).0,
         })
     }
@@ -301,13 +302,13 @@ impl Upstream {
     /// speaks the `2026-07-28` era (whose subscriptions ride on a listen stream, not relayed).
     pub async fn subscribe(&self, uri: &str) -> Result<(), crate::protocol::ErrorObject> {
         use crate::protocol::ErrorObject;
-        let client = match &*self.state.read().await {
-            State::Up(client) => client.clone(),
-            _ => {
-                self.subscriptions().insert(uri.to_owned());
-                return Ok(());
-            }
+        let mut subscribed = self.subscribed.lock().await;
+        let State::Up(client) = &*self.state.read().await else {
+            // Made when it starts (see `resubscribe`), which takes this lock first.
+            subscribed.insert(uri.to_owned());
+            return Ok(());
         };
+        let client = client.clone();
         if !sends_updates(&client) {
             return Err(ErrorObject::invalid_params(format!("server `{}` sends no resource updates", self.name)));
         }
@@ -317,56 +318,81 @@ impl Upstream {
                 self.name
             )));
         }
-        if !self.subscriptions().insert(uri.to_owned()) {
+        if subscribed.contains(uri) {
             return Ok(());
         }
-        let params = crate::protocol::ReadResourceParams { meta: None, uri: uri.to_owned() };
-        match within(&self.name, methods::SUBSCRIBE, client.request::<_, Value>(methods::SUBSCRIBE, &params)).await {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                self.subscriptions().remove(uri);
-                Err(match e.rpc_error() {
-                    Some(error) if !e.is_transport_failure() => error.clone(),
-                    _ => ErrorObject::internal(format!("subscribing at server `{}` failed: {e}", self.name)),
-                })
+        match self.ask(&client, methods::SUBSCRIBE, uri).await {
+            Ok(()) => {
+                subscribed.insert(uri.to_owned());
+                Ok(())
             }
+            Err(e) => Err(match e.rpc_error() {
+                Some(error) if !e.is_transport_failure() => error.clone(),
+                _ => ErrorObject::internal(format!("subscribing at server `{}` failed: {e}", self.name)),
+            }),
         }
     }
 
-    /// Subscribes to `uri` when the server next starts (a server that replaces another, which
-    /// held the subscription).
-    pub fn keep_subscribed(&self, uri: String) {
-        self.subscriptions().insert(uri);
+    /// Makes the server's subscriptions what `wanted` says, once no other change of them is
+    /// under way: ends those not in it, makes those missing (for a server that replaces another,
+    /// whose clients' wishes changed meanwhile).
+    pub async fn reconcile(&self, wanted: impl FnOnce() -> std::collections::BTreeSet<String>) {
+        let mut subscribed = self.subscribed.lock().await;
+        let wanted = wanted();
+        let client = match &*self.state.read().await {
+            State::Up(client) if sends_updates(client) && client.era() != Era::Modern => client.clone(),
+            _ => {
+                *subscribed = wanted;
+                return;
+            }
+        };
+        for uri in subscribed.difference(&wanted) {
+            if let Err(e) = self.ask(&client, methods::UNSUBSCRIBE, uri).await {
+                tracing::debug!(server = %self.name, %uri, error = %e, "unsubscribing failed");
+            }
+        }
+        for uri in wanted.difference(&subscribed) {
+            if let Err(e) = self.ask(&client, methods::SUBSCRIBE, uri).await {
+                tracing::warn!(server = %self.name, %uri, error = %e, "subscribing failed");
+            }
+        }
+        *subscribed = wanted;
     }
 
-    /// Ends the subscription to `uri` at the server (`resources/unsubscribe`).
-    pub async fn unsubscribe(&self, uri: &str) {
-        if !self.subscriptions().remove(uri) {
+    /// Ends the subscription to `uri` at the server (`resources/unsubscribe`), unless
+    /// `still_wanted` says, once no other change of its subscriptions is under way, that a
+    /// client subscribed to it again meanwhile.
+    pub async fn unsubscribe(&self, uri: &str, still_wanted: impl FnOnce() -> bool) {
+        let mut subscribed = self.subscribed.lock().await;
+        if still_wanted() || !subscribed.remove(uri) {
             return;
         }
         let State::Up(client) = &*self.state.read().await else { return };
         let client = client.clone();
-        let params = crate::protocol::ReadResourceParams { meta: None, uri: uri.to_owned() };
-        let said = within(&self.name, methods::UNSUBSCRIBE, client.request::<_, Value>(methods::UNSUBSCRIBE, &params));
-        if let Err(e) = said.await {
+        if let Err(e) = self.ask(&client, methods::UNSUBSCRIBE, uri).await {
             tracing::debug!(server = %self.name, %uri, error = %e, "unsubscribing failed");
         }
     }
 
-    fn subscriptions(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<String>> {
-        self.subscribed.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// `resources/subscribe` or `resources/unsubscribe` (`method`) of `uri`, within
+    /// [`CATALOG_PATIENCE`].
+    async fn ask(&self, client: &Client, method: &str, uri: &str) -> Result<(), Error> {
+        let params = crate::protocol::ReadResourceParams { meta: None, uri: uri.to_owned() };
+        within(&self.name, method, client.request::<_, Value>(method, &params)).await.map(drop)
     }
 
-    /// Subscribes again, at a server that (re)started, to what was subscribed to before.
-    async fn resubscribe(&self, client: &Client) {
-        let uris: Vec<String> = self.subscriptions().iter().cloned().collect();
-        if uris.is_empty() || !sends_updates(client) || client.era() == Era::Modern {
+    /// Subscribes again, at a server that (re)started, to what was subscribed to before (with
+    /// the subscriptions' lock held: see [`Upstream::start`]).
+    async fn resubscribe(&self, client: &Client, subscribed: &std::collections::BTreeSet<String>) {
+        if subscribed.is_empty() {
             return;
         }
-        for uri in uris {
-            let params = crate::protocol::ReadResourceParams { meta: None, uri: uri.clone() };
-            let said = within(&self.name, methods::SUBSCRIBE, client.request::<_, Value>(methods::SUBSCRIBE, &params));
-            if let Err(e) = said.await {
+        if !sends_updates(client) || client.era() == Era::Modern {
+            tracing::warn!(server = %self.name, "the server no longer takes resource subscriptions; its clients get no updates");
+            return;
+        }
+        for uri in subscribed {
+            if let Err(e) = self.ask(client, methods::SUBSCRIBE, uri).await {
                 tracing::warn!(server = %self.name, %uri, error = %e, "subscribing again after a start failed");
             }
         }
@@ -675,9 +701,12 @@ impl Upstream {
             let mut callers = self.callers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             (callers.principal, callers.several) = (None, false);
         }
-        // Before it takes calls, so that none sees it without what its clients subscribed to.
-        self.resubscribe(&client).await;
+        // Before it takes calls, so that none sees it without what its clients subscribed to;
+        // a subscription asked for meanwhile waits, then finds it up.
+        let subscribed = self.subscribed.lock().await;
+        self.resubscribe(&client, &subscribed).await;
         *self.state.write().await = State::Up(client.clone());
+        drop(subscribed);
         Ok((client, fresh_for))
     }
 

@@ -504,13 +504,7 @@ fn supervise(
     server: &Server,
     current: std::sync::Weak<Current>,
 ) -> impl std::future::Future<Output = ()> + Send + 'static {
-    // A server (re)configured by a reload is subscribed to what its clients held at the one
-    // it replaces; its updates go to the clients that named the resource.
-    if let Some(current) = current.upgrade() {
-        for sent in current.subscriptions.sent_to(upstream.name()) {
-            upstream.keep_subscribed(sent);
-        }
-    }
+    // Its updates go to the clients that named the resource.
     let (mut updates, updated, subscribers, from) =
         (upstream.updates(), server.clone(), current.clone(), upstream.name().to_owned());
     let updates = async move {
@@ -929,6 +923,17 @@ impl Reloader {
             *state.relayed.lock().unwrap_or_else(PoisonError::into_inner) = told;
             state.rebuild_switching();
             self.current.set(state.clone());
+        }
+        // A server (re)configured by the reload takes up the subscriptions its clients hold,
+        // as they stand now that it is the one their subscribes and unsubscribes go to.
+        for upstream in &started {
+            let (upstream, current) = (upstream.clone(), Arc::downgrade(&self.current));
+            tokio::spawn(async move {
+                let name = upstream.name().to_owned();
+                upstream
+                    .reconcile(|| current.upgrade().map(|c| c.subscriptions.sent_to(&name)).unwrap_or_default())
+                    .await;
+            });
         }
 
         // Servers no longer used stop once the calls that old state started are done.

@@ -47,6 +47,14 @@ fn read_name(server: &str) -> String {
     format!("{server}{SEPARATOR}{}", pipeline::READ_RESOURCE)
 }
 
+/// The arguments a completion's `context` gives (`{"arguments": {...}}`), as strings.
+fn context_arguments(context: Option<&JsonObject>) -> JsonObject {
+    let given = context.and_then(|c| c.get("arguments")).and_then(serde_json::Value::as_object);
+    given
+        .map(|given| pipeline::prompt_arguments(given).into_iter().map(|(k, v)| (k, v.into())).collect())
+        .unwrap_or_default()
+}
+
 /// Every relayed prompt with the name it is listed under, and its server: `server__prompt`; when
 /// an earlier server's prompt already goes by that name (servers `a` and `a__b`, say, with the
 /// prompts `b__x` and `x`), that name with 8 hex digits of a hash of the server and prompt
@@ -105,8 +113,28 @@ impl Relay {
             CompletionReference::Prompt { name } => {
                 let unknown = || ErrorObject::invalid_params(format!("unknown prompt `{name}`"));
                 let Some((server, prompt)) = prompt_named(&catalogs, name) else { return Err(unknown()) };
-                if !state.policy.visible(principal, server, name, &state.prompt_definition(name, &prompt)) {
+                let definition = state.prompt_definition(name, &prompt);
+                if !state.policy.visible(principal, server, name, &definition) {
                     return Err(unknown());
+                }
+                // The arguments given so far, and the one being typed, as a get with them
+                // would be decided: no suggestions for what the caller could not get.
+                let mut arguments: JsonObject = context_arguments(params.context.as_ref());
+                arguments.insert(params.argument.name.clone(), params.argument.value.clone().into());
+                let subject = Subject {
+                    principal,
+                    server,
+                    tool: &prompt.name,
+                    exposed: name,
+                    definition: &definition,
+                    arguments: Some(&arguments),
+                };
+                let decision = state.policy.decide(&subject);
+                if !decision.allowed {
+                    return Err(ErrorObject::internal(format!(
+                        "denied by policy rule `{}`: {}",
+                        decision.rule, decision.reason
+                    )));
                 }
                 *name = prompt.name;
                 server
@@ -120,6 +148,7 @@ impl Relay {
                     })
                     .map(|(server, _)| *server)
                     .collect();
+                let listed = catalogs.iter().any(|(_, c)| c.resources.iter().any(|r| r.uri == *uri));
                 let unknown = || ErrorObject::invalid_params(format!("no resource template `{uri}`"));
                 let server = match offering.as_slice() {
                     [server] => *server,
@@ -131,7 +160,13 @@ impl Relay {
                         )));
                     }
                 };
-                if !state.policy.visible(principal, server, &read_name(server), &read_definition()) {
+                // A resource is decided on its URI, as its listing is; a template as its listing.
+                let shown = if listed {
+                    may_read(&state, principal, server, uri).is_ok()
+                } else {
+                    state.policy.visible(principal, server, &read_name(server), &read_definition())
+                };
+                if !shown {
                     return Err(unknown());
                 }
                 server
@@ -144,7 +179,7 @@ impl Relay {
         let (default, per_server) = &state.timeouts;
         let within = per_server.get(server).copied().unwrap_or(*default);
         let completion = tokio::select! {
-            completion = upstream.complete(&params, within) => completion?,
+            completion = upstream.complete(&params, within) => completion.map_err(|e| state.masked_error(e))?,
             () = cx.cancelled().cancelled() => return Err(ErrorObject::internal("cancelled by the client")),
         };
         let Completion { values, total, has_more, .. } = completion;
@@ -152,9 +187,11 @@ impl Relay {
         if let Some(mask) = &state.log_mask {
             mask(&mut values);
         }
-        let values = serde_json::from_value(values).unwrap_or_default();
-        let mut completion = Completion::new(values);
-        (completion.total, completion.has_more) = (total, has_more);
+        // As many as the server sent: the server's answer is cut to the protocol's bound, and
+        // then says there are more.
+        let mut completion = Completion::new(Vec::new());
+        (completion.values, completion.total, completion.has_more) =
+            (serde_json::from_value(values).unwrap_or_default(), total, has_more);
         Ok(completion)
     }
 }
@@ -243,15 +280,19 @@ impl ResourceProvider for Relay {
 
     /// A subscription is relayed to the server a read of the URI goes to, when the caller may
     /// read it; the server is asked once however many clients subscribe, and told when the last
-    /// one is gone.
+    /// one is gone. A URI keeps the route its first subscription took while it is held.
     async fn subscribe(&self, uri: &str, cx: &ToolContext) -> Option<Result<(), ToolError>> {
         let current = self.current.upgrade()?;
         let state = current.get();
-        let refused = |error: ErrorObject| Some(Err(ToolError::protocol(error)));
-        let (server, sent) = match route(&state.catalogs(), uri) {
-            Ok(Some(routed)) => routed,
-            Ok(None) => return refused(ErrorObject::invalid_params(format!("no server offers `{uri}`"))),
-            Err(e) => return Some(Err(e)),
+        let refused = |error: ErrorObject| Some(Err(ToolError::protocol(state.masked_error(error))));
+        let held = current.subscriptions.held().get(uri).cloned();
+        let (server, sent) = match held {
+            Some(route) => route,
+            None => match route(&state.catalogs(), uri) {
+                Ok(Some(routed)) => routed,
+                Ok(None) => return refused(ErrorObject::invalid_params(format!("no server offers `{uri}`"))),
+                Err(e) => return Some(Err(e)),
+            },
         };
         if let Err(denied) = may_read(&state, cx.principal().unwrap_or("anonymous"), &server, &sent) {
             return refused(ErrorObject::invalid_params(format!("cannot subscribe to `{uri}`: {denied}")));
@@ -259,26 +300,28 @@ impl ResourceProvider for Relay {
         let Some(upstream) = state.upstreams.iter().find(|u| u.name() == server) else {
             return refused(ErrorObject::invalid_params(format!("server `{server}` sends no resource updates")));
         };
+        // Recorded before the server is asked, so that an unsubscribe of the last holder that
+        // is still under way sees it wanted again. A refused one is let go by the server, which
+        // tells `unsubscribed` when it was the last.
+        current.subscriptions.held().entry(uri.to_owned()).or_insert_with(|| (server.clone(), sent.clone()));
         if let Err(error) = upstream.subscribe(&sent).await {
             return refused(error);
         }
-        current.subscriptions.held().insert(uri.to_owned(), (server, sent));
         Some(Ok(()))
     }
 
     fn unsubscribed(&self, uri: &str) {
         let Some(current) = self.current.upgrade() else { return };
-        let mut held = current.subscriptions.held();
-        let Some((server, sent)) = held.remove(uri) else { return };
-        // Another URI that names the same resource keeps the server's subscription.
-        if held.values().any(|(s, u)| *s == server && *u == sent) {
-            return;
-        }
-        drop(held);
+        let Some((server, sent)) = current.subscriptions.held().remove(uri) else { return };
         let Some(upstream) = current.get().upstreams.iter().find(|u| u.name() == server).cloned() else { return };
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move { upstream.unsubscribe(&sent).await });
-        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let current = Arc::downgrade(&current);
+        runtime.spawn(async move {
+            // Another URI naming the same resource, or a client that subscribed again while
+            // this was on its way, keeps the server's subscription.
+            let wanted = || current.upgrade().is_some_and(|c| c.subscriptions.sent_to(&server).contains(&sent));
+            upstream.unsubscribe(&sent, wanted).await;
+        });
     }
 }
 
@@ -341,7 +384,7 @@ impl Subscriptions {
     }
 
     /// What is subscribed at `server`, as sent to it.
-    pub(crate) fn sent_to(&self, server: &str) -> Vec<String> {
+    pub(crate) fn sent_to(&self, server: &str) -> std::collections::BTreeSet<String> {
         let held = self.held();
         held.values().filter(|(s, _)| s == server).map(|(_, sent)| sent.clone()).collect()
     }
@@ -634,6 +677,19 @@ pub(crate) fn matches_template(template: &str, uri: &str) -> bool {
 }
 
 impl State {
+    /// A server's error as a client of the gateway gets it: masked as results are.
+    fn masked_error(&self, mut error: ErrorObject) -> ErrorObject {
+        if let Some(mask) = &self.log_mask {
+            let mut message = serde_json::Value::String(std::mem::take(&mut error.message));
+            mask(&mut message);
+            error.message = message.as_str().unwrap_or_default().to_owned();
+            if let Some(data) = error.data.as_mut() {
+                mask(data);
+            }
+        }
+        error
+    }
+
     /// The prompts, resources and templates relayed of each server, by name: the upstream
     /// servers' as last listed (in the order of their names), then the native servers'; none of
     /// a kind `relay` turns off.

@@ -44,11 +44,23 @@ impl Connection {
             let client = self.client_info(None);
             let cx = ToolContext::for_request(peer.clone(), None, cancel.clone(), Some(self.principal.clone()), client);
             for uri in asked.resource_subscriptions.iter().flatten() {
-                if subscribed.uris.contains(uri) || s.admit_subscription(uri, &cx).await.is_err() {
+                if subscribed.uris.contains(uri) || subscribed.uris.len() >= super::resources::MAX_SUBSCRIPTIONS {
                     continue;
                 }
+                // Counted before it is admitted (see `Connection::subscribe`).
                 s.hold(uri);
                 subscribed.uris.push(uri.clone());
+                let admitted = tokio::select! {
+                    admitted = s.admit_subscription(uri, &cx) => admitted.is_ok(),
+                    () = cancel.cancelled() => false,
+                };
+                if !admitted {
+                    subscribed.uris.pop();
+                    s.release(uri);
+                }
+                if cancel.is_cancelled() {
+                    break;
+                }
             }
         }
         let honored = SubscriptionFilter {

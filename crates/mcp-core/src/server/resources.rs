@@ -92,18 +92,36 @@ impl Connection {
             }
             return Ok(empty_result());
         }
-        if self.session().subscriptions.contains(&p.uri) {
-            return Ok(empty_result());
+        {
+            let mut session = self.session();
+            if session.subscriptions.contains(&p.uri) {
+                return Ok(empty_result());
+            }
+            if session.subscriptions.len() >= MAX_SUBSCRIPTIONS {
+                return Err(ErrorObject::invalid_params(format!(
+                    "cannot subscribe to `{}`: a client holds at most {MAX_SUBSCRIPTIONS} subscriptions",
+                    p.uri
+                )));
+            }
+            // Counted before it is admitted, so that another holder's last one ending meanwhile
+            // is not taken for the resource's last.
+            session.subscriptions.insert(p.uri.clone());
+            self.server.hold(&p.uri);
         }
         let client = self.client_info(p.meta.as_ref());
         let cx = ToolContext::for_request(peer, p.meta, cancel, Some(self.principal.clone()), client);
-        self.server.admit_subscription(&p.uri, &cx).await?;
-        if self.session().subscriptions.insert(p.uri.clone()) {
-            self.server.hold(&p.uri);
+        if let Err(refused) = self.server.admit_subscription(&p.uri, &cx).await {
+            if self.session().subscriptions.remove(&p.uri) {
+                self.server.release(&p.uri);
+            }
+            return Err(refused);
         }
         Ok(empty_result())
     }
 }
+
+/// The most resources one client (a connection, a session, a listen stream) subscribes to at once.
+pub(super) const MAX_SUBSCRIPTIONS: usize = 256;
 
 impl ServerInner {
     /// Asks the resource providers whether a subscription to `uri` by `cx` may be taken.

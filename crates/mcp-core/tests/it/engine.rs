@@ -979,10 +979,9 @@ async fn resource_providers_admit_subscriptions_and_hear_when_the_last_one_ends(
     let refused = subscribe(&a, "resources/subscribe", "x://secret").await.expect_err("refused");
     assert_eq!(refused.rpc_error().map(|e| e.code), Some(codes::INVALID_PARAMS), "{refused}");
     assert!(refused.to_string().contains("not for you"), "{refused}");
-    assert_eq!(
-        events(),
-        ["subscribe x://shared by stdio", "subscribe x://shared by stdio", "subscribe x://secret by stdio"]
-    );
+    // (A subscription is counted while it is asked: the refused one was the last of its URI.)
+    let asked = ["subscribe x://shared by stdio", "subscribe x://shared by stdio", "subscribe x://secret by stdio"];
+    assert_eq!(events(), [&asked[..], &["unsubscribed x://secret"]].concat());
     // A refused subscription is not held: unsubscribing it tells nobody anything.
     subscribe(&a, "resources/unsubscribe", "x://secret").await.expect("nothing to end");
     // One of two holders lets go: still held. The other's connection ends: the last one.
@@ -996,4 +995,21 @@ async fn resource_providers_admit_subscriptions_and_hear_when_the_last_one_ends(
         seen = events();
     }
     assert_eq!(seen, ["unsubscribed x://shared"]);
+
+    // A client holds a bounded number of subscriptions.
+    for n in 0..256 {
+        subscribe(&a, "resources/subscribe", &format!("x://{n}")).await.expect("taken");
+    }
+    let refused = subscribe(&a, "resources/subscribe", "x://one-too-many").await.expect_err("refused");
+    assert!(refused.to_string().contains("at most 256 subscriptions"), "{refused}");
+    subscribe(&a, "resources/subscribe", "x://7").await.expect("one it holds is no new one");
+    events();
+    a.close().await.expect("closes");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut released = Vec::new();
+    while released.len() < 256 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        released.extend(events());
+    }
+    assert_eq!(released.len(), 256, "every one let go with the connection");
 }

@@ -1741,7 +1741,9 @@ async fn completions_of_relayed_prompts_and_templates_are_asked_of_their_server(
                                       "env": {"DEMO_API_TOKEN": secret}}},
         "audit": {"path": s.audit()},
         "policy": {"default": "allow", "rules": [
-            {"name": "no-resource-prompt", "effect": "deny", "tools": ["everything__resource-prompt"]}
+            {"name": "no-resource-prompt", "effect": "deny", "tools": ["everything__resource-prompt"]},
+            {"name": "not-sales", "effect": "deny", "tools": ["everything__completable-prompt"],
+             "arguments": {"department": {"glob": "Sales"}}}
         ]}
     }));
     let client = gateway(&config, ClientOptions::default()).await;
@@ -1769,6 +1771,13 @@ async fn completions_of_relayed_prompts_and_templates_are_asked_of_their_server(
             .await
             .expect("completes");
     assert_eq!(answer["completion"]["values"], json!(["Alice", "Bob", "Charlie"]), "{answer}");
+    // No suggestions for arguments the caller could not get the prompt with.
+    let context = json!({"arguments": {"department": "Sales"}});
+    let refused =
+        complete(prompt("everything__completable-prompt"), json!({"name": "name", "value": ""}), Some(context))
+            .await
+            .expect_err("refused");
+    assert!(refused.to_string().contains("denied by policy rule `not-sales`"), "{refused}");
 
     // A template's variable, by the template as listed.
     let dynamic = "demo://resource/dynamic/text/{resourceId}";
