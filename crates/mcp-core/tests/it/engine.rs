@@ -1013,3 +1013,50 @@ async fn resource_providers_admit_subscriptions_and_hear_when_the_last_one_ends(
     }
     assert_eq!(released.len(), 256, "every one let go with the connection");
 }
+
+#[tokio::test]
+async fn a_listen_streams_resource_subscriptions_are_admitted_and_end_with_it() {
+    let watched = Watched::default();
+    let mut registry = Registry::new();
+    registry.resource(watched.clone());
+    let server = Server::builder(Implementation::new("watched", "1.0"), registry).resource_updates(true).build();
+    let (notes_tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
+    let options = ClientOptions { notifications: Some(notes_tx), ..ClientOptions::default() };
+    let client = Arc::new(connect_to(&server, options).await.expect("connects"));
+    assert_eq!(client.era(), Era::Modern);
+    let events = || std::mem::take(&mut *watched.events.lock().expect("events"));
+
+    let params = json!({"notifications": {"resourceSubscriptions": ["x://a", "x://secret", "x://a"]}});
+    let listening = tokio::spawn({
+        let client = client.clone();
+        async move { client.request::<_, Value>("subscriptions/listen", &params).await }
+    });
+    // The acknowledgement names what was taken: not the refused one, and each URI once.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let honored = loop {
+        let note = tokio::time::timeout_at(deadline, notes.recv()).await.expect("acknowledged").expect("open");
+        let uris = note.params.as_ref().and_then(|p| p["notifications"].get("resourceSubscriptions")).cloned();
+        if note.method == "notifications/subscriptions/acknowledged" && uris.is_some() {
+            break uris.unwrap_or_default();
+        }
+    };
+    assert_eq!(honored, json!(["x://a"]));
+    assert_eq!(events(), ["subscribe x://a by stdio", "subscribe x://secret by stdio", "unsubscribed x://secret"]);
+
+    // An update reaches the stream; when the stream ends, so does its subscription.
+    server.notify_resource_updated("x://a");
+    let update = loop {
+        let note = tokio::time::timeout_at(deadline, notes.recv()).await.expect("an update").expect("open");
+        if note.method == "notifications/resources/updated" {
+            break note;
+        }
+    };
+    assert_eq!(update.params.as_ref().and_then(|p| p.get("uri")), Some(&json!("x://a")));
+    listening.abort();
+    let mut seen = Vec::new();
+    while seen.is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        seen = events();
+    }
+    assert_eq!(seen, ["unsubscribed x://a"]);
+}
