@@ -1,5 +1,6 @@
 """A Python `mcp` SDK 2.x server on stdio. It answers server/discover (2026-07-28) as well as
-initialize, so it checks that our client picks the modern era when it is offered.
+initialize, so it checks that our client picks the modern era when it is offered. Its `touch`
+tool announces an update of a resource on the `subscriptions/listen` streams that watch it.
 """
 
 import anyio
@@ -27,6 +28,13 @@ async def chatty(text: str, ctx: Context, wait_ms: int = 0) -> str:
     await ctx.debug(f"about to echo {text}")
     await ctx.info(f"echoing {text}", logger_name="chatty")
     return text
+
+
+@server.tool()
+async def touch(uri: str, ctx: Context) -> str:
+    """Tells the listen streams that watch `uri` that it changed."""
+    await ctx.notify_resource_updated(uri)
+    return f"touched {uri}"
 
 
 @server.resource("memo://greeting")

@@ -195,6 +195,9 @@ pub struct Upstream {
     /// again whenever it starts. Held across each request that changes them, so that the
     /// server's subscriptions follow the order they were asked in.
     subscribed: tokio::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// At a `2026-07-28` server, the one listen stream that carries the updates of every URI in
+    /// `subscribed` (replaced as that changes; only touched with `subscribed` locked).
+    listening: std::sync::Mutex<Option<crate::client::ResourceListen>>,
     /// The URIs of its `notifications/resources/updated` (see [`Upstream::updates`]).
     updates: tokio::sync::broadcast::Sender<String>,
 }
@@ -285,6 +288,7 @@ impl Upstream {
             logs: tokio::sync::broadcast::channel(LOG_BACKLOG).0,
             callers: std::sync::Mutex::default(),
             subscribed: tokio::sync::Mutex::default(),
+            listening: std::sync::Mutex::default(),
             updates: tokio::sync::broadcast::channel(UPDATE_BACKLOG).0,
         })
     }
@@ -296,10 +300,12 @@ impl Upstream {
         self.updates.subscribe()
     }
 
-    /// Subscribes to updates of the resource `uri` at the server (`resources/subscribe`), once
-    /// however often it is asked, and again whenever the server starts; while the server is down,
-    /// the subscription waits for its start. Refused when the server sends no updates, or when it
-    /// speaks the `2026-07-28` era (whose subscriptions ride on a listen stream, not relayed).
+    /// Subscribes to updates of the resource `uri` at the server, once however often it is
+    /// asked, and again whenever the server starts; while the server is down, the subscription
+    /// waits for its start. A handshake-era server is sent `resources/subscribe`; a `2026-07-28`
+    /// one is watched on a `subscriptions/listen` stream (one for all the URIs subscribed to,
+    /// reopened with the new set as it changes). Refused when the server sends no updates, or
+    /// does not take a stream for `uri`.
     pub async fn subscribe(&self, uri: &str) -> Result<(), crate::protocol::ErrorObject> {
         use crate::protocol::ErrorObject;
         let mut subscribed = self.subscribed.lock().await;
@@ -312,25 +318,29 @@ impl Upstream {
         if !sends_updates(&client) {
             return Err(ErrorObject::invalid_params(format!("server `{}` sends no resource updates", self.name)));
         }
-        if client.era() == Era::Modern {
-            return Err(ErrorObject::invalid_params(format!(
-                "server `{}` speaks the 2026-07-28 protocol, whose resource subscriptions are not relayed",
-                self.name
-            )));
-        }
         if subscribed.contains(uri) {
             return Ok(());
         }
-        match self.ask(&client, methods::SUBSCRIBE, uri).await {
-            Ok(()) => {
-                subscribed.insert(uri.to_owned());
-                Ok(())
+        let failed = |e: Error| match e.rpc_error() {
+            Some(error) if !e.is_transport_failure() => error.clone(),
+            _ => ErrorObject::internal(format!("subscribing at server `{}` failed: {e}", self.name)),
+        };
+        if client.era() == Era::Modern {
+            let mut wanted = subscribed.clone();
+            wanted.insert(uri.to_owned());
+            let honored = self.listen(&client, &wanted).await.map_err(failed)?;
+            if !honored.contains(uri) {
+                return Err(ErrorObject::invalid_params(format!(
+                    "server `{}` does not send updates of `{uri}` (its listen stream left it out)",
+                    self.name
+                )));
             }
-            Err(e) => Err(match e.rpc_error() {
-                Some(error) if !e.is_transport_failure() => error.clone(),
-                _ => ErrorObject::internal(format!("subscribing at server `{}` failed: {e}", self.name)),
-            }),
+            subscribed.insert(uri.to_owned());
+            return Ok(());
         }
+        self.ask(&client, methods::SUBSCRIBE, uri).await.map_err(failed)?;
+        subscribed.insert(uri.to_owned());
+        Ok(())
     }
 
     /// Makes the server's subscriptions what `wanted` says, once no other change of them is
@@ -340,36 +350,51 @@ impl Upstream {
         let mut subscribed = self.subscribed.lock().await;
         let wanted = wanted();
         let client = match &*self.state.read().await {
-            State::Up(client) if sends_updates(client) && client.era() != Era::Modern => client.clone(),
+            State::Up(client) if sends_updates(client) => client.clone(),
             _ => {
                 *subscribed = wanted;
                 return;
             }
         };
-        for uri in subscribed.difference(&wanted) {
-            if let Err(e) = self.ask(&client, methods::UNSUBSCRIBE, uri).await {
-                tracing::debug!(server = %self.name, %uri, error = %e, "unsubscribing failed");
+        if client.era() == Era::Modern {
+            if let Err(e) = self.listen(&client, &wanted).await {
+                tracing::warn!(server = %self.name, error = %e, "listening for resource updates failed");
             }
-        }
-        for uri in wanted.difference(&subscribed) {
-            if let Err(e) = self.ask(&client, methods::SUBSCRIBE, uri).await {
-                tracing::warn!(server = %self.name, %uri, error = %e, "subscribing failed");
+        } else {
+            for uri in subscribed.difference(&wanted) {
+                if let Err(e) = self.ask(&client, methods::UNSUBSCRIBE, uri).await {
+                    tracing::debug!(server = %self.name, %uri, error = %e, "unsubscribing failed");
+                }
+            }
+            for uri in wanted.difference(&subscribed) {
+                if let Err(e) = self.ask(&client, methods::SUBSCRIBE, uri).await {
+                    tracing::warn!(server = %self.name, %uri, error = %e, "subscribing failed");
+                }
             }
         }
         *subscribed = wanted;
     }
 
-    /// Ends the subscription to `uri` at the server (`resources/unsubscribe`), unless
-    /// `still_wanted` says, once no other change of its subscriptions is under way, that a
-    /// client subscribed to it again meanwhile.
+    /// Ends the subscription to `uri` at the server (`resources/unsubscribe`, or a listen stream
+    /// without it), unless `still_wanted` says, once no other change of its subscriptions is
+    /// under way, that a client subscribed to it again meanwhile.
     pub async fn unsubscribe(&self, uri: &str, still_wanted: impl FnOnce() -> bool) {
         let mut subscribed = self.subscribed.lock().await;
         if still_wanted() || !subscribed.remove(uri) {
             return;
         }
-        let State::Up(client) = &*self.state.read().await else { return };
+        let State::Up(client) = &*self.state.read().await else {
+            if subscribed.is_empty() {
+                self.stop_listening();
+            }
+            return;
+        };
         let client = client.clone();
-        if let Err(e) = self.ask(&client, methods::UNSUBSCRIBE, uri).await {
+        let ended = match client.era() {
+            Era::Modern => self.listen(&client, &subscribed).await.map(drop),
+            Era::Handshake => self.ask(&client, methods::UNSUBSCRIBE, uri).await,
+        };
+        if let Err(e) = ended {
             tracing::debug!(server = %self.name, %uri, error = %e, "unsubscribing failed");
         }
     }
@@ -381,14 +406,55 @@ impl Upstream {
         within(&self.name, method, client.request::<_, Value>(method, &params)).await.map(drop)
     }
 
+    /// At a `2026-07-28` server, makes the listen stream of resource updates one for `uris`
+    /// (none for none), acknowledged within [`CATALOG_PATIENCE`]; returns the URIs the server
+    /// took. The stream it replaces ends once the new one is acknowledged, so that no update
+    /// falls between them; when the new one fails, the old one stays.
+    async fn listen(
+        &self,
+        client: &Client,
+        uris: &std::collections::BTreeSet<String>,
+    ) -> Result<std::collections::BTreeSet<String>, Error> {
+        if uris.is_empty() {
+            self.stop_listening();
+            return Ok(std::collections::BTreeSet::new());
+        }
+        let uris: Vec<String> = uris.iter().cloned().collect();
+        let (honored, stream) = client.listen_to_resources(&uris, CATALOG_PATIENCE).await?;
+        let old = self.listening.lock().unwrap_or_else(std::sync::PoisonError::into_inner).replace(stream);
+        drop(old);
+        Ok(honored.into_iter().collect())
+    }
+
+    /// Ends the listen stream of resource updates, if there is one.
+    fn stop_listening(&self) {
+        let old = self.listening.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        drop(old);
+    }
+
     /// Subscribes again, at a server that (re)started, to what was subscribed to before (with
     /// the subscriptions' lock held: see [`Upstream::start`]).
     async fn resubscribe(&self, client: &Client, subscribed: &std::collections::BTreeSet<String>) {
+        // The last process's stream went with it.
+        self.stop_listening();
         if subscribed.is_empty() {
             return;
         }
-        if !sends_updates(client) || client.era() == Era::Modern {
+        if !sends_updates(client) {
             tracing::warn!(server = %self.name, "the server no longer takes resource subscriptions; its clients get no updates");
+            return;
+        }
+        if client.era() == Era::Modern {
+            match self.listen(client, subscribed).await {
+                Ok(honored) if honored.len() < subscribed.len() => {
+                    let left_out: Vec<_> = subscribed.difference(&honored).collect();
+                    tracing::warn!(server = %self.name, ?left_out, "the server no longer sends updates of some resources");
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(server = %self.name, error = %e, "listening for resource updates after a start failed")
+                }
+            }
             return;
         }
         for uri in subscribed {

@@ -232,7 +232,7 @@ impl Client {
         peer: Peer,
         unanswered: Unanswered,
     ) -> std::result::Result<Client, Failed> {
-        let routes = handler.routes.clone();
+        let (routes, acks) = (handler.routes.clone(), handler.acks.clone());
         let mut client = Client {
             peer,
             options,
@@ -241,6 +241,7 @@ impl Client {
             capabilities: ServerCapabilities::default(),
             instructions: None,
             routes,
+            acks,
             #[cfg(feature = "stdio")]
             process: None,
         };

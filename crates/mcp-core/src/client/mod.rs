@@ -27,6 +27,7 @@ use tokio::sync::mpsc;
 #[cfg(feature = "stdio")]
 pub use crate::transport::process::kill_all as kill_server_processes;
 pub use connect::resolve;
+pub use listen::ResourceListen;
 pub use stream::ToolCallStream;
 
 use crate::error::{Error, Result};
@@ -220,6 +221,7 @@ pub struct Client {
     capabilities: ServerCapabilities,
     instructions: Option<String>,
     routes: stream::CallRoutes,
+    acks: listen::AckRoutes,
     #[cfg(feature = "stdio")]
     process: Option<crate::transport::process::ServerProcess>,
 }

@@ -1059,4 +1059,28 @@ async fn a_listen_streams_resource_subscriptions_are_admitted_and_end_with_it() 
         seen = events();
     }
     assert_eq!(seen, ["unsubscribed x://a"]);
+
+    // The same through the client's own stream: it waits for the acknowledgement (which is its
+    // own, not the caller's notification) and ends the stream when dropped.
+    let uris = ["x://a".to_owned(), "x://secret".to_owned()];
+    let (honored, stream) = client.listen_to_resources(&uris, Duration::from_secs(10)).await.expect("acknowledged");
+    assert_eq!(honored, ["x://a"]);
+    assert_eq!(events(), ["subscribe x://a by stdio", "subscribe x://secret by stdio", "unsubscribed x://secret"]);
+    server.notify_resource_updated("x://a");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let note = tokio::time::timeout_at(deadline, notes.recv()).await.expect("an update").expect("open");
+    assert_eq!(note.method, "notifications/resources/updated", "the first notification is the update: {note:?}");
+    drop(stream);
+    let mut seen = Vec::new();
+    while seen.is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        seen = events();
+    }
+    assert_eq!(seen, ["unsubscribed x://a"]);
+
+    // A handshake-era server is subscribed to with `resources/subscribe` instead.
+    let options = ClientOptions { era: EraPreference::Handshake, ..ClientOptions::default() };
+    let older = connect_to(&server, options).await.expect("connects");
+    let refused = older.listen_to_resources(&uris, Duration::from_secs(10)).await.expect_err("no listen stream");
+    assert!(refused.to_string().contains("resources/subscribe"), "{refused}");
 }

@@ -1580,25 +1580,6 @@ async fn resource_subscriptions_are_relayed_to_the_server_and_its_updates_back()
         let (client, params) = (&client, json!({"uri": uri}));
         async move { client.request::<_, Value>(method, &params).await }
     };
-    // Updates of the URIs this client named, in the order they came, within `wait`.
-    async fn updated(
-        notes: &mut tokio::sync::mpsc::UnboundedReceiver<mcp_core::protocol::Notification>,
-        wait: Duration,
-    ) -> Vec<String> {
-        let mut uris = Vec::new();
-        let deadline = tokio::time::Instant::now() + wait;
-        while let Ok(Some(note)) = tokio::time::timeout_at(deadline, notes.recv()).await {
-            if note.method == "notifications/resources/updated" {
-                uris.push(
-                    note.params
-                        .and_then(|p| p.get("uri").and_then(Value::as_str).map(str::to_owned))
-                        .unwrap_or_default(),
-                );
-            }
-        }
-        uris
-    }
-
     let features = "demo://resource/static/document/features.md";
     // The same resource, named another way: its updates come under this name too.
     let alias = "demo://resource/static/document/x/../features.md";
@@ -1669,22 +1650,116 @@ async fn resource_subscriptions_are_relayed_to_the_server_and_its_updates_back()
     listening.abort();
 }
 
+/// A gateway configuration with `server` alone, as `name`, restarted 100 ms after it exits, and
+/// the file where each of its processes writes its id (to kill it by).
+fn restartable(s: &Scratch, name: &str, server: StdioServer) -> (PathBuf, PathBuf) {
+    let pid_file = s.path.join(format!("{name}.pid"));
+    let mut args = vec!["-c".to_owned(), format!("echo $$ > '{}'; exec \"$0\" \"$@\"", pid_file.display())];
+    args.push(server.command);
+    args.extend(server.args);
+    let config = s.config(json!({
+        "mcpServers": {name: {"command": "sh", "args": args}},
+        "audit": {"path": s.audit()},
+        "restart": {"initial_delay_ms": 100}
+    }));
+    (config, pid_file)
+}
+
+/// Kills the server process named in `pid_file`, then calls `tool` until a new process has
+/// answered it.
+async fn kill_until_back(client: &Client, pid_file: &Path, tool: &str, arguments: JsonObject) {
+    let first = std::fs::read_to_string(pid_file).expect("pid").trim().to_owned();
+    assert!(Command::new("kill").args(["-9", &first]).status().expect("kill runs").success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = std::fs::read_to_string(pid_file).unwrap_or_default().trim().to_owned();
+        let result = client.call_tool(tool, arguments.clone()).await.expect("calls");
+        if now != first && !result.is_error() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never restarted: {}", result.text_content());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The URIs of the `notifications/resources/updated` a client got within `wait`, in the order
+/// they came.
+async fn updated(
+    notes: &mut tokio::sync::mpsc::UnboundedReceiver<mcp_core::protocol::Notification>,
+    wait: Duration,
+) -> Vec<String> {
+    let mut uris = Vec::new();
+    let deadline = tokio::time::Instant::now() + wait;
+    while let Ok(Some(note)) = tokio::time::timeout_at(deadline, notes.recv()).await {
+        if note.method == "notifications/resources/updated" {
+            uris.push(
+                note.params.and_then(|p| p.get("uri").and_then(Value::as_str).map(str::to_owned)).unwrap_or_default(),
+            );
+        }
+    }
+    uris
+}
+
+/// A `2026-07-28` server takes no `resources/subscribe`: the gateway watches what its clients
+/// subscribe to on one `subscriptions/listen` stream, reopened with the new set as it changes
+/// and after a restart, and passes the server's updates on. The Python SDK's server (`touch`
+/// announces an update on the streams that watch the URI).
+#[tokio::test]
+async fn resource_subscriptions_at_a_2026_07_28_server_ride_on_one_listen_stream() {
+    let s = Scratch::new();
+    let (config, pid_file) = restartable(&s, "modern", python_modern_server());
+    let (notes_tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
+    let options = ClientOptions { era: EraPreference::Handshake, notifications: Some(notes_tx), ..Default::default() };
+    let client = gateway(&config, options).await;
+    let subscribe = |method: &'static str, uri: &str| {
+        let (client, params) = (&client, json!({"uri": uri}));
+        async move { client.request::<_, Value>(method, &params).await }
+    };
+    let touch = |uri: &str| {
+        let (client, arguments) = (&client, JsonObject::from_iter([("uri".to_owned(), json!(uri))]));
+        async move {
+            let touched = client.call_tool("modern__touch", arguments).await.expect("calls");
+            assert!(!touched.is_error(), "{}", touched.text_content());
+        }
+    };
+    let (greeting, other) = ("memo://greeting", "memo://other");
+
+    subscribe("resources/subscribe", greeting).await.expect("subscribed");
+    touch(greeting).await;
+    touch(other).await;
+    assert_eq!(updated(&mut notes, Duration::from_secs(3)).await, [greeting], "only what the client watches");
+
+    // A second URI: the stream is opened again for both, and the first one ends (else each
+    // update would come twice, once per stream).
+    subscribe("resources/subscribe", other).await.expect("subscribed");
+    touch(greeting).await;
+    touch(other).await;
+    assert_eq!(updated(&mut notes, Duration::from_secs(3)).await, [greeting, other], "once each");
+
+    subscribe("resources/unsubscribe", greeting).await.expect("unsubscribed");
+    touch(greeting).await;
+    touch(other).await;
+    assert_eq!(updated(&mut notes, Duration::from_secs(3)).await, [other], "the one let go is not watched");
+
+    // A new process is watched again before it takes calls.
+    kill_until_back(&client, &pid_file, "modern__touch", JsonObject::from_iter([("uri".to_owned(), json!(other))]))
+        .await;
+    let seen = updated(&mut notes, Duration::from_secs(3)).await;
+    assert_eq!(seen.last().map(String::as_str), Some(other), "the update after the restart came: {seen:?}");
+
+    // Nobody watches: the stream ends, and nothing more comes.
+    subscribe("resources/unsubscribe", other).await.expect("unsubscribed");
+    touch(other).await;
+    assert_eq!(updated(&mut notes, Duration::from_secs(2)).await, Vec::<String>::new());
+    client.close().await.expect("closes");
+}
+
 /// A server that restarts is subscribed again to what its clients hold, and its updates reach
 /// them as before.
 #[tokio::test]
 async fn a_subscription_outlives_its_servers_restart() {
     let s = Scratch::new();
-    let everything = everything();
-    // The server's process id, to kill it by.
-    let pid_file = s.path.join("everything.pid");
-    let mut args = vec!["-c".to_owned(), format!("echo $$ > '{}'; exec \"$0\" \"$@\"", pid_file.display())];
-    args.push(everything.command.clone());
-    args.extend(everything.args.iter().cloned());
-    let config = s.config(json!({
-        "mcpServers": {"everything": {"command": "sh", "args": args}},
-        "audit": {"path": s.audit()},
-        "restart": {"initial_delay_ms": 100}
-    }));
+    let (config, pid_file) = restartable(&s, "everything", everything());
     let (notes_tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
     let (logs_tx, logs) = std::sync::mpsc::channel();
     let sink = mcp_core::LogSink::new(move |log| drop(logs_tx.send(log.data.to_string())));
@@ -1697,21 +1772,8 @@ async fn a_subscription_outlives_its_servers_restart() {
     let client = gateway(&config, options).await;
     let features = "demo://resource/static/document/features.md";
     client.request::<_, Value>("resources/subscribe", &json!({"uri": features})).await.expect("subscribed");
-    let first = std::fs::read_to_string(&pid_file).expect("pid").trim().to_owned();
-    let killed = Command::new("kill").args(["-9", &first]).status().expect("kill runs");
-    assert!(killed.success());
-
     // Once it is back (a new process), it was asked to subscribe again, and its update comes.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let now = std::fs::read_to_string(&pid_file).unwrap_or_default().trim().to_owned();
-        let result = client.call_tool("everything__toggle-subscriber-updates", JsonObject::new()).await.expect("calls");
-        if now != first && !result.is_error() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never restarted: {}", result.text_content());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    kill_until_back(&client, &pid_file, "everything__toggle-subscriber-updates", JsonObject::new()).await;
     // Once at first, once after the restart (its log message may trail the call's answer).
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut asked = 0;
