@@ -338,8 +338,13 @@ impl Upstream {
             subscribed.insert(uri.to_owned());
             return Ok(());
         }
-        self.ask(&client, methods::SUBSCRIBE, uri).await.map_err(failed)?;
+        // Recorded before the server is asked: a subscribe given up on the way (its caller gone)
+        // may still have reached the server, which an unsubscribe then tells.
         subscribed.insert(uri.to_owned());
+        if let Err(e) = self.ask(&client, methods::SUBSCRIBE, uri).await {
+            subscribed.remove(uri);
+            return Err(failed(e));
+        }
         Ok(())
     }
 
@@ -1118,6 +1123,61 @@ mod tests {
 
     fn tool(name: &str, description: &str) -> Tool {
         Tool::new(name, description, serde_json::json!({"type": "object"}).as_object().cloned().unwrap_or_default())
+    }
+
+    /// A provider whose subscriptions take a while to admit, and which records what it hears.
+    #[derive(Default, Clone)]
+    struct Slow {
+        events: Arc<std::sync::Mutex<Vec<String>>>,
+    }
+
+    #[async_trait::async_trait]
+    impl crate::registry::ResourceProvider for Slow {
+        fn resources(&self) -> Vec<crate::protocol::Resource> {
+            Vec::new()
+        }
+
+        async fn read(&self, _uri: &str) -> Option<Result<Vec<crate::protocol::ResourceContents>, crate::ToolError>> {
+            None
+        }
+
+        async fn subscribe(&self, uri: &str, _cx: &ToolContext) -> Option<Result<(), crate::ToolError>> {
+            self.events.lock().expect("events").push(format!("subscribe {uri}"));
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            Some(Ok(()))
+        }
+
+        fn unsubscribed(&self, uri: &str) {
+            self.events.lock().expect("events").push(format!("unsubscribed {uri}"));
+        }
+    }
+
+    /// A subscribe whose caller gives up while the server is asked may still have reached the
+    /// server: the upstream keeps it, so that the unsubscribe that follows tells the server.
+    #[tokio::test]
+    async fn a_subscribe_given_up_on_the_way_is_still_ended_at_the_server() {
+        let slow = Slow::default();
+        let mut registry = crate::Registry::new();
+        registry.resource(slow.clone());
+        let server = crate::Server::builder(Implementation::new("slow", "1"), registry).resource_updates(true).build();
+        let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+        let (r, w) = tokio::io::split(server_io);
+        tokio::spawn(async move { server.serve(r, w).await });
+        let (r, w) = tokio::io::split(client_io);
+        let options = ClientOptions { era: EraPreference::Handshake, ..ClientOptions::default() };
+        let client = Client::connect("slow", r, w, options).await.expect("connects");
+        let upstream = Upstream::new("slow", McpConfig::default(), Restart::default());
+        *upstream.state.write().await = State::Up(Arc::new(client));
+
+        let given_up = tokio::time::timeout(Duration::from_millis(100), upstream.subscribe("x://a")).await;
+        assert!(given_up.is_err(), "still being admitted");
+        upstream.unsubscribe("x://a", || false).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !slow.events.lock().expect("events").contains(&"unsubscribed x://a".to_owned()) {
+            assert!(Instant::now() < deadline, "the server was never told: {:?}", slow.events.lock().expect("events"));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(*slow.events.lock().expect("events"), ["subscribe x://a", "unsubscribed x://a"]);
     }
 
     #[test]
