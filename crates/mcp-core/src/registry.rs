@@ -57,6 +57,16 @@ pub trait ResourceProvider: Send + Sync + 'static {
     fn unsubscribed(&self, uri: &str) {
         let _ = uri;
     }
+
+    /// Whether an update of `uri` still goes to a subscriber whose caller is `principal`, asked
+    /// as each update is sent (what decided the subscription, a policy say, may have changed
+    /// since it was taken): `None` when the URI is not this provider's (the next is asked; when
+    /// none claims it, the update goes). A subscriber refused here stays subscribed, and hears
+    /// of the resource again once this says yes. By default, `None`.
+    fn update_reaches(&self, uri: &str, principal: &str) -> Option<bool> {
+        let _ = (uri, principal);
+        None
+    }
 }
 
 /// A fixed text resource.

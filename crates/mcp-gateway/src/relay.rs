@@ -310,6 +310,16 @@ impl ResourceProvider for Relay {
         Some(Ok(()))
     }
 
+    /// Decided on each update as a read of the URI would be, by the policy in force now: a
+    /// reload whose policy refuses the read stops the updates (the subscription stays until its
+    /// client ends it, and its updates come again should a later policy allow the read).
+    fn update_reaches(&self, uri: &str, principal: &str) -> Option<bool> {
+        let current = self.current.upgrade()?;
+        let held = current.subscriptions.held().get(uri).cloned();
+        let Some((server, sent)) = held else { return Some(false) };
+        Some(may_read(&current.get(), principal, &server, &sent).is_ok())
+    }
+
     fn unsubscribed(&self, uri: &str) {
         let Some(current) = self.current.upgrade() else { return };
         let Some((server, sent)) = current.subscriptions.held().remove(uri) else { return };

@@ -137,12 +137,17 @@ fn nested_inventory() -> ToolSet {
 
 /// A client of `server`, over an in-memory pipe.
 async fn client_of(server: &Server) -> Client {
+    client_with(server, ClientOptions::default()).await
+}
+
+/// A client of `server` with `options`, over an in-memory pipe.
+async fn client_with(server: &Server, options: ClientOptions) -> Client {
     let (client_io, server_io) = tokio::io::duplex(64 * 1024);
     let (r, w) = tokio::io::split(server_io);
     let serving = server.clone();
     tokio::spawn(async move { serving.serve(r, w).await });
     let (r, w) = tokio::io::split(client_io);
-    Client::connect("gateway", r, w, ClientOptions::default()).await.expect("connects")
+    Client::connect("gateway", r, w, options).await.expect("connects")
 }
 
 /// What a client of `server` is listed, and the result of calling `name` with `arguments`.
@@ -217,6 +222,70 @@ async fn gateway_over_python(dir: &tempfile::TempDir) -> (Gateway, i32) {
     let gateway = Gateway::start(config).await.expect("starts");
     let pid: i32 = std::fs::read_to_string(&pid_file).expect("pid").trim().parse().expect("a pid");
     (gateway, pid)
+}
+
+/// A reload whose policy refuses reading a resource stops its updates to the subscribers that
+/// may no longer read it, whether they subscribed with `resources/subscribe` or on a listen
+/// stream; the subscriptions stay, and their updates come again once a policy allows the read.
+#[tokio::test]
+async fn each_resource_update_is_decided_by_the_policy_in_force() {
+    use mcp_core::EraPreference;
+    use mcp_core::protocol::Notification;
+    use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+
+    let dir = tempfile::tempdir().expect("temp");
+    let python = root().join(".tools/py-mcp2/bin/python");
+    assert!(python.exists(), "{} is missing: run `cargo xtask setup`", python.display());
+    let script = root().join("tests/python/server_modern.py");
+    let with_rules = |rules: Value| {
+        config(json!({
+            "mcpServers": {"py": {"command": python, "args": [script]}},
+            "audit": {"path": dir.path().join("a.jsonl"), "fsync": false},
+            "policy": {"default": "allow", "rules": rules}
+        }))
+    };
+    let gateway = Gateway::start(with_rules(json!([]))).await.expect("starts");
+    let greeting = "memo://greeting";
+    // One client of each era: `resources/subscribe`, and a listen stream.
+    let (older_tx, mut older_notes) = unbounded_channel();
+    let options = ClientOptions { era: EraPreference::Handshake, notifications: Some(older_tx), ..Default::default() };
+    let older = client_with(gateway.server(), options).await;
+    older.request::<_, Value>("resources/subscribe", &json!({"uri": greeting})).await.expect("subscribed");
+    let (modern_tx, mut modern_notes) = unbounded_channel();
+    let options = ClientOptions { era: EraPreference::Modern, notifications: Some(modern_tx), ..Default::default() };
+    let modern = client_with(gateway.server(), options).await;
+    let (honored, _stream) =
+        modern.listen_to_resources(&[greeting.to_owned()], Duration::from_secs(10)).await.expect("listening");
+    assert_eq!(honored, [greeting]);
+
+    async fn updates(notes: &mut UnboundedReceiver<Notification>, wait: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut seen = 0;
+        while let Ok(Some(note)) = tokio::time::timeout_at(deadline, notes.recv()).await {
+            seen += usize::from(note.method == "notifications/resources/updated");
+        }
+        seen
+    }
+    let touch = || async {
+        let touched = gateway.call("py", "touch", args(json!({"uri": greeting})), cx()).await.expect("called");
+        assert!(!touched.is_error(), "{}", touched.text_content());
+    };
+    touch().await;
+    assert_eq!(updates(&mut older_notes, Duration::from_secs(2)).await, 1);
+    assert_eq!(updates(&mut modern_notes, Duration::from_secs(1)).await, 1);
+
+    let denied = json!([{"name": "no-greeting", "effect": "deny", "servers": ["py"], "tools": ["resources/read"],
+                         "arguments": {"uri": {"glob": greeting}}}]);
+    gateway.reload(with_rules(denied)).await.expect("reloads");
+    touch().await;
+    assert_eq!(updates(&mut older_notes, Duration::from_secs(2)).await, 0, "refused now");
+    assert_eq!(updates(&mut modern_notes, Duration::from_secs(1)).await, 0, "refused now");
+
+    gateway.reload(with_rules(json!([]))).await.expect("reloads");
+    touch().await;
+    assert_eq!(updates(&mut older_notes, Duration::from_secs(2)).await, 1, "allowed again");
+    assert_eq!(updates(&mut modern_notes, Duration::from_secs(1)).await, 1, "allowed again");
+    gateway.shutdown().await;
 }
 
 #[tokio::test]

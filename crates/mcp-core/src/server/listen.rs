@@ -90,6 +90,7 @@ impl Connection {
                 Change::ResourcesListChanged => honored.resources_list_changed == Some(true),
                 Change::ResourceUpdated(uri) => {
                     honored.resource_subscriptions.as_ref().is_some_and(|u| u.contains(uri))
+                        && s.update_reaches(uri, &self.principal)
                 }
                 // Log messages belong to requests in this era, never to a listen stream.
                 Change::Log(_) => false,

@@ -645,9 +645,11 @@ impl Connection {
         session.version.is_some() && session.log_level.is_none_or(|wanted| level >= wanted)
     }
 
-    /// True when this connection's client subscribed to `uri`.
+    /// True when this connection's client subscribed to `uri`, and an update of it still
+    /// reaches its caller.
     pub(crate) fn subscribed(&self, uri: &str) -> bool {
-        self.session().subscriptions.contains(uri)
+        let held = self.session().subscriptions.contains(uri);
+        held && self.server.update_reaches(uri, &self.principal)
     }
 
     fn session(&self) -> std::sync::MutexGuard<'_, Session> {

@@ -137,6 +137,12 @@ impl ServerInner {
         Ok(())
     }
 
+    /// Whether an update of `uri` goes to a subscriber whose caller is `principal` (see
+    /// [`ResourceProvider::update_reaches`](crate::registry::ResourceProvider::update_reaches)).
+    pub(super) fn update_reaches(&self, uri: &str, principal: &str) -> bool {
+        self.registry.resources.iter().find_map(|provider| provider.update_reaches(uri, principal)).unwrap_or(true)
+    }
+
     /// Counts one more subscription to `uri`.
     pub(super) fn hold(&self, uri: &str) {
         let mut subscribers = self.subscribers.lock().unwrap_or_else(PoisonError::into_inner);
