@@ -9,7 +9,6 @@ use super::changes::{Change, ChangeFeed};
 use super::era::Framing;
 use super::{Connection, ServerInner, parse_params};
 use crate::protocol::*;
-use crate::tool::ToolContext;
 use crate::transport::connection::Peer;
 
 impl Connection {
@@ -41,8 +40,7 @@ impl Connection {
         let named = asked.resource_subscriptions.as_ref().is_some_and(|uris| !uris.is_empty());
         // Which server's a resource is may be known only once the start is over.
         if has_resources && named && s.started().await == super::StartState::Ready {
-            let client = self.client_info(None);
-            let cx = ToolContext::for_request(peer.clone(), None, cancel.clone(), Some(self.principal.clone()), client);
+            let cx = self.request_context(peer.clone(), None, cancel.clone());
             for uri in asked.resource_subscriptions.iter().flatten() {
                 if subscribed.uris.contains(uri) || subscribed.uris.len() >= super::resources::MAX_SUBSCRIPTIONS {
                     continue;

@@ -33,7 +33,7 @@ use era::Framing;
 use crate::error::Result;
 use crate::protocol::*;
 use crate::registry::Registry;
-use crate::tool::ToolSet;
+use crate::tool::{ToolContext, ToolSet};
 use crate::transport::DEFAULT_MAX_MESSAGE_BYTES;
 use crate::transport::connection::{self, Handler, Peer, Role};
 
@@ -618,6 +618,13 @@ impl Handler for Connection {
 }
 
 impl Connection {
+    /// The context of a request of this connection's client, with `meta` its `_meta`: its caller,
+    /// its client (see [`Connection::client_info`]), its cancellation.
+    fn request_context(&self, peer: Peer, meta: Option<JsonObject>, cancel: CancellationToken) -> ToolContext {
+        let client = self.client_info(meta.as_ref());
+        ToolContext::for_request(peer, meta, cancel, Some(self.principal.clone()), client)
+    }
+
     /// The caller's identity: from the handshake, or from a modern request's `_meta`.
     fn client_info(&self, meta: Option<&JsonObject>) -> Option<Arc<Implementation>> {
         if let Some(info) = meta.and_then(|m| m.get(meta_keys::CLIENT_INFO)) {

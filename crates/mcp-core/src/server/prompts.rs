@@ -7,7 +7,6 @@ use tokio_util::sync::CancellationToken;
 use super::era::Framing;
 use super::{Connection, parse_params};
 use crate::protocol::*;
-use crate::tool::ToolContext;
 use crate::transport::connection::Peer;
 
 impl Connection {
@@ -39,8 +38,8 @@ impl Connection {
             return Err(unknown_prompt(&p.name));
         }
         let capabilities = self.client_capabilities(p.meta.as_ref());
-        let client = self.client_info(p.meta.as_ref());
-        let cx = ToolContext::for_request(peer, p.meta, cancel, Some(self.principal.clone()), client)
+        let cx = self
+            .request_context(peer, p.meta, cancel)
             .with_client_capabilities(capabilities, framing == Framing::Modern)
             .with_input(p.input_responses, p.request_state);
         let arguments = p.arguments.unwrap_or_default();

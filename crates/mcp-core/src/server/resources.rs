@@ -54,8 +54,7 @@ impl Connection {
     ) -> Result<Box<RawValue>, ErrorObject> {
         let p: ReadResourceParams = parse_params(params)?;
         let s = &self.server;
-        let client = self.client_info(p.meta.as_ref());
-        let cx = ToolContext::for_request(peer, p.meta, cancel, Some(self.principal.clone()), client);
+        let cx = self.request_context(peer, p.meta, cancel);
         for provider in &s.registry.resources {
             if let Some(read) = provider.read_with(&p.uri, &cx).await {
                 let contents = read.map_err(|e| match e.protocol_error() {
@@ -108,8 +107,7 @@ impl Connection {
             session.subscriptions.insert(p.uri.clone());
             self.server.hold(&p.uri);
         }
-        let client = self.client_info(p.meta.as_ref());
-        let cx = ToolContext::for_request(peer, p.meta, cancel, Some(self.principal.clone()), client);
+        let cx = self.request_context(peer, p.meta, cancel);
         if let Err(refused) = self.server.admit_subscription(&p.uri, &cx).await {
             if self.session().subscriptions.remove(&p.uri) {
                 self.server.release(&p.uri);

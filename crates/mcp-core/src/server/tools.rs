@@ -76,7 +76,6 @@ impl Connection {
             let why = why.map(|why| format!(": {why}")).unwrap_or_default();
             return Err(ErrorObject::invalid_params(format!("unknown tool `{}`{why}", p.name)));
         };
-        let client = self.client_info(p.meta.as_ref());
         let capabilities = self.client_capabilities(p.meta.as_ref());
         let tasks_negotiated = wants_tasks(capabilities.as_ref());
         let support = crate::tasks::task_support(tool.definition());
@@ -88,7 +87,8 @@ impl Connection {
         // (Made only for a task: a token is an allocation, and most calls are not tasks.)
         let task_cancel = as_task.then(CancellationToken::new);
         let run_cancel = task_cancel.clone().unwrap_or_else(|| cancel.clone());
-        let cx = ToolContext::for_request(peer, p.meta, run_cancel, Some(self.principal.clone()), client)
+        let cx = self
+            .request_context(peer, p.meta, run_cancel)
             .with_client_capabilities(capabilities, framing == Framing::Modern)
             .with_log_level(self.session().log_level);
         let arguments = p.arguments.unwrap_or_default();

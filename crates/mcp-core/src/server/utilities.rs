@@ -7,7 +7,6 @@ use tokio_util::sync::CancellationToken;
 use super::era::Framing;
 use super::{Connection, ServerInner, empty_result, parse_params};
 use crate::protocol::*;
-use crate::tool::ToolContext;
 use crate::transport::connection::Peer;
 
 /// The most values a completion answers with (the protocol's bound).
@@ -28,8 +27,8 @@ impl Connection {
         };
         let mut p: CompleteParams = parse_params(params)?;
         let capabilities = self.client_capabilities(p.meta.as_ref());
-        let client = self.client_info(p.meta.as_ref());
-        let cx = ToolContext::for_request(peer, p.meta.take(), cancel, Some(self.principal.clone()), client)
+        let cx = self
+            .request_context(peer, p.meta.take(), cancel)
             .with_client_capabilities(capabilities, framing == Framing::Modern);
         let mut completion = completer(p, cx).await?;
         // The protocol's bound, whatever the completer made.
