@@ -1707,11 +1707,7 @@ impl State {
         if !self.policy.visible(principal, upstream.name(), name, &probe) {
             return None;
         }
-        let mut why = serde_json::Value::String(upstream.unavailable().await?);
-        if let Some(mask) = &self.log_mask {
-            mask(&mut why);
-        }
-        why.as_str().map(str::to_owned)
+        Some(self.masked_text(upstream.unavailable().await?))
     }
 
     /// Whether the tool served as `name` is listed to `principal`.

@@ -183,15 +183,11 @@ impl Relay {
             () = cx.cancelled().cancelled() => return Err(ErrorObject::internal("cancelled by the client")),
         };
         let Completion { values, total, has_more, .. } = completion;
-        let mut values = serde_json::Value::from(values);
-        if let Some(mask) = &state.log_mask {
-            mask(&mut values);
-        }
         // As many as the server sent: the server's answer is cut to the protocol's bound, and
         // then says there are more.
         let mut completion = Completion::new(Vec::new());
         (completion.values, completion.total, completion.has_more) =
-            (serde_json::from_value(values).unwrap_or_default(), total, has_more);
+            (values.into_iter().map(|value| state.masked_text(value)).collect(), total, has_more);
         Ok(completion)
     }
 }
@@ -689,15 +685,22 @@ pub(crate) fn matches_template(template: &str, uri: &str) -> bool {
 impl State {
     /// A server's error as a client of the gateway gets it: masked as results are.
     fn masked_error(&self, mut error: ErrorObject) -> ErrorObject {
-        if let Some(mask) = &self.log_mask {
-            let mut message = serde_json::Value::String(std::mem::take(&mut error.message));
-            mask(&mut message);
-            error.message = message.as_str().unwrap_or_default().to_owned();
-            if let Some(data) = error.data.as_mut() {
-                mask(data);
-            }
+        error.message = self.masked_text(std::mem::take(&mut error.message));
+        if let (Some(mask), Some(data)) = (&self.log_mask, error.data.as_mut()) {
+            mask(data);
         }
         error
+    }
+
+    /// `text` masked as results are.
+    pub(crate) fn masked_text(&self, text: String) -> String {
+        let Some(mask) = &self.log_mask else { return text };
+        let mut text = serde_json::Value::String(text);
+        mask(&mut text);
+        match text {
+            serde_json::Value::String(text) => text,
+            _ => String::new(),
+        }
     }
 
     /// The prompts, resources and templates relayed of each server, by name: the upstream
