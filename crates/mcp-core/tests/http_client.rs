@@ -723,3 +723,83 @@ async fn over_http_each_call_in_flight_gets_its_own_log_messages() {
         client.close().await.expect("closes");
     }
 }
+
+/// Over HTTP a resource listen stream is a POST answered with SSE: its acknowledgement and
+/// updates come on that response, and dropping the stream closes it, which ends the
+/// subscription at the server.
+#[tokio::test]
+async fn a_resource_listen_stream_over_http_is_acknowledged_updated_and_ended_by_dropping_it() {
+    use mcp_core::protocol::{Implementation, Resource, ResourceContents};
+    use mcp_core::{Registry, Server, ToolContext, ToolError};
+
+    /// Records what it is told of subscriptions.
+    #[derive(Default, Clone)]
+    struct Watched(Arc<Mutex<Vec<String>>>);
+
+    #[async_trait::async_trait]
+    impl mcp_core::registry::ResourceProvider for Watched {
+        fn resources(&self) -> Vec<Resource> {
+            Vec::new()
+        }
+
+        async fn read(&self, _uri: &str) -> Option<Result<Vec<ResourceContents>, ToolError>> {
+            None
+        }
+
+        async fn subscribe(&self, uri: &str, _cx: &ToolContext) -> Option<Result<(), ToolError>> {
+            self.0.lock().expect("events").push(format!("subscribe {uri}"));
+            Some(if uri == "x://secret" { Err(ToolError::invalid_params("not for you")) } else { Ok(()) })
+        }
+
+        fn unsubscribed(&self, uri: &str) {
+            self.0.lock().expect("events").push(format!("unsubscribed {uri}"));
+        }
+    }
+
+    mcp_core::transport::install_crypto_provider();
+    let watched = Watched::default();
+    let mut registry = Registry::new();
+    registry.resource(watched.clone());
+    let server = Server::builder(Implementation::new("watched", "1"), registry).resource_updates(true).build();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let addr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let http = mcp_core::transport::http::HttpOptions::default();
+    tokio::spawn(mcp_core::transport::http::serve(server.clone(), addr, http, None));
+    for _ in 0..100 {
+        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (notes_tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
+    let client =
+        connect(port, "/mcp", ClientOptions { era: EraPreference::Auto, notifications: Some(notes_tx), ..options() })
+            .await
+            .expect("connects");
+    assert_eq!(client.era(), mcp_core::protocol::Era::Modern);
+    let events = || std::mem::take(&mut *watched.0.lock().expect("events"));
+
+    let uris = ["x://a".to_owned(), "x://secret".to_owned()];
+    let (honored, stream) = client.listen_to_resources(&uris, Duration::from_secs(10)).await.expect("acknowledged");
+    assert_eq!(honored, ["x://a"], "the refused one is left out");
+    assert_eq!(events(), ["subscribe x://a", "subscribe x://secret", "unsubscribed x://secret"]);
+    server.notify_resource_updated("x://a");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let update = loop {
+        let note = tokio::time::timeout_at(deadline, notes.recv()).await.expect("an update").expect("open");
+        // (The client's own stream of list changes is acknowledged here too.)
+        let resources = note.params.as_ref().and_then(|p| p.get("notifications")?.get("resourceSubscriptions"));
+        assert!(resources.is_none(), "the resource stream's acknowledgement is its own, not the caller's: {note:?}");
+        if note.method == "notifications/resources/updated" {
+            break note;
+        }
+    };
+    assert_eq!(update.params.as_ref().and_then(|p| p.get("uri")), Some(&json!("x://a")));
+    drop(stream);
+    let mut seen = Vec::new();
+    while seen.is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        seen = events();
+    }
+    assert_eq!(seen, ["unsubscribed x://a"], "closing the response ended the subscription");
+}
