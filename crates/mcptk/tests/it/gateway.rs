@@ -1754,6 +1754,30 @@ async fn resource_subscriptions_at_a_2026_07_28_server_ride_on_one_listen_stream
     client.close().await.expect("closes");
 }
 
+/// Real peers of the `2026-07-28` era on both sides: the Python SDK 2.x client opens a listen
+/// stream through the gateway, which watches the resource on a stream of its own at the Python
+/// SDK's server; the client hears the update a tool call causes.
+#[test]
+fn a_python_listen_stream_hears_a_modern_upstreams_update_through_the_gateway() {
+    let s = Scratch::new();
+    let modern = python_modern_server();
+    let config = s.config(json!({
+        "mcpServers": {"modern": {"command": modern.command, "args": modern.args}},
+        "audit": {"path": s.audit()},
+        "policy": {"default": "allow", "rules": [
+            {"name": "no-secret", "effect": "deny", "tools": ["resources/read"],
+             "arguments": {"uri": {"glob": "memo://secret"}}}
+        ]}
+    }));
+    // It watches `memo://greeting` and `memo://secret`.
+    let seen =
+        run_python_client_of(python_mcp2(), "listen_mcp2.py", &["serve", "--config", &config.display().to_string()]);
+    assert_eq!(seen["protocol_version"], "2026-07-28", "{seen}");
+    assert_eq!(seen["honored"], json!(["memo://greeting"]), "the one it may not read is left out: {seen}");
+    assert_eq!(seen["touched"], "touched memo://greeting");
+    assert_eq!(seen["updated"], "memo://greeting", "{seen}");
+}
+
 /// A server that restarts is subscribed again to what its clients hold, and its updates reach
 /// them as before.
 #[tokio::test]
