@@ -1,6 +1,7 @@
 """A Python `mcp` SDK 2.x server on stdio. It answers server/discover (2026-07-28) as well as
 initialize, so it checks that our client picks the modern era when it is offered. Its `touch`
-tool announces an update of a resource on the `subscriptions/listen` streams that watch it.
+tool announces an update of a resource on the `subscriptions/listen` streams that watch it, and
+`listening` says how many such streams are open.
 """
 
 import anyio
@@ -35,6 +36,12 @@ async def touch(uri: str, ctx: Context) -> str:
     """Tells the listen streams that watch `uri` that it changed."""
     await ctx.notify_resource_updated(uri)
     return f"touched {uri}"
+
+
+@server.tool()
+def listening() -> int:
+    """How many `subscriptions/listen` streams are open (the SDK's bus holds a listener for each)."""
+    return len(server._subscriptions._listeners)
 
 
 @server.resource("memo://greeting")

@@ -2,6 +2,7 @@
 //! its calls fail cleanly while it is down, and its tool list is refreshed on `list_changed`.
 //! The gateway and the agent loop both reach remote servers through it.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -194,12 +195,30 @@ pub struct Upstream {
     /// The resource URIs subscribed to at the server (see [`Upstream::subscribe`]), subscribed
     /// again whenever it starts. Held across each request that changes them, so that the
     /// server's subscriptions follow the order they were asked in.
-    subscribed: tokio::sync::Mutex<std::collections::BTreeSet<String>>,
-    /// At a `2026-07-28` server, the one listen stream that carries the updates of every URI in
-    /// `subscribed` (replaced as that changes; only touched with `subscribed` locked).
+    subscribed: tokio::sync::Mutex<Subscribed>,
+    /// At a `2026-07-28` server, the one listen stream that carries the updates of the URIs
+    /// `subscribed` (replaced as they change; only touched with `subscribed` locked).
     listening: std::sync::Mutex<Option<crate::client::ResourceListen>>,
     /// The URIs of its `notifications/resources/updated` (see [`Upstream::updates`]).
     updates: tokio::sync::broadcast::Sender<String>,
+}
+
+/// The resource URIs clients want updates of from one server.
+#[derive(Default)]
+struct Subscribed {
+    /// Every URI a client holds a subscription to: asked for whenever the server starts.
+    wanted: BTreeSet<String>,
+    /// Those of `wanted` the server has not confirmed taking: a `resources/subscribe` given up on
+    /// the way or failed, or a URI a listen stream's acknowledgement left out. Asked for again
+    /// when a client subscribes to one.
+    unconfirmed: BTreeSet<String>,
+}
+
+impl Subscribed {
+    /// Whether the server took `uri`.
+    fn confirmed(&self, uri: &str) -> bool {
+        self.wanted.contains(uri) && !self.unconfirmed.contains(uri)
+    }
 }
 
 /// The calls in flight to a server, as far as its log messages are concerned.
@@ -304,21 +323,21 @@ impl Upstream {
     /// asked, and again whenever the server starts; while the server is down, the subscription
     /// waits for its start. A handshake-era server is sent `resources/subscribe`; a `2026-07-28`
     /// one is watched on a `subscriptions/listen` stream (one for all the URIs subscribed to,
-    /// reopened with the new set as it changes). Refused when the server sends no updates, or
-    /// does not take a stream for `uri`.
+    /// opened again with the new set as it changes). Refused when the server sends no updates,
+    /// or when its listen stream for the new set leaves out `uri` or one it took before (the
+    /// stream it had stays).
     pub async fn subscribe(&self, uri: &str) -> Result<(), crate::protocol::ErrorObject> {
         use crate::protocol::ErrorObject;
         let mut subscribed = self.subscribed.lock().await;
-        let State::Up(client) = &*self.state.read().await else {
+        let Some(client) = self.running().await else {
             // Made when it starts (see `resubscribe`), which takes this lock first.
-            subscribed.insert(uri.to_owned());
+            subscribed.wanted.insert(uri.to_owned());
             return Ok(());
         };
-        let client = client.clone();
         if !sends_updates(&client) {
             return Err(ErrorObject::invalid_params(format!("server `{}` sends no resource updates", self.name)));
         }
-        if subscribed.contains(uri) {
+        if subscribed.confirmed(uri) {
             return Ok(());
         }
         let failed = |e: Error| match e.rpc_error() {
@@ -326,23 +345,31 @@ impl Upstream {
             _ => ErrorObject::internal(format!("subscribing at server `{}` failed: {e}", self.name)),
         };
         if client.era() == Era::Modern {
-            let mut wanted = subscribed.clone();
+            let mut wanted = subscribed.wanted.clone();
             wanted.insert(uri.to_owned());
-            let honored = self.listen(&client, &wanted).await.map_err(failed)?;
-            if !honored.contains(uri) {
+            let (honored, stream) = self.open_listen(&client, &wanted).await.map_err(failed)?;
+            let taken_before = subscribed.wanted.iter().filter(|u| subscribed.confirmed(u));
+            let mut left_out =
+                std::iter::once(uri).chain(taken_before.map(String::as_str)).filter(|u| !honored.contains(*u));
+            if let Some(left_out) = left_out.next() {
                 return Err(ErrorObject::invalid_params(format!(
-                    "server `{}` does not send updates of `{uri}` (its listen stream left it out)",
+                    "cannot subscribe to `{uri}` at server `{}`: its listen stream for it leaves out `{left_out}`",
                     self.name
                 )));
             }
-            subscribed.insert(uri.to_owned());
+            self.install(stream);
+            subscribed.unconfirmed = wanted.difference(&honored).cloned().collect();
+            subscribed.wanted = wanted;
             return Ok(());
         }
         // Recorded before the server is asked: a subscribe given up on the way (its caller gone)
         // may still have reached the server, which an unsubscribe then tells.
-        subscribed.insert(uri.to_owned());
-        if let Err(e) = self.ask(&client, methods::SUBSCRIBE, uri).await {
-            subscribed.remove(uri);
+        subscribed.wanted.insert(uri.to_owned());
+        subscribed.unconfirmed.insert(uri.to_owned());
+        let asked = self.ask(&client, methods::SUBSCRIBE, uri).await;
+        subscribed.unconfirmed.remove(uri);
+        if let Err(e) = asked {
+            subscribed.wanted.remove(uri);
             return Err(failed(e));
         }
         Ok(())
@@ -351,33 +378,59 @@ impl Upstream {
     /// Makes the server's subscriptions what `wanted` says, once no other change of them is
     /// under way: ends those not in it, makes those missing (for a server that replaces another,
     /// whose clients' wishes changed meanwhile).
-    pub async fn reconcile(&self, wanted: impl FnOnce() -> std::collections::BTreeSet<String>) {
+    pub async fn reconcile(&self, wanted: impl FnOnce() -> BTreeSet<String>) {
         let mut subscribed = self.subscribed.lock().await;
         let wanted = wanted();
-        let client = match &*self.state.read().await {
-            State::Up(client) if sends_updates(client) => client.clone(),
+        let client = match self.running().await {
+            Some(client) if sends_updates(&client) => client,
             _ => {
-                *subscribed = wanted;
+                subscribed.wanted = wanted;
                 return;
             }
         };
         if client.era() == Era::Modern {
-            if let Err(e) = self.listen(&client, &wanted).await {
-                tracing::warn!(server = %self.name, error = %e, "listening for resource updates failed");
+            if wanted == subscribed.wanted && subscribed.unconfirmed.is_empty() {
+                return;
+            }
+            if wanted.is_empty() {
+                self.stop_listening();
+                *subscribed = Subscribed::default();
+                return;
+            }
+            match self.open_listen(&client, &wanted).await {
+                Ok((honored, stream)) => {
+                    self.install(stream);
+                    subscribed.unconfirmed = wanted.difference(&honored).cloned().collect();
+                    self.left_out(&subscribed.unconfirmed);
+                }
+                Err(e) => {
+                    tracing::warn!(server = %self.name, error = %e, "listening for resource updates failed");
+                    // The stream it had goes on; what it did not carry is not taken.
+                    let carried: BTreeSet<&String> =
+                        subscribed.wanted.iter().filter(|u| subscribed.confirmed(u)).collect();
+                    subscribed.unconfirmed = wanted.iter().filter(|u| !carried.contains(u)).cloned().collect();
+                }
             }
         } else {
-            for uri in subscribed.difference(&wanted) {
+            for uri in subscribed.wanted.difference(&wanted) {
                 if let Err(e) = self.ask(&client, methods::UNSUBSCRIBE, uri).await {
                     tracing::debug!(server = %self.name, %uri, error = %e, "unsubscribing failed");
                 }
             }
-            for uri in wanted.difference(&subscribed) {
-                if let Err(e) = self.ask(&client, methods::SUBSCRIBE, uri).await {
-                    tracing::warn!(server = %self.name, %uri, error = %e, "subscribing failed");
+            let mut unconfirmed: BTreeSet<String> =
+                subscribed.unconfirmed.iter().filter(|u| wanted.contains(*u)).cloned().collect();
+            for uri in wanted.iter().filter(|u| !subscribed.confirmed(u)) {
+                match self.ask(&client, methods::SUBSCRIBE, uri).await {
+                    Ok(()) => drop(unconfirmed.remove(uri)),
+                    Err(e) => {
+                        tracing::warn!(server = %self.name, %uri, error = %e, "subscribing failed");
+                        unconfirmed.insert(uri.clone());
+                    }
                 }
             }
+            subscribed.unconfirmed = unconfirmed;
         }
-        *subscribed = wanted;
+        subscribed.wanted = wanted;
     }
 
     /// Ends the subscription to `uri` at the server (`resources/unsubscribe`, or a listen stream
@@ -385,22 +438,40 @@ impl Upstream {
     /// under way, that a client subscribed to it again meanwhile.
     pub async fn unsubscribe(&self, uri: &str, still_wanted: impl FnOnce() -> bool) {
         let mut subscribed = self.subscribed.lock().await;
-        if still_wanted() || !subscribed.remove(uri) {
+        if still_wanted() || !subscribed.wanted.remove(uri) {
             return;
         }
-        let State::Up(client) = &*self.state.read().await else {
-            if subscribed.is_empty() {
+        subscribed.unconfirmed.remove(uri);
+        let Some(client) = self.running().await else {
+            if subscribed.wanted.is_empty() {
                 self.stop_listening();
             }
             return;
         };
-        let client = client.clone();
         let ended = match client.era() {
-            Era::Modern => self.listen(&client, &subscribed).await.map(drop),
+            Era::Modern if subscribed.wanted.is_empty() => {
+                self.stop_listening();
+                Ok(())
+            }
+            // Until the new stream is acknowledged the old one carries `uri` too, whose
+            // updates then find no client.
+            Era::Modern => self.open_listen(&client, &subscribed.wanted).await.map(|(honored, stream)| {
+                self.install(stream);
+                subscribed.unconfirmed = subscribed.wanted.difference(&honored).cloned().collect();
+                self.left_out(&subscribed.unconfirmed);
+            }),
             Era::Handshake => self.ask(&client, methods::UNSUBSCRIBE, uri).await,
         };
         if let Err(e) = ended {
             tracing::debug!(server = %self.name, %uri, error = %e, "unsubscribing failed");
+        }
+    }
+
+    /// The client of the server while it runs, without holding the state's lock.
+    async fn running(&self) -> Option<Arc<Client>> {
+        match &*self.state.read().await {
+            State::Up(client) => Some(client.clone()),
+            _ => None,
         }
     }
 
@@ -411,24 +482,24 @@ impl Upstream {
         within(&self.name, method, client.request::<_, Value>(method, &params)).await.map(drop)
     }
 
-    /// At a `2026-07-28` server, makes the listen stream of resource updates one for `uris`
-    /// (none for none), acknowledged within [`CATALOG_PATIENCE`]; returns the URIs the server
-    /// took. The stream it replaces ends once the new one is acknowledged, so that no update
-    /// falls between them; when the new one fails, the old one stays.
-    async fn listen(
+    /// At a `2026-07-28` server, a listen stream of updates of `uris`, acknowledged within
+    /// [`CATALOG_PATIENCE`], and the URIs the server took; [`Upstream::install`] makes it the
+    /// one in use.
+    async fn open_listen(
         &self,
         client: &Client,
-        uris: &std::collections::BTreeSet<String>,
-    ) -> Result<std::collections::BTreeSet<String>, Error> {
-        if uris.is_empty() {
-            self.stop_listening();
-            return Ok(std::collections::BTreeSet::new());
-        }
+        uris: &BTreeSet<String>,
+    ) -> Result<(BTreeSet<String>, crate::client::ResourceListen), Error> {
         let uris: Vec<String> = uris.iter().cloned().collect();
         let (honored, stream) = client.listen_to_resources(&uris, CATALOG_PATIENCE).await?;
+        Ok((honored.into_iter().collect(), stream))
+    }
+
+    /// Makes `stream` the listen stream of resource updates; the one it replaces ends (after
+    /// the new one was acknowledged, so that no update falls between them).
+    fn install(&self, stream: crate::client::ResourceListen) {
         let old = self.listening.lock().unwrap_or_else(std::sync::PoisonError::into_inner).replace(stream);
         drop(old);
-        Ok(honored.into_iter().collect())
     }
 
     /// Ends the listen stream of resource updates, if there is one.
@@ -437,12 +508,20 @@ impl Upstream {
         drop(old);
     }
 
+    /// Warns of URIs clients hold that the server's listen stream left out.
+    fn left_out(&self, unconfirmed: &BTreeSet<String>) {
+        if !unconfirmed.is_empty() {
+            tracing::warn!(server = %self.name, left_out = ?unconfirmed, "the server sends no updates of some resources its clients watch");
+        }
+    }
+
     /// Subscribes again, at a server that (re)started, to what was subscribed to before (with
     /// the subscriptions' lock held: see [`Upstream::start`]).
-    async fn resubscribe(&self, client: &Client, subscribed: &std::collections::BTreeSet<String>) {
-        // The last process's stream went with it.
+    async fn resubscribe(&self, client: &Client, subscribed: &mut Subscribed) {
+        // The last process's stream went with it; nothing is confirmed at a new one yet.
         self.stop_listening();
-        if subscribed.is_empty() {
+        subscribed.unconfirmed = subscribed.wanted.clone();
+        if subscribed.wanted.is_empty() {
             return;
         }
         if !sends_updates(client) {
@@ -450,21 +529,24 @@ impl Upstream {
             return;
         }
         if client.era() == Era::Modern {
-            match self.listen(client, subscribed).await {
-                Ok(honored) if honored.len() < subscribed.len() => {
-                    let left_out: Vec<_> = subscribed.difference(&honored).collect();
-                    tracing::warn!(server = %self.name, ?left_out, "the server no longer sends updates of some resources");
+            match self.open_listen(client, &subscribed.wanted).await {
+                Ok((honored, stream)) => {
+                    self.install(stream);
+                    subscribed.unconfirmed = subscribed.wanted.difference(&honored).cloned().collect();
+                    self.left_out(&subscribed.unconfirmed);
                 }
-                Ok(_) => {}
                 Err(e) => {
                     tracing::warn!(server = %self.name, error = %e, "listening for resource updates after a start failed")
                 }
             }
             return;
         }
-        for uri in subscribed {
-            if let Err(e) = self.ask(client, methods::SUBSCRIBE, uri).await {
-                tracing::warn!(server = %self.name, %uri, error = %e, "subscribing again after a start failed");
+        for uri in subscribed.wanted.clone() {
+            match self.ask(client, methods::SUBSCRIBE, &uri).await {
+                Ok(()) => drop(subscribed.unconfirmed.remove(&uri)),
+                Err(e) => {
+                    tracing::warn!(server = %self.name, %uri, error = %e, "subscribing again after a start failed")
+                }
             }
         }
     }
@@ -774,8 +856,8 @@ impl Upstream {
         }
         // Before it takes calls, so that none sees it without what its clients subscribed to;
         // a subscription asked for meanwhile waits, then finds it up.
-        let subscribed = self.subscribed.lock().await;
-        self.resubscribe(&client, &subscribed).await;
+        let mut subscribed = self.subscribed.lock().await;
+        self.resubscribe(&client, &mut subscribed).await;
         *self.state.write().await = State::Up(client.clone());
         drop(subscribed);
         Ok((client, fresh_for))
@@ -1125,7 +1207,8 @@ mod tests {
         Tool::new(name, description, serde_json::json!({"type": "object"}).as_object().cloned().unwrap_or_default())
     }
 
-    /// A provider whose subscriptions take a while to admit, and which records what it hears.
+    /// A provider whose subscriptions take a while to admit (and that refuses `x://secret`), and
+    /// which records what it hears.
     #[derive(Default, Clone)]
     struct Slow {
         events: Arc<std::sync::Mutex<Vec<String>>>,
@@ -1144,7 +1227,7 @@ mod tests {
         async fn subscribe(&self, uri: &str, _cx: &ToolContext) -> Option<Result<(), crate::ToolError>> {
             self.events.lock().expect("events").push(format!("subscribe {uri}"));
             tokio::time::sleep(Duration::from_millis(300)).await;
-            Some(Ok(()))
+            Some(if uri == "x://secret" { Err(crate::ToolError::invalid_params("not for you")) } else { Ok(()) })
         }
 
         fn unsubscribed(&self, uri: &str) {
@@ -1152,11 +1235,8 @@ mod tests {
         }
     }
 
-    /// A subscribe whose caller gives up while the server is asked may still have reached the
-    /// server: the upstream keeps it, so that the unsubscribe that follows tells the server.
-    #[tokio::test]
-    async fn a_subscribe_given_up_on_the_way_is_still_ended_at_the_server() {
-        let slow = Slow::default();
+    /// An upstream running over an in-process server of `slow`'s resources, in `era`.
+    async fn running_over(slow: &Slow, era: EraPreference) -> Arc<Upstream> {
         let mut registry = crate::Registry::new();
         registry.resource(slow.clone());
         let server = crate::Server::builder(Implementation::new("slow", "1"), registry).resource_updates(true).build();
@@ -1164,10 +1244,19 @@ mod tests {
         let (r, w) = tokio::io::split(server_io);
         tokio::spawn(async move { server.serve(r, w).await });
         let (r, w) = tokio::io::split(client_io);
-        let options = ClientOptions { era: EraPreference::Handshake, ..ClientOptions::default() };
+        let options = ClientOptions { era, ..ClientOptions::default() };
         let client = Client::connect("slow", r, w, options).await.expect("connects");
         let upstream = Upstream::new("slow", McpConfig::default(), Restart::default());
         *upstream.state.write().await = State::Up(Arc::new(client));
+        upstream
+    }
+
+    /// A subscribe whose caller gives up while the server is asked may still have reached the
+    /// server: the upstream keeps it, so that the unsubscribe that follows tells the server.
+    #[tokio::test]
+    async fn a_subscribe_given_up_on_the_way_is_still_ended_at_the_server() {
+        let slow = Slow::default();
+        let upstream = running_over(&slow, EraPreference::Handshake).await;
 
         let given_up = tokio::time::timeout(Duration::from_millis(100), upstream.subscribe("x://a")).await;
         assert!(given_up.is_err(), "still being admitted");
@@ -1178,6 +1267,36 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert_eq!(*slow.events.lock().expect("events"), ["subscribe x://a", "unsubscribed x://a"]);
+    }
+
+    /// At a `2026-07-28` server, a subscription whose new listen stream leaves out its URI (or
+    /// one taken before) is refused, and the stream in use stays.
+    #[tokio::test]
+    async fn a_listen_stream_that_leaves_a_uri_out_is_not_taken() {
+        let slow = Slow::default();
+        let upstream = running_over(&slow, EraPreference::Modern).await;
+        let events = || std::mem::take(&mut *slow.events.lock().expect("events"));
+
+        upstream.subscribe("x://a").await.expect("subscribed");
+        assert_eq!(events(), ["subscribe x://a"]);
+        let refused = upstream.subscribe("x://secret").await.expect_err("left out");
+        assert!(refused.message.contains("leaves out `x://secret`"), "{refused:?}");
+        // The refused stream ends; the one for `x://a` goes on.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut seen = Vec::new();
+        while seen.len() < 3 && Instant::now() < deadline {
+            seen.extend(events());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(seen, ["subscribe x://a", "subscribe x://secret", "unsubscribed x://secret"]);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(events(), Vec::<String>::new(), "`x://a` stays watched");
+        upstream.unsubscribe("x://a", || false).await;
+        while seen.len() < 4 && Instant::now() < deadline {
+            seen.extend(events());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(seen.last().map(String::as_str), Some("unsubscribed x://a"), "{seen:?}");
     }
 
     #[test]

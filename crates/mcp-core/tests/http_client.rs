@@ -803,3 +803,59 @@ async fn a_resource_listen_stream_over_http_is_acknowledged_updated_and_ended_by
     }
     assert_eq!(seen, ["unsubscribed x://a"], "closing the response ended the subscription");
 }
+
+/// A `2026-07-28` stream cannot be resumed: a listen stream whose response ends without an
+/// answer (a server restarting, a proxy's idle cut) is opened again, not waited on for ever.
+#[tokio::test]
+async fn a_listen_stream_cut_without_an_answer_is_opened_again() {
+    let listens = Arc::new(AtomicU64::new(0));
+    let counted = listens.clone();
+    // Kept open: the second stream's response never ends.
+    let held: Arc<Mutex<Vec<mpsc::UnboundedSender<Vec<u8>>>>> = Arc::default();
+    let holding = held.clone();
+    let (port, _) = serve(move |request| {
+        let body = request.json();
+        let id = &body["id"];
+        match body["method"].as_str().unwrap_or_default() {
+            "server/discover" => {
+                let result = json!({
+                    "resultType": "complete",
+                    "supportedVersions": ["2026-07-28"],
+                    "capabilities": {"resources": {"subscribe": true}},
+                    "_meta": {"io.modelcontextprotocol/serverInfo": {"name": "cut", "version": "1"}}
+                });
+                whole("200 OK", "application/json", &rpc_result(id, result))
+            }
+            "subscriptions/listen" => {
+                let ack = json!({"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged",
+                                 "params": {"_meta": {"io.modelcontextprotocol/subscriptionId": id},
+                                            "notifications": {"resourceSubscriptions": ["x://a"]}}});
+                let event = format!("event: message\ndata: {ack}\n\n").into_bytes();
+                let head = head("200 OK", "text/event-stream", "");
+                if counted.fetch_add(1, Ordering::SeqCst) == 0 {
+                    // Acknowledged, then cut.
+                    Reply::Pieces(vec![head.into_bytes(), event])
+                } else {
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    let _ = tx.send(event);
+                    holding.lock().unwrap_or_else(PoisonError::into_inner).push(tx);
+                    Reply::Stream(head, rx)
+                }
+            }
+            _ => whole("404 Not Found", "text/plain", ""),
+        }
+    })
+    .await;
+    let options = ClientOptions { era: EraPreference::Auto, ..options() };
+    let client = connect(port, "/mcp", options).await.expect("connects");
+    assert_eq!(client.era(), mcp_core::protocol::Era::Modern);
+    let (honored, _stream) =
+        client.listen_to_resources(&["x://a".to_owned()], Duration::from_secs(10)).await.expect("acknowledged");
+    assert_eq!(honored, ["x://a"]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while listens.load(Ordering::SeqCst) < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "the cut stream was never opened again");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(held);
+}

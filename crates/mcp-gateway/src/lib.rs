@@ -1707,7 +1707,7 @@ impl State {
         if !self.policy.visible(principal, upstream.name(), name, &probe) {
             return None;
         }
-        Some(self.masked_text(upstream.unavailable().await?))
+        self.masked_text(upstream.unavailable().await?)
     }
 
     /// Whether the tool served as `name` is listed to `principal`.

@@ -187,7 +187,7 @@ impl Relay {
         // then says there are more.
         let mut completion = Completion::new(Vec::new());
         (completion.values, completion.total, completion.has_more) =
-            (values.into_iter().map(|value| state.masked_text(value)).collect(), total, has_more);
+            (values.into_iter().filter_map(|value| state.masked_text(value)).collect(), total, has_more);
         Ok(completion)
     }
 }
@@ -309,11 +309,17 @@ impl ResourceProvider for Relay {
     /// Decided on each update as a read of the URI would be, by the policy in force now: a
     /// reload whose policy refuses the read stops the updates (the subscription stays until its
     /// client ends it, and its updates come again should a later policy allow the read).
+    /// Every update the gateway sends is of a URI it relays (the only provider of its
+    /// resources): one it no longer holds, or whose kind `relay` turned off, reaches nobody.
     fn update_reaches(&self, uri: &str, principal: &str) -> Option<bool> {
         let current = self.current.upgrade()?;
         let held = current.subscriptions.held().get(uri).cloned();
         let Some((server, sent)) = held else { return Some(false) };
-        Some(may_read(&current.get(), principal, &server, &sent).is_ok())
+        let state = current.get();
+        if !state.relay.resources {
+            return Some(false);
+        }
+        Some(read_subject(principal, &server, &sent, |subject| state.policy.allows(subject).is_ok()))
     }
 
     fn unsubscribed(&self, uri: &str) {
@@ -350,24 +356,27 @@ fn route(catalogs: &[(&str, Arc<Catalog>)], uri: &str) -> Result<Option<(String,
 /// Whether `principal` may read `sent` (as the server is asked for it) of `server`, as the
 /// pipeline decides a read: `Err` says which rule refuses it.
 fn may_read(state: &State, principal: &str, server: &str, sent: &str) -> Result<(), String> {
+    read_subject(principal, server, sent, |subject| match state.policy.allows(subject) {
+        Ok(_) => Ok(()),
+        Err(decision) => Err(format!("denied by policy rule `{}`: {}", decision.rule, decision.reason)),
+    })
+}
+
+/// `decide` told what a read of `sent` (as the server is asked for it) of `server` by
+/// `principal` is, for the policy.
+fn read_subject<T>(principal: &str, server: &str, sent: &str, decide: impl FnOnce(&Subject<'_>) -> T) -> T {
     let definition = read_definition();
     let exposed = read_name(server);
     let mut arguments = JsonObject::new();
     arguments.insert("uri".into(), sent.into());
-    let subject = Subject {
+    decide(&Subject {
         principal,
         server,
         tool: pipeline::READ_RESOURCE,
         exposed: &exposed,
         definition: &definition,
         arguments: Some(&arguments),
-    };
-    let decision = state.policy.decide(&subject);
-    if decision.allowed {
-        Ok(())
-    } else {
-        Err(format!("denied by policy rule `{}`: {}", decision.rule, decision.reason))
-    }
+    })
 }
 
 /// The resource subscriptions the gateway's clients hold, relayed to the servers: each URI as
@@ -685,21 +694,21 @@ pub(crate) fn matches_template(template: &str, uri: &str) -> bool {
 impl State {
     /// A server's error as a client of the gateway gets it: masked as results are.
     fn masked_error(&self, mut error: ErrorObject) -> ErrorObject {
-        error.message = self.masked_text(std::mem::take(&mut error.message));
+        error.message = self.masked_text(std::mem::take(&mut error.message)).unwrap_or_default();
         if let (Some(mask), Some(data)) = (&self.log_mask, error.data.as_mut()) {
             mask(data);
         }
         error
     }
 
-    /// `text` masked as results are.
-    pub(crate) fn masked_text(&self, text: String) -> String {
-        let Some(mask) = &self.log_mask else { return text };
+    /// `text` masked as results are; `None` when the mask makes it something other than a text.
+    pub(crate) fn masked_text(&self, text: String) -> Option<String> {
+        let Some(mask) = &self.log_mask else { return Some(text) };
         let mut text = serde_json::Value::String(text);
         mask(&mut text);
         match text {
-            serde_json::Value::String(text) => text,
-            _ => String::new(),
+            serde_json::Value::String(text) => Some(text),
+            _ => None,
         }
     }
 

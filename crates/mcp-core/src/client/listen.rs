@@ -21,7 +21,10 @@ pub(super) type AckRoutes = Arc<Mutex<HashMap<RequestId, oneshot::Sender<Subscri
 const FOREVER: Duration = Duration::from_secs(60 * 60 * 24 * 365);
 
 /// Refusals in a row after which a server is left alone.
-const REFUSALS: u64 = 5;
+const REFUSALS: u32 = 5;
+
+/// The longest pause before a stream is opened again.
+const MOST_PATIENCE: Duration = Duration::from_secs(30);
 
 /// Hands `notification`, an acknowledgement, to the stream of ours that awaits it: false when
 /// none does (it then goes where the client's other notifications go).
@@ -132,62 +135,66 @@ impl Client {
 }
 
 /// Keeps a `subscriptions/listen` stream with `params` open for as long as the connection lives:
-/// reopened, without spinning, when the server ends it; left alone once the server refuses it a
-/// few times in a row or does not know the method. With `first`, the first stream's
-/// acknowledgement goes there, or why it ended before one (and then it is not reopened).
+/// opened again when the server ends it or the stream is cut, after a pause that grows (up to
+/// [`MOST_PATIENCE`]) while streams end unacknowledged; left alone once the server refuses it
+/// [`REFUSALS`] times in a row or does not know the method. Each stream's acknowledgement is its
+/// own, not the caller's notification. With `first`, the first stream's acknowledgement goes
+/// there, or why it ended before one (and then it is not opened again).
 async fn keep_listening(
     peer: Peer,
     acks: AckRoutes,
     params: JsonObject,
     mut first: Option<oneshot::Sender<Result<SubscriptionFilter>>>,
 ) {
-    let mut refusals = 0;
+    // Streams in a row that ended unacknowledged, and refusals among them.
+    let (mut unacknowledged, mut refusals) = (0u32, 0u32);
     loop {
         let id = peer.next_id();
-        let outcome = match first.take() {
-            None => peer.request(id, methods::SUBSCRIPTIONS_LISTEN, Some(params.clone()), FOREVER).await,
-            Some(tell) => {
-                let (ack_tx, ack) = oneshot::channel();
-                acks.lock().unwrap_or_else(PoisonError::into_inner).insert(id.clone(), ack_tx);
-                let _awaited = AwaitedAck { acks: &acks, id: id.clone() };
-                let request = peer.request(id, methods::SUBSCRIPTIONS_LISTEN, Some(params.clone()), FOREVER);
-                tokio::pin!(request);
-                tokio::select! {
-                    biased;
-                    Ok(honored) = ack => {
-                        let _ = tell.send(Ok(honored));
-                        request.await
-                    }
-                    outcome = &mut request => {
-                        let _ = tell.send(Err(outcome.err().unwrap_or_else(|| Error::Protocol {
-                            server: peer.name().to_owned(),
-                            method: methods::SUBSCRIPTIONS_LISTEN.to_owned(),
-                            message: "the server ended the stream before acknowledging it".to_owned(),
-                        })));
-                        return;
-                    }
+        let (ack_tx, ack) = oneshot::channel();
+        acks.lock().unwrap_or_else(PoisonError::into_inner).insert(id.clone(), ack_tx);
+        let awaited = AwaitedAck { acks: &acks, id: id.clone() };
+        let request = peer.request(id, methods::SUBSCRIPTIONS_LISTEN, Some(params.clone()), FOREVER);
+        tokio::pin!(request);
+        let (outcome, acknowledged) = tokio::select! {
+            biased;
+            Ok(honored) = ack => {
+                if let Some(tell) = first.take() {
+                    let _ = tell.send(Ok(honored));
                 }
+                (request.await, true)
             }
+            outcome = &mut request => (outcome, false),
         };
+        drop(awaited);
+        if let Some(tell) = first.take() {
+            let _ = tell.send(Err(outcome.err().unwrap_or_else(|| Error::Protocol {
+                server: peer.name().to_owned(),
+                method: methods::SUBSCRIPTIONS_LISTEN.to_owned(),
+                message: "the server ended the stream before acknowledging it".to_owned(),
+            })));
+            return;
+        }
         if peer.is_closed() {
             break;
         }
+        (unacknowledged, refusals) = if acknowledged { (0, 0) } else { (unacknowledged + 1, refusals) };
         match outcome {
             Err(e) if e.rpc_error().is_some_and(|r| r.code == codes::METHOD_NOT_FOUND) => break,
-            Ok(_) => {
-                // Ended gracefully (a server restarting, say): reopen, without spinning.
-                refusals = 0;
-                tokio::time::sleep(Duration::from_secs(1)).await;
+            // Ended gracefully (a server restarting, say), or cut: opened again.
+            Ok(_) => {}
+            Err(e) if e.is_transport_failure() => {
+                tracing::debug!(server = %peer.name(), error = %e, "listen stream cut; opening it again");
             }
             Err(e) => {
                 refusals += 1;
                 if refusals >= REFUSALS {
-                    tracing::warn!(server = %peer.name(), error = %e, "the server keeps refusing a listen stream; giving up");
+                    tracing::debug!(server = %peer.name(), error = %e, "the server keeps refusing a listen stream; giving up");
                     break;
                 }
-                tracing::debug!(server = %peer.name(), error = %e, "listen stream ended; reopening");
-                tokio::time::sleep(Duration::from_secs(refusals)).await;
+                tracing::debug!(server = %peer.name(), error = %e, "listen stream refused; asking again");
             }
         }
+        let pause = Duration::from_secs(1 << unacknowledged.min(5)).min(MOST_PATIENCE);
+        tokio::time::sleep(pause).await;
     }
 }

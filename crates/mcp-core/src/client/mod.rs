@@ -124,7 +124,7 @@ pub struct ClientOptions {
     pub max_message_bytes: usize,
     /// Receives the server's notifications other than progress and log messages (e.g.
     /// `tools/list_changed`). In the `2026-07-28` era the client then keeps a
-    /// `subscriptions/listen` stream open for tool changes (its acknowledgement arrives here too).
+    /// `subscriptions/listen` stream open for list changes (its acknowledgement is its own).
     pub notifications: Option<mpsc::UnboundedSender<Notification>>,
     /// Takes the server's log messages (`notifications/message`, masked) that did not arrive on
     /// one of our calls' response streams: over stdio every one, since no message there names

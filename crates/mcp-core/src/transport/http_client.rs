@@ -511,6 +511,10 @@ async fn post_request(state: Arc<State>, request: Request, body: Vec<u8>) {
             let has_session = state.session.lock().unwrap_or_else(PoisonError::into_inner).is_some();
             if !answered && has_session {
                 resume(&state, &id, ended).await;
+            } else if !answered {
+                // Without a session nothing resumes a stream (`2026-07-28` has no resuming at
+                // all): the answer is not coming, and whoever waits for it is told so now.
+                return Err(format!("the stream answering {} ended without an answer", request.method));
             }
             return Ok(());
         }

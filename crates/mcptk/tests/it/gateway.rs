@@ -1722,9 +1722,28 @@ async fn resource_subscriptions_at_a_2026_07_28_server_ride_on_one_listen_stream
             assert!(!touched.is_error(), "{}", touched.text_content());
         }
     };
+    // The listen streams open at the server settle at `expected`: the gateway's own stream of
+    // list changes, and one for resources while any is watched.
+    let streams = |expected: i64| {
+        let client = &client;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let open = client.call_tool("modern__listening", JsonObject::new()).await.expect("calls");
+                let open: i64 = open.text_content().parse().expect("a count");
+                if open == expected {
+                    return;
+                }
+                assert!(Instant::now() < deadline, "{open} listen streams open at the server, not {expected}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
     let (greeting, other) = ("memo://greeting", "memo://other");
 
+    streams(1).await;
     subscribe("resources/subscribe", greeting).await.expect("subscribed");
+    streams(2).await;
     touch(greeting).await;
     touch(other).await;
     assert_eq!(updated(&mut notes, Duration::from_secs(3)).await, [greeting], "only what the client watches");
@@ -1732,6 +1751,7 @@ async fn resource_subscriptions_at_a_2026_07_28_server_ride_on_one_listen_stream
     // A second URI: the stream is opened again for both, and the first one ends (else each
     // update would come twice, once per stream).
     subscribe("resources/subscribe", other).await.expect("subscribed");
+    streams(2).await;
     touch(greeting).await;
     touch(other).await;
     assert_eq!(updated(&mut notes, Duration::from_secs(3)).await, [greeting, other], "once each");
@@ -1747,8 +1767,11 @@ async fn resource_subscriptions_at_a_2026_07_28_server_ride_on_one_listen_stream
     let seen = updated(&mut notes, Duration::from_secs(3)).await;
     assert_eq!(seen.last().map(String::as_str), Some(other), "the update after the restart came: {seen:?}");
 
+    streams(2).await;
+
     // Nobody watches: the stream ends, and nothing more comes.
     subscribe("resources/unsubscribe", other).await.expect("unsubscribed");
+    streams(1).await;
     touch(other).await;
     assert_eq!(updated(&mut notes, Duration::from_secs(2)).await, Vec::<String>::new());
     client.close().await.expect("closes");

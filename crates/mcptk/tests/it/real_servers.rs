@@ -81,7 +81,7 @@ async fn a_python_server_speaking_2026_07_28_is_used_in_the_modern_era() {
     let tools = client.list_tools().await.expect("lists");
     let mut names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
     names.sort_unstable();
-    assert_eq!(names, ["chatty", "multiply", "shout", "touch"]);
+    assert_eq!(names, ["chatty", "listening", "multiply", "shout", "touch"]);
 
     let product = client.call_tool("multiply", args(json!({"a": 6, "b": 7}))).await.expect("calls");
     assert_eq!(product.text_content(), "42");
