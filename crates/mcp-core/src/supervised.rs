@@ -399,9 +399,9 @@ impl Upstream {
             }
             match self.open_listen(&client, &wanted).await {
                 Ok((honored, stream)) => {
-                    self.install(stream);
-                    subscribed.unconfirmed = wanted.difference(&honored).cloned().collect();
-                    self.left_out(&subscribed.unconfirmed);
+                    subscribed.wanted = wanted;
+                    self.adopt(&mut subscribed, &honored, stream);
+                    return;
                 }
                 Err(e) => {
                     tracing::warn!(server = %self.name, error = %e, "listening for resource updates failed");
@@ -455,11 +455,10 @@ impl Upstream {
             }
             // Until the new stream is acknowledged the old one carries `uri` too, whose
             // updates then find no client.
-            Era::Modern => self.open_listen(&client, &subscribed.wanted).await.map(|(honored, stream)| {
-                self.install(stream);
-                subscribed.unconfirmed = subscribed.wanted.difference(&honored).cloned().collect();
-                self.left_out(&subscribed.unconfirmed);
-            }),
+            Era::Modern => self
+                .open_listen(&client, &subscribed.wanted)
+                .await
+                .map(|(honored, stream)| self.adopt(&mut subscribed, &honored, stream)),
             Era::Handshake => self.ask(&client, methods::UNSUBSCRIBE, uri).await,
         };
         if let Err(e) = ended {
@@ -508,10 +507,21 @@ impl Upstream {
         drop(old);
     }
 
-    /// Warns of URIs clients hold that the server's listen stream left out.
-    fn left_out(&self, unconfirmed: &BTreeSet<String>) {
-        if !unconfirmed.is_empty() {
-            tracing::warn!(server = %self.name, left_out = ?unconfirmed, "the server sends no updates of some resources its clients watch");
+    /// Puts `stream`, which the server acknowledged taking `honored` on, in use for the URIs
+    /// `subscribed` wants (or ends the one in use, when it took none of them); what it left out
+    /// stays unconfirmed, with a warning.
+    fn adopt(&self, subscribed: &mut Subscribed, honored: &BTreeSet<String>, stream: crate::client::ResourceListen) {
+        if honored.is_empty() {
+            self.stop_listening();
+        } else {
+            self.install(stream);
+        }
+        subscribed.unconfirmed = subscribed.wanted.difference(honored).cloned().collect();
+        if !subscribed.unconfirmed.is_empty() {
+            tracing::warn!(
+                server = %self.name, left_out = ?subscribed.unconfirmed,
+                "the server sends no updates of some resources its clients watch"
+            );
         }
     }
 
@@ -530,11 +540,7 @@ impl Upstream {
         }
         if client.era() == Era::Modern {
             match self.open_listen(client, &subscribed.wanted).await {
-                Ok((honored, stream)) => {
-                    self.install(stream);
-                    subscribed.unconfirmed = subscribed.wanted.difference(&honored).cloned().collect();
-                    self.left_out(&subscribed.unconfirmed);
-                }
+                Ok((honored, stream)) => self.adopt(subscribed, &honored, stream),
                 Err(e) => {
                     tracing::warn!(server = %self.name, error = %e, "listening for resource updates after a start failed")
                 }
