@@ -357,9 +357,8 @@ impl Upstream {
                     self.name
                 )));
             }
-            self.install(stream);
-            subscribed.unconfirmed = wanted.difference(&honored).cloned().collect();
             subscribed.wanted = wanted;
+            self.adopt(&mut subscribed, &honored, stream);
             return Ok(());
         }
         // Recorded before the server is asked: a subscribe given up on the way (its caller gone)

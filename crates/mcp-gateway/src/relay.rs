@@ -129,8 +129,7 @@ impl Relay {
                     definition: &definition,
                     arguments: Some(&arguments),
                 };
-                let decision = state.policy.decide(&subject);
-                if !decision.allowed {
+                if let Err(decision) = state.policy.allows(&subject) {
                     return Err(ErrorObject::internal(format!(
                         "denied by policy rule `{}`: {}",
                         decision.rule, decision.reason

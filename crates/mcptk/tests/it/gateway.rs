@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mcp_core::config::StdioServer;
@@ -1626,28 +1625,18 @@ async fn resource_subscriptions_are_relayed_to_the_server_and_its_updates_back()
     // takes what the caller may read, and says so in its acknowledgement.
     let (notes_tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
     let options = ClientOptions { era: EraPreference::Auto, notifications: Some(notes_tx), ..Default::default() };
-    let client = Arc::new(gateway(&config, options).await);
+    let client = gateway(&config, options).await;
     assert_eq!(client.era(), mcp_core::protocol::Era::Modern);
     let architecture = "demo://resource/static/document/architecture.md";
-    let params = json!({"notifications": {"resourceSubscriptions": [features, architecture]}});
-    let listening = tokio::spawn({
-        let client = client.clone();
-        async move { client.request::<_, Value>("subscriptions/listen", &params).await }
-    });
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let honored = loop {
-        let note = tokio::time::timeout_at(deadline, notes.recv()).await.expect("acknowledged").expect("open");
-        let uris = note.params.as_ref().and_then(|p| p["notifications"].get("resourceSubscriptions")).cloned();
-        if note.method == "notifications/subscriptions/acknowledged" && uris.is_some() {
-            break uris.unwrap_or_default();
-        }
-    };
-    assert_eq!(honored, json!([features]), "the denied one is left out");
+    let watched = [features.to_owned(), architecture.to_owned()];
+    let (honored, listening) =
+        client.listen_to_resources(&watched, Duration::from_secs(10)).await.expect("acknowledged");
+    assert_eq!(honored, [features], "the denied one is left out");
     let started = client.call_tool("everything__toggle-subscriber-updates", JsonObject::new()).await.expect("calls");
     assert!(!started.is_error(), "{}", started.text_content());
     let seen = updated(&mut notes, Duration::from_secs(3)).await;
     assert_eq!(seen, [features], "the update arrives on the stream");
-    listening.abort();
+    drop(listening);
 }
 
 /// A gateway configuration with `server` alone, as `name`, restarted 100 ms after it exits, and
