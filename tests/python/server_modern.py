@@ -1,7 +1,7 @@
 """A Python `mcp` SDK 2.x server on stdio. It answers server/discover (2026-07-28) as well as
 initialize, so it checks that our client picks the modern era when it is offered. Its `touch`
 tool announces an update of a resource on the `subscriptions/listen` streams that watch it, and
-`listening` says how many such streams are open.
+`listening` says how many such streams are open, and how many were ever opened.
 """
 
 import anyio
@@ -38,10 +38,24 @@ async def touch(uri: str, ctx: Context) -> str:
     return f"touched {uri}"
 
 
+# Every listen stream registers a listener with the SDK's bus: counted as it opens.
+opened = 0
+_subscribe = server._subscriptions.subscribe
+
+
+def _counted(listener):
+    global opened
+    opened += 1
+    return _subscribe(listener)
+
+
+server._subscriptions.subscribe = _counted
+
+
 @server.tool()
-def listening() -> int:
-    """How many `subscriptions/listen` streams are open (the SDK's bus holds a listener for each)."""
-    return len(server._subscriptions._listeners)
+def listening() -> str:
+    """The `subscriptions/listen` streams open now and those ever opened, as `open/opened`."""
+    return f"{len(server._subscriptions._listeners)}/{opened}"
 
 
 @server.resource("memo://greeting")

@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use serde_json::Value;
-use tokio::sync::{RwLock, mpsc};
+use tokio::sync::{RwLock, mpsc, oneshot};
 
 use crate::pipeline::{CallError, CallKind, ToolCall};
 use crate::protocol::{
-    CallToolResult, Era, Implementation, LoggingMessageParams, Prompt, Resource, ResourceTemplate, Tool, methods,
+    CallToolResult, Era, ErrorObject, Implementation, LoggingMessageParams, Prompt, Resource, ResourceTemplate, Tool,
+    methods,
 };
 use crate::{CallEvent, CallTool, Client, ClientOptions, EraPreference, Error, McpConfig, ToolContext};
 
@@ -199,6 +200,9 @@ pub struct Upstream {
     /// At a `2026-07-28` server, the one listen stream that carries the updates of the URIs
     /// `subscribed` (replaced as they change; only touched with `subscribed` locked).
     listening: std::sync::Mutex<Option<crate::client::ResourceListen>>,
+    /// Subscribes and unsubscribes asked for and not yet made: made together, so that many at
+    /// once cost a `2026-07-28` server one new listen stream, not one each.
+    changes: std::sync::Mutex<Changes>,
     /// The URIs of its `notifications/resources/updated` (see [`Upstream::updates`]).
     updates: tokio::sync::broadcast::Sender<String>,
 }
@@ -218,6 +222,33 @@ impl Subscribed {
     /// Whether the server took `uri`.
     fn confirmed(&self, uri: &str) -> bool {
         self.wanted.contains(uri) && !self.unconfirmed.contains(uri)
+    }
+}
+
+/// The changes of a server's subscriptions waiting to be made, and whether a task is making them.
+#[derive(Default)]
+struct Changes {
+    asked: Vec<Change>,
+    making: bool,
+}
+
+/// One change of a server's subscriptions, and whom to tell once it is made.
+enum Change {
+    Subscribe(String, oneshot::Sender<Result<(), ErrorObject>>),
+    /// Made unless the check says, when the change is made, that the URI is wanted again.
+    Unsubscribe(String, Box<dyn FnOnce() -> bool + Send>),
+}
+
+/// While a task makes the changes asked for: should it end without taking them all (it
+/// panicked), those left are dropped, which tells their askers, and the next change starts a
+/// new task.
+struct Making<'a>(&'a Upstream);
+
+impl Drop for Making<'_> {
+    fn drop(&mut self) {
+        let mut changes = self.0.changes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        changes.making = false;
+        changes.asked.clear();
     }
 }
 
@@ -308,6 +339,7 @@ impl Upstream {
             callers: std::sync::Mutex::default(),
             subscribed: tokio::sync::Mutex::default(),
             listening: std::sync::Mutex::default(),
+            changes: std::sync::Mutex::default(),
             updates: tokio::sync::broadcast::channel(UPDATE_BACKLOG).0,
         })
     }
@@ -323,55 +355,17 @@ impl Upstream {
     /// asked, and again whenever the server starts; while the server is down, the subscription
     /// waits for its start. A handshake-era server is sent `resources/subscribe`; a `2026-07-28`
     /// one is watched on a `subscriptions/listen` stream (one for all the URIs subscribed to,
-    /// opened again with the new set as it changes). Refused when the server sends no updates,
-    /// or when its listen stream for the new set leaves out `uri` or one it took before (the
-    /// stream it had stays).
-    pub async fn subscribe(&self, uri: &str) -> Result<(), crate::protocol::ErrorObject> {
-        use crate::protocol::ErrorObject;
-        let mut subscribed = self.subscribed.lock().await;
-        let Some(client) = self.running().await else {
-            // Made when it starts (see `resubscribe`), which takes this lock first.
-            subscribed.wanted.insert(uri.to_owned());
-            return Ok(());
-        };
-        if !sends_updates(&client) {
-            return Err(ErrorObject::invalid_params(format!("server `{}` sends no resource updates", self.name)));
-        }
-        if subscribed.confirmed(uri) {
-            return Ok(());
-        }
-        let failed = |e: Error| match e.rpc_error() {
-            Some(error) if !e.is_transport_failure() => error.clone(),
-            _ => ErrorObject::internal(format!("subscribing at server `{}` failed: {e}", self.name)),
-        };
-        if client.era() == Era::Modern {
-            let mut wanted = subscribed.wanted.clone();
-            wanted.insert(uri.to_owned());
-            let (honored, stream) = self.open_listen(&client, &wanted).await.map_err(failed)?;
-            let taken_before = subscribed.wanted.iter().filter(|u| subscribed.confirmed(u));
-            let mut left_out =
-                std::iter::once(uri).chain(taken_before.map(String::as_str)).filter(|u| !honored.contains(*u));
-            if let Some(left_out) = left_out.next() {
-                return Err(ErrorObject::invalid_params(format!(
-                    "cannot subscribe to `{uri}` at server `{}`: its listen stream for it leaves out `{left_out}`",
-                    self.name
-                )));
-            }
-            subscribed.wanted = wanted;
-            self.adopt(&mut subscribed, &honored, stream);
-            return Ok(());
-        }
-        // Recorded before the server is asked: a subscribe given up on the way (its caller gone)
-        // may still have reached the server, which an unsubscribe then tells.
-        subscribed.wanted.insert(uri.to_owned());
-        subscribed.unconfirmed.insert(uri.to_owned());
-        let asked = self.ask(&client, methods::SUBSCRIBE, uri).await;
-        subscribed.unconfirmed.remove(uri);
-        if let Err(e) = asked {
-            subscribed.wanted.remove(uri);
-            return Err(failed(e));
-        }
-        Ok(())
+    /// opened again with the new set as it changes; the subscribes and unsubscribes asked for
+    /// while one stream is opened are made together, on the next). Refused when the server sends
+    /// no updates, or when its listen stream for the new set leaves out `uri` or one it took
+    /// before (the stream it had stays). Made by a task of its own: a caller that gives up does
+    /// not stop it halfway.
+    pub async fn subscribe(self: &Arc<Self>, uri: &str) -> Result<(), ErrorObject> {
+        let (tx, rx) = oneshot::channel();
+        self.change(Change::Subscribe(uri.to_owned(), tx));
+        rx.await.unwrap_or_else(|_| {
+            Err(ErrorObject::internal(format!("subscribing at server `{}` was given up", self.name)))
+        })
     }
 
     /// Makes the server's subscriptions what `wanted` says, once no other change of them is
@@ -433,35 +427,193 @@ impl Upstream {
     }
 
     /// Ends the subscription to `uri` at the server (`resources/unsubscribe`, or a listen stream
-    /// without it), unless `still_wanted` says, once no other change of its subscriptions is
-    /// under way, that a client subscribed to it again meanwhile.
-    pub async fn unsubscribe(&self, uri: &str, still_wanted: impl FnOnce() -> bool) {
-        let mut subscribed = self.subscribed.lock().await;
-        if still_wanted() || !subscribed.wanted.remove(uri) {
-            return;
+    /// without it) soon, unless `still_wanted` says, when the change is made, that a client
+    /// subscribed to it again meanwhile. Needs a Tokio runtime.
+    pub fn unsubscribe(self: &Arc<Self>, uri: &str, still_wanted: impl FnOnce() -> bool + Send + 'static) {
+        self.change(Change::Unsubscribe(uri.to_owned(), Box::new(still_wanted)));
+    }
+
+    /// Asks for `change`, made by the task making those asked for (started if none is).
+    fn change(self: &Arc<Self>, change: Change) {
+        let mut changes = self.changes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        changes.asked.push(change);
+        if !changes.making {
+            changes.making = true;
+            tokio::spawn(self.clone().make_changes());
         }
-        subscribed.unconfirmed.remove(uri);
-        let Some(client) = self.running().await else {
-            if subscribed.wanted.is_empty() {
-                self.stop_listening();
+    }
+
+    /// Makes the changes asked for, each time all of those asked for so far at once, until none
+    /// is left.
+    async fn make_changes(self: Arc<Self>) {
+        let making = Making(&self);
+        let mut subscribed = self.subscribed.lock().await;
+        loop {
+            let batch = {
+                let mut changes = self.changes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if changes.asked.is_empty() {
+                    changes.making = false;
+                    break;
+                }
+                std::mem::take(&mut changes.asked)
+            };
+            self.make(&mut subscribed, batch).await;
+        }
+        drop(subscribed);
+        std::mem::forget(making);
+    }
+
+    /// Makes `batch`, in the order it was asked for (a URI subscribed to and let go again is not
+    /// asked for), then tells each asker.
+    async fn make(&self, subscribed: &mut Subscribed, batch: Vec<Change>) {
+        // What is wanted once the batch is made, and who asked for what.
+        let mut wanted = subscribed.wanted.clone();
+        let (mut asked, mut told) = (Vec::new(), Vec::new());
+        for change in batch {
+            match change {
+                Change::Subscribe(uri, tx) => {
+                    wanted.insert(uri.clone());
+                    asked.push(uri);
+                    told.push(tx);
+                }
+                Change::Unsubscribe(uri, still_wanted) => {
+                    if !still_wanted() {
+                        wanted.remove(&uri);
+                    }
+                }
             }
-            return;
-        };
-        let ended = match client.era() {
-            Era::Modern if subscribed.wanted.is_empty() => {
-                self.stop_listening();
-                Ok(())
+        }
+        let outcomes = match self.running().await {
+            None => {
+                // Made when it starts (see `resubscribe`), which takes this lock first.
+                subscribed.unconfirmed.retain(|u| wanted.contains(u));
+                subscribed.wanted = wanted;
+                if subscribed.wanted.is_empty() {
+                    self.stop_listening();
+                }
+                asked.iter().map(|_| Ok(())).collect()
             }
-            // Until the new stream is acknowledged the old one carries `uri` too, whose
-            // updates then find no client.
-            Era::Modern => self
-                .open_listen(&client, &subscribed.wanted)
-                .await
-                .map(|(honored, stream)| self.adopt(&mut subscribed, &honored, stream)),
-            Era::Handshake => self.ask(&client, methods::UNSUBSCRIBE, uri).await,
+            Some(client) if !sends_updates(&client) => {
+                let refused = ErrorObject::invalid_params(format!("server `{}` sends no resource updates", self.name));
+                subscribed.wanted.retain(|u| wanted.contains(u));
+                let Subscribed { wanted, unconfirmed } = subscribed;
+                unconfirmed.retain(|u| wanted.contains(u));
+                asked.iter().map(|_| Err(refused.clone())).collect()
+            }
+            Some(client) if client.era() == Era::Modern => self.listen_for(&client, subscribed, wanted, &asked).await,
+            Some(client) => self.ask_for(&client, subscribed, &wanted, &asked).await,
         };
-        if let Err(e) = ended {
-            tracing::debug!(server = %self.name, %uri, error = %e, "unsubscribing failed");
+        // Told once the change is in place: an update that follows is carried.
+        for (tx, outcome) in told.into_iter().zip(outcomes) {
+            let _ = tx.send(outcome);
+        }
+    }
+
+    /// At a `2026-07-28` server, one listen stream for `wanted` in place of the one in use (or
+    /// none, when nothing is wanted); the outcome of subscribing to each of `asked`.
+    async fn listen_for(
+        &self,
+        client: &Client,
+        subscribed: &mut Subscribed,
+        mut wanted: BTreeSet<String>,
+        asked: &[String],
+    ) -> Vec<Result<(), ErrorObject>> {
+        // What the stream in use carries and is still wanted; the rest asked for is news.
+        let taken: BTreeSet<&String> = wanted.iter().filter(|u| subscribed.confirmed(u)).collect();
+        let news: BTreeSet<String> =
+            asked.iter().filter(|u| wanted.contains(*u) && !taken.contains(u)).cloned().collect();
+        if wanted.is_empty() {
+            self.stop_listening();
+            *subscribed = Subscribed::default();
+        }
+        if wanted.is_empty() || (news.is_empty() && wanted == subscribed.wanted) {
+            return asked.iter().map(|_| Ok(())).collect();
+        }
+        let refusal: Box<dyn Fn(&str) -> ErrorObject + Send> = match self.open_listen(client, &wanted).await {
+            Err(e) => {
+                let error = self.refusal(e);
+                Box::new(move |_| error.clone())
+            }
+            Ok((honored, stream)) => match taken.iter().find(|u| !honored.contains(**u)) {
+                // The stream in use stays, and with it what it carries.
+                Some(lost) if !news.is_empty() => {
+                    drop(stream);
+                    let (server, lost) = (self.name.clone(), (*lost).clone());
+                    Box::new(move |uri| {
+                        ErrorObject::invalid_params(format!(
+                            "cannot subscribe to `{uri}` at server `{server}`: its listen stream for it leaves out `{lost}`"
+                        ))
+                    })
+                }
+                _ => {
+                    let left_out = |uri: &String| news.contains(uri) && !honored.contains(uri);
+                    let outcomes = asked
+                        .iter()
+                        .map(|uri| match left_out(uri) {
+                            true => Err(ErrorObject::invalid_params(format!(
+                                "cannot subscribe to `{uri}` at server `{}`: its listen stream for it leaves out `{uri}`",
+                                self.name
+                            ))),
+                            false => Ok(()),
+                        })
+                        .collect();
+                    wanted.retain(|u| !left_out(u));
+                    subscribed.wanted = wanted;
+                    self.adopt(subscribed, &honored, stream);
+                    return outcomes;
+                }
+            },
+        };
+        // What was let go is no longer wanted, though the stream in use still carries it (its
+        // updates then find no client).
+        subscribed.wanted.retain(|u| wanted.contains(u));
+        let Subscribed { wanted: kept, unconfirmed } = subscribed;
+        unconfirmed.retain(|u| kept.contains(u));
+        asked.iter().map(|uri| if news.contains(uri) { Err(refusal(uri)) } else { Ok(()) }).collect()
+    }
+
+    /// At a handshake-era server, `resources/unsubscribe` of what is no longer `wanted`, then
+    /// `resources/subscribe` of each of `asked` not taken yet; the outcome of each of `asked`.
+    async fn ask_for(
+        &self,
+        client: &Client,
+        subscribed: &mut Subscribed,
+        wanted: &BTreeSet<String>,
+        asked: &[String],
+    ) -> Vec<Result<(), ErrorObject>> {
+        let let_go: Vec<String> = subscribed.wanted.difference(wanted).cloned().collect();
+        for uri in let_go {
+            subscribed.wanted.remove(&uri);
+            subscribed.unconfirmed.remove(&uri);
+            if let Err(e) = self.ask(client, methods::UNSUBSCRIBE, &uri).await {
+                tracing::debug!(server = %self.name, %uri, error = %e, "unsubscribing failed");
+            }
+        }
+        let mut outcomes = Vec::with_capacity(asked.len());
+        for uri in asked {
+            if !wanted.contains(uri) || subscribed.confirmed(uri) {
+                outcomes.push(Ok(()));
+                continue;
+            }
+            // Recorded before the server is asked: should the asking be cut short, the server
+            // may have taken it, and the unsubscribe that follows tells it.
+            subscribed.wanted.insert(uri.clone());
+            subscribed.unconfirmed.insert(uri.clone());
+            let outcome = self.ask(client, methods::SUBSCRIBE, uri).await;
+            subscribed.unconfirmed.remove(uri);
+            outcomes.push(outcome.map_err(|e| {
+                subscribed.wanted.remove(uri);
+                self.refusal(e)
+            }));
+        }
+        outcomes
+    }
+
+    /// What a subscriber is told when the server could not be asked, or refused.
+    fn refusal(&self, e: Error) -> ErrorObject {
+        match e.rpc_error() {
+            Some(error) if !e.is_transport_failure() => error.clone(),
+            _ => ErrorObject::internal(format!("subscribing at server `{}` failed: {e}", self.name)),
         }
     }
 
@@ -1265,7 +1417,7 @@ mod tests {
 
         let given_up = tokio::time::timeout(Duration::from_millis(100), upstream.subscribe("x://a")).await;
         assert!(given_up.is_err(), "still being admitted");
-        upstream.unsubscribe("x://a", || false).await;
+        upstream.unsubscribe("x://a", || false);
         let deadline = Instant::now() + Duration::from_secs(10);
         while !slow.events.lock().expect("events").contains(&"unsubscribed x://a".to_owned()) {
             assert!(Instant::now() < deadline, "the server was never told: {:?}", slow.events.lock().expect("events"));
@@ -1296,12 +1448,55 @@ mod tests {
         assert_eq!(seen, ["subscribe x://a", "subscribe x://secret", "unsubscribed x://secret"]);
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert_eq!(events(), Vec::<String>::new(), "`x://a` stays watched");
-        upstream.unsubscribe("x://a", || false).await;
+        upstream.unsubscribe("x://a", || false);
         while seen.len() < 4 && Instant::now() < deadline {
             seen.extend(events());
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert_eq!(seen.last().map(String::as_str), Some("unsubscribed x://a"), "{seen:?}");
+    }
+
+    /// Subscribes and unsubscribes asked for at once are made together, in the order asked: at a
+    /// `2026-07-28` server one new listen stream carries them all, each subscriber hears its own
+    /// outcome, and a URI subscribed to and let go again at once is not asked for.
+    #[tokio::test]
+    async fn changes_asked_for_at_once_are_made_on_one_listen_stream() {
+        let slow = Slow::default();
+        let upstream = running_over(&slow, EraPreference::Modern).await;
+        let events = || std::mem::take(&mut *slow.events.lock().expect("events"));
+        let seen = |count: usize| async move {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let mut seen = Vec::new();
+            while seen.len() < count && Instant::now() < deadline {
+                seen.extend(events());
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            seen.extend(events());
+            seen
+        };
+
+        upstream.subscribe("x://a").await.expect("subscribed");
+        assert_eq!(events(), ["subscribe x://a"]);
+        let (b, secret, c, ()) = tokio::join!(
+            upstream.subscribe("x://b"),
+            upstream.subscribe("x://secret"),
+            upstream.subscribe("x://c"),
+            async { upstream.unsubscribe("x://c", || false) },
+        );
+        b.expect("taken");
+        c.expect("let go again: nothing to refuse");
+        let refused = secret.expect_err("left out");
+        assert!(refused.message.contains("leaves out `x://secret`"), "{refused:?}");
+        assert_eq!(
+            seen(4).await,
+            ["subscribe x://a", "subscribe x://b", "subscribe x://secret", "unsubscribed x://secret"]
+        );
+
+        // Both let go at once: the stream ends, and none is opened for what is left in between.
+        upstream.unsubscribe("x://a", || false);
+        upstream.unsubscribe("x://b", || false);
+        assert_eq!(seen(2).await, ["unsubscribed x://a", "unsubscribed x://b"]);
     }
 
     #[test]

@@ -325,14 +325,15 @@ impl ResourceProvider for Relay {
         let Some(current) = self.current.upgrade() else { return };
         let Some((server, sent)) = current.subscriptions.held().remove(uri) else { return };
         let Some(upstream) = current.get().upstreams.iter().find(|u| u.name() == server).cloned() else { return };
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        if tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        // Another URI naming the same resource, or a client that subscribed again while this was
+        // on its way, keeps the server's subscription.
         let current = Arc::downgrade(&current);
-        runtime.spawn(async move {
-            // Another URI naming the same resource, or a client that subscribed again while
-            // this was on its way, keeps the server's subscription.
-            let wanted = || current.upgrade().is_some_and(|c| c.subscriptions.sent_to(&server).contains(&sent));
-            upstream.unsubscribe(&sent, wanted).await;
-        });
+        let sent_again = sent.clone();
+        let wanted = move || current.upgrade().is_some_and(|c| c.subscriptions.sent_to(&server).contains(&sent_again));
+        upstream.unsubscribe(&sent, wanted);
     }
 }
 

@@ -224,6 +224,18 @@ async fn gateway_over_python(dir: &tempfile::TempDir) -> (Gateway, i32) {
     (gateway, pid)
 }
 
+/// A gateway in front of the Python SDK 2.x server (`2026-07-28`) as `py`, with policy `rules`.
+fn modern_python(dir: &tempfile::TempDir, rules: Value) -> GatewayConfig {
+    let python = root().join(".tools/py-mcp2/bin/python");
+    assert!(python.exists(), "{} is missing: run `cargo xtask setup`", python.display());
+    let script = root().join("tests/python/server_modern.py");
+    config(json!({
+        "mcpServers": {"py": {"command": python, "args": [script]}},
+        "audit": {"path": dir.path().join("a.jsonl"), "fsync": false},
+        "policy": {"default": "allow", "rules": rules}
+    }))
+}
+
 /// A reload whose policy refuses reading a resource stops its updates to the subscribers that
 /// may no longer read it, whether they subscribed with `resources/subscribe` or on a listen
 /// stream; the subscriptions stay, and their updates come again once a policy allows the read.
@@ -234,16 +246,7 @@ async fn each_resource_update_is_decided_by_the_policy_in_force() {
     use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
     let dir = tempfile::tempdir().expect("temp");
-    let python = root().join(".tools/py-mcp2/bin/python");
-    assert!(python.exists(), "{} is missing: run `cargo xtask setup`", python.display());
-    let script = root().join("tests/python/server_modern.py");
-    let with_rules = |rules: Value| {
-        config(json!({
-            "mcpServers": {"py": {"command": python, "args": [script]}},
-            "audit": {"path": dir.path().join("a.jsonl"), "fsync": false},
-            "policy": {"default": "allow", "rules": rules}
-        }))
-    };
+    let with_rules = |rules: Value| modern_python(&dir, rules);
     let gateway = Gateway::start(with_rules(json!([]))).await.expect("starts");
     let greeting = "memo://greeting";
     // One client of each era: `resources/subscribe`, and a listen stream.
@@ -285,6 +288,61 @@ async fn each_resource_update_is_decided_by_the_policy_in_force() {
     touch().await;
     assert_eq!(updates(&mut older_notes, Duration::from_secs(2)).await, 1, "allowed again");
     assert_eq!(updates(&mut modern_notes, Duration::from_secs(1)).await, 1, "allowed again");
+    gateway.shutdown().await;
+}
+
+/// A listen stream that names many resources of a `2026-07-28` server costs that server one
+/// listen stream for them all, not one per URI; when it ends, the server's stream ends too,
+/// without one opened per URI let go. Each update comes once.
+#[tokio::test]
+async fn many_subscriptions_at_once_cost_a_modern_server_one_listen_stream() {
+    use mcp_core::EraPreference;
+
+    let dir = tempfile::tempdir().expect("temp");
+    let gateway = Gateway::start(modern_python(&dir, json!([]))).await.expect("starts");
+    // Listen streams open at the server now, and opened since it started.
+    let streams = || async {
+        let listening = gateway.call("py", "listening", JsonObject::new(), cx()).await.expect("called");
+        let counts = listening.text_content();
+        let (open, opened) = counts.split_once('/').expect("open/opened");
+        (open.parse::<usize>().expect("a count"), opened.parse::<usize>().expect("a count"))
+    };
+    // The gateway's own stream, for list changes.
+    assert_eq!(streams().await, (1, 1));
+
+    let (notes_tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
+    let options = ClientOptions { era: EraPreference::Modern, notifications: Some(notes_tx), ..Default::default() };
+    let client = client_with(gateway.server(), options).await;
+    let uris: Vec<String> = (0..40).map(|n| format!("memo://note-{n}")).collect();
+    let (honored, stream) = client.listen_to_resources(&uris, Duration::from_secs(10)).await.expect("listening");
+    assert_eq!(honored.len(), 40, "{honored:?}");
+    let (open, opened) = streams().await;
+    assert_eq!(open, 2, "one stream at the server for the 40 URIs");
+    assert!(opened <= 3, "{opened} listen streams were opened for 40 URIs named at once");
+
+    let touched = gateway.call("py", "touch", args(json!({"uri": "memo://note-7"})), cx()).await.expect("called");
+    assert!(!touched.is_error(), "{}", touched.text_content());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    let mut updated = Vec::new();
+    while let Ok(Some(note)) = tokio::time::timeout_at(deadline, notes.recv()).await {
+        if note.method == "notifications/resources/updated" {
+            updated.push(note.params.and_then(|p| p.get("uri").cloned()).unwrap_or_default());
+        }
+    }
+    assert_eq!(updated, [json!("memo://note-7")], "once");
+
+    // Let go: the server's stream ends, and no new one is opened per URI on the way.
+    drop(stream);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let (open, opened) = loop {
+        let (open, opened) = streams().await;
+        if open == 1 || tokio::time::Instant::now() > deadline {
+            break (open, opened);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(open, 1, "the resource stream at the server ended");
+    assert!(opened <= 4, "{opened} listen streams were opened in all");
     gateway.shutdown().await;
 }
 

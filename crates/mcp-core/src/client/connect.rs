@@ -232,7 +232,7 @@ impl Client {
         peer: Peer,
         unanswered: Unanswered,
     ) -> std::result::Result<Client, Failed> {
-        let (routes, acks) = (handler.routes.clone(), handler.acks.clone());
+        let (routes, listens) = (handler.routes.clone(), handler.listens.clone());
         let mut client = Client {
             peer,
             options,
@@ -241,7 +241,7 @@ impl Client {
             capabilities: ServerCapabilities::default(),
             instructions: None,
             routes,
-            acks,
+            listens,
             #[cfg(feature = "stdio")]
             process: None,
         };

@@ -1,8 +1,8 @@
 //! What the server sends the client besides answers: its requests (sampling, elicitation,
 //! roots, ping) and its notifications (progress, and log messages on a call's own stream, to
 //! the streamed call they belong to; other log messages to the caller's log channel; every log
-//! message to tracing too; the acknowledgement of a listen stream of ours to that stream; the
-//! rest to the caller's channel).
+//! message to tracing too; the acknowledgement of a listen stream of ours to that stream; an update
+//! on a resource stream of ours that has ended to nobody; the rest to the caller's channel).
 
 use std::sync::{Arc, PoisonError};
 
@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::listen::{AckRoutes, take_ack};
+use super::listen::{ListenRoutes, take_own};
 use super::stream::{CallRoutes, request_of};
 use super::{CallEvent, ClientOptions, InputHandler, LogSink, Masking};
 use crate::protocol::*;
@@ -21,8 +21,8 @@ use crate::transport::connection::{Handler, Peer};
 /// Takes what the server sends us besides responses.
 pub(super) struct ClientHandler {
     pub(super) routes: CallRoutes,
-    /// The `subscriptions/listen` streams of ours awaiting their acknowledgement.
-    pub(super) acks: AckRoutes,
+    /// Our `subscriptions/listen` streams: their acknowledgements, and those that ended.
+    pub(super) listens: ListenRoutes,
     server: String,
     notifications: Option<mpsc::UnboundedSender<Notification>>,
     logs: Option<LogSink>,
@@ -36,7 +36,7 @@ impl ClientHandler {
     pub(super) fn new(name: &str, options: &ClientOptions, masking: Masking) -> Arc<ClientHandler> {
         Arc::new(ClientHandler {
             routes: Arc::default(),
-            acks: Arc::default(),
+            listens: Arc::default(),
             server: name.to_owned(),
             notifications: options.notifications.clone(),
             logs: options.logs.clone(),
@@ -78,7 +78,7 @@ impl Handler for ClientHandler {
 impl ClientHandler {
     /// Handles a notification; `related` is the request on whose response stream it came.
     fn take(&self, notification: Notification, related: Option<&RequestId>) {
-        if notification.method == methods::SUBSCRIPTIONS_ACKNOWLEDGED && take_ack(&self.acks, &notification) {
+        if take_own(&self.listens, &notification) {
             return;
         }
         match notification.method.as_str() {

@@ -3,19 +3,45 @@
 //! for the lists that can change ([`Client::listen_for_changes`]), one for the resources the
 //! caller watches ([`Client::listen_to_resources`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
 
 use super::Client;
 use crate::error::{Error, Result};
 use crate::protocol::*;
 use crate::transport::connection::Peer;
 
-/// The acknowledgements awaited, by the id of the `subscriptions/listen` request each answers.
-pub(super) type AckRoutes = Arc<Mutex<HashMap<RequestId, oneshot::Sender<SubscriptionFilter>>>>;
+/// Our `subscriptions/listen` streams, as far as what the server sends on them is concerned.
+pub(super) type ListenRoutes = Arc<Mutex<Listens>>;
+
+#[derive(Debug, Default)]
+pub(super) struct Listens {
+    /// The acknowledgements awaited, by the id of the `subscriptions/listen` request each answers.
+    acks: HashMap<RequestId, oneshot::Sender<SubscriptionFilter>>,
+    /// The resource streams that ended, the latest last: an update the server sends on one of
+    /// them after it ended (before it heard of the end) is dropped, not taken for news.
+    ended: VecDeque<RequestId>,
+}
+
+/// Ended streams remembered; their ids only grow, so an update on an older one is unheard of.
+const ENDED: usize = 256;
+
+impl Listens {
+    fn end(&mut self, id: RequestId) {
+        if self.ended.len() == ENDED {
+            self.ended.pop_front();
+        }
+        self.ended.push_back(id);
+    }
+}
+
+fn lock(routes: &ListenRoutes) -> std::sync::MutexGuard<'_, Listens> {
+    routes.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// A stream has no deadline; ending the connection (or the stream's owner) ends it.
 const FOREVER: Duration = Duration::from_secs(60 * 60 * 24 * 365);
@@ -26,48 +52,71 @@ const REFUSALS: u32 = 5;
 /// The longest pause before a stream is opened again.
 const MOST_PATIENCE: Duration = Duration::from_secs(30);
 
-/// Hands `notification`, an acknowledgement, to the stream of ours that awaits it: false when
-/// none does (it then goes where the client's other notifications go).
-pub(super) fn take_ack(acks: &AckRoutes, notification: &Notification) -> bool {
-    let Some(params) = &notification.params else { return false };
-    let id = params
-        .get("_meta")
-        .and_then(|meta| meta.get(meta_keys::SUBSCRIPTION_ID))
-        .and_then(|id| serde_json::from_value::<RequestId>(id.clone()).ok());
-    let Some(waiting) = id.and_then(|id| acks.lock().unwrap_or_else(PoisonError::into_inner).remove(&id)) else {
-        return false;
-    };
-    let honored = params
-        .get("notifications")
-        .and_then(|filter| serde_json::from_value::<SubscriptionFilter>(filter.clone()).ok())
-        .unwrap_or_default();
-    let _ = waiting.send(honored);
-    true
+/// The listen stream `notification` says it came on (`_meta`'s subscription id).
+fn stream_of(notification: &Notification) -> Option<RequestId> {
+    let id = notification.params.as_ref()?.get("_meta")?.get(meta_keys::SUBSCRIPTION_ID)?;
+    serde_json::from_value(id.clone()).ok()
+}
+
+/// Takes `notification` when it is for a stream of ours, not for the caller: an acknowledgement
+/// (handed to the stream that awaits it), or an update on a resource stream that has ended.
+pub(super) fn take_own(routes: &ListenRoutes, notification: &Notification) -> bool {
+    match notification.method.as_str() {
+        methods::SUBSCRIPTIONS_ACKNOWLEDGED => {
+            let Some(waiting) = stream_of(notification).and_then(|id| lock(routes).acks.remove(&id)) else {
+                return false;
+            };
+            let honored = notification
+                .params
+                .as_ref()
+                .and_then(|params| params.get("notifications"))
+                .and_then(|filter| serde_json::from_value::<SubscriptionFilter>(filter.clone()).ok())
+                .unwrap_or_default();
+            let _ = waiting.send(honored);
+            true
+        }
+        methods::RESOURCE_UPDATED => stream_of(notification).is_some_and(|id| lock(routes).ended.contains(&id)),
+        _ => false,
+    }
 }
 
 /// Forgets an acknowledgement nobody awaits any more, however its stream ended.
 struct AwaitedAck<'a> {
-    acks: &'a AckRoutes,
+    routes: &'a ListenRoutes,
     id: RequestId,
 }
 
 impl Drop for AwaitedAck<'_> {
     fn drop(&mut self) {
-        self.acks.lock().unwrap_or_else(PoisonError::into_inner).remove(&self.id);
+        lock(self.routes).acks.remove(&self.id);
     }
 }
 
+/// What the owner of a resource stream shares with the task that keeps it open.
+#[derive(Debug, Default)]
+struct Owner {
+    /// Cancelled when the owner lets the stream go.
+    gone: CancellationToken,
+    /// The `subscriptions/listen` request open now.
+    current: Mutex<Option<RequestId>>,
+}
+
 /// A `2026-07-28` server's stream of updates to some of its resources (see
-/// [`Client::listen_to_resources`]). Dropping it ends the stream: the server is told (over stdio,
-/// `notifications/cancelled`; over HTTP, its response stream is closed).
+/// [`Client::listen_to_resources`]). Dropping it ends the stream: its updates stop at once, and
+/// the server is told (over stdio, `notifications/cancelled`, queued however long the server
+/// takes to read; over HTTP, its response stream is closed).
 #[derive(Debug)]
 pub struct ResourceListen {
-    task: tokio::task::AbortHandle,
+    owner: Arc<Owner>,
+    routes: ListenRoutes,
 }
 
 impl Drop for ResourceListen {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(id) = self.owner.current.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            lock(&self.routes).end(id);
+        }
+        self.owner.gone.cancel();
     }
 }
 
@@ -93,7 +142,7 @@ impl Client {
         let mut params = JsonObject::new();
         params.insert("notifications".into(), lists.into());
         let params = self.stamp(self.version, params);
-        tokio::spawn(keep_listening(self.peer.clone(), self.acks.clone(), params, None));
+        tokio::spawn(keep_listening(self.peer.clone(), self.listens.clone(), params, None, None));
     }
 
     /// Opens a `subscriptions/listen` stream for updates of the resources `uris` at a
@@ -119,8 +168,9 @@ impl Client {
         params.insert("notifications".into(), filter.into());
         let params = self.stamp(self.version, params);
         let (first_tx, first) = oneshot::channel();
-        let task = tokio::spawn(keep_listening(self.peer.clone(), self.acks.clone(), params, Some(first_tx)));
-        let stream = ResourceListen { task: task.abort_handle() };
+        let owner = Arc::new(Owner::default());
+        let stream = ResourceListen { owner: owner.clone(), routes: self.listens.clone() };
+        tokio::spawn(keep_listening(self.peer.clone(), self.listens.clone(), params, Some(first_tx), Some(owner)));
         match tokio::time::timeout(within, first).await {
             Ok(Ok(Ok(honored))) => Ok((honored.resource_subscriptions.unwrap_or_default(), stream)),
             Ok(Ok(Err(e))) => Err(e),
@@ -134,38 +184,60 @@ impl Client {
     }
 }
 
-/// Keeps a `subscriptions/listen` stream with `params` open for as long as the connection lives:
-/// opened again when the server ends it or the stream is cut, after a pause that grows (up to
-/// [`MOST_PATIENCE`]) while streams end unacknowledged; left alone once the server refuses it
-/// [`REFUSALS`] times in a row or does not know the method. Each stream's acknowledgement is its
-/// own, not the caller's notification. With `first`, the first stream's acknowledgement goes
-/// there, or why it ended before one (and then it is not opened again).
+/// Keeps a `subscriptions/listen` stream with `params` open for as long as the connection lives
+/// (and, for a resource stream, its `owner` wants it): opened again when the server ends it or
+/// the stream is cut, after a pause that grows (up to [`MOST_PATIENCE`]) while streams end
+/// unacknowledged; left alone once the server refuses it [`REFUSALS`] times in a row or does
+/// not know the method. Each stream's acknowledgement is its own, not the caller's
+/// notification. With `first`, the first stream's acknowledgement goes there, or why it ended
+/// before one (and then it is not opened again).
 async fn keep_listening(
     peer: Peer,
-    acks: AckRoutes,
+    routes: ListenRoutes,
     params: JsonObject,
     mut first: Option<oneshot::Sender<Result<SubscriptionFilter>>>,
+    owner: Option<Arc<Owner>>,
 ) {
+    let gone = owner.as_ref().map(|o| o.gone.clone()).unwrap_or_default();
     // Streams in a row that ended unacknowledged, and refusals among them.
     let (mut unacknowledged, mut refusals) = (0u32, 0u32);
     loop {
         let id = peer.next_id();
-        let (ack_tx, ack) = oneshot::channel();
-        acks.lock().unwrap_or_else(PoisonError::into_inner).insert(id.clone(), ack_tx);
-        let awaited = AwaitedAck { acks: &acks, id: id.clone() };
-        let request = peer.request(id, methods::SUBSCRIPTIONS_LISTEN, Some(params.clone()), FOREVER);
+        let (ack_tx, mut ack) = oneshot::channel();
+        lock(&routes).acks.insert(id.clone(), ack_tx);
+        let awaited = AwaitedAck { routes: &routes, id: id.clone() };
+        if let Some(owner) = &owner {
+            *owner.current.lock().unwrap_or_else(PoisonError::into_inner) = Some(id.clone());
+        }
+        let request = peer.request(id.clone(), methods::SUBSCRIPTIONS_LISTEN, Some(params.clone()), FOREVER);
         tokio::pin!(request);
-        let (outcome, acknowledged) = tokio::select! {
-            biased;
-            Ok(honored) = ack => {
-                if let Some(tell) = first.take() {
-                    let _ = tell.send(Ok(honored));
+        let (mut acknowledged, mut heard) = (false, false);
+        let outcome = loop {
+            tokio::select! {
+                biased;
+                () = gone.cancelled() => {
+                    // Told with room waited for: a cancellation dropped from a full queue would
+                    // leave the server sending on the stream for as long as the connection lives.
+                    peer.cancel(&id, "the client let the stream go").await;
+                    lock(&routes).end(id);
+                    return;
                 }
-                (request.await, true)
+                honored = &mut ack, if !heard => {
+                    heard = true;
+                    if let Ok(honored) = honored {
+                        acknowledged = true;
+                        if let Some(tell) = first.take() {
+                            let _ = tell.send(Ok(honored));
+                        }
+                    }
+                }
+                outcome = &mut request => break outcome,
             }
-            outcome = &mut request => (outcome, false),
         };
         drop(awaited);
+        if owner.is_some() {
+            lock(&routes).end(id);
+        }
         if let Some(tell) = first.take() {
             let _ = tell.send(Err(outcome.err().unwrap_or_else(|| Error::Protocol {
                 server: peer.name().to_owned(),
@@ -195,6 +267,8 @@ async fn keep_listening(
             }
         }
         let pause = Duration::from_secs(1 << unacknowledged.min(5)).min(MOST_PATIENCE);
-        tokio::time::sleep(pause).await;
+        if gone.run_until_cancelled(tokio::time::sleep(pause)).await.is_none() {
+            return;
+        }
     }
 }

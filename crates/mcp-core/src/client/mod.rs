@@ -221,7 +221,7 @@ pub struct Client {
     capabilities: ServerCapabilities,
     instructions: Option<String>,
     routes: stream::CallRoutes,
-    acks: listen::AckRoutes,
+    listens: listen::ListenRoutes,
     #[cfg(feature = "stdio")]
     process: Option<crate::transport::process::ServerProcess>,
 }

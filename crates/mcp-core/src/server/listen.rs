@@ -42,22 +42,27 @@ impl Connection {
         if has_resources && named && s.started().await == super::StartState::Ready {
             let cx = self.request_context(peer.clone(), None, cancel.clone());
             for uri in asked.resource_subscriptions.iter().flatten() {
-                if subscribed.uris.contains(uri) || subscribed.uris.len() >= super::resources::MAX_SUBSCRIPTIONS {
-                    continue;
-                }
-                // Counted before it is admitted (see `Connection::subscribe`).
-                s.hold(uri);
-                subscribed.uris.push(uri.clone());
-                let admitted = tokio::select! {
-                    admitted = s.admit_subscription(uri, &cx) => admitted.is_ok(),
-                    () = cancel.cancelled() => false,
-                };
-                if !admitted {
-                    subscribed.uris.pop();
-                    s.release(uri);
-                }
-                if cancel.is_cancelled() {
+                if subscribed.uris.len() >= super::resources::MAX_SUBSCRIPTIONS {
                     break;
+                }
+                if !subscribed.uris.contains(uri) {
+                    // Counted before it is admitted (see `Connection::subscribe`).
+                    s.hold(uri);
+                    subscribed.uris.push(uri.clone());
+                }
+            }
+            // Admitted together, so that a provider that relays them (the gateway) can ask its
+            // server for them all at once.
+            let admissions = subscribed.uris.iter().map(|uri| s.admit_subscription(uri, &cx));
+            let admitted = tokio::select! {
+                admitted = futures_util::future::join_all(admissions) => admitted,
+                () = cancel.cancelled() => Vec::new(),
+            };
+            let mut admitted = admitted.into_iter().map(|a| a.is_ok());
+            for uri in std::mem::take(&mut subscribed.uris) {
+                match admitted.next() {
+                    Some(true) => subscribed.uris.push(uri),
+                    _ => s.release(&uri),
                 }
             }
         }

@@ -799,6 +799,17 @@ impl Peer {
         }
     }
 
+    /// Gives up our request `id` and tells the peer (`notifications/cancelled`), waiting for room
+    /// in the outgoing queue rather than dropping the cancellation as an abandoned request's is
+    /// when the queue is full: for a request whose answer is a stream the peer would otherwise
+    /// go on sending.
+    pub(crate) async fn cancel(&self, id: &RequestId, reason: &str) {
+        if self.inner.state().pending.remove(id).is_some() {
+            let params = CancelledParams { request_id: id.clone(), reason: Some(reason.into()) };
+            let _ = self.notify(methods::CANCELLED, to_object(&params)).await;
+        }
+    }
+
     /// Sends a notification, waiting for room in the outgoing queue.
     pub(crate) async fn notify(&self, method: &str, params: Option<JsonObject>) -> Result<()> {
         let bytes = Message::Notification(Notification::new(method, params)).to_bytes();

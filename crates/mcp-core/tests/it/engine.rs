@@ -1011,6 +1011,72 @@ async fn resource_providers_admit_subscriptions_and_hear_when_the_last_one_ends(
     assert_eq!(released.len(), 256, "every one let go with the connection");
 }
 
+/// A server may send an update on a resource stream the client let go before it hears of that:
+/// the update is dropped, so a client that moved its URIs to a new stream hears each change once.
+#[tokio::test]
+async fn an_update_on_a_resource_stream_let_go_is_not_heard() {
+    let mut registry = Registry::new();
+    registry.resource(Watched::default());
+    let server = Server::builder(Implementation::new("watched", "1.0"), registry).resource_updates(true).build();
+    // Between client and server, a relay that answers each cancellation the client sends with an
+    // update on the stream it cancels, as a server would send one that had not read it yet.
+    let (client_io, client_side) = tokio::io::duplex(64 * 1024);
+    let (server_side, server_io) = tokio::io::duplex(64 * 1024);
+    let (r, w) = tokio::io::split(server_io);
+    let serving = server.clone();
+    tokio::spawn(async move { serving.serve(r, w).await });
+    let (from_client, to_client) = tokio::io::split(client_side);
+    let (from_server, mut to_server) = tokio::io::split(server_side);
+    let to_client = Arc::new(tokio::sync::Mutex::new(to_client));
+    let copying = to_client.clone();
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(from_server).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let mut to_client = copying.lock().await;
+            to_client.write_all(format!("{line}\n").as_bytes()).await.expect("relays");
+        }
+    });
+    let cancels = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counting = cancels.clone();
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(from_client).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let message: Value = serde_json::from_str(&line).expect("JSON");
+            if message["method"] == "notifications/cancelled" {
+                let late = json!({"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": {
+                    "uri": "x://a", "_meta": {"io.modelcontextprotocol/subscriptionId": message["params"]["requestId"]}}});
+                to_client.lock().await.write_all(format!("{late}\n").as_bytes()).await.expect("relays");
+                counting.fetch_add(1, Ordering::SeqCst);
+            }
+            to_server.write_all(format!("{line}\n").as_bytes()).await.expect("relays");
+        }
+    });
+    let (notes_tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
+    let options = ClientOptions { notifications: Some(notes_tx), ..ClientOptions::default() };
+    let (r, w) = tokio::io::split(client_io);
+    let client = Client::connect("test", r, w, options).await.expect("connects");
+    assert_eq!(client.era(), Era::Modern);
+
+    // The URI moves to a new stream, and the old one is let go.
+    let uris = ["x://a".to_owned()];
+    let (_, old) = client.listen_to_resources(&uris, Duration::from_secs(10)).await.expect("acknowledged");
+    let (_, new) = client.listen_to_resources(&uris, Duration::from_secs(10)).await.expect("acknowledged");
+    drop(old);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while cancels.load(Ordering::SeqCst) == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the server was never told the stream ended");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.notify_resource_updated("x://a");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    let mut updates = 0;
+    while let Ok(Some(note)) = tokio::time::timeout_at(deadline, notes.recv()).await {
+        updates += usize::from(note.method == "notifications/resources/updated");
+    }
+    assert_eq!(updates, 1, "the update on the stream in use, and not the one on the stream let go");
+    drop(new);
+}
+
 #[tokio::test]
 async fn a_listen_streams_resource_subscriptions_are_admitted_and_end_with_it() {
     let watched = Watched::default();
