@@ -169,6 +169,9 @@ struct State {
     /// The warnings about policy `tools` entries and `annotations` keys that name no tool
     /// already given.
     unmatched_warned: Mutex<HashSet<String>>,
+    /// Every warning about the policy and the annotations the tool lists gave, in the order
+    /// given (see [`Gateway::tool_findings`]).
+    findings: Mutex<Vec<String>>,
     /// Masks the log messages of servers that belong to none of their calls, as results are
     /// masked (none with `redaction.skip_results`).
     log_mask: Option<mcp_core::tool::MaskFn>,
@@ -809,6 +812,7 @@ async fn assemble(
         retired: Default::default(),
         blind_warned: Mutex::default(),
         unmatched_warned: Mutex::default(),
+        findings: Mutex::default(),
         log_mask,
         relayed: Mutex::default(),
         prompt_definitions: Mutex::default(),
@@ -1110,6 +1114,14 @@ impl Gateway {
     /// The MCP server to serve.
     pub fn server(&self) -> &Server {
         &self.server
+    }
+
+    /// What the servers' tool lists showed wrong in the configuration in force, as warned
+    /// about in the log when they were listed: a policy `tools` entry or `annotations` key that
+    /// names no tool, and a deny rule on an argument some of its tools do not take (which then
+    /// refuses none of their calls). Complete for the servers that have listed their tools.
+    pub fn tool_findings(&self) -> Vec<String> {
+        self.current.get().findings.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// What `principal` sees, by server (sorted by name): each server's tools under their own
@@ -1608,12 +1620,14 @@ impl State {
         for ((rule, argument), tools) in blind {
             let (its, it_takes, it) =
                 if tools.len() == 1 { ("its", "it takes", "it") } else { ("their", "they take", "them") };
-            tracing::warn!(
+            let warning = format!(
                 "the policy's deny rule `{rule}` constrains `{argument}`, which {} not declare: it refuses none of \
                  {its} calls made with the arguments {it_takes} (constrain those in a rule of {its} own, or leave \
                  {it} out of the rule's `servers`/`tools`)",
                 few(&tools)
             );
+            tracing::warn!("{warning}");
+            self.findings.lock().unwrap_or_else(PoisonError::into_inner).push(warning);
         }
         self.warn_unmatched(&servers, &exposed, &relayed);
         *self.exposed.lock().unwrap_or_else(PoisonError::into_inner) = exposed;
@@ -1639,10 +1653,11 @@ impl State {
     /// Warns, once each, about the policy's `tools` entries and the `annotations` keys that name
     /// no tool served, once the servers they concern have listed their tools: a typo there
     /// (`normal__wrok`) leaves a deny rule refusing nothing, an allow rule allowing nothing, or
-    /// an annotation on nothing, and only the tool lists can tell. (`mcptk config check`, which
-    /// starts no server, checks the server part of these names.) `servers`: each server served,
-    /// with whether it had listed its tools before they were read for `exposed`; `relayed`: the
-    /// relayed prompts and reads ([`State::relayed_definitions`]), named in rules as tools are.
+    /// an annotation on nothing, and only the tool lists can tell. (`mcptk config check` checks
+    /// the server part of these names; with `--servers`, [`Gateway::tool_findings`] the rest.)
+    /// `servers`: each server served, with whether it had listed its tools before they were read
+    /// for `exposed`; `relayed`: the relayed prompts and reads ([`State::relayed_definitions`]),
+    /// named in rules as tools are.
     fn warn_unmatched(
         &self,
         servers: &[(&str, bool)],
@@ -1687,6 +1702,7 @@ impl State {
         for warning in warnings {
             if warned.insert(warning.clone()) {
                 tracing::warn!("{warning}");
+                self.findings.lock().unwrap_or_else(PoisonError::into_inner).push(warning);
             }
         }
     }

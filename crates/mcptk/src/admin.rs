@@ -22,9 +22,16 @@ pub enum ConfigAction {
         /// The gateway configuration (an `mcp_config.json` is one too).
         #[arg(long, env = "MCPTK_CONFIG")]
         config: Option<PathBuf>,
-        /// Print the findings as JSON: `ok`, `servers`, `policy`, `audit_log`, `problems`.
+        /// Print the findings as JSON: `ok`, `servers`, `policy`, `audit_log`, `tools_listed` (with
+        /// `--servers`), `problems`.
         #[arg(long)]
         json: bool,
+        /// Start every configured server too, and check the policy and the annotations against
+        /// the tools the servers list: a `tools` entry or `annotations` key that names no tool,
+        /// and a deny rule on an argument some of its tools do not take (both leave a deny rule
+        /// refusing nothing), are problems, and so is a server that does not start.
+        #[arg(long)]
+        servers: bool,
     },
 }
 
@@ -287,11 +294,27 @@ pub async fn start_gateway(config: GatewayConfig, path: Option<&Path>) -> anyhow
     })
 }
 
-pub fn config(action: ConfigAction) -> anyhow::Result<ExitCode> {
-    let ConfigAction::Check { config, json } = action;
+pub async fn config(action: ConfigAction) -> anyhow::Result<ExitCode> {
+    let ConfigAction::Check { config, json, servers: start } = action;
     let gateway = gateway_config(config.as_deref())?;
-    let (servers, problems) = problems(&gateway)?;
+    let (servers, mut problems) = problems(&gateway)?;
     let policy = gateway.policy.as_ref().map(|p| p.rules.len());
+    // What only the servers' tool lists tell, once what the file says holds.
+    let mut listed = None;
+    if start && problems.is_empty() {
+        let running = start_gateway(gateway.clone(), config.as_deref()).await?;
+        let catalog = running.catalog(running.principal()).await;
+        for (name, tools) in &catalog {
+            if let Err(why) = tools {
+                // Most reasons name the server already.
+                let named = why.starts_with(&format!("server `{name}`"));
+                problems.push(if named { why.clone() } else { format!("server `{name}` did not start: {why}") });
+            }
+        }
+        problems.extend(running.tool_findings());
+        running.shutdown().await;
+        listed = Some(catalog.iter().filter_map(|(_, tools)| tools.as_ref().ok().map(Vec::len)).sum::<usize>());
+    }
     if json {
         output::print_json(&json!({
             "ok": problems.is_empty(),
@@ -299,6 +322,7 @@ pub fn config(action: ConfigAction) -> anyhow::Result<ExitCode> {
             "servers": servers,
             "policy": policy.map(|rules| json!({ "rules": rules })),
             "audit_log": gateway.audit.path,
+            "tools_listed": listed,
             "problems": problems,
         }))?;
     } else {
@@ -320,6 +344,12 @@ pub fn config(action: ConfigAction) -> anyhow::Result<ExitCode> {
             writeln!(out, "policy: {} ({rules} rules)", paint(colour, Style::Green, "ok"))?;
         }
         writeln!(out, "audit log: {}", gateway.audit.path.display())?;
+        if let Some(tools) = listed
+            && problems.is_empty()
+        {
+            let checked = "the policy and the annotations name tools that exist";
+            writeln!(out, "tools: {} ({tools} listed; {checked})", paint(colour, Style::Green, "ok"))?;
+        }
         drop(out);
         // The problems are errors: on stderr, as every command writes its errors.
         let colour = output::stderr_colour();

@@ -627,16 +627,6 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    use tracing_subscriber::layer::SubscriberExt as _;
-    use tracing_subscriber::util::SubscriberInitExt as _;
-    // Logs go to stderr: stdout is the protocol channel when serving.
-    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(output::stderr_colour());
-    let filter = log_filter(std::env::var("MCPTK_LOG").ok().as_deref());
-    let subscriber = tracing_subscriber::registry().with(tracing_subscriber::Layer::with_filter(logs, filter));
-    // Spans go to OTLP whatever the log filter says.
-    #[cfg(feature = "otel")]
-    let subscriber = subscriber.with(TELEMETRY.get().and_then(|t| t.layer()));
-    subscriber.init();
     // As `Cli::parse()`, but the command tree is kept rather than dropped: it lives as long as
     // the process, and freeing its thousands of small parts costs a start more than building it.
     // (A server that drops it once started holds no less: the allocator keeps the memory, and
@@ -660,6 +650,19 @@ fn main() -> ExitCode {
             e.format(&mut command).exit()
         });
     std::mem::forget(command);
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    // Logs go to stderr: stdout is the protocol channel when serving. `config check --servers`
+    // reports what the servers' tool lists show as its problems, which the gateway's warnings
+    // would only repeat (unless MCPTK_LOG asks for them).
+    let checking = matches!(&cli.command, Command::Config { action: admin::ConfigAction::Check { servers: true, .. } });
+    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(output::stderr_colour());
+    let filter = log_filter(std::env::var("MCPTK_LOG").ok().as_deref(), if checking { "error" } else { "warn" });
+    let subscriber = tracing_subscriber::registry().with(tracing_subscriber::Layer::with_filter(logs, filter));
+    // Spans go to OTLP whatever the log filter says.
+    #[cfg(feature = "otel")]
+    let subscriber = subscriber.with(TELEMETRY.get().and_then(|t| t.layer()));
+    subscriber.init();
     // Serving stdio is one connection: a runtime on the main thread answers it with no thread
     // hand-offs and starts without spawning workers. Everything else gets worker threads.
     let stdio = matches!(&cli.command, Command::Serve { http: HttpArgs { http: None, .. }, .. });
@@ -690,11 +693,12 @@ fn main() -> ExitCode {
     code
 }
 
-/// The log filter: `MCPTK_LOG`'s directives, else `warn`. The model client's own lines are off
-/// unless named (`MCPTK_LOG=warn,async_openai=warn`): they repeat what the run's error says, with
-/// an endpoint's answer or error page whole where the error shows its start.
-fn log_filter(directives: Option<&str>) -> tracing_subscriber::EnvFilter {
-    let directives = directives.filter(|d| !d.trim().is_empty()).unwrap_or("warn");
+/// The log filter: `MCPTK_LOG`'s directives, else `default` (`warn`, for most commands). The
+/// model client's own lines are off unless named (`MCPTK_LOG=warn,async_openai=warn`): they repeat
+/// what the run's error says, with an endpoint's answer or error page whole where the error shows
+/// its start.
+fn log_filter(directives: Option<&str>, default: &str) -> tracing_subscriber::EnvFilter {
+    let directives = directives.filter(|d| !d.trim().is_empty()).unwrap_or(default);
     let filter = tracing_subscriber::EnvFilter::try_new(directives).unwrap_or_else(|e| {
         output::note("warning", &format!("MCPTK_LOG is not a log filter ({e}); logging warnings"));
         tracing_subscriber::EnvFilter::new("warn")
@@ -896,7 +900,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Agent(args) => agent::run(args).await,
-        Command::Config { action } => admin::config(action),
+        Command::Config { action } => admin::config(action).await,
         Command::Audit { action } => admin::audit(action).await,
         Command::Pin { action } => admin::pin(action).await,
         Command::Tools { config, server, json } => list_tools(&config, server.as_deref(), json).await,

@@ -10,6 +10,58 @@ use serde_json::{Value, json};
 
 use crate::support::mcptk;
 
+/// `config check --servers` starts the servers and checks the policy against the tools they
+/// list: a mistyped tool name leaves a deny rule refusing nothing, which the file alone cannot
+/// show; each finding is said once, with the tool most likely meant, and is a problem (status
+/// 3), as is a server that does not start.
+#[test]
+fn config_check_with_servers_finds_a_deny_rule_that_names_no_tool() {
+    let dir = Dir::new();
+    let root = dir.path.display().to_string();
+    let with_rules = |rules: Value| {
+        json!({"native": {"fs": {"roots": [root]}}, "audit": {"path": "a.jsonl"},
+               "policy": {"default": "allow", "rules": rules}})
+        .to_string()
+    };
+    let typo = json!([{"name": "no-writes", "effect": "deny", "tools": ["fs__wirte_file"]}]);
+    dir.file("gateway.json", &with_rules(typo));
+    let out = dir.run(&["config", "check", "--config", "gateway.json"]);
+    assert_eq!(code(&out), 0, "the file alone is fine: {}", text(&out));
+
+    let out = dir.run(&["config", "check", "--config", "gateway.json", "--servers"]);
+    assert_eq!(code(&out), 3, "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let said = "error: policy rule `no-writes`: the `tools` entry `fs__wirte_file` matches no tool of the servers it \
+                concerns (did you mean `fs__write_file`?)";
+    assert!(stderr.contains(said), "{stderr}");
+    assert_eq!(stderr.matches("fs__wirte_file").count(), 1, "said once, not logged again: {stderr}");
+    let out = dir.run(&["config", "check", "--config", "gateway.json", "--servers", "--json"]);
+    assert_eq!(code(&out), 3, "{}", text(&out));
+    let report = json_of(&out);
+    assert_eq!(report["ok"], false, "{report}");
+    assert!(report["problems"][0].as_str().is_some_and(|p| p.contains("fs__wirte_file")), "{report}");
+
+    let fixed = json!([{"name": "no-writes", "effect": "deny", "tools": ["fs__write_file"]}]);
+    dir.file("gateway.json", &with_rules(fixed));
+    let out = dir.run(&["config", "check", "--config", "gateway.json", "--servers", "--json"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let report = json_of(&out);
+    assert_eq!(report["problems"], json!([]), "{report}");
+    // The caller is not listed the tool the rule denies.
+    assert!(report["tools_listed"].as_u64().is_some_and(|n| n > 10), "{report}");
+
+    // A server that does not start is a problem too, named with why.
+    let config = json!({"mcpServers": {"broken": {"command": "sh", "args": ["-c", "exit 3"]}},
+                        "readiness": {"optional": ["broken"]}, "audit": {"path": "a.jsonl"}});
+    dir.file("down.json", &config.to_string());
+    let out = dir.run(&["config", "check", "--config", "down.json"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let out = dir.run(&["config", "check", "--config", "down.json", "--servers"]);
+    assert_eq!(code(&out), 3, "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("error: server `broken`") && stderr.contains("exit status: 3"), "{stderr}");
+}
+
 /// A scratch folder for one test, with `HOME` pointed into it and no gateway config from the
 /// environment.
 struct Dir {
