@@ -1394,18 +1394,131 @@ mod tests {
 
     /// An upstream running over an in-process server of `slow`'s resources, in `era`.
     async fn running_over(slow: &Slow, era: EraPreference) -> Arc<Upstream> {
+        serving(slow.clone(), era).await.0
+    }
+
+    /// An upstream running over an in-process server of `provider`'s resources, in `era`; the
+    /// server, and the notifications the upstream's client hears.
+    async fn serving(
+        provider: impl crate::registry::ResourceProvider + 'static,
+        era: EraPreference,
+    ) -> (Arc<Upstream>, crate::Server, mpsc::UnboundedReceiver<crate::protocol::Notification>) {
         let mut registry = crate::Registry::new();
-        registry.resource(slow.clone());
+        registry.resource(provider);
         let server = crate::Server::builder(Implementation::new("slow", "1"), registry).resource_updates(true).build();
         let (client_io, server_io) = tokio::io::duplex(64 * 1024);
         let (r, w) = tokio::io::split(server_io);
-        tokio::spawn(async move { server.serve(r, w).await });
+        let serving = server.clone();
+        tokio::spawn(async move { serving.serve(r, w).await });
         let (r, w) = tokio::io::split(client_io);
-        let options = ClientOptions { era, ..ClientOptions::default() };
+        let (notes_tx, notes) = mpsc::unbounded_channel();
+        let options = ClientOptions { era, notifications: Some(notes_tx), ..ClientOptions::default() };
         let client = Client::connect("slow", r, w, options).await.expect("connects");
         let upstream = Upstream::new("slow", McpConfig::default(), Restart::default());
         *upstream.state.write().await = State::Up(Arc::new(client));
-        upstream
+        (upstream, server, notes)
+    }
+
+    /// A provider that takes every subscription at once.
+    struct Open;
+
+    #[async_trait::async_trait]
+    impl crate::registry::ResourceProvider for Open {
+        fn resources(&self) -> Vec<crate::protocol::Resource> {
+            Vec::new()
+        }
+
+        async fn read(&self, _uri: &str) -> Option<Result<Vec<crate::protocol::ResourceContents>, crate::ToolError>> {
+            None
+        }
+
+        async fn subscribe(&self, _uri: &str, _cx: &ToolContext) -> Option<Result<(), crate::ToolError>> {
+            Some(Ok(()))
+        }
+    }
+
+    /// Subscribes and unsubscribes from many callers at once, made as a gateway makes them (the
+    /// server is told to let a URI go when its last holder does, unless it is held again by
+    /// then), leave the server watching exactly what is held once they are done: each URI held
+    /// hears its update once, each let go none. In both eras.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn changes_from_many_callers_at_once_settle_on_what_is_held() {
+        let uris: Vec<String> = (0..6).map(|n| format!("x://{n}")).collect();
+        for era in [EraPreference::Modern, EraPreference::Handshake] {
+            let (upstream, server, mut notes) = serving(Open, era).await;
+            // Holders of each URI, as the gateway counts them.
+            let held: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>> = Arc::default();
+            let mut callers = Vec::new();
+            for caller in 0..8u64 {
+                let (upstream, held, uris) = (upstream.clone(), held.clone(), uris.clone());
+                callers.push(tokio::spawn(async move {
+                    let mut state = caller.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+                    let mut mine: Vec<String> = Vec::new();
+                    for _ in 0..30 {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        let uri = &uris[(state % uris.len() as u64) as usize];
+                        if let Some(at) = mine.iter().position(|u| u == uri) {
+                            mine.remove(at);
+                            let last = {
+                                let mut held = held.lock().expect("held");
+                                let count = held.get_mut(uri).expect("held");
+                                *count -= 1;
+                                let last = *count == 0;
+                                if last {
+                                    held.remove(uri);
+                                }
+                                last
+                            };
+                            if last {
+                                let (held, uri) = (held.clone(), uri.clone());
+                                upstream
+                                    .unsubscribe(&uri.clone(), move || held.lock().expect("held").contains_key(&uri));
+                            }
+                        } else {
+                            *held.lock().expect("held").entry(uri.clone()).or_default() += 1;
+                            mine.push(uri.clone());
+                            upstream.subscribe(uri).await.expect("taken");
+                        }
+                        if state % 3 == 0 {
+                            tokio::task::yield_now().await;
+                        }
+                    }
+                }));
+            }
+            for caller in callers {
+                caller.await.expect("ran");
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let settled = {
+                    let changes = upstream.changes.lock().expect("changes");
+                    !changes.making && changes.asked.is_empty()
+                };
+                if settled {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "{era:?}: the changes never settled");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            while notes.try_recv().is_ok() {}
+            for uri in &uris {
+                server.notify_resource_updated(uri.clone());
+            }
+            let mut heard = Vec::new();
+            let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+            while let Ok(Some(note)) = tokio::time::timeout_at(deadline, notes.recv()).await {
+                if note.method == crate::protocol::methods::RESOURCE_UPDATED {
+                    let uri = note.params.as_ref().and_then(|p| p.get("uri")).and_then(Value::as_str);
+                    heard.push(uri.unwrap_or_default().to_owned());
+                }
+            }
+            heard.sort();
+            let mut expected: Vec<String> = held.lock().expect("held").keys().cloned().collect();
+            expected.sort();
+            assert_eq!(heard, expected, "{era:?}: what the server watches is what is held");
+        }
     }
 
     /// A subscribe whose caller gives up while the server is asked may still have reached the
