@@ -203,6 +203,8 @@ pub struct Upstream {
     /// Subscribes and unsubscribes asked for and not yet made: made together, so that many at
     /// once cost a `2026-07-28` server one new listen stream, not one each.
     changes: std::sync::Mutex<Changes>,
+    /// The runtime that supervises the server, where its subscription changes are made.
+    runtime: std::sync::OnceLock<tokio::runtime::Handle>,
     /// The URIs of its `notifications/resources/updated` (see [`Upstream::updates`]).
     updates: tokio::sync::broadcast::Sender<String>,
 }
@@ -212,9 +214,9 @@ pub struct Upstream {
 struct Subscribed {
     /// Every URI a client holds a subscription to: asked for whenever the server starts.
     wanted: BTreeSet<String>,
-    /// Those of `wanted` the server has not confirmed taking: a `resources/subscribe` given up on
-    /// the way or failed, or a URI a listen stream's acknowledgement left out. Asked for again
-    /// when a client subscribes to one.
+    /// Those of `wanted` the server has not confirmed taking: one being asked for (a
+    /// `resources/subscribe` on its way), or a URI a listen stream's acknowledgement left out (a
+    /// stream opened after a restart). Asked for again when a client subscribes to one.
     unconfirmed: BTreeSet<String>,
 }
 
@@ -239,16 +241,46 @@ enum Change {
     Unsubscribe(String, Box<dyn FnOnce() -> bool + Send>),
 }
 
-/// While a task makes the changes asked for: should it end without taking them all (it
-/// panicked), those left are dropped, which tells their askers, and the next change starts a
-/// new task.
-struct Making<'a>(&'a Upstream);
+/// The task that makes the changes asked for. However it ends (done, or dropped unpolled by a
+/// runtime shutting down, or panicking) the next change starts a new one; the subscribes asked
+/// of it and not made are dropped then, which tells their askers, and its unsubscribes stay
+/// asked for.
+struct Making {
+    upstream: Arc<Upstream>,
+    /// Set once it found nothing left to make (and said so under the changes' lock).
+    done: bool,
+}
 
-impl Drop for Making<'_> {
+impl Drop for Making {
     fn drop(&mut self) {
-        let mut changes = self.0.changes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.done {
+            return;
+        }
+        let mut changes = self.upstream.changes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         changes.making = false;
-        changes.asked.clear();
+        changes.asked.retain(|change| matches!(change, Change::Unsubscribe(..)));
+    }
+}
+
+impl Making {
+    /// Makes the changes asked for, each time all of those asked for so far at once, until none
+    /// is left. The subscriptions' lock is taken for each batch, so that a server's start (which
+    /// subscribes again) waits for one batch, not for all.
+    async fn run(mut self) {
+        let upstream = self.upstream.clone();
+        loop {
+            let mut subscribed = upstream.subscribed.lock().await;
+            let batch = {
+                let mut changes = upstream.changes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if changes.asked.is_empty() {
+                    changes.making = false;
+                    self.done = true;
+                    return;
+                }
+                std::mem::take(&mut changes.asked)
+            };
+            upstream.make(&mut subscribed, batch).await;
+        }
     }
 }
 
@@ -340,6 +372,7 @@ impl Upstream {
             subscribed: tokio::sync::Mutex::default(),
             listening: std::sync::Mutex::default(),
             changes: std::sync::Mutex::default(),
+            runtime: std::sync::OnceLock::new(),
             updates: tokio::sync::broadcast::channel(UPDATE_BACKLOG).0,
         })
     }
@@ -433,34 +466,24 @@ impl Upstream {
         self.change(Change::Unsubscribe(uri.to_owned(), Box::new(still_wanted)));
     }
 
-    /// Asks for `change`, made by the task making those asked for (started if none is).
+    /// Asks for `change`, made by the task making those asked for (started if none is, on the
+    /// runtime that supervises the server, else the caller's: not on one that may end before
+    /// the server, such as an HTTP serving thread's).
     fn change(self: &Arc<Self>, change: Change) {
-        let mut changes = self.changes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        changes.asked.push(change);
-        if !changes.making {
-            changes.making = true;
-            tokio::spawn(self.clone().make_changes());
+        let start = {
+            let mut changes = self.changes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            changes.asked.push(change);
+            !std::mem::replace(&mut changes.making, true)
+        };
+        // Spawned with the lock released: a runtime shutting down drops the task at once, and
+        // with it the guard, which takes the lock.
+        if start {
+            let making = Making { upstream: self.clone(), done: false };
+            match self.runtime.get().cloned().or_else(|| tokio::runtime::Handle::try_current().ok()) {
+                Some(runtime) => drop(runtime.spawn(making.run())),
+                None => drop(making),
+            }
         }
-    }
-
-    /// Makes the changes asked for, each time all of those asked for so far at once, until none
-    /// is left.
-    async fn make_changes(self: Arc<Self>) {
-        let making = Making(&self);
-        let mut subscribed = self.subscribed.lock().await;
-        loop {
-            let batch = {
-                let mut changes = self.changes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                if changes.asked.is_empty() {
-                    changes.making = false;
-                    break;
-                }
-                std::mem::take(&mut changes.asked)
-            };
-            self.make(&mut subscribed, batch).await;
-        }
-        drop(subscribed);
-        std::mem::forget(making);
     }
 
     /// Makes `batch`, in the order it was asked for (a URI subscribed to and let go again is not
@@ -531,6 +554,7 @@ impl Upstream {
         }
         let refusal: Box<dyn Fn(&str) -> ErrorObject + Send> = match self.open_listen(client, &wanted).await {
             Err(e) => {
+                tracing::debug!(server = %self.name, error = %e, "a new listen stream failed; the one in use stays");
                 let error = self.refusal(e);
                 Box::new(move |_| error.clone())
             }
@@ -565,7 +589,7 @@ impl Upstream {
             },
         };
         // What was let go is no longer wanted, though the stream in use still carries it (its
-        // updates then find no client).
+        // updates then find no client) until the next change.
         subscribed.wanted.retain(|u| wanted.contains(u));
         let Subscribed { wanted: kept, unconfirmed } = subscribed;
         unconfirmed.retain(|u| kept.contains(u));
@@ -837,6 +861,7 @@ impl Upstream {
     /// Runs the server until [`Upstream::stop`], sending `()` on `changed` whenever its tool
     /// list may have changed (started, refreshed after `list_changed`).
     pub async fn supervise(self: Arc<Self>, changed: mpsc::UnboundedSender<()>) {
+        let _ = self.runtime.set(tokio::runtime::Handle::current());
         let initial = self.restart.initial;
         let max = self.restart.max.max(initial);
         let mut delay = initial;
@@ -1437,6 +1462,20 @@ mod tests {
         }
     }
 
+    /// A change asked for where no runtime runs (and none supervises the server) is made with
+    /// the next one asked for within a runtime, and wedges nothing.
+    #[tokio::test]
+    async fn a_change_asked_outside_a_runtime_is_made_with_the_next() {
+        let slow = Slow::default();
+        let upstream = running_over(&slow, EraPreference::Handshake).await;
+        upstream.subscribe("x://a").await.expect("subscribed");
+        let outside = upstream.clone();
+        std::thread::spawn(move || outside.unsubscribe("x://a", || false)).join().expect("asked");
+        upstream.subscribe("x://b").await.expect("subscribed");
+        let events = std::mem::take(&mut *slow.events.lock().expect("events"));
+        assert_eq!(events, ["subscribe x://a", "unsubscribed x://a", "subscribe x://b"]);
+    }
+
     /// Subscribes and unsubscribes from many callers at once, made as a gateway makes them (the
     /// server is told to let a URI go when its last holder does, unless it is held again by
     /// then), leave the server watching exactly what is held once they are done: each URI held
@@ -1517,12 +1556,14 @@ mod tests {
             heard.sort();
             let mut expected: Vec<String> = held.lock().expect("held").keys().cloned().collect();
             expected.sort();
+            // Each caller's own steps are fixed, and so is what they hold at the end.
+            assert!(!expected.is_empty(), "{era:?}: nothing held");
             assert_eq!(heard, expected, "{era:?}: what the server watches is what is held");
         }
     }
 
-    /// A subscribe whose caller gives up while the server is asked may still have reached the
-    /// server: the upstream keeps it, so that the unsubscribe that follows tells the server.
+    /// A subscribe whose caller gives up while the server is asked is made all the same (by the
+    /// upstream's own task), and the unsubscribe that follows tells the server.
     #[tokio::test]
     async fn a_subscribe_given_up_on_the_way_is_still_ended_at_the_server() {
         let slow = Slow::default();

@@ -1119,9 +1119,22 @@ impl Gateway {
     /// What the servers' tool lists showed wrong in the configuration in force, as warned
     /// about in the log when they were listed: a policy `tools` entry or `annotations` key that
     /// names no tool, and a deny rule on an argument some of its tools do not take (which then
-    /// refuses none of their calls). Complete for the servers that have listed their tools.
-    pub fn tool_findings(&self) -> Vec<String> {
-        self.current.get().findings.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    /// refuses none of their calls). A server that runs but has listed no tools yet is named
+    /// too: what concerns it is not checked yet. (One that is down is not: [`Gateway::catalog`]
+    /// says why.)
+    pub async fn tool_findings(&self) -> Vec<String> {
+        let state = self.current.get();
+        let mut findings = state.findings.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        for upstream in &state.upstreams {
+            if upstream.generation() == 0 && upstream.down_reason().await.is_none() {
+                findings.push(format!(
+                    "server `{}` has listed no tools yet (still starting): the policy's and the annotations' names \
+                     that concern it are not checked",
+                    upstream.name()
+                ));
+            }
+        }
+        findings
     }
 
     /// What `principal` sees, by server (sorted by name): each server's tools under their own

@@ -276,6 +276,11 @@ pub fn config_file(path: Option<&Path>) -> String {
 /// start, a progress bar counts them on a terminal.
 pub async fn start_gateway(config: GatewayConfig, path: Option<&Path>) -> anyhow::Result<Gateway> {
     check_before_start(&config, &config_file(path))?;
+    launch(config).await
+}
+
+/// Starts the gateway of `config`, checked already, showing its servers' starts on a terminal.
+async fn launch(config: GatewayConfig) -> anyhow::Result<Gateway> {
     let total = config.servers().map(|s| s.enabled().count()).unwrap_or(0);
     let bar = output::Progress::new("starting servers", Some(total as f64), output::Unit::Count);
     if total < 2 {
@@ -297,23 +302,44 @@ pub async fn start_gateway(config: GatewayConfig, path: Option<&Path>) -> anyhow
 pub async fn config(action: ConfigAction) -> anyhow::Result<ExitCode> {
     let ConfigAction::Check { config, json, servers: start } = action;
     let gateway = gateway_config(config.as_deref())?;
-    let (servers, mut problems) = problems(&gateway)?;
+    let (mut servers, mut problems) = problems(&gateway)?;
     let policy = gateway.policy.as_ref().map(|p| p.rules.len());
     // What only the servers' tool lists tell, once what the file says holds.
     let mut listed = None;
-    if start && problems.is_empty() {
-        let running = start_gateway(gateway.clone(), config.as_deref()).await?;
-        let catalog = running.catalog(running.principal()).await;
-        for (name, tools) in &catalog {
-            if let Err(why) = tools {
-                // Most reasons name the server already.
-                let named = why.starts_with(&format!("server `{name}`"));
-                problems.push(if named { why.clone() } else { format!("server `{name}` did not start: {why}") });
+    if start && !problems.is_empty() {
+        output::note("note", "--servers: no server was started, the file's problems come first");
+    } else if start {
+        // Started as `serve` starts them, without what a check must not touch: the audit log (a
+        // gateway running beside may hold it), its database, the shared task and rate-limit
+        // stores, and the pin table (which a first use writes).
+        let scratch = std::env::temp_dir().join(format!("mcptk-check-{}", std::process::id()));
+        std::fs::create_dir_all(&scratch).map_err(|e| anyhow::anyhow!("creating {}: {e}", scratch.display()))?;
+        let mut checked = gateway.clone();
+        checked.audit.path = scratch.join("audit.jsonl");
+        checked.audit.sql = None;
+        checked.task_store = None;
+        checked.rate_limit_store = None;
+        checked.pinning = None;
+        match launch(checked).await {
+            Ok(running) => {
+                let catalog = running.catalog(running.principal()).await;
+                for (name, tools) in &catalog {
+                    let Err(why) = tools else { continue };
+                    if let Some(entry) = servers.iter_mut().find(|s| s["name"] == name.as_str()) {
+                        entry["ok"] = false.into();
+                        entry["error"] = why.as_str().into();
+                    }
+                    // Most reasons name the server already.
+                    let named = why.starts_with(&format!("server `{name}`"));
+                    problems.push(if named { why.clone() } else { format!("server `{name}` did not start: {why}") });
+                }
+                problems.extend(running.tool_findings().await);
+                running.shutdown().await;
+                listed = Some(catalog.iter().filter_map(|(_, tools)| tools.as_ref().ok().map(Vec::len)).sum::<usize>());
             }
+            Err(e) => problems.push(format!("the gateway did not start: {e:#}")),
         }
-        problems.extend(running.tool_findings());
-        running.shutdown().await;
-        listed = Some(catalog.iter().filter_map(|(_, tools)| tools.as_ref().ok().map(Vec::len)).sum::<usize>());
+        let _ = std::fs::remove_dir_all(&scratch);
     }
     if json {
         output::print_json(&json!({

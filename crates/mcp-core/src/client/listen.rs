@@ -27,7 +27,7 @@ pub(super) struct Listens {
     ended: VecDeque<RequestId>,
 }
 
-/// Ended streams remembered; their ids only grow, so an update on an older one is unheard of.
+/// Ended resource streams remembered (an update on one ended longer ago passes as news).
 const ENDED: usize = 256;
 
 impl Listens {
@@ -63,9 +63,13 @@ fn stream_of(notification: &Notification) -> Option<RequestId> {
 pub(super) fn take_own(routes: &ListenRoutes, notification: &Notification) -> bool {
     match notification.method.as_str() {
         methods::SUBSCRIPTIONS_ACKNOWLEDGED => {
-            let Some(waiting) = stream_of(notification).and_then(|id| lock(routes).acks.remove(&id)) else {
-                return false;
+            let Some(id) = stream_of(notification) else { return false };
+            let mut listens = lock(routes);
+            let Some(waiting) = listens.acks.remove(&id) else {
+                // One for a stream let go before it was acknowledged is ours too.
+                return listens.ended.contains(&id);
             };
+            drop(listens);
             let honored = notification
                 .params
                 .as_ref()
@@ -99,6 +103,19 @@ struct Owner {
     gone: CancellationToken,
     /// The `subscriptions/listen` request open now.
     current: Mutex<Option<RequestId>>,
+}
+
+impl Owner {
+    /// Remembers that the stream `id` ended, unless that was done (by the owner letting it go,
+    /// or for it as it ended): each ended stream is remembered once.
+    fn ended(&self, routes: &ListenRoutes, id: &RequestId) {
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        if current.as_ref() == Some(id) {
+            *current = None;
+            drop(current);
+            lock(routes).end(id.clone());
+        }
+    }
 }
 
 /// A `2026-07-28` server's stream of updates to some of its resources (see
@@ -218,8 +235,10 @@ async fn keep_listening(
                 () = gone.cancelled() => {
                     // Told with room waited for: a cancellation dropped from a full queue would
                     // leave the server sending on the stream for as long as the connection lives.
+                    if let Some(owner) = &owner {
+                        owner.ended(&routes, &id);
+                    }
                     peer.cancel(&id, "the client let the stream go").await;
-                    lock(&routes).end(id);
                     return;
                 }
                 honored = &mut ack, if !heard => {
@@ -235,8 +254,8 @@ async fn keep_listening(
             }
         };
         drop(awaited);
-        if owner.is_some() {
-            lock(&routes).end(id);
+        if let Some(owner) = &owner {
+            owner.ended(&routes, &id);
         }
         if let Some(tell) = first.take() {
             let _ = tell.send(Err(outcome.err().unwrap_or_else(|| Error::Protocol {

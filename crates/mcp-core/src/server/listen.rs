@@ -41,28 +41,31 @@ impl Connection {
         // Which server's a resource is may be known only once the start is over.
         if has_resources && named && s.started().await == super::StartState::Ready {
             let cx = self.request_context(peer.clone(), None, cancel.clone());
-            for uri in asked.resource_subscriptions.iter().flatten() {
-                if subscribed.uris.len() >= super::resources::MAX_SUBSCRIPTIONS {
+            let mut named = asked.resource_subscriptions.iter().flatten();
+            let mut seen = std::collections::HashSet::new();
+            // Admitted together, so that a provider that relays them (the gateway) can ask its
+            // server for them all at once; those refused leave room for the next ones named.
+            while !cancel.is_cancelled() {
+                let room = super::resources::MAX_SUBSCRIPTIONS - subscribed.uris.len();
+                let round: Vec<String> = named.by_ref().filter(|uri| seen.insert(*uri)).take(room).cloned().collect();
+                if round.is_empty() {
                     break;
                 }
-                if !subscribed.uris.contains(uri) {
-                    // Counted before it is admitted (see `Connection::subscribe`).
+                // Counted before they are admitted (see `Connection::subscribe`).
+                for uri in &round {
                     s.hold(uri);
-                    subscribed.uris.push(uri.clone());
                 }
-            }
-            // Admitted together, so that a provider that relays them (the gateway) can ask its
-            // server for them all at once.
-            let admissions = subscribed.uris.iter().map(|uri| s.admit_subscription(uri, &cx));
-            let admitted = tokio::select! {
-                admitted = futures_util::future::join_all(admissions) => admitted,
-                () = cancel.cancelled() => Vec::new(),
-            };
-            let mut admitted = admitted.into_iter().map(|a| a.is_ok());
-            for uri in std::mem::take(&mut subscribed.uris) {
-                match admitted.next() {
-                    Some(true) => subscribed.uris.push(uri),
-                    _ => s.release(&uri),
+                let admissions = round.iter().map(|uri| s.admit_subscription(uri, &cx));
+                let admitted = tokio::select! {
+                    admitted = futures_util::future::join_all(admissions) => admitted,
+                    () = cancel.cancelled() => Vec::new(),
+                };
+                let mut admitted = admitted.into_iter().map(|a| a.is_ok());
+                for uri in round {
+                    match admitted.next() {
+                        Some(true) => subscribed.uris.push(uri),
+                        _ => s.release(&uri),
+                    }
                 }
             }
         }

@@ -1011,6 +1011,22 @@ async fn resource_providers_admit_subscriptions_and_hear_when_the_last_one_ends(
     assert_eq!(released.len(), 256, "every one let go with the connection");
 }
 
+/// A listen stream holds at most 256 resources; one refused takes no room from those named after
+/// it.
+#[tokio::test]
+async fn a_listen_stream_holds_256_resources_and_one_refused_takes_no_room() {
+    let mut registry = Registry::new();
+    registry.resource(Watched::default());
+    let server = Server::builder(Implementation::new("watched", "1.0"), registry).resource_updates(true).build();
+    let client = connect_to(&server, ClientOptions::default()).await.expect("connects");
+    let mut uris = vec!["x://secret".to_owned()];
+    uris.extend((0..300).map(|n| format!("x://{n}")));
+    let (honored, _stream) = client.listen_to_resources(&uris, Duration::from_secs(10)).await.expect("acknowledged");
+    assert_eq!(honored.len(), 256);
+    assert_eq!(honored.first().map(String::as_str), Some("x://0"));
+    assert_eq!(honored.last().map(String::as_str), Some("x://255"));
+}
+
 /// A server may send an update on a resource stream the client let go before it hears of that:
 /// the update is dropped, so a client that moved its URIs to a new stream hears each change once.
 #[tokio::test]
