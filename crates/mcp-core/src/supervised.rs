@@ -461,7 +461,8 @@ impl Upstream {
 
     /// Ends the subscription to `uri` at the server (`resources/unsubscribe`, or a listen stream
     /// without it) soon, unless `still_wanted` says, when the change is made, that a client
-    /// subscribed to it again meanwhile. Needs a Tokio runtime.
+    /// subscribed to it again meanwhile. Asked for outside any runtime, it is made with the next
+    /// change.
     pub fn unsubscribe(self: &Arc<Self>, uri: &str, still_wanted: impl FnOnce() -> bool + Send + 'static) {
         self.change(Change::Unsubscribe(uri.to_owned(), Box::new(still_wanted)));
     }

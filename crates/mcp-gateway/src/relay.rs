@@ -325,9 +325,6 @@ impl ResourceProvider for Relay {
         let Some(current) = self.current.upgrade() else { return };
         let Some((server, sent)) = current.subscriptions.held().remove(uri) else { return };
         let Some(upstream) = current.get().upstreams.iter().find(|u| u.name() == server).cloned() else { return };
-        if tokio::runtime::Handle::try_current().is_err() {
-            return;
-        }
         // Another URI naming the same resource, or a client that subscribed again while this was
         // on its way, keeps the server's subscription.
         let current = Arc::downgrade(&current);
